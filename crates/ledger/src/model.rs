@@ -1,0 +1,174 @@
+//! Records the ledger stores and returns. Times are milliseconds since the Unix epoch, passed in
+//! by the caller (the ledger reads no clock, so tests control time).
+
+use offpay_protocol::{Amount, Handle};
+use serde::{Deserialize, Serialize};
+
+pub type UserId = i64;
+pub type AccountId = i64;
+pub type EntryId = i64;
+/// Milliseconds since the Unix epoch.
+pub type TimestampMs = i64;
+
+/// A client-chosen key that makes a mutating request safe to retry: 8 to 128 characters of
+/// `A-Z a-z 0-9 - _`. Scoped per user (and per operator for deposits).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct IdempotencyKey(String);
+
+impl IdempotencyKey {
+    pub fn parse(text: &str) -> Option<IdempotencyKey> {
+        let ok_len = (8..=128).contains(&text.len());
+        let ok_chars = text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        (ok_len && ok_chars).then(|| IdempotencyKey(text.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// What an account is for. Exactly one `Funding`, one `Reserve` and one `FraudLoss` account
+/// exist per deployment; every user has one `Wallet`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AccountKind {
+    /// A user's spendable balance. Never negative.
+    Wallet,
+    /// The operator's account through which money enters and leaves; its balance is minus the
+    /// money in the system.
+    Funding,
+    /// Money set aside for offline purses.
+    Reserve,
+    /// Offline fraud the operator absorbed (booked, never silently dropped).
+    FraudLoss,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct User {
+    pub id: UserId,
+    pub handle: Handle,
+    /// Argon2id PHC string.
+    pub password_hash: String,
+    pub account_id: AccountId,
+    pub frozen: bool,
+    pub created_at_ms: TimestampMs,
+}
+
+/// A login session. Only the SHA-256 of the token is stored.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub token_hash: [u8; 32],
+    pub user_id: UserId,
+    pub created_at_ms: TimestampMs,
+    pub last_seen_ms: TimestampMs,
+    /// The session ends this long after `last_seen_ms` with no use.
+    pub idle_timeout_ms: i64,
+    /// The session ends at this time whatever happens.
+    pub expires_at_ms: TimestampMs,
+}
+
+/// Failed-login bookkeeping for one throttle key (a handle, or a client address).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LoginThrottle {
+    pub failures: u32,
+    /// No login attempt is checked before this time (0: not locked).
+    pub locked_until_ms: TimestampMs,
+}
+
+/// What kind of journal entry moved the money.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EntryKind {
+    /// Operator funding -> user wallet.
+    Deposit,
+    /// User wallet -> user wallet.
+    Transfer,
+}
+
+impl EntryKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EntryKind::Deposit => "deposit",
+            EntryKind::Transfer => "transfer",
+        }
+    }
+}
+
+/// A money movement to perform between two users.
+#[derive(Debug, Clone)]
+pub struct TransferRequest {
+    pub from: UserId,
+    pub to: Handle,
+    pub amount: Amount,
+    pub idempotency_key: IdempotencyKey,
+    /// Free text shown in both histories; at most 140 characters.
+    pub memo: Option<String>,
+}
+
+/// The outcome of a posted journal entry (deposit or transfer), as the caller first saw it. A
+/// retry with the same idempotency key returns the same `Posted`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Posted {
+    pub entry_id: EntryId,
+    pub kind: EntryKind,
+    pub from: Option<Handle>,
+    pub to: Handle,
+    pub amount: Amount,
+    pub created_at_ms: TimestampMs,
+    /// True when this result was replayed from an earlier request with the same key.
+    #[serde(default)]
+    pub replayed: bool,
+}
+
+/// One line of a user's history, newest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryItem {
+    pub entry_id: EntryId,
+    pub kind: EntryKind,
+    /// Change of this user's balance in minor units: negative when money left.
+    pub delta: i64,
+    /// The other user, when there is one.
+    pub counterparty: Option<Handle>,
+    pub memo: Option<String>,
+    pub created_at_ms: TimestampMs,
+}
+
+/// A live event for one user, kept in the database with a global, increasing sequence number
+/// so a client that reconnects can catch up from its cursor.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    pub seq: i64,
+    pub user_id: UserId,
+    /// `money_in`, `money_out`, ...
+    pub kind: String,
+    pub payload: serde_json::Value,
+    pub created_at_ms: TimestampMs,
+}
+
+/// A signal that events up to `seq` exist for `user_id`; receivers read the events themselves
+/// (notifications carry ids, not rows).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventNotice {
+    pub seq: i64,
+    pub user_id: UserId,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SecurityEvent {
+    pub id: i64,
+    /// `login_failed`, `login_locked`, `rate_limited`, `forbidden`, ...
+    pub kind: String,
+    pub detail: String,
+    pub created_at_ms: TimestampMs,
+}
+
+/// The result of `verify`: empty `problems` means the journal chain and every balance check out.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct VerifyReport {
+    pub entries: u64,
+    pub accounts: u64,
+    /// Sum over user wallets (and reserve, fraud loss) which must equal minus the funding balance.
+    pub money_in_system: i64,
+    pub problems: Vec<String>,
+}
