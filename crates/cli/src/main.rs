@@ -1,5 +1,10 @@
 //! The `offpay` binary: `serve` (the server and web wallet), `wallet` (the terminal wallet)
-//! and `admin` (the operator's tool). Thin: each subcommand calls into a library crate.
+//! and `admin` (the operator's tool). Thin: each subcommand lives in its own module and calls
+//! into a library crate.
+
+mod admin_cmd;
+mod serve_cmd;
+mod wallet_cmd;
 
 use clap::{Parser, Subcommand};
 
@@ -14,18 +19,26 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Start the server and the web wallet.
-    Serve,
+    Serve(serve_cmd::ServeArgs),
     /// The operator's tool: deposits, audits.
-    Admin,
+    Admin(admin_cmd::AdminArgs),
     /// The wallet for the terminal and for scripts.
-    Wallet,
+    Wallet(wallet_cmd::WalletArgs),
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    match cli.command {
-        Command::Serve | Command::Admin | Command::Wallet => {
-            anyhow::bail!("not built yet")
+    let result = match cli.command {
+        Command::Serve(args) => serve_cmd::run(args),
+        Command::Admin(args) => admin_cmd::run(args),
+        Command::Wallet(args) => wallet_cmd::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            // One line on stderr, non-zero exit (DESIGN.md section 6).
+            eprintln!("error: {error:#}");
+            std::process::ExitCode::FAILURE
         }
     }
 }
