@@ -1,0 +1,66 @@
+// HTTP client for the offpay server's /v1 API (docs/API.md). Same origin as the app.
+// Every failure becomes an ApiError whose `reason` is a plain-words sentence for the person.
+
+const PLAIN = {
+  network: "Could not reach the server. Check your connection and try again.",
+  invalid_credentials: "Wrong username or password.",
+  handle_taken: "That username is already taken.",
+  weak_password: "The password must have at least 8 characters.",
+  insufficient_funds: "Not enough money in your balance.",
+  unknown_user: "There is no user with that username.",
+  same_account: "You cannot send money to yourself.",
+  account_frozen: "Your account is frozen. Contact the operator.",
+  invalid_amount: "That amount is not valid.",
+  too_many_attempts: "Too many attempts. Wait a moment and try again.",
+  rate_limited: "Too many requests. Wait a moment and try again.",
+  unauthorized: "Your session has ended. Please log in again.",
+  internal: "The server had a problem. Try again later.",
+};
+
+export class ApiError extends Error {
+  constructor(status, code, message) {
+    super(message);
+    this.status = status;
+    this.code = code;
+    this.reason = PLAIN[code] ?? message ?? "Something went wrong.";
+  }
+}
+
+/** A new Idempotency-Key (8-128 chars of A-Za-z0-9-_). */
+export function newIdempotencyKey() {
+  return crypto.randomUUID();
+}
+
+/** Calls the API; returns the parsed JSON body (null for 204). */
+export async function call(method, path, { body, token, idempotencyKey } = {}) {
+  const headers = { Accept: "application/json" };
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  if (token) headers.Authorization = `Bearer ${token}`;
+  if (idempotencyKey) headers["Idempotency-Key"] = idempotencyKey;
+  let res;
+  try {
+    res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), cache: "no-store" });
+  } catch {
+    throw new ApiError(0, "network", "network error");
+  }
+  if (res.status === 204) return null;
+  let data = null;
+  try { data = await res.json(); } catch { /* not JSON */ }
+  if (!res.ok) {
+    const err = data?.error ?? {};
+    throw new ApiError(res.status, err.code ?? "internal", err.message ?? `HTTP ${res.status}`);
+  }
+  return data;
+}
+
+export const api = {
+  config: () => call("GET", "/v1/config"),
+  register: (handle, password) => call("POST", "/v1/register", { body: { handle, password } }),
+  login: (handle, password) => call("POST", "/v1/login", { body: { handle, password } }),
+  logout: (token) => call("POST", "/v1/logout", { token }),
+  me: (token) => call("GET", "/v1/me", { token }),
+  transfer: (token, idempotencyKey, to, amount, memo) =>
+    call("POST", "/v1/transfers", { token, idempotencyKey, body: memo ? { to, amount, memo } : { to, amount } }),
+  history: (token, { before, limit = 50 } = {}) =>
+    call("GET", `/v1/history?limit=${limit}${before ? `&before=${before}` : ""}`, { token }),
+};

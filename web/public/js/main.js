@@ -1,0 +1,190 @@
+// The app's entry: state, hash router, online/offline tracking, live events and the service worker.
+// Each page is a module in pages/ exporting `render(app, params)` that returns a DOM node.
+
+import { api, ApiError } from "./api.js";
+import { Live } from "./live.js";
+import { formatMoney } from "./money.js";
+import * as session from "./session.js";
+import { notice } from "./ui.js";
+import { autoSync } from "./offline/sync.js";
+
+import * as login from "./pages/login.js";
+import * as home from "./pages/home.js";
+import * as offlineHome from "./pages/offline-home.js";
+import * as send from "./pages/send.js";
+import * as history from "./pages/history.js";
+import * as result from "./pages/result.js";
+import * as receive from "./pages/receive.js";
+import * as pay from "./pages/pay.js";
+import * as accept from "./pages/accept.js";
+import * as purse from "./pages/purse.js";
+import * as syncPage from "./pages/sync.js";
+
+const ROUTES = {
+  "/login": login, "/home": home, "/offline": offlineHome, "/send": send, "/history": history,
+  "/result": result, "/receive": receive, "/pay": pay, "/accept": accept, "/purse": purse, "/sync": syncPage,
+};
+/** Pages that re-render when a live event changes the balance or history. */
+const LIVE_PAGES = new Set(["/home", "/history", "/offline", "/sync"]);
+
+const app = {
+  session: session.loadSession(),
+  config: session.loadConfig(),
+  me: null,
+  reachable: true,
+  result: null,
+  route: "",
+
+  get online() { return navigator.onLine && this.reachable; },
+  money(minor) { return formatMoney(minor, this.config.currency, this.config.decimals); },
+  go(route) {
+    if (location.hash === `#${route}`) render();
+    else location.hash = `#${route}`;
+  },
+  showResult(r) { this.result = r; this.go("/result"); },
+
+  /** Refreshes the balance from the server (when online); keeps the cached one otherwise. */
+  async refreshMe() {
+    if (!this.session) return null;
+    if (!navigator.onLine) return this.me ?? session.cachedMe(this.session.handle);
+    try {
+      this.me = await api.me(this.session.token);
+      this.setReachable(true);
+      session.saveMe(this.session.handle, this.me);
+    } catch (e) {
+      this.handleError(e);
+      this.me = this.me ?? session.cachedMe(this.session.handle);
+    }
+    return this.me;
+  },
+
+  /** Common error handling: an ended session goes to login, a network error marks us offline. */
+  handleError(e) {
+    if (e instanceof ApiError && e.status === 401 && e.code === "unauthorized") {
+      this.logout(false, "Your session has ended. Please log in again.");
+    } else if (e instanceof ApiError && e.code === "network") {
+      this.setReachable(false);
+    }
+  },
+
+  setReachable(ok) {
+    if (this.reachable === ok) return;
+    this.reachable = ok;
+    updateNet();
+  },
+
+  async login(s) {
+    session.saveSession(s);
+    this.session = s;
+    this.me = null;
+    live.start();
+    updateHeader();
+    this.go("/home");
+  },
+
+  async logout(callServer = true, message = "") {
+    const s = this.session;
+    live.stop();
+    session.clearSession();
+    this.session = null;
+    this.me = null;
+    updateHeader();
+    if (callServer && s && navigator.onLine) {
+      try { await api.logout(s.token); } catch { /* the session ends locally either way */ }
+    }
+    this.loginMessage = message;
+    this.go("/login");
+  },
+};
+
+const live = new Live({
+  session: () => app.session,
+  getSeq: session.lastSeq,
+  setSeq: session.saveSeq,
+  onState: (state) => { if (state === "open") app.setReachable(true); },
+  onAuthFailed: () => app.logout(false, "Your session has ended. Please log in again."),
+  onEvent: (ev) => {
+    const p = ev.payload ?? {};
+    if (app.session && Number.isSafeInteger(p.balance)) {
+      app.me = { ...(app.me ?? session.cachedMe(app.session.handle) ?? {}), balance: p.balance };
+      session.saveMe(app.session.handle, app.me);
+    }
+    if (ev.kind === "money_in") notice(`${app.money(p.amount)} received from ${p.from}.`);
+    else if (ev.kind === "deposit") notice(`${app.money(p.amount)} was added to your balance.`);
+    else if (ev.kind === "offline_settled") notice("An offline payment has settled.");
+    if (LIVE_PAGES.has(app.route)) render(false);
+  },
+});
+
+function updateNet() {
+  const el = document.getElementById("net-status");
+  const on = app.online;
+  el.dataset.state = on ? "online" : "offline";
+  el.textContent = on ? "Online" : "Offline";
+}
+
+function updateHeader() {
+  document.getElementById("who").textContent = app.session ? app.session.handle : "";
+  document.getElementById("logout").hidden = !app.session;
+}
+
+let renderToken = 0;
+
+async function render(focus = true) {
+  const path = (location.hash.replace(/^#/, "").split("?")[0]) || "/home";
+  const params = new URLSearchParams(location.hash.split("?")[1] ?? "");
+  let route = ROUTES[path] ? path : "/home";
+  if (!app.session && route !== "/login") route = "/login";
+  if (app.session && route === "/login") route = "/home";
+  if (route === "/home" && !navigator.onLine) route = "/offline";
+  app.route = route;
+  const mine = ++renderToken;
+  const view = document.getElementById("view");
+  let node;
+  try {
+    node = await ROUTES[route].render(app, params);
+  } catch (e) {
+    console.warn("page failed", e);
+    node = document.createTextNode("This page could not be shown.");
+  }
+  if (mine !== renderToken) return; // a newer navigation won
+  view.replaceChildren(node);
+  document.title = `${view.querySelector("h1")?.textContent ?? "offpay"} · offpay`;
+  if (focus) view.querySelector("h1")?.focus();
+}
+
+window.addEventListener("hashchange", () => render());
+window.addEventListener("online", () => {
+  app.reachable = true;
+  updateNet();
+  live.kick();
+  autoSync(app);
+  if (app.route === "/offline" || app.route === "/home") app.go("/home");
+});
+window.addEventListener("offline", () => {
+  updateNet();
+  if (app.route === "/home") render(false);
+});
+document.getElementById("logout").addEventListener("click", () => app.logout());
+
+async function boot() {
+  updateNet();
+  updateHeader();
+  if (navigator.onLine) {
+    api.config().then((c) => { app.config = c; session.saveConfig(c); }).catch(() => {});
+  }
+  if (app.session) {
+    live.start();
+    autoSync(app);
+  }
+  await render();
+  document.documentElement.dataset.ready = "1";
+  if ("serviceWorker" in navigator) {
+    navigator.serviceWorker.register("/sw.js").then(
+      () => navigator.serviceWorker.ready,
+    ).then(() => { document.documentElement.dataset.sw = "ready"; })
+      .catch((e) => console.warn("service worker not registered", e));
+  }
+}
+
+boot();

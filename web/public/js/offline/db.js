@@ -1,0 +1,97 @@
+// IndexedDB storage of everything the device must keep offline: the device key, offline purses,
+// notes it paid (pending until settled), payment requests it issued, notes it accepted, and the
+// issuer keys it cached. Writes resolve only after the transaction has committed (durable).
+
+const DB_NAME = "offpay";
+const DB_VERSION = 1;
+
+/** Object stores and their key paths. Every record carries `handle` (the local user). */
+export const STORES = {
+  keys: "handle",        // {handle, alg, privateKey (CryptoKey, non-extractable) | seed, publicKey: Uint8Array}
+  purses: "purseId",     // {purseId, handle, certText, amount, cap, spent, seq, lastHash, validFromMs, validUntilMs, status}
+  sent: "noteHash",      // {noteHash, handle, purseId, seq, amount, payee, text, createdMs, settled}
+  requests: "nonce",     // {nonce, handle, amount, text, expiresMs, status}
+  received: "noteHash",  // {noteHash, handle, purseId, payer, seq, cumulative, amount, text, acceptedMs, settled}
+  issuers: "keyId",      // {keyId, publicKey: Uint8Array, validFromMs, validUntilMs}
+  meta: "k",             // {k, v}
+};
+
+let dbPromise = null;
+
+export function openDb() {
+  if (dbPromise) return dbPromise;
+  dbPromise = new Promise((resolve, reject) => {
+    const req = indexedDB.open(DB_NAME, DB_VERSION);
+    req.onupgradeneeded = () => {
+      const db = req.result;
+      for (const [name, keyPath] of Object.entries(STORES)) {
+        if (db.objectStoreNames.contains(name)) continue;
+        const store = db.createObjectStore(name, { keyPath });
+        if (name !== "issuers" && name !== "meta") store.createIndex("handle", "handle");
+      }
+    };
+    req.onsuccess = () => resolve(req.result);
+    req.onerror = () => reject(req.error);
+  });
+  return dbPromise;
+}
+
+function done(tx) {
+  return new Promise((resolve, reject) => {
+    tx.oncomplete = () => resolve();
+    tx.onabort = () => reject(tx.error ?? new Error("transaction aborted"));
+    tx.onerror = () => reject(tx.error);
+  });
+}
+
+function result(req) {
+  return new Promise((resolve, reject) => {
+    req.onsuccess = () => resolve(req.result);
+    req.onerror = () => reject(req.error);
+  });
+}
+
+export async function get(store, key) {
+  const db = await openDb();
+  return result(db.transaction(store).objectStore(store).get(key));
+}
+
+/** All records of one user in a store. */
+export async function allFor(store, handle) {
+  const db = await openDb();
+  return result(db.transaction(store).objectStore(store).index("handle").getAll(handle));
+}
+
+export async function all(store) {
+  const db = await openDb();
+  return result(db.transaction(store).objectStore(store).getAll());
+}
+
+export async function put(store, value) {
+  const db = await openDb();
+  const tx = db.transaction(store, "readwrite");
+  tx.objectStore(store).put(value);
+  await done(tx);
+}
+
+/**
+ * Runs `fn(stores)` in one read-write transaction over `names` and resolves after it committed.
+ * `fn` must only use IndexedDB requests (no other awaits), as IndexedDB requires; it may throw to
+ * abort. Its return value (possibly a promise of IDB reads) is passed through.
+ */
+export async function atomic(names, fn) {
+  const db = await openDb();
+  const tx = db.transaction(names, "readwrite");
+  const stores = Object.fromEntries(names.map((n) => [n, tx.objectStore(n)]));
+  const committed = done(tx);
+  let out;
+  try {
+    out = await fn(stores, result);
+  } catch (e) {
+    try { tx.abort(); } catch { /* already finished */ }
+    await committed.catch(() => {});
+    throw e;
+  }
+  await committed;
+  return out;
+}

@@ -1,0 +1,3 @@
+// Automatic settlement when the connection returns (filled in with the offline flow).
+
+export async function autoSync() {}

@@ -1,0 +1,7 @@
+// Placeholder until the offline flow lands (see docs/WEB.md).
+
+import { h, title } from "../ui.js";
+
+export function render() {
+  return h("section", {}, title("accept"), h("p", { class: "hint" }, "Not available yet."));
+}

@@ -1,0 +1,37 @@
+// Home: balance, offline balance, recent activity, and the way to every other page.
+
+import { api } from "../api.js";
+import { h, title } from "../ui.js";
+import { offlineBalance } from "../offline/wallet.js";
+import { activityList } from "./activity.js";
+
+export async function render(app) {
+  const [me, offline, recent] = await Promise.all([
+    app.refreshMe(),
+    offlineBalance(app.session.handle),
+    api.history(app.session.token, { limit: 5 }).then((r) => r.items).catch((e) => { app.handleError(e); return null; }),
+  ]);
+  const balance = me ? app.money(me.balance) : "—";
+  return h("section", {},
+    title("Home"),
+    me?.frozen ? h("p", { class: "error", role: "alert" }, "Your account is frozen. Contact the operator.") : null,
+    h("div", { class: "row" },
+      h("div", { class: "card" },
+        h("span", { class: "label", id: "balance-label" }, "Balance"),
+        h("output", { class: "amount-big", "aria-labelledby": "balance-label", "data-testid": "balance" }, balance)),
+      h("div", { class: "card" },
+        h("span", { class: "label", id: "offline-balance-label" }, "Offline balance"),
+        h("output", { class: "amount-big", "aria-labelledby": "offline-balance-label", "data-testid": "offline-balance" }, app.money(offline))),
+    ),
+    h("nav", { class: "actions", "aria-label": "Actions" },
+      h("a", { class: "button", href: "#/send" }, "Send"),
+      h("a", { class: "button", href: "#/receive" }, "Receive"),
+      h("a", { class: "button", href: "#/pay" }, "Pay"),
+      h("a", { class: "button secondary", href: "#/purse" }, "Load offline purse"),
+      h("a", { class: "button secondary", href: "#/history" }, "History"),
+      h("a", { class: "button secondary", href: "#/sync" }, "Sync status"),
+    ),
+    h("h2", {}, "Recent activity"),
+    recent ? activityList(app, recent) : h("p", { class: "hint" }, "Activity could not be loaded."),
+  );
+}

@@ -1,0 +1,27 @@
+// Offline home: shown whenever the device is offline. Offline balance, Pay and Receive.
+
+import { h, title } from "../ui.js";
+import { offlineBalance, waiting } from "../offline/wallet.js";
+import * as session from "../session.js";
+
+export async function render(app) {
+  const handle = app.session.handle;
+  const [offline, w] = await Promise.all([offlineBalance(handle), waiting(handle)]);
+  const cached = app.me ?? session.cachedMe(handle);
+  const count = w.sent.length + w.received.length;
+  return h("section", {},
+    title("Offline"),
+    h("p", { class: "offline-banner" },
+      navigator.onLine ? "This is your offline wallet." : "You are offline. You can still pay and receive from your offline purse; everything settles when you are back online."),
+    h("div", { class: "card" },
+      h("span", { class: "label", id: "offline-balance-label" }, "Offline balance"),
+      h("output", { class: "amount-big", "aria-labelledby": "offline-balance-label", "data-testid": "offline-balance" }, app.money(offline))),
+    cached ? h("p", { class: "hint" }, `Last known online balance: ${app.money(cached.balance)}`) : null,
+    h("nav", { class: "actions", "aria-label": "Offline actions" },
+      h("a", { class: "button", href: "#/pay" }, "Pay"),
+      h("a", { class: "button", href: "#/receive" }, "Receive"),
+      h("a", { class: "button secondary", href: "#/sync" }, "Sync status"),
+    ),
+    h("p", { class: "hint" }, count ? `${count} offline payment(s) waiting to settle.` : "Nothing is waiting to settle."),
+  );
+}

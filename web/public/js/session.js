@@ -1,0 +1,52 @@
+// The logged-in session (handle, token, expiry) and small cached facts, kept in localStorage so the
+// app opens offline. The device key and offline money live in IndexedDB (db.js), not here.
+
+const SESSION_KEY = "offpay.session";
+const CONFIG_KEY = "offpay.config";
+
+export function loadSession() {
+  try {
+    const s = JSON.parse(localStorage.getItem(SESSION_KEY) ?? "null");
+    if (s && typeof s.handle === "string" && typeof s.token === "string") return s;
+  } catch { /* a broken entry is the same as none */ }
+  return null;
+}
+
+export function saveSession(s) {
+  localStorage.setItem(SESSION_KEY, JSON.stringify({ handle: s.handle, token: s.token, expires_at_ms: s.expires_at_ms }));
+}
+
+export function clearSession() {
+  localStorage.removeItem(SESSION_KEY);
+}
+
+export function loadConfig() {
+  try {
+    const c = JSON.parse(localStorage.getItem(CONFIG_KEY) ?? "null");
+    if (c && typeof c.currency === "string" && Number.isInteger(c.decimals)) return c;
+  } catch { /* fall through */ }
+  return { currency: "INR", decimals: 2 };
+}
+
+export function saveConfig(c) {
+  localStorage.setItem(CONFIG_KEY, JSON.stringify({ currency: c.currency, decimals: c.decimals }));
+}
+
+/** Last seen WebSocket event sequence number for a user (0: none). */
+export function lastSeq(handle) {
+  const n = Number(localStorage.getItem(`offpay.seq.${handle}`) ?? "0");
+  return Number.isSafeInteger(n) && n >= 0 ? n : 0;
+}
+
+export function saveSeq(handle, seq) {
+  localStorage.setItem(`offpay.seq.${handle}`, String(seq));
+}
+
+/** Last known balance, shown while offline. */
+export function cachedMe(handle) {
+  try { return JSON.parse(localStorage.getItem(`offpay.me.${handle}`) ?? "null"); } catch { return null; }
+}
+
+export function saveMe(handle, me) {
+  localStorage.setItem(`offpay.me.${handle}`, JSON.stringify(me));
+}
