@@ -10,9 +10,63 @@
 //! ## Layout
 //! - [`amount`]: money in minor units with checked arithmetic, parsed from major units.
 //! - [`handle`]: user handles (`alice`, `chai_shop`), built only by parsing.
+//! - [`ids`]: purse ids, nonces, issuer key ids, SHA-256 digests, account numbers, currency
+//!   codes, [`UnixTime`].
+//! - [`wire`]: the canonical layout (tag byte, version byte, little-endian fields),
+//!   [`Kind`], [`DecodeError`].
+//! - [`crypto`]: SHA-256, issuer key ids, strict Ed25519 verification.
+//! - The four signed objects, each with `encode`/`decode`/`signed_bytes`/`hash` and a text
+//!   form through [`Encoded`]: [`PurseCertificate`] (issuer), [`PaymentRequest`] (payee
+//!   device), [`PaymentNote`] (payer device), [`CloseStatement`] (payer device).
+//! - [`keys`]: cached [`IssuerKeys`] and [`Revocations`].
+//! - [`purse`]: payer side: [`PurseState`] and [`prepare_next`] (request -> note + new state).
+//! - [`accept`]: payee side: [`accept_note`] -> [`Accepted`] (with the updated
+//!   [`PurseTally`]) or a [`RejectReason`].
+//! - [`settle`]: server side: [`settle_purse`] -> [`Settlement`] (payable, duplicates,
+//!   rejected, [`FraudProof`]s).
+//! - [`text`]: base45 text (QR) form, `OPN1:...`.
+//! - [`testkit`]: deterministic fixtures (public seeds; tests only).
+//!
+//! ## Typical calls
+//! - Issuer (server): `PurseCertificate::issue(fields, &issuer_key)`.
+//! - Payee: `PaymentRequest::sign(fields, &device)`, then `.to_text()`; on a note:
+//!   `accept_note_text(text, tally, &ctx)`.
+//! - Payer: `PaymentRequest::from_text(text)`, then `prepare_next(&cert, &state, &device,
+//!   &request, now)`; persist the new state, then release `note.to_text()`.
+//! - Server: `PaymentNote::decode(bytes)`, `PurseCertificate::verify(&keys, now)`,
+//!   `settle_purse(&cert, &notes, close)`.
 
+pub mod accept;
 pub mod amount;
+pub mod certificate;
+pub mod close;
+pub mod crypto;
 pub mod handle;
+pub mod ids;
+pub mod keys;
+pub mod note;
+pub mod purse;
+pub mod reject;
+pub mod request;
+pub mod settle;
+pub mod testkit;
+pub mod text;
+pub mod wire;
 
+pub use accept::{AcceptContext, Accepted, OpenRequest, PurseTally, TallyEntry, accept_note, accept_note_text};
 pub use amount::{Amount, AmountError, Currency};
+pub use certificate::{CertificateFields, PurseCertificate};
+pub use close::{CloseFields, CloseStatement};
 pub use handle::{Handle, HandleError};
+pub use ids::{AccountId, CurrencyCode, Hash256, IdParseError, KeyId, Nonce, PurseId, UnixTime};
+pub use keys::{IssuerKey, IssuerKeys, KeySetError, Revocations};
+pub use note::{NoteFields, PaymentNote};
+pub use purse::{PayError, PurseState, prepare_next};
+pub use reject::RejectReason;
+pub use request::{PaymentRequest, RequestFields};
+pub use settle::{FraudProof, Settlement, settle_purse};
+pub use text::Encoded;
+pub use wire::{DecodeError, FieldError, Kind};
+
+/// Re-exported so callers use the same ed25519-dalek version as this crate.
+pub use ed25519_dalek::{Signature, SigningKey, VerifyingKey};

@@ -1,0 +1,44 @@
+//! The only cryptography offpay uses, in one place: SHA-256 digests, issuer key ids, and
+//! Ed25519 signatures checked with `verify_strict` (which refuses small-order keys, small-order
+//! R and non-canonical encodings, and does the cofactorless check, so a signature with a
+//! torsion component is refused; see docs/PROTOCOL.md).
+
+use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
+use sha2::{Digest, Sha256};
+
+use crate::ids::{Hash256, KeyId};
+
+/// SHA-256 of `bytes`.
+pub fn sha256(bytes: &[u8]) -> Hash256 {
+    let digest = Sha256::digest(bytes);
+    let mut out = [0u8; 32];
+    out.copy_from_slice(&digest);
+    Hash256::from_bytes(out)
+}
+
+/// An issuer key id: the first 4 bytes of SHA-256 of the 32-byte public key.
+pub fn key_id(public_key: &VerifyingKey) -> KeyId {
+    let digest = sha256(public_key.as_bytes());
+    let mut id = [0u8; 4];
+    id.copy_from_slice(&digest.as_bytes()[..4]);
+    KeyId::from_bytes(id)
+}
+
+/// Strict Ed25519 verification (RFC 8032 with ed25519-dalek's `verify_strict` rules).
+pub fn verify_strict(public_key: &VerifyingKey, message: &[u8], signature: &Signature) -> bool {
+    public_key.verify_strict(message, signature).is_ok()
+}
+
+/// Verifies many signatures; result `i` is exactly `verify_strict` of item `i`.
+///
+/// Today this loops over `verify_strict`. A real batch fast path (ed25519-dalek
+/// `verify_batch`) is cofactorless with random coefficients, so it may accept a signature whose
+/// R or key has a torsion component that `verify_strict` refuses; using it safely needs
+/// torsion-free checks on every R and key first. Left for later: the API will not change.
+pub fn verify_strict_many(items: &[(&VerifyingKey, &[u8], &Signature)]) -> Vec<bool> {
+    items.iter().map(|(key, msg, sig)| verify_strict(key, msg, sig)).collect()
+}
+
+pub(crate) fn sign(key: &SigningKey, message: &[u8]) -> Signature {
+    key.sign(message)
+}

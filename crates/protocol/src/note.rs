@@ -1,0 +1,157 @@
+//! The payment note: the payer device's signed promise to pay one request, carrying its purse
+//! certificate, its place in the purse's hash chain (sequence number, hash of the previous
+//! note) and the purse's cumulative spending. Layout in docs/PROTOCOL.md section "Payment note".
+
+use ed25519_dalek::{Signature, SigningKey};
+
+use crate::certificate::PurseCertificate;
+use crate::crypto;
+use crate::ids::{AccountId, Hash256, Nonce, PurseId, UnixTime};
+use crate::reject::RejectReason;
+use crate::wire::{self, DecodeError, FieldError, Kind, Reader, Writer, field_rule};
+use crate::Amount;
+
+/// What a note says besides its certificate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NoteFields {
+    /// 1 for the purse's first note, then 2, 3, ...
+    pub seq: u32,
+    /// Hash of note `seq - 1`, or of the certificate when `seq == 1`.
+    pub prev_hash: Hash256,
+    /// Total spent by the purse up to and including this note.
+    pub cumulative: Amount,
+    /// This payment.
+    pub amount: Amount,
+    pub payee: AccountId,
+    /// The nonce of the payment request this note pays.
+    pub nonce: Nonce,
+    /// The payer device's clock when signing: informational, never trusted.
+    pub time: UnixTime,
+}
+
+impl NoteFields {
+    /// `seq >= 1`, `amount > 0`, `cumulative >= amount`.
+    pub fn check(&self) -> Result<(), FieldError> {
+        field_rule(self.seq >= 1, "seq", "must be at least 1")?;
+        field_rule(!self.amount.is_zero(), "amount", "must be greater than zero")?;
+        field_rule(self.cumulative >= self.amount, "cumulative", "must be at least amount")
+    }
+}
+
+/// A signed payment note. Built only by [`PaymentNote::sign`] (see also
+/// [`crate::purse::prepare_next`]) or by decoding.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaymentNote {
+    certificate: PurseCertificate,
+    fields: NoteFields,
+    signature: Signature,
+}
+
+impl PaymentNote {
+    /// Encoded length in bytes (311), certificate included.
+    pub const LEN: usize = 2 + PurseCertificate::LEN + 4 + 32 + 8 + 8 + 8 + 16 + 8 + wire::SIGNATURE_LEN;
+
+    /// Signs a note with `device`. This does not check the chain or the purse's limits: use
+    /// [`crate::purse::prepare_next`] to make notes a payee will accept.
+    pub fn sign(
+        certificate: PurseCertificate,
+        fields: NoteFields,
+        device: &SigningKey,
+    ) -> Result<PaymentNote, FieldError> {
+        fields.check()?;
+        let unsigned = unsigned_encoding(&certificate, &fields);
+        let signature = crypto::sign(device, &wire::signed_bytes(Kind::Note, &unsigned));
+        Ok(PaymentNote { certificate, fields, signature })
+    }
+
+    pub fn certificate(&self) -> &PurseCertificate {
+        &self.certificate
+    }
+
+    pub fn fields(&self) -> &NoteFields {
+        &self.fields
+    }
+
+    pub fn purse_id(&self) -> PurseId {
+        self.certificate.purse_id()
+    }
+
+    pub fn seq(&self) -> u32 {
+        self.fields.seq
+    }
+
+    pub fn amount(&self) -> Amount {
+        self.fields.amount
+    }
+
+    pub fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    /// Exactly the bytes the device signature covers.
+    pub fn signed_bytes(&self) -> Vec<u8> {
+        wire::signed_bytes(Kind::Note, &unsigned_encoding(&self.certificate, &self.fields))
+    }
+
+    /// The note hash: SHA-256 of [`Self::signed_bytes`] (so it does not depend on the
+    /// signature). The next note links to it; uploads are idempotent by it.
+    pub fn hash(&self) -> Hash256 {
+        crypto::sha256(&self.signed_bytes())
+    }
+
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = unsigned_encoding(&self.certificate, &self.fields);
+        out.extend_from_slice(&self.signature.to_bytes());
+        out
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<PaymentNote, DecodeError> {
+        let mut r = Reader::new(Kind::Note, bytes)?;
+        wire::check_len(bytes.len(), Self::LEN)?;
+        let certificate = PurseCertificate::decode(r.slice(PurseCertificate::LEN)?)?;
+        let fields = NoteFields {
+            seq: r.u32()?,
+            prev_hash: Hash256::from_bytes(r.array()?),
+            cumulative: r.amount()?,
+            amount: r.amount()?,
+            payee: AccountId(r.u64()?),
+            nonce: Nonce::from_bytes(r.array()?),
+            time: r.u64()?,
+        };
+        let signature = r.signature_and_end()?;
+        fields.check()?;
+        Ok(PaymentNote { certificate, fields, signature })
+    }
+
+    /// Strict check of the device signature against the certificate's device key.
+    pub fn verify_device_signature(&self) -> Result<(), RejectReason> {
+        let key = &self.certificate.fields().device_key;
+        if crypto::verify_strict(key, &self.signed_bytes(), &self.signature) {
+            Ok(())
+        } else {
+            Err(RejectReason::BadDeviceSignature)
+        }
+    }
+
+    /// A first note must link to its certificate and have `cumulative == amount`.
+    pub fn check_chain_start(&self) -> Result<(), RejectReason> {
+        let f = &self.fields;
+        if f.seq == 1 && (f.prev_hash != self.certificate.hash() || f.cumulative != f.amount) {
+            return Err(RejectReason::BadChainStart);
+        }
+        Ok(())
+    }
+}
+
+fn unsigned_encoding(certificate: &PurseCertificate, f: &NoteFields) -> Vec<u8> {
+    let mut w = Writer::new(Kind::Note, PaymentNote::LEN);
+    w.bytes(&certificate.encode())
+        .u32(f.seq)
+        .bytes(f.prev_hash.as_bytes())
+        .amount(f.cumulative)
+        .amount(f.amount)
+        .u64(f.payee.0)
+        .bytes(f.nonce.as_bytes())
+        .u64(f.time);
+    w.finish()
+}

@@ -1,0 +1,157 @@
+//! The server's settlement rule for one purse, as a pure function: from the certificate, every
+//! note known for the purse (any order, duplicates allowed) and the close statement if any,
+//! decide which notes are payable, which are duplicates, which are refused, and which pairs
+//! prove a fork (double spending), each proof carrying both signed objects.
+//!
+//! Notes that a payee following the rules could have accepted are payable even when the purse
+//! forked: payees accepted them in good faith. What the reserve cannot cover is reported as
+//! `uncovered` for the ledger to recover from the payer (or book as a fraud loss).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::accept::{TallyEntry, consistent};
+use crate::certificate::PurseCertificate;
+use crate::close::CloseStatement;
+use crate::ids::Hash256;
+use crate::note::PaymentNote;
+use crate::reject::RejectReason;
+use crate::Amount;
+
+/// Signed evidence that the purse's device broke the protocol.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FraudProof {
+    /// Two different notes with the same sequence number.
+    SameSequence { first: PaymentNote, second: PaymentNote },
+    /// Two notes that cannot both belong to one chain (wrong link or cumulative totals).
+    BrokenChain { earlier: PaymentNote, later: PaymentNote },
+    /// A note the close statement does not account for.
+    BeyondClose { close: CloseStatement, note: PaymentNote },
+}
+
+impl FraudProof {
+    /// Stable snake_case code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            FraudProof::SameSequence { .. } => "same_sequence",
+            FraudProof::BrokenChain { .. } => "broken_chain",
+            FraudProof::BeyondClose { .. } => "beyond_close",
+        }
+    }
+}
+
+/// The outcome of [`settle_purse`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Settlement {
+    /// Distinct notes to credit to their payees, by (sequence number, hash).
+    pub payable: Vec<PaymentNote>,
+    /// Extra copies of a note already listed (same note hash).
+    pub duplicates: Vec<PaymentNote>,
+    /// Notes no payee should have accepted, with the reason.
+    pub rejected: Vec<(PaymentNote, RejectReason)>,
+    /// Proofs of double spending; non-empty means: revoke the device and purse, freeze the
+    /// account.
+    pub fraud: Vec<FraudProof>,
+    /// Part of the payable total the purse's reserve covers (at most the purse amount).
+    pub covered: Amount,
+    /// Part of the payable total beyond the purse amount (only possible with fraud); saturates
+    /// at [`Amount::MAX`].
+    pub uncovered: Amount,
+}
+
+/// Settles one purse. The close statement, if given, must verify against the certificate.
+pub fn settle_purse(
+    certificate: &PurseCertificate,
+    notes: &[PaymentNote],
+    close: Option<&CloseStatement>,
+) -> Result<Settlement, RejectReason> {
+    if let Some(close) = close {
+        close.verify(certificate)?;
+    }
+    let mut out = Settlement::default();
+    let mut seen: BTreeSet<Hash256> = BTreeSet::new();
+    let mut by_seq: BTreeMap<u32, Vec<(Hash256, &PaymentNote)>> = BTreeMap::new();
+    for note in notes {
+        let hash = note.hash();
+        if !seen.insert(hash) {
+            out.duplicates.push(note.clone());
+            continue;
+        }
+        match check_note(certificate, note) {
+            Ok(()) => by_seq.entry(note.seq()).or_default().push((hash, note)),
+            Err(reason) => out.rejected.push((note.clone(), reason)),
+        }
+    }
+    for group in by_seq.values_mut() {
+        group.sort_by_key(|(hash, _)| *hash);
+    }
+
+    // Forks at one sequence number.
+    for group in by_seq.values() {
+        if let Some(((_, first), rest)) = group.split_first() {
+            for (_, second) in rest {
+                out.fraud.push(FraudProof::SameSequence { first: (*first).clone(), second: (*second).clone() });
+            }
+        }
+    }
+    // Chain consistency between neighbouring sequence numbers present.
+    let groups: Vec<(&u32, &Vec<(Hash256, &PaymentNote)>)> = by_seq.iter().collect();
+    for pair in groups.windows(2) {
+        let [(lo_seq, lo), (hi_seq, hi)] = pair else { continue };
+        for (lo_hash, earlier) in lo.iter() {
+            for (hi_hash, later) in hi.iter() {
+                if !consistent(**lo_seq, &entry(*lo_hash, earlier), **hi_seq, &entry(*hi_hash, later)) {
+                    out.fraud.push(FraudProof::BrokenChain { earlier: (*earlier).clone(), later: (*later).clone() });
+                }
+            }
+        }
+    }
+    // Notes the close statement does not account for.
+    if let Some(close) = close {
+        let c = close.fields();
+        for (hash, note) in by_seq.values().flatten() {
+            let f = note.fields();
+            let beyond = f.seq > c.last_seq
+                || f.cumulative > c.total_spent
+                || (f.seq == c.last_seq && (*hash != c.last_hash || f.cumulative != c.total_spent));
+            if beyond {
+                out.fraud.push(FraudProof::BeyondClose { close: close.clone(), note: (*note).clone() });
+            }
+        }
+    }
+
+    let mut total: u128 = 0;
+    for (_, note) in by_seq.values().flatten() {
+        total += u128::from(note.amount().minor());
+        out.payable.push((*note).clone());
+    }
+    let purse = u128::from(certificate.fields().amount.minor());
+    let to_amount = |v: u128| Amount::from_minor(u64::try_from(v).unwrap_or(u64::MAX)).unwrap_or(Amount::MAX);
+    out.covered = to_amount(total.min(purse));
+    out.uncovered = to_amount(total.saturating_sub(purse));
+    Ok(out)
+}
+
+/// The checks a note must pass on its own to be payable, in order: it carries this purse's
+/// certificate (`wrong_purse`), its device signature (`bad_device_signature`), a first note
+/// links to the certificate (`bad_chain_start`), per-payment cap (`over_payment_cap`),
+/// cumulative within the purse (`over_purse_amount`).
+pub fn check_note(certificate: &PurseCertificate, note: &PaymentNote) -> Result<(), RejectReason> {
+    if note.certificate() != certificate {
+        return Err(RejectReason::WrongPurse);
+    }
+    note.verify_device_signature()?;
+    note.check_chain_start()?;
+    let cert = certificate.fields();
+    if note.amount() > cert.per_payment_cap {
+        return Err(RejectReason::OverPaymentCap);
+    }
+    if note.fields().cumulative > cert.amount {
+        return Err(RejectReason::OverPurseAmount);
+    }
+    Ok(())
+}
+
+fn entry(hash: Hash256, note: &PaymentNote) -> TallyEntry {
+    let f = note.fields();
+    TallyEntry { hash, prev_hash: f.prev_hash, cumulative: f.cumulative, amount: f.amount }
+}

@@ -1,0 +1,146 @@
+//! Deterministic fixtures for tests, benchmarks, the test-vector generator and other crates'
+//! tests: keys derived from fixed labels, a certificate, requests and an acceptance context.
+//! Never use these keys for real money: their seeds are public.
+
+// Fixture data is fixed and valid; a failure here is a broken test, so panicking is right.
+#![allow(clippy::panic)]
+
+use ed25519_dalek::SigningKey;
+
+use crate::accept::{AcceptContext, OpenRequest};
+use crate::certificate::{CertificateFields, PurseCertificate};
+use crate::crypto::sha256;
+use crate::ids::{AccountId, CurrencyCode, Nonce, PurseId, UnixTime};
+use crate::keys::{IssuerKey, IssuerKeys, Revocations};
+use crate::request::{PaymentRequest, RequestFields};
+use crate::{Amount, Handle};
+
+/// 2026-01-01T00:00:00Z: the "now" of every fixture.
+pub const NOW: UnixTime = 1_767_225_600;
+pub const DAY: UnixTime = 86_400;
+
+/// The 32-byte seed of a fixture key: SHA-256 of `"offpay-testkit/" + label`.
+pub fn seed(label: &str) -> [u8; 32] {
+    sha256(format!("offpay-testkit/{label}").as_bytes()).to_bytes()
+}
+
+/// A signing key from [`seed`].
+pub fn signing_key(label: &str) -> SigningKey {
+    SigningKey::from_bytes(&seed(label))
+}
+
+/// 16 bytes from a label (purse ids, nonces).
+pub fn bytes16(label: &str) -> [u8; 16] {
+    let mut out = [0u8; 16];
+    out.copy_from_slice(&sha256(label.as_bytes()).as_bytes()[..16]);
+    out
+}
+
+/// `minor` as an Amount; panics above [`Amount::MAX`] (fixtures only).
+pub fn amount(minor: u64) -> Amount {
+    Amount::from_minor(minor).unwrap_or(Amount::MAX)
+}
+
+/// A payer with a loaded purse, a payee, and the issuer that certified the purse.
+#[derive(Debug, Clone)]
+pub struct Fixture {
+    pub issuer: SigningKey,
+    pub issuer_keys: IssuerKeys,
+    pub payer: AccountId,
+    pub payer_device: SigningKey,
+    pub payee: AccountId,
+    pub payee_device: SigningKey,
+    pub certificate: PurseCertificate,
+    pub now: UnixTime,
+}
+
+impl Default for Fixture {
+    fn default() -> Self {
+        Fixture::new()
+    }
+}
+
+impl Fixture {
+    /// Purse of 2,000.00 INR with a 200.00 cap, valid from 1 hour before [`NOW`] for 30 days;
+    /// issuer key valid for a year either side of [`NOW`].
+    pub fn new() -> Fixture {
+        let issuer = signing_key("issuer-1");
+        let issuer_keys = IssuerKeys::new([IssuerKey::new(issuer.verifying_key(), NOW - 365 * DAY, NOW + 365 * DAY)])
+            .unwrap_or_default();
+        let payer_device = signing_key("payer-device");
+        let fields = CertificateFields {
+            purse_id: PurseId::from_bytes(bytes16("purse-1")),
+            account: AccountId(1001),
+            device_key: payer_device.verifying_key(),
+            currency: CurrencyCode::INR,
+            amount: amount(200_000),
+            per_payment_cap: amount(20_000),
+            valid_from: NOW - 3600,
+            valid_until: NOW + 30 * DAY,
+        };
+        Fixture {
+            certificate: Fixture::issue(&issuer, fields),
+            issuer,
+            issuer_keys,
+            payer: AccountId(1001),
+            payer_device,
+            payee: AccountId(2002),
+            payee_device: signing_key("payee-device"),
+            now: NOW,
+        }
+    }
+
+    /// Issues a certificate; fixture fields are valid, so this does not fail (a field error
+    /// yields the fixture's default certificate fields' error only in broken tests).
+    pub fn issue(issuer: &SigningKey, fields: CertificateFields) -> PurseCertificate {
+        match PurseCertificate::issue(fields, issuer) {
+            Ok(cert) => cert,
+            Err(e) => panic!("fixture certificate: {e}"),
+        }
+    }
+
+    /// A certificate like the fixture's with `edit` applied to its fields, signed by `issuer`.
+    pub fn certificate_with(&self, issuer: &SigningKey, edit: impl FnOnce(&mut CertificateFields)) -> PurseCertificate {
+        let mut fields = self.certificate.fields().clone();
+        edit(&mut fields);
+        Fixture::issue(issuer, fields)
+    }
+
+    /// The request fields of a payee request for `minor` units with nonce from `nonce_label`.
+    pub fn request_fields(&self, minor: u64, nonce_label: &str) -> RequestFields {
+        RequestFields {
+            payee: self.payee,
+            payee_device_key: self.payee_device.verifying_key(),
+            currency: CurrencyCode::INR,
+            amount: amount(minor),
+            nonce: Nonce::from_bytes(bytes16(nonce_label)),
+            expires_at: self.now + 600,
+            handle: Handle::parse("chai_shop").ok(),
+        }
+    }
+
+    /// A payment request by the fixture payee, signed by the payee device.
+    pub fn request(&self, minor: u64, nonce_label: &str) -> PaymentRequest {
+        match PaymentRequest::sign(self.request_fields(minor, nonce_label), &self.payee_device) {
+            Ok(r) => r,
+            Err(e) => panic!("fixture request: {e}"),
+        }
+    }
+
+    /// The payee's record of `request`, unpaid.
+    pub fn open(request: &PaymentRequest) -> OpenRequest {
+        let f = request.fields();
+        OpenRequest { nonce: f.nonce, amount: f.amount, expires_at: f.expires_at, paid: false }
+    }
+
+    /// The payee's acceptance context at the fixture's `now`.
+    pub fn context<'a>(&'a self, requests: &'a [OpenRequest], revocations: &'a Revocations) -> AcceptContext<'a> {
+        AcceptContext {
+            me: self.payee,
+            open_requests: requests,
+            issuer_keys: &self.issuer_keys,
+            revocations,
+            now: self.now,
+        }
+    }
+}
