@@ -44,7 +44,7 @@ impl FraudProof {
 pub struct Settlement {
     /// Distinct notes to credit to their payees, by (sequence number, hash).
     pub payable: Vec<PaymentNote>,
-    /// Extra copies of a note already listed (same note hash).
+    /// Extra copies of a payable note (same note hash; possibly another valid signature).
     pub duplicates: Vec<PaymentNote>,
     /// Notes no payee should have accepted, with the reason.
     pub rejected: Vec<(PaymentNote, RejectReason)>,
@@ -71,14 +71,17 @@ pub fn settle_purse(
     let mut seen: BTreeSet<Hash256> = BTreeSet::new();
     let mut by_seq: BTreeMap<u32, Vec<(Hash256, &PaymentNote)>> = BTreeMap::new();
     for note in notes {
-        let hash = note.hash();
-        if !seen.insert(hash) {
-            out.duplicates.push(note.clone());
+        // Check before deduplicating: the note hash does not cover the signature, so a copy
+        // with a bad signature must not shadow the genuine note.
+        if let Err(reason) = check_note(certificate, note) {
+            out.rejected.push((note.clone(), reason));
             continue;
         }
-        match check_note(certificate, note) {
-            Ok(()) => by_seq.entry(note.seq()).or_default().push((hash, note)),
-            Err(reason) => out.rejected.push((note.clone(), reason)),
+        let hash = note.hash();
+        if seen.insert(hash) {
+            by_seq.entry(note.seq()).or_default().push((hash, note));
+        } else {
+            out.duplicates.push(note.clone());
         }
     }
     for group in by_seq.values_mut() {
