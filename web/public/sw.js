@@ -3,7 +3,7 @@
 // The asset list and version below are written by scripts/web-vendor (web/tools/stamp-sw.mjs).
 
 // BEGIN GENERATED
-const VERSION = "23d0faa0954bd63d";
+const VERSION = "60cba89c4b840b30";
 const ASSETS = [
   "/",
   "/app.css",
@@ -15,7 +15,9 @@ const ASSETS = [
   "/js/live.js",
   "/js/main.js",
   "/js/money.js",
+  "/js/offline/client.js",
   "/js/offline/db.js",
+  "/js/offline/device.js",
   "/js/offline/sync.js",
   "/js/offline/wallet.js",
   "/js/pages/accept.js",
@@ -24,12 +26,19 @@ const ASSETS = [
   "/js/pages/home.js",
   "/js/pages/login.js",
   "/js/pages/offline-home.js",
+  "/js/pages/offline-off.js",
   "/js/pages/pay.js",
   "/js/pages/purse.js",
   "/js/pages/receive.js",
   "/js/pages/result.js",
   "/js/pages/send.js",
   "/js/pages/sync.js",
+  "/js/protocol/accept.js",
+  "/js/protocol/base45.js",
+  "/js/protocol/crypto.js",
+  "/js/protocol/objects.js",
+  "/js/protocol/wire.js",
+  "/js/qr.js",
   "/js/session.js",
   "/js/ui.js",
   "/manifest.webmanifest",

@@ -6,7 +6,8 @@ import { Live } from "./live.js";
 import { formatMoney } from "./money.js";
 import * as session from "./session.js";
 import { notice } from "./ui.js";
-import { autoSync } from "./offline/sync.js";
+import { autoSync, markSettled } from "./offline/sync.js";
+import { refreshKeys } from "./offline/wallet.js";
 
 import * as login from "./pages/login.js";
 import * as home from "./pages/home.js";
@@ -42,6 +43,10 @@ const app = {
     else location.hash = `#${route}`;
   },
   showResult(r) { this.result = r; this.go("/result"); },
+  onSynced(r) {
+    notice(`${r.settled} offline payment(s) settled.`);
+    if (LIVE_PAGES.has(this.route)) render(false);
+  },
 
   /** Refreshes the balance from the server (when online); keeps the cached one otherwise. */
   async refreshMe() {
@@ -111,7 +116,11 @@ const live = new Live({
     }
     if (ev.kind === "money_in") notice(`${app.money(p.amount)} received from ${p.from}.`);
     else if (ev.kind === "deposit") notice(`${app.money(p.amount)} was added to your balance.`);
-    else if (ev.kind === "offline_settled") notice("An offline payment has settled.");
+    else if (ev.kind === "offline_in") notice(`${app.money(p.amount)} from ${p.from} settled (offline payment).`);
+    else if (ev.kind === "offline_out") notice(`Your offline payment of ${app.money(p.amount)} settled.`);
+    else if (ev.kind === "purse_returned") notice(`${app.money(p.amount)} returned from an offline purse.`);
+    else if (ev.kind === "account_frozen") notice("Your account has been frozen.");
+    if (ev.kind === "offline_in" || ev.kind === "offline_out") markSettled(app, p.note);
     if (LIVE_PAGES.has(app.route)) render(false);
   },
 });
@@ -171,7 +180,12 @@ async function boot() {
   updateNet();
   updateHeader();
   if (navigator.onLine) {
-    api.config().then((c) => { app.config = c; session.saveConfig(c); }).catch(() => {});
+    api.config().then((c) => {
+      app.config = c;
+      session.saveConfig(c);
+      // Offline payments need the server's offline endpoints (docs/API-OFFLINE.md).
+      if (c.offline) refreshKeys().catch(() => {});
+    }).catch(() => {});
   }
   if (app.session) {
     live.start();

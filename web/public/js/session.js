@@ -29,7 +29,7 @@ export function loadConfig() {
 }
 
 export function saveConfig(c) {
-  localStorage.setItem(CONFIG_KEY, JSON.stringify({ currency: c.currency, decimals: c.decimals }));
+  localStorage.setItem(CONFIG_KEY, JSON.stringify({ currency: c.currency, decimals: c.decimals, offline: c.offline ?? null }));
 }
 
 /** Last seen WebSocket event sequence number for a user (0: none). */

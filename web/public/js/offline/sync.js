@@ -1,3 +1,71 @@
-// Automatic settlement when the connection returns (filled in with the offline flow).
+// Settlement: uploads every unsettled note this device paid or accepted, marks those the server
+// settled (or already had), and runs by itself when the connection returns.
 
-export async function autoSync() {}
+import { allFor, atomic } from "./db.js";
+import { offlineApi } from "./client.js";
+import { refreshKeys } from "./wallet.js";
+
+const BATCH = 100;
+let running = null;
+
+/** Uploads waiting notes; resolves to {settled, rejected: [{noteHash, reason}], remaining}. */
+export function syncNow(app) {
+  if (running) return running;
+  running = (async () => {
+    const handle = app.session.handle;
+    await refreshKeys().catch(() => {});
+    const sent = (await allFor("sent", handle)).filter((n) => !n.settled);
+    const received = (await allFor("received", handle)).filter((n) => !n.settled);
+    const queue = [...sent.map((n) => ["sent", n]), ...received.map((n) => ["received", n])];
+    let settled = 0;
+    const rejected = [];
+    for (let i = 0; i < queue.length; i += BATCH) {
+      const batch = queue.slice(i, i + BATCH);
+      const r = await offlineApi.uploadNotes(app.session.token, batch.map(([, n]) => n.text));
+      const byHash = new Map((r.results ?? []).map((x) => [x.note, x]));
+      await atomic(["sent", "received"], (s) => {
+        for (const [store, n] of batch) {
+          const res = byHash.get(n.noteHash);
+          if (res && (res.status === "settled" || res.status === "duplicate")) {
+            s[store].put({ ...n, settled: true, settledMs: Date.now() });
+            settled += 1;
+          } else if (res && (res.status === "rejected" || res.status === "fraud")) {
+            s[store].put({ ...n, rejected: res.reason ?? "rejected" });
+            rejected.push({ noteHash: n.noteHash, reason: res.reason });
+          }
+        }
+      });
+    }
+    if (settled) await app.refreshMe();
+    const remaining = queue.length - settled;
+    return { settled, rejected, remaining };
+  })().finally(() => { running = null; });
+  return running;
+}
+
+/** Syncs in the background when online and something is waiting; never throws. */
+export async function autoSync(app) {
+  if (!app.session || !navigator.onLine || !app.config.offline) return;
+  try {
+    const handle = app.session.handle;
+    const [sent, received] = await Promise.all([allFor("sent", handle), allFor("received", handle)]);
+    if (![...sent, ...received].some((n) => !n.settled && !n.rejected)) return;
+    const r = await syncNow(app);
+    if (r.settled && app.onSynced) app.onSynced(r);
+  } catch (e) {
+    app.handleError?.(e);
+  }
+}
+
+/** Marks a note settled when the server says so over the WebSocket (offline_in / offline_out). */
+export async function markSettled(app, noteHash) {
+  if (!app.session || typeof noteHash !== "string") return;
+  try {
+    await atomic(["sent", "received"], async (s, result) => {
+      for (const store of ["sent", "received"]) {
+        const n = await result(s[store].get(noteHash));
+        if (n && !n.settled) s[store].put({ ...n, settled: true, settledMs: Date.now() });
+      }
+    });
+  } catch { /* the next sync marks it */ }
+}

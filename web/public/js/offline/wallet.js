@@ -1,15 +1,37 @@
-// Offline wallet facts for the pages: offline balance and what is waiting to settle.
+// The offline wallet on this device: loading a purse, paying a request (the note is stored before
+// it is shown), making requests, accepting notes (stored before success is shown), and the facts
+// the pages show (offline balance, what waits to settle). Protocol rules live in ../protocol/.
 
-import { allFor } from "./db.js";
+import { all, allFor, atomic, get, put } from "./db.js";
+import { deviceKey, sign } from "./device.js";
+import { offlineApi } from "./client.js";
+import { newIdempotencyKey } from "../api.js";
+import { fromText, toText, signObject, hashOf, verifySignature } from "../protocol/objects.js";
+import { acceptNote, RejectError, REASONS } from "../protocol/accept.js";
+import { DecodeError } from "../protocol/wire.js";
+import { hex, fromHex, keyId as computeKeyId } from "../protocol/crypto.js";
+
+export const REQUEST_TTL_S = 15 * 60;
+export const nowSeconds = () => BigInt(Math.floor(Date.now() / 1000));
+
+/** A payment problem with a plain-words reason. */
+export class OfflineError extends Error {
+  constructor(code, reason) { super(reason); this.code = code; this.reason = reason; }
+}
 
 /** Sum of what is left in this user's active purses, in minor units. */
 export async function offlineBalance(handle) {
   try {
+    const now = Number(nowSeconds());
     const purses = await allFor("purses", handle);
-    return purses.filter((p) => p.status === "active").reduce((sum, p) => sum + (p.amount - p.spent), 0);
+    return purses.filter((p) => p.status === "active" && p.validUntil >= now).reduce((sum, p) => sum + (p.amount - p.spent), 0);
   } catch {
     return 0;
   }
+}
+
+export async function purses(handle) {
+  return (await allFor("purses", handle)).sort((a, b) => a.validFrom - b.validFrom);
 }
 
 /** Notes paid and accepted on this device that the server has not settled yet. */
@@ -21,4 +43,173 @@ export async function waiting(handle) {
     settledSent: sent.filter((n) => n.settled).length,
     settledReceived: received.filter((n) => n.settled).length,
   };
+}
+
+/** Refreshes the cached issuer keys and revocations (online). */
+export async function refreshKeys() {
+  const [r, rev] = await Promise.all([offlineApi.issuerKeys(), offlineApi.revocations()]);
+  for (const k of r.keys ?? []) {
+    const publicKey = fromHex(k.public_key);
+    if (!publicKey || publicKey.length !== 32) continue;
+    const keyId = hex(await computeKeyId(publicKey));
+    await put("issuers", { keyId, publicKey, notBefore: k.not_before, notAfter: k.not_after });
+  }
+  await put("issuers", { keyId: "revocations", purses: rev.purses ?? [], devices: rev.devices ?? [] });
+}
+
+/** Loads a purse (online): the server reserves `amount` and certifies this device's key. */
+export async function loadPurse(app, amount) {
+  const handle = app.session.handle;
+  const key = await deviceKey(handle);
+  await refreshKeys();
+  await offlineApi.registerDevice(app.session.token, hex(key.publicKey));
+  const r = await offlineApi.loadPurse(app.session.token, newIdempotencyKey(), amount, hex(key.publicKey));
+  const cert = fromText("certificate", r.certificate);
+  if (hex(cert.deviceKey) !== hex(key.publicKey)) throw new OfflineError("wrong_device", "The server certified another device's key.");
+  const certHash = await hashOf(cert);
+  await put("purses", {
+    purseId: hex(cert.purseId), handle, certText: r.certificate, account: cert.account.toString(),
+    amount: cert.amount, cap: cert.perPaymentCap, spent: 0, seq: 0, lastHash: certHash,
+    validFrom: Number(cert.validFrom), validUntil: Number(cert.validUntil), status: "active",
+  });
+  await put("meta", { k: `account.${handle}`, v: cert.account.toString() });
+  return { certificate: cert, balance: r.balance };
+}
+
+/** Decodes and checks a payment request the payer pasted or scanned. */
+export async function readRequest(text) {
+  let req;
+  try {
+    req = fromText("request", text);
+  } catch (e) {
+    if (e instanceof DecodeError) throw new OfflineError("malformed", "This is not an offpay payment request, or it is damaged.");
+    throw e;
+  }
+  if (!(await verifySignature(req, req.payeeDeviceKey))) throw new OfflineError("bad_request_signature", REASONS.bad_request_signature);
+  if (nowSeconds() > req.expiresAt) throw new OfflineError("request_expired", REASONS.request_expired);
+  return req;
+}
+
+/** The purse that can pay `amount` now, or an OfflineError saying why none can. */
+export async function choosePurse(handle, amount) {
+  const now = Number(nowSeconds());
+  const active = (await allFor("purses", handle)).filter((p) => p.status === "active" && p.validFrom <= now && p.validUntil >= now);
+  if (!active.length) throw new OfflineError("no_purse", "You have no offline purse. Load one while online.");
+  const fit = active.filter((p) => p.amount - p.spent >= amount && p.cap >= amount);
+  if (fit.length) return fit.sort((a, b) => a.validUntil - b.validUntil)[0];
+  if (active.every((p) => p.cap < amount)) throw new OfflineError("over_payment_cap", "The amount is over your offline limit per payment.");
+  throw new OfflineError("insufficient_offline", "Your offline purse does not hold enough for this payment.");
+}
+
+/**
+ * Pays a checked request: signs note n+1 and records n, the hash and the new total durably
+ * BEFORE the note is returned, so the device never releases two notes with the same n.
+ */
+export async function pay(handle, req) {
+  const purse = await choosePurse(handle, req.amount);
+  const cert = fromText("certificate", purse.certText);
+  const key = await deviceKey(handle);
+  const fields = {
+    certificate: cert, seq: purse.seq + 1, prevHash: purse.lastHash, cumulative: purse.spent + req.amount,
+    amount: req.amount, payee: req.payee, nonce: req.nonce, time: nowSeconds(),
+  };
+  const note = await signObject("note", fields, (bytes) => sign(key, bytes));
+  const noteHash = await hashOf(note);
+  const text = toText(note);
+  await atomic(["purses", "sent"], async (s, result) => {
+    const current = await result(s.purses.get(purse.purseId));
+    if (!current || current.seq !== purse.seq || current.status !== "active") {
+      throw new OfflineError("busy", "The purse changed while paying. Try again.");
+    }
+    s.purses.put({ ...current, seq: fields.seq, lastHash: noteHash, spent: fields.cumulative });
+    s.sent.put({
+      noteHash: hex(noteHash), handle, purseId: purse.purseId, seq: fields.seq, amount: req.amount,
+      payee: req.handle ?? `account ${req.payee}`, text, createdMs: Date.now(), settled: false,
+    });
+  });
+  return { note, text, noteHash };
+}
+
+/** This user's account number, learned from /v1/me or a purse certificate. */
+export async function accountOf(app) {
+  const handle = app.session.handle;
+  if (Number.isSafeInteger(app.me?.account)) {
+    await put("meta", { k: `account.${handle}`, v: String(app.me.account) });
+    return BigInt(app.me.account);
+  }
+  const m = await get("meta", `account.${handle}`);
+  return m ? BigInt(m.v) : null;
+}
+
+/** Makes and stores a signed payment request for `amount`. */
+export async function createRequest(app, amount) {
+  const handle = app.session.handle;
+  const account = await accountOf(app);
+  if (account === null) throw new OfflineError("no_account", "Go online once so this device learns your account number.");
+  const key = await deviceKey(handle);
+  const fields = {
+    payee: account, payeeDeviceKey: key.publicKey, currency: app.config.currency, amount,
+    nonce: crypto.getRandomValues(new Uint8Array(16)), expiresAt: nowSeconds() + BigInt(REQUEST_TTL_S), handle,
+  };
+  const req = await signObject("request", fields, (bytes) => sign(key, bytes));
+  const text = toText(req);
+  await put("requests", { nonce: hex(fields.nonce), handle, amount, text, expiresAt: Number(fields.expiresAt), status: "open", createdMs: Date.now() });
+  return { request: req, text };
+}
+
+async function acceptContext(app) {
+  const handle = app.session.handle;
+  const me = await accountOf(app);
+  const issuers = await all("issuers");
+  const rev = issuers.find((i) => i.keyId === "revocations");
+  const requests = await allFor("requests", handle);
+  return {
+    me: me ?? -1n,
+    issuerKeys: issuers.filter((i) => i.keyId !== "revocations").map((i) => ({
+      keyId: fromHex(i.keyId), publicKey: i.publicKey, notBefore: BigInt(i.notBefore), notAfter: BigInt(i.notAfter),
+    })),
+    revocations: { purses: new Set(rev?.purses ?? []), devices: new Set(rev?.devices ?? []) },
+    openRequests: requests.map((r) => ({ nonce: fromHex(r.nonce), amount: r.amount, expiresAt: BigInt(r.expiresAt), paid: r.status !== "open" })),
+    now: nowSeconds(),
+  };
+}
+
+/**
+ * Checks a pasted or scanned note offline and, when it passes, stores it (and marks its request
+ * paid) in one transaction BEFORE returning. Throws OfflineError with the failed check's reason.
+ */
+export async function acceptText(app, text) {
+  const handle = app.session.handle;
+  let note;
+  try {
+    note = fromText("note", text);
+  } catch (e) {
+    if (e instanceof DecodeError) throw new OfflineError("malformed", `${REASONS.malformed} (${e.code.replaceAll("_", " ")})`);
+    throw e;
+  }
+  const purseId = hex(note.certificate.purseId);
+  const earlier = (await allFor("received", handle)).filter((n) => n.purseId === purseId);
+  const tally = {
+    purseId: note.certificate.purseId,
+    notes: new Map(earlier.map((n) => [n.seq, { hash: fromHex(n.noteHash), prevHash: fromHex(n.prevHash), cumulative: n.cumulative, amount: n.amount }])),
+  };
+  let ok;
+  try {
+    ok = await acceptNote(note, tally, await acceptContext(app));
+  } catch (e) {
+    if (e instanceof RejectError) throw new OfflineError(e.code, e.message);
+    throw e;
+  }
+  const nonce = hex(ok.nonce);
+  await atomic(["requests", "received"], async (s, result) => {
+    const r = await result(s.requests.get(nonce));
+    if (!r || r.status !== "open") throw new OfflineError("request_already_paid", REASONS.request_already_paid);
+    if (await result(s.received.get(hex(ok.noteHash)))) throw new OfflineError("already_accepted", REASONS.already_accepted);
+    s.requests.put({ ...r, status: "paid" });
+    s.received.put({
+      noteHash: hex(ok.noteHash), handle, purseId, payer: ok.payer.toString(), seq: ok.seq, prevHash: hex(note.prevHash),
+      cumulative: note.cumulative, amount: ok.amount, text: text.trim(), acceptedMs: Date.now(), settled: false,
+    });
+  });
+  return { amount: ok.amount, payer: ok.payer, noteHash: ok.noteHash };
 }

@@ -1,7 +1,60 @@
-// Placeholder until the offline flow lands (see docs/WEB.md).
+// Pay (offline): scan or paste the payee's payment request, confirm, and get a signed payment note
+// (stored first) to show as a QR code and as text (read-only field "Payment note").
 
-import { h, title } from "../ui.js";
+import { offlineDisabled } from "./offline-off.js";
+import { h, title, errorLine } from "../ui.js";
+import { scanner, qrFigure, copyButton } from "../qr.js";
+import { readRequest, pay, offlineBalance } from "../offline/wallet.js";
 
-export function render() {
-  return h("section", {}, title("pay"), h("p", { class: "hint" }, "Not available yet."));
+export async function render(app) {
+  if (!app.config.offline) return offlineDisabled("Pay");
+  const offline = await offlineBalance(app.session.handle);
+  const section = h("section", {}, title("Pay"));
+  const input = h("textarea", { id: "payment-request-in", rows: "6", autocomplete: "off", spellcheck: "false", required: true });
+  const err = errorLine();
+  const next = async () => {
+    err.textContent = "";
+    if (!input.value.trim()) { err.textContent = "Paste or scan the payee's payment request."; return; }
+    try {
+      confirm(await readRequest(input.value));
+    } catch (e) {
+      app.showResult({ ok: false, reason: e.reason ?? e.message, summary: "Nothing was paid.", retry: "#/pay" });
+    }
+  };
+  const scan = scanner((text) => { input.value = text; next(); }, (m) => { err.textContent = m; });
+  const form = h("form", { onsubmit: (e) => { e.preventDefault(); next(); } },
+    h("p", { class: "hint" }, `Pays from your offline purse (${app.money(offline)} left). Works with no connection.`),
+    h("label", { for: "payment-request-in" }, "Payment request"), input, scan.node, err,
+    h("button", { type: "submit" }, "Pay"));
+  section.append(form);
+
+  function confirm(req) {
+    const cerr = errorLine();
+    const who = req.handle ?? `account ${req.payee}`;
+    const yes = h("button", { type: "button", onclick: async () => {
+      yes.disabled = true;
+      try {
+        const { text } = await pay(app.session.handle, req);
+        showNote(req, who, text);
+      } catch (e) {
+        app.showResult({ ok: false, reason: e.reason ?? e.message, summary: `${app.money(req.amount)} to ${who} was not paid.`, retry: "#/pay" });
+      }
+    } }, "Confirm");
+    form.replaceWith(h("div", { class: "card", role: "group", "aria-label": "Confirm payment" },
+      h("p", {}, "Pay ", h("strong", {}, app.money(req.amount)), " to ", h("strong", {}, who), " from your offline purse?"),
+      cerr, h("div", { class: "actions" }, yes, h("a", { class: "button secondary", href: "#/home" }, "Cancel"))));
+    yes.focus();
+  }
+
+  function showNote(req, who, text) {
+    const out = h("textarea", { readonly: true, rows: "8", id: "payment-note", "aria-label": "Payment note" });
+    out.value = text;
+    section.replaceChildren(title("Payment note ready"),
+      h("p", {}, `You paid ${app.money(req.amount)} to ${who}. Show this code to the payee, or send them the text.`),
+      qrFigure(text, `QR code of the payment note for ${app.money(req.amount)}`),
+      h("label", { for: "payment-note" }, "Payment note"), out,
+      h("div", { class: "actions" }, copyButton(out), h("a", { class: "button", href: "#/home" }, "Done")));
+    section.querySelector("h1").focus();
+  }
+  return section;
 }

@@ -1,7 +1,41 @@
-// Placeholder until the offline flow lands (see docs/WEB.md).
+// Load offline purse: move money from the balance into this device's offline purse (online).
 
-import { h, title } from "../ui.js";
+import { parseMajor } from "../money.js";
+import { offlineDisabled } from "./offline-off.js";
+import { h, field, title, errorLine } from "../ui.js";
+import { loadPurse, purses } from "../offline/wallet.js";
 
-export function render() {
-  return h("section", {}, title("purse"), h("p", { class: "hint" }, "Not available yet."));
+export async function render(app) {
+  if (!app.config.offline) return offlineDisabled("Load offline purse");
+  const list = await purses(app.session.handle);
+  const section = h("section", {}, title("Load offline purse"),
+    h("p", { class: "hint" }, "Money in the offline purse can be paid with no connection, from this device only. Limits: up to 200.00 per payment and 2,000.00 per purse unless the operator set others."));
+  const active = list.filter((p) => p.status === "active");
+  section.append(h("div", { class: "card" },
+    h("span", { class: "label" }, "Offline balance"),
+    h("output", { class: "amount-big", "data-testid": "offline-balance" }, app.money(active.reduce((s, p) => s + p.amount - p.spent, 0)))));
+  if (!navigator.onLine) {
+    section.append(h("p", { class: "offline-banner" }, "Loading a purse needs a connection."));
+    return section;
+  }
+  const amount = field("Amount", { name: "amount", inputmode: "decimal", autocomplete: "off", required: true, placeholder: "0.00" });
+  const err = errorLine();
+  const button = h("button", { type: "submit" }, "Load offline purse");
+  section.append(h("form", { onsubmit: async (e) => {
+    e.preventDefault();
+    err.textContent = "";
+    const parsed = parseMajor(amount.input.value, app.config.decimals);
+    if (!parsed.ok) { err.textContent = parsed.reason; return; }
+    button.disabled = true;
+    try {
+      const r = await loadPurse(app, parsed.minor);
+      if (Number.isSafeInteger(r.balance)) app.me = { ...(app.me ?? {}), balance: r.balance };
+      app.showResult({ ok: true, title: "Purse loaded", summary: `${app.money(parsed.minor)} is now in your offline purse.` });
+    } catch (e2) {
+      app.handleError(e2);
+      err.textContent = e2.reason ?? e2.message;
+      button.disabled = false;
+    }
+  } }, amount.label, err, button));
+  return section;
 }

@@ -7,7 +7,7 @@ export function render(app) {
   if (!r) return h("section", {}, title("Nothing to show"), h("a", { class: "button", href: "#/home" }, "Back to home"));
   return h("section", { class: `outcome ${r.ok ? "ok" : "bad"}` },
     h("span", { class: "mark", "aria-hidden": "true" }, r.ok ? "✓" : "✗"),
-    title(r.ok ? "Payment successful" : "Payment failed"),
+    title(r.title ?? (r.ok ? "Payment successful" : "Payment failed")),
     r.summary ? h("p", { "data-testid": "result-summary" }, r.summary) : null,
     r.ok ? null : h("p", { class: "error", "data-testid": "failure-reason" }, `Reason: ${r.reason}`),
     r.details ?? null,

@@ -1,7 +1,35 @@
-// Placeholder until the offline flow lands (see docs/WEB.md).
+// Sync status: what this device paid or accepted offline that has not settled yet, and "Sync now".
 
-import { h, title } from "../ui.js";
+import { h, title, when, errorLine } from "../ui.js";
+import { waiting } from "../offline/wallet.js";
+import { syncNow } from "../offline/sync.js";
 
-export function render() {
-  return h("section", {}, title("sync"), h("p", { class: "hint" }, "Not available yet."));
+export async function render(app) {
+  const w = await waiting(app.session.handle);
+  const err = errorLine();
+  const status = h("p", { role: "status" });
+  const row = (n, dir) => h("li", {},
+    h("span", { class: "what" }, dir === "out" ? `Paid to ${n.payee}` : "Received offline",
+      h("span", { class: "when" }, n.rejected ? `Refused by the server: ${n.rejected}` : `Waiting since ${when(dir === "out" ? n.createdMs : n.acceptedMs)}`)),
+    h("span", { class: dir === "out" ? "out" : "in" }, (dir === "out" ? "-" : "+") + app.money(n.amount)));
+  const button = h("button", { type: "button", disabled: !navigator.onLine, onclick: async () => {
+    button.disabled = true;
+    err.textContent = "";
+    try {
+      const r = await syncNow(app);
+      status.textContent = `${r.settled} settled, ${r.remaining} still waiting.`;
+      setTimeout(() => app.go("/sync"), 0);
+    } catch (e) {
+      app.handleError(e);
+      err.textContent = e.reason ?? e.message;
+      button.disabled = false;
+    }
+  } }, "Sync now");
+  const count = w.sent.length + w.received.length;
+  return h("section", {}, title("Sync status"),
+    h("p", { "data-testid": "sync-summary" }, count ? `${count} offline payment(s) waiting to settle.` : "Everything is settled."),
+    count ? h("ul", { class: "activity", "aria-label": "Waiting to settle" }, w.sent.map((n) => row(n, "out")), w.received.map((n) => row(n, "in"))) : null,
+    h("p", { class: "hint" }, `${w.settledSent + w.settledReceived} offline payment(s) settled on this device. Sync runs by itself when the connection returns.`),
+    navigator.onLine ? null : h("p", { class: "offline-banner" }, "You are offline: sync waits for a connection."),
+    status, err, button);
 }

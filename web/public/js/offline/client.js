@@ -1,0 +1,15 @@
+// Client for the server's offline endpoints (docs/API-OFFLINE.md): issuer keys and revocations for
+// offline checks, device registration, purse load, and note upload for settlement.
+
+import { call } from "../api.js";
+
+export const offlineApi = {
+  issuerKeys: () => call("GET", "/v1/issuer-keys"),
+  revocations: () => call("GET", "/v1/revocations"),
+  registerDevice: (token, publicKeyHex) => call("POST", "/v1/devices", { token, body: { public_key: publicKeyHex } }),
+  loadPurse: (token, idempotencyKey, amount, devicePublicKeyHex) =>
+    call("POST", "/v1/purses", { token, idempotencyKey, body: { amount, device_public_key: devicePublicKeyHex } }),
+  purses: (token) => call("GET", "/v1/purses", { token }),
+  /** Upload payment notes (payer or payee); idempotent by note hash; at most 500 per call. */
+  uploadNotes: (token, notes) => call("POST", "/v1/notes", { token, body: { notes } }),
+};

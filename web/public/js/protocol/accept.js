@@ -1,0 +1,120 @@
+// The payee's offline acceptance check (crates/protocol/src/accept.rs), in the same order, with
+// the same reason codes. Pure apart from hashing: the caller passes who it is, its open requests,
+// its tally of notes from the note's purse, the cached issuer keys and revocations, and the time.
+
+import { hashOf, verifySignature, fromText } from "./objects.js";
+import { equalBytes, hex, keyId as computeKeyId } from "./crypto.js";
+import { DecodeError } from "./wire.js";
+
+/** Plain-words sentences for each reason code (shown on "Payment failed"). */
+export const REASONS = {
+  malformed: "The payment note is damaged or is not an offpay payment note.",
+  unknown_issuer_key: "The purse certificate was issued with a key this device does not know. Go online once to update.",
+  issuer_key_not_valid: "The issuer key was not valid when the purse certificate was issued.",
+  bad_issuer_signature: "The issuer's signature on the purse certificate is not valid.",
+  certificate_not_yet_valid: "The payer's purse is not valid yet.",
+  certificate_expired: "The payer's purse has expired.",
+  bad_device_signature: "The payer device's signature is not valid: the note was changed or forged.",
+  bad_request_signature: "The payee's signature on the payment request is not valid: the request was changed or forged.",
+  revoked: "The payer's purse or device has been blocked.",
+  bad_chain_start: "The first note of the purse does not start from its certificate.",
+  wrong_payee: "The note pays someone else.",
+  already_accepted: "This note was already accepted.",
+  unknown_request: "The note answers no open payment request on this device.",
+  request_already_paid: "This payment request was already paid.",
+  request_expired: "The payment request has expired.",
+  amount_mismatch: "The note's amount differs from the requested amount.",
+  over_payment_cap: "The amount is over the purse's limit per payment.",
+  over_purse_amount: "The payer's purse does not hold enough for this payment.",
+  inconsistent_with_earlier_note: "The note contradicts an earlier note from the same purse.",
+  wrong_purse: "The close statement belongs to another purse.",
+  tally_mismatch: "Internal error: the purse tally belongs to another purse.",
+};
+
+export class RejectError extends Error {
+  constructor(code, detail) {
+    super(REASONS[code] ?? code);
+    this.code = code;
+    this.detail = detail;
+  }
+}
+
+const reject = (code, detail) => { throw new RejectError(code, detail); };
+
+/** Issuer-key checks of a certificate (PurseCertificate::verify_issuer). issuerKeys: [{keyId, publicKey, notBefore, notAfter}] (BigInt times). */
+export async function verifyIssuer(cert, issuerKeys) {
+  const key = issuerKeys.find((k) => equalBytes(k.keyId, cert.issuerKeyId));
+  if (!key) reject("unknown_issuer_key");
+  if (!(key.notBefore <= cert.validFrom && cert.validFrom <= key.notAfter)) reject("issuer_key_not_valid");
+  if (!(await verifySignature(cert, key.publicKey))) reject("bad_issuer_signature");
+}
+
+export function checkWindow(cert, now) {
+  if (now < cert.validFrom) reject("certificate_not_yet_valid");
+  if (now > cert.validUntil) reject("certificate_expired");
+}
+
+/** An issuer key record with its key id computed from the public key. */
+export async function issuerKey(publicKey, notBefore, notAfter) {
+  return { keyId: await computeKeyId(publicKey), publicKey, notBefore: BigInt(notBefore), notAfter: BigInt(notAfter) };
+}
+
+/** Are two tally entries of one purse consistent (accept::consistent)? Entries: {hash, prevHash, cumulative, amount}. */
+export function consistent(sa, a, sb, b) {
+  if (sa === sb) return equalBytes(a.hash, b.hash);
+  const [loSeq, lo, hiSeq, hi] = sa < sb ? [sa, a, sb, b] : [sb, b, sa, a];
+  const beforeHi = hi.cumulative - hi.amount;
+  if (beforeHi < 0) return false;
+  if (loSeq + 1 === hiSeq) return equalBytes(hi.prevHash, lo.hash) && beforeHi === lo.cumulative;
+  const between = hiSeq - loSeq - 1;
+  const gap = beforeHi - lo.cumulative;
+  return gap >= 0 && gap >= between;
+}
+
+/**
+ * Checks a decoded note. ctx: {me: BigInt account, openRequests: [{nonce, amount, expiresAt (BigInt), paid}],
+ * issuerKeys, revocations: {purses: Set(hex), devices: Set(hex)}, now: BigInt}. tally: {purseId, notes: Map(seq -> entry)}.
+ * Returns {noteHash, purseId, payer, seq, amount, nonce, tally} or throws RejectError.
+ */
+export async function acceptNote(note, tally, ctx) {
+  const cert = note.certificate;
+  const t = tally ?? { purseId: cert.purseId, notes: new Map() };
+  if (!equalBytes(t.purseId, cert.purseId)) reject("tally_mismatch");
+  await verifyIssuer(cert, ctx.issuerKeys);
+  checkWindow(cert, ctx.now);
+  if (!(await verifySignature(note, cert.deviceKey))) reject("bad_device_signature");
+  const rev = ctx.revocations ?? { purses: new Set(), devices: new Set() };
+  if (rev.purses.has(hex(cert.purseId)) || rev.devices.has(hex(cert.deviceKey))) reject("revoked");
+  if (note.seq === 1 && (!equalBytes(note.prevHash, await hashOf(cert)) || note.cumulative !== note.amount)) reject("bad_chain_start");
+  if (note.payee !== ctx.me) reject("wrong_payee");
+  const hash = await hashOf(note);
+  if (t.notes.get(note.seq) && equalBytes(t.notes.get(note.seq).hash, hash)) reject("already_accepted");
+  const request = ctx.openRequests.find((r) => equalBytes(r.nonce, note.nonce));
+  if (!request) reject("unknown_request");
+  if (request.paid) reject("request_already_paid");
+  if (ctx.now > request.expiresAt) reject("request_expired");
+  if (request.amount !== note.amount) reject("amount_mismatch");
+  if (note.amount > cert.perPaymentCap) reject("over_payment_cap");
+  let taken = 0;
+  for (const e of t.notes.values()) taken += e.amount;
+  if (note.cumulative > cert.amount || taken + note.amount > cert.amount) reject("over_purse_amount");
+  const entry = { hash, prevHash: note.prevHash, cumulative: note.cumulative, amount: note.amount };
+  for (const [seq, earlier] of t.notes) {
+    if (!consistent(seq, earlier, note.seq, entry)) reject("inconsistent_with_earlier_note");
+  }
+  const notes = new Map(t.notes);
+  notes.set(note.seq, entry);
+  return { noteHash: hash, purseId: cert.purseId, payer: cert.account, seq: note.seq, amount: note.amount, nonce: note.nonce, tally: { purseId: cert.purseId, notes } };
+}
+
+/** Decodes note text and checks it; decode failures become RejectError("malformed"). */
+export async function acceptNoteText(text, tally, ctx) {
+  let note;
+  try {
+    note = fromText("note", text);
+  } catch (e) {
+    if (e instanceof DecodeError) reject("malformed", e.code);
+    throw e;
+  }
+  return { note, accepted: await acceptNote(note, tally, ctx) };
+}
