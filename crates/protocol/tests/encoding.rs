@@ -8,7 +8,7 @@ use proptest::prelude::*;
 
 fn first_note(fx: &Fixture) -> PaymentNote {
     let state = PurseState::new(&fx.certificate);
-    let request = fx.request(12_50, "nonce-1");
+    let request = fx.request(1_250, "nonce-1");
     prepare_next(&fx.certificate, &state, &fx.payer_device, &request, NOW).unwrap().1
 }
 
@@ -176,7 +176,7 @@ proptest! {
 #[test]
 fn every_single_bit_flip_of_a_note_is_refused() {
     let fx = Fixture::new();
-    let request = fx.request(12_50, "nonce-1");
+    let request = fx.request(1_250, "nonce-1");
     let note = prepare_next(&fx.certificate, &PurseState::new(&fx.certificate), &fx.payer_device, &request, NOW)
         .unwrap()
         .1;

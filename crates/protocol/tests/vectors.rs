@@ -89,7 +89,10 @@ fn context(c: &Value) -> Ctx {
 /// Decodes (bytes and text, which must agree), then runs the kind's check. Returns the
 /// outcome code ("ok", a reject reason, or "malformed/<decode error>") and, when decoding
 /// worked, the re-encoding, signed bytes and signature.
-fn check(kind: &str, encoded: &[u8], text: &str, ctx: &Ctx) -> (String, Option<(Vec<u8>, Vec<u8>, [u8; 64])>) {
+/// Re-encoding, signed bytes and signature of a decoded object.
+type Decoded = (Vec<u8>, Vec<u8>, [u8; 64]);
+
+fn check(kind: &str, encoded: &[u8], text: &str, ctx: &Ctx) -> (String, Option<Decoded>) {
     fn run<T: Encoded + PartialEq + std::fmt::Debug>(
         encoded: &[u8],
         text: &str,

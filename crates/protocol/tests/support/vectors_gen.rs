@@ -301,7 +301,7 @@ pub fn generate() -> Value {
     out.push_bytes("certificate_cap_over_amount", &sc, cap, &base, Some("malformed"), Some("invalid_field"), "per_payment_cap 3,000.00 > amount 2,000.00");
 
     // ---- Payment requests.
-    let request = fx.request(12_50, "request-1");
+    let request = fx.request(1_250, "request-1");
     let sr = signed_request(&request);
     out.push("request_valid", &sr, &base, None, "12.50 INR to account 2002 (chai_shop)");
     let mut bare_fields = fx.request_fields(500, "request-bare");
@@ -331,8 +331,8 @@ pub fn generate() -> Value {
 
     // ---- Payment notes.
     let s0 = PurseState::new(cert);
-    let r1 = fx.request(12_50, "note-request-1");
-    let r2 = fx.request(150_00, "note-request-2");
+    let r1 = fx.request(1_250, "note-request-1");
+    let r2 = fx.request(15_000, "note-request-2");
     let (s1, n1) = must(prepare_next(cert, &s0, &fx.payer_device, &r1, NOW));
     let (_, n2) = must(prepare_next(cert, &s1, &fx.payer_device, &r2, NOW + 60));
     let open = vec![Fixture::open(&r1), Fixture::open(&r2)];
@@ -393,7 +393,7 @@ pub fn generate() -> Value {
     let paid_ctx = Ctx { open_requests: paid.clone(), ..base.clone() };
     out.push("note_request_already_paid", &sn1, &paid_ctx, Some("request_already_paid"), "the request is marked paid");
     let mut asked = open.clone();
-    asked[0].amount = Amount::from_minor(12_00).unwrap_or_default();
+    asked[0].amount = Amount::from_minor(1_200).unwrap_or_default();
     out.push(
         "note_amount_mismatch",
         &sn1,
@@ -401,7 +401,7 @@ pub fn generate() -> Value {
         Some("amount_mismatch"),
         "request asked 12.00, note pays 12.50",
     );
-    let big = fx.request(250_00, "note-request-big");
+    let big = fx.request(25_000, "note-request-big");
     let over_cap = resign(&|f| {
         f.amount = big.fields().amount;
         f.cumulative = big.fields().amount;
@@ -412,7 +412,7 @@ pub fn generate() -> Value {
     let over_purse = resign(&|f| {
         f.seq = 15;
         f.prev_hash = Hash256::from_bytes([0x11; 32]);
-        f.cumulative = Amount::from_minor(2_000_01).unwrap_or_default();
+        f.cumulative = Amount::from_minor(200_001).unwrap_or_default();
     });
     out.push("note_over_purse_amount", &signed_note(&over_purse), &note_ctx, Some("over_purse_amount"), "cumulative 2,000.01 in a 2,000.00 purse");
     let fork = resign(&|f| {
