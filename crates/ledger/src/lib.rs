@@ -14,11 +14,37 @@
 //! - [`model`]: the records the store reads and writes.
 //! - [`error`]: [`LedgerError`], one variant per outcome a caller must tell apart.
 //! - [`store`]: the [`Store`] trait every backend implements.
+//! - [`chain`]: the journal hash chain (per-account heads) and request fingerprints.
+//! - `plan`: the money rules as pure functions (balances, postings, events) used by both backends.
+//! - `verify`: the streaming audit behind [`Store::verify`].
+//! - [`sqlite`], [`postgres`]: the backends.
+//! - [`open`]: [`open_store`] picks a backend from `--data DIR` / `--database-url URL`.
+//! - [`testing`]: fresh PostgreSQL databases for tests (also used by other crates' tests).
+//!
+//! See `docs/LEDGER.md` for the schema, the locking order and the hash-chain design.
 
+pub mod chain;
 pub mod error;
 pub mod model;
+pub mod open;
+mod plan;
+
+pub mod sqlite;
 pub mod store;
+pub mod testing;
+mod verify;
 
 pub use error::LedgerError;
 pub use model::*;
+pub use open::open_store;
 pub use store::Store;
+
+/// Most history items one call returns.
+pub const HISTORY_MAX: u32 = 200;
+/// Most events one `events_after` call returns.
+pub const EVENTS_MAX: u32 = 1000;
+/// Most security events one call returns.
+pub const SECURITY_EVENTS_MAX: u32 = 1000;
+/// Capacity of the live-event broadcast channel (a slower receiver sees `Lagged` and should
+/// catch up with `events_after`).
+pub const EVENT_CHANNEL_CAPACITY: usize = 4096;

@@ -68,6 +68,14 @@ pub struct Session {
     pub expires_at_ms: TimestampMs,
 }
 
+impl Session {
+    /// True when the session has ended at `now_ms`: idle for `idle_timeout_ms` or more since
+    /// `last_seen_ms`, or at or past `expires_at_ms`.
+    pub fn is_expired(&self, now_ms: TimestampMs) -> bool {
+        now_ms >= self.expires_at_ms || now_ms >= self.last_seen_ms.saturating_add(self.idle_timeout_ms)
+    }
+}
+
 /// Failed-login bookkeeping for one throttle key (a handle, or a client address).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct LoginThrottle {

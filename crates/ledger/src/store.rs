@@ -17,6 +17,9 @@ pub trait Store: Send + Sync + 'static {
     async fn create_user(&self, handle: &Handle, password_hash: &str, now_ms: TimestampMs) -> Result<User, LedgerError>;
     async fn user_by_handle(&self, handle: &Handle) -> Result<Option<User>, LedgerError>;
     async fn user_by_id(&self, id: UserId) -> Result<Option<User>, LedgerError>;
+    /// Freezes or unfreezes a user's account (a frozen account cannot send). `UnknownUser` if
+    /// there is no such user.
+    async fn set_frozen(&self, user: UserId, frozen: bool) -> Result<(), LedgerError>;
 
     // --- sessions -----------------------------------------------------------------------------
     async fn create_session(&self, session: &Session) -> Result<(), LedgerError>;
@@ -58,4 +61,7 @@ pub trait Store: Send + Sync + 'static {
     /// Recomputes the journal hash chain, checks every entry's postings sum to zero, recomputes
     /// every balance from the postings and compares; reports each mismatch.
     async fn verify(&self) -> Result<VerifyReport, LedgerError>;
+
+    /// `"sqlite"` or `"postgres"` (for health checks and logs).
+    fn backend(&self) -> &'static str;
 }

@@ -1,0 +1,52 @@
+//! Opening the configured store: the operator tools and the server take either `--data DIR`
+//! (SQLite file `DIR/offpay.sqlite3`, the directory is created) or `--database-url URL`
+//! (`postgres://` or `postgresql://`). A database URL wins when both are given.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::error::LedgerError;
+use crate::sqlite::SqliteStore;
+use crate::store::Store;
+
+/// File name of the SQLite database inside the data directory.
+pub const SQLITE_FILE: &str = "offpay.sqlite3";
+
+/// Opens the store described by the command-line options.
+pub async fn open_store(data_dir: Option<&Path>, database_url: Option<&str>) -> Result<Arc<dyn Store>, LedgerError> {
+    match (database_url, data_dir) {
+        (Some(url), _) => {
+            if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+                return Err(LedgerError::Storage(format!(
+                    "unsupported database URL {:?}: expected postgres://...",
+                    redact(url)
+                )));
+            }
+            Err(LedgerError::Storage("the PostgreSQL backend is not available in this build yet".into()))
+        }
+        (None, Some(dir)) => {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| LedgerError::Storage(format!("cannot create data directory {}: {e}", dir.display())))?;
+            let path = dir.join(SQLITE_FILE);
+            let store = tokio::task::spawn_blocking(move || SqliteStore::open(&path))
+                .await
+                .map_err(|e| LedgerError::Storage(format!("opening the sqlite store failed: {e}")))??;
+            Ok(Arc::new(store))
+        }
+        (None, None) => Err(LedgerError::Storage("no data directory or database URL given".into())),
+    }
+}
+
+/// The URL without a password, for messages.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            match userinfo.find(':') {
+                Some(colon) => format!("{}{}:***{}", &url[..scheme_end + 3], &userinfo[..colon], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}

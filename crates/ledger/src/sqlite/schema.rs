@@ -1,0 +1,129 @@
+//! SQLite schema and migrations, applied at open. The schema version is SQLite's `user_version`;
+//! each migration runs once, in its own `BEGIN IMMEDIATE` transaction, so two processes opening
+//! the same file cannot both apply it.
+
+use rusqlite::{Connection, TransactionBehavior};
+
+use crate::error::LedgerError;
+
+/// Account ids of the operator's accounts, created by the first migration.
+pub const FUNDING_ACCOUNT: i64 = 1;
+
+const MIGRATIONS: &[&str] = &[
+    // 1: accounts, users, journal, postings, idempotency, events, sessions, throttle, security.
+    r#"
+    CREATE TABLE accounts (
+        id            INTEGER PRIMARY KEY,
+        kind          TEXT    NOT NULL CHECK (kind IN ('wallet', 'funding', 'reserve', 'fraud_loss')),
+        balance       INTEGER NOT NULL DEFAULT 0,
+        head          BLOB    NOT NULL,
+        created_at_ms INTEGER NOT NULL,
+        CHECK (kind <> 'wallet' OR balance >= 0)
+    );
+    INSERT INTO accounts (id, kind, balance, head, created_at_ms) VALUES
+        (1, 'funding',    0, zeroblob(32), 0),
+        (2, 'reserve',    0, zeroblob(32), 0),
+        (3, 'fraud_loss', 0, zeroblob(32), 0);
+
+    CREATE TABLE users (
+        id            INTEGER PRIMARY KEY,
+        handle        TEXT    NOT NULL UNIQUE,
+        password_hash TEXT    NOT NULL,
+        account_id    INTEGER NOT NULL UNIQUE REFERENCES accounts (id),
+        frozen        INTEGER NOT NULL DEFAULT 0,
+        created_at_ms INTEGER NOT NULL
+    );
+
+    CREATE TABLE journal (
+        id            INTEGER PRIMARY KEY,
+        kind          TEXT    NOT NULL,
+        amount        INTEGER NOT NULL CHECK (amount > 0),
+        memo          TEXT,
+        from_user     INTEGER REFERENCES users (id),
+        to_user       INTEGER NOT NULL REFERENCES users (id),
+        created_at_ms INTEGER NOT NULL,
+        hash          BLOB    NOT NULL
+    );
+
+    CREATE TABLE postings (
+        entry_id   INTEGER NOT NULL REFERENCES journal (id),
+        account_id INTEGER NOT NULL REFERENCES accounts (id),
+        delta      INTEGER NOT NULL,
+        prev_hash  BLOB    NOT NULL,
+        PRIMARY KEY (entry_id, account_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX postings_by_account ON postings (account_id, entry_id);
+
+    CREATE TABLE idempotency (
+        scope         TEXT    NOT NULL,
+        key           TEXT    NOT NULL,
+        request_hash  BLOB    NOT NULL,
+        entry_id      INTEGER NOT NULL REFERENCES journal (id),
+        created_at_ms INTEGER NOT NULL,
+        PRIMARY KEY (scope, key)
+    ) WITHOUT ROWID;
+
+    CREATE TABLE events (
+        seq           INTEGER PRIMARY KEY,
+        user_id       INTEGER NOT NULL REFERENCES users (id),
+        kind          TEXT    NOT NULL,
+        payload       TEXT    NOT NULL,
+        created_at_ms INTEGER NOT NULL
+    );
+    CREATE INDEX events_by_user ON events (user_id, seq);
+
+    CREATE TABLE sessions (
+        token_hash      BLOB    PRIMARY KEY,
+        user_id         INTEGER NOT NULL REFERENCES users (id),
+        created_at_ms   INTEGER NOT NULL,
+        last_seen_ms    INTEGER NOT NULL,
+        idle_timeout_ms INTEGER NOT NULL,
+        expires_at_ms   INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX sessions_by_expiry ON sessions (expires_at_ms);
+
+    CREATE TABLE login_throttle (
+        key             TEXT    PRIMARY KEY,
+        failures        INTEGER NOT NULL,
+        locked_until_ms INTEGER NOT NULL
+    ) WITHOUT ROWID;
+
+    CREATE TABLE security_events (
+        id            INTEGER PRIMARY KEY,
+        kind          TEXT    NOT NULL,
+        detail        TEXT    NOT NULL,
+        created_at_ms INTEGER NOT NULL
+    );
+    "#,
+];
+
+/// Sets the connection options every connection uses.
+pub fn configure(conn: &Connection) -> Result<(), LedgerError> {
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(())
+}
+
+/// Applies every migration the file has not seen yet.
+pub fn migrate(conn: &mut Connection) -> Result<(), LedgerError> {
+    for (index, sql) in MIGRATIONS.iter().enumerate() {
+        let version = i64::try_from(index + 1).map_err(|_| LedgerError::Storage("too many migrations".into()))?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let current: i64 = tx.pragma_query_value(None, "user_version", |row| row.get(0))?;
+        if current < version {
+            tx.execute_batch(sql)?;
+            tx.pragma_update(None, "user_version", version)?;
+        }
+        tx.commit()?;
+    }
+    let current: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
+    if current > MIGRATIONS.len() as i64 {
+        return Err(LedgerError::Storage(format!(
+            "the database has schema version {current}, newer than this program knows ({})",
+            MIGRATIONS.len()
+        )));
+    }
+    Ok(())
+}

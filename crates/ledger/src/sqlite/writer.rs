@@ -1,0 +1,144 @@
+//! Group commit: one dedicated writer thread owns the only write connection. It takes every
+//! queued write command (up to [`BATCH_MAX`]), applies them in one `BEGIN IMMEDIATE`
+//! transaction, each inside its own SAVEPOINT (a failing command rolls back only itself), and
+//! commits once. Replies and live-event notices go out only after COMMIT succeeded, so nothing
+//! is acknowledged that is not durable (WAL + synchronous=FULL: one fsync per batch, not per
+//! command). While one batch is being fsynced the next one queues up, so the batch size follows
+//! the load by itself; no timer is involved.
+
+use rusqlite::Connection;
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+use crate::error::LedgerError;
+use crate::model::EventNotice;
+
+/// Most commands in one transaction.
+pub const BATCH_MAX: usize = 1024;
+/// Most commands waiting for the writer; senders wait (backpressure) beyond this.
+pub const QUEUE_MAX: usize = 4096;
+
+/// What a write command sees: the connection (inside the batch transaction and the command's
+/// savepoint) and where to put the live-event notices it produces.
+pub struct WriteCtx<'c> {
+    pub conn: &'c Connection,
+    pub notices: Vec<EventNotice>,
+}
+
+/// A type-erased write command.
+pub trait Job: Send {
+    /// Runs the command; false when it failed (its savepoint is then rolled back).
+    fn apply(&mut self, ctx: &mut WriteCtx<'_>) -> bool;
+    /// Sends the reply once the batch's fate is known.
+    fn finish(self: Box<Self>, commit: &Result<(), String>);
+}
+
+struct TypedJob<T, F> {
+    work: Option<F>,
+    result: Option<Result<T, LedgerError>>,
+    reply: oneshot::Sender<Result<T, LedgerError>>,
+}
+
+impl<T, F> Job for TypedJob<T, F>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut WriteCtx<'_>) -> Result<T, LedgerError> + Send + 'static,
+{
+    fn apply(&mut self, ctx: &mut WriteCtx<'_>) -> bool {
+        let Some(work) = self.work.take() else { return false };
+        // A bug in one command must not take the writer thread (and every later write) down.
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(ctx)))
+            .unwrap_or_else(|_| Err(LedgerError::Storage("internal error: a write command panicked".into())));
+        let ok = result.is_ok();
+        self.result = Some(result);
+        ok
+    }
+
+    fn finish(self: Box<Self>, commit: &Result<(), String>) {
+        let reply = match (self.result, commit) {
+            // A refused command changed nothing whatever happened to the batch.
+            (Some(Err(e)), _) => Err(e),
+            (Some(Ok(value)), Ok(())) => Ok(value),
+            (_, Err(e)) => Err(LedgerError::Storage(format!("sqlite commit failed: {e}"))),
+            (None, Ok(())) => Err(LedgerError::Storage("write command was not run".into())),
+        };
+        // The caller may have gone away; the outcome is durable either way.
+        let _ = self.reply.send(reply);
+    }
+}
+
+/// The handle async code uses to queue write commands.
+#[derive(Clone)]
+pub struct Writer {
+    queue: mpsc::Sender<Box<dyn Job>>,
+}
+
+impl Writer {
+    /// Starts the writer thread on `conn` (already configured and migrated).
+    pub fn start(conn: Connection, events: broadcast::Sender<EventNotice>) -> Result<Writer, LedgerError> {
+        let (queue, rx) = mpsc::channel(QUEUE_MAX);
+        std::thread::Builder::new()
+            .name("offpay-sqlite-writer".into())
+            .spawn(move || run(conn, rx, events))
+            .map_err(|e| LedgerError::Storage(format!("cannot start the sqlite writer thread: {e}")))?;
+        Ok(Writer { queue })
+    }
+
+    /// Runs `work` in the next batch and returns its result once the batch committed.
+    pub async fn write<T, F>(&self, work: F) -> Result<T, LedgerError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut WriteCtx<'_>) -> Result<T, LedgerError> + Send + 'static,
+    {
+        let (reply, rx) = oneshot::channel();
+        let job = Box::new(TypedJob { work: Some(work), result: None, reply });
+        self.queue.send(job).await.map_err(|_| LedgerError::Storage("the sqlite writer has stopped".into()))?;
+        rx.await.map_err(|_| LedgerError::Storage("the sqlite writer stopped before replying".into()))?
+    }
+}
+
+fn run(conn: Connection, mut rx: mpsc::Receiver<Box<dyn Job>>, events: broadcast::Sender<EventNotice>) {
+    let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(BATCH_MAX);
+    // Ends when every Writer handle is dropped and the queue is drained.
+    while let Some(first) = rx.blocking_recv() {
+        batch.push(first);
+        while batch.len() < BATCH_MAX {
+            match rx.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let mut ctx = WriteCtx { conn: &conn, notices: Vec::new() };
+        let commit = run_batch(&mut ctx, &mut batch).map_err(|e| e.to_string());
+        if commit.is_err() {
+            // Best effort: the transaction may already be gone.
+            let _ = conn.execute_batch("ROLLBACK");
+            tracing::error!(error = ?commit, "sqlite batch failed; every command in it is refused");
+        }
+        let notices = std::mem::take(&mut ctx.notices);
+        for job in batch.drain(..) {
+            job.finish(&commit);
+        }
+        if commit.is_ok() {
+            for notice in notices {
+                // No subscriber is fine.
+                let _ = events.send(notice);
+            }
+        }
+    }
+}
+
+fn run_batch(ctx: &mut WriteCtx<'_>, batch: &mut [Box<dyn Job>]) -> Result<(), rusqlite::Error> {
+    ctx.conn.execute_batch("BEGIN IMMEDIATE")?;
+    for job in batch.iter_mut() {
+        ctx.conn.prepare_cached("SAVEPOINT cmd")?.execute([])?;
+        let notices_before = ctx.notices.len();
+        if job.apply(ctx) {
+            ctx.conn.prepare_cached("RELEASE cmd")?.execute([])?;
+        } else {
+            ctx.notices.truncate(notices_before);
+            ctx.conn.prepare_cached("ROLLBACK TO cmd")?.execute([])?;
+            ctx.conn.prepare_cached("RELEASE cmd")?.execute([])?;
+        }
+    }
+    ctx.conn.execute_batch("COMMIT")
+}

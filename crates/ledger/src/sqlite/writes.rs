@@ -1,0 +1,225 @@
+//! The SQLite write commands. Each runs on the writer thread inside the batch transaction and
+//! its own savepoint (see `writer.rs`), so it sees every earlier command of the batch and can
+//! fail without affecting them. The writer is the only writer, so "read, check, write" here is
+//! race-free without further locking: the account rows are effectively locked for the whole
+//! batch, and commands apply one after another in queue order.
+
+use offpay_protocol::{Amount, Handle};
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::reads::{posted_by_entry, user_by_handle, user_by_id};
+use super::schema::FUNDING_ACCOUNT;
+use crate::error::LedgerError;
+use crate::model::*;
+use crate::plan::{
+    self, LockedAccount, Party, Plan, OPERATOR_SCOPE, check_amount, deposit_fingerprint, plan_deposit, plan_transfer,
+    transfer_fingerprint, user_scope,
+};
+
+pub fn create_user(conn: &Connection, handle: &Handle, password_hash: &str, now_ms: TimestampMs) -> Result<User, LedgerError> {
+    let taken: Option<i64> =
+        conn.prepare_cached("SELECT id FROM users WHERE handle = ?1")?.query_row([handle.as_str()], |r| r.get(0)).optional()?;
+    if taken.is_some() {
+        return Err(LedgerError::HandleTaken);
+    }
+    conn.prepare_cached("INSERT INTO accounts (kind, balance, head, created_at_ms) VALUES ('wallet', 0, zeroblob(32), ?1)")?
+        .execute([now_ms])?;
+    let account_id = conn.last_insert_rowid();
+    conn.prepare_cached("INSERT INTO users (handle, password_hash, account_id, frozen, created_at_ms) VALUES (?1, ?2, ?3, 0, ?4)")?
+        .execute(params![handle.as_str(), password_hash, account_id, now_ms])?;
+    let id = conn.last_insert_rowid();
+    Ok(User { id, handle: handle.clone(), password_hash: password_hash.to_string(), account_id, frozen: false, created_at_ms: now_ms })
+}
+
+pub fn set_frozen(conn: &Connection, user: UserId, frozen: bool) -> Result<(), LedgerError> {
+    let n = conn.prepare_cached("UPDATE users SET frozen = ?2 WHERE id = ?1")?.execute(params![user, frozen])?;
+    if n == 0 { Err(LedgerError::UnknownUser) } else { Ok(()) }
+}
+
+pub fn create_session(conn: &Connection, s: &Session) -> Result<(), LedgerError> {
+    // Housekeeping: sessions past their absolute expiry can go (indexed).
+    conn.prepare_cached("DELETE FROM sessions WHERE expires_at_ms <= ?1")?.execute([s.created_at_ms])?;
+    conn.prepare_cached(
+        "INSERT INTO sessions (token_hash, user_id, created_at_ms, last_seen_ms, idle_timeout_ms, expires_at_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![&s.token_hash[..], s.user_id, s.created_at_ms, s.last_seen_ms, s.idle_timeout_ms, s.expires_at_ms])?;
+    Ok(())
+}
+
+pub fn touch_session(conn: &Connection, token_hash: &[u8; 32], now_ms: TimestampMs) -> Result<Option<Session>, LedgerError> {
+    let row = conn
+        .prepare_cached(
+            "SELECT user_id, created_at_ms, last_seen_ms, idle_timeout_ms, expires_at_ms FROM sessions WHERE token_hash = ?1",
+        )?
+        .query_row([&token_hash[..]], |r| {
+            Ok(Session {
+                token_hash: *token_hash,
+                user_id: r.get(0)?,
+                created_at_ms: r.get(1)?,
+                last_seen_ms: r.get(2)?,
+                idle_timeout_ms: r.get(3)?,
+                expires_at_ms: r.get(4)?,
+            })
+        })
+        .optional()?;
+    let Some(mut session) = row else { return Ok(None) };
+    if session.is_expired(now_ms) {
+        conn.prepare_cached("DELETE FROM sessions WHERE token_hash = ?1")?.execute([&token_hash[..]])?;
+        return Ok(None);
+    }
+    session.last_seen_ms = session.last_seen_ms.max(now_ms);
+    conn.prepare_cached("UPDATE sessions SET last_seen_ms = ?2 WHERE token_hash = ?1")?
+        .execute(params![&token_hash[..], session.last_seen_ms])?;
+    Ok(Some(session))
+}
+
+pub fn delete_session(conn: &Connection, token_hash: &[u8; 32]) -> Result<(), LedgerError> {
+    conn.prepare_cached("DELETE FROM sessions WHERE token_hash = ?1")?.execute([&token_hash[..]])?;
+    Ok(())
+}
+
+pub fn record_login_failure(conn: &Connection, key: &str, now_ms: TimestampMs, lock_ms: i64) -> Result<LoginThrottle, LedgerError> {
+    let locked_until = now_ms.saturating_add(lock_ms.max(0));
+    let (failures, locked_until_ms): (i64, i64) = conn
+        .prepare_cached(
+            "INSERT INTO login_throttle (key, failures, locked_until_ms) VALUES (?1, 1, ?2)
+             ON CONFLICT (key) DO UPDATE SET failures = failures + 1, locked_until_ms = excluded.locked_until_ms
+             RETURNING failures, locked_until_ms",
+        )?
+        .query_row(params![key, locked_until], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(LoginThrottle { failures: u32::try_from(failures).unwrap_or(u32::MAX), locked_until_ms })
+}
+
+pub fn clear_login_failures(conn: &Connection, key: &str) -> Result<(), LedgerError> {
+    conn.prepare_cached("DELETE FROM login_throttle WHERE key = ?1")?.execute([key])?;
+    Ok(())
+}
+
+pub fn record_security_event(conn: &Connection, kind: &str, detail: &str, now_ms: TimestampMs) -> Result<(), LedgerError> {
+    conn.prepare_cached("INSERT INTO security_events (kind, detail, created_at_ms) VALUES (?1, ?2, ?3)")?
+        .execute(params![kind, detail, now_ms])?;
+    Ok(())
+}
+
+/// `Some(result)` when the key was used before: a replay, or a conflict.
+fn replay(conn: &Connection, scope: &str, key: &IdempotencyKey, fingerprint: &[u8; 32]) -> Result<Option<Posted>, LedgerError> {
+    let row: Option<(Vec<u8>, i64)> = conn
+        .prepare_cached("SELECT request_hash, entry_id FROM idempotency WHERE scope = ?1 AND key = ?2")?
+        .query_row([scope, key.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    match row {
+        None => Ok(None),
+        Some((hash, _)) if hash.as_slice() != fingerprint.as_slice() => Err(LedgerError::IdempotencyConflict),
+        Some((_, entry_id)) => {
+            let mut posted = posted_by_entry(conn, entry_id)?;
+            posted.replayed = true;
+            Ok(Some(posted))
+        }
+    }
+}
+
+fn locked_account(conn: &Connection, account_id: AccountId) -> Result<LockedAccount, LedgerError> {
+    let (kind, balance, head): (String, i64, Vec<u8>) = conn
+        .prepare_cached("SELECT kind, balance, head FROM accounts WHERE id = ?1")?
+        .query_row([account_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+    Ok(LockedAccount { account_id, kind: plan::account_kind(&kind)?, balance, head })
+}
+
+fn party(conn: &Connection, user: &User) -> Result<Party, LedgerError> {
+    Ok(Party { user_id: user.id, handle: user.handle.clone(), account: locked_account(conn, user.account_id)? })
+}
+
+fn next_entry_id(conn: &Connection) -> Result<EntryId, LedgerError> {
+    Ok(conn.prepare_cached("SELECT coalesce(max(id), 0) + 1 FROM journal")?.query_row([], |r| r.get(0))?)
+}
+
+/// Writes a planned entry, its idempotency record and its events.
+fn write_plan(
+    conn: &Connection,
+    plan: &Plan,
+    scope: &str,
+    key: &IdempotencyKey,
+    fingerprint: &[u8; 32],
+    notices: &mut Vec<EventNotice>,
+) -> Result<(), LedgerError> {
+    let e = &plan.entry;
+    let now = e.created_at_ms;
+    conn.prepare_cached(
+        "INSERT INTO journal (id, kind, amount, memo, from_user, to_user, created_at_ms, hash)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?
+    .execute(params![e.id, e.kind, e.amount, e.memo, e.from_user, e.to_user, now, &plan.hash[..]])?;
+    let mut insert_posting =
+        conn.prepare_cached("INSERT INTO postings (entry_id, account_id, delta, prev_hash) VALUES (?1, ?2, ?3, ?4)")?;
+    for p in &plan.postings {
+        insert_posting.execute(params![e.id, p.account_id, p.delta, p.prev_hash])?;
+    }
+    let mut update_account = conn.prepare_cached("UPDATE accounts SET balance = ?2, head = ?3 WHERE id = ?1")?;
+    for (account_id, balance) in &plan.balances {
+        update_account.execute(params![account_id, balance, &plan.hash[..]])?;
+    }
+    conn.prepare_cached(
+        "INSERT INTO idempotency (scope, key, request_hash, entry_id, created_at_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![scope, key.as_str(), &fingerprint[..], e.id, now])?;
+    let mut insert_event =
+        conn.prepare_cached("INSERT INTO events (user_id, kind, payload, created_at_ms) VALUES (?1, ?2, ?3, ?4)")?;
+    for ev in &plan.events {
+        insert_event.execute(params![ev.user_id, ev.kind, ev.payload, now])?;
+        notices.push(EventNotice { seq: conn.last_insert_rowid(), user_id: ev.user_id });
+    }
+    Ok(())
+}
+
+pub fn deposit(
+    conn: &Connection,
+    to: &Handle,
+    amount: Amount,
+    key: &IdempotencyKey,
+    now_ms: TimestampMs,
+    notices: &mut Vec<EventNotice>,
+) -> Result<Posted, LedgerError> {
+    let minor = check_amount(amount)?;
+    let fingerprint = deposit_fingerprint(to, amount);
+    if let Some(posted) = replay(conn, OPERATOR_SCOPE, key, &fingerprint)? {
+        return Ok(posted);
+    }
+    let receiver = user_by_handle(conn, to)?.ok_or(LedgerError::UnknownUser)?;
+    let funding = locked_account(conn, FUNDING_ACCOUNT)?;
+    let plan = plan_deposit(next_entry_id(conn)?, &funding, &party(conn, &receiver)?, minor, now_ms)?;
+    write_plan(conn, &plan, OPERATOR_SCOPE, key, &fingerprint, notices)?;
+    Ok(plan.posted)
+}
+
+pub fn transfer(
+    conn: &Connection,
+    request: &TransferRequest,
+    now_ms: TimestampMs,
+    notices: &mut Vec<EventNotice>,
+) -> Result<Posted, LedgerError> {
+    let minor = plan::check_transfer(request)?;
+    let scope = user_scope(request.from);
+    let fingerprint = transfer_fingerprint(request);
+    if let Some(posted) = replay(conn, &scope, &request.idempotency_key, &fingerprint)? {
+        return Ok(posted);
+    }
+    let sender = user_by_id(conn, request.from)?.ok_or(LedgerError::UnknownUser)?;
+    let receiver = user_by_handle(conn, &request.to)?.ok_or(LedgerError::UnknownUser)?;
+    if sender.id == receiver.id {
+        return Err(LedgerError::SameAccount);
+    }
+    if sender.frozen {
+        return Err(LedgerError::AccountFrozen);
+    }
+    let plan = plan_transfer(
+        next_entry_id(conn)?,
+        &party(conn, &sender)?,
+        &party(conn, &receiver)?,
+        minor,
+        request.memo.as_deref(),
+        now_ms,
+    )?;
+    write_plan(conn, &plan, &scope, &request.idempotency_key, &fingerprint, notices)?;
+    Ok(plan.posted)
+}

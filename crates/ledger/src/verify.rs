@@ -1,0 +1,187 @@
+//! The audit behind `Store::verify`, as a pure streaming checker: a backend feeds it every
+//! journal entry (in id order, with its postings) and then every account, all read from one
+//! consistent snapshot, and gets a [`VerifyReport`]. Memory is bounded by the number of accounts,
+//! not the length of the journal.
+
+use std::collections::HashMap;
+
+use crate::chain::{EntryFields, GENESIS, PostingFields, entry_hash};
+use crate::model::{AccountId, VerifyReport};
+
+/// At most this many problems are listed; the rest are counted.
+const PROBLEMS_MAX: usize = 1000;
+
+/// An account row as stored.
+#[derive(Debug, Clone)]
+pub struct StoredAccount {
+    pub id: AccountId,
+    pub kind: String,
+    pub balance: i64,
+    pub head: Vec<u8>,
+}
+
+#[derive(Debug, Default)]
+pub struct Verifier {
+    /// Per account: the hash of the newest entry seen so far.
+    heads: HashMap<AccountId, Vec<u8>>,
+    /// Per account: the sum of its postings so far.
+    sums: HashMap<AccountId, i128>,
+    entries: u64,
+    problems: Vec<String>,
+    problems_dropped: u64,
+}
+
+impl Verifier {
+    pub fn new() -> Verifier {
+        Verifier::default()
+    }
+
+    fn problem(&mut self, text: String) {
+        if self.problems.len() < PROBLEMS_MAX {
+            self.problems.push(text);
+        } else {
+            self.problems_dropped += 1;
+        }
+    }
+
+    /// One journal entry with its stored hash and postings. Entries must come in id order.
+    pub fn entry(&mut self, entry: &EntryFields, stored_hash: &[u8], postings: &[PostingFields]) {
+        self.entries += 1;
+        let id = entry.id;
+        if postings.len() < 2 {
+            self.problem(format!("journal entry {id} has {} posting(s); every entry needs at least two", postings.len()));
+        }
+        let sum: i128 = postings.iter().map(|p| i128::from(p.delta)).sum();
+        if sum != 0 {
+            self.problem(format!("journal entry {id}: postings sum to {sum}, not zero"));
+        }
+        if entry.kind == "transfer" || entry.kind == "deposit" {
+            let credited: i128 = postings.iter().filter(|p| p.delta > 0).map(|p| i128::from(p.delta)).sum();
+            if credited != i128::from(entry.amount) {
+                self.problem(format!("journal entry {id}: amount {} does not match its postings ({credited})", entry.amount));
+            }
+        }
+        if entry_hash(entry, postings).as_slice() != stored_hash {
+            self.problem(format!("journal entry {id}: stored hash does not match its contents (the entry or a posting was edited)"));
+        }
+        for p in postings {
+            let expected = self.heads.get(&p.account_id).map(Vec::as_slice).unwrap_or(&GENESIS);
+            if p.prev_hash.as_slice() != expected {
+                let account = p.account_id;
+                self.problem(format!(
+                    "journal entry {id}: hash chain of account {account} is broken (the previous entry of this account was edited, removed or reordered)"
+                ));
+            }
+            self.heads.insert(p.account_id, stored_hash.to_vec());
+            *self.sums.entry(p.account_id).or_default() += i128::from(p.delta);
+        }
+    }
+
+    /// Postings whose entry does not exist (found separately by the backend).
+    pub fn orphan_postings(&mut self, count: u64) {
+        if count > 0 {
+            self.problem(format!("{count} posting(s) belong to no journal entry"));
+        }
+    }
+
+    /// Checks every account against the journal and finishes the report.
+    pub fn finish(mut self, accounts: &[StoredAccount]) -> VerifyReport {
+        let mut total: i128 = 0;
+        let mut funding: Option<i128> = None;
+        for a in accounts {
+            let id = a.id;
+            let sum = self.sums.remove(&id).unwrap_or(0);
+            let balance = i128::from(a.balance);
+            if sum != balance {
+                self.problem(format!("account {id} ({}): stored balance {balance} but its postings sum to {sum}", a.kind));
+            }
+            if a.kind == "wallet" && a.balance < 0 {
+                self.problem(format!("account {id}: wallet balance {balance} is negative"));
+            }
+            let head = self.heads.remove(&id).unwrap_or_else(|| GENESIS.to_vec());
+            if a.head != head {
+                self.problem(format!("account {id}: stored chain head does not match its newest journal entry"));
+            }
+            total += balance;
+            if a.kind == "funding" {
+                funding = Some(funding.unwrap_or(0) + balance);
+            }
+        }
+        let mut unknown: Vec<AccountId> = self.sums.keys().copied().collect();
+        unknown.sort_unstable();
+        for id in unknown {
+            self.problem(format!("postings refer to account {id}, which does not exist"));
+        }
+        if total != 0 {
+            self.problem(format!("all balances sum to {total}, not zero (money was created or destroyed)"));
+        }
+        let funding = funding.unwrap_or(0);
+        if funding == 0 && accounts.iter().all(|a| a.kind != "funding") {
+            self.problem("there is no funding account".to_string());
+        }
+        if self.problems_dropped > 0 {
+            let n = self.problems_dropped;
+            self.problems.push(format!("... and {n} more problem(s)"));
+        }
+        let money = i64::try_from(-funding).unwrap_or(i64::MAX);
+        VerifyReport { entries: self.entries, accounts: accounts.len() as u64, money_in_system: money, problems: self.problems }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chain::entry_hash;
+
+    fn account(id: AccountId, kind: &str, balance: i64, head: Vec<u8>) -> StoredAccount {
+        StoredAccount { id, kind: kind.into(), balance, head }
+    }
+
+    fn deposit(id: i64, prev_f: Vec<u8>, prev_w: Vec<u8>) -> (EntryFields, [u8; 32], Vec<PostingFields>) {
+        let e = EntryFields {
+            id,
+            kind: "deposit".into(),
+            amount: 100,
+            memo: None,
+            from_user: None,
+            to_user: 1,
+            created_at_ms: 1,
+        };
+        let p = vec![
+            PostingFields { account_id: 1, delta: -100, prev_hash: prev_f },
+            PostingFields { account_id: 4, delta: 100, prev_hash: prev_w },
+        ];
+        let h = entry_hash(&e, &p);
+        (e, h, p)
+    }
+
+    #[test]
+    fn a_clean_journal_passes_and_an_edit_is_found() {
+        let (e1, h1, p1) = deposit(1, GENESIS.to_vec(), GENESIS.to_vec());
+        let (e2, h2, p2) = deposit(2, h1.to_vec(), h1.to_vec());
+        let accounts = vec![account(1, "funding", -200, h2.to_vec()), account(4, "wallet", 200, h2.to_vec())];
+
+        let mut v = Verifier::new();
+        v.entry(&e1, &h1, &p1);
+        v.entry(&e2, &h2, &p2);
+        let report = v.finish(&accounts);
+        assert!(report.problems.is_empty(), "{:?}", report.problems);
+        assert_eq!(report.money_in_system, 200);
+        assert_eq!(report.entries, 2);
+
+        let mut edited = p1.clone();
+        edited[1].delta = 150;
+        let mut v = Verifier::new();
+        v.entry(&e1, &h1, &edited);
+        v.entry(&e2, &h2, &p2);
+        let report = v.finish(&accounts);
+        assert!(report.problems.iter().any(|p| p.contains("sum to 50")), "{:?}", report.problems);
+        assert!(report.problems.iter().any(|p| p.contains("stored hash")), "{:?}", report.problems);
+
+        // Dropping the first entry breaks both chains.
+        let mut v = Verifier::new();
+        v.entry(&e2, &h2, &p2);
+        let report = v.finish(&accounts);
+        assert!(report.problems.iter().any(|p| p.contains("chain of account 1")), "{:?}", report.problems);
+    }
+}

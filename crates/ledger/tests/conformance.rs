@@ -1,0 +1,638 @@
+//! The storage conformance suite: one set of tests, each run against a fresh SQLite file and a
+//! fresh PostgreSQL database (skipped with a notice when PostgreSQL is unreachable, unless
+//! `CI=true`). Every backend of `Store` must pass all of them.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use offpay_ledger::testing::{TestDbGuard, fresh_postgres};
+use offpay_ledger::*;
+use offpay_protocol::{Amount, Handle};
+use tokio::sync::broadcast;
+
+const NOW: i64 = 1_764_000_000_000;
+
+#[derive(Clone, Copy)]
+enum Kind {
+    Sqlite,
+    Postgres,
+}
+
+enum Raw {
+    Sqlite(PathBuf),
+    Postgres(String),
+}
+
+/// A fresh store plus raw access to its database (to tamper with it) and the guard that cleans up.
+struct Fx {
+    store: Arc<dyn Store>,
+    raw: Raw,
+    _dir: Option<tempfile::TempDir>,
+    _db: Option<TestDbGuard>,
+}
+
+impl Fx {
+    async fn new(kind: Kind) -> Option<Fx> {
+        match kind {
+            Kind::Sqlite => {
+                let dir = tempfile::tempdir().unwrap();
+                let store = open_store(Some(dir.path()), None).await.unwrap();
+                let path = dir.path().join(offpay_ledger::open::SQLITE_FILE);
+                Some(Fx { store, raw: Raw::Sqlite(path), _dir: Some(dir), _db: None })
+            }
+            Kind::Postgres => {
+                let (url, guard) = fresh_postgres().await?;
+                let store = open_store(None, Some(&url)).await.unwrap();
+                Some(Fx { store, raw: Raw::Postgres(url), _dir: None, _db: Some(guard) })
+            }
+        }
+    }
+
+    /// Runs SQL directly on the database, behind the store's back.
+    async fn exec(&self, sql: &str) {
+        match &self.raw {
+            Raw::Sqlite(path) => {
+                let conn = rusqlite::Connection::open(path).unwrap();
+                conn.busy_timeout(Duration::from_secs(10)).unwrap();
+                conn.execute_batch(sql).unwrap();
+            }
+            Raw::Postgres(url) => {
+                let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await.unwrap();
+                let driver = tokio::spawn(conn);
+                client.batch_execute(sql).await.unwrap();
+                drop(client);
+                driver.await.unwrap().unwrap();
+            }
+        }
+    }
+
+    async fn user(&self, name: &str) -> User {
+        self.store.create_user(&handle(name), "$argon2id$test", NOW).await.unwrap()
+    }
+
+    async fn fund(&self, name: &str, minor: u64) -> Posted {
+        let key = IdempotencyKey::parse(&format!("fund-{name}-{minor}-{}", next_id())).unwrap();
+        self.store.deposit(&handle(name), amount(minor), &key, NOW).await.unwrap()
+    }
+
+    async fn balance(&self, user: &User) -> u64 {
+        self.store.balance(user.id).await.unwrap().minor()
+    }
+
+    async fn verify_clean(&self) -> VerifyReport {
+        let report = self.store.verify().await.unwrap();
+        assert!(report.problems.is_empty(), "verify found problems: {:#?}", report.problems);
+        report
+    }
+}
+
+fn next_id() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    N.fetch_add(1, Ordering::Relaxed)
+}
+
+fn handle(name: &str) -> Handle {
+    Handle::parse(name).unwrap()
+}
+
+fn amount(minor: u64) -> Amount {
+    Amount::from_minor(minor).unwrap()
+}
+
+fn key(text: &str) -> IdempotencyKey {
+    IdempotencyKey::parse(text).unwrap()
+}
+
+fn transfer(from: &User, to: &str, minor: u64, idem: &str) -> TransferRequest {
+    TransferRequest { from: from.id, to: handle(to), amount: amount(minor), idempotency_key: key(idem), memo: None }
+}
+
+/// Waits for the next notice for `user` (the timeout only stops a broken backend from hanging
+/// the suite; it asserts nothing about speed).
+async fn next_notice_for(rx: &mut broadcast::Receiver<EventNotice>, user: UserId) -> EventNotice {
+    tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            match rx.recv().await {
+                Ok(notice) if notice.user_id == user => return notice,
+                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(broadcast::error::RecvError::Closed) => panic!("event channel closed"),
+            }
+        }
+    })
+    .await
+    .expect("no event notice arrived")
+}
+
+// --- the suite ------------------------------------------------------------------------------
+
+async fn users_and_handles(fx: Fx) {
+    let alice = fx.user("alice").await;
+    assert_eq!(alice.handle.as_str(), "alice");
+    assert!(!alice.frozen);
+    assert!(matches!(
+        fx.store.create_user(&handle("alice"), "x", NOW).await,
+        Err(LedgerError::HandleTaken)
+    ));
+    let bob = fx.user("bob").await;
+    assert_ne!(alice.id, bob.id);
+    assert_ne!(alice.account_id, bob.account_id);
+
+    let found = fx.store.user_by_handle(&handle("alice")).await.unwrap().unwrap();
+    assert_eq!((found.id, found.account_id, found.password_hash.as_str()), (alice.id, alice.account_id, "$argon2id$test"));
+    assert_eq!(fx.store.user_by_id(bob.id).await.unwrap().unwrap().handle.as_str(), "bob");
+    assert!(fx.store.user_by_handle(&handle("carol")).await.unwrap().is_none());
+    assert!(fx.store.user_by_id(bob.id + 1000).await.unwrap().is_none());
+    assert_eq!(fx.balance(&alice).await, 0);
+    assert!(matches!(fx.store.balance(bob.id + 1000).await, Err(LedgerError::UnknownUser)));
+
+    fx.store.set_frozen(alice.id, true).await.unwrap();
+    assert!(fx.store.user_by_id(alice.id).await.unwrap().unwrap().frozen);
+    fx.store.set_frozen(alice.id, false).await.unwrap();
+    assert!(!fx.store.user_by_id(alice.id).await.unwrap().unwrap().frozen);
+    assert!(matches!(fx.store.set_frozen(bob.id + 1000, true).await, Err(LedgerError::UnknownUser)));
+    assert!(["sqlite", "postgres"].contains(&fx.store.backend()));
+}
+
+async fn sessions_expire(fx: Fx) {
+    let alice = fx.user("alice").await;
+    let idle = Session {
+        token_hash: [1; 32],
+        user_id: alice.id,
+        created_at_ms: NOW,
+        last_seen_ms: NOW,
+        idle_timeout_ms: 1000,
+        expires_at_ms: NOW + 60_000,
+    };
+    fx.store.create_session(&idle).await.unwrap();
+    let s = fx.store.touch_session(&[1; 32], NOW + 900).await.unwrap().unwrap();
+    assert_eq!((s.user_id, s.last_seen_ms), (alice.id, NOW + 900));
+    // Idle time counts from the last touch, which was stored.
+    assert!(fx.store.touch_session(&[1; 32], NOW + 1800).await.unwrap().is_some());
+    assert!(fx.store.touch_session(&[1; 32], NOW + 2800).await.unwrap().is_none());
+    // Expired rows are deleted: even an earlier time no longer finds it.
+    assert!(fx.store.touch_session(&[1; 32], NOW + 1900).await.unwrap().is_none());
+
+    let absolute = Session { token_hash: [2; 32], expires_at_ms: NOW + 2500, ..idle.clone() };
+    fx.store.create_session(&absolute).await.unwrap();
+    assert!(fx.store.touch_session(&[2; 32], NOW + 900).await.unwrap().is_some());
+    assert!(fx.store.touch_session(&[2; 32], NOW + 1800).await.unwrap().is_some());
+    assert!(fx.store.touch_session(&[2; 32], NOW + 2500).await.unwrap().is_none());
+
+    let logout = Session { token_hash: [3; 32], ..idle.clone() };
+    fx.store.create_session(&logout).await.unwrap();
+    fx.store.delete_session(&[3; 32]).await.unwrap();
+    assert!(fx.store.touch_session(&[3; 32], NOW + 1).await.unwrap().is_none());
+    assert!(fx.store.touch_session(&[4; 32], NOW + 1).await.unwrap().is_none());
+}
+
+async fn login_throttle(fx: Fx) {
+    assert_eq!(fx.store.login_throttle("h:alice").await.unwrap(), LoginThrottle::default());
+    let t = fx.store.record_login_failure("h:alice", NOW, 1000).await.unwrap();
+    assert_eq!(t, LoginThrottle { failures: 1, locked_until_ms: NOW + 1000 });
+    let t = fx.store.record_login_failure("h:alice", NOW + 10, 4000).await.unwrap();
+    assert_eq!(t, LoginThrottle { failures: 2, locked_until_ms: NOW + 4010 });
+    assert_eq!(fx.store.login_throttle("h:alice").await.unwrap(), t);
+    assert_eq!(fx.store.login_throttle("ip:127.0.0.1").await.unwrap(), LoginThrottle::default());
+    fx.store.clear_login_failures("h:alice").await.unwrap();
+    assert_eq!(fx.store.login_throttle("h:alice").await.unwrap(), LoginThrottle::default());
+
+    for (i, kind) in ["login_failed", "login_locked", "forbidden"].iter().enumerate() {
+        fx.store.record_security_event(kind, &format!("detail {i}"), NOW + i as i64).await.unwrap();
+    }
+    let events = fx.store.security_events(2).await.unwrap();
+    assert_eq!(events.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>(), ["forbidden", "login_locked"]);
+    assert_eq!(events[1].detail, "detail 1");
+    assert_eq!(events[0].created_at_ms, NOW + 2);
+}
+
+async fn deposit_and_transfer(fx: Fx) {
+    let alice = fx.user("alice").await;
+    let bob = fx.user("bob").await;
+    let dep = fx.store.deposit(&handle("alice"), amount(1000), &key("deposit-0001"), NOW).await.unwrap();
+    assert_eq!((dep.kind, dep.from.clone(), dep.to.as_str(), dep.amount.minor(), dep.replayed), (EntryKind::Deposit, None, "alice", 1000, false));
+    assert_eq!(dep.created_at_ms, NOW);
+
+    let mut request = transfer(&alice, "bob", 300, "transfer-0001");
+    request.memo = Some("chai".into());
+    let sent = fx.store.transfer(&request, NOW + 5).await.unwrap();
+    assert_eq!(sent.kind, EntryKind::Transfer);
+    assert_eq!(sent.from.as_ref().map(Handle::as_str), Some("alice"));
+    assert_eq!((sent.to.as_str(), sent.amount.minor(), sent.replayed), ("bob", 300, false));
+    assert!(sent.entry_id > dep.entry_id);
+    assert_eq!((fx.balance(&alice).await, fx.balance(&bob).await), (700, 300));
+
+    let history = fx.store.history(alice.id, None, 50).await.unwrap();
+    assert_eq!(history.len(), 2);
+    assert_eq!(
+        history[0],
+        HistoryItem {
+            entry_id: sent.entry_id,
+            kind: EntryKind::Transfer,
+            delta: -300,
+            counterparty: Some(handle("bob")),
+            memo: Some("chai".into()),
+            created_at_ms: NOW + 5,
+        }
+    );
+    assert_eq!((history[1].entry_id, history[1].kind, history[1].delta, history[1].counterparty.clone()), (dep.entry_id, EntryKind::Deposit, 1000, None));
+    let bob_history = fx.store.history(bob.id, None, 50).await.unwrap();
+    assert_eq!(bob_history.len(), 1);
+    assert_eq!((bob_history[0].delta, bob_history[0].counterparty.clone()), (300, Some(handle("alice"))));
+
+    let report = fx.verify_clean().await;
+    assert_eq!(report.money_in_system, 1000);
+    assert_eq!(report.entries, 2);
+    // funding, reserve, fraud loss, two wallets
+    assert_eq!(report.accounts, 5);
+}
+
+async fn refusals_change_nothing(fx: Fx) {
+    let alice = fx.user("alice").await;
+    let bob = fx.user("bob").await;
+    fx.fund("alice", 500).await;
+    let seq = fx.store.latest_event_seq().await.unwrap();
+
+    let refused = [
+        (transfer(&alice, "bob", 501, "refused-0001"), "insufficient"),
+        (transfer(&alice, "nobody", 5, "refused-0002"), "unknown"),
+        (transfer(&alice, "alice", 5, "refused-0003"), "same"),
+        (TransferRequest { memo: Some("x".repeat(141)), ..transfer(&alice, "bob", 5, "refused-0004") }, "memo"),
+        (TransferRequest { amount: Amount::ZERO, ..transfer(&alice, "bob", 5, "refused-0005") }, "zero"),
+    ];
+    for (request, why) in refused {
+        let err = fx.store.transfer(&request, NOW).await.unwrap_err();
+        let expected = match why {
+            "insufficient" => matches!(err, LedgerError::InsufficientFunds),
+            "unknown" => matches!(err, LedgerError::UnknownUser),
+            "same" => matches!(err, LedgerError::SameAccount),
+            "memo" => matches!(err, LedgerError::MemoTooLong),
+            _ => matches!(err, LedgerError::InvalidAmount),
+        };
+        assert!(expected, "{why}: got {err:?}");
+        assert!(err.is_definitive());
+    }
+    assert!(matches!(
+        fx.store.deposit(&handle("nobody"), amount(5), &key("refused-0006"), NOW).await,
+        Err(LedgerError::UnknownUser)
+    ));
+    fx.store.set_frozen(alice.id, true).await.unwrap();
+    assert!(matches!(
+        fx.store.transfer(&transfer(&alice, "bob", 5, "refused-0007"), NOW).await,
+        Err(LedgerError::AccountFrozen)
+    ));
+
+    assert_eq!((fx.balance(&alice).await, fx.balance(&bob).await), (500, 0));
+    assert_eq!(fx.store.history(alice.id, None, 50).await.unwrap().len(), 1);
+    assert!(fx.store.history(bob.id, None, 50).await.unwrap().is_empty());
+    assert_eq!(fx.store.latest_event_seq().await.unwrap(), seq);
+    assert_eq!(fx.verify_clean().await.entries, 1);
+
+    // A refused request stored nothing under its key: the same key works once funds allow it.
+    fx.store.set_frozen(alice.id, false).await.unwrap();
+    fx.fund("alice", 1).await;
+    let ok = fx.store.transfer(&transfer(&alice, "bob", 501, "refused-0001"), NOW).await.unwrap();
+    assert!(!ok.replayed);
+    assert_eq!((fx.balance(&alice).await, fx.balance(&bob).await), (0, 501));
+}
+
+async fn idempotent_replay_and_conflict(fx: Fx) {
+    let alice = fx.user("alice").await;
+    let bob = fx.user("bob").await;
+    fx.fund("alice", 1000).await;
+
+    let first = fx.store.transfer(&transfer(&alice, "bob", 100, "same-key-01"), NOW).await.unwrap();
+    let again = fx.store.transfer(&transfer(&alice, "bob", 100, "same-key-01"), NOW + 99).await.unwrap();
+    assert!(!first.replayed);
+    assert!(again.replayed);
+    assert_eq!(Posted { replayed: false, ..again.clone() }, first);
+    assert_eq!((fx.balance(&alice).await, fx.balance(&bob).await), (900, 100));
+
+    for changed in [
+        transfer(&alice, "bob", 101, "same-key-01"),
+        TransferRequest { memo: Some("other".into()), ..transfer(&alice, "bob", 100, "same-key-01") },
+    ] {
+        assert!(matches!(fx.store.transfer(&changed, NOW).await, Err(LedgerError::IdempotencyConflict)));
+    }
+    fx.user("carol").await;
+    assert!(matches!(
+        fx.store.transfer(&transfer(&alice, "carol", 100, "same-key-01"), NOW).await,
+        Err(LedgerError::IdempotencyConflict)
+    ));
+    // Keys are scoped per sender: bob may use the same key for his own transfer.
+    let bobs = fx.store.transfer(&transfer(&bob, "alice", 10, "same-key-01"), NOW).await.unwrap();
+    assert!(!bobs.replayed);
+    assert_ne!(bobs.entry_id, first.entry_id);
+
+    let dep1 = fx.store.deposit(&handle("bob"), amount(50), &key("dep-key-001"), NOW).await.unwrap();
+    let dep2 = fx.store.deposit(&handle("bob"), amount(50), &key("dep-key-001"), NOW + 1).await.unwrap();
+    assert!(dep2.replayed);
+    assert_eq!(dep2.entry_id, dep1.entry_id);
+    assert!(matches!(
+        fx.store.deposit(&handle("bob"), amount(51), &key("dep-key-001"), NOW).await,
+        Err(LedgerError::IdempotencyConflict)
+    ));
+    assert!(matches!(
+        fx.store.deposit(&handle("alice"), amount(50), &key("dep-key-001"), NOW).await,
+        Err(LedgerError::IdempotencyConflict)
+    ));
+    assert_eq!((fx.balance(&alice).await, fx.balance(&bob).await), (910, 140));
+    // A replay is not a new entry.
+    assert_eq!(fx.store.history(alice.id, None, 50).await.unwrap().len(), 3);
+    // Replays after the sender was frozen still return the first outcome.
+    fx.store.set_frozen(alice.id, true).await.unwrap();
+    assert!(fx.store.transfer(&transfer(&alice, "bob", 100, "same-key-01"), NOW).await.unwrap().replayed);
+    fx.verify_clean().await;
+}
+
+async fn history_pagination(fx: Fx) {
+    let alice = fx.user("alice").await;
+    fx.user("bob").await;
+    let mut ids = Vec::new();
+    for i in 1..=7 {
+        ids.push(fx.fund("alice", i * 10).await.entry_id);
+    }
+    ids.push(fx.store.transfer(&transfer(&alice, "bob", 5, "page-key-01"), NOW).await.unwrap().entry_id);
+    ids.reverse();
+
+    let mut seen = Vec::new();
+    let mut before = None;
+    loop {
+        let page = fx.store.history(alice.id, before, 3).await.unwrap();
+        assert!(page.len() <= 3);
+        if page.is_empty() {
+            break;
+        }
+        before = Some(page.last().unwrap().entry_id);
+        seen.extend(page.iter().map(|h| h.entry_id));
+    }
+    assert_eq!(seen, ids);
+    assert_eq!(fx.store.history(alice.id, Some(ids[0]), 200).await.unwrap().len(), 7);
+    assert_eq!(fx.store.history(alice.id, Some(ids[6]), 200).await.unwrap().len(), 1);
+    assert!(fx.store.history(alice.id, None, 0).await.unwrap().is_empty());
+    assert_eq!(fx.store.history(alice.id, None, u32::MAX).await.unwrap().len(), 8);
+}
+
+async fn events_and_subscribe(fx: Fx) {
+    let alice = fx.user("alice").await;
+    let bob = fx.user("bob").await;
+    assert_eq!(fx.store.latest_event_seq().await.unwrap(), 0);
+    let mut rx = fx.store.subscribe();
+
+    let dep = fx.store.deposit(&handle("alice"), amount(1000), &key("events-dep-1"), NOW).await.unwrap();
+    let notice = next_notice_for(&mut rx, alice.id).await;
+    let events = fx.store.events_after(alice.id, 0, 100).await.unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].seq, notice.seq);
+    assert_eq!(events[0].kind, "deposit");
+    assert_eq!(events[0].payload["entry_id"], dep.entry_id);
+    assert_eq!(events[0].payload["amount"], 1000);
+    assert_eq!(events[0].payload["to"], "alice");
+    assert!(events[0].payload["from"].is_null());
+    assert_eq!(events[0].payload["balance"], 1000);
+    assert_eq!(events[0].created_at_ms, NOW);
+
+    let sent = fx.store.transfer(&transfer(&alice, "bob", 250, "events-tr-01"), NOW + 1).await.unwrap();
+    let bob_notice = next_notice_for(&mut rx, bob.id).await;
+    let out = fx.store.events_after(alice.id, notice.seq, 100).await.unwrap();
+    assert_eq!(out.len(), 1);
+    assert_eq!((out[0].kind.as_str(), out[0].user_id), ("money_out", alice.id));
+    assert_eq!(out[0].payload["balance"], 750);
+    assert_eq!(out[0].payload["from"], "alice");
+    assert_eq!(out[0].payload["to"], "bob");
+    assert_eq!(out[0].payload["entry_id"], sent.entry_id);
+    let inn = fx.store.events_after(bob.id, 0, 100).await.unwrap();
+    assert_eq!(inn.len(), 1);
+    assert_eq!((inn[0].kind.as_str(), inn[0].seq), ("money_in", bob_notice.seq));
+    assert_eq!(inn[0].payload["balance"], 250);
+    assert_eq!(inn[0].payload["amount"], 250);
+    assert!(inn[0].seq > notice.seq);
+    assert_eq!(fx.store.latest_event_seq().await.unwrap(), out[0].seq.max(inn[0].seq));
+    assert_eq!(fx.store.events_after(alice.id, 0, 1).await.unwrap().len(), 1);
+    assert!(fx.store.events_after(bob.id, inn[0].seq, 100).await.unwrap().is_empty());
+
+    // A replay writes no new event.
+    fx.store.transfer(&transfer(&alice, "bob", 250, "events-tr-01"), NOW + 2).await.unwrap();
+    assert!(fx.store.events_after(bob.id, inn[0].seq, 100).await.unwrap().is_empty());
+}
+
+/// PostgreSQL only: a notice committed through one store instance reaches subscribers of
+/// another instance on the same database (as with two server processes).
+async fn cross_instance_notices(fx: Fx) {
+    let Raw::Postgres(url) = &fx.raw else { return };
+    let other = open_store(None, Some(url)).await.unwrap(); // TEMP
+    let alice = fx.user("alice").await;
+    let bob = fx.user("bob").await;
+    let mut rx_other = other.subscribe();
+    fx.fund("alice", 100).await;
+    let n1 = next_notice_for(&mut rx_other, alice.id).await;
+    other.transfer(&transfer(&alice, "bob", 40, "cross-inst-1"), NOW).await.unwrap();
+    let mut rx_first = fx.store.subscribe();
+    // rx_first subscribed after the transfer may or may not see it; a second transfer it must.
+    other.transfer(&transfer(&alice, "bob", 10, "cross-inst-2"), NOW).await.unwrap();
+    let n2 = loop {
+        let n = next_notice_for(&mut rx_first, bob.id).await;
+        let events = fx.store.events_after(bob.id, n.seq - 1, 10).await.unwrap();
+        if events.first().is_some_and(|e| e.payload["amount"] == 10) {
+            break n;
+        }
+    };
+    assert!(n2.seq > n1.seq);
+    assert_eq!(fx.balance(&bob).await, 50);
+}
+
+async fn verify_detects_tampering(fx: Fx) {
+    let alice = fx.user("alice").await;
+    fx.user("bob").await;
+    fx.fund("alice", 1000).await;
+    let t1 = fx.store.transfer(&transfer(&alice, "bob", 100, "tamper-0001"), NOW).await.unwrap();
+    fx.store.transfer(&transfer(&alice, "bob", 200, "tamper-0002"), NOW).await.unwrap();
+    fx.verify_clean().await;
+
+    // A posting edited in place: the entry's postings no longer sum to zero, its hash breaks and
+    // the balance no longer matches.
+    fx.exec(&format!("UPDATE postings SET delta = delta + 1 WHERE entry_id = {} AND delta > 0", t1.entry_id)).await;
+    let report = fx.store.verify().await.unwrap();
+    assert!(report.problems.iter().any(|p| p.contains("sum to 1")), "{:#?}", report.problems);
+    assert!(report.problems.iter().any(|p| p.contains(&format!("entry {}: stored hash", t1.entry_id))), "{:#?}", report.problems);
+    fx.exec(&format!("UPDATE postings SET delta = delta - 1 WHERE entry_id = {} AND delta > 0", t1.entry_id)).await;
+    fx.verify_clean().await;
+
+    // A balance edited in place.
+    fx.exec(&format!("UPDATE accounts SET balance = balance + 5 WHERE id = {}", alice.account_id)).await;
+    let report = fx.store.verify().await.unwrap();
+    assert!(report.problems.iter().any(|p| p.contains("stored balance")), "{:#?}", report.problems);
+    assert!(report.problems.iter().any(|p| p.contains("not zero")), "{:#?}", report.problems);
+    fx.exec(&format!("UPDATE accounts SET balance = balance - 5 WHERE id = {}", alice.account_id)).await;
+    fx.verify_clean().await;
+
+    // A memo or amount rewritten consistently with the postings still breaks the hash.
+    fx.exec(&format!("UPDATE journal SET memo = 'rewritten' WHERE id = {}", t1.entry_id)).await;
+    let report = fx.store.verify().await.unwrap();
+    assert_eq!(report.problems.len(), 1, "{:#?}", report.problems);
+    assert!(report.problems[0].contains("stored hash"));
+}
+
+async fn concurrent_transfers(fx: Fx) {
+    const TASKS: usize = 64;
+    const PER_TASK: usize = 50;
+    const USERS: usize = 4;
+    let names: Vec<String> = (0..USERS).map(|i| format!("user{i}")).collect();
+    let mut users = Vec::new();
+    for name in &names {
+        users.push(fx.user(name).await);
+        fx.fund(name, 1000).await;
+    }
+    let broke = fx.user("broke").await;
+    let total: u64 = 1000 * USERS as u64;
+
+    let mut tasks = Vec::new();
+    for t in 0..TASKS {
+        let store = Arc::clone(&fx.store);
+        let users = users.clone();
+        let broke = broke.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut acked = Vec::new();
+            let mut insufficient = 0usize;
+            // Deterministic pseudo-random walk per task.
+            let mut x = (t as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+            for i in 0..PER_TASK {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let from_index = (x % USERS as u64) as usize;
+                let to_index = (from_index + 1 + ((x >> 8) % (USERS as u64 - 1)) as usize) % USERS;
+                let (from, to) = (&users[from_index], &users[to_index]);
+                let minor = 1 + (x >> 20) % 200;
+                let request = TransferRequest {
+                    from: from.id,
+                    to: to.handle.clone(),
+                    amount: amount(minor),
+                    idempotency_key: key(&format!("race-{t}-{i}")),
+                    memo: None,
+                };
+                // Every fifth request is sent twice at once: the key must move the money once.
+                let outcome = if i % 5 == 0 {
+                    let (a, b) = tokio::join!(store.transfer(&request, NOW), store.transfer(&request, NOW));
+                    match (a, b) {
+                        (Ok(a), Ok(b)) => {
+                            assert_eq!(a.entry_id, b.entry_id);
+                            assert!(a.replayed != b.replayed, "exactly one of the two is the original");
+                            Ok(a)
+                        }
+                        (Err(LedgerError::InsufficientFunds), Err(LedgerError::InsufficientFunds)) => Err(LedgerError::InsufficientFunds),
+                        // One may fail for funds and the other (re-run after it) too, or succeed
+                        // if money arrived in between.
+                        (Ok(a), Err(LedgerError::InsufficientFunds)) | (Err(LedgerError::InsufficientFunds), Ok(a)) => {
+                            assert!(!a.replayed);
+                            Ok(a)
+                        }
+                        other => panic!("unexpected outcome {other:?}"),
+                    }
+                } else {
+                    store.transfer(&request, NOW).await
+                };
+                match outcome {
+                    Ok(posted) => acked.push((posted.entry_id, from.id, to.id, minor)),
+                    Err(LedgerError::InsufficientFunds) => insufficient += 1,
+                    Err(e) => panic!("unexpected error {e:?}"),
+                }
+            }
+            let doomed = TransferRequest {
+                from: broke.id,
+                to: users[0].handle.clone(),
+                amount: amount(1),
+                idempotency_key: key(&format!("broke-key-{t}")),
+                memo: None,
+            };
+            match store.transfer(&doomed, NOW).await {
+                Err(LedgerError::InsufficientFunds) => insufficient += 1,
+                other => panic!("a transfer from an empty wallet must fail: {other:?}"),
+            }
+            (acked, insufficient)
+        }));
+    }
+    let mut acked = Vec::new();
+    let mut insufficient = 0;
+    for task in tasks {
+        let (a, i) = task.await.unwrap();
+        acked.extend(a);
+        insufficient += i;
+    }
+    assert!(insufficient >= TASKS);
+    assert!(!acked.is_empty());
+
+    let mut sum = 0;
+    for user in &users {
+        sum += fx.balance(user).await;
+    }
+    assert_eq!(sum, total, "money is conserved");
+    assert_eq!(fx.balance(&broke).await, 0);
+
+    // Every acknowledged transfer is in the journal exactly once, with the right parties.
+    let unique: HashSet<i64> = acked.iter().map(|a| a.0).collect();
+    assert_eq!(unique.len(), acked.len(), "an entry id was acknowledged twice");
+    let mut by_entry: HashMap<i64, Vec<(UserId, i64)>> = HashMap::new();
+    for user in &users {
+        let mut before = None;
+        loop {
+            let page = fx.store.history(user.id, before, 200).await.unwrap();
+            let Some(last) = page.last() else { break };
+            before = Some(last.entry_id);
+            for item in page.iter().filter(|h| h.kind == EntryKind::Transfer) {
+                by_entry.entry(item.entry_id).or_default().push((user.id, item.delta));
+            }
+        }
+    }
+    assert_eq!(by_entry.len(), acked.len(), "the journal holds exactly the acknowledged transfers");
+    for (entry_id, from, to, minor) in &acked {
+        let mut sides = by_entry.remove(entry_id).expect("acknowledged transfer missing");
+        sides.sort();
+        let mut expected = vec![(*from, -(*minor as i64)), (*to, *minor as i64)];
+        expected.sort();
+        assert_eq!(sides, expected);
+    }
+    let report = fx.verify_clean().await;
+    assert_eq!(report.money_in_system, total as i64);
+    assert_eq!(report.entries as usize, USERS + acked.len());
+}
+
+// --- one test per backend and case ----------------------------------------------------------
+
+macro_rules! conformance {
+    ($backend:ident, $kind:expr, [$($case:ident),* $(,)?]) => {
+        mod $backend {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    if let Some(fx) = super::Fx::new($kind).await {
+                        super::$case(fx).await;
+                    }
+                }
+            )*
+        }
+    };
+}
+
+macro_rules! all_cases {
+    ($backend:ident, $kind:expr) => {
+        conformance!($backend, $kind, [
+            users_and_handles,
+            sessions_expire,
+            login_throttle,
+            deposit_and_transfer,
+            refusals_change_nothing,
+            idempotent_replay_and_conflict,
+            history_pagination,
+            events_and_subscribe,
+            cross_instance_notices,
+            verify_detects_tampering,
+            concurrent_transfers,
+        ]);
+    };
+}
+
+all_cases!(sqlite, super::Kind::Sqlite);
