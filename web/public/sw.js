@@ -3,7 +3,7 @@
 // The asset list and version below are written by scripts/web-vendor (web/tools/stamp-sw.mjs).
 
 // BEGIN GENERATED
-const VERSION = "60cba89c4b840b30";
+const VERSION = "6737e3110a254e34";
 const ASSETS = [
   "/",
   "/app.css",

@@ -118,3 +118,11 @@ export async function acceptNoteText(text, tally, ctx) {
   }
   return { note, accepted: await acceptNote(note, tally, ctx) };
 }
+
+/** Checks a purse close statement against its certificate (CloseStatement::verify). */
+export async function verifyClose(close, cert) {
+  if (!equalBytes(close.purseId, cert.purseId)) reject("wrong_purse");
+  if (!(await verifySignature(close, cert.deviceKey))) reject("bad_device_signature");
+  if (close.lastSeq === 0 && !equalBytes(close.lastHash, await hashOf(cert))) reject("bad_chain_start");
+  if (close.totalSpent > cert.amount) reject("over_purse_amount");
+}
