@@ -1,4 +1,34 @@
 //! # offpay-wallet
 //!
 //! The client side of offpay: a local durable store (SQLite under the wallet home), the
-//! server client (HTTP + WebSocket), and later the device key, offline purse and sync engine.
+//! server client (HTTP + WebSocket), and the operations a customer runs. Later: the device key,
+//! offline purse, pending-note queue and sync engine.
+//!
+//! ## Layout
+//! - [`wallet`] — the operations (register, login, logout, balance, send, history, watch) over
+//!   the store and the client. Start reading here.
+//! - [`store`] — the SQLite file: settings and the outbox of sends.
+//! - [`client`] — the HTTP API client (typed API errors, timeouts, bounded retries).
+//! - [`events`] — the WebSocket live-event client (resume by sequence number, reconnect).
+//! - [`wire`] — the API's JSON shapes.
+//! - [`backoff`] — exponential back-off with jitter.
+//! - [`error`] — [`WalletError`].
+//!
+//! ## Invariants
+//! - A send is in the outbox, durably, before its request leaves the device; it is never
+//!   given a second idempotency key while its first outcome is unknown.
+//! - Amounts are [`offpay_protocol::Amount`] (minor units) everywhere below the CLI.
+
+pub mod backoff;
+pub mod client;
+pub mod error;
+pub mod events;
+pub mod store;
+pub mod wallet;
+pub mod wire;
+
+pub use client::{ApiError, Client, ClientError, ServerUrl};
+pub use error::WalletError;
+pub use events::{Event, WatchOptions, WatchStatus};
+pub use store::Store;
+pub use wallet::{AccountView, BalanceView, Freshness, HistoryView, LogoutOutcome, SendReceipt, Wallet};

@@ -1,0 +1,273 @@
+//! What `offpay wallet` prints: sentences for people, and one JSON object (amounts as integers
+//! in minor units) for scripts. Pure functions from the wallet's views to text, so that every
+//! wording is unit-tested.
+
+use offpay_protocol::{Amount, Currency};
+use offpay_wallet::wire::HistoryItem;
+use offpay_wallet::{AccountView, BalanceView, Freshness, SendReceipt};
+use serde_json::{Value, json};
+
+/// "750.00 INR".
+pub fn money(currency: &Currency, amount: Amount) -> String {
+    format!("{} {}", currency.format(amount), currency.code())
+}
+
+/// "+250.00 INR" / "-250.00 INR".
+pub fn signed_money(currency: &Currency, delta: i64) -> String {
+    let sign = if delta > 0 { "+" } else { "" };
+    format!("{sign}{} {}", currency.format_signed(delta), currency.code())
+}
+
+pub fn registered(view: &AccountView) -> String {
+    let balance = view.balance.map(|b| format!(" Balance: {}.", money(&view.currency, b))).unwrap_or_default();
+    format!("Welcome, {}! Your account is ready on {}.{balance}", view.handle, view.server)
+}
+
+pub fn logged_in(view: &AccountView) -> String {
+    let balance = view.balance.map(|b| format!(" Balance: {}.", money(&view.currency, b))).unwrap_or_default();
+    format!("Logged in as {} on {}.{balance}", view.handle, view.server)
+}
+
+pub fn balance_human(view: &BalanceView) -> String {
+    let mut text = format!("Balance: {}", money(&view.currency, view.balance));
+    if !view.offline.is_zero() {
+        text.push_str(&format!("\nOffline purse: {}", money(&view.currency, view.offline)));
+    }
+    text
+}
+
+pub fn balance_json(view: &BalanceView) -> Value {
+    json!({
+        "balance": view.balance.minor(),
+        "offline": view.offline.minor(),
+        "currency": view.currency.code(),
+    })
+}
+
+/// Notes for stderr that come with a balance (stale value, frozen account).
+pub fn balance_notes(view: &BalanceView) -> Vec<String> {
+    let mut notes = Vec::new();
+    if let Freshness::Stale { as_of_ms, reason } = &view.freshness {
+        notes.push(format!(
+            "note: {reason}; showing the last balance this device knows, from {} (it may be out of date)",
+            utc_minute(*as_of_ms)
+        ));
+    }
+    if view.frozen {
+        notes.push("note: this account is frozen; payments are blocked until the operator lifts it".to_string());
+    }
+    notes
+}
+
+pub fn sent_human(receipt: &SendReceipt) -> String {
+    let amount = money(&receipt.currency, receipt.amount);
+    let balance = money(&receipt.currency, receipt.balance);
+    if receipt.replayed {
+        format!("Already sent {amount} to {} earlier; it was not paid again. Balance: {balance}", receipt.to)
+    } else {
+        format!("Sent {amount} to {}. Balance: {balance}", receipt.to)
+    }
+}
+
+pub fn sent_json(receipt: &SendReceipt) -> Value {
+    json!({
+        "entry_id": receipt.entry_id,
+        "to": receipt.to.as_str(),
+        "amount": receipt.amount.minor(),
+        "balance": receipt.balance.minor(),
+        "replayed": receipt.replayed,
+    })
+}
+
+pub fn history_json(items: &[HistoryItem]) -> Value {
+    json!({ "items": items })
+}
+
+/// One line per entry, newest first, columns aligned:
+/// `2025-11-25 14:03 UTC  -250.00 INR  to bob  lunch`.
+pub fn history_human(currency: &Currency, items: &[HistoryItem]) -> String {
+    if items.is_empty() {
+        return "No payments yet.".to_string();
+    }
+    let amounts: Vec<String> = items.iter().map(|i| signed_money(currency, i.delta)).collect();
+    let width = amounts.iter().map(String::len).max().unwrap_or(0);
+    let parties: Vec<String> = items.iter().map(describe_party).collect();
+    let party_width = parties.iter().map(String::len).max().unwrap_or(0);
+    items
+        .iter()
+        .zip(amounts.iter().zip(&parties))
+        .map(|(item, (amount, party))| {
+            let memo = item.memo.as_deref().map(sanitize).unwrap_or_default();
+            let line = format!("{}  {amount:>width$}  {party:<party_width$}  {memo}", utc_minute(item.created_at_ms));
+            line.trim_end().to_string()
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn describe_party(item: &HistoryItem) -> String {
+    let who = item.counterparty.as_deref().map(sanitize);
+    match (item.kind.as_str(), who) {
+        ("deposit", _) => "deposit".to_string(),
+        (_, Some(who)) if item.delta < 0 => format!("to {who}"),
+        (_, Some(who)) => format!("from {who}"),
+        (kind, None) => sanitize(kind),
+    }
+}
+
+/// Text from the server shown on a terminal: control characters (escape sequences, newlines)
+/// become spaces, so a memo cannot rewrite the screen.
+pub fn sanitize(text: &str) -> String {
+    text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
+}
+
+/// `YYYY-MM-DD HH:MM UTC` for milliseconds since the Unix epoch.
+pub fn utc_minute(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let days = secs.div_euclid(86_400);
+    let of_day = secs.rem_euclid(86_400);
+    let (y, m, d) = civil_from_days(days);
+    format!("{y:04}-{m:02}-{d:02} {:02}:{:02} UTC", of_day / 3600, of_day % 3600 / 60)
+}
+
+/// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, u32::try_from(m).unwrap_or(0), u32::try_from(d).unwrap_or(0))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use offpay_protocol::Handle;
+    use offpay_wallet::ServerUrl;
+
+    use super::*;
+
+    fn amt(minor: u64) -> Amount {
+        Amount::from_minor(minor).unwrap()
+    }
+
+    fn balance_view(freshness: Freshness) -> BalanceView {
+        BalanceView {
+            handle: Handle::parse("alice").unwrap(),
+            balance: amt(125_000),
+            offline: Amount::ZERO,
+            currency: Currency::INR,
+            frozen: false,
+            freshness,
+        }
+    }
+
+    fn receipt(replayed: bool) -> SendReceipt {
+        SendReceipt {
+            entry_id: 7,
+            to: Handle::parse("bob").unwrap(),
+            amount: amt(25_000),
+            balance: amt(75_000),
+            currency: Currency::INR,
+            replayed,
+        }
+    }
+
+    fn item(entry_id: i64, kind: &str, delta: i64, counterparty: Option<&str>, memo: Option<&str>) -> HistoryItem {
+        HistoryItem {
+            entry_id,
+            kind: kind.into(),
+            delta,
+            counterparty: counterparty.map(Into::into),
+            memo: memo.map(Into::into),
+            created_at_ms: 1_764_079_380_000 + entry_id * 60_000,
+        }
+    }
+
+    #[test]
+    fn balance_for_people_and_scripts() {
+        let view = balance_view(Freshness::Live);
+        assert_eq!(balance_human(&view), "Balance: 1250.00 INR");
+        assert_eq!(balance_json(&view), json!({"balance": 125000, "offline": 0, "currency": "INR"}));
+        assert!(balance_notes(&view).is_empty());
+    }
+
+    #[test]
+    fn a_stale_balance_says_so_and_when() {
+        let view = balance_view(Freshness::Stale { as_of_ms: 1_764_079_380_000, reason: "cannot reach the server at http://x (refused)".into() });
+        assert_eq!(balance_human(&view), "Balance: 1250.00 INR");
+        assert_eq!(
+            balance_notes(&view),
+            ["note: cannot reach the server at http://x (refused); showing the last balance this device knows, from 2025-11-25 14:03 UTC (it may be out of date)"]
+        );
+    }
+
+    #[test]
+    fn frozen_and_offline_are_shown() {
+        let mut view = balance_view(Freshness::Live);
+        view.frozen = true;
+        view.offline = amt(20_000);
+        assert_eq!(balance_human(&view), "Balance: 1250.00 INR\nOffline purse: 200.00 INR");
+        assert_eq!(balance_json(&view)["offline"], 20000);
+        assert_eq!(balance_notes(&view).len(), 1);
+    }
+
+    #[test]
+    fn send_for_people_and_scripts() {
+        assert_eq!(sent_human(&receipt(false)), "Sent 250.00 INR to bob. Balance: 750.00 INR");
+        assert_eq!(
+            sent_human(&receipt(true)),
+            "Already sent 250.00 INR to bob earlier; it was not paid again. Balance: 750.00 INR"
+        );
+        assert_eq!(
+            sent_json(&receipt(false)),
+            json!({"entry_id": 7, "to": "bob", "amount": 25000, "balance": 75000, "replayed": false})
+        );
+    }
+
+    #[test]
+    fn account_messages() {
+        let view = AccountView {
+            handle: Handle::parse("alice").unwrap(),
+            server: ServerUrl::parse("http://127.0.0.1:8080").unwrap(),
+            currency: Currency::INR,
+            balance: Some(Amount::ZERO),
+        };
+        assert_eq!(registered(&view), "Welcome, alice! Your account is ready on http://127.0.0.1:8080. Balance: 0.00 INR.");
+        assert_eq!(logged_in(&AccountView { balance: None, ..view }), "Logged in as alice on http://127.0.0.1:8080.");
+    }
+
+    #[test]
+    fn history_lines_are_aligned_and_safe() {
+        let items = [
+            item(3, "transfer", -25_000, Some("bob"), Some("lunch\x1b[2J")),
+            item(2, "transfer", 500, Some("carol"), None),
+            item(1, "deposit", 100_000, None, None),
+        ];
+        let text = history_human(&Currency::INR, &items);
+        let expected = [
+            "2025-11-25 14:06 UTC   -250.00 INR  to bob      lunch [2J",
+            "2025-11-25 14:05 UTC     +5.00 INR  from carol",
+            "2025-11-25 14:04 UTC  +1000.00 INR  deposit",
+        ];
+        assert_eq!(text, expected.join("\n"));
+        assert_eq!(history_human(&Currency::INR, &[]), "No payments yet.");
+        let json = history_json(&items);
+        assert_eq!(json["items"][0]["delta"], -25000);
+        assert_eq!(json["items"][2]["kind"], "deposit");
+        assert_eq!(json["items"].as_array().unwrap().len(), 3);
+    }
+
+    #[test]
+    fn utc_dates() {
+        assert_eq!(utc_minute(0), "1970-01-01 00:00 UTC");
+        assert_eq!(utc_minute(951_782_400_000), "2000-02-29 00:00 UTC");
+        assert_eq!(utc_minute(1_764_079_380_000), "2025-11-25 14:03 UTC");
+        assert_eq!(utc_minute(-60_000), "1969-12-31 23:59 UTC");
+    }
+}

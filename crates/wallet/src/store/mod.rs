@@ -1,0 +1,193 @@
+//! The wallet's local durable store: one SQLite file, `<home>/wallet.sqlite3`.
+//!
+//! It holds what the device must not forget: the session (server URL, handle, token), the
+//! deployment's currency, the last balance the device saw, the live-event cursor, and the outbox
+//! of sends (so that a retried send reuses its idempotency key and never moves money twice).
+//!
+//! Durability: WAL journal with `synchronous=FULL`, so a write that returned is on disk.
+//! Privacy: the home directory is created `0700` and the database file is `0600` (it holds the
+//! session token); SQLite gives its `-wal`/`-shm` files the database file's permissions.
+//!
+//! Layout: [`migrations`] (schema versions), [`settings`] (typed key/value settings),
+//! [`outbox`] (pending sends).
+
+mod migrations;
+pub mod outbox;
+pub mod settings;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::Connection;
+
+pub use outbox::{OutboxEntry, OutboxState, PendingSend};
+pub use settings::{Session, Settings};
+
+/// The name of the database file inside the wallet home.
+pub const DB_FILE_NAME: &str = "wallet.sqlite3";
+
+/// Why the local store failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot create the wallet folder {path}")]
+    CreateHome { path: PathBuf, source: std::io::Error },
+    #[error("cannot set the permissions of {path}")]
+    Permissions { path: PathBuf, source: std::io::Error },
+    #[error("the wallet store at {path} cannot be opened")]
+    Open { path: PathBuf, source: rusqlite::Error },
+    #[error("the wallet store failed")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("the wallet store was written by a newer offpay (schema version {found}, this build knows {known})")]
+    TooNew { found: i64, known: i64 },
+    #[error("the wallet store holds a bad value for {key}: {value:?}")]
+    BadValue { key: String, value: String },
+}
+
+/// The open wallet store. Not `Sync`: one per task/thread.
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl Store {
+    /// Opens (creating if needed) the store in `home`, creating `home` with mode 0700 if it
+    /// does not exist, and the database file with mode 0600. Runs pending migrations.
+    pub fn open(home: &Path) -> Result<Store, StoreError> {
+        create_private_dir(home)?;
+        let path = home.join(DB_FILE_NAME);
+        create_private_file(&path)?;
+        let conn = Connection::open(&path).map_err(|source| StoreError::Open { path: path.clone(), source })?;
+        Self::configure(conn, path)
+    }
+
+    fn configure(mut conn: Connection, path: PathBuf) -> Result<Store, StoreError> {
+        let open_err = |source| StoreError::Open { path: path.clone(), source };
+        conn.busy_timeout(Duration::from_secs(5)).map_err(open_err)?;
+        // journal_mode returns a row; pragma_update ignores it.
+        conn.pragma_update(None, "journal_mode", "WAL").map_err(open_err)?;
+        conn.pragma_update(None, "synchronous", "FULL").map_err(open_err)?;
+        conn.pragma_update(None, "foreign_keys", "ON").map_err(open_err)?;
+        migrations::run(&mut conn)?;
+        Ok(Store { conn, path })
+    }
+
+    /// Where the database file is.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub(crate) fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
+    pub(crate) fn conn_mut(&mut self) -> &mut Connection {
+        &mut self.conn
+    }
+}
+
+#[cfg(unix)]
+fn create_private_dir(dir: &Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::DirBuilderExt;
+    if dir.is_dir() {
+        return Ok(());
+    }
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|source| StoreError::CreateHome { path: dir.to_path_buf(), source })
+}
+
+#[cfg(not(unix))]
+fn create_private_dir(dir: &Path) -> Result<(), StoreError> {
+    std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateHome { path: dir.to_path_buf(), source })
+}
+
+/// Creates the file with mode 0600 if missing, and tightens it to 0600 if it exists.
+#[cfg(unix)]
+fn create_private_file(path: &Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let perm_err = |source| StoreError::Permissions { path: path.to_path_buf(), source };
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(perm_err)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(perm_err)
+}
+
+#[cfg(not(unix))]
+fn create_private_file(_path: &Path) -> Result<(), StoreError> {
+    Ok(())
+}
+
+/// Milliseconds since the Unix epoch, from the system clock (the wallet may read the clock; the
+/// protocol crate may not).
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn opens_twice_and_keeps_schema() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = dir.path().join("home");
+        {
+            let store = Store::open(&home).unwrap();
+            assert_eq!(store.path(), home.join(DB_FILE_NAME));
+        }
+        let store = Store::open(&home).unwrap();
+        let version: i64 = store.conn().query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+        assert_eq!(version, migrations::LATEST);
+        let mode: String = store.conn().query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
+        assert_eq!(mode, "wal");
+        let sync: i64 = store.conn().query_row("PRAGMA synchronous", [], |r| r.get(0)).unwrap();
+        assert_eq!(sync, 2, "synchronous=FULL");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn home_is_0700_and_db_is_0600() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let home = dir.path().join("nested").join("home");
+        let mut store = Store::open(&home).unwrap();
+        // Write something so that the WAL file exists.
+        store.set_server_url("http://127.0.0.1:1").unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&home), 0o700);
+        assert_eq!(mode(&home.join(DB_FILE_NAME)), 0o600);
+        let wal = home.join(format!("{DB_FILE_NAME}-wal"));
+        assert!(wal.exists());
+        assert_eq!(mode(&wal), 0o600);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn tightens_an_existing_loose_db_file() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(DB_FILE_NAME);
+        std::fs::write(&path, b"").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        Store::open(dir.path()).unwrap();
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+
+    #[test]
+    fn refuses_a_newer_schema() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = Store::open(dir.path()).unwrap();
+            store.conn().pragma_update(None, "user_version", migrations::LATEST + 1).unwrap();
+        }
+        assert!(matches!(Store::open(dir.path()), Err(StoreError::TooNew { .. })));
+    }
+}

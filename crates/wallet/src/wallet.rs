@@ -1,0 +1,341 @@
+//! The wallet's operations, as a customer sees them: register, log in, log out, see the
+//! balance (even with no server), send money online (through the outbox, so a retry never pays
+//! twice), read the history, and follow live events.
+//!
+//! Seams for what comes next: the offline purse, device key, pay/accept and sync will be
+//! further methods here over further store tables; [`BalanceView::offline`] already exists and
+//! is zero until the purse lands.
+
+use offpay_protocol::{Amount, Currency, Handle};
+
+use crate::client::{Client, ClientError, ServerUrl};
+use crate::error::WalletError;
+use crate::events::{self, Event, WatchOptions, WatchStatus};
+use crate::store::{Session, Settings, Store, now_ms};
+use crate::wire;
+
+/// The server used when none was given or remembered.
+pub const DEFAULT_SERVER: &str = "http://127.0.0.1:8080";
+
+/// The wallet: its durable store, plus a server URL override for this run.
+pub struct Wallet {
+    store: Store,
+    server_override: Option<ServerUrl>,
+}
+
+/// A session just started by `register` or `login`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountView {
+    pub handle: Handle,
+    pub server: ServerUrl,
+    pub currency: Currency,
+    /// The balance, if the server told it right after logging in.
+    pub balance: Option<Amount>,
+}
+
+/// How current a balance is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Freshness {
+    /// Just read from the server.
+    Live,
+    /// The device's last known value; the server could not be asked.
+    Stale { as_of_ms: i64, reason: String },
+}
+
+/// What `balance` shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BalanceView {
+    pub handle: Handle,
+    pub balance: Amount,
+    /// Money in this device's offline purse (none until the purse exists).
+    pub offline: Amount,
+    pub currency: Currency,
+    pub frozen: bool,
+    pub freshness: Freshness,
+}
+
+/// A payment the server posted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SendReceipt {
+    pub entry_id: i64,
+    pub to: Handle,
+    pub amount: Amount,
+    pub balance: Amount,
+    pub currency: Currency,
+    /// The server had already posted this payment (an earlier attempt got through).
+    pub replayed: bool,
+}
+
+/// What `history` shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryView {
+    pub items: Vec<wire::HistoryItem>,
+    pub currency: Currency,
+}
+
+/// How `logout` went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LogoutOutcome {
+    /// The server ended the session and the device forgot it.
+    Done { handle: Handle },
+    /// The device forgot the session; the server could not be told (it expires there).
+    LocalOnly { handle: Handle, reason: String },
+    /// There was no session.
+    NotLoggedIn,
+}
+
+impl Wallet {
+    /// Opens the wallet whose home folder is `home` (created if needed).
+    pub fn open(home: &std::path::Path) -> Result<Wallet, WalletError> {
+        Ok(Wallet { store: Store::open(home)?, server_override: None })
+    }
+
+    /// Use this server for this run instead of the remembered one.
+    pub fn with_server_override(mut self, server: Option<ServerUrl>) -> Wallet {
+        self.server_override = server;
+        self
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn store_mut(&mut self) -> &mut Store {
+        &mut self.store
+    }
+
+    pub fn settings(&self) -> Result<Settings, WalletError> {
+        Ok(self.store.settings()?)
+    }
+
+    /// The server to talk to: the override, else the remembered one, else the default.
+    pub fn server(&self) -> Result<ServerUrl, WalletError> {
+        if let Some(server) = &self.server_override {
+            return Ok(server.clone());
+        }
+        let remembered = self.store.settings()?.server_url;
+        Ok(ServerUrl::parse(remembered.as_deref().unwrap_or(DEFAULT_SERVER))?)
+    }
+
+    /// Creates an account and logs in to it.
+    pub async fn register(&mut self, handle: &str, password: &str) -> Result<AccountView, WalletError> {
+        let handle = Handle::parse(handle)?;
+        let client = Client::new(self.server()?)?;
+        let currency = fetch_currency(&client).await?;
+        let granted = client.register(handle.as_str(), password).await?;
+        self.start_session(client, currency, granted).await
+    }
+
+    /// Logs in to an existing account.
+    pub async fn login(&mut self, handle: &str, password: &str) -> Result<AccountView, WalletError> {
+        let handle = Handle::parse(handle)?;
+        let client = Client::new(self.server()?)?;
+        let currency = fetch_currency(&client).await?;
+        let granted = client.login(handle.as_str(), password).await?;
+        self.start_session(client, currency, granted).await
+    }
+
+    async fn start_session(
+        &mut self,
+        client: Client,
+        currency: Currency,
+        granted: wire::SessionGranted,
+    ) -> Result<AccountView, WalletError> {
+        let handle = Handle::parse(&granted.handle)
+            .map_err(|e| ClientError::BadAnswer { server: client.server().to_string(), reason: e.to_string() })?;
+        let session = Session { server_url: client.server().to_string(), handle: handle.clone(), token: granted.token };
+        self.store.begin_session(&session)?;
+        self.store.set_currency(currency)?;
+        // The session is saved: from here on, failing to read the balance is not a failure to
+        // log in (`balance` will ask again).
+        let balance = match client.me(&session.token).await {
+            Ok(me) => {
+                let balance = Amount::from_minor(me.balance);
+                if let Some(balance) = balance {
+                    self.store.set_known_balance(balance, now_ms())?;
+                }
+                balance
+            }
+            Err(_) => None,
+        };
+        Ok(AccountView { handle, server: client.server().clone(), currency, balance })
+    }
+
+    /// Ends the session on the server (when reachable) and on this device.
+    pub async fn logout(&mut self) -> Result<LogoutOutcome, WalletError> {
+        let Some(session) = self.store.settings()?.session() else {
+            return Ok(LogoutOutcome::NotLoggedIn);
+        };
+        let client = Client::new(self.server_for(&session)?)?;
+        let outcome = match client.logout(&session.token).await {
+            Ok(()) => LogoutOutcome::Done { handle: session.handle.clone() },
+            // The token was already dead on the server: the session is over either way.
+            Err(ClientError::Api(e)) if e.status == 401 => LogoutOutcome::Done { handle: session.handle.clone() },
+            Err(e) => LogoutOutcome::LocalOnly { handle: session.handle.clone(), reason: e.to_string() },
+        };
+        self.store.end_session()?;
+        Ok(outcome)
+    }
+
+    /// The balance: from the server when it answers, else the last one this device saw.
+    pub async fn balance(&mut self) -> Result<BalanceView, WalletError> {
+        let settings = self.store.settings()?;
+        let session = settings.session().ok_or(WalletError::NotLoggedIn)?;
+        let client = Client::new(self.server_for(&session)?)?;
+        match client.me(&session.token).await {
+            Ok(me) => {
+                let currency = self.currency(&client).await?;
+                let balance = Amount::from_minor(me.balance).ok_or_else(|| ClientError::BadAnswer {
+                    server: client.server().to_string(),
+                    reason: format!("balance {} is out of range", me.balance),
+                })?;
+                self.store.set_known_balance(balance, now_ms())?;
+                Ok(BalanceView {
+                    handle: session.handle,
+                    balance,
+                    offline: Amount::ZERO,
+                    currency,
+                    frozen: me.frozen,
+                    freshness: Freshness::Live,
+                })
+            }
+            Err(e) if !e.is_definitive_refusal() => {
+                let (Some(known), Some(currency)) = (settings.balance, settings.currency) else {
+                    return Err(e.into());
+                };
+                Ok(BalanceView {
+                    handle: session.handle,
+                    balance: known.amount,
+                    offline: Amount::ZERO,
+                    currency,
+                    frozen: false,
+                    freshness: Freshness::Stale { as_of_ms: known.as_of_ms, reason: e.to_string() },
+                })
+            }
+            Err(e) => Err(session_error(e, &session)),
+        }
+    }
+
+    /// Sends `amount_text` (major units, e.g. "250.00") to `to`. The send is written to the
+    /// outbox first; an identical send left pending by an earlier attempt reuses its key.
+    pub async fn send(&mut self, to: &str, amount_text: &str, memo: Option<&str>) -> Result<SendReceipt, WalletError> {
+        let session = self.store.settings()?.session().ok_or(WalletError::NotLoggedIn)?;
+        let to = Handle::parse(to)?;
+        let memo = memo.map(str::trim).filter(|m| !m.is_empty());
+        let client = Client::new(self.server_for(&session)?)?;
+        let currency = self.currency(&client).await?;
+        let amount = currency.parse_major(amount_text)?;
+
+        let server = client.server().to_string();
+        let pending = self.store.outbox_prepare(&server, &session.handle, &to, amount, memo, now_ms())?;
+        let request = wire::TransferRequest { to: to.as_str(), amount: amount.minor(), memo };
+        match client.transfer(&session.token, &pending.idempotency_key, &request).await {
+            Ok(answer) => {
+                self.store.outbox_mark_done(&pending.idempotency_key, answer.transfer.entry_id, now_ms())?;
+                let balance = Amount::from_minor(answer.balance)
+                    .ok_or_else(|| ClientError::BadAnswer { server, reason: "balance out of range".into() })?;
+                self.store.set_known_balance(balance, now_ms())?;
+                Ok(SendReceipt {
+                    entry_id: answer.transfer.entry_id,
+                    to,
+                    amount,
+                    balance,
+                    currency,
+                    replayed: answer.transfer.replayed,
+                })
+            }
+            Err(e) if e.is_definitive_refusal() => {
+                let code = e.code().unwrap_or("refused").to_string();
+                self.store.outbox_mark_failed(&pending.idempotency_key, &code, now_ms())?;
+                Err(session_error(e, &session))
+            }
+            Err(e) => Err(WalletError::SendUncertain { reason: e.to_string() }),
+        }
+    }
+
+    /// The most recent history entries, newest first.
+    pub async fn history(&mut self, limit: Option<u32>) -> Result<HistoryView, WalletError> {
+        let session = self.store.settings()?.session().ok_or(WalletError::NotLoggedIn)?;
+        let client = Client::new(self.server_for(&session)?)?;
+        let currency = self.currency(&client).await?;
+        let page = client.history(&session.token, None, limit).await.map_err(|e| session_error(e, &session))?;
+        Ok(HistoryView { items: page.items, currency })
+    }
+
+    /// Follows live events until the session ends or the caller drops the future. Each event
+    /// advances the stored cursor (and the known balance) before `on_event` sees it.
+    pub async fn watch(
+        &mut self,
+        options: &WatchOptions,
+        mut on_event: impl FnMut(&Event),
+        on_status: impl FnMut(&WatchStatus),
+    ) -> Result<(), WalletError> {
+        let settings = self.store.settings()?;
+        let session = settings.session().ok_or(WalletError::NotLoggedIn)?;
+        let server = self.server_for(&session)?;
+        let store = &mut self.store;
+        let result = events::watch(
+            &server,
+            &session.token,
+            settings.last_event_seq,
+            options,
+            |event| {
+                store.advance_event_seq(event.seq).map_err(|e| error_chain(&e))?;
+                if let Some(balance) = event.balance_after().and_then(Amount::from_minor) {
+                    store.set_known_balance(balance, now_ms()).map_err(|e| error_chain(&e))?;
+                }
+                on_event(event);
+                Ok(())
+            },
+            on_status,
+        )
+        .await;
+        match result {
+            Ok(()) => Ok(()),
+            Err(events::WatchError::SessionEnded) => Err(WalletError::SessionEnded { handle: session.handle.to_string() }),
+            Err(e) => Err(WalletError::Watch(e)),
+        }
+    }
+
+    /// The currency, from the store, or from the server (then remembered).
+    async fn currency(&mut self, client: &Client) -> Result<Currency, WalletError> {
+        if let Some(currency) = self.store.settings()?.currency {
+            return Ok(currency);
+        }
+        let currency = fetch_currency(client).await?;
+        self.store.set_currency(currency)?;
+        Ok(currency)
+    }
+
+    fn server_for(&self, session: &Session) -> Result<ServerUrl, WalletError> {
+        match &self.server_override {
+            Some(server) => Ok(server.clone()),
+            None => Ok(ServerUrl::parse(&session.server_url)?),
+        }
+    }
+}
+
+async fn fetch_currency(client: &Client) -> Result<Currency, WalletError> {
+    let config = client.config().await?;
+    Currency::new(&config.currency, config.decimals).ok_or(WalletError::BadCurrency(config.currency, config.decimals))
+}
+
+/// A 401 on an authenticated request means the session is over; other errors pass through.
+fn session_error(error: ClientError, session: &Session) -> WalletError {
+    match &error {
+        ClientError::Api(e) if e.status == 401 => WalletError::SessionEnded { handle: session.handle.to_string() },
+        _ => WalletError::Client(error),
+    }
+}
+
+/// An error and its causes on one line: "a: b: c".
+fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut current = error.source();
+    while let Some(cause) = current {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        current = cause.source();
+    }
+    text
+}

@@ -1,0 +1,95 @@
+//! The JSON shapes of the server's HTTP API (docs/API.md), as the wallet reads and writes them.
+//! Kept apart from the wallet's own types: these follow the wire, the rest follows the user.
+
+use serde::{Deserialize, Serialize};
+
+/// `{"error": {"code", "message"}}`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ErrorDetail {
+    pub code: String,
+    pub message: String,
+}
+
+/// `GET /v1/config`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Config {
+    pub currency: String,
+    pub decimals: u8,
+}
+
+/// Body of `POST /v1/register` and `POST /v1/login`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Credentials<'a> {
+    pub handle: &'a str,
+    pub password: &'a str,
+}
+
+/// Answer of `POST /v1/register` and `POST /v1/login`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct SessionGranted {
+    pub handle: String,
+    pub token: String,
+    pub expires_at_ms: i64,
+}
+
+/// `GET /v1/me`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Me {
+    pub handle: String,
+    pub balance: u64,
+    pub currency: String,
+    pub frozen: bool,
+}
+
+/// Body of `POST /v1/transfers`.
+#[derive(Debug, Clone, Serialize)]
+pub struct TransferRequest<'a> {
+    pub to: &'a str,
+    pub amount: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memo: Option<&'a str>,
+}
+
+/// A posted journal entry as the API shows it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Posted {
+    pub entry_id: i64,
+    pub kind: String,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub amount: u64,
+    pub created_at_ms: i64,
+    #[serde(default)]
+    pub replayed: bool,
+}
+
+/// Answer of `POST /v1/transfers`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct TransferAnswer {
+    pub transfer: Posted,
+    pub balance: u64,
+}
+
+/// One line of `GET /v1/history`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryItem {
+    pub entry_id: i64,
+    pub kind: String,
+    /// Signed change of the caller's balance, minor units.
+    pub delta: i64,
+    pub counterparty: Option<String>,
+    pub memo: Option<String>,
+    pub created_at_ms: i64,
+}
+
+/// Answer of `GET /v1/history`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct HistoryPage {
+    pub items: Vec<HistoryItem>,
+    pub next_before: Option<i64>,
+}
