@@ -221,8 +221,16 @@ impl<'a> Reader<'a> {
         Amount::from_minor(self.u64()?).ok_or(DecodeError::AmountOutOfRange)
     }
 
+    /// A point encoding that decompresses and is canonical (y < p, so that re-compressing the
+    /// point gives the same bytes): implementations that refuse non-canonical points (WebCrypto,
+    /// noble with `zip215: false`) then agree with this one.
     pub(crate) fn public_key(&mut self) -> Result<VerifyingKey, DecodeError> {
-        VerifyingKey::from_bytes(&self.array()?).map_err(|_| DecodeError::BadPublicKey)
+        let bytes = self.array()?;
+        let key = VerifyingKey::from_bytes(&bytes).map_err(|_| DecodeError::BadPublicKey)?;
+        if key.to_edwards().compress().to_bytes() != bytes {
+            return Err(DecodeError::BadPublicKey);
+        }
+        Ok(key)
     }
 
     pub(crate) fn currency(&mut self) -> Result<crate::CurrencyCode, DecodeError> {

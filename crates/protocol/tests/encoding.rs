@@ -197,3 +197,22 @@ fn every_single_bit_flip_of_a_note_is_refused() {
     }
     assert_eq!(refused, PaymentNote::LEN * 8);
 }
+
+/// A public key whose y coordinate is not reduced (y + p for y = 1, the identity point) is
+/// refused, so that every implementation decodes the same set of keys.
+#[test]
+fn refuses_non_canonical_public_keys() {
+    let fx = Fixture::new();
+    let mut bytes = fx.certificate.encode();
+    // 2^255 - 19 + 1 = p + 1, little-endian: 0xee, 0xff x 30, 0x7f.
+    let mut y = [0xffu8; 32];
+    y[0] = 0xee;
+    y[31] = 0x7f;
+    bytes[30..62].copy_from_slice(&y);
+    assert_eq!(PurseCertificate::decode(&bytes).unwrap_err(), DecodeError::BadPublicKey);
+    // Not a point at all.
+    let mut y = [0u8; 32];
+    y[0] = 2;
+    bytes[30..62].copy_from_slice(&y);
+    assert_eq!(PurseCertificate::decode(&bytes).unwrap_err(), DecodeError::BadPublicKey);
+}
