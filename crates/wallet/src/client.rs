@@ -95,19 +95,26 @@ pub enum ClientError {
     /// The server answered with an error.
     #[error(transparent)]
     Api(#[from] ApiError),
-    /// No answer (connection refused, timeout, connection dropped).
+    /// No answer (connection refused, timeout, connection dropped). `sent` is false when the
+    /// request certainly never reached the server (the connection could not be made).
     #[error("cannot reach the server at {server} ({reason})")]
-    Unreachable { server: String, reason: String },
+    Unreachable { server: String, reason: String, sent: bool },
     /// An answer that does not follow the API.
     #[error("the server at {server} sent an answer this wallet cannot read ({reason})")]
     BadAnswer { server: String, reason: String },
 }
 
 impl ClientError {
-    /// True when the server certainly did not carry out the request: it refused it with a 4xx.
-    /// Everything else (no answer, 5xx, unreadable answer) leaves the outcome unknown.
-    pub fn is_definitive_refusal(&self) -> bool {
+    /// True when the server answered and refused the request (a 4xx).
+    pub fn is_refusal(&self) -> bool {
         matches!(self, ClientError::Api(e) if (400..500).contains(&e.status))
+    }
+
+    /// True when the server certainly did not carry out the request: it refused it, or the
+    /// request never reached it. Everything else (timeout, 5xx, unreadable answer) leaves the
+    /// outcome unknown.
+    pub fn is_definitely_not_done(&self) -> bool {
+        self.is_refusal() || matches!(self, ClientError::Unreachable { sent: false, .. })
     }
 
     /// The API error code, if the server answered with one.
@@ -148,7 +155,7 @@ impl Client {
             .timeout(REQUEST_TIMEOUT)
             .user_agent(concat!("offpay-wallet/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| ClientError::Unreachable { server: server.to_string(), reason: innermost(&e) })?;
+            .map_err(|e| ClientError::Unreachable { server: server.to_string(), reason: innermost(&e), sent: false })?;
         Ok(Client { http, server })
     }
 
@@ -279,7 +286,7 @@ impl Client {
 
     fn unreachable(&self, error: &reqwest::Error) -> ClientError {
         let reason = if error.is_timeout() { "timed out".to_string() } else { innermost(error) };
-        ClientError::Unreachable { server: self.server.to_string(), reason }
+        ClientError::Unreachable { server: self.server.to_string(), reason, sent: !error.is_connect() }
     }
 
     fn bad_answer(&self, reason: String) -> ClientError {
@@ -321,15 +328,17 @@ mod tests {
     }
 
     #[test]
-    fn only_4xx_is_a_definitive_refusal() {
+    fn only_4xx_or_unsent_is_definitely_not_done() {
         let api = |status| ClientError::Api(ApiError { status, code: "x".into(), message: "m".into() });
-        assert!(api(422).is_definitive_refusal());
-        assert!(api(409).is_definitive_refusal());
-        assert!(!api(500).is_definitive_refusal());
-        assert!(!api(503).is_definitive_refusal());
-        let gone = ClientError::Unreachable { server: "s".into(), reason: "r".into() };
-        assert!(!gone.is_definitive_refusal());
-        assert_eq!(gone.code(), None);
+        assert!(api(422).is_refusal() && api(422).is_definitely_not_done());
+        assert!(api(409).is_definitely_not_done());
+        assert!(!api(500).is_definitely_not_done());
+        assert!(!api(503).is_definitely_not_done());
+        let lost = ClientError::Unreachable { server: "s".into(), reason: "r".into(), sent: true };
+        assert!(!lost.is_definitely_not_done());
+        assert_eq!(lost.code(), None);
+        let refused = ClientError::Unreachable { server: "s".into(), reason: "r".into(), sent: false };
+        assert!(refused.is_definitely_not_done() && !refused.is_refusal());
     }
 
     /// A real TCP listener that answers one canned HTTP response per connection.
@@ -366,7 +375,7 @@ mod tests {
         let client = Client::new(url).unwrap();
         let request = wire::TransferRequest { to: "bob", amount: 5, memo: None };
         let err = client.transfer("tok", "key12345", &request).await.unwrap_err();
-        assert!(err.is_definitive_refusal());
+        assert!(err.is_refusal());
         assert_eq!(err.code(), Some("insufficient_funds"));
         assert_eq!(err.to_string(), "the balance is too low for this payment");
         let requests = server.await.unwrap();
@@ -407,7 +416,7 @@ mod tests {
         drop(listener);
         let client = Client::new(ServerUrl::parse(&format!("http://{addr}")).unwrap()).unwrap();
         let err = client.config().await.unwrap_err();
-        assert!(matches!(err, ClientError::Unreachable { .. }), "{err:?}");
+        assert!(matches!(err, ClientError::Unreachable { sent: false, .. }), "{err:?}");
         assert!(err.to_string().starts_with("cannot reach the server at http://127.0.0.1:"), "{err}");
     }
 }

@@ -199,7 +199,7 @@ impl Wallet {
                     freshness: Freshness::Live,
                 })
             }
-            Err(e) if !e.is_definitive_refusal() => {
+            Err(e) if !e.is_refusal() => {
                 let (Some(known), Some(currency)) = (settings.balance, settings.currency) else {
                     return Err(e.into());
                 };
@@ -217,7 +217,8 @@ impl Wallet {
     }
 
     /// Sends `amount_text` (major units, e.g. "250.00") to `to`. The send is written to the
-    /// outbox first; an identical send left pending by an earlier attempt reuses its key.
+    /// outbox first; an identical send left pending by an earlier attempt reuses its key. A
+    /// send whose outcome is unknown stays pending and fails with [`WalletError::SendUncertain`].
     pub async fn send(&mut self, to: &str, amount_text: &str, memo: Option<&str>) -> Result<SendReceipt, WalletError> {
         let session = self.store.settings()?.session().ok_or(WalletError::NotLoggedIn)?;
         let to = Handle::parse(to)?;
@@ -244,11 +245,13 @@ impl Wallet {
                     replayed: answer.transfer.replayed,
                 })
             }
-            Err(e) if e.is_definitive_refusal() => {
-                let code = e.code().unwrap_or("refused").to_string();
+            Err(e) if settles_the_key(&e, pending.reused) => {
+                let code = e.code().unwrap_or("unreachable").to_string();
                 self.store.outbox_mark_failed(&pending.idempotency_key, &code, now_ms())?;
                 Err(session_error(e, &session))
             }
+            // The key stays pending: the next identical send reuses it.
+            Err(e) if e.is_definitely_not_done() => Err(session_error(e, &session)),
             Err(e) => Err(WalletError::SendUncertain { reason: e.to_string() }),
         }
     }
@@ -320,6 +323,22 @@ async fn fetch_currency(client: &Client) -> Result<Currency, WalletError> {
     Currency::new(&config.currency, config.decimals).ok_or(WalletError::BadCurrency(config.currency, config.decimals))
 }
 
+/// Whether a failed transfer attempt proves that its idempotency key never moved money, so the
+/// outbox entry may be closed as failed. For a fresh key, any refusal or a request that never
+/// left proves it. For a key reused from an earlier attempt whose outcome is unknown, only a
+/// refusal of the transfer itself does (the server answers a key it already posted with a
+/// replay); refusals that come before the server looks at the key (no session, frozen, rate
+/// limit, body too large) or no connection at all prove nothing about that earlier attempt.
+fn settles_the_key(error: &ClientError, reused: bool) -> bool {
+    if !reused {
+        return error.is_definitely_not_done();
+    }
+    match error {
+        ClientError::Api(e) => (400..500).contains(&e.status) && !matches!(e.status, 401 | 403 | 413 | 429),
+        _ => false,
+    }
+}
+
 /// A 401 on an authenticated request means the session is over; other errors pass through.
 fn session_error(error: ClientError, session: &Session) -> WalletError {
     match &error {
@@ -338,4 +357,40 @@ fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
         current = cause.source();
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client::ApiError;
+
+    fn api(status: u16) -> ClientError {
+        ClientError::Api(ApiError { status, code: "x".into(), message: "m".into() })
+    }
+
+    fn unreachable(sent: bool) -> ClientError {
+        ClientError::Unreachable { server: "s".into(), reason: "r".into(), sent }
+    }
+
+    #[test]
+    fn a_fresh_key_is_settled_by_any_refusal_or_an_unsent_request() {
+        for status in [400, 401, 404, 409, 422, 429] {
+            assert!(settles_the_key(&api(status), false), "{status}");
+        }
+        assert!(settles_the_key(&unreachable(false), false));
+        assert!(!settles_the_key(&unreachable(true), false));
+        assert!(!settles_the_key(&api(500), false));
+    }
+
+    #[test]
+    fn a_reused_key_is_settled_only_by_a_refusal_of_the_transfer_itself() {
+        for status in [400, 404, 409, 422] {
+            assert!(settles_the_key(&api(status), true), "{status}");
+        }
+        for status in [401, 403, 413, 429, 500, 503] {
+            assert!(!settles_the_key(&api(status), true), "{status}");
+        }
+        assert!(!settles_the_key(&unreachable(false), true));
+        assert!(!settles_the_key(&unreachable(true), true));
+    }
 }
