@@ -42,7 +42,9 @@ impl From<tokio_postgres::Error> for LedgerError {
     fn from(error: tokio_postgres::Error) -> LedgerError {
         // The Display of a tokio-postgres error omits the server's message; include it.
         match error.as_db_error() {
-            Some(db) => LedgerError::Storage(format!("postgres: {}: {}", db.code().code(), db.message())),
+            Some(db) => {
+                LedgerError::Storage(format!("postgres: {}: {}", db.code().code(), db.message()))
+            }
             None => LedgerError::Storage(format!("postgres: {error}")),
         }
     }

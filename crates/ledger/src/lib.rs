@@ -28,7 +28,7 @@ pub mod error;
 pub mod model;
 pub mod open;
 mod plan;
-
+pub mod postgres;
 pub mod sqlite;
 pub mod store;
 pub mod testing;

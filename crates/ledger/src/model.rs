@@ -19,7 +19,9 @@ pub struct IdempotencyKey(String);
 impl IdempotencyKey {
     pub fn parse(text: &str) -> Option<IdempotencyKey> {
         let ok_len = (8..=128).contains(&text.len());
-        let ok_chars = text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        let ok_chars = text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
         (ok_len && ok_chars).then(|| IdempotencyKey(text.to_string()))
     }
 
@@ -72,7 +74,8 @@ impl Session {
     /// True when the session has ended at `now_ms`: idle for `idle_timeout_ms` or more since
     /// `last_seen_ms`, or at or past `expires_at_ms`.
     pub fn is_expired(&self, now_ms: TimestampMs) -> bool {
-        now_ms >= self.expires_at_ms || now_ms >= self.last_seen_ms.saturating_add(self.idle_timeout_ms)
+        now_ms >= self.expires_at_ms
+            || now_ms >= self.last_seen_ms.saturating_add(self.idle_timeout_ms)
     }
 }
 

@@ -6,6 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::error::LedgerError;
+use crate::postgres::PostgresStore;
 use crate::sqlite::SqliteStore;
 use crate::store::Store;
 
@@ -13,7 +14,10 @@ use crate::store::Store;
 pub const SQLITE_FILE: &str = "offpay.sqlite3";
 
 /// Opens the store described by the command-line options.
-pub async fn open_store(data_dir: Option<&Path>, database_url: Option<&str>) -> Result<Arc<dyn Store>, LedgerError> {
+pub async fn open_store(
+    data_dir: Option<&Path>,
+    database_url: Option<&str>,
+) -> Result<Arc<dyn Store>, LedgerError> {
     match (database_url, data_dir) {
         (Some(url), _) => {
             if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
@@ -22,18 +26,26 @@ pub async fn open_store(data_dir: Option<&Path>, database_url: Option<&str>) -> 
                     redact(url)
                 )));
             }
-            Err(LedgerError::Storage("the PostgreSQL backend is not available in this build yet".into()))
+            Ok(Arc::new(PostgresStore::connect(url).await?))
         }
         (None, Some(dir)) => {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| LedgerError::Storage(format!("cannot create data directory {}: {e}", dir.display())))?;
+            std::fs::create_dir_all(dir).map_err(|e| {
+                LedgerError::Storage(format!(
+                    "cannot create data directory {}: {e}",
+                    dir.display()
+                ))
+            })?;
             let path = dir.join(SQLITE_FILE);
             let store = tokio::task::spawn_blocking(move || SqliteStore::open(&path))
                 .await
-                .map_err(|e| LedgerError::Storage(format!("opening the sqlite store failed: {e}")))??;
+                .map_err(|e| {
+                    LedgerError::Storage(format!("opening the sqlite store failed: {e}"))
+                })??;
             Ok(Arc::new(store))
         }
-        (None, None) => Err(LedgerError::Storage("no data directory or database URL given".into())),
+        (None, None) => Err(LedgerError::Storage(
+            "no data directory or database URL given".into(),
+        )),
     }
 }
 
@@ -43,7 +55,12 @@ pub fn redact(url: &str) -> String {
         (Some(scheme_end), Some(at)) if at > scheme_end => {
             let userinfo = &url[scheme_end + 3..at];
             match userinfo.find(':') {
-                Some(colon) => format!("{}{}:***{}", &url[..scheme_end + 3], &userinfo[..colon], &url[at..]),
+                Some(colon) => format!(
+                    "{}{}:***{}",
+                    &url[..scheme_end + 3],
+                    &userinfo[..colon],
+                    &url[at..]
+                ),
                 None => url.to_string(),
             }
         }

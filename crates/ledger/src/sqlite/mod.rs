@@ -43,91 +43,170 @@ impl SqliteStore {
         schema::migrate(&mut conn)?;
         let (events, _) = broadcast::channel(crate::EVENT_CHANNEL_CAPACITY);
         let writer = Writer::start(conn, events.clone())?;
-        Ok(SqliteStore { writer, readers: Readers::new(path.to_path_buf()), events })
+        Ok(SqliteStore {
+            writer,
+            readers: Readers::new(path.to_path_buf()),
+            events,
+        })
     }
 }
 
 #[async_trait]
 impl Store for SqliteStore {
-    async fn create_user(&self, handle: &Handle, password_hash: &str, now_ms: TimestampMs) -> Result<User, LedgerError> {
+    async fn create_user(
+        &self,
+        handle: &Handle,
+        password_hash: &str,
+        now_ms: TimestampMs,
+    ) -> Result<User, LedgerError> {
         let (handle, password_hash) = (handle.clone(), password_hash.to_string());
-        self.writer.write(move |ctx| writes::create_user(ctx.conn, &handle, &password_hash, now_ms)).await
+        self.writer
+            .write(move |ctx| writes::create_user(ctx.conn, &handle, &password_hash, now_ms))
+            .await
     }
 
     async fn user_by_handle(&self, handle: &Handle) -> Result<Option<User>, LedgerError> {
         let handle = handle.clone();
-        self.readers.read(move |conn| reads::user_by_handle(conn, &handle)).await
+        self.readers
+            .read(move |conn| reads::user_by_handle(conn, &handle))
+            .await
     }
 
     async fn user_by_id(&self, id: UserId) -> Result<Option<User>, LedgerError> {
-        self.readers.read(move |conn| reads::user_by_id(conn, id)).await
+        self.readers
+            .read(move |conn| reads::user_by_id(conn, id))
+            .await
     }
 
     async fn set_frozen(&self, user: UserId, frozen: bool) -> Result<(), LedgerError> {
-        self.writer.write(move |ctx| writes::set_frozen(ctx.conn, user, frozen)).await
+        self.writer
+            .write(move |ctx| writes::set_frozen(ctx.conn, user, frozen))
+            .await
     }
 
     async fn create_session(&self, session: &Session) -> Result<(), LedgerError> {
         let session = session.clone();
-        self.writer.write(move |ctx| writes::create_session(ctx.conn, &session)).await
+        self.writer
+            .write(move |ctx| writes::create_session(ctx.conn, &session))
+            .await
     }
 
-    async fn touch_session(&self, token_hash: &[u8; 32], now_ms: TimestampMs) -> Result<Option<Session>, LedgerError> {
+    async fn touch_session(
+        &self,
+        token_hash: &[u8; 32],
+        now_ms: TimestampMs,
+    ) -> Result<Option<Session>, LedgerError> {
         let token_hash = *token_hash;
-        self.writer.write(move |ctx| writes::touch_session(ctx.conn, &token_hash, now_ms)).await
+        self.writer
+            .write(move |ctx| writes::touch_session(ctx.conn, &token_hash, now_ms))
+            .await
     }
 
     async fn delete_session(&self, token_hash: &[u8; 32]) -> Result<(), LedgerError> {
         let token_hash = *token_hash;
-        self.writer.write(move |ctx| writes::delete_session(ctx.conn, &token_hash)).await
+        self.writer
+            .write(move |ctx| writes::delete_session(ctx.conn, &token_hash))
+            .await
     }
 
     async fn login_throttle(&self, key: &str) -> Result<LoginThrottle, LedgerError> {
         let key = key.to_string();
-        self.readers.read(move |conn| reads::login_throttle(conn, &key)).await
+        self.readers
+            .read(move |conn| reads::login_throttle(conn, &key))
+            .await
     }
 
-    async fn record_login_failure(&self, key: &str, now_ms: TimestampMs, lock_ms: i64) -> Result<LoginThrottle, LedgerError> {
+    async fn record_login_failure(
+        &self,
+        key: &str,
+        now_ms: TimestampMs,
+        lock_ms: i64,
+    ) -> Result<LoginThrottle, LedgerError> {
         let key = key.to_string();
-        self.writer.write(move |ctx| writes::record_login_failure(ctx.conn, &key, now_ms, lock_ms)).await
+        self.writer
+            .write(move |ctx| writes::record_login_failure(ctx.conn, &key, now_ms, lock_ms))
+            .await
     }
 
     async fn clear_login_failures(&self, key: &str) -> Result<(), LedgerError> {
         let key = key.to_string();
-        self.writer.write(move |ctx| writes::clear_login_failures(ctx.conn, &key)).await
+        self.writer
+            .write(move |ctx| writes::clear_login_failures(ctx.conn, &key))
+            .await
     }
 
-    async fn record_security_event(&self, kind: &str, detail: &str, now_ms: TimestampMs) -> Result<(), LedgerError> {
+    async fn record_security_event(
+        &self,
+        kind: &str,
+        detail: &str,
+        now_ms: TimestampMs,
+    ) -> Result<(), LedgerError> {
         let (kind, detail) = (kind.to_string(), detail.to_string());
-        self.writer.write(move |ctx| writes::record_security_event(ctx.conn, &kind, &detail, now_ms)).await
+        self.writer
+            .write(move |ctx| writes::record_security_event(ctx.conn, &kind, &detail, now_ms))
+            .await
     }
 
     async fn security_events(&self, limit: u32) -> Result<Vec<SecurityEvent>, LedgerError> {
-        self.readers.read(move |conn| reads::security_events(conn, limit)).await
+        self.readers
+            .read(move |conn| reads::security_events(conn, limit))
+            .await
     }
 
-    async fn deposit(&self, to: &Handle, amount: Amount, key: &IdempotencyKey, now_ms: TimestampMs) -> Result<Posted, LedgerError> {
+    async fn deposit(
+        &self,
+        to: &Handle,
+        amount: Amount,
+        key: &IdempotencyKey,
+        now_ms: TimestampMs,
+    ) -> Result<Posted, LedgerError> {
         crate::plan::check_amount(amount)?;
         let (to, key) = (to.clone(), key.clone());
-        self.writer.write(move |ctx| writes::deposit(ctx.conn, &to, amount, &key, now_ms, &mut ctx.notices)).await
+        self.writer
+            .write(move |ctx| {
+                writes::deposit(ctx.conn, &to, amount, &key, now_ms, &mut ctx.notices)
+            })
+            .await
     }
 
-    async fn transfer(&self, request: &TransferRequest, now_ms: TimestampMs) -> Result<Posted, LedgerError> {
+    async fn transfer(
+        &self,
+        request: &TransferRequest,
+        now_ms: TimestampMs,
+    ) -> Result<Posted, LedgerError> {
         crate::plan::check_transfer(request)?;
         let request = request.clone();
-        self.writer.write(move |ctx| writes::transfer(ctx.conn, &request, now_ms, &mut ctx.notices)).await
+        self.writer
+            .write(move |ctx| writes::transfer(ctx.conn, &request, now_ms, &mut ctx.notices))
+            .await
     }
 
     async fn balance(&self, user: UserId) -> Result<Amount, LedgerError> {
-        self.readers.read(move |conn| reads::balance(conn, user)).await
+        self.readers
+            .read(move |conn| reads::balance(conn, user))
+            .await
     }
 
-    async fn history(&self, user: UserId, before: Option<EntryId>, limit: u32) -> Result<Vec<HistoryItem>, LedgerError> {
-        self.readers.read(move |conn| reads::history(conn, user, before, limit)).await
+    async fn history(
+        &self,
+        user: UserId,
+        before: Option<EntryId>,
+        limit: u32,
+    ) -> Result<Vec<HistoryItem>, LedgerError> {
+        self.readers
+            .read(move |conn| reads::history(conn, user, before, limit))
+            .await
     }
 
-    async fn events_after(&self, user: UserId, after: i64, limit: u32) -> Result<Vec<Event>, LedgerError> {
-        self.readers.read(move |conn| reads::events_after(conn, user, after, limit)).await
+    async fn events_after(
+        &self,
+        user: UserId,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<Event>, LedgerError> {
+        self.readers
+            .read(move |conn| reads::events_after(conn, user, after, limit))
+            .await
     }
 
     async fn latest_event_seq(&self) -> Result<i64, LedgerError> {

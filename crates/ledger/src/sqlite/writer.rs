@@ -44,10 +44,16 @@ where
     F: FnOnce(&mut WriteCtx<'_>) -> Result<T, LedgerError> + Send + 'static,
 {
     fn apply(&mut self, ctx: &mut WriteCtx<'_>) -> bool {
-        let Some(work) = self.work.take() else { return false };
+        let Some(work) = self.work.take() else {
+            return false;
+        };
         // A bug in one command must not take the writer thread (and every later write) down.
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(ctx)))
-            .unwrap_or_else(|_| Err(LedgerError::Storage("internal error: a write command panicked".into())));
+            .unwrap_or_else(|_| {
+                Err(LedgerError::Storage(
+                    "internal error: a write command panicked".into(),
+                ))
+            });
         let ok = result.is_ok();
         self.result = Some(result);
         ok
@@ -74,12 +80,17 @@ pub struct Writer {
 
 impl Writer {
     /// Starts the writer thread on `conn` (already configured and migrated).
-    pub fn start(conn: Connection, events: broadcast::Sender<EventNotice>) -> Result<Writer, LedgerError> {
+    pub fn start(
+        conn: Connection,
+        events: broadcast::Sender<EventNotice>,
+    ) -> Result<Writer, LedgerError> {
         let (queue, rx) = mpsc::channel(QUEUE_MAX);
         std::thread::Builder::new()
             .name("offpay-sqlite-writer".into())
             .spawn(move || run(conn, rx, events))
-            .map_err(|e| LedgerError::Storage(format!("cannot start the sqlite writer thread: {e}")))?;
+            .map_err(|e| {
+                LedgerError::Storage(format!("cannot start the sqlite writer thread: {e}"))
+            })?;
         Ok(Writer { queue })
     }
 
@@ -90,13 +101,25 @@ impl Writer {
         F: FnOnce(&mut WriteCtx<'_>) -> Result<T, LedgerError> + Send + 'static,
     {
         let (reply, rx) = oneshot::channel();
-        let job = Box::new(TypedJob { work: Some(work), result: None, reply });
-        self.queue.send(job).await.map_err(|_| LedgerError::Storage("the sqlite writer has stopped".into()))?;
-        rx.await.map_err(|_| LedgerError::Storage("the sqlite writer stopped before replying".into()))?
+        let job = Box::new(TypedJob {
+            work: Some(work),
+            result: None,
+            reply,
+        });
+        self.queue
+            .send(job)
+            .await
+            .map_err(|_| LedgerError::Storage("the sqlite writer has stopped".into()))?;
+        rx.await
+            .map_err(|_| LedgerError::Storage("the sqlite writer stopped before replying".into()))?
     }
 }
 
-fn run(conn: Connection, mut rx: mpsc::Receiver<Box<dyn Job>>, events: broadcast::Sender<EventNotice>) {
+fn run(
+    conn: Connection,
+    mut rx: mpsc::Receiver<Box<dyn Job>>,
+    events: broadcast::Sender<EventNotice>,
+) {
     let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(BATCH_MAX);
     // Ends when every Writer handle is dropped and the queue is drained.
     while let Some(first) = rx.blocking_recv() {
@@ -107,7 +130,10 @@ fn run(conn: Connection, mut rx: mpsc::Receiver<Box<dyn Job>>, events: broadcast
                 Err(_) => break,
             }
         }
-        let mut ctx = WriteCtx { conn: &conn, notices: Vec::new() };
+        let mut ctx = WriteCtx {
+            conn: &conn,
+            notices: Vec::new(),
+        };
         let commit = run_batch(&mut ctx, &mut batch).map_err(|e| e.to_string());
         if commit.is_err() {
             // Best effort: the transaction may already be gone.

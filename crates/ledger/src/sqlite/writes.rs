@@ -12,13 +12,20 @@ use super::schema::FUNDING_ACCOUNT;
 use crate::error::LedgerError;
 use crate::model::*;
 use crate::plan::{
-    self, LockedAccount, Party, Plan, OPERATOR_SCOPE, check_amount, deposit_fingerprint, plan_deposit, plan_transfer,
-    transfer_fingerprint, user_scope,
+    self, LockedAccount, OPERATOR_SCOPE, Party, Plan, check_amount, deposit_fingerprint,
+    plan_deposit, plan_transfer, transfer_fingerprint, user_scope,
 };
 
-pub fn create_user(conn: &Connection, handle: &Handle, password_hash: &str, now_ms: TimestampMs) -> Result<User, LedgerError> {
-    let taken: Option<i64> =
-        conn.prepare_cached("SELECT id FROM users WHERE handle = ?1")?.query_row([handle.as_str()], |r| r.get(0)).optional()?;
+pub fn create_user(
+    conn: &Connection,
+    handle: &Handle,
+    password_hash: &str,
+    now_ms: TimestampMs,
+) -> Result<User, LedgerError> {
+    let taken: Option<i64> = conn
+        .prepare_cached("SELECT id FROM users WHERE handle = ?1")?
+        .query_row([handle.as_str()], |r| r.get(0))
+        .optional()?;
     if taken.is_some() {
         return Err(LedgerError::HandleTaken);
     }
@@ -28,17 +35,31 @@ pub fn create_user(conn: &Connection, handle: &Handle, password_hash: &str, now_
     conn.prepare_cached("INSERT INTO users (handle, password_hash, account_id, frozen, created_at_ms) VALUES (?1, ?2, ?3, 0, ?4)")?
         .execute(params![handle.as_str(), password_hash, account_id, now_ms])?;
     let id = conn.last_insert_rowid();
-    Ok(User { id, handle: handle.clone(), password_hash: password_hash.to_string(), account_id, frozen: false, created_at_ms: now_ms })
+    Ok(User {
+        id,
+        handle: handle.clone(),
+        password_hash: password_hash.to_string(),
+        account_id,
+        frozen: false,
+        created_at_ms: now_ms,
+    })
 }
 
 pub fn set_frozen(conn: &Connection, user: UserId, frozen: bool) -> Result<(), LedgerError> {
-    let n = conn.prepare_cached("UPDATE users SET frozen = ?2 WHERE id = ?1")?.execute(params![user, frozen])?;
-    if n == 0 { Err(LedgerError::UnknownUser) } else { Ok(()) }
+    let n = conn
+        .prepare_cached("UPDATE users SET frozen = ?2 WHERE id = ?1")?
+        .execute(params![user, frozen])?;
+    if n == 0 {
+        Err(LedgerError::UnknownUser)
+    } else {
+        Ok(())
+    }
 }
 
 pub fn create_session(conn: &Connection, s: &Session) -> Result<(), LedgerError> {
     // Housekeeping: sessions past their absolute expiry can go (indexed).
-    conn.prepare_cached("DELETE FROM sessions WHERE expires_at_ms <= ?1")?.execute([s.created_at_ms])?;
+    conn.prepare_cached("DELETE FROM sessions WHERE expires_at_ms <= ?1")?
+        .execute([s.created_at_ms])?;
     conn.prepare_cached(
         "INSERT INTO sessions (token_hash, user_id, created_at_ms, last_seen_ms, idle_timeout_ms, expires_at_ms)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -47,7 +68,11 @@ pub fn create_session(conn: &Connection, s: &Session) -> Result<(), LedgerError>
     Ok(())
 }
 
-pub fn touch_session(conn: &Connection, token_hash: &[u8; 32], now_ms: TimestampMs) -> Result<Option<Session>, LedgerError> {
+pub fn touch_session(
+    conn: &Connection,
+    token_hash: &[u8; 32],
+    now_ms: TimestampMs,
+) -> Result<Option<Session>, LedgerError> {
     let row = conn
         .prepare_cached(
             "SELECT user_id, created_at_ms, last_seen_ms, idle_timeout_ms, expires_at_ms FROM sessions WHERE token_hash = ?1",
@@ -63,9 +88,12 @@ pub fn touch_session(conn: &Connection, token_hash: &[u8; 32], now_ms: Timestamp
             })
         })
         .optional()?;
-    let Some(mut session) = row else { return Ok(None) };
+    let Some(mut session) = row else {
+        return Ok(None);
+    };
     if session.is_expired(now_ms) {
-        conn.prepare_cached("DELETE FROM sessions WHERE token_hash = ?1")?.execute([&token_hash[..]])?;
+        conn.prepare_cached("DELETE FROM sessions WHERE token_hash = ?1")?
+            .execute([&token_hash[..]])?;
         return Ok(None);
     }
     session.last_seen_ms = session.last_seen_ms.max(now_ms);
@@ -75,11 +103,17 @@ pub fn touch_session(conn: &Connection, token_hash: &[u8; 32], now_ms: Timestamp
 }
 
 pub fn delete_session(conn: &Connection, token_hash: &[u8; 32]) -> Result<(), LedgerError> {
-    conn.prepare_cached("DELETE FROM sessions WHERE token_hash = ?1")?.execute([&token_hash[..]])?;
+    conn.prepare_cached("DELETE FROM sessions WHERE token_hash = ?1")?
+        .execute([&token_hash[..]])?;
     Ok(())
 }
 
-pub fn record_login_failure(conn: &Connection, key: &str, now_ms: TimestampMs, lock_ms: i64) -> Result<LoginThrottle, LedgerError> {
+pub fn record_login_failure(
+    conn: &Connection,
+    key: &str,
+    now_ms: TimestampMs,
+    lock_ms: i64,
+) -> Result<LoginThrottle, LedgerError> {
     let locked_until = now_ms.saturating_add(lock_ms.max(0));
     let (failures, locked_until_ms): (i64, i64) = conn
         .prepare_cached(
@@ -88,29 +122,49 @@ pub fn record_login_failure(conn: &Connection, key: &str, now_ms: TimestampMs, l
              RETURNING failures, locked_until_ms",
         )?
         .query_row(params![key, locked_until], |r| Ok((r.get(0)?, r.get(1)?)))?;
-    Ok(LoginThrottle { failures: u32::try_from(failures).unwrap_or(u32::MAX), locked_until_ms })
+    Ok(LoginThrottle {
+        failures: u32::try_from(failures).unwrap_or(u32::MAX),
+        locked_until_ms,
+    })
 }
 
 pub fn clear_login_failures(conn: &Connection, key: &str) -> Result<(), LedgerError> {
-    conn.prepare_cached("DELETE FROM login_throttle WHERE key = ?1")?.execute([key])?;
+    conn.prepare_cached("DELETE FROM login_throttle WHERE key = ?1")?
+        .execute([key])?;
     Ok(())
 }
 
-pub fn record_security_event(conn: &Connection, kind: &str, detail: &str, now_ms: TimestampMs) -> Result<(), LedgerError> {
-    conn.prepare_cached("INSERT INTO security_events (kind, detail, created_at_ms) VALUES (?1, ?2, ?3)")?
-        .execute(params![kind, detail, now_ms])?;
+pub fn record_security_event(
+    conn: &Connection,
+    kind: &str,
+    detail: &str,
+    now_ms: TimestampMs,
+) -> Result<(), LedgerError> {
+    conn.prepare_cached(
+        "INSERT INTO security_events (kind, detail, created_at_ms) VALUES (?1, ?2, ?3)",
+    )?
+    .execute(params![kind, detail, now_ms])?;
     Ok(())
 }
 
 /// `Some(result)` when the key was used before: a replay, or a conflict.
-fn replay(conn: &Connection, scope: &str, key: &IdempotencyKey, fingerprint: &[u8; 32]) -> Result<Option<Posted>, LedgerError> {
+fn replay(
+    conn: &Connection,
+    scope: &str,
+    key: &IdempotencyKey,
+    fingerprint: &[u8; 32],
+) -> Result<Option<Posted>, LedgerError> {
     let row: Option<(Vec<u8>, i64)> = conn
-        .prepare_cached("SELECT request_hash, entry_id FROM idempotency WHERE scope = ?1 AND key = ?2")?
+        .prepare_cached(
+            "SELECT request_hash, entry_id FROM idempotency WHERE scope = ?1 AND key = ?2",
+        )?
         .query_row([scope, key.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
     match row {
         None => Ok(None),
-        Some((hash, _)) if hash.as_slice() != fingerprint.as_slice() => Err(LedgerError::IdempotencyConflict),
+        Some((hash, _)) if hash.as_slice() != fingerprint.as_slice() => {
+            Err(LedgerError::IdempotencyConflict)
+        }
         Some((_, entry_id)) => {
             let mut posted = posted_by_entry(conn, entry_id)?;
             posted.replayed = true;
@@ -123,15 +177,26 @@ fn locked_account(conn: &Connection, account_id: AccountId) -> Result<LockedAcco
     let (kind, balance, head): (String, i64, Vec<u8>) = conn
         .prepare_cached("SELECT kind, balance, head FROM accounts WHERE id = ?1")?
         .query_row([account_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-    Ok(LockedAccount { account_id, kind: plan::account_kind(&kind)?, balance, head })
+    Ok(LockedAccount {
+        account_id,
+        kind: plan::account_kind(&kind)?,
+        balance,
+        head,
+    })
 }
 
 fn party(conn: &Connection, user: &User) -> Result<Party, LedgerError> {
-    Ok(Party { user_id: user.id, handle: user.handle.clone(), account: locked_account(conn, user.account_id)? })
+    Ok(Party {
+        user_id: user.id,
+        handle: user.handle.clone(),
+        account: locked_account(conn, user.account_id)?,
+    })
 }
 
 fn next_entry_id(conn: &Connection) -> Result<EntryId, LedgerError> {
-    Ok(conn.prepare_cached("SELECT coalesce(max(id), 0) + 1 FROM journal")?.query_row([], |r| r.get(0))?)
+    Ok(conn
+        .prepare_cached("SELECT coalesce(max(id), 0) + 1 FROM journal")?
+        .query_row([], |r| r.get(0))?)
 }
 
 /// Writes a planned entry, its idempotency record and its events.
@@ -149,13 +214,24 @@ fn write_plan(
         "INSERT INTO journal (id, kind, amount, memo, from_user, to_user, created_at_ms, hash)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )?
-    .execute(params![e.id, e.kind, e.amount, e.memo, e.from_user, e.to_user, now, &plan.hash[..]])?;
-    let mut insert_posting =
-        conn.prepare_cached("INSERT INTO postings (entry_id, account_id, delta, prev_hash) VALUES (?1, ?2, ?3, ?4)")?;
+    .execute(params![
+        e.id,
+        e.kind,
+        e.amount,
+        e.memo,
+        e.from_user,
+        e.to_user,
+        now,
+        &plan.hash[..]
+    ])?;
+    let mut insert_posting = conn.prepare_cached(
+        "INSERT INTO postings (entry_id, account_id, delta, prev_hash) VALUES (?1, ?2, ?3, ?4)",
+    )?;
     for p in &plan.postings {
         insert_posting.execute(params![e.id, p.account_id, p.delta, p.prev_hash])?;
     }
-    let mut update_account = conn.prepare_cached("UPDATE accounts SET balance = ?2, head = ?3 WHERE id = ?1")?;
+    let mut update_account =
+        conn.prepare_cached("UPDATE accounts SET balance = ?2, head = ?3 WHERE id = ?1")?;
     for (account_id, balance) in &plan.balances {
         update_account.execute(params![account_id, balance, &plan.hash[..]])?;
     }
@@ -163,11 +239,15 @@ fn write_plan(
         "INSERT INTO idempotency (scope, key, request_hash, entry_id, created_at_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
     )?
     .execute(params![scope, key.as_str(), &fingerprint[..], e.id, now])?;
-    let mut insert_event =
-        conn.prepare_cached("INSERT INTO events (user_id, kind, payload, created_at_ms) VALUES (?1, ?2, ?3, ?4)")?;
+    let mut insert_event = conn.prepare_cached(
+        "INSERT INTO events (user_id, kind, payload, created_at_ms) VALUES (?1, ?2, ?3, ?4)",
+    )?;
     for ev in &plan.events {
         insert_event.execute(params![ev.user_id, ev.kind, ev.payload, now])?;
-        notices.push(EventNotice { seq: conn.last_insert_rowid(), user_id: ev.user_id });
+        notices.push(EventNotice {
+            seq: conn.last_insert_rowid(),
+            user_id: ev.user_id,
+        });
     }
     Ok(())
 }
@@ -187,7 +267,13 @@ pub fn deposit(
     }
     let receiver = user_by_handle(conn, to)?.ok_or(LedgerError::UnknownUser)?;
     let funding = locked_account(conn, FUNDING_ACCOUNT)?;
-    let plan = plan_deposit(next_entry_id(conn)?, &funding, &party(conn, &receiver)?, minor, now_ms)?;
+    let plan = plan_deposit(
+        next_entry_id(conn)?,
+        &funding,
+        &party(conn, &receiver)?,
+        minor,
+        now_ms,
+    )?;
     write_plan(conn, &plan, OPERATOR_SCOPE, key, &fingerprint, notices)?;
     Ok(plan.posted)
 }
@@ -220,6 +306,13 @@ pub fn transfer(
         request.memo.as_deref(),
         now_ms,
     )?;
-    write_plan(conn, &plan, &scope, &request.idempotency_key, &fingerprint, notices)?;
+    write_plan(
+        conn,
+        &plan,
+        &scope,
+        &request.idempotency_key,
+        &fingerprint,
+        notices,
+    )?;
     Ok(plan.posted)
 }

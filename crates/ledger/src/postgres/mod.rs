@@ -1,0 +1,370 @@
+//! The PostgreSQL store, for several servers sharing one database.
+//!
+//! - A deadpool connection pool (tokio-postgres, statements prepared once per connection).
+//! - Migrations at connect, serialised across processes by an advisory lock ([`schema`]).
+//! - Money moves in two pipelined round trips with row locks in account-id order ([`money`]);
+//!   they run in a spawned task so a cancelled caller cannot interrupt a transaction.
+//! - Live events: `NOTIFY` inside the transaction, a `LISTEN` task per store ([`listen`]).
+//! - Reads and the audit ([`reads`]); `verify` reads one REPEATABLE READ snapshot.
+
+mod listen;
+mod money;
+mod reads;
+mod schema;
+
+use std::future::Future;
+
+use async_trait::async_trait;
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use offpay_protocol::{Amount, Handle};
+use tokio::sync::{broadcast, watch};
+use tokio_postgres::NoTls;
+use tokio_postgres::error::SqlState;
+
+use crate::chain::GENESIS;
+use crate::error::LedgerError;
+use crate::model::*;
+use crate::open::redact;
+use crate::store::Store;
+
+/// Default most pooled connections per store.
+pub const POOL_SIZE_DEFAULT: usize = 16;
+
+/// The PostgreSQL backend of [`Store`].
+pub struct PostgresStore {
+    pool: Pool,
+    events: broadcast::Sender<EventNotice>,
+    /// Dropping it stops the listener task.
+    _shutdown: watch::Sender<()>,
+}
+
+impl PostgresStore {
+    /// Connects with [`POOL_SIZE_DEFAULT`] pooled connections (plus one listener connection),
+    /// applies migrations and starts listening for events.
+    pub async fn connect(url: &str) -> Result<PostgresStore, LedgerError> {
+        PostgresStore::connect_with_pool_size(url, POOL_SIZE_DEFAULT).await
+    }
+
+    pub async fn connect_with_pool_size(
+        url: &str,
+        pool_size: usize,
+    ) -> Result<PostgresStore, LedgerError> {
+        let config: tokio_postgres::Config = url
+            .parse()
+            .map_err(|e| LedgerError::Storage(format!("bad database URL {}: {e}", redact(url))))?;
+        schema::migrate(&config).await?;
+        let manager = Manager::from_config(
+            config.clone(),
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(pool_size.max(1))
+            .runtime(Runtime::Tokio1)
+            .build()
+            .map_err(|e| LedgerError::Storage(format!("cannot build the connection pool: {e}")))?;
+        let (events, _) = broadcast::channel(crate::EVENT_CHANNEL_CAPACITY);
+        let (shutdown, shutdown_rx) = watch::channel(());
+        let ready = listen::spawn(config, pool.clone(), events.clone(), shutdown_rx);
+        ready
+            .await
+            .map_err(|_| LedgerError::Storage("the event listener stopped".into()))??;
+        Ok(PostgresStore {
+            pool,
+            events,
+            _shutdown: shutdown,
+        })
+    }
+
+    /// Runs a money operation to completion in its own task, even if the caller stops waiting.
+    async fn detached<T, F>(&self, work: impl FnOnce(Pool) -> F) -> Result<T, LedgerError>
+    where
+        T: Send + 'static,
+        F: Future<Output = Result<T, LedgerError>> + Send + 'static,
+    {
+        tokio::spawn(work(self.pool.clone()))
+            .await
+            .map_err(|e| LedgerError::Storage(format!("ledger task failed: {e}")))?
+    }
+}
+
+fn is_unique_violation(error: &tokio_postgres::Error) -> bool {
+    error.code() == Some(&SqlState::UNIQUE_VIOLATION)
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    async fn create_user(
+        &self,
+        handle: &Handle,
+        password_hash: &str,
+        now_ms: TimestampMs,
+    ) -> Result<User, LedgerError> {
+        let client = self.pool.get().await?;
+        let statement = client
+            .prepare_cached(
+                "WITH a AS (
+                    INSERT INTO accounts (kind, balance, head, created_at_ms) VALUES ('wallet', 0, $3, $4) RETURNING id
+                 )
+                 INSERT INTO users (handle, password_hash, account_id, frozen, created_at_ms)
+                 SELECT $1, $2, a.id, false, $4 FROM a RETURNING id, account_id",
+            )
+            .await?;
+        let genesis = &GENESIS[..];
+        let row = client
+            .query_one(
+                &statement,
+                &[&handle.as_str(), &password_hash, &genesis, &now_ms],
+            )
+            .await
+            .map_err(|e| {
+                if is_unique_violation(&e) {
+                    LedgerError::HandleTaken
+                } else {
+                    LedgerError::from(e)
+                }
+            })?;
+        Ok(User {
+            id: row.try_get(0)?,
+            handle: handle.clone(),
+            password_hash: password_hash.to_string(),
+            account_id: row.try_get(1)?,
+            frozen: false,
+            created_at_ms: now_ms,
+        })
+    }
+
+    async fn user_by_handle(&self, handle: &Handle) -> Result<Option<User>, LedgerError> {
+        reads::user(&self.pool, "handle", &handle.as_str()).await
+    }
+
+    async fn user_by_id(&self, id: UserId) -> Result<Option<User>, LedgerError> {
+        reads::user(&self.pool, "id", &id).await
+    }
+
+    async fn set_frozen(&self, user: UserId, frozen: bool) -> Result<(), LedgerError> {
+        let client = self.pool.get().await?;
+        let n = client
+            .execute(
+                "UPDATE users SET frozen = $2 WHERE id = $1",
+                &[&user, &frozen],
+            )
+            .await?;
+        if n == 0 {
+            Err(LedgerError::UnknownUser)
+        } else {
+            Ok(())
+        }
+    }
+
+    async fn create_session(&self, s: &Session) -> Result<(), LedgerError> {
+        let client = self.pool.get().await?;
+        let (cleanup, insert) = futures_util::try_join!(
+            client.prepare_cached("DELETE FROM sessions WHERE expires_at_ms <= $1"),
+            client.prepare_cached(
+                "INSERT INTO sessions (token_hash, user_id, created_at_ms, last_seen_ms, idle_timeout_ms, expires_at_ms)
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            ),
+        )?;
+        let token = &s.token_hash[..];
+        let cleanup_params: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&s.created_at_ms];
+        let insert_params: [&(dyn tokio_postgres::types::ToSql + Sync); 6] = [
+            &token,
+            &s.user_id,
+            &s.created_at_ms,
+            &s.last_seen_ms,
+            &s.idle_timeout_ms,
+            &s.expires_at_ms,
+        ];
+        let (cleaned, inserted) = futures_util::join!(
+            client.execute(&cleanup, &cleanup_params),
+            client.execute(&insert, &insert_params)
+        );
+        cleaned?;
+        inserted?;
+        Ok(())
+    }
+
+    async fn touch_session(
+        &self,
+        token_hash: &[u8; 32],
+        now_ms: TimestampMs,
+    ) -> Result<Option<Session>, LedgerError> {
+        let client = self.pool.get().await?;
+        let token = &token_hash[..];
+        let touch = client
+            .prepare_cached(
+                "UPDATE sessions SET last_seen_ms = GREATEST(last_seen_ms, $2)
+                 WHERE token_hash = $1 AND $2 < expires_at_ms AND $2 < last_seen_ms + idle_timeout_ms
+                 RETURNING user_id, created_at_ms, last_seen_ms, idle_timeout_ms, expires_at_ms",
+            )
+            .await?;
+        if let Some(row) = client.query_opt(&touch, &[&token, &now_ms]).await? {
+            return Ok(Some(Session {
+                token_hash: *token_hash,
+                user_id: row.try_get(0)?,
+                created_at_ms: row.try_get(1)?,
+                last_seen_ms: row.try_get(2)?,
+                idle_timeout_ms: row.try_get(3)?,
+                expires_at_ms: row.try_get(4)?,
+            }));
+        }
+        // Unknown or ended: delete it if it exists and has ended.
+        client
+            .execute(
+                "DELETE FROM sessions WHERE token_hash = $1 AND ($2 >= expires_at_ms OR $2 >= last_seen_ms + idle_timeout_ms)",
+                &[&token, &now_ms],
+            )
+            .await?;
+        Ok(None)
+    }
+
+    async fn delete_session(&self, token_hash: &[u8; 32]) -> Result<(), LedgerError> {
+        let client = self.pool.get().await?;
+        client
+            .execute(
+                "DELETE FROM sessions WHERE token_hash = $1",
+                &[&&token_hash[..]],
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn login_throttle(&self, key: &str) -> Result<LoginThrottle, LedgerError> {
+        let client = self.pool.get().await?;
+        let row = client
+            .query_opt(
+                "SELECT failures, locked_until_ms FROM login_throttle WHERE key = $1",
+                &[&key],
+            )
+            .await?;
+        match row {
+            None => Ok(LoginThrottle::default()),
+            Some(row) => Ok(LoginThrottle {
+                failures: u32::try_from(row.try_get::<_, i64>(0)?).unwrap_or(u32::MAX),
+                locked_until_ms: row.try_get(1)?,
+            }),
+        }
+    }
+
+    async fn record_login_failure(
+        &self,
+        key: &str,
+        now_ms: TimestampMs,
+        lock_ms: i64,
+    ) -> Result<LoginThrottle, LedgerError> {
+        let client = self.pool.get().await?;
+        let locked_until = now_ms.saturating_add(lock_ms.max(0));
+        let row = client
+            .query_one(
+                "INSERT INTO login_throttle (key, failures, locked_until_ms) VALUES ($1, 1, $2)
+                 ON CONFLICT (key) DO UPDATE
+                 SET failures = login_throttle.failures + 1, locked_until_ms = EXCLUDED.locked_until_ms
+                 RETURNING failures, locked_until_ms",
+                &[&key, &locked_until],
+            )
+            .await?;
+        Ok(LoginThrottle {
+            failures: u32::try_from(row.try_get::<_, i64>(0)?).unwrap_or(u32::MAX),
+            locked_until_ms: row.try_get(1)?,
+        })
+    }
+
+    async fn clear_login_failures(&self, key: &str) -> Result<(), LedgerError> {
+        let client = self.pool.get().await?;
+        client
+            .execute("DELETE FROM login_throttle WHERE key = $1", &[&key])
+            .await?;
+        Ok(())
+    }
+
+    async fn record_security_event(
+        &self,
+        kind: &str,
+        detail: &str,
+        now_ms: TimestampMs,
+    ) -> Result<(), LedgerError> {
+        let client = self.pool.get().await?;
+        client
+            .execute(
+                "INSERT INTO security_events (kind, detail, created_at_ms) VALUES ($1, $2, $3)",
+                &[&kind, &detail, &now_ms],
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn security_events(&self, limit: u32) -> Result<Vec<SecurityEvent>, LedgerError> {
+        reads::security_events(&self.pool, limit).await
+    }
+
+    async fn deposit(
+        &self,
+        to: &Handle,
+        amount: Amount,
+        key: &IdempotencyKey,
+        now_ms: TimestampMs,
+    ) -> Result<Posted, LedgerError> {
+        crate::plan::check_amount(amount)?;
+        let (to, key) = (to.clone(), key.clone());
+        self.detached(
+            move |pool| async move { money::deposit(&pool, &to, amount, &key, now_ms).await },
+        )
+        .await
+    }
+
+    async fn transfer(
+        &self,
+        request: &TransferRequest,
+        now_ms: TimestampMs,
+    ) -> Result<Posted, LedgerError> {
+        crate::plan::check_transfer(request)?;
+        let request = request.clone();
+        self.detached(move |pool| async move { money::transfer(&pool, &request, now_ms).await })
+            .await
+    }
+
+    async fn balance(&self, user: UserId) -> Result<Amount, LedgerError> {
+        reads::balance(&self.pool, user).await
+    }
+
+    async fn history(
+        &self,
+        user: UserId,
+        before: Option<EntryId>,
+        limit: u32,
+    ) -> Result<Vec<HistoryItem>, LedgerError> {
+        reads::history(&self.pool, user, before, limit).await
+    }
+
+    async fn events_after(
+        &self,
+        user: UserId,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<Event>, LedgerError> {
+        reads::events_after(&self.pool, user, after, limit).await
+    }
+
+    async fn latest_event_seq(&self) -> Result<i64, LedgerError> {
+        let client = self.pool.get().await?;
+        Ok(client
+            .query_one("SELECT coalesce(max(seq), 0) FROM events", &[])
+            .await?
+            .try_get(0)?)
+    }
+
+    fn subscribe(&self) -> broadcast::Receiver<EventNotice> {
+        self.events.subscribe()
+    }
+
+    async fn verify(&self) -> Result<VerifyReport, LedgerError> {
+        reads::verify(&self.pool).await
+    }
+
+    fn backend(&self) -> &'static str {
+        "postgres"
+    }
+}

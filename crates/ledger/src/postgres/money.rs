@@ -1,0 +1,364 @@
+//! Deposits and transfers in PostgreSQL, in two pipelined round trips:
+//!
+//! 1. `BEGIN`; claim the idempotency key (`INSERT ... ON CONFLICT DO NOTHING`, which waits for a
+//!    concurrent transaction holding the same key); lock the account rows with
+//!    `SELECT ... ORDER BY id FOR UPDATE` (fixed order: no deadlocks); take the entry id from
+//!    `journal_id_seq` (after the locks, so per account ids follow commit order).
+//! 2. One statement writes the entry, postings, balances, chain heads, idempotency result and
+//!    events and sends `NOTIFY offpay_events, '<seq>:<user_id>'` per event; `COMMIT`.
+//!
+//! Everything in between (funds, arithmetic, hashes, payloads) is computed in Rust by `plan`.
+//! A key already claimed by a committed request is answered after `ROLLBACK` by replaying the
+//! stored entry (or `IdempotencyConflict`). A refused request rolls back and stores nothing.
+//! Callers run these functions in a spawned task so a dropped request future can never leave a
+//! connection mid-transaction.
+
+use deadpool_postgres::{Object, Pool};
+use offpay_protocol::{Amount, Handle};
+use tokio_postgres::Row;
+
+use crate::error::LedgerError;
+use crate::model::*;
+use crate::plan::{
+    self, LockedAccount, OPERATOR_SCOPE, Party, Plan, deposit_fingerprint, plan_deposit,
+    plan_transfer, transfer_fingerprint, user_scope,
+};
+
+const CLAIM: &str = "INSERT INTO idempotency (scope, key, request_hash, entry_id, created_at_ms)
+     VALUES ($1, $2, $3, NULL, $4) ON CONFLICT DO NOTHING";
+
+const LOCK_TRANSFER: &str = "SELECT u.id, u.handle, u.frozen, a.id, a.kind, a.balance, a.head
+     FROM users u JOIN accounts a ON a.id = u.account_id
+     WHERE u.id = $1 OR u.handle = $2
+     ORDER BY a.id FOR UPDATE OF a";
+
+const LOCK_DEPOSIT: &str = "SELECT u.id, u.handle, u.frozen, a.id, a.kind, a.balance, a.head
+     FROM accounts a LEFT JOIN users u ON u.account_id = a.id
+     WHERE a.id = 1 OR u.handle = $1
+     ORDER BY a.id FOR UPDATE OF a";
+
+const NEXT_ENTRY: &str = "SELECT nextval('journal_id_seq')";
+
+const WRITE_PLAN: &str = "WITH j AS (
+        INSERT INTO journal (id, kind, amount, memo, from_user, to_user, created_at_ms, hash)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+    ), p AS (
+        INSERT INTO postings (entry_id, account_id, delta, prev_hash)
+        SELECT $1, t.a, t.d, t.h FROM unnest($9::bigint[], $10::bigint[], $11::bytea[]) AS t (a, d, h)
+    ), b AS (
+        UPDATE accounts SET balance = t.bal, head = $8
+        FROM unnest($12::bigint[], $13::bigint[]) AS t (id, bal) WHERE accounts.id = t.id
+    ), i AS (
+        UPDATE idempotency SET entry_id = $1 WHERE scope = $14 AND key = $15
+    ), e AS (
+        INSERT INTO events (user_id, kind, payload, created_at_ms)
+        SELECT t.u, t.k, t.pl, $7 FROM unnest($16::bigint[], $17::text[], $18::text[]) AS t (u, k, pl)
+        RETURNING seq, user_id
+    )
+    SELECT e.seq, pg_notify('offpay_events', e.seq::text || ':' || e.user_id::text)::text FROM e";
+
+const REPLAY: &str = "SELECT request_hash, entry_id FROM idempotency WHERE scope = $1 AND key = $2";
+
+const POSTED: &str = "SELECT j.kind, j.amount, j.created_at_ms, f.handle, t.handle
+     FROM journal j LEFT JOIN users f ON f.id = j.from_user JOIN users t ON t.id = j.to_user
+     WHERE j.id = $1";
+
+/// A locked row of the lock queries.
+struct LockedRow {
+    user: Option<(UserId, String, bool)>,
+    account: LockedAccount,
+}
+
+fn locked_row(row: &Row) -> Result<LockedRow, LedgerError> {
+    let user_id: Option<i64> = row.try_get(0)?;
+    let user = match user_id {
+        Some(id) => Some((id, row.try_get::<_, String>(1)?, row.try_get::<_, bool>(2)?)),
+        None => None,
+    };
+    let kind: String = row.try_get(4)?;
+    let account = LockedAccount {
+        account_id: row.try_get(3)?,
+        kind: plan::account_kind(&kind)?,
+        balance: row.try_get(5)?,
+        head: row.try_get(6)?,
+    };
+    Ok(LockedRow { user, account })
+}
+
+fn party(row: &LockedRow) -> Result<Party, LedgerError> {
+    let (user_id, handle, _) = row.user.as_ref().ok_or(LedgerError::UnknownUser)?;
+    Ok(Party {
+        user_id: *user_id,
+        handle: plan::handle_of(handle)?,
+        account: row.account.clone(),
+    })
+}
+
+/// What step 1 decided.
+enum Step {
+    /// The key is taken by a committed request.
+    Replay,
+    Write(Box<Plan>),
+}
+
+/// Ends an open transaction without effect. A connection that cannot even roll back is
+/// detached from the pool and closed.
+async fn roll_back(client: Object) {
+    if client.batch_execute("ROLLBACK").await.is_err() {
+        drop(Object::take(client));
+    }
+}
+
+async fn write_and_commit(
+    client: Object,
+    plan: &Plan,
+    scope: &str,
+    key: &IdempotencyKey,
+) -> Result<(), LedgerError> {
+    let write = match client.prepare_cached(WRITE_PLAN).await {
+        Ok(statement) => statement,
+        Err(e) => {
+            roll_back(client).await;
+            return Err(e.into());
+        }
+    };
+    let e = &plan.entry;
+    let posting_accounts: Vec<i64> = plan.postings.iter().map(|p| p.account_id).collect();
+    let deltas: Vec<i64> = plan.postings.iter().map(|p| p.delta).collect();
+    let prevs: Vec<Vec<u8>> = plan.postings.iter().map(|p| p.prev_hash.clone()).collect();
+    let balance_accounts: Vec<i64> = plan.balances.iter().map(|b| b.0).collect();
+    let balances: Vec<i64> = plan.balances.iter().map(|b| b.1).collect();
+    let event_users: Vec<i64> = plan.events.iter().map(|ev| ev.user_id).collect();
+    let event_kinds: Vec<&str> = plan.events.iter().map(|ev| ev.kind).collect();
+    let payloads: Vec<&str> = plan.events.iter().map(|ev| ev.payload.as_str()).collect();
+    let hash = &plan.hash[..];
+    let key = key.as_str();
+    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 18] = [
+        &e.id,
+        &e.kind,
+        &e.amount,
+        &e.memo,
+        &e.from_user,
+        &e.to_user,
+        &e.created_at_ms,
+        &hash,
+        &posting_accounts,
+        &deltas,
+        &prevs,
+        &balance_accounts,
+        &balances,
+        &scope,
+        &key,
+        &event_users,
+        &event_kinds,
+        &payloads,
+    ];
+    let (written, committed) = futures_util::join!(
+        client.query(&write, &params),
+        // A failed write aborts the transaction, and COMMIT of an aborted transaction rolls back.
+        client.batch_execute("COMMIT"),
+    );
+    match (written, committed) {
+        (Ok(_), Ok(())) => Ok(()),
+        (Err(e), Ok(())) => Err(e.into()),
+        (_, Err(e)) => {
+            // Unknown connection state (the commit may or may not have happened; a retry with
+            // the same key finds out).
+            drop(Object::take(client));
+            Err(e.into())
+        }
+    }
+}
+
+async fn replay(
+    client: &Object,
+    scope: &str,
+    key: &IdempotencyKey,
+    fingerprint: &[u8; 32],
+) -> Result<Posted, LedgerError> {
+    let statement = client.prepare_cached(REPLAY).await?;
+    let row = client
+        .query_opt(&statement, &[&scope, &key.as_str()])
+        .await?
+        .ok_or_else(|| LedgerError::Storage("idempotency record vanished during replay".into()))?;
+    let hash: Vec<u8> = row.try_get(0)?;
+    if hash.as_slice() != fingerprint.as_slice() {
+        return Err(LedgerError::IdempotencyConflict);
+    }
+    let entry_id: Option<i64> = row.try_get(1)?;
+    let entry_id =
+        entry_id.ok_or_else(|| LedgerError::Storage("idempotency record has no entry".into()))?;
+    let mut posted = posted_by_entry(client, entry_id).await?;
+    posted.replayed = true;
+    Ok(posted)
+}
+
+pub async fn posted_by_entry(client: &Object, entry_id: EntryId) -> Result<Posted, LedgerError> {
+    let statement = client.prepare_cached(POSTED).await?;
+    let row = client.query_one(&statement, &[&entry_id]).await?;
+    let kind: String = row.try_get(0)?;
+    let from: Option<String> = row.try_get(3)?;
+    let to: String = row.try_get(4)?;
+    Ok(Posted {
+        entry_id,
+        kind: plan::entry_kind(&kind)?,
+        from: from.as_deref().map(plan::handle_of).transpose()?,
+        to: plan::handle_of(&to)?,
+        amount: plan::amount_of(row.try_get(1)?)?,
+        created_at_ms: row.try_get(2)?,
+        replayed: false,
+    })
+}
+
+/// The idempotency record a request claims.
+struct Claim<'a> {
+    scope: &'a str,
+    key: &'a IdempotencyKey,
+    fingerprint: &'a [u8; 32],
+    now_ms: TimestampMs,
+}
+
+/// Runs step 1 and hands its outcome to `decide`, then finishes the transaction accordingly.
+async fn run(
+    pool: &Pool,
+    Claim {
+        scope,
+        key,
+        fingerprint,
+        now_ms,
+    }: Claim<'_>,
+    lock_sql: &str,
+    lock_params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    decide: impl FnOnce(Vec<LockedRow>, EntryId) -> Result<Plan, LedgerError>,
+) -> Result<Posted, LedgerError> {
+    let client = pool.get().await?;
+    let (claim, lock, next) = futures_util::try_join!(
+        client.prepare_cached(CLAIM),
+        client.prepare_cached(lock_sql),
+        client.prepare_cached(NEXT_ENTRY)
+    )?;
+    let fingerprint_bytes = &fingerprint[..];
+    let key_text = key.as_str();
+    let claim_params: [&(dyn tokio_postgres::types::ToSql + Sync); 4] =
+        [&scope, &key_text, &fingerprint_bytes, &now_ms];
+    let (begun, claimed, locked, next_id) = futures_util::join!(
+        client.batch_execute("BEGIN"),
+        client.execute(&claim, &claim_params),
+        client.query(&lock, lock_params),
+        client.query_one(&next, &[]),
+    );
+    let step = (|| {
+        begun?;
+        if claimed? == 0 {
+            return Ok(Step::Replay);
+        }
+        let rows = locked?
+            .iter()
+            .map(locked_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        let entry_id: i64 = next_id?.try_get(0)?;
+        Ok(Step::Write(Box::new(decide(rows, entry_id)?)))
+    })();
+    match step {
+        Err(e) => {
+            roll_back(client).await;
+            Err(e)
+        }
+        Ok(Step::Replay) => {
+            let outcome = client.batch_execute("ROLLBACK").await;
+            match outcome {
+                Ok(()) => replay(&client, scope, key, fingerprint).await,
+                Err(e) => {
+                    drop(Object::take(client));
+                    Err(e.into())
+                }
+            }
+        }
+        Ok(Step::Write(plan)) => {
+            write_and_commit(client, &plan, scope, key).await?;
+            Ok(plan.posted)
+        }
+    }
+}
+
+pub async fn transfer(
+    pool: &Pool,
+    request: &TransferRequest,
+    now_ms: TimestampMs,
+) -> Result<Posted, LedgerError> {
+    let minor = plan::check_transfer(request)?;
+    let scope = user_scope(request.from);
+    let fingerprint = transfer_fingerprint(request);
+    let to = request.to.as_str();
+    let claim = Claim {
+        scope: &scope,
+        key: &request.idempotency_key,
+        fingerprint: &fingerprint,
+        now_ms,
+    };
+    run(
+        pool,
+        claim,
+        LOCK_TRANSFER,
+        &[&request.from, &to],
+        |rows, entry_id| {
+            let sender = rows
+                .iter()
+                .find(|r| r.user.as_ref().is_some_and(|u| u.0 == request.from));
+            let receiver = rows
+                .iter()
+                .find(|r| r.user.as_ref().is_some_and(|u| u.1 == to));
+            let (Some(sender), Some(receiver)) = (sender, receiver) else {
+                return Err(LedgerError::UnknownUser);
+            };
+            if sender.account.account_id == receiver.account.account_id {
+                return Err(LedgerError::SameAccount);
+            }
+            if sender.user.as_ref().is_some_and(|u| u.2) {
+                return Err(LedgerError::AccountFrozen);
+            }
+            plan_transfer(
+                entry_id,
+                &party(sender)?,
+                &party(receiver)?,
+                minor,
+                request.memo.as_deref(),
+                now_ms,
+            )
+        },
+    )
+    .await
+}
+
+pub async fn deposit(
+    pool: &Pool,
+    to: &Handle,
+    amount: Amount,
+    key: &IdempotencyKey,
+    now_ms: TimestampMs,
+) -> Result<Posted, LedgerError> {
+    let minor = plan::check_amount(amount)?;
+    let fingerprint = deposit_fingerprint(to, amount);
+    let handle = to.as_str();
+    let claim = Claim {
+        scope: OPERATOR_SCOPE,
+        key,
+        fingerprint: &fingerprint,
+        now_ms,
+    };
+    run(pool, claim, LOCK_DEPOSIT, &[&handle], |rows, entry_id| {
+        let funding = rows
+            .iter()
+            .find(|r| r.account.kind == AccountKind::Funding)
+            .ok_or_else(|| LedgerError::Storage("the funding account is missing".into()))?;
+        let receiver = rows
+            .iter()
+            .find(|r| {
+                r.account.kind == AccountKind::Wallet
+                    && r.user.as_ref().is_some_and(|u| u.1 == handle)
+            })
+            .ok_or(LedgerError::UnknownUser)?;
+        plan_deposit(entry_id, &funding.account, &party(receiver)?, minor, now_ms)
+    })
+    .await
+}
