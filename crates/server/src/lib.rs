@@ -1,5 +1,37 @@
 //! # offpay-server
 //!
-//! The HTTP JSON API under `/v1`, the WebSocket event stream and the web wallet, thin over
-//! [`offpay_ledger::Store`]. Stateless apart from the database, so several instances can share
-//! one PostgreSQL.
+//! The HTTP JSON API under `/v1` (contract: `docs/API.md`), the WebSocket event stream and the
+//! web wallet page, thin over [`offpay_ledger::Store`]. Stateless apart from the database, so
+//! several instances can share one PostgreSQL (sessions, login throttling and live events all
+//! live in the database; only request-flood limits are per process).
+//!
+//! ## Layout
+//! - [`startup`]: [`serve`] / [`serve_with`]: bind, route, graceful shutdown.
+//! - [`config`]: [`Config`], every tunable with production defaults.
+//! - [`routes`]: the router and one module per route group (auth, account, transfers, history,
+//!   ws, meta, web); `openapi.json` describes them.
+//! - [`error`]: [`ApiError`], status + stable code + message; opaque 500s.
+//! - [`auth`]: Argon2id passwords, session tokens, the [`auth::AuthUser`] extractor.
+//! - [`throttle`]: login throttling and lockout in the database.
+//! - [`ratelimit`], [`guard`]: in-memory request limits per address and account; body size.
+//! - [`security`]: security events for the operator.
+//! - [`extract`], [`state`], [`clock`]: plumbing.
+
+pub mod auth;
+pub mod clock;
+pub mod config;
+pub mod error;
+pub mod extract;
+pub mod guard;
+pub mod ratelimit;
+pub mod routes;
+pub mod security;
+pub mod startup;
+pub mod state;
+pub mod throttle;
+
+pub use clock::Clock;
+pub use config::Config;
+pub use error::ApiError;
+pub use routes::paths;
+pub use startup::{serve, serve_with, shutdown_signal};

@@ -1,0 +1,155 @@
+//! Server settings: everything a deployment may tune, with production defaults and a small,
+//! fast variant for tests (cheap Argon2 parameters).
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use offpay_protocol::Currency;
+
+/// Argon2id cost parameters for password hashes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ArgonParams {
+    /// Memory in KiB.
+    pub memory_kib: u32,
+    /// Passes over the memory.
+    pub iterations: u32,
+    /// Lanes.
+    pub parallelism: u32,
+}
+
+impl ArgonParams {
+    /// OWASP's recommended Argon2id setting: m=19456 KiB (19 MiB), t=2, p=1.
+    pub const PRODUCTION: ArgonParams = ArgonParams { memory_kib: 19_456, iterations: 2, parallelism: 1 };
+    /// Tiny parameters for tests only (debug builds make Argon2 very slow).
+    pub const TESTING: ArgonParams = ArgonParams { memory_kib: 64, iterations: 1, parallelism: 1 };
+}
+
+/// A request-rate limit: a sustained rate plus a burst allowance (token bucket).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    /// Sustained requests per minute.
+    pub per_minute: u32,
+    /// Requests allowed at once before the sustained rate applies.
+    pub burst: u32,
+}
+
+/// Login throttling: failures are counted in the database per handle and per client address
+/// (shared by every server on the database). After `free_failures` failures each further failure
+/// locks the key for a delay that doubles from `base_delay_ms` up to `max_delay_ms`; at
+/// `lockout_failures` the key is locked for `lockout_ms`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ThrottleRule {
+    pub free_failures: u32,
+    pub base_delay_ms: i64,
+    pub max_delay_ms: i64,
+    pub lockout_failures: u32,
+    pub lockout_ms: i64,
+}
+
+impl ThrottleRule {
+    /// How long to lock a key that now has `failures` failures (0: not locked).
+    pub fn lock_ms(&self, failures: u32) -> i64 {
+        if failures >= self.lockout_failures {
+            return self.lockout_ms;
+        }
+        if failures <= self.free_failures {
+            return 0;
+        }
+        let doublings = (failures - self.free_failures - 1).min(40);
+        self.base_delay_ms.saturating_mul(1_i64 << doublings).min(self.max_delay_ms)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where `offpay serve` listens (informational for the server library, which is handed a
+    /// bound listener).
+    pub listen: SocketAddr,
+    /// The one currency of this deployment.
+    pub currency: Currency,
+    /// Largest accepted request body in bytes (413 `payload_too_large` beyond).
+    pub body_limit_bytes: usize,
+    pub argon: ArgonParams,
+    /// Password hashes computed at once (each takes about 19 MiB and 30 ms with production
+    /// parameters); further logins wait.
+    pub hash_concurrency: usize,
+    /// A session ends after this long without use.
+    pub session_idle_ms: i64,
+    /// A session ends this long after login whatever happens.
+    pub session_absolute_ms: i64,
+    /// Login throttling per handle.
+    pub throttle_handle: ThrottleRule,
+    /// Login throttling per client address (looser: many people may share an address).
+    pub throttle_ip: ThrottleRule,
+    /// Requests per client address (all routes). In memory, per server process.
+    pub rate_per_ip: RateLimit,
+    /// Requests per signed-in account (authenticated routes). In memory, per server process.
+    pub rate_per_account: RateLimit,
+    /// Register and login attempts per client address (each costs a password hash).
+    pub rate_auth_per_ip: RateLimit,
+    /// Most keys each in-memory rate limiter tracks before it forgets idle ones.
+    pub rate_max_keys: usize,
+    /// How often the WebSocket sends a ping.
+    pub ws_ping_interval: Duration,
+    /// How long a WebSocket client has to send its token message.
+    pub ws_auth_timeout: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            currency: Currency::INR,
+            body_limit_bytes: 16 * 1024,
+            argon: ArgonParams::PRODUCTION,
+            hash_concurrency: std::thread::available_parallelism().map(usize::from).unwrap_or(2),
+            session_idle_ms: 30 * 60 * 1000,
+            session_absolute_ms: 7 * 24 * 60 * 60 * 1000,
+            throttle_handle: ThrottleRule {
+                free_failures: 3,
+                base_delay_ms: 1_000,
+                max_delay_ms: 5 * 60 * 1000,
+                lockout_failures: 10,
+                lockout_ms: 15 * 60 * 1000,
+            },
+            throttle_ip: ThrottleRule {
+                free_failures: 20,
+                base_delay_ms: 1_000,
+                max_delay_ms: 5 * 60 * 1000,
+                lockout_failures: 100,
+                lockout_ms: 15 * 60 * 1000,
+            },
+            rate_per_ip: RateLimit { per_minute: 600, burst: 120 },
+            rate_per_account: RateLimit { per_minute: 300, burst: 60 },
+            rate_auth_per_ip: RateLimit { per_minute: 30, burst: 10 },
+            rate_max_keys: 100_000,
+            ws_ping_interval: Duration::from_secs(20),
+            ws_auth_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+impl Config {
+    /// Production settings with cheap Argon2 parameters and generous request limits, for tests.
+    pub fn for_tests() -> Config {
+        Config {
+            argon: ArgonParams::TESTING,
+            rate_per_ip: RateLimit { per_minute: 1_000_000, burst: 1_000_000 },
+            rate_per_account: RateLimit { per_minute: 1_000_000, burst: 1_000_000 },
+            rate_auth_per_ip: RateLimit { per_minute: 1_000_000, burst: 1_000_000 },
+            ..Config::default()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lock_grows_then_locks_out() {
+        let rule = ThrottleRule { free_failures: 2, base_delay_ms: 100, max_delay_ms: 350, lockout_failures: 6, lockout_ms: 9_000 };
+        let locks: Vec<i64> = (0..=7).map(|f| rule.lock_ms(f)).collect();
+        assert_eq!(locks, vec![0, 0, 0, 100, 200, 350, 9_000, 9_000]);
+    }
+}

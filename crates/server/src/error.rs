@@ -1,0 +1,144 @@
+//! API errors: each maps to an HTTP status, a stable machine code and a human sentence
+//! (`{"error": {"code", "message"}}`, docs/API.md). A 500 logs its cause and answers only
+//! `internal`.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use offpay_ledger::LedgerError;
+use serde_json::json;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    InvalidRequest(String),
+    #[error("{0}")]
+    InvalidAmount(String),
+    #[error("{0}")]
+    InvalidHandle(String),
+    #[error("the password must be at least 8 characters long")]
+    WeakPassword,
+    #[error("this request needs an Idempotency-Key header")]
+    MissingIdempotencyKey,
+    #[error("the Idempotency-Key header must be 8 to 128 characters of A-Z, a-z, 0-9, - and _")]
+    InvalidIdempotencyKey,
+    #[error("sign in first: the session token is missing, unknown or expired")]
+    Unauthorized,
+    #[error("wrong username or password")]
+    InvalidCredentials,
+    #[error("this account is frozen; contact the operator")]
+    AccountFrozen,
+    #[error("no user has that username")]
+    UnknownUser,
+    #[error("no such route")]
+    NotFound,
+    #[error("this route does not accept that method")]
+    MethodNotAllowed,
+    #[error("that username is already taken")]
+    HandleTaken,
+    #[error("this idempotency key was already used for a different request")]
+    IdempotencyConflict,
+    #[error("you cannot send money to yourself")]
+    SameAccount,
+    #[error("the request body is larger than {0} bytes")]
+    PayloadTooLarge(usize),
+    #[error("the balance is too low for this payment")]
+    InsufficientFunds,
+    #[error("too many failed sign-in attempts; try again in {retry_after_s} seconds")]
+    TooManyAttempts { retry_after_s: u64 },
+    #[error("too many requests; try again in {retry_after_s} seconds")]
+    RateLimited { retry_after_s: u64 },
+    /// Anything else; the cause goes to the log only.
+    #[error("something went wrong on the server")]
+    Internal(String),
+}
+
+impl ApiError {
+    pub fn status(&self) -> StatusCode {
+        use ApiError::*;
+        match self {
+            InvalidRequest(_) | InvalidAmount(_) | InvalidHandle(_) | WeakPassword | MissingIdempotencyKey
+            | InvalidIdempotencyKey => StatusCode::BAD_REQUEST,
+            Unauthorized | InvalidCredentials => StatusCode::UNAUTHORIZED,
+            AccountFrozen => StatusCode::FORBIDDEN,
+            UnknownUser | NotFound => StatusCode::NOT_FOUND,
+            MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            HandleTaken | IdempotencyConflict | SameAccount => StatusCode::CONFLICT,
+            PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            InsufficientFunds => StatusCode::UNPROCESSABLE_ENTITY,
+            TooManyAttempts { .. } | RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The stable code clients branch on.
+    pub fn code(&self) -> &'static str {
+        use ApiError::*;
+        match self {
+            InvalidRequest(_) => "invalid_request",
+            InvalidAmount(_) => "invalid_amount",
+            InvalidHandle(_) => "invalid_handle",
+            WeakPassword => "weak_password",
+            MissingIdempotencyKey => "missing_idempotency_key",
+            InvalidIdempotencyKey => "invalid_idempotency_key",
+            Unauthorized => "unauthorized",
+            InvalidCredentials => "invalid_credentials",
+            AccountFrozen => "account_frozen",
+            UnknownUser => "unknown_user",
+            NotFound => "not_found",
+            MethodNotAllowed => "method_not_allowed",
+            HandleTaken => "handle_taken",
+            IdempotencyConflict => "idempotency_conflict",
+            SameAccount => "same_account",
+            PayloadTooLarge(_) => "payload_too_large",
+            InsufficientFunds => "insufficient_funds",
+            TooManyAttempts { .. } => "too_many_attempts",
+            RateLimited { .. } => "rate_limited",
+            Internal(_) => "internal",
+        }
+    }
+
+    /// A 500 whose cause is logged, never sent.
+    pub fn internal(cause: impl std::fmt::Display) -> ApiError {
+        ApiError::Internal(cause.to_string())
+    }
+}
+
+impl From<LedgerError> for ApiError {
+    fn from(error: LedgerError) -> ApiError {
+        match error {
+            LedgerError::HandleTaken => ApiError::HandleTaken,
+            LedgerError::UnknownUser => ApiError::UnknownUser,
+            LedgerError::InsufficientFunds => ApiError::InsufficientFunds,
+            LedgerError::SameAccount => ApiError::SameAccount,
+            LedgerError::AccountFrozen => ApiError::AccountFrozen,
+            LedgerError::IdempotencyConflict => ApiError::IdempotencyConflict,
+            LedgerError::AmountOverflow => ApiError::InvalidAmount("the amount is too large".into()),
+            LedgerError::InvalidAmount => ApiError::InvalidAmount("the amount must be greater than zero".into()),
+            LedgerError::MemoTooLong => ApiError::InvalidRequest("the memo is longer than 140 characters".into()),
+            LedgerError::Storage(cause) => ApiError::Internal(cause),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if let ApiError::Internal(cause) = &self {
+            tracing::error!(%cause, "internal error");
+        }
+        let status = self.status();
+        let body = json!({"error": {"code": self.code(), "message": self.to_string()}});
+        let mut response = (status, Json(body)).into_response();
+        let headers = response.headers_mut();
+        match &self {
+            ApiError::TooManyAttempts { retry_after_s } | ApiError::RateLimited { retry_after_s } => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_s));
+            }
+            ApiError::Unauthorized => {
+                headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            _ => {}
+        }
+        response
+    }
+}

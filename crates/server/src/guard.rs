@@ -1,0 +1,31 @@
+//! Checks applied to every request before routing: a declared body over the limit is refused
+//! with 413 at once (the JSON extractor catches undeclared ones), and each client address has a
+//! request-rate limit (429 `rate_limited` with `Retry-After`).
+
+use axum::extract::{Request, State};
+use axum::http::header::CONTENT_LENGTH;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use crate::error::ApiError;
+use crate::extract::ClientIp;
+use crate::state::AppState;
+
+pub async fn guard(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let limit = state.config.body_limit_bytes;
+    let declared = request
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > limit as u64) {
+        return ApiError::PayloadTooLarge(limit).into_response();
+    }
+    let ClientIp(ip) = ClientIp::of(request.extensions());
+    if let Err(retry_after_s) = state.per_ip.check(&ip, state.now_ms()) {
+        let detail = format!("ip={ip} limit=per_ip");
+        state.security.record_sampled("rate_limited", &format!("ip:{ip}"), &detail).await;
+        return ApiError::RateLimited { retry_after_s }.into_response();
+    }
+    next.run(request).await
+}

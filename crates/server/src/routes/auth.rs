@@ -1,0 +1,83 @@
+//! `POST /v1/register`, `POST /v1/login`, `POST /v1/logout`.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use offpay_protocol::Handle;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::auth::{AuthUser, check_new_password, start_session};
+use crate::error::ApiError;
+use crate::extract::{ApiJson, ClientIp};
+use crate::state::AppState;
+use crate::throttle;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Credentials {
+    handle: String,
+    password: String,
+}
+
+/// Register and login each cost a password hash: a tighter per-address limit applies.
+async fn check_auth_rate(state: &AppState, ClientIp(ip): ClientIp) -> Result<(), ApiError> {
+    if let Err(retry_after_s) = state.auth_per_ip.check(&ip, state.now_ms()) {
+        let detail = format!("ip={ip} limit=auth_per_ip");
+        state.security.record_sampled("rate_limited", &format!("auth-ip:{ip}"), &detail).await;
+        return Err(ApiError::RateLimited { retry_after_s });
+    }
+    Ok(())
+}
+
+fn session_body(handle: &Handle, token: String, expires_at_ms: i64) -> Json<Value> {
+    Json(json!({"handle": handle, "token": token, "expires_at_ms": expires_at_ms}))
+}
+
+pub async fn register(
+    State(state): State<AppState>,
+    ip: ClientIp,
+    ApiJson(body): ApiJson<Credentials>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    check_auth_rate(&state, ip).await?;
+    let handle = Handle::parse(&body.handle).map_err(|e| ApiError::InvalidHandle(e.to_string()))?;
+    check_new_password(&body.password)?;
+    let hash = state.passwords.hash(body.password).await?;
+    let user = state.store.create_user(&handle, &hash, state.now_ms()).await?;
+    tracing::info!(handle = %user.handle, "registered");
+    let (token, expires_at_ms) = start_session(&state, user.id).await?;
+    Ok((StatusCode::CREATED, session_body(&user.handle, token, expires_at_ms)))
+}
+
+pub async fn login(
+    State(state): State<AppState>,
+    ip: ClientIp,
+    ApiJson(body): ApiJson<Credentials>,
+) -> Result<Json<Value>, ApiError> {
+    check_auth_rate(&state, ip).await?;
+    let handle = Handle::parse(&body.handle).ok();
+    let attempt = throttle::begin(&state, handle.as_ref(), &body.handle, ip.0).await?;
+    let user = match &handle {
+        Some(h) => state.store.user_by_handle(h).await?,
+        None => None,
+    };
+    let stored = user.as_ref().map(|u| u.password_hash.clone());
+    // Same work whether or not the user exists: unknown users are checked against a dummy hash.
+    let matched = state.passwords.verify(body.password, stored).await?;
+    match user {
+        Some(user) if matched => {
+            throttle::succeeded(&state, &attempt).await?;
+            let (token, expires_at_ms) = start_session(&state, user.id).await?;
+            Ok(session_body(&user.handle, token, expires_at_ms))
+        }
+        _ => {
+            throttle::failed(&state, attempt).await?;
+            Err(ApiError::InvalidCredentials)
+        }
+    }
+}
+
+pub async fn logout(State(state): State<AppState>, auth: AuthUser) -> Result<StatusCode, ApiError> {
+    state.store.delete_session(&auth.token_hash).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,30 @@
+//! Public, read-only routes: health, deployment config and the OpenAPI document.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::header::CONTENT_TYPE;
+use axum::response::IntoResponse;
+use serde_json::{Value, json};
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// The OpenAPI 3.1 description of the API, maintained by hand beside the routes.
+pub const OPENAPI_JSON: &str = include_str!("../openapi.json");
+
+/// `GET /v1/health`: answers only when the database answers.
+pub async fn health(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    state.store.latest_event_seq().await?;
+    Ok(Json(json!({"status": "ok", "database": state.store.backend()})))
+}
+
+/// `GET /v1/config`
+pub async fn config(State(state): State<AppState>) -> Json<Value> {
+    let currency = state.config.currency;
+    Json(json!({"currency": currency.code(), "decimals": currency.decimals()}))
+}
+
+/// `GET /v1/openapi.json`
+pub async fn openapi() -> impl IntoResponse {
+    ([(CONTENT_TYPE, "application/json")], OPENAPI_JSON)
+}

@@ -1,0 +1,78 @@
+//! The router: every path of the API (docs/API.md), one module per route group, the request
+//! guards, the JSON 404/405 answers and the web wallet placeholder at `/`.
+
+mod account;
+mod auth;
+mod history;
+mod meta;
+mod transfers;
+mod web;
+mod ws;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use tower_http::trace::TraceLayer;
+
+use crate::error::ApiError;
+use crate::guard::guard;
+use crate::state::AppState;
+
+/// Every API path. `openapi.json` must describe each one (checked by a test).
+pub mod paths {
+    pub const HEALTH: &str = "/v1/health";
+    pub const CONFIG: &str = "/v1/config";
+    pub const REGISTER: &str = "/v1/register";
+    pub const LOGIN: &str = "/v1/login";
+    pub const LOGOUT: &str = "/v1/logout";
+    pub const ME: &str = "/v1/me";
+    pub const TRANSFERS: &str = "/v1/transfers";
+    pub const HISTORY: &str = "/v1/history";
+    pub const WS: &str = "/v1/ws";
+    pub const OPENAPI: &str = "/v1/openapi.json";
+
+    /// (method, path) of every API route.
+    pub const ALL: &[(&str, &str)] = &[
+        ("get", HEALTH),
+        ("get", CONFIG),
+        ("post", REGISTER),
+        ("post", LOGIN),
+        ("post", LOGOUT),
+        ("get", ME),
+        ("post", TRANSFERS),
+        ("get", HISTORY),
+        ("get", WS),
+        ("get", OPENAPI),
+    ];
+}
+
+/// The whole application.
+pub fn router(state: AppState) -> Router {
+    let limit = state.config.body_limit_bytes;
+    Router::new()
+        .route("/", get(web::index))
+        .route(paths::HEALTH, get(meta::health))
+        .route(paths::CONFIG, get(meta::config))
+        .route(paths::OPENAPI, get(meta::openapi))
+        .route(paths::REGISTER, post(auth::register))
+        .route(paths::LOGIN, post(auth::login))
+        .route(paths::LOGOUT, post(auth::logout))
+        .route(paths::ME, get(account::me))
+        .route(paths::TRANSFERS, post(transfers::create))
+        .route(paths::HISTORY, get(history::list))
+        .route(paths::WS, get(ws::upgrade))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(limit))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), guard))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::NotFound
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
+}

@@ -1,0 +1,213 @@
+//! `GET /v1/ws`: the signed-in user's live events over a WebSocket.
+//!
+//! Authentication: the `Authorization` header on the upgrade request (then `?after=SEQ`), or a
+//! first text message `{"token", "after"}` within `ws_auth_timeout` (browsers cannot set
+//! headers); a bad first message closes the socket with code 4401. The server sends the user's
+//! stored events with `seq > after` (no `after`, or 0: only events from now on), then follows the
+//! store's notices (which come from every server sharing the database) and re-reads
+//! `events_after(last seq sent)`, so a notice that is missed or lagged loses nothing. Pings go
+//! out every `ws_ping_interval`; the socket closes at shutdown (1001) and when the session
+//! reaches its absolute expiry (4401).
+
+use axum::extract::rejection::QueryRejection;
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::{Query, State};
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::http::HeaderMap;
+use axum::http::header::AUTHORIZATION;
+use axum::response::Response;
+use offpay_ledger::{EVENTS_MAX, Event, EventNotice, UserId};
+use serde::Deserialize;
+use serde_json::json;
+use tokio::sync::broadcast::{self, error::RecvError};
+
+use crate::auth::{check_account_rate, resolve_token};
+use crate::error::ApiError;
+use crate::extract::ClientIp;
+use crate::state::AppState;
+
+/// Close code for a failed authentication (an application code, like HTTP 401).
+pub const CLOSE_UNAUTHORIZED: u16 = 4401;
+/// Largest message a client may send (its token message).
+const MAX_CLIENT_MESSAGE: usize = 4096;
+
+#[derive(Deserialize)]
+pub struct WsQuery {
+    after: Option<i64>,
+}
+
+#[derive(Deserialize)]
+struct Hello {
+    token: String,
+    #[serde(default)]
+    after: Option<i64>,
+}
+
+/// Who a socket serves and from where it goes on.
+struct Subscription {
+    user_id: UserId,
+    cursor: i64,
+    expires_at_ms: i64,
+    notices: broadcast::Receiver<EventNotice>,
+}
+
+pub async fn upgrade(
+    State(state): State<AppState>,
+    ip: ClientIp,
+    headers: HeaderMap,
+    query: Result<Query<WsQuery>, QueryRejection>,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Result<Response, ApiError> {
+    let ws = ws.map_err(|e| ApiError::InvalidRequest(format!("this route needs a WebSocket upgrade: {e}")))?;
+    let ws = ws.max_message_size(MAX_CLIENT_MESSAGE);
+    let Query(query) = query.map_err(|e| ApiError::InvalidRequest(format!("bad query: {e}")))?;
+    let header = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| {
+        let (scheme, token) = v.trim().split_once(' ')?;
+        scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_string())
+    });
+    match header {
+        Some(token) => {
+            // Settle the cursor before answering 101, so that an event committed once the client
+            // sees the upgrade is always delivered.
+            let subscription = subscribe(&state, &token, query.after).await?.ok_or(ApiError::Unauthorized)?;
+            Ok(ws.on_upgrade(move |socket| run(state, socket, subscription)))
+        }
+        None => Ok(ws.on_upgrade(move |socket| authenticate_then_run(state, socket, ip))),
+    }
+}
+
+/// Resolves the token and starts following the user's events.
+async fn subscribe(state: &AppState, token: &str, after: Option<i64>) -> Result<Option<Subscription>, ApiError> {
+    let Some((user, session)) = resolve_token(state, token).await? else { return Ok(None) };
+    check_account_rate(state, &user).await?;
+    let notices = state.store.subscribe();
+    let cursor = match after {
+        Some(after) if after > 0 => after,
+        _ => state.store.latest_event_seq().await?,
+    };
+    Ok(Some(Subscription { user_id: user.id, cursor, expires_at_ms: session.expires_at_ms, notices }))
+}
+
+async fn authenticate_then_run(state: AppState, mut socket: WebSocket, ClientIp(ip): ClientIp) {
+    let hello = tokio::time::timeout(state.config.ws_auth_timeout, first_text(&mut socket)).await;
+    let hello: Option<Hello> = hello.ok().flatten().and_then(|text| serde_json::from_str(&text).ok());
+    let subscription = match hello {
+        Some(hello) => match subscribe(&state, &hello.token, hello.after).await {
+            Ok(found) => found,
+            Err(error) => {
+                tracing::warn!(%error, "websocket authentication failed");
+                None
+            }
+        },
+        None => None,
+    };
+    match subscription {
+        Some(subscription) => run(state, socket, subscription).await,
+        None => {
+            let detail = format!("ip={ip} route=ws");
+            state.security.record_sampled("ws_auth_failed", &format!("ip:{ip}"), &detail).await;
+            close(&mut socket, CLOSE_UNAUTHORIZED, "unauthorized").await;
+        }
+    }
+}
+
+/// The first text message, skipping pings and pongs; `None` if the socket ends or sends
+/// anything else first.
+async fn first_text(socket: &mut WebSocket) -> Option<String> {
+    loop {
+        match socket.recv().await? {
+            Ok(Message::Text(text)) => return Some(text.to_string()),
+            Ok(Message::Ping(_) | Message::Pong(_)) => continue,
+            _ => return None,
+        }
+    }
+}
+
+async fn close(socket: &mut WebSocket, code: u16, reason: &'static str) {
+    let frame = CloseFrame { code, reason: Utf8Bytes::from_static(reason) };
+    let _ = socket.send(Message::Close(Some(frame))).await;
+}
+
+async fn run(state: AppState, mut socket: WebSocket, mut sub: Subscription) {
+    let mut shutdown = state.shutdown.clone();
+    if *shutdown.borrow() {
+        close(&mut socket, 1001, "server shutting down").await;
+        return;
+    }
+    let mut ping = tokio::time::interval(state.config.ws_ping_interval);
+    ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ping.tick().await;
+    let mut behind = true;
+    loop {
+        if behind {
+            match catch_up(&state, &mut socket, &mut sub).await {
+                Ok(()) => behind = false,
+                Err(CatchUpError::Storage(error)) => {
+                    tracing::error!(%error, "websocket catch-up failed");
+                    close(&mut socket, 1011, "server error").await;
+                    return;
+                }
+                Err(CatchUpError::Gone) => return,
+            }
+        }
+        tokio::select! {
+            notice = sub.notices.recv() => match notice {
+                Ok(notice) => behind = notice.user_id == sub.user_id && notice.seq > sub.cursor,
+                Err(RecvError::Lagged(_)) => behind = true,
+                Err(RecvError::Closed) => {
+                    close(&mut socket, 1011, "event feed closed").await;
+                    return;
+                }
+            },
+            _ = ping.tick() => {
+                if state.now_ms() >= sub.expires_at_ms {
+                    close(&mut socket, CLOSE_UNAUTHORIZED, "session expired").await;
+                    return;
+                }
+                if socket.send(Message::Ping(Default::default())).await.is_err() {
+                    return;
+                }
+            }
+            incoming = socket.recv() => match incoming {
+                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
+                Some(Ok(_)) => {}
+            },
+            _ = shutdown.changed() => {
+                close(&mut socket, 1001, "server shutting down").await;
+                return;
+            }
+        }
+    }
+}
+
+enum CatchUpError {
+    Storage(ApiError),
+    /// The client went away.
+    Gone,
+}
+
+/// Sends every stored event after the cursor and moves the cursor.
+async fn catch_up(state: &AppState, socket: &mut WebSocket, sub: &mut Subscription) -> Result<(), CatchUpError> {
+    loop {
+        let events = state
+            .store
+            .events_after(sub.user_id, sub.cursor, EVENTS_MAX)
+            .await
+            .map_err(|e| CatchUpError::Storage(e.into()))?;
+        let count = events.len();
+        for event in events {
+            let seq = event.seq;
+            socket.send(Message::Text(event_text(&event).into())).await.map_err(|_| CatchUpError::Gone)?;
+            sub.cursor = seq;
+        }
+        if count < EVENTS_MAX as usize {
+            return Ok(());
+        }
+    }
+}
+
+/// One event as sent to the client.
+pub fn event_text(event: &Event) -> String {
+    json!({"seq": event.seq, "kind": event.kind, "payload": event.payload, "created_at_ms": event.created_at_ms})
+        .to_string()
+}

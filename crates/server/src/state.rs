@@ -1,0 +1,69 @@
+//! What every request handler shares: settings, the store, the clock, the password hasher, the
+//! in-memory rate limiters, the security-event log and the shutdown signal.
+
+use std::net::IpAddr;
+use std::ops::Deref;
+use std::sync::Arc;
+
+use offpay_ledger::{Store, UserId};
+use tokio::sync::watch;
+
+use crate::auth::Passwords;
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::error::ApiError;
+use crate::ratelimit::KeyedLimiter;
+use crate::security::SecurityLog;
+
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+pub struct Inner {
+    pub config: Config,
+    pub store: Arc<dyn Store>,
+    pub clock: Clock,
+    pub passwords: Passwords,
+    pub per_ip: KeyedLimiter<IpAddr>,
+    pub per_account: KeyedLimiter<UserId>,
+    pub auth_per_ip: KeyedLimiter<IpAddr>,
+    pub security: SecurityLog,
+    /// Becomes `true` when the server is shutting down (WebSocket loops close then).
+    pub shutdown: watch::Receiver<bool>,
+}
+
+impl Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.inner
+    }
+}
+
+impl AppState {
+    /// Builds the shared state (hashes the dummy password used for unknown users).
+    pub async fn new(
+        config: Config,
+        store: Arc<dyn Store>,
+        clock: Clock,
+        shutdown: watch::Receiver<bool>,
+    ) -> Result<AppState, ApiError> {
+        let passwords = Passwords::new(config.argon, config.hash_concurrency).await?;
+        let inner = Inner {
+            per_ip: KeyedLimiter::new(config.rate_per_ip, config.rate_max_keys),
+            per_account: KeyedLimiter::new(config.rate_per_account, config.rate_max_keys),
+            auth_per_ip: KeyedLimiter::new(config.rate_auth_per_ip, config.rate_max_keys),
+            security: SecurityLog::new(store.clone(), clock.clone()),
+            passwords,
+            config,
+            store,
+            clock,
+            shutdown,
+        };
+        Ok(AppState { inner: Arc::new(inner) })
+    }
+
+    pub fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
+    }
+}
