@@ -27,6 +27,10 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
                 ApiError::InvalidRequest("the request body could not be read".into())
             }
         })?;
+        // Only an object: serde would otherwise also read a struct from a JSON array.
+        if bytes.trim_ascii_start().first() != Some(&b'{') {
+            return Err(ApiError::InvalidRequest("the body must be a JSON object".into()));
+        }
         serde_json::from_slice(&bytes)
             .map(ApiJson)
             .map_err(|e| ApiError::InvalidRequest(format!("the body is not valid JSON for this request: {e}")))

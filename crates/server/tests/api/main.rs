@@ -1,0 +1,10 @@
+//! End-to-end tests of the HTTP API and the WebSocket: a real server on port 0, real HTTP, a
+//! real SQLite file or a real PostgreSQL database (docs/API.md is the contract checked here).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod accounts;
+mod events;
+mod helpers;
+mod limits;
+mod money;
+mod postgres;
