@@ -1,10 +1,71 @@
-//! `offpay admin`.
+//! `offpay admin [--data DIR | --database-url URL] COMMAND`: the operator's tool, working on the
+//! database directly (no server needed; safe while servers run).
+//!
+//! - `deposit HANDLE AMOUNT`: money enters through the funding account (idempotent per key).
+//! - `verify`: the journal hash chain, zero-sum postings and every balance; exit 1 on problems.
+//! - `security-events`: recent login failures, lockouts, rate-limit hits, forbidden actions.
+//! - `freeze` / `unfreeze HANDLE`: stop or allow an account's payments.
+//!
+//! Errors: one line on stderr, non-zero exit; each command is one database transaction, so
+//! nothing is half-done.
+
+#[path = "admin/commands.rs"]
+mod commands;
+#[path = "admin/store_args.rs"]
+mod store_args;
+#[path = "admin/time.rs"]
+mod time;
 
 use std::process::ExitCode;
 
-#[derive(clap::Args)]
-pub struct AdminArgs {}
+use anyhow::Context;
+pub use store_args::StoreArgs;
 
-pub fn run(_args: AdminArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("offpay admin is not built yet")
+#[derive(clap::Args)]
+pub struct AdminArgs {
+    #[command(flatten)]
+    store: StoreArgs,
+    #[command(subcommand)]
+    command: AdminCommand,
+}
+
+#[derive(clap::Subcommand)]
+pub enum AdminCommand {
+    /// Deposit money (major units, e.g. 1000 or 12.50) into a user's wallet
+    Deposit {
+        handle: String,
+        #[arg(allow_negative_numbers = true)]
+        amount: String,
+        /// Makes a retry safe: the same key deposits only once [default: a fresh random key]
+        #[arg(long, value_name = "KEY")]
+        idempotency_key: Option<String>,
+        /// Print one JSON object (amounts in minor units)
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check the journal hash chain, the postings and every balance
+    Verify {
+        #[arg(long)]
+        json: bool,
+    },
+    /// List recent security events, newest first
+    SecurityEvents {
+        /// How many to show (at most 1000)
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Freeze an account: it can no longer send money
+    Freeze { handle: String },
+    /// Unfreeze an account
+    Unfreeze { handle: String },
+}
+
+pub fn run(args: AdminArgs) -> anyhow::Result<ExitCode> {
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        let (store, _label) = args.store.open().await?;
+        commands::run(store.as_ref(), args.command).await
+    })
 }

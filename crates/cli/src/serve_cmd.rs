@@ -1,10 +1,41 @@
-//! `offpay serve`.
+//! `offpay serve [--listen ADDR] [--data DIR | --database-url URL]`: opens the store (migrations
+//! run at open), prints one line saying where it serves, and runs the API until Ctrl-C/SIGTERM.
 
+use std::net::SocketAddr;
 use std::process::ExitCode;
 
-#[derive(clap::Args)]
-pub struct ServeArgs {}
+use anyhow::Context;
 
-pub fn run(_args: ServeArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("offpay serve is not built yet")
+use crate::admin_cmd::StoreArgs;
+
+#[derive(clap::Args)]
+pub struct ServeArgs {
+    /// Address to listen on (port 0 picks a free port)
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    init_logging();
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        let (store, label) = args.store.open().await?;
+        let listener = tokio::net::TcpListener::bind(args.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", args.listen))?;
+        let addr = listener.local_addr().context("cannot read the bound address")?;
+        eprintln!("offpay serving on http://{addr} (database: {label})");
+        let config = offpay_server::Config { listen: addr, ..offpay_server::Config::default() };
+        offpay_server::serve(config, store, listener).await?;
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// Structured logs on stderr; `RUST_LOG` chooses the level (default: info).
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
 }

@@ -1,0 +1,221 @@
+//! End-to-end tests of the `offpay` binary: `serve` on a real port with a real SQLite file (and
+//! PostgreSQL), users registered over HTTP, `admin deposit` / `verify` / `security-events` run as
+//! separate processes against the same database, graceful shutdown on SIGTERM.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+
+use serde_json::{Value, json};
+
+const BIN: &str = env!("CARGO_BIN_EXE_offpay");
+const PASSWORD: &str = "correct horse battery";
+
+/// A running `offpay serve`, stopped with SIGTERM when dropped.
+struct Served {
+    child: Child,
+    base: String,
+}
+
+impl Served {
+    fn start(store_args: &[&str]) -> Served {
+        let mut child = Command::new(BIN)
+            .arg("serve")
+            .args(["--listen", "127.0.0.1:0"])
+            .args(store_args)
+            .env_remove("OFFPAY_DATABASE_URL")
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let first = lines.next().expect("serve printed nothing").unwrap();
+        // Keep draining stderr so the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines.by_ref() {});
+        let rest = first.strip_prefix("offpay serving on http://").unwrap_or_else(|| panic!("unexpected first line: {first}"));
+        let addr = rest.split_whitespace().next().unwrap();
+        assert!(rest.contains("(database: "), "{first}");
+        Served { child, base: format!("http://{addr}") }
+    }
+
+    /// SIGTERM, then the exit status (graceful shutdown exits 0).
+    fn stop(mut self) -> std::process::ExitStatus {
+        let status = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
+        assert!(status.success());
+        self.child.wait().unwrap()
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+fn http() -> reqwest::Client {
+    reqwest::Client::builder().no_proxy().build().unwrap()
+}
+
+async fn post(base: &str, path: &str, token: Option<&str>, key: Option<&str>, body: Value) -> (u16, Value) {
+    let mut request = http().post(format!("{base}{path}")).json(&body);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    if let Some(key) = key {
+        request = request.header("Idempotency-Key", key);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+async fn register(base: &str, handle: &str) -> String {
+    let (status, body) = post(base, "/v1/register", None, None, json!({"handle": handle, "password": PASSWORD})).await;
+    assert_eq!(status, 201, "{body}");
+    body["token"].as_str().unwrap().to_string()
+}
+
+async fn balance(base: &str, token: &str) -> i64 {
+    let body: Value = http().get(format!("{base}/v1/me")).bearer_auth(token).send().await.unwrap().json().await.unwrap();
+    body["balance"].as_i64().unwrap()
+}
+
+/// Runs `offpay admin <store_args> <args>` off the async threads.
+async fn admin(store_args: &[&str], args: &[&str]) -> Output {
+    let mut command = Command::new(BIN);
+    command.arg("admin").args(store_args).args(args).env_remove("OFFPAY_DATABASE_URL").stdin(Stdio::null());
+    tokio::task::spawn_blocking(move || command.output().unwrap()).await.unwrap()
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// A refused command: non-zero exit, exactly one line on stderr starting with `error:`, nothing
+/// on stdout.
+#[track_caller]
+fn assert_refused(output: &Output) {
+    assert!(!output.status.success(), "{}", stdout(output));
+    let err = stderr(output);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.starts_with("error: "), "{err}");
+    assert!(output.stdout.is_empty(), "{}", stdout(output));
+}
+
+async fn deposit_verify_scenario(store_args: &[&str]) {
+    let served = Served::start(store_args);
+    let base = served.base.clone();
+    let alice = register(&base, "alice").await;
+    let bob = register(&base, "bob").await;
+
+    let out = admin(store_args, &["deposit", "alice", "1000"]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let line = stdout(&out);
+    assert!(line.starts_with("Deposited 1000.00 INR to alice (entry "), "{line}");
+    assert_eq!(balance(&base, &alice).await, 100_000);
+
+    // A given key deposits once, however often it is run.
+    for replayed in [false, true] {
+        let out = admin(store_args, &["deposit", "alice", "12.50", "--idempotency-key", "refill-0001", "--json"]).await;
+        assert!(out.status.success(), "{}", stderr(&out));
+        let answer: Value = serde_json::from_str(&stdout(&out)).unwrap();
+        assert_eq!(answer["amount"], 1_250);
+        assert_eq!(answer["currency"], "INR");
+        assert_eq!(answer["replayed"], replayed);
+    }
+    assert_eq!(balance(&base, &alice).await, 101_250);
+
+    // Refusals: one line on stderr, non-zero exit, nothing moved.
+    for args in [
+        &["deposit", "nobody", "5"][..],
+        &["deposit", "alice", "abc"][..],
+        &["deposit", "alice", "0"][..],
+        &["deposit", "alice", "-5"][..],
+        &["deposit", "alice", "1.234"][..],
+        &["deposit", "a!", "5"][..],
+        &["deposit", "alice", "5", "--idempotency-key", "bad key"][..],
+    ] {
+        assert_refused(&admin(store_args, args).await);
+    }
+    assert_eq!(balance(&base, &alice).await, 101_250);
+
+    let (status, answer) = post(&base, "/v1/transfers", Some(&alice), Some("cli-e2e-0001"), json!({"to": "bob", "amount": 25_000})).await;
+    assert_eq!(status, 201, "{answer}");
+    assert_eq!(balance(&base, &bob).await, 25_000);
+    let (status, _) = post(&base, "/v1/login", None, None, json!({"handle": "bob", "password": "wrong password"})).await;
+    assert_eq!(status, 401);
+
+    let out = admin(store_args, &["verify"]).await;
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    let report = stdout(&out);
+    assert!(report.contains("1012.50 INR in the system. No problems."), "{report}");
+    let out = admin(store_args, &["verify", "--json"]).await;
+    let report: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(report["money_in_system"], 101_250);
+    assert_eq!(report["problems"], json!([]));
+
+    let out = admin(store_args, &["security-events"]).await;
+    assert!(out.status.success());
+    assert!(stdout(&out).contains("login_failed") && stdout(&out).contains("handle=bob"), "{}", stdout(&out));
+
+    // Freezing stops payments from that account.
+    assert!(admin(store_args, &["freeze", "alice"]).await.status.success());
+    let (status, answer) = post(&base, "/v1/transfers", Some(&alice), Some("cli-e2e-0002"), json!({"to": "bob", "amount": 1})).await;
+    assert_eq!((status, answer["error"]["code"].clone()), (403, json!("account_frozen")));
+    assert!(admin(store_args, &["unfreeze", "alice"]).await.status.success());
+
+    assert!(served.stop().success(), "serve did not shut down cleanly on SIGTERM");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_admin_deposit_verify_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let data = data.to_str().unwrap();
+    deposit_verify_scenario(&["--data", data]).await;
+
+    // Someone edits a balance behind the ledger's back: verify finds it and exits 1.
+    tamper(&dir.path().join("data").join("offpay.sqlite3"));
+    let out = admin(&["--data", data], &["verify"]).await;
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    let report = stdout(&out);
+    assert!(report.starts_with("Ledger verification FAILED"), "{report}");
+    assert!(report.lines().filter(|l| l.starts_with("problem: ")).count() >= 1, "{report}");
+}
+
+fn tamper(file: &Path) {
+    let conn = rusqlite::Connection::open(file).unwrap();
+    let changed = conn.execute("UPDATE accounts SET balance = balance + 100 WHERE kind = 'wallet' AND balance > 0", []).unwrap();
+    assert!(changed > 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_admin_deposit_verify_postgres() {
+    let Some((url, _db)) = offpay_ledger::testing::fresh_postgres().await else { return };
+    deposit_verify_scenario(&["--database-url", &url]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_store_options_are_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    // --data and --database-url together are refused by the argument parser.
+    let out = admin(&["--data", data, "--database-url", "postgres://127.0.0.1/x"], &["verify"]).await;
+    assert!(!out.status.success());
+    // An unsupported URL is one clear line.
+    assert_refused(&admin(&["--database-url", "mysql://127.0.0.1/x"], &["verify"]).await);
+    // An empty ledger verifies.
+    let out = admin(&["--data", data], &["verify"]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("No problems"), "{}", stdout(&out));
+}
