@@ -779,6 +779,50 @@ async fn cross_instance_notices(fx: Fx) {
     assert_eq!(fx.balance(&bob).await, 50);
 }
 
+/// PostgreSQL only: when the listener's connection is killed, the store reconnects and still
+/// delivers the notices of events committed meanwhile (catch-up from the events table).
+async fn listener_reconnects(fx: Fx) {
+    let Raw::Postgres(url) = &fx.raw else { return };
+    let alice = fx.user("alice").await;
+    let mut rx = fx.store.subscribe();
+    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    let driver = tokio::spawn(conn);
+    let killed: i64 = client
+        .query_one(
+            "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity
+             WHERE datname = current_database() AND application_name = 'offpay-listener'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        killed, 1,
+        "the store's listener connection was found and killed"
+    );
+    drop(client);
+    driver.await.unwrap().unwrap();
+    let posted = fx.fund("alice", 70).await;
+    let notice = next_notice_for(&mut rx, alice.id).await;
+    let events = fx
+        .store
+        .events_after(alice.id, notice.seq - 1, 10)
+        .await
+        .unwrap();
+    assert_eq!(events[0].payload["entry_id"], posted.entry_id);
+    // And live notices flow again afterwards.
+    let posted = fx.fund("alice", 80).await;
+    let notice = next_notice_for(&mut rx, alice.id).await;
+    let events = fx
+        .store
+        .events_after(alice.id, notice.seq - 1, 10)
+        .await
+        .unwrap();
+    assert_eq!(events[0].payload["entry_id"], posted.entry_id);
+}
+
 async fn verify_detects_tampering(fx: Fx) {
     let alice = fx.user("alice").await;
     fx.user("bob").await;
@@ -1034,6 +1078,7 @@ macro_rules! all_cases {
                 history_pagination,
                 events_and_subscribe,
                 cross_instance_notices,
+                listener_reconnects,
                 verify_detects_tampering,
                 concurrent_transfers,
             ]

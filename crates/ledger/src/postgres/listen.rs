@@ -1,15 +1,17 @@
 //! Live-event fan-out across processes: a background task holds one dedicated connection that
-//! `LISTEN`s on `offpay_events` and forwards each `'<seq>:<user_id>'` notification to the
-//! store's broadcast channel. Every process sharing the database receives every commit's
-//! notices, its own included (the store never broadcasts directly, so there are no duplicates).
+//! `LISTEN`s on `offpay_events` and forwards each `<seq>:<user_id>` item of a notification
+//! (see `notify.rs`) to the store's broadcast channel. Every process sharing the database
+//! receives every commit's notices, its own included (the store never broadcasts directly).
 //!
-//! When the connection breaks it reconnects with exponential back-off (0.1 s doubling to 5 s).
-//! Notifications sent while disconnected are lost, so after reconnecting it re-announces, once
-//! per user, every event with `seq > last_seen - CATCH_UP_MARGIN`. The margin covers events
-//! that committed late with a lower seq than one already seen (sequence numbers are taken
-//! before commit); extra notices are harmless because receivers read `events_after` from their
-//! own cursor. The task stops when the store is dropped.
+//! Notifications can be lost: while this connection is down, or when a process dies between
+//! COMMIT and its NOTIFY. So the task also polls the events table right after every (re)connect
+//! and every [`POLL_INTERVAL`], for events with `seq > newest_seen - WINDOW`, and announces the
+//! ones it has not announced yet. The window covers events that commit late with a lower seq
+//! than one already seen (sequence numbers are taken before commit); a set of the seqs seen in
+//! the window keeps each event announced once. When the connection breaks it reconnects with
+//! exponential back-off (0.1 s doubling to 5 s). The task stops when the store is dropped.
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use deadpool_postgres::Pool;
@@ -21,7 +23,14 @@ use crate::error::LedgerError;
 use crate::model::EventNotice;
 
 pub const CHANNEL: &str = "offpay_events";
-const CATCH_UP_MARGIN: i64 = 1024;
+/// `application_name` of the listener connection (visible in `pg_stat_activity`).
+pub const APPLICATION_NAME: &str = "offpay-listener";
+/// How far below the newest seen seq the catch-up poll looks (covers transactions in flight).
+const WINDOW: i64 = 1024;
+/// How often the catch-up poll runs while connected.
+pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
+/// Most events one poll announces (the next poll continues).
+const POLL_LIMIT: i64 = 10_000;
 const BACKOFF_MIN: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
 
@@ -38,6 +47,33 @@ pub fn spawn(
     ready_rx
 }
 
+/// The seqs announced so far, within the window below the newest.
+#[derive(Debug, Default)]
+struct Seen {
+    recent: BTreeSet<i64>,
+    newest: i64,
+}
+
+impl Seen {
+    /// Records `seq`; true when it was not announced before and should be.
+    fn first_time(&mut self, seq: i64) -> bool {
+        if seq <= self.newest - WINDOW {
+            // Older than the window: cannot tell, so announce (a duplicate notice is harmless).
+            return true;
+        }
+        let new = self.recent.insert(seq);
+        if seq > self.newest {
+            self.newest = seq;
+            self.recent = self.recent.split_off(&(self.newest - WINDOW + 1));
+        }
+        new
+    }
+
+    fn floor(&self) -> i64 {
+        self.newest - WINDOW
+    }
+}
+
 enum End {
     Shutdown,
     Broken(LedgerError),
@@ -51,7 +87,7 @@ async fn run(
     ready: oneshot::Sender<Result<(), LedgerError>>,
 ) {
     let mut ready = Some(ready);
-    let mut last_seen: Option<i64> = None;
+    let mut last_seen: Option<Seen> = None;
     let mut backoff = BACKOFF_MIN;
     loop {
         match listen_once(
@@ -83,12 +119,17 @@ async fn run(
     }
 }
 
-fn parse(payload: &str) -> Option<EventNotice> {
-    let (seq, user) = payload.split_once(':')?;
+fn parse_one(item: &str) -> Option<EventNotice> {
+    let (seq, user) = item.split_once(':')?;
     Some(EventNotice {
-        seq: seq.parse().ok()?,
-        user_id: user.parse().ok()?,
+        seq: seq.trim().parse().ok()?,
+        user_id: user.trim().parse().ok()?,
     })
+}
+
+/// The notices of one payload (`seq:user` items separated by commas; bad items are skipped).
+fn parse(payload: &str) -> impl Iterator<Item = EventNotice> + '_ {
+    payload.split(',').filter_map(parse_one)
 }
 
 async fn listen_once(
@@ -96,10 +137,12 @@ async fn listen_once(
     pool: &Pool,
     events: &broadcast::Sender<EventNotice>,
     shutdown: &mut watch::Receiver<()>,
-    last_seen: &mut Option<i64>,
+    last_seen: &mut Option<Seen>,
     ready: &mut Option<oneshot::Sender<Result<(), LedgerError>>>,
     backoff: &mut Duration,
 ) -> End {
+    let mut config = config.clone();
+    config.application_name(APPLICATION_NAME);
     let (client, mut connection) = match config.connect(NoTls).await {
         Ok(pair) => pair,
         Err(e) => return End::Broken(e.into()),
@@ -116,30 +159,32 @@ async fn listen_once(
     });
     let end = async {
         client.batch_execute(&format!("LISTEN {CHANNEL}")).await?;
-        match *last_seen {
-            None => {
-                let latest: i64 = client.query_one("SELECT coalesce(max(seq), 0) FROM events", &[]).await?.try_get(0)?;
-                *last_seen = Some(latest);
-            }
-            Some(seen) => catch_up(pool, events, seen, last_seen).await?,
-        }
+        let seen = match last_seen {
+            Some(seen) => seen,
+            None => last_seen.insert(starting_point(&client).await?),
+        };
+        catch_up(pool, events, seen).await?;
         if let Some(ready) = ready.take() {
             let _ = ready.send(Ok(()));
         }
         *backoff = BACKOFF_MIN;
+        let mut poll = tokio::time::interval(POLL_INTERVAL);
+        poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 message = messages.recv() => match message {
                     Some(Ok(AsyncMessage::Notification(n))) if n.channel() == CHANNEL => {
-                        if let Some(notice) = parse(n.payload()) {
-                            *last_seen = Some(last_seen.unwrap_or(0).max(notice.seq));
-                            let _ = events.send(notice);
+                        for notice in parse(n.payload()) {
+                            if seen.first_time(notice.seq) {
+                                let _ = events.send(notice);
+                            }
                         }
                     }
                     Some(Ok(_)) => {}
                     Some(Err(e)) => return Err(LedgerError::from(e)),
                     None => return Err(LedgerError::Storage("the event listener connection closed".into())),
                 },
+                _ = poll.tick() => catch_up(pool, events, seen).await?,
                 _ = shutdown.changed() => return Ok(()),
             }
         }
@@ -153,26 +198,42 @@ async fn listen_once(
     }
 }
 
+/// At start, the events that already exist count as seen (they are not new).
+async fn starting_point(client: &tokio_postgres::Client) -> Result<Seen, LedgerError> {
+    let rows = client
+        .query(
+            "SELECT seq FROM events WHERE seq > (SELECT coalesce(max(seq), 0) FROM events) - $1",
+            &[&WINDOW],
+        )
+        .await?;
+    let mut seen = Seen::default();
+    for row in rows {
+        seen.first_time(row.try_get(0)?);
+    }
+    Ok(seen)
+}
+
+/// Announces the events in the window that were not announced yet.
 async fn catch_up(
     pool: &Pool,
     events: &broadcast::Sender<EventNotice>,
-    seen: i64,
-    last_seen: &mut Option<i64>,
+    seen: &mut Seen,
 ) -> Result<(), LedgerError> {
     let client = pool.get().await?;
+    let statement = client
+        .prepare_cached("SELECT seq, user_id FROM events WHERE seq > $1 ORDER BY seq LIMIT $2")
+        .await?;
     let rows = client
-        .query(
-            "SELECT user_id, max(seq) FROM events WHERE seq > $1 GROUP BY user_id ORDER BY 2",
-            &[&(seen - CATCH_UP_MARGIN)],
-        )
+        .query(&statement, &[&seen.floor(), &POLL_LIMIT])
         .await?;
     for row in rows {
         let notice = EventNotice {
-            user_id: row.try_get(0)?,
-            seq: row.try_get(1)?,
+            seq: row.try_get(0)?,
+            user_id: row.try_get(1)?,
         };
-        *last_seen = Some(last_seen.unwrap_or(0).max(notice.seq));
-        let _ = events.send(notice);
+        if seen.first_time(notice.seq) {
+            let _ = events.send(notice);
+        }
     }
     Ok(())
 }
@@ -183,14 +244,34 @@ mod tests {
 
     #[test]
     fn payloads_parse() {
+        let notices: Vec<EventNotice> = parse("42:7,43:8,bad,x:1,44").collect();
         assert_eq!(
-            parse("42:7"),
-            Some(EventNotice {
-                seq: 42,
-                user_id: 7
-            })
+            notices,
+            [
+                EventNotice {
+                    seq: 42,
+                    user_id: 7
+                },
+                EventNotice {
+                    seq: 43,
+                    user_id: 8
+                }
+            ]
         );
-        assert_eq!(parse("42"), None);
-        assert_eq!(parse("x:7"), None);
+    }
+
+    #[test]
+    fn each_seq_is_announced_once() {
+        let mut seen = Seen::default();
+        assert!(seen.first_time(5));
+        assert!(!seen.first_time(5));
+        assert!(seen.first_time(3));
+        assert!(seen.first_time(5000));
+        assert!(seen.first_time(4990));
+        assert!(!seen.first_time(4990));
+        assert!(!seen.first_time(5000));
+        // Far below the window: announced again (cannot tell).
+        assert!(seen.first_time(5));
+        assert_eq!(seen.floor(), 5000 - WINDOW);
     }
 }

@@ -4,11 +4,13 @@
 //! - Migrations at connect, serialised across processes by an advisory lock ([`schema`]).
 //! - Money moves in two pipelined round trips with row locks in account-id order ([`money`]);
 //!   they run in a spawned task so a cancelled caller cannot interrupt a transaction.
-//! - Live events: `NOTIFY` inside the transaction, a `LISTEN` task per store ([`listen`]).
+//! - Live events: batched `NOTIFY` right after commit ([`notify`], which says why not inside the
+//!   transaction) and a `LISTEN` task per store with a catch-up poll ([`listen`]).
 //! - Reads and the audit ([`reads`]); `verify` reads one REPEATABLE READ snapshot.
 
 mod listen;
 mod money;
+mod notify;
 mod reads;
 mod schema;
 
@@ -34,6 +36,7 @@ pub const POOL_SIZE_DEFAULT: usize = 16;
 pub struct PostgresStore {
     pool: Pool,
     events: broadcast::Sender<EventNotice>,
+    notifier: notify::Notifier,
     /// Dropping it stops the listener task.
     _shutdown: watch::Sender<()>,
 }
@@ -71,20 +74,25 @@ impl PostgresStore {
         ready
             .await
             .map_err(|_| LedgerError::Storage("the event listener stopped".into()))??;
+        let notifier = notify::Notifier::start(pool.clone());
         Ok(PostgresStore {
             pool,
             events,
+            notifier,
             _shutdown: shutdown,
         })
     }
 
     /// Runs a money operation to completion in its own task, even if the caller stops waiting.
-    async fn detached<T, F>(&self, work: impl FnOnce(Pool) -> F) -> Result<T, LedgerError>
+    async fn detached<T, F>(
+        &self,
+        work: impl FnOnce(Pool, notify::Notifier) -> F,
+    ) -> Result<T, LedgerError>
     where
         T: Send + 'static,
         F: Future<Output = Result<T, LedgerError>> + Send + 'static,
     {
-        tokio::spawn(work(self.pool.clone()))
+        tokio::spawn(work(self.pool.clone(), self.notifier.clone()))
             .await
             .map_err(|e| LedgerError::Storage(format!("ledger task failed: {e}")))?
     }
@@ -309,9 +317,9 @@ impl Store for PostgresStore {
     ) -> Result<Posted, LedgerError> {
         crate::plan::check_amount(amount)?;
         let (to, key) = (to.clone(), key.clone());
-        self.detached(
-            move |pool| async move { money::deposit(&pool, &to, amount, &key, now_ms).await },
-        )
+        self.detached(move |pool, notifier| async move {
+            money::deposit(&pool, &notifier, &to, amount, &key, now_ms).await
+        })
         .await
     }
 
@@ -322,8 +330,10 @@ impl Store for PostgresStore {
     ) -> Result<Posted, LedgerError> {
         crate::plan::check_transfer(request)?;
         let request = request.clone();
-        self.detached(move |pool| async move { money::transfer(&pool, &request, now_ms).await })
-            .await
+        self.detached(move |pool, notifier| async move {
+            money::transfer(&pool, &notifier, &request, now_ms).await
+        })
+        .await
     }
 
     async fn balance(&self, user: UserId) -> Result<Amount, LedgerError> {

@@ -5,7 +5,8 @@
 //!    `SELECT ... ORDER BY id FOR UPDATE` (fixed order: no deadlocks); take the entry id from
 //!    `journal_id_seq` (after the locks, so per account ids follow commit order).
 //! 2. One statement writes the entry, postings, balances, chain heads, idempotency result and
-//!    events and sends `NOTIFY offpay_events, '<seq>:<user_id>'` per event; `COMMIT`.
+//!    events; `COMMIT`. Then the events' notices go to the notifier (`notify.rs`, which explains
+//!    why NOTIFY is not sent inside this transaction).
 //!
 //! Everything in between (funds, arithmetic, hashes, payloads) is computed in Rust by `plan`.
 //! A key already claimed by a committed request is answered after `ROLLBACK` by replaying the
@@ -17,6 +18,7 @@ use deadpool_postgres::{Object, Pool};
 use offpay_protocol::{Amount, Handle};
 use tokio_postgres::Row;
 
+use super::notify::Notifier;
 use crate::error::LedgerError;
 use crate::model::*;
 use crate::plan::{
@@ -55,7 +57,7 @@ const WRITE_PLAN: &str = "WITH j AS (
         SELECT t.u, t.k, t.pl, $7 FROM unnest($16::bigint[], $17::text[], $18::text[]) AS t (u, k, pl)
         RETURNING seq, user_id
     )
-    SELECT e.seq, pg_notify('offpay_events', e.seq::text || ':' || e.user_id::text)::text FROM e";
+    SELECT e.seq, e.user_id FROM e";
 
 const REPLAY: &str = "SELECT request_hash, entry_id FROM idempotency WHERE scope = $1 AND key = $2";
 
@@ -109,12 +111,13 @@ async fn roll_back(client: Object) {
     }
 }
 
+/// Writes the plan and commits; returns the notices of the events written.
 async fn write_and_commit(
     client: Object,
     plan: &Plan,
     scope: &str,
     key: &IdempotencyKey,
-) -> Result<(), LedgerError> {
+) -> Result<Vec<EventNotice>, LedgerError> {
     let write = match client.prepare_cached(WRITE_PLAN).await {
         Ok(statement) => statement,
         Err(e) => {
@@ -159,7 +162,15 @@ async fn write_and_commit(
         client.batch_execute("COMMIT"),
     );
     match (written, committed) {
-        (Ok(_), Ok(())) => Ok(()),
+        (Ok(rows), Ok(())) => rows
+            .iter()
+            .map(|r| {
+                Ok(EventNotice {
+                    seq: r.try_get(0)?,
+                    user_id: r.try_get(1)?,
+                })
+            })
+            .collect(),
         (Err(e), Ok(())) => Err(e.into()),
         (_, Err(e)) => {
             // Unknown connection state (the commit may or may not have happened; a retry with
@@ -221,6 +232,7 @@ struct Claim<'a> {
 /// Runs step 1 and hands its outcome to `decide`, then finishes the transaction accordingly.
 async fn run(
     pool: &Pool,
+    notifier: &Notifier,
     Claim {
         scope,
         key,
@@ -275,7 +287,8 @@ async fn run(
             }
         }
         Ok(Step::Write(plan)) => {
-            write_and_commit(client, &plan, scope, key).await?;
+            let notices = write_and_commit(client, &plan, scope, key).await?;
+            notifier.send(&notices);
             Ok(plan.posted)
         }
     }
@@ -283,6 +296,7 @@ async fn run(
 
 pub async fn transfer(
     pool: &Pool,
+    notifier: &Notifier,
     request: &TransferRequest,
     now_ms: TimestampMs,
 ) -> Result<Posted, LedgerError> {
@@ -298,6 +312,7 @@ pub async fn transfer(
     };
     run(
         pool,
+        notifier,
         claim,
         LOCK_TRANSFER,
         &[&request.from, &to],
@@ -332,6 +347,7 @@ pub async fn transfer(
 
 pub async fn deposit(
     pool: &Pool,
+    notifier: &Notifier,
     to: &Handle,
     amount: Amount,
     key: &IdempotencyKey,
@@ -346,19 +362,26 @@ pub async fn deposit(
         fingerprint: &fingerprint,
         now_ms,
     };
-    run(pool, claim, LOCK_DEPOSIT, &[&handle], |rows, entry_id| {
-        let funding = rows
-            .iter()
-            .find(|r| r.account.kind == AccountKind::Funding)
-            .ok_or_else(|| LedgerError::Storage("the funding account is missing".into()))?;
-        let receiver = rows
-            .iter()
-            .find(|r| {
-                r.account.kind == AccountKind::Wallet
-                    && r.user.as_ref().is_some_and(|u| u.1 == handle)
-            })
-            .ok_or(LedgerError::UnknownUser)?;
-        plan_deposit(entry_id, &funding.account, &party(receiver)?, minor, now_ms)
-    })
+    run(
+        pool,
+        notifier,
+        claim,
+        LOCK_DEPOSIT,
+        &[&handle],
+        |rows, entry_id| {
+            let funding = rows
+                .iter()
+                .find(|r| r.account.kind == AccountKind::Funding)
+                .ok_or_else(|| LedgerError::Storage("the funding account is missing".into()))?;
+            let receiver = rows
+                .iter()
+                .find(|r| {
+                    r.account.kind == AccountKind::Wallet
+                        && r.user.as_ref().is_some_and(|u| u.1 == handle)
+                })
+                .ok_or(LedgerError::UnknownUser)?;
+            plan_deposit(entry_id, &funding.account, &party(receiver)?, minor, now_ms)
+        },
+    )
     .await
 }
