@@ -10,6 +10,8 @@
 //! - [`store`] — the SQLite file: settings and the outbox of sends.
 //! - [`client`] — the HTTP API client (typed API errors, timeouts, bounded retries).
 //! - [`events`] — the WebSocket live-event client (resume by sequence number, reconnect).
+//! - [`offline`] — offline payments: device key, purses, request/pay/accept with no server,
+//!   purse load/close and sync (its own SQLite file, `offline.sqlite3`).
 //! - [`wire`] — the API's JSON shapes.
 //! - [`backoff`] — exponential back-off with jitter.
 //! - [`error`] — [`WalletError`].
@@ -23,6 +25,7 @@ pub mod backoff;
 pub mod client;
 pub mod error;
 pub mod events;
+pub mod offline;
 pub mod store;
 pub mod wallet;
 pub mod wire;

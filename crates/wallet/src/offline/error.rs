@@ -1,0 +1,71 @@
+//! Errors of offline payment: each variant reads as one sentence a customer can act on. A
+//! refused note keeps the protocol's [`RejectReason`] (stable code + sentence).
+
+use offpay_protocol::{AmountError, DecodeError, PayError, RejectReason};
+
+use super::store::OfflineStoreError;
+use super::api::ApiCallError;
+use crate::client::ServerUrlError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum OfflineError {
+    #[error(transparent)]
+    Store(#[from] OfflineStoreError),
+    #[error(
+        "this device does not know your account number yet; run `offpay wallet sync` once while the server can be reached"
+    )]
+    UnknownIdentity,
+    #[error("this device's offline data belongs to {cached}, but the wallet is logged in as {current}; log in as {cached} again")]
+    IdentityMismatch { cached: String, current: String },
+    #[error("this wallet is not logged in; run `offpay wallet login HANDLE` first")]
+    NotLoggedIn,
+    #[error("your session has ended; log in again with `offpay wallet login {handle}`")]
+    SessionEnded { handle: String },
+    #[error("there is no offline purse on this device; load one with `offpay wallet purse load AMOUNT` while online")]
+    NoPurse,
+    #[error("this is not a payment request: {0}")]
+    MalformedRequest(DecodeError),
+    #[error("cannot pay: {0}")]
+    Pay(#[from] PayError),
+    #[error("payment refused by the payer: cancelled")]
+    Cancelled,
+    /// The payee's acceptance check refused the note.
+    #[error("note refused ({code}): {0}", code = .0.code())]
+    Rejected(RejectReason),
+    #[error(transparent)]
+    Amount(#[from] AmountError),
+    #[error("the request would expire before it is made (valid for {0} seconds)")]
+    BadValidity(u64),
+    #[error(transparent)]
+    ServerUrl(#[from] ServerUrlError),
+    /// The server refused, or could not be reached.
+    #[error(transparent)]
+    Api(#[from] ApiCallError),
+    #[error(
+        "no answer from the server about loading the purse ({reason}); run the same `purse load` again to finish it: it will not be loaded twice"
+    )]
+    LoadUncertain { reason: String },
+    #[error("an earlier purse load of {amount} minor units is unfinished; run `offpay wallet purse load` with that amount to finish it first")]
+    LoadPending { amount: u64 },
+    #[error("the server sent a purse certificate this device cannot use: {0}")]
+    BadCertificate(String),
+}
+
+impl OfflineError {
+    /// The protocol's reason code when a note or request was refused.
+    pub fn reject_code(&self) -> Option<&'static str> {
+        match self {
+            OfflineError::Rejected(r) => Some(r.code()),
+            OfflineError::Pay(PayError::Request(r) | PayError::Certificate(r)) => Some(r.code()),
+            _ => None,
+        }
+    }
+
+    /// The server's stable error code, when the server refused a request.
+    pub fn api_code(&self) -> Option<&str> {
+        match self {
+            OfflineError::Api(e) => e.code(),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,44 @@
+//! Offline payments on this device (DESIGN.md section 4, docs/PROTOCOL.md, docs/OFFLINE.md).
+//!
+//! The payer pays a payee's request with a note signed by this device's key against a purse
+//! the server reserved; the payee checks the note with no server and settles it later. This
+//! module keeps the device's side: its key, purses and their hash-chain state, requests,
+//! accepted and paid notes, the per-purse tallies, and the caches (issuer keys, revocations).
+//!
+//! ## Layout
+//! - [`store`]: [`OfflineStore`], the SQLite file `<home>/offline.sqlite3` (device key, purses,
+//!   notes, caches). Start reading here.
+//! - [`payer`]: `install_purse`, `preview_payment`, `pay`, `offline_balance` (no server).
+//! - [`payee`]: `request`, `accept` (no server).
+//! - [`online`]: `load_purse`, `close_purses`, `sync`, `refresh_identity` (server).
+//! - [`api`]: the HTTP calls of docs/API-OFFLINE.md.
+//! - [`error`]: the error type, [`OfflineError`].
+//!
+//! ## Invariants
+//! - The device's private key never leaves `offline.sqlite3`; only its public key is sent.
+//! - `pay` commits the purse's new state and the note before returning the note, so a
+//!   sequence number is never signed twice by one store, even across a crash.
+//! - `accept` commits the note, the tally and the paid request before returning success.
+//! - Library calls take the time (`now`, Unix seconds) as an argument; the CLI reads the clock
+//!   once per command.
+
+pub mod api;
+pub mod error;
+pub mod online;
+pub mod payee;
+pub mod payer;
+pub mod store;
+
+pub use error::OfflineError;
+pub use online::{ClosedPurse, LoadedPurse, OnlineSession, SyncReport};
+pub use payee::{AcceptedPayment, DEFAULT_REQUEST_VALIDITY_SECS, IssuedRequest};
+pub use payer::{PayPreview, Payment, parse_request};
+pub use store::{
+    AcceptedRecord, Identity, OfflineStore, OfflineStoreError, OpenRequestRecord, PaidRecord, PurseRecord, PurseStatus,
+    UploadSide, UploadStatus,
+};
+
+/// The current time in Unix seconds, from the system clock (for the CLI's edge).
+pub fn unix_now() -> offpay_protocol::UnixTime {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}

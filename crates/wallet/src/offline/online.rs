@@ -1,0 +1,300 @@
+//! The online half of offline payment: learn my identity, load a purse (device registration,
+//! idempotent `POST /v1/purses`, certificate check, install), close purses, and sync (upload
+//! pending notes in batches, download issuer keys, revocations and purse states).
+
+use offpay_protocol::{
+    Amount, Currency, Encoded, Handle, Hash256, IssuerKey, IssuerKeys, PurseCertificate, PurseId, Revocations, UnixTime,
+};
+
+use super::api::{ApiCallError, MAX_NOTES_PER_UPLOAD, OfflineApi, OfflineLimits};
+use super::error::OfflineError;
+use super::store::{Identity, OfflineStore, PurseRecord, PurseStatus, UploadStatus, random_bytes};
+use crate::store::now_ms;
+
+/// A logged-in session to run the online operations with.
+#[derive(Debug, Clone)]
+pub struct OnlineSession {
+    pub api: OfflineApi,
+    /// The handle the wallet is logged in as (for messages).
+    pub handle: Handle,
+}
+
+/// A purse loaded and installed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadedPurse {
+    pub record: PurseRecord,
+    /// The account balance after the load, when the server said.
+    pub balance: Option<Amount>,
+    /// An earlier attempt's idempotency key was reused (its outcome had been unknown).
+    pub resumed: bool,
+    pub currency: Currency,
+}
+
+/// What closing one purse did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClosedPurse {
+    pub purse_id: PurseId,
+    /// What the close statement says the device spent.
+    pub spent: Amount,
+    /// Back to the balance now / held for notes still to settle (server's figures), or the
+    /// error that left the purse closing on this device (run `purse close` again).
+    pub outcome: Result<(Amount, Amount), String>,
+}
+
+/// What a sync did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SyncReport {
+    pub uploaded: usize,
+    pub settled: usize,
+    pub duplicate: usize,
+    pub fraud: usize,
+    /// Notes the server refused, with its reason code.
+    pub rejected: Vec<(Hash256, Option<String>)>,
+    /// Notes still waiting for a definite answer.
+    pub pending: usize,
+    pub issuer_keys: usize,
+    pub revoked_purses: usize,
+    pub revoked_devices: usize,
+    /// Each purse of this device and its state after the sync.
+    pub purses: Vec<(PurseId, PurseStatus, Amount)>,
+    /// This device's key is on the revocation list.
+    pub device_revoked: bool,
+    pub limits: Option<OfflineLimits>,
+}
+
+impl OfflineStore {
+    /// Asks the server who I am (`/v1/me`, `/v1/config`) and remembers it.
+    pub async fn refresh_identity(&mut self, session: &OnlineSession) -> Result<(Identity, Option<OfflineLimits>), OfflineError> {
+        let me = session.api.me().await.map_err(|e| session_error(e, session))?;
+        let config = session.api.config().await?;
+        let currency = Currency::new(&config.currency, config.decimals).ok_or_else(|| bad_answer(session, "unusable currency"))?;
+        let handle = Handle::parse(&me.handle).map_err(|e| bad_answer(session, &e.to_string()))?;
+        let identity = Identity {
+            server: session.api.server().to_string(),
+            handle,
+            account: offpay_protocol::AccountId(me.account),
+            currency,
+        };
+        self.set_identity(&identity)?;
+        Ok((identity, config.offline))
+    }
+
+    /// Downloads and caches the issuer keys; a key whose id does not match its public key is
+    /// refused.
+    pub async fn refresh_issuer_keys(&mut self, session: &OnlineSession) -> Result<IssuerKeys, OfflineError> {
+        let listed = session.api.issuer_keys().await?;
+        let mut keys = Vec::with_capacity(listed.len());
+        for k in listed {
+            let public = super::store::verifying_key_from_hex(&k.public_key)
+                .ok_or_else(|| bad_answer(session, &format!("issuer key {:?} is not a public key", k.public_key)))?;
+            let key = IssuerKey::new(public, k.not_before, k.not_after);
+            if key.key_id.to_hex() != k.key_id {
+                return Err(bad_answer(session, &format!("issuer key id {:?} does not match its key", k.key_id)));
+            }
+            keys.push(key);
+        }
+        let keys = IssuerKeys::new(keys).map_err(|e| bad_answer(session, &e.to_string()))?;
+        self.replace_issuer_keys(&keys, now_ms())?;
+        Ok(keys)
+    }
+
+    /// Downloads and caches the revocation list.
+    pub async fn refresh_revocations(&mut self, session: &OnlineSession) -> Result<Revocations, OfflineError> {
+        let listed = session.api.revocations().await?;
+        let mut revocations = Revocations::default();
+        for p in &listed.purses {
+            revocations.purses.insert(PurseId::from_hex(p).map_err(|e| bad_answer(session, &format!("revoked purse: {e}")))?);
+        }
+        for d in &listed.devices {
+            let mut bytes = [0u8; 32];
+            hex::decode_to_slice(d, &mut bytes).map_err(|e| bad_answer(session, &format!("revoked device: {e}")))?;
+            revocations.devices.insert(bytes);
+        }
+        self.replace_revocations(&revocations, now_ms())?;
+        Ok(revocations)
+    }
+
+    /// Moves `amount_text` (major units) from the balance into a new purse for this device.
+    /// The idempotency key is stored before the request leaves; a load whose outcome was
+    /// unknown is finished by running the same load again (never loaded twice).
+    pub async fn load_purse(&mut self, session: &OnlineSession, amount_text: &str, now: UnixTime) -> Result<LoadedPurse, OfflineError> {
+        let (identity, _limits) = self.refresh_identity(session).await?;
+        let amount = identity.currency.parse_major(amount_text)?;
+        let keys = self.refresh_issuer_keys(session).await?;
+        session.api.register_device(&self.device_public_hex()).await.map_err(|e| session_error(e, session))?;
+        let server = session.api.server().to_string();
+        let load = match self.purse_load_prepare(&server, amount, now_ms())? {
+            Ok(load) => load,
+            Err(other) => return Err(OfflineError::LoadPending { amount: other.amount.minor() }),
+        };
+        let answer = match session.api.load_purse(&load.idempotency_key, amount.minor(), &self.device_public_hex()).await {
+            Ok(answer) => answer,
+            Err(e) => {
+                if settles_the_key(&e, load.reused) {
+                    let code = e.code().unwrap_or("unreachable").to_string();
+                    self.purse_load_failed(&load.idempotency_key, &code, now_ms())?;
+                    return Err(session_error(e, session));
+                }
+                if e.is_definitely_not_done() {
+                    return Err(session_error(e, session));
+                }
+                return Err(OfflineError::LoadUncertain { reason: e.to_string() });
+            }
+        };
+        let certificate = match self.check_loaded(&answer.certificate, &identity, amount, &keys, now) {
+            Ok(c) => c,
+            Err(e) => {
+                self.purse_load_failed(&load.idempotency_key, "bad_certificate", now_ms())?;
+                return Err(e);
+            }
+        };
+        let record = self.purse_load_done(&load.idempotency_key, &certificate, now_ms())?;
+        Ok(LoadedPurse {
+            record,
+            balance: answer.balance.and_then(Amount::from_minor),
+            resumed: load.reused,
+            currency: identity.currency,
+        })
+    }
+
+    fn check_loaded(
+        &self,
+        text: &str,
+        identity: &Identity,
+        amount: Amount,
+        keys: &IssuerKeys,
+        now: UnixTime,
+    ) -> Result<PurseCertificate, OfflineError> {
+        let bad = |why: String| OfflineError::BadCertificate(why);
+        let certificate = PurseCertificate::from_text(text).map_err(|e| bad(e.to_string()))?;
+        let f = certificate.fields();
+        if f.device_key != self.device_public_key() {
+            return Err(bad("it names another device's key".into()));
+        }
+        if f.account != identity.account {
+            return Err(bad(format!("it names account {}, not yours ({})", f.account, identity.account)));
+        }
+        if f.amount != amount {
+            return Err(bad(format!("it is for {} minor units, not the {} asked for", f.amount, amount)));
+        }
+        certificate.verify_issuer(keys).map_err(|r| bad(r.to_string()))?;
+        // The window is checked when paying; a device clock a little behind the server's must
+        // not make a freshly loaded purse look unusable here.
+        if now > f.valid_until {
+            return Err(bad("it has already expired".into()));
+        }
+        Ok(certificate)
+    }
+
+    /// Closes every purse of this device that is open (or whose close is unfinished): signs a
+    /// close statement, stores it (the purse pays nothing more from here on), then sends it.
+    pub async fn close_purses(&mut self, session: &OnlineSession, now: UnixTime) -> Result<Vec<ClosedPurse>, OfflineError> {
+        let identity = self.refresh_identity(session).await?.0;
+        let mut out = Vec::new();
+        for purse in self.purses()? {
+            if purse.certificate.fields().account != identity.account {
+                continue;
+            }
+            let (close_text, key) = match (purse.status, &purse.close_text, &purse.close_key) {
+                (PurseStatus::Open, _, _) => {
+                    let close = purse.state.close(&purse.certificate, self.device(), now)?;
+                    let text = close.to_text();
+                    let key = hex::encode(random_bytes::<16>()?);
+                    self.begin_close(purse.purse_id(), &text, &key)?;
+                    (text, key)
+                }
+                (PurseStatus::Closing, Some(text), Some(key)) => (text.clone(), key.clone()),
+                _ => continue,
+            };
+            let outcome = match session.api.close_purse(&key, &purse.purse_id().to_hex(), &close_text).await {
+                Ok(answer) => {
+                    let returned = Amount::from_minor(answer.returned).ok_or_else(|| bad_answer(session, "returned out of range"))?;
+                    let held = Amount::from_minor(answer.held).ok_or_else(|| bad_answer(session, "held out of range"))?;
+                    self.update_purse_status(purse.purse_id(), PurseStatus::Closed, purse.settled, returned)?;
+                    Ok((returned, held))
+                }
+                Err(e @ ApiCallError::Api(_)) if e.status() == Some(401) => return Err(session_error(e, session)),
+                Err(e) => Err(e.to_string()),
+            };
+            out.push(ClosedPurse { purse_id: purse.purse_id(), spent: purse.state.spent, outcome });
+        }
+        Ok(out)
+    }
+
+    /// Uploads every note not yet settled (accepted and paid, in batches of at most
+    /// [`MAX_NOTES_PER_UPLOAD`]), then refreshes issuer keys, revocations and purse states.
+    pub async fn sync(&mut self, session: &OnlineSession) -> Result<SyncReport, OfflineError> {
+        let (_identity, limits) = self.refresh_identity(session).await?;
+        let mut report = SyncReport { limits, ..SyncReport::default() };
+
+        let pending = self.pending_uploads()?;
+        for batch in pending.chunks(MAX_NOTES_PER_UPLOAD) {
+            let texts: Vec<&str> = batch.iter().map(|(_, _, text)| text.as_str()).collect();
+            let results = session.api.upload_notes(&texts).await.map_err(|e| session_error(e, session))?;
+            report.uploaded += batch.len();
+            for result in results {
+                let Ok(hash) = Hash256::from_hex(&result.note) else { continue };
+                if !batch.iter().any(|(_, h, _)| *h == hash) {
+                    continue;
+                }
+                let Some(status) = UploadStatus::from_server(&result.status) else { continue };
+                self.record_upload(hash, status, result.reason.as_deref())?;
+                match status {
+                    UploadStatus::Settled => report.settled += 1,
+                    UploadStatus::Duplicate => report.duplicate += 1,
+                    UploadStatus::Fraud => report.fraud += 1,
+                    UploadStatus::Rejected => report.rejected.push((hash, result.reason.clone())),
+                    UploadStatus::Pending => {}
+                }
+            }
+        }
+        report.pending = self.pending_uploads()?.len();
+
+        report.issuer_keys = self.refresh_issuer_keys(session).await?.iter().count();
+        let revocations = self.refresh_revocations(session).await?;
+        report.revoked_purses = revocations.purses.len();
+        report.revoked_devices = revocations.devices.len();
+        report.device_revoked = revocations.devices.contains(self.device_public_key().as_bytes());
+
+        let states = session.api.purses().await.map_err(|e| session_error(e, session))?;
+        for info in states {
+            let (Ok(id), Some(status)) = (PurseId::from_hex(&info.purse_id), PurseStatus::parse(&info.state)) else {
+                continue;
+            };
+            let settled = Amount::from_minor(info.settled).unwrap_or(Amount::ZERO);
+            let returned = Amount::from_minor(info.returned).unwrap_or(Amount::ZERO);
+            self.update_purse_status(id, status, settled, returned)?;
+        }
+        for purse in self.purses()? {
+            if revocations.is_revoked(purse.purse_id(), &self.device_public_key()) && purse.status != PurseStatus::Revoked {
+                self.update_purse_status(purse.purse_id(), PurseStatus::Revoked, purse.settled, purse.returned)?;
+            }
+        }
+        report.purses = self.purses()?.into_iter().map(|p| (p.purse_id(), p.status, p.remaining())).collect();
+        Ok(report)
+    }
+}
+
+/// Whether a failed load proves that its idempotency key never moved money (so a new load
+/// may use a new key). Same rule as the online outbox: for a fresh key any refusal or an
+/// unsent request; for a reused key only a refusal of the load itself.
+fn settles_the_key(error: &ApiCallError, reused: bool) -> bool {
+    if !reused {
+        return error.is_definitely_not_done();
+    }
+    match error {
+        ApiCallError::Api(e) => (400..500).contains(&e.status) && !matches!(e.status, 401 | 403 | 413 | 429),
+        _ => false,
+    }
+}
+
+fn session_error(error: ApiCallError, session: &OnlineSession) -> OfflineError {
+    match &error {
+        ApiCallError::Api(e) if e.status == 401 => OfflineError::SessionEnded { handle: session.handle.to_string() },
+        _ => OfflineError::Api(error),
+    }
+}
+
+fn bad_answer(session: &OnlineSession, reason: &str) -> OfflineError {
+    OfflineError::Api(ApiCallError::BadAnswer { server: session.api.server().to_string(), reason: reason.to_string() })
+}

@@ -1,0 +1,161 @@
+//! The payer's side, with no server: install a purse certificate, read a payment request,
+//! make the note (choosing a purse that can pay it), and the offline balance.
+//!
+//! Crash safety: `pay` reads the purse state, signs the next note and writes the new state and
+//! the note in one `BEGIN IMMEDIATE` transaction, committed (`synchronous=FULL`) before the
+//! note is returned. A crash before the commit leaves no note anywhere; after it, the device
+//! continues at the next sequence number. Two `pay` calls (even in two processes) serialize on
+//! the write lock, so a sequence number is never used twice by one store.
+
+use offpay_protocol::{
+    AccountId, Amount, Encoded, Handle, PayError, PaymentNote, PaymentRequest, PurseCertificate, PurseId, PurseState,
+    Revocations, SigningKey, UnixTime, prepare_next,
+};
+use rusqlite::TransactionBehavior;
+
+use super::error::OfflineError;
+use super::store::{OfflineStore, PurseRecord, notes, purses};
+
+/// What a payment would do, shown to the payer before they confirm.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PayPreview {
+    pub amount: Amount,
+    pub payee: AccountId,
+    /// The payee's handle as the request shows it (display only: the account number is what
+    /// the note pays).
+    pub payee_handle: Option<Handle>,
+    pub purse_id: PurseId,
+    /// What the purse will have left after this payment.
+    pub remaining_after: Amount,
+}
+
+/// A note made, stored and ready to hand over.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Payment {
+    pub note: PaymentNote,
+    /// The note's text form (`OPN1:…`), for QR code or copy-paste.
+    pub text: String,
+    pub purse_id: PurseId,
+    pub seq: u32,
+    pub amount: Amount,
+    pub payee: AccountId,
+    pub payee_handle: Option<Handle>,
+    /// What the purse has left.
+    pub remaining: Amount,
+}
+
+/// Parses a payment request's text form (`OPR1:…`).
+pub fn parse_request(text: &str) -> Result<PaymentRequest, OfflineError> {
+    PaymentRequest::from_text(text).map_err(OfflineError::MalformedRequest)
+}
+
+impl OfflineStore {
+    /// Installs a purse certificate after checking that it names this device's key and carries
+    /// a valid signature of a cached issuer key. Installing the same certificate twice is a
+    /// no-op. `purse load` calls this; tests use it to install a testkit certificate.
+    pub fn install_purse(&mut self, certificate: &PurseCertificate, now_ms: i64) -> Result<PurseRecord, OfflineError> {
+        self.check_certificate(certificate)?;
+        Ok(self.insert_purse(certificate, now_ms)?)
+    }
+
+    pub(crate) fn check_certificate(&self, certificate: &PurseCertificate) -> Result<(), OfflineError> {
+        if certificate.fields().device_key != self.device_public_key() {
+            return Err(OfflineError::BadCertificate("it names another device's key".into()));
+        }
+        certificate.verify_issuer(&self.issuer_keys()?).map_err(|r| OfflineError::BadCertificate(r.to_string()))
+    }
+
+    /// Checks that `request_text` can be paid now, without signing or storing anything.
+    pub fn preview_payment(&self, request_text: &str, now: UnixTime) -> Result<PayPreview, OfflineError> {
+        let request = parse_request(request_text)?;
+        let revocations = self.revocations()?;
+        let purses = self.purses()?;
+        let (record, state, _note) = choose_and_sign(&purses, self.device(), &revocations, &request, now)?;
+        Ok(PayPreview {
+            amount: request.fields().amount,
+            payee: request.fields().payee,
+            payee_handle: request.fields().handle.clone(),
+            purse_id: record.purse_id(),
+            remaining_after: state.remaining(&record.certificate),
+        })
+    }
+
+    /// Pays `request_text` from a purse of this device: checks the request and the purse,
+    /// signs the next note, and stores the new purse state and the note durably before
+    /// returning it.
+    pub fn pay(&mut self, request_text: &str, now: UnixTime) -> Result<Payment, OfflineError> {
+        let request = parse_request(request_text)?;
+        let revocations = self.revocations()?;
+        let device = self.device().clone();
+        let tx = self.conn_mut().transaction_with_behavior(TransactionBehavior::Immediate).map_err(store_err)?;
+        let purses = purses::read_purses(&tx)?;
+        let (record, next, note) = choose_and_sign(&purses, &device, &revocations, &request, now)?;
+        let text = note.to_text();
+        purses::advance_purse(&tx, &record.state, &next)?;
+        notes::insert_paid(&tx, &note, &text, now)?;
+        tx.commit().map_err(store_err)?;
+        let f = request.fields();
+        Ok(Payment {
+            seq: next.last_seq,
+            purse_id: next.purse_id,
+            amount: f.amount,
+            payee: f.payee,
+            payee_handle: f.handle.clone(),
+            remaining: next.remaining(&record.certificate),
+            note,
+            text,
+        })
+    }
+
+    /// What this device can still pay offline at `now`: the sum of what is left in its open
+    /// purses that are inside their window and not revoked.
+    pub fn offline_balance(&self, now: UnixTime) -> Result<Amount, OfflineError> {
+        let revocations = self.revocations()?;
+        let device = self.device_public_key();
+        let mut total = Amount::ZERO;
+        for purse in self.purses()? {
+            if purse.usable_at(now) && !revocations.is_revoked(purse.purse_id(), &device) {
+                total = total.checked_add(purse.remaining()).unwrap_or(Amount::MAX);
+            }
+        }
+        Ok(total)
+    }
+}
+
+fn store_err(e: rusqlite::Error) -> OfflineError {
+    OfflineError::Store(e.into())
+}
+
+/// Tries the usable purses in order (soonest expiry first) and signs with the first that can
+/// pay. When none can: the request's own problem if it has one, else the reason of the purse
+/// with the most left.
+fn choose_and_sign<'a>(
+    purses: &'a [PurseRecord],
+    device: &SigningKey,
+    revocations: &Revocations,
+    request: &PaymentRequest,
+    now: UnixTime,
+) -> Result<(&'a PurseRecord, PurseState, PaymentNote), OfflineError> {
+    request.verify(now).map_err(PayError::Request)?;
+    let device_key = device.verifying_key();
+    let mut best_failure: Option<(Amount, PayError)> = None;
+    for purse in purses {
+        if !purse.usable_at(now) || revocations.is_revoked(purse.purse_id(), &device_key) {
+            continue;
+        }
+        match prepare_next(&purse.certificate, &purse.state, device, request, now) {
+            Ok((next, note)) => return Ok((purse, next, note)),
+            Err(e @ (PayError::Request(_) | PayError::Field(_))) => return Err(e.into()),
+            Err(e) => {
+                let left = purse.remaining();
+                if best_failure.as_ref().is_none_or(|(best, _)| left > *best) {
+                    best_failure = Some((left, e));
+                }
+            }
+        }
+    }
+    Err(match best_failure {
+        Some((_, e)) => e.into(),
+        None => OfflineError::NoPurse,
+    })
+}

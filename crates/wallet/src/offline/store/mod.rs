@@ -1,0 +1,245 @@
+//! The offline store: one SQLite file, `<home>/offline.sqlite3`, apart from the online wallet's
+//! `wallet.sqlite3` so the two can evolve (and be backed up or wiped) separately.
+//!
+//! It holds what offline payment must never forget: the device key, the purse certificates
+//! with their chain state (last sequence number, last hash, total spent), my open payment
+//! requests, the notes I accepted and the per-purse tallies, the notes I paid (until uploaded),
+//! the cached issuer keys and revocation list, and my account identity.
+//!
+//! Durability: WAL journal with `synchronous=FULL`, so a transaction that committed is on disk;
+//! payments and acceptances are each one `BEGIN IMMEDIATE` transaction (see `payer.rs` and
+//! `payee.rs`). Privacy: the home folder is created `0700` and this file `0600` (it holds the
+//! device's private key); SQLite gives its `-wal`/`-shm` files the same permissions.
+//!
+//! Layout: [`schema`] (versions), `purses.rs` (certificates, chain state, loads, closes),
+//! `notes.rs` (requests, accepted notes, tallies, paid notes, upload status), `cache.rs`
+//! (issuer keys, revocations, identity).
+
+mod cache;
+pub(crate) mod notes;
+pub(crate) mod purses;
+pub(crate) mod schema;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use offpay_protocol::SigningKey;
+use rand::TryRngCore;
+use rand::rngs::OsRng;
+use rusqlite::{Connection, OptionalExtension, params};
+
+pub(crate) use cache::verifying_key_from_hex;
+pub use cache::Identity;
+pub use notes::{AcceptedRecord, OpenRequestRecord, PaidRecord, UploadSide, UploadStatus};
+pub use purses::{PurseLoad, PurseRecord, PurseStatus};
+
+/// The name of the offline database file inside the wallet home.
+pub const OFFLINE_DB_FILE_NAME: &str = "offline.sqlite3";
+
+/// Why the offline store failed.
+#[derive(Debug, thiserror::Error)]
+pub enum OfflineStoreError {
+    #[error("cannot create the wallet folder {path}")]
+    CreateHome { path: PathBuf, source: std::io::Error },
+    #[error("cannot set the permissions of {path}")]
+    Permissions { path: PathBuf, source: std::io::Error },
+    #[error("the offline store at {path} cannot be opened")]
+    Open { path: PathBuf, source: rusqlite::Error },
+    #[error("the offline store failed")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("the offline store was written by a newer offpay (schema version {found}, this build knows {known})")]
+    TooNew { found: i64, known: i64 },
+    #[error("the offline store holds a bad value ({what}): {detail}")]
+    Corrupt { what: &'static str, detail: String },
+    #[error("the operating system's random number generator failed: {0}")]
+    Random(String),
+}
+
+/// The open offline store. Not `Sync`: one per task/thread. Every method that changes money
+/// state commits before it returns.
+pub struct OfflineStore {
+    conn: Connection,
+    path: PathBuf,
+    device: SigningKey,
+}
+
+impl std::fmt::Debug for OfflineStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OfflineStore")
+            .field("path", &self.path)
+            .field("device", &hex::encode(self.device.verifying_key().as_bytes()))
+            .finish_non_exhaustive()
+    }
+}
+
+impl OfflineStore {
+    /// Opens (creating if needed) the offline store in `home`, creating `home` (mode 0700) and
+    /// the file (mode 0600) if missing, running migrations, and making the device key on first
+    /// use (32 bytes from the operating system's generator).
+    pub fn open(home: &Path) -> Result<OfflineStore, OfflineStoreError> {
+        create_private_dir(home)?;
+        let path = home.join(OFFLINE_DB_FILE_NAME);
+        create_private_file(&path)?;
+        let mut conn = Connection::open(&path).map_err(|source| OfflineStoreError::Open { path: path.clone(), source })?;
+        let open_err = |source| OfflineStoreError::Open { path: path.clone(), source };
+        conn.busy_timeout(Duration::from_secs(10)).map_err(open_err)?;
+        conn.pragma_update(None, "journal_mode", "WAL").map_err(open_err)?;
+        conn.pragma_update(None, "synchronous", "FULL").map_err(open_err)?;
+        schema::run(&mut conn)?;
+        let device = load_or_make_device(&conn)?;
+        Ok(OfflineStore { conn, path, device })
+    }
+
+    /// Where the database file is.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// This device's signing key. It never leaves the device: only its public half is sent.
+    pub(crate) fn device(&self) -> &SigningKey {
+        &self.device
+    }
+
+    /// This device's public key (what the server registers and certificates name).
+    pub fn device_public_key(&self) -> offpay_protocol::VerifyingKey {
+        self.device.verifying_key()
+    }
+
+    /// The device public key as lowercase hex (the API's form).
+    pub fn device_public_hex(&self) -> String {
+        hex::encode(self.device.verifying_key().as_bytes())
+    }
+
+    pub(crate) fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
+    pub(crate) fn conn_mut(&mut self) -> &mut Connection {
+        &mut self.conn
+    }
+}
+
+/// 16 or 32 random bytes from the operating system.
+pub(crate) fn random_bytes<const N: usize>() -> Result<[u8; N], OfflineStoreError> {
+    let mut bytes = [0u8; N];
+    OsRng.try_fill_bytes(&mut bytes).map_err(|e| OfflineStoreError::Random(e.to_string()))?;
+    Ok(bytes)
+}
+
+fn load_or_make_device(conn: &Connection) -> Result<SigningKey, OfflineStoreError> {
+    // INSERT OR IGNORE: two processes opening a fresh home at once end up with one key.
+    let existing: Option<Vec<u8>> =
+        conn.query_row("SELECT secret FROM device WHERE id = 1", [], |r| r.get(0)).optional()?;
+    if existing.is_none() {
+        let secret = random_bytes::<32>()?;
+        let key = SigningKey::from_bytes(&secret);
+        conn.execute(
+            "INSERT OR IGNORE INTO device (id, secret, public_key, created_at_ms) VALUES (1, ?1, ?2, ?3)",
+            params![secret.as_slice(), hex::encode(key.verifying_key().as_bytes()), crate::store::now_ms()],
+        )?;
+    }
+    let secret: Vec<u8> = conn.query_row("SELECT secret FROM device WHERE id = 1", [], |r| r.get(0))?;
+    let secret: [u8; 32] = secret
+        .try_into()
+        .map_err(|_| OfflineStoreError::Corrupt { what: "device key", detail: "not 32 bytes".into() })?;
+    Ok(SigningKey::from_bytes(&secret))
+}
+
+/// Amount to SQLite integer (amounts are at most 2^53 - 1, so this never fails for an Amount).
+pub(crate) fn sql_amount(amount: offpay_protocol::Amount) -> i64 {
+    i64::try_from(amount.minor()).unwrap_or(i64::MAX)
+}
+
+/// SQLite integer to Amount, or a typed corruption error.
+pub(crate) fn amount_from_sql(value: i64, what: &'static str) -> Result<offpay_protocol::Amount, OfflineStoreError> {
+    u64::try_from(value)
+        .ok()
+        .and_then(offpay_protocol::Amount::from_minor)
+        .ok_or_else(|| OfflineStoreError::Corrupt { what, detail: format!("amount {value}") })
+}
+
+pub(crate) fn corrupt(what: &'static str, detail: impl std::fmt::Display) -> OfflineStoreError {
+    OfflineStoreError::Corrupt { what, detail: detail.to_string() }
+}
+
+#[cfg(unix)]
+fn create_private_dir(dir: &Path) -> Result<(), OfflineStoreError> {
+    use std::os::unix::fs::DirBuilderExt;
+    if dir.is_dir() {
+        return Ok(());
+    }
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|source| OfflineStoreError::CreateHome { path: dir.to_path_buf(), source })
+}
+
+#[cfg(not(unix))]
+fn create_private_dir(dir: &Path) -> Result<(), OfflineStoreError> {
+    std::fs::create_dir_all(dir).map_err(|source| OfflineStoreError::CreateHome { path: dir.to_path_buf(), source })
+}
+
+/// Creates the file with mode 0600 if missing, and tightens it to 0600 if it exists.
+#[cfg(unix)]
+fn create_private_file(path: &Path) -> Result<(), OfflineStoreError> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let perm_err = |source| OfflineStoreError::Permissions { path: path.to_path_buf(), source };
+    std::fs::OpenOptions::new().create(true).append(true).mode(0o600).open(path).map_err(perm_err)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(perm_err)
+}
+
+#[cfg(not(unix))]
+fn create_private_file(_path: &Path) -> Result<(), OfflineStoreError> {
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn device_key_is_made_once_and_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = OfflineStore::open(dir.path()).unwrap().device_public_hex();
+        let again = OfflineStore::open(dir.path()).unwrap().device_public_hex();
+        assert_eq!(first, again);
+        let other = tempfile::tempdir().unwrap();
+        assert_ne!(first, OfflineStore::open(other.path()).unwrap().device_public_hex());
+    }
+
+    #[test]
+    fn wal_full_sync_and_schema() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = OfflineStore::open(dir.path()).unwrap();
+        let mode: String = store.conn().query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
+        assert_eq!(mode, "wal");
+        let sync: i64 = store.conn().query_row("PRAGMA synchronous", [], |r| r.get(0)).unwrap();
+        assert_eq!(sync, 2, "synchronous=FULL");
+        let version: i64 = store.conn().query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+        assert_eq!(version, schema::LATEST);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn file_is_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let home = dir.path().join("home");
+        let store = OfflineStore::open(&home).unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&home), 0o700);
+        assert_eq!(mode(store.path()), 0o600);
+    }
+
+    #[test]
+    fn a_corrupt_device_key_is_a_typed_error() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = OfflineStore::open(dir.path()).unwrap();
+            store.conn().execute_batch("PRAGMA ignore_check_constraints = ON; UPDATE device SET secret = x'00'").unwrap();
+        }
+        assert!(matches!(OfflineStore::open(dir.path()), Err(OfflineStoreError::Corrupt { .. })));
+    }
+}
