@@ -156,7 +156,10 @@ async fn watch(mut wallet: Wallet) -> anyhow::Result<ExitCode> {
         &options,
         |event| println!("{}", event.json),
         |status| match status {
-            WatchStatus::Connected { after } => eprintln!("connected; watching for events after #{after} (Ctrl-C to stop)"),
+            WatchStatus::Connected { after: 0 } => eprintln!("connected; showing new events as they happen (Ctrl-C to stop)"),
+            WatchStatus::Connected { after } => {
+                eprintln!("connected; showing events after #{after}, then new ones as they happen (Ctrl-C to stop)");
+            }
             WatchStatus::Disconnected { reason, retry_in } => {
                 eprintln!("disconnected ({reason}); reconnecting in {:.1} s", retry_in.as_secs_f64());
             }

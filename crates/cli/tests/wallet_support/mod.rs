@@ -1,0 +1,273 @@
+//! Test harness for the wallet's end-to-end tests: a real `offpay serve` on a free port with its
+//! SQLite data in a temporary folder, and wallets driven through the real `offpay` binary.
+//! Waits are bounded (they fail the test with a message), never timing assertions.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc::{Receiver, channel};
+use std::time::Duration;
+
+use serde_json::Value;
+
+/// How long to wait for a process to say something before failing the test.
+pub const WAIT: Duration = Duration::from_secs(60);
+
+/// The password every test user gets.
+pub const PASSWORD: &str = "correct horse battery";
+
+pub fn offpay() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_offpay"));
+    // Nothing from the developer's environment may leak into the test.
+    for var in ["OFFPAY_HOME", "OFFPAY_SERVER", "OFFPAY_PASSWORD", "OFFPAY_DATABASE_URL", "DATABASE_URL"] {
+        cmd.env_remove(var);
+    }
+    cmd.stdin(Stdio::null());
+    cmd
+}
+
+/// Spawns a thread that forwards each line of `stream` to the returned channel.
+pub fn lines_of(stream: impl std::io::Read + Send + 'static) -> Receiver<String> {
+    let (tx, rx) = channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stream).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// Waits for the first line that satisfies `want`, failing the test after [`WAIT`].
+pub fn wait_for_line(rx: &Receiver<String>, what: &str, want: impl Fn(&str) -> bool) -> String {
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) if want(&line) => return line,
+            Ok(_) => {}
+            Err(e) => panic!("waited {WAIT:?} for {what}: {e}"),
+        }
+    }
+}
+
+/// A running `offpay serve` with its data folder.
+pub struct Server {
+    child: Child,
+    pub url: String,
+    pub data: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Server {
+    pub fn start() -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let (child, url) = spawn_server(&data, "127.0.0.1:0");
+        Server { child, url, data, _dir: dir }
+    }
+
+    /// Stops the server and starts it again on the same address and data.
+    pub fn restart(&mut self) {
+        self.stop();
+        let addr = self.url.trim_start_matches("http://").to_string();
+        let (child, url) = spawn_server(&self.data, &addr);
+        assert_eq!(url, self.url);
+        self.child = child;
+    }
+
+    /// Runs `offpay admin --data DIR ARGS`, asserting success.
+    pub fn admin(&self, args: &[&str]) -> String {
+        let out = offpay().arg("admin").arg("--data").arg(&self.data).args(args).output().unwrap();
+        assert!(out.status.success(), "offpay admin {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// Stops the server (for the no-server cases).
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Starts `offpay serve` and waits for the line that says where it serves.
+fn spawn_server(data: &Path, listen: &str) -> (Child, String) {
+    let mut child = offpay()
+        .args(["serve", "--listen", listen, "--data"])
+        .arg(data)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = lines_of(child.stderr.take().unwrap());
+    let line = wait_for_line(&stderr, "the server to start", |l| l.contains("offpay serving on http://"));
+    let url = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap()
+        .trim_end_matches([',', '.'])
+        .to_string();
+    // Keep draining the server's log so that it never blocks on a full pipe.
+    std::thread::spawn(move || for _ in stderr {});
+    (child, url)
+}
+
+/// One user's wallet home, driven through `offpay wallet --home HOME`.
+pub struct WalletHome {
+    pub home: PathBuf,
+    pub handle: String,
+    _dir: tempfile::TempDir,
+}
+
+/// A failed command's stderr, checked to be one line.
+pub struct Refusal {
+    pub line: String,
+}
+
+impl WalletHome {
+    pub fn new(handle: &str) -> WalletHome {
+        let dir = tempfile::tempdir().unwrap();
+        WalletHome { home: dir.path().join(".offpay"), handle: handle.to_string(), _dir: dir }
+    }
+
+    pub fn cmd(&self) -> Command {
+        let mut cmd = offpay();
+        cmd.arg("wallet").arg("--home").arg(&self.home);
+        cmd
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.cmd().args(args).output().unwrap()
+    }
+
+    /// Runs a wallet command that must succeed; returns its stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "{} `wallet {}` failed: {}",
+            self.handle,
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// Runs a wallet command with `--json` that must succeed; returns its one JSON object.
+    pub fn json(&self, args: &[&str]) -> Value {
+        let mut all = args.to_vec();
+        all.push("--json");
+        let stdout = self.ok(&all);
+        assert_eq!(stdout.lines().count(), 1, "one JSON line expected, got {stdout:?}");
+        let value: Value = serde_json::from_str(&stdout).unwrap();
+        assert!(value.is_object(), "{value}");
+        value
+    }
+
+    /// Runs a wallet command that must fail with one line on stderr and nothing on stdout.
+    pub fn refused(&self, args: &[&str]) -> Refusal {
+        self.refused_with(args, &[])
+    }
+
+    pub fn refused_with(&self, args: &[&str], env: &[(&str, &str)]) -> Refusal {
+        let mut cmd = self.cmd();
+        cmd.args(args);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().unwrap();
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert!(!out.status.success(), "`wallet {}` should have failed", args.join(" "));
+        assert!(out.stdout.is_empty(), "a refusal prints nothing on stdout: {:?}", String::from_utf8_lossy(&out.stdout));
+        assert_eq!(stderr.lines().count(), 1, "one line on stderr expected, got {stderr:?}");
+        let line = stderr.trim_end().to_string();
+        assert!(line.starts_with("error: ") && line.len() > "error: ".len() + 5, "{line:?}");
+        Refusal { line }
+    }
+
+    pub fn register(&self, server: &Server) -> String {
+        self.with_password(server, "register", PASSWORD)
+    }
+
+    pub fn login(&self, server: &Server, password: &str) -> Output {
+        self.cmd()
+            .args(["--server", &server.url, "login", &self.handle])
+            .env("OFFPAY_PASSWORD", password)
+            .output()
+            .unwrap()
+    }
+
+    fn with_password(&self, server: &Server, verb: &str, password: &str) -> String {
+        let out = self
+            .cmd()
+            .args(["--server", &server.url, verb, &self.handle])
+            .env("OFFPAY_PASSWORD", password)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{verb} {} failed: {}", self.handle, String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// The balance in minor units, from `balance --json`.
+    pub fn balance(&self) -> u64 {
+        let value = self.json(&["balance"]);
+        assert_eq!(value["currency"], "INR");
+        assert_eq!(value["offline"], 0);
+        value["balance"].as_u64().unwrap()
+    }
+
+    pub fn db_path(&self) -> PathBuf {
+        self.home.join("wallet.sqlite3")
+    }
+
+    pub fn home(&self) -> &Path {
+        &self.home
+    }
+}
+
+/// A running `offpay wallet watch`.
+pub struct Watcher {
+    child: Child,
+    pub stdout: Receiver<String>,
+    pub stderr: Receiver<String>,
+}
+
+impl Watcher {
+    /// Starts `watch` and waits until it says it is connected.
+    pub fn start(wallet: &WalletHome) -> Watcher {
+        let mut child = wallet
+            .cmd()
+            .arg("watch")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = lines_of(child.stdout.take().unwrap());
+        let stderr = lines_of(child.stderr.take().unwrap());
+        wait_for_line(&stderr, "watch to connect", |l| l.starts_with("connected"));
+        Watcher { child, stdout, stderr }
+    }
+
+    /// The next event printed on stdout.
+    pub fn next_event(&self) -> Value {
+        let line = wait_for_line(&self.stdout, "an event from watch", |_| true);
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("watch printed {line:?}: {e}"))
+    }
+}
+
+impl Drop for Watcher {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
