@@ -184,6 +184,12 @@ fn a_send_retried_after_a_lost_answer_pays_once() {
     };
     assert_eq!(bob.balance(), 2_500);
 
+    // The wallet tells the user that a payment is unconfirmed and how to finish it.
+    let out = alice.cmd().arg("balance").output().unwrap();
+    assert!(out.status.success());
+    let notes = String::from_utf8(out.stderr).unwrap();
+    assert!(notes.contains("unconfirmed") && notes.contains("run: offpay wallet send bob 25.00"), "{notes}");
+
     // The user, unsure, sends again: the wallet reuses the key and the server replays.
     let retry = alice.json(&["send", "bob", "25.00"]);
     assert_eq!(retry["replayed"], true, "{retry}");
@@ -195,6 +201,8 @@ fn a_send_retried_after_a_lost_answer_pays_once() {
     assert_eq!(entry.state, offpay_wallet::store::OutboxState::Done);
     assert_eq!(entry.attempts, 2);
     drop(store);
+    let out = alice.cmd().arg("balance").output().unwrap();
+    assert!(String::from_utf8(out.stderr).unwrap().is_empty(), "nothing is unconfirmed any more");
 
     // A later, deliberate payment of the same amount is a new payment.
     let again = alice.ok(&["send", "bob", "25.00"]);

@@ -11,7 +11,7 @@ use offpay_protocol::{Amount, Currency, Handle};
 use crate::client::{Client, ClientError, ServerUrl};
 use crate::error::WalletError;
 use crate::events::{self, Event, WatchOptions, WatchStatus};
-use crate::store::{Session, Settings, Store, now_ms};
+use crate::store::{OutboxEntry, Session, Settings, Store, now_ms};
 use crate::wire;
 
 /// The server used when none was given or remembered.
@@ -52,6 +52,9 @@ pub struct BalanceView {
     pub currency: Currency,
     pub frozen: bool,
     pub freshness: Freshness,
+    /// Sends of this account whose outcome the device does not know yet (an earlier attempt
+    /// got no answer); sending the same again finishes them without paying twice.
+    pub unconfirmed_sends: Vec<OutboxEntry>,
 }
 
 /// A payment the server posted.
@@ -182,6 +185,7 @@ impl Wallet {
         let settings = self.store.settings()?;
         let session = settings.session().ok_or(WalletError::NotLoggedIn)?;
         let client = Client::new(self.server_for(&session)?)?;
+        let unconfirmed_sends = self.unconfirmed_sends(&session)?;
         match client.me(&session.token).await {
             Ok(me) => {
                 let currency = self.currency(&client).await?;
@@ -197,6 +201,7 @@ impl Wallet {
                     currency,
                     frozen: me.frozen,
                     freshness: Freshness::Live,
+                    unconfirmed_sends,
                 })
             }
             Err(e) if !e.is_refusal() => {
@@ -210,6 +215,7 @@ impl Wallet {
                     currency,
                     frozen: false,
                     freshness: Freshness::Stale { as_of_ms: known.as_of_ms, reason: e.to_string() },
+                    unconfirmed_sends,
                 })
             }
             Err(e) => Err(session_error(e, &session)),
@@ -298,6 +304,14 @@ impl Wallet {
             Err(events::WatchError::SessionEnded) => Err(WalletError::SessionEnded { handle: session.handle.to_string() }),
             Err(e) => Err(WalletError::Watch(e)),
         }
+    }
+
+    /// The pending outbox entries of the session's account on its server.
+    fn unconfirmed_sends(&self, session: &Session) -> Result<Vec<OutboxEntry>, WalletError> {
+        let server = self.server_for(session)?;
+        let mut pending = self.store.outbox_pending()?;
+        pending.retain(|e| e.server == server.as_str() && e.account == session.handle.as_str());
+        Ok(pending)
     }
 
     /// The currency, from the store, or from the server (then remembered).

@@ -3,6 +3,7 @@
 //! wording is unit-tested.
 
 use offpay_protocol::{Amount, Currency};
+use offpay_wallet::store::OutboxEntry;
 use offpay_wallet::wire::HistoryItem;
 use offpay_wallet::{AccountView, BalanceView, Freshness, SendReceipt};
 use serde_json::{Value, json};
@@ -56,7 +57,26 @@ pub fn balance_notes(view: &BalanceView) -> Vec<String> {
     if view.frozen {
         notes.push("note: this account is frozen; payments are blocked until the operator lifts it".to_string());
     }
+    for send in &view.unconfirmed_sends {
+        notes.push(unconfirmed_note(&view.currency, send));
+    }
     notes
+}
+
+/// "note: a payment of 25.00 INR to bob is unconfirmed; ..." with the command that finishes it.
+fn unconfirmed_note(currency: &Currency, send: &OutboxEntry) -> String {
+    let memo = match &send.memo {
+        Some(memo) => format!(" --memo '{}'", sanitize(memo).replace('\'', "'\\''")),
+        None => String::new(),
+    };
+    format!(
+        "note: a payment of {} to {} is unconfirmed (no answer from the server yet); \
+         to finish it without paying twice, run: offpay wallet send {} {}{memo}",
+        money(currency, send.amount),
+        sanitize(&send.to),
+        sanitize(&send.to),
+        currency.format(send.amount),
+    )
 }
 
 pub fn sent_human(receipt: &SendReceipt) -> String {
@@ -164,6 +184,7 @@ mod tests {
             currency: Currency::INR,
             frozen: false,
             freshness,
+            unconfirmed_sends: Vec::new(),
         }
     }
 
@@ -215,6 +236,35 @@ mod tests {
         assert_eq!(balance_human(&view), "Balance: 1250.00 INR\nOffline purse: 200.00 INR");
         assert_eq!(balance_json(&view)["offline"], 20000);
         assert_eq!(balance_notes(&view).len(), 1);
+    }
+
+    #[test]
+    fn unconfirmed_sends_say_how_to_finish_them() {
+        let mut view = balance_view(Freshness::Live);
+        let entry = |memo: Option<&str>| OutboxEntry {
+            idempotency_key: "k".repeat(32),
+            server: "http://s".into(),
+            account: "alice".into(),
+            to: "bob".into(),
+            amount: amt(2_500),
+            memo: memo.map(Into::into),
+            state: offpay_wallet::store::OutboxState::Pending,
+            attempts: 1,
+            entry_id: None,
+            failure_code: None,
+            created_at_ms: 0,
+            updated_at_ms: 0,
+        };
+        view.unconfirmed_sends = vec![entry(None), entry(Some("bob's rent"))];
+        assert_eq!(
+            balance_notes(&view),
+            [
+                "note: a payment of 25.00 INR to bob is unconfirmed (no answer from the server yet); \
+                 to finish it without paying twice, run: offpay wallet send bob 25.00",
+                "note: a payment of 25.00 INR to bob is unconfirmed (no answer from the server yet); \
+                 to finish it without paying twice, run: offpay wallet send bob 25.00 --memo 'bob'\\''s rent'",
+            ]
+        );
     }
 
     #[test]
