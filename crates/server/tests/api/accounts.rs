@@ -20,7 +20,8 @@ async fn register_login_me_logout() {
 
     let (status, me) = client.get("/v1/me", Some(&first)).await;
     assert_eq!(status, 200);
-    assert_eq!(me, json!({"handle": "alice", "balance": 0, "currency": "INR", "frozen": false}));
+    assert!(me["account"].as_i64().is_some_and(|a| a > 0), "{me}");
+    assert_eq!(me, json!({"handle": "alice", "account": me["account"], "balance": 0, "currency": "INR", "frozen": false}));
 
     let (status, body) = client.post("/v1/login", None, None, &json!({"handle": "alice", "password": PASSWORD})).await;
     assert_eq!(status, 200, "{body}");
