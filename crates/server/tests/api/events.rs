@@ -92,3 +92,26 @@ async fn websocket_authentication_failures() {
     let events = server.store.security_events(10).await.unwrap();
     assert!(events.iter().any(|e| e.kind == "ws_auth_failed"), "{events:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sockets_close_at_session_expiry_and_at_shutdown() {
+    let config = offpay_server::Config {
+        ws_ping_interval: std::time::Duration::from_millis(50),
+        session_absolute_ms: 60_000,
+        ..offpay_server::Config::for_tests()
+    };
+    let server = TestServer::sqlite_with(config).await;
+    let alice = server.register("alice").await;
+
+    // The session's absolute expiry passes: the socket is closed with 4401.
+    let mut expiring = ws_connect(&server, &alice, None).await;
+    server.clock.advance_ms(60_000);
+    assert_eq!(close_code(&mut expiring).await, 4401);
+
+    // Shutdown closes open sockets with 1001 and the server stops.
+    let bob = server.register("bob").await;
+    let mut open = ws_connect(&server, &bob, None).await;
+    let stopping = tokio::spawn(server.stop());
+    assert_eq!(close_code(&mut open).await, 1001);
+    tokio::time::timeout(PATIENCE, stopping).await.unwrap().unwrap();
+}
