@@ -10,6 +10,8 @@
 mod output;
 #[path = "wallet/password.rs"]
 mod password;
+#[path = "offline_cmd.rs"]
+mod offline_cmd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -70,6 +72,8 @@ enum WalletCommand {
     },
     /// Print each live event as one JSON line until interrupted (Ctrl-C).
     Watch,
+    #[command(flatten)]
+    Offline(offline_cmd::OfflineCommand),
 }
 
 pub fn run(args: WalletArgs) -> anyhow::Result<ExitCode> {
@@ -119,7 +123,8 @@ async fn dispatch(mut wallet: Wallet, command: WalletCommand) -> anyhow::Result<
             LogoutOutcome::NotLoggedIn => println!("Not logged in."),
         },
         WalletCommand::Balance { json } => {
-            let view = wallet.balance().await?;
+            let mut view = wallet.balance().await?;
+            view.offline = offline_cmd::offline_balance(&wallet)?;
             for note in output::balance_notes(&view) {
                 eprintln!("{note}");
             }
@@ -146,6 +151,7 @@ async fn dispatch(mut wallet: Wallet, command: WalletCommand) -> anyhow::Result<
             }
         }
         WalletCommand::Watch => return watch(wallet).await,
+        WalletCommand::Offline(command) => return offline_cmd::run(&wallet, command).await,
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -1,0 +1,538 @@
+//! `offpay wallet` offline subcommands: `purse load|close|status`, `request`, `pay`, `accept`,
+//! `sync`, and the offline remainder shown by `balance`. Thin: the work is in
+//! `offpay_wallet::offline`; this file reads the clock, asks for confirmation, and prints.
+//!
+//! Output rules (docs/OFFLINE.md): `request` and `pay` print the text (`OPR1:…` / `OPN1:…`)
+//! alone on stdout, so scripts can capture it; messages go to stderr, and so does the QR code
+//! of `--qr` (the text on stdout stays machine-readable). `accept` prints one sentence (or a
+//! JSON object with `--json`) and exits non-zero with the protocol's reason when it refuses.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use offpay_protocol::{Amount, Currency, Encoded};
+use offpay_wallet::Wallet;
+use offpay_wallet::offline::api::OfflineApi;
+use offpay_wallet::offline::{
+    AcceptedPayment, ClosedPurse, DEFAULT_REQUEST_VALIDITY_SECS, Identity, LoadedPurse, OfflineError, OfflineStore,
+    OnlineSession, PayPreview, Payment, PurseRecord, PurseStatus, SyncReport, unix_now,
+};
+use serde_json::{Value, json};
+
+use super::output::{money, sanitize, utc_minute};
+
+#[derive(clap::Subcommand)]
+pub enum OfflineCommand {
+    /// The offline purse: money set aside on this device for paying with no connection.
+    Purse {
+        #[command(subcommand)]
+        command: PurseCommand,
+    },
+    /// Ask to be paid offline: prints a payment request (OPR1:…) for the payer to scan or paste.
+    Request {
+        /// How much, in major units (150.00).
+        amount: String,
+        /// Also draw the request as a QR code (on stderr).
+        #[arg(long)]
+        qr: bool,
+        /// How long the request can be paid, in minutes.
+        #[arg(long, default_value_t = DEFAULT_REQUEST_VALIDITY_SECS / 60, value_parser = clap::value_parser!(u64).range(1..=1440))]
+        valid_minutes: u64,
+    },
+    /// Pay a payment request from the offline purse, with no server: prints the payment note
+    /// (OPN1:…) for the payee.
+    Pay {
+        /// The payment request text (OPR1:…), or - to read it from stdin.
+        request: String,
+        /// Pay without asking for confirmation.
+        #[arg(long)]
+        yes: bool,
+        /// Also draw the note as a QR code (on stderr).
+        #[arg(long)]
+        qr: bool,
+    },
+    /// Check and accept a payment note, with no server; exits non-zero with the reason if refused.
+    Accept {
+        /// The payment note text (OPN1:…), or - to read it from stdin.
+        note: String,
+        /// Print one JSON object, amounts in minor units.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Upload offline notes for settlement; download issuer keys, revocations and purse states.
+    Sync {
+        /// Print one JSON object, amounts in minor units.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(clap::Subcommand)]
+pub enum PurseCommand {
+    /// Move money from the balance into an offline purse for this device (online).
+    Load {
+        /// How much, in major units (500.00).
+        amount: String,
+        /// Print one JSON object, amounts in minor units.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Close this device's purses: what was not spent goes back to the balance (online).
+    Close {
+        /// Print one JSON object, amounts in minor units.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show this device's purses (no server).
+    Status {
+        /// Print one JSON object, amounts in minor units.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Runs one offline subcommand.
+pub async fn run(wallet: &Wallet, command: OfflineCommand) -> anyhow::Result<ExitCode> {
+    let mut store = open_store(wallet)?;
+    match command {
+        OfflineCommand::Purse { command: PurseCommand::Load { amount, json } } => {
+            let session = online_session(wallet)?;
+            let loaded = store.load_purse(&session, &amount, unix_now()).await?;
+            let offline = store.offline_balance(unix_now())?;
+            if loaded.resumed {
+                eprintln!("note: finished an earlier load whose outcome was unknown (it was not loaded twice)");
+            }
+            if json {
+                println!("{}", loaded_json(&loaded, offline));
+            } else {
+                println!("{}", loaded_human(&loaded, offline));
+            }
+        }
+        OfflineCommand::Purse { command: PurseCommand::Close { json } } => {
+            let session = online_session(wallet)?;
+            let closed = store.close_purses(&session, unix_now()).await?;
+            let currency = currency(wallet, &store);
+            if json {
+                println!("{}", closed_json(&closed));
+            } else {
+                println!("{}", closed_human(&currency, &closed));
+            }
+            if closed.iter().any(|c| c.outcome.is_err()) {
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+        OfflineCommand::Purse { command: PurseCommand::Status { json } } => {
+            let now = unix_now();
+            let purses = store.purses()?;
+            let currency = currency(wallet, &store);
+            if json {
+                println!("{}", purses_json(&purses, store.offline_balance(now)?));
+            } else {
+                println!("{}", purses_human(&currency, &purses, now));
+            }
+        }
+        OfflineCommand::Request { amount, qr, valid_minutes } => {
+            let identity = identity(wallet, &mut store).await?;
+            let amount = identity.currency.parse_major(&amount).map_err(OfflineError::from)?;
+            let issued = store.request(amount, valid_minutes * 60, unix_now())?;
+            println!("{}", issued.text);
+            eprintln!(
+                "Request for {} to {} (account {}), valid for {valid_minutes} minutes. Show it to the payer, then run `offpay wallet accept NOTE` with the note they give you.",
+                money(&identity.currency, amount),
+                identity.handle,
+                identity.account
+            );
+            if qr {
+                eprintln!("{}", qr_text(&issued.text)?);
+            }
+        }
+        OfflineCommand::Pay { request, yes, qr } => {
+            let request = read_arg(&request)?;
+            let currency = currency(wallet, &store);
+            let preview = store.preview_payment(&request, unix_now())?;
+            if !yes {
+                confirm(&pay_question(&currency, &preview))?;
+            }
+            let payment = store.pay(&request, unix_now())?;
+            // The new purse state is committed: the note can be released.
+            println!("{}", payment.text);
+            eprintln!("{}", paid_message(&currency, &payment));
+            if qr {
+                eprintln!("{}", qr_text(&payment.text)?);
+            }
+        }
+        OfflineCommand::Accept { note, json } => {
+            let note = read_arg(&note)?;
+            let identity = identity(wallet, &mut store).await?;
+            match store.accept(&note, unix_now()) {
+                Ok(accepted) => {
+                    if json {
+                        println!("{}", accepted_json(&accepted));
+                    } else {
+                        println!("{}", accepted_human(&identity.currency, &accepted));
+                    }
+                }
+                Err(OfflineError::Rejected(reason)) if json => {
+                    println!("{}", json!({"accepted": false, "reason": reason.code(), "message": reason.to_string()}));
+                    return Ok(ExitCode::FAILURE);
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        OfflineCommand::Sync { json } => {
+            let session = online_session(wallet)?;
+            let report = store.sync(&session).await?;
+            let currency = currency(wallet, &store);
+            let offline = store.offline_balance(unix_now())?;
+            if json {
+                println!("{}", sync_json(&report, offline));
+            } else {
+                println!("{}", sync_human(&currency, &report, offline));
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What this device can still pay offline now (for `balance`); zero when there is no store.
+pub fn offline_balance(wallet: &Wallet) -> anyhow::Result<Amount> {
+    let store = open_store(wallet)?;
+    Ok(store.offline_balance(unix_now())?)
+}
+
+fn open_store(wallet: &Wallet) -> anyhow::Result<OfflineStore> {
+    let home = wallet.store().path().parent().context("the wallet store has no folder")?;
+    Ok(OfflineStore::open(home)?)
+}
+
+fn online_session(wallet: &Wallet) -> anyhow::Result<OnlineSession> {
+    let session = wallet.settings()?.session().ok_or(OfflineError::NotLoggedIn)?;
+    let server = wallet.server()?;
+    Ok(OnlineSession { api: OfflineApi::new(server, session.token)?, handle: session.handle })
+}
+
+/// My identity: the cached one when it matches the logged-in handle (no server needed), else
+/// asked from the server.
+async fn identity(wallet: &Wallet, store: &mut OfflineStore) -> anyhow::Result<Identity> {
+    let cached = store.identity()?;
+    let session = wallet.settings()?.session();
+    match (&cached, &session) {
+        (Some(id), Some(s)) if id.handle == s.handle => return Ok(id.clone()),
+        (Some(id), None) => return Ok(id.clone()),
+        (None, None) => return Err(OfflineError::UnknownIdentity.into()),
+        _ => {}
+    }
+    let online = online_session(wallet)?;
+    match store.refresh_identity(&online).await {
+        Ok((identity, _)) => Ok(identity),
+        Err(e) => match cached {
+            Some(id) => Err(OfflineError::IdentityMismatch { cached: id.handle.to_string(), current: online.handle.to_string() }.into()),
+            None => Err(anyhow::Error::new(e).context(OfflineError::UnknownIdentity.to_string())),
+        },
+    }
+}
+
+/// The currency to show amounts in: my identity's, else the online wallet's, else INR.
+fn currency(wallet: &Wallet, store: &OfflineStore) -> Currency {
+    if let Ok(Some(id)) = store.identity() {
+        return id.currency;
+    }
+    wallet.settings().ok().and_then(|s| s.currency).unwrap_or_default()
+}
+
+/// The argument, or stdin when it is `-`.
+fn read_arg(arg: &str) -> anyhow::Result<String> {
+    if arg != "-" {
+        return Ok(arg.to_string());
+    }
+    let mut text = String::new();
+    std::io::stdin().lock().read_line(&mut text).context("cannot read from stdin")?;
+    Ok(text.trim().to_string())
+}
+
+/// Asks `question` on the terminal; anything but y/yes cancels. Refuses when stdin is not a
+/// terminal (pass `--yes` in scripts).
+fn confirm(question: &str) -> anyhow::Result<()> {
+    let stdin = std::io::stdin();
+    if !stdin.is_terminal() {
+        anyhow::bail!("{question} — not confirmed: stdin is not a terminal; pass --yes to pay without asking");
+    }
+    eprint!("{question} [y/N] ");
+    std::io::stderr().flush().ok();
+    let mut answer = String::new();
+    stdin.lock().read_line(&mut answer).context("cannot read the answer")?;
+    if matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes") {
+        Ok(())
+    } else {
+        Err(OfflineError::Cancelled.into())
+    }
+}
+
+/// The text as a QR code drawn with Unicode half blocks (two modules per character cell).
+pub fn qr_text(text: &str) -> anyhow::Result<String> {
+    use qrcode::render::unicode::Dense1x2;
+    let code = qrcode::QrCode::with_error_correction_level(text.as_bytes(), qrcode::EcLevel::L)
+        .context("the text is too long for a QR code")?;
+    Ok(code.render::<Dense1x2>().dark_color(Dense1x2::Light).light_color(Dense1x2::Dark).quiet_zone(true).build())
+}
+
+fn short_id(hex: &str) -> &str {
+    hex.get(..12).unwrap_or(hex)
+}
+
+pub fn pay_question(currency: &Currency, p: &PayPreview) -> String {
+    let handle = p.payee_handle.as_ref().map(|h| format!(" ({h})")).unwrap_or_default();
+    format!("Pay {} to account {}{handle}?", money(currency, p.amount), p.payee)
+}
+
+pub fn paid_message(currency: &Currency, p: &Payment) -> String {
+    format!(
+        "Paid {} to account {} (note {} of purse {}). Give the note above to the payee. Left in the purse: {}.",
+        money(currency, p.amount),
+        p.payee,
+        p.seq,
+        short_id(&p.purse_id.to_hex()),
+        money(currency, p.remaining)
+    )
+}
+
+pub fn accepted_human(currency: &Currency, a: &AcceptedPayment) -> String {
+    format!(
+        "Accepted {} from account {} (note {} of purse {}). It reaches your balance when you or the payer run `offpay wallet sync`.",
+        money(currency, a.amount),
+        a.payer,
+        a.seq,
+        short_id(&a.purse_id.to_hex())
+    )
+}
+
+pub fn accepted_json(a: &AcceptedPayment) -> Value {
+    json!({
+        "accepted": true,
+        "note": a.note_hash.to_hex(),
+        "purse_id": a.purse_id.to_hex(),
+        "seq": a.seq,
+        "amount": a.amount.minor(),
+        "from": a.payer.0,
+    })
+}
+
+pub fn loaded_human(l: &LoadedPurse, offline: Amount) -> String {
+    let f = l.record.certificate.fields();
+    let balance = l.balance.map(|b| format!(" Balance: {}.", money(&l.currency, b))).unwrap_or_default();
+    format!(
+        "Loaded {} into offline purse {} (up to {} per payment, valid until {}). Offline: {}.{balance}",
+        money(&l.currency, f.amount),
+        short_id(&l.record.purse_id().to_hex()),
+        money(&l.currency, f.per_payment_cap),
+        utc_minute(secs_to_ms(f.valid_until)),
+        money(&l.currency, offline),
+    )
+}
+
+pub fn loaded_json(l: &LoadedPurse, offline: Amount) -> Value {
+    let f = l.record.certificate.fields();
+    json!({
+        "purse_id": l.record.purse_id().to_hex(),
+        "certificate": l.record.certificate.to_text(),
+        "amount": f.amount.minor(),
+        "per_payment_cap": f.per_payment_cap.minor(),
+        "valid_from": f.valid_from,
+        "valid_until": f.valid_until,
+        "balance": l.balance.map(Amount::minor),
+        "offline": offline.minor(),
+        "resumed": l.resumed,
+    })
+}
+
+pub fn closed_human(currency: &Currency, closed: &[ClosedPurse]) -> String {
+    if closed.is_empty() {
+        return "No open purse to close.".to_string();
+    }
+    closed
+        .iter()
+        .map(|c| {
+            let id = short_id(&c.purse_id.to_hex()).to_string();
+            match &c.outcome {
+                Ok((returned, held)) => format!(
+                    "Closed purse {id}: spent {}, {} back to your balance now, {} held for notes not yet settled.",
+                    money(currency, c.spent),
+                    money(currency, *returned),
+                    money(currency, *held)
+                ),
+                Err(e) => format!(
+                    "Purse {id} is closed on this device (it pays nothing more) but the server was not told: {}. Run `offpay wallet purse close` again.",
+                    sanitize(e)
+                ),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+pub fn closed_json(closed: &[ClosedPurse]) -> Value {
+    let purses: Vec<Value> = closed
+        .iter()
+        .map(|c| match &c.outcome {
+            Ok((returned, held)) => json!({
+                "purse_id": c.purse_id.to_hex(), "spent": c.spent.minor(), "returned": returned.minor(), "held": held.minor(),
+            }),
+            Err(e) => json!({"purse_id": c.purse_id.to_hex(), "spent": c.spent.minor(), "error": e}),
+        })
+        .collect();
+    json!({ "purses": purses })
+}
+
+pub fn purses_human(currency: &Currency, purses: &[PurseRecord], now: u64) -> String {
+    if purses.is_empty() {
+        return "No offline purse on this device.".to_string();
+    }
+    purses
+        .iter()
+        .map(|p| {
+            let f = p.certificate.fields();
+            let status = if p.status == PurseStatus::Open && !p.usable_at(now) { "outside its window" } else { p.status.as_str() };
+            format!(
+                "Purse {}: {} of {} left, {} notes signed, {status}, valid until {}",
+                short_id(&p.purse_id().to_hex()),
+                money(currency, p.remaining()),
+                money(currency, f.amount),
+                p.state.last_seq,
+                utc_minute(secs_to_ms(f.valid_until))
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+pub fn purses_json(purses: &[PurseRecord], offline: Amount) -> Value {
+    let list: Vec<Value> = purses
+        .iter()
+        .map(|p| {
+            let f = p.certificate.fields();
+            json!({
+                "purse_id": p.purse_id().to_hex(),
+                "amount": f.amount.minor(),
+                "spent": p.state.spent.minor(),
+                "remaining": p.remaining().minor(),
+                "last_seq": p.state.last_seq,
+                "state": p.status.as_str(),
+                "valid_until": f.valid_until,
+            })
+        })
+        .collect();
+    json!({ "purses": list, "offline": offline.minor() })
+}
+
+pub fn sync_human(currency: &Currency, r: &SyncReport, offline: Amount) -> String {
+    let mut lines = vec![format!(
+        "Uploaded {} note(s): {} settled, {} already settled, {} refused, {} part of a fraud proof; {} still pending.",
+        r.uploaded,
+        r.settled,
+        r.duplicate,
+        r.rejected.len(),
+        r.fraud,
+        r.pending
+    )];
+    for (hash, reason) in &r.rejected {
+        lines.push(format!("  refused note {}: {}", short_id(&hash.to_hex()), sanitize(reason.as_deref().unwrap_or("no reason given"))));
+    }
+    lines.push(format!(
+        "Issuer keys: {}. Revoked: {} purse(s), {} device(s).",
+        r.issuer_keys, r.revoked_purses, r.revoked_devices
+    ));
+    if r.device_revoked {
+        lines.push("This device has been revoked: it can no longer pay offline.".to_string());
+    }
+    lines.push(format!("Offline purse: {}.", money(currency, offline)));
+    lines.join("\n")
+}
+
+pub fn sync_json(r: &SyncReport, offline: Amount) -> Value {
+    json!({
+        "uploaded": r.uploaded,
+        "settled": r.settled,
+        "duplicate": r.duplicate,
+        "fraud": r.fraud,
+        "rejected": r.rejected.iter().map(|(h, reason)| json!({"note": h.to_hex(), "reason": reason})).collect::<Vec<_>>(),
+        "pending": r.pending,
+        "issuer_keys": r.issuer_keys,
+        "revoked_purses": r.revoked_purses,
+        "revoked_devices": r.revoked_devices,
+        "device_revoked": r.device_revoked,
+        "purses": r.purses.iter().map(|(id, status, left)| json!({"purse_id": id.to_hex(), "state": status.as_str(), "remaining": left.minor()})).collect::<Vec<_>>(),
+        "offline": offline.minor(),
+    })
+}
+
+fn secs_to_ms(secs: u64) -> i64 {
+    i64::try_from(secs).unwrap_or(i64::MAX / 1000).saturating_mul(1000)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use offpay_protocol::{AccountId, Handle, PurseId};
+
+    use super::*;
+
+    fn amt(minor: u64) -> Amount {
+        Amount::from_minor(minor).unwrap()
+    }
+
+    #[test]
+    fn the_confirmation_names_amount_account_and_handle() {
+        let preview = PayPreview {
+            amount: amt(15_000),
+            payee: AccountId(2),
+            payee_handle: Handle::parse("bob").ok(),
+            purse_id: PurseId::from_bytes([7; 16]),
+            remaining_after: amt(35_000),
+        };
+        assert_eq!(pay_question(&Currency::INR, &preview), "Pay 150.00 INR to account 2 (bob)?");
+    }
+
+    #[test]
+    fn accept_output_for_people_and_scripts() {
+        let a = AcceptedPayment {
+            note_hash: offpay_protocol::crypto::sha256(b"n"),
+            purse_id: PurseId::from_bytes([0xab; 16]),
+            payer: AccountId(1001),
+            seq: 3,
+            amount: amt(15_000),
+            nonce: offpay_protocol::Nonce::from_bytes([1; 16]),
+        };
+        assert_eq!(
+            accepted_human(&Currency::INR, &a),
+            "Accepted 150.00 INR from account 1001 (note 3 of purse abababababab). It reaches your balance when you or the payer run `offpay wallet sync`."
+        );
+        let j = accepted_json(&a);
+        assert_eq!((j["amount"].as_u64(), j["from"].as_u64(), j["seq"].as_u64()), (Some(15_000), Some(1001), Some(3)));
+        assert_eq!(j["accepted"], true);
+    }
+
+    #[test]
+    fn sync_summary_lists_refusals() {
+        let report = SyncReport {
+            uploaded: 3,
+            settled: 1,
+            duplicate: 1,
+            rejected: vec![(offpay_protocol::crypto::sha256(b"x"), Some("bad_device_signature".into()))],
+            issuer_keys: 1,
+            ..SyncReport::default()
+        };
+        let text = sync_human(&Currency::INR, &report, amt(35_000));
+        assert!(text.starts_with("Uploaded 3 note(s): 1 settled, 1 already settled, 1 refused"), "{text}");
+        assert!(text.contains("bad_device_signature"), "{text}");
+        assert!(text.ends_with("Offline purse: 350.00 INR."), "{text}");
+        assert_eq!(sync_json(&report, amt(35_000))["rejected"][0]["reason"], "bad_device_signature");
+    }
+
+    #[test]
+    fn qr_codes_are_drawn_with_half_blocks() {
+        let qr = qr_text("OPR1:ABC").unwrap();
+        assert!(qr.lines().count() > 10);
+        assert!(qr.contains('█') || qr.contains('▀') || qr.contains('▄'));
+    }
+}
