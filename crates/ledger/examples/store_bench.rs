@@ -3,7 +3,8 @@
 //! ```text
 //! cargo run --release -p offpay-ledger --example store_bench -- [TRANSFERS] [TASKS] [USERS]
 //! ```
-//! Defaults: 20000 transfers from 256 concurrent tasks among 1000 users. SQLite runs on a
+//! Defaults: 20000 transfers from 256 concurrent tasks among 1000 users. Set
+//! `OFFPAY_BENCH_ONLY=sqlite` or `=postgres` to run one backend. SQLite runs on a
 //! temporary file (WAL, synchronous=FULL); PostgreSQL on a fresh database from
 //! `offpay_ledger::testing` (skipped when unreachable). Ends with `verify` on each store.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -27,10 +28,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let tasks = args.get(1).copied().unwrap_or(256);
     let users = args.get(2).copied().unwrap_or(1000).max(2);
 
+    let only = std::env::var("OFFPAY_BENCH_ONLY").unwrap_or_default();
     let dir = tempfile::tempdir()?;
-    let sqlite = open_store(Some(dir.path()), None).await?;
-    run("sqlite", sqlite, transfers, tasks, users).await?;
-
+    if only.is_empty() || only == "sqlite" {
+        let sqlite = open_store(Some(dir.path()), None).await?;
+        run("sqlite", sqlite, transfers, tasks, users).await?;
+    }
+    if !(only.is_empty() || only == "postgres") {
+        return Ok(());
+    }
     match offpay_ledger::testing::fresh_postgres().await {
         Some((url, _guard)) => {
             let pg = open_store(None, Some(&url)).await?;

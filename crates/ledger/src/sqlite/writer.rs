@@ -84,6 +84,16 @@ impl Writer {
         conn: Connection,
         events: broadcast::Sender<EventNotice>,
     ) -> Result<Writer, LedgerError> {
+        // Savepoints write a statement journal for every page they touch; keep it in memory
+        // rather than in a temporary file (measured: a quarter of the writer's time).
+        conn.pragma_update(None, "temp_store", "MEMORY")?;
+        // Every write command's statements stay prepared (rusqlite's default keeps 16, fewer
+        // than the commands use, and a miss re-parses the SQL).
+        conn.set_prepared_statement_cache_capacity(256);
+        // Without the query planner stability guarantee, SQLite marks some cached statements
+        // for re-preparation whenever their parameters are rebound (measured: a fifth of the
+        // writer's time re-parsing SQL). Plans here never depend on parameter values.
+        conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
         let (queue, rx) = mpsc::channel(QUEUE_MAX);
         std::thread::Builder::new()
             .name("offpay-sqlite-writer".into())

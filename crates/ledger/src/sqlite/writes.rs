@@ -7,7 +7,7 @@
 use offpay_protocol::{Amount, Handle};
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::reads::{posted_by_entry, user_by_handle, user_by_id};
+use super::reads::posted_by_entry;
 use super::schema::FUNDING_ACCOUNT;
 use crate::error::LedgerError;
 use crate::model::*;
@@ -185,12 +185,51 @@ fn locked_account(conn: &Connection, account_id: AccountId) -> Result<LockedAcco
     })
 }
 
-fn party(conn: &Connection, user: &User) -> Result<Party, LedgerError> {
-    Ok(Party {
-        user_id: user.id,
-        handle: user.handle.clone(),
-        account: locked_account(conn, user.account_id)?,
-    })
+/// A user with their account row and frozen flag, found by id or by handle in one query.
+fn party(conn: &Connection, by: PartyKey<'_>) -> Result<Option<(Party, bool)>, LedgerError> {
+    const COLUMNS: &str = "SELECT u.id, u.handle, u.frozen, a.id, a.kind, a.balance, a.head
+        FROM users u JOIN accounts a ON a.id = u.account_id";
+    let row = |r: &rusqlite::Row<'_>| {
+        Ok((
+            r.get::<_, i64>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, bool>(2)?,
+            r.get::<_, i64>(3)?,
+            r.get::<_, String>(4)?,
+            r.get::<_, i64>(5)?,
+            r.get::<_, Vec<u8>>(6)?,
+        ))
+    };
+    let found = match by {
+        PartyKey::Id(id) => conn
+            .prepare_cached(&format!("{COLUMNS} WHERE u.id = ?1"))?
+            .query_row([id], row)
+            .optional()?,
+        PartyKey::Handle(handle) => conn
+            .prepare_cached(&format!("{COLUMNS} WHERE u.handle = ?1"))?
+            .query_row([handle.as_str()], row)
+            .optional()?,
+    };
+    let Some((user_id, handle, frozen, account_id, kind, balance, head)) = found else {
+        return Ok(None);
+    };
+    let party = Party {
+        user_id,
+        handle: plan::handle_of(&handle)?,
+        account: LockedAccount {
+            account_id,
+            kind: plan::account_kind(&kind)?,
+            balance,
+            head,
+        },
+    };
+    Ok(Some((party, frozen)))
+}
+
+#[derive(Clone, Copy)]
+enum PartyKey<'a> {
+    Id(UserId),
+    Handle(&'a Handle),
 }
 
 fn next_entry_id(conn: &Connection) -> Result<EntryId, LedgerError> {
@@ -265,15 +304,9 @@ pub fn deposit(
     if let Some(posted) = replay(conn, OPERATOR_SCOPE, key, &fingerprint)? {
         return Ok(posted);
     }
-    let receiver = user_by_handle(conn, to)?.ok_or(LedgerError::UnknownUser)?;
+    let (receiver, _) = party(conn, PartyKey::Handle(to))?.ok_or(LedgerError::UnknownUser)?;
     let funding = locked_account(conn, FUNDING_ACCOUNT)?;
-    let plan = plan_deposit(
-        next_entry_id(conn)?,
-        &funding,
-        &party(conn, &receiver)?,
-        minor,
-        now_ms,
-    )?;
+    let plan = plan_deposit(next_entry_id(conn)?, &funding, &receiver, minor, now_ms)?;
     write_plan(conn, &plan, OPERATOR_SCOPE, key, &fingerprint, notices)?;
     Ok(plan.posted)
 }
@@ -290,18 +323,20 @@ pub fn transfer(
     if let Some(posted) = replay(conn, &scope, &request.idempotency_key, &fingerprint)? {
         return Ok(posted);
     }
-    let sender = user_by_id(conn, request.from)?.ok_or(LedgerError::UnknownUser)?;
-    let receiver = user_by_handle(conn, &request.to)?.ok_or(LedgerError::UnknownUser)?;
-    if sender.id == receiver.id {
+    let (sender, sender_frozen) =
+        party(conn, PartyKey::Id(request.from))?.ok_or(LedgerError::UnknownUser)?;
+    let (receiver, _) =
+        party(conn, PartyKey::Handle(&request.to))?.ok_or(LedgerError::UnknownUser)?;
+    if sender.user_id == receiver.user_id {
         return Err(LedgerError::SameAccount);
     }
-    if sender.frozen {
+    if sender_frozen {
         return Err(LedgerError::AccountFrozen);
     }
     let plan = plan_transfer(
         next_entry_id(conn)?,
-        &party(conn, &sender)?,
-        &party(conn, &receiver)?,
+        &sender,
+        &receiver,
         minor,
         request.memo.as_deref(),
         now_ms,
