@@ -17,6 +17,7 @@
 //! - [`chain`]: the journal hash chain (per-account heads) and request fingerprints.
 //! - `plan`: the money rules as pure functions (balances, postings, events) used by both backends.
 //! - `verify`: the streaming audit behind [`Store::verify`].
+//! - [`offline`]: offline purses, note settlement, fraud proofs ([`offline::OfflineStore`]).
 //! - [`sqlite`], [`postgres`]: the backends.
 //! - [`open`]: [`open_store`] picks a backend from `--data DIR` / `--database-url URL`.
 //! - [`testing`]: fresh PostgreSQL databases for tests (also used by other crates' tests).
@@ -26,6 +27,7 @@
 pub mod chain;
 pub mod error;
 pub mod model;
+pub mod offline;
 pub mod open;
 mod plan;
 pub mod postgres;

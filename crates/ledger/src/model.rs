@@ -95,6 +95,12 @@ pub enum EntryKind {
     Deposit,
     /// User wallet -> user wallet.
     Transfer,
+    /// User wallet -> reserve (an offline purse was loaded).
+    PurseLoad,
+    /// Reserve -> user wallet (a purse's remainder, at close or expiry).
+    PurseReturn,
+    /// Reserve (then payer wallet, then fraud loss) -> payee wallet (an offline note settled).
+    OfflineSettle,
 }
 
 impl EntryKind {
@@ -102,6 +108,9 @@ impl EntryKind {
         match self {
             EntryKind::Deposit => "deposit",
             EntryKind::Transfer => "transfer",
+            EntryKind::PurseLoad => "purse_load",
+            EntryKind::PurseReturn => "purse_return",
+            EntryKind::OfflineSettle => "offline_settle",
         }
     }
 }

@@ -298,6 +298,9 @@ pub fn entry_kind(text: &str) -> Result<EntryKind, LedgerError> {
     match text {
         "deposit" => Ok(EntryKind::Deposit),
         "transfer" => Ok(EntryKind::Transfer),
+        "purse_load" => Ok(EntryKind::PurseLoad),
+        "purse_return" => Ok(EntryKind::PurseReturn),
+        "offline_settle" => Ok(EntryKind::OfflineSettle),
         other => Err(LedgerError::Storage(format!(
             "unknown journal entry kind {other:?}"
         ))),

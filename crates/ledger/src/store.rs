@@ -103,4 +103,7 @@ pub trait Store: Send + Sync + 'static {
 
     /// `"sqlite"` or `"postgres"` (for health checks and logs).
     fn backend(&self) -> &'static str;
+
+    /// The offline purses and settlement of this store (same database).
+    fn offline(&self) -> &dyn crate::offline::OfflineStore;
 }

@@ -10,6 +10,7 @@
 
 mod listen;
 mod money;
+mod offline;
 mod notify;
 mod reads;
 mod schema;
@@ -376,5 +377,9 @@ impl Store for PostgresStore {
 
     fn backend(&self) -> &'static str {
         "postgres"
+    }
+
+    fn offline(&self) -> &dyn crate::offline::OfflineStore {
+        self
     }
 }

@@ -10,19 +10,23 @@ use std::collections::{HashMap, HashSet};
 
 use async_trait::async_trait;
 use deadpool_postgres::{Pool, Transaction};
-use offpay_protocol::{CloseStatement, PaymentNote, PurseCertificate, PurseId, UnixTime, settle_purse};
+use offpay_protocol::{
+    CloseStatement, PaymentNote, PurseCertificate, PurseId, UnixTime, settle_purse,
+};
 use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
 use super::PostgresStore;
+use super::notify::Notifier;
 use crate::error::LedgerError;
-use crate::model::{AccountId, IdempotencyKey, TimestampMs, UserId};
+use crate::model::{AccountId, EventNotice, IdempotencyKey, TimestampMs, UserId};
 use crate::offline::plan::{
     self, Accounts, FRAUD_LOSS_ACCOUNT, PurseTotals, RESERVE_ACCOUNT, SettleInput, Snapshot, Writes,
 };
 use crate::offline::{
-    CloseOutcome, Device, EXPIRE_MAX, ExpiryOutcome, FraudProofRecord, LIST_MAX, LoadRequest, LoadedPurse, NOTES_MAX,
-    NoteResult, OfflineError, OfflineStore, Purse, PurseState, RevocationList, UserRef,
+    CloseOutcome, Device, EXPIRE_MAX, ExpiryOutcome, FraudProofRecord, LIST_MAX, LoadRequest,
+    LoadedPurse, NOTES_MAX, NoteResult, OfflineError, OfflineStore, Purse, PurseState,
+    RevocationList, UserRef,
 };
 use crate::plan::{LockedAccount, account_kind, amount_of, check_amount, handle_of};
 
@@ -94,8 +98,7 @@ pub const MIGRATION: &str = r#"
     );
 "#;
 
-const PURSE_COLUMNS: &str =
-    "id, user_id, certificate, state, expired, settled, returned, recovered, fraud_loss, close_statement, created_at_ms";
+const PURSE_COLUMNS: &str = "id, user_id, certificate, state, expired, settled, returned, recovered, fraud_loss, close_statement, created_at_ms";
 
 type Params<'a> = [&'a (dyn ToSql + Sync)];
 
@@ -122,7 +125,10 @@ fn to_purse(r: &Row) -> Result<Purse, LedgerError> {
         returned: r.try_get(6)?,
         recovered: r.try_get(7)?,
         fraud_loss: r.try_get(8)?,
-        close: close.map(|c| CloseStatement::decode(&c)).transpose().map_err(|e| storage("close statement", e))?,
+        close: close
+            .map(|c| CloseStatement::decode(&c))
+            .transpose()
+            .map_err(|e| storage("close statement", e))?,
         created_at_ms: r.try_get(10)?,
     })
 }
@@ -132,25 +138,60 @@ async fn lock_purses(tx: &Transaction<'_>, ids: &[PurseId]) -> Result<Vec<Purse>
     let mut keys: Vec<Vec<u8>> = ids.iter().map(|id| id.as_bytes().to_vec()).collect();
     keys.sort_unstable();
     keys.dedup();
-    let sql = format!("SELECT {PURSE_COLUMNS} FROM purses WHERE id = ANY($1) ORDER BY id FOR UPDATE");
-    tx.query(&sql, &[&keys]).await?.iter().map(to_purse).collect()
+    let sql =
+        format!("SELECT {PURSE_COLUMNS} FROM purses WHERE id = ANY($1) ORDER BY id FOR UPDATE");
+    tx.query(&sql, &[&keys])
+        .await?
+        .iter()
+        .map(to_purse)
+        .collect()
 }
 
-async fn snapshots(tx: &Transaction<'_>, purses: Vec<Purse>) -> Result<HashMap<PurseId, Snapshot>, LedgerError> {
+async fn snapshots(
+    tx: &Transaction<'_>,
+    purses: Vec<Purse>,
+) -> Result<HashMap<PurseId, Snapshot>, LedgerError> {
     let keys: Vec<Vec<u8>> = purses.iter().map(|p| p.id.as_bytes().to_vec()).collect();
-    let mut map: HashMap<PurseId, Snapshot> =
-        purses.into_iter().map(|p| (p.id, Snapshot { purse: p, stored: Vec::new(), proofs: HashSet::new() })).collect();
-    for row in tx.query("SELECT purse_id, encoded FROM notes WHERE purse_id = ANY($1)", &[&keys]).await? {
+    let mut map: HashMap<PurseId, Snapshot> = purses
+        .into_iter()
+        .map(|p| {
+            (
+                p.id,
+                Snapshot {
+                    purse: p,
+                    stored: Vec::new(),
+                    proofs: HashSet::new(),
+                },
+            )
+        })
+        .collect();
+    for row in tx
+        .query(
+            "SELECT purse_id, encoded FROM notes WHERE purse_id = ANY($1)",
+            &[&keys],
+        )
+        .await?
+    {
         let id = purse_id_of(&row.try_get::<_, Vec<u8>>(0)?)?;
-        let note = PaymentNote::decode(&row.try_get::<_, Vec<u8>>(1)?).map_err(|e| storage("note", e))?;
+        let note =
+            PaymentNote::decode(&row.try_get::<_, Vec<u8>>(1)?).map_err(|e| storage("note", e))?;
         if let Some(s) = map.get_mut(&id) {
             s.stored.push(note);
         }
     }
-    for row in tx.query("SELECT purse_id, fingerprint FROM fraud_proofs WHERE purse_id = ANY($1)", &[&keys]).await? {
+    for row in tx
+        .query(
+            "SELECT purse_id, fingerprint FROM fraud_proofs WHERE purse_id = ANY($1)",
+            &[&keys],
+        )
+        .await?
+    {
         let id = purse_id_of(&row.try_get::<_, Vec<u8>>(0)?)?;
         let fp: Vec<u8> = row.try_get(1)?;
-        let fp: [u8; 32] = fp.as_slice().try_into().map_err(|e| storage("proof fingerprint", e))?;
+        let fp: [u8; 32] = fp
+            .as_slice()
+            .try_into()
+            .map_err(|e| storage("proof fingerprint", e))?;
         if let Some(s) = map.get_mut(&id) {
             s.proofs.insert(fp);
         }
@@ -158,17 +199,39 @@ async fn snapshots(tx: &Transaction<'_>, purses: Vec<Purse>) -> Result<HashMap<P
     Ok(map)
 }
 
-async fn users(tx: &Transaction<'_>, ids: &[UserId]) -> Result<HashMap<UserId, (UserRef, bool)>, LedgerError> {
+async fn users(
+    tx: &Transaction<'_>,
+    ids: &[UserId],
+) -> Result<HashMap<UserId, (UserRef, bool)>, LedgerError> {
     let mut map = HashMap::new();
-    for row in tx.query("SELECT id, handle, account_id, frozen FROM users WHERE id = ANY($1)", &[&ids]).await? {
+    for row in tx
+        .query(
+            "SELECT id, handle, account_id, frozen FROM users WHERE id = ANY($1)",
+            &[&ids],
+        )
+        .await?
+    {
         let id: i64 = row.try_get(0)?;
         let handle: String = row.try_get(1)?;
-        map.insert(id, (UserRef { id, handle: handle_of(&handle)?, account_id: row.try_get(2)? }, row.try_get(3)?));
+        map.insert(
+            id,
+            (
+                UserRef {
+                    id,
+                    handle: handle_of(&handle)?,
+                    account_id: row.try_get(2)?,
+                },
+                row.try_get(3)?,
+            ),
+        );
     }
     Ok(map)
 }
 
-async fn lock_accounts(tx: &Transaction<'_>, ids: impl IntoIterator<Item = AccountId>) -> Result<Accounts, LedgerError> {
+async fn lock_accounts(
+    tx: &Transaction<'_>,
+    ids: impl IntoIterator<Item = AccountId>,
+) -> Result<Accounts, LedgerError> {
     let mut ids: Vec<i64> = ids.into_iter().collect();
     ids.sort_unstable();
     ids.dedup();
@@ -181,17 +244,37 @@ async fn lock_accounts(tx: &Transaction<'_>, ids: impl IntoIterator<Item = Accou
     Ok(accounts)
 }
 
-async fn entry_ids(tx: &Transaction<'_>, count: usize) -> Result<std::vec::IntoIter<i64>, LedgerError> {
+async fn entry_ids(
+    tx: &Transaction<'_>,
+    count: usize,
+) -> Result<std::vec::IntoIter<i64>, LedgerError> {
     let n = i64::try_from(count).unwrap_or(i64::MAX);
-    let rows = tx.query("SELECT nextval('journal_id_seq') FROM generate_series(1, $1)", &[&n]).await?;
-    Ok(rows.iter().map(|r| r.try_get::<_, i64>(0)).collect::<Result<Vec<_>, _>>()?.into_iter())
+    let rows = tx
+        .query(
+            "SELECT nextval('journal_id_seq') FROM generate_series(1, $1::bigint)",
+            &[&n],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| r.try_get::<_, i64>(0))
+        .collect::<Result<Vec<_>, _>>()?
+        .into_iter())
 }
 
 /// Writes everything a plan decided.
-async fn apply(tx: &Transaction<'_>, w: &Writes, uploader: UserId, now_ms: TimestampMs) -> Result<(), LedgerError> {
+async fn apply(
+    tx: &Transaction<'_>,
+    w: &Writes,
+    uploader: UserId,
+    now_ms: TimestampMs,
+    notices: &mut Vec<EventNotice>,
+) -> Result<(), LedgerError> {
     if !w.entries.is_empty() {
-        let (mut ids, mut kinds, mut amounts, mut froms, mut tos, mut hashes) = (vec![], vec![], vec![], vec![], vec![], vec![]);
-        let (mut p_entry, mut p_account, mut p_delta, mut p_prev) = (vec![], vec![], vec![], vec![]);
+        let (mut ids, mut kinds, mut amounts, mut froms, mut tos, mut hashes) =
+            (vec![], vec![], vec![], vec![], vec![], vec![]);
+        let (mut p_entry, mut p_account, mut p_delta, mut p_prev) =
+            (vec![], vec![], vec![], vec![]);
         for e in &w.entries {
             ids.push(e.entry.id);
             kinds.push(e.entry.kind.as_str());
@@ -241,8 +324,10 @@ async fn apply(tx: &Transaction<'_>, w: &Writes, uploader: UserId, now_ms: Times
         let fp: Vec<i64> = n.iter().map(|x| x.from_payer).collect();
         let fl: Vec<i64> = n.iter().map(|x| x.from_loss).collect();
         let entry: Vec<Option<i64>> = n.iter().map(|x| x.entry_id).collect();
-        let params: [&(dyn ToSql + Sync); 12] =
-            [&hash, &purse, &seq, &payee, &amount, &encoded, &fr, &fp, &fl, &entry, &uploader, &now_ms];
+        let params: [&(dyn ToSql + Sync); 12] = [
+            &hash, &purse, &seq, &payee, &amount, &encoded, &fr, &fp, &fl, &entry, &uploader,
+            &now_ms,
+        ];
         tx.execute(
             "INSERT INTO notes (hash, purse_id, seq, payee, amount, encoded, from_reserve, from_payer, from_loss, entry_id,
                                 uploaded_by, created_at_ms)
@@ -272,8 +357,15 @@ async fn apply(tx: &Transaction<'_>, w: &Writes, uploader: UserId, now_ms: Times
         .await?;
     }
     for p in &w.proofs {
-        let params: [&(dyn ToSql + Sync); 7] =
-            [&p.fingerprint.as_slice(), &p.purse_id.as_bytes().as_slice(), &p.user_id, &p.kind, &p.first, &p.second, &now_ms];
+        let params: [&(dyn ToSql + Sync); 7] = [
+            &p.fingerprint.as_slice(),
+            &p.purse_id.as_bytes().as_slice(),
+            &p.user_id,
+            &p.kind,
+            &p.first,
+            &p.second,
+            &now_ms,
+        ];
         tx.execute(
             "INSERT INTO fraud_proofs (fingerprint, purse_id, user_id, kind, first, second, created_at_ms)
              VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (fingerprint) DO NOTHING",
@@ -291,23 +383,31 @@ async fn apply(tx: &Transaction<'_>, w: &Writes, uploader: UserId, now_ms: Times
         .await?;
     }
     if !w.freeze_users.is_empty() {
-        tx.execute("UPDATE users SET frozen = true WHERE id = ANY($1)", &[&w.freeze_users]).await?;
+        tx.execute(
+            "UPDATE users SET frozen = true WHERE id = ANY($1)",
+            &[&w.freeze_users],
+        )
+        .await?;
     }
     if !w.events.is_empty() {
         let users: Vec<i64> = w.events.iter().map(|e| e.user_id).collect();
         let kinds: Vec<&str> = w.events.iter().map(|e| e.kind).collect();
         let payloads: Vec<&str> = w.events.iter().map(|e| e.payload.as_str()).collect();
-        tx.query(
-            "WITH e AS (
-                INSERT INTO events (user_id, kind, payload, created_at_ms)
-                SELECT t.u, t.k, t.p, $4 FROM unnest($1::bigint[], $2::text[], $3::text[]) WITH ORDINALITY AS t (u, k, p, o)
-                ORDER BY t.o
-                RETURNING seq, user_id
-             )
-             SELECT pg_notify('offpay_events', e.seq::text || ':' || e.user_id::text)::text FROM e",
-            &[&users, &kinds, &payloads, &now_ms],
-        )
-        .await?;
+        let rows = tx
+            .query(
+                "INSERT INTO events (user_id, kind, payload, created_at_ms)
+                 SELECT t.u, t.k, t.p, $4 FROM unnest($1::bigint[], $2::text[], $3::text[]) WITH ORDINALITY AS t (u, k, p, o)
+                 ORDER BY t.o
+                 RETURNING seq, user_id",
+                &[&users, &kinds, &payloads, &now_ms],
+            )
+            .await?;
+        for row in rows {
+            notices.push(EventNotice {
+                seq: row.try_get(0)?,
+                user_id: row.try_get(1)?,
+            });
+        }
     }
     for (kind, detail) in &w.security {
         tx.execute(
@@ -340,7 +440,10 @@ async fn claim(
         return Ok(None);
     }
     let row = tx
-        .query_one("SELECT request_hash, response FROM offline_idempotency WHERE scope = $1 AND key = $2", &[&scope, &key.as_str()])
+        .query_one(
+            "SELECT request_hash, response FROM offline_idempotency WHERE scope = $1 AND key = $2",
+            &[&scope, &key.as_str()],
+        )
         .await?;
     let hash: Vec<u8> = row.try_get(0)?;
     if hash.as_slice() != fp {
@@ -349,29 +452,44 @@ async fn claim(
     Ok(Some(row.try_get(1)?))
 }
 
-async fn remember(tx: &Transaction<'_>, scope: &str, key: &IdempotencyKey, response: &str) -> Result<(), LedgerError> {
-    tx.execute("UPDATE offline_idempotency SET response = $3 WHERE scope = $1 AND key = $2", &[&scope, &key.as_str(), &response])
-        .await?;
+async fn remember(
+    tx: &Transaction<'_>,
+    scope: &str,
+    key: &IdempotencyKey,
+    response: &str,
+) -> Result<(), LedgerError> {
+    tx.execute(
+        "UPDATE offline_idempotency SET response = $3 WHERE scope = $1 AND key = $2",
+        &[&scope, &key.as_str(), &response],
+    )
+    .await?;
     Ok(())
 }
 
 async fn wallet_balance(tx: &Transaction<'_>, user: UserId) -> Result<i64, LedgerError> {
     let row = tx
-        .query_opt("SELECT a.balance FROM users u JOIN accounts a ON a.id = u.account_id WHERE u.id = $1", &[&user])
+        .query_opt(
+            "SELECT a.balance FROM users u JOIN accounts a ON a.id = u.account_id WHERE u.id = $1",
+            &[&user],
+        )
         .await?
         .ok_or(LedgerError::UnknownUser)?;
     Ok(row.try_get(0)?)
 }
 
 /// Runs `work` in a transaction: commit on `Ok`, roll back on `Err`.
+/// Live-event notices go to the notifier after the commit.
 macro_rules! in_tx {
-    ($pool:expr, |$tx:ident| $body:expr) => {{
+    ($pool:expr, $notifier:expr, |$tx:ident, $notices:ident| $body:expr) => {{
         let mut client = $pool.get().await?;
         let $tx = client.transaction().await.map_err(LedgerError::from)?;
+        #[allow(unused_mut)]
+        let mut $notices: Vec<EventNotice> = Vec::new();
         let result: Result<_, OfflineError> = async { $body }.await;
         match result {
             Ok(value) => {
                 $tx.commit().await.map_err(LedgerError::from)?;
+                $notifier.send(&$notices);
                 Ok(value)
             }
             Err(e) => {
@@ -382,8 +500,14 @@ macro_rules! in_tx {
     }};
 }
 
-async fn register_device(pool: Pool, user: UserId, key: [u8; 32], now_ms: TimestampMs) -> Result<Device, OfflineError> {
-    in_tx!(pool, |tx| {
+async fn register_device(
+    pool: Pool,
+    notifier: Notifier,
+    user: UserId,
+    key: [u8; 32],
+    now_ms: TimestampMs,
+) -> Result<Device, OfflineError> {
+    in_tx!(pool, notifier, |tx, notices| {
         tx.execute(
             "INSERT INTO devices (public_key, user_id, revoked, created_at_ms)
              SELECT $1, id, false, $3 FROM users WHERE id = $2 ON CONFLICT DO NOTHING",
@@ -392,48 +516,84 @@ async fn register_device(pool: Pool, user: UserId, key: [u8; 32], now_ms: Timest
         .await
         .map_err(LedgerError::from)?;
         let row = tx
-            .query_opt("SELECT user_id, revoked, created_at_ms FROM devices WHERE public_key = $1", &[&key.as_slice()])
+            .query_opt(
+                "SELECT user_id, revoked, created_at_ms FROM devices WHERE public_key = $1",
+                &[&key.as_slice()],
+            )
             .await
             .map_err(LedgerError::from)?
             .ok_or(LedgerError::UnknownUser)?;
-        let (owner, revoked, created_at_ms): (i64, bool, i64) =
-            (row.try_get(0).map_err(LedgerError::from)?, row.try_get(1).map_err(LedgerError::from)?, row.try_get(2).map_err(LedgerError::from)?);
+        let (owner, revoked, created_at_ms): (i64, bool, i64) = (
+            row.try_get(0).map_err(LedgerError::from)?,
+            row.try_get(1).map_err(LedgerError::from)?,
+            row.try_get(2).map_err(LedgerError::from)?,
+        );
         if owner != user {
             return Err(OfflineError::DeviceTaken);
         }
         if revoked {
             return Err(OfflineError::DeviceRevoked);
         }
-        Ok(Device { public_key: key, user_id: user, revoked, created_at_ms })
+        Ok(Device {
+            public_key: key,
+            user_id: user,
+            revoked,
+            created_at_ms,
+        })
     })
 }
 
 async fn read_purse_tx(tx: &Transaction<'_>, id: PurseId) -> Result<Option<Purse>, LedgerError> {
     let sql = format!("SELECT {PURSE_COLUMNS} FROM purses WHERE id = $1");
-    tx.query_opt(&sql, &[&id.as_bytes().as_slice()]).await?.as_ref().map(to_purse).transpose()
+    tx.query_opt(&sql, &[&id.as_bytes().as_slice()])
+        .await?
+        .as_ref()
+        .map(to_purse)
+        .transpose()
 }
 
-async fn load_purse(pool: Pool, req: LoadRequest, now_ms: TimestampMs) -> Result<LoadedPurse, OfflineError> {
-    in_tx!(pool, |tx| {
+async fn load_purse(
+    pool: Pool,
+    notifier: Notifier,
+    req: LoadRequest,
+    now_ms: TimestampMs,
+) -> Result<LoadedPurse, OfflineError> {
+    in_tx!(pool, notifier, |tx, notices| {
         let cert = req.certificate.fields();
         let device = cert.device_key.to_bytes();
         let scope = plan::offline_scope(req.user);
         let fingerprint = plan::load_fingerprint(cert.amount.minor(), &device);
-        if let Some(response) = claim(&tx, &scope, &req.idempotency_key, &fingerprint, now_ms).await? {
+        if let Some(response) =
+            claim(&tx, &scope, &req.idempotency_key, &fingerprint, now_ms).await?
+        {
             let id = PurseId::from_hex(&response).map_err(|e| storage("idempotent purse id", e))?;
-            let purse = read_purse_tx(&tx, id).await?.ok_or_else(|| storage("idempotent purse", "missing"))?;
+            let purse = read_purse_tx(&tx, id)
+                .await?
+                .ok_or_else(|| storage("idempotent purse", "missing"))?;
             let balance = amount_of(wallet_balance(&tx, req.user).await?)?;
-            return Ok(LoadedPurse { purse, balance, replayed: true });
+            return Ok(LoadedPurse {
+                purse,
+                balance,
+                replayed: true,
+            });
         }
-        let (user, frozen) = users(&tx, &[req.user]).await?.remove(&req.user).ok_or(LedgerError::UnknownUser)?;
+        let (user, frozen) = users(&tx, &[req.user])
+            .await?
+            .remove(&req.user)
+            .ok_or(LedgerError::UnknownUser)?;
         if frozen {
             return Err(LedgerError::AccountFrozen.into());
         }
         if u64::try_from(user.id).ok() != Some(cert.account.0) {
-            return Err(OfflineError::InvalidCertificate("the certificate names another account"));
+            return Err(OfflineError::InvalidCertificate(
+                "the certificate names another account",
+            ));
         }
         let row = tx
-            .query_opt("SELECT user_id, revoked FROM devices WHERE public_key = $1", &[&device.as_slice()])
+            .query_opt(
+                "SELECT user_id, revoked FROM devices WHERE public_key = $1",
+                &[&device.as_slice()],
+            )
             .await
             .map_err(LedgerError::from)?;
         match row {
@@ -451,12 +611,19 @@ async fn load_purse(pool: Pool, req: LoadRequest, now_ms: TimestampMs) -> Result
         }
         let amount = check_amount(cert.amount)?;
         let mut accounts = lock_accounts(&tx, [user.account_id, RESERVE_ACCOUNT]).await?;
-        let entry_id = entry_ids(&tx, 1).await?.next().ok_or_else(|| storage("entry id", "none"))?;
+        let entry_id = entry_ids(&tx, 1)
+            .await?
+            .next()
+            .ok_or_else(|| storage("entry id", "none"))?;
         let entry = plan::plan_load(&mut accounts, entry_id, &user, amount, now_ms)?;
-        let mut w = Writes { entries: vec![entry], ..Writes::default() };
+        let mut w = Writes {
+            entries: vec![entry],
+            ..Writes::default()
+        };
         w.finish_accounts(&accounts);
-        apply(&tx, &w, user.id, now_ms).await?;
-        let valid_until = i64::try_from(cert.valid_until).map_err(|_| OfflineError::InvalidCertificate("valid_until is too large"))?;
+        apply(&tx, &w, user.id, now_ms, &mut notices).await?;
+        let valid_until = i64::try_from(cert.valid_until)
+            .map_err(|_| OfflineError::InvalidCertificate("valid_until is too large"))?;
         let encoded = req.certificate.encode();
         let params: [&(dyn ToSql + Sync); 8] = [
             &cert.purse_id.as_bytes().as_slice(),
@@ -476,14 +643,26 @@ async fn load_purse(pool: Pool, req: LoadRequest, now_ms: TimestampMs) -> Result
         .await
         .map_err(LedgerError::from)?;
         remember(&tx, &scope, &req.idempotency_key, &cert.purse_id.to_hex()).await?;
-        let purse = read_purse_tx(&tx, cert.purse_id).await?.ok_or_else(|| storage("new purse", "missing"))?;
+        let purse = read_purse_tx(&tx, cert.purse_id)
+            .await?
+            .ok_or_else(|| storage("new purse", "missing"))?;
         let balance = amount_of(accounts.get(&user.account_id).map_or(0, |a| a.balance))?;
-        Ok(LoadedPurse { purse, balance, replayed: false })
+        Ok(LoadedPurse {
+            purse,
+            balance,
+            replayed: false,
+        })
     })
 }
 
-async fn settle_notes(pool: Pool, uploader: UserId, notes: Vec<PaymentNote>, now_ms: TimestampMs) -> Result<Vec<NoteResult>, OfflineError> {
-    in_tx!(pool, |tx| {
+async fn settle_notes(
+    pool: Pool,
+    notifier: Notifier,
+    uploader: UserId,
+    notes: Vec<PaymentNote>,
+    now_ms: TimestampMs,
+) -> Result<Vec<NoteResult>, OfflineError> {
+    in_tx!(pool, notifier, |tx, notices| {
         let ids: Vec<PurseId> = notes.iter().map(PaymentNote::purse_id).collect();
         let purses = lock_purses(&tx, &ids).await?;
         let snaps = snapshots(&tx, purses).await?;
@@ -495,35 +674,49 @@ async fn settle_notes(pool: Pool, uploader: UserId, notes: Vec<PaymentNote>, now
         .map_err(|e| LedgerError::Storage(format!("settlement task failed: {e}")))?;
         let settlements = settlements?;
         let mut wanted: Vec<UserId> = snaps.values().map(|s| s.purse.user_id).collect();
-        wanted.extend(notes.iter().filter_map(|n| i64::try_from(n.fields().payee.0).ok()));
+        wanted.extend(
+            notes
+                .iter()
+                .filter_map(|n| i64::try_from(n.fields().payee.0).ok()),
+        );
         wanted.sort_unstable();
         wanted.dedup();
         let users = users(&tx, &wanted).await?;
         let mut accounts = lock_accounts(
             &tx,
-            [RESERVE_ACCOUNT, FRAUD_LOSS_ACCOUNT].into_iter().chain(users.values().map(|(u, _)| u.account_id)),
+            [RESERVE_ACCOUNT, FRAUD_LOSS_ACCOUNT]
+                .into_iter()
+                .chain(users.values().map(|(u, _)| u.account_id)),
         )
         .await?;
         let mut ids = entry_ids(&tx, notes.len()).await?;
-        let input = SettleInput { batch: &notes, snapshots: &mut snaps, settlements: &settlements, users: &users, now_ms };
+        let input = SettleInput {
+            batch: &notes,
+            snapshots: &mut snaps,
+            settlements: &settlements,
+            users: &users,
+            now_ms,
+        };
         let (w, results) = plan::plan_settlement(input, &mut accounts, &mut ids)?;
-        apply(&tx, &w, uploader, now_ms).await?;
+        apply(&tx, &w, uploader, now_ms, &mut notices).await?;
         Ok(results)
     })
 }
 
 async fn close_purse(
     pool: Pool,
+    notifier: Notifier,
     user: UserId,
     close: CloseStatement,
     key: IdempotencyKey,
     now_ms: TimestampMs,
 ) -> Result<CloseOutcome, OfflineError> {
-    in_tx!(pool, |tx| {
+    in_tx!(pool, notifier, |tx, notices| {
         let scope = plan::offline_scope(user);
         let fingerprint = plan::close_fingerprint(&close);
         if let Some(response) = claim(&tx, &scope, &key, &fingerprint, now_ms).await? {
-            let mut outcome: CloseOutcome = serde_json::from_str(&response).map_err(|e| storage("close outcome", e))?;
+            let mut outcome: CloseOutcome =
+                serde_json::from_str(&response).map_err(|e| storage("close outcome", e))?;
             outcome.replayed = true;
             outcome.balance = wallet_balance(&tx, user).await?;
             return Ok(outcome);
@@ -536,49 +729,87 @@ async fn close_purse(
         if purse.state != PurseState::Open || purse.expired {
             return Err(OfflineError::PurseNotOpen);
         }
-        close.verify(&purse.certificate).map_err(|r| OfflineError::InvalidClose(r.code()))?;
+        close
+            .verify(&purse.certificate)
+            .map_err(|r| OfflineError::InvalidClose(r.code()))?;
         let id = purse.id;
         let mut snaps = snapshots(&tx, vec![purse]).await?;
         let mut snap = snaps.remove(&id).ok_or(OfflineError::UnknownPurse)?;
         let settlement = settle_purse(&snap.purse.certificate, &snap.stored, Some(&close))
             .map_err(|r| OfflineError::InvalidClose(r.code()))?;
-        let (owner, frozen) = users(&tx, &[user]).await?.remove(&user).ok_or(LedgerError::UnknownUser)?;
+        let (owner, frozen) = users(&tx, &[user])
+            .await?
+            .remove(&user)
+            .ok_or(LedgerError::UnknownUser)?;
         let mut accounts = lock_accounts(&tx, [RESERVE_ACCOUNT, owner.account_id]).await?;
         let mut ids = entry_ids(&tx, 1).await?;
-        let (w, outcome) = plan::plan_close(&mut snap, &close, &settlement, &owner, frozen, &mut accounts, &mut ids, now_ms)?;
-        apply(&tx, &w, user, now_ms).await?;
-        let response = serde_json::to_string(&outcome).map_err(|e| LedgerError::Storage(e.to_string()))?;
+        let (w, outcome) = plan::plan_close(
+            &mut snap,
+            &close,
+            &settlement,
+            &owner,
+            frozen,
+            &mut accounts,
+            &mut ids,
+            now_ms,
+        )?;
+        apply(&tx, &w, user, now_ms, &mut notices).await?;
+        let response =
+            serde_json::to_string(&outcome).map_err(|e| LedgerError::Storage(e.to_string()))?;
         remember(&tx, &scope, &key, &response).await?;
         Ok(outcome)
     })
 }
 
-async fn expire_purses(pool: Pool, now_secs: UnixTime, grace_secs: u64, now_ms: TimestampMs) -> Result<ExpiryOutcome, OfflineError> {
-    in_tx!(pool, |tx| {
+async fn expire_purses(
+    pool: Pool,
+    notifier: Notifier,
+    now_secs: UnixTime,
+    grace_secs: u64,
+    now_ms: TimestampMs,
+) -> Result<ExpiryOutcome, OfflineError> {
+    in_tx!(pool, notifier, |tx, notices| {
         let cutoff = i64::try_from(now_secs.saturating_sub(grace_secs)).unwrap_or(i64::MAX);
         let limit = EXPIRE_MAX as i64;
         let sql = format!(
             "SELECT {PURSE_COLUMNS} FROM purses WHERE NOT expired AND valid_until < $1 ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED"
         );
-        let mut purses = tx.query(&sql, &[&cutoff, &limit]).await.map_err(LedgerError::from)?.iter().map(to_purse).collect::<Result<Vec<_>, _>>()?;
+        let mut purses = tx
+            .query(&sql, &[&cutoff, &limit])
+            .await
+            .map_err(LedgerError::from)?
+            .iter()
+            .map(to_purse)
+            .collect::<Result<Vec<_>, _>>()?;
         if purses.is_empty() {
             return Ok(ExpiryOutcome::default());
         }
         let mut owner_ids: Vec<UserId> = purses.iter().map(|p| p.user_id).collect();
         owner_ids.sort_unstable();
         owner_ids.dedup();
-        let owners: HashMap<UserId, UserRef> = users(&tx, &owner_ids).await?.into_iter().map(|(id, (u, _))| (id, u)).collect();
-        let mut accounts = lock_accounts(&tx, std::iter::once(RESERVE_ACCOUNT).chain(owners.values().map(|u| u.account_id))).await?;
+        let owners: HashMap<UserId, UserRef> = users(&tx, &owner_ids)
+            .await?
+            .into_iter()
+            .map(|(id, (u, _))| (id, u))
+            .collect();
+        let mut accounts = lock_accounts(
+            &tx,
+            std::iter::once(RESERVE_ACCOUNT).chain(owners.values().map(|u| u.account_id)),
+        )
+        .await?;
         let mut ids = entry_ids(&tx, purses.len()).await?;
-        let (w, outcome) = plan::plan_expiry(&mut purses, &owners, &mut accounts, &mut ids, now_ms)?;
+        let (w, outcome) =
+            plan::plan_expiry(&mut purses, &owners, &mut accounts, &mut ids, now_ms)?;
         let system = purses.first().map_or(0, |p| p.user_id);
-        apply(&tx, &w, system, now_ms).await?;
+        apply(&tx, &w, system, now_ms, &mut notices).await?;
         Ok(outcome)
     })
 }
 
 /// The offline part of `verify` (see `plan::audit`), in the caller's snapshot.
-pub async fn audit(client: &deadpool_postgres::Transaction<'_>) -> Result<Vec<String>, LedgerError> {
+pub async fn audit(
+    client: &deadpool_postgres::Transaction<'_>,
+) -> Result<Vec<String>, LedgerError> {
     let rows = client
         .query(
             "SELECT p.id, p.amount, p.settled, p.returned, p.recovered, p.fraud_loss,
@@ -603,26 +834,60 @@ pub async fn audit(client: &deadpool_postgres::Transaction<'_>) -> Result<Vec<St
         });
     }
     let balance = |row: Row| row.try_get::<_, i64>(0);
-    let reserve = balance(client.query_one("SELECT balance FROM accounts WHERE id = $1", &[&RESERVE_ACCOUNT]).await?)?;
-    let loss = balance(client.query_one("SELECT balance FROM accounts WHERE id = $1", &[&FRAUD_LOSS_ACCOUNT]).await?)?;
+    let reserve = balance(
+        client
+            .query_one(
+                "SELECT balance FROM accounts WHERE id = $1",
+                &[&RESERVE_ACCOUNT],
+            )
+            .await?,
+    )?;
+    let loss = balance(
+        client
+            .query_one(
+                "SELECT balance FROM accounts WHERE id = $1",
+                &[&FRAUD_LOSS_ACCOUNT],
+            )
+            .await?,
+    )?;
     Ok(plan::audit(&purses, reserve, loss))
 }
 
 #[async_trait]
 impl OfflineStore for PostgresStore {
-    async fn register_device(&self, user: UserId, public_key: [u8; 32], now_ms: TimestampMs) -> Result<Device, OfflineError> {
-        detached(self, move |pool| register_device(pool, user, public_key, now_ms)).await
+    async fn register_device(
+        &self,
+        user: UserId,
+        public_key: [u8; 32],
+        now_ms: TimestampMs,
+    ) -> Result<Device, OfflineError> {
+        detached(self, move |pool, notifier| {
+            register_device(pool, notifier, user, public_key, now_ms)
+        })
+        .await
     }
 
-    async fn load_purse(&self, request: &LoadRequest, now_ms: TimestampMs) -> Result<LoadedPurse, OfflineError> {
+    async fn load_purse(
+        &self,
+        request: &LoadRequest,
+        now_ms: TimestampMs,
+    ) -> Result<LoadedPurse, OfflineError> {
         let request = request.clone();
-        detached(self, move |pool| load_purse(pool, request, now_ms)).await
+        detached(self, move |pool, notifier| {
+            load_purse(pool, notifier, request, now_ms)
+        })
+        .await
     }
 
     async fn purse(&self, id: PurseId) -> Result<Option<Purse>, OfflineError> {
         let client = self.pool.get().await?;
         let sql = format!("SELECT {PURSE_COLUMNS} FROM purses WHERE id = $1");
-        Ok(client.query_opt(&sql, &[&id.as_bytes().as_slice()]).await?.as_ref().map(to_purse).transpose()?)
+        Ok(client
+            .query_opt(&sql, &[&id.as_bytes().as_slice()])
+            .await?
+            .as_ref()
+            .map(to_purse)
+            .transpose()?)
     }
 
     async fn purses(&self, user: Option<UserId>, limit: u32) -> Result<Vec<Purse>, OfflineError> {
@@ -632,17 +897,30 @@ impl OfflineStore for PostgresStore {
             "SELECT {PURSE_COLUMNS} FROM purses WHERE ($1::bigint IS NULL OR user_id = $1) ORDER BY created_at_ms DESC, id LIMIT $2"
         );
         let params: &Params<'_> = &[&user, &limit];
-        Ok(client.query(&sql, params).await?.iter().map(to_purse).collect::<Result<Vec<_>, _>>()?)
+        Ok(client
+            .query(&sql, params)
+            .await?
+            .iter()
+            .map(to_purse)
+            .collect::<Result<Vec<_>, _>>()?)
     }
 
-    async fn settle_notes(&self, uploader: UserId, notes: Vec<PaymentNote>, now_ms: TimestampMs) -> Result<Vec<NoteResult>, OfflineError> {
+    async fn settle_notes(
+        &self,
+        uploader: UserId,
+        notes: Vec<PaymentNote>,
+        now_ms: TimestampMs,
+    ) -> Result<Vec<NoteResult>, OfflineError> {
         if notes.len() > NOTES_MAX {
             return Err(OfflineError::TooManyNotes);
         }
         if notes.is_empty() {
             return Ok(Vec::new());
         }
-        detached(self, move |pool| settle_notes(pool, uploader, notes, now_ms)).await
+        detached(self, move |pool, notifier| {
+            settle_notes(pool, notifier, uploader, notes, now_ms)
+        })
+        .await
     }
 
     async fn close_purse(
@@ -653,22 +931,44 @@ impl OfflineStore for PostgresStore {
         now_ms: TimestampMs,
     ) -> Result<CloseOutcome, OfflineError> {
         let (close, key) = (close.clone(), key.clone());
-        detached(self, move |pool| close_purse(pool, user, close, key, now_ms)).await
+        detached(self, move |pool, notifier| {
+            close_purse(pool, notifier, user, close, key, now_ms)
+        })
+        .await
     }
 
-    async fn expire_purses(&self, now_secs: UnixTime, grace_secs: u64, now_ms: TimestampMs) -> Result<ExpiryOutcome, OfflineError> {
-        detached(self, move |pool| expire_purses(pool, now_secs, grace_secs, now_ms)).await
+    async fn expire_purses(
+        &self,
+        now_secs: UnixTime,
+        grace_secs: u64,
+        now_ms: TimestampMs,
+    ) -> Result<ExpiryOutcome, OfflineError> {
+        detached(self, move |pool, notifier| {
+            expire_purses(pool, notifier, now_secs, grace_secs, now_ms)
+        })
+        .await
     }
 
     async fn revocations(&self) -> Result<RevocationList, OfflineError> {
         let client = self.pool.get().await?;
         let mut list = RevocationList::default();
-        for row in client.query("SELECT id FROM purses WHERE state = 'revoked'", &[]).await? {
-            list.purses.insert(purse_id_of(&row.try_get::<_, Vec<u8>>(0)?)?);
+        for row in client
+            .query("SELECT id FROM purses WHERE state = 'revoked'", &[])
+            .await?
+        {
+            list.purses
+                .insert(purse_id_of(&row.try_get::<_, Vec<u8>>(0)?)?);
         }
-        for row in client.query("SELECT public_key FROM devices WHERE revoked", &[]).await? {
+        for row in client
+            .query("SELECT public_key FROM devices WHERE revoked", &[])
+            .await?
+        {
             let key: Vec<u8> = row.try_get(0)?;
-            list.devices.insert(key.as_slice().try_into().map_err(|e| storage("device key", e))?);
+            list.devices.insert(
+                key.as_slice()
+                    .try_into()
+                    .map_err(|e| storage("device key", e))?,
+            );
         }
         Ok(list)
     }
@@ -699,12 +999,15 @@ impl OfflineStore for PostgresStore {
 }
 
 /// Runs an offline command to completion in its own task, even if the caller stops waiting.
-async fn detached<T, F>(store: &PostgresStore, work: impl FnOnce(Pool) -> F) -> Result<T, OfflineError>
+async fn detached<T, F>(
+    store: &PostgresStore,
+    work: impl FnOnce(Pool, Notifier) -> F,
+) -> Result<T, OfflineError>
 where
     T: Send + 'static,
     F: std::future::Future<Output = Result<T, OfflineError>> + Send + 'static,
 {
-    tokio::spawn(work(store.pool.clone()))
+    tokio::spawn(work(store.pool.clone(), store.notifier.clone()))
         .await
         .map_err(|e| LedgerError::Storage(format!("ledger task failed: {e}")))?
 }

@@ -222,6 +222,9 @@ pub async fn verify(pool: &Pool) -> Result<VerifyReport, LedgerError> {
             })
         })
         .collect::<Result<Vec<_>, LedgerError>>()?;
+    let offline_problems = super::offline::audit(&tx).await?;
     tx.commit().await?;
-    Ok(verifier.finish(&accounts))
+    let mut report = verifier.finish(&accounts);
+    report.problems.extend(offline_problems);
+    Ok(report)
 }

@@ -100,6 +100,8 @@ const MIGRATIONS: &[&str] = &[
         created_at_ms BIGINT    NOT NULL
     );
     "#,
+    // 2: offline payments (devices, purses, notes, fraud proofs), see `offline.rs`.
+    super::offline::MIGRATION,
 ];
 
 /// Applies every migration the database has not seen yet.

@@ -6,6 +6,7 @@
 //! Live-event notices are broadcast in-process after each commit: a SQLite file has one server
 //! process (the writer lock would serialise several anyway).
 
+mod offline;
 mod reads;
 mod schema;
 mod writer;
@@ -223,5 +224,9 @@ impl Store for SqliteStore {
 
     fn backend(&self) -> &'static str {
         "sqlite"
+    }
+
+    fn offline(&self) -> &dyn crate::offline::OfflineStore {
+        self
     }
 }

@@ -339,5 +339,7 @@ fn verify_in_snapshot(conn: &Connection) -> Result<VerifyReport, LedgerError> {
             })
         })?
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(verifier.finish(&accounts))
+    let mut report = verifier.finish(&accounts);
+    report.problems.extend(super::offline::audit(conn)?);
+    Ok(report)
 }

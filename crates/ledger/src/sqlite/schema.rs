@@ -95,6 +95,8 @@ const MIGRATIONS: &[&str] = &[
         created_at_ms INTEGER NOT NULL
     );
     "#,
+    // 2: offline payments (devices, purses, notes, fraud proofs), see `offline.rs`.
+    super::offline::MIGRATION,
 ];
 
 /// Sets the connection options every connection uses.

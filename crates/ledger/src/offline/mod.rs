@@ -1,0 +1,351 @@
+//! # Offline purses and settlement
+//!
+//! The ledger side of offline payments (docs/PROTOCOL.md, docs/API-OFFLINE.md): registered device
+//! keys, purses (money moved from a wallet into the operator's reserve account when a signed
+//! certificate is issued), uploaded payment notes settled exactly once, fraud proofs, revocations,
+//! closing and expiry. One interface ([`OfflineStore`]) implemented by both backends, reached
+//! from any [`crate::Store`] through [`crate::Store::offline`].
+//!
+//! ## Money rules
+//! - Loading a purse is one journal entry `purse_load`: wallet -A, reserve +A.
+//! - A newly payable note is one entry `offline_settle` crediting the payee by the note amount,
+//!   paid from the purse's part of the reserve first, then recovered from the payer's wallet (as
+//!   much as it holds), and the rest booked on the fraud-loss account. Nothing is dropped.
+//! - Closing or expiry returns what the purse still holds (minus what a close statement says
+//!   pending notes need) in an entry `purse_return`: reserve -R, wallet +R.
+//! - Per purse: `amount = settled + returned + held`, where `held` is what the reserve still
+//!   holds for it; the reserve account's balance is the sum of every purse's `held`. `verify`
+//!   checks both (and that each purse's `settled`, `recovered`, `fraud_loss` equal its notes').
+//!
+//! ## Layout
+//! - this file: records, errors, the [`OfflineStore`] trait;
+//! - `plan`: pure planning of loads, settlements, closes and expiries, shared by both backends.
+
+pub(crate) mod plan;
+
+use std::collections::BTreeSet;
+
+use async_trait::async_trait;
+use offpay_protocol::{
+    Amount, CloseStatement, Handle, Hash256, KeyId, PaymentNote, PurseCertificate, PurseId,
+    UnixTime,
+};
+use serde::Serialize;
+
+use crate::error::LedgerError;
+use crate::model::{IdempotencyKey, TimestampMs, UserId};
+
+/// Most notes one [`OfflineStore::settle_notes`] call takes.
+pub const NOTES_MAX: usize = 500;
+/// Most purses one [`OfflineStore::expire_purses`] call returns money for.
+pub const EXPIRE_MAX: usize = 1000;
+/// Most rows the listing calls return.
+pub const LIST_MAX: u32 = 1000;
+
+/// Journal entry kinds written by offline payments.
+pub const KIND_PURSE_LOAD: &str = "purse_load";
+pub const KIND_PURSE_RETURN: &str = "purse_return";
+pub const KIND_OFFLINE_SETTLE: &str = "offline_settle";
+
+/// Live event kinds written by offline payments.
+pub const EVENT_OFFLINE_IN: &str = "offline_in";
+pub const EVENT_OFFLINE_OUT: &str = "offline_out";
+pub const EVENT_PURSE_RETURNED: &str = "purse_returned";
+pub const EVENT_ACCOUNT_FROZEN: &str = "account_frozen";
+
+/// Errors of the offline operations.
+#[derive(Debug, thiserror::Error)]
+pub enum OfflineError {
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    #[error("this device key is registered to another user")]
+    DeviceTaken,
+    #[error("this device key has been revoked")]
+    DeviceRevoked,
+    #[error("this device key is not registered to your account")]
+    UnknownDevice,
+    #[error("no such purse")]
+    UnknownPurse,
+    #[error("the purse is not open")]
+    PurseNotOpen,
+    #[error("invalid purse certificate: {0}")]
+    InvalidCertificate(&'static str),
+    #[error("invalid close statement: {0}")]
+    InvalidClose(&'static str),
+    #[error("too many notes in one upload (at most {NOTES_MAX})")]
+    TooManyNotes,
+}
+
+impl OfflineError {
+    /// True when retrying the same request can never succeed.
+    pub fn is_definitive(&self) -> bool {
+        match self {
+            OfflineError::Ledger(e) => e.is_definitive(),
+            _ => true,
+        }
+    }
+}
+
+impl From<rusqlite::Error> for OfflineError {
+    fn from(error: rusqlite::Error) -> OfflineError {
+        OfflineError::Ledger(error.into())
+    }
+}
+
+impl From<tokio_postgres::Error> for OfflineError {
+    fn from(error: tokio_postgres::Error) -> OfflineError {
+        OfflineError::Ledger(error.into())
+    }
+}
+
+impl From<deadpool_postgres::PoolError> for OfflineError {
+    fn from(error: deadpool_postgres::PoolError) -> OfflineError {
+        OfflineError::Ledger(error.into())
+    }
+}
+
+/// A registered device key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Device {
+    #[serde(with = "hex32")]
+    pub public_key: [u8; 32],
+    pub user_id: UserId,
+    pub revoked: bool,
+    pub created_at_ms: TimestampMs,
+}
+
+/// Where a purse stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PurseState {
+    /// Spendable offline until `valid_until`.
+    Open,
+    /// The device signed a close statement; the rest was returned.
+    Closed,
+    /// Past `valid_until` plus the grace period; the remainder was returned.
+    Expired,
+    /// Caught double spending: purse and device revoked, account frozen.
+    Revoked,
+}
+
+impl PurseState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PurseState::Open => "open",
+            PurseState::Closed => "closed",
+            PurseState::Expired => "expired",
+            PurseState::Revoked => "revoked",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<PurseState> {
+        Some(match text {
+            "open" => PurseState::Open,
+            "closed" => PurseState::Closed,
+            "expired" => PurseState::Expired,
+            "revoked" => PurseState::Revoked,
+            _ => return None,
+        })
+    }
+}
+
+/// A purse as stored. Amounts are minor units.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Purse {
+    pub id: PurseId,
+    pub user_id: UserId,
+    pub certificate: PurseCertificate,
+    pub state: PurseState,
+    /// True once the remainder was returned at expiry (whatever `state` says).
+    pub expired: bool,
+    /// Paid to payees from this purse's reserve.
+    pub settled: i64,
+    /// Returned to the owner's wallet (close, expiry).
+    pub returned: i64,
+    /// Paid to payees from the owner's wallet because the reserve was used up (fraud, late notes).
+    pub recovered: i64,
+    /// Paid to payees by the operator's fraud-loss account.
+    pub fraud_loss: i64,
+    /// The close statement, once closed.
+    pub close: Option<CloseStatement>,
+    pub created_at_ms: TimestampMs,
+}
+
+impl Purse {
+    pub fn amount(&self) -> i64 {
+        i64::try_from(self.certificate.fields().amount.minor()).unwrap_or(i64::MAX)
+    }
+
+    /// What the reserve still holds for this purse.
+    pub fn held(&self) -> i64 {
+        self.amount() - self.settled - self.returned
+    }
+
+    pub fn device_key(&self) -> [u8; 32] {
+        self.certificate.fields().device_key.to_bytes()
+    }
+
+    pub fn valid_until(&self) -> UnixTime {
+        self.certificate.fields().valid_until
+    }
+
+    pub fn issuer_key_id(&self) -> KeyId {
+        self.certificate.issuer_key_id()
+    }
+}
+
+/// A purse load: the certificate the server signed for it (purse id, account = the user id,
+/// device key, amount, cap, window). On a replay the first purse is returned instead.
+#[derive(Debug, Clone)]
+pub struct LoadRequest {
+    pub user: UserId,
+    pub certificate: PurseCertificate,
+    pub idempotency_key: IdempotencyKey,
+}
+
+#[derive(Debug, Clone)]
+pub struct LoadedPurse {
+    pub purse: Purse,
+    /// The wallet balance after the load.
+    pub balance: Amount,
+    pub replayed: bool,
+}
+
+/// What an uploaded note came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NoteStatus {
+    /// The payee was credited by this upload.
+    Settled,
+    /// Known already (or a copy earlier in the same upload): nothing moved.
+    Duplicate,
+    /// Refused (reason given); nothing moved.
+    Rejected,
+    /// Part of a fraud proof; `amount` says what this upload credited the payee.
+    Fraud,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NoteResult {
+    /// The note hash.
+    pub note: Hash256,
+    pub status: NoteStatus,
+    pub reason: Option<String>,
+    /// Credited to the payee by this upload (minor units).
+    pub amount: u64,
+}
+
+/// The outcome of closing a purse.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct CloseOutcome {
+    /// Returned to the wallet now.
+    pub returned: i64,
+    /// Kept in the reserve for notes not uploaded yet.
+    pub held: i64,
+    /// Wallet balance after.
+    pub balance: i64,
+    /// True when a fraud proof was found while closing (nothing returned then).
+    #[serde(default)]
+    pub fraud: bool,
+    #[serde(default)]
+    pub replayed: bool,
+}
+
+/// The outcome of one expiry sweep.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ExpiryOutcome {
+    pub purses: u64,
+    pub returned: i64,
+}
+
+/// A stored fraud proof: two signed objects (`first`, `second`, encoded) that conflict.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FraudProofRecord {
+    pub id: i64,
+    pub purse_id: PurseId,
+    pub user_id: UserId,
+    /// `same_sequence`, `broken_chain` or `beyond_close`.
+    pub kind: String,
+    /// A note (or, for `beyond_close`, the close statement).
+    pub first: Vec<u8>,
+    /// A note.
+    pub second: Vec<u8>,
+    pub created_at_ms: TimestampMs,
+}
+
+/// Revoked purses and device keys (what wallets must refuse offline).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RevocationList {
+    pub purses: BTreeSet<PurseId>,
+    pub devices: BTreeSet<[u8; 32]>,
+}
+
+/// A user as the offline code needs it.
+#[derive(Debug, Clone)]
+pub struct UserRef {
+    pub id: UserId,
+    pub handle: Handle,
+    pub account_id: i64,
+}
+
+#[async_trait]
+pub trait OfflineStore: Send + Sync + 'static {
+    /// Registers `public_key` for `user` (idempotent). `DeviceTaken` when another user has it,
+    /// `DeviceRevoked` when it was revoked.
+    async fn register_device(
+        &self,
+        user: UserId,
+        public_key: [u8; 32],
+        now_ms: TimestampMs,
+    ) -> Result<Device, OfflineError>;
+
+    /// Loads a purse: wallet -> reserve, stores the purse. Idempotent by (user, key).
+    async fn load_purse(
+        &self,
+        request: &LoadRequest,
+        now_ms: TimestampMs,
+    ) -> Result<LoadedPurse, OfflineError>;
+
+    async fn purse(&self, id: PurseId) -> Result<Option<Purse>, OfflineError>;
+
+    /// The user's purses (all purses when `None`), newest first, at most `limit` (capped).
+    async fn purses(&self, user: Option<UserId>, limit: u32) -> Result<Vec<Purse>, OfflineError>;
+
+    /// Settles uploaded notes (at most [`NOTES_MAX`]) in one transaction; one result per note,
+    /// in order.
+    async fn settle_notes(
+        &self,
+        uploader: UserId,
+        notes: Vec<PaymentNote>,
+        now_ms: TimestampMs,
+    ) -> Result<Vec<NoteResult>, OfflineError>;
+
+    /// Closes `user`'s purse with a device-signed close statement. Idempotent by (user, key).
+    async fn close_purse(
+        &self,
+        user: UserId,
+        close: &CloseStatement,
+        key: &IdempotencyKey,
+        now_ms: TimestampMs,
+    ) -> Result<CloseOutcome, OfflineError>;
+
+    /// Returns the remainder of every purse with `valid_until + grace_secs < now_secs` not yet
+    /// expired (at most [`EXPIRE_MAX`] per call).
+    async fn expire_purses(
+        &self,
+        now_secs: UnixTime,
+        grace_secs: u64,
+        now_ms: TimestampMs,
+    ) -> Result<ExpiryOutcome, OfflineError>;
+
+    async fn revocations(&self) -> Result<RevocationList, OfflineError>;
+
+    /// Newest first, at most `limit` (capped).
+    async fn fraud_proofs(&self, limit: u32) -> Result<Vec<FraudProofRecord>, OfflineError>;
+}
+
+mod hex32 {
+    pub fn serialize<S: serde::Serializer>(bytes: &[u8; 32], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&hex::encode(bytes))
+    }
+}

@@ -1,0 +1,740 @@
+//! Offline money rules as pure functions shared by both backends: given what a backend read
+//! (and locked) — purses with their stored notes and proofs, users, account rows — decide every
+//! row to write: journal entries with their postings and hash-chain links, final balances, notes,
+//! purse updates, fraud proofs, revocations, freezes and live events ([`Writes`]).
+//!
+//! Settlement runs the protocol's `settle_purse` over *all* notes known for a purse (stored and
+//! new), so the rule lives in one place; purses are settled in parallel on all cores (the
+//! signature checks dominate), the money planning after that is sequential.
+
+use std::collections::{HashMap, HashSet};
+
+use offpay_protocol::{CloseStatement, Hash256, PaymentNote, PurseId, Settlement, settle_purse};
+use sha2::{Digest, Sha256};
+
+use super::{
+    CloseOutcome, EVENT_ACCOUNT_FROZEN, EVENT_OFFLINE_IN, EVENT_OFFLINE_OUT, EVENT_PURSE_RETURNED,
+    ExpiryOutcome, KIND_OFFLINE_SETTLE, KIND_PURSE_LOAD, KIND_PURSE_RETURN, NoteResult, NoteStatus,
+    OfflineError, Purse, PurseState, UserRef,
+};
+use crate::chain::{EntryFields, PostingFields, entry_hash, request_fingerprint};
+use crate::error::LedgerError;
+use crate::model::{AccountId, AccountKind, EntryId, TimestampMs, UserId};
+use crate::plan::{LockedAccount, NewEvent};
+
+/// The operator's reserve account (created by the first migration of both backends).
+pub const RESERVE_ACCOUNT: AccountId = 2;
+/// The operator's fraud-loss account.
+pub const FRAUD_LOSS_ACCOUNT: AccountId = 3;
+
+/// One journal entry to insert.
+#[derive(Debug, Clone)]
+pub struct EntryPlan {
+    pub entry: EntryFields,
+    pub hash: [u8; 32],
+    pub postings: Vec<PostingFields>,
+}
+
+/// A note row to insert.
+#[derive(Debug, Clone)]
+pub struct NoteInsert {
+    pub hash: Hash256,
+    pub purse_id: PurseId,
+    pub seq: u32,
+    pub payee: i64,
+    pub amount: i64,
+    pub encoded: Vec<u8>,
+    pub from_reserve: i64,
+    pub from_payer: i64,
+    pub from_loss: i64,
+    pub entry_id: Option<EntryId>,
+}
+
+/// A fraud proof row to insert (unique by `fingerprint`).
+#[derive(Debug, Clone)]
+pub struct ProofInsert {
+    pub fingerprint: [u8; 32],
+    pub purse_id: PurseId,
+    pub user_id: UserId,
+    pub kind: &'static str,
+    pub first: Vec<u8>,
+    pub second: Vec<u8>,
+}
+
+/// Everything one offline command writes, in one transaction.
+#[derive(Debug, Default)]
+pub struct Writes {
+    pub entries: Vec<EntryPlan>,
+    /// Final (balance, head) of every account an entry touched.
+    pub accounts: Vec<(AccountId, i64, Vec<u8>)>,
+    pub notes: Vec<NoteInsert>,
+    /// Purses whose row changed (full new values).
+    pub purses: Vec<Purse>,
+    pub proofs: Vec<ProofInsert>,
+    pub revoke_devices: Vec<[u8; 32]>,
+    pub freeze_users: Vec<UserId>,
+    pub events: Vec<NewEvent>,
+    /// (kind, detail) security events for the operator.
+    pub security: Vec<(String, String)>,
+}
+
+/// Locked accounts as the plan goes (balances and heads move with each planned entry).
+pub type Accounts = HashMap<AccountId, LockedAccount>;
+
+impl Writes {
+    /// Fills `accounts` with the final state of every touched account.
+    pub fn finish_accounts(&mut self, accounts: &Accounts) {
+        let mut touched: Vec<AccountId> = self
+            .entries
+            .iter()
+            .flat_map(|e| e.postings.iter().map(|p| p.account_id))
+            .collect();
+        touched.sort_unstable();
+        touched.dedup();
+        self.accounts = touched
+            .into_iter()
+            .filter_map(|id| accounts.get(&id).map(|a| (id, a.balance, a.head.clone())))
+            .collect();
+    }
+}
+
+/// Idempotency fingerprint of a purse load: the amount and the device key.
+pub fn load_fingerprint(amount: u64, device_key: &[u8; 32]) -> [u8; 32] {
+    request_fingerprint(&[b"purse_load", &amount.to_be_bytes(), device_key])
+}
+
+/// Idempotency fingerprint of a close: the close statement's hash.
+pub fn close_fingerprint(close: &CloseStatement) -> [u8; 32] {
+    request_fingerprint(&[b"purse_close", close.hash().as_bytes()])
+}
+
+/// Idempotency scope of a user's offline requests (separate from transfers' keys).
+pub fn offline_scope(user: UserId) -> String {
+    format!("o:{user}")
+}
+
+/// Plans one journal entry moving `deltas` (merged per account, zeros dropped) and applies it
+/// to `accounts`: checked arithmetic, no negative wallet, postings summing to zero, hash chain.
+#[allow(clippy::too_many_arguments)]
+pub fn plan_entry(
+    accounts: &mut Accounts,
+    id: EntryId,
+    kind: &str,
+    amount: i64,
+    from_user: Option<UserId>,
+    to_user: UserId,
+    deltas: &[(AccountId, i64)],
+    now_ms: TimestampMs,
+) -> Result<EntryPlan, LedgerError> {
+    let mut merged: Vec<(AccountId, i64)> = Vec::new();
+    for &(account, delta) in deltas {
+        match merged.iter_mut().find(|(a, _)| *a == account) {
+            Some((_, d)) => *d = d.checked_add(delta).ok_or(LedgerError::AmountOverflow)?,
+            None => merged.push((account, delta)),
+        }
+    }
+    merged.retain(|(_, d)| *d != 0);
+    merged.sort_by_key(|(a, _)| *a);
+    let sum: i128 = merged.iter().map(|(_, d)| i128::from(*d)).sum();
+    if sum != 0 || merged.len() < 2 || amount <= 0 {
+        return Err(LedgerError::Storage(format!(
+            "internal error: unbalanced {kind} entry planned"
+        )));
+    }
+    let mut postings = Vec::with_capacity(merged.len());
+    let mut after = Vec::with_capacity(merged.len());
+    for (account_id, delta) in &merged {
+        let account = accounts.get(account_id).ok_or_else(|| {
+            LedgerError::Storage(format!("internal error: account {account_id} not locked"))
+        })?;
+        let balance = account
+            .balance
+            .checked_add(*delta)
+            .ok_or(LedgerError::AmountOverflow)?;
+        if account.kind == AccountKind::Wallet && balance < 0 {
+            return Err(LedgerError::InsufficientFunds);
+        }
+        postings.push(PostingFields {
+            account_id: *account_id,
+            delta: *delta,
+            prev_hash: account.head.clone(),
+        });
+        after.push((*account_id, balance));
+    }
+    let entry = EntryFields {
+        id,
+        kind: kind.to_string(),
+        amount,
+        memo: None,
+        from_user,
+        to_user,
+        created_at_ms: now_ms,
+    };
+    let hash = entry_hash(&entry, &postings);
+    for (account_id, balance) in after {
+        if let Some(account) = accounts.get_mut(&account_id) {
+            account.balance = balance;
+            account.head = hash.to_vec();
+        }
+    }
+    Ok(EntryPlan {
+        entry,
+        hash,
+        postings,
+    })
+}
+
+fn next_id(ids: &mut dyn Iterator<Item = EntryId>) -> Result<EntryId, LedgerError> {
+    ids.next()
+        .ok_or_else(|| LedgerError::Storage("internal error: ran out of entry ids".into()))
+}
+
+fn balance_of(accounts: &Accounts, id: AccountId) -> i64 {
+    accounts.get(&id).map_or(0, |a| a.balance)
+}
+
+/// A purse load: wallet -> reserve.
+pub fn plan_load(
+    accounts: &mut Accounts,
+    entry_id: EntryId,
+    user: &UserRef,
+    amount: i64,
+    now_ms: TimestampMs,
+) -> Result<EntryPlan, LedgerError> {
+    plan_entry(
+        accounts,
+        entry_id,
+        KIND_PURSE_LOAD,
+        amount,
+        None,
+        user.id,
+        &[(user.account_id, -amount), (RESERVE_ACCOUNT, amount)],
+        now_ms,
+    )
+}
+
+/// What a backend read for one purse (under its lock).
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    pub purse: Purse,
+    /// Every note stored for the purse.
+    pub stored: Vec<PaymentNote>,
+    /// Fingerprints of the purse's stored fraud proofs.
+    pub proofs: HashSet<[u8; 32]>,
+}
+
+/// Runs `settle_purse` for every purse that has notes in `batch`, over stored + new notes, in
+/// parallel on all cores.
+pub fn settle_all(
+    snapshots: &HashMap<PurseId, Snapshot>,
+    batch: &[PaymentNote],
+) -> Result<HashMap<PurseId, Settlement>, OfflineError> {
+    let mut per_purse: HashMap<PurseId, Vec<PaymentNote>> = HashMap::new();
+    for note in batch {
+        if let Some(snap) = snapshots.get(&note.purse_id()) {
+            per_purse
+                .entry(note.purse_id())
+                .or_insert_with(|| snap.stored.clone())
+                .push(note.clone());
+        }
+    }
+    let work: Vec<(PurseId, Vec<PaymentNote>)> = per_purse.into_iter().collect();
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(work.len())
+        .max(1);
+    let chunk = work.len().div_ceil(threads).max(1);
+    let run =
+        |items: &[(PurseId, Vec<PaymentNote>)]| -> Vec<(PurseId, Result<Settlement, String>)> {
+            items
+                .iter()
+                .map(|(id, notes)| {
+                    let result = match snapshots.get(id) {
+                        Some(snap) => {
+                            settle_purse(&snap.purse.certificate, notes, snap.purse.close.as_ref())
+                                .map_err(|r| {
+                                    format!(
+                                        "stored close statement of purse {id} does not verify: {}",
+                                        r.code()
+                                    )
+                                })
+                        }
+                        None => Err(format!("purse {id} vanished")),
+                    };
+                    (*id, result)
+                })
+                .collect()
+        };
+    let outcomes: Vec<(PurseId, Result<Settlement, String>)> = if threads == 1 {
+        run(&work)
+    } else {
+        std::thread::scope(|s| {
+            let handles: Vec<_> = work
+                .chunks(chunk)
+                .map(|items| s.spawn(move || run(items)))
+                .collect();
+            let mut out = Vec::with_capacity(work.len());
+            for h in handles {
+                match h.join() {
+                    Ok(part) => out.extend(part),
+                    Err(_) => out.push((
+                        PurseId::from_bytes([0; 16]),
+                        Err("a settlement thread panicked".into()),
+                    )),
+                }
+            }
+            out
+        })
+    };
+    let mut map = HashMap::with_capacity(outcomes.len());
+    for (id, result) in outcomes {
+        map.insert(id, result.map_err(LedgerError::Storage)?);
+    }
+    Ok(map)
+}
+
+/// The fingerprint a proof is stored under (each proof once).
+pub fn proof_fingerprint(kind: &str, first: &[u8], second: &[u8]) -> [u8; 32] {
+    let mut h = Sha256::new();
+    for part in [kind.as_bytes(), first, second] {
+        h.update((part.len() as u64).to_be_bytes());
+        h.update(part);
+    }
+    h.finalize().into()
+}
+
+fn proof_parts(proof: &offpay_protocol::FraudProof) -> (Vec<u8>, Vec<u8>, Vec<Hash256>) {
+    use offpay_protocol::FraudProof::*;
+    match proof {
+        SameSequence { first, second } => (
+            first.encode(),
+            second.encode(),
+            vec![first.hash(), second.hash()],
+        ),
+        BrokenChain { earlier, later } => (
+            earlier.encode(),
+            later.encode(),
+            vec![earlier.hash(), later.hash()],
+        ),
+        BeyondClose { close, note } => (close.encode(), note.encode(), vec![note.hash()]),
+    }
+}
+
+/// Records the settlement's fraud proofs for `purse` (new ones only) and, the first time,
+/// revokes purse and device and freezes the owner. Returns the hashes of notes in any proof
+/// with the proof's code.
+fn record_fraud(
+    w: &mut Writes,
+    snap: &mut Snapshot,
+    settlement: &Settlement,
+    owner_frozen: bool,
+) -> HashMap<Hash256, &'static str> {
+    let mut fraud_notes = HashMap::new();
+    if settlement.fraud.is_empty() {
+        return fraud_notes;
+    }
+    let purse = &mut snap.purse;
+    for proof in &settlement.fraud {
+        let (first, second, hashes) = proof_parts(proof);
+        let fingerprint = proof_fingerprint(proof.code(), &first, &second);
+        for h in hashes {
+            fraud_notes.entry(h).or_insert(proof.code());
+        }
+        if snap.proofs.insert(fingerprint) {
+            w.proofs.push(ProofInsert {
+                fingerprint,
+                purse_id: purse.id,
+                user_id: purse.user_id,
+                kind: proof.code(),
+                first,
+                second,
+            });
+        }
+    }
+    if purse.state != PurseState::Revoked {
+        let code = settlement.fraud.first().map_or("fraud", |p| p.code());
+        purse.state = PurseState::Revoked;
+        w.revoke_devices.push(purse.device_key());
+        w.security.push((
+            "offline_fraud".into(),
+            format!(
+                "purse {} of user {}: {code}; purse and device revoked, account frozen",
+                purse.id, purse.user_id
+            ),
+        ));
+        if !owner_frozen {
+            w.freeze_users.push(purse.user_id);
+        }
+        w.events.push(NewEvent {
+            user_id: purse.user_id,
+            kind: EVENT_ACCOUNT_FROZEN,
+            payload: serde_json::json!({
+                "reason": format!("offline double spending detected ({code}) on purse {}", purse.id),
+                "purse_id": purse.id.to_hex(),
+            })
+            .to_string(),
+        });
+    }
+    fraud_notes
+}
+
+/// Inputs of [`plan_settlement`] besides the accounts.
+pub struct SettleInput<'a> {
+    pub batch: &'a [PaymentNote],
+    pub snapshots: &'a mut HashMap<PurseId, Snapshot>,
+    pub settlements: &'a HashMap<PurseId, Settlement>,
+    /// Purse owners and note payees that exist, by user id, with their frozen flag.
+    pub users: &'a HashMap<UserId, (UserRef, bool)>,
+    pub now_ms: TimestampMs,
+}
+
+/// Plans a settlement batch. `accounts` must hold the reserve, fraud-loss, and every owner's
+/// and payee's wallet, locked.
+pub fn plan_settlement(
+    input: SettleInput<'_>,
+    accounts: &mut Accounts,
+    ids: &mut dyn Iterator<Item = EntryId>,
+) -> Result<(Writes, Vec<NoteResult>), OfflineError> {
+    let SettleInput {
+        batch,
+        snapshots,
+        settlements,
+        users,
+        now_ms,
+    } = input;
+    let mut w = Writes::default();
+
+    struct Work {
+        stored: HashSet<Hash256>,
+        rejected: HashMap<Vec<u8>, &'static str>,
+        fraud_notes: HashMap<Hash256, &'static str>,
+    }
+    let mut works: HashMap<PurseId, Work> = HashMap::new();
+    for (id, settlement) in settlements {
+        let Some(snap) = snapshots.get_mut(id) else {
+            continue;
+        };
+        let owner_frozen = users
+            .get(&snap.purse.user_id)
+            .is_none_or(|(_, frozen)| *frozen);
+        let fraud_notes = record_fraud(&mut w, snap, settlement, owner_frozen);
+        works.insert(
+            *id,
+            Work {
+                stored: snap.stored.iter().map(PaymentNote::hash).collect(),
+                rejected: settlement
+                    .rejected
+                    .iter()
+                    .map(|(n, r)| (n.encode(), r.code()))
+                    .collect(),
+                fraud_notes,
+            },
+        );
+    }
+
+    let mut results = Vec::with_capacity(batch.len());
+    let mut seen: HashSet<Hash256> = HashSet::new();
+    let mut changed: HashSet<PurseId> = settlements
+        .keys()
+        .copied()
+        .filter(|id| settlements.get(id).is_some_and(|s| !s.fraud.is_empty()))
+        .collect();
+    for note in batch {
+        let hash = note.hash();
+        let result = |status, reason: Option<&str>, amount: i64| NoteResult {
+            note: hash,
+            status,
+            reason: reason.map(str::to_string),
+            amount: u64::try_from(amount).unwrap_or(0),
+        };
+        let pid = note.purse_id();
+        let (Some(snap), Some(work)) = (snapshots.get_mut(&pid), works.get(&pid)) else {
+            results.push(result(NoteStatus::Rejected, Some("unknown_purse"), 0));
+            continue;
+        };
+        if let Some(reason) = work.rejected.get(&note.encode()) {
+            results.push(result(NoteStatus::Rejected, Some(reason), 0));
+            continue;
+        }
+        if work.stored.contains(&hash) || !seen.insert(hash) {
+            results.push(result(NoteStatus::Duplicate, None, 0));
+            continue;
+        }
+        changed.insert(pid);
+        let f = note.fields();
+        let amount = i64::try_from(f.amount.minor()).map_err(|_| LedgerError::AmountOverflow)?;
+        let mut insert = NoteInsert {
+            hash,
+            purse_id: pid,
+            seq: f.seq,
+            payee: i64::try_from(f.payee.0).unwrap_or(-1),
+            amount,
+            encoded: note.encode(),
+            from_reserve: 0,
+            from_payer: 0,
+            from_loss: 0,
+            entry_id: None,
+        };
+        let fraud = work.fraud_notes.get(&hash).copied();
+        let payee = users.get(&insert.payee).map(|(u, _)| u);
+        let owner = users.get(&snap.purse.user_id).map(|(u, _)| u);
+        let (Some(payee), Some(owner)) = (payee, owner) else {
+            w.notes.push(insert);
+            results.push(result(NoteStatus::Rejected, Some("unknown_payee"), 0));
+            continue;
+        };
+        let purse = &mut snap.purse;
+        let from_reserve = amount.min(purse.held().max(0));
+        let rest = amount - from_reserve;
+        let (from_payer, from_loss) = if owner.id == payee.id {
+            // Paying oneself: what the reserve does not cover is the payer's own money already.
+            (0, 0)
+        } else {
+            let recover = rest.min(balance_of(accounts, owner.account_id).max(0));
+            (recover, rest - recover)
+        };
+        let credited = from_reserve + from_payer + from_loss;
+        if credited > 0 {
+            let id = next_id(ids)?;
+            let entry = plan_entry(
+                accounts,
+                id,
+                KIND_OFFLINE_SETTLE,
+                credited,
+                Some(owner.id),
+                payee.id,
+                &[
+                    (RESERVE_ACCOUNT, -from_reserve),
+                    (owner.account_id, -from_payer),
+                    (FRAUD_LOSS_ACCOUNT, -from_loss),
+                    (payee.account_id, credited),
+                ],
+                now_ms,
+            )?;
+            w.entries.push(entry);
+            insert.entry_id = Some(id);
+            let event = |balance: i64| {
+                serde_json::json!({
+                    "entry_id": id,
+                    "purse_id": pid.to_hex(),
+                    "note": hash.to_hex(),
+                    "amount": credited,
+                    "from": owner.handle.as_str(),
+                    "to": payee.handle.as_str(),
+                    "balance": balance,
+                })
+                .to_string()
+            };
+            w.events.push(NewEvent {
+                user_id: payee.id,
+                kind: EVENT_OFFLINE_IN,
+                payload: event(balance_of(accounts, payee.account_id)),
+            });
+            if owner.id != payee.id {
+                w.events.push(NewEvent {
+                    user_id: owner.id,
+                    kind: EVENT_OFFLINE_OUT,
+                    payload: event(balance_of(accounts, owner.account_id)),
+                });
+            }
+        }
+        purse.settled += from_reserve;
+        purse.recovered += from_payer;
+        purse.fraud_loss += from_loss;
+        insert.from_reserve = from_reserve;
+        insert.from_payer = from_payer;
+        insert.from_loss = from_loss;
+        w.notes.push(insert);
+        match fraud {
+            Some(code) => results.push(result(NoteStatus::Fraud, Some(code), credited)),
+            None => results.push(result(NoteStatus::Settled, None, credited)),
+        }
+    }
+    let mut changed: Vec<PurseId> = changed.into_iter().collect();
+    changed.sort_unstable();
+    for id in changed {
+        if let Some(snap) = snapshots.get(&id) {
+            w.purses.push(snap.purse.clone());
+        }
+    }
+    w.finish_accounts(accounts);
+    Ok((w, results))
+}
+
+fn plan_return(
+    w: &mut Writes,
+    accounts: &mut Accounts,
+    ids: &mut dyn Iterator<Item = EntryId>,
+    purse: &mut Purse,
+    owner: &UserRef,
+    amount: i64,
+    now_ms: TimestampMs,
+) -> Result<(), OfflineError> {
+    if amount <= 0 {
+        return Ok(());
+    }
+    let id = next_id(ids)?;
+    let entry = plan_entry(
+        accounts,
+        id,
+        KIND_PURSE_RETURN,
+        amount,
+        None,
+        owner.id,
+        &[(RESERVE_ACCOUNT, -amount), (owner.account_id, amount)],
+        now_ms,
+    )?;
+    w.entries.push(entry);
+    purse.returned += amount;
+    w.events.push(NewEvent {
+        user_id: owner.id,
+        kind: EVENT_PURSE_RETURNED,
+        payload: serde_json::json!({
+            "entry_id": id,
+            "purse_id": purse.id.to_hex(),
+            "amount": amount,
+            "balance": balance_of(accounts, owner.account_id),
+        })
+        .to_string(),
+    });
+    Ok(())
+}
+
+/// Plans closing a purse (already checked: owned by `owner`, open, not expired). `settlement`
+/// is `settle_purse(certificate, stored notes, Some(close))`.
+#[allow(clippy::too_many_arguments)]
+pub fn plan_close(
+    snap: &mut Snapshot,
+    close: &CloseStatement,
+    settlement: &Settlement,
+    owner: &UserRef,
+    owner_frozen: bool,
+    accounts: &mut Accounts,
+    ids: &mut dyn Iterator<Item = EntryId>,
+    now_ms: TimestampMs,
+) -> Result<(Writes, CloseOutcome), OfflineError> {
+    let mut w = Writes::default();
+    snap.purse.close = Some(close.clone());
+    let fraud = !settlement.fraud.is_empty();
+    let mut returned = 0;
+    if fraud {
+        record_fraud(&mut w, snap, settlement, owner_frozen);
+    } else {
+        let stored_total: i64 = snap
+            .stored
+            .iter()
+            .map(|n| i64::try_from(n.amount().minor()).unwrap_or(i64::MAX))
+            .sum();
+        let total_spent = i64::try_from(close.fields().total_spent.minor())
+            .map_err(|_| LedgerError::AmountOverflow)?;
+        let held = snap.purse.held().max(0);
+        let keep = total_spent.saturating_sub(stored_total).clamp(0, held);
+        returned = held - keep;
+        plan_return(
+            &mut w,
+            accounts,
+            ids,
+            &mut snap.purse,
+            owner,
+            returned,
+            now_ms,
+        )?;
+        snap.purse.state = PurseState::Closed;
+    }
+    w.purses.push(snap.purse.clone());
+    w.finish_accounts(accounts);
+    let outcome = CloseOutcome {
+        returned,
+        held: snap.purse.held(),
+        balance: balance_of(accounts, owner.account_id),
+        fraud,
+        replayed: false,
+    };
+    Ok((w, outcome))
+}
+
+/// Plans the expiry of `purses` (each past `valid_until + grace`, not expired yet).
+pub fn plan_expiry(
+    purses: &mut [Purse],
+    owners: &HashMap<UserId, UserRef>,
+    accounts: &mut Accounts,
+    ids: &mut dyn Iterator<Item = EntryId>,
+    now_ms: TimestampMs,
+) -> Result<(Writes, ExpiryOutcome), OfflineError> {
+    let mut w = Writes::default();
+    let mut outcome = ExpiryOutcome::default();
+    for purse in purses.iter_mut() {
+        let owner = owners
+            .get(&purse.user_id)
+            .ok_or_else(|| LedgerError::Storage(format!("purse {} has no owner", purse.id)))?;
+        let held = purse.held().max(0);
+        plan_return(&mut w, accounts, ids, purse, owner, held, now_ms)?;
+        purse.expired = true;
+        if purse.state == PurseState::Open {
+            purse.state = PurseState::Expired;
+        }
+        outcome.purses += 1;
+        outcome.returned += held;
+        w.purses.push(purse.clone());
+    }
+    w.finish_accounts(accounts);
+    Ok((w, outcome))
+}
+
+/// A purse's totals next to the sums of its notes, for the audit.
+#[derive(Debug, Clone)]
+pub struct PurseTotals {
+    pub id: Vec<u8>,
+    pub amount: i64,
+    pub settled: i64,
+    pub returned: i64,
+    pub recovered: i64,
+    pub fraud_loss: i64,
+    pub notes_reserve: i64,
+    pub notes_payer: i64,
+    pub notes_loss: i64,
+}
+
+/// The offline part of `verify`: every purse's reserve equals amount − settled − returned and
+/// is not negative, its `settled`/`recovered`/`fraud_loss` equal what its notes were paid from,
+/// the reserve account holds exactly the sum of the purses' reserves, and the fraud-loss account
+/// is minus the booked losses.
+pub fn audit(purses: &[PurseTotals], reserve_balance: i64, fraud_loss_balance: i64) -> Vec<String> {
+    let mut problems = Vec::new();
+    let mut held_total: i128 = 0;
+    let mut loss_total: i128 = 0;
+    for p in purses {
+        let id = hex::encode(&p.id);
+        let held = i128::from(p.amount) - i128::from(p.settled) - i128::from(p.returned);
+        if held < 0 || p.settled < 0 || p.returned < 0 {
+            problems.push(format!(
+                "purse {id}: reserve {held} = amount {} - settled {} - returned {} is negative",
+                p.amount, p.settled, p.returned
+            ));
+        }
+        for (what, purse_value, notes_value) in [
+            ("settled from the reserve", p.settled, p.notes_reserve),
+            ("recovered from the payer", p.recovered, p.notes_payer),
+            ("booked as fraud loss", p.fraud_loss, p.notes_loss),
+        ] {
+            if purse_value != notes_value {
+                problems.push(format!(
+                    "purse {id}: {what} is {purse_value} but its notes say {notes_value}"
+                ));
+            }
+        }
+        held_total += held;
+        loss_total += i128::from(p.fraud_loss);
+    }
+    if held_total != i128::from(reserve_balance) {
+        problems.push(format!(
+            "the reserve account holds {reserve_balance} but the purses' reserves (amount - settled - returned) sum to {held_total}"
+        ));
+    }
+    if -loss_total != i128::from(fraud_loss_balance) {
+        problems.push(format!(
+            "the fraud-loss account holds {fraud_loss_balance} but purses booked {loss_total} of fraud loss"
+        ));
+    }
+    problems
+}

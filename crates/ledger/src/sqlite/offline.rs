@@ -1,0 +1,902 @@
+//! The SQLite side of offline payments ([`OfflineStore`]): the schema migration for devices,
+//! purses, notes, fraud proofs and offline idempotency records, and the commands. Writes run on
+//! the group-commit writer thread (one transaction per batch; each command in its savepoint),
+//! where settlement runs the protocol's checks for all purses of an upload in parallel before
+//! writing everything the pure plan (`offline::plan`) decided.
+
+use std::collections::{HashMap, HashSet};
+
+use async_trait::async_trait;
+use offpay_protocol::{
+    Amount, CloseStatement, PaymentNote, PurseCertificate, PurseId, UnixTime, settle_purse,
+};
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::SqliteStore;
+use super::writer::WriteCtx;
+use crate::error::LedgerError;
+use crate::model::{AccountId, EventNotice, IdempotencyKey, TimestampMs, UserId};
+use crate::offline::plan::{
+    self, Accounts, FRAUD_LOSS_ACCOUNT, PurseTotals, RESERVE_ACCOUNT, SettleInput, Snapshot, Writes,
+};
+use crate::offline::{
+    CloseOutcome, Device, EXPIRE_MAX, ExpiryOutcome, FraudProofRecord, LIST_MAX, LoadRequest,
+    LoadedPurse, NOTES_MAX, NoteResult, OfflineError, OfflineStore, Purse, PurseState,
+    RevocationList, UserRef,
+};
+use crate::plan::{LockedAccount, account_kind, amount_of, check_amount, handle_of};
+
+/// Migration 2: offline payments.
+pub const MIGRATION: &str = r#"
+    CREATE TABLE devices (
+        public_key    BLOB    PRIMARY KEY,
+        user_id       INTEGER NOT NULL REFERENCES users (id),
+        revoked       INTEGER NOT NULL DEFAULT 0,
+        created_at_ms INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX devices_by_user ON devices (user_id);
+
+    CREATE TABLE purses (
+        id              BLOB    PRIMARY KEY,
+        user_id         INTEGER NOT NULL REFERENCES users (id),
+        device_key      BLOB    NOT NULL,
+        amount          INTEGER NOT NULL CHECK (amount > 0),
+        valid_until     INTEGER NOT NULL,
+        certificate     BLOB    NOT NULL,
+        state           TEXT    NOT NULL CHECK (state IN ('open', 'closed', 'expired', 'revoked')),
+        expired         INTEGER NOT NULL DEFAULT 0,
+        settled         INTEGER NOT NULL DEFAULT 0,
+        returned        INTEGER NOT NULL DEFAULT 0,
+        recovered       INTEGER NOT NULL DEFAULT 0,
+        fraud_loss      INTEGER NOT NULL DEFAULT 0,
+        close_statement BLOB,
+        load_entry_id   INTEGER NOT NULL REFERENCES journal (id),
+        created_at_ms   INTEGER NOT NULL,
+        CHECK (settled >= 0 AND returned >= 0 AND settled + returned <= amount)
+    );
+    CREATE INDEX purses_by_user ON purses (user_id, created_at_ms);
+    CREATE INDEX purses_to_expire ON purses (valid_until) WHERE expired = 0;
+
+    CREATE TABLE notes (
+        hash          BLOB    PRIMARY KEY,
+        purse_id      BLOB    NOT NULL REFERENCES purses (id),
+        seq           INTEGER NOT NULL,
+        payee         INTEGER NOT NULL,
+        amount        INTEGER NOT NULL CHECK (amount > 0),
+        encoded       BLOB    NOT NULL,
+        from_reserve  INTEGER NOT NULL,
+        from_payer    INTEGER NOT NULL,
+        from_loss     INTEGER NOT NULL,
+        entry_id      INTEGER REFERENCES journal (id),
+        uploaded_by   INTEGER NOT NULL REFERENCES users (id),
+        created_at_ms INTEGER NOT NULL
+    );
+    CREATE INDEX notes_by_purse ON notes (purse_id);
+
+    CREATE TABLE fraud_proofs (
+        id            INTEGER PRIMARY KEY,
+        fingerprint   BLOB    NOT NULL UNIQUE,
+        purse_id      BLOB    NOT NULL REFERENCES purses (id),
+        user_id       INTEGER NOT NULL REFERENCES users (id),
+        kind          TEXT    NOT NULL,
+        first         BLOB    NOT NULL,
+        second        BLOB    NOT NULL,
+        created_at_ms INTEGER NOT NULL
+    );
+
+    CREATE TABLE offline_idempotency (
+        scope         TEXT    NOT NULL,
+        key           TEXT    NOT NULL,
+        request_hash  BLOB    NOT NULL,
+        response      TEXT    NOT NULL,
+        created_at_ms INTEGER NOT NULL,
+        PRIMARY KEY (scope, key)
+    ) WITHOUT ROWID;
+"#;
+
+const PURSE_COLUMNS: &str = "id, user_id, certificate, state, expired, settled, returned, recovered, fraud_loss, close_statement, created_at_ms";
+
+fn storage(what: &str, e: impl std::fmt::Display) -> LedgerError {
+    LedgerError::Storage(format!("stored {what} is invalid: {e}"))
+}
+
+type PurseRow = (
+    Vec<u8>,
+    i64,
+    Vec<u8>,
+    String,
+    bool,
+    i64,
+    i64,
+    i64,
+    i64,
+    Option<Vec<u8>>,
+    i64,
+);
+
+fn purse_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<PurseRow> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+        r.get(6)?,
+        r.get(7)?,
+        r.get(8)?,
+        r.get(9)?,
+        r.get(10)?,
+    ))
+}
+
+fn to_purse(row: PurseRow) -> Result<Purse, LedgerError> {
+    let (
+        id,
+        user_id,
+        cert,
+        state,
+        expired,
+        settled,
+        returned,
+        recovered,
+        fraud_loss,
+        close,
+        created_at_ms,
+    ) = row;
+    let id: [u8; 16] = id
+        .as_slice()
+        .try_into()
+        .map_err(|e| storage("purse id", e))?;
+    let certificate = PurseCertificate::decode(&cert).map_err(|e| storage("certificate", e))?;
+    let close = close
+        .map(|c| CloseStatement::decode(&c))
+        .transpose()
+        .map_err(|e| storage("close statement", e))?;
+    Ok(Purse {
+        id: PurseId::from_bytes(id),
+        user_id,
+        certificate,
+        state: PurseState::parse(&state).ok_or_else(|| storage("purse state", &state))?,
+        expired,
+        settled,
+        returned,
+        recovered,
+        fraud_loss,
+        close,
+        created_at_ms,
+    })
+}
+
+fn read_purse(conn: &Connection, id: PurseId) -> Result<Option<Purse>, LedgerError> {
+    let sql = format!("SELECT {PURSE_COLUMNS} FROM purses WHERE id = ?1");
+    conn.prepare_cached(&sql)?
+        .query_row([&id.as_bytes()[..]], purse_row)
+        .optional()?
+        .map(to_purse)
+        .transpose()
+}
+
+fn snapshot(conn: &Connection, purse: Purse) -> Result<Snapshot, LedgerError> {
+    let id = purse.id;
+    let mut stmt = conn.prepare_cached("SELECT encoded FROM notes WHERE purse_id = ?1")?;
+    let stored = stmt
+        .query_map([&id.as_bytes()[..]], |r| r.get::<_, Vec<u8>>(0))?
+        .map(|bytes| {
+            let bytes = bytes?;
+            PaymentNote::decode(&bytes).map_err(|e| storage("note", e))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut stmt =
+        conn.prepare_cached("SELECT fingerprint FROM fraud_proofs WHERE purse_id = ?1")?;
+    let proofs = stmt
+        .query_map([&id.as_bytes()[..]], |r| r.get::<_, Vec<u8>>(0))?
+        .map(|fp| {
+            let fp = fp?;
+            <[u8; 32]>::try_from(fp.as_slice()).map_err(|e| storage("proof fingerprint", e))
+        })
+        .collect::<Result<HashSet<_>, _>>()?;
+    Ok(Snapshot {
+        purse,
+        stored,
+        proofs,
+    })
+}
+
+fn user_ref(conn: &Connection, id: UserId) -> Result<Option<(UserRef, bool)>, LedgerError> {
+    let row: Option<(String, i64, bool)> = conn
+        .prepare_cached("SELECT handle, account_id, frozen FROM users WHERE id = ?1")?
+        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .optional()?;
+    row.map(|(handle, account_id, frozen)| {
+        Ok((
+            UserRef {
+                id,
+                handle: handle_of(&handle)?,
+                account_id,
+            },
+            frozen,
+        ))
+    })
+    .transpose()
+}
+
+fn lock_accounts(
+    conn: &Connection,
+    ids: impl IntoIterator<Item = AccountId>,
+) -> Result<Accounts, LedgerError> {
+    let mut accounts = Accounts::new();
+    let mut stmt = conn.prepare_cached("SELECT kind, balance, head FROM accounts WHERE id = ?1")?;
+    for id in ids {
+        if accounts.contains_key(&id) {
+            continue;
+        }
+        let (kind, balance, head): (String, i64, Vec<u8>) =
+            stmt.query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        accounts.insert(
+            id,
+            LockedAccount {
+                account_id: id,
+                kind: account_kind(&kind)?,
+                balance,
+                head,
+            },
+        );
+    }
+    Ok(accounts)
+}
+
+fn entry_ids(conn: &Connection) -> Result<std::ops::RangeFrom<i64>, LedgerError> {
+    let next: i64 = conn
+        .prepare_cached("SELECT coalesce(max(id), 0) + 1 FROM journal")?
+        .query_row([], |r| r.get(0))?;
+    Ok(next..)
+}
+
+fn write_purse(conn: &Connection, p: &Purse) -> Result<(), LedgerError> {
+    let close = p.close.as_ref().map(CloseStatement::encode);
+    conn.prepare_cached(
+        "UPDATE purses SET state = ?2, expired = ?3, settled = ?4, returned = ?5, recovered = ?6, fraud_loss = ?7,
+         close_statement = ?8 WHERE id = ?1",
+    )?
+    .execute(params![
+        &p.id.as_bytes()[..],
+        p.state.as_str(),
+        p.expired,
+        p.settled,
+        p.returned,
+        p.recovered,
+        p.fraud_loss,
+        close
+    ])?;
+    Ok(())
+}
+
+/// Writes everything a plan decided.
+fn apply(
+    conn: &Connection,
+    w: &Writes,
+    uploader: UserId,
+    now_ms: TimestampMs,
+    notices: &mut Vec<EventNotice>,
+) -> Result<(), LedgerError> {
+    let mut insert_entry = conn.prepare_cached(
+        "INSERT INTO journal (id, kind, amount, memo, from_user, to_user, created_at_ms, hash)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?;
+    let mut insert_posting = conn.prepare_cached(
+        "INSERT INTO postings (entry_id, account_id, delta, prev_hash) VALUES (?1, ?2, ?3, ?4)",
+    )?;
+    for e in &w.entries {
+        let f = &e.entry;
+        insert_entry.execute(params![
+            f.id,
+            f.kind,
+            f.amount,
+            f.memo,
+            f.from_user,
+            f.to_user,
+            f.created_at_ms,
+            &e.hash[..]
+        ])?;
+        for p in &e.postings {
+            insert_posting.execute(params![f.id, p.account_id, p.delta, p.prev_hash])?;
+        }
+    }
+    let mut update_account =
+        conn.prepare_cached("UPDATE accounts SET balance = ?2, head = ?3 WHERE id = ?1")?;
+    for (id, balance, head) in &w.accounts {
+        update_account.execute(params![id, balance, head])?;
+    }
+    let mut insert_note = conn.prepare_cached(
+        "INSERT INTO notes (hash, purse_id, seq, payee, amount, encoded, from_reserve, from_payer, from_loss, entry_id,
+                            uploaded_by, created_at_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+    )?;
+    for n in &w.notes {
+        insert_note.execute(params![
+            &n.hash.as_bytes()[..],
+            &n.purse_id.as_bytes()[..],
+            n.seq,
+            n.payee,
+            n.amount,
+            n.encoded,
+            n.from_reserve,
+            n.from_payer,
+            n.from_loss,
+            n.entry_id,
+            uploader,
+            now_ms
+        ])?;
+    }
+    for p in &w.purses {
+        write_purse(conn, p)?;
+    }
+    let mut insert_proof = conn.prepare_cached(
+        "INSERT INTO fraud_proofs (fingerprint, purse_id, user_id, kind, first, second, created_at_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (fingerprint) DO NOTHING",
+    )?;
+    for p in &w.proofs {
+        insert_proof.execute(params![
+            &p.fingerprint[..],
+            &p.purse_id.as_bytes()[..],
+            p.user_id,
+            p.kind,
+            p.first,
+            p.second,
+            now_ms
+        ])?;
+    }
+    for key in &w.revoke_devices {
+        conn.prepare_cached(
+            "INSERT INTO devices (public_key, user_id, revoked, created_at_ms)
+             SELECT ?1, user_id, 1, ?2 FROM purses WHERE device_key = ?1 LIMIT 1
+             ON CONFLICT (public_key) DO UPDATE SET revoked = 1",
+        )?
+        .execute(params![&key[..], now_ms])?;
+    }
+    for user in &w.freeze_users {
+        conn.prepare_cached("UPDATE users SET frozen = 1 WHERE id = ?1")?
+            .execute([user])?;
+    }
+    let mut insert_event = conn.prepare_cached(
+        "INSERT INTO events (user_id, kind, payload, created_at_ms) VALUES (?1, ?2, ?3, ?4)",
+    )?;
+    for ev in &w.events {
+        insert_event.execute(params![ev.user_id, ev.kind, ev.payload, now_ms])?;
+        notices.push(EventNotice {
+            seq: conn.last_insert_rowid(),
+            user_id: ev.user_id,
+        });
+    }
+    for (kind, detail) in &w.security {
+        conn.prepare_cached(
+            "INSERT INTO security_events (kind, detail, created_at_ms) VALUES (?1, ?2, ?3)",
+        )?
+        .execute(params![kind, detail, now_ms])?;
+    }
+    Ok(())
+}
+
+/// `Some(response)` when (scope, key) was used before with the same fingerprint.
+fn replay(
+    conn: &Connection,
+    scope: &str,
+    key: &IdempotencyKey,
+    fingerprint: &[u8; 32],
+) -> Result<Option<String>, LedgerError> {
+    let row: Option<(Vec<u8>, String)> = conn
+        .prepare_cached(
+            "SELECT request_hash, response FROM offline_idempotency WHERE scope = ?1 AND key = ?2",
+        )?
+        .query_row([scope, key.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    match row {
+        None => Ok(None),
+        Some((hash, _)) if hash.as_slice() != fingerprint.as_slice() => {
+            Err(LedgerError::IdempotencyConflict)
+        }
+        Some((_, response)) => Ok(Some(response)),
+    }
+}
+
+fn remember(
+    conn: &Connection,
+    scope: &str,
+    key: &IdempotencyKey,
+    fingerprint: &[u8; 32],
+    response: &str,
+    now_ms: TimestampMs,
+) -> Result<(), LedgerError> {
+    conn.prepare_cached(
+        "INSERT INTO offline_idempotency (scope, key, request_hash, response, created_at_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![scope, key.as_str(), &fingerprint[..], response, now_ms])?;
+    Ok(())
+}
+
+/// Runs `work` inside its own savepoint: an error undoes everything it wrote. (The writer's
+/// own savepoint only rolls back on a `LedgerError`; offline errors travel inside `Ok`.)
+fn atomic<T>(
+    ctx: &mut WriteCtx<'_>,
+    work: impl FnOnce(&Connection, &mut Vec<EventNotice>) -> Result<T, OfflineError>,
+) -> Result<Result<T, OfflineError>, LedgerError> {
+    let conn = ctx.conn;
+    conn.prepare_cached("SAVEPOINT offline")?.execute([])?;
+    let notices_before = ctx.notices.len();
+    let result = work(conn, &mut ctx.notices);
+    if result.is_err() {
+        ctx.notices.truncate(notices_before);
+        conn.prepare_cached("ROLLBACK TO offline")?.execute([])?;
+    }
+    conn.prepare_cached("RELEASE offline")?.execute([])?;
+    Ok(result)
+}
+
+fn wallet_balance(conn: &Connection, user: UserId) -> Result<Amount, LedgerError> {
+    super::reads::balance(conn, user)
+}
+
+fn register_device(
+    conn: &Connection,
+    user: UserId,
+    key: [u8; 32],
+    now_ms: TimestampMs,
+) -> Result<Device, OfflineError> {
+    let row: Option<(i64, bool, i64)> = conn
+        .prepare_cached(
+            "SELECT user_id, revoked, created_at_ms FROM devices WHERE public_key = ?1",
+        )?
+        .query_row([&key[..]], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .optional()?;
+    match row {
+        Some((owner, _, _)) if owner != user => Err(OfflineError::DeviceTaken),
+        Some((_, true, _)) => Err(OfflineError::DeviceRevoked),
+        Some((_, false, created_at_ms)) => Ok(Device {
+            public_key: key,
+            user_id: user,
+            revoked: false,
+            created_at_ms,
+        }),
+        None => {
+            if user_ref(conn, user)?.is_none() {
+                return Err(LedgerError::UnknownUser.into());
+            }
+            conn.prepare_cached("INSERT INTO devices (public_key, user_id, revoked, created_at_ms) VALUES (?1, ?2, 0, ?3)")?
+                .execute(params![&key[..], user, now_ms])?;
+            Ok(Device {
+                public_key: key,
+                user_id: user,
+                revoked: false,
+                created_at_ms: now_ms,
+            })
+        }
+    }
+}
+
+fn load_purse(
+    conn: &Connection,
+    req: &LoadRequest,
+    now_ms: TimestampMs,
+    notices: &mut Vec<EventNotice>,
+) -> Result<LoadedPurse, OfflineError> {
+    let cert = req.certificate.fields();
+    let device = cert.device_key.to_bytes();
+    let scope = plan::offline_scope(req.user);
+    let fingerprint = plan::load_fingerprint(cert.amount.minor(), &device);
+    if let Some(response) = replay(conn, &scope, &req.idempotency_key, &fingerprint)? {
+        let id = PurseId::from_hex(&response).map_err(|e| storage("idempotent purse id", e))?;
+        let purse = read_purse(conn, id)?.ok_or_else(|| storage("idempotent purse", "missing"))?;
+        return Ok(LoadedPurse {
+            purse,
+            balance: wallet_balance(conn, req.user)?,
+            replayed: true,
+        });
+    }
+    let (user, frozen) = user_ref(conn, req.user)?.ok_or(LedgerError::UnknownUser)?;
+    if frozen {
+        return Err(LedgerError::AccountFrozen.into());
+    }
+    if u64::try_from(user.id).ok() != Some(cert.account.0) {
+        return Err(OfflineError::InvalidCertificate(
+            "the certificate names another account",
+        ));
+    }
+    let device_row: Option<(i64, bool)> = conn
+        .prepare_cached("SELECT user_id, revoked FROM devices WHERE public_key = ?1")?
+        .query_row([&device[..]], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    match device_row {
+        None => return Err(OfflineError::UnknownDevice),
+        Some((owner, _)) if owner != user.id => return Err(OfflineError::UnknownDevice),
+        Some((_, true)) => return Err(OfflineError::DeviceRevoked),
+        Some(_) => {}
+    }
+    let amount = check_amount(cert.amount)?;
+    let mut accounts = lock_accounts(conn, [user.account_id, RESERVE_ACCOUNT])?;
+    let entry_id = entry_ids(conn)?.start;
+    let entry = plan::plan_load(&mut accounts, entry_id, &user, amount, now_ms)?;
+    let mut w = Writes {
+        entries: vec![entry],
+        ..Writes::default()
+    };
+    w.finish_accounts(&accounts);
+    apply(conn, &w, user.id, now_ms, notices)?;
+    let valid_until = i64::try_from(cert.valid_until)
+        .map_err(|_| OfflineError::InvalidCertificate("valid_until is too large"))?;
+    conn.prepare_cached(
+        "INSERT INTO purses (id, user_id, device_key, amount, valid_until, certificate, state, load_entry_id, created_at_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'open', ?7, ?8)",
+    )?
+    .execute(params![
+        &cert.purse_id.as_bytes()[..],
+        user.id,
+        &device[..],
+        amount,
+        valid_until,
+        req.certificate.encode(),
+        entry_id,
+        now_ms
+    ])?;
+    remember(
+        conn,
+        &scope,
+        &req.idempotency_key,
+        &fingerprint,
+        &cert.purse_id.to_hex(),
+        now_ms,
+    )?;
+    let purse = read_purse(conn, cert.purse_id)?.ok_or_else(|| storage("new purse", "missing"))?;
+    let balance = amount_of(accounts.get(&user.account_id).map_or(0, |a| a.balance))?;
+    Ok(LoadedPurse {
+        purse,
+        balance,
+        replayed: false,
+    })
+}
+
+fn settle_notes(
+    conn: &Connection,
+    uploader: UserId,
+    notes: &[PaymentNote],
+    now_ms: TimestampMs,
+    notices: &mut Vec<EventNotice>,
+) -> Result<Vec<NoteResult>, OfflineError> {
+    let mut snapshots: HashMap<PurseId, Snapshot> = HashMap::new();
+    for note in notes {
+        let id = note.purse_id();
+        if !snapshots.contains_key(&id)
+            && let Some(purse) = read_purse(conn, id)?
+        {
+            snapshots.insert(id, snapshot(conn, purse)?);
+        }
+    }
+    let settlements = plan::settle_all(&snapshots, notes)?;
+    let mut wanted: Vec<UserId> = snapshots.values().map(|s| s.purse.user_id).collect();
+    wanted.extend(
+        notes
+            .iter()
+            .filter_map(|n| i64::try_from(n.fields().payee.0).ok()),
+    );
+    wanted.sort_unstable();
+    wanted.dedup();
+    let mut users = HashMap::new();
+    for id in wanted {
+        if let Some(user) = user_ref(conn, id)? {
+            users.insert(id, user);
+        }
+    }
+    let mut accounts = lock_accounts(
+        conn,
+        [RESERVE_ACCOUNT, FRAUD_LOSS_ACCOUNT]
+            .into_iter()
+            .chain(users.values().map(|(u, _)| u.account_id)),
+    )?;
+    let mut ids = entry_ids(conn)?;
+    let input = SettleInput {
+        batch: notes,
+        snapshots: &mut snapshots,
+        settlements: &settlements,
+        users: &users,
+        now_ms,
+    };
+    let (w, results) = plan::plan_settlement(input, &mut accounts, &mut ids)?;
+    apply(conn, &w, uploader, now_ms, notices)?;
+    Ok(results)
+}
+
+fn close_purse(
+    conn: &Connection,
+    user: UserId,
+    close: &CloseStatement,
+    key: &IdempotencyKey,
+    now_ms: TimestampMs,
+    notices: &mut Vec<EventNotice>,
+) -> Result<CloseOutcome, OfflineError> {
+    let scope = plan::offline_scope(user);
+    let fingerprint = plan::close_fingerprint(close);
+    if let Some(response) = replay(conn, &scope, key, &fingerprint)? {
+        let mut outcome: CloseOutcome =
+            serde_json::from_str(&response).map_err(|e| storage("close outcome", e))?;
+        outcome.replayed = true;
+        outcome.balance = i64::try_from(wallet_balance(conn, user)?.minor()).unwrap_or(i64::MAX);
+        return Ok(outcome);
+    }
+    let purse = read_purse(conn, close.fields().purse_id)?
+        .filter(|p| p.user_id == user)
+        .ok_or(OfflineError::UnknownPurse)?;
+    if purse.state != PurseState::Open || purse.expired {
+        return Err(OfflineError::PurseNotOpen);
+    }
+    close
+        .verify(&purse.certificate)
+        .map_err(|r| OfflineError::InvalidClose(r.code()))?;
+    let mut snap = snapshot(conn, purse)?;
+    let settlement = settle_purse(&snap.purse.certificate, &snap.stored, Some(close))
+        .map_err(|r| OfflineError::InvalidClose(r.code()))?;
+    let (owner, frozen) = user_ref(conn, user)?.ok_or(LedgerError::UnknownUser)?;
+    let mut accounts = lock_accounts(conn, [RESERVE_ACCOUNT, owner.account_id])?;
+    let mut ids = entry_ids(conn)?;
+    let (w, outcome) = plan::plan_close(
+        &mut snap,
+        close,
+        &settlement,
+        &owner,
+        frozen,
+        &mut accounts,
+        &mut ids,
+        now_ms,
+    )?;
+    apply(conn, &w, user, now_ms, notices)?;
+    let response =
+        serde_json::to_string(&outcome).map_err(|e| LedgerError::Storage(e.to_string()))?;
+    remember(conn, &scope, key, &fingerprint, &response, now_ms)?;
+    Ok(outcome)
+}
+
+fn expire_purses(
+    conn: &Connection,
+    now_secs: UnixTime,
+    grace_secs: u64,
+    now_ms: TimestampMs,
+    notices: &mut Vec<EventNotice>,
+) -> Result<ExpiryOutcome, OfflineError> {
+    let cutoff = i64::try_from(now_secs.saturating_sub(grace_secs)).unwrap_or(i64::MAX);
+    let sql = format!(
+        "SELECT {PURSE_COLUMNS} FROM purses WHERE expired = 0 AND valid_until < ?1 ORDER BY valid_until LIMIT ?2"
+    );
+    let mut purses = conn
+        .prepare_cached(&sql)?
+        .query_map(params![cutoff, EXPIRE_MAX as i64], purse_row)?
+        .map(|r| to_purse(r?))
+        .collect::<Result<Vec<_>, _>>()?;
+    if purses.is_empty() {
+        return Ok(ExpiryOutcome::default());
+    }
+    let mut owners = HashMap::new();
+    for p in &purses {
+        if let Some((u, _)) = user_ref(conn, p.user_id)? {
+            owners.insert(u.id, u);
+        }
+    }
+    let mut accounts = lock_accounts(
+        conn,
+        std::iter::once(RESERVE_ACCOUNT).chain(owners.values().map(|u| u.account_id)),
+    )?;
+    let mut ids = entry_ids(conn)?;
+    let (w, outcome) = plan::plan_expiry(&mut purses, &owners, &mut accounts, &mut ids, now_ms)?;
+    let system = purses.first().map_or(0, |p| p.user_id);
+    apply(conn, &w, system, now_ms, notices)?;
+    Ok(outcome)
+}
+
+fn purses(conn: &Connection, user: Option<UserId>, limit: u32) -> Result<Vec<Purse>, LedgerError> {
+    let limit = limit.min(LIST_MAX);
+    let sql = format!(
+        "SELECT {PURSE_COLUMNS} FROM purses WHERE (?1 IS NULL OR user_id = ?1) ORDER BY created_at_ms DESC, id LIMIT ?2"
+    );
+    conn.prepare_cached(&sql)?
+        .query_map(params![user, limit], purse_row)?
+        .map(|r| to_purse(r?))
+        .collect()
+}
+
+fn revocations(conn: &Connection) -> Result<RevocationList, LedgerError> {
+    let mut list = RevocationList::default();
+    let mut stmt = conn.prepare_cached("SELECT id FROM purses WHERE state = 'revoked'")?;
+    for id in stmt.query_map([], |r| r.get::<_, Vec<u8>>(0))? {
+        let id: [u8; 16] = id?
+            .as_slice()
+            .try_into()
+            .map_err(|e| storage("purse id", e))?;
+        list.purses.insert(PurseId::from_bytes(id));
+    }
+    let mut stmt = conn.prepare_cached("SELECT public_key FROM devices WHERE revoked = 1")?;
+    for key in stmt.query_map([], |r| r.get::<_, Vec<u8>>(0))? {
+        let key: [u8; 32] = key?
+            .as_slice()
+            .try_into()
+            .map_err(|e| storage("device key", e))?;
+        list.devices.insert(key);
+    }
+    Ok(list)
+}
+
+fn fraud_proofs(conn: &Connection, limit: u32) -> Result<Vec<FraudProofRecord>, LedgerError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, purse_id, user_id, kind, first, second, created_at_ms FROM fraud_proofs ORDER BY id DESC LIMIT ?1",
+    )?;
+    let rows = stmt.query_map([limit.min(LIST_MAX)], |r| {
+        Ok((
+            r.get::<_, i64>(0)?,
+            r.get::<_, Vec<u8>>(1)?,
+            r.get::<_, i64>(2)?,
+            r.get::<_, String>(3)?,
+            r.get::<_, Vec<u8>>(4)?,
+            r.get::<_, Vec<u8>>(5)?,
+            r.get::<_, i64>(6)?,
+        ))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (id, purse_id, user_id, kind, first, second, created_at_ms) = row?;
+        let purse_id: [u8; 16] = purse_id
+            .as_slice()
+            .try_into()
+            .map_err(|e| storage("purse id", e))?;
+        out.push(FraudProofRecord {
+            id,
+            purse_id: PurseId::from_bytes(purse_id),
+            user_id,
+            kind,
+            first,
+            second,
+            created_at_ms,
+        });
+    }
+    Ok(out)
+}
+
+/// The offline part of `verify` (see `plan::audit`), in the caller's snapshot.
+pub fn audit(conn: &Connection) -> Result<Vec<String>, LedgerError> {
+    let mut stmt = conn.prepare(
+        "SELECT p.id, p.amount, p.settled, p.returned, p.recovered, p.fraud_loss,
+                coalesce(sum(n.from_reserve), 0), coalesce(sum(n.from_payer), 0), coalesce(sum(n.from_loss), 0)
+         FROM purses p LEFT JOIN notes n ON n.purse_id = p.id GROUP BY p.id ORDER BY p.id",
+    )?;
+    let purses = stmt
+        .query_map([], |r| {
+            Ok(PurseTotals {
+                id: r.get(0)?,
+                amount: r.get(1)?,
+                settled: r.get(2)?,
+                returned: r.get(3)?,
+                recovered: r.get(4)?,
+                fraud_loss: r.get(5)?,
+                notes_reserve: r.get(6)?,
+                notes_payer: r.get(7)?,
+                notes_loss: r.get(8)?,
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    let balance = |id: i64| -> Result<i64, LedgerError> {
+        Ok(
+            conn.query_row("SELECT balance FROM accounts WHERE id = ?1", [id], |r| {
+                r.get(0)
+            })?,
+        )
+    };
+    Ok(plan::audit(
+        &purses,
+        balance(RESERVE_ACCOUNT)?,
+        balance(FRAUD_LOSS_ACCOUNT)?,
+    ))
+}
+
+#[async_trait]
+impl OfflineStore for SqliteStore {
+    async fn register_device(
+        &self,
+        user: UserId,
+        public_key: [u8; 32],
+        now_ms: TimestampMs,
+    ) -> Result<Device, OfflineError> {
+        self.writer
+            .write(move |ctx| {
+                atomic(ctx, |conn, _| {
+                    register_device(conn, user, public_key, now_ms)
+                })
+            })
+            .await?
+    }
+
+    async fn load_purse(
+        &self,
+        request: &LoadRequest,
+        now_ms: TimestampMs,
+    ) -> Result<LoadedPurse, OfflineError> {
+        let request = request.clone();
+        self.writer
+            .write(move |ctx| {
+                atomic(ctx, |conn, notices| {
+                    load_purse(conn, &request, now_ms, notices)
+                })
+            })
+            .await?
+    }
+
+    async fn purse(&self, id: PurseId) -> Result<Option<Purse>, OfflineError> {
+        Ok(self.readers.read(move |conn| read_purse(conn, id)).await?)
+    }
+
+    async fn purses(&self, user: Option<UserId>, limit: u32) -> Result<Vec<Purse>, OfflineError> {
+        Ok(self
+            .readers
+            .read(move |conn| purses(conn, user, limit))
+            .await?)
+    }
+
+    async fn settle_notes(
+        &self,
+        uploader: UserId,
+        notes: Vec<PaymentNote>,
+        now_ms: TimestampMs,
+    ) -> Result<Vec<NoteResult>, OfflineError> {
+        if notes.len() > NOTES_MAX {
+            return Err(OfflineError::TooManyNotes);
+        }
+        if notes.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.writer
+            .write(move |ctx| {
+                atomic(ctx, |conn, notices| {
+                    settle_notes(conn, uploader, &notes, now_ms, notices)
+                })
+            })
+            .await?
+    }
+
+    async fn close_purse(
+        &self,
+        user: UserId,
+        close: &CloseStatement,
+        key: &IdempotencyKey,
+        now_ms: TimestampMs,
+    ) -> Result<CloseOutcome, OfflineError> {
+        let (close, key) = (close.clone(), key.clone());
+        self.writer
+            .write(move |ctx| {
+                atomic(ctx, |conn, notices| {
+                    close_purse(conn, user, &close, &key, now_ms, notices)
+                })
+            })
+            .await?
+    }
+
+    async fn expire_purses(
+        &self,
+        now_secs: UnixTime,
+        grace_secs: u64,
+        now_ms: TimestampMs,
+    ) -> Result<ExpiryOutcome, OfflineError> {
+        self.writer
+            .write(move |ctx| {
+                atomic(ctx, |conn, notices| {
+                    expire_purses(conn, now_secs, grace_secs, now_ms, notices)
+                })
+            })
+            .await?
+    }
+
+    async fn revocations(&self) -> Result<RevocationList, OfflineError> {
+        Ok(self.readers.read(revocations).await?)
+    }
+
+    async fn fraud_proofs(&self, limit: u32) -> Result<Vec<FraudProofRecord>, OfflineError> {
+        Ok(self
+            .readers
+            .read(move |conn| fraud_proofs(conn, limit))
+            .await?)
+    }
+}

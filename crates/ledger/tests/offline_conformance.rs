@@ -1,0 +1,721 @@
+//! Offline purses and settlement, one set of cases run against a fresh SQLite file and a fresh
+//! PostgreSQL database (skipped with a notice when PostgreSQL is unreachable, unless `CI=true`):
+//! load, settle, duplicate, fork proof, revocation, freeze, recovery from the payer's balance,
+//! fraud loss, close, expiry; after each case `verify` passes and money is conserved.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::sync::Arc;
+
+use offpay_ledger::offline::*;
+use offpay_ledger::testing::{TestDbGuard, fresh_postgres};
+use offpay_ledger::*;
+use offpay_protocol::testkit::{bytes16, signing_key};
+use offpay_protocol::{
+    AccountId as ProtoAccount, Amount, CertificateFields, CloseFields, CloseStatement,
+    CurrencyCode, Handle, Hash256, Nonce, NoteFields, PaymentNote, PurseCertificate, PurseId,
+    SigningKey,
+};
+
+/// Seconds; the ledger takes milliseconds.
+const NOW_S: u64 = 1_767_225_600;
+const NOW: i64 = NOW_S as i64 * 1000;
+const DAY: u64 = 86_400;
+const GRACE: u64 = 2 * DAY;
+
+struct Fx {
+    store: Arc<dyn Store>,
+    _dir: Option<tempfile::TempDir>,
+    _db: Option<TestDbGuard>,
+}
+
+#[derive(Clone, Copy)]
+enum Kind {
+    Sqlite,
+    Postgres,
+}
+
+impl Fx {
+    async fn new(kind: Kind) -> Option<Fx> {
+        match kind {
+            Kind::Sqlite => {
+                let dir = tempfile::tempdir().unwrap();
+                let store = open_store(Some(dir.path()), None).await.unwrap();
+                Some(Fx {
+                    store,
+                    _dir: Some(dir),
+                    _db: None,
+                })
+            }
+            Kind::Postgres => {
+                let (url, guard) = fresh_postgres().await?;
+                let store = open_store(None, Some(&url)).await.unwrap();
+                Some(Fx {
+                    store,
+                    _dir: None,
+                    _db: Some(guard),
+                })
+            }
+        }
+    }
+
+    fn off(&self) -> &dyn OfflineStore {
+        self.store.offline()
+    }
+
+    async fn user(&self, name: &str, deposit_minor: u64) -> User {
+        let user = self
+            .store
+            .create_user(&Handle::parse(name).unwrap(), "x", NOW)
+            .await
+            .unwrap();
+        if deposit_minor > 0 {
+            self.store
+                .deposit(
+                    &user.handle,
+                    amount(deposit_minor),
+                    &key(&format!("dep-{name}-0001")),
+                    NOW,
+                )
+                .await
+                .unwrap();
+        }
+        user
+    }
+
+    async fn balance(&self, user: &User) -> u64 {
+        self.store.balance(user.id).await.unwrap().minor()
+    }
+
+    /// `verify` passes and the money in the system is what was deposited.
+    async fn verify_clean(&self, deposited: u64) {
+        let report = self.store.verify().await.unwrap();
+        assert!(
+            report.problems.is_empty(),
+            "verify found problems: {:#?}",
+            report.problems
+        );
+        assert_eq!(report.money_in_system, deposited as i64);
+    }
+
+    /// Registers the device and loads a purse of `minor` valid for `validity` seconds.
+    async fn load(
+        &self,
+        user: &User,
+        device: &SigningKey,
+        minor: u64,
+        validity: u64,
+        label: &str,
+    ) -> PurseCertificate {
+        self.off()
+            .register_device(user.id, device.verifying_key().to_bytes(), NOW)
+            .await
+            .unwrap();
+        let cert = certificate(user, device, minor, validity, label);
+        let loaded = self
+            .off()
+            .load_purse(
+                &LoadRequest {
+                    user: user.id,
+                    certificate: cert.clone(),
+                    idempotency_key: key(&format!("load-{label}")),
+                },
+                NOW,
+            )
+            .await
+            .unwrap();
+        assert!(!loaded.replayed);
+        assert_eq!(loaded.purse.certificate, cert);
+        cert
+    }
+
+    async fn settle(&self, uploader: &User, notes: &[PaymentNote], now: i64) -> Vec<NoteResult> {
+        self.off()
+            .settle_notes(uploader.id, notes.to_vec(), now)
+            .await
+            .unwrap()
+    }
+
+    async fn purse(&self, cert: &PurseCertificate) -> Purse {
+        self.off().purse(cert.purse_id()).await.unwrap().unwrap()
+    }
+}
+
+fn amount(minor: u64) -> Amount {
+    Amount::from_minor(minor).unwrap()
+}
+
+fn key(text: &str) -> IdempotencyKey {
+    IdempotencyKey::parse(text).unwrap()
+}
+
+fn issuer() -> SigningKey {
+    signing_key("issuer-1")
+}
+
+fn certificate(
+    user: &User,
+    device: &SigningKey,
+    minor: u64,
+    validity: u64,
+    label: &str,
+) -> PurseCertificate {
+    let fields = CertificateFields {
+        purse_id: PurseId::from_bytes(bytes16(label)),
+        account: ProtoAccount(user.id as u64),
+        device_key: device.verifying_key(),
+        currency: CurrencyCode::INR,
+        amount: amount(minor),
+        per_payment_cap: amount(20_000.min(minor)),
+        valid_from: NOW_S - 60,
+        valid_until: NOW_S + validity,
+    };
+    PurseCertificate::issue(fields, &issuer()).unwrap()
+}
+
+/// The payer's chain state, as a device keeps it.
+struct Chain {
+    cert: PurseCertificate,
+    device: SigningKey,
+    seq: u32,
+    last: Hash256,
+    spent: u64,
+}
+
+impl Chain {
+    fn new(cert: &PurseCertificate, device: &SigningKey) -> Chain {
+        Chain {
+            cert: cert.clone(),
+            device: device.clone(),
+            seq: 0,
+            last: cert.hash(),
+            spent: 0,
+        }
+    }
+
+    fn pay(&mut self, payee: &User, minor: u64, nonce: &str) -> PaymentNote {
+        self.seq += 1;
+        self.spent += minor;
+        let fields = NoteFields {
+            seq: self.seq,
+            prev_hash: self.last,
+            cumulative: amount(self.spent),
+            amount: amount(minor),
+            payee: ProtoAccount(payee.id as u64),
+            nonce: Nonce::from_bytes(bytes16(nonce)),
+            time: NOW_S,
+        };
+        let note = PaymentNote::sign(self.cert.clone(), fields, &self.device).unwrap();
+        self.last = note.hash();
+        note
+    }
+
+    fn close(&self) -> CloseStatement {
+        let fields = CloseFields {
+            purse_id: self.cert.purse_id(),
+            last_seq: self.seq,
+            last_hash: self.last,
+            total_spent: amount(self.spent),
+            time: NOW_S,
+        };
+        CloseStatement::sign(fields, &self.device).unwrap()
+    }
+}
+
+fn statuses(results: &[NoteResult]) -> Vec<(NoteStatus, Option<&str>, u64)> {
+    results
+        .iter()
+        .map(|r| (r.status, r.reason.as_deref(), r.amount))
+        .collect()
+}
+
+async fn load_settle_duplicate(fx: Fx) {
+    let alice = fx.user("alice", 500_000).await;
+    let bob = fx.user("bob", 0).await;
+    let device = signing_key("alice-phone");
+
+    // Unregistered device, then someone else's device.
+    let cert = certificate(&alice, &device, 50_000, 3 * DAY, "purse-a");
+    let request = LoadRequest {
+        user: alice.id,
+        certificate: cert.clone(),
+        idempotency_key: key("load-purse-a"),
+    };
+    assert!(matches!(
+        fx.off().load_purse(&request, NOW).await,
+        Err(OfflineError::UnknownDevice)
+    ));
+    fx.off()
+        .register_device(alice.id, device.verifying_key().to_bytes(), NOW)
+        .await
+        .unwrap();
+    fx.off()
+        .register_device(alice.id, device.verifying_key().to_bytes(), NOW)
+        .await
+        .unwrap();
+    assert!(matches!(
+        fx.off()
+            .register_device(bob.id, device.verifying_key().to_bytes(), NOW)
+            .await,
+        Err(OfflineError::DeviceTaken)
+    ));
+    // A certificate naming another account is refused.
+    let wrong = certificate(&bob, &device, 50_000, 3 * DAY, "purse-a");
+    let bad = LoadRequest {
+        user: alice.id,
+        certificate: wrong,
+        idempotency_key: key("load-wrong-acct"),
+    };
+    assert!(matches!(
+        fx.off().load_purse(&bad, NOW).await,
+        Err(OfflineError::InvalidCertificate(_))
+    ));
+    // Too much.
+    let big = certificate(&alice, &device, 600_000, 3 * DAY, "purse-big");
+    let bad = LoadRequest {
+        user: alice.id,
+        certificate: big,
+        idempotency_key: key("load-too-big"),
+    };
+    assert!(matches!(
+        fx.off().load_purse(&bad, NOW).await,
+        Err(OfflineError::Ledger(LedgerError::InsufficientFunds))
+    ));
+
+    let loaded = fx.off().load_purse(&request, NOW).await.unwrap();
+    assert_eq!(loaded.balance.minor(), 450_000);
+    assert_eq!(loaded.purse.state, PurseState::Open);
+    assert_eq!(loaded.purse.held(), 50_000);
+    // A retry returns the first purse, even with a freshly signed certificate.
+    let retry = LoadRequest {
+        user: alice.id,
+        certificate: certificate(&alice, &device, 50_000, 3 * DAY, "purse-a-retry"),
+        idempotency_key: key("load-purse-a"),
+    };
+    let again = fx.off().load_purse(&retry, NOW).await.unwrap();
+    assert!(again.replayed);
+    assert_eq!(again.purse.id, cert.purse_id());
+    assert_eq!(fx.balance(&alice).await, 450_000);
+    let conflict = LoadRequest {
+        user: alice.id,
+        certificate: certificate(&alice, &device, 40_000, 3 * DAY, "purse-x"),
+        idempotency_key: key("load-purse-a"),
+    };
+    assert!(matches!(
+        fx.off().load_purse(&conflict, NOW).await,
+        Err(OfflineError::Ledger(LedgerError::IdempotencyConflict))
+    ));
+
+    let mut chain = Chain::new(&cert, &device);
+    let note = chain.pay(&bob, 15_000, "bob-req-1");
+    let results = fx.settle(&bob, std::slice::from_ref(&note), NOW).await;
+    assert_eq!(
+        statuses(&results),
+        vec![(NoteStatus::Settled, None, 15_000)]
+    );
+    assert_eq!(results[0].note, note.hash());
+    assert_eq!(fx.balance(&bob).await, 15_000);
+    // The payer uploads it too, a tampered copy and a note of an unknown purse come along.
+    let mut bytes = note.encode();
+    bytes[250] ^= 1; // inside the signature
+    let tampered = PaymentNote::decode(&bytes).unwrap();
+    let stranger = Chain::new(
+        &certificate(&alice, &device, 1_000, DAY, "never-loaded"),
+        &device,
+    )
+    .pay(&bob, 500, "x");
+    let results = fx
+        .settle(&alice, &[note.clone(), tampered, stranger], NOW)
+        .await;
+    assert_eq!(
+        statuses(&results),
+        vec![
+            (NoteStatus::Duplicate, None, 0),
+            (NoteStatus::Rejected, Some("bad_device_signature"), 0),
+            (NoteStatus::Rejected, Some("unknown_purse"), 0),
+        ]
+    );
+    assert_eq!(fx.balance(&bob).await, 15_000);
+    let purse = fx.purse(&cert).await;
+    assert_eq!((purse.settled, purse.held()), (15_000, 35_000));
+
+    // Events and history.
+    let events = fx.store.events_after(bob.id, 0, 100).await.unwrap();
+    let inbound: Vec<_> = events.iter().filter(|e| e.kind == "offline_in").collect();
+    assert_eq!(inbound.len(), 1);
+    assert_eq!(inbound[0].payload["amount"], 15_000);
+    assert_eq!(inbound[0].payload["from"], "alice");
+    assert_eq!(inbound[0].payload["balance"], 15_000);
+    let events = fx.store.events_after(alice.id, 0, 100).await.unwrap();
+    assert!(
+        events
+            .iter()
+            .any(|e| e.kind == "offline_out" && e.payload["note"] == note.hash().to_hex())
+    );
+    let history = fx.store.history(bob.id, None, 10).await.unwrap();
+    assert_eq!(history[0].kind, EntryKind::OfflineSettle);
+    assert_eq!(history[0].delta, 15_000);
+    let history = fx.store.history(alice.id, None, 10).await.unwrap();
+    assert!(
+        history
+            .iter()
+            .any(|h| h.kind == EntryKind::PurseLoad && h.delta == -50_000)
+    );
+
+    // Listing.
+    let mine = fx.off().purses(Some(alice.id), 10).await.unwrap();
+    assert_eq!(mine.len(), 1);
+    assert!(fx.off().purses(Some(bob.id), 10).await.unwrap().is_empty());
+    assert!(fx.off().revocations().await.unwrap().purses.is_empty());
+    fx.verify_clean(500_000).await;
+}
+
+async fn fork_revokes_and_freezes(fx: Fx) {
+    let alice = fx.user("alice", 500_000).await;
+    let bob = fx.user("bob", 0).await;
+    let carol = fx.user("carol", 0).await;
+    let device = signing_key("alice-phone");
+    let cert = fx.load(&alice, &device, 50_000, 3 * DAY, "purse-f").await;
+    let mut original = Chain::new(&cert, &device);
+    let mut clone = Chain::new(&cert, &device);
+    let to_bob = original.pay(&bob, 15_000, "bob-req");
+    let to_carol = clone.pay(&carol, 15_000, "carol-req");
+
+    // Carol syncs first: nothing suspicious yet.
+    let results = fx
+        .settle(&carol, std::slice::from_ref(&to_carol), NOW)
+        .await;
+    assert_eq!(
+        statuses(&results),
+        vec![(NoteStatus::Settled, None, 15_000)]
+    );
+    // Bob's note forks the chain: he is paid (good faith), the fork is proven.
+    let results = fx.settle(&bob, std::slice::from_ref(&to_bob), NOW).await;
+    assert_eq!(
+        statuses(&results),
+        vec![(NoteStatus::Fraud, Some("same_sequence"), 15_000)]
+    );
+    // Alice's own upload of both: nothing more moves, the proof is stored once.
+    let results = fx
+        .settle(
+            &alice,
+            &[to_bob.clone(), to_carol.clone(), to_bob.clone()],
+            NOW,
+        )
+        .await;
+    assert!(
+        results
+            .iter()
+            .all(|r| r.status == NoteStatus::Duplicate && r.amount == 0),
+        "{results:?}"
+    );
+    assert_eq!(fx.balance(&bob).await, 15_000);
+    assert_eq!(fx.balance(&carol).await, 15_000);
+
+    let proofs = fx.off().fraud_proofs(10).await.unwrap();
+    assert_eq!(proofs.len(), 1);
+    assert_eq!(proofs[0].kind, "same_sequence");
+    assert_eq!(proofs[0].user_id, alice.id);
+    let both = [
+        PaymentNote::decode(&proofs[0].first).unwrap(),
+        PaymentNote::decode(&proofs[0].second).unwrap(),
+    ];
+    assert!(both.contains(&to_bob) && both.contains(&to_carol));
+
+    let revoked = fx.off().revocations().await.unwrap();
+    assert!(revoked.purses.contains(&cert.purse_id()));
+    assert!(revoked.devices.contains(&device.verifying_key().to_bytes()));
+    assert_eq!(fx.purse(&cert).await.state, PurseState::Revoked);
+    assert!(fx.store.user_by_id(alice.id).await.unwrap().unwrap().frozen);
+    let events = fx.store.events_after(alice.id, 0, 100).await.unwrap();
+    assert_eq!(
+        events.iter().filter(|e| e.kind == "account_frozen").count(),
+        1
+    );
+    let sec = fx.store.security_events(10).await.unwrap();
+    assert!(sec.iter().any(|e| e.kind == "offline_fraud"));
+
+    // A frozen account loads nothing; a revoked device registers nowhere.
+    let other = signing_key("alice-tablet");
+    fx.off()
+        .register_device(alice.id, other.verifying_key().to_bytes(), NOW)
+        .await
+        .unwrap();
+    let request = LoadRequest {
+        user: alice.id,
+        certificate: certificate(&alice, &other, 10_000, DAY, "purse-after"),
+        idempotency_key: key("load-after-fraud"),
+    };
+    assert!(matches!(
+        fx.off().load_purse(&request, NOW).await,
+        Err(OfflineError::Ledger(LedgerError::AccountFrozen))
+    ));
+    assert!(matches!(
+        fx.off()
+            .register_device(alice.id, device.verifying_key().to_bytes(), NOW)
+            .await,
+        Err(OfflineError::DeviceRevoked)
+    ));
+    fx.verify_clean(500_000).await;
+}
+
+async fn recovery_and_fraud_loss(fx: Fx) {
+    let alice = fx.user("alice", 80_000).await;
+    let bob = fx.user("bob", 0).await;
+    let carol = fx.user("carol", 0).await;
+    let device = signing_key("alice-phone");
+    let cert = fx.load(&alice, &device, 50_000, 3 * DAY, "purse-r").await;
+    assert_eq!(fx.balance(&alice).await, 30_000);
+    let mut a = Chain::new(&cert, &device);
+    let mut b = Chain::new(&cert, &device);
+    let mut batch = Vec::new();
+    for (i, minor) in [20_000, 20_000, 10_000].into_iter().enumerate() {
+        batch.push(a.pay(&bob, minor, &format!("bob-{i}")));
+        batch.push(b.pay(&carol, minor, &format!("carol-{i}")));
+    }
+    // 1,000.00 of notes against a 500.00 purse: the reserve pays 500.00, alice's wallet 300.00,
+    // the operator's fraud-loss account the last 200.00.
+    let results = fx.settle(&bob, &batch, NOW).await;
+    assert_eq!(results.iter().map(|r| r.amount).sum::<u64>(), 100_000);
+    assert!(
+        results.iter().all(|r| r.status == NoteStatus::Fraud),
+        "{results:?}"
+    );
+    assert_eq!(fx.balance(&bob).await, 50_000);
+    assert_eq!(fx.balance(&carol).await, 50_000);
+    assert_eq!(fx.balance(&alice).await, 0);
+    let purse = fx.purse(&cert).await;
+    assert_eq!(
+        (
+            purse.settled,
+            purse.recovered,
+            purse.fraud_loss,
+            purse.held()
+        ),
+        (50_000, 30_000, 20_000, 0)
+    );
+    // Each conflicting pair is proven once, in any order of upload.
+    let proofs = fx.off().fraud_proofs(100).await.unwrap();
+    assert!(
+        proofs.iter().filter(|p| p.kind == "same_sequence").count() == 3,
+        "{proofs:?}"
+    );
+    let mut reversed = batch.clone();
+    reversed.reverse();
+    let again = fx.settle(&carol, &reversed, NOW).await;
+    assert!(again.iter().all(|r| r.status == NoteStatus::Duplicate));
+    assert_eq!(
+        fx.off().fraud_proofs(100).await.unwrap().len(),
+        proofs.len()
+    );
+    // Money is conserved: 800.00 deposited = wallets + reserve + (negative) fraud loss.
+    fx.verify_clean(80_000).await;
+}
+
+async fn close_returns_the_rest(fx: Fx) {
+    let alice = fx.user("alice", 500_000).await;
+    let bob = fx.user("bob", 0).await;
+    let carol = fx.user("carol", 0).await;
+    let device = signing_key("alice-phone");
+    let cert = fx.load(&alice, &device, 50_000, 3 * DAY, "purse-c").await;
+    let mut chain = Chain::new(&cert, &device);
+    let first = chain.pay(&bob, 15_000, "bob");
+    let second = chain.pay(&carol, 5_000, "carol");
+    fx.settle(&bob, std::slice::from_ref(&first), NOW).await;
+
+    // A close signed by another key, and a close of someone else's purse.
+    let mut forged = Chain::new(&cert, &signing_key("mallory"));
+    forged.seq = chain.seq;
+    forged.last = chain.last;
+    forged.spent = chain.spent;
+    assert!(matches!(
+        fx.off()
+            .close_purse(alice.id, &forged.close(), &key("close-forged"), NOW)
+            .await,
+        Err(OfflineError::InvalidClose("bad_device_signature"))
+    ));
+    assert!(matches!(
+        fx.off()
+            .close_purse(bob.id, &chain.close(), &key("close-by-bob"), NOW)
+            .await,
+        Err(OfflineError::UnknownPurse)
+    ));
+
+    // Spent 200.00, 150.00 settled: 50.00 stays for Carol's pending note, 300.00 comes back.
+    let close = chain.close();
+    let outcome = fx
+        .off()
+        .close_purse(alice.id, &close, &key("close-purse-c"), NOW)
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            outcome.returned,
+            outcome.held,
+            outcome.balance,
+            outcome.fraud
+        ),
+        (30_000, 5_000, 480_000, false)
+    );
+    let replay = fx
+        .off()
+        .close_purse(alice.id, &close, &key("close-purse-c"), NOW)
+        .await
+        .unwrap();
+    assert!(replay.replayed);
+    assert_eq!(replay.returned, 30_000);
+    assert!(matches!(
+        fx.off()
+            .close_purse(alice.id, &close, &key("close-purse-c2"), NOW)
+            .await,
+        Err(OfflineError::PurseNotOpen)
+    ));
+    assert_eq!(fx.balance(&alice).await, 480_000);
+    let events = fx.store.events_after(alice.id, 0, 100).await.unwrap();
+    assert!(
+        events
+            .iter()
+            .any(|e| e.kind == "purse_returned" && e.payload["amount"] == 30_000)
+    );
+
+    // Carol's note arrives: paid from what was held.
+    let results = fx.settle(&carol, std::slice::from_ref(&second), NOW).await;
+    assert_eq!(statuses(&results), vec![(NoteStatus::Settled, None, 5_000)]);
+    let purse = fx.purse(&cert).await;
+    assert_eq!(
+        (purse.state, purse.settled, purse.returned, purse.held()),
+        (PurseState::Closed, 20_000, 30_000, 0)
+    );
+
+    // A note signed after the close (a cloned device) is fraud; the payee is still paid, from
+    // alice's wallet since the reserve is empty.
+    let late = chain.pay(&carol, 7_000, "carol-2");
+    let results = fx.settle(&carol, std::slice::from_ref(&late), NOW).await;
+    assert_eq!(
+        statuses(&results),
+        vec![(NoteStatus::Fraud, Some("beyond_close"), 7_000)]
+    );
+    assert_eq!(fx.balance(&alice).await, 473_000);
+    assert_eq!(fx.balance(&carol).await, 12_000);
+    assert_eq!(fx.purse(&cert).await.state, PurseState::Revoked);
+    fx.verify_clean(500_000).await;
+}
+
+async fn expiry_returns_the_remainder(fx: Fx) {
+    let alice = fx.user("alice", 100_000).await;
+    let bob = fx.user("bob", 0).await;
+    let device = signing_key("alice-phone");
+    let cert = fx.load(&alice, &device, 40_000, DAY, "purse-e").await;
+    let other = fx
+        .load(&alice, &device, 10_000, 10 * DAY, "purse-long")
+        .await;
+    let mut chain = Chain::new(&cert, &device);
+    let paid = chain.pay(&bob, 10_000, "bob");
+    fx.settle(&bob, &[paid], NOW).await;
+    let until = NOW_S + DAY;
+
+    let none = fx
+        .off()
+        .expire_purses(until + GRACE, GRACE, NOW)
+        .await
+        .unwrap();
+    assert_eq!(none, ExpiryOutcome::default());
+    let done = fx
+        .off()
+        .expire_purses(until + GRACE + 1, GRACE, NOW)
+        .await
+        .unwrap();
+    assert_eq!(
+        done,
+        ExpiryOutcome {
+            purses: 1,
+            returned: 30_000
+        }
+    );
+    assert_eq!(fx.balance(&alice).await, 80_000);
+    let purse = fx.purse(&cert).await;
+    assert_eq!(
+        (purse.state, purse.expired, purse.returned, purse.held()),
+        (PurseState::Expired, true, 30_000, 0)
+    );
+    assert_eq!(fx.purse(&other).await.state, PurseState::Open);
+    let again = fx
+        .off()
+        .expire_purses(until + GRACE + 1, GRACE, NOW)
+        .await
+        .unwrap();
+    assert_eq!(again, ExpiryOutcome::default());
+
+    // A note accepted before expiry but uploaded after it is paid from the payer's wallet.
+    let late = chain.pay(&bob, 5_000, "bob-2");
+    let results = fx.settle(&bob, &[late], NOW).await;
+    assert_eq!(statuses(&results), vec![(NoteStatus::Settled, None, 5_000)]);
+    assert_eq!(fx.balance(&alice).await, 75_000);
+    assert_eq!(fx.purse(&cert).await.recovered, 5_000);
+    // Closing an expired purse is refused.
+    assert!(matches!(
+        fx.off()
+            .close_purse(alice.id, &chain.close(), &key("close-expired"), NOW)
+            .await,
+        Err(OfflineError::PurseNotOpen)
+    ));
+    fx.verify_clean(100_000).await;
+}
+
+async fn unknown_payee_and_limits(fx: Fx) {
+    let alice = fx.user("alice", 100_000).await;
+    let device = signing_key("alice-phone");
+    let cert = fx.load(&alice, &device, 30_000, DAY, "purse-u").await;
+    let mut chain = Chain::new(&cert, &device);
+    let ghost = User {
+        id: 987_654,
+        ..alice.clone()
+    };
+    let note = chain.pay(&ghost, 1_000, "ghost");
+    let results = fx.settle(&alice, std::slice::from_ref(&note), NOW).await;
+    assert_eq!(
+        statuses(&results),
+        vec![(NoteStatus::Rejected, Some("unknown_payee"), 0)]
+    );
+    assert_eq!(fx.purse(&cert).await.held(), 30_000);
+    let too_many = vec![note; NOTES_MAX + 1];
+    assert!(matches!(
+        fx.off().settle_notes(alice.id, too_many, NOW).await,
+        Err(OfflineError::TooManyNotes)
+    ));
+    fx.verify_clean(100_000).await;
+}
+
+macro_rules! cases {
+    ($backend:ident, $kind:expr, [$($case:ident),* $(,)?]) => {
+        mod $backend {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    if let Some(fx) = super::Fx::new($kind).await {
+                        super::$case(fx).await;
+                    }
+                }
+            )*
+        }
+    };
+}
+
+macro_rules! all_cases {
+    ($backend:ident, $kind:expr) => {
+        cases!(
+            $backend,
+            $kind,
+            [
+                load_settle_duplicate,
+                fork_revokes_and_freezes,
+                recovery_and_fraud_loss,
+                close_returns_the_rest,
+                expiry_returns_the_remainder,
+                unknown_payee_and_limits,
+            ]
+        );
+    };
+}
+
+all_cases!(sqlite, crate::Kind::Sqlite);
+all_cases!(postgres, crate::Kind::Postgres);
