@@ -43,7 +43,8 @@ pub enum OfflineCommand {
     /// Pay a payment request from the offline purse, with no server: prints the payment note
     /// (OPN1:…) for the payee.
     Pay {
-        /// The payment request text (OPR1:…), or - to read it from stdin.
+        /// The payment request text (OPR1:…) in single quotes (it may contain spaces and $), or -
+        /// to read it from stdin.
         request: String,
         /// Pay without asking for confirmation.
         #[arg(long)]
@@ -54,7 +55,8 @@ pub enum OfflineCommand {
     },
     /// Check and accept a payment note, with no server; exits non-zero with the reason if refused.
     Accept {
-        /// The payment note text (OPN1:…), or - to read it from stdin.
+        /// The payment note text (OPN1:…) in single quotes (it may contain spaces and $), or - to
+        /// read it from stdin.
         note: String,
         /// Print one JSON object, amounts in minor units.
         #[arg(long)]
@@ -225,7 +227,16 @@ async fn identity(wallet: &Wallet, store: &mut OfflineStore) -> anyhow::Result<I
     }
     let online = online_session(wallet)?;
     match store.refresh_identity(&online).await {
-        Ok((identity, _)) => Ok(identity),
+        Ok((identity, _)) => {
+            // While the server answers, also cache what accepting notes needs.
+            if let Err(e) = store.refresh_issuer_keys(&online).await {
+                eprintln!("note: could not fetch the issuer keys ({e}); run `offpay wallet sync` before accepting notes");
+            }
+            if let Err(e) = store.refresh_revocations(&online).await {
+                eprintln!("note: could not fetch the revocation list ({e}); run `offpay wallet sync` soon");
+            }
+            Ok(identity)
+        }
         Err(e) => match cached {
             Some(id) => Err(OfflineError::IdentityMismatch { cached: id.handle.to_string(), current: online.handle.to_string() }.into()),
             None => Err(anyhow::Error::new(e).context(OfflineError::UnknownIdentity.to_string())),
