@@ -1,10 +1,11 @@
 //! The router: every path of the API (docs/API.md), one module per route group, the request
-//! guards, the JSON 404/405 answers and the web wallet placeholder at `/`.
+//! guards, the JSON 404/405 answers and the web wallet's files at `/`.
 
 mod account;
 mod auth;
 mod history;
 mod meta;
+pub mod offline;
 mod transfers;
 mod web;
 mod ws;
@@ -61,6 +62,7 @@ pub fn router(state: AppState) -> Router {
         .route(paths::TRANSFERS, post(transfers::create))
         .route(paths::HISTORY, get(history::list))
         .route(paths::WS, get(ws::upgrade))
+        .merge(offline::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(limit))
@@ -69,8 +71,14 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-async fn not_found() -> ApiError {
-    ApiError::NotFound
+/// Unknown paths: a file of the web wallet for a `GET` outside `/v1`, else the JSON 404.
+async fn not_found(method: axum::http::Method, uri: axum::http::Uri) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let path = uri.path();
+    if method == axum::http::Method::GET && !path.starts_with("/v1/") && path != "/v1" {
+        return web::file_at(path.trim_start_matches('/'));
+    }
+    ApiError::NotFound.into_response()
 }
 
 async fn method_not_allowed() -> ApiError {

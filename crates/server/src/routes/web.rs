@@ -1,20 +1,69 @@
-//! `GET /`: a placeholder page until the web wallet is served here.
+//! The web wallet: the static files of `web/public`, embedded into the binary at compile time
+//! (so `offpay serve` needs nothing beside itself), served at `/`.
+//!
+//! Every answer carries `Cache-Control: no-cache`: the service worker (`sw.js`) does the
+//! caching for offline use, and the browser must always be able to learn of a new version.
 
-use axum::response::Html;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use rust_embed::RustEmbed;
 
-const PAGE: &str = r#"<!doctype html>
-<html lang="en">
-<head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>offpay</title></head>
-<body>
-<h1>offpay</h1>
-<p>This is an offpay server. The web wallet is not served here yet; it is coming.</p>
-<p>The API lives under <code>/v1</code>: see <a href="/v1/health">/v1/health</a> and
-<a href="/v1/openapi.json">/v1/openapi.json</a>. The terminal wallet is <code>offpay wallet</code>.</p>
-</body>
-</html>
-"#;
+#[derive(RustEmbed)]
+#[folder = "../../web/public"]
+struct WebAssets;
 
-pub async fn index() -> Html<&'static str> {
-    Html(PAGE)
+/// `GET /`: the app's page.
+pub async fn index() -> Response {
+    asset("index.html")
+}
+
+/// Any other file of the app (`path` without its leading `/`); the API's JSON 404 otherwise.
+pub fn file_at(path: &str) -> Response {
+    asset(path)
+}
+
+fn asset(path: &str) -> Response {
+    let Some(file) = WebAssets::get(path) else {
+        return crate::error::ApiError::NotFound.into_response();
+    };
+    let mut response = (StatusCode::OK, file.data.into_owned()).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type(path)));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    response
+}
+
+fn content_type(path: &str) -> &'static str {
+    let extension = path.rsplit_once('.').map_or("", |(_, ext)| ext);
+    match extension {
+        "html" => "text/html; charset=utf-8",
+        "js" | "mjs" => "text/javascript; charset=utf-8",
+        "css" => "text/css; charset=utf-8",
+        "webmanifest" => "application/manifest+json",
+        "json" => "application/json",
+        "png" => "image/png",
+        "svg" => "image/svg+xml",
+        "txt" => "text/plain; charset=utf-8",
+        _ => "application/octet-stream",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_app_shell_is_embedded() {
+        for path in ["index.html", "sw.js", "manifest.webmanifest", "app.css", "js/main.js"] {
+            assert!(WebAssets::get(path).is_some(), "{path} is missing from the embedded web wallet");
+        }
+    }
+
+    #[test]
+    fn content_types_follow_the_extension() {
+        assert_eq!(content_type("sw.js"), "text/javascript; charset=utf-8");
+        assert_eq!(content_type("manifest.webmanifest"), "application/manifest+json");
+        assert_eq!(content_type("x"), "application/octet-stream");
+    }
 }
