@@ -5,6 +5,7 @@
 //! - `verify`: the journal hash chain, zero-sum postings and every balance; exit 1 on problems.
 //! - `security-events`: recent login failures, lockouts, rate-limit hits, forbidden actions.
 //! - `freeze` / `unfreeze HANDLE`: stop or allow an account's payments.
+//! - `rotate-issuer-key`, `fraud`, `purses`: offline payments (`admin_offline.rs`).
 //!
 //! Errors: one line on stderr, non-zero exit; each command is one database transaction, so
 //! nothing is half-done.
@@ -19,7 +20,8 @@ mod time;
 use std::process::ExitCode;
 
 use anyhow::Context;
-pub use store_args::StoreArgs;
+pub use store_args::{DEFAULT_DATA_DIR, StoreArgs};
+pub use time::utc;
 
 #[derive(clap::Args)]
 pub struct AdminArgs {
@@ -60,11 +62,16 @@ pub enum AdminCommand {
     Freeze { handle: String },
     /// Unfreeze an account
     Unfreeze { handle: String },
+    #[command(flatten)]
+    Offline(crate::admin_offline::OfflineAdminCommand),
 }
 
 pub fn run(args: AdminArgs) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async move {
+        if let AdminCommand::Offline(command) = args.command {
+            return crate::admin_offline::run(&args.store, command).await;
+        }
         let (store, _label) = args.store.open().await?;
         commands::run(store.as_ref(), args.command).await
     })

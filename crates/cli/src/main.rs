@@ -3,6 +3,7 @@
 //! into a library crate.
 
 mod admin_cmd;
+mod admin_offline;
 mod serve_cmd;
 mod wallet_cmd;
 

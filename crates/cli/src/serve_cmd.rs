@@ -15,6 +15,9 @@ pub struct ServeArgs {
     pub listen: SocketAddr,
     #[command(flatten)]
     pub store: StoreArgs,
+    /// Issuer key file (shared by several servers) [default: DATA/issuer-keys.json, created when missing]
+    #[arg(long, value_name = "FILE", env = crate::admin_offline::ISSUER_KEYS_ENV)]
+    pub issuer_keys: Option<std::path::PathBuf>,
 }
 
 pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
@@ -27,7 +30,12 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("cannot listen on {}", args.listen))?;
         let addr = listener.local_addr().context("cannot read the bound address")?;
         eprintln!("offpay serving on http://{addr} (database: {label})");
-        let config = offpay_server::Config { listen: addr, ..offpay_server::Config::default() };
+        let mut config = offpay_server::Config { listen: addr, ..offpay_server::Config::default() };
+        let keys = args.issuer_keys.clone().unwrap_or_else(|| crate::admin_offline::default_issuer_keys(&args.store));
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        let issuer = offpay_server::issuer::Issuer::open(&keys, now)
+            .with_context(|| format!("cannot open the issuer keys {}", keys.display()))?;
+        config.offline.issuer = Some(std::sync::Arc::new(issuer));
         offpay_server::serve(config, store, listener).await?;
         Ok(ExitCode::SUCCESS)
     })

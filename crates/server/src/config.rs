@@ -93,6 +93,8 @@ pub struct Config {
     pub ws_ping_interval: Duration,
     /// How long a WebSocket client has to send its token message.
     pub ws_auth_timeout: Duration,
+    /// Offline payments: limits and the issuer keyset (docs/API-OFFLINE.md).
+    pub offline: crate::issuer::OfflineConfig,
 }
 
 impl Default for Config {
@@ -125,6 +127,7 @@ impl Default for Config {
             rate_max_keys: 100_000,
             ws_ping_interval: Duration::from_secs(20),
             ws_auth_timeout: Duration::from_secs(10),
+            offline: crate::issuer::OfflineConfig::default(),
         }
     }
 }

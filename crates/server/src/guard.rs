@@ -12,7 +12,11 @@ use crate::extract::ClientIp;
 use crate::state::AppState;
 
 pub async fn guard(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let limit = state.config.body_limit_bytes;
+    let limit = if request.uri().path() == crate::routes::offline::NOTES {
+        crate::routes::offline::NOTES_BODY_MAX
+    } else {
+        state.config.body_limit_bytes
+    };
     let declared = request
         .headers()
         .get(CONTENT_LENGTH)

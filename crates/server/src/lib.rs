@@ -15,14 +15,18 @@
 //! - [`throttle`]: login throttling and lockout in the database.
 //! - [`ratelimit`], [`guard`]: in-memory request limits per address and account; body size.
 //! - [`security`]: security events for the operator.
+//! - [`issuer`]: the issuer keyset (file, rotation) and offline limits; [`expiry`]: the task
+//!   returning expired purses' remainders; `routes/offline.rs`: the offline API.
 //! - [`extract`], [`state`], [`clock`]: plumbing.
 
 pub mod auth;
 pub mod clock;
 pub mod config;
 pub mod error;
+pub mod expiry;
 pub mod extract;
 pub mod guard;
+pub mod issuer;
 pub mod ratelimit;
 pub mod routes;
 pub mod security;

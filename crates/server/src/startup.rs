@@ -31,6 +31,7 @@ pub async fn serve_with(
     let state = AppState::new(config, store, clock, stop_rx)
         .await
         .map_err(|e| anyhow::anyhow!("cannot start the server: {e:?}"))?;
+    crate::expiry::spawn(state.store.clone(), state.config.offline.clone(), state.clock.clone(), state.shutdown.clone());
     let app = router(state);
     tracing::info!(addr = %listener.local_addr()?, "listening");
     axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())

@@ -1,5 +1,5 @@
 //! `GET /v1/me`: the signed-in user's own account (`account` is the account number offline
-//! purses and notes name, docs/API-OFFLINE.md).
+//! purses and notes name, docs/API-OFFLINE.md: the ledger's user id).
 
 use axum::Json;
 use axum::extract::State;
@@ -13,7 +13,7 @@ pub async fn me(State(state): State<AppState>, auth: AuthUser) -> Result<Json<Va
     let balance = state.store.balance(auth.user.id).await?;
     Ok(Json(json!({
         "handle": auth.user.handle,
-        "account": auth.user.account_id,
+        "account": auth.user.id,
         "balance": balance,
         "currency": state.config.currency.code(),
         "frozen": auth.user.frozen,

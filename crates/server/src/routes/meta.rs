@@ -21,7 +21,17 @@ pub async fn health(State(state): State<AppState>) -> Result<Json<Value>, ApiErr
 /// `GET /v1/config`
 pub async fn config(State(state): State<AppState>) -> Json<Value> {
     let currency = state.config.currency;
-    Json(json!({"currency": currency.code(), "decimals": currency.decimals()}))
+    let o = &state.config.offline;
+    Json(json!({
+        "currency": currency.code(),
+        "decimals": currency.decimals(),
+        "offline": {
+            "per_payment_cap": o.per_payment_cap,
+            "purse_max": o.purse_max,
+            "validity_secs": o.validity_secs,
+            "grace_secs": o.grace_secs,
+        },
+    }))
 }
 
 /// `GET /v1/openapi.json`

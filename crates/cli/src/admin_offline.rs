@@ -1,0 +1,205 @@
+//! The operator's offline-payment commands (`offpay admin ...`):
+//!
+//! - `rotate-issuer-key [--issuer-keys FILE]`: adds a new issuer key; the old one stops issuing
+//!   a few minutes later (running servers reload the file every minute) and stays published
+//!   until its purses have expired. Default file: `DATA/issuer-keys.json` (`./offpay-data` with
+//!   `--database-url`), or `OFFPAY_ISSUER_KEYS`.
+//! - `fraud [--limit N] [--json]`: the stored fraud proofs, each with both signed objects.
+//! - `purses [--handle H] [--limit N] [--json]`: purses with their state and totals.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use offpay_ledger::Store;
+use offpay_ledger::offline::Purse;
+use offpay_protocol::text::to_text;
+use offpay_protocol::{Currency, Handle, Kind};
+use serde_json::json;
+
+use crate::admin_cmd::StoreArgs;
+
+/// Environment variable naming the issuer key file.
+pub const ISSUER_KEYS_ENV: &str = "OFFPAY_ISSUER_KEYS";
+
+#[derive(clap::Subcommand)]
+pub enum OfflineAdminCommand {
+    /// Add a new issuer key (old keys keep verifying until their purses expire)
+    RotateIssuerKey {
+        /// The issuer key file [default: DATA/issuer-keys.json]
+        #[arg(long, value_name = "FILE", env = ISSUER_KEYS_ENV)]
+        issuer_keys: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List offline fraud proofs, newest first
+    Fraud {
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List offline purses, newest first
+    Purses {
+        /// Only this user's purses
+        #[arg(long)]
+        handle: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// The issuer key file `serve` and `rotate-issuer-key` use when none is given.
+pub fn default_issuer_keys(store: &StoreArgs) -> PathBuf {
+    let dir = store.data.clone().unwrap_or_else(|| PathBuf::from(crate::admin_cmd::DEFAULT_DATA_DIR));
+    offpay_server::issuer::Issuer::default_path(&dir)
+}
+
+fn now_secs() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+pub async fn run(store_args: &StoreArgs, command: OfflineAdminCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        OfflineAdminCommand::RotateIssuerKey { issuer_keys, json } => {
+            let path = issuer_keys.unwrap_or_else(|| default_issuer_keys(store_args));
+            let limits = offpay_server::issuer::OfflineConfig::default();
+            let id = offpay_server::issuer::rotate_file(&path, now_secs(), limits.validity_secs, limits.grace_secs)
+                .with_context(|| format!("cannot rotate the issuer key in {}", path.display()))?;
+            if json {
+                println!("{}", json!({"key_id": id.to_hex(), "file": path.display().to_string()}));
+            } else {
+                println!(
+                    "New issuer key {id} in {}; the previous key stops issuing in {} seconds and stays published until its purses expire.",
+                    path.display(),
+                    offpay_server::issuer::ROTATION_OVERLAP_SECS
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        OfflineAdminCommand::Fraud { limit, json } => {
+            let (store, _) = store_args.open().await?;
+            fraud(store.as_ref(), limit, json).await
+        }
+        OfflineAdminCommand::Purses { handle, limit, json } => {
+            let (store, _) = store_args.open().await?;
+            purses(store.as_ref(), handle.as_deref(), limit, json).await
+        }
+    }
+}
+
+/// The store-backed commands when the store is already open (`fraud`, `purses`).
+pub async fn run_on_store(store: &dyn Store, command: OfflineAdminCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        OfflineAdminCommand::Fraud { limit, json } => fraud(store, limit, json).await,
+        OfflineAdminCommand::Purses { handle, limit, json } => purses(store, handle.as_deref(), limit, json).await,
+        OfflineAdminCommand::RotateIssuerKey { .. } => {
+            anyhow::bail!("rotate-issuer-key works on the key file, not the store")
+        }
+    }
+}
+
+fn object_text(bytes: &[u8]) -> String {
+    match bytes.first() {
+        Some(b'X') => to_text(Kind::Close, bytes),
+        _ => to_text(Kind::Note, bytes),
+    }
+}
+
+async fn handle_of(store: &dyn Store, user: i64) -> String {
+    match store.user_by_id(user).await {
+        Ok(Some(u)) => u.handle.to_string(),
+        _ => format!("#{user}"),
+    }
+}
+
+async fn fraud(store: &dyn Store, limit: u32, json: bool) -> anyhow::Result<ExitCode> {
+    let proofs = store.offline().fraud_proofs(limit).await.context("cannot read fraud proofs")?;
+    if json {
+        let mut rows = Vec::new();
+        for p in &proofs {
+            rows.push(json!({
+                "id": p.id,
+                "purse_id": p.purse_id.to_hex(),
+                "user": handle_of(store, p.user_id).await,
+                "kind": p.kind,
+                "first": object_text(&p.first),
+                "second": object_text(&p.second),
+                "created_at_ms": p.created_at_ms,
+            }));
+        }
+        println!("{}", json!({"fraud_proofs": rows}));
+        return Ok(ExitCode::SUCCESS);
+    }
+    if proofs.is_empty() {
+        println!("No fraud proofs.");
+    }
+    for p in &proofs {
+        println!(
+            "#{} {} purse {} of {} at {}",
+            p.id,
+            p.kind,
+            p.purse_id,
+            handle_of(store, p.user_id).await,
+            crate::admin_cmd::utc(p.created_at_ms)
+        );
+        println!("  first:  {}", object_text(&p.first));
+        println!("  second: {}", object_text(&p.second));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn purses(store: &dyn Store, handle: Option<&str>, limit: u32, json: bool) -> anyhow::Result<ExitCode> {
+    let user = match handle {
+        Some(h) => {
+            let h = Handle::parse(h).with_context(|| format!("invalid username {h:?}"))?;
+            Some(store.user_by_handle(&h).await?.with_context(|| format!("no user {h}"))?.id)
+        }
+        None => None,
+    };
+    let list: Vec<Purse> = store.offline().purses(user, limit).await.context("cannot read purses")?;
+    let currency = Currency::INR;
+    if json {
+        let mut rows = Vec::new();
+        for p in &list {
+            let f = p.certificate.fields();
+            rows.push(json!({
+                "purse_id": p.id.to_hex(),
+                "user": handle_of(store, p.user_id).await,
+                "state": p.state.as_str(),
+                "amount": f.amount.minor(),
+                "settled": p.settled,
+                "returned": p.returned,
+                "held": p.held(),
+                "recovered": p.recovered,
+                "fraud_loss": p.fraud_loss,
+                "valid_until": f.valid_until,
+                "issuer_key_id": p.issuer_key_id().to_hex(),
+            }));
+        }
+        println!("{}", json!({"purses": rows}));
+        return Ok(ExitCode::SUCCESS);
+    }
+    if list.is_empty() {
+        println!("No purses.");
+    }
+    for p in &list {
+        let f = p.certificate.fields();
+        println!(
+            "{} {:<8} {:<10} amount {} settled {} returned {} held {} recovered {} fraud-loss {} until {}",
+            p.id,
+            handle_of(store, p.user_id).await,
+            p.state.as_str(),
+            currency.format_signed(i64::try_from(f.amount.minor()).unwrap_or(i64::MAX)),
+            currency.format_signed(p.settled),
+            currency.format_signed(p.returned),
+            currency.format_signed(p.held()),
+            currency.format_signed(p.recovered),
+            currency.format_signed(p.fraud_loss),
+            crate::admin_cmd::utc(i64::try_from(f.valid_until).unwrap_or(0).saturating_mul(1000)),
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,60 @@
+//! The background task of offline payments: every minute it returns the remainder of purses
+//! past `valid_until` plus the grace period (reserve -> wallet, `OfflineStore::expire_purses`)
+//! and reloads the issuer keyset (picking up `offpay admin rotate-issuer-key`). Several servers
+//! may run it against one database: the ledger makes each expiry happen once.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use offpay_ledger::Store;
+use offpay_ledger::offline::EXPIRE_MAX;
+use tokio::sync::watch;
+
+use crate::clock::Clock;
+use crate::issuer::OfflineConfig;
+
+/// How often the task runs.
+pub const INTERVAL: Duration = Duration::from_secs(60);
+
+/// One pass: expire everything due (in chunks of [`EXPIRE_MAX`]), reload the keys.
+pub async fn run_once(store: &dyn Store, config: &OfflineConfig, clock: &Clock) {
+    if let Some(issuer) = &config.issuer
+        && let Err(error) = issuer.reload()
+    {
+        tracing::error!(%error, "cannot reload the issuer keys; keeping the loaded ones");
+    }
+    loop {
+        let now_ms = clock.now_ms();
+        let now_secs = u64::try_from(now_ms / 1000).unwrap_or(0);
+        match store.offline().expire_purses(now_secs, config.grace_secs, now_ms).await {
+            Ok(done) => {
+                if done.purses > 0 {
+                    tracing::info!(purses = done.purses, returned = done.returned, "expired purses returned");
+                }
+                if done.purses < EXPIRE_MAX as u64 {
+                    break;
+                }
+            }
+            Err(error) => {
+                tracing::error!(%error, "purse expiry failed; retrying next round");
+                break;
+            }
+        }
+    }
+}
+
+/// Runs [`run_once`] every [`INTERVAL`] until `shutdown` turns true.
+pub fn spawn(store: Arc<dyn Store>, config: OfflineConfig, clock: Clock, mut shutdown: watch::Receiver<bool>) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(INTERVAL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => run_once(store.as_ref(), &config, &clock).await,
+                _ = shutdown.changed() => {
+                    if *shutdown.borrow() { break; }
+                }
+            }
+        }
+    });
+}

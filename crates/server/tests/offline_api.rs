@@ -1,0 +1,222 @@
+//! The offline API over real HTTP (docs/API-OFFLINE.md): device registration, purse load with a
+//! certificate that verifies against the published issuer keys, notes uploaded by payee and payer
+//! in either order (paid exactly once), a fork proven and revoked, close, refusals.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+#[allow(dead_code)]
+#[path = "api/helpers.rs"]
+mod helpers;
+
+use std::sync::Arc;
+
+use helpers::{T0, TestServer, assert_error};
+use offpay_protocol::testkit::{bytes16, signing_key};
+use offpay_protocol::{
+    AccountId, Amount, CloseFields, CloseStatement, Encoded, Hash256, IssuerKey, IssuerKeys, KeyId, Nonce, NoteFields,
+    PaymentNote, PurseCertificate, SigningKey, VerifyingKey,
+};
+use offpay_server::Config;
+use offpay_server::issuer::Issuer;
+use serde_json::{Value, json};
+
+struct Chain {
+    cert: PurseCertificate,
+    device: SigningKey,
+    seq: u32,
+    last: Hash256,
+    spent: u64,
+}
+
+impl Chain {
+    fn pay(&mut self, payee: u64, minor: u64, nonce: &str) -> String {
+        self.seq += 1;
+        self.spent += minor;
+        let fields = NoteFields {
+            seq: self.seq,
+            prev_hash: self.last,
+            cumulative: Amount::from_minor(self.spent).unwrap(),
+            amount: Amount::from_minor(minor).unwrap(),
+            payee: AccountId(payee),
+            nonce: Nonce::from_bytes(bytes16(nonce)),
+            time: 0,
+        };
+        let note = PaymentNote::sign(self.cert.clone(), fields, &self.device).unwrap();
+        self.last = note.hash();
+        note.to_text()
+    }
+
+    fn close(&self) -> String {
+        let fields = CloseFields {
+            purse_id: self.cert.purse_id(),
+            last_seq: self.seq,
+            last_hash: self.last,
+            total_spent: Amount::from_minor(self.spent).unwrap(),
+            time: 0,
+        };
+        CloseStatement::sign(fields, &self.device).unwrap().to_text()
+    }
+}
+
+async fn server() -> (TestServer, tempfile::TempDir) {
+    let keys = tempfile::tempdir().unwrap();
+    let mut config = Config::for_tests();
+    let issuer = Issuer::open(&keys.path().join("issuer-keys.json"), (T0 / 1000) as u64).unwrap();
+    config.offline.issuer = Some(Arc::new(issuer));
+    (TestServer::sqlite_with(config).await, keys)
+}
+
+async fn account(server: &TestServer, token: &str) -> u64 {
+    let (_, me) = server.client().get("/v1/me", Some(token)).await;
+    me["account"].as_u64().unwrap()
+}
+
+async fn upload(server: &TestServer, token: &str, notes: &[&str]) -> Vec<Value> {
+    let (status, body) = server.client().post("/v1/notes", Some(token), None, &json!({"notes": notes})).await;
+    assert_eq!(status.as_u16(), 200, "{body}");
+    body["results"].as_array().unwrap().clone()
+}
+
+fn status_of(result: &Value) -> (&str, u64) {
+    (result["status"].as_str().unwrap(), result["amount"].as_u64().unwrap())
+}
+
+async fn load_raw(server: &TestServer, token: &str, device: &SigningKey, minor: u64, key: &str) -> (reqwest::StatusCode, Value) {
+    let pk = hex::encode(device.verifying_key().as_bytes());
+    let (status, body) = server
+        .client()
+        .post("/v1/purses", Some(token), Some(key), &json!({"amount": minor, "device_public_key": pk}))
+        .await;
+    (status, body)
+}
+
+async fn load(server: &TestServer, token: &str, device: &SigningKey, minor: u64, key: &str) -> (u16, Value) {
+    let (status, body) = load_raw(server, token, device, minor, key).await;
+    (status.as_u16(), body)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn load_settle_once_fork_and_close() {
+    let (server, _keys) = server().await;
+    let c = server.client();
+    let alice = server.register("alice").await;
+    let bob = server.register("bob").await;
+    let carol = server.register("carol").await;
+    server.deposit("alice", 100_000).await;
+    let (alice_no, bob_no, carol_no) =
+        (account(&server, &alice).await, account(&server, &bob).await, account(&server, &carol).await);
+
+    let (_, config) = c.get("/v1/config", None).await;
+    assert_eq!(config["offline"]["per_payment_cap"], 20_000);
+    assert_eq!(config["offline"]["purse_max"], 200_000);
+
+    // Issuer keys as a wallet caches them.
+    let (_, keys) = c.get("/v1/issuer-keys", None).await;
+    let cached = IssuerKeys::new(keys["keys"].as_array().unwrap().iter().map(|k| {
+        let mut pk = [0u8; 32];
+        hex::decode_to_slice(k["public_key"].as_str().unwrap(), &mut pk).unwrap();
+        let key = IssuerKey::new(
+            VerifyingKey::from_bytes(&pk).unwrap(),
+            k["not_before"].as_u64().unwrap(),
+            k["not_after"].as_u64().unwrap(),
+        );
+        assert_eq!(key.key_id, KeyId::from_hex(k["key_id"].as_str().unwrap()).unwrap());
+        key
+    }))
+    .unwrap();
+
+    let device = signing_key("alice-phone");
+    let pk = hex::encode(device.verifying_key().as_bytes());
+    assert_error(&load_raw(&server, &alice, &device, 50_000, "load-0001").await, 403, "unknown_device");
+    let (status, body) = c.post("/v1/devices", Some(&alice), None, &json!({"public_key": pk})).await;
+    assert_eq!((status.as_u16(), body["status"].as_str()), (201, Some("active")));
+    assert_error(&c.post("/v1/devices", Some(&bob), None, &json!({"public_key": pk})).await, 409, "device_taken");
+    assert_error(&c.post("/v1/devices", Some(&bob), None, &json!({"public_key": "zz"})).await, 400, "invalid_request");
+    assert_error(&load_raw(&server, &alice, &device, 300_000, "load-0002").await, 400, "offline_limit");
+    let missing_key = c.post("/v1/purses", Some(&alice), None, &json!({"amount": 1000, "device_public_key": pk})).await;
+    assert_error(&missing_key, 400, "missing_idempotency_key");
+
+    let (status, purse) = load(&server, &alice, &device, 50_000, "load-0003").await;
+    assert_eq!(status, 201, "{purse}");
+    assert_eq!(purse["balance"], 50_000);
+    let cert = PurseCertificate::from_text(purse["certificate"].as_str().unwrap()).unwrap();
+    cert.verify(&cached, (T0 / 1000) as u64).unwrap();
+    assert_eq!(cert.fields().account, AccountId(alice_no));
+    assert_eq!(cert.fields().per_payment_cap.minor(), 20_000);
+    assert_eq!(purse["purse_id"], cert.purse_id().to_hex());
+    let (status, again) = load(&server, &alice, &device, 50_000, "load-0003").await;
+    assert_eq!((status, &again["purse_id"], &again["balance"]), (200, &purse["purse_id"], &json!(50_000)));
+
+    // Payee first, then payer: paid once.
+    let mut chain = Chain { cert: cert.clone(), device: device.clone(), seq: 0, last: cert.hash(), spent: 0 };
+    let first = chain.pay(bob_no, 15_000, "bob-1");
+    assert_eq!(status_of(&upload(&server, &bob, &[&first]).await[0]), ("settled", 15_000));
+    assert_eq!(status_of(&upload(&server, &alice, &[&first]).await[0]), ("duplicate", 0));
+    // Payer first, then payee: paid once.
+    let second = chain.pay(bob_no, 5_000, "bob-2");
+    assert_eq!(status_of(&upload(&server, &alice, &[&second]).await[0]), ("settled", 5_000));
+    assert_eq!(status_of(&upload(&server, &bob, &[&second, &first]).await[1]), ("duplicate", 0));
+    assert_eq!(server.balance(&bob).await, 20_000);
+    // A malformed note and a changed one are refused, nothing moves.
+    let mut changed = first.clone().into_bytes();
+    let last = changed.len() - 10;
+    changed[last] = if changed[last] == b'0' { b'1' } else { b'0' };
+    let results = upload(&server, &bob, &["OPN1:garbage", std::str::from_utf8(&changed).unwrap()]).await;
+    assert_eq!(results[0]["reason"], "malformed");
+    assert_eq!(results[1]["status"], "rejected");
+    assert_eq!(server.balance(&bob).await, 20_000);
+
+    // A second purse is closed: spent 30.00 of 100.00, 10.00 still pending.
+    let (_, purse2) = load(&server, &alice, &device, 10_000, "load-0004").await;
+    let cert2 = PurseCertificate::from_text(purse2["certificate"].as_str().unwrap()).unwrap();
+    let mut chain2 = Chain { cert: cert2.clone(), device: device.clone(), seq: 0, last: cert2.hash(), spent: 0 };
+    let paid = chain2.pay(carol_no, 2_000, "carol-1");
+    let pending = chain2.pay(carol_no, 1_000, "carol-2");
+    upload(&server, &carol, &[&paid]).await;
+    let path = format!("/v1/purses/{}/close", cert2.purse_id());
+    let (status, closed) = c.post(&path, Some(&alice), Some("close-0001"), &json!({"close": chain2.close()})).await;
+    assert_eq!(status.as_u16(), 200, "{closed}");
+    assert_eq!((closed["returned"].as_i64(), closed["held"].as_i64()), (Some(7_000), Some(1_000)));
+    let again = c.post(&path, Some(&alice), Some("close-0002"), &json!({"close": chain2.close()})).await;
+    assert_error(&again, 409, "purse_not_open");
+    assert_eq!(status_of(&upload(&server, &carol, &[&pending]).await[0]), ("settled", 1_000));
+
+    // A clone of alice's device pays carol with sequence 1 of the first purse: carol is paid
+    // (good faith), the fork is proven, purse and device revoked, alice frozen.
+    let mut clone = Chain { cert: cert.clone(), device: device.clone(), seq: 0, last: cert.hash(), spent: 0 };
+    let forked = clone.pay(carol_no, 15_000, "carol-fork");
+    let results = upload(&server, &carol, &[&forked]).await;
+    assert_eq!(status_of(&results[0]), ("fraud", 15_000));
+    assert_eq!(results[0]["reason"], "same_sequence");
+    let (_, revoked) = c.get("/v1/revocations", None).await;
+    assert_eq!(revoked["purses"], json!([cert.purse_id().to_hex()]));
+    assert_eq!(revoked["devices"], json!([pk]));
+    let (_, me) = c.get("/v1/me", Some(&alice)).await;
+    assert_eq!(me["frozen"], true);
+    let (_, purses) = c.get("/v1/purses", Some(&alice)).await;
+    let mut states: Vec<&str> = purses["purses"].as_array().unwrap().iter().map(|p| p["state"].as_str().unwrap()).collect();
+    states.sort_unstable();
+    assert_eq!(states, vec!["closed", "revoked"]);
+    assert_eq!(server.balance(&bob).await, 20_000);
+    assert_eq!(server.balance(&carol).await, 18_000);
+
+    // Money is conserved and the ledger verifies.
+    let report = server.store.verify().await.unwrap();
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+    assert_eq!(report.money_in_system, 100_000);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offline_routes_need_a_session_and_a_configured_issuer() {
+    let (server, _keys) = server().await;
+    let c = server.client();
+    assert_error(&c.post("/v1/notes", None, None, &json!({"notes": []})).await, 401, "unauthorized");
+    let token = server.register("dave").await;
+    let too_many: Vec<String> = vec!["OPN1:x".to_string(); 501];
+    assert_error(&c.post("/v1/notes", Some(&token), None, &json!({"notes": too_many})).await, 400, "invalid_request");
+    server.stop().await;
+
+    let plain = TestServer::sqlite().await;
+    assert_error(&plain.client().get("/v1/issuer-keys", None).await, 503, "offline_disabled");
+    plain.stop().await;
+}
