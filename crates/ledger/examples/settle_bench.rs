@@ -1,0 +1,152 @@
+//! Settlement throughput: settles a batch of offline notes (default 100,000; first argument
+//! overrides) through the real SQLite store (uploads of 500 notes, one transaction each, all
+//! purses' signature checks in parallel), and prints notes per second next to raw Ed25519
+//! `verify_strict` per second on the same machine, both using every core.
+//!
+//! `cargo run --release -p offpay-ledger --example settle_bench [NOTES]`
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::time::Instant;
+
+use offpay_ledger::offline::{LoadRequest, NOTES_MAX, NoteStatus};
+use offpay_ledger::{IdempotencyKey, open_store};
+use offpay_protocol::testkit::{bytes16, signing_key};
+use offpay_protocol::{
+    AccountId, Amount, CertificateFields, CurrencyCode, Handle, Nonce, NoteFields, PaymentNote, PurseCertificate, PurseId,
+};
+
+const NOTES_PER_PURSE: usize = 100;
+const NOW_S: u64 = 1_767_225_600;
+const NOW: i64 = NOW_S as i64 * 1000;
+
+fn amount(minor: u64) -> Amount {
+    Amount::from_minor(minor).unwrap()
+}
+
+fn threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// Raw `verify_strict` per second over `items` on all cores.
+fn raw_verify_rate(notes: &[PaymentNote]) -> f64 {
+    let prepared: Vec<_> =
+        notes.iter().map(|n| (n.certificate().fields().device_key, n.signed_bytes(), *n.signature())).collect();
+    let start = Instant::now();
+    let chunk = prepared.len().div_ceil(threads());
+    std::thread::scope(|s| {
+        for part in prepared.chunks(chunk) {
+            s.spawn(move || {
+                for (key, msg, sig) in part {
+                    assert!(key.verify_strict(msg, sig).is_ok());
+                }
+            });
+        }
+    });
+    prepared.len() as f64 / start.elapsed().as_secs_f64()
+}
+
+fn main() {
+    let total: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(100_000);
+    let purses = total.div_ceil(NOTES_PER_PURSE);
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    runtime.block_on(async move {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open_store(Some(dir.path()), None).await.unwrap();
+        let off = store.offline();
+        let issuer = signing_key("issuer-1");
+        let payees: Vec<_> = {
+            let mut v = Vec::new();
+            for i in 0..100 {
+                v.push(store.create_user(&Handle::parse(&format!("payee{i}")).unwrap(), "x", NOW).await.unwrap());
+            }
+            v
+        };
+        eprintln!("setting up {purses} purses ...");
+        let mut certs = Vec::new();
+        for i in 0..purses {
+            let user = store.create_user(&Handle::parse(&format!("payer{i}")).unwrap(), "x", NOW).await.unwrap();
+            let key = IdempotencyKey::parse(&format!("deposit-{i:08}")).unwrap();
+            store.deposit(&user.handle, amount(200_000), &key, NOW).await.unwrap();
+            let device = signing_key(&format!("device-{i}"));
+            off.register_device(user.id, device.verifying_key().to_bytes(), NOW).await.unwrap();
+            let fields = CertificateFields {
+                purse_id: PurseId::from_bytes(bytes16(&format!("purse-{i}"))),
+                account: AccountId(user.id as u64),
+                device_key: device.verifying_key(),
+                currency: CurrencyCode::INR,
+                amount: amount(200_000),
+                per_payment_cap: amount(20_000),
+                valid_from: NOW_S - 60,
+                valid_until: NOW_S + 86_400,
+            };
+            let cert = PurseCertificate::issue(fields, &issuer).unwrap();
+            let request = LoadRequest {
+                user: user.id,
+                certificate: cert.clone(),
+                idempotency_key: IdempotencyKey::parse(&format!("load-{i:08}")).unwrap(),
+            };
+            off.load_purse(&request, NOW).await.unwrap();
+            certs.push((cert, device));
+        }
+        eprintln!("signing {total} notes ...");
+        let payee_ids: Vec<u64> = payees.iter().map(|u| u.id as u64).collect();
+        let chunk = certs.len().div_ceil(threads());
+        let notes: Vec<PaymentNote> = std::thread::scope(|s| {
+            let handles: Vec<_> = certs
+                .chunks(chunk)
+                .enumerate()
+                .map(|(c, part)| {
+                    let payee_ids = &payee_ids;
+                    s.spawn(move || {
+                        let mut out = Vec::new();
+                        for (p, (cert, device)) in part.iter().enumerate() {
+                            let mut last = cert.hash();
+                            for seq in 1..=NOTES_PER_PURSE as u32 {
+                                let fields = NoteFields {
+                                    seq,
+                                    prev_hash: last,
+                                    cumulative: amount(100 * u64::from(seq)),
+                                    amount: amount(100),
+                                    payee: AccountId(payee_ids[(p + seq as usize) % payee_ids.len()]),
+                                    nonce: Nonce::from_bytes(bytes16(&format!("{c}-{p}-{seq}"))),
+                                    time: NOW_S,
+                                };
+                                let note = PaymentNote::sign(cert.clone(), fields, device).unwrap();
+                                last = note.hash();
+                                out.push(note);
+                            }
+                        }
+                        out
+                    })
+                })
+                .collect();
+            handles.into_iter().flat_map(|h| h.join().unwrap()).collect()
+        });
+        let notes: Vec<PaymentNote> = notes.into_iter().take(total).collect();
+
+        eprintln!("settling ...");
+        let uploader = payees[0].id;
+        let start = Instant::now();
+        let mut tasks = tokio::task::JoinSet::new();
+        for batch in notes.chunks(NOTES_MAX) {
+            let store = store.clone();
+            let batch = batch.to_vec();
+            tasks.spawn(async move { store.offline().settle_notes(uploader, batch, NOW).await.unwrap() });
+        }
+        let mut settled = 0usize;
+        while let Some(results) = tasks.join_next().await {
+            settled += results.unwrap().iter().filter(|r| r.status == NoteStatus::Settled).count();
+        }
+        let elapsed = start.elapsed().as_secs_f64();
+        assert_eq!(settled, notes.len(), "every note settles exactly once");
+        let report = store.verify().await.unwrap();
+        assert!(report.problems.is_empty(), "{:?}", report.problems);
+
+        let verify_rate = raw_verify_rate(&notes);
+        let settle_rate = notes.len() as f64 / elapsed;
+        println!("threads: {}", threads());
+        println!("settled {} notes in {elapsed:.2} s: {settle_rate:.0} notes/s (SQLite, batches of {NOTES_MAX})", notes.len());
+        println!("raw Ed25519 verify_strict: {verify_rate:.0} verifications/s");
+        println!("ratio notes/s : verifications/s = {:.2}", settle_rate / verify_rate);
+    });
+}
