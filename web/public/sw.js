@@ -3,56 +3,73 @@
 // The asset list and version below are written by scripts/web-vendor (web/tools/stamp-sw.mjs).
 
 // BEGIN GENERATED
-const VERSION = "6737e3110a254e34";
-const ASSETS = [
-  "/",
-  "/app.css",
-  "/icons/icon-192.png",
-  "/icons/icon-512.png",
-  "/icons/icon.svg",
-  "/index.html",
-  "/js/api.js",
-  "/js/live.js",
-  "/js/main.js",
-  "/js/money.js",
-  "/js/offline/client.js",
-  "/js/offline/db.js",
-  "/js/offline/device.js",
-  "/js/offline/sync.js",
-  "/js/offline/wallet.js",
-  "/js/pages/accept.js",
-  "/js/pages/activity.js",
-  "/js/pages/history.js",
-  "/js/pages/home.js",
-  "/js/pages/login.js",
-  "/js/pages/offline-home.js",
-  "/js/pages/offline-off.js",
-  "/js/pages/pay.js",
-  "/js/pages/purse.js",
-  "/js/pages/receive.js",
-  "/js/pages/result.js",
-  "/js/pages/send.js",
-  "/js/pages/sync.js",
-  "/js/protocol/accept.js",
-  "/js/protocol/base45.js",
-  "/js/protocol/crypto.js",
-  "/js/protocol/objects.js",
-  "/js/protocol/wire.js",
-  "/js/qr.js",
-  "/js/session.js",
-  "/js/ui.js",
-  "/manifest.webmanifest",
-  "/vendor/LICENSES.txt",
-  "/vendor/jsQR.js",
-  "/vendor/noble-ed25519.js",
-  "/vendor/qrcode-generator.mjs"
-];
+const VERSION = "403a641969119318";
+const ASSETS = {
+  "/": "sha256-MYj7Ap3kaJIB6tvX4T+9gSnM+B86CN6HVHiNn+bda90=",
+  "/app.css": "sha256-UBDkYNylhM7G4gvKF0QVScibaUXY6F38sDtBNp5ty/I=",
+  "/icons/icon-192.png": "sha256-gT9LRu233qKbhm/Cg8jhxJU2yx0PvuFrXTd0yXU4gwA=",
+  "/icons/icon-512.png": "sha256-hVjENhAQqIxuA+4AHfCS7O58bgGha+CDQqiz1o8EUEk=",
+  "/icons/icon.svg": "sha256-UiaeFsNB9IZfs/q6ihmGhvseh0thBTWtVVMl3eVqNfY=",
+  "/js/api.js": "sha256-RQXL6h+LJgBDIIEt+ew2ZVTJ1Xnc62KgUOstlpkvYfc=",
+  "/js/live.js": "sha256-cAxI42HaZ0UvqK1FZoFJyuVpbZlpgaFFmTYE46rfsak=",
+  "/js/main.js": "sha256-c3OIdrfEB5Y1ng8V+/ls+QKDX4X/fFa0kBa697ISfG0=",
+  "/js/money.js": "sha256-ZIJ2IhCnAKN3EZXB1kPDJ7rwfD2tETVGBJg5k/GXntw=",
+  "/js/offline/client.js": "sha256-CcYBMTaPxObUO65hKLBkIzt61n8b7jrFWXlD7qXuDYI=",
+  "/js/offline/db.js": "sha256-NSQbIi33Pqs3cUo3wMJZbPC1BopTtnRue7iiC07OT9o=",
+  "/js/offline/device.js": "sha256-nkiFNkSj2rMp7cmppqYP4gE+n6BeHIvOUkCP2GjxBsE=",
+  "/js/offline/sync.js": "sha256-xabPTHuuiVgZBgAXhM/2A4b5sEj783EL9N38w6TQDA8=",
+  "/js/offline/wallet.js": "sha256-USF+xbyTSCm3nj63vmGiCCA/Gw7vyInTD7VfXK2P5sk=",
+  "/js/pages/accept.js": "sha256-OCzdYFHep9c6GOuE+cdvkYabBdtU41G+j63oPhgt6Kk=",
+  "/js/pages/activity.js": "sha256-cSEVBaN6LPLbAr0NNC7vRqiYB0pL2HLWlpF4U/j0n80=",
+  "/js/pages/history.js": "sha256-M4RYlj9oEiFQ1d9Mvgn9yp2nLCak7p2mwuGbzI52ZtY=",
+  "/js/pages/home.js": "sha256-ouWAqW0kasAqSRlRXqMZVtxeKRRGcp2+PeTlfHFIhYw=",
+  "/js/pages/login.js": "sha256-senFnm9Hi12+yytFKFhYWVmSOQwmUzZyTnEhblcfrms=",
+  "/js/pages/offline-home.js": "sha256-t7QQhSKFKTbu+kwthEaFx2IOZ1CWz0mbivFmamStcaw=",
+  "/js/pages/offline-off.js": "sha256-kHVgQ9Mz1NS5lm3PbNfsGgugPbP0Ksd6YPViDlB7LLY=",
+  "/js/pages/pay.js": "sha256-69gYXIvg4eH38CUQREzpZ29kUAofHPhp2a3zWbtnpJQ=",
+  "/js/pages/purse.js": "sha256-XP47rD5MuQWkgUy96ALolSUQNb9qp13Eg++zkQ9H0sw=",
+  "/js/pages/receive.js": "sha256-DpyjXjopenj9g0mni3Me9pFUwej5p9PJThWhNHbEdN8=",
+  "/js/pages/result.js": "sha256-cPgrYcJHeVaJFjepnVyQX81F1G5SgyP11gprOz4alhk=",
+  "/js/pages/send.js": "sha256-pVHB3XsYh+UViAy3u5DWgwrz+CywGICdW1kNraOjX84=",
+  "/js/pages/sync.js": "sha256-tcQcI07osezxcVoN9Vtwhs7RcnSYv+UEU0Wm6p6VWgs=",
+  "/js/protocol/accept.js": "sha256-fgoClPA52+fXMOyHLMPVM8ZRzlR48Pz4b5dUPDIKHGc=",
+  "/js/protocol/base45.js": "sha256-UiH+ff0uqrLBZgbjofXLYurSKhXC4QKY398J5hMOPks=",
+  "/js/protocol/crypto.js": "sha256-2/QNSK9+UjUfHl6UtJQaCPCCiul43AR5mr1Qc9xZ01Y=",
+  "/js/protocol/objects.js": "sha256-TTDhyZUX3+oeRVgtG72/Cm6tUgj+u54ne0lzIbfOX8k=",
+  "/js/protocol/wire.js": "sha256-3M8BIkPKawzWXWRxcf+Wh6L5m6AfPXXnk/OQWr2Mo9o=",
+  "/js/qr.js": "sha256-qHzhTBv438iFPInJCkV/hWIVQqit1zZ1X7BUqMCQ5Es=",
+  "/js/session.js": "sha256-TNh3HFvcxC10GN3847oT2mCsEeKSq5c6R1T4xvNfROI=",
+  "/js/start.js": "sha256-oxKAQ0gm96v65vBDJIArOoC9f2DPVUgH4y3eSujlzUE=",
+  "/js/ui.js": "sha256-6avy2nbELMp+qNZGuztszgc4xhVnfoDBWBaeEjlcUW0=",
+  "/manifest.webmanifest": "sha256-jsQP0rj0OSX0NcwV4BSskfs1zcVZHWJfjD/ctky46vE=",
+  "/vendor/LICENSES.txt": "sha256-u2Y4lVeIRwbAYbZl6sHQtvorJ6YJxrCHYzbUiemPr2s=",
+  "/vendor/jsQR.js": "sha256-vEDIoVGWI2sjFNsIVvcsoLSZgM1UE7jIUqc0n1/uCFk=",
+  "/vendor/noble-ed25519.js": "sha256-pPYx0YdrXZ5DqGzXEZTKJ7XhRR7fS6TbmkGPQKR1Vpo=",
+  "/vendor/qrcode-generator.mjs": "sha256-6pHXEYpTlSiRcNqEi3xnWLmWFjv7zPMSWRq2WkkRt8A="
+};
 // END GENERATED
 
 const CACHE = `offpay-shell-${VERSION}`;
 
+/**
+ * Downloads one file of this version; its content must match the hash stamped above, so a server
+ * already on another version fails the install (the browser retries on the next visit) instead
+ * of leaving a shell mixed from two versions.
+ */
+async function fetchAsset(path, integrity) {
+  const res = await fetch(new Request(path, { cache: "no-cache", integrity }));
+  if (!res.ok) throw new Error(`${path}: HTTP ${res.status}`);
+  return res;
+}
+
 self.addEventListener("install", (event) => {
-  event.waitUntil(caches.open(CACHE).then((c) => c.addAll(ASSETS)).then(() => self.skipWaiting()));
+  event.waitUntil((async () => {
+    const cache = await caches.open(CACHE);
+    for (const [path, integrity] of Object.entries(ASSETS)) {
+      await cache.put(path, await fetchAsset(path, integrity));
+    }
+    await self.skipWaiting();
+  })());
 });
 
 self.addEventListener("activate", (event) => {

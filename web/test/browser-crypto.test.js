@@ -1,27 +1,26 @@
 // In Chromium: the device key is a non-extractable WebCrypto Ed25519 key kept in IndexedDB, and
-// the app's protocol code signs and strictly verifies with it. Needs no offpay server: the page
-// is served by the dev proxy and the app itself is not started.
+// the app's protocol code signs and strictly verifies with it. The files come from the real
+// `offpay serve`; the app itself is not started (the page is a plain text file of the app).
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { launchBrowser } from "./harness.js";
-import { startDevProxy } from "./dev-proxy.js";
+import { launchBrowser, startOffpay } from "./harness.js";
 
-let proxy;
+let srv;
 let browser;
 before(async () => {
-  proxy = await startDevProxy("http://127.0.0.1:9");
+  srv = await startOffpay();
   browser = await launchBrowser();
 });
 after(async () => {
   await browser?.close();
-  await proxy?.close();
+  await srv?.stop();
 });
 
 test("device key is non-extractable WebCrypto Ed25519 in IndexedDB and signs verifiable objects", async () => {
   const page = await browser.newPage();
   const errors = [];
   page.on("pageerror", (e) => errors.push(e.message));
-  await page.goto(`${proxy.url}/vendor/LICENSES.txt`);
+  await page.goto(`${srv.url}/vendor/LICENSES.txt`);
   const r = await page.evaluate(async () => {
     const device = await import("/js/offline/device.js");
     const objects = await import("/js/protocol/objects.js");

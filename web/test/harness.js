@@ -9,7 +9,6 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
-import { startDevProxy } from "./dev-proxy.js";
 
 const run = promisify(execFile);
 export const REPO = fileURLToPath(new URL("../../", import.meta.url));
@@ -41,36 +40,31 @@ async function waitHealthy(url, child, log) {
   throw new Error(`offpay serve did not become healthy:\n${log()}`);
 }
 
-/** Starts `offpay serve`; returns {url, api, dataDir, deposit, stop}. `url` serves the web app. */
+/** Starts `offpay serve`; returns {url, dataDir, log, deposit, stop}. `url` serves the web app and the API. */
 export async function startOffpay() {
   const bin = offpayBin();
   const dataDir = mkdtempSync(join(tmpdir(), "offpay-web-"));
   const port = await freePort();
-  const api = `http://127.0.0.1:${port}`;
+  const url = `http://127.0.0.1:${port}`;
   let out = "";
   const child = spawn(bin, ["serve", "--listen", `127.0.0.1:${port}`, "--data", dataDir], {
     stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? "warn" },
   });
   child.stdout.on("data", (d) => { out += d; });
   child.stderr.on("data", (d) => { out += d; });
-  await waitHealthy(api, child, () => out);
-
-  // Use the server's own copy of the web app when it serves one; otherwise the temporary proxy.
-  let url = api;
-  let proxy = null;
-  const root = await fetch(`${api}/`).then((r) => (r.ok ? r.text() : "")).catch(() => "");
-  if (!root.includes("/js/main.js")) {
-    proxy = await startDevProxy(api);
-    url = proxy.url;
-  }
+  await waitHealthy(url, child, () => out);
   return {
-    url, api, dataDir, servedByProxy: Boolean(proxy),
+    url, dataDir,
     log: () => out,
     async deposit(handle, amount) {
       await run(bin, ["admin", "--data", dataDir, "deposit", handle, amount]);
     },
     async stop() {
-      if (proxy) await proxy.close();
+      if (process.env.OFFPAY_E2E_DEBUG) {
+        const hits = out.split("\n").map((l) => l.match(/started processing.*|uri=(\S+) /)).filter(Boolean);
+        console.log(out.split("\n").filter((l) => /started processing/.test(l)).map((l) => `${l.slice(11, 23)} ${l.match(/uri=(\S+)/)?.[1]}`).join("\n"));
+        void hits;
+      }
       child.kill("SIGTERM");
       await new Promise((r) => (child.exitCode !== null ? r() : child.once("exit", r)));
       rmSync(dataDir, { recursive: true, force: true });
@@ -96,10 +90,19 @@ export function launchBrowser(extraArgs = []) {
 /** A phone-sized context (360x740) that records console errors and page errors into `errors`. */
 export async function phone(browser, opts = {}) {
   const context = await browser.newContext({ viewport: { width: 360, height: 740 }, deviceScaleFactor: 1, ...opts });
+  // Generous waits for slow machines; every wait is for a condition, never a fixed time.
+  context.setDefaultTimeout(60_000);
   const page = await context.newPage();
   const errors = [];
-  page.on("console", (m) => { if (m.type() === "error") errors.push(m.text()); });
+  page.on("console", (m) => {
+    if (m.type() === "error") errors.push(`${m.text()}${m.location()?.url ? ` (${m.location().url})` : ""}`);
+  });
   page.on("pageerror", (e) => errors.push(`pageerror: ${e.message}`));
+  if (process.env.OFFPAY_E2E_DEBUG) {
+    page.on("console", (m) => console.log("console", m.type(), m.text(), JSON.stringify(m.location())));
+    page.on("response", (r) => { if (r.status() >= 400) console.log("response", r.status(), r.url()); });
+    page.on("requestfailed", (r) => console.log("request failed", r.url(), r.failure()?.errorText));
+  }
   return { context, page, errors };
 }
 
@@ -109,4 +112,21 @@ export async function shot(page, name) {
   if (!dir) return;
   mkdirSync(dir, { recursive: true });
   await page.screenshot({ path: join(dir, `${name}.png`), fullPage: false });
+}
+
+/** Opens the app at `url` and registers `handle` from the login page; ends on Home. */
+export async function register(page, url, handle, password) {
+  await page.goto(`${url}/`);
+  await page.getByRole("heading", { name: "Log in to offpay" }).waitFor();
+  await page.getByLabel("Username").fill(handle);
+  await page.getByLabel("Password").fill(password);
+  await page.getByRole("button", { name: "Register" }).click();
+  await page.getByRole("heading", { name: "Home" }).waitFor();
+}
+
+export const textOf = (page, testId) => page.getByTestId(testId).textContent();
+
+/** Waits until the element at `selector` contains `text`. */
+export function waitText(page, selector, text) {
+  return page.waitForFunction(([s, t]) => document.querySelector(s)?.textContent?.includes(t), [selector, text]);
 }

@@ -12,7 +12,7 @@ test("service worker lists every app file and a matching version (run scripts/we
   const sw = readFileSync(`${PUB}/sw.js`, "utf8");
   const { block, assets } = computeShell(PUB);
   assert.ok(sw.includes(block), "sw.js GENERATED block is stale: run scripts/web-vendor");
-  for (const a of ["/", "/index.html", "/js/main.js", "/app.css", "/manifest.webmanifest", "/vendor/jsQR.js"]) {
+  for (const a of ["/", "/js/main.js", "/js/start.js", "/app.css", "/manifest.webmanifest", "/vendor/jsQR.js"]) {
     assert.ok(assets.includes(a), a);
   }
 });
@@ -37,6 +37,6 @@ test("web app manifest has what installation needs", () => {
 test("index.html links the manifest, the stylesheet and the entry module", () => {
   const html = readFileSync(`${PUB}/index.html`, "utf8");
   assert.match(html, /rel="manifest" href="\/manifest.webmanifest"/);
-  assert.match(html, /<script type="module" src="\/js\/main.js">/);
+  assert.match(html, /<script type="module" src="\/js\/start.js">/);
   assert.match(html, /name="viewport" content="width=device-width/);
 });

@@ -11,7 +11,7 @@ function walk(dir) {
   });
 }
 
-/** Returns {version, assets, block} for the folder `pub` (web/public). */
+/** Returns {version, assets, integrity, block} for the folder `pub` (web/public). */
 export function computeShell(pub) {
   const files = walk(pub).map((p) => relative(pub, p).split(sep).join("/")).filter((f) => f !== "sw.js");
   const hash = createHash("sha256");
@@ -20,9 +20,14 @@ export function computeShell(pub) {
     hash.update(readFileSync(join(pub, f)));
   }
   const version = hash.digest("hex").slice(0, 16);
-  const assets = ["/", ...files.map((f) => `/${f}`)];
-  const block = `// BEGIN GENERATED\nconst VERSION = ${JSON.stringify(version)};\nconst ASSETS = ${JSON.stringify(assets, null, 2)};\n// END GENERATED`;
-  return { version, assets, block };
+  // index.html is cached as "/" (the worker answers every navigation with it).
+  const assets = ["/", ...files.filter((f) => f !== "index.html").map((f) => `/${f}`)];
+  // Subresource-integrity of each file ("/" is index.html): the worker refuses a copy from
+  // another version.
+  const sri = (f) => `sha256-${createHash("sha256").update(readFileSync(join(pub, f))).digest("base64")}`;
+  const integrity = Object.fromEntries(assets.map((a) => [a, sri(a === "/" ? "index.html" : a.slice(1))]));
+  const block = `// BEGIN GENERATED\nconst VERSION = ${JSON.stringify(version)};\nconst ASSETS = ${JSON.stringify(integrity, null, 2)};\n// END GENERATED`;
+  return { version, assets, integrity, block };
 }
 
 export function stamp(pub) {

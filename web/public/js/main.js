@@ -1,4 +1,5 @@
-// The app's entry: state, hash router, online/offline tracking, live events and the service worker.
+// The app: state, hash router, online/offline tracking and live events (loaded by start.js,
+// which registers the service worker first).
 // Each page is a module in pages/ exporting `render(app, params)` that returns a DOM node.
 
 import { api, ApiError } from "./api.js";
@@ -193,12 +194,6 @@ async function boot() {
   }
   await render();
   document.documentElement.dataset.ready = "1";
-  if ("serviceWorker" in navigator) {
-    navigator.serviceWorker.register("/sw.js").then(
-      () => navigator.serviceWorker.ready,
-    ).then(() => { document.documentElement.dataset.sw = "ready"; })
-      .catch((e) => console.warn("service worker not registered", e));
-  }
 }
 
 boot();
