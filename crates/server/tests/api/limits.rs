@@ -78,10 +78,19 @@ async fn meta_routes_and_unknown_paths() {
     assert_error(&client.get("/v1/nothing-here", None).await, 404, "not_found");
     assert_error(&client.get("/v1/transfers", None).await, 405, "method_not_allowed");
 
+    // The web wallet: its page at `/`, its files beside it, never a file outside `web/public`.
     let page = client.http.get(format!("{}/", server.base)).send().await.unwrap();
     assert_eq!(page.status(), 200);
+    assert_eq!(page.headers()["cache-control"], "no-cache");
     let html = page.text().await.unwrap();
-    assert!(html.contains("href=\"/v1/health\""), "{html}");
+    assert!(html.contains("manifest.webmanifest"), "{html}");
+    let worker = client.http.get(format!("{}/sw.js", server.base)).send().await.unwrap();
+    assert_eq!(worker.status(), 200);
+    assert!(worker.headers()["content-type"].to_str().unwrap().starts_with("text/javascript"));
+    for escape in ["/../Cargo.toml", "/%2e%2e/Cargo.toml", "/no-such-file.js"] {
+        let answer = client.http.get(format!("{}{escape}", server.base)).send().await.unwrap();
+        assert_eq!(answer.status(), 404, "{escape}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
