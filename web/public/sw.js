@@ -3,7 +3,7 @@
 // The asset list and version below are written by scripts/web-vendor (web/tools/stamp-sw.mjs).
 
 // BEGIN GENERATED
-const VERSION = "403a641969119318";
+const VERSION = "80ee068143cf90a4";
 const ASSETS = {
   "/": "sha256-MYj7Ap3kaJIB6tvX4T+9gSnM+B86CN6HVHiNn+bda90=",
   "/app.css": "sha256-UBDkYNylhM7G4gvKF0QVScibaUXY6F38sDtBNp5ty/I=",
@@ -18,7 +18,7 @@ const ASSETS = {
   "/js/offline/db.js": "sha256-NSQbIi33Pqs3cUo3wMJZbPC1BopTtnRue7iiC07OT9o=",
   "/js/offline/device.js": "sha256-nkiFNkSj2rMp7cmppqYP4gE+n6BeHIvOUkCP2GjxBsE=",
   "/js/offline/sync.js": "sha256-xabPTHuuiVgZBgAXhM/2A4b5sEj783EL9N38w6TQDA8=",
-  "/js/offline/wallet.js": "sha256-USF+xbyTSCm3nj63vmGiCCA/Gw7vyInTD7VfXK2P5sk=",
+  "/js/offline/wallet.js": "sha256-NO7N8t8A4iIi9bnakL4ReUv4SL3Joq7iXusmUPYg1mc=",
   "/js/pages/accept.js": "sha256-OCzdYFHep9c6GOuE+cdvkYabBdtU41G+j63oPhgt6Kk=",
   "/js/pages/activity.js": "sha256-cSEVBaN6LPLbAr0NNC7vRqiYB0pL2HLWlpF4U/j0n80=",
   "/js/pages/history.js": "sha256-M4RYlj9oEiFQ1d9Mvgn9yp2nLCak7p2mwuGbzI52ZtY=",

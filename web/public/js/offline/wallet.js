@@ -6,6 +6,7 @@ import { all, allFor, atomic, get, put } from "./db.js";
 import { deviceKey, sign } from "./device.js";
 import { offlineApi } from "./client.js";
 import { newIdempotencyKey } from "../api.js";
+import { cachedMe } from "../session.js";
 import { fromText, toText, signObject, hashOf, verifySignature } from "../protocol/objects.js";
 import { acceptNote, RejectError, REASONS } from "../protocol/accept.js";
 import { DecodeError } from "../protocol/wire.js";
@@ -133,9 +134,10 @@ export async function pay(handle, req) {
 /** This user's account number, learned from /v1/me or a purse certificate. */
 export async function accountOf(app) {
   const handle = app.session.handle;
-  if (Number.isSafeInteger(app.me?.account)) {
-    await put("meta", { k: `account.${handle}`, v: String(app.me.account) });
-    return BigInt(app.me.account);
+  const me = app.me ?? cachedMe(handle);
+  if (Number.isSafeInteger(me?.account)) {
+    await put("meta", { k: `account.${handle}`, v: String(me.account) });
+    return BigInt(me.account);
   }
   const m = await get("meta", `account.${handle}`);
   return m ? BigInt(m.v) : null;
