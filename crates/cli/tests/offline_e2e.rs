@@ -1,0 +1,368 @@
+//! End-to-end offline payment (issue 4, "What it must show") through the real `offpay` binary
+//! against a real `offpay serve` (SQLite data in a temporary folder), with the server stopped
+//! between loading the purse and syncing:
+//!
+//! - Alice loads 500.00; the server stops; Bob requests 150.00, Alice pays, Bob accepts; the
+//!   same note again, a note with one character changed and a note that takes Alice past her
+//!   purse are refused with their reasons; Alice's offline balance shows 350.00.
+//! - A copy of Alice's wallet home pays Carol with the same sequence number; Carol accepts.
+//! - The server starts again; Bob, Carol and Alice sync (each test a different order): Bob is
+//!   paid exactly once, the fork is recorded with both notes, Alice's device and purse are
+//!   revoked and her account frozen, Carol's note is paid once from the reserve, and a merchant
+//!   who has synced refuses Alice's next offline note (`revoked`).
+//! - `admin verify` passes, and wallet balances + purse reserves − fraud loss = what was
+//!   deposited (checked from the wallets' `balance --json` and `admin purses --json`, and
+//!   against `admin verify --json`'s `money_in_system`).
+//! - A variant where the fork spends more than the reserve and the payer's balance: the rest is
+//!   recovered from Alice and then booked as the operator's fraud loss, and the sum still holds.
+//!
+//! The note that goes past the purse cannot come out of an honest wallet (its `pay` refuses it),
+//! so the test signs it with the protocol crate and Alice's device key, read from her home.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod wallet_support;
+
+use std::path::Path;
+
+use offpay_protocol::{Encoded, Hash256, NoteFields, PaymentNote, PaymentRequest, SigningKey};
+use serde_json::Value;
+use wallet_support::{Server, WalletHome};
+
+/// The one line of stdout of `request` / `pay`, checked to start with `prefix`.
+fn text_line(stdout: &str, prefix: &str) -> String {
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 1, "stdout must hold the text alone: {stdout:?}");
+    assert!(lines[0].starts_with(prefix), "{stdout:?}");
+    lines[0].to_string()
+}
+
+fn request(payee: &WalletHome, amount: &str) -> String {
+    text_line(&payee.ok(&["request", amount]), "OPR1:")
+}
+
+fn pay(payer: &WalletHome, request: &str) -> String {
+    text_line(&payer.ok(&["pay", request, "--yes"]), "OPN1:")
+}
+
+fn accept(payee: &WalletHome, note: &str, amount: &str) {
+    let out = payee.ok(&["accept", note]);
+    assert!(out.starts_with(&format!("Accepted {amount} INR from account ")), "{out}");
+}
+
+/// `accept` must fail with one line on stderr naming the reason; `accept --json` must say the
+/// same reason. Returns the reason code.
+fn refused_reason(payee: &WalletHome, note: &str) -> String {
+    let refusal = payee.refused(&["accept", note]);
+    let reason = refusal
+        .line
+        .strip_prefix("error: note refused (")
+        .and_then(|rest| rest.split_once(')'))
+        .map(|(code, _)| code.to_string())
+        .unwrap_or_else(|| panic!("not a note refusal: {:?}", refusal.line));
+    let out = payee.run(&["accept", note, "--json"]);
+    assert!(!out.status.success());
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["accepted"], false, "{json}");
+    assert_eq!(json["reason"].as_str(), Some(reason.as_str()), "{json}");
+    reason
+}
+
+/// `balance --json`: (balance, offline), minor units.
+fn balances(wallet: &WalletHome) -> (u64, u64) {
+    let value = wallet.json(&["balance"]);
+    assert_eq!(value["currency"], "INR");
+    (value["balance"].as_u64().unwrap(), value["offline"].as_u64().unwrap())
+}
+
+fn sync(wallet: &WalletHome) -> Value {
+    wallet.json(&["sync"])
+}
+
+/// Copies a wallet home (files and folders) as `cp -r` would: a cloned device.
+fn copy_home(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    std::fs::set_permissions(to, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_home(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+/// The device key in a wallet home (what a thief of the home has).
+fn device_key(home: &Path) -> SigningKey {
+    let conn = rusqlite::Connection::open_with_flags(home.join("offline.sqlite3"), rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .unwrap();
+    let secret: Vec<u8> = conn.query_row("SELECT secret FROM device WHERE id = 1", [], |r| r.get(0)).unwrap();
+    SigningKey::from_bytes(&secret.try_into().unwrap())
+}
+
+/// A note of the same purse as `earlier`, signed by the payer's device, that answers `request`
+/// as note `earlier.seq + 2` after a note `earlier.seq + 1` of the cap that the payee never saw:
+/// its chain is consistent with `earlier`, but its cumulative total passes the purse amount.
+fn note_past_the_purse(device: &SigningKey, earlier: &str, request: &str) -> String {
+    let earlier = PaymentNote::from_text(earlier).unwrap();
+    let request = PaymentRequest::from_text(request).unwrap();
+    let cert = earlier.certificate().fields();
+    let cap = cert.per_payment_cap;
+    let amount = request.fields().amount;
+    let cumulative = earlier.fields().cumulative.checked_add(cap).unwrap().checked_add(amount).unwrap();
+    assert!(cumulative > cert.amount, "the note must pass the purse amount");
+    let fields = NoteFields {
+        seq: earlier.seq() + 2,
+        prev_hash: Hash256::from_bytes([0x5a; 32]),
+        cumulative,
+        amount,
+        payee: request.fields().payee,
+        nonce: request.fields().nonce,
+        time: offpay_wallet::offline::unix_now(),
+    };
+    PaymentNote::sign(earlier.certificate().clone(), fields, device).unwrap().to_text()
+}
+
+/// `admin purses --json`, the one purse of `handle`.
+fn purse_of(server: &Server, handle: &str) -> Value {
+    let purses: Value = serde_json::from_str(&server.admin(&["purses", "--handle", handle, "--json"])).unwrap();
+    let purses = purses["purses"].as_array().unwrap();
+    assert_eq!(purses.len(), 1, "{purses:?}");
+    purses[0].clone()
+}
+
+/// `admin verify` passes, and everything the users hold (wallet balances), the reserves of
+/// every purse and the operator's fraud-loss account add up to what was deposited.
+fn assert_books_balance(server: &Server, wallets: &[&WalletHome], deposited: u64) {
+    let human = server.admin(&["verify"]);
+    assert!(human.contains("No problems"), "{human}");
+    let report: Value = serde_json::from_str(&server.admin(&["verify", "--json"])).unwrap();
+    assert_eq!(report["problems"], serde_json::json!([]), "{report}");
+    assert_eq!(report["money_in_system"], deposited, "{report}");
+
+    let held_by_users: u64 = wallets.iter().map(|w| balances(w).0).sum();
+    let purses: Value = serde_json::from_str(&server.admin(&["purses", "--json"])).unwrap();
+    let purses = purses["purses"].as_array().unwrap();
+    let reserves: u64 = purses.iter().map(|p| p["held"].as_u64().unwrap()).sum();
+    let fraud_loss: u64 = purses.iter().map(|p| p["fraud_loss"].as_u64().unwrap()).sum();
+    for p in purses {
+        // Every purse's reserve is its amount minus what it paid (from the reserve: `settled`)
+        // and returned (what verify checks too).
+        let amount = p["amount"].as_u64().unwrap();
+        let out = p["settled"].as_u64().unwrap() + p["returned"].as_u64().unwrap();
+        assert_eq!(p["held"].as_u64().unwrap(), amount - out, "{p}");
+    }
+    // The fraud-loss account is the operator's: it went negative by what it paid.
+    assert_eq!(held_by_users + reserves, deposited + fraud_loss, "users {held_by_users} + reserves {reserves} − fraud loss {fraud_loss} ≠ deposited {deposited}");
+}
+
+/// The people of the scenario.
+struct People {
+    server: Server,
+    alice: WalletHome,
+    bob: WalletHome,
+    carol: WalletHome,
+    /// A copy of Alice's home taken after the purse load: a clone of her device.
+    clone: WalletHome,
+}
+
+/// Online: three new users; 1000.00 deposited to Alice; Alice loads a purse of `purse`. Bob and
+/// Carol sync once, as docs/OFFLINE.md asks before going offline.
+fn set_up(deposit: &str, purse: &str) -> People {
+    let server = Server::start();
+    let alice = WalletHome::new("alice");
+    let bob = WalletHome::new("bob");
+    let carol = WalletHome::new("carol");
+    for w in [&alice, &bob, &carol] {
+        w.register(&server);
+    }
+    server.admin(&["deposit", "alice", deposit]);
+    let loaded = alice.ok(&["purse", "load", purse]);
+    assert!(loaded.starts_with(&format!("Loaded {purse} INR into offline purse")), "{loaded}");
+    for w in [&bob, &carol] {
+        let synced = sync(w);
+        assert_eq!(synced["issuer_keys"], 1, "{synced}");
+    }
+    let clone = WalletHome::new("alice");
+    People { server, alice, bob, carol, clone }
+}
+
+fn wallet<'a>(people: &'a People, name: &str) -> &'a WalletHome {
+    match name {
+        "alice" => &people.alice,
+        "bob" => &people.bob,
+        "carol" => &people.carol,
+        _ => unreachable!(),
+    }
+}
+
+/// The whole scenario, with the wallets syncing in `order` once the server is back.
+fn scenario(order: [&str; 3]) {
+    let mut p = set_up("1000.00", "500.00");
+    assert_eq!(balances(&p.alice), (50_000, 50_000));
+
+    // ---- The server stops. Everything below until the restart happens with no server.
+    p.server.stop();
+    copy_home(&p.alice.home, &p.clone.home);
+
+    let req = request(&p.bob, "150.00");
+    let note = pay(&p.alice, &req);
+    accept(&p.bob, &note, "150.00");
+
+    // The same note again.
+    assert_eq!(refused_reason(&p.bob, &note), "already_accepted");
+    // One character changed, in the middle of the signed body.
+    let mut chars: Vec<char> = note.chars().collect();
+    let i = chars.len() / 2;
+    chars[i] = if chars[i] == 'Q' { 'R' } else { 'Q' };
+    let tampered: String = chars.into_iter().collect();
+    assert_ne!(tampered, note);
+    let reason = refused_reason(&p.bob, &tampered);
+    assert_ne!(reason, "already_accepted");
+    // A note that takes Alice past her purse (150.00 + 200.00 + 200.00 > 500.00).
+    let req200 = request(&p.bob, "200.00");
+    let past = note_past_the_purse(&device_key(&p.alice.home), &note, &req200);
+    assert_eq!(refused_reason(&p.bob, &past), "over_purse_amount");
+    // Alice's own wallet never signs past the cap either.
+    let over_cap = request(&p.bob, "200.01");
+    let refusal = p.alice.refused(&["pay", &over_cap, "--yes"]);
+    assert!(refusal.line.contains("per-payment cap"), "{}", refusal.line);
+
+    // Alice's offline balance: 350.00 (the balance is the last one known, with a warning).
+    assert_eq!(balances(&p.alice), (50_000, 35_000));
+    let status: Value = serde_json::from_str(&p.alice.ok(&["purse", "status", "--json"])).unwrap();
+    assert_eq!(status["purses"][0]["last_seq"], 1, "{status}");
+
+    // The copy of Alice's home pays Carol with the same sequence number; Carol cannot know.
+    let carol_req = request(&p.carol, "150.00");
+    let forked = pay(&p.clone, &carol_req);
+    let (a, b) = (PaymentNote::from_text(&note).unwrap(), PaymentNote::from_text(&forked).unwrap());
+    assert_eq!((a.purse_id(), a.seq()), (b.purse_id(), b.seq()));
+    assert_ne!(a.hash(), b.hash());
+    accept(&p.carol, &forked, "150.00");
+
+    // ---- The server starts again on the same address and data.
+    p.server.restart();
+    let mut fraud_seen = false;
+    for name in order {
+        let r = sync(wallet(&p, name));
+        assert_eq!(r["pending"], 0, "{name}: {r}");
+        assert_eq!(r["rejected"], serde_json::json!([]), "{name}: {r}");
+        let settled = r["settled"].as_u64().unwrap();
+        let fraud = r["fraud"].as_u64().unwrap();
+        let duplicate = r["duplicate"].as_u64().unwrap();
+        // Each note is uploaded by its payee and (Bob's) by Alice: one of them settles it or
+        // finds the fork; the other is told it was already settled.
+        assert_eq!(r["uploaded"], settled + fraud + duplicate, "{name}: {r}");
+        if fraud > 0 {
+            fraud_seen = true;
+        }
+        if fraud_seen {
+            assert_eq!(r["revoked_devices"], 1, "{name} synced after the fork was found: {r}");
+            assert_eq!(r["revoked_purses"], 1, "{name}: {r}");
+        }
+        if name == "alice" {
+            assert_eq!(r["uploaded"], 1, "alice uploads the note she paid: {r}");
+            assert_eq!(r["device_revoked"], fraud_seen, "{r}");
+        }
+    }
+    assert!(fraud_seen, "one of the syncs must report the fork");
+
+    // Every wallet learns the revocation at its next sync.
+    for name in ["alice", "bob", "carol"] {
+        let r = sync(wallet(&p, name));
+        assert_eq!(r["uploaded"], 0, "{name}: {r}");
+        assert_eq!((r["revoked_devices"].as_u64(), r["revoked_purses"].as_u64()), (Some(1), Some(1)), "{name}: {r}");
+    }
+
+    // Bob is paid exactly once; Carol's fork note is paid too (in good faith), once, from the
+    // reserve; Alice's balance is what she did not load.
+    assert_eq!(balances(&p.bob), (15_000, 0));
+    assert_eq!(balances(&p.carol), (15_000, 0));
+    assert_eq!(balances(&p.alice), (50_000, 0));
+
+    // The fork is recorded with both signed notes.
+    let fraud: Value = serde_json::from_str(&p.server.admin(&["fraud", "--json"])).unwrap();
+    let proofs = fraud["fraud_proofs"].as_array().unwrap();
+    assert_eq!(proofs.len(), 1, "{fraud}");
+    let proof = &proofs[0];
+    assert_eq!(proof["purse_id"], a.purse_id().to_hex(), "{proof}");
+    let mut pair = [proof["first"].as_str().unwrap().to_string(), proof["second"].as_str().unwrap().to_string()];
+    pair.sort();
+    let mut expected = [note.clone(), forked.clone()];
+    expected.sort();
+    assert_eq!(pair, expected);
+    let human = p.server.admin(&["fraud"]);
+    assert!(human.contains(&a.purse_id().to_hex()) && human.contains("alice"), "{human}");
+
+    // Alice's purse and device are revoked; her account is frozen.
+    let purse = purse_of(&p.server, "alice");
+    assert_eq!(purse["state"], "revoked", "{purse}");
+    assert_eq!(purse["settled"], 30_000, "{purse}");
+    assert_eq!((purse["recovered"].as_u64(), purse["fraud_loss"].as_u64()), (Some(0), Some(0)), "{purse}");
+    let status: Value = serde_json::from_str(&p.alice.ok(&["purse", "status", "--json"])).unwrap();
+    assert_eq!(status["purses"][0]["state"], "revoked", "{status}");
+    assert_eq!(status["offline"], 0, "{status}");
+    let refusal = p.alice.refused(&["send", "bob", "1.00"]);
+    assert!(refusal.line.contains("frozen"), "{}", refusal.line);
+    let refusal = p.alice.refused(&["purse", "load", "10.00"]);
+    assert!(refusal.line.contains("frozen") || refusal.line.contains("revoked"), "{}", refusal.line);
+
+    // Alice's next offline note: her own wallet refuses to sign it; the clone (never synced)
+    // signs one, and Bob, who has synced, refuses it.
+    let next_req = request(&p.bob, "10.00");
+    p.alice.refused(&["pay", &next_req, "--yes"]);
+    let next = pay(&p.clone, &next_req);
+    assert_eq!(refused_reason(&p.bob, &next), "revoked");
+    assert_eq!(balances(&p.bob), (15_000, 0));
+
+    assert_books_balance(&p.server, &[&p.alice, &p.bob, &p.carol], 100_000);
+}
+
+#[test]
+fn offline_fork_settles_once_when_bob_then_carol_then_alice_sync() {
+    scenario(["bob", "carol", "alice"]);
+}
+
+#[test]
+fn offline_fork_settles_once_when_alice_then_carol_then_bob_sync() {
+    scenario(["alice", "carol", "bob"]);
+}
+
+/// Clones that spend more than the reserve: Alice keeps no balance; she and her clone each pay
+/// 200.00 + 200.00 (two merchants, each within the purse). The reserve (500.00) covers 500.00
+/// of the 800.00; Alice's balance (0.00) covers nothing; the operator books 300.00 of fraud loss.
+#[test]
+fn a_fork_past_the_reserve_is_recovered_then_booked_as_fraud_loss() {
+    let mut p = set_up("500.00", "500.00");
+    assert_eq!(balances(&p.alice), (0, 50_000));
+    p.server.stop();
+    copy_home(&p.alice.home, &p.clone.home);
+    for _ in 0..2 {
+        let note = pay(&p.alice, &request(&p.bob, "200.00"));
+        accept(&p.bob, &note, "200.00");
+        let note = pay(&p.clone, &request(&p.carol, "200.00"));
+        accept(&p.carol, &note, "200.00");
+    }
+    p.server.restart();
+    for w in [&p.carol, &p.bob, &p.alice, &p.carol, &p.bob] {
+        let r = sync(w);
+        assert_eq!(r["pending"], 0, "{r}");
+    }
+    // Both merchants acted in good faith and are paid in full, each note once.
+    assert_eq!(balances(&p.bob), (40_000, 0));
+    assert_eq!(balances(&p.carol), (40_000, 0));
+    assert_eq!(balances(&p.alice), (0, 0));
+    let purse = purse_of(&p.server, "alice");
+    assert_eq!(purse["state"], "revoked", "{purse}");
+    // From the reserve 500.00, from Alice's balance nothing (she has none), the rest is loss.
+    assert_eq!(purse["settled"], 50_000, "{purse}");
+    assert_eq!(purse["recovered"], 0, "{purse}");
+    assert_eq!(purse["held"], 0, "{purse}");
+    assert_eq!(purse["fraud_loss"], 30_000, "{purse}");
+    let fraud: Value = serde_json::from_str(&p.server.admin(&["fraud", "--json"])).unwrap();
+    assert!(!fraud["fraud_proofs"].as_array().unwrap().is_empty(), "{fraud}");
+    assert_books_balance(&p.server, &[&p.alice, &p.bob, &p.carol], 50_000);
+}
