@@ -47,6 +47,7 @@ test("offline: request, pay and accept with both phones offline; a tampered note
   await a.page.getByRole("link", { name: "Done" }).click();
   await waitText(a.page, '[data-testid="balance"]', "₹500.00");
   await waitText(a.page, '[data-testid="offline-balance"]', "₹500.00");
+  await shot(a.page, "home-with-purse");
 
   // Both phones lose the connection: the offline home replaces home.
   await a.context.setOffline(true);
@@ -60,6 +61,7 @@ test("offline: request, pay and accept with both phones offline; a tampered note
   await b.page.getByRole("link", { name: "Receive", exact: true }).click();
   await b.page.getByRole("heading", { name: "Receive" }).waitFor();
   await b.page.getByLabel("Amount").fill("120.00");
+  await shot(b.page, "receive");
   await b.page.getByRole("button", { name: "Request payment" }).click();
   await b.page.getByRole("heading", { name: "Payment request" }).waitFor();
   const requestText = await b.page.getByRole("textbox", { name: "Payment request" }).inputValue();

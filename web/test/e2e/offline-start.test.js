@@ -3,7 +3,7 @@
 // device is offline. (Its own server: each test file starts one.)
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { startOffpay, launchBrowser, phone, register, shot } from "../harness.js";
+import { startOffpay, launchBrowser, phone, register } from "../harness.js";
 
 let srv;
 let browser;
@@ -27,7 +27,6 @@ test("offline: the service worker serves the app and the offline home replaces h
   assert.equal(await d.page.locator("#net-status").textContent(), "Offline");
   await d.page.getByRole("link", { name: "Pay", exact: true }).waitFor();
   await d.page.getByRole("link", { name: "Receive", exact: true }).waitFor();
-  await shot(d.page, "offline-home");
   await d.context.setOffline(false);
   await d.page.getByRole("heading", { name: "Home" }).waitFor();
   assert.equal(await d.page.locator("#net-status").textContent(), "Online");
