@@ -31,6 +31,7 @@ pub mod paths {
     pub const HISTORY: &str = "/v1/history";
     pub const WS: &str = "/v1/ws";
     pub const OPENAPI: &str = "/v1/openapi.json";
+    pub use super::offline::{DEVICES, ISSUER_KEYS, NOTES, PURSE_CLOSE, PURSES, REVOCATIONS};
 
     /// (method, path) of every API route.
     pub const ALL: &[(&str, &str)] = &[
@@ -44,6 +45,13 @@ pub mod paths {
         ("get", HISTORY),
         ("get", WS),
         ("get", OPENAPI),
+        ("get", ISSUER_KEYS),
+        ("get", REVOCATIONS),
+        ("post", DEVICES),
+        ("post", PURSES),
+        ("get", PURSES),
+        ("post", PURSE_CLOSE),
+        ("post", NOTES),
     ];
 }
 
