@@ -3,9 +3,9 @@
 // The asset list and version below are written by scripts/web-vendor (web/tools/stamp-sw.mjs).
 
 // BEGIN GENERATED
-const VERSION = "80ee068143cf90a4";
+const VERSION = "996e74cd6e45a5ba";
 const ASSETS = {
-  "/": "sha256-MYj7Ap3kaJIB6tvX4T+9gSnM+B86CN6HVHiNn+bda90=",
+  "/": "sha256-hIV25eE6TW70pS03Qs7bTWi5FA2BBLPuvVMN34xjHY4=",
   "/app.css": "sha256-UBDkYNylhM7G4gvKF0QVScibaUXY6F38sDtBNp5ty/I=",
   "/icons/icon-192.png": "sha256-gT9LRu233qKbhm/Cg8jhxJU2yx0PvuFrXTd0yXU4gwA=",
   "/icons/icon-512.png": "sha256-hVjENhAQqIxuA+4AHfCS7O58bgGha+CDQqiz1o8EUEk=",

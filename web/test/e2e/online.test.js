@@ -1,4 +1,4 @@
-// End-to-end in Chromium against the real `offpay serve`: register and log in, operator deposit,
+// End-to-end in Chromium against the real `offpay serve`: register, log out and in, operator deposit,
 // an online payment seen live by the payee (two browser contexts), history, and a failed payment
 // with its reason. Screenshots go to $OFFPAY_SCREENSHOTS (scripts/web-screenshots).
 import { test, before, after } from "node:test";
@@ -58,6 +58,15 @@ test("online: register, deposit, send, and the payee's balance and history chang
   await waitText(a.page, ".activity", "To bob");
   assert.match(await a.page.locator(".activity").textContent(), /-₹250\.00/);
   await shot(a.page, "history");
+
+  // Log out, then log in again with the password: the balance is the server's.
+  await a.page.getByRole("button", { name: "Log out" }).click();
+  await a.page.getByRole("heading", { name: "Log in to offpay" }).waitFor();
+  await a.page.getByLabel("Username").fill("alice");
+  await a.page.getByLabel("Password").fill("alice-secret-1");
+  await a.page.getByRole("button", { name: "Log in" }).click();
+  await a.page.getByRole("heading", { name: "Home" }).waitFor();
+  await waitText(a.page, '[data-testid="balance"]', "₹750.00");
 
   assert.deepEqual(a.errors, []);
   assert.deepEqual(b.errors, []);
