@@ -59,12 +59,18 @@ test("online: register, deposit, send, and the payee's balance and history chang
   assert.match(await a.page.locator(".activity").textContent(), /-₹250\.00/);
   await shot(a.page, "history");
 
-  // Log out, then log in again with the password: the balance is the server's.
+  // Log out, then log in again with the keyboard only: the heading takes focus, Tab reaches
+  // Username then Password, Enter logs in; the balance is the server's.
   await a.page.getByRole("button", { name: "Log out" }).click();
   await a.page.getByRole("heading", { name: "Log in to offpay" }).waitFor();
-  await a.page.getByLabel("Username").fill("alice");
-  await a.page.getByLabel("Password").fill("alice-secret-1");
-  await a.page.getByRole("button", { name: "Log in" }).click();
+  await a.page.waitForFunction(() => document.activeElement?.tagName === "H1");
+  await a.page.keyboard.press("Tab");
+  assert.ok(await a.page.getByLabel("Username").evaluate((el) => el === document.activeElement));
+  await a.page.keyboard.type("alice");
+  await a.page.keyboard.press("Tab");
+  assert.ok(await a.page.getByLabel("Password").evaluate((el) => el === document.activeElement));
+  await a.page.keyboard.type("alice-secret-1");
+  await a.page.keyboard.press("Enter");
   await a.page.getByRole("heading", { name: "Home" }).waitFor();
   await waitText(a.page, '[data-testid="balance"]', "₹750.00");
 
