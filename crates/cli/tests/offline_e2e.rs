@@ -313,7 +313,8 @@ fn scenario(order: [&str; 3]) {
     // Alice's next offline note: her own wallet refuses to sign it; the clone (never synced)
     // signs one, and Bob, who has synced, refuses it.
     let next_req = request(&p.bob, "10.00");
-    p.alice.refused(&["pay", &next_req, "--yes"]);
+    let refusal = p.alice.refused(&["pay", &next_req, "--yes"]);
+    assert!(refusal.line.contains("revoked"), "{}", refusal.line);
     let next = pay(&p.clone, &next_req);
     assert_eq!(refused_reason(&p.bob, &next), "revoked");
     assert_eq!(balances(&p.bob), (15_000, 0));

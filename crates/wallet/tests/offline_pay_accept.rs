@@ -312,7 +312,7 @@ fn a_cloned_device_forks_the_chain_and_each_payee_accepts_until_revoked() {
     alice.replace_revocations(&revocations, 1).unwrap();
     assert_eq!(alice.offline_balance(NOW).unwrap(), Amount::ZERO);
     let err = alice.pay(&carol.request(amt(100), 600, NOW).unwrap().text, NOW).unwrap_err();
-    assert!(matches!(err, OfflineError::NoPurse), "{err:?}");
+    assert!(matches!(err, OfflineError::PurseRevoked), "{err:?}");
 }
 
 #[test]

@@ -23,6 +23,8 @@ pub enum OfflineError {
     SessionEnded { handle: String },
     #[error("there is no offline purse on this device; load one with `offpay wallet purse load AMOUNT` while online")]
     NoPurse,
+    #[error("this device's offline purse was revoked by the server (double spending was detected); it can no longer pay offline")]
+    PurseRevoked,
     #[error("this is not a payment request: {0}")]
     MalformedRequest(DecodeError),
     #[error("cannot pay: {0}")]

@@ -139,8 +139,13 @@ fn choose_and_sign<'a>(
     request.verify(now).map_err(PayError::Request)?;
     let device_key = device.verifying_key();
     let mut best_failure: Option<(Amount, PayError)> = None;
+    let mut revoked = false;
     for purse in purses {
-        if !purse.usable_at(now) || revocations.is_revoked(purse.purse_id(), &device_key) {
+        if purse.status == purses::PurseStatus::Revoked || revocations.is_revoked(purse.purse_id(), &device_key) {
+            revoked = true;
+            continue;
+        }
+        if !purse.usable_at(now) {
             continue;
         }
         match prepare_next(&purse.certificate, &purse.state, device, request, now) {
@@ -156,6 +161,7 @@ fn choose_and_sign<'a>(
     }
     Err(match best_failure {
         Some((_, e)) => e.into(),
+        None if revoked => OfflineError::PurseRevoked,
         None => OfflineError::NoPurse,
     })
 }
