@@ -16,15 +16,20 @@ const PASSWORD: &str = "correct horse battery";
 struct Served {
     child: Child,
     base: String,
+    /// Holds the issuer key file, so that a PostgreSQL run (no `--data`) never writes
+    /// `./offpay-data/issuer-keys.json` into the source tree.
+    _keys: tempfile::TempDir,
 }
 
 impl Served {
     fn start(store_args: &[&str]) -> Served {
+        let keys = tempfile::tempdir().unwrap();
         let mut child = Command::new(BIN)
             .arg("serve")
             .args(["--listen", "127.0.0.1:0"])
             .args(store_args)
             .env_remove("OFFPAY_DATABASE_URL")
+            .env("OFFPAY_ISSUER_KEYS", keys.path().join("issuer-keys.json"))
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -38,7 +43,7 @@ impl Served {
         let rest = first.strip_prefix("offpay serving on http://").unwrap_or_else(|| panic!("unexpected first line: {first}"));
         let addr = rest.split_whitespace().next().unwrap();
         assert!(rest.contains("(database: "), "{first}");
-        Served { child, base: format!("http://{addr}") }
+        Served { child, base: format!("http://{addr}"), _keys: keys }
     }
 
     /// SIGTERM, then the exit status (graceful shutdown exits 0).
