@@ -1,6 +1,6 @@
 //! Checks applied to every request before routing: a declared body over the limit is refused
 //! with 413 at once (the JSON extractor catches undeclared ones), and each client address has a
-//! request-rate limit (429 `rate_limited` with `Retry-After`).
+//! request-rate limit on the API (429 `rate_limited` with `Retry-After`).
 
 use axum::extract::{Request, State};
 use axum::http::header::CONTENT_LENGTH;
@@ -24,6 +24,14 @@ pub async fn guard(State(state): State<AppState>, request: Request, next: Next) 
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|len| len > limit as u64) {
         return ApiError::PayloadTooLarge(limit).into_response();
+    }
+    // The web wallet's own files are static and embedded: a first visit fetches ~50 of them, so
+    // they are not counted against the per-address API limit (several phones behind one address
+    // would otherwise be refused the app itself).
+    let is_web_file = !request.uri().path().starts_with("/v1")
+        && matches!(*request.method(), axum::http::Method::GET | axum::http::Method::HEAD);
+    if is_web_file {
+        return next.run(request).await;
     }
     let ClientIp(ip) = ClientIp::of(request.extensions());
     if let Err(retry_after_s) = state.per_ip.check(&ip, state.now_ms()) {

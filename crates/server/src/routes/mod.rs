@@ -83,7 +83,8 @@ pub fn router(state: AppState) -> Router {
 async fn not_found(method: axum::http::Method, uri: axum::http::Uri) -> axum::response::Response {
     use axum::response::IntoResponse;
     let path = uri.path();
-    if method == axum::http::Method::GET && !path.starts_with("/v1/") && path != "/v1" {
+    let readable = method == axum::http::Method::GET || method == axum::http::Method::HEAD;
+    if readable && !path.starts_with("/v1/") && path != "/v1" {
         return web::file_at(path.trim_start_matches('/'));
     }
     ApiError::NotFound.into_response()

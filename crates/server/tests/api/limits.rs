@@ -61,6 +61,14 @@ async fn request_floods_are_limited_per_account_and_per_address() {
         assert_eq!(client.get("/v1/config", None).await.0, 200);
     }
     assert_error(&client.get("/v1/config", None).await, 429, "rate_limited");
+    // The web wallet's files stay reachable: a first visit fetches dozens of them.
+    for path in ["/", "/sw.js", "/app.css", "/js/main.js", "/manifest.webmanifest", "/index.html"] {
+        let answer = client.http.get(format!("{}{path}", server.base)).send().await.unwrap();
+        assert_eq!(answer.status(), 200, "{path}");
+    }
+    let head = client.http.head(format!("{}/sw.js", server.base)).send().await.unwrap();
+    assert_eq!(head.status(), 200);
+    assert_error(&client.get("/v1/config", None).await, 429, "rate_limited");
     server.clock.advance_ms(60_000);
     assert_eq!(client.get("/v1/config", None).await.0, 200);
 }
