@@ -203,6 +203,27 @@ impl Store for PostgresStore {
     ) -> Result<Option<Session>, LedgerError> {
         let client = self.pool.get().await?;
         let token = &token_hash[..];
+        // Most requests come soon after the previous one: a plain read answers those without a
+        // committed write (see `Session::seen_recently`).
+        let read = client
+            .prepare_cached(
+                "SELECT user_id, created_at_ms, last_seen_ms, idle_timeout_ms, expires_at_ms
+                 FROM sessions WHERE token_hash = $1",
+            )
+            .await?;
+        if let Some(row) = client.query_opt(&read, &[&token]).await? {
+            let session = Session {
+                token_hash: *token_hash,
+                user_id: row.try_get(0)?,
+                created_at_ms: row.try_get(1)?,
+                last_seen_ms: row.try_get(2)?,
+                idle_timeout_ms: row.try_get(3)?,
+                expires_at_ms: row.try_get(4)?,
+            };
+            if !session.is_expired(now_ms) && session.seen_recently(now_ms) {
+                return Ok(Some(session));
+            }
+        }
         let touch = client
             .prepare_cached(
                 "UPDATE sessions SET last_seen_ms = GREATEST(last_seen_ms, $2)

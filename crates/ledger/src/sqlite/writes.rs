@@ -68,11 +68,8 @@ pub fn create_session(conn: &Connection, s: &Session) -> Result<(), LedgerError>
     Ok(())
 }
 
-pub fn touch_session(
-    conn: &Connection,
-    token_hash: &[u8; 32],
-    now_ms: TimestampMs,
-) -> Result<Option<Session>, LedgerError> {
+/// The stored session with this token hash, as it is (no expiry check, no write).
+pub fn session(conn: &Connection, token_hash: &[u8; 32]) -> Result<Option<Session>, LedgerError> {
     let row = conn
         .prepare_cached(
             "SELECT user_id, created_at_ms, last_seen_ms, idle_timeout_ms, expires_at_ms FROM sessions WHERE token_hash = ?1",
@@ -88,7 +85,15 @@ pub fn touch_session(
             })
         })
         .optional()?;
-    let Some(mut session) = row else {
+    Ok(row)
+}
+
+pub fn touch_session(
+    conn: &Connection,
+    token_hash: &[u8; 32],
+    now_ms: TimestampMs,
+) -> Result<Option<Session>, LedgerError> {
+    let Some(mut session) = session(conn, token_hash)? else {
         return Ok(None);
     };
     if session.is_expired(now_ms) {
