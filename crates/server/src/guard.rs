@@ -28,9 +28,7 @@ pub async fn guard(State(state): State<AppState>, request: Request, next: Next) 
     // The web wallet's own files are static and embedded: a first visit fetches ~50 of them, so
     // they are not counted against the per-address API limit (several phones behind one address
     // would otherwise be refused the app itself).
-    let is_web_file = !request.uri().path().starts_with("/v1")
-        && matches!(*request.method(), axum::http::Method::GET | axum::http::Method::HEAD);
-    if is_web_file {
+    if crate::routes::is_web_request(request.method(), request.uri().path()) {
         return next.run(request).await;
     }
     let ClientIp(ip) = ClientIp::of(request.extensions());

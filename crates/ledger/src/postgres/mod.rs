@@ -212,14 +212,7 @@ impl Store for PostgresStore {
             )
             .await?;
         if let Some(row) = client.query_opt(&read, &[&token]).await? {
-            let session = Session {
-                token_hash: *token_hash,
-                user_id: row.try_get(0)?,
-                created_at_ms: row.try_get(1)?,
-                last_seen_ms: row.try_get(2)?,
-                idle_timeout_ms: row.try_get(3)?,
-                expires_at_ms: row.try_get(4)?,
-            };
+            let session = session_from_row(&row, token_hash)?;
             if !session.is_expired(now_ms) && session.seen_recently(now_ms) {
                 return Ok(Some(session));
             }
@@ -232,14 +225,7 @@ impl Store for PostgresStore {
             )
             .await?;
         if let Some(row) = client.query_opt(&touch, &[&token, &now_ms]).await? {
-            return Ok(Some(Session {
-                token_hash: *token_hash,
-                user_id: row.try_get(0)?,
-                created_at_ms: row.try_get(1)?,
-                last_seen_ms: row.try_get(2)?,
-                idle_timeout_ms: row.try_get(3)?,
-                expires_at_ms: row.try_get(4)?,
-            }));
+            return Ok(Some(session_from_row(&row, token_hash)?));
         }
         // Unknown or ended: delete it if it exists and has ended.
         client
@@ -403,4 +389,16 @@ impl Store for PostgresStore {
     fn offline(&self) -> &dyn crate::offline::OfflineStore {
         self
     }
+}
+
+/// A session from a row of `user_id, created_at_ms, last_seen_ms, idle_timeout_ms, expires_at_ms`.
+fn session_from_row(row: &tokio_postgres::Row, token_hash: &[u8; 32]) -> Result<Session, LedgerError> {
+    Ok(Session {
+        token_hash: *token_hash,
+        user_id: row.try_get(0)?,
+        created_at_ms: row.try_get(1)?,
+        last_seen_ms: row.try_get(2)?,
+        idle_timeout_ms: row.try_get(3)?,
+        expires_at_ms: row.try_get(4)?,
+    })
 }

@@ -101,10 +101,11 @@ impl Store for SqliteStore {
         // Most requests come soon after the previous one: answer those from a read connection
         // and spare the writer (see `Session::seen_recently`).
         let stored = self.readers.read(move |conn| writes::session(conn, &token_hash)).await?;
-        if let Some(session) = stored {
-            if !session.is_expired(now_ms) && session.seen_recently(now_ms) {
-                return Ok(Some(session));
-            }
+        if let Some(session) = stored
+            && !session.is_expired(now_ms)
+            && session.seen_recently(now_ms)
+        {
+            return Ok(Some(session));
         }
         self.writer
             .write(move |ctx| writes::touch_session(ctx.conn, &token_hash, now_ms))

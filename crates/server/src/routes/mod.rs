@@ -8,6 +8,8 @@ mod meta;
 pub mod offline;
 mod transfers;
 mod web;
+
+pub(crate) use web::is_web_request;
 mod ws;
 
 use axum::Router;
@@ -83,8 +85,7 @@ pub fn router(state: AppState) -> Router {
 async fn not_found(method: axum::http::Method, uri: axum::http::Uri) -> axum::response::Response {
     use axum::response::IntoResponse;
     let path = uri.path();
-    let readable = method == axum::http::Method::GET || method == axum::http::Method::HEAD;
-    if readable && !path.starts_with("/v1/") && path != "/v1" {
+    if web::is_web_request(&method, path) {
         return web::file_at(path.trim_start_matches('/'));
     }
     ApiError::NotFound.into_response()

@@ -4,13 +4,21 @@
 //! Every answer carries `Cache-Control: no-cache`: the service worker (`sw.js`) does the
 //! caching for offline use, and the browser must always be able to learn of a new version.
 
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use rust_embed::RustEmbed;
 
 #[derive(RustEmbed)]
 #[folder = "../../web/public"]
 struct WebAssets;
+
+/// True for a request the web wallet's files answer: a `GET` or `HEAD` outside the API (`/v1`).
+/// The router's fallback serves these, and the guard does not count them against the
+/// per-address API limit.
+pub fn is_web_request(method: &Method, path: &str) -> bool {
+    let api = path == "/v1" || path.starts_with("/v1/");
+    !api && (method == Method::GET || method == Method::HEAD)
+}
 
 /// `GET /`: the app's page.
 pub async fn index() -> Response {
@@ -58,6 +66,15 @@ mod tests {
         for path in ["index.html", "sw.js", "manifest.webmanifest", "app.css", "js/main.js"] {
             assert!(WebAssets::get(path).is_some(), "{path} is missing from the embedded web wallet");
         }
+    }
+
+    #[test]
+    fn only_reads_outside_the_api_are_web_requests() {
+        assert!(is_web_request(&Method::GET, "/"));
+        assert!(is_web_request(&Method::HEAD, "/sw.js"));
+        assert!(!is_web_request(&Method::POST, "/"));
+        assert!(!is_web_request(&Method::GET, "/v1"));
+        assert!(!is_web_request(&Method::GET, "/v1/me"));
     }
 
     #[test]
