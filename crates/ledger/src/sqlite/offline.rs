@@ -370,10 +370,7 @@ fn apply(
         });
     }
     for (kind, detail) in &w.security {
-        conn.prepare_cached(
-            "INSERT INTO security_events (kind, detail, created_at_ms) VALUES (?1, ?2, ?3)",
-        )?
-        .execute(params![kind, detail, now_ms])?;
+        super::writes::record_security_event(conn, kind, detail, now_ms)?;
     }
     Ok(())
 }
