@@ -29,14 +29,11 @@ pub fn verify_strict(public_key: &VerifyingKey, message: &[u8], signature: &Sign
     public_key.verify_strict(message, signature).is_ok()
 }
 
-/// Verifies many signatures; result `i` is exactly `verify_strict` of item `i`.
-///
-/// Today this loops over `verify_strict`. A real batch fast path (ed25519-dalek
-/// `verify_batch`) is cofactorless with random coefficients, so it may accept a signature whose
-/// R or key has a torsion component that `verify_strict` refuses; using it safely needs
-/// torsion-free checks on every R and key first. Left for later: the API will not change.
-pub fn verify_strict_many(items: &[(&VerifyingKey, &[u8], &Signature)]) -> Vec<bool> {
-    items.iter().map(|(key, msg, sig)| verify_strict(key, msg, sig)).collect()
+/// Verifies many signatures; result `i` is exactly `verify_strict` of item `i`. Batched, with
+/// the torsion checks that make a batch agree with `verify_strict`: see [`crate::batch`].
+/// `seed`: 32 fresh random bytes from the caller (this crate does no I/O).
+pub fn verify_strict_many(items: &[crate::batch::Item<'_>], seed: [u8; 32]) -> Vec<bool> {
+    crate::batch::verify_strict_many(items, seed)
 }
 
 pub(crate) fn sign(key: &SigningKey, message: &[u8]) -> Signature {

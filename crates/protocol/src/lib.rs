@@ -38,6 +38,7 @@
 
 pub mod accept;
 pub mod amount;
+pub mod batch;
 pub mod certificate;
 pub mod close;
 pub mod crypto;

@@ -59,9 +59,26 @@ pub struct Settlement {
 }
 
 /// Settles one purse. The close statement, if given, must verify against the certificate.
+/// Checks every device signature one by one; a server settling many notes checks them in a
+/// batch first ([`crate::note::verify_device_signatures`]) and calls [`settle_purse_prechecked`].
 pub fn settle_purse(
     certificate: &PurseCertificate,
     notes: &[PaymentNote],
+    close: Option<&CloseStatement>,
+) -> Result<Settlement, RejectReason> {
+    let signature_ok: Vec<bool> = notes.iter().map(|n| n.verify_device_signature().is_ok()).collect();
+    settle_purse_prechecked(certificate, notes, &signature_ok, close)
+}
+
+/// [`settle_purse`] with each note's device-signature outcome already known:
+/// `signature_ok[i]` must equal `notes[i].verify_device_signature().is_ok()` (from
+/// [`crate::note::verify_device_signatures`], or `true` for a note the caller stored after such
+/// a check). A missing entry counts as a bad signature. The result is the same as
+/// [`settle_purse`]'s.
+pub fn settle_purse_prechecked(
+    certificate: &PurseCertificate,
+    notes: &[PaymentNote],
+    signature_ok: &[bool],
     close: Option<&CloseStatement>,
 ) -> Result<Settlement, RejectReason> {
     if let Some(close) = close {
@@ -70,10 +87,11 @@ pub fn settle_purse(
     let mut out = Settlement::default();
     let mut seen: BTreeSet<Hash256> = BTreeSet::new();
     let mut by_seq: BTreeMap<u32, Vec<(Hash256, &PaymentNote)>> = BTreeMap::new();
-    for note in notes {
+    for (i, note) in notes.iter().enumerate() {
         // Check before deduplicating: the note hash does not cover the signature, so a copy
         // with a bad signature must not shadow the genuine note.
-        if let Err(reason) = check_note(certificate, note) {
+        let signed = signature_ok.get(i).copied().unwrap_or(false);
+        if let Err(reason) = check_note_prechecked(certificate, note, signed) {
             out.rejected.push((note.clone(), reason));
             continue;
         }
@@ -142,7 +160,21 @@ pub fn check_note(certificate: &PurseCertificate, note: &PaymentNote) -> Result<
     if note.certificate() != certificate {
         return Err(RejectReason::WrongPurse);
     }
-    note.verify_device_signature()?;
+    check_note_prechecked(certificate, note, note.verify_device_signature().is_ok())
+}
+
+/// [`check_note`] with the device signature's outcome given (`signature_ok`).
+fn check_note_prechecked(
+    certificate: &PurseCertificate,
+    note: &PaymentNote,
+    signature_ok: bool,
+) -> Result<(), RejectReason> {
+    if note.certificate() != certificate {
+        return Err(RejectReason::WrongPurse);
+    }
+    if !signature_ok {
+        return Err(RejectReason::BadDeviceSignature);
+    }
     note.check_chain_start()?;
     let cert = certificate.fields();
     if note.amount() > cert.per_payment_cap {

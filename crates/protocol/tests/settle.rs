@@ -116,7 +116,8 @@ fn payments_beyond_the_reserve_are_reported_uncovered() {
             .collect::<Vec<_>>()
             .iter()
             .map(|(k, m, sig)| (*k, m.as_slice(), *sig))
-            .collect::<Vec<_>>()
+            .collect::<Vec<_>>(),
+        [7; 32]
     )
     .iter()
     .all(|ok| *ok));
