@@ -45,6 +45,46 @@ fn raw_verify_rate(notes: &[PaymentNote]) -> f64 {
     prepared.len() as f64 / start.elapsed().as_secs_f64()
 }
 
+/// CPU seconds used so far by the threads whose name starts with `prefix` (Linux /proc; 0.0
+/// elsewhere), to show where the settlement time goes.
+fn thread_cpu_seconds(prefix: &str) -> f64 {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else { return 0.0 };
+    let ticks_per_second = 100.0; // USER_HZ on Linux
+    let mut total = 0.0;
+    for task in tasks.flatten() {
+        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        if !comm.starts_with(prefix) {
+            continue;
+        }
+        let stat = std::fs::read_to_string(task.path().join("stat")).unwrap_or_default();
+        // Fields after the ")" that ends the command name: state is field 3; utime 14, stime 15.
+        let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else { continue };
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let ticks: f64 = fields.get(11..13).map_or(0.0, |f| f.iter().filter_map(|v| v.parse::<f64>().ok()).sum());
+        total += ticks / ticks_per_second;
+    }
+    total
+}
+
+/// `verify_device_signatures` (the batch check settlement uses) per second over `notes`, in
+/// uploads of `NOTES_MAX`, on all cores.
+fn batch_verify_rate(notes: &[PaymentNote]) -> f64 {
+    let start = Instant::now();
+    let uploads: Vec<&[PaymentNote]> = notes.chunks(NOTES_MAX).collect();
+    let per_thread = uploads.len().div_ceil(threads());
+    std::thread::scope(|s| {
+        for part in uploads.chunks(per_thread) {
+            s.spawn(move || {
+                for upload in part {
+                    let ok = offpay_protocol::note::verify_device_signatures(upload, rand::random());
+                    assert!(ok.iter().all(|v| *v));
+                }
+            });
+        }
+    });
+    notes.len() as f64 / start.elapsed().as_secs_f64()
+}
+
 fn main() {
     let total: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(100_000);
     let purses = total.div_ceil(NOTES_PER_PURSE);
@@ -126,6 +166,7 @@ fn main() {
 
         eprintln!("settling ...");
         let uploader = payees[0].id;
+        let writer_before = thread_cpu_seconds("offpay-sqlite-w");
         let start = Instant::now();
         let mut tasks = tokio::task::JoinSet::new();
         for batch in notes.chunks(NOTES_MAX) {
@@ -138,15 +179,19 @@ fn main() {
             settled += results.unwrap().iter().filter(|r| r.status == NoteStatus::Settled).count();
         }
         let elapsed = start.elapsed().as_secs_f64();
+        let writer_busy = thread_cpu_seconds("offpay-sqlite-w") - writer_before;
         assert_eq!(settled, notes.len(), "every note settles exactly once");
         let report = store.verify().await.unwrap();
         assert!(report.problems.is_empty(), "{:?}", report.problems);
 
         let verify_rate = raw_verify_rate(&notes);
+        let batch_rate = batch_verify_rate(&notes);
         let settle_rate = notes.len() as f64 / elapsed;
         println!("threads: {}", threads());
         println!("settled {} notes in {elapsed:.2} s: {settle_rate:.0} notes/s (SQLite, batches of {NOTES_MAX})", notes.len());
+        println!("  of which the SQLite writer thread was busy {writer_busy:.2} s (the rest: batch signature checks on the other threads)");
         println!("raw Ed25519 verify_strict: {verify_rate:.0} verifications/s");
+        println!("batch verify_device_signatures (uploads of {NOTES_MAX}): {batch_rate:.0} notes/s ({:.2}x verify_strict)", batch_rate / verify_rate);
         println!("ratio notes/s : verifications/s = {:.2}", settle_rate / verify_rate);
     });
 }

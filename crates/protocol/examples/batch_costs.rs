@@ -60,6 +60,7 @@ fn main() {
         }
         std::hint::black_box(acc);
     });
+    torsion_checks(&pts[..512]);
     let ones: Vec<Scalar> = (0..n).map(|i| Scalar::from(1u64 + (i as u64 % 7))).collect();
     per("MSM small scalars per point", n, || {
         std::hint::black_box(EdwardsPoint::vartime_multiscalar_mul(&ones, &pts));
@@ -67,5 +68,22 @@ fn main() {
     let big: Vec<Scalar> = (0..n).map(|i| Scalar::from(u128::MAX - i as u128)).collect();
     per("MSM 128-bit scalars per point", n, || {
         std::hint::black_box(EdwardsPoint::vartime_multiscalar_mul(&big, &pts));
+    });
+}
+
+#[allow(dead_code)]
+fn torsion_checks(pts: &[EdwardsPoint]) {
+    let n = pts.len();
+    per("vartime [l-1]P + P == O", n, || {
+        for p in pts {
+            let q = EdwardsPoint::vartime_multiscalar_mul([-Scalar::ONE], [*p]) + p;
+            assert!(curve25519_dalek::traits::IsIdentity::is_identity(&q));
+        }
+    });
+    per("vartime_double_scalar_mul_basepoint(l-1, P, 0) + P", n, || {
+        for p in pts {
+            let q = EdwardsPoint::vartime_double_scalar_mul_basepoint(&-Scalar::ONE, p, &Scalar::ZERO) + p;
+            assert!(curve25519_dalek::traits::IsIdentity::is_identity(&q));
+        }
     });
 }

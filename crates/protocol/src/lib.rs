@@ -34,7 +34,8 @@
 //! - Payer: `PaymentRequest::from_text(text)`, then `prepare_next(&cert, &state, &device,
 //!   &request, now)`; persist the new state, then release `note.to_text()`.
 //! - Server: `PaymentNote::decode(bytes)`, `PurseCertificate::verify(&keys, now)`,
-//!   `settle_purse(&cert, &notes, close)`.
+//!   `settle_purse(&cert, &notes, close)`; for many notes, `verify_device_signatures(&notes,
+//!   seed)` (one batch, see [`batch`]) then `settle_purse_prechecked`.
 
 pub mod accept;
 pub mod amount;
@@ -65,7 +66,7 @@ pub use note::{NoteFields, PaymentNote};
 pub use purse::{PayError, PurseState, prepare_next};
 pub use reject::RejectReason;
 pub use request::{PaymentRequest, RequestFields};
-pub use settle::{FraudProof, Settlement, settle_purse};
+pub use settle::{FraudProof, Settlement, settle_purse, settle_purse_prechecked};
 pub use text::Encoded;
 pub use wire::{DecodeError, FieldError, Kind};
 

@@ -19,9 +19,11 @@
 //!
 //! ## Layout
 //! - this file: records, errors, the [`OfflineStore`] trait;
-//! - `plan`: pure planning of loads, settlements, closes and expiries, shared by both backends.
+//! - `plan`: pure planning of loads, settlements, closes and expiries, shared by both backends;
+//! - `signatures`: the batched device-signature check of an upload, before the database work.
 
 pub(crate) mod plan;
+pub(crate) mod signatures;
 
 use std::collections::BTreeSet;
 

@@ -9,7 +9,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use offpay_protocol::{CloseStatement, Hash256, PaymentNote, PurseId, Settlement, settle_purse};
+use offpay_protocol::{CloseStatement, Hash256, PaymentNote, PurseId, Settlement, settle_purse_prechecked};
 use sha2::{Digest, Sha256};
 
 use super::{
@@ -223,72 +223,35 @@ pub struct Snapshot {
     pub proofs: HashSet<[u8; 32]>,
 }
 
-/// Runs `settle_purse` for every purse that has notes in `batch`, over stored + new notes, in
-/// parallel on all cores.
+/// Runs `settle_purse_prechecked` for every purse that has notes in `batch`, over stored + new
+/// notes. `signature_ok[i]` is the device-signature outcome of `batch[i]` (checked in a batch
+/// before the database work, see `offline::signatures`); stored notes passed that check when
+/// they were stored, so they are not checked again.
 pub fn settle_all(
     snapshots: &HashMap<PurseId, Snapshot>,
     batch: &[PaymentNote],
+    signature_ok: &[bool],
 ) -> Result<HashMap<PurseId, Settlement>, OfflineError> {
-    let mut per_purse: HashMap<PurseId, Vec<PaymentNote>> = HashMap::new();
-    for note in batch {
+    let mut per_purse: HashMap<PurseId, (Vec<PaymentNote>, Vec<bool>)> = HashMap::new();
+    for (i, note) in batch.iter().enumerate() {
         if let Some(snap) = snapshots.get(&note.purse_id()) {
-            per_purse
+            let (notes, ok) = per_purse
                 .entry(note.purse_id())
-                .or_insert_with(|| snap.stored.clone())
-                .push(note.clone());
+                .or_insert_with(|| (snap.stored.clone(), vec![true; snap.stored.len()]));
+            notes.push(note.clone());
+            ok.push(signature_ok.get(i).copied().unwrap_or(false));
         }
     }
-    let work: Vec<(PurseId, Vec<PaymentNote>)> = per_purse.into_iter().collect();
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(work.len())
-        .max(1);
-    let chunk = work.len().div_ceil(threads).max(1);
-    let run =
-        |items: &[(PurseId, Vec<PaymentNote>)]| -> Vec<(PurseId, Result<Settlement, String>)> {
-            items
-                .iter()
-                .map(|(id, notes)| {
-                    let result = match snapshots.get(id) {
-                        Some(snap) => {
-                            settle_purse(&snap.purse.certificate, notes, snap.purse.close.as_ref())
-                                .map_err(|r| {
-                                    format!(
-                                        "stored close statement of purse {id} does not verify: {}",
-                                        r.code()
-                                    )
-                                })
-                        }
-                        None => Err(format!("purse {id} vanished")),
-                    };
-                    (*id, result)
-                })
-                .collect()
+    let mut map = HashMap::with_capacity(per_purse.len());
+    for (id, (notes, ok)) in per_purse {
+        let Some(snap) = snapshots.get(&id) else {
+            continue;
         };
-    let outcomes: Vec<(PurseId, Result<Settlement, String>)> = if threads == 1 {
-        run(&work)
-    } else {
-        std::thread::scope(|s| {
-            let handles: Vec<_> = work
-                .chunks(chunk)
-                .map(|items| s.spawn(move || run(items)))
-                .collect();
-            let mut out = Vec::with_capacity(work.len());
-            for h in handles {
-                match h.join() {
-                    Ok(part) => out.extend(part),
-                    Err(_) => out.push((
-                        PurseId::from_bytes([0; 16]),
-                        Err("a settlement thread panicked".into()),
-                    )),
-                }
-            }
-            out
-        })
-    };
-    let mut map = HashMap::with_capacity(outcomes.len());
-    for (id, result) in outcomes {
-        map.insert(id, result.map_err(LedgerError::Storage)?);
+        let settlement = settle_purse_prechecked(&snap.purse.certificate, &notes, &ok, snap.purse.close.as_ref())
+            .map_err(|r| {
+                LedgerError::Storage(format!("stored close statement of purse {id} does not verify: {}", r.code()))
+            })?;
+        map.insert(id, settlement);
     }
     Ok(map)
 }

@@ -20,6 +20,7 @@ use super::PostgresStore;
 use super::notify::Notifier;
 use crate::error::LedgerError;
 use crate::model::{AccountId, EventNotice, IdempotencyKey, TimestampMs, UserId};
+use crate::offline::signatures;
 use crate::offline::plan::{
     self, Accounts, FRAUD_LOSS_ACCOUNT, PurseTotals, RESERVE_ACCOUNT, SettleInput, Snapshot, Writes,
 };
@@ -662,17 +663,13 @@ async fn settle_notes(
     notes: Vec<PaymentNote>,
     now_ms: TimestampMs,
 ) -> Result<Vec<NoteResult>, OfflineError> {
+    // Signatures first, outside the transaction: no purse row stays locked while they are checked.
+    let (notes, signature_ok) = signatures::check(notes).await?;
     in_tx!(pool, notifier, |tx, notices| {
         let ids: Vec<PurseId> = notes.iter().map(PaymentNote::purse_id).collect();
         let purses = lock_purses(&tx, &ids).await?;
-        let snaps = snapshots(&tx, purses).await?;
-        let (mut snaps, notes, settlements) = tokio::task::spawn_blocking(move || {
-            let settlements = plan::settle_all(&snaps, &notes);
-            (snaps, notes, settlements)
-        })
-        .await
-        .map_err(|e| LedgerError::Storage(format!("settlement task failed: {e}")))?;
-        let settlements = settlements?;
+        let mut snaps = snapshots(&tx, purses).await?;
+        let settlements = plan::settle_all(&snaps, &notes, &signature_ok)?;
         let mut wanted: Vec<UserId> = snaps.values().map(|s| s.purse.user_id).collect();
         wanted.extend(
             notes

@@ -16,6 +16,7 @@ use super::SqliteStore;
 use super::writer::WriteCtx;
 use crate::error::LedgerError;
 use crate::model::{AccountId, EventNotice, IdempotencyKey, TimestampMs, UserId};
+use crate::offline::signatures;
 use crate::offline::plan::{
     self, Accounts, FRAUD_LOSS_ACCOUNT, PurseTotals, RESERVE_ACCOUNT, SettleInput, Snapshot, Writes,
 };
@@ -556,6 +557,7 @@ fn settle_notes(
     conn: &Connection,
     uploader: UserId,
     notes: &[PaymentNote],
+    signature_ok: &[bool],
     now_ms: TimestampMs,
     notices: &mut Vec<EventNotice>,
 ) -> Result<Vec<NoteResult>, OfflineError> {
@@ -568,7 +570,7 @@ fn settle_notes(
             snapshots.insert(id, snapshot(conn, purse)?);
         }
     }
-    let settlements = plan::settle_all(&snapshots, notes)?;
+    let settlements = plan::settle_all(&snapshots, notes, signature_ok)?;
     let mut wanted: Vec<UserId> = snapshots.values().map(|s| s.purse.user_id).collect();
     wanted.extend(
         notes
@@ -845,10 +847,11 @@ impl OfflineStore for SqliteStore {
         if notes.is_empty() {
             return Ok(Vec::new());
         }
+        let (notes, signature_ok) = signatures::check(notes).await?;
         self.writer
             .write(move |ctx| {
                 atomic(ctx, |conn, notices| {
-                    settle_notes(conn, uploader, &notes, now_ms, notices)
+                    settle_notes(conn, uploader, &notes, &signature_ok, now_ms, notices)
                 })
             })
             .await?

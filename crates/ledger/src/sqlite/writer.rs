@@ -87,6 +87,10 @@ impl Writer {
         // Savepoints write a statement journal for every page they touch; keep it in memory
         // rather than in a temporary file (measured: a quarter of the writer's time).
         conn.pragma_update(None, "temp_store", "MEMORY")?;
+        // A 64 MiB page cache (the default is 2 MiB): a settlement batch touches thousands of
+        // pages, and with the small cache SQLite spilled dirty pages mid-transaction and read
+        // them back (measured with perf: most of the writer's time in a 100,000-note bench).
+        conn.pragma_update(None, "cache_size", -65_536)?;
         // Every write command's statements stay prepared (rusqlite's default keeps 16, fewer
         // than the commands use, and a miss re-parses the SQL).
         conn.set_prepared_statement_cache_capacity(256);
