@@ -1,0 +1,333 @@
+//! End-to-end life of offline purses beyond paying (what the ledger and unit tests cover only
+//! in parts), through the real `offpay` binary against a real `offpay serve` (SQLite data in a
+//! temporary folder):
+//!
+//! - Issuer key rotation: `offpay admin rotate-issuer-key` adds a key; after the server restarts
+//!   (running servers pick the file up within a minute; a test cannot wait that long) both keys
+//!   are published, a purse certified by the old key still pays a payee who synced, new purses
+//!   are certified by the new key, and a payee whose cached keyset predates the rotation refuses
+//!   such a note (`unknown_issuer_key`) until it syncs.
+//! - Purse close: the server returns the unspent rest at once and holds what the notes the close
+//!   statement counts need until their payee uploads them; the honest wallet signs nothing more,
+//!   and a note from a copy of the device made before the close is paid to its payee (in good
+//!   faith) but recorded as `beyond_close` fraud and recovered from the payer.
+//! - Every scenario ends with `admin verify` passing and wallet balances + purse reserves −
+//!   fraud loss = what was deposited.
+//!
+//! Not here: expiry (remainder returned after `valid_until` + grace). `offpay serve` takes the
+//! validity (3 days) and grace (2 days) from `OfflineConfig::default()` with no option and reads
+//! the system clock, so the binary offers no way to reach it without waiting days.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod wallet_support;
+
+use std::path::Path;
+
+use offpay_protocol::{Encoded, PaymentNote, PurseCertificate};
+use serde_json::Value;
+use wallet_support::{Server, WalletHome};
+
+/// The one line of stdout of `request` / `pay`, checked to start with `prefix`.
+fn text_line(stdout: &str, prefix: &str) -> String {
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 1, "stdout must hold the text alone: {stdout:?}");
+    assert!(lines[0].starts_with(prefix), "{stdout:?}");
+    lines[0].to_string()
+}
+
+fn request(payee: &WalletHome, amount: &str) -> String {
+    text_line(&payee.ok(&["request", amount]), "OPR1:")
+}
+
+fn pay(payer: &WalletHome, request: &str) -> String {
+    text_line(&payer.ok(&["pay", request, "--yes"]), "OPN1:")
+}
+
+fn accept(payee: &WalletHome, note: &str, amount: &str) {
+    let out = payee.ok(&["accept", note]);
+    assert!(out.starts_with(&format!("Accepted {amount} INR from account ")), "{out}");
+}
+
+/// `accept --json` refuses the note; returns the reason code (the human form says the same).
+fn refused_reason(payee: &WalletHome, note: &str) -> String {
+    let out = payee.run(&["accept", note, "--json"]);
+    assert!(!out.status.success(), "the note should have been refused");
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["accepted"], false, "{json}");
+    let reason = json["reason"].as_str().unwrap().to_string();
+    let refusal = payee.refused(&["accept", note]);
+    assert!(refusal.line.starts_with(&format!("error: note refused ({reason})")), "{}", refusal.line);
+    reason
+}
+
+/// `balance --json`: (balance, offline), minor units.
+fn balances(wallet: &WalletHome) -> (u64, u64) {
+    let value = wallet.json(&["balance"]);
+    assert_eq!(value["currency"], "INR");
+    (value["balance"].as_u64().unwrap(), value["offline"].as_u64().unwrap())
+}
+
+fn sync(wallet: &WalletHome) -> Value {
+    wallet.json(&["sync"])
+}
+
+/// `purse load AMOUNT --json`: the certificate the server issued.
+fn load(wallet: &WalletHome, amount: &str) -> PurseCertificate {
+    let loaded = wallet.json(&["purse", "load", amount]);
+    let certificate = PurseCertificate::from_text(loaded["certificate"].as_str().unwrap()).unwrap();
+    assert_eq!(loaded["purse_id"], certificate.purse_id().to_hex(), "{loaded}");
+    assert_eq!(loaded["amount"].as_u64(), Some(certificate.fields().amount.minor()), "{loaded}");
+    certificate
+}
+
+/// `admin purses --json` of `handle`, keyed by purse id.
+fn purse_row(server: &Server, handle: &str, purse: &PurseCertificate) -> Value {
+    let purses: Value = serde_json::from_str(&server.admin(&["purses", "--handle", handle, "--json"])).unwrap();
+    let id = purse.purse_id().to_hex();
+    purses["purses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["purse_id"] == id.as_str())
+        .unwrap_or_else(|| panic!("no purse {id} in {purses}"))
+        .clone()
+}
+
+/// `GET /v1/issuer-keys` of the running server.
+fn published_keys(server: &Server) -> Vec<Value> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let body: Value = runtime.block_on(async {
+        let client = reqwest::Client::builder().no_proxy().build().unwrap();
+        let response = client.get(format!("{}/v1/issuer-keys", server.url)).send().await.unwrap();
+        assert!(response.status().is_success(), "{}", response.status());
+        response.json().await.unwrap()
+    });
+    body["keys"].as_array().unwrap().clone()
+}
+
+/// Copies a wallet home (files and folders) as `cp -r` would: a cloned device.
+fn copy_home(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    std::fs::set_permissions(to, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_home(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+/// `admin verify` passes, and everything the users hold (wallet balances), the reserves of
+/// every purse and the operator's fraud-loss account add up to what was deposited.
+fn assert_books_balance(server: &Server, wallets: &[&WalletHome], deposited: u64) {
+    let human = server.admin(&["verify"]);
+    assert!(human.contains("No problems"), "{human}");
+    let report: Value = serde_json::from_str(&server.admin(&["verify", "--json"])).unwrap();
+    assert_eq!(report["problems"], serde_json::json!([]), "{report}");
+    assert_eq!(report["money_in_system"], deposited, "{report}");
+
+    let held_by_users: u64 = wallets.iter().map(|w| balances(w).0).sum();
+    let purses: Value = serde_json::from_str(&server.admin(&["purses", "--json"])).unwrap();
+    let purses = purses["purses"].as_array().unwrap();
+    let reserves: u64 = purses.iter().map(|p| p["held"].as_u64().unwrap()).sum();
+    let fraud_loss: u64 = purses.iter().map(|p| p["fraud_loss"].as_u64().unwrap()).sum();
+    for p in purses {
+        let amount = p["amount"].as_u64().unwrap();
+        let out = p["settled"].as_u64().unwrap() + p["returned"].as_u64().unwrap();
+        assert_eq!(p["held"].as_u64().unwrap(), amount - out, "{p}");
+    }
+    assert_eq!(
+        held_by_users + reserves,
+        deposited + fraud_loss,
+        "users {held_by_users} + reserves {reserves} − fraud loss {fraud_loss} ≠ deposited {deposited}"
+    );
+}
+
+/// A server and registered users; `deposit` (major units) credited to the first one.
+fn set_up(handles: &[&str], deposit: &str) -> (Server, Vec<WalletHome>) {
+    let server = Server::start();
+    let wallets: Vec<WalletHome> = handles.iter().map(|h| WalletHome::new(h)).collect();
+    for w in &wallets {
+        w.register(&server);
+    }
+    server.admin(&["deposit", handles[0], deposit]);
+    (server, wallets)
+}
+
+/// Rotation: a purse certified by the old key keeps paying; new purses get the new key; payees
+/// need the new keyset (one sync) to accept notes of new purses.
+#[test]
+fn issuer_key_rotation_keeps_old_purses_paying_and_certifies_new_purses_with_the_new_key() {
+    let (mut server, wallets) = set_up(&["alice", "bob", "carol"], "1000.00");
+    let [alice, bob, carol] = &wallets[..] else { unreachable!() };
+
+    // Before the rotation: one key; Alice's first purse is certified by it.
+    let old_purse = load(alice, "200.00");
+    let old_key = old_purse.issuer_key_id().to_hex();
+    assert_eq!(purse_row(&server, "alice", &old_purse)["issuer_key_id"], old_key.as_str());
+    let keys = published_keys(&server);
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    assert_eq!(keys[0]["key_id"], old_key.as_str());
+    for w in [bob, carol] {
+        assert_eq!(sync(w)["issuer_keys"], 1);
+    }
+
+    // The operator rotates; the key file is the data folder's.
+    let rotated: Value = serde_json::from_str(&server.admin(&["rotate-issuer-key", "--json"])).unwrap();
+    let new_key = rotated["key_id"].as_str().unwrap().to_string();
+    assert_ne!(new_key, old_key);
+    assert_eq!(rotated["file"], server.data.join("issuer-keys.json").display().to_string());
+    let human = server.admin(&["rotate-issuer-key", "--issuer-keys", server.data.join("other-keys.json").to_str().unwrap()]);
+    assert!(human.starts_with("New issuer key ") && human.contains("stops issuing in 300 seconds"), "{human}");
+
+    // Running servers reload the key file every minute; restarting picks it up at once.
+    server.restart();
+    let keys = published_keys(&server);
+    assert_eq!(keys.len(), 2, "both keys are published: {keys:?}");
+    let old = keys.iter().find(|k| k["key_id"] == old_key.as_str()).unwrap();
+    let new = keys.iter().find(|k| k["key_id"] == new_key.as_str()).unwrap();
+    // The old key stops issuing 300 seconds after the rotation; the new one issues from it.
+    assert_eq!(old["not_after"].as_u64().unwrap(), new["not_before"].as_u64().unwrap() + 300, "{keys:?}");
+    assert!(old_purse.fields().valid_from >= old["not_before"].as_u64().unwrap());
+    let synced = sync(bob);
+    assert_eq!(synced["issuer_keys"], 2, "{synced}");
+
+    // Alice pays Bob from the old purse (the old key was valid when it certified it).
+    let note = pay(alice, &request(bob, "150.00"));
+    assert_eq!(PaymentNote::from_text(&note).unwrap().purse_id(), old_purse.purse_id());
+    accept(bob, &note, "150.00");
+    let synced = sync(bob);
+    assert_eq!((synced["uploaded"].as_u64(), synced["settled"].as_u64()), (Some(1), Some(1)), "{synced}");
+    assert_eq!(balances(bob), (15_000, 0));
+
+    // A purse loaded now is certified by the new key.
+    let new_purse = load(alice, "200.00");
+    assert_eq!(new_purse.issuer_key_id().to_hex(), new_key);
+    assert_eq!(purse_row(&server, "alice", &new_purse)["issuer_key_id"], new_key.as_str());
+    assert_eq!(purse_row(&server, "alice", &old_purse)["issuer_key_id"], old_key.as_str());
+    assert_eq!(balances(alice), (60_000, 5_000 + 20_000));
+
+    // 100.00 does not fit in the old purse (50.00 left): the note is drawn on the new purse.
+    // Carol's keyset predates the rotation: she refuses it; after one sync she accepts it.
+    let carol_req = request(carol, "100.00");
+    let note = pay(alice, &carol_req);
+    assert_eq!(PaymentNote::from_text(&note).unwrap().purse_id(), new_purse.purse_id());
+    assert_eq!(refused_reason(carol, &note), "unknown_issuer_key");
+    assert_eq!(sync(carol)["issuer_keys"], 2);
+    accept(carol, &note, "100.00");
+    let synced = sync(carol);
+    assert_eq!((synced["uploaded"].as_u64(), synced["settled"].as_u64()), (Some(1), Some(1)), "{synced}");
+
+    // Alice uploads her two notes: both already settled by their payees.
+    let synced = sync(alice);
+    assert_eq!((synced["uploaded"].as_u64(), synced["duplicate"].as_u64()), (Some(2), Some(2)), "{synced}");
+    assert_eq!(balances(alice), (60_000, 15_000));
+    assert_eq!(balances(carol), (10_000, 0));
+    assert_eq!(purse_row(&server, "alice", &old_purse)["settled"], 15_000);
+    assert_eq!(purse_row(&server, "alice", &new_purse)["settled"], 10_000);
+    assert_books_balance(&server, &[alice, bob, carol], 100_000);
+}
+
+/// Close with a note its payee has not uploaded yet: the rest comes back at once, the note's
+/// amount is held and paid when the payee syncs; the wallet then signs nothing more.
+#[test]
+fn closing_a_purse_returns_the_rest_and_holds_what_unsettled_notes_need() {
+    let (server, wallets) = set_up(&["alice", "bob"], "1000.00");
+    let [alice, bob] = &wallets[..] else { unreachable!() };
+    let purse = load(alice, "500.00");
+    assert_eq!(sync(bob)["issuer_keys"], 1);
+    assert_eq!(balances(alice), (50_000, 50_000));
+
+    let note = pay(alice, &request(bob, "120.00"));
+    accept(bob, &note, "120.00");
+    assert_eq!(balances(alice), (50_000, 38_000));
+
+    // Nobody has uploaded the note: the close statement counts it, so 120.00 stays held.
+    let closed = alice.json(&["purse", "close"]);
+    let expected = serde_json::json!({"purses": [{
+        "purse_id": purse.purse_id().to_hex(), "spent": 12_000, "returned": 38_000, "held": 12_000,
+    }]});
+    assert_eq!(closed, expected);
+    assert_eq!(balances(alice), (88_000, 0));
+    let row = purse_row(&server, "alice", &purse);
+    assert_eq!(row["state"], "closed", "{row}");
+    assert_eq!((row["settled"].as_u64(), row["returned"].as_u64(), row["held"].as_u64()), (Some(0), Some(38_000), Some(12_000)), "{row}");
+    let status: Value = serde_json::from_str(&alice.ok(&["purse", "status", "--json"])).unwrap();
+    assert_eq!(status["purses"][0]["state"], "closed", "{status}");
+    assert_eq!(status["offline"], 0, "{status}");
+    // Closing again: nothing open is left.
+    assert_eq!(alice.ok(&["purse", "close"]).trim(), "No open purse to close.");
+
+    // The payee uploads the note: paid from what the close held.
+    let synced = sync(bob);
+    assert_eq!((synced["uploaded"].as_u64(), synced["settled"].as_u64()), (Some(1), Some(1)), "{synced}");
+    assert_eq!(synced["rejected"], serde_json::json!([]), "{synced}");
+    assert_eq!(balances(bob), (12_000, 0));
+    let row = purse_row(&server, "alice", &purse);
+    assert_eq!((row["settled"].as_u64(), row["returned"].as_u64(), row["held"].as_u64()), (Some(12_000), Some(38_000), Some(0)), "{row}");
+    // Alice's own upload of the same note moves nothing.
+    let synced = sync(alice);
+    assert_eq!((synced["uploaded"].as_u64(), synced["duplicate"].as_u64()), (Some(1), Some(1)), "{synced}");
+    assert_eq!(balances(alice), (100_000 - 12_000, 0));
+
+    // The wallet signs nothing more from the closed purse: it refuses before signing.
+    let refusal = alice.refused(&["pay", &request(bob, "10.00"), "--yes"]);
+    assert!(refusal.line.contains("no offline purse"), "{}", refusal.line);
+    assert_books_balance(&server, &[alice, bob], 100_000);
+}
+
+/// A copy of Alice's home made before the close still thinks the purse is open and signs a
+/// note after it; Bob cannot know and accepts. At sync the server pays Bob (good faith), finds
+/// the note beyond the close statement, recovers the amount from Alice's balance (the reserve
+/// was returned), revokes the purse and device and freezes Alice.
+#[test]
+fn a_note_signed_after_the_close_by_a_copy_of_the_device_is_beyond_close_fraud() {
+    let (server, wallets) = set_up(&["alice", "bob"], "1000.00");
+    let [alice, bob] = &wallets[..] else { unreachable!() };
+    let purse = load(alice, "500.00");
+    assert_eq!(sync(bob)["issuer_keys"], 1);
+    let first = pay(alice, &request(bob, "120.00"));
+    accept(bob, &first, "120.00");
+    let clone = WalletHome::new("alice");
+    copy_home(&alice.home, &clone.home);
+
+    let closed = alice.json(&["purse", "close"]);
+    assert_eq!((closed["purses"][0]["returned"].as_u64(), closed["purses"][0]["held"].as_u64()), (Some(38_000), Some(12_000)), "{closed}");
+
+    let late = pay(&clone, &request(bob, "100.00"));
+    let late_note = PaymentNote::from_text(&late).unwrap();
+    assert_eq!((late_note.purse_id(), late_note.seq()), (purse.purse_id(), 2));
+    accept(bob, &late, "100.00");
+
+    let synced = sync(bob);
+    assert_eq!(synced["uploaded"], 2, "{synced}");
+    assert_eq!((synced["settled"].as_u64(), synced["fraud"].as_u64()), (Some(1), Some(1)), "{synced}");
+    assert_eq!((synced["revoked_purses"].as_u64(), synced["revoked_devices"].as_u64()), (Some(1), Some(1)), "{synced}");
+    assert_eq!(balances(bob), (22_000, 0));
+    // 120.00 spent honestly, 100.00 recovered from what the close returned.
+    assert_eq!(balances(alice), (100_000 - 22_000, 0));
+
+    let row = purse_row(&server, "alice", &purse);
+    assert_eq!(row["state"], "revoked", "{row}");
+    assert_eq!(
+        (row["settled"].as_u64(), row["returned"].as_u64(), row["recovered"].as_u64(), row["fraud_loss"].as_u64()),
+        (Some(12_000), Some(38_000), Some(10_000), Some(0)),
+        "{row}"
+    );
+    let fraud: Value = serde_json::from_str(&server.admin(&["fraud", "--json"])).unwrap();
+    let proofs = fraud["fraud_proofs"].as_array().unwrap();
+    assert_eq!(proofs.len(), 1, "{fraud}");
+    assert_eq!(proofs[0]["kind"], "beyond_close", "{fraud}");
+    assert_eq!(proofs[0]["purse_id"], purse.purse_id().to_hex(), "{fraud}");
+    let objects = [proofs[0]["first"].as_str().unwrap(), proofs[0]["second"].as_str().unwrap()];
+    assert!(objects.contains(&late.as_str()), "{fraud}");
+    assert!(objects.iter().any(|o| o.starts_with("OPX1:")), "the close statement is the other half: {fraud}");
+
+    let refusal = alice.refused(&["send", "bob", "1.00"]);
+    assert!(refusal.line.contains("frozen"), "{}", refusal.line);
+    assert_books_balance(&server, &[alice, bob], 100_000);
+}
