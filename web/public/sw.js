@@ -3,7 +3,7 @@
 // The asset list and version below are written by scripts/web-vendor (web/tools/stamp-sw.mjs).
 
 // BEGIN GENERATED
-const VERSION = "996e74cd6e45a5ba";
+const VERSION = "36aea24c0b06e851";
 const ASSETS = {
   "/": "sha256-hIV25eE6TW70pS03Qs7bTWi5FA2BBLPuvVMN34xjHY4=",
   "/app.css": "sha256-UBDkYNylhM7G4gvKF0QVScibaUXY6F38sDtBNp5ty/I=",
@@ -12,7 +12,7 @@ const ASSETS = {
   "/icons/icon.svg": "sha256-UiaeFsNB9IZfs/q6ihmGhvseh0thBTWtVVMl3eVqNfY=",
   "/js/api.js": "sha256-RQXL6h+LJgBDIIEt+ew2ZVTJ1Xnc62KgUOstlpkvYfc=",
   "/js/live.js": "sha256-cAxI42HaZ0UvqK1FZoFJyuVpbZlpgaFFmTYE46rfsak=",
-  "/js/main.js": "sha256-c3OIdrfEB5Y1ng8V+/ls+QKDX4X/fFa0kBa697ISfG0=",
+  "/js/main.js": "sha256-ci4ApJ0ZFxGQqznUY3ZTAgDY8CnTG+ixiqPpz4fzeg0=",
   "/js/money.js": "sha256-ZIJ2IhCnAKN3EZXB1kPDJ7rwfD2tETVGBJg5k/GXntw=",
   "/js/offline/client.js": "sha256-CcYBMTaPxObUO65hKLBkIzt61n8b7jrFWXlD7qXuDYI=",
   "/js/offline/db.js": "sha256-NSQbIi33Pqs3cUo3wMJZbPC1BopTtnRue7iiC07OT9o=",

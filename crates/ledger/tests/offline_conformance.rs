@@ -343,13 +343,15 @@ async fn load_settle_duplicate(fx: Fx) {
     let inbound: Vec<_> = events.iter().filter(|e| e.kind == "offline_in").collect();
     assert_eq!(inbound.len(), 1);
     assert_eq!(inbound[0].payload["amount"], 15_000);
-    assert_eq!(inbound[0].payload["from"], "alice");
+    assert_eq!(inbound[0].payload["count"], 1);
+    assert_eq!(inbound[0].payload["notes"][0]["from"], "alice");
+    assert_eq!(inbound[0].payload["notes"][0]["amount"], 15_000);
     assert_eq!(inbound[0].payload["balance"], 15_000);
     let events = fx.store.events_after(alice.id, 0, 100).await.unwrap();
     assert!(
         events
             .iter()
-            .any(|e| e.kind == "offline_out" && e.payload["note"] == note.hash().to_hex())
+            .any(|e| e.kind == "offline_out" && e.payload["notes"][0]["note"] == note.hash().to_hex())
     );
     let history = fx.store.history(bob.id, None, 10).await.unwrap();
     assert_eq!(history[0].kind, EntryKind::OfflineSettle);

@@ -117,14 +117,29 @@ const live = new Live({
     }
     if (ev.kind === "money_in") notice(`${app.money(p.amount)} received from ${p.from}.`);
     else if (ev.kind === "deposit") notice(`${app.money(p.amount)} was added to your balance.`);
-    else if (ev.kind === "offline_in") notice(`${app.money(p.amount)} from ${p.from} settled (offline payment).`);
-    else if (ev.kind === "offline_out") notice(`Your offline payment of ${app.money(p.amount)} settled.`);
+    else if (ev.kind === "offline_in") notice(offlineInNotice(p));
+    else if (ev.kind === "offline_out") notice(offlineOutNotice(p));
     else if (ev.kind === "purse_returned") notice(`${app.money(p.amount)} returned from an offline purse.`);
     else if (ev.kind === "account_frozen") notice("Your account has been frozen.");
-    if (ev.kind === "offline_in" || ev.kind === "offline_out") markSettled(app, p.note);
+    if (ev.kind === "offline_in" || ev.kind === "offline_out") {
+      for (const n of Array.isArray(p.notes) ? p.notes : []) markSettled(app, n?.note);
+    }
     if (LIVE_PAGES.has(app.route)) render(false);
   },
 });
+
+/** One event per sync upload: it lists every note settled in it (docs/API-OFFLINE.md). */
+function offlineInNotice(p) {
+  const notes = Array.isArray(p.notes) ? p.notes : [];
+  if (notes.length === 1) return `${app.money(p.amount)} from ${notes[0].from} settled (offline payment).`;
+  return `${notes.length} offline payments settled: ${app.money(p.amount)} received.`;
+}
+
+function offlineOutNotice(p) {
+  const notes = Array.isArray(p.notes) ? p.notes : [];
+  if (notes.length === 1) return `Your offline payment of ${app.money(p.amount)} to ${notes[0].to} settled.`;
+  return `${notes.length} of your offline payments settled: ${app.money(p.amount)} in total.`;
+}
 
 function updateNet() {
   const el = document.getElementById("net-status");

@@ -20,9 +20,11 @@
 //! ## Layout
 //! - this file: records, errors, the [`OfflineStore`] trait;
 //! - `plan`: pure planning of loads, settlements, closes and expiries, shared by both backends;
-//! - `signatures`: the batched device-signature check of an upload, before the database work.
+//! - `signatures`: the batched device-signature check of an upload, before the database work;
+//! - `settle_events`: one live event per payee and per payer for each upload.
 
 pub(crate) mod plan;
+pub(crate) mod settle_events;
 pub(crate) mod signatures;
 
 use std::collections::BTreeSet;

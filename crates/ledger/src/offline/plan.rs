@@ -13,13 +13,14 @@ use offpay_protocol::{CloseStatement, Hash256, PaymentNote, PurseId, Settlement,
 use sha2::{Digest, Sha256};
 
 use super::{
-    CloseOutcome, EVENT_ACCOUNT_FROZEN, EVENT_OFFLINE_IN, EVENT_OFFLINE_OUT, EVENT_PURSE_RETURNED,
+    CloseOutcome, EVENT_ACCOUNT_FROZEN, EVENT_PURSE_RETURNED,
     ExpiryOutcome, KIND_OFFLINE_SETTLE, KIND_PURSE_LOAD, KIND_PURSE_RETURN, NoteResult, NoteStatus,
     OfflineError, Purse, PurseState, UserRef,
 };
 use crate::chain::{EntryFields, PostingFields, entry_hash, request_fingerprint};
 use crate::error::LedgerError;
 use crate::model::{AccountId, AccountKind, EntryId, TimestampMs, UserId};
+use super::settle_events::{SettleEvents, SettledNote};
 use crate::plan::{LockedAccount, NewEvent};
 
 /// The operator's reserve account (created by the first migration of both backends).
@@ -396,6 +397,7 @@ pub fn plan_settlement(
     }
 
     let mut results = Vec::with_capacity(batch.len());
+    let mut events = SettleEvents::default();
     let mut seen: HashSet<Hash256> = HashSet::new();
     let mut changed: HashSet<PurseId> = settlements
         .keys()
@@ -404,6 +406,7 @@ pub fn plan_settlement(
         .collect();
     for note in batch {
         let hash = note.hash();
+        let encoded = note.encode();
         let result = |status, reason: Option<&str>, amount: i64| NoteResult {
             note: hash,
             status,
@@ -415,7 +418,7 @@ pub fn plan_settlement(
             results.push(result(NoteStatus::Rejected, Some("unknown_purse"), 0));
             continue;
         };
-        if let Some(reason) = work.rejected.get(&note.encode()) {
+        if let Some(reason) = work.rejected.get(&encoded) {
             results.push(result(NoteStatus::Rejected, Some(reason), 0));
             continue;
         }
@@ -432,7 +435,7 @@ pub fn plan_settlement(
             seq: f.seq,
             payee: i64::try_from(f.payee.0).unwrap_or(-1),
             amount,
-            encoded: note.encode(),
+            encoded,
             from_reserve: 0,
             from_payer: 0,
             from_loss: 0,
@@ -476,30 +479,14 @@ pub fn plan_settlement(
             )?;
             w.entries.push(entry);
             insert.entry_id = Some(id);
-            let event = |balance: i64| {
-                serde_json::json!({
-                    "entry_id": id,
-                    "purse_id": pid.to_hex(),
-                    "note": hash.to_hex(),
-                    "amount": credited,
-                    "from": owner.handle.as_str(),
-                    "to": payee.handle.as_str(),
-                    "balance": balance,
-                })
-                .to_string()
-            };
-            w.events.push(NewEvent {
-                user_id: payee.id,
-                kind: EVENT_OFFLINE_IN,
-                payload: event(balance_of(accounts, payee.account_id)),
+            events.add(SettledNote {
+                note: hash.to_hex(),
+                purse_id: pid.to_hex(),
+                entry_id: id,
+                amount: credited,
+                payer: owner,
+                payee,
             });
-            if owner.id != payee.id {
-                w.events.push(NewEvent {
-                    user_id: owner.id,
-                    kind: EVENT_OFFLINE_OUT,
-                    payload: event(balance_of(accounts, owner.account_id)),
-                });
-            }
         }
         purse.settled += from_reserve;
         purse.recovered += from_payer;
@@ -513,6 +500,7 @@ pub fn plan_settlement(
             None => results.push(result(NoteStatus::Settled, None, credited)),
         }
     }
+    w.events.extend(events.finish(|account| balance_of(accounts, account)));
     let mut changed: Vec<PurseId> = changed.into_iter().collect();
     changed.sort_unstable();
     for id in changed {

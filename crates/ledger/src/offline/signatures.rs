@@ -1,8 +1,9 @@
 //! The device-signature check of an upload of notes, done before any database work so that
 //! no lock or writer waits on it: one batch verification per upload
 //! (`offpay_protocol::note::verify_device_signatures`, which accepts exactly what
-//! `verify_strict` accepts), on tokio's blocking pool, at most one upload per core at a time so
-//! that concurrent uploads share the cores instead of thrashing them.
+//! `verify_strict` accepts), on tokio's blocking pool, at most one upload per core but one at a
+//! time: the database writer (SQLite's single writer thread, or PostgreSQL's backends on the
+//! same machine) keeps a core, so concurrent uploads queue here instead of starving it.
 
 use std::sync::OnceLock;
 
@@ -15,7 +16,10 @@ use crate::error::LedgerError;
 
 fn permits() -> &'static Semaphore {
     static PERMITS: OnceLock<Semaphore> = OnceLock::new();
-    PERMITS.get_or_init(|| Semaphore::new(std::thread::available_parallelism().map_or(1, |n| n.get())))
+    PERMITS.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Semaphore::new(cores.saturating_sub(1).max(1))
+    })
 }
 
 /// Checks every note's device signature; returns the notes with outcome `i` for note `i`.
