@@ -46,6 +46,9 @@ pub struct PaymentNote {
     certificate: PurseCertificate,
     fields: NoteFields,
     signature: Signature,
+    /// [`Self::hash`], computed once when the note is built (it is used as the note's identity
+    /// many times while settling).
+    hash: Hash256,
 }
 
 impl PaymentNote {
@@ -61,8 +64,9 @@ impl PaymentNote {
     ) -> Result<PaymentNote, FieldError> {
         fields.check()?;
         let unsigned = unsigned_encoding(&certificate, &fields);
-        let signature = crypto::sign(device, &wire::signed_bytes(Kind::Note, &unsigned));
-        Ok(PaymentNote { certificate, fields, signature })
+        let signed = wire::signed_bytes(Kind::Note, &unsigned);
+        let signature = crypto::sign(device, &signed);
+        Ok(PaymentNote { certificate, fields, signature, hash: crypto::sha256(&signed) })
     }
 
     pub fn certificate(&self) -> &PurseCertificate {
@@ -97,7 +101,7 @@ impl PaymentNote {
     /// The note hash: SHA-256 of [`Self::signed_bytes`] (so it does not depend on the
     /// signature). The next note links to it; uploads are idempotent by it.
     pub fn hash(&self) -> Hash256 {
-        crypto::sha256(&self.signed_bytes())
+        self.hash
     }
 
     pub fn encode(&self) -> Vec<u8> {
@@ -121,7 +125,8 @@ impl PaymentNote {
         };
         let signature = r.signature_and_end()?;
         fields.check()?;
-        Ok(PaymentNote { certificate, fields, signature })
+        let hash = crypto::sha256(&wire::signed_bytes(Kind::Note, &unsigned_encoding(&certificate, &fields)));
+        Ok(PaymentNote { certificate, fields, signature, hash })
     }
 
     /// Strict check of the device signature against the certificate's device key.

@@ -481,8 +481,6 @@ pub fn plan_settlement(
             insert.entry_id = Some(id);
             events.add(SettledNote {
                 note: hash.to_hex(),
-                purse_id: pid.to_hex(),
-                entry_id: id,
                 amount: credited,
                 payer: owner,
                 payee,

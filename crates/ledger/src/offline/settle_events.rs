@@ -8,14 +8,12 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::{EVENT_OFFLINE_IN, EVENT_OFFLINE_OUT, UserRef};
-use crate::model::{AccountId, EntryId, UserId};
+use crate::model::{AccountId, UserId};
 use crate::plan::NewEvent;
 
 /// One settled note, as both of its events list it.
 pub struct SettledNote<'a> {
     pub note: String,
-    pub purse_id: String,
-    pub entry_id: EntryId,
     pub amount: i64,
     pub payer: &'a UserRef,
     pub payee: &'a UserRef,
@@ -25,8 +23,6 @@ pub struct SettledNote<'a> {
 #[derive(Serialize)]
 struct ListedNote {
     note: String,
-    purse_id: String,
-    entry_id: EntryId,
     amount: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
     from: Option<String>,
@@ -67,8 +63,6 @@ impl SettleEvents {
     pub fn add(&mut self, n: SettledNote<'_>) {
         let listed = |from: Option<&UserRef>, to: Option<&UserRef>| ListedNote {
             note: n.note.clone(),
-            purse_id: n.purse_id.clone(),
-            entry_id: n.entry_id,
             amount: n.amount,
             from: from.map(|u| u.handle.as_str().to_string()),
             to: to.map(|u| u.handle.as_str().to_string()),

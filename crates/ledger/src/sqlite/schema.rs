@@ -97,6 +97,8 @@ const MIGRATIONS: &[&str] = &[
     "#,
     // 2: offline payments (devices, purses, notes, fraud proofs), see `offline.rs`.
     super::offline::MIGRATION,
+    // 3: notes indexed by (purse, hash) only, see `offline.rs`.
+    super::offline::NOTES_BY_PURSE_MIGRATION,
 ];
 
 /// Sets the connection options every connection uses.
@@ -129,4 +131,44 @@ pub fn migrate(conn: &mut Connection) -> Result<(), LedgerError> {
         )));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use rusqlite::Connection;
+
+    use super::MIGRATIONS;
+
+    /// Schema 3 keeps every stored note and still refuses a second copy of a note.
+    #[test]
+    fn notes_migration_keeps_rows_and_uniqueness() {
+        let conn = Connection::open_in_memory().unwrap();
+        // Rows without their purse, user and journal parents: this test is about the notes table.
+        conn.pragma_update(None, "foreign_keys", "OFF").unwrap();
+        conn.execute_batch(MIGRATIONS[0]).unwrap();
+        conn.execute_batch(MIGRATIONS[1]).unwrap();
+        let insert = "INSERT INTO notes (hash, purse_id, seq, payee, amount, encoded, from_reserve, from_payer,
+                      from_loss, entry_id, uploaded_by, created_at_ms)
+                      VALUES (?1, ?2, ?3, 7, 100, x'00', 100, 0, 0, NULL, 7, 0)";
+        for (hash, purse, seq) in [([1u8; 32], [9u8; 16], 1), ([2u8; 32], [9u8; 16], 2), ([3u8; 32], [8u8; 16], 1)] {
+            conn.execute(insert, rusqlite::params![&hash[..], &purse[..], seq]).unwrap();
+        }
+        conn.execute_batch(MIGRATIONS[2]).unwrap();
+        let rows: Vec<(Vec<u8>, i64)> = conn
+            .prepare("SELECT hash, seq FROM notes WHERE purse_id = ?1 ORDER BY seq")
+            .unwrap()
+            .query_map([&[9u8; 16][..]], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(rows, vec![(vec![1u8; 32], 1), (vec![2u8; 32], 2)]);
+        let again = conn.execute(insert, rusqlite::params![&[2u8; 32][..], &[9u8; 16][..], 2]);
+        assert!(again.is_err(), "a second copy of a stored note must be refused");
+        let plan: String = conn
+            .query_row("EXPLAIN QUERY PLAN SELECT encoded FROM notes WHERE purse_id = x'09'", [], |r| r.get(3))
+            .unwrap();
+        assert!(plan.contains("USING INDEX"), "{plan}");
+    }
 }
