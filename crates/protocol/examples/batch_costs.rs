@@ -1,4 +1,7 @@
-//! Costs of the pieces of batch verification on this machine, one core:
+//! What the pieces of batch verification cost on this machine, on one core: strict and plain
+//! batch verification, point decompression, the torsion checks and point additions that
+//! `offpay_protocol::batch` is built from (the figures behind its design, docs/PERFORMANCE.md).
+//!
 //! `cargo run --release -p offpay-protocol --example batch_costs`
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 use std::time::Instant;
@@ -71,7 +74,6 @@ fn main() {
     });
 }
 
-#[allow(dead_code)]
 fn torsion_checks(pts: &[EdwardsPoint]) {
     let n = pts.len();
     per("vartime [l-1]P + P == O", n, || {
