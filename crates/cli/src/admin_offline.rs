@@ -1,9 +1,10 @@
 //! The operator's offline-payment commands (`offpay admin ...`):
 //!
-//! - `rotate-issuer-key [--issuer-keys FILE]`: adds a new issuer key; the old one stops issuing
-//!   a few minutes later (running servers reload the file every minute) and stays published
-//!   until its purses have expired. Default file: `DATA/issuer-keys.json` (`./offpay-data` with
-//!   `--database-url`), or `OFFPAY_ISSUER_KEYS`.
+//! - `rotate-issuer-key [--issuer-keys FILE] [--purse-validity D] [--purse-grace D]`: adds a new
+//!   issuer key; the old one stops issuing a few minutes later (running servers reload the file
+//!   every minute) and stays published until its purses are past validity plus grace, so it
+//!   takes the same two options (and variables) as `serve`. Default file:
+//!   `DATA/issuer-keys.json` (`./offpay-data` with `--database-url`), or `OFFPAY_ISSUER_KEYS`.
 //! - `fraud [--limit N] [--json]`: the stored fraud proofs, each with both signed objects.
 //! - `purses [--handle H] [--limit N] [--json]`: purses with their state and totals.
 
@@ -29,6 +30,9 @@ pub enum OfflineAdminCommand {
         /// The issuer key file [default: DATA/issuer-keys.json]
         #[arg(long, value_name = "FILE", env = ISSUER_KEYS_ENV)]
         issuer_keys: Option<PathBuf>,
+        /// The purse validity and grace the servers use (old keys stay published that long)
+        #[command(flatten)]
+        window: crate::offline_options::PurseWindowArgs,
         #[arg(long)]
         json: bool,
     },
@@ -63,18 +67,23 @@ fn now_secs() -> u64 {
 
 pub async fn run(store_args: &StoreArgs, command: OfflineAdminCommand) -> anyhow::Result<ExitCode> {
     match command {
-        OfflineAdminCommand::RotateIssuerKey { issuer_keys, json } => {
+        OfflineAdminCommand::RotateIssuerKey { issuer_keys, window, json } => {
+            let window = match window.window() {
+                Ok(window) => window,
+                Err(bad) => return Ok(bad.refuse()),
+            };
             let path = issuer_keys.unwrap_or_else(|| default_issuer_keys(store_args));
-            let limits = offpay_server::issuer::OfflineConfig::default();
-            let id = offpay_server::issuer::rotate_file(&path, now_secs(), limits.validity_secs, limits.grace_secs)
+            let id = offpay_server::issuer::rotate_file(&path, now_secs(), window.validity_secs, window.grace_secs)
                 .with_context(|| format!("cannot rotate the issuer key in {}", path.display()))?;
             if json {
                 println!("{}", json!({"key_id": id.to_hex(), "file": path.display().to_string()}));
             } else {
                 println!(
-                    "New issuer key {id} in {}; the previous key stops issuing in {} seconds and stays published until its purses expire.",
+                    "New issuer key {id} in {}; the previous key stops issuing in {} seconds and stays published until its purses expire (validity {} + grace {}).",
                     path.display(),
-                    offpay_server::issuer::ROTATION_OVERLAP_SECS
+                    offpay_server::issuer::ROTATION_OVERLAP_SECS,
+                    crate::offline_options::format_duration(window.validity_secs),
+                    crate::offline_options::format_duration(window.grace_secs),
                 );
             }
             Ok(ExitCode::SUCCESS)

@@ -4,6 +4,7 @@
 
 mod admin_cmd;
 mod admin_offline;
+mod offline_options;
 mod serve_cmd;
 mod wallet_cmd;
 

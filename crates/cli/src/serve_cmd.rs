@@ -1,5 +1,7 @@
-//! `offpay serve [--listen ADDR] [--data DIR | --database-url URL]`: opens the store (migrations
-//! run at open), prints one line saying where it serves, and runs the API until Ctrl-C/SIGTERM.
+//! `offpay serve [--listen ADDR] [--data DIR | --database-url URL] [purse options]`: checks the
+//! offline purse options (`offline_options.rs`; a bad value exits 2 before anything starts),
+//! opens the store (migrations run at open), prints one line saying where it serves, and runs
+//! the API until Ctrl-C/SIGTERM.
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -18,9 +20,16 @@ pub struct ServeArgs {
     /// Issuer key file (shared by several servers) [default: DATA/issuer-keys.json, created when missing]
     #[arg(long, value_name = "FILE", env = crate::admin_offline::ISSUER_KEYS_ENV)]
     pub issuer_keys: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    pub offline: crate::offline_options::OfflineLimitArgs,
 }
 
 pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let defaults = offpay_server::Config::default();
+    let offline = match args.offline.config(defaults.currency) {
+        Ok(offline) => offline,
+        Err(bad) => return Ok(bad.refuse()),
+    };
     init_logging();
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async move {
@@ -30,7 +39,8 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("cannot listen on {}", args.listen))?;
         let addr = listener.local_addr().context("cannot read the bound address")?;
         eprintln!("offpay serving on http://{addr} (database: {label})");
-        let mut config = offpay_server::Config { listen: addr, ..offpay_server::Config::default() };
+        log_offline_limits(&offline, &defaults.currency);
+        let mut config = offpay_server::Config { listen: addr, offline, ..defaults };
         let keys = args.issuer_keys.clone().unwrap_or_else(|| crate::admin_offline::default_issuer_keys(&args.store));
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
         let issuer = offpay_server::issuer::Issuer::open(&keys, now)
@@ -39,6 +49,18 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         offpay_server::serve(config, store, listener).await?;
         Ok(ExitCode::SUCCESS)
     })
+}
+
+fn log_offline_limits(limits: &offpay_server::issuer::OfflineConfig, currency: &offpay_protocol::Currency) {
+    use crate::offline_options::format_duration;
+    let money = |minor: u64| offpay_protocol::Amount::from_minor(minor).map(|a| currency.format(a)).unwrap_or_default();
+    tracing::info!(
+        validity = %format_duration(limits.validity_secs),
+        grace = %format_duration(limits.grace_secs),
+        max_payment = %money(limits.per_payment_cap),
+        max_purse = %money(limits.purse_max),
+        "offline purse limits"
+    );
 }
 
 /// Structured logs on stderr; `RUST_LOG` chooses the level (default: info).
