@@ -206,7 +206,11 @@ async fn load(
         return Err(offline(
             StatusCode::BAD_REQUEST,
             "offline_limit",
-            format!("a purse holds at most {} minor units", limits.purse_max),
+            format!(
+                "an offline purse can hold at most {} {}",
+                state.config.currency.format_signed(i64::try_from(limits.purse_max).unwrap_or(i64::MAX)),
+                state.config.currency.code()
+            ),
         ));
     }
     let issuer = issuer(&state)?;
