@@ -82,6 +82,18 @@ impl Fx {
         user
     }
 
+    /// An online transfer of `minor` from `from` to `to`.
+    async fn transfer(&self, from: &User, to: &User, minor: u64) {
+        let request = TransferRequest {
+            from: from.id,
+            to: to.handle.clone(),
+            amount: amount(minor),
+            idempotency_key: key(&format!("transfer-{}-{}-{minor}", from.id, to.id)),
+            memo: None,
+        };
+        self.store.transfer(&request, NOW).await.unwrap();
+    }
+
     async fn balance(&self, user: &User) -> u64 {
         self.store.balance(user.id).await.unwrap().minor()
     }
@@ -647,12 +659,27 @@ async fn expiry_returns_the_remainder(fx: Fx) {
         .unwrap();
     assert_eq!(again, ExpiryOutcome::default());
 
-    // A note accepted before expiry but uploaded after it is paid from the payer's wallet.
+    // A note accepted before expiry but uploaded after the deadline is paid from the payer's
+    // wallet when it covers the note in full...
     let late = chain.pay(&bob, 5_000, "bob-2");
     let results = fx.settle(&bob, &[late], NOW).await;
     assert_eq!(statuses(&results), vec![(NoteStatus::Settled, None, 5_000)]);
     assert_eq!(fx.balance(&alice).await, 75_000);
     assert_eq!(fx.purse(&cert).await.recovered, 5_000);
+    // ...and refused, with nothing moved and no fraud loss, when it does not; judged again when
+    // uploaded again.
+    let too_late = chain.pay(&bob, 20_000, "bob-3");
+    let carol = fx.user("carol", 0).await;
+    fx.transfer(&alice, &carol, 60_000).await;
+    let results = fx.settle(&bob, std::slice::from_ref(&too_late), NOW).await;
+    assert_eq!(statuses(&results), vec![(NoteStatus::Rejected, Some("settlement_deadline_passed"), 0)]);
+    assert_eq!((fx.balance(&alice).await, fx.balance(&bob).await), (15_000, 15_000));
+    let purse = fx.purse(&cert).await;
+    assert_eq!((purse.recovered, purse.fraud_loss, purse.state), (5_000, 0, PurseState::Expired));
+    fx.transfer(&carol, &alice, 5_000).await;
+    let results = fx.settle(&bob, &[too_late], NOW).await;
+    assert_eq!(statuses(&results), vec![(NoteStatus::Settled, None, 20_000)]);
+    assert_eq!((fx.balance(&alice).await, fx.balance(&bob).await), (0, 35_000));
     // Closing an expired purse is refused.
     assert!(matches!(
         fx.off()

@@ -452,6 +452,10 @@ pub fn plan_settlement(
         let purse = &mut snap.purse;
         let from_reserve = amount.min(purse.held().max(0));
         let rest = amount - from_reserve;
+        if late_and_uncovered(purse, fraud.is_some(), owner, payee, rest, accounts) {
+            results.push(result(NoteStatus::Rejected, Some(SETTLEMENT_DEADLINE_PASSED), 0));
+            continue;
+        }
         let (from_payer, from_loss) = if owner.id == payee.id {
             // Paying oneself: what the reserve does not cover is the payer's own money already.
             (0, 0)
@@ -508,6 +512,26 @@ pub fn plan_settlement(
     }
     w.finish_accounts(accounts);
     Ok((w, results))
+}
+
+/// Reason code of a note refused because it arrived after the settlement deadline.
+pub const SETTLEMENT_DEADLINE_PASSED: &str = "settlement_deadline_passed";
+
+/// The settlement deadline (docs/OFFLINE.md, "Expiry"): once a purse's remainder went back to
+/// its owner at expiry (`valid_until` + grace), a note that is not part of a fraud is paid only
+/// if the payer's own balance covers what the reserve no longer holds, in full; otherwise it is
+/// refused and nothing moves (it is not stored, so uploading it again later is judged again). A
+/// late upload must never become an operator loss: the payer may have spent the returned money
+/// in good faith, and a payer and payee acting together could otherwise be paid twice.
+fn late_and_uncovered(
+    purse: &Purse,
+    fraud: bool,
+    owner: &UserRef,
+    payee: &UserRef,
+    rest: i64,
+    accounts: &Accounts,
+) -> bool {
+    purse.expired && !fraud && owner.id != payee.id && rest > balance_of(accounts, owner.account_id).max(0)
 }
 
 fn plan_return(
