@@ -11,68 +11,27 @@
 //!   statement counts need until their payee uploads them; the honest wallet signs nothing more,
 //!   and a note from a copy of the device made before the close is paid to its payee (in good
 //!   faith) but recorded as `beyond_close` fraud and recovered from the payer.
-//! - Expiry: a server started with `--purse-validity 8s --purse-grace 2s` (the harness's `Server`
-//!   takes no options, so [`ServeWithOptions`] runs `offpay serve` on its address and data);
-//!   after validity + grace a restart runs the expiry pass, which returns an unclosed purse's
-//!   remainder and marks it `expired`; a note uploaded later is still paid to its payee, from the
-//!   owner's balance and then the operator's fraud-loss account. Bad purse option values are
-//!   refused with one line and exit status 2 before anything starts.
+//! - Expiry: the server restarted with `--purse-validity 8s --purse-grace 2s` (the harness's
+//!   `Server::restart_with`); after validity + grace a restart runs the expiry pass, which
+//!   returns an unclosed purse's remainder and marks it `expired`; a note uploaded later is still
+//!   paid to its payee, from the owner's balance and then the operator's fraud-loss account.
+//!   Bad purse option values are refused with one line and exit status 2 before anything starts.
 //! - Every scenario ends with `admin verify` passing and wallet balances + purse reserves −
 //!   fraud loss = what was deposited.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod offline_support;
 mod wallet_support;
 
 use std::path::Path;
+use std::process::Stdio;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use offline_support::{accept, assert_books_balance, balances, copy_home, pay, refused_reason, request, sync};
 use offpay_protocol::{Encoded, PaymentNote, PurseCertificate};
 use serde_json::Value;
-use wallet_support::{Server, WalletHome};
-
-/// The one line of stdout of `request` / `pay`, checked to start with `prefix`.
-fn text_line(stdout: &str, prefix: &str) -> String {
-    let lines: Vec<&str> = stdout.lines().collect();
-    assert_eq!(lines.len(), 1, "stdout must hold the text alone: {stdout:?}");
-    assert!(lines[0].starts_with(prefix), "{stdout:?}");
-    lines[0].to_string()
-}
-
-fn request(payee: &WalletHome, amount: &str) -> String {
-    text_line(&payee.ok(&["request", amount]), "OPR1:")
-}
-
-fn pay(payer: &WalletHome, request: &str) -> String {
-    text_line(&payer.ok(&["pay", request, "--yes"]), "OPN1:")
-}
-
-fn accept(payee: &WalletHome, note: &str, amount: &str) {
-    let out = payee.ok(&["accept", note]);
-    assert!(out.starts_with(&format!("Accepted {amount} INR from account ")), "{out}");
-}
-
-/// `accept --json` refuses the note; returns the reason code (the human form says the same).
-fn refused_reason(payee: &WalletHome, note: &str) -> String {
-    let out = payee.run(&["accept", note, "--json"]);
-    assert!(!out.status.success(), "the note should have been refused");
-    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(json["accepted"], false, "{json}");
-    let reason = json["reason"].as_str().unwrap().to_string();
-    let refusal = payee.refused(&["accept", note]);
-    assert!(refusal.line.starts_with(&format!("error: note refused ({reason})")), "{}", refusal.line);
-    reason
-}
-
-/// `balance --json`: (balance, offline), minor units.
-fn balances(wallet: &WalletHome) -> (u64, u64) {
-    let value = wallet.json(&["balance"]);
-    assert_eq!(value["currency"], "INR");
-    (value["balance"].as_u64().unwrap(), value["offline"].as_u64().unwrap())
-}
-
-fn sync(wallet: &WalletHome) -> Value {
-    wallet.json(&["sync"])
-}
+use wallet_support::{Server, WAIT, WalletHome, offpay};
 
 /// `purse load AMOUNT --json`: the certificate the server issued.
 fn load(wallet: &WalletHome, amount: &str) -> PurseCertificate {
@@ -96,57 +55,20 @@ fn purse_row(server: &Server, handle: &str, purse: &PurseCertificate) -> Value {
         .clone()
 }
 
+/// `GET PATH` of the running server, as JSON.
+fn get_json(server: &Server, path: &str) -> Value {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let client = reqwest::Client::builder().no_proxy().build().unwrap();
+        let response = client.get(format!("{}{path}", server.url)).send().await.unwrap();
+        assert!(response.status().is_success(), "{path}: {}", response.status());
+        response.json().await.unwrap()
+    })
+}
+
 /// `GET /v1/issuer-keys` of the running server.
 fn published_keys(server: &Server) -> Vec<Value> {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let body: Value = runtime.block_on(async {
-        let client = reqwest::Client::builder().no_proxy().build().unwrap();
-        let response = client.get(format!("{}/v1/issuer-keys", server.url)).send().await.unwrap();
-        assert!(response.status().is_success(), "{}", response.status());
-        response.json().await.unwrap()
-    });
-    body["keys"].as_array().unwrap().clone()
-}
-
-/// Copies a wallet home (files and folders) as `cp -r` would: a cloned device.
-fn copy_home(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    std::fs::set_permissions(to, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_home(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
-}
-
-/// `admin verify` passes, and everything the users hold (wallet balances), the reserves of
-/// every purse and the operator's fraud-loss account add up to what was deposited.
-fn assert_books_balance(server: &Server, wallets: &[&WalletHome], deposited: u64) {
-    let human = server.admin(&["verify"]);
-    assert!(human.contains("No problems"), "{human}");
-    let report: Value = serde_json::from_str(&server.admin(&["verify", "--json"])).unwrap();
-    assert_eq!(report["problems"], serde_json::json!([]), "{report}");
-    assert_eq!(report["money_in_system"], deposited, "{report}");
-
-    let held_by_users: u64 = wallets.iter().map(|w| balances(w).0).sum();
-    let purses: Value = serde_json::from_str(&server.admin(&["purses", "--json"])).unwrap();
-    let purses = purses["purses"].as_array().unwrap();
-    let reserves: u64 = purses.iter().map(|p| p["held"].as_u64().unwrap()).sum();
-    let fraud_loss: u64 = purses.iter().map(|p| p["fraud_loss"].as_u64().unwrap()).sum();
-    for p in purses {
-        let amount = p["amount"].as_u64().unwrap();
-        let out = p["settled"].as_u64().unwrap() + p["returned"].as_u64().unwrap();
-        assert_eq!(p["held"].as_u64().unwrap(), amount - out, "{p}");
-    }
-    assert_eq!(
-        held_by_users + reserves,
-        deposited + fraud_loss,
-        "users {held_by_users} + reserves {reserves} − fraud loss {fraud_loss} ≠ deposited {deposited}"
-    );
+    get_json(server, "/v1/issuer-keys")["keys"].as_array().unwrap().clone()
 }
 
 /// A server and registered users; `deposit` (major units) credited to the first one.
@@ -337,64 +259,6 @@ fn a_note_signed_after_the_close_by_a_copy_of_the_device_is_beyond_close_fraud()
 // ---------------------------------------------------------------------------------------------
 // Expiry: `offpay serve --purse-validity/--purse-grace` make it reachable in seconds.
 
-use std::process::{Child, Stdio};
-use std::sync::mpsc::Receiver;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
-
-use wallet_support::{WAIT, lines_of, offpay, wait_for_line};
-
-/// The purse option variables: nothing from the developer's environment may reach a test server.
-const PURSE_ENV: [&str; 4] = ["OFFPAY_PURSE_VALIDITY", "OFFPAY_PURSE_GRACE", "OFFPAY_MAX_PAYMENT", "OFFPAY_MAX_PURSE"];
-
-/// `offpay serve` with purse options, on the address and data folder of a harness [`Server`]
-/// (whose own process is stopped: the harness starts servers without options). Keeps the log,
-/// so a test can wait for the expiry pass instead of guessing how long it takes.
-struct ServeWithOptions {
-    child: Child,
-    log: Receiver<String>,
-}
-
-impl ServeWithOptions {
-    fn start(server: &mut Server, options: &[&str]) -> ServeWithOptions {
-        server.stop();
-        let mut cmd = offpay();
-        for var in PURSE_ENV {
-            cmd.env_remove(var);
-        }
-        let addr = server.url.trim_start_matches("http://");
-        let mut child = cmd
-            .args(["serve", "--listen", addr, "--data"])
-            .arg(&server.data)
-            .args(options)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let log = lines_of(child.stderr.take().unwrap());
-        let serving = format!("offpay serving on {} ", server.url);
-        wait_for_line(&log, "the server to start", |l| l.starts_with(&serving));
-        ServeWithOptions { child, log }
-    }
-}
-
-impl Drop for ServeWithOptions {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// `GET PATH` of the running server, as JSON.
-fn get_json(server: &Server, path: &str) -> Value {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    runtime.block_on(async {
-        let client = reqwest::Client::builder().no_proxy().build().unwrap();
-        let response = client.get(format!("{}{path}", server.url)).send().await.unwrap();
-        assert!(response.status().is_success(), "{path}: {}", response.status());
-        response.json().await.unwrap()
-    })
-}
-
 /// Sleeps until the system clock reads at least `unix_secs` (a bounded wait, no assertion).
 fn sleep_until(unix_secs: u64) {
     loop {
@@ -425,16 +289,15 @@ fn an_unclosed_purse_returns_its_remainder_after_validity_and_grace_and_late_not
     let [alice, bob, carol] = &wallets[..] else { unreachable!() };
     // Validity long enough for the offline steps below on a busy machine; a short grace.
     let options = ["--purse-validity", "8s", "--purse-grace", "2s", "--max-payment", "150.00", "--max-purse", "500.00"];
-    let serve = ServeWithOptions::start(&mut server, &options);
+    server.restart_with(&options);
     let limits = get_json(&server, "/v1/config")["offline"].clone();
     let expected = serde_json::json!({"per_payment_cap": 15_000, "purse_max": 50_000, "validity_secs": 8, "grace_secs": 2});
     assert_eq!(limits, expected);
     for w in [bob, carol] {
         assert_eq!(sync(w)["issuer_keys"], 1);
     }
-    // FIXME: the server's refusal speaks minor units to a customer ("at most 50000 minor units").
     let refusal = alice.refused(&["purse", "load", "500.01"]);
-    assert!(refusal.line.contains("at most 50000 minor units"), "the refusal names --max-purse: {}", refusal.line);
+    assert!(refusal.line.contains("at most 500.00 INR"), "the refusal names --max-purse: {}", refusal.line);
 
     let purse = load(alice, "500.00");
     let f = purse.fields();
@@ -456,9 +319,8 @@ fn an_unclosed_purse_returns_its_remainder_after_validity_and_grace_and_late_not
     assert_eq!((row["state"].as_str(), purse_totals(&row)), (Some("open"), [12_000, 0, 38_000, 0, 0]), "{row}");
 
     // A restart runs the pass at once.
-    drop(serve);
-    let serve = ServeWithOptions::start(&mut server, &options);
-    let line = wait_for_line(&serve.log, "the expiry pass", |l| l.contains("expired purses returned"));
+    server.restart();
+    let line = server.wait_for_log("the expiry pass", |l| l.contains("expired purses returned"));
     assert!(line.contains("purses=1") && line.contains("returned=38000"), "{line}");
     let row = purse_row(&server, "alice", &purse);
     assert_eq!((row["state"].as_str(), purse_totals(&row)), (Some("expired"), [12_000, 38_000, 0, 0, 0]), "{row}");
@@ -489,18 +351,13 @@ fn an_unclosed_purse_returns_its_remainder_after_validity_and_grace_and_late_not
     // 0 + 970.00 + 80.00 held by users = 1000.00 deposited + 50.00 fraud loss.
     assert_eq!(balances(bob).0, 97_000);
     assert_books_balance(&server, &[alice, bob, carol], 100_000);
-    drop(serve);
 }
 
 /// Runs `offpay ARGS` (with `env`) that must refuse before starting anything: exit status 2,
 /// nothing on stdout, one line on stderr, which is returned. Fails (rather than hangs) when the
 /// command starts a server after all.
 fn refused_option(args: &[&str], env: &[(&str, &str)]) -> String {
-    let mut cmd = offpay();
-    for var in PURSE_ENV {
-        cmd.env_remove(var);
-    }
-    let mut child = cmd.args(args).envs(env.iter().copied()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut child = offpay().args(args).envs(env.iter().copied()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     let deadline = std::time::Instant::now() + WAIT;
     while child.try_wait().unwrap().is_none() {
         if std::time::Instant::now() > deadline {

@@ -20,8 +20,11 @@ pub const PASSWORD: &str = "correct horse battery";
 
 pub fn offpay() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_offpay"));
-    // Nothing from the developer's environment may leak into the test.
-    for var in ["OFFPAY_HOME", "OFFPAY_SERVER", "OFFPAY_PASSWORD", "OFFPAY_DATABASE_URL", "DATABASE_URL"] {
+    // Nothing from the developer's environment may leak into the test: not where wallets and
+    // servers keep their data, nor the purse options that change what a test server issues.
+    let wallet_and_database = ["OFFPAY_HOME", "OFFPAY_SERVER", "OFFPAY_PASSWORD", "OFFPAY_DATABASE_URL", "DATABASE_URL"];
+    let purse_options = ["OFFPAY_PURSE_VALIDITY", "OFFPAY_PURSE_GRACE", "OFFPAY_MAX_PAYMENT", "OFFPAY_MAX_PURSE"];
+    for var in wallet_and_database.into_iter().chain(purse_options) {
         cmd.env_remove(var);
     }
     cmd.stdin(Stdio::null());
@@ -58,6 +61,10 @@ pub fn wait_for_line(rx: &Receiver<String>, what: &str, want: impl Fn(&str) -> b
 /// A running `offpay serve` with its data folder.
 pub struct Server {
     child: Child,
+    /// The server's log (stderr), from after the line that says where it serves.
+    log: Receiver<String>,
+    /// What `restart` adds to `offpay serve` (set by `restart_with`).
+    options: Vec<String>,
     pub url: String,
     pub data: PathBuf,
     _dir: tempfile::TempDir,
@@ -67,17 +74,30 @@ impl Server {
     pub fn start() -> Server {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
-        let (child, url) = spawn_server(&data, "127.0.0.1:0");
-        Server { child, url, data, _dir: dir }
+        let (child, url, log) = spawn_server(&data, "127.0.0.1:0", &[]);
+        Server { child, log, options: Vec::new(), url, data, _dir: dir }
     }
 
-    /// Stops the server and starts it again on the same address and data.
+    /// Stops the server and starts it again on the same address and data (and options).
     pub fn restart(&mut self) {
         self.stop();
         let addr = self.url.trim_start_matches("http://").to_string();
-        let (child, url) = spawn_server(&self.data, &addr);
+        let (child, url, log) = spawn_server(&self.data, &addr, &self.options);
         assert_eq!(url, self.url);
         self.child = child;
+        self.log = log;
+    }
+
+    /// Restarts the server with `options` added to `offpay serve`, for this and later restarts.
+    pub fn restart_with(&mut self, options: &[&str]) {
+        self.options = options.iter().map(|o| o.to_string()).collect();
+        self.restart();
+    }
+
+    /// Waits for the first line of the server's log, since it last started, that satisfies
+    /// `want` (failing the test after [`WAIT`]).
+    pub fn wait_for_log(&self, what: &str, want: impl Fn(&str) -> bool) -> String {
+        wait_for_line(&self.log, what, want)
     }
 
     /// Runs `offpay admin --data DIR ARGS`, asserting success.
@@ -100,11 +120,13 @@ impl Drop for Server {
     }
 }
 
-/// Starts `offpay serve` and waits for the line that says where it serves.
-fn spawn_server(data: &Path, listen: &str) -> (Child, String) {
+/// Starts `offpay serve` and waits for the line that says where it serves; returns the process,
+/// its URL and the rest of its log.
+fn spawn_server(data: &Path, listen: &str, options: &[String]) -> (Child, String, Receiver<String>) {
     let mut child = offpay()
         .args(["serve", "--listen", listen, "--data"])
         .arg(data)
+        .args(options)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -117,9 +139,9 @@ fn spawn_server(data: &Path, listen: &str) -> (Child, String) {
         .unwrap()
         .trim_end_matches([',', '.'])
         .to_string();
-    // Keep draining the server's log so that it never blocks on a full pipe.
-    std::thread::spawn(move || for _ in stderr {});
-    (child, url)
+    // The thread of `lines_of` keeps draining the log into the channel, so the server never
+    // blocks on a full pipe.
+    (child, url, stderr)
 }
 
 /// One user's wallet home, driven through `offpay wallet --home HOME`.
