@@ -13,8 +13,9 @@
 //!   faith) but recorded as `beyond_close` fraud and recovered from the payer.
 //! - Expiry: the server restarted with `--purse-validity 8s --purse-grace 2s` (the harness's
 //!   `Server::restart_with`); after validity + grace a restart runs the expiry pass, which
-//!   returns an unclosed purse's remainder and marks it `expired`; a note uploaded later is still
-//!   paid to its payee, from the owner's balance and then the operator's fraud-loss account.
+//!   returns an unclosed purse's remainder and marks it `expired`; a note uploaded after that
+//!   settlement deadline is refused (`settlement_deadline_passed`, nothing moves) while the
+//!   owner's balance cannot cover it, and paid from that balance once it can.
 //!   Bad purse option values are refused with one line and exit status 2 before anything starts.
 //! - Every scenario ends with `admin verify` passing and wallet balances + purse reserves −
 //!   fraud loss = what was deposited.
@@ -279,10 +280,10 @@ fn purse_totals(row: &Value) -> [u64; 5] {
 /// A purse nobody closes: notes uploaded while it is valid settle from its reserve; once past
 /// `valid_until` + grace, the expiry pass (at server start, then every minute) returns the
 /// remainder — including what a note not uploaded yet would need — and marks it `expired`.
-/// A note uploaded after that is still paid in full to its payee (who accepted it before
-/// `valid_until`, in good faith), from the owner's balance, and what the balance cannot cover is
-/// booked as the operator's fraud loss (the rule of the ledger's settlement plan; nothing is
-/// flagged as fraud, nothing frozen).
+/// The end of the grace period is the settlement deadline: a note uploaded after it is paid only
+/// when the owner's balance covers it in full, and otherwise refused as
+/// `settlement_deadline_passed` with nothing moved (never an operator loss); it is judged again
+/// when uploaded again (here by the payer's own sync, once she has money again).
 #[test]
 fn an_unclosed_purse_returns_its_remainder_after_validity_and_grace_and_late_notes_are_paid_from_the_owner() {
     let (mut server, wallets) = set_up(&["alice", "bob", "carol"], "1000.00");
@@ -334,22 +335,31 @@ fn an_unclosed_purse_returns_its_remainder_after_validity_and_grace_and_late_not
     alice.ok(&["send", "bob", "850.00"]);
     assert_eq!(balances(alice).0, 3_000);
 
-    // Carol uploads her note after expiry + grace: she is paid in full; 30.00 is recovered from
-    // Alice's balance, the other 50.00 is the operator's loss. Alice is not frozen.
+    // Carol uploads her note after expiry + grace, when Alice's 30.00 cannot cover it: refused,
+    // nothing moves, no fraud loss, Alice is not frozen.
     let synced = sync(carol);
-    assert_eq!((synced["uploaded"].as_u64(), synced["settled"].as_u64(), synced["fraud"].as_u64()), (Some(1), Some(1), Some(0)), "{synced}");
-    assert_eq!(synced["rejected"], serde_json::json!([]), "{synced}");
-    assert_eq!(balances(carol), (8_000, 0));
-    assert_eq!(balances(alice).0, 0);
+    assert_eq!((synced["uploaded"].as_u64(), synced["settled"].as_u64(), synced["fraud"].as_u64()), (Some(1), Some(0), Some(0)), "{synced}");
+    assert_eq!(synced["rejected"][0]["reason"], "settlement_deadline_passed", "{synced}");
+    assert_eq!(balances(carol), (0, 0));
+    assert_eq!(balances(alice).0, 3_000);
     let row = purse_row(&server, "alice", &purse);
-    assert_eq!((row["state"].as_str(), purse_totals(&row)), (Some("expired"), [12_000, 38_000, 0, 3_000, 5_000]), "{row}");
+    assert_eq!((row["state"].as_str(), purse_totals(&row)), (Some("expired"), [12_000, 38_000, 0, 0, 0]), "{row}");
+    assert_books_balance(&server, &[alice, bob, carol], 100_000);
+
+    // Bob pays Alice back 100.00; Alice's own sync uploads the note again, and now her balance
+    // covers it: Carol is paid 80.00 from Alice's balance.
+    bob.ok(&["send", "alice", "100.00"]);
     let synced = sync(alice);
-    assert_eq!((synced["uploaded"].as_u64(), synced["duplicate"].as_u64()), (Some(2), Some(2)), "{synced}");
+    assert_eq!((synced["uploaded"].as_u64(), synced["duplicate"].as_u64(), synced["settled"].as_u64()), (Some(2), Some(1), Some(1)), "{synced}");
+    assert_eq!(balances(carol).0, 8_000);
+    assert_eq!(balances(alice).0, 13_000 - 8_000);
+    let row = purse_row(&server, "alice", &purse);
+    assert_eq!((row["state"].as_str(), purse_totals(&row)), (Some("expired"), [12_000, 38_000, 0, 8_000, 0]), "{row}");
     let status: Value = serde_json::from_str(&alice.ok(&["purse", "status", "--json"])).unwrap();
     assert_eq!(status["purses"][0]["state"], "expired", "{status}");
     assert_eq!(alice.ok(&["purse", "close"]).trim(), "No open purse to close.");
-    // 0 + 970.00 + 80.00 held by users = 1000.00 deposited + 50.00 fraud loss.
-    assert_eq!(balances(bob).0, 97_000);
+    // 50.00 + 870.00 + 80.00 held by users = 1000.00 deposited; no fraud loss.
+    assert_eq!(balances(bob).0, 87_000);
     assert_books_balance(&server, &[alice, bob, carol], 100_000);
 }
 
