@@ -162,6 +162,10 @@ fn each_malformed_kind_alone_agrees_with_strict() {
     assert!(expected.iter().any(|ok| *ok), "some mixed-key signature is strictly valid");
     for c in &cases {
         assert_agrees(std::slice::from_ref(c));
+        // And each one alone among honest signatures, on the batched path.
+        let mut mixed: Vec<Case> = (0..80).map(honest).collect();
+        mixed.insert(40, Case { key: c.key, message: c.message.clone(), signature: c.signature });
+        assert_agrees(&mixed);
     }
 }
 
@@ -189,7 +193,7 @@ fn pairs_of_order_two_torsion_signatures_are_refused() {
             let message = format!("pair {n}").into_bytes();
             Case { key: raw.verifying_key(), signature: raw.sign(&message, Some(4)), message }
         })
-        .chain((0..30).map(honest))
+        .chain((0..100).map(honest))
         .collect();
     assert_agrees(&cases);
     assert_eq!(batch(&cases, 9)[..2], [false, false]);
@@ -215,6 +219,10 @@ fn plain_verify_batch_is_fooled_where_ours_is_not() {
             break;
         }
     }
-    let cases = fooled.expect("an order-2 defect survives a random combination about half the time");
+    let mut cases = fooled.expect("an order-2 defect survives a random combination about half the time");
     assert_eq!(batch(&cases, 5), vec![false, true]);
+    // The same signature inside a batch big enough for the batched path.
+    cases.extend((1000..1100).map(honest));
+    let results = batch(&cases, 5);
+    assert!(!results[0] && results[1..].iter().all(|ok| *ok));
 }
