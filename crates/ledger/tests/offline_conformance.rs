@@ -9,7 +9,7 @@ use std::sync::Arc;
 use offpay_ledger::offline::*;
 use offpay_ledger::testing::{TestDbGuard, fresh_postgres};
 use offpay_ledger::*;
-use offpay_protocol::testkit::{bytes16, signing_key};
+use offpay_protocol::testkit::{bytes16, seed, signing_key, torsion_signature};
 use offpay_protocol::{
     AccountId as ProtoAccount, Amount, CertificateFields, CloseFields, CloseStatement,
     CurrencyCode, Handle, Hash256, Nonce, NoteFields, PaymentNote, PurseCertificate, PurseId,
@@ -690,6 +690,48 @@ async fn expiry_returns_the_remainder(fx: Fx) {
     fx.verify_clean(100_000).await;
 }
 
+/// `note` with its device signature replaced by `signature`.
+fn resigned(note: &PaymentNote, signature: &[u8; 64]) -> PaymentNote {
+    let mut bytes = note.encode();
+    let at = bytes.len() - 64;
+    bytes[at..].copy_from_slice(signature);
+    PaymentNote::decode(&bytes).unwrap()
+}
+
+/// An upload big enough to be checked in one batch (section 7 of docs/PROTOCOL.md): a note whose
+/// signature carries a torsion point (cofactored and plain batch verification can accept it,
+/// strict verification refuses it) and a note with a flipped signature bit are refused, every
+/// other note settles; the genuine copies of both settle when uploaded later.
+async fn big_upload_is_checked_in_one_batch(fx: Fx) {
+    let alice = fx.user("alice", 100_000).await;
+    let bob = fx.user("bob", 0).await;
+    let device = signing_key("alice-phone");
+    let cert = fx.load(&alice, &device, 20_000, DAY, "purse-big").await;
+    let mut chain = Chain::new(&cert, &device);
+    let genuine: Vec<PaymentNote> = (0..120).map(|i| chain.pay(&bob, 100, &format!("big-{i}"))).collect();
+    let mut upload = genuine.clone();
+    upload[10] = resigned(&genuine[10], &torsion_signature(&seed("alice-phone"), &genuine[10].signed_bytes()));
+    let mut flipped = genuine[70].signature().to_bytes();
+    flipped[40] ^= 0x10;
+    upload[70] = resigned(&genuine[70], &flipped);
+    assert!(upload[10].verify_device_signature().is_err() && upload[70].verify_device_signature().is_err());
+
+    let results = fx.settle(&bob, &upload, NOW).await;
+    for (i, r) in results.iter().enumerate() {
+        let expected = if i == 10 || i == 70 {
+            (NoteStatus::Rejected, Some("bad_device_signature"), 0)
+        } else {
+            (NoteStatus::Settled, None, 100)
+        };
+        assert_eq!((r.status, r.reason.as_deref(), r.amount), expected, "note {i}");
+    }
+    assert_eq!(fx.balance(&bob).await, 118 * 100);
+    let results = fx.settle(&bob, &[genuine[10].clone(), genuine[70].clone()], NOW).await;
+    assert_eq!(statuses(&results), vec![(NoteStatus::Settled, None, 100); 2]);
+    assert_eq!(fx.balance(&bob).await, 120 * 100);
+    fx.verify_clean(100_000).await;
+}
+
 async fn unknown_payee_and_limits(fx: Fx) {
     let alice = fx.user("alice", 100_000).await;
     let device = signing_key("alice-phone");
@@ -741,6 +783,7 @@ macro_rules! all_cases {
                 close_returns_the_rest,
                 expiry_returns_the_remainder,
                 unknown_payee_and_limits,
+                big_upload_is_checked_in_one_batch,
             ]
         );
     };

@@ -2,12 +2,10 @@
 //! example, which prints it, and the `vectors` test, which regenerates and compares it).
 //! Deterministic: Ed25519 signing is deterministic and every key and nonce comes from a label.
 
-use curve25519_dalek::constants::{ED25519_BASEPOINT_POINT, EIGHT_TORSION};
-use curve25519_dalek::scalar::Scalar;
-use offpay_protocol::testkit::{DAY, Fixture, NOW, bytes16, seed, signing_key};
+use offpay_protocol::testkit::{DAY, Fixture, NOW, bytes16, seed, signing_key, torsion_signature};
 use offpay_protocol::*;
 use serde_json::{Value, json};
-use sha2::{Digest, Sha512};
+use sha2::Digest;
 
 fn hex(bytes: impl AsRef<[u8]>) -> String {
     hex::encode(bytes)
@@ -191,30 +189,6 @@ impl Out {
             self.push_bytes(&format!("{base}_{suffix}"), s, bytes, ctx, Some("malformed"), Some(code), note);
         }
     }
-}
-
-/// A signature on `message` by the key with `seed`, whose R has an 8-torsion component:
-/// R = rB + T, s = r + H(R || A || M) a. Cofactored verification (ZIP-215, @noble/curves by
-/// default) accepts it; `verify_strict` and this protocol refuse it.
-pub fn torsion_signature(seed: &[u8; 32], message: &[u8]) -> [u8; 64] {
-    let h = Sha512::digest(seed);
-    let mut a_bytes = [0u8; 32];
-    a_bytes.copy_from_slice(&h[..32]);
-    a_bytes[0] &= 248;
-    a_bytes[31] &= 127;
-    a_bytes[31] |= 64;
-    let a = Scalar::from_bytes_mod_order(a_bytes);
-    let public = (ED25519_BASEPOINT_POINT * a).compress();
-    let r = Scalar::from_hash(Sha512::new().chain_update(&h[32..]).chain_update(message));
-    let big_r = (ED25519_BASEPOINT_POINT * r + EIGHT_TORSION[1]).compress();
-    let k = Scalar::from_hash(
-        Sha512::new().chain_update(big_r.as_bytes()).chain_update(public.as_bytes()).chain_update(message),
-    );
-    let s = r + k * a;
-    let mut sig = [0u8; 64];
-    sig[..32].copy_from_slice(big_r.as_bytes());
-    sig[32..].copy_from_slice(s.as_bytes());
-    sig
 }
 
 fn with_signature(encoded: &[u8], sig: &[u8; 64]) -> Vec<u8> {
