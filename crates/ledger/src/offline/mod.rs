@@ -21,11 +21,13 @@
 //! - this file: records, errors, the [`OfflineStore`] trait;
 //! - `plan`: pure planning of loads, settlements, closes and expiries, shared by both backends;
 //! - `signatures`: the batched device-signature check of an upload, before the database work;
-//! - `settle_events`: one live event per payee and per payer for each upload.
+//! - `settle_events`: one live event per payee and per payer for each upload;
+//! - `stored_note`: the form a settled note is kept in (without its purse's certificate).
 
 pub(crate) mod plan;
 pub(crate) mod settle_events;
 pub(crate) mod signatures;
+pub(crate) mod stored_note;
 
 use std::collections::BTreeSet;
 

@@ -20,7 +20,7 @@ use super::PostgresStore;
 use super::notify::Notifier;
 use crate::error::LedgerError;
 use crate::model::{AccountId, EventNotice, IdempotencyKey, TimestampMs, UserId};
-use crate::offline::signatures;
+use crate::offline::{signatures, stored_note};
 use crate::offline::plan::{
     self, Accounts, FRAUD_LOSS_ACCOUNT, PurseTotals, RESERVE_ACCOUNT, SettleInput, Snapshot, Writes,
 };
@@ -174,9 +174,9 @@ async fn snapshots(
         .await?
     {
         let id = purse_id_of(&row.try_get::<_, Vec<u8>>(0)?)?;
-        let note =
-            PaymentNote::decode(&row.try_get::<_, Vec<u8>>(1)?).map_err(|e| storage("note", e))?;
         if let Some(s) = map.get_mut(&id) {
+            let bytes: Vec<u8> = row.try_get(1)?;
+            let note = stored_note::restore(&bytes, &s.purse.certificate).map_err(|e| storage("note", e))?;
             s.stored.push(note);
         }
     }

@@ -16,7 +16,7 @@ use super::SqliteStore;
 use super::writer::WriteCtx;
 use crate::error::LedgerError;
 use crate::model::{AccountId, EventNotice, IdempotencyKey, TimestampMs, UserId};
-use crate::offline::signatures;
+use crate::offline::{signatures, stored_note};
 use crate::offline::plan::{
     self, Accounts, FRAUD_LOSS_ACCOUNT, PurseTotals, RESERVE_ACCOUNT, SettleInput, Snapshot, Writes,
 };
@@ -215,7 +215,7 @@ fn snapshot(conn: &Connection, purse: Purse) -> Result<Snapshot, LedgerError> {
         .query_map([&id.as_bytes()[..]], |r| r.get::<_, Vec<u8>>(0))?
         .map(|bytes| {
             let bytes = bytes?;
-            PaymentNote::decode(&bytes).map_err(|e| storage("note", e))
+            stored_note::restore(&bytes, &purse.certificate).map_err(|e| storage("note", e))
         })
         .collect::<Result<Vec<_>, _>>()?;
     let mut stmt =
