@@ -2,6 +2,8 @@
 //! certificate, its place in the purse's hash chain (sequence number, hash of the previous
 //! note) and the purse's cumulative spending. Layout in docs/PROTOCOL.md section "Payment note".
 
+use std::collections::HashMap;
+
 use ed25519_dalek::{Signature, SigningKey};
 
 use crate::batch;
@@ -111,9 +113,18 @@ impl PaymentNote {
     }
 
     pub fn decode(bytes: &[u8]) -> Result<PaymentNote, DecodeError> {
+        Self::decode_with(bytes, PurseCertificate::decode)
+    }
+
+    /// [`Self::decode`] with the embedded certificate decoded by `certificate` (see
+    /// [`NoteDecoder`]); same checks, same errors, in the same order.
+    fn decode_with(
+        bytes: &[u8],
+        certificate: impl FnOnce(&[u8]) -> Result<PurseCertificate, DecodeError>,
+    ) -> Result<PaymentNote, DecodeError> {
         let mut r = Reader::new(Kind::Note, bytes)?;
         wire::check_len(bytes.len(), Self::LEN)?;
-        let certificate = PurseCertificate::decode(r.slice(PurseCertificate::LEN)?)?;
+        let certificate = certificate(r.slice(PurseCertificate::LEN)?)?;
         let fields = NoteFields {
             seq: r.u32()?,
             prev_hash: Hash256::from_bytes(r.array()?),
@@ -160,6 +171,32 @@ fn unsigned_encoding(certificate: &PurseCertificate, f: &NoteFields) -> Vec<u8> 
         .bytes(f.nonce.as_bytes())
         .u64(f.time);
     w.finish()
+}
+
+/// Decodes many notes that share few certificates (an upload to the server): each distinct
+/// certificate is decoded, and its device key decompressed, once. Results are exactly those of
+/// [`PaymentNote::decode`] / `from_text`.
+#[derive(Debug, Default)]
+pub struct NoteDecoder {
+    certificates: HashMap<Vec<u8>, PurseCertificate>,
+}
+
+impl NoteDecoder {
+    pub fn decode(&mut self, bytes: &[u8]) -> Result<PaymentNote, DecodeError> {
+        PaymentNote::decode_with(bytes, |cert| {
+            if let Some(known) = self.certificates.get(cert) {
+                return Ok(known.clone());
+            }
+            let decoded = PurseCertificate::decode(cert)?;
+            self.certificates.insert(cert.to_vec(), decoded.clone());
+            Ok(decoded)
+        })
+    }
+
+    /// A note from its text form (`OPN1:...`).
+    pub fn from_text(&mut self, text: &str) -> Result<PaymentNote, DecodeError> {
+        self.decode(&crate::text::text_to_bytes(Kind::Note, text)?)
+    }
 }
 
 /// Checks the device signatures of many notes in one batch: result `i` equals

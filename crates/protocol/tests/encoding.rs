@@ -216,3 +216,21 @@ fn refuses_non_canonical_public_keys() {
     bytes[30..62].copy_from_slice(&y);
     assert_eq!(PurseCertificate::decode(&bytes).unwrap_err(), DecodeError::BadPublicKey);
 }
+
+/// The upload decoder gives exactly `decode`'s result for a valid note, for every single-bit
+/// change of it, and again from its cache.
+#[test]
+fn note_decoder_agrees_with_decode() {
+    let fx = Fixture::new();
+    let bytes = first_note(&fx).encode();
+    let mut decoder = note::NoteDecoder::default();
+    assert_eq!(decoder.decode(&bytes), PaymentNote::decode(&bytes));
+    for bit in 0..bytes.len() * 8 {
+        let mut flipped = bytes.clone();
+        flipped[bit / 8] ^= 1 << (bit % 8);
+        assert_eq!(decoder.decode(&flipped), PaymentNote::decode(&flipped), "bit {bit}");
+        assert_eq!(decoder.decode(&bytes), PaymentNote::decode(&bytes), "after bit {bit}");
+    }
+    let text = first_note(&fx).to_text();
+    assert_eq!(decoder.from_text(&text), PaymentNote::from_text(&text));
+}
