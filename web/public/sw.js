@@ -3,10 +3,10 @@
 // The asset list and version below are written by scripts/web-vendor (web/tools/stamp-sw.mjs).
 
 // BEGIN GENERATED
-const VERSION = "36aea24c0b06e851";
+const VERSION = "187227f1f7e00101";
 const ASSETS = {
   "/": "sha256-hIV25eE6TW70pS03Qs7bTWi5FA2BBLPuvVMN34xjHY4=",
-  "/app.css": "sha256-UBDkYNylhM7G4gvKF0QVScibaUXY6F38sDtBNp5ty/I=",
+  "/app.css": "sha256-WgCCEQ+BqCPKDbgrrlyE09MwVo29P/pQdD8IyhntaLg=",
   "/icons/icon-192.png": "sha256-gT9LRu233qKbhm/Cg8jhxJU2yx0PvuFrXTd0yXU4gwA=",
   "/icons/icon-512.png": "sha256-hVjENhAQqIxuA+4AHfCS7O58bgGha+CDQqiz1o8EUEk=",
   "/icons/icon.svg": "sha256-UiaeFsNB9IZfs/q6ihmGhvseh0thBTWtVVMl3eVqNfY=",
@@ -17,8 +17,9 @@ const ASSETS = {
   "/js/offline/client.js": "sha256-CcYBMTaPxObUO65hKLBkIzt61n8b7jrFWXlD7qXuDYI=",
   "/js/offline/db.js": "sha256-NSQbIi33Pqs3cUo3wMJZbPC1BopTtnRue7iiC07OT9o=",
   "/js/offline/device.js": "sha256-nkiFNkSj2rMp7cmppqYP4gE+n6BeHIvOUkCP2GjxBsE=",
+  "/js/offline/refusals.js": "sha256-wHqbC0SByFHYLGQ7KyQnu0NDz5MiWImYVNDB8Fh2SOA=",
   "/js/offline/sync.js": "sha256-xabPTHuuiVgZBgAXhM/2A4b5sEj783EL9N38w6TQDA8=",
-  "/js/offline/wallet.js": "sha256-NO7N8t8A4iIi9bnakL4ReUv4SL3Joq7iXusmUPYg1mc=",
+  "/js/offline/wallet.js": "sha256-szWGqu3KBbAMZxZWO8+EVB6ytXgKQX5EuIqzhkaH/hY=",
   "/js/pages/accept.js": "sha256-OCzdYFHep9c6GOuE+cdvkYabBdtU41G+j63oPhgt6Kk=",
   "/js/pages/activity.js": "sha256-cSEVBaN6LPLbAr0NNC7vRqiYB0pL2HLWlpF4U/j0n80=",
   "/js/pages/history.js": "sha256-M4RYlj9oEiFQ1d9Mvgn9yp2nLCak7p2mwuGbzI52ZtY=",
@@ -26,12 +27,12 @@ const ASSETS = {
   "/js/pages/login.js": "sha256-senFnm9Hi12+yytFKFhYWVmSOQwmUzZyTnEhblcfrms=",
   "/js/pages/offline-home.js": "sha256-t7QQhSKFKTbu+kwthEaFx2IOZ1CWz0mbivFmamStcaw=",
   "/js/pages/offline-off.js": "sha256-kHVgQ9Mz1NS5lm3PbNfsGgugPbP0Ksd6YPViDlB7LLY=",
-  "/js/pages/pay.js": "sha256-69gYXIvg4eH38CUQREzpZ29kUAofHPhp2a3zWbtnpJQ=",
+  "/js/pages/pay.js": "sha256-fVbz+3bo9HLEKkM3Bkps0cpjMy/FrqgJTm84NDvm7Zs=",
   "/js/pages/purse.js": "sha256-XP47rD5MuQWkgUy96ALolSUQNb9qp13Eg++zkQ9H0sw=",
   "/js/pages/receive.js": "sha256-DpyjXjopenj9g0mni3Me9pFUwej5p9PJThWhNHbEdN8=",
   "/js/pages/result.js": "sha256-cPgrYcJHeVaJFjepnVyQX81F1G5SgyP11gprOz4alhk=",
   "/js/pages/send.js": "sha256-pVHB3XsYh+UViAy3u5DWgwrz+CywGICdW1kNraOjX84=",
-  "/js/pages/sync.js": "sha256-tcQcI07osezxcVoN9Vtwhs7RcnSYv+UEU0Wm6p6VWgs=",
+  "/js/pages/sync.js": "sha256-YfLSSQvdhGj56RT9AUfHrcVkq2Kbeg2X8OVm9dIY/Gw=",
   "/js/protocol/accept.js": "sha256-fgoClPA52+fXMOyHLMPVM8ZRzlR48Pz4b5dUPDIKHGc=",
   "/js/protocol/base45.js": "sha256-UiH+ff0uqrLBZgbjofXLYurSKhXC4QKY398J5hMOPks=",
   "/js/protocol/crypto.js": "sha256-2/QNSK9+UjUfHl6UtJQaCPCCiul43AR5mr1Qc9xZ01Y=",

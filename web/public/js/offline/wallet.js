@@ -77,8 +77,14 @@ export async function loadPurse(app, amount) {
   return { certificate: cert, balance: r.balance };
 }
 
-/** Decodes and checks a payment request the payer pasted or scanned. */
-export async function readRequest(text) {
+/** Said when the payer's own account is the request's payee: nothing is signed. */
+export const OWN_REQUEST = "This is your own payment request. Ask the person paying you to scan it.";
+
+/**
+ * Decodes and checks a payment request the payer pasted or scanned. `me` is the payer's account
+ * number (BigInt) when known: a request made out to it is refused before anything is signed.
+ */
+export async function readRequest(text, me = null) {
   let req;
   try {
     req = fromText("request", text);
@@ -87,6 +93,7 @@ export async function readRequest(text) {
     throw e;
   }
   if (!(await verifySignature(req, req.payeeDeviceKey))) throw new OfflineError("bad_request_signature", REASONS.bad_request_signature);
+  if (me !== null && req.payee === me) throw new OfflineError("own_request", OWN_REQUEST);
   if (nowSeconds() > req.expiresAt) throw new OfflineError("request_expired", REASONS.request_expired);
   return req;
 }
@@ -109,6 +116,9 @@ export async function choosePurse(handle, amount) {
 export async function pay(handle, req) {
   const purse = await choosePurse(handle, req.amount);
   const cert = fromText("certificate", purse.certText);
+  // The purse's account is the payer's: never sign a note to oneself (readRequest says so earlier
+  // when the account is known; this holds even when it is not).
+  if (cert.account === req.payee) throw new OfflineError("own_request", OWN_REQUEST);
   const key = await deviceKey(handle);
   const fields = {
     certificate: cert, seq: purse.seq + 1, prevHash: purse.lastHash, cumulative: purse.spent + req.amount,

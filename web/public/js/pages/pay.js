@@ -1,10 +1,11 @@
 // Pay (offline): scan or paste the payee's payment request, confirm, and get a signed payment note
-// (stored first) to show as a QR code and as text (read-only field "Payment note").
+// (stored first) to show as a QR code and as text (read-only field "Payment note"). A request
+// made out to the user's own account is refused on the form, before anything is signed.
 
 import { offlineDisabled } from "./offline-off.js";
 import { h, title, errorLine } from "../ui.js";
 import { scanner, qrFigure, copyButton } from "../qr.js";
-import { readRequest, pay, offlineBalance } from "../offline/wallet.js";
+import { readRequest, pay, offlineBalance, accountOf } from "../offline/wallet.js";
 
 export async function render(app) {
   if (!app.config.offline) return offlineDisabled("Pay");
@@ -16,8 +17,10 @@ export async function render(app) {
     err.textContent = "";
     if (!input.value.trim()) { err.textContent = "Paste or scan the payee's payment request."; return; }
     try {
-      confirm(await readRequest(input.value));
+      confirm(await readRequest(input.value, await accountOf(app).catch(() => null)));
     } catch (e) {
+      // Scanning one's own code is a mix-up, not a failed payment: say so here, keep the form.
+      if (e.code === "own_request") { err.textContent = e.reason; return; }
       app.showResult({ ok: false, reason: e.reason ?? e.message, summary: "Nothing was paid.", retry: "#/pay" });
     }
   };

@@ -1,16 +1,22 @@
-// Sync status: what this device paid or accepted offline that has not settled yet, and "Sync now".
+// Sync status: what this device paid or accepted offline that has not settled yet (notes the
+// server refused say why in words, with the code in small text), and "Sync now".
 
 import { h, title, when, errorLine } from "../ui.js";
 import { waiting } from "../offline/wallet.js";
 import { syncNow } from "../offline/sync.js";
+import { serverRefusal } from "../offline/refusals.js";
 
 export async function render(app) {
   const w = await waiting(app.session.handle);
   const err = errorLine();
   const status = h("p", { role: "status" });
+  const refused = (code) => {
+    const r = serverRefusal(code);
+    return [h("span", { class: "refused" }, `Refused by the server: ${r.sentence}`), h("small", { class: "code" }, `Code: ${r.code}`)];
+  };
   const row = (n, dir) => h("li", {},
     h("span", { class: "what" }, dir === "out" ? `Paid to ${n.payee}` : "Received offline",
-      h("span", { class: "when" }, n.rejected ? `Refused by the server: ${n.rejected}` : `Waiting since ${when(dir === "out" ? n.createdMs : n.acceptedMs)}`)),
+      n.rejected ? refused(n.rejected) : h("span", { class: "when" }, `Waiting since ${when(dir === "out" ? n.createdMs : n.acceptedMs)}`)),
     h("span", { class: dir === "out" ? "out" : "in" }, (dir === "out" ? "-" : "+") + app.money(n.amount)));
   const button = h("button", { type: "button", disabled: !navigator.onLine, onclick: async () => {
     button.disabled = true;

@@ -1,0 +1,32 @@
+// Plain-words sentences for the reason codes the server gives when it refuses an uploaded payment
+// note (`POST /v1/notes`, docs/API-OFFLINE.md "Note results"), shown on Sync status. Pure: no DOM.
+
+/** One sentence per code the server sends for a `rejected` or `fraud` note result. */
+export const SERVER_REASONS = {
+  settlement_deadline_passed: "The payment was uploaded after the purse's settlement deadline and the payer's balance could not cover it.",
+  bad_device_signature: "The payer device's signature is not valid: the note was changed or forged.",
+  unknown_purse: "The server does not know the purse this payment was made from.",
+  unknown_payee: "The account this payment is made out to does not exist on this server.",
+  over_purse_amount: "The payer's purse does not hold enough for this payment.",
+  over_payment_cap: "The amount is over the purse's limit per payment.",
+  wrong_purse: "The note carries a purse certificate other than the one the server issued.",
+  bad_chain_start: "The first note of the purse does not start from its certificate.",
+  revoked: "The payer's purse or device has been blocked.",
+  malformed: "The payment note is damaged or is not an offpay payment note.",
+  same_sequence: "The payer's device signed two different payments with the same number (double spending).",
+  broken_chain: "The payment does not follow on from the payer's earlier payments (double spending).",
+  beyond_close: "The payment was made after the payer closed the purse (double spending).",
+};
+
+/** What to say for a code the app does not know (a newer server). */
+export const UNKNOWN_REASON = "The server refused this payment.";
+
+/**
+ * The sentence for `code` and the code itself (shown in small text, for support).
+ * Never throws: any value, even a missing one, gives a sentence.
+ */
+export function serverRefusal(code) {
+  const c = typeof code === "string" && code ? code : "rejected";
+  const sentence = Object.hasOwn(SERVER_REASONS, c) ? SERVER_REASONS[c] : UNKNOWN_REASON;
+  return { sentence, code: c };
+}

@@ -1,0 +1,135 @@
+// End-to-end in Chromium against the real `offpay serve`: the offline screens' edges on one phone
+// with an offline purse. "Copy text" puts the payment request on the clipboard; paying one's own
+// request (pasted from that clipboard, with the phone offline) is refused on the Pay form and
+// signs nothing; a note the server refuses (made out to an account that does not exist) is
+// listed on Sync status with the reason in words and its code in small print.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { createHash, createPrivateKey, createPublicKey, sign as nodeSign } from "node:crypto";
+import { startOffpay, launchBrowser, phone, register, textOf, waitText } from "../harness.js";
+import { signObject, toText } from "../../public/js/protocol/objects.js";
+
+const OWN_REQUEST = "This is your own payment request. Ask the person paying you to scan it.";
+
+let srv;
+let browser;
+let c;
+before(async () => {
+  srv = await startOffpay();
+  browser = await launchBrowser();
+  c = await phone(browser);
+  await c.context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: srv.url });
+  await register(c.page, srv.url, "carol", "carol-secret-1");
+  await srv.deposit("carol", "300.00");
+  await c.page.reload();
+  await waitText(c.page, '[data-testid="balance"]', "₹300.00");
+  await c.page.getByRole("link", { name: "Load offline purse" }).click();
+  await c.page.getByLabel("Amount").fill("200.00");
+  await c.page.getByRole("button", { name: "Load offline purse" }).click();
+  await c.page.getByRole("heading", { name: "Purse loaded" }).waitFor();
+  await c.page.getByRole("link", { name: "Done" }).click();
+  await waitText(c.page, '[data-testid="offline-balance"]', "₹200.00");
+});
+after(async () => {
+  await c?.context.close();
+  await browser?.close();
+  await srv?.stop();
+});
+
+let requestText;
+
+test("Copy text puts the exact payment request on the clipboard", async () => {
+  await c.page.getByRole("link", { name: "Receive", exact: true }).click();
+  await c.page.getByLabel("Amount").fill("25.00");
+  await c.page.getByRole("button", { name: "Request payment" }).click();
+  await c.page.getByRole("heading", { name: "Payment request" }).waitFor();
+  requestText = await c.page.getByRole("textbox", { name: "Payment request" }).inputValue();
+  assert.match(requestText, /^OPR1:[0-9A-Z $%*+\-./:]+$/);
+  // Something else on the clipboard first, so the check below cannot pass by chance.
+  await c.page.evaluate(() => navigator.clipboard.writeText("not the request"));
+  await c.page.getByRole("button", { name: "Copy text" }).click();
+  await c.page.getByRole("button", { name: "Copied" }).waitFor();
+  assert.equal(await c.page.evaluate(() => navigator.clipboard.readText()), requestText);
+});
+
+test("paying one's own payment request is refused before anything is signed", async () => {
+  assert.ok(requestText, "needs the request of the test above");
+  await c.context.setOffline(true);
+  await c.page.getByRole("link", { name: "offpay home" }).click();
+  await c.page.getByRole("heading", { name: "Offline" }).waitFor();
+  await waitText(c.page, '[data-testid="offline-balance"]', "₹200.00");
+  await c.page.getByRole("link", { name: "Pay", exact: true }).click();
+  await c.page.getByRole("heading", { name: "Pay", exact: true }).waitFor();
+  const pasted = await c.page.evaluate(() => navigator.clipboard.readText());
+  assert.equal(pasted, requestText);
+  await c.page.getByRole("textbox", { name: "Payment request" }).fill(pasted);
+  await c.page.getByRole("button", { name: "Pay", exact: true }).click();
+  await c.page.getByRole("alert").filter({ hasText: OWN_REQUEST }).waitFor();
+  // Still the Pay form: no confirmation, no note.
+  assert.equal(await c.page.getByRole("group", { name: "Confirm payment" }).count(), 0);
+  assert.equal(await c.page.getByRole("heading", { name: "Payment note ready" }).count(), 0);
+  assert.equal(await c.page.getByRole("textbox", { name: "Payment request" }).inputValue(), requestText);
+
+  // The wallet itself refuses too, even when the caller does not know the account (the purse
+  // certificate names it): pay() throws before signing and nothing is stored.
+  const direct = await c.page.evaluate(async (text) => {
+    const w = await import("/js/offline/wallet.js");
+    const req = await w.readRequest(text);
+    try {
+      await w.pay("carol", req);
+      return "paid";
+    } catch (e) {
+      return `${e.code}: ${e.reason}`;
+    }
+  }, requestText);
+  assert.equal(direct, `own_request: ${OWN_REQUEST}`);
+
+  await c.page.getByRole("link", { name: "offpay home" }).click();
+  await c.page.getByRole("heading", { name: "Offline" }).waitFor();
+  await waitText(c.page, '[data-testid="offline-balance"]', "₹200.00");
+  await c.page.goto(`${srv.url}/#/sync`);
+  await c.page.getByRole("heading", { name: "Sync status" }).waitFor();
+  assert.equal(await textOf(c.page, "sync-summary"), "Everything is settled.");
+  await waitText(c.page, "main", "0 offline payment(s) settled on this device.");
+  await c.context.setOffline(false);
+  await waitText(c.page, "#net-status", "Online");
+});
+
+/** A request signed by a device the server never saw, made out to an account it does not have. */
+async function requestToNobody(amount) {
+  const seed = createHash("sha256").update("offpay-web-test/nobody-device").digest();
+  const priv = createPrivateKey({ key: Buffer.concat([Buffer.from("302e020100300506032b657004220420", "hex"), seed]), format: "der", type: "pkcs8" });
+  const publicKey = new Uint8Array(Buffer.from(createPublicKey(priv).export({ format: "jwk" }).x, "base64url"));
+  const req = await signObject("request", {
+    payee: 987654321n, payeeDeviceKey: publicKey, currency: "INR", amount,
+    nonce: new Uint8Array(createHash("sha256").update("nobody-nonce").digest().subarray(0, 16)),
+    expiresAt: BigInt(Math.floor(Date.now() / 1000) + 600), handle: "nobody",
+  }, async (bytes) => new Uint8Array(nodeSign(null, bytes, priv)));
+  return toText(req);
+}
+
+test("a note the server refuses is listed with the reason in words and the code in small print", async () => {
+  await c.context.setOffline(false);
+  await c.page.goto(`${srv.url}/#/home`);
+  await c.page.getByRole("heading", { name: "Home", exact: true }).waitFor();
+  await c.page.getByRole("link", { name: "Pay", exact: true }).click();
+  await c.page.getByRole("heading", { name: "Pay", exact: true }).waitFor();
+  await c.page.getByRole("textbox", { name: "Payment request" }).fill(await requestToNobody(1500));
+  await c.page.getByRole("button", { name: "Pay", exact: true }).click();
+  assert.match(await c.page.getByRole("group", { name: "Confirm payment" }).textContent(), /Pay ₹15\.00 to nobody/);
+  await c.page.getByRole("button", { name: "Confirm" }).click();
+  await c.page.getByRole("heading", { name: "Payment note ready" }).waitFor();
+
+  await c.page.goto(`${srv.url}/#/sync`);
+  await c.page.getByRole("heading", { name: "Sync status" }).waitFor();
+  assert.equal(await textOf(c.page, "sync-summary"), "1 offline payment(s) waiting to settle.");
+  await c.page.getByRole("button", { name: "Sync now" }).click();
+  const list = c.page.getByRole("list", { name: "Waiting to settle" });
+  await list.getByText("Refused by the server:").waitFor();
+  assert.equal(await list.locator(".refused").textContent(),
+    "Refused by the server: The account this payment is made out to does not exist on this server.");
+  assert.equal(await list.locator("small.code").textContent(), "Code: unknown_payee");
+  assert.match(await list.textContent(), /Paid to nobody/);
+
+  assert.deepEqual(c.errors, []);
+});

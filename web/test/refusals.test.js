@@ -1,0 +1,68 @@
+// Unit tests of the sentences for the server's note-refusal codes (public/js/offline/refusals.js):
+// each code the server documents and sends has its own sentence, unknown or missing codes still
+// give one, and the code is kept for the small print.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { serverRefusal, SERVER_REASONS, UNKNOWN_REASON } from "../public/js/offline/refusals.js";
+
+const REPO = new URL("../../", import.meta.url);
+
+test("the known codes read as sentences, with the code kept", () => {
+  assert.deepEqual(serverRefusal("settlement_deadline_passed"), {
+    sentence: "The payment was uploaded after the purse's settlement deadline and the payer's balance could not cover it.",
+    code: "settlement_deadline_passed",
+  });
+  assert.deepEqual(serverRefusal("bad_device_signature"), {
+    sentence: "The payer device's signature is not valid: the note was changed or forged.",
+    code: "bad_device_signature",
+  });
+  assert.equal(serverRefusal("unknown_payee").sentence, "The account this payment is made out to does not exist on this server.");
+  assert.equal(serverRefusal("unknown_purse").sentence, "The server does not know the purse this payment was made from.");
+  assert.equal(serverRefusal("over_purse_amount").sentence, "The payer's purse does not hold enough for this payment.");
+  assert.equal(serverRefusal("over_payment_cap").sentence, "The amount is over the purse's limit per payment.");
+  assert.equal(serverRefusal("revoked").sentence, "The payer's purse or device has been blocked.");
+});
+
+test("every code gets its own sentence that is not the code itself", () => {
+  const codes = ["settlement_deadline_passed", "bad_device_signature", "unknown_purse", "unknown_payee",
+    "over_purse_amount", "over_payment_cap", "wrong_purse", "bad_chain_start", "revoked", "malformed",
+    "same_sequence", "broken_chain", "beyond_close"];
+  const sentences = new Set();
+  for (const code of codes) {
+    const r = serverRefusal(code);
+    assert.equal(r.code, code);
+    assert.notEqual(r.sentence, UNKNOWN_REASON, code);
+    assert.ok(!r.sentence.includes("_"), `${code}: ${r.sentence}`);
+    assert.match(r.sentence, /^[A-Z].*\.$/, code);
+    sentences.add(r.sentence);
+  }
+  assert.equal(sentences.size, codes.length, "two codes share a sentence");
+  assert.deepEqual(Object.keys(SERVER_REASONS).sort(), [...codes].sort());
+});
+
+test("unknown, missing and odd codes still give a sentence", () => {
+  assert.deepEqual(serverRefusal("something_new"), { sentence: UNKNOWN_REASON, code: "something_new" });
+  assert.deepEqual(serverRefusal(undefined), { sentence: UNKNOWN_REASON, code: "rejected" });
+  assert.deepEqual(serverRefusal(""), { sentence: UNKNOWN_REASON, code: "rejected" });
+  assert.deepEqual(serverRefusal(42), { sentence: UNKNOWN_REASON, code: "rejected" });
+  // Inherited object keys are not reasons.
+  assert.equal(serverRefusal("toString").sentence, UNKNOWN_REASON);
+  assert.equal(serverRefusal("__proto__").sentence, UNKNOWN_REASON);
+});
+
+test("every refusal code docs/API-OFFLINE.md lists has a sentence", () => {
+  const doc = readFileSync(new URL("docs/API-OFFLINE.md", REPO), "utf8");
+  const part = doc.slice(doc.indexOf("Note results:"), doc.indexOf("## Errors"));
+  const listed = [...part.matchAll(/`([a-z]+(?:_[a-z]+)+|malformed|revoked)`/g)].map((m) => m[1])
+    .filter((c) => !["rejected", "settled", "duplicate", "fraud"].includes(c));
+  assert.ok(listed.includes("unknown_payee") && listed.includes("beyond_close"), `parsed: ${listed}`);
+  for (const code of listed) assert.ok(Object.hasOwn(SERVER_REASONS, code), `${code} has no sentence`);
+});
+
+test("the ledger's settlement-deadline code is the one mapped", () => {
+  const plan = readFileSync(new URL("crates/ledger/src/offline/plan.rs", REPO), "utf8");
+  const m = plan.match(/SETTLEMENT_DEADLINE_PASSED: &str = "([a-z_]+)"/);
+  assert.ok(m, "constant not found in crates/ledger/src/offline/plan.rs");
+  assert.ok(Object.hasOwn(SERVER_REASONS, m[1]));
+});
