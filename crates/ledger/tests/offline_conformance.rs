@@ -748,6 +748,13 @@ async fn unknown_payee_and_limits(fx: Fx) {
         vec![(NoteStatus::Rejected, Some("unknown_payee"), 0)]
     );
     assert_eq!(fx.purse(&cert).await.held(), 30_000);
+    // Uploaded again (a wallet retrying), alone and twice in one upload: refused again for the
+    // same reason, never reported as a duplicate (a wallet would take that for "settled").
+    let results = fx.settle(&alice, &[note.clone(), note.clone()], NOW).await;
+    assert_eq!(
+        statuses(&results),
+        vec![(NoteStatus::Rejected, Some("unknown_payee"), 0); 2]
+    );
     let too_many = vec![note; NOTES_MAX + 1];
     assert!(matches!(
         fx.off().settle_notes(alice.id, too_many, NOW).await,

@@ -422,7 +422,15 @@ pub fn plan_settlement(
             continue;
         }
         if work.stored.contains(&hash) || !seen.insert(hash) {
-            results.push(result(NoteStatus::Duplicate, None, 0));
+            // A note refused for its unknown payee is stored (it holds its place in the purse's
+            // chain); a copy is refused for the same reason, not reported as a duplicate, which
+            // wallets take for "settled".
+            let payee_known = i64::try_from(note.fields().payee.0).is_ok_and(|id| users.contains_key(&id));
+            if payee_known {
+                results.push(result(NoteStatus::Duplicate, None, 0));
+            } else {
+                results.push(result(NoteStatus::Rejected, Some("unknown_payee"), 0));
+            }
             continue;
         }
         changed.insert(pid);
