@@ -93,6 +93,9 @@ pub struct Config {
     pub ws_ping_interval: Duration,
     /// How long a WebSocket client has to send its token message.
     pub ws_auth_timeout: Duration,
+    /// How often an open WebSocket re-reads its session from the store: a logout on another
+    /// server sharing the database ends the socket within this (one on this server at once).
+    pub ws_session_check_interval: Duration,
     /// Offline payments: limits and the issuer keyset (docs/API-OFFLINE.md).
     pub offline: crate::issuer::OfflineConfig,
 }
@@ -127,6 +130,7 @@ impl Default for Config {
             rate_max_keys: 100_000,
             ws_ping_interval: Duration::from_secs(20),
             ws_auth_timeout: Duration::from_secs(10),
+            ws_session_check_interval: Duration::from_secs(20),
             offline: crate::issuer::OfflineConfig::default(),
         }
     }

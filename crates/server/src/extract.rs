@@ -20,9 +20,11 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<ApiJson<T>, ApiError> {
+        // The route's own limit (the one its `DefaultBodyLimit` enforces), not always the default.
+        let limit = crate::guard::body_limit(req.uri().path(), &state.config);
         let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
             if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::PayloadTooLarge(state.config.body_limit_bytes)
+                ApiError::PayloadTooLarge(limit)
             } else {
                 ApiError::InvalidRequest("the request body could not be read".into())
             }

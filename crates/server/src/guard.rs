@@ -1,22 +1,29 @@
 //! Checks applied to every request before routing: a declared body over the limit is refused
-//! with 413 at once (the JSON extractor catches undeclared ones), and each client address has a
-//! request-rate limit on the API (429 `rate_limited` with `Retry-After`).
+//! with 413 at once (the JSON extractor catches undeclared ones, naming the same limit: see
+//! [`body_limit`]), and each client address has a request-rate limit on the API (429
+//! `rate_limited` with `Retry-After`).
 
 use axum::extract::{Request, State};
 use axum::http::header::CONTENT_LENGTH;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
+use crate::config::Config;
 use crate::error::ApiError;
 use crate::extract::ClientIp;
 use crate::state::AppState;
 
-pub async fn guard(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let limit = if request.uri().path() == crate::routes::offline::NOTES {
+/// The largest body accepted on `path`, in bytes: note uploads have their own limit.
+pub fn body_limit(path: &str, config: &Config) -> usize {
+    if path == crate::routes::offline::NOTES {
         crate::routes::offline::NOTES_BODY_MAX
     } else {
-        state.config.body_limit_bytes
-    };
+        config.body_limit_bytes
+    }
+}
+
+pub async fn guard(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let limit = body_limit(request.uri().path(), &state.config);
     let declared = request
         .headers()
         .get(CONTENT_LENGTH)

@@ -15,6 +15,7 @@
 //! - [`throttle`]: login throttling and lockout in the database.
 //! - [`ratelimit`], [`guard`]: in-memory request limits per address and account; body size.
 //! - [`security`]: security events for the operator.
+//! - [`session_watch`]: closing a session's open WebSockets at logout, on every server.
 //! - [`issuer`]: the issuer keyset (file, rotation) and offline limits; [`expiry`]: the task
 //!   returning expired purses' remainders; `routes/offline.rs`: the offline API.
 //! - [`extract`], [`state`], [`clock`]: plumbing.
@@ -30,6 +31,7 @@ pub mod issuer;
 pub mod ratelimit;
 pub mod routes;
 pub mod security;
+pub mod session_watch;
 pub mod startup;
 pub mod state;
 pub mod throttle;

@@ -1,5 +1,6 @@
 //! What every request handler shares: settings, the store, the clock, the password hasher, the
-//! in-memory rate limiters, the security-event log and the shutdown signal.
+//! in-memory rate limiters, the security-event log, this server's logout announcements and the
+//! shutdown signal.
 
 use std::net::IpAddr;
 use std::ops::Deref;
@@ -14,6 +15,7 @@ use crate::config::Config;
 use crate::error::ApiError;
 use crate::ratelimit::KeyedLimiter;
 use crate::security::SecurityLog;
+use crate::session_watch::SessionEnds;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -29,6 +31,8 @@ pub struct Inner {
     pub per_account: KeyedLimiter<UserId>,
     pub auth_per_ip: KeyedLimiter<IpAddr>,
     pub security: SecurityLog,
+    /// Logouts on this server, heard by its open WebSockets of the same session.
+    pub session_ends: SessionEnds,
     /// Becomes `true` when the server is shutting down (WebSocket loops close then).
     pub shutdown: watch::Receiver<bool>,
 }
@@ -54,6 +58,7 @@ impl AppState {
             per_account: KeyedLimiter::new(config.rate_per_account, config.rate_max_keys),
             auth_per_ip: KeyedLimiter::new(config.rate_auth_per_ip, config.rate_max_keys),
             security: SecurityLog::new(store.clone(), clock.clone()),
+            session_ends: SessionEnds::default(),
             passwords,
             config,
             store,

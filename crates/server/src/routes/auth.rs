@@ -79,5 +79,7 @@ pub async fn login(
 
 pub async fn logout(State(state): State<AppState>, auth: AuthUser) -> Result<StatusCode, ApiError> {
     state.store.delete_session(&auth.token_hash).await?;
+    // This server's sockets of the session close now; other servers' at their next check.
+    state.session_ends.announce(auth.token_hash);
     Ok(StatusCode::NO_CONTENT)
 }

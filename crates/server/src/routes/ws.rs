@@ -6,8 +6,10 @@
 //! stored events with `seq > after` (no `after`, or 0: only events from now on), then follows the
 //! store's notices (which come from every server sharing the database) and re-reads
 //! `events_after(last seq sent)`, so a notice that is missed or lagged loses nothing. Pings go
-//! out every `ws_ping_interval`; the socket closes at shutdown (1001) and when the session
-//! reaches its absolute expiry (4401).
+//! out every `ws_ping_interval`; the socket closes at shutdown (1001), when the session reaches
+//! its absolute expiry (4401 "session expired") and when the session is ended by logout (4401
+//! "session ended": at once on this server, within `ws_session_check_interval` on another one
+//! sharing the database; see `session_watch.rs`).
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
@@ -24,6 +26,7 @@ use tokio::sync::broadcast::{self, error::RecvError};
 use crate::auth::{check_account_rate, resolve_token};
 use crate::error::ApiError;
 use crate::extract::ClientIp;
+use crate::session_watch::SessionWatch;
 use crate::state::AppState;
 
 /// Close code for a failed authentication (an application code, like HTTP 401).
@@ -49,6 +52,7 @@ struct Subscription {
     cursor: i64,
     expires_at_ms: i64,
     notices: broadcast::Receiver<EventNotice>,
+    session: SessionWatch,
 }
 
 pub async fn upgrade(
@@ -78,6 +82,8 @@ pub async fn upgrade(
 
 /// Resolves the token and starts following the user's events.
 async fn subscribe(state: &AppState, token: &str, after: Option<i64>) -> Result<Option<Subscription>, ApiError> {
+    // Listen before reading the session: a logout committed after the read is then heard.
+    let listening = state.session_ends.listen();
     let Some((user, session)) = resolve_token(state, token).await? else { return Ok(None) };
     check_account_rate(state, &user).await?;
     let notices = state.store.subscribe();
@@ -85,7 +91,9 @@ async fn subscribe(state: &AppState, token: &str, after: Option<i64>) -> Result<
         Some(after) if after > 0 => after,
         _ => state.store.latest_event_seq().await?,
     };
-    Ok(Some(Subscription { user_id: user.id, cursor, expires_at_ms: session.expires_at_ms, notices }))
+    let expires_at_ms = session.expires_at_ms;
+    let session = listening.watch(session, state.config.ws_session_check_interval);
+    Ok(Some(Subscription { user_id: user.id, cursor, expires_at_ms, notices, session }))
 }
 
 async fn authenticate_then_run(state: AppState, mut socket: WebSocket, ClientIp(ip): ClientIp) {
@@ -171,6 +179,15 @@ async fn run(state: AppState, mut socket: WebSocket, mut sub: Subscription) {
             incoming = socket.recv() => match incoming {
                 None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
                 Some(Ok(_)) => {}
+            },
+            wake = sub.session.wake() => match sub.session.ended(wake, state.store.as_ref()).await {
+                Ok(false) => {}
+                Ok(true) => {
+                    close(&mut socket, CLOSE_UNAUTHORIZED, "session ended").await;
+                    return;
+                }
+                // The store is unreachable for now: the next check tries again.
+                Err(error) => tracing::warn!(%error, "websocket session check failed"),
             },
             _ = shutdown.changed() => {
                 close(&mut socket, 1001, "server shutting down").await;

@@ -34,6 +34,81 @@ async fn oversized_bodies_get_413() {
     assert_error(&client.post("/v1/login", None, None, &json!({"handle": "bob", "password": "y".repeat(20_000)})).await, 413, "payload_too_large");
 }
 
+/// A `POST` whose body is sent chunked (no Content-Length), over a raw connection; the status and
+/// JSON body of the answer. The body is written from another task while the answer is read, so
+/// an answer sent before the whole body is read still arrives.
+async fn post_chunked(server: &TestServer, path: &str, token: &str, body: Vec<u8>) -> (u16, Value) {
+    let addr = server.base.trim_start_matches("http://").to_string();
+    let stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let (mut reader, mut writer) = stream.into_split();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    );
+    // The writing half is handed back, not dropped: its end (a FIN) would make the server drop
+    // the connection before answering.
+    let sending = tokio::spawn(async move {
+        let mut send = async || -> std::io::Result<()> {
+            writer.write_all(head.as_bytes()).await?;
+            for chunk in body.chunks(16 * 1024) {
+                writer.write_all(format!("{:x}\r\n", chunk.len()).as_bytes()).await?;
+                writer.write_all(chunk).await?;
+                writer.write_all(b"\r\n").await?;
+            }
+            writer.write_all(b"0\r\n\r\n").await
+        };
+        // A refusal may come before the whole body is sent: the rest then fails to send.
+        let _ = send().await;
+        writer
+    });
+    // Until the server closes the connection (or resets it, having stopped reading the body).
+    let mut answer = Vec::new();
+    let mut buffer = [0u8; 8192];
+    while let Ok(Ok(n)) = tokio::time::timeout(PATIENCE, reader.read(&mut buffer)).await {
+        if n == 0 {
+            break;
+        }
+        answer.extend_from_slice(&buffer[..n]);
+    }
+    drop(sending.await.unwrap());
+    let answer = String::from_utf8(answer).unwrap();
+    let status = answer.get(9..12).and_then(|s| s.parse().ok()).unwrap_or_else(|| panic!("no status: {answer}"));
+    let (_, json) = answer.split_once("\r\n\r\n").unwrap_or_else(|| panic!("no body: {answer}"));
+    (status, serde_json::from_str(json).unwrap_or_else(|e| panic!("{e}: {answer}")))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chunked_note_uploads_get_the_notes_limit() {
+    let server = TestServer::sqlite().await;
+    let token = server.register("alice").await;
+    let limit = offpay_server::routes::offline::NOTES_BODY_MAX;
+
+    // Over the general 16 KiB but within the notes limit: read and answered note by note.
+    let notes = vec!["x".repeat(600); 34];
+    let (status, body) = post_chunked(&server, "/v1/notes", &token, serde_json::to_vec(&json!({"notes": notes})).unwrap()).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["results"].as_array().map(Vec::len), Some(34), "{body}");
+    assert_eq!(body["results"][0]["reason"], "malformed", "{body}");
+
+    // Over the notes limit: the 413 names that limit, as the declared-length answer does.
+    let notes = vec!["x".repeat(600); 520];
+    let too_big = serde_json::to_vec(&json!({"notes": notes})).unwrap();
+    assert!(too_big.len() > limit);
+    let chunked = post_chunked(&server, "/v1/notes", &token, too_big.clone()).await;
+    assert_error(&(reqwest::StatusCode::from_u16(chunked.0).unwrap(), chunked.1.clone()), 413, "payload_too_large");
+    let message = chunked.1["error"]["message"].as_str().unwrap().to_string();
+    assert_eq!(message, format!("the request body is larger than {limit} bytes"));
+    let declared = server.client().http.post(format!("{}/v1/notes", server.base)).bearer_auth(&token).body(too_big).send().await.unwrap();
+    let declared = read(declared).await;
+    assert_error(&declared, 413, "payload_too_large");
+    assert_eq!(declared.1["error"]["message"], message);
+
+    // Other routes keep the general limit in their message.
+    let big = format!("{{\"handle\":\"bob\",\"password\":\"{}\"}}", "y".repeat(20_000));
+    let (status, body) = post_chunked(&server, "/v1/register", &token, big.into_bytes()).await;
+    assert_eq!(status, 413, "{body}");
+    assert_eq!(body["error"]["message"], "the request body is larger than 16384 bytes");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn request_floods_are_limited_per_account_and_per_address() {
     let config = Config { rate_per_account: RateLimit { per_minute: 1, burst: 3 }, ..Config::for_tests() };

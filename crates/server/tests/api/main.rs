@@ -6,5 +6,6 @@ mod accounts;
 mod events;
 mod helpers;
 mod limits;
+mod logout_ws;
 mod money;
 mod postgres;
