@@ -13,9 +13,10 @@ use axum::{Json, Router};
 use offpay_ledger::offline::{LoadRequest, NOTES_MAX, NoteStatus, OfflineError, Purse};
 use offpay_ledger::LedgerError;
 use offpay_protocol::{
-    AccountId, Amount, CertificateFields, CloseStatement, CurrencyCode, Encoded, PaymentNote, PurseCertificate, PurseId,
+    AccountId, Amount, CertificateFields, CloseStatement, CurrencyCode, Encoded, PurseCertificate, PurseId,
     VerifyingKey, crypto,
 };
+use offpay_protocol::note::NoteDecoder;
 use rand::RngCore;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -292,8 +293,10 @@ async fn upload(State(state): State<AppState>, auth: AuthUser, ApiJson(body): Ap
     let mut results: Vec<Option<Value>> = vec![None; body.notes.len()];
     let mut decoded = Vec::new();
     let mut positions = Vec::new();
+    // Each purse's certificate is decoded once per upload, not once per note.
+    let mut decoder = NoteDecoder::default();
     for (i, text) in body.notes.iter().enumerate() {
-        match PaymentNote::from_text(text) {
+        match decoder.from_text(text) {
             Ok(note) => {
                 decoded.push(note);
                 positions.push(i);
