@@ -20,11 +20,13 @@ import * as receive from "./pages/receive.js";
 import * as pay from "./pages/pay.js";
 import * as accept from "./pages/accept.js";
 import * as purse from "./pages/purse.js";
+import * as closePurse from "./pages/close.js";
 import * as syncPage from "./pages/sync.js";
 
 const ROUTES = {
   "/login": login, "/home": home, "/offline": offlineHome, "/send": send, "/history": history,
-  "/result": result, "/receive": receive, "/pay": pay, "/accept": accept, "/purse": purse, "/sync": syncPage,
+  "/result": result, "/receive": receive, "/pay": pay, "/accept": accept, "/purse": purse, "/close": closePurse,
+  "/sync": syncPage,
 };
 /** Pages that re-render when a live event changes the balance or history. */
 const LIVE_PAGES = new Set(["/home", "/history", "/offline", "/sync"]);

@@ -1,5 +1,5 @@
 // Client for the server's offline endpoints (docs/API-OFFLINE.md): issuer keys and revocations for
-// offline checks, device registration, purse load, and note upload for settlement.
+// offline checks, device registration, purse load and close, and note upload for settlement.
 
 import { call } from "../api.js";
 
@@ -10,6 +10,9 @@ export const offlineApi = {
   loadPurse: (token, idempotencyKey, amount, devicePublicKeyHex) =>
     call("POST", "/v1/purses", { token, idempotencyKey, body: { amount, device_public_key: devicePublicKeyHex } }),
   purses: (token) => call("GET", "/v1/purses", { token }),
+  /** Close a purse with the device's signed close statement (`OPX1:` text); idempotent by key. */
+  closePurse: (token, idempotencyKey, purseIdHex, closeText) =>
+    call("POST", `/v1/purses/${encodeURIComponent(purseIdHex)}/close`, { token, idempotencyKey, body: { close: closeText } }),
   /** Upload payment notes (payer or payee); idempotent by note hash; at most 500 per call. */
   uploadNotes: (token, notes) => call("POST", "/v1/notes", { token, body: { notes } }),
 };

@@ -8,7 +8,8 @@ const DB_VERSION = 1;
 /** Object stores and their key paths. Every record carries `handle` (the local user). */
 export const STORES = {
   keys: "handle",        // {handle, alg, privateKey (CryptoKey, non-extractable) | seed, publicKey: Uint8Array}
-  purses: "purseId",     // {purseId, handle, certText, amount, cap, spent, seq, lastHash, validFromMs, validUntilMs, status}
+  purses: "purseId",     // {purseId, handle, certText, amount, cap, spent, seq, lastHash, validFrom, validUntil, status,
+                         //  closeText, closeKey, returned, held}; status: active | closing | closed | expired | revoked
   sent: "noteHash",      // {noteHash, handle, purseId, seq, amount, payee, text, createdMs, settled}
   requests: "nonce",     // {nonce, handle, amount, text, expiresMs, status}
   received: "noteHash",  // {noteHash, handle, purseId, payer, seq, cumulative, amount, text, acceptedMs, settled}

@@ -98,11 +98,19 @@ export async function readRequest(text, me = null) {
   return req;
 }
 
+/** Said when no purse can pay: none loaded, all closed, or all expired. */
+export const NO_OPEN_PURSE = "You have no open offline purse. Load one while online.";
+
+/** This user's purses that can pay now: open on this device and inside their window. */
+export async function openPurses(handle) {
+  const now = Number(nowSeconds());
+  return (await allFor("purses", handle)).filter((p) => p.status === "active" && p.validFrom <= now && p.validUntil >= now);
+}
+
 /** The purse that can pay `amount` now, or an OfflineError saying why none can. */
 export async function choosePurse(handle, amount) {
-  const now = Number(nowSeconds());
-  const active = (await allFor("purses", handle)).filter((p) => p.status === "active" && p.validFrom <= now && p.validUntil >= now);
-  if (!active.length) throw new OfflineError("no_purse", "You have no offline purse. Load one while online.");
+  const active = await openPurses(handle);
+  if (!active.length) throw new OfflineError("no_purse", NO_OPEN_PURSE);
   const fit = active.filter((p) => p.amount - p.spent >= amount && p.cap >= amount);
   if (fit.length) return fit.sort((a, b) => a.validUntil - b.validUntil)[0];
   if (active.every((p) => p.cap < amount)) throw new OfflineError("over_payment_cap", "The amount is over your offline limit per payment.");

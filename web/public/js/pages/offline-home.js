@@ -1,12 +1,14 @@
-// Offline home: shown whenever the device is offline. Offline balance, Pay and Receive.
+// Offline home: shown whenever the device is offline. Offline balance, Pay and Receive (and, when
+// it is visited online with a purse open, "Close offline purse").
 
 import { h, title } from "../ui.js";
 import { offlineBalance, waiting } from "../offline/wallet.js";
+import { closablePurses } from "../offline/close.js";
 import * as session from "../session.js";
 
 export async function render(app) {
   const handle = app.session.handle;
-  const [offline, w] = await Promise.all([offlineBalance(handle), waiting(handle)]);
+  const [offline, w, closable] = await Promise.all([offlineBalance(handle), waiting(handle), closablePurses(handle)]);
   const cached = app.me ?? session.cachedMe(handle);
   const count = w.sent.length + w.received.length;
   return h("section", {},
@@ -21,6 +23,7 @@ export async function render(app) {
       h("a", { class: "button", href: "#/pay" }, "Pay"),
       h("a", { class: "button", href: "#/receive" }, "Receive"),
       h("a", { class: "button secondary", href: "#/sync" }, "Sync status"),
+      navigator.onLine && closable.length ? h("a", { class: "button secondary", href: "#/close" }, "Close offline purse") : null,
     ),
     h("p", { class: "hint" }, count ? `${count} offline payment(s) waiting to settle.` : "Nothing is waiting to settle."),
   );

@@ -1,16 +1,24 @@
 // Pay (offline): scan or paste the payee's payment request, confirm, and get a signed payment note
 // (stored first) to show as a QR code and as text (read-only field "Payment note"). A request
-// made out to the user's own account is refused on the form, before anything is signed.
+// made out to the user's own account is refused on the form, before anything is signed. With no
+// open purse (none loaded, closed or expired) the page says so instead of showing the form.
 
 import { offlineDisabled } from "./offline-off.js";
 import { h, title, errorLine } from "../ui.js";
 import { scanner, qrFigure, copyButton } from "../qr.js";
-import { readRequest, pay, offlineBalance, accountOf } from "../offline/wallet.js";
+import { readRequest, pay, offlineBalance, accountOf, openPurses, NO_OPEN_PURSE } from "../offline/wallet.js";
 
 export async function render(app) {
   if (!app.config.offline) return offlineDisabled("Pay");
   const offline = await offlineBalance(app.session.handle);
   const section = h("section", {}, title("Pay"));
+  if (!(await openPurses(app.session.handle)).length) {
+    section.append(h("p", { role: "status", "data-testid": "no-purse" }, NO_OPEN_PURSE),
+      h("div", { class: "actions" },
+        navigator.onLine ? h("a", { class: "button", href: "#/purse" }, "Load offline purse") : null,
+        h("a", { class: "button secondary", href: "#/home" }, "Back to home")));
+    return section;
+  }
   const input = h("textarea", { id: "payment-request-in", rows: "6", autocomplete: "off", spellcheck: "false", required: true });
   const err = errorLine();
   const next = async () => {

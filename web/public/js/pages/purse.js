@@ -1,9 +1,11 @@
-// Load offline purse: move money from the balance into this device's offline purse (online).
+// Load offline purse: move money from the balance into this device's offline purse (online), and
+// the way to "Close offline purse" when one is open (or its close is unfinished).
 
 import { parseMajor } from "../money.js";
 import { offlineDisabled } from "./offline-off.js";
 import { h, field, title, errorLine } from "../ui.js";
 import { loadPurse, purses } from "../offline/wallet.js";
+import { closablePurses } from "../offline/close.js";
 
 export async function render(app) {
   if (!app.config.offline) return offlineDisabled("Load offline purse");
@@ -17,6 +19,10 @@ export async function render(app) {
   if (!navigator.onLine) {
     section.append(h("p", { class: "offline-banner" }, "Loading a purse needs a connection."));
     return section;
+  }
+  if ((await closablePurses(app.session.handle)).length) {
+    section.append(h("p", { class: "hint" }, "Closing the purse gives back to your balance what it has not paid."),
+      h("div", { class: "actions" }, h("a", { class: "button secondary", href: "#/close" }, "Close offline purse")));
   }
   const amount = field("Amount", { name: "amount", inputmode: "decimal", autocomplete: "off", required: true, placeholder: "0.00" });
   const err = errorLine();
