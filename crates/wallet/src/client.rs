@@ -1,11 +1,16 @@
-//! The HTTP client for the server's API (docs/API.md): timeouts, the API's error body mapped to
-//! a typed [`ApiError`] (stable code + human message), and bounded retries with back-off.
+//! The HTTP client for the server's API (docs/API.md, docs/API-OFFLINE.md): timeouts, the
+//! API's error body mapped to a typed [`ApiError`] (stable code + human message), and bounded
+//! retries with back-off. Every request, online or offline, goes through `Client::send`.
 //!
 //! Retries: a request that never left this machine (connection refused, DNS) is retried for
 //! every endpoint; timeouts and 502/503/504 are retried only for idempotent requests (reads,
-//! and transfers, which carry an idempotency key). Plain `http://` only: this build carries no
-//! TLS stack (put the server behind a TLS-terminating proxy on the same host, or add the
-//! `rustls-tls` feature when remote servers are needed).
+//! and writes that carry an idempotency key or are idempotent by content). How long one attempt
+//! may take and how many are made is the client's [`Patience`]. Plain `http://` only: this
+//! build carries no TLS stack (put the server behind a TLS-terminating proxy on the same host,
+//! or add the `rustls-tls` feature when remote servers are needed).
+//!
+//! Files: this one (URL, client, send path); `client/error.rs` ([`ClientError`]);
+//! `client/offline.rs` (the offline endpoints, an `impl Client` block).
 
 use std::fmt;
 use std::time::Duration;
@@ -15,12 +20,44 @@ use serde::de::DeserializeOwned;
 use crate::backoff::Backoff;
 use crate::wire;
 
+mod error;
+mod offline;
+#[cfg(test)]
+mod test_server;
+
+pub use error::{ApiError, ClientError};
+
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
-/// Attempts per request, the first included.
-const MAX_ATTEMPTS: u32 = 3;
-const RETRY_BASE: Duration = Duration::from_millis(200);
-const RETRY_MAX: Duration = Duration::from_secs(2);
+
+/// How long a client waits for one answer, and how many times it tries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Patience {
+    /// One attempt, from connecting until the whole answer is read.
+    pub request_timeout: Duration,
+    /// Attempts per request, the first included.
+    pub max_attempts: u32,
+    /// The back-off between attempts: `retry_base`, doubling, at most `retry_max`.
+    pub retry_base: Duration,
+    pub retry_max: Duration,
+}
+
+impl Patience {
+    /// The online commands (a person waiting at the prompt).
+    pub const ONLINE: Patience = Patience {
+        request_timeout: Duration::from_secs(20),
+        max_attempts: 3,
+        retry_base: Duration::from_millis(200),
+        retry_max: Duration::from_secs(2),
+    };
+    /// Purse load, close and sync: run when the connection has just come back, and an upload
+    /// carries up to 500 notes, each settled by the server.
+    pub const OFFLINE: Patience = Patience {
+        request_timeout: Duration::from_secs(30),
+        max_attempts: 4,
+        retry_base: Duration::from_millis(250),
+        retry_max: Duration::from_secs(4),
+    };
+}
 
 /// A checked server base URL: `http://host[:port][/prefix]`, without a trailing slash.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,52 +117,6 @@ impl fmt::Display for ServerUrl {
     }
 }
 
-/// The server refused a request: its HTTP status, stable code and human sentence.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{message}")]
-pub struct ApiError {
-    pub status: u16,
-    pub code: String,
-    pub message: String,
-}
-
-/// Why a request failed.
-#[derive(Debug, thiserror::Error)]
-pub enum ClientError {
-    /// The server answered with an error.
-    #[error(transparent)]
-    Api(#[from] ApiError),
-    /// No answer (connection refused, timeout, connection dropped). `sent` is false when the
-    /// request certainly never reached the server (the connection could not be made).
-    #[error("cannot reach the server at {server} ({reason})")]
-    Unreachable { server: String, reason: String, sent: bool },
-    /// An answer that does not follow the API.
-    #[error("the server at {server} sent an answer this wallet cannot read ({reason})")]
-    BadAnswer { server: String, reason: String },
-}
-
-impl ClientError {
-    /// True when the server answered and refused the request (a 4xx).
-    pub fn is_refusal(&self) -> bool {
-        matches!(self, ClientError::Api(e) if (400..500).contains(&e.status))
-    }
-
-    /// True when the server certainly did not carry out the request: it refused it, or the
-    /// request never reached it. Everything else (timeout, 5xx, unreadable answer) leaves the
-    /// outcome unknown.
-    pub fn is_definitely_not_done(&self) -> bool {
-        self.is_refusal() || matches!(self, ClientError::Unreachable { sent: false, .. })
-    }
-
-    /// The API error code, if the server answered with one.
-    pub fn code(&self) -> Option<&str> {
-        match self {
-            ClientError::Api(e) => Some(&e.code),
-            _ => None,
-        }
-    }
-}
-
 /// Whether a request may be sent again after it may have reached the server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Retry {
@@ -140,23 +131,33 @@ enum Retry {
 pub struct Client {
     http: reqwest::Client,
     server: ServerUrl,
+    patience: Patience,
 }
 
 impl fmt::Debug for Client {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Client").field("server", &self.server).finish_non_exhaustive()
+        f.debug_struct("Client").field("server", &self.server).field("patience", &self.patience).finish_non_exhaustive()
     }
 }
 
 impl Client {
+    /// A client with [`Patience::ONLINE`].
     pub fn new(server: ServerUrl) -> Result<Client, ClientError> {
         let http = reqwest::Client::builder()
             .connect_timeout(CONNECT_TIMEOUT)
-            .timeout(REQUEST_TIMEOUT)
             .user_agent(concat!("offpay-wallet/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| ClientError::Unreachable { server: server.to_string(), reason: innermost(&e), sent: false })?;
-        Ok(Client { http, server })
+        Ok(Client { http, server, patience: Patience::ONLINE })
+    }
+
+    /// The same client, waiting and retrying as `patience` says.
+    pub fn with_patience(self, patience: Patience) -> Client {
+        Client { patience, ..self }
+    }
+
+    pub fn patience(&self) -> Patience {
+        self.patience
     }
 
     pub fn server(&self) -> &ServerUrl {
@@ -241,10 +242,11 @@ impl Client {
         retry: Retry,
         build: impl Fn() -> reqwest::RequestBuilder,
     ) -> Result<reqwest::Response, ClientError> {
-        let mut backoff = Backoff::new(RETRY_BASE, RETRY_MAX);
+        let Patience { request_timeout, max_attempts, retry_base, retry_max } = self.patience;
+        let mut backoff = Backoff::new(retry_base, retry_max);
         loop {
-            let last_attempt = backoff.attempts() + 1 >= MAX_ATTEMPTS;
-            match build().send().await {
+            let last_attempt = backoff.attempts() + 1 >= max_attempts;
+            match build().timeout(request_timeout).send().await {
                 Ok(response) if response.status().is_success() => return Ok(response),
                 Ok(response) => {
                     let status = response.status().as_u16();
@@ -307,6 +309,7 @@ pub(crate) fn innermost(error: &(dyn std::error::Error + 'static)) -> String {
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
+    use super::test_server::{canned_server, response};
     use super::*;
 
     #[test]
@@ -327,72 +330,26 @@ mod tests {
         assert_eq!(url.ws_url("/v1/ws?after=3"), "ws://127.0.0.1:8080/v1/ws?after=3");
     }
 
-    #[test]
-    fn only_4xx_or_unsent_is_definitely_not_done() {
-        let api = |status| ClientError::Api(ApiError { status, code: "x".into(), message: "m".into() });
-        assert!(api(422).is_refusal() && api(422).is_definitely_not_done());
-        assert!(api(409).is_definitely_not_done());
-        assert!(!api(500).is_definitely_not_done());
-        assert!(!api(503).is_definitely_not_done());
-        let lost = ClientError::Unreachable { server: "s".into(), reason: "r".into(), sent: true };
-        assert!(!lost.is_definitely_not_done());
-        assert_eq!(lost.code(), None);
-        let refused = ClientError::Unreachable { server: "s".into(), reason: "r".into(), sent: false };
-        assert!(refused.is_definitely_not_done() && !refused.is_refusal());
-    }
-
-    /// A real TCP listener that answers one canned HTTP response per connection.
-    async fn canned_server(responses: Vec<&'static str>) -> (ServerUrl, tokio::task::JoinHandle<Vec<String>>) {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = ServerUrl::parse(&format!("http://{}", listener.local_addr().unwrap())).unwrap();
-        let task = tokio::spawn(async move {
-            let mut requests = Vec::new();
-            for response in responses {
-                let (mut socket, _) = listener.accept().await.unwrap();
-                let mut buf = vec![0u8; 16 * 1024];
-                let n = socket.read(&mut buf).await.unwrap();
-                requests.push(String::from_utf8_lossy(&buf[..n]).to_string());
-                socket.write_all(response.as_bytes()).await.unwrap();
-                socket.shutdown().await.unwrap();
-            }
-            requests
-        });
-        (url, task)
-    }
-
     #[tokio::test]
     async fn maps_the_error_body_to_a_typed_error() {
         let body = r#"{"error":{"code":"insufficient_funds","message":"the balance is too low for this payment"}}"#;
-        let response: &'static str = Box::leak(
-            format!(
-                "HTTP/1.1 422 Unprocessable Entity\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                body.len()
-            )
-            .into_boxed_str(),
-        );
-        let (url, server) = canned_server(vec![response]).await;
+        let (url, server) = canned_server(vec![response("422 Unprocessable Entity", body)]).await;
         let client = Client::new(url).unwrap();
         let request = wire::TransferRequest { to: "bob", amount: 5, memo: None };
         let err = client.transfer("tok", "key12345", &request).await.unwrap_err();
         assert!(err.is_refusal());
         assert_eq!(err.code(), Some("insufficient_funds"));
         assert_eq!(err.to_string(), "the balance is too low for this payment");
-        let requests = server.await.unwrap();
-        let request = requests[0].to_ascii_lowercase();
-        assert!(request.contains("idempotency-key: key12345"), "{request}");
-        assert!(request.contains("authorization: bearer tok"), "{request}");
+        let seen = server.await.unwrap();
+        let head = &seen[0].head;
+        assert!(head.contains("idempotency-key: key12345"), "{head}");
+        assert!(head.contains("authorization: bearer tok"), "{head}");
     }
 
     #[tokio::test]
     async fn retries_idempotent_reads_after_a_503() {
-        let ok = r#"{"currency":"INR","decimals":2}"#;
-        let ok_response: &'static str = Box::leak(
-            format!("HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{ok}", ok.len())
-                .into_boxed_str(),
-        );
-        let unavailable = "HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\nconnection: close\r\n\r\n";
-        let (url, server) = canned_server(vec![unavailable, ok_response]).await;
+        let ok = response("200 OK", r#"{"currency":"INR","decimals":2}"#);
+        let (url, server) = canned_server(vec![response("503 Service Unavailable", ""), ok]).await;
         let client = Client::new(url).unwrap();
         let config = client.config().await.unwrap();
         assert_eq!((config.currency.as_str(), config.decimals), ("INR", 2));
@@ -401,12 +358,64 @@ mod tests {
 
     #[tokio::test]
     async fn a_non_json_error_still_becomes_a_typed_error() {
-        let (url, server) =
-            canned_server(vec!["HTTP/1.1 404 Not Found\r\ncontent-length: 3\r\nconnection: close\r\n\r\nnop"]).await;
+        let (url, server) = canned_server(vec![response("404 Not Found", "nop")]).await;
         let client = Client::new(url).unwrap();
         let err = client.me("tok").await.unwrap_err();
         assert_eq!(err.code(), Some("http_404"));
         server.await.unwrap();
+    }
+
+    /// A server that accepts and holds every connection without answering. A connection that
+    /// says "END" (made by [`count_attempts`] after the client gave up, so queued after all of
+    /// the client's) stops it; it returns how many connections the client made.
+    async fn silent_server() -> (std::net::SocketAddr, tokio::task::JoinHandle<usize>) {
+        use tokio::io::AsyncReadExt;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let task = tokio::spawn(async move {
+            let mut held = Vec::new();
+            loop {
+                let (mut socket, _) = listener.accept().await.unwrap();
+                let mut first = [0u8; 3];
+                let n = socket.read(&mut first).await.unwrap();
+                if first[..n] == *b"END" {
+                    return held.len();
+                }
+                held.push(socket);
+            }
+        });
+        (addr, task)
+    }
+
+    async fn count_attempts(addr: std::net::SocketAddr, server: tokio::task::JoinHandle<usize>) -> usize {
+        use tokio::io::AsyncWriteExt;
+        let mut end = tokio::net::TcpStream::connect(addr).await.unwrap();
+        end.write_all(b"END").await.unwrap();
+        server.await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn each_attempt_has_the_patience_s_time_limit_and_only_idempotent_requests_are_repeated() {
+        let patience = Patience {
+            request_timeout: Duration::from_millis(200),
+            max_attempts: 2,
+            retry_base: Duration::from_millis(10),
+            retry_max: Duration::from_millis(10),
+        };
+        let client_of = |addr| Client::new(ServerUrl::parse(&format!("http://{addr}")).unwrap()).unwrap().with_patience(patience);
+
+        let (addr, server) = silent_server().await;
+        let client = client_of(addr);
+        assert_eq!(client.patience(), patience);
+        let err = client.config().await.unwrap_err();
+        assert!(matches!(&err, ClientError::Unreachable { sent: true, reason, .. } if reason == "timed out"), "{err:?}");
+        assert!(!err.is_definitely_not_done());
+        assert_eq!(count_attempts(addr, server).await, 2, "a read is tried max_attempts times");
+
+        let (addr, server) = silent_server().await;
+        let err = client_of(addr).login("alice", "password").await.unwrap_err();
+        assert!(matches!(&err, ClientError::Unreachable { sent: true, reason, .. } if reason == "timed out"), "{err:?}");
+        assert_eq!(count_attempts(addr, server).await, 1, "a login that may have arrived is not sent again");
     }
 
     #[tokio::test]

@@ -8,7 +8,8 @@
 //! - [`wallet`] — the operations (register, login, logout, balance, send, history, watch) over
 //!   the store and the client. Start reading here.
 //! - [`store`] — the SQLite file: settings and the outbox of sends.
-//! - [`client`] — the HTTP API client (typed API errors, timeouts, bounded retries).
+//! - [`client`] — the HTTP API client, online and offline endpoints (typed API errors,
+//!   timeouts, bounded retries).
 //! - [`events`] — the WebSocket live-event client (resume by sequence number, reconnect).
 //! - [`offline`] — offline payments: device key, purses, request/pay/accept with no server,
 //!   purse load/close and sync (its own SQLite file, `offline.sqlite3`).

@@ -251,7 +251,7 @@ impl Wallet {
                     replayed: answer.transfer.replayed,
                 })
             }
-            Err(e) if settles_the_key(&e, pending.reused) => {
+            Err(e) if e.settles_the_key(pending.reused) => {
                 let code = e.code().unwrap_or("unreachable").to_string();
                 self.store.outbox_mark_failed(&pending.idempotency_key, &code, now_ms())?;
                 Err(session_error(e, &session))
@@ -337,28 +337,12 @@ async fn fetch_currency(client: &Client) -> Result<Currency, WalletError> {
     Currency::new(&config.currency, config.decimals).ok_or(WalletError::BadCurrency(config.currency, config.decimals))
 }
 
-/// Whether a failed transfer attempt proves that its idempotency key never moved money, so the
-/// outbox entry may be closed as failed. For a fresh key, any refusal or a request that never
-/// left proves it. For a key reused from an earlier attempt whose outcome is unknown, only a
-/// refusal of the transfer itself does (the server answers a key it already posted with a
-/// replay); refusals that come before the server looks at the key (no session, frozen, rate
-/// limit, body too large) or no connection at all prove nothing about that earlier attempt.
-fn settles_the_key(error: &ClientError, reused: bool) -> bool {
-    if !reused {
-        return error.is_definitely_not_done();
-    }
-    match error {
-        ClientError::Api(e) => (400..500).contains(&e.status) && !matches!(e.status, 401 | 403 | 413 | 429),
-        _ => false,
-    }
-}
-
 /// A 401 on an authenticated request means the session is over; other errors pass through.
 fn session_error(error: ClientError, session: &Session) -> WalletError {
-    match &error {
-        ClientError::Api(e) if e.status == 401 => WalletError::SessionEnded { handle: session.handle.to_string() },
-        _ => WalletError::Client(error),
+    if error.is_session_ended() {
+        return WalletError::SessionEnded { handle: session.handle.to_string() };
     }
+    WalletError::Client(error)
 }
 
 /// An error and its causes on one line: "a: b: c".
@@ -371,40 +355,4 @@ fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
         current = cause.source();
     }
     text
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::client::ApiError;
-
-    fn api(status: u16) -> ClientError {
-        ClientError::Api(ApiError { status, code: "x".into(), message: "m".into() })
-    }
-
-    fn unreachable(sent: bool) -> ClientError {
-        ClientError::Unreachable { server: "s".into(), reason: "r".into(), sent }
-    }
-
-    #[test]
-    fn a_fresh_key_is_settled_by_any_refusal_or_an_unsent_request() {
-        for status in [400, 401, 404, 409, 422, 429] {
-            assert!(settles_the_key(&api(status), false), "{status}");
-        }
-        assert!(settles_the_key(&unreachable(false), false));
-        assert!(!settles_the_key(&unreachable(true), false));
-        assert!(!settles_the_key(&api(500), false));
-    }
-
-    #[test]
-    fn a_reused_key_is_settled_only_by_a_refusal_of_the_transfer_itself() {
-        for status in [400, 404, 409, 422] {
-            assert!(settles_the_key(&api(status), true), "{status}");
-        }
-        for status in [401, 403, 413, 429, 500, 503] {
-            assert!(!settles_the_key(&api(status), true), "{status}");
-        }
-        assert!(!settles_the_key(&unreachable(false), true));
-        assert!(!settles_the_key(&unreachable(true), true));
-    }
 }

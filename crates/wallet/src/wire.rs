@@ -1,4 +1,5 @@
-//! The JSON shapes of the server's HTTP API (docs/API.md), as the wallet reads and writes them.
+//! The JSON shapes of the server's HTTP API (docs/API.md), as the wallet reads and writes them;
+//! those of the offline endpoints are in [`crate::offline::api`].
 //! Kept apart from the wallet's own types: these follow the wire, the rest follows the user.
 
 use serde::{Deserialize, Serialize};
@@ -20,6 +21,18 @@ pub struct ErrorDetail {
 pub struct Config {
     pub currency: String,
     pub decimals: u8,
+    /// The offline limits (docs/API-OFFLINE.md), when the server offers offline payment.
+    #[serde(default)]
+    pub offline: Option<OfflineLimits>,
+}
+
+/// `offline` of `GET /v1/config`: minor units and seconds.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+pub struct OfflineLimits {
+    pub per_payment_cap: u64,
+    pub purse_max: u64,
+    pub validity_secs: u64,
+    pub grace_secs: u64,
 }
 
 /// Body of `POST /v1/register` and `POST /v1/login`.
@@ -41,6 +54,9 @@ pub struct SessionGranted {
 #[derive(Debug, Clone, Deserialize)]
 pub struct Me {
     pub handle: String,
+    /// The account number offline purses and notes name (docs/API-OFFLINE.md).
+    #[serde(default)]
+    pub account: Option<u64>,
     pub balance: u64,
     pub currency: String,
     pub frozen: bool,

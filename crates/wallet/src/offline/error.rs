@@ -4,8 +4,7 @@
 use offpay_protocol::{AmountError, DecodeError, PayError, RejectReason};
 
 use super::store::OfflineStoreError;
-use super::api::ApiCallError;
-use crate::client::ServerUrlError;
+use crate::client::{ClientError, ServerUrlError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum OfflineError {
@@ -42,7 +41,7 @@ pub enum OfflineError {
     ServerUrl(#[from] ServerUrlError),
     /// The server refused, or could not be reached.
     #[error(transparent)]
-    Api(#[from] ApiCallError),
+    Api(#[from] ClientError),
     #[error(
         "no answer from the server about loading the purse ({reason}); run the same `purse load` again to finish it: it will not be loaded twice"
     )]

@@ -10,8 +10,9 @@
 //!   notes, caches). Start reading here.
 //! - [`payer`]: `install_purse`, `preview_payment`, `pay`, `offline_balance` (no server).
 //! - [`payee`]: `request`, `accept` (no server).
-//! - [`online`]: `load_purse`, `close_purses`, `sync`, `refresh_identity` (server).
-//! - [`api`]: the HTTP calls of docs/API-OFFLINE.md.
+//! - [`online`]: `load_purse`, `close_purses`, `sync`, `refresh_identity` (server, through
+//!   [`crate::client::Client`]'s offline endpoint methods).
+//! - [`api`]: the JSON shapes of docs/API-OFFLINE.md.
 //! - [`error`]: the error type, [`OfflineError`].
 //!
 //! ## Invariants

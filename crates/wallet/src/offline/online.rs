@@ -1,14 +1,16 @@
 //! The online half of offline payment: learn my identity, load a purse (device registration,
 //! idempotent `POST /v1/purses`, certificate check, install), close purses, and sync (upload
-//! pending notes in batches, download issuer keys, revocations and purse states).
+//! pending notes in batches, download issuer keys, revocations and purse states). The HTTP
+//! calls are [`Client`] methods, made with [`Patience::OFFLINE`].
 
 use offpay_protocol::{
     Amount, Currency, Encoded, Handle, Hash256, IssuerKey, IssuerKeys, PurseCertificate, PurseId, Revocations, UnixTime,
 };
 
-use super::api::{ApiCallError, MAX_NOTES_PER_UPLOAD, OfflineApi, OfflineLimits};
+use super::api::{MAX_NOTES_PER_UPLOAD, OfflineLimits};
 use super::error::OfflineError;
 use super::store::{Identity, OfflineStore, PurseRecord, PurseStatus, UploadStatus, random_bytes};
+use crate::client::{Client, ClientError, Patience, ServerUrl};
 use crate::store::now_ms;
 
 /// A logged-in session to run the online operations with.
@@ -17,6 +19,38 @@ pub struct OnlineSession {
     pub api: OfflineApi,
     /// The handle the wallet is logged in as (for messages).
     pub handle: Handle,
+}
+
+/// The server of a session and its token: a [`Client`] with [`Patience::OFFLINE`]. Its
+/// `Debug` shows the server, never the token.
+#[derive(Clone)]
+pub struct OfflineApi {
+    client: Client,
+    token: String,
+}
+
+impl std::fmt::Debug for OfflineApi {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OfflineApi").field("client", &self.client).finish_non_exhaustive()
+    }
+}
+
+impl OfflineApi {
+    pub fn new(server: ServerUrl, token: String) -> Result<OfflineApi, ClientError> {
+        Ok(OfflineApi { client: Client::new(server)?.with_patience(Patience::OFFLINE), token })
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub fn token(&self) -> &str {
+        &self.token
+    }
+
+    pub fn server(&self) -> &ServerUrl {
+        self.client.server()
+    }
 }
 
 /// A purse loaded and installed.
@@ -65,14 +99,16 @@ pub struct SyncReport {
 impl OfflineStore {
     /// Asks the server who I am (`/v1/me`, `/v1/config`) and remembers it.
     pub async fn refresh_identity(&mut self, session: &OnlineSession) -> Result<(Identity, Option<OfflineLimits>), OfflineError> {
-        let me = session.api.me().await.map_err(|e| session_error(e, session))?;
-        let config = session.api.config().await?;
+        let (client, token) = (session.api.client(), session.api.token());
+        let me = client.me(token).await.map_err(|e| session_error(e, session))?;
+        let account = me.account.ok_or_else(|| bad_answer(session, "its /v1/me answer has no account number"))?;
+        let config = client.config().await?;
         let currency = Currency::new(&config.currency, config.decimals).ok_or_else(|| bad_answer(session, "unusable currency"))?;
         let handle = Handle::parse(&me.handle).map_err(|e| bad_answer(session, &e.to_string()))?;
         let identity = Identity {
             server: session.api.server().to_string(),
             handle,
-            account: offpay_protocol::AccountId(me.account),
+            account: offpay_protocol::AccountId(account),
             currency,
         };
         self.set_identity(&identity)?;
@@ -82,7 +118,7 @@ impl OfflineStore {
     /// Downloads and caches the issuer keys; a key whose id does not match its public key is
     /// refused.
     pub async fn refresh_issuer_keys(&mut self, session: &OnlineSession) -> Result<IssuerKeys, OfflineError> {
-        let listed = session.api.issuer_keys().await?;
+        let listed = session.api.client().issuer_keys().await?;
         let mut keys = Vec::with_capacity(listed.len());
         for k in listed {
             let public = super::store::verifying_key_from_hex(&k.public_key)
@@ -100,7 +136,7 @@ impl OfflineStore {
 
     /// Downloads and caches the revocation list.
     pub async fn refresh_revocations(&mut self, session: &OnlineSession) -> Result<Revocations, OfflineError> {
-        let listed = session.api.revocations().await?;
+        let listed = session.api.client().revocations().await?;
         let mut revocations = Revocations::default();
         for p in &listed.purses {
             revocations.purses.insert(PurseId::from_hex(p).map_err(|e| bad_answer(session, &format!("revoked purse: {e}")))?);
@@ -121,16 +157,17 @@ impl OfflineStore {
         let (identity, _limits) = self.refresh_identity(session).await?;
         let amount = identity.currency.parse_major(amount_text)?;
         let keys = self.refresh_issuer_keys(session).await?;
-        session.api.register_device(&self.device_public_hex()).await.map_err(|e| session_error(e, session))?;
+        let (client, token) = (session.api.client(), session.api.token());
+        client.register_device(token, &self.device_public_hex()).await.map_err(|e| session_error(e, session))?;
         let server = session.api.server().to_string();
         let load = match self.purse_load_prepare(&server, amount, now_ms())? {
             Ok(load) => load,
             Err(other) => return Err(OfflineError::LoadPending { amount: other.amount.minor() }),
         };
-        let answer = match session.api.load_purse(&load.idempotency_key, amount.minor(), &self.device_public_hex()).await {
+        let answer = match client.load_purse(token, &load.idempotency_key, amount.minor(), &self.device_public_hex()).await {
             Ok(answer) => answer,
             Err(e) => {
-                if settles_the_key(&e, load.reused) {
+                if e.settles_the_key(load.reused) {
                     let code = e.code().unwrap_or("unreachable").to_string();
                     self.purse_load_failed(&load.idempotency_key, &code, now_ms())?;
                     return Err(session_error(e, session));
@@ -190,6 +227,7 @@ impl OfflineStore {
     /// close statement, stores it (the purse pays nothing more from here on), then sends it.
     pub async fn close_purses(&mut self, session: &OnlineSession, now: UnixTime) -> Result<Vec<ClosedPurse>, OfflineError> {
         let identity = self.refresh_identity(session).await?.0;
+        let (client, token) = (session.api.client(), session.api.token());
         let mut out = Vec::new();
         for purse in self.purses()? {
             if purse.certificate.fields().account != identity.account {
@@ -206,14 +244,14 @@ impl OfflineStore {
                 (PurseStatus::Closing, Some(text), Some(key)) => (text.clone(), key.clone()),
                 _ => continue,
             };
-            let outcome = match session.api.close_purse(&key, &purse.purse_id().to_hex(), &close_text).await {
+            let outcome = match client.close_purse(token, &key, &purse.purse_id().to_hex(), &close_text).await {
                 Ok(answer) => {
                     let returned = Amount::from_minor(answer.returned).ok_or_else(|| bad_answer(session, "returned out of range"))?;
                     let held = Amount::from_minor(answer.held).ok_or_else(|| bad_answer(session, "held out of range"))?;
                     self.update_purse_status(purse.purse_id(), PurseStatus::Closed, purse.settled, returned)?;
                     Ok((returned, held))
                 }
-                Err(e @ ApiCallError::Api(_)) if e.status() == Some(401) => return Err(session_error(e, session)),
+                Err(e) if e.is_session_ended() => return Err(session_error(e, session)),
                 Err(e) => Err(e.to_string()),
             };
             out.push(ClosedPurse { purse_id: purse.purse_id(), spent: purse.state.spent, outcome });
@@ -226,11 +264,12 @@ impl OfflineStore {
     pub async fn sync(&mut self, session: &OnlineSession) -> Result<SyncReport, OfflineError> {
         let (_identity, limits) = self.refresh_identity(session).await?;
         let mut report = SyncReport { limits, ..SyncReport::default() };
+        let (client, token) = (session.api.client(), session.api.token());
 
         let pending = self.pending_uploads()?;
         for batch in pending.chunks(MAX_NOTES_PER_UPLOAD) {
             let texts: Vec<&str> = batch.iter().map(|(_, _, text)| text.as_str()).collect();
-            let results = session.api.upload_notes(&texts).await.map_err(|e| session_error(e, session))?;
+            let results = client.upload_notes(token, &texts).await.map_err(|e| session_error(e, session))?;
             report.uploaded += batch.len();
             for result in results {
                 let Ok(hash) = Hash256::from_hex(&result.note) else { continue };
@@ -256,7 +295,7 @@ impl OfflineStore {
         report.revoked_devices = revocations.devices.len();
         report.device_revoked = revocations.devices.contains(self.device_public_key().as_bytes());
 
-        let states = session.api.purses().await.map_err(|e| session_error(e, session))?;
+        let states = client.purses(token).await.map_err(|e| session_error(e, session))?;
         for info in states {
             let (Ok(id), Some(status)) = (PurseId::from_hex(&info.purse_id), PurseStatus::parse(&info.state)) else {
                 continue;
@@ -275,26 +314,15 @@ impl OfflineStore {
     }
 }
 
-/// Whether a failed load proves that its idempotency key never moved money (so a new load
-/// may use a new key). Same rule as the online outbox: for a fresh key any refusal or an
-/// unsent request; for a reused key only a refusal of the load itself.
-fn settles_the_key(error: &ApiCallError, reused: bool) -> bool {
-    if !reused {
-        return error.is_definitely_not_done();
+/// A 401 means the session is over; other errors pass through.
+fn session_error(error: ClientError, session: &OnlineSession) -> OfflineError {
+    if error.is_session_ended() {
+        return OfflineError::SessionEnded { handle: session.handle.to_string() };
     }
-    match error {
-        ApiCallError::Api(e) => (400..500).contains(&e.status) && !matches!(e.status, 401 | 403 | 413 | 429),
-        _ => false,
-    }
+    OfflineError::Api(error)
 }
 
-fn session_error(error: ApiCallError, session: &OnlineSession) -> OfflineError {
-    match &error {
-        ApiCallError::Api(e) if e.status == 401 => OfflineError::SessionEnded { handle: session.handle.to_string() },
-        _ => OfflineError::Api(error),
-    }
-}
-
+/// The server's answer could not be used.
 fn bad_answer(session: &OnlineSession, reason: &str) -> OfflineError {
-    OfflineError::Api(ApiCallError::BadAnswer { server: session.api.server().to_string(), reason: reason.to_string() })
+    OfflineError::Api(ClientError::BadAnswer { server: session.api.server().to_string(), reason: reason.to_string() })
 }

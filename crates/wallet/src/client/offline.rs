@@ -1,0 +1,194 @@
+//! The offline endpoints (docs/API-OFFLINE.md) as methods of [`Client`], on the same send path,
+//! error mapping and retries as the online ones. Every call here may be repeated: reads; device
+//! registration (idempotent); purse load and close (each carries an idempotency key); note
+//! upload (idempotent by note hash). So all are `Retry::Idempotent`: timeouts and 502/503/504
+//! are retried too. The offline code uses them with [`super::Patience::OFFLINE`].
+
+use serde::de::IgnoredAny;
+
+use super::{Client, ClientError, Retry};
+use crate::offline::api::{
+    CloseRequest, DeviceRequest, IssuerKeyJson, IssuerKeysAnswer, LoadPurseRequest, NoteResult, NotesAnswer,
+    NotesUpload, PurseClosed, PurseInfo, PurseLoaded, PursesAnswer, RevocationsJson,
+};
+
+impl Client {
+    /// `GET /v1/issuer-keys`.
+    pub async fn issuer_keys(&self) -> Result<Vec<IssuerKeyJson>, ClientError> {
+        let answer: IssuerKeysAnswer =
+            self.call(Retry::Idempotent, || self.http.get(self.server.url("/v1/issuer-keys"))).await?;
+        Ok(answer.keys)
+    }
+
+    /// `GET /v1/revocations`.
+    pub async fn revocations(&self) -> Result<RevocationsJson, ClientError> {
+        self.call(Retry::Idempotent, || self.http.get(self.server.url("/v1/revocations"))).await
+    }
+
+    /// `POST /v1/devices` (idempotent). The answer must be JSON; what it says is not needed.
+    pub async fn register_device(&self, token: &str, public_key_hex: &str) -> Result<(), ClientError> {
+        let body = DeviceRequest { public_key: public_key_hex };
+        let _: IgnoredAny = self
+            .call(Retry::Idempotent, || self.http.post(self.server.url("/v1/devices")).bearer_auth(token).json(&body))
+            .await?;
+        Ok(())
+    }
+
+    /// `POST /v1/purses` with an idempotency key: `amount` minor units into a new purse for the
+    /// device `device_hex`.
+    pub async fn load_purse(
+        &self,
+        token: &str,
+        idempotency_key: &str,
+        amount: u64,
+        device_hex: &str,
+    ) -> Result<PurseLoaded, ClientError> {
+        let body = LoadPurseRequest { amount, device_public_key: device_hex };
+        self.call(Retry::Idempotent, || {
+            self.http
+                .post(self.server.url("/v1/purses"))
+                .bearer_auth(token)
+                .header("Idempotency-Key", idempotency_key)
+                .json(&body)
+        })
+        .await
+    }
+
+    /// `GET /v1/purses`: the caller's purses and their states.
+    pub async fn purses(&self, token: &str) -> Result<Vec<PurseInfo>, ClientError> {
+        let answer: PursesAnswer =
+            self.call(Retry::Idempotent, || self.http.get(self.server.url("/v1/purses")).bearer_auth(token)).await?;
+        Ok(answer.purses)
+    }
+
+    /// `POST /v1/purses/{id}/close` with an idempotency key and the signed close statement.
+    pub async fn close_purse(
+        &self,
+        token: &str,
+        idempotency_key: &str,
+        purse_id_hex: &str,
+        close_text: &str,
+    ) -> Result<PurseClosed, ClientError> {
+        let body = CloseRequest { close: close_text };
+        let path = format!("/v1/purses/{purse_id_hex}/close");
+        self.call(Retry::Idempotent, || {
+            self.http
+                .post(self.server.url(&path))
+                .bearer_auth(token)
+                .header("Idempotency-Key", idempotency_key)
+                .json(&body)
+        })
+        .await
+    }
+
+    /// `POST /v1/notes` with at most [`crate::offline::api::MAX_NOTES_PER_UPLOAD`] notes
+    /// (idempotent by note hash).
+    pub async fn upload_notes(&self, token: &str, notes: &[&str]) -> Result<Vec<NoteResult>, ClientError> {
+        let body = NotesUpload { notes };
+        let answer: NotesAnswer = self
+            .call(Retry::Idempotent, || self.http.post(self.server.url("/v1/notes")).bearer_auth(token).json(&body))
+            .await?;
+        Ok(answer.results)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use serde_json::{Value, json};
+
+    use super::super::test_server::{canned_server, response};
+    use super::super::{Patience, ServerUrl};
+    use super::*;
+
+    fn offline_client(url: ServerUrl) -> Client {
+        Client::new(url).unwrap().with_patience(Patience::OFFLINE)
+    }
+
+    fn json_body(body: &str) -> Value {
+        serde_json::from_str(body).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_purse_load_is_retried_with_its_key_through_three_bad_gateways() {
+        let certificate = r#"{"purse_id":"ab","certificate":"cert","amount":500,"balance":100}"#;
+        let unavailable = || response("503 Service Unavailable", "");
+        let answers = vec![unavailable(), response("502 Bad Gateway", ""), unavailable(), response("201 Created", certificate)];
+        let (url, server) = canned_server(answers).await;
+        let loaded = offline_client(url).load_purse("tok", "key-1", 500, "d3v1c3").await.unwrap();
+        assert_eq!((loaded.certificate.as_str(), loaded.amount, loaded.balance), ("cert", 500, Some(100)));
+        let seen = server.await.unwrap();
+        assert_eq!(seen.len(), 4, "four attempts");
+        for request in &seen {
+            assert!(request.head.starts_with("post /v1/purses http/1.1"), "{}", request.head);
+            assert!(request.head.contains("idempotency-key: key-1"), "{}", request.head);
+            assert!(request.head.contains("authorization: bearer tok"), "{}", request.head);
+            assert_eq!(json_body(&request.body), json!({"amount": 500, "device_public_key": "d3v1c3"}));
+        }
+    }
+
+    #[tokio::test]
+    async fn the_online_patience_gives_up_after_three_attempts() {
+        let unavailable = || response("503 Service Unavailable", r#"{"error":{"code":"unavailable","message":"busy"}}"#);
+        let (url, server) = canned_server(vec![unavailable(), unavailable(), unavailable()]).await;
+        let err = Client::new(url).unwrap().load_purse("tok", "key-1", 500, "d").await.unwrap_err();
+        assert_eq!((err.status(), err.code()), (Some(503), Some("unavailable")));
+        assert!(!err.is_definitely_not_done());
+        assert_eq!(server.await.unwrap().len(), 3);
+    }
+
+    #[tokio::test]
+    async fn a_refusal_is_definitive_and_not_retried() {
+        let body = r#"{"error":{"code":"purse_limit","message":"the purse would be larger than 1000.00"}}"#;
+        let (url, server) = canned_server(vec![response("422 Unprocessable Entity", body)]).await;
+        let err = offline_client(url).close_purse("tok", "k", "00ff", "close-text").await.unwrap_err();
+        assert!(err.is_refusal() && err.is_definitely_not_done());
+        assert_eq!(err.to_string(), "the purse would be larger than 1000.00");
+        let seen = server.await.unwrap();
+        assert_eq!(seen.len(), 1);
+        assert!(seen[0].head.starts_with("post /v1/purses/00ff/close http/1.1"), "{}", seen[0].head);
+        assert_eq!(json_body(&seen[0].body), json!({"close": "close-text"}));
+    }
+
+    #[tokio::test]
+    async fn notes_are_uploaded_and_their_results_read() {
+        let answer = r#"{"results":[{"note":"aa","status":"settled","amount":5},{"note":"bb","status":"rejected","reason":"bad_signature"}]}"#;
+        let (url, server) = canned_server(vec![response("200 OK", answer)]).await;
+        let results = offline_client(url).upload_notes("tok", &["n1", "n2"]).await.unwrap();
+        let read: Vec<_> = results.iter().map(|r| (r.note.as_str(), r.status.as_str(), r.reason.as_deref())).collect();
+        assert_eq!(read, [("aa", "settled", None), ("bb", "rejected", Some("bad_signature"))]);
+        let seen = server.await.unwrap();
+        assert!(seen[0].head.starts_with("post /v1/notes http/1.1"), "{}", seen[0].head);
+        assert_eq!(json_body(&seen[0].body), json!({"notes": ["n1", "n2"]}));
+    }
+
+    #[tokio::test]
+    async fn a_device_registration_needs_a_json_answer() {
+        let (url, server) =
+            canned_server(vec![response("201 Created", r#"{"public_key":"ab","status":"active"}"#), response("201 Created", "ok")])
+                .await;
+        let client = offline_client(url);
+        client.register_device("tok", "ab").await.unwrap();
+        let err = client.register_device("tok", "ab").await.unwrap_err();
+        assert!(matches!(err, ClientError::BadAnswer { .. }), "{err:?}");
+        let seen = server.await.unwrap();
+        assert_eq!(json_body(&seen[0].body), json!({"public_key": "ab"}));
+    }
+
+    #[tokio::test]
+    async fn keys_revocations_and_purses_are_read_and_only_purses_carry_the_session() {
+        let keys = r#"{"keys":[{"key_id":"k1","public_key":"pk","not_before":1,"not_after":2}]}"#;
+        let revocations = r#"{"purses":["p1"],"devices":[]}"#;
+        let purses = r#"{"purses":[{"purse_id":"p1","amount":500,"settled":100,"state":"open"}]}"#;
+        let answers = vec![response("200 OK", keys), response("200 OK", revocations), response("200 OK", purses)];
+        let (url, server) = canned_server(answers).await;
+        let client = offline_client(url);
+        assert_eq!(client.issuer_keys().await.unwrap()[0].key_id, "k1");
+        assert_eq!(client.revocations().await.unwrap().purses, ["p1"]);
+        let listed = client.purses("tok").await.unwrap();
+        assert_eq!((listed[0].settled, listed[0].returned, listed[0].state.as_str()), (100, 0, "open"));
+        let seen = server.await.unwrap();
+        assert!(!seen[0].head.contains("authorization") && !seen[1].head.contains("authorization"));
+        assert!(seen[2].head.starts_with("get /v1/purses http/1.1") && seen[2].head.contains("authorization: bearer tok"));
+    }
+}
