@@ -2,9 +2,9 @@
 //! balance (even with no server), send money online (through the outbox, so a retry never pays
 //! twice), read the history, and follow live events.
 //!
-//! Seams for what comes next: the offline purse, device key, pay/accept and sync will be
-//! further methods here over further store tables; [`BalanceView::offline`] already exists and
-//! is zero until the purse lands.
+//! Offline payments (device key, purse, pay/accept, sync) live in [`crate::offline`], with their
+//! own store file; [`BalanceView::offline`] here is always zero and the CLI fills in the offline
+//! remainder from that module.
 
 use offpay_protocol::{Amount, Currency, Handle};
 
