@@ -3,18 +3,12 @@
 // `offpay serve`; the app itself is not started (the page is a plain text file of the app).
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { launchBrowser, startOffpay } from "./harness.js";
+import { startServerAndBrowser, stopServerAndBrowser } from "./harness.js";
 
 let srv;
 let browser;
-before(async () => {
-  srv = await startOffpay();
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-  await srv?.stop();
-});
+before(async () => { ({ srv, browser } = await startServerAndBrowser()); });
+after(() => stopServerAndBrowser({ srv, browser }));
 
 test("device key is non-extractable WebCrypto Ed25519 in IndexedDB and signs verifiable objects", async () => {
   const page = await browser.newPage();

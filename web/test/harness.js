@@ -1,6 +1,7 @@
 // Test harness for the browser tests: starts the real `offpay serve` binary on a free port with a
 // temporary --data folder, runs `offpay admin deposit`, and launches Debian's Chromium through
-// playwright-core (never a downloaded browser).
+// playwright-core (never a downloaded browser). Also the steps several browser tests share
+// (registering with a deposit, loading an offline purse, handing over a payment note).
 import { spawn, execFile } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync, mkdirSync } from "node:fs";
 import { createServer } from "node:net";
@@ -87,6 +88,26 @@ export function launchBrowser(extraArgs = []) {
   });
 }
 
+/**
+ * The before() hook of a browser test file: starts `offpay serve` (startOffpay) and Chromium
+ * (launchBrowser); returns {srv, browser}. If Chromium fails to start, the server is stopped.
+ */
+export async function startServerAndBrowser() {
+  const srv = await startOffpay();
+  try {
+    return { srv, browser: await launchBrowser() };
+  } catch (e) {
+    await srv.stop();
+    throw e;
+  }
+}
+
+/** The matching after() hook: closes the browser, then stops the server (either may be missing). */
+export async function stopServerAndBrowser({ srv, browser } = {}) {
+  await browser?.close();
+  await srv?.stop();
+}
+
 /** A phone-sized context (360x740) that records console errors and page errors into `errors`. */
 export async function phone(browser, opts = {}) {
   const context = await browser.newContext({ viewport: { width: 360, height: 740 }, deviceScaleFactor: 1, ...opts });
@@ -129,4 +150,93 @@ export const textOf = (page, testId) => page.getByTestId(testId).textContent();
 /** Waits until the element at `selector` contains `text`. */
 export function waitText(page, selector, text) {
   return page.waitForFunction(([s, t]) => document.querySelector(s)?.textContent?.includes(t), [selector, text]);
+}
+
+/** How Home shows a major-unit amount such as "1000.00": "₹1,000.00". */
+export function rupees(amount) {
+  const [whole, frac] = amount.split(".");
+  return `₹${whole.replace(/\B(?=(\d{3})+(?!\d))/g, ",")}.${frac}`;
+}
+
+/**
+ * The operator deposits `amount` (major units, "200.00") to `handle`, an account that holds
+ * nothing yet; `page`, logged in as `handle`, reloads (on SQLite a deposit by `offpay admin` is
+ * not pushed live, docs/OPERATIONS.md) and waits until Home shows the new balance.
+ */
+export async function depositAndReload(page, srv, handle, amount) {
+  await srv.deposit(handle, amount);
+  await page.reload();
+  await waitText(page, '[data-testid="balance"]', rupees(amount));
+}
+
+/** register(), then depositAndReload(): a new account with `amount` on Home. */
+export async function registerWithDeposit(page, srv, handle, password, amount) {
+  await register(page, srv.url, handle, password);
+  await depositAndReload(page, srv, handle, amount);
+}
+
+/**
+ * From Home (online), loads an offline purse of `amount` ("200.00") and goes back to Home, waiting
+ * until it shows the offline balance. Options, for tests that check or photograph the steps:
+ * `onForm(page)` runs when the empty form is shown, `onFilled(page)` when the amount is typed in
+ * and not yet submitted; `balanceAfter` ("₹0.00"), if given, is the balance Home must show (waited
+ * for before the offline balance).
+ */
+export async function loadPurse(page, amount, { onForm, onFilled, balanceAfter } = {}) {
+  await page.getByRole("link", { name: "Load offline purse" }).click();
+  await page.getByRole("heading", { name: "Load offline purse" }).waitFor();
+  await onForm?.(page);
+  await page.getByLabel("Amount").fill(amount);
+  await onFilled?.(page);
+  await page.getByRole("button", { name: "Load offline purse" }).click();
+  await page.getByRole("heading", { name: "Purse loaded" }).waitFor();
+  await page.getByRole("link", { name: "Done" }).click();
+  if (balanceAfter !== undefined) await waitText(page, '[data-testid="balance"]', balanceAfter);
+  await waitText(page, '[data-testid="offline-balance"]', rupees(amount));
+}
+
+/**
+ * `phone` ({context, page}, from phone()) loses its connection; from the offline home, which must
+ * show `offlineBalance` ("₹200.00"), it opens Pay.
+ */
+export async function goOfflineToPay({ context, page }, offlineBalance) {
+  await context.setOffline(true);
+  await page.getByRole("link", { name: "offpay home" }).click();
+  await page.getByRole("heading", { name: "Offline" }).waitFor();
+  await waitText(page, '[data-testid="offline-balance"]', offlineBalance);
+  await page.getByRole("link", { name: "Pay", exact: true }).click();
+  await page.getByRole("heading", { name: "Pay", exact: true }).waitFor();
+}
+
+/**
+ * The payer confirms the offline payment shown on `payer` (its "Confirm payment" step) and the
+ * payee's phone accepts the note text exactly as shown; ends on the payee's "Payment successful".
+ * Returns the note text.
+ */
+export async function confirmAndAccept(payer, payee) {
+  await payer.getByRole("button", { name: "Confirm" }).click();
+  await payer.getByRole("heading", { name: "Payment note ready" }).waitFor();
+  const noteText = await payer.getByRole("textbox", { name: "Payment note" }).inputValue();
+  await payee.getByRole("link", { name: "Accept" }).click();
+  await payee.getByRole("textbox", { name: "Payment note" }).fill(noteText);
+  await payee.getByRole("button", { name: "Accept" }).click();
+  await payee.getByRole("heading", { name: "Payment successful" }).waitFor();
+  return noteText;
+}
+
+/**
+ * Calls the app's offline wallet pay() for `handle` in `page` directly (no Pay form) with the
+ * payment request `requestText`; returns "paid", or "code: reason" of the refusal it throws.
+ */
+export function payDirectly(page, handle, requestText) {
+  return page.evaluate(async ([h, text]) => {
+    const w = await import("/js/offline/wallet.js");
+    const req = await w.readRequest(text);
+    try {
+      await w.pay(h, req);
+      return "paid";
+    } catch (e) {
+      return `${e.code}: ${e.reason}`;
+    }
+  }, [handle, requestText]);
 }

@@ -7,20 +7,17 @@
 // Alice's phone then has no open purse: Pay says so, online and offline, and pay() refuses.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { startOffpay, launchBrowser, phone, register, textOf, waitText } from "../harness.js";
+import {
+  startServerAndBrowser, stopServerAndBrowser, confirmAndAccept, depositAndReload, goOfflineToPay, loadPurse, payDirectly, phone, register,
+  textOf, waitText,
+} from "../harness.js";
 
 const NO_OPEN_PURSE = "You have no open offline purse. Load one while online.";
 
 let srv;
 let browser;
-before(async () => {
-  srv = await startOffpay();
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-  await srv?.stop();
-});
+before(async () => { ({ srv, browser } = await startServerAndBrowser()); });
+after(() => stopServerAndBrowser({ srv, browser }));
 
 /** Bob's phone makes a payment request for `amount` and returns its text. */
 async function requestFrom(page, amount) {
@@ -39,20 +36,13 @@ test("closing a purse with a payment not yet uploaded: the rest returns now, the
   const b = await phone(browser);
   await register(a.page, srv.url, "alice", "alice-secret-1");
   await register(b.page, srv.url, "bob", "bob-secret-12");
-  await srv.deposit("alice", "200.00");
-  await a.page.reload();
-  await waitText(a.page, '[data-testid="balance"]', "₹200.00");
+  await depositAndReload(a.page, srv, "alice", "200.00");
 
   // Alice loads a purse of 200.00.
-  await a.page.getByRole("link", { name: "Load offline purse" }).click();
-  await a.page.getByRole("heading", { name: "Load offline purse" }).waitFor();
-  assert.equal(await a.page.getByRole("link", { name: "Close offline purse" }).count(), 0, "nothing to close before a purse is loaded");
-  await a.page.getByLabel("Amount").fill("200.00");
-  await a.page.getByRole("button", { name: "Load offline purse" }).click();
-  await a.page.getByRole("heading", { name: "Purse loaded" }).waitFor();
-  await a.page.getByRole("link", { name: "Done" }).click();
-  await waitText(a.page, '[data-testid="balance"]', "₹0.00");
-  await waitText(a.page, '[data-testid="offline-balance"]', "₹200.00");
+  await loadPurse(a.page, "200.00", {
+    onForm: async (p) => assert.equal(await p.getByRole("link", { name: "Close offline purse" }).count(), 0, "nothing to close before a purse is loaded"),
+    balanceAfter: "₹0.00",
+  });
 
   // Closing needs a connection: offline, neither the offline home nor the purse screen offers it.
   await a.context.setOffline(true);
@@ -78,13 +68,7 @@ test("closing a purse with a payment not yet uploaded: the rest returns now, the
   await a.page.getByRole("textbox", { name: "Payment request" }).fill(requestText);
   await a.page.getByRole("button", { name: "Pay", exact: true }).click();
   assert.match(await a.page.getByRole("group", { name: "Confirm payment" }).textContent(), /Pay ₹50\.00 to bob/);
-  await a.page.getByRole("button", { name: "Confirm" }).click();
-  await a.page.getByRole("heading", { name: "Payment note ready" }).waitFor();
-  const noteText = await a.page.getByRole("textbox", { name: "Payment note" }).inputValue();
-  await b.page.getByRole("link", { name: "Accept" }).click();
-  await b.page.getByRole("textbox", { name: "Payment note" }).fill(noteText);
-  await b.page.getByRole("button", { name: "Accept" }).click();
-  await b.page.getByRole("heading", { name: "Payment successful" }).waitFor();
+  await confirmAndAccept(a.page, b.page);
 
   await a.page.getByRole("link", { name: "Done" }).click();
   await a.page.getByRole("heading", { name: "Home", exact: true }).waitFor();
@@ -141,24 +125,10 @@ test("closing a purse with a payment not yet uploaded: the rest returns now, the
   assert.equal(await a.page.getByRole("link", { name: "Close offline purse" }).count(), 0);
 
   const second = await requestFrom(b.page, "20.00");
-  const direct = await a.page.evaluate(async (text) => {
-    const w = await import("/js/offline/wallet.js");
-    const req = await w.readRequest(text);
-    try {
-      await w.pay("alice", req);
-      return "paid";
-    } catch (e) {
-      return `${e.code}: ${e.reason}`;
-    }
-  }, second);
+  const direct = await payDirectly(a.page, "alice", second);
   assert.equal(direct, `no_purse: ${NO_OPEN_PURSE}`);
 
-  await a.context.setOffline(true);
-  await a.page.getByRole("link", { name: "offpay home" }).click();
-  await a.page.getByRole("heading", { name: "Offline" }).waitFor();
-  await waitText(a.page, '[data-testid="offline-balance"]', "₹0.00");
-  await a.page.getByRole("link", { name: "Pay", exact: true }).click();
-  await a.page.getByRole("heading", { name: "Pay", exact: true }).waitFor();
+  await goOfflineToPay(a, "₹0.00");
   assert.equal(await textOf(a.page, "no-purse"), NO_OPEN_PURSE);
   await a.context.setOffline(false);
 

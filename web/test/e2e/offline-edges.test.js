@@ -6,7 +6,9 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { createHash, createPrivateKey, createPublicKey, sign as nodeSign } from "node:crypto";
-import { startOffpay, launchBrowser, phone, register, textOf, waitText } from "../harness.js";
+import {
+  startServerAndBrowser, stopServerAndBrowser, goOfflineToPay, loadPurse, payDirectly, phone, registerWithDeposit, textOf, waitText,
+} from "../harness.js";
 import { signObject, toText } from "../../public/js/protocol/objects.js";
 
 const OWN_REQUEST = "This is your own payment request. Ask the person paying you to scan it.";
@@ -15,25 +17,15 @@ let srv;
 let browser;
 let c;
 before(async () => {
-  srv = await startOffpay();
-  browser = await launchBrowser();
+  ({ srv, browser } = await startServerAndBrowser());
   c = await phone(browser);
   await c.context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: srv.url });
-  await register(c.page, srv.url, "carol", "carol-secret-1");
-  await srv.deposit("carol", "300.00");
-  await c.page.reload();
-  await waitText(c.page, '[data-testid="balance"]', "₹300.00");
-  await c.page.getByRole("link", { name: "Load offline purse" }).click();
-  await c.page.getByLabel("Amount").fill("200.00");
-  await c.page.getByRole("button", { name: "Load offline purse" }).click();
-  await c.page.getByRole("heading", { name: "Purse loaded" }).waitFor();
-  await c.page.getByRole("link", { name: "Done" }).click();
-  await waitText(c.page, '[data-testid="offline-balance"]', "₹200.00");
+  await registerWithDeposit(c.page, srv, "carol", "carol-secret-1", "300.00");
+  await loadPurse(c.page, "200.00");
 });
 after(async () => {
   await c?.context.close();
-  await browser?.close();
-  await srv?.stop();
+  await stopServerAndBrowser({ srv, browser });
 });
 
 let requestText;
@@ -54,12 +46,7 @@ test("Copy text puts the exact payment request on the clipboard", async () => {
 
 test("paying one's own payment request is refused before anything is signed", async () => {
   assert.ok(requestText, "needs the request of the test above");
-  await c.context.setOffline(true);
-  await c.page.getByRole("link", { name: "offpay home" }).click();
-  await c.page.getByRole("heading", { name: "Offline" }).waitFor();
-  await waitText(c.page, '[data-testid="offline-balance"]', "₹200.00");
-  await c.page.getByRole("link", { name: "Pay", exact: true }).click();
-  await c.page.getByRole("heading", { name: "Pay", exact: true }).waitFor();
+  await goOfflineToPay(c, "₹200.00");
   const pasted = await c.page.evaluate(() => navigator.clipboard.readText());
   assert.equal(pasted, requestText);
   await c.page.getByRole("textbox", { name: "Payment request" }).fill(pasted);
@@ -72,16 +59,7 @@ test("paying one's own payment request is refused before anything is signed", as
 
   // The wallet itself refuses too, even when the caller does not know the account (the purse
   // certificate names it): pay() throws before signing and nothing is stored.
-  const direct = await c.page.evaluate(async (text) => {
-    const w = await import("/js/offline/wallet.js");
-    const req = await w.readRequest(text);
-    try {
-      await w.pay("carol", req);
-      return "paid";
-    } catch (e) {
-      return `${e.code}: ${e.reason}`;
-    }
-  }, requestText);
+  const direct = await payDirectly(c.page, "carol", requestText);
   assert.equal(direct, `own_request: ${OWN_REQUEST}`);
 
   await c.page.getByRole("link", { name: "offpay home" }).click();

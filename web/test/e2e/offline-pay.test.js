@@ -5,20 +5,16 @@
 // and Bob's balance holds the money. The texts are moved between the pages exactly as shown.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { startOffpay, launchBrowser, phone, register, shot, textOf, waitText } from "../harness.js";
+import {
+  startServerAndBrowser, stopServerAndBrowser, depositAndReload, loadPurse, phone, register, shot, textOf, waitText,
+} from "../harness.js";
 import { textToBytes, NOTE_LEN } from "../../public/js/protocol/objects.js";
 import { encode as base45 } from "../../public/js/protocol/base45.js";
 
 let srv;
 let browser;
-before(async () => {
-  srv = await startOffpay();
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-  await srv?.stop();
-});
+before(async () => { ({ srv, browser } = await startServerAndBrowser()); });
+after(() => stopServerAndBrowser({ srv, browser }));
 
 /** The note with one bit of its signed `time` field flipped: still well formed, no longer signed. */
 function tamper(noteText) {
@@ -33,20 +29,10 @@ test("offline: request, pay and accept with both phones offline; a tampered note
   const b = await phone(browser);
   await register(a.page, srv.url, "alice", "alice-secret-1");
   await register(b.page, srv.url, "bob", "bob-secret-12");
-  await srv.deposit("alice", "1000.00");
-  await a.page.reload();
-  await waitText(a.page, '[data-testid="balance"]', "₹1,000.00");
+  await depositAndReload(a.page, srv, "alice", "1000.00");
 
   // Online: Alice loads an offline purse.
-  await a.page.getByRole("link", { name: "Load offline purse" }).click();
-  await a.page.getByRole("heading", { name: "Load offline purse" }).waitFor();
-  await a.page.getByLabel("Amount").fill("500.00");
-  await shot(a.page, "load-purse");
-  await a.page.getByRole("button", { name: "Load offline purse" }).click();
-  await a.page.getByRole("heading", { name: "Purse loaded" }).waitFor();
-  await a.page.getByRole("link", { name: "Done" }).click();
-  await waitText(a.page, '[data-testid="balance"]', "₹500.00");
-  await waitText(a.page, '[data-testid="offline-balance"]', "₹500.00");
+  await loadPurse(a.page, "500.00", { onFilled: (p) => shot(p, "load-purse"), balanceAfter: "₹500.00" });
   await shot(a.page, "home-with-purse");
 
   // Both phones lose the connection: the offline home replaces home.

@@ -3,18 +3,12 @@
 // device is offline. (Its own server: each test file starts one.)
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { startOffpay, launchBrowser, phone, register } from "../harness.js";
+import { startServerAndBrowser, stopServerAndBrowser, phone, register } from "../harness.js";
 
 let srv;
 let browser;
-before(async () => {
-  srv = await startOffpay();
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-  await srv?.stop();
-});
+before(async () => { ({ srv, browser } = await startServerAndBrowser()); });
+after(() => stopServerAndBrowser({ srv, browser }));
 
 test("offline: the service worker serves the app and the offline home replaces home", async () => {
   const d = await phone(browser);

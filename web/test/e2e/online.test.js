@@ -3,18 +3,12 @@
 // with its reason. Screenshots go to $OFFPAY_SCREENSHOTS (scripts/web-screenshots).
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { startOffpay, launchBrowser, phone, register, shot, textOf, waitText } from "../harness.js";
+import { startServerAndBrowser, stopServerAndBrowser, depositAndReload, phone, register, shot, textOf, waitText } from "../harness.js";
 
 let srv;
 let browser;
-before(async () => {
-  srv = await startOffpay();
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-  await srv?.stop();
-});
+before(async () => { ({ srv, browser } = await startServerAndBrowser()); });
+after(() => stopServerAndBrowser({ srv, browser }));
 
 test("online: register, deposit, send, and the payee's balance and history change live", async () => {
   const a = await phone(browser);
@@ -27,10 +21,8 @@ test("online: register, deposit, send, and the payee's balance and history chang
   assert.equal(await textOf(b.page, "balance"), "₹0.00");
 
   // On SQLite, a deposit by another process (`offpay admin`) is not pushed live (docs/OPERATIONS.md):
-  // the page shows it on reload.
-  await srv.deposit("alice", "1000.00");
-  await a.page.reload();
-  await waitText(a.page, '[data-testid="balance"]', "₹1,000.00");
+  // the page shows it on reload (depositAndReload).
+  await depositAndReload(a.page, srv, "alice", "1000.00");
   await shot(a.page, "home");
 
   await a.page.getByRole("link", { name: "Send" }).click();

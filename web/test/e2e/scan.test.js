@@ -7,7 +7,9 @@ import assert from "node:assert/strict";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { startOffpay, launchBrowser, phone, register, waitText } from "../harness.js";
+import {
+  startServerAndBrowser, stopServerAndBrowser, confirmAndAccept, launchBrowser, loadPurse, phone, register, registerWithDeposit,
+} from "../harness.js";
 
 const W = 640;
 const H = 480;
@@ -17,14 +19,12 @@ let browser;
 let camBrowser;
 let tmp;
 before(async () => {
-  srv = await startOffpay();
-  browser = await launchBrowser();
+  ({ srv, browser } = await startServerAndBrowser());
   tmp = mkdtempSync(join(tmpdir(), "offpay-cam-"));
 });
 after(async () => {
   await camBrowser?.close();
-  await browser?.close();
-  await srv?.stop();
+  await stopServerAndBrowser({ srv, browser });
   if (tmp) rmSync(tmp, { recursive: true, force: true });
 });
 
@@ -83,14 +83,8 @@ test("pay: the payer's camera reads the payee's QR code, the same text as the on
     `--use-file-for-fake-video-capture=${video}`]);
   const a = await phone(camBrowser);
   await a.context.grantPermissions(["camera"], { origin: srv.url });
-  await register(a.page, srv.url, "alice", "alice-secret-1");
-  await srv.deposit("alice", "100.00");
-  await a.page.reload();
-  await waitText(a.page, '[data-testid="balance"]', "₹100.00");
-  await a.page.getByRole("link", { name: "Load offline purse" }).click();
-  await a.page.getByLabel("Amount").fill("50.00");
-  await a.page.getByRole("button", { name: "Load offline purse" }).click();
-  await a.page.getByRole("heading", { name: "Purse loaded" }).waitFor();
+  await registerWithDeposit(a.page, srv, "alice", "alice-secret-1", "100.00");
+  await loadPurse(a.page, "50.00");
 
   await a.page.goto(`${srv.url}/#/pay`);
   await a.page.getByRole("heading", { name: "Pay", exact: true }).waitFor();
@@ -98,15 +92,9 @@ test("pay: the payer's camera reads the payee's QR code, the same text as the on
   const confirm = a.page.getByRole("group", { name: "Confirm payment" });
   await confirm.waitFor();
   assert.match(await confirm.textContent(), /Pay ₹42\.50 to bob/);
-  await a.page.getByRole("button", { name: "Confirm" }).click();
-  await a.page.getByRole("heading", { name: "Payment note ready" }).waitFor();
   // The request Alice signed against is Bob's exact text: the note carries its nonce and amount,
   // so Bob's phone accepts it.
-  const noteText = await a.page.getByRole("textbox", { name: "Payment note" }).inputValue();
-  await b.page.getByRole("link", { name: "Accept" }).click();
-  await b.page.getByRole("textbox", { name: "Payment note" }).fill(noteText);
-  await b.page.getByRole("button", { name: "Accept" }).click();
-  await b.page.getByRole("heading", { name: "Payment successful" }).waitFor();
+  await confirmAndAccept(a.page, b.page);
 
   assert.deepEqual(a.errors, []);
   assert.deepEqual(b.errors, []);
