@@ -413,19 +413,8 @@ fn replay(
     key: &IdempotencyKey,
     fingerprint: &[u8; 32],
 ) -> Result<Option<String>, LedgerError> {
-    let row: Option<(Vec<u8>, String)> = conn
-        .prepare_cached(
-            "SELECT request_hash, response FROM offline_idempotency WHERE scope = ?1 AND key = ?2",
-        )?
-        .query_row([scope, key.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))
-        .optional()?;
-    match row {
-        None => Ok(None),
-        Some((hash, _)) if hash.as_slice() != fingerprint.as_slice() => {
-            Err(LedgerError::IdempotencyConflict)
-        }
-        Some((_, response)) => Ok(Some(response)),
-    }
+    const SELECT: &str = "SELECT request_hash, response FROM offline_idempotency WHERE scope = ?1 AND key = ?2";
+    super::writes::earlier_result(conn, SELECT, scope, key, fingerprint)
 }
 
 fn remember(

@@ -152,6 +152,28 @@ pub fn record_security_event(
     Ok(())
 }
 
+/// What an earlier request with (scope, key) left: `None` when the key is new, its stored value
+/// when the earlier request had the same fingerprint, `IdempotencyConflict` otherwise. `select`
+/// reads `request_hash` and the value for `?1` = scope, `?2` = key (the online `idempotency`
+/// table keeps an entry id, the offline one a response).
+pub(super) fn earlier_result<T: rusqlite::types::FromSql>(
+    conn: &Connection,
+    select: &str,
+    scope: &str,
+    key: &IdempotencyKey,
+    fingerprint: &[u8; 32],
+) -> Result<Option<T>, LedgerError> {
+    let row: Option<(Vec<u8>, T)> = conn
+        .prepare_cached(select)?
+        .query_row([scope, key.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    match row {
+        None => Ok(None),
+        Some((hash, _)) if hash.as_slice() != fingerprint.as_slice() => Err(LedgerError::IdempotencyConflict),
+        Some((_, value)) => Ok(Some(value)),
+    }
+}
+
 /// `Some(result)` when the key was used before: a replay, or a conflict.
 fn replay(
     conn: &Connection,
@@ -159,23 +181,13 @@ fn replay(
     key: &IdempotencyKey,
     fingerprint: &[u8; 32],
 ) -> Result<Option<Posted>, LedgerError> {
-    let row: Option<(Vec<u8>, i64)> = conn
-        .prepare_cached(
-            "SELECT request_hash, entry_id FROM idempotency WHERE scope = ?1 AND key = ?2",
-        )?
-        .query_row([scope, key.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))
-        .optional()?;
-    match row {
-        None => Ok(None),
-        Some((hash, _)) if hash.as_slice() != fingerprint.as_slice() => {
-            Err(LedgerError::IdempotencyConflict)
-        }
-        Some((_, entry_id)) => {
-            let mut posted = posted_by_entry(conn, entry_id)?;
-            posted.replayed = true;
-            Ok(Some(posted))
-        }
-    }
+    const SELECT: &str = "SELECT request_hash, entry_id FROM idempotency WHERE scope = ?1 AND key = ?2";
+    let Some(entry_id) = earlier_result::<i64>(conn, SELECT, scope, key, fingerprint)? else {
+        return Ok(None);
+    };
+    let mut posted = posted_by_entry(conn, entry_id)?;
+    posted.replayed = true;
+    Ok(Some(posted))
 }
 
 fn locked_account(conn: &Connection, account_id: AccountId) -> Result<LockedAccount, LedgerError> {
