@@ -406,6 +406,7 @@ pub fn plan_settlement(
         .collect();
     for note in batch {
         let hash = note.hash();
+        let encoded = note.encode();
         let result = |status, reason: Option<&str>, amount: i64| NoteResult {
             note: hash,
             status,
@@ -417,7 +418,7 @@ pub fn plan_settlement(
             results.push(result(NoteStatus::Rejected, Some("unknown_purse"), 0));
             continue;
         };
-        if let Some(reason) = work.rejected.get(&note.encode()) {
+        if let Some(reason) = work.rejected.get(&encoded) {
             results.push(result(NoteStatus::Rejected, Some(reason), 0));
             continue;
         }
@@ -442,7 +443,7 @@ pub fn plan_settlement(
             seq: f.seq,
             payee: i64::try_from(f.payee.0).unwrap_or(-1),
             amount,
-            encoded: super::stored_note::compact(note),
+            encoded: super::stored_note::compact(&encoded),
             from_reserve: 0,
             from_payer: 0,
             from_loss: 0,

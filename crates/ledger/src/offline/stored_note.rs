@@ -4,6 +4,7 @@
 //! (measured with `settle_bench`, docs/PERFORMANCE.md). Rows written before this layout hold the
 //! full encoding; both are read.
 
+use offpay_protocol::note::NoteDecoder;
 use offpay_protocol::wire::DecodeError;
 use offpay_protocol::{PaymentNote, PurseCertificate};
 
@@ -13,9 +14,8 @@ const HEAD: usize = 2;
 /// Length of the stored form.
 pub const COMPACT_LEN: usize = PaymentNote::LEN - PurseCertificate::LEN;
 
-/// The stored form of `note`.
-pub fn compact(note: &PaymentNote) -> Vec<u8> {
-    let full = note.encode();
+/// The stored form of a note, from its full encoding (`PaymentNote::encode`).
+pub fn compact(full: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(COMPACT_LEN);
     out.extend_from_slice(&full[..HEAD]);
     out.extend_from_slice(&full[HEAD + PurseCertificate::LEN..]);
@@ -23,16 +23,21 @@ pub fn compact(note: &PaymentNote) -> Vec<u8> {
 }
 
 /// The note stored as `bytes` (either form) for the purse with `certificate`. A full encoding
-/// must carry that same certificate.
-pub fn restore(bytes: &[u8], certificate: &PurseCertificate) -> Result<PaymentNote, String> {
+/// must carry that same certificate. One `decoder` per purse decodes its certificate once for
+/// all its stored notes.
+pub fn restore(
+    bytes: &[u8],
+    certificate: &PurseCertificate,
+    decoder: &mut NoteDecoder,
+) -> Result<PaymentNote, String> {
     let note = if bytes.len() == COMPACT_LEN {
         let mut full = Vec::with_capacity(PaymentNote::LEN);
         full.extend_from_slice(&bytes[..HEAD]);
         full.extend_from_slice(&certificate.encode());
         full.extend_from_slice(&bytes[HEAD..]);
-        PaymentNote::decode(&full)
+        decoder.decode(&full)
     } else {
-        PaymentNote::decode(bytes)
+        decoder.decode(bytes)
     }
     .map_err(|e: DecodeError| e.to_string())?;
     if note.certificate() != certificate {
@@ -45,6 +50,7 @@ pub fn restore(bytes: &[u8], certificate: &PurseCertificate) -> Result<PaymentNo
 mod tests {
     #![allow(clippy::unwrap_used)]
 
+    use offpay_protocol::note::NoteDecoder;
     use offpay_protocol::purse::{PurseState, prepare_next};
     use offpay_protocol::testkit::{Fixture, NOW, signing_key};
 
@@ -56,12 +62,13 @@ mod tests {
         let request = fx.request(1_000, "stored");
         let state = PurseState::new(&fx.certificate);
         let (_, note) = prepare_next(&fx.certificate, &state, &fx.payer_device, &request, NOW).unwrap();
-        let stored = compact(&note);
+        let stored = compact(&note.encode());
         assert_eq!(stored.len(), COMPACT_LEN);
-        assert_eq!(restore(&stored, &fx.certificate).unwrap(), note);
-        assert_eq!(restore(&note.encode(), &fx.certificate).unwrap(), note);
+        let decoder = &mut NoteDecoder::default();
+        assert_eq!(restore(&stored, &fx.certificate, decoder).unwrap(), note);
+        assert_eq!(restore(&note.encode(), &fx.certificate, decoder).unwrap(), note);
         let other = fx.certificate_with(&signing_key("issuer-2"), |f| f.amount = f.per_payment_cap);
-        assert!(restore(&note.encode(), &other).is_err());
-        assert!(restore(&stored[..stored.len() - 1], &fx.certificate).is_err());
+        assert!(restore(&note.encode(), &other, decoder).is_err());
+        assert!(restore(&stored[..stored.len() - 1], &fx.certificate, decoder).is_err());
     }
 }

@@ -10,6 +10,7 @@ use std::collections::{HashMap, HashSet};
 
 use async_trait::async_trait;
 use deadpool_postgres::{Pool, Transaction};
+use offpay_protocol::note::NoteDecoder;
 use offpay_protocol::{
     CloseStatement, PaymentNote, PurseCertificate, PurseId, UnixTime, settle_purse,
 };
@@ -166,6 +167,8 @@ async fn snapshots(
             )
         })
         .collect();
+    // Each purse's certificate is decoded once for all its stored notes.
+    let mut decoder = NoteDecoder::default();
     for row in tx
         .query(
             "SELECT purse_id, encoded FROM notes WHERE purse_id = ANY($1)",
@@ -176,7 +179,8 @@ async fn snapshots(
         let id = purse_id_of(&row.try_get::<_, Vec<u8>>(0)?)?;
         if let Some(s) = map.get_mut(&id) {
             let bytes: Vec<u8> = row.try_get(1)?;
-            let note = stored_note::restore(&bytes, &s.purse.certificate).map_err(|e| storage("note", e))?;
+            let note = stored_note::restore(&bytes, &s.purse.certificate, &mut decoder)
+                .map_err(|e| storage("note", e))?;
             s.stored.push(note);
         }
     }

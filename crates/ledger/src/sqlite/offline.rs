@@ -7,6 +7,7 @@
 use std::collections::{HashMap, HashSet};
 
 use async_trait::async_trait;
+use offpay_protocol::note::NoteDecoder;
 use offpay_protocol::{
     Amount, CloseStatement, PaymentNote, PurseCertificate, PurseId, UnixTime, settle_purse,
 };
@@ -211,11 +212,12 @@ fn read_purse(conn: &Connection, id: PurseId) -> Result<Option<Purse>, LedgerErr
 fn snapshot(conn: &Connection, purse: Purse) -> Result<Snapshot, LedgerError> {
     let id = purse.id;
     let mut stmt = conn.prepare_cached("SELECT encoded FROM notes WHERE purse_id = ?1")?;
+    let mut decoder = NoteDecoder::default();
     let stored = stmt
         .query_map([&id.as_bytes()[..]], |r| r.get::<_, Vec<u8>>(0))?
         .map(|bytes| {
             let bytes = bytes?;
-            stored_note::restore(&bytes, &purse.certificate).map_err(|e| storage("note", e))
+            stored_note::restore(&bytes, &purse.certificate, &mut decoder).map_err(|e| storage("note", e))
         })
         .collect::<Result<Vec<_>, _>>()?;
     let mut stmt =
