@@ -1,7 +1,8 @@
 //! The only cryptography offpay uses, in one place: SHA-256 digests, issuer key ids, and
 //! Ed25519 signatures checked with `verify_strict` (which refuses small-order keys, small-order
 //! R and non-canonical encodings, and does the cofactorless check, so a signature with a
-//! torsion component is refused; see docs/PROTOCOL.md).
+//! torsion component is refused; see docs/PROTOCOL.md). The batch form of that check, which
+//! accepts exactly the same signatures, is in [`crate::batch`].
 
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use sha2::{Digest, Sha256};
