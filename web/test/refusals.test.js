@@ -27,7 +27,8 @@ test("the known codes read as sentences, with the code kept", () => {
 test("every code gets its own sentence that is not the code itself", () => {
   const codes = ["settlement_deadline_passed", "bad_device_signature", "unknown_purse", "unknown_payee",
     "over_purse_amount", "over_payment_cap", "wrong_purse", "bad_chain_start", "revoked", "malformed",
-    "same_sequence", "broken_chain", "beyond_close"];
+    "same_sequence", "broken_chain", "beyond_close", "inconsistent_with_earlier_note", "request_already_paid",
+    "loss_allowance_exhausted"];
   const sentences = new Set();
   for (const code of codes) {
     const r = serverRefusal(code);

@@ -126,6 +126,14 @@ async fn handle_of(store: &dyn Store, user: i64) -> String {
 
 async fn fraud(store: &dyn Store, limit: u32, json: bool) -> anyhow::Result<ExitCode> {
     let proofs = store.offline().fraud_proofs(limit).await.context("cannot read fraud proofs")?;
+    let mut purses = std::collections::BTreeMap::new();
+    for p in &proofs {
+        if !purses.contains_key(&p.purse_id)
+            && let Some(purse) = store.offline().purse(p.purse_id).await.context("cannot read a purse")?
+        {
+            purses.insert(p.purse_id, purse);
+        }
+    }
     if json {
         let mut rows = Vec::new();
         for p in &proofs {
@@ -137,6 +145,7 @@ async fn fraud(store: &dyn Store, limit: u32, json: bool) -> anyhow::Result<Exit
                 "first": object_text(&p.first),
                 "second": object_text(&p.second),
                 "created_at_ms": p.created_at_ms,
+                "purse": purses.get(&p.purse_id).map(money_json),
             }));
         }
         println!("{}", json!({"fraud_proofs": rows}));
@@ -145,6 +154,7 @@ async fn fraud(store: &dyn Store, limit: u32, json: bool) -> anyhow::Result<Exit
     if proofs.is_empty() {
         println!("No fraud proofs.");
     }
+    let mut shown = std::collections::BTreeSet::new();
     for p in &proofs {
         println!(
             "#{} {} purse {} of {} at {}",
@@ -154,10 +164,49 @@ async fn fraud(store: &dyn Store, limit: u32, json: bool) -> anyhow::Result<Exit
             handle_of(store, p.user_id).await,
             crate::admin_cmd::utc(p.created_at_ms)
         );
+        if shown.insert(p.purse_id)
+            && let Some(purse) = purses.get(&p.purse_id)
+        {
+            println!("  purse:  {}", money_line(purse));
+        }
         println!("  first:  {}", object_text(&p.first));
         println!("  second: {}", object_text(&p.second));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A purse's money, as `admin fraud` and `admin purses` show it: its reserve, what was paid from
+/// the reserve, recovered from the payer, booked as the operator's loss (against its allowance),
+/// and held on notes beyond the bound.
+fn money_line(p: &Purse) -> String {
+    let currency = Currency::INR;
+    let m = |v: i64| currency.format_signed(v);
+    let amount = i64::try_from(p.certificate.fields().amount.minor()).unwrap_or(i64::MAX);
+    format!(
+        "reserve {} (left {}), paid from reserve {}, returned {}, recovered from payer {}, operator loss {} of allowance {}, held for notes {}",
+        m(amount),
+        m(p.held()),
+        m(p.settled),
+        m(p.returned),
+        m(p.recovered),
+        m(p.fraud_loss),
+        m(p.loss_allowance),
+        m(p.notes_held)
+    )
+}
+
+fn money_json(p: &Purse) -> serde_json::Value {
+    json!({
+        "amount": p.certificate.fields().amount.minor(),
+        "settled": p.settled,
+        "returned": p.returned,
+        "held": p.held(),
+        "recovered": p.recovered,
+        "fraud_loss": p.fraud_loss,
+        "loss_allowance": p.loss_allowance,
+        "notes_held": p.notes_held,
+        "state": p.state.as_str(),
+    })
 }
 
 async fn purses(store: &dyn Store, handle: Option<&str>, limit: u32, json: bool) -> anyhow::Result<ExitCode> {
@@ -169,7 +218,6 @@ async fn purses(store: &dyn Store, handle: Option<&str>, limit: u32, json: bool)
         None => None,
     };
     let list: Vec<Purse> = store.offline().purses(user, limit).await.context("cannot read purses")?;
-    let currency = Currency::INR;
     if json {
         let mut rows = Vec::new();
         for p in &list {
@@ -184,6 +232,8 @@ async fn purses(store: &dyn Store, handle: Option<&str>, limit: u32, json: bool)
                 "held": p.held(),
                 "recovered": p.recovered,
                 "fraud_loss": p.fraud_loss,
+                "loss_allowance": p.loss_allowance,
+                "notes_held": p.notes_held,
                 "valid_until": f.valid_until,
                 "issuer_key_id": p.issuer_key_id().to_hex(),
             }));
@@ -197,17 +247,12 @@ async fn purses(store: &dyn Store, handle: Option<&str>, limit: u32, json: bool)
     for p in &list {
         let f = p.certificate.fields();
         println!(
-            "{} {:<8} {:<10} amount {} settled {} returned {} held {} recovered {} fraud-loss {} until {}",
+            "{} {:<8} {:<10} until {}: {}",
             p.id,
             handle_of(store, p.user_id).await,
             p.state.as_str(),
-            currency.format_signed(i64::try_from(f.amount.minor()).unwrap_or(i64::MAX)),
-            currency.format_signed(p.settled),
-            currency.format_signed(p.returned),
-            currency.format_signed(p.held()),
-            currency.format_signed(p.recovered),
-            currency.format_signed(p.fraud_loss),
             crate::admin_cmd::utc(i64::try_from(f.valid_until).unwrap_or(0).saturating_mul(1000)),
+            money_line(p),
         );
     }
     Ok(ExitCode::SUCCESS)

@@ -449,6 +449,14 @@ pub fn sync_human(currency: &Currency, r: &SyncReport, offline: Amount) -> Strin
     for (hash, reason) in &r.rejected {
         lines.push(format!("  refused note {}: {}", short_id(&hash.to_hex()), sanitize(reason.as_deref().unwrap_or("no reason given"))));
     }
+    for (hash, paid) in &r.held {
+        let paid = Amount::from_minor(*paid).unwrap_or(Amount::ZERO);
+        lines.push(format!(
+            "  held note {}: {} paid now; the payer's purse was double-spent beyond what the operator covers (loss_allowance_exhausted), the rest is paid when money is recovered from the payer",
+            short_id(&hash.to_hex()),
+            money(currency, paid)
+        ));
+    }
     lines.push(format!(
         "Issuer keys: {}. Revoked: {} purse(s), {} device(s).",
         r.issuer_keys, r.revoked_purses, r.revoked_devices
@@ -467,6 +475,7 @@ pub fn sync_json(r: &SyncReport, offline: Amount) -> Value {
         "duplicate": r.duplicate,
         "fraud": r.fraud,
         "rejected": r.rejected.iter().map(|(h, reason)| json!({"note": h.to_hex(), "reason": reason})).collect::<Vec<_>>(),
+        "held": r.held.iter().map(|(h, paid)| json!({"note": h.to_hex(), "paid": paid, "reason": "loss_allowance_exhausted"})).collect::<Vec<_>>(),
         "pending": r.pending,
         "issuer_keys": r.issuer_keys,
         "revoked_purses": r.revoked_purses,

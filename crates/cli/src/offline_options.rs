@@ -21,6 +21,8 @@ pub const VALIDITY_ENV: &str = "OFFPAY_PURSE_VALIDITY";
 pub const GRACE_ENV: &str = "OFFPAY_PURSE_GRACE";
 pub const MAX_PAYMENT_ENV: &str = "OFFPAY_MAX_PAYMENT";
 pub const MAX_PURSE_ENV: &str = "OFFPAY_MAX_PURSE";
+pub const LOSS_ALLOWANCE_ENV: &str = "OFFPAY_LOSS_ALLOWANCE";
+pub const MAX_OPEN_PURSES_ENV: &str = "OFFPAY_MAX_OPEN_PURSES";
 
 /// Longest purse validity and longest settlement grace accepted: money sits in a purse (and an
 /// old issuer key stays published) for up to their sum, so a typo like `300d` is refused.
@@ -54,6 +56,14 @@ pub struct OfflineLimitArgs {
     /// Largest offline purse, in major units
     #[arg(long, value_name = "AMOUNT", default_value = "2000.00", env = MAX_PURSE_ENV, allow_negative_numbers = true)]
     pub max_purse: String,
+    /// The most the operator may lose on one purse that was double-spent, in major units (0.00:
+    /// never); notes beyond it are held until money is recovered from the payer
+    #[arg(long, value_name = "AMOUNT", default_value = "2000.00", env = LOSS_ALLOWANCE_ENV, allow_negative_numbers = true)]
+    pub loss_allowance: String,
+    /// Most offline purses one account may have before their settlement deadline (validity plus
+    /// grace), closed ones included
+    #[arg(long, value_name = "COUNT", default_value = "2", env = MAX_OPEN_PURSES_ENV, allow_negative_numbers = true)]
+    pub max_open_purses: String,
 }
 
 /// Purse validity and settlement grace, in seconds, both checked.
@@ -116,6 +126,14 @@ impl OfflineLimitArgs {
         };
         let per_payment_cap = amount("max-payment", MAX_PAYMENT_ENV, &self.max_payment)?;
         let purse_max = amount("max-purse", MAX_PURSE_ENV, &self.max_purse)?;
+        let loss_allowance = amount("loss-allowance", LOSS_ALLOWANCE_ENV, &self.loss_allowance)?;
+        let max_open_purses = self
+            .max_open_purses
+            .trim()
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (1..=100).contains(n))
+            .ok_or_else(|| bad("max-open-purses", MAX_OPEN_PURSES_ENV, &self.max_open_purses, "a whole number from 1 to 100"))?;
         if per_payment_cap > purse_max {
             let why = format!("more than --max-purse {:?}; one payment cannot be larger than a purse", self.max_purse);
             return Err(bad("max-payment", MAX_PAYMENT_ENV, &self.max_payment, why));
@@ -125,6 +143,8 @@ impl OfflineLimitArgs {
             purse_max,
             validity_secs: window.validity_secs,
             grace_secs: window.grace_secs,
+            loss_allowance,
+            max_open_purses,
             issuer: None,
         })
     }
@@ -193,6 +213,8 @@ mod tests {
             window: PurseWindowArgs { purse_validity: validity.into(), purse_grace: grace.into() },
             max_payment: payment.into(),
             max_purse: purse.into(),
+            loss_allowance: "2000.00".into(),
+            max_open_purses: "2".into(),
         }
         .config(Currency::INR)
     }
@@ -224,6 +246,10 @@ mod tests {
         assert_eq!(
             (config.per_payment_cap, config.purse_max, config.validity_secs, config.grace_secs),
             (default.per_payment_cap, default.purse_max, default.validity_secs, default.grace_secs)
+        );
+        assert_eq!(
+            (config.loss_allowance, config.max_open_purses),
+            (default.loss_allowance, default.max_open_purses)
         );
         let small = limits("2s", "1s", "0.01", "0.01").unwrap();
         assert_eq!((small.per_payment_cap, small.purse_max, small.validity_secs, small.grace_secs), (1, 1, 2, 1));

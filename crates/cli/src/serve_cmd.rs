@@ -59,6 +59,8 @@ fn log_offline_limits(limits: &offpay_server::issuer::OfflineConfig, currency: &
         grace = %format_duration(limits.grace_secs),
         max_payment = %money(limits.per_payment_cap),
         max_purse = %money(limits.purse_max),
+        loss_allowance = %money(limits.loss_allowance),
+        max_open_purses = limits.max_open_purses,
         "offline purse limits"
     );
 }

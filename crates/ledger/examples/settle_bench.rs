@@ -157,6 +157,8 @@ async fn run_round(total: usize) -> Round {
                 user: user.id,
                 certificate: cert.clone(),
                 idempotency_key: IdempotencyKey::parse(&format!("load-{i:08}")).unwrap(),
+                loss_allowance: 200_000,
+                max_open_purses: 1,
             };
             off.load_purse(&request, NOW).await.unwrap();
             certs.push((cert, device));

@@ -4,241 +4,13 @@
 //! fraud loss, close, expiry; after each case `verify` passes and money is conserved.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::sync::Arc;
+mod offline_support;
 
+use offline_support::*;
 use offpay_ledger::offline::*;
-use offpay_ledger::testing::{TestDbGuard, fresh_postgres};
 use offpay_ledger::*;
-use offpay_protocol::testkit::{bytes16, seed, signing_key, torsion_signature};
-use offpay_protocol::{
-    AccountId as ProtoAccount, Amount, CertificateFields, CloseFields, CloseStatement,
-    CurrencyCode, Handle, Hash256, Nonce, NoteFields, PaymentNote, PurseCertificate, PurseId,
-    SigningKey,
-};
-
-/// Seconds; the ledger takes milliseconds.
-const NOW_S: u64 = 1_767_225_600;
-const NOW: i64 = NOW_S as i64 * 1000;
-const DAY: u64 = 86_400;
-const GRACE: u64 = 2 * DAY;
-
-struct Fx {
-    store: Arc<dyn Store>,
-    _dir: Option<tempfile::TempDir>,
-    _db: Option<TestDbGuard>,
-}
-
-#[derive(Clone, Copy)]
-enum Kind {
-    Sqlite,
-    Postgres,
-}
-
-impl Fx {
-    async fn new(kind: Kind) -> Option<Fx> {
-        match kind {
-            Kind::Sqlite => {
-                let dir = tempfile::tempdir().unwrap();
-                let store = open_store(Some(dir.path()), None).await.unwrap();
-                Some(Fx {
-                    store,
-                    _dir: Some(dir),
-                    _db: None,
-                })
-            }
-            Kind::Postgres => {
-                let (url, guard) = fresh_postgres().await?;
-                let store = open_store(None, Some(&url)).await.unwrap();
-                Some(Fx {
-                    store,
-                    _dir: None,
-                    _db: Some(guard),
-                })
-            }
-        }
-    }
-
-    fn off(&self) -> &dyn OfflineStore {
-        self.store.offline()
-    }
-
-    async fn user(&self, name: &str, deposit_minor: u64) -> User {
-        let user = self
-            .store
-            .create_user(&Handle::parse(name).unwrap(), "x", NOW)
-            .await
-            .unwrap();
-        if deposit_minor > 0 {
-            self.store
-                .deposit(
-                    &user.handle,
-                    amount(deposit_minor),
-                    &key(&format!("dep-{name}-0001")),
-                    NOW,
-                )
-                .await
-                .unwrap();
-        }
-        user
-    }
-
-    /// An online transfer of `minor` from `from` to `to`.
-    async fn transfer(&self, from: &User, to: &User, minor: u64) {
-        let request = TransferRequest {
-            from: from.id,
-            to: to.handle.clone(),
-            amount: amount(minor),
-            idempotency_key: key(&format!("transfer-{}-{}-{minor}", from.id, to.id)),
-            memo: None,
-        };
-        self.store.transfer(&request, NOW).await.unwrap();
-    }
-
-    async fn balance(&self, user: &User) -> u64 {
-        self.store.balance(user.id).await.unwrap().minor()
-    }
-
-    /// `verify` passes and the money in the system is what was deposited.
-    async fn verify_clean(&self, deposited: u64) {
-        let report = self.store.verify().await.unwrap();
-        assert!(
-            report.problems.is_empty(),
-            "verify found problems: {:#?}",
-            report.problems
-        );
-        assert_eq!(report.money_in_system, deposited as i64);
-    }
-
-    /// Registers the device and loads a purse of `minor` valid for `validity` seconds.
-    async fn load(
-        &self,
-        user: &User,
-        device: &SigningKey,
-        minor: u64,
-        validity: u64,
-        label: &str,
-    ) -> PurseCertificate {
-        self.off()
-            .register_device(user.id, device.verifying_key().to_bytes(), NOW)
-            .await
-            .unwrap();
-        let cert = certificate(user, device, minor, validity, label);
-        let loaded = self
-            .off()
-            .load_purse(
-                &LoadRequest {
-                    user: user.id,
-                    certificate: cert.clone(),
-                    idempotency_key: key(&format!("load-{label}")),
-                },
-                NOW,
-            )
-            .await
-            .unwrap();
-        assert!(!loaded.replayed);
-        assert_eq!(loaded.purse.certificate, cert);
-        cert
-    }
-
-    async fn settle(&self, uploader: &User, notes: &[PaymentNote], now: i64) -> Vec<NoteResult> {
-        self.off()
-            .settle_notes(uploader.id, notes.to_vec(), now)
-            .await
-            .unwrap()
-    }
-
-    async fn purse(&self, cert: &PurseCertificate) -> Purse {
-        self.off().purse(cert.purse_id()).await.unwrap().unwrap()
-    }
-}
-
-fn amount(minor: u64) -> Amount {
-    Amount::from_minor(minor).unwrap()
-}
-
-fn key(text: &str) -> IdempotencyKey {
-    IdempotencyKey::parse(text).unwrap()
-}
-
-fn issuer() -> SigningKey {
-    signing_key("issuer-1")
-}
-
-fn certificate(
-    user: &User,
-    device: &SigningKey,
-    minor: u64,
-    validity: u64,
-    label: &str,
-) -> PurseCertificate {
-    let fields = CertificateFields {
-        purse_id: PurseId::from_bytes(bytes16(label)),
-        account: ProtoAccount(user.id as u64),
-        device_key: device.verifying_key(),
-        currency: CurrencyCode::INR,
-        amount: amount(minor),
-        per_payment_cap: amount(20_000.min(minor)),
-        valid_from: NOW_S - 60,
-        valid_until: NOW_S + validity,
-    };
-    PurseCertificate::issue(fields, &issuer()).unwrap()
-}
-
-/// The payer's chain state, as a device keeps it.
-struct Chain {
-    cert: PurseCertificate,
-    device: SigningKey,
-    seq: u32,
-    last: Hash256,
-    spent: u64,
-}
-
-impl Chain {
-    fn new(cert: &PurseCertificate, device: &SigningKey) -> Chain {
-        Chain {
-            cert: cert.clone(),
-            device: device.clone(),
-            seq: 0,
-            last: cert.hash(),
-            spent: 0,
-        }
-    }
-
-    fn pay(&mut self, payee: &User, minor: u64, nonce: &str) -> PaymentNote {
-        self.seq += 1;
-        self.spent += minor;
-        let fields = NoteFields {
-            seq: self.seq,
-            prev_hash: self.last,
-            cumulative: amount(self.spent),
-            amount: amount(minor),
-            payee: ProtoAccount(payee.id as u64),
-            nonce: Nonce::from_bytes(bytes16(nonce)),
-            time: NOW_S,
-        };
-        let note = PaymentNote::sign(self.cert.clone(), fields, &self.device).unwrap();
-        self.last = note.hash();
-        note
-    }
-
-    fn close(&self) -> CloseStatement {
-        let fields = CloseFields {
-            purse_id: self.cert.purse_id(),
-            last_seq: self.seq,
-            last_hash: self.last,
-            total_spent: amount(self.spent),
-            time: NOW_S,
-        };
-        CloseStatement::sign(fields, &self.device).unwrap()
-    }
-}
-
-fn statuses(results: &[NoteResult]) -> Vec<(NoteStatus, Option<&str>, u64)> {
-    results
-        .iter()
-        .map(|r| (r.status, r.reason.as_deref(), r.amount))
-        .collect()
-}
+use offpay_protocol::testkit::{seed, signing_key, torsion_signature};
+use offpay_protocol::PaymentNote;
 
 async fn load_settle_duplicate(fx: Fx) {
     let alice = fx.user("alice", 500_000).await;
@@ -247,11 +19,7 @@ async fn load_settle_duplicate(fx: Fx) {
 
     // Unregistered device, then someone else's device.
     let cert = certificate(&alice, &device, 50_000, 3 * DAY, "purse-a");
-    let request = LoadRequest {
-        user: alice.id,
-        certificate: cert.clone(),
-        idempotency_key: key("load-purse-a"),
-    };
+    let request = load_request(alice.id, cert.clone(), "load-purse-a");
     assert!(matches!(
         fx.off().load_purse(&request, NOW).await,
         Err(OfflineError::UnknownDevice)
@@ -272,22 +40,14 @@ async fn load_settle_duplicate(fx: Fx) {
     ));
     // A certificate naming another account is refused.
     let wrong = certificate(&bob, &device, 50_000, 3 * DAY, "purse-a");
-    let bad = LoadRequest {
-        user: alice.id,
-        certificate: wrong,
-        idempotency_key: key("load-wrong-acct"),
-    };
+    let bad = load_request(alice.id, wrong, "load-wrong-acct");
     assert!(matches!(
         fx.off().load_purse(&bad, NOW).await,
         Err(OfflineError::InvalidCertificate(_))
     ));
     // Too much.
     let big = certificate(&alice, &device, 600_000, 3 * DAY, "purse-big");
-    let bad = LoadRequest {
-        user: alice.id,
-        certificate: big,
-        idempotency_key: key("load-too-big"),
-    };
+    let bad = load_request(alice.id, big, "load-too-big");
     assert!(matches!(
         fx.off().load_purse(&bad, NOW).await,
         Err(OfflineError::Ledger(LedgerError::InsufficientFunds))
@@ -298,20 +58,12 @@ async fn load_settle_duplicate(fx: Fx) {
     assert_eq!(loaded.purse.state, PurseState::Open);
     assert_eq!(loaded.purse.held(), 50_000);
     // A retry returns the first purse, even with a freshly signed certificate.
-    let retry = LoadRequest {
-        user: alice.id,
-        certificate: certificate(&alice, &device, 50_000, 3 * DAY, "purse-a-retry"),
-        idempotency_key: key("load-purse-a"),
-    };
+    let retry = load_request(alice.id, certificate(&alice, &device, 50_000, 3 * DAY, "purse-a-retry"), "load-purse-a");
     let again = fx.off().load_purse(&retry, NOW).await.unwrap();
     assert!(again.replayed);
     assert_eq!(again.purse.id, cert.purse_id());
     assert_eq!(fx.balance(&alice).await, 450_000);
-    let conflict = LoadRequest {
-        user: alice.id,
-        certificate: certificate(&alice, &device, 40_000, 3 * DAY, "purse-x"),
-        idempotency_key: key("load-purse-a"),
-    };
+    let conflict = load_request(alice.id, certificate(&alice, &device, 40_000, 3 * DAY, "purse-x"), "load-purse-a");
     assert!(matches!(
         fx.off().load_purse(&conflict, NOW).await,
         Err(OfflineError::Ledger(LedgerError::IdempotencyConflict))
@@ -454,11 +206,7 @@ async fn fork_revokes_and_freezes(fx: Fx) {
         .register_device(alice.id, other.verifying_key().to_bytes(), NOW)
         .await
         .unwrap();
-    let request = LoadRequest {
-        user: alice.id,
-        certificate: certificate(&alice, &other, 10_000, DAY, "purse-after"),
-        idempotency_key: key("load-after-fraud"),
-    };
+    let request = load_request(alice.id, certificate(&alice, &other, 10_000, DAY, "purse-after"), "load-after-fraud");
     assert!(matches!(
         fx.off().load_purse(&request, NOW).await,
         Err(OfflineError::Ledger(LedgerError::AccountFrozen))

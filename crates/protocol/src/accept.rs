@@ -50,6 +50,29 @@ impl PurseTally {
     pub fn taken(&self) -> Option<Amount> {
         self.notes.values().try_fold(Amount::ZERO, |sum, e| sum.checked_add(e.amount))
     }
+
+    /// The part of the acceptance check that depends on what this payee already holds from the
+    /// note's purse (checks 10 and 11 of [`accept_note`], after the purse's own cumulative
+    /// limit): my total from the purse stays within the purse amount (`over_purse_amount`), and
+    /// the note agrees with every note in the tally, so never a second note with the same
+    /// sequence number (`inconsistent_with_earlier_note`). Returns the entry to add.
+    ///
+    /// The payee's device runs it through [`accept_note`]; the server runs the same rule for
+    /// every payee *account* at settlement (docs/PROTOCOL.md section 10), so no account is paid
+    /// for a note that an honest payee holding that account's settled notes would have refused.
+    pub fn admit(&self, note: &PaymentNote) -> Result<TallyEntry, RejectReason> {
+        let f = note.fields();
+        let purse_amount = note.certificate().fields().amount;
+        let my_total = self.taken().and_then(|t| t.checked_add(f.amount));
+        if my_total.is_none_or(|t| t > purse_amount) {
+            return Err(RejectReason::OverPurseAmount);
+        }
+        let entry = TallyEntry { hash: note.hash(), prev_hash: f.prev_hash, cumulative: f.cumulative, amount: f.amount };
+        if !self.notes.iter().all(|(&seq, earlier)| consistent(seq, earlier, f.seq, &entry)) {
+            return Err(RejectReason::InconsistentWithEarlierNote);
+        }
+        Ok(entry)
+    }
 }
 
 /// The payee's side of the check.
@@ -151,14 +174,10 @@ pub fn accept_note(
     if f.amount > cert.per_payment_cap {
         return Err(RejectReason::OverPaymentCap);
     }
-    let my_total = tally.taken().and_then(|t| t.checked_add(f.amount));
-    if f.cumulative > cert.amount || my_total.is_none_or(|t| t > cert.amount) {
+    if f.cumulative > cert.amount {
         return Err(RejectReason::OverPurseAmount);
     }
-    let entry = TallyEntry { hash, prev_hash: f.prev_hash, cumulative: f.cumulative, amount: f.amount };
-    if !tally.notes.iter().all(|(&seq, earlier)| consistent(seq, earlier, f.seq, &entry)) {
-        return Err(RejectReason::InconsistentWithEarlierNote);
-    }
+    let entry = tally.admit(note)?;
 
     let mut updated = tally.clone();
     updated.notes.insert(f.seq, entry);

@@ -1,13 +1,14 @@
 //! The background task of offline payments: every minute it returns the remainder of purses
 //! past `valid_until` plus the grace period (reserve -> wallet, `OfflineStore::expire_purses`)
-//! and reloads the issuer keyset (picking up `offpay admin rotate-issuer-key`). Several servers
+//! pays held notes from their payers' balances (`OfflineStore::release_held`), and reloads the
+//! issuer keyset (picking up `offpay admin rotate-issuer-key`). Several servers
 //! may run it against one database: the ledger makes each expiry happen once.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use offpay_ledger::Store;
-use offpay_ledger::offline::EXPIRE_MAX;
+use offpay_ledger::offline::{EXPIRE_MAX, RELEASE_MAX};
 use tokio::sync::watch;
 
 use crate::clock::Clock;
@@ -37,6 +38,22 @@ pub async fn run_once(store: &dyn Store, config: &OfflineConfig, clock: &Clock) 
             }
             Err(error) => {
                 tracing::error!(%error, "purse expiry failed; retrying next round");
+                break;
+            }
+        }
+    }
+    loop {
+        match store.offline().release_held(clock.now_ms()).await {
+            Ok(done) => {
+                if done.notes > 0 {
+                    tracing::info!(notes = done.notes, paid = done.paid, "held notes paid from their payers");
+                }
+                if done.notes == 0 || done.notes < RELEASE_MAX as u64 {
+                    break;
+                }
+            }
+            Err(error) => {
+                tracing::error!(%error, "paying held notes failed; retrying next round");
                 break;
             }
         }

@@ -33,6 +33,11 @@ pub struct OfflineConfig {
     pub validity_secs: u64,
     /// After `valid_until`, how long notes may still arrive before the remainder is returned.
     pub grace_secs: u64,
+    /// The most the operator may lose on one purse (minor units): notes beyond the reserve,
+    /// what is recovered from the payer and this allowance are held (docs/OFFLINE.md).
+    pub loss_allowance: u64,
+    /// Most purses one account may have before their settlement deadline.
+    pub max_open_purses: u32,
     /// The issuer keyset; `None` disables the offline routes (503).
     pub issuer: Option<Arc<Issuer>>,
 }
@@ -44,6 +49,8 @@ impl Default for OfflineConfig {
             purse_max: 200_000,
             validity_secs: 3 * 86_400,
             grace_secs: 2 * 86_400,
+            loss_allowance: 200_000,
+            max_open_purses: 2,
             issuer: None,
         }
     }

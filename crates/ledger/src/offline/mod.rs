@@ -8,9 +8,14 @@
 //!
 //! ## Money rules
 //! - Loading a purse is one journal entry `purse_load`: wallet -A, reserve +A.
-//! - A newly payable note is one entry `offline_settle` crediting the payee by the note amount,
-//!   paid from the purse's part of the reserve first, then recovered from the payer's wallet (as
-//!   much as it holds), and the rest booked on the fraud-loss account. Nothing is dropped.
+//! - A newly payable note is one entry `offline_settle` crediting the payee by what it is owed
+//!   (its amount, less what was already paid for the same request), paid from the purse's part
+//!   of the reserve first, then recovered from the payer's wallet (as much as it holds), then
+//!   booked on the fraud-loss account up to the purse's loss allowance; the rest is *held* on
+//!   the note and paid from the payer's wallet when money reaches it. Nothing is dropped.
+//! - Before any of that, each payee account is held to its own device's rules
+//!   (`payee_rules`): a note an honest payee holding the account's notes could not have
+//!   accepted is refused and nothing moves.
 //! - Closing or expiry returns what the purse still holds (minus what a close statement says
 //!   pending notes need) in an entry `purse_return`: reserve -R, wallet +R.
 //! - Per purse: `amount = settled + returned + held`, where `held` is what the reserve still
@@ -19,11 +24,16 @@
 //!
 //! ## Layout
 //! - this file: records, errors, the [`OfflineStore`] trait;
+//! - `payee_rules`: the payee's own rules applied to every payee account at settlement (one
+//!   note per sequence number, at most the purse amount per purse, one paid request per nonce);
+//! - `held`: notes beyond the loss bound, held and paid later from the payer's balance;
 //! - `plan`: pure planning of loads, settlements, closes and expiries, shared by both backends;
 //! - `signatures`: the batched device-signature check of an upload, before the database work;
 //! - `settle_events`: one live event per payee and per payer for each upload;
 //! - `stored_note`: the form a settled note is kept in (without its purse's certificate).
 
+pub(crate) mod held;
+pub(crate) mod payee_rules;
 pub(crate) mod plan;
 pub(crate) mod settle_events;
 pub(crate) mod signatures;
@@ -45,6 +55,8 @@ use crate::model::{IdempotencyKey, TimestampMs, UserId};
 pub const NOTES_MAX: usize = 500;
 /// Most purses one [`OfflineStore::expire_purses`] call returns money for.
 pub const EXPIRE_MAX: usize = 1000;
+/// Most held notes one [`OfflineStore::release_held`] call looks at.
+pub const RELEASE_MAX: usize = 1000;
 /// Most rows the listing calls return.
 pub const LIST_MAX: u32 = 1000;
 
@@ -80,6 +92,8 @@ pub enum OfflineError {
     InvalidClose(&'static str),
     #[error("too many notes in one upload (at most {NOTES_MAX})")]
     TooManyNotes,
+    #[error("this account already has {0} offline purses that are not settled yet (a purse counts until its settlement deadline, even after it was closed)")]
+    TooManyPurses(u32),
 }
 
 impl OfflineError {
@@ -172,6 +186,12 @@ pub struct Purse {
     pub recovered: i64,
     /// Paid to payees by the operator's fraud-loss account.
     pub fraud_loss: i64,
+    /// The most this purse may ever book as fraud loss (the operator's allowance when it was
+    /// loaded; docs/OFFLINE.md, "The loss bound").
+    pub loss_allowance: i64,
+    /// Owed to payees for held notes: beyond reserve, recovery and allowance, paid from the
+    /// payer's balance in upload order when money reaches it.
+    pub notes_held: i64,
     /// The close statement, once closed.
     pub close: Option<CloseStatement>,
     pub created_at_ms: TimestampMs,
@@ -207,6 +227,10 @@ pub struct LoadRequest {
     pub user: UserId,
     pub certificate: PurseCertificate,
     pub idempotency_key: IdempotencyKey,
+    /// The operator's loss allowance for this purse (minor units), stored with it.
+    pub loss_allowance: i64,
+    /// Most purses the account may have before their settlement deadline (`TooManyPurses`).
+    pub max_open_purses: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -229,6 +253,10 @@ pub enum NoteStatus {
     Rejected,
     /// Part of a fraud proof; `amount` says what this upload credited the payee.
     Fraud,
+    /// Stored, but (part of) it is not paid yet: the purse's reserve, what could be recovered
+    /// from the payer and the operator's loss allowance are used up. Paid in upload order when
+    /// money reaches the payer; `amount` says what this upload credited.
+    Held,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -255,6 +283,15 @@ pub struct CloseOutcome {
     pub fraud: bool,
     #[serde(default)]
     pub replayed: bool,
+}
+
+/// The outcome of one pass paying held notes from their payers' balances.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReleaseOutcome {
+    /// Notes that received money.
+    pub notes: u64,
+    /// What they received, in all (minor units).
+    pub paid: i64,
 }
 
 /// The outcome of one expiry sweep.
@@ -343,6 +380,10 @@ pub trait OfflineStore: Send + Sync + 'static {
         grace_secs: u64,
         now_ms: TimestampMs,
     ) -> Result<ExpiryOutcome, OfflineError>;
+
+    /// Pays held notes (oldest upload first, at most [`RELEASE_MAX`] per call) from their
+    /// payers' balances, as far as the balances go.
+    async fn release_held(&self, now_ms: TimestampMs) -> Result<ReleaseOutcome, OfflineError>;
 
     async fn revocations(&self) -> Result<RevocationList, OfflineError>;
 

@@ -9,7 +9,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use offpay_protocol::{CloseStatement, Hash256, PaymentNote, PurseId, Settlement, settle_purse_prechecked};
+use offpay_protocol::{CloseStatement, Hash256, Nonce, PaymentNote, PurseId, Settlement, settle_purse_prechecked};
 use sha2::{Digest, Sha256};
 
 use super::{
@@ -20,6 +20,8 @@ use super::{
 use crate::chain::{EntryFields, PostingFields, entry_hash, request_fingerprint};
 use crate::error::LedgerError;
 use crate::model::{AccountId, AccountKind, EntryId, TimestampMs, UserId};
+use super::held::{HELD_REASON, HeldNote, NoteUpdate, release_note};
+use super::payee_rules::PayeeRules;
 use super::settle_events::{SettleEvents, SettledNote};
 use crate::plan::{LockedAccount, NewEvent};
 
@@ -48,6 +50,9 @@ pub struct NoteInsert {
     pub from_reserve: i64,
     pub from_payer: i64,
     pub from_loss: i64,
+    /// Owed but not paid yet (see `held`).
+    pub held: i64,
+    pub nonce: Nonce,
     pub entry_id: Option<EntryId>,
 }
 
@@ -69,6 +74,8 @@ pub struct Writes {
     /// Final (balance, head) of every account an entry touched.
     pub accounts: Vec<(AccountId, i64, Vec<u8>)>,
     pub notes: Vec<NoteInsert>,
+    /// Stored notes that received held money.
+    pub note_updates: Vec<NoteUpdate>,
     /// Purses whose row changed (full new values).
     pub purses: Vec<Purse>,
     pub proofs: Vec<ProofInsert>,
@@ -185,7 +192,7 @@ pub fn plan_entry(
     })
 }
 
-fn next_id(ids: &mut dyn Iterator<Item = EntryId>) -> Result<EntryId, LedgerError> {
+pub(crate) fn next_id(ids: &mut dyn Iterator<Item = EntryId>) -> Result<EntryId, LedgerError> {
     ids.next()
         .ok_or_else(|| LedgerError::Storage("internal error: ran out of entry ids".into()))
 }
@@ -218,10 +225,20 @@ pub fn plan_load(
 #[derive(Debug, Clone)]
 pub struct Snapshot {
     pub purse: Purse,
-    /// Every note stored for the purse.
+    /// Every note stored for the purse, oldest upload first.
     pub stored: Vec<PaymentNote>,
+    /// For each of `stored` (same order): what is recovered from the payer for it and still
+    /// held on it.
+    pub states: Vec<StoredState>,
     /// Fingerprints of the purse's stored fraud proofs.
     pub proofs: HashSet<[u8; 32]>,
+}
+
+/// The money state of a stored note that `settle_purse` does not need.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StoredState {
+    pub from_payer: i64,
+    pub held: i64,
 }
 
 /// Runs `settle_purse_prechecked` for every purse that has notes in `batch`, over stored + new
@@ -256,6 +273,43 @@ pub fn settle_all(
     }
     Ok(map)
 }
+
+/// The users a settlement needs (sorted, once each): purse owners, the batch's payees, and the
+/// payees of stored notes with money still held (paid first if the owner has money again).
+pub fn users_wanted(snapshots: &HashMap<PurseId, Snapshot>, batch: &[PaymentNote]) -> Vec<UserId> {
+    let mut wanted: Vec<UserId> = snapshots.values().map(|s| s.purse.user_id).collect();
+    wanted.extend(batch.iter().filter_map(|n| i64::try_from(n.fields().payee.0).ok()));
+    for snap in snapshots.values().filter(|s| s.purse.notes_held > 0) {
+        for (note, state) in snap.stored.iter().zip(&snap.states) {
+            if state.held > 0
+                && let Ok(payee) = i64::try_from(note.fields().payee.0)
+            {
+                wanted.push(payee);
+            }
+        }
+    }
+    wanted.sort_unstable();
+    wanted.dedup();
+    wanted
+}
+
+/// The distinct (payee, request nonce) pairs of a batch, sorted.
+pub fn requests_of(batch: &[PaymentNote]) -> Vec<(UserId, Nonce)> {
+    let mut keys: Vec<(UserId, Nonce)> = batch
+        .iter()
+        .filter_map(|n| Some((i64::try_from(n.fields().payee.0).ok()?, n.fields().nonce)))
+        .collect();
+    keys.sort_unstable();
+    keys.dedup();
+    keys
+}
+
+/// Audit query (both backends): notes paid and held beyond their amount.
+pub const OVERPAID_NOTES_SQL: &str =
+    "SELECT hash FROM notes WHERE held < 0 OR from_reserve + from_payer + from_loss + held > amount ORDER BY hash";
+/// Audit query (both backends): requests paid and held beyond their largest note.
+pub const OVERPAID_REQUESTS_SQL: &str = "SELECT payee, nonce FROM notes WHERE nonce IS NOT NULL GROUP BY payee, nonce
+     HAVING sum(from_reserve + from_payer + from_loss + held) > max(amount) ORDER BY payee, nonce";
 
 /// The fingerprint a proof is stored under (each proof once).
 pub fn proof_fingerprint(kind: &str, first: &[u8], second: &[u8]) -> [u8; 32] {
@@ -349,6 +403,9 @@ pub struct SettleInput<'a> {
     pub settlements: &'a HashMap<PurseId, Settlement>,
     /// Purse owners and note payees that exist, by user id, with their frozen flag.
     pub users: &'a HashMap<UserId, (UserRef, bool)>,
+    /// Paid or held so far per (payee, request nonce) of the batch's notes, over all purses,
+    /// read after the payees' accounts were locked.
+    pub requests: HashMap<(UserId, Nonce), i64>,
     pub now_ms: TimestampMs,
 }
 
@@ -364,28 +421,43 @@ pub fn plan_settlement(
         snapshots,
         settlements,
         users,
+        requests,
         now_ms,
     } = input;
     let mut w = Writes::default();
+    let mut events = SettleEvents::default();
 
     struct Work {
-        stored: HashSet<Hash256>,
+        /// Stored notes by hash: what is still held on each.
+        stored: HashMap<Hash256, i64>,
         rejected: HashMap<Vec<u8>, &'static str>,
         fraud_notes: HashMap<Hash256, &'static str>,
     }
     let mut works: HashMap<PurseId, Work> = HashMap::new();
-    for (id, settlement) in settlements {
-        let Some(snap) = snapshots.get_mut(id) else {
+    let mut changed: HashSet<PurseId> = HashSet::new();
+    let mut ordered: Vec<PurseId> = settlements.keys().copied().collect();
+    ordered.sort_unstable();
+    for id in ordered {
+        let (Some(settlement), Some(snap)) = (settlements.get(&id), snapshots.get_mut(&id)) else {
             continue;
         };
         let owner_frozen = users
             .get(&snap.purse.user_id)
             .is_none_or(|(_, frozen)| *frozen);
         let fraud_notes = record_fraud(&mut w, snap, settlement, owner_frozen);
+        if !settlement.fraud.is_empty() {
+            changed.insert(id);
+        }
+        // Money that reached the payer since goes to the purse's held notes first, oldest
+        // upload first, before any new note of this batch.
+        if snap.purse.notes_held > 0 {
+            changed.insert(id);
+            release_stored(&mut w, &mut events, snap, users, accounts, ids, now_ms)?;
+        }
         works.insert(
-            *id,
+            id,
             Work {
-                stored: snap.stored.iter().map(PaymentNote::hash).collect(),
+                stored: snap.stored.iter().zip(&snap.states).map(|(n, s)| (n.hash(), s.held)).collect(),
                 rejected: settlement
                     .rejected
                     .iter()
@@ -395,15 +467,10 @@ pub fn plan_settlement(
             },
         );
     }
+    let mut rules = PayeeRules::new(snapshots, requests);
 
     let mut results = Vec::with_capacity(batch.len());
-    let mut events = SettleEvents::default();
     let mut seen: HashSet<Hash256> = HashSet::new();
-    let mut changed: HashSet<PurseId> = settlements
-        .keys()
-        .copied()
-        .filter(|id| settlements.get(id).is_some_and(|s| !s.fraud.is_empty()))
-        .collect();
     for note in batch {
         let hash = note.hash();
         let encoded = note.encode();
@@ -414,7 +481,7 @@ pub fn plan_settlement(
             amount: u64::try_from(amount).unwrap_or(0),
         };
         let pid = note.purse_id();
-        let (Some(snap), Some(work)) = (snapshots.get_mut(&pid), works.get(&pid)) else {
+        let (Some(snap), Some(work)) = (snapshots.get_mut(&pid), works.get_mut(&pid)) else {
             results.push(result(NoteStatus::Rejected, Some("unknown_purse"), 0));
             continue;
         };
@@ -422,19 +489,20 @@ pub fn plan_settlement(
             results.push(result(NoteStatus::Rejected, Some(reason), 0));
             continue;
         }
-        if work.stored.contains(&hash) || !seen.insert(hash) {
+        if let Some(held) = work.stored.get(&hash).copied().or_else(|| (!seen.insert(hash)).then_some(0)) {
             // A note refused for its unknown payee is stored (it holds its place in the purse's
             // chain); a copy is refused for the same reason, not reported as a duplicate, which
-            // wallets take for "settled".
+            // wallets take for "settled". A held note is reported held until it is paid in full.
             let payee_known = i64::try_from(note.fields().payee.0).is_ok_and(|id| users.contains_key(&id));
-            if payee_known {
-                results.push(result(NoteStatus::Duplicate, None, 0));
-            } else {
+            if !payee_known {
                 results.push(result(NoteStatus::Rejected, Some("unknown_payee"), 0));
+            } else if held > 0 {
+                results.push(result(NoteStatus::Held, Some(HELD_REASON), 0));
+            } else {
+                results.push(result(NoteStatus::Duplicate, None, 0));
             }
             continue;
         }
-        changed.insert(pid);
         let f = note.fields();
         let amount = i64::try_from(f.amount.minor()).map_err(|_| LedgerError::AmountOverflow)?;
         let mut insert = NoteInsert {
@@ -447,29 +515,45 @@ pub fn plan_settlement(
             from_reserve: 0,
             from_payer: 0,
             from_loss: 0,
+            held: 0,
+            nonce: f.nonce,
             entry_id: None,
         };
         let fraud = work.fraud_notes.get(&hash).copied();
         let payee = users.get(&insert.payee).map(|(u, _)| u);
         let owner = users.get(&snap.purse.user_id).map(|(u, _)| u);
         let (Some(payee), Some(owner)) = (payee, owner) else {
+            changed.insert(pid);
+            work.stored.insert(hash, 0);
             w.notes.push(insert);
             results.push(result(NoteStatus::Rejected, Some("unknown_payee"), 0));
             continue;
         };
+        // The payee account's own rules: refused notes are not stored and move nothing.
+        let admitted = match rules.judge(note, payee.id) {
+            Ok(admitted) => admitted,
+            Err(reason) => {
+                results.push(result(NoteStatus::Rejected, Some(reason), 0));
+                continue;
+            }
+        };
+        let due = admitted.due;
         let purse = &mut snap.purse;
-        let from_reserve = amount.min(purse.held().max(0));
-        let rest = amount - from_reserve;
+        let from_reserve = due.min(purse.held().max(0));
+        let rest = due - from_reserve;
         if late_and_uncovered(purse, fraud.is_some(), owner, payee, rest, accounts) {
             results.push(result(NoteStatus::Rejected, Some(SETTLEMENT_DEADLINE_PASSED), 0));
             continue;
         }
-        let (from_payer, from_loss) = if owner.id == payee.id {
+        rules.record(note, payee.id, admitted);
+        changed.insert(pid);
+        let (from_payer, from_loss, held) = if owner.id == payee.id {
             // Paying oneself: what the reserve does not cover is the payer's own money already.
-            (0, 0)
+            (0, 0, 0)
         } else {
             let recover = rest.min(balance_of(accounts, owner.account_id).max(0));
-            (recover, rest - recover)
+            let loss = (rest - recover).min(loss_allowance_left(purse));
+            (recover, loss, rest - recover - loss)
         };
         let credited = from_reserve + from_payer + from_loss;
         if credited > 0 {
@@ -501,13 +585,19 @@ pub fn plan_settlement(
         purse.settled += from_reserve;
         purse.recovered += from_payer;
         purse.fraud_loss += from_loss;
+        purse.notes_held += held;
         insert.from_reserve = from_reserve;
         insert.from_payer = from_payer;
         insert.from_loss = from_loss;
+        insert.held = held;
+        work.stored.insert(hash, held);
         w.notes.push(insert);
-        match fraud {
-            Some(code) => results.push(result(NoteStatus::Fraud, Some(code), credited)),
-            None => results.push(result(NoteStatus::Settled, None, credited)),
+        if held > 0 {
+            results.push(result(NoteStatus::Held, Some(HELD_REASON), credited));
+        } else if let Some(code) = fraud {
+            results.push(result(NoteStatus::Fraud, Some(code), credited));
+        } else {
+            results.push(result(NoteStatus::Settled, None, credited));
         }
     }
     w.events.extend(events.finish(|account| balance_of(accounts, account)));
@@ -520,6 +610,52 @@ pub fn plan_settlement(
     }
     w.finish_accounts(accounts);
     Ok((w, results))
+}
+
+/// What the operator may still lose on `purse`: its allowance less the loss booked, and nothing
+/// once its remainder went back at expiry (the settlement deadline), so that no purse past its
+/// deadline adds to an account's loss (docs/OFFLINE.md, "The loss bound").
+fn loss_allowance_left(purse: &Purse) -> i64 {
+    if purse.expired {
+        return 0;
+    }
+    purse.loss_allowance.saturating_sub(purse.fraud_loss).max(0)
+}
+
+/// Pays the held notes stored for `snap`'s purse from its owner's balance, oldest first.
+fn release_stored(
+    w: &mut Writes,
+    events: &mut SettleEvents,
+    snap: &mut Snapshot,
+    users: &HashMap<UserId, (UserRef, bool)>,
+    accounts: &mut Accounts,
+    ids: &mut dyn Iterator<Item = EntryId>,
+    now_ms: TimestampMs,
+) -> Result<(), OfflineError> {
+    let Some((owner, _)) = users.get(&snap.purse.user_id) else {
+        return Ok(());
+    };
+    for (note, state) in snap.stored.iter().zip(snap.states.iter_mut()) {
+        if state.held <= 0 {
+            continue;
+        }
+        let Some((payee, _)) = i64::try_from(note.fields().payee.0).ok().and_then(|id| users.get(&id)) else {
+            continue;
+        };
+        let mut held = HeldNote {
+            purse_id: snap.purse.id,
+            hash: note.hash(),
+            payee: payee.id,
+            from_payer: state.from_payer,
+            held: state.held,
+        };
+        if release_note(w, events, &mut held, &mut snap.purse, owner, payee, accounts, ids, now_ms)? == 0 {
+            break;
+        }
+        state.from_payer = held.from_payer;
+        state.held = held.held;
+    }
+    Ok(())
 }
 
 /// Reason code of a note refused because it arrived after the settlement deadline.
@@ -671,17 +807,39 @@ pub struct PurseTotals {
     pub returned: i64,
     pub recovered: i64,
     pub fraud_loss: i64,
+    pub loss_allowance: i64,
+    pub notes_held: i64,
     pub notes_reserve: i64,
     pub notes_payer: i64,
     pub notes_loss: i64,
+    /// Sum of the purse's notes' `held`.
+    pub notes_held_sum: i64,
+}
+
+/// Notes paid more than they are owed, found by the backend's audit queries.
+#[derive(Debug, Clone, Default)]
+pub struct NoteAudit {
+    /// Hashes (hex) of notes whose payments plus held exceed their amount, or with negative held.
+    pub overpaid_notes: Vec<String>,
+    /// (payee, nonce hex) of requests paid (or held) more than their largest note.
+    pub overpaid_requests: Vec<(i64, String)>,
 }
 
 /// The offline part of `verify`: every purse's reserve equals amount − settled − returned and
 /// is not negative, its `settled`/`recovered`/`fraud_loss` equal what its notes were paid from,
 /// the reserve account holds exactly the sum of the purses' reserves, and the fraud-loss account
-/// is minus the booked losses.
-pub fn audit(purses: &[PurseTotals], reserve_balance: i64, fraud_loss_balance: i64) -> Vec<String> {
+/// is minus the booked losses; no purse lost more than its allowance; held amounts agree; no
+/// note and no request was paid (or held) more than it is owed.
+pub fn audit(purses: &[PurseTotals], notes: &NoteAudit, reserve_balance: i64, fraud_loss_balance: i64) -> Vec<String> {
     let mut problems = Vec::new();
+    for hash in &notes.overpaid_notes {
+        problems.push(format!("note {hash}: paid and held add up to more than its amount"));
+    }
+    for (payee, nonce) in &notes.overpaid_requests {
+        problems.push(format!(
+            "request {nonce} of user {payee}: paid and held add up to more than its largest note (paid twice)"
+        ));
+    }
     let mut held_total: i128 = 0;
     let mut loss_total: i128 = 0;
     for p in purses {
@@ -697,12 +855,19 @@ pub fn audit(purses: &[PurseTotals], reserve_balance: i64, fraud_loss_balance: i
             ("settled from the reserve", p.settled, p.notes_reserve),
             ("recovered from the payer", p.recovered, p.notes_payer),
             ("booked as fraud loss", p.fraud_loss, p.notes_loss),
+            ("held for notes", p.notes_held, p.notes_held_sum),
         ] {
             if purse_value != notes_value {
                 problems.push(format!(
                     "purse {id}: {what} is {purse_value} but its notes say {notes_value}"
                 ));
             }
+        }
+        if p.fraud_loss > p.loss_allowance {
+            problems.push(format!(
+                "purse {id}: fraud loss {} is over its loss allowance {}",
+                p.fraud_loss, p.loss_allowance
+            ));
         }
         held_total += held;
         loss_total += i128::from(p.fraud_loss);

@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use deadpool_postgres::{Pool, Transaction};
 use offpay_protocol::note::NoteDecoder;
 use offpay_protocol::{
-    CloseStatement, PaymentNote, PurseCertificate, PurseId, UnixTime, settle_purse,
+    CloseStatement, Hash256, Nonce, PaymentNote, PurseCertificate, PurseId, UnixTime, settle_purse,
 };
 use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
@@ -21,14 +21,16 @@ use super::PostgresStore;
 use super::notify::Notifier;
 use crate::error::LedgerError;
 use crate::model::{AccountId, EventNotice, IdempotencyKey, TimestampMs, UserId};
+use crate::offline::held::{self, HeldNote};
 use crate::offline::{signatures, stored_note};
 use crate::offline::plan::{
-    self, Accounts, FRAUD_LOSS_ACCOUNT, PurseTotals, RESERVE_ACCOUNT, SettleInput, Snapshot, Writes,
+    self, Accounts, FRAUD_LOSS_ACCOUNT, NoteAudit, PurseTotals, RESERVE_ACCOUNT, SettleInput, Snapshot, StoredState,
+    Writes,
 };
 use crate::offline::{
     CloseOutcome, Device, EXPIRE_MAX, ExpiryOutcome, FraudProofRecord, LIST_MAX, LoadRequest,
-    LoadedPurse, NOTES_MAX, NoteResult, OfflineError, OfflineStore, Purse, PurseState,
-    RevocationList, UserRef,
+    LoadedPurse, NOTES_MAX, NoteResult, OfflineError, OfflineStore, Purse, PurseState, RELEASE_MAX,
+    ReleaseOutcome, RevocationList, UserRef,
 };
 use crate::plan::{LockedAccount, account_kind, amount_of, check_amount, handle_of};
 
@@ -100,7 +102,47 @@ pub const MIGRATION: &str = r#"
     );
 "#;
 
-const PURSE_COLUMNS: &str = "id, user_id, certificate, state, expired, settled, returned, recovered, fraud_loss, close_statement, created_at_ms";
+/// Migration 3, the loss bound (docs/OFFLINE.md): each purse's loss allowance (purses from before
+/// get their booked loss as allowance) and what it holds for held notes; each note's request
+/// nonce (filled in by [`fill_note_nonces`]), what is held on it, its upload order, and an index
+/// to find a payee's notes for one request.
+pub const LOSS_BOUND_MIGRATION: &str = r#"
+    ALTER TABLE purses ADD COLUMN loss_allowance BIGINT NOT NULL DEFAULT 0;
+    ALTER TABLE purses ADD COLUMN notes_held BIGINT NOT NULL DEFAULT 0;
+    UPDATE purses SET loss_allowance = fraud_loss;
+    ALTER TABLE notes ADD COLUMN nonce BYTEA;
+    ALTER TABLE notes ADD COLUMN held BIGINT NOT NULL DEFAULT 0;
+    ALTER TABLE notes ADD COLUMN upload_order BIGSERIAL;
+    CREATE INDEX notes_by_request ON notes (payee, nonce);
+    CREATE INDEX notes_held ON notes (upload_order) WHERE held > 0;
+"#;
+
+/// Fills in the request nonce of every stored note (migration 3), from the note itself.
+pub async fn fill_note_nonces(tx: &tokio_postgres::Transaction<'_>) -> Result<(), LedgerError> {
+    let rows = tx
+        .query(
+            "SELECT n.hash, n.encoded, p.certificate FROM notes n JOIN purses p ON p.id = n.purse_id
+             WHERE n.nonce IS NULL",
+            &[],
+        )
+        .await?;
+    for row in rows {
+        let hash: Vec<u8> = row.try_get(0)?;
+        let encoded: Vec<u8> = row.try_get(1)?;
+        let certificate: Vec<u8> = row.try_get(2)?;
+        let certificate = PurseCertificate::decode(&certificate).map_err(|e| storage("certificate", e))?;
+        let note = stored_note::restore(&encoded, &certificate, &mut NoteDecoder::default())
+            .map_err(|e| storage("note", e))?;
+        tx.execute(
+            "UPDATE notes SET nonce = $2 WHERE hash = $1",
+            &[&hash, &note.fields().nonce.as_bytes().as_slice()],
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+const PURSE_COLUMNS: &str = "id, user_id, certificate, state, expired, settled, returned, recovered, fraud_loss, close_statement, created_at_ms, loss_allowance, notes_held";
 
 type Params<'a> = [&'a (dyn ToSql + Sync)];
 
@@ -127,6 +169,8 @@ fn to_purse(r: &Row) -> Result<Purse, LedgerError> {
         returned: r.try_get(6)?,
         recovered: r.try_get(7)?,
         fraud_loss: r.try_get(8)?,
+        loss_allowance: r.try_get(11)?,
+        notes_held: r.try_get(12)?,
         close: close
             .map(|c| CloseStatement::decode(&c))
             .transpose()
@@ -162,6 +206,7 @@ async fn snapshots(
                 Snapshot {
                     purse: p,
                     stored: Vec::new(),
+                    states: Vec::new(),
                     proofs: HashSet::new(),
                 },
             )
@@ -171,7 +216,7 @@ async fn snapshots(
     let mut decoder = NoteDecoder::default();
     for row in tx
         .query(
-            "SELECT purse_id, encoded FROM notes WHERE purse_id = ANY($1)",
+            "SELECT purse_id, encoded, from_payer, held FROM notes WHERE purse_id = ANY($1) ORDER BY upload_order",
             &[&keys],
         )
         .await?
@@ -182,6 +227,7 @@ async fn snapshots(
             let note = stored_note::restore(&bytes, &s.purse.certificate, &mut decoder)
                 .map_err(|e| storage("note", e))?;
             s.stored.push(note);
+            s.states.push(StoredState { from_payer: row.try_get(2)?, held: row.try_get(3)? });
         }
     }
     for row in tx
@@ -329,22 +375,35 @@ async fn apply(
         let fp: Vec<i64> = n.iter().map(|x| x.from_payer).collect();
         let fl: Vec<i64> = n.iter().map(|x| x.from_loss).collect();
         let entry: Vec<Option<i64>> = n.iter().map(|x| x.entry_id).collect();
-        let params: [&(dyn ToSql + Sync); 12] = [
-            &hash, &purse, &seq, &payee, &amount, &encoded, &fr, &fp, &fl, &entry, &uploader,
+        let held: Vec<i64> = n.iter().map(|x| x.held).collect();
+        let nonce: Vec<Vec<u8>> = n.iter().map(|x| x.nonce.as_bytes().to_vec()).collect();
+        let params: [&(dyn ToSql + Sync); 14] = [
+            &hash, &purse, &seq, &payee, &amount, &encoded, &fr, &fp, &fl, &entry, &held, &nonce, &uploader,
             &now_ms,
         ];
+        // WITH ORDINALITY keeps the batch's order in upload_order.
         tx.execute(
             "INSERT INTO notes (hash, purse_id, seq, payee, amount, encoded, from_reserve, from_payer, from_loss, entry_id,
-                                uploaded_by, created_at_ms)
-             SELECT t.*, $11, $12 FROM unnest($1::bytea[], $2::bytea[], $3::bigint[], $4::bigint[], $5::bigint[],
-                                               $6::bytea[], $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[]) AS t",
+                                held, nonce, uploaded_by, created_at_ms)
+             SELECT t.h, t.p, t.s, t.y, t.a, t.e, t.fr, t.fp, t.fl, t.en, t.hd, t.n, $13, $14
+             FROM unnest($1::bytea[], $2::bytea[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bytea[], $7::bigint[],
+                         $8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[], $12::bytea[])
+                  WITH ORDINALITY AS t (h, p, s, y, a, e, fr, fp, fl, en, hd, n, o)
+             ORDER BY t.o",
             &params,
+        )
+        .await?;
+    }
+    for n in &w.note_updates {
+        tx.execute(
+            "UPDATE notes SET from_payer = $3, held = $4 WHERE purse_id = $1 AND hash = $2",
+            &[&n.purse_id.as_bytes().as_slice(), &n.hash.as_bytes().as_slice(), &n.from_payer, &n.held],
         )
         .await?;
     }
     for p in &w.purses {
         let close = p.close.as_ref().map(CloseStatement::encode);
-        let params: [&(dyn ToSql + Sync); 8] = [
+        let params: [&(dyn ToSql + Sync); 9] = [
             &p.id.as_bytes().as_slice(),
             &p.state.as_str(),
             &p.expired,
@@ -353,10 +412,11 @@ async fn apply(
             &p.recovered,
             &p.fraud_loss,
             &close,
+            &p.notes_held,
         ];
         tx.execute(
             "UPDATE purses SET state = $2, expired = $3, settled = $4, returned = $5, recovered = $6, fraud_loss = $7,
-             close_statement = $8 WHERE id = $1",
+             close_statement = $8, notes_held = $9 WHERE id = $1",
             &params,
         )
         .await?;
@@ -615,7 +675,24 @@ async fn load_purse(
             }
         }
         let amount = check_amount(cert.amount)?;
+        // The wallet's row lock serialises this count with the account's other loads.
         let mut accounts = lock_accounts(&tx, [user.account_id, RESERVE_ACCOUNT]).await?;
+        // Read again under the lock: a settlement that froze the account has committed by now.
+        let row = tx
+            .query_one(
+                "SELECT (SELECT frozen FROM users WHERE id = $1),
+                        (SELECT count(*) FROM purses WHERE user_id = $1 AND NOT expired)",
+                &[&user.id],
+            )
+            .await
+            .map_err(LedgerError::from)?;
+        if row.try_get::<_, bool>(0).map_err(LedgerError::from)? {
+            return Err(LedgerError::AccountFrozen.into());
+        }
+        let unsettled: i64 = row.try_get(1).map_err(LedgerError::from)?;
+        if unsettled >= i64::from(req.max_open_purses) {
+            return Err(OfflineError::TooManyPurses(req.max_open_purses));
+        }
         let entry_id = entry_ids(&tx, 1)
             .await?
             .next()
@@ -630,7 +707,8 @@ async fn load_purse(
         let valid_until = i64::try_from(cert.valid_until)
             .map_err(|_| OfflineError::InvalidCertificate("valid_until is too large"))?;
         let encoded = req.certificate.encode();
-        let params: [&(dyn ToSql + Sync); 8] = [
+        let allowance = req.loss_allowance.max(0);
+        let params: [&(dyn ToSql + Sync); 9] = [
             &cert.purse_id.as_bytes().as_slice(),
             &user.id,
             &device.as_slice(),
@@ -639,10 +717,12 @@ async fn load_purse(
             &encoded,
             &entry_id,
             &now_ms,
+            &allowance,
         ];
         tx.execute(
-            "INSERT INTO purses (id, user_id, device_key, amount, valid_until, certificate, state, load_entry_id, created_at_ms)
-             VALUES ($1, $2, $3, $4, $5, $6, 'open', $7, $8)",
+            "INSERT INTO purses (id, user_id, device_key, amount, valid_until, certificate, state, load_entry_id, created_at_ms,
+                                 loss_allowance)
+             VALUES ($1, $2, $3, $4, $5, $6, 'open', $7, $8, $9)",
             &params,
         )
         .await
@@ -674,14 +754,7 @@ async fn settle_notes(
         let purses = lock_purses(&tx, &ids).await?;
         let mut snaps = snapshots(&tx, purses).await?;
         let settlements = plan::settle_all(&snaps, &notes, &signature_ok)?;
-        let mut wanted: Vec<UserId> = snaps.values().map(|s| s.purse.user_id).collect();
-        wanted.extend(
-            notes
-                .iter()
-                .filter_map(|n| i64::try_from(n.fields().payee.0).ok()),
-        );
-        wanted.sort_unstable();
-        wanted.dedup();
+        let wanted = plan::users_wanted(&snaps, &notes);
         let users = users(&tx, &wanted).await?;
         let mut accounts = lock_accounts(
             &tx,
@@ -690,17 +763,106 @@ async fn settle_notes(
                 .chain(users.values().map(|(u, _)| u.account_id)),
         )
         .await?;
-        let mut ids = entry_ids(&tx, notes.len()).await?;
+        // After the payees' wallet locks: two uploads paying one request from different purses
+        // cannot both miss each other's notes.
+        let requests = request_totals(&tx, &notes).await?;
+        let held_count: usize = snaps.values().map(|s| s.states.iter().filter(|st| st.held > 0).count()).sum();
+        let mut ids = entry_ids(&tx, notes.len() + held_count).await?;
         let input = SettleInput {
             batch: &notes,
             snapshots: &mut snaps,
             settlements: &settlements,
             users: &users,
+            requests,
             now_ms,
         };
         let (w, results) = plan::plan_settlement(input, &mut accounts, &mut ids)?;
         apply(&tx, &w, uploader, now_ms, &mut notices).await?;
         Ok(results)
+    })
+}
+
+/// What was paid or held so far for each (payee, request nonce) of `notes`, over all purses.
+async fn request_totals(
+    tx: &Transaction<'_>,
+    notes: &[PaymentNote],
+) -> Result<HashMap<(UserId, Nonce), i64>, LedgerError> {
+    let keys = plan::requests_of(notes);
+    let payees: Vec<i64> = keys.iter().map(|(p, _)| *p).collect();
+    let nonces: Vec<Vec<u8>> = keys.iter().map(|(_, n)| n.as_bytes().to_vec()).collect();
+    let mut totals = HashMap::new();
+    for row in tx
+        .query(
+            "SELECT t.p, t.n, sum(n.from_reserve + n.from_payer + n.from_loss + n.held)::bigint
+             FROM unnest($1::bigint[], $2::bytea[]) AS t (p, n)
+             JOIN notes n ON n.payee = t.p AND n.nonce = t.n GROUP BY t.p, t.n",
+            &[&payees, &nonces],
+        )
+        .await?
+    {
+        let payee: i64 = row.try_get(0)?;
+        let nonce: Vec<u8> = row.try_get(1)?;
+        let nonce: [u8; 16] = nonce.as_slice().try_into().map_err(|e| storage("nonce", e))?;
+        let total: i64 = row.try_get(2)?;
+        if total > 0 {
+            totals.insert((payee, Nonce::from_bytes(nonce)), total);
+        }
+    }
+    Ok(totals)
+}
+
+/// Pays held notes from their payers' balances, oldest upload first.
+async fn release_held(pool: Pool, notifier: Notifier, now_ms: TimestampMs) -> Result<ReleaseOutcome, OfflineError> {
+    in_tx!(pool, notifier, |tx, notices| {
+        let limit = RELEASE_MAX as i64;
+        let candidates: Vec<PurseId> = tx
+            .query(
+                "SELECT DISTINCT n.purse_id FROM notes n JOIN purses p ON p.id = n.purse_id
+                 JOIN users u ON u.id = p.user_id JOIN accounts a ON a.id = u.account_id
+                 WHERE n.held > 0 AND a.balance > 0 LIMIT $1",
+                &[&limit],
+            )
+            .await
+            .map_err(LedgerError::from)?
+            .iter()
+            .map(|r| purse_id_of(&r.try_get::<_, Vec<u8>>(0)?))
+            .collect::<Result<_, LedgerError>>()?;
+        if candidates.is_empty() {
+            return Ok(ReleaseOutcome::default());
+        }
+        let mut purses: HashMap<PurseId, Purse> =
+            lock_purses(&tx, &candidates).await?.into_iter().map(|p| (p.id, p)).collect();
+        let keys: Vec<Vec<u8>> = purses.keys().map(|id| id.as_bytes().to_vec()).collect();
+        let mut held = Vec::new();
+        for row in tx
+            .query(
+                "SELECT purse_id, hash, payee, from_payer, held FROM notes
+                 WHERE purse_id = ANY($1) AND held > 0 ORDER BY upload_order LIMIT $2",
+                &[&keys, &limit],
+            )
+            .await
+            .map_err(LedgerError::from)?
+        {
+            let hash: Vec<u8> = row.try_get(1).map_err(LedgerError::from)?;
+            let hash: [u8; 32] = hash.as_slice().try_into().map_err(|e| storage("note hash", e))?;
+            held.push(HeldNote {
+                purse_id: purse_id_of(&row.try_get::<_, Vec<u8>>(0).map_err(LedgerError::from)?)?,
+                hash: Hash256::from_bytes(hash),
+                payee: row.try_get(2).map_err(LedgerError::from)?,
+                from_payer: row.try_get(3).map_err(LedgerError::from)?,
+                held: row.try_get(4).map_err(LedgerError::from)?,
+            });
+        }
+        let mut wanted: Vec<UserId> = purses.values().map(|p| p.user_id).chain(held.iter().map(|n| n.payee)).collect();
+        wanted.sort_unstable();
+        wanted.dedup();
+        let users: HashMap<UserId, UserRef> = users(&tx, &wanted).await?.into_iter().map(|(id, (u, _))| (id, u)).collect();
+        let mut accounts = lock_accounts(&tx, users.values().map(|u| u.account_id)).await?;
+        let mut ids = entry_ids(&tx, held.len()).await?;
+        let (w, outcome) = held::plan_release(held, &mut purses, &users, &mut accounts, &mut ids, now_ms)?;
+        let system = purses.values().next().map_or(0, |p| p.user_id);
+        apply(&tx, &w, system, now_ms, &mut notices).await?;
+        Ok(outcome)
     })
 }
 
@@ -815,7 +977,8 @@ pub async fn audit(
         .query(
             "SELECT p.id, p.amount, p.settled, p.returned, p.recovered, p.fraud_loss,
                     coalesce(sum(n.from_reserve), 0)::bigint, coalesce(sum(n.from_payer), 0)::bigint,
-                    coalesce(sum(n.from_loss), 0)::bigint
+                    coalesce(sum(n.from_loss), 0)::bigint, p.loss_allowance, p.notes_held,
+                    coalesce(sum(n.held), 0)::bigint
              FROM purses p LEFT JOIN notes n ON n.purse_id = p.id GROUP BY p.id ORDER BY p.id",
             &[],
         )
@@ -832,7 +995,17 @@ pub async fn audit(
             notes_reserve: r.try_get(6)?,
             notes_payer: r.try_get(7)?,
             notes_loss: r.try_get(8)?,
+            loss_allowance: r.try_get(9)?,
+            notes_held: r.try_get(10)?,
+            notes_held_sum: r.try_get(11)?,
         });
+    }
+    let mut notes = NoteAudit::default();
+    for r in client.query(plan::OVERPAID_NOTES_SQL, &[]).await? {
+        notes.overpaid_notes.push(hex::encode(r.try_get::<_, Vec<u8>>(0)?));
+    }
+    for r in client.query(plan::OVERPAID_REQUESTS_SQL, &[]).await? {
+        notes.overpaid_requests.push((r.try_get(0)?, hex::encode(r.try_get::<_, Vec<u8>>(1)?)));
     }
     let balance = |row: Row| row.try_get::<_, i64>(0);
     let reserve = balance(
@@ -851,7 +1024,7 @@ pub async fn audit(
             )
             .await?,
     )?;
-    Ok(plan::audit(&purses, reserve, loss))
+    Ok(plan::audit(&purses, &notes, reserve, loss))
 }
 
 #[async_trait]
@@ -948,6 +1121,10 @@ impl OfflineStore for PostgresStore {
             expire_purses(pool, notifier, now_secs, grace_secs, now_ms)
         })
         .await
+    }
+
+    async fn release_held(&self, now_ms: TimestampMs) -> Result<ReleaseOutcome, OfflineError> {
+        detached(self, move |pool, notifier| release_held(pool, notifier, now_ms)).await
     }
 
     async fn revocations(&self) -> Result<RevocationList, OfflineError> {

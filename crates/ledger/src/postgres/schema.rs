@@ -102,7 +102,12 @@ const MIGRATIONS: &[&str] = &[
     "#,
     // 2: offline payments (devices, purses, notes, fraud proofs), see `offline.rs`.
     super::offline::MIGRATION,
+    // 3: the loss bound: allowances, held notes, request nonces (filled in from the notes).
+    super::offline::LOSS_BOUND_MIGRATION,
 ];
+
+/// The migration after which stored notes get their request nonce (`fill_note_nonces`).
+const NONCES_MIGRATION: i64 = 3;
 
 /// Applies every migration the database has not seen yet.
 pub async fn migrate(config: &Config) -> Result<(), LedgerError> {
@@ -132,6 +137,9 @@ pub async fn migrate(config: &Config) -> Result<(), LedgerError> {
             }
             let tx = client.transaction().await?;
             tx.batch_execute(sql).await?;
+            if version == NONCES_MIGRATION {
+                super::offline::fill_note_nonces(&tx).await?;
+            }
             tx.execute(
                 "INSERT INTO offpay_schema (version) VALUES ($1)",
                 &[&version],

@@ -9,7 +9,7 @@ use std::collections::{HashMap, HashSet};
 use async_trait::async_trait;
 use offpay_protocol::note::NoteDecoder;
 use offpay_protocol::{
-    Amount, CloseStatement, PaymentNote, PurseCertificate, PurseId, UnixTime, settle_purse,
+    Amount, CloseStatement, Hash256, Nonce, PaymentNote, PurseCertificate, PurseId, UnixTime, settle_purse,
 };
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -17,14 +17,16 @@ use super::SqliteStore;
 use super::writer::WriteCtx;
 use crate::error::LedgerError;
 use crate::model::{AccountId, EventNotice, IdempotencyKey, TimestampMs, UserId};
+use crate::offline::held::{self, HeldNote};
 use crate::offline::{signatures, stored_note};
 use crate::offline::plan::{
-    self, Accounts, FRAUD_LOSS_ACCOUNT, PurseTotals, RESERVE_ACCOUNT, SettleInput, Snapshot, Writes,
+    self, Accounts, FRAUD_LOSS_ACCOUNT, NoteAudit, PurseTotals, RESERVE_ACCOUNT, SettleInput, Snapshot, StoredState,
+    Writes,
 };
 use crate::offline::{
     CloseOutcome, Device, EXPIRE_MAX, ExpiryOutcome, FraudProofRecord, LIST_MAX, LoadRequest,
-    LoadedPurse, NOTES_MAX, NoteResult, OfflineError, OfflineStore, Purse, PurseState,
-    RevocationList, UserRef,
+    LoadedPurse, NOTES_MAX, NoteResult, OfflineError, OfflineStore, Purse, PurseState, RELEASE_MAX,
+    ReleaseOutcome, RevocationList, UserRef,
 };
 use crate::plan::{LockedAccount, account_kind, amount_of, check_amount, handle_of};
 
@@ -126,7 +128,40 @@ pub const NOTES_BY_PURSE_MIGRATION: &str = r#"
     ALTER TABLE notes_v3 RENAME TO notes;
 "#;
 
-const PURSE_COLUMNS: &str = "id, user_id, certificate, state, expired, settled, returned, recovered, fraud_loss, close_statement, created_at_ms";
+/// Schema 4, the loss bound (docs/OFFLINE.md): each purse's loss allowance (purses from before
+/// get their booked loss as allowance: no more loss on them, and `verify` stays clean) and what
+/// it holds for held notes; each note's request nonce (filled in by [`fill_note_nonces`]), what
+/// is held on it, and an index to find a payee's notes for one request.
+pub const LOSS_BOUND_MIGRATION: &str = r#"
+    ALTER TABLE purses ADD COLUMN loss_allowance INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE purses ADD COLUMN notes_held INTEGER NOT NULL DEFAULT 0;
+    UPDATE purses SET loss_allowance = fraud_loss;
+    ALTER TABLE notes ADD COLUMN nonce BLOB;
+    ALTER TABLE notes ADD COLUMN held INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX notes_by_request ON notes (payee, nonce);
+    CREATE INDEX notes_held ON notes (purse_id) WHERE held > 0;
+"#;
+
+/// Fills in the request nonce of every stored note (migration 4), from the note itself.
+pub fn fill_note_nonces(conn: &Connection) -> Result<(), LedgerError> {
+    let rows: Vec<(i64, Vec<u8>, Vec<u8>)> = conn
+        .prepare(
+            "SELECT n.rowid, n.encoded, p.certificate FROM notes n JOIN purses p ON p.id = n.purse_id
+             WHERE n.nonce IS NULL",
+        )?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<Result<_, _>>()?;
+    let mut update = conn.prepare("UPDATE notes SET nonce = ?2 WHERE rowid = ?1")?;
+    for (rowid, encoded, certificate) in rows {
+        let certificate = PurseCertificate::decode(&certificate).map_err(|e| storage("certificate", e))?;
+        let note = stored_note::restore(&encoded, &certificate, &mut NoteDecoder::default())
+            .map_err(|e| storage("note", e))?;
+        update.execute(params![rowid, &note.fields().nonce.as_bytes()[..]])?;
+    }
+    Ok(())
+}
+
+const PURSE_COLUMNS: &str = "id, user_id, certificate, state, expired, settled, returned, recovered, fraud_loss, close_statement, created_at_ms, loss_allowance, notes_held";
 
 fn storage(what: &str, e: impl std::fmt::Display) -> LedgerError {
     LedgerError::Storage(format!("stored {what} is invalid: {e}"))
@@ -144,6 +179,8 @@ type PurseRow = (
     i64,
     Option<Vec<u8>>,
     i64,
+    i64,
+    i64,
 );
 
 fn purse_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<PurseRow> {
@@ -159,6 +196,8 @@ fn purse_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<PurseRow> {
         r.get(8)?,
         r.get(9)?,
         r.get(10)?,
+        r.get(11)?,
+        r.get(12)?,
     ))
 }
 
@@ -175,6 +214,8 @@ fn to_purse(row: PurseRow) -> Result<Purse, LedgerError> {
         fraud_loss,
         close,
         created_at_ms,
+        loss_allowance,
+        notes_held,
     ) = row;
     let id: [u8; 16] = id
         .as_slice()
@@ -195,6 +236,8 @@ fn to_purse(row: PurseRow) -> Result<Purse, LedgerError> {
         returned,
         recovered,
         fraud_loss,
+        loss_allowance,
+        notes_held,
         close,
         created_at_ms,
     })
@@ -211,15 +254,19 @@ fn read_purse(conn: &Connection, id: PurseId) -> Result<Option<Purse>, LedgerErr
 
 fn snapshot(conn: &Connection, purse: Purse) -> Result<Snapshot, LedgerError> {
     let id = purse.id;
-    let mut stmt = conn.prepare_cached("SELECT encoded FROM notes WHERE purse_id = ?1")?;
+    let mut stmt = conn
+        .prepare_cached("SELECT encoded, from_payer, held FROM notes WHERE purse_id = ?1 ORDER BY rowid")?;
     let mut decoder = NoteDecoder::default();
-    let stored = stmt
-        .query_map([&id.as_bytes()[..]], |r| r.get::<_, Vec<u8>>(0))?
-        .map(|bytes| {
-            let bytes = bytes?;
-            stored_note::restore(&bytes, &purse.certificate, &mut decoder).map_err(|e| storage("note", e))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+    let mut stored = Vec::new();
+    let mut states = Vec::new();
+    let rows = stmt.query_map([&id.as_bytes()[..]], |r| {
+        Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
+    })?;
+    for row in rows {
+        let (bytes, from_payer, held) = row?;
+        stored.push(stored_note::restore(&bytes, &purse.certificate, &mut decoder).map_err(|e| storage("note", e))?);
+        states.push(StoredState { from_payer, held });
+    }
     let mut stmt =
         conn.prepare_cached("SELECT fingerprint FROM fraud_proofs WHERE purse_id = ?1")?;
     let proofs = stmt
@@ -232,6 +279,7 @@ fn snapshot(conn: &Connection, purse: Purse) -> Result<Snapshot, LedgerError> {
     Ok(Snapshot {
         purse,
         stored,
+        states,
         proofs,
     })
 }
@@ -290,7 +338,7 @@ fn write_purse(conn: &Connection, p: &Purse) -> Result<(), LedgerError> {
     let close = p.close.as_ref().map(CloseStatement::encode);
     conn.prepare_cached(
         "UPDATE purses SET state = ?2, expired = ?3, settled = ?4, returned = ?5, recovered = ?6, fraud_loss = ?7,
-         close_statement = ?8 WHERE id = ?1",
+         close_statement = ?8, notes_held = ?9 WHERE id = ?1",
     )?
     .execute(params![
         &p.id.as_bytes()[..],
@@ -300,7 +348,8 @@ fn write_purse(conn: &Connection, p: &Purse) -> Result<(), LedgerError> {
         p.returned,
         p.recovered,
         p.fraud_loss,
-        close
+        close,
+        p.notes_held
     ])?;
     Ok(())
 }
@@ -343,8 +392,8 @@ fn apply(
     }
     let mut insert_note = conn.prepare_cached(
         "INSERT INTO notes (hash, purse_id, seq, payee, amount, encoded, from_reserve, from_payer, from_loss, entry_id,
-                            uploaded_by, created_at_ms)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                            uploaded_by, created_at_ms, held, nonce)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
     )?;
     for n in &w.notes {
         insert_note.execute(params![
@@ -359,8 +408,15 @@ fn apply(
             n.from_loss,
             n.entry_id,
             uploader,
-            now_ms
+            now_ms,
+            n.held,
+            &n.nonce.as_bytes()[..]
         ])?;
+    }
+    let mut update_note =
+        conn.prepare_cached("UPDATE notes SET from_payer = ?3, held = ?4 WHERE purse_id = ?1 AND hash = ?2")?;
+    for n in &w.note_updates {
+        update_note.execute(params![&n.purse_id.as_bytes()[..], &n.hash.as_bytes()[..], n.from_payer, n.held])?;
     }
     for p in &w.purses {
         write_purse(conn, p)?;
@@ -531,6 +587,12 @@ fn load_purse(
         Some((_, true)) => return Err(OfflineError::DeviceRevoked),
         Some(_) => {}
     }
+    let unsettled: i64 = conn
+        .prepare_cached("SELECT count(*) FROM purses WHERE user_id = ?1 AND expired = 0")?
+        .query_row([user.id], |r| r.get(0))?;
+    if unsettled >= i64::from(req.max_open_purses) {
+        return Err(OfflineError::TooManyPurses(req.max_open_purses));
+    }
     let amount = check_amount(cert.amount)?;
     let mut accounts = lock_accounts(conn, [user.account_id, RESERVE_ACCOUNT])?;
     let entry_id = entry_ids(conn)?.start;
@@ -544,8 +606,9 @@ fn load_purse(
     let valid_until = i64::try_from(cert.valid_until)
         .map_err(|_| OfflineError::InvalidCertificate("valid_until is too large"))?;
     conn.prepare_cached(
-        "INSERT INTO purses (id, user_id, device_key, amount, valid_until, certificate, state, load_entry_id, created_at_ms)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'open', ?7, ?8)",
+        "INSERT INTO purses (id, user_id, device_key, amount, valid_until, certificate, state, load_entry_id, created_at_ms,
+                             loss_allowance)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'open', ?7, ?8, ?9)",
     )?
     .execute(params![
         &cert.purse_id.as_bytes()[..],
@@ -555,7 +618,8 @@ fn load_purse(
         valid_until,
         req.certificate.encode(),
         entry_id,
-        now_ms
+        now_ms,
+        req.loss_allowance.max(0)
     ])?;
     remember(
         conn,
@@ -592,12 +656,7 @@ fn settle_notes(
         }
     }
     let settlements = plan::settle_all(&snapshots, notes, signature_ok)?;
-    let mut wanted: Vec<UserId> = snapshots.values().map(|s| s.purse.user_id).collect();
-    wanted.extend(
-        notes
-            .iter()
-            .filter_map(|n| i64::try_from(n.fields().payee.0).ok()),
-    );
+    let mut wanted = plan::users_wanted(&snapshots, notes);
     wanted.sort_unstable();
     wanted.dedup();
     let mut users = HashMap::new();
@@ -613,16 +672,80 @@ fn settle_notes(
             .chain(users.values().map(|(u, _)| u.account_id)),
     )?;
     let mut ids = entry_ids(conn)?;
+    let requests = request_totals(conn, notes)?;
     let input = SettleInput {
         batch: notes,
         snapshots: &mut snapshots,
         settlements: &settlements,
         users: &users,
+        requests,
         now_ms,
     };
     let (w, results) = plan::plan_settlement(input, &mut accounts, &mut ids)?;
     apply(conn, &w, uploader, now_ms, notices)?;
     Ok(results)
+}
+
+/// What was paid or held so far for each (payee, request nonce) of `notes`, over all purses.
+fn request_totals(conn: &Connection, notes: &[PaymentNote]) -> Result<HashMap<(UserId, Nonce), i64>, LedgerError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT coalesce(sum(from_reserve + from_payer + from_loss + held), 0) FROM notes WHERE payee = ?1 AND nonce = ?2",
+    )?;
+    let mut totals = HashMap::new();
+    for key in plan::requests_of(notes) {
+        let (payee, nonce) = key;
+        let total: i64 = stmt.query_row(params![payee, &nonce.as_bytes()[..]], |r| r.get(0))?;
+        if total > 0 {
+            totals.insert(key, total);
+        }
+    }
+    Ok(totals)
+}
+
+/// Pays held notes from their payers' balances, oldest upload first.
+fn release_held(
+    conn: &Connection,
+    now_ms: TimestampMs,
+    notices: &mut Vec<EventNotice>,
+) -> Result<ReleaseOutcome, OfflineError> {
+    let rows: Vec<(Vec<u8>, Vec<u8>, i64, i64, i64)> = conn
+        .prepare_cached(
+            "SELECT n.purse_id, n.hash, n.payee, n.from_payer, n.held FROM notes n
+             JOIN purses p ON p.id = n.purse_id JOIN users u ON u.id = p.user_id JOIN accounts a ON a.id = u.account_id
+             WHERE n.held > 0 AND a.balance > 0 ORDER BY n.rowid LIMIT ?1",
+        )?
+        .query_map([RELEASE_MAX as i64], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?
+        .collect::<Result<_, _>>()?;
+    if rows.is_empty() {
+        return Ok(ReleaseOutcome::default());
+    }
+    let mut held = Vec::with_capacity(rows.len());
+    for (purse_id, hash, payee, from_payer, amount) in rows {
+        let purse_id: [u8; 16] = purse_id.as_slice().try_into().map_err(|e| storage("purse id", e))?;
+        let hash: [u8; 32] = hash.as_slice().try_into().map_err(|e| storage("note hash", e))?;
+        held.push(HeldNote { purse_id: PurseId::from_bytes(purse_id), hash: Hash256::from_bytes(hash), payee, from_payer, held: amount });
+    }
+    let mut purses = HashMap::new();
+    let mut users = HashMap::new();
+    for note in &held {
+        if !purses.contains_key(&note.purse_id)
+            && let Some(purse) = read_purse(conn, note.purse_id)?
+        {
+            purses.insert(note.purse_id, purse);
+        }
+    }
+    let wanted: HashSet<UserId> = purses.values().map(|p| p.user_id).chain(held.iter().map(|n| n.payee)).collect();
+    for id in wanted {
+        if let Some((user, _)) = user_ref(conn, id)? {
+            users.insert(id, user);
+        }
+    }
+    let mut accounts = lock_accounts(conn, users.values().map(|u| u.account_id))?;
+    let mut ids = entry_ids(conn)?;
+    let (w, outcome) = held::plan_release(held, &mut purses, &users, &mut accounts, &mut ids, now_ms)?;
+    let system = purses.values().next().map_or(0, |p| p.user_id);
+    apply(conn, &w, system, now_ms, notices)?;
+    Ok(outcome)
 }
 
 fn close_purse(
@@ -781,7 +904,8 @@ fn fraud_proofs(conn: &Connection, limit: u32) -> Result<Vec<FraudProofRecord>, 
 pub fn audit(conn: &Connection) -> Result<Vec<String>, LedgerError> {
     let mut stmt = conn.prepare(
         "SELECT p.id, p.amount, p.settled, p.returned, p.recovered, p.fraud_loss,
-                coalesce(sum(n.from_reserve), 0), coalesce(sum(n.from_payer), 0), coalesce(sum(n.from_loss), 0)
+                coalesce(sum(n.from_reserve), 0), coalesce(sum(n.from_payer), 0), coalesce(sum(n.from_loss), 0),
+                p.loss_allowance, p.notes_held, coalesce(sum(n.held), 0)
          FROM purses p LEFT JOIN notes n ON n.purse_id = p.id GROUP BY p.id ORDER BY p.id",
     )?;
     let purses = stmt
@@ -796,9 +920,22 @@ pub fn audit(conn: &Connection) -> Result<Vec<String>, LedgerError> {
                 notes_reserve: r.get(6)?,
                 notes_payer: r.get(7)?,
                 notes_loss: r.get(8)?,
+                loss_allowance: r.get(9)?,
+                notes_held: r.get(10)?,
+                notes_held_sum: r.get(11)?,
             })
         })?
         .collect::<Result<Vec<_>, _>>()?;
+    let overpaid_notes = conn
+        .prepare(plan::OVERPAID_NOTES_SQL)?
+        .query_map([], |r| r.get::<_, Vec<u8>>(0))?
+        .map(|h| h.map(hex::encode))
+        .collect::<Result<Vec<_>, _>>()?;
+    let overpaid_requests = conn
+        .prepare(plan::OVERPAID_REQUESTS_SQL)?
+        .query_map([], |r| Ok((r.get::<_, i64>(0)?, hex::encode(r.get::<_, Vec<u8>>(1)?))))?
+        .collect::<Result<Vec<_>, _>>()?;
+    let notes = NoteAudit { overpaid_notes, overpaid_requests };
     let balance = |id: i64| -> Result<i64, LedgerError> {
         Ok(
             conn.query_row("SELECT balance FROM accounts WHERE id = ?1", [id], |r| {
@@ -808,6 +945,7 @@ pub fn audit(conn: &Connection) -> Result<Vec<String>, LedgerError> {
     };
     Ok(plan::audit(
         &purses,
+        &notes,
         balance(RESERVE_ACCOUNT)?,
         balance(FRAUD_LOSS_ACCOUNT)?,
     ))
@@ -907,6 +1045,12 @@ impl OfflineStore for SqliteStore {
                     expire_purses(conn, now_secs, grace_secs, now_ms, notices)
                 })
             })
+            .await?
+    }
+
+    async fn release_held(&self, now_ms: TimestampMs) -> Result<ReleaseOutcome, OfflineError> {
+        self.writer
+            .write(move |ctx| atomic(ctx, |conn, notices| release_held(conn, now_ms, notices)))
             .await?
     }
 

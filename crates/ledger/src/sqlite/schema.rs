@@ -9,7 +9,20 @@ use crate::error::LedgerError;
 /// Account ids of the operator's accounts, created by the first migration.
 pub const FUNDING_ACCOUNT: i64 = 1;
 
-const MIGRATIONS: &[&str] = &[
+/// A migration: its SQL, and a step in Rust run after it in the same transaction.
+type Migration = (&'static str, Option<fn(&Connection) -> Result<(), LedgerError>>);
+
+const MIGRATIONS: &[Migration] = &[
+    (MIGRATION_1, None),
+    // 2: offline payments (devices, purses, notes, fraud proofs), see `offline.rs`.
+    (super::offline::MIGRATION, None),
+    // 3: notes indexed by (purse, hash) only, see `offline.rs`.
+    (super::offline::NOTES_BY_PURSE_MIGRATION, None),
+    // 4: the loss bound: allowances, held notes, request nonces (filled in from the notes).
+    (super::offline::LOSS_BOUND_MIGRATION, Some(super::offline::fill_note_nonces)),
+];
+
+const MIGRATION_1: &str =
     // 1: accounts, users, journal, postings, idempotency, events, sessions, throttle, security.
     r#"
     CREATE TABLE accounts (
@@ -94,12 +107,7 @@ const MIGRATIONS: &[&str] = &[
         detail        TEXT    NOT NULL,
         created_at_ms INTEGER NOT NULL
     );
-    "#,
-    // 2: offline payments (devices, purses, notes, fraud proofs), see `offline.rs`.
-    super::offline::MIGRATION,
-    // 3: notes indexed by (purse, hash) only, see `offline.rs`.
-    super::offline::NOTES_BY_PURSE_MIGRATION,
-];
+    "#;
 
 /// Sets the connection options every connection uses.
 pub fn configure(conn: &Connection) -> Result<(), LedgerError> {
@@ -112,13 +120,16 @@ pub fn configure(conn: &Connection) -> Result<(), LedgerError> {
 
 /// Applies every migration the file has not seen yet.
 pub fn migrate(conn: &mut Connection) -> Result<(), LedgerError> {
-    for (index, sql) in MIGRATIONS.iter().enumerate() {
+    for (index, (sql, step)) in MIGRATIONS.iter().enumerate() {
         let version = i64::try_from(index + 1)
             .map_err(|_| LedgerError::Storage("too many migrations".into()))?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let current: i64 = tx.pragma_query_value(None, "user_version", |row| row.get(0))?;
         if current < version {
             tx.execute_batch(sql)?;
+            if let Some(step) = step {
+                step(&tx)?;
+            }
             tx.pragma_update(None, "user_version", version)?;
         }
         tx.commit()?;
@@ -147,15 +158,15 @@ mod tests {
         let conn = Connection::open_in_memory().unwrap();
         // Rows without their purse, user and journal parents: this test is about the notes table.
         conn.pragma_update(None, "foreign_keys", "OFF").unwrap();
-        conn.execute_batch(MIGRATIONS[0]).unwrap();
-        conn.execute_batch(MIGRATIONS[1]).unwrap();
+        conn.execute_batch(MIGRATIONS[0].0).unwrap();
+        conn.execute_batch(MIGRATIONS[1].0).unwrap();
         let insert = "INSERT INTO notes (hash, purse_id, seq, payee, amount, encoded, from_reserve, from_payer,
                       from_loss, entry_id, uploaded_by, created_at_ms)
                       VALUES (?1, ?2, ?3, 7, 100, x'00', 100, 0, 0, NULL, 7, 0)";
         for (hash, purse, seq) in [([1u8; 32], [9u8; 16], 1), ([2u8; 32], [9u8; 16], 2), ([3u8; 32], [8u8; 16], 1)] {
             conn.execute(insert, rusqlite::params![&hash[..], &purse[..], seq]).unwrap();
         }
-        conn.execute_batch(MIGRATIONS[2]).unwrap();
+        conn.execute_batch(MIGRATIONS[2].0).unwrap();
         let rows: Vec<(Vec<u8>, i64)> = conn
             .prepare("SELECT hash, seq FROM notes WHERE purse_id = ?1 ORDER BY seq")
             .unwrap()

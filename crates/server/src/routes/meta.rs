@@ -30,6 +30,8 @@ pub async fn config(State(state): State<AppState>) -> Json<Value> {
             "purse_max": o.purse_max,
             "validity_secs": o.validity_secs,
             "grace_secs": o.grace_secs,
+            "loss_allowance": o.loss_allowance,
+            "max_open_purses": o.max_open_purses,
         },
     }))
 }

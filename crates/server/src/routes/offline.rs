@@ -84,6 +84,7 @@ impl From<OfflineError> for OfflineApiError {
             OfflineError::InvalidCertificate(_) => offline(StatusCode::BAD_REQUEST, "invalid_certificate", message),
             OfflineError::InvalidClose(_) => offline(StatusCode::BAD_REQUEST, "invalid_close", message),
             OfflineError::TooManyNotes => offline(StatusCode::BAD_REQUEST, "invalid_request", message),
+            OfflineError::TooManyPurses(_) => offline(StatusCode::CONFLICT, "too_many_purses", message),
         }
     }
 }
@@ -186,6 +187,10 @@ fn purse_json(p: &Purse) -> Value {
         "settled": p.settled,
         "returned": p.returned,
         "held": p.held(),
+        "recovered": p.recovered,
+        "fraud_loss": p.fraud_loss,
+        "loss_allowance": p.loss_allowance,
+        "notes_held": p.notes_held,
         "state": p.state.as_str(),
         "valid_from": f.valid_from,
         "valid_until": f.valid_until,
@@ -231,7 +236,13 @@ async fn load(
     };
     let signing = issuer.current(now).map_err(ApiError::internal)?;
     let certificate = PurseCertificate::issue(fields, &signing).map_err(ApiError::internal)?;
-    let request = LoadRequest { user: auth.user.id, certificate, idempotency_key: key };
+    let request = LoadRequest {
+        user: auth.user.id,
+        certificate,
+        idempotency_key: key,
+        loss_allowance: i64::try_from(limits.loss_allowance).unwrap_or(i64::MAX),
+        max_open_purses: limits.max_open_purses,
+    };
     let loaded = state.store.offline().load_purse(&request, state.now_ms()).await?;
     let mut answer = purse_json(&loaded.purse);
     answer["certificate"] = json!(loaded.purse.certificate.to_text());

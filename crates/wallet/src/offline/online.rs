@@ -84,6 +84,8 @@ pub struct SyncReport {
     pub fraud: usize,
     /// Notes the server refused, with its reason code.
     pub rejected: Vec<(Hash256, Option<String>)>,
+    /// Notes the server holds (not paid in full yet), with what this upload credited.
+    pub held: Vec<(Hash256, u64)>,
     /// Notes still waiting for a definite answer.
     pub pending: usize,
     pub issuer_keys: usize,
@@ -283,11 +285,12 @@ impl OfflineStore {
                     UploadStatus::Duplicate => report.duplicate += 1,
                     UploadStatus::Fraud => report.fraud += 1,
                     UploadStatus::Rejected => report.rejected.push((hash, result.reason.clone())),
+                    UploadStatus::Held => report.held.push((hash, result.amount.unwrap_or(0))),
                     UploadStatus::Pending => {}
                 }
             }
         }
-        report.pending = self.pending_uploads()?.len();
+        report.pending = self.upload_counts()?.0;
 
         report.issuer_keys = self.refresh_issuer_keys(session).await?.iter().count();
         let revocations = self.refresh_revocations(session).await?;

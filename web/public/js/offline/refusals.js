@@ -16,6 +16,9 @@ export const SERVER_REASONS = {
   same_sequence: "The payer's device signed two different payments with the same number (double spending).",
   broken_chain: "The payment does not follow on from the payer's earlier payments (double spending).",
   beyond_close: "The payment was made after the payer closed the purse (double spending).",
+  inconsistent_with_earlier_note: "Your account was already paid a different payment with the same number from this purse (double spending).",
+  request_already_paid: "This payment request was already paid with another payment note.",
+  loss_allowance_exhausted: "The payer spent this purse twice. Your payment is kept and will be paid when money is recovered from the payer.",
 };
 
 /** What to say for a code the app does not know (a newer server). */

@@ -8,7 +8,12 @@ import { refreshKeys } from "./wallet.js";
 const BATCH = 100;
 let running = null;
 
-/** Uploads waiting notes; resolves to {settled, rejected: [{noteHash, reason}], remaining}. */
+/**
+ * Uploads waiting notes; resolves to {settled, rejected: [{noteHash, reason}], held, remaining}.
+ * `fraud` means paid (the note is part of a fork the server proved; its payee acted in good
+ * faith); `held` means stored but not paid in full yet (the payer double-spent beyond what the
+ * operator covers): the note stays waiting and is uploaded again at the next sync.
+ */
 export function syncNow(app) {
   if (running) return running;
   running = (async () => {
@@ -19,6 +24,7 @@ export function syncNow(app) {
     const queue = [...sent.map((n) => ["sent", n]), ...received.map((n) => ["received", n])];
     let settled = 0;
     const rejected = [];
+    let held = 0;
     for (let i = 0; i < queue.length; i += BATCH) {
       const batch = queue.slice(i, i + BATCH);
       const r = await offlineApi.uploadNotes(app.session.token, batch.map(([, n]) => n.text));
@@ -26,10 +32,13 @@ export function syncNow(app) {
       await atomic(["sent", "received"], (s) => {
         for (const [store, n] of batch) {
           const res = byHash.get(n.noteHash);
-          if (res && (res.status === "settled" || res.status === "duplicate")) {
-            s[store].put({ ...n, settled: true, settledMs: Date.now() });
+          if (res && (res.status === "settled" || res.status === "duplicate" || res.status === "fraud")) {
+            s[store].put({ ...n, settled: true, settledMs: Date.now(), held: undefined });
             settled += 1;
-          } else if (res && (res.status === "rejected" || res.status === "fraud")) {
+          } else if (res && res.status === "held") {
+            s[store].put({ ...n, held: res.reason ?? "loss_allowance_exhausted" });
+            held += 1;
+          } else if (res && res.status === "rejected") {
             s[store].put({ ...n, rejected: res.reason ?? "rejected" });
             rejected.push({ noteHash: n.noteHash, reason: res.reason });
           }
@@ -38,7 +47,7 @@ export function syncNow(app) {
     }
     if (settled) await app.refreshMe();
     const remaining = queue.length - settled;
-    return { settled, rejected, remaining };
+    return { settled, rejected, held, remaining };
   })().finally(() => { running = null; });
   return running;
 }

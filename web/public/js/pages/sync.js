@@ -14,16 +14,24 @@ export async function render(app) {
     const r = serverRefusal(code);
     return [h("span", { class: "refused" }, `Refused by the server: ${r.sentence}`), h("small", { class: "code" }, `Code: ${r.code}`)];
   };
+  const held = (code) => {
+    const r = serverRefusal(code);
+    return [h("span", { class: "held" }, `Held by the server: ${r.sentence}`), h("small", { class: "code" }, `Code: ${r.code}`)];
+  };
+  const state = (n, dir) => {
+    if (n.rejected) return refused(n.rejected);
+    if (n.held) return held(n.held);
+    return h("span", { class: "when" }, `Waiting since ${when(dir === "out" ? n.createdMs : n.acceptedMs)}`);
+  };
   const row = (n, dir) => h("li", {},
-    h("span", { class: "what" }, dir === "out" ? `Paid to ${n.payee}` : "Received offline",
-      n.rejected ? refused(n.rejected) : h("span", { class: "when" }, `Waiting since ${when(dir === "out" ? n.createdMs : n.acceptedMs)}`)),
+    h("span", { class: "what" }, dir === "out" ? `Paid to ${n.payee}` : "Received offline", state(n, dir)),
     h("span", { class: dir === "out" ? "out" : "in" }, (dir === "out" ? "-" : "+") + app.money(n.amount)));
   const button = h("button", { type: "button", disabled: !navigator.onLine, onclick: async () => {
     button.disabled = true;
     err.textContent = "";
     try {
       const r = await syncNow(app);
-      status.textContent = `${r.settled} settled, ${r.remaining} still waiting.`;
+      status.textContent = `${r.settled} settled, ${r.remaining} still waiting${r.held ? ` (${r.held} held)` : ""}.`;
       setTimeout(() => app.go("/sync"), 0);
     } catch (e) {
       app.handleError(e);

@@ -22,6 +22,10 @@ pub enum UploadStatus {
     Rejected,
     /// The note is part of a fraud proof (a fork): the purse and device are revoked.
     Fraud,
+    /// Stored by the server but not (fully) paid: the payer's purse was double-spent beyond
+    /// what the operator covers; paid when money is recovered from the payer. Uploaded again
+    /// at each sync to learn when.
+    Held,
 }
 
 impl UploadStatus {
@@ -32,6 +36,7 @@ impl UploadStatus {
             UploadStatus::Duplicate => "duplicate",
             UploadStatus::Rejected => "rejected",
             UploadStatus::Fraud => "fraud",
+            UploadStatus::Held => "held",
         }
     }
 
@@ -42,6 +47,7 @@ impl UploadStatus {
             "duplicate" => UploadStatus::Duplicate,
             "rejected" => UploadStatus::Rejected,
             "fraud" => UploadStatus::Fraud,
+            "held" => UploadStatus::Held,
             _ => return None,
         })
     }
@@ -317,8 +323,9 @@ impl OfflineStore {
         for (side, table, order) in
             [(UploadSide::Accepted, "accepted", "accepted_at, purse_id, seq"), (UploadSide::Paid, "paid", "purse_id, seq")]
         {
-            let mut stmt =
-                self.conn().prepare(&format!("SELECT note_hash, text FROM {table} WHERE sync_status IS NULL ORDER BY {order}"))?;
+            let mut stmt = self.conn().prepare(&format!(
+                "SELECT note_hash, text FROM {table} WHERE sync_status IS NULL OR sync_status = 'held' ORDER BY {order}"
+            ))?;
             let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
             for row in rows {
                 let (hash, text) = row?;
@@ -326,6 +333,24 @@ impl OfflineStore {
             }
         }
         Ok(out)
+    }
+
+    /// Notes the server has not answered definitely yet, and notes it holds, as
+    /// (unanswered, held).
+    pub fn upload_counts(&self) -> Result<(usize, usize), OfflineStoreError> {
+        let mut counts = (0usize, 0usize);
+        for table in ["accepted", "paid"] {
+            let (unanswered, held): (i64, i64) = self.conn().query_row(
+                &format!(
+                    "SELECT count(*) FILTER (WHERE sync_status IS NULL), count(*) FILTER (WHERE sync_status = 'held') FROM {table}"
+                ),
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?;
+            counts.0 += usize::try_from(unanswered).unwrap_or(0);
+            counts.1 += usize::try_from(held).unwrap_or(0);
+        }
+        Ok(counts)
     }
 
     /// Records the server's answer for an uploaded note (in whichever table holds it).

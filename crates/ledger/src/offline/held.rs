@@ -1,0 +1,110 @@
+//! Held notes (docs/OFFLINE.md, "The loss bound"): what a note is owed beyond its purse's
+//! reserve, what could be recovered from the payer and the operator's loss allowance stays on
+//! the note as `held` — stored, shown to the payee and the operator, never dropped — and is paid
+//! from the payer's balance, oldest upload first, when money reaches it: at the next settlement
+//! that touches the purse, and in the server's periodic pass ([`plan_release`]).
+
+use std::collections::HashMap;
+
+use offpay_protocol::{Hash256, PurseId};
+
+use super::plan::{Accounts, Writes, next_id, plan_entry};
+use super::settle_events::{SettleEvents, SettledNote};
+use super::{KIND_OFFLINE_SETTLE, OfflineError, Purse, ReleaseOutcome, UserRef};
+use crate::model::{EntryId, TimestampMs, UserId};
+
+/// Reason code of a note (partly) held.
+pub const HELD_REASON: &str = "loss_allowance_exhausted";
+
+/// A stored note with money still held on it.
+#[derive(Debug, Clone)]
+pub struct HeldNote {
+    pub purse_id: PurseId,
+    pub hash: Hash256,
+    pub payee: UserId,
+    /// Recovered from the payer for it so far.
+    pub from_payer: i64,
+    /// Still owed.
+    pub held: i64,
+}
+
+/// New values of a stored note after money was released to it.
+#[derive(Debug, Clone)]
+pub struct NoteUpdate {
+    pub purse_id: PurseId,
+    pub hash: Hash256,
+    pub from_payer: i64,
+    pub held: i64,
+}
+
+/// Pays `note` from its purse owner's balance as far as it goes (one `offline_settle` entry:
+/// owner -> payee). Returns what was paid (0 when the owner has nothing).
+#[allow(clippy::too_many_arguments)]
+pub fn release_note(
+    w: &mut Writes,
+    events: &mut SettleEvents,
+    note: &mut HeldNote,
+    purse: &mut Purse,
+    owner: &UserRef,
+    payee: &UserRef,
+    accounts: &mut Accounts,
+    ids: &mut dyn Iterator<Item = EntryId>,
+    now_ms: TimestampMs,
+) -> Result<i64, OfflineError> {
+    let balance = accounts.get(&owner.account_id).map_or(0, |a| a.balance).max(0);
+    let pay = note.held.min(balance);
+    if pay <= 0 || owner.id == payee.id {
+        return Ok(0);
+    }
+    let id = next_id(ids)?;
+    let entry = plan_entry(
+        accounts,
+        id,
+        KIND_OFFLINE_SETTLE,
+        pay,
+        Some(owner.id),
+        payee.id,
+        &[(owner.account_id, -pay), (payee.account_id, pay)],
+        now_ms,
+    )?;
+    w.entries.push(entry);
+    note.from_payer += pay;
+    note.held -= pay;
+    purse.recovered += pay;
+    purse.notes_held -= pay;
+    w.note_updates.push(NoteUpdate { purse_id: note.purse_id, hash: note.hash, from_payer: note.from_payer, held: note.held });
+    events.add(SettledNote { note: note.hash.to_hex(), amount: pay, payer: owner, payee });
+    Ok(pay)
+}
+
+/// The periodic pass: pays `notes` (oldest upload first) from their owners' balances. `purses`
+/// holds every purse named (locked), `users` every owner and payee, `accounts` their wallets
+/// (locked).
+pub fn plan_release(
+    notes: Vec<HeldNote>,
+    purses: &mut HashMap<PurseId, Purse>,
+    users: &HashMap<UserId, UserRef>,
+    accounts: &mut Accounts,
+    ids: &mut dyn Iterator<Item = EntryId>,
+    now_ms: TimestampMs,
+) -> Result<(Writes, ReleaseOutcome), OfflineError> {
+    let mut w = Writes::default();
+    let mut events = SettleEvents::default();
+    let mut outcome = ReleaseOutcome::default();
+    for mut note in notes {
+        let Some(purse) = purses.get_mut(&note.purse_id) else { continue };
+        let (Some(owner), Some(payee)) = (users.get(&purse.user_id), users.get(&note.payee)) else { continue };
+        let paid = release_note(&mut w, &mut events, &mut note, purse, owner, payee, accounts, ids, now_ms)?;
+        if paid > 0 {
+            outcome.notes += 1;
+            outcome.paid += paid;
+        }
+    }
+    let balance = |account| accounts.get(&account).map_or(0, |a| a.balance);
+    w.events.extend(events.finish(balance));
+    let mut changed: Vec<&Purse> = purses.values().collect();
+    changed.sort_by_key(|p| p.id);
+    w.purses.extend(changed.into_iter().cloned());
+    w.finish_accounts(accounts);
+    Ok((w, outcome))
+}

@@ -1,0 +1,376 @@
+//! The offline loss bound under attack (docs/OFFLINE.md, "The loss bound"; docs/PROTOCOL.md
+//! section 10), each case on a fresh SQLite file and a fresh PostgreSQL database: a payer who
+//! signs whatever it likes with its own device key, accomplice accounts that upload the forks,
+//! uploads after the revocation and after the settlement deadline, a payer with as many purses
+//! as allowed, one request paid twice; and the honest cases that must still settle in full.
+//! Every case prints the operator's loss beside its bound and checks that `verify` passes and
+//! the money in the system is what was deposited. Two servers on one PostgreSQL: the bound holds
+//! when the uploads race.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod offline_support;
+
+use offline_support::*;
+use offpay_ledger::offline::*;
+use offpay_ledger::*;
+use offpay_protocol::PaymentNote;
+use offpay_protocol::testkit::signing_key;
+
+/// Purse amount `P` (2,000.00) and per-payment cap `C` (200.00) of these cases.
+const P: u64 = 200_000;
+const C: u64 = 20_000;
+
+/// Signs a consistent chain of `P / C` notes of `C` to `payee` from a fresh copy of the purse
+/// (each copy starts again at sequence number 1: a fork of every other copy).
+fn full_chain(cert: &offpay_protocol::PurseCertificate, device: &offpay_protocol::SigningKey, payee: &User, tag: &str) -> Vec<PaymentNote> {
+    let mut copy = Chain::new(cert, device);
+    (0..P / C).map(|i| copy.pay(payee, C, &format!("{tag}-{i}"))).collect()
+}
+
+/// Sum of `fraud_loss` over every purse, and the same as booked on the fraud-loss account.
+async fn operator_loss(fx: &Fx) -> i64 {
+    let purses = fx.off().purses(None, 1000).await.unwrap();
+    purses.iter().map(|p| p.fraud_loss).sum()
+}
+
+fn paid(results: &[NoteResult]) -> u64 {
+    results.iter().map(|r| r.amount).sum()
+}
+
+fn count(results: &[NoteResult], status: NoteStatus, reason: Option<&str>) -> usize {
+    results.iter().filter(|r| r.status == status && r.reason.as_deref() == reason).count()
+}
+
+/// 500 different notes, all sequence number 1, all paying one accomplice: an honest payee holds
+/// one note per sequence number, so the account is paid once.
+async fn one_colluder_with_500_forks(fx: Fx) {
+    let mallory = fx.user("mallory", P).await;
+    let mule = fx.user("mule", 0).await;
+    let device = signing_key("mallory-phone");
+    let cert = fx.load(&mallory, &device, P, 3 * DAY, "purse-500").await;
+    let forks: Vec<PaymentNote> =
+        (0..500).map(|i| Chain::new(&cert, &device).pay(&mule, C, &format!("fork-{i}"))).collect();
+    let results = fx.settle(&mule, &forks, NOW).await;
+    assert_eq!(count(&results, NoteStatus::Fraud, Some("same_sequence")), 1, "{:?}", &results[..3]);
+    assert_eq!(count(&results, NoteStatus::Rejected, Some("inconsistent_with_earlier_note")), 499);
+    assert_eq!(paid(&results), C);
+    // Uploading them again changes nothing: the paid one is a duplicate, the rest refused again.
+    let again = fx.settle(&mule, &forks, NOW).await;
+    assert_eq!(count(&again, NoteStatus::Duplicate, None), 1);
+    assert_eq!(count(&again, NoteStatus::Rejected, Some("inconsistent_with_earlier_note")), 499);
+    assert_eq!(fx.balance(&mule).await, C);
+    let purse = fx.purse(&cert).await;
+    assert_eq!((purse.settled, purse.recovered, purse.fraud_loss, purse.notes_held), (C as i64, 0, 0, 0));
+    assert_eq!(purse.state, PurseState::Revoked);
+    assert!(fx.store.user_by_id(mallory.id).await.unwrap().unwrap().frozen);
+    // The proof of every fork is kept.
+    assert_eq!(fx.off().fraud_proofs(1000).await.unwrap().len(), 499);
+    let loss = operator_loss(&fx).await;
+    eprintln!("one colluder, 500 forks of note 1: paid {} to the mule, operator loss {loss} (bound {ALLOWANCE})", C);
+    assert!(loss <= ALLOWANCE);
+    fx.verify_clean(P).await;
+}
+
+/// 50 accomplice accounts, each with a full, self-consistent chain from its own copy of the
+/// purse (each passes its own payee rules): the reserve pays one, the allowance one more, the
+/// other 48 are held; money reaching the payer later pays the held notes in upload order.
+async fn fifty_colluders(fx: Fx) {
+    let mallory = fx.user("mallory", P).await;
+    let device = signing_key("mallory-phone");
+    let cert = fx.load(&mallory, &device, P, 3 * DAY, "purse-50").await;
+    let mut mules = Vec::new();
+    for i in 0..50 {
+        mules.push(fx.user(&format!("mule{i:02}"), 0).await);
+    }
+    let mut all = Vec::new();
+    for (i, mule) in mules.iter().enumerate() {
+        let chain = full_chain(&cert, &device, mule, &format!("m{i}"));
+        let results = fx.settle(mule, &chain, NOW).await;
+        match i {
+            0 => assert_eq!(count(&results, NoteStatus::Settled, None), 10, "{results:?}"),
+            1 => assert_eq!(count(&results, NoteStatus::Fraud, Some("same_sequence")), 10, "{results:?}"),
+            // After the revocation: held, nothing paid.
+            _ => assert_eq!(count(&results, NoteStatus::Held, Some("loss_allowance_exhausted")), 10, "{results:?}"),
+        }
+        all.push(chain);
+    }
+    assert_eq!(fx.balance(&mules[0]).await, P);
+    assert_eq!(fx.balance(&mules[1]).await, P);
+    for mule in &mules[2..] {
+        assert_eq!(fx.balance(mule).await, 0);
+    }
+    let purse = fx.purse(&cert).await;
+    assert_eq!((purse.settled, purse.recovered, purse.fraud_loss), (P as i64, 0, ALLOWANCE));
+    assert_eq!(purse.notes_held, 48 * P as i64);
+    // A held note uploaded again is still reported held.
+    let again = fx.settle(&mules[2], &all[2][..1], NOW).await;
+    assert_eq!(count(&again, NoteStatus::Held, Some("loss_allowance_exhausted")), 1);
+
+    // Money reaches the payer: held notes are paid oldest upload first (mule02's first notes),
+    // the last one in part.
+    fx.deposit(&mallory, 2 * C + C / 2, "mallory-later").await;
+    let released = fx.off().release_held(NOW).await.unwrap();
+    assert_eq!(released, ReleaseOutcome { notes: 3, paid: (2 * C + C / 2) as i64 });
+    assert_eq!(fx.balance(&mules[2]).await, 2 * C + C / 2);
+    assert_eq!(fx.balance(&mallory).await, 0);
+    let first = fx.settle(&mules[2], &all[2][..3], NOW).await;
+    assert_eq!(
+        first.iter().map(|r| r.status).collect::<Vec<_>>(),
+        vec![NoteStatus::Duplicate, NoteStatus::Duplicate, NoteStatus::Held]
+    );
+    let purse = fx.purse(&cert).await;
+    assert_eq!(purse.recovered, (2 * C + C / 2) as i64);
+    assert_eq!(purse.notes_held, 48 * P as i64 - (2 * C + C / 2) as i64);
+    // Nothing more to pay: a second pass moves nothing.
+    assert_eq!(fx.off().release_held(NOW).await.unwrap(), ReleaseOutcome::default());
+
+    let loss = operator_loss(&fx).await;
+    eprintln!(
+        "50 colluders, one full chain each: paid {} from the reserve, {} recovered, operator loss {loss} (bound {ALLOWANCE}), held {}",
+        purse.settled, purse.recovered, purse.notes_held
+    );
+    assert!(loss <= ALLOWANCE);
+    fx.verify_clean(P + 2 * C + C / 2).await;
+}
+
+/// A fork that reaches the server only after the purse's settlement deadline is never an
+/// operator loss: the remainder went back to the payer, who spent it; the late branch is held.
+async fn fraud_after_the_deadline_is_held(fx: Fx) {
+    let mallory = fx.user("mallory", P).await;
+    let mule = fx.user("mule", 0).await;
+    let bob = fx.user("bob", 0).await;
+    let device = signing_key("mallory-phone");
+    let cert = fx.load(&mallory, &device, P, 3 * DAY, "purse-late").await;
+    let honest = Chain::new(&cert, &device).pay(&bob, C, "bob-1");
+    let late = Chain::new(&cert, &device).pay(&mule, C, "mule-1");
+    assert_eq!(statuses(&fx.settle(&bob, std::slice::from_ref(&honest), NOW).await), vec![(NoteStatus::Settled, None, C)]);
+    let after = NOW_S + 3 * DAY + GRACE + 1;
+    fx.off().expire_purses(after, GRACE, after as i64 * 1000).await.unwrap();
+    assert_eq!(fx.balance(&mallory).await, P - C);
+    fx.transfer(&mallory, &mule, P - C).await;
+    let results = fx.settle(&mule, std::slice::from_ref(&late), after as i64 * 1000).await;
+    assert_eq!(statuses(&results), vec![(NoteStatus::Held, Some("loss_allowance_exhausted"), 0)]);
+    let loss = operator_loss(&fx).await;
+    eprintln!("fork uploaded after the deadline: operator loss {loss} (bound 0 after the deadline)");
+    assert_eq!(loss, 0);
+    assert_eq!(fx.purse(&cert).await.notes_held, C as i64);
+    fx.verify_clean(P).await;
+}
+
+/// A payer with as many purses as allowed (one per device), each forked to accomplices: the loss
+/// is at most the open-purse limit times the allowance, and no further purse can be loaded.
+async fn every_allowed_purse_forked(fx: Fx) {
+    let mallory = fx.user("mallory", MAX_OPEN as u64 * P).await;
+    let mut certs = Vec::new();
+    for d in 0..MAX_OPEN {
+        let device = signing_key(&format!("mallory-device-{d}"));
+        certs.push((fx.load(&mallory, &device, P, 3 * DAY, &format!("purse-d{d}")).await, device));
+    }
+    let extra = signing_key("mallory-device-extra");
+    fx.off().register_device(mallory.id, extra.verifying_key().to_bytes(), NOW).await.unwrap();
+    let refused = fx
+        .off()
+        .load_purse(&load_request(mallory.id, certificate(&mallory, &extra, C, DAY, "purse-extra"), "load-purse-extra"), NOW)
+        .await;
+    assert!(matches!(refused, Err(OfflineError::TooManyPurses(MAX_OPEN))), "{refused:?}");
+    for (d, (cert, device)) in certs.iter().enumerate() {
+        for m in 0..4 {
+            let mule = fx.user(&format!("mule{d}x{m}"), 0).await;
+            let chain = full_chain(cert, device, &mule, &format!("d{d}m{m}"));
+            fx.settle(&mule, &chain, NOW).await;
+        }
+    }
+    let loss = operator_loss(&fx).await;
+    let bound = i64::from(MAX_OPEN) * ALLOWANCE;
+    eprintln!("{MAX_OPEN} purses, each forked to 4 accomplices: operator loss {loss} (bound {bound} = {MAX_OPEN} x {ALLOWANCE})");
+    assert_eq!(loss, bound);
+    for (cert, _) in &certs {
+        let purse = fx.purse(cert).await;
+        assert_eq!((purse.fraud_loss, purse.notes_held), (ALLOWANCE, 2 * P as i64));
+    }
+    fx.verify_clean(MAX_OPEN as u64 * P).await;
+}
+
+/// Closing a purse does not free its place before its settlement deadline (forks of it may
+/// still arrive); expiry does.
+async fn closed_purses_count_until_their_deadline(fx: Fx) {
+    let alice = fx.user("alice", 3 * P).await;
+    let device = signing_key("alice-phone");
+    let first = fx.load(&alice, &device, P, 3 * DAY, "purse-c1").await;
+    fx.load(&alice, &device, P, 3 * DAY, "purse-c2").await;
+    let close = Chain::new(&first, &device).close();
+    fx.off().close_purse(alice.id, &close, &key("close-purse-c1"), NOW).await.unwrap();
+    let third = load_request(alice.id, certificate(&alice, &device, P, 3 * DAY, "purse-c3"), "load-purse-c3");
+    assert!(matches!(fx.off().load_purse(&third, NOW).await, Err(OfflineError::TooManyPurses(2))));
+    let after = NOW_S + 3 * DAY + GRACE + 1;
+    fx.off().expire_purses(after, GRACE, after as i64 * 1000).await.unwrap();
+    let loaded = fx.off().load_purse(&third, after as i64 * 1000).await.unwrap();
+    assert!(!loaded.replayed);
+    fx.verify_clean(3 * P).await;
+}
+
+/// One request, one payment: an honest payer who paid one request from two devices pays once;
+/// a payer who first uploads a smaller note for the request does not cut the payee's own note.
+async fn one_payment_per_request(fx: Fx) {
+    let alice = fx.user("alice", 2 * P).await;
+    let bob = fx.user("bob", 0).await;
+    let phone = signing_key("alice-phone");
+    let tablet = signing_key("alice-tablet");
+    let p1 = fx.load(&alice, &phone, P, 3 * DAY, "purse-phone").await;
+    let p2 = fx.load(&alice, &tablet, P, 3 * DAY, "purse-tablet").await;
+    let mut phone_chain = Chain::new(&p1, &phone);
+    let mut tablet_chain = Chain::new(&p2, &tablet);
+    // Bob's request "req-30" paid 30.00 from each device.
+    let from_phone = phone_chain.pay(&bob, 3_000, "req-30");
+    let from_tablet = tablet_chain.pay(&bob, 3_000, "req-30");
+    let results = fx.settle(&alice, &[from_phone.clone(), from_tablet.clone()], NOW).await;
+    assert_eq!(
+        statuses(&results),
+        vec![(NoteStatus::Settled, None, 3_000), (NoteStatus::Rejected, Some("request_already_paid"), 0)]
+    );
+    // Bob's own upload of the note he accepted (the tablet's) changes nothing.
+    let results = fx.settle(&bob, std::slice::from_ref(&from_tablet), NOW).await;
+    assert_eq!(statuses(&results), vec![(NoteStatus::Rejected, Some("request_already_paid"), 0)]);
+    assert_eq!(fx.balance(&bob).await, 3_000);
+
+    // The payer uploads a 10.00 note for Bob's 50.00 request "req-50" first; Bob's accepted
+    // 50.00 note still brings him 50.00 in all, never more.
+    let small = phone_chain.pay(&bob, 1_000, "req-50");
+    let full = phone_chain.pay(&bob, 5_000, "req-50");
+    assert_eq!(statuses(&fx.settle(&alice, std::slice::from_ref(&small), NOW).await), vec![(NoteStatus::Settled, None, 1_000)]);
+    assert_eq!(statuses(&fx.settle(&bob, std::slice::from_ref(&full), NOW).await), vec![(NoteStatus::Settled, None, 4_000)]);
+    let more = tablet_chain.pay(&bob, 5_000, "req-50");
+    assert_eq!(
+        statuses(&fx.settle(&alice, std::slice::from_ref(&more), NOW).await),
+        vec![(NoteStatus::Rejected, Some("request_already_paid"), 0)]
+    );
+    assert_eq!(fx.balance(&bob).await, 3_000 + 5_000);
+    // Alice paid 80.00 in all; what her purses did not pay out returns to her at close.
+    let p1_state = fx.purse(&p1).await;
+    let p2_state = fx.purse(&p2).await;
+    assert_eq!(p1_state.settled + p2_state.settled, 8_000);
+    fx.verify_clean(2 * P).await;
+}
+
+/// A copied wallet paying three honest payees who sync in time: each is paid in full from the
+/// reserve; a chain uploaded in any order settles in full.
+async fn honest_payees_are_paid_in_full(fx: Fx) {
+    let alice = fx.user("alice", P).await;
+    let payees = [fx.user("bob", 0).await, fx.user("carol", 0).await, fx.user("dave", 0).await];
+    let device = signing_key("alice-phone");
+    let cert = fx.load(&alice, &device, P, 3 * DAY, "purse-h").await;
+    let mut notes = Vec::new();
+    for (i, payee) in payees.iter().enumerate() {
+        let mut copy = Chain::new(&cert, &device);
+        notes.push((payee, vec![copy.pay(payee, 15_000, &format!("h{i}-1")), copy.pay(payee, 15_000, &format!("h{i}-2"))]));
+    }
+    for (payee, chain) in notes.iter().rev() {
+        let mut reversed = chain.clone();
+        reversed.reverse();
+        let results = fx.settle(payee, &reversed, NOW).await;
+        assert_eq!(paid(&results), 30_000, "{results:?}");
+    }
+    for payee in &payees {
+        assert_eq!(fx.balance(payee).await, 30_000);
+    }
+    let purse = fx.purse(&cert).await;
+    assert_eq!((purse.settled, purse.recovered, purse.fraud_loss, purse.notes_held), (90_000, 0, 0, 0));
+    fx.verify_clean(P).await;
+}
+
+macro_rules! cases {
+    ($backend:ident, $kind:expr, [$($case:ident),* $(,)?]) => {
+        mod $backend {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    if let Some(fx) = super::Fx::new($kind).await {
+                        super::$case(fx).await;
+                    }
+                }
+            )*
+        }
+    };
+}
+
+macro_rules! all_cases {
+    ($backend:ident, $kind:expr) => {
+        cases!(
+            $backend,
+            $kind,
+            [
+                one_colluder_with_500_forks,
+                fifty_colluders,
+                fraud_after_the_deadline_is_held,
+                every_allowed_purse_forked,
+                closed_purses_count_until_their_deadline,
+                one_payment_per_request,
+                honest_payees_are_paid_in_full,
+            ]
+        );
+    };
+}
+
+all_cases!(sqlite, crate::Kind::Sqlite);
+all_cases!(postgres, crate::Kind::Postgres);
+
+/// Two servers on one PostgreSQL, uploads racing: the 50 accomplices' chains split between
+/// them; the operator's loss is still exactly the allowance and every note is paid at most once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_servers_race_fifty_colluders() {
+    let Some(fx) = Fx::new(Kind::Postgres).await else { return };
+    let other = fx.second_server().await;
+    let mallory = fx.user("mallory", P).await;
+    let device = signing_key("mallory-phone");
+    let cert = fx.load(&mallory, &device, P, 3 * DAY, "purse-race").await;
+    let mut uploads = Vec::new();
+    for i in 0..50 {
+        let mule = fx.user(&format!("mule{i:02}"), 0).await;
+        let chain = full_chain(&cert, &device, &mule, &format!("r{i}"));
+        let store = if i % 2 == 0 { fx.store.clone() } else { other.clone() };
+        uploads.push(tokio::spawn(async move { store.offline().settle_notes(mule.id, chain, NOW).await.unwrap() }));
+    }
+    let mut total = 0;
+    for upload in uploads {
+        total += paid(&upload.await.unwrap());
+    }
+    let loss = operator_loss(&fx).await;
+    eprintln!("two servers, 50 colluders racing: paid {total}, operator loss {loss} (bound {ALLOWANCE})");
+    assert_eq!(total, P + ALLOWANCE as u64);
+    assert_eq!(loss, ALLOWANCE);
+    fx.verify_clean(P).await;
+}
+
+/// Two servers: the payee and the payer upload the same notes at the same time, and one request
+/// is paid from two purses on the two servers at once: each note is paid once, the request once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_servers_race_honest_uploads() {
+    let Some(fx) = Fx::new(Kind::Postgres).await else { return };
+    let other = fx.second_server().await;
+    let alice = fx.user("alice", 2 * P).await;
+    let bob = fx.user("bob", 0).await;
+    let phone = signing_key("alice-phone");
+    let tablet = signing_key("alice-tablet");
+    let p1 = fx.load(&alice, &phone, P, 3 * DAY, "purse-r1").await;
+    let p2 = fx.load(&alice, &tablet, P, 3 * DAY, "purse-r2").await;
+    let mut chain = Chain::new(&p1, &phone);
+    let notes: Vec<PaymentNote> = (0..10).map(|i| chain.pay(&bob, 1_000, &format!("n{i}"))).collect();
+    let (a, b) = tokio::join!(
+        fx.store.offline().settle_notes(bob.id, notes.clone(), NOW),
+        other.offline().settle_notes(alice.id, notes.clone(), NOW)
+    );
+    assert_eq!(paid(&a.unwrap()) + paid(&b.unwrap()), 10_000);
+    assert_eq!(fx.balance(&bob).await, 10_000);
+
+    let twice_1 = chain.pay(&bob, 2_500, "same-request");
+    let twice_2 = Chain::new(&p2, &tablet).pay(&bob, 2_500, "same-request");
+    let (a, b) = tokio::join!(
+        fx.store.offline().settle_notes(bob.id, vec![twice_1], NOW),
+        other.offline().settle_notes(alice.id, vec![twice_2], NOW)
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(paid(&a) + paid(&b), 2_500, "{a:?} {b:?}");
+    assert_eq!(count(&a, NoteStatus::Rejected, Some("request_already_paid")) + count(&b, NoteStatus::Rejected, Some("request_already_paid")), 1);
+    assert_eq!(fx.balance(&bob).await, 12_500);
+    fx.verify_clean(2 * P).await;
+}
