@@ -126,7 +126,13 @@ impl OfflineLimitArgs {
         };
         let per_payment_cap = amount("max-payment", MAX_PAYMENT_ENV, &self.max_payment)?;
         let purse_max = amount("max-purse", MAX_PURSE_ENV, &self.max_purse)?;
-        let loss_allowance = amount("loss-allowance", LOSS_ALLOWANCE_ENV, &self.loss_allowance)?;
+        let loss_allowance = currency
+            .parse_major_allow_zero(&self.loss_allowance)
+            .map(|a| a.minor())
+            .map_err(|e| {
+                let why = format!("{e} ({} in major units, like 2000.00, or 0.00 for no loss)", currency.code());
+                bad("loss-allowance", LOSS_ALLOWANCE_ENV, &self.loss_allowance, why)
+            })?;
         let max_open_purses = self
             .max_open_purses
             .trim()

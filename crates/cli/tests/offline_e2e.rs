@@ -279,3 +279,76 @@ fn a_fork_past_the_reserve_is_recovered_then_booked_as_fraud_loss() {
     assert!(!fraud["fraud_proofs"].as_array().unwrap().is_empty(), "{fraud}");
     assert_books_balance(&p.server, &[&p.alice, &p.bob, &p.carol], 50_000);
 }
+
+/// A payee account with two devices that accepted the two branches of one fork is paid for the
+/// first branch only (an honest single device would have refused the second), and what goes
+/// beyond the reserve, the payer's balance and the operator's loss allowance (100.00 here) is
+/// held: shown by `wallet sync` and `admin fraud`, and paid when money reaches the payer.
+#[test]
+fn a_second_branch_for_one_account_is_refused_and_notes_past_the_allowance_are_held() {
+    let mut server = Server::start();
+    server.restart_with(&["--loss-allowance", "100.00"]);
+    let (alice, bob, carol) = (WalletHome::new("alice"), WalletHome::new("bob"), WalletHome::new("carol"));
+    for w in [&alice, &bob, &carol] {
+        w.register(&server);
+    }
+    // Bob's second device: the same account, logged in on a tablet.
+    let tablet = WalletHome::new("bob");
+    let login = tablet.login(&server, wallet_support::PASSWORD);
+    assert!(login.status.success(), "{}", String::from_utf8_lossy(&login.stderr));
+    server.admin(&["deposit", "alice", "500.00"]);
+    alice.ok(&["purse", "load", "500.00"]);
+    for w in [&bob, &tablet, &carol] {
+        sync(w);
+    }
+
+    server.stop();
+    let clone = WalletHome::new("alice");
+    copy_home(&alice.home, &clone.home);
+    for _ in 0..2 {
+        accept(&bob, &pay(&alice, &request(&bob, "200.00")), "200.00");
+    }
+    // The clone's note 1 goes to Bob's tablet, which has not seen the phone's note 1.
+    accept(&tablet, &pay(&clone, &request(&tablet, "100.00")), "100.00");
+    for _ in 0..2 {
+        accept(&carol, &pay(&clone, &request(&carol, "200.00")), "200.00");
+    }
+
+    server.restart();
+    let r = sync(&bob);
+    assert_eq!(r["settled"], 2, "{r}");
+    let r = sync(&tablet);
+    assert_eq!(r["rejected"][0]["reason"], "inconsistent_with_earlier_note", "{r}");
+    // Carol's first note forks Bob's second: 100.00 left in the reserve, nothing in Alice's
+    // balance, 100.00 of allowance: paid 200.00. Her second note is held.
+    let r = sync(&carol);
+    assert_eq!((r["fraud"].as_u64(), r["pending"].as_u64()), (Some(1), Some(0)), "{r}");
+    assert_eq!(r["held"][0]["paid"], 0, "{r}");
+    assert_eq!(r["held"][0]["reason"], "loss_allowance_exhausted", "{r}");
+    let human = carol.ok(&["sync"]);
+    assert!(human.contains("held note") && human.contains("recovered from the payer"), "{human}");
+    assert_eq!(balances(&bob), (40_000, 0));
+    assert_eq!(balances(&carol), (20_000, 0));
+
+    let fraud = server.admin(&["fraud"]);
+    assert!(
+        fraud.contains("operator loss 100.00 of allowance 100.00, held for notes 200.00"),
+        "{fraud}"
+    );
+    let json: Value = serde_json::from_str(&server.admin(&["fraud", "--json"])).unwrap();
+    let purse = &json["fraud_proofs"][0]["purse"];
+    assert_eq!((purse["fraud_loss"].as_u64(), purse["notes_held"].as_u64()), (Some(10_000), Some(20_000)), "{json}");
+    assert_books_balance(&server, &[&alice, &bob, &carol], 50_000);
+
+    // Money reaches Alice: Carol's next sync (the held note goes up again) is paid from it.
+    server.admin(&["deposit", "alice", "150.00"]);
+    let r = sync(&carol);
+    assert_eq!(r["held"][0]["paid"], 15_000, "{r}");
+    server.admin(&["deposit", "alice", "50.00"]);
+    let r = sync(&carol);
+    assert_eq!((r["settled"].as_u64(), r["held"].as_array().map(Vec::len)), (Some(1), Some(0)), "{r}");
+    assert_eq!(balances(&carol), (40_000, 0));
+    let purses = server.admin(&["purses"]);
+    assert!(purses.contains("recovered from payer 200.00") && purses.contains("held for notes 0.00"), "{purses}");
+    assert_books_balance(&server, &[&alice, &bob, &carol], 70_000);
+}

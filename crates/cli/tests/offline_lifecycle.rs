@@ -289,10 +289,16 @@ fn an_unclosed_purse_returns_its_remainder_after_validity_and_grace_and_late_not
     let (mut server, wallets) = set_up(&["alice", "bob", "carol"], "1000.00");
     let [alice, bob, carol] = &wallets[..] else { unreachable!() };
     // Validity long enough for the offline steps below on a busy machine; a short grace.
-    let options = ["--purse-validity", "8s", "--purse-grace", "2s", "--max-payment", "150.00", "--max-purse", "500.00"];
+    let options = [
+        "--purse-validity", "8s", "--purse-grace", "2s", "--max-payment", "150.00", "--max-purse", "500.00",
+        "--loss-allowance", "75.00", "--max-open-purses", "3",
+    ];
     server.restart_with(&options);
     let limits = get_json(&server, "/v1/config")["offline"].clone();
-    let expected = serde_json::json!({"per_payment_cap": 15_000, "purse_max": 50_000, "validity_secs": 8, "grace_secs": 2});
+    let expected = serde_json::json!({
+        "per_payment_cap": 15_000, "purse_max": 50_000, "validity_secs": 8, "grace_secs": 2,
+        "loss_allowance": 7_500, "max_open_purses": 3,
+    });
     assert_eq!(limits, expected);
     for w in [bob, carol] {
         assert_eq!(sync(w)["issuer_keys"], 1);
@@ -397,7 +403,7 @@ fn bad_purse_options_are_refused_before_anything_starts() {
     };
     // (options, environment, the one line expected)
     type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
-    let cases: [Case; 9] = [
+    let cases: [Case; 12] = [
         (&["--purse-validity", "0s"], &[], "error: invalid --purse-validity \"0s\" (or OFFPAY_PURSE_VALIDITY): must be more than zero"),
         (&["--purse-validity", "3"], &[], "error: invalid --purse-validity \"3\" (or OFFPAY_PURSE_VALIDITY): no unit; a duration is a whole number with a unit s, m, h or d, like 90m, 36h or 3d"),
         (&["--purse-grace=-2d"], &[], "error: invalid --purse-grace \"-2d\" (or OFFPAY_PURSE_GRACE): must be more than zero"),
@@ -406,6 +412,9 @@ fn bad_purse_options_are_refused_before_anything_starts() {
         (&["--max-payment", "0.00"], &[], "error: invalid --max-payment \"0.00\" (or OFFPAY_MAX_PAYMENT): the amount must be greater than zero (INR in major units, like 200.00)"),
         (&["--max-purse", "2,000.00"], &[], "error: invalid --max-purse \"2,000.00\" (or OFFPAY_MAX_PURSE): the amount must be a number like 12.50 (INR in major units, like 200.00)"),
         (&["--max-payment", "300.00", "--max-purse", "250.00"], &[], "error: invalid --max-payment \"300.00\" (or OFFPAY_MAX_PAYMENT): more than --max-purse \"250.00\"; one payment cannot be larger than a purse"),
+        (&["--loss-allowance", "-1.00"], &[], "error: invalid --loss-allowance \"-1.00\" (or OFFPAY_LOSS_ALLOWANCE): the amount cannot be negative (INR in major units, like 2000.00, or 0.00 for no loss)"),
+        (&[], &[("OFFPAY_MAX_OPEN_PURSES", "0")], "error: invalid --max-open-purses \"0\" (or OFFPAY_MAX_OPEN_PURSES): a whole number from 1 to 100"),
+        (&["--max-open-purses", "many"], &[], "error: invalid --max-open-purses \"many\" (or OFFPAY_MAX_OPEN_PURSES): a whole number from 1 to 100"),
         (&["--max-purse", "100.00"], &[], "error: invalid --max-payment \"200.00\" (or OFFPAY_MAX_PAYMENT): more than --max-purse \"100.00\"; one payment cannot be larger than a purse"),
     ];
     for (extra, env, want) in cases {

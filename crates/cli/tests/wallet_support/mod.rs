@@ -23,7 +23,14 @@ pub fn offpay() -> Command {
     // Nothing from the developer's environment may leak into the test: not where wallets and
     // servers keep their data, nor the purse options that change what a test server issues.
     let wallet_and_database = ["OFFPAY_HOME", "OFFPAY_SERVER", "OFFPAY_PASSWORD", "OFFPAY_DATABASE_URL", "DATABASE_URL"];
-    let purse_options = ["OFFPAY_PURSE_VALIDITY", "OFFPAY_PURSE_GRACE", "OFFPAY_MAX_PAYMENT", "OFFPAY_MAX_PURSE"];
+    let purse_options = [
+        "OFFPAY_PURSE_VALIDITY",
+        "OFFPAY_PURSE_GRACE",
+        "OFFPAY_MAX_PAYMENT",
+        "OFFPAY_MAX_PURSE",
+        "OFFPAY_LOSS_ALLOWANCE",
+        "OFFPAY_MAX_OPEN_PURSES",
+    ];
     for var in wallet_and_database.into_iter().chain(purse_options) {
         cmd.env_remove(var);
     }

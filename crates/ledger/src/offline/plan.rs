@@ -435,6 +435,8 @@ pub fn plan_settlement(
     }
     let mut works: HashMap<PurseId, Work> = HashMap::new();
     let mut changed: HashSet<PurseId> = HashSet::new();
+    // Held money this upload paid to stored notes, by note (reported to a copy in the upload).
+    let mut released: HashMap<Hash256, i64> = HashMap::new();
     let mut ordered: Vec<PurseId> = settlements.keys().copied().collect();
     ordered.sort_unstable();
     for id in ordered {
@@ -452,7 +454,7 @@ pub fn plan_settlement(
         // upload first, before any new note of this batch.
         if snap.purse.notes_held > 0 {
             changed.insert(id);
-            release_stored(&mut w, &mut events, snap, users, accounts, ids, now_ms)?;
+            released.extend(release_stored(&mut w, &mut events, snap, users, accounts, ids, now_ms)?);
         }
         works.insert(
             id,
@@ -492,12 +494,16 @@ pub fn plan_settlement(
         if let Some(held) = work.stored.get(&hash).copied().or_else(|| (!seen.insert(hash)).then_some(0)) {
             // A note refused for its unknown payee is stored (it holds its place in the purse's
             // chain); a copy is refused for the same reason, not reported as a duplicate, which
-            // wallets take for "settled". A held note is reported held until it is paid in full.
+            // wallets take for "settled". A held note is reported held until it is paid in full
+            // (with what this upload paid it, if anything), then settled.
             let payee_known = i64::try_from(note.fields().payee.0).is_ok_and(|id| users.contains_key(&id));
+            let paid_now = released.remove(&hash).unwrap_or(0);
             if !payee_known {
                 results.push(result(NoteStatus::Rejected, Some("unknown_payee"), 0));
             } else if held > 0 {
-                results.push(result(NoteStatus::Held, Some(HELD_REASON), 0));
+                results.push(result(NoteStatus::Held, Some(HELD_REASON), paid_now));
+            } else if paid_now > 0 {
+                results.push(result(NoteStatus::Settled, None, paid_now));
             } else {
                 results.push(result(NoteStatus::Duplicate, None, 0));
             }
@@ -622,7 +628,8 @@ fn loss_allowance_left(purse: &Purse) -> i64 {
     purse.loss_allowance.saturating_sub(purse.fraud_loss).max(0)
 }
 
-/// Pays the held notes stored for `snap`'s purse from its owner's balance, oldest first.
+/// Pays the held notes stored for `snap`'s purse from its owner's balance, oldest first;
+/// returns what each note received.
 fn release_stored(
     w: &mut Writes,
     events: &mut SettleEvents,
@@ -631,9 +638,10 @@ fn release_stored(
     accounts: &mut Accounts,
     ids: &mut dyn Iterator<Item = EntryId>,
     now_ms: TimestampMs,
-) -> Result<(), OfflineError> {
+) -> Result<HashMap<Hash256, i64>, OfflineError> {
+    let mut released = HashMap::new();
     let Some((owner, _)) = users.get(&snap.purse.user_id) else {
-        return Ok(());
+        return Ok(released);
     };
     for (note, state) in snap.stored.iter().zip(snap.states.iter_mut()) {
         if state.held <= 0 {
@@ -649,13 +657,15 @@ fn release_stored(
             from_payer: state.from_payer,
             held: state.held,
         };
-        if release_note(w, events, &mut held, &mut snap.purse, owner, payee, accounts, ids, now_ms)? == 0 {
+        let paid = release_note(w, events, &mut held, &mut snap.purse, owner, payee, accounts, ids, now_ms)?;
+        if paid == 0 {
             break;
         }
+        released.insert(held.hash, paid);
         state.from_payer = held.from_payer;
         state.held = held.held;
     }
-    Ok(())
+    Ok(released)
 }
 
 /// Reason code of a note refused because it arrived after the settlement deadline.

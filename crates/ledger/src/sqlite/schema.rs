@@ -182,4 +182,63 @@ mod tests {
             .unwrap();
         assert!(plan.contains("USING INDEX"), "{plan}");
     }
+
+    /// Schema 4 fills in every stored note's request nonce from the note itself (full and
+    /// compact forms), gives existing purses their booked loss as allowance, and holds nothing.
+    #[test]
+    fn loss_bound_migration_fills_nonces_and_allowances() {
+        use offpay_protocol::purse::{PurseState, prepare_next};
+        use offpay_protocol::testkit::{Fixture, NOW};
+
+        use crate::offline::stored_note::compact;
+
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.pragma_update(None, "foreign_keys", "OFF").unwrap();
+        for (sql, _) in &MIGRATIONS[..3] {
+            conn.execute_batch(sql).unwrap();
+        }
+        let fx = Fixture::new();
+        let cert = &fx.certificate;
+        let state = PurseState::new(cert);
+        let (state, first) = prepare_next(cert, &state, &fx.payer_device, &fx.request(1_000, "first"), NOW).unwrap();
+        let (_, second) = prepare_next(cert, &state, &fx.payer_device, &fx.request(2_000, "second"), NOW).unwrap();
+        conn.execute(
+            "INSERT INTO purses (id, user_id, device_key, amount, valid_until, certificate, state, fraud_loss,
+                                 load_entry_id, created_at_ms)
+             VALUES (?1, 1, x'00', 5000, 0, ?2, 'revoked', 700, 1, 0)",
+            rusqlite::params![&cert.purse_id().as_bytes()[..], cert.encode()],
+        )
+        .unwrap();
+        for (note, stored) in [(&first, first.encode()), (&second, compact(&second.encode()))] {
+            conn.execute(
+                "INSERT INTO notes (hash, purse_id, seq, payee, amount, encoded, from_reserve, from_payer, from_loss,
+                                    entry_id, uploaded_by, created_at_ms)
+                 VALUES (?1, ?2, ?3, 7, ?4, ?5, ?4, 0, 0, NULL, 7, 0)",
+                rusqlite::params![
+                    &note.hash().as_bytes()[..],
+                    &cert.purse_id().as_bytes()[..],
+                    note.seq(),
+                    note.amount().minor() as i64,
+                    stored
+                ],
+            )
+            .unwrap();
+        }
+        conn.pragma_update(None, "user_version", 3).unwrap();
+        super::migrate(&mut conn).unwrap();
+        let nonces: Vec<Vec<u8>> = conn
+            .prepare("SELECT nonce FROM notes ORDER BY seq")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(nonces, vec![first.fields().nonce.as_bytes().to_vec(), second.fields().nonce.as_bytes().to_vec()]);
+        let (allowance, held): (i64, i64) = conn
+            .query_row("SELECT loss_allowance, notes_held FROM purses", [], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap();
+        assert_eq!((allowance, held), (700, 0));
+        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
+        assert_eq!(version, MIGRATIONS.len() as i64);
+    }
 }
