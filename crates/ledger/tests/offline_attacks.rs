@@ -278,6 +278,36 @@ async fn honest_payees_are_paid_in_full(fx: Fx) {
     fx.verify_clean(P).await;
 }
 
+/// `verify` finds a purse that lost more than its allowance, a note paid beyond its amount (a
+/// held note paid twice), and one request paid twice — each edited into the database.
+async fn verify_catches_losses_past_the_bound(fx: Fx) {
+    let mallory = fx.user("mallory", P).await;
+    let device = signing_key("mallory-phone");
+    let cert = fx.load(&mallory, &device, P, 3 * DAY, "purse-audit").await;
+    for i in 0..3 {
+        let mule = fx.user(&format!("mule{i}"), 0).await;
+        fx.settle(&mule, &full_chain(&cert, &device, &mule, &format!("a{i}")), NOW).await;
+    }
+    assert!(fx.problems().await.is_empty());
+    let found = |problems: Vec<String>, what: &str| {
+        assert!(problems.iter().any(|p| p.contains(what)), "{what:?} not in {problems:#?}");
+    };
+    fx.tamper("UPDATE purses SET loss_allowance = loss_allowance - 1").await;
+    found(fx.problems().await, "is over its loss allowance");
+    fx.tamper("UPDATE purses SET loss_allowance = loss_allowance + 1").await;
+    assert!(fx.problems().await.is_empty());
+    fx.tamper("UPDATE notes SET from_payer = from_payer + amount WHERE held > 0 AND seq = 1").await;
+    found(fx.problems().await, "paid and held add up to more than its amount");
+    fx.tamper("UPDATE notes SET from_payer = from_payer - amount WHERE held > 0 AND seq = 1").await;
+    assert!(fx.problems().await.is_empty());
+    fx.tamper(
+        "UPDATE notes SET nonce = (SELECT n.nonce FROM notes n WHERE n.seq = 1 AND n.from_reserve > 0)
+         WHERE seq = 2 AND from_reserve > 0",
+    )
+    .await;
+    found(fx.problems().await, "paid twice");
+}
+
 macro_rules! cases {
     ($backend:ident, $kind:expr, [$($case:ident),* $(,)?]) => {
         mod $backend {
@@ -306,6 +336,7 @@ macro_rules! all_cases {
                 closed_purses_count_until_their_deadline,
                 one_payment_per_request,
                 honest_payees_are_paid_in_full,
+                verify_catches_losses_past_the_bound,
             ]
         );
     };

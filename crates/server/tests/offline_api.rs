@@ -179,6 +179,10 @@ async fn load_settle_once_fork_and_close() {
     let again = c.post(&path, Some(&alice), Some("close-0002"), &json!({"close": chain2.close()})).await;
     assert_error(&again, 409, "purse_not_open");
     assert_eq!(status_of(&upload(&server, &carol, &[&pending]).await[0]), ("settled", 1_000));
+    // Two purses before their settlement deadline (a closed one counts): a third is refused.
+    assert_eq!(config["offline"]["max_open_purses"], 2);
+    assert_error(&load_raw(&server, &alice, &device, 1_000, "load-0005").await, 409, "too_many_purses");
+    assert_eq!(server.balance(&alice).await, 47_000);
 
     // A clone of alice's device pays carol with sequence 1 of the first purse: carol is paid
     // (good faith), the fork is proven, purse and device revoked, alice frozen.

@@ -66,6 +66,31 @@ impl Fx {
         self.store.offline()
     }
 
+    /// Runs `sql` on the database behind the store's back, as an intruder editing the
+    /// database would.
+    pub async fn tamper(&self, sql: &str) {
+        match (&self.url, &self._dir) {
+            (Some(url), _) => {
+                let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await.unwrap();
+                let driver = tokio::spawn(conn);
+                client.batch_execute(sql).await.unwrap();
+                drop(client);
+                let _ = driver.await;
+            }
+            (None, Some(dir)) => {
+                let conn = rusqlite::Connection::open(dir.path().join(offpay_ledger::open::SQLITE_FILE)).unwrap();
+                conn.busy_timeout(std::time::Duration::from_secs(10)).unwrap();
+                conn.execute_batch(sql).unwrap();
+            }
+            (None, None) => unreachable!("a store has a file or a URL"),
+        }
+    }
+
+    /// The problems `verify` reports.
+    pub async fn problems(&self) -> Vec<String> {
+        self.store.verify().await.unwrap().problems
+    }
+
     /// A second store on the same PostgreSQL database, as a second server would open it.
     pub async fn second_server(&self) -> Arc<dyn Store> {
         let url = self.url.as_deref().expect("a second server needs PostgreSQL");

@@ -153,7 +153,10 @@ async fn meta_routes_and_unknown_paths() {
     let server = TestServer::sqlite().await;
     let client = server.client();
     assert_eq!(client.get("/v1/health", None).await, (reqwest::StatusCode::OK, json!({"status": "ok", "database": "sqlite"})));
-    let offline = json!({"per_payment_cap": 20_000, "purse_max": 200_000, "validity_secs": 259_200, "grace_secs": 172_800});
+    let offline = json!({
+        "per_payment_cap": 20_000, "purse_max": 200_000, "validity_secs": 259_200, "grace_secs": 172_800,
+        "loss_allowance": 200_000, "max_open_purses": 2,
+    });
     assert_eq!(
         client.get("/v1/config", None).await,
         (reqwest::StatusCode::OK, json!({"currency": "INR", "decimals": 2, "offline": offline}))
