@@ -3,7 +3,7 @@
 // The asset list and version below are written by scripts/web-vendor (web/tools/stamp-sw.mjs).
 
 // BEGIN GENERATED
-const VERSION = "e30cc42104cd9675";
+const VERSION = "7183bfd6ab6cc473";
 const ASSETS = {
   "/": "sha256-hIV25eE6TW70pS03Qs7bTWi5FA2BBLPuvVMN34xjHY4=",
   "/app.css": "sha256-WgCCEQ+BqCPKDbgrrlyE09MwVo29P/pQdD8IyhntaLg=",
@@ -18,8 +18,8 @@ const ASSETS = {
   "/js/offline/close.js": "sha256-M1SmlSYuDNkjwvUN3gJLGDWuKjHazZd51oKUIiA/bEI=",
   "/js/offline/db.js": "sha256-KRw4TN6xuv+L6Iu6KWN7yiJKcWg+rTMn6dXNiSLiUg4=",
   "/js/offline/device.js": "sha256-nkiFNkSj2rMp7cmppqYP4gE+n6BeHIvOUkCP2GjxBsE=",
-  "/js/offline/refusals.js": "sha256-wHqbC0SByFHYLGQ7KyQnu0NDz5MiWImYVNDB8Fh2SOA=",
-  "/js/offline/sync.js": "sha256-xabPTHuuiVgZBgAXhM/2A4b5sEj783EL9N38w6TQDA8=",
+  "/js/offline/refusals.js": "sha256-SVAhb/7T0npbLGsw2O4nu9btPOd4iDaAjIEimBOSppo=",
+  "/js/offline/sync.js": "sha256-RdGB3TDP4bZsl9dhZJZ/DEsfKuHgmJDwlm2tUhil33Y=",
   "/js/offline/wallet.js": "sha256-8IjmKuYlWcWks4PoSYYyHGaWMAjW3hT3a+Qas7gTa3E=",
   "/js/pages/accept.js": "sha256-OCzdYFHep9c6GOuE+cdvkYabBdtU41G+j63oPhgt6Kk=",
   "/js/pages/activity.js": "sha256-cSEVBaN6LPLbAr0NNC7vRqiYB0pL2HLWlpF4U/j0n80=",
@@ -34,7 +34,7 @@ const ASSETS = {
   "/js/pages/receive.js": "sha256-DpyjXjopenj9g0mni3Me9pFUwej5p9PJThWhNHbEdN8=",
   "/js/pages/result.js": "sha256-cPgrYcJHeVaJFjepnVyQX81F1G5SgyP11gprOz4alhk=",
   "/js/pages/send.js": "sha256-pVHB3XsYh+UViAy3u5DWgwrz+CywGICdW1kNraOjX84=",
-  "/js/pages/sync.js": "sha256-YfLSSQvdhGj56RT9AUfHrcVkq2Kbeg2X8OVm9dIY/Gw=",
+  "/js/pages/sync.js": "sha256-GIJeZehAqmUCSzOfLBDnNLbTijUYXN8wl0/2ZJjzqjs=",
   "/js/protocol/accept.js": "sha256-fgoClPA52+fXMOyHLMPVM8ZRzlR48Pz4b5dUPDIKHGc=",
   "/js/protocol/base45.js": "sha256-UiH+ff0uqrLBZgbjofXLYurSKhXC4QKY398J5hMOPks=",
   "/js/protocol/close.js": "sha256-0Z3orDk+9YxsBkEt3rZU9EycKZGgH0emO4XfpsACRmQ=",

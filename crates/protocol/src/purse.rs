@@ -39,9 +39,9 @@ pub enum PayError {
     Request(RejectReason),
     #[error("the request is in {requested}, the purse in {purse}")]
     CurrencyMismatch { requested: String, purse: String },
-    #[error("the amount is over the purse's per-payment cap of {cap} minor units")]
+    #[error("the amount is over the purse's per-payment cap of {cap}")]
     OverPaymentCap { cap: Amount },
-    #[error("the purse has only {remaining} minor units left")]
+    #[error("the purse has only {remaining} left")]
     InsufficientPurse { remaining: Amount },
     #[error("the purse has signed the most notes it can")]
     SequenceExhausted,

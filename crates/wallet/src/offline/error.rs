@@ -26,8 +26,9 @@ pub enum OfflineError {
     PurseRevoked,
     #[error("this is not a payment request: {0}")]
     MalformedRequest(DecodeError),
+    /// Not a `source`: the message already says it (one sentence, not "X: X" in a chain).
     #[error("cannot pay: {0}")]
-    Pay(#[from] PayError),
+    Pay(PayError),
     #[error("payment refused by the payer: cancelled")]
     Cancelled,
     /// The payee's acceptance check refused the note.
@@ -68,5 +69,11 @@ impl OfflineError {
             OfflineError::Api(e) => e.code(),
             _ => None,
         }
+    }
+}
+
+impl From<PayError> for OfflineError {
+    fn from(error: PayError) -> OfflineError {
+        OfflineError::Pay(error)
     }
 }
