@@ -196,17 +196,9 @@ fn money_line(p: &Purse) -> String {
 }
 
 fn money_json(p: &Purse) -> serde_json::Value {
-    json!({
-        "amount": p.certificate.fields().amount.minor(),
-        "settled": p.settled,
-        "returned": p.returned,
-        "held": p.held(),
-        "recovered": p.recovered,
-        "fraud_loss": p.fraud_loss,
-        "loss_allowance": p.loss_allowance,
-        "notes_held": p.notes_held,
-        "state": p.state.as_str(),
-    })
+    let mut row = json!(p.money());
+    row["state"] = json!(p.state.as_str());
+    row
 }
 
 async fn purses(store: &dyn Store, handle: Option<&str>, limit: u32, json: bool) -> anyhow::Result<ExitCode> {
@@ -221,22 +213,12 @@ async fn purses(store: &dyn Store, handle: Option<&str>, limit: u32, json: bool)
     if json {
         let mut rows = Vec::new();
         for p in &list {
-            let f = p.certificate.fields();
-            rows.push(json!({
-                "purse_id": p.id.to_hex(),
-                "user": handle_of(store, p.user_id).await,
-                "state": p.state.as_str(),
-                "amount": f.amount.minor(),
-                "settled": p.settled,
-                "returned": p.returned,
-                "held": p.held(),
-                "recovered": p.recovered,
-                "fraud_loss": p.fraud_loss,
-                "loss_allowance": p.loss_allowance,
-                "notes_held": p.notes_held,
-                "valid_until": f.valid_until,
-                "issuer_key_id": p.issuer_key_id().to_hex(),
-            }));
+            let mut row = money_json(p);
+            row["purse_id"] = json!(p.id.to_hex());
+            row["user"] = json!(handle_of(store, p.user_id).await);
+            row["valid_until"] = json!(p.valid_until());
+            row["issuer_key_id"] = json!(p.issuer_key_id().to_hex());
+            rows.push(row);
         }
         println!("{}", json!({"purses": rows}));
         return Ok(ExitCode::SUCCESS);

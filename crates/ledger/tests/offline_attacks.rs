@@ -8,6 +8,7 @@
 //! when the uploads race.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[macro_use]
 mod offline_support;
 
 use offline_support::*;
@@ -308,42 +309,16 @@ async fn verify_catches_losses_past_the_bound(fx: Fx) {
     found(fx.problems().await, "paid twice");
 }
 
-macro_rules! cases {
-    ($backend:ident, $kind:expr, [$($case:ident),* $(,)?]) => {
-        mod $backend {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    if let Some(fx) = super::Fx::new($kind).await {
-                        super::$case(fx).await;
-                    }
-                }
-            )*
-        }
-    };
-}
-
-macro_rules! all_cases {
-    ($backend:ident, $kind:expr) => {
-        cases!(
-            $backend,
-            $kind,
-            [
-                one_colluder_with_500_forks,
-                fifty_colluders,
-                fraud_after_the_deadline_is_held,
-                every_allowed_purse_forked,
-                closed_purses_count_until_their_deadline,
-                one_payment_per_request,
-                honest_payees_are_paid_in_full,
-                verify_catches_losses_past_the_bound,
-            ]
-        );
-    };
-}
-
-all_cases!(sqlite, crate::Kind::Sqlite);
-all_cases!(postgres, crate::Kind::Postgres);
+on_both_backends!([
+    one_colluder_with_500_forks,
+    fifty_colluders,
+    fraud_after_the_deadline_is_held,
+    every_allowed_purse_forked,
+    closed_purses_count_until_their_deadline,
+    one_payment_per_request,
+    honest_payees_are_paid_in_full,
+    verify_catches_losses_past_the_bound,
+]);
 
 /// Two servers on one PostgreSQL, uploads racing: the 50 accomplices' chains split between
 /// them; the operator's loss is still exactly the allowance and every note is paid at most once.

@@ -4,6 +4,7 @@
 //! fraud loss, close, expiry; after each case `verify` passes and money is conserved.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[macro_use]
 mod offline_support;
 
 use offline_support::*;
@@ -511,38 +512,12 @@ async fn unknown_payee_and_limits(fx: Fx) {
     fx.verify_clean(100_000).await;
 }
 
-macro_rules! cases {
-    ($backend:ident, $kind:expr, [$($case:ident),* $(,)?]) => {
-        mod $backend {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    if let Some(fx) = super::Fx::new($kind).await {
-                        super::$case(fx).await;
-                    }
-                }
-            )*
-        }
-    };
-}
-
-macro_rules! all_cases {
-    ($backend:ident, $kind:expr) => {
-        cases!(
-            $backend,
-            $kind,
-            [
-                load_settle_duplicate,
-                fork_revokes_and_freezes,
-                recovery_and_fraud_loss,
-                close_returns_the_rest,
-                expiry_returns_the_remainder,
-                unknown_payee_and_limits,
-                big_upload_is_checked_in_one_batch,
-            ]
-        );
-    };
-}
-
-all_cases!(sqlite, crate::Kind::Sqlite);
-all_cases!(postgres, crate::Kind::Postgres);
+on_both_backends!([
+    load_settle_duplicate,
+    fork_revokes_and_freezes,
+    recovery_and_fraud_loss,
+    close_returns_the_rest,
+    expiry_returns_the_remainder,
+    unknown_payee_and_limits,
+    big_upload_is_checked_in_one_batch,
+]);

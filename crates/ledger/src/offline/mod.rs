@@ -197,7 +197,34 @@ pub struct Purse {
     pub created_at_ms: TimestampMs,
 }
 
+/// A purse's money, as the API and the operator's tools show it (minor units).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct PurseMoney {
+    pub amount: i64,
+    pub settled: i64,
+    pub returned: i64,
+    /// What the reserve still holds: `amount - settled - returned`.
+    pub held: i64,
+    pub recovered: i64,
+    pub fraud_loss: i64,
+    pub loss_allowance: i64,
+    pub notes_held: i64,
+}
+
 impl Purse {
+    pub fn money(&self) -> PurseMoney {
+        PurseMoney {
+            amount: self.amount(),
+            settled: self.settled,
+            returned: self.returned,
+            held: self.held(),
+            recovered: self.recovered,
+            fraud_loss: self.fraud_loss,
+            loss_allowance: self.loss_allowance,
+            notes_held: self.notes_held,
+        }
+    }
+
     pub fn amount(&self) -> i64 {
         i64::try_from(self.certificate.fields().amount.minor()).unwrap_or(i64::MAX)
     }

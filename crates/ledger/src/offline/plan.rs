@@ -201,8 +201,61 @@ fn balance_of(accounts: &Accounts, id: AccountId) -> i64 {
     accounts.get(&id).map_or(0, |a| a.balance)
 }
 
-/// A purse load: wallet -> reserve.
+/// What a backend read (under the wallet's lock) to decide a purse load.
+#[derive(Debug, Clone, Copy)]
+pub struct LoadFacts {
+    pub frozen: bool,
+    /// The device key's row: (owner, revoked).
+    pub device: Option<(UserId, bool)>,
+    /// The user's purses before their settlement deadline (not yet expired).
+    pub unsettled: i64,
+}
+
+/// A decided purse load: the entry to write and the purse row's amount and `valid_until`.
+#[derive(Debug, Clone)]
+pub struct PlannedLoad {
+    pub entry: EntryPlan,
+    pub amount: i64,
+    pub valid_until: i64,
+    pub loss_allowance: i64,
+}
+
+/// A purse load, checked in this order: the account is not frozen, the certificate names it,
+/// the device key is registered to it and not revoked, the account has fewer than
+/// `max_open_purses` purses before their settlement deadline, the amount fits; then
+/// wallet -> reserve.
 pub fn plan_load(
+    accounts: &mut Accounts,
+    entry_id: EntryId,
+    user: &UserRef,
+    request: &super::LoadRequest,
+    facts: LoadFacts,
+    now_ms: TimestampMs,
+) -> Result<PlannedLoad, OfflineError> {
+    let cert = request.certificate.fields();
+    if facts.frozen {
+        return Err(LedgerError::AccountFrozen.into());
+    }
+    if u64::try_from(user.id).ok() != Some(cert.account.0) {
+        return Err(OfflineError::InvalidCertificate("the certificate names another account"));
+    }
+    match facts.device {
+        None => return Err(OfflineError::UnknownDevice),
+        Some((owner, _)) if owner != user.id => return Err(OfflineError::UnknownDevice),
+        Some((_, true)) => return Err(OfflineError::DeviceRevoked),
+        Some(_) => {}
+    }
+    if facts.unsettled >= i64::from(request.max_open_purses) {
+        return Err(OfflineError::TooManyPurses(request.max_open_purses));
+    }
+    let amount = crate::plan::check_amount(cert.amount)?;
+    let valid_until = i64::try_from(cert.valid_until)
+        .map_err(|_| OfflineError::InvalidCertificate("valid_until is too large"))?;
+    let entry = load_entry(accounts, entry_id, user, amount, now_ms)?;
+    Ok(PlannedLoad { entry, amount, valid_until, loss_allowance: request.loss_allowance.max(0) })
+}
+
+fn load_entry(
     accounts: &mut Accounts,
     entry_id: EntryId,
     user: &UserRef,

@@ -24,7 +24,7 @@ use crate::model::{AccountId, EventNotice, IdempotencyKey, TimestampMs, UserId};
 use crate::offline::held::{self, HeldNote};
 use crate::offline::{signatures, stored_note};
 use crate::offline::plan::{
-    self, Accounts, FRAUD_LOSS_ACCOUNT, NoteAudit, PurseTotals, RESERVE_ACCOUNT, SettleInput, Snapshot, StoredState,
+    self, Accounts, FRAUD_LOSS_ACCOUNT, LoadFacts, NoteAudit, PurseTotals, RESERVE_ACCOUNT, SettleInput, Snapshot, StoredState,
     Writes,
 };
 use crate::offline::{
@@ -32,7 +32,7 @@ use crate::offline::{
     LoadedPurse, NOTES_MAX, NoteResult, OfflineError, OfflineStore, Purse, PurseState, RELEASE_MAX,
     ReleaseOutcome, RevocationList, UserRef,
 };
-use crate::plan::{LockedAccount, account_kind, amount_of, check_amount, handle_of};
+use crate::plan::{LockedAccount, account_kind, amount_of, handle_of};
 
 /// Migration 2: offline payments.
 pub const MIGRATION: &str = r#"
@@ -642,42 +642,23 @@ async fn load_purse(
                 replayed: true,
             });
         }
-        let (user, frozen) = users(&tx, &[req.user])
+        let (user, _) = users(&tx, &[req.user])
             .await?
             .remove(&req.user)
             .ok_or(LedgerError::UnknownUser)?;
-        if frozen {
-            return Err(LedgerError::AccountFrozen.into());
-        }
-        if u64::try_from(user.id).ok() != Some(cert.account.0) {
-            return Err(OfflineError::InvalidCertificate(
-                "the certificate names another account",
-            ));
-        }
-        let row = tx
+        let device_row = tx
             .query_opt(
                 "SELECT user_id, revoked FROM devices WHERE public_key = $1",
                 &[&device.as_slice()],
             )
             .await
+            .map_err(LedgerError::from)?
+            .map(|row| Ok::<_, tokio_postgres::Error>((row.try_get::<_, i64>(0)?, row.try_get::<_, bool>(1)?)))
+            .transpose()
             .map_err(LedgerError::from)?;
-        match row {
-            None => return Err(OfflineError::UnknownDevice),
-            Some(row) => {
-                let owner: i64 = row.try_get(0).map_err(LedgerError::from)?;
-                let revoked: bool = row.try_get(1).map_err(LedgerError::from)?;
-                if owner != user.id {
-                    return Err(OfflineError::UnknownDevice);
-                }
-                if revoked {
-                    return Err(OfflineError::DeviceRevoked);
-                }
-            }
-        }
-        let amount = check_amount(cert.amount)?;
-        // The wallet's row lock serialises this count with the account's other loads.
+        // The wallet's row lock serialises this with the account's other loads and with a
+        // settlement that freezes it: frozen and the purse count are read under it.
         let mut accounts = lock_accounts(&tx, [user.account_id, RESERVE_ACCOUNT]).await?;
-        // Read again under the lock: a settlement that froze the account has committed by now.
         let row = tx
             .query_one(
                 "SELECT (SELECT frozen FROM users WHERE id = $1),
@@ -686,38 +667,33 @@ async fn load_purse(
             )
             .await
             .map_err(LedgerError::from)?;
-        if row.try_get::<_, bool>(0).map_err(LedgerError::from)? {
-            return Err(LedgerError::AccountFrozen.into());
-        }
-        let unsettled: i64 = row.try_get(1).map_err(LedgerError::from)?;
-        if unsettled >= i64::from(req.max_open_purses) {
-            return Err(OfflineError::TooManyPurses(req.max_open_purses));
-        }
+        let facts = LoadFacts {
+            frozen: row.try_get(0).map_err(LedgerError::from)?,
+            device: device_row,
+            unsettled: row.try_get(1).map_err(LedgerError::from)?,
+        };
         let entry_id = entry_ids(&tx, 1)
             .await?
             .next()
             .ok_or_else(|| storage("entry id", "none"))?;
-        let entry = plan::plan_load(&mut accounts, entry_id, &user, amount, now_ms)?;
+        let load = plan::plan_load(&mut accounts, entry_id, &user, &req, facts, now_ms)?;
         let mut w = Writes {
-            entries: vec![entry],
+            entries: vec![load.entry],
             ..Writes::default()
         };
         w.finish_accounts(&accounts);
         apply(&tx, &w, user.id, now_ms, &mut notices).await?;
-        let valid_until = i64::try_from(cert.valid_until)
-            .map_err(|_| OfflineError::InvalidCertificate("valid_until is too large"))?;
         let encoded = req.certificate.encode();
-        let allowance = req.loss_allowance.max(0);
         let params: [&(dyn ToSql + Sync); 9] = [
             &cert.purse_id.as_bytes().as_slice(),
             &user.id,
             &device.as_slice(),
-            &amount,
-            &valid_until,
+            &load.amount,
+            &load.valid_until,
             &encoded,
             &entry_id,
             &now_ms,
-            &allowance,
+            &load.loss_allowance,
         ];
         tx.execute(
             "INSERT INTO purses (id, user_id, device_key, amount, valid_until, certificate, state, load_entry_id, created_at_ms,

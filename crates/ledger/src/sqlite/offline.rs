@@ -20,7 +20,7 @@ use crate::model::{AccountId, EventNotice, IdempotencyKey, TimestampMs, UserId};
 use crate::offline::held::{self, HeldNote};
 use crate::offline::{signatures, stored_note};
 use crate::offline::plan::{
-    self, Accounts, FRAUD_LOSS_ACCOUNT, NoteAudit, PurseTotals, RESERVE_ACCOUNT, SettleInput, Snapshot, StoredState,
+    self, Accounts, FRAUD_LOSS_ACCOUNT, LoadFacts, NoteAudit, PurseTotals, RESERVE_ACCOUNT, SettleInput, Snapshot, StoredState,
     Writes,
 };
 use crate::offline::{
@@ -28,7 +28,7 @@ use crate::offline::{
     LoadedPurse, NOTES_MAX, NoteResult, OfflineError, OfflineStore, Purse, PurseState, RELEASE_MAX,
     ReleaseOutcome, RevocationList, UserRef,
 };
-use crate::plan::{LockedAccount, account_kind, amount_of, check_amount, handle_of};
+use crate::plan::{LockedAccount, account_kind, amount_of, handle_of};
 
 /// Migration 2: offline payments.
 pub const MIGRATION: &str = r#"
@@ -569,42 +569,23 @@ fn load_purse(
         });
     }
     let (user, frozen) = user_ref(conn, req.user)?.ok_or(LedgerError::UnknownUser)?;
-    if frozen {
-        return Err(LedgerError::AccountFrozen.into());
-    }
-    if u64::try_from(user.id).ok() != Some(cert.account.0) {
-        return Err(OfflineError::InvalidCertificate(
-            "the certificate names another account",
-        ));
-    }
     let device_row: Option<(i64, bool)> = conn
         .prepare_cached("SELECT user_id, revoked FROM devices WHERE public_key = ?1")?
         .query_row([&device[..]], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
-    match device_row {
-        None => return Err(OfflineError::UnknownDevice),
-        Some((owner, _)) if owner != user.id => return Err(OfflineError::UnknownDevice),
-        Some((_, true)) => return Err(OfflineError::DeviceRevoked),
-        Some(_) => {}
-    }
     let unsettled: i64 = conn
         .prepare_cached("SELECT count(*) FROM purses WHERE user_id = ?1 AND expired = 0")?
         .query_row([user.id], |r| r.get(0))?;
-    if unsettled >= i64::from(req.max_open_purses) {
-        return Err(OfflineError::TooManyPurses(req.max_open_purses));
-    }
-    let amount = check_amount(cert.amount)?;
+    let facts = LoadFacts { frozen, device: device_row, unsettled };
     let mut accounts = lock_accounts(conn, [user.account_id, RESERVE_ACCOUNT])?;
     let entry_id = entry_ids(conn)?.start;
-    let entry = plan::plan_load(&mut accounts, entry_id, &user, amount, now_ms)?;
+    let load = plan::plan_load(&mut accounts, entry_id, &user, req, facts, now_ms)?;
     let mut w = Writes {
-        entries: vec![entry],
+        entries: vec![load.entry],
         ..Writes::default()
     };
     w.finish_accounts(&accounts);
     apply(conn, &w, user.id, now_ms, notices)?;
-    let valid_until = i64::try_from(cert.valid_until)
-        .map_err(|_| OfflineError::InvalidCertificate("valid_until is too large"))?;
     conn.prepare_cached(
         "INSERT INTO purses (id, user_id, device_key, amount, valid_until, certificate, state, load_entry_id, created_at_ms,
                              loss_allowance)
@@ -614,12 +595,12 @@ fn load_purse(
         &cert.purse_id.as_bytes()[..],
         user.id,
         &device[..],
-        amount,
-        valid_until,
+        load.amount,
+        load.valid_until,
         req.certificate.encode(),
         entry_id,
         now_ms,
-        req.loss_allowance.max(0)
+        load.loss_allowance
     ])?;
     remember(
         conn,

@@ -294,3 +294,25 @@ pub fn statuses(results: &[NoteResult]) -> Vec<(NoteStatus, Option<&str>, u64)> 
         .collect()
 }
 
+
+/// One `#[tokio::test]` per case and backend: `mod sqlite { fn case() }` and `mod postgres { fn
+/// case() }`, each running `case(Fx)` on a fresh store (PostgreSQL skipped with a notice when
+/// unreachable, unless `CI=true`).
+macro_rules! on_both_backends {
+    ([$($case:ident),* $(,)?]) => {
+        on_both_backends!(@one sqlite, Sqlite, [$($case),*]);
+        on_both_backends!(@one postgres, Postgres, [$($case),*]);
+    };
+    (@one $backend:ident, $kind:ident, [$($case:ident),*]) => {
+        mod $backend {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    if let Some(fx) = super::Fx::new(super::Kind::$kind).await {
+                        super::$case(fx).await;
+                    }
+                }
+            )*
+        }
+    };
+}

@@ -179,22 +179,18 @@ struct LoadBody {
 
 fn purse_json(p: &Purse) -> Value {
     let f = p.certificate.fields();
-    json!({
-        "purse_id": p.id.to_hex(),
-        "device_public_key": hex::encode(f.device_key.as_bytes()),
-        "amount": f.amount.minor(),
-        "per_payment_cap": f.per_payment_cap.minor(),
-        "settled": p.settled,
-        "returned": p.returned,
-        "held": p.held(),
-        "recovered": p.recovered,
-        "fraud_loss": p.fraud_loss,
-        "loss_allowance": p.loss_allowance,
-        "notes_held": p.notes_held,
-        "state": p.state.as_str(),
-        "valid_from": f.valid_from,
-        "valid_until": f.valid_until,
-    })
+    let mut purse = json!(p.money());
+    for (key, value) in [
+        ("purse_id", json!(p.id.to_hex())),
+        ("device_public_key", json!(hex::encode(f.device_key.as_bytes()))),
+        ("per_payment_cap", json!(f.per_payment_cap.minor())),
+        ("state", json!(p.state.as_str())),
+        ("valid_from", json!(f.valid_from)),
+        ("valid_until", json!(f.valid_until)),
+    ] {
+        purse[key] = value;
+    }
+    purse
 }
 
 /// `POST /v1/purses`: wallet -> reserve, answered with the signed certificate.
