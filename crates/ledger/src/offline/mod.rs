@@ -26,12 +26,14 @@
 //! - this file: records, errors, the [`OfflineStore`] trait;
 //! - `payee_rules`: the payee's own rules applied to every payee account at settlement (one
 //!   note per sequence number, at most the purse amount per purse, one paid request per nonce);
+//! - `audit`: the offline part of `verify`;
 //! - `held`: notes beyond the loss bound, held and paid later from the payer's balance;
 //! - `plan`: pure planning of loads, settlements, closes and expiries, shared by both backends;
 //! - `signatures`: the batched device-signature check of an upload, before the database work;
 //! - `settle_events`: one live event per payee and per payer for each upload;
 //! - `stored_note`: the form a settled note is kept in (without its purse's certificate).
 
+pub(crate) mod audit;
 pub(crate) mod held;
 pub(crate) mod payee_rules;
 pub(crate) mod plan;

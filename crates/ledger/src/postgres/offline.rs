@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use deadpool_postgres::{Pool, Transaction};
 use offpay_protocol::note::NoteDecoder;
 use offpay_protocol::{
-    CloseStatement, Hash256, Nonce, PaymentNote, PurseCertificate, PurseId, UnixTime, settle_purse,
+    CloseStatement, Hash256, Nonce, PaymentNote, PurseCertificate, PurseId, UnixTime,
 };
 use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
@@ -21,10 +21,11 @@ use super::PostgresStore;
 use super::notify::Notifier;
 use crate::error::LedgerError;
 use crate::model::{AccountId, EventNotice, IdempotencyKey, TimestampMs, UserId};
+use crate::offline::audit::{self, NoteAudit, PurseTotals};
 use crate::offline::held::{self, HeldNote};
 use crate::offline::{signatures, stored_note};
 use crate::offline::plan::{
-    self, Accounts, FRAUD_LOSS_ACCOUNT, LoadFacts, NoteAudit, PurseTotals, RESERVE_ACCOUNT, SettleInput, Snapshot, StoredState,
+    self, Accounts, FRAUD_LOSS_ACCOUNT, LoadFacts, RESERVE_ACCOUNT, SettleInput, Snapshot, StoredState,
     Writes,
 };
 use crate::offline::{
@@ -860,22 +861,11 @@ async fn close_purse(
             outcome.balance = wallet_balance(&tx, user).await?;
             return Ok(outcome);
         }
-        let purse = lock_purses(&tx, &[close.fields().purse_id])
-            .await?
-            .into_iter()
-            .find(|p| p.user_id == user)
-            .ok_or(OfflineError::UnknownPurse)?;
-        if purse.state != PurseState::Open || purse.expired {
-            return Err(OfflineError::PurseNotOpen);
-        }
-        close
-            .verify(&purse.certificate)
-            .map_err(|r| OfflineError::InvalidClose(r.code()))?;
+        let purse = lock_purses(&tx, &[close.fields().purse_id]).await?.into_iter().next();
+        let purse = plan::check_close(purse, user, &close)?;
         let id = purse.id;
         let mut snaps = snapshots(&tx, vec![purse]).await?;
         let mut snap = snaps.remove(&id).ok_or(OfflineError::UnknownPurse)?;
-        let settlement = settle_purse(&snap.purse.certificate, &snap.stored, Some(&close))
-            .map_err(|r| OfflineError::InvalidClose(r.code()))?;
         let (owner, frozen) = users(&tx, &[user])
             .await?
             .remove(&user)
@@ -885,7 +875,6 @@ async fn close_purse(
         let (w, outcome) = plan::plan_close(
             &mut snap,
             &close,
-            &settlement,
             &owner,
             frozen,
             &mut accounts,
@@ -945,7 +934,7 @@ async fn expire_purses(
     })
 }
 
-/// The offline part of `verify` (see `plan::audit`), in the caller's snapshot.
+/// The offline part of `verify` (see `offline::audit`), in the caller's snapshot.
 pub async fn audit(
     client: &deadpool_postgres::Transaction<'_>,
 ) -> Result<Vec<String>, LedgerError> {
@@ -977,10 +966,10 @@ pub async fn audit(
         });
     }
     let mut notes = NoteAudit::default();
-    for r in client.query(plan::OVERPAID_NOTES_SQL, &[]).await? {
+    for r in client.query(audit::OVERPAID_NOTES_SQL, &[]).await? {
         notes.overpaid_notes.push(hex::encode(r.try_get::<_, Vec<u8>>(0)?));
     }
-    for r in client.query(plan::OVERPAID_REQUESTS_SQL, &[]).await? {
+    for r in client.query(audit::OVERPAID_REQUESTS_SQL, &[]).await? {
         notes.overpaid_requests.push((r.try_get(0)?, hex::encode(r.try_get::<_, Vec<u8>>(1)?)));
     }
     let balance = |row: Row| row.try_get::<_, i64>(0);
@@ -1000,7 +989,7 @@ pub async fn audit(
             )
             .await?,
     )?;
-    Ok(plan::audit(&purses, &notes, reserve, loss))
+    Ok(audit::audit(&purses, &notes, reserve, loss))
 }
 
 #[async_trait]

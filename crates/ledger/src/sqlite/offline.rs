@@ -9,7 +9,7 @@ use std::collections::{HashMap, HashSet};
 use async_trait::async_trait;
 use offpay_protocol::note::NoteDecoder;
 use offpay_protocol::{
-    Amount, CloseStatement, Hash256, Nonce, PaymentNote, PurseCertificate, PurseId, UnixTime, settle_purse,
+    Amount, CloseStatement, Hash256, Nonce, PaymentNote, PurseCertificate, PurseId, UnixTime,
 };
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -17,10 +17,11 @@ use super::SqliteStore;
 use super::writer::WriteCtx;
 use crate::error::LedgerError;
 use crate::model::{AccountId, EventNotice, IdempotencyKey, TimestampMs, UserId};
+use crate::offline::audit::{self, NoteAudit, PurseTotals};
 use crate::offline::held::{self, HeldNote};
 use crate::offline::{signatures, stored_note};
 use crate::offline::plan::{
-    self, Accounts, FRAUD_LOSS_ACCOUNT, LoadFacts, NoteAudit, PurseTotals, RESERVE_ACCOUNT, SettleInput, Snapshot, StoredState,
+    self, Accounts, FRAUD_LOSS_ACCOUNT, LoadFacts, RESERVE_ACCOUNT, SettleInput, Snapshot, StoredState,
     Writes,
 };
 use crate::offline::{
@@ -746,25 +747,14 @@ fn close_purse(
         outcome.balance = i64::try_from(wallet_balance(conn, user)?.minor()).unwrap_or(i64::MAX);
         return Ok(outcome);
     }
-    let purse = read_purse(conn, close.fields().purse_id)?
-        .filter(|p| p.user_id == user)
-        .ok_or(OfflineError::UnknownPurse)?;
-    if purse.state != PurseState::Open || purse.expired {
-        return Err(OfflineError::PurseNotOpen);
-    }
-    close
-        .verify(&purse.certificate)
-        .map_err(|r| OfflineError::InvalidClose(r.code()))?;
+    let purse = plan::check_close(read_purse(conn, close.fields().purse_id)?, user, close)?;
     let mut snap = snapshot(conn, purse)?;
-    let settlement = settle_purse(&snap.purse.certificate, &snap.stored, Some(close))
-        .map_err(|r| OfflineError::InvalidClose(r.code()))?;
     let (owner, frozen) = user_ref(conn, user)?.ok_or(LedgerError::UnknownUser)?;
     let mut accounts = lock_accounts(conn, [RESERVE_ACCOUNT, owner.account_id])?;
     let mut ids = entry_ids(conn)?;
     let (w, outcome) = plan::plan_close(
         &mut snap,
         close,
-        &settlement,
         &owner,
         frozen,
         &mut accounts,
@@ -881,7 +871,7 @@ fn fraud_proofs(conn: &Connection, limit: u32) -> Result<Vec<FraudProofRecord>, 
     Ok(out)
 }
 
-/// The offline part of `verify` (see `plan::audit`), in the caller's snapshot.
+/// The offline part of `verify` (see `offline::audit`), in the caller's snapshot.
 pub fn audit(conn: &Connection) -> Result<Vec<String>, LedgerError> {
     let mut stmt = conn.prepare(
         "SELECT p.id, p.amount, p.settled, p.returned, p.recovered, p.fraud_loss,
@@ -908,12 +898,12 @@ pub fn audit(conn: &Connection) -> Result<Vec<String>, LedgerError> {
         })?
         .collect::<Result<Vec<_>, _>>()?;
     let overpaid_notes = conn
-        .prepare(plan::OVERPAID_NOTES_SQL)?
+        .prepare(audit::OVERPAID_NOTES_SQL)?
         .query_map([], |r| r.get::<_, Vec<u8>>(0))?
         .map(|h| h.map(hex::encode))
         .collect::<Result<Vec<_>, _>>()?;
     let overpaid_requests = conn
-        .prepare(plan::OVERPAID_REQUESTS_SQL)?
+        .prepare(audit::OVERPAID_REQUESTS_SQL)?
         .query_map([], |r| Ok((r.get::<_, i64>(0)?, hex::encode(r.get::<_, Vec<u8>>(1)?))))?
         .collect::<Result<Vec<_>, _>>()?;
     let notes = NoteAudit { overpaid_notes, overpaid_requests };
@@ -924,7 +914,7 @@ pub fn audit(conn: &Connection) -> Result<Vec<String>, LedgerError> {
             })?,
         )
     };
-    Ok(plan::audit(
+    Ok(audit::audit(
         &purses,
         &notes,
         balance(RESERVE_ACCOUNT)?,
