@@ -3,7 +3,7 @@
 // The asset list and version below are written by scripts/web-vendor (web/tools/stamp-sw.mjs).
 
 // BEGIN GENERATED
-const VERSION = "7183bfd6ab6cc473";
+const VERSION = "08df1711c03813b7";
 const ASSETS = {
   "/": "sha256-hIV25eE6TW70pS03Qs7bTWi5FA2BBLPuvVMN34xjHY4=",
   "/app.css": "sha256-WgCCEQ+BqCPKDbgrrlyE09MwVo29P/pQdD8IyhntaLg=",
@@ -20,7 +20,7 @@ const ASSETS = {
   "/js/offline/device.js": "sha256-nkiFNkSj2rMp7cmppqYP4gE+n6BeHIvOUkCP2GjxBsE=",
   "/js/offline/refusals.js": "sha256-SVAhb/7T0npbLGsw2O4nu9btPOd4iDaAjIEimBOSppo=",
   "/js/offline/sync.js": "sha256-RdGB3TDP4bZsl9dhZJZ/DEsfKuHgmJDwlm2tUhil33Y=",
-  "/js/offline/wallet.js": "sha256-8IjmKuYlWcWks4PoSYYyHGaWMAjW3hT3a+Qas7gTa3E=",
+  "/js/offline/wallet.js": "sha256-WwxH1G60NSgiECotZK1FIexML37Rqj/O9yCop5+cYO0=",
   "/js/pages/accept.js": "sha256-OCzdYFHep9c6GOuE+cdvkYabBdtU41G+j63oPhgt6Kk=",
   "/js/pages/activity.js": "sha256-cSEVBaN6LPLbAr0NNC7vRqiYB0pL2HLWlpF4U/j0n80=",
   "/js/pages/close.js": "sha256-i1vPuAKjBuYC28u8Xn694ouP+UX2j+GTvk0nxq7F/84=",
@@ -38,8 +38,8 @@ const ASSETS = {
   "/js/protocol/accept.js": "sha256-fgoClPA52+fXMOyHLMPVM8ZRzlR48Pz4b5dUPDIKHGc=",
   "/js/protocol/base45.js": "sha256-UiH+ff0uqrLBZgbjofXLYurSKhXC4QKY398J5hMOPks=",
   "/js/protocol/close.js": "sha256-0Z3orDk+9YxsBkEt3rZU9EycKZGgH0emO4XfpsACRmQ=",
-  "/js/protocol/crypto.js": "sha256-2/QNSK9+UjUfHl6UtJQaCPCCiul43AR5mr1Qc9xZ01Y=",
-  "/js/protocol/objects.js": "sha256-TTDhyZUX3+oeRVgtG72/Cm6tUgj+u54ne0lzIbfOX8k=",
+  "/js/protocol/crypto.js": "sha256-8T4ruh9aFgY4XSnYHhxMEJY4n8jGx62vfoH2Gy+4LwQ=",
+  "/js/protocol/objects.js": "sha256-r5TNIK0MazQBuc61Ve/KNv4iohrMbhwN3tOCbecRacg=",
   "/js/protocol/wire.js": "sha256-3M8BIkPKawzWXWRxcf+Wh6L5m6AfPXXnk/OQWr2Mo9o=",
   "/js/qr.js": "sha256-qHzhTBv438iFPInJCkV/hWIVQqit1zZ1X7BUqMCQ5Es=",
   "/js/session.js": "sha256-TNh3HFvcxC10GN3847oT2mCsEeKSq5c6R1T4xvNfROI=",

@@ -1,13 +1,15 @@
 // The web wallet's encoder, decoder, verifier and acceptance check against the protocol crate's
 // shared test vectors (testdata/protocol-vectors.json): same bytes, same text, same hashes, same
-// decode errors, same reasons (including the torsion and small-order signature cases).
+// decode errors, same reasons (including the torsion and small-order signature cases); and the
+// device-key vectors: same device-key verdicts, same strict and cofactored verification results.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { createHash, createPrivateKey, sign as nodeSign } from "node:crypto";
-import { decode, fromText, toText, hashOf, signObject, verifySignature } from "../public/js/protocol/objects.js";
+import { decode, fromText, toText, hashOf, signObject, verifyRequestSignature } from "../public/js/protocol/objects.js";
 import { acceptNote, verifyIssuer, checkWindow, verifyClose, RejectError } from "../public/js/protocol/accept.js";
-import { hex, fromHex } from "../public/js/protocol/crypto.js";
+import { hex, fromHex, verifyStrict, checkDeviceKey } from "../public/js/protocol/crypto.js";
+import { verifyAsync as cofactoredVerify, Point } from "../public/vendor/noble-ed25519.js";
 import { KINDS } from "../public/js/protocol/wire.js";
 
 const V = JSON.parse(readFileSync(new URL("../../testdata/protocol-vectors.json", import.meta.url), "utf8"));
@@ -50,7 +52,7 @@ async function check(kind, obj, ctx) {
       await verifyIssuer(obj, issuerKeys(ctx));
       checkWindow(obj, BigInt(ctx.now));
     } else if (kind === "request") {
-      if (!(await verifySignature(obj, obj.payeeDeviceKey))) return "bad_request_signature";
+      if (!(await verifyRequestSignature(obj))) return "bad_request_signature";
       if (BigInt(ctx.now) > obj.expiresAt) return "request_expired";
     } else if (kind === "note") {
       const { tally, ctx: c } = await acceptContext(ctx);
@@ -122,5 +124,26 @@ for (const v of V.vectors) {
     }
     assert.equal(await check(kind, obj, v.context ?? {}), v.reason);
     assert.equal(v.valid, v.reason === null);
+  });
+}
+
+test("device-key vectors: the file has the cases docs/PROTOCOL.md section 12 promises", () => {
+  const names = V.device_keys.map((v) => v.name);
+  for (const n of ["device_key_valid", "device_key_mixed_order_strict_accepts", "device_key_mixed_order_cofactored_only", "device_key_small_order_identity", "device_key_non_canonical_y", "device_key_not_a_point"]) {
+    assert.ok(names.includes(n), n);
+  }
+});
+
+for (const v of V.device_keys) {
+  test(`device key ${v.name}: ${v.description}`, async () => {
+    const pk = fromHex(v.public_key);
+    assert.equal(checkDeviceKey(pk), v.error);
+    if (v.signature === undefined) return;
+    const msg = fromHex(v.message);
+    const sig = fromHex(v.signature);
+    assert.equal(await verifyStrict(pk, msg, sig), v.verify_strict, "verifyStrict");
+    // @noble/ed25519's default (ZIP-215) verification is the cofactored equation.
+    assert.equal(await cofactoredVerify(sig, msg, pk), v.cofactored, "cofactored (noble default)");
+    assert.equal(Point.fromBytes(sig.subarray(0, 32), true).isTorsionFree(), v.torsion_free_r, "R torsion-free");
   });
 }

@@ -2,12 +2,16 @@
 //! Ed25519 signatures checked with `verify_strict` (which refuses small-order keys, small-order
 //! R and non-canonical encodings, and does the cofactorless check, so a signature with a
 //! torsion component is refused; see docs/PROTOCOL.md). The batch form of that check, which
-//! accepts exactly the same signatures, is in [`crate::batch`].
+//! accepts exactly the same signatures, is in [`crate::batch`]. Which device keys are acceptable
+//! at all (no small-order component, so that every correct verifier agrees on their signatures)
+//! is [`check_device_key`], in [`crate::device_key`].
 
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use sha2::{Digest, Sha256};
 
 use crate::ids::{Hash256, KeyId};
+
+pub use crate::device_key::{DeviceKeyError, check_device_key};
 
 /// SHA-256 of `bytes`.
 pub fn sha256(bytes: &[u8]) -> Hash256 {

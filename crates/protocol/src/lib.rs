@@ -15,6 +15,8 @@
 //! - [`wire`]: the canonical layout (tag byte, version byte, little-endian fields),
 //!   [`Kind`], [`DecodeError`].
 //! - [`crypto`]: SHA-256, issuer key ids, strict Ed25519 verification.
+//! - [`device_key`]: [`check_device_key`], which device public keys are acceptable at all
+//!   (canonical, prime order: no small-order component).
 //! - The four signed objects, each with `encode`/`decode`/`signed_bytes`/`hash` and a text
 //!   form through [`Encoded`]: [`PurseCertificate`] (issuer), [`PaymentRequest`] (payee
 //!   device), [`PaymentNote`] (payer device), [`CloseStatement`] (payer device).
@@ -43,6 +45,7 @@ pub mod batch;
 pub mod certificate;
 pub mod close;
 pub mod crypto;
+pub mod device_key;
 pub mod handle;
 pub mod ids;
 pub mod keys;
@@ -58,6 +61,7 @@ pub mod wire;
 pub use accept::{AcceptContext, Accepted, OpenRequest, PurseTally, TallyEntry, accept_note, accept_note_text};
 pub use amount::{Amount, AmountError, Currency};
 pub use certificate::{CertificateFields, PurseCertificate};
+pub use device_key::{DeviceKeyError, check_device_key};
 pub use close::{CloseFields, CloseStatement};
 pub use handle::{Handle, HandleError};
 pub use ids::{AccountId, CurrencyCode, Hash256, IdParseError, KeyId, Nonce, PurseId, UnixTime};

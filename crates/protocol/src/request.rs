@@ -104,10 +104,16 @@ impl PaymentRequest {
         Ok(PaymentRequest { fields, signature })
     }
 
-    /// Checks, in order: signature by `payee_device_key` (`bad_request_signature`),
-    /// `now <= expires_at` (`request_expired`). The payer runs this before paying.
+    /// Checks, in order: signature by `payee_device_key`, which must also be an acceptable
+    /// device key ([`crypto::check_device_key`]: a key with a small-order component is refused
+    /// like a bad signature, since verifiers may disagree on its signatures)
+    /// (`bad_request_signature`); `now <= expires_at` (`request_expired`). The payer runs this
+    /// before paying.
     pub fn verify(&self, now: UnixTime) -> Result<(), RejectReason> {
-        if !crypto::verify_strict(&self.fields.payee_device_key, &self.signed_bytes(), &self.signature) {
+        let key = &self.fields.payee_device_key;
+        if crypto::check_device_key(key.as_bytes()).is_err()
+            || !crypto::verify_strict(key, &self.signed_bytes(), &self.signature)
+        {
             return Err(RejectReason::BadRequestSignature);
         }
         if now > self.fields.expires_at {

@@ -171,3 +171,75 @@ pub fn torsion_signature(seed: &[u8; 32], message: &[u8]) -> [u8; 64] {
     sig[32..].copy_from_slice(s.as_bytes());
     sig
 }
+
+/// A key with a small-order component, A = a·B + T with T of order 8, which honest wallets
+/// never make and [`crate::check_device_key`] refuses (`mixed_order`). Its signatures show why:
+/// strict and cofactored verifiers, and a cofactored one that also wants R torsion-free,
+/// disagree on them (docs/PROTOCOL.md section 7).
+#[derive(Debug, Clone)]
+pub struct MixedOrderKey {
+    a: Scalar,
+    public: [u8; 32],
+}
+
+impl MixedOrderKey {
+    /// The key for `label`: `a` from SHA-512 of the label, T = `EIGHT_TORSION[1]`.
+    pub fn new(label: &str) -> MixedOrderKey {
+        let a = Scalar::from_hash(Sha512::new().chain_update(b"offpay-testkit/mixed/").chain_update(label.as_bytes()));
+        let public = (ED25519_BASEPOINT_POINT * a + EIGHT_TORSION[1]).compress().to_bytes();
+        MixedOrderKey { a, public }
+    }
+
+    /// The 32-byte public key.
+    pub fn public_bytes(&self) -> [u8; 32] {
+        self.public
+    }
+
+    /// A signature that `verify_strict` accepts: R = r·B + [t]T with t ≡ −k (mod 8), t ≠ 0, so
+    /// that R = s·B − k·A exactly. R has a torsion component, so a cofactored verifier that
+    /// also requires R torsion-free refuses it.
+    pub fn sign_strict(&self, message: &[u8]) -> [u8; 64] {
+        for attempt in 0u32..256 {
+            let r = self.nonce(message, attempt);
+            for t in 1u8..8 {
+                let big_r = ED25519_BASEPOINT_POINT * r + EIGHT_TORSION[1] * Scalar::from(t);
+                let k = self.challenge(&big_r.compress().to_bytes(), message);
+                if (8 - (k.as_bytes()[0] & 7)) & 7 == t {
+                    return signature(big_r.compress().to_bytes(), r + k * self.a);
+                }
+            }
+        }
+        panic!("no torsion match in 256 attempts");
+    }
+
+    /// A signature that `verify_strict` refuses but cofactored verification accepts, with a
+    /// torsion-free R: R = r·B, s = r + k·a with k ≢ 0 (mod 8), so s·B − k·A − R = −k·T ≠ O.
+    pub fn sign_cofactored_only(&self, message: &[u8]) -> [u8; 64] {
+        for attempt in 0u32..256 {
+            let r = self.nonce(message, attempt);
+            let big_r = (ED25519_BASEPOINT_POINT * r).compress().to_bytes();
+            let k = self.challenge(&big_r, message);
+            if k.as_bytes()[0] & 7 != 0 {
+                return signature(big_r, r + k * self.a);
+            }
+        }
+        panic!("no k with a torsion residue in 256 attempts");
+    }
+
+    fn nonce(&self, message: &[u8], attempt: u32) -> Scalar {
+        Scalar::from_hash(
+            Sha512::new().chain_update(self.a.as_bytes()).chain_update(attempt.to_le_bytes()).chain_update(message),
+        )
+    }
+
+    fn challenge(&self, r: &[u8; 32], message: &[u8]) -> Scalar {
+        Scalar::from_hash(Sha512::new().chain_update(r).chain_update(self.public).chain_update(message))
+    }
+}
+
+fn signature(r: [u8; 32], s: Scalar) -> [u8; 64] {
+    let mut sig = [0u8; 64];
+    sig[..32].copy_from_slice(&r);
+    sig[32..].copy_from_slice(s.as_bytes());
+    sig
+}

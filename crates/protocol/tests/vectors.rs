@@ -164,12 +164,15 @@ fn every_vector_checks_as_stated() {
             assert_eq!(sig, signature.to_bytes(), "{name}: signature");
             assert!(signed.ends_with(&encoded[..encoded.len() - 64]), "{name}: signed bytes = domain || encoding - signature");
         }
-        // The signature verifies strictly exactly when the vector is not about a bad signature.
+        // The signature is acceptable exactly when the vector is not about a bad signature:
+        // it verifies strictly and, on a request, the payee device key passes the device-key
+        // check (section 7).
         let bad_sig = matches!(
             v["reason"].as_str(),
             Some("bad_issuer_signature" | "bad_device_signature" | "bad_request_signature")
         );
-        assert_eq!(signer.verify_strict(&signed, &signature).is_ok(), !bad_sig, "{name}: verify_strict");
+        let key_ok = kind != "payment_request" || check_device_key(signer.as_bytes()).is_ok();
+        assert_eq!(signer.verify_strict(&signed, &signature).is_ok() && key_ok, !bad_sig, "{name}: verify_strict");
     }
     for kind in Kind::ALL {
         let valid = per_kind.get(&(kind.name().to_string(), true)).copied().unwrap_or(0);
@@ -216,6 +219,58 @@ fn small_order_key_vector_needs_strict_verification() {
     assert!(key.is_weak());
     assert!(key.verify(&msg, &signature).is_ok(), "non-strict verification accepts");
     assert!(key.verify_strict(&msg, &signature).is_err());
+}
+
+/// The mixed-order request vector: the signature alone passes `verify_strict`; only the
+/// device-key check refuses the request.
+#[test]
+fn mixed_order_request_vector_is_refused_by_the_key_check_only() {
+    let file = load();
+    let v = vector(&file, "request_mixed_order_device_key");
+    let key = key(&v["signer_public_key"]);
+    let signature = Signature::from_bytes(&bytes(&v["signature"]).try_into().unwrap());
+    assert!(key.verify_strict(&bytes(&v["signed_bytes"]), &signature).is_ok());
+    assert_eq!(check_device_key(key.as_bytes()).err(), Some(DeviceKeyError::MixedOrder));
+    assert_eq!(v["fields"]["payee_device_key"], v["signer_public_key"]);
+}
+
+/// Every device-key vector: `check_device_key` gives `error`; where there is a signature,
+/// strict verification, the cofactored equation and "R is torsion-free" give what it says. And
+/// the file has what section 12 promises: an acceptable key, a mixed-order key with a signature
+/// `verify_strict` accepts (and one it refuses that cofactored verification accepts), a
+/// small-order key, non-canonical encodings.
+#[test]
+fn device_key_vectors_check_as_stated() {
+    let file = load();
+    let entries = file["device_keys"].as_array().unwrap();
+    let mut seen = std::collections::BTreeSet::new();
+    for v in entries {
+        let name = v["name"].as_str().unwrap();
+        let pk: [u8; 32] = bytes(&v["public_key"]).try_into().unwrap();
+        let error = check_device_key(&pk).err().map(|e| e.code().to_string());
+        assert_eq!(error.as_deref(), v["error"].as_str(), "{name}: check_device_key");
+        let mut tag = error.unwrap_or_else(|| "ok".into());
+        if let Some(sig) = v["signature"].as_str() {
+            let sig: [u8; 64] = hex::decode(sig).unwrap().try_into().unwrap();
+            let d = vectors_gen::device_key_vectors::verdicts(&pk, &bytes(&v["message"]), &sig).unwrap();
+            assert_eq!(d.strict, v["verify_strict"].as_bool().unwrap(), "{name}: verify_strict");
+            assert_eq!(d.cofactored, v["cofactored"].as_bool().unwrap(), "{name}: cofactored");
+            assert_eq!(d.torsion_free_r, v["torsion_free_r"].as_bool().unwrap(), "{name}: torsion-free R");
+            tag = format!("{tag}/strict={}/cofactored={}", d.strict, d.cofactored);
+        }
+        seen.insert(tag);
+    }
+    for wanted in [
+        "ok/strict=true/cofactored=true",
+        "mixed_order/strict=true/cofactored=true",
+        "mixed_order/strict=false/cofactored=true",
+        "small_order/strict=false/cofactored=true",
+        "small_order",
+        "non_canonical",
+        "not_a_point",
+    ] {
+        assert!(seen.contains(wanted), "no device-key vector {wanted}: {seen:?}");
+    }
 }
 
 #[test]

@@ -2,7 +2,10 @@
 //! example, which prints it, and the `vectors` test, which regenerates and compares it).
 //! Deterministic: Ed25519 signing is deterministic and every key and nonce comes from a label.
 
-use offpay_protocol::testkit::{DAY, Fixture, NOW, bytes16, seed, signing_key, torsion_signature};
+#[path = "device_key_vectors.rs"]
+pub mod device_key_vectors;
+
+use offpay_protocol::testkit::{DAY, Fixture, MixedOrderKey, NOW, bytes16, seed, signing_key, torsion_signature};
 use offpay_protocol::*;
 use serde_json::{Value, json};
 use sha2::Digest;
@@ -273,6 +276,23 @@ pub fn generate() -> Value {
     let cap_at = 2 + 16 + 4 + 8 + 32 + 3 + 8;
     cap[cap_at..cap_at + 8].copy_from_slice(&300_000u64.to_le_bytes());
     out.push_bytes("certificate_cap_over_amount", &sc, cap, &base, Some("malformed"), Some("invalid_field"), "per_payment_cap 3,000.00 > amount 2,000.00");
+    let device_at = 2 + 16 + 4 + 8;
+    let mut y_is_p = sc.encoded.clone();
+    y_is_p[device_at..device_at + 32].copy_from_slice(&{
+        let mut b = [0xffu8; 32];
+        b[0] = 0xed;
+        b[31] = 0x7f;
+        b
+    });
+    out.push_bytes(
+        "certificate_non_canonical_device_key",
+        &sc,
+        y_is_p,
+        &base,
+        Some("malformed"),
+        Some("bad_public_key"),
+        "device key bytes with y = p: a curve point (y = 0) whose canonical encoding differs",
+    );
 
     // ---- Payment requests.
     let request = fx.request(1_250, "request-1");
@@ -296,6 +316,18 @@ pub fn generate() -> Value {
         &Ctx { now: request.fields().expires_at + 1, ..base.clone() },
         Some("request_expired"),
         "now is one second after expires_at",
+    );
+    let mixed = MixedOrderKey::new("payee-device-mixed");
+    let mixed_fields = RequestFields { payee_device_key: must(VerifyingKey::from_bytes(&mixed.public_bytes())), ..request.fields().clone() };
+    let unsigned = must(PaymentRequest::sign(mixed_fields, &fx.payee_device));
+    let signature = mixed.sign_strict(&unsigned.signed_bytes());
+    let mixed_request = must(PaymentRequest::decode(&with_signature(&unsigned.encode(), &signature)));
+    out.push(
+        "request_mixed_order_device_key",
+        &signed_request(&mixed_request),
+        &base,
+        Some("bad_request_signature"),
+        "payee_device_key has a small-order component (mixed order): verify_strict accepts the signature, but the key is refused",
     );
     out.malformed("request", &sr, &base);
     let handle_at = PaymentRequest::MIN_LEN - 64 - 1;
@@ -476,5 +508,6 @@ pub fn generate() -> Value {
             "text_prefix": k.text_prefix(),
         })).collect::<Vec<_>>(),
         "vectors": out.vectors,
+        "device_keys": device_key_vectors::generate(),
     })
 }

@@ -112,19 +112,16 @@ fn now_secs(state: &AppState) -> u64 {
     u64::try_from(state.now_ms() / 1000).unwrap_or(0)
 }
 
-fn parse_key(text: &str) -> Result<VerifyingKey> {
-    let bad = || ApiError::InvalidRequest("public_key must be 64 lowercase hex digits of an Ed25519 public key".into());
+/// A device public key from a request body: 64 lowercase hex digits (`invalid_request`
+/// otherwise) of a key [`crypto::check_device_key`] accepts: canonical, not of small order and
+/// without a small-order component (`invalid_device_key` otherwise, with the reason in words).
+fn parse_device_key(field: &str, text: &str) -> Result<VerifyingKey> {
     let mut bytes = [0u8; 32];
-    if text.len() != 64 || text.bytes().any(|b| b.is_ascii_uppercase()) {
-        return Err(bad().into());
+    if text.len() != 64 || text.bytes().any(|b| b.is_ascii_uppercase()) || hex::decode_to_slice(text, &mut bytes).is_err() {
+        return Err(ApiError::InvalidRequest(format!("{field} must be 64 lowercase hex digits of an Ed25519 public key")).into());
     }
-    hex::decode_to_slice(text, &mut bytes).map_err(|_| bad())?;
-    let key = VerifyingKey::from_bytes(&bytes).map_err(|_| bad())?;
-    // Canonical encodings only, as the protocol decoder requires.
-    if key.to_bytes() != bytes || key.is_weak() {
-        return Err(bad().into());
-    }
-    Ok(key)
+    crypto::check_device_key(&bytes)
+        .map_err(|e| offline(StatusCode::BAD_REQUEST, "invalid_device_key", format!("{field} is refused: {e}")))
 }
 
 /// `GET /v1/issuer-keys`
@@ -165,7 +162,7 @@ async fn register_device(
     auth: AuthUser,
     ApiJson(body): ApiJson<DeviceBody>,
 ) -> Result<(StatusCode, Json<Value>)> {
-    let key = parse_key(&body.public_key)?;
+    let key = parse_device_key("public_key", &body.public_key)?;
     state.store.offline().register_device(auth.user.id, key.to_bytes(), state.now_ms()).await?;
     Ok((StatusCode::CREATED, Json(json!({"public_key": hex::encode(key.as_bytes()), "status": "active"}))))
 }
@@ -202,7 +199,7 @@ async fn load(
 ) -> Result<(StatusCode, Json<Value>)> {
     let key = idempotency_key(&headers)?;
     let amount = parse_amount(&body.amount)?;
-    let device = parse_key(&body.device_public_key)?;
+    let device = parse_device_key("device_public_key", &body.device_public_key)?;
     let limits = &state.config.offline;
     if amount.minor() > limits.purse_max {
         return Err(offline(

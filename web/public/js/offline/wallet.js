@@ -7,7 +7,7 @@ import { deviceKey, sign } from "./device.js";
 import { offlineApi } from "./client.js";
 import { newIdempotencyKey } from "../api.js";
 import { cachedMe } from "../session.js";
-import { fromText, toText, signObject, hashOf, verifySignature } from "../protocol/objects.js";
+import { fromText, toText, signObject, hashOf, verifyRequestSignature } from "../protocol/objects.js";
 import { acceptNote, RejectError, REASONS } from "../protocol/accept.js";
 import { DecodeError } from "../protocol/wire.js";
 import { hex, fromHex, keyId as computeKeyId } from "../protocol/crypto.js";
@@ -92,7 +92,7 @@ export async function readRequest(text, me = null) {
     if (e instanceof DecodeError) throw new OfflineError("malformed", "This is not an offpay payment request, or it is damaged.");
     throw e;
   }
-  if (!(await verifySignature(req, req.payeeDeviceKey))) throw new OfflineError("bad_request_signature", REASONS.bad_request_signature);
+  if (!(await verifyRequestSignature(req))) throw new OfflineError("bad_request_signature", REASONS.bad_request_signature);
   if (me !== null && req.payee === me) throw new OfflineError("own_request", OWN_REQUEST);
   if (nowSeconds() > req.expiresAt) throw new OfflineError("request_expired", REASONS.request_expired);
   return req;

@@ -28,9 +28,30 @@ export function concat(...parts) {
   return out;
 }
 
-/** Decodes a public key as dalek's `VerifyingKey::from_bytes` does; null when it is no point. */
+/**
+ * Decodes a public key as the protocol decoder does (wire.rs `public_key`): a curve point given
+ * by its canonical encoding (RFC 8032 decoding: y < p, and not x = 0 with the sign bit set,
+ * i.e. re-encoding gives the same bytes); null otherwise.
+ */
 export function decodePoint(bytes) {
-  try { return Point.fromBytes(bytes, true); } catch { return null; }
+  try { return Point.fromBytes(bytes, false); } catch { return null; }
+}
+
+/**
+ * The protocol's device-key check (crypto::check_device_key): null when `bytes` are the
+ * canonical encoding of a point of prime order, else the first failing code of "not_a_point",
+ * "non_canonical", "small_order" ([8]A = O) and "mixed_order" (a small-order component:
+ * [L]A != O), in that order. Signatures under the keys it refuses are judged differently by
+ * different correct-looking verifiers (docs/PROTOCOL.md section 7).
+ */
+export function checkDeviceKey(bytes) {
+  if (bytes?.length !== 32) return "not_a_point";
+  let point;
+  try { point = Point.fromBytes(bytes, true); } catch { return "not_a_point"; }
+  if (!decodePoint(bytes)) return "non_canonical";
+  if (point.isSmallOrder()) return "small_order";
+  if (!point.isTorsionFree()) return "mixed_order";
+  return null;
 }
 
 /** Strict Ed25519 verification (see the module comment). Never throws. */

@@ -4,7 +4,7 @@
 // and times (Unix seconds) are BigInts, sequence numbers are Numbers.
 
 import * as base45 from "./base45.js";
-import { sha256, verifyStrict, concat } from "./crypto.js";
+import { sha256, verifyStrict, checkDeviceKey, concat } from "./crypto.js";
 import { KINDS, Writer, Reader, checkLen, signedBytes, fieldRule, fail, SIGNATURE_LEN } from "./wire.js";
 
 export const MAX_TEXT_LEN = 600;
@@ -153,6 +153,15 @@ export function hashOf(obj) {
 
 export function verifySignature(obj, publicKey) {
   return verifyStrict(publicKey, obj.signedBytes, obj.signature);
+}
+
+/**
+ * The signature check of a payment request (PaymentRequest::verify without the expiry): the
+ * payee device key must pass checkDeviceKey and sign the request strictly; false means
+ * `bad_request_signature`.
+ */
+export async function verifyRequestSignature(req) {
+  return checkDeviceKey(req.payeeDeviceKey) === null && (await verifySignature(req, req.payeeDeviceKey));
 }
 
 export function toText(obj) {

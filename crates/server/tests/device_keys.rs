@@ -1,0 +1,96 @@
+//! Device keys over real HTTP (docs/API-OFFLINE.md, docs/PROTOCOL.md section 2): registration
+//! refuses keys with a small-order component (mixed order), small-order keys and non-canonical
+//! encodings with `400 invalid_device_key` and stores nothing; a purse load naming such a key
+//! (say one registered before the check existed) is refused the same way and moves no money; an
+//! honest key registers and loads.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+#[allow(dead_code)]
+#[path = "api/helpers.rs"]
+mod helpers;
+
+use std::sync::Arc;
+
+use helpers::{T0, TestServer, assert_error};
+use offpay_protocol::testkit::{MixedOrderKey, signing_key};
+use offpay_server::Config;
+use offpay_server::issuer::Issuer;
+use serde_json::{Value, json};
+
+async fn server() -> (TestServer, tempfile::TempDir) {
+    let keys = tempfile::tempdir().unwrap();
+    let mut config = Config::for_tests();
+    let issuer = Issuer::open(&keys.path().join("issuer-keys.json"), (T0 / 1000) as u64).unwrap();
+    config.offline.issuer = Some(Arc::new(issuer));
+    (TestServer::sqlite_with(config).await, keys)
+}
+
+fn hex32(low: u8, fill: u8, high: u8) -> String {
+    let mut b = [fill; 32];
+    b[0] = low;
+    b[31] = high;
+    hex::encode(b)
+}
+
+fn message(answer: &(reqwest::StatusCode, Value)) -> String {
+    answer.1["error"]["message"].as_str().unwrap().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registration_and_load_refuse_keys_with_a_small_order_component() {
+    let (server, _keys) = server().await;
+    let c = server.client();
+    let alice = server.register("alice").await;
+    let bob = server.register("bob").await;
+    server.deposit("alice", 100_000).await;
+    let (_, me) = c.get("/v1/me", Some(&bob)).await;
+    let bob_id = me["account"].as_i64().unwrap();
+
+    let mixed = MixedOrderKey::new("alice-mixed-phone").public_bytes();
+    // (key, words the message must contain)
+    let refused = [
+        (hex::encode(mixed), "mixed order"),
+        (hex32(1, 0, 0), "small order"),       // the identity point
+        (hex32(0xee, 0xff, 0x7f), "canonical"), // y = p + 1
+        (hex32(1, 0, 0x80), "canonical"),       // x = 0 with the sign bit set
+    ];
+    for (key, words) in &refused {
+        let answer = c.post("/v1/devices", Some(&alice), None, &json!({"public_key": key})).await;
+        assert_error(&answer, 400, "invalid_device_key");
+        assert!(message(&answer).contains(words), "{key}: {}", answer.1);
+        assert!(message(&answer).starts_with("public_key is refused: "), "{}", answer.1);
+    }
+    // Nothing was stored for alice: bob can still take each key directly in the store (a key
+    // registered to alice would be `DeviceTaken`).
+    for (key, _) in &refused {
+        let bytes: [u8; 32] = hex::decode(key).unwrap().try_into().unwrap();
+        server.store.offline().register_device(bob_id, bytes, T0).await.unwrap();
+    }
+
+    // A mixed-order key already in the store (registered before the check existed) cannot
+    // back a purse: refused before any money moves.
+    let legacy = MixedOrderKey::new("alice-legacy-phone").public_bytes();
+    let alice_id = c.get("/v1/me", Some(&alice)).await.1["account"].as_i64().unwrap();
+    server.store.offline().register_device(alice_id, legacy, T0).await.unwrap();
+    let body = json!({"amount": 10_000, "device_public_key": hex::encode(legacy)});
+    let answer = c.post("/v1/purses", Some(&alice), Some("load-legacy-1"), &body).await;
+    assert_error(&answer, 400, "invalid_device_key");
+    assert!(message(&answer).starts_with("device_public_key is refused: "), "{}", answer.1);
+    assert!(message(&answer).contains("mixed order"), "{}", answer.1);
+    assert_eq!(server.balance(&alice).await, 100_000);
+    assert_eq!(c.get("/v1/purses", Some(&alice)).await.1["purses"], json!([]));
+
+    // Not hex at all is still a plain bad request.
+    assert_error(&c.post("/v1/devices", Some(&alice), None, &json!({"public_key": "zz"})).await, 400, "invalid_request");
+
+    // An honest key registers and backs a purse.
+    let honest = hex::encode(signing_key("alice-phone").verifying_key().as_bytes());
+    let (status, body) = c.post("/v1/devices", Some(&alice), None, &json!({"public_key": honest})).await;
+    assert_eq!((status.as_u16(), body["status"].as_str()), (201, Some("active")), "{body}");
+    let load = json!({"amount": 10_000, "device_public_key": honest});
+    let (status, purse) = c.post("/v1/purses", Some(&alice), Some("load-honest-1"), &load).await;
+    assert_eq!(status.as_u16(), 201, "{purse}");
+    assert_eq!(purse["device_public_key"], json!(honest));
+    assert_eq!(server.balance(&alice).await, 90_000);
+    server.stop().await;
+}
