@@ -509,6 +509,7 @@ mod tests {
             payee_handle: Handle::parse("bob").ok(),
             purse_id: PurseId::from_bytes([7; 16]),
             remaining_after: amt(35_000),
+            repeated: false,
         };
         assert_eq!(pay_question(&Currency::INR, &preview), "Pay 150.00 INR to account 2 (bob)?");
     }
