@@ -3,7 +3,7 @@
 // The asset list and version below are written by scripts/web-vendor (web/tools/stamp-sw.mjs).
 
 // BEGIN GENERATED
-const VERSION = "08df1711c03813b7";
+const VERSION = "e52a9a9b1887c20d";
 const ASSETS = {
   "/": "sha256-hIV25eE6TW70pS03Qs7bTWi5FA2BBLPuvVMN34xjHY4=",
   "/app.css": "sha256-WgCCEQ+BqCPKDbgrrlyE09MwVo29P/pQdD8IyhntaLg=",
@@ -16,11 +16,12 @@ const ASSETS = {
   "/js/money.js": "sha256-ZIJ2IhCnAKN3EZXB1kPDJ7rwfD2tETVGBJg5k/GXntw=",
   "/js/offline/client.js": "sha256-/PPmE3GioxmrI3B+t32p23ksmwC3V85AWJPNFLs0V0M=",
   "/js/offline/close.js": "sha256-M1SmlSYuDNkjwvUN3gJLGDWuKjHazZd51oKUIiA/bEI=",
-  "/js/offline/db.js": "sha256-KRw4TN6xuv+L6Iu6KWN7yiJKcWg+rTMn6dXNiSLiUg4=",
+  "/js/offline/db.js": "sha256-3mXMjyTBmtUdrD/t5GrNcnKqhb3yF9rM0NGlWR6gkg0=",
   "/js/offline/device.js": "sha256-nkiFNkSj2rMp7cmppqYP4gE+n6BeHIvOUkCP2GjxBsE=",
+  "/js/offline/paid-once.js": "sha256-3ZFdDsDYkw9x6+4xKLw1sVK6si9xFaXZdKlxpgD4X7Y=",
   "/js/offline/refusals.js": "sha256-SVAhb/7T0npbLGsw2O4nu9btPOd4iDaAjIEimBOSppo=",
   "/js/offline/sync.js": "sha256-RdGB3TDP4bZsl9dhZJZ/DEsfKuHgmJDwlm2tUhil33Y=",
-  "/js/offline/wallet.js": "sha256-WwxH1G60NSgiECotZK1FIexML37Rqj/O9yCop5+cYO0=",
+  "/js/offline/wallet.js": "sha256-9RXTwxd1Liy5pZhmhhJZJRC/8N/IilBLXqzf2oSOvSo=",
   "/js/pages/accept.js": "sha256-OCzdYFHep9c6GOuE+cdvkYabBdtU41G+j63oPhgt6Kk=",
   "/js/pages/activity.js": "sha256-cSEVBaN6LPLbAr0NNC7vRqiYB0pL2HLWlpF4U/j0n80=",
   "/js/pages/close.js": "sha256-i1vPuAKjBuYC28u8Xn694ouP+UX2j+GTvk0nxq7F/84=",
@@ -29,7 +30,7 @@ const ASSETS = {
   "/js/pages/login.js": "sha256-senFnm9Hi12+yytFKFhYWVmSOQwmUzZyTnEhblcfrms=",
   "/js/pages/offline-home.js": "sha256-5nht5otw3CC8Dc6ts7tWIQvF9gPlS5qJk57tl0CvDH8=",
   "/js/pages/offline-off.js": "sha256-kHVgQ9Mz1NS5lm3PbNfsGgugPbP0Ksd6YPViDlB7LLY=",
-  "/js/pages/pay.js": "sha256-s7j7oGG7nXrL+PH9iGxG/R7whJjlJoSl6aET50F54O4=",
+  "/js/pages/pay.js": "sha256-VGjwtL/qTMewTjxPtoHwizoXiLIsrO/s9qZiTTaNKoU=",
   "/js/pages/purse.js": "sha256-Mxh4fW+R45oMlYQp/lSqP0kVGDWEHVjj3+TWnBoyhWo=",
   "/js/pages/receive.js": "sha256-DpyjXjopenj9g0mni3Me9pFUwej5p9PJThWhNHbEdN8=",
   "/js/pages/result.js": "sha256-cPgrYcJHeVaJFjepnVyQX81F1G5SgyP11gprOz4alhk=",

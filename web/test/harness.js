@@ -226,15 +226,16 @@ export async function confirmAndAccept(payer, payee) {
 
 /**
  * Calls the app's offline wallet pay() for `handle` in `page` directly (no Pay form) with the
- * payment request `requestText`; returns "paid", or "code: reason" of the refusal it throws.
+ * payment request `requestText`; returns "paid", "repeated" (a request this device already paid:
+ * its earlier note, nothing signed), or "code: reason" of the refusal it throws.
  */
 export function payDirectly(page, handle, requestText) {
   return page.evaluate(async ([h, text]) => {
     const w = await import("/js/offline/wallet.js");
     const req = await w.readRequest(text);
     try {
-      await w.pay(h, req);
-      return "paid";
+      const { repeated } = await w.pay(h, req);
+      return repeated ? "repeated" : "paid";
     } catch (e) {
       return `${e.code}: ${e.reason}`;
     }

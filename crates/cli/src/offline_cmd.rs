@@ -4,7 +4,8 @@
 //!
 //! Output rules (docs/OFFLINE.md): `request` and `pay` print the text (`OPR1:…` / `OPN1:…`)
 //! alone on stdout, so scripts can capture it; messages go to stderr, and so does the QR code
-//! of `--qr` (the text on stdout stays machine-readable). `accept` prints one sentence (or a
+//! of `--qr` (the text on stdout stays machine-readable). `pay` of a request this device
+//! already paid prints the earlier note the same way and says so on stderr. `accept` prints one sentence (or a
 //! JSON object with `--json`) and exits non-zero with the protocol's reason when it refuses.
 
 use std::io::{BufRead, IsTerminal, Write};
@@ -41,7 +42,8 @@ pub enum OfflineCommand {
         valid_minutes: u64,
     },
     /// Pay a payment request from the offline purse, with no server: prints the payment note
-    /// (OPN1:…) for the payee.
+    /// (OPN1:…) for the payee. A request this device already paid prints the same note again
+    /// (nothing is paid twice).
     Pay {
         /// The payment request text (OPR1:…) in single quotes (it may contain spaces and $), or -
         /// to read it from stdin.
@@ -153,13 +155,16 @@ pub async fn run(wallet: &Wallet, command: OfflineCommand) -> anyhow::Result<Exi
             let request = read_arg(&request)?;
             let currency = currency(wallet, &store);
             let preview = store.preview_payment(&request, unix_now())?;
-            if !yes {
+            // A request this device already paid gets its note again: nothing to confirm.
+            if !yes && !preview.repeated {
                 confirm(&pay_question(&currency, &preview))?;
             }
+            // Also repeated when another `pay` of this request committed since the preview.
             let payment = store.pay(&request, unix_now())?;
-            // The new purse state is committed: the note can be released.
+            // The new purse state is committed (or nothing was signed): the note can be released.
             println!("{}", payment.text);
-            eprintln!("{}", paid_message(&currency, &payment));
+            let message = if payment.repeated { repeated_message(&currency, &payment) } else { paid_message(&currency, &payment) };
+            eprintln!("{message}");
             if qr {
                 eprintln!("{}", qr_text(&payment.text)?);
             }
@@ -300,6 +305,19 @@ pub fn pay_question(currency: &Currency, p: &PayPreview) -> String {
 pub fn paid_message(currency: &Currency, p: &Payment) -> String {
     format!(
         "Paid {} to account {} (note {} of purse {}). Give the note above to the payee. Left in the purse: {}.",
+        money(currency, p.amount),
+        p.payee,
+        p.seq,
+        short_id(&p.purse_id.to_hex()),
+        money(currency, p.remaining)
+    )
+}
+
+/// Said when `pay` shows the note of a request this device already paid.
+pub fn repeated_message(currency: &Currency, p: &Payment) -> String {
+    let handle = p.payee_handle.as_ref().map(|h| format!(" ({h})")).unwrap_or_default();
+    format!(
+        "You already paid this request: {} to account {}{handle} (note {} of purse {}). The same note is shown again above, so you have not paid twice. Give it to the payee. Left in the purse: {}.",
         money(currency, p.amount),
         p.payee,
         p.seq,
@@ -509,6 +527,7 @@ mod tests {
             payee_handle: Handle::parse("bob").ok(),
             purse_id: PurseId::from_bytes([7; 16]),
             remaining_after: amt(35_000),
+            repeated: false,
         };
         assert_eq!(pay_question(&Currency::INR, &preview), "Pay 150.00 INR to account 2 (bob)?");
     }

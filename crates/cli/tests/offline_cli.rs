@@ -6,114 +6,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+mod offline_home;
 
-use offpay_protocol::testkit;
-use offpay_protocol::{
-    AccountId, Amount, CertificateFields, Currency, CurrencyCode, Handle, IssuerKey, IssuerKeys, PurseCertificate, PurseId,
-};
-use offpay_wallet::offline::{Identity, OfflineStore, unix_now};
+use std::process::Stdio;
+
+use offline_home::{ALICE, BOB, CAROL, Home, offpay, single_line};
 use serde_json::Value;
-
-const ALICE: AccountId = AccountId(1001);
-const BOB: AccountId = AccountId(2002);
-const CAROL: AccountId = AccountId(3003);
-const DAY: u64 = 86_400;
-
-fn offpay(home: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_offpay"));
-    for var in ["OFFPAY_HOME", "OFFPAY_SERVER", "OFFPAY_PASSWORD"] {
-        cmd.env_remove(var);
-    }
-    cmd.stdin(Stdio::null()).arg("wallet").arg("--home").arg(home);
-    cmd
-}
-
-struct Home {
-    _dir: tempfile::TempDir,
-    path: PathBuf,
-}
-
-impl Home {
-    /// A home whose offline store knows `handle`/`account` and the test issuer key.
-    fn new(handle: &str, account: AccountId) -> Home {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("home");
-        let mut store = OfflineStore::open(&path).unwrap();
-        store
-            .set_identity(&Identity {
-                server: "http://127.0.0.1:1".into(),
-                handle: Handle::parse(handle).unwrap(),
-                account,
-                currency: Currency::INR,
-            })
-            .unwrap();
-        let now = unix_now();
-        let keys = IssuerKeys::new([IssuerKey::new(issuer().verifying_key(), now - 365 * DAY, now + 365 * DAY)]).unwrap();
-        store.replace_issuer_keys(&keys, 0).unwrap();
-        Home { _dir: dir, path }
-    }
-
-    /// Installs a purse of `minor` (cap 200.00) for this home's device, as the issuer would.
-    fn load(&self, account: AccountId, minor: u64) {
-        let mut store = OfflineStore::open(&self.path).unwrap();
-        let now = unix_now();
-        let fields = CertificateFields {
-            purse_id: PurseId::from_bytes(testkit::bytes16(&format!("cli-purse-{}", self.path.display()))),
-            account,
-            device_key: store.device_public_key(),
-            currency: CurrencyCode::INR,
-            amount: Amount::from_minor(minor).unwrap(),
-            per_payment_cap: Amount::from_minor(20_000).unwrap(),
-            valid_from: now - 3600,
-            valid_until: now + 7 * DAY,
-        };
-        store.install_purse(&PurseCertificate::issue(fields, &issuer()).unwrap(), 0).unwrap();
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        offpay(&self.path).args(args).output().unwrap()
-    }
-
-    /// Runs a command that must succeed; returns stdout.
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(out.status.success(), "{args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8(out.stdout).unwrap()
-    }
-
-    /// Runs a command that must fail; returns stderr.
-    fn fails(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(!out.status.success(), "{args:?} should have failed: {}", String::from_utf8_lossy(&out.stdout));
-        String::from_utf8(out.stderr).unwrap()
-    }
-
-    fn request(&self, amount: &str) -> String {
-        single_line(&self.ok(&["request", amount]), "OPR1:")
-    }
-
-    fn pay(&self, request: &str) -> String {
-        single_line(&self.ok(&["pay", request, "--yes"]), "OPN1:")
-    }
-
-    fn status(&self) -> Value {
-        serde_json::from_str(&self.ok(&["purse", "status", "--json"])).unwrap()
-    }
-}
-
-fn issuer() -> offpay_protocol::SigningKey {
-    testkit::signing_key("cli-offline-tests/issuer")
-}
-
-/// stdout must be exactly one line, the text.
-fn single_line(stdout: &str, prefix: &str) -> String {
-    let lines: Vec<&str> = stdout.lines().collect();
-    assert_eq!(lines.len(), 1, "stdout must hold the text alone: {stdout:?}");
-    assert!(lines[0].starts_with(prefix), "{stdout:?}");
-    lines[0].to_string()
-}
 
 #[test]
 fn alice_pays_bob_offline_and_every_bad_note_is_refused_with_its_reason() {

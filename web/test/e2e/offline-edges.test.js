@@ -2,7 +2,8 @@
 // with an offline purse. "Copy text" puts the payment request on the clipboard; paying one's own
 // request (pasted from that clipboard, with the phone offline) is refused on the Pay form and
 // signs nothing; a note the server refuses (made out to an account that does not exist) is
-// listed on Sync status with the reason in words and its code in small print.
+// listed on Sync status with the reason in words and its code in small print; a request paid
+// once is not paid again, and a request reusing its nonce with another amount is refused.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { createHash, createPrivateKey, createPublicKey, sign as nodeSign } from "node:crypto";
@@ -10,6 +11,7 @@ import {
   startServerAndBrowser, stopServerAndBrowser, goOfflineToPay, loadPurse, payDirectly, phone, registerWithDeposit, textOf, waitText,
 } from "../harness.js";
 import { signObject, toText } from "../../public/js/protocol/objects.js";
+import { REUSED_REQUEST } from "../../public/js/offline/paid-once.js";
 
 const OWN_REQUEST = "This is your own payment request. Ask the person paying you to scan it.";
 
@@ -74,13 +76,13 @@ test("paying one's own payment request is refused before anything is signed", as
 });
 
 /** A request signed by a device the server never saw, made out to an account it does not have. */
-async function requestToNobody(amount) {
+async function requestToNobody(amount, nonceLabel = "nobody-nonce") {
   const seed = createHash("sha256").update("offpay-web-test/nobody-device").digest();
   const priv = createPrivateKey({ key: Buffer.concat([Buffer.from("302e020100300506032b657004220420", "hex"), seed]), format: "der", type: "pkcs8" });
   const publicKey = new Uint8Array(Buffer.from(createPublicKey(priv).export({ format: "jwk" }).x, "base64url"));
   const req = await signObject("request", {
     payee: 987654321n, payeeDeviceKey: publicKey, currency: "INR", amount,
-    nonce: new Uint8Array(createHash("sha256").update("nobody-nonce").digest().subarray(0, 16)),
+    nonce: new Uint8Array(createHash("sha256").update(nonceLabel).digest().subarray(0, 16)),
     expiresAt: BigInt(Math.floor(Date.now() / 1000) + 600), handle: "nobody",
   }, async (bytes) => new Uint8Array(nodeSign(null, bytes, priv)));
   return toText(req);
@@ -109,5 +111,30 @@ test("a note the server refuses is listed with the reason in words and the code 
   assert.equal(await list.locator("small.code").textContent(), "Code: unknown_payee");
   assert.match(await list.textContent(), /Paid to nobody/);
 
+  assert.deepEqual(c.errors, []);
+});
+
+test("a request paid once is not paid again; its nonce with another amount is refused", async () => {
+  // After the test above: online, 15.00 of the 200.00 purse paid.
+  await c.page.goto(`${srv.url}/#/home`);
+  await waitText(c.page, '[data-testid="offline-balance"]', "₹185.00");
+  const first = await requestToNobody(1000, "once-nonce");
+  assert.equal(await payDirectly(c.page, "carol", first), "paid");
+  assert.equal(await payDirectly(c.page, "carol", first), "repeated");
+  const reused = await requestToNobody(2000, "once-nonce");
+  assert.equal(await payDirectly(c.page, "carol", reused), `request_reused: ${REUSED_REQUEST}`);
+
+  // Through the Pay form: refused before any confirmation, with the reason.
+  await c.page.goto(`${srv.url}/#/pay`);
+  await c.page.getByRole("heading", { name: "Pay", exact: true }).waitFor();
+  await c.page.getByRole("textbox", { name: "Payment request" }).fill(reused);
+  await c.page.getByRole("button", { name: "Pay", exact: true }).click();
+  await c.page.getByRole("heading", { name: "Payment failed" }).waitFor();
+  assert.equal(await textOf(c.page, "failure-reason"), `Reason: ${REUSED_REQUEST}`);
+  assert.equal(await textOf(c.page, "result-summary"), "Nothing was paid.");
+
+  // One payment of 10.00, whatever was tried after it.
+  await c.page.goto(`${srv.url}/#/home`);
+  await waitText(c.page, '[data-testid="offline-balance"]', "₹175.00");
   assert.deepEqual(c.errors, []);
 });

@@ -1,8 +1,10 @@
 // End-to-end in Chromium against the real `offpay serve`: an offline payment between two phones
 // (two browser contexts). Alice loads an offline purse online; then, with both contexts offline,
-// Bob requests, Alice pays, Bob first gets a tampered copy of the note ("Payment failed" with the
-// reason), then the real one ("Payment successful"). Back online, both sides settle by themselves
-// and Bob's balance holds the money. The texts are moved between the pages exactly as shown.
+// Bob requests, Alice pays, and paying the same request again shows "Already paid" with the same
+// note (her offline balance drops once); Bob first gets a tampered copy of the note ("Payment
+// failed" with the reason), then the real one ("Payment successful"). Back online, both sides
+// settle by themselves and Bob's balance holds the money, once. The texts are moved between the
+// pages exactly as shown.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import {
@@ -69,6 +71,27 @@ test("offline: request, pay and accept with both phones offline; a tampered note
   assert.match(noteText, /^OPN1:[0-9A-Z $%*+\-./:]+$/);
   assert.ok(noteText.includes(" "), "base45 text keeps its spaces");
   await shot(a.page, "pay-note");
+
+  // Alice pays the same request again (Bob's phone missed the code, say): no confirmation, no
+  // second note, the same note shown again, and the purse pays 120.00 only once.
+  await a.page.getByRole("link", { name: "offpay home" }).click();
+  await a.page.getByRole("heading", { name: "Offline" }).waitFor();
+  await waitText(a.page, '[data-testid="offline-balance"]', "₹380.00");
+  await a.page.getByRole("link", { name: "Pay", exact: true }).click();
+  await a.page.getByRole("heading", { name: "Pay", exact: true }).waitFor();
+  await a.page.getByRole("textbox", { name: "Payment request" }).fill(requestText);
+  await a.page.getByRole("button", { name: "Pay", exact: true }).click();
+  await a.page.getByRole("heading", { name: "Already paid" }).waitFor();
+  assert.equal(await a.page.getByRole("group", { name: "Confirm payment" }).count(), 0);
+  assert.equal(await textOf(a.page, "already-paid"),
+    "You already paid ₹120.00 to bob for this request. Here is the same payment note again: nothing more was paid. "
+    + "Show this code to the payee, or send them the text.");
+  assert.equal(await a.page.getByRole("textbox", { name: "Payment note" }).inputValue(), noteText);
+  await a.page.getByRole("img", { name: "QR code of the payment note for ₹120.00" }).waitFor();
+  await shot(a.page, "pay-already-paid");
+  await a.page.getByRole("link", { name: "Done" }).click();
+  await a.page.getByRole("heading", { name: "Offline" }).waitFor();
+  await waitText(a.page, '[data-testid="offline-balance"]', "₹380.00");
 
   // A changed note is refused on Bob's phone, with the failed check in words.
   await b.page.getByRole("link", { name: "Accept" }).click();

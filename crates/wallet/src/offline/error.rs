@@ -29,6 +29,12 @@ pub enum OfflineError {
     /// Not a `source`: the message already says it (one sentence, not "X: X" in a chain).
     #[error("cannot pay: {0}")]
     Pay(PayError),
+    /// The request reuses the nonce of a request this device already paid, with another payee,
+    /// amount or currency (`pay_once.rs`).
+    #[error(
+        "this payment request looks like one you already paid ({earlier}) but asks for {asked}; a real new request would look different, so nothing was paid: ask the payee to make a new payment request"
+    )]
+    RequestReused { earlier: String, asked: String },
     #[error("payment refused by the payer: cancelled")]
     Cancelled,
     /// The payee's acceptance check refused the note.

@@ -8,7 +8,8 @@
 //! ## Layout
 //! - [`store`]: [`OfflineStore`], the SQLite file `<home>/offline.sqlite3` (device key, purses,
 //!   notes, caches). Start reading here.
-//! - [`payer`]: `install_purse`, `preview_payment`, `pay`, `offline_balance` (no server).
+//! - [`payer`]: `install_purse`, `preview_payment`, `pay`, `offline_balance` (no server);
+//!   `pay_once.rs`: a request already paid gets its earlier note again, never a second one.
 //! - [`payee`]: `request`, `accept` (no server).
 //! - [`online`]: `load_purse`, `close_purses`, `sync`, `refresh_identity` (server, through
 //!   [`crate::client::Client`]'s offline endpoint methods).
@@ -19,6 +20,8 @@
 //! - The device's private key never leaves `offline.sqlite3`; only its public key is sent.
 //! - `pay` commits the purse's new state and the note before returning the note, so a
 //!   sequence number is never signed twice by one store, even across a crash.
+//! - One store never signs two notes for one payment request (same nonce): `pay` returns the
+//!   earlier note instead, and refuses a request reusing that nonce with other terms.
 //! - `accept` commits the note, the tally and the paid request before returning success.
 //! - Library calls take the time (`now`, Unix seconds) as an argument; the CLI reads the clock
 //!   once per command.
@@ -26,6 +29,7 @@
 pub mod api;
 pub mod error;
 pub mod online;
+mod pay_once;
 pub mod payee;
 pub mod payer;
 pub mod store;

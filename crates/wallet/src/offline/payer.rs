@@ -6,14 +6,20 @@
 //! note is returned. A crash before the commit leaves no note anywhere; after it, the device
 //! continues at the next sequence number. Two `pay` calls (even in two processes) serialize on
 //! the write lock, so a sequence number is never used twice by one store.
+//!
+//! One payment per request (`pay_once.rs`): inside that same transaction and before signing,
+//! `pay` looks for a note this device already signed for the request; if there is one it signs
+//! and writes nothing and returns that note again (`Payment::repeated`). So two `pay` calls on
+//! one request, even racing in two processes, give one note.
 
 use offpay_protocol::{
     AccountId, Amount, Encoded, Handle, PayError, PaymentNote, PaymentRequest, PurseCertificate, PurseId, PurseState,
     Revocations, SigningKey, UnixTime, prepare_next,
 };
-use rusqlite::TransactionBehavior;
+use rusqlite::{Connection, TransactionBehavior};
 
 use super::error::OfflineError;
+use super::pay_once::earlier_note;
 use super::store::{OfflineStore, PurseRecord, notes, purses};
 
 /// What a payment would do, shown to the payer before they confirm.
@@ -27,6 +33,8 @@ pub struct PayPreview {
     pub purse_id: PurseId,
     /// What the purse will have left after this payment.
     pub remaining_after: Amount,
+    /// This device already paid this request: `pay` will sign nothing and show that note again.
+    pub repeated: bool,
 }
 
 /// A note made, stored and ready to hand over.
@@ -42,6 +50,9 @@ pub struct Payment {
     pub payee_handle: Option<Handle>,
     /// What the purse has left.
     pub remaining: Amount,
+    /// The request was already paid by this device: this is the earlier note, shown again;
+    /// nothing was signed or stored by this call.
+    pub repeated: bool,
 }
 
 /// Parses a payment request's text form (`OPR1:…`).
@@ -65,9 +76,21 @@ impl OfflineStore {
         certificate.verify_issuer(&self.issuer_keys()?).map_err(|r| OfflineError::BadCertificate(r.to_string()))
     }
 
-    /// Checks that `request_text` can be paid now, without signing or storing anything.
+    /// Checks that `request_text` can be paid now, without signing or storing anything. For a
+    /// request this device already paid, describes that payment (`repeated`).
     pub fn preview_payment(&self, request_text: &str, now: UnixTime) -> Result<PayPreview, OfflineError> {
         let request = parse_request(request_text)?;
+        if let Some((note, text)) = earlier_note(self.conn(), &request, now, self.display_currency().as_ref())? {
+            let p = repeated_payment(self.conn(), &request, note, text)?;
+            return Ok(PayPreview {
+                amount: p.amount,
+                payee: p.payee,
+                payee_handle: p.payee_handle,
+                purse_id: p.purse_id,
+                remaining_after: p.remaining,
+                repeated: true,
+            });
+        }
         let revocations = self.revocations()?;
         let purses = self.purses()?;
         let (record, state, _note) = choose_and_sign(&purses, self.device(), &revocations, &request, now)?;
@@ -77,17 +100,24 @@ impl OfflineStore {
             payee_handle: request.fields().handle.clone(),
             purse_id: record.purse_id(),
             remaining_after: state.remaining(&record.certificate),
+            repeated: false,
         })
     }
 
     /// Pays `request_text` from a purse of this device: checks the request and the purse,
     /// signs the next note, and stores the new purse state and the note durably before
-    /// returning it.
+    /// returning it. A request this device already paid gets its earlier note back
+    /// (`repeated`), with nothing signed or changed.
     pub fn pay(&mut self, request_text: &str, now: UnixTime) -> Result<Payment, OfflineError> {
         let request = parse_request(request_text)?;
         let revocations = self.revocations()?;
+        let currency = self.display_currency();
         let device = self.device().clone();
         let tx = self.conn_mut().transaction_with_behavior(TransactionBehavior::Immediate).map_err(store_err)?;
+        if let Some((note, text)) = earlier_note(&tx, &request, now, currency.as_ref())? {
+            // The transaction ends with nothing written (dropping it rolls back a read).
+            return repeated_payment(&tx, &request, note, text);
+        }
         let purses = purses::read_purses(&tx)?;
         let (record, next, note) = choose_and_sign(&purses, &device, &revocations, &request, now)?;
         let text = note.to_text();
@@ -104,7 +134,13 @@ impl OfflineStore {
             remaining: next.remaining(&record.certificate),
             note,
             text,
+            repeated: false,
         })
+    }
+
+    /// My currency for messages, when this device knows it (formatting only: errors ignored).
+    fn display_currency(&self) -> Option<offpay_protocol::Currency> {
+        self.identity().ok().flatten().map(|identity| identity.currency)
     }
 
     /// What this device can still pay offline at `now`: the sum of what is left in its open
@@ -124,6 +160,22 @@ impl OfflineStore {
 
 fn store_err(e: rusqlite::Error) -> OfflineError {
     OfflineError::Store(e.into())
+}
+
+/// The earlier payment of `request` as a [`Payment`], with what its purse has left now.
+fn repeated_payment(conn: &Connection, request: &PaymentRequest, note: PaymentNote, text: String) -> Result<Payment, OfflineError> {
+    let remaining = purses::read_purse(conn, note.purse_id())?.map_or(Amount::ZERO, |p| p.remaining());
+    Ok(Payment {
+        purse_id: note.purse_id(),
+        seq: note.seq(),
+        amount: note.amount(),
+        payee: note.fields().payee,
+        payee_handle: request.fields().handle.clone(),
+        remaining,
+        note,
+        text,
+        repeated: true,
+    })
 }
 
 /// Tries the usable purses in order (soonest expiry first) and signs with the first that can

@@ -10,7 +10,8 @@ export const STORES = {
   keys: "handle",        // {handle, alg, privateKey (CryptoKey, non-extractable) | seed, publicKey: Uint8Array}
   purses: "purseId",     // {purseId, handle, certText, amount, cap, spent, seq, lastHash, validFrom, validUntil, status,
                          //  closeText, closeKey, returned, held}; status: active | closing | closed | expired | revoked
-  sent: "noteHash",      // {noteHash, handle, purseId, seq, amount, payee, text, createdMs, settled}
+  sent: "noteHash",      // {noteHash, handle, purseId, seq, amount, payee, text, createdMs, settled, nonce}
+                         //  nonce: the request's, hex (records from before it: read from text, paid-once.js)
   requests: "nonce",     // {nonce, handle, amount, text, expiresMs, status}
   received: "noteHash",  // {noteHash, handle, purseId, payer, seq, cumulative, amount, text, acceptedMs, settled}
   issuers: "keyId",      // {keyId, publicKey: Uint8Array, validFromMs, validUntilMs}

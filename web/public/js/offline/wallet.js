@@ -11,6 +11,7 @@ import { fromText, toText, signObject, hashOf, verifyRequestSignature } from "..
 import { acceptNote, RejectError, REASONS } from "../protocol/accept.js";
 import { DecodeError } from "../protocol/wire.js";
 import { hex, fromHex, keyId as computeKeyId } from "../protocol/crypto.js";
+import { findPaid, REUSED_REQUEST } from "./paid-once.js";
 
 export const REQUEST_TTL_S = 15 * 60;
 export const nowSeconds = () => BigInt(Math.floor(Date.now() / 1000));
@@ -83,8 +84,10 @@ export const OWN_REQUEST = "This is your own payment request. Ask the person pay
 /**
  * Decodes and checks a payment request the payer pasted or scanned. `me` is the payer's account
  * number (BigInt) when known: a request made out to it is refused before anything is signed.
+ * With `handle`, a request this user already paid on this device is returned even once expired,
+ * so that its note can be shown again (paidBefore).
  */
-export async function readRequest(text, me = null) {
+export async function readRequest(text, me = null, handle = null) {
   let req;
   try {
     req = fromText("request", text);
@@ -94,6 +97,7 @@ export async function readRequest(text, me = null) {
   }
   if (!(await verifyRequestSignature(req))) throw new OfflineError("bad_request_signature", REASONS.bad_request_signature);
   if (me !== null && req.payee === me) throw new OfflineError("own_request", OWN_REQUEST);
+  if (handle !== null && (await paidBefore(handle, req))) return req;
   if (nowSeconds() > req.expiresAt) throw new OfflineError("request_expired", REASONS.request_expired);
   return req;
 }
@@ -117,11 +121,35 @@ export async function choosePurse(handle, amount) {
   throw new OfflineError("insufficient_offline", "Your offline purse does not hold enough for this payment.");
 }
 
+/** The `sent` record and note this user already paid `req` with, or an OfflineError for a reused nonce. */
+function earlierOrRefuse(found) {
+  if (found && !found.same) throw new OfflineError("request_reused", REUSED_REQUEST);
+  return found;
+}
+
+/**
+ * The payment this device already made for the checked request `req` ({record, note}), or null.
+ * A request reusing a paid request's nonce with another payee, amount or currency is refused
+ * (OfflineError "request_reused"): an honest payee makes a new nonce for every request.
+ */
+export async function paidBefore(handle, req) {
+  return earlierOrRefuse(findPaid(await allFor("sent", handle), req));
+}
+
+const shownAgain = ({ record, note }) => ({ note, text: record.text, noteHash: fromHex(record.noteHash), repeated: true });
+
 /**
  * Pays a checked request: signs note n+1 and records n, the hash and the new total durably
  * BEFORE the note is returned, so the device never releases two notes with the same n.
+ * A request this device already paid is never paid again: its earlier note is returned
+ * (`repeated: true`) and nothing is signed or stored. The look-up is repeated in the storing
+ * transaction, so two tabs paying one request at once store one note (the other tab's note,
+ * signed but never stored or shown, is dropped and the stored one returned).
  */
 export async function pay(handle, req) {
+  const earlier = await paidBefore(handle, req);
+  if (earlier) return shownAgain(earlier);
+  if (nowSeconds() > req.expiresAt) throw new OfflineError("request_expired", REASONS.request_expired);
   const purse = await choosePurse(handle, req.amount);
   const cert = fromText("certificate", purse.certText);
   // The purse's account is the payer's: never sign a note to oneself (readRequest says so earlier
@@ -135,7 +163,9 @@ export async function pay(handle, req) {
   const note = await signObject("note", fields, (bytes) => sign(key, bytes));
   const noteHash = await hashOf(note);
   const text = toText(note);
-  await atomic(["purses", "sent"], async (s, result) => {
+  const again = await atomic(["purses", "sent"], async (s, result) => {
+    const found = earlierOrRefuse(findPaid(await result(s.sent.index("handle").getAll(handle)), req));
+    if (found) return found;
     const current = await result(s.purses.get(purse.purseId));
     if (!current || current.seq !== purse.seq || current.status !== "active") {
       throw new OfflineError("busy", "The purse changed while paying. Try again.");
@@ -144,9 +174,12 @@ export async function pay(handle, req) {
     s.sent.put({
       noteHash: hex(noteHash), handle, purseId: purse.purseId, seq: fields.seq, amount: req.amount,
       payee: req.handle ?? `account ${req.payee}`, text, createdMs: Date.now(), settled: false,
+      nonce: hex(req.nonce),
     });
+    return null;
   });
-  return { note, text, noteHash };
+  if (again) return shownAgain(again);
+  return { note, text, noteHash, repeated: false };
 }
 
 /** This user's account number, learned from /v1/me or a purse certificate. */

@@ -1,12 +1,15 @@
 // Pay (offline): scan or paste the payee's payment request, confirm, and get a signed payment note
 // (stored first) to show as a QR code and as text (read-only field "Payment note"). A request
-// made out to the user's own account is refused on the form, before anything is signed. With no
-// open purse (none loaded, closed or expired) the page says so instead of showing the form.
+// made out to the user's own account is refused on the form, before anything is signed. A request
+// this device already paid is not paid again: with no confirmation, the page shows the earlier
+// note under "Already paid" (offline/paid-once.js). With no open purse (none loaded, closed or
+// expired) the page says so instead of showing the form.
 
 import { offlineDisabled } from "./offline-off.js";
 import { h, title, errorLine } from "../ui.js";
 import { scanner, qrFigure, copyButton } from "../qr.js";
-import { readRequest, pay, offlineBalance, accountOf, openPurses, NO_OPEN_PURSE } from "../offline/wallet.js";
+import { readRequest, pay, paidBefore, offlineBalance, accountOf, openPurses, NO_OPEN_PURSE } from "../offline/wallet.js";
+import { alreadyPaid } from "../offline/paid-once.js";
 
 export async function render(app) {
   if (!app.config.offline) return offlineDisabled("Pay");
@@ -25,7 +28,11 @@ export async function render(app) {
     err.textContent = "";
     if (!input.value.trim()) { err.textContent = "Paste or scan the payee's payment request."; return; }
     try {
-      confirm(await readRequest(input.value, await accountOf(app).catch(() => null)));
+      const handle = app.session.handle;
+      const req = await readRequest(input.value, await accountOf(app).catch(() => null), handle);
+      const earlier = await paidBefore(handle, req);
+      if (earlier) showNote(req, whom(req), earlier.record.text, true);
+      else confirm(req);
     } catch (e) {
       // Scanning one's own code is a mix-up, not a failed payment: say so here, keep the form.
       if (e.code === "own_request") { err.textContent = e.reason; return; }
@@ -39,14 +46,19 @@ export async function render(app) {
     h("button", { type: "submit" }, "Pay"));
   section.append(form);
 
+  function whom(req) {
+    return req.handle ?? `account ${req.payee}`;
+  }
+
   function confirm(req) {
     const cerr = errorLine();
-    const who = req.handle ?? `account ${req.payee}`;
+    const who = whom(req);
     const yes = h("button", { type: "button", onclick: async () => {
       yes.disabled = true;
       try {
-        const { text } = await pay(app.session.handle, req);
-        showNote(req, who, text);
+        // `repeated` when another tab paid this request meanwhile: its note is shown instead.
+        const { text, repeated } = await pay(app.session.handle, req);
+        showNote(req, who, text, repeated);
       } catch (e) {
         app.showResult({ ok: false, reason: e.reason ?? e.message, summary: `${app.money(req.amount)} to ${who} was not paid.`, retry: "#/pay" });
       }
@@ -57,11 +69,13 @@ export async function render(app) {
     yes.focus();
   }
 
-  function showNote(req, who, text) {
+  function showNote(req, who, text, repeated = false) {
     const out = h("textarea", { readonly: true, rows: "8", id: "payment-note", "aria-label": "Payment note" });
     out.value = text;
-    section.replaceChildren(title("Payment note ready"),
-      h("p", {}, `You paid ${app.money(req.amount)} to ${who}. Show this code to the payee, or send them the text.`),
+    section.replaceChildren(title(repeated ? "Already paid" : "Payment note ready"),
+      repeated
+        ? h("p", { role: "status", "data-testid": "already-paid" }, `${alreadyPaid(app.money(req.amount), who)} Show this code to the payee, or send them the text.`)
+        : h("p", {}, `You paid ${app.money(req.amount)} to ${who}. Show this code to the payee, or send them the text.`),
       qrFigure(text, `QR code of the payment note for ${app.money(req.amount)}`),
       h("label", { for: "payment-note" }, "Payment note"), out,
       h("div", { class: "actions" }, copyButton(out), h("a", { class: "button", href: "#/home" }, "Done")));

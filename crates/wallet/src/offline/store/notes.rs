@@ -3,7 +3,8 @@
 //! was uploaded.
 
 use offpay_protocol::{
-    AccountId, Accepted, Amount, Hash256, Nonce, OpenRequest, PaymentNote, PaymentRequest, PurseId, PurseTally, UnixTime,
+    AccountId, Accepted, Amount, Encoded, Hash256, Nonce, OpenRequest, PaymentNote, PaymentRequest, PurseId, PurseTally,
+    UnixTime,
 };
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -202,7 +203,8 @@ pub(crate) fn record_acceptance(
 pub(crate) fn insert_paid(conn: &Connection, note: &PaymentNote, text: &str, now: UnixTime) -> Result<(), OfflineStoreError> {
     let f = note.fields();
     conn.execute(
-        "INSERT INTO paid (note_hash, text, purse_id, seq, amount, payee, paid_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        "INSERT INTO paid (note_hash, text, purse_id, seq, amount, payee, paid_at, nonce)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         params![
             note.hash().to_hex(),
             text,
@@ -210,9 +212,33 @@ pub(crate) fn insert_paid(conn: &Connection, note: &PaymentNote, text: &str, now
             i64::from(f.seq),
             sql_amount(f.amount),
             i64::try_from(f.payee.0).unwrap_or(i64::MAX),
-            i64::try_from(now).unwrap_or(i64::MAX)
+            i64::try_from(now).unwrap_or(i64::MAX),
+            f.nonce.to_hex()
         ],
     )?;
+    Ok(())
+}
+
+/// The text of the note this device paid for the request with `nonce` (the oldest, should a
+/// store from before schema 2 hold several), or `None`.
+pub(crate) fn paid_text_for_nonce(conn: &Connection, nonce: Nonce) -> Result<Option<String>, OfflineStoreError> {
+    Ok(conn
+        .query_row(
+            "SELECT text FROM paid WHERE nonce = ?1 ORDER BY paid_at, purse_id, seq LIMIT 1",
+            [nonce.to_hex()],
+            |r| r.get(0),
+        )
+        .optional()?)
+}
+
+/// Schema 2: fills the `nonce` column of the notes paid before it existed, from their texts.
+pub(crate) fn fill_paid_nonces(conn: &Connection) -> Result<(), OfflineStoreError> {
+    let mut stmt = conn.prepare("SELECT note_hash, text FROM paid WHERE nonce IS NULL")?;
+    let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?.collect::<Result<Vec<_>, _>>()?;
+    for (hash, text) in rows {
+        let note = PaymentNote::from_text(&text).map_err(|e| corrupt("paid note", e))?;
+        conn.execute("UPDATE paid SET nonce = ?2 WHERE note_hash = ?1", params![hash, note.fields().nonce.to_hex()])?;
+    }
     Ok(())
 }
 
