@@ -380,3 +380,33 @@ async fn two_servers_race_honest_uploads() {
     assert_eq!(fx.balance(&bob).await, 12_500);
     fx.verify_clean(2 * P).await;
 }
+
+/// Two servers on one PostgreSQL: 500 forks of note 1 to one accomplice, uploaded as 10 uploads
+/// of 50 split between the two servers at once: the account is still paid once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_servers_race_500_forks_to_one_colluder() {
+    let Some(fx) = Fx::new(Kind::Postgres).await else { return };
+    let other = fx.second_server().await;
+    let mallory = fx.user("mallory", P).await;
+    let mule = fx.user("mule", 0).await;
+    let device = signing_key("mallory-phone");
+    let cert = fx.load(&mallory, &device, P, 3 * DAY, "purse-race-500").await;
+    let forks: Vec<PaymentNote> =
+        (0..500).map(|i| Chain::new(&cert, &device).pay(&mule, C, &format!("race-{i}"))).collect();
+    let mut uploads = Vec::new();
+    for (i, chunk) in forks.chunks(50).enumerate() {
+        let store = if i % 2 == 0 { fx.store.clone() } else { other.clone() };
+        let (chunk, id) = (chunk.to_vec(), mule.id);
+        uploads.push(tokio::spawn(async move { store.offline().settle_notes(id, chunk, NOW).await.unwrap() }));
+    }
+    let mut total = 0;
+    for upload in uploads {
+        total += paid(&upload.await.unwrap());
+    }
+    let loss = operator_loss(&fx).await;
+    eprintln!("two servers, 500 forks of note 1 to one colluder racing: paid {total}, operator loss {loss} (bound {ALLOWANCE})");
+    assert_eq!(total, C);
+    assert_eq!(fx.balance(&mule).await, C);
+    assert_eq!(loss, 0);
+    fx.verify_clean(P).await;
+}
