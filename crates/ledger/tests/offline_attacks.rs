@@ -253,6 +253,37 @@ async fn one_payment_per_request(fx: Fx) {
     fx.verify_clean(2 * P).await;
 }
 
+/// A payer who paid Bob 200.00 offline uploads, before Bob syncs, a cheaper fork of that note to
+/// Bob's account (same sequence number): Bob's own upload of the note he accepted is still paid
+/// in full (with the same request nonce, the difference; with another, the whole note), the fork
+/// is proven and the payer frozen. The payer's uploads alone cannot pay Bob a second fork.
+async fn a_payer_cannot_cut_the_payees_own_note(fx: Fx) {
+    let alice = fx.user("alice", P).await;
+    let bob = fx.user("bob", 0).await;
+    let device = signing_key("alice-phone");
+    let cert = fx.load(&alice, &device, P, 3 * DAY, "purse-cut").await;
+    let mut honest = Chain::new(&cert, &device);
+    let accepted = [honest.pay(&bob, C, "bob-1"), honest.pay(&bob, C, "bob-2")];
+    let mut cheat = Chain::new(&cert, &device);
+    let cheap_same_request = cheat.pay(&bob, 1, "bob-1");
+    let cheap_other_request = cheat.pay(&bob, 1, "cheat-2");
+    let results = fx.settle(&alice, &[cheap_same_request.clone(), cheap_other_request.clone()], NOW).await;
+    assert_eq!(paid(&results), 2, "{results:?}");
+    let results = fx.settle(&bob, &accepted, NOW).await;
+    assert_eq!(
+        statuses(&results),
+        vec![(NoteStatus::Fraud, Some("same_sequence"), C - 1), (NoteStatus::Fraud, Some("same_sequence"), C)]
+    );
+    assert_eq!(fx.balance(&bob).await, 2 * C + 1);
+    assert!(fx.store.user_by_id(alice.id).await.unwrap().unwrap().frozen);
+    // A third branch uploaded by the payer is judged against every note of Bob's account.
+    let third = Chain::new(&cert, &device).pay(&bob, C, "third-1");
+    let results = fx.settle(&alice, std::slice::from_ref(&third), NOW).await;
+    assert_eq!(statuses(&results), vec![(NoteStatus::Rejected, Some("inconsistent_with_earlier_note"), 0)]);
+    eprintln!("payer's cheap fork of the payee's note: payee paid {} for notes of {}", 2 * C + 1, 2 * C);
+    fx.verify_clean(P).await;
+}
+
 /// A copied wallet paying three honest payees who sync in time: each is paid in full from the
 /// reserve; a chain uploaded in any order settles in full.
 async fn honest_payees_are_paid_in_full(fx: Fx) {
@@ -318,6 +349,7 @@ on_both_backends!([
     one_payment_per_request,
     honest_payees_are_paid_in_full,
     verify_catches_losses_past_the_bound,
+    a_payer_cannot_cut_the_payees_own_note,
 ]);
 
 /// Two servers on one PostgreSQL, uploads racing: the 50 accomplices' chains split between

@@ -292,6 +292,8 @@ pub struct Snapshot {
 pub struct StoredState {
     pub from_payer: i64,
     pub held: i64,
+    /// Who uploaded it (the payee's own upload vouches for it: `payee_rules`).
+    pub uploaded_by: UserId,
 }
 
 /// Runs `settle_purse_prechecked` for every purse that has notes in `batch`, over stored + new
@@ -452,6 +454,8 @@ pub struct SettleInput<'a> {
     /// Paid or held so far per (payee, request nonce) of the batch's notes, over all purses,
     /// read after the payees' accounts were locked.
     pub requests: HashMap<(UserId, Nonce), i64>,
+    /// Who uploads the batch.
+    pub uploader: UserId,
     pub now_ms: TimestampMs,
 }
 
@@ -468,6 +472,7 @@ pub fn plan_settlement(
         settlements,
         users,
         requests,
+        uploader,
         now_ms,
     } = input;
     let mut w = Writes::default();
@@ -582,7 +587,7 @@ pub fn plan_settlement(
             continue;
         };
         // The payee account's own rules: refused notes are not stored and move nothing.
-        let admitted = match rules.judge(note, payee.id) {
+        let admitted = match rules.judge(note, payee.id, uploader) {
             Ok(admitted) => admitted,
             Err(reason) => {
                 results.push(result(NoteStatus::Rejected, Some(reason), 0));
@@ -597,7 +602,7 @@ pub fn plan_settlement(
             results.push(result(NoteStatus::Rejected, Some(SETTLEMENT_DEADLINE_PASSED), 0));
             continue;
         }
-        rules.record(note, payee.id, admitted);
+        rules.record(note, payee.id, uploader, admitted);
         changed.insert(pid);
         let (from_payer, from_loss, held) = if owner.id == payee.id {
             // Paying oneself: what the reserve does not cover is the payer's own money already.

@@ -217,7 +217,7 @@ async fn snapshots(
     let mut decoder = NoteDecoder::default();
     for row in tx
         .query(
-            "SELECT purse_id, encoded, from_payer, held FROM notes WHERE purse_id = ANY($1) ORDER BY upload_order",
+            "SELECT purse_id, encoded, from_payer, held, uploaded_by FROM notes WHERE purse_id = ANY($1) ORDER BY upload_order",
             &[&keys],
         )
         .await?
@@ -228,7 +228,7 @@ async fn snapshots(
             let note = stored_note::restore(&bytes, &s.purse.certificate, &mut decoder)
                 .map_err(|e| storage("note", e))?;
             s.stored.push(note);
-            s.states.push(StoredState { from_payer: row.try_get(2)?, held: row.try_get(3)? });
+            s.states.push(StoredState { from_payer: row.try_get(2)?, held: row.try_get(3)?, uploaded_by: row.try_get(4)? });
         }
     }
     for row in tx
@@ -751,6 +751,7 @@ async fn settle_notes(
             settlements: &settlements,
             users: &users,
             requests,
+            uploader,
             now_ms,
         };
         let (w, results) = plan::plan_settlement(input, &mut accounts, &mut ids)?;

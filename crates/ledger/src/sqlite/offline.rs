@@ -256,17 +256,17 @@ fn read_purse(conn: &Connection, id: PurseId) -> Result<Option<Purse>, LedgerErr
 fn snapshot(conn: &Connection, purse: Purse) -> Result<Snapshot, LedgerError> {
     let id = purse.id;
     let mut stmt = conn
-        .prepare_cached("SELECT encoded, from_payer, held FROM notes WHERE purse_id = ?1 ORDER BY rowid")?;
+        .prepare_cached("SELECT encoded, from_payer, held, uploaded_by FROM notes WHERE purse_id = ?1 ORDER BY rowid")?;
     let mut decoder = NoteDecoder::default();
     let mut stored = Vec::new();
     let mut states = Vec::new();
     let rows = stmt.query_map([&id.as_bytes()[..]], |r| {
-        Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
+        Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?, r.get::<_, i64>(3)?))
     })?;
     for row in rows {
-        let (bytes, from_payer, held) = row?;
+        let (bytes, from_payer, held, uploaded_by) = row?;
         stored.push(stored_note::restore(&bytes, &purse.certificate, &mut decoder).map_err(|e| storage("note", e))?);
-        states.push(StoredState { from_payer, held });
+        states.push(StoredState { from_payer, held, uploaded_by });
     }
     let mut stmt =
         conn.prepare_cached("SELECT fingerprint FROM fraud_proofs WHERE purse_id = ?1")?;
@@ -661,6 +661,7 @@ fn settle_notes(
         settlements: &settlements,
         users: &users,
         requests,
+        uploader,
         now_ms,
     };
     let (w, results) = plan::plan_settlement(input, &mut accounts, &mut ids)?;
