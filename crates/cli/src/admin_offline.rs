@@ -43,6 +43,14 @@ pub enum OfflineAdminCommand {
         #[arg(long)]
         json: bool,
     },
+    /// List offline notes held beyond the loss bound (paid from the payer when money reaches it),
+    /// oldest upload first
+    Held {
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        #[arg(long)]
+        json: bool,
+    },
     /// List offline purses, newest first
     Purses {
         /// Only this user's purses
@@ -96,6 +104,10 @@ pub async fn run(store_args: &StoreArgs, command: OfflineAdminCommand) -> anyhow
             let (store, _) = store_args.open().await?;
             purses(store.as_ref(), handle.as_deref(), limit, json).await
         }
+        OfflineAdminCommand::Held { limit, json } => {
+            let (store, _) = store_args.open().await?;
+            held(store.as_ref(), limit, json).await
+        }
     }
 }
 
@@ -104,6 +116,7 @@ pub async fn run_on_store(store: &dyn Store, command: OfflineAdminCommand) -> an
     match command {
         OfflineAdminCommand::Fraud { limit, json } => fraud(store, limit, json).await,
         OfflineAdminCommand::Purses { handle, limit, json } => purses(store, handle.as_deref(), limit, json).await,
+        OfflineAdminCommand::Held { limit, json } => held(store, limit, json).await,
         OfflineAdminCommand::RotateIssuerKey { .. } => {
             anyhow::bail!("rotate-issuer-key works on the key file, not the store")
         }
@@ -199,6 +212,46 @@ fn money_json(p: &Purse) -> serde_json::Value {
     let mut row = json!(p.money());
     row["state"] = json!(p.state.as_str());
     row
+}
+
+async fn held(store: &dyn Store, limit: u32, json: bool) -> anyhow::Result<ExitCode> {
+    let notes = store.offline().held_notes(limit).await.context("cannot read held notes")?;
+    if json {
+        let mut rows = Vec::new();
+        for n in &notes {
+            rows.push(json!({
+                "purse_id": n.purse_id.to_hex(),
+                "note": n.note.to_hex(),
+                "payer": handle_of(store, n.payer).await,
+                "payee": handle_of(store, n.payee).await,
+                "amount": n.amount,
+                "paid": n.paid,
+                "held": n.held,
+                "reason": "loss_allowance_exhausted",
+                "uploaded_at_ms": n.uploaded_at_ms,
+            }));
+        }
+        println!("{}", json!({"held_notes": rows}));
+        return Ok(ExitCode::SUCCESS);
+    }
+    if notes.is_empty() {
+        println!("No held notes.");
+    }
+    let m = |v: i64| Currency::INR.format_signed(v);
+    for n in &notes {
+        println!(
+            "note {} of purse {}: {} owes {} {} (paid {} of {}), uploaded {}; held: the purse was double-spent beyond the operator's loss allowance (loss_allowance_exhausted), paid when money reaches the payer",
+            n.note,
+            n.purse_id,
+            handle_of(store, n.payer).await,
+            handle_of(store, n.payee).await,
+            m(n.held),
+            m(n.paid),
+            m(n.amount),
+            crate::admin_cmd::utc(n.uploaded_at_ms),
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn purses(store: &dyn Store, handle: Option<&str>, limit: u32, json: bool) -> anyhow::Result<ExitCode> {

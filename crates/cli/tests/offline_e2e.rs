@@ -338,6 +338,10 @@ fn a_second_branch_for_one_account_is_refused_and_notes_past_the_allowance_are_h
     let json: Value = serde_json::from_str(&server.admin(&["fraud", "--json"])).unwrap();
     let purse = &json["fraud_proofs"][0]["purse"];
     assert_eq!((purse["fraud_loss"].as_u64(), purse["notes_held"].as_u64()), (Some(10_000), Some(20_000)), "{json}");
+    let held = server.admin(&["held"]);
+    assert!(held.contains("alice owes carol 200.00 (paid 0.00 of 200.00)") && held.contains("loss_allowance_exhausted"), "{held}");
+    let held: Value = serde_json::from_str(&server.admin(&["held", "--json"])).unwrap();
+    assert_eq!((held["held_notes"][0]["held"].as_u64(), held["held_notes"][0]["payee"].as_str()), (Some(20_000), Some("carol")), "{held}");
     assert_books_balance(&server, &[&alice, &bob, &carol], 50_000);
 
     // Money reaches Alice: Carol's next sync (the held note goes up again) is paid from it.
@@ -350,5 +354,6 @@ fn a_second_branch_for_one_account_is_refused_and_notes_past_the_allowance_are_h
     assert_eq!(balances(&carol), (40_000, 0));
     let purses = server.admin(&["purses"]);
     assert!(purses.contains("recovered from payer 200.00") && purses.contains("held for notes 0.00"), "{purses}");
+    assert_eq!(server.admin(&["held"]).trim(), "No held notes.");
     assert_books_balance(&server, &[&alice, &bob, &carol], 70_000);
 }

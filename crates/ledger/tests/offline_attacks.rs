@@ -103,6 +103,11 @@ async fn fifty_colluders(fx: Fx) {
     let purse = fx.purse(&cert).await;
     assert_eq!((purse.settled, purse.recovered, purse.fraud_loss), (P as i64, 0, ALLOWANCE));
     assert_eq!(purse.notes_held, 48 * P as i64);
+    // The operator's list of held notes, oldest upload first: mule02's chain.
+    let held = fx.off().held_notes(5).await.unwrap();
+    assert_eq!(held.len(), 5);
+    assert_eq!(held[0].note, all[2][0].hash());
+    assert_eq!((held[0].payer, held[0].payee, held[0].held, held[0].paid), (mallory.id, mules[2].id, C as i64, 0));
     // A held note uploaded again is still reported held.
     let again = fx.settle(&mules[2], &all[2][..1], NOW).await;
     assert_eq!(count(&again, NoteStatus::Held, Some("loss_allowance_exhausted")), 1);

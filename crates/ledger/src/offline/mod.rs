@@ -345,6 +345,22 @@ pub struct FraudProofRecord {
     pub created_at_ms: TimestampMs,
 }
 
+/// A stored note with money still held on it (docs/OFFLINE.md, "The loss bound").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeldNoteRecord {
+    pub purse_id: PurseId,
+    pub note: Hash256,
+    /// The purse's owner, who owes it.
+    pub payer: UserId,
+    pub payee: UserId,
+    pub amount: i64,
+    /// Paid so far (reserve, payer, operator).
+    pub paid: i64,
+    /// Still owed.
+    pub held: i64,
+    pub uploaded_at_ms: TimestampMs,
+}
+
 /// Revoked purses and device keys (what wallets must refuse offline).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RevocationList {
@@ -415,6 +431,9 @@ pub trait OfflineStore: Send + Sync + 'static {
     async fn release_held(&self, now_ms: TimestampMs) -> Result<ReleaseOutcome, OfflineError>;
 
     async fn revocations(&self) -> Result<RevocationList, OfflineError>;
+
+    /// Notes with money still held on them, oldest upload first, at most `limit` (capped).
+    async fn held_notes(&self, limit: u32) -> Result<Vec<HeldNoteRecord>, OfflineError>;
 
     /// Newest first, at most `limit` (capped).
     async fn fraud_proofs(&self, limit: u32) -> Result<Vec<FraudProofRecord>, OfflineError>;

@@ -348,6 +348,17 @@ pub fn users_wanted(snapshots: &HashMap<PurseId, Snapshot>, batch: &[PaymentNote
     wanted
 }
 
+/// Query (both backends) for [`super::OfflineStore::held_notes`], given the backend's upload
+/// order column and limit parameter.
+pub fn held_notes_sql(upload_order: &str, limit_param: &str) -> String {
+    format!(
+        "SELECT n.purse_id, n.hash, p.user_id, n.payee, n.amount,
+                n.from_reserve + n.from_payer + n.from_loss, n.held, n.created_at_ms
+         FROM notes n JOIN purses p ON p.id = n.purse_id WHERE n.held > 0
+         ORDER BY {upload_order} LIMIT {limit_param}"
+    )
+}
+
 /// The distinct (payee, request nonce) pairs of a batch, sorted.
 pub fn requests_of(batch: &[PaymentNote]) -> Vec<(UserId, Nonce)> {
     let mut keys: Vec<(UserId, Nonce)> = batch

@@ -29,7 +29,7 @@ use crate::offline::plan::{
     Writes,
 };
 use crate::offline::{
-    CloseOutcome, Device, EXPIRE_MAX, ExpiryOutcome, FraudProofRecord, LIST_MAX, LoadRequest,
+    CloseOutcome, Device, EXPIRE_MAX, HeldNoteRecord, ExpiryOutcome, FraudProofRecord, LIST_MAX, LoadRequest,
     LoadedPurse, NOTES_MAX, NoteResult, OfflineError, OfflineStore, Purse, PurseState, RELEASE_MAX,
     ReleaseOutcome, RevocationList, UserRef,
 };
@@ -1091,6 +1091,29 @@ impl OfflineStore for PostgresStore {
 
     async fn release_held(&self, now_ms: TimestampMs) -> Result<ReleaseOutcome, OfflineError> {
         detached(self, move |pool, notifier| release_held(pool, notifier, now_ms)).await
+    }
+
+    async fn held_notes(&self, limit: u32) -> Result<Vec<HeldNoteRecord>, OfflineError> {
+        let client = self.pool.get().await?;
+        let sql = plan::held_notes_sql("n.upload_order", "$1");
+        let limit = i64::from(limit.min(LIST_MAX));
+        let mut out = Vec::new();
+        for r in client.query(&sql, &[&limit]).await.map_err(LedgerError::from)? {
+            let hash: Vec<u8> = r.try_get(1).map_err(LedgerError::from)?;
+            let hash: [u8; 32] = hash.as_slice().try_into().map_err(|e| storage("note hash", e))?;
+            let get = |i: usize| r.try_get::<_, i64>(i).map_err(LedgerError::from);
+            out.push(HeldNoteRecord {
+                purse_id: purse_id_of(&r.try_get::<_, Vec<u8>>(0).map_err(LedgerError::from)?)?,
+                note: Hash256::from_bytes(hash),
+                payer: get(2)?,
+                payee: get(3)?,
+                amount: get(4)?,
+                paid: get(5)?,
+                held: get(6)?,
+                uploaded_at_ms: get(7)?,
+            });
+        }
+        Ok(out)
     }
 
     async fn revocations(&self) -> Result<RevocationList, OfflineError> {

@@ -25,7 +25,7 @@ use crate::offline::plan::{
     Writes,
 };
 use crate::offline::{
-    CloseOutcome, Device, EXPIRE_MAX, ExpiryOutcome, FraudProofRecord, LIST_MAX, LoadRequest,
+    CloseOutcome, Device, EXPIRE_MAX, HeldNoteRecord, ExpiryOutcome, FraudProofRecord, LIST_MAX, LoadRequest,
     LoadedPurse, NOTES_MAX, NoteResult, OfflineError, OfflineStore, Purse, PurseState, RELEASE_MAX,
     ReleaseOutcome, RevocationList, UserRef,
 };
@@ -816,6 +816,35 @@ fn purses(conn: &Connection, user: Option<UserId>, limit: u32) -> Result<Vec<Pur
         .collect()
 }
 
+fn held_notes(conn: &Connection, limit: u32) -> Result<Vec<HeldNoteRecord>, LedgerError> {
+    let sql = plan::held_notes_sql("n.rowid", "?1");
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map([limit.min(LIST_MAX)], |r| {
+        Ok((
+            r.get::<_, Vec<u8>>(0)?,
+            r.get::<_, Vec<u8>>(1)?,
+            [r.get::<_, i64>(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?],
+        ))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (purse_id, hash, [payer, payee, amount, paid, held, uploaded_at_ms]) = row?;
+        let purse_id: [u8; 16] = purse_id.as_slice().try_into().map_err(|e| storage("purse id", e))?;
+        let hash: [u8; 32] = hash.as_slice().try_into().map_err(|e| storage("note hash", e))?;
+        out.push(HeldNoteRecord {
+            purse_id: PurseId::from_bytes(purse_id),
+            note: Hash256::from_bytes(hash),
+            payer,
+            payee,
+            amount,
+            paid,
+            held,
+            uploaded_at_ms,
+        });
+    }
+    Ok(out)
+}
+
 fn revocations(conn: &Connection) -> Result<RevocationList, LedgerError> {
     let mut list = RevocationList::default();
     let mut stmt = conn.prepare_cached("SELECT id FROM purses WHERE state = 'revoked'")?;
@@ -1024,6 +1053,10 @@ impl OfflineStore for SqliteStore {
         self.writer
             .write(move |ctx| atomic(ctx, |conn, notices| release_held(conn, now_ms, notices)))
             .await?
+    }
+
+    async fn held_notes(&self, limit: u32) -> Result<Vec<HeldNoteRecord>, OfflineError> {
+        Ok(self.readers.read(move |conn| held_notes(conn, limit)).await?)
     }
 
     async fn revocations(&self) -> Result<RevocationList, OfflineError> {
