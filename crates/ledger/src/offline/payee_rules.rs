@@ -57,7 +57,7 @@ impl PayeeRules {
             for (note, state) in snap.stored.iter().zip(&snap.states) {
                 let Ok(payee) = i64::try_from(note.fields().payee.0) else { continue };
                 let f = note.fields();
-                let entry = TallyEntry { hash: note.hash(), prev_hash: f.prev_hash, cumulative: f.cumulative, amount: f.amount };
+                let entry = TallyEntry { hash: state.hash, prev_hash: f.prev_hash, cumulative: f.cumulative, amount: f.amount };
                 add(&mut rules.tallies, *id, payee, f.seq, entry);
                 if state.uploaded_by == payee {
                     add(&mut rules.own, *id, payee, f.seq, entry);

@@ -288,8 +288,10 @@ pub struct Snapshot {
 }
 
 /// The money state of a stored note that `settle_purse` does not need.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 pub struct StoredState {
+    /// The note's hash, as stored beside it (read once, not recomputed per use).
+    pub hash: Hash256,
     pub from_payer: i64,
     pub held: i64,
     /// Who uploaded it (the payee's own upload vouches for it: `payee_rules`).
@@ -521,7 +523,7 @@ pub fn plan_settlement(
         works.insert(
             id,
             Work {
-                stored: snap.stored.iter().zip(&snap.states).map(|(n, s)| (n.hash(), s.held)).collect(),
+                stored: snap.states.iter().map(|s| (s.hash, s.held)).collect(),
                 rejected: settlement
                     .rejected
                     .iter()
@@ -714,7 +716,7 @@ fn release_stored(
         };
         let mut held = HeldNote {
             purse_id: snap.purse.id,
-            hash: note.hash(),
+            hash: state.hash,
             payee: payee.id,
             from_payer: state.from_payer,
             held: state.held,

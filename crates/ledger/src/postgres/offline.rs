@@ -217,7 +217,7 @@ async fn snapshots(
     let mut decoder = NoteDecoder::default();
     for row in tx
         .query(
-            "SELECT purse_id, encoded, from_payer, held, uploaded_by FROM notes WHERE purse_id = ANY($1) ORDER BY upload_order",
+            "SELECT purse_id, encoded, from_payer, held, uploaded_by, hash FROM notes WHERE purse_id = ANY($1) ORDER BY upload_order",
             &[&keys],
         )
         .await?
@@ -228,7 +228,14 @@ async fn snapshots(
             let note = stored_note::restore(&bytes, &s.purse.certificate, &mut decoder)
                 .map_err(|e| storage("note", e))?;
             s.stored.push(note);
-            s.states.push(StoredState { from_payer: row.try_get(2)?, held: row.try_get(3)?, uploaded_by: row.try_get(4)? });
+            let hash: Vec<u8> = row.try_get(5)?;
+            let hash: [u8; 32] = hash.as_slice().try_into().map_err(|e| storage("note hash", e))?;
+            s.states.push(StoredState {
+                hash: Hash256::from_bytes(hash),
+                from_payer: row.try_get(2)?,
+                held: row.try_get(3)?,
+                uploaded_by: row.try_get(4)?,
+            });
         }
     }
     for row in tx

@@ -256,17 +256,18 @@ fn read_purse(conn: &Connection, id: PurseId) -> Result<Option<Purse>, LedgerErr
 fn snapshot(conn: &Connection, purse: Purse) -> Result<Snapshot, LedgerError> {
     let id = purse.id;
     let mut stmt = conn
-        .prepare_cached("SELECT encoded, from_payer, held, uploaded_by FROM notes WHERE purse_id = ?1 ORDER BY rowid")?;
+        .prepare_cached("SELECT encoded, from_payer, held, uploaded_by, hash FROM notes WHERE purse_id = ?1 ORDER BY rowid")?;
     let mut decoder = NoteDecoder::default();
     let mut stored = Vec::new();
     let mut states = Vec::new();
     let rows = stmt.query_map([&id.as_bytes()[..]], |r| {
-        Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?, r.get::<_, i64>(3)?))
+        Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?, r.get::<_, i64>(3)?, r.get::<_, Vec<u8>>(4)?))
     })?;
     for row in rows {
-        let (bytes, from_payer, held, uploaded_by) = row?;
+        let (bytes, from_payer, held, uploaded_by, hash) = row?;
+        let hash: [u8; 32] = hash.as_slice().try_into().map_err(|e| storage("note hash", e))?;
         stored.push(stored_note::restore(&bytes, &purse.certificate, &mut decoder).map_err(|e| storage("note", e))?);
-        states.push(StoredState { from_payer, held, uploaded_by });
+        states.push(StoredState { hash: Hash256::from_bytes(hash), from_payer, held, uploaded_by });
     }
     let mut stmt =
         conn.prepare_cached("SELECT fingerprint FROM fraud_proofs WHERE purse_id = ?1")?;
@@ -691,7 +692,9 @@ fn release_held(
     now_ms: TimestampMs,
     notices: &mut Vec<EventNotice>,
 ) -> Result<ReleaseOutcome, OfflineError> {
-    let rows: Vec<(Vec<u8>, Vec<u8>, i64, i64, i64)> = conn
+    // (purse id, note hash, payee, from_payer, held)
+    type HeldRow = (Vec<u8>, Vec<u8>, i64, i64, i64);
+    let rows: Vec<HeldRow> = conn
         .prepare_cached(
             "SELECT n.purse_id, n.hash, n.payee, n.from_payer, n.held FROM notes n
              JOIN purses p ON p.id = n.purse_id JOIN users u ON u.id = p.user_id JOIN accounts a ON a.id = u.account_id
