@@ -14,6 +14,8 @@
 //! - [`offline`] — offline payments: device key, purses, request/pay/accept with no server,
 //!   purse load/close and sync (its own SQLite file, `offline.sqlite3`).
 //! - [`wire`] — the API's JSON shapes.
+//! - `sqlite_file` — opening either SQLite file (private, WAL, retried while another process
+//!   closes it).
 //! - [`backoff`] — exponential back-off with jitter.
 //! - [`error`] — [`WalletError`].
 //!
@@ -27,6 +29,7 @@ pub mod client;
 pub mod error;
 pub mod events;
 pub mod offline;
+mod sqlite_file;
 pub mod store;
 pub mod wallet;
 pub mod wire;

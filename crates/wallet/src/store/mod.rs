@@ -20,6 +20,8 @@ use std::time::Duration;
 
 use rusqlite::Connection;
 
+use crate::sqlite_file::{OpenFailure, open_private};
+
 pub use outbox::{OutboxEntry, OutboxState, PendingSend};
 pub use settings::{Session, Settings};
 
@@ -43,6 +45,16 @@ pub enum StoreError {
     BadValue { key: String, value: String },
 }
 
+impl From<OpenFailure> for StoreError {
+    fn from(failure: OpenFailure) -> StoreError {
+        match failure {
+            OpenFailure::CreateHome { path, source } => StoreError::CreateHome { path, source },
+            OpenFailure::Permissions { path, source } => StoreError::Permissions { path, source },
+            OpenFailure::Open { path, source } => StoreError::Open { path, source },
+        }
+    }
+}
+
 /// The open wallet store. Not `Sync`: one per task/thread.
 pub struct Store {
     conn: Connection,
@@ -53,20 +65,8 @@ impl Store {
     /// Opens (creating if needed) the store in `home`, creating `home` with mode 0700 if it
     /// does not exist, and the database file with mode 0600. Runs pending migrations.
     pub fn open(home: &Path) -> Result<Store, StoreError> {
-        create_private_dir(home)?;
-        let path = home.join(DB_FILE_NAME);
-        create_private_file(&path)?;
-        let conn = Connection::open(&path).map_err(|source| StoreError::Open { path: path.clone(), source })?;
-        Self::configure(conn, path)
-    }
-
-    fn configure(mut conn: Connection, path: PathBuf) -> Result<Store, StoreError> {
-        let open_err = |source| StoreError::Open { path: path.clone(), source };
-        conn.busy_timeout(Duration::from_secs(5)).map_err(open_err)?;
-        // journal_mode returns a row; pragma_update ignores it.
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(open_err)?;
-        conn.pragma_update(None, "synchronous", "FULL").map_err(open_err)?;
-        conn.pragma_update(None, "foreign_keys", "ON").map_err(open_err)?;
+        let (mut conn, path) = open_private(home, DB_FILE_NAME, Duration::from_secs(5)).map_err(StoreError::from)?;
+        conn.pragma_update(None, "foreign_keys", "ON").map_err(|source| StoreError::Open { path: path.clone(), source })?;
         migrations::run(&mut conn)?;
         Ok(Store { conn, path })
     }
@@ -83,43 +83,6 @@ impl Store {
     pub(crate) fn conn_mut(&mut self) -> &mut Connection {
         &mut self.conn
     }
-}
-
-#[cfg(unix)]
-fn create_private_dir(dir: &Path) -> Result<(), StoreError> {
-    use std::os::unix::fs::DirBuilderExt;
-    if dir.is_dir() {
-        return Ok(());
-    }
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .map_err(|source| StoreError::CreateHome { path: dir.to_path_buf(), source })
-}
-
-#[cfg(not(unix))]
-fn create_private_dir(dir: &Path) -> Result<(), StoreError> {
-    std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateHome { path: dir.to_path_buf(), source })
-}
-
-/// Creates the file with mode 0600 if missing, and tightens it to 0600 if it exists.
-#[cfg(unix)]
-fn create_private_file(path: &Path) -> Result<(), StoreError> {
-    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-    let perm_err = |source| StoreError::Permissions { path: path.to_path_buf(), source };
-    std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(perm_err)?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(perm_err)
-}
-
-#[cfg(not(unix))]
-fn create_private_file(_path: &Path) -> Result<(), StoreError> {
-    Ok(())
 }
 
 /// Milliseconds since the Unix epoch, from the system clock (the wallet may read the clock; the

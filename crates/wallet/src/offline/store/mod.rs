@@ -28,6 +28,8 @@ use rand::TryRngCore;
 use rand::rngs::OsRng;
 use rusqlite::{Connection, OptionalExtension, params};
 
+use crate::sqlite_file::{OpenFailure, open_private};
+
 pub(crate) use cache::verifying_key_from_hex;
 pub use cache::Identity;
 pub use notes::{AcceptedRecord, OpenRequestRecord, PaidRecord, UploadSide, UploadStatus};
@@ -55,6 +57,16 @@ pub enum OfflineStoreError {
     Random(String),
 }
 
+impl From<OpenFailure> for OfflineStoreError {
+    fn from(failure: OpenFailure) -> OfflineStoreError {
+        match failure {
+            OpenFailure::CreateHome { path, source } => OfflineStoreError::CreateHome { path, source },
+            OpenFailure::Permissions { path, source } => OfflineStoreError::Permissions { path, source },
+            OpenFailure::Open { path, source } => OfflineStoreError::Open { path, source },
+        }
+    }
+}
+
 /// The open offline store. Not `Sync`: one per task/thread. Every method that changes money
 /// state commits before it returns.
 pub struct OfflineStore {
@@ -77,14 +89,8 @@ impl OfflineStore {
     /// the file (mode 0600) if missing, running migrations, and making the device key on first
     /// use (32 bytes from the operating system's generator).
     pub fn open(home: &Path) -> Result<OfflineStore, OfflineStoreError> {
-        create_private_dir(home)?;
-        let path = home.join(OFFLINE_DB_FILE_NAME);
-        create_private_file(&path)?;
-        let mut conn = Connection::open(&path).map_err(|source| OfflineStoreError::Open { path: path.clone(), source })?;
-        let open_err = |source| OfflineStoreError::Open { path: path.clone(), source };
-        conn.busy_timeout(Duration::from_secs(10)).map_err(open_err)?;
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(open_err)?;
-        conn.pragma_update(None, "synchronous", "FULL").map_err(open_err)?;
+        let (mut conn, path) =
+            open_private(home, OFFLINE_DB_FILE_NAME, Duration::from_secs(10)).map_err(OfflineStoreError::from)?;
         schema::run(&mut conn)?;
         let device = load_or_make_device(&conn)?;
         Ok(OfflineStore { conn, path, device })
@@ -160,38 +166,6 @@ pub(crate) fn amount_from_sql(value: i64, what: &'static str) -> Result<offpay_p
 
 pub(crate) fn corrupt(what: &'static str, detail: impl std::fmt::Display) -> OfflineStoreError {
     OfflineStoreError::Corrupt { what, detail: detail.to_string() }
-}
-
-#[cfg(unix)]
-fn create_private_dir(dir: &Path) -> Result<(), OfflineStoreError> {
-    use std::os::unix::fs::DirBuilderExt;
-    if dir.is_dir() {
-        return Ok(());
-    }
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .map_err(|source| OfflineStoreError::CreateHome { path: dir.to_path_buf(), source })
-}
-
-#[cfg(not(unix))]
-fn create_private_dir(dir: &Path) -> Result<(), OfflineStoreError> {
-    std::fs::create_dir_all(dir).map_err(|source| OfflineStoreError::CreateHome { path: dir.to_path_buf(), source })
-}
-
-/// Creates the file with mode 0600 if missing, and tightens it to 0600 if it exists.
-#[cfg(unix)]
-fn create_private_file(path: &Path) -> Result<(), OfflineStoreError> {
-    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-    let perm_err = |source| OfflineStoreError::Permissions { path: path.to_path_buf(), source };
-    std::fs::OpenOptions::new().create(true).append(true).mode(0o600).open(path).map_err(perm_err)?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(perm_err)
-}
-
-#[cfg(not(unix))]
-fn create_private_file(_path: &Path) -> Result<(), OfflineStoreError> {
-    Ok(())
 }
 
 #[cfg(test)]
