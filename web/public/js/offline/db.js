@@ -3,7 +3,7 @@
 // issuer keys it cached. Writes resolve only after the transaction has committed (durable).
 
 const DB_NAME = "offpay";
-const DB_VERSION = 1;
+const DB_VERSION = 2; // 2: intents
 
 /** Object stores and their key paths. Every record carries `handle` (the local user). */
 export const STORES = {
@@ -16,6 +16,7 @@ export const STORES = {
   received: "noteHash",  // {noteHash, handle, purseId, payer, seq, cumulative, amount, text, acceptedMs, settled}
   issuers: "keyId",      // {keyId, publicKey: Uint8Array, validFromMs, validUntilMs}
   meta: "k",             // {k, v}
+  intents: "key",        // {key (the Idempotency-Key), handle, kind: send | load, body, createdMs} (../intents.js)
 };
 
 let dbPromise = null;
@@ -73,6 +74,13 @@ export async function put(store, value) {
   const db = await openDb();
   const tx = db.transaction(store, "readwrite");
   tx.objectStore(store).put(value);
+  await done(tx);
+}
+
+export async function remove(store, key) {
+  const db = await openDb();
+  const tx = db.transaction(store, "readwrite");
+  tx.objectStore(store).delete(key);
   await done(tx);
 }
 

@@ -5,7 +5,7 @@
 import { all, allFor, atomic, get, put } from "./db.js";
 import { deviceKey, sign } from "./device.js";
 import { offlineApi } from "./client.js";
-import { newIdempotencyKey } from "../api.js";
+import { beginIntent, pendingIntents, runIntent } from "../intents.js";
 import { cachedMe } from "../session.js";
 import { fromText, toText, signObject, hashOf, verifyRequestSignature } from "../protocol/objects.js";
 import { acceptNote, RejectError, REASONS } from "../protocol/accept.js";
@@ -59,23 +59,44 @@ export async function refreshKeys() {
   await put("issuers", { keyId: "revocations", purses: rev.purses ?? [], devices: rev.devices ?? [] });
 }
 
-/** Loads a purse (online): the server reserves `amount` and certifies this device's key. */
+/**
+ * Loads a purse (online): the server reserves `amount` and certifies this device's key. The load
+ * is kept as an intent (../intents.js) before it is sent: if the answer is lost, the next load of
+ * the same amount on this device reuses the key, and the server answers with the purse it already
+ * reserved instead of reserving a second one. A purse this device already stored is never
+ * overwritten by a repeated answer (its spent amount and sequence number stay).
+ */
 export async function loadPurse(app, amount) {
   const handle = app.session.handle;
   const key = await deviceKey(handle);
+  const device = hex(key.publicKey);
+  const intent = (await pendingIntents(handle, "load")).find((i) => i.body.amount === amount && i.body.device === device)
+    ?? await beginIntent(handle, "load", { amount, device });
   await refreshKeys();
-  await offlineApi.registerDevice(app.session.token, hex(key.publicKey));
-  const r = await offlineApi.loadPurse(app.session.token, newIdempotencyKey(), amount, hex(key.publicKey));
-  const cert = fromText("certificate", r.certificate);
-  if (hex(cert.deviceKey) !== hex(key.publicKey)) throw new OfflineError("wrong_device", "The server certified another device's key.");
-  const certHash = await hashOf(cert);
-  await put("purses", {
-    purseId: hex(cert.purseId), handle, certText: r.certificate, account: cert.account.toString(),
-    amount: cert.amount, cap: cert.perPaymentCap, spent: 0, seq: 0, lastHash: certHash,
-    validFrom: Number(cert.validFrom), validUntil: Number(cert.validUntil), status: "active",
+  await offlineApi.registerDevice(app.session.token, device);
+  let cert;
+  const r = await runIntent(intent, (idempotencyKey) => offlineApi.loadPurse(app.session.token, idempotencyKey, amount, device), async (answer) => {
+    cert = fromText("certificate", answer.certificate);
+    if (hex(cert.deviceKey) !== device) throw new OfflineError("wrong_device", "The server certified another device's key.");
+    const certHash = await hashOf(cert);
+    const record = {
+      purseId: hex(cert.purseId), handle, certText: answer.certificate, account: cert.account.toString(),
+      amount: cert.amount, cap: cert.perPaymentCap, spent: 0, seq: 0, lastHash: certHash,
+      validFrom: Number(cert.validFrom), validUntil: Number(cert.validUntil),
+      // A load finished late may answer with a purse that has since closed or expired.
+      status: ["closed", "expired", "revoked"].includes(answer.state) ? answer.state : "active",
+    };
+    await atomic(["purses", "meta"], async (s, result) => {
+      if (!(await result(s.purses.get(record.purseId)))) s.purses.put(record);
+      s.meta.put({ k: `account.${handle}`, v: record.account });
+    });
   });
-  await put("meta", { k: `account.${handle}`, v: cert.account.toString() });
   return { certificate: cert, balance: r.balance };
+}
+
+/** The purse load of this user whose answer was lost, if any: {amount, ...}. */
+export async function unfinishedLoad(handle) {
+  return (await pendingIntents(handle, "load"))[0] ?? null;
 }
 
 /** Said when the payer's own account is the request's payee: nothing is signed. */

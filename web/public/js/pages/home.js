@@ -4,17 +4,29 @@ import { api } from "../api.js";
 import { h, title } from "../ui.js";
 import { offlineBalance } from "../offline/wallet.js";
 import { activityList } from "./activity.js";
+import { pendingIntents } from "../intents.js";
+
+/** A notice for each send or purse load whose answer was lost (../intents.js), or null. */
+async function unfinishedNotice(handle) {
+  const [sends, loads] = await Promise.all([pendingIntents(handle, "send"), pendingIntents(handle, "load")]).catch(() => [[], []]);
+  if (!sends.length && !loads.length) return null;
+  return h("div", { class: "card", role: "status", "data-testid": "unfinished-notice" },
+    sends.length ? h("p", {}, "A payment you sent did not get an answer. ", h("a", { href: "#/send" }, "Check and finish it")) : null,
+    loads.length ? h("p", {}, "Loading your offline purse did not get an answer. ", h("a", { href: "#/purse" }, "Finish loading")) : null);
+}
 
 export async function render(app) {
-  const [me, offline, recent] = await Promise.all([
+  const [me, offline, recent, unfinished] = await Promise.all([
     app.refreshMe(),
     offlineBalance(app.session.handle),
     api.history(app.session.token, { limit: 5 }).then((r) => r.items).catch((e) => { app.handleError(e); return null; }),
+    unfinishedNotice(app.session.handle),
   ]);
   const balance = me ? app.money(me.balance) : "—";
   return h("section", {},
     title("Home"),
     me?.frozen ? h("p", { class: "error", role: "alert" }, "Your account is frozen. Contact the operator.") : null,
+    unfinished,
     h("div", { class: "row" },
       h("div", { class: "card" },
         h("span", { class: "label", id: "balance-label" }, "Balance"),

@@ -4,7 +4,7 @@
 import { parseMajor } from "../money.js";
 import { offlineDisabled } from "./offline-off.js";
 import { h, field, title, errorLine } from "../ui.js";
-import { loadPurse, purses } from "../offline/wallet.js";
+import { loadPurse, purses, unfinishedLoad } from "../offline/wallet.js";
 import { closablePurses } from "../offline/close.js";
 
 export async function render(app) {
@@ -24,24 +24,46 @@ export async function render(app) {
     section.append(h("p", { class: "hint" }, "Closing the purse gives back to your balance what it has not paid."),
       h("div", { class: "actions" }, h("a", { class: "button secondary", href: "#/close" }, "Close offline purse")));
   }
-  const amount = field("Amount", { name: "amount", inputmode: "decimal", autocomplete: "off", required: true, placeholder: "0.00" });
   const err = errorLine();
+  const step = h("div");
+  section.append(step);
+  const load = async (button, minor) => {
+    err.textContent = "";
+    button.disabled = true;
+    try {
+      const r = await loadPurse(app, minor);
+      if (Number.isSafeInteger(r.balance)) app.me = { ...(app.me ?? {}), balance: r.balance };
+      app.showResult({ ok: true, title: "Purse loaded", summary: `${app.money(minor)} is now in your offline purse.` });
+    } catch (e2) {
+      app.handleError(e2);
+      const pending = await unfinishedLoad(app.session.handle);
+      if (pending) showUnfinished(pending);
+      err.textContent = e2.reason ?? e2.message;
+      button.disabled = false;
+    }
+  };
+  // A load whose answer was lost: finish it (same key) before another can start.
+  const showUnfinished = (intent) => {
+    const minor = intent.body.amount;
+    const finish = h("button", { type: "button", onclick: () => load(finish, minor) }, "Finish loading");
+    step.replaceChildren(h("div", { class: "card", role: "group", "aria-label": "Unfinished load", "data-testid": "unfinished-load" },
+      h("p", {}, "Loading ", h("strong", {}, app.money(minor)), " did not get an answer from the server. It may already be reserved."),
+      h("p", { class: "hint" }, "Finish loading to get that purse on this device. Nothing is reserved twice."),
+      err, h("div", { class: "actions" }, finish)));
+  };
+  const unfinished = await unfinishedLoad(app.session.handle);
+  if (unfinished) {
+    showUnfinished(unfinished);
+    return section;
+  }
+  const amount = field("Amount", { name: "amount", inputmode: "decimal", autocomplete: "off", required: true, placeholder: "0.00" });
   const button = h("button", { type: "submit" }, "Load offline purse");
-  section.append(h("form", { onsubmit: async (e) => {
+  step.append(h("form", { onsubmit: async (e) => {
     e.preventDefault();
     err.textContent = "";
     const parsed = parseMajor(amount.input.value, app.config.decimals);
     if (!parsed.ok) { err.textContent = parsed.reason; return; }
-    button.disabled = true;
-    try {
-      const r = await loadPurse(app, parsed.minor);
-      if (Number.isSafeInteger(r.balance)) app.me = { ...(app.me ?? {}), balance: r.balance };
-      app.showResult({ ok: true, title: "Purse loaded", summary: `${app.money(parsed.minor)} is now in your offline purse.` });
-    } catch (e2) {
-      app.handleError(e2);
-      err.textContent = e2.reason ?? e2.message;
-      button.disabled = false;
-    }
+    await load(button, parsed.minor);
   } }, amount.label, err, button));
   return section;
 }

@@ -1,11 +1,14 @@
-// Send (online): to a handle, an amount, then a confirmation step. One idempotency key per
-// confirmed payment, so a retried request never moves money twice.
+// Send (online): to a handle, an amount, then a confirmation step. Confirming writes the payment
+// as an intent with a new idempotency key before it is sent (../intents.js); a payment whose
+// answer was lost is shown here with "Check and finish" (same key, so it moves money at most once)
+// and must be finished before another send starts.
 
-import { api, newIdempotencyKey } from "../api.js";
+import { api } from "../api.js";
+import { beginIntent, pendingIntents, runIntent } from "../intents.js";
 import { parseMajor } from "../money.js";
 import { h, field, title, errorLine } from "../ui.js";
 
-export function render(app) {
+export async function render(app) {
   const section = h("section", {}, title("Send money"));
   if (!navigator.onLine) {
     section.append(h("p", { class: "offline-banner" }, "You are offline. Online transfers need a connection; use Pay to pay from your offline purse."),
@@ -17,6 +20,40 @@ export function render(app) {
   const memo = field("Message (optional)", { name: "memo", maxlength: "140", autocomplete: "off" });
   const err = errorLine();
   const step = h("div");
+
+  /** Sends (or finishes) `intent`; shows the outcome, or keeps the step open on a lost answer. */
+  async function send(intent, button, line) {
+    const { to: handle, amount: minor, memo: note } = intent.body;
+    button.disabled = true;
+    line.textContent = "";
+    try {
+      const r = await runIntent(intent, (key) => api.transfer(app.session.token, key, handle, minor, note || undefined));
+      app.me = { ...(app.me ?? {}), balance: r.balance };
+      const earlier = r.transfer?.replayed ? " It had already been sent before the connection was lost; it was not sent twice." : "";
+      app.showResult({ ok: true, summary: `${app.money(minor)} sent to ${handle}. Your balance is now ${app.money(r.balance)}.${earlier}` });
+    } catch (e) {
+      app.handleError(e);
+      const pending = (await pendingIntents(app.session.handle, "send")).some((i) => i.key === intent.key);
+      if (pending) {
+        showUnfinished(intent, e.reason);
+        return;
+      }
+      app.showResult({ ok: false, reason: e.reason, summary: `${app.money(minor)} to ${handle} was not sent.`, retry: "#/send" });
+    }
+  }
+
+  /** A send whose outcome is not known: the only way on is to finish it. */
+  function showUnfinished(intent, reason = "") {
+    const { to: handle, amount: minor } = intent.body;
+    const line = errorLine();
+    line.textContent = reason;
+    const again = h("button", { type: "button", onclick: () => send(intent, again, line) }, "Check and finish");
+    step.replaceChildren(h("div", { class: "card", role: "group", "aria-label": "Unfinished payment", "data-testid": "unfinished-send" },
+      h("p", {}, "Sending ", h("strong", {}, app.money(minor)), " to ", h("strong", {}, handle), " did not get an answer from the server. It may have been sent."),
+      h("p", { class: "hint" }, "Check and finish it before sending again: it is sent at most once."),
+      line, h("div", { class: "actions" }, again)));
+    again.focus();
+  }
 
   const form = h("form", { onsubmit: (e) => {
     e.preventDefault();
@@ -30,21 +67,13 @@ export function render(app) {
   step.append(form);
   section.append(step);
 
+
   function confirm(handle, minor, note) {
-    const key = newIdempotencyKey();
     const cerr = errorLine();
     const yes = h("button", { type: "button", onclick: async () => {
       yes.disabled = true;
-      cerr.textContent = "";
-      try {
-        const r = await api.transfer(app.session.token, key, handle, minor, note || undefined);
-        app.me = { ...(app.me ?? {}), balance: r.balance };
-        app.showResult({ ok: true, summary: `${app.money(minor)} sent to ${handle}. Your balance is now ${app.money(r.balance)}.` });
-      } catch (e) {
-        app.handleError(e);
-        if (e.code === "network") { cerr.textContent = e.reason; yes.disabled = false; return; }
-        app.showResult({ ok: false, reason: e.reason, summary: `${app.money(minor)} to ${handle} was not sent.`, retry: "#/send" });
-      }
+      const intent = await beginIntent(app.session.handle, "send", { to: handle, amount: minor, memo: note || null });
+      await send(intent, yes, cerr);
     } }, "Confirm");
     const back = h("button", { type: "button", class: "secondary", onclick: () => step.replaceChildren(form) }, "Cancel");
     step.replaceChildren(h("div", { class: "card", role: "group", "aria-label": "Confirm payment" },
@@ -53,5 +82,7 @@ export function render(app) {
       cerr, h("div", { class: "actions" }, yes, back)));
     yes.focus();
   }
+  const unfinished = (await pendingIntents(app.session.handle, "send"))[0];
+  if (unfinished) showUnfinished(unfinished);
   return section;
 }
