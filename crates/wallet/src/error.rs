@@ -33,8 +33,9 @@ pub enum WalletError {
     #[error("the payment was refused and nothing was paid: {message} ({code})")]
     SendRefused { key: String, code: String, message: String },
     /// The send never reached the server: nothing was paid, and the outbox marks it failed.
-    #[error("{source}; the payment was not sent and nothing was paid")]
-    SendNotSent { key: String, source: ClientError },
+    /// (`cause` is not an error source: the sentence already says it, once.)
+    #[error("{cause}; the payment was not sent and nothing was paid")]
+    SendNotSent { key: String, cause: ClientError },
     /// `send --idempotency-key` with a key this device already used for other terms.
     #[error(
         "the idempotency key {key} was already used on this device for another payment ({earlier}); \

@@ -368,7 +368,7 @@ impl Wallet {
                 match e {
                     e if e.is_session_ended() => Err(session_error(e, session)),
                     ClientError::Api(api) => Err(WalletError::SendRefused { key, code: api.code, message: api.message }),
-                    e => Err(WalletError::SendNotSent { key, source: e }),
+                    e => Err(WalletError::SendNotSent { key, cause: e }),
                 }
             }
             // The outcome is unknown, or a retried key's earlier outcome still is: it stays
