@@ -1,5 +1,6 @@
 //! Test harness for the wallet's end-to-end tests: a real `offpay serve` on a free port with its
-//! SQLite data in a temporary folder, and wallets driven through the real `offpay` binary.
+//! SQLite data in a temporary folder, wallets driven through the real `offpay` binary, and a TCP
+//! proxy that can cut the server's answers for real ([`AnswerLosingProxy`]).
 //! Waits are bounded (they fail the test with a message), never timing assertions.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, dead_code)]
