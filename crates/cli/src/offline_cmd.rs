@@ -1,6 +1,8 @@
 //! `offpay wallet` offline subcommands: `purse load|close|status`, `request`, `pay`, `accept`,
 //! `sync`, and the offline remainder shown by `balance`. Thin: the work is in
 //! `offpay_wallet::offline`; this file reads the clock, asks for confirmation, and prints.
+//! `sync` first retries the online payments left pending (`Wallet::retry_pending`), printing
+//! each outcome, then syncs the offline notes.
 //!
 //! Output rules (docs/OFFLINE.md): `request` and `pay` print the text (`OPR1:…` / `OPN1:…`)
 //! alone on stdout, so scripts can capture it; messages go to stderr, and so does the QR code
@@ -21,7 +23,7 @@ use offpay_wallet::offline::{
 };
 use serde_json::{Value, json};
 
-use super::output::{money, sanitize, utc_minute};
+use super::output::{money, retried_human, retried_json, sanitize, utc_minute};
 
 #[derive(clap::Subcommand)]
 pub enum OfflineCommand {
@@ -64,7 +66,9 @@ pub enum OfflineCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Upload offline notes for settlement; download issuer keys, revocations and purse states.
+    /// Retry the pending payments (see `pending`), then upload offline notes for settlement and
+    /// download issuer keys, revocations and purse states. Exits 3 if a payment is still
+    /// pending, 1 if a retried payment was refused.
     Sync {
         /// Print one JSON object, amounts in minor units.
         #[arg(long)]
@@ -97,7 +101,7 @@ pub enum PurseCommand {
 }
 
 /// Runs one offline subcommand.
-pub async fn run(wallet: &Wallet, command: OfflineCommand) -> anyhow::Result<ExitCode> {
+pub async fn run(wallet: &mut Wallet, command: OfflineCommand) -> anyhow::Result<ExitCode> {
     let mut store = open_store(wallet)?;
     match command {
         OfflineCommand::Purse { command: PurseCommand::Load { amount, json } } => {
@@ -189,14 +193,25 @@ pub async fn run(wallet: &Wallet, command: OfflineCommand) -> anyhow::Result<Exi
         }
         OfflineCommand::Sync { json } => {
             let session = online_session(wallet)?;
+            // Online payments first: each pending one is sent again with its own key.
+            let sends = wallet.retry_pending().await?;
+            if !json {
+                let send_currency = wallet.settings()?.currency.unwrap_or_default();
+                for retried in &sends {
+                    println!("{}", retried_human(&send_currency, retried));
+                }
+            }
             let report = store.sync(&session).await?;
             let currency = currency(wallet, &store);
             let offline = store.offline_balance(unix_now())?;
             if json {
-                println!("{}", sync_json(&report, offline));
+                let mut value = sync_json(&report, offline);
+                value["sends"] = Value::Array(sends.iter().map(retried_json).collect());
+                println!("{value}");
             } else {
                 println!("{}", sync_human(&currency, &report, offline));
             }
+            return Ok(super::retried_exit_code(&sends));
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -1,7 +1,12 @@
 //! `offpay wallet`: the terminal wallet. Parses the arguments, opens the wallet
 //! (`offpay_wallet::Wallet`) and prints the outcome: sentences for people on stdout, notes on
 //! stderr, or one JSON object with `--json`. Errors are one line on stderr and a non-zero exit
-//! (printed by `main`).
+//! (printed by `main`, with the status from [`exit_code`]).
+//!
+//! Exit status (docs/WALLET.md, "Exit status"): 0 done (a payment made, or one already made
+//! earlier and not made again); 1 failed, nothing paid (refused, no server, bad input);
+//! 2 the command line is wrong; 3 a payment's outcome is unknown and it is kept pending
+//! (`offpay wallet retry KEY` or `offpay wallet sync` finishes it).
 //!
 //! Files: `wallet/output.rs` (all wording and JSON shapes), `wallet/password.rs` (password from
 //! `OFFPAY_PASSWORD` or a silent prompt).
@@ -17,7 +22,31 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use offpay_wallet::{LogoutOutcome, ServerUrl, Wallet, WatchOptions, WatchStatus};
+use offpay_wallet::{LogoutOutcome, RetriedSend, ServerUrl, Wallet, WalletError, WatchOptions, WatchStatus};
+
+/// The exit status of a command that left a payment pending: its outcome is unknown.
+pub const EXIT_PENDING: u8 = 3;
+
+/// The exit status for a command that failed with `error`: [`EXIT_PENDING`] when a payment's
+/// outcome is unknown, else 1.
+pub fn exit_code(error: &anyhow::Error) -> ExitCode {
+    match error.downcast_ref::<WalletError>() {
+        Some(e) if e.is_pending_send() => ExitCode::from(EXIT_PENDING),
+        _ => ExitCode::FAILURE,
+    }
+}
+
+/// The exit status after retrying pending payments: [`EXIT_PENDING`] if any is still pending,
+/// else 1 if any was refused (or could not be retried), else success.
+pub fn retried_exit_code(retried: &[RetriedSend]) -> ExitCode {
+    if retried.iter().any(|r| r.outcome.as_ref().is_err_and(WalletError::is_pending_send)) {
+        ExitCode::from(EXIT_PENDING)
+    } else if retried.iter().any(|r| r.outcome.is_err()) {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
 
 #[derive(clap::Args)]
 #[command(after_help = "Amounts are in major units, for example 250.00.")]
@@ -47,7 +76,8 @@ enum WalletCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Send money to another user, online.
+    /// Send money to another user, online. Each send is a new payment; exits 3 if the outcome
+    /// is unknown (the payment is then pending: see `pending`, `retry`, `sync`).
     Send {
         /// Who gets the money.
         handle: String,
@@ -57,6 +87,24 @@ enum WalletCommand {
         /// A note for the receiver.
         #[arg(long)]
         memo: Option<String>,
+        /// Your own key for this payment (8 to 128 of A-Z a-z 0-9 - _). Running the same send
+        /// with the same key again never pays twice; the same key with other terms is refused.
+        #[arg(long, value_name = "KEY")]
+        idempotency_key: Option<String>,
+        /// Print one JSON object, amounts in minor units.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the payments whose outcome is unknown (no answer from the server yet).
+    Pending {
+        /// Print one JSON object, amounts in minor units.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Finish a pending payment: send it again with its own key (it is never paid twice).
+    Retry {
+        /// The payment's key, as `pending` shows it.
+        key: String,
         /// Print one JSON object, amounts in minor units.
         #[arg(long)]
         json: bool,
@@ -134,13 +182,22 @@ async fn dispatch(mut wallet: Wallet, command: WalletCommand) -> anyhow::Result<
                 println!("{}", output::balance_human(&view));
             }
         }
-        WalletCommand::Send { handle, amount, memo, json } => {
-            let receipt = wallet.send(&handle, &amount, memo.as_deref()).await?;
+        WalletCommand::Send { handle, amount, memo, idempotency_key, json } => {
+            let receipt = wallet.send(&handle, &amount, memo.as_deref(), idempotency_key.as_deref()).await?;
+            print_receipt(&receipt, json);
+        }
+        WalletCommand::Pending { json } => {
+            let pending = wallet.pending_sends()?;
             if json {
-                println!("{}", output::sent_json(&receipt));
+                println!("{}", output::pending_json(&pending));
             } else {
-                println!("{}", output::sent_human(&receipt));
+                let currency = wallet.settings()?.currency.unwrap_or_default();
+                println!("{}", output::pending_human(&currency, &pending));
             }
+        }
+        WalletCommand::Retry { key, json } => {
+            let receipt = wallet.retry(key.trim()).await?;
+            print_receipt(&receipt, json);
         }
         WalletCommand::History { json, limit } => {
             let view = wallet.history(limit).await?;
@@ -151,9 +208,17 @@ async fn dispatch(mut wallet: Wallet, command: WalletCommand) -> anyhow::Result<
             }
         }
         WalletCommand::Watch => return watch(wallet).await,
-        WalletCommand::Offline(command) => return offline_cmd::run(&wallet, command).await,
+        WalletCommand::Offline(command) => return offline_cmd::run(&mut wallet, command).await,
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn print_receipt(receipt: &offpay_wallet::SendReceipt, json: bool) {
+    if json {
+        println!("{}", output::sent_json(receipt));
+    } else {
+        println!("{}", output::sent_human(receipt));
+    }
 }
 
 async fn watch(mut wallet: Wallet) -> anyhow::Result<ExitCode> {

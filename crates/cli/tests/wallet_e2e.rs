@@ -167,7 +167,8 @@ fn a_send_retried_after_a_lost_answer_pays_once() {
 
     // Simulate a first attempt whose request reached the server but whose answer was lost: the
     // outbox entry is written as `send` writes it, the request goes out with its key, and the
-    // outbox is left pending (as after a crash or a timeout).
+    // outbox is left pending (as after a crash). (A real lost answer, through a proxy that
+    // cuts it: wallet_sends.rs.)
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let key = {
         let mut store = offpay_wallet::Store::open(alice.home()).unwrap();
@@ -175,7 +176,14 @@ fn a_send_retried_after_a_lost_answer_pays_once() {
         let session = settings.session().unwrap();
         let to = offpay_protocol::Handle::parse("bob").unwrap();
         let amount = offpay_protocol::Amount::from_minor(2_500).unwrap();
-        let pending = store.outbox_prepare(&session.server_url, &session.handle, &to, amount, None, 1).unwrap();
+        let terms = offpay_wallet::store::SendTerms {
+            server: &session.server_url,
+            account: &session.handle,
+            to: &to,
+            amount,
+            memo: None,
+        };
+        let pending = store.outbox_new(&terms, 1).unwrap();
         let client = offpay_wallet::Client::new(offpay_wallet::ServerUrl::parse(&server.url).unwrap()).unwrap();
         let request = offpay_wallet::wire::TransferRequest { to: "bob", amount: 2_500, memo: None };
         let answer = runtime.block_on(client.transfer(&session.token, &pending.idempotency_key, &request)).unwrap();
@@ -188,10 +196,10 @@ fn a_send_retried_after_a_lost_answer_pays_once() {
     let out = alice.cmd().arg("balance").output().unwrap();
     assert!(out.status.success());
     let notes = String::from_utf8(out.stderr).unwrap();
-    assert!(notes.contains("unconfirmed") && notes.contains("run: offpay wallet send bob 25.00"), "{notes}");
+    assert!(notes.contains("unconfirmed") && notes.contains(&format!("run: offpay wallet retry {key}")), "{notes}");
 
-    // The user, unsure, sends again: the wallet reuses the key and the server replays.
-    let retry = alice.json(&["send", "bob", "25.00"]);
+    // The user retries it: the wallet reuses the key and the server replays.
+    let retry = alice.json(&["retry", &key]);
     assert_eq!(retry["replayed"], true, "{retry}");
     assert_eq!(retry["balance"], 7_500);
     assert_eq!(alice.balance(), 7_500);

@@ -21,12 +21,33 @@ pub enum WalletError {
     /// The server refused, or could not be reached.
     #[error(transparent)]
     Client(#[from] ClientError),
-    /// A send whose outcome is unknown: it stays in the outbox with its idempotency key.
+    /// A send whose outcome is unknown: it stays pending in the outbox with its idempotency key
+    /// until `retry KEY` or `sync` finishes it.
     #[error(
-        "no answer from the server about this payment ({reason}); it may or may not have gone through. \
-         Run the same send again to finish it: it will not be paid twice"
+        "no answer from the server about this payment ({reason}), so it may or may not have gone through. \
+         It is kept as pending payment {key}: run `offpay wallet retry {key}` (or `offpay wallet sync`) \
+         to finish it; a retry never pays twice"
     )]
-    SendUncertain { reason: String },
+    SendUncertain { key: String, reason: String },
+    /// The server refused the send: nothing was paid, and the outbox marks it failed.
+    #[error("the payment was refused and nothing was paid: {message} ({code})")]
+    SendRefused { key: String, code: String, message: String },
+    /// The send never reached the server: nothing was paid, and the outbox marks it failed.
+    /// (`cause` is not an error source: the sentence already says it, once.)
+    #[error("{cause}; the payment was not sent and nothing was paid")]
+    SendNotSent { key: String, cause: ClientError },
+    /// `send --idempotency-key` with a key this device already used for other terms.
+    #[error(
+        "the idempotency key {key} was already used on this device for another payment ({earlier}); \
+         nothing was sent. Use a new key for a new payment"
+    )]
+    KeyConflict { key: String, earlier: String },
+    #[error("invalid idempotency key {0:?}: use 8 to 128 characters of A-Z, a-z, 0-9, - and _")]
+    BadIdempotencyKey(String),
+    #[error("this device has no payment with key {0}; `offpay wallet pending` lists the payments waiting for an answer")]
+    UnknownSend(String),
+    #[error("payment {key} was made from {account} on {server}; log in as {account} on that server to retry it")]
+    SendOfOtherAccount { key: String, account: String, server: String },
     #[error("the server's currency settings are unusable: {0:?} with {1} decimals")]
     BadCurrency(String, u8),
     #[error(transparent)]
@@ -40,7 +61,13 @@ impl WalletError {
     pub fn api_code(&self) -> Option<&str> {
         match self {
             WalletError::Client(e) => e.code(),
+            WalletError::SendRefused { code, .. } => Some(code),
             _ => None,
         }
+    }
+
+    /// True when a payment's outcome is unknown and it is kept pending (to be retried).
+    pub fn is_pending_send(&self) -> bool {
+        matches!(self, WalletError::SendUncertain { .. })
     }
 }

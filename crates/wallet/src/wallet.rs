@@ -1,6 +1,11 @@
 //! The wallet's operations, as a customer sees them: register, log in, log out, see the
-//! balance (even with no server), send money online (through the outbox, so a retry never pays
-//! twice), read the history, and follow live events.
+//! balance (even with no server), send money online, list and retry the sends whose outcome is
+//! unknown, read the history, and follow live events.
+//!
+//! Sends go through the outbox (`store/outbox.rs`): each `send` is a new payment with a new
+//! idempotency key, written before the request leaves; only an explicit retry (`retry`,
+//! `retry_pending`, or `send` with a key the device already has for the same terms) sends a key
+//! again, so the server replays the first outcome instead of paying twice.
 //!
 //! Offline payments (device key, purse, pay/accept, sync) live in [`crate::offline`], with their
 //! own store file; [`BalanceView::offline`] here is always zero and the CLI fills in the offline
@@ -11,7 +16,7 @@ use offpay_protocol::{Amount, Currency, Handle};
 use crate::client::{Client, ClientError, ServerUrl};
 use crate::error::WalletError;
 use crate::events::{self, Event, WatchOptions, WatchStatus};
-use crate::store::{OutboxEntry, Session, Settings, Store, now_ms};
+use crate::store::{KeyedSend, OutboxEntry, PendingSend, SendTerms, Session, Settings, Store, now_ms};
 use crate::wire;
 
 /// The server used when none was given or remembered.
@@ -52,21 +57,34 @@ pub struct BalanceView {
     pub currency: Currency,
     pub frozen: bool,
     pub freshness: Freshness,
-    /// Sends of this account whose outcome the device does not know yet (an earlier attempt
-    /// got no answer); sending the same again finishes them without paying twice.
+    /// Sends of this account whose outcome the device does not know yet (an attempt got no
+    /// answer); `retry KEY` or `sync` finishes them without paying twice.
     pub unconfirmed_sends: Vec<OutboxEntry>,
 }
 
 /// A payment the server posted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SendReceipt {
+    /// The payment's idempotency key (its name in the outbox, `pending` and `retry`).
+    pub idempotency_key: String,
     pub entry_id: i64,
     pub to: Handle,
     pub amount: Amount,
-    pub balance: Amount,
+    /// The balance after the payment; `None` when the payment was already known to be paid and
+    /// the server could not be asked for the balance now.
+    pub balance: Option<Amount>,
     pub currency: Currency,
-    /// The server had already posted this payment (an earlier attempt got through).
+    /// The payment had already been posted by an earlier attempt with the same key: this one
+    /// paid nothing more.
     pub replayed: bool,
+}
+
+/// The outcome of retrying one pending send (by `sync`).
+#[derive(Debug)]
+pub struct RetriedSend {
+    /// The send as it was before the retry.
+    pub entry: OutboxEntry,
+    pub outcome: Result<SendReceipt, WalletError>,
 }
 
 /// What `history` shows.
@@ -222,10 +240,25 @@ impl Wallet {
         }
     }
 
-    /// Sends `amount_text` (major units, e.g. "250.00") to `to`. The send is written to the
-    /// outbox first; an identical send left pending by an earlier attempt reuses its key. A
-    /// send whose outcome is unknown stays pending and fails with [`WalletError::SendUncertain`].
-    pub async fn send(&mut self, to: &str, amount_text: &str, memo: Option<&str>) -> Result<SendReceipt, WalletError> {
+    /// Sends `amount_text` (major units, e.g. "250.00") to `to`: a new payment, written to the
+    /// outbox with a new idempotency key before the request leaves. With `key` (a script's own
+    /// idempotency key), a key this device does not have yet is used for the new payment; a key
+    /// it already has is a retry of that payment when the terms are the same (see
+    /// [`Wallet::retry`]) and [`WalletError::KeyConflict`] (nothing sent) when they differ.
+    ///
+    /// A send whose outcome is unknown stays pending and fails with
+    /// [`WalletError::SendUncertain`]; a refused one is marked failed
+    /// ([`WalletError::SendRefused`], [`WalletError::SendNotSent`]).
+    pub async fn send(
+        &mut self,
+        to: &str,
+        amount_text: &str,
+        memo: Option<&str>,
+        key: Option<&str>,
+    ) -> Result<SendReceipt, WalletError> {
+        if let Some(key) = key.filter(|k| !is_valid_idempotency_key(k)) {
+            return Err(WalletError::BadIdempotencyKey(key.to_string()));
+        }
         let session = self.store.settings()?.session().ok_or(WalletError::NotLoggedIn)?;
         let to = Handle::parse(to)?;
         let memo = memo.map(str::trim).filter(|m| !m.is_empty());
@@ -234,32 +267,141 @@ impl Wallet {
         let amount = currency.parse_major(amount_text)?;
 
         let server = client.server().to_string();
-        let pending = self.store.outbox_prepare(&server, &session.handle, &to, amount, memo, now_ms())?;
+        let terms = SendTerms { server: &server, account: &session.handle, to: &to, amount, memo };
+        let pending = match key {
+            None => self.store.outbox_new(&terms, now_ms())?,
+            Some(key) => match self.store.outbox_with_key(key, &terms, now_ms())? {
+                KeyedSend::Send(pending) => pending,
+                KeyedSend::AlreadyDone(entry) => return self.already_done(&client, &session, currency, &entry).await,
+                KeyedSend::Conflict(entry) => {
+                    return Err(WalletError::KeyConflict { key: key.to_string(), earlier: describe(&currency, &entry) });
+                }
+            },
+        };
+        self.deliver(&client, &session, currency, &pending, &to, amount, memo).await
+    }
+
+    /// Sends again the payment with idempotency key `key`, with that key: the server replays the
+    /// first outcome if an earlier attempt got through, and posts it otherwise. A payment this
+    /// device knows was paid is not sent again (the receipt says `replayed`); one that was
+    /// refused is tried again (the server kept nothing of the refusal).
+    pub async fn retry(&mut self, key: &str) -> Result<SendReceipt, WalletError> {
+        let session = self.store.settings()?.session().ok_or(WalletError::NotLoggedIn)?;
+        let client = Client::new(self.server_for(&session)?)?;
+        let entry = self.store.outbox_entry(key)?.ok_or_else(|| WalletError::UnknownSend(key.to_string()))?;
+        if entry.account != session.handle.as_str() || entry.server != client.server().as_str() {
+            return Err(WalletError::SendOfOtherAccount {
+                key: key.to_string(),
+                account: entry.account,
+                server: entry.server,
+            });
+        }
+        let currency = self.currency(&client).await?;
+        let to = Handle::parse(&entry.to)?;
+        match self.store.outbox_retry(key, now_ms())? {
+            None => Err(WalletError::UnknownSend(key.to_string())),
+            Some(KeyedSend::Send(pending)) => {
+                self.deliver(&client, &session, currency, &pending, &to, entry.amount, entry.memo.as_deref()).await
+            }
+            Some(KeyedSend::AlreadyDone(done)) => self.already_done(&client, &session, currency, &done).await,
+            // `outbox_retry` compares no terms, so it never answers a conflict.
+            Some(KeyedSend::Conflict(_)) => Err(WalletError::UnknownSend(key.to_string())),
+        }
+    }
+
+    /// Retries every pending send of the session's account on its server, oldest first (what
+    /// `sync` does before the offline part). Each outcome is reported; none stops the others.
+    pub async fn retry_pending(&mut self) -> Result<Vec<RetriedSend>, WalletError> {
+        let session = self.store.settings()?.session().ok_or(WalletError::NotLoggedIn)?;
+        let mut retried = Vec::new();
+        for entry in self.unconfirmed_sends(&session)? {
+            let outcome = self.retry(&entry.idempotency_key).await;
+            retried.push(RetriedSend { entry, outcome });
+        }
+        Ok(retried)
+    }
+
+    /// The sends whose outcome is unknown, oldest first: the session's account's on its server,
+    /// or every account's when no one is logged in (a retry needs that account's session).
+    pub fn pending_sends(&self) -> Result<Vec<OutboxEntry>, WalletError> {
+        match self.store.settings()?.session() {
+            Some(session) => self.unconfirmed_sends(&session),
+            None => Ok(self.store.outbox_pending()?),
+        }
+    }
+
+    /// One attempt of a send the outbox holds as pending, and its outcome written back.
+    #[allow(clippy::too_many_arguments)]
+    async fn deliver(
+        &mut self,
+        client: &Client,
+        session: &Session,
+        currency: Currency,
+        pending: &PendingSend,
+        to: &Handle,
+        amount: Amount,
+        memo: Option<&str>,
+    ) -> Result<SendReceipt, WalletError> {
+        let key = pending.idempotency_key.clone();
         let request = wire::TransferRequest { to: to.as_str(), amount: amount.minor(), memo };
-        match client.transfer(&session.token, &pending.idempotency_key, &request).await {
+        match client.transfer(&session.token, &key, &request).await {
             Ok(answer) => {
-                self.store.outbox_mark_done(&pending.idempotency_key, answer.transfer.entry_id, now_ms())?;
-                let balance = Amount::from_minor(answer.balance)
-                    .ok_or_else(|| ClientError::BadAnswer { server, reason: "balance out of range".into() })?;
+                self.store.outbox_mark_done(&key, answer.transfer.entry_id, now_ms())?;
+                let balance = Amount::from_minor(answer.balance).ok_or_else(|| ClientError::BadAnswer {
+                    server: client.server().to_string(),
+                    reason: "balance out of range".into(),
+                })?;
                 self.store.set_known_balance(balance, now_ms())?;
                 Ok(SendReceipt {
+                    idempotency_key: key,
                     entry_id: answer.transfer.entry_id,
-                    to,
+                    to: to.clone(),
                     amount,
-                    balance,
+                    balance: Some(balance),
                     currency,
                     replayed: answer.transfer.replayed,
                 })
             }
             Err(e) if e.settles_the_key(pending.reused) => {
                 let code = e.code().unwrap_or("unreachable").to_string();
-                self.store.outbox_mark_failed(&pending.idempotency_key, &code, now_ms())?;
-                Err(session_error(e, &session))
+                self.store.outbox_mark_failed(&key, &code, now_ms())?;
+                match e {
+                    e if e.is_session_ended() => Err(session_error(e, session)),
+                    ClientError::Api(api) => Err(WalletError::SendRefused { key, code: api.code, message: api.message }),
+                    e => Err(WalletError::SendNotSent { key, cause: e }),
+                }
             }
-            // The key stays pending: the next identical send reuses it.
-            Err(e) if e.is_definitely_not_done() => Err(session_error(e, &session)),
-            Err(e) => Err(WalletError::SendUncertain { reason: e.to_string() }),
+            // The outcome is unknown, or a retried key's earlier outcome still is: it stays
+            // pending until `retry` or `sync`.
+            Err(e) => Err(WalletError::SendUncertain { key, reason: session_error(e, session).to_string() }),
         }
+    }
+
+    /// The receipt of a payment the outbox knows was posted: nothing is sent; the balance is
+    /// asked for, if the server answers.
+    async fn already_done(
+        &mut self,
+        client: &Client,
+        session: &Session,
+        currency: Currency,
+        entry: &OutboxEntry,
+    ) -> Result<SendReceipt, WalletError> {
+        let balance = match client.me(&session.token).await {
+            Ok(me) => Amount::from_minor(me.balance),
+            Err(_) => None,
+        };
+        if let Some(balance) = balance {
+            self.store.set_known_balance(balance, now_ms())?;
+        }
+        Ok(SendReceipt {
+            idempotency_key: entry.idempotency_key.clone(),
+            entry_id: entry.entry_id.unwrap_or_default(),
+            to: Handle::parse(&entry.to)?,
+            amount: entry.amount,
+            balance,
+            currency,
+            replayed: true,
+        })
     }
 
     /// The most recent history entries, newest first.
@@ -306,12 +448,10 @@ impl Wallet {
         }
     }
 
-    /// The pending outbox entries of the session's account on its server.
+    /// The pending outbox entries of the session's account on its server, oldest first.
     fn unconfirmed_sends(&self, session: &Session) -> Result<Vec<OutboxEntry>, WalletError> {
         let server = self.server_for(session)?;
-        let mut pending = self.store.outbox_pending()?;
-        pending.retain(|e| e.server == server.as_str() && e.account == session.handle.as_str());
-        Ok(pending)
+        Ok(self.store.outbox_pending_for(server.as_str(), &session.handle)?)
     }
 
     /// The currency, from the store, or from the server (then remembered).
@@ -335,6 +475,25 @@ impl Wallet {
 async fn fetch_currency(client: &Client) -> Result<Currency, WalletError> {
     let config = client.config().await?;
     Currency::new(&config.currency, config.decimals).ok_or(WalletError::BadCurrency(config.currency, config.decimals))
+}
+
+/// The server's rule for an `Idempotency-Key` (docs/API.md): 8 to 128 characters of
+/// `A-Z a-z 0-9 - _`.
+pub fn is_valid_idempotency_key(key: &str) -> bool {
+    (8..=128).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// "25.00 INR to bob (memo "rent") from alice on http://…", for a conflict's sentence.
+fn describe(currency: &Currency, entry: &OutboxEntry) -> String {
+    let memo = entry.memo.as_deref().map(|m| format!(" (memo {m:?})")).unwrap_or_default();
+    format!(
+        "{} {} to {}{memo} from {} on {}",
+        currency.format(entry.amount),
+        currency.code(),
+        entry.to,
+        entry.account,
+        entry.server
+    )
 }
 
 /// A 401 on an authenticated request means the session is over; other errors pass through.

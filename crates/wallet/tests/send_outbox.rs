@@ -1,6 +1,8 @@
 //! The send path against a scripted HTTP server that can lose answers, fail and replay on cue:
-//! what the real server cannot be made to do on demand. Checks that the outbox keeps one
-//! idempotency key per payment across unknown outcomes and retries, and closes it on a refusal.
+//! what the real server cannot be made to do on demand. Checks that each send is a new payment
+//! with its own idempotency key, that an explicit retry reuses the key of a send whose outcome
+//! is unknown, and that a refusal closes it. (The same against the real server, through the
+//! `offpay` binary: crates/cli/tests/wallet_sends.rs.)
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -114,37 +116,87 @@ fn only_outbox_entry(wallet: &Wallet) -> offpay_wallet::store::OutboxEntry {
     wallet.store().outbox_entry(&key).unwrap().unwrap()
 }
 
+fn keys_of(wallet: &Wallet) -> Vec<String> {
+    let conn = rusqlite::Connection::open(wallet.store().path()).unwrap();
+    conn.prepare("SELECT idempotency_key FROM outbox ORDER BY id")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
 #[tokio::test]
-async fn an_unknown_outcome_stays_pending_and_the_retry_reuses_the_key() {
+async fn an_unknown_outcome_stays_pending_a_new_send_is_new_and_the_retry_reuses_the_key() {
     let (url, seen) = scripted(vec![
         response("500 Internal Server Error", r#"{"error":{"code":"internal","message":"something went wrong"}}"#),
-        transfer_ok(41, 7_500, true),
+        transfer_ok(42, 5_000, false),
+        transfer_ok(41, 5_000, true),
     ])
     .await;
     let dir = tempfile::tempdir().unwrap();
     let mut wallet = logged_in_wallet(dir.path(), &url);
 
-    let first = wallet.send("bob", "25.00", Some("rent")).await.unwrap_err();
-    assert!(matches!(first, WalletError::SendUncertain { .. }), "{first}");
-    assert!(first.to_string().contains("will not be paid twice"), "{first}");
+    let first = wallet.send("bob", "25.00", Some("rent"), None).await.unwrap_err();
+    assert!(first.is_pending_send(), "{first}");
     let pending = only_outbox_entry(&wallet);
     assert_eq!(pending.state, OutboxState::Pending);
+    let message = first.to_string();
+    assert!(message.contains(&format!("offpay wallet retry {}", pending.idempotency_key)), "{message}");
+    assert!(message.contains("never pays twice"), "{message}");
+    assert_eq!(wallet.pending_sends().unwrap(), vec![pending.clone()]);
 
-    let receipt = wallet.send("bob", "25.00", Some("rent")).await.unwrap();
-    assert!(receipt.replayed);
-    assert_eq!((receipt.entry_id, receipt.balance.minor(), receipt.amount.minor()), (41, 7_500, 2_500));
-    let done = only_outbox_entry(&wallet);
+    // The same send typed again is another payment, with another key; the first stays pending.
+    let second = wallet.send("bob", "25.00", Some("rent"), None).await.unwrap();
+    assert!(!second.replayed);
+    let keys = keys_of(&wallet);
+    assert_eq!(keys.len(), 2);
+    assert_eq!(second.idempotency_key, keys[1]);
+    assert_eq!(wallet.pending_sends().unwrap(), vec![pending.clone()]);
+
+    // The explicit retry reuses the first key; the server replays the first outcome.
+    let retried = wallet.retry(&pending.idempotency_key).await.unwrap();
+    assert!(retried.replayed);
+    assert_eq!((retried.entry_id, retried.balance.map(|b| b.minor()), retried.amount.minor()), (41, Some(5_000), 2_500));
+    let done = wallet.store().outbox_entry(&pending.idempotency_key).unwrap().unwrap();
     assert_eq!((done.state, done.entry_id, done.attempts), (OutboxState::Done, Some(41), 2));
-    assert_eq!(wallet.settings().unwrap().balance.unwrap().amount.minor(), 7_500);
+    assert!(wallet.pending_sends().unwrap().is_empty());
 
     let seen = seen.lock().unwrap().clone();
-    assert_eq!(seen.len(), 2);
+    assert_eq!(seen.len(), 3);
+    let sent_keys: Vec<_> = seen.iter().map(|r| r.idempotency_key.clone().unwrap()).collect();
+    assert_eq!(sent_keys, [keys[0].clone(), keys[1].clone(), keys[0].clone()]);
     for request in &seen {
         assert_eq!(request.line, "POST /v1/transfers HTTP/1.1");
-        assert_eq!(request.idempotency_key.as_deref(), Some(pending.idempotency_key.as_str()));
         let body: serde_json::Value = serde_json::from_str(&request.body).unwrap();
         assert_eq!(body, serde_json::json!({"to": "bob", "amount": 2500, "memo": "rent"}));
     }
+
+    // Retrying a payment known to be paid sends nothing: the outbox answers.
+    let again = wallet.retry(&pending.idempotency_key).await.unwrap();
+    assert!(again.replayed);
+    assert_eq!((again.entry_id, again.balance), (41, None), "the scripted server has no answer left");
+}
+
+#[tokio::test]
+async fn a_script_s_own_key_is_sent_once_and_refused_for_other_terms() {
+    let (url, seen) = scripted(vec![transfer_ok(50, 7_500, false)]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut wallet = logged_in_wallet(dir.path(), &url);
+    let key = "invoice-0042";
+    let paid = wallet.send("bob", "25.00", None, Some(key)).await.unwrap();
+    assert_eq!((paid.idempotency_key.as_str(), paid.replayed, paid.entry_id), (key, false, 50));
+    let conflict = wallet.send("bob", "26.00", None, Some(key)).await.unwrap_err();
+    assert!(matches!(conflict, WalletError::KeyConflict { .. }), "{conflict}");
+    assert!(conflict.to_string().contains("25.00 INR to bob"), "{conflict}");
+    for bad in ["short", "has space in it", &"k".repeat(129), "ключключключ"] {
+        let error = wallet.send("bob", "25.00", None, Some(bad)).await.unwrap_err();
+        assert!(matches!(error, WalletError::BadIdempotencyKey(_)), "{bad}: {error}");
+    }
+    let error = wallet.retry("not-a-key-here").await.unwrap_err();
+    assert!(matches!(error, WalletError::UnknownSend(_)), "{error}");
+    assert_eq!(seen.lock().unwrap().len(), 1);
+    assert_eq!(keys_of(&wallet), [key]);
 }
 
 #[tokio::test]
@@ -153,7 +205,7 @@ async fn a_busy_server_is_retried_with_the_same_key_a_bounded_number_of_times() 
     let (url, seen) = scripted(vec![busy.clone(), busy.clone(), busy]).await;
     let dir = tempfile::tempdir().unwrap();
     let mut wallet = logged_in_wallet(dir.path(), &url);
-    let error = wallet.send("bob", "25", None).await.unwrap_err();
+    let error = wallet.send("bob", "25", None, None).await.unwrap_err();
     assert!(matches!(error, WalletError::SendUncertain { .. }), "{error}");
     let seen = seen.lock().unwrap().clone();
     assert_eq!(seen.len(), 3);
@@ -174,13 +226,18 @@ async fn a_refusal_closes_the_send_and_the_next_one_is_new() {
     .await;
     let dir = tempfile::tempdir().unwrap();
     let mut wallet = logged_in_wallet(dir.path(), &url);
-    let error = wallet.send("bob", "25.00", None).await.unwrap_err();
-    assert_eq!(error.to_string(), "the balance is too low for this payment");
+    let error = wallet.send("bob", "25.00", None, None).await.unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "the payment was refused and nothing was paid: the balance is too low for this payment (insufficient_funds)"
+    );
     assert_eq!(error.api_code(), Some("insufficient_funds"));
     let failed = only_outbox_entry(&wallet);
     assert_eq!((failed.state, failed.failure_code.as_deref()), (OutboxState::Failed, Some("insufficient_funds")));
 
-    let receipt = wallet.send("bob", "25.00", None).await.unwrap();
+    assert!(wallet.pending_sends().unwrap().is_empty());
+
+    let receipt = wallet.send("bob", "25.00", None, None).await.unwrap();
     assert!(!receipt.replayed);
     let seen = seen.lock().unwrap().clone();
     assert_ne!(seen[0].idempotency_key, seen[1].idempotency_key);
@@ -192,7 +249,7 @@ async fn bad_amounts_and_handles_never_reach_the_server_or_the_outbox() {
     let dir = tempfile::tempdir().unwrap();
     let mut wallet = logged_in_wallet(dir.path(), &url);
     for (to, amount) in [("bob", "0"), ("bob", "-5"), ("bob", "abc"), ("bob", "1.001"), ("x", "1"), ("bob", "")] {
-        let error = wallet.send(to, amount, None).await.unwrap_err();
+        let error = wallet.send(to, amount, None, None).await.unwrap_err();
         assert!(matches!(error, WalletError::Amount(_) | WalletError::Handle(_)), "{to} {amount}: {error}");
     }
     assert!(seen.lock().unwrap().is_empty());

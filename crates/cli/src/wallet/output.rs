@@ -5,7 +5,7 @@
 use offpay_protocol::{Amount, Currency};
 use offpay_wallet::store::OutboxEntry;
 use offpay_wallet::wire::HistoryItem;
-use offpay_wallet::{AccountView, BalanceView, Freshness, SendReceipt};
+use offpay_wallet::{AccountView, BalanceView, Freshness, RetriedSend, SendReceipt, WalletError};
 use serde_json::{Value, json};
 
 /// "750.00 INR".
@@ -65,27 +65,22 @@ pub fn balance_notes(view: &BalanceView) -> Vec<String> {
 
 /// "note: a payment of 25.00 INR to bob is unconfirmed; ..." with the command that finishes it.
 fn unconfirmed_note(currency: &Currency, send: &OutboxEntry) -> String {
-    let memo = match &send.memo {
-        Some(memo) => format!(" --memo '{}'", sanitize(memo).replace('\'', "'\\''")),
-        None => String::new(),
-    };
     format!(
         "note: a payment of {} to {} is unconfirmed (no answer from the server yet); \
-         to finish it without paying twice, run: offpay wallet send {} {}{memo}",
+         to finish it without paying twice, run: offpay wallet retry {} (or offpay wallet sync)",
         money(currency, send.amount),
         sanitize(&send.to),
-        sanitize(&send.to),
-        currency.format(send.amount),
+        sanitize(&send.idempotency_key),
     )
 }
 
 pub fn sent_human(receipt: &SendReceipt) -> String {
     let amount = money(&receipt.currency, receipt.amount);
-    let balance = money(&receipt.currency, receipt.balance);
+    let balance = receipt.balance.map(|b| format!(" Balance: {}", money(&receipt.currency, b))).unwrap_or_default();
     if receipt.replayed {
-        format!("Already sent {amount} to {} earlier; it was not paid again. Balance: {balance}", receipt.to)
+        format!("Already paid {amount} to {} earlier; it was not paid again.{balance}", receipt.to)
     } else {
-        format!("Sent {amount} to {}. Balance: {balance}", receipt.to)
+        format!("Sent {amount} to {}.{balance}", receipt.to)
     }
 }
 
@@ -94,8 +89,98 @@ pub fn sent_json(receipt: &SendReceipt) -> Value {
         "entry_id": receipt.entry_id,
         "to": receipt.to.as_str(),
         "amount": receipt.amount.minor(),
-        "balance": receipt.balance.minor(),
+        "balance": receipt.balance.map(Amount::minor),
         "replayed": receipt.replayed,
+        "idempotency_key": receipt.idempotency_key,
+    })
+}
+
+/// What `pending` prints: one line per payment waiting for an answer, and how to finish them.
+pub fn pending_human(currency: &Currency, sends: &[OutboxEntry]) -> String {
+    if sends.is_empty() {
+        return "No payments are waiting for an answer from the server.".to_string();
+    }
+    let mut lines = vec![format!(
+        "{} waiting for an answer from the server (it may or may not have gone through):",
+        if sends.len() == 1 { "1 payment is".to_string() } else { format!("{} payments are", sends.len()) }
+    )];
+    for send in sends {
+        let memo = send.memo.as_deref().map(|m| format!("  {:?}", sanitize(m))).unwrap_or_default();
+        let attempts = if send.attempts == 1 { "1 attempt".to_string() } else { format!("{} attempts", send.attempts) };
+        lines.push(format!(
+            "  {}  {} to {}{memo}  ({attempts}, first tried {})",
+            sanitize(&send.idempotency_key),
+            money(currency, send.amount),
+            sanitize(&send.to),
+            utc_minute(send.created_at_ms)
+        ));
+    }
+    lines.push(
+        "To finish one, run `offpay wallet retry KEY`; to finish them all, run `offpay wallet sync`. \
+         A retry never pays twice: if the payment went through, the server says so and nothing more is paid."
+            .to_string(),
+    );
+    lines.join("\n")
+}
+
+pub fn pending_json(sends: &[OutboxEntry]) -> Value {
+    let list: Vec<Value> = sends
+        .iter()
+        .map(|s| {
+            json!({
+                "idempotency_key": s.idempotency_key,
+                "to": s.to,
+                "amount": s.amount.minor(),
+                "memo": s.memo,
+                "attempts": s.attempts,
+                "created_at_ms": s.created_at_ms,
+                "updated_at_ms": s.updated_at_ms,
+                "account": s.account,
+                "server": s.server,
+            })
+        })
+        .collect();
+    json!({ "pending": list })
+}
+
+/// What `sync` prints for one pending payment it retried.
+pub fn retried_human(currency: &Currency, retried: &RetriedSend) -> String {
+    let entry = &retried.entry;
+    let what = format!("{} to {}", money(currency, entry.amount), sanitize(&entry.to));
+    let key = sanitize(&entry.idempotency_key);
+    match &retried.outcome {
+        Ok(r) if r.replayed => format!("Pending payment {key}: {what} was already paid earlier; it was not paid again."),
+        Ok(_) => format!("Pending payment {key}: sent {what} now."),
+        Err(WalletError::SendRefused { code, message, .. }) => {
+            format!("Pending payment {key}: {what} was refused and nothing was paid: {} ({code}).", sanitize(message))
+        }
+        Err(WalletError::SendUncertain { reason, .. }) => format!(
+            "Pending payment {key}: {what} is still waiting for an answer ({}); run `offpay wallet sync` again later.",
+            sanitize(reason)
+        ),
+        Err(e) => format!("Pending payment {key}: {what} could not be retried: {}.", sanitize(&e.to_string())),
+    }
+}
+
+/// One retried payment in `sync --json`: `outcome` is `paid`, `already_paid`, `refused` (with
+/// `code`), `pending` or `error` (with `message`).
+pub fn retried_json(retried: &RetriedSend) -> Value {
+    let entry = &retried.entry;
+    let (outcome, entry_id, code, message) = match &retried.outcome {
+        Ok(r) => (if r.replayed { "already_paid" } else { "paid" }, Some(r.entry_id), None, None),
+        Err(WalletError::SendRefused { code, message, .. }) => ("refused", None, Some(code.clone()), Some(message.clone())),
+        Err(e @ WalletError::SendUncertain { .. }) => ("pending", None, None, Some(e.to_string())),
+        Err(e) => ("error", None, e.api_code().map(str::to_string), Some(e.to_string())),
+    };
+    json!({
+        "idempotency_key": entry.idempotency_key,
+        "to": entry.to,
+        "amount": entry.amount.minor(),
+        "memo": entry.memo,
+        "outcome": outcome,
+        "entry_id": entry_id,
+        "code": code,
+        "message": message,
     })
 }
 
@@ -190,10 +275,11 @@ mod tests {
 
     fn receipt(replayed: bool) -> SendReceipt {
         SendReceipt {
+            idempotency_key: "k".repeat(32),
             entry_id: 7,
             to: Handle::parse("bob").unwrap(),
             amount: amt(25_000),
-            balance: amt(75_000),
+            balance: Some(amt(75_000)),
             currency: Currency::INR,
             replayed,
         }
@@ -238,10 +324,8 @@ mod tests {
         assert_eq!(balance_notes(&view).len(), 1);
     }
 
-    #[test]
-    fn unconfirmed_sends_say_how_to_finish_them() {
-        let mut view = balance_view(Freshness::Live);
-        let entry = |memo: Option<&str>| OutboxEntry {
+    fn entry(memo: Option<&str>) -> OutboxEntry {
+        OutboxEntry {
             idempotency_key: "k".repeat(32),
             server: "http://s".into(),
             account: "alice".into(),
@@ -252,18 +336,22 @@ mod tests {
             attempts: 1,
             entry_id: None,
             failure_code: None,
-            created_at_ms: 0,
-            updated_at_ms: 0,
-        };
-        view.unconfirmed_sends = vec![entry(None), entry(Some("bob's rent"))];
+            created_at_ms: 1_764_079_380_000,
+            updated_at_ms: 1_764_079_380_000,
+        }
+    }
+
+    #[test]
+    fn unconfirmed_sends_say_how_to_finish_them() {
+        let mut view = balance_view(Freshness::Live);
+        view.unconfirmed_sends = vec![entry(None)];
         assert_eq!(
             balance_notes(&view),
-            [
+            [format!(
                 "note: a payment of 25.00 INR to bob is unconfirmed (no answer from the server yet); \
-                 to finish it without paying twice, run: offpay wallet send bob 25.00",
-                "note: a payment of 25.00 INR to bob is unconfirmed (no answer from the server yet); \
-                 to finish it without paying twice, run: offpay wallet send bob 25.00 --memo 'bob'\\''s rent'",
-            ]
+                 to finish it without paying twice, run: offpay wallet retry {} (or offpay wallet sync)",
+                "k".repeat(32)
+            )]
         );
     }
 
@@ -272,12 +360,62 @@ mod tests {
         assert_eq!(sent_human(&receipt(false)), "Sent 250.00 INR to bob. Balance: 750.00 INR");
         assert_eq!(
             sent_human(&receipt(true)),
-            "Already sent 250.00 INR to bob earlier; it was not paid again. Balance: 750.00 INR"
+            "Already paid 250.00 INR to bob earlier; it was not paid again. Balance: 750.00 INR"
         );
+        let unknown_balance = SendReceipt { balance: None, ..receipt(true) };
+        assert_eq!(sent_human(&unknown_balance), "Already paid 250.00 INR to bob earlier; it was not paid again.");
         assert_eq!(
             sent_json(&receipt(false)),
-            json!({"entry_id": 7, "to": "bob", "amount": 25000, "balance": 75000, "replayed": false})
+            json!({"entry_id": 7, "to": "bob", "amount": 25000, "balance": 75000, "replayed": false, "idempotency_key": "k".repeat(32)})
         );
+        assert_eq!(sent_json(&unknown_balance)["balance"], Value::Null);
+    }
+
+    #[test]
+    fn pending_sends_are_listed_with_their_keys_and_how_to_retry() {
+        assert_eq!(pending_human(&Currency::INR, &[]), "No payments are waiting for an answer from the server.");
+        let mut second = entry(Some("rent\x1b[2J"));
+        second.attempts = 3;
+        let text = pending_human(&Currency::INR, &[entry(None), second]);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "2 payments are waiting for an answer from the server (it may or may not have gone through):");
+        assert_eq!(lines[1], format!("  {}  25.00 INR to bob  (1 attempt, first tried 2025-11-25 14:03 UTC)", "k".repeat(32)));
+        assert_eq!(
+            lines[2],
+            format!("  {}  25.00 INR to bob  \"rent [2J\"  (3 attempts, first tried 2025-11-25 14:03 UTC)", "k".repeat(32))
+        );
+        assert!(lines[3].starts_with("To finish one, run `offpay wallet retry KEY`"), "{}", lines[3]);
+        let json = pending_json(&[entry(Some("rent"))]);
+        assert_eq!(json["pending"][0]["idempotency_key"], "k".repeat(32));
+        assert_eq!((json["pending"][0]["amount"].as_u64(), json["pending"][0]["memo"].as_str()), (Some(2_500), Some("rent")));
+    }
+
+    #[test]
+    fn retried_sends_say_what_happened() {
+        let key = "k".repeat(32);
+        let retried = |outcome| RetriedSend { entry: entry(None), outcome };
+        let paid = retried(Ok(SendReceipt { amount: amt(2_500), ..receipt(false) }));
+        assert_eq!(retried_human(&Currency::INR, &paid), format!("Pending payment {key}: sent 25.00 INR to bob now."));
+        assert_eq!(retried_json(&paid)["outcome"], "paid");
+        let replayed = retried(Ok(receipt(true)));
+        assert_eq!(
+            retried_human(&Currency::INR, &replayed),
+            format!("Pending payment {key}: 25.00 INR to bob was already paid earlier; it was not paid again.")
+        );
+        assert_eq!(retried_json(&replayed)["outcome"], "already_paid");
+        let refused = retried(Err(WalletError::SendRefused {
+            key: key.clone(),
+            code: "insufficient_funds".into(),
+            message: "the balance is too low for this payment".into(),
+        }));
+        assert_eq!(
+            retried_human(&Currency::INR, &refused),
+            format!("Pending payment {key}: 25.00 INR to bob was refused and nothing was paid: the balance is too low for this payment (insufficient_funds).")
+        );
+        assert_eq!((retried_json(&refused)["outcome"].as_str(), retried_json(&refused)["code"].as_str()), (Some("refused"), Some("insufficient_funds")));
+        let still = retried(Err(WalletError::SendUncertain { key: key.clone(), reason: "timed out".into() }));
+        assert!(retried_human(&Currency::INR, &still).contains("still waiting for an answer (timed out); run `offpay wallet sync` again later"));
+        assert_eq!(retried_json(&still)["outcome"], "pending");
     }
 
     #[test]

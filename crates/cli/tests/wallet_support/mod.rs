@@ -1,5 +1,6 @@
 //! Test harness for the wallet's end-to-end tests: a real `offpay serve` on a free port with its
-//! SQLite data in a temporary folder, and wallets driven through the real `offpay` binary.
+//! SQLite data in a temporary folder, wallets driven through the real `offpay` binary, and a TCP
+//! proxy that can cut the server's answers for real ([`AnswerLosingProxy`]).
 //! Waits are bounded (they fail the test with a message), never timing assertions.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, dead_code)]
@@ -299,4 +300,75 @@ impl Drop for Watcher {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A TCP proxy in front of a real server that can lose answers for real: in "lose" mode each
+/// new connection's request is forwarded to the server, and as soon as the server starts to
+/// answer (so the request was carried out) the connection to the client is cut, before any of
+/// the answer reaches it. Otherwise bytes are passed both ways untouched.
+pub struct AnswerLosingProxy {
+    pub url: String,
+    lose: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// Answers cut so far.
+    lost: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl AnswerLosingProxy {
+    pub fn start(server: &Server) -> AnswerLosingProxy {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+        let upstream_addr = server.url.trim_start_matches("http://").to_string();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let lose = Arc::new(AtomicBool::new(false));
+        let lost = Arc::new(AtomicUsize::new(0));
+        let (lose_flag, lost_count) = (lose.clone(), lost.clone());
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { break };
+                let Ok(upstream) = std::net::TcpStream::connect(&upstream_addr) else { continue };
+                let lose_this = lose_flag.load(Ordering::SeqCst);
+                let lost_count = lost_count.clone();
+                std::thread::spawn(move || proxy_one(client, upstream, lose_this, &lost_count));
+            }
+        });
+        AnswerLosingProxy { url, lose, lost }
+    }
+
+    /// From now on, lose (or stop losing) the answers of new connections.
+    pub fn lose_answers(&self, lose: bool) {
+        self.lose.store(lose, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    pub fn answers_lost(&self) -> usize {
+        self.lost.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+fn proxy_one(
+    client: std::net::TcpStream,
+    upstream: std::net::TcpStream,
+    lose: bool,
+    lost: &std::sync::atomic::AtomicUsize,
+) {
+    use std::io::{Read, Write};
+    use std::net::Shutdown;
+    let (Ok(mut client_in), Ok(mut upstream_out)) = (client.try_clone(), upstream.try_clone()) else { return };
+    std::thread::spawn(move || {
+        let _ = std::io::copy(&mut client_in, &mut upstream_out);
+        let _ = upstream_out.shutdown(Shutdown::Write);
+    });
+    let (mut client_out, mut upstream_in) = (client, upstream);
+    if lose {
+        let mut first = [0u8; 1];
+        if matches!(upstream_in.read(&mut first), Ok(1)) {
+            lost.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+        let _ = client_out.shutdown(Shutdown::Both);
+        let _ = upstream_in.shutdown(Shutdown::Both);
+        return;
+    }
+    let _ = std::io::copy(&mut upstream_in, &mut client_out);
+    let _ = client_out.flush();
+    let _ = client_out.shutdown(Shutdown::Write);
 }

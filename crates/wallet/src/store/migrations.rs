@@ -28,6 +28,10 @@ const STEPS: &[&str] = &[
         updated_at_ms   INTEGER NOT NULL
      ) STRICT;
      CREATE INDEX outbox_pending ON outbox (server, account, to_handle, amount) WHERE state = 'pending';",
+    // 2: sends are no longer matched by their terms (each send is a new intent); pending sends
+    //    are listed per account and server, oldest first (`pending`, `sync`, `balance`).
+    "DROP INDEX outbox_pending;
+     CREATE INDEX outbox_pending ON outbox (server, account, id) WHERE state = 'pending';",
 ];
 
 /// The schema version this build writes.
@@ -46,4 +50,40 @@ pub(crate) fn run(conn: &mut Connection) -> Result<(), StoreError> {
     }
     tx.commit()?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn a_version_1_store_keeps_its_pending_sends() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v1.sqlite3");
+        let mut conn = Connection::open(&path).unwrap();
+        let tx = conn.transaction().unwrap();
+        tx.execute_batch(STEPS[0]).unwrap();
+        tx.pragma_update(None, "user_version", 1).unwrap();
+        tx.execute(
+            "INSERT INTO outbox (idempotency_key, server, account, to_handle, amount, state, attempts, created_at_ms, updated_at_ms)
+             VALUES ('k1k1k1k1', 'http://s', 'alice', 'bob', 100, 'pending', 1, 1, 1)",
+            [],
+        )
+        .unwrap();
+        tx.commit().unwrap();
+        run(&mut conn).unwrap();
+        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+        assert_eq!(version, LATEST);
+        let plan: String = conn
+            .query_row(
+                "EXPLAIN QUERY PLAN SELECT id FROM outbox WHERE state = 'pending' AND server = 'http://s' AND account = 'alice' ORDER BY id",
+                [],
+                |r| r.get(3),
+            )
+            .unwrap();
+        assert!(plan.contains("outbox_pending"), "{plan}");
+        let pending: i64 = conn.query_row("SELECT count(*) FROM outbox WHERE state = 'pending'", [], |r| r.get(0)).unwrap();
+        assert_eq!(pending, 1);
+    }
 }

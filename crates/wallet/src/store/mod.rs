@@ -2,14 +2,15 @@
 //!
 //! It holds what the device must not forget: the session (server URL, handle, token), the
 //! deployment's currency, the last balance the device saw, the live-event cursor, and the outbox
-//! of sends (so that a retried send reuses its idempotency key and never moves money twice).
+//! of sends (each send written with its own idempotency key before it leaves, so that an
+//! explicit retry reuses that key and never moves money twice).
 //!
 //! Durability: WAL journal with `synchronous=FULL`, so a write that returned is on disk.
 //! Privacy: the home directory is created `0700` and the database file is `0600` (it holds the
 //! session token); SQLite gives its `-wal`/`-shm` files the database file's permissions.
 //!
 //! Layout: [`migrations`] (schema versions), [`settings`] (typed key/value settings),
-//! [`outbox`] (pending sends).
+//! [`outbox`] (every send, its key and its outcome).
 
 mod migrations;
 pub mod outbox;
@@ -22,7 +23,7 @@ use rusqlite::Connection;
 
 use crate::sqlite_file::{OpenFailure, open_private};
 
-pub use outbox::{OutboxEntry, OutboxState, PendingSend};
+pub use outbox::{KeyedSend, OutboxEntry, OutboxState, PendingSend, SendTerms};
 pub use settings::{Session, Settings};
 
 /// The name of the database file inside the wallet home.

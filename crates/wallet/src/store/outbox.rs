@@ -1,8 +1,13 @@
-//! The outbox of online sends: each send is written here, with a fresh random idempotency key,
-//! *before* the request goes to the server, and marked `done` or `failed` once the server gives
-//! a definitive answer. A send that timed out or crashed stays `pending`; the next identical
-//! send (same server, account, payee, amount and memo) reuses its key, so the server replays
-//! the first outcome instead of moving the money twice.
+//! The outbox of online sends: one row per payment *intent*. Every `offpay wallet send` is a new
+//! intent with a fresh random idempotency key (or the caller's own key), written here durably
+//! *before* the request goes to the server; the row is marked `done` or `failed` once the
+//! server gives a definitive answer. A send that timed out or crashed stays `pending` until it
+//! is retried explicitly: by its key (`offpay wallet retry KEY`, or the same key given again to
+//! `send --idempotency-key`) or by `offpay wallet sync`, which retries every pending send. A
+//! retry reuses the row's key, so the server replays the first outcome instead of paying twice.
+//!
+//! Nothing here ever folds a new send into an earlier one: two sends of the same amount to the
+//! same person are two payments (docs/decisions/one-send-one-intent.md).
 
 use offpay_protocol::{Amount, Handle};
 use rand::RngCore;
@@ -40,12 +45,40 @@ impl OutboxState {
     }
 }
 
+/// What a send is: the terms an idempotency key stands for. Two sends with the same key must
+/// have the same terms (the server answers a key reused for other terms with a conflict).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SendTerms<'a> {
+    /// The server's base URL, as the wallet talks to it.
+    pub server: &'a str,
+    /// The paying account (the logged-in handle).
+    pub account: &'a Handle,
+    pub to: &'a Handle,
+    pub amount: Amount,
+    /// Already trimmed; `None` for no memo.
+    pub memo: Option<&'a str>,
+}
+
 /// A send ready to go to the server.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PendingSend {
     pub idempotency_key: String,
-    /// True when the key comes from an earlier attempt that got no definitive answer.
+    /// True when an earlier attempt with this key may have reached the server and its outcome
+    /// is unknown (a retry of a pending send); false for a new send, or a send whose earlier
+    /// attempts were all refused (the server keeps nothing of a refused request).
     pub reused: bool,
+}
+
+/// What to do with a send whose key was given (`retry KEY`, `send --idempotency-key KEY`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyedSend {
+    /// Send it (again) with this key; the row is pending and its attempt counted.
+    Send(PendingSend),
+    /// The server already posted this key: nothing to send, the row tells the first outcome.
+    AlreadyDone(OutboxEntry),
+    /// The key is this device's for other terms (another payee, amount, memo, account or
+    /// server): nothing was changed and nothing may be sent.
+    Conflict(OutboxEntry),
 }
 
 /// One row of the outbox.
@@ -76,50 +109,45 @@ const COLUMNS: &str = "idempotency_key, server, account, to_handle, amount, memo
                        entry_id, failure_code, created_at_ms, updated_at_ms";
 
 impl Store {
-    /// Prepares a send: reuses the key of a pending identical send if there is one, otherwise
-    /// records a new pending send with a fresh key. Durable when it returns.
-    pub fn outbox_prepare(
-        &mut self,
-        server: &str,
-        account: &Handle,
-        to: &Handle,
-        amount: Amount,
-        memo: Option<&str>,
-        now_ms: i64,
-    ) -> Result<PendingSend, StoreError> {
-        let amount_sql = amount_to_sql(amount)?;
+    /// Records a new send with a fresh random key, pending, first attempt. Durable when it
+    /// returns. Never looks at earlier sends: every call is a new payment.
+    pub fn outbox_new(&mut self, terms: &SendTerms<'_>, now_ms: i64) -> Result<PendingSend, StoreError> {
+        let key = new_idempotency_key();
+        insert_pending(self.conn(), &key, terms, now_ms)?;
+        Ok(PendingSend { idempotency_key: key, reused: false })
+    }
+
+    /// A send under the caller's own key: a new pending row when the key is new; when this
+    /// device already has the key, a retry of that row if `terms` are the same (see
+    /// [`Store::outbox_retry`]), else [`KeyedSend::Conflict`] and no change. Durable when it
+    /// returns. The key's format is the caller's to check.
+    pub fn outbox_with_key(&mut self, key: &str, terms: &SendTerms<'_>, now_ms: i64) -> Result<KeyedSend, StoreError> {
         let tx = self.conn_mut().transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let existing: Option<String> = tx
-            .query_row(
-                "SELECT idempotency_key FROM outbox
-                 WHERE state = 'pending' AND server = ?1 AND account = ?2 AND to_handle = ?3
-                   AND amount = ?4 AND memo IS ?5
-                 ORDER BY id LIMIT 1",
-                params![server, account.as_str(), to.as_str(), amount_sql, memo],
-                |row| row.get(0),
-            )
-            .optional()?;
-        let pending = match existing {
-            Some(key) => {
-                tx.execute(
-                    "UPDATE outbox SET attempts = attempts + 1, updated_at_ms = ?2 WHERE idempotency_key = ?1",
-                    params![key, now_ms],
-                )?;
-                PendingSend { idempotency_key: key, reused: true }
-            }
+        let outcome = match entry_in(&tx, key)? {
             None => {
-                let key = new_idempotency_key();
-                tx.execute(
-                    "INSERT INTO outbox (idempotency_key, server, account, to_handle, amount, memo, state,
-                                         attempts, created_at_ms, updated_at_ms)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', 1, ?7, ?7)",
-                    params![key, server, account.as_str(), to.as_str(), amount_sql, memo, now_ms],
-                )?;
-                PendingSend { idempotency_key: key, reused: false }
+                insert_pending(&tx, key, terms, now_ms)?;
+                KeyedSend::Send(PendingSend { idempotency_key: key.to_string(), reused: false })
             }
+            Some(entry) if !entry.has_terms(terms) => KeyedSend::Conflict(entry),
+            Some(entry) => retry_entry(&tx, entry, now_ms)?,
         };
         tx.commit()?;
-        Ok(pending)
+        Ok(outcome)
+    }
+
+    /// An explicit retry of the send with `key`: `None` when this device has no such send.
+    /// A pending send is sent again with its key (`reused`: its earlier outcome is unknown); a
+    /// failed one is reopened as pending and sent again with its key (the server kept nothing
+    /// of the refused request); a done one is [`KeyedSend::AlreadyDone`] and is not changed.
+    /// Counts the attempt. Durable when it returns.
+    pub fn outbox_retry(&mut self, key: &str, now_ms: i64) -> Result<Option<KeyedSend>, StoreError> {
+        let tx = self.conn_mut().transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let outcome = match entry_in(&tx, key)? {
+            None => None,
+            Some(entry) => Some(retry_entry(&tx, entry, now_ms)?),
+        };
+        tx.commit()?;
+        Ok(outcome)
     }
 
     /// Records that the server posted the send as journal entry `entry_id`.
@@ -132,7 +160,8 @@ impl Store {
         Ok(())
     }
 
-    /// Records that the server refused the send with error `code` (no money moved).
+    /// Records that the server refused the send with error `code` (no money moved). Only a
+    /// pending send can fail: a done one stays done.
     pub fn outbox_mark_failed(&mut self, key: &str, code: &str, now_ms: i64) -> Result<(), StoreError> {
         self.conn().execute(
             "UPDATE outbox SET state = 'failed', failure_code = ?2, updated_at_ms = ?3
@@ -144,22 +173,73 @@ impl Store {
 
     /// One outbox entry by key.
     pub fn outbox_entry(&self, key: &str) -> Result<Option<OutboxEntry>, StoreError> {
-        let sql = format!("SELECT {COLUMNS} FROM outbox WHERE idempotency_key = ?1");
-        let raw = self.conn().query_row(&sql, [key], RawEntry::from_row).optional()?;
-        raw.map(RawEntry::into_entry).transpose()
+        entry_in(self.conn(), key)
     }
 
-    /// Every send still waiting for a definitive answer, oldest first (for a later sync step).
+    /// Every send still waiting for a definitive answer, of every account and server, oldest
+    /// first.
     pub fn outbox_pending(&self) -> Result<Vec<OutboxEntry>, StoreError> {
         let sql = format!("SELECT {COLUMNS} FROM outbox WHERE state = 'pending' ORDER BY id");
-        let mut stmt = self.conn().prepare(&sql)?;
-        let rows = stmt.query_map([], RawEntry::from_row)?;
-        let mut out = Vec::new();
-        for raw in rows {
-            out.push(raw?.into_entry()?);
-        }
-        Ok(out)
+        collect(self.conn(), &sql, params![])
     }
+
+    /// The sends of `account` on `server` still waiting for a definitive answer, oldest first
+    /// (what `pending` lists and `sync` retries).
+    pub fn outbox_pending_for(&self, server: &str, account: &Handle) -> Result<Vec<OutboxEntry>, StoreError> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM outbox WHERE state = 'pending' AND server = ?1 AND account = ?2 ORDER BY id"
+        );
+        collect(self.conn(), &sql, params![server, account.as_str()])
+    }
+}
+
+fn insert_pending(conn: &rusqlite::Connection, key: &str, terms: &SendTerms<'_>, now_ms: i64) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO outbox (idempotency_key, server, account, to_handle, amount, memo, state,
+                             attempts, created_at_ms, updated_at_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', 1, ?7, ?7)",
+        params![
+            key,
+            terms.server,
+            terms.account.as_str(),
+            terms.to.as_str(),
+            amount_to_sql(terms.amount)?,
+            terms.memo,
+            now_ms
+        ],
+    )?;
+    Ok(())
+}
+
+/// The retry of an existing row, inside the caller's transaction.
+fn retry_entry(conn: &rusqlite::Connection, entry: OutboxEntry, now_ms: i64) -> Result<KeyedSend, StoreError> {
+    let reused = match entry.state {
+        OutboxState::Done => return Ok(KeyedSend::AlreadyDone(entry)),
+        OutboxState::Pending => true,
+        OutboxState::Failed => false,
+    };
+    conn.execute(
+        "UPDATE outbox SET state = 'pending', failure_code = NULL, attempts = attempts + 1, updated_at_ms = ?2
+         WHERE idempotency_key = ?1",
+        params![entry.idempotency_key, now_ms],
+    )?;
+    Ok(KeyedSend::Send(PendingSend { idempotency_key: entry.idempotency_key, reused }))
+}
+
+fn entry_in(conn: &rusqlite::Connection, key: &str) -> Result<Option<OutboxEntry>, StoreError> {
+    let sql = format!("SELECT {COLUMNS} FROM outbox WHERE idempotency_key = ?1");
+    let raw = conn.query_row(&sql, [key], RawEntry::from_row).optional()?;
+    raw.map(RawEntry::into_entry).transpose()
+}
+
+fn collect(conn: &rusqlite::Connection, sql: &str, args: &[&dyn rusqlite::ToSql]) -> Result<Vec<OutboxEntry>, StoreError> {
+    let mut stmt = conn.prepare(sql)?;
+    let rows = stmt.query_map(args, RawEntry::from_row)?;
+    let mut out = Vec::new();
+    for raw in rows {
+        out.push(raw?.into_entry()?);
+    }
+    Ok(out)
 }
 
 fn amount_to_sql(amount: Amount) -> Result<i64, StoreError> {
@@ -229,11 +309,20 @@ impl OutboxEntry {
     pub fn state_str(&self) -> &'static str {
         self.state.as_str()
     }
+
+    /// Whether this row is a send of exactly `terms`.
+    pub fn has_terms(&self, terms: &SendTerms<'_>) -> bool {
+        self.server == terms.server
+            && self.account == terms.account.as_str()
+            && self.to == terms.to.as_str()
+            && self.amount == terms.amount
+            && self.memo.as_deref() == terms.memo
+    }
 }
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
+    #![allow(clippy::unwrap_used, clippy::panic)]
     use super::*;
 
     const SERVER: &str = "http://127.0.0.1:8080";
@@ -246,6 +335,38 @@ mod tests {
         Amount::from_minor(minor).unwrap()
     }
 
+    /// Owned handles for [`SendTerms`], which borrows them.
+    struct Terms {
+        server: String,
+        account: Handle,
+        to: Handle,
+        amount: Amount,
+        memo: Option<String>,
+    }
+
+    impl Terms {
+        fn new(to: &str, minor: u64, memo: Option<&str>) -> Terms {
+            Terms { server: SERVER.into(), account: h("alice"), to: h(to), amount: amt(minor), memo: memo.map(Into::into) }
+        }
+
+        fn get(&self) -> SendTerms<'_> {
+            SendTerms {
+                server: &self.server,
+                account: &self.account,
+                to: &self.to,
+                amount: self.amount,
+                memo: self.memo.as_deref(),
+            }
+        }
+    }
+
+    fn sent(outcome: KeyedSend) -> PendingSend {
+        match outcome {
+            KeyedSend::Send(p) => p,
+            other => panic!("expected a send, got {other:?}"),
+        }
+    }
+
     #[test]
     fn keys_are_32_hex_and_distinct() {
         let a = new_idempotency_key();
@@ -256,74 +377,147 @@ mod tests {
     }
 
     #[test]
-    fn pending_identical_send_reuses_its_key() {
+    fn every_new_send_is_a_new_intent_even_with_the_same_terms() {
         let dir = tempfile::tempdir().unwrap();
         let mut store = Store::open(dir.path()).unwrap();
-        let first = store.outbox_prepare(SERVER, &h("alice"), &h("bob"), amt(25_000), Some("lunch"), 1).unwrap();
+        let terms = Terms::new("bob", 100, Some("lunch"));
+        let first = store.outbox_new(&terms.get(), 1).unwrap();
         assert!(!first.reused);
-        // The process dies here; a new process opens the store and sends again.
+        // The first is still pending (no answer yet); a second identical send is another payment.
         drop(store);
         let mut store = Store::open(dir.path()).unwrap();
-        let second = store.outbox_prepare(SERVER, &h("alice"), &h("bob"), amt(25_000), Some("lunch"), 2).unwrap();
-        assert!(second.reused);
-        assert_eq!(second.idempotency_key, first.idempotency_key);
-        let entry = store.outbox_entry(&first.idempotency_key).unwrap().unwrap();
-        assert_eq!(entry.attempts, 2);
-        assert_eq!(entry.state, OutboxState::Pending);
-        assert_eq!(entry.updated_at_ms, 2);
-        assert_eq!(store.outbox_pending().unwrap().len(), 1);
-    }
-
-    #[test]
-    fn different_sends_get_different_keys() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut store = Store::open(dir.path()).unwrap();
-        let base = store.outbox_prepare(SERVER, &h("alice"), &h("bob"), amt(100), None, 1).unwrap();
-        let variants = [
-            store.outbox_prepare(SERVER, &h("alice"), &h("bob"), amt(101), None, 1).unwrap(),
-            store.outbox_prepare(SERVER, &h("alice"), &h("carol"), amt(100), None, 1).unwrap(),
-            store.outbox_prepare(SERVER, &h("alice"), &h("bob"), amt(100), Some("x"), 1).unwrap(),
-            store.outbox_prepare(SERVER, &h("dave"), &h("bob"), amt(100), None, 1).unwrap(),
-            store.outbox_prepare("http://elsewhere:1", &h("alice"), &h("bob"), amt(100), None, 1).unwrap(),
-        ];
-        for v in &variants {
-            assert!(!v.reused);
-            assert_ne!(v.idempotency_key, base.idempotency_key);
-        }
-        // A memo-less identical send still finds the memo-less one (NULL-safe comparison).
-        let again = store.outbox_prepare(SERVER, &h("alice"), &h("bob"), amt(100), None, 1).unwrap();
-        assert_eq!(again.idempotency_key, base.idempotency_key);
-    }
-
-    #[test]
-    fn resolved_sends_are_not_reused() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut store = Store::open(dir.path()).unwrap();
-        let first = store.outbox_prepare(SERVER, &h("alice"), &h("bob"), amt(100), None, 1).unwrap();
-        store.outbox_mark_done(&first.idempotency_key, 7, 2).unwrap();
-        let done = store.outbox_entry(&first.idempotency_key).unwrap().unwrap();
-        assert_eq!((done.state, done.entry_id), (OutboxState::Done, Some(7)));
-
-        let second = store.outbox_prepare(SERVER, &h("alice"), &h("bob"), amt(100), None, 3).unwrap();
+        let second = store.outbox_new(&terms.get(), 2).unwrap();
         assert!(!second.reused);
         assert_ne!(second.idempotency_key, first.idempotency_key);
-        store.outbox_mark_failed(&second.idempotency_key, "insufficient_funds", 4).unwrap();
-        let failed = store.outbox_entry(&second.idempotency_key).unwrap().unwrap();
-        assert_eq!(failed.state, OutboxState::Failed);
-        assert_eq!(failed.failure_code.as_deref(), Some("insufficient_funds"));
+        let pending = store.outbox_pending().unwrap();
+        assert_eq!(pending.len(), 2);
+        assert_eq!(pending[0].idempotency_key, first.idempotency_key, "oldest first");
+        for entry in &pending {
+            assert_eq!((entry.state, entry.attempts), (OutboxState::Pending, 1));
+            assert!(entry.has_terms(&terms.get()));
+        }
+    }
 
-        let third = store.outbox_prepare(SERVER, &h("alice"), &h("bob"), amt(100), None, 5).unwrap();
-        assert!(!third.reused);
-        assert!(store.outbox_pending().unwrap().iter().all(|e| e.idempotency_key == third.idempotency_key));
+    #[test]
+    fn pending_for_filters_by_server_and_account() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(dir.path()).unwrap();
+        let mine = Terms::new("bob", 100, None);
+        let mut other_account = Terms::new("bob", 100, None);
+        other_account.account = h("dave");
+        let mut other_server = Terms::new("bob", 100, None);
+        other_server.server = "http://elsewhere:1".into();
+        let key = store.outbox_new(&mine.get(), 1).unwrap().idempotency_key;
+        store.outbox_new(&other_account.get(), 1).unwrap();
+        store.outbox_new(&other_server.get(), 1).unwrap();
+        let done = store.outbox_new(&mine.get(), 1).unwrap().idempotency_key;
+        store.outbox_mark_done(&done, 5, 2).unwrap();
+        let listed = store.outbox_pending_for(SERVER, &h("alice")).unwrap();
+        assert_eq!(listed.iter().map(|e| e.idempotency_key.as_str()).collect::<Vec<_>>(), [key.as_str()]);
+        assert_eq!(store.outbox_pending().unwrap().len(), 3);
+    }
+
+    #[test]
+    fn retry_reuses_the_key_of_a_pending_send_and_counts_the_attempt() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(dir.path()).unwrap();
+        let first = store.outbox_new(&Terms::new("bob", 2_500, None).get(), 1).unwrap();
+        assert_eq!(store.outbox_retry("no-such-key", 2).unwrap(), None);
+        let retry = sent(store.outbox_retry(&first.idempotency_key, 3).unwrap().unwrap());
+        assert_eq!(retry, PendingSend { idempotency_key: first.idempotency_key.clone(), reused: true });
+        let entry = store.outbox_entry(&first.idempotency_key).unwrap().unwrap();
+        assert_eq!((entry.state, entry.attempts, entry.updated_at_ms, entry.created_at_ms), (OutboxState::Pending, 2, 3, 1));
+    }
+
+    #[test]
+    fn retry_of_a_failed_send_reopens_it_and_of_a_done_send_changes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(dir.path()).unwrap();
+        let terms = Terms::new("bob", 100, None);
+        let failed = store.outbox_new(&terms.get(), 1).unwrap().idempotency_key;
+        store.outbox_mark_failed(&failed, "insufficient_funds", 2).unwrap();
+        let entry = store.outbox_entry(&failed).unwrap().unwrap();
+        assert_eq!((entry.state, entry.failure_code.as_deref()), (OutboxState::Failed, Some("insufficient_funds")));
+        assert!(store.outbox_pending().unwrap().is_empty());
+
+        let reopened = sent(store.outbox_retry(&failed, 3).unwrap().unwrap());
+        assert!(!reopened.reused, "a refused request left nothing on the server");
+        let entry = store.outbox_entry(&failed).unwrap().unwrap();
+        assert_eq!((entry.state, entry.failure_code, entry.attempts), (OutboxState::Pending, None, 2));
+
+        store.outbox_mark_done(&failed, 7, 4).unwrap();
+        let done = store.outbox_entry(&failed).unwrap().unwrap();
+        assert_eq!((done.state, done.entry_id), (OutboxState::Done, Some(7)));
+        assert_eq!(store.outbox_retry(&failed, 5).unwrap(), Some(KeyedSend::AlreadyDone(done.clone())));
+        assert_eq!(store.outbox_entry(&failed).unwrap().unwrap(), done, "unchanged");
+    }
+
+    #[test]
+    fn a_given_key_is_new_then_a_retry_with_the_same_terms_and_a_conflict_with_others() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(dir.path()).unwrap();
+        let key = "invoice-2025-0042";
+        let terms = Terms::new("bob", 100, Some("March"));
+        let first = sent(store.outbox_with_key(key, &terms.get(), 1).unwrap());
+        assert_eq!(first, PendingSend { idempotency_key: key.into(), reused: false });
+
+        let again = sent(store.outbox_with_key(key, &terms.get(), 2).unwrap());
+        assert!(again.reused);
+        assert_eq!(store.outbox_entry(key).unwrap().unwrap().attempts, 2);
+
+        let mut variants = vec![
+            Terms::new("bob", 101, Some("March")),
+            Terms::new("carol", 100, Some("March")),
+            Terms::new("bob", 100, None),
+            Terms::new("bob", 100, Some("April")),
+        ];
+        let mut other_account = Terms::new("bob", 100, Some("March"));
+        other_account.account = h("dave");
+        variants.push(other_account);
+        let mut other_server = Terms::new("bob", 100, Some("March"));
+        other_server.server = "http://elsewhere:1".into();
+        variants.push(other_server);
+        for variant in &variants {
+            let outcome = store.outbox_with_key(key, &variant.get(), 3).unwrap();
+            assert!(matches!(&outcome, KeyedSend::Conflict(e) if e.idempotency_key == key), "{outcome:?}");
+        }
+        let entry = store.outbox_entry(key).unwrap().unwrap();
+        assert_eq!((entry.attempts, entry.updated_at_ms), (2, 2), "a conflict changes nothing");
+        assert_eq!(store.outbox_pending().unwrap().len(), 1);
+
+        store.outbox_mark_done(key, 9, 4).unwrap();
+        let outcome = store.outbox_with_key(key, &terms.get(), 5).unwrap();
+        assert!(matches!(outcome, KeyedSend::AlreadyDone(ref e) if e.entry_id == Some(9)), "{outcome:?}");
     }
 
     #[test]
     fn a_done_send_is_never_marked_failed_later() {
         let dir = tempfile::tempdir().unwrap();
         let mut store = Store::open(dir.path()).unwrap();
-        let p = store.outbox_prepare(SERVER, &h("alice"), &h("bob"), amt(100), None, 1).unwrap();
+        let p = store.outbox_new(&Terms::new("bob", 100, None).get(), 1).unwrap();
         store.outbox_mark_done(&p.idempotency_key, 9, 2).unwrap();
         store.outbox_mark_failed(&p.idempotency_key, "internal", 3).unwrap();
         assert_eq!(store.outbox_entry(&p.idempotency_key).unwrap().unwrap().state, OutboxState::Done);
+    }
+
+    #[test]
+    fn many_stores_on_one_home_each_get_their_own_send() {
+        let dir = tempfile::tempdir().unwrap();
+        Store::open(dir.path()).unwrap();
+        let home = dir.path().to_path_buf();
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                let home = home.clone();
+                std::thread::spawn(move || {
+                    let mut store = Store::open(&home).unwrap();
+                    store.outbox_new(&Terms::new("bob", 100, None).get(), 1).unwrap().idempotency_key
+                })
+            })
+            .collect();
+        let mut keys: Vec<String> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+        keys.sort();
+        keys.dedup();
+        assert_eq!(keys.len(), 8);
+        assert_eq!(Store::open(dir.path()).unwrap().outbox_pending().unwrap().len(), 8);
     }
 }
