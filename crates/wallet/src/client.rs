@@ -244,6 +244,8 @@ impl Client {
     ) -> Result<reqwest::Response, ClientError> {
         let Patience { request_timeout, max_attempts, retry_base, retry_max } = self.patience;
         let mut backoff = Backoff::new(retry_base, retry_max);
+        // Set once an attempt may have reached the server without an answer we could read.
+        let mut unknown_attempt = false;
         loop {
             let last_attempt = backoff.attempts() + 1 >= max_attempts;
             match build().timeout(request_timeout).send().await {
@@ -252,14 +254,19 @@ impl Client {
                     let status = response.status().as_u16();
                     let retryable = retry == Retry::Idempotent && matches!(status, 502..=504);
                     if !retryable || last_attempt {
-                        return Err(self.api_error(response).await);
+                        return Err(match self.api_error(response).await {
+                            ClientError::Api(e) => ClientError::Api(ApiError { after_unknown_attempt: unknown_attempt, ..e }),
+                            other => other,
+                        });
                     }
+                    unknown_attempt = true;
                 }
                 Err(error) => {
                     let retryable = error.is_connect() || (retry == Retry::Idempotent && error.is_timeout());
                     if !retryable || last_attempt {
                         return Err(self.unreachable(&error));
                     }
+                    unknown_attempt |= !error.is_connect();
                 }
             }
             tokio::time::sleep(backoff.next_delay()).await;
@@ -277,11 +284,13 @@ impl Client {
                 status: status.as_u16(),
                 code: body.error.code,
                 message: body.error.message,
+                after_unknown_attempt: false,
             }),
             Err(_) => ClientError::Api(ApiError {
                 status: status.as_u16(),
                 code: format!("http_{}", status.as_u16()),
                 message: format!("the server answered {status}"),
+                after_unknown_attempt: false,
             }),
         }
     }

@@ -9,6 +9,9 @@ pub struct ApiError {
     pub status: u16,
     pub code: String,
     pub message: String,
+    /// True when an earlier attempt of the same call (timed out, or answered 502-504) may have
+    /// reached the server: this answer then proves nothing about that attempt.
+    pub after_unknown_attempt: bool,
 }
 
 /// Why a request failed.
@@ -52,6 +55,7 @@ impl ClientError {
     /// server looks at the key (no session, frozen, rate limit, body too large) or no connection
     /// at all prove nothing about that earlier attempt.
     pub fn settles_the_key(&self, reused: bool) -> bool {
+        let reused = reused || matches!(self, ClientError::Api(e) if e.after_unknown_attempt);
         if !reused {
             return self.is_definitely_not_done();
         }
@@ -83,7 +87,7 @@ mod tests {
     use super::*;
 
     fn api(status: u16) -> ClientError {
-        ClientError::Api(ApiError { status, code: "x".into(), message: "m".into() })
+        ClientError::Api(ApiError { status, code: "x".into(), message: "m".into(), after_unknown_attempt: false })
     }
 
     fn unreachable(sent: bool) -> ClientError {
@@ -125,5 +129,24 @@ mod tests {
         }
         assert!(!unreachable(false).settles_the_key(true));
         assert!(!unreachable(true).settles_the_key(true));
+    }
+
+    /// A fresh key whose first attempt timed out and whose automatic retry was refused before
+    /// the server looked at the key (session ended, rate limit): the first attempt may have paid,
+    /// so the key is not settled; a refusal of the request itself still settles it.
+    #[test]
+    fn a_fresh_key_after_an_unknown_attempt_is_judged_as_reused() {
+        let after = |status| ClientError::Api(ApiError {
+            status,
+            code: "x".into(),
+            message: "m".into(),
+            after_unknown_attempt: true,
+        });
+        for status in [401, 403, 413, 429] {
+            assert!(!after(status).settles_the_key(false), "{status}");
+        }
+        for status in [400, 404, 409, 422] {
+            assert!(after(status).settles_the_key(false), "{status}");
+        }
     }
 }
