@@ -3,17 +3,17 @@
 // The asset list and version below are written by scripts/web-vendor (web/tools/stamp-sw.mjs).
 
 // BEGIN GENERATED
-const VERSION = "a8ce110e3e8ec56a";
+const VERSION = "84b64749fd35fcb8";
 const ASSETS = {
   "/": "sha256-hIV25eE6TW70pS03Qs7bTWi5FA2BBLPuvVMN34xjHY4=",
-  "/app.css": "sha256-WgCCEQ+BqCPKDbgrrlyE09MwVo29P/pQdD8IyhntaLg=",
+  "/app.css": "sha256-eIPt7gbNMoKaUw3I3tk0IDMREXlXTJZNuyi2hOes3wE=",
   "/icons/icon-192.png": "sha256-gT9LRu233qKbhm/Cg8jhxJU2yx0PvuFrXTd0yXU4gwA=",
   "/icons/icon-512.png": "sha256-hVjENhAQqIxuA+4AHfCS7O58bgGha+CDQqiz1o8EUEk=",
   "/icons/icon.svg": "sha256-UiaeFsNB9IZfs/q6ihmGhvseh0thBTWtVVMl3eVqNfY=",
   "/js/api.js": "sha256-RQXL6h+LJgBDIIEt+ew2ZVTJ1Xnc62KgUOstlpkvYfc=",
   "/js/intents.js": "sha256-D4VsKVCWHr5qR+b1H/azh55l9FhDOELDw6VkzRbD9qI=",
   "/js/live.js": "sha256-cAxI42HaZ0UvqK1FZoFJyuVpbZlpgaFFmTYE46rfsak=",
-  "/js/main.js": "sha256-Ctbr4ppjk8JEtuWxnAEFbU1ge/aAE+NhHv1W4wHB5pY=",
+  "/js/main.js": "sha256-bKHUNBVLYscgQPaasN+gCeeYIxQd/Wep+qVx8HKduic=",
   "/js/money.js": "sha256-ZIJ2IhCnAKN3EZXB1kPDJ7rwfD2tETVGBJg5k/GXntw=",
   "/js/offline/client.js": "sha256-/PPmE3GioxmrI3B+t32p23ksmwC3V85AWJPNFLs0V0M=",
   "/js/offline/close.js": "sha256-M1SmlSYuDNkjwvUN3gJLGDWuKjHazZd51oKUIiA/bEI=",
@@ -29,6 +29,7 @@ const ASSETS = {
   "/js/pages/history.js": "sha256-M4RYlj9oEiFQ1d9Mvgn9yp2nLCak7p2mwuGbzI52ZtY=",
   "/js/pages/home.js": "sha256-98gD4z7xUak3frU4WLXmAL84ciwv6Vv48ZiPZUl4pv0=",
   "/js/pages/login.js": "sha256-senFnm9Hi12+yytFKFhYWVmSOQwmUzZyTnEhblcfrms=",
+  "/js/pages/logout.js": "sha256-G4YD3vQpN3GLVB8RRD7RwQ/TZalgwn7GHn7WjUgCE5w=",
   "/js/pages/offline-home.js": "sha256-5nht5otw3CC8Dc6ts7tWIQvF9gPlS5qJk57tl0CvDH8=",
   "/js/pages/offline-off.js": "sha256-kHVgQ9Mz1NS5lm3PbNfsGgugPbP0Ksd6YPViDlB7LLY=",
   "/js/pages/pay.js": "sha256-VGjwtL/qTMewTjxPtoHwizoXiLIsrO/s9qZiTTaNKoU=",

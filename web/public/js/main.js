@@ -22,11 +22,12 @@ import * as accept from "./pages/accept.js";
 import * as purse from "./pages/purse.js";
 import * as closePurse from "./pages/close.js";
 import * as syncPage from "./pages/sync.js";
+import * as logoutPage from "./pages/logout.js";
 
 const ROUTES = {
   "/login": login, "/home": home, "/offline": offlineHome, "/send": send, "/history": history,
   "/result": result, "/receive": receive, "/pay": pay, "/accept": accept, "/purse": purse, "/close": closePurse,
-  "/sync": syncPage,
+  "/sync": syncPage, "/logout": logoutPage,
 };
 /** Pages that re-render when a live event changes the balance or history. */
 const LIVE_PAGES = new Set(["/home", "/history", "/offline", "/sync"]);
@@ -192,7 +193,9 @@ window.addEventListener("offline", () => {
   updateNet();
   if (app.route === "/home") render(false);
 });
-document.getElementById("logout").addEventListener("click", () => app.logout());
+// Log out goes through pages/logout.js, which warns first when offline money or unsettled payments
+// would wait on this device.
+document.getElementById("logout").addEventListener("click", () => app.go("/logout"));
 
 async function boot() {
   updateNet();
