@@ -3,18 +3,18 @@
 // The asset list and version below are written by scripts/web-vendor (web/tools/stamp-sw.mjs).
 
 // BEGIN GENERATED
-const VERSION = "84b64749fd35fcb8";
+const VERSION = "d5dd7a586581f215";
 const ASSETS = {
   "/": "sha256-hIV25eE6TW70pS03Qs7bTWi5FA2BBLPuvVMN34xjHY4=",
   "/app.css": "sha256-eIPt7gbNMoKaUw3I3tk0IDMREXlXTJZNuyi2hOes3wE=",
   "/icons/icon-192.png": "sha256-gT9LRu233qKbhm/Cg8jhxJU2yx0PvuFrXTd0yXU4gwA=",
   "/icons/icon-512.png": "sha256-hVjENhAQqIxuA+4AHfCS7O58bgGha+CDQqiz1o8EUEk=",
   "/icons/icon.svg": "sha256-UiaeFsNB9IZfs/q6ihmGhvseh0thBTWtVVMl3eVqNfY=",
-  "/js/api.js": "sha256-RQXL6h+LJgBDIIEt+ew2ZVTJ1Xnc62KgUOstlpkvYfc=",
+  "/js/api.js": "sha256-WLPx5MkyVTPbocucaUA+ZdBBm/kN7SrFQ9IaECVR0ks=",
   "/js/intents.js": "sha256-D4VsKVCWHr5qR+b1H/azh55l9FhDOELDw6VkzRbD9qI=",
   "/js/live.js": "sha256-cAxI42HaZ0UvqK1FZoFJyuVpbZlpgaFFmTYE46rfsak=",
-  "/js/main.js": "sha256-bKHUNBVLYscgQPaasN+gCeeYIxQd/Wep+qVx8HKduic=",
-  "/js/money.js": "sha256-ZIJ2IhCnAKN3EZXB1kPDJ7rwfD2tETVGBJg5k/GXntw=",
+  "/js/main.js": "sha256-A1mo3aCU1VE3uGKXOJKrQh/hmHOdRPUGb+ZpINGPHSQ=",
+  "/js/money.js": "sha256-xVCCVROh6vOzH7Z13xY2j39z6aTx3naXm1n/kt30tR0=",
   "/js/offline/client.js": "sha256-/PPmE3GioxmrI3B+t32p23ksmwC3V85AWJPNFLs0V0M=",
   "/js/offline/close.js": "sha256-M1SmlSYuDNkjwvUN3gJLGDWuKjHazZd51oKUIiA/bEI=",
   "/js/offline/db.js": "sha256-lAW0gLVs2jRn9Nlbww/5vNmV5BXNpf5ii82rkHiICJU=",

@@ -152,10 +152,10 @@ export function waitText(page, selector, text) {
   return page.waitForFunction(([s, t]) => document.querySelector(s)?.textContent?.includes(t), [selector, text]);
 }
 
-/** How Home shows a major-unit amount such as "1000.00": "₹1,000.00". */
+/** How Home shows a major-unit amount such as "1000.00": "₹1,000.00" (Indian grouping: "₹1,00,000.00"). */
 export function rupees(amount) {
   const [whole, frac] = amount.split(".");
-  return `₹${whole.replace(/\B(?=(\d{3})+(?!\d))/g, ",")}.${frac}`;
+  return `₹${new Intl.NumberFormat("en-IN").format(BigInt(whole))}.${frac}`;
 }
 
 /**

@@ -29,6 +29,12 @@ test("formats minor units", () => {
   assert.equal(formatMoney(100000, "INR"), "₹1,000.00");
   assert.equal(formatMoney(-25000, "INR"), "-₹250.00");
   assert.equal(formatMoney(1234567, "XYZ"), "XYZ 12,345.67");
+  // Rupees in the Indian grouping (lakh, crore); other currencies in thousands.
+  assert.equal(formatMoney(12345678, "INR"), "₹1,23,456.78");
+  assert.equal(formatMoney(1234567890, "INR"), "₹1,23,45,678.90");
+  assert.equal(formatMoney(-10000000, "INR"), "-₹1,00,000.00");
+  assert.equal(formatMoney(12345678, "EUR"), "€123,456.78");
+  assert.equal(formatPlain(Number.MAX_SAFE_INTEGER, 2, "INR"), "9,00,71,99,25,47,409.91");
   assert.equal(formatMoney(7, "JPY", 0), "JPY 7");
   assert.equal(toMajorInput(125050), "1250.50");
   assert.equal(parseMajor(toMajorInput(Number.MAX_SAFE_INTEGER)).minor, Number.MAX_SAFE_INTEGER);

@@ -26,6 +26,9 @@ export class ApiError extends Error {
   }
 }
 
+/** The event dispatched on `globalThis` whenever the server answers a request. */
+export const SERVER_ANSWERED = "offpay-server-answered";
+
 /** A new Idempotency-Key (8-128 chars of A-Za-z0-9-_). */
 export function newIdempotencyKey() {
   return crypto.randomUUID();
@@ -43,6 +46,8 @@ export async function call(method, path, { body, token, idempotencyKey } = {}) {
   } catch {
     throw new ApiError(0, "network", "network error");
   }
+  // The server answered (whatever the status): main.js clears the "Offline" indicator.
+  globalThis.dispatchEvent?.(new Event(SERVER_ANSWERED));
   if (res.status === 204) return null;
   let data = null;
   try { data = await res.json(); } catch { /* not JSON */ }

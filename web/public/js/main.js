@@ -2,7 +2,7 @@
 // which registers the service worker first).
 // Each page is a module in pages/ exporting `render(app, params)` that returns a DOM node.
 
-import { api, ApiError } from "./api.js";
+import { api, ApiError, SERVER_ANSWERED } from "./api.js";
 import { Live } from "./live.js";
 import { formatMoney } from "./money.js";
 import * as session from "./session.js";
@@ -189,6 +189,8 @@ window.addEventListener("online", () => {
   autoSync(app);
   if (app.route === "/offline" || app.route === "/home") app.go("/home");
 });
+// Any answer from the server means it is reachable again: the "Offline" indicator clears.
+window.addEventListener(SERVER_ANSWERED, () => app.setReachable(true));
 window.addEventListener("offline", () => {
   updateNet();
   if (app.route === "/home") render(false);

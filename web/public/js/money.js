@@ -29,26 +29,32 @@ export function parseMajor(text, decimals = 2) {
   return { ok: true, minor: Number(minor) };
 }
 
-function group(digits) {
-  return digits.replace(/\B(?=(\d{3})+(?!\d))/g, ",");
-}
+/**
+ * How whole units are grouped: rupees the Indian way (1,23,456), through `Intl.NumberFormat`
+ * with the en-IN locale; other currencies in thousands (123,456).
+ */
+const GROUPING = { INR: new Intl.NumberFormat("en-IN") };
+const THOUSANDS = new Intl.NumberFormat("en-US");
 
-/** Formats minor units as major units, without a currency sign: 125050 -> "1,250.50". */
-export function formatPlain(minor, decimals = 2) {
+/**
+ * Formats minor units as major units, without a currency sign: 125050 -> "1,250.50"; with
+ * "INR", 12345678 -> "1,23,456.78".
+ */
+export function formatPlain(minor, decimals = 2, currency = "") {
   const n = BigInt(minor);
   const neg = n < 0n;
   const abs = neg ? -n : n;
   const base = 10n ** BigInt(decimals);
-  const whole = group((abs / base).toString());
+  const whole = (GROUPING[currency] ?? THOUSANDS).format(abs / base);
   const frac = decimals > 0 ? "." + (abs % base).toString().padStart(decimals, "0") : "";
   return (neg ? "-" : "") + whole + frac;
 }
 
-/** Formats minor units with the currency sign: 125050 INR -> "₹1,250.50". */
+/** Formats minor units with the currency sign: 125050 INR -> "₹1,250.50", 12345678 -> "₹1,23,456.78". */
 export function formatMoney(minor, currency = "INR", decimals = 2) {
   const sign = SYMBOLS[currency] ?? `${currency} `;
   const n = Number(minor);
-  const text = formatPlain(Math.abs(n), decimals);
+  const text = formatPlain(Math.abs(n), decimals, currency);
   return (n < 0 ? "-" : "") + sign + text;
 }
 

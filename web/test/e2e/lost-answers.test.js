@@ -1,8 +1,10 @@
 // End-to-end in Chromium against the real `offpay serve`: the server's answer is lost after it
 // did the work (the request reaches the server, which moves the money; the phone sees the
-// connection drop), then the page is reloaded and the person retries. Send, purse load and purse
-// close each move money once: the retry reuses the intent's idempotency key (js/intents.js,
-// js/offline/close.js) and the server answers with the first outcome.
+// connection drop), then the person retries: after a reload (send, purse load) or with "Try
+// again" (purse close, which also checks that the "Offline" indicator the lost answer turned on
+// clears once the server answers again). Send, purse load and purse close each move money once:
+// the retry reuses the intent's idempotency key (js/intents.js, js/offline/close.js) and the
+// server answers with the first outcome.
 //
 // The lost answer is real: Playwright forwards the request to the server (route.fetch), waits
 // for the server's full answer, and then drops the connection to the page instead of passing it
@@ -125,7 +127,7 @@ test("a purse load whose answer was lost is finished after a reload and reserves
   assert.equal(await balanceOf(a.page), 30_000);
 });
 
-test("a purse close whose answer was lost is finished after a reload and returns the money once", async () => {
+test("a purse close whose answer was lost is finished by trying again and returns the money once; the Offline indicator clears when the server answers", async () => {
   const a = await phone(browser);
   await register(a.page, srv.url, "dev", "dev-secret-12");
   await depositAndReload(a.page, srv, "dev", "300.00");
@@ -143,14 +145,17 @@ test("a purse close whose answer was lost is finished after a reload and returns
   assert.equal(await answered.status, 200, "the server closed the purse");
   await a.page.getByRole("heading", { name: "Purse not closed" }).waitFor();
   assert.equal(await balanceOf(a.page), 30_000, "the server returned 120.00 once");
+  // No answer: the header says Offline until the server answers again.
+  await waitText(a.page, "#net-status", "Offline");
 
-  await a.page.reload();
-  await a.page.evaluate(() => { location.hash = "#/close"; });
+  // Try again (no reload: the signed close and its key are kept with the purse).
+  await a.page.getByRole("link", { name: "Try again" }).click();
   await a.page.getByText("Closing was started on this device and not finished").waitFor();
   await a.page.getByRole("button", { name: "Close purse" }).click();
   await a.page.getByRole("heading", { name: "Purse closed" }).waitFor();
   assert.match(await textOf(a.page, "result-summary"), /₹120\.00 returned to your balance/);
   assert.equal(await balanceOf(a.page), 30_000, "returned once, not twice");
+  await waitText(a.page, "#net-status", "Online");
   await a.page.getByRole("link", { name: "Done" }).click();
   await waitText(a.page, '[data-testid="offline-balance"]', "₹0.00");
 });
