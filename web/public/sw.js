@@ -3,7 +3,7 @@
 // The asset list and version below are written by scripts/web-vendor (web/tools/stamp-sw.mjs).
 
 // BEGIN GENERATED
-const VERSION = "d5dd7a586581f215";
+const VERSION = "ea6f2f676c80911d";
 const ASSETS = {
   "/": "sha256-hIV25eE6TW70pS03Qs7bTWi5FA2BBLPuvVMN34xjHY4=",
   "/app.css": "sha256-eIPt7gbNMoKaUw3I3tk0IDMREXlXTJZNuyi2hOes3wE=",
@@ -22,8 +22,8 @@ const ASSETS = {
   "/js/offline/paid-once.js": "sha256-3ZFdDsDYkw9x6+4xKLw1sVK6si9xFaXZdKlxpgD4X7Y=",
   "/js/offline/refusals.js": "sha256-SVAhb/7T0npbLGsw2O4nu9btPOd4iDaAjIEimBOSppo=",
   "/js/offline/sync.js": "sha256-RdGB3TDP4bZsl9dhZJZ/DEsfKuHgmJDwlm2tUhil33Y=",
-  "/js/offline/wallet.js": "sha256-S7RGsfI5Ky56CSULo708HIfTXldSUEGSV0MwLjWqmqw=",
-  "/js/pages/accept.js": "sha256-OCzdYFHep9c6GOuE+cdvkYabBdtU41G+j63oPhgt6Kk=",
+  "/js/offline/wallet.js": "sha256-kw2RI/orgHyvdErzJ4c/BmKgEyqUvvDmimCLGkf5VUk=",
+  "/js/pages/accept.js": "sha256-YnB/PpHf2tbFlXxYRvGSPo9oBlzPC2qDizz534twJYs=",
   "/js/pages/activity.js": "sha256-cSEVBaN6LPLbAr0NNC7vRqiYB0pL2HLWlpF4U/j0n80=",
   "/js/pages/close.js": "sha256-i1vPuAKjBuYC28u8Xn694ouP+UX2j+GTvk0nxq7F/84=",
   "/js/pages/history.js": "sha256-M4RYlj9oEiFQ1d9Mvgn9yp2nLCak7p2mwuGbzI52ZtY=",

@@ -113,6 +113,15 @@ test("offline: request, pay and accept with both phones offline; a tampered note
   assert.match(await textOf(b.page, "result-summary"), /₹120\.00 received/);
   await shot(b.page, "payment-successful-offline");
 
+  // The same note scanned again is not a failure: it is already on the device, nothing more.
+  await b.page.evaluate(() => { location.hash = "#/accept"; });
+  await b.page.getByRole("heading", { name: "Accept payment" }).waitFor();
+  await b.page.getByRole("textbox", { name: "Payment note" }).fill(noteText);
+  await b.page.getByRole("button", { name: "Accept" }).click();
+  await b.page.getByRole("heading", { name: "Already received" }).waitFor();
+  assert.match(await textOf(b.page, "result-summary"), /You already accepted this payment of ₹120\.00 on .+\. Nothing more was received\./);
+  assert.equal(await b.page.getByTestId("failure-reason").count(), 0);
+
   // Still offline: both sync pages list the payment as waiting.
   for (const p of [a.page, b.page]) {
     await p.goto(`${srv.url}/#/sync`);

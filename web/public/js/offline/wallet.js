@@ -267,6 +267,14 @@ export async function acceptText(app, text) {
     purseId: note.certificate.purseId,
     notes: new Map(earlier.map((n) => [n.seq, { hash: fromHex(n.noteHash), prevHash: fromHex(n.prevHash), cumulative: n.cumulative, amount: n.amount }])),
   };
+  // The same note again (scanned twice, or re-sent by the payer) is not a new payment: say when it
+  // was accepted, and how much, instead of refusing it.
+  const earlierCopy = await get("received", hex(await hashOf(note)));
+  if (earlierCopy && earlierCopy.handle === handle) {
+    const e = new OfflineError("already_accepted", REASONS.already_accepted);
+    e.earlier = earlierCopy;
+    throw e;
+  }
   let ok;
   try {
     ok = await acceptNote(note, tally, await acceptContext(app));

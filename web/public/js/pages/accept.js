@@ -1,5 +1,6 @@
 // Accept: the payee pastes or scans the payer's payment note; the device checks it with no server,
-// stores it, and only then shows "Payment successful" (or "Payment failed" with the reason).
+// stores it, and only then shows "Payment successful" (or "Payment failed" with the reason; a note
+// already accepted on this device shows "Already received" with its amount and time instead).
 
 import { offlineDisabled } from "./offline-off.js";
 import { h, title, errorLine } from "../ui.js";
@@ -21,6 +22,13 @@ export function render(app) {
       app.showResult({ ok: true, summary: `${app.money(r.amount)} received. It settles when either device is online.` });
       autoSync(app);
     } catch (e) {
+      if (e.code === "already_accepted" && e.earlier) {
+        // Not a failure: this payment is already on the device; nothing more was received.
+        const when = new Date(e.earlier.acceptedMs).toLocaleString();
+        app.showResult({ ok: true, title: "Already received",
+          summary: `You already accepted this payment of ${app.money(e.earlier.amount)} on ${when}. Nothing more was received.` });
+        return;
+      }
       app.showResult({ ok: false, reason: e.reason ?? e.message, summary: "The payment note was not accepted.", retry: "#/accept" });
     }
   };
