@@ -3,7 +3,7 @@
 // The asset list and version below are written by scripts/web-vendor (web/tools/stamp-sw.mjs).
 
 // BEGIN GENERATED
-const VERSION = "ea6f2f676c80911d";
+const VERSION = "1aec954181a1a4f2";
 const ASSETS = {
   "/": "sha256-hIV25eE6TW70pS03Qs7bTWi5FA2BBLPuvVMN34xjHY4=",
   "/app.css": "sha256-eIPt7gbNMoKaUw3I3tk0IDMREXlXTJZNuyi2hOes3wE=",
@@ -23,20 +23,20 @@ const ASSETS = {
   "/js/offline/refusals.js": "sha256-SVAhb/7T0npbLGsw2O4nu9btPOd4iDaAjIEimBOSppo=",
   "/js/offline/sync.js": "sha256-RdGB3TDP4bZsl9dhZJZ/DEsfKuHgmJDwlm2tUhil33Y=",
   "/js/offline/wallet.js": "sha256-kw2RI/orgHyvdErzJ4c/BmKgEyqUvvDmimCLGkf5VUk=",
-  "/js/pages/accept.js": "sha256-YnB/PpHf2tbFlXxYRvGSPo9oBlzPC2qDizz534twJYs=",
+  "/js/pages/accept.js": "sha256-mVMj9AB4Nxu1X+AtasdMLE19YvbCO9gToYv1WQfdwq0=",
   "/js/pages/activity.js": "sha256-cSEVBaN6LPLbAr0NNC7vRqiYB0pL2HLWlpF4U/j0n80=",
   "/js/pages/close.js": "sha256-i1vPuAKjBuYC28u8Xn694ouP+UX2j+GTvk0nxq7F/84=",
   "/js/pages/history.js": "sha256-M4RYlj9oEiFQ1d9Mvgn9yp2nLCak7p2mwuGbzI52ZtY=",
   "/js/pages/home.js": "sha256-98gD4z7xUak3frU4WLXmAL84ciwv6Vv48ZiPZUl4pv0=",
-  "/js/pages/login.js": "sha256-senFnm9Hi12+yytFKFhYWVmSOQwmUzZyTnEhblcfrms=",
+  "/js/pages/login.js": "sha256-JtxWvml/7292e8YlbkWd0lxenCM49/oQWbv4na/BsEA=",
   "/js/pages/logout.js": "sha256-G4YD3vQpN3GLVB8RRD7RwQ/TZalgwn7GHn7WjUgCE5w=",
   "/js/pages/offline-home.js": "sha256-5nht5otw3CC8Dc6ts7tWIQvF9gPlS5qJk57tl0CvDH8=",
   "/js/pages/offline-off.js": "sha256-kHVgQ9Mz1NS5lm3PbNfsGgugPbP0Ksd6YPViDlB7LLY=",
-  "/js/pages/pay.js": "sha256-VGjwtL/qTMewTjxPtoHwizoXiLIsrO/s9qZiTTaNKoU=",
-  "/js/pages/purse.js": "sha256-KY9EFyplP1PwaIBKjqEsWgylwTYP5CWMjGnUonROVcw=",
-  "/js/pages/receive.js": "sha256-DpyjXjopenj9g0mni3Me9pFUwej5p9PJThWhNHbEdN8=",
+  "/js/pages/pay.js": "sha256-VuqBQZL6MoHJTHcDk3olsN+0HkC2CGhbmX6mrPdIYdI=",
+  "/js/pages/purse.js": "sha256-9G7+8hpd7X8DmbBEVq+hCGpwijhZZQGm56AeLD2I0ZY=",
+  "/js/pages/receive.js": "sha256-8DCQkXiUYkmGHF0e6YLviqOKV33MdsX3kaBrWeJoX4Q=",
   "/js/pages/result.js": "sha256-cPgrYcJHeVaJFjepnVyQX81F1G5SgyP11gprOz4alhk=",
-  "/js/pages/send.js": "sha256-Ban0KvDtwbklmIjNFJAQvLcC/CzuIdg2/0kVrPCuU3I=",
+  "/js/pages/send.js": "sha256-iV1a721EJFISk7PExW621IByPva5IYPbJR99FLkfcpY=",
   "/js/pages/sync.js": "sha256-GIJeZehAqmUCSzOfLBDnNLbTijUYXN8wl0/2ZJjzqjs=",
   "/js/protocol/accept.js": "sha256-fgoClPA52+fXMOyHLMPVM8ZRzlR48Pz4b5dUPDIKHGc=",
   "/js/protocol/base45.js": "sha256-UiH+ff0uqrLBZgbjofXLYurSKhXC4QKY398J5hMOPks=",
@@ -47,7 +47,7 @@ const ASSETS = {
   "/js/qr.js": "sha256-qHzhTBv438iFPInJCkV/hWIVQqit1zZ1X7BUqMCQ5Es=",
   "/js/session.js": "sha256-TNh3HFvcxC10GN3847oT2mCsEeKSq5c6R1T4xvNfROI=",
   "/js/start.js": "sha256-oxKAQ0gm96v65vBDJIArOoC9f2DPVUgH4y3eSujlzUE=",
-  "/js/ui.js": "sha256-6avy2nbELMp+qNZGuztszgc4xhVnfoDBWBaeEjlcUW0=",
+  "/js/ui.js": "sha256-vGk/ws1PMC7d6wLMwDOp95j9TVEEcEg1mpPwj+8+skE=",
   "/manifest.webmanifest": "sha256-jsQP0rj0OSX0NcwV4BSskfs1zcVZHWJfjD/ctky46vE=",
   "/vendor/LICENSES.txt": "sha256-u2Y4lVeIRwbAYbZl6sHQtvorJ6YJxrCHYzbUiemPr2s=",
   "/vendor/jsQR.js": "sha256-vEDIoVGWI2sjFNsIVvcsoLSZgM1UE7jIUqc0n1/uCFk=",

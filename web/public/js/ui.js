@@ -48,7 +48,25 @@ export function when(ms) {
   return d.toLocaleString(undefined, { day: "numeric", month: "short", hour: "2-digit", minute: "2-digit" });
 }
 
-/** An error line that screen readers announce. */
-export function errorLine() {
-  return h("p", { class: "error", role: "alert" });
+let errorIds = 0;
+
+/**
+ * An error line that screen readers announce. The `inputs` it is about name it in
+ * `aria-describedby` and carry `aria-invalid="true"` while it shows a message (pages just set its
+ * textContent; an observer keeps the inputs in step).
+ */
+export function errorLine(...inputs) {
+  const id = `error-${++errorIds}`;
+  const line = h("p", { class: "error", role: "alert", id });
+  if (!inputs.length) return line;
+  for (const input of inputs) input.setAttribute("aria-describedby", id);
+  const sync = () => {
+    const bad = line.textContent.trim() !== "";
+    for (const input of inputs) {
+      if (bad) input.setAttribute("aria-invalid", "true");
+      else input.removeAttribute("aria-invalid");
+    }
+  };
+  new MutationObserver(sync).observe(line, { childList: true, characterData: true, subtree: true });
+  return line;
 }

@@ -76,8 +76,22 @@ test("online: a payment the balance cannot cover shows Payment failed with the r
   const c = await phone(browser);
   await register(c.page, srv.url, "carol", "carol-secret-1");
   await c.page.getByRole("link", { name: "Send" }).click();
-  await c.page.getByLabel("To").fill("alice");
-  await c.page.getByLabel("Amount").fill("5.00");
+
+  // A mistake in the form is tied to its field: aria-invalid, and the message as its description.
+  const to = c.page.getByLabel("To");
+  const amount = c.page.getByLabel("Amount");
+  const described = (field) => field.evaluate((el) => [el.getAttribute("aria-invalid"),
+    document.getElementById(el.getAttribute("aria-describedby"))?.textContent ?? null]);
+  await to.fill("alice");
+  await amount.fill("5.001");
+  await c.page.getByRole("button", { name: "Send" }).click();
+  await c.page.waitForFunction(() => document.querySelector('input[name="amount"]')?.getAttribute("aria-invalid") === "true");
+  assert.deepEqual(await described(amount), ["true", "Use at most 2 digits after the point."]);
+  assert.deepEqual(await described(to), [null, ""]);
+  assert.ok(await amount.evaluate((el) => el === document.activeElement), "focus goes to the field to fix");
+
+  await to.fill("alice");
+  await amount.fill("5.00");
   await c.page.getByRole("button", { name: "Send" }).click();
   await c.page.getByRole("button", { name: "Confirm" }).click();
   await c.page.getByRole("heading", { name: "Payment failed" }).waitFor();

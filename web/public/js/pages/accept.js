@@ -11,7 +11,7 @@ import { autoSync } from "../offline/sync.js";
 export function render(app) {
   if (!app.config.offline) return offlineDisabled("Accept payment");
   const input = h("textarea", { id: "payment-note-in", rows: "6", autocomplete: "off", spellcheck: "false", required: true });
-  const err = errorLine();
+  const err = errorLine(input);
   const button = h("button", { type: "submit" }, "Accept");
   const submit = async () => {
     err.textContent = "";

@@ -6,7 +6,7 @@ import { h, field, title, errorLine } from "../ui.js";
 export function render(app) {
   const user = field("Username", { name: "username", autocomplete: "username", autocapitalize: "none", spellcheck: "false", required: true });
   const pass = field("Password", { name: "password", type: "password", autocomplete: "current-password", required: true, minlength: "8" });
-  const err = errorLine();
+  const err = errorLine(user.input, pass.input);
   if (app.loginMessage) { err.textContent = app.loginMessage; app.loginMessage = ""; }
 
   async function submit(kind) {

@@ -23,7 +23,7 @@ export async function render(app) {
     return section;
   }
   const input = h("textarea", { id: "payment-request-in", rows: "6", autocomplete: "off", spellcheck: "false", required: true });
-  const err = errorLine();
+  const err = errorLine(input);
   const next = async () => {
     err.textContent = "";
     if (!input.value.trim()) { err.textContent = "Paste or scan the payee's payment request."; return; }

@@ -24,7 +24,8 @@ export async function render(app) {
     section.append(h("p", { class: "hint" }, "Closing the purse gives back to your balance what it has not paid."),
       h("div", { class: "actions" }, h("a", { class: "button secondary", href: "#/close" }, "Close offline purse")));
   }
-  const err = errorLine();
+  const amount = field("Amount", { name: "amount", inputmode: "decimal", autocomplete: "off", required: true, placeholder: "0.00" });
+  const err = errorLine(amount.input);
   const step = h("div");
   section.append(step);
   const load = async (button, minor) => {
@@ -56,7 +57,6 @@ export async function render(app) {
     showUnfinished(unfinished);
     return section;
   }
-  const amount = field("Amount", { name: "amount", inputmode: "decimal", autocomplete: "off", required: true, placeholder: "0.00" });
   const button = h("button", { type: "submit" }, "Load offline purse");
   step.append(h("form", { onsubmit: async (e) => {
     e.preventDefault();

@@ -11,7 +11,7 @@ export function render(app) {
   if (!app.config.offline) return offlineDisabled("Receive");
   const section = h("section", {}, title("Receive"));
   const amount = field("Amount", { name: "amount", inputmode: "decimal", autocomplete: "off", required: true, placeholder: "0.00" });
-  const err = errorLine();
+  const err = errorLine(amount.input);
   const button = h("button", { type: "submit" }, "Request payment");
   const form = h("form", { onsubmit: async (e) => {
     e.preventDefault();

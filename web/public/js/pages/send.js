@@ -18,7 +18,8 @@ export async function render(app) {
   const to = field("To", { name: "to", autocomplete: "off", autocapitalize: "none", spellcheck: "false", required: true, placeholder: "username" });
   const amount = field("Amount", { name: "amount", inputmode: "decimal", autocomplete: "off", required: true, placeholder: "0.00" });
   const memo = field("Message (optional)", { name: "memo", maxlength: "140", autocomplete: "off" });
-  const err = errorLine();
+  const toErr = errorLine(to.input);
+  const amountErr = errorLine(amount.input);
   const step = h("div");
 
   /** Sends (or finishes) `intent`; shows the outcome, or keeps the step open on a lost answer. */
@@ -57,13 +58,14 @@ export async function render(app) {
 
   const form = h("form", { onsubmit: (e) => {
     e.preventDefault();
-    err.textContent = "";
+    toErr.textContent = "";
+    amountErr.textContent = "";
     const handle = to.input.value.trim().toLowerCase();
     const parsed = parseMajor(amount.input.value, app.config.decimals);
-    if (!handle) { err.textContent = "Enter who to send to."; return; }
-    if (!parsed.ok) { err.textContent = parsed.reason; return; }
+    if (!handle) { toErr.textContent = "Enter who to send to."; to.input.focus(); return; }
+    if (!parsed.ok) { amountErr.textContent = parsed.reason; amount.input.focus(); return; }
     confirm(handle, parsed.minor, memo.input.value.trim());
-  } }, to.label, amount.label, memo.label, err, h("button", { type: "submit" }, "Send"));
+  } }, to.label, toErr, amount.label, amountErr, memo.label, h("button", { type: "submit" }, "Send"));
   step.append(form);
   section.append(step);
 
