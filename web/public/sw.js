@@ -3,10 +3,10 @@
 // The asset list and version below are written by scripts/web-vendor (web/tools/stamp-sw.mjs).
 
 // BEGIN GENERATED
-const VERSION = "1aec954181a1a4f2";
+const VERSION = "ea80021267f90546";
 const ASSETS = {
   "/": "sha256-hIV25eE6TW70pS03Qs7bTWi5FA2BBLPuvVMN34xjHY4=",
-  "/app.css": "sha256-eIPt7gbNMoKaUw3I3tk0IDMREXlXTJZNuyi2hOes3wE=",
+  "/app.css": "sha256-1l81LK7WR++9DhGrY0vl5Jox2dta4+9vqKaTjOR63pI=",
   "/icons/icon-192.png": "sha256-gT9LRu233qKbhm/Cg8jhxJU2yx0PvuFrXTd0yXU4gwA=",
   "/icons/icon-512.png": "sha256-hVjENhAQqIxuA+4AHfCS7O58bgGha+CDQqiz1o8EUEk=",
   "/icons/icon.svg": "sha256-UiaeFsNB9IZfs/q6ihmGhvseh0thBTWtVVMl3eVqNfY=",

@@ -14,6 +14,17 @@ test("log out warns while an offline purse holds money, online and offline, and 
   const a = await phone(browser);
   await register(a.page, srv.url, "esha", "esha-secret-1");
 
+  // The header fits a 320 px screen with text at 200%: nothing scrolls sideways.
+  await a.page.setViewportSize({ width: 320, height: 740 });
+  await a.page.evaluate(() => { document.documentElement.style.fontSize = "200%"; });
+  const widths = await a.page.evaluate(() => {
+    const bar = document.querySelector("header.bar");
+    return { page: document.documentElement.scrollWidth, bar: bar.scrollWidth, barBox: bar.clientWidth };
+  });
+  assert.ok(widths.page <= 320 && widths.bar <= widths.barBox, JSON.stringify(widths));
+  await a.page.evaluate(() => { document.documentElement.style.fontSize = ""; });
+  await a.page.setViewportSize({ width: 360, height: 740 });
+
   // Nothing on the device: Log out logs out at once.
   await a.page.getByRole("button", { name: "Log out" }).click();
   await a.page.getByRole("heading", { name: "Log in to offpay" }).waitFor();
