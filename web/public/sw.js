@@ -3,7 +3,7 @@
 // The asset list and version below are written by scripts/web-vendor (web/tools/stamp-sw.mjs).
 
 // BEGIN GENERATED
-const VERSION = "e5047f9ab2a328f2";
+const VERSION = "60bf2debc26e7f28";
 const ASSETS = {
   "/": "sha256-hIV25eE6TW70pS03Qs7bTWi5FA2BBLPuvVMN34xjHY4=",
   "/app.css": "sha256-eW44lMFsbpxSkkKs8LQ/YG7UspqUy/fjMGR06QKjHj0=",
@@ -32,9 +32,9 @@ const ASSETS = {
   "/js/pages/home.js": "sha256-C48JYcrq2H6bSMIr2tBwcuiHR9a0sFXFmcqo1ruh044=",
   "/js/pages/login.js": "sha256-senFnm9Hi12+yytFKFhYWVmSOQwmUzZyTnEhblcfrms=",
   "/js/pages/note.js": "sha256-r+cLieNQOeAMvSOXbCJrpe0QaftMx5cokGsEmJmr5kg=",
-  "/js/pages/offline-home.js": "sha256-5nht5otw3CC8Dc6ts7tWIQvF9gPlS5qJk57tl0CvDH8=",
+  "/js/pages/offline-home.js": "sha256-aH3VswYm+NR2XkHoF90rhQMTaZXco8z2IrW4Ww4SvIE=",
   "/js/pages/offline-off.js": "sha256-kHVgQ9Mz1NS5lm3PbNfsGgugPbP0Ksd6YPViDlB7LLY=",
-  "/js/pages/pay.js": "sha256-sRfFjzrweln1WA8RESyb90M6x6qDNM2mD9529k/szBg=",
+  "/js/pages/pay.js": "sha256-eGC8Xa4j7cjNIKeTqenr5c9iuCRyuON0een46ZLxTwE=",
   "/js/pages/purse.js": "sha256-KY9EFyplP1PwaIBKjqEsWgylwTYP5CWMjGnUonROVcw=",
   "/js/pages/receipt.js": "sha256-nfFU6mL+w0sjfCKrhbiBtjL2i29hhhZydCvW5yFkJE4=",
   "/js/pages/receive.js": "sha256-X90RpuRwLfnTmL1pFTWhp5w6DNqTffwqTjRTYWMqKoc=",

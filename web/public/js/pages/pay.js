@@ -76,7 +76,7 @@ export async function render(app) {
       repeated
         ? h("p", { role: "status", "data-testid": "already-paid" }, `${alreadyPaid(app.money(req.amount), who)} Show this code to the payee, or send them the text.`)
         : h("p", {}, `You paid ${app.money(req.amount)} to ${who}. Show this code to the payee, or send them the text.`),
-      noteDisplay(app, req.amount, text),
+      ...noteDisplay(app, req.amount, text),
       h("p", { class: "hint" }, "If the payee could not scan it, open this payment in your history to show the note again."));
     section.querySelector("h1").focus();
   }
