@@ -3,7 +3,7 @@
 // The asset list and version below are written by scripts/web-vendor (web/tools/stamp-sw.mjs).
 
 // BEGIN GENERATED
-const VERSION = "60bf2debc26e7f28";
+const VERSION = "50d1f8b809db5359";
 const ASSETS = {
   "/": "sha256-hIV25eE6TW70pS03Qs7bTWi5FA2BBLPuvVMN34xjHY4=",
   "/app.css": "sha256-eW44lMFsbpxSkkKs8LQ/YG7UspqUy/fjMGR06QKjHj0=",
@@ -17,7 +17,7 @@ const ASSETS = {
   "/js/money.js": "sha256-ZIJ2IhCnAKN3EZXB1kPDJ7rwfD2tETVGBJg5k/GXntw=",
   "/js/offline/client.js": "sha256-/PPmE3GioxmrI3B+t32p23ksmwC3V85AWJPNFLs0V0M=",
   "/js/offline/close.js": "sha256-M1SmlSYuDNkjwvUN3gJLGDWuKjHazZd51oKUIiA/bEI=",
-  "/js/offline/db.js": "sha256-lAW0gLVs2jRn9Nlbww/5vNmV5BXNpf5ii82rkHiICJU=",
+  "/js/offline/db.js": "sha256-OY5xzuQk9Gff8Qu8fTj35cxZMnPxyCc2mgTVnQK3Ch4=",
   "/js/offline/device.js": "sha256-nkiFNkSj2rMp7cmppqYP4gE+n6BeHIvOUkCP2GjxBsE=",
   "/js/offline/entries.js": "sha256-Nj4Rzqe8lD22mIkfliQ8jxOZCvPZNGOWOaqr+jGI01s=",
   "/js/offline/history.js": "sha256-N4YuepbpVEfdMKa5EzcWJL3aXYWYS8awj3F17s9899Q=",
