@@ -23,14 +23,16 @@ import * as purse from "./pages/purse.js";
 import * as closePurse from "./pages/close.js";
 import * as syncPage from "./pages/sync.js";
 import * as logoutPage from "./pages/logout.js";
+import * as receipt from "./pages/receipt.js";
+import * as note from "./pages/note.js";
 
 const ROUTES = {
   "/login": login, "/home": home, "/offline": offlineHome, "/send": send, "/history": history,
   "/result": result, "/receive": receive, "/pay": pay, "/accept": accept, "/purse": purse, "/close": closePurse,
-  "/sync": syncPage, "/logout": logoutPage,
+  "/sync": syncPage, "/logout": logoutPage, "/receipt": receipt, "/note": note,
 };
 /** Pages that re-render when a live event changes the balance or history. */
-const LIVE_PAGES = new Set(["/home", "/history", "/offline", "/sync"]);
+const LIVE_PAGES = new Set(["/home", "/history", "/offline", "/sync", "/receipt"]);
 
 const app = {
   session: session.loadSession(),
@@ -125,7 +127,7 @@ const live = new Live({
     else if (ev.kind === "purse_returned") notice(`${app.money(p.amount)} returned from an offline purse.`);
     else if (ev.kind === "account_frozen") notice("Your account has been frozen.");
     if (ev.kind === "offline_in" || ev.kind === "offline_out") {
-      for (const n of Array.isArray(p.notes) ? p.notes : []) markSettled(app, n?.note);
+      for (const n of Array.isArray(p.notes) ? p.notes : []) markSettled(app, n?.note, ev.kind === "offline_in" ? n?.from : n?.to);
     }
     if (LIVE_PAGES.has(app.route)) render(false);
   },

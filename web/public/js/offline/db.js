@@ -10,10 +10,13 @@ export const STORES = {
   keys: "handle",        // {handle, alg, privateKey (CryptoKey, non-extractable) | seed, publicKey: Uint8Array}
   purses: "purseId",     // {purseId, handle, certText, amount, cap, spent, seq, lastHash, validFrom, validUntil, status,
                          //  closeText, closeKey, returned, held}; status: active | closing | closed | expired | revoked
-  sent: "noteHash",      // {noteHash, handle, purseId, seq, amount, payee, text, createdMs, settled, nonce}
+  sent: "noteHash",      // {noteHash, handle, purseId, seq, amount, payee, text, createdMs, settled, nonce,
+                         //  settledMs?, uploadedMs?, rejected?, held?, entryId?}
                          //  nonce: the request's, hex (records from before it: read from text, paid-once.js)
-  requests: "nonce",     // {nonce, handle, amount, text, expiresMs, status}
-  received: "noteHash",  // {noteHash, handle, purseId, payer, seq, cumulative, amount, text, acceptedMs, settled}
+                         //  uploadedMs: an upload left (sync.js); entryId: the server entry that paid it (history.js)
+  requests: "nonce",     // {nonce, handle, amount, text, expiresAt (Unix seconds), status: open | paid, createdMs}
+  received: "noteHash",  // {noteHash, handle, purseId, payer, seq, cumulative, amount, text, acceptedMs, settled,
+                         //  settledMs?, uploadedMs?, rejected?, held?, payerHandle? (from an offline_in event), entryId?}
   issuers: "keyId",      // {keyId, publicKey: Uint8Array, validFromMs, validUntilMs}
   meta: "k",             // {k, v}
   intents: "key",        // {key (the Idempotency-Key), handle, kind: send | load, body, createdMs} (../intents.js)

@@ -27,6 +27,15 @@ export function syncNow(app) {
     let held = 0;
     for (let i = 0; i < queue.length; i += BATCH) {
       const batch = queue.slice(i, i + BATCH);
+      // Kept before the upload leaves: if its answer is lost, history says the note was sent to
+      // the server and the next sync asks again (uploads are idempotent by note hash).
+      const uploadedMs = Date.now();
+      await atomic(["sent", "received"], (s) => {
+        for (const entry of batch) {
+          entry[1] = { ...entry[1], uploadedMs };
+          s[entry[0]].put(entry[1]);
+        }
+      });
       const r = await offlineApi.uploadNotes(app.session.token, batch.map(([, n]) => n.text));
       const byHash = new Map((r.results ?? []).map((x) => [x.note, x]));
       await atomic(["sent", "received"], (s) => {
@@ -66,14 +75,21 @@ export async function autoSync(app) {
   }
 }
 
-/** Marks a note settled when the server says so over the WebSocket (offline_in / offline_out). */
-export async function markSettled(app, noteHash) {
+/**
+ * Marks a note settled when the server says so over the WebSocket (offline_in / offline_out).
+ * `counterparty` is the other side's username from the event (`from` or `to`): an accepted note
+ * knows its payer only by account number until then, so it is kept as `payerHandle`.
+ */
+export async function markSettled(app, noteHash, counterparty = null) {
   if (!app.session || typeof noteHash !== "string") return;
   try {
     await atomic(["sent", "received"], async (s, result) => {
       for (const store of ["sent", "received"]) {
         const n = await result(s[store].get(noteHash));
-        if (n && !n.settled) s[store].put({ ...n, settled: true, settledMs: Date.now() });
+        if (!n) continue;
+        const next = n.settled ? { ...n } : { ...n, settled: true, settledMs: Date.now(), held: undefined };
+        if (store === "received" && typeof counterparty === "string" && !n.payerHandle) next.payerHandle = counterparty;
+        s[store].put(next);
       }
     });
   } catch { /* the next sync marks it */ }

@@ -1,35 +1,33 @@
-// History: every entry of the account, newest first, with "Show more".
+// History: one list, newest first, of the server's online entries and every offline note this
+// device paid or accepted, with its state (offline/entries.js merges a settled note with the
+// server entry that paid it, so it is listed once); "Show more" loads older server entries. With
+// no connection it lists this device's own records and says that online entries need one. Each
+// entry opens its receipt.
 
-import { api } from "../api.js";
 import { h, title } from "../ui.js";
+import { loadMerged } from "../offline/history.js";
 import { activityList } from "./activity.js";
 
 export async function render(app) {
   const section = h("section", {}, title("History"));
-  if (!navigator.onLine) {
-    section.append(h("p", { class: "offline-banner" }, "History needs a connection. Offline payments are on the Sync status page."));
-    return section;
+  const online = navigator.onLine;
+  let r = await loadMerged(app, [], { online });
+  if (r.error) app.handleError(r.error);
+  if (!online || r.error) {
+    section.append(h("p", { class: "offline-banner", "data-testid": "history-offline" }, online
+      ? "The server could not be reached, so this list shows only the offline payments kept on this phone. Online payments appear again when the connection works."
+      : "You are offline: this list shows the offline payments kept on this phone. Online payments appear again when you are back online."));
   }
-  let page;
-  try {
-    page = await api.history(app.session.token, { limit: 50 });
-  } catch (e) {
-    app.handleError(e);
-    section.append(h("p", { class: "error", role: "alert" }, e.reason ?? "History could not be loaded."));
-    return section;
-  }
-  const list = h("div", {}, activityList(app, page.items));
+  const list = h("div", {}, activityList(app, r.entries));
   section.append(list);
-  let next = page.next_before;
-  const more = h("button", { type: "button", class: "secondary", hidden: !next, onclick: async () => {
+  const more = h("button", { type: "button", class: "secondary", hidden: !r.next, onclick: async () => {
     more.disabled = true;
-    try {
-      const p = await api.history(app.session.token, { before: next, limit: 50 });
-      list.append(activityList(app, p.items));
-      next = p.next_before;
-    } catch (e) { app.handleError(e); }
+    const next = await loadMerged(app, r.items, { before: r.next });
+    if (next.error) app.handleError(next.error);
+    else r = next;
+    list.replaceChildren(activityList(app, r.entries));
     more.disabled = false;
-    more.hidden = !next;
+    more.hidden = !r.next;
   } }, "Show more");
   section.append(more);
   return section;

@@ -1,7 +1,8 @@
-// Home: balance, offline balance, recent activity, and the way to every other page.
+// Home: balance, offline balance, recent activity (online and offline, each opening its receipt),
+// and the way to every other page.
 
-import { api } from "../api.js";
 import { h, title } from "../ui.js";
+import { loadMerged } from "../offline/history.js";
 import { offlineBalance } from "../offline/wallet.js";
 import { activityList } from "./activity.js";
 import { pendingIntents } from "../intents.js";
@@ -19,7 +20,11 @@ export async function render(app) {
   const [me, offline, recent, unfinished] = await Promise.all([
     app.refreshMe(),
     offlineBalance(app.session.handle),
-    api.history(app.session.token, { limit: 5 }).then((r) => r.items).catch((e) => { app.handleError(e); return null; }),
+    // The last five entries, online and offline (a settled offline note is listed once).
+    loadMerged(app, [], { limit: 5 }).then((r) => {
+      if (r.error) app.handleError(r.error);
+      return { entries: r.entries.slice(0, 5), error: r.error };
+    }),
     unfinishedNotice(app.session.handle),
   ]);
   const balance = me ? app.money(me.balance) : "—";
@@ -44,6 +49,7 @@ export async function render(app) {
       h("a", { class: "button secondary", href: "#/sync" }, "Sync status"),
     ),
     h("h2", {}, "Recent activity"),
-    recent ? activityList(app, recent) : h("p", { class: "hint" }, "Activity could not be loaded."),
+    recent.error ? h("p", { class: "hint" }, "Online activity could not be loaded. Offline payments on this phone are listed.") : null,
+    activityList(app, recent.entries),
   );
 }

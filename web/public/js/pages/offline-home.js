@@ -1,5 +1,6 @@
-// Offline home: shown whenever the device is offline. Offline balance, Pay and Receive (and, when
-// it is visited online with a purse open, "Close offline purse").
+// Offline home: shown whenever the device is offline. Offline balance, Pay, Receive, History (this
+// device's offline payments) and Sync status (and, when it is visited online with a purse open,
+// "Close offline purse").
 
 import { h, title } from "../ui.js";
 import { offlineBalance, waiting } from "../offline/wallet.js";
@@ -22,6 +23,7 @@ export async function render(app) {
     h("nav", { class: "actions", "aria-label": "Offline actions" },
       h("a", { class: "button", href: "#/pay" }, "Pay"),
       h("a", { class: "button", href: "#/receive" }, "Receive"),
+      h("a", { class: "button secondary", href: "#/history" }, "History"),
       h("a", { class: "button secondary", href: "#/sync" }, "Sync status"),
       navigator.onLine && closable.length ? h("a", { class: "button secondary", href: "#/close" }, "Close offline purse") : null,
     ),

@@ -3,11 +3,13 @@
 // made out to the user's own account is refused on the form, before anything is signed. A request
 // this device already paid is not paid again: with no confirmation, the page shows the earlier
 // note under "Already paid" (offline/paid-once.js). With no open purse (none loaded, closed or
-// expired) the page says so instead of showing the form.
+// expired) the page says so instead of showing the form. A note shown here can be shown again
+// later from its receipt in History (pages/note.js).
 
 import { offlineDisabled } from "./offline-off.js";
 import { h, title, errorLine } from "../ui.js";
-import { scanner, qrFigure, copyButton } from "../qr.js";
+import { scanner } from "../qr.js";
+import { noteDisplay } from "./note.js";
 import { readRequest, pay, paidBefore, offlineBalance, accountOf, openPurses, NO_OPEN_PURSE } from "../offline/wallet.js";
 import { alreadyPaid } from "../offline/paid-once.js";
 
@@ -70,15 +72,12 @@ export async function render(app) {
   }
 
   function showNote(req, who, text, repeated = false) {
-    const out = h("textarea", { readonly: true, rows: "8", id: "payment-note", "aria-label": "Payment note" });
-    out.value = text;
     section.replaceChildren(title(repeated ? "Already paid" : "Payment note ready"),
       repeated
         ? h("p", { role: "status", "data-testid": "already-paid" }, `${alreadyPaid(app.money(req.amount), who)} Show this code to the payee, or send them the text.`)
         : h("p", {}, `You paid ${app.money(req.amount)} to ${who}. Show this code to the payee, or send them the text.`),
-      qrFigure(text, `QR code of the payment note for ${app.money(req.amount)}`),
-      h("label", { for: "payment-note" }, "Payment note"), out,
-      h("div", { class: "actions" }, copyButton(out), h("a", { class: "button", href: "#/home" }, "Done")));
+      ...noteDisplay(app, req.amount, text),
+      h("p", { class: "hint" }, "If the payee could not scan it, open this payment in your history to show the note again."));
     section.querySelector("h1").focus();
   }
   return section;
