@@ -3,11 +3,10 @@
 // playwright-core (never a downloaded browser). Also the steps several browser tests share
 // (registering with a deposit, loading an offline purse, handing over a payment note).
 import { spawn, execFile } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync, mkdirSync, readFileSync, statSync } from "node:fs";
-import { createServer, connect } from "node:net";
-import http from "node:http";
+import { existsSync, mkdtempSync, rmSync, mkdirSync, readFileSync } from "node:fs";
+import { createServer } from "node:net";
 import { tmpdir } from "node:os";
-import { join, normalize, sep } from "node:path";
+import { join } from "node:path";
 import { promisify } from "node:util";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
@@ -55,9 +54,15 @@ export async function startOffpay() {
   child.stdout.on("data", (d) => { out += d; });
   child.stderr.on("data", (d) => { out += d; });
   await waitHealthy(url, child, () => out);
-  const front = await appFromDiskIfStale(url);
+  try {
+    await checkEmbeddedApp(url);
+  } catch (e) {
+    child.kill("SIGTERM");
+    rmSync(dataDir, { recursive: true, force: true });
+    throw e;
+  }
   return {
-    url: front?.url ?? url, dataDir,
+    url, dataDir,
     log: () => out,
     async deposit(handle, amount) {
       await run(bin, ["admin", "--data", dataDir, "deposit", handle, amount]);
@@ -68,7 +73,6 @@ export async function startOffpay() {
         console.log(out.split("\n").filter((l) => /started processing/.test(l)).map((l) => `${l.slice(11, 23)} ${l.match(/uri=(\S+)/)?.[1]}`).join("\n"));
         void hits;
       }
-      await front?.close();
       child.kill("SIGTERM");
       await new Promise((r) => (child.exitCode !== null ? r() : child.once("exit", r)));
       rmSync(dataDir, { recursive: true, force: true });
@@ -77,66 +81,18 @@ export async function startOffpay() {
 }
 
 const PUBLIC = join(REPO, "web/public");
-const TYPES = {
-  html: "text/html; charset=utf-8", js: "text/javascript; charset=utf-8", mjs: "text/javascript; charset=utf-8",
-  css: "text/css; charset=utf-8", webmanifest: "application/manifest+json", json: "application/json",
-  png: "image/png", svg: "image/svg+xml", txt: "text/plain; charset=utf-8",
-};
 
 /**
- * The server embeds web/public when it is built (debug builds too). A prebuilt binary given as
- * OFFPAY_BIN may hold an older copy of the app than the files on disk: then (its /sw.js differs
- * from web/public/sw.js) the tests talk to a small front on another port that answers the app's
- * files from web/public, as the server would (same types, `Cache-Control: no-cache`), and passes
- * everything else (/v1, including the WebSocket) to the real server unchanged. Returns
- * {url, close} or null when the binary's copy is current.
+ * The server embeds web/public when it is built (debug builds too): a binary built before the
+ * last change to web/public serves an older app than the one on disk, and every browser test
+ * would test that older app. Fails with what to do when the binary's /sw.js (which carries the
+ * content hash of every app file) differs from web/public/sw.js.
  */
-async function appFromDiskIfStale(serverUrl) {
+async function checkEmbeddedApp(serverUrl) {
   const served = await (await fetch(`${serverUrl}/sw.js`)).text();
-  if (served === readFileSync(join(PUBLIC, "sw.js"), "utf8")) return null;
-  process.stderr.write("# the offpay binary embeds an older web/public: serving the app's files from disk\n");
-  const target = new URL(serverUrl);
-  const server = http.createServer((req, res) => {
-    const path = decodeURIComponent(req.url.split("?")[0]);
-    const api = path === "/v1" || path.startsWith("/v1/");
-    if (!api && (req.method === "GET" || req.method === "HEAD")) {
-      const file = normalize(join(PUBLIC, path === "/" ? "index.html" : path.slice(1)));
-      if (file.startsWith(PUBLIC + sep) && existsSync(file) && statSync(file).isFile()) {
-        const body = readFileSync(file);
-        res.writeHead(200, {
-          "content-type": TYPES[file.split(".").pop()] ?? "application/octet-stream",
-          "cache-control": "no-cache", "x-content-type-options": "nosniff", "content-length": body.length,
-        });
-        res.end(req.method === "HEAD" ? undefined : body);
-        return;
-      }
-    }
-    const up = http.request({ host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers }, (r) => {
-      res.writeHead(r.statusCode, r.rawHeaders);
-      r.pipe(res);
-    });
-    up.on("error", () => res.destroy());
-    req.pipe(up);
-  });
-  server.on("upgrade", (req, socket, head) => {
-    const up = connect(Number(target.port), target.hostname, () => {
-      const lines = [`${req.method} ${req.url} HTTP/1.1`];
-      for (let i = 0; i < req.rawHeaders.length; i += 2) lines.push(`${req.rawHeaders[i]}: ${req.rawHeaders[i + 1]}`);
-      up.write(`${lines.join("\r\n")}\r\n\r\n`);
-      if (head?.length) up.write(head);
-      up.pipe(socket);
-      socket.pipe(up);
-    });
-    up.on("error", () => socket.destroy());
-    socket.on("error", () => up.destroy());
-  });
-  const sockets = new Set();
-  server.on("connection", (s) => { sockets.add(s); s.on("close", () => sockets.delete(s)); });
-  await new Promise((r) => server.listen(0, "127.0.0.1", r));
-  return {
-    url: `http://127.0.0.1:${server.address().port}`,
-    close: () => new Promise((r) => { for (const s of sockets) s.destroy(); server.close(() => r()); }),
-  };
+  if (served !== readFileSync(join(PUBLIC, "sw.js"), "utf8")) {
+    throw new Error("the offpay binary embeds an older web/public than the one on disk: rebuild it (cargo build -p offpay) before the browser tests");
+  }
 }
 
 export function chromiumPath() {
