@@ -29,13 +29,19 @@ pub async fn open_store(
             Ok(Arc::new(PostgresStore::connect(url).await?))
         }
         (None, Some(dir)) => {
-            std::fs::create_dir_all(dir).map_err(|e| {
+            create_private_dir(dir).map_err(|e| {
                 LedgerError::Storage(format!(
                     "cannot create data directory {}: {e}",
                     dir.display()
                 ))
             })?;
             let path = dir.join(SQLITE_FILE);
+            make_private_files(&path).map_err(|e| {
+                LedgerError::Storage(format!(
+                    "cannot make the database file {} private: {e}",
+                    path.display()
+                ))
+            })?;
             let store = tokio::task::spawn_blocking(move || SqliteStore::open(&path))
                 .await
                 .map_err(|e| {
@@ -47,6 +53,45 @@ pub async fn open_store(
             "no data directory or database URL given".into(),
         )),
     }
+}
+
+/// Creates the data directory (mode 0700 on Unix) if it is missing; an existing directory is left
+/// as the operator made it.
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)
+    }
+    #[cfg(not(unix))]
+    {
+        std::fs::create_dir_all(dir)
+    }
+}
+
+/// The database file holds password and session hashes: it is created 0600 before SQLite opens it
+/// (SQLite gives its `-wal` and `-shm` files the database file's mode), and an existing database,
+/// WAL or shared-memory file is tightened to 0600.
+fn make_private_files(db: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        std::fs::OpenOptions::new().create(true).append(true).mode(0o600).open(db)?;
+        for suffix in ["", "-wal", "-shm"] {
+            let mut name = db.as_os_str().to_owned();
+            name.push(suffix);
+            let path = std::path::PathBuf::from(name);
+            if path.exists() {
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = db;
+    Ok(())
 }
 
 /// The URL without a password, for messages.

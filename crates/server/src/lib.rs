@@ -15,6 +15,8 @@
 //! - [`throttle`]: login throttling and lockout in the database.
 //! - [`ratelimit`], [`guard`]: in-memory request limits per address and account; body size.
 //! - [`security`]: security events for the operator.
+//! - [`headers`]: security headers (CSP, frame protection, nosniff, referrer and permissions
+//!   policies) on every answer.
 //! - [`session_watch`]: closing a session's open WebSockets at logout, on every server.
 //! - [`issuer`]: the issuer keyset (file, rotation) and offline limits; [`expiry`]: the task
 //!   returning expired purses' remainders; `routes/offline.rs`: the offline API.
@@ -27,6 +29,7 @@ pub mod error;
 pub mod expiry;
 pub mod extract;
 pub mod guard;
+pub mod headers;
 pub mod issuer;
 pub mod ratelimit;
 pub mod routes;

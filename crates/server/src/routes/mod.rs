@@ -60,7 +60,7 @@ pub mod paths {
 /// The whole application.
 pub fn router(state: AppState) -> Router {
     let limit = state.config.body_limit_bytes;
-    Router::new()
+    let app = Router::new()
         .route("/", get(web::index))
         .route(paths::HEALTH, get(meta::health))
         .route(paths::CONFIG, get(meta::config))
@@ -76,9 +76,8 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(limit))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), guard))
-        .layer(TraceLayer::new_for_http())
-        .with_state(state)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), guard));
+    crate::headers::with_security_headers(app).layer(TraceLayer::new_for_http()).with_state(state)
 }
 
 /// Unknown paths: a file of the web wallet for a `GET` outside `/v1`, else the JSON 404.

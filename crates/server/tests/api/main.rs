@@ -4,6 +4,7 @@
 
 mod accounts;
 mod events;
+mod headers;
 mod helpers;
 mod limits;
 mod logout_ws;
