@@ -2,6 +2,14 @@
 //! and `admin` (the operator's tool). Thin: each subcommand lives in its own module and calls
 //! into a library crate.
 
+/// Command output goes through this `println!`, which shadows the standard one in every module
+/// declared below it: when whoever reads the output has gone (`offpay admin fraud | head`), the
+/// command ends quietly with status 0 instead of panicking on the broken pipe.
+macro_rules! println {
+    () => { $crate::print_line(format_args!("")) };
+    ($($arg:tt)*) => { $crate::print_line(format_args!($($arg)*)) };
+}
+
 mod admin_cmd;
 mod admin_offline;
 mod offline_options;
@@ -9,6 +17,21 @@ mod serve_cmd;
 mod wallet_cmd;
 
 use clap::{Parser, Subcommand};
+
+/// Writes one line of command output to stdout. A closed pipe ends the process quietly (status
+/// 0: the reader took what it wanted); any other write failure ends it with a one-line error.
+pub(crate) fn print_line(args: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if let Err(error) = out.write_fmt(args).and_then(|()| out.write_all(b"\n")) {
+        if error.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        drop(out);
+        eprintln!("error: cannot write the output: {error}");
+        std::process::exit(1);
+    }
+}
 
 /// offpay: a wallet that keeps working when the internet does not.
 #[derive(Parser)]

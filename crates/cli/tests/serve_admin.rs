@@ -224,3 +224,31 @@ async fn admin_store_options_are_checked() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stdout(&out).contains("No problems"), "{}", stdout(&out));
 }
+
+/// `offpay admin ... | head`: the reader has gone before the command prints. The command ends
+/// quietly with status 0 instead of panicking on the broken pipe (before: status 101 and a panic
+/// message on stderr).
+#[test]
+fn a_closed_output_pipe_ends_a_command_quietly() {
+    let data = tempfile::tempdir().unwrap();
+    // Creates the database, so that the run below is only the printing command.
+    let first = Command::new(BIN).args(["admin", "--data"]).arg(data.path()).arg("verify").output().unwrap();
+    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+    for _ in 0..3 {
+        let mut child = Command::new(BIN)
+            .args(["admin", "--data"])
+            .arg(data.path())
+            .arg("verify")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Close the read end at once: the process is still starting, so its first line of
+        // output meets a closed pipe.
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        assert_eq!(out.status.code(), Some(0), "{stderr}");
+    }
+}

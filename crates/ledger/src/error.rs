@@ -21,6 +21,8 @@ pub enum LedgerError {
     InvalidAmount,
     #[error("the memo is longer than 140 characters")]
     MemoTooLong,
+    #[error("the memo contains control or text-direction characters")]
+    MemoCharacters,
     #[error("storage error: {0}")]
     Storage(String),
 }

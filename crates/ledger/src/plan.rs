@@ -71,11 +71,21 @@ pub fn check_amount(amount: Amount) -> Result<i64, LedgerError> {
     i64::try_from(amount.minor()).map_err(|_| LedgerError::AmountOverflow)
 }
 
+/// A memo is at most [`MEMO_MAX_CHARS`] characters of printable text: no control characters
+/// (line breaks, escape sequences that would drive a terminal) and no bidirectional embedding,
+/// override, isolate or mark characters (U+202E and its kind make "gpj.exe" read as "exe.jpg"
+/// and can make a memo misstate an amount or a name), docs/API.md.
 pub fn check_memo(memo: Option<&str>) -> Result<(), LedgerError> {
     match memo {
         Some(m) if m.chars().count() > MEMO_MAX_CHARS => Err(LedgerError::MemoTooLong),
+        Some(m) if m.chars().any(is_unsafe_in_memo) => Err(LedgerError::MemoCharacters),
         _ => Ok(()),
     }
+}
+
+/// Control characters and the Unicode bidirectional formatting characters.
+fn is_unsafe_in_memo(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
 /// Validates a transfer request before any database work.
@@ -404,5 +414,15 @@ mod tests {
             check_memo(Some(&"é".repeat(141))),
             Err(LedgerError::MemoTooLong)
         ));
+    }
+
+    #[test]
+    fn control_and_text_direction_characters_in_a_memo_are_refused() {
+        for bad in ["rent\u{202E}00.001", "a\nb", "\u{1b}[2J", "tab\there", "x\u{2066}y\u{2069}", "\u{200F}", "\u{7f}"] {
+            assert!(matches!(check_memo(Some(bad)), Err(LedgerError::MemoCharacters)), "{bad:?}");
+        }
+        for good in ["Rent for March", "चाय ☕", "مرحبا", "Café — 2 × ₹50"] {
+            assert!(check_memo(Some(good)).is_ok(), "{good:?}");
+        }
     }
 }

@@ -16,6 +16,8 @@ pub enum ApiError {
     InvalidAmount(String),
     #[error("{0}")]
     InvalidHandle(String),
+    #[error("{0}")]
+    InvalidMemo(String),
     #[error("the password must be at least 8 characters long")]
     WeakPassword,
     #[error("this request needs an Idempotency-Key header")]
@@ -57,7 +59,7 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         use ApiError::*;
         match self {
-            InvalidRequest(_) | InvalidAmount(_) | InvalidHandle(_) | WeakPassword | MissingIdempotencyKey
+            InvalidRequest(_) | InvalidAmount(_) | InvalidHandle(_) | InvalidMemo(_) | WeakPassword | MissingIdempotencyKey
             | InvalidIdempotencyKey => StatusCode::BAD_REQUEST,
             Unauthorized | InvalidCredentials => StatusCode::UNAUTHORIZED,
             AccountFrozen => StatusCode::FORBIDDEN,
@@ -78,6 +80,7 @@ impl ApiError {
             InvalidRequest(_) => "invalid_request",
             InvalidAmount(_) => "invalid_amount",
             InvalidHandle(_) => "invalid_handle",
+            InvalidMemo(_) => "invalid_memo",
             WeakPassword => "weak_password",
             MissingIdempotencyKey => "missing_idempotency_key",
             InvalidIdempotencyKey => "invalid_idempotency_key",
@@ -116,6 +119,9 @@ impl From<LedgerError> for ApiError {
             LedgerError::AmountOverflow => ApiError::InvalidAmount("the amount is too large".into()),
             LedgerError::InvalidAmount => ApiError::InvalidAmount("the amount must be greater than zero".into()),
             LedgerError::MemoTooLong => ApiError::InvalidRequest("the memo is longer than 140 characters".into()),
+            LedgerError::MemoCharacters => ApiError::InvalidMemo(
+                "the memo may not contain control characters (such as line breaks) or text-direction characters (such as U+202E)".into(),
+            ),
             LedgerError::Storage(cause) => ApiError::Internal(cause),
         }
     }

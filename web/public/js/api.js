@@ -11,6 +11,7 @@ const PLAIN = {
   same_account: "You cannot send money to yourself.",
   account_frozen: "Your account is frozen. Contact the operator.",
   invalid_amount: "That amount is not valid.",
+  invalid_memo: "The message may not contain line breaks or special text-direction characters.",
   too_many_attempts: "Too many attempts. Wait a moment and try again.",
   rate_limited: "Too many requests. Wait a moment and try again.",
   unauthorized: "Your session has ended. Please log in again.",

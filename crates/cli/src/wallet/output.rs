@@ -221,9 +221,21 @@ fn describe_party(item: &HistoryItem) -> String {
 }
 
 /// Text from the server shown on a terminal: control characters (escape sequences, newlines)
-/// become spaces, so a memo cannot rewrite the screen.
+/// become spaces, so a memo cannot rewrite the screen, and text-direction characters (U+202E and
+/// its kind, which can make a memo read backwards) are shown as `[U+202E]`. The server refuses
+/// both in new memos (`invalid_memo`); this covers memos stored before that rule.
 pub fn sanitize(text: &str) -> String {
-    text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() {
+            out.push(' ');
+        } else if matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}') {
+            out.push_str(&format!("[U+{:04X}]", u32::from(c)));
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// `YYYY-MM-DD HH:MM UTC` for milliseconds since the Unix epoch.
@@ -259,6 +271,14 @@ mod tests {
 
     fn amt(minor: u64) -> Amount {
         Amount::from_minor(minor).unwrap()
+    }
+
+    #[test]
+    fn terminal_text_has_no_control_or_text_direction_characters() {
+        assert_eq!(sanitize("rent \u{202E}00.001"), "rent [U+202E]00.001");
+        assert_eq!(sanitize("a\nb\u{1b}[2J"), "a b [2J");
+        assert_eq!(sanitize("x\u{2066}y\u{2069}\u{200F}"), "x[U+2066]y[U+2069][U+200F]");
+        assert_eq!(sanitize("चाय ☕ — ₹50"), "चाय ☕ — ₹50");
     }
 
     fn balance_view(freshness: Freshness) -> BalanceView {

@@ -85,6 +85,10 @@ pub async fn refused_transfers_change_nothing(server: &TestServer) {
         (json!({"to": "alice", "amount": 100}), Some("key-to-myself"), 409, "same_account"),
         (json!({"to": "bob"}), Some("key-no-amount"), 400, "invalid_request"),
         (json!({"to": "bob", "amount": 100, "memo": "x".repeat(141)}), Some("key-long-memo"), 400, "invalid_request"),
+        // A right-to-left override would make "rent 100.00" print as something else.
+        (json!({"to": "bob", "amount": 100, "memo": "rent \u{202E}00.001"}), Some("key-bidi-memo"), 400, "invalid_memo"),
+        (json!({"to": "bob", "amount": 100, "memo": "line one\nline two"}), Some("key-newline-memo"), 400, "invalid_memo"),
+        (json!({"to": "bob", "amount": 100, "memo": "\u{1b}[2Jcleared"}), Some("key-escape-memo"), 400, "invalid_memo"),
         (json!({"to": "bob", "amount": 100}), None, 400, "missing_idempotency_key"),
         (json!({"to": "bob", "amount": 100}), Some("short"), 400, "invalid_idempotency_key"),
         (json!({"to": "bob", "amount": 100}), Some("has spaces in it"), 400, "invalid_idempotency_key"),
