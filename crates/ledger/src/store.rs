@@ -36,6 +36,16 @@ pub trait Store: Send + Sync + 'static {
         now_ms: TimestampMs,
     ) -> Result<Option<Session>, LedgerError>;
     async fn delete_session(&self, token_hash: &[u8; 32]) -> Result<(), LedgerError>;
+    /// Ends every session of `user` except `keep` (log out everywhere: `keep` is `None`), and,
+    /// with `new_password_hash`, sets the user's password in the same transaction (a password
+    /// change ends every other session). Returns the token hashes of the ended sessions, so the
+    /// caller can close their live sockets. `UnknownUser` if there is no such user.
+    async fn end_sessions(
+        &self,
+        user: UserId,
+        keep: Option<[u8; 32]>,
+        new_password_hash: Option<String>,
+    ) -> Result<Vec<[u8; 32]>, LedgerError>;
 
     // --- login throttling (shared by every server on the database) ---------------------------
     async fn login_throttle(&self, key: &str) -> Result<LoginThrottle, LedgerError>;

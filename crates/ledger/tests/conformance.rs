@@ -214,6 +214,49 @@ async fn users_and_handles(fx: Fx) {
     assert!(["sqlite", "postgres"].contains(&fx.store.backend()));
 }
 
+/// Log out everywhere ends every session of the user; a password change ends every other
+/// session and sets the hash in the same transaction; other users' sessions stay.
+async fn end_sessions_and_change_password(fx: Fx) {
+    let alice = fx.user("alice").await;
+    let bob = fx.user("bob").await;
+    let session = |token: u8, user_id| Session {
+        token_hash: [token; 32],
+        user_id,
+        created_at_ms: NOW,
+        last_seen_ms: NOW,
+        idle_timeout_ms: 3_600_000,
+        expires_at_ms: NOW + 86_400_000,
+    };
+    for (token, user) in [(1, alice.id), (2, alice.id), (3, alice.id), (9, bob.id)] {
+        fx.store.create_session(&session(token, user)).await.unwrap();
+    }
+    let live = |token: u8| {
+        let store = fx.store.clone();
+        async move { store.touch_session(&[token; 32], NOW + 1).await.unwrap().is_some() }
+    };
+
+    // A password change from session 1: sessions 2 and 3 end, 1 stays; the hash changes.
+    let mut ended = fx.store.end_sessions(alice.id, Some([1; 32]), Some("new-hash".into())).await.unwrap();
+    ended.sort();
+    assert_eq!(ended, vec![[2; 32], [3; 32]]);
+    assert!(live(1).await && !live(2).await && !live(3).await && live(9).await);
+    assert_eq!(fx.store.user_by_id(alice.id).await.unwrap().unwrap().password_hash, "new-hash");
+    assert_ne!(fx.store.user_by_id(bob.id).await.unwrap().unwrap().password_hash, "new-hash");
+
+    // Log out everywhere: session 1 ends too; Bob's stays; the password is untouched.
+    assert_eq!(fx.store.end_sessions(alice.id, None, None).await.unwrap(), vec![[1; 32]]);
+    assert!(!live(1).await && live(9).await);
+    assert_eq!(fx.store.user_by_id(alice.id).await.unwrap().unwrap().password_hash, "new-hash");
+    assert!(fx.store.end_sessions(alice.id, None, None).await.unwrap().is_empty());
+
+    // An unknown user's password cannot be set, and nothing else changes.
+    assert!(matches!(
+        fx.store.end_sessions(bob.id + 1000, None, Some("x".into())).await,
+        Err(LedgerError::UnknownUser)
+    ));
+    assert!(live(9).await);
+}
+
 async fn sessions_expire(fx: Fx) {
     let alice = fx.user("alice").await;
     let idle = Session {
@@ -1071,6 +1114,7 @@ macro_rules! all_cases {
             [
                 users_and_handles,
                 sessions_expire,
+                end_sessions_and_change_password,
                 login_throttle,
                 deposit_and_transfer,
                 refusals_change_nothing,

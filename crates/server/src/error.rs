@@ -30,6 +30,8 @@ pub enum ApiError {
     InvalidCredentials,
     #[error("this account is frozen; contact the operator")]
     AccountFrozen,
+    #[error("the current password is wrong")]
+    WrongPassword,
     #[error("no user has that username")]
     UnknownUser,
     #[error("no such route")]
@@ -62,7 +64,7 @@ impl ApiError {
             InvalidRequest(_) | InvalidAmount(_) | InvalidHandle(_) | InvalidMemo(_) | WeakPassword | MissingIdempotencyKey
             | InvalidIdempotencyKey => StatusCode::BAD_REQUEST,
             Unauthorized | InvalidCredentials => StatusCode::UNAUTHORIZED,
-            AccountFrozen => StatusCode::FORBIDDEN,
+            AccountFrozen | WrongPassword => StatusCode::FORBIDDEN,
             UnknownUser | NotFound => StatusCode::NOT_FOUND,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             HandleTaken | IdempotencyConflict | SameAccount => StatusCode::CONFLICT,
@@ -87,6 +89,7 @@ impl ApiError {
             Unauthorized => "unauthorized",
             InvalidCredentials => "invalid_credentials",
             AccountFrozen => "account_frozen",
+            WrongPassword => "wrong_password",
             UnknownUser => "unknown_user",
             NotFound => "not_found",
             MethodNotAllowed => "method_not_allowed",

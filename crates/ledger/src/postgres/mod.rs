@@ -248,6 +248,33 @@ impl Store for PostgresStore {
         Ok(())
     }
 
+    async fn end_sessions(
+        &self,
+        user: UserId,
+        keep: Option<[u8; 32]>,
+        new_password_hash: Option<String>,
+    ) -> Result<Vec<[u8; 32]>, LedgerError> {
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        if let Some(hash) = &new_password_hash {
+            let changed = tx.execute("UPDATE users SET password_hash = $2 WHERE id = $1", &[&user, hash]).await?;
+            if changed == 0 {
+                return Err(LedgerError::UnknownUser);
+            }
+        }
+        let keep = keep.map(|k| k.to_vec()).unwrap_or_default();
+        let rows = tx
+            .query("DELETE FROM sessions WHERE user_id = $1 AND token_hash != $2 RETURNING token_hash", &[&user, &keep])
+            .await?;
+        tx.commit().await?;
+        rows.iter()
+            .map(|r| {
+                let bytes: Vec<u8> = r.get(0);
+                <[u8; 32]>::try_from(bytes.as_slice()).map_err(|e| LedgerError::Storage(format!("session token hash: {e}")))
+            })
+            .collect()
+    }
+
     async fn login_throttle(&self, key: &str) -> Result<LoginThrottle, LedgerError> {
         let client = self.pool.get().await?;
         let row = client

@@ -119,6 +119,17 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn end_sessions(
+        &self,
+        user: UserId,
+        keep: Option<[u8; 32]>,
+        new_password_hash: Option<String>,
+    ) -> Result<Vec<[u8; 32]>, LedgerError> {
+        self.writer
+            .write(move |ctx| writes::end_sessions(ctx.conn, user, keep, new_password_hash.as_deref()))
+            .await
+    }
+
     async fn login_throttle(&self, key: &str) -> Result<LoginThrottle, LedgerError> {
         let key = key.to_string();
         self.readers

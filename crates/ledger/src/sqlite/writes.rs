@@ -113,6 +113,32 @@ pub fn delete_session(conn: &Connection, token_hash: &[u8; 32]) -> Result<(), Le
     Ok(())
 }
 
+/// See [`crate::Store::end_sessions`].
+pub fn end_sessions(
+    conn: &Connection,
+    user: UserId,
+    keep: Option<[u8; 32]>,
+    new_password_hash: Option<&str>,
+) -> Result<Vec<[u8; 32]>, LedgerError> {
+    if let Some(hash) = new_password_hash {
+        let changed = conn
+            .prepare_cached("UPDATE users SET password_hash = ?2 WHERE id = ?1")?
+            .execute(rusqlite::params![user, hash])?;
+        if changed == 0 {
+            return Err(LedgerError::UnknownUser);
+        }
+    }
+    let keep = keep.map(|k| k.to_vec()).unwrap_or_default();
+    let mut stmt = conn.prepare_cached("DELETE FROM sessions WHERE user_id = ?1 AND token_hash != ?2 RETURNING token_hash")?;
+    let rows = stmt.query_map(rusqlite::params![user, keep], |r| r.get::<_, Vec<u8>>(0))?;
+    let mut ended = Vec::new();
+    for row in rows {
+        let bytes = row?;
+        ended.push(<[u8; 32]>::try_from(bytes.as_slice()).map_err(|e| LedgerError::Storage(format!("session token hash: {e}")))?);
+    }
+    Ok(ended)
+}
+
 pub fn record_login_failure(
     conn: &Connection,
     key: &str,

@@ -1,4 +1,6 @@
-//! `POST /v1/register`, `POST /v1/login`, `POST /v1/logout`.
+//! `POST /v1/register`, `POST /v1/login`, `POST /v1/logout`, `POST /v1/logout-all` (every
+//! session of the account ends) and `POST /v1/password` (a new password; every other session
+//! ends), so that a stolen token can be cut off at once.
 
 use axum::Json;
 use axum::extract::State;
@@ -81,5 +83,51 @@ pub async fn logout(State(state): State<AppState>, auth: AuthUser) -> Result<Sta
     state.store.delete_session(&auth.token_hash).await?;
     // This server's sockets of the session close now; other servers' at their next check.
     state.session_ends.announce(auth.token_hash);
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /v1/logout-all`: every session of the account ends, this one included; their live
+/// sockets on this server close now, on other servers at their next session check.
+pub async fn logout_all(State(state): State<AppState>, auth: AuthUser) -> Result<StatusCode, ApiError> {
+    let ended = state.store.end_sessions(auth.user.id, None, None).await?;
+    for token_hash in &ended {
+        state.session_ends.announce(*token_hash);
+    }
+    tracing::info!(handle = %auth.user.handle, sessions = ended.len(), "logged out everywhere");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordChange {
+    current_password: String,
+    new_password: String,
+}
+
+/// `POST /v1/password`: the current password (checked, and throttled like a login, so that a
+/// stolen token cannot be used to guess it) and a new one; the new hash is stored and every other
+/// session of the account ends in one transaction. This session stays.
+pub async fn change_password(
+    State(state): State<AppState>,
+    ip: ClientIp,
+    auth: AuthUser,
+    ApiJson(body): ApiJson<PasswordChange>,
+) -> Result<StatusCode, ApiError> {
+    check_auth_rate(&state, ip).await?;
+    check_new_password(&body.new_password)?;
+    let handle = auth.user.handle.clone();
+    let attempt = throttle::begin(&state, Some(&handle), handle.as_str(), ip.0).await?;
+    let matched = state.passwords.verify(body.current_password, Some(auth.user.password_hash.clone())).await?;
+    if !matched {
+        throttle::failed(&state, attempt).await?;
+        return Err(ApiError::WrongPassword);
+    }
+    throttle::succeeded(&state, &attempt).await?;
+    let hash = state.passwords.hash(body.new_password).await?;
+    let ended = state.store.end_sessions(auth.user.id, Some(auth.token_hash), Some(hash)).await?;
+    for token_hash in &ended {
+        state.session_ends.announce(*token_hash);
+    }
+    state.security.record("password_changed", &format!("user={} other_sessions_ended={}", handle, ended.len())).await;
     Ok(StatusCode::NO_CONTENT)
 }

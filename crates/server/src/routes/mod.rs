@@ -28,6 +28,8 @@ pub mod paths {
     pub const REGISTER: &str = "/v1/register";
     pub const LOGIN: &str = "/v1/login";
     pub const LOGOUT: &str = "/v1/logout";
+    pub const LOGOUT_ALL: &str = "/v1/logout-all";
+    pub const PASSWORD: &str = "/v1/password";
     pub const ME: &str = "/v1/me";
     pub const TRANSFERS: &str = "/v1/transfers";
     pub const HISTORY: &str = "/v1/history";
@@ -42,6 +44,8 @@ pub mod paths {
         ("post", REGISTER),
         ("post", LOGIN),
         ("post", LOGOUT),
+        ("post", LOGOUT_ALL),
+        ("post", PASSWORD),
         ("get", ME),
         ("post", TRANSFERS),
         ("get", HISTORY),
@@ -68,6 +72,8 @@ pub fn router(state: AppState) -> Router {
         .route(paths::REGISTER, post(auth::register))
         .route(paths::LOGIN, post(auth::login))
         .route(paths::LOGOUT, post(auth::logout))
+        .route(paths::LOGOUT_ALL, post(auth::logout_all))
+        .route(paths::PASSWORD, post(auth::change_password))
         .route(paths::ME, get(account::me))
         .route(paths::TRANSFERS, post(transfers::create))
         .route(paths::HISTORY, get(history::list))

@@ -137,3 +137,59 @@ async fn logout_on_another_server_closes_the_socket_postgres() {
     a.stop().await;
     b.stop().await;
 }
+
+/// A stolen token is cut off: "log out everywhere" from one session ends every session of the
+/// account (their HTTP requests are refused and their sockets close); a password change ends
+/// every other session (this one stays) and needs the current password; Bob's session is never
+/// touched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logout_everywhere_and_a_password_change_end_the_other_sessions() {
+    let config = Config { ws_session_check_interval: NEVER, ..Config::for_tests() };
+    let server = TestServer::sqlite_with(config).await;
+    let client = server.client();
+    let phone = server.register("alice").await;
+    let thief = login(&server, "alice").await;
+    let bob = server.register("bob").await;
+    server.deposit("bob", 10_000).await;
+    let mut thief_socket = ws_connect(&server, &thief, None).await;
+    let mut bob_socket = ws_connect(&server, &bob, None).await;
+    assert_eq!(client.send(&bob, "logout-all-1", "alice", 100).await.0, 201);
+    assert_eq!(next_event(&mut thief_socket).await["payload"]["amount"], 100);
+    assert_eq!(next_event(&mut bob_socket).await["payload"]["amount"], 100);
+
+    // The password change needs the right current password (nothing changes otherwise).
+    let change = |current: &str, new: &str| json!({"current_password": current, "new_password": new});
+    let (status, body) = client.post("/v1/password", Some(&phone), None, &change("not my password", "a new password 1")).await;
+    assert_eq!((status.as_u16(), body["error"]["code"].as_str()), (403, Some("wrong_password")), "{body}");
+    let (status, body) = client.post("/v1/password", Some(&phone), None, &change(PASSWORD, "short")).await;
+    assert_eq!((status.as_u16(), body["error"]["code"].as_str()), (400, Some("weak_password")), "{body}");
+    assert_eq!(client.get("/v1/me", Some(&thief)).await.0, 200, "nothing ended yet");
+
+    // The owner changes the password: the thief's session and socket end, the phone's stays.
+    let (status, body) = client.post("/v1/password", Some(&phone), None, &change(PASSWORD, "a new password 1")).await;
+    assert_eq!(status, 204, "{body}");
+    assert_eq!(close_frame(&mut thief_socket).await, (4401, "session ended".to_string()));
+    assert_eq!(client.get("/v1/me", Some(&thief)).await.0, 401);
+    assert_eq!(client.get("/v1/me", Some(&phone)).await.0, 200);
+    // The old password no longer logs in; the new one does.
+    let old = client.post("/v1/login", None, None, &json!({"handle": "alice", "password": PASSWORD})).await;
+    assert_eq!(old.0, 401);
+    let (status, body) = client.post("/v1/login", None, None, &json!({"handle": "alice", "password": "a new password 1"})).await;
+    assert_eq!(status, 200, "{body}");
+    let laptop = body["token"].as_str().unwrap().to_string();
+
+    // Log out everywhere from the laptop: the phone's and the laptop's sessions end.
+    let mut phone_socket = ws_connect(&server, &phone, None).await;
+    assert_eq!(client.send(&bob, "logout-all-2", "alice", 100).await.0, 201);
+    assert_eq!(next_event(&mut phone_socket).await["payload"]["amount"], 100);
+    let (status, body) = client.post("/v1/logout-all", Some(&laptop), None, &json!({})).await;
+    assert_eq!(status, 204, "{body}");
+    assert_eq!(close_frame(&mut phone_socket).await, (4401, "session ended".to_string()));
+    for token in [&phone, &laptop] {
+        assert_eq!(client.get("/v1/me", Some(token)).await.0, 401);
+    }
+    // Bob was never logged out.
+    assert_eq!(client.get("/v1/me", Some(&bob)).await.0, 200);
+    assert_eq!(client.send(&bob, "logout-all-3", "alice", 100).await.0, 201);
+    assert_eq!(next_event(&mut bob_socket).await["payload"]["amount"], 100);
+}
