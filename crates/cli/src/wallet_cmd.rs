@@ -69,7 +69,14 @@ enum WalletCommand {
     /// Log in to an existing account (password from OFFPAY_PASSWORD or a prompt).
     Login { handle: String },
     /// End the session on the server and forget it on this device.
-    Logout,
+    Logout {
+        /// End every session of the account, on every device (a lost or stolen one too).
+        #[arg(long)]
+        everywhere: bool,
+    },
+    /// Change the password (current one from OFFPAY_PASSWORD or a prompt, new one from
+    /// OFFPAY_NEW_PASSWORD or a prompt); every other session of the account ends.
+    Password,
     /// Show the balance (the last known one when the server cannot be reached).
     Balance {
         /// Print one JSON object, amounts in minor units.
@@ -162,7 +169,16 @@ async fn dispatch(mut wallet: Wallet, command: WalletCommand) -> anyhow::Result<
             let view = wallet.login(&handle, &password).await?;
             println!("{}", output::logged_in(&view));
         }
-        WalletCommand::Logout => match wallet.logout().await? {
+        WalletCommand::Logout { everywhere: true } => {
+            let handle = wallet.logout_everywhere().await?;
+            println!("Logged out {handle} everywhere: every session of the account has ended, on every device.");
+        }
+        WalletCommand::Password => {
+            let (current, new) = password::read_change()?;
+            let handle = wallet.change_password(&current, &new).await?;
+            println!("Password of {handle} changed. Every other session of the account has ended; this device stays logged in.");
+        }
+        WalletCommand::Logout { everywhere: false } => match wallet.logout().await? {
             LogoutOutcome::Done { handle } => println!("Logged out {handle}."),
             LogoutOutcome::LocalOnly { handle, reason } => {
                 println!("Logged out {handle} on this device.");

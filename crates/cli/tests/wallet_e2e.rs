@@ -242,3 +242,36 @@ fn watch_reconnects_after_the_server_restarts_and_misses_nothing() {
     assert_eq!(event["payload"]["amount"], 200, "{event}");
     assert_eq!(event["payload"]["balance"], 300, "{event}");
 }
+
+/// A lost or stolen device is cut off from the terminal: `password` (current password checked)
+/// ends every other session and keeps this one; `logout --everywhere` ends them all.
+#[test]
+fn a_password_change_and_logout_everywhere_end_the_other_devices_sessions() {
+    let server = Server::start();
+    let laptop = WalletHome::new("meera");
+    let stolen = WalletHome::new("meera");
+    laptop.register(&server);
+    assert!(stolen.login(&server, PASSWORD).status.success());
+    assert_eq!(stolen.balance(), 0);
+
+    // A wrong current password changes nothing.
+    let wrong = laptop.refused_with(&["password"], &[("OFFPAY_PASSWORD", "not the password"), ("OFFPAY_NEW_PASSWORD", "a new password 1")]);
+    assert!(wrong.line.contains("current password is wrong"), "{}", wrong.line);
+    assert_eq!(stolen.balance(), 0, "the other session still works");
+
+    let mut cmd = laptop.cmd();
+    let out = cmd.arg("password").env("OFFPAY_PASSWORD", PASSWORD).env("OFFPAY_NEW_PASSWORD", "a new password 1").output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Every other session of the account has ended"));
+    assert_eq!(laptop.balance(), 0, "this device stays logged in");
+    let ended = stolen.refused(&["history"]);
+    assert!(ended.line.contains("log in"), "{}", ended.line);
+    assert!(!stolen.login(&server, PASSWORD).status.success(), "the old password no longer works");
+
+    // The new password logs the other device in again; logout --everywhere ends both sessions.
+    assert!(stolen.login(&server, "a new password 1").status.success());
+    let out = laptop.ok(&["logout", "--everywhere"]);
+    assert!(out.contains("Logged out meera everywhere"), "{out}");
+    assert!(stolen.refused(&["history"]).line.contains("log in"));
+    assert!(laptop.refused(&["history"]).line.contains("not logged in"));
+}

@@ -187,6 +187,21 @@ impl Client {
             .await
     }
 
+    /// `POST /v1/logout-all`: every session of the account ends.
+    pub async fn logout_all(&self, token: &str) -> Result<(), ClientError> {
+        self.call_no_body(Retry::Idempotent, || {
+            self.http.post(self.server.url("/v1/logout-all")).bearer_auth(token).json(&serde_json::json!({}))
+        })
+        .await
+    }
+
+    /// `POST /v1/password`: a new password; every other session of the account ends.
+    pub async fn change_password(&self, token: &str, current: &str, new: &str) -> Result<(), ClientError> {
+        let body = serde_json::json!({"current_password": current, "new_password": new});
+        self.call_no_body(Retry::UnsentOnly, || self.http.post(self.server.url("/v1/password")).bearer_auth(token).json(&body))
+            .await
+    }
+
     /// `GET /v1/me`.
     pub async fn me(&self, token: &str) -> Result<wire::Me, ClientError> {
         self.call(Retry::Idempotent, || self.http.get(self.server.url("/v1/me")).bearer_auth(token)).await

@@ -198,6 +198,25 @@ impl Wallet {
         Ok(outcome)
     }
 
+    /// Ends every session of the account on the server (a lost or stolen device's too), then
+    /// this device's. Needs the server: nothing is forgotten here when it cannot be reached.
+    pub async fn logout_everywhere(&mut self) -> Result<String, WalletError> {
+        let session = self.store.settings()?.session().ok_or(WalletError::NotLoggedIn)?;
+        let client = Client::new(self.server_for(&session)?)?;
+        client.logout_all(&session.token).await.map_err(|e| session_error(e, &session))?;
+        self.store.end_session()?;
+        Ok(session.handle.to_string())
+    }
+
+    /// Changes the password (the current one is checked by the server); every other session of
+    /// the account ends, this device's stays.
+    pub async fn change_password(&mut self, current: &str, new: &str) -> Result<String, WalletError> {
+        let session = self.store.settings()?.session().ok_or(WalletError::NotLoggedIn)?;
+        let client = Client::new(self.server_for(&session)?)?;
+        client.change_password(&session.token, current, new).await.map_err(|e| session_error(e, &session))?;
+        Ok(session.handle.to_string())
+    }
+
     /// The balance: from the server when it answers, else the last one this device saw.
     pub async fn balance(&mut self) -> Result<BalanceView, WalletError> {
         let settings = self.store.settings()?;
