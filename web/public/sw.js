@@ -3,17 +3,17 @@
 // The asset list and version below are written by scripts/web-vendor (web/tools/stamp-sw.mjs).
 
 // BEGIN GENERATED
-const VERSION = "ceb37d9f67bdbd84";
+const VERSION = "b2f34b25d4af8101";
 const ASSETS = {
   "/": "sha256-hIV25eE6TW70pS03Qs7bTWi5FA2BBLPuvVMN34xjHY4=",
   "/app.css": "sha256-yP7v1//ZWeEuG9ZfNzX5g7NtWXT2lHrjamOm1ELJQvs=",
   "/icons/icon-192.png": "sha256-gT9LRu233qKbhm/Cg8jhxJU2yx0PvuFrXTd0yXU4gwA=",
   "/icons/icon-512.png": "sha256-hVjENhAQqIxuA+4AHfCS7O58bgGha+CDQqiz1o8EUEk=",
   "/icons/icon.svg": "sha256-UiaeFsNB9IZfs/q6ihmGhvseh0thBTWtVVMl3eVqNfY=",
-  "/js/api.js": "sha256-vMbpqZHPLVjibLSY7ZAyJ2hLkk/vZavS95vRvhQK2UU=",
+  "/js/api.js": "sha256-ScSEsCc5RtYTQpyP1ZXL1vhvGyIHqth+fFU+sUq8vak=",
   "/js/intents.js": "sha256-D4VsKVCWHr5qR+b1H/azh55l9FhDOELDw6VkzRbD9qI=",
   "/js/live.js": "sha256-cAxI42HaZ0UvqK1FZoFJyuVpbZlpgaFFmTYE46rfsak=",
-  "/js/main.js": "sha256-lumvdEWCwHw1KsiLcVyxUOeNgGpxxUnik29UhgTANkI=",
+  "/js/main.js": "sha256-tZJwb4kCUmBiyfaQvjh1QnaomdOzfHh1Tdn83MSPxHE=",
   "/js/money.js": "sha256-xVCCVROh6vOzH7Z13xY2j39z6aTx3naXm1n/kt30tR0=",
   "/js/offline/client.js": "sha256-/PPmE3GioxmrI3B+t32p23ksmwC3V85AWJPNFLs0V0M=",
   "/js/offline/close.js": "sha256-M1SmlSYuDNkjwvUN3gJLGDWuKjHazZd51oKUIiA/bEI=",
@@ -26,10 +26,11 @@ const ASSETS = {
   "/js/offline/sync.js": "sha256-+Mu71s81vH+D8I6ShNX+jXghdoH7QC1LDTmaZTmRA/o=",
   "/js/offline/wallet.js": "sha256-kw2RI/orgHyvdErzJ4c/BmKgEyqUvvDmimCLGkf5VUk=",
   "/js/pages/accept.js": "sha256-mVMj9AB4Nxu1X+AtasdMLE19YvbCO9gToYv1WQfdwq0=",
+  "/js/pages/account.js": "sha256-poO9wwrORchS8YSgxLAGuC36GkUTRjz9xvmAAMx3Tfo=",
   "/js/pages/activity.js": "sha256-0WtHVpxxyxN2QUk+Xzx4R1aXNWbjizfAhc5jmtXie1w=",
   "/js/pages/close.js": "sha256-i1vPuAKjBuYC28u8Xn694ouP+UX2j+GTvk0nxq7F/84=",
   "/js/pages/history.js": "sha256-T+LClKVVT2IK3AZfLuYgLwPPsIoyy0Crt4H5VaNztxg=",
-  "/js/pages/home.js": "sha256-C48JYcrq2H6bSMIr2tBwcuiHR9a0sFXFmcqo1ruh044=",
+  "/js/pages/home.js": "sha256-pGYPA3tHHWr/vu17maCHPWu9d9QY5sPs7TflWIFiRO4=",
   "/js/pages/login.js": "sha256-JtxWvml/7292e8YlbkWd0lxenCM49/oQWbv4na/BsEA=",
   "/js/pages/logout.js": "sha256-G4YD3vQpN3GLVB8RRD7RwQ/TZalgwn7GHn7WjUgCE5w=",
   "/js/pages/note.js": "sha256-r+cLieNQOeAMvSOXbCJrpe0QaftMx5cokGsEmJmr5kg=",

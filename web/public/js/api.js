@@ -64,6 +64,9 @@ export const api = {
   register: (handle, password) => call("POST", "/v1/register", { body: { handle, password } }),
   login: (handle, password) => call("POST", "/v1/login", { body: { handle, password } }),
   logout: (token) => call("POST", "/v1/logout", { token }),
+  logoutAll: (token) => call("POST", "/v1/logout-all", { token, body: {} }),
+  changePassword: (token, current, next) =>
+    call("POST", "/v1/password", { token, body: { current_password: current, new_password: next } }),
   me: (token) => call("GET", "/v1/me", { token }),
   transfer: (token, idempotencyKey, to, amount, memo) =>
     call("POST", "/v1/transfers", { token, idempotencyKey, body: memo ? { to, amount, memo } : { to, amount } }),

@@ -23,13 +23,14 @@ import * as purse from "./pages/purse.js";
 import * as closePurse from "./pages/close.js";
 import * as syncPage from "./pages/sync.js";
 import * as logoutPage from "./pages/logout.js";
+import * as account from "./pages/account.js";
 import * as receipt from "./pages/receipt.js";
 import * as note from "./pages/note.js";
 
 const ROUTES = {
   "/login": login, "/home": home, "/offline": offlineHome, "/send": send, "/history": history,
   "/result": result, "/receive": receive, "/pay": pay, "/accept": accept, "/purse": purse, "/close": closePurse,
-  "/sync": syncPage, "/logout": logoutPage, "/receipt": receipt, "/note": note,
+  "/sync": syncPage, "/logout": logoutPage, "/account": account, "/receipt": receipt, "/note": note,
 };
 /** Pages that re-render when a live event changes the balance or history. */
 const LIVE_PAGES = new Set(["/home", "/history", "/offline", "/sync", "/receipt"]);

@@ -63,3 +63,46 @@ test("log out warns while an offline purse holds money, online and offline, and 
   await waitText(a.page, '[data-testid="offline-balance"]', rupees("100.00"));
   assert.deepEqual(a.errors.filter((e) => !/Failed to load resource|ERR_INTERNET_DISCONNECTED/.test(e)), []);
 });
+
+test("account security: a password change logs the other phone out, and log out on every device logs this one out too", async () => {
+  const a = await phone(browser);
+  const b = await phone(browser);
+  await register(a.page, srv.url, "farah", "farah-secret-1");
+  await b.page.goto(`${srv.url}/`);
+  await b.page.getByLabel("Username").fill("farah");
+  await b.page.getByLabel("Password").fill("farah-secret-1");
+  await b.page.getByRole("button", { name: "Log in" }).click();
+  await b.page.getByRole("heading", { name: "Home" }).waitFor();
+
+  await a.page.getByRole("link", { name: "Account security" }).click();
+  await a.page.getByRole("heading", { name: "Account security" }).waitFor();
+  // A wrong current password: said next to that field, nothing changes.
+  await a.page.getByLabel("Current password").fill("not-my-password");
+  await a.page.getByLabel("New password", { exact: true }).fill("farah-secret-2");
+  await a.page.getByLabel("Repeat new password").fill("farah-secret-2");
+  await a.page.getByRole("button", { name: "Change password" }).click();
+  await a.page.waitForFunction(() => document.querySelector('input[name="current-password"]')?.getAttribute("aria-invalid") === "true");
+  assert.equal(await a.page.getByLabel("Current password").evaluate((el) => document.getElementById(el.getAttribute("aria-describedby")).textContent),
+    "The current password is wrong.");
+
+  await a.page.getByLabel("Current password").fill("farah-secret-1");
+  await a.page.getByRole("button", { name: "Change password" }).click();
+  await a.page.getByRole("heading", { name: "Password changed" }).waitFor();
+  // The other phone's session ended: its live connection is closed and it is back at login.
+  await b.page.getByRole("heading", { name: "Log in to offpay" }).waitFor();
+  await b.page.getByText("Your session has ended. Please log in again.").waitFor();
+  // This phone stays logged in.
+  await a.page.getByRole("link", { name: "Done" }).click();
+  await a.page.getByRole("heading", { name: "Home" }).waitFor();
+
+  // Log in on the other phone with the new password, then log out on every device from this one.
+  await b.page.getByLabel("Username").fill("farah");
+  await b.page.getByLabel("Password").fill("farah-secret-2");
+  await b.page.getByRole("button", { name: "Log in" }).click();
+  await b.page.getByRole("heading", { name: "Home" }).waitFor();
+  await a.page.getByRole("link", { name: "Account security" }).click();
+  await a.page.getByRole("button", { name: "Log out on every device" }).click();
+  await a.page.getByRole("heading", { name: "Log in to offpay" }).waitFor();
+  await a.page.getByText("You were logged out on every device.").waitFor();
+  await b.page.getByRole("heading", { name: "Log in to offpay" }).waitFor();
+});

@@ -47,6 +47,7 @@ export async function render(app) {
       h("a", { class: "button secondary", href: "#/purse" }, "Load offline purse"),
       h("a", { class: "button secondary", href: "#/history" }, "History"),
       h("a", { class: "button secondary", href: "#/sync" }, "Sync status"),
+      h("a", { class: "button secondary", href: "#/account" }, "Account security"),
     ),
     h("h2", {}, "Recent activity"),
     recent.error ? h("p", { class: "hint" }, "Online activity could not be loaded. Offline payments on this phone are listed.") : null,

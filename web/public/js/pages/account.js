@@ -1,0 +1,65 @@
+// Account security (online): change the password (the current one is checked; every other
+// session of the account ends, this phone stays logged in) and log out on every device (a lost
+// or stolen phone too). docs/API.md: POST /v1/password, POST /v1/logout-all.
+
+import { api } from "../api.js";
+import { h, field, title, errorLine } from "../ui.js";
+
+const REASONS = {
+  wrong_password: "The current password is wrong.",
+  weak_password: "The new password must have at least 8 characters.",
+};
+
+export function render(app) {
+  const section = h("section", {}, title("Account security"));
+  if (!navigator.onLine) {
+    section.append(h("p", { class: "offline-banner" }, "Changing the password or logging out other devices needs a connection."),
+      h("a", { class: "button", href: "#/home" }, "Back to home"));
+    return section;
+  }
+  const current = field("Current password", { name: "current-password", type: "password", autocomplete: "current-password", required: true });
+  const next = field("New password", { name: "new-password", type: "password", autocomplete: "new-password", required: true, minlength: "8" });
+  const again = field("Repeat new password", { name: "repeat-password", type: "password", autocomplete: "new-password", required: true, minlength: "8" });
+  const currentErr = errorLine(current.input);
+  const nextErr = errorLine(next.input, again.input);
+  const change = h("button", { type: "submit" }, "Change password");
+  const form = h("form", { onsubmit: async (e) => {
+    e.preventDefault();
+    currentErr.textContent = "";
+    nextErr.textContent = "";
+    if (next.input.value !== again.input.value) { nextErr.textContent = "The two new passwords differ."; again.input.focus(); return; }
+    change.disabled = true;
+    try {
+      await api.changePassword(app.session.token, current.input.value, next.input.value);
+      app.showResult({ ok: true, title: "Password changed",
+        summary: "Your password is changed. Every other device logged in to your account has been logged out; this one stays logged in." });
+    } catch (err) {
+      app.handleError(err);
+      const reason = REASONS[err.code] ?? err.reason ?? err.message;
+      if (err.code === "wrong_password") { currentErr.textContent = reason; current.input.focus(); }
+      else { nextErr.textContent = reason; next.input.focus(); }
+      change.disabled = false;
+    }
+  } }, current.label, currentErr, next.label, again.label, nextErr, change);
+
+  const outErr = errorLine();
+  const out = h("button", { type: "button", class: "danger", onclick: async () => {
+    out.disabled = true;
+    outErr.textContent = "";
+    try {
+      await api.logoutAll(app.session.token);
+      await app.logout(false, "You were logged out on every device.");
+    } catch (err) {
+      app.handleError(err);
+      outErr.textContent = err.reason ?? err.message;
+      out.disabled = false;
+    }
+  } }, "Log out on every device");
+
+  section.append(
+    h("h2", {}, "Change password"), form,
+    h("h2", {}, "Lost or stolen phone?"),
+    h("p", { class: "hint" }, "Log out on every device, this one included, then log in again here. Offline purses and payments kept on a lost phone cannot be cut off this way: close your offline purse from here once you are logged in again."),
+    outErr, h("div", { class: "actions" }, out));
+  return section;
+}
