@@ -3,7 +3,7 @@
 // The asset list and version below are written by scripts/web-vendor (web/tools/stamp-sw.mjs).
 
 // BEGIN GENERATED
-const VERSION = "b2f34b25d4af8101";
+const VERSION = "aa14c3d33f1cb9b8";
 const ASSETS = {
   "/": "sha256-hIV25eE6TW70pS03Qs7bTWi5FA2BBLPuvVMN34xjHY4=",
   "/app.css": "sha256-yP7v1//ZWeEuG9ZfNzX5g7NtWXT2lHrjamOm1ELJQvs=",
@@ -39,7 +39,7 @@ const ASSETS = {
   "/js/pages/pay.js": "sha256-erFciQx4N5ZKbsB3XdWhZLKovxKqmJjk1c1IzWGyR+I=",
   "/js/pages/purse.js": "sha256-9G7+8hpd7X8DmbBEVq+hCGpwijhZZQGm56AeLD2I0ZY=",
   "/js/pages/receipt.js": "sha256-nfFU6mL+w0sjfCKrhbiBtjL2i29hhhZydCvW5yFkJE4=",
-  "/js/pages/receive.js": "sha256-KdlmJstJSrbkxEgkbAIWFw3+A0nhabcxwyVvs3RQxLw=",
+  "/js/pages/receive.js": "sha256-4IDVDaSCA+ivlL+yBcJ88v/iodgfenL8hsJoQDs4Z1g=",
   "/js/pages/result.js": "sha256-cPgrYcJHeVaJFjepnVyQX81F1G5SgyP11gprOz4alhk=",
   "/js/pages/send.js": "sha256-iV1a721EJFISk7PExW621IByPva5IYPbJR99FLkfcpY=",
   "/js/pages/sync.js": "sha256-GIJeZehAqmUCSzOfLBDnNLbTijUYXN8wl0/2ZJjzqjs=",

@@ -34,6 +34,13 @@ let requestText;
 
 test("Copy text puts the exact payment request on the clipboard", async () => {
   await c.page.getByRole("link", { name: "Receive", exact: true }).click();
+  // Above the per-payment cap (200.00 by default): refused before any request is made.
+  await c.page.getByLabel("Amount").fill("250.00");
+  await c.page.getByRole("button", { name: "Request payment" }).click();
+  await c.page.waitForFunction(() => document.querySelector('input[name="amount"]')?.getAttribute("aria-invalid") === "true");
+  assert.equal(await c.page.getByLabel("Amount").evaluate((el) => document.getElementById(el.getAttribute("aria-describedby")).textContent),
+    "One offline payment can be at most ₹200.00. Ask for ₹200.00 or less, or ask to be paid online with Send.");
+  assert.equal(await c.page.getByRole("heading", { name: "Payment request" }).count(), 0);
   await c.page.getByLabel("Amount").fill("25.00");
   await c.page.getByRole("button", { name: "Request payment" }).click();
   await c.page.getByRole("heading", { name: "Payment request" }).waitFor();

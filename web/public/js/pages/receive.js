@@ -42,7 +42,14 @@ export async function render(app, params) {
     e.preventDefault();
     err.textContent = "";
     const parsed = parseMajor(amount.input.value, app.config.decimals);
-    if (!parsed.ok) { err.textContent = parsed.reason; return; }
+    if (!parsed.ok) { err.textContent = parsed.reason; amount.input.focus(); return; }
+    // No payer's purse can pay more than the per-payment cap in one note: say so before asking.
+    const cap = app.config.offline?.per_payment_cap;
+    if (Number.isSafeInteger(cap) && parsed.minor > cap) {
+      err.textContent = `One offline payment can be at most ${app.money(cap)}. Ask for ${app.money(cap)} or less, or ask to be paid online with Send.`;
+      amount.input.focus();
+      return;
+    }
     button.disabled = true;
     try {
       const { request, text } = await createRequest(app, parsed.minor);
