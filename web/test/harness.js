@@ -167,6 +167,14 @@ export async function register(page, url, handle, password) {
   await page.getByRole("heading", { name: "Home" }).waitFor();
 }
 
+/** On the login page, logs `handle` in with `password`; ends on Home. */
+export async function logIn(page, handle, password) {
+  await page.getByLabel("Username").fill(handle);
+  await page.getByLabel("Password").fill(password);
+  await page.getByRole("button", { name: "Log in" }).click();
+  await page.getByRole("heading", { name: "Home" }).waitFor();
+}
+
 export const textOf = (page, testId) => page.getByTestId(testId).textContent();
 
 /** Waits until the element at `selector` contains `text`. */

@@ -7,7 +7,7 @@
 mod wallet_support;
 
 use serde_json::Value;
-use wallet_support::{PASSWORD, Server, WalletHome, Watcher};
+use wallet_support::{PASSWORD, Server, WalletHome, Watcher, alice_and_bob};
 
 fn history_items(wallet: &WalletHome) -> Vec<Value> {
     wallet.json(&["history"])["items"].as_array().unwrap().clone()
@@ -91,11 +91,7 @@ fn a_new_user_registers_gets_money_sends_and_sees_it_everywhere() {
 #[test]
 fn refusals_are_one_clear_line_and_move_no_money() {
     let server = Server::start();
-    let alice = WalletHome::new("alice");
-    let bob = WalletHome::new("bob");
-    alice.register(&server);
-    bob.register(&server);
-    server.admin(&["deposit", "alice", "100.00"]);
+    let (alice, bob) = alice_and_bob(&server, "100.00");
 
     let unchanged = || {
         assert_eq!(alice.balance(), 10_000);
@@ -159,11 +155,7 @@ fn refusals_are_one_clear_line_and_move_no_money() {
 #[test]
 fn a_send_retried_after_a_lost_answer_pays_once() {
     let server = Server::start();
-    let alice = WalletHome::new("alice");
-    let bob = WalletHome::new("bob");
-    alice.register(&server);
-    bob.register(&server);
-    server.admin(&["deposit", "alice", "100.00"]);
+    let (alice, bob) = alice_and_bob(&server, "100.00");
 
     // Simulate a first attempt whose request reached the server but whose answer was lost: the
     // outbox entry is written as `send` writes it, the request goes out with its key, and the

@@ -12,7 +12,7 @@ mod wallet_support;
 use std::process::{Output, Stdio};
 
 use serde_json::Value;
-use wallet_support::{AnswerLosingProxy, Server, WalletHome};
+use wallet_support::{AnswerLosingProxy, Server, WalletHome, alice_and_bob};
 
 fn transfers(wallet: &WalletHome) -> Vec<Value> {
     let history = wallet.json(&["history", "--limit", "200"]);
@@ -38,11 +38,7 @@ fn failure(out: &Output) -> (i32, String) {
 #[test]
 fn thirty_sends_started_together_from_one_home_are_thirty_payments() {
     let server = Server::start();
-    let alice = WalletHome::new("alice");
-    let bob = WalletHome::new("bob");
-    alice.register(&server);
-    bob.register(&server);
-    server.admin(&["deposit", "alice", "100.00"]);
+    let (alice, bob) = alice_and_bob(&server, "100.00");
 
     let children: Vec<_> = (0..30)
         .map(|_| {
@@ -172,11 +168,7 @@ fn a_send_whose_answer_is_lost_is_pending_and_paid_once_by_sync_or_retry() {
 #[test]
 fn a_script_s_own_key_pays_once_and_is_refused_for_other_terms() {
     let server = Server::start();
-    let alice = WalletHome::new("alice");
-    let bob = WalletHome::new("bob");
-    alice.register(&server);
-    bob.register(&server);
-    server.admin(&["deposit", "alice", "100.00"]);
+    let (alice, bob) = alice_and_bob(&server, "100.00");
 
     let first = alice.ok(&["send", "bob", "5.00", "--memo", "invoice 42", "--idempotency-key", "invoice-0042"]);
     assert_eq!(first.trim(), "Sent 5.00 INR to bob. Balance: 95.00 INR");

@@ -3,7 +3,7 @@
 // and logs out at once when it holds nothing. What the device holds stays for the next login.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { startServerAndBrowser, stopServerAndBrowser, depositAndReload, loadPurse, phone, register, rupees, textOf, waitText } from "../harness.js";
+import { startServerAndBrowser, stopServerAndBrowser, depositAndReload, loadPurse, logIn, phone, register, rupees, textOf, waitText } from "../harness.js";
 
 let srv;
 let browser;
@@ -28,10 +28,7 @@ test("log out warns while an offline purse holds money, online and offline, and 
   // Nothing on the device: Log out logs out at once.
   await a.page.getByRole("button", { name: "Log out" }).click();
   await a.page.getByRole("heading", { name: "Log in to offpay" }).waitFor();
-  await a.page.getByLabel("Username").fill("esha");
-  await a.page.getByLabel("Password").fill("esha-secret-1");
-  await a.page.getByRole("button", { name: "Log in" }).click();
-  await a.page.getByRole("heading", { name: "Home" }).waitFor();
+  await logIn(a.page, "esha", "esha-secret-1");
 
   await depositAndReload(a.page, srv, "esha", "300.00");
   await loadPurse(a.page, "100.00");
@@ -56,10 +53,7 @@ test("log out warns while an offline purse holds money, online and offline, and 
 
   // Back online and logged in again: the purse is still on the device.
   await a.context.setOffline(false);
-  await a.page.getByLabel("Username").fill("esha");
-  await a.page.getByLabel("Password").fill("esha-secret-1");
-  await a.page.getByRole("button", { name: "Log in" }).click();
-  await a.page.getByRole("heading", { name: "Home" }).waitFor();
+  await logIn(a.page, "esha", "esha-secret-1");
   await waitText(a.page, '[data-testid="offline-balance"]', rupees("100.00"));
   assert.deepEqual(a.errors.filter((e) => !/Failed to load resource|ERR_INTERNET_DISCONNECTED/.test(e)), []);
 });
@@ -69,10 +63,7 @@ test("account security: a password change logs the other phone out, and log out 
   const b = await phone(browser);
   await register(a.page, srv.url, "farah", "farah-secret-1");
   await b.page.goto(`${srv.url}/`);
-  await b.page.getByLabel("Username").fill("farah");
-  await b.page.getByLabel("Password").fill("farah-secret-1");
-  await b.page.getByRole("button", { name: "Log in" }).click();
-  await b.page.getByRole("heading", { name: "Home" }).waitFor();
+  await logIn(b.page, "farah", "farah-secret-1");
 
   await a.page.getByRole("link", { name: "Account security" }).click();
   await a.page.getByRole("heading", { name: "Account security" }).waitFor();
@@ -96,10 +87,7 @@ test("account security: a password change logs the other phone out, and log out 
   await a.page.getByRole("heading", { name: "Home" }).waitFor();
 
   // Log in on the other phone with the new password, then log out on every device from this one.
-  await b.page.getByLabel("Username").fill("farah");
-  await b.page.getByLabel("Password").fill("farah-secret-2");
-  await b.page.getByRole("button", { name: "Log in" }).click();
-  await b.page.getByRole("heading", { name: "Home" }).waitFor();
+  await logIn(b.page, "farah", "farah-secret-2");
   await a.page.getByRole("link", { name: "Account security" }).click();
   await a.page.getByRole("button", { name: "Log out on every device" }).click();
   await a.page.getByRole("heading", { name: "Log in to offpay" }).waitFor();

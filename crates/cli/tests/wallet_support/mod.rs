@@ -153,6 +153,16 @@ fn spawn_server(data: &Path, listen: &str, options: &[String]) -> (Child, String
 }
 
 /// One user's wallet home, driven through `offpay wallet --home HOME`.
+/// Alice and Bob registered on `server`, Alice with `deposit` (major units) from the operator.
+pub fn alice_and_bob(server: &Server, deposit: &str) -> (WalletHome, WalletHome) {
+    let alice = WalletHome::new("alice");
+    let bob = WalletHome::new("bob");
+    alice.register(server);
+    bob.register(server);
+    server.admin(&["deposit", "alice", deposit]);
+    (alice, bob)
+}
+
 pub struct WalletHome {
     pub home: PathBuf,
     pub handle: String,
