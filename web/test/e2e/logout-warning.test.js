@@ -3,7 +3,7 @@
 // and logs out at once when it holds nothing. What the device holds stays for the next login.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { startServerAndBrowser, stopServerAndBrowser, depositAndReload, loadPurse, logIn, phone, register, rupees, textOf, waitText } from "../harness.js";
+import { startServerAndBrowser, stopServerAndBrowser, depositAndReload, loadPurse, logIn, phone, register, rupees, shot, textOf, waitText } from "../harness.js";
 
 let srv;
 let browser;
@@ -39,6 +39,7 @@ test("log out warns while an offline purse holds money, online and offline, and 
   const online = await textOf(a.page, "logout-warning");
   assert.match(online, /₹100\.00 is in your offline purse on this device\./);
   assert.match(online, /Sync first/);
+  await shot(a.page, "logout-warning");
   await a.page.getByRole("link", { name: "Stay logged in" }).click();
   await a.page.getByRole("heading", { name: "Home" }).waitFor();
 
@@ -67,6 +68,7 @@ test("account security: a password change logs the other phone out, and log out 
 
   await a.page.getByRole("link", { name: "Account security" }).click();
   await a.page.getByRole("heading", { name: "Account security" }).waitFor();
+  await shot(a.page, "account-security");
   // A wrong current password: said next to that field, nothing changes.
   await a.page.getByLabel("Current password").fill("not-my-password");
   await a.page.getByLabel("New password", { exact: true }).fill("farah-secret-2");

@@ -11,7 +11,7 @@
 // on. (The service worker never handles /v1/ requests, so they reach the page's route.)
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { startServerAndBrowser, stopServerAndBrowser, depositAndReload, phone, register, rupees, textOf, waitText } from "../harness.js";
+import { startServerAndBrowser, stopServerAndBrowser, depositAndReload, phone, register, rupees, shot, textOf, waitText } from "../harness.js";
 
 let srv;
 let browser;
@@ -65,6 +65,7 @@ test("a send whose answer was lost is finished after a reload and pays once", as
   // The phone saw no answer: it says so and offers only to finish this payment.
   await a.page.getByTestId("unfinished-send").waitFor();
   assert.match(await textOf(a.page, "unfinished-send"), /Sending ₹30\.00 to bina did not get an answer/);
+  await shot(a.page, "send-unfinished");
   assert.equal(await a.page.getByRole("button", { name: "Send", exact: true }).count(), 0, "no new send while one is unfinished");
 
   // Reload: the intent survived; Send shows it instead of the form, and Home points to it.
@@ -108,6 +109,7 @@ test("a purse load whose answer was lost is finished after a reload and reserves
   await a.page.reload();
   await a.page.getByTestId("unfinished-load").waitFor();
   assert.match(await textOf(a.page, "unfinished-load"), /Loading ₹200\.00 did not get an answer/);
+  await shot(a.page, "load-unfinished");
   await a.page.getByRole("button", { name: "Finish loading" }).click();
   await a.page.getByRole("heading", { name: "Purse loaded" }).waitFor();
   await a.page.getByRole("link", { name: "Done" }).click();
