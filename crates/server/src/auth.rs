@@ -1,8 +1,12 @@
 //! Passwords, session tokens and the authenticated-user extractor.
 //!
-//! - Passwords: Argon2id PHC strings, computed in `spawn_blocking` behind a semaphore (each hash
-//!   takes ~19 MiB and ~30 ms with production parameters). Unknown users are checked against a
-//!   dummy hash so their answer takes as long as a wrong password.
+//! - Passwords: Argon2id PHC strings, computed on a fixed pool of as many threads as hashes may
+//!   run at once (`Config::hash_concurrency`, rayon), behind a semaphore of the same size (each
+//!   hash takes ~19 MiB and ~30 ms with production parameters). A fixed pool, not tokio's
+//!   blocking threads: each thread that ever hashed keeps its own allocator arena holding about
+//!   one hash's memory, so hundreds of blocking threads kept hundreds of megabytes after a login
+//!   flood (docs/PERFORMANCE.md, "Login flood"). Unknown users are checked against a dummy hash
+//!   so their answer takes as long as a wrong password.
 //! - Tokens: 256 random bits from the OS-seeded CSPRNG, sent as 64 hex characters; the store
 //!   keeps only their SHA-256, so a database leak reveals no usable token.
 //! - [`AuthUser`]: resolves `Authorization: Bearer <token>` to the live session's user (touching
@@ -33,6 +37,8 @@ pub const PASSWORD_MAX_BYTES: usize = 1024;
 pub struct Passwords {
     argon: Argon2<'static>,
     permits: Arc<Semaphore>,
+    /// The threads that hash: as many as `permits`.
+    pool: Arc<rayon::ThreadPool>,
     /// A hash of a random password, checked for unknown users (equal timing, never matches).
     dummy: String,
 }
@@ -42,8 +48,18 @@ impl Passwords {
         let params = Params::new(params.memory_kib, params.iterations, params.parallelism, None)
             .map_err(|e| ApiError::internal(format!("bad Argon2 parameters: {e}")))?;
         let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
-        let mut passwords =
-            Passwords { argon, permits: Arc::new(Semaphore::new(concurrency.max(1))), dummy: String::new() };
+        let threads = concurrency.max(1);
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .thread_name(|i| format!("offpay-argon2-{i}"))
+            .build()
+            .map_err(|e| ApiError::internal(format!("cannot start the password threads: {e}")))?;
+        let mut passwords = Passwords {
+            argon,
+            permits: Arc::new(Semaphore::new(threads)),
+            pool: Arc::new(pool),
+            dummy: String::new(),
+        };
         let mut random = [0u8; 32];
         rand::rng().fill_bytes(&mut random);
         passwords.dummy = passwords.hash(hex::encode(random)).await?;
@@ -56,12 +72,22 @@ impl Passwords {
         let argon = self.argon.clone();
         let mut salt = [0u8; 16];
         rand::rng().fill_bytes(&mut salt);
-        tokio::task::spawn_blocking(move || {
+        self.run(move || {
             let salt = SaltString::encode_b64(&salt).map_err(ApiError::internal)?;
             argon.hash_password(password.as_bytes(), &salt).map(|h| h.to_string()).map_err(ApiError::internal)
         })
         .await
-        .map_err(ApiError::internal)?
+    }
+
+    /// Runs `work` on the password threads and waits for it (the caller holds a permit, so at most
+    /// one job per thread is ever queued).
+    async fn run<T: Send + 'static>(&self, work: impl FnOnce() -> Result<T, ApiError> + Send + 'static) -> Result<T, ApiError> {
+        let (done, answer) = tokio::sync::oneshot::channel();
+        self.pool.spawn(move || {
+            // The receiver is gone only when the request was dropped: nobody to tell.
+            let _ = done.send(work());
+        });
+        answer.await.map_err(ApiError::internal)?
     }
 
     /// True when `password` matches `stored`; with `None` (unknown user) checks the dummy hash
@@ -71,16 +97,16 @@ impl Passwords {
         let known = stored.is_some();
         let phc = stored.unwrap_or_else(|| self.dummy.clone());
         let argon = self.argon.clone();
-        let matched = tokio::task::spawn_blocking(move || {
-            let parsed = PasswordHash::new(&phc).map_err(ApiError::internal)?;
-            match argon.verify_password(password.as_bytes(), &parsed) {
-                Ok(()) => Ok(true),
-                Err(argon2::password_hash::Error::Password) => Ok(false),
-                Err(other) => Err(ApiError::internal(other)),
-            }
-        })
-        .await
-        .map_err(ApiError::internal)??;
+        let matched = self
+            .run(move || {
+                let parsed = PasswordHash::new(&phc).map_err(ApiError::internal)?;
+                match argon.verify_password(password.as_bytes(), &parsed) {
+                    Ok(()) => Ok(true),
+                    Err(argon2::password_hash::Error::Password) => Ok(false),
+                    Err(other) => Err(ApiError::internal(other)),
+                }
+            })
+            .await?;
         Ok(known && matched)
     }
 }
