@@ -18,6 +18,13 @@ mod wallet_cmd;
 
 use clap::{Parser, Subcommand};
 
+/// jemalloc returns freed memory to the system after a short decay; glibc's allocator kept
+/// hundreds of megabytes of freed Argon2 memory after a login flood (docs/PERFORMANCE.md, "Login
+/// flood").
+#[cfg(all(unix, not(target_env = "musl")))]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// Writes one line of command output to stdout. A closed pipe ends the process quietly (status
 /// 0: the reader took what it wanted); any other write failure ends it with a one-line error.
 pub(crate) fn print_line(args: std::fmt::Arguments<'_>) {
