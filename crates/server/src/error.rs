@@ -52,6 +52,9 @@ pub enum ApiError {
     TooManyAttempts { retry_after_s: u64 },
     #[error("too many requests; try again in {retry_after_s} seconds")]
     RateLimited { retry_after_s: u64 },
+    /// The database is out of space; the cause goes to the log only.
+    #[error("the server is out of storage space: nothing was changed; try again later")]
+    StorageFull(String),
     /// Anything else; the cause goes to the log only.
     #[error("something went wrong on the server")]
     Internal(String),
@@ -72,6 +75,7 @@ impl ApiError {
             InsufficientFunds => StatusCode::UNPROCESSABLE_ENTITY,
             TooManyAttempts { .. } | RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            StorageFull(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -101,6 +105,7 @@ impl ApiError {
             TooManyAttempts { .. } => "too_many_attempts",
             RateLimited { .. } => "rate_limited",
             Internal(_) => "internal",
+            StorageFull(_) => "storage_full",
         }
     }
 
@@ -126,6 +131,7 @@ impl From<LedgerError> for ApiError {
                 "the memo may not contain control characters (such as line breaks) or text-direction characters (such as U+202E)".into(),
             ),
             LedgerError::Storage(cause) => ApiError::Internal(cause),
+            LedgerError::StorageFull(cause) => ApiError::StorageFull(cause),
         }
     }
 }
@@ -135,6 +141,9 @@ impl IntoResponse for ApiError {
         if let ApiError::Internal(cause) = &self {
             tracing::error!(%cause, "internal error");
         }
+        if let ApiError::StorageFull(cause) = &self {
+            tracing::error!(%cause, "the database is out of space; requests that write are refused until there is room");
+        }
         let status = self.status();
         let body = json!({"error": {"code": self.code(), "message": self.to_string()}});
         let mut response = (status, Json(body)).into_response();
@@ -142,6 +151,9 @@ impl IntoResponse for ApiError {
         match &self {
             ApiError::TooManyAttempts { retry_after_s } | ApiError::RateLimited { retry_after_s } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_s));
+            }
+            ApiError::StorageFull(_) => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
             }
             ApiError::Unauthorized => {
                 headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));

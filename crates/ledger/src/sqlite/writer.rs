@@ -29,7 +29,7 @@ pub trait Job: Send {
     /// Runs the command; false when it failed (its savepoint is then rolled back).
     fn apply(&mut self, ctx: &mut WriteCtx<'_>) -> bool;
     /// Sends the reply once the batch's fate is known.
-    fn finish(self: Box<Self>, commit: &Result<(), String>);
+    fn finish(self: Box<Self>, commit: &Result<(), BatchFailure>);
 }
 
 struct TypedJob<T, F> {
@@ -59,17 +59,26 @@ where
         ok
     }
 
-    fn finish(self: Box<Self>, commit: &Result<(), String>) {
+    fn finish(self: Box<Self>, commit: &Result<(), BatchFailure>) {
         let reply = match (self.result, commit) {
             // A refused command changed nothing whatever happened to the batch.
             (Some(Err(e)), _) => Err(e),
             (Some(Ok(value)), Ok(())) => Ok(value),
-            (_, Err(e)) => Err(LedgerError::Storage(format!("sqlite commit failed: {e}"))),
+            (_, Err(BatchFailure { full: true, message })) => Err(LedgerError::StorageFull(format!("sqlite commit failed: {message}"))),
+            (_, Err(BatchFailure { message, .. })) => Err(LedgerError::Storage(format!("sqlite commit failed: {message}"))),
             (None, Ok(())) => Err(LedgerError::Storage("write command was not run".into())),
         };
         // The caller may have gone away; the outcome is durable either way.
         let _ = self.reply.send(reply);
     }
+}
+
+/// Why a batch did not commit, as every command in it is told.
+#[derive(Debug)]
+pub struct BatchFailure {
+    /// The database had no room (SQLITE_FULL): the commands may succeed once there is space.
+    full: bool,
+    message: String,
 }
 
 /// The handle async code uses to queue write commands.
@@ -148,7 +157,10 @@ fn run(
             conn: &conn,
             notices: Vec::new(),
         };
-        let commit = run_batch(&mut ctx, &mut batch).map_err(|e| e.to_string());
+        let commit = run_batch(&mut ctx, &mut batch).map_err(|e| BatchFailure {
+            full: e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull),
+            message: e.to_string(),
+        });
         if commit.is_err() {
             // Best effort: the transaction may already be gone.
             let _ = conn.execute_batch("ROLLBACK");
