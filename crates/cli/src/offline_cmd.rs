@@ -14,7 +14,7 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use offpay_protocol::{Amount, Currency, Encoded};
+use offpay_protocol::{Amount, Currency, Encoded, PayError};
 use offpay_wallet::Wallet;
 use offpay_wallet::offline::api::OfflineApi;
 use offpay_wallet::offline::{
@@ -106,7 +106,8 @@ pub async fn run(wallet: &mut Wallet, command: OfflineCommand) -> anyhow::Result
     match command {
         OfflineCommand::Purse { command: PurseCommand::Load { amount, json } } => {
             let session = online_session(wallet)?;
-            let loaded = store.load_purse(&session, &amount, unix_now()).await?;
+            let currency = currency(wallet, &store);
+            let loaded = store.load_purse(&session, &amount, unix_now()).await.map_err(|e| in_money(&currency, e))?;
             let offline = store.offline_balance(unix_now())?;
             if loaded.resumed {
                 eprintln!("note: finished an earlier load whose outcome was unknown (it was not loaded twice)");
@@ -158,13 +159,13 @@ pub async fn run(wallet: &mut Wallet, command: OfflineCommand) -> anyhow::Result
         OfflineCommand::Pay { request, yes, qr } => {
             let request = read_arg(&request)?;
             let currency = currency(wallet, &store);
-            let preview = store.preview_payment(&request, unix_now())?;
+            let preview = store.preview_payment(&request, unix_now()).map_err(|e| in_money(&currency, e))?;
             // A request this device already paid gets its note again: nothing to confirm.
             if !yes && !preview.repeated {
                 confirm(&pay_question(&currency, &preview))?;
             }
             // Also repeated when another `pay` of this request committed since the preview.
-            let payment = store.pay(&request, unix_now())?;
+            let payment = store.pay(&request, unix_now()).map_err(|e| in_money(&currency, e))?;
             // The new purse state is committed (or nothing was signed): the note can be released.
             println!("{}", payment.text);
             let message = if payment.repeated { repeated_message(&currency, &payment) } else { paid_message(&currency, &payment) };
@@ -261,6 +262,27 @@ async fn identity(wallet: &Wallet, store: &mut OfflineStore) -> anyhow::Result<I
             Some(id) => Err(OfflineError::IdentityMismatch { cached: id.handle.to_string(), current: online.handle.to_string() }.into()),
             None => Err(anyhow::Error::new(e).context(OfflineError::UnknownIdentity.to_string())),
         },
+    }
+}
+
+/// A payment refusal whose amounts the protocol gives in minor units, said in money
+/// ("over the per-payment cap of 200.00 INR"); any other error unchanged.
+fn in_money(currency: &Currency, error: OfflineError) -> anyhow::Error {
+    match &error {
+        OfflineError::Pay(PayError::OverPaymentCap { cap }) => {
+            anyhow::anyhow!("cannot pay: the amount is over the purse's per-payment cap of {}", money(currency, *cap))
+        }
+        OfflineError::Pay(PayError::InsufficientPurse { remaining }) => {
+            anyhow::anyhow!("cannot pay: the offline purse has only {} left", money(currency, *remaining))
+        }
+        OfflineError::LoadPending { amount } => match Amount::from_minor(*amount) {
+            Some(amount) => anyhow::anyhow!(
+                "an earlier purse load of {} is unfinished; run `offpay wallet purse load` with that amount to finish it first",
+                money(currency, amount)
+            ),
+            None => error.into(),
+        },
+        _ => error.into(),
     }
 }
 

@@ -119,3 +119,16 @@ fn a_request_with_a_paid_nonce_and_another_amount_is_refused() {
     // The real request still shows its note.
     assert_eq!(single_line(&alice.ok(&["pay", &request, "--yes"]), "OPN1:"), note);
 }
+
+#[test]
+fn a_payment_over_the_cap_or_the_purse_is_refused_in_money_not_minor_units() {
+    let alice = Home::new("alice", ALICE);
+    let bob = Home::new("bob", BOB);
+    alice.load(ALICE, 25_000);
+    let over_cap = alice.fails(&["pay", &bob.request("300.00"), "--yes"]);
+    assert!(over_cap.contains("per-payment cap of 200.00 INR"), "{over_cap}");
+    alice.pay(&bob.request("200.00"));
+    let over_purse = alice.fails(&["pay", &bob.request("100.00"), "--yes"]);
+    assert!(over_purse.contains("only 50.00 INR left"), "{over_purse}");
+    assert!(!over_cap.contains("minor units") && !over_purse.contains("minor units"));
+}
