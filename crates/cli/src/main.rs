@@ -12,6 +12,7 @@ macro_rules! println {
 
 mod admin_cmd;
 mod admin_offline;
+mod limit_options;
 mod offline_options;
 mod serve_cmd;
 mod wallet_cmd;

@@ -7,6 +7,7 @@
 //!
 //! ## Layout
 //! - [`startup`]: [`serve`] / [`serve_with`]: bind, route, graceful shutdown.
+//! - [`listen`]: the accept loop and per-connection limits (header read timeout).
 //! - [`config`]: [`Config`], every tunable with production defaults.
 //! - [`routes`]: the router and one module per route group (auth, account, transfers, history,
 //!   ws, meta, web); `openapi.json` describes them.
@@ -31,6 +32,7 @@ pub mod extract;
 pub mod guard;
 pub mod headers;
 pub mod issuer;
+pub mod listen;
 pub mod ratelimit;
 pub mod routes;
 pub mod security;

@@ -210,3 +210,49 @@ async fn openapi_describes_every_route() {
         assert_ne!(body["error"]["code"], Value::from("method_not_allowed"), "{method} {path}");
     }
 }
+
+/// Reads from a raw connection until the server closes it (end of stream or reset); what it sent.
+/// `None` if it is still open after `bound`.
+async fn read_until_closed(stream: &mut tokio::net::TcpStream, bound: std::time::Duration) -> Option<String> {
+    let mut answer = Vec::new();
+    let mut buffer = [0u8; 4096];
+    let reading = async {
+        loop {
+            match stream.read(&mut buffer).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => answer.extend_from_slice(&buffer[..n]),
+            }
+        }
+    };
+    tokio::time::timeout(bound, reading).await.ok()?;
+    Some(String::from_utf8_lossy(&answer).into_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_request_heads_are_cut_off() {
+    let config = Config { header_read_timeout: std::time::Duration::from_secs(1), ..Config::for_tests() };
+    let server = TestServer::sqlite_with(config).await;
+    let addr = server.base.trim_start_matches("http://").to_string();
+
+    // Half a request line, then nothing: closed (hyper may say 408 first), well before the bound.
+    let mut slow = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    slow.write_all(b"GET /v1/hea").await.unwrap();
+    let answer = read_until_closed(&mut slow, std::time::Duration::from_secs(20)).await;
+    let answer = answer.expect("a connection with half a request line is still open");
+    assert!(answer.is_empty() || answer.starts_with("HTTP/1.1 408"), "{answer}");
+
+    // A connection that sends nothing at all is closed too.
+    let mut silent = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let answer = read_until_closed(&mut silent, std::time::Duration::from_secs(20)).await;
+    assert!(answer.is_some(), "a silent connection is still open");
+
+    // An ordinary request on a fresh connection still works, and so does one that takes less
+    // than the timeout between its parts.
+    assert_eq!(server.client().get("/v1/health", None).await.0, 200);
+    let mut paced = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    paced.write_all(b"GET /v1/health HTTP/1.1\r\n").await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    paced.write_all(format!("Host: {addr}\r\nConnection: close\r\n\r\n").as_bytes()).await.unwrap();
+    let answer = read_until_closed(&mut paced, PATIENCE).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+}

@@ -1,0 +1,74 @@
+//! `offpay serve`'s connection limits, checked before anything starts: how long a client may
+//! take to send its request head (`--header-read-timeout`, `OFFPAY_HEADER_READ_TIMEOUT`).
+//! Durations are read as for the purse options (`10s`, `2m`); a refused value is a usage error
+//! naming the option and its variable (exit status 2). The defaults are `Config::default()`'s.
+
+use std::time::Duration;
+
+use offpay_server::Config;
+
+use crate::offline_options::{BadOption, bad, parse_duration};
+
+pub const HEADER_READ_TIMEOUT_ENV: &str = "OFFPAY_HEADER_READ_TIMEOUT";
+
+/// Longest accepted timeout: beyond it the limit protects nothing.
+const MAX_TIMEOUT_SECS: u64 = 3_600;
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct ConnectionLimitArgs {
+    /// A connection that has not sent complete request headers within this is closed
+    /// (units s, m, h)
+    #[arg(long, value_name = "DURATION", default_value = "10s", env = HEADER_READ_TIMEOUT_ENV)]
+    pub header_read_timeout: String,
+}
+
+impl ConnectionLimitArgs {
+    /// `config` with these limits in force.
+    pub fn apply(&self, config: Config) -> Result<Config, BadOption> {
+        let header_read_timeout = timeout("header-read-timeout", HEADER_READ_TIMEOUT_ENV, &self.header_read_timeout)?;
+        Ok(Config { header_read_timeout, ..config })
+    }
+}
+
+fn timeout(option: &str, env: &str, value: &str) -> Result<Duration, BadOption> {
+    let secs = parse_duration(value).map_err(|why| bad(option, env, value, why))?;
+    if secs == 0 {
+        return Err(bad(option, env, value, "must be more than zero"));
+    }
+    if secs > MAX_TIMEOUT_SECS {
+        return Err(bad(option, env, value, "at most 1h"));
+    }
+    Ok(Duration::from_secs(secs))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn args(header: &str) -> ConnectionLimitArgs {
+        ConnectionLimitArgs { header_read_timeout: header.into() }
+    }
+
+    #[test]
+    fn the_defaults_are_the_servers_defaults() {
+        use clap::Parser;
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            limits: ConnectionLimitArgs,
+        }
+        let parsed = Cli::try_parse_from(["offpay"]).unwrap();
+        let config = parsed.limits.apply(Config::default()).unwrap();
+        assert_eq!(config.header_read_timeout, Config::default().header_read_timeout);
+    }
+
+    #[test]
+    fn values_are_read_and_nonsense_refused() {
+        assert_eq!(args("2m").apply(Config::default()).unwrap().header_read_timeout, Duration::from_secs(120));
+        let refused = args("0s").apply(Config::default()).unwrap_err().0;
+        assert_eq!(refused, "invalid --header-read-timeout \"0s\" (or OFFPAY_HEADER_READ_TIMEOUT): must be more than zero");
+        assert!(args("10").apply(Config::default()).is_err());
+        assert!(args("2h").apply(Config::default()).is_err());
+    }
+}
