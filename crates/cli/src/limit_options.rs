@@ -1,5 +1,6 @@
 //! `offpay serve`'s connection limits, checked before anything starts: how long a client may
-//! take to send its request head (`--header-read-timeout`, `OFFPAY_HEADER_READ_TIMEOUT`).
+//! take to send its request head (`--header-read-timeout`, `OFFPAY_HEADER_READ_TIMEOUT`) and its
+//! body (`--body-read-timeout`, `OFFPAY_BODY_READ_TIMEOUT`).
 //! Durations are read as for the purse options (`10s`, `2m`); a refused value is a usage error
 //! naming the option and its variable (exit status 2). The defaults are `Config::default()`'s.
 
@@ -10,6 +11,7 @@ use offpay_server::Config;
 use crate::offline_options::{BadOption, bad, parse_duration};
 
 pub const HEADER_READ_TIMEOUT_ENV: &str = "OFFPAY_HEADER_READ_TIMEOUT";
+pub const BODY_READ_TIMEOUT_ENV: &str = "OFFPAY_BODY_READ_TIMEOUT";
 
 /// Longest accepted timeout: beyond it the limit protects nothing.
 const MAX_TIMEOUT_SECS: u64 = 3_600;
@@ -20,13 +22,18 @@ pub struct ConnectionLimitArgs {
     /// (units s, m, h)
     #[arg(long, value_name = "DURATION", default_value = "10s", env = HEADER_READ_TIMEOUT_ENV)]
     pub header_read_timeout: String,
+    /// A request body that has not arrived in full within this is answered 408
+    /// request_timeout (units s, m, h)
+    #[arg(long, value_name = "DURATION", default_value = "30s", env = BODY_READ_TIMEOUT_ENV)]
+    pub body_read_timeout: String,
 }
 
 impl ConnectionLimitArgs {
     /// `config` with these limits in force.
     pub fn apply(&self, config: Config) -> Result<Config, BadOption> {
         let header_read_timeout = timeout("header-read-timeout", HEADER_READ_TIMEOUT_ENV, &self.header_read_timeout)?;
-        Ok(Config { header_read_timeout, ..config })
+        let body_read_timeout = timeout("body-read-timeout", BODY_READ_TIMEOUT_ENV, &self.body_read_timeout)?;
+        Ok(Config { header_read_timeout, body_read_timeout, ..config })
     }
 }
 
@@ -47,7 +54,7 @@ mod tests {
     use super::*;
 
     fn args(header: &str) -> ConnectionLimitArgs {
-        ConnectionLimitArgs { header_read_timeout: header.into() }
+        ConnectionLimitArgs { header_read_timeout: header.into(), body_read_timeout: "30s".into() }
     }
 
     #[test]
@@ -61,6 +68,7 @@ mod tests {
         let parsed = Cli::try_parse_from(["offpay"]).unwrap();
         let config = parsed.limits.apply(Config::default()).unwrap();
         assert_eq!(config.header_read_timeout, Config::default().header_read_timeout);
+        assert_eq!(config.body_read_timeout, Config::default().body_read_timeout);
     }
 
     #[test]

@@ -100,6 +100,9 @@ pub struct Config {
     /// this is closed: at its start, and again while it waits for its next request (slow-header
     /// clients, idle keep-alive connections).
     pub header_read_timeout: Duration,
+    /// A request body must have arrived in full within this once the route starts reading it
+    /// (slow-body clients); beyond, 408 `request_timeout` and the connection is closed.
+    pub body_read_timeout: Duration,
     /// Offline payments: limits and the issuer keyset (docs/API-OFFLINE.md).
     pub offline: crate::issuer::OfflineConfig,
 }
@@ -136,6 +139,7 @@ impl Default for Config {
             ws_auth_timeout: Duration::from_secs(10),
             ws_session_check_interval: Duration::from_secs(20),
             header_read_timeout: Duration::from_secs(10),
+            body_read_timeout: Duration::from_secs(30),
             offline: crate::issuer::OfflineConfig::default(),
         }
     }

@@ -44,6 +44,8 @@ pub enum ApiError {
     SameAccount,
     #[error("the request body is larger than {0} bytes")]
     PayloadTooLarge(usize),
+    #[error("the request body did not arrive within {0} seconds")]
+    RequestTimeout(u64),
     #[error("the balance is too low for this payment")]
     InsufficientFunds,
     #[error("too many failed sign-in attempts; try again in {retry_after_s} seconds")]
@@ -67,6 +69,7 @@ impl ApiError {
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             HandleTaken | IdempotencyConflict | SameAccount => StatusCode::CONFLICT,
             PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             InsufficientFunds => StatusCode::UNPROCESSABLE_ENTITY,
             TooManyAttempts { .. } | RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -94,6 +97,7 @@ impl ApiError {
             IdempotencyConflict => "idempotency_conflict",
             SameAccount => "same_account",
             PayloadTooLarge(_) => "payload_too_large",
+            RequestTimeout(_) => "request_timeout",
             InsufficientFunds => "insufficient_funds",
             TooManyAttempts { .. } => "too_many_attempts",
             RateLimited { .. } => "rate_limited",
@@ -139,6 +143,10 @@ impl IntoResponse for ApiError {
         match &self {
             ApiError::TooManyAttempts { retry_after_s } | ApiError::RateLimited { retry_after_s } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_s));
+            }
+            // The rest of a late body is not waited for: the connection ends after this answer.
+            ApiError::RequestTimeout(_) => {
+                headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
             }
             ApiError::Unauthorized => {
                 headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));

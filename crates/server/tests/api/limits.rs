@@ -256,3 +256,47 @@ async fn slow_request_heads_are_cut_off() {
     let answer = read_until_closed(&mut paced, PATIENCE).await.unwrap();
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_request_bodies_get_408() {
+    let config = Config { body_read_timeout: std::time::Duration::from_secs(1), ..Config::for_tests() };
+    let server = TestServer::sqlite_with(config).await;
+    let addr = server.base.trim_start_matches("http://").to_string();
+
+    // 10 of 100 declared bytes, then nothing: 408 with the API's error shape, then closed.
+    let mut slow = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let head = format!("POST /v1/register HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n");
+    slow.write_all(head.as_bytes()).await.unwrap();
+    slow.write_all(b"{\"handle\":").await.unwrap();
+    let answer = read_until_closed(&mut slow, std::time::Duration::from_secs(20)).await;
+    let answer = answer.expect("a connection with a late body is still open");
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    let (_, body) = answer.split_once("\r\n\r\n").unwrap();
+    let body: Value = serde_json::from_str(body).unwrap();
+    assert_eq!(body["error"]["code"], "request_timeout", "{body}");
+    assert_eq!(body["error"]["message"], "the request body did not arrive within 1 seconds", "{body}");
+
+    // The same on an authenticated route.
+    let token = server.register("alice").await;
+    let mut slow = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let head = format!(
+        "POST /v1/transfers HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nIdempotency-Key: slow-body-1\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"to\":"
+    );
+    slow.write_all(head.as_bytes()).await.unwrap();
+    let answer = read_until_closed(&mut slow, std::time::Duration::from_secs(20)).await.expect("still open");
+    assert!(answer.starts_with("HTTP/1.1 408") && answer.contains("\"request_timeout\""), "{answer}");
+
+    // A body that arrives in parts, within the timeout, is read as usual.
+    let mut paced = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let body = json!({"handle": "bob", "password": PASSWORD}).to_string();
+    let head = format!(
+        "POST /v1/register HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    paced.write_all(head.as_bytes()).await.unwrap();
+    paced.write_all(&body.as_bytes()[..5]).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    paced.write_all(&body.as_bytes()[5..]).await.unwrap();
+    let answer = read_until_closed(&mut paced, PATIENCE).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
+}
