@@ -1,6 +1,7 @@
 //! `offpay serve`'s connection limits, checked before anything starts: how long a client may
 //! take to send its request head (`--header-read-timeout`, `OFFPAY_HEADER_READ_TIMEOUT`) and its
-//! body (`--body-read-timeout`, `OFFPAY_BODY_READ_TIMEOUT`).
+//! body (`--body-read-timeout`, `OFFPAY_BODY_READ_TIMEOUT`), and how many WebSockets one account
+//! may hold (`--ws-per-user`, `OFFPAY_WS_PER_USER`).
 //! Durations are read as for the purse options (`10s`, `2m`); a refused value is a usage error
 //! naming the option and its variable (exit status 2). The defaults are `Config::default()`'s.
 
@@ -12,6 +13,7 @@ use crate::offline_options::{BadOption, bad, parse_duration};
 
 pub const HEADER_READ_TIMEOUT_ENV: &str = "OFFPAY_HEADER_READ_TIMEOUT";
 pub const BODY_READ_TIMEOUT_ENV: &str = "OFFPAY_BODY_READ_TIMEOUT";
+pub const WS_PER_USER_ENV: &str = "OFFPAY_WS_PER_USER";
 
 /// Longest accepted timeout: beyond it the limit protects nothing.
 const MAX_TIMEOUT_SECS: u64 = 3_600;
@@ -26,6 +28,9 @@ pub struct ConnectionLimitArgs {
     /// request_timeout (units s, m, h)
     #[arg(long, value_name = "DURATION", default_value = "30s", env = BODY_READ_TIMEOUT_ENV)]
     pub body_read_timeout: String,
+    /// Most WebSockets one account may have open at once on this server (1 to 1000)
+    #[arg(long, value_name = "COUNT", default_value = "8", env = WS_PER_USER_ENV, allow_negative_numbers = true)]
+    pub ws_per_user: String,
 }
 
 impl ConnectionLimitArgs {
@@ -33,8 +38,18 @@ impl ConnectionLimitArgs {
     pub fn apply(&self, config: Config) -> Result<Config, BadOption> {
         let header_read_timeout = timeout("header-read-timeout", HEADER_READ_TIMEOUT_ENV, &self.header_read_timeout)?;
         let body_read_timeout = timeout("body-read-timeout", BODY_READ_TIMEOUT_ENV, &self.body_read_timeout)?;
-        Ok(Config { header_read_timeout, body_read_timeout, ..config })
+        let ws_per_user = count("ws-per-user", WS_PER_USER_ENV, &self.ws_per_user, 1_000)?;
+        Ok(Config { header_read_timeout, body_read_timeout, ws_per_user, ..config })
     }
+}
+
+fn count(option: &str, env: &str, value: &str, max: usize) -> Result<usize, BadOption> {
+    value
+        .trim()
+        .parse::<usize>()
+        .ok()
+        .filter(|n| (1..=max).contains(n))
+        .ok_or_else(|| bad(option, env, value, format!("a whole number from 1 to {max}")))
 }
 
 fn timeout(option: &str, env: &str, value: &str) -> Result<Duration, BadOption> {
@@ -54,7 +69,7 @@ mod tests {
     use super::*;
 
     fn args(header: &str) -> ConnectionLimitArgs {
-        ConnectionLimitArgs { header_read_timeout: header.into(), body_read_timeout: "30s".into() }
+        ConnectionLimitArgs { header_read_timeout: header.into(), body_read_timeout: "30s".into(), ws_per_user: "8".into() }
     }
 
     #[test]
@@ -69,6 +84,7 @@ mod tests {
         let config = parsed.limits.apply(Config::default()).unwrap();
         assert_eq!(config.header_read_timeout, Config::default().header_read_timeout);
         assert_eq!(config.body_read_timeout, Config::default().body_read_timeout);
+        assert_eq!(config.ws_per_user, Config::default().ws_per_user);
     }
 
     #[test]
@@ -78,5 +94,11 @@ mod tests {
         assert_eq!(refused, "invalid --header-read-timeout \"0s\" (or OFFPAY_HEADER_READ_TIMEOUT): must be more than zero");
         assert!(args("10").apply(Config::default()).is_err());
         assert!(args("2h").apply(Config::default()).is_err());
+        let sockets = |n: &str| ConnectionLimitArgs { ws_per_user: n.into(), ..args("10s") }.apply(Config::default());
+        assert_eq!(sockets("3").unwrap().ws_per_user, 3);
+        let refused = sockets("0").unwrap_err().0;
+        assert_eq!(refused, "invalid --ws-per-user \"0\" (or OFFPAY_WS_PER_USER): a whole number from 1 to 1000");
+        assert!(sockets("-1").is_err());
+        assert!(sockets("many").is_err());
     }
 }

@@ -96,6 +96,9 @@ pub struct Config {
     /// How often an open WebSocket re-reads its session from the store: a logout on another
     /// server sharing the database ends the socket within this (one on this server at once).
     pub ws_session_check_interval: Duration,
+    /// Most WebSockets one user may have open at once on this server (429
+    /// `too_many_websockets` beyond).
+    pub ws_per_user: usize,
     /// A connection that has not sent a complete request head (request line and headers) within
     /// this is closed: at its start, and again while it waits for its next request (slow-header
     /// clients, idle keep-alive connections).
@@ -138,6 +141,7 @@ impl Default for Config {
             ws_ping_interval: Duration::from_secs(20),
             ws_auth_timeout: Duration::from_secs(10),
             ws_session_check_interval: Duration::from_secs(20),
+            ws_per_user: 8,
             header_read_timeout: Duration::from_secs(10),
             body_read_timeout: Duration::from_secs(30),
             offline: crate::issuer::OfflineConfig::default(),

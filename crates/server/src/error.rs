@@ -52,6 +52,8 @@ pub enum ApiError {
     TooManyAttempts { retry_after_s: u64 },
     #[error("too many requests; try again in {retry_after_s} seconds")]
     RateLimited { retry_after_s: u64 },
+    #[error("this account already has {0} live connections open; close one first")]
+    TooManyWebSockets(usize),
     /// Anything else; the cause goes to the log only.
     #[error("something went wrong on the server")]
     Internal(String),
@@ -71,7 +73,7 @@ impl ApiError {
             PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             InsufficientFunds => StatusCode::UNPROCESSABLE_ENTITY,
-            TooManyAttempts { .. } | RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            TooManyAttempts { .. } | RateLimited { .. } | TooManyWebSockets(_) => StatusCode::TOO_MANY_REQUESTS,
             Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -101,6 +103,7 @@ impl ApiError {
             InsufficientFunds => "insufficient_funds",
             TooManyAttempts { .. } => "too_many_attempts",
             RateLimited { .. } => "rate_limited",
+            TooManyWebSockets(_) => "too_many_websockets",
             Internal(_) => "internal",
         }
     }

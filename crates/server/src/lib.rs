@@ -18,6 +18,7 @@
 //! - [`security`]: security events for the operator.
 //! - [`headers`]: security headers (CSP, frame protection, nosniff, referrer and permissions
 //!   policies) on every answer.
+//! - [`ws_slots`]: the cap on open WebSockets per user.
 //! - [`session_watch`]: closing a session's open WebSockets at logout, on every server.
 //! - [`issuer`]: the issuer keyset (file, rotation) and offline limits; [`expiry`]: the task
 //!   returning expired purses' remainders; `routes/offline.rs`: the offline API.
@@ -40,6 +41,7 @@ pub mod session_watch;
 pub mod startup;
 pub mod state;
 pub mod throttle;
+pub mod ws_slots;
 
 pub use clock::Clock;
 pub use config::Config;

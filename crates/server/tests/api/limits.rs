@@ -300,3 +300,67 @@ async fn slow_request_bodies_get_408() {
     let answer = read_until_closed(&mut paced, PATIENCE).await.unwrap();
     assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
 }
+
+/// A WebSocket authenticated with the header, or the refusal's status and JSON body.
+async fn try_ws_connect(server: &TestServer, token: &str) -> Result<Ws, (reqwest::StatusCode, Value)> {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut request = server.ws_url.as_str().into_client_request().unwrap();
+    request.headers_mut().insert("Authorization", format!("Bearer {token}").parse().unwrap());
+    match tokio_tungstenite::connect_async(request).await {
+        Ok((ws, _)) => Ok(ws),
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            let status = reqwest::StatusCode::from_u16(response.status().as_u16()).unwrap();
+            let body = response.body().as_deref().map(|b| serde_json::from_slice(b).unwrap()).unwrap_or(Value::Null);
+            Err((status, body))
+        }
+        Err(other) => panic!("websocket connection failed: {other}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websockets_per_user_are_capped() {
+    use futures_util::{SinkExt, StreamExt};
+    let config = Config { ws_per_user: 3, ..Config::for_tests() };
+    let server = TestServer::sqlite_with(config).await;
+    let alice = server.register("alice").await;
+    let bob = server.register("bob").await;
+    let mut open = Vec::new();
+    for _ in 0..3 {
+        open.push(try_ws_connect(&server, &alice).await.unwrap());
+    }
+    // One more, even with another session of the same user: 429 before the upgrade.
+    let refused = try_ws_connect(&server, &alice).await.expect_err("a 4th socket was accepted");
+    assert_error(&refused, 429, "too_many_websockets");
+    assert_eq!(refused.1["error"]["message"], "this account already has 3 live connections open; close one first");
+    let (_, login) = server.client().post("/v1/login", None, None, &json!({"handle": "alice", "password": PASSWORD})).await;
+    let second_session = login["token"].as_str().unwrap().to_string();
+    assert_error(&try_ws_connect(&server, &second_session).await.err().unwrap(), 429, "too_many_websockets");
+    // Authenticating by the first message: closed with 4429.
+    let mut by_message = ws_connect_with_message(&server, json!({"token": alice})).await;
+    assert_eq!(close_code(&mut by_message).await, 4429);
+    // Other users are not affected, and the open sockets still get their events.
+    let _bobs = try_ws_connect(&server, &bob).await.unwrap();
+    server.deposit("bob", 500).await;
+    server.deposit("alice", 1_000).await;
+    assert_eq!(next_event(&mut open[2]).await["kind"], "deposit");
+
+    // Closing one frees its place (once the server has seen the close).
+    let mut first = open.remove(0);
+    first.send(tokio_tungstenite::tungstenite::Message::Close(None)).await.unwrap();
+    while let Ok(Some(Ok(_))) = tokio::time::timeout(PATIENCE, first.next()).await {}
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    let again = loop {
+        match try_ws_connect(&server, &alice).await {
+            Ok(ws) => break ws,
+            Err(refusal) if tokio::time::Instant::now() < deadline => {
+                assert_error(&refusal, 429, "too_many_websockets");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            Err(refusal) => panic!("the closed socket's place was not given back: {refusal:?}"),
+        }
+    };
+    assert_error(&try_ws_connect(&server, &alice).await.err().unwrap(), 429, "too_many_websockets");
+    drop(again);
+    let events = server.store.security_events(10).await.unwrap();
+    assert!(events.iter().any(|e| e.kind == "rate_limited" && e.detail.contains("limit=ws_per_user")), "{events:?}");
+}
