@@ -99,6 +99,10 @@ pub struct Config {
     /// Most WebSockets one user may have open at once on this server (429
     /// `too_many_websockets` beyond).
     pub ws_per_user: usize,
+    /// Most connections (HTTP and WebSocket) this server holds open at once; beyond, new
+    /// connections wait in the listen backlog until one ends. Keep it under the process's file
+    /// descriptor limit (`ulimit -n`) with room for the database.
+    pub max_connections: usize,
     /// A connection that has not sent a complete request head (request line and headers) within
     /// this is closed: at its start, and again while it waits for its next request (slow-header
     /// clients, idle keep-alive connections).
@@ -142,6 +146,7 @@ impl Default for Config {
             ws_auth_timeout: Duration::from_secs(10),
             ws_session_check_interval: Duration::from_secs(20),
             ws_per_user: 8,
+            max_connections: 10_000,
             header_read_timeout: Duration::from_secs(10),
             body_read_timeout: Duration::from_secs(30),
             offline: crate::issuer::OfflineConfig::default(),

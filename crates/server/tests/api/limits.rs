@@ -364,3 +364,34 @@ async fn websockets_per_user_are_capped() {
     let events = server.store.security_events(10).await.unwrap();
     assert!(events.iter().any(|e| e.kind == "rate_limited" && e.detail.contains("limit=ws_per_user")), "{events:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_beyond_the_cap_wait_for_a_place() {
+    use futures_util::{SinkExt, StreamExt};
+    let config = Config {
+        max_connections: 2,
+        header_read_timeout: std::time::Duration::from_secs(120),
+        ..Config::for_tests()
+    };
+    let server = TestServer::sqlite_with(config).await;
+    let addr = server.base.trim_start_matches("http://").to_string();
+    let alice = server.register("alice").await;
+
+    // A WebSocket and an idle connection take both places.
+    let mut ws = ws_connect(&server, &alice, None).await;
+    let _idle = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    // A third client connects (the kernel queues it) but is not served while both are held.
+    let mut waiting = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let request = format!("GET /v1/health HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    waiting.write_all(request.as_bytes()).await.unwrap();
+    let mut first = [0u8; 1];
+    let early = tokio::time::timeout(std::time::Duration::from_secs(1), waiting.read(&mut first)).await;
+    assert!(early.is_err(), "a connection beyond the cap was served: {early:?}");
+
+    // The WebSocket ends: its place goes to the waiting client.
+    ws.send(tokio_tungstenite::tungstenite::Message::Close(None)).await.unwrap();
+    while let Ok(Some(Ok(_))) = tokio::time::timeout(PATIENCE, ws.next()).await {}
+    drop(ws);
+    let answer = read_until_closed(&mut waiting, PATIENCE).await.expect("the waiting client was never served");
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+}
