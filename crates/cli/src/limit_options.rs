@@ -1,7 +1,8 @@
 //! `offpay serve`'s connection limits, checked before anything starts: how long a client may
 //! take to send its request head (`--header-read-timeout`, `OFFPAY_HEADER_READ_TIMEOUT`) and its
 //! body (`--body-read-timeout`, `OFFPAY_BODY_READ_TIMEOUT`), and how many WebSockets one account
-//! may hold (`--ws-per-user`, `OFFPAY_WS_PER_USER`) and the server in all
+//! may hold (`--ws-per-user`, `OFFPAY_WS_PER_USER`), how long a silent WebSocket stays open
+//! (`--ws-idle-timeout`, `OFFPAY_WS_IDLE_TIMEOUT`) and the server in all
 //! (`--max-connections`, `OFFPAY_MAX_CONNECTIONS`).
 //! Durations are read as for the purse options (`10s`, `2m`); a refused value is a usage error
 //! naming the option and its variable (exit status 2). The defaults are `Config::default()`'s.
@@ -16,6 +17,7 @@ pub const HEADER_READ_TIMEOUT_ENV: &str = "OFFPAY_HEADER_READ_TIMEOUT";
 pub const BODY_READ_TIMEOUT_ENV: &str = "OFFPAY_BODY_READ_TIMEOUT";
 pub const WS_PER_USER_ENV: &str = "OFFPAY_WS_PER_USER";
 pub const MAX_CONNECTIONS_ENV: &str = "OFFPAY_MAX_CONNECTIONS";
+pub const WS_IDLE_TIMEOUT_ENV: &str = "OFFPAY_WS_IDLE_TIMEOUT";
 
 /// Longest accepted timeout: beyond it the limit protects nothing.
 const MAX_TIMEOUT_SECS: u64 = 3_600;
@@ -33,6 +35,9 @@ pub struct ConnectionLimitArgs {
     /// Most WebSockets one account may have open at once on this server (1 to 1000)
     #[arg(long, value_name = "COUNT", default_value = "8", env = WS_PER_USER_ENV, allow_negative_numbers = true)]
     pub ws_per_user: String,
+    /// A WebSocket that sent nothing, not even a pong, for this long is closed (units s, m, h)
+    #[arg(long, value_name = "DURATION", default_value = "5m", env = WS_IDLE_TIMEOUT_ENV)]
+    pub ws_idle_timeout: String,
     /// Most connections (HTTP and WebSocket) held open at once; beyond, new ones wait until one
     /// ends. Keep it under the descriptor limit (ulimit -n) (1 to 1000000)
     #[arg(long, value_name = "COUNT", default_value = "10000", env = MAX_CONNECTIONS_ENV, allow_negative_numbers = true)]
@@ -45,8 +50,9 @@ impl ConnectionLimitArgs {
         let header_read_timeout = timeout("header-read-timeout", HEADER_READ_TIMEOUT_ENV, &self.header_read_timeout)?;
         let body_read_timeout = timeout("body-read-timeout", BODY_READ_TIMEOUT_ENV, &self.body_read_timeout)?;
         let ws_per_user = count("ws-per-user", WS_PER_USER_ENV, &self.ws_per_user, 1_000)?;
+        let ws_idle_timeout = timeout("ws-idle-timeout", WS_IDLE_TIMEOUT_ENV, &self.ws_idle_timeout)?;
         let max_connections = count("max-connections", MAX_CONNECTIONS_ENV, &self.max_connections, 1_000_000)?;
-        Ok(Config { header_read_timeout, body_read_timeout, ws_per_user, max_connections, ..config })
+        Ok(Config { header_read_timeout, body_read_timeout, ws_per_user, ws_idle_timeout, max_connections, ..config })
     }
 }
 
@@ -76,7 +82,7 @@ mod tests {
     use super::*;
 
     fn args(header: &str) -> ConnectionLimitArgs {
-        ConnectionLimitArgs { header_read_timeout: header.into(), body_read_timeout: "30s".into(), ws_per_user: "8".into(), max_connections: "10000".into() }
+        ConnectionLimitArgs { header_read_timeout: header.into(), body_read_timeout: "30s".into(), ws_per_user: "8".into(), ws_idle_timeout: "5m".into(), max_connections: "10000".into() }
     }
 
     #[test]
@@ -93,6 +99,7 @@ mod tests {
         assert_eq!(config.body_read_timeout, Config::default().body_read_timeout);
         assert_eq!(config.ws_per_user, Config::default().ws_per_user);
         assert_eq!(config.max_connections, Config::default().max_connections);
+        assert_eq!(config.ws_idle_timeout, Config::default().ws_idle_timeout);
     }
 
     #[test]

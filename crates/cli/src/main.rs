@@ -45,7 +45,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Start the server and the web wallet.
-    Serve(serve_cmd::ServeArgs),
+    Serve(Box<serve_cmd::ServeArgs>),
     /// The operator's tool: deposits, audits.
     Admin(admin_cmd::AdminArgs),
     /// The wallet for the terminal and for scripts.
@@ -55,7 +55,7 @@ enum Command {
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Serve(args) => serve_cmd::run(args),
+        Command::Serve(args) => serve_cmd::run(*args),
         Command::Admin(args) => admin_cmd::run(args),
         Command::Wallet(args) => wallet_cmd::run(args),
     };

@@ -91,6 +91,10 @@ pub struct Config {
     pub rate_max_keys: usize,
     /// How often the WebSocket sends a ping.
     pub ws_ping_interval: Duration,
+    /// A WebSocket from which nothing (not even a pong to the server's pings) has arrived for
+    /// this long is closed (4408 "idle"): a dead or stalled peer gives its places back. Checked at
+    /// each ping, so it acts within `ws_ping_interval` after.
+    pub ws_idle_timeout: Duration,
     /// How long a WebSocket client has to send its token message.
     pub ws_auth_timeout: Duration,
     /// How often an open WebSocket re-reads its session from the store: a logout on another
@@ -144,6 +148,7 @@ impl Default for Config {
             rate_max_keys: 100_000,
             ws_ping_interval: Duration::from_secs(20),
             ws_auth_timeout: Duration::from_secs(10),
+            ws_idle_timeout: Duration::from_secs(5 * 60),
             ws_session_check_interval: Duration::from_secs(20),
             ws_per_user: 8,
             max_connections: 10_000,

@@ -11,6 +11,9 @@
 //! "session ended": at once on this server, within `ws_session_check_interval` on another one
 //! sharing the database; see `session_watch.rs`).
 //!
+//! A socket from which nothing (not even a pong) has arrived for `ws_idle_timeout` is closed
+//! with 4408 "idle", checked at each ping.
+//!
 //! A user may have `ws_per_user` sockets open on this server (`ws_slots.rs`): one more is refused
 //! with 429 `too_many_websockets` before the upgrade, or closed with 4429 when it authenticates by
 //! its first message; a socket's place is given back when it ends.
@@ -38,6 +41,8 @@ use crate::ws_slots::WsSlot;
 pub const CLOSE_UNAUTHORIZED: u16 = 4401;
 /// Close code when the user already has `ws_per_user` sockets open (like HTTP 429).
 pub const CLOSE_TOO_MANY: u16 = 4429;
+/// Close code for a socket that sent nothing for `ws_idle_timeout` (like HTTP 408).
+pub const CLOSE_IDLE: u16 = 4408;
 /// Largest message a client may send (its token message).
 const MAX_CLIENT_MESSAGE: usize = 4096;
 
@@ -164,6 +169,7 @@ async fn run(state: AppState, mut socket: WebSocket, mut sub: Subscription) {
     let mut ping = tokio::time::interval(state.config.ws_ping_interval);
     ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     ping.tick().await;
+    let mut last_heard = tokio::time::Instant::now();
     let mut behind = true;
     loop {
         if behind {
@@ -191,13 +197,17 @@ async fn run(state: AppState, mut socket: WebSocket, mut sub: Subscription) {
                     close(&mut socket, CLOSE_UNAUTHORIZED, "session expired").await;
                     return;
                 }
+                if last_heard.elapsed() >= state.config.ws_idle_timeout {
+                    close(&mut socket, CLOSE_IDLE, "idle").await;
+                    return;
+                }
                 if socket.send(Message::Ping(Default::default())).await.is_err() {
                     return;
                 }
             }
             incoming = socket.recv() => match incoming {
                 None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
-                Some(Ok(_)) => {}
+                Some(Ok(_)) => last_heard = tokio::time::Instant::now(),
             },
             wake = sub.session.wake() => match sub.session.ended(wake, state.store.as_ref()).await {
                 Ok(false) => {}

@@ -395,3 +395,58 @@ async fn connections_beyond_the_cap_wait_for_a_place() {
     let answer = read_until_closed(&mut waiting, PATIENCE).await.expect("the waiting client was never served");
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_websockets_are_closed() {
+    use futures_util::StreamExt;
+    let config = Config {
+        ws_ping_interval: std::time::Duration::from_millis(200),
+        ws_idle_timeout: std::time::Duration::from_secs(1),
+        ws_per_user: 1,
+        ..Config::for_tests()
+    };
+    let server = TestServer::sqlite_with(config).await;
+    let alice = server.register("alice").await;
+    let bob = server.register("bob").await;
+
+    // Alice's client reads nothing, so it answers no ping: closed with 4408, and the place is free.
+    let mut silent = ws_connect(&server, &alice, None).await;
+    let mut answering = ws_connect(&server, &bob, None).await;
+    // Bob's client reads (and so answers each ping) for several idle timeouts and stays open.
+    let mut stayed = tokio::time::Instant::now();
+    let until = stayed + std::time::Duration::from_secs(3);
+    while tokio::time::Instant::now() < until {
+        match tokio::time::timeout(std::time::Duration::from_millis(300), answering.next()).await {
+            Err(_) => {}
+            Ok(Some(Ok(tokio_tungstenite::tungstenite::Message::Ping(_)))) => stayed = tokio::time::Instant::now(),
+            Ok(other) => panic!("an answering socket got {other:?}"),
+        }
+    }
+    assert!(stayed.elapsed() < std::time::Duration::from_secs(1), "no pings came");
+    // The server ended the silent socket (its place is free) while the client still read nothing.
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        match try_ws_connect(&server, &alice).await {
+            Ok(_) => break,
+            Err(refusal) if tokio::time::Instant::now() < deadline => {
+                assert_error(&refusal, 429, "too_many_websockets");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            Err(refusal) => panic!("the idle socket was not closed: {refusal:?}"),
+        }
+    }
+    // What the silent client finds: pings, then the 4408 close frame (unless answering the old
+    // pings on the closed connection fails first, which loses the rest of what it had read).
+    loop {
+        match tokio::time::timeout(PATIENCE, silent.next()).await.expect("the silent socket is still open") {
+            Some(Ok(tokio_tungstenite::tungstenite::Message::Ping(_))) => continue,
+            Some(Ok(tokio_tungstenite::tungstenite::Message::Close(Some(frame)))) => {
+                assert_eq!(u16::from(frame.code), 4408);
+                assert_eq!(frame.reason.as_str(), "idle");
+                break;
+            }
+            Some(Ok(other)) => panic!("a silent socket got {other:?}"),
+            None | Some(Err(_)) => break,
+        }
+    }
+}
