@@ -12,6 +12,7 @@ macro_rules! println {
 
 mod admin_cmd;
 mod admin_offline;
+mod limit_options;
 mod offline_options;
 mod serve_cmd;
 mod wallet_cmd;
@@ -51,7 +52,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Start the server and the web wallet.
-    Serve(serve_cmd::ServeArgs),
+    Serve(Box<serve_cmd::ServeArgs>),
     /// The operator's tool: deposits, audits.
     Admin(admin_cmd::AdminArgs),
     /// The wallet for the terminal and for scripts.
@@ -61,7 +62,7 @@ enum Command {
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Serve(args) => serve_cmd::run(args),
+        Command::Serve(args) => serve_cmd::run(*args),
         Command::Admin(args) => admin_cmd::run(args),
         Command::Wallet(args) => wallet_cmd::run(args),
     };

@@ -91,7 +91,7 @@ impl BadOption {
     }
 }
 
-fn bad(option: &str, env: &str, value: &str, why: impl std::fmt::Display) -> BadOption {
+pub(crate) fn bad(option: &str, env: &str, value: &str, why: impl std::fmt::Display) -> BadOption {
     BadOption(format!("invalid --{option} {value:?} (or {env}): {why}"))
 }
 

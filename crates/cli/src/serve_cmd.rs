@@ -1,5 +1,6 @@
-//! `offpay serve [--listen ADDR] [--data DIR | --database-url URL] [purse options]`: checks the
-//! offline purse options (`offline_options.rs`; a bad value exits 2 before anything starts),
+//! `offpay serve [--listen ADDR] [--data DIR | --database-url URL] [purse options] [connection
+//! limits]`: checks the offline purse options (`offline_options.rs`) and connection limits
+//! (`limit_options.rs`; a bad value exits 2 before anything starts),
 //! opens the store (migrations run at open), prints one line saying where it serves, and runs
 //! the API until Ctrl-C/SIGTERM.
 
@@ -22,10 +23,15 @@ pub struct ServeArgs {
     pub issuer_keys: Option<std::path::PathBuf>,
     #[command(flatten)]
     pub offline: crate::offline_options::OfflineLimitArgs,
+    #[command(flatten)]
+    pub limits: crate::limit_options::ConnectionLimitArgs,
 }
 
 pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
-    let defaults = offpay_server::Config::default();
+    let defaults = match args.limits.apply(offpay_server::Config::default()) {
+        Ok(defaults) => defaults,
+        Err(bad) => return Ok(bad.refuse()),
+    };
     let offline = match args.offline.config(defaults.currency) {
         Ok(offline) => offline,
         Err(bad) => return Ok(bad.refuse()),

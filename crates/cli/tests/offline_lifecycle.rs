@@ -403,7 +403,7 @@ fn bad_purse_options_are_refused_before_anything_starts() {
     };
     // (options, environment, the one line expected)
     type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
-    let cases: [Case; 12] = [
+    let cases: [Case; 16] = [
         (&["--purse-validity", "0s"], &[], "error: invalid --purse-validity \"0s\" (or OFFPAY_PURSE_VALIDITY): must be more than zero"),
         (&["--purse-validity", "3"], &[], "error: invalid --purse-validity \"3\" (or OFFPAY_PURSE_VALIDITY): no unit; a duration is a whole number with a unit s, m, h or d, like 90m, 36h or 3d"),
         (&["--purse-grace=-2d"], &[], "error: invalid --purse-grace \"-2d\" (or OFFPAY_PURSE_GRACE): must be more than zero"),
@@ -416,6 +416,10 @@ fn bad_purse_options_are_refused_before_anything_starts() {
         (&[], &[("OFFPAY_MAX_OPEN_PURSES", "0")], "error: invalid --max-open-purses \"0\" (or OFFPAY_MAX_OPEN_PURSES): a whole number from 1 to 100"),
         (&["--max-open-purses", "many"], &[], "error: invalid --max-open-purses \"many\" (or OFFPAY_MAX_OPEN_PURSES): a whole number from 1 to 100"),
         (&["--max-purse", "100.00"], &[], "error: invalid --max-payment \"200.00\" (or OFFPAY_MAX_PAYMENT): more than --max-purse \"100.00\"; one payment cannot be larger than a purse"),
+        (&["--header-read-timeout", "0s"], &[], "error: invalid --header-read-timeout \"0s\" (or OFFPAY_HEADER_READ_TIMEOUT): must be more than zero"),
+        (&[], &[("OFFPAY_BODY_READ_TIMEOUT", "2h")], "error: invalid --body-read-timeout \"2h\" (or OFFPAY_BODY_READ_TIMEOUT): at most 1h"),
+        (&["--ws-per-user", "0"], &[], "error: invalid --ws-per-user \"0\" (or OFFPAY_WS_PER_USER): a whole number from 1 to 1000"),
+        (&[], &[("OFFPAY_MAX_CONNECTIONS", "lots")], "error: invalid --max-connections \"lots\" (or OFFPAY_MAX_CONNECTIONS): a whole number from 1 to 1000000"),
     ];
     for (extra, env, want) in cases {
         assert_eq!(serve(extra, env), want, "{extra:?} {env:?}");

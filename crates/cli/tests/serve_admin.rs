@@ -1,6 +1,7 @@
 //! End-to-end tests of the `offpay` binary: `serve` on a real port with a real SQLite file (and
 //! PostgreSQL), users registered over HTTP, `admin deposit` / `verify` / `security-events` run as
-//! separate processes against the same database, graceful shutdown on SIGTERM.
+//! separate processes against the same database, graceful shutdown on SIGTERM, connection limits
+//! set by option and by environment variable.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::io::{BufRead, BufReader};
@@ -23,6 +24,11 @@ struct Served {
 
 impl Served {
     fn start(store_args: &[&str]) -> Served {
+        Served::start_with(store_args, &[])
+    }
+
+    /// With more environment variables.
+    fn start_with(store_args: &[&str], env: &[(&str, &str)]) -> Served {
         let keys = tempfile::tempdir().unwrap();
         let mut child = Command::new(BIN)
             .arg("serve")
@@ -31,6 +37,7 @@ impl Served {
             .env_remove("OFFPAY_DATABASE_URL")
             .env("OFFPAY_ISSUER_KEYS", keys.path().join("issuer-keys.json"))
             .env("RUST_LOG", "warn")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -251,4 +258,48 @@ fn a_closed_output_pipe_ends_a_command_quietly() {
         assert!(!stderr.contains("panicked"), "{stderr}");
         assert_eq!(out.status.code(), Some(0), "{stderr}");
     }
+}
+
+/// Reads from a raw connection until the server closes it; what it sent. Panics if it is still
+/// open after a generous bound.
+async fn read_until_closed(stream: &mut tokio::net::TcpStream) -> String {
+    use tokio::io::AsyncReadExt;
+    let mut answer = Vec::new();
+    let mut buffer = [0u8; 4096];
+    let reading = async {
+        loop {
+            match stream.read(&mut buffer).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => answer.extend_from_slice(&buffer[..n]),
+            }
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(30), reading).await.expect("the connection is still open");
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connection_limits_come_from_options_and_environment() {
+    use tokio::io::AsyncWriteExt;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let served = Served::start_with(
+        &["--data", data.to_str().unwrap(), "--body-read-timeout", "1s"],
+        &[("OFFPAY_HEADER_READ_TIMEOUT", "1s")],
+    );
+    let addr = served.base.trim_start_matches("http://").to_string();
+    // The variable: half a request line is cut off.
+    let mut slow = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    slow.write_all(b"GET /v1/hea").await.unwrap();
+    let answer = read_until_closed(&mut slow).await;
+    assert!(answer.is_empty() || answer.starts_with("HTTP/1.1 408"), "{answer}");
+    // The option: a late body is answered 408 request_timeout.
+    let mut slow = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let head = format!("POST /v1/register HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{");
+    slow.write_all(head.as_bytes()).await.unwrap();
+    let answer = read_until_closed(&mut slow).await;
+    assert!(answer.starts_with("HTTP/1.1 408") && answer.contains("\"request_timeout\""), "{answer}");
+    // Ordinary requests are served.
+    register(&served.base, "alice").await;
+    assert!(served.stop().success());
 }

@@ -91,11 +91,29 @@ pub struct Config {
     pub rate_max_keys: usize,
     /// How often the WebSocket sends a ping.
     pub ws_ping_interval: Duration,
+    /// A WebSocket from which nothing (not even a pong to the server's pings) has arrived for
+    /// this long is closed (4408 "idle"): a dead or stalled peer gives its places back. Checked at
+    /// each ping, so it acts within `ws_ping_interval` after.
+    pub ws_idle_timeout: Duration,
     /// How long a WebSocket client has to send its token message.
     pub ws_auth_timeout: Duration,
     /// How often an open WebSocket re-reads its session from the store: a logout on another
     /// server sharing the database ends the socket within this (one on this server at once).
     pub ws_session_check_interval: Duration,
+    /// Most WebSockets one user may have open at once on this server (429
+    /// `too_many_websockets` beyond).
+    pub ws_per_user: usize,
+    /// Most connections (HTTP and WebSocket) this server holds open at once; beyond, new
+    /// connections wait in the listen backlog until one ends. Keep it under the process's file
+    /// descriptor limit (`ulimit -n`) with room for the database.
+    pub max_connections: usize,
+    /// A connection that has not sent a complete request head (request line and headers) within
+    /// this is closed: at its start, and again while it waits for its next request (slow-header
+    /// clients, idle keep-alive connections).
+    pub header_read_timeout: Duration,
+    /// A request body must have arrived in full within this once the route starts reading it
+    /// (slow-body clients); beyond, 408 `request_timeout` and the connection is closed.
+    pub body_read_timeout: Duration,
     /// Offline payments: limits and the issuer keyset (docs/API-OFFLINE.md).
     pub offline: crate::issuer::OfflineConfig,
 }
@@ -130,7 +148,12 @@ impl Default for Config {
             rate_max_keys: 100_000,
             ws_ping_interval: Duration::from_secs(20),
             ws_auth_timeout: Duration::from_secs(10),
+            ws_idle_timeout: Duration::from_secs(5 * 60),
             ws_session_check_interval: Duration::from_secs(20),
+            ws_per_user: 8,
+            max_connections: 10_000,
+            header_read_timeout: Duration::from_secs(10),
+            body_read_timeout: Duration::from_secs(30),
             offline: crate::issuer::OfflineConfig::default(),
         }
     }

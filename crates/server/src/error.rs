@@ -46,12 +46,16 @@ pub enum ApiError {
     SameAccount,
     #[error("the request body is larger than {0} bytes")]
     PayloadTooLarge(usize),
+    #[error("the request body did not arrive within {0} seconds")]
+    RequestTimeout(u64),
     #[error("the balance is too low for this payment")]
     InsufficientFunds,
     #[error("too many failed sign-in attempts; try again in {retry_after_s} seconds")]
     TooManyAttempts { retry_after_s: u64 },
     #[error("too many requests; try again in {retry_after_s} seconds")]
     RateLimited { retry_after_s: u64 },
+    #[error("this account already has {0} live connections open; close one first")]
+    TooManyWebSockets(usize),
     /// The database is out of space; the cause goes to the log only.
     #[error("the server is out of storage space: nothing was changed; try again later")]
     StorageFull(String),
@@ -72,8 +76,9 @@ impl ApiError {
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             HandleTaken | IdempotencyConflict | SameAccount => StatusCode::CONFLICT,
             PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             InsufficientFunds => StatusCode::UNPROCESSABLE_ENTITY,
-            TooManyAttempts { .. } | RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            TooManyAttempts { .. } | RateLimited { .. } | TooManyWebSockets(_) => StatusCode::TOO_MANY_REQUESTS,
             Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             StorageFull(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
@@ -101,9 +106,11 @@ impl ApiError {
             IdempotencyConflict => "idempotency_conflict",
             SameAccount => "same_account",
             PayloadTooLarge(_) => "payload_too_large",
+            RequestTimeout(_) => "request_timeout",
             InsufficientFunds => "insufficient_funds",
             TooManyAttempts { .. } => "too_many_attempts",
             RateLimited { .. } => "rate_limited",
+            TooManyWebSockets(_) => "too_many_websockets",
             Internal(_) => "internal",
             StorageFull(_) => "storage_full",
         }
@@ -154,6 +161,10 @@ impl IntoResponse for ApiError {
             }
             ApiError::StorageFull(_) => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
+            }
+            // The rest of a late body is not waited for: the connection ends after this answer.
+            ApiError::RequestTimeout(_) => {
+                headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
             }
             ApiError::Unauthorized => {
                 headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));

@@ -1,5 +1,5 @@
 //! Request extractors that answer in the API's error format: [`ApiJson`] (JSON body within the
-//! size limit) and [`ClientIp`] (the peer address, for per-client limits).
+//! size limit, arrived within `body_read_timeout`) and [`ClientIp`] (the peer address, for per-client limits).
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
@@ -12,8 +12,9 @@ use serde::de::DeserializeOwned;
 use crate::error::ApiError;
 use crate::state::AppState;
 
-/// A JSON request body. Over the body limit: 413 `payload_too_large`; not JSON of the expected
-/// shape: 400 `invalid_request`.
+/// A JSON request body. Over the body limit: 413 `payload_too_large`; not all there within
+/// `body_read_timeout`: 408 `request_timeout`; not JSON of the expected shape: 400
+/// `invalid_request`.
 pub struct ApiJson<T>(pub T);
 
 impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
@@ -22,7 +23,10 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
     async fn from_request(req: Request, state: &AppState) -> Result<ApiJson<T>, ApiError> {
         // The route's own limit (the one its `DefaultBodyLimit` enforces), not always the default.
         let limit = crate::guard::body_limit(req.uri().path(), &state.config);
-        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+        let timeout = state.config.body_read_timeout;
+        let reading = tokio::time::timeout(timeout, Bytes::from_request(req, state));
+        let read = reading.await.map_err(|_| ApiError::RequestTimeout(timeout.as_secs().max(1)))?;
+        let bytes = read.map_err(|rejection| {
             if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::PayloadTooLarge(limit)
             } else {

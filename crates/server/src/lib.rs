@@ -7,6 +7,7 @@
 //!
 //! ## Layout
 //! - [`startup`]: [`serve`] / [`serve_with`]: bind, route, graceful shutdown.
+//! - [`listen`]: the accept loop and per-connection limits (header read timeout).
 //! - [`config`]: [`Config`], every tunable with production defaults.
 //! - [`routes`]: the router and one module per route group (auth, account, transfers, history,
 //!   ws, meta, web); `openapi.json` describes them.
@@ -17,6 +18,7 @@
 //! - [`security`]: security events for the operator.
 //! - [`headers`]: security headers (CSP, frame protection, nosniff, referrer and permissions
 //!   policies) on every answer.
+//! - [`ws_slots`]: the cap on open WebSockets per user.
 //! - [`session_watch`]: closing a session's open WebSockets at logout, on every server.
 //! - [`issuer`]: the issuer keyset (file, rotation) and offline limits; [`expiry`]: the task
 //!   returning expired purses' remainders; `routes/offline.rs`: the offline API.
@@ -31,6 +33,7 @@ pub mod extract;
 pub mod guard;
 pub mod headers;
 pub mod issuer;
+pub mod listen;
 pub mod ratelimit;
 pub mod routes;
 pub mod security;
@@ -38,6 +41,7 @@ pub mod session_watch;
 pub mod startup;
 pub mod state;
 pub mod throttle;
+pub mod ws_slots;
 
 pub use clock::Clock;
 pub use config::Config;

@@ -1,8 +1,8 @@
 //! Starting and stopping: [`serve`] runs the API on a bound listener until Ctrl-C or SIGTERM;
-//! [`serve_with`] takes the clock and the shutdown signal (tests use it).
+//! [`serve_with`] takes the clock and the shutdown signal (tests use it). Connections are
+//! accepted and served by [`crate::listen`].
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use offpay_ledger::Store;
@@ -32,15 +32,15 @@ pub async fn serve_with(
         .await
         .map_err(|e| anyhow::anyhow!("cannot start the server: {e:?}"))?;
     crate::expiry::spawn(state.store.clone(), state.config.offline.clone(), state.clock.clone(), state.shutdown.clone());
+    let limits = crate::listen::ConnectionLimits::of(&state.config);
     let app = router(state);
     tracing::info!(addr = %listener.local_addr()?, "listening");
-    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            tracing::info!("shutting down");
-            let _ = stop_tx.send(true);
-        })
-        .await?;
+    crate::listen::run(listener, app, limits, async move {
+        shutdown.await;
+        tracing::info!("shutting down");
+        let _ = stop_tx.send(true);
+    })
+    .await;
     Ok(())
 }
 

@@ -1,5 +1,5 @@
 //! What every request handler shares: settings, the store, the clock, the password hasher, the
-//! in-memory rate limiters, the security-event log, this server's logout announcements and the
+//! in-memory rate limiters and WebSocket counts, the security-event log, this server's logout announcements and the
 //! shutdown signal.
 
 use std::net::IpAddr;
@@ -33,6 +33,8 @@ pub struct Inner {
     pub security: SecurityLog,
     /// Logouts on this server, heard by its open WebSockets of the same session.
     pub session_ends: SessionEnds,
+    /// Open WebSockets per user on this server (capped at `ws_per_user`).
+    pub ws_slots: crate::ws_slots::WsSlots,
     /// Becomes `true` when the server is shutting down (WebSocket loops close then).
     pub shutdown: watch::Receiver<bool>,
 }
@@ -59,6 +61,7 @@ impl AppState {
             auth_per_ip: KeyedLimiter::new(config.rate_auth_per_ip, config.rate_max_keys),
             security: SecurityLog::new(store.clone(), clock.clone()),
             session_ends: SessionEnds::default(),
+            ws_slots: crate::ws_slots::WsSlots::default(),
             passwords,
             config,
             store,

@@ -10,6 +10,13 @@
 //! its absolute expiry (4401 "session expired") and when the session is ended by logout (4401
 //! "session ended": at once on this server, within `ws_session_check_interval` on another one
 //! sharing the database; see `session_watch.rs`).
+//!
+//! A socket from which nothing (not even a pong) has arrived for `ws_idle_timeout` is closed
+//! with 4408 "idle", checked at each ping.
+//!
+//! A user may have `ws_per_user` sockets open on this server (`ws_slots.rs`): one more is refused
+//! with 429 `too_many_websockets` before the upgrade, or closed with 4429 when it authenticates by
+//! its first message; a socket's place is given back when it ends.
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
@@ -28,9 +35,14 @@ use crate::error::ApiError;
 use crate::extract::ClientIp;
 use crate::session_watch::SessionWatch;
 use crate::state::AppState;
+use crate::ws_slots::WsSlot;
 
 /// Close code for a failed authentication (an application code, like HTTP 401).
 pub const CLOSE_UNAUTHORIZED: u16 = 4401;
+/// Close code when the user already has `ws_per_user` sockets open (like HTTP 429).
+pub const CLOSE_TOO_MANY: u16 = 4429;
+/// Close code for a socket that sent nothing for `ws_idle_timeout` (like HTTP 408).
+pub const CLOSE_IDLE: u16 = 4408;
 /// Largest message a client may send (its token message).
 const MAX_CLIENT_MESSAGE: usize = 4096;
 
@@ -53,6 +65,8 @@ struct Subscription {
     expires_at_ms: i64,
     notices: broadcast::Receiver<EventNotice>,
     session: SessionWatch,
+    /// This socket's place in the user's count, given back when the socket ends.
+    _slot: WsSlot,
 }
 
 pub async fn upgrade(
@@ -86,6 +100,12 @@ async fn subscribe(state: &AppState, token: &str, after: Option<i64>) -> Result<
     let listening = state.session_ends.listen();
     let Some((user, session)) = resolve_token(state, token).await? else { return Ok(None) };
     check_account_rate(state, &user).await?;
+    let cap = state.config.ws_per_user;
+    let Some(slot) = state.ws_slots.take(user.id, cap) else {
+        let detail = format!("account={} limit=ws_per_user", user.handle);
+        state.security.record_sampled("rate_limited", &format!("ws:{}", user.handle), &detail).await;
+        return Err(ApiError::TooManyWebSockets(cap));
+    };
     let notices = state.store.subscribe();
     let cursor = match after {
         Some(after) if after > 0 => after,
@@ -93,7 +113,7 @@ async fn subscribe(state: &AppState, token: &str, after: Option<i64>) -> Result<
     };
     let expires_at_ms = session.expires_at_ms;
     let session = listening.watch(session, state.config.ws_session_check_interval);
-    Ok(Some(Subscription { user_id: user.id, cursor, expires_at_ms, notices, session }))
+    Ok(Some(Subscription { user_id: user.id, cursor, expires_at_ms, notices, session, _slot: slot }))
 }
 
 async fn authenticate_then_run(state: AppState, mut socket: WebSocket, ClientIp(ip): ClientIp) {
@@ -102,6 +122,10 @@ async fn authenticate_then_run(state: AppState, mut socket: WebSocket, ClientIp(
     let subscription = match hello {
         Some(hello) => match subscribe(&state, &hello.token, hello.after).await {
             Ok(found) => found,
+            Err(ApiError::TooManyWebSockets(_)) => {
+                close(&mut socket, CLOSE_TOO_MANY, "too many websockets").await;
+                return;
+            }
             Err(error) => {
                 tracing::warn!(%error, "websocket authentication failed");
                 None
@@ -145,6 +169,7 @@ async fn run(state: AppState, mut socket: WebSocket, mut sub: Subscription) {
     let mut ping = tokio::time::interval(state.config.ws_ping_interval);
     ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     ping.tick().await;
+    let mut last_heard = tokio::time::Instant::now();
     let mut behind = true;
     loop {
         if behind {
@@ -172,13 +197,17 @@ async fn run(state: AppState, mut socket: WebSocket, mut sub: Subscription) {
                     close(&mut socket, CLOSE_UNAUTHORIZED, "session expired").await;
                     return;
                 }
+                if last_heard.elapsed() >= state.config.ws_idle_timeout {
+                    close(&mut socket, CLOSE_IDLE, "idle").await;
+                    return;
+                }
                 if socket.send(Message::Ping(Default::default())).await.is_err() {
                     return;
                 }
             }
             incoming = socket.recv() => match incoming {
                 None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
-                Some(Ok(_)) => {}
+                Some(Ok(_)) => last_heard = tokio::time::Instant::now(),
             },
             wake = sub.session.wake() => match sub.session.ended(wake, state.store.as_ref()).await {
                 Ok(false) => {}

@@ -210,3 +210,243 @@ async fn openapi_describes_every_route() {
         assert_ne!(body["error"]["code"], Value::from("method_not_allowed"), "{method} {path}");
     }
 }
+
+/// Reads from a raw connection until the server closes it (end of stream or reset); what it sent.
+/// `None` if it is still open after `bound`.
+async fn read_until_closed(stream: &mut tokio::net::TcpStream, bound: std::time::Duration) -> Option<String> {
+    let mut answer = Vec::new();
+    let mut buffer = [0u8; 4096];
+    let reading = async {
+        loop {
+            match stream.read(&mut buffer).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => answer.extend_from_slice(&buffer[..n]),
+            }
+        }
+    };
+    tokio::time::timeout(bound, reading).await.ok()?;
+    Some(String::from_utf8_lossy(&answer).into_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_request_heads_are_cut_off() {
+    let config = Config { header_read_timeout: std::time::Duration::from_secs(1), ..Config::for_tests() };
+    let server = TestServer::sqlite_with(config).await;
+    let addr = server.base.trim_start_matches("http://").to_string();
+
+    // Half a request line, then nothing: closed (hyper may say 408 first), well before the bound.
+    let mut slow = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    slow.write_all(b"GET /v1/hea").await.unwrap();
+    let answer = read_until_closed(&mut slow, std::time::Duration::from_secs(20)).await;
+    let answer = answer.expect("a connection with half a request line is still open");
+    assert!(answer.is_empty() || answer.starts_with("HTTP/1.1 408"), "{answer}");
+
+    // A connection that sends nothing at all is closed too.
+    let mut silent = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let answer = read_until_closed(&mut silent, std::time::Duration::from_secs(20)).await;
+    assert!(answer.is_some(), "a silent connection is still open");
+
+    // An ordinary request on a fresh connection still works, and so does one that takes less
+    // than the timeout between its parts.
+    assert_eq!(server.client().get("/v1/health", None).await.0, 200);
+    let mut paced = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    paced.write_all(b"GET /v1/health HTTP/1.1\r\n").await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    paced.write_all(format!("Host: {addr}\r\nConnection: close\r\n\r\n").as_bytes()).await.unwrap();
+    let answer = read_until_closed(&mut paced, PATIENCE).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_request_bodies_get_408() {
+    let config = Config { body_read_timeout: std::time::Duration::from_secs(1), ..Config::for_tests() };
+    let server = TestServer::sqlite_with(config).await;
+    let addr = server.base.trim_start_matches("http://").to_string();
+
+    // 10 of 100 declared bytes, then nothing: 408 with the API's error shape, then closed.
+    let mut slow = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let head = format!("POST /v1/register HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n");
+    slow.write_all(head.as_bytes()).await.unwrap();
+    slow.write_all(b"{\"handle\":").await.unwrap();
+    let answer = read_until_closed(&mut slow, std::time::Duration::from_secs(20)).await;
+    let answer = answer.expect("a connection with a late body is still open");
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    let (_, body) = answer.split_once("\r\n\r\n").unwrap();
+    let body: Value = serde_json::from_str(body).unwrap();
+    assert_eq!(body["error"]["code"], "request_timeout", "{body}");
+    assert_eq!(body["error"]["message"], "the request body did not arrive within 1 seconds", "{body}");
+
+    // The same on an authenticated route.
+    let token = server.register("alice").await;
+    let mut slow = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let head = format!(
+        "POST /v1/transfers HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nIdempotency-Key: slow-body-1\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"to\":"
+    );
+    slow.write_all(head.as_bytes()).await.unwrap();
+    let answer = read_until_closed(&mut slow, std::time::Duration::from_secs(20)).await.expect("still open");
+    assert!(answer.starts_with("HTTP/1.1 408") && answer.contains("\"request_timeout\""), "{answer}");
+
+    // A body that arrives in parts, within the timeout, is read as usual.
+    let mut paced = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let body = json!({"handle": "bob", "password": PASSWORD}).to_string();
+    let head = format!(
+        "POST /v1/register HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    paced.write_all(head.as_bytes()).await.unwrap();
+    paced.write_all(&body.as_bytes()[..5]).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    paced.write_all(&body.as_bytes()[5..]).await.unwrap();
+    let answer = read_until_closed(&mut paced, PATIENCE).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
+}
+
+/// A WebSocket authenticated with the header, or the refusal's status and JSON body.
+async fn try_ws_connect(server: &TestServer, token: &str) -> Result<Ws, (reqwest::StatusCode, Value)> {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut request = server.ws_url.as_str().into_client_request().unwrap();
+    request.headers_mut().insert("Authorization", format!("Bearer {token}").parse().unwrap());
+    match tokio_tungstenite::connect_async(request).await {
+        Ok((ws, _)) => Ok(ws),
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            let status = reqwest::StatusCode::from_u16(response.status().as_u16()).unwrap();
+            let body = response.body().as_deref().map(|b| serde_json::from_slice(b).unwrap()).unwrap_or(Value::Null);
+            Err((status, body))
+        }
+        Err(other) => panic!("websocket connection failed: {other}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websockets_per_user_are_capped() {
+    use futures_util::{SinkExt, StreamExt};
+    let config = Config { ws_per_user: 3, ..Config::for_tests() };
+    let server = TestServer::sqlite_with(config).await;
+    let alice = server.register("alice").await;
+    let bob = server.register("bob").await;
+    let mut open = Vec::new();
+    for _ in 0..3 {
+        open.push(try_ws_connect(&server, &alice).await.unwrap());
+    }
+    // One more, even with another session of the same user: 429 before the upgrade.
+    let refused = try_ws_connect(&server, &alice).await.expect_err("a 4th socket was accepted");
+    assert_error(&refused, 429, "too_many_websockets");
+    assert_eq!(refused.1["error"]["message"], "this account already has 3 live connections open; close one first");
+    let (_, login) = server.client().post("/v1/login", None, None, &json!({"handle": "alice", "password": PASSWORD})).await;
+    let second_session = login["token"].as_str().unwrap().to_string();
+    assert_error(&try_ws_connect(&server, &second_session).await.err().unwrap(), 429, "too_many_websockets");
+    // Authenticating by the first message: closed with 4429.
+    let mut by_message = ws_connect_with_message(&server, json!({"token": alice})).await;
+    assert_eq!(close_code(&mut by_message).await, 4429);
+    // Other users are not affected, and the open sockets still get their events.
+    let _bobs = try_ws_connect(&server, &bob).await.unwrap();
+    server.deposit("bob", 500).await;
+    server.deposit("alice", 1_000).await;
+    assert_eq!(next_event(&mut open[2]).await["kind"], "deposit");
+
+    // Closing one frees its place (once the server has seen the close).
+    let mut first = open.remove(0);
+    first.send(tokio_tungstenite::tungstenite::Message::Close(None)).await.unwrap();
+    while let Ok(Some(Ok(_))) = tokio::time::timeout(PATIENCE, first.next()).await {}
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    let again = loop {
+        match try_ws_connect(&server, &alice).await {
+            Ok(ws) => break ws,
+            Err(refusal) if tokio::time::Instant::now() < deadline => {
+                assert_error(&refusal, 429, "too_many_websockets");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            Err(refusal) => panic!("the closed socket's place was not given back: {refusal:?}"),
+        }
+    };
+    assert_error(&try_ws_connect(&server, &alice).await.err().unwrap(), 429, "too_many_websockets");
+    drop(again);
+    let events = server.store.security_events(10).await.unwrap();
+    assert!(events.iter().any(|e| e.kind == "rate_limited" && e.detail.contains("limit=ws_per_user")), "{events:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_beyond_the_cap_wait_for_a_place() {
+    use futures_util::{SinkExt, StreamExt};
+    let config = Config {
+        max_connections: 2,
+        header_read_timeout: std::time::Duration::from_secs(120),
+        ..Config::for_tests()
+    };
+    let server = TestServer::sqlite_with(config).await;
+    let addr = server.base.trim_start_matches("http://").to_string();
+    let alice = server.register("alice").await;
+
+    // A WebSocket and an idle connection take both places.
+    let mut ws = ws_connect(&server, &alice, None).await;
+    let _idle = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    // A third client connects (the kernel queues it) but is not served while both are held.
+    let mut waiting = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let request = format!("GET /v1/health HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    waiting.write_all(request.as_bytes()).await.unwrap();
+    let mut first = [0u8; 1];
+    let early = tokio::time::timeout(std::time::Duration::from_secs(1), waiting.read(&mut first)).await;
+    assert!(early.is_err(), "a connection beyond the cap was served: {early:?}");
+
+    // The WebSocket ends: its place goes to the waiting client.
+    ws.send(tokio_tungstenite::tungstenite::Message::Close(None)).await.unwrap();
+    while let Ok(Some(Ok(_))) = tokio::time::timeout(PATIENCE, ws.next()).await {}
+    drop(ws);
+    let answer = read_until_closed(&mut waiting, PATIENCE).await.expect("the waiting client was never served");
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_websockets_are_closed() {
+    use futures_util::StreamExt;
+    let config = Config {
+        ws_ping_interval: std::time::Duration::from_millis(200),
+        ws_idle_timeout: std::time::Duration::from_secs(1),
+        ws_per_user: 1,
+        ..Config::for_tests()
+    };
+    let server = TestServer::sqlite_with(config).await;
+    let alice = server.register("alice").await;
+    let bob = server.register("bob").await;
+
+    // Alice's client reads nothing, so it answers no ping: closed with 4408, and the place is free.
+    let mut silent = ws_connect(&server, &alice, None).await;
+    let mut answering = ws_connect(&server, &bob, None).await;
+    // Bob's client reads (and so answers each ping) for several idle timeouts and stays open.
+    let mut stayed = tokio::time::Instant::now();
+    let until = stayed + std::time::Duration::from_secs(3);
+    while tokio::time::Instant::now() < until {
+        match tokio::time::timeout(std::time::Duration::from_millis(300), answering.next()).await {
+            Err(_) => {}
+            Ok(Some(Ok(tokio_tungstenite::tungstenite::Message::Ping(_)))) => stayed = tokio::time::Instant::now(),
+            Ok(other) => panic!("an answering socket got {other:?}"),
+        }
+    }
+    assert!(stayed.elapsed() < std::time::Duration::from_secs(1), "no pings came");
+    // The server ended the silent socket (its place is free) while the client still read nothing.
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        match try_ws_connect(&server, &alice).await {
+            Ok(_) => break,
+            Err(refusal) if tokio::time::Instant::now() < deadline => {
+                assert_error(&refusal, 429, "too_many_websockets");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            Err(refusal) => panic!("the idle socket was not closed: {refusal:?}"),
+        }
+    }
+    // What the silent client finds: pings, then the 4408 close frame (unless answering the old
+    // pings on the closed connection fails first, which loses the rest of what it had read).
+    loop {
+        match tokio::time::timeout(PATIENCE, silent.next()).await.expect("the silent socket is still open") {
+            Some(Ok(tokio_tungstenite::tungstenite::Message::Ping(_))) => continue,
+            Some(Ok(tokio_tungstenite::tungstenite::Message::Close(Some(frame)))) => {
+                assert_eq!(u16::from(frame.code), 4408);
+                assert_eq!(frame.reason.as_str(), "idle");
+                break;
+            }
+            Some(Ok(other)) => panic!("a silent socket got {other:?}"),
+            None | Some(Err(_)) => break,
+        }
+    }
+}

@@ -1,0 +1,123 @@
+//! `offpay serve`'s connection limits, checked before anything starts: how long a client may
+//! take to send its request head (`--header-read-timeout`, `OFFPAY_HEADER_READ_TIMEOUT`) and its
+//! body (`--body-read-timeout`, `OFFPAY_BODY_READ_TIMEOUT`), and how many WebSockets one account
+//! may hold (`--ws-per-user`, `OFFPAY_WS_PER_USER`), how long a silent WebSocket stays open
+//! (`--ws-idle-timeout`, `OFFPAY_WS_IDLE_TIMEOUT`) and the server in all
+//! (`--max-connections`, `OFFPAY_MAX_CONNECTIONS`).
+//! Durations are read as for the purse options (`10s`, `2m`); a refused value is a usage error
+//! naming the option and its variable (exit status 2). The defaults are `Config::default()`'s.
+
+use std::time::Duration;
+
+use offpay_server::Config;
+
+use crate::offline_options::{BadOption, bad, parse_duration};
+
+pub const HEADER_READ_TIMEOUT_ENV: &str = "OFFPAY_HEADER_READ_TIMEOUT";
+pub const BODY_READ_TIMEOUT_ENV: &str = "OFFPAY_BODY_READ_TIMEOUT";
+pub const WS_PER_USER_ENV: &str = "OFFPAY_WS_PER_USER";
+pub const MAX_CONNECTIONS_ENV: &str = "OFFPAY_MAX_CONNECTIONS";
+pub const WS_IDLE_TIMEOUT_ENV: &str = "OFFPAY_WS_IDLE_TIMEOUT";
+
+/// Longest accepted timeout: beyond it the limit protects nothing.
+const MAX_TIMEOUT_SECS: u64 = 3_600;
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct ConnectionLimitArgs {
+    /// A connection that has not sent complete request headers within this is closed
+    /// (units s, m, h)
+    #[arg(long, value_name = "DURATION", default_value = "10s", env = HEADER_READ_TIMEOUT_ENV)]
+    pub header_read_timeout: String,
+    /// A request body that has not arrived in full within this is answered 408
+    /// request_timeout (units s, m, h)
+    #[arg(long, value_name = "DURATION", default_value = "30s", env = BODY_READ_TIMEOUT_ENV)]
+    pub body_read_timeout: String,
+    /// Most WebSockets one account may have open at once on this server (1 to 1000)
+    #[arg(long, value_name = "COUNT", default_value = "8", env = WS_PER_USER_ENV, allow_negative_numbers = true)]
+    pub ws_per_user: String,
+    /// A WebSocket that sent nothing, not even a pong, for this long is closed (units s, m, h)
+    #[arg(long, value_name = "DURATION", default_value = "5m", env = WS_IDLE_TIMEOUT_ENV)]
+    pub ws_idle_timeout: String,
+    /// Most connections (HTTP and WebSocket) held open at once; beyond, new ones wait until one
+    /// ends. Keep it under the descriptor limit (ulimit -n) (1 to 1000000)
+    #[arg(long, value_name = "COUNT", default_value = "10000", env = MAX_CONNECTIONS_ENV, allow_negative_numbers = true)]
+    pub max_connections: String,
+}
+
+impl ConnectionLimitArgs {
+    /// `config` with these limits in force.
+    pub fn apply(&self, config: Config) -> Result<Config, BadOption> {
+        let header_read_timeout = timeout("header-read-timeout", HEADER_READ_TIMEOUT_ENV, &self.header_read_timeout)?;
+        let body_read_timeout = timeout("body-read-timeout", BODY_READ_TIMEOUT_ENV, &self.body_read_timeout)?;
+        let ws_per_user = count("ws-per-user", WS_PER_USER_ENV, &self.ws_per_user, 1_000)?;
+        let ws_idle_timeout = timeout("ws-idle-timeout", WS_IDLE_TIMEOUT_ENV, &self.ws_idle_timeout)?;
+        let max_connections = count("max-connections", MAX_CONNECTIONS_ENV, &self.max_connections, 1_000_000)?;
+        Ok(Config { header_read_timeout, body_read_timeout, ws_per_user, ws_idle_timeout, max_connections, ..config })
+    }
+}
+
+fn count(option: &str, env: &str, value: &str, max: usize) -> Result<usize, BadOption> {
+    value
+        .trim()
+        .parse::<usize>()
+        .ok()
+        .filter(|n| (1..=max).contains(n))
+        .ok_or_else(|| bad(option, env, value, format!("a whole number from 1 to {max}")))
+}
+
+fn timeout(option: &str, env: &str, value: &str) -> Result<Duration, BadOption> {
+    let secs = parse_duration(value).map_err(|why| bad(option, env, value, why))?;
+    if secs == 0 {
+        return Err(bad(option, env, value, "must be more than zero"));
+    }
+    if secs > MAX_TIMEOUT_SECS {
+        return Err(bad(option, env, value, "at most 1h"));
+    }
+    Ok(Duration::from_secs(secs))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn args(header: &str) -> ConnectionLimitArgs {
+        ConnectionLimitArgs { header_read_timeout: header.into(), body_read_timeout: "30s".into(), ws_per_user: "8".into(), ws_idle_timeout: "5m".into(), max_connections: "10000".into() }
+    }
+
+    #[test]
+    fn the_defaults_are_the_servers_defaults() {
+        use clap::Parser;
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            limits: ConnectionLimitArgs,
+        }
+        let parsed = Cli::try_parse_from(["offpay"]).unwrap();
+        let config = parsed.limits.apply(Config::default()).unwrap();
+        assert_eq!(config.header_read_timeout, Config::default().header_read_timeout);
+        assert_eq!(config.body_read_timeout, Config::default().body_read_timeout);
+        assert_eq!(config.ws_per_user, Config::default().ws_per_user);
+        assert_eq!(config.max_connections, Config::default().max_connections);
+        assert_eq!(config.ws_idle_timeout, Config::default().ws_idle_timeout);
+    }
+
+    #[test]
+    fn values_are_read_and_nonsense_refused() {
+        assert_eq!(args("2m").apply(Config::default()).unwrap().header_read_timeout, Duration::from_secs(120));
+        let refused = args("0s").apply(Config::default()).unwrap_err().0;
+        assert_eq!(refused, "invalid --header-read-timeout \"0s\" (or OFFPAY_HEADER_READ_TIMEOUT): must be more than zero");
+        assert!(args("10").apply(Config::default()).is_err());
+        assert!(args("2h").apply(Config::default()).is_err());
+        let sockets = |n: &str| ConnectionLimitArgs { ws_per_user: n.into(), ..args("10s") }.apply(Config::default());
+        assert_eq!(sockets("3").unwrap().ws_per_user, 3);
+        let refused = sockets("0").unwrap_err().0;
+        assert_eq!(refused, "invalid --ws-per-user \"0\" (or OFFPAY_WS_PER_USER): a whole number from 1 to 1000");
+        assert!(sockets("-1").is_err());
+        assert!(sockets("many").is_err());
+        let cap = |n: &str| ConnectionLimitArgs { max_connections: n.into(), ..args("10s") }.apply(Config::default());
+        assert_eq!(cap("500").unwrap().max_connections, 500);
+        assert!(cap("0").is_err());
+        assert!(cap("2000000").is_err());
+    }
+}
