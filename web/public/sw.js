@@ -3,7 +3,7 @@
 // The asset list and version below are written by scripts/web-vendor (web/tools/stamp-sw.mjs).
 
 // BEGIN GENERATED
-const VERSION = "aa14c3d33f1cb9b8";
+const VERSION = "5c348e028c7400ca";
 const ASSETS = {
   "/": "sha256-hIV25eE6TW70pS03Qs7bTWi5FA2BBLPuvVMN34xjHY4=",
   "/app.css": "sha256-yP7v1//ZWeEuG9ZfNzX5g7NtWXT2lHrjamOm1ELJQvs=",
@@ -12,7 +12,7 @@ const ASSETS = {
   "/icons/icon.svg": "sha256-UiaeFsNB9IZfs/q6ihmGhvseh0thBTWtVVMl3eVqNfY=",
   "/js/api.js": "sha256-ScSEsCc5RtYTQpyP1ZXL1vhvGyIHqth+fFU+sUq8vak=",
   "/js/intents.js": "sha256-D4VsKVCWHr5qR+b1H/azh55l9FhDOELDw6VkzRbD9qI=",
-  "/js/live.js": "sha256-cAxI42HaZ0UvqK1FZoFJyuVpbZlpgaFFmTYE46rfsak=",
+  "/js/live.js": "sha256-q5DZJ4MARs9rxayJJfd+Na6pfxTFYhjHaCBakX/cYs4=",
   "/js/main.js": "sha256-tZJwb4kCUmBiyfaQvjh1QnaomdOzfHh1Tdn83MSPxHE=",
   "/js/money.js": "sha256-xVCCVROh6vOzH7Z13xY2j39z6aTx3naXm1n/kt30tR0=",
   "/js/offline/client.js": "sha256-/PPmE3GioxmrI3B+t32p23ksmwC3V85AWJPNFLs0V0M=",

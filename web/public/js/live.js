@@ -66,6 +66,9 @@ export class Live {
       if (this.ws === ws) this.ws = null;
       this.o.onState("closed");
       if (e.code === 4401) { this.o.onAuthFailed(); return; }
+      // Too many live connections for this account (other tabs or devices): the socket was
+      // opened and refused, so do not start the back-off again from 1 s; wait the longest step.
+      if (e.code === 4429) this.attempt = BACKOFF_MS.length - 1;
       this.schedule();
     };
   }
