@@ -3,13 +3,17 @@
 //! body (`--body-read-timeout`, `OFFPAY_BODY_READ_TIMEOUT`), and how many WebSockets one account
 //! may hold (`--ws-per-user`, `OFFPAY_WS_PER_USER`), how long a silent WebSocket stays open
 //! (`--ws-idle-timeout`, `OFFPAY_WS_IDLE_TIMEOUT`) and the server in all
-//! (`--max-connections`, `OFFPAY_MAX_CONNECTIONS`).
+//! (`--max-connections`, `OFFPAY_MAX_CONNECTIONS`); and the request rates, each as
+//! `PER_MINUTE/BURST`: per client address (`--rate-per-ip`, `OFFPAY_RATE_PER_IP`), per signed-in
+//! account (`--rate-per-account`, `OFFPAY_RATE_PER_ACCOUNT`), and register/login attempts per
+//! address (`--rate-auth-per-ip`, `OFFPAY_RATE_AUTH_PER_IP`).
 //! Durations are read as for the purse options (`10s`, `2m`); a refused value is a usage error
 //! naming the option and its variable (exit status 2). The defaults are `Config::default()`'s.
 
 use std::time::Duration;
 
 use offpay_server::Config;
+use offpay_server::config::RateLimit;
 
 use crate::offline_options::{BadOption, bad, parse_duration};
 
@@ -18,6 +22,9 @@ pub const BODY_READ_TIMEOUT_ENV: &str = "OFFPAY_BODY_READ_TIMEOUT";
 pub const WS_PER_USER_ENV: &str = "OFFPAY_WS_PER_USER";
 pub const MAX_CONNECTIONS_ENV: &str = "OFFPAY_MAX_CONNECTIONS";
 pub const WS_IDLE_TIMEOUT_ENV: &str = "OFFPAY_WS_IDLE_TIMEOUT";
+pub const RATE_PER_IP_ENV: &str = "OFFPAY_RATE_PER_IP";
+pub const RATE_PER_ACCOUNT_ENV: &str = "OFFPAY_RATE_PER_ACCOUNT";
+pub const RATE_AUTH_PER_IP_ENV: &str = "OFFPAY_RATE_AUTH_PER_IP";
 
 /// Longest accepted timeout: beyond it the limit protects nothing.
 const MAX_TIMEOUT_SECS: u64 = 3_600;
@@ -42,6 +49,16 @@ pub struct ConnectionLimitArgs {
     /// ends. Keep it under the descriptor limit (ulimit -n) (1 to 1000000)
     #[arg(long, value_name = "COUNT", default_value = "10000", env = MAX_CONNECTIONS_ENV, allow_negative_numbers = true)]
     pub max_connections: String,
+    /// Requests per client address, all routes: sustained per minute / burst (per server process)
+    #[arg(long, value_name = "PER_MINUTE/BURST", default_value = "600/120", env = RATE_PER_IP_ENV)]
+    pub rate_per_ip: String,
+    /// Requests per signed-in account: sustained per minute / burst (per server process)
+    #[arg(long, value_name = "PER_MINUTE/BURST", default_value = "300/60", env = RATE_PER_ACCOUNT_ENV)]
+    pub rate_per_account: String,
+    /// Register and login attempts per client address (each costs a password hash):
+    /// sustained per minute / burst
+    #[arg(long, value_name = "PER_MINUTE/BURST", default_value = "30/10", env = RATE_AUTH_PER_IP_ENV)]
+    pub rate_auth_per_ip: String,
 }
 
 impl ConnectionLimitArgs {
@@ -52,8 +69,30 @@ impl ConnectionLimitArgs {
         let ws_per_user = count("ws-per-user", WS_PER_USER_ENV, &self.ws_per_user, 1_000)?;
         let ws_idle_timeout = timeout("ws-idle-timeout", WS_IDLE_TIMEOUT_ENV, &self.ws_idle_timeout)?;
         let max_connections = count("max-connections", MAX_CONNECTIONS_ENV, &self.max_connections, 1_000_000)?;
-        Ok(Config { header_read_timeout, body_read_timeout, ws_per_user, ws_idle_timeout, max_connections, ..config })
+        let rate_per_ip = rate("rate-per-ip", RATE_PER_IP_ENV, &self.rate_per_ip)?;
+        let rate_per_account = rate("rate-per-account", RATE_PER_ACCOUNT_ENV, &self.rate_per_account)?;
+        let rate_auth_per_ip = rate("rate-auth-per-ip", RATE_AUTH_PER_IP_ENV, &self.rate_auth_per_ip)?;
+        Ok(Config {
+            header_read_timeout,
+            body_read_timeout,
+            ws_per_user,
+            ws_idle_timeout,
+            max_connections,
+            rate_per_ip,
+            rate_per_account,
+            rate_auth_per_ip,
+            ..config
+        })
     }
+}
+
+/// `PER_MINUTE/BURST`, each a whole number from 1 to 1,000,000.
+fn rate(option: &str, env: &str, value: &str) -> Result<RateLimit, BadOption> {
+    let number = |text: &str| text.trim().parse::<u32>().ok().filter(|n| (1..=1_000_000).contains(n));
+    value
+        .split_once('/')
+        .and_then(|(per_minute, burst)| Some(RateLimit { per_minute: number(per_minute)?, burst: number(burst)? }))
+        .ok_or_else(|| bad(option, env, value, "PER_MINUTE/BURST, two whole numbers from 1 to 1000000, for example 600/120"))
 }
 
 fn count(option: &str, env: &str, value: &str, max: usize) -> Result<usize, BadOption> {
@@ -82,7 +121,16 @@ mod tests {
     use super::*;
 
     fn args(header: &str) -> ConnectionLimitArgs {
-        ConnectionLimitArgs { header_read_timeout: header.into(), body_read_timeout: "30s".into(), ws_per_user: "8".into(), ws_idle_timeout: "5m".into(), max_connections: "10000".into() }
+        ConnectionLimitArgs {
+            header_read_timeout: header.into(),
+            body_read_timeout: "30s".into(),
+            ws_per_user: "8".into(),
+            ws_idle_timeout: "5m".into(),
+            max_connections: "10000".into(),
+            rate_per_ip: "600/120".into(),
+            rate_per_account: "300/60".into(),
+            rate_auth_per_ip: "30/10".into(),
+        }
     }
 
     #[test]
@@ -100,6 +148,14 @@ mod tests {
         assert_eq!(config.ws_per_user, Config::default().ws_per_user);
         assert_eq!(config.max_connections, Config::default().max_connections);
         assert_eq!(config.ws_idle_timeout, Config::default().ws_idle_timeout);
+        let defaults = Config::default();
+        for (got, want) in [
+            (config.rate_per_ip, defaults.rate_per_ip),
+            (config.rate_per_account, defaults.rate_per_account),
+            (config.rate_auth_per_ip, defaults.rate_auth_per_ip),
+        ] {
+            assert_eq!((got.per_minute, got.burst), (want.per_minute, want.burst));
+        }
     }
 
     #[test]
@@ -119,5 +175,13 @@ mod tests {
         assert_eq!(cap("500").unwrap().max_connections, 500);
         assert!(cap("0").is_err());
         assert!(cap("2000000").is_err());
+        let rates = |r: &str| ConnectionLimitArgs { rate_auth_per_ip: r.into(), ..args("10s") }.apply(Config::default());
+        let set = rates("5/2").unwrap().rate_auth_per_ip;
+        assert_eq!((set.per_minute, set.burst), (5, 2));
+        for nonsense in ["5", "0/2", "5/0", "a/b", "5/2/1", "-5/2", ""] {
+            assert!(rates(nonsense).is_err(), "{nonsense:?}");
+        }
+        let refused = rates("600").unwrap_err().0;
+        assert!(refused.starts_with("invalid --rate-auth-per-ip \"600\" (or OFFPAY_RATE_AUTH_PER_IP)"), "{refused}");
     }
 }

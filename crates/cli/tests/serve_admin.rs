@@ -303,3 +303,26 @@ async fn connection_limits_come_from_options_and_environment() {
     register(&served.base, "alice").await;
     assert!(served.stop().success());
 }
+
+/// The request-rate limits are the operator's: `--rate-auth-per-ip 2/2` lets two register or
+/// login attempts through from one address at once and refuses the third with 429 rate_limited;
+/// `OFFPAY_RATE_PER_IP` sets the limit on every route the same way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_rate_limits_come_from_options_and_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let served = Served::start_with(&["--data", data.to_str().unwrap(), "--rate-auth-per-ip", "2/2"], &[("OFFPAY_RATE_PER_IP", "6/8")]);
+    register(&served.base, "alice").await;
+    let login = json!({"handle": "alice", "password": PASSWORD});
+    let (status, _) = post(&served.base, "/v1/login", None, None, login.clone()).await;
+    assert_eq!(status, 200);
+    let (status, body) = post(&served.base, "/v1/login", None, None, login).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (429, Some("rate_limited")), "{body}");
+    // Eight requests in all from this address at once (two went to register and login above).
+    let mut statuses = Vec::new();
+    for _ in 0..7 {
+        statuses.push(http().get(format!("{}/v1/health", served.base)).send().await.unwrap().status().as_u16());
+    }
+    assert_eq!(statuses.iter().filter(|s| **s == 429).count(), 2, "{statuses:?}");
+    assert!(served.stop().success());
+}
