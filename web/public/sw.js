@@ -3,7 +3,7 @@
 // The asset list and version below are written by scripts/web-vendor (web/tools/stamp-sw.mjs).
 
 // BEGIN GENERATED
-const VERSION = "5c348e028c7400ca";
+const VERSION = "8348655fb113b869";
 const ASSETS = {
   "/": "sha256-hIV25eE6TW70pS03Qs7bTWi5FA2BBLPuvVMN34xjHY4=",
   "/app.css": "sha256-yP7v1//ZWeEuG9ZfNzX5g7NtWXT2lHrjamOm1ELJQvs=",
@@ -24,7 +24,7 @@ const ASSETS = {
   "/js/offline/paid-once.js": "sha256-3ZFdDsDYkw9x6+4xKLw1sVK6si9xFaXZdKlxpgD4X7Y=",
   "/js/offline/refusals.js": "sha256-SVAhb/7T0npbLGsw2O4nu9btPOd4iDaAjIEimBOSppo=",
   "/js/offline/sync.js": "sha256-+Mu71s81vH+D8I6ShNX+jXghdoH7QC1LDTmaZTmRA/o=",
-  "/js/offline/wallet.js": "sha256-kw2RI/orgHyvdErzJ4c/BmKgEyqUvvDmimCLGkf5VUk=",
+  "/js/offline/wallet.js": "sha256-L2PSGa/jTYe392R9e1CiTKbHbLUClQKTvcKA23x6twc=",
   "/js/pages/accept.js": "sha256-mVMj9AB4Nxu1X+AtasdMLE19YvbCO9gToYv1WQfdwq0=",
   "/js/pages/account.js": "sha256-poO9wwrORchS8YSgxLAGuC36GkUTRjz9xvmAAMx3Tfo=",
   "/js/pages/activity.js": "sha256-0WtHVpxxyxN2QUk+Xzx4R1aXNWbjizfAhc5jmtXie1w=",

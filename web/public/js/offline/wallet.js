@@ -70,10 +70,12 @@ export async function loadPurse(app, amount) {
   const handle = app.session.handle;
   const key = await deviceKey(handle);
   const device = hex(key.publicKey);
-  const intent = (await pendingIntents(handle, "load")).find((i) => i.body.amount === amount && i.body.device === device)
-    ?? await beginIntent(handle, "load", { amount, device });
   await refreshKeys();
   await offlineApi.registerDevice(app.session.token, device);
+  // Only the load itself moves money: the intent is written once the device is registered, so a
+  // refused registration leaves no unfinished load behind.
+  const intent = (await pendingIntents(handle, "load")).find((i) => i.body.amount === amount && i.body.device === device)
+    ?? await beginIntent(handle, "load", { amount, device });
   let cert;
   const r = await runIntent(intent, (idempotencyKey) => offlineApi.loadPurse(app.session.token, idempotencyKey, amount, device), async (answer) => {
     cert = fromText("certificate", answer.certificate);
