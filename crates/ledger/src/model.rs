@@ -3,6 +3,7 @@
 
 use offpay_protocol::{Amount, Handle};
 use serde::{Deserialize, Serialize};
+use crate::error::LedgerError;
 
 pub type UserId = i64;
 pub type AccountId = i64;
@@ -68,6 +69,12 @@ pub struct Session {
     pub idle_timeout_ms: i64,
     /// The session ends at this time whatever happens.
     pub expires_at_ms: TimestampMs,
+}
+
+/// A session token hash as read back from the database (a BLOB/BYTEA column), checked to be 32
+/// bytes.
+pub(crate) fn token_hash_from_db(bytes: &[u8]) -> Result<[u8; 32], LedgerError> {
+    <[u8; 32]>::try_from(bytes).map_err(|e| LedgerError::Storage(format!("session token hash: {e}")))
 }
 
 impl Session {

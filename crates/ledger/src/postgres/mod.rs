@@ -267,12 +267,7 @@ impl Store for PostgresStore {
             .query("DELETE FROM sessions WHERE user_id = $1 AND token_hash != $2 RETURNING token_hash", &[&user, &keep])
             .await?;
         tx.commit().await?;
-        rows.iter()
-            .map(|r| {
-                let bytes: Vec<u8> = r.get(0);
-                <[u8; 32]>::try_from(bytes.as_slice()).map_err(|e| LedgerError::Storage(format!("session token hash: {e}")))
-            })
-            .collect()
+        rows.iter().map(|r| token_hash_from_db(r.get::<_, &[u8]>(0))).collect()
     }
 
     async fn login_throttle(&self, key: &str) -> Result<LoginThrottle, LedgerError> {

@@ -131,12 +131,7 @@ pub fn end_sessions(
     let keep = keep.map(|k| k.to_vec()).unwrap_or_default();
     let mut stmt = conn.prepare_cached("DELETE FROM sessions WHERE user_id = ?1 AND token_hash != ?2 RETURNING token_hash")?;
     let rows = stmt.query_map(rusqlite::params![user, keep], |r| r.get::<_, Vec<u8>>(0))?;
-    let mut ended = Vec::new();
-    for row in rows {
-        let bytes = row?;
-        ended.push(<[u8; 32]>::try_from(bytes.as_slice()).map_err(|e| LedgerError::Storage(format!("session token hash: {e}")))?);
-    }
-    Ok(ended)
+    rows.map(|row| token_hash_from_db(&row?)).collect()
 }
 
 pub fn record_login_failure(
