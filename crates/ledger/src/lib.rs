@@ -39,6 +39,7 @@ mod verify;
 pub use error::LedgerError;
 pub use model::*;
 pub use open::open_store;
+pub use plan::is_text_direction_mark;
 pub use store::Store;
 
 /// Most history items one call returns.

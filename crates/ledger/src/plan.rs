@@ -78,14 +78,16 @@ pub fn check_amount(amount: Amount) -> Result<i64, LedgerError> {
 pub fn check_memo(memo: Option<&str>) -> Result<(), LedgerError> {
     match memo {
         Some(m) if m.chars().count() > MEMO_MAX_CHARS => Err(LedgerError::MemoTooLong),
-        Some(m) if m.chars().any(is_unsafe_in_memo) => Err(LedgerError::MemoCharacters),
+        Some(m) if m.chars().any(|c| c.is_control() || is_text_direction_mark(c)) => Err(LedgerError::MemoCharacters),
         _ => Ok(()),
     }
 }
 
-/// Control characters and the Unicode bidirectional formatting characters.
-fn is_unsafe_in_memo(c: char) -> bool {
-    c.is_control() || matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+/// The Unicode bidirectional formatting characters: marks (U+061C, U+200E, U+200F), embeddings
+/// and overrides (U+202A to U+202E) and isolates (U+2066 to U+2069). Memos may not contain them,
+/// and the terminal wallet shows any it meets in stored text as `[U+202E]`.
+pub fn is_text_direction_mark(c: char) -> bool {
+    matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
 /// Validates a transfer request before any database work.

@@ -229,7 +229,7 @@ pub fn sanitize(text: &str) -> String {
     for c in text.chars() {
         if c.is_control() {
             out.push(' ');
-        } else if matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}') {
+        } else if offpay_ledger::is_text_direction_mark(c) {
             out.push_str(&format!("[U+{:04X}]", u32::from(c)));
         } else {
             out.push(c);
