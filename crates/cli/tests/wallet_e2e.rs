@@ -163,24 +163,12 @@ fn a_send_retried_after_a_lost_answer_pays_once() {
     // cuts it: wallet_sends.rs.)
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let key = {
-        let mut store = offpay_wallet::Store::open(alice.home()).unwrap();
-        let settings = store.settings().unwrap();
-        let session = settings.session().unwrap();
-        let to = offpay_protocol::Handle::parse("bob").unwrap();
-        let amount = offpay_protocol::Amount::from_minor(2_500).unwrap();
-        let terms = offpay_wallet::store::SendTerms {
-            server: &session.server_url,
-            account: &session.handle,
-            to: &to,
-            amount,
-            memo: None,
-        };
-        let pending = store.outbox_new(&terms, 1).unwrap();
+        let (key, token) = alice.write_pending_send("bob", 2_500);
         let client = offpay_wallet::Client::new(offpay_wallet::ServerUrl::parse(&server.url).unwrap()).unwrap();
         let request = offpay_wallet::wire::TransferRequest { to: "bob", amount: 2_500, memo: None };
-        let answer = runtime.block_on(client.transfer(&session.token, &pending.idempotency_key, &request)).unwrap();
+        let answer = runtime.block_on(client.transfer(&token, &key, &request)).unwrap();
         assert!(!answer.transfer.replayed);
-        pending.idempotency_key
+        key
     };
     assert_eq!(bob.balance(), 2_500);
 

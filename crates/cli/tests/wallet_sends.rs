@@ -136,26 +136,14 @@ fn a_send_whose_answer_is_lost_is_pending_and_paid_once_by_sync_or_retry() {
     assert_eq!(transfers(&alice).len(), 2);
 
     // A pending send whose first attempt never got through is paid by sync (once).
-    let mut store = offpay_wallet::Store::open(alice.home()).unwrap();
-    let session = store.settings().unwrap().session().unwrap();
-    let to = offpay_protocol::Handle::parse("bob").unwrap();
-    let amount = offpay_protocol::Amount::from_minor(500).unwrap();
-    let terms = offpay_wallet::store::SendTerms {
-        server: &session.server_url,
-        account: &session.handle,
-        to: &to,
-        amount,
-        memo: None,
-    };
     // Written to the outbox, then the process "died" before the request left.
-    let written = store.outbox_new(&terms, 1).unwrap();
-    drop(store);
+    let (written, _) = alice.write_pending_send("bob", 500);
     let out = alice.run(&["sync", "--json"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     let sends = report["sends"].as_array().unwrap();
     assert_eq!(sends.len(), 1, "{report}");
-    assert_eq!((sends[0]["idempotency_key"].as_str(), sends[0]["outcome"].as_str()), (Some(written.idempotency_key.as_str()), Some("paid")));
+    assert_eq!((sends[0]["idempotency_key"].as_str(), sends[0]["outcome"].as_str()), (Some(written.as_str()), Some("paid")));
     assert_eq!(bob.balance(), 4_000);
     assert!(pending(&alice).is_empty());
     let out = alice.run(&["sync", "--json"]);

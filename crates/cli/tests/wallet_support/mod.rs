@@ -266,6 +266,24 @@ impl WalletHome {
         value["balance"].as_u64().unwrap()
     }
 
+    /// Writes a pending send of `minor` to `to` into this home's outbox, as `send` writes it
+    /// before its request leaves, and returns its idempotency key and the session's token (the
+    /// caller plays what happened next: a request sent, or none).
+    pub fn write_pending_send(&self, to: &str, minor: u64) -> (String, String) {
+        let mut store = offpay_wallet::Store::open(&self.home).unwrap();
+        let session = store.settings().unwrap().session().unwrap();
+        let to = offpay_protocol::Handle::parse(to).unwrap();
+        let terms = offpay_wallet::store::SendTerms {
+            server: &session.server_url,
+            account: &session.handle,
+            to: &to,
+            amount: offpay_protocol::Amount::from_minor(minor).unwrap(),
+            memo: None,
+        };
+        let written = store.outbox_new(&terms, 1).unwrap();
+        (written.idempotency_key, session.token.clone())
+    }
+
     pub fn db_path(&self) -> PathBuf {
         self.home.join("wallet.sqlite3")
     }
