@@ -226,6 +226,19 @@ export async function loadPurse(page, amount, { onForm, onFilled, balanceAfter }
 }
 
 /**
+ * Each phone ({context, page}, from phone()) gets its connection back; waits until each header
+ * says Online and each is on Home.
+ */
+export async function backOnline(...phones) {
+  for (const { context } of phones) await context.setOffline(false);
+  for (const { page } of phones) {
+    await waitText(page, "#net-status", "Online");
+    await page.getByRole("link", { name: "offpay home" }).click();
+    await page.getByRole("heading", { name: "Home", exact: true }).waitFor();
+  }
+}
+
+/**
  * `phone` ({context, page}, from phone()) loses its connection; from the offline home, which must
  * show `offlineBalance` ("₹200.00"), it opens Pay.
  */

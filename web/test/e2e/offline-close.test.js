@@ -8,7 +8,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import {
-  startServerAndBrowser, stopServerAndBrowser, confirmAndAccept, depositAndReload, goOfflineToPay, loadPurse, payDirectly, phone, register,
+  startServerAndBrowser, stopServerAndBrowser, backOnline, confirmAndAccept, depositAndReload, goOfflineToPay, loadPurse, payDirectly, phone, register,
   textOf, waitText,
 } from "../harness.js";
 
@@ -52,10 +52,7 @@ test("closing a purse with a payment not yet uploaded: the rest returns now, the
   await a.page.evaluate(() => { location.hash = "#/purse"; });
   await a.page.getByText("Loading a purse needs a connection.").waitFor();
   assert.equal(await a.page.getByRole("link", { name: "Close offline purse" }).count(), 0);
-  await a.context.setOffline(false);
-  await waitText(a.page, "#net-status", "Online");
-  await a.page.getByRole("link", { name: "offpay home" }).click();
-  await a.page.getByRole("heading", { name: "Home", exact: true }).waitFor();
+  await backOnline(a);
 
   // Bob's phone is offline (a shop with no connection): he asks for 50.00 and Alice pays with an
   // offline note. Nothing uploads it: Bob's phone is offline, and Alice's uploads only when its
@@ -102,10 +99,7 @@ test("closing a purse with a payment not yet uploaded: the rest returns now, the
 
   // Bob comes back online: his phone uploads the note and he is paid from the reserve; Alice's
   // phone hears that her payment settled (offline_out) and her balance does not change.
-  await b.context.setOffline(false);
-  await waitText(b.page, "#net-status", "Online");
-  await b.page.getByRole("link", { name: "offpay home" }).click();
-  await b.page.getByRole("heading", { name: "Home", exact: true }).waitFor();
+  await backOnline(b);
   await waitText(b.page, '[data-testid="balance"]', "₹50.00");
   await waitText(a.page, '[data-testid="sync-summary"]', "Everything is settled.");
   await a.page.getByRole("link", { name: "offpay home" }).click();

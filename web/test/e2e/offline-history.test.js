@@ -9,7 +9,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import {
-  startServerAndBrowser, stopServerAndBrowser, depositAndReload, loadPurse, phone, register, shot, textOf, waitText,
+  startServerAndBrowser, stopServerAndBrowser, backOnline, depositAndReload, loadPurse, phone, register, shot, textOf, waitText,
 } from "../harness.js";
 
 let srv;
@@ -225,13 +225,7 @@ test("a payment request survives a reload, is shown again from Open requests, an
 });
 
 test("back online both histories show each offline payment settled, once, and a receipt's QR code holds it", async () => {
-  await a.context.setOffline(false);
-  await b.context.setOffline(false);
-  for (const p of [a.page, b.page]) {
-    await waitText(p, "#net-status", "Online");
-    await p.getByRole("link", { name: "offpay home" }).click();
-    await p.getByRole("heading", { name: "Home", exact: true }).waitFor();
-  }
+  await backOnline(a, b);
   // Settled once: Bob has the three payments, Alice paid them from her purse only.
   await waitText(b.page, '[data-testid="balance"]', "₹195.00");
   await waitText(a.page, '[data-testid="offline-balance"]', "₹305.00");

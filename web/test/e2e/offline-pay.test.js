@@ -8,7 +8,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import {
-  startServerAndBrowser, stopServerAndBrowser, depositAndReload, loadPurse, phone, register, shot, textOf, waitText,
+  startServerAndBrowser, stopServerAndBrowser, backOnline, depositAndReload, loadPurse, phone, register, shot, textOf, waitText,
 } from "../harness.js";
 import { textToBytes, NOTE_LEN } from "../../public/js/protocol/objects.js";
 import { encode as base45 } from "../../public/js/protocol/base45.js";
@@ -132,13 +132,7 @@ test("offline: request, pay and accept with both phones offline; a tampered note
   await waitText(a.page, "#net-status", "Offline");
 
   // Back online: each phone uploads by itself and the payment settles once.
-  await a.context.setOffline(false);
-  await b.context.setOffline(false);
-  for (const p of [a.page, b.page]) {
-    await waitText(p, "#net-status", "Online");
-    await p.getByRole("link", { name: "offpay home" }).click();
-    await p.getByRole("heading", { name: "Home", exact: true }).waitFor();
-  }
+  await backOnline(a, b);
   await waitText(b.page, '[data-testid="balance"]', "₹120.00");
   await waitText(a.page, '[data-testid="balance"]', "₹500.00");
   await waitText(a.page, '[data-testid="offline-balance"]', "₹380.00");
