@@ -129,6 +129,15 @@ async fn fifty_colluders(fx: Fx) {
     assert_eq!(purse.notes_held, 48 * P as i64 - (2 * C + C / 2) as i64);
     // Nothing more to pay: a second pass moves nothing.
     assert_eq!(fx.off().release_held(NOW).await.unwrap(), ReleaseOutcome::default());
+    // Each history entry names the note it paid, newest first: mule00's settlements, and the
+    // payments of mule02's held notes from the payer's later money.
+    let notes_in_history = |items: Vec<HistoryItem>| items.into_iter().map(|i| i.note).collect::<Vec<_>>();
+    let settled_to_mule00: Vec<_> = all[0].iter().rev().map(|n| Some(n.hash())).collect();
+    assert_eq!(notes_in_history(fx.store.history(mules[0].id, None, 50).await.unwrap()), settled_to_mule00);
+    assert_eq!(
+        notes_in_history(fx.store.history(mules[2].id, None, 50).await.unwrap()),
+        vec![Some(all[2][2].hash()), Some(all[2][1].hash()), Some(all[2][0].hash())]
+    );
 
     let loss = operator_loss(&fx).await;
     eprintln!(

@@ -104,6 +104,8 @@ const MIGRATIONS: &[&str] = &[
     super::offline::MIGRATION,
     // 3: the loss bound: allowances, held notes, request nonces (filled in from the notes).
     super::offline::LOSS_BOUND_MIGRATION,
+    // 4: offline journal entries name the note they pay (`HistoryItem::note`).
+    "ALTER TABLE journal ADD COLUMN note BYTEA;",
 ];
 
 /// The migration after which stored notes get their request nonce (`fill_note_nonces`).

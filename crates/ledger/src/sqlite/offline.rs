@@ -198,6 +198,12 @@ pub fn fill_request_keys(conn: &Connection) -> Result<(), LedgerError> {
     Ok(())
 }
 
+/// Schema 6: each `offline_settle` journal entry names the note it pays (`HistoryItem::note`), so
+/// that devices match history entries to their notes exactly.
+pub const ENTRY_NOTE_MIGRATION: &str = r#"
+    ALTER TABLE journal ADD COLUMN note BLOB;
+"#;
+
 const PURSE_COLUMNS: &str = "id, user_id, certificate, state, expired, settled, returned, recovered, fraud_loss, close_statement, created_at_ms, loss_allowance, notes_held";
 
 fn storage(what: &str, e: impl std::fmt::Display) -> LedgerError {
@@ -401,8 +407,8 @@ fn apply(
     notices: &mut Vec<EventNotice>,
 ) -> Result<(), LedgerError> {
     let mut insert_entry = conn.prepare_cached(
-        "INSERT INTO journal (id, kind, amount, memo, from_user, to_user, created_at_ms, hash)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        "INSERT INTO journal (id, kind, amount, memo, from_user, to_user, created_at_ms, hash, note)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     )?;
     let mut insert_posting = conn.prepare_cached(
         "INSERT INTO postings (entry_id, account_id, delta, prev_hash) VALUES (?1, ?2, ?3, ?4)",
@@ -417,7 +423,8 @@ fn apply(
             f.from_user,
             f.to_user,
             f.created_at_ms,
-            &e.hash[..]
+            &e.hash[..],
+            e.note.as_ref().map(|h| &h.as_bytes()[..])
         ])?;
         for p in &e.postings {
             insert_posting.execute(params![f.id, p.account_id, p.delta, p.prev_hash])?;

@@ -22,6 +22,8 @@ const MIGRATIONS: &[Migration] = &[
     (super::offline::LOSS_BOUND_MIGRATION, Some(super::offline::fill_note_nonces)),
     // 5: notes found by request through an integer key, see `offline.rs`.
     (super::offline::REQUEST_KEY_MIGRATION, Some(super::offline::fill_request_keys)),
+    // 6: offline journal entries name their note, see `offline.rs`.
+    (super::offline::ENTRY_NOTE_MIGRATION, None),
 ];
 
 const MIGRATION_1: &str =
