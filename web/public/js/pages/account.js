@@ -1,16 +1,18 @@
 // Account security (online): change the password (the current one is checked; every other
 // session of the account ends, this phone stays logged in) and log out on every device (a lost
-// or stolen phone too). docs/API.md: POST /v1/password, POST /v1/logout-all.
+// or stolen phone too). docs/API.md: POST /v1/password, POST /v1/logout-all. Also the wallet PIN
+// of this phone: set it, or change it with the current one (pages/pin.js).
 
 import { api } from "../api.js";
-import { h, field, title, errorLine } from "../ui.js";
+import { h, field, title, errorLine, notice } from "../ui.js";
+import { hasPin, setPinForm } from "./pin.js";
 
 const REASONS = {
   wrong_password: "The current password is wrong.",
   weak_password: "The new password must have at least 8 characters.",
 };
 
-export function render(app) {
+export async function render(app) {
   const section = h("section", {}, title("Account security"));
   if (!navigator.onLine) {
     section.append(h("p", { class: "offline-banner" }, "Changing the password or logging out other devices needs a connection."),
@@ -56,8 +58,13 @@ export function render(app) {
     }
   } }, "Log out on every device");
 
+  const pinSet = await hasPin(app);
+  const pinDone = () => { notice(pinSet ? "Your wallet PIN is changed." : "Your wallet PIN is set."); app.go("/account"); };
   section.append(
     h("h2", {}, "Change password"), form,
+    h("h2", {}, "Wallet PIN"),
+    h("p", { "data-testid": "pin-status" }, pinSet ? "A wallet PIN is set on this phone." : "No wallet PIN is set on this phone yet."),
+    setPinForm(app, pinDone, pinSet ? { current: true, button: "Change PIN" } : {}),
     h("h2", {}, "Lost or stolen phone?"),
     h("p", { class: "hint" }, "Log out on every device, this one included, then log in again here. Offline purses and payments kept on a lost phone cannot be cut off this way: close your offline purse from here once you are logged in again."),
     outErr, h("div", { class: "actions" }, out));

@@ -1,11 +1,13 @@
 // Load offline purse: move money from the balance into this device's offline purse (online), and
-// the way to "Close offline purse" when one is open (or its close is unfinished).
+// the way to "Close offline purse" when one is open (or its close is unfinished). The first load on
+// a device asks for a wallet PIN first (pages/pin.js): the purse can then be opened offline with it.
 
 import { parseMajor } from "../money.js";
 import { offlineDisabled } from "./offline-off.js";
 import { h, field, title, errorLine } from "../ui.js";
 import { loadPurse, purses, unfinishedLoad } from "../offline/wallet.js";
 import { closablePurses } from "../offline/close.js";
+import { hasPin, setPinForm } from "./pin.js";
 
 export async function render(app) {
   if (!app.config.offline) return offlineDisabled("Load offline purse");
@@ -23,6 +25,12 @@ export async function render(app) {
   if ((await closablePurses(app.session.handle)).length) {
     section.append(h("p", { class: "hint" }, "Closing the purse gives back to your balance what it has not paid."),
       h("div", { class: "actions" }, h("a", { class: "button secondary", href: "#/close" }, "Close offline purse")));
+  }
+  if (!(await hasPin(app))) {
+    section.append(h("h2", { tabindex: "-1" }, "Set your wallet PIN"),
+      h("p", {}, "Before your first offline purse, choose a 6-digit PIN for this phone."),
+      setPinForm(app, () => app.go("/purse")));
+    return section;
   }
   const amount = field("Amount", { name: "amount", inputmode: "decimal", autocomplete: "off", required: true, placeholder: "0.00" });
   const err = errorLine(amount.input);
