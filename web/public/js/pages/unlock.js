@@ -31,9 +31,12 @@ export function unlockOffer(app) {
     if (shown) return;
     shown = true;
     slot.replaceChildren(card(app, who));
-    // Logging in cannot work now: the focus moves to the card unless the person is typing already.
-    const active = document.activeElement;
-    if (!active || active === document.body || active.tagName === "H1") slot.querySelector("h2")?.focus();
+    // Logging in cannot work now: the focus moves to the card unless the person is typing already
+    // (after the page is in place and its heading focused).
+    setTimeout(() => {
+      const active = document.activeElement;
+      if (!active || active === document.body || active.tagName === "H1") slot.querySelector("h2")?.focus();
+    }, 0);
   };
   update();
   // The connection comes and goes while the login page shows: offer (or withdraw) the card.
