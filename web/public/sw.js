@@ -3,7 +3,7 @@
 // The asset list and version below are written by scripts/web-vendor (web/tools/stamp-sw.mjs).
 
 // BEGIN GENERATED
-const VERSION = "30e5f654734671ef";
+const VERSION = "8121f75905099e5e";
 const ASSETS = {
   "/": "sha256-hIV25eE6TW70pS03Qs7bTWi5FA2BBLPuvVMN34xjHY4=",
   "/app.css": "sha256-yP7v1//ZWeEuG9ZfNzX5g7NtWXT2lHrjamOm1ELJQvs=",
@@ -46,7 +46,7 @@ const ASSETS = {
   "/js/pages/result.js": "sha256-cPgrYcJHeVaJFjepnVyQX81F1G5SgyP11gprOz4alhk=",
   "/js/pages/send.js": "sha256-BgbKcatKmGoeCicL7fMwbY7z1q6p9veOuuixQdVVfEk=",
   "/js/pages/sync.js": "sha256-6KyRSHVMicWdbbfGOxiwRKX+pGIjJWwyOqr7VGf07nk=",
-  "/js/pages/unlock.js": "sha256-JaFt1iETjCJF4P6WgAWlt5gxgMwAl0U4luKWRJncWfE=",
+  "/js/pages/unlock.js": "sha256-4gXbINKX+kv3kS2P6/FJaKwSnsXQpJ0TG+Evh6BKZGM=",
   "/js/protocol/accept.js": "sha256-fgoClPA52+fXMOyHLMPVM8ZRzlR48Pz4b5dUPDIKHGc=",
   "/js/protocol/base45.js": "sha256-UiH+ff0uqrLBZgbjofXLYurSKhXC4QKY398J5hMOPks=",
   "/js/protocol/close.js": "sha256-0Z3orDk+9YxsBkEt3rZU9EycKZGgH0emO4XfpsACRmQ=",

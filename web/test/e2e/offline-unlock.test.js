@@ -114,6 +114,7 @@ test("PIN set before the first purse; logged out offline, the PIN opens the purs
   // What needs the server says so.
   await a.page.evaluate(() => { location.hash = "#/send"; });
   await a.page.getByRole("heading", { name: "Log in online for this" }).waitFor();
+  await shot(a.page, "needs-login");
   await a.page.getByRole("link", { name: "Back to offline wallet" }).click();
   await a.page.getByRole("heading", { name: "Offline" }).waitFor();
 
@@ -222,7 +223,16 @@ test("five wrong PINs turn the offline unlock off; the password logs in and the 
   await unlockWith(c.page, TEST_PIN);
   await c.page.getByRole("heading", { name: "Offline" }).waitFor();
   await waitText(c.page, '[data-testid="offline-balance"]', rupees("100.00"));
-  assert.deepEqual(quiet(c.errors), []);
+
+  // Connected, but the server does not answer: the unlock is offered too.
+  await c.page.route("**/v1/config", (route) => route.abort("connectionrefused"));
+  await c.context.setOffline(false);
+  await c.page.getByRole("button", { name: "Log out" }).click();
+  await c.page.getByRole("button", { name: "Log out anyway" }).click();
+  await c.page.getByRole("heading", { name: "Log in to offpay" }).waitFor();
+  await c.page.getByRole("group", { name: "Unlock offline purse" }).waitFor();
+  await c.page.unroute("**/v1/config");
+  assert.deepEqual(quiet(c.errors).filter((e) => !/ERR_CONNECTION_REFUSED/.test(e)), []);
   await c.context.close();
 });
 
