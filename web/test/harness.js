@@ -223,6 +223,17 @@ export async function enterPin(page, pin = TEST_PIN) {
 }
 
 /**
+ * From Home (online), opens "Load offline purse"; the first purse on a phone asks for a wallet PIN
+ * first (pages/pin.js), which is set to TEST_PIN. Ends on the empty load form.
+ */
+export async function openLoadPurse(page) {
+  await page.getByRole("link", { name: "Load offline purse" }).click();
+  await page.getByRole("heading", { name: "Load offline purse" }).waitFor();
+  if (await page.getByRole("heading", { name: "Set your wallet PIN" }).count()) await setPin(page);
+  await page.getByLabel("Amount").waitFor();
+}
+
+/**
  * From Home (online), loads an offline purse of `amount` ("200.00") and goes back to Home, waiting
  * until it shows the offline balance. Options, for tests that check or photograph the steps:
  * `onForm(page)` runs when the empty form is shown, `onFilled(page)` when the amount is typed in
@@ -230,13 +241,7 @@ export async function enterPin(page, pin = TEST_PIN) {
  * for before the offline balance).
  */
 export async function loadPurse(page, amount, { onForm, onFilled, balanceAfter } = {}) {
-  await page.getByRole("link", { name: "Load offline purse" }).click();
-  await page.getByRole("heading", { name: "Load offline purse" }).waitFor();
-  // The first purse on a phone asks for a wallet PIN first (pages/pin.js).
-  if (await page.getByRole("heading", { name: "Set your wallet PIN" }).count()) {
-    await setPin(page);
-    await page.getByLabel("Amount").waitFor();
-  }
+  await openLoadPurse(page);
   await onForm?.(page);
   await page.getByLabel("Amount").fill(amount);
   await onFilled?.(page);
