@@ -3,7 +3,7 @@
 // The asset list and version below are written by scripts/web-vendor (web/tools/stamp-sw.mjs).
 
 // BEGIN GENERATED
-const VERSION = "8121f75905099e5e";
+const VERSION = "8c3e6975b6510383";
 const ASSETS = {
   "/": "sha256-hIV25eE6TW70pS03Qs7bTWi5FA2BBLPuvVMN34xjHY4=",
   "/app.css": "sha256-yP7v1//ZWeEuG9ZfNzX5g7NtWXT2lHrjamOm1ELJQvs=",
@@ -40,7 +40,7 @@ const ASSETS = {
   "/js/pages/offline-off.js": "sha256-kHVgQ9Mz1NS5lm3PbNfsGgugPbP0Ksd6YPViDlB7LLY=",
   "/js/pages/pay.js": "sha256-cue469xtZtOjFg92+55u3SvhGSXPLZ02usZ5I885Stk=",
   "/js/pages/pin.js": "sha256-EOtQWRgW46uALELHV3LxFR1/vblQVeEtBQBUcMbWeBk=",
-  "/js/pages/purse.js": "sha256-vg5xBToZPJFlrun0oFAuJfbPHaXTA+YhjTYtfbROdXA=",
+  "/js/pages/purse.js": "sha256-7pMVtDBCKuOHlSZN/CmEvakNdDundYGaRJATpdPUZJM=",
   "/js/pages/receipt.js": "sha256-nfFU6mL+w0sjfCKrhbiBtjL2i29hhhZydCvW5yFkJE4=",
   "/js/pages/receive.js": "sha256-4IDVDaSCA+ivlL+yBcJ88v/iodgfenL8hsJoQDs4Z1g=",
   "/js/pages/result.js": "sha256-cPgrYcJHeVaJFjepnVyQX81F1G5SgyP11gprOz4alhk=",

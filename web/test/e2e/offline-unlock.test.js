@@ -82,6 +82,9 @@ test("PIN set before the first purse; logged out offline, the PIN opens the purs
   await form.getByLabel("Repeat new PIN").fill("246801");
   await form.getByRole("button", { name: "Set PIN" }).click();
   await waitText(a.page, '[data-testid="set-pin"] .error', "The two PINs differ.");
+  await a.page.reload();
+  await a.page.getByRole("heading", { name: "Set your wallet PIN" }).waitFor();
+  await form.getByLabel("New PIN (6 digits)").fill(TEST_PIN);
   await form.getByLabel("Repeat new PIN").fill(TEST_PIN);
   await shot(a.page, "pin-set");
   await form.getByRole("button", { name: "Set PIN" }).click();
@@ -102,6 +105,7 @@ test("PIN set before the first purse; logged out offline, the PIN opens the purs
   await card.waitFor();
   assert.match(await card.textContent(), /Open the offline purse of priya on this phone with your wallet PIN/);
   await a.page.waitForFunction(() => document.activeElement?.textContent === "Unlock offline purse");
+  await card.getByRole("button", { name: "Unlock with PIN" }).scrollIntoViewIfNeeded();
   await shot(a.page, "offline-unlock");
   await unlockWith(a.page, WRONG_PIN);
   assert.equal(await fieldError(a.page, "Wallet PIN"), "Wrong PIN. 4 tries left before you must log in online.");
@@ -137,8 +141,8 @@ test("PIN set before the first purse; logged out offline, the PIN opens the purs
   await confirm.getByRole("button", { name: "Confirm" }).click();
   assert.equal(await fieldError(a.page, "Wallet PIN"), "Wrong PIN. 4 tries left before you must log in online.");
   assert.equal(await stored(a.page, "sent", "priya"), 0, "a wrong PIN signs nothing");
-  await enterPin(a.page);
   await shot(a.page, "pay-pin");
+  await enterPin(a.page);
   await confirm.getByRole("button", { name: "Confirm" }).click();
   await a.page.getByRole("heading", { name: "Payment note ready" }).waitFor();
   const noteText = await a.page.getByRole("textbox", { name: "Payment note" }).inputValue();
@@ -271,8 +275,8 @@ test("an online send asks for the PIN once one is set (Account security); a wron
   assert.equal(await fieldError(d.page, "Wallet PIN"), "Wrong PIN. 4 tries left before you must log in online.");
   assert.equal(await stored(d.page, "intents", "kiran"), 0, "nothing written");
   assert.equal(await apiBalance("lata", "lata-secret-12"), 1000, "nothing sent");
-  await enterPin(d.page);
   await shot(d.page, "send-pin");
+  await enterPin(d.page);
   await d.page.getByRole("button", { name: "Confirm" }).click();
   await d.page.getByRole("heading", { name: "Payment successful" }).waitFor();
   assert.match(await textOf(d.page, "result-summary"), /₹50\.00 sent to lata\. Your balance is now ₹140\.00/);

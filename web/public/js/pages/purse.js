@@ -11,6 +11,12 @@ import { hasPin, setPinForm } from "./pin.js";
 
 export async function render(app) {
   if (!app.config.offline) return offlineDisabled("Load offline purse");
+  if (!(await hasPin(app))) {
+    return h("section", {}, title("Load offline purse"),
+      h("h2", {}, "Set your wallet PIN"),
+      h("p", {}, "Before your first offline purse, choose a 6-digit PIN for this phone."),
+      setPinForm(app, () => app.go("/purse")));
+  }
   const list = await purses(app.session.handle);
   const section = h("section", {}, title("Load offline purse"),
     h("p", { class: "hint" }, "Money in the offline purse can be paid with no connection, from this device only. Limits: up to 200.00 per payment and 2,000.00 per purse unless the operator set others."));
@@ -25,12 +31,6 @@ export async function render(app) {
   if ((await closablePurses(app.session.handle)).length) {
     section.append(h("p", { class: "hint" }, "Closing the purse gives back to your balance what it has not paid."),
       h("div", { class: "actions" }, h("a", { class: "button secondary", href: "#/close" }, "Close offline purse")));
-  }
-  if (!(await hasPin(app))) {
-    section.append(h("h2", { tabindex: "-1" }, "Set your wallet PIN"),
-      h("p", {}, "Before your first offline purse, choose a 6-digit PIN for this phone."),
-      setPinForm(app, () => app.go("/purse")));
-    return section;
   }
   const amount = field("Amount", { name: "amount", inputmode: "decimal", autocomplete: "off", required: true, placeholder: "0.00" });
   const err = errorLine(amount.input);
