@@ -3,7 +3,7 @@
 // The asset list and version below are written by scripts/web-vendor (web/tools/stamp-sw.mjs).
 
 // BEGIN GENERATED
-const VERSION = "8c3e6975b6510383";
+const VERSION = "8c19c2c4db4e408f";
 const ASSETS = {
   "/": "sha256-hIV25eE6TW70pS03Qs7bTWi5FA2BBLPuvVMN34xjHY4=",
   "/app.css": "sha256-yP7v1//ZWeEuG9ZfNzX5g7NtWXT2lHrjamOm1ELJQvs=",
@@ -30,10 +30,10 @@ const ASSETS = {
   "/js/pages/account.js": "sha256-uEArWrtOxFg8U3QfrWft1Pbjai0Mz/tvr4eARpB+3Qg=",
   "/js/pages/activity.js": "sha256-0WtHVpxxyxN2QUk+Xzx4R1aXNWbjizfAhc5jmtXie1w=",
   "/js/pages/close.js": "sha256-i1vPuAKjBuYC28u8Xn694ouP+UX2j+GTvk0nxq7F/84=",
-  "/js/pages/history.js": "sha256-T+LClKVVT2IK3AZfLuYgLwPPsIoyy0Crt4H5VaNztxg=",
+  "/js/pages/history.js": "sha256-Th5nm+pz8XslqSwPpzrxVKC9jW4J5pHWuhlidlMdRyE=",
   "/js/pages/home.js": "sha256-pGYPA3tHHWr/vu17maCHPWu9d9QY5sPs7TflWIFiRO4=",
   "/js/pages/login.js": "sha256-IFPq04G03v2OPppzag5AILempkJMPV6hsz0HzldeH4o=",
-  "/js/pages/logout.js": "sha256-BBEwYZPJoUmOYfIxPQo2X7xjbFnVT+iCuW/jIhg429s=",
+  "/js/pages/logout.js": "sha256-CziOd9kpJ7jxXmSW7dbNthTQmPSIoB3h8/o+bolDA0M=",
   "/js/pages/needs-login.js": "sha256-0ms9OXQQ8scRCQ5jCggmQ6vrizCUMW6Cbzh4mP0mdwc=",
   "/js/pages/note.js": "sha256-r+cLieNQOeAMvSOXbCJrpe0QaftMx5cokGsEmJmr5kg=",
   "/js/pages/offline-home.js": "sha256-P5F0Hwh1GF+dk3ZvE8Dd9nVo9+BcrJg2ER9qR1NAJ+8=",

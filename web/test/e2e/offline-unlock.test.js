@@ -289,6 +289,27 @@ test("an online send asks for the PIN once one is set (Account security); a wron
   assert.equal(await fieldError(d.page, "Current PIN"), "Wrong PIN. 4 tries left before you must log in online.");
   await setPin(d.page, "975310", { current: TEST_PIN });
   await d.page.getByText("Your wallet PIN is changed.").waitFor();
+
+  // Five wrong PINs on Send: the session ends and the login page says why; nothing was sent.
+  await d.page.getByRole("link", { name: "offpay home" }).click();
+  await d.page.getByRole("heading", { name: "Home" }).waitFor();
+  await send("5.00");
+  for (let i = 0; i < 5; i++) {
+    await enterPin(d.page, TEST_PIN); // the old PIN
+    await d.page.getByRole("button", { name: "Confirm" }).click();
+    if (i < 4) await waitText(d.page, '[role="group"] .error', `${4 - i} ${i === 3 ? "try" : "tries"} left`);
+  }
+  await d.page.getByRole("heading", { name: "Log in to offpay" }).waitFor();
+  await d.page.getByText("Too many wrong PINs. Log in online with your password to use your PIN again.", { exact: false }).waitFor();
+  assert.equal(await d.page.evaluate(() => localStorage.getItem("offpay.session")), null);
+  assert.equal(await apiBalance("lata", "lata-secret-12"), 6000, "nothing sent");
+  // The password logs in again, and the new PIN works.
+  await logIn(d.page, "kiran", "kiran-secret-1");
+  await send("5.00");
+  await enterPin(d.page, "975310");
+  await d.page.getByRole("button", { name: "Confirm" }).click();
+  await d.page.getByRole("heading", { name: "Payment successful" }).waitFor();
+  assert.equal(await apiBalance("lata", "lata-secret-12"), 6500);
   assert.deepEqual(quiet(d.errors), []);
   assert.deepEqual(quiet(e.errors), []);
   await d.context.close();

@@ -35,16 +35,18 @@ export async function render(app) {
   if (facts.received) lines.push(`${facts.received} offline payment(s) you received have not been uploaded yet: you are not paid for them until they are.`);
   if (facts.unfinished) lines.push("A payment or purse load did not get an answer from the server and is not finished.");
   const out = h("button", { type: "button", class: "danger", onclick: () => app.logout() }, "Log out anyway");
+  // A session opened with the PIN cannot sync: it has no server token.
+  const canSync = navigator.onLine && !app.offlineOnly;
   return h("section", {}, title("Log out?"),
     h("div", { class: "card", role: "group", "aria-label": "Before you log out", "data-testid": "logout-warning" },
       ...lines.map((l) => h("p", {}, l)),
-      h("p", { class: "hint" }, navigator.onLine
+      h("p", { class: "hint" }, canSync
         ? "They stay on this device, but you can use them only after logging in again. Sync first to upload your payments."
         : withPin
           ? "They stay on this device. With no connection you can open your offline purse again with your wallet PIN; uploading these payments needs logging in online."
           : "They stay on this device, but you can use them only after logging in again, and logging in needs a connection. Until then you cannot pay offline from this purse or upload these payments."),
       h("div", { class: "actions" },
-        navigator.onLine ? h("a", { class: "button", href: "#/sync" }, "Sync now") : null,
+        canSync ? h("a", { class: "button", href: "#/sync" }, "Sync now") : null,
         h("a", { class: "button secondary", href: "#/home" }, "Stay logged in"),
         out)));
 }
