@@ -3,7 +3,7 @@
 // The asset list and version below are written by scripts/web-vendor (web/tools/stamp-sw.mjs).
 
 // BEGIN GENERATED
-const VERSION = "cef2f8816b852366";
+const VERSION = "d9f044f59331e80a";
 const ASSETS = {
   "/": "sha256-hIV25eE6TW70pS03Qs7bTWi5FA2BBLPuvVMN34xjHY4=",
   "/app.css": "sha256-yP7v1//ZWeEuG9ZfNzX5g7NtWXT2lHrjamOm1ELJQvs=",
@@ -27,7 +27,7 @@ const ASSETS = {
   "/js/offline/sync.js": "sha256-WUYmhhX7juAGY+hBQqQS12zCNqmAeW7dptEqJ+pxPKE=",
   "/js/offline/wallet.js": "sha256-L2PSGa/jTYe392R9e1CiTKbHbLUClQKTvcKA23x6twc=",
   "/js/pages/accept.js": "sha256-mVMj9AB4Nxu1X+AtasdMLE19YvbCO9gToYv1WQfdwq0=",
-  "/js/pages/account.js": "sha256-uEArWrtOxFg8U3QfrWft1Pbjai0Mz/tvr4eARpB+3Qg=",
+  "/js/pages/account.js": "sha256-obGEGb6Jf8oQEDlqZZmcXOoWPFPzOcoBk2a0hmQ5o+g=",
   "/js/pages/activity.js": "sha256-0WtHVpxxyxN2QUk+Xzx4R1aXNWbjizfAhc5jmtXie1w=",
   "/js/pages/close.js": "sha256-i1vPuAKjBuYC28u8Xn694ouP+UX2j+GTvk0nxq7F/84=",
   "/js/pages/history.js": "sha256-Th5nm+pz8XslqSwPpzrxVKC9jW4J5pHWuhlidlMdRyE=",

@@ -209,12 +209,12 @@ export async function registerWithDeposit(page, srv, handle, password, amount) {
 export const TEST_PIN = "246810";
 
 /** Fills and submits the "Set your wallet PIN" form shown on `page` (Load offline purse, Pay, Account security). */
-export async function setPin(page, pin = TEST_PIN, { current } = {}) {
+export async function setPin(page, pin = TEST_PIN, { current, button } = {}) {
   const form = page.getByTestId("set-pin");
   if (current !== undefined) await form.getByLabel("Current PIN").fill(current);
   await form.getByLabel("New PIN (6 digits)").fill(pin);
   await form.getByLabel("Repeat new PIN").fill(pin);
-  await form.getByRole("button", { name: current !== undefined ? "Change PIN" : "Set PIN" }).click();
+  await form.getByRole("button", { name: button ?? (current !== undefined ? "Change PIN" : "Set PIN") }).click();
 }
 
 /** Types the wallet PIN into the "Wallet PIN" field of a confirm step or of the offline unlock. */

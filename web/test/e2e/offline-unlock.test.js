@@ -310,6 +310,27 @@ test("an online send asks for the PIN once one is set (Account security); a wron
   await d.page.getByRole("button", { name: "Confirm" }).click();
   await d.page.getByRole("heading", { name: "Payment successful" }).waitFor();
   assert.equal(await apiBalance("lata", "lata-secret-12"), 6500);
+
+  // A forgotten PIN: the account password (checked by the server) lets a new one be set.
+  await d.page.getByRole("link", { name: "Done" }).click();
+  await d.page.getByRole("link", { name: "Account security" }).click();
+  await d.page.getByText("Forgot your PIN?").click();
+  await d.page.getByLabel("Your password").fill("not-kirans-password");
+  await d.page.getByRole("button", { name: "Set a new PIN with my password" }).click();
+  assert.equal(await fieldError(d.page, "Your password"), "The password is wrong.");
+  await d.page.getByLabel("Your password").fill("kiran-secret-1");
+  await d.page.getByRole("button", { name: "Set a new PIN with my password" }).click();
+  await d.page.getByRole("button", { name: "Set new PIN" }).waitFor();
+  assert.equal(await d.page.getByLabel("Current PIN").count(), 0, "no old PIN needed");
+  await setPin(d.page, "314159", { button: "Set new PIN" });
+  // Account security shows again, with the usual change form (the earlier notice may still show).
+  await d.page.getByRole("button", { name: "Change PIN" }).waitFor();
+  await d.page.getByRole("link", { name: "offpay home" }).click();
+  await send("5.00");
+  await enterPin(d.page, "314159");
+  await d.page.getByRole("button", { name: "Confirm" }).click();
+  await d.page.getByRole("heading", { name: "Payment successful" }).waitFor();
+  assert.equal(await apiBalance("lata", "lata-secret-12"), 7000);
   assert.deepEqual(quiet(d.errors), []);
   assert.deepEqual(quiet(e.errors), []);
   await d.context.close();
