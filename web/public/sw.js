@@ -3,10 +3,10 @@
 // The asset list and version below are written by scripts/web-vendor (web/tools/stamp-sw.mjs).
 
 // BEGIN GENERATED
-const VERSION = "d9f044f59331e80a";
+const VERSION = "315741b0f6345ed6";
 const ASSETS = {
   "/": "sha256-hIV25eE6TW70pS03Qs7bTWi5FA2BBLPuvVMN34xjHY4=",
-  "/app.css": "sha256-yP7v1//ZWeEuG9ZfNzX5g7NtWXT2lHrjamOm1ELJQvs=",
+  "/app.css": "sha256-OXQCwwphcjRmfY46nJ5Yu0l8xLQnxFlIe54tfnTwjY4=",
   "/icons/icon-192.png": "sha256-gT9LRu233qKbhm/Cg8jhxJU2yx0PvuFrXTd0yXU4gwA=",
   "/icons/icon-512.png": "sha256-hVjENhAQqIxuA+4AHfCS7O58bgGha+CDQqiz1o8EUEk=",
   "/icons/icon.svg": "sha256-UiaeFsNB9IZfs/q6ihmGhvseh0thBTWtVVMl3eVqNfY=",
