@@ -3,7 +3,7 @@
 // The asset list and version below are written by scripts/web-vendor (web/tools/stamp-sw.mjs).
 
 // BEGIN GENERATED
-const VERSION = "315741b0f6345ed6";
+const VERSION = "eb46586e6305c329";
 const ASSETS = {
   "/": "sha256-hIV25eE6TW70pS03Qs7bTWi5FA2BBLPuvVMN34xjHY4=",
   "/app.css": "sha256-OXQCwwphcjRmfY46nJ5Yu0l8xLQnxFlIe54tfnTwjY4=",
@@ -19,7 +19,7 @@ const ASSETS = {
   "/js/offline/close.js": "sha256-M1SmlSYuDNkjwvUN3gJLGDWuKjHazZd51oKUIiA/bEI=",
   "/js/offline/db.js": "sha256-MhpPjrGEmvOUCczJY4hNQJSGg051oTo53+B/sYDMj2U=",
   "/js/offline/device.js": "sha256-nkiFNkSj2rMp7cmppqYP4gE+n6BeHIvOUkCP2GjxBsE=",
-  "/js/offline/entries.js": "sha256-Nj4Rzqe8lD22mIkfliQ8jxOZCvPZNGOWOaqr+jGI01s=",
+  "/js/offline/entries.js": "sha256-4IPgmsMlouBvsQELhBDwQ7c0FY+2mMcGmiEshOJrq/g=",
   "/js/offline/history.js": "sha256-Fin4Ay5PK8hEZGHI0a61e2iyGKfIt16Sj4sICLEfplA=",
   "/js/offline/paid-once.js": "sha256-3ZFdDsDYkw9x6+4xKLw1sVK6si9xFaXZdKlxpgD4X7Y=",
   "/js/offline/pin.js": "sha256-HE/vo5aRt3qi/3XchvdIsLRyv/xdgn+tm4K+FKs2t50=",
