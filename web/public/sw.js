@@ -3,7 +3,7 @@
 // The asset list and version below are written by scripts/web-vendor (web/tools/stamp-sw.mjs).
 
 // BEGIN GENERATED
-const VERSION = "eb46586e6305c329";
+const VERSION = "bfacefc02dadec64";
 const ASSETS = {
   "/": "sha256-hIV25eE6TW70pS03Qs7bTWi5FA2BBLPuvVMN34xjHY4=",
   "/app.css": "sha256-OXQCwwphcjRmfY46nJ5Yu0l8xLQnxFlIe54tfnTwjY4=",
@@ -13,7 +13,7 @@ const ASSETS = {
   "/js/api.js": "sha256-ScSEsCc5RtYTQpyP1ZXL1vhvGyIHqth+fFU+sUq8vak=",
   "/js/intents.js": "sha256-D4VsKVCWHr5qR+b1H/azh55l9FhDOELDw6VkzRbD9qI=",
   "/js/live.js": "sha256-q5DZJ4MARs9rxayJJfd+Na6pfxTFYhjHaCBakX/cYs4=",
-  "/js/main.js": "sha256-99ac/uOL4qh+Mfci79DgxMZ+phtX1MEtYxsVjXMpr2w=",
+  "/js/main.js": "sha256-bTHHC8jcnmmrXWYDLNNwOh6mqv0DcswjDtfqkCMrl8g=",
   "/js/money.js": "sha256-xVCCVROh6vOzH7Z13xY2j39z6aTx3naXm1n/kt30tR0=",
   "/js/offline/client.js": "sha256-/PPmE3GioxmrI3B+t32p23ksmwC3V85AWJPNFLs0V0M=",
   "/js/offline/close.js": "sha256-M1SmlSYuDNkjwvUN3gJLGDWuKjHazZd51oKUIiA/bEI=",
@@ -46,7 +46,7 @@ const ASSETS = {
   "/js/pages/result.js": "sha256-cPgrYcJHeVaJFjepnVyQX81F1G5SgyP11gprOz4alhk=",
   "/js/pages/send.js": "sha256-BgbKcatKmGoeCicL7fMwbY7z1q6p9veOuuixQdVVfEk=",
   "/js/pages/sync.js": "sha256-6KyRSHVMicWdbbfGOxiwRKX+pGIjJWwyOqr7VGf07nk=",
-  "/js/pages/unlock.js": "sha256-4gXbINKX+kv3kS2P6/FJaKwSnsXQpJ0TG+Evh6BKZGM=",
+  "/js/pages/unlock.js": "sha256-7b0sPjKynrQY8pPCT3C9BYRhHOZXesRz3grd48dEHYY=",
   "/js/protocol/accept.js": "sha256-fgoClPA52+fXMOyHLMPVM8ZRzlR48Pz4b5dUPDIKHGc=",
   "/js/protocol/base45.js": "sha256-UiH+ff0uqrLBZgbjofXLYurSKhXC4QKY398J5hMOPks=",
   "/js/protocol/close.js": "sha256-0Z3orDk+9YxsBkEt3rZU9EycKZGgH0emO4XfpsACRmQ=",

@@ -139,8 +139,11 @@ const app = {
     this.session = null;
     this.me = null;
     updateHeader();
-    // With a wallet PIN on this device, its offline purse can be opened again with no server.
-    if (s) await rememberUnlock(s.handle).catch(() => {});
+    // With a wallet PIN on this device, its offline purse can be opened again with no server. The
+    // login page's unlock card waits for this write; logout itself does not, so that a logout
+    // without the server call stays synchronous: when "Log out on every device" and the live
+    // connection it closes both log out, the later one's message is the one shown.
+    if (s) this.unlockRemembered = rememberUnlock(s.handle).catch(() => {});
     if (callServer && s?.token && navigator.onLine) {
       try { await api.logout(s.token); } catch { /* the session ends locally either way */ }
     }

@@ -25,6 +25,7 @@ export function unlockOffer(app) {
   const slot = h("div", { "data-testid": "unlock-slot" });
   let shown = false;
   const update = async () => {
+    await app.unlockRemembered;
     const who = await unlockable().catch(() => null);
     const show = who && !(await serverAnswers());
     if (!show) { slot.replaceChildren(); shown = false; return; }
