@@ -7,6 +7,7 @@
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
 
 use serde_json::{Value, json};
 
@@ -17,6 +18,8 @@ const PASSWORD: &str = "correct horse battery";
 struct Served {
     child: Child,
     base: String,
+    /// Every line the server wrote to stderr after its first.
+    log: Arc<Mutex<Vec<String>>>,
     /// Holds the issuer key file, so that a PostgreSQL run (no `--data`) never writes
     /// `./offpay-data/issuer-keys.json` into the source tree.
     _keys: tempfile::TempDir,
@@ -46,11 +49,17 @@ impl Served {
         let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
         let first = lines.next().expect("serve printed nothing").unwrap();
         // Keep draining stderr so the server never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines.by_ref() {});
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let kept = Arc::clone(&log);
+        std::thread::spawn(move || {
+            for line in lines.by_ref().map_while(Result::ok) {
+                kept.lock().unwrap().push(line);
+            }
+        });
         let rest = first.strip_prefix("offpay serving on http://").unwrap_or_else(|| panic!("unexpected first line: {first}"));
         let addr = rest.split_whitespace().next().unwrap();
         assert!(rest.contains("(database: "), "{first}");
-        Served { child, base: format!("http://{addr}"), _keys: keys }
+        Served { child, base: format!("http://{addr}"), log, _keys: keys }
     }
 
     /// SIGTERM, then the exit status (graceful shutdown exits 0).
@@ -325,4 +334,37 @@ async fn request_rate_limits_come_from_options_and_environment() {
     }
     assert_eq!(statuses.iter().filter(|s| **s == 429).count(), 2, "{statuses:?}");
     assert!(served.stop().success());
+}
+
+/// Every answer carries an `x-request-id`, a new one per request (or the one the client sent),
+/// and the server's log lines of that request name it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_ids_on_answers_and_log_lines() {
+    let data = tempfile::tempdir().unwrap();
+    let served = Served::start_with(&["--data", data.path().to_str().unwrap()], &[("RUST_LOG", "info")]);
+    let answer = http()
+        .post(format!("{}/v1/register", served.base))
+        .json(&json!({"handle": "rid", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 201);
+    let id = answer.headers().get("x-request-id").and_then(|v| v.to_str().ok()).expect("no x-request-id").to_string();
+    assert_eq!(id.len(), 36, "a UUID: {id}");
+    let again = http().get(format!("{}/v1/health", served.base)).send().await.unwrap();
+    assert_ne!(again.headers().get("x-request-id").and_then(|v| v.to_str().ok()), Some(id.as_str()));
+    let theirs = http().get(format!("{}/v1/me", served.base)).header("x-request-id", "from-the-balancer-42").send().await.unwrap();
+    assert_eq!(theirs.status(), 401);
+    assert_eq!(theirs.headers().get("x-request-id").and_then(|v| v.to_str().ok()), Some("from-the-balancer-42"));
+    // The route's own line ("registered") is inside the request's span, so it names the id.
+    let wanted = format!("request_id={id}");
+    let mut found = None;
+    for _ in 0..50 {
+        found = served.log.lock().unwrap().iter().find(|l| l.contains(&wanted) && l.contains("registered")).cloned();
+        if found.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(found.is_some(), "no log line with {wanted}: {:?}", served.log.lock().unwrap());
 }

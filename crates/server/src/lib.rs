@@ -18,6 +18,7 @@
 //! - [`security`]: security events for the operator.
 //! - [`headers`]: security headers (CSP, frame protection, nosniff, referrer and permissions
 //!   policies) on every answer.
+//! - [`request_id`]: an `x-request-id` on every answer, recorded on every log line of the request.
 //! - [`ws_slots`]: the cap on open WebSockets per user.
 //! - [`session_watch`]: closing a session's open WebSockets at logout, on every server.
 //! - [`issuer`]: the issuer keyset (file, rotation) and offline limits; [`expiry`]: the task
@@ -35,6 +36,7 @@ pub mod headers;
 pub mod issuer;
 pub mod listen;
 pub mod ratelimit;
+pub mod request_id;
 pub mod routes;
 pub mod security;
 pub mod session_watch;

@@ -15,7 +15,6 @@ mod ws;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
-use tower_http::trace::TraceLayer;
 
 use crate::error::ApiError;
 use crate::guard::guard;
@@ -83,7 +82,7 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(limit))
         .layer(axum::middleware::from_fn_with_state(state.clone(), guard));
-    crate::headers::with_security_headers(app).layer(TraceLayer::new_for_http()).with_state(state)
+    crate::request_id::with_request_ids(crate::headers::with_security_headers(app)).with_state(state)
 }
 
 /// Unknown paths: a file of the web wallet for a `GET` outside `/v1`, else the JSON 404.
