@@ -104,6 +104,8 @@ const MIGRATIONS: &[&str] = &[
     super::offline::MIGRATION,
     // 3: the loss bound: allowances, held notes, request nonces (filled in from the notes).
     super::offline::LOSS_BOUND_MIGRATION,
+    // 4: login throttling that forgets, guess budgets, device tokens, see `login.rs`.
+    super::login::MIGRATION,
 ];
 
 /// The migration after which stored notes get their request nonce (`fill_note_nonces`).

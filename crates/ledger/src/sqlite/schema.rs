@@ -20,6 +20,8 @@ const MIGRATIONS: &[Migration] = &[
     (super::offline::NOTES_BY_PURSE_MIGRATION, None),
     // 4: the loss bound: allowances, held notes, request nonces (filled in from the notes).
     (super::offline::LOSS_BOUND_MIGRATION, Some(super::offline::fill_note_nonces)),
+    // 5: login throttling that forgets, guess budgets, device tokens, see `login.rs`.
+    (super::login::MIGRATION, None),
 ];
 
 const MIGRATION_1: &str =
