@@ -62,7 +62,8 @@ export async function call(method, path, { body, token, idempotencyKey } = {}) {
 export const api = {
   config: () => call("GET", "/v1/config"),
   register: (handle, password) => call("POST", "/v1/register", { body: { handle, password } }),
-  login: (handle, password) => call("POST", "/v1/login", { body: { handle, password } }),
+  login: (handle, password, deviceToken) =>
+    call("POST", "/v1/login", { body: deviceToken ? { handle, password, device_token: deviceToken } : { handle, password } }),
   logout: (token) => call("POST", "/v1/logout", { token }),
   logoutAll: (token) => call("POST", "/v1/logout-all", { token, body: {} }),
   changePassword: (token, current, next) =>
