@@ -3,14 +3,14 @@
 // The asset list and version below are written by scripts/web-vendor (web/tools/stamp-sw.mjs).
 
 // BEGIN GENERATED
-const VERSION = "8348655fb113b869";
+const VERSION = "7715834796a1d83e";
 const ASSETS = {
   "/": "sha256-hIV25eE6TW70pS03Qs7bTWi5FA2BBLPuvVMN34xjHY4=",
   "/app.css": "sha256-yP7v1//ZWeEuG9ZfNzX5g7NtWXT2lHrjamOm1ELJQvs=",
   "/icons/icon-192.png": "sha256-gT9LRu233qKbhm/Cg8jhxJU2yx0PvuFrXTd0yXU4gwA=",
   "/icons/icon-512.png": "sha256-hVjENhAQqIxuA+4AHfCS7O58bgGha+CDQqiz1o8EUEk=",
   "/icons/icon.svg": "sha256-UiaeFsNB9IZfs/q6ihmGhvseh0thBTWtVVMl3eVqNfY=",
-  "/js/api.js": "sha256-ScSEsCc5RtYTQpyP1ZXL1vhvGyIHqth+fFU+sUq8vak=",
+  "/js/api.js": "sha256-RqJM0+AyUDYppTNw9v3hlaM3vpFsJwnPHq6FhDBBgtE=",
   "/js/intents.js": "sha256-D4VsKVCWHr5qR+b1H/azh55l9FhDOELDw6VkzRbD9qI=",
   "/js/live.js": "sha256-q5DZJ4MARs9rxayJJfd+Na6pfxTFYhjHaCBakX/cYs4=",
   "/js/main.js": "sha256-tZJwb4kCUmBiyfaQvjh1QnaomdOzfHh1Tdn83MSPxHE=",
@@ -31,7 +31,7 @@ const ASSETS = {
   "/js/pages/close.js": "sha256-i1vPuAKjBuYC28u8Xn694ouP+UX2j+GTvk0nxq7F/84=",
   "/js/pages/history.js": "sha256-T+LClKVVT2IK3AZfLuYgLwPPsIoyy0Crt4H5VaNztxg=",
   "/js/pages/home.js": "sha256-pGYPA3tHHWr/vu17maCHPWu9d9QY5sPs7TflWIFiRO4=",
-  "/js/pages/login.js": "sha256-JtxWvml/7292e8YlbkWd0lxenCM49/oQWbv4na/BsEA=",
+  "/js/pages/login.js": "sha256-DsP/dpFdaMdgaqtDR6V0y9UjvZokYsh9eg1Gpl+La8A=",
   "/js/pages/logout.js": "sha256-G4YD3vQpN3GLVB8RRD7RwQ/TZalgwn7GHn7WjUgCE5w=",
   "/js/pages/note.js": "sha256-r+cLieNQOeAMvSOXbCJrpe0QaftMx5cokGsEmJmr5kg=",
   "/js/pages/offline-home.js": "sha256-aH3VswYm+NR2XkHoF90rhQMTaZXco8z2IrW4Ww4SvIE=",
@@ -50,7 +50,7 @@ const ASSETS = {
   "/js/protocol/objects.js": "sha256-r5TNIK0MazQBuc61Ve/KNv4iohrMbhwN3tOCbecRacg=",
   "/js/protocol/wire.js": "sha256-3M8BIkPKawzWXWRxcf+Wh6L5m6AfPXXnk/OQWr2Mo9o=",
   "/js/qr.js": "sha256-qHzhTBv438iFPInJCkV/hWIVQqit1zZ1X7BUqMCQ5Es=",
-  "/js/session.js": "sha256-TNh3HFvcxC10GN3847oT2mCsEeKSq5c6R1T4xvNfROI=",
+  "/js/session.js": "sha256-ji649SFEnk/Jeqwb0iCPTAMp6F9e4kjdum/+5h7jeRo=",
   "/js/start.js": "sha256-oxKAQ0gm96v65vBDJIArOoC9f2DPVUgH4y3eSujlzUE=",
   "/js/ui.js": "sha256-vGk/ws1PMC7d6wLMwDOp95j9TVEEcEg1mpPwj+8+skE=",
   "/manifest.webmanifest": "sha256-jsQP0rj0OSX0NcwV4BSskfs1zcVZHWJfjD/ctky46vE=",
