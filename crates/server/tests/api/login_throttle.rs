@@ -82,6 +82,12 @@ async fn the_eleventh_guess_in_30_minutes_is_refused_from_another_address() {
     assert_status(&eleventh, 429, Some("too_many_attempts"));
     assert_eq!(eleventh.2, Some(20 * 60));
     assert!(eleventh.1["error"]["message"].as_str().unwrap().contains("try again in 1200 seconds"), "{}", eleventh.1);
+    // The server saw ten addresses.
+    let events = server.store.security_events(100).await.unwrap();
+    for from in 10..20 {
+        let ip = format!("ip=127.0.0.{from} ");
+        assert_eq!(events.iter().filter(|e| e.kind == "login_failed" && e.detail.contains(&ip)).count(), 1, "{ip}");
+    }
     // A device that signed in before is let in.
     assert_status(&login(&server, 20, "alice", PASSWORD, Some(&device)).await, 200, None);
     // Unknown handles are counted exactly alike: the same answers.
