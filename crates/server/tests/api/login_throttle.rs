@@ -187,3 +187,48 @@ async fn only_the_accounts_own_live_device_token_helps() {
     let answer = server.client().post("/v1/login", None, None, &json!({"handle": "alice", "password": PASSWORD, "device": "x"})).await;
     assert_error(&answer, 400, "invalid_request");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_servers_on_one_database_grant_ten_guesses_in_all() {
+    let Some((url, _db)) = offpay_ledger::testing::fresh_postgres().await else { return };
+    let clock = offpay_server::Clock::manual(T0);
+    let store_a = offpay_ledger::open_store(None, Some(&url)).await.unwrap();
+    let store_b = offpay_ledger::open_store(None, Some(&url)).await.unwrap();
+    let a = TestServer::start(Config::for_tests(), store_a, clock.clone()).await;
+    let b = TestServer::start(Config::for_tests(), store_b, clock).await;
+    let (_, device) = a.register_device("alice").await;
+    // 16 strangers at once, half through each server, each from its own address.
+    let guesses = (0..16u8).map(|i| {
+        let server = if i % 2 == 0 { &a } else { &b };
+        login(server, 10 + i, "alice", "guess guess", None)
+    });
+    let answers = futures_util::future::join_all(guesses).await;
+    let count = |status: u16| answers.iter().filter(|answer| answer.0.as_u16() == status).count();
+    assert_eq!((count(401), count(429)), (10, 6), "{answers:?}");
+    // The owner's device gets in through either server.
+    assert_status(&login(&b, 1, "alice", PASSWORD, Some(&device)).await, 200, None);
+    assert_status(&login(&a, 1, "alice", PASSWORD, None).await, 429, Some("too_many_attempts"));
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_password_change_has_its_own_budget() {
+    let server = TestServer::sqlite().await;
+    let (session, _) = server.register_device("alice").await;
+    // Strangers spend the login budget: the signed-in owner can still change the password.
+    for from in 10..20 {
+        assert_status(&login(&server, from, "alice", "guess guess", None).await, 401, None);
+    }
+    let change = |current: &str, new: &str| json!({"current_password": current, "new_password": new});
+    let client = server.client_from(1);
+    let (status, body) = client.post("/v1/password", Some(&session), None, &change(PASSWORD, "a new password 1")).await;
+    assert_eq!(status, 204, "{body}");
+    // A stolen session gets 10 guesses at the current password, from any addresses, then 429.
+    for from in 20..30 {
+        let answer = server.client_from(from).post("/v1/password", Some(&session), None, &change("guess guess", "whatever 12")).await;
+        assert_error(&answer, 403, "wrong_password");
+    }
+    let answer = server.client_from(30).post("/v1/password", Some(&session), None, &change("a new password 1", "whatever 12")).await;
+    assert_error(&answer, 429, "too_many_attempts");
+}
