@@ -34,6 +34,31 @@ test("a kept pairing wins over a closer note; refused notes and other amounts ar
   assert.equal(entries.length, 4);
 });
 
+test("items that name their note pair exactly: equal amounts close together, a wrong kept pairing, a later payment", () => {
+  // Two 500.00 notes from one payer settled a moment apart: the time heuristic would pair them
+  // crosswise (n2 was settled nearer to entry 11); the `note` field pairs them right.
+  const notes = [
+    received("n1", 50000, 100, { settled: true, settledMs: 1000 }),
+    received("n2", 50000, 110, { settled: true, settledMs: 1001 }),
+    received("kept-wrong", 700, 50, { settled: true, entryId: 13 }),
+  ];
+  const named = (id, ms, note, delta = 50000) => ({ ...item(id, "offline_settle", delta, ms, "alice"), note });
+  const { entries, paired } = mergeHistory([
+    named(10, 1000, "n2"), named(11, 1001, "n1"),
+    named(12, 2000, "n1", 300), // money held for n1, paid later from the payer: its own line
+    named(13, 1500, "someone-elses-note", 700), // a pairing kept from the old heuristic, now known wrong
+  ], notes);
+  assert.equal(entries.find((e) => e.key === "note:n1").entryId, 11);
+  assert.equal(entries.find((e) => e.key === "note:n2").entryId, 10);
+  assert.ok(entries.some((e) => e.key === "entry:12"), "a second payment for a note stays its own line");
+  assert.ok(entries.some((e) => e.key === "entry:13"), "an item naming another note is not folded into this one");
+  assert.equal(entries.find((e) => e.key === "note:kept-wrong").settledEntry, undefined);
+  assert.deepEqual(paired.sort((a, b) => a.entryId - b.entryId), [
+    { noteHash: "n2", entryId: 10, role: "payee" },
+    { noteHash: "n1", entryId: 11, role: "payee" },
+  ]);
+});
+
 test("with more server pages to load, older unpaired notes wait; the payer's notes stand alone", () => {
   const sent = fromSent({ noteHash: "s1", purseId: purse, seq: 1, amount: 100, payee: "bob", text: "OPN1:x", createdMs: 50, settled: true });
   const newer = fromSent({ noteHash: "s2", purseId: purse, seq: 2, amount: 100, payee: "bob", text: "OPN1:y", createdMs: 300, settled: false });

@@ -205,6 +205,34 @@ export async function registerWithDeposit(page, srv, handle, password, amount) {
   await depositAndReload(page, srv, handle, amount);
 }
 
+/** The wallet PIN the tests set (six digits, not all the same or in a row). */
+export const TEST_PIN = "246810";
+
+/** Fills and submits the "Set your wallet PIN" form shown on `page` (Load offline purse, Pay, Account security). */
+export async function setPin(page, pin = TEST_PIN, { current, button } = {}) {
+  const form = page.getByTestId("set-pin");
+  if (current !== undefined) await form.getByLabel("Current PIN").fill(current);
+  await form.getByLabel("New PIN (6 digits)").fill(pin);
+  await form.getByLabel("Repeat new PIN").fill(pin);
+  await form.getByRole("button", { name: button ?? (current !== undefined ? "Change PIN" : "Set PIN") }).click();
+}
+
+/** Types the wallet PIN into the "Wallet PIN" field of a confirm step or of the offline unlock. */
+export async function enterPin(page, pin = TEST_PIN) {
+  await page.getByLabel("Wallet PIN").fill(pin);
+}
+
+/**
+ * From Home (online), opens "Load offline purse"; the first purse on a phone asks for a wallet PIN
+ * first (pages/pin.js), which is set to TEST_PIN. Ends on the empty load form.
+ */
+export async function openLoadPurse(page) {
+  await page.getByRole("link", { name: "Load offline purse" }).click();
+  await page.getByRole("heading", { name: "Load offline purse" }).waitFor();
+  if (await page.getByRole("heading", { name: "Set your wallet PIN" }).count()) await setPin(page);
+  await page.getByLabel("Amount").waitFor();
+}
+
 /**
  * From Home (online), loads an offline purse of `amount` ("200.00") and goes back to Home, waiting
  * until it shows the offline balance. Options, for tests that check or photograph the steps:
@@ -213,8 +241,7 @@ export async function registerWithDeposit(page, srv, handle, password, amount) {
  * for before the offline balance).
  */
 export async function loadPurse(page, amount, { onForm, onFilled, balanceAfter } = {}) {
-  await page.getByRole("link", { name: "Load offline purse" }).click();
-  await page.getByRole("heading", { name: "Load offline purse" }).waitFor();
+  await openLoadPurse(page);
   await onForm?.(page);
   await page.getByLabel("Amount").fill(amount);
   await onFilled?.(page);
@@ -257,6 +284,7 @@ export async function goOfflineToPay({ context, page }, offlineBalance) {
  * Returns the note text.
  */
 export async function confirmAndAccept(payer, payee) {
+  await enterPin(payer);
   await payer.getByRole("button", { name: "Confirm" }).click();
   await payer.getByRole("heading", { name: "Payment note ready" }).waitFor();
   const noteText = await payer.getByRole("textbox", { name: "Payment note" }).inputValue();

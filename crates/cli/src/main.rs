@@ -69,8 +69,8 @@ fn main() -> std::process::ExitCode {
     match result {
         Ok(code) => code,
         Err(error) => {
-            // One line on stderr, non-zero exit (DESIGN.md section 6): 1, or 3 when a
-            // payment was left pending (docs/WALLET.md, "Exit status").
+            // One line on stderr and a non-zero exit: 1, or 3 when a payment was left
+            // pending (docs/WALLET.md, "Exit status").
             eprintln!("error: {error:#}");
             wallet_cmd::exit_code(&error)
         }

@@ -1,7 +1,7 @@
 //! Records the ledger stores and returns. Times are milliseconds since the Unix epoch, passed in
 //! by the caller (the ledger reads no clock, so tests control time).
 
-use offpay_protocol::{Amount, Handle};
+use offpay_protocol::{Amount, Handle, Hash256};
 use serde::{Deserialize, Serialize};
 use crate::error::LedgerError;
 
@@ -180,6 +180,11 @@ pub struct HistoryItem {
     pub counterparty: Option<Handle>,
     pub memo: Option<String>,
     pub created_at_ms: TimestampMs,
+    /// For an `offline_settle` entry: the hash of the payment note it pays (one note can be
+    /// paid by several entries: at settlement, then from the payer when money held for it is
+    /// recovered). Lets a device match the entry to the note it paid or accepted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<Hash256>,
 }
 
 /// A live event for one user, kept in the database with a global, increasing sequence number

@@ -3,7 +3,7 @@
 //! write. Both backends call these, so the rules (no negative wallet, checked arithmetic,
 //! postings summing to zero, hash chain, event payloads) live in one place.
 
-use offpay_protocol::{Amount, Handle};
+use offpay_protocol::{Amount, Handle, Hash256};
 
 use crate::chain::{EntryFields, PostingFields, entry_hash, request_fingerprint};
 use crate::error::LedgerError;
@@ -334,6 +334,14 @@ pub fn account_kind(text: &str) -> Result<AccountKind, LedgerError> {
 pub fn handle_of(text: &str) -> Result<Handle, LedgerError> {
     Handle::parse(text)
         .map_err(|e| LedgerError::Storage(format!("stored handle {text:?} is invalid: {e}")))
+}
+
+/// A stored note hash (32 bytes) read back.
+pub fn note_hash(bytes: &[u8]) -> Result<Hash256, LedgerError> {
+    let bytes: [u8; 32] = bytes
+        .try_into()
+        .map_err(|_| LedgerError::Storage(format!("stored note hash has {} bytes, not 32", bytes.len())))?;
+    Ok(Hash256::from_bytes(bytes))
 }
 
 #[cfg(test)]

@@ -573,6 +573,7 @@ async fn deposit_and_transfer(fx: Fx) {
             counterparty: Some(handle("bob")),
             memo: Some("chai".into()),
             created_at_ms: NOW + 5,
+            note: None,
         }
     );
     assert_eq!(

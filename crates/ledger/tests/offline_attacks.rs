@@ -14,7 +14,7 @@ mod offline_support;
 use offline_support::*;
 use offpay_ledger::offline::*;
 use offpay_ledger::*;
-use offpay_protocol::PaymentNote;
+use offpay_protocol::{Nonce, PaymentNote};
 use offpay_protocol::testkit::signing_key;
 
 /// Purse amount `P` (2,000.00) and per-payment cap `C` (200.00) of these cases.
@@ -129,6 +129,15 @@ async fn fifty_colluders(fx: Fx) {
     assert_eq!(purse.notes_held, 48 * P as i64 - (2 * C + C / 2) as i64);
     // Nothing more to pay: a second pass moves nothing.
     assert_eq!(fx.off().release_held(NOW).await.unwrap(), ReleaseOutcome::default());
+    // Each history entry names the note it paid, newest first: mule00's settlements, and the
+    // payments of mule02's held notes from the payer's later money.
+    let notes_in_history = |items: Vec<HistoryItem>| items.into_iter().map(|i| i.note).collect::<Vec<_>>();
+    let settled_to_mule00: Vec<_> = all[0].iter().rev().map(|n| Some(n.hash())).collect();
+    assert_eq!(notes_in_history(fx.store.history(mules[0].id, None, 50).await.unwrap()), settled_to_mule00);
+    assert_eq!(
+        notes_in_history(fx.store.history(mules[2].id, None, 50).await.unwrap()),
+        vec![Some(all[2][2].hash()), Some(all[2][1].hash()), Some(all[2][0].hash())]
+    );
 
     let loss = operator_loss(&fx).await;
     eprintln!(
@@ -258,6 +267,37 @@ async fn one_payment_per_request(fx: Fx) {
     fx.verify_clean(2 * P).await;
 }
 
+/// Requests are found by the first eight bytes of their nonce (SQLite's index key): requests
+/// whose nonces share those bytes, and one nonce used by two payees, are still separate requests,
+/// each paid once; the same nonce to the same payee is still the same request.
+async fn requests_sharing_a_nonce_prefix_stay_apart(fx: Fx) {
+    let alice = fx.user("alice", 2 * P).await;
+    let bob = fx.user("bob", 0).await;
+    let carol = fx.user("carol", 0).await;
+    let phone = signing_key("alice-phone");
+    let tablet = signing_key("alice-tablet");
+    let mut phone_chain = Chain::new(&fx.load(&alice, &phone, P, 3 * DAY, "purse-phone").await, &phone);
+    let mut tablet_chain = Chain::new(&fx.load(&alice, &tablet, P, 3 * DAY, "purse-tablet").await, &tablet);
+    let nonce = |tail: u8| {
+        let mut bytes = [7u8; 16];
+        bytes[15] = tail;
+        Nonce::from_bytes(bytes)
+    };
+    // One upload each, so that each request is looked up among the notes already stored.
+    for (payee, minor, tail) in [(&bob, 1_000, 1), (&bob, 2_000, 2), (&carol, 4_000, 1)] {
+        let note = phone_chain.pay_nonce(payee, minor, nonce(tail));
+        let results = fx.settle(&alice, std::slice::from_ref(&note), NOW).await;
+        assert_eq!(statuses(&results), vec![(NoteStatus::Settled, None, minor)]);
+    }
+    let again = tablet_chain.pay_nonce(&bob, 2_000, nonce(2));
+    assert_eq!(
+        statuses(&fx.settle(&bob, std::slice::from_ref(&again), NOW).await),
+        vec![(NoteStatus::Rejected, Some("request_already_paid"), 0)]
+    );
+    assert_eq!((fx.balance(&bob).await, fx.balance(&carol).await), (3_000, 4_000));
+    fx.verify_clean(2 * P).await;
+}
+
 /// A payer who paid Bob 200.00 offline uploads, before Bob syncs, a cheaper fork of that note to
 /// Bob's account (same sequence number): Bob's own upload of the note he accepted is still paid
 /// in full (with the same request nonce, the difference; with another, the whole note), the fork
@@ -352,6 +392,7 @@ on_both_backends!([
     every_allowed_purse_forked,
     closed_purses_count_until_their_deadline,
     one_payment_per_request,
+    requests_sharing_a_nonce_prefix_stay_apart,
     honest_payees_are_paid_in_full,
     verify_catches_losses_past_the_bound,
     a_payer_cannot_cut_the_payees_own_note,

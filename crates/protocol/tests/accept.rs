@@ -1,5 +1,5 @@
 //! The payee's offline acceptance check: the happy path, a chain of notes, and every reason
-//! for refusal (each threat of DESIGN.md section 5 that the protocol crate owns).
+//! for refusal (docs/PROTOCOL.md section 9: each threat the protocol crate owns).
 #![allow(clippy::unwrap_used, clippy::panic)]
 
 use offpay_protocol::testkit::{DAY, Fixture, NOW, signing_key};

@@ -9,6 +9,7 @@ import * as session from "./session.js";
 import { notice } from "./ui.js";
 import { autoSync, markSettled } from "./offline/sync.js";
 import { refreshKeys } from "./offline/wallet.js";
+import { forgetUnlock, rememberUnlock, resetWrong } from "./offline/pin.js";
 
 import * as login from "./pages/login.js";
 import * as home from "./pages/home.js";
@@ -26,6 +27,7 @@ import * as logoutPage from "./pages/logout.js";
 import * as account from "./pages/account.js";
 import * as receipt from "./pages/receipt.js";
 import * as note from "./pages/note.js";
+import * as needsLogin from "./pages/needs-login.js";
 
 const ROUTES = {
   "/login": login, "/home": home, "/offline": offlineHome, "/send": send, "/history": history,
@@ -34,6 +36,11 @@ const ROUTES = {
 };
 /** Pages that re-render when a live event changes the balance or history. */
 const LIVE_PAGES = new Set(["/home", "/history", "/offline", "/sync", "/receipt"]);
+/**
+ * What an offline-only session (opened with the wallet PIN, no server token: app.unlockOffline)
+ * can show; every other page says it needs logging in online (pages/needs-login.js).
+ */
+const OFFLINE_ONLY_PAGES = new Set(["/offline", "/pay", "/receive", "/accept", "/history", "/receipt", "/note", "/sync", "/result", "/logout"]);
 
 const app = {
   session: session.loadSession(),
@@ -44,6 +51,8 @@ const app = {
   route: "",
 
   get online() { return navigator.onLine && this.reachable; },
+  /** True in a session opened offline with the PIN: it has no server token. */
+  get offlineOnly() { return Boolean(this.session?.offlineOnly); },
   money(minor) { return formatMoney(minor, this.config.currency, this.config.decimals); },
   go(route) {
     if (location.hash === `#${route}`) render();
@@ -58,7 +67,7 @@ const app = {
   /** Refreshes the balance from the server (when online); keeps the cached one otherwise. */
   async refreshMe() {
     if (!this.session) return null;
-    if (!navigator.onLine) return this.me ?? session.cachedMe(this.session.handle);
+    if (!navigator.onLine || this.offlineOnly) return this.me ?? session.cachedMe(this.session.handle);
     try {
       this.me = await api.me(this.session.token);
       this.setReachable(true);
@@ -72,6 +81,8 @@ const app = {
 
   /** Common error handling: an ended session goes to login, a network error marks us offline. */
   handleError(e) {
+    // An offline-only session has no token to end: pages say what needs logging in online.
+    if (this.offlineOnly && e instanceof ApiError && e.status === 401) return;
     if (e instanceof ApiError && e.status === 401 && e.code === "unauthorized") {
       this.logout(false, "Your session has ended. Please log in again.");
     } else if (e instanceof ApiError && e.code === "network") {
@@ -89,9 +100,36 @@ const app = {
     session.saveSession(s);
     this.session = s;
     this.me = null;
+    this.loginHandle = "";
+    // The password was right: wrong PINs before it no longer count, and the offline-unlock marker
+    // goes until the next logout.
+    await Promise.all([resetWrong(s.handle), forgetUnlock()]).catch(() => {});
     live.start();
     updateHeader();
+    autoSync(this);
     this.go("/home");
+  },
+
+  /**
+   * Opens the offline wallet of `handle` after its PIN was checked (pages/unlock.js): a session
+   * kept in memory only, with no server token, so it cannot reach the server.
+   */
+  async unlockOffline(handle) {
+    this.session = { handle, token: null, offlineOnly: true };
+    this.me = null;
+    updateHeader();
+    this.go("/offline");
+  },
+
+  /** Back online in an offline-only session: the login page asks for this user's password. */
+  loginAgain(message = "") {
+    const handle = this.session?.handle ?? "";
+    this.session = null;
+    this.me = null;
+    updateHeader();
+    this.loginHandle = handle;
+    this.loginMessage = message;
+    this.go("/login");
   },
 
   async logout(callServer = true, message = "") {
@@ -101,7 +139,9 @@ const app = {
     this.session = null;
     this.me = null;
     updateHeader();
-    if (callServer && s && navigator.onLine) {
+    // With a wallet PIN on this device, its offline purse can be opened again with no server.
+    if (s) await rememberUnlock(s.handle).catch(() => {});
+    if (callServer && s?.token && navigator.onLine) {
       try { await api.logout(s.token); } catch { /* the session ends locally either way */ }
     }
     this.loginMessage = message;
@@ -155,7 +195,7 @@ function updateNet() {
 }
 
 function updateHeader() {
-  document.getElementById("who").textContent = app.session ? app.session.handle : "";
+  document.getElementById("who").textContent = app.session ? `${app.session.handle}${app.offlineOnly ? " (offline)" : ""}` : "";
   document.getElementById("logout").hidden = !app.session;
 }
 
@@ -167,13 +207,14 @@ async function render(focus = true) {
   let route = ROUTES[path] ? path : "/home";
   if (!app.session && route !== "/login") route = "/login";
   if (app.session && route === "/login") route = "/home";
-  if (route === "/home" && !navigator.onLine) route = "/offline";
+  if (route === "/home" && (!navigator.onLine || app.offlineOnly)) route = "/offline";
+  const page = app.offlineOnly && !OFFLINE_ONLY_PAGES.has(route) ? needsLogin : ROUTES[route];
   app.route = route;
   const mine = ++renderToken;
   const view = document.getElementById("view");
   let node;
   try {
-    node = await ROUTES[route].render(app, params);
+    node = await page.render(app, params);
   } catch (e) {
     console.warn("page failed", e);
     node = document.createTextNode("This page could not be shown.");
@@ -190,6 +231,12 @@ window.addEventListener("online", () => {
   updateNet();
   live.kick();
   autoSync(app);
+  if (app.offlineOnly) {
+    // The offline-only session has no token: settling needs the password (the offline home asks).
+    notice("You are back online. Log in with your password to settle your offline payments.");
+    if (app.route === "/offline") render(false);
+    return;
+  }
   if (app.route === "/offline" || app.route === "/home") app.go("/home");
 });
 // Any answer from the server means it is reachable again: the "Offline" indicator clears.

@@ -43,12 +43,13 @@ test("log out warns while an offline purse holds money, online and offline, and 
   await a.page.getByRole("link", { name: "Stay logged in" }).click();
   await a.page.getByRole("heading", { name: "Home" }).waitFor();
 
-  // Offline: it also says that logging in again needs a connection.
+  // Offline: it also says that the wallet PIN (set before the purse was loaded) opens the purse
+  // again with no connection, and that uploading needs logging in online.
   await a.context.setOffline(true);
   await a.page.getByRole("heading", { name: "Offline" }).waitFor();
   await a.page.getByRole("button", { name: "Log out" }).click();
   await a.page.getByRole("heading", { name: "Log out?" }).waitFor();
-  assert.match(await textOf(a.page, "logout-warning"), /logging in needs a connection/);
+  assert.match(await textOf(a.page, "logout-warning"), /With no connection you can open your offline purse again with your wallet PIN; uploading these payments needs logging in online\./);
   await a.page.getByRole("button", { name: "Log out anyway" }).click();
   await a.page.getByRole("heading", { name: "Log in to offpay" }).waitFor();
 

@@ -11,7 +11,7 @@
 // on. (The service worker never handles /v1/ requests, so they reach the page's route.)
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { startServerAndBrowser, stopServerAndBrowser, depositAndReload, phone, register, rupees, shot, textOf, waitText } from "../harness.js";
+import { startServerAndBrowser, stopServerAndBrowser, depositAndReload, openLoadPurse, phone, register, rupees, shot, textOf, waitText } from "../harness.js";
 
 let srv;
 let browser;
@@ -98,7 +98,7 @@ test("a purse load whose answer was lost is finished after a reload and reserves
   await register(a.page, srv.url, "chitra", "chitra-secret-1");
   await depositAndReload(a.page, srv, "chitra", "500.00");
 
-  await a.page.getByRole("link", { name: "Load offline purse" }).click();
+  await openLoadPurse(a.page);
   await a.page.getByLabel("Amount").fill("200.00");
   const answered = await loseNextAnswer(a.page, "**/v1/purses");
   await a.page.getByRole("button", { name: "Load offline purse" }).click();
@@ -133,7 +133,7 @@ test("a purse close whose answer was lost is finished by trying again and return
   const a = await phone(browser);
   await register(a.page, srv.url, "dev", "dev-secret-12");
   await depositAndReload(a.page, srv, "dev", "300.00");
-  await a.page.getByRole("link", { name: "Load offline purse" }).click();
+  await openLoadPurse(a.page);
   await a.page.getByLabel("Amount").fill("120.00");
   await a.page.getByRole("button", { name: "Load offline purse" }).click();
   await a.page.getByRole("heading", { name: "Purse loaded" }).waitFor();

@@ -8,7 +8,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { createHash, createPrivateKey, createPublicKey, sign as nodeSign } from "node:crypto";
 import {
-  startServerAndBrowser, stopServerAndBrowser, goOfflineToPay, loadPurse, payDirectly, phone, registerWithDeposit, textOf, waitText,
+  startServerAndBrowser, stopServerAndBrowser, enterPin, goOfflineToPay, loadPurse, payDirectly, phone, registerWithDeposit, textOf, waitText,
 } from "../harness.js";
 import { signObject, toText } from "../../public/js/protocol/objects.js";
 import { REUSED_REQUEST } from "../../public/js/offline/paid-once.js";
@@ -104,6 +104,7 @@ test("a note the server refuses is listed with the reason in words and the code 
   await c.page.getByRole("textbox", { name: "Payment request" }).fill(await requestToNobody(1500));
   await c.page.getByRole("button", { name: "Pay", exact: true }).click();
   assert.match(await c.page.getByRole("group", { name: "Confirm payment" }).textContent(), /Pay ₹15\.00 to nobody/);
+  await enterPin(c.page);
   await c.page.getByRole("button", { name: "Confirm" }).click();
   await c.page.getByRole("heading", { name: "Payment note ready" }).waitFor();
 

@@ -9,7 +9,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import {
-  startServerAndBrowser, stopServerAndBrowser, backOnline, depositAndReload, loadPurse, phone, register, shot, textOf, waitText,
+  startServerAndBrowser, stopServerAndBrowser, backOnline, depositAndReload, enterPin, loadPurse, phone, register, shot, textOf, waitText,
 } from "../harness.js";
 
 let srv;
@@ -63,6 +63,7 @@ async function pay(page, requestText) {
   await page.getByRole("heading", { name: "Pay", exact: true }).waitFor();
   await page.getByRole("textbox", { name: "Payment request" }).fill(requestText);
   await page.getByRole("button", { name: "Pay", exact: true }).click();
+  await enterPin(page);
   await page.getByRole("button", { name: "Confirm" }).click();
   await page.getByRole("heading", { name: "Payment note ready" }).waitFor();
   return page.getByRole("textbox", { name: "Payment note" }).inputValue();

@@ -8,7 +8,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import {
-  startServerAndBrowser, stopServerAndBrowser, backOnline, depositAndReload, loadPurse, phone, register, shot, textOf, waitText,
+  startServerAndBrowser, stopServerAndBrowser, backOnline, depositAndReload, enterPin, loadPurse, phone, register, shot, textOf, waitText,
 } from "../harness.js";
 import { textToBytes, NOTE_LEN } from "../../public/js/protocol/objects.js";
 import { encode as base45 } from "../../public/js/protocol/base45.js";
@@ -64,6 +64,7 @@ test("offline: request, pay and accept with both phones offline; a tampered note
   await a.page.getByRole("button", { name: "Pay", exact: true }).click();
   await a.page.getByRole("group", { name: "Confirm payment" }).waitFor();
   assert.match(await a.page.getByRole("group", { name: "Confirm payment" }).textContent(), /Pay ₹120\.00 to bob/);
+  await enterPin(a.page);
   await shot(a.page, "pay-confirm");
   await a.page.getByRole("button", { name: "Confirm" }).click();
   await a.page.getByRole("heading", { name: "Payment note ready" }).waitFor();

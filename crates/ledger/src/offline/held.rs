@@ -8,7 +8,7 @@ use std::collections::HashMap;
 
 use offpay_protocol::{Hash256, PurseId};
 
-use super::plan::{Accounts, Writes, next_id, plan_entry};
+use super::plan::{Accounts, EntryPlan, Writes, next_id, plan_entry};
 use super::settle_events::{SettleEvents, SettledNote};
 use super::{KIND_OFFLINE_SETTLE, OfflineError, Purse, ReleaseOutcome, UserRef};
 use crate::model::{EntryId, TimestampMs, UserId};
@@ -67,7 +67,7 @@ pub fn release_note(
         &[(owner.account_id, -pay), (payee.account_id, pay)],
         now_ms,
     )?;
-    w.entries.push(entry);
+    w.entries.push(EntryPlan { note: Some(note.hash), ..entry });
     note.from_payer += pay;
     note.held -= pay;
     purse.recovered += pay;

@@ -36,6 +36,9 @@ pub struct EntryPlan {
     pub entry: EntryFields,
     pub hash: [u8; 32],
     pub postings: Vec<PostingFields>,
+    /// The payment note an `offline_settle` entry pays (stored beside the entry, not hashed
+    /// into it: the notes table is the record of what was paid, this is the link to show it).
+    pub note: Option<Hash256>,
 }
 
 /// A note row to insert.
@@ -189,6 +192,7 @@ pub fn plan_entry(
         entry,
         hash,
         postings,
+        note: None,
     })
 }
 
@@ -643,7 +647,7 @@ pub fn plan_settlement(
                 ],
                 now_ms,
             )?;
-            w.entries.push(entry);
+            w.entries.push(EntryPlan { note: Some(hash), ..entry });
             insert.entry_id = Some(id);
             events.add(SettledNote {
                 note: hash.to_hex(),

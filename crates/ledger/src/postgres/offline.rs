@@ -334,6 +334,7 @@ async fn apply(
             (vec![], vec![], vec![], vec![], vec![], vec![]);
         let (mut p_entry, mut p_account, mut p_delta, mut p_prev) =
             (vec![], vec![], vec![], vec![]);
+        let mut notes: Vec<Option<Vec<u8>>> = Vec::with_capacity(w.entries.len());
         for e in &w.entries {
             ids.push(e.entry.id);
             kinds.push(e.entry.kind.as_str());
@@ -341,6 +342,7 @@ async fn apply(
             froms.push(e.entry.from_user);
             tos.push(e.entry.to_user);
             hashes.push(e.hash.to_vec());
+            notes.push(e.note.map(|h| h.as_bytes().to_vec()));
             for p in &e.postings {
                 p_entry.push(e.entry.id);
                 p_account.push(p.account_id);
@@ -349,10 +351,11 @@ async fn apply(
             }
         }
         tx.execute(
-            "INSERT INTO journal (id, kind, amount, memo, from_user, to_user, created_at_ms, hash)
-             SELECT t.id, t.kind, t.amount, NULL, t.f, t.t, $7, t.h
-             FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bytea[]) AS t (id, kind, amount, f, t, h)",
-            &[&ids, &kinds, &amounts, &froms, &tos, &hashes, &now_ms],
+            "INSERT INTO journal (id, kind, amount, memo, from_user, to_user, created_at_ms, hash, note)
+             SELECT t.id, t.kind, t.amount, NULL, t.f, t.t, $7, t.h, t.n
+             FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bytea[], $8::bytea[])
+                  AS t (id, kind, amount, f, t, h, n)",
+            &[&ids, &kinds, &amounts, &froms, &tos, &hashes, &now_ms, &notes],
         )
         .await?;
         tx.execute(

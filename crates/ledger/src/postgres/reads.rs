@@ -12,7 +12,7 @@ use tokio_postgres::types::ToSql;
 use crate::chain::{EntryFields, PostingFields};
 use crate::error::LedgerError;
 use crate::model::*;
-use crate::plan::{amount_of, entry_kind, handle_of};
+use crate::plan::{amount_of, entry_kind, handle_of, note_hash};
 use crate::verify::{StoredAccount, Verifier};
 
 /// A user by `column` (`id` or `handle`).
@@ -85,7 +85,7 @@ pub async fn history(
     let (account, page) = futures_util::try_join!(
         client.prepare_cached("SELECT account_id FROM users WHERE id = $1"),
         client.prepare_cached(
-            "SELECT j.id, j.kind, p.delta, c.handle, j.memo, j.created_at_ms
+            "SELECT j.id, j.kind, p.delta, c.handle, j.memo, j.created_at_ms, j.note
              FROM postings p JOIN journal j ON j.id = p.entry_id
              LEFT JOIN users c ON c.id = (CASE WHEN j.from_user = $1 THEN j.to_user ELSE j.from_user END)
              WHERE p.account_id = $2 AND p.entry_id < $3
@@ -108,6 +108,7 @@ pub async fn history(
     for r in rows {
         let kind: String = r.try_get(1)?;
         let counterparty: Option<String> = r.try_get(3)?;
+        let note: Option<Vec<u8>> = r.try_get(6)?;
         items.push(HistoryItem {
             entry_id: r.try_get(0)?,
             kind: entry_kind(&kind)?,
@@ -115,6 +116,7 @@ pub async fn history(
             counterparty: counterparty.as_deref().map(handle_of).transpose()?,
             memo: r.try_get(4)?,
             created_at_ms: r.try_get(5)?,
+            note: note.as_deref().map(note_hash).transpose()?,
         });
     }
     Ok(items)

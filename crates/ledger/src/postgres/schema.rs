@@ -104,7 +104,9 @@ const MIGRATIONS: &[&str] = &[
     super::offline::MIGRATION,
     // 3: the loss bound: allowances, held notes, request nonces (filled in from the notes).
     super::offline::LOSS_BOUND_MIGRATION,
-    // 4: login throttling that forgets, guess budgets, device tokens, see `login.rs`.
+    // 4: offline journal entries name the note they pay (`HistoryItem::note`).
+    "ALTER TABLE journal ADD COLUMN note BYTEA;",
+    // 5: login throttling that forgets, guess budgets, device tokens, see `login.rs`.
     super::login::MIGRATION,
 ];
 

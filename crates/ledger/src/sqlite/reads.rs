@@ -12,7 +12,7 @@ use super::schema::configure;
 use crate::chain::{EntryFields, PostingFields};
 use crate::error::LedgerError;
 use crate::model::*;
-use crate::plan::{amount_of, entry_kind, handle_of};
+use crate::plan::{amount_of, entry_kind, handle_of, note_hash};
 use crate::verify::{StoredAccount, Verifier};
 
 /// Read connections open at once. Reads beyond this wait for a connection instead of opening
@@ -207,7 +207,7 @@ pub fn history(
         .optional()?;
     let account = account.ok_or(LedgerError::UnknownUser)?;
     let mut stmt = conn.prepare_cached(
-        "SELECT j.id, j.kind, p.delta, c.handle, j.memo, j.created_at_ms
+        "SELECT j.id, j.kind, p.delta, c.handle, j.memo, j.created_at_ms, j.note
          FROM postings p JOIN journal j ON j.id = p.entry_id
          LEFT JOIN users c ON c.id = (CASE WHEN j.from_user = ?1 THEN j.to_user ELSE j.from_user END)
          WHERE p.account_id = ?2 AND p.entry_id < ?3
@@ -228,12 +228,13 @@ pub fn history(
                 r.get::<_, Option<String>>(3)?,
                 r.get(4)?,
                 r.get(5)?,
+                r.get::<_, Option<Vec<u8>>>(6)?,
             ))
         },
     )?;
     let mut items = Vec::new();
     for row in rows {
-        let (entry_id, kind, delta, counterparty, memo, created_at_ms) = row?;
+        let (entry_id, kind, delta, counterparty, memo, created_at_ms, note) = row?;
         items.push(HistoryItem {
             entry_id,
             kind: entry_kind(&kind)?,
@@ -241,6 +242,7 @@ pub fn history(
             counterparty: counterparty.as_deref().map(handle_of).transpose()?,
             memo,
             created_at_ms,
+            note: note.as_deref().map(note_hash).transpose()?,
         });
     }
     Ok(items)

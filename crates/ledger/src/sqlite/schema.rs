@@ -20,7 +20,11 @@ const MIGRATIONS: &[Migration] = &[
     (super::offline::NOTES_BY_PURSE_MIGRATION, None),
     // 4: the loss bound: allowances, held notes, request nonces (filled in from the notes).
     (super::offline::LOSS_BOUND_MIGRATION, Some(super::offline::fill_note_nonces)),
-    // 5: login throttling that forgets, guess budgets, device tokens, see `login.rs`.
+    // 5: notes found by request through an integer key, see `offline.rs`.
+    (super::offline::REQUEST_KEY_MIGRATION, Some(super::offline::fill_request_keys)),
+    // 6: offline journal entries name their note, see `offline.rs`.
+    (super::offline::ENTRY_NOTE_MIGRATION, None),
+    // 7: login throttling that forgets, guess budgets, device tokens, see `login.rs`.
     (super::login::MIGRATION, None),
 ];
 
@@ -186,9 +190,10 @@ mod tests {
     }
 
     /// Schema 4 fills in every stored note's request nonce from the note itself (full and
-    /// compact forms), gives existing purses their booked loss as allowance, and holds nothing.
+    /// compact forms), gives existing purses their booked loss as allowance, and holds nothing;
+    /// schema 5 fills in the request keys from those nonces.
     #[test]
-    fn loss_bound_migration_fills_nonces_and_allowances() {
+    fn loss_bound_migrations_fill_nonces_request_keys_and_allowances() {
         use offpay_protocol::purse::{PurseState, prepare_next};
         use offpay_protocol::testkit::{Fixture, NOW};
 
@@ -240,6 +245,29 @@ mod tests {
             .query_row("SELECT loss_allowance, notes_held FROM purses", [], |r| Ok((r.get(0)?, r.get(1)?)))
             .unwrap();
         assert_eq!((allowance, held), (700, 0));
+        // Schema 5: each note's request key is its nonce's first eight bytes, and the lookup by
+        // request goes through the key's index.
+        let keys: Vec<i64> = conn
+            .prepare("SELECT request_key FROM notes ORDER BY seq")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let expected: Vec<i64> = [&first, &second]
+            .iter()
+            .map(|n| i64::from_be_bytes(n.fields().nonce.as_bytes()[..8].try_into().unwrap()))
+            .collect();
+        assert_eq!(keys, expected);
+        assert_ne!(keys[0], 0, "the key must come from the nonce, not the column default");
+        let plan: String = conn
+            .query_row(
+                "EXPLAIN QUERY PLAN SELECT sum(held) FROM notes WHERE request_key = 1 AND payee = 7 AND nonce = x'00'",
+                [],
+                |r| r.get(3),
+            )
+            .unwrap();
+        assert!(plan.contains("notes_by_request_key"), "{plan}");
         let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
         assert_eq!(version, MIGRATIONS.len() as i64);
     }

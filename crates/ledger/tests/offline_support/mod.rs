@@ -259,6 +259,11 @@ impl Chain {
     }
 
     pub fn pay(&mut self, payee: &User, minor: u64, nonce: &str) -> PaymentNote {
+        self.pay_nonce(payee, minor, Nonce::from_bytes(bytes16(nonce)))
+    }
+
+    /// A note for the request with exactly this nonce.
+    pub fn pay_nonce(&mut self, payee: &User, minor: u64, nonce: Nonce) -> PaymentNote {
         self.seq += 1;
         self.spent += minor;
         let fields = NoteFields {
@@ -267,7 +272,7 @@ impl Chain {
             cumulative: amount(self.spent),
             amount: amount(minor),
             payee: ProtoAccount(payee.id as u64),
-            nonce: Nonce::from_bytes(bytes16(nonce)),
+            nonce,
             time: NOW_S,
         };
         let note = PaymentNote::sign(self.cert.clone(), fields, &self.device).unwrap();

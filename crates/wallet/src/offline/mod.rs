@@ -1,4 +1,4 @@
-//! Offline payments on this device (DESIGN.md section 4, docs/PROTOCOL.md, docs/OFFLINE.md).
+//! Offline payments on this device (docs/PROTOCOL.md, docs/OFFLINE.md).
 //!
 //! The payer pays a payee's request with a note signed by this device's key against a purse
 //! the server reserved; the payee checks the note with no server and settles it later. This

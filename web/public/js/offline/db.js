@@ -18,7 +18,7 @@ export const STORES = {
   received: "noteHash",  // {noteHash, handle, purseId, payer, seq, cumulative, amount, text, acceptedMs, settled,
                          //  settledMs?, uploadedMs?, rejected?, held?, payerHandle? (from an offline_in event), entryId?}
   issuers: "keyId",      // {keyId, publicKey: Uint8Array, validFromMs, validUntilMs}
-  meta: "k",             // {k, v}
+  meta: "k",             // {k, v}: account.<handle> (wallet.js), pin.<handle> and unlock (pin.js)
   intents: "key",        // {key (the Idempotency-Key), handle, kind: send | load, body, createdMs} (../intents.js)
 };
 

@@ -4,11 +4,11 @@
 // it are listed once, says each note's state in words, and writes the plain-text receipt that
 // the receipt screen shows as a QR code or shares.
 //
-// Why the merge matches by amount, counterparty and time: the server's history items and upload
-// results carry no note hash (docs/API.md, docs/API-OFFLINE.md), so a note is paired with the
-// `offline_settle` item of the same direction and amount (and counterparty, when the device knows
-// it) closest in time. A pairing found once is kept on the note record (`entryId`), so it never
-// changes afterwards.
+// How the merge pairs a note with the server's entry: an `offline_settle` history item names the
+// note it pays (`note`, docs/API.md), so the pairing is exact. Items from a server that does not
+// send `note` yet are paired the old way: with the note of the same direction and amount (and
+// counterparty, when the device knows it) closest in time. A pairing found once is kept on the
+// note record (`entryId`), so it never changes afterwards.
 
 import { serverRefusal } from "./refusals.js";
 
@@ -104,14 +104,27 @@ export function mergeHistory(items, notes, { complete = true } = {}) {
     if (note.role === "payee" && srv.counterparty && !note.record?.payerHandle) note.counterparty = srv.counterparty;
     if (!note.state || note.state.code !== "settled") note.state = noteState({ settled: true }, note.role);
   };
-  // 1. Pairings kept from before.
+  const namesNote = (srv) => typeof srv.item.note === "string";
+  // 1. Pairings kept from before (unless the item names another note).
   for (const note of notes) {
     const srv = note.entryId != null ? byEntry.get(note.entryId) : null;
-    if (srv && srv.kind === "offline_settle" && !merged.has(srv.entryId)) fold(note, srv);
+    if (srv && srv.kind === "offline_settle" && !merged.has(srv.entryId)
+      && (!namesNote(srv) || srv.item.note === note.noteHash)) fold(note, srv);
   }
-  // 2. New pairings, oldest server item first: same direction and amount, same counterparty when
+  // 2. Items that name their note: the note's first (oldest) entry folds into it; a later entry
+  //    for the same note (money held for it, paid later from the payer) stays its own line.
+  const byHash = new Map(notes.map((n) => [n.noteHash, n]));
+  for (const srv of [...server].sort((a, b) => a.entryId - b.entryId)) {
+    if (srv.kind !== "offline_settle" || !namesNote(srv) || merged.has(srv.entryId)) continue;
+    const note = byHash.get(srv.item.note);
+    if (!note || used.has(note.key) || note.role !== (srv.dir === "in" ? "payee" : "payer")) continue;
+    fold(note, srv);
+    if (note.record?.settled) paired.push({ noteHash: note.noteHash, entryId: srv.entryId, role: note.role });
+  }
+  // 3. Items without `note`, oldest first: same direction and amount, same counterparty when
   //    known, not refused; settled notes before unsettled ones, then the closest in time.
-  const open = server.filter((s) => s.kind === "offline_settle" && !merged.has(s.entryId)).sort((a, b) => a.timeMs - b.timeMs);
+  const open = server.filter((s) => s.kind === "offline_settle" && !namesNote(s) && !merged.has(s.entryId))
+    .sort((a, b) => a.timeMs - b.timeMs);
   for (const srv of open) {
     const role = srv.dir === "in" ? "payee" : "payer";
     const candidates = notes.filter((n) => !used.has(n.key) && n.role === role && n.amount === srv.amount

@@ -34,7 +34,7 @@ export async function keepPairings(paired) {
  * cursor for more (null at the end), `error` the ApiError when the server could not be asked
  * (the entries then hold what was loaded and this device's notes).
  */
-export async function loadMerged(app, items = [], { before = null, limit = 50, online = navigator.onLine } = {}) {
+export async function loadMerged(app, items = [], { before = null, limit = 50, online = navigator.onLine && Boolean(app.session.token) } = {}) {
   const notes = await localNotes(app.session.handle).catch(() => []);
   const all = [...items];
   let next = null;
@@ -89,7 +89,7 @@ export async function findEntry(app, key) {
   let item = cached?.item ?? null;
   const id = Number(key.slice("entry:".length));
   if (!item) {
-    if (!Number.isSafeInteger(id) || !navigator.onLine) return null;
+    if (!Number.isSafeInteger(id) || !navigator.onLine || !app.session.token) return null;
     const page = await api.history(app.session.token, { before: id + 1, limit: 1 });
     item = page.items.find((i) => i.entry_id === id);
     if (!item) return null;

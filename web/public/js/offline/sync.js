@@ -63,7 +63,8 @@ export function syncNow(app) {
 
 /** Syncs in the background when online and something is waiting; never throws. */
 export async function autoSync(app) {
-  if (!app.session || !navigator.onLine || !app.config.offline) return;
+  // An offline-only session (opened with the PIN) has no token: it syncs once logged in online.
+  if (!app.session?.token || !navigator.onLine || !app.config.offline) return;
   try {
     const handle = app.session.handle;
     const [sent, received] = await Promise.all([allFor("sent", handle), allFor("received", handle)]);

@@ -10,13 +10,16 @@ import { activityList } from "./activity.js";
 
 export async function render(app) {
   const section = h("section", {}, title("History"));
-  const online = navigator.onLine;
+  // A session opened with the wallet PIN has no token: only this phone's records.
+  const online = navigator.onLine && !app.offlineOnly;
   let r = await loadMerged(app, [], { online });
   if (r.error) app.handleError(r.error);
   if (!online || r.error) {
-    section.append(h("p", { class: "offline-banner", "data-testid": "history-offline" }, online
-      ? "The server could not be reached, so this list shows only the offline payments kept on this phone. Online payments appear again when the connection works."
-      : "You are offline: this list shows the offline payments kept on this phone. Online payments appear again when you are back online."));
+    section.append(h("p", { class: "offline-banner", "data-testid": "history-offline" }, app.offlineOnly
+      ? "You opened your offline purse with your PIN: this list shows the offline payments kept on this phone. Online payments appear once you log in online."
+      : online
+        ? "The server could not be reached, so this list shows only the offline payments kept on this phone. Online payments appear again when the connection works."
+        : "You are offline: this list shows the offline payments kept on this phone. Online payments appear again when you are back online."));
   }
   const list = h("div", {}, activityList(app, r.entries));
   section.append(list);

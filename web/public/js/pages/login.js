@@ -3,9 +3,10 @@
 import { api } from "../api.js";
 import { deviceToken } from "../session.js";
 import { h, field, title, errorLine } from "../ui.js";
+import { unlockOffer } from "./unlock.js";
 
 export function render(app) {
-  const user = field("Username", { name: "username", autocomplete: "username", autocapitalize: "none", spellcheck: "false", required: true });
+  const user = field("Username", { name: "username", autocomplete: "username", autocapitalize: "none", spellcheck: "false", required: true, value: app.loginHandle });
   const pass = field("Password", { name: "password", type: "password", autocomplete: "current-password", required: true, minlength: "8" });
   const err = errorLine(user.input, pass.input);
   if (app.loginMessage) { err.textContent = app.loginMessage; app.loginMessage = ""; }
@@ -35,5 +36,5 @@ export function render(app) {
   );
   return h("section", {}, title("Log in to offpay"),
     h("p", { class: "hint" }, "New here? Choose a username and a password of at least 8 characters, then press Register."),
-    form);
+    form, unlockOffer(app));
 }

@@ -2,11 +2,14 @@
 // reached the server: an offline purse with money in it, notes paid or accepted here and not yet
 // settled, or a send or purse load whose answer was lost. Nothing is deleted by logging out (the
 // records stay on this device for the next login), but using them needs the user logged in again,
-// and logging in needs a connection. With nothing to warn about, it logs out at once.
+// and logging in needs a connection; with a wallet PIN set, the offline purse can also be opened
+// again with the PIN and no connection (pages/unlock.js). With nothing to warn about, it logs out
+// at once.
 
 import { h, title } from "../ui.js";
 import { offlineBalance, waiting } from "../offline/wallet.js";
 import { pendingIntents } from "../intents.js";
+import { hasPin } from "./pin.js";
 
 /** What would wait on this device after logging out: {offline, sent, received, unfinished}. */
 export async function whatWaits(handle) {
@@ -20,6 +23,7 @@ export async function whatWaits(handle) {
 }
 
 export async function render(app) {
+  const withPin = await hasPin(app);
   const facts = await whatWaits(app.session.handle).catch((e) => { console.warn("logout facts", e); return { offline: 0, sent: 0, received: 0, unfinished: 0 }; });
   if (!facts.offline && !facts.sent && !facts.received && !facts.unfinished) {
     await app.logout();
@@ -31,14 +35,18 @@ export async function render(app) {
   if (facts.received) lines.push(`${facts.received} offline payment(s) you received have not been uploaded yet: you are not paid for them until they are.`);
   if (facts.unfinished) lines.push("A payment or purse load did not get an answer from the server and is not finished.");
   const out = h("button", { type: "button", class: "danger", onclick: () => app.logout() }, "Log out anyway");
+  // A session opened with the PIN cannot sync: it has no server token.
+  const canSync = navigator.onLine && !app.offlineOnly;
   return h("section", {}, title("Log out?"),
     h("div", { class: "card", role: "group", "aria-label": "Before you log out", "data-testid": "logout-warning" },
       ...lines.map((l) => h("p", {}, l)),
-      h("p", { class: "hint" }, navigator.onLine
+      h("p", { class: "hint" }, canSync
         ? "They stay on this device, but you can use them only after logging in again. Sync first to upload your payments."
-        : "They stay on this device, but you can use them only after logging in again, and logging in needs a connection. Until then you cannot pay offline from this purse or upload these payments."),
+        : withPin
+          ? "They stay on this device. With no connection you can open your offline purse again with your wallet PIN; uploading these payments needs logging in online."
+          : "They stay on this device, but you can use them only after logging in again, and logging in needs a connection. Until then you cannot pay offline from this purse or upload these payments."),
       h("div", { class: "actions" },
-        navigator.onLine ? h("a", { class: "button", href: "#/sync" }, "Sync now") : null,
+        canSync ? h("a", { class: "button", href: "#/sync" }, "Sync now") : null,
         h("a", { class: "button secondary", href: "#/home" }, "Stay logged in"),
         out)));
 }

@@ -7,6 +7,18 @@ import { offlineBalance, waiting } from "../offline/wallet.js";
 import { closablePurses } from "../offline/close.js";
 import * as session from "../session.js";
 
+/** In an offline-only session (opened with the PIN): what it is, and the way to log in online. */
+function pinSession(app) {
+  if (!app.offlineOnly) return null;
+  if (!navigator.onLine) {
+    return h("p", { class: "hint", "data-testid": "pin-session" }, "Opened with your PIN. Sending money, loading a purse and settling need logging in online.");
+  }
+  const button = h("button", { type: "button", onclick: () => app.loginAgain("Enter your password to log in. Your offline payments settle once you are logged in.") }, "Log in with password");
+  return h("div", { class: "card", role: "group", "aria-label": "Back online", "data-testid": "pin-session" },
+    h("p", {}, "You are back online. Log in with your password to settle your offline payments."),
+    h("div", { class: "actions" }, button));
+}
+
 export async function render(app) {
   const handle = app.session.handle;
   const [offline, w, closable] = await Promise.all([offlineBalance(handle), waiting(handle), closablePurses(handle)]);
@@ -16,6 +28,7 @@ export async function render(app) {
     title("Offline"),
     h("p", { class: "offline-banner" },
       navigator.onLine ? "This is your offline wallet." : "You are offline. You can still pay and receive from your offline purse; everything settles when you are back online."),
+    pinSession(app),
     h("div", { class: "card" },
       h("span", { class: "label", id: "offline-balance-label" }, "Offline balance"),
       h("output", { class: "amount-big", "aria-labelledby": "offline-balance-label", "data-testid": "offline-balance" }, app.money(offline))),
@@ -25,7 +38,7 @@ export async function render(app) {
       h("a", { class: "button", href: "#/receive" }, "Receive"),
       h("a", { class: "button secondary", href: "#/history" }, "History"),
       h("a", { class: "button secondary", href: "#/sync" }, "Sync status"),
-      navigator.onLine && closable.length ? h("a", { class: "button secondary", href: "#/close" }, "Close offline purse") : null,
+      navigator.onLine && !app.offlineOnly && closable.length ? h("a", { class: "button secondary", href: "#/close" }, "Close offline purse") : null,
     ),
     h("p", { class: "hint" }, count ? `${count} offline payment(s) waiting to settle.` : "Nothing is waiting to settle."),
   );

@@ -4,7 +4,9 @@
 // this device already paid is not paid again: with no confirmation, the page shows the earlier
 // note under "Already paid" (offline/paid-once.js). With no open purse (none loaded, closed or
 // expired) the page says so instead of showing the form. A note shown here can be shown again
-// later from its receipt in History (pages/note.js).
+// later from its receipt in History (pages/note.js). Paying asks for the wallet PIN on the confirm
+// step, checked before anything is signed; with no PIN set on this device yet, the page asks to
+// set one first (pages/pin.js).
 
 import { offlineDisabled } from "./offline-off.js";
 import { h, title, errorLine } from "../ui.js";
@@ -12,6 +14,7 @@ import { scanner } from "../qr.js";
 import { noteDisplay } from "./note.js";
 import { readRequest, pay, paidBefore, offlineBalance, accountOf, openPurses, NO_OPEN_PURSE } from "../offline/wallet.js";
 import { alreadyPaid } from "../offline/paid-once.js";
+import { hasPin, pinField, pinIsRight, setPinForm } from "./pin.js";
 
 export async function render(app) {
   if (!app.config.offline) return offlineDisabled("Pay");
@@ -22,6 +25,12 @@ export async function render(app) {
       h("div", { class: "actions" },
         navigator.onLine ? h("a", { class: "button", href: "#/purse" }, "Load offline purse") : null,
         h("a", { class: "button secondary", href: "#/home" }, "Back to home")));
+    return section;
+  }
+  if (!(await hasPin(app))) {
+    section.querySelector("h1").textContent = "Set your wallet PIN";
+    section.append(h("p", {}, "Set a PIN before paying from your offline purse. It is asked each time you pay."),
+      setPinForm(app, () => app.go("/pay")));
     return section;
   }
   const input = h("textarea", { id: "payment-request-in", rows: "6", autocomplete: "off", spellcheck: "false", required: true });
@@ -53,10 +62,15 @@ export async function render(app) {
   }
 
   function confirm(req) {
-    const cerr = errorLine();
+    const pin = pinField();
+    const cerr = errorLine(pin.input);
     const who = whom(req);
-    const yes = h("button", { type: "button", onclick: async () => {
+    const yes = h("button", { type: "submit" }, "Confirm");
+    const confirmForm = h("form", { onsubmit: async (e) => {
+      e.preventDefault();
       yes.disabled = true;
+      // The PIN first: a wrong one signs and stores nothing.
+      if (!(await pinIsRight(app, pin.input, cerr))) { yes.disabled = false; return; }
       try {
         // `repeated` when another tab paid this request meanwhile: its note is shown instead.
         const { text, repeated } = await pay(app.session.handle, req);
@@ -64,11 +78,11 @@ export async function render(app) {
       } catch (e) {
         app.showResult({ ok: false, reason: e.reason ?? e.message, summary: `${app.money(req.amount)} to ${who} was not paid.`, retry: "#/pay" });
       }
-    } }, "Confirm");
+    } }, pin.label, cerr, h("div", { class: "actions" }, yes, h("a", { class: "button secondary", href: "#/home" }, "Cancel")));
     form.replaceWith(h("div", { class: "card", role: "group", "aria-label": "Confirm payment" },
       h("p", {}, "Pay ", h("strong", {}, app.money(req.amount)), " to ", h("strong", {}, who), " from your offline purse?"),
-      cerr, h("div", { class: "actions" }, yes, h("a", { class: "button secondary", href: "#/home" }, "Cancel"))));
-    yes.focus();
+      confirmForm));
+    pin.input.focus();
   }
 
   function showNote(req, who, text, repeated = false) {

@@ -1,14 +1,22 @@
 // Load offline purse: move money from the balance into this device's offline purse (online), and
-// the way to "Close offline purse" when one is open (or its close is unfinished).
+// the way to "Close offline purse" when one is open (or its close is unfinished). The first load on
+// a device asks for a wallet PIN first (pages/pin.js): the purse can then be opened offline with it.
 
 import { parseMajor } from "../money.js";
 import { offlineDisabled } from "./offline-off.js";
 import { h, field, title, errorLine } from "../ui.js";
 import { loadPurse, purses, unfinishedLoad } from "../offline/wallet.js";
 import { closablePurses } from "../offline/close.js";
+import { hasPin, setPinForm } from "./pin.js";
 
 export async function render(app) {
   if (!app.config.offline) return offlineDisabled("Load offline purse");
+  if (!(await hasPin(app))) {
+    return h("section", {}, title("Load offline purse"),
+      h("h2", {}, "Set your wallet PIN"),
+      h("p", {}, "Before your first offline purse, choose a 6-digit PIN for this phone."),
+      setPinForm(app, () => app.go("/purse")));
+  }
   const list = await purses(app.session.handle);
   const section = h("section", {}, title("Load offline purse"),
     h("p", { class: "hint" }, "Money in the offline purse can be paid with no connection, from this device only. Limits: up to 200.00 per payment and 2,000.00 per purse unless the operator set others."));

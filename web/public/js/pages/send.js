@@ -1,12 +1,14 @@
 // Send (online): to a handle, an amount, then a confirmation step. Confirming writes the payment
 // as an intent with a new idempotency key before it is sent (../intents.js); a payment whose
 // answer was lost is shown here with "Check and finish" (same key, so it moves money at most once)
-// and must be finished before another send starts.
+// and must be finished before another send starts. With a wallet PIN set on this device, the
+// confirm step asks for it, and the intent is written only once it is right (pages/pin.js).
 
 import { api } from "../api.js";
 import { beginIntent, pendingIntents, runIntent } from "../intents.js";
 import { parseMajor } from "../money.js";
 import { h, field, title, errorLine } from "../ui.js";
+import { hasPin, pinField, pinIsRight } from "./pin.js";
 
 export async function render(app) {
   const section = h("section", {}, title("Send money"));
@@ -70,19 +72,24 @@ export async function render(app) {
   section.append(step);
 
 
-  function confirm(handle, minor, note) {
-    const cerr = errorLine();
-    const yes = h("button", { type: "button", onclick: async () => {
+  async function confirm(handle, minor, note) {
+    const pin = (await hasPin(app)) ? pinField() : null;
+    const cerr = errorLine(...(pin ? [pin.input] : []));
+    const yes = h("button", { type: "submit" }, "Confirm");
+    const confirmForm = h("form", { onsubmit: async (e) => {
+      e.preventDefault();
       yes.disabled = true;
+      // The PIN first: with a wrong one nothing is written or sent.
+      if (pin && !(await pinIsRight(app, pin.input, cerr))) { yes.disabled = false; return; }
       const intent = await beginIntent(app.session.handle, "send", { to: handle, amount: minor, memo: note || null });
       await send(intent, yes, cerr);
-    } }, "Confirm");
-    const back = h("button", { type: "button", class: "secondary", onclick: () => step.replaceChildren(form) }, "Cancel");
+    } }, pin?.label, cerr, h("div", { class: "actions" }, yes,
+      h("button", { type: "button", class: "secondary", onclick: () => step.replaceChildren(form) }, "Cancel")));
     step.replaceChildren(h("div", { class: "card", role: "group", "aria-label": "Confirm payment" },
       h("p", {}, "Send ", h("strong", {}, app.money(minor)), " to ", h("strong", {}, handle), "?"),
       note ? h("p", { class: "hint" }, `Message: ${note}`) : null,
-      cerr, h("div", { class: "actions" }, yes, back)));
-    yes.focus();
+      confirmForm));
+    (pin?.input ?? yes).focus();
   }
   const unfinished = (await pendingIntents(app.session.handle, "send"))[0];
   if (unfinished) showUnfinished(unfinished);

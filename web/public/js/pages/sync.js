@@ -26,7 +26,7 @@ export async function render(app) {
   const row = (n, dir) => h("li", {},
     h("span", { class: "what" }, dir === "out" ? `Paid to ${n.payee}` : "Received offline", state(n, dir)),
     h("span", { class: dir === "out" ? "out" : "in" }, (dir === "out" ? "-" : "+") + app.money(n.amount)));
-  const button = h("button", { type: "button", disabled: !navigator.onLine, onclick: async () => {
+  const button = h("button", { type: "button", disabled: !navigator.onLine || app.offlineOnly, onclick: async () => {
     button.disabled = true;
     err.textContent = "";
     try {
@@ -44,6 +44,8 @@ export async function render(app) {
     h("p", { "data-testid": "sync-summary" }, count ? `${count} offline payment(s) waiting to settle.` : "Everything is settled."),
     count ? h("ul", { class: "activity", "aria-label": "Waiting to settle" }, w.sent.map((n) => row(n, "out")), w.received.map((n) => row(n, "in"))) : null,
     h("p", { class: "hint" }, `${w.settledSent + w.settledReceived} offline payment(s) settled on this device. Sync runs by itself when the connection returns.`),
-    navigator.onLine ? null : h("p", { class: "offline-banner" }, "You are offline: sync waits for a connection."),
+    app.offlineOnly
+      ? h("p", { class: "offline-banner" }, "You opened your offline purse with your PIN: syncing needs logging in online with your password.")
+      : navigator.onLine ? null : h("p", { class: "offline-banner" }, "You are offline: sync waits for a connection."),
     status, err, button);
 }
