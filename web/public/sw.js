@@ -3,14 +3,14 @@
 // The asset list and version below are written by scripts/web-vendor (web/tools/stamp-sw.mjs).
 
 // BEGIN GENERATED
-const VERSION = "bfacefc02dadec64";
+const VERSION = "5b894fc1290e71e9";
 const ASSETS = {
   "/": "sha256-hIV25eE6TW70pS03Qs7bTWi5FA2BBLPuvVMN34xjHY4=",
   "/app.css": "sha256-OXQCwwphcjRmfY46nJ5Yu0l8xLQnxFlIe54tfnTwjY4=",
   "/icons/icon-192.png": "sha256-gT9LRu233qKbhm/Cg8jhxJU2yx0PvuFrXTd0yXU4gwA=",
   "/icons/icon-512.png": "sha256-hVjENhAQqIxuA+4AHfCS7O58bgGha+CDQqiz1o8EUEk=",
   "/icons/icon.svg": "sha256-UiaeFsNB9IZfs/q6ihmGhvseh0thBTWtVVMl3eVqNfY=",
-  "/js/api.js": "sha256-ScSEsCc5RtYTQpyP1ZXL1vhvGyIHqth+fFU+sUq8vak=",
+  "/js/api.js": "sha256-eaD4ImrZgvpqTE1t/dTHp92vsztz3QfBR2t8gnIFDvg=",
   "/js/intents.js": "sha256-D4VsKVCWHr5qR+b1H/azh55l9FhDOELDw6VkzRbD9qI=",
   "/js/live.js": "sha256-q5DZJ4MARs9rxayJJfd+Na6pfxTFYhjHaCBakX/cYs4=",
   "/js/main.js": "sha256-bTHHC8jcnmmrXWYDLNNwOh6mqv0DcswjDtfqkCMrl8g=",
@@ -27,12 +27,12 @@ const ASSETS = {
   "/js/offline/sync.js": "sha256-WUYmhhX7juAGY+hBQqQS12zCNqmAeW7dptEqJ+pxPKE=",
   "/js/offline/wallet.js": "sha256-L2PSGa/jTYe392R9e1CiTKbHbLUClQKTvcKA23x6twc=",
   "/js/pages/accept.js": "sha256-mVMj9AB4Nxu1X+AtasdMLE19YvbCO9gToYv1WQfdwq0=",
-  "/js/pages/account.js": "sha256-obGEGb6Jf8oQEDlqZZmcXOoWPFPzOcoBk2a0hmQ5o+g=",
+  "/js/pages/account.js": "sha256-Jr2EP7uRfYyrm4+ElVm3i/a4q1DX2TEfhujDeEfi854=",
   "/js/pages/activity.js": "sha256-0WtHVpxxyxN2QUk+Xzx4R1aXNWbjizfAhc5jmtXie1w=",
   "/js/pages/close.js": "sha256-i1vPuAKjBuYC28u8Xn694ouP+UX2j+GTvk0nxq7F/84=",
   "/js/pages/history.js": "sha256-Th5nm+pz8XslqSwPpzrxVKC9jW4J5pHWuhlidlMdRyE=",
   "/js/pages/home.js": "sha256-pGYPA3tHHWr/vu17maCHPWu9d9QY5sPs7TflWIFiRO4=",
-  "/js/pages/login.js": "sha256-IFPq04G03v2OPppzag5AILempkJMPV6hsz0HzldeH4o=",
+  "/js/pages/login.js": "sha256-t0g9iSg6yILOKVJ713hTyKNgVLh/3z67EGCq3e6j5EA=",
   "/js/pages/logout.js": "sha256-CziOd9kpJ7jxXmSW7dbNthTQmPSIoB3h8/o+bolDA0M=",
   "/js/pages/needs-login.js": "sha256-0ms9OXQQ8scRCQ5jCggmQ6vrizCUMW6Cbzh4mP0mdwc=",
   "/js/pages/note.js": "sha256-r+cLieNQOeAMvSOXbCJrpe0QaftMx5cokGsEmJmr5kg=",
@@ -54,7 +54,7 @@ const ASSETS = {
   "/js/protocol/objects.js": "sha256-r5TNIK0MazQBuc61Ve/KNv4iohrMbhwN3tOCbecRacg=",
   "/js/protocol/wire.js": "sha256-3M8BIkPKawzWXWRxcf+Wh6L5m6AfPXXnk/OQWr2Mo9o=",
   "/js/qr.js": "sha256-qHzhTBv438iFPInJCkV/hWIVQqit1zZ1X7BUqMCQ5Es=",
-  "/js/session.js": "sha256-TNh3HFvcxC10GN3847oT2mCsEeKSq5c6R1T4xvNfROI=",
+  "/js/session.js": "sha256-ji649SFEnk/Jeqwb0iCPTAMp6F9e4kjdum/+5h7jeRo=",
   "/js/start.js": "sha256-oxKAQ0gm96v65vBDJIArOoC9f2DPVUgH4y3eSujlzUE=",
   "/js/ui.js": "sha256-vGk/ws1PMC7d6wLMwDOp95j9TVEEcEg1mpPwj+8+skE=",
   "/manifest.webmanifest": "sha256-jsQP0rj0OSX0NcwV4BSskfs1zcVZHWJfjD/ctky46vE=",

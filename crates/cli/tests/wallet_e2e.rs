@@ -125,6 +125,13 @@ fn refusals_are_one_clear_line_and_move_no_money() {
     assert!(stderr.starts_with("error: ") && stderr.contains("wrong username or password"), "{stderr}");
     assert!(String::from_utf8(wrong.stdout).unwrap().is_empty());
     unchanged();
+    // The wallet sent the device token that registering gave it: the failure counted against
+    // this device's token, not against the account's budget for strangers.
+    let events = server.admin(&["security-events"]);
+    assert!(
+        events.lines().any(|l| l.contains("login_failed") && l.contains("handle=alice") && l.contains("device=trusted")),
+        "{events}"
+    );
     let again = alice.login(&server, PASSWORD);
     assert!(again.status.success(), "{}", String::from_utf8_lossy(&again.stderr));
     assert!(String::from_utf8(again.stdout).unwrap().starts_with("Logged in as alice"));

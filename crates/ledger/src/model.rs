@@ -95,12 +95,24 @@ impl Session {
     }
 }
 
-/// Failed-login bookkeeping for one throttle key (a handle, or a client address).
+/// Failed-login bookkeeping for one throttle key (an account and address, or an address).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct LoginThrottle {
     pub failures: u32,
     /// No login attempt is checked before this time (0: not locked).
     pub locked_until_ms: TimestampMs,
+    /// When the last failure was counted (0: never); older failures are forgotten.
+    pub last_failure_ms: TimestampMs,
+}
+
+/// The answer of [`crate::Store::take_login_guess`]: a guess from a key's budget, or when the
+/// budget has room again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginGuess {
+    /// Counted; `id` gives it back with `return_login_guess` (the password was right).
+    Granted { id: i64 },
+    /// The budget is spent; the oldest guess leaves the window at `retry_at_ms`.
+    Refused { retry_at_ms: TimestampMs },
 }
 
 /// What kind of journal entry moved the money.

@@ -49,14 +49,55 @@ pub trait Store: Send + Sync + 'static {
 
     // --- login throttling (shared by every server on the database) ---------------------------
     async fn login_throttle(&self, key: &str) -> Result<LoginThrottle, LedgerError>;
-    /// Adds a failure and sets `locked_until_ms` to `now_ms + lock_ms`; returns the new state.
+    /// Adds a failure (starting again from 1 when the last one was before `forget_before_ms`),
+    /// sets `last_failure_ms` to `now_ms` and `locked_until_ms` to `now_ms + lock_ms`; returns
+    /// the new state.
     async fn record_login_failure(
         &self,
         key: &str,
         now_ms: TimestampMs,
+        forget_before_ms: TimestampMs,
         lock_ms: i64,
     ) -> Result<LoginThrottle, LedgerError>;
     async fn clear_login_failures(&self, key: &str) -> Result<(), LedgerError>;
+    /// Takes one guess from `key`'s budget of `limit` guesses per `window_ms` (a sliding window:
+    /// each guess counts until `now_ms + window_ms`), atomically: two servers never both get the
+    /// last one. Forgets guesses whose window has passed.
+    async fn take_login_guess(
+        &self,
+        key: &str,
+        now_ms: TimestampMs,
+        window_ms: i64,
+        limit: u32,
+    ) -> Result<LoginGuess, LedgerError>;
+    /// Gives back a guess taken with `take_login_guess` (no effect when it is gone).
+    async fn return_login_guess(&self, key: &str, id: i64) -> Result<(), LedgerError>;
+    /// Stores a device token (its SHA-256) of `user` from a successful login, keeping at most
+    /// `keep` tokens per user (the most recently used).
+    async fn create_login_device(
+        &self,
+        token_hash: &[u8; 32],
+        user: UserId,
+        now_ms: TimestampMs,
+        keep: u32,
+    ) -> Result<(), LedgerError>;
+    /// Counts a login attempt with a device token against the token, atomically, when the token
+    /// is `user`'s, was used at or after `used_since_ms` and has fewer than `max_failures`
+    /// failures; returns its failures with this attempt, or `None` (not a valid token for this
+    /// login: the attempt is an untrusted one).
+    async fn take_device_guess(
+        &self,
+        token_hash: &[u8; 32],
+        user: UserId,
+        used_since_ms: TimestampMs,
+        max_failures: u32,
+    ) -> Result<Option<u32>, LedgerError>;
+    /// The token's owner signed in with it: its failures go back to 0, last use is `now_ms`.
+    async fn device_login_succeeded(
+        &self,
+        token_hash: &[u8; 32],
+        now_ms: TimestampMs,
+    ) -> Result<(), LedgerError>;
 
     // --- security events ----------------------------------------------------------------------
     async fn record_security_event(

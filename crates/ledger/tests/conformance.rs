@@ -356,29 +356,45 @@ async fn login_throttle(fx: Fx) {
     );
     let t = fx
         .store
-        .record_login_failure("h:alice", NOW, 1000)
+        .record_login_failure("h:alice", NOW, NOW - 1000, 1000)
         .await
         .unwrap();
     assert_eq!(
         t,
         LoginThrottle {
             failures: 1,
-            locked_until_ms: NOW + 1000
+            locked_until_ms: NOW + 1000,
+            last_failure_ms: NOW,
         }
     );
     let t = fx
         .store
-        .record_login_failure("h:alice", NOW + 10, 4000)
+        .record_login_failure("h:alice", NOW + 10, NOW - 1000, 4000)
         .await
         .unwrap();
     assert_eq!(
         t,
         LoginThrottle {
             failures: 2,
-            locked_until_ms: NOW + 4010
+            locked_until_ms: NOW + 4010,
+            last_failure_ms: NOW + 10,
         }
     );
     assert_eq!(fx.store.login_throttle("h:alice").await.unwrap(), t);
+    // A failure long after the last one starts the count again.
+    let t = fx
+        .store
+        .record_login_failure("h:alice", NOW + 5000, NOW + 11, 0)
+        .await
+        .unwrap();
+    assert_eq!(
+        t,
+        LoginThrottle {
+            failures: 1,
+            locked_until_ms: NOW + 5000,
+            last_failure_ms: NOW + 5000,
+        }
+    );
     assert_eq!(
         fx.store.login_throttle("ip:127.0.0.1").await.unwrap(),
         LoginThrottle::default()
@@ -405,6 +421,110 @@ async fn login_throttle(fx: Fx) {
     );
     assert_eq!(events[1].detail, "detail 1");
     assert_eq!(events[0].created_at_ms, NOW + 2);
+}
+
+/// Guess budgets: a sliding window per key, exact under concurrency, guesses given back.
+async fn login_guess_budget(fx: Fx) {
+    let window = 30 * 60_000;
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        match fx.store.take_login_guess("account:alice", NOW + i, window, 3).await.unwrap() {
+            LoginGuess::Granted { id } => ids.push(id),
+            other => panic!("guess {i}: {other:?}"),
+        }
+    }
+    assert_eq!(
+        fx.store.take_login_guess("account:alice", NOW + 10, window, 3).await.unwrap(),
+        LoginGuess::Refused { retry_at_ms: NOW + window }
+    );
+    // Another key has its own budget.
+    assert!(matches!(
+        fx.store.take_login_guess("account:bob", NOW + 10, window, 3).await.unwrap(),
+        LoginGuess::Granted { .. }
+    ));
+    // A guess given back (the password was right) frees its place; a wrong key gives back nothing.
+    fx.store.return_login_guess("account:bob", ids[1]).await.unwrap();
+    fx.store.return_login_guess("account:alice", ids[1]).await.unwrap();
+    assert!(matches!(
+        fx.store.take_login_guess("account:alice", NOW + 20, window, 3).await.unwrap(),
+        LoginGuess::Granted { .. }
+    ));
+    assert_eq!(
+        fx.store.take_login_guess("account:alice", NOW + 20, window, 3).await.unwrap(),
+        LoginGuess::Refused { retry_at_ms: NOW + window }
+    );
+    // Sliding: the first guess leaves the window, one place opens; the rest stay counted.
+    assert!(matches!(
+        fx.store.take_login_guess("account:alice", NOW + window, window, 3).await.unwrap(),
+        LoginGuess::Granted { .. }
+    ));
+    assert_eq!(
+        fx.store.take_login_guess("account:alice", NOW + window, window, 3).await.unwrap(),
+        LoginGuess::Refused { retry_at_ms: NOW + 2 + window }
+    );
+
+    // Many servers at once: exactly `limit` guesses are granted.
+    let tasks: Vec<_> = (0..24)
+        .map(|_| {
+            let store = fx.store.clone();
+            tokio::spawn(async move { store.take_login_guess("account:carol", NOW, window, 10).await.unwrap() })
+        })
+        .collect();
+    let mut granted = 0;
+    for task in tasks {
+        if matches!(task.await.unwrap(), LoginGuess::Granted { .. }) {
+            granted += 1;
+        }
+    }
+    assert_eq!(granted, 10);
+}
+
+/// Device tokens: bound to one user, a few failures lock them, success clears, idle ones lapse,
+/// at most `keep` per user.
+async fn login_devices(fx: Fx) {
+    let alice = fx.user("alice").await.id;
+    let bob = fx.user("bob").await.id;
+    let token = [7u8; 32];
+    fx.store.create_login_device(&token, alice, NOW, 3).await.unwrap();
+    // Unknown tokens and other users' tokens are not valid.
+    assert_eq!(fx.store.take_device_guess(&[8; 32], alice, NOW, 3).await.unwrap(), None);
+    assert_eq!(fx.store.take_device_guess(&token, bob, NOW, 3).await.unwrap(), None);
+    assert_eq!(fx.store.take_device_guess(&token, alice, NOW, 3).await.unwrap(), Some(1));
+    assert_eq!(fx.store.take_device_guess(&token, alice, NOW, 3).await.unwrap(), Some(2));
+    fx.store.device_login_succeeded(&token, NOW + 5).await.unwrap();
+    for expected in 1..=3 {
+        assert_eq!(fx.store.take_device_guess(&token, alice, NOW, 3).await.unwrap(), Some(expected));
+    }
+    // Locked after 3 failures, even for its owner, until a success clears it (which the server
+    // never asks for once it is locked).
+    assert_eq!(fx.store.take_device_guess(&token, alice, NOW, 3).await.unwrap(), None);
+    // Not used since `used_since_ms`: lapsed.
+    let other = [9u8; 32];
+    fx.store.create_login_device(&other, alice, NOW + 10, 3).await.unwrap();
+    assert_eq!(fx.store.take_device_guess(&other, alice, NOW + 11, 3).await.unwrap(), None);
+    assert_eq!(fx.store.take_device_guess(&other, alice, NOW + 10, 3).await.unwrap(), Some(1));
+    // Beyond `keep` the least recently used go.
+    for (i, t) in [[10u8; 32], [11u8; 32], [12u8; 32]].iter().enumerate() {
+        fx.store.create_login_device(t, alice, NOW + 20 + i as i64, 3).await.unwrap();
+    }
+    assert_eq!(fx.store.take_device_guess(&other, alice, NOW, 3).await.unwrap(), None);
+    assert_eq!(fx.store.take_device_guess(&[10; 32], alice, NOW, 3).await.unwrap(), Some(1));
+    // Concurrent guesses with one token: exactly `max_failures` are counted.
+    let shared = [13u8; 32];
+    fx.store.create_login_device(&shared, bob, NOW, 3).await.unwrap();
+    let tasks: Vec<_> = (0..12)
+        .map(|_| {
+            let store = fx.store.clone();
+            tokio::spawn(async move { store.take_device_guess(&shared, bob, NOW, 5).await.unwrap() })
+        })
+        .collect();
+    let mut counted = 0;
+    for task in tasks {
+        if task.await.unwrap().is_some() {
+            counted += 1;
+        }
+    }
+    assert_eq!(counted, 5);
 }
 
 async fn deposit_and_transfer(fx: Fx) {
@@ -1117,6 +1237,8 @@ macro_rules! all_cases {
                 sessions_expire,
                 end_sessions_and_change_password,
                 login_throttle,
+                login_guess_budget,
+                login_devices,
                 deposit_and_transfer,
                 refusals_change_nothing,
                 idempotent_replay_and_conflict,

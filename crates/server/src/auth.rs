@@ -5,14 +5,16 @@
 //!   hash takes ~19 MiB and ~30 ms with production parameters). A fixed pool, not tokio's
 //!   blocking threads: each thread that ever hashed keeps its own allocator arena holding about
 //!   one hash's memory, so hundreds of blocking threads kept hundreds of megabytes after a login
-//!   flood (docs/PERFORMANCE.md, "Login flood"). Unknown users are checked against a dummy hash
-//!   so their answer takes as long as a wrong password.
+//!   flood (docs/PERFORMANCE.md, "Login flood"). At most `Config::hash_queue` requests wait for
+//!   a thread; further ones get 503 `busy` at once instead of queueing without bound. Unknown
+//!   users are checked against a dummy hash so their answer takes as long as a wrong password.
 //! - Tokens: 256 random bits from the OS-seeded CSPRNG, sent as 64 hex characters; the store
 //!   keeps only their SHA-256, so a database leak reveals no usable token.
 //! - [`AuthUser`]: resolves `Authorization: Bearer <token>` to the live session's user (touching
 //!   the session, which extends its idle timeout) and applies the per-account rate limit.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
@@ -41,10 +43,24 @@ pub struct Passwords {
     pool: Arc<rayon::ThreadPool>,
     /// A hash of a random password, checked for unknown users (equal timing, never matches).
     dummy: String,
+    /// Hash requests running or waiting now.
+    in_flight: Arc<AtomicUsize>,
+    /// Most hash requests running or waiting at once (threads + queue).
+    max_in_flight: usize,
+}
+
+/// A place among the hash requests running or waiting; given back when dropped.
+struct Place(Arc<AtomicUsize>);
+
+impl Drop for Place {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 impl Passwords {
-    pub async fn new(params: ArgonParams, concurrency: usize) -> Result<Passwords, ApiError> {
+    /// `concurrency` threads hash at once; `queue` more requests may wait for them.
+    pub async fn new(params: ArgonParams, concurrency: usize, queue: usize) -> Result<Passwords, ApiError> {
         let params = Params::new(params.memory_kib, params.iterations, params.parallelism, None)
             .map_err(|e| ApiError::internal(format!("bad Argon2 parameters: {e}")))?;
         let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
@@ -59,6 +75,8 @@ impl Passwords {
             permits: Arc::new(Semaphore::new(threads)),
             pool: Arc::new(pool),
             dummy: String::new(),
+            in_flight: Arc::new(AtomicUsize::new(0)),
+            max_in_flight: threads.saturating_add(queue),
         };
         let mut random = [0u8; 32];
         rand::rng().fill_bytes(&mut random);
@@ -68,6 +86,7 @@ impl Passwords {
 
     /// The Argon2id PHC string of `password` with a fresh random salt.
     pub async fn hash(&self, password: String) -> Result<String, ApiError> {
+        let _place = self.place()?;
         let _permit = self.permits.acquire().await.map_err(ApiError::internal)?;
         let argon = self.argon.clone();
         let mut salt = [0u8; 16];
@@ -77,6 +96,16 @@ impl Passwords {
             argon.hash_password(password.as_bytes(), &salt).map(|h| h.to_string()).map_err(ApiError::internal)
         })
         .await
+    }
+
+    /// A place among the hash requests running or waiting, or 503 `busy` when all are taken.
+    fn place(&self) -> Result<Place, ApiError> {
+        let before = self.in_flight.fetch_add(1, Ordering::AcqRel);
+        let place = Place(self.in_flight.clone());
+        if before >= self.max_in_flight {
+            return Err(ApiError::Busy { retry_after_s: 1 });
+        }
+        Ok(place)
     }
 
     /// Runs `work` on the password threads and waits for it (the caller holds a permit, so at most
@@ -93,6 +122,7 @@ impl Passwords {
     /// True when `password` matches `stored`; with `None` (unknown user) checks the dummy hash
     /// and answers false.
     pub async fn verify(&self, password: String, stored: Option<String>) -> Result<bool, ApiError> {
+        let _place = self.place()?;
         let _permit = self.permits.acquire().await.map_err(ApiError::internal)?;
         let known = stored.is_some();
         let phc = stored.unwrap_or_else(|| self.dummy.clone());
@@ -211,12 +241,24 @@ mod tests {
 
     #[tokio::test]
     async fn hashes_verify_and_unknown_users_never_match() {
-        let passwords = Passwords::new(ArgonParams::TESTING, 2).await.unwrap();
+        let passwords = Passwords::new(ArgonParams::TESTING, 2, 4).await.unwrap();
         let phc = passwords.hash("correct horse".into()).await.unwrap();
         assert!(phc.starts_with("$argon2id$"));
         assert!(passwords.verify("correct horse".into(), Some(phc.clone())).await.unwrap());
         assert!(!passwords.verify("wrong horse".into(), Some(phc)).await.unwrap());
         assert!(!passwords.verify("correct horse".into(), None).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn hash_requests_beyond_the_queue_are_refused() {
+        let passwords = Passwords::new(ArgonParams::TESTING, 1, 1).await.unwrap();
+        let first = passwords.place().unwrap();
+        let second = passwords.place().unwrap();
+        assert!(matches!(passwords.place(), Err(ApiError::Busy { retry_after_s: 1 })));
+        drop(first);
+        let third = passwords.place().unwrap();
+        drop((second, third));
+        assert!(passwords.verify("x".repeat(8), None).await.is_ok());
     }
 
     #[test]

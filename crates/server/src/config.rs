@@ -33,10 +33,11 @@ pub struct RateLimit {
     pub burst: u32,
 }
 
-/// Login throttling: failures are counted in the database per handle and per client address
-/// (shared by every server on the database). After `free_failures` failures each further failure
-/// locks the key for a delay that doubles from `base_delay_ms` up to `max_delay_ms`; at
-/// `lockout_failures` the key is locked for `lockout_ms`.
+/// Login throttling of untrusted attempts (no valid device token): failures are counted in the
+/// database per key (an account and address, or an address; shared by every server on the
+/// database). After `free_failures` failures each further failure locks the key for a delay that
+/// doubles from `base_delay_ms` up to `max_delay_ms`; at `lockout_failures` the key is locked for
+/// `lockout_ms`. A key with no failure for `forget_after_ms` starts again from zero.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ThrottleRule {
     pub free_failures: u32,
@@ -44,6 +45,27 @@ pub struct ThrottleRule {
     pub max_delay_ms: i64,
     pub lockout_failures: u32,
     pub lockout_ms: i64,
+    pub forget_after_ms: i64,
+}
+
+/// At most `guesses` password guesses per `window_ms` (a sliding window), from all untrusted
+/// clients together.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GuessBudget {
+    pub guesses: u32,
+    pub window_ms: i64,
+}
+
+/// Device tokens (docs/OPERATIONS.md, "Login throttling"): handed out at each successful
+/// sign-in, they let their device sign in to that account past the throttling strangers cause.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeviceTokens {
+    /// Wrong passwords with one token before it stops counting as trusted.
+    pub max_failures: u32,
+    /// A token not used for this long lapses.
+    pub idle_ms: i64,
+    /// Most tokens kept per account (the least recently used go first).
+    pub per_account: u32,
 }
 
 impl ThrottleRule {
@@ -73,14 +95,24 @@ pub struct Config {
     /// Password hashes computed at once (each takes about 19 MiB and 30 ms with production
     /// parameters); further logins wait.
     pub hash_concurrency: usize,
+    /// Most requests waiting for a password hash beyond those being computed; further ones are
+    /// refused at once (503 `busy`, Retry-After: 1).
+    pub hash_queue: usize,
     /// A session ends after this long without use.
     pub session_idle_ms: i64,
     /// A session ends this long after login whatever happens.
     pub session_absolute_ms: i64,
-    /// Login throttling per handle.
-    pub throttle_handle: ThrottleRule,
-    /// Login throttling per client address (looser: many people may share an address).
+    /// Untrusted login throttling per account and client address (growing delays).
+    pub throttle_pair: ThrottleRule,
+    /// Untrusted login throttling per client address across accounts (looser: many people may
+    /// share an address).
     pub throttle_ip: ThrottleRule,
+    /// Untrusted password guesses per account, from everywhere together.
+    pub login_budget: GuessBudget,
+    /// Current-password guesses per account when changing the password (signed in).
+    pub password_budget: GuessBudget,
+    /// Device tokens: the way past throttling for a device that signed in before.
+    pub device_tokens: DeviceTokens,
     /// Requests per client address (all routes). In memory, per server process.
     pub rate_per_ip: RateLimit,
     /// Requests per signed-in account (authenticated routes). In memory, per server process.
@@ -126,14 +158,16 @@ impl Default for Config {
             body_limit_bytes: 16 * 1024,
             argon: ArgonParams::PRODUCTION,
             hash_concurrency: std::thread::available_parallelism().map(usize::from).unwrap_or(2),
+            hash_queue: 8 * std::thread::available_parallelism().map(usize::from).unwrap_or(2),
             session_idle_ms: 30 * 60 * 1000,
             session_absolute_ms: 7 * 24 * 60 * 60 * 1000,
-            throttle_handle: ThrottleRule {
+            throttle_pair: ThrottleRule {
                 free_failures: 3,
                 base_delay_ms: 1_000,
                 max_delay_ms: 5 * 60 * 1000,
                 lockout_failures: 10,
-                lockout_ms: 15 * 60 * 1000,
+                lockout_ms: 30 * 60 * 1000,
+                forget_after_ms: 30 * 60 * 1000,
             },
             throttle_ip: ThrottleRule {
                 free_failures: 20,
@@ -141,7 +175,11 @@ impl Default for Config {
                 max_delay_ms: 5 * 60 * 1000,
                 lockout_failures: 100,
                 lockout_ms: 15 * 60 * 1000,
+                forget_after_ms: 30 * 60 * 1000,
             },
+            login_budget: GuessBudget { guesses: 10, window_ms: 30 * 60 * 1000 },
+            password_budget: GuessBudget { guesses: 10, window_ms: 30 * 60 * 1000 },
+            device_tokens: DeviceTokens { max_failures: 5, idle_ms: 90 * 24 * 60 * 60 * 1000, per_account: 20 },
             rate_per_ip: RateLimit { per_minute: 600, burst: 120 },
             rate_per_account: RateLimit { per_minute: 300, burst: 60 },
             rate_auth_per_ip: RateLimit { per_minute: 30, burst: 10 },
@@ -178,7 +216,14 @@ mod tests {
 
     #[test]
     fn lock_grows_then_locks_out() {
-        let rule = ThrottleRule { free_failures: 2, base_delay_ms: 100, max_delay_ms: 350, lockout_failures: 6, lockout_ms: 9_000 };
+        let rule = ThrottleRule {
+            free_failures: 2,
+            base_delay_ms: 100,
+            max_delay_ms: 350,
+            lockout_failures: 6,
+            lockout_ms: 9_000,
+            forget_after_ms: 60_000,
+        };
         let locks: Vec<i64> = (0..=7).map(|f| rule.lock_ms(f)).collect();
         assert_eq!(locks, vec![0, 0, 0, 100, 200, 350, 9_000, 9_000]);
     }

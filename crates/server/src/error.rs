@@ -56,6 +56,9 @@ pub enum ApiError {
     RateLimited { retry_after_s: u64 },
     #[error("this account already has {0} live connections open; close one first")]
     TooManyWebSockets(usize),
+    /// Too many password hashes are waiting already (`Config::hash_queue`).
+    #[error("the server is busy; try again in {retry_after_s} seconds")]
+    Busy { retry_after_s: u64 },
     /// The database is out of space; the cause goes to the log only.
     #[error("the server is out of storage space: nothing was changed; try again later")]
     StorageFull(String),
@@ -80,7 +83,7 @@ impl ApiError {
             InsufficientFunds => StatusCode::UNPROCESSABLE_ENTITY,
             TooManyAttempts { .. } | RateLimited { .. } | TooManyWebSockets(_) => StatusCode::TOO_MANY_REQUESTS,
             Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            StorageFull(_) => StatusCode::SERVICE_UNAVAILABLE,
+            StorageFull(_) | Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -113,6 +116,7 @@ impl ApiError {
             TooManyWebSockets(_) => "too_many_websockets",
             Internal(_) => "internal",
             StorageFull(_) => "storage_full",
+            Busy { .. } => "busy",
         }
     }
 
@@ -156,7 +160,9 @@ impl IntoResponse for ApiError {
         let mut response = (status, Json(body)).into_response();
         let headers = response.headers_mut();
         match &self {
-            ApiError::TooManyAttempts { retry_after_s } | ApiError::RateLimited { retry_after_s } => {
+            ApiError::TooManyAttempts { retry_after_s }
+            | ApiError::RateLimited { retry_after_s }
+            | ApiError::Busy { retry_after_s } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_s));
             }
             ApiError::StorageFull(_) => {

@@ -54,7 +54,7 @@ impl AppState {
         clock: Clock,
         shutdown: watch::Receiver<bool>,
     ) -> Result<AppState, ApiError> {
-        let passwords = Passwords::new(config.argon, config.hash_concurrency).await?;
+        let passwords = Passwords::new(config.argon, config.hash_concurrency, config.hash_queue).await?;
         let inner = Inner {
             per_ip: KeyedLimiter::new(config.rate_per_ip, config.rate_max_keys),
             per_account: KeyedLimiter::new(config.rate_per_account, config.rate_max_keys),

@@ -175,9 +175,9 @@ impl Client {
         self.call(Retry::UnsentOnly, || self.http.post(self.server.url("/v1/register")).json(&body)).await
     }
 
-    /// `POST /v1/login`.
-    pub async fn login(&self, handle: &str, password: &str) -> Result<wire::SessionGranted, ClientError> {
-        let body = wire::Credentials { handle, password };
+    /// `POST /v1/login`, with the device token of an earlier sign-in when there is one.
+    pub async fn login(&self, handle: &str, password: &str, device_token: Option<&str>) -> Result<wire::SessionGranted, ClientError> {
+        let body = wire::Login { handle, password, device_token };
         self.call(Retry::UnsentOnly, || self.http.post(self.server.url("/v1/login")).json(&body)).await
     }
 
@@ -437,7 +437,7 @@ mod tests {
         assert_eq!(count_attempts(addr, server).await, 2, "a read is tried max_attempts times");
 
         let (addr, server) = silent_server().await;
-        let err = client_of(addr).login("alice", "password").await.unwrap_err();
+        let err = client_of(addr).login("alice", "password", None).await.unwrap_err();
         assert!(matches!(&err, ClientError::Unreachable { sent: true, reason, .. } if reason == "timed out"), "{err:?}");
         assert_eq!(count_attempts(addr, server).await, 1, "a login that may have arrived is not sent again");
     }

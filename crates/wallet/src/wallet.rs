@@ -152,7 +152,8 @@ impl Wallet {
         let handle = Handle::parse(handle)?;
         let client = Client::new(self.server()?)?;
         let currency = fetch_currency(&client).await?;
-        let granted = client.login(handle.as_str(), password).await?;
+        let device_token = self.store.device_token(client.server().as_str(), &handle)?;
+        let granted = client.login(handle.as_str(), password, device_token.as_deref()).await?;
         self.start_session(client, currency, granted).await
     }
 
@@ -166,6 +167,9 @@ impl Wallet {
             .map_err(|e| ClientError::BadAnswer { server: client.server().to_string(), reason: e.to_string() })?;
         let session = Session { server_url: client.server().to_string(), handle: handle.clone(), token: granted.token };
         self.store.begin_session(&session)?;
+        if let Some(device_token) = &granted.device_token {
+            self.store.set_device_token(&session.server_url, &handle, device_token)?;
+        }
         self.store.set_currency(currency)?;
         // The session is saved: from here on, failing to read the balance is not a failure to
         // log in (`balance` will ask again).

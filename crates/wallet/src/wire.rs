@@ -42,12 +42,25 @@ pub struct Credentials<'a> {
     pub password: &'a str,
 }
 
+/// Body of `POST /v1/login`: the credentials and the device token of an earlier sign-in.
+#[derive(Debug, Clone, Serialize)]
+pub struct Login<'a> {
+    pub handle: &'a str,
+    pub password: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub device_token: Option<&'a str>,
+}
+
 /// Answer of `POST /v1/register` and `POST /v1/login`.
 #[derive(Debug, Clone, Deserialize)]
 pub struct SessionGranted {
     pub handle: String,
     pub token: String,
     pub expires_at_ms: i64,
+    /// Sent back with the next login from this device (servers before login throttling by
+    /// device did not send it).
+    #[serde(default)]
+    pub device_token: Option<String>,
 }
 
 /// `GET /v1/me`.

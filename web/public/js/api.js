@@ -14,16 +14,21 @@ const PLAIN = {
   invalid_memo: "The message may not contain line breaks or special text-direction characters.",
   too_many_attempts: "Too many attempts. Wait a moment and try again.",
   rate_limited: "Too many requests. Wait a moment and try again.",
+  busy: "The server is busy. Try again in a moment.",
   unauthorized: "Your session has ended. Please log in again.",
   internal: "The server had a problem. Try again later.",
 };
 
 export class ApiError extends Error {
-  constructor(status, code, message) {
+  constructor(status, code, message, retryAfterS = 0) {
     super(message);
     this.status = status;
     this.code = code;
     this.reason = PLAIN[code] ?? message ?? "Something went wrong.";
+    // Sign-in throttling can last up to half an hour: say how long rather than "a moment".
+    if (code === "too_many_attempts" && retryAfterS > 60) {
+      this.reason = `Too many attempts. Try again in ${Math.ceil(retryAfterS / 60)} minutes.`;
+    }
   }
 }
 
@@ -54,7 +59,8 @@ export async function call(method, path, { body, token, idempotencyKey } = {}) {
   try { data = await res.json(); } catch { /* not JSON */ }
   if (!res.ok) {
     const err = data?.error ?? {};
-    throw new ApiError(res.status, err.code ?? "internal", err.message ?? `HTTP ${res.status}`);
+    const retryAfterS = Number(res.headers.get("Retry-After")) || 0;
+    throw new ApiError(res.status, err.code ?? "internal", err.message ?? `HTTP ${res.status}`, retryAfterS);
   }
   return data;
 }
@@ -62,7 +68,8 @@ export async function call(method, path, { body, token, idempotencyKey } = {}) {
 export const api = {
   config: () => call("GET", "/v1/config"),
   register: (handle, password) => call("POST", "/v1/register", { body: { handle, password } }),
-  login: (handle, password) => call("POST", "/v1/login", { body: { handle, password } }),
+  login: (handle, password, deviceToken) =>
+    call("POST", "/v1/login", { body: deviceToken ? { handle, password, device_token: deviceToken } : { handle, password } }),
   logout: (token) => call("POST", "/v1/logout", { token }),
   logoutAll: (token) => call("POST", "/v1/logout-all", { token, body: {} }),
   changePassword: (token, current, next) =>

@@ -14,6 +14,24 @@ export function loadSession() {
 
 export function saveSession(s) {
   localStorage.setItem(SESSION_KEY, JSON.stringify({ handle: s.handle, token: s.token, expires_at_ms: s.expires_at_ms }));
+  if (typeof s.device_token === "string") saveDeviceToken(s.handle, s.device_token);
+}
+
+// The device token the server gave at a sign-in, one per handle. It is sent with the next login
+// so that strangers guessing the password never lock this device out (docs/API.md). It outlives
+// logout: logging out ends the session, not the device's standing.
+function deviceTokenKey(handle) {
+  return `offpay.device.${String(handle).trim().toLowerCase()}`;
+}
+
+/** The device token for `handle` (as typed), or undefined. */
+export function deviceToken(handle) {
+  const t = localStorage.getItem(deviceTokenKey(handle));
+  return typeof t === "string" && /^[0-9a-f]{64}$/.test(t) ? t : undefined;
+}
+
+export function saveDeviceToken(handle, token) {
+  localStorage.setItem(deviceTokenKey(handle), token);
 }
 
 export function clearSession() {

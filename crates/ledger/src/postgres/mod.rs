@@ -9,6 +9,7 @@
 //! - Reads and the audit ([`reads`]); `verify` reads one REPEATABLE READ snapshot.
 
 mod listen;
+mod login;
 mod money;
 mod offline;
 mod notify;
@@ -274,7 +275,7 @@ impl Store for PostgresStore {
         let client = self.pool.get().await?;
         let row = client
             .query_opt(
-                "SELECT failures, locked_until_ms FROM login_throttle WHERE key = $1",
+                "SELECT failures, locked_until_ms, last_failure_ms FROM login_throttle WHERE key = $1",
                 &[&key],
             )
             .await?;
@@ -283,6 +284,7 @@ impl Store for PostgresStore {
             Some(row) => Ok(LoginThrottle {
                 failures: u32::try_from(row.try_get::<_, i64>(0)?).unwrap_or(u32::MAX),
                 locked_until_ms: row.try_get(1)?,
+                last_failure_ms: row.try_get(2)?,
             }),
         }
     }
@@ -291,22 +293,26 @@ impl Store for PostgresStore {
         &self,
         key: &str,
         now_ms: TimestampMs,
+        forget_before_ms: TimestampMs,
         lock_ms: i64,
     ) -> Result<LoginThrottle, LedgerError> {
         let client = self.pool.get().await?;
         let locked_until = now_ms.saturating_add(lock_ms.max(0));
         let row = client
             .query_one(
-                "INSERT INTO login_throttle (key, failures, locked_until_ms) VALUES ($1, 1, $2)
+                "INSERT INTO login_throttle (key, failures, locked_until_ms, last_failure_ms) VALUES ($1, 1, $2, $3)
                  ON CONFLICT (key) DO UPDATE
-                 SET failures = login_throttle.failures + 1, locked_until_ms = EXCLUDED.locked_until_ms
-                 RETURNING failures, locked_until_ms",
-                &[&key, &locked_until],
+                 SET failures = CASE WHEN login_throttle.last_failure_ms < $4 THEN 1
+                                     ELSE login_throttle.failures + 1 END,
+                     locked_until_ms = EXCLUDED.locked_until_ms, last_failure_ms = EXCLUDED.last_failure_ms
+                 RETURNING failures, locked_until_ms, last_failure_ms",
+                &[&key, &locked_until, &now_ms, &forget_before_ms],
             )
             .await?;
         Ok(LoginThrottle {
             failures: u32::try_from(row.try_get::<_, i64>(0)?).unwrap_or(u32::MAX),
             locked_until_ms: row.try_get(1)?,
+            last_failure_ms: row.try_get(2)?,
         })
     }
 
@@ -316,6 +322,48 @@ impl Store for PostgresStore {
             .execute("DELETE FROM login_throttle WHERE key = $1", &[&key])
             .await?;
         Ok(())
+    }
+
+    async fn take_login_guess(
+        &self,
+        key: &str,
+        now_ms: TimestampMs,
+        window_ms: i64,
+        limit: u32,
+    ) -> Result<LoginGuess, LedgerError> {
+        login::take_login_guess(&self.pool, key, now_ms, window_ms, limit).await
+    }
+
+    async fn return_login_guess(&self, key: &str, id: i64) -> Result<(), LedgerError> {
+        login::return_login_guess(&self.pool, key, id).await
+    }
+
+    async fn create_login_device(
+        &self,
+        token_hash: &[u8; 32],
+        user: UserId,
+        now_ms: TimestampMs,
+        keep: u32,
+    ) -> Result<(), LedgerError> {
+        login::create_login_device(&self.pool, token_hash, user, now_ms, keep).await
+    }
+
+    async fn take_device_guess(
+        &self,
+        token_hash: &[u8; 32],
+        user: UserId,
+        used_since_ms: TimestampMs,
+        max_failures: u32,
+    ) -> Result<Option<u32>, LedgerError> {
+        login::take_device_guess(&self.pool, token_hash, user, used_since_ms, max_failures).await
+    }
+
+    async fn device_login_succeeded(
+        &self,
+        token_hash: &[u8; 32],
+        now_ms: TimestampMs,
+    ) -> Result<(), LedgerError> {
+        login::device_login_succeeded(&self.pool, token_hash, now_ms).await
     }
 
     async fn record_security_event(

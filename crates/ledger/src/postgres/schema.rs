@@ -106,6 +106,8 @@ const MIGRATIONS: &[&str] = &[
     super::offline::LOSS_BOUND_MIGRATION,
     // 4: offline journal entries name the note they pay (`HistoryItem::note`).
     "ALTER TABLE journal ADD COLUMN note BYTEA;",
+    // 5: login throttling that forgets, guess budgets, device tokens, see `login.rs`.
+    super::login::MIGRATION,
 ];
 
 /// The migration after which stored notes get their request nonce (`fill_note_nonces`).

@@ -6,6 +6,7 @@
 //! Live-event notices are broadcast in-process after each commit: a SQLite file has one server
 //! process (the writer lock would serialise several anyway).
 
+mod login;
 mod offline;
 mod reads;
 mod schema;
@@ -141,11 +142,12 @@ impl Store for SqliteStore {
         &self,
         key: &str,
         now_ms: TimestampMs,
+        forget_before_ms: TimestampMs,
         lock_ms: i64,
     ) -> Result<LoginThrottle, LedgerError> {
         let key = key.to_string();
         self.writer
-            .write(move |ctx| writes::record_login_failure(ctx.conn, &key, now_ms, lock_ms))
+            .write(move |ctx| writes::record_login_failure(ctx.conn, &key, now_ms, forget_before_ms, lock_ms))
             .await
     }
 
@@ -153,6 +155,63 @@ impl Store for SqliteStore {
         let key = key.to_string();
         self.writer
             .write(move |ctx| writes::clear_login_failures(ctx.conn, &key))
+            .await
+    }
+
+    async fn take_login_guess(
+        &self,
+        key: &str,
+        now_ms: TimestampMs,
+        window_ms: i64,
+        limit: u32,
+    ) -> Result<LoginGuess, LedgerError> {
+        let key = key.to_string();
+        self.writer
+            .write(move |ctx| login::take_login_guess(ctx.conn, &key, now_ms, window_ms, limit))
+            .await
+    }
+
+    async fn return_login_guess(&self, key: &str, id: i64) -> Result<(), LedgerError> {
+        let key = key.to_string();
+        self.writer
+            .write(move |ctx| login::return_login_guess(ctx.conn, &key, id))
+            .await
+    }
+
+    async fn create_login_device(
+        &self,
+        token_hash: &[u8; 32],
+        user: UserId,
+        now_ms: TimestampMs,
+        keep: u32,
+    ) -> Result<(), LedgerError> {
+        let token_hash = *token_hash;
+        self.writer
+            .write(move |ctx| login::create_login_device(ctx.conn, &token_hash, user, now_ms, keep))
+            .await
+    }
+
+    async fn take_device_guess(
+        &self,
+        token_hash: &[u8; 32],
+        user: UserId,
+        used_since_ms: TimestampMs,
+        max_failures: u32,
+    ) -> Result<Option<u32>, LedgerError> {
+        let token_hash = *token_hash;
+        self.writer
+            .write(move |ctx| login::take_device_guess(ctx.conn, &token_hash, user, used_since_ms, max_failures))
+            .await
+    }
+
+    async fn device_login_succeeded(
+        &self,
+        token_hash: &[u8; 32],
+        now_ms: TimestampMs,
+    ) -> Result<(), LedgerError> {
+        let token_hash = *token_hash;
+        self.writer
+            .write(move |ctx| login::device_login_succeeded(ctx.conn, &token_hash, now_ms))
             .await
     }
 

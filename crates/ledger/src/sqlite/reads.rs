@@ -157,14 +157,15 @@ pub fn posted_by_entry(conn: &Connection, entry_id: EntryId) -> Result<Posted, L
 }
 
 pub fn login_throttle(conn: &Connection, key: &str) -> Result<LoginThrottle, LedgerError> {
-    let row: Option<(i64, i64)> = conn
-        .prepare_cached("SELECT failures, locked_until_ms FROM login_throttle WHERE key = ?1")?
-        .query_row([key], |r| Ok((r.get(0)?, r.get(1)?)))
+    let row: Option<(i64, i64, i64)> = conn
+        .prepare_cached("SELECT failures, locked_until_ms, last_failure_ms FROM login_throttle WHERE key = ?1")?
+        .query_row([key], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
         .optional()?;
     Ok(row
-        .map(|(failures, locked_until_ms)| LoginThrottle {
+        .map(|(failures, locked_until_ms, last_failure_ms)| LoginThrottle {
             failures: u32::try_from(failures).unwrap_or(u32::MAX),
             locked_until_ms,
+            last_failure_ms,
         })
         .unwrap_or_default())
 }

@@ -24,6 +24,8 @@ const MIGRATIONS: &[Migration] = &[
     (super::offline::REQUEST_KEY_MIGRATION, Some(super::offline::fill_request_keys)),
     // 6: offline journal entries name their note, see `offline.rs`.
     (super::offline::ENTRY_NOTE_MIGRATION, None),
+    // 7: login throttling that forgets, guess budgets, device tokens, see `login.rs`.
+    (super::login::MIGRATION, None),
 ];
 
 const MIGRATION_1: &str =

@@ -22,6 +22,17 @@ pub struct Credentials {
     password: String,
 }
 
+/// `POST /v1/login`: the credentials, and the device token an earlier sign-in on this device
+/// received, if any.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Login {
+    handle: String,
+    password: String,
+    #[serde(default)]
+    device_token: Option<String>,
+}
+
 /// Register and login each cost a password hash: a tighter per-address limit applies.
 async fn check_auth_rate(state: &AppState, ClientIp(ip): ClientIp) -> Result<(), ApiError> {
     if let Err(retry_after_s) = state.auth_per_ip.check(&ip, state.now_ms()) {
@@ -32,8 +43,8 @@ async fn check_auth_rate(state: &AppState, ClientIp(ip): ClientIp) -> Result<(),
     Ok(())
 }
 
-fn session_body(handle: &Handle, token: String, expires_at_ms: i64) -> Json<Value> {
-    Json(json!({"handle": handle, "token": token, "expires_at_ms": expires_at_ms}))
+fn session_body(handle: &Handle, token: String, expires_at_ms: i64, device_token: String) -> Json<Value> {
+    Json(json!({"handle": handle, "token": token, "expires_at_ms": expires_at_ms, "device_token": device_token}))
 }
 
 pub async fn register(
@@ -48,21 +59,23 @@ pub async fn register(
     let user = state.store.create_user(&handle, &hash, state.now_ms()).await?;
     tracing::info!(handle = %user.handle, "registered");
     let (token, expires_at_ms) = start_session(&state, user.id).await?;
-    Ok((StatusCode::CREATED, session_body(&user.handle, token, expires_at_ms)))
+    let device_token = throttle::new_device_token(&state, user.id).await?;
+    Ok((StatusCode::CREATED, session_body(&user.handle, token, expires_at_ms, device_token)))
 }
 
 pub async fn login(
     State(state): State<AppState>,
     ip: ClientIp,
-    ApiJson(body): ApiJson<Credentials>,
+    ApiJson(body): ApiJson<Login>,
 ) -> Result<Json<Value>, ApiError> {
     check_auth_rate(&state, ip).await?;
     let handle = Handle::parse(&body.handle).ok();
-    let attempt = throttle::begin(&state, handle.as_ref(), &body.handle, ip.0).await?;
     let user = match &handle {
         Some(h) => state.store.user_by_handle(h).await?,
         None => None,
     };
+    let device_token = body.device_token.as_deref();
+    let attempt = throttle::begin_login(&state, &body.handle, handle.as_ref(), user.as_ref(), ip.0, device_token).await?;
     let stored = user.as_ref().map(|u| u.password_hash.clone());
     // Same work whether or not the user exists: unknown users are checked against a dummy hash.
     let matched = state.passwords.verify(body.password, stored).await?;
@@ -70,7 +83,12 @@ pub async fn login(
         Some(user) if matched => {
             throttle::succeeded(&state, &attempt).await?;
             let (token, expires_at_ms) = start_session(&state, user.id).await?;
-            Ok(session_body(&user.handle, token, expires_at_ms))
+            // A trusted device keeps its token; any other gets one for next time.
+            let device_token = match (attempt.is_trusted(), body.device_token) {
+                (true, Some(kept)) => kept.trim().to_string(),
+                _ => throttle::new_device_token(&state, user.id).await?,
+            };
+            Ok(session_body(&user.handle, token, expires_at_ms, device_token))
         }
         _ => {
             throttle::failed(&state, attempt).await?;
@@ -116,7 +134,7 @@ pub async fn change_password(
     check_auth_rate(&state, ip).await?;
     check_new_password(&body.new_password)?;
     let handle = auth.user.handle.clone();
-    let attempt = throttle::begin(&state, Some(&handle), handle.as_str(), ip.0).await?;
+    let attempt = throttle::begin_password_check(&state, &auth.user, ip.0).await?;
     let matched = state.passwords.verify(body.current_password, Some(auth.user.password_hash.clone())).await?;
     if !matched {
         throttle::failed(&state, attempt).await?;

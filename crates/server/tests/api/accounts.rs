@@ -1,4 +1,5 @@
-//! Register, login, logout, me; session expiry; login throttling, lockout and no enumeration.
+//! Register, login, logout, me; session expiry; login throttling, lockout and no enumeration
+//! (the device-token rules: `login_throttle.rs`).
 
 use offpay_server::Config;
 use offpay_server::config::ThrottleRule;
@@ -88,12 +89,13 @@ async fn sessions_expire_when_idle_and_absolutely() {
 
 fn lockout_config() -> Config {
     Config {
-        throttle_handle: ThrottleRule {
+        throttle_pair: ThrottleRule {
             free_failures: 2,
             base_delay_ms: 1_000,
             max_delay_ms: 5_000,
             lockout_failures: 4,
             lockout_ms: 3_600_000,
+            forget_after_ms: 7_200_000,
         },
         ..Config::for_tests()
     }
@@ -150,7 +152,7 @@ async fn login_lockout_and_no_user_enumeration() {
 
     // After a successful login the counter starts again from zero.
     assert_error(&client.post("/v1/login", None, None, &json!({"handle": "alice", "password": "nope nope"})).await, 401, "invalid_credentials");
-    assert_eq!(server.store.login_throttle("handle:alice").await.unwrap().failures, 1);
+    assert_eq!(server.store.login_throttle("pair:alice 127.0.0.1").await.unwrap().failures, 1);
 
     let events = server.store.security_events(100).await.unwrap();
     let count = |kind: &str| events.iter().filter(|e| e.kind == kind).count();
@@ -163,20 +165,30 @@ async fn login_lockout_and_no_user_enumeration() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn login_throttled_per_address_across_handles() {
     let config = Config {
-        throttle_ip: ThrottleRule { free_failures: 3, base_delay_ms: 60_000, max_delay_ms: 60_000, lockout_failures: 100, lockout_ms: 60_000 },
+        throttle_ip: ThrottleRule {
+            free_failures: 3,
+            base_delay_ms: 60_000,
+            max_delay_ms: 60_000,
+            lockout_failures: 100,
+            lockout_ms: 60_000,
+            forget_after_ms: 600_000,
+        },
         ..Config::for_tests()
     };
     let server = TestServer::sqlite_with(config).await;
     let client = server.client();
-    server.register("target").await;
+    let (_, target_device) = server.register_device("target").await;
     // One guess each at many handles from one address.
     for (i, status) in [401, 401, 401, 401, 429].into_iter().enumerate() {
         let answer = client.post("/v1/login", None, None, &json!({"handle": format!("user{i}"), "password": "guess guess"})).await;
         assert_eq!(answer.0.as_u16(), status, "attempt {i}: {}", answer.1);
     }
-    // The address is locked for everyone's handles, including a right password.
+    // The address is locked for everyone's untrusted sign-ins, including a right password.
     let right = json!({"handle": "target", "password": PASSWORD});
     assert_error(&client.post("/v1/login", None, None, &right).await, 429, "too_many_attempts");
+    // A device that signed in before is not refused for what others did from its address.
+    let device = json!({"handle": "target", "password": PASSWORD, "device_token": target_device});
+    assert_eq!(client.post("/v1/login", None, None, &device).await.0, 200);
     server.clock.advance_ms(60_000);
     assert_eq!(client.post("/v1/login", None, None, &right).await.0, 200);
 }

@@ -80,6 +80,19 @@ impl TestServer {
         body["token"].as_str().unwrap().to_string()
     }
 
+    /// Registers `handle`; returns its session token and its device token.
+    pub async fn register_device(&self, handle: &str) -> (String, String) {
+        let (status, body) = self.client().post("/v1/register", None, None, &json!({"handle": handle, "password": PASSWORD})).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        (body["token"].as_str().unwrap().to_string(), body["device_token"].as_str().unwrap().to_string())
+    }
+
+    /// A client whose connections come from `127.0.0.{last}` (the server sees that address).
+    pub fn client_from(&self, last: u8) -> Client {
+        let local = std::net::IpAddr::from([127, 0, 0, last]);
+        Client { http: reqwest::Client::builder().no_proxy().local_address(local).build().unwrap(), base: self.base.clone() }
+    }
+
     /// The operator deposits `minor` minor units to `handle`.
     pub async fn deposit(&self, handle: &str, minor: u64) {
         let key = IdempotencyKey::parse(&format!("deposit-{handle}-{minor}-{}", rand_suffix())).unwrap();

@@ -7,6 +7,7 @@ mod events;
 mod headers;
 mod helpers;
 mod limits;
+mod login_throttle;
 mod logout_ws;
 mod money;
 mod postgres;

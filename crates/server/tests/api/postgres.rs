@@ -44,7 +44,7 @@ async fn two_servers_share_one_database() {
     let Some((url, _db)) = offpay_ledger::testing::fresh_postgres().await else { return };
     let clock = Clock::manual(T0);
     let config = Config {
-        throttle_handle: offpay_server::config::ThrottleRule { free_failures: 1, lockout_failures: 2, ..Config::default().throttle_handle },
+        login_budget: offpay_server::config::GuessBudget { guesses: 2, window_ms: 30 * 60_000 },
         ..Config::for_tests()
     };
     let store_a = offpay_ledger::open_store(None, Some(&url)).await.unwrap();
@@ -74,7 +74,7 @@ async fn two_servers_share_one_database() {
     assert_eq!(again["transfer"]["entry_id"], answer["transfer"]["entry_id"]);
     assert_eq!(a.balance(&bob).await, 12_345);
 
-    // Login failures counted on A lock the handle on B too.
+    // Guesses counted on A spend the account's budget on B too (untrusted sign-ins).
     let wrong = json!({"handle": "alice", "password": "wrong wrong"});
     assert_error(&a.client().post("/v1/login", None, None, &wrong).await, 401, "invalid_credentials");
     assert_error(&b.client().post("/v1/login", None, None, &wrong).await, 401, "invalid_credentials");

@@ -129,6 +129,20 @@ impl Store {
         Ok(())
     }
 
+    /// The device token `server_url` gave this wallet for `handle` at an earlier sign-in (sent
+    /// with the next login, so that strangers' guesses never lock this device out).
+    pub fn device_token(&self, server_url: &str, handle: &Handle) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .conn()
+            .query_row("SELECT value FROM settings WHERE key = ?1", [device_key(server_url, handle)], |row| row.get(0))
+            .optional()?)
+    }
+
+    /// Keeps the device token of `handle` on `server_url` (it survives logout).
+    pub fn set_device_token(&mut self, server_url: &str, handle: &Handle, token: &str) -> Result<(), StoreError> {
+        put(self.conn(), &device_key(server_url, handle), token)
+    }
+
     /// Forgets the session token (the handle and server stay, for the next login).
     pub fn end_session(&mut self) -> Result<(), StoreError> {
         self.conn().execute("DELETE FROM settings WHERE key = ?1", [TOKEN])?;
@@ -171,6 +185,11 @@ fn put(conn: &rusqlite::Connection, key: &str, value: &str) -> Result<(), StoreE
     Ok(())
 }
 
+/// One device token per server and handle: `device_token <server> <handle>`.
+fn device_key(server_url: &str, handle: &Handle) -> String {
+    format!("device_token {server_url} {}", handle.as_str())
+}
+
 fn bad(key: &str, value: &str) -> StoreError {
     StoreError::BadValue { key: key.to_string(), value: value.to_string() }
 }
@@ -182,6 +201,22 @@ mod tests {
 
     fn session(server: &str, handle: &str, token: &str) -> Session {
         Session { server_url: server.into(), handle: Handle::parse(handle).unwrap(), token: token.into() }
+    }
+
+    #[test]
+    fn device_tokens_are_kept_per_server_and_handle_across_logout() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(dir.path()).unwrap();
+        let alice = Handle::parse("alice").unwrap();
+        assert_eq!(store.device_token("http://a", &alice).unwrap(), None);
+        store.set_device_token("http://a", &alice, "d1").unwrap();
+        store.begin_session(&session("http://a", "alice", "t1")).unwrap();
+        store.end_session().unwrap();
+        assert_eq!(store.device_token("http://a", &alice).unwrap().as_deref(), Some("d1"));
+        assert_eq!(store.device_token("http://b", &alice).unwrap(), None);
+        assert_eq!(store.device_token("http://a", &Handle::parse("bob").unwrap()).unwrap(), None);
+        // It is not mistaken for another setting.
+        assert_eq!(store.settings().unwrap().token, None);
     }
 
     #[test]

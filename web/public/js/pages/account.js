@@ -5,6 +5,7 @@
 // account password is checked by the server (a login whose session is ended at once).
 
 import { api } from "../api.js";
+import { deviceToken } from "../session.js";
 import { h, field, title, errorLine, notice } from "../ui.js";
 import { hasPin, setPinForm } from "./pin.js";
 
@@ -88,7 +89,7 @@ function forgotPin(app, pinStep, done) {
     err.textContent = "";
     go.disabled = true;
     try {
-      const s = await api.login(app.session.handle, pass.input.value);
+      const s = await api.login(app.session.handle, pass.input.value, deviceToken(app.session.handle));
       await api.logout(s.token).catch(() => {});
       pinStep.replaceChildren(setPinForm(app, done, { button: "Set new PIN" }));
       disclosure.remove();

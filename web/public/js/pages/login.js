@@ -1,6 +1,7 @@
 // Login page, with Register: the same form, two buttons.
 
 import { api } from "../api.js";
+import { deviceToken } from "../session.js";
 import { h, field, title, errorLine } from "../ui.js";
 import { unlockOffer } from "./unlock.js";
 
@@ -18,7 +19,7 @@ export function render(app) {
     if (!navigator.onLine) { err.textContent = "You are offline. Logging in needs a connection."; return; }
     for (const b of form.querySelectorAll("button")) b.disabled = true;
     try {
-      const s = kind === "register" ? await api.register(handle, password) : await api.login(handle, password);
+      const s = kind === "register" ? await api.register(handle, password) : await api.login(handle, password, deviceToken(handle));
       await app.login(s);
     } catch (e) {
       err.textContent = e.reason ?? "Something went wrong.";

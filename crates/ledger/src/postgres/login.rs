@@ -1,0 +1,138 @@
+//! Login throttling tables beyond `login_throttle`: sliding-window guess budgets
+//! (`login_guesses`, one key at a time under a transaction-scoped advisory lock, so two servers
+//! never both take the last guess) and device tokens (`login_devices`, single-statement updates).
+
+use deadpool_postgres::Pool;
+
+use crate::error::LedgerError;
+use crate::model::{LoginGuess, TimestampMs, UserId};
+
+/// Migration: failures are forgotten after a while (`last_failure_ms`), guess budgets per key,
+/// device tokens from successful logins.
+pub const MIGRATION: &str = r#"
+    ALTER TABLE login_throttle ADD COLUMN last_failure_ms BIGINT NOT NULL DEFAULT 0;
+
+    CREATE TABLE login_guesses (
+        id            BIGSERIAL PRIMARY KEY,
+        key           TEXT   NOT NULL,
+        expires_at_ms BIGINT NOT NULL
+    );
+    CREATE INDEX login_guesses_by_key ON login_guesses (key, expires_at_ms);
+    CREATE INDEX login_guesses_by_expiry ON login_guesses (expires_at_ms);
+
+    CREATE TABLE login_devices (
+        token_hash    BYTEA  PRIMARY KEY,
+        user_id       BIGINT NOT NULL REFERENCES users (id),
+        created_at_ms BIGINT NOT NULL,
+        last_used_ms  BIGINT NOT NULL,
+        failures      BIGINT NOT NULL DEFAULT 0
+    );
+    CREATE INDEX login_devices_by_user ON login_devices (user_id, last_used_ms);
+"#;
+
+/// Most expired guesses of other keys removed per call (the rest go on later calls).
+const PRUNE_MAX: i64 = 100;
+
+pub async fn take_login_guess(
+    pool: &Pool,
+    key: &str,
+    now_ms: TimestampMs,
+    window_ms: i64,
+    limit: u32,
+) -> Result<LoginGuess, LedgerError> {
+    let mut client = pool.get().await?;
+    // Expired guesses of any key; rows another transaction holds are left for later.
+    client
+        .execute(
+            "DELETE FROM login_guesses WHERE id IN
+               (SELECT id FROM login_guesses WHERE expires_at_ms <= $1 LIMIT $2 FOR UPDATE SKIP LOCKED)",
+            &[&now_ms, &PRUNE_MAX],
+        )
+        .await?;
+    let tx = client.transaction().await?;
+    // One key at a time: the count below sees every guess committed before the lock was granted.
+    tx.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 1101))", &[&key]).await?;
+    tx.execute("DELETE FROM login_guesses WHERE key = $1 AND expires_at_ms <= $2", &[&key, &now_ms])
+        .await?;
+    let row = tx
+        .query_one("SELECT count(*), min(expires_at_ms) FROM login_guesses WHERE key = $1", &[&key])
+        .await?;
+    let live: i64 = row.try_get(0)?;
+    let oldest: Option<i64> = row.try_get(1)?;
+    if live >= i64::from(limit) {
+        tx.commit().await?;
+        return Ok(LoginGuess::Refused { retry_at_ms: oldest.unwrap_or(now_ms) });
+    }
+    let expires = now_ms.saturating_add(window_ms.max(0));
+    let id: i64 = tx
+        .query_one("INSERT INTO login_guesses (key, expires_at_ms) VALUES ($1, $2) RETURNING id", &[&key, &expires])
+        .await?
+        .try_get(0)?;
+    tx.commit().await?;
+    Ok(LoginGuess::Granted { id })
+}
+
+pub async fn return_login_guess(pool: &Pool, key: &str, id: i64) -> Result<(), LedgerError> {
+    let client = pool.get().await?;
+    client.execute("DELETE FROM login_guesses WHERE id = $1 AND key = $2", &[&id, &key]).await?;
+    Ok(())
+}
+
+pub async fn create_login_device(
+    pool: &Pool,
+    token_hash: &[u8; 32],
+    user: UserId,
+    now_ms: TimestampMs,
+    keep: u32,
+) -> Result<(), LedgerError> {
+    let mut client = pool.get().await?;
+    let tx = client.transaction().await?;
+    tx.execute(
+        "INSERT INTO login_devices (token_hash, user_id, created_at_ms, last_used_ms, failures)
+         VALUES ($1, $2, $3, $3, 0)",
+        &[&&token_hash[..], &user, &now_ms],
+    )
+    .await?;
+    tx.execute(
+        "DELETE FROM login_devices WHERE user_id = $1 AND token_hash NOT IN
+           (SELECT token_hash FROM login_devices WHERE user_id = $1
+            ORDER BY last_used_ms DESC, created_at_ms DESC LIMIT $2)",
+        &[&user, &i64::from(keep.max(1))],
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+pub async fn take_device_guess(
+    pool: &Pool,
+    token_hash: &[u8; 32],
+    user: UserId,
+    used_since_ms: TimestampMs,
+    max_failures: u32,
+) -> Result<Option<u32>, LedgerError> {
+    let client = pool.get().await?;
+    let row = client
+        .query_opt(
+            "UPDATE login_devices SET failures = failures + 1
+             WHERE token_hash = $1 AND user_id = $2 AND last_used_ms >= $3 AND failures < $4
+             RETURNING failures",
+            &[&&token_hash[..], &user, &used_since_ms, &i64::from(max_failures)],
+        )
+        .await?;
+    match row {
+        None => Ok(None),
+        Some(row) => Ok(Some(u32::try_from(row.try_get::<_, i64>(0)?).unwrap_or(u32::MAX))),
+    }
+}
+
+pub async fn device_login_succeeded(pool: &Pool, token_hash: &[u8; 32], now_ms: TimestampMs) -> Result<(), LedgerError> {
+    let client = pool.get().await?;
+    client
+        .execute(
+            "UPDATE login_devices SET failures = 0, last_used_ms = $2 WHERE token_hash = $1",
+            &[&&token_hash[..], &now_ms],
+        )
+        .await?;
+    Ok(())
+}
