@@ -94,6 +94,8 @@ pub enum OfflineError {
     InvalidClose(&'static str),
     #[error("too many notes in one upload (at most {NOTES_MAX})")]
     TooManyNotes,
+    #[error("the server is checking many uploads at the moment; the notes are kept, try again in a few seconds")]
+    Busy,
     #[error("this account already has {0} offline purses that are not settled yet (a purse counts until its settlement deadline, even after it was closed)")]
     TooManyPurses(u32),
 }

@@ -8,7 +8,14 @@
 //! fixed cost (its torsion sketches, about 30 verifications' worth), so under load bigger
 //! batches are cheaper per note, while a lone upload is checked at once. Threads, not tokio's
 //! blocking pool, so that many concurrent uploads queue here instead of crowding the cores.
+//!
+//! The queue is bounded: at most [`QUEUE_NOTES_PER_THREAD`] notes per verifier thread wait or are
+//! being checked at once (about two seconds of work on a 2-core machine, docs/PERFORMANCE.md,
+//! "Settlement"); an upload beyond that is refused at once with [`OfflineError::Busy`] (503
+//! `busy` with Retry-After), so a flood of uploads cannot grow the queue, and the memory it holds,
+//! without bound. Its notes are kept on the device and sent again at the next sync.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -22,9 +29,58 @@ use crate::error::LedgerError;
 /// Most notes one verifier checks in one batch when uploads queue up.
 pub const NOTES_PER_CHECK: usize = 2_000;
 
+/// Most notes waiting for or under a check at once, per verifier thread.
+pub const QUEUE_NOTES_PER_THREAD: usize = 64_000;
+
 struct Job {
     notes: Vec<PaymentNote>,
     reply: oneshot::Sender<(Vec<PaymentNote>, Vec<bool>)>,
+    /// Released when the verifier is done with the job (or the job is dropped unchecked).
+    _place: Place,
+}
+
+/// A count of notes in the queue with a ceiling.
+struct QueueBudget {
+    pending: AtomicUsize,
+    limit: usize,
+}
+
+/// `notes` places in the queue, given back when dropped.
+struct Place {
+    budget: &'static QueueBudget,
+    notes: usize,
+}
+
+impl QueueBudget {
+    /// Takes `notes` places, or `None` when that would pass the ceiling (a single upload larger
+    /// than the ceiling is still let in when the queue is empty, so nothing is refused forever).
+    fn take(&'static self, notes: usize) -> Option<Place> {
+        self.pending
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |pending| {
+                let after = pending.checked_add(notes)?;
+                (after <= self.limit || pending == 0).then_some(after)
+            })
+            .ok()
+            .map(|_| Place { budget: self, notes })
+    }
+}
+
+impl Drop for Place {
+    fn drop(&mut self) {
+        self.budget.pending.fetch_sub(self.notes, Ordering::AcqRel);
+    }
+}
+
+fn threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+fn budget() -> &'static QueueBudget {
+    static BUDGET: OnceLock<QueueBudget> = OnceLock::new();
+    BUDGET.get_or_init(|| QueueBudget {
+        pending: AtomicUsize::new(0),
+        limit: QUEUE_NOTES_PER_THREAD.saturating_mul(threads()),
+    })
 }
 
 fn queue() -> Result<&'static Sender<Job>, OfflineError> {
@@ -33,9 +89,8 @@ fn queue() -> Result<&'static Sender<Job>, OfflineError> {
         .get_or_init(|| {
             let (send, receive) = channel::<Job>();
             let receive = Arc::new(Mutex::new(receive));
-            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
             let mut started = 0;
-            for i in 0..cores {
+            for i in 0..threads() {
                 let receive = Arc::clone(&receive);
                 let spawned = std::thread::Builder::new()
                     .name(format!("offpay-verify-{i}"))
@@ -53,9 +108,10 @@ fn queue() -> Result<&'static Sender<Job>, OfflineError> {
 
 /// Checks every note's device signature; returns the notes with outcome `i` for note `i`.
 pub async fn check(notes: Vec<PaymentNote>) -> Result<(Vec<PaymentNote>, Vec<bool>), OfflineError> {
+    let place = budget().take(notes.len()).ok_or(OfflineError::Busy)?;
     let (reply, answer) = oneshot::channel();
     queue()?
-        .send(Job { notes, reply })
+        .send(Job { notes, reply, _place: place })
         .map_err(|_| LedgerError::Storage("the signature verifiers have stopped".into()))?;
     answer
         .await
@@ -88,5 +144,38 @@ fn run(receive: &Mutex<Receiver<Job>>) {
             // The uploader may have gone away; nothing to do then.
             let _ = job.reply.send((notes, outcomes));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicUsize;
+
+    use super::QueueBudget;
+
+    fn budget(limit: usize) -> &'static QueueBudget {
+        Box::leak(Box::new(QueueBudget { pending: AtomicUsize::new(0), limit }))
+    }
+
+    #[test]
+    fn the_queue_refuses_past_its_ceiling_and_frees_places_when_done() {
+        let b = budget(1_000);
+        let first = b.take(600).expect("room for 600");
+        let second = b.take(400).expect("room for 400 more: exactly the ceiling");
+        assert!(b.take(1).is_none(), "full: one more note is refused");
+        drop(first);
+        let third = b.take(500).expect("600 places freed");
+        assert!(b.take(101).is_none());
+        drop((second, third));
+        assert_eq!(b.pending.load(std::sync::atomic::Ordering::Acquire), 0);
+    }
+
+    #[test]
+    fn an_upload_larger_than_the_ceiling_still_goes_alone() {
+        let b = budget(100);
+        let big = b.take(500).expect("an empty queue takes any upload");
+        assert!(b.take(1).is_none());
+        drop(big);
+        assert!(b.take(100).is_some());
     }
 }

@@ -84,6 +84,7 @@ impl From<OfflineError> for OfflineApiError {
             OfflineError::InvalidCertificate(_) => offline(StatusCode::BAD_REQUEST, "invalid_certificate", message),
             OfflineError::InvalidClose(_) => offline(StatusCode::BAD_REQUEST, "invalid_close", message),
             OfflineError::TooManyNotes => offline(StatusCode::BAD_REQUEST, "invalid_request", message),
+            OfflineError::Busy => ApiError::Busy { retry_after_s: 1 }.into(),
             OfflineError::TooManyPurses(_) => offline(StatusCode::CONFLICT, "too_many_purses", message),
         }
     }
