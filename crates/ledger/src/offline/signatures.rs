@@ -149,6 +149,8 @@ fn run(receive: &Mutex<Receiver<Job>>) {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::expect_used)]
+
     use std::sync::atomic::AtomicUsize;
 
     use super::QueueBudget;
