@@ -217,7 +217,7 @@ impl FromRequestParts<AppState> for AuthUser {
 
 /// The per-account request limit.
 pub async fn check_account_rate(state: &AppState, user: &User) -> Result<(), ApiError> {
-    if let Err(retry_after_s) = state.per_account.check(&user.id, state.now_ms()) {
+    if let Err(retry_after_s) = state.per_account.check(&user.id) {
         let detail = format!("account={} limit=per_account", user.handle);
         state.security.record_sampled("rate_limited", &format!("account:{}", user.id), &detail).await;
         return Err(ApiError::RateLimited { retry_after_s });

@@ -39,7 +39,7 @@ pub async fn guard(State(state): State<AppState>, request: Request, next: Next) 
         return next.run(request).await;
     }
     let ClientIp(ip) = ClientIp::of(request.extensions());
-    if let Err(retry_after_s) = state.per_ip.check(&ip, state.now_ms()) {
+    if let Err(retry_after_s) = state.per_ip.check(&ip) {
         let detail = format!("ip={ip} limit=per_ip");
         state.security.record_sampled("rate_limited", &format!("ip:{ip}"), &detail).await;
         return ApiError::RateLimited { retry_after_s }.into_response();

@@ -1,54 +1,86 @@
-//! Request-flood limits: an in-memory keyed token bucket (GCRA) per client address and per
+//! Request-flood limits: governor's keyed GCRA rate limiters, one per client address and one per
 //! account. In memory and per process by design: a flood is stopped where it lands, and each of
 //! N servers behind a balancer lets through at most its own share. (Login throttling, which must
 //! be shared, lives in the database: see `throttle.rs`.)
+//!
+//! The limiters read the server's clock (`clock.rs`), so tests move time by hand. Memory stays
+//! bounded: past `max_keys` tracked keys, keys back at their full allowance are forgotten, and if
+//! that is not enough (a flood from very many addresses) every key starts again from full.
 
-use std::collections::HashMap;
 use std::hash::Hash;
-use std::sync::Mutex;
+use std::num::NonZeroU32;
+use std::sync::RwLock;
+use std::time::Duration;
 
+use governor::clock::Clock as _;
+use governor::middleware::NoOpMiddleware;
+use governor::state::keyed::DefaultKeyedStateStore;
+use governor::{Quota, RateLimiter};
+
+use crate::clock::Clock;
 use crate::config::RateLimit;
 
-/// One token bucket per key. `check` is O(1); idle keys are forgotten when the map is full.
-pub struct KeyedLimiter<K> {
-    /// Microseconds between two requests at the sustained rate.
-    interval_us: i64,
-    /// How far ahead of now a key's theoretical arrival time may run (the burst).
-    tolerance_us: i64,
-    max_keys: usize,
-    /// Per key: the theoretical arrival time of its next request (GCRA), microseconds.
-    tat: Mutex<HashMap<K, i64>>,
+/// The server's clock as governor reads it: time since the Unix epoch.
+#[derive(Debug, Clone)]
+pub struct LimiterClock(Clock);
+
+impl governor::clock::Clock for LimiterClock {
+    type Instant = Duration;
+
+    fn now(&self) -> Duration {
+        Duration::from_millis(u64::try_from(self.0.now_ms()).unwrap_or(0))
+    }
 }
 
-impl<K: Eq + Hash + Clone> KeyedLimiter<K> {
-    pub fn new(limit: RateLimit, max_keys: usize) -> KeyedLimiter<K> {
-        let per_minute = i64::from(limit.per_minute.max(1));
-        let interval_us = (60_000_000 / per_minute).max(1);
-        let tolerance_us = interval_us.saturating_mul(i64::from(limit.burst.max(1)) - 1);
-        KeyedLimiter { interval_us, tolerance_us, max_keys: max_keys.max(1), tat: Mutex::new(HashMap::new()) }
+type Limiter<K> = RateLimiter<K, DefaultKeyedStateStore<K>, LimiterClock, NoOpMiddleware<Duration>>;
+
+/// One rate-limit state per key.
+pub struct KeyedLimiter<K: Hash + Eq + Clone> {
+    quota: Quota,
+    clock: LimiterClock,
+    max_keys: usize,
+    limiter: RwLock<Limiter<K>>,
+}
+
+impl<K: Hash + Eq + Clone> KeyedLimiter<K> {
+    /// `limit.per_minute` requests a minute sustained, bursts of `limit.burst`.
+    pub fn new(limit: RateLimit, max_keys: usize, clock: Clock) -> KeyedLimiter<K> {
+        let per_minute = NonZeroU32::new(limit.per_minute).unwrap_or(NonZeroU32::MIN);
+        let burst = NonZeroU32::new(limit.burst).unwrap_or(NonZeroU32::MIN);
+        let quota = Quota::per_minute(per_minute).allow_burst(burst);
+        let clock = LimiterClock(clock);
+        let limiter = RwLock::new(RateLimiter::new(quota, DefaultKeyedStateStore::default(), clock.clone()));
+        KeyedLimiter { quota, clock, max_keys: max_keys.max(1), limiter }
     }
 
-    /// `Ok` when a request for `key` at `now_ms` is allowed (and counts it), else `Err` with the
-    /// whole seconds to wait.
-    pub fn check(&self, key: &K, now_ms: i64) -> Result<(), u64> {
-        let now_us = now_ms.saturating_mul(1000);
-        let mut map = self.tat.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if map.len() >= self.max_keys && !map.contains_key(key) {
-            // A key whose arrival time is in the past is at full allowance: the same as absent.
-            map.retain(|_, tat| *tat > now_us);
-            if map.len() >= self.max_keys {
-                // Still full of busy keys (a flood from very many addresses): start over rather
-                // than grow without bound. Memory stays bounded; limits restart from full.
-                map.clear();
-            }
+    /// `Ok` when a request for `key` is allowed now (and counts it), else `Err` with the whole
+    /// seconds to wait.
+    pub fn check(&self, key: &K) -> Result<(), u64> {
+        self.make_room();
+        let limiter = self.limiter.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        limiter.check_key(key).map_err(|not_until| {
+            let wait = not_until.wait_time_from(self.clock.now());
+            wait.as_millis().div_ceil(1000).try_into().unwrap_or(u64::MAX).max(1)
+        })
+    }
+
+    /// Keeps the number of tracked keys at most about `max_keys`.
+    fn make_room(&self) {
+        let full = self.limiter.read().unwrap_or_else(std::sync::PoisonError::into_inner).len() >= self.max_keys;
+        if !full {
+            return;
         }
-        let tat = map.get(key).copied().unwrap_or(now_us).max(now_us);
-        if tat - now_us > self.tolerance_us {
-            let wait_us = tat - self.tolerance_us - now_us;
-            return Err(u64::try_from((wait_us + 999_999) / 1_000_000).unwrap_or(1).max(1));
+        let mut limiter = self.limiter.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        limiter.retain_recent();
+        limiter.shrink_to_fit();
+        if limiter.len() >= self.max_keys {
+            *limiter = RateLimiter::new(self.quota, DefaultKeyedStateStore::default(), self.clock.clone());
         }
-        map.insert(key.clone(), tat.saturating_add(self.interval_us));
-        Ok(())
+    }
+
+    /// Keys tracked now.
+    pub fn tracked(&self) -> usize {
+        self.limiter.read().unwrap_or_else(std::sync::PoisonError::into_inner).len()
     }
 }
 
@@ -58,26 +90,44 @@ mod tests {
 
     #[test]
     fn allows_the_burst_then_refills_at_the_rate() {
-        let limiter = KeyedLimiter::new(RateLimit { per_minute: 60, burst: 3 }, 10);
-        let t = 1_000_000;
-        assert_eq!(limiter.check(&"a", t), Ok(()));
-        assert_eq!(limiter.check(&"a", t), Ok(()));
-        assert_eq!(limiter.check(&"a", t), Ok(()));
-        assert_eq!(limiter.check(&"a", t), Err(1));
+        let clock = Clock::manual(1_000_000);
+        let limiter = KeyedLimiter::new(RateLimit { per_minute: 60, burst: 3 }, 10, clock.clone());
+        assert_eq!(limiter.check(&"a"), Ok(()));
+        assert_eq!(limiter.check(&"a"), Ok(()));
+        assert_eq!(limiter.check(&"a"), Ok(()));
+        assert_eq!(limiter.check(&"a"), Err(1));
         // Other keys are independent.
-        assert_eq!(limiter.check(&"b", t), Ok(()));
+        assert_eq!(limiter.check(&"b"), Ok(()));
         // One second later one more request is allowed.
-        assert_eq!(limiter.check(&"a", t + 1000), Ok(()));
-        assert_eq!(limiter.check(&"a", t + 1000), Err(1));
+        clock.advance_ms(1000);
+        assert_eq!(limiter.check(&"a"), Ok(()));
+        assert_eq!(limiter.check(&"a"), Err(1));
+    }
+
+    #[test]
+    fn says_how_long_to_wait() {
+        let clock = Clock::manual(0);
+        let limiter = KeyedLimiter::new(RateLimit { per_minute: 2, burst: 1 }, 10, clock.clone());
+        assert_eq!(limiter.check(&1), Ok(()));
+        assert_eq!(limiter.check(&1), Err(30));
+        clock.advance_ms(29_500);
+        assert_eq!(limiter.check(&1), Err(1));
+        clock.advance_ms(500);
+        assert_eq!(limiter.check(&1), Ok(()));
     }
 
     #[test]
     fn forgets_idle_keys_when_full() {
-        let limiter = KeyedLimiter::new(RateLimit { per_minute: 60, burst: 1 }, 2);
-        assert_eq!(limiter.check(&1, 0), Ok(()));
-        assert_eq!(limiter.check(&2, 0), Ok(()));
+        let clock = Clock::manual(0);
+        let limiter = KeyedLimiter::new(RateLimit { per_minute: 60, burst: 1 }, 2, clock.clone());
+        assert_eq!(limiter.check(&1), Ok(()));
+        assert_eq!(limiter.check(&2), Ok(()));
         // Later both are idle; a third key makes room.
-        assert_eq!(limiter.check(&3, 5_000), Ok(()));
-        assert!(limiter.tat.lock().map(|m| m.len()).unwrap_or(0) <= 2);
+        clock.advance_ms(5_000);
+        assert_eq!(limiter.check(&3), Ok(()));
+        assert!(limiter.tracked() <= 2, "{}", limiter.tracked());
+        // Busy keys only: everything starts again from full rather than growing.
+        assert_eq!(limiter.check(&4), Ok(()));
+        assert!(limiter.tracked() <= 2, "{}", limiter.tracked());
     }
 }

@@ -56,9 +56,9 @@ impl AppState {
     ) -> Result<AppState, ApiError> {
         let passwords = Passwords::new(config.argon, config.hash_concurrency, config.hash_queue).await?;
         let inner = Inner {
-            per_ip: KeyedLimiter::new(config.rate_per_ip, config.rate_max_keys),
-            per_account: KeyedLimiter::new(config.rate_per_account, config.rate_max_keys),
-            auth_per_ip: KeyedLimiter::new(config.rate_auth_per_ip, config.rate_max_keys),
+            per_ip: KeyedLimiter::new(config.rate_per_ip, config.rate_max_keys, clock.clone()),
+            per_account: KeyedLimiter::new(config.rate_per_account, config.rate_max_keys, clock.clone()),
+            auth_per_ip: KeyedLimiter::new(config.rate_auth_per_ip, config.rate_max_keys, clock.clone()),
             security: SecurityLog::new(store.clone(), clock.clone()),
             session_ends: SessionEnds::default(),
             ws_slots: crate::ws_slots::WsSlots::default(),

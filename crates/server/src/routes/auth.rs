@@ -35,7 +35,7 @@ pub struct Login {
 
 /// Register and login each cost a password hash: a tighter per-address limit applies.
 async fn check_auth_rate(state: &AppState, ClientIp(ip): ClientIp) -> Result<(), ApiError> {
-    if let Err(retry_after_s) = state.auth_per_ip.check(&ip, state.now_ms()) {
+    if let Err(retry_after_s) = state.auth_per_ip.check(&ip) {
         let detail = format!("ip={ip} limit=auth_per_ip");
         state.security.record_sampled("rate_limited", &format!("auth-ip:{ip}"), &detail).await;
         return Err(ApiError::RateLimited { retry_after_s });
