@@ -96,7 +96,9 @@ pub struct Config {
     /// parameters); further logins wait.
     pub hash_concurrency: usize,
     /// Most requests waiting for a password hash beyond those being computed; further ones are
-    /// refused at once (503 `busy`, Retry-After: 1).
+    /// refused at once (503 `busy`, Retry-After: 1). Default 64 per core: about two seconds of
+    /// hashing, so a morning's burst of honest logins waits instead of being turned away; a
+    /// waiting request holds no hash memory, so the bound is on queueing time, not memory.
     pub hash_queue: usize,
     /// A session ends after this long without use.
     pub session_idle_ms: i64,
@@ -158,7 +160,7 @@ impl Default for Config {
             body_limit_bytes: 16 * 1024,
             argon: ArgonParams::PRODUCTION,
             hash_concurrency: std::thread::available_parallelism().map(usize::from).unwrap_or(2),
-            hash_queue: 8 * std::thread::available_parallelism().map(usize::from).unwrap_or(2),
+            hash_queue: 64 * std::thread::available_parallelism().map(usize::from).unwrap_or(2),
             session_idle_ms: 30 * 60 * 1000,
             session_absolute_ms: 7 * 24 * 60 * 60 * 1000,
             throttle_pair: ThrottleRule {
