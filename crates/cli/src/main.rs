@@ -10,12 +10,10 @@ macro_rules! println {
     ($($arg:tt)*) => { $crate::print_line(format_args!($($arg)*)) };
 }
 
-mod admin_cmd;
-mod admin_offline;
-mod limit_options;
-mod offline_options;
-mod serve_cmd;
-mod wallet_cmd;
+mod admin;
+mod options;
+mod serve;
+mod wallet;
 
 use clap::{Parser, Subcommand};
 
@@ -52,19 +50,19 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Start the server and the web wallet.
-    Serve(Box<serve_cmd::ServeArgs>),
+    Serve(Box<serve::ServeArgs>),
     /// The operator's tool: deposits, audits.
-    Admin(admin_cmd::AdminArgs),
+    Admin(admin::AdminArgs),
     /// The wallet for the terminal and for scripts.
-    Wallet(wallet_cmd::WalletArgs),
+    Wallet(wallet::WalletArgs),
 }
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Serve(args) => serve_cmd::run(*args),
-        Command::Admin(args) => admin_cmd::run(args),
-        Command::Wallet(args) => wallet_cmd::run(args),
+        Command::Serve(args) => serve::run(*args),
+        Command::Admin(args) => admin::run(args),
+        Command::Wallet(args) => wallet::run(args),
     };
     match result {
         Ok(code) => code,
@@ -72,7 +70,7 @@ fn main() -> std::process::ExitCode {
             // One line on stderr and a non-zero exit: 1, or 3 when a payment was left
             // pending (docs/WALLET.md, "Exit status").
             eprintln!("error: {error:#}");
-            wallet_cmd::exit_code(&error)
+            wallet::exit_code(&error)
         }
     }
 }

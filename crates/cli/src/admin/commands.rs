@@ -22,7 +22,7 @@ pub async fn run(store: &dyn Store, command: AdminCommand) -> anyhow::Result<Exi
         AdminCommand::SecurityEvents { limit, json } => security_events(store, limit, json).await,
         AdminCommand::Freeze { handle } => set_frozen(store, &handle, true).await,
         AdminCommand::Unfreeze { handle } => set_frozen(store, &handle, false).await,
-        AdminCommand::Offline(command) => crate::admin_offline::run_on_store(store, command).await,
+        AdminCommand::Offline(command) => super::offline::run_on_store(store, command).await,
     }
 }
 

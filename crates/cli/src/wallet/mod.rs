@@ -11,12 +11,9 @@
 //! Files: `wallet/output.rs` (all wording and JSON shapes), `wallet/password.rs` (password from
 //! `OFFPAY_PASSWORD` or a silent prompt).
 
-#[path = "wallet/output.rs"]
+mod offline;
 mod output;
-#[path = "wallet/password.rs"]
 mod password;
-#[path = "offline_cmd.rs"]
-mod offline_cmd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -128,7 +125,7 @@ enum WalletCommand {
     /// Print each live event as one JSON line until interrupted (Ctrl-C).
     Watch,
     #[command(flatten)]
-    Offline(offline_cmd::OfflineCommand),
+    Offline(offline::OfflineCommand),
 }
 
 pub fn run(args: WalletArgs) -> anyhow::Result<ExitCode> {
@@ -188,7 +185,7 @@ async fn dispatch(mut wallet: Wallet, command: WalletCommand) -> anyhow::Result<
         },
         WalletCommand::Balance { json } => {
             let mut view = wallet.balance().await?;
-            view.offline = offline_cmd::offline_balance(&wallet)?;
+            view.offline = offline::offline_balance(&wallet)?;
             for note in output::balance_notes(&view) {
                 eprintln!("{note}");
             }
@@ -224,7 +221,7 @@ async fn dispatch(mut wallet: Wallet, command: WalletCommand) -> anyhow::Result<
             }
         }
         WalletCommand::Watch => return watch(wallet).await,
-        WalletCommand::Offline(command) => return offline_cmd::run(&mut wallet, command).await,
+        WalletCommand::Offline(command) => return offline::run(&mut wallet, command).await,
     }
     Ok(ExitCode::SUCCESS)
 }

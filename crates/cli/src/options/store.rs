@@ -1,6 +1,6 @@
 //! Where the ledger lives, as `serve` and `admin` take it: `--data DIR` (SQLite, default
 //! `./offpay-data`) or `--database-url URL` (PostgreSQL; `OFFPAY_DATABASE_URL` is used when
-//! neither option is given).
+//! neither option is given); and where the issuer key file is by default.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -10,6 +10,15 @@ use offpay_ledger::Store;
 
 pub const DEFAULT_DATA_DIR: &str = "./offpay-data";
 pub const DATABASE_URL_ENV: &str = "OFFPAY_DATABASE_URL";
+/// Environment variable naming the issuer key file.
+pub const ISSUER_KEYS_ENV: &str = "OFFPAY_ISSUER_KEYS";
+
+/// The issuer key file `serve` and `rotate-issuer-key` use when none is given: `issuer-keys.json`
+/// in the SQLite data directory (or `./offpay-data` with PostgreSQL).
+pub fn default_issuer_keys(store: &StoreArgs) -> PathBuf {
+    let dir = store.data.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+    offpay_server::issuer::Issuer::default_path(&dir)
+}
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct StoreArgs {

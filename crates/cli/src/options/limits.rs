@@ -15,7 +15,7 @@ use std::time::Duration;
 use offpay_server::Config;
 use offpay_server::config::RateLimit;
 
-use crate::offline_options::{BadOption, bad, parse_duration};
+use super::offline::{BadOption, bad, parse_duration};
 
 pub const HEADER_READ_TIMEOUT_ENV: &str = "OFFPAY_HEADER_READ_TIMEOUT";
 pub const BODY_READ_TIMEOUT_ENV: &str = "OFFPAY_BODY_READ_TIMEOUT";

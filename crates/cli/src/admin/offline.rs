@@ -18,10 +18,7 @@ use offpay_protocol::text::to_text;
 use offpay_protocol::{Currency, Handle, Kind};
 use serde_json::json;
 
-use crate::admin_cmd::StoreArgs;
-
-/// Environment variable naming the issuer key file.
-pub const ISSUER_KEYS_ENV: &str = "OFFPAY_ISSUER_KEYS";
+use crate::options::store::{ISSUER_KEYS_ENV, StoreArgs, default_issuer_keys};
 
 #[derive(clap::Subcommand)]
 pub enum OfflineAdminCommand {
@@ -32,7 +29,7 @@ pub enum OfflineAdminCommand {
         issuer_keys: Option<PathBuf>,
         /// The purse validity and grace the servers use (old keys stay published that long)
         #[command(flatten)]
-        window: crate::offline_options::PurseWindowArgs,
+        window: crate::options::offline::PurseWindowArgs,
         #[arg(long)]
         json: bool,
     },
@@ -63,12 +60,6 @@ pub enum OfflineAdminCommand {
     },
 }
 
-/// The issuer key file `serve` and `rotate-issuer-key` use when none is given.
-pub fn default_issuer_keys(store: &StoreArgs) -> PathBuf {
-    let dir = store.data.clone().unwrap_or_else(|| PathBuf::from(crate::admin_cmd::DEFAULT_DATA_DIR));
-    offpay_server::issuer::Issuer::default_path(&dir)
-}
-
 fn now_secs() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
@@ -90,8 +81,8 @@ pub async fn run(store_args: &StoreArgs, command: OfflineAdminCommand) -> anyhow
                     "New issuer key {id} in {}; the previous key stops issuing in {} seconds and stays published until its purses expire (validity {} + grace {}).",
                     path.display(),
                     offpay_server::issuer::ROTATION_OVERLAP_SECS,
-                    crate::offline_options::format_duration(window.validity_secs),
-                    crate::offline_options::format_duration(window.grace_secs),
+                    crate::options::offline::format_duration(window.validity_secs),
+                    crate::options::offline::format_duration(window.grace_secs),
                 );
             }
             Ok(ExitCode::SUCCESS)
@@ -175,7 +166,7 @@ async fn fraud(store: &dyn Store, limit: u32, json: bool) -> anyhow::Result<Exit
             p.kind,
             p.purse_id,
             handle_of(store, p.user_id).await,
-            crate::admin_cmd::utc(p.created_at_ms)
+            super::utc(p.created_at_ms)
         );
         if shown.insert(p.purse_id)
             && let Some(purse) = purses.get(&p.purse_id)
@@ -248,7 +239,7 @@ async fn held(store: &dyn Store, limit: u32, json: bool) -> anyhow::Result<ExitC
             m(n.held),
             m(n.paid),
             m(n.amount),
-            crate::admin_cmd::utc(n.uploaded_at_ms),
+            super::utc(n.uploaded_at_ms),
         );
     }
     Ok(ExitCode::SUCCESS)
@@ -286,7 +277,7 @@ async fn purses(store: &dyn Store, handle: Option<&str>, limit: u32, json: bool)
             p.id,
             handle_of(store, p.user_id).await,
             p.state.as_str(),
-            crate::admin_cmd::utc(i64::try_from(f.valid_until).unwrap_or(0).saturating_mul(1000)),
+            super::utc(i64::try_from(f.valid_until).unwrap_or(0).saturating_mul(1000)),
             money_line(p),
         );
     }

@@ -1,6 +1,6 @@
 //! `offpay serve [--listen ADDR] [--data DIR | --database-url URL] [purse options] [connection
-//! limits]`: checks the offline purse options (`offline_options.rs`) and connection limits
-//! (`limit_options.rs`; a bad value exits 2 before anything starts),
+//! limits]`: checks the offline purse options (`options/offline.rs`) and connection limits
+//! (`options/limits.rs`; a bad value exits 2 before anything starts),
 //! opens the store (migrations run at open), prints one line saying where it serves, and runs
 //! the API until Ctrl-C/SIGTERM.
 
@@ -9,7 +9,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 
-use crate::admin_cmd::StoreArgs;
+use crate::options::store::StoreArgs;
 
 #[derive(clap::Args)]
 pub struct ServeArgs {
@@ -19,12 +19,12 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub store: StoreArgs,
     /// Issuer key file (shared by several servers) [default: DATA/issuer-keys.json, created when missing]
-    #[arg(long, value_name = "FILE", env = crate::admin_offline::ISSUER_KEYS_ENV)]
+    #[arg(long, value_name = "FILE", env = crate::options::store::ISSUER_KEYS_ENV)]
     pub issuer_keys: Option<std::path::PathBuf>,
     #[command(flatten)]
-    pub offline: crate::offline_options::OfflineLimitArgs,
+    pub offline: crate::options::offline::OfflineLimitArgs,
     #[command(flatten)]
-    pub limits: crate::limit_options::ConnectionLimitArgs,
+    pub limits: crate::options::limits::ConnectionLimitArgs,
 }
 
 pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
@@ -47,7 +47,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         eprintln!("offpay serving on http://{addr} (database: {label})");
         log_offline_limits(&offline, &defaults.currency);
         let mut config = offpay_server::Config { listen: addr, offline, ..defaults };
-        let keys = args.issuer_keys.clone().unwrap_or_else(|| crate::admin_offline::default_issuer_keys(&args.store));
+        let keys = args.issuer_keys.clone().unwrap_or_else(|| crate::options::store::default_issuer_keys(&args.store));
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
         let issuer = offpay_server::issuer::Issuer::open(&keys, now)
             .with_context(|| format!("cannot open the issuer keys {}", keys.display()))?;
@@ -58,7 +58,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn log_offline_limits(limits: &offpay_server::issuer::OfflineConfig, currency: &offpay_protocol::Currency) {
-    use crate::offline_options::format_duration;
+    use crate::options::offline::format_duration;
     let money = |minor: u64| offpay_protocol::Amount::from_minor(minor).map(|a| currency.format(a)).unwrap_or_default();
     tracing::info!(
         validity = %format_duration(limits.validity_secs),

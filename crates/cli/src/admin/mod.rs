@@ -5,23 +5,21 @@
 //! - `verify`: the journal hash chain, zero-sum postings and every balance; exit 1 on problems.
 //! - `security-events`: recent login failures, lockouts, rate-limit hits, forbidden actions.
 //! - `freeze` / `unfreeze HANDLE`: stop or allow an account's payments.
-//! - `rotate-issuer-key`, `fraud`, `purses`: offline payments (`admin_offline.rs`).
+//! - `rotate-issuer-key`, `fraud`, `purses`: offline payments (`admin/offline.rs`).
 //!
 //! Errors: one line on stderr, non-zero exit; each command is one database transaction, so
 //! nothing is half-done.
 
-#[path = "admin/commands.rs"]
 mod commands;
-#[path = "admin/store_args.rs"]
-mod store_args;
-#[path = "admin/time.rs"]
+pub mod offline;
 mod time;
 
 use std::process::ExitCode;
 
 use anyhow::Context;
-pub use store_args::{DEFAULT_DATA_DIR, StoreArgs};
 pub use time::utc;
+
+use crate::options::store::StoreArgs;
 
 #[derive(clap::Args)]
 pub struct AdminArgs {
@@ -63,14 +61,14 @@ pub enum AdminCommand {
     /// Unfreeze an account
     Unfreeze { handle: String },
     #[command(flatten)]
-    Offline(crate::admin_offline::OfflineAdminCommand),
+    Offline(offline::OfflineAdminCommand),
 }
 
 pub fn run(args: AdminArgs) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async move {
         if let AdminCommand::Offline(command) = args.command {
-            return crate::admin_offline::run(&args.store, command).await;
+            return offline::run(&args.store, command).await;
         }
         let (store, _label) = args.store.open().await?;
         commands::run(store.as_ref(), args.command).await
