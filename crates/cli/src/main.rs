@@ -13,6 +13,7 @@ macro_rules! println {
 mod admin;
 mod options;
 mod serve;
+mod time;
 mod wallet;
 
 use clap::{Parser, Subcommand};

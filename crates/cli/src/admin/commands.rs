@@ -8,7 +8,7 @@ use offpay_protocol::{Currency, Handle};
 use serde_json::json;
 
 use super::AdminCommand;
-use super::time::utc;
+use crate::time::utc;
 
 /// The deployment currency (the server's default).
 const CURRENCY: Currency = Currency::INR;

@@ -12,12 +12,11 @@
 
 mod commands;
 pub mod offline;
-mod time;
 
 use std::process::ExitCode;
 
 use anyhow::Context;
-pub use time::utc;
+pub use crate::time::utc;
 
 use crate::options::store::StoreArgs;
 

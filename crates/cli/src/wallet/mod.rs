@@ -8,8 +8,9 @@
 //! 2 the command line is wrong; 3 a payment's outcome is unknown and it is kept pending
 //! (`offpay wallet retry KEY` or `offpay wallet sync` finishes it).
 //!
-//! Files: `wallet/output.rs` (all wording and JSON shapes), `wallet/password.rs` (password from
-//! `OFFPAY_PASSWORD` or a silent prompt).
+//! Files: `wallet/offline.rs` (the offline commands), `wallet/output.rs` (all wording and JSON
+//! shapes), `wallet/password.rs` (password from `OFFPAY_PASSWORD` or a silent prompt); dates
+//! through `crate::time`.
 
 mod offline;
 mod output;

@@ -8,6 +8,8 @@ use offpay_wallet::wire::HistoryItem;
 use offpay_wallet::{AccountView, BalanceView, Freshness, RetriedSend, SendReceipt, WalletError};
 use serde_json::{Value, json};
 
+pub use crate::time::utc_minute;
+
 /// "750.00 INR".
 pub fn money(currency: &Currency, amount: Amount) -> String {
     format!("{} {}", currency.format(amount), currency.code())
@@ -236,29 +238,6 @@ pub fn sanitize(text: &str) -> String {
         }
     }
     out
-}
-
-/// `YYYY-MM-DD HH:MM UTC` for milliseconds since the Unix epoch.
-pub fn utc_minute(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let days = secs.div_euclid(86_400);
-    let of_day = secs.rem_euclid(86_400);
-    let (y, m, d) = civil_from_days(days);
-    format!("{y:04}-{m:02}-{d:02} {:02}:{:02} UTC", of_day / 3600, of_day % 3600 / 60)
-}
-
-/// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, u32::try_from(m).unwrap_or(0), u32::try_from(d).unwrap_or(0))
 }
 
 #[cfg(test)]

@@ -1,0 +1,58 @@
+//! Formatting milliseconds since the Unix epoch as UTC date-times (jiff does the calendar), for
+//! the operator (`utc`) and for people (`utc_minute`, used by the wallet's wording).
+
+use jiff::Timestamp;
+use jiff::civil::DateTime;
+use jiff::tz::TimeZone;
+
+/// The UTC date and time of `ms`, or `None` outside the years jiff represents (-9999 to 9999).
+fn civil(ms: i64) -> Option<(DateTime, i64)> {
+    let at = Timestamp::from_millisecond(ms).ok()?;
+    Some((TimeZone::UTC.to_datetime(at), ms.rem_euclid(1000)))
+}
+
+/// `2023-11-14T22:13:20.000Z` (a time outside the years 1 to 9999 is shown as milliseconds).
+pub fn utc(ms: i64) -> String {
+    match civil(ms) {
+        Some((t, millis)) if t.year() > 0 => format!(
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{millis:03}Z",
+            t.year(),
+            t.month(),
+            t.day(),
+            t.hour(),
+            t.minute(),
+            t.second()
+        ),
+        _ => format!("{ms} ms since 1970"),
+    }
+}
+
+/// `YYYY-MM-DD HH:MM UTC` (a time outside the years 1 to 9999 is shown as milliseconds).
+pub fn utc_minute(ms: i64) -> String {
+    match civil(ms) {
+        Some((t, _)) if t.year() > 0 => {
+            format!("{:04}-{:02}-{:02} {:02}:{:02} UTC", t.year(), t.month(), t.day(), t.hour(), t.minute())
+        }
+        _ => format!("{ms} ms since 1970"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{utc, utc_minute};
+
+    #[test]
+    fn formats_known_instants() {
+        assert_eq!(utc(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(utc(1_700_000_000_123), "2023-11-14T22:13:20.123Z");
+        assert_eq!(utc(951_782_400_000), "2000-02-29T00:00:00.000Z");
+        assert_eq!(utc(-1), "1969-12-31T23:59:59.999Z");
+        assert_eq!(utc_minute(1_700_000_000_123), "2023-11-14 22:13 UTC");
+    }
+
+    #[test]
+    fn times_no_calendar_holds_are_shown_as_numbers() {
+        assert_eq!(utc(i64::MAX), format!("{} ms since 1970", i64::MAX));
+        assert_eq!(utc_minute(i64::MIN), format!("{} ms since 1970", i64::MIN));
+    }
+}
