@@ -19,7 +19,8 @@
 //! - [`headers`]: security headers (CSP, frame protection, nosniff, referrer and permissions
 //!   policies) on every answer.
 //! - [`request_id`]: an `x-request-id` on every answer, recorded on every log line of the request.
-//! - [`ws_slots`]: the cap on open WebSockets per user.
+//! - [`ws_slots`]: the cap on open WebSockets per user; [`live_hub`]: live-event wake-ups
+//!   routed to the sockets of the user they concern.
 //! - [`session_watch`]: closing a session's open WebSockets at logout, on every server.
 //! - [`issuer`]: the issuer keyset (file, rotation) and offline limits; [`expiry`]: the task
 //!   returning expired purses' remainders; `routes/offline.rs`: the offline API.
@@ -35,6 +36,7 @@ pub mod guard;
 pub mod headers;
 pub mod issuer;
 pub mod listen;
+pub mod live_hub;
 pub mod ratelimit;
 pub mod request_id;
 pub mod routes;

@@ -33,6 +33,8 @@ pub struct Inner {
     pub security: SecurityLog,
     /// Logouts on this server, heard by its open WebSockets of the same session.
     pub session_ends: SessionEnds,
+    /// Live-event wake-ups for this server's open WebSockets, per user.
+    pub live: std::sync::Arc<crate::live_hub::LiveHub>,
     /// Open WebSockets per user on this server (capped at `ws_per_user`).
     pub ws_slots: crate::ws_slots::WsSlots,
     /// Becomes `true` when the server is shutting down (WebSocket loops close then).
@@ -61,6 +63,7 @@ impl AppState {
             auth_per_ip: KeyedLimiter::new(config.rate_auth_per_ip, config.rate_max_keys, clock.clone()),
             security: SecurityLog::new(store.clone(), clock.clone()),
             session_ends: SessionEnds::default(),
+            live: crate::live_hub::LiveHub::start(&store),
             ws_slots: crate::ws_slots::WsSlots::default(),
             passwords,
             config,

@@ -25,20 +25,25 @@ use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::http::HeaderMap;
 use axum::http::header::AUTHORIZATION;
 use axum::response::Response;
-use offpay_ledger::{EVENTS_MAX, Event, EventNotice, UserId};
+use offpay_ledger::{EVENTS_MAX, Event, UserId};
 use serde::Deserialize;
 use serde_json::json;
-use tokio::sync::broadcast::{self, error::RecvError};
 
 use crate::auth::{check_account_rate, resolve_token};
 use crate::error::ApiError;
 use crate::extract::ClientIp;
+use crate::live_hub::Following;
 use crate::session_watch::SessionWatch;
 use crate::state::AppState;
 use crate::ws_slots::WsSlot;
 
 /// Close code for a failed authentication (an application code, like HTTP 401).
 pub const CLOSE_UNAUTHORIZED: u16 = 4401;
+/// Read buffer per socket (tungstenite's default is 128 KiB).
+const READ_BUFFER: usize = 4 * 1024;
+/// Most bytes waiting to be written to one socket (a stalled client's backlog).
+const MAX_WRITE_BUFFER: usize = 1024 * 1024;
+
 /// Close code when the user already has `ws_per_user` sockets open (like HTTP 429).
 pub const CLOSE_TOO_MANY: u16 = 4429;
 /// Close code for a socket that sent nothing for `ws_idle_timeout` (like HTTP 408).
@@ -63,7 +68,7 @@ struct Subscription {
     user_id: UserId,
     cursor: i64,
     expires_at_ms: i64,
-    notices: broadcast::Receiver<EventNotice>,
+    notices: Following,
     session: SessionWatch,
     /// This socket's place in the user's count, given back when the socket ends.
     _slot: WsSlot,
@@ -77,7 +82,14 @@ pub async fn upgrade(
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
     let ws = ws.map_err(|e| ApiError::InvalidRequest(format!("this route needs a WebSocket upgrade: {e}")))?;
-    let ws = ws.max_message_size(MAX_CLIENT_MESSAGE);
+    // Small buffers: a client sends only its token and pongs, and events are a few hundred
+    // bytes; tungstenite's default 128 KiB read buffer, allocated for every socket, came to
+    // about 130 KB of server memory per open socket (docs/PERFORMANCE.md, "Live events").
+    let ws = ws
+        .max_message_size(MAX_CLIENT_MESSAGE)
+        .read_buffer_size(READ_BUFFER)
+        .write_buffer_size(0)
+        .max_write_buffer_size(MAX_WRITE_BUFFER);
     let Query(query) = query.map_err(|e| ApiError::InvalidRequest(format!("bad query: {e}")))?;
     let header = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| {
         let (scheme, token) = v.trim().split_once(' ')?;
@@ -106,7 +118,7 @@ async fn subscribe(state: &AppState, token: &str, after: Option<i64>) -> Result<
         state.security.record_sampled("rate_limited", &format!("ws:{}", user.handle), &detail).await;
         return Err(ApiError::TooManyWebSockets(cap));
     };
-    let notices = state.store.subscribe();
+    let notices = state.live.follow(user.id);
     let cursor = match after {
         Some(after) if after > 0 => after,
         _ => state.store.latest_event_seq().await?,
@@ -184,10 +196,9 @@ async fn run(state: AppState, mut socket: WebSocket, mut sub: Subscription) {
             }
         }
         tokio::select! {
-            notice = sub.notices.recv() => match notice {
-                Ok(notice) => behind = notice.user_id == sub.user_id && notice.seq > sub.cursor,
-                Err(RecvError::Lagged(_)) => behind = true,
-                Err(RecvError::Closed) => {
+            woken = sub.notices.receiver.changed() => match woken {
+                Ok(()) => behind = *sub.notices.receiver.borrow_and_update() > sub.cursor,
+                Err(_) => {
                     close(&mut socket, 1011, "event feed closed").await;
                     return;
                 }
