@@ -1,0 +1,215 @@
+//! Single-note redemption over HTTP: many payees each upload one received offline note per
+//! `POST /v1/notes` request, CLIENTS at once, against a real in-process server (SQLite), and the
+//! rate and latency are printed beside the raw Ed25519 `verify_strict` rate over the same notes
+//! on the same cores, measured just before and just after (the baseline of issue 13).
+//!
+//! ```text
+//! cargo run --release -p offpay-server --example note_uploads -- [NOTES] [CLIENTS] [PAYERS] [PAYEES]
+//! ```
+//! Defaults: 20,000 notes, 64 clients, 200 payers, 100 payees. Setup goes through the API as a
+//! wallet would (register, register a device key, load a purse of 2,000.00), then every payer
+//! signs a chain of 1.00 notes to the payees in turn, each for its own request nonce. The
+//! server runs with `Config::for_tests()` (tiny Argon2, request-rate limits raised: every client
+//! is 127.0.0.1) and an issuer key in a temporary directory. Results: docs/PERFORMANCE.md,
+//! "Single-note uploads".
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+
+use offpay_ledger::{IdempotencyKey, open_store};
+use offpay_protocol::testkit::signing_key;
+use offpay_protocol::text::Encoded;
+use offpay_protocol::{AccountId, Amount, Handle, Nonce, NoteFields, PaymentNote, PurseCertificate};
+use offpay_server::issuer::Issuer;
+use offpay_server::{Clock, Config, serve_with};
+use rand::Rng;
+use serde_json::{Value, json};
+use tokio::task::JoinSet;
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+const NOTE_MINOR: u64 = 100;
+const PURSE_MINOR: u64 = 200_000;
+
+#[tokio::main]
+async fn main() -> Result<(), BoxError> {
+    let args: Vec<usize> = std::env::args().skip(1).map(|a| a.parse()).collect::<Result<_, _>>()?;
+    let get = |i: usize, default: usize| args.get(i).copied().unwrap_or(default);
+    let (total, clients, payers, payees) = (get(0, 20_000), get(1, 64).max(1), get(2, 200).max(1), get(3, 100).max(1));
+    let per_payer = total.div_ceil(payers);
+    if per_payer as u64 * NOTE_MINOR > PURSE_MINOR {
+        return Err(format!("{per_payer} notes of 1.00 per payer do not fit a 2,000.00 purse: add payers").into());
+    }
+    println!("note uploads: {total} notes, one per request, {clients} clients, {payers} payers, {payees} payees; {}", load());
+
+    let dir = tempfile::tempdir()?;
+    let store = open_store(Some(dir.path()), None).await?;
+    let now_s = u64::try_from(Clock::System.now_ms() / 1000)?;
+    let mut config = Config::for_tests();
+    config.offline.issuer = Some(Arc::new(Issuer::open(&dir.path().join("issuer-keys.json"), now_s)?));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let (_stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(serve_with(config, Arc::clone(&store), listener, Clock::System, async move {
+        let _ = stopped.await;
+    }));
+
+    let started = Instant::now();
+    let payee_users = register(addr, "pe", payees).await?;
+    let payer_users = register(addr, "pr", payers).await?;
+    let http = reqwest::Client::new();
+    let mut payee_accounts = Vec::new();
+    for (_, token) in &payee_users {
+        let me: Value = http.get(format!("http://{addr}/v1/me")).bearer_auth(token).send().await?.json().await?;
+        payee_accounts.push(me["account"].as_u64().ok_or("no account")?);
+    }
+    let mut notes: Vec<(usize, String)> = Vec::with_capacity(total);
+    let mut signed: Vec<PaymentNote> = Vec::with_capacity(total);
+    for (p, (handle, token)) in payer_users.iter().enumerate() {
+        let key = IdempotencyKey::parse(&format!("fund-{handle}")).ok_or("key")?;
+        store.deposit(&Handle::parse(handle)?, Amount::from_minor(PURSE_MINOR).ok_or("amount")?, &key, Clock::System.now_ms()).await?;
+        let device = signing_key(&format!("{handle}-device"));
+        let public = hex::encode(device.verifying_key().to_bytes());
+        let answer = http.post(format!("http://{addr}/v1/devices")).bearer_auth(token).json(&json!({"public_key": public})).send().await?;
+        if answer.status().as_u16() != 201 {
+            return Err(format!("device: {}", answer.text().await?).into());
+        }
+        let purse: Value = http
+            .post(format!("http://{addr}/v1/purses"))
+            .bearer_auth(token)
+            .header("Idempotency-Key", format!("purse-{handle}"))
+            .json(&json!({"amount": PURSE_MINOR, "device_public_key": public}))
+            .send()
+            .await?
+            .json()
+            .await?;
+        let cert = PurseCertificate::from_text(purse["certificate"].as_str().ok_or("no certificate")?)?;
+        let mut last = cert.hash();
+        for seq in 1..=per_payer.min(total - signed.len()) {
+            let payee = (p + seq) % payees;
+            let fields = NoteFields {
+                seq: u32::try_from(seq)?,
+                prev_hash: last,
+                cumulative: Amount::from_minor(NOTE_MINOR * seq as u64).ok_or("amount")?,
+                amount: Amount::from_minor(NOTE_MINOR).ok_or("amount")?,
+                payee: AccountId(payee_accounts[payee]),
+                nonce: Nonce::from_bytes(rand::rng().random()),
+                time: now_s,
+            };
+            let note = PaymentNote::sign(cert.clone(), fields, &device)?;
+            last = note.hash();
+            notes.push((payee, note.to_text()));
+            signed.push(note);
+        }
+    }
+    println!("setup: {} users, {} purses, {} notes signed in {:.1} s", payees + payers, payers, notes.len(), started.elapsed().as_secs_f64());
+
+    let verify_before = raw_verify_rate(&signed);
+    let notes = Arc::new(notes);
+    let next = Arc::new(AtomicUsize::new(0));
+    let tokens: Arc<Vec<String>> = Arc::new(payee_users.into_iter().map(|(_, t)| t).collect());
+    let started = Instant::now();
+    let mut set = JoinSet::new();
+    for _ in 0..clients {
+        let (notes, next, tokens) = (Arc::clone(&notes), Arc::clone(&next), Arc::clone(&tokens));
+        set.spawn(async move {
+            let client = reqwest::Client::builder().pool_max_idle_per_host(1).build()?;
+            let mut latencies_us = Vec::new();
+            let mut settled = 0usize;
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some((payee, text)) = notes.get(i) else { break };
+                let sent = Instant::now();
+                let answer = client
+                    .post(format!("http://{addr}/v1/notes"))
+                    .bearer_auth(&tokens[*payee])
+                    .json(&json!({"notes": [text]}))
+                    .send()
+                    .await?;
+                let status = answer.status().as_u16();
+                let body: Value = answer.json().await?;
+                latencies_us.push(u64::try_from(sent.elapsed().as_micros()).unwrap_or(u64::MAX));
+                if status == 200 && body["results"][0]["status"] == "settled" {
+                    settled += 1;
+                } else {
+                    eprintln!("note {i}: {status} {body}");
+                }
+            }
+            Ok::<_, BoxError>((latencies_us, settled))
+        });
+    }
+    let mut latencies = Vec::new();
+    let mut settled = 0;
+    while let Some(done) = set.join_next().await {
+        let (l, s) = done??;
+        latencies.extend(l);
+        settled += s;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let verify_after = raw_verify_rate(&signed);
+    latencies.sort_unstable();
+    let pct = |p: f64| latencies.get(((latencies.len() as f64 - 1.0) * p).round() as usize).copied().unwrap_or(0) as f64 / 1000.0;
+    let rate = latencies.len() as f64 / elapsed;
+    let raw = f64::midpoint(verify_before, verify_after);
+    println!(
+        "single-note uploads: {rate:.0} notes/s ({settled} of {} settled), p50 {:.2} ms, p99 {:.2} ms; raw verify_strict {raw:.0}/s (before {verify_before:.0}, after {verify_after:.0}); ratio {:.2}; {}",
+        latencies.len(),
+        pct(0.50),
+        pct(0.99),
+        rate / raw,
+        load()
+    );
+    let check = store.verify().await?;
+    println!("verify of {} entries: {}", check.entries, if check.problems.is_empty() { "clean".to_string() } else { format!("{:?}", check.problems) });
+    Ok(())
+}
+
+fn load() -> String {
+    let text = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    format!("load average {}", text.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+}
+
+/// Raw `verify_strict` per second over `notes` on every core.
+fn raw_verify_rate(notes: &[PaymentNote]) -> f64 {
+    let prepared: Vec<_> = notes.iter().map(|n| (n.certificate().fields().device_key, n.signed_bytes(), *n.signature())).collect();
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let started = Instant::now();
+    std::thread::scope(|s| {
+        for part in prepared.chunks(prepared.len().div_ceil(threads).max(1)) {
+            s.spawn(move || {
+                for (key, msg, sig) in part {
+                    assert!(key.verify_strict(msg, sig).is_ok());
+                }
+            });
+        }
+    });
+    prepared.len() as f64 / started.elapsed().as_secs_f64()
+}
+
+/// Registers `count` users over HTTP, 32 at a time; (handle, token) pairs in order.
+async fn register(addr: SocketAddr, prefix: &str, count: usize) -> Result<Vec<(String, String)>, BoxError> {
+    let client = reqwest::Client::new();
+    let tag: u32 = rand::rng().random();
+    let mut users = Vec::with_capacity(count);
+    for chunk in (0..count).collect::<Vec<_>>().chunks(32) {
+        let mut set = JoinSet::new();
+        for &i in chunk {
+            let (client, handle) = (client.clone(), format!("{prefix}{tag:x}n{i}"));
+            set.spawn(async move {
+                let body = json!({"handle": handle, "password": "note-uploads-password"});
+                let answer: Value = client.post(format!("http://{addr}/v1/register")).json(&body).send().await?.error_for_status()?.json().await?;
+                Ok::<_, BoxError>((i, handle, answer["token"].as_str().ok_or("no token")?.to_string()))
+            });
+        }
+        let mut got = Vec::new();
+        while let Some(done) = set.join_next().await {
+            got.push(done??);
+        }
+        got.sort_by_key(|(i, _, _)| *i);
+        users.extend(got.into_iter().map(|(_, h, t)| (h, t)));
+    }
+    Ok(users)
+}
