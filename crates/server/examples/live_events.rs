@@ -34,7 +34,9 @@ use tokio::sync::{Mutex, oneshot};
 use tokio::task::JoinSet;
 use tokio_tungstenite::tungstenite::Message;
 
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
+mod common;
+
+use common::{BoxError, load_average, register};
 
 fn unix_us() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
@@ -48,10 +50,6 @@ fn rss_mb() -> u64 {
         .map_or(0, |kb| kb / 1024)
 }
 
-fn load() -> String {
-    let text = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
-    format!("load average {}", text.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-}
 
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
@@ -62,7 +60,7 @@ async fn main() -> Result<(), BoxError> {
     let sockets: usize = args.first().map_or(Ok(10_000), |a| a.parse())?;
     let transfers: usize = args.get(1).map_or(Ok(500), |a| a.parse())?;
     let only = std::env::var("OFFPAY_BENCH_ONLY").unwrap_or_default();
-    println!("live events: {sockets} sockets (baseline 10), {transfers} transfers one at a time; {}", load());
+    println!("live events: {sockets} sockets (baseline 10), {transfers} transfers one at a time; {}", load_average());
     if only.is_empty() || only == "sqlite" {
         let dir = tempfile::tempdir()?;
         let store = open_store(Some(dir.path()), None).await?;
@@ -106,7 +104,7 @@ async fn start(store: Arc<dyn Store>, sockets: usize) -> Result<Running, BoxErro
 /// One measurement: `n` receivers with a socket on `ws_server`, transfers through `http_server`.
 async fn round(name: &str, store: &Arc<dyn Store>, http_server: SocketAddr, ws_server: SocketAddr, n: usize, transfers: usize) -> Result<(), BoxError> {
     let started = std::time::Instant::now();
-    let mut users = register(http_server, n + 1).await?;
+    let mut users = register(http_server, "le", n + 1).await?;
     let (sender, sender_token) = users.pop().ok_or("no sender")?;
     let key = IdempotencyKey::parse(&format!("fund-{sender}")).ok_or("key")?;
     store.deposit(&Handle::parse(&sender)?, Amount::from_minor(100_000_000).ok_or("amount")?, &key, Clock::System.now_ms()).await?;
@@ -178,36 +176,13 @@ async fn round(name: &str, store: &Arc<dyn Store>, http_server: SocketAddr, ws_s
         pct(0.50),
         pct(0.99),
         pct(1.0),
-        load()
+        load_average()
     );
     collector.abort();
     child.kill().await?;
     Ok(())
 }
 
-/// Registers `count` users over HTTP, 32 at a time; (handle, token) pairs.
-async fn register(addr: SocketAddr, count: usize) -> Result<Vec<(String, String)>, BoxError> {
-    let client = reqwest::Client::new();
-    let tag: u32 = rand::rng().random();
-    let mut users = Vec::with_capacity(count);
-    let mut set = JoinSet::new();
-    for i in 0..count {
-        let (client, handle) = (client.clone(), format!("le{tag:x}u{i}"));
-        set.spawn(async move {
-            let body = json!({"handle": handle, "password": "live-events-password"});
-            let answer: Value = client.post(format!("http://{addr}/v1/register")).json(&body).send().await?.error_for_status()?.json().await?;
-            let token = answer["token"].as_str().ok_or("register: no token")?.to_string();
-            Ok::<_, BoxError>((handle, token))
-        });
-        if set.len() >= 32 {
-            users.push(set.join_next().await.ok_or("join")???);
-        }
-    }
-    while let Some(done) = set.join_next().await {
-        users.push(done??);
-    }
-    Ok(users)
-}
 
 /// The child: one socket per token in `tokens_file`; prints "ready", then for every `money_in`
 /// event "entry_id received_at_us".

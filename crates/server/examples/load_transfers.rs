@@ -27,7 +27,9 @@ use serde_json::{Value, json};
 use tokio::sync::oneshot;
 use tokio::task::JoinSet;
 
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
+mod common;
+
+use common::{BoxError, load_average, register};
 
 #[derive(Clone, Copy)]
 struct Opts {
@@ -56,7 +58,7 @@ struct Running {
 async fn main() -> Result<(), BoxError> {
     let opts = parse_opts()?;
     let only = std::env::var("OFFPAY_BENCH_ONLY").unwrap_or_default();
-    println!("load: {} s, {} clients, {} users, max {} transfers; {}", opts.seconds, opts.clients, opts.users, opts.max, uptime());
+    println!("load: {} s, {} clients, {} users, max {} transfers; {}", opts.seconds, opts.clients, opts.users, opts.max, load_average());
     if only.is_empty() || only == "sqlite" {
         let dir = tempfile::tempdir()?;
         let store = open_store(Some(dir.path()), None).await?;
@@ -72,7 +74,7 @@ async fn main() -> Result<(), BoxError> {
     let store = open_store(None, Some(&url)).await?;
     let rate = run_backend("postgres", store, opts).await?;
     let tps = pgbench(opts).await?;
-    println!("baseline: pgbench TPC-B {tps:.0} tps; offpay/pgbench = {:.2}; {}", rate / tps, uptime());
+    println!("baseline: pgbench TPC-B {tps:.0} tps; offpay/pgbench = {:.2}; {}", rate / tps, load_average());
     Ok(())
 }
 
@@ -82,16 +84,12 @@ fn parse_opts() -> Result<Opts, BoxError> {
     Ok(Opts { seconds: get(0, 10), clients: get(1, 64).max(1), users: get(2, 1000).max(2), max: get(3, 1_000_000), pgbench_clients: get(4, 8) })
 }
 
-fn uptime() -> String {
-    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
-    format!("load average {}", load.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-}
 
 /// Registers, funds, drives the load, prints the figures and verifies; returns transfers/s.
 async fn run_backend(name: &str, store: Arc<dyn Store>, opts: Opts) -> Result<f64, BoxError> {
     let server = start_server(Arc::clone(&store)).await?;
     let started = Instant::now();
-    let users = register_all(server.addr, opts.users).await?;
+    let users = register(server.addr, "lt", usize::try_from(opts.users)?).await?;
     fund_all(&store, &users).await?;
     println!("{name}: registered and funded {} users in {:.1} s", users.len(), started.elapsed().as_secs_f64());
     let started = Instant::now();
@@ -115,29 +113,6 @@ async fn start_server(store: Arc<dyn Store>) -> Result<Running, BoxError> {
     Ok(Running { addr, stop, task })
 }
 
-/// Registers `count` users over HTTP, 32 at a time; returns (handle, token) pairs.
-async fn register_all(addr: SocketAddr, count: u64) -> Result<Vec<(String, String)>, BoxError> {
-    let client = reqwest::Client::new();
-    let tag: u32 = rand::rng().random();
-    let mut users = Vec::new();
-    let mut set = JoinSet::new();
-    for i in 0..count {
-        let (client, handle) = (client.clone(), format!("lt{tag:x}u{i}"));
-        set.spawn(async move {
-            let body = json!({"handle": handle, "password": "load-test-password"});
-            let answer: Value = client.post(format!("http://{addr}/v1/register")).json(&body).send().await?.error_for_status()?.json().await?;
-            let token = answer["token"].as_str().ok_or("register: no token")?.to_string();
-            Ok::<_, BoxError>((handle, token))
-        });
-        if set.len() >= 32 {
-            users.push(set.join_next().await.ok_or("join")???);
-        }
-    }
-    while let Some(done) = set.join_next().await {
-        users.push(done??);
-    }
-    Ok(users)
-}
 
 /// Deposits 10,000.00 to every user through the store (as `offpay admin deposit` does).
 async fn fund_all(store: &Arc<dyn Store>, users: &[(String, String)]) -> Result<(), BoxError> {
@@ -235,7 +210,7 @@ fn report(name: &str, mut tally: Tally, elapsed: Duration) -> f64 {
         pct(0.99),
         pct(1.0),
         tally.statuses,
-        uptime()
+        load_average()
     );
     rate
 }

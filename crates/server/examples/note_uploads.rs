@@ -14,7 +14,6 @@
 //! "Single-note uploads".
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
@@ -29,7 +28,9 @@ use rand::Rng;
 use serde_json::{Value, json};
 use tokio::task::JoinSet;
 
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
+mod common;
+
+use common::{BoxError, load_average, register};
 
 const NOTE_MINOR: u64 = 100;
 const PURSE_MINOR: u64 = 200_000;
@@ -43,7 +44,7 @@ async fn main() -> Result<(), BoxError> {
     if per_payer as u64 * NOTE_MINOR > PURSE_MINOR {
         return Err(format!("{per_payer} notes of 1.00 per payer do not fit a 2,000.00 purse: add payers").into());
     }
-    println!("note uploads: {total} notes, one per request, {clients} clients, {payers} payers, {payees} payees; {}", load());
+    println!("note uploads: {total} notes, one per request, {clients} clients, {payers} payers, {payees} payees; {}", load_average());
 
     let dir = tempfile::tempdir()?;
     let store = open_store(Some(dir.path()), None).await?;
@@ -160,17 +161,13 @@ async fn main() -> Result<(), BoxError> {
         pct(0.50),
         pct(0.99),
         rate / raw,
-        load()
+        load_average()
     );
     let check = store.verify().await?;
     println!("verify of {} entries: {}", check.entries, if check.problems.is_empty() { "clean".to_string() } else { format!("{:?}", check.problems) });
     Ok(())
 }
 
-fn load() -> String {
-    let text = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
-    format!("load average {}", text.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-}
 
 /// Raw `verify_strict` per second over `notes` on every core.
 fn raw_verify_rate(notes: &[PaymentNote]) -> f64 {
@@ -189,27 +186,3 @@ fn raw_verify_rate(notes: &[PaymentNote]) -> f64 {
     prepared.len() as f64 / started.elapsed().as_secs_f64()
 }
 
-/// Registers `count` users over HTTP, 32 at a time; (handle, token) pairs in order.
-async fn register(addr: SocketAddr, prefix: &str, count: usize) -> Result<Vec<(String, String)>, BoxError> {
-    let client = reqwest::Client::new();
-    let tag: u32 = rand::rng().random();
-    let mut users = Vec::with_capacity(count);
-    for chunk in (0..count).collect::<Vec<_>>().chunks(32) {
-        let mut set = JoinSet::new();
-        for &i in chunk {
-            let (client, handle) = (client.clone(), format!("{prefix}{tag:x}n{i}"));
-            set.spawn(async move {
-                let body = json!({"handle": handle, "password": "note-uploads-password"});
-                let answer: Value = client.post(format!("http://{addr}/v1/register")).json(&body).send().await?.error_for_status()?.json().await?;
-                Ok::<_, BoxError>((i, handle, answer["token"].as_str().ok_or("no token")?.to_string()))
-            });
-        }
-        let mut got = Vec::new();
-        while let Some(done) = set.join_next().await {
-            got.push(done??);
-        }
-        got.sort_by_key(|(i, _, _)| *i);
-        users.extend(got.into_iter().map(|(_, h, t)| (h, t)));
-    }
-    Ok(users)
-}
