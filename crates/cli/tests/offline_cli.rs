@@ -124,7 +124,8 @@ fn qr_codes_go_to_stderr_and_the_text_alone_to_stdout() {
     let note = single_line(&String::from_utf8(out.stdout).unwrap(), "OPN1:");
     assert!(String::from_utf8(out.stderr).unwrap().contains('▀'));
     // The note can also be piped in.
-    let mut child = offpay(&bob.path).args(["accept", "-"]).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+    let mut child =
+        offpay(&bob.path).args(["accept", "-"]).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
     std::io::Write::write_all(&mut child.stdin.take().unwrap(), format!("{note}\n").as_bytes()).unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success());

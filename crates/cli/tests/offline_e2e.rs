@@ -33,8 +33,9 @@ use wallet_support::{Server, WalletHome};
 
 /// The device key in a wallet home (what a thief of the home has).
 fn device_key(home: &Path) -> SigningKey {
-    let conn = rusqlite::Connection::open_with_flags(home.join("offline.sqlite3"), rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-        .unwrap();
+    let conn =
+        rusqlite::Connection::open_with_flags(home.join("offline.sqlite3"), rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .unwrap();
     let secret: Vec<u8> = conn.query_row("SELECT secret FROM device WHERE id = 1", [], |r| r.get(0)).unwrap();
     SigningKey::from_bytes(&secret.try_into().unwrap())
 }
@@ -331,17 +332,21 @@ fn a_second_branch_for_one_account_is_refused_and_notes_past_the_allowance_are_h
     assert_eq!(balances(&carol), (20_000, 0));
 
     let fraud = server.admin(&["fraud"]);
-    assert!(
-        fraud.contains("operator loss 100.00 of allowance 100.00, held for notes 200.00"),
-        "{fraud}"
-    );
+    assert!(fraud.contains("operator loss 100.00 of allowance 100.00, held for notes 200.00"), "{fraud}");
     let json: Value = serde_json::from_str(&server.admin(&["fraud", "--json"])).unwrap();
     let purse = &json["fraud_proofs"][0]["purse"];
     assert_eq!((purse["fraud_loss"].as_u64(), purse["notes_held"].as_u64()), (Some(10_000), Some(20_000)), "{json}");
     let held = server.admin(&["held"]);
-    assert!(held.contains("alice owes carol 200.00 (paid 0.00 of 200.00)") && held.contains("loss_allowance_exhausted"), "{held}");
+    assert!(
+        held.contains("alice owes carol 200.00 (paid 0.00 of 200.00)") && held.contains("loss_allowance_exhausted"),
+        "{held}"
+    );
     let held: Value = serde_json::from_str(&server.admin(&["held", "--json"])).unwrap();
-    assert_eq!((held["held_notes"][0]["held"].as_u64(), held["held_notes"][0]["payee"].as_str()), (Some(20_000), Some("carol")), "{held}");
+    assert_eq!(
+        (held["held_notes"][0]["held"].as_u64(), held["held_notes"][0]["payee"].as_str()),
+        (Some(20_000), Some("carol")),
+        "{held}"
+    );
     assert_books_balance(&server, &[&alice, &bob, &carol], 50_000);
 
     // Money reaches Alice: Carol's next sync (the held note goes up again) is paid from it.

@@ -106,7 +106,8 @@ fn issuer_key_rotation_keeps_old_purses_paying_and_certifies_new_purses_with_the
     let new_key = rotated["key_id"].as_str().unwrap().to_string();
     assert_ne!(new_key, old_key);
     assert_eq!(rotated["file"], server.data.join("issuer-keys.json").display().to_string());
-    let human = server.admin(&["rotate-issuer-key", "--issuer-keys", server.data.join("other-keys.json").to_str().unwrap()]);
+    let human =
+        server.admin(&["rotate-issuer-key", "--issuer-keys", server.data.join("other-keys.json").to_str().unwrap()]);
     assert!(human.starts_with("New issuer key ") && human.contains("stops issuing in 300 seconds"), "{human}");
 
     // Running servers reload the key file every minute; restarting picks it up at once.
@@ -180,7 +181,11 @@ fn closing_a_purse_returns_the_rest_and_holds_what_unsettled_notes_need() {
     assert_eq!(balances(alice), (88_000, 0));
     let row = purse_row(&server, "alice", &purse);
     assert_eq!(row["state"], "closed", "{row}");
-    assert_eq!((row["settled"].as_u64(), row["returned"].as_u64(), row["held"].as_u64()), (Some(0), Some(38_000), Some(12_000)), "{row}");
+    assert_eq!(
+        (row["settled"].as_u64(), row["returned"].as_u64(), row["held"].as_u64()),
+        (Some(0), Some(38_000), Some(12_000)),
+        "{row}"
+    );
     let status: Value = serde_json::from_str(&alice.ok(&["purse", "status", "--json"])).unwrap();
     assert_eq!(status["purses"][0]["state"], "closed", "{status}");
     assert_eq!(status["offline"], 0, "{status}");
@@ -193,7 +198,11 @@ fn closing_a_purse_returns_the_rest_and_holds_what_unsettled_notes_need() {
     assert_eq!(synced["rejected"], serde_json::json!([]), "{synced}");
     assert_eq!(balances(bob), (12_000, 0));
     let row = purse_row(&server, "alice", &purse);
-    assert_eq!((row["settled"].as_u64(), row["returned"].as_u64(), row["held"].as_u64()), (Some(12_000), Some(38_000), Some(0)), "{row}");
+    assert_eq!(
+        (row["settled"].as_u64(), row["returned"].as_u64(), row["held"].as_u64()),
+        (Some(12_000), Some(38_000), Some(0)),
+        "{row}"
+    );
     // Alice's own upload of the same note moves nothing.
     let synced = sync(alice);
     assert_eq!((synced["uploaded"].as_u64(), synced["duplicate"].as_u64()), (Some(1), Some(1)), "{synced}");
@@ -221,7 +230,11 @@ fn a_note_signed_after_the_close_by_a_copy_of_the_device_is_beyond_close_fraud()
     copy_home(&alice.home, &clone.home);
 
     let closed = alice.json(&["purse", "close"]);
-    assert_eq!((closed["purses"][0]["returned"].as_u64(), closed["purses"][0]["held"].as_u64()), (Some(38_000), Some(12_000)), "{closed}");
+    assert_eq!(
+        (closed["purses"][0]["returned"].as_u64(), closed["purses"][0]["held"].as_u64()),
+        (Some(38_000), Some(12_000)),
+        "{closed}"
+    );
 
     let late = pay(&clone, &request(bob, "100.00"));
     let late_note = PaymentNote::from_text(&late).unwrap();
@@ -274,7 +287,8 @@ fn sleep_until(unix_secs: u64) {
 
 /// (settled, returned, held, recovered, fraud_loss) of an `admin purses --json` row.
 fn purse_totals(row: &Value) -> [u64; 5] {
-    ["settled", "returned", "held", "recovered", "fraud_loss"].map(|k| row[k].as_u64().unwrap_or_else(|| panic!("{k} in {row}")))
+    ["settled", "returned", "held", "recovered", "fraud_loss"]
+        .map(|k| row[k].as_u64().unwrap_or_else(|| panic!("{k} in {row}")))
 }
 
 /// A purse nobody closes: notes uploaded while it is valid settle from its reserve; once past
@@ -290,8 +304,18 @@ fn an_unclosed_purse_returns_its_remainder_after_validity_and_grace_and_late_not
     let [alice, bob, carol] = &wallets[..] else { unreachable!() };
     // Validity long enough for the offline steps below on a busy machine; a short grace.
     let options = [
-        "--purse-validity", "8s", "--purse-grace", "2s", "--max-payment", "150.00", "--max-purse", "500.00",
-        "--loss-allowance", "75.00", "--max-open-purses", "3",
+        "--purse-validity",
+        "8s",
+        "--purse-grace",
+        "2s",
+        "--max-payment",
+        "150.00",
+        "--max-purse",
+        "500.00",
+        "--loss-allowance",
+        "75.00",
+        "--max-open-purses",
+        "3",
     ];
     server.restart_with(&options);
     let limits = get_json(&server, "/v1/config")["offline"].clone();
@@ -344,7 +368,11 @@ fn an_unclosed_purse_returns_its_remainder_after_validity_and_grace_and_late_not
     // Carol uploads her note after expiry + grace, when Alice's 30.00 cannot cover it: refused,
     // nothing moves, no fraud loss, Alice is not frozen.
     let synced = sync(carol);
-    assert_eq!((synced["uploaded"].as_u64(), synced["settled"].as_u64(), synced["fraud"].as_u64()), (Some(1), Some(0), Some(0)), "{synced}");
+    assert_eq!(
+        (synced["uploaded"].as_u64(), synced["settled"].as_u64(), synced["fraud"].as_u64()),
+        (Some(1), Some(0), Some(0)),
+        "{synced}"
+    );
     assert_eq!(synced["rejected"][0]["reason"], "settlement_deadline_passed", "{synced}");
     assert_eq!(balances(carol), (0, 0));
     assert_eq!(balances(alice).0, 3_000);
@@ -356,7 +384,11 @@ fn an_unclosed_purse_returns_its_remainder_after_validity_and_grace_and_late_not
     // covers it: Carol is paid 80.00 from Alice's balance.
     bob.ok(&["send", "alice", "100.00"]);
     let synced = sync(alice);
-    assert_eq!((synced["uploaded"].as_u64(), synced["duplicate"].as_u64(), synced["settled"].as_u64()), (Some(2), Some(1), Some(1)), "{synced}");
+    assert_eq!(
+        (synced["uploaded"].as_u64(), synced["duplicate"].as_u64(), synced["settled"].as_u64()),
+        (Some(2), Some(1), Some(1)),
+        "{synced}"
+    );
     assert_eq!(balances(carol).0, 8_000);
     assert_eq!(balances(alice).0, 13_000 - 8_000);
     let row = purse_row(&server, "alice", &purse);
@@ -373,7 +405,8 @@ fn an_unclosed_purse_returns_its_remainder_after_validity_and_grace_and_late_not
 /// nothing on stdout, one line on stderr, which is returned. Fails (rather than hangs) when the
 /// command starts a server after all.
 fn refused_option(args: &[&str], env: &[(&str, &str)]) -> String {
-    let mut child = offpay().args(args).envs(env.iter().copied()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut child =
+        offpay().args(args).envs(env.iter().copied()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     let deadline = std::time::Instant::now() + WAIT;
     while child.try_wait().unwrap().is_none() {
         if std::time::Instant::now() > deadline {
@@ -404,22 +437,86 @@ fn bad_purse_options_are_refused_before_anything_starts() {
     // (options, environment, the one line expected)
     type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
     let cases: [Case; 16] = [
-        (&["--purse-validity", "0s"], &[], "error: invalid --purse-validity \"0s\" (or OFFPAY_PURSE_VALIDITY): must be more than zero"),
-        (&["--purse-validity", "3"], &[], "error: invalid --purse-validity \"3\" (or OFFPAY_PURSE_VALIDITY): no unit; a duration is a whole number with a unit s, m, h or d, like 90m, 36h or 3d"),
-        (&["--purse-grace=-2d"], &[], "error: invalid --purse-grace \"-2d\" (or OFFPAY_PURSE_GRACE): must be more than zero"),
-        (&["--max-purse", "-5"], &[], "error: invalid --max-purse \"-5\" (or OFFPAY_MAX_PURSE): the amount cannot be negative (INR in major units, like 200.00)"),
-        (&[], &[("OFFPAY_PURSE_GRACE", "45d")], "error: invalid --purse-grace \"45d\" (or OFFPAY_PURSE_GRACE): at most 30d"),
-        (&["--max-payment", "0.00"], &[], "error: invalid --max-payment \"0.00\" (or OFFPAY_MAX_PAYMENT): the amount must be greater than zero (INR in major units, like 200.00)"),
-        (&["--max-purse", "2,000.00"], &[], "error: invalid --max-purse \"2,000.00\" (or OFFPAY_MAX_PURSE): the amount must be a number like 12.50 (INR in major units, like 200.00)"),
-        (&["--max-payment", "300.00", "--max-purse", "250.00"], &[], "error: invalid --max-payment \"300.00\" (or OFFPAY_MAX_PAYMENT): more than --max-purse \"250.00\"; one payment cannot be larger than a purse"),
-        (&["--loss-allowance", "-1.00"], &[], "error: invalid --loss-allowance \"-1.00\" (or OFFPAY_LOSS_ALLOWANCE): the amount cannot be negative (INR in major units, like 2000.00, or 0.00 for no loss)"),
-        (&[], &[("OFFPAY_MAX_OPEN_PURSES", "0")], "error: invalid --max-open-purses \"0\" (or OFFPAY_MAX_OPEN_PURSES): a whole number from 1 to 100"),
-        (&["--max-open-purses", "many"], &[], "error: invalid --max-open-purses \"many\" (or OFFPAY_MAX_OPEN_PURSES): a whole number from 1 to 100"),
-        (&["--max-purse", "100.00"], &[], "error: invalid --max-payment \"200.00\" (or OFFPAY_MAX_PAYMENT): more than --max-purse \"100.00\"; one payment cannot be larger than a purse"),
-        (&["--header-read-timeout", "0s"], &[], "error: invalid --header-read-timeout \"0s\" (or OFFPAY_HEADER_READ_TIMEOUT): must be more than zero"),
-        (&[], &[("OFFPAY_BODY_READ_TIMEOUT", "2h")], "error: invalid --body-read-timeout \"2h\" (or OFFPAY_BODY_READ_TIMEOUT): at most 1h"),
-        (&["--ws-per-user", "0"], &[], "error: invalid --ws-per-user \"0\" (or OFFPAY_WS_PER_USER): a whole number from 1 to 1000"),
-        (&[], &[("OFFPAY_MAX_CONNECTIONS", "lots")], "error: invalid --max-connections \"lots\" (or OFFPAY_MAX_CONNECTIONS): a whole number from 1 to 1000000"),
+        (
+            &["--purse-validity", "0s"],
+            &[],
+            "error: invalid --purse-validity \"0s\" (or OFFPAY_PURSE_VALIDITY): must be more than zero",
+        ),
+        (
+            &["--purse-validity", "3"],
+            &[],
+            "error: invalid --purse-validity \"3\" (or OFFPAY_PURSE_VALIDITY): no unit; a duration is a whole number with a unit s, m, h or d, like 90m, 36h or 3d",
+        ),
+        (
+            &["--purse-grace=-2d"],
+            &[],
+            "error: invalid --purse-grace \"-2d\" (or OFFPAY_PURSE_GRACE): must be more than zero",
+        ),
+        (
+            &["--max-purse", "-5"],
+            &[],
+            "error: invalid --max-purse \"-5\" (or OFFPAY_MAX_PURSE): the amount cannot be negative (INR in major units, like 200.00)",
+        ),
+        (
+            &[],
+            &[("OFFPAY_PURSE_GRACE", "45d")],
+            "error: invalid --purse-grace \"45d\" (or OFFPAY_PURSE_GRACE): at most 30d",
+        ),
+        (
+            &["--max-payment", "0.00"],
+            &[],
+            "error: invalid --max-payment \"0.00\" (or OFFPAY_MAX_PAYMENT): the amount must be greater than zero (INR in major units, like 200.00)",
+        ),
+        (
+            &["--max-purse", "2,000.00"],
+            &[],
+            "error: invalid --max-purse \"2,000.00\" (or OFFPAY_MAX_PURSE): the amount must be a number like 12.50 (INR in major units, like 200.00)",
+        ),
+        (
+            &["--max-payment", "300.00", "--max-purse", "250.00"],
+            &[],
+            "error: invalid --max-payment \"300.00\" (or OFFPAY_MAX_PAYMENT): more than --max-purse \"250.00\"; one payment cannot be larger than a purse",
+        ),
+        (
+            &["--loss-allowance", "-1.00"],
+            &[],
+            "error: invalid --loss-allowance \"-1.00\" (or OFFPAY_LOSS_ALLOWANCE): the amount cannot be negative (INR in major units, like 2000.00, or 0.00 for no loss)",
+        ),
+        (
+            &[],
+            &[("OFFPAY_MAX_OPEN_PURSES", "0")],
+            "error: invalid --max-open-purses \"0\" (or OFFPAY_MAX_OPEN_PURSES): a whole number from 1 to 100",
+        ),
+        (
+            &["--max-open-purses", "many"],
+            &[],
+            "error: invalid --max-open-purses \"many\" (or OFFPAY_MAX_OPEN_PURSES): a whole number from 1 to 100",
+        ),
+        (
+            &["--max-purse", "100.00"],
+            &[],
+            "error: invalid --max-payment \"200.00\" (or OFFPAY_MAX_PAYMENT): more than --max-purse \"100.00\"; one payment cannot be larger than a purse",
+        ),
+        (
+            &["--header-read-timeout", "0s"],
+            &[],
+            "error: invalid --header-read-timeout \"0s\" (or OFFPAY_HEADER_READ_TIMEOUT): must be more than zero",
+        ),
+        (
+            &[],
+            &[("OFFPAY_BODY_READ_TIMEOUT", "2h")],
+            "error: invalid --body-read-timeout \"2h\" (or OFFPAY_BODY_READ_TIMEOUT): at most 1h",
+        ),
+        (
+            &["--ws-per-user", "0"],
+            &[],
+            "error: invalid --ws-per-user \"0\" (or OFFPAY_WS_PER_USER): a whole number from 1 to 1000",
+        ),
+        (
+            &[],
+            &[("OFFPAY_MAX_CONNECTIONS", "lots")],
+            "error: invalid --max-connections \"lots\" (or OFFPAY_MAX_CONNECTIONS): a whole number from 1 to 1000000",
+        ),
     ];
     for (extra, env, want) in cases {
         assert_eq!(serve(extra, env), want, "{extra:?} {env:?}");
@@ -430,12 +527,32 @@ fn bad_purse_options_are_refused_before_anything_starts() {
     // Rotation takes the same window (it decides how long old keys stay published).
     let keys = dir.path().join("keys.json");
     let keys = keys.to_str().unwrap();
-    let line = refused_option(&["admin", "--data", data, "rotate-issuer-key", "--issuer-keys", keys, "--purse-grace", "0m"], &[]);
+    let line = refused_option(
+        &["admin", "--data", data, "rotate-issuer-key", "--issuer-keys", keys, "--purse-grace", "0m"],
+        &[],
+    );
     assert_eq!(line, "error: invalid --purse-grace \"0m\" (or OFFPAY_PURSE_GRACE): must be more than zero");
-    let line = refused_option(&["admin", "--data", data, "rotate-issuer-key", "--issuer-keys", keys], &[("OFFPAY_PURSE_VALIDITY", "31d")]);
+    let line = refused_option(
+        &["admin", "--data", data, "rotate-issuer-key", "--issuer-keys", keys],
+        &[("OFFPAY_PURSE_VALIDITY", "31d")],
+    );
     assert_eq!(line, "error: invalid --purse-validity \"31d\" (or OFFPAY_PURSE_VALIDITY): at most 30d");
     assert!(!Path::new(keys).exists());
-    let out = offpay().args(["admin", "--data", data, "rotate-issuer-key", "--issuer-keys", keys, "--purse-validity", "1d12h", "--purse-grace", "12h"]).output().unwrap();
+    let out = offpay()
+        .args([
+            "admin",
+            "--data",
+            data,
+            "rotate-issuer-key",
+            "--issuer-keys",
+            keys,
+            "--purse-validity",
+            "1d12h",
+            "--purse-grace",
+            "12h",
+        ])
+        .output()
+        .unwrap();
     let human = String::from_utf8(out.stdout).unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(human.contains("until its purses expire (validity 1d12h + grace 12h)"), "{human}");

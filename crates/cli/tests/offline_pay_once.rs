@@ -87,7 +87,12 @@ fn two_pay_processes_started_together_on_one_request_print_one_note() {
         let notes: Vec<String> = outs.iter().map(|o| single_line(&stdout(o), "OPN1:")).collect();
         assert_eq!(notes[0], notes[1], "both print the one note");
         let repeated = outs.iter().filter(|o| stderr(o).contains("You already paid this request")).count();
-        assert_eq!(repeated, 1, "one signed, the other showed its note: {:?}", outs.iter().map(stderr).collect::<Vec<_>>());
+        assert_eq!(
+            repeated,
+            1,
+            "one signed, the other showed its note: {:?}",
+            outs.iter().map(stderr).collect::<Vec<_>>()
+        );
         assert_eq!(signed_and_offline(&alice), (round, 50_000 - round * 1_000));
         bob.ok(&["accept", &notes[0]]);
     }

@@ -56,7 +56,8 @@ impl Served {
                 kept.lock().unwrap().push(line);
             }
         });
-        let rest = first.strip_prefix("offpay serving on http://").unwrap_or_else(|| panic!("unexpected first line: {first}"));
+        let rest =
+            first.strip_prefix("offpay serving on http://").unwrap_or_else(|| panic!("unexpected first line: {first}"));
         let addr = rest.split_whitespace().next().unwrap();
         assert!(rest.contains("(database: "), "{first}");
         Served { child, base: format!("http://{addr}"), log, _keys: keys }
@@ -103,7 +104,8 @@ async fn register(base: &str, handle: &str) -> String {
 }
 
 async fn balance(base: &str, token: &str) -> i64 {
-    let body: Value = http().get(format!("{base}/v1/me")).bearer_auth(token).send().await.unwrap().json().await.unwrap();
+    let body: Value =
+        http().get(format!("{base}/v1/me")).bearer_auth(token).send().await.unwrap().json().await.unwrap();
     body["balance"].as_i64().unwrap()
 }
 
@@ -170,10 +172,12 @@ async fn deposit_verify_scenario(store_args: &[&str]) {
     }
     assert_eq!(balance(&base, &alice).await, 101_250);
 
-    let (status, answer) = post(&base, "/v1/transfers", Some(&alice), Some("cli-e2e-0001"), json!({"to": "bob", "amount": 25_000})).await;
+    let (status, answer) =
+        post(&base, "/v1/transfers", Some(&alice), Some("cli-e2e-0001"), json!({"to": "bob", "amount": 25_000})).await;
     assert_eq!(status, 201, "{answer}");
     assert_eq!(balance(&base, &bob).await, 25_000);
-    let (status, _) = post(&base, "/v1/login", None, None, json!({"handle": "bob", "password": "wrong password"})).await;
+    let (status, _) =
+        post(&base, "/v1/login", None, None, json!({"handle": "bob", "password": "wrong password"})).await;
     assert_eq!(status, 401);
 
     let out = admin(store_args, &["verify"]).await;
@@ -191,7 +195,8 @@ async fn deposit_verify_scenario(store_args: &[&str]) {
 
     // Freezing stops payments from that account.
     assert!(admin(store_args, &["freeze", "alice"]).await.status.success());
-    let (status, answer) = post(&base, "/v1/transfers", Some(&alice), Some("cli-e2e-0002"), json!({"to": "bob", "amount": 1})).await;
+    let (status, answer) =
+        post(&base, "/v1/transfers", Some(&alice), Some("cli-e2e-0002"), json!({"to": "bob", "amount": 1})).await;
     assert_eq!((status, answer["error"]["code"].clone()), (403, json!("account_frozen")));
     assert!(admin(store_args, &["unfreeze", "alice"]).await.status.success());
 
@@ -216,7 +221,8 @@ async fn serve_admin_deposit_verify_sqlite() {
 
 fn tamper(file: &Path) {
     let conn = rusqlite::Connection::open(file).unwrap();
-    let changed = conn.execute("UPDATE accounts SET balance = balance + 100 WHERE kind = 'wallet' AND balance > 0", []).unwrap();
+    let changed =
+        conn.execute("UPDATE accounts SET balance = balance + 100 WHERE kind = 'wallet' AND balance > 0", []).unwrap();
     assert!(changed > 0);
 }
 
@@ -304,7 +310,9 @@ async fn connection_limits_come_from_options_and_environment() {
     assert!(answer.is_empty() || answer.starts_with("HTTP/1.1 408"), "{answer}");
     // The option: a late body is answered 408 request_timeout.
     let mut slow = tokio::net::TcpStream::connect(&addr).await.unwrap();
-    let head = format!("POST /v1/register HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{");
+    let head = format!(
+        "POST /v1/register HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{"
+    );
     slow.write_all(head.as_bytes()).await.unwrap();
     let answer = read_until_closed(&mut slow).await;
     assert!(answer.starts_with("HTTP/1.1 408") && answer.contains("\"request_timeout\""), "{answer}");
@@ -320,7 +328,10 @@ async fn connection_limits_come_from_options_and_environment() {
 async fn request_rate_limits_come_from_options_and_environment() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let served = Served::start_with(&["--data", data.to_str().unwrap(), "--rate-auth-per-ip", "2/2"], &[("OFFPAY_RATE_PER_IP", "6/8")]);
+    let served = Served::start_with(
+        &["--data", data.to_str().unwrap(), "--rate-auth-per-ip", "2/2"],
+        &[("OFFPAY_RATE_PER_IP", "6/8")],
+    );
     register(&served.base, "alice").await;
     let login = json!({"handle": "alice", "password": PASSWORD});
     let (status, _) = post(&served.base, "/v1/login", None, None, login.clone()).await;
@@ -353,7 +364,12 @@ async fn request_ids_on_answers_and_log_lines() {
     assert_eq!(id.len(), 36, "a UUID: {id}");
     let again = http().get(format!("{}/v1/health", served.base)).send().await.unwrap();
     assert_ne!(again.headers().get("x-request-id").and_then(|v| v.to_str().ok()), Some(id.as_str()));
-    let theirs = http().get(format!("{}/v1/me", served.base)).header("x-request-id", "from-the-balancer-42").send().await.unwrap();
+    let theirs = http()
+        .get(format!("{}/v1/me", served.base))
+        .header("x-request-id", "from-the-balancer-42")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(theirs.status(), 401);
     assert_eq!(theirs.headers().get("x-request-id").and_then(|v| v.to_str().ok()), Some("from-the-balancer-42"));
     // The route's own line ("registered") is inside the request's span, so it names the id.

@@ -71,7 +71,10 @@ fn a_new_user_registers_gets_money_sends_and_sees_it_everywhere() {
     let limited = alice.json(&["history", "--limit", "1"]);
     assert_eq!(limited["items"].as_array().unwrap().len(), 1);
     let human = bob.ok(&["history"]);
-    assert!(human.lines().any(|l| l.contains("+250.00 INR") && l.contains("from alice") && l.contains("lunch")), "{human}");
+    assert!(
+        human.lines().any(|l| l.contains("+250.00 INR") && l.contains("from alice") && l.contains("lunch")),
+        "{human}"
+    );
 
     server.admin(&["verify"]);
 
@@ -129,7 +132,9 @@ fn refusals_are_one_clear_line_and_move_no_money() {
     // this device's token, not against the account's budget for strangers.
     let events = server.admin(&["security-events"]);
     assert!(
-        events.lines().any(|l| l.contains("login_failed") && l.contains("handle=alice") && l.contains("device=trusted")),
+        events
+            .lines()
+            .any(|l| l.contains("login_failed") && l.contains("handle=alice") && l.contains("device=trusted")),
         "{events}"
     );
     let again = alice.login(&server, PASSWORD);
@@ -138,10 +143,8 @@ fn refusals_are_one_clear_line_and_move_no_money() {
 
     // Registering a taken name is refused.
     let thief = WalletHome::new("alice");
-    let taken = thief.refused_with(
-        &["--server", &server.url, "register", "alice"],
-        &[("OFFPAY_PASSWORD", "another password")],
-    );
+    let taken =
+        thief.refused_with(&["--server", &server.url, "register", "alice"], &[("OFFPAY_PASSWORD", "another password")]);
     assert!(taken.line.contains("already taken"), "{}", taken.line);
     assert!(thief.refused(&["balance"]).line.contains("not logged in"), "a refused registration saves no session");
 
@@ -242,12 +245,20 @@ fn a_password_change_and_logout_everywhere_end_the_other_devices_sessions() {
     assert_eq!(stolen.balance(), 0);
 
     // A wrong current password changes nothing.
-    let wrong = laptop.refused_with(&["password"], &[("OFFPAY_PASSWORD", "not the password"), ("OFFPAY_NEW_PASSWORD", "a new password 1")]);
+    let wrong = laptop.refused_with(
+        &["password"],
+        &[("OFFPAY_PASSWORD", "not the password"), ("OFFPAY_NEW_PASSWORD", "a new password 1")],
+    );
     assert!(wrong.line.contains("current password is wrong"), "{}", wrong.line);
     assert_eq!(stolen.balance(), 0, "the other session still works");
 
     let mut cmd = laptop.cmd();
-    let out = cmd.arg("password").env("OFFPAY_PASSWORD", PASSWORD).env("OFFPAY_NEW_PASSWORD", "a new password 1").output().unwrap();
+    let out = cmd
+        .arg("password")
+        .env("OFFPAY_PASSWORD", PASSWORD)
+        .env("OFFPAY_NEW_PASSWORD", "a new password 1")
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).contains("Every other session of the account has ended"));
     assert_eq!(laptop.balance(), 0, "this device stays logged in");

@@ -42,13 +42,7 @@ fn thirty_sends_started_together_from_one_home_are_thirty_payments() {
 
     let children: Vec<_> = (0..30)
         .map(|_| {
-            alice
-                .cmd()
-                .args(["send", "bob", "1.00"])
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap()
+            alice.cmd().args(["send", "bob", "1.00"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap()
         })
         .collect();
     for child in children {
@@ -102,7 +96,10 @@ fn a_send_whose_answer_is_lost_is_pending_and_paid_once_by_sync_or_retry() {
     assert!(line.contains("may or may not have gone through") && line.contains("pending"), "{line}");
     assert!(line.contains(&format!("offpay wallet retry {key}")) && line.contains("offpay wallet sync"), "{line}");
     let human = alice.ok(&["pending"]);
-    assert!(human.contains(&key) && human.contains("25.00 INR to bob") && human.contains("offpay wallet retry KEY"), "{human}");
+    assert!(
+        human.contains(&key) && human.contains("25.00 INR to bob") && human.contains("offpay wallet retry KEY"),
+        "{human}"
+    );
     let out = alice.run(&["balance"]);
     let notes = text(&out.stderr);
     assert!(notes.contains("unconfirmed") && notes.contains(&format!("offpay wallet retry {key}")), "{notes}");
@@ -112,7 +109,9 @@ fn a_send_whose_answer_is_lost_is_pending_and_paid_once_by_sync_or_retry() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     let said = text(&out.stdout);
     assert!(
-        said.contains(&format!("Pending payment {key}: 25.00 INR to bob was already paid earlier; it was not paid again.")),
+        said.contains(&format!(
+            "Pending payment {key}: 25.00 INR to bob was already paid earlier; it was not paid again."
+        )),
         "{said}"
     );
     assert!(pending(&alice).is_empty());
@@ -143,7 +142,10 @@ fn a_send_whose_answer_is_lost_is_pending_and_paid_once_by_sync_or_retry() {
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     let sends = report["sends"].as_array().unwrap();
     assert_eq!(sends.len(), 1, "{report}");
-    assert_eq!((sends[0]["idempotency_key"].as_str(), sends[0]["outcome"].as_str()), (Some(written.as_str()), Some("paid")));
+    assert_eq!(
+        (sends[0]["idempotency_key"].as_str(), sends[0]["outcome"].as_str()),
+        (Some(written.as_str()), Some("paid"))
+    );
     assert_eq!(bob.balance(), 4_000);
     assert!(pending(&alice).is_empty());
     let out = alice.run(&["sync", "--json"]);
@@ -162,7 +164,10 @@ fn a_script_s_own_key_pays_once_and_is_refused_for_other_terms() {
     assert_eq!(first.trim(), "Sent 5.00 INR to bob. Balance: 95.00 INR");
     let out = alice.run(&["send", "bob", "5.00", "--memo", "invoice 42", "--idempotency-key", "invoice-0042"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert_eq!(text(&out.stdout).trim(), "Already paid 5.00 INR to bob earlier; it was not paid again. Balance: 95.00 INR");
+    assert_eq!(
+        text(&out.stdout).trim(),
+        "Already paid 5.00 INR to bob earlier; it was not paid again. Balance: 95.00 INR"
+    );
     let json = alice.json(&["send", "bob", "5.00", "--memo", "invoice 42", "--idempotency-key", "invoice-0042"]);
     assert_eq!((json["replayed"].as_bool(), json["idempotency_key"].as_str()), (Some(true), Some("invoice-0042")));
     assert_eq!(bob.balance(), 500);

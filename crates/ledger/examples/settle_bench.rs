@@ -15,7 +15,8 @@ use offpay_ledger::offline::{LoadRequest, NOTES_MAX, NoteStatus};
 use offpay_ledger::{IdempotencyKey, open_store};
 use offpay_protocol::testkit::{bytes16, signing_key};
 use offpay_protocol::{
-    AccountId, Amount, CertificateFields, CurrencyCode, Handle, Nonce, NoteFields, PaymentNote, PurseCertificate, PurseId,
+    AccountId, Amount, CertificateFields, CurrencyCode, Handle, Nonce, NoteFields, PaymentNote, PurseCertificate,
+    PurseId,
 };
 
 const NOTES_PER_PURSE: usize = 100;
@@ -112,7 +113,10 @@ fn main() {
         );
         println!(
             "  CPU during settlement: {:.2} s, of which the SQLite writer thread {:.2} s; batch verify_device_signatures alone: {:.0} notes/s ({:.2}x verify_strict)",
-            r.process_busy, r.writer_busy, r.batch_rate, r.batch_rate / r.verify_rate
+            r.process_busy,
+            r.writer_busy,
+            r.batch_rate,
+            r.batch_rate / r.verify_rate
         );
         ratios.push(ratio);
     }

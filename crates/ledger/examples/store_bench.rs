@@ -20,10 +20,7 @@ const NOW: i64 = 1_764_000_000_000;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args: Vec<u64> = std::env::args()
-        .skip(1)
-        .map(|a| a.parse())
-        .collect::<Result<_, _>>()?;
+    let args: Vec<u64> = std::env::args().skip(1).map(|a| a.parse()).collect::<Result<_, _>>()?;
     let transfers = args.first().copied().unwrap_or(20_000);
     let tasks = args.get(1).copied().unwrap_or(256);
     let users = args.get(2).copied().unwrap_or(1000).max(2);
@@ -59,22 +56,14 @@ async fn run(
         let handle = Handle::parse(&format!("bench{i}"))?;
         accounts.push(store.create_user(&handle, "x", NOW).await?);
         let key = IdempotencyKey::parse(&format!("fund-bench-{i}")).ok_or("key")?;
-        store
-            .deposit(
-                &handle,
-                Amount::from_minor(1_000_000).ok_or("amount")?,
-                &key,
-                NOW,
-            )
-            .await?;
+        store.deposit(&handle, Amount::from_minor(1_000_000).ok_or("amount")?, &key, NOW).await?;
     }
     let accounts = Arc::new(accounts);
     let next = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
     let mut handles = Vec::new();
     for _ in 0..tasks {
-        let (store, accounts, next) =
-            (Arc::clone(&store), Arc::clone(&accounts), Arc::clone(&next));
+        let (store, accounts, next) = (Arc::clone(&store), Arc::clone(&accounts), Arc::clone(&next));
         handles.push(tokio::spawn(async move {
             loop {
                 let n = next.fetch_add(1, Ordering::Relaxed);
@@ -84,11 +73,7 @@ async fn run(
                 let count = accounts.len() as u64;
                 let from = &accounts[(n % count) as usize];
                 let to = &accounts[((n * 7 + 1 + n / count) % count) as usize];
-                let to = if to.id == from.id {
-                    &accounts[((n + 1) % count) as usize]
-                } else {
-                    to
-                };
+                let to = if to.id == from.id { &accounts[((n + 1) % count) as usize] } else { to };
                 let request = TransferRequest {
                     from: from.id,
                     to: to.handle.clone(),
@@ -116,11 +101,7 @@ async fn run(
         report.entries,
         report.accounts,
         started.elapsed().as_secs_f64(),
-        if report.problems.is_empty() {
-            "clean".to_string()
-        } else {
-            format!("{:?}", report.problems)
-        }
+        if report.problems.is_empty() { "clean".to_string() } else { format!("{:?}", report.problems) }
     );
     Ok(())
 }

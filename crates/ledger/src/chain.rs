@@ -114,16 +114,8 @@ mod tests {
 
     fn postings() -> Vec<PostingFields> {
         vec![
-            PostingFields {
-                account_id: 4,
-                delta: -500,
-                prev_hash: GENESIS.to_vec(),
-            },
-            PostingFields {
-                account_id: 5,
-                delta: 500,
-                prev_hash: [9; 32].to_vec(),
-            },
+            PostingFields { account_id: 4, delta: -500, prev_hash: GENESIS.to_vec() },
+            PostingFields { account_id: 5, delta: 500, prev_hash: [9; 32].to_vec() },
         ]
     }
 
@@ -131,10 +123,7 @@ mod tests {
     fn posting_order_does_not_matter() {
         let mut reversed = postings();
         reversed.reverse();
-        assert_eq!(
-            entry_hash(&entry(), &postings()),
-            entry_hash(&entry(), &reversed)
-        );
+        assert_eq!(entry_hash(&entry(), &postings()), entry_hash(&entry(), &reversed));
     }
 
     #[test]
@@ -159,9 +148,6 @@ mod tests {
 
     #[test]
     fn fingerprint_parts_are_length_prefixed() {
-        assert_ne!(
-            request_fingerprint(&[b"ab", b"c"]),
-            request_fingerprint(&[b"a", b"bc"])
-        );
+        assert_ne!(request_fingerprint(&[b"ab", b"c"]), request_fingerprint(&[b"a", b"bc"]));
     }
 }

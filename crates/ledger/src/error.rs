@@ -54,9 +54,7 @@ impl From<tokio_postgres::Error> for LedgerError {
             Some(db) if *db.code() == tokio_postgres::error::SqlState::DISK_FULL => {
                 LedgerError::StorageFull(format!("postgres: {}: {}", db.code().code(), db.message()))
             }
-            Some(db) => {
-                LedgerError::Storage(format!("postgres: {}: {}", db.code().code(), db.message()))
-            }
+            Some(db) => LedgerError::Storage(format!("postgres: {}: {}", db.code().code(), db.message())),
             None => LedgerError::Storage(format!("postgres: {error}")),
         }
     }

@@ -1,9 +1,9 @@
 //! Records the ledger stores and returns. Times are milliseconds since the Unix epoch, passed in
 //! by the caller (the ledger reads no clock, so tests control time).
 
+use crate::error::LedgerError;
 use offpay_protocol::{Amount, Handle, Hash256};
 use serde::{Deserialize, Serialize};
-use crate::error::LedgerError;
 
 pub type UserId = i64;
 pub type AccountId = i64;
@@ -20,9 +20,7 @@ pub struct IdempotencyKey(String);
 impl IdempotencyKey {
     pub fn parse(text: &str) -> Option<IdempotencyKey> {
         let ok_len = (8..=128).contains(&text.len());
-        let ok_chars = text
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        let ok_chars = text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
         (ok_len && ok_chars).then(|| IdempotencyKey(text.to_string()))
     }
 
@@ -90,8 +88,7 @@ impl Session {
     }
 
     pub fn is_expired(&self, now_ms: TimestampMs) -> bool {
-        now_ms >= self.expires_at_ms
-            || now_ms >= self.last_seen_ms.saturating_add(self.idle_timeout_ms)
+        now_ms >= self.expires_at_ms || now_ms >= self.last_seen_ms.saturating_add(self.idle_timeout_ms)
     }
 }
 
@@ -231,7 +228,14 @@ mod session_tests {
     use super::Session;
 
     fn session(last_seen_ms: i64, idle_timeout_ms: i64) -> Session {
-        Session { token_hash: [0; 32], user_id: 1, created_at_ms: 0, last_seen_ms, idle_timeout_ms, expires_at_ms: i64::MAX }
+        Session {
+            token_hash: [0; 32],
+            user_id: 1,
+            created_at_ms: 0,
+            last_seen_ms,
+            idle_timeout_ms,
+            expires_at_ms: i64::MAX,
+        }
     }
 
     #[test]

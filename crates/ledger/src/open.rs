@@ -14,10 +14,7 @@ use crate::store::Store;
 pub const SQLITE_FILE: &str = "offpay.sqlite3";
 
 /// Opens the store described by the command-line options.
-pub async fn open_store(
-    data_dir: Option<&Path>,
-    database_url: Option<&str>,
-) -> Result<Arc<dyn Store>, LedgerError> {
+pub async fn open_store(data_dir: Option<&Path>, database_url: Option<&str>) -> Result<Arc<dyn Store>, LedgerError> {
     match (database_url, data_dir) {
         (Some(url), _) => {
             if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
@@ -29,29 +26,18 @@ pub async fn open_store(
             Ok(Arc::new(PostgresStore::connect(url).await?))
         }
         (None, Some(dir)) => {
-            create_private_dir(dir).map_err(|e| {
-                LedgerError::Storage(format!(
-                    "cannot create data directory {}: {e}",
-                    dir.display()
-                ))
-            })?;
+            create_private_dir(dir)
+                .map_err(|e| LedgerError::Storage(format!("cannot create data directory {}: {e}", dir.display())))?;
             let path = dir.join(SQLITE_FILE);
             make_private_files(&path).map_err(|e| {
-                LedgerError::Storage(format!(
-                    "cannot make the database file {} private: {e}",
-                    path.display()
-                ))
+                LedgerError::Storage(format!("cannot make the database file {} private: {e}", path.display()))
             })?;
             let store = tokio::task::spawn_blocking(move || SqliteStore::open(&path))
                 .await
-                .map_err(|e| {
-                    LedgerError::Storage(format!("opening the sqlite store failed: {e}"))
-                })??;
+                .map_err(|e| LedgerError::Storage(format!("opening the sqlite store failed: {e}")))??;
             Ok(Arc::new(store))
         }
-        (None, None) => Err(LedgerError::Storage(
-            "no data directory or database URL given".into(),
-        )),
+        (None, None) => Err(LedgerError::Storage("no data directory or database URL given".into())),
     }
 }
 
@@ -100,12 +86,7 @@ pub fn redact(url: &str) -> String {
         (Some(scheme_end), Some(at)) if at > scheme_end => {
             let userinfo = &url[scheme_end + 3..at];
             match userinfo.find(':') {
-                Some(colon) => format!(
-                    "{}{}:***{}",
-                    &url[..scheme_end + 3],
-                    &userinfo[..colon],
-                    &url[at..]
-                ),
+                Some(colon) => format!("{}{}:***{}", &url[..scheme_end + 3], &userinfo[..colon], &url[at..]),
                 None => url.to_string(),
             }
         }

@@ -7,9 +7,7 @@ use offpay_protocol::{Amount, Handle, Hash256};
 
 use crate::chain::{EntryFields, PostingFields, entry_hash, request_fingerprint};
 use crate::error::LedgerError;
-use crate::model::{
-    AccountId, AccountKind, EntryId, EntryKind, Posted, TimestampMs, TransferRequest, UserId,
-};
+use crate::model::{AccountId, AccountKind, EntryId, EntryKind, Posted, TimestampMs, TransferRequest, UserId};
 
 /// Longest memo accepted, in characters.
 pub const MEMO_MAX_CHARS: usize = 140;
@@ -100,28 +98,15 @@ pub fn transfer_fingerprint(request: &TransferRequest) -> [u8; 32] {
     let amount = request.amount.minor().to_be_bytes();
     let memo = request.memo.as_deref().unwrap_or("");
     let has_memo = [u8::from(request.memo.is_some())];
-    request_fingerprint(&[
-        b"transfer",
-        request.to.as_str().as_bytes(),
-        &amount,
-        &has_memo,
-        memo.as_bytes(),
-    ])
+    request_fingerprint(&[b"transfer", request.to.as_str().as_bytes(), &amount, &has_memo, memo.as_bytes()])
 }
 
 pub fn deposit_fingerprint(to: &Handle, amount: Amount) -> [u8; 32] {
-    request_fingerprint(&[
-        b"deposit",
-        to.as_str().as_bytes(),
-        &amount.minor().to_be_bytes(),
-    ])
+    request_fingerprint(&[b"deposit", to.as_str().as_bytes(), &amount.minor().to_be_bytes()])
 }
 
 fn debit(account: &LockedAccount, amount: i64) -> Result<i64, LedgerError> {
-    let after = account
-        .balance
-        .checked_sub(amount)
-        .ok_or(LedgerError::AmountOverflow)?;
+    let after = account.balance.checked_sub(amount).ok_or(LedgerError::AmountOverflow)?;
     if account.kind == AccountKind::Wallet && after < 0 {
         return Err(LedgerError::InsufficientFunds);
     }
@@ -129,10 +114,7 @@ fn debit(account: &LockedAccount, amount: i64) -> Result<i64, LedgerError> {
 }
 
 fn credit(account: &LockedAccount, amount: i64) -> Result<i64, LedgerError> {
-    account
-        .balance
-        .checked_add(amount)
-        .ok_or(LedgerError::AmountOverflow)
+    account.balance.checked_add(amount).ok_or(LedgerError::AmountOverflow)
 }
 
 fn payload(
@@ -179,42 +161,20 @@ pub fn plan_transfer(
         created_at_ms: now_ms,
     };
     let postings = vec![
-        PostingFields {
-            account_id: from.account.account_id,
-            delta: -amount,
-            prev_hash: from.account.head.clone(),
-        },
-        PostingFields {
-            account_id: to.account.account_id,
-            delta: amount,
-            prev_hash: to.account.head.clone(),
-        },
+        PostingFields { account_id: from.account.account_id, delta: -amount, prev_hash: from.account.head.clone() },
+        PostingFields { account_id: to.account.account_id, delta: amount, prev_hash: to.account.head.clone() },
     ];
     let hash = entry_hash(&entry, &postings);
     let events = vec![
         NewEvent {
             user_id: from.user_id,
             kind: EVENT_MONEY_OUT,
-            payload: payload(
-                entry_id,
-                amount,
-                Some(&from.handle),
-                &to.handle,
-                memo,
-                from_after,
-            ),
+            payload: payload(entry_id, amount, Some(&from.handle), &to.handle, memo, from_after),
         },
         NewEvent {
             user_id: to.user_id,
             kind: EVENT_MONEY_IN,
-            payload: payload(
-                entry_id,
-                amount,
-                Some(&from.handle),
-                &to.handle,
-                memo,
-                to_after,
-            ),
+            payload: payload(entry_id, amount, Some(&from.handle), &to.handle, memo, to_after),
         },
     ];
     let posted = Posted {
@@ -230,10 +190,7 @@ pub fn plan_transfer(
         entry,
         hash,
         postings,
-        balances: vec![
-            (from.account.account_id, from_after),
-            (to.account.account_id, to_after),
-        ],
+        balances: vec![(from.account.account_id, from_after), (to.account.account_id, to_after)],
         events,
         posted,
     })
@@ -259,16 +216,8 @@ pub fn plan_deposit(
         created_at_ms: now_ms,
     };
     let postings = vec![
-        PostingFields {
-            account_id: funding.account_id,
-            delta: -amount,
-            prev_hash: funding.head.clone(),
-        },
-        PostingFields {
-            account_id: to.account.account_id,
-            delta: amount,
-            prev_hash: to.account.head.clone(),
-        },
+        PostingFields { account_id: funding.account_id, delta: -amount, prev_hash: funding.head.clone() },
+        PostingFields { account_id: to.account.account_id, delta: amount, prev_hash: to.account.head.clone() },
     ];
     let hash = entry_hash(&entry, &postings);
     let events = vec![NewEvent {
@@ -289,10 +238,7 @@ pub fn plan_deposit(
         entry,
         hash,
         postings,
-        balances: vec![
-            (funding.account_id, funding_after),
-            (to.account.account_id, to_after),
-        ],
+        balances: vec![(funding.account_id, funding_after), (to.account.account_id, to_after)],
         events,
         posted,
     })
@@ -313,9 +259,7 @@ pub fn entry_kind(text: &str) -> Result<EntryKind, LedgerError> {
         "purse_load" => Ok(EntryKind::PurseLoad),
         "purse_return" => Ok(EntryKind::PurseReturn),
         "offline_settle" => Ok(EntryKind::OfflineSettle),
-        other => Err(LedgerError::Storage(format!(
-            "unknown journal entry kind {other:?}"
-        ))),
+        other => Err(LedgerError::Storage(format!("unknown journal entry kind {other:?}"))),
     }
 }
 
@@ -325,15 +269,12 @@ pub fn account_kind(text: &str) -> Result<AccountKind, LedgerError> {
         "funding" => Ok(AccountKind::Funding),
         "reserve" => Ok(AccountKind::Reserve),
         "fraud_loss" => Ok(AccountKind::FraudLoss),
-        other => Err(LedgerError::Storage(format!(
-            "unknown account kind {other:?}"
-        ))),
+        other => Err(LedgerError::Storage(format!("unknown account kind {other:?}"))),
     }
 }
 
 pub fn handle_of(text: &str) -> Result<Handle, LedgerError> {
-    Handle::parse(text)
-        .map_err(|e| LedgerError::Storage(format!("stored handle {text:?} is invalid: {e}")))
+    Handle::parse(text).map_err(|e| LedgerError::Storage(format!("stored handle {text:?} is invalid: {e}")))
 }
 
 /// A stored note hash (32 bytes) read back.
@@ -354,26 +295,13 @@ mod tests {
         Party {
             user_id,
             handle: Handle::parse(handle).unwrap(),
-            account: LockedAccount {
-                account_id,
-                kind: AccountKind::Wallet,
-                balance,
-                head: GENESIS.to_vec(),
-            },
+            account: LockedAccount { account_id, kind: AccountKind::Wallet, balance, head: GENESIS.to_vec() },
         }
     }
 
     #[test]
     fn transfer_moves_money_and_sums_to_zero() {
-        let plan = plan_transfer(
-            9,
-            &party(1, "alice", 4, 1000),
-            &party(2, "bob", 5, 0),
-            300,
-            None,
-            5,
-        )
-        .unwrap();
+        let plan = plan_transfer(9, &party(1, "alice", 4, 1000), &party(2, "bob", 5, 0), 300, None, 5).unwrap();
         assert_eq!(plan.balances, vec![(4, 700), (5, 300)]);
         assert_eq!(plan.postings.iter().map(|p| p.delta).sum::<i64>(), 0);
         assert_eq!(plan.events.len(), 2);
@@ -384,26 +312,14 @@ mod tests {
 
     #[test]
     fn no_negative_wallet() {
-        let err = plan_transfer(
-            9,
-            &party(1, "alice", 4, 299),
-            &party(2, "bob", 5, 0),
-            300,
-            None,
-            5,
-        )
-        .unwrap_err();
+        let err = plan_transfer(9, &party(1, "alice", 4, 299), &party(2, "bob", 5, 0), 300, None, 5).unwrap_err();
         assert!(matches!(err, LedgerError::InsufficientFunds));
     }
 
     #[test]
     fn funding_may_go_negative_but_not_overflow() {
-        let mut funding = LockedAccount {
-            account_id: 1,
-            kind: AccountKind::Funding,
-            balance: 0,
-            head: GENESIS.to_vec(),
-        };
+        let mut funding =
+            LockedAccount { account_id: 1, kind: AccountKind::Funding, balance: 0, head: GENESIS.to_vec() };
         let plan = plan_deposit(1, &funding, &party(2, "bob", 5, 0), 300, 5).unwrap();
         assert_eq!(plan.balances[0], (1, -300));
         funding.balance = i64::MIN + 10;
@@ -415,20 +331,15 @@ mod tests {
 
     #[test]
     fn zero_amount_and_long_memo_are_refused() {
-        assert!(matches!(
-            check_amount(Amount::ZERO),
-            Err(LedgerError::InvalidAmount)
-        ));
+        assert!(matches!(check_amount(Amount::ZERO), Err(LedgerError::InvalidAmount)));
         assert!(check_memo(Some(&"x".repeat(140))).is_ok());
-        assert!(matches!(
-            check_memo(Some(&"é".repeat(141))),
-            Err(LedgerError::MemoTooLong)
-        ));
+        assert!(matches!(check_memo(Some(&"é".repeat(141))), Err(LedgerError::MemoTooLong)));
     }
 
     #[test]
     fn control_and_text_direction_characters_in_a_memo_are_refused() {
-        for bad in ["rent\u{202E}00.001", "a\nb", "\u{1b}[2J", "tab\there", "x\u{2066}y\u{2069}", "\u{200F}", "\u{7f}"] {
+        for bad in ["rent\u{202E}00.001", "a\nb", "\u{1b}[2J", "tab\there", "x\u{2066}y\u{2069}", "\u{200F}", "\u{7f}"]
+        {
             assert!(matches!(check_memo(Some(bad)), Err(LedgerError::MemoCharacters)), "{bad:?}");
         }
         for good in ["Rent for March", "चाय ☕", "مرحبا", "Café — 2 × ₹50"] {

@@ -14,12 +14,8 @@ use crate::model::*;
 pub trait Store: Send + Sync + 'static {
     // --- users --------------------------------------------------------------------------------
     /// Creates a user and their wallet account (balance 0). `HandleTaken` if the handle exists.
-    async fn create_user(
-        &self,
-        handle: &Handle,
-        password_hash: &str,
-        now_ms: TimestampMs,
-    ) -> Result<User, LedgerError>;
+    async fn create_user(&self, handle: &Handle, password_hash: &str, now_ms: TimestampMs)
+    -> Result<User, LedgerError>;
     async fn user_by_handle(&self, handle: &Handle) -> Result<Option<User>, LedgerError>;
     async fn user_by_id(&self, id: UserId) -> Result<Option<User>, LedgerError>;
     /// Freezes or unfreezes a user's account (a frozen account cannot send). `UnknownUser` if
@@ -30,11 +26,7 @@ pub trait Store: Send + Sync + 'static {
     async fn create_session(&self, session: &Session) -> Result<(), LedgerError>;
     /// The live session with this token hash, after updating `last_seen_ms` to `now_ms`; `None`
     /// when unknown, idle too long or past its absolute expiry (expired rows are deleted).
-    async fn touch_session(
-        &self,
-        token_hash: &[u8; 32],
-        now_ms: TimestampMs,
-    ) -> Result<Option<Session>, LedgerError>;
+    async fn touch_session(&self, token_hash: &[u8; 32], now_ms: TimestampMs) -> Result<Option<Session>, LedgerError>;
     async fn delete_session(&self, token_hash: &[u8; 32]) -> Result<(), LedgerError>;
     /// Ends every session of `user` except `keep` (log out everywhere: `keep` is `None`), and,
     /// with `new_password_hash`, sets the user's password in the same transaction (a password
@@ -93,19 +85,10 @@ pub trait Store: Send + Sync + 'static {
         max_failures: u32,
     ) -> Result<Option<u32>, LedgerError>;
     /// The token's owner signed in with it: its failures go back to 0, last use is `now_ms`.
-    async fn device_login_succeeded(
-        &self,
-        token_hash: &[u8; 32],
-        now_ms: TimestampMs,
-    ) -> Result<(), LedgerError>;
+    async fn device_login_succeeded(&self, token_hash: &[u8; 32], now_ms: TimestampMs) -> Result<(), LedgerError>;
 
     // --- security events ----------------------------------------------------------------------
-    async fn record_security_event(
-        &self,
-        kind: &str,
-        detail: &str,
-        now_ms: TimestampMs,
-    ) -> Result<(), LedgerError>;
+    async fn record_security_event(&self, kind: &str, detail: &str, now_ms: TimestampMs) -> Result<(), LedgerError>;
     async fn security_events(&self, limit: u32) -> Result<Vec<SecurityEvent>, LedgerError>;
 
     // --- money --------------------------------------------------------------------------------
@@ -120,28 +103,15 @@ pub trait Store: Send + Sync + 'static {
     /// User-to-user transfer. Idempotent by (`from`, `idempotency_key`): the same key with the
     /// same request returns the first `Posted` (with `replayed: true`); with a different request
     /// it is `IdempotencyConflict`. Locks both accounts in id order.
-    async fn transfer(
-        &self,
-        request: &TransferRequest,
-        now_ms: TimestampMs,
-    ) -> Result<Posted, LedgerError>;
+    async fn transfer(&self, request: &TransferRequest, now_ms: TimestampMs) -> Result<Posted, LedgerError>;
     async fn balance(&self, user: UserId) -> Result<Amount, LedgerError>;
     /// Newest first; entries with id < `before` when given; at most `limit` (capped at 200).
-    async fn history(
-        &self,
-        user: UserId,
-        before: Option<EntryId>,
-        limit: u32,
-    ) -> Result<Vec<HistoryItem>, LedgerError>;
+    async fn history(&self, user: UserId, before: Option<EntryId>, limit: u32)
+    -> Result<Vec<HistoryItem>, LedgerError>;
 
     // --- live events --------------------------------------------------------------------------
     /// This user's events with `seq > after`, oldest first, at most `limit`.
-    async fn events_after(
-        &self,
-        user: UserId,
-        after: i64,
-        limit: u32,
-    ) -> Result<Vec<Event>, LedgerError>;
+    async fn events_after(&self, user: UserId, after: i64, limit: u32) -> Result<Vec<Event>, LedgerError>;
     /// The newest event sequence number (0 when none).
     async fn latest_event_seq(&self) -> Result<i64, LedgerError>;
     /// Notices of new events committed by *any* process sharing this database.

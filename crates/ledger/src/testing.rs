@@ -35,10 +35,7 @@ impl Drop for TestDbGuard {
         // Drop may run inside or outside a runtime; a private thread with its own runtime works
         // in both cases.
         let worker = std::thread::spawn(move || {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            else {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
                 return;
             };
             rt.block_on(async move {
@@ -57,18 +54,12 @@ impl Drop for TestDbGuard {
 }
 
 fn admin_url() -> String {
-    std::env::var("OFFPAY_TEST_PG")
-        .unwrap_or_else(|_| DEFAULT_ADMIN_URL.to_string())
-        .trim_end_matches('/')
-        .to_string()
+    std::env::var("OFFPAY_TEST_PG").unwrap_or_else(|_| DEFAULT_ADMIN_URL.to_string()).trim_end_matches('/').to_string()
 }
 
 fn random_name() -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
     let mut h = Sha256::new();
     h.update(nanos.to_le_bytes());
     h.update(std::process::id().to_le_bytes());
@@ -95,27 +86,16 @@ pub async fn fresh_postgres() -> Option<(String, TestDbGuard)> {
             if ci() {
                 panic!("CI=true but PostgreSQL at {admin} is unreachable: {e}");
             }
-            eprintln!(
-                "NOTICE: PostgreSQL at {admin} is unreachable ({e}); skipping the PostgreSQL part of this test"
-            );
+            eprintln!("NOTICE: PostgreSQL at {admin} is unreachable ({e}); skipping the PostgreSQL part of this test");
             return None;
         }
     };
     let driver = tokio::spawn(conn);
     let name = random_name();
-    if let Err(e) = client
-        .batch_execute(&format!("CREATE DATABASE \"{name}\""))
-        .await
-    {
+    if let Err(e) = client.batch_execute(&format!("CREATE DATABASE \"{name}\"")).await {
         panic!("cannot create test database {name}: {e}");
     }
     drop(client);
     let _ = driver.await;
-    Some((
-        format!("{admin}/{name}"),
-        TestDbGuard {
-            admin_url: admin,
-            name,
-        },
-    ))
+    Some((format!("{admin}/{name}"), TestDbGuard { admin_url: admin, name }))
 }

@@ -56,16 +56,10 @@ impl Verifier {
         }
         let sum: i128 = postings.iter().map(|p| i128::from(p.delta)).sum();
         if sum != 0 {
-            self.problem(format!(
-                "journal entry {id}: postings sum to {sum}, not zero"
-            ));
+            self.problem(format!("journal entry {id}: postings sum to {sum}, not zero"));
         }
         if entry.kind == "transfer" || entry.kind == "deposit" {
-            let credited: i128 = postings
-                .iter()
-                .filter(|p| p.delta > 0)
-                .map(|p| i128::from(p.delta))
-                .sum();
+            let credited: i128 = postings.iter().filter(|p| p.delta > 0).map(|p| i128::from(p.delta)).sum();
             if credited != i128::from(entry.amount) {
                 self.problem(format!(
                     "journal entry {id}: amount {} does not match its postings ({credited})",
@@ -74,14 +68,12 @@ impl Verifier {
             }
         }
         if entry_hash(entry, postings).as_slice() != stored_hash {
-            self.problem(format!("journal entry {id}: stored hash does not match its contents (the entry or a posting was edited)"));
+            self.problem(format!(
+                "journal entry {id}: stored hash does not match its contents (the entry or a posting was edited)"
+            ));
         }
         for p in postings {
-            let expected = self
-                .heads
-                .get(&p.account_id)
-                .map(Vec::as_slice)
-                .unwrap_or(&GENESIS);
+            let expected = self.heads.get(&p.account_id).map(Vec::as_slice).unwrap_or(&GENESIS);
             if p.prev_hash.as_slice() != expected {
                 let account = p.account_id;
                 self.problem(format!(
@@ -115,15 +107,11 @@ impl Verifier {
                 ));
             }
             if a.kind == "wallet" && a.balance < 0 {
-                self.problem(format!(
-                    "account {id}: wallet balance {balance} is negative"
-                ));
+                self.problem(format!("account {id}: wallet balance {balance} is negative"));
             }
             let head = self.heads.remove(&id).unwrap_or_else(|| GENESIS.to_vec());
             if a.head != head {
-                self.problem(format!(
-                    "account {id}: stored chain head does not match its newest journal entry"
-                ));
+                self.problem(format!("account {id}: stored chain head does not match its newest journal entry"));
             }
             total += balance;
             if a.kind == "funding" {
@@ -133,14 +121,10 @@ impl Verifier {
         let mut unknown: Vec<AccountId> = self.sums.keys().copied().collect();
         unknown.sort_unstable();
         for id in unknown {
-            self.problem(format!(
-                "postings refer to account {id}, which does not exist"
-            ));
+            self.problem(format!("postings refer to account {id}, which does not exist"));
         }
         if total != 0 {
-            self.problem(format!(
-                "all balances sum to {total}, not zero (money was created or destroyed)"
-            ));
+            self.problem(format!("all balances sum to {total}, not zero (money was created or destroyed)"));
         }
         let funding = funding.unwrap_or(0);
         if funding == 0 && accounts.iter().all(|a| a.kind != "funding") {
@@ -166,19 +150,10 @@ mod tests {
     use crate::chain::entry_hash;
 
     fn account(id: AccountId, kind: &str, balance: i64, head: Vec<u8>) -> StoredAccount {
-        StoredAccount {
-            id,
-            kind: kind.into(),
-            balance,
-            head,
-        }
+        StoredAccount { id, kind: kind.into(), balance, head }
     }
 
-    fn deposit(
-        id: i64,
-        prev_f: Vec<u8>,
-        prev_w: Vec<u8>,
-    ) -> (EntryFields, [u8; 32], Vec<PostingFields>) {
+    fn deposit(id: i64, prev_f: Vec<u8>, prev_w: Vec<u8>) -> (EntryFields, [u8; 32], Vec<PostingFields>) {
         let e = EntryFields {
             id,
             kind: "deposit".into(),
@@ -189,16 +164,8 @@ mod tests {
             created_at_ms: 1,
         };
         let p = vec![
-            PostingFields {
-                account_id: 1,
-                delta: -100,
-                prev_hash: prev_f,
-            },
-            PostingFields {
-                account_id: 4,
-                delta: 100,
-                prev_hash: prev_w,
-            },
+            PostingFields { account_id: 1, delta: -100, prev_hash: prev_f },
+            PostingFields { account_id: 4, delta: 100, prev_hash: prev_w },
         ];
         let h = entry_hash(&e, &p);
         (e, h, p)
@@ -208,10 +175,7 @@ mod tests {
     fn a_clean_journal_passes_and_an_edit_is_found() {
         let (e1, h1, p1) = deposit(1, GENESIS.to_vec(), GENESIS.to_vec());
         let (e2, h2, p2) = deposit(2, h1.to_vec(), h1.to_vec());
-        let accounts = vec![
-            account(1, "funding", -200, h2.to_vec()),
-            account(4, "wallet", 200, h2.to_vec()),
-        ];
+        let accounts = vec![account(1, "funding", -200, h2.to_vec()), account(4, "wallet", 200, h2.to_vec())];
 
         let mut v = Verifier::new();
         v.entry(&e1, &h1, &p1);
@@ -227,28 +191,13 @@ mod tests {
         v.entry(&e1, &h1, &edited);
         v.entry(&e2, &h2, &p2);
         let report = v.finish(&accounts);
-        assert!(
-            report.problems.iter().any(|p| p.contains("sum to 50")),
-            "{:?}",
-            report.problems
-        );
-        assert!(
-            report.problems.iter().any(|p| p.contains("stored hash")),
-            "{:?}",
-            report.problems
-        );
+        assert!(report.problems.iter().any(|p| p.contains("sum to 50")), "{:?}", report.problems);
+        assert!(report.problems.iter().any(|p| p.contains("stored hash")), "{:?}", report.problems);
 
         // Dropping the first entry breaks both chains.
         let mut v = Verifier::new();
         v.entry(&e2, &h2, &p2);
         let report = v.finish(&accounts);
-        assert!(
-            report
-                .problems
-                .iter()
-                .any(|p| p.contains("chain of account 1")),
-            "{:?}",
-            report.problems
-        );
+        assert!(report.problems.iter().any(|p| p.contains("chain of account 1")), "{:?}", report.problems);
     }
 }

@@ -41,22 +41,12 @@ impl Fx {
                 let dir = tempfile::tempdir().unwrap();
                 let store = open_store(Some(dir.path()), None).await.unwrap();
                 let path = dir.path().join(offpay_ledger::open::SQLITE_FILE);
-                Some(Fx {
-                    store,
-                    raw: Raw::Sqlite(path),
-                    _dir: Some(dir),
-                    _db: None,
-                })
+                Some(Fx { store, raw: Raw::Sqlite(path), _dir: Some(dir), _db: None })
             }
             Kind::Postgres => {
                 let (url, guard) = fresh_postgres().await?;
                 let store = open_store(None, Some(&url)).await.unwrap();
-                Some(Fx {
-                    store,
-                    raw: Raw::Postgres(url),
-                    _dir: None,
-                    _db: Some(guard),
-                })
+                Some(Fx { store, raw: Raw::Postgres(url), _dir: None, _db: Some(guard) })
             }
         }
     }
@@ -70,9 +60,7 @@ impl Fx {
                 conn.execute_batch(sql).unwrap();
             }
             Raw::Postgres(url) => {
-                let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-                    .await
-                    .unwrap();
+                let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await.unwrap();
                 let driver = tokio::spawn(conn);
                 client.batch_execute(sql).await.unwrap();
                 drop(client);
@@ -82,18 +70,12 @@ impl Fx {
     }
 
     async fn user(&self, name: &str) -> User {
-        self.store
-            .create_user(&handle(name), "$argon2id$test", NOW)
-            .await
-            .unwrap()
+        self.store.create_user(&handle(name), "$argon2id$test", NOW).await.unwrap()
     }
 
     async fn fund(&self, name: &str, minor: u64) -> Posted {
         let key = IdempotencyKey::parse(&format!("fund-{name}-{minor}-{}", next_id())).unwrap();
-        self.store
-            .deposit(&handle(name), amount(minor), &key, NOW)
-            .await
-            .unwrap()
+        self.store.deposit(&handle(name), amount(minor), &key, NOW).await.unwrap()
     }
 
     async fn balance(&self, user: &User) -> u64 {
@@ -102,11 +84,7 @@ impl Fx {
 
     async fn verify_clean(&self) -> VerifyReport {
         let report = self.store.verify().await.unwrap();
-        assert!(
-            report.problems.is_empty(),
-            "verify found problems: {:#?}",
-            report.problems
-        );
+        assert!(report.problems.is_empty(), "verify found problems: {:#?}", report.problems);
         report
     }
 }
@@ -130,13 +108,7 @@ fn key(text: &str) -> IdempotencyKey {
 }
 
 fn transfer(from: &User, to: &str, minor: u64, idem: &str) -> TransferRequest {
-    TransferRequest {
-        from: from.id,
-        to: handle(to),
-        amount: amount(minor),
-        idempotency_key: key(idem),
-        memo: None,
-    }
+    TransferRequest { from: from.id, to: handle(to), amount: amount(minor), idempotency_key: key(idem), memo: None }
 }
 
 /// Waits for the next notice for `user` (the timeout only stops a broken backend from hanging
@@ -161,56 +133,27 @@ async fn users_and_handles(fx: Fx) {
     let alice = fx.user("alice").await;
     assert_eq!(alice.handle.as_str(), "alice");
     assert!(!alice.frozen);
-    assert!(matches!(
-        fx.store.create_user(&handle("alice"), "x", NOW).await,
-        Err(LedgerError::HandleTaken)
-    ));
+    assert!(matches!(fx.store.create_user(&handle("alice"), "x", NOW).await, Err(LedgerError::HandleTaken)));
     let bob = fx.user("bob").await;
     assert_ne!(alice.id, bob.id);
     assert_ne!(alice.account_id, bob.account_id);
 
-    let found = fx
-        .store
-        .user_by_handle(&handle("alice"))
-        .await
-        .unwrap()
-        .unwrap();
+    let found = fx.store.user_by_handle(&handle("alice")).await.unwrap().unwrap();
     assert_eq!(
         (found.id, found.account_id, found.password_hash.as_str()),
         (alice.id, alice.account_id, "$argon2id$test")
     );
-    assert_eq!(
-        fx.store
-            .user_by_id(bob.id)
-            .await
-            .unwrap()
-            .unwrap()
-            .handle
-            .as_str(),
-        "bob"
-    );
-    assert!(
-        fx.store
-            .user_by_handle(&handle("carol"))
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert_eq!(fx.store.user_by_id(bob.id).await.unwrap().unwrap().handle.as_str(), "bob");
+    assert!(fx.store.user_by_handle(&handle("carol")).await.unwrap().is_none());
     assert!(fx.store.user_by_id(bob.id + 1000).await.unwrap().is_none());
     assert_eq!(fx.balance(&alice).await, 0);
-    assert!(matches!(
-        fx.store.balance(bob.id + 1000).await,
-        Err(LedgerError::UnknownUser)
-    ));
+    assert!(matches!(fx.store.balance(bob.id + 1000).await, Err(LedgerError::UnknownUser)));
 
     fx.store.set_frozen(alice.id, true).await.unwrap();
     assert!(fx.store.user_by_id(alice.id).await.unwrap().unwrap().frozen);
     fx.store.set_frozen(alice.id, false).await.unwrap();
     assert!(!fx.store.user_by_id(alice.id).await.unwrap().unwrap().frozen);
-    assert!(matches!(
-        fx.store.set_frozen(bob.id + 1000, true).await,
-        Err(LedgerError::UnknownUser)
-    ));
+    assert!(matches!(fx.store.set_frozen(bob.id + 1000, true).await, Err(LedgerError::UnknownUser)));
     assert!(["sqlite", "postgres"].contains(&fx.store.backend()));
 }
 
@@ -268,157 +211,46 @@ async fn sessions_expire(fx: Fx) {
         expires_at_ms: NOW + 60_000,
     };
     fx.store.create_session(&idle).await.unwrap();
-    let s = fx
-        .store
-        .touch_session(&[1; 32], NOW + 900)
-        .await
-        .unwrap()
-        .unwrap();
+    let s = fx.store.touch_session(&[1; 32], NOW + 900).await.unwrap().unwrap();
     assert_eq!((s.user_id, s.last_seen_ms), (alice.id, NOW + 900));
     // Idle time counts from the last touch, which was stored.
-    assert!(
-        fx.store
-            .touch_session(&[1; 32], NOW + 1800)
-            .await
-            .unwrap()
-            .is_some()
-    );
-    assert!(
-        fx.store
-            .touch_session(&[1; 32], NOW + 2800)
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(fx.store.touch_session(&[1; 32], NOW + 1800).await.unwrap().is_some());
+    assert!(fx.store.touch_session(&[1; 32], NOW + 2800).await.unwrap().is_none());
     // Expired rows are deleted: even an earlier time no longer finds it.
-    assert!(
-        fx.store
-            .touch_session(&[1; 32], NOW + 1900)
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(fx.store.touch_session(&[1; 32], NOW + 1900).await.unwrap().is_none());
 
-    let absolute = Session {
-        token_hash: [2; 32],
-        expires_at_ms: NOW + 2500,
-        ..idle.clone()
-    };
+    let absolute = Session { token_hash: [2; 32], expires_at_ms: NOW + 2500, ..idle.clone() };
     fx.store.create_session(&absolute).await.unwrap();
-    assert!(
-        fx.store
-            .touch_session(&[2; 32], NOW + 900)
-            .await
-            .unwrap()
-            .is_some()
-    );
-    assert!(
-        fx.store
-            .touch_session(&[2; 32], NOW + 1800)
-            .await
-            .unwrap()
-            .is_some()
-    );
-    assert!(
-        fx.store
-            .touch_session(&[2; 32], NOW + 2500)
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(fx.store.touch_session(&[2; 32], NOW + 900).await.unwrap().is_some());
+    assert!(fx.store.touch_session(&[2; 32], NOW + 1800).await.unwrap().is_some());
+    assert!(fx.store.touch_session(&[2; 32], NOW + 2500).await.unwrap().is_none());
 
-    let logout = Session {
-        token_hash: [3; 32],
-        ..idle.clone()
-    };
+    let logout = Session { token_hash: [3; 32], ..idle.clone() };
     fx.store.create_session(&logout).await.unwrap();
     fx.store.delete_session(&[3; 32]).await.unwrap();
-    assert!(
-        fx.store
-            .touch_session(&[3; 32], NOW + 1)
-            .await
-            .unwrap()
-            .is_none()
-    );
-    assert!(
-        fx.store
-            .touch_session(&[4; 32], NOW + 1)
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(fx.store.touch_session(&[3; 32], NOW + 1).await.unwrap().is_none());
+    assert!(fx.store.touch_session(&[4; 32], NOW + 1).await.unwrap().is_none());
 }
 
 async fn login_throttle(fx: Fx) {
-    assert_eq!(
-        fx.store.login_throttle("h:alice").await.unwrap(),
-        LoginThrottle::default()
-    );
-    let t = fx
-        .store
-        .record_login_failure("h:alice", NOW, NOW - 1000, 1000)
-        .await
-        .unwrap();
-    assert_eq!(
-        t,
-        LoginThrottle {
-            failures: 1,
-            locked_until_ms: NOW + 1000,
-            last_failure_ms: NOW,
-        }
-    );
-    let t = fx
-        .store
-        .record_login_failure("h:alice", NOW + 10, NOW - 1000, 4000)
-        .await
-        .unwrap();
-    assert_eq!(
-        t,
-        LoginThrottle {
-            failures: 2,
-            locked_until_ms: NOW + 4010,
-            last_failure_ms: NOW + 10,
-        }
-    );
+    assert_eq!(fx.store.login_throttle("h:alice").await.unwrap(), LoginThrottle::default());
+    let t = fx.store.record_login_failure("h:alice", NOW, NOW - 1000, 1000).await.unwrap();
+    assert_eq!(t, LoginThrottle { failures: 1, locked_until_ms: NOW + 1000, last_failure_ms: NOW });
+    let t = fx.store.record_login_failure("h:alice", NOW + 10, NOW - 1000, 4000).await.unwrap();
+    assert_eq!(t, LoginThrottle { failures: 2, locked_until_ms: NOW + 4010, last_failure_ms: NOW + 10 });
     assert_eq!(fx.store.login_throttle("h:alice").await.unwrap(), t);
     // A failure long after the last one starts the count again.
-    let t = fx
-        .store
-        .record_login_failure("h:alice", NOW + 5000, NOW + 11, 0)
-        .await
-        .unwrap();
-    assert_eq!(
-        t,
-        LoginThrottle {
-            failures: 1,
-            locked_until_ms: NOW + 5000,
-            last_failure_ms: NOW + 5000,
-        }
-    );
-    assert_eq!(
-        fx.store.login_throttle("ip:127.0.0.1").await.unwrap(),
-        LoginThrottle::default()
-    );
+    let t = fx.store.record_login_failure("h:alice", NOW + 5000, NOW + 11, 0).await.unwrap();
+    assert_eq!(t, LoginThrottle { failures: 1, locked_until_ms: NOW + 5000, last_failure_ms: NOW + 5000 });
+    assert_eq!(fx.store.login_throttle("ip:127.0.0.1").await.unwrap(), LoginThrottle::default());
     fx.store.clear_login_failures("h:alice").await.unwrap();
-    assert_eq!(
-        fx.store.login_throttle("h:alice").await.unwrap(),
-        LoginThrottle::default()
-    );
+    assert_eq!(fx.store.login_throttle("h:alice").await.unwrap(), LoginThrottle::default());
 
-    for (i, kind) in ["login_failed", "login_locked", "forbidden"]
-        .iter()
-        .enumerate()
-    {
-        fx.store
-            .record_security_event(kind, &format!("detail {i}"), NOW + i as i64)
-            .await
-            .unwrap();
+    for (i, kind) in ["login_failed", "login_locked", "forbidden"].iter().enumerate() {
+        fx.store.record_security_event(kind, &format!("detail {i}"), NOW + i as i64).await.unwrap();
     }
     let events = fx.store.security_events(2).await.unwrap();
-    assert_eq!(
-        events.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>(),
-        ["forbidden", "login_locked"]
-    );
+    assert_eq!(events.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>(), ["forbidden", "login_locked"]);
     assert_eq!(events[1].detail, "detail 1");
     assert_eq!(events[0].created_at_ms, NOW + 2);
 }
@@ -530,19 +362,9 @@ async fn login_devices(fx: Fx) {
 async fn deposit_and_transfer(fx: Fx) {
     let alice = fx.user("alice").await;
     let bob = fx.user("bob").await;
-    let dep = fx
-        .store
-        .deposit(&handle("alice"), amount(1000), &key("deposit-0001"), NOW)
-        .await
-        .unwrap();
+    let dep = fx.store.deposit(&handle("alice"), amount(1000), &key("deposit-0001"), NOW).await.unwrap();
     assert_eq!(
-        (
-            dep.kind,
-            dep.from.clone(),
-            dep.to.as_str(),
-            dep.amount.minor(),
-            dep.replayed
-        ),
+        (dep.kind, dep.from.clone(), dep.to.as_str(), dep.amount.minor(), dep.replayed),
         (EntryKind::Deposit, None, "alice", 1000, false)
     );
     assert_eq!(dep.created_at_ms, NOW);
@@ -552,15 +374,9 @@ async fn deposit_and_transfer(fx: Fx) {
     let sent = fx.store.transfer(&request, NOW + 5).await.unwrap();
     assert_eq!(sent.kind, EntryKind::Transfer);
     assert_eq!(sent.from.as_ref().map(Handle::as_str), Some("alice"));
-    assert_eq!(
-        (sent.to.as_str(), sent.amount.minor(), sent.replayed),
-        ("bob", 300, false)
-    );
+    assert_eq!((sent.to.as_str(), sent.amount.minor(), sent.replayed), ("bob", 300, false));
     assert!(sent.entry_id > dep.entry_id);
-    assert_eq!(
-        (fx.balance(&alice).await, fx.balance(&bob).await),
-        (700, 300)
-    );
+    assert_eq!((fx.balance(&alice).await, fx.balance(&bob).await), (700, 300));
 
     let history = fx.store.history(alice.id, None, 50).await.unwrap();
     assert_eq!(history.len(), 2);
@@ -577,20 +393,12 @@ async fn deposit_and_transfer(fx: Fx) {
         }
     );
     assert_eq!(
-        (
-            history[1].entry_id,
-            history[1].kind,
-            history[1].delta,
-            history[1].counterparty.clone()
-        ),
+        (history[1].entry_id, history[1].kind, history[1].delta, history[1].counterparty.clone()),
         (dep.entry_id, EntryKind::Deposit, 1000, None)
     );
     let bob_history = fx.store.history(bob.id, None, 50).await.unwrap();
     assert_eq!(bob_history.len(), 1);
-    assert_eq!(
-        (bob_history[0].delta, bob_history[0].counterparty.clone()),
-        (300, Some(handle("alice")))
-    );
+    assert_eq!((bob_history[0].delta, bob_history[0].counterparty.clone()), (300, Some(handle("alice"))));
 
     let report = fx.verify_clean().await;
     assert_eq!(report.money_in_system, 1000);
@@ -609,20 +417,8 @@ async fn refusals_change_nothing(fx: Fx) {
         (transfer(&alice, "bob", 501, "refused-0001"), "insufficient"),
         (transfer(&alice, "nobody", 5, "refused-0002"), "unknown"),
         (transfer(&alice, "alice", 5, "refused-0003"), "same"),
-        (
-            TransferRequest {
-                memo: Some("x".repeat(141)),
-                ..transfer(&alice, "bob", 5, "refused-0004")
-            },
-            "memo",
-        ),
-        (
-            TransferRequest {
-                amount: Amount::ZERO,
-                ..transfer(&alice, "bob", 5, "refused-0005")
-            },
-            "zero",
-        ),
+        (TransferRequest { memo: Some("x".repeat(141)), ..transfer(&alice, "bob", 5, "refused-0004") }, "memo"),
+        (TransferRequest { amount: Amount::ZERO, ..transfer(&alice, "bob", 5, "refused-0005") }, "zero"),
     ];
     for (request, why) in refused {
         let err = fx.store.transfer(&request, NOW).await.unwrap_err();
@@ -637,16 +433,12 @@ async fn refusals_change_nothing(fx: Fx) {
         assert!(err.is_definitive());
     }
     assert!(matches!(
-        fx.store
-            .deposit(&handle("nobody"), amount(5), &key("refused-0006"), NOW)
-            .await,
+        fx.store.deposit(&handle("nobody"), amount(5), &key("refused-0006"), NOW).await,
         Err(LedgerError::UnknownUser)
     ));
     fx.store.set_frozen(alice.id, true).await.unwrap();
     assert!(matches!(
-        fx.store
-            .transfer(&transfer(&alice, "bob", 5, "refused-0007"), NOW)
-            .await,
+        fx.store.transfer(&transfer(&alice, "bob", 5, "refused-0007"), NOW).await,
         Err(LedgerError::AccountFrozen)
     ));
 
@@ -659,11 +451,7 @@ async fn refusals_change_nothing(fx: Fx) {
     // A refused request stored nothing under its key: the same key works once funds allow it.
     fx.store.set_frozen(alice.id, false).await.unwrap();
     fx.fund("alice", 1).await;
-    let ok = fx
-        .store
-        .transfer(&transfer(&alice, "bob", 501, "refused-0001"), NOW)
-        .await
-        .unwrap();
+    let ok = fx.store.transfer(&transfer(&alice, "bob", 501, "refused-0001"), NOW).await.unwrap();
     assert!(!ok.replayed);
     assert_eq!((fx.balance(&alice).await, fx.balance(&bob).await), (0, 501));
 }
@@ -673,97 +461,47 @@ async fn idempotent_replay_and_conflict(fx: Fx) {
     let bob = fx.user("bob").await;
     fx.fund("alice", 1000).await;
 
-    let first = fx
-        .store
-        .transfer(&transfer(&alice, "bob", 100, "same-key-01"), NOW)
-        .await
-        .unwrap();
-    let again = fx
-        .store
-        .transfer(&transfer(&alice, "bob", 100, "same-key-01"), NOW + 99)
-        .await
-        .unwrap();
+    let first = fx.store.transfer(&transfer(&alice, "bob", 100, "same-key-01"), NOW).await.unwrap();
+    let again = fx.store.transfer(&transfer(&alice, "bob", 100, "same-key-01"), NOW + 99).await.unwrap();
     assert!(!first.replayed);
     assert!(again.replayed);
-    assert_eq!(
-        Posted {
-            replayed: false,
-            ..again.clone()
-        },
-        first
-    );
-    assert_eq!(
-        (fx.balance(&alice).await, fx.balance(&bob).await),
-        (900, 100)
-    );
+    assert_eq!(Posted { replayed: false, ..again.clone() }, first);
+    assert_eq!((fx.balance(&alice).await, fx.balance(&bob).await), (900, 100));
 
     for changed in [
         transfer(&alice, "bob", 101, "same-key-01"),
-        TransferRequest {
-            memo: Some("other".into()),
-            ..transfer(&alice, "bob", 100, "same-key-01")
-        },
+        TransferRequest { memo: Some("other".into()), ..transfer(&alice, "bob", 100, "same-key-01") },
     ] {
-        assert!(matches!(
-            fx.store.transfer(&changed, NOW).await,
-            Err(LedgerError::IdempotencyConflict)
-        ));
+        assert!(matches!(fx.store.transfer(&changed, NOW).await, Err(LedgerError::IdempotencyConflict)));
     }
     fx.user("carol").await;
     assert!(matches!(
-        fx.store
-            .transfer(&transfer(&alice, "carol", 100, "same-key-01"), NOW)
-            .await,
+        fx.store.transfer(&transfer(&alice, "carol", 100, "same-key-01"), NOW).await,
         Err(LedgerError::IdempotencyConflict)
     ));
     // Keys are scoped per sender: bob may use the same key for his own transfer.
-    let bobs = fx
-        .store
-        .transfer(&transfer(&bob, "alice", 10, "same-key-01"), NOW)
-        .await
-        .unwrap();
+    let bobs = fx.store.transfer(&transfer(&bob, "alice", 10, "same-key-01"), NOW).await.unwrap();
     assert!(!bobs.replayed);
     assert_ne!(bobs.entry_id, first.entry_id);
 
-    let dep1 = fx
-        .store
-        .deposit(&handle("bob"), amount(50), &key("dep-key-001"), NOW)
-        .await
-        .unwrap();
-    let dep2 = fx
-        .store
-        .deposit(&handle("bob"), amount(50), &key("dep-key-001"), NOW + 1)
-        .await
-        .unwrap();
+    let dep1 = fx.store.deposit(&handle("bob"), amount(50), &key("dep-key-001"), NOW).await.unwrap();
+    let dep2 = fx.store.deposit(&handle("bob"), amount(50), &key("dep-key-001"), NOW + 1).await.unwrap();
     assert!(dep2.replayed);
     assert_eq!(dep2.entry_id, dep1.entry_id);
     assert!(matches!(
-        fx.store
-            .deposit(&handle("bob"), amount(51), &key("dep-key-001"), NOW)
-            .await,
+        fx.store.deposit(&handle("bob"), amount(51), &key("dep-key-001"), NOW).await,
         Err(LedgerError::IdempotencyConflict)
     ));
     assert!(matches!(
-        fx.store
-            .deposit(&handle("alice"), amount(50), &key("dep-key-001"), NOW)
-            .await,
+        fx.store.deposit(&handle("alice"), amount(50), &key("dep-key-001"), NOW).await,
         Err(LedgerError::IdempotencyConflict)
     ));
-    assert_eq!(
-        (fx.balance(&alice).await, fx.balance(&bob).await),
-        (910, 140)
-    );
+    assert_eq!((fx.balance(&alice).await, fx.balance(&bob).await), (910, 140));
     // A replay is not a new entry.
     assert_eq!(fx.store.history(alice.id, None, 50).await.unwrap().len(), 3);
     // Replays after the sender was frozen still return the first outcome.
     fx.store.set_frozen(alice.id, true).await.unwrap();
-    assert!(
-        fx.store
-            .transfer(&transfer(&alice, "bob", 100, "same-key-01"), NOW)
-            .await
-            .unwrap()
-            .replayed
-    );
+    assert!(fx.store.transfer(&transfer(&alice, "bob", 100, "same-key-01"), NOW).await.unwrap().replayed);
     fx.verify_clean().await;
 }
 
@@ -774,13 +512,7 @@ async fn history_pagination(fx: Fx) {
     for i in 1..=7 {
         ids.push(fx.fund("alice", i * 10).await.entry_id);
     }
-    ids.push(
-        fx.store
-            .transfer(&transfer(&alice, "bob", 5, "page-key-01"), NOW)
-            .await
-            .unwrap()
-            .entry_id,
-    );
+    ids.push(fx.store.transfer(&transfer(&alice, "bob", 5, "page-key-01"), NOW).await.unwrap().entry_id);
     ids.reverse();
 
     let mut seen = Vec::new();
@@ -795,37 +527,10 @@ async fn history_pagination(fx: Fx) {
         seen.extend(page.iter().map(|h| h.entry_id));
     }
     assert_eq!(seen, ids);
-    assert_eq!(
-        fx.store
-            .history(alice.id, Some(ids[0]), 200)
-            .await
-            .unwrap()
-            .len(),
-        7
-    );
-    assert_eq!(
-        fx.store
-            .history(alice.id, Some(ids[6]), 200)
-            .await
-            .unwrap()
-            .len(),
-        1
-    );
-    assert!(
-        fx.store
-            .history(alice.id, None, 0)
-            .await
-            .unwrap()
-            .is_empty()
-    );
-    assert_eq!(
-        fx.store
-            .history(alice.id, None, u32::MAX)
-            .await
-            .unwrap()
-            .len(),
-        8
-    );
+    assert_eq!(fx.store.history(alice.id, Some(ids[0]), 200).await.unwrap().len(), 7);
+    assert_eq!(fx.store.history(alice.id, Some(ids[6]), 200).await.unwrap().len(), 1);
+    assert!(fx.store.history(alice.id, None, 0).await.unwrap().is_empty());
+    assert_eq!(fx.store.history(alice.id, None, u32::MAX).await.unwrap().len(), 8);
 }
 
 async fn events_and_subscribe(fx: Fx) {
@@ -834,11 +539,7 @@ async fn events_and_subscribe(fx: Fx) {
     assert_eq!(fx.store.latest_event_seq().await.unwrap(), 0);
     let mut rx = fx.store.subscribe();
 
-    let dep = fx
-        .store
-        .deposit(&handle("alice"), amount(1000), &key("events-dep-1"), NOW)
-        .await
-        .unwrap();
+    let dep = fx.store.deposit(&handle("alice"), amount(1000), &key("events-dep-1"), NOW).await.unwrap();
     let notice = next_notice_for(&mut rx, alice.id).await;
     let events = fx.store.events_after(alice.id, 0, 100).await.unwrap();
     assert_eq!(events.len(), 1);
@@ -851,87 +552,44 @@ async fn events_and_subscribe(fx: Fx) {
     assert_eq!(events[0].payload["balance"], 1000);
     assert_eq!(events[0].created_at_ms, NOW);
 
-    let sent = fx
-        .store
-        .transfer(&transfer(&alice, "bob", 250, "events-tr-01"), NOW + 1)
-        .await
-        .unwrap();
+    let sent = fx.store.transfer(&transfer(&alice, "bob", 250, "events-tr-01"), NOW + 1).await.unwrap();
     let bob_notice = next_notice_for(&mut rx, bob.id).await;
-    let out = fx
-        .store
-        .events_after(alice.id, notice.seq, 100)
-        .await
-        .unwrap();
+    let out = fx.store.events_after(alice.id, notice.seq, 100).await.unwrap();
     assert_eq!(out.len(), 1);
-    assert_eq!(
-        (out[0].kind.as_str(), out[0].user_id),
-        ("money_out", alice.id)
-    );
+    assert_eq!((out[0].kind.as_str(), out[0].user_id), ("money_out", alice.id));
     assert_eq!(out[0].payload["balance"], 750);
     assert_eq!(out[0].payload["from"], "alice");
     assert_eq!(out[0].payload["to"], "bob");
     assert_eq!(out[0].payload["entry_id"], sent.entry_id);
     let inn = fx.store.events_after(bob.id, 0, 100).await.unwrap();
     assert_eq!(inn.len(), 1);
-    assert_eq!(
-        (inn[0].kind.as_str(), inn[0].seq),
-        ("money_in", bob_notice.seq)
-    );
+    assert_eq!((inn[0].kind.as_str(), inn[0].seq), ("money_in", bob_notice.seq));
     assert_eq!(inn[0].payload["balance"], 250);
     assert_eq!(inn[0].payload["amount"], 250);
     assert!(inn[0].seq > notice.seq);
-    assert_eq!(
-        fx.store.latest_event_seq().await.unwrap(),
-        out[0].seq.max(inn[0].seq)
-    );
-    assert_eq!(
-        fx.store.events_after(alice.id, 0, 1).await.unwrap().len(),
-        1
-    );
-    assert!(
-        fx.store
-            .events_after(bob.id, inn[0].seq, 100)
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert_eq!(fx.store.latest_event_seq().await.unwrap(), out[0].seq.max(inn[0].seq));
+    assert_eq!(fx.store.events_after(alice.id, 0, 1).await.unwrap().len(), 1);
+    assert!(fx.store.events_after(bob.id, inn[0].seq, 100).await.unwrap().is_empty());
 
     // A replay writes no new event.
-    fx.store
-        .transfer(&transfer(&alice, "bob", 250, "events-tr-01"), NOW + 2)
-        .await
-        .unwrap();
-    assert!(
-        fx.store
-            .events_after(bob.id, inn[0].seq, 100)
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    fx.store.transfer(&transfer(&alice, "bob", 250, "events-tr-01"), NOW + 2).await.unwrap();
+    assert!(fx.store.events_after(bob.id, inn[0].seq, 100).await.unwrap().is_empty());
 }
 
 /// PostgreSQL only: a notice committed through one store instance reaches subscribers of
 /// another instance on the same database (as with two server processes).
 async fn cross_instance_notices(fx: Fx) {
     let Raw::Postgres(url) = &fx.raw else { return };
-    let other = offpay_ledger::postgres::PostgresStore::connect(url)
-        .await
-        .unwrap();
+    let other = offpay_ledger::postgres::PostgresStore::connect(url).await.unwrap();
     let alice = fx.user("alice").await;
     let bob = fx.user("bob").await;
     let mut rx_other = other.subscribe();
     fx.fund("alice", 100).await;
     let n1 = next_notice_for(&mut rx_other, alice.id).await;
-    other
-        .transfer(&transfer(&alice, "bob", 40, "cross-inst-1"), NOW)
-        .await
-        .unwrap();
+    other.transfer(&transfer(&alice, "bob", 40, "cross-inst-1"), NOW).await.unwrap();
     let mut rx_first = fx.store.subscribe();
     // rx_first subscribed after the transfer may or may not see it; a second transfer it must.
-    other
-        .transfer(&transfer(&alice, "bob", 10, "cross-inst-2"), NOW)
-        .await
-        .unwrap();
+    other.transfer(&transfer(&alice, "bob", 10, "cross-inst-2"), NOW).await.unwrap();
     let n2 = loop {
         let n = next_notice_for(&mut rx_first, bob.id).await;
         let events = fx.store.events_after(bob.id, n.seq - 1, 10).await.unwrap();
@@ -949,9 +607,7 @@ async fn listener_reconnects(fx: Fx) {
     let Raw::Postgres(url) = &fx.raw else { return };
     let alice = fx.user("alice").await;
     let mut rx = fx.store.subscribe();
-    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-        .await
-        .unwrap();
+    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await.unwrap();
     let driver = tokio::spawn(conn);
     let killed: i64 = client
         .query_one(
@@ -962,28 +618,17 @@ async fn listener_reconnects(fx: Fx) {
         .await
         .unwrap()
         .get(0);
-    assert_eq!(
-        killed, 1,
-        "the store's listener connection was found and killed"
-    );
+    assert_eq!(killed, 1, "the store's listener connection was found and killed");
     drop(client);
     driver.await.unwrap().unwrap();
     let posted = fx.fund("alice", 70).await;
     let notice = next_notice_for(&mut rx, alice.id).await;
-    let events = fx
-        .store
-        .events_after(alice.id, notice.seq - 1, 10)
-        .await
-        .unwrap();
+    let events = fx.store.events_after(alice.id, notice.seq - 1, 10).await.unwrap();
     assert_eq!(events[0].payload["entry_id"], posted.entry_id);
     // And live notices flow again afterwards.
     let posted = fx.fund("alice", 80).await;
     let notice = next_notice_for(&mut rx, alice.id).await;
-    let events = fx
-        .store
-        .events_after(alice.id, notice.seq - 1, 10)
-        .await
-        .unwrap();
+    let events = fx.store.events_after(alice.id, notice.seq - 1, 10).await.unwrap();
     assert_eq!(events[0].payload["entry_id"], posted.entry_id);
 }
 
@@ -991,75 +636,33 @@ async fn verify_detects_tampering(fx: Fx) {
     let alice = fx.user("alice").await;
     fx.user("bob").await;
     fx.fund("alice", 1000).await;
-    let t1 = fx
-        .store
-        .transfer(&transfer(&alice, "bob", 100, "tamper-0001"), NOW)
-        .await
-        .unwrap();
-    fx.store
-        .transfer(&transfer(&alice, "bob", 200, "tamper-0002"), NOW)
-        .await
-        .unwrap();
+    let t1 = fx.store.transfer(&transfer(&alice, "bob", 100, "tamper-0001"), NOW).await.unwrap();
+    fx.store.transfer(&transfer(&alice, "bob", 200, "tamper-0002"), NOW).await.unwrap();
     fx.verify_clean().await;
 
     // A posting edited in place: the entry's postings no longer sum to zero, its hash breaks and
     // the balance no longer matches.
-    fx.exec(&format!(
-        "UPDATE postings SET delta = delta + 1 WHERE entry_id = {} AND delta > 0",
-        t1.entry_id
-    ))
-    .await;
+    fx.exec(&format!("UPDATE postings SET delta = delta + 1 WHERE entry_id = {} AND delta > 0", t1.entry_id)).await;
     let report = fx.store.verify().await.unwrap();
+    assert!(report.problems.iter().any(|p| p.contains("sum to 1")), "{:#?}", report.problems);
     assert!(
-        report.problems.iter().any(|p| p.contains("sum to 1")),
+        report.problems.iter().any(|p| p.contains(&format!("entry {}: stored hash", t1.entry_id))),
         "{:#?}",
         report.problems
     );
-    assert!(
-        report
-            .problems
-            .iter()
-            .any(|p| p.contains(&format!("entry {}: stored hash", t1.entry_id))),
-        "{:#?}",
-        report.problems
-    );
-    fx.exec(&format!(
-        "UPDATE postings SET delta = delta - 1 WHERE entry_id = {} AND delta > 0",
-        t1.entry_id
-    ))
-    .await;
+    fx.exec(&format!("UPDATE postings SET delta = delta - 1 WHERE entry_id = {} AND delta > 0", t1.entry_id)).await;
     fx.verify_clean().await;
 
     // A balance edited in place.
-    fx.exec(&format!(
-        "UPDATE accounts SET balance = balance + 5 WHERE id = {}",
-        alice.account_id
-    ))
-    .await;
+    fx.exec(&format!("UPDATE accounts SET balance = balance + 5 WHERE id = {}", alice.account_id)).await;
     let report = fx.store.verify().await.unwrap();
-    assert!(
-        report.problems.iter().any(|p| p.contains("stored balance")),
-        "{:#?}",
-        report.problems
-    );
-    assert!(
-        report.problems.iter().any(|p| p.contains("not zero")),
-        "{:#?}",
-        report.problems
-    );
-    fx.exec(&format!(
-        "UPDATE accounts SET balance = balance - 5 WHERE id = {}",
-        alice.account_id
-    ))
-    .await;
+    assert!(report.problems.iter().any(|p| p.contains("stored balance")), "{:#?}", report.problems);
+    assert!(report.problems.iter().any(|p| p.contains("not zero")), "{:#?}", report.problems);
+    fx.exec(&format!("UPDATE accounts SET balance = balance - 5 WHERE id = {}", alice.account_id)).await;
     fx.verify_clean().await;
 
     // A memo or amount rewritten consistently with the postings still breaks the hash.
-    fx.exec(&format!(
-        "UPDATE journal SET memo = 'rewritten' WHERE id = {}",
-        t1.entry_id
-    ))
-    .await;
+    fx.exec(&format!("UPDATE journal SET memo = 'rewritten' WHERE id = {}", t1.entry_id)).await;
     let report = fx.store.verify().await.unwrap();
     assert_eq!(report.problems.len(), 1, "{:#?}", report.problems);
     assert!(report.problems[0].contains("stored hash"));
@@ -1105,25 +708,19 @@ async fn concurrent_transfers(fx: Fx) {
                 };
                 // Every fifth request is sent twice at once: the key must move the money once.
                 let outcome = if i % 5 == 0 {
-                    let (a, b) =
-                        tokio::join!(store.transfer(&request, NOW), store.transfer(&request, NOW));
+                    let (a, b) = tokio::join!(store.transfer(&request, NOW), store.transfer(&request, NOW));
                     match (a, b) {
                         (Ok(a), Ok(b)) => {
                             assert_eq!(a.entry_id, b.entry_id);
-                            assert!(
-                                a.replayed != b.replayed,
-                                "exactly one of the two is the original"
-                            );
+                            assert!(a.replayed != b.replayed, "exactly one of the two is the original");
                             Ok(a)
                         }
-                        (
-                            Err(LedgerError::InsufficientFunds),
-                            Err(LedgerError::InsufficientFunds),
-                        ) => Err(LedgerError::InsufficientFunds),
+                        (Err(LedgerError::InsufficientFunds), Err(LedgerError::InsufficientFunds)) => {
+                            Err(LedgerError::InsufficientFunds)
+                        }
                         // One may fail for funds and the other (re-run after it) too, or succeed
                         // if money arrived in between.
-                        (Ok(a), Err(LedgerError::InsufficientFunds))
-                        | (Err(LedgerError::InsufficientFunds), Ok(a)) => {
+                        (Ok(a), Err(LedgerError::InsufficientFunds)) | (Err(LedgerError::InsufficientFunds), Ok(a)) => {
                             assert!(!a.replayed);
                             Ok(a)
                         }
@@ -1171,11 +768,7 @@ async fn concurrent_transfers(fx: Fx) {
 
     // Every acknowledged transfer is in the journal exactly once, with the right parties.
     let unique: HashSet<i64> = acked.iter().map(|a| a.0).collect();
-    assert_eq!(
-        unique.len(),
-        acked.len(),
-        "an entry id was acknowledged twice"
-    );
+    assert_eq!(unique.len(), acked.len(), "an entry id was acknowledged twice");
     let mut by_entry: HashMap<i64, Vec<(UserId, i64)>> = HashMap::new();
     for user in &users {
         let mut before = None;
@@ -1184,22 +777,13 @@ async fn concurrent_transfers(fx: Fx) {
             let Some(last) = page.last() else { break };
             before = Some(last.entry_id);
             for item in page.iter().filter(|h| h.kind == EntryKind::Transfer) {
-                by_entry
-                    .entry(item.entry_id)
-                    .or_default()
-                    .push((user.id, item.delta));
+                by_entry.entry(item.entry_id).or_default().push((user.id, item.delta));
             }
         }
     }
-    assert_eq!(
-        by_entry.len(),
-        acked.len(),
-        "the journal holds exactly the acknowledged transfers"
-    );
+    assert_eq!(by_entry.len(), acked.len(), "the journal holds exactly the acknowledged transfers");
     for (entry_id, from, to, minor) in &acked {
-        let mut sides = by_entry
-            .remove(entry_id)
-            .expect("acknowledged transfer missing");
+        let mut sides = by_entry.remove(entry_id).expect("acknowledged transfer missing");
         sides.sort();
         let mut expected = vec![(*from, -(*minor as i64)), (*to, *minor as i64)];
         expected.sort();

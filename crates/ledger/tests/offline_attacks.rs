@@ -14,8 +14,8 @@ mod offline_support;
 use offline_support::*;
 use offpay_ledger::offline::*;
 use offpay_ledger::*;
-use offpay_protocol::{Nonce, PaymentNote};
 use offpay_protocol::testkit::signing_key;
+use offpay_protocol::{Nonce, PaymentNote};
 
 /// Purse amount `P` (2,000.00) and per-payment cap `C` (200.00) of these cases.
 const P: u64 = 200_000;
@@ -23,7 +23,12 @@ const C: u64 = 20_000;
 
 /// Signs a consistent chain of `P / C` notes of `C` to `payee` from a fresh copy of the purse
 /// (each copy starts again at sequence number 1: a fork of every other copy).
-fn full_chain(cert: &offpay_protocol::PurseCertificate, device: &offpay_protocol::SigningKey, payee: &User, tag: &str) -> Vec<PaymentNote> {
+fn full_chain(
+    cert: &offpay_protocol::PurseCertificate,
+    device: &offpay_protocol::SigningKey,
+    payee: &User,
+    tag: &str,
+) -> Vec<PaymentNote> {
     let mut copy = Chain::new(cert, device);
     (0..P / C).map(|i| copy.pay(payee, C, &format!("{tag}-{i}"))).collect()
 }
@@ -158,7 +163,10 @@ async fn fraud_after_the_deadline_is_held(fx: Fx) {
     let cert = fx.load(&mallory, &device, P, 3 * DAY, "purse-late").await;
     let honest = Chain::new(&cert, &device).pay(&bob, C, "bob-1");
     let late = Chain::new(&cert, &device).pay(&mule, C, "mule-1");
-    assert_eq!(statuses(&fx.settle(&bob, std::slice::from_ref(&honest), NOW).await), vec![(NoteStatus::Settled, None, C)]);
+    assert_eq!(
+        statuses(&fx.settle(&bob, std::slice::from_ref(&honest), NOW).await),
+        vec![(NoteStatus::Settled, None, C)]
+    );
     let after = NOW_S + 3 * DAY + GRACE + 1;
     fx.off().expire_purses(after, GRACE, after as i64 * 1000).await.unwrap();
     assert_eq!(fx.balance(&mallory).await, P - C);
@@ -185,7 +193,10 @@ async fn every_allowed_purse_forked(fx: Fx) {
     fx.off().register_device(mallory.id, extra.verifying_key().to_bytes(), NOW).await.unwrap();
     let refused = fx
         .off()
-        .load_purse(&load_request(mallory.id, certificate(&mallory, &extra, C, DAY, "purse-extra"), "load-purse-extra"), NOW)
+        .load_purse(
+            &load_request(mallory.id, certificate(&mallory, &extra, C, DAY, "purse-extra"), "load-purse-extra"),
+            NOW,
+        )
         .await;
     assert!(matches!(refused, Err(OfflineError::TooManyPurses(MAX_OPEN))), "{refused:?}");
     for (d, (cert, device)) in certs.iter().enumerate() {
@@ -197,7 +208,9 @@ async fn every_allowed_purse_forked(fx: Fx) {
     }
     let loss = operator_loss(&fx).await;
     let bound = i64::from(MAX_OPEN) * ALLOWANCE;
-    eprintln!("{MAX_OPEN} purses, each forked to 4 accomplices: operator loss {loss} (bound {bound} = {MAX_OPEN} x {ALLOWANCE})");
+    eprintln!(
+        "{MAX_OPEN} purses, each forked to 4 accomplices: operator loss {loss} (bound {bound} = {MAX_OPEN} x {ALLOWANCE})"
+    );
     assert_eq!(loss, bound);
     for (cert, _) in &certs {
         let purse = fx.purse(cert).await;
@@ -252,8 +265,14 @@ async fn one_payment_per_request(fx: Fx) {
     // 50.00 note still brings him 50.00 in all, never more.
     let small = phone_chain.pay(&bob, 1_000, "req-50");
     let full = phone_chain.pay(&bob, 5_000, "req-50");
-    assert_eq!(statuses(&fx.settle(&alice, std::slice::from_ref(&small), NOW).await), vec![(NoteStatus::Settled, None, 1_000)]);
-    assert_eq!(statuses(&fx.settle(&bob, std::slice::from_ref(&full), NOW).await), vec![(NoteStatus::Settled, None, 4_000)]);
+    assert_eq!(
+        statuses(&fx.settle(&alice, std::slice::from_ref(&small), NOW).await),
+        vec![(NoteStatus::Settled, None, 1_000)]
+    );
+    assert_eq!(
+        statuses(&fx.settle(&bob, std::slice::from_ref(&full), NOW).await),
+        vec![(NoteStatus::Settled, None, 4_000)]
+    );
     let more = tablet_chain.pay(&bob, 5_000, "req-50");
     assert_eq!(
         statuses(&fx.settle(&alice, std::slice::from_ref(&more), NOW).await),
@@ -339,7 +358,10 @@ async fn honest_payees_are_paid_in_full(fx: Fx) {
     let mut notes = Vec::new();
     for (i, payee) in payees.iter().enumerate() {
         let mut copy = Chain::new(&cert, &device);
-        notes.push((payee, vec![copy.pay(payee, 15_000, &format!("h{i}-1")), copy.pay(payee, 15_000, &format!("h{i}-2"))]));
+        notes.push((
+            payee,
+            vec![copy.pay(payee, 15_000, &format!("h{i}-1")), copy.pay(payee, 15_000, &format!("h{i}-2"))],
+        ));
     }
     for (payee, chain) in notes.iter().rev() {
         let mut reversed = chain.clone();
@@ -454,7 +476,11 @@ async fn two_servers_race_honest_uploads() {
     );
     let (a, b) = (a.unwrap(), b.unwrap());
     assert_eq!(paid(&a) + paid(&b), 2_500, "{a:?} {b:?}");
-    assert_eq!(count(&a, NoteStatus::Rejected, Some("request_already_paid")) + count(&b, NoteStatus::Rejected, Some("request_already_paid")), 1);
+    assert_eq!(
+        count(&a, NoteStatus::Rejected, Some("request_already_paid"))
+            + count(&b, NoteStatus::Rejected, Some("request_already_paid")),
+        1
+    );
     assert_eq!(fx.balance(&bob).await, 12_500);
     fx.verify_clean(2 * P).await;
 }
@@ -482,7 +508,9 @@ async fn two_servers_race_500_forks_to_one_colluder() {
         total += paid(&upload.await.unwrap());
     }
     let loss = operator_loss(&fx).await;
-    eprintln!("two servers, 500 forks of note 1 to one colluder racing: paid {total}, operator loss {loss} (bound {ALLOWANCE})");
+    eprintln!(
+        "two servers, 500 forks of note 1 to one colluder racing: paid {total}, operator loss {loss} (bound {ALLOWANCE})"
+    );
     assert_eq!(total, C);
     assert_eq!(fx.balance(&mule).await, C);
     assert_eq!(loss, 0);

@@ -10,8 +10,8 @@ mod offline_support;
 use offline_support::*;
 use offpay_ledger::offline::*;
 use offpay_ledger::*;
-use offpay_protocol::testkit::{seed, signing_key, torsion_signature};
 use offpay_protocol::PaymentNote;
+use offpay_protocol::testkit::{seed, signing_key, torsion_signature};
 
 async fn load_settle_duplicate(fx: Fx) {
     let alice = fx.user("alice", 500_000).await;
@@ -21,38 +21,21 @@ async fn load_settle_duplicate(fx: Fx) {
     // Unregistered device, then someone else's device.
     let cert = certificate(&alice, &device, 50_000, 3 * DAY, "purse-a");
     let request = load_request(alice.id, cert.clone(), "load-purse-a");
+    assert!(matches!(fx.off().load_purse(&request, NOW).await, Err(OfflineError::UnknownDevice)));
+    fx.off().register_device(alice.id, device.verifying_key().to_bytes(), NOW).await.unwrap();
+    fx.off().register_device(alice.id, device.verifying_key().to_bytes(), NOW).await.unwrap();
     assert!(matches!(
-        fx.off().load_purse(&request, NOW).await,
-        Err(OfflineError::UnknownDevice)
-    ));
-    fx.off()
-        .register_device(alice.id, device.verifying_key().to_bytes(), NOW)
-        .await
-        .unwrap();
-    fx.off()
-        .register_device(alice.id, device.verifying_key().to_bytes(), NOW)
-        .await
-        .unwrap();
-    assert!(matches!(
-        fx.off()
-            .register_device(bob.id, device.verifying_key().to_bytes(), NOW)
-            .await,
+        fx.off().register_device(bob.id, device.verifying_key().to_bytes(), NOW).await,
         Err(OfflineError::DeviceTaken)
     ));
     // A certificate naming another account is refused.
     let wrong = certificate(&bob, &device, 50_000, 3 * DAY, "purse-a");
     let bad = load_request(alice.id, wrong, "load-wrong-acct");
-    assert!(matches!(
-        fx.off().load_purse(&bad, NOW).await,
-        Err(OfflineError::InvalidCertificate(_))
-    ));
+    assert!(matches!(fx.off().load_purse(&bad, NOW).await, Err(OfflineError::InvalidCertificate(_))));
     // Too much.
     let big = certificate(&alice, &device, 600_000, 3 * DAY, "purse-big");
     let bad = load_request(alice.id, big, "load-too-big");
-    assert!(matches!(
-        fx.off().load_purse(&bad, NOW).await,
-        Err(OfflineError::Ledger(LedgerError::InsufficientFunds))
-    ));
+    assert!(matches!(fx.off().load_purse(&bad, NOW).await, Err(OfflineError::Ledger(LedgerError::InsufficientFunds))));
 
     let loaded = fx.off().load_purse(&request, NOW).await.unwrap();
     assert_eq!(loaded.balance.minor(), 450_000);
@@ -73,24 +56,15 @@ async fn load_settle_duplicate(fx: Fx) {
     let mut chain = Chain::new(&cert, &device);
     let note = chain.pay(&bob, 15_000, "bob-req-1");
     let results = fx.settle(&bob, std::slice::from_ref(&note), NOW).await;
-    assert_eq!(
-        statuses(&results),
-        vec![(NoteStatus::Settled, None, 15_000)]
-    );
+    assert_eq!(statuses(&results), vec![(NoteStatus::Settled, None, 15_000)]);
     assert_eq!(results[0].note, note.hash());
     assert_eq!(fx.balance(&bob).await, 15_000);
     // The payer uploads it too, a tampered copy and a note of an unknown purse come along.
     let mut bytes = note.encode();
     bytes[250] ^= 1; // inside the signature
     let tampered = PaymentNote::decode(&bytes).unwrap();
-    let stranger = Chain::new(
-        &certificate(&alice, &device, 1_000, DAY, "never-loaded"),
-        &device,
-    )
-    .pay(&bob, 500, "x");
-    let results = fx
-        .settle(&alice, &[note.clone(), tampered, stranger], NOW)
-        .await;
+    let stranger = Chain::new(&certificate(&alice, &device, 1_000, DAY, "never-loaded"), &device).pay(&bob, 500, "x");
+    let results = fx.settle(&alice, &[note.clone(), tampered, stranger], NOW).await;
     assert_eq!(
         statuses(&results),
         vec![
@@ -113,20 +87,12 @@ async fn load_settle_duplicate(fx: Fx) {
     assert_eq!(inbound[0].payload["notes"][0]["amount"], 15_000);
     assert_eq!(inbound[0].payload["balance"], 15_000);
     let events = fx.store.events_after(alice.id, 0, 100).await.unwrap();
-    assert!(
-        events
-            .iter()
-            .any(|e| e.kind == "offline_out" && e.payload["notes"][0]["note"] == note.hash().to_hex())
-    );
+    assert!(events.iter().any(|e| e.kind == "offline_out" && e.payload["notes"][0]["note"] == note.hash().to_hex()));
     let history = fx.store.history(bob.id, None, 10).await.unwrap();
     assert_eq!(history[0].kind, EntryKind::OfflineSettle);
     assert_eq!(history[0].delta, 15_000);
     let history = fx.store.history(alice.id, None, 10).await.unwrap();
-    assert!(
-        history
-            .iter()
-            .any(|h| h.kind == EntryKind::PurseLoad && h.delta == -50_000)
-    );
+    assert!(history.iter().any(|h| h.kind == EntryKind::PurseLoad && h.delta == -50_000));
 
     // Listing.
     let mine = fx.off().purses(Some(alice.id), 10).await.unwrap();
@@ -148,33 +114,14 @@ async fn fork_revokes_and_freezes(fx: Fx) {
     let to_carol = clone.pay(&carol, 15_000, "carol-req");
 
     // Carol syncs first: nothing suspicious yet.
-    let results = fx
-        .settle(&carol, std::slice::from_ref(&to_carol), NOW)
-        .await;
-    assert_eq!(
-        statuses(&results),
-        vec![(NoteStatus::Settled, None, 15_000)]
-    );
+    let results = fx.settle(&carol, std::slice::from_ref(&to_carol), NOW).await;
+    assert_eq!(statuses(&results), vec![(NoteStatus::Settled, None, 15_000)]);
     // Bob's note forks the chain: he is paid (good faith), the fork is proven.
     let results = fx.settle(&bob, std::slice::from_ref(&to_bob), NOW).await;
-    assert_eq!(
-        statuses(&results),
-        vec![(NoteStatus::Fraud, Some("same_sequence"), 15_000)]
-    );
+    assert_eq!(statuses(&results), vec![(NoteStatus::Fraud, Some("same_sequence"), 15_000)]);
     // Alice's own upload of both: nothing more moves, the proof is stored once.
-    let results = fx
-        .settle(
-            &alice,
-            &[to_bob.clone(), to_carol.clone(), to_bob.clone()],
-            NOW,
-        )
-        .await;
-    assert!(
-        results
-            .iter()
-            .all(|r| r.status == NoteStatus::Duplicate && r.amount == 0),
-        "{results:?}"
-    );
+    let results = fx.settle(&alice, &[to_bob.clone(), to_carol.clone(), to_bob.clone()], NOW).await;
+    assert!(results.iter().all(|r| r.status == NoteStatus::Duplicate && r.amount == 0), "{results:?}");
     assert_eq!(fx.balance(&bob).await, 15_000);
     assert_eq!(fx.balance(&carol).await, 15_000);
 
@@ -182,10 +129,7 @@ async fn fork_revokes_and_freezes(fx: Fx) {
     assert_eq!(proofs.len(), 1);
     assert_eq!(proofs[0].kind, "same_sequence");
     assert_eq!(proofs[0].user_id, alice.id);
-    let both = [
-        PaymentNote::decode(&proofs[0].first).unwrap(),
-        PaymentNote::decode(&proofs[0].second).unwrap(),
-    ];
+    let both = [PaymentNote::decode(&proofs[0].first).unwrap(), PaymentNote::decode(&proofs[0].second).unwrap()];
     assert!(both.contains(&to_bob) && both.contains(&to_carol));
 
     let revoked = fx.off().revocations().await.unwrap();
@@ -194,28 +138,17 @@ async fn fork_revokes_and_freezes(fx: Fx) {
     assert_eq!(fx.purse(&cert).await.state, PurseState::Revoked);
     assert!(fx.store.user_by_id(alice.id).await.unwrap().unwrap().frozen);
     let events = fx.store.events_after(alice.id, 0, 100).await.unwrap();
-    assert_eq!(
-        events.iter().filter(|e| e.kind == "account_frozen").count(),
-        1
-    );
+    assert_eq!(events.iter().filter(|e| e.kind == "account_frozen").count(), 1);
     let sec = fx.store.security_events(10).await.unwrap();
     assert!(sec.iter().any(|e| e.kind == "offline_fraud"));
 
     // A frozen account loads nothing; a revoked device registers nowhere.
     let other = signing_key("alice-tablet");
-    fx.off()
-        .register_device(alice.id, other.verifying_key().to_bytes(), NOW)
-        .await
-        .unwrap();
+    fx.off().register_device(alice.id, other.verifying_key().to_bytes(), NOW).await.unwrap();
     let request = load_request(alice.id, certificate(&alice, &other, 10_000, DAY, "purse-after"), "load-after-fraud");
+    assert!(matches!(fx.off().load_purse(&request, NOW).await, Err(OfflineError::Ledger(LedgerError::AccountFrozen))));
     assert!(matches!(
-        fx.off().load_purse(&request, NOW).await,
-        Err(OfflineError::Ledger(LedgerError::AccountFrozen))
-    ));
-    assert!(matches!(
-        fx.off()
-            .register_device(alice.id, device.verifying_key().to_bytes(), NOW)
-            .await,
+        fx.off().register_device(alice.id, device.verifying_key().to_bytes(), NOW).await,
         Err(OfflineError::DeviceRevoked)
     ));
     fx.verify_clean(500_000).await;
@@ -239,37 +172,20 @@ async fn recovery_and_fraud_loss(fx: Fx) {
     // the operator's fraud-loss account the last 200.00.
     let results = fx.settle(&bob, &batch, NOW).await;
     assert_eq!(results.iter().map(|r| r.amount).sum::<u64>(), 100_000);
-    assert!(
-        results.iter().all(|r| r.status == NoteStatus::Fraud),
-        "{results:?}"
-    );
+    assert!(results.iter().all(|r| r.status == NoteStatus::Fraud), "{results:?}");
     assert_eq!(fx.balance(&bob).await, 50_000);
     assert_eq!(fx.balance(&carol).await, 50_000);
     assert_eq!(fx.balance(&alice).await, 0);
     let purse = fx.purse(&cert).await;
-    assert_eq!(
-        (
-            purse.settled,
-            purse.recovered,
-            purse.fraud_loss,
-            purse.held()
-        ),
-        (50_000, 30_000, 20_000, 0)
-    );
+    assert_eq!((purse.settled, purse.recovered, purse.fraud_loss, purse.held()), (50_000, 30_000, 20_000, 0));
     // Each conflicting pair is proven once, in any order of upload.
     let proofs = fx.off().fraud_proofs(100).await.unwrap();
-    assert!(
-        proofs.iter().filter(|p| p.kind == "same_sequence").count() == 3,
-        "{proofs:?}"
-    );
+    assert!(proofs.iter().filter(|p| p.kind == "same_sequence").count() == 3, "{proofs:?}");
     let mut reversed = batch.clone();
     reversed.reverse();
     let again = fx.settle(&carol, &reversed, NOW).await;
     assert!(again.iter().all(|r| r.status == NoteStatus::Duplicate));
-    assert_eq!(
-        fx.off().fraud_proofs(100).await.unwrap().len(),
-        proofs.len()
-    );
+    assert_eq!(fx.off().fraud_proofs(100).await.unwrap().len(), proofs.len());
     // Money is conserved: 800.00 deposited = wallets + reserve + (negative) fraud loss.
     fx.verify_clean(80_000).await;
 }
@@ -291,72 +207,40 @@ async fn close_returns_the_rest(fx: Fx) {
     forged.last = chain.last;
     forged.spent = chain.spent;
     assert!(matches!(
-        fx.off()
-            .close_purse(alice.id, &forged.close(), &key("close-forged"), NOW)
-            .await,
+        fx.off().close_purse(alice.id, &forged.close(), &key("close-forged"), NOW).await,
         Err(OfflineError::InvalidClose("bad_device_signature"))
     ));
     assert!(matches!(
-        fx.off()
-            .close_purse(bob.id, &chain.close(), &key("close-by-bob"), NOW)
-            .await,
+        fx.off().close_purse(bob.id, &chain.close(), &key("close-by-bob"), NOW).await,
         Err(OfflineError::UnknownPurse)
     ));
 
     // Spent 200.00, 150.00 settled: 50.00 stays for Carol's pending note, 300.00 comes back.
     let close = chain.close();
-    let outcome = fx
-        .off()
-        .close_purse(alice.id, &close, &key("close-purse-c"), NOW)
-        .await
-        .unwrap();
-    assert_eq!(
-        (
-            outcome.returned,
-            outcome.held,
-            outcome.balance,
-            outcome.fraud
-        ),
-        (30_000, 5_000, 480_000, false)
-    );
-    let replay = fx
-        .off()
-        .close_purse(alice.id, &close, &key("close-purse-c"), NOW)
-        .await
-        .unwrap();
+    let outcome = fx.off().close_purse(alice.id, &close, &key("close-purse-c"), NOW).await.unwrap();
+    assert_eq!((outcome.returned, outcome.held, outcome.balance, outcome.fraud), (30_000, 5_000, 480_000, false));
+    let replay = fx.off().close_purse(alice.id, &close, &key("close-purse-c"), NOW).await.unwrap();
     assert!(replay.replayed);
     assert_eq!(replay.returned, 30_000);
     assert!(matches!(
-        fx.off()
-            .close_purse(alice.id, &close, &key("close-purse-c2"), NOW)
-            .await,
+        fx.off().close_purse(alice.id, &close, &key("close-purse-c2"), NOW).await,
         Err(OfflineError::PurseNotOpen)
     ));
     assert_eq!(fx.balance(&alice).await, 480_000);
     let events = fx.store.events_after(alice.id, 0, 100).await.unwrap();
-    assert!(
-        events
-            .iter()
-            .any(|e| e.kind == "purse_returned" && e.payload["amount"] == 30_000)
-    );
+    assert!(events.iter().any(|e| e.kind == "purse_returned" && e.payload["amount"] == 30_000));
 
     // Carol's note arrives: paid from what was held.
     let results = fx.settle(&carol, std::slice::from_ref(&second), NOW).await;
     assert_eq!(statuses(&results), vec![(NoteStatus::Settled, None, 5_000)]);
     let purse = fx.purse(&cert).await;
-    assert_eq!(
-        (purse.state, purse.settled, purse.returned, purse.held()),
-        (PurseState::Closed, 20_000, 30_000, 0)
-    );
+    assert_eq!((purse.state, purse.settled, purse.returned, purse.held()), (PurseState::Closed, 20_000, 30_000, 0));
 
     // A note signed after the close (a cloned device) is fraud; the payee is still paid, from
     // alice's wallet since the reserve is empty.
     let late = chain.pay(&carol, 7_000, "carol-2");
     let results = fx.settle(&carol, std::slice::from_ref(&late), NOW).await;
-    assert_eq!(
-        statuses(&results),
-        vec![(NoteStatus::Fraud, Some("beyond_close"), 7_000)]
-    );
+    assert_eq!(statuses(&results), vec![(NoteStatus::Fraud, Some("beyond_close"), 7_000)]);
     assert_eq!(fx.balance(&alice).await, 473_000);
     assert_eq!(fx.balance(&carol).await, 12_000);
     assert_eq!(fx.purse(&cert).await.state, PurseState::Revoked);
@@ -368,44 +252,21 @@ async fn expiry_returns_the_remainder(fx: Fx) {
     let bob = fx.user("bob", 0).await;
     let device = signing_key("alice-phone");
     let cert = fx.load(&alice, &device, 40_000, DAY, "purse-e").await;
-    let other = fx
-        .load(&alice, &device, 10_000, 10 * DAY, "purse-long")
-        .await;
+    let other = fx.load(&alice, &device, 10_000, 10 * DAY, "purse-long").await;
     let mut chain = Chain::new(&cert, &device);
     let paid = chain.pay(&bob, 10_000, "bob");
     fx.settle(&bob, &[paid], NOW).await;
     let until = NOW_S + DAY;
 
-    let none = fx
-        .off()
-        .expire_purses(until + GRACE, GRACE, NOW)
-        .await
-        .unwrap();
+    let none = fx.off().expire_purses(until + GRACE, GRACE, NOW).await.unwrap();
     assert_eq!(none, ExpiryOutcome::default());
-    let done = fx
-        .off()
-        .expire_purses(until + GRACE + 1, GRACE, NOW)
-        .await
-        .unwrap();
-    assert_eq!(
-        done,
-        ExpiryOutcome {
-            purses: 1,
-            returned: 30_000
-        }
-    );
+    let done = fx.off().expire_purses(until + GRACE + 1, GRACE, NOW).await.unwrap();
+    assert_eq!(done, ExpiryOutcome { purses: 1, returned: 30_000 });
     assert_eq!(fx.balance(&alice).await, 80_000);
     let purse = fx.purse(&cert).await;
-    assert_eq!(
-        (purse.state, purse.expired, purse.returned, purse.held()),
-        (PurseState::Expired, true, 30_000, 0)
-    );
+    assert_eq!((purse.state, purse.expired, purse.returned, purse.held()), (PurseState::Expired, true, 30_000, 0));
     assert_eq!(fx.purse(&other).await.state, PurseState::Open);
-    let again = fx
-        .off()
-        .expire_purses(until + GRACE + 1, GRACE, NOW)
-        .await
-        .unwrap();
+    let again = fx.off().expire_purses(until + GRACE + 1, GRACE, NOW).await.unwrap();
     assert_eq!(again, ExpiryOutcome::default());
 
     // A note accepted before expiry but uploaded after the deadline is paid from the payer's
@@ -431,9 +292,7 @@ async fn expiry_returns_the_remainder(fx: Fx) {
     assert_eq!((fx.balance(&alice).await, fx.balance(&bob).await), (0, 35_000));
     // Closing an expired purse is refused.
     assert!(matches!(
-        fx.off()
-            .close_purse(alice.id, &chain.close(), &key("close-expired"), NOW)
-            .await,
+        fx.off().close_purse(alice.id, &chain.close(), &key("close-expired"), NOW).await,
         Err(OfflineError::PurseNotOpen)
     ));
     fx.verify_clean(100_000).await;
@@ -486,29 +345,17 @@ async fn unknown_payee_and_limits(fx: Fx) {
     let device = signing_key("alice-phone");
     let cert = fx.load(&alice, &device, 30_000, DAY, "purse-u").await;
     let mut chain = Chain::new(&cert, &device);
-    let ghost = User {
-        id: 987_654,
-        ..alice.clone()
-    };
+    let ghost = User { id: 987_654, ..alice.clone() };
     let note = chain.pay(&ghost, 1_000, "ghost");
     let results = fx.settle(&alice, std::slice::from_ref(&note), NOW).await;
-    assert_eq!(
-        statuses(&results),
-        vec![(NoteStatus::Rejected, Some("unknown_payee"), 0)]
-    );
+    assert_eq!(statuses(&results), vec![(NoteStatus::Rejected, Some("unknown_payee"), 0)]);
     assert_eq!(fx.purse(&cert).await.held(), 30_000);
     // Uploaded again (a wallet retrying), alone and twice in one upload: refused again for the
     // same reason, never reported as a duplicate (a wallet would take that for "settled").
     let results = fx.settle(&alice, &[note.clone(), note.clone()], NOW).await;
-    assert_eq!(
-        statuses(&results),
-        vec![(NoteStatus::Rejected, Some("unknown_payee"), 0); 2]
-    );
+    assert_eq!(statuses(&results), vec![(NoteStatus::Rejected, Some("unknown_payee"), 0); 2]);
     let too_many = vec![note; NOTES_MAX + 1];
-    assert!(matches!(
-        fx.off().settle_notes(alice.id, too_many, NOW).await,
-        Err(OfflineError::TooManyNotes)
-    ));
+    assert!(matches!(fx.off().settle_notes(alice.id, too_many, NOW).await, Err(OfflineError::TooManyNotes)));
     fx.verify_clean(100_000).await;
 }
 

@@ -26,7 +26,8 @@ fn prepare_next_note(bencher: Bencher) {
 fn sign_note(bencher: Bencher) {
     let fx = Fixture::new();
     let request = fx.request(1_250, "bench");
-    let (_, note) = prepare_next(&fx.certificate, &PurseState::new(&fx.certificate), &fx.payer_device, &request, NOW).unwrap();
+    let (_, note) =
+        prepare_next(&fx.certificate, &PurseState::new(&fx.certificate), &fx.payer_device, &request, NOW).unwrap();
     let fields = *note.fields();
     bencher.bench(|| PaymentNote::sign(fx.certificate.clone(), black_box(fields), &fx.payer_device).unwrap());
 }
@@ -37,7 +38,8 @@ fn sign_note(bencher: Bencher) {
 fn accept_note_from_text(bencher: Bencher) {
     let fx = Fixture::new();
     let request = fx.request(1_250, "bench");
-    let (_, note) = prepare_next(&fx.certificate, &PurseState::new(&fx.certificate), &fx.payer_device, &request, NOW).unwrap();
+    let (_, note) =
+        prepare_next(&fx.certificate, &PurseState::new(&fx.certificate), &fx.payer_device, &request, NOW).unwrap();
     let text = note.to_text();
     let open = [Fixture::open(&request)];
     let revocations = Revocations::default();
@@ -50,7 +52,8 @@ fn accept_note_from_text(bencher: Bencher) {
 fn raw_verify_strict(bencher: Bencher) {
     let fx = Fixture::new();
     let request = fx.request(1_250, "bench");
-    let (_, note) = prepare_next(&fx.certificate, &PurseState::new(&fx.certificate), &fx.payer_device, &request, NOW).unwrap();
+    let (_, note) =
+        prepare_next(&fx.certificate, &PurseState::new(&fx.certificate), &fx.payer_device, &request, NOW).unwrap();
     let message = note.signed_bytes();
     let key = fx.payer_device.verifying_key();
     let signature = *note.signature();

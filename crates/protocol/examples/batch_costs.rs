@@ -38,7 +38,8 @@ fn main() {
             }
         });
     }
-    let rs: Vec<_> = sigs.iter().map(|s| curve25519_dalek::edwards::CompressedEdwardsY(s.r_bytes().to_owned())).collect();
+    let rs: Vec<_> =
+        sigs.iter().map(|s| curve25519_dalek::edwards::CompressedEdwardsY(s.r_bytes().to_owned())).collect();
     let mut pts = Vec::new();
     per("decompress R", n, || pts = rs.iter().map(|r| r.decompress().unwrap()).collect::<Vec<EdwardsPoint>>());
     per("compress R", n, || {

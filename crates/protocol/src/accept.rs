@@ -6,12 +6,12 @@
 
 use std::collections::BTreeMap;
 
+use crate::Amount;
 use crate::ids::{AccountId, Hash256, Nonce, PurseId, UnixTime};
 use crate::keys::{IssuerKeys, Revocations};
 use crate::note::PaymentNote;
 use crate::reject::RejectReason;
 use crate::text::Encoded;
-use crate::Amount;
 
 /// A payment request this device made and still expects to be paid.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -67,7 +67,8 @@ impl PurseTally {
         if my_total.is_none_or(|t| t > purse_amount) {
             return Err(RejectReason::OverPurseAmount);
         }
-        let entry = TallyEntry { hash: note.hash(), prev_hash: f.prev_hash, cumulative: f.cumulative, amount: f.amount };
+        let entry =
+            TallyEntry { hash: note.hash(), prev_hash: f.prev_hash, cumulative: f.cumulative, amount: f.amount };
         if !self.notes.iter().all(|(&seq, earlier)| consistent(seq, earlier, f.seq, &entry)) {
             return Err(RejectReason::InconsistentWithEarlierNote);
         }
@@ -157,11 +158,7 @@ pub fn accept_note(
     if tally.notes.get(&f.seq).is_some_and(|e| e.hash == hash) {
         return Err(RejectReason::AlreadyAccepted);
     }
-    let request = ctx
-        .open_requests
-        .iter()
-        .find(|r| r.nonce == f.nonce)
-        .ok_or(RejectReason::UnknownRequest)?;
+    let request = ctx.open_requests.iter().find(|r| r.nonce == f.nonce).ok_or(RejectReason::UnknownRequest)?;
     if request.paid {
         return Err(RejectReason::RequestAlreadyPaid);
     }

@@ -142,10 +142,8 @@ impl Currency {
             let digit = frac.as_bytes().get(i).map_or(0, |b| u64::from(b - b'0'));
             frac_value = frac_value * 10 + digit;
         }
-        let minor = whole_value
-            .checked_mul(scale)
-            .and_then(|m| m.checked_add(frac_value))
-            .ok_or(AmountError::TooLarge)?;
+        let minor =
+            whole_value.checked_mul(scale).and_then(|m| m.checked_add(frac_value)).ok_or(AmountError::TooLarge)?;
         Amount::from_minor(minor).ok_or(AmountError::TooLarge)
     }
 

@@ -4,12 +4,12 @@
 
 use ed25519_dalek::{Signature, SigningKey, VerifyingKey};
 
+use crate::Amount;
 use crate::crypto;
 use crate::ids::{AccountId, CurrencyCode, Hash256, KeyId, PurseId, UnixTime};
 use crate::keys::IssuerKeys;
 use crate::reject::RejectReason;
 use crate::wire::{self, DecodeError, FieldError, Kind, Reader, Writer, field_rule};
-use crate::Amount;
 
 /// What the issuer certifies (everything but the issuer key id and signature).
 #[derive(Debug, Clone, PartialEq, Eq)]

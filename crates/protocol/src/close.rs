@@ -5,12 +5,12 @@
 
 use ed25519_dalek::{Signature, SigningKey};
 
+use crate::Amount;
 use crate::certificate::PurseCertificate;
 use crate::crypto;
 use crate::ids::{Hash256, PurseId, UnixTime};
 use crate::reject::RejectReason;
 use crate::wire::{self, DecodeError, FieldError, Kind, Reader, Writer, field_rule};
-use crate::Amount;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CloseFields {
@@ -113,10 +113,6 @@ impl CloseStatement {
 
 fn unsigned_encoding(f: &CloseFields) -> Vec<u8> {
     let mut w = Writer::new(Kind::Close, CloseStatement::LEN);
-    w.bytes(f.purse_id.as_bytes())
-        .u32(f.last_seq)
-        .bytes(f.last_hash.as_bytes())
-        .amount(f.total_spent)
-        .u64(f.time);
+    w.bytes(f.purse_id.as_bytes()).u32(f.last_seq).bytes(f.last_hash.as_bytes()).amount(f.total_spent).u64(f.time);
     w.finish()
 }

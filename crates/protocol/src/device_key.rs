@@ -66,7 +66,11 @@ mod tests {
         let ok = check_device_key(&a.compress().to_bytes());
         assert_eq!(ok.map(|k| k.to_bytes()), Ok(a.compress().to_bytes()));
         for (i, t) in EIGHT_TORSION.iter().enumerate() {
-            assert_eq!(check_device_key(&t.compress().to_bytes()).err(), Some(DeviceKeyError::SmallOrder), "torsion {i}");
+            assert_eq!(
+                check_device_key(&t.compress().to_bytes()).err(),
+                Some(DeviceKeyError::SmallOrder),
+                "torsion {i}"
+            );
             if i > 0 {
                 let mixed = (a + t).compress().to_bytes();
                 assert_eq!(check_device_key(&mixed).err(), Some(DeviceKeyError::MixedOrder), "a + torsion {i}");

@@ -6,13 +6,13 @@ use std::collections::HashMap;
 
 use ed25519_dalek::{Signature, SigningKey};
 
+use crate::Amount;
 use crate::batch;
 use crate::certificate::PurseCertificate;
 use crate::crypto;
 use crate::ids::{AccountId, Hash256, Nonce, PurseId, UnixTime};
 use crate::reject::RejectReason;
 use crate::wire::{self, DecodeError, FieldError, Kind, Reader, Writer, field_rule};
-use crate::Amount;
 
 /// What a note says besides its certificate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -211,4 +211,3 @@ pub fn verify_device_signatures(notes: &[PaymentNote], seed: [u8; 32]) -> Vec<bo
         .collect();
     crypto::verify_strict_many(&items, seed)
 }
-

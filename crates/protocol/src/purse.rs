@@ -5,6 +5,7 @@
 
 use ed25519_dalek::SigningKey;
 
+use crate::Amount;
 use crate::certificate::PurseCertificate;
 use crate::close::{CloseFields, CloseStatement};
 use crate::ids::{Hash256, PurseId, UnixTime};
@@ -12,7 +13,6 @@ use crate::note::{NoteFields, PaymentNote};
 use crate::reject::RejectReason;
 use crate::request::PaymentRequest;
 use crate::wire::FieldError;
-use crate::Amount;
 
 /// Where a purse's hash chain stands on the payer's device.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -52,12 +52,7 @@ pub enum PayError {
 impl PurseState {
     /// The state of a purse that has signed nothing yet.
     pub fn new(certificate: &PurseCertificate) -> PurseState {
-        PurseState {
-            purse_id: certificate.purse_id(),
-            last_seq: 0,
-            last_hash: certificate.hash(),
-            spent: Amount::ZERO,
-        }
+        PurseState { purse_id: certificate.purse_id(), last_seq: 0, last_hash: certificate.hash(), spent: Amount::ZERO }
     }
 
     /// What the purse can still spend.

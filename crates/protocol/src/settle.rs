@@ -9,13 +9,13 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::Amount;
 use crate::accept::{TallyEntry, consistent};
 use crate::certificate::PurseCertificate;
 use crate::close::CloseStatement;
 use crate::ids::Hash256;
 use crate::note::PaymentNote;
 use crate::reject::RejectReason;
-use crate::Amount;
 
 /// Signed evidence that the purse's device broke the protocol.
 #[derive(Debug, Clone, PartialEq, Eq)]

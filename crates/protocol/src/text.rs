@@ -3,8 +3,8 @@
 //! the canonical encoding in base45 (RFC 9285). All characters are in the QR alphanumeric set.
 //! Parsing is strict: surrounding whitespace is trimmed, anything else non-canonical refused.
 
-use crate::close::CloseStatement;
 use crate::certificate::PurseCertificate;
+use crate::close::CloseStatement;
 use crate::note::PaymentNote;
 use crate::request::PaymentRequest;
 use crate::wire::{DecodeError, Kind};
@@ -43,9 +43,7 @@ pub fn text_to_bytes(kind: Kind, text: &str) -> Result<Vec<u8>, DecodeError> {
     if text.len() > MAX_TEXT_LEN {
         return Err(DecodeError::TextTooLong { max: MAX_TEXT_LEN });
     }
-    let body = text
-        .strip_prefix(kind.text_prefix())
-        .ok_or(DecodeError::TextPrefix { expected: kind.text_prefix() })?;
+    let body = text.strip_prefix(kind.text_prefix()).ok_or(DecodeError::TextPrefix { expected: kind.text_prefix() })?;
     let bytes = base45::decode(body).map_err(|_| DecodeError::TextEncoding)?;
     // base45 decoders differ on out-of-range final pairs; re-encoding makes the rule exact.
     if base45::encode(&bytes) != body {

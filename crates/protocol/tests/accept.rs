@@ -185,7 +185,8 @@ fn overspent_purse_is_refused() {
     });
     assert_eq!(payee.check(&beyond).unwrap_err(), RejectReason::OverPurseAmount);
     // The payer's wallet refuses to overspend.
-    let state = PurseState { spent: Amount::from_minor(195_000).unwrap(), last_seq: 20, ..PurseState::new(&fx.certificate) };
+    let state =
+        PurseState { spent: Amount::from_minor(195_000).unwrap(), last_seq: 20, ..PurseState::new(&fx.certificate) };
     let err = prepare_next(&fx.certificate, &state, &fx.payer_device, &request, NOW).unwrap_err();
     assert_eq!(err, PayError::InsufficientPurse { remaining: Amount::from_minor(5_000).unwrap() });
 }

@@ -98,15 +98,19 @@ fn malformed(i: usize) -> Vec<Case> {
     let mut carry = 0u16;
     // l = 2^252 + 27742317777372353535851937790883648493, little-endian.
     let l: [u8; 32] = [
-        0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde, 0x14, 0, 0, 0, 0, 0, 0, 0,
-        0, 0, 0, 0, 0, 0, 0, 0, 0x10,
+        0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde, 0x14, 0, 0, 0, 0, 0,
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
     ];
     for k in 0..32 {
         let v = u16::from(s.as_bytes()[k]) + u16::from(l[k]) + carry;
         wide[k] = v as u8;
         carry = v >> 8;
     }
-    out.push(Case { key: base.key, message: base.message.clone(), signature: signature(sig[..32].try_into().unwrap(), wide) });
+    out.push(Case {
+        key: base.key,
+        message: base.message.clone(),
+        signature: signature(sig[..32].try_into().unwrap(), wide),
+    });
     // Torsion in R: cofactored verification accepts these, strict refuses them.
     let raw = RawKey::new(&format!("raw-{i}"), None);
     for t in [1usize, 2, 4, 6] {
@@ -135,7 +139,11 @@ fn malformed(i: usize) -> Vec<Case> {
         if y < 19
             && let Some(_) = curve25519_dalek::edwards::CompressedEdwardsY(enc).decompress()
         {
-            out.push(Case { key: base.key, message: base.message.clone(), signature: signature(enc, sig[32..].try_into().unwrap()) });
+            out.push(Case {
+                key: base.key,
+                message: base.message.clone(),
+                signature: signature(enc, sig[32..].try_into().unwrap()),
+            });
             break;
         }
     }

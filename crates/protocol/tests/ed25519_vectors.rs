@@ -202,5 +202,9 @@ fn batch_verification_agrees_with_strict_on_taming() {
 fn export_file_matches_the_generator() {
     let text = std::fs::read_to_string(ed25519_vectors_gen::EXPORT_PATH).unwrap();
     let file: serde_json::Value = serde_json::from_str(&text).unwrap();
-    assert!(file == ed25519_vectors_gen::generate(), "testdata/ed25519-verify-vectors.json is stale: run `{}`", ed25519_vectors_gen::GENERATOR);
+    assert!(
+        file == ed25519_vectors_gen::generate(),
+        "testdata/ed25519-verify-vectors.json is stale: run `{}`",
+        ed25519_vectors_gen::GENERATOR
+    );
 }

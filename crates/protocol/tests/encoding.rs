@@ -177,9 +177,8 @@ proptest! {
 fn every_single_bit_flip_of_a_note_is_refused() {
     let fx = Fixture::new();
     let request = fx.request(1_250, "nonce-1");
-    let note = prepare_next(&fx.certificate, &PurseState::new(&fx.certificate), &fx.payer_device, &request, NOW)
-        .unwrap()
-        .1;
+    let note =
+        prepare_next(&fx.certificate, &PurseState::new(&fx.certificate), &fx.payer_device, &request, NOW).unwrap().1;
     let open = [Fixture::open(&request)];
     let revocations = Revocations::default();
     let ctx = fx.context(&open, &revocations);
@@ -189,9 +188,8 @@ fn every_single_bit_flip_of_a_note_is_refused() {
     for bit in 0..bytes.len() * 8 {
         let mut flipped = bytes.clone();
         flipped[bit / 8] ^= 1 << (bit % 8);
-        let outcome = PaymentNote::decode(&flipped)
-            .map_err(RejectReason::from)
-            .and_then(|n| accept_note(&n, None, &ctx));
+        let outcome =
+            PaymentNote::decode(&flipped).map_err(RejectReason::from).and_then(|n| accept_note(&n, None, &ctx));
         assert!(outcome.is_err(), "bit {bit} flipped was accepted");
         refused += 1;
     }

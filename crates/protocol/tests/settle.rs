@@ -66,10 +66,13 @@ fn broken_chain_and_close_violations_are_proven() {
     let relinked = PaymentNote::sign(fx.certificate.clone(), fields, &fx.payer_device).unwrap();
     let s = settle_purse(&fx.certificate, &[notes[0].clone(), relinked.clone()], None).unwrap();
     assert_eq!(s.fraud.len(), 1);
-    assert!(matches!(&s.fraud[0], FraudProof::BrokenChain { earlier, later } if *earlier == notes[0] && *later == relinked));
+    assert!(
+        matches!(&s.fraud[0], FraudProof::BrokenChain { earlier, later } if *earlier == notes[0] && *later == relinked)
+    );
 
     // Close after note 1, then note 2 turns up: beyond the close statement.
-    let after_one = PurseState { last_seq: 1, last_hash: notes[0].hash(), spent: notes[0].fields().cumulative, ..state };
+    let after_one =
+        PurseState { last_seq: 1, last_hash: notes[0].hash(), spent: notes[0].fields().cumulative, ..state };
     let close = after_one.close(&fx.certificate, &fx.payer_device, NOW).unwrap();
     let s = settle_purse(&fx.certificate, &notes, Some(&close)).unwrap();
     assert_eq!(s.fraud.len(), 1);
@@ -90,7 +93,13 @@ fn refuses_notes_no_payee_should_have_accepted() {
     // A close statement by another device is refused as a whole.
     let forged = PurseState::new(&fx.certificate);
     let bad = CloseStatement::sign(
-        CloseFields { purse_id: forged.purse_id, last_seq: 0, last_hash: forged.last_hash, total_spent: Amount::ZERO, time: NOW },
+        CloseFields {
+            purse_id: forged.purse_id,
+            last_seq: 0,
+            last_hash: forged.last_hash,
+            total_spent: Amount::ZERO,
+            time: NOW,
+        },
         &signing_key("thief"),
     )
     .unwrap();
@@ -109,16 +118,18 @@ fn payments_beyond_the_reserve_are_reported_uncovered() {
     assert_eq!(s.payable.len(), 20);
     assert_eq!((s.covered.minor(), s.uncovered.minor()), (200_000, 200_000));
     assert_eq!(s.fraud.iter().filter(|p| p.code() == "same_sequence").count(), 10);
-    assert!(crypto::verify_strict_many(
-        &s.payable
-            .iter()
-            .map(|n| (&n.certificate().fields().device_key, n.signed_bytes(), n.signature()))
-            .collect::<Vec<_>>()
-            .iter()
-            .map(|(k, m, sig)| (*k, m.as_slice(), *sig))
-            .collect::<Vec<_>>(),
-        [7; 32]
-    )
-    .iter()
-    .all(|ok| *ok));
+    assert!(
+        crypto::verify_strict_many(
+            &s.payable
+                .iter()
+                .map(|n| (&n.certificate().fields().device_key, n.signed_bytes(), n.signature()))
+                .collect::<Vec<_>>()
+                .iter()
+                .map(|(k, m, sig)| (*k, m.as_slice(), *sig))
+                .collect::<Vec<_>>(),
+            [7; 32]
+        )
+        .iter()
+        .all(|ok| *ok)
+    );
 }

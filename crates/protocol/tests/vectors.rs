@@ -53,7 +53,11 @@ fn context(c: &Value) -> Ctx {
         .unwrap()
         .iter()
         .map(|k| {
-            let key = IssuerKey::new(key(&k["public_key"]), k["not_before"].as_u64().unwrap(), k["not_after"].as_u64().unwrap());
+            let key = IssuerKey::new(
+                key(&k["public_key"]),
+                k["not_before"].as_u64().unwrap(),
+                k["not_after"].as_u64().unwrap(),
+            );
             assert_eq!(key.key_id.to_hex(), k["key_id"].as_str().unwrap());
             key
         })
@@ -93,10 +97,7 @@ fn context(c: &Value) -> Ctx {
 type Decoded = (Vec<u8>, Vec<u8>, [u8; 64]);
 
 fn check(kind: &str, encoded: &[u8], text: &str, ctx: &Ctx) -> (String, Option<Decoded>) {
-    fn run<T: Encoded + PartialEq + std::fmt::Debug>(
-        encoded: &[u8],
-        text: &str,
-    ) -> Result<T, DecodeError> {
+    fn run<T: Encoded + PartialEq + std::fmt::Debug>(encoded: &[u8], text: &str) -> Result<T, DecodeError> {
         let from_bytes = T::decode(encoded);
         let from_text = T::from_text(text);
         assert_eq!(from_bytes, from_text, "bytes and text decode differently");
@@ -162,7 +163,10 @@ fn every_vector_checks_as_stated() {
             assert_eq!(reencoded, encoded, "{name}: decode then encode differs");
             assert_eq!(signed_bytes, signed, "{name}: signed_bytes");
             assert_eq!(sig, signature.to_bytes(), "{name}: signature");
-            assert!(signed.ends_with(&encoded[..encoded.len() - 64]), "{name}: signed bytes = domain || encoding - signature");
+            assert!(
+                signed.ends_with(&encoded[..encoded.len() - 64]),
+                "{name}: signed bytes = domain || encoding - signature"
+            );
         }
         // The signature is acceptable exactly when the vector is not about a bad signature:
         // it verifies strictly and, on a request, the payee device key passes the device-key

@@ -50,7 +50,6 @@ fn rss_mb() -> u64 {
         .map_or(0, |kb| kb / 1024)
 }
 
-
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -102,12 +101,26 @@ async fn start(store: Arc<dyn Store>, sockets: usize) -> Result<Running, BoxErro
 }
 
 /// One measurement: `n` receivers with a socket on `ws_server`, transfers through `http_server`.
-async fn round(name: &str, store: &Arc<dyn Store>, http_server: SocketAddr, ws_server: SocketAddr, n: usize, transfers: usize) -> Result<(), BoxError> {
+async fn round(
+    name: &str,
+    store: &Arc<dyn Store>,
+    http_server: SocketAddr,
+    ws_server: SocketAddr,
+    n: usize,
+    transfers: usize,
+) -> Result<(), BoxError> {
     let started = std::time::Instant::now();
     let mut users = register(http_server, "le", n + 1).await?;
     let (sender, sender_token) = users.pop().ok_or("no sender")?;
     let key = IdempotencyKey::parse(&format!("fund-{sender}")).ok_or("key")?;
-    store.deposit(&Handle::parse(&sender)?, Amount::from_minor(100_000_000).ok_or("amount")?, &key, Clock::System.now_ms()).await?;
+    store
+        .deposit(
+            &Handle::parse(&sender)?,
+            Amount::from_minor(100_000_000).ok_or("amount")?,
+            &key,
+            Clock::System.now_ms(),
+        )
+        .await?;
     let tokens = tempfile::NamedTempFile::new()?;
     for (_, token) in &users {
         writeln!(tokens.as_file(), "{token}")?;
@@ -129,7 +142,10 @@ async fn round(name: &str, store: &Arc<dyn Store>, http_server: SocketAddr, ws_s
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
     let open_mb = rss_mb();
-    println!("{name}: {n} sockets open after {:.1} s; servers' memory {idle_mb} MB before the sockets, {open_mb} MB with them", started.elapsed().as_secs_f64());
+    println!(
+        "{name}: {n} sockets open after {:.1} s; servers' memory {idle_mb} MB before the sockets, {open_mb} MB with them",
+        started.elapsed().as_secs_f64()
+    );
     // "entry_id received_at_us" lines from the child.
     let received: Arc<Mutex<HashMap<i64, i64>>> = Arc::default();
     let collector = {
@@ -137,7 +153,9 @@ async fn round(name: &str, store: &Arc<dyn Store>, http_server: SocketAddr, ws_s
         tokio::spawn(async move {
             while let Ok(Some(line)) = lines.next_line().await {
                 let mut parts = line.split_whitespace();
-                if let (Some(Ok(entry)), Some(Ok(at))) = (parts.next().map(str::parse::<i64>), parts.next().map(str::parse::<i64>)) {
+                if let (Some(Ok(entry)), Some(Ok(at))) =
+                    (parts.next().map(str::parse::<i64>), parts.next().map(str::parse::<i64>))
+                {
                     received.lock().await.insert(entry, at);
                 }
             }
@@ -167,9 +185,12 @@ async fn round(name: &str, store: &Arc<dyn Store>, http_server: SocketAddr, ws_s
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let received = received.lock().await.clone();
-    let mut latencies: Vec<i64> = answered.iter().filter_map(|(entry, at)| received.get(entry).map(|r| (r - at).max(0))).collect();
+    let mut latencies: Vec<i64> =
+        answered.iter().filter_map(|(entry, at)| received.get(entry).map(|r| (r - at).max(0))).collect();
     latencies.sort_unstable();
-    let pct = |p: f64| latencies.get(((latencies.len() as f64 - 1.0) * p).round() as usize).copied().unwrap_or(0) as f64 / 1000.0;
+    let pct = |p: f64| {
+        latencies.get(((latencies.len() as f64 - 1.0) * p).round() as usize).copied().unwrap_or(0) as f64 / 1000.0
+    };
     println!(
         "{name}: {} of {transfers} events arrived; from the sender's 201 to the receiver's event: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms; {}",
         latencies.len(),
@@ -182,7 +203,6 @@ async fn round(name: &str, store: &Arc<dyn Store>, http_server: SocketAddr, ws_s
     child.kill().await?;
     Ok(())
 }
-
 
 /// The child: one socket per token in `tokens_file`; prints "ready", then for every `money_in`
 /// event "entry_id received_at_us".

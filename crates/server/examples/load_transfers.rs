@@ -58,7 +58,14 @@ struct Running {
 async fn main() -> Result<(), BoxError> {
     let opts = parse_opts()?;
     let only = std::env::var("OFFPAY_BENCH_ONLY").unwrap_or_default();
-    println!("load: {} s, {} clients, {} users, max {} transfers; {}", opts.seconds, opts.clients, opts.users, opts.max, load_average());
+    println!(
+        "load: {} s, {} clients, {} users, max {} transfers; {}",
+        opts.seconds,
+        opts.clients,
+        opts.users,
+        opts.max,
+        load_average()
+    );
     if only.is_empty() || only == "sqlite" {
         let dir = tempfile::tempdir()?;
         let store = open_store(Some(dir.path()), None).await?;
@@ -81,9 +88,14 @@ async fn main() -> Result<(), BoxError> {
 fn parse_opts() -> Result<Opts, BoxError> {
     let args: Vec<u64> = std::env::args().skip(1).map(|a| a.parse()).collect::<Result<_, _>>()?;
     let get = |i: usize, default: u64| args.get(i).copied().unwrap_or(default);
-    Ok(Opts { seconds: get(0, 10), clients: get(1, 64).max(1), users: get(2, 1000).max(2), max: get(3, 1_000_000), pgbench_clients: get(4, 8) })
+    Ok(Opts {
+        seconds: get(0, 10),
+        clients: get(1, 64).max(1),
+        users: get(2, 1000).max(2),
+        max: get(3, 1_000_000),
+        pgbench_clients: get(4, 8),
+    })
 }
-
 
 /// Registers, funds, drives the load, prints the figures and verifies; returns transfers/s.
 async fn run_backend(name: &str, store: Arc<dyn Store>, opts: Opts) -> Result<f64, BoxError> {
@@ -98,7 +110,11 @@ async fn run_backend(name: &str, store: Arc<dyn Store>, opts: Opts) -> Result<f6
     let _ = server.stop.send(());
     server.task.await??;
     let check = store.verify().await?;
-    println!("{name}: verify of {} entries: {}", check.entries, if check.problems.is_empty() { "clean".to_string() } else { format!("{:?}", check.problems) });
+    println!(
+        "{name}: verify of {} entries: {}",
+        check.entries,
+        if check.problems.is_empty() { "clean".to_string() } else { format!("{:?}", check.problems) }
+    );
     Ok(rate)
 }
 
@@ -112,7 +128,6 @@ async fn start_server(store: Arc<dyn Store>) -> Result<Running, BoxError> {
     let task = tokio::spawn(serve_with(Config::for_tests(), store, listener, Clock::System, shutdown));
     Ok(Running { addr, stop, task })
 }
-
 
 /// Deposits 10,000.00 to every user through the store (as `offpay admin deposit` does).
 async fn fund_all(store: &Arc<dyn Store>, users: &[(String, String)]) -> Result<(), BoxError> {
@@ -154,7 +169,14 @@ async fn drive(addr: SocketAddr, users: Arc<Vec<(String, String)>>, opts: Opts) 
 }
 
 /// One client: one keep-alive connection, one transfer at a time.
-async fn client_loop(addr: SocketAddr, task: u64, users: Arc<Vec<(String, String)>>, issued: Arc<AtomicU64>, max: u64, deadline: Instant) -> Result<Tally, BoxError> {
+async fn client_loop(
+    addr: SocketAddr,
+    task: u64,
+    users: Arc<Vec<(String, String)>>,
+    issued: Arc<AtomicU64>,
+    max: u64,
+    deadline: Instant,
+) -> Result<Tally, BoxError> {
     let client = reqwest::Client::builder().pool_max_idle_per_host(1).build()?;
     let url = format!("http://{addr}/v1/transfers");
     let mut tally = Tally::default();
@@ -168,7 +190,13 @@ async fn client_loop(addr: SocketAddr, task: u64, users: Arc<Vec<(String, String
         };
         let body = json!({"to": users[to].0, "amount": amount});
         let started = Instant::now();
-        let sent = client.post(&url).bearer_auth(&users[from].1).header("Idempotency-Key", format!("load-{task:04}-{n:08}")).json(&body).send().await;
+        let sent = client
+            .post(&url)
+            .bearer_auth(&users[from].1)
+            .header("Idempotency-Key", format!("load-{task:04}-{n:08}"))
+            .json(&body)
+            .send()
+            .await;
         let status = match sent {
             Ok(answer) => {
                 let status = answer.status().as_u16();
@@ -190,7 +218,9 @@ async fn client_loop(addr: SocketAddr, task: u64, users: Arc<Vec<(String, String
 /// The `code` of an error answer, or the raw text.
 fn error_code(text: &str) -> String {
     let parsed: Option<Value> = serde_json::from_str(text).ok();
-    parsed.and_then(|v| v["error"]["code"].as_str().map(str::to_string)).unwrap_or_else(|| text.chars().take(60).collect())
+    parsed
+        .and_then(|v| v["error"]["code"].as_str().map(str::to_string))
+        .unwrap_or_else(|| text.chars().take(60).collect())
 }
 
 /// Prints rate (201s per second), latency percentiles and statuses; returns the rate.
@@ -229,7 +259,11 @@ async fn pgbench(opts: Opts) -> Result<f64, BoxError> {
 }
 
 async fn run_pgbench(args: &[&str]) -> Result<String, BoxError> {
-    let out = tokio::process::Command::new("pgbench").args(["-h", "127.0.0.1", "-p", "5432", "-U", "postgres"]).args(args).output().await?;
+    let out = tokio::process::Command::new("pgbench")
+        .args(["-h", "127.0.0.1", "-p", "5432", "-U", "postgres"])
+        .args(args)
+        .output()
+        .await?;
     if !out.status.success() {
         return Err(format!("pgbench {args:?} failed: {}", String::from_utf8_lossy(&out.stderr)).into());
     }

@@ -44,7 +44,10 @@ async fn main() -> Result<(), BoxError> {
     if per_payer as u64 * NOTE_MINOR > PURSE_MINOR {
         return Err(format!("{per_payer} notes of 1.00 per payer do not fit a 2,000.00 purse: add payers").into());
     }
-    println!("note uploads: {total} notes, one per request, {clients} clients, {payers} payers, {payees} payees; {}", load_average());
+    println!(
+        "note uploads: {total} notes, one per request, {clients} clients, {payers} payers, {payees} payees; {}",
+        load_average()
+    );
 
     let dir = tempfile::tempdir()?;
     let store = open_store(Some(dir.path()), None).await?;
@@ -71,10 +74,22 @@ async fn main() -> Result<(), BoxError> {
     let mut signed: Vec<PaymentNote> = Vec::with_capacity(total);
     for (p, (handle, token)) in payer_users.iter().enumerate() {
         let key = IdempotencyKey::parse(&format!("fund-{handle}")).ok_or("key")?;
-        store.deposit(&Handle::parse(handle)?, Amount::from_minor(PURSE_MINOR).ok_or("amount")?, &key, Clock::System.now_ms()).await?;
+        store
+            .deposit(
+                &Handle::parse(handle)?,
+                Amount::from_minor(PURSE_MINOR).ok_or("amount")?,
+                &key,
+                Clock::System.now_ms(),
+            )
+            .await?;
         let device = signing_key(&format!("{handle}-device"));
         let public = hex::encode(device.verifying_key().to_bytes());
-        let answer = http.post(format!("http://{addr}/v1/devices")).bearer_auth(token).json(&json!({"public_key": public})).send().await?;
+        let answer = http
+            .post(format!("http://{addr}/v1/devices"))
+            .bearer_auth(token)
+            .json(&json!({"public_key": public}))
+            .send()
+            .await?;
         if answer.status().as_u16() != 201 {
             return Err(format!("device: {}", answer.text().await?).into());
         }
@@ -106,7 +121,13 @@ async fn main() -> Result<(), BoxError> {
             signed.push(note);
         }
     }
-    println!("setup: {} users, {} purses, {} notes signed in {:.1} s", payees + payers, payers, notes.len(), started.elapsed().as_secs_f64());
+    println!(
+        "setup: {} users, {} purses, {} notes signed in {:.1} s",
+        payees + payers,
+        payers,
+        notes.len(),
+        started.elapsed().as_secs_f64()
+    );
 
     let verify_before = raw_verify_rate(&signed);
     let notes = Arc::new(notes);
@@ -152,7 +173,9 @@ async fn main() -> Result<(), BoxError> {
     let elapsed = started.elapsed().as_secs_f64();
     let verify_after = raw_verify_rate(&signed);
     latencies.sort_unstable();
-    let pct = |p: f64| latencies.get(((latencies.len() as f64 - 1.0) * p).round() as usize).copied().unwrap_or(0) as f64 / 1000.0;
+    let pct = |p: f64| {
+        latencies.get(((latencies.len() as f64 - 1.0) * p).round() as usize).copied().unwrap_or(0) as f64 / 1000.0
+    };
     let rate = latencies.len() as f64 / elapsed;
     let raw = f64::midpoint(verify_before, verify_after);
     println!(
@@ -164,14 +187,18 @@ async fn main() -> Result<(), BoxError> {
         load_average()
     );
     let check = store.verify().await?;
-    println!("verify of {} entries: {}", check.entries, if check.problems.is_empty() { "clean".to_string() } else { format!("{:?}", check.problems) });
+    println!(
+        "verify of {} entries: {}",
+        check.entries,
+        if check.problems.is_empty() { "clean".to_string() } else { format!("{:?}", check.problems) }
+    );
     Ok(())
 }
 
-
 /// Raw `verify_strict` per second over `notes` on every core.
 fn raw_verify_rate(notes: &[PaymentNote]) -> f64 {
-    let prepared: Vec<_> = notes.iter().map(|n| (n.certificate().fields().device_key, n.signed_bytes(), *n.signature())).collect();
+    let prepared: Vec<_> =
+        notes.iter().map(|n| (n.certificate().fields().device_key, n.signed_bytes(), *n.signature())).collect();
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let started = Instant::now();
     std::thread::scope(|s| {
@@ -185,4 +212,3 @@ fn raw_verify_rate(notes: &[PaymentNote]) -> f64 {
     });
     prepared.len() as f64 / started.elapsed().as_secs_f64()
 }
-

@@ -110,7 +110,10 @@ impl Passwords {
 
     /// Runs `work` on the password threads and waits for it (the caller holds a permit, so at most
     /// one job per thread is ever queued).
-    async fn run<T: Send + 'static>(&self, work: impl FnOnce() -> Result<T, ApiError> + Send + 'static) -> Result<T, ApiError> {
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+    ) -> Result<T, ApiError> {
         let (done, answer) = tokio::sync::oneshot::channel();
         self.pool.spawn(move || {
             // The receiver is gone only when the request was dropped: nobody to tell.

@@ -71,7 +71,12 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         use ApiError::*;
         match self {
-            InvalidRequest(_) | InvalidAmount(_) | InvalidHandle(_) | InvalidMemo(_) | WeakPassword | MissingIdempotencyKey
+            InvalidRequest(_)
+            | InvalidAmount(_)
+            | InvalidHandle(_)
+            | InvalidMemo(_)
+            | WeakPassword
+            | MissingIdempotencyKey
             | InvalidIdempotencyKey => StatusCode::BAD_REQUEST,
             Unauthorized | InvalidCredentials => StatusCode::UNAUTHORIZED,
             AccountFrozen | WrongPassword => StatusCode::FORBIDDEN,

@@ -15,20 +15,13 @@ use crate::state::AppState;
 
 /// The largest body accepted on `path`, in bytes: note uploads have their own limit.
 pub fn body_limit(path: &str, config: &Config) -> usize {
-    if path == crate::routes::offline::NOTES {
-        crate::routes::offline::NOTES_BODY_MAX
-    } else {
-        config.body_limit_bytes
-    }
+    if path == crate::routes::offline::NOTES { crate::routes::offline::NOTES_BODY_MAX } else { config.body_limit_bytes }
 }
 
 pub async fn guard(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let limit = body_limit(request.uri().path(), &state.config);
-    let declared = request
-        .headers()
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
+    let declared =
+        request.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|len| len > limit as u64) {
         return ApiError::PayloadTooLarge(limit).into_response();
     }

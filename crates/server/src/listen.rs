@@ -21,8 +21,8 @@ use axum::http::Request;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
-use tokio::net::{TcpListener, TcpStream};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tower::ServiceExt;
 
@@ -35,7 +35,10 @@ pub struct ConnectionLimits {
 
 impl ConnectionLimits {
     pub fn of(config: &crate::config::Config) -> ConnectionLimits {
-        ConnectionLimits { header_read_timeout: config.header_read_timeout, max_connections: config.max_connections.max(1) }
+        ConnectionLimits {
+            header_read_timeout: config.header_read_timeout,
+            max_connections: config.max_connections.max(1),
+        }
     }
 }
 

@@ -31,7 +31,12 @@ pub async fn serve_with(
     let state = AppState::new(config, store, clock, stop_rx)
         .await
         .map_err(|e| anyhow::anyhow!("cannot start the server: {e:?}"))?;
-    crate::expiry::spawn(state.store.clone(), state.config.offline.clone(), state.clock.clone(), state.shutdown.clone());
+    crate::expiry::spawn(
+        state.store.clone(),
+        state.config.offline.clone(),
+        state.clock.clone(),
+        state.shutdown.clone(),
+    );
     let limits = crate::listen::ConnectionLimits::of(&state.config);
     let app = router(state);
     tracing::info!(addr = %listener.local_addr()?, "listening");

@@ -50,7 +50,7 @@ async fn registration_and_load_refuse_keys_with_a_small_order_component() {
     // (key, words the message must contain)
     let refused = [
         (hex::encode(mixed), "mixed order"),
-        (hex32(1, 0, 0), "small order"),       // the identity point
+        (hex32(1, 0, 0), "small order"),        // the identity point
         (hex32(0xee, 0xff, 0x7f), "canonical"), // y = p + 1
         (hex32(1, 0, 0x80), "canonical"),       // x = 0 with the sign bit set
     ];
@@ -81,7 +81,11 @@ async fn registration_and_load_refuse_keys_with_a_small_order_component() {
     assert_eq!(c.get("/v1/purses", Some(&alice)).await.1["purses"], json!([]));
 
     // Not hex at all is still a plain bad request.
-    assert_error(&c.post("/v1/devices", Some(&alice), None, &json!({"public_key": "zz"})).await, 400, "invalid_request");
+    assert_error(
+        &c.post("/v1/devices", Some(&alice), None, &json!({"public_key": "zz"})).await,
+        400,
+        "invalid_request",
+    );
 
     // An honest key registers and backs a purse.
     let honest = hex::encode(signing_key("alice-phone").verifying_key().as_bytes());

@@ -80,7 +80,13 @@ fn status_of(result: &Value) -> (&str, u64) {
     (result["status"].as_str().unwrap(), result["amount"].as_u64().unwrap())
 }
 
-async fn load_raw(server: &TestServer, token: &str, device: &SigningKey, minor: u64, key: &str) -> (reqwest::StatusCode, Value) {
+async fn load_raw(
+    server: &TestServer,
+    token: &str,
+    device: &SigningKey,
+    minor: u64,
+    key: &str,
+) -> (reqwest::StatusCode, Value) {
     let pk = hex::encode(device.verifying_key().as_bytes());
     let (status, body) = server
         .client()
@@ -197,7 +203,8 @@ async fn load_settle_once_fork_and_close() {
     let (_, me) = c.get("/v1/me", Some(&alice)).await;
     assert_eq!(me["frozen"], true);
     let (_, purses) = c.get("/v1/purses", Some(&alice)).await;
-    let mut states: Vec<&str> = purses["purses"].as_array().unwrap().iter().map(|p| p["state"].as_str().unwrap()).collect();
+    let mut states: Vec<&str> =
+        purses["purses"].as_array().unwrap().iter().map(|p| p["state"].as_str().unwrap()).collect();
     states.sort_unstable();
     assert_eq!(states, vec!["closed", "revoked"]);
     assert_eq!(server.balance(&bob).await, 20_000);

@@ -176,15 +176,19 @@ impl Client {
     }
 
     /// `POST /v1/login`, with the device token of an earlier sign-in when there is one.
-    pub async fn login(&self, handle: &str, password: &str, device_token: Option<&str>) -> Result<wire::SessionGranted, ClientError> {
+    pub async fn login(
+        &self,
+        handle: &str,
+        password: &str,
+        device_token: Option<&str>,
+    ) -> Result<wire::SessionGranted, ClientError> {
         let body = wire::Login { handle, password, device_token };
         self.call(Retry::UnsentOnly, || self.http.post(self.server.url("/v1/login")).json(&body)).await
     }
 
     /// `POST /v1/logout`.
     pub async fn logout(&self, token: &str) -> Result<(), ClientError> {
-        self.call_no_body(Retry::Idempotent, || self.http.post(self.server.url("/v1/logout")).bearer_auth(token))
-            .await
+        self.call_no_body(Retry::Idempotent, || self.http.post(self.server.url("/v1/logout")).bearer_auth(token)).await
     }
 
     /// `POST /v1/logout-all`: every session of the account ends.
@@ -198,8 +202,10 @@ impl Client {
     /// `POST /v1/password`: a new password; every other session of the account ends.
     pub async fn change_password(&self, token: &str, current: &str, new: &str) -> Result<(), ClientError> {
         let body = serde_json::json!({"current_password": current, "new_password": new});
-        self.call_no_body(Retry::UnsentOnly, || self.http.post(self.server.url("/v1/password")).bearer_auth(token).json(&body))
-            .await
+        self.call_no_body(Retry::UnsentOnly, || {
+            self.http.post(self.server.url("/v1/password")).bearer_auth(token).json(&body)
+        })
+        .await
     }
 
     /// `GET /v1/me`.
@@ -225,7 +231,12 @@ impl Client {
     }
 
     /// `GET /v1/history`.
-    pub async fn history(&self, token: &str, before: Option<i64>, limit: Option<u32>) -> Result<wire::HistoryPage, ClientError> {
+    pub async fn history(
+        &self,
+        token: &str,
+        before: Option<i64>,
+        limit: Option<u32>,
+    ) -> Result<wire::HistoryPage, ClientError> {
         let mut query = Vec::new();
         if let Some(before) = before {
             query.push(format!("before={before}"));
@@ -233,7 +244,8 @@ impl Client {
         if let Some(limit) = limit {
             query.push(format!("limit={limit}"));
         }
-        let path = if query.is_empty() { "/v1/history".to_string() } else { format!("/v1/history?{}", query.join("&")) };
+        let path =
+            if query.is_empty() { "/v1/history".to_string() } else { format!("/v1/history?{}", query.join("&")) };
         self.call(Retry::Idempotent, || self.http.get(self.server.url(&path)).bearer_auth(token)).await
     }
 
@@ -270,7 +282,9 @@ impl Client {
                     let retryable = retry == Retry::Idempotent && matches!(status, 502..=504);
                     if !retryable || last_attempt {
                         return Err(match self.api_error(response).await {
-                            ClientError::Api(e) => ClientError::Api(ApiError { after_unknown_attempt: unknown_attempt, ..e }),
+                            ClientError::Api(e) => {
+                                ClientError::Api(ApiError { after_unknown_attempt: unknown_attempt, ..e })
+                            }
                             other => other,
                         });
                     }
@@ -426,19 +440,26 @@ mod tests {
             retry_base: Duration::from_millis(10),
             retry_max: Duration::from_millis(10),
         };
-        let client_of = |addr| Client::new(ServerUrl::parse(&format!("http://{addr}")).unwrap()).unwrap().with_patience(patience);
+        let client_of =
+            |addr| Client::new(ServerUrl::parse(&format!("http://{addr}")).unwrap()).unwrap().with_patience(patience);
 
         let (addr, server) = silent_server().await;
         let client = client_of(addr);
         assert_eq!(client.patience(), patience);
         let err = client.config().await.unwrap_err();
-        assert!(matches!(&err, ClientError::Unreachable { sent: true, reason, .. } if reason == "timed out"), "{err:?}");
+        assert!(
+            matches!(&err, ClientError::Unreachable { sent: true, reason, .. } if reason == "timed out"),
+            "{err:?}"
+        );
         assert!(!err.is_definitely_not_done());
         assert_eq!(count_attempts(addr, server).await, 2, "a read is tried max_attempts times");
 
         let (addr, server) = silent_server().await;
         let err = client_of(addr).login("alice", "password", None).await.unwrap_err();
-        assert!(matches!(&err, ClientError::Unreachable { sent: true, reason, .. } if reason == "timed out"), "{err:?}");
+        assert!(
+            matches!(&err, ClientError::Unreachable { sent: true, reason, .. } if reason == "timed out"),
+            "{err:?}"
+        );
         assert_eq!(count_attempts(addr, server).await, 1, "a login that may have arrived is not sent again");
     }
 

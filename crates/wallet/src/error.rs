@@ -44,7 +44,9 @@ pub enum WalletError {
     KeyConflict { key: String, earlier: String },
     #[error("invalid idempotency key {0:?}: use 8 to 128 characters of A-Z, a-z, 0-9, - and _")]
     BadIdempotencyKey(String),
-    #[error("this device has no payment with key {0}; `offpay wallet pending` lists the payments waiting for an answer")]
+    #[error(
+        "this device has no payment with key {0}; `offpay wallet pending` lists the payments waiting for an answer"
+    )]
     UnknownSend(String),
     #[error("payment {key} was made from {account} on {server}; log in as {account} on that server to retry it")]
     SendOfOtherAccount { key: String, account: String, server: String },

@@ -126,7 +126,8 @@ pub async fn watch(
         .map_err(|_| WatchError::Setup("the session token is not a valid header value".into()))?;
     let mut backoff = Backoff::new(options.backoff_base, options.backoff_max);
     loop {
-        let ended = connect_and_read(server, &auth, &mut after, options, &mut backoff, &mut on_event, &mut on_status).await;
+        let ended =
+            connect_and_read(server, &auth, &mut after, options, &mut backoff, &mut on_event, &mut on_status).await;
         let reason = match ended {
             ConnectionEnd::SessionEnded => return Err(WatchError::SessionEnded),
             ConnectionEnd::Handler(reason) => return Err(WatchError::Handler(reason)),
@@ -264,11 +265,20 @@ mod tests {
         let (url, seen) = scripted_server(vec![
             vec![Message::text(event_text(6, 1)), Message::text(event_text(7, 2)), close(1001)],
             // The replay after reconnecting repeats 7 (a duplicate) and brings 8.
-            vec![Message::text(event_text(7, 2)), Message::text("garbage"), Message::text(event_text(8, 3)), close(1011)],
+            vec![
+                Message::text(event_text(7, 2)),
+                Message::text("garbage"),
+                Message::text(event_text(8, 3)),
+                close(1011),
+            ],
             vec![close(CLOSE_UNAUTHORIZED)],
         ])
         .await;
-        let options = WatchOptions { backoff_base: Duration::from_millis(10), backoff_max: Duration::from_millis(50), ..WatchOptions::default() };
+        let options = WatchOptions {
+            backoff_base: Duration::from_millis(10),
+            backoff_max: Duration::from_millis(50),
+            ..WatchOptions::default()
+        };
         let mut got = Vec::new();
         let mut statuses = Vec::new();
         let result = watch(

@@ -297,7 +297,10 @@ impl Wallet {
                 KeyedSend::Send(pending) => pending,
                 KeyedSend::AlreadyDone(entry) => return self.already_done(&client, &session, currency, &entry).await,
                 KeyedSend::Conflict(entry) => {
-                    return Err(WalletError::KeyConflict { key: key.to_string(), earlier: describe(&currency, &entry) });
+                    return Err(WalletError::KeyConflict {
+                        key: key.to_string(),
+                        earlier: describe(&currency, &entry),
+                    });
                 }
             },
         };
@@ -390,7 +393,9 @@ impl Wallet {
                 self.store.outbox_mark_failed(&key, &code, now_ms())?;
                 match e {
                     e if e.is_session_ended() => Err(session_error(e, session)),
-                    ClientError::Api(api) => Err(WalletError::SendRefused { key, code: api.code, message: api.message }),
+                    ClientError::Api(api) => {
+                        Err(WalletError::SendRefused { key, code: api.code, message: api.message })
+                    }
                     e => Err(WalletError::SendNotSent { key, cause: e }),
                 }
             }
@@ -466,7 +471,9 @@ impl Wallet {
         .await;
         match result {
             Ok(()) => Ok(()),
-            Err(events::WatchError::SessionEnded) => Err(WalletError::SessionEnded { handle: session.handle.to_string() }),
+            Err(events::WatchError::SessionEnded) => {
+                Err(WalletError::SessionEnded { handle: session.handle.to_string() })
+            }
             Err(e) => Err(WalletError::Watch(e)),
         }
     }

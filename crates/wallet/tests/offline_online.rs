@@ -10,6 +10,7 @@ mod offline_support;
 
 use std::sync::{Arc, Mutex};
 
+use offline_support::{amt, issuer};
 use offpay_protocol::testkit::{DAY, bytes16};
 use offpay_protocol::{
     AccountId, Amount, CertificateFields, CloseStatement, CurrencyCode, Encoded, PaymentNote, PurseCertificate, PurseId,
@@ -17,7 +18,6 @@ use offpay_protocol::{
 use offpay_wallet::ServerUrl;
 use offpay_wallet::offline::api::OfflineApi;
 use offpay_wallet::offline::{OfflineError, OfflineStore, OnlineSession, PurseStatus, UploadStatus, unix_now};
-use offline_support::{amt, issuer};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -60,12 +60,18 @@ fn answer(state: &Shared, seen: &Seen, token: Option<&str>) -> Option<(u16, Valu
     let now = unix_now();
     let unauthorized = (401, json!({"error": {"code": "unauthorized", "message": "log in"}}));
     Some(match (seen.method.as_str(), seen.path.as_str()) {
-        ("GET", "/v1/config") => (200, json!({"currency": "INR", "decimals": 2,
-            "offline": {"per_payment_cap": 20000, "purse_max": 200000, "validity_secs": 3 * DAY, "grace_secs": DAY}})),
+        ("GET", "/v1/config") => (
+            200,
+            json!({"currency": "INR", "decimals": 2,
+            "offline": {"per_payment_cap": 20000, "purse_max": 200000, "validity_secs": 3 * DAY, "grace_secs": DAY}}),
+        ),
         ("GET", "/v1/issuer-keys") => {
             let key = issuer().verifying_key();
-            (200, json!({"keys": [{"key_id": offpay_protocol::crypto::key_id(&key).to_hex(),
-                "public_key": hex::encode(key.as_bytes()), "not_before": now - DAY, "not_after": now + 30 * DAY}]}))
+            (
+                200,
+                json!({"keys": [{"key_id": offpay_protocol::crypto::key_id(&key).to_hex(),
+                "public_key": hex::encode(key.as_bytes()), "not_before": now - DAY, "not_after": now + 30 * DAY}]}),
+            )
         }
         ("GET", "/v1/revocations") => (200, json!({"purses": [], "devices": s.revoked_devices})),
         (_, _) if me.is_none() => unauthorized,
@@ -102,9 +108,12 @@ fn answer(state: &Shared, seen: &Seen, token: Option<&str>) -> Option<(u16, Valu
                 }
             };
             let cert = PurseCertificate::from_text(&text).unwrap();
-            (201, json!({"purse_id": cert.purse_id().to_hex(), "certificate": text, "amount": cert.fields().amount.minor(),
+            (
+                201,
+                json!({"purse_id": cert.purse_id().to_hex(), "certificate": text, "amount": cert.fields().amount.minor(),
                 "per_payment_cap": 20000, "valid_from": cert.fields().valid_from, "valid_until": cert.fields().valid_until,
-                "balance": 50000}))
+                "balance": 50000}),
+            )
         }
         ("GET", "/v1/purses") => {
             let purses: Vec<Value> = s
@@ -135,7 +144,12 @@ fn answer(state: &Shared, seen: &Seen, token: Option<&str>) -> Option<(u16, Valu
             let close = CloseStatement::from_text(seen.body["close"].as_str().unwrap()).unwrap();
             let id = close.fields().purse_id;
             s.closed.push(id.to_hex());
-            let cert = s.loads.iter().map(|(_, t)| PurseCertificate::from_text(t).unwrap()).find(|c| c.purse_id() == id).unwrap();
+            let cert = s
+                .loads
+                .iter()
+                .map(|(_, t)| PurseCertificate::from_text(t).unwrap())
+                .find(|c| c.purse_id() == id)
+                .unwrap();
             close.verify(&cert).unwrap();
             let amount = cert.fields().amount.minor() - close.fields().total_spent.minor();
             (200, json!({"returned": amount, "held": 0, "balance": 100000}))
@@ -165,7 +179,11 @@ async fn start_server(state: Shared) -> ServerUrl {
                         let head = String::from_utf8_lossy(&buf[..end]).to_string();
                         let length = head
                             .lines()
-                            .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse::<usize>().unwrap()))
+                            .find_map(|l| {
+                                l.to_ascii_lowercase()
+                                    .strip_prefix("content-length:")
+                                    .map(|v| v.trim().parse::<usize>().unwrap())
+                            })
                             .unwrap_or(0);
                         while buf.len() < end + 4 + length {
                             let n = socket.read(&mut chunk).await.unwrap_or(0);
@@ -238,7 +256,12 @@ async fn load_pay_accept_sync_and_close_over_http() {
     assert_eq!(alice.offline_balance(unix_now()).unwrap(), amt(50_000));
     {
         let s = state.lock().unwrap();
-        let keys: Vec<_> = s.seen.iter().filter(|r| r.path == "/v1/purses" && r.method == "POST").map(|r| r.idempotency_key.clone().unwrap()).collect();
+        let keys: Vec<_> = s
+            .seen
+            .iter()
+            .filter(|r| r.path == "/v1/purses" && r.method == "POST")
+            .map(|r| r.idempotency_key.clone().unwrap())
+            .collect();
         assert_eq!(keys.len(), 2, "{keys:?}");
         assert_eq!(keys[0], keys[1]);
         assert_eq!(s.loads.len(), 1);

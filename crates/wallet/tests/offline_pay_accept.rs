@@ -7,12 +7,12 @@
 
 mod offline_support;
 
+use offline_support::{ALICE, BOB, CAROL, Home, amt, issuer, load, purse_fields};
 use offpay_protocol::testkit::NOW;
 use offpay_protocol::{
     Amount, Encoded, NoteFields, PayError, PaymentNote, PurseId, RejectReason, Revocations, testkit,
 };
 use offpay_wallet::offline::{OfflineError, OfflineStore, PurseStatus, UploadStatus};
-use offline_support::{ALICE, BOB, CAROL, Home, amt, issuer, load, purse_fields};
 
 fn rejected(result: Result<impl std::fmt::Debug, OfflineError>) -> RejectReason {
     match result {
@@ -94,7 +94,10 @@ fn a_note_with_any_one_character_changed_is_refused_and_not_stored() {
     assert!(!bob.requests().unwrap()[0].paid);
     // Changes in the body are caught by the decoder or by a signature.
     assert!(reasons.contains("malformed"), "{reasons:?}");
-    assert!(reasons.iter().any(|r| r.starts_with("bad_") || *r == "wrong_payee" || *r == "unknown_request"), "{reasons:?}");
+    assert!(
+        reasons.iter().any(|r| r.starts_with("bad_") || *r == "wrong_payee" || *r == "unknown_request"),
+        "{reasons:?}"
+    );
     // The original is still good.
     bob.accept(&payment.text, NOW).unwrap();
 }
@@ -221,7 +224,8 @@ fn the_sequence_number_is_on_disk_before_the_note_is_returned() {
     // Another connection to the same file already sees the new state (committed, not just
     // in this connection's transaction), while `alice` is still open.
     let raw = rusqlite::Connection::open(alice_home.path.join("offline.sqlite3")).unwrap();
-    let (seq, hash): (i64, String) = raw.query_row("SELECT last_seq, last_hash FROM purses", [], |r| Ok((r.get(0)?, r.get(1)?))).unwrap();
+    let (seq, hash): (i64, String) =
+        raw.query_row("SELECT last_seq, last_hash FROM purses", [], |r| Ok((r.get(0)?, r.get(1)?))).unwrap();
     assert_eq!((seq, hash), (1, first.note.hash().to_hex()));
     drop(raw);
 
@@ -331,7 +335,8 @@ fn installing_checks_the_device_and_issuer_and_is_idempotent() {
     assert!(matches!(alice.install_purse(&foreign, 1), Err(OfflineError::BadCertificate(_))));
 
     let fake_issuer = testkit::signing_key("not-the-issuer");
-    let forged = offpay_protocol::PurseCertificate::issue(purse_fields(&alice, ALICE, 50_000, "purse-c"), &fake_issuer).unwrap();
+    let forged =
+        offpay_protocol::PurseCertificate::issue(purse_fields(&alice, ALICE, 50_000, "purse-c"), &fake_issuer).unwrap();
     assert!(matches!(alice.install_purse(&forged, 1), Err(OfflineError::BadCertificate(_))));
     assert_eq!(alice.purses().unwrap().len(), 1);
     assert_eq!(alice.purses().unwrap()[0].purse_id(), PurseId::from_bytes(testkit::bytes16("purse-a")));

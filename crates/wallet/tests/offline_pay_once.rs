@@ -8,10 +8,10 @@
 
 mod offline_support;
 
+use offline_support::{ALICE, BOB, CAROL, Home, amt, load};
 use offpay_protocol::testkit::NOW;
 use offpay_protocol::{CurrencyCode, PayError, PaymentRequest, RejectReason, RequestFields, testkit};
 use offpay_wallet::offline::{OfflineError, OfflineStore};
-use offline_support::{ALICE, BOB, CAROL, Home, amt, load};
 
 /// `fields` signed by a key of the test kit, named in the request as the payee's device key:
 /// a well-signed request no honest payee device made.
@@ -85,7 +85,8 @@ fn a_tampered_copy_of_a_paid_request_is_still_refused_for_its_signature() {
 
     // Same fields, signed by a key other than the one the request names.
     let wrong_key = testkit::signing_key("pay-once/not-bob");
-    let bad = offpay_protocol::Encoded::to_text(&PaymentRequest::sign(request.request.fields().clone(), &wrong_key).unwrap());
+    let bad =
+        offpay_protocol::Encoded::to_text(&PaymentRequest::sign(request.request.fields().clone(), &wrong_key).unwrap());
     for result in [alice.preview_payment(&bad, NOW).map(|_| ()), alice.pay(&bad, NOW).map(|_| ())] {
         assert!(
             matches!(result, Err(OfflineError::Pay(PayError::Request(RejectReason::BadRequestSignature)))),

@@ -157,7 +157,10 @@ async fn an_unknown_outcome_stays_pending_a_new_send_is_new_and_the_retry_reuses
     // The explicit retry reuses the first key; the server replays the first outcome.
     let retried = wallet.retry(&pending.idempotency_key).await.unwrap();
     assert!(retried.replayed);
-    assert_eq!((retried.entry_id, retried.balance.map(|b| b.minor()), retried.amount.minor()), (41, Some(5_000), 2_500));
+    assert_eq!(
+        (retried.entry_id, retried.balance.map(|b| b.minor()), retried.amount.minor()),
+        (41, Some(5_000), 2_500)
+    );
     let done = wallet.store().outbox_entry(&pending.idempotency_key).unwrap().unwrap();
     assert_eq!((done.state, done.entry_id, done.attempts), (OutboxState::Done, Some(41), 2));
     assert!(wallet.pending_sends().unwrap().is_empty());
@@ -258,11 +261,9 @@ async fn bad_amounts_and_handles_never_reach_the_server_or_the_outbox() {
 
 #[tokio::test]
 async fn balance_falls_back_to_the_last_known_value_without_a_server() {
-    let (url, _seen) = scripted(vec![response(
-        "200 OK",
-        r#"{"handle":"alice","balance":125000,"currency":"INR","frozen":false}"#,
-    )])
-    .await;
+    let (url, _seen) =
+        scripted(vec![response("200 OK", r#"{"handle":"alice","balance":125000,"currency":"INR","frozen":false}"#)])
+            .await;
     let dir = tempfile::tempdir().unwrap();
     let mut wallet = logged_in_wallet(dir.path(), &url);
     let live = wallet.balance().await.unwrap();

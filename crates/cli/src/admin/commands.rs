@@ -58,7 +58,9 @@ async fn deposit(
     let posted = match store.deposit(&handle, amount, &key, now_ms()).await {
         Ok(posted) => posted,
         Err(LedgerError::Storage(cause)) => {
-            bail!("the deposit may not have happened ({cause}); retry with --idempotency-key {key_text} to be sure it happens once")
+            bail!(
+                "the deposit may not have happened ({cause}); retry with --idempotency-key {key_text} to be sure it happens once"
+            )
         }
         Err(other) => return Err(other).with_context(|| format!("cannot deposit to {handle}")),
     };

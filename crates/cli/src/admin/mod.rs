@@ -15,8 +15,8 @@ pub mod offline;
 
 use std::process::ExitCode;
 
-use anyhow::Context;
 pub use crate::time::utc;
+use anyhow::Context;
 
 use crate::options::store::StoreArgs;
 

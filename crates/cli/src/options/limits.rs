@@ -92,7 +92,9 @@ fn rate(option: &str, env: &str, value: &str) -> Result<RateLimit, BadOption> {
     value
         .split_once('/')
         .and_then(|(per_minute, burst)| Some(RateLimit { per_minute: number(per_minute)?, burst: number(burst)? }))
-        .ok_or_else(|| bad(option, env, value, "PER_MINUTE/BURST, two whole numbers from 1 to 1000000, for example 600/120"))
+        .ok_or_else(|| {
+            bad(option, env, value, "PER_MINUTE/BURST, two whole numbers from 1 to 1000000, for example 600/120")
+        })
 }
 
 fn count(option: &str, env: &str, value: &str, max: usize) -> Result<usize, BadOption> {
@@ -162,7 +164,10 @@ mod tests {
     fn values_are_read_and_nonsense_refused() {
         assert_eq!(args("2m").apply(Config::default()).unwrap().header_read_timeout, Duration::from_secs(120));
         let refused = args("0s").apply(Config::default()).unwrap_err().0;
-        assert_eq!(refused, "invalid --header-read-timeout \"0s\" (or OFFPAY_HEADER_READ_TIMEOUT): must be more than zero");
+        assert_eq!(
+            refused,
+            "invalid --header-read-timeout \"0s\" (or OFFPAY_HEADER_READ_TIMEOUT): must be more than zero"
+        );
         assert!(args("10").apply(Config::default()).is_err());
         assert!(args("2h").apply(Config::default()).is_err());
         let sockets = |n: &str| ConnectionLimitArgs { ws_per_user: n.into(), ..args("10s") }.apply(Config::default());
@@ -175,7 +180,8 @@ mod tests {
         assert_eq!(cap("500").unwrap().max_connections, 500);
         assert!(cap("0").is_err());
         assert!(cap("2000000").is_err());
-        let rates = |r: &str| ConnectionLimitArgs { rate_auth_per_ip: r.into(), ..args("10s") }.apply(Config::default());
+        let rates =
+            |r: &str| ConnectionLimitArgs { rate_auth_per_ip: r.into(), ..args("10s") }.apply(Config::default());
         let set = rates("5/2").unwrap().rate_auth_per_ip;
         assert_eq!((set.per_minute, set.burst), (5, 2));
         for nonsense in ["5", "0/2", "5/0", "a/b", "5/2/1", "-5/2", ""] {

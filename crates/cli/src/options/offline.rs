@@ -126,20 +126,14 @@ impl OfflineLimitArgs {
         };
         let per_payment_cap = amount("max-payment", MAX_PAYMENT_ENV, &self.max_payment)?;
         let purse_max = amount("max-purse", MAX_PURSE_ENV, &self.max_purse)?;
-        let loss_allowance = currency
-            .parse_major_allow_zero(&self.loss_allowance)
-            .map(|a| a.minor())
-            .map_err(|e| {
-                let why = format!("{e} ({} in major units, like 2000.00, or 0.00 for no loss)", currency.code());
-                bad("loss-allowance", LOSS_ALLOWANCE_ENV, &self.loss_allowance, why)
+        let loss_allowance = currency.parse_major_allow_zero(&self.loss_allowance).map(|a| a.minor()).map_err(|e| {
+            let why = format!("{e} ({} in major units, like 2000.00, or 0.00 for no loss)", currency.code());
+            bad("loss-allowance", LOSS_ALLOWANCE_ENV, &self.loss_allowance, why)
+        })?;
+        let max_open_purses =
+            self.max_open_purses.trim().parse::<u32>().ok().filter(|n| (1..=100).contains(n)).ok_or_else(|| {
+                bad("max-open-purses", MAX_OPEN_PURSES_ENV, &self.max_open_purses, "a whole number from 1 to 100")
             })?;
-        let max_open_purses = self
-            .max_open_purses
-            .trim()
-            .parse::<u32>()
-            .ok()
-            .filter(|n| (1..=100).contains(n))
-            .ok_or_else(|| bad("max-open-purses", MAX_OPEN_PURSES_ENV, &self.max_open_purses, "a whole number from 1 to 100"))?;
         if per_payment_cap > purse_max {
             let why = format!("more than --max-purse {:?}; one payment cannot be larger than a purse", self.max_purse);
             return Err(bad("max-payment", MAX_PAYMENT_ENV, &self.max_payment, why));
@@ -184,10 +178,8 @@ pub fn parse_duration(text: &str) -> Result<u64, String> {
             return Err(DURATION_SHAPE.to_string());
         }
         let value: u64 = number.parse().map_err(|_| "too long".to_string())?;
-        total = value
-            .checked_mul(unit)
-            .and_then(|secs| total.checked_add(secs))
-            .ok_or_else(|| "too long".to_string())?;
+        total =
+            value.checked_mul(unit).and_then(|secs| total.checked_add(secs)).ok_or_else(|| "too long".to_string())?;
         rest = chars.as_str();
     }
     Ok(total)
@@ -227,10 +219,14 @@ mod tests {
 
     #[test]
     fn durations_parse_with_units_and_refuse_the_rest() {
-        for (text, secs) in [("45s", 45), ("90m", 5_400), ("36h", 129_600), ("3d", 259_200), ("1d12h", 129_600), (" 2s ", 2), ("0s", 0)] {
+        for (text, secs) in
+            [("45s", 45), ("90m", 5_400), ("36h", 129_600), ("3d", 259_200), ("1d12h", 129_600), (" 2s ", 2), ("0s", 0)]
+        {
             assert_eq!(parse_duration(text), Ok(secs), "{text}");
         }
-        for text in ["", "3", "d", "3w", "3 d", "3D", "-1d", "1.5d", "3dd", "d3", "99999999999999999999s", "213503982334602d"] {
+        for text in
+            ["", "3", "d", "3w", "3 d", "3D", "-1d", "1.5d", "3dd", "d3", "99999999999999999999s", "213503982334602d"]
+        {
             assert!(parse_duration(text).is_err(), "{text:?} must be refused");
         }
         assert!(parse_duration("3").unwrap_err().contains("no unit"));
@@ -253,10 +249,7 @@ mod tests {
             (config.per_payment_cap, config.purse_max, config.validity_secs, config.grace_secs),
             (default.per_payment_cap, default.purse_max, default.validity_secs, default.grace_secs)
         );
-        assert_eq!(
-            (config.loss_allowance, config.max_open_purses),
-            (default.loss_allowance, default.max_open_purses)
-        );
+        assert_eq!((config.loss_allowance, config.max_open_purses), (default.loss_allowance, default.max_open_purses));
         let small = limits("2s", "1s", "0.01", "0.01").unwrap();
         assert_eq!((small.per_payment_cap, small.purse_max, small.validity_secs, small.grace_secs), (1, 1, 2, 1));
     }
@@ -267,17 +260,47 @@ mod tests {
             let message = limits(v, g, p, m).unwrap_err().0;
             assert!(message.contains(want), "{message:?} should say {want:?}");
         };
-        refused("0s", "2d", "200", "2000", "invalid --purse-validity \"0s\" (or OFFPAY_PURSE_VALIDITY): must be more than zero");
+        refused(
+            "0s",
+            "2d",
+            "200",
+            "2000",
+            "invalid --purse-validity \"0s\" (or OFFPAY_PURSE_VALIDITY): must be more than zero",
+        );
         refused("-3d", "2d", "200", "2000", "--purse-validity \"-3d\"");
         refused("3", "2d", "200", "2000", "no unit");
         refused("31d", "2d", "200", "2000", "at most 30d");
-        refused("3d", "0m", "200", "2000", "invalid --purse-grace \"0m\" (or OFFPAY_PURSE_GRACE): must be more than zero");
+        refused(
+            "3d",
+            "0m",
+            "200",
+            "2000",
+            "invalid --purse-grace \"0m\" (or OFFPAY_PURSE_GRACE): must be more than zero",
+        );
         refused("3d", "30d1s", "200", "2000", "invalid --purse-grace \"30d1s\" (or OFFPAY_PURSE_GRACE): at most 30d");
-        refused("3d", "2d", "0", "2000", "invalid --max-payment \"0\" (or OFFPAY_MAX_PAYMENT): the amount must be greater than zero");
+        refused(
+            "3d",
+            "2d",
+            "0",
+            "2000",
+            "invalid --max-payment \"0\" (or OFFPAY_MAX_PAYMENT): the amount must be greater than zero",
+        );
         refused("3d", "2d", "-5", "2000", "the amount cannot be negative");
-        refused("3d", "2d", "200", "2,000.00", "invalid --max-purse \"2,000.00\" (or OFFPAY_MAX_PURSE): the amount must be a number like 12.50");
+        refused(
+            "3d",
+            "2d",
+            "200",
+            "2,000.00",
+            "invalid --max-purse \"2,000.00\" (or OFFPAY_MAX_PURSE): the amount must be a number like 12.50",
+        );
         refused("3d", "2d", "0.001", "2000", "more than 2 decimal places");
-        refused("3d", "2d", "500.00", "200.00", "invalid --max-payment \"500.00\" (or OFFPAY_MAX_PAYMENT): more than --max-purse \"200.00\"");
+        refused(
+            "3d",
+            "2d",
+            "500.00",
+            "200.00",
+            "invalid --max-payment \"500.00\" (or OFFPAY_MAX_PAYMENT): more than --max-purse \"200.00\"",
+        );
         // Equal is fine: a purse may be spent in one payment.
         assert!(limits("30d", "30d", "200", "200").is_ok());
     }

@@ -131,16 +131,10 @@ enum WalletCommand {
 
 pub fn run(args: WalletArgs) -> anyhow::Result<ExitCode> {
     let home = resolve_home(args.home)?;
-    let server = args
-        .server
-        .filter(|s| !s.trim().is_empty())
-        .map(|s| ServerUrl::parse(&s))
-        .transpose()?;
+    let server = args.server.filter(|s| !s.trim().is_empty()).map(|s| ServerUrl::parse(&s)).transpose()?;
     let wallet = Wallet::open(&home)?.with_server_override(server);
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    let runtime =
+        tokio::runtime::Builder::new_current_thread().enable_all().build().context("cannot start the async runtime")?;
     runtime.block_on(dispatch(wallet, args.command))
 }
 
@@ -174,7 +168,9 @@ async fn dispatch(mut wallet: Wallet, command: WalletCommand) -> anyhow::Result<
         WalletCommand::Password => {
             let (current, new) = password::read_change()?;
             let handle = wallet.change_password(&current, &new).await?;
-            println!("Password of {handle} changed. Every other session of the account has ended; this device stays logged in.");
+            println!(
+                "Password of {handle} changed. Every other session of the account has ended; this device stays logged in."
+            );
         }
         WalletCommand::Logout { everywhere: false } => match wallet.logout().await? {
             LogoutOutcome::Done { handle } => println!("Logged out {handle}."),
@@ -241,7 +237,9 @@ async fn watch(mut wallet: Wallet) -> anyhow::Result<ExitCode> {
         &options,
         |event| println!("{}", event.json),
         |status| match status {
-            WatchStatus::Connected { after: 0 } => eprintln!("connected; showing new events as they happen (Ctrl-C to stop)"),
+            WatchStatus::Connected { after: 0 } => {
+                eprintln!("connected; showing new events as they happen (Ctrl-C to stop)")
+            }
             WatchStatus::Connected { after } => {
                 eprintln!("connected; showing events after #{after}, then new ones as they happen (Ctrl-C to stop)");
             }

@@ -168,7 +168,11 @@ pub async fn run(wallet: &mut Wallet, command: OfflineCommand) -> anyhow::Result
             let payment = store.pay(&request, unix_now()).map_err(|e| in_money(&currency, e))?;
             // The new purse state is committed (or nothing was signed): the note can be released.
             println!("{}", payment.text);
-            let message = if payment.repeated { repeated_message(&currency, &payment) } else { paid_message(&currency, &payment) };
+            let message = if payment.repeated {
+                repeated_message(&currency, &payment)
+            } else {
+                paid_message(&currency, &payment)
+            };
             eprintln!("{message}");
             if qr {
                 eprintln!("{}", qr_text(&payment.text)?);
@@ -251,7 +255,9 @@ async fn identity(wallet: &Wallet, store: &mut OfflineStore) -> anyhow::Result<I
         Ok((identity, _)) => {
             // While the server answers, also cache what accepting notes needs.
             if let Err(e) = store.refresh_issuer_keys(&online).await {
-                eprintln!("note: could not fetch the issuer keys ({e}); run `offpay wallet sync` before accepting notes");
+                eprintln!(
+                    "note: could not fetch the issuer keys ({e}); run `offpay wallet sync` before accepting notes"
+                );
             }
             if let Err(e) = store.refresh_revocations(&online).await {
                 eprintln!("note: could not fetch the revocation list ({e}); run `offpay wallet sync` soon");
@@ -259,7 +265,11 @@ async fn identity(wallet: &Wallet, store: &mut OfflineStore) -> anyhow::Result<I
             Ok(identity)
         }
         Err(e) => match cached {
-            Some(id) => Err(OfflineError::IdentityMismatch { cached: id.handle.to_string(), current: online.handle.to_string() }.into()),
+            Some(id) => Err(OfflineError::IdentityMismatch {
+                cached: id.handle.to_string(),
+                current: online.handle.to_string(),
+            }
+            .into()),
             None => Err(anyhow::Error::new(e).context(OfflineError::UnknownIdentity.to_string())),
         },
     }
@@ -458,7 +468,11 @@ pub fn purses_human(currency: &Currency, purses: &[PurseRecord], now: u64) -> St
         .iter()
         .map(|p| {
             let f = p.certificate.fields();
-            let status = if p.status == PurseStatus::Open && !p.usable_at(now) { "outside its window" } else { p.status.as_str() };
+            let status = if p.status == PurseStatus::Open && !p.usable_at(now) {
+                "outside its window"
+            } else {
+                p.status.as_str()
+            };
             format!(
                 "Purse {}: {} of {} left, {} notes signed, {status}, valid until {}",
                 short_id(&p.purse_id().to_hex()),
@@ -502,7 +516,11 @@ pub fn sync_human(currency: &Currency, r: &SyncReport, offline: Amount) -> Strin
         r.pending
     )];
     for (hash, reason) in &r.rejected {
-        lines.push(format!("  refused note {}: {}", short_id(&hash.to_hex()), sanitize(reason.as_deref().unwrap_or("no reason given"))));
+        lines.push(format!(
+            "  refused note {}: {}",
+            short_id(&hash.to_hex()),
+            sanitize(reason.as_deref().unwrap_or("no reason given"))
+        ));
     }
     for (hash, paid) in &r.held {
         let paid = Amount::from_minor(*paid).unwrap_or(Amount::ZERO);

@@ -151,7 +151,9 @@ pub fn retried_human(currency: &Currency, retried: &RetriedSend) -> String {
     let what = format!("{} to {}", money(currency, entry.amount), sanitize(&entry.to));
     let key = sanitize(&entry.idempotency_key);
     match &retried.outcome {
-        Ok(r) if r.replayed => format!("Pending payment {key}: {what} was already paid earlier; it was not paid again."),
+        Ok(r) if r.replayed => {
+            format!("Pending payment {key}: {what} was already paid earlier; it was not paid again.")
+        }
         Ok(_) => format!("Pending payment {key}: sent {what} now."),
         Err(WalletError::SendRefused { code, message, .. }) => {
             format!("Pending payment {key}: {what} was refused and nothing was paid: {} ({code}).", sanitize(message))
@@ -170,7 +172,9 @@ pub fn retried_json(retried: &RetriedSend) -> Value {
     let entry = &retried.entry;
     let (outcome, entry_id, code, message) = match &retried.outcome {
         Ok(r) => (if r.replayed { "already_paid" } else { "paid" }, Some(r.entry_id), None, None),
-        Err(WalletError::SendRefused { code, message, .. }) => ("refused", None, Some(code.clone()), Some(message.clone())),
+        Err(WalletError::SendRefused { code, message, .. }) => {
+            ("refused", None, Some(code.clone()), Some(message.clone()))
+        }
         Err(e @ WalletError::SendUncertain { .. }) => ("pending", None, None, Some(e.to_string())),
         Err(e) => ("error", None, e.api_code().map(str::to_string), Some(e.to_string())),
     };
@@ -305,11 +309,16 @@ mod tests {
 
     #[test]
     fn a_stale_balance_says_so_and_when() {
-        let view = balance_view(Freshness::Stale { as_of_ms: 1_764_079_380_000, reason: "cannot reach the server at http://x (refused)".into() });
+        let view = balance_view(Freshness::Stale {
+            as_of_ms: 1_764_079_380_000,
+            reason: "cannot reach the server at http://x (refused)".into(),
+        });
         assert_eq!(balance_human(&view), "Balance: 1250.00 INR");
         assert_eq!(
             balance_notes(&view),
-            ["note: cannot reach the server at http://x (refused); showing the last balance this device knows, from 2025-11-25 14:03 UTC (it may be out of date)"]
+            [
+                "note: cannot reach the server at http://x (refused); showing the last balance this device knows, from 2025-11-25 14:03 UTC (it may be out of date)"
+            ]
         );
     }
 
@@ -377,16 +386,28 @@ mod tests {
         second.attempts = 3;
         let text = pending_human(&Currency::INR, &[entry(None), second]);
         let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(lines[0], "2 payments are waiting for an answer from the server (it may or may not have gone through):");
-        assert_eq!(lines[1], format!("  {}  25.00 INR to bob  (1 attempt, first tried 2025-11-25 14:03 UTC)", "k".repeat(32)));
+        assert_eq!(
+            lines[0],
+            "2 payments are waiting for an answer from the server (it may or may not have gone through):"
+        );
+        assert_eq!(
+            lines[1],
+            format!("  {}  25.00 INR to bob  (1 attempt, first tried 2025-11-25 14:03 UTC)", "k".repeat(32))
+        );
         assert_eq!(
             lines[2],
-            format!("  {}  25.00 INR to bob  \"rent [2J\"  (3 attempts, first tried 2025-11-25 14:03 UTC)", "k".repeat(32))
+            format!(
+                "  {}  25.00 INR to bob  \"rent [2J\"  (3 attempts, first tried 2025-11-25 14:03 UTC)",
+                "k".repeat(32)
+            )
         );
         assert!(lines[3].starts_with("To finish one, run `offpay wallet retry KEY`"), "{}", lines[3]);
         let json = pending_json(&[entry(Some("rent"))]);
         assert_eq!(json["pending"][0]["idempotency_key"], "k".repeat(32));
-        assert_eq!((json["pending"][0]["amount"].as_u64(), json["pending"][0]["memo"].as_str()), (Some(2_500), Some("rent")));
+        assert_eq!(
+            (json["pending"][0]["amount"].as_u64(), json["pending"][0]["memo"].as_str()),
+            (Some(2_500), Some("rent"))
+        );
     }
 
     #[test]
@@ -409,11 +430,19 @@ mod tests {
         }));
         assert_eq!(
             retried_human(&Currency::INR, &refused),
-            format!("Pending payment {key}: 25.00 INR to bob was refused and nothing was paid: the balance is too low for this payment (insufficient_funds).")
+            format!(
+                "Pending payment {key}: 25.00 INR to bob was refused and nothing was paid: the balance is too low for this payment (insufficient_funds)."
+            )
         );
-        assert_eq!((retried_json(&refused)["outcome"].as_str(), retried_json(&refused)["code"].as_str()), (Some("refused"), Some("insufficient_funds")));
+        assert_eq!(
+            (retried_json(&refused)["outcome"].as_str(), retried_json(&refused)["code"].as_str()),
+            (Some("refused"), Some("insufficient_funds"))
+        );
         let still = retried(Err(WalletError::SendUncertain { key: key.clone(), reason: "timed out".into() }));
-        assert!(retried_human(&Currency::INR, &still).contains("still waiting for an answer (timed out); run `offpay wallet sync` again later"));
+        assert!(
+            retried_human(&Currency::INR, &still)
+                .contains("still waiting for an answer (timed out); run `offpay wallet sync` again later")
+        );
         assert_eq!(retried_json(&still)["outcome"], "pending");
     }
 
@@ -425,7 +454,10 @@ mod tests {
             currency: Currency::INR,
             balance: Some(Amount::ZERO),
         };
-        assert_eq!(registered(&view), "Welcome, alice! Your account is ready on http://127.0.0.1:8080. Balance: 0.00 INR.");
+        assert_eq!(
+            registered(&view),
+            "Welcome, alice! Your account is ready on http://127.0.0.1:8080. Balance: 0.00 INR."
+        );
         assert_eq!(logged_in(&AccountView { balance: None, ..view }), "Logged in as alice on http://127.0.0.1:8080.");
     }
 

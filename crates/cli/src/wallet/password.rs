@@ -8,9 +8,7 @@ pub const PASSWORD_ENV: &str = "OFFPAY_PASSWORD";
 /// Reads the password. With `confirm`, a prompted password must be typed twice.
 pub fn read(confirm: bool) -> anyhow::Result<String> {
     if let Some(password) = std::env::var_os(PASSWORD_ENV) {
-        return password
-            .into_string()
-            .map_err(|_| anyhow::anyhow!("{PASSWORD_ENV} is not valid UTF-8"));
+        return password.into_string().map_err(|_| anyhow::anyhow!("{PASSWORD_ENV} is not valid UTF-8"));
     }
     let no_terminal = |e: std::io::Error| {
         anyhow::anyhow!("cannot ask for the password ({e}); set {PASSWORD_ENV} or run in a terminal")
@@ -32,10 +30,14 @@ pub const NEW_PASSWORD_ENV: &str = "OFFPAY_NEW_PASSWORD";
 /// typed twice.
 pub fn read_change() -> anyhow::Result<(String, String)> {
     let from_env = |name: &str| {
-        std::env::var_os(name).map(|v| v.into_string().map_err(|_| anyhow::anyhow!("{name} is not valid UTF-8"))).transpose()
+        std::env::var_os(name)
+            .map(|v| v.into_string().map_err(|_| anyhow::anyhow!("{name} is not valid UTF-8")))
+            .transpose()
     };
     let no_terminal = |e: std::io::Error| {
-        anyhow::anyhow!("cannot ask for the password ({e}); set {PASSWORD_ENV} and {NEW_PASSWORD_ENV} or run in a terminal")
+        anyhow::anyhow!(
+            "cannot ask for the password ({e}); set {PASSWORD_ENV} and {NEW_PASSWORD_ENV} or run in a terminal"
+        )
     };
     let current = match from_env(PASSWORD_ENV)? {
         Some(p) => p,

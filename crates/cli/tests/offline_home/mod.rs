@@ -10,7 +10,8 @@ use std::process::{Command, Output, Stdio};
 
 use offpay_protocol::testkit;
 use offpay_protocol::{
-    AccountId, Amount, CertificateFields, Currency, CurrencyCode, Handle, IssuerKey, IssuerKeys, PurseCertificate, PurseId,
+    AccountId, Amount, CertificateFields, Currency, CurrencyCode, Handle, IssuerKey, IssuerKeys, PurseCertificate,
+    PurseId,
 };
 use offpay_wallet::offline::{Identity, OfflineStore, unix_now};
 use serde_json::Value;
@@ -50,7 +51,8 @@ impl Home {
             })
             .unwrap();
         let now = unix_now();
-        let keys = IssuerKeys::new([IssuerKey::new(issuer().verifying_key(), now - 365 * DAY, now + 365 * DAY)]).unwrap();
+        let keys =
+            IssuerKeys::new([IssuerKey::new(issuer().verifying_key(), now - 365 * DAY, now + 365 * DAY)]).unwrap();
         store.replace_issuer_keys(&keys, 0).unwrap();
         Home { _dir: dir, path }
     }

@@ -23,7 +23,8 @@ pub fn offpay() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_offpay"));
     // Nothing from the developer's environment may leak into the test: not where wallets and
     // servers keep their data, nor the purse options that change what a test server issues.
-    let wallet_and_database = ["OFFPAY_HOME", "OFFPAY_SERVER", "OFFPAY_PASSWORD", "OFFPAY_DATABASE_URL", "DATABASE_URL"];
+    let wallet_and_database =
+        ["OFFPAY_HOME", "OFFPAY_SERVER", "OFFPAY_PASSWORD", "OFFPAY_DATABASE_URL", "DATABASE_URL"];
     let purse_options = [
         "OFFPAY_PURSE_VALIDITY",
         "OFFPAY_PURSE_GRACE",
@@ -141,12 +142,8 @@ fn spawn_server(data: &Path, listen: &str, options: &[String]) -> (Child, String
         .unwrap();
     let stderr = lines_of(child.stderr.take().unwrap());
     let line = wait_for_line(&stderr, "the server to start", |l| l.contains("offpay serving on http://"));
-    let url = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap()
-        .trim_end_matches([',', '.'])
-        .to_string();
+    let url =
+        line.split_whitespace().find(|w| w.starts_with("http://")).unwrap().trim_end_matches([',', '.']).to_string();
     // The thread of `lines_of` keeps draining the log into the channel, so the server never
     // blocks on a full pipe.
     (child, url, stderr)
@@ -228,7 +225,11 @@ impl WalletHome {
         let out = cmd.output().unwrap();
         let stderr = String::from_utf8(out.stderr).unwrap();
         assert!(!out.status.success(), "`wallet {}` should have failed", args.join(" "));
-        assert!(out.stdout.is_empty(), "a refusal prints nothing on stdout: {:?}", String::from_utf8_lossy(&out.stdout));
+        assert!(
+            out.stdout.is_empty(),
+            "a refusal prints nothing on stdout: {:?}",
+            String::from_utf8_lossy(&out.stdout)
+        );
         assert_eq!(stderr.lines().count(), 1, "one line on stderr expected, got {stderr:?}");
         let line = stderr.trim_end().to_string();
         assert!(line.starts_with("error: ") && line.len() > "error: ".len() + 5, "{line:?}");
@@ -303,13 +304,7 @@ pub struct Watcher {
 impl Watcher {
     /// Starts `watch` and waits until it says it is connected.
     pub fn start(wallet: &WalletHome) -> Watcher {
-        let mut child = wallet
-            .cmd()
-            .arg("watch")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+        let mut child = wallet.cmd().arg("watch").stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
         let stdout = lines_of(child.stdout.take().unwrap());
         let stderr = lines_of(child.stderr.take().unwrap());
         wait_for_line(&stderr, "watch to connect", |l| l.starts_with("connected"));

@@ -70,9 +70,7 @@ pub fn audit(purses: &[PurseTotals], notes: &NoteAudit, reserve_balance: i64, fr
             ("held for notes", p.notes_held, p.notes_held_sum),
         ] {
             if purse_value != notes_value {
-                problems.push(format!(
-                    "purse {id}: {what} is {purse_value} but its notes say {notes_value}"
-                ));
+                problems.push(format!("purse {id}: {what} is {purse_value} but its notes say {notes_value}"));
             }
         }
         if p.fraud_loss > p.loss_allowance {

@@ -72,7 +72,12 @@ pub fn release_note(
     note.held -= pay;
     purse.recovered += pay;
     purse.notes_held -= pay;
-    w.note_updates.push(NoteUpdate { purse_id: note.purse_id, hash: note.hash, from_payer: note.from_payer, held: note.held });
+    w.note_updates.push(NoteUpdate {
+        purse_id: note.purse_id,
+        hash: note.hash,
+        from_payer: note.from_payer,
+        held: note.held,
+    });
     events.add(SettledNote { note: note.hash.to_hex(), amount: pay, payer: owner, payee });
     Ok(pay)
 }

@@ -45,8 +45,7 @@ use std::collections::BTreeSet;
 
 use async_trait::async_trait;
 use offpay_protocol::{
-    Amount, CloseStatement, Handle, Hash256, KeyId, PaymentNote, PurseCertificate, PurseId,
-    UnixTime,
+    Amount, CloseStatement, Handle, Hash256, KeyId, PaymentNote, PurseCertificate, PurseId, UnixTime,
 };
 use serde::Serialize;
 
@@ -96,7 +95,9 @@ pub enum OfflineError {
     TooManyNotes,
     #[error("the server is checking many uploads at the moment; the notes are kept, try again in a few seconds")]
     Busy,
-    #[error("this account already has {0} offline purses that are not settled yet (a purse counts until its settlement deadline, even after it was closed)")]
+    #[error(
+        "this account already has {0} offline purses that are not settled yet (a purse counts until its settlement deadline, even after it was closed)"
+    )]
     TooManyPurses(u32),
 }
 
@@ -390,11 +391,7 @@ pub trait OfflineStore: Send + Sync + 'static {
     ) -> Result<Device, OfflineError>;
 
     /// Loads a purse: wallet -> reserve, stores the purse. Idempotent by (user, key).
-    async fn load_purse(
-        &self,
-        request: &LoadRequest,
-        now_ms: TimestampMs,
-    ) -> Result<LoadedPurse, OfflineError>;
+    async fn load_purse(&self, request: &LoadRequest, now_ms: TimestampMs) -> Result<LoadedPurse, OfflineError>;
 
     async fn purse(&self, id: PurseId) -> Result<Option<Purse>, OfflineError>;
 

@@ -57,7 +57,8 @@ impl PayeeRules {
             for (note, state) in snap.stored.iter().zip(&snap.states) {
                 let Ok(payee) = i64::try_from(note.fields().payee.0) else { continue };
                 let f = note.fields();
-                let entry = TallyEntry { hash: state.hash, prev_hash: f.prev_hash, cumulative: f.cumulative, amount: f.amount };
+                let entry =
+                    TallyEntry { hash: state.hash, prev_hash: f.prev_hash, cumulative: f.cumulative, amount: f.amount };
                 add(&mut rules.tallies, *id, payee, f.seq, entry);
                 if state.uploaded_by == payee {
                     add(&mut rules.own, *id, payee, f.seq, entry);
@@ -97,6 +98,12 @@ impl PayeeRules {
 }
 
 /// Adds `entry` at `seq` to the (purse, payee) tally, keeping an entry already there.
-fn add(tallies: &mut HashMap<(PurseId, UserId), PurseTally>, purse: PurseId, payee: UserId, seq: u32, entry: TallyEntry) {
+fn add(
+    tallies: &mut HashMap<(PurseId, UserId), PurseTally>,
+    purse: PurseId,
+    payee: UserId,
+    seq: u32,
+    entry: TallyEntry,
+) {
     tallies.entry((purse, payee)).or_insert_with(|| PurseTally::new(purse)).notes.entry(seq).or_insert(entry);
 }

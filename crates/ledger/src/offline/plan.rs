@@ -12,17 +12,16 @@ use std::collections::{HashMap, HashSet};
 use offpay_protocol::{CloseStatement, Hash256, Nonce, PaymentNote, PurseId, Settlement, settle_purse_prechecked};
 use sha2::{Digest, Sha256};
 
+use super::held::{HELD_REASON, HeldNote, NoteUpdate, release_note};
+use super::payee_rules::PayeeRules;
+use super::settle_events::{SettleEvents, SettledNote};
 use super::{
-    CloseOutcome, EVENT_ACCOUNT_FROZEN, EVENT_PURSE_RETURNED,
-    ExpiryOutcome, KIND_OFFLINE_SETTLE, KIND_PURSE_LOAD, KIND_PURSE_RETURN, NoteResult, NoteStatus,
-    OfflineError, Purse, PurseState, UserRef,
+    CloseOutcome, EVENT_ACCOUNT_FROZEN, EVENT_PURSE_RETURNED, ExpiryOutcome, KIND_OFFLINE_SETTLE, KIND_PURSE_LOAD,
+    KIND_PURSE_RETURN, NoteResult, NoteStatus, OfflineError, Purse, PurseState, UserRef,
 };
 use crate::chain::{EntryFields, PostingFields, entry_hash, request_fingerprint};
 use crate::error::LedgerError;
 use crate::model::{AccountId, AccountKind, EntryId, TimestampMs, UserId};
-use super::held::{HELD_REASON, HeldNote, NoteUpdate, release_note};
-use super::payee_rules::PayeeRules;
-use super::settle_events::{SettleEvents, SettledNote};
 use crate::plan::{LockedAccount, NewEvent};
 
 /// The operator's reserve account (created by the first migration of both backends).
@@ -95,17 +94,12 @@ pub type Accounts = HashMap<AccountId, LockedAccount>;
 impl Writes {
     /// Fills `accounts` with the final state of every touched account.
     pub fn finish_accounts(&mut self, accounts: &Accounts) {
-        let mut touched: Vec<AccountId> = self
-            .entries
-            .iter()
-            .flat_map(|e| e.postings.iter().map(|p| p.account_id))
-            .collect();
+        let mut touched: Vec<AccountId> =
+            self.entries.iter().flat_map(|e| e.postings.iter().map(|p| p.account_id)).collect();
         touched.sort_unstable();
         touched.dedup();
-        self.accounts = touched
-            .into_iter()
-            .filter_map(|id| accounts.get(&id).map(|a| (id, a.balance, a.head.clone())))
-            .collect();
+        self.accounts =
+            touched.into_iter().filter_map(|id| accounts.get(&id).map(|a| (id, a.balance, a.head.clone()))).collect();
     }
 }
 
@@ -148,39 +142,23 @@ pub fn plan_entry(
     merged.sort_by_key(|(a, _)| *a);
     let sum: i128 = merged.iter().map(|(_, d)| i128::from(*d)).sum();
     if sum != 0 || merged.len() < 2 || amount <= 0 {
-        return Err(LedgerError::Storage(format!(
-            "internal error: unbalanced {kind} entry planned"
-        )));
+        return Err(LedgerError::Storage(format!("internal error: unbalanced {kind} entry planned")));
     }
     let mut postings = Vec::with_capacity(merged.len());
     let mut after = Vec::with_capacity(merged.len());
     for (account_id, delta) in &merged {
-        let account = accounts.get(account_id).ok_or_else(|| {
-            LedgerError::Storage(format!("internal error: account {account_id} not locked"))
-        })?;
-        let balance = account
-            .balance
-            .checked_add(*delta)
-            .ok_or(LedgerError::AmountOverflow)?;
+        let account = accounts
+            .get(account_id)
+            .ok_or_else(|| LedgerError::Storage(format!("internal error: account {account_id} not locked")))?;
+        let balance = account.balance.checked_add(*delta).ok_or(LedgerError::AmountOverflow)?;
         if account.kind == AccountKind::Wallet && balance < 0 {
             return Err(LedgerError::InsufficientFunds);
         }
-        postings.push(PostingFields {
-            account_id: *account_id,
-            delta: *delta,
-            prev_hash: account.head.clone(),
-        });
+        postings.push(PostingFields { account_id: *account_id, delta: *delta, prev_hash: account.head.clone() });
         after.push((*account_id, balance));
     }
-    let entry = EntryFields {
-        id,
-        kind: kind.to_string(),
-        amount,
-        memo: None,
-        from_user,
-        to_user,
-        created_at_ms: now_ms,
-    };
+    let entry =
+        EntryFields { id, kind: kind.to_string(), amount, memo: None, from_user, to_user, created_at_ms: now_ms };
     let hash = entry_hash(&entry, &postings);
     for (account_id, balance) in after {
         if let Some(account) = accounts.get_mut(&account_id) {
@@ -188,17 +166,11 @@ pub fn plan_entry(
             account.head = hash.to_vec();
         }
     }
-    Ok(EntryPlan {
-        entry,
-        hash,
-        postings,
-        note: None,
-    })
+    Ok(EntryPlan { entry, hash, postings, note: None })
 }
 
 pub(crate) fn next_id(ids: &mut dyn Iterator<Item = EntryId>) -> Result<EntryId, LedgerError> {
-    ids.next()
-        .ok_or_else(|| LedgerError::Storage("internal error: ran out of entry ids".into()))
+    ids.next().ok_or_else(|| LedgerError::Storage("internal error: ran out of entry ids".into()))
 }
 
 fn balance_of(accounts: &Accounts, id: AccountId) -> i64 {
@@ -253,8 +225,8 @@ pub fn plan_load(
         return Err(OfflineError::TooManyPurses(request.max_open_purses));
     }
     let amount = crate::plan::check_amount(cert.amount)?;
-    let valid_until = i64::try_from(cert.valid_until)
-        .map_err(|_| OfflineError::InvalidCertificate("valid_until is too large"))?;
+    let valid_until =
+        i64::try_from(cert.valid_until).map_err(|_| OfflineError::InvalidCertificate("valid_until is too large"))?;
     let entry = load_entry(accounts, entry_id, user, amount, now_ms)?;
     Ok(PlannedLoad { entry, amount, valid_until, loss_allowance: request.loss_allowance.max(0) })
 }
@@ -367,10 +339,8 @@ pub fn held_notes_sql(upload_order: &str, limit_param: &str) -> String {
 
 /// The distinct (payee, request nonce) pairs of a batch, sorted.
 pub fn requests_of(batch: &[PaymentNote]) -> Vec<(UserId, Nonce)> {
-    let mut keys: Vec<(UserId, Nonce)> = batch
-        .iter()
-        .filter_map(|n| Some((i64::try_from(n.fields().payee.0).ok()?, n.fields().nonce)))
-        .collect();
+    let mut keys: Vec<(UserId, Nonce)> =
+        batch.iter().filter_map(|n| Some((i64::try_from(n.fields().payee.0).ok()?, n.fields().nonce))).collect();
     keys.sort_unstable();
     keys.dedup();
     keys
@@ -389,16 +359,8 @@ pub fn proof_fingerprint(kind: &str, first: &[u8], second: &[u8]) -> [u8; 32] {
 fn proof_parts(proof: &offpay_protocol::FraudProof) -> (Vec<u8>, Vec<u8>, Vec<Hash256>) {
     use offpay_protocol::FraudProof::*;
     match proof {
-        SameSequence { first, second } => (
-            first.encode(),
-            second.encode(),
-            vec![first.hash(), second.hash()],
-        ),
-        BrokenChain { earlier, later } => (
-            earlier.encode(),
-            later.encode(),
-            vec![earlier.hash(), later.hash()],
-        ),
+        SameSequence { first, second } => (first.encode(), second.encode(), vec![first.hash(), second.hash()]),
+        BrokenChain { earlier, later } => (earlier.encode(), later.encode(), vec![earlier.hash(), later.hash()]),
         BeyondClose { close, note } => (close.encode(), note.encode(), vec![note.hash()]),
     }
 }
@@ -440,10 +402,7 @@ fn record_fraud(
         w.revoke_devices.push(purse.device_key());
         w.security.push((
             "offline_fraud".into(),
-            format!(
-                "purse {} of user {}: {code}; purse and device revoked, account frozen",
-                purse.id, purse.user_id
-            ),
+            format!("purse {} of user {}: {code}; purse and device revoked, account frozen", purse.id, purse.user_id),
         ));
         if !owner_frozen {
             w.freeze_users.push(purse.user_id);
@@ -483,15 +442,7 @@ pub fn plan_settlement(
     accounts: &mut Accounts,
     ids: &mut dyn Iterator<Item = EntryId>,
 ) -> Result<(Writes, Vec<NoteResult>), OfflineError> {
-    let SettleInput {
-        batch,
-        snapshots,
-        settlements,
-        users,
-        requests,
-        uploader,
-        now_ms,
-    } = input;
+    let SettleInput { batch, snapshots, settlements, users, requests, uploader, now_ms } = input;
     let mut w = Writes::default();
     let mut events = SettleEvents::default();
 
@@ -511,9 +462,7 @@ pub fn plan_settlement(
         let (Some(settlement), Some(snap)) = (settlements.get(&id), snapshots.get_mut(&id)) else {
             continue;
         };
-        let owner_frozen = users
-            .get(&snap.purse.user_id)
-            .is_none_or(|(_, frozen)| *frozen);
+        let owner_frozen = users.get(&snap.purse.user_id).is_none_or(|(_, frozen)| *frozen);
         let fraud_notes = record_fraud(&mut w, snap, settlement, owner_frozen);
         if !settlement.fraud.is_empty() {
             changed.insert(id);
@@ -528,11 +477,7 @@ pub fn plan_settlement(
             id,
             Work {
                 stored: snap.states.iter().map(|s| (s.hash, s.held)).collect(),
-                rejected: settlement
-                    .rejected
-                    .iter()
-                    .map(|(n, r)| (n.encode(), r.code()))
-                    .collect(),
+                rejected: settlement.rejected.iter().map(|(n, r)| (n.encode(), r.code())).collect(),
                 fraud_notes,
             },
         );
@@ -649,12 +594,7 @@ pub fn plan_settlement(
             )?;
             w.entries.push(EntryPlan { note: Some(hash), ..entry });
             insert.entry_id = Some(id);
-            events.add(SettledNote {
-                note: hash.to_hex(),
-                amount: credited,
-                payer: owner,
-                payee,
-            });
+            events.add(SettledNote { note: hash.to_hex(), amount: credited, payer: owner, payee });
         }
         purse.settled += from_reserve;
         purse.recovered += from_payer;
@@ -829,25 +769,12 @@ pub fn plan_close(
     if fraud {
         record_fraud(&mut w, snap, settlement, owner_frozen);
     } else {
-        let stored_total: i64 = snap
-            .stored
-            .iter()
-            .map(|n| i64::try_from(n.amount().minor()).unwrap_or(i64::MAX))
-            .sum();
-        let total_spent = i64::try_from(close.fields().total_spent.minor())
-            .map_err(|_| LedgerError::AmountOverflow)?;
+        let stored_total: i64 = snap.stored.iter().map(|n| i64::try_from(n.amount().minor()).unwrap_or(i64::MAX)).sum();
+        let total_spent = i64::try_from(close.fields().total_spent.minor()).map_err(|_| LedgerError::AmountOverflow)?;
         let held = snap.purse.held().max(0);
         let keep = total_spent.saturating_sub(stored_total).clamp(0, held);
         returned = held - keep;
-        plan_return(
-            &mut w,
-            accounts,
-            ids,
-            &mut snap.purse,
-            owner,
-            returned,
-            now_ms,
-        )?;
+        plan_return(&mut w, accounts, ids, &mut snap.purse, owner, returned, now_ms)?;
         snap.purse.state = PurseState::Closed;
     }
     w.purses.push(snap.purse.clone());

@@ -92,9 +92,8 @@ fn queue() -> Result<&'static Sender<Job>, OfflineError> {
             let mut started = 0;
             for i in 0..threads() {
                 let receive = Arc::clone(&receive);
-                let spawned = std::thread::Builder::new()
-                    .name(format!("offpay-verify-{i}"))
-                    .spawn(move || run(&receive));
+                let spawned =
+                    std::thread::Builder::new().name(format!("offpay-verify-{i}")).spawn(move || run(&receive));
                 match spawned {
                     Ok(_) => started += 1,
                     Err(error) => tracing::error!(%error, "cannot start a signature verifier thread"),
@@ -113,9 +112,7 @@ pub async fn check(notes: Vec<PaymentNote>) -> Result<(Vec<PaymentNote>, Vec<boo
     queue()?
         .send(Job { notes, reply, _place: place })
         .map_err(|_| LedgerError::Storage("the signature verifiers have stopped".into()))?;
-    answer
-        .await
-        .map_err(|_| LedgerError::Storage("a signature verifier stopped before answering".into()).into())
+    answer.await.map_err(|_| LedgerError::Storage("a signature verifier stopped before answering".into()).into())
 }
 
 /// A verifier: waits for an upload, takes whatever else is waiting (up to the limit), checks all

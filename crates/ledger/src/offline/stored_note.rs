@@ -25,11 +25,7 @@ pub fn compact(full: &[u8]) -> Vec<u8> {
 /// The note stored as `bytes` (either form) for the purse with `certificate`. A full encoding
 /// must carry that same certificate. One `decoder` per purse decodes its certificate once for
 /// all its stored notes.
-pub fn restore(
-    bytes: &[u8],
-    certificate: &PurseCertificate,
-    decoder: &mut NoteDecoder,
-) -> Result<PaymentNote, String> {
+pub fn restore(bytes: &[u8], certificate: &PurseCertificate, decoder: &mut NoteDecoder) -> Result<PaymentNote, String> {
     let note = if bytes.len() == COMPACT_LEN {
         let mut full = Vec::with_capacity(PaymentNote::LEN);
         full.extend_from_slice(&bytes[..HEAD]);

@@ -90,17 +90,7 @@ async fn run(
     let mut last_seen: Option<Seen> = None;
     let mut backoff = BACKOFF_MIN;
     loop {
-        match listen_once(
-            &config,
-            &pool,
-            &events,
-            &mut shutdown,
-            &mut last_seen,
-            &mut ready,
-            &mut backoff,
-        )
-        .await
-        {
+        match listen_once(&config, &pool, &events, &mut shutdown, &mut last_seen, &mut ready, &mut backoff).await {
             End::Shutdown => return,
             End::Broken(error) => {
                 if let Some(ready) = ready.take() {
@@ -121,10 +111,7 @@ async fn run(
 
 fn parse_one(item: &str) -> Option<EventNotice> {
     let (seq, user) = item.split_once(':')?;
-    Some(EventNotice {
-        seq: seq.trim().parse().ok()?,
-        user_id: user.trim().parse().ok()?,
-    })
+    Some(EventNotice { seq: seq.trim().parse().ok()?, user_id: user.trim().parse().ok()? })
 }
 
 /// The notices of one payload (`seq:user` items separated by commas; bad items are skipped).
@@ -201,10 +188,7 @@ async fn listen_once(
 /// At start, the events that already exist count as seen (they are not new).
 async fn starting_point(client: &tokio_postgres::Client) -> Result<Seen, LedgerError> {
     let rows = client
-        .query(
-            "SELECT seq FROM events WHERE seq > (SELECT coalesce(max(seq), 0) FROM events) - $1",
-            &[&WINDOW],
-        )
+        .query("SELECT seq FROM events WHERE seq > (SELECT coalesce(max(seq), 0) FROM events) - $1", &[&WINDOW])
         .await?;
     let mut seen = Seen::default();
     for row in rows {
@@ -214,23 +198,13 @@ async fn starting_point(client: &tokio_postgres::Client) -> Result<Seen, LedgerE
 }
 
 /// Announces the events in the window that were not announced yet.
-async fn catch_up(
-    pool: &Pool,
-    events: &broadcast::Sender<EventNotice>,
-    seen: &mut Seen,
-) -> Result<(), LedgerError> {
+async fn catch_up(pool: &Pool, events: &broadcast::Sender<EventNotice>, seen: &mut Seen) -> Result<(), LedgerError> {
     let client = pool.get().await?;
-    let statement = client
-        .prepare_cached("SELECT seq, user_id FROM events WHERE seq > $1 ORDER BY seq LIMIT $2")
-        .await?;
-    let rows = client
-        .query(&statement, &[&seen.floor(), &POLL_LIMIT])
-        .await?;
+    let statement =
+        client.prepare_cached("SELECT seq, user_id FROM events WHERE seq > $1 ORDER BY seq LIMIT $2").await?;
+    let rows = client.query(&statement, &[&seen.floor(), &POLL_LIMIT]).await?;
     for row in rows {
-        let notice = EventNotice {
-            seq: row.try_get(0)?,
-            user_id: row.try_get(1)?,
-        };
+        let notice = EventNotice { seq: row.try_get(0)?, user_id: row.try_get(1)? };
         if seen.first_time(notice.seq) {
             let _ = events.send(notice);
         }
@@ -245,19 +219,7 @@ mod tests {
     #[test]
     fn payloads_parse() {
         let notices: Vec<EventNotice> = parse("42:7,43:8,bad,x:1,44").collect();
-        assert_eq!(
-            notices,
-            [
-                EventNotice {
-                    seq: 42,
-                    user_id: 7
-                },
-                EventNotice {
-                    seq: 43,
-                    user_id: 8
-                }
-            ]
-        );
+        assert_eq!(notices, [EventNotice { seq: 42, user_id: 7 }, EventNotice { seq: 43, user_id: 8 }]);
     }
 
     #[test]

@@ -52,11 +52,8 @@ pub async fn take_login_guess(
     let tx = client.transaction().await?;
     // One key at a time: the count below sees every guess committed before the lock was granted.
     tx.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 1101))", &[&key]).await?;
-    tx.execute("DELETE FROM login_guesses WHERE key = $1 AND expires_at_ms <= $2", &[&key, &now_ms])
-        .await?;
-    let row = tx
-        .query_one("SELECT count(*), min(expires_at_ms) FROM login_guesses WHERE key = $1", &[&key])
-        .await?;
+    tx.execute("DELETE FROM login_guesses WHERE key = $1 AND expires_at_ms <= $2", &[&key, &now_ms]).await?;
+    let row = tx.query_one("SELECT count(*), min(expires_at_ms) FROM login_guesses WHERE key = $1", &[&key]).await?;
     let live: i64 = row.try_get(0)?;
     let oldest: Option<i64> = row.try_get(1)?;
     if live >= i64::from(limit) {
@@ -126,7 +123,11 @@ pub async fn take_device_guess(
     }
 }
 
-pub async fn device_login_succeeded(pool: &Pool, token_hash: &[u8; 32], now_ms: TimestampMs) -> Result<(), LedgerError> {
+pub async fn device_login_succeeded(
+    pool: &Pool,
+    token_hash: &[u8; 32],
+    now_ms: TimestampMs,
+) -> Result<(), LedgerError> {
     let client = pool.get().await?;
     client
         .execute(

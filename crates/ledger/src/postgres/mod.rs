@@ -11,8 +11,8 @@
 mod listen;
 mod login;
 mod money;
-mod offline;
 mod notify;
+mod offline;
 mod reads;
 mod schema;
 
@@ -50,21 +50,12 @@ impl PostgresStore {
         PostgresStore::connect_with_pool_size(url, POOL_SIZE_DEFAULT).await
     }
 
-    pub async fn connect_with_pool_size(
-        url: &str,
-        pool_size: usize,
-    ) -> Result<PostgresStore, LedgerError> {
-        let config: tokio_postgres::Config = url
-            .parse()
-            .map_err(|e| LedgerError::Storage(format!("bad database URL {}: {e}", redact(url))))?;
+    pub async fn connect_with_pool_size(url: &str, pool_size: usize) -> Result<PostgresStore, LedgerError> {
+        let config: tokio_postgres::Config =
+            url.parse().map_err(|e| LedgerError::Storage(format!("bad database URL {}: {e}", redact(url))))?;
         schema::migrate(&config).await?;
-        let manager = Manager::from_config(
-            config.clone(),
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
+        let manager =
+            Manager::from_config(config.clone(), NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
         let pool = Pool::builder(manager)
             .max_size(pool_size.max(1))
             .runtime(Runtime::Tokio1)
@@ -73,23 +64,13 @@ impl PostgresStore {
         let (events, _) = broadcast::channel(crate::EVENT_CHANNEL_CAPACITY);
         let (shutdown, shutdown_rx) = watch::channel(());
         let ready = listen::spawn(config, pool.clone(), events.clone(), shutdown_rx);
-        ready
-            .await
-            .map_err(|_| LedgerError::Storage("the event listener stopped".into()))??;
+        ready.await.map_err(|_| LedgerError::Storage("the event listener stopped".into()))??;
         let notifier = notify::Notifier::start(pool.clone());
-        Ok(PostgresStore {
-            pool,
-            events,
-            notifier,
-            _shutdown: shutdown,
-        })
+        Ok(PostgresStore { pool, events, notifier, _shutdown: shutdown })
     }
 
     /// Runs a money operation to completion in its own task, even if the caller stops waiting.
-    async fn detached<T, F>(
-        &self,
-        work: impl FnOnce(Pool, notify::Notifier) -> F,
-    ) -> Result<T, LedgerError>
+    async fn detached<T, F>(&self, work: impl FnOnce(Pool, notify::Notifier) -> F) -> Result<T, LedgerError>
     where
         T: Send + 'static,
         F: Future<Output = Result<T, LedgerError>> + Send + 'static,
@@ -123,19 +104,11 @@ impl Store for PostgresStore {
             )
             .await?;
         let genesis = &GENESIS[..];
-        let row = client
-            .query_one(
-                &statement,
-                &[&handle.as_str(), &password_hash, &genesis, &now_ms],
-            )
-            .await
-            .map_err(|e| {
-                if is_unique_violation(&e) {
-                    LedgerError::HandleTaken
-                } else {
-                    LedgerError::from(e)
-                }
-            })?;
+        let row = client.query_one(&statement, &[&handle.as_str(), &password_hash, &genesis, &now_ms]).await.map_err(
+            |e| {
+                if is_unique_violation(&e) { LedgerError::HandleTaken } else { LedgerError::from(e) }
+            },
+        )?;
         Ok(User {
             id: row.try_get(0)?,
             handle: handle.clone(),
@@ -156,17 +129,8 @@ impl Store for PostgresStore {
 
     async fn set_frozen(&self, user: UserId, frozen: bool) -> Result<(), LedgerError> {
         let client = self.pool.get().await?;
-        let n = client
-            .execute(
-                "UPDATE users SET frozen = $2 WHERE id = $1",
-                &[&user, &frozen],
-            )
-            .await?;
-        if n == 0 {
-            Err(LedgerError::UnknownUser)
-        } else {
-            Ok(())
-        }
+        let n = client.execute("UPDATE users SET frozen = $2 WHERE id = $1", &[&user, &frozen]).await?;
+        if n == 0 { Err(LedgerError::UnknownUser) } else { Ok(()) }
     }
 
     async fn create_session(&self, s: &Session) -> Result<(), LedgerError> {
@@ -180,28 +144,16 @@ impl Store for PostgresStore {
         )?;
         let token = &s.token_hash[..];
         let cleanup_params: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&s.created_at_ms];
-        let insert_params: [&(dyn tokio_postgres::types::ToSql + Sync); 6] = [
-            &token,
-            &s.user_id,
-            &s.created_at_ms,
-            &s.last_seen_ms,
-            &s.idle_timeout_ms,
-            &s.expires_at_ms,
-        ];
-        let (cleaned, inserted) = futures_util::join!(
-            client.execute(&cleanup, &cleanup_params),
-            client.execute(&insert, &insert_params)
-        );
+        let insert_params: [&(dyn tokio_postgres::types::ToSql + Sync); 6] =
+            [&token, &s.user_id, &s.created_at_ms, &s.last_seen_ms, &s.idle_timeout_ms, &s.expires_at_ms];
+        let (cleaned, inserted) =
+            futures_util::join!(client.execute(&cleanup, &cleanup_params), client.execute(&insert, &insert_params));
         cleaned?;
         inserted?;
         Ok(())
     }
 
-    async fn touch_session(
-        &self,
-        token_hash: &[u8; 32],
-        now_ms: TimestampMs,
-    ) -> Result<Option<Session>, LedgerError> {
+    async fn touch_session(&self, token_hash: &[u8; 32], now_ms: TimestampMs) -> Result<Option<Session>, LedgerError> {
         let client = self.pool.get().await?;
         let token = &token_hash[..];
         // Most requests come soon after the previous one: a plain read answers those without a
@@ -240,12 +192,7 @@ impl Store for PostgresStore {
 
     async fn delete_session(&self, token_hash: &[u8; 32]) -> Result<(), LedgerError> {
         let client = self.pool.get().await?;
-        client
-            .execute(
-                "DELETE FROM sessions WHERE token_hash = $1",
-                &[&&token_hash[..]],
-            )
-            .await?;
+        client.execute("DELETE FROM sessions WHERE token_hash = $1", &[&&token_hash[..]]).await?;
         Ok(())
     }
 
@@ -274,10 +221,7 @@ impl Store for PostgresStore {
     async fn login_throttle(&self, key: &str) -> Result<LoginThrottle, LedgerError> {
         let client = self.pool.get().await?;
         let row = client
-            .query_opt(
-                "SELECT failures, locked_until_ms, last_failure_ms FROM login_throttle WHERE key = $1",
-                &[&key],
-            )
+            .query_opt("SELECT failures, locked_until_ms, last_failure_ms FROM login_throttle WHERE key = $1", &[&key])
             .await?;
         match row {
             None => Ok(LoginThrottle::default()),
@@ -318,9 +262,7 @@ impl Store for PostgresStore {
 
     async fn clear_login_failures(&self, key: &str) -> Result<(), LedgerError> {
         let client = self.pool.get().await?;
-        client
-            .execute("DELETE FROM login_throttle WHERE key = $1", &[&key])
-            .await?;
+        client.execute("DELETE FROM login_throttle WHERE key = $1", &[&key]).await?;
         Ok(())
     }
 
@@ -358,20 +300,11 @@ impl Store for PostgresStore {
         login::take_device_guess(&self.pool, token_hash, user, used_since_ms, max_failures).await
     }
 
-    async fn device_login_succeeded(
-        &self,
-        token_hash: &[u8; 32],
-        now_ms: TimestampMs,
-    ) -> Result<(), LedgerError> {
+    async fn device_login_succeeded(&self, token_hash: &[u8; 32], now_ms: TimestampMs) -> Result<(), LedgerError> {
         login::device_login_succeeded(&self.pool, token_hash, now_ms).await
     }
 
-    async fn record_security_event(
-        &self,
-        kind: &str,
-        detail: &str,
-        now_ms: TimestampMs,
-    ) -> Result<(), LedgerError> {
+    async fn record_security_event(&self, kind: &str, detail: &str, now_ms: TimestampMs) -> Result<(), LedgerError> {
         let client = self.pool.get().await?;
         client
             .execute(
@@ -395,23 +328,17 @@ impl Store for PostgresStore {
     ) -> Result<Posted, LedgerError> {
         crate::plan::check_amount(amount)?;
         let (to, key) = (to.clone(), key.clone());
-        self.detached(move |pool, notifier| async move {
-            money::deposit(&pool, &notifier, &to, amount, &key, now_ms).await
-        })
+        self.detached(
+            move |pool, notifier| async move { money::deposit(&pool, &notifier, &to, amount, &key, now_ms).await },
+        )
         .await
     }
 
-    async fn transfer(
-        &self,
-        request: &TransferRequest,
-        now_ms: TimestampMs,
-    ) -> Result<Posted, LedgerError> {
+    async fn transfer(&self, request: &TransferRequest, now_ms: TimestampMs) -> Result<Posted, LedgerError> {
         crate::plan::check_transfer(request)?;
         let request = request.clone();
-        self.detached(move |pool, notifier| async move {
-            money::transfer(&pool, &notifier, &request, now_ms).await
-        })
-        .await
+        self.detached(move |pool, notifier| async move { money::transfer(&pool, &notifier, &request, now_ms).await })
+            .await
     }
 
     async fn balance(&self, user: UserId) -> Result<Amount, LedgerError> {
@@ -427,21 +354,13 @@ impl Store for PostgresStore {
         reads::history(&self.pool, user, before, limit).await
     }
 
-    async fn events_after(
-        &self,
-        user: UserId,
-        after: i64,
-        limit: u32,
-    ) -> Result<Vec<Event>, LedgerError> {
+    async fn events_after(&self, user: UserId, after: i64, limit: u32) -> Result<Vec<Event>, LedgerError> {
         reads::events_after(&self.pool, user, after, limit).await
     }
 
     async fn latest_event_seq(&self) -> Result<i64, LedgerError> {
         let client = self.pool.get().await?;
-        Ok(client
-            .query_one("SELECT coalesce(max(seq), 0) FROM events", &[])
-            .await?
-            .try_get(0)?)
+        Ok(client.query_one("SELECT coalesce(max(seq), 0) FROM events", &[]).await?.try_get(0)?)
     }
 
     fn subscribe(&self) -> broadcast::Receiver<EventNotice> {

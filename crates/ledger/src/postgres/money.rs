@@ -22,8 +22,8 @@ use super::notify::Notifier;
 use crate::error::LedgerError;
 use crate::model::*;
 use crate::plan::{
-    self, LockedAccount, OPERATOR_SCOPE, Party, Plan, deposit_fingerprint, plan_deposit,
-    plan_transfer, transfer_fingerprint, user_scope,
+    self, LockedAccount, OPERATOR_SCOPE, Party, Plan, deposit_fingerprint, plan_deposit, plan_transfer,
+    transfer_fingerprint, user_scope,
 };
 
 const CLAIM: &str = "INSERT INTO idempotency (scope, key, request_hash, entry_id, created_at_ms)
@@ -89,11 +89,7 @@ fn locked_row(row: &Row) -> Result<LockedRow, LedgerError> {
 
 fn party(row: &LockedRow) -> Result<Party, LedgerError> {
     let (user_id, handle, _) = row.user.as_ref().ok_or(LedgerError::UnknownUser)?;
-    Ok(Party {
-        user_id: *user_id,
-        handle: plan::handle_of(handle)?,
-        account: row.account.clone(),
-    })
+    Ok(Party { user_id: *user_id, handle: plan::handle_of(handle)?, account: row.account.clone() })
 }
 
 /// What step 1 decided.
@@ -162,15 +158,9 @@ async fn write_and_commit(
         client.batch_execute("COMMIT"),
     );
     match (written, committed) {
-        (Ok(rows), Ok(())) => rows
-            .iter()
-            .map(|r| {
-                Ok(EventNotice {
-                    seq: r.try_get(0)?,
-                    user_id: r.try_get(1)?,
-                })
-            })
-            .collect(),
+        (Ok(rows), Ok(())) => {
+            rows.iter().map(|r| Ok(EventNotice { seq: r.try_get(0)?, user_id: r.try_get(1)? })).collect()
+        }
         (Err(e), Ok(())) => Err(e.into()),
         (_, Err(e)) => {
             // Unknown connection state (the commit may or may not have happened; a retry with
@@ -197,8 +187,7 @@ async fn replay(
         return Err(LedgerError::IdempotencyConflict);
     }
     let entry_id: Option<i64> = row.try_get(1)?;
-    let entry_id =
-        entry_id.ok_or_else(|| LedgerError::Storage("idempotency record has no entry".into()))?;
+    let entry_id = entry_id.ok_or_else(|| LedgerError::Storage("idempotency record has no entry".into()))?;
     let mut posted = posted_by_entry(client, entry_id).await?;
     posted.replayed = true;
     Ok(posted)
@@ -233,12 +222,7 @@ struct Claim<'a> {
 async fn run(
     pool: &Pool,
     notifier: &Notifier,
-    Claim {
-        scope,
-        key,
-        fingerprint,
-        now_ms,
-    }: Claim<'_>,
+    Claim { scope, key, fingerprint, now_ms }: Claim<'_>,
     lock_sql: &str,
     lock_params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
     decide: impl FnOnce(Vec<LockedRow>, EntryId) -> Result<Plan, LedgerError>,
@@ -264,10 +248,7 @@ async fn run(
         if claimed? == 0 {
             return Ok(Step::Replay);
         }
-        let rows = locked?
-            .iter()
-            .map(locked_row)
-            .collect::<Result<Vec<_>, _>>()?;
+        let rows = locked?.iter().map(locked_row).collect::<Result<Vec<_>, _>>()?;
         let entry_id: i64 = next_id?.try_get(0)?;
         Ok(Step::Write(Box::new(decide(rows, entry_id)?)))
     })();
@@ -304,44 +285,21 @@ pub async fn transfer(
     let scope = user_scope(request.from);
     let fingerprint = transfer_fingerprint(request);
     let to = request.to.as_str();
-    let claim = Claim {
-        scope: &scope,
-        key: &request.idempotency_key,
-        fingerprint: &fingerprint,
-        now_ms,
-    };
-    run(
-        pool,
-        notifier,
-        claim,
-        LOCK_TRANSFER,
-        &[&request.from, &to],
-        |rows, entry_id| {
-            let sender = rows
-                .iter()
-                .find(|r| r.user.as_ref().is_some_and(|u| u.0 == request.from));
-            let receiver = rows
-                .iter()
-                .find(|r| r.user.as_ref().is_some_and(|u| u.1 == to));
-            let (Some(sender), Some(receiver)) = (sender, receiver) else {
-                return Err(LedgerError::UnknownUser);
-            };
-            if sender.account.account_id == receiver.account.account_id {
-                return Err(LedgerError::SameAccount);
-            }
-            if sender.user.as_ref().is_some_and(|u| u.2) {
-                return Err(LedgerError::AccountFrozen);
-            }
-            plan_transfer(
-                entry_id,
-                &party(sender)?,
-                &party(receiver)?,
-                minor,
-                request.memo.as_deref(),
-                now_ms,
-            )
-        },
-    )
+    let claim = Claim { scope: &scope, key: &request.idempotency_key, fingerprint: &fingerprint, now_ms };
+    run(pool, notifier, claim, LOCK_TRANSFER, &[&request.from, &to], |rows, entry_id| {
+        let sender = rows.iter().find(|r| r.user.as_ref().is_some_and(|u| u.0 == request.from));
+        let receiver = rows.iter().find(|r| r.user.as_ref().is_some_and(|u| u.1 == to));
+        let (Some(sender), Some(receiver)) = (sender, receiver) else {
+            return Err(LedgerError::UnknownUser);
+        };
+        if sender.account.account_id == receiver.account.account_id {
+            return Err(LedgerError::SameAccount);
+        }
+        if sender.user.as_ref().is_some_and(|u| u.2) {
+            return Err(LedgerError::AccountFrozen);
+        }
+        plan_transfer(entry_id, &party(sender)?, &party(receiver)?, minor, request.memo.as_deref(), now_ms)
+    })
     .await
 }
 
@@ -356,32 +314,17 @@ pub async fn deposit(
     let minor = plan::check_amount(amount)?;
     let fingerprint = deposit_fingerprint(to, amount);
     let handle = to.as_str();
-    let claim = Claim {
-        scope: OPERATOR_SCOPE,
-        key,
-        fingerprint: &fingerprint,
-        now_ms,
-    };
-    run(
-        pool,
-        notifier,
-        claim,
-        LOCK_DEPOSIT,
-        &[&handle],
-        |rows, entry_id| {
-            let funding = rows
-                .iter()
-                .find(|r| r.account.kind == AccountKind::Funding)
-                .ok_or_else(|| LedgerError::Storage("the funding account is missing".into()))?;
-            let receiver = rows
-                .iter()
-                .find(|r| {
-                    r.account.kind == AccountKind::Wallet
-                        && r.user.as_ref().is_some_and(|u| u.1 == handle)
-                })
-                .ok_or(LedgerError::UnknownUser)?;
-            plan_deposit(entry_id, &funding.account, &party(receiver)?, minor, now_ms)
-        },
-    )
+    let claim = Claim { scope: OPERATOR_SCOPE, key, fingerprint: &fingerprint, now_ms };
+    run(pool, notifier, claim, LOCK_DEPOSIT, &[&handle], |rows, entry_id| {
+        let funding = rows
+            .iter()
+            .find(|r| r.account.kind == AccountKind::Funding)
+            .ok_or_else(|| LedgerError::Storage("the funding account is missing".into()))?;
+        let receiver = rows
+            .iter()
+            .find(|r| r.account.kind == AccountKind::Wallet && r.user.as_ref().is_some_and(|u| u.1 == handle))
+            .ok_or(LedgerError::UnknownUser)?;
+        plan_deposit(entry_id, &funding.account, &party(receiver)?, minor, now_ms)
+    })
     .await
 }

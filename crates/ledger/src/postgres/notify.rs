@@ -69,10 +69,7 @@ async fn run(pool: Pool, mut rx: mpsc::Receiver<EventNotice>) {
         }
         let sent = async {
             let client = pool.get().await.map_err(|e| e.to_string())?;
-            client
-                .execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &payload])
-                .await
-                .map_err(|e| e.to_string())
+            client.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &payload]).await.map_err(|e| e.to_string())
         }
         .await;
         if let Err(error) = sent {

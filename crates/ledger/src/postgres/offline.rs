@@ -11,9 +11,7 @@ use std::collections::{HashMap, HashSet};
 use async_trait::async_trait;
 use deadpool_postgres::{Pool, Transaction};
 use offpay_protocol::note::NoteDecoder;
-use offpay_protocol::{
-    CloseStatement, Hash256, Nonce, PaymentNote, PurseCertificate, PurseId, UnixTime,
-};
+use offpay_protocol::{CloseStatement, Hash256, Nonce, PaymentNote, PurseCertificate, PurseId, UnixTime};
 use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
@@ -23,16 +21,15 @@ use crate::error::LedgerError;
 use crate::model::{AccountId, EventNotice, IdempotencyKey, TimestampMs, UserId};
 use crate::offline::audit::{self, NoteAudit, PurseTotals};
 use crate::offline::held::{self, HeldNote};
-use crate::offline::{signatures, stored_note};
 use crate::offline::plan::{
-    self, Accounts, FRAUD_LOSS_ACCOUNT, LoadFacts, RESERVE_ACCOUNT, SettleInput, Snapshot, StoredState,
-    Writes,
+    self, Accounts, FRAUD_LOSS_ACCOUNT, LoadFacts, RESERVE_ACCOUNT, SettleInput, Snapshot, StoredState, Writes,
 };
 use crate::offline::{
-    CloseOutcome, Device, EXPIRE_MAX, HeldNoteRecord, ExpiryOutcome, FraudProofRecord, LIST_MAX, LoadRequest,
-    LoadedPurse, NOTES_MAX, NoteResult, OfflineError, OfflineStore, Purse, PurseState, RELEASE_MAX,
-    ReleaseOutcome, RevocationList, UserRef,
+    CloseOutcome, Device, EXPIRE_MAX, ExpiryOutcome, FraudProofRecord, HeldNoteRecord, LIST_MAX, LoadRequest,
+    LoadedPurse, NOTES_MAX, NoteResult, OfflineError, OfflineStore, Purse, PurseState, RELEASE_MAX, ReleaseOutcome,
+    RevocationList, UserRef,
 };
+use crate::offline::{signatures, stored_note};
 use crate::plan::{LockedAccount, account_kind, amount_of, handle_of};
 
 /// Migration 2: offline payments.
@@ -134,11 +131,8 @@ pub async fn fill_note_nonces(tx: &tokio_postgres::Transaction<'_>) -> Result<()
         let certificate = PurseCertificate::decode(&certificate).map_err(|e| storage("certificate", e))?;
         let note = stored_note::restore(&encoded, &certificate, &mut NoteDecoder::default())
             .map_err(|e| storage("note", e))?;
-        tx.execute(
-            "UPDATE notes SET nonce = $2 WHERE hash = $1",
-            &[&hash, &note.fields().nonce.as_bytes().as_slice()],
-        )
-        .await?;
+        tx.execute("UPDATE notes SET nonce = $2 WHERE hash = $1", &[&hash, &note.fields().nonce.as_bytes().as_slice()])
+            .await?;
     }
     Ok(())
 }
@@ -172,10 +166,7 @@ fn to_purse(r: &Row) -> Result<Purse, LedgerError> {
         fraud_loss: r.try_get(8)?,
         loss_allowance: r.try_get(11)?,
         notes_held: r.try_get(12)?,
-        close: close
-            .map(|c| CloseStatement::decode(&c))
-            .transpose()
-            .map_err(|e| storage("close statement", e))?,
+        close: close.map(|c| CloseStatement::decode(&c)).transpose().map_err(|e| storage("close statement", e))?,
         created_at_ms: r.try_get(10)?,
     })
 }
@@ -185,33 +176,15 @@ async fn lock_purses(tx: &Transaction<'_>, ids: &[PurseId]) -> Result<Vec<Purse>
     let mut keys: Vec<Vec<u8>> = ids.iter().map(|id| id.as_bytes().to_vec()).collect();
     keys.sort_unstable();
     keys.dedup();
-    let sql =
-        format!("SELECT {PURSE_COLUMNS} FROM purses WHERE id = ANY($1) ORDER BY id FOR UPDATE");
-    tx.query(&sql, &[&keys])
-        .await?
-        .iter()
-        .map(to_purse)
-        .collect()
+    let sql = format!("SELECT {PURSE_COLUMNS} FROM purses WHERE id = ANY($1) ORDER BY id FOR UPDATE");
+    tx.query(&sql, &[&keys]).await?.iter().map(to_purse).collect()
 }
 
-async fn snapshots(
-    tx: &Transaction<'_>,
-    purses: Vec<Purse>,
-) -> Result<HashMap<PurseId, Snapshot>, LedgerError> {
+async fn snapshots(tx: &Transaction<'_>, purses: Vec<Purse>) -> Result<HashMap<PurseId, Snapshot>, LedgerError> {
     let keys: Vec<Vec<u8>> = purses.iter().map(|p| p.id.as_bytes().to_vec()).collect();
     let mut map: HashMap<PurseId, Snapshot> = purses
         .into_iter()
-        .map(|p| {
-            (
-                p.id,
-                Snapshot {
-                    purse: p,
-                    stored: Vec::new(),
-                    states: Vec::new(),
-                    proofs: HashSet::new(),
-                },
-            )
-        })
+        .map(|p| (p.id, Snapshot { purse: p, stored: Vec::new(), states: Vec::new(), proofs: HashSet::new() }))
         .collect();
     // Each purse's certificate is decoded once for all its stored notes.
     let mut decoder = NoteDecoder::default();
@@ -238,19 +211,10 @@ async fn snapshots(
             });
         }
     }
-    for row in tx
-        .query(
-            "SELECT purse_id, fingerprint FROM fraud_proofs WHERE purse_id = ANY($1)",
-            &[&keys],
-        )
-        .await?
-    {
+    for row in tx.query("SELECT purse_id, fingerprint FROM fraud_proofs WHERE purse_id = ANY($1)", &[&keys]).await? {
         let id = purse_id_of(&row.try_get::<_, Vec<u8>>(0)?)?;
         let fp: Vec<u8> = row.try_get(1)?;
-        let fp: [u8; 32] = fp
-            .as_slice()
-            .try_into()
-            .map_err(|e| storage("proof fingerprint", e))?;
+        let fp: [u8; 32] = fp.as_slice().try_into().map_err(|e| storage("proof fingerprint", e))?;
         if let Some(s) = map.get_mut(&id) {
             s.proofs.insert(fp);
         }
@@ -258,31 +222,12 @@ async fn snapshots(
     Ok(map)
 }
 
-async fn users(
-    tx: &Transaction<'_>,
-    ids: &[UserId],
-) -> Result<HashMap<UserId, (UserRef, bool)>, LedgerError> {
+async fn users(tx: &Transaction<'_>, ids: &[UserId]) -> Result<HashMap<UserId, (UserRef, bool)>, LedgerError> {
     let mut map = HashMap::new();
-    for row in tx
-        .query(
-            "SELECT id, handle, account_id, frozen FROM users WHERE id = ANY($1)",
-            &[&ids],
-        )
-        .await?
-    {
+    for row in tx.query("SELECT id, handle, account_id, frozen FROM users WHERE id = ANY($1)", &[&ids]).await? {
         let id: i64 = row.try_get(0)?;
         let handle: String = row.try_get(1)?;
-        map.insert(
-            id,
-            (
-                UserRef {
-                    id,
-                    handle: handle_of(&handle)?,
-                    account_id: row.try_get(2)?,
-                },
-                row.try_get(3)?,
-            ),
-        );
+        map.insert(id, (UserRef { id, handle: handle_of(&handle)?, account_id: row.try_get(2)? }, row.try_get(3)?));
     }
     Ok(map)
 }
@@ -295,30 +240,29 @@ async fn lock_accounts(
     ids.sort_unstable();
     ids.dedup();
     let mut accounts = Accounts::new();
-    for row in tx.query("SELECT id, kind, balance, head FROM accounts WHERE id = ANY($1) ORDER BY id FOR UPDATE", &[&ids]).await? {
+    for row in tx
+        .query("SELECT id, kind, balance, head FROM accounts WHERE id = ANY($1) ORDER BY id FOR UPDATE", &[&ids])
+        .await?
+    {
         let id: i64 = row.try_get(0)?;
         let kind: String = row.try_get(1)?;
-        accounts.insert(id, LockedAccount { account_id: id, kind: account_kind(&kind)?, balance: row.try_get(2)?, head: row.try_get(3)? });
+        accounts.insert(
+            id,
+            LockedAccount {
+                account_id: id,
+                kind: account_kind(&kind)?,
+                balance: row.try_get(2)?,
+                head: row.try_get(3)?,
+            },
+        );
     }
     Ok(accounts)
 }
 
-async fn entry_ids(
-    tx: &Transaction<'_>,
-    count: usize,
-) -> Result<std::vec::IntoIter<i64>, LedgerError> {
+async fn entry_ids(tx: &Transaction<'_>, count: usize) -> Result<std::vec::IntoIter<i64>, LedgerError> {
     let n = i64::try_from(count).unwrap_or(i64::MAX);
-    let rows = tx
-        .query(
-            "SELECT nextval('journal_id_seq') FROM generate_series(1, $1::bigint)",
-            &[&n],
-        )
-        .await?;
-    Ok(rows
-        .iter()
-        .map(|r| r.try_get::<_, i64>(0))
-        .collect::<Result<Vec<_>, _>>()?
-        .into_iter())
+    let rows = tx.query("SELECT nextval('journal_id_seq') FROM generate_series(1, $1::bigint)", &[&n]).await?;
+    Ok(rows.iter().map(|r| r.try_get::<_, i64>(0)).collect::<Result<Vec<_>, _>>()?.into_iter())
 }
 
 /// Writes everything a plan decided.
@@ -332,8 +276,7 @@ async fn apply(
     if !w.entries.is_empty() {
         let (mut ids, mut kinds, mut amounts, mut froms, mut tos, mut hashes) =
             (vec![], vec![], vec![], vec![], vec![], vec![]);
-        let (mut p_entry, mut p_account, mut p_delta, mut p_prev) =
-            (vec![], vec![], vec![], vec![]);
+        let (mut p_entry, mut p_account, mut p_delta, mut p_prev) = (vec![], vec![], vec![], vec![]);
         let mut notes: Vec<Option<Vec<u8>>> = Vec::with_capacity(w.entries.len());
         for e in &w.entries {
             ids.push(e.entry.id);
@@ -388,10 +331,8 @@ async fn apply(
         let entry: Vec<Option<i64>> = n.iter().map(|x| x.entry_id).collect();
         let held: Vec<i64> = n.iter().map(|x| x.held).collect();
         let nonce: Vec<Vec<u8>> = n.iter().map(|x| x.nonce.as_bytes().to_vec()).collect();
-        let params: [&(dyn ToSql + Sync); 14] = [
-            &hash, &purse, &seq, &payee, &amount, &encoded, &fr, &fp, &fl, &entry, &held, &nonce, &uploader,
-            &now_ms,
-        ];
+        let params: [&(dyn ToSql + Sync); 14] =
+            [&hash, &purse, &seq, &payee, &amount, &encoded, &fr, &fp, &fl, &entry, &held, &nonce, &uploader, &now_ms];
         // WITH ORDINALITY keeps the batch's order in upload_order.
         tx.execute(
             "INSERT INTO notes (hash, purse_id, seq, payee, amount, encoded, from_reserve, from_payer, from_loss, entry_id,
@@ -459,11 +400,7 @@ async fn apply(
         .await?;
     }
     if !w.freeze_users.is_empty() {
-        tx.execute(
-            "UPDATE users SET frozen = true WHERE id = ANY($1)",
-            &[&w.freeze_users],
-        )
-        .await?;
+        tx.execute("UPDATE users SET frozen = true WHERE id = ANY($1)", &[&w.freeze_users]).await?;
     }
     if !w.events.is_empty() {
         let users: Vec<i64> = w.events.iter().map(|e| e.user_id).collect();
@@ -479,10 +416,7 @@ async fn apply(
             )
             .await?;
         for row in rows {
-            notices.push(EventNotice {
-                seq: row.try_get(0)?,
-                user_id: row.try_get(1)?,
-            });
+            notices.push(EventNotice { seq: row.try_get(0)?, user_id: row.try_get(1)? });
         }
     }
     for (kind, detail) in &w.security {
@@ -528,12 +462,7 @@ async fn claim(
     Ok(Some(row.try_get(1)?))
 }
 
-async fn remember(
-    tx: &Transaction<'_>,
-    scope: &str,
-    key: &IdempotencyKey,
-    response: &str,
-) -> Result<(), LedgerError> {
+async fn remember(tx: &Transaction<'_>, scope: &str, key: &IdempotencyKey, response: &str) -> Result<(), LedgerError> {
     tx.execute(
         "UPDATE offline_idempotency SET response = $3 WHERE scope = $1 AND key = $2",
         &[&scope, &key.as_str(), &response],
@@ -544,10 +473,7 @@ async fn remember(
 
 async fn wallet_balance(tx: &Transaction<'_>, user: UserId) -> Result<i64, LedgerError> {
     let row = tx
-        .query_opt(
-            "SELECT a.balance FROM users u JOIN accounts a ON a.id = u.account_id WHERE u.id = $1",
-            &[&user],
-        )
+        .query_opt("SELECT a.balance FROM users u JOIN accounts a ON a.id = u.account_id WHERE u.id = $1", &[&user])
         .await?
         .ok_or(LedgerError::UnknownUser)?;
     Ok(row.try_get(0)?)
@@ -592,10 +518,7 @@ async fn register_device(
         .await
         .map_err(LedgerError::from)?;
         let row = tx
-            .query_opt(
-                "SELECT user_id, revoked, created_at_ms FROM devices WHERE public_key = $1",
-                &[&key.as_slice()],
-            )
+            .query_opt("SELECT user_id, revoked, created_at_ms FROM devices WHERE public_key = $1", &[&key.as_slice()])
             .await
             .map_err(LedgerError::from)?
             .ok_or(LedgerError::UnknownUser)?;
@@ -610,22 +533,13 @@ async fn register_device(
         if revoked {
             return Err(OfflineError::DeviceRevoked);
         }
-        Ok(Device {
-            public_key: key,
-            user_id: user,
-            revoked,
-            created_at_ms,
-        })
+        Ok(Device { public_key: key, user_id: user, revoked, created_at_ms })
     })
 }
 
 async fn read_purse_tx(tx: &Transaction<'_>, id: PurseId) -> Result<Option<Purse>, LedgerError> {
     let sql = format!("SELECT {PURSE_COLUMNS} FROM purses WHERE id = $1");
-    tx.query_opt(&sql, &[&id.as_bytes().as_slice()])
-        .await?
-        .as_ref()
-        .map(to_purse)
-        .transpose()
+    tx.query_opt(&sql, &[&id.as_bytes().as_slice()]).await?.as_ref().map(to_purse).transpose()
 }
 
 async fn load_purse(
@@ -639,29 +553,15 @@ async fn load_purse(
         let device = cert.device_key.to_bytes();
         let scope = plan::offline_scope(req.user);
         let fingerprint = plan::load_fingerprint(cert.amount.minor(), &device);
-        if let Some(response) =
-            claim(&tx, &scope, &req.idempotency_key, &fingerprint, now_ms).await?
-        {
+        if let Some(response) = claim(&tx, &scope, &req.idempotency_key, &fingerprint, now_ms).await? {
             let id = PurseId::from_hex(&response).map_err(|e| storage("idempotent purse id", e))?;
-            let purse = read_purse_tx(&tx, id)
-                .await?
-                .ok_or_else(|| storage("idempotent purse", "missing"))?;
+            let purse = read_purse_tx(&tx, id).await?.ok_or_else(|| storage("idempotent purse", "missing"))?;
             let balance = amount_of(wallet_balance(&tx, req.user).await?)?;
-            return Ok(LoadedPurse {
-                purse,
-                balance,
-                replayed: true,
-            });
+            return Ok(LoadedPurse { purse, balance, replayed: true });
         }
-        let (user, _) = users(&tx, &[req.user])
-            .await?
-            .remove(&req.user)
-            .ok_or(LedgerError::UnknownUser)?;
+        let (user, _) = users(&tx, &[req.user]).await?.remove(&req.user).ok_or(LedgerError::UnknownUser)?;
         let device_row = tx
-            .query_opt(
-                "SELECT user_id, revoked FROM devices WHERE public_key = $1",
-                &[&device.as_slice()],
-            )
+            .query_opt("SELECT user_id, revoked FROM devices WHERE public_key = $1", &[&device.as_slice()])
             .await
             .map_err(LedgerError::from)?
             .map(|row| Ok::<_, tokio_postgres::Error>((row.try_get::<_, i64>(0)?, row.try_get::<_, bool>(1)?)))
@@ -683,15 +583,9 @@ async fn load_purse(
             device: device_row,
             unsettled: row.try_get(1).map_err(LedgerError::from)?,
         };
-        let entry_id = entry_ids(&tx, 1)
-            .await?
-            .next()
-            .ok_or_else(|| storage("entry id", "none"))?;
+        let entry_id = entry_ids(&tx, 1).await?.next().ok_or_else(|| storage("entry id", "none"))?;
         let load = plan::plan_load(&mut accounts, entry_id, &user, &req, facts, now_ms)?;
-        let mut w = Writes {
-            entries: vec![load.entry],
-            ..Writes::default()
-        };
+        let mut w = Writes { entries: vec![load.entry], ..Writes::default() };
         w.finish_accounts(&accounts);
         apply(&tx, &w, user.id, now_ms, &mut notices).await?;
         let encoded = req.certificate.encode();
@@ -715,15 +609,9 @@ async fn load_purse(
         .await
         .map_err(LedgerError::from)?;
         remember(&tx, &scope, &req.idempotency_key, &cert.purse_id.to_hex()).await?;
-        let purse = read_purse_tx(&tx, cert.purse_id)
-            .await?
-            .ok_or_else(|| storage("new purse", "missing"))?;
+        let purse = read_purse_tx(&tx, cert.purse_id).await?.ok_or_else(|| storage("new purse", "missing"))?;
         let balance = amount_of(accounts.get(&user.account_id).map_or(0, |a| a.balance))?;
-        Ok(LoadedPurse {
-            purse,
-            balance,
-            replayed: false,
-        })
+        Ok(LoadedPurse { purse, balance, replayed: false })
     })
 }
 
@@ -745,9 +633,7 @@ async fn settle_notes(
         let users = users(&tx, &wanted).await?;
         let mut accounts = lock_accounts(
             &tx,
-            [RESERVE_ACCOUNT, FRAUD_LOSS_ACCOUNT]
-                .into_iter()
-                .chain(users.values().map(|(u, _)| u.account_id)),
+            [RESERVE_ACCOUNT, FRAUD_LOSS_ACCOUNT].into_iter().chain(users.values().map(|(u, _)| u.account_id)),
         )
         .await?;
         // After the payees' wallet locks: two uploads paying one request from different purses
@@ -844,7 +730,8 @@ async fn release_held(pool: Pool, notifier: Notifier, now_ms: TimestampMs) -> Re
         let mut wanted: Vec<UserId> = purses.values().map(|p| p.user_id).chain(held.iter().map(|n| n.payee)).collect();
         wanted.sort_unstable();
         wanted.dedup();
-        let users: HashMap<UserId, UserRef> = users(&tx, &wanted).await?.into_iter().map(|(id, (u, _))| (id, u)).collect();
+        let users: HashMap<UserId, UserRef> =
+            users(&tx, &wanted).await?.into_iter().map(|(id, (u, _))| (id, u)).collect();
         let mut accounts = lock_accounts(&tx, users.values().map(|u| u.account_id)).await?;
         let mut ids = entry_ids(&tx, held.len()).await?;
         let (w, outcome) = held::plan_release(held, &mut purses, &users, &mut accounts, &mut ids, now_ms)?;
@@ -866,8 +753,7 @@ async fn close_purse(
         let scope = plan::offline_scope(user);
         let fingerprint = plan::close_fingerprint(&close);
         if let Some(response) = claim(&tx, &scope, &key, &fingerprint, now_ms).await? {
-            let mut outcome: CloseOutcome =
-                serde_json::from_str(&response).map_err(|e| storage("close outcome", e))?;
+            let mut outcome: CloseOutcome = serde_json::from_str(&response).map_err(|e| storage("close outcome", e))?;
             outcome.replayed = true;
             outcome.balance = wallet_balance(&tx, user).await?;
             return Ok(outcome);
@@ -877,24 +763,12 @@ async fn close_purse(
         let id = purse.id;
         let mut snaps = snapshots(&tx, vec![purse]).await?;
         let mut snap = snaps.remove(&id).ok_or(OfflineError::UnknownPurse)?;
-        let (owner, frozen) = users(&tx, &[user])
-            .await?
-            .remove(&user)
-            .ok_or(LedgerError::UnknownUser)?;
+        let (owner, frozen) = users(&tx, &[user]).await?.remove(&user).ok_or(LedgerError::UnknownUser)?;
         let mut accounts = lock_accounts(&tx, [RESERVE_ACCOUNT, owner.account_id]).await?;
         let mut ids = entry_ids(&tx, 1).await?;
-        let (w, outcome) = plan::plan_close(
-            &mut snap,
-            &close,
-            &owner,
-            frozen,
-            &mut accounts,
-            &mut ids,
-            now_ms,
-        )?;
+        let (w, outcome) = plan::plan_close(&mut snap, &close, &owner, frozen, &mut accounts, &mut ids, now_ms)?;
         apply(&tx, &w, user, now_ms, &mut notices).await?;
-        let response =
-            serde_json::to_string(&outcome).map_err(|e| LedgerError::Storage(e.to_string()))?;
+        let response = serde_json::to_string(&outcome).map_err(|e| LedgerError::Storage(e.to_string()))?;
         remember(&tx, &scope, &key, &response).await?;
         Ok(outcome)
     })
@@ -926,19 +800,12 @@ async fn expire_purses(
         let mut owner_ids: Vec<UserId> = purses.iter().map(|p| p.user_id).collect();
         owner_ids.sort_unstable();
         owner_ids.dedup();
-        let owners: HashMap<UserId, UserRef> = users(&tx, &owner_ids)
-            .await?
-            .into_iter()
-            .map(|(id, (u, _))| (id, u))
-            .collect();
-        let mut accounts = lock_accounts(
-            &tx,
-            std::iter::once(RESERVE_ACCOUNT).chain(owners.values().map(|u| u.account_id)),
-        )
-        .await?;
+        let owners: HashMap<UserId, UserRef> =
+            users(&tx, &owner_ids).await?.into_iter().map(|(id, (u, _))| (id, u)).collect();
+        let mut accounts =
+            lock_accounts(&tx, std::iter::once(RESERVE_ACCOUNT).chain(owners.values().map(|u| u.account_id))).await?;
         let mut ids = entry_ids(&tx, purses.len()).await?;
-        let (w, outcome) =
-            plan::plan_expiry(&mut purses, &owners, &mut accounts, &mut ids, now_ms)?;
+        let (w, outcome) = plan::plan_expiry(&mut purses, &owners, &mut accounts, &mut ids, now_ms)?;
         let system = purses.first().map_or(0, |p| p.user_id);
         apply(&tx, &w, system, now_ms, &mut notices).await?;
         Ok(outcome)
@@ -946,9 +813,7 @@ async fn expire_purses(
 }
 
 /// The offline part of `verify` (see `offline::audit`), in the caller's snapshot.
-pub async fn audit(
-    client: &deadpool_postgres::Transaction<'_>,
-) -> Result<Vec<String>, LedgerError> {
+pub async fn audit(client: &deadpool_postgres::Transaction<'_>) -> Result<Vec<String>, LedgerError> {
     let rows = client
         .query(
             "SELECT p.id, p.amount, p.settled, p.returned, p.recovered, p.fraud_loss,
@@ -984,22 +849,8 @@ pub async fn audit(
         notes.overpaid_requests.push((r.try_get(0)?, hex::encode(r.try_get::<_, Vec<u8>>(1)?)));
     }
     let balance = |row: Row| row.try_get::<_, i64>(0);
-    let reserve = balance(
-        client
-            .query_one(
-                "SELECT balance FROM accounts WHERE id = $1",
-                &[&RESERVE_ACCOUNT],
-            )
-            .await?,
-    )?;
-    let loss = balance(
-        client
-            .query_one(
-                "SELECT balance FROM accounts WHERE id = $1",
-                &[&FRAUD_LOSS_ACCOUNT],
-            )
-            .await?,
-    )?;
+    let reserve = balance(client.query_one("SELECT balance FROM accounts WHERE id = $1", &[&RESERVE_ACCOUNT]).await?)?;
+    let loss = balance(client.query_one("SELECT balance FROM accounts WHERE id = $1", &[&FRAUD_LOSS_ACCOUNT]).await?)?;
     Ok(audit::audit(&purses, &notes, reserve, loss))
 }
 
@@ -1011,33 +862,18 @@ impl OfflineStore for PostgresStore {
         public_key: [u8; 32],
         now_ms: TimestampMs,
     ) -> Result<Device, OfflineError> {
-        detached(self, move |pool, notifier| {
-            register_device(pool, notifier, user, public_key, now_ms)
-        })
-        .await
+        detached(self, move |pool, notifier| register_device(pool, notifier, user, public_key, now_ms)).await
     }
 
-    async fn load_purse(
-        &self,
-        request: &LoadRequest,
-        now_ms: TimestampMs,
-    ) -> Result<LoadedPurse, OfflineError> {
+    async fn load_purse(&self, request: &LoadRequest, now_ms: TimestampMs) -> Result<LoadedPurse, OfflineError> {
         let request = request.clone();
-        detached(self, move |pool, notifier| {
-            load_purse(pool, notifier, request, now_ms)
-        })
-        .await
+        detached(self, move |pool, notifier| load_purse(pool, notifier, request, now_ms)).await
     }
 
     async fn purse(&self, id: PurseId) -> Result<Option<Purse>, OfflineError> {
         let client = self.pool.get().await?;
         let sql = format!("SELECT {PURSE_COLUMNS} FROM purses WHERE id = $1");
-        Ok(client
-            .query_opt(&sql, &[&id.as_bytes().as_slice()])
-            .await?
-            .as_ref()
-            .map(to_purse)
-            .transpose()?)
+        Ok(client.query_opt(&sql, &[&id.as_bytes().as_slice()]).await?.as_ref().map(to_purse).transpose()?)
     }
 
     async fn purses(&self, user: Option<UserId>, limit: u32) -> Result<Vec<Purse>, OfflineError> {
@@ -1047,12 +883,7 @@ impl OfflineStore for PostgresStore {
             "SELECT {PURSE_COLUMNS} FROM purses WHERE ($1::bigint IS NULL OR user_id = $1) ORDER BY created_at_ms DESC, id LIMIT $2"
         );
         let params: &Params<'_> = &[&user, &limit];
-        Ok(client
-            .query(&sql, params)
-            .await?
-            .iter()
-            .map(to_purse)
-            .collect::<Result<Vec<_>, _>>()?)
+        Ok(client.query(&sql, params).await?.iter().map(to_purse).collect::<Result<Vec<_>, _>>()?)
     }
 
     async fn settle_notes(
@@ -1067,10 +898,7 @@ impl OfflineStore for PostgresStore {
         if notes.is_empty() {
             return Ok(Vec::new());
         }
-        detached(self, move |pool, notifier| {
-            settle_notes(pool, notifier, uploader, notes, now_ms)
-        })
-        .await
+        detached(self, move |pool, notifier| settle_notes(pool, notifier, uploader, notes, now_ms)).await
     }
 
     async fn close_purse(
@@ -1081,10 +909,7 @@ impl OfflineStore for PostgresStore {
         now_ms: TimestampMs,
     ) -> Result<CloseOutcome, OfflineError> {
         let (close, key) = (close.clone(), key.clone());
-        detached(self, move |pool, notifier| {
-            close_purse(pool, notifier, user, close, key, now_ms)
-        })
-        .await
+        detached(self, move |pool, notifier| close_purse(pool, notifier, user, close, key, now_ms)).await
     }
 
     async fn expire_purses(
@@ -1093,10 +918,7 @@ impl OfflineStore for PostgresStore {
         grace_secs: u64,
         now_ms: TimestampMs,
     ) -> Result<ExpiryOutcome, OfflineError> {
-        detached(self, move |pool, notifier| {
-            expire_purses(pool, notifier, now_secs, grace_secs, now_ms)
-        })
-        .await
+        detached(self, move |pool, notifier| expire_purses(pool, notifier, now_secs, grace_secs, now_ms)).await
     }
 
     async fn release_held(&self, now_ms: TimestampMs) -> Result<ReleaseOutcome, OfflineError> {
@@ -1129,23 +951,12 @@ impl OfflineStore for PostgresStore {
     async fn revocations(&self) -> Result<RevocationList, OfflineError> {
         let client = self.pool.get().await?;
         let mut list = RevocationList::default();
-        for row in client
-            .query("SELECT id FROM purses WHERE state = 'revoked'", &[])
-            .await?
-        {
-            list.purses
-                .insert(purse_id_of(&row.try_get::<_, Vec<u8>>(0)?)?);
+        for row in client.query("SELECT id FROM purses WHERE state = 'revoked'", &[]).await? {
+            list.purses.insert(purse_id_of(&row.try_get::<_, Vec<u8>>(0)?)?);
         }
-        for row in client
-            .query("SELECT public_key FROM devices WHERE revoked", &[])
-            .await?
-        {
+        for row in client.query("SELECT public_key FROM devices WHERE revoked", &[]).await? {
             let key: Vec<u8> = row.try_get(0)?;
-            list.devices.insert(
-                key.as_slice()
-                    .try_into()
-                    .map_err(|e| storage("device key", e))?,
-            );
+            list.devices.insert(key.as_slice().try_into().map_err(|e| storage("device key", e))?);
         }
         Ok(list)
     }
@@ -1176,10 +987,7 @@ impl OfflineStore for PostgresStore {
 }
 
 /// Runs an offline command to completion in its own task, even if the caller stops waiting.
-async fn detached<T, F>(
-    store: &PostgresStore,
-    work: impl FnOnce(Pool, Notifier) -> F,
-) -> Result<T, OfflineError>
+async fn detached<T, F>(store: &PostgresStore, work: impl FnOnce(Pool, Notifier) -> F) -> Result<T, OfflineError>
 where
     T: Send + 'static,
     F: std::future::Future<Output = Result<T, OfflineError>> + Send + 'static,

@@ -16,15 +16,10 @@ use crate::plan::{amount_of, entry_kind, handle_of, note_hash};
 use crate::verify::{StoredAccount, Verifier};
 
 /// A user by `column` (`id` or `handle`).
-pub async fn user(
-    pool: &Pool,
-    column: &'static str,
-    value: &(dyn ToSql + Sync),
-) -> Result<Option<User>, LedgerError> {
+pub async fn user(pool: &Pool, column: &'static str, value: &(dyn ToSql + Sync)) -> Result<Option<User>, LedgerError> {
     let client = pool.get().await?;
-    let sql = format!(
-        "SELECT id, handle, password_hash, account_id, frozen, created_at_ms FROM users WHERE {column} = $1"
-    );
+    let sql =
+        format!("SELECT id, handle, password_hash, account_id, frozen, created_at_ms FROM users WHERE {column} = $1");
     let statement = client.prepare_cached(&sql).await?;
     let Some(row) = client.query_opt(&statement, &[value]).await? else {
         return Ok(None);
@@ -44,10 +39,7 @@ pub async fn security_events(pool: &Pool, limit: u32) -> Result<Vec<SecurityEven
     let client = pool.get().await?;
     let limit = i64::from(limit.min(crate::SECURITY_EVENTS_MAX));
     let rows = client
-        .query(
-            "SELECT id, kind, detail, created_at_ms FROM security_events ORDER BY id DESC LIMIT $1",
-            &[&limit],
-        )
+        .query("SELECT id, kind, detail, created_at_ms FROM security_events ORDER BY id DESC LIMIT $1", &[&limit])
         .await?;
     rows.iter()
         .map(|r| {
@@ -64,14 +56,9 @@ pub async fn security_events(pool: &Pool, limit: u32) -> Result<Vec<SecurityEven
 pub async fn balance(pool: &Pool, user: UserId) -> Result<Amount, LedgerError> {
     let client = pool.get().await?;
     let statement = client
-        .prepare_cached(
-            "SELECT a.balance FROM users u JOIN accounts a ON a.id = u.account_id WHERE u.id = $1",
-        )
+        .prepare_cached("SELECT a.balance FROM users u JOIN accounts a ON a.id = u.account_id WHERE u.id = $1")
         .await?;
-    let row = client
-        .query_opt(&statement, &[&user])
-        .await?
-        .ok_or(LedgerError::UnknownUser)?;
+    let row = client.query_opt(&statement, &[&user]).await?.ok_or(LedgerError::UnknownUser)?;
     amount_of(row.try_get(0)?)
 }
 
@@ -92,18 +79,9 @@ pub async fn history(
              ORDER BY p.entry_id DESC LIMIT $4",
         ),
     )?;
-    let account: i64 = client
-        .query_opt(&account, &[&user])
-        .await?
-        .ok_or(LedgerError::UnknownUser)?
-        .try_get(0)?;
+    let account: i64 = client.query_opt(&account, &[&user]).await?.ok_or(LedgerError::UnknownUser)?.try_get(0)?;
     let limit = i64::from(limit.min(crate::HISTORY_MAX));
-    let rows = client
-        .query(
-            &page,
-            &[&user, &account, &before.unwrap_or(i64::MAX), &limit],
-        )
-        .await?;
+    let rows = client.query(&page, &[&user, &account, &before.unwrap_or(i64::MAX), &limit]).await?;
     let mut items = Vec::with_capacity(rows.len());
     for r in rows {
         let kind: String = r.try_get(1)?;
@@ -122,12 +100,7 @@ pub async fn history(
     Ok(items)
 }
 
-pub async fn events_after(
-    pool: &Pool,
-    user: UserId,
-    after: i64,
-    limit: u32,
-) -> Result<Vec<Event>, LedgerError> {
+pub async fn events_after(pool: &Pool, user: UserId, after: i64, limit: u32) -> Result<Vec<Event>, LedgerError> {
     let client = pool.get().await?;
     let statement = client
         .prepare_cached(
@@ -142,25 +115,14 @@ pub async fn events_after(
         let payload: String = r.try_get(2)?;
         let payload = serde_json::from_str(&payload)
             .map_err(|e| LedgerError::Storage(format!("event {seq}: bad payload: {e}")))?;
-        events.push(Event {
-            seq,
-            user_id: user,
-            kind: r.try_get(1)?,
-            payload,
-            created_at_ms: r.try_get(3)?,
-        });
+        events.push(Event { seq, user_id: user, kind: r.try_get(1)?, payload, created_at_ms: r.try_get(3)? });
     }
     Ok(events)
 }
 
 pub async fn verify(pool: &Pool) -> Result<VerifyReport, LedgerError> {
     let mut client = pool.get().await?;
-    let tx = client
-        .build_transaction()
-        .isolation_level(IsolationLevel::RepeatableRead)
-        .read_only(true)
-        .start()
-        .await?;
+    let tx = client.build_transaction().isolation_level(IsolationLevel::RepeatableRead).read_only(true).start().await?;
     let mut verifier = Verifier::new();
     let none: [i64; 0] = [];
     let rows = tx
@@ -193,35 +155,26 @@ pub async fn verify(pool: &Pool) -> Result<VerifyReport, LedgerError> {
         }
         let account: Option<i64> = r.try_get(8)?;
         if let (Some(account_id), Some((_, _, postings))) = (account, current.as_mut()) {
-            postings.push(PostingFields {
-                account_id,
-                delta: r.try_get(9)?,
-                prev_hash: r.try_get(10)?,
-            });
+            postings.push(PostingFields { account_id, delta: r.try_get(9)?, prev_hash: r.try_get(10)? });
         }
     }
     if let Some((e, h, p)) = current.take() {
         verifier.entry(&e, &h, &p);
     }
     let orphans: i64 = tx
-        .query_one("SELECT count(*) FROM postings p WHERE NOT EXISTS (SELECT 1 FROM journal j WHERE j.id = p.entry_id)", &[])
+        .query_one(
+            "SELECT count(*) FROM postings p WHERE NOT EXISTS (SELECT 1 FROM journal j WHERE j.id = p.entry_id)",
+            &[],
+        )
         .await?
         .try_get(0)?;
     verifier.orphan_postings(u64::try_from(orphans).unwrap_or(0));
     let accounts = tx
-        .query(
-            "SELECT id, kind, balance, head FROM accounts ORDER BY id",
-            &[],
-        )
+        .query("SELECT id, kind, balance, head FROM accounts ORDER BY id", &[])
         .await?
         .iter()
         .map(|r| {
-            Ok(StoredAccount {
-                id: r.try_get(0)?,
-                kind: r.try_get(1)?,
-                balance: r.try_get(2)?,
-                head: r.try_get(3)?,
-            })
+            Ok(StoredAccount { id: r.try_get(0)?, kind: r.try_get(1)?, balance: r.try_get(2)?, head: r.try_get(3)? })
         })
         .collect::<Result<Vec<_>, LedgerError>>()?;
     let offline_problems = super::offline::audit(&tx).await?;

@@ -118,16 +118,10 @@ pub async fn migrate(config: &Config) -> Result<(), LedgerError> {
     let (mut client, connection) = config.connect(NoTls).await?;
     let driver = tokio::spawn(connection);
     let result = async {
-        client
-            .query_one("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
-            .await?;
-        client
-            .batch_execute("CREATE TABLE IF NOT EXISTS offpay_schema (version BIGINT PRIMARY KEY)")
-            .await?;
-        let current: i64 = client
-            .query_one("SELECT coalesce(max(version), 0) FROM offpay_schema", &[])
-            .await?
-            .try_get(0)?;
+        client.query_one("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK]).await?;
+        client.batch_execute("CREATE TABLE IF NOT EXISTS offpay_schema (version BIGINT PRIMARY KEY)").await?;
+        let current: i64 =
+            client.query_one("SELECT coalesce(max(version), 0) FROM offpay_schema", &[]).await?.try_get(0)?;
         if current > MIGRATIONS.len() as i64 {
             return Err(LedgerError::Storage(format!(
                 "the database has schema version {current}, newer than this program knows ({})",
@@ -144,16 +138,10 @@ pub async fn migrate(config: &Config) -> Result<(), LedgerError> {
             if version == NONCES_MIGRATION {
                 super::offline::fill_note_nonces(&tx).await?;
             }
-            tx.execute(
-                "INSERT INTO offpay_schema (version) VALUES ($1)",
-                &[&version],
-            )
-            .await?;
+            tx.execute("INSERT INTO offpay_schema (version) VALUES ($1)", &[&version]).await?;
             tx.commit().await?;
         }
-        client
-            .query_one("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK])
-            .await?;
+        client.query_one("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK]).await?;
         Ok(())
     }
     .await;

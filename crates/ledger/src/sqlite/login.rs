@@ -37,8 +37,7 @@ pub fn take_login_guess(
     window_ms: i64,
     limit: u32,
 ) -> Result<LoginGuess, LedgerError> {
-    conn.prepare_cached("DELETE FROM login_guesses WHERE expires_at_ms <= ?1")?
-        .execute([now_ms])?;
+    conn.prepare_cached("DELETE FROM login_guesses WHERE expires_at_ms <= ?1")?.execute([now_ms])?;
     let (live, oldest): (i64, Option<i64>) = conn
         .prepare_cached("SELECT count(*), min(expires_at_ms) FROM login_guesses WHERE key = ?1")?
         .query_row([key], |r| Ok((r.get(0)?, r.get(1)?)))?;
@@ -53,8 +52,7 @@ pub fn take_login_guess(
 }
 
 pub fn return_login_guess(conn: &Connection, key: &str, id: i64) -> Result<(), LedgerError> {
-    conn.prepare_cached("DELETE FROM login_guesses WHERE id = ?1 AND key = ?2")?
-        .execute(params![id, key])?;
+    conn.prepare_cached("DELETE FROM login_guesses WHERE id = ?1 AND key = ?2")?.execute(params![id, key])?;
     Ok(())
 }
 
@@ -97,7 +95,11 @@ pub fn take_device_guess(
     Ok(failures.map(|f| u32::try_from(f).unwrap_or(u32::MAX)))
 }
 
-pub fn device_login_succeeded(conn: &Connection, token_hash: &[u8; 32], now_ms: TimestampMs) -> Result<(), LedgerError> {
+pub fn device_login_succeeded(
+    conn: &Connection,
+    token_hash: &[u8; 32],
+    now_ms: TimestampMs,
+) -> Result<(), LedgerError> {
     conn.prepare_cached("UPDATE login_devices SET failures = 0, last_used_ms = ?2 WHERE token_hash = ?1")?
         .execute(params![&token_hash[..], now_ms])?;
     Ok(())

@@ -45,11 +45,7 @@ impl SqliteStore {
         schema::migrate(&mut conn)?;
         let (events, _) = broadcast::channel(crate::EVENT_CHANNEL_CAPACITY);
         let writer = Writer::start(conn, events.clone())?;
-        Ok(SqliteStore {
-            writer,
-            readers: Readers::new(path.to_path_buf()),
-            events,
-        })
+        Ok(SqliteStore { writer, readers: Readers::new(path.to_path_buf()), events })
     }
 }
 
@@ -62,42 +58,28 @@ impl Store for SqliteStore {
         now_ms: TimestampMs,
     ) -> Result<User, LedgerError> {
         let (handle, password_hash) = (handle.clone(), password_hash.to_string());
-        self.writer
-            .write(move |ctx| writes::create_user(ctx.conn, &handle, &password_hash, now_ms))
-            .await
+        self.writer.write(move |ctx| writes::create_user(ctx.conn, &handle, &password_hash, now_ms)).await
     }
 
     async fn user_by_handle(&self, handle: &Handle) -> Result<Option<User>, LedgerError> {
         let handle = handle.clone();
-        self.readers
-            .read(move |conn| reads::user_by_handle(conn, &handle))
-            .await
+        self.readers.read(move |conn| reads::user_by_handle(conn, &handle)).await
     }
 
     async fn user_by_id(&self, id: UserId) -> Result<Option<User>, LedgerError> {
-        self.readers
-            .read(move |conn| reads::user_by_id(conn, id))
-            .await
+        self.readers.read(move |conn| reads::user_by_id(conn, id)).await
     }
 
     async fn set_frozen(&self, user: UserId, frozen: bool) -> Result<(), LedgerError> {
-        self.writer
-            .write(move |ctx| writes::set_frozen(ctx.conn, user, frozen))
-            .await
+        self.writer.write(move |ctx| writes::set_frozen(ctx.conn, user, frozen)).await
     }
 
     async fn create_session(&self, session: &Session) -> Result<(), LedgerError> {
         let session = session.clone();
-        self.writer
-            .write(move |ctx| writes::create_session(ctx.conn, &session))
-            .await
+        self.writer.write(move |ctx| writes::create_session(ctx.conn, &session)).await
     }
 
-    async fn touch_session(
-        &self,
-        token_hash: &[u8; 32],
-        now_ms: TimestampMs,
-    ) -> Result<Option<Session>, LedgerError> {
+    async fn touch_session(&self, token_hash: &[u8; 32], now_ms: TimestampMs) -> Result<Option<Session>, LedgerError> {
         let token_hash = *token_hash;
         // Most requests come soon after the previous one: answer those from a read connection
         // and spare the writer (see `Session::seen_recently`).
@@ -108,16 +90,12 @@ impl Store for SqliteStore {
         {
             return Ok(Some(session));
         }
-        self.writer
-            .write(move |ctx| writes::touch_session(ctx.conn, &token_hash, now_ms))
-            .await
+        self.writer.write(move |ctx| writes::touch_session(ctx.conn, &token_hash, now_ms)).await
     }
 
     async fn delete_session(&self, token_hash: &[u8; 32]) -> Result<(), LedgerError> {
         let token_hash = *token_hash;
-        self.writer
-            .write(move |ctx| writes::delete_session(ctx.conn, &token_hash))
-            .await
+        self.writer.write(move |ctx| writes::delete_session(ctx.conn, &token_hash)).await
     }
 
     async fn end_sessions(
@@ -126,16 +104,12 @@ impl Store for SqliteStore {
         keep: Option<[u8; 32]>,
         new_password_hash: Option<String>,
     ) -> Result<Vec<[u8; 32]>, LedgerError> {
-        self.writer
-            .write(move |ctx| writes::end_sessions(ctx.conn, user, keep, new_password_hash.as_deref()))
-            .await
+        self.writer.write(move |ctx| writes::end_sessions(ctx.conn, user, keep, new_password_hash.as_deref())).await
     }
 
     async fn login_throttle(&self, key: &str) -> Result<LoginThrottle, LedgerError> {
         let key = key.to_string();
-        self.readers
-            .read(move |conn| reads::login_throttle(conn, &key))
-            .await
+        self.readers.read(move |conn| reads::login_throttle(conn, &key)).await
     }
 
     async fn record_login_failure(
@@ -153,9 +127,7 @@ impl Store for SqliteStore {
 
     async fn clear_login_failures(&self, key: &str) -> Result<(), LedgerError> {
         let key = key.to_string();
-        self.writer
-            .write(move |ctx| writes::clear_login_failures(ctx.conn, &key))
-            .await
+        self.writer.write(move |ctx| writes::clear_login_failures(ctx.conn, &key)).await
     }
 
     async fn take_login_guess(
@@ -166,16 +138,12 @@ impl Store for SqliteStore {
         limit: u32,
     ) -> Result<LoginGuess, LedgerError> {
         let key = key.to_string();
-        self.writer
-            .write(move |ctx| login::take_login_guess(ctx.conn, &key, now_ms, window_ms, limit))
-            .await
+        self.writer.write(move |ctx| login::take_login_guess(ctx.conn, &key, now_ms, window_ms, limit)).await
     }
 
     async fn return_login_guess(&self, key: &str, id: i64) -> Result<(), LedgerError> {
         let key = key.to_string();
-        self.writer
-            .write(move |ctx| login::return_login_guess(ctx.conn, &key, id))
-            .await
+        self.writer.write(move |ctx| login::return_login_guess(ctx.conn, &key, id)).await
     }
 
     async fn create_login_device(
@@ -186,9 +154,7 @@ impl Store for SqliteStore {
         keep: u32,
     ) -> Result<(), LedgerError> {
         let token_hash = *token_hash;
-        self.writer
-            .write(move |ctx| login::create_login_device(ctx.conn, &token_hash, user, now_ms, keep))
-            .await
+        self.writer.write(move |ctx| login::create_login_device(ctx.conn, &token_hash, user, now_ms, keep)).await
     }
 
     async fn take_device_guess(
@@ -204,33 +170,18 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn device_login_succeeded(
-        &self,
-        token_hash: &[u8; 32],
-        now_ms: TimestampMs,
-    ) -> Result<(), LedgerError> {
+    async fn device_login_succeeded(&self, token_hash: &[u8; 32], now_ms: TimestampMs) -> Result<(), LedgerError> {
         let token_hash = *token_hash;
-        self.writer
-            .write(move |ctx| login::device_login_succeeded(ctx.conn, &token_hash, now_ms))
-            .await
+        self.writer.write(move |ctx| login::device_login_succeeded(ctx.conn, &token_hash, now_ms)).await
     }
 
-    async fn record_security_event(
-        &self,
-        kind: &str,
-        detail: &str,
-        now_ms: TimestampMs,
-    ) -> Result<(), LedgerError> {
+    async fn record_security_event(&self, kind: &str, detail: &str, now_ms: TimestampMs) -> Result<(), LedgerError> {
         let (kind, detail) = (kind.to_string(), detail.to_string());
-        self.writer
-            .write(move |ctx| writes::record_security_event(ctx.conn, &kind, &detail, now_ms))
-            .await
+        self.writer.write(move |ctx| writes::record_security_event(ctx.conn, &kind, &detail, now_ms)).await
     }
 
     async fn security_events(&self, limit: u32) -> Result<Vec<SecurityEvent>, LedgerError> {
-        self.readers
-            .read(move |conn| reads::security_events(conn, limit))
-            .await
+        self.readers.read(move |conn| reads::security_events(conn, limit)).await
     }
 
     async fn deposit(
@@ -242,29 +193,17 @@ impl Store for SqliteStore {
     ) -> Result<Posted, LedgerError> {
         crate::plan::check_amount(amount)?;
         let (to, key) = (to.clone(), key.clone());
-        self.writer
-            .write(move |ctx| {
-                writes::deposit(ctx.conn, &to, amount, &key, now_ms, &mut ctx.notices)
-            })
-            .await
+        self.writer.write(move |ctx| writes::deposit(ctx.conn, &to, amount, &key, now_ms, &mut ctx.notices)).await
     }
 
-    async fn transfer(
-        &self,
-        request: &TransferRequest,
-        now_ms: TimestampMs,
-    ) -> Result<Posted, LedgerError> {
+    async fn transfer(&self, request: &TransferRequest, now_ms: TimestampMs) -> Result<Posted, LedgerError> {
         crate::plan::check_transfer(request)?;
         let request = request.clone();
-        self.writer
-            .write(move |ctx| writes::transfer(ctx.conn, &request, now_ms, &mut ctx.notices))
-            .await
+        self.writer.write(move |ctx| writes::transfer(ctx.conn, &request, now_ms, &mut ctx.notices)).await
     }
 
     async fn balance(&self, user: UserId) -> Result<Amount, LedgerError> {
-        self.readers
-            .read(move |conn| reads::balance(conn, user))
-            .await
+        self.readers.read(move |conn| reads::balance(conn, user)).await
     }
 
     async fn history(
@@ -273,20 +212,11 @@ impl Store for SqliteStore {
         before: Option<EntryId>,
         limit: u32,
     ) -> Result<Vec<HistoryItem>, LedgerError> {
-        self.readers
-            .read(move |conn| reads::history(conn, user, before, limit))
-            .await
+        self.readers.read(move |conn| reads::history(conn, user, before, limit)).await
     }
 
-    async fn events_after(
-        &self,
-        user: UserId,
-        after: i64,
-        limit: u32,
-    ) -> Result<Vec<Event>, LedgerError> {
-        self.readers
-            .read(move |conn| reads::events_after(conn, user, after, limit))
-            .await
+    async fn events_after(&self, user: UserId, after: i64, limit: u32) -> Result<Vec<Event>, LedgerError> {
+        self.readers.read(move |conn| reads::events_after(conn, user, after, limit)).await
     }
 
     async fn latest_event_seq(&self) -> Result<i64, LedgerError> {

@@ -8,9 +8,7 @@ use std::collections::{HashMap, HashSet};
 
 use async_trait::async_trait;
 use offpay_protocol::note::NoteDecoder;
-use offpay_protocol::{
-    Amount, CloseStatement, Hash256, Nonce, PaymentNote, PurseCertificate, PurseId, UnixTime,
-};
+use offpay_protocol::{Amount, CloseStatement, Hash256, Nonce, PaymentNote, PurseCertificate, PurseId, UnixTime};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::SqliteStore;
@@ -19,16 +17,15 @@ use crate::error::LedgerError;
 use crate::model::{AccountId, EventNotice, IdempotencyKey, TimestampMs, UserId};
 use crate::offline::audit::{self, NoteAudit, PurseTotals};
 use crate::offline::held::{self, HeldNote};
-use crate::offline::{signatures, stored_note};
 use crate::offline::plan::{
-    self, Accounts, FRAUD_LOSS_ACCOUNT, LoadFacts, RESERVE_ACCOUNT, SettleInput, Snapshot, StoredState,
-    Writes,
+    self, Accounts, FRAUD_LOSS_ACCOUNT, LoadFacts, RESERVE_ACCOUNT, SettleInput, Snapshot, StoredState, Writes,
 };
 use crate::offline::{
-    CloseOutcome, Device, EXPIRE_MAX, HeldNoteRecord, ExpiryOutcome, FraudProofRecord, LIST_MAX, LoadRequest,
-    LoadedPurse, NOTES_MAX, NoteResult, OfflineError, OfflineStore, Purse, PurseState, RELEASE_MAX,
-    ReleaseOutcome, RevocationList, UserRef,
+    CloseOutcome, Device, EXPIRE_MAX, ExpiryOutcome, FraudProofRecord, HeldNoteRecord, LIST_MAX, LoadRequest,
+    LoadedPurse, NOTES_MAX, NoteResult, OfflineError, OfflineStore, Purse, PurseState, RELEASE_MAX, ReleaseOutcome,
+    RevocationList, UserRef,
 };
+use crate::offline::{signatures, stored_note};
 use crate::plan::{LockedAccount, account_kind, amount_of, handle_of};
 
 /// Migration 2: offline payments.
@@ -210,21 +207,7 @@ fn storage(what: &str, e: impl std::fmt::Display) -> LedgerError {
     LedgerError::Storage(format!("stored {what} is invalid: {e}"))
 }
 
-type PurseRow = (
-    Vec<u8>,
-    i64,
-    Vec<u8>,
-    String,
-    bool,
-    i64,
-    i64,
-    i64,
-    i64,
-    Option<Vec<u8>>,
-    i64,
-    i64,
-    i64,
-);
+type PurseRow = (Vec<u8>, i64, Vec<u8>, String, bool, i64, i64, i64, i64, Option<Vec<u8>>, i64, i64, i64);
 
 fn purse_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<PurseRow> {
     Ok((
@@ -260,15 +243,9 @@ fn to_purse(row: PurseRow) -> Result<Purse, LedgerError> {
         loss_allowance,
         notes_held,
     ) = row;
-    let id: [u8; 16] = id
-        .as_slice()
-        .try_into()
-        .map_err(|e| storage("purse id", e))?;
+    let id: [u8; 16] = id.as_slice().try_into().map_err(|e| storage("purse id", e))?;
     let certificate = PurseCertificate::decode(&cert).map_err(|e| storage("certificate", e))?;
-    let close = close
-        .map(|c| CloseStatement::decode(&c))
-        .transpose()
-        .map_err(|e| storage("close statement", e))?;
+    let close = close.map(|c| CloseStatement::decode(&c)).transpose().map_err(|e| storage("close statement", e))?;
     Ok(Purse {
         id: PurseId::from_bytes(id),
         user_id,
@@ -288,22 +265,25 @@ fn to_purse(row: PurseRow) -> Result<Purse, LedgerError> {
 
 fn read_purse(conn: &Connection, id: PurseId) -> Result<Option<Purse>, LedgerError> {
     let sql = format!("SELECT {PURSE_COLUMNS} FROM purses WHERE id = ?1");
-    conn.prepare_cached(&sql)?
-        .query_row([&id.as_bytes()[..]], purse_row)
-        .optional()?
-        .map(to_purse)
-        .transpose()
+    conn.prepare_cached(&sql)?.query_row([&id.as_bytes()[..]], purse_row).optional()?.map(to_purse).transpose()
 }
 
 fn snapshot(conn: &Connection, purse: Purse) -> Result<Snapshot, LedgerError> {
     let id = purse.id;
-    let mut stmt = conn
-        .prepare_cached("SELECT encoded, from_payer, held, uploaded_by, hash FROM notes WHERE purse_id = ?1 ORDER BY rowid")?;
+    let mut stmt = conn.prepare_cached(
+        "SELECT encoded, from_payer, held, uploaded_by, hash FROM notes WHERE purse_id = ?1 ORDER BY rowid",
+    )?;
     let mut decoder = NoteDecoder::default();
     let mut stored = Vec::new();
     let mut states = Vec::new();
     let rows = stmt.query_map([&id.as_bytes()[..]], |r| {
-        Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?, r.get::<_, i64>(3)?, r.get::<_, Vec<u8>>(4)?))
+        Ok((
+            r.get::<_, Vec<u8>>(0)?,
+            r.get::<_, i64>(1)?,
+            r.get::<_, i64>(2)?,
+            r.get::<_, i64>(3)?,
+            r.get::<_, Vec<u8>>(4)?,
+        ))
     })?;
     for row in rows {
         let (bytes, from_payer, held, uploaded_by, hash) = row?;
@@ -311,8 +291,7 @@ fn snapshot(conn: &Connection, purse: Purse) -> Result<Snapshot, LedgerError> {
         stored.push(stored_note::restore(&bytes, &purse.certificate, &mut decoder).map_err(|e| storage("note", e))?);
         states.push(StoredState { hash: Hash256::from_bytes(hash), from_payer, held, uploaded_by });
     }
-    let mut stmt =
-        conn.prepare_cached("SELECT fingerprint FROM fraud_proofs WHERE purse_id = ?1")?;
+    let mut stmt = conn.prepare_cached("SELECT fingerprint FROM fraud_proofs WHERE purse_id = ?1")?;
     let proofs = stmt
         .query_map([&id.as_bytes()[..]], |r| r.get::<_, Vec<u8>>(0))?
         .map(|fp| {
@@ -320,12 +299,7 @@ fn snapshot(conn: &Connection, purse: Purse) -> Result<Snapshot, LedgerError> {
             <[u8; 32]>::try_from(fp.as_slice()).map_err(|e| storage("proof fingerprint", e))
         })
         .collect::<Result<HashSet<_>, _>>()?;
-    Ok(Snapshot {
-        purse,
-        stored,
-        states,
-        proofs,
-    })
+    Ok(Snapshot { purse, stored, states, proofs })
 }
 
 fn user_ref(conn: &Connection, id: UserId) -> Result<Option<(UserRef, bool)>, LedgerError> {
@@ -333,23 +307,11 @@ fn user_ref(conn: &Connection, id: UserId) -> Result<Option<(UserRef, bool)>, Le
         .prepare_cached("SELECT handle, account_id, frozen FROM users WHERE id = ?1")?
         .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
         .optional()?;
-    row.map(|(handle, account_id, frozen)| {
-        Ok((
-            UserRef {
-                id,
-                handle: handle_of(&handle)?,
-                account_id,
-            },
-            frozen,
-        ))
-    })
-    .transpose()
+    row.map(|(handle, account_id, frozen)| Ok((UserRef { id, handle: handle_of(&handle)?, account_id }, frozen)))
+        .transpose()
 }
 
-fn lock_accounts(
-    conn: &Connection,
-    ids: impl IntoIterator<Item = AccountId>,
-) -> Result<Accounts, LedgerError> {
+fn lock_accounts(conn: &Connection, ids: impl IntoIterator<Item = AccountId>) -> Result<Accounts, LedgerError> {
     let mut accounts = Accounts::new();
     let mut stmt = conn.prepare_cached("SELECT kind, balance, head FROM accounts WHERE id = ?1")?;
     for id in ids {
@@ -358,23 +320,13 @@ fn lock_accounts(
         }
         let (kind, balance, head): (String, i64, Vec<u8>) =
             stmt.query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-        accounts.insert(
-            id,
-            LockedAccount {
-                account_id: id,
-                kind: account_kind(&kind)?,
-                balance,
-                head,
-            },
-        );
+        accounts.insert(id, LockedAccount { account_id: id, kind: account_kind(&kind)?, balance, head });
     }
     Ok(accounts)
 }
 
 fn entry_ids(conn: &Connection) -> Result<std::ops::RangeFrom<i64>, LedgerError> {
-    let next: i64 = conn
-        .prepare_cached("SELECT coalesce(max(id), 0) + 1 FROM journal")?
-        .query_row([], |r| r.get(0))?;
+    let next: i64 = conn.prepare_cached("SELECT coalesce(max(id), 0) + 1 FROM journal")?.query_row([], |r| r.get(0))?;
     Ok(next..)
 }
 
@@ -410,9 +362,8 @@ fn apply(
         "INSERT INTO journal (id, kind, amount, memo, from_user, to_user, created_at_ms, hash, note)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     )?;
-    let mut insert_posting = conn.prepare_cached(
-        "INSERT INTO postings (entry_id, account_id, delta, prev_hash) VALUES (?1, ?2, ?3, ?4)",
-    )?;
+    let mut insert_posting =
+        conn.prepare_cached("INSERT INTO postings (entry_id, account_id, delta, prev_hash) VALUES (?1, ?2, ?3, ?4)")?;
     for e in &w.entries {
         let f = &e.entry;
         insert_entry.execute(params![
@@ -430,8 +381,7 @@ fn apply(
             insert_posting.execute(params![f.id, p.account_id, p.delta, p.prev_hash])?;
         }
     }
-    let mut update_account =
-        conn.prepare_cached("UPDATE accounts SET balance = ?2, head = ?3 WHERE id = ?1")?;
+    let mut update_account = conn.prepare_cached("UPDATE accounts SET balance = ?2, head = ?3 WHERE id = ?1")?;
     for (id, balance, head) in &w.accounts {
         update_account.execute(params![id, balance, head])?;
     }
@@ -491,18 +441,13 @@ fn apply(
         .execute(params![&key[..], now_ms])?;
     }
     for user in &w.freeze_users {
-        conn.prepare_cached("UPDATE users SET frozen = 1 WHERE id = ?1")?
-            .execute([user])?;
+        conn.prepare_cached("UPDATE users SET frozen = 1 WHERE id = ?1")?.execute([user])?;
     }
-    let mut insert_event = conn.prepare_cached(
-        "INSERT INTO events (user_id, kind, payload, created_at_ms) VALUES (?1, ?2, ?3, ?4)",
-    )?;
+    let mut insert_event =
+        conn.prepare_cached("INSERT INTO events (user_id, kind, payload, created_at_ms) VALUES (?1, ?2, ?3, ?4)")?;
     for ev in &w.events {
         insert_event.execute(params![ev.user_id, ev.kind, ev.payload, now_ms])?;
-        notices.push(EventNotice {
-            seq: conn.last_insert_rowid(),
-            user_id: ev.user_id,
-        });
+        notices.push(EventNotice { seq: conn.last_insert_rowid(), user_id: ev.user_id });
     }
     for (kind, detail) in &w.security {
         super::writes::record_security_event(conn, kind, detail, now_ms)?;
@@ -565,32 +510,22 @@ fn register_device(
     now_ms: TimestampMs,
 ) -> Result<Device, OfflineError> {
     let row: Option<(i64, bool, i64)> = conn
-        .prepare_cached(
-            "SELECT user_id, revoked, created_at_ms FROM devices WHERE public_key = ?1",
-        )?
+        .prepare_cached("SELECT user_id, revoked, created_at_ms FROM devices WHERE public_key = ?1")?
         .query_row([&key[..]], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
         .optional()?;
     match row {
         Some((owner, _, _)) if owner != user => Err(OfflineError::DeviceTaken),
         Some((_, true, _)) => Err(OfflineError::DeviceRevoked),
-        Some((_, false, created_at_ms)) => Ok(Device {
-            public_key: key,
-            user_id: user,
-            revoked: false,
-            created_at_ms,
-        }),
+        Some((_, false, created_at_ms)) => Ok(Device { public_key: key, user_id: user, revoked: false, created_at_ms }),
         None => {
             if user_ref(conn, user)?.is_none() {
                 return Err(LedgerError::UnknownUser.into());
             }
-            conn.prepare_cached("INSERT INTO devices (public_key, user_id, revoked, created_at_ms) VALUES (?1, ?2, 0, ?3)")?
-                .execute(params![&key[..], user, now_ms])?;
-            Ok(Device {
-                public_key: key,
-                user_id: user,
-                revoked: false,
-                created_at_ms: now_ms,
-            })
+            conn.prepare_cached(
+                "INSERT INTO devices (public_key, user_id, revoked, created_at_ms) VALUES (?1, ?2, 0, ?3)",
+            )?
+            .execute(params![&key[..], user, now_ms])?;
+            Ok(Device { public_key: key, user_id: user, revoked: false, created_at_ms: now_ms })
         }
     }
 }
@@ -608,11 +543,7 @@ fn load_purse(
     if let Some(response) = replay(conn, &scope, &req.idempotency_key, &fingerprint)? {
         let id = PurseId::from_hex(&response).map_err(|e| storage("idempotent purse id", e))?;
         let purse = read_purse(conn, id)?.ok_or_else(|| storage("idempotent purse", "missing"))?;
-        return Ok(LoadedPurse {
-            purse,
-            balance: wallet_balance(conn, req.user)?,
-            replayed: true,
-        });
+        return Ok(LoadedPurse { purse, balance: wallet_balance(conn, req.user)?, replayed: true });
     }
     let (user, frozen) = user_ref(conn, req.user)?.ok_or(LedgerError::UnknownUser)?;
     let device_row: Option<(i64, bool)> = conn
@@ -626,10 +557,7 @@ fn load_purse(
     let mut accounts = lock_accounts(conn, [user.account_id, RESERVE_ACCOUNT])?;
     let entry_id = entry_ids(conn)?.start;
     let load = plan::plan_load(&mut accounts, entry_id, &user, req, facts, now_ms)?;
-    let mut w = Writes {
-        entries: vec![load.entry],
-        ..Writes::default()
-    };
+    let mut w = Writes { entries: vec![load.entry], ..Writes::default() };
     w.finish_accounts(&accounts);
     apply(conn, &w, user.id, now_ms, notices)?;
     conn.prepare_cached(
@@ -648,21 +576,10 @@ fn load_purse(
         now_ms,
         load.loss_allowance
     ])?;
-    remember(
-        conn,
-        &scope,
-        &req.idempotency_key,
-        &fingerprint,
-        &cert.purse_id.to_hex(),
-        now_ms,
-    )?;
+    remember(conn, &scope, &req.idempotency_key, &fingerprint, &cert.purse_id.to_hex(), now_ms)?;
     let purse = read_purse(conn, cert.purse_id)?.ok_or_else(|| storage("new purse", "missing"))?;
     let balance = amount_of(accounts.get(&user.account_id).map_or(0, |a| a.balance))?;
-    Ok(LoadedPurse {
-        purse,
-        balance,
-        replayed: false,
-    })
+    Ok(LoadedPurse { purse, balance, replayed: false })
 }
 
 fn settle_notes(
@@ -694,9 +611,7 @@ fn settle_notes(
     }
     let mut accounts = lock_accounts(
         conn,
-        [RESERVE_ACCOUNT, FRAUD_LOSS_ACCOUNT]
-            .into_iter()
-            .chain(users.values().map(|(u, _)| u.account_id)),
+        [RESERVE_ACCOUNT, FRAUD_LOSS_ACCOUNT].into_iter().chain(users.values().map(|(u, _)| u.account_id)),
     )?;
     let mut ids = entry_ids(conn)?;
     let requests = request_totals(conn, notes)?;
@@ -754,7 +669,13 @@ fn release_held(
     for (purse_id, hash, payee, from_payer, amount) in rows {
         let purse_id: [u8; 16] = purse_id.as_slice().try_into().map_err(|e| storage("purse id", e))?;
         let hash: [u8; 32] = hash.as_slice().try_into().map_err(|e| storage("note hash", e))?;
-        held.push(HeldNote { purse_id: PurseId::from_bytes(purse_id), hash: Hash256::from_bytes(hash), payee, from_payer, held: amount });
+        held.push(HeldNote {
+            purse_id: PurseId::from_bytes(purse_id),
+            hash: Hash256::from_bytes(hash),
+            payee,
+            from_payer,
+            held: amount,
+        });
     }
     let mut purses = HashMap::new();
     let mut users = HashMap::new();
@@ -790,8 +711,7 @@ fn close_purse(
     let scope = plan::offline_scope(user);
     let fingerprint = plan::close_fingerprint(close);
     if let Some(response) = replay(conn, &scope, key, &fingerprint)? {
-        let mut outcome: CloseOutcome =
-            serde_json::from_str(&response).map_err(|e| storage("close outcome", e))?;
+        let mut outcome: CloseOutcome = serde_json::from_str(&response).map_err(|e| storage("close outcome", e))?;
         outcome.replayed = true;
         outcome.balance = i64::try_from(wallet_balance(conn, user)?.minor()).unwrap_or(i64::MAX);
         return Ok(outcome);
@@ -801,18 +721,9 @@ fn close_purse(
     let (owner, frozen) = user_ref(conn, user)?.ok_or(LedgerError::UnknownUser)?;
     let mut accounts = lock_accounts(conn, [RESERVE_ACCOUNT, owner.account_id])?;
     let mut ids = entry_ids(conn)?;
-    let (w, outcome) = plan::plan_close(
-        &mut snap,
-        close,
-        &owner,
-        frozen,
-        &mut accounts,
-        &mut ids,
-        now_ms,
-    )?;
+    let (w, outcome) = plan::plan_close(&mut snap, close, &owner, frozen, &mut accounts, &mut ids, now_ms)?;
     apply(conn, &w, user, now_ms, notices)?;
-    let response =
-        serde_json::to_string(&outcome).map_err(|e| LedgerError::Storage(e.to_string()))?;
+    let response = serde_json::to_string(&outcome).map_err(|e| LedgerError::Storage(e.to_string()))?;
     remember(conn, &scope, key, &fingerprint, &response, now_ms)?;
     Ok(outcome)
 }
@@ -842,10 +753,8 @@ fn expire_purses(
             owners.insert(u.id, u);
         }
     }
-    let mut accounts = lock_accounts(
-        conn,
-        std::iter::once(RESERVE_ACCOUNT).chain(owners.values().map(|u| u.account_id)),
-    )?;
+    let mut accounts =
+        lock_accounts(conn, std::iter::once(RESERVE_ACCOUNT).chain(owners.values().map(|u| u.account_id)))?;
     let mut ids = entry_ids(conn)?;
     let (w, outcome) = plan::plan_expiry(&mut purses, &owners, &mut accounts, &mut ids, now_ms)?;
     let system = purses.first().map_or(0, |p| p.user_id);
@@ -858,10 +767,7 @@ fn purses(conn: &Connection, user: Option<UserId>, limit: u32) -> Result<Vec<Pur
     let sql = format!(
         "SELECT {PURSE_COLUMNS} FROM purses WHERE (?1 IS NULL OR user_id = ?1) ORDER BY created_at_ms DESC, id LIMIT ?2"
     );
-    conn.prepare_cached(&sql)?
-        .query_map(params![user, limit], purse_row)?
-        .map(|r| to_purse(r?))
-        .collect()
+    conn.prepare_cached(&sql)?.query_map(params![user, limit], purse_row)?.map(|r| to_purse(r?)).collect()
 }
 
 fn held_notes(conn: &Connection, limit: u32) -> Result<Vec<HeldNoteRecord>, LedgerError> {
@@ -897,18 +803,12 @@ fn revocations(conn: &Connection) -> Result<RevocationList, LedgerError> {
     let mut list = RevocationList::default();
     let mut stmt = conn.prepare_cached("SELECT id FROM purses WHERE state = 'revoked'")?;
     for id in stmt.query_map([], |r| r.get::<_, Vec<u8>>(0))? {
-        let id: [u8; 16] = id?
-            .as_slice()
-            .try_into()
-            .map_err(|e| storage("purse id", e))?;
+        let id: [u8; 16] = id?.as_slice().try_into().map_err(|e| storage("purse id", e))?;
         list.purses.insert(PurseId::from_bytes(id));
     }
     let mut stmt = conn.prepare_cached("SELECT public_key FROM devices WHERE revoked = 1")?;
     for key in stmt.query_map([], |r| r.get::<_, Vec<u8>>(0))? {
-        let key: [u8; 32] = key?
-            .as_slice()
-            .try_into()
-            .map_err(|e| storage("device key", e))?;
+        let key: [u8; 32] = key?.as_slice().try_into().map_err(|e| storage("device key", e))?;
         list.devices.insert(key);
     }
     Ok(list)
@@ -932,10 +832,7 @@ fn fraud_proofs(conn: &Connection, limit: u32) -> Result<Vec<FraudProofRecord>, 
     let mut out = Vec::new();
     for row in rows {
         let (id, purse_id, user_id, kind, first, second, created_at_ms) = row?;
-        let purse_id: [u8; 16] = purse_id
-            .as_slice()
-            .try_into()
-            .map_err(|e| storage("purse id", e))?;
+        let purse_id: [u8; 16] = purse_id.as_slice().try_into().map_err(|e| storage("purse id", e))?;
         out.push(FraudProofRecord {
             id,
             purse_id: PurseId::from_bytes(purse_id),
@@ -986,18 +883,9 @@ pub fn audit(conn: &Connection) -> Result<Vec<String>, LedgerError> {
         .collect::<Result<Vec<_>, _>>()?;
     let notes = NoteAudit { overpaid_notes, overpaid_requests };
     let balance = |id: i64| -> Result<i64, LedgerError> {
-        Ok(
-            conn.query_row("SELECT balance FROM accounts WHERE id = ?1", [id], |r| {
-                r.get(0)
-            })?,
-        )
+        Ok(conn.query_row("SELECT balance FROM accounts WHERE id = ?1", [id], |r| r.get(0))?)
     };
-    Ok(audit::audit(
-        &purses,
-        &notes,
-        balance(RESERVE_ACCOUNT)?,
-        balance(FRAUD_LOSS_ACCOUNT)?,
-    ))
+    Ok(audit::audit(&purses, &notes, balance(RESERVE_ACCOUNT)?, balance(FRAUD_LOSS_ACCOUNT)?))
 }
 
 #[async_trait]
@@ -1008,28 +896,12 @@ impl OfflineStore for SqliteStore {
         public_key: [u8; 32],
         now_ms: TimestampMs,
     ) -> Result<Device, OfflineError> {
-        self.writer
-            .write(move |ctx| {
-                atomic(ctx, |conn, _| {
-                    register_device(conn, user, public_key, now_ms)
-                })
-            })
-            .await?
+        self.writer.write(move |ctx| atomic(ctx, |conn, _| register_device(conn, user, public_key, now_ms))).await?
     }
 
-    async fn load_purse(
-        &self,
-        request: &LoadRequest,
-        now_ms: TimestampMs,
-    ) -> Result<LoadedPurse, OfflineError> {
+    async fn load_purse(&self, request: &LoadRequest, now_ms: TimestampMs) -> Result<LoadedPurse, OfflineError> {
         let request = request.clone();
-        self.writer
-            .write(move |ctx| {
-                atomic(ctx, |conn, notices| {
-                    load_purse(conn, &request, now_ms, notices)
-                })
-            })
-            .await?
+        self.writer.write(move |ctx| atomic(ctx, |conn, notices| load_purse(conn, &request, now_ms, notices))).await?
     }
 
     async fn purse(&self, id: PurseId) -> Result<Option<Purse>, OfflineError> {
@@ -1037,10 +909,7 @@ impl OfflineStore for SqliteStore {
     }
 
     async fn purses(&self, user: Option<UserId>, limit: u32) -> Result<Vec<Purse>, OfflineError> {
-        Ok(self
-            .readers
-            .read(move |conn| purses(conn, user, limit))
-            .await?)
+        Ok(self.readers.read(move |conn| purses(conn, user, limit)).await?)
     }
 
     async fn settle_notes(
@@ -1058,9 +927,7 @@ impl OfflineStore for SqliteStore {
         let (notes, signature_ok) = signatures::check(notes).await?;
         self.writer
             .write(move |ctx| {
-                atomic(ctx, |conn, notices| {
-                    settle_notes(conn, uploader, &notes, &signature_ok, now_ms, notices)
-                })
+                atomic(ctx, |conn, notices| settle_notes(conn, uploader, &notes, &signature_ok, now_ms, notices))
             })
             .await?
     }
@@ -1074,11 +941,7 @@ impl OfflineStore for SqliteStore {
     ) -> Result<CloseOutcome, OfflineError> {
         let (close, key) = (close.clone(), key.clone());
         self.writer
-            .write(move |ctx| {
-                atomic(ctx, |conn, notices| {
-                    close_purse(conn, user, &close, &key, now_ms, notices)
-                })
-            })
+            .write(move |ctx| atomic(ctx, |conn, notices| close_purse(conn, user, &close, &key, now_ms, notices)))
             .await?
     }
 
@@ -1089,18 +952,12 @@ impl OfflineStore for SqliteStore {
         now_ms: TimestampMs,
     ) -> Result<ExpiryOutcome, OfflineError> {
         self.writer
-            .write(move |ctx| {
-                atomic(ctx, |conn, notices| {
-                    expire_purses(conn, now_secs, grace_secs, now_ms, notices)
-                })
-            })
+            .write(move |ctx| atomic(ctx, |conn, notices| expire_purses(conn, now_secs, grace_secs, now_ms, notices)))
             .await?
     }
 
     async fn release_held(&self, now_ms: TimestampMs) -> Result<ReleaseOutcome, OfflineError> {
-        self.writer
-            .write(move |ctx| atomic(ctx, |conn, notices| release_held(conn, now_ms, notices)))
-            .await?
+        self.writer.write(move |ctx| atomic(ctx, |conn, notices| release_held(conn, now_ms, notices))).await?
     }
 
     async fn held_notes(&self, limit: u32) -> Result<Vec<HeldNoteRecord>, OfflineError> {
@@ -1112,9 +969,6 @@ impl OfflineStore for SqliteStore {
     }
 
     async fn fraud_proofs(&self, limit: u32) -> Result<Vec<FraudProofRecord>, OfflineError> {
-        Ok(self
-            .readers
-            .read(move |conn| fraud_proofs(conn, limit))
-            .await?)
+        Ok(self.readers.read(move |conn| fraud_proofs(conn, limit)).await?)
     }
 }

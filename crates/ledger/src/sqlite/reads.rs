@@ -29,27 +29,17 @@ pub struct Readers {
 
 impl Readers {
     pub fn new(path: PathBuf) -> Arc<Readers> {
-        Arc::new(Readers {
-            path,
-            idle: Mutex::new(Vec::new()),
-            permits: tokio::sync::Semaphore::new(READERS_MAX),
-        })
+        Arc::new(Readers { path, idle: Mutex::new(Vec::new()), permits: tokio::sync::Semaphore::new(READERS_MAX) })
     }
 
     fn take(&self) -> Result<Connection, LedgerError> {
-        let pooled = self
-            .idle
-            .lock()
-            .map_err(|_| LedgerError::Storage("reader pool poisoned".into()))?
-            .pop();
+        let pooled = self.idle.lock().map_err(|_| LedgerError::Storage("reader pool poisoned".into()))?.pop();
         match pooled {
             Some(conn) => Ok(conn),
             None => {
                 let conn = Connection::open_with_flags(
                     &self.path,
-                    OpenFlags::SQLITE_OPEN_READ_WRITE
-                        | OpenFlags::SQLITE_OPEN_NO_MUTEX
-                        | OpenFlags::SQLITE_OPEN_URI,
+                    OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI,
                 )?;
                 configure(&conn)?;
                 conn.pragma_update(None, "query_only", "ON")?;
@@ -72,11 +62,7 @@ impl Readers {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, LedgerError> + Send + 'static,
     {
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .map_err(|_| LedgerError::Storage("reader pool closed".into()))?;
+        let _permit = self.permits.acquire().await.map_err(|_| LedgerError::Storage("reader pool closed".into()))?;
         let readers = Arc::clone(self);
         tokio::task::spawn_blocking(move || {
             let conn = readers.take()?;
@@ -92,46 +78,24 @@ impl Readers {
 }
 
 fn user_from_row(r: &Row<'_>) -> rusqlite::Result<(i64, String, String, i64, bool, i64)> {
-    Ok((
-        r.get(0)?,
-        r.get(1)?,
-        r.get(2)?,
-        r.get(3)?,
-        r.get(4)?,
-        r.get(5)?,
-    ))
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
 }
 
 fn to_user(row: (i64, String, String, i64, bool, i64)) -> Result<User, LedgerError> {
     let (id, handle, password_hash, account_id, frozen, created_at_ms) = row;
-    Ok(User {
-        id,
-        handle: handle_of(&handle)?,
-        password_hash,
-        account_id,
-        frozen,
-        created_at_ms,
-    })
+    Ok(User { id, handle: handle_of(&handle)?, password_hash, account_id, frozen, created_at_ms })
 }
 
 const USER_COLUMNS: &str = "id, handle, password_hash, account_id, frozen, created_at_ms";
 
 pub fn user_by_id(conn: &Connection, id: UserId) -> Result<Option<User>, LedgerError> {
     let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1");
-    conn.prepare_cached(&sql)?
-        .query_row([id], user_from_row)
-        .optional()?
-        .map(to_user)
-        .transpose()
+    conn.prepare_cached(&sql)?.query_row([id], user_from_row).optional()?.map(to_user).transpose()
 }
 
 pub fn user_by_handle(conn: &Connection, handle: &Handle) -> Result<Option<User>, LedgerError> {
     let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE handle = ?1");
-    conn.prepare_cached(&sql)?
-        .query_row([handle.as_str()], user_from_row)
-        .optional()?
-        .map(to_user)
-        .transpose()
+    conn.prepare_cached(&sql)?.query_row([handle.as_str()], user_from_row).optional()?.map(to_user).transpose()
 }
 
 /// The `Posted` of a committed entry (for idempotent replays).
@@ -142,9 +106,7 @@ pub fn posted_by_entry(conn: &Connection, entry_id: EntryId) -> Result<Posted, L
              FROM journal j LEFT JOIN users f ON f.id = j.from_user JOIN users t ON t.id = j.to_user
              WHERE j.id = ?1",
         )?
-        .query_row([entry_id], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
-        })?;
+        .query_row([entry_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?;
     Ok(Posted {
         entry_id,
         kind: entry_kind(&kind)?,
@@ -171,25 +133,17 @@ pub fn login_throttle(conn: &Connection, key: &str) -> Result<LoginThrottle, Led
 }
 
 pub fn security_events(conn: &Connection, limit: u32) -> Result<Vec<SecurityEvent>, LedgerError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT id, kind, detail, created_at_ms FROM security_events ORDER BY id DESC LIMIT ?1",
-    )?;
+    let mut stmt =
+        conn.prepare_cached("SELECT id, kind, detail, created_at_ms FROM security_events ORDER BY id DESC LIMIT ?1")?;
     let rows = stmt.query_map([limit.min(crate::SECURITY_EVENTS_MAX)], |r| {
-        Ok(SecurityEvent {
-            id: r.get(0)?,
-            kind: r.get(1)?,
-            detail: r.get(2)?,
-            created_at_ms: r.get(3)?,
-        })
+        Ok(SecurityEvent { id: r.get(0)?, kind: r.get(1)?, detail: r.get(2)?, created_at_ms: r.get(3)? })
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
 pub fn balance(conn: &Connection, user: UserId) -> Result<Amount, LedgerError> {
     let balance: Option<i64> = conn
-        .prepare_cached(
-            "SELECT a.balance FROM users u JOIN accounts a ON a.id = u.account_id WHERE u.id = ?1",
-        )?
+        .prepare_cached("SELECT a.balance FROM users u JOIN accounts a ON a.id = u.account_id WHERE u.id = ?1")?
         .query_row([user], |r| r.get(0))
         .optional()?;
     amount_of(balance.ok_or(LedgerError::UnknownUser)?)
@@ -213,14 +167,8 @@ pub fn history(
          WHERE p.account_id = ?2 AND p.entry_id < ?3
          ORDER BY p.entry_id DESC LIMIT ?4",
     )?;
-    let rows = stmt.query_map(
-        params![
-            user,
-            account,
-            before.unwrap_or(i64::MAX),
-            limit.min(crate::HISTORY_MAX)
-        ],
-        |r| {
+    let rows =
+        stmt.query_map(params![user, account, before.unwrap_or(i64::MAX), limit.min(crate::HISTORY_MAX)], |r| {
             Ok((
                 r.get::<_, i64>(0)?,
                 r.get::<_, String>(1)?,
@@ -230,8 +178,7 @@ pub fn history(
                 r.get(5)?,
                 r.get::<_, Option<Vec<u8>>>(6)?,
             ))
-        },
-    )?;
+        })?;
     let mut items = Vec::new();
     for row in rows {
         let (entry_id, kind, delta, counterparty, memo, created_at_ms, note) = row?;
@@ -248,43 +195,25 @@ pub fn history(
     Ok(items)
 }
 
-pub fn events_after(
-    conn: &Connection,
-    user: UserId,
-    after: i64,
-    limit: u32,
-) -> Result<Vec<Event>, LedgerError> {
+pub fn events_after(conn: &Connection, user: UserId, after: i64, limit: u32) -> Result<Vec<Event>, LedgerError> {
     let mut stmt = conn.prepare_cached(
         "SELECT seq, kind, payload, created_at_ms FROM events WHERE user_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
     )?;
     let rows = stmt.query_map(params![user, after, limit.min(crate::EVENTS_MAX)], |r| {
-        Ok((
-            r.get::<_, i64>(0)?,
-            r.get::<_, String>(1)?,
-            r.get::<_, String>(2)?,
-            r.get::<_, i64>(3)?,
-        ))
+        Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, i64>(3)?))
     })?;
     let mut events = Vec::new();
     for row in rows {
         let (seq, kind, payload, created_at_ms) = row?;
         let payload = serde_json::from_str(&payload)
             .map_err(|e| LedgerError::Storage(format!("event {seq}: bad payload: {e}")))?;
-        events.push(Event {
-            seq,
-            user_id: user,
-            kind,
-            payload,
-            created_at_ms,
-        });
+        events.push(Event { seq, user_id: user, kind, payload, created_at_ms });
     }
     Ok(events)
 }
 
 pub fn latest_event_seq(conn: &Connection) -> Result<i64, LedgerError> {
-    Ok(conn
-        .prepare_cached("SELECT coalesce(max(seq), 0) FROM events")?
-        .query_row([], |r| r.get(0))?)
+    Ok(conn.prepare_cached("SELECT coalesce(max(seq), 0) FROM events")?.query_row([], |r| r.get(0))?)
 }
 
 /// The whole audit, in one read transaction (one consistent snapshot).
@@ -324,32 +253,20 @@ fn verify_in_snapshot(conn: &Connection) -> Result<VerifyReport, LedgerError> {
         }
         let account: Option<i64> = r.get(8)?;
         if let (Some(account_id), Some((_, _, postings))) = (account, current.as_mut()) {
-            postings.push(PostingFields {
-                account_id,
-                delta: r.get(9)?,
-                prev_hash: r.get(10)?,
-            });
+            postings.push(PostingFields { account_id, delta: r.get(9)?, prev_hash: r.get(10)? });
         }
     }
     if let Some((e, h, p)) = current.take() {
         verifier.entry(&e, &h, &p);
     }
-    let orphans: i64 = conn.query_row(
-        "SELECT count(*) FROM postings WHERE entry_id NOT IN (SELECT id FROM journal)",
-        [],
-        |r| r.get(0),
-    )?;
+    let orphans: i64 =
+        conn.query_row("SELECT count(*) FROM postings WHERE entry_id NOT IN (SELECT id FROM journal)", [], |r| {
+            r.get(0)
+        })?;
     verifier.orphan_postings(u64::try_from(orphans).unwrap_or(0));
     let mut stmt = conn.prepare("SELECT id, kind, balance, head FROM accounts ORDER BY id")?;
     let accounts = stmt
-        .query_map([], |r| {
-            Ok(StoredAccount {
-                id: r.get(0)?,
-                kind: r.get(1)?,
-                balance: r.get(2)?,
-                head: r.get(3)?,
-            })
-        })?
+        .query_map([], |r| Ok(StoredAccount { id: r.get(0)?, kind: r.get(1)?, balance: r.get(2)?, head: r.get(3)? }))?
         .collect::<Result<Vec<_>, _>>()?;
     let mut report = verifier.finish(&accounts);
     report.problems.extend(super::offline::audit(conn)?);

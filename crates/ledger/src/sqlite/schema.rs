@@ -127,8 +127,7 @@ pub fn configure(conn: &Connection) -> Result<(), LedgerError> {
 /// Applies every migration the file has not seen yet.
 pub fn migrate(conn: &mut Connection) -> Result<(), LedgerError> {
     for (index, (sql, step)) in MIGRATIONS.iter().enumerate() {
-        let version = i64::try_from(index + 1)
-            .map_err(|_| LedgerError::Storage("too many migrations".into()))?;
+        let version = i64::try_from(index + 1).map_err(|_| LedgerError::Storage("too many migrations".into()))?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let current: i64 = tx.pragma_query_value(None, "user_version", |row| row.get(0))?;
         if current < version {

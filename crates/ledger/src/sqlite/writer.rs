@@ -49,11 +49,7 @@ where
         };
         // A bug in one command must not take the writer thread (and every later write) down.
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(ctx)))
-            .unwrap_or_else(|_| {
-                Err(LedgerError::Storage(
-                    "internal error: a write command panicked".into(),
-                ))
-            });
+            .unwrap_or_else(|_| Err(LedgerError::Storage("internal error: a write command panicked".into())));
         let ok = result.is_ok();
         self.result = Some(result);
         ok
@@ -64,8 +60,12 @@ where
             // A refused command changed nothing whatever happened to the batch.
             (Some(Err(e)), _) => Err(e),
             (Some(Ok(value)), Ok(())) => Ok(value),
-            (_, Err(BatchFailure { full: true, message })) => Err(LedgerError::StorageFull(format!("sqlite commit failed: {message}"))),
-            (_, Err(BatchFailure { message, .. })) => Err(LedgerError::Storage(format!("sqlite commit failed: {message}"))),
+            (_, Err(BatchFailure { full: true, message })) => {
+                Err(LedgerError::StorageFull(format!("sqlite commit failed: {message}")))
+            }
+            (_, Err(BatchFailure { message, .. })) => {
+                Err(LedgerError::Storage(format!("sqlite commit failed: {message}")))
+            }
             (None, Ok(())) => Err(LedgerError::Storage("write command was not run".into())),
         };
         // The caller may have gone away; the outcome is durable either way.
@@ -89,10 +89,7 @@ pub struct Writer {
 
 impl Writer {
     /// Starts the writer thread on `conn` (already configured and migrated).
-    pub fn start(
-        conn: Connection,
-        events: broadcast::Sender<EventNotice>,
-    ) -> Result<Writer, LedgerError> {
+    pub fn start(conn: Connection, events: broadcast::Sender<EventNotice>) -> Result<Writer, LedgerError> {
         // Savepoints write a statement journal for every page they touch; keep it in memory
         // rather than in a temporary file (measured: a quarter of the writer's time).
         conn.pragma_update(None, "temp_store", "MEMORY")?;
@@ -111,9 +108,7 @@ impl Writer {
         std::thread::Builder::new()
             .name("offpay-sqlite-writer".into())
             .spawn(move || run(conn, rx, events))
-            .map_err(|e| {
-                LedgerError::Storage(format!("cannot start the sqlite writer thread: {e}"))
-            })?;
+            .map_err(|e| LedgerError::Storage(format!("cannot start the sqlite writer thread: {e}")))?;
         Ok(Writer { queue })
     }
 
@@ -124,25 +119,13 @@ impl Writer {
         F: FnOnce(&mut WriteCtx<'_>) -> Result<T, LedgerError> + Send + 'static,
     {
         let (reply, rx) = oneshot::channel();
-        let job = Box::new(TypedJob {
-            work: Some(work),
-            result: None,
-            reply,
-        });
-        self.queue
-            .send(job)
-            .await
-            .map_err(|_| LedgerError::Storage("the sqlite writer has stopped".into()))?;
-        rx.await
-            .map_err(|_| LedgerError::Storage("the sqlite writer stopped before replying".into()))?
+        let job = Box::new(TypedJob { work: Some(work), result: None, reply });
+        self.queue.send(job).await.map_err(|_| LedgerError::Storage("the sqlite writer has stopped".into()))?;
+        rx.await.map_err(|_| LedgerError::Storage("the sqlite writer stopped before replying".into()))?
     }
 }
 
-fn run(
-    conn: Connection,
-    mut rx: mpsc::Receiver<Box<dyn Job>>,
-    events: broadcast::Sender<EventNotice>,
-) {
+fn run(conn: Connection, mut rx: mpsc::Receiver<Box<dyn Job>>, events: broadcast::Sender<EventNotice>) {
     let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(BATCH_MAX);
     // Ends when every Writer handle is dropped and the queue is drained.
     while let Some(first) = rx.blocking_recv() {
@@ -153,10 +136,7 @@ fn run(
                 Err(_) => break,
             }
         }
-        let mut ctx = WriteCtx {
-            conn: &conn,
-            notices: Vec::new(),
-        };
+        let mut ctx = WriteCtx { conn: &conn, notices: Vec::new() };
         let commit = run_batch(&mut ctx, &mut batch).map_err(|e| BatchFailure {
             full: e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull),
             message: e.to_string(),

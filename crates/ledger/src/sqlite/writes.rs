@@ -12,8 +12,8 @@ use super::schema::FUNDING_ACCOUNT;
 use crate::error::LedgerError;
 use crate::model::*;
 use crate::plan::{
-    self, LockedAccount, OPERATOR_SCOPE, Party, Plan, check_amount, deposit_fingerprint,
-    plan_deposit, plan_transfer, transfer_fingerprint, user_scope,
+    self, LockedAccount, OPERATOR_SCOPE, Party, Plan, check_amount, deposit_fingerprint, plan_deposit, plan_transfer,
+    transfer_fingerprint, user_scope,
 };
 
 pub fn create_user(
@@ -29,11 +29,15 @@ pub fn create_user(
     if taken.is_some() {
         return Err(LedgerError::HandleTaken);
     }
-    conn.prepare_cached("INSERT INTO accounts (kind, balance, head, created_at_ms) VALUES ('wallet', 0, zeroblob(32), ?1)")?
-        .execute([now_ms])?;
+    conn.prepare_cached(
+        "INSERT INTO accounts (kind, balance, head, created_at_ms) VALUES ('wallet', 0, zeroblob(32), ?1)",
+    )?
+    .execute([now_ms])?;
     let account_id = conn.last_insert_rowid();
-    conn.prepare_cached("INSERT INTO users (handle, password_hash, account_id, frozen, created_at_ms) VALUES (?1, ?2, ?3, 0, ?4)")?
-        .execute(params![handle.as_str(), password_hash, account_id, now_ms])?;
+    conn.prepare_cached(
+        "INSERT INTO users (handle, password_hash, account_id, frozen, created_at_ms) VALUES (?1, ?2, ?3, 0, ?4)",
+    )?
+    .execute(params![handle.as_str(), password_hash, account_id, now_ms])?;
     let id = conn.last_insert_rowid();
     Ok(User {
         id,
@@ -46,25 +50,25 @@ pub fn create_user(
 }
 
 pub fn set_frozen(conn: &Connection, user: UserId, frozen: bool) -> Result<(), LedgerError> {
-    let n = conn
-        .prepare_cached("UPDATE users SET frozen = ?2 WHERE id = ?1")?
-        .execute(params![user, frozen])?;
-    if n == 0 {
-        Err(LedgerError::UnknownUser)
-    } else {
-        Ok(())
-    }
+    let n = conn.prepare_cached("UPDATE users SET frozen = ?2 WHERE id = ?1")?.execute(params![user, frozen])?;
+    if n == 0 { Err(LedgerError::UnknownUser) } else { Ok(()) }
 }
 
 pub fn create_session(conn: &Connection, s: &Session) -> Result<(), LedgerError> {
     // Housekeeping: sessions past their absolute expiry can go (indexed).
-    conn.prepare_cached("DELETE FROM sessions WHERE expires_at_ms <= ?1")?
-        .execute([s.created_at_ms])?;
+    conn.prepare_cached("DELETE FROM sessions WHERE expires_at_ms <= ?1")?.execute([s.created_at_ms])?;
     conn.prepare_cached(
         "INSERT INTO sessions (token_hash, user_id, created_at_ms, last_seen_ms, idle_timeout_ms, expires_at_ms)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?
-    .execute(params![&s.token_hash[..], s.user_id, s.created_at_ms, s.last_seen_ms, s.idle_timeout_ms, s.expires_at_ms])?;
+    .execute(params![
+        &s.token_hash[..],
+        s.user_id,
+        s.created_at_ms,
+        s.last_seen_ms,
+        s.idle_timeout_ms,
+        s.expires_at_ms
+    ])?;
     Ok(())
 }
 
@@ -97,8 +101,7 @@ pub fn touch_session(
         return Ok(None);
     };
     if session.is_expired(now_ms) {
-        conn.prepare_cached("DELETE FROM sessions WHERE token_hash = ?1")?
-            .execute([&token_hash[..]])?;
+        conn.prepare_cached("DELETE FROM sessions WHERE token_hash = ?1")?.execute([&token_hash[..]])?;
         return Ok(None);
     }
     session.last_seen_ms = session.last_seen_ms.max(now_ms);
@@ -108,8 +111,7 @@ pub fn touch_session(
 }
 
 pub fn delete_session(conn: &Connection, token_hash: &[u8; 32]) -> Result<(), LedgerError> {
-    conn.prepare_cached("DELETE FROM sessions WHERE token_hash = ?1")?
-        .execute([&token_hash[..]])?;
+    conn.prepare_cached("DELETE FROM sessions WHERE token_hash = ?1")?.execute([&token_hash[..]])?;
     Ok(())
 }
 
@@ -129,7 +131,8 @@ pub fn end_sessions(
         }
     }
     let keep = keep.map(|k| k.to_vec()).unwrap_or_default();
-    let mut stmt = conn.prepare_cached("DELETE FROM sessions WHERE user_id = ?1 AND token_hash != ?2 RETURNING token_hash")?;
+    let mut stmt =
+        conn.prepare_cached("DELETE FROM sessions WHERE user_id = ?1 AND token_hash != ?2 RETURNING token_hash")?;
     let rows = stmt.query_map(rusqlite::params![user, keep], |r| r.get::<_, Vec<u8>>(0))?;
     rows.map(|row| token_hash_from_db(&row?)).collect()
 }
@@ -151,16 +154,11 @@ pub fn record_login_failure(
              RETURNING failures, locked_until_ms, last_failure_ms",
         )?
         .query_row(params![key, locked_until, now_ms, forget_before_ms], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-    Ok(LoginThrottle {
-        failures: u32::try_from(failures).unwrap_or(u32::MAX),
-        locked_until_ms,
-        last_failure_ms,
-    })
+    Ok(LoginThrottle { failures: u32::try_from(failures).unwrap_or(u32::MAX), locked_until_ms, last_failure_ms })
 }
 
 pub fn clear_login_failures(conn: &Connection, key: &str) -> Result<(), LedgerError> {
-    conn.prepare_cached("DELETE FROM login_throttle WHERE key = ?1")?
-        .execute([key])?;
+    conn.prepare_cached("DELETE FROM login_throttle WHERE key = ?1")?.execute([key])?;
     Ok(())
 }
 
@@ -170,10 +168,8 @@ pub fn record_security_event(
     detail: &str,
     now_ms: TimestampMs,
 ) -> Result<(), LedgerError> {
-    conn.prepare_cached(
-        "INSERT INTO security_events (kind, detail, created_at_ms) VALUES (?1, ?2, ?3)",
-    )?
-    .execute(params![kind, detail, now_ms])?;
+    conn.prepare_cached("INSERT INTO security_events (kind, detail, created_at_ms) VALUES (?1, ?2, ?3)")?
+        .execute(params![kind, detail, now_ms])?;
     Ok(())
 }
 
@@ -188,10 +184,8 @@ pub(super) fn earlier_result<T: rusqlite::types::FromSql>(
     key: &IdempotencyKey,
     fingerprint: &[u8; 32],
 ) -> Result<Option<T>, LedgerError> {
-    let row: Option<(Vec<u8>, T)> = conn
-        .prepare_cached(select)?
-        .query_row([scope, key.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))
-        .optional()?;
+    let row: Option<(Vec<u8>, T)> =
+        conn.prepare_cached(select)?.query_row([scope, key.as_str()], |r| Ok((r.get(0)?, r.get(1)?))).optional()?;
     match row {
         None => Ok(None),
         Some((hash, _)) if hash.as_slice() != fingerprint.as_slice() => Err(LedgerError::IdempotencyConflict),
@@ -219,12 +213,7 @@ fn locked_account(conn: &Connection, account_id: AccountId) -> Result<LockedAcco
     let (kind, balance, head): (String, i64, Vec<u8>) = conn
         .prepare_cached("SELECT kind, balance, head FROM accounts WHERE id = ?1")?
         .query_row([account_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-    Ok(LockedAccount {
-        account_id,
-        kind: plan::account_kind(&kind)?,
-        balance,
-        head,
-    })
+    Ok(LockedAccount { account_id, kind: plan::account_kind(&kind)?, balance, head })
 }
 
 /// A user with their account row and frozen flag, found by id or by handle in one query.
@@ -243,10 +232,9 @@ fn party(conn: &Connection, by: PartyKey<'_>) -> Result<Option<(Party, bool)>, L
         ))
     };
     let found = match by {
-        PartyKey::Id(id) => conn
-            .prepare_cached(&format!("{COLUMNS} WHERE u.id = ?1"))?
-            .query_row([id], row)
-            .optional()?,
+        PartyKey::Id(id) => {
+            conn.prepare_cached(&format!("{COLUMNS} WHERE u.id = ?1"))?.query_row([id], row).optional()?
+        }
         PartyKey::Handle(handle) => conn
             .prepare_cached(&format!("{COLUMNS} WHERE u.handle = ?1"))?
             .query_row([handle.as_str()], row)
@@ -258,12 +246,7 @@ fn party(conn: &Connection, by: PartyKey<'_>) -> Result<Option<(Party, bool)>, L
     let party = Party {
         user_id,
         handle: plan::handle_of(&handle)?,
-        account: LockedAccount {
-            account_id,
-            kind: plan::account_kind(&kind)?,
-            balance,
-            head,
-        },
+        account: LockedAccount { account_id, kind: plan::account_kind(&kind)?, balance, head },
     };
     Ok(Some((party, frozen)))
 }
@@ -275,9 +258,7 @@ enum PartyKey<'a> {
 }
 
 fn next_entry_id(conn: &Connection) -> Result<EntryId, LedgerError> {
-    Ok(conn
-        .prepare_cached("SELECT coalesce(max(id), 0) + 1 FROM journal")?
-        .query_row([], |r| r.get(0))?)
+    Ok(conn.prepare_cached("SELECT coalesce(max(id), 0) + 1 FROM journal")?.query_row([], |r| r.get(0))?)
 }
 
 /// Writes a planned entry, its idempotency record and its events.
@@ -295,24 +276,13 @@ fn write_plan(
         "INSERT INTO journal (id, kind, amount, memo, from_user, to_user, created_at_ms, hash)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )?
-    .execute(params![
-        e.id,
-        e.kind,
-        e.amount,
-        e.memo,
-        e.from_user,
-        e.to_user,
-        now,
-        &plan.hash[..]
-    ])?;
-    let mut insert_posting = conn.prepare_cached(
-        "INSERT INTO postings (entry_id, account_id, delta, prev_hash) VALUES (?1, ?2, ?3, ?4)",
-    )?;
+    .execute(params![e.id, e.kind, e.amount, e.memo, e.from_user, e.to_user, now, &plan.hash[..]])?;
+    let mut insert_posting =
+        conn.prepare_cached("INSERT INTO postings (entry_id, account_id, delta, prev_hash) VALUES (?1, ?2, ?3, ?4)")?;
     for p in &plan.postings {
         insert_posting.execute(params![e.id, p.account_id, p.delta, p.prev_hash])?;
     }
-    let mut update_account =
-        conn.prepare_cached("UPDATE accounts SET balance = ?2, head = ?3 WHERE id = ?1")?;
+    let mut update_account = conn.prepare_cached("UPDATE accounts SET balance = ?2, head = ?3 WHERE id = ?1")?;
     for (account_id, balance) in &plan.balances {
         update_account.execute(params![account_id, balance, &plan.hash[..]])?;
     }
@@ -320,15 +290,11 @@ fn write_plan(
         "INSERT INTO idempotency (scope, key, request_hash, entry_id, created_at_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
     )?
     .execute(params![scope, key.as_str(), &fingerprint[..], e.id, now])?;
-    let mut insert_event = conn.prepare_cached(
-        "INSERT INTO events (user_id, kind, payload, created_at_ms) VALUES (?1, ?2, ?3, ?4)",
-    )?;
+    let mut insert_event =
+        conn.prepare_cached("INSERT INTO events (user_id, kind, payload, created_at_ms) VALUES (?1, ?2, ?3, ?4)")?;
     for ev in &plan.events {
         insert_event.execute(params![ev.user_id, ev.kind, ev.payload, now])?;
-        notices.push(EventNotice {
-            seq: conn.last_insert_rowid(),
-            user_id: ev.user_id,
-        });
+        notices.push(EventNotice { seq: conn.last_insert_rowid(), user_id: ev.user_id });
     }
     Ok(())
 }
@@ -365,31 +331,15 @@ pub fn transfer(
     if let Some(posted) = replay(conn, &scope, &request.idempotency_key, &fingerprint)? {
         return Ok(posted);
     }
-    let (sender, sender_frozen) =
-        party(conn, PartyKey::Id(request.from))?.ok_or(LedgerError::UnknownUser)?;
-    let (receiver, _) =
-        party(conn, PartyKey::Handle(&request.to))?.ok_or(LedgerError::UnknownUser)?;
+    let (sender, sender_frozen) = party(conn, PartyKey::Id(request.from))?.ok_or(LedgerError::UnknownUser)?;
+    let (receiver, _) = party(conn, PartyKey::Handle(&request.to))?.ok_or(LedgerError::UnknownUser)?;
     if sender.user_id == receiver.user_id {
         return Err(LedgerError::SameAccount);
     }
     if sender_frozen {
         return Err(LedgerError::AccountFrozen);
     }
-    let plan = plan_transfer(
-        next_entry_id(conn)?,
-        &sender,
-        &receiver,
-        minor,
-        request.memo.as_deref(),
-        now_ms,
-    )?;
-    write_plan(
-        conn,
-        &plan,
-        &scope,
-        &request.idempotency_key,
-        &fingerprint,
-        notices,
-    )?;
+    let plan = plan_transfer(next_entry_id(conn)?, &sender, &receiver, minor, request.memo.as_deref(), now_ms)?;
+    write_plan(conn, &plan, &scope, &request.idempotency_key, &fingerprint, notices)?;
     Ok(plan.posted)
 }

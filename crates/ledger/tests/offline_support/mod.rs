@@ -11,9 +11,8 @@ use offpay_ledger::testing::{TestDbGuard, fresh_postgres};
 use offpay_ledger::*;
 use offpay_protocol::testkit::{bytes16, signing_key};
 use offpay_protocol::{
-    AccountId as ProtoAccount, Amount, CertificateFields, CloseFields, CloseStatement,
-    CurrencyCode, Handle, Hash256, Nonce, NoteFields, PaymentNote, PurseCertificate, PurseId,
-    SigningKey,
+    AccountId as ProtoAccount, Amount, CertificateFields, CloseFields, CloseStatement, CurrencyCode, Handle, Hash256,
+    Nonce, NoteFields, PaymentNote, PurseCertificate, PurseId, SigningKey,
 };
 
 /// Seconds; the ledger takes milliseconds.
@@ -42,22 +41,12 @@ impl Fx {
             Kind::Sqlite => {
                 let dir = tempfile::tempdir().unwrap();
                 let store = open_store(Some(dir.path()), None).await.unwrap();
-                Some(Fx {
-                    store,
-                    url: None,
-                    _dir: Some(dir),
-                    _db: None,
-                })
+                Some(Fx { store, url: None, _dir: Some(dir), _db: None })
             }
             Kind::Postgres => {
                 let (url, guard) = fresh_postgres().await?;
                 let store = open_store(None, Some(&url)).await.unwrap();
-                Some(Fx {
-                    store,
-                    url: Some(url),
-                    _dir: None,
-                    _db: Some(guard),
-                })
+                Some(Fx { store, url: Some(url), _dir: None, _db: Some(guard) })
             }
         }
     }
@@ -99,26 +88,14 @@ impl Fx {
 
     /// An operator deposit to `user` (the idempotency key names `label`).
     pub async fn deposit(&self, user: &User, minor: u64, label: &str) {
-        self.store
-            .deposit(&user.handle, amount(minor), &key(&format!("dep-{label}")), NOW)
-            .await
-            .unwrap();
+        self.store.deposit(&user.handle, amount(minor), &key(&format!("dep-{label}")), NOW).await.unwrap();
     }
 
     pub async fn user(&self, name: &str, deposit_minor: u64) -> User {
-        let user = self
-            .store
-            .create_user(&Handle::parse(name).unwrap(), "x", NOW)
-            .await
-            .unwrap();
+        let user = self.store.create_user(&Handle::parse(name).unwrap(), "x", NOW).await.unwrap();
         if deposit_minor > 0 {
             self.store
-                .deposit(
-                    &user.handle,
-                    amount(deposit_minor),
-                    &key(&format!("dep-{name}-0001")),
-                    NOW,
-                )
+                .deposit(&user.handle, amount(deposit_minor), &key(&format!("dep-{name}-0001")), NOW)
                 .await
                 .unwrap();
         }
@@ -144,11 +121,7 @@ impl Fx {
     /// `verify` passes and the money in the system is what was deposited.
     pub async fn verify_clean(&self, deposited: u64) {
         let report = self.store.verify().await.unwrap();
-        assert!(
-            report.problems.is_empty(),
-            "verify found problems: {:#?}",
-            report.problems
-        );
+        assert!(report.problems.is_empty(), "verify found problems: {:#?}", report.problems);
         assert_eq!(report.money_in_system, deposited as i64);
     }
 
@@ -161,29 +134,17 @@ impl Fx {
         validity: u64,
         label: &str,
     ) -> PurseCertificate {
-        self.off()
-            .register_device(user.id, device.verifying_key().to_bytes(), NOW)
-            .await
-            .unwrap();
+        self.off().register_device(user.id, device.verifying_key().to_bytes(), NOW).await.unwrap();
         let cert = certificate(user, device, minor, validity, label);
-        let loaded = self
-            .off()
-            .load_purse(
-                &load_request(user.id, cert.clone(), &format!("load-{label}")),
-                NOW,
-            )
-            .await
-            .unwrap();
+        let loaded =
+            self.off().load_purse(&load_request(user.id, cert.clone(), &format!("load-{label}")), NOW).await.unwrap();
         assert!(!loaded.replayed);
         assert_eq!(loaded.purse.certificate, cert);
         cert
     }
 
     pub async fn settle(&self, uploader: &User, notes: &[PaymentNote], now: i64) -> Vec<NoteResult> {
-        self.off()
-            .settle_notes(uploader.id, notes.to_vec(), now)
-            .await
-            .unwrap()
+        self.off().settle_notes(uploader.id, notes.to_vec(), now).await.unwrap()
     }
 
     pub async fn purse(&self, cert: &PurseCertificate) -> Purse {
@@ -218,13 +179,7 @@ pub fn issuer() -> SigningKey {
     signing_key("issuer-1")
 }
 
-pub fn certificate(
-    user: &User,
-    device: &SigningKey,
-    minor: u64,
-    validity: u64,
-    label: &str,
-) -> PurseCertificate {
+pub fn certificate(user: &User, device: &SigningKey, minor: u64, validity: u64, label: &str) -> PurseCertificate {
     let fields = CertificateFields {
         purse_id: PurseId::from_bytes(bytes16(label)),
         account: ProtoAccount(user.id as u64),
@@ -249,13 +204,7 @@ pub struct Chain {
 
 impl Chain {
     pub fn new(cert: &PurseCertificate, device: &SigningKey) -> Chain {
-        Chain {
-            cert: cert.clone(),
-            device: device.clone(),
-            seq: 0,
-            last: cert.hash(),
-            spent: 0,
-        }
+        Chain { cert: cert.clone(), device: device.clone(), seq: 0, last: cert.hash(), spent: 0 }
     }
 
     pub fn pay(&mut self, payee: &User, minor: u64, nonce: &str) -> PaymentNote {
@@ -293,12 +242,8 @@ impl Chain {
 }
 
 pub fn statuses(results: &[NoteResult]) -> Vec<(NoteStatus, Option<&str>, u64)> {
-    results
-        .iter()
-        .map(|r| (r.status, r.reason.as_deref(), r.amount))
-        .collect()
+    results.iter().map(|r| (r.status, r.reason.as_deref(), r.amount)).collect()
 }
-
 
 /// One `#[tokio::test]` per case and backend: `mod sqlite { fn case() }` and `mod postgres { fn
 /// case() }`, each running `case(Fx)` on a fresh store (PostgreSQL skipped with a notice when

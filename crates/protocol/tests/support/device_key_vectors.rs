@@ -98,8 +98,18 @@ pub fn generate() -> Vec<Value> {
             Some(identity_sig),
         ),
         entry("device_key_small_order_8", "a point of order 8", EIGHT_TORSION[1].compress().to_bytes(), None),
-        entry("device_key_non_canonical_y", "y = p + 1 (the identity with y not reduced mod p)", bytes(0xee, 0xff, 0x7f), None),
-        entry("device_key_non_canonical_sign", "the identity (x = 0) with the sign bit of x set", bytes(1, 0, 0x80), None),
+        entry(
+            "device_key_non_canonical_y",
+            "y = p + 1 (the identity with y not reduced mod p)",
+            bytes(0xee, 0xff, 0x7f),
+            None,
+        ),
+        entry(
+            "device_key_non_canonical_sign",
+            "the identity (x = 0) with the sign bit of x set",
+            bytes(1, 0, 0x80),
+            None,
+        ),
         entry("device_key_not_a_point", "y = 2 is the y of no curve point", bytes(2, 0, 0), None),
     ]
 }

@@ -275,7 +275,15 @@ pub fn generate() -> Value {
     let mut cap = sc.encoded.clone();
     let cap_at = 2 + 16 + 4 + 8 + 32 + 3 + 8;
     cap[cap_at..cap_at + 8].copy_from_slice(&300_000u64.to_le_bytes());
-    out.push_bytes("certificate_cap_over_amount", &sc, cap, &base, Some("malformed"), Some("invalid_field"), "per_payment_cap 3,000.00 > amount 2,000.00");
+    out.push_bytes(
+        "certificate_cap_over_amount",
+        &sc,
+        cap,
+        &base,
+        Some("malformed"),
+        Some("invalid_field"),
+        "per_payment_cap 3,000.00 > amount 2,000.00",
+    );
     let device_at = 2 + 16 + 4 + 8;
     let mut y_is_p = sc.encoded.clone();
     y_is_p[device_at..device_at + 32].copy_from_slice(&{
@@ -318,7 +326,10 @@ pub fn generate() -> Value {
         "now is one second after expires_at",
     );
     let mixed = MixedOrderKey::new("payee-device-mixed");
-    let mixed_fields = RequestFields { payee_device_key: must(VerifyingKey::from_bytes(&mixed.public_bytes())), ..request.fields().clone() };
+    let mixed_fields = RequestFields {
+        payee_device_key: must(VerifyingKey::from_bytes(&mixed.public_bytes())),
+        ..request.fields().clone()
+    };
     let unsigned = must(PaymentRequest::sign(mixed_fields, &fx.payee_device));
     let signature = mixed.sign_strict(&unsigned.signed_bytes());
     let mixed_request = must(PaymentRequest::decode(&with_signature(&unsigned.encode(), &signature)));
@@ -333,7 +344,15 @@ pub fn generate() -> Value {
     let handle_at = PaymentRequest::MIN_LEN - 64 - 1;
     let mut upper = sr.encoded.clone();
     upper[handle_at + 1] = b'C';
-    out.push_bytes("request_handle_not_canonical", &sr, upper, &base, Some("malformed"), Some("bad_handle"), "handle 'Chai_shop' (upper case)");
+    out.push_bytes(
+        "request_handle_not_canonical",
+        &sr,
+        upper,
+        &base,
+        Some("malformed"),
+        Some("bad_handle"),
+        "handle 'Chai_shop' (upper case)",
+    );
 
     // ---- Payment notes.
     let s0 = PurseState::new(cert);
@@ -386,7 +405,13 @@ pub fn generate() -> Value {
     let mut flipped = sn1.encoded.clone();
     flipped[2 + PurseCertificate::LEN + 4 + 32 + 8] ^= 0x02;
     let changed = must(PaymentNote::decode(&flipped));
-    out.push("note_amount_changed", &signed_note(&changed), &note_ctx, Some("bad_device_signature"), "amount 12.50 changed to 12.48 after signing");
+    out.push(
+        "note_amount_changed",
+        &signed_note(&changed),
+        &note_ctx,
+        Some("bad_device_signature"),
+        "amount 12.50 changed to 12.48 after signing",
+    );
 
     let resign = |edit: &dyn Fn(&mut NoteFields)| {
         let mut f = *n1.fields();
@@ -394,7 +419,13 @@ pub fn generate() -> Value {
         must(PaymentNote::sign(cert.clone(), f, &fx.payer_device))
     };
     let other_payee = resign(&|f| f.payee = AccountId(3003));
-    out.push("note_wrong_payee", &signed_note(&other_payee), &note_ctx, Some("wrong_payee"), "pays account 3003, checked by 2002");
+    out.push(
+        "note_wrong_payee",
+        &signed_note(&other_payee),
+        &note_ctx,
+        Some("wrong_payee"),
+        "pays account 3003, checked by 2002",
+    );
     out.push("note_unknown_request", &sn1, &base, Some("unknown_request"), "no open request has this nonce");
     let paid_ctx = Ctx { open_requests: paid.clone(), ..base.clone() };
     out.push("note_request_already_paid", &sn1, &paid_ctx, Some("request_already_paid"), "the request is marked paid");
@@ -414,13 +445,25 @@ pub fn generate() -> Value {
         f.nonce = big.fields().nonce;
     });
     let big_ctx = Ctx { open_requests: vec![Fixture::open(&big)], ..base.clone() };
-    out.push("note_over_payment_cap", &signed_note(&over_cap), &big_ctx, Some("over_payment_cap"), "250.00 with a 200.00 cap");
+    out.push(
+        "note_over_payment_cap",
+        &signed_note(&over_cap),
+        &big_ctx,
+        Some("over_payment_cap"),
+        "250.00 with a 200.00 cap",
+    );
     let over_purse = resign(&|f| {
         f.seq = 15;
         f.prev_hash = Hash256::from_bytes([0x11; 32]);
         f.cumulative = Amount::from_minor(200_001).unwrap_or_default();
     });
-    out.push("note_over_purse_amount", &signed_note(&over_purse), &note_ctx, Some("over_purse_amount"), "cumulative 2,000.01 in a 2,000.00 purse");
+    out.push(
+        "note_over_purse_amount",
+        &signed_note(&over_purse),
+        &note_ctx,
+        Some("over_purse_amount"),
+        "cumulative 2,000.01 in a 2,000.00 purse",
+    );
     let fork = resign(&|f| {
         f.amount = r2.fields().amount;
         f.cumulative = r2.fields().amount;
@@ -462,12 +505,26 @@ pub fn generate() -> Value {
         "payee has no cached issuer keys",
     );
     let bad_start = resign(&|f| f.prev_hash = Hash256::from_bytes([0x22; 32]));
-    out.push("note_bad_chain_start", &signed_note(&bad_start), &note_ctx, Some("bad_chain_start"), "note 1 not linked to its certificate");
+    out.push(
+        "note_bad_chain_start",
+        &signed_note(&bad_start),
+        &note_ctx,
+        Some("bad_chain_start"),
+        "note 1 not linked to its certificate",
+    );
     out.malformed("note", &sn1, &note_ctx);
     let mut huge = sn1.encoded.clone();
     let amount_at = 2 + PurseCertificate::LEN + 4 + 32 + 8;
     huge[amount_at..amount_at + 8].copy_from_slice(&(1u64 << 53).to_le_bytes());
-    out.push_bytes("note_amount_out_of_range", &sn1, huge, &note_ctx, Some("malformed"), Some("amount_out_of_range"), "amount 2^53");
+    out.push_bytes(
+        "note_amount_out_of_range",
+        &sn1,
+        huge,
+        &note_ctx,
+        Some("malformed"),
+        Some("amount_out_of_range"),
+        "amount 2^53",
+    );
 
     // ---- Close statements.
     let close_ctx = Ctx { certificate: Some(cert.clone()), ..base.clone() };
@@ -489,7 +546,13 @@ pub fn generate() -> Value {
         CloseFields { purse_id: PurseId::from_bytes([0x33; 16]), ..*close.fields() },
         &fx.payer_device,
     ));
-    out.push("close_wrong_purse", &signed_close(&other, &device_pk), &close_ctx, Some("wrong_purse"), "another purse id");
+    out.push(
+        "close_wrong_purse",
+        &signed_close(&other, &device_pk),
+        &close_ctx,
+        Some("wrong_purse"),
+        "another purse id",
+    );
     out.malformed("close", &sx, &close_ctx);
 
     json!({

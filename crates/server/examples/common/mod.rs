@@ -27,7 +27,14 @@ pub async fn register(addr: SocketAddr, prefix: &str, count: usize) -> Result<Ve
             let (client, handle) = (client.clone(), format!("{prefix}{tag:x}n{i}"));
             set.spawn(async move {
                 let body = json!({"handle": handle, "password": "load-test-password"});
-                let answer: Value = client.post(format!("http://{addr}/v1/register")).json(&body).send().await?.error_for_status()?.json().await?;
+                let answer: Value = client
+                    .post(format!("http://{addr}/v1/register"))
+                    .json(&body)
+                    .send()
+                    .await?
+                    .error_for_status()?
+                    .json()
+                    .await?;
                 Ok::<_, BoxError>((i, handle, answer["token"].as_str().ok_or("register: no token")?.to_string()))
             });
         }

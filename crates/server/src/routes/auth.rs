@@ -75,7 +75,8 @@ pub async fn login(
         None => None,
     };
     let device_token = body.device_token.as_deref();
-    let attempt = throttle::begin_login(&state, &body.handle, handle.as_ref(), user.as_ref(), ip.0, device_token).await?;
+    let attempt =
+        throttle::begin_login(&state, &body.handle, handle.as_ref(), user.as_ref(), ip.0, device_token).await?;
     let stored = user.as_ref().map(|u| u.password_hash.clone());
     // Same work whether or not the user exists: unknown users are checked against a dummy hash.
     let matched = state.passwords.verify(body.password, stored).await?;

@@ -1,8 +1,8 @@
 //! `GET /v1/history?before=ID&limit=N`: the signed-in user's journal lines, newest first.
 
 use axum::Json;
-use axum::extract::{Query, State};
 use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
 use serde::Deserialize;
 use serde_json::{Value, json};
 

@@ -10,13 +10,13 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use offpay_ledger::offline::{LoadRequest, NOTES_MAX, NoteStatus, OfflineError, Purse};
 use offpay_ledger::LedgerError;
+use offpay_ledger::offline::{LoadRequest, NOTES_MAX, NoteStatus, OfflineError, Purse};
+use offpay_protocol::note::NoteDecoder;
 use offpay_protocol::{
     AccountId, Amount, CertificateFields, CloseStatement, CurrencyCode, Encoded, PurseCertificate, PurseId,
     VerifyingKey, crypto,
 };
-use offpay_protocol::note::NoteDecoder;
 use rand::RngCore;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -105,7 +105,11 @@ type Result<T> = std::result::Result<T, OfflineApiError>;
 
 fn issuer(state: &AppState) -> Result<Arc<Issuer>> {
     state.config.offline.issuer.clone().ok_or_else(|| {
-        offline(StatusCode::SERVICE_UNAVAILABLE, "offline_disabled", "offline payments are not configured on this server")
+        offline(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "offline_disabled",
+            "offline payments are not configured on this server",
+        )
     })
 }
 
@@ -118,8 +122,14 @@ fn now_secs(state: &AppState) -> u64 {
 /// without a small-order component (`invalid_device_key` otherwise, with the reason in words).
 fn parse_device_key(field: &str, text: &str) -> Result<VerifyingKey> {
     let mut bytes = [0u8; 32];
-    if text.len() != 64 || text.bytes().any(|b| b.is_ascii_uppercase()) || hex::decode_to_slice(text, &mut bytes).is_err() {
-        return Err(ApiError::InvalidRequest(format!("{field} must be 64 lowercase hex digits of an Ed25519 public key")).into());
+    if text.len() != 64
+        || text.bytes().any(|b| b.is_ascii_uppercase())
+        || hex::decode_to_slice(text, &mut bytes).is_err()
+    {
+        return Err(ApiError::InvalidRequest(format!(
+            "{field} must be 64 lowercase hex digits of an Ed25519 public key"
+        ))
+        .into());
     }
     crypto::check_device_key(&bytes)
         .map_err(|e| offline(StatusCode::BAD_REQUEST, "invalid_device_key", format!("{field} is refused: {e}")))
@@ -269,9 +279,11 @@ async fn close(
     ApiJson(body): ApiJson<CloseBody>,
 ) -> Result<Json<Value>> {
     let key = idempotency_key(&headers)?;
-    let purse_id = PurseId::from_hex(&purse_id).map_err(|_| offline(StatusCode::NOT_FOUND, "unknown_purse", "no such purse"))?;
-    let statement = CloseStatement::from_text(&body.close)
-        .map_err(|e| offline(StatusCode::BAD_REQUEST, "invalid_close", format!("the close statement is malformed: {e}")))?;
+    let purse_id =
+        PurseId::from_hex(&purse_id).map_err(|_| offline(StatusCode::NOT_FOUND, "unknown_purse", "no such purse"))?;
+    let statement = CloseStatement::from_text(&body.close).map_err(|e| {
+        offline(StatusCode::BAD_REQUEST, "invalid_close", format!("the close statement is malformed: {e}"))
+    })?;
     if statement.fields().purse_id != purse_id {
         return Err(offline(StatusCode::BAD_REQUEST, "invalid_close", "the close statement is for another purse"));
     }
@@ -291,7 +303,11 @@ struct NotesBody {
 }
 
 /// `POST /v1/notes`: settle uploaded notes (any side may upload), one result per note.
-async fn upload(State(state): State<AppState>, auth: AuthUser, ApiJson(body): ApiJson<NotesBody>) -> Result<Json<Value>> {
+async fn upload(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    ApiJson(body): ApiJson<NotesBody>,
+) -> Result<Json<Value>> {
     if body.notes.len() > NOTES_MAX {
         return Err(ApiError::InvalidRequest(format!("at most {NOTES_MAX} notes per upload")).into());
     }

@@ -90,7 +90,9 @@ mod tests {
     #[test]
     fn amounts() {
         assert_eq!(parse_amount(&json!(2500)).ok(), Amount::from_minor(2500));
-        for bad in [json!(0), json!(-5), json!(1.5), json!("12.50"), json!(null), json!(9_007_199_254_740_992u64), json!(1e30)] {
+        for bad in
+            [json!(0), json!(-5), json!(1.5), json!("12.50"), json!(null), json!(9_007_199_254_740_992u64), json!(1e30)]
+        {
             assert!(matches!(parse_amount(&bad), Err(ApiError::InvalidAmount(_))), "{bad}");
         }
     }

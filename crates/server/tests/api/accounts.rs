@@ -12,7 +12,8 @@ async fn register_login_me_logout() {
     let server = TestServer::sqlite().await;
     let client = server.client();
 
-    let (status, body) = client.post("/v1/register", None, None, &json!({"handle": "Alice", "password": PASSWORD})).await;
+    let (status, body) =
+        client.post("/v1/register", None, None, &json!({"handle": "Alice", "password": PASSWORD})).await;
     assert_eq!(status, 201, "{body}");
     assert_eq!(body["handle"], "alice");
     let first = body["token"].as_str().unwrap().to_string();
@@ -22,7 +23,10 @@ async fn register_login_me_logout() {
     let (status, me) = client.get("/v1/me", Some(&first)).await;
     assert_eq!(status, 200);
     assert!(me["account"].as_i64().is_some_and(|a| a > 0), "{me}");
-    assert_eq!(me, json!({"handle": "alice", "account": me["account"], "balance": 0, "currency": "INR", "frozen": false}));
+    assert_eq!(
+        me,
+        json!({"handle": "alice", "account": me["account"], "balance": 0, "currency": "INR", "frozen": false})
+    );
 
     let (status, body) = client.post("/v1/login", None, None, &json!({"handle": "alice", "password": PASSWORD})).await;
     assert_eq!(status, 200, "{body}");
@@ -151,7 +155,11 @@ async fn login_lockout_and_no_user_enumeration() {
     assert_eq!(status, 200, "{body}");
 
     // After a successful login the counter starts again from zero.
-    assert_error(&client.post("/v1/login", None, None, &json!({"handle": "alice", "password": "nope nope"})).await, 401, "invalid_credentials");
+    assert_error(
+        &client.post("/v1/login", None, None, &json!({"handle": "alice", "password": "nope nope"})).await,
+        401,
+        "invalid_credentials",
+    );
     assert_eq!(server.store.login_throttle("pair:alice 127.0.0.1").await.unwrap().failures, 1);
 
     let events = server.store.security_events(100).await.unwrap();
@@ -180,7 +188,9 @@ async fn login_throttled_per_address_across_handles() {
     let (_, target_device) = server.register_device("target").await;
     // One guess each at many handles from one address.
     for (i, status) in [401, 401, 401, 401, 429].into_iter().enumerate() {
-        let answer = client.post("/v1/login", None, None, &json!({"handle": format!("user{i}"), "password": "guess guess"})).await;
+        let answer = client
+            .post("/v1/login", None, None, &json!({"handle": format!("user{i}"), "password": "guess guess"}))
+            .await;
         assert_eq!(answer.0.as_u16(), status, "attempt {i}: {}", answer.1);
     }
     // The address is locked for everyone's untrusted sign-ins, including a right password.

@@ -56,14 +56,11 @@ pub async fn live_events_and_catch_up(server: &TestServer) {
 
     // The same catch-up with the first-message form of authentication.
     let mut browser = ws_connect_with_message(server, json!({"token": bob, "after": first_seq})).await;
-    let amounts: Vec<i64> = [
-        next_event(&mut browser).await,
-        next_event(&mut browser).await,
-        next_event(&mut browser).await,
-    ]
-    .iter()
-    .map(|e| e["payload"]["amount"].as_i64().unwrap())
-    .collect();
+    let amounts: Vec<i64> =
+        [next_event(&mut browser).await, next_event(&mut browser).await, next_event(&mut browser).await]
+            .iter()
+            .map(|e| e["payload"]["amount"].as_i64().unwrap())
+            .collect();
     assert_eq!(amounts, vec![100, 200, 300]);
 }
 
@@ -80,7 +77,8 @@ async fn websocket_authentication_failures() {
     assert_eq!(close_code(&mut ws).await, 4401);
 
     // A bad header is refused before the upgrade.
-    let mut request = tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(server.ws_url.as_str()).unwrap();
+    let mut request =
+        tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(server.ws_url.as_str()).unwrap();
     request.headers_mut().insert("Authorization", "Bearer nonsense".parse().unwrap());
     match tokio_tungstenite::connect_async(request).await {
         Err(tokio_tungstenite::tungstenite::Error::Http(response)) => assert_eq!(response.status().as_u16(), 401),

@@ -3,16 +3,19 @@
 
 use crate::helpers::TestServer;
 
-const EXPECTED: &[(&str, &str)] = &[
-    ("x-frame-options", "DENY"),
-    ("x-content-type-options", "nosniff"),
-    ("referrer-policy", "no-referrer"),
-];
+const EXPECTED: &[(&str, &str)] =
+    &[("x-frame-options", "DENY"), ("x-content-type-options", "nosniff"), ("referrer-policy", "no-referrer")];
 
 fn check(what: &str, headers: &reqwest::header::HeaderMap) {
-    let csp = headers.get("content-security-policy").and_then(|v| v.to_str().ok()).unwrap_or_else(|| panic!("{what}: no CSP"));
+    let csp = headers
+        .get("content-security-policy")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_else(|| panic!("{what}: no CSP"));
     assert!(csp.contains("frame-ancestors 'none'"), "{what}: {csp}");
-    assert!(csp.contains("script-src 'self'") && !csp.contains("unsafe-inline") && !csp.contains("unsafe-eval"), "{what}: {csp}");
+    assert!(
+        csp.contains("script-src 'self'") && !csp.contains("unsafe-inline") && !csp.contains("unsafe-eval"),
+        "{what}: {csp}"
+    );
     for (name, value) in EXPECTED {
         assert_eq!(headers.get(*name).and_then(|v| v.to_str().ok()), Some(*value), "{what}: {name}");
     }
@@ -35,7 +38,8 @@ async fn every_answer_carries_the_security_headers() {
         ("a bad body", "POST", "/v1/login"),
     ] {
         let request = http.request(method.parse().unwrap(), format!("{}{path}", server.base));
-        let request = if method == "POST" { request.header("content-type", "application/json").body("{") } else { request };
+        let request =
+            if method == "POST" { request.header("content-type", "application/json").body("{") } else { request };
         let answer = request.send().await.unwrap();
         check(&format!("{what} ({})", answer.status()), answer.headers());
     }

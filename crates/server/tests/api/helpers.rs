@@ -12,8 +12,8 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 /// The manual clock's start: 2023-11-14.
@@ -75,14 +75,16 @@ impl TestServer {
 
     /// Registers `handle` and returns its token.
     pub async fn register(&self, handle: &str) -> String {
-        let (status, body) = self.client().post("/v1/register", None, None, &json!({"handle": handle, "password": PASSWORD})).await;
+        let (status, body) =
+            self.client().post("/v1/register", None, None, &json!({"handle": handle, "password": PASSWORD})).await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
         body["token"].as_str().unwrap().to_string()
     }
 
     /// Registers `handle`; returns its session token and its device token.
     pub async fn register_device(&self, handle: &str) -> (String, String) {
-        let (status, body) = self.client().post("/v1/register", None, None, &json!({"handle": handle, "password": PASSWORD})).await;
+        let (status, body) =
+            self.client().post("/v1/register", None, None, &json!({"handle": handle, "password": PASSWORD})).await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
         (body["token"].as_str().unwrap().to_string(), body["device_token"].as_str().unwrap().to_string())
     }
@@ -90,7 +92,10 @@ impl TestServer {
     /// A client whose connections come from `127.0.0.{last}` (the server sees that address).
     pub fn client_from(&self, last: u8) -> Client {
         let local = std::net::IpAddr::from([127, 0, 0, last]);
-        Client { http: reqwest::Client::builder().no_proxy().local_address(local).build().unwrap(), base: self.base.clone() }
+        Client {
+            http: reqwest::Client::builder().no_proxy().local_address(local).build().unwrap(),
+            base: self.base.clone(),
+        }
     }
 
     /// The operator deposits `minor` minor units to `handle`.

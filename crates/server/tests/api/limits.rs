@@ -15,7 +15,11 @@ async fn oversized_bodies_get_413() {
     let big = json!({"handle": "bob", "password": "x".repeat(17 * 1024)});
     assert_error(&client.post("/v1/register", None, None, &big).await, 413, "payload_too_large");
     let big_transfer = json!({"to": "bob", "amount": 1, "memo": "x".repeat(20_000)});
-    assert_error(&client.post("/v1/transfers", Some(&token), Some("big-body-key"), &big_transfer).await, 413, "payload_too_large");
+    assert_error(
+        &client.post("/v1/transfers", Some(&token), Some("big-body-key"), &big_transfer).await,
+        413,
+        "payload_too_large",
+    );
 
     // Without a Content-Length (chunked), the body reader stops at the limit.
     let addr = server.base.trim_start_matches("http://").to_string();
@@ -31,7 +35,11 @@ async fn oversized_bodies_get_413() {
     assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
     assert!(answer.contains("\"payload_too_large\""), "{answer}");
     // Nothing was registered.
-    assert_error(&client.post("/v1/login", None, None, &json!({"handle": "bob", "password": "y".repeat(20_000)})).await, 413, "payload_too_large");
+    assert_error(
+        &client.post("/v1/login", None, None, &json!({"handle": "bob", "password": "y".repeat(20_000)})).await,
+        413,
+        "payload_too_large",
+    );
 }
 
 /// A `POST` whose body is sent chunked (no Content-Length), over a raw connection; the status and
@@ -84,7 +92,8 @@ async fn chunked_note_uploads_get_the_notes_limit() {
 
     // Over the general 16 KiB but within the notes limit: read and answered note by note.
     let notes = vec!["x".repeat(600); 34];
-    let (status, body) = post_chunked(&server, "/v1/notes", &token, serde_json::to_vec(&json!({"notes": notes})).unwrap()).await;
+    let (status, body) =
+        post_chunked(&server, "/v1/notes", &token, serde_json::to_vec(&json!({"notes": notes})).unwrap()).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["results"].as_array().map(Vec::len), Some(34), "{body}");
     assert_eq!(body["results"][0]["reason"], "malformed", "{body}");
@@ -97,7 +106,15 @@ async fn chunked_note_uploads_get_the_notes_limit() {
     assert_error(&(reqwest::StatusCode::from_u16(chunked.0).unwrap(), chunked.1.clone()), 413, "payload_too_large");
     let message = chunked.1["error"]["message"].as_str().unwrap().to_string();
     assert_eq!(message, format!("the request body is larger than {limit} bytes"));
-    let declared = server.client().http.post(format!("{}/v1/notes", server.base)).bearer_auth(&token).body(too_big).send().await.unwrap();
+    let declared = server
+        .client()
+        .http
+        .post(format!("{}/v1/notes", server.base))
+        .bearer_auth(&token)
+        .body(too_big)
+        .send()
+        .await
+        .unwrap();
     let declared = read(declared).await;
     assert_error(&declared, 413, "payload_too_large");
     assert_eq!(declared.1["error"]["message"], message);
@@ -152,7 +169,10 @@ async fn request_floods_are_limited_per_account_and_per_address() {
 async fn meta_routes_and_unknown_paths() {
     let server = TestServer::sqlite().await;
     let client = server.client();
-    assert_eq!(client.get("/v1/health", None).await, (reqwest::StatusCode::OK, json!({"status": "ok", "database": "sqlite"})));
+    assert_eq!(
+        client.get("/v1/health", None).await,
+        (reqwest::StatusCode::OK, json!({"status": "ok", "database": "sqlite"}))
+    );
     let offline = json!({
         "per_payment_cap": 20_000, "purse_max": 200_000, "validity_secs": 259_200, "grace_secs": 172_800,
         "loss_allowance": 200_000, "max_open_purses": 2,
@@ -265,7 +285,9 @@ async fn slow_request_bodies_get_408() {
 
     // 10 of 100 declared bytes, then nothing: 408 with the API's error shape, then closed.
     let mut slow = tokio::net::TcpStream::connect(&addr).await.unwrap();
-    let head = format!("POST /v1/register HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n");
+    let head = format!(
+        "POST /v1/register HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n"
+    );
     slow.write_all(head.as_bytes()).await.unwrap();
     slow.write_all(b"{\"handle\":").await.unwrap();
     let answer = read_until_closed(&mut slow, std::time::Duration::from_secs(20)).await;
@@ -332,7 +354,8 @@ async fn websockets_per_user_are_capped() {
     let refused = try_ws_connect(&server, &alice).await.expect_err("a 4th socket was accepted");
     assert_error(&refused, 429, "too_many_websockets");
     assert_eq!(refused.1["error"]["message"], "this account already has 3 live connections open; close one first");
-    let (_, login) = server.client().post("/v1/login", None, None, &json!({"handle": "alice", "password": PASSWORD})).await;
+    let (_, login) =
+        server.client().post("/v1/login", None, None, &json!({"handle": "alice", "password": PASSWORD})).await;
     let second_session = login["token"].as_str().unwrap().to_string();
     assert_error(&try_ws_connect(&server, &second_session).await.err().unwrap(), 429, "too_many_websockets");
     // Authenticating by the first message: closed with 4429.
@@ -368,11 +391,8 @@ async fn websockets_per_user_are_capped() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_beyond_the_cap_wait_for_a_place() {
     use futures_util::{SinkExt, StreamExt};
-    let config = Config {
-        max_connections: 2,
-        header_read_timeout: std::time::Duration::from_secs(120),
-        ..Config::for_tests()
-    };
+    let config =
+        Config { max_connections: 2, header_read_timeout: std::time::Duration::from_secs(120), ..Config::for_tests() };
     let server = TestServer::sqlite_with(config).await;
     let addr = server.base.trim_start_matches("http://").to_string();
     let alice = server.register("alice").await;

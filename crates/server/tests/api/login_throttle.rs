@@ -15,12 +15,19 @@ use crate::helpers::*;
 const MINUTE: i64 = 60_000;
 
 /// One sign-in from `127.0.0.{from}`: status, body, Retry-After.
-async fn login(server: &TestServer, from: u8, handle: &str, password: &str, device: Option<&str>) -> (StatusCode, Value, Option<u64>) {
+async fn login(
+    server: &TestServer,
+    from: u8,
+    handle: &str,
+    password: &str,
+    device: Option<&str>,
+) -> (StatusCode, Value, Option<u64>) {
     let mut body = json!({"handle": handle, "password": password});
     if let Some(device) = device {
         body["device_token"] = json!(device);
     }
-    let response = server.client_from(from).http.post(format!("{}/v1/login", server.base)).json(&body).send().await.unwrap();
+    let response =
+        server.client_from(from).http.post(format!("{}/v1/login", server.base)).json(&body).send().await.unwrap();
     let retry_after = response.headers().get("retry-after").map(|v| v.to_str().unwrap().parse().unwrap());
     let (status, body) = read(response).await;
     (status, body, retry_after)
@@ -164,9 +171,17 @@ async fn only_the_accounts_own_live_device_token_helps() {
     }
     // A stolen token gives a few guesses (5 by default), then it is no longer trusted.
     for _ in 0..5 {
-        assert_status(&login(&server, 13, "alice", "guess guess", Some(&alice_device)).await, 401, Some("invalid_credentials"));
+        assert_status(
+            &login(&server, 13, "alice", "guess guess", Some(&alice_device)).await,
+            401,
+            Some("invalid_credentials"),
+        );
     }
-    assert_status(&login(&server, 13, "alice", "guess guess", Some(&alice_device)).await, 429, Some("too_many_attempts"));
+    assert_status(
+        &login(&server, 13, "alice", "guess guess", Some(&alice_device)).await,
+        429,
+        Some("too_many_attempts"),
+    );
     assert_status(&login(&server, 1, "alice", PASSWORD, Some(&alice_device)).await, 429, Some("too_many_attempts"));
     let events = server.store.security_events(100).await.unwrap();
     assert_eq!(events.iter().filter(|e| e.kind == "device_token_locked").count(), 1);
@@ -184,7 +199,10 @@ async fn only_the_accounts_own_live_device_token_helps() {
     let hashed: [u8; 32] = Sha256::digest(raw).into();
     assert_eq!(server.store.take_device_guess(&hashed, alice, 0, 99).await.unwrap(), Some(1));
     // Unknown fields are still refused.
-    let answer = server.client().post("/v1/login", None, None, &json!({"handle": "alice", "password": PASSWORD, "device": "x"})).await;
+    let answer = server
+        .client()
+        .post("/v1/login", None, None, &json!({"handle": "alice", "password": PASSWORD, "device": "x"}))
+        .await;
     assert_error(&answer, 400, "invalid_request");
 }
 
@@ -226,9 +244,15 @@ async fn a_password_change_has_its_own_budget() {
     assert_eq!(status, 204, "{body}");
     // A stolen session gets 10 guesses at the current password, from any addresses, then 429.
     for from in 20..30 {
-        let answer = server.client_from(from).post("/v1/password", Some(&session), None, &change("guess guess", "whatever 12")).await;
+        let answer = server
+            .client_from(from)
+            .post("/v1/password", Some(&session), None, &change("guess guess", "whatever 12"))
+            .await;
         assert_error(&answer, 403, "wrong_password");
     }
-    let answer = server.client_from(30).post("/v1/password", Some(&session), None, &change("a new password 1", "whatever 12")).await;
+    let answer = server
+        .client_from(30)
+        .post("/v1/password", Some(&session), None, &change("a new password 1", "whatever 12"))
+        .await;
     assert_error(&answer, 429, "too_many_attempts");
 }

@@ -32,7 +32,8 @@ async fn close_frame(ws: &mut Ws) -> (u16, String) {
 
 /// A second session of `handle` (a login).
 async fn login(server: &TestServer, handle: &str) -> String {
-    let (status, body) = server.client().post("/v1/login", None, None, &json!({"handle": handle, "password": PASSWORD})).await;
+    let (status, body) =
+        server.client().post("/v1/login", None, None, &json!({"handle": handle, "password": PASSWORD})).await;
     assert_eq!(status, 200, "{body}");
     body["token"].as_str().unwrap().to_string()
 }
@@ -159,7 +160,8 @@ async fn logout_everywhere_and_a_password_change_end_the_other_sessions() {
 
     // The password change needs the right current password (nothing changes otherwise).
     let change = |current: &str, new: &str| json!({"current_password": current, "new_password": new});
-    let (status, body) = client.post("/v1/password", Some(&phone), None, &change("not my password", "a new password 1")).await;
+    let (status, body) =
+        client.post("/v1/password", Some(&phone), None, &change("not my password", "a new password 1")).await;
     assert_eq!((status.as_u16(), body["error"]["code"].as_str()), (403, Some("wrong_password")), "{body}");
     let (status, body) = client.post("/v1/password", Some(&phone), None, &change(PASSWORD, "short")).await;
     assert_eq!((status.as_u16(), body["error"]["code"].as_str()), (400, Some("weak_password")), "{body}");
@@ -174,7 +176,8 @@ async fn logout_everywhere_and_a_password_change_end_the_other_sessions() {
     // The old password no longer logs in; the new one does.
     let old = client.post("/v1/login", None, None, &json!({"handle": "alice", "password": PASSWORD})).await;
     assert_eq!(old.0, 401);
-    let (status, body) = client.post("/v1/login", None, None, &json!({"handle": "alice", "password": "a new password 1"})).await;
+    let (status, body) =
+        client.post("/v1/login", None, None, &json!({"handle": "alice", "password": "a new password 1"})).await;
     assert_eq!(status, 200, "{body}");
     let laptop = body["token"].as_str().unwrap().to_string();
 

@@ -86,8 +86,18 @@ pub async fn refused_transfers_change_nothing(server: &TestServer) {
         (json!({"to": "bob"}), Some("key-no-amount"), 400, "invalid_request"),
         (json!({"to": "bob", "amount": 100, "memo": "x".repeat(141)}), Some("key-long-memo"), 400, "invalid_request"),
         // A right-to-left override would make "rent 100.00" print as something else.
-        (json!({"to": "bob", "amount": 100, "memo": "rent \u{202E}00.001"}), Some("key-bidi-memo"), 400, "invalid_memo"),
-        (json!({"to": "bob", "amount": 100, "memo": "line one\nline two"}), Some("key-newline-memo"), 400, "invalid_memo"),
+        (
+            json!({"to": "bob", "amount": 100, "memo": "rent \u{202E}00.001"}),
+            Some("key-bidi-memo"),
+            400,
+            "invalid_memo",
+        ),
+        (
+            json!({"to": "bob", "amount": 100, "memo": "line one\nline two"}),
+            Some("key-newline-memo"),
+            400,
+            "invalid_memo",
+        ),
         (json!({"to": "bob", "amount": 100, "memo": "\u{1b}[2Jcleared"}), Some("key-escape-memo"), 400, "invalid_memo"),
         (json!({"to": "bob", "amount": 100}), None, 400, "missing_idempotency_key"),
         (json!({"to": "bob", "amount": 100}), Some("short"), 400, "invalid_idempotency_key"),
@@ -97,7 +107,8 @@ pub async fn refused_transfers_change_nothing(server: &TestServer) {
         let answer = client.post("/v1/transfers", Some(&alice), key, &body).await;
         assert_error(&answer, status, code);
     }
-    let wrong_login = client.post("/v1/login", None, None, &json!({"handle": "alice", "password": "not the password"})).await;
+    let wrong_login =
+        client.post("/v1/login", None, None, &json!({"handle": "alice", "password": "not the password"})).await;
     assert_error(&wrong_login, 401, "invalid_credentials");
 
     assert_eq!(server.balance(&alice).await, 100_000);
@@ -173,7 +184,11 @@ pub async fn only_your_own_money(server: &TestServer) {
     }
     // Bob's token acts only on bob: naming alice as the payer is refused outright...
     let forged = json!({"from": "alice", "to": "mallory", "amount": 100});
-    assert_error(&client.post("/v1/transfers", Some(&bob), Some("steal-attempt"), &forged).await, 400, "invalid_request");
+    assert_error(
+        &client.post("/v1/transfers", Some(&bob), Some("steal-attempt"), &forged).await,
+        400,
+        "invalid_request",
+    );
     // ...and a plain transfer spends bob's (empty) balance, not alice's.
     assert_error(&client.send(&bob, "steal-attempt-2", "mallory", 100).await, 422, "insufficient_funds");
     // Bob sees only his own history and account.

@@ -136,12 +136,9 @@ mod tests {
     /// so the key is not settled; a refusal of the request itself still settles it.
     #[test]
     fn a_fresh_key_after_an_unknown_attempt_is_judged_as_reused() {
-        let after = |status| ClientError::Api(ApiError {
-            status,
-            code: "x".into(),
-            message: "m".into(),
-            after_unknown_attempt: true,
-        });
+        let after = |status| {
+            ClientError::Api(ApiError { status, code: "x".into(), message: "m".into(), after_unknown_attempt: true })
+        };
         for status in [401, 403, 413, 429] {
             assert!(!after(status).settles_the_key(false), "{status}");
         }

@@ -113,7 +113,8 @@ mod tests {
     async fn a_purse_load_is_retried_with_its_key_through_three_bad_gateways() {
         let certificate = r#"{"purse_id":"ab","certificate":"cert","amount":500,"balance":100}"#;
         let unavailable = || response("503 Service Unavailable", "");
-        let answers = vec![unavailable(), response("502 Bad Gateway", ""), unavailable(), response("201 Created", certificate)];
+        let answers =
+            vec![unavailable(), response("502 Bad Gateway", ""), unavailable(), response("201 Created", certificate)];
         let (url, server) = canned_server(answers).await;
         let loaded = offline_client(url).load_purse("tok", "key-1", 500, "d3v1c3").await.unwrap();
         assert_eq!((loaded.certificate.as_str(), loaded.amount, loaded.balance), ("cert", 500, Some(100)));
@@ -129,7 +130,8 @@ mod tests {
 
     #[tokio::test]
     async fn the_online_patience_gives_up_after_three_attempts() {
-        let unavailable = || response("503 Service Unavailable", r#"{"error":{"code":"unavailable","message":"busy"}}"#);
+        let unavailable =
+            || response("503 Service Unavailable", r#"{"error":{"code":"unavailable","message":"busy"}}"#);
         let (url, server) = canned_server(vec![unavailable(), unavailable(), unavailable()]).await;
         let err = Client::new(url).unwrap().load_purse("tok", "key-1", 500, "d").await.unwrap_err();
         assert_eq!((err.status(), err.code()), (Some(503), Some("unavailable")));
@@ -164,9 +166,11 @@ mod tests {
 
     #[tokio::test]
     async fn a_device_registration_needs_a_json_answer() {
-        let (url, server) =
-            canned_server(vec![response("201 Created", r#"{"public_key":"ab","status":"active"}"#), response("201 Created", "ok")])
-                .await;
+        let (url, server) = canned_server(vec![
+            response("201 Created", r#"{"public_key":"ab","status":"active"}"#),
+            response("201 Created", "ok"),
+        ])
+        .await;
         let client = offline_client(url);
         client.register_device("tok", "ab").await.unwrap();
         let err = client.register_device("tok", "ab").await.unwrap_err();
@@ -189,6 +193,8 @@ mod tests {
         assert_eq!((listed[0].settled, listed[0].returned, listed[0].state.as_str()), (100, 0, "open"));
         let seen = server.await.unwrap();
         assert!(!seen[0].head.contains("authorization") && !seen[1].head.contains("authorization"));
-        assert!(seen[2].head.starts_with("get /v1/purses http/1.1") && seen[2].head.contains("authorization: bearer tok"));
+        assert!(
+            seen[2].head.starts_with("get /v1/purses http/1.1") && seen[2].head.contains("authorization: bearer tok")
+        );
     }
 }

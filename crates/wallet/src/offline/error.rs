@@ -14,7 +14,9 @@ pub enum OfflineError {
         "this device does not know your account number yet; run `offpay wallet sync` once while the server can be reached"
     )]
     UnknownIdentity,
-    #[error("this device's offline data belongs to {cached}, but the wallet is logged in as {current}; log in as {cached} again")]
+    #[error(
+        "this device's offline data belongs to {cached}, but the wallet is logged in as {current}; log in as {cached} again"
+    )]
     IdentityMismatch { cached: String, current: String },
     #[error("this wallet is not logged in; run `offpay wallet login HANDLE` first")]
     NotLoggedIn,
@@ -22,7 +24,9 @@ pub enum OfflineError {
     SessionEnded { handle: String },
     #[error("there is no offline purse on this device; load one with `offpay wallet purse load AMOUNT` while online")]
     NoPurse,
-    #[error("this device's offline purse was revoked by the server (double spending was detected); it can no longer pay offline")]
+    #[error(
+        "this device's offline purse was revoked by the server (double spending was detected); it can no longer pay offline"
+    )]
     PurseRevoked,
     #[error("this is not a payment request: {0}")]
     MalformedRequest(DecodeError),
@@ -53,7 +57,9 @@ pub enum OfflineError {
         "no answer from the server about loading the purse ({reason}); run the same `purse load` again to finish it: it will not be loaded twice"
     )]
     LoadUncertain { reason: String },
-    #[error("an earlier purse load of {amount} minor units is unfinished; run `offpay wallet purse load` with that amount to finish it first")]
+    #[error(
+        "an earlier purse load of {amount} minor units is unfinished; run `offpay wallet purse load` with that amount to finish it first"
+    )]
     LoadPending { amount: u64 },
     #[error("the server sent a purse certificate this device cannot use: {0}")]
     BadCertificate(String),

@@ -100,12 +100,16 @@ pub struct SyncReport {
 
 impl OfflineStore {
     /// Asks the server who I am (`/v1/me`, `/v1/config`) and remembers it.
-    pub async fn refresh_identity(&mut self, session: &OnlineSession) -> Result<(Identity, Option<OfflineLimits>), OfflineError> {
+    pub async fn refresh_identity(
+        &mut self,
+        session: &OnlineSession,
+    ) -> Result<(Identity, Option<OfflineLimits>), OfflineError> {
         let (client, token) = (session.api.client(), session.api.token());
         let me = client.me(token).await.map_err(|e| session_error(e, session))?;
         let account = me.account.ok_or_else(|| bad_answer(session, "its /v1/me answer has no account number"))?;
         let config = client.config().await?;
-        let currency = Currency::new(&config.currency, config.decimals).ok_or_else(|| bad_answer(session, "unusable currency"))?;
+        let currency =
+            Currency::new(&config.currency, config.decimals).ok_or_else(|| bad_answer(session, "unusable currency"))?;
         let handle = Handle::parse(&me.handle).map_err(|e| bad_answer(session, &e.to_string()))?;
         let identity = Identity {
             server: session.api.server().to_string(),
@@ -141,7 +145,9 @@ impl OfflineStore {
         let listed = session.api.client().revocations().await?;
         let mut revocations = Revocations::default();
         for p in &listed.purses {
-            revocations.purses.insert(PurseId::from_hex(p).map_err(|e| bad_answer(session, &format!("revoked purse: {e}")))?);
+            revocations
+                .purses
+                .insert(PurseId::from_hex(p).map_err(|e| bad_answer(session, &format!("revoked purse: {e}")))?);
         }
         for d in &listed.devices {
             let mut bytes = [0u8; 32];
@@ -155,7 +161,12 @@ impl OfflineStore {
     /// Moves `amount_text` (major units) from the balance into a new purse for this device.
     /// The idempotency key is stored before the request leaves; a load whose outcome was
     /// unknown is finished by running the same load again (never loaded twice).
-    pub async fn load_purse(&mut self, session: &OnlineSession, amount_text: &str, now: UnixTime) -> Result<LoadedPurse, OfflineError> {
+    pub async fn load_purse(
+        &mut self,
+        session: &OnlineSession,
+        amount_text: &str,
+        now: UnixTime,
+    ) -> Result<LoadedPurse, OfflineError> {
         let (identity, _limits) = self.refresh_identity(session).await?;
         let amount = identity.currency.parse_major(amount_text)?;
         let keys = self.refresh_issuer_keys(session).await?;
@@ -166,20 +177,21 @@ impl OfflineStore {
             Ok(load) => load,
             Err(other) => return Err(OfflineError::LoadPending { amount: other.amount.minor() }),
         };
-        let answer = match client.load_purse(token, &load.idempotency_key, amount.minor(), &self.device_public_hex()).await {
-            Ok(answer) => answer,
-            Err(e) => {
-                if e.settles_the_key(load.reused) {
-                    let code = e.code().unwrap_or("unreachable").to_string();
-                    self.purse_load_failed(&load.idempotency_key, &code, now_ms())?;
-                    return Err(session_error(e, session));
+        let answer =
+            match client.load_purse(token, &load.idempotency_key, amount.minor(), &self.device_public_hex()).await {
+                Ok(answer) => answer,
+                Err(e) => {
+                    if e.settles_the_key(load.reused) {
+                        let code = e.code().unwrap_or("unreachable").to_string();
+                        self.purse_load_failed(&load.idempotency_key, &code, now_ms())?;
+                        return Err(session_error(e, session));
+                    }
+                    if e.is_definitely_not_done() {
+                        return Err(session_error(e, session));
+                    }
+                    return Err(OfflineError::LoadUncertain { reason: e.to_string() });
                 }
-                if e.is_definitely_not_done() {
-                    return Err(session_error(e, session));
-                }
-                return Err(OfflineError::LoadUncertain { reason: e.to_string() });
-            }
-        };
+            };
         let certificate = match self.check_loaded(&answer.certificate, &identity, amount, &keys, now) {
             Ok(c) => c,
             Err(e) => {
@@ -227,7 +239,11 @@ impl OfflineStore {
 
     /// Closes every purse of this device that is open (or whose close is unfinished): signs a
     /// close statement, stores it (the purse pays nothing more from here on), then sends it.
-    pub async fn close_purses(&mut self, session: &OnlineSession, now: UnixTime) -> Result<Vec<ClosedPurse>, OfflineError> {
+    pub async fn close_purses(
+        &mut self,
+        session: &OnlineSession,
+        now: UnixTime,
+    ) -> Result<Vec<ClosedPurse>, OfflineError> {
         let identity = self.refresh_identity(session).await?.0;
         let (client, token) = (session.api.client(), session.api.token());
         let mut out = Vec::new();
@@ -248,8 +264,10 @@ impl OfflineStore {
             };
             let outcome = match client.close_purse(token, &key, &purse.purse_id().to_hex(), &close_text).await {
                 Ok(answer) => {
-                    let returned = Amount::from_minor(answer.returned).ok_or_else(|| bad_answer(session, "returned out of range"))?;
-                    let held = Amount::from_minor(answer.held).ok_or_else(|| bad_answer(session, "held out of range"))?;
+                    let returned = Amount::from_minor(answer.returned)
+                        .ok_or_else(|| bad_answer(session, "returned out of range"))?;
+                    let held =
+                        Amount::from_minor(answer.held).ok_or_else(|| bad_answer(session, "held out of range"))?;
                     self.update_purse_status(purse.purse_id(), PurseStatus::Closed, purse.settled, returned)?;
                     Ok((returned, held))
                 }
@@ -308,7 +326,9 @@ impl OfflineStore {
             self.update_purse_status(id, status, settled, returned)?;
         }
         for purse in self.purses()? {
-            if revocations.is_revoked(purse.purse_id(), &self.device_public_key()) && purse.status != PurseStatus::Revoked {
+            if revocations.is_revoked(purse.purse_id(), &self.device_public_key())
+                && purse.status != PurseStatus::Revoked
+            {
                 self.update_purse_status(purse.purse_id(), PurseStatus::Revoked, purse.settled, purse.returned)?;
             }
         }

@@ -7,7 +7,8 @@
 //! Only after that may the caller show success.
 
 use offpay_protocol::{
-    AcceptContext, AccountId, Amount, Encoded, Hash256, Nonce, PaymentNote, PaymentRequest, PurseId, RequestFields, UnixTime, accept_note,
+    AcceptContext, AccountId, Amount, Encoded, Hash256, Nonce, PaymentNote, PaymentRequest, PurseId, RequestFields,
+    UnixTime, accept_note,
 };
 use rusqlite::TransactionBehavior;
 
@@ -44,9 +45,17 @@ impl OfflineStore {
 
     /// Makes and stores a payment request for `amount`, payable for `valid_for_secs` from
     /// `now`, signed with this device's key.
-    pub fn request(&mut self, amount: Amount, valid_for_secs: u64, now: UnixTime) -> Result<IssuedRequest, OfflineError> {
+    pub fn request(
+        &mut self,
+        amount: Amount,
+        valid_for_secs: u64,
+        now: UnixTime,
+    ) -> Result<IssuedRequest, OfflineError> {
         let identity = self.require_identity()?;
-        let expires_at = now.checked_add(valid_for_secs).filter(|_| valid_for_secs > 0).ok_or(OfflineError::BadValidity(valid_for_secs))?;
+        let expires_at = now
+            .checked_add(valid_for_secs)
+            .filter(|_| valid_for_secs > 0)
+            .ok_or(OfflineError::BadValidity(valid_for_secs))?;
         let fields = RequestFields {
             payee: identity.account,
             payee_device_key: self.device_public_key(),

@@ -163,7 +163,12 @@ fn store_err(e: rusqlite::Error) -> OfflineError {
 }
 
 /// The earlier payment of `request` as a [`Payment`], with what its purse has left now.
-fn repeated_payment(conn: &Connection, request: &PaymentRequest, note: PaymentNote, text: String) -> Result<Payment, OfflineError> {
+fn repeated_payment(
+    conn: &Connection,
+    request: &PaymentRequest,
+    note: PaymentNote,
+    text: String,
+) -> Result<Payment, OfflineError> {
     let remaining = purses::read_purse(conn, note.purse_id())?.map_or(Amount::ZERO, |p| p.remaining());
     Ok(Payment {
         purse_id: note.purse_id(),

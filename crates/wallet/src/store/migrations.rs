@@ -83,7 +83,8 @@ mod tests {
             )
             .unwrap();
         assert!(plan.contains("outbox_pending"), "{plan}");
-        let pending: i64 = conn.query_row("SELECT count(*) FROM outbox WHERE state = 'pending'", [], |r| r.get(0)).unwrap();
+        let pending: i64 =
+            conn.query_row("SELECT count(*) FROM outbox WHERE state = 'pending'", [], |r| r.get(0)).unwrap();
         assert_eq!(pending, 1);
     }
 }

@@ -67,7 +67,8 @@ impl Store {
     /// does not exist, and the database file with mode 0600. Runs pending migrations.
     pub fn open(home: &Path) -> Result<Store, StoreError> {
         let (mut conn, path) = open_private(home, DB_FILE_NAME, Duration::from_secs(5)).map_err(StoreError::from)?;
-        conn.pragma_update(None, "foreign_keys", "ON").map_err(|source| StoreError::Open { path: path.clone(), source })?;
+        conn.pragma_update(None, "foreign_keys", "ON")
+            .map_err(|source| StoreError::Open { path: path.clone(), source })?;
         migrations::run(&mut conn)?;
         Ok(Store { conn, path })
     }

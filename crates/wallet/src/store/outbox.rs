@@ -193,7 +193,12 @@ impl Store {
     }
 }
 
-fn insert_pending(conn: &rusqlite::Connection, key: &str, terms: &SendTerms<'_>, now_ms: i64) -> Result<(), StoreError> {
+fn insert_pending(
+    conn: &rusqlite::Connection,
+    key: &str,
+    terms: &SendTerms<'_>,
+    now_ms: i64,
+) -> Result<(), StoreError> {
     conn.execute(
         "INSERT INTO outbox (idempotency_key, server, account, to_handle, amount, memo, state,
                              attempts, created_at_ms, updated_at_ms)
@@ -232,7 +237,11 @@ fn entry_in(conn: &rusqlite::Connection, key: &str) -> Result<Option<OutboxEntry
     raw.map(RawEntry::into_entry).transpose()
 }
 
-fn collect(conn: &rusqlite::Connection, sql: &str, args: &[&dyn rusqlite::ToSql]) -> Result<Vec<OutboxEntry>, StoreError> {
+fn collect(
+    conn: &rusqlite::Connection,
+    sql: &str,
+    args: &[&dyn rusqlite::ToSql],
+) -> Result<Vec<OutboxEntry>, StoreError> {
     let mut stmt = conn.prepare(sql)?;
     let rows = stmt.query_map(args, RawEntry::from_row)?;
     let mut out = Vec::new();
@@ -243,7 +252,8 @@ fn collect(conn: &rusqlite::Connection, sql: &str, args: &[&dyn rusqlite::ToSql]
 }
 
 fn amount_to_sql(amount: Amount) -> Result<i64, StoreError> {
-    i64::try_from(amount.minor()).map_err(|_| StoreError::BadValue { key: "amount".into(), value: amount.minor().to_string() })
+    i64::try_from(amount.minor())
+        .map_err(|_| StoreError::BadValue { key: "amount".into(), value: amount.minor().to_string() })
 }
 
 /// A row as SQLite returns it, before its values are checked.
@@ -346,7 +356,13 @@ mod tests {
 
     impl Terms {
         fn new(to: &str, minor: u64, memo: Option<&str>) -> Terms {
-            Terms { server: SERVER.into(), account: h("alice"), to: h(to), amount: amt(minor), memo: memo.map(Into::into) }
+            Terms {
+                server: SERVER.into(),
+                account: h("alice"),
+                to: h(to),
+                amount: amt(minor),
+                memo: memo.map(Into::into),
+            }
         }
 
         fn get(&self) -> SendTerms<'_> {
@@ -426,7 +442,10 @@ mod tests {
         let retry = sent(store.outbox_retry(&first.idempotency_key, 3).unwrap().unwrap());
         assert_eq!(retry, PendingSend { idempotency_key: first.idempotency_key.clone(), reused: true });
         let entry = store.outbox_entry(&first.idempotency_key).unwrap().unwrap();
-        assert_eq!((entry.state, entry.attempts, entry.updated_at_ms, entry.created_at_ms), (OutboxState::Pending, 2, 3, 1));
+        assert_eq!(
+            (entry.state, entry.attempts, entry.updated_at_ms, entry.created_at_ms),
+            (OutboxState::Pending, 2, 3, 1)
+        );
     }
 
     #[test]

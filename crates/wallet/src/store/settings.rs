@@ -49,11 +49,7 @@ pub struct Settings {
 impl Settings {
     /// The session, if the wallet is logged in.
     pub fn session(&self) -> Option<Session> {
-        Some(Session {
-            server_url: self.server_url.clone()?,
-            handle: self.handle.clone()?,
-            token: self.token.clone()?,
-        })
+        Some(Session { server_url: self.server_url.clone()?, handle: self.handle.clone()?, token: self.token.clone()? })
     }
 }
 
@@ -79,11 +75,8 @@ impl Store {
         };
         let balance = match (get(BALANCE)?, get(BALANCE_AS_OF_MS)?) {
             (Some(minor), Some(as_of)) => {
-                let amount = minor
-                    .parse::<u64>()
-                    .ok()
-                    .and_then(Amount::from_minor)
-                    .ok_or_else(|| bad(BALANCE, &minor))?;
+                let amount =
+                    minor.parse::<u64>().ok().and_then(Amount::from_minor).ok_or_else(|| bad(BALANCE, &minor))?;
                 let as_of_ms = as_of.parse().map_err(|_| bad(BALANCE_AS_OF_MS, &as_of))?;
                 Some(KnownBalance { amount, as_of_ms })
             }
@@ -93,14 +86,7 @@ impl Store {
             Some(text) => text.parse().map_err(|_| bad(LAST_EVENT_SEQ, &text))?,
             None => 0,
         };
-        Ok(Settings {
-            server_url: get(SERVER_URL)?,
-            handle,
-            token: get(TOKEN)?,
-            currency,
-            balance,
-            last_event_seq,
-        })
+        Ok(Settings { server_url: get(SERVER_URL)?, handle, token: get(TOKEN)?, currency, balance, last_event_seq })
     }
 
     /// Remembers the server URL (without logging in).

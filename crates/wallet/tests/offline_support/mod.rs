@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 
 use offpay_protocol::testkit::{self, DAY, NOW};
 use offpay_protocol::{
-    AccountId, Amount, CertificateFields, Currency, CurrencyCode, Handle, IssuerKey, IssuerKeys, PurseCertificate, PurseId,
-    SigningKey,
+    AccountId, Amount, CertificateFields, Currency, CurrencyCode, Handle, IssuerKey, IssuerKeys, PurseCertificate,
+    PurseId, SigningKey,
 };
 use offpay_wallet::offline::{Identity, OfflineStore};
 

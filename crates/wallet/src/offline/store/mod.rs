@@ -30,8 +30,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::sqlite_file::{OpenFailure, open_private};
 
-pub(crate) use cache::verifying_key_from_hex;
 pub use cache::Identity;
+pub(crate) use cache::verifying_key_from_hex;
 pub use notes::{AcceptedRecord, OpenRequestRecord, PaidRecord, UploadSide, UploadStatus};
 pub use purses::{PurseLoad, PurseRecord, PurseStatus};
 
@@ -212,7 +212,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         {
             let store = OfflineStore::open(dir.path()).unwrap();
-            store.conn().execute_batch("PRAGMA ignore_check_constraints = ON; UPDATE device SET secret = x'00'").unwrap();
+            store
+                .conn()
+                .execute_batch("PRAGMA ignore_check_constraints = ON; UPDATE device SET secret = x'00'")
+                .unwrap();
         }
         assert!(matches!(OfflineStore::open(dir.path()), Err(OfflineStoreError::Corrupt { .. })));
     }

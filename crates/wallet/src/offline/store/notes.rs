@@ -3,8 +3,8 @@
 //! was uploaded.
 
 use offpay_protocol::{
-    AccountId, Accepted, Amount, Encoded, Hash256, Nonce, OpenRequest, PaymentNote, PaymentRequest, PurseId, PurseTally,
-    UnixTime,
+    Accepted, AccountId, Amount, Encoded, Hash256, Nonce, OpenRequest, PaymentNote, PaymentRequest, PurseId,
+    PurseTally, UnixTime,
 };
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -118,7 +118,12 @@ fn u64_col(value: i64, what: &'static str) -> Result<u64, OfflineStoreError> {
     u64::try_from(value).map_err(|e| corrupt(what, e))
 }
 
-pub(crate) fn insert_request(conn: &Connection, request: &PaymentRequest, text: &str, now: UnixTime) -> Result<(), OfflineStoreError> {
+pub(crate) fn insert_request(
+    conn: &Connection,
+    request: &PaymentRequest,
+    text: &str,
+    now: UnixTime,
+) -> Result<(), OfflineStoreError> {
     let f = request.fields();
     conn.execute(
         "INSERT INTO requests (nonce, amount, expires_at, paid, text, created_at) VALUES (?1, ?2, ?3, 0, ?4, ?5)",
@@ -135,11 +140,9 @@ pub(crate) fn insert_request(conn: &Connection, request: &PaymentRequest, text: 
 
 pub(crate) fn read_request(conn: &Connection, nonce: Nonce) -> Result<Option<OpenRequestRecord>, OfflineStoreError> {
     let row: Option<(i64, i64, i64, String)> = conn
-        .query_row(
-            "SELECT amount, expires_at, paid, text FROM requests WHERE nonce = ?1",
-            [nonce.to_hex()],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-        )
+        .query_row("SELECT amount, expires_at, paid, text FROM requests WHERE nonce = ?1", [nonce.to_hex()], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })
         .optional()?;
     row.map(|(amount, expires_at, paid, text)| {
         Ok(OpenRequestRecord {
@@ -154,8 +157,9 @@ pub(crate) fn read_request(conn: &Connection, nonce: Nonce) -> Result<Option<Ope
 }
 
 pub(crate) fn read_tally(conn: &Connection, purse_id: PurseId) -> Result<Option<PurseTally>, OfflineStoreError> {
-    let text: Option<String> =
-        conn.query_row("SELECT tally FROM tallies WHERE purse_id = ?1", [purse_id.to_hex()], |r| r.get(0)).optional()?;
+    let text: Option<String> = conn
+        .query_row("SELECT tally FROM tallies WHERE purse_id = ?1", [purse_id.to_hex()], |r| r.get(0))
+        .optional()?;
     text.map(|t| {
         let tally: PurseTally = serde_json::from_str(&t).map_err(|e| corrupt("purse tally", e))?;
         if tally.purse_id != purse_id {
@@ -193,14 +197,20 @@ pub(crate) fn record_acceptance(
         "INSERT INTO tallies (purse_id, tally) VALUES (?1, ?2) ON CONFLICT (purse_id) DO UPDATE SET tally = excluded.tally",
         params![accepted.purse_id.to_hex(), tally],
     )?;
-    let changed = conn.execute("UPDATE requests SET paid = 1 WHERE nonce = ?1 AND paid = 0", [accepted.nonce.to_hex()])?;
+    let changed =
+        conn.execute("UPDATE requests SET paid = 1 WHERE nonce = ?1 AND paid = 0", [accepted.nonce.to_hex()])?;
     if changed != 1 {
         return Err(corrupt("payment request", "the request was paid while the note was being accepted"));
     }
     Ok(())
 }
 
-pub(crate) fn insert_paid(conn: &Connection, note: &PaymentNote, text: &str, now: UnixTime) -> Result<(), OfflineStoreError> {
+pub(crate) fn insert_paid(
+    conn: &Connection,
+    note: &PaymentNote,
+    text: &str,
+    now: UnixTime,
+) -> Result<(), OfflineStoreError> {
     let f = note.fields();
     conn.execute(
         "INSERT INTO paid (note_hash, text, purse_id, seq, amount, payee, paid_at, nonce)
@@ -234,7 +244,8 @@ pub(crate) fn paid_text_for_nonce(conn: &Connection, nonce: Nonce) -> Result<Opt
 /// Schema 2: fills the `nonce` column of the notes paid before it existed, from their texts.
 pub(crate) fn fill_paid_nonces(conn: &Connection) -> Result<(), OfflineStoreError> {
     let mut stmt = conn.prepare("SELECT note_hash, text FROM paid WHERE nonce IS NULL")?;
-    let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?.collect::<Result<Vec<_>, _>>()?;
+    let rows =
+        stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?.collect::<Result<Vec<_>, _>>()?;
     for (hash, text) in rows {
         let note = PaymentNote::from_text(&text).map_err(|e| corrupt("paid note", e))?;
         conn.execute("UPDATE paid SET nonce = ?2 WHERE note_hash = ?1", params![hash, note.fields().nonce.to_hex()])?;
@@ -346,9 +357,10 @@ impl OfflineStore {
     /// Notes not yet settled by an upload (accepted and paid), as (side, hash, text).
     pub fn pending_uploads(&self) -> Result<Vec<(UploadSide, Hash256, String)>, OfflineStoreError> {
         let mut out = Vec::new();
-        for (side, table, order) in
-            [(UploadSide::Accepted, "accepted", "accepted_at, purse_id, seq"), (UploadSide::Paid, "paid", "purse_id, seq")]
-        {
+        for (side, table, order) in [
+            (UploadSide::Accepted, "accepted", "accepted_at, purse_id, seq"),
+            (UploadSide::Paid, "paid", "purse_id, seq"),
+        ] {
             let mut stmt = self.conn().prepare(&format!(
                 "SELECT note_hash, text FROM {table} WHERE sync_status IS NULL OR sync_status = 'held' ORDER BY {order}"
             ))?;
@@ -380,7 +392,12 @@ impl OfflineStore {
     }
 
     /// Records the server's answer for an uploaded note (in whichever table holds it).
-    pub fn record_upload(&mut self, hash: Hash256, status: UploadStatus, reason: Option<&str>) -> Result<(), OfflineStoreError> {
+    pub fn record_upload(
+        &mut self,
+        hash: Hash256,
+        status: UploadStatus,
+        reason: Option<&str>,
+    ) -> Result<(), OfflineStoreError> {
         let status = (status != UploadStatus::Pending).then(|| status.as_str());
         for table in ["accepted", "paid"] {
             self.conn().execute(

@@ -82,8 +82,7 @@ pub struct PurseLoad {
     pub reused: bool,
 }
 
-const PURSE_COLUMNS: &str =
-    "certificate, last_seq, last_hash, spent, state, settled, returned, close_text, close_key";
+const PURSE_COLUMNS: &str = "certificate, last_seq, last_hash, spent, state, settled, returned, close_text, close_key";
 
 fn purse_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<RawPurse> {
     Ok(RawPurse {
@@ -113,7 +112,8 @@ struct RawPurse {
 
 impl RawPurse {
     fn into_record(self) -> Result<PurseRecord, OfflineStoreError> {
-        let certificate = PurseCertificate::from_text(&self.certificate).map_err(|e| corrupt("purse certificate", e))?;
+        let certificate =
+            PurseCertificate::from_text(&self.certificate).map_err(|e| corrupt("purse certificate", e))?;
         let state = PurseState {
             purse_id: certificate.purse_id(),
             last_seq: u32::try_from(self.last_seq).map_err(|e| corrupt("purse sequence number", e))?,
@@ -142,14 +142,22 @@ pub(crate) fn read_purses(conn: &Connection) -> Result<Vec<PurseRecord>, Offline
 
 pub(crate) fn read_purse(conn: &Connection, purse_id: PurseId) -> Result<Option<PurseRecord>, OfflineStoreError> {
     let raw = conn
-        .query_row(&format!("SELECT {PURSE_COLUMNS} FROM purses WHERE purse_id = ?1"), [purse_id.to_hex()], purse_from_row)
+        .query_row(
+            &format!("SELECT {PURSE_COLUMNS} FROM purses WHERE purse_id = ?1"),
+            [purse_id.to_hex()],
+            purse_from_row,
+        )
         .optional()?;
     raw.map(RawPurse::into_record).transpose()
 }
 
 /// Moves a purse's chain state from `before` to `after`; fails unless the stored state is
 /// still `before` (so a state is never advanced from a stale read).
-pub(crate) fn advance_purse(conn: &Connection, before: &PurseState, after: &PurseState) -> Result<(), OfflineStoreError> {
+pub(crate) fn advance_purse(
+    conn: &Connection,
+    before: &PurseState,
+    after: &PurseState,
+) -> Result<(), OfflineStoreError> {
     let changed = conn.execute(
         "UPDATE purses SET last_seq = ?1, last_hash = ?2, spent = ?3
          WHERE purse_id = ?4 AND last_seq = ?5 AND last_hash = ?6 AND state = 'open'",
@@ -168,7 +176,11 @@ pub(crate) fn advance_purse(conn: &Connection, before: &PurseState, after: &Purs
     Ok(())
 }
 
-fn insert_purse_in(conn: &Connection, certificate: &PurseCertificate, now_ms: i64) -> Result<PurseRecord, OfflineStoreError> {
+fn insert_purse_in(
+    conn: &Connection,
+    certificate: &PurseCertificate,
+    now_ms: i64,
+) -> Result<PurseRecord, OfflineStoreError> {
     let state = PurseState::new(certificate);
     let f = certificate.fields();
     conn.execute(
@@ -204,7 +216,11 @@ impl OfflineStore {
     /// Stores a certificate as a fresh open purse (nothing spent). Installing the same
     /// certificate again changes nothing. The caller checks the certificate (see
     /// `OfflineStore::install_purse`).
-    pub(crate) fn insert_purse(&mut self, certificate: &PurseCertificate, now_ms: i64) -> Result<PurseRecord, OfflineStoreError> {
+    pub(crate) fn insert_purse(
+        &mut self,
+        certificate: &PurseCertificate,
+        now_ms: i64,
+    ) -> Result<PurseRecord, OfflineStoreError> {
         let tx = self.conn_mut().transaction_with_behavior(TransactionBehavior::Immediate)?;
         let record = insert_purse_in(&tx, certificate, now_ms)?;
         tx.commit()?;
@@ -272,7 +288,12 @@ impl OfflineStore {
 
     /// Marks an open purse as closing with its signed close statement and the idempotency key
     /// of the close request. From here on the device pays nothing from it.
-    pub(crate) fn begin_close(&mut self, purse_id: PurseId, close_text: &str, key: &str) -> Result<(), OfflineStoreError> {
+    pub(crate) fn begin_close(
+        &mut self,
+        purse_id: PurseId,
+        close_text: &str,
+        key: &str,
+    ) -> Result<(), OfflineStoreError> {
         let changed = self.conn().execute(
             "UPDATE purses SET state = 'closing', close_text = ?2, close_key = ?3 WHERE purse_id = ?1 AND state = 'open'",
             params![purse_id.to_hex(), close_text, key],

@@ -141,7 +141,8 @@ mod tests {
         let conn = Connection::open(dir.path().join(super::super::OFFLINE_DB_FILE_NAME)).unwrap();
         conn.execute_batch(STEP_1).unwrap();
         conn.pragma_update(None, "user_version", 1).unwrap();
-        let (hash, purse) = note.map_or((String::from("00"), String::from("00")), |n| (n.hash().to_hex(), n.purse_id().to_hex()));
+        let (hash, purse) =
+            note.map_or((String::from("00"), String::from("00")), |n| (n.hash().to_hex(), n.purse_id().to_hex()));
         conn.execute(
             "INSERT INTO paid (note_hash, text, purse_id, seq, amount, payee, paid_at) VALUES (?1, ?2, ?3, 1, 15000, 2002, 1)",
             params![hash, paid_text, purse],
