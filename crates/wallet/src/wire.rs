@@ -114,6 +114,9 @@ pub struct HistoryItem {
     pub counterparty: Option<String>,
     pub memo: Option<String>,
     pub created_at_ms: i64,
+    /// For an `offline_settle` entry: the hash of the payment note it pays (64 hex characters).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 /// Answer of `GET /v1/history`.

@@ -208,7 +208,13 @@ pub fn history_human(currency: &Currency, items: &[HistoryItem]) -> String {
         .iter()
         .zip(amounts.iter().zip(&parties))
         .map(|(item, (amount, party))| {
-            let memo = item.memo.as_deref().map(sanitize).unwrap_or_default();
+            let memo = match (&item.memo, &item.note) {
+                (Some(memo), _) => sanitize(memo),
+                // An offline payment has no memo: its note's id (as `offline history` shows it)
+                // ties the line to the note the payer or payee holds.
+                (None, Some(note)) => format!("offline note {}", sanitize(note.get(..8).unwrap_or(note))),
+                (None, None) => String::new(),
+            };
             let line = format!("{}  {amount:>width$}  {party:<party_width$}  {memo}", utc_minute(item.created_at_ms));
             line.trim_end().to_string()
         })
@@ -296,6 +302,7 @@ mod tests {
             counterparty: counterparty.map(Into::into),
             memo: memo.map(Into::into),
             created_at_ms: 1_764_079_380_000 + entry_id * 60_000,
+            note: None,
         }
     }
 
@@ -463,13 +470,17 @@ mod tests {
 
     #[test]
     fn history_lines_are_aligned_and_safe() {
+        let offline =
+            HistoryItem { note: Some("3fa2c1d0".repeat(8)), ..item(4, "offline_settle", 12_000, Some("dev"), None) };
         let items = [
+            offline,
             item(3, "transfer", -25_000, Some("bob"), Some("lunch\x1b[2J")),
             item(2, "transfer", 500, Some("carol"), None),
             item(1, "deposit", 100_000, None, None),
         ];
         let text = history_human(&Currency::INR, &items);
         let expected = [
+            "2025-11-25 14:07 UTC   +120.00 INR  from dev    offline note 3fa2c1d0",
             "2025-11-25 14:06 UTC   -250.00 INR  to bob      lunch [2J",
             "2025-11-25 14:05 UTC     +5.00 INR  from carol",
             "2025-11-25 14:04 UTC  +1000.00 INR  deposit",
@@ -477,9 +488,11 @@ mod tests {
         assert_eq!(text, expected.join("\n"));
         assert_eq!(history_human(&Currency::INR, &[]), "No payments yet.");
         let json = history_json(&items);
-        assert_eq!(json["items"][0]["delta"], -25000);
-        assert_eq!(json["items"][2]["kind"], "deposit");
-        assert_eq!(json["items"].as_array().unwrap().len(), 3);
+        assert_eq!(json["items"][0]["note"], "3fa2c1d0".repeat(8));
+        assert_eq!(json["items"][1]["delta"], -25000);
+        assert_eq!(json["items"][3]["kind"], "deposit");
+        assert_eq!(json["items"].as_array().unwrap().len(), 4);
+        assert!(json["items"][1].get("note").is_none(), "no note key on an online entry");
     }
 
     #[test]
