@@ -23,7 +23,7 @@ use offpay_wallet::offline::{
 };
 use serde_json::{Value, json};
 
-use super::output::{money, retried_human, retried_json, sanitize, utc_minute};
+use super::output::{money, retried_human, retried_json, sanitize, short_id, utc_minute};
 
 #[derive(clap::Subcommand)]
 pub enum OfflineCommand {
@@ -338,10 +338,6 @@ pub fn qr_text(text: &str) -> anyhow::Result<String> {
     let code = qrcode::QrCode::with_error_correction_level(text.as_bytes(), qrcode::EcLevel::L)
         .context("the text is too long for a QR code")?;
     Ok(code.render::<Dense1x2>().dark_color(Dense1x2::Light).light_color(Dense1x2::Dark).quiet_zone(true).build())
-}
-
-fn short_id(hex: &str) -> &str {
-    hex.get(..12).unwrap_or(hex)
 }
 
 pub fn pay_question(currency: &Currency, p: &PayPreview) -> String {

@@ -190,6 +190,11 @@ pub fn retried_json(retried: &RetriedSend) -> Value {
     })
 }
 
+/// The first 12 characters of a hex id (purse, note), as people are shown it.
+pub fn short_id(hex: &str) -> &str {
+    hex.get(..12).unwrap_or(hex)
+}
+
 pub fn history_json(items: &[HistoryItem]) -> Value {
     json!({ "items": items })
 }
@@ -212,7 +217,7 @@ pub fn history_human(currency: &Currency, items: &[HistoryItem]) -> String {
                 (Some(memo), _) => sanitize(memo),
                 // An offline payment has no memo: its note's id (as `offline history` shows it)
                 // ties the line to the note the payer or payee holds.
-                (None, Some(note)) => format!("offline note {}", sanitize(note.get(..8).unwrap_or(note))),
+                (None, Some(note)) => format!("offline note {}", sanitize(short_id(note))),
                 (None, None) => String::new(),
             };
             let line = format!("{}  {amount:>width$}  {party:<party_width$}  {memo}", utc_minute(item.created_at_ms));
@@ -480,7 +485,7 @@ mod tests {
         ];
         let text = history_human(&Currency::INR, &items);
         let expected = [
-            "2025-11-25 14:07 UTC   +120.00 INR  from dev    offline note 3fa2c1d0",
+            "2025-11-25 14:07 UTC   +120.00 INR  from dev    offline note 3fa2c1d03fa2",
             "2025-11-25 14:06 UTC   -250.00 INR  to bob      lunch [2J",
             "2025-11-25 14:05 UTC     +5.00 INR  from carol",
             "2025-11-25 14:04 UTC  +1000.00 INR  deposit",
