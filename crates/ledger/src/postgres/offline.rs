@@ -11,7 +11,7 @@ use std::collections::{HashMap, HashSet};
 use async_trait::async_trait;
 use deadpool_postgres::{Pool, Transaction};
 use offpay_protocol::note::NoteDecoder;
-use offpay_protocol::{CloseStatement, Hash256, Nonce, PaymentNote, PurseCertificate, PurseId, UnixTime};
+use offpay_protocol::{CloseStatement, Nonce, PaymentNote, PurseCertificate, PurseId, UnixTime};
 use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
@@ -30,7 +30,7 @@ use crate::offline::{
     RevocationList, UserRef,
 };
 use crate::offline::{signatures, stored_note};
-use crate::plan::{LockedAccount, account_kind, amount_of, handle_of};
+use crate::plan::{LockedAccount, account_kind, amount_of, handle_of, note_hash};
 
 /// Migration 2: offline payments.
 pub const MIGRATION: &str = r#"
@@ -202,9 +202,9 @@ async fn snapshots(tx: &Transaction<'_>, purses: Vec<Purse>) -> Result<HashMap<P
                 .map_err(|e| storage("note", e))?;
             s.stored.push(note);
             let hash: Vec<u8> = row.try_get(5)?;
-            let hash: [u8; 32] = hash.as_slice().try_into().map_err(|e| storage("note hash", e))?;
+            let hash = note_hash(&hash)?;
             s.states.push(StoredState {
-                hash: Hash256::from_bytes(hash),
+                hash,
                 from_payer: row.try_get(2)?,
                 held: row.try_get(3)?,
                 uploaded_by: row.try_get(4)?,
@@ -718,10 +718,10 @@ async fn release_held(pool: Pool, notifier: Notifier, now_ms: TimestampMs) -> Re
             .map_err(LedgerError::from)?
         {
             let hash: Vec<u8> = row.try_get(1).map_err(LedgerError::from)?;
-            let hash: [u8; 32] = hash.as_slice().try_into().map_err(|e| storage("note hash", e))?;
+            let hash = note_hash(&hash)?;
             held.push(HeldNote {
                 purse_id: purse_id_of(&row.try_get::<_, Vec<u8>>(0).map_err(LedgerError::from)?)?,
-                hash: Hash256::from_bytes(hash),
+                hash,
                 payee: row.try_get(2).map_err(LedgerError::from)?,
                 from_payer: row.try_get(3).map_err(LedgerError::from)?,
                 held: row.try_get(4).map_err(LedgerError::from)?,
@@ -932,11 +932,11 @@ impl OfflineStore for PostgresStore {
         let mut out = Vec::new();
         for r in client.query(&sql, &[&limit]).await.map_err(LedgerError::from)? {
             let hash: Vec<u8> = r.try_get(1).map_err(LedgerError::from)?;
-            let hash: [u8; 32] = hash.as_slice().try_into().map_err(|e| storage("note hash", e))?;
+            let hash = note_hash(&hash)?;
             let get = |i: usize| r.try_get::<_, i64>(i).map_err(LedgerError::from);
             out.push(HeldNoteRecord {
                 purse_id: purse_id_of(&r.try_get::<_, Vec<u8>>(0).map_err(LedgerError::from)?)?,
-                note: Hash256::from_bytes(hash),
+                note: hash,
                 payer: get(2)?,
                 payee: get(3)?,
                 amount: get(4)?,

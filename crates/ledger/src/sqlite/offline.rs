@@ -8,7 +8,7 @@ use std::collections::{HashMap, HashSet};
 
 use async_trait::async_trait;
 use offpay_protocol::note::NoteDecoder;
-use offpay_protocol::{Amount, CloseStatement, Hash256, Nonce, PaymentNote, PurseCertificate, PurseId, UnixTime};
+use offpay_protocol::{Amount, CloseStatement, Nonce, PaymentNote, PurseCertificate, PurseId, UnixTime};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::SqliteStore;
@@ -26,7 +26,7 @@ use crate::offline::{
     RevocationList, UserRef,
 };
 use crate::offline::{signatures, stored_note};
-use crate::plan::{LockedAccount, account_kind, amount_of, handle_of};
+use crate::plan::{LockedAccount, account_kind, amount_of, handle_of, note_hash};
 
 /// Migration 2: offline payments.
 pub const MIGRATION: &str = r#"
@@ -287,9 +287,9 @@ fn snapshot(conn: &Connection, purse: Purse) -> Result<Snapshot, LedgerError> {
     })?;
     for row in rows {
         let (bytes, from_payer, held, uploaded_by, hash) = row?;
-        let hash: [u8; 32] = hash.as_slice().try_into().map_err(|e| storage("note hash", e))?;
+        let hash = note_hash(&hash)?;
         stored.push(stored_note::restore(&bytes, &purse.certificate, &mut decoder).map_err(|e| storage("note", e))?);
-        states.push(StoredState { hash: Hash256::from_bytes(hash), from_payer, held, uploaded_by });
+        states.push(StoredState { hash, from_payer, held, uploaded_by });
     }
     let mut stmt = conn.prepare_cached("SELECT fingerprint FROM fraud_proofs WHERE purse_id = ?1")?;
     let proofs = stmt
@@ -668,14 +668,8 @@ fn release_held(
     let mut held = Vec::with_capacity(rows.len());
     for (purse_id, hash, payee, from_payer, amount) in rows {
         let purse_id: [u8; 16] = purse_id.as_slice().try_into().map_err(|e| storage("purse id", e))?;
-        let hash: [u8; 32] = hash.as_slice().try_into().map_err(|e| storage("note hash", e))?;
-        held.push(HeldNote {
-            purse_id: PurseId::from_bytes(purse_id),
-            hash: Hash256::from_bytes(hash),
-            payee,
-            from_payer,
-            held: amount,
-        });
+        let hash = note_hash(&hash)?;
+        held.push(HeldNote { purse_id: PurseId::from_bytes(purse_id), hash, payee, from_payer, held: amount });
     }
     let mut purses = HashMap::new();
     let mut users = HashMap::new();
@@ -784,10 +778,10 @@ fn held_notes(conn: &Connection, limit: u32) -> Result<Vec<HeldNoteRecord>, Ledg
     for row in rows {
         let (purse_id, hash, [payer, payee, amount, paid, held, uploaded_at_ms]) = row?;
         let purse_id: [u8; 16] = purse_id.as_slice().try_into().map_err(|e| storage("purse id", e))?;
-        let hash: [u8; 32] = hash.as_slice().try_into().map_err(|e| storage("note hash", e))?;
+        let hash = note_hash(&hash)?;
         out.push(HeldNoteRecord {
             purse_id: PurseId::from_bytes(purse_id),
-            note: Hash256::from_bytes(hash),
+            note: hash,
             payer,
             payee,
             amount,
