@@ -11,11 +11,10 @@
 //! nothing is half-done.
 
 mod commands;
-pub mod offline;
+mod offline;
 
 use std::process::ExitCode;
 
-pub use crate::time::utc;
 use anyhow::Context;
 
 use crate::options::store::StoreArgs;

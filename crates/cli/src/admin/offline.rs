@@ -19,6 +19,7 @@ use offpay_protocol::{Currency, Handle, Kind};
 use serde_json::json;
 
 use crate::options::store::{ISSUER_KEYS_ENV, StoreArgs, default_issuer_keys};
+use crate::time::utc;
 
 #[derive(clap::Subcommand)]
 pub enum OfflineAdminCommand {
@@ -166,7 +167,7 @@ async fn fraud(store: &dyn Store, limit: u32, json: bool) -> anyhow::Result<Exit
             p.kind,
             p.purse_id,
             handle_of(store, p.user_id).await,
-            super::utc(p.created_at_ms)
+            utc(p.created_at_ms)
         );
         if shown.insert(p.purse_id)
             && let Some(purse) = purses.get(&p.purse_id)
@@ -239,7 +240,7 @@ async fn held(store: &dyn Store, limit: u32, json: bool) -> anyhow::Result<ExitC
             m(n.held),
             m(n.paid),
             m(n.amount),
-            super::utc(n.uploaded_at_ms),
+            utc(n.uploaded_at_ms),
         );
     }
     Ok(ExitCode::SUCCESS)
@@ -277,7 +278,7 @@ async fn purses(store: &dyn Store, handle: Option<&str>, limit: u32, json: bool)
             p.id,
             handle_of(store, p.user_id).await,
             p.state.as_str(),
-            super::utc(i64::try_from(f.valid_until).unwrap_or(0).saturating_mul(1000)),
+            utc(i64::try_from(f.valid_until).unwrap_or(0).saturating_mul(1000)),
             money_line(p),
         );
     }

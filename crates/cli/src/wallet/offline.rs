@@ -23,7 +23,8 @@ use offpay_wallet::offline::{
 };
 use serde_json::{Value, json};
 
-use super::output::{money, retried_human, retried_json, sanitize, short_id, utc_minute};
+use super::output::{money, retried_human, retried_json, sanitize, short_id};
+use crate::time::utc_minute;
 
 #[derive(clap::Subcommand)]
 pub enum OfflineCommand {

@@ -8,7 +8,7 @@ use offpay_wallet::wire::HistoryItem;
 use offpay_wallet::{AccountView, BalanceView, Freshness, RetriedSend, SendReceipt, WalletError};
 use serde_json::{Value, json};
 
-pub use crate::time::utc_minute;
+use crate::time::utc_minute;
 
 /// "750.00 INR".
 pub fn money(currency: &Currency, amount: Amount) -> String {
