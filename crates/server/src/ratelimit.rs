@@ -56,21 +56,34 @@ impl<K: Hash + Eq + Clone> KeyedLimiter<K> {
     /// `Ok` when a request for `key` is allowed now (and counts it), else `Err` with the whole
     /// seconds to wait.
     pub fn check(&self, key: &K) -> Result<(), u64> {
+        {
+            let limiter = self.read();
+            if limiter.len() < self.max_keys {
+                return self.decide(&limiter, key);
+            }
+        }
         self.make_room();
-        let limiter = self.limiter.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        self.decide(&self.read(), key)
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Limiter<K>> {
+        self.limiter.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn decide(&self, limiter: &Limiter<K>, key: &K) -> Result<(), u64> {
         limiter.check_key(key).map_err(|not_until| {
             let wait = not_until.wait_time_from(self.clock.now());
             wait.as_millis().div_ceil(1000).try_into().unwrap_or(u64::MAX).max(1)
         })
     }
 
-    /// Keeps the number of tracked keys at most about `max_keys`.
+    /// Brings the number of tracked keys under `max_keys`: forgets keys back at their full
+    /// allowance, and starts every key again from full if that is not enough.
     fn make_room(&self) {
-        let full = self.limiter.read().unwrap_or_else(std::sync::PoisonError::into_inner).len() >= self.max_keys;
-        if !full {
+        let mut limiter = self.limiter.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if limiter.len() < self.max_keys {
             return;
         }
-        let mut limiter = self.limiter.write().unwrap_or_else(std::sync::PoisonError::into_inner);
         limiter.retain_recent();
         limiter.shrink_to_fit();
         if limiter.len() >= self.max_keys {
@@ -80,7 +93,7 @@ impl<K: Hash + Eq + Clone> KeyedLimiter<K> {
 
     /// Keys tracked now.
     pub fn tracked(&self) -> usize {
-        self.limiter.read().unwrap_or_else(std::sync::PoisonError::into_inner).len()
+        self.read().len()
     }
 }
 
