@@ -109,12 +109,10 @@ fn cited_paths_exist() {
                         problems.push(format!("{doc}: `{item}` does not exist"));
                     }
                     file = path.is_file().then(|| item.to_string());
-                } else if is_test_name(item) {
-                    if let Some(file) = &file {
-                        if !read(file).contains(item) {
-                            problems.push(format!("{doc}: `{item}` is not in {file}"));
-                        }
-                    }
+                } else if let Some(file) = file.as_ref().filter(|_| is_test_name(item))
+                    && !read(file).contains(item)
+                {
+                    problems.push(format!("{doc}: `{item}` is not in {file}"));
                 }
             }
             for link in line.split("](").skip(1) {
