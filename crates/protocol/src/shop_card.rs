@@ -16,7 +16,7 @@ use crate::wire::{self, DecodeError, Kind, Reader, Writer};
 
 /// A shop's display name as printed on its card and shown to the payer: UTF-8, 1 to 48 bytes,
 /// no control characters (C0, DEL, C1), no line or paragraph separators, no bidirectional
-/// formatting characters, and no white space at either end. Built only by [`ShopName::parse`].
+/// formatting characters, no byte order mark, and no white space at either end. Built only by [`ShopName::parse`].
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ShopName(String);
 
@@ -45,11 +45,12 @@ impl std::fmt::Display for ShopName {
 }
 
 /// Characters a shop name may not contain: controls (which do not print and can break a
-/// receipt line), line and paragraph separators, and the bidirectional formatting characters
-/// (which can make a name display as another name).
+/// receipt line), line and paragraph separators, the bidirectional formatting characters
+/// (which can make a name display as another name) and the byte order mark (invisible, and
+/// dropped by some UTF-8 decoders).
 fn refused_char(c: char) -> bool {
     c.is_control()
-        || matches!(c, '\u{2028}' | '\u{2029}')
+        || matches!(c, '\u{2028}' | '\u{2029}' | '\u{FEFF}')
         || matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
@@ -207,7 +208,7 @@ mod tests {
             assert_eq!(ShopName::parse(ok).map(|n| n.to_string()).as_deref(), Ok(ok));
         }
         let long = "x".repeat(49);
-        for bad in ["", " Chai", "Chai ", "Chai\nPoint", "Chai\u{7f}", "Chai\u{85}", "Chai\u{202E}tniop", "a\u{2028}b", &long]
+        for bad in ["", " Chai", "Chai ", "Chai\nPoint", "Chai\u{7f}", "Chai\u{85}", "Chai\u{202E}tniop", "a\u{2028}b", "\u{FEFF}Chai", &long]
         {
             assert!(ShopName::parse(bad).is_err(), "{bad:?}");
         }
