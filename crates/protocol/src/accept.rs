@@ -136,8 +136,7 @@ pub fn accept_note(
 ) -> Result<Accepted, RejectReason> {
     let shared = Shared { me: ctx.me, issuer_keys: ctx.issuer_keys, revocations: ctx.revocations, now: ctx.now };
     accept_with(note, tally, &shared, |f| {
-        let request =
-            ctx.open_requests.iter().find(|r| r.nonce == f.nonce).ok_or(RejectReason::UnknownRequest)?;
+        let request = ctx.open_requests.iter().find(|r| r.nonce == f.nonce).ok_or(RejectReason::UnknownRequest)?;
         if request.paid {
             return Err(RejectReason::RequestAlreadyPaid);
         }

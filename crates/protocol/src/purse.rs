@@ -106,7 +106,13 @@ pub fn prepare_next(
     certificate.check_window(now).map_err(PayError::Certificate)?;
     request.verify(now).map_err(PayError::Request)?;
     let req = request.fields();
-    sign_next(certificate, state, device, Payment { currency: req.currency, amount: req.amount, payee: req.payee, nonce: req.nonce }, now)
+    sign_next(
+        certificate,
+        state,
+        device,
+        Payment { currency: req.currency, amount: req.amount, payee: req.payee, nonce: req.nonce },
+        now,
+    )
 }
 
 /// Pays a shop card without a request (docs/PROTOCOL.md section 16): checks, in order, state

@@ -208,8 +208,18 @@ mod tests {
             assert_eq!(ShopName::parse(ok).map(|n| n.to_string()).as_deref(), Ok(ok));
         }
         let long = "x".repeat(49);
-        for bad in ["", " Chai", "Chai ", "Chai\nPoint", "Chai\u{7f}", "Chai\u{85}", "Chai\u{202E}tniop", "a\u{2028}b", "\u{FEFF}Chai", &long]
-        {
+        for bad in [
+            "",
+            " Chai",
+            "Chai ",
+            "Chai\nPoint",
+            "Chai\u{7f}",
+            "Chai\u{85}",
+            "Chai\u{202E}tniop",
+            "a\u{2028}b",
+            "\u{FEFF}Chai",
+            &long,
+        ] {
             assert!(ShopName::parse(bad).is_err(), "{bad:?}");
         }
         // 16 Devanagari letters are 48 bytes: the longest name in that script.

@@ -26,7 +26,8 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub const ALL: [Kind; 6] = [Kind::Certificate, Kind::Request, Kind::Note, Kind::Close, Kind::ShopCard, Kind::Receipt];
+    pub const ALL: [Kind; 6] =
+        [Kind::Certificate, Kind::Request, Kind::Note, Kind::Close, Kind::ShopCard, Kind::Receipt];
 
     /// First byte of the encoding.
     pub const fn tag(self) -> u8 {

@@ -59,7 +59,14 @@ impl Shop {
 }
 
 /// The customer's device paying the fixture card.
-fn pay(fx: &Fixture, state: &PurseState, card: &ShopCard, minor: u64, n: u8, now: UnixTime) -> (PurseState, PaymentNote) {
+fn pay(
+    fx: &Fixture,
+    state: &PurseState,
+    card: &ShopCard,
+    minor: u64,
+    n: u8,
+    now: UnixTime,
+) -> (PurseState, PaymentNote) {
     prepare_card_payment(&fx.certificate, state, &fx.payer_device, card, amount(minor), random(n), now).unwrap()
 }
 
@@ -131,9 +138,16 @@ fn card_payments_are_accepted_in_a_chain_and_refused_when_replayed() {
     // The same note again, and another note (other purse) with the nonce already seen.
     assert_eq!(code(shop.check(&n1)), "already_accepted");
     let cert2 = fx.certificate_with(&fx.issuer, |f| f.purse_id = PurseId::from_bytes([7; 16]));
-    let (_, copy) =
-        prepare_card_payment(&cert2, &PurseState::new(&cert2), &fx.payer_device, &shop.card, amount(100), random(1), NOW)
-            .unwrap();
+    let (_, copy) = prepare_card_payment(
+        &cert2,
+        &PurseState::new(&cert2),
+        &fx.payer_device,
+        &shop.card,
+        amount(100),
+        random(1),
+        NOW,
+    )
+    .unwrap();
     assert_eq!(copy.fields().nonce, n1.fields().nonce);
     assert_eq!(code(shop.check(&copy)), "nonce_replayed");
     // The next payment from the purse is fine.
@@ -157,8 +171,12 @@ fn every_card_note_refusal() {
         PaymentNote::sign(fx.certificate.clone(), f, &fx.payer_device).unwrap()
     };
     // Time window, both ways, and its edges.
-    for (now, want) in [(NOW + WINDOW, None), (NOW + WINDOW + 1, Some("stale_note")), (NOW - WINDOW, None), (NOW - WINDOW - 1, Some("stale_note"))]
-    {
+    for (now, want) in [
+        (NOW + WINDOW, None),
+        (NOW + WINDOW + 1, Some("stale_note")),
+        (NOW - WINDOW, None),
+        (NOW - WINDOW - 1, Some("stale_note")),
+    ] {
         let s = Shop { now, ..Shop::new(&fx) };
         assert_eq!(s.check(&n1).err().map(|e| e.code()), want, "now = NOW {:+}", now as i64 - NOW as i64);
     }
@@ -225,10 +243,11 @@ fn the_customer_refuses_a_forged_card_and_another_currency() {
     assert_eq!(pay(&forged), Err(PayError::Request(RejectReason::BadCardSignature)));
     let usd = fx.card_with(&fx.payee_device, |f| f.currency = CurrencyCode::parse("USD").unwrap());
     assert!(matches!(pay(&usd), Err(PayError::CurrencyMismatch { .. })));
-    let over =
-        prepare_card_payment(&fx.certificate, &s0, &fx.payer_device, &fx.card(), amount(20_001), random(1), NOW).map(|_| ());
+    let over = prepare_card_payment(&fx.certificate, &s0, &fx.payer_device, &fx.card(), amount(20_001), random(1), NOW)
+        .map(|_| ());
     assert!(matches!(over, Err(PayError::OverPaymentCap { .. })));
-    let late = prepare_card_payment(&fx.certificate, &s0, &fx.payer_device, &fx.card(), amount(1), random(1), NOW + 31 * DAY);
+    let late =
+        prepare_card_payment(&fx.certificate, &s0, &fx.payer_device, &fx.card(), amount(1), random(1), NOW + 31 * DAY);
     assert!(matches!(late, Err(PayError::Certificate(RejectReason::CertificateExpired))));
 }
 
@@ -251,7 +270,10 @@ fn receipts_round_trip_and_every_refusal() {
     assert_eq!(Receipt::decode(&receipt.encode()).unwrap(), receipt);
     assert_eq!(Receipt::from_text(&receipt.to_text()).unwrap(), receipt);
     assert_eq!(receipt.encode().len(), Receipt::MIN_LEN + 4);
-    assert_eq!(Receipt::issue(ReceiptFields { amount: Amount::ZERO, ..receipt_fields() }, &fx.issuer).unwrap_err().field, "amount");
+    assert_eq!(
+        Receipt::issue(ReceiptFields { amount: Amount::ZERO, ..receipt_fields() }, &fx.issuer).unwrap_err().field,
+        "amount"
+    );
     let seen = BTreeSet::from([70u64, 71]);
     let ctx = ReceiptContext {
         me: AccountId(2002),

@@ -45,7 +45,8 @@ fn cards(out: &mut Out, fx: &Fixture, base: &Ctx) {
     let mixed = MixedOrderKey::new("shop-device-mixed");
     let key = must(VerifyingKey::from_bytes(&mixed.public_bytes()));
     let unsigned = fx.card_with(&fx.payee_device, |f| f.shop_device_key = key);
-    let mixed_card = must(ShopCard::decode(&with_signature(&unsigned.encode(), &mixed.sign_strict(&unsigned.signed_bytes()))));
+    let mixed_card =
+        must(ShopCard::decode(&with_signature(&unsigned.encode(), &mixed.sign_strict(&unsigned.signed_bytes()))));
     out.push(
         "card_mixed_order_device_key",
         &signed_card(&mixed_card),
@@ -116,7 +117,8 @@ fn receipts(out: &mut Out, fx: &Fixture, base: &Ctx) {
     let sr = signed_receipt(&receipt, &issuer_pk);
     let ctx = Ctx { seen_entries: vec![4_700, 4_705], ..base.clone() };
     out.push("receipt_valid", &sr, &ctx, None, "349.00 INR from asha (1001) to 2002, entry 4711, a minute old");
-    let bare = must(Receipt::issue(ReceiptFields { payer_handle: None, entry_id: 4_712, ..receipt_fields() }, &fx.issuer));
+    let bare =
+        must(Receipt::issue(ReceiptFields { payer_handle: None, entry_id: 4_712, ..receipt_fields() }, &fx.issuer));
     out.push("receipt_valid_no_handle", &signed_receipt(&bare, &issuer_pk), &ctx, None, "payer without a handle");
     let rogue = signing_key("rogue-issuer");
     let rogue_receipt = must(Receipt::issue(receipt_fields(), &rogue));
@@ -220,16 +222,19 @@ fn card_notes(out: &mut Out, fx: &Fixture, base: &Ctx) {
     let (s1, n1) = must(prepare_card_payment(cert, &s0, &fx.payer_device, &card, inr(14_900), random12("card-1"), NOW));
     let (_, n2) =
         must(prepare_card_payment(cert, &s1, &fx.payer_device, &card, inr(5_000), random12("card-2"), NOW + 300));
-    let ctx = Ctx { card: Some(card.clone()), seen_nonces: vec![Nonce::from_bytes(bytes16("old-request"))], ..base.clone() };
+    let ctx =
+        Ctx { card: Some(card.clone()), seen_nonces: vec![Nonce::from_bytes(bytes16("old-request"))], ..base.clone() };
     let sn1 = signed_note(&n1);
     out.push("card_note_valid", &sn1, &ctx, None, "149.00 to the card of 2002, no request, payer's clock = payee's");
-    let after = Ctx {
-        accepted_before: vec![n1.clone()],
-        seen_nonces: vec![n1.fields().nonce],
-        now: NOW + 400,
-        ..ctx.clone()
-    };
-    out.push("card_note_second_valid", &signed_note(&n2), &after, None, "second card payment, 50.00, links to the first");
+    let after =
+        Ctx { accepted_before: vec![n1.clone()], seen_nonces: vec![n1.fields().nonce], now: NOW + 400, ..ctx.clone() };
+    out.push(
+        "card_note_second_valid",
+        &signed_note(&n2),
+        &after,
+        None,
+        "second card payment, 50.00, links to the first",
+    );
     out.push("card_note_already_accepted", &sn1, &after, Some("already_accepted"), "the first note again");
     // Another purse of the same payer pays the card with a nonce the shop already saw.
     let cert2 = fx.certificate_with(&fx.issuer, |f| f.purse_id = PurseId::from_bytes(bytes16("purse-2")));
@@ -303,7 +308,13 @@ fn card_notes(out: &mut Out, fx: &Fixture, base: &Ctx) {
         f.amount = inr(25_000);
         f.cumulative = inr(25_000);
     });
-    out.push("card_note_over_payment_cap", &signed_note(&big), &ctx, Some("over_payment_cap"), "250.00 with a 200.00 cap");
+    out.push(
+        "card_note_over_payment_cap",
+        &signed_note(&big),
+        &ctx,
+        Some("over_payment_cap"),
+        "250.00 with a 200.00 cap",
+    );
     let mut flipped = sn1.encoded.clone();
     flipped[2 + PurseCertificate::LEN + 4 + 32 + 8] ^= 0x04;
     out.push(
