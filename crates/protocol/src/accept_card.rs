@@ -49,12 +49,13 @@ pub fn accept_card_note_text(
 /// The acceptance check for a card payment. Checks 1 to 7 and 9 to 11 are those of
 /// [`crate::accept::accept_note`] (issuer, window, device signature, revocation, chain start,
 /// payee is the card's account, not already accepted; cap, purse amount, tally); check 8, "the
-/// nonce names one of my open requests", is replaced by, in this order:
+/// nonce names one of my open requests" (rows 11–14 of docs/PROTOCOL.md section 9), is replaced
+/// by, in this order (rows 11a–11d of section 16.3):
 ///
-/// 8a. the nonce starts with my card's [`ShopCard::nonce_prefix`]: `wrong_card`;
-/// 8b. the purse's currency is my card's: `wrong_currency`;
-/// 8c. the nonce is not in `seen_nonces`: `nonce_replayed`;
-/// 8d. `|now - time| <= window`: `stale_note`.
+/// 11a. the nonce starts with my card's [`ShopCard::nonce_prefix`]: `wrong_card`;
+/// 11b. the purse's currency is my card's: `wrong_currency`;
+/// 11c. the nonce is not in `seen_nonces`: `nonce_replayed`;
+/// 11d. `|now - time| <= window`: `stale_note`.
 ///
 /// On success store the note, the tally and the nonce (among the seen nonces), durably, before
 /// showing success.

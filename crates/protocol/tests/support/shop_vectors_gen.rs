@@ -33,7 +33,15 @@ fn cards(out: &mut Out, fx: &Fixture, base: &Ctx) {
         f.handle = None;
         f.name = must(ShopName::parse("चाय की दुकान"));
     });
-    out.push("card_valid_unicode_name", &signed_card(&hindi), base, None, "no handle, a Devanagari name (34 bytes)");
+    out.push("card_valid_unicode_name", &signed_card(&hindi), base, None, "no handle, a Devanagari name (32 bytes)");
+    let joiner = fx.card_with(&fx.payee_device, |f| f.name = must(ShopName::parse("क्\u{200D}ष Store\u{180E}")));
+    out.push(
+        "card_valid_joiner_name",
+        &signed_card(&joiner),
+        base,
+        None,
+        "a zero-width joiner inside and U+180E (not White_Space) at the end are allowed",
+    );
     let forged = fx.card_with(&signing_key("someone-else"), |_| {});
     out.push(
         "card_bad_signature",
@@ -68,12 +76,30 @@ fn cards(out: &mut Out, fx: &Fixture, base: &Ctx) {
     let mut empty_name = e.clone();
     empty_name[name_at - 1] = 0;
     empty_name.drain(name_at..name_at + 10);
-    let cases: [(&str, Vec<u8>, &str, &str); 8] = [
+    let splice = |at: usize, bytes: &[u8]| {
+        let mut b = e.clone();
+        b[at..at + bytes.len()].copy_from_slice(bytes);
+        b
+    };
+    let cases: [(&str, Vec<u8>, &str, &str); 11] = [
         ("card_name_control_character", patch(name_at + 4, b'\n'), "bad_name", "a line feed in the name"),
         ("card_name_not_utf8", patch(name_at, 0xff), "bad_name", "name byte 0xff: not UTF-8"),
         ("card_name_trailing_space", patch(name_at + 9, b' '), "bad_name", "name ends with a space"),
         ("card_name_too_long", patch(name_at - 1, 49), "bad_name", "name length byte 49 (most is 48)"),
         ("card_name_empty", empty_name, "bad_name", "name length 0"),
+        (
+            "card_name_bidi_override",
+            splice(name_at + 1, "\u{202E}".as_bytes()),
+            "bad_name",
+            "U+202E (right-to-left override) in the name",
+        ),
+        (
+            "card_name_no_break_space_at_end",
+            splice(name_at + 8, "\u{00A0}".as_bytes()),
+            "bad_name",
+            "name ends with U+00A0, Unicode White_Space",
+        ),
+        ("card_name_byte_order_mark", splice(name_at + 1, "\u{FEFF}".as_bytes()), "bad_name", "U+FEFF in the name"),
         ("card_handle_not_canonical", patch(54, b'C'), "bad_handle", "handle 'Chai_shop' (upper case)"),
         ("card_handle_too_long", patch(53, 33), "bad_handle", "handle length byte 33"),
         ("card_bad_currency", patch(2 + 8 + 32, b'i'), "bad_currency", "currency 'iNR'"),

@@ -185,6 +185,18 @@ export async function acceptNoteText(text, tally, ctx) {
   return { note, accepted: await acceptNote(note, tally, ctx) };
 }
 
+/** Decodes note text and runs the card-payment check (accept_card_note_text); decode failures become RejectError("malformed"). */
+export async function acceptCardNoteText(text, tally, ctx) {
+  let note;
+  try {
+    note = fromText("note", text);
+  } catch (e) {
+    if (e instanceof DecodeError) reject("malformed", e.code);
+    throw e;
+  }
+  return { note, accepted: await acceptCardNote(note, tally, ctx) };
+}
+
 /** Checks a purse close statement against its certificate (CloseStatement::verify). */
 export async function verifyClose(close, cert) {
   if (!equalBytes(close.purseId, cert.purseId)) reject("wrong_purse");
