@@ -3,7 +3,7 @@
 // The asset list and version below are written by scripts/web-vendor (web/tools/stamp-sw.mjs).
 
 // BEGIN GENERATED
-const VERSION = "2b8031a57e789ec8";
+const VERSION = "c8fc692c8dbbf278";
 const ASSETS = {
   "/": "sha256-hIV25eE6TW70pS03Qs7bTWi5FA2BBLPuvVMN34xjHY4=",
   "/app.css": "sha256-OXQCwwphcjRmfY46nJ5Yu0l8xLQnxFlIe54tfnTwjY4=",
@@ -47,7 +47,7 @@ const ASSETS = {
   "/js/pages/send.js": "sha256-BgbKcatKmGoeCicL7fMwbY7z1q6p9veOuuixQdVVfEk=",
   "/js/pages/sync.js": "sha256-6KyRSHVMicWdbbfGOxiwRKX+pGIjJWwyOqr7VGf07nk=",
   "/js/pages/unlock.js": "sha256-7b0sPjKynrQY8pPCT3C9BYRhHOZXesRz3grd48dEHYY=",
-  "/js/protocol/accept.js": "sha256-dirsLKvYs5D+WlbLMeME0+UCY5sqZSk4nQUZp27j74s=",
+  "/js/protocol/accept.js": "sha256-uBLH1gawpx645q3oMsWN/Ft4Pd3bX5ZXwPIOvXh9kdo=",
   "/js/protocol/base45.js": "sha256-UiH+ff0uqrLBZgbjofXLYurSKhXC4QKY398J5hMOPks=",
   "/js/protocol/close.js": "sha256-0Z3orDk+9YxsBkEt3rZU9EycKZGgH0emO4XfpsACRmQ=",
   "/js/protocol/crypto.js": "sha256-8T4ruh9aFgY4XSnYHhxMEJY4n8jGx62vfoH2Gy+4LwQ=",
