@@ -39,6 +39,11 @@
 //!   `accept_note_text(text, tally, &ctx)`.
 //! - Payer: `PaymentRequest::from_text(text)`, then `prepare_next(&cert, &state, &device,
 //!   &request, now)`; persist the new state, then release `note.to_text()`.
+//! - Shop (card payments): `ShopCard::sign(fields, &device)` once, then `.to_text()` to print;
+//!   on a note `accept_card_note_text(text, tally, &card_ctx)`; on a receipt
+//!   `Receipt::from_text(text)?.check(&receipt_ctx)`.
+//! - Customer paying a card: `ShopCard::from_text(text)`, `.verify()`, then
+//!   `prepare_card_payment(&cert, &state, &device, &card, amount, random12, now)`.
 //! - Server: `PaymentNote::decode(bytes)`, `PurseCertificate::verify(&keys, now)`,
 //!   `settle_purse(&cert, &notes, close)`; for many notes, `verify_device_signatures(&notes,
 //!   seed)` (one batch, see [`batch`]) then `settle_purse_prechecked`.
