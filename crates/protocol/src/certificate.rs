@@ -6,7 +6,7 @@ use ed25519_dalek::{Signature, SigningKey, VerifyingKey};
 
 use crate::Amount;
 use crate::crypto;
-use crate::ids::{AccountId, CurrencyCode, Hash256, KeyId, PurseId, UnixTime};
+use crate::ids::{AccountId, CurrencyCode, KeyId, PurseId, UnixTime};
 use crate::keys::IssuerKeys;
 use crate::reject::RejectReason;
 use crate::wire::{self, DecodeError, FieldError, Kind, Reader, Writer, field_rule};
@@ -68,26 +68,8 @@ impl PurseCertificate {
         self.issuer_key_id
     }
 
-    pub fn signature(&self) -> &Signature {
-        &self.signature
-    }
-
-    /// Exactly the bytes the issuer signature covers: domain tag || encoding without signature.
-    pub fn signed_bytes(&self) -> Vec<u8> {
-        wire::signed_bytes(Kind::Certificate, &unsigned_encoding(&self.fields, self.issuer_key_id))
-    }
-
-    /// The certificate hash: SHA-256 of [`Self::signed_bytes`]. Note 1 of the purse links to it.
-    pub fn hash(&self) -> Hash256 {
-        crypto::sha256(&self.signed_bytes())
-    }
-
-    /// The canonical encoding ([`Self::LEN`] bytes).
-    pub fn encode(&self) -> Vec<u8> {
-        let mut out = unsigned_encoding(&self.fields, self.issuer_key_id);
-        out.extend_from_slice(&self.signature.to_bytes());
-        out
-    }
+    // The certificate hash is the one note 1 of the purse links to; the encoding is `LEN` bytes.
+    signed_accessors!(hash, Kind::Certificate, |this| unsigned_encoding(&this.fields, this.issuer_key_id));
 
     /// Parses the canonical encoding; anything else is refused.
     pub fn decode(bytes: &[u8]) -> Result<PurseCertificate, DecodeError> {

@@ -57,23 +57,7 @@ impl CloseStatement {
         &self.fields
     }
 
-    pub fn signature(&self) -> &Signature {
-        &self.signature
-    }
-
-    pub fn signed_bytes(&self) -> Vec<u8> {
-        wire::signed_bytes(Kind::Close, &unsigned_encoding(&self.fields))
-    }
-
-    pub fn hash(&self) -> Hash256 {
-        crypto::sha256(&self.signed_bytes())
-    }
-
-    pub fn encode(&self) -> Vec<u8> {
-        let mut out = unsigned_encoding(&self.fields);
-        out.extend_from_slice(&self.signature.to_bytes());
-        out
-    }
+    signed_accessors!(hash, Kind::Close, |this| unsigned_encoding(&this.fields));
 
     pub fn decode(bytes: &[u8]) -> Result<CloseStatement, DecodeError> {
         let mut r = Reader::new(Kind::Close, bytes)?;

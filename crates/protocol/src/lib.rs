@@ -48,6 +48,9 @@
 //!   `settle_purse(&cert, &notes, close)`; for many notes, `verify_device_signatures(&notes,
 //!   seed)` (one batch, see [`batch`]) then `settle_purse_prechecked`.
 
+#[macro_use]
+mod signed;
+
 pub mod accept;
 pub mod accept_card;
 pub mod amount;

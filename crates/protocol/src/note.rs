@@ -91,25 +91,12 @@ impl PaymentNote {
         self.fields.amount
     }
 
-    pub fn signature(&self) -> &Signature {
-        &self.signature
-    }
-
-    /// Exactly the bytes the device signature covers.
-    pub fn signed_bytes(&self) -> Vec<u8> {
-        wire::signed_bytes(Kind::Note, &unsigned_encoding(&self.certificate, &self.fields))
-    }
+    signed_accessors!(Kind::Note, |this| unsigned_encoding(&this.certificate, &this.fields));
 
     /// The note hash: SHA-256 of [`Self::signed_bytes`] (so it does not depend on the
     /// signature). The next note links to it; uploads are idempotent by it.
     pub fn hash(&self) -> Hash256 {
         self.hash
-    }
-
-    pub fn encode(&self) -> Vec<u8> {
-        let mut out = unsigned_encoding(&self.certificate, &self.fields);
-        out.extend_from_slice(&self.signature.to_bytes());
-        out
     }
 
     pub fn decode(bytes: &[u8]) -> Result<PaymentNote, DecodeError> {

@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use ed25519_dalek::{Signature, SigningKey};
 
 use crate::crypto;
-use crate::ids::{AccountId, CurrencyCode, Hash256, KeyId, UnixTime};
+use crate::ids::{AccountId, CurrencyCode, KeyId, UnixTime};
 use crate::keys::IssuerKeys;
 use crate::reject::RejectReason;
 use crate::wire::{self, DecodeError, FieldError, Kind, Reader, Writer, field_rule};
@@ -87,24 +87,7 @@ impl Receipt {
         self.issuer_key_id
     }
 
-    pub fn signature(&self) -> &Signature {
-        &self.signature
-    }
-
-    pub fn signed_bytes(&self) -> Vec<u8> {
-        wire::signed_bytes(Kind::Receipt, &unsigned_encoding(&self.fields, self.issuer_key_id))
-    }
-
-    /// SHA-256 of [`Self::signed_bytes`].
-    pub fn hash(&self) -> Hash256 {
-        crypto::sha256(&self.signed_bytes())
-    }
-
-    pub fn encode(&self) -> Vec<u8> {
-        let mut out = unsigned_encoding(&self.fields, self.issuer_key_id);
-        out.extend_from_slice(&self.signature.to_bytes());
-        out
-    }
+    signed_accessors!(hash, Kind::Receipt, |this| unsigned_encoding(&this.fields, this.issuer_key_id));
 
     pub fn decode(bytes: &[u8]) -> Result<Receipt, DecodeError> {
         let mut r = Reader::new(Kind::Receipt, bytes)?;

@@ -5,7 +5,7 @@
 use ed25519_dalek::{Signature, SigningKey, VerifyingKey};
 
 use crate::crypto;
-use crate::ids::{AccountId, CurrencyCode, Hash256, Nonce, UnixTime};
+use crate::ids::{AccountId, CurrencyCode, Nonce, UnixTime};
 use crate::reject::RejectReason;
 use crate::wire::{self, DecodeError, FieldError, Kind, Reader, Writer, field_rule};
 use crate::{Amount, Handle};
@@ -58,24 +58,7 @@ impl PaymentRequest {
         &self.fields
     }
 
-    pub fn signature(&self) -> &Signature {
-        &self.signature
-    }
-
-    pub fn signed_bytes(&self) -> Vec<u8> {
-        wire::signed_bytes(Kind::Request, &unsigned_encoding(&self.fields))
-    }
-
-    /// SHA-256 of [`Self::signed_bytes`].
-    pub fn hash(&self) -> Hash256 {
-        crypto::sha256(&self.signed_bytes())
-    }
-
-    pub fn encode(&self) -> Vec<u8> {
-        let mut out = unsigned_encoding(&self.fields);
-        out.extend_from_slice(&self.signature.to_bytes());
-        out
-    }
+    signed_accessors!(hash, Kind::Request, |this| unsigned_encoding(&this.fields));
 
     pub fn decode(bytes: &[u8]) -> Result<PaymentRequest, DecodeError> {
         let mut r = Reader::new(Kind::Request, bytes)?;

@@ -10,7 +10,7 @@ use ed25519_dalek::{Signature, SigningKey, VerifyingKey};
 
 use crate::Handle;
 use crate::crypto;
-use crate::ids::{AccountId, CurrencyCode, Hash256, Nonce, UnixTime};
+use crate::ids::{AccountId, CurrencyCode, Nonce, UnixTime};
 use crate::reject::RejectReason;
 use crate::wire::{self, DecodeError, Kind, Reader, Writer};
 
@@ -100,18 +100,7 @@ impl ShopCard {
         &self.fields
     }
 
-    pub fn signature(&self) -> &Signature {
-        &self.signature
-    }
-
-    pub fn signed_bytes(&self) -> Vec<u8> {
-        wire::signed_bytes(Kind::ShopCard, &unsigned_encoding(&self.fields))
-    }
-
-    /// SHA-256 of [`Self::signed_bytes`].
-    pub fn hash(&self) -> Hash256 {
-        crypto::sha256(&self.signed_bytes())
-    }
+    signed_accessors!(hash, Kind::ShopCard, |this| unsigned_encoding(&this.fields));
 
     /// The first 4 bytes of the card hash: every note paying this card carries them as the
     /// first 4 bytes of its nonce, so a note made for one card (one shop device) is refused by
@@ -119,12 +108,6 @@ impl ShopCard {
     pub fn nonce_prefix(&self) -> [u8; 4] {
         let mut out = [0u8; 4];
         out.copy_from_slice(&self.hash().as_bytes()[..4]);
-        out
-    }
-
-    pub fn encode(&self) -> Vec<u8> {
-        let mut out = unsigned_encoding(&self.fields);
-        out.extend_from_slice(&self.signature.to_bytes());
         out
     }
 
