@@ -91,13 +91,8 @@ impl Receipt {
 
     pub fn decode(bytes: &[u8]) -> Result<Receipt, DecodeError> {
         let mut r = Reader::new(Kind::Receipt, bytes)?;
-        if bytes.len() < Self::MIN_LEN {
-            return Err(DecodeError::Truncated);
-        }
-        let handle_len = usize::from(bytes[HANDLE_LEN_OFFSET]);
-        if handle_len > Handle::MAX_LEN {
-            return Err(DecodeError::BadHandle);
-        }
+        let handle_len =
+            wire::length_byte(bytes, Self::MIN_LEN, HANDLE_LEN_OFFSET, Handle::MAX_LEN, DecodeError::BadHandle)?;
         wire::check_len(bytes.len(), Self::MIN_LEN + handle_len)?;
         let issuer_key_id = KeyId::from_bytes(r.array()?);
         let entry_id = r.u64()?;

@@ -62,13 +62,8 @@ impl PaymentRequest {
 
     pub fn decode(bytes: &[u8]) -> Result<PaymentRequest, DecodeError> {
         let mut r = Reader::new(Kind::Request, bytes)?;
-        if bytes.len() < Self::MIN_LEN {
-            return Err(DecodeError::Truncated);
-        }
-        let handle_len = usize::from(bytes[HANDLE_LEN_OFFSET]);
-        if handle_len > Handle::MAX_LEN {
-            return Err(DecodeError::BadHandle);
-        }
+        let handle_len =
+            wire::length_byte(bytes, Self::MIN_LEN, HANDLE_LEN_OFFSET, Handle::MAX_LEN, DecodeError::BadHandle)?;
         wire::check_len(bytes.len(), Self::MIN_LEN + handle_len)?;
         let payee = AccountId(r.u64()?);
         let payee_device_key = r.public_key()?;

@@ -113,18 +113,10 @@ impl ShopCard {
 
     pub fn decode(bytes: &[u8]) -> Result<ShopCard, DecodeError> {
         let mut r = Reader::new(Kind::ShopCard, bytes)?;
-        if bytes.len() < Self::MIN_LEN {
-            return Err(DecodeError::Truncated);
-        }
-        let handle_len = usize::from(bytes[HANDLE_LEN_OFFSET]);
-        if handle_len > Handle::MAX_LEN {
-            return Err(DecodeError::BadHandle);
-        }
+        let handle_len =
+            wire::length_byte(bytes, Self::MIN_LEN, HANDLE_LEN_OFFSET, Handle::MAX_LEN, DecodeError::BadHandle)?;
         let name_len_at = HANDLE_LEN_OFFSET + 1 + handle_len;
-        let name_len = usize::from(*bytes.get(name_len_at).ok_or(DecodeError::Truncated)?);
-        if name_len > ShopName::MAX_LEN {
-            return Err(DecodeError::BadName);
-        }
+        let name_len = wire::length_byte(bytes, 0, name_len_at, ShopName::MAX_LEN, DecodeError::BadName)?;
         wire::check_len(bytes.len(), Self::MIN_LEN + handle_len + name_len)?;
         let payee = AccountId(r.u64()?);
         let shop_device_key = r.public_key()?;

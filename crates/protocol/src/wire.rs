@@ -267,6 +267,26 @@ pub(crate) fn signed_bytes(kind: Kind, unsigned: &[u8]) -> Vec<u8> {
     out
 }
 
+/// The length byte of a variable-length field (a handle, a shop name) at `offset`, once the
+/// encoding is known to hold at least `min_len` bytes (else `Truncated`); above `max` it is
+/// refused with `too_long`.
+pub(crate) fn length_byte(
+    bytes: &[u8],
+    min_len: usize,
+    offset: usize,
+    max: usize,
+    too_long: DecodeError,
+) -> Result<usize, DecodeError> {
+    if bytes.len() < min_len {
+        return Err(DecodeError::Truncated);
+    }
+    let len = usize::from(*bytes.get(offset).ok_or(DecodeError::Truncated)?);
+    if len > max {
+        return Err(too_long);
+    }
+    Ok(len)
+}
+
 /// Length rule of fixed-size objects, checked right after the tag and version bytes.
 pub(crate) fn check_len(actual: usize, expected: usize) -> Result<(), DecodeError> {
     match actual.cmp(&expected) {
