@@ -166,6 +166,18 @@ pub struct Posted {
     pub replayed: bool,
 }
 
+/// A user-to-user transfer as a receipt names it: both parties, the amount and the time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TransferEntry {
+    pub entry_id: EntryId,
+    pub from: UserId,
+    pub from_handle: Handle,
+    pub to: UserId,
+    pub to_handle: Handle,
+    pub amount: Amount,
+    pub created_at_ms: TimestampMs,
+}
+
 /// One line of a user's history, newest first.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HistoryItem {

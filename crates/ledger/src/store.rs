@@ -110,6 +110,10 @@ pub trait Store: Send + Sync + 'static {
     -> Result<Vec<HistoryItem>, LedgerError>;
 
     // --- live events --------------------------------------------------------------------------
+    /// The transfer with this entry id, when `user` sent or received it; `None` when there is no
+    /// such entry, it is not a transfer, or `user` is neither party (the same answer for all
+    /// three, so an entry id tells nobody else anything).
+    async fn transfer_entry(&self, user: UserId, entry_id: EntryId) -> Result<Option<TransferEntry>, LedgerError>;
     /// This user's events with `seq > after`, oldest first, at most `limit`.
     async fn events_after(&self, user: UserId, after: i64, limit: u32) -> Result<Vec<Event>, LedgerError>;
     /// The newest event sequence number (0 when none).

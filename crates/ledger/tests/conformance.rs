@@ -407,6 +407,30 @@ async fn deposit_and_transfer(fx: Fx) {
     assert_eq!(report.accounts, 5);
 }
 
+/// A receipt's facts: either party reads the transfer; a third user, a deposit and an unknown id
+/// all read as nothing.
+async fn transfer_entries_for_receipts(fx: Fx) {
+    let alice = fx.user("alice").await;
+    let bob = fx.user("bob").await;
+    let carol = fx.user("carol").await;
+    let dep = fx.fund("alice", 1000).await;
+    let sent = fx.store.transfer(&transfer(&alice, "bob", 250, "receipt-0001"), NOW + 7).await.unwrap();
+    let expected = TransferEntry {
+        entry_id: sent.entry_id,
+        from: alice.id,
+        from_handle: handle("alice"),
+        to: bob.id,
+        to_handle: handle("bob"),
+        amount: amount(250),
+        created_at_ms: NOW + 7,
+    };
+    assert_eq!(fx.store.transfer_entry(alice.id, sent.entry_id).await.unwrap(), Some(expected.clone()));
+    assert_eq!(fx.store.transfer_entry(bob.id, sent.entry_id).await.unwrap(), Some(expected));
+    assert_eq!(fx.store.transfer_entry(carol.id, sent.entry_id).await.unwrap(), None);
+    assert_eq!(fx.store.transfer_entry(alice.id, dep.entry_id).await.unwrap(), None);
+    assert_eq!(fx.store.transfer_entry(alice.id, sent.entry_id + 1000).await.unwrap(), None);
+}
+
 async fn refusals_change_nothing(fx: Fx) {
     let alice = fx.user("alice").await;
     let bob = fx.user("bob").await;
@@ -824,6 +848,7 @@ macro_rules! all_cases {
                 login_guess_budget,
                 login_devices,
                 deposit_and_transfer,
+                transfer_entries_for_receipts,
                 refusals_change_nothing,
                 idempotent_replay_and_conflict,
                 history_pagination,

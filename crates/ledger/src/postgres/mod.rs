@@ -345,6 +345,10 @@ impl Store for PostgresStore {
         reads::balance(&self.pool, user).await
     }
 
+    async fn transfer_entry(&self, user: UserId, entry_id: EntryId) -> Result<Option<TransferEntry>, LedgerError> {
+        reads::transfer_entry(&self.pool, user, entry_id).await
+    }
+
     async fn history(
         &self,
         user: UserId,

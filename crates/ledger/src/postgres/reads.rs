@@ -62,6 +62,33 @@ pub async fn balance(pool: &Pool, user: UserId) -> Result<Amount, LedgerError> {
     amount_of(row.try_get(0)?)
 }
 
+pub async fn transfer_entry(
+    pool: &Pool,
+    user: UserId,
+    entry_id: EntryId,
+) -> Result<Option<TransferEntry>, LedgerError> {
+    let client = pool.get().await?;
+    let statement = client
+        .prepare_cached(
+            "SELECT j.from_user, f.handle, j.to_user, t.handle, j.amount, j.created_at_ms
+         FROM journal j JOIN users f ON f.id = j.from_user JOIN users t ON t.id = j.to_user
+         WHERE j.id = $1 AND j.kind = 'transfer' AND (j.from_user = $2 OR j.to_user = $2)",
+        )
+        .await?;
+    let Some(r) = client.query_opt(&statement, &[&entry_id, &user]).await? else { return Ok(None) };
+    let from_handle: String = r.try_get(1)?;
+    let to_handle: String = r.try_get(3)?;
+    Ok(Some(TransferEntry {
+        entry_id,
+        from: r.try_get(0)?,
+        from_handle: handle_of(&from_handle)?,
+        to: r.try_get(2)?,
+        to_handle: handle_of(&to_handle)?,
+        amount: amount_of(r.try_get(4)?)?,
+        created_at_ms: r.try_get(5)?,
+    }))
+}
+
 pub async fn history(
     pool: &Pool,
     user: UserId,

@@ -206,6 +206,10 @@ impl Store for SqliteStore {
         self.readers.read(move |conn| reads::balance(conn, user)).await
     }
 
+    async fn transfer_entry(&self, user: UserId, entry_id: EntryId) -> Result<Option<TransferEntry>, LedgerError> {
+        self.readers.read(move |conn| reads::transfer_entry(conn, user, entry_id)).await
+    }
+
     async fn history(
         &self,
         user: UserId,

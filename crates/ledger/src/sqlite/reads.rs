@@ -149,6 +149,40 @@ pub fn balance(conn: &Connection, user: UserId) -> Result<Amount, LedgerError> {
     amount_of(balance.ok_or(LedgerError::UnknownUser)?)
 }
 
+pub fn transfer_entry(
+    conn: &Connection,
+    user: UserId,
+    entry_id: EntryId,
+) -> Result<Option<TransferEntry>, LedgerError> {
+    let row = conn
+        .prepare_cached(
+            "SELECT j.from_user, f.handle, j.to_user, t.handle, j.amount, j.created_at_ms
+         FROM journal j JOIN users f ON f.id = j.from_user JOIN users t ON t.id = j.to_user
+         WHERE j.id = ?1 AND j.kind = 'transfer' AND (j.from_user = ?2 OR j.to_user = ?2)",
+        )?
+        .query_row(params![entry_id, user], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, i64>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, i64>(4)?,
+                r.get::<_, i64>(5)?,
+            ))
+        })
+        .optional()?;
+    let Some((from, from_handle, to, to_handle, amount, created_at_ms)) = row else { return Ok(None) };
+    Ok(Some(TransferEntry {
+        entry_id,
+        from,
+        from_handle: handle_of(&from_handle)?,
+        to,
+        to_handle: handle_of(&to_handle)?,
+        amount: amount_of(amount)?,
+        created_at_ms,
+    }))
+}
+
 pub fn history(
     conn: &Connection,
     user: UserId,
