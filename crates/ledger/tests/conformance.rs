@@ -4,96 +4,18 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::{HashMap, HashSet};
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use offpay_ledger::testing::{TestDbGuard, fresh_postgres};
 use offpay_ledger::*;
 use offpay_protocol::{Amount, Handle};
 use tokio::sync::broadcast;
 
+#[macro_use]
+mod support;
+use support::{Fx, Kind};
+
 const NOW: i64 = 1_764_000_000_000;
-
-#[derive(Clone, Copy)]
-enum Kind {
-    Sqlite,
-    Postgres,
-}
-
-enum Raw {
-    Sqlite(PathBuf),
-    Postgres(String),
-}
-
-/// A fresh store plus raw access to its database (to tamper with it) and the guard that cleans up.
-struct Fx {
-    store: Arc<dyn Store>,
-    raw: Raw,
-    _dir: Option<tempfile::TempDir>,
-    _db: Option<TestDbGuard>,
-}
-
-impl Fx {
-    async fn new(kind: Kind) -> Option<Fx> {
-        match kind {
-            Kind::Sqlite => {
-                let dir = tempfile::tempdir().unwrap();
-                let store = open_store(Some(dir.path()), None).await.unwrap();
-                let path = dir.path().join(offpay_ledger::open::SQLITE_FILE);
-                Some(Fx { store, raw: Raw::Sqlite(path), _dir: Some(dir), _db: None })
-            }
-            Kind::Postgres => {
-                let (url, guard) = fresh_postgres().await?;
-                let store = open_store(None, Some(&url)).await.unwrap();
-                Some(Fx { store, raw: Raw::Postgres(url), _dir: None, _db: Some(guard) })
-            }
-        }
-    }
-
-    /// Runs SQL directly on the database, behind the store's back.
-    async fn exec(&self, sql: &str) {
-        match &self.raw {
-            Raw::Sqlite(path) => {
-                let conn = rusqlite::Connection::open(path).unwrap();
-                conn.busy_timeout(Duration::from_secs(10)).unwrap();
-                conn.execute_batch(sql).unwrap();
-            }
-            Raw::Postgres(url) => {
-                let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await.unwrap();
-                let driver = tokio::spawn(conn);
-                client.batch_execute(sql).await.unwrap();
-                drop(client);
-                driver.await.unwrap().unwrap();
-            }
-        }
-    }
-
-    async fn user(&self, name: &str) -> User {
-        self.store.create_user(&handle(name), "$argon2id$test", NOW).await.unwrap()
-    }
-
-    async fn fund(&self, name: &str, minor: u64) -> Posted {
-        let key = IdempotencyKey::parse(&format!("fund-{name}-{minor}-{}", next_id())).unwrap();
-        self.store.deposit(&handle(name), amount(minor), &key, NOW).await.unwrap()
-    }
-
-    async fn balance(&self, user: &User) -> u64 {
-        self.store.balance(user.id).await.unwrap().minor()
-    }
-
-    async fn verify_clean(&self) -> VerifyReport {
-        let report = self.store.verify().await.unwrap();
-        assert!(report.problems.is_empty(), "verify found problems: {:#?}", report.problems);
-        report
-    }
-}
-
-fn next_id() -> u64 {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static N: AtomicU64 = AtomicU64::new(0);
-    N.fetch_add(1, Ordering::Relaxed)
-}
 
 fn handle(name: &str) -> Handle {
     Handle::parse(name).unwrap()
@@ -130,11 +52,11 @@ async fn next_notice_for(rx: &mut broadcast::Receiver<EventNotice>, user: UserId
 // --- the suite ------------------------------------------------------------------------------
 
 async fn users_and_handles(fx: Fx) {
-    let alice = fx.user("alice").await;
+    let alice = fx.user("alice", 0).await;
     assert_eq!(alice.handle.as_str(), "alice");
     assert!(!alice.frozen);
     assert!(matches!(fx.store.create_user(&handle("alice"), "x", NOW).await, Err(LedgerError::HandleTaken)));
-    let bob = fx.user("bob").await;
+    let bob = fx.user("bob", 0).await;
     assert_ne!(alice.id, bob.id);
     assert_ne!(alice.account_id, bob.account_id);
 
@@ -160,8 +82,8 @@ async fn users_and_handles(fx: Fx) {
 /// Log out everywhere ends every session of the user; a password change ends every other
 /// session and sets the hash in the same transaction; other users' sessions stay.
 async fn end_sessions_and_change_password(fx: Fx) {
-    let alice = fx.user("alice").await;
-    let bob = fx.user("bob").await;
+    let alice = fx.user("alice", 0).await;
+    let bob = fx.user("bob", 0).await;
     let session = |token: u8, user_id| Session {
         token_hash: [token; 32],
         user_id,
@@ -201,7 +123,7 @@ async fn end_sessions_and_change_password(fx: Fx) {
 }
 
 async fn sessions_expire(fx: Fx) {
-    let alice = fx.user("alice").await;
+    let alice = fx.user("alice", 0).await;
     let idle = Session {
         token_hash: [1; 32],
         user_id: alice.id,
@@ -314,8 +236,8 @@ async fn login_guess_budget(fx: Fx) {
 /// Device tokens: bound to one user, a few failures lock them, success clears, idle ones lapse,
 /// at most `keep` per user.
 async fn login_devices(fx: Fx) {
-    let alice = fx.user("alice").await.id;
-    let bob = fx.user("bob").await.id;
+    let alice = fx.user("alice", 0).await.id;
+    let bob = fx.user("bob", 0).await.id;
     let token = [7u8; 32];
     fx.store.create_login_device(&token, alice, NOW, 3).await.unwrap();
     // Unknown tokens and other users' tokens are not valid.
@@ -360,8 +282,8 @@ async fn login_devices(fx: Fx) {
 }
 
 async fn deposit_and_transfer(fx: Fx) {
-    let alice = fx.user("alice").await;
-    let bob = fx.user("bob").await;
+    let alice = fx.user("alice", 0).await;
+    let bob = fx.user("bob", 0).await;
     let dep = fx.store.deposit(&handle("alice"), amount(1000), &key("deposit-0001"), NOW).await.unwrap();
     assert_eq!(
         (dep.kind, dep.from.clone(), dep.to.as_str(), dep.amount.minor(), dep.replayed),
@@ -400,7 +322,7 @@ async fn deposit_and_transfer(fx: Fx) {
     assert_eq!(bob_history.len(), 1);
     assert_eq!((bob_history[0].delta, bob_history[0].counterparty.clone()), (300, Some(handle("alice"))));
 
-    let report = fx.verify_clean().await;
+    let report = fx.verify_report().await;
     assert_eq!(report.money_in_system, 1000);
     assert_eq!(report.entries, 2);
     // funding, reserve, fraud loss, two wallets
@@ -410,9 +332,9 @@ async fn deposit_and_transfer(fx: Fx) {
 /// A receipt's facts: either party reads the transfer; a third user, a deposit and an unknown id
 /// all read as nothing.
 async fn transfer_entries_for_receipts(fx: Fx) {
-    let alice = fx.user("alice").await;
-    let bob = fx.user("bob").await;
-    let carol = fx.user("carol").await;
+    let alice = fx.user("alice", 0).await;
+    let bob = fx.user("bob", 0).await;
+    let carol = fx.user("carol", 0).await;
     let dep = fx.fund("alice", 1000).await;
     let sent = fx.store.transfer(&transfer(&alice, "bob", 250, "receipt-0001"), NOW + 7).await.unwrap();
     let expected = TransferEntry {
@@ -432,8 +354,8 @@ async fn transfer_entries_for_receipts(fx: Fx) {
 }
 
 async fn refusals_change_nothing(fx: Fx) {
-    let alice = fx.user("alice").await;
-    let bob = fx.user("bob").await;
+    let alice = fx.user("alice", 0).await;
+    let bob = fx.user("bob", 0).await;
     fx.fund("alice", 500).await;
     let seq = fx.store.latest_event_seq().await.unwrap();
 
@@ -470,7 +392,7 @@ async fn refusals_change_nothing(fx: Fx) {
     assert_eq!(fx.store.history(alice.id, None, 50).await.unwrap().len(), 1);
     assert!(fx.store.history(bob.id, None, 50).await.unwrap().is_empty());
     assert_eq!(fx.store.latest_event_seq().await.unwrap(), seq);
-    assert_eq!(fx.verify_clean().await.entries, 1);
+    assert_eq!(fx.verify_report().await.entries, 1);
 
     // A refused request stored nothing under its key: the same key works once funds allow it.
     fx.store.set_frozen(alice.id, false).await.unwrap();
@@ -481,8 +403,8 @@ async fn refusals_change_nothing(fx: Fx) {
 }
 
 async fn idempotent_replay_and_conflict(fx: Fx) {
-    let alice = fx.user("alice").await;
-    let bob = fx.user("bob").await;
+    let alice = fx.user("alice", 0).await;
+    let bob = fx.user("bob", 0).await;
     fx.fund("alice", 1000).await;
 
     let first = fx.store.transfer(&transfer(&alice, "bob", 100, "same-key-01"), NOW).await.unwrap();
@@ -498,7 +420,7 @@ async fn idempotent_replay_and_conflict(fx: Fx) {
     ] {
         assert!(matches!(fx.store.transfer(&changed, NOW).await, Err(LedgerError::IdempotencyConflict)));
     }
-    fx.user("carol").await;
+    fx.user("carol", 0).await;
     assert!(matches!(
         fx.store.transfer(&transfer(&alice, "carol", 100, "same-key-01"), NOW).await,
         Err(LedgerError::IdempotencyConflict)
@@ -526,12 +448,12 @@ async fn idempotent_replay_and_conflict(fx: Fx) {
     // Replays after the sender was frozen still return the first outcome.
     fx.store.set_frozen(alice.id, true).await.unwrap();
     assert!(fx.store.transfer(&transfer(&alice, "bob", 100, "same-key-01"), NOW).await.unwrap().replayed);
-    fx.verify_clean().await;
+    fx.verify_report().await;
 }
 
 async fn history_pagination(fx: Fx) {
-    let alice = fx.user("alice").await;
-    fx.user("bob").await;
+    let alice = fx.user("alice", 0).await;
+    fx.user("bob", 0).await;
     let mut ids = Vec::new();
     for i in 1..=7 {
         ids.push(fx.fund("alice", i * 10).await.entry_id);
@@ -558,8 +480,8 @@ async fn history_pagination(fx: Fx) {
 }
 
 async fn events_and_subscribe(fx: Fx) {
-    let alice = fx.user("alice").await;
-    let bob = fx.user("bob").await;
+    let alice = fx.user("alice", 0).await;
+    let bob = fx.user("bob", 0).await;
     assert_eq!(fx.store.latest_event_seq().await.unwrap(), 0);
     let mut rx = fx.store.subscribe();
 
@@ -603,10 +525,10 @@ async fn events_and_subscribe(fx: Fx) {
 /// PostgreSQL only: a notice committed through one store instance reaches subscribers of
 /// another instance on the same database (as with two server processes).
 async fn cross_instance_notices(fx: Fx) {
-    let Raw::Postgres(url) = &fx.raw else { return };
+    let Some(url) = &fx.url else { return };
     let other = offpay_ledger::postgres::PostgresStore::connect(url).await.unwrap();
-    let alice = fx.user("alice").await;
-    let bob = fx.user("bob").await;
+    let alice = fx.user("alice", 0).await;
+    let bob = fx.user("bob", 0).await;
     let mut rx_other = other.subscribe();
     fx.fund("alice", 100).await;
     let n1 = next_notice_for(&mut rx_other, alice.id).await;
@@ -628,8 +550,8 @@ async fn cross_instance_notices(fx: Fx) {
 /// PostgreSQL only: when the listener's connection is killed, the store reconnects and still
 /// delivers the notices of events committed meanwhile (catch-up from the events table).
 async fn listener_reconnects(fx: Fx) {
-    let Raw::Postgres(url) = &fx.raw else { return };
-    let alice = fx.user("alice").await;
+    let Some(url) = &fx.url else { return };
+    let alice = fx.user("alice", 0).await;
     let mut rx = fx.store.subscribe();
     let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await.unwrap();
     let driver = tokio::spawn(conn);
@@ -657,16 +579,16 @@ async fn listener_reconnects(fx: Fx) {
 }
 
 async fn verify_detects_tampering(fx: Fx) {
-    let alice = fx.user("alice").await;
-    fx.user("bob").await;
+    let alice = fx.user("alice", 0).await;
+    fx.user("bob", 0).await;
     fx.fund("alice", 1000).await;
     let t1 = fx.store.transfer(&transfer(&alice, "bob", 100, "tamper-0001"), NOW).await.unwrap();
     fx.store.transfer(&transfer(&alice, "bob", 200, "tamper-0002"), NOW).await.unwrap();
-    fx.verify_clean().await;
+    fx.verify_report().await;
 
     // A posting edited in place: the entry's postings no longer sum to zero, its hash breaks and
     // the balance no longer matches.
-    fx.exec(&format!("UPDATE postings SET delta = delta + 1 WHERE entry_id = {} AND delta > 0", t1.entry_id)).await;
+    fx.tamper(&format!("UPDATE postings SET delta = delta + 1 WHERE entry_id = {} AND delta > 0", t1.entry_id)).await;
     let report = fx.store.verify().await.unwrap();
     assert!(report.problems.iter().any(|p| p.contains("sum to 1")), "{:#?}", report.problems);
     assert!(
@@ -674,19 +596,19 @@ async fn verify_detects_tampering(fx: Fx) {
         "{:#?}",
         report.problems
     );
-    fx.exec(&format!("UPDATE postings SET delta = delta - 1 WHERE entry_id = {} AND delta > 0", t1.entry_id)).await;
-    fx.verify_clean().await;
+    fx.tamper(&format!("UPDATE postings SET delta = delta - 1 WHERE entry_id = {} AND delta > 0", t1.entry_id)).await;
+    fx.verify_report().await;
 
     // A balance edited in place.
-    fx.exec(&format!("UPDATE accounts SET balance = balance + 5 WHERE id = {}", alice.account_id)).await;
+    fx.tamper(&format!("UPDATE accounts SET balance = balance + 5 WHERE id = {}", alice.account_id)).await;
     let report = fx.store.verify().await.unwrap();
     assert!(report.problems.iter().any(|p| p.contains("stored balance")), "{:#?}", report.problems);
     assert!(report.problems.iter().any(|p| p.contains("not zero")), "{:#?}", report.problems);
-    fx.exec(&format!("UPDATE accounts SET balance = balance - 5 WHERE id = {}", alice.account_id)).await;
-    fx.verify_clean().await;
+    fx.tamper(&format!("UPDATE accounts SET balance = balance - 5 WHERE id = {}", alice.account_id)).await;
+    fx.verify_report().await;
 
     // A memo or amount rewritten consistently with the postings still breaks the hash.
-    fx.exec(&format!("UPDATE journal SET memo = 'rewritten' WHERE id = {}", t1.entry_id)).await;
+    fx.tamper(&format!("UPDATE journal SET memo = 'rewritten' WHERE id = {}", t1.entry_id)).await;
     let report = fx.store.verify().await.unwrap();
     assert_eq!(report.problems.len(), 1, "{:#?}", report.problems);
     assert!(report.problems[0].contains("stored hash"));
@@ -699,10 +621,10 @@ async fn concurrent_transfers(fx: Fx) {
     let names: Vec<String> = (0..USERS).map(|i| format!("user{i}")).collect();
     let mut users = Vec::new();
     for name in &names {
-        users.push(fx.user(name).await);
+        users.push(fx.user(name, 0).await);
         fx.fund(name, 1000).await;
     }
-    let broke = fx.user("broke").await;
+    let broke = fx.user("broke", 0).await;
     let total: u64 = 1000 * USERS as u64;
 
     let mut tasks = Vec::new();
@@ -813,54 +735,28 @@ async fn concurrent_transfers(fx: Fx) {
         expected.sort();
         assert_eq!(sides, expected);
     }
-    let report = fx.verify_clean().await;
+    let report = fx.verify_report().await;
     assert_eq!(report.money_in_system, total as i64);
     assert_eq!(report.entries as usize, USERS + acked.len());
 }
 
 // --- one test per backend and case ----------------------------------------------------------
 
-macro_rules! conformance {
-    ($backend:ident, $kind:expr, [$($case:ident),* $(,)?]) => {
-        mod $backend {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    if let Some(fx) = super::Fx::new($kind).await {
-                        super::$case(fx).await;
-                    }
-                }
-            )*
-        }
-    };
-}
-
-macro_rules! all_cases {
-    ($backend:ident, $kind:expr) => {
-        conformance!(
-            $backend,
-            $kind,
-            [
-                users_and_handles,
-                sessions_expire,
-                end_sessions_and_change_password,
-                login_throttle,
-                login_guess_budget,
-                login_devices,
-                deposit_and_transfer,
-                transfer_entries_for_receipts,
-                refusals_change_nothing,
-                idempotent_replay_and_conflict,
-                history_pagination,
-                events_and_subscribe,
-                cross_instance_notices,
-                listener_reconnects,
-                verify_detects_tampering,
-                concurrent_transfers,
-            ]
-        );
-    };
-}
-
-all_cases!(sqlite, super::Kind::Sqlite);
-all_cases!(postgres, super::Kind::Postgres);
+on_both_backends!([
+    users_and_handles,
+    sessions_expire,
+    end_sessions_and_change_password,
+    login_throttle,
+    login_guess_budget,
+    login_devices,
+    deposit_and_transfer,
+    transfer_entries_for_receipts,
+    refusals_change_nothing,
+    idempotent_replay_and_conflict,
+    history_pagination,
+    events_and_subscribe,
+    cross_instance_notices,
+    listener_reconnects,
+    verify_detects_tampering,
+    concurrent_transfers,
+]);

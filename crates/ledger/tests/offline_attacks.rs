@@ -9,13 +9,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 #[macro_use]
-mod offline_support;
+mod support;
 
-use offline_support::*;
 use offpay_ledger::offline::*;
 use offpay_ledger::*;
 use offpay_protocol::testkit::signing_key;
 use offpay_protocol::{Nonce, PaymentNote};
+use support::*;
 
 /// Purse amount `P` (2,000.00) and per-payment cap `C` (200.00) of these cases.
 const P: u64 = 200_000;

@@ -5,13 +5,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 #[macro_use]
-mod offline_support;
+mod support;
 
-use offline_support::*;
 use offpay_ledger::offline::*;
 use offpay_ledger::*;
 use offpay_protocol::PaymentNote;
 use offpay_protocol::testkit::{seed, signing_key, torsion_signature};
+use support::*;
 
 async fn load_settle_duplicate(fx: Fx) {
     let alice = fx.user("alice", 500_000).await;

@@ -1,7 +1,8 @@
-//! Shared by the offline ledger tests (`offline_conformance.rs`, `offline_attacks.rs`): a fresh
-//! store on SQLite or PostgreSQL (skipped with a notice when PostgreSQL is unreachable, unless
-//! `CI=true`), users with deposits, purse loads, a payer's chain that signs notes as a device
-//! (or as a cheater with its own key), and the money checks run after every case.
+//! The one harness of the ledger's tests (`conformance.rs`, `offline_conformance.rs`,
+//! `offline_attacks.rs`): a fresh store on SQLite or PostgreSQL (skipped with a notice when
+//! PostgreSQL is unreachable, unless `CI=true`), raw access to its database, users with
+//! deposits, purse loads, a payer's chain that signs notes as a device (or as a cheater with its
+//! own key), and the money checks run after every case.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, dead_code)]
 
 use std::sync::Arc;
@@ -86,13 +87,28 @@ impl Fx {
         open_store(None, Some(url)).await.unwrap()
     }
 
+    /// `verify` finds no problem; its report.
+    pub async fn verify_report(&self) -> VerifyReport {
+        let report = self.store.verify().await.unwrap();
+        assert!(report.problems.is_empty(), "verify found problems: {:#?}", report.problems);
+        report
+    }
+
+    /// An operator deposit of `minor` to the user called `name`, with a fresh idempotency key.
+    pub async fn fund(&self, name: &str, minor: u64) -> Posted {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static N: AtomicU64 = AtomicU64::new(0);
+        let key = key(&format!("fund-{name}-{minor}-{}", N.fetch_add(1, Ordering::Relaxed)));
+        self.store.deposit(&Handle::parse(name).unwrap(), amount(minor), &key, NOW).await.unwrap()
+    }
+
     /// An operator deposit to `user` (the idempotency key names `label`).
     pub async fn deposit(&self, user: &User, minor: u64, label: &str) {
         self.store.deposit(&user.handle, amount(minor), &key(&format!("dep-{label}")), NOW).await.unwrap();
     }
 
     pub async fn user(&self, name: &str, deposit_minor: u64) -> User {
-        let user = self.store.create_user(&Handle::parse(name).unwrap(), "x", NOW).await.unwrap();
+        let user = self.store.create_user(&Handle::parse(name).unwrap(), "$argon2id$test", NOW).await.unwrap();
         if deposit_minor > 0 {
             self.store
                 .deposit(&user.handle, amount(deposit_minor), &key(&format!("dep-{name}-0001")), NOW)
@@ -120,8 +136,7 @@ impl Fx {
 
     /// `verify` passes and the money in the system is what was deposited.
     pub async fn verify_clean(&self, deposited: u64) {
-        let report = self.store.verify().await.unwrap();
-        assert!(report.problems.is_empty(), "verify found problems: {:#?}", report.problems);
+        let report = self.verify_report().await;
         assert_eq!(report.money_in_system, deposited as i64);
     }
 
