@@ -223,7 +223,7 @@ fn the_sequence_number_is_on_disk_before_the_note_is_returned() {
 
     // Another connection to the same file already sees the new state (committed, not just
     // in this connection's transaction), while `alice` is still open.
-    let raw = rusqlite::Connection::open(alice_home.path.join("offline.sqlite3")).unwrap();
+    let raw = rusqlite::Connection::open(alice_home.path.join("wallet.sqlite3")).unwrap();
     let (seq, hash): (i64, String) =
         raw.query_row("SELECT last_seq, last_hash FROM purses", [], |r| Ok((r.get(0)?, r.get(1)?))).unwrap();
     assert_eq!((seq, hash), (1, first.note.hash().to_hex()));
