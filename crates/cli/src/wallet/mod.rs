@@ -181,8 +181,7 @@ async fn dispatch(mut wallet: Wallet, command: WalletCommand) -> anyhow::Result<
             LogoutOutcome::NotLoggedIn => println!("Not logged in."),
         },
         WalletCommand::Balance { json } => {
-            let mut view = wallet.balance().await?;
-            view.offline = offline::offline_balance(&wallet)?;
+            let view = wallet.balance().await?;
             for note in output::balance_notes(&view) {
                 eprintln!("{note}");
             }

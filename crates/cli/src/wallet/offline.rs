@@ -1,8 +1,8 @@
 //! `offpay wallet` offline subcommands: `purse load|close|status`, `request`, `pay`, `accept`,
-//! `sync`, and the offline remainder shown by `balance`. Thin: the work is in
-//! `offpay_wallet::offline`; this file reads the clock, asks for confirmation, and prints.
-//! `sync` first retries the online payments left pending (`Wallet::retry_pending`), printing
-//! each outcome, then syncs the offline notes.
+//! `sync`. Thin: each command is one `offpay_wallet::Wallet` method (`wallet/offline.rs` of the
+//! wallet crate); this file reads the argument, asks for confirmation, and prints. `sync`
+//! prints the outcome of each online payment left pending that it retried, then the offline
+//! notes' report.
 //!
 //! Output rules (docs/OFFLINE.md): `request` and `pay` print the text (`OPR1:…` / `OPN1:…`)
 //! alone on stdout, so scripts can capture it; messages go to stderr, and so does the QR code
@@ -15,12 +15,11 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use offpay_protocol::{Amount, Currency, Encoded, PayError};
-use offpay_wallet::Wallet;
-use offpay_wallet::offline::api::OfflineApi;
 use offpay_wallet::offline::{
-    AcceptedPayment, ClosedPurse, DEFAULT_REQUEST_VALIDITY_SECS, Identity, LoadedPurse, OfflineError, OfflineStore,
-    OnlineSession, PayPreview, Payment, PurseRecord, PurseStatus, SyncReport, unix_now,
+    AcceptedPayment, ClosedPurse, DEFAULT_REQUEST_VALIDITY_SECS, Identity, IssuedRequest, LoadedPurse, OfflineError,
+    PayPreview, Payment, PurseRecord, PurseStatus, SyncReport, unix_now,
 };
+use offpay_wallet::{KnownIdentity, SideNote, Wallet};
 use serde_json::{Value, json};
 
 use super::output::{money, retried_human, retried_json, sanitize, short_id};
@@ -103,13 +102,10 @@ pub enum PurseCommand {
 
 /// Runs one offline subcommand.
 pub async fn run(wallet: &mut Wallet, command: OfflineCommand) -> anyhow::Result<ExitCode> {
-    let mut store = open_store(wallet)?;
     match command {
         OfflineCommand::Purse { command: PurseCommand::Load { amount, json } } => {
-            let session = online_session(wallet)?;
-            let currency = currency(wallet, &store);
-            let loaded = store.load_purse(&session, &amount, unix_now()).await.map_err(|e| in_money(&currency, e))?;
-            let offline = store.offline_balance(unix_now())?;
+            let currency = wallet.display_currency();
+            let (loaded, offline) = wallet.load_purse(&amount).await.map_err(|e| in_money(&currency, e))?;
             if loaded.resumed {
                 eprintln!("note: finished an earlier load whose outcome was unknown (it was not loaded twice)");
             }
@@ -120,53 +116,43 @@ pub async fn run(wallet: &mut Wallet, command: OfflineCommand) -> anyhow::Result
             }
         }
         OfflineCommand::Purse { command: PurseCommand::Close { json } } => {
-            let session = online_session(wallet)?;
-            let closed = store.close_purses(&session, unix_now()).await?;
-            let currency = currency(wallet, &store);
+            let closed = wallet.close_purses().await?;
             if json {
                 println!("{}", closed_json(&closed));
             } else {
-                println!("{}", closed_human(&currency, &closed));
+                println!("{}", closed_human(&wallet.display_currency(), &closed));
             }
             if closed.iter().any(|c| c.outcome.is_err()) {
                 return Ok(ExitCode::FAILURE);
             }
         }
         OfflineCommand::Purse { command: PurseCommand::Status { json } } => {
-            let now = unix_now();
-            let purses = store.purses()?;
-            let currency = currency(wallet, &store);
+            let purses = wallet.purses()?;
             if json {
-                println!("{}", purses_json(&purses, store.offline_balance(now)?));
+                println!("{}", purses_json(&purses, wallet.offline_balance()?));
             } else {
-                println!("{}", purses_human(&currency, &purses, now));
+                println!("{}", purses_human(&wallet.display_currency(), &purses, unix_now()));
             }
         }
         OfflineCommand::Request { amount, qr, valid_minutes } => {
-            let identity = identity(wallet, &mut store).await?;
-            let amount = identity.currency.parse_major(&amount).map_err(OfflineError::from)?;
-            let issued = store.request(amount, valid_minutes * 60, unix_now())?;
+            let (issued, known) = wallet.request(&amount, valid_minutes * 60).await?;
+            print_side_notes(&known);
             println!("{}", issued.text);
-            eprintln!(
-                "Request for {} to {} (account {}), valid for {valid_minutes} minutes. Show it to the payer, then run `offpay wallet accept NOTE` with the note they give you.",
-                money(&identity.currency, amount),
-                identity.handle,
-                identity.account
-            );
+            eprintln!("{}", requested_message(&known.identity, &issued, valid_minutes));
             if qr {
                 eprintln!("{}", qr_text(&issued.text)?);
             }
         }
         OfflineCommand::Pay { request, yes, qr } => {
             let request = read_arg(&request)?;
-            let currency = currency(wallet, &store);
-            let preview = store.preview_payment(&request, unix_now()).map_err(|e| in_money(&currency, e))?;
+            let currency = wallet.display_currency();
+            let preview = wallet.preview_payment(&request).map_err(|e| in_money(&currency, e))?;
             // A request this device already paid gets its note again: nothing to confirm.
             if !yes && !preview.repeated {
                 confirm(&pay_question(&currency, &preview))?;
             }
             // Also repeated when another `pay` of this request committed since the preview.
-            let payment = store.pay(&request, unix_now()).map_err(|e| in_money(&currency, e))?;
+            let payment = wallet.pay(&request).map_err(|e| in_money(&currency, e))?;
             // The new purse state is committed (or nothing was signed): the note can be released.
             println!("{}", payment.text);
             let message = if payment.repeated {
@@ -181,13 +167,14 @@ pub async fn run(wallet: &mut Wallet, command: OfflineCommand) -> anyhow::Result
         }
         OfflineCommand::Accept { note, json } => {
             let note = read_arg(&note)?;
-            let identity = identity(wallet, &mut store).await?;
-            match store.accept(&note, unix_now()) {
+            let (known, accepted) = wallet.accept(&note).await?;
+            print_side_notes(&known);
+            match accepted {
                 Ok(accepted) => {
                     if json {
                         println!("{}", accepted_json(&accepted));
                     } else {
-                        println!("{}", accepted_human(&identity.currency, &accepted));
+                        println!("{}", accepted_human(&known.identity.currency, &accepted));
                     }
                 }
                 Err(OfflineError::Rejected(reason)) if json => {
@@ -198,81 +185,37 @@ pub async fn run(wallet: &mut Wallet, command: OfflineCommand) -> anyhow::Result
             }
         }
         OfflineCommand::Sync { json } => {
-            let session = online_session(wallet)?;
-            // Online payments first: each pending one is sent again with its own key.
-            let sends = wallet.retry_pending().await?;
+            let outcome = wallet.sync().await?;
             if !json {
-                let send_currency = wallet.settings()?.currency.unwrap_or_default();
-                for retried in &sends {
-                    println!("{}", retried_human(&send_currency, retried));
+                for retried in &outcome.sends {
+                    println!("{}", retried_human(&outcome.send_currency, retried));
                 }
             }
-            let report = store.sync(&session).await?;
-            let currency = currency(wallet, &store);
-            let offline = store.offline_balance(unix_now())?;
+            let synced = outcome.offline?;
             if json {
-                let mut value = sync_json(&report, offline);
-                value["sends"] = Value::Array(sends.iter().map(retried_json).collect());
+                let mut value = sync_json(&synced.report, synced.offline);
+                value["sends"] = Value::Array(outcome.sends.iter().map(retried_json).collect());
                 println!("{value}");
             } else {
-                println!("{}", sync_human(&currency, &report, offline));
+                println!("{}", sync_human(&synced.currency, &synced.report, synced.offline));
             }
-            return Ok(super::retried_exit_code(&sends));
+            return Ok(super::retried_exit_code(&outcome.sends));
         }
     }
     Ok(ExitCode::SUCCESS)
 }
 
-/// What this device can still pay offline now (for `balance`); zero when there is no store.
-pub fn offline_balance(wallet: &Wallet) -> anyhow::Result<Amount> {
-    let store = open_store(wallet)?;
-    Ok(store.offline_balance(unix_now())?)
-}
-
-fn open_store(wallet: &Wallet) -> anyhow::Result<OfflineStore> {
-    let home = wallet.store().path().parent().context("the wallet store has no folder")?;
-    Ok(OfflineStore::open(home)?)
-}
-
-fn online_session(wallet: &Wallet) -> anyhow::Result<OnlineSession> {
-    let session = wallet.settings()?.session().ok_or(OfflineError::NotLoggedIn)?;
-    let server = wallet.server()?;
-    Ok(OnlineSession { api: OfflineApi::new(server, session.token)?, handle: session.handle })
-}
-
-/// My identity: the cached one when it matches the logged-in handle (no server needed), else
-/// asked from the server.
-async fn identity(wallet: &Wallet, store: &mut OfflineStore) -> anyhow::Result<Identity> {
-    let cached = store.identity()?;
-    let session = wallet.settings()?.session();
-    match (&cached, &session) {
-        (Some(id), Some(s)) if id.handle == s.handle => return Ok(id.clone()),
-        (Some(id), None) => return Ok(id.clone()),
-        (None, None) => return Err(OfflineError::UnknownIdentity.into()),
-        _ => {}
-    }
-    let online = online_session(wallet)?;
-    match store.refresh_identity(&online).await {
-        Ok((identity, _)) => {
-            // While the server answers, also cache what accepting notes needs.
-            if let Err(e) = store.refresh_issuer_keys(&online).await {
-                eprintln!(
-                    "note: could not fetch the issuer keys ({e}); run `offpay wallet sync` before accepting notes"
-                );
+/// The notes about what could not be fetched while learning my identity, on stderr.
+fn print_side_notes(known: &KnownIdentity) {
+    for note in &known.notes {
+        match note {
+            SideNote::IssuerKeysNotFetched(e) => eprintln!(
+                "note: could not fetch the issuer keys ({e}); run `offpay wallet sync` before accepting notes"
+            ),
+            SideNote::RevocationsNotFetched(e) => {
+                eprintln!("note: could not fetch the revocation list ({e}); run `offpay wallet sync` soon")
             }
-            if let Err(e) = store.refresh_revocations(&online).await {
-                eprintln!("note: could not fetch the revocation list ({e}); run `offpay wallet sync` soon");
-            }
-            Ok(identity)
         }
-        Err(e) => match cached {
-            Some(id) => Err(OfflineError::IdentityMismatch {
-                cached: id.handle.to_string(),
-                current: online.handle.to_string(),
-            }
-            .into()),
-            None => Err(anyhow::Error::new(e).context(OfflineError::UnknownIdentity.to_string())),
-        },
     }
 }
 
@@ -295,14 +238,6 @@ fn in_money(currency: &Currency, error: OfflineError) -> anyhow::Error {
         },
         _ => error.into(),
     }
-}
-
-/// The currency to show amounts in: my identity's, else the online wallet's, else INR.
-fn currency(wallet: &Wallet, store: &OfflineStore) -> Currency {
-    if let Ok(Some(id)) = store.identity() {
-        return id.currency;
-    }
-    wallet.settings().ok().and_then(|s| s.currency).unwrap_or_default()
 }
 
 /// The argument, or stdin when it is `-`.
@@ -339,6 +274,16 @@ pub fn qr_text(text: &str) -> anyhow::Result<String> {
     let code = qrcode::QrCode::with_error_correction_level(text.as_bytes(), qrcode::EcLevel::L)
         .context("the text is too long for a QR code")?;
     Ok(code.render::<Dense1x2>().dark_color(Dense1x2::Light).light_color(Dense1x2::Dark).quiet_zone(true).build())
+}
+
+/// Said on stderr after `request` printed its text.
+pub fn requested_message(identity: &Identity, issued: &IssuedRequest, valid_minutes: u64) -> String {
+    format!(
+        "Request for {} to {} (account {}), valid for {valid_minutes} minutes. Show it to the payer, then run `offpay wallet accept NOTE` with the note they give you.",
+        money(&identity.currency, issued.request.fields().amount),
+        identity.handle,
+        identity.account
+    )
 }
 
 pub fn pay_question(currency: &Currency, p: &PayPreview) -> String {

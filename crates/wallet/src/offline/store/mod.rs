@@ -20,14 +20,14 @@ mod cache;
 pub(crate) mod notes;
 pub(crate) mod purses;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use offpay_protocol::SigningKey;
 use rand::TryRngCore;
 use rand::rngs::OsRng;
 use rusqlite::{Connection, OptionalExtension, params};
 
-use crate::store::{StoreError, open_connection};
+use crate::store::{Store, StoreError};
 
 pub use cache::Identity;
 pub(crate) use cache::verifying_key_from_hex;
@@ -48,18 +48,32 @@ pub enum OfflineStoreError {
     Random(String),
 }
 
-/// The open offline store. Not `Sync`: one per task/thread. Every method that changes money
-/// state commits before it returns.
+/// The wallet's one store with this device's key loaded: the offline tables' rows in and out.
+/// Not `Sync`: one per task/thread. Every method that changes money state commits before it
+/// returns. It dereferences to the [`Store`] it wraps (settings, outbox): one connection.
 pub struct OfflineStore {
-    conn: Connection,
-    path: PathBuf,
+    store: Store,
     device: SigningKey,
+}
+
+impl std::ops::Deref for OfflineStore {
+    type Target = Store;
+
+    fn deref(&self) -> &Store {
+        &self.store
+    }
+}
+
+impl std::ops::DerefMut for OfflineStore {
+    fn deref_mut(&mut self) -> &mut Store {
+        &mut self.store
+    }
 }
 
 impl std::fmt::Debug for OfflineStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("OfflineStore")
-            .field("path", &self.path)
+            .field("path", &self.store.path())
             .field("device", &hex::encode(self.device.verifying_key().as_bytes()))
             .finish_non_exhaustive()
     }
@@ -71,14 +85,13 @@ impl OfflineStore {
     /// `offline.sqlite3` in), and making the device key on first use (32 bytes from the
     /// operating system's generator).
     pub fn open(home: &Path) -> Result<OfflineStore, OfflineStoreError> {
-        let (conn, path) = open_connection(home)?;
-        let device = load_or_make_device(&conn)?;
-        Ok(OfflineStore { conn, path, device })
+        OfflineStore::from_store(Store::open(home)?)
     }
 
-    /// Where the database file is.
-    pub fn path(&self) -> &Path {
-        &self.path
+    /// The store with this device's key loaded (made on first use).
+    pub fn from_store(store: Store) -> Result<OfflineStore, OfflineStoreError> {
+        let device = load_or_make_device(store.conn())?;
+        Ok(OfflineStore { store, device })
     }
 
     /// This device's signing key. It never leaves the device: only its public half is sent.
@@ -97,11 +110,11 @@ impl OfflineStore {
     }
 
     pub(crate) fn conn(&self) -> &Connection {
-        &self.conn
+        self.store.conn()
     }
 
     pub(crate) fn conn_mut(&mut self) -> &mut Connection {
-        &mut self.conn
+        self.store.conn_mut()
     }
 }
 
