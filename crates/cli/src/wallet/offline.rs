@@ -105,7 +105,7 @@ pub async fn run(wallet: &mut Wallet, command: OfflineCommand) -> anyhow::Result
     match command {
         OfflineCommand::Purse { command: PurseCommand::Load { amount, json } } => {
             let currency = wallet.display_currency();
-            let (loaded, offline) = wallet.load_purse(&amount).await.map_err(|e| in_money(&currency, e))?;
+            let (loaded, offline) = wallet.load_purse(&amount, unix_now()).await.map_err(|e| in_money(&currency, e))?;
             if loaded.resumed {
                 eprintln!("note: finished an earlier load whose outcome was unknown (it was not loaded twice)");
             }
@@ -116,7 +116,7 @@ pub async fn run(wallet: &mut Wallet, command: OfflineCommand) -> anyhow::Result
             }
         }
         OfflineCommand::Purse { command: PurseCommand::Close { json } } => {
-            let closed = wallet.close_purses().await?;
+            let closed = wallet.close_purses(unix_now()).await?;
             if json {
                 println!("{}", closed_json(&closed));
             } else {
@@ -127,15 +127,16 @@ pub async fn run(wallet: &mut Wallet, command: OfflineCommand) -> anyhow::Result
             }
         }
         OfflineCommand::Purse { command: PurseCommand::Status { json } } => {
+            let now = unix_now();
             let purses = wallet.purses()?;
             if json {
-                println!("{}", purses_json(&purses, wallet.offline_balance()?));
+                println!("{}", purses_json(&purses, wallet.offline_balance(now)?));
             } else {
-                println!("{}", purses_human(&wallet.display_currency(), &purses, unix_now()));
+                println!("{}", purses_human(&wallet.display_currency(), &purses, now));
             }
         }
         OfflineCommand::Request { amount, qr, valid_minutes } => {
-            let (issued, known) = wallet.request(&amount, valid_minutes * 60).await?;
+            let (issued, known) = wallet.request_payment(&amount, valid_minutes * 60, unix_now()).await?;
             print_side_notes(&known);
             println!("{}", issued.text);
             eprintln!("{}", requested_message(&known.identity, &issued, valid_minutes));
@@ -146,13 +147,13 @@ pub async fn run(wallet: &mut Wallet, command: OfflineCommand) -> anyhow::Result
         OfflineCommand::Pay { request, yes, qr } => {
             let request = read_arg(&request)?;
             let currency = wallet.display_currency();
-            let preview = wallet.preview_payment(&request).map_err(|e| in_money(&currency, e))?;
+            let preview = wallet.preview_payment(&request, unix_now()).map_err(|e| in_money(&currency, e))?;
             // A request this device already paid gets its note again: nothing to confirm.
             if !yes && !preview.repeated {
                 confirm(&pay_question(&currency, &preview))?;
             }
             // Also repeated when another `pay` of this request committed since the preview.
-            let payment = wallet.pay(&request).map_err(|e| in_money(&currency, e))?;
+            let payment = wallet.pay(&request, unix_now()).map_err(|e| in_money(&currency, e))?;
             // The new purse state is committed (or nothing was signed): the note can be released.
             println!("{}", payment.text);
             let message = if payment.repeated {
@@ -167,7 +168,7 @@ pub async fn run(wallet: &mut Wallet, command: OfflineCommand) -> anyhow::Result
         }
         OfflineCommand::Accept { note, json } => {
             let note = read_arg(&note)?;
-            let (known, accepted) = wallet.accept(&note).await?;
+            let (known, accepted) = wallet.accept_payment(&note, unix_now()).await?;
             print_side_notes(&known);
             match accepted {
                 Ok(accepted) => {

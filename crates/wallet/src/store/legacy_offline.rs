@@ -272,7 +272,8 @@ mod tests {
         let note = paid_note(&fixture, &request);
         let dir = schema_1_home(&note.to_text(), Some(&note));
 
-        let mut store = OfflineStore::open(dir.path()).unwrap();
+        let mut wallet = crate::Wallet::open(dir.path()).unwrap();
+        let store = wallet.offline_store();
         assert_eq!(store.path(), dir.path().join(DB_FILE_NAME));
         assert_eq!(store.device_public_hex(), hex::encode(SigningKey::from_bytes(&[7; 32]).verifying_key().as_bytes()));
         let nonce: String = store.conn().query_row("SELECT nonce FROM paid", [], |r| r.get(0)).unwrap();
@@ -283,10 +284,10 @@ mod tests {
         }
 
         // One payment per request still holds across the move.
-        let again = store.pay(&request.to_text(), NOW).unwrap();
+        let again = wallet.pay(&request.to_text(), NOW).unwrap();
         assert!(again.repeated);
         assert_eq!(again.text, note.to_text());
-        assert_eq!(store.paid_notes().unwrap().len(), 1);
+        assert_eq!(wallet.offline_store().paid_notes().unwrap().len(), 1);
     }
 
     #[test]

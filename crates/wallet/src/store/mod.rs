@@ -12,7 +12,7 @@
 //! session token and the device's private key); SQLite gives its `-wal`/`-shm` files the
 //! database file's permissions.
 //!
-//! Layout: [`migrations`] (the one schema history), `legacy_offline.rs` (moving an old home's
+//! Layout: `migrations.rs` (the one schema history), `legacy_offline.rs` (moving an old home's
 //! `offline.sqlite3` in), [`settings`] (typed key/value settings), [`outbox`] (every send, its
 //! key and its outcome).
 

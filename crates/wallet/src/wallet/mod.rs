@@ -33,7 +33,8 @@ pub const DEFAULT_SERVER: &str = "http://127.0.0.1:8080";
 /// The wallet: its durable store (one connection, device key loaded), plus a server URL
 /// override for this run.
 pub struct Wallet {
-    store: OfflineStore,
+    /// The one store (`crate::offline`'s operations use it too).
+    pub(crate) store: OfflineStore,
     server_override: Option<ServerUrl>,
 }
 
@@ -236,7 +237,7 @@ impl Wallet {
     /// what this device can still pay offline.
     pub async fn balance(&mut self) -> Result<BalanceView, WalletError> {
         let mut view = self.online_balance().await?;
-        view.offline = self.offline_balance()?;
+        view.offline = self.offline_balance(crate::offline::unix_now())?;
         Ok(view)
     }
 

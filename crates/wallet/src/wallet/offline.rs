@@ -1,16 +1,19 @@
-//! The wallet's offline commands, one method each: `purse load|close|status`, `request`, `pay`
-//! (with its preview), `accept`, `sync` (pending sends first, then the offline notes), and the
-//! offline remainder. Each combines the online wallet (session, server address, outbox) with
-//! the offline tables of the same store; the protocol's checks come from `offpay-protocol`
-//! through [`crate::offline`]. These methods read the clock (Unix seconds) themselves.
+//! The wallet's offline commands that combine the online wallet (session, server address,
+//! outbox) with the offline operations: `purse load|close` with the logged-in session,
+//! `request` and `accept` with my identity (cached, or asked from the server), `sync` (pending
+//! sends first, then the offline notes), and the currency to show. The operations themselves
+//! are `Wallet` methods too, next to their rules: `offline/payer.rs` (`pay`,
+//! `preview_payment`, `offline_balance`), `offline/payee.rs` (`request`, `accept`),
+//! `offline/online.rs` (`load_purse_with`, `close_purses_with`, `sync_notes_with`). Like them,
+//! these take the time (`now`, Unix seconds) as an argument: the CLI reads the clock.
 
-use offpay_protocol::{Amount, Currency};
+use offpay_protocol::{Amount, Currency, UnixTime};
 
 use super::{RetriedSend, Wallet};
 use crate::offline::api::OfflineApi;
 use crate::offline::{
     AcceptedPayment, ClosedPurse, Identity, IssuedRequest, LoadedPurse, OfflineError, OfflineStore, OnlineSession,
-    PayPreview, Payment, PurseRecord, SyncReport, unix_now,
+    PurseRecord, SyncReport, unix_now,
 };
 
 /// Something a command could not do on the side while it succeeded: said as a note.
@@ -73,11 +76,6 @@ impl Wallet {
         self.store.settings().ok().and_then(|s| s.currency).unwrap_or_default()
     }
 
-    /// What this device can still pay offline now.
-    pub fn offline_balance(&self) -> Result<Amount, OfflineError> {
-        self.store.offline_balance(unix_now())
-    }
-
     /// This device's purses (`purse status`).
     pub fn purses(&self) -> Result<Vec<PurseRecord>, OfflineError> {
         Ok(self.store.purses()?)
@@ -85,16 +83,20 @@ impl Wallet {
 
     /// Moves `amount_text` (major units) from the balance into a new purse for this device;
     /// also returns the offline remainder after the load.
-    pub async fn load_purse(&mut self, amount_text: &str) -> Result<(LoadedPurse, Amount), OfflineError> {
+    pub async fn load_purse(
+        &mut self,
+        amount_text: &str,
+        now: UnixTime,
+    ) -> Result<(LoadedPurse, Amount), OfflineError> {
         let session = self.online_session()?;
-        let loaded = self.store.load_purse(&session, amount_text, unix_now()).await?;
-        Ok((loaded, self.offline_balance()?))
+        let loaded = self.load_purse_with(&session, amount_text, now).await?;
+        Ok((loaded, self.offline_balance(now)?))
     }
 
     /// Closes this device's open purses (what was not spent goes back to the balance).
-    pub async fn close_purses(&mut self) -> Result<Vec<ClosedPurse>, OfflineError> {
+    pub async fn close_purses(&mut self, now: UnixTime) -> Result<Vec<ClosedPurse>, OfflineError> {
         let session = self.online_session()?;
-        self.store.close_purses(&session, unix_now()).await
+        self.close_purses_with(&session, now).await
     }
 
     /// My identity: the cached one when it matches the logged-in handle (no server needed),
@@ -110,13 +112,13 @@ impl Wallet {
             _ => {}
         }
         let online = self.online_session()?;
-        match self.store.refresh_identity(&online).await {
+        match self.refresh_identity(&online).await {
             Ok((identity, _)) => {
                 let mut notes = Vec::new();
-                if let Err(e) = self.store.refresh_issuer_keys(&online).await {
+                if let Err(e) = self.refresh_issuer_keys(&online).await {
                     notes.push(SideNote::IssuerKeysNotFetched(e.to_string()));
                 }
-                if let Err(e) = self.store.refresh_revocations(&online).await {
+                if let Err(e) = self.refresh_revocations(&online).await {
                     notes.push(SideNote::RevocationsNotFetched(e.to_string()));
                 }
                 Ok(KnownIdentity { identity, notes })
@@ -131,37 +133,29 @@ impl Wallet {
         }
     }
 
-    /// Makes a payment request for `amount_text` (major units), payable for `valid_secs`.
-    pub async fn request(
+    /// `request`: makes a payment request for `amount_text` (major units) in my currency,
+    /// payable for `valid_secs` from `now`.
+    pub async fn request_payment(
         &mut self,
         amount_text: &str,
         valid_secs: u64,
+        now: UnixTime,
     ) -> Result<(IssuedRequest, KnownIdentity), OfflineError> {
         let known = self.identity().await?;
         let amount = known.identity.currency.parse_major(amount_text)?;
-        let issued = self.store.request(amount, valid_secs, unix_now())?;
+        let issued = self.request(amount, valid_secs, now)?;
         Ok((issued, known))
     }
 
-    /// What paying `request_text` would do (nothing is signed or stored).
-    pub fn preview_payment(&self, request_text: &str) -> Result<PayPreview, OfflineError> {
-        self.store.preview_payment(request_text, unix_now())
-    }
-
-    /// Pays `request_text` from this device's purse, with no server (the earlier note again
-    /// for a request this device already paid).
-    pub fn pay(&mut self, request_text: &str) -> Result<Payment, OfflineError> {
-        self.store.pay(request_text, unix_now())
-    }
-
-    /// Accepts a payment note, with no server once my identity is known. The outer error is
-    /// about my identity; the inner result is the note's acceptance or refusal.
-    pub async fn accept(
+    /// `accept`: accepts a payment note, with no server once my identity is known. The outer
+    /// error is about my identity; the inner result is the note's acceptance or refusal.
+    pub async fn accept_payment(
         &mut self,
         note_text: &str,
+        now: UnixTime,
     ) -> Result<(KnownIdentity, Result<AcceptedPayment, OfflineError>), OfflineError> {
         let known = self.identity().await?;
-        let accepted = self.store.accept(note_text, unix_now());
+        let accepted = self.accept(note_text, now);
         Ok((known, accepted))
     }
 
@@ -176,9 +170,9 @@ impl Wallet {
     }
 
     async fn sync_offline(&mut self, session: &OnlineSession) -> Result<OfflineSync, OfflineError> {
-        let report = self.store.sync(session).await?;
+        let report = self.sync_notes_with(session).await?;
         let currency = self.display_currency();
-        let offline = self.offline_balance()?;
+        let offline = self.offline_balance(unix_now())?;
         Ok(OfflineSync { report, offline, currency })
     }
 }
