@@ -9,7 +9,7 @@
 //! (`offpay wallet retry KEY` or `offpay wallet sync` finishes it).
 //!
 //! Files: `wallet/offline.rs` (the offline commands), `wallet/output.rs` (all wording and JSON
-//! shapes), `wallet/password.rs` (password from `OFFPAY_PASSWORD` or a silent prompt); dates
+//! shapes; the offline commands' in `wallet/output/offline.rs`), `wallet/password.rs` (password from `OFFPAY_PASSWORD` or a silent prompt); dates
 //! through `crate::time`.
 
 mod offline;

@@ -1,6 +1,6 @@
 //! What `offpay wallet` prints: sentences for people, and one JSON object (amounts as integers
 //! in minor units) for scripts. Pure functions from the wallet's views to text, so that every
-//! wording is unit-tested.
+//! wording is unit-tested. The offline commands' wording is in `output/offline.rs`.
 
 use offpay_protocol::{Amount, Currency};
 use offpay_wallet::store::OutboxEntry;
@@ -9,6 +9,8 @@ use offpay_wallet::{AccountView, BalanceView, Freshness, RetriedSend, SendReceip
 use serde_json::{Value, json};
 
 use crate::time::utc_minute;
+
+pub mod offline;
 
 /// "750.00 INR".
 pub fn money(currency: &Currency, amount: Amount) -> String {
