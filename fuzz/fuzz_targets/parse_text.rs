@@ -1,9 +1,9 @@
-//! Fuzzes the text (QR) parsers of all four kinds: never panic, and an accepted text is the
+//! Fuzzes the text (QR) parsers of all six kinds: never panic, and an accepted text is the
 //! canonical text of the object, up to surrounding whitespace.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use offpay_protocol::{CloseStatement, Encoded, PaymentNote, PaymentRequest, PurseCertificate};
+use offpay_protocol::{CloseStatement, Encoded, PaymentNote, PaymentRequest, PurseCertificate, Receipt, ShopCard};
 
 fn check<T: Encoded>(text: &str) {
     if let Ok(object) = T::from_text(text) {
@@ -17,5 +17,7 @@ fuzz_target!(|data: &[u8]| {
         check::<PaymentRequest>(text);
         check::<PaymentNote>(text);
         check::<CloseStatement>(text);
+        check::<ShopCard>(text);
+        check::<Receipt>(text);
     }
 });

@@ -3,7 +3,7 @@
 // The asset list and version below are written by scripts/web-vendor (web/tools/stamp-sw.mjs).
 
 // BEGIN GENERATED
-const VERSION = "5b894fc1290e71e9";
+const VERSION = "c8fc692c8dbbf278";
 const ASSETS = {
   "/": "sha256-hIV25eE6TW70pS03Qs7bTWi5FA2BBLPuvVMN34xjHY4=",
   "/app.css": "sha256-OXQCwwphcjRmfY46nJ5Yu0l8xLQnxFlIe54tfnTwjY4=",
@@ -47,12 +47,12 @@ const ASSETS = {
   "/js/pages/send.js": "sha256-BgbKcatKmGoeCicL7fMwbY7z1q6p9veOuuixQdVVfEk=",
   "/js/pages/sync.js": "sha256-6KyRSHVMicWdbbfGOxiwRKX+pGIjJWwyOqr7VGf07nk=",
   "/js/pages/unlock.js": "sha256-7b0sPjKynrQY8pPCT3C9BYRhHOZXesRz3grd48dEHYY=",
-  "/js/protocol/accept.js": "sha256-fgoClPA52+fXMOyHLMPVM8ZRzlR48Pz4b5dUPDIKHGc=",
+  "/js/protocol/accept.js": "sha256-uBLH1gawpx645q3oMsWN/Ft4Pd3bX5ZXwPIOvXh9kdo=",
   "/js/protocol/base45.js": "sha256-UiH+ff0uqrLBZgbjofXLYurSKhXC4QKY398J5hMOPks=",
   "/js/protocol/close.js": "sha256-0Z3orDk+9YxsBkEt3rZU9EycKZGgH0emO4XfpsACRmQ=",
   "/js/protocol/crypto.js": "sha256-8T4ruh9aFgY4XSnYHhxMEJY4n8jGx62vfoH2Gy+4LwQ=",
-  "/js/protocol/objects.js": "sha256-r5TNIK0MazQBuc61Ve/KNv4iohrMbhwN3tOCbecRacg=",
-  "/js/protocol/wire.js": "sha256-3M8BIkPKawzWXWRxcf+Wh6L5m6AfPXXnk/OQWr2Mo9o=",
+  "/js/protocol/objects.js": "sha256-p1OFIb0PmtkxKVKL6AdL84oyv011ZlL0lXFMj05nQKc=",
+  "/js/protocol/wire.js": "sha256-ilE3V4K07rzXKgyKd7ik5V0WuO0d3vamI3i6eBsO7WE=",
   "/js/qr.js": "sha256-qHzhTBv438iFPInJCkV/hWIVQqit1zZ1X7BUqMCQ5Es=",
   "/js/session.js": "sha256-ji649SFEnk/Jeqwb0iCPTAMp6F9e4kjdum/+5h7jeRo=",
   "/js/start.js": "sha256-oxKAQ0gm96v65vBDJIArOoC9f2DPVUgH4y3eSujlzUE=",

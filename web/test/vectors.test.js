@@ -7,13 +7,18 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { createHash, createPrivateKey, sign as nodeSign } from "node:crypto";
 import { decode, fromText, toText, hashOf, signObject, verifyRequestSignature } from "../public/js/protocol/objects.js";
-import { acceptNote, verifyIssuer, checkWindow, verifyClose, RejectError } from "../public/js/protocol/accept.js";
+import {
+  acceptNote, acceptCardNote, verifyIssuer, checkWindow, verifyClose, verifyCard, checkReceipt, cardNoncePrefix, RejectError,
+} from "../public/js/protocol/accept.js";
 import { hex, fromHex, verifyStrict, checkDeviceKey } from "../public/js/protocol/crypto.js";
 import { verifyAsync as cofactoredVerify, Point } from "../public/vendor/noble-ed25519.js";
 import { KINDS } from "../public/js/protocol/wire.js";
 
 const V = JSON.parse(readFileSync(new URL("../../testdata/protocol-vectors.json", import.meta.url), "utf8"));
-const KIND = { purse_certificate: "certificate", payment_request: "request", payment_note: "note", purse_close: "close" };
+const KIND = {
+  purse_certificate: "certificate", payment_request: "request", payment_note: "note", purse_close: "close", shop_card: "card",
+  receipt: "receipt",
+};
 
 const seeds = new Map(Object.values(V.keys).filter((k) => k.seed).map((k) => [k.public_key, k.seed]));
 function signerFor(publicKeyHex) {
@@ -54,9 +59,20 @@ async function check(kind, obj, ctx) {
     } else if (kind === "request") {
       if (!(await verifyRequestSignature(obj))) return "bad_request_signature";
       if (BigInt(ctx.now) > obj.expiresAt) return "request_expired";
+    } else if (kind === "note" && ctx.card) {
+      const { tally, ctx: c } = await acceptContext(ctx);
+      const card = decode("card", fromHex(ctx.card));
+      await acceptCardNote(obj, tally, { ...c, card, seenNonces: new Set(ctx.seen_nonces), window: BigInt(ctx.window) });
     } else if (kind === "note") {
       const { tally, ctx: c } = await acceptContext(ctx);
       await acceptNote(obj, tally, c);
+    } else if (kind === "card") {
+      await verifyCard(obj);
+    } else if (kind === "receipt") {
+      await checkReceipt(obj, {
+        me: BigInt(ctx.me), currency: ctx.currency, issuerKeys: issuerKeys(ctx), seenEntries: new Set(ctx.seen_entries.map(BigInt)),
+        now: BigInt(ctx.now), maxAge: BigInt(ctx.max_age),
+      });
     } else {
       await verifyClose(obj, decode("certificate", fromHex(ctx.certificate)));
     }
@@ -75,11 +91,18 @@ function fieldsOf(kind, o) {
   if (kind === "certificate") return c(o);
   if (kind === "request") return { amount: o.amount, currency: o.currency, expires_at: Number(o.expiresAt), handle: o.handle, nonce: hex(o.nonce), payee: Number(o.payee), payee_device_key: hex(o.payeeDeviceKey) };
   if (kind === "note") return { amount: o.amount, cumulative: o.cumulative, nonce: hex(o.nonce), payee: Number(o.payee), prev_hash: hex(o.prevHash), seq: o.seq, time: Number(o.time) };
+  if (kind === "card") return { currency: o.currency, handle: o.handle, issued_at: Number(o.issuedAt), name: o.name, payee: Number(o.payee), shop_device_key: hex(o.shopDeviceKey) };
+  if (kind === "receipt") {
+    return {
+      amount: o.amount, currency: o.currency, entry_id: Number(o.entryId), issuer_key_id: hex(o.issuerKeyId), payee: Number(o.payee),
+      payer: Number(o.payer), payer_handle: o.payerHandle, time: Number(o.time),
+    };
+  }
   return { last_hash: hex(o.lastHash), last_seq: o.lastSeq, purse_id: hex(o.purseId), time: Number(o.time), total_spent: o.totalSpent };
 }
 
 function strip(f) {
-  const { hash, certificate, ...rest } = f;
+  const { hash, certificate, nonce_prefix, ...rest } = f;
   return rest;
 }
 
@@ -116,6 +139,7 @@ for (const v of V.vectors) {
       assert.deepEqual(fieldsOf("certificate", obj.certificate), strip(v.fields.certificate));
       assert.equal(hex(await hashOf(obj.certificate)), v.fields.certificate.hash);
     }
+    if (kind === "card") assert.equal(hex(await cardNoncePrefix(obj)), v.fields.nonce_prefix);
     // Encoder: signing the same fields with the same (deterministic Ed25519) key gives the same bytes.
     const signer = signerFor(v.signer_public_key);
     if (signer && v.valid) {

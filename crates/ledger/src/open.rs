@@ -80,16 +80,44 @@ fn make_private_files(db: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
-/// The URL without a password, for messages.
+/// The database URL as it may be shown in messages and logs: the password of the user part and a
+/// `password` query parameter (both forms libpq accepts) become `***`. A URL that does not parse
+/// is not shown at all, since where its password is cannot be known.
 pub fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme_end), Some(at)) if at > scheme_end => {
-            let userinfo = &url[scheme_end + 3..at];
-            match userinfo.find(':') {
-                Some(colon) => format!("{}{}:***{}", &url[..scheme_end + 3], &userinfo[..colon], &url[at..]),
-                None => url.to_string(),
-            }
-        }
-        _ => url.to_string(),
+    let Ok(mut parsed) = url::Url::parse(url) else {
+        return "(a database URL that does not parse)".to_string();
+    };
+    if parsed.password().is_some() {
+        // Cannot fail: a URL with a password has a host.
+        let _ = parsed.set_password(Some("***"));
+    }
+    if parsed.query_pairs().any(|(name, _)| name == "password") {
+        let pairs: Vec<(String, String)> = parsed
+            .query_pairs()
+            .map(|(name, value)| {
+                let value = if name == "password" { "***".to_string() } else { value.into_owned() };
+                (name.into_owned(), value)
+            })
+            .collect();
+        parsed.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    parsed.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+
+    #[test]
+    fn passwords_are_hidden_wherever_the_url_puts_them() {
+        assert_eq!(redact("postgres://app:s3cret@db:5432/offpay"), "postgres://app:***@db:5432/offpay");
+        assert_eq!(redact("postgresql://app@db/offpay"), "postgresql://app@db/offpay");
+        assert_eq!(
+            redact("postgres://db/offpay?user=app&password=s3cret&sslmode=require"),
+            "postgres://db/offpay?user=app&password=***&sslmode=require"
+        );
+        // An @ in the password (percent-encoded, as URLs require) does not leak its tail.
+        assert!(!redact("postgres://app:p%40ss@db/offpay").contains("ss@"));
+        assert!(!redact("postgres://app:s3cret@[::1/x").contains("s3cret"));
     }
 }

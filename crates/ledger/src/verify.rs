@@ -7,9 +7,35 @@ use std::collections::HashMap;
 
 use crate::chain::{EntryFields, GENESIS, PostingFields, entry_hash};
 use crate::model::{AccountId, VerifyReport};
+use crate::offline::plan::{FRAUD_LOSS_ACCOUNT, RESERVE_ACCOUNT};
 
 /// At most this many problems are listed; the rest are counted.
 const PROBLEMS_MAX: usize = 1000;
+
+/// The operator's funding account (created with id 1 by the first migration of both backends).
+const FUNDING_ACCOUNT: AccountId = 1;
+
+/// What may move an operator account: which entry kinds may post to it, and whether it may grow.
+struct OperatorAccount {
+    id: AccountId,
+    name: &'static str,
+    kinds: &'static [&'static str],
+    may_grow: bool,
+}
+
+/// Money enters or leaves the system only through funding (deposits) and fraud loss (what the
+/// operator pays for a double-spent purse), and the reserve moves only with purses
+/// (docs/DESIGN.md, money rule 3). Neither funding nor fraud loss ever takes money back in.
+const OPERATOR_ACCOUNTS: [OperatorAccount; 3] = [
+    OperatorAccount { id: FUNDING_ACCOUNT, name: "funding", kinds: &["deposit"], may_grow: false },
+    OperatorAccount {
+        id: RESERVE_ACCOUNT,
+        name: "reserve",
+        kinds: &["purse_load", "purse_return", "offline_settle"],
+        may_grow: true,
+    },
+    OperatorAccount { id: FRAUD_LOSS_ACCOUNT, name: "fraud loss", kinds: &["offline_settle"], may_grow: false },
+];
 
 /// An account row as stored.
 #[derive(Debug, Clone)]
@@ -73,6 +99,14 @@ impl Verifier {
             ));
         }
         for p in postings {
+            if let Some(rule) = OPERATOR_ACCOUNTS.iter().find(|a| a.id == p.account_id) {
+                let (name, kind) = (rule.name, &entry.kind);
+                if !rule.kinds.contains(&kind.as_str()) {
+                    self.problem(format!("journal entry {id}: a {kind} entry moved money on the {name} account"));
+                } else if p.delta > 0 && !rule.may_grow {
+                    self.problem(format!("journal entry {id}: the {name} account took money in"));
+                }
+            }
             let expected = self.heads.get(&p.account_id).map(Vec::as_slice).unwrap_or(&GENESIS);
             if p.prev_hash.as_slice() != expected {
                 let account = p.account_id;
@@ -199,5 +233,44 @@ mod tests {
         v.entry(&e2, &h2, &p2);
         let report = v.finish(&accounts);
         assert!(report.problems.iter().any(|p| p.contains("chain of account 1")), "{:?}", report.problems);
+    }
+
+    /// A transfer that pays out of the funding account, or a settlement that credits fraud loss,
+    /// sums to zero and hashes correctly, yet creates or hides money: verify names it.
+    #[test]
+    fn only_the_allowed_entries_move_operator_accounts() {
+        let one = |kind: &str, account: AccountId, delta: i64| {
+            let e = EntryFields {
+                id: 1,
+                kind: kind.into(),
+                amount: delta.abs(),
+                memo: None,
+                from_user: None,
+                to_user: 1,
+                created_at_ms: 1,
+            };
+            let p = vec![
+                PostingFields { account_id: account, delta, prev_hash: GENESIS.to_vec() },
+                PostingFields { account_id: 4, delta: -delta, prev_hash: GENESIS.to_vec() },
+            ];
+            let h = entry_hash(&e, &p);
+            let mut v = Verifier::new();
+            v.entry(&e, &h, &p);
+            v.problems
+        };
+        assert!(one("deposit", FUNDING_ACCOUNT, -100).is_empty());
+        assert!(one("purse_load", RESERVE_ACCOUNT, 100).is_empty());
+        assert!(one("offline_settle", FRAUD_LOSS_ACCOUNT, -100).is_empty());
+        let problems = one("transfer", FUNDING_ACCOUNT, -100);
+        assert!(
+            problems.iter().any(|p| p.contains("a transfer entry moved money on the funding account")),
+            "{problems:?}"
+        );
+        let problems = one("deposit", FUNDING_ACCOUNT, 100);
+        assert!(problems.iter().any(|p| p.contains("the funding account took money in")), "{problems:?}");
+        let problems = one("offline_settle", FRAUD_LOSS_ACCOUNT, 100);
+        assert!(problems.iter().any(|p| p.contains("the fraud loss account took money in")), "{problems:?}");
+        let problems = one("transfer", RESERVE_ACCOUNT, 100);
+        assert!(problems.iter().any(|p| p.contains("moved money on the reserve account")), "{problems:?}");
     }
 }

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use crate::Amount;
 use crate::ids::{AccountId, Hash256, Nonce, PurseId, UnixTime};
 use crate::keys::{IssuerKeys, Revocations};
-use crate::note::PaymentNote;
+use crate::note::{NoteFields, PaymentNote};
 use crate::reject::RejectReason;
 use crate::text::Encoded;
 
@@ -134,6 +134,40 @@ pub fn accept_note(
     tally: Option<&PurseTally>,
     ctx: &AcceptContext<'_>,
 ) -> Result<Accepted, RejectReason> {
+    let shared = Shared { me: ctx.me, issuer_keys: ctx.issuer_keys, revocations: ctx.revocations, now: ctx.now };
+    accept_with(note, tally, &shared, |f| {
+        let request = ctx.open_requests.iter().find(|r| r.nonce == f.nonce).ok_or(RejectReason::UnknownRequest)?;
+        if request.paid {
+            return Err(RejectReason::RequestAlreadyPaid);
+        }
+        if ctx.now > request.expires_at {
+            return Err(RejectReason::RequestExpired);
+        }
+        if request.amount != f.amount {
+            return Err(RejectReason::AmountMismatch);
+        }
+        Ok(())
+    })
+}
+
+/// The inputs every acceptance check shares, with or without a request.
+pub(crate) struct Shared<'a> {
+    pub(crate) me: AccountId,
+    pub(crate) issuer_keys: &'a IssuerKeys,
+    pub(crate) revocations: &'a Revocations,
+    pub(crate) now: UnixTime,
+}
+
+/// The acceptance check with its middle step given: checks 1 to 7 of [`accept_note`], then
+/// `answers` (what binds the note to this payee: an open request, or a shop card), then checks 9
+/// to 11. Shared by [`accept_note`] and [`crate::accept_card::accept_card_note`] so that every
+/// other rule is the same for both.
+pub(crate) fn accept_with(
+    note: &PaymentNote,
+    tally: Option<&PurseTally>,
+    ctx: &Shared<'_>,
+    answers: impl FnOnce(&NoteFields) -> Result<(), RejectReason>,
+) -> Result<Accepted, RejectReason> {
     let purse_id = note.purse_id();
     let empty = PurseTally::new(purse_id);
     let tally = tally.unwrap_or(&empty);
@@ -158,16 +192,7 @@ pub fn accept_note(
     if tally.notes.get(&f.seq).is_some_and(|e| e.hash == hash) {
         return Err(RejectReason::AlreadyAccepted);
     }
-    let request = ctx.open_requests.iter().find(|r| r.nonce == f.nonce).ok_or(RejectReason::UnknownRequest)?;
-    if request.paid {
-        return Err(RejectReason::RequestAlreadyPaid);
-    }
-    if ctx.now > request.expires_at {
-        return Err(RejectReason::RequestExpired);
-    }
-    if request.amount != f.amount {
-        return Err(RejectReason::AmountMismatch);
-    }
+    answers(f)?;
     if f.amount > cert.per_payment_cap {
         return Err(RejectReason::OverPaymentCap);
     }

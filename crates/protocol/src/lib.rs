@@ -17,13 +17,17 @@
 //! - [`crypto`]: SHA-256, issuer key ids, strict Ed25519 verification.
 //! - [`device_key`]: [`check_device_key`], which device public keys are acceptable at all
 //!   (canonical, prime order: no small-order component).
-//! - The four signed objects, each with `encode`/`decode`/`signed_bytes`/`hash` and a text
+//! - The four signed offline objects, each with `encode`/`decode`/`signed_bytes`/`hash` and a text
 //!   form through [`Encoded`]: [`PurseCertificate`] (issuer), [`PaymentRequest`] (payee
 //!   device), [`PaymentNote`] (payer device), [`CloseStatement`] (payer device).
 //! - [`keys`]: cached [`IssuerKeys`] and [`Revocations`].
 //! - [`purse`]: payer side: [`PurseState`] and [`prepare_next`] (request -> note + new state).
 //! - [`accept`]: payee side: [`accept_note`] -> [`Accepted`] (with the updated
 //!   [`PurseTally`]) or a [`RejectReason`].
+//! - Card payments (issue 14): [`ShopCard`] (a shop's printed QR code, signed by its device),
+//!   [`Receipt`] (the server's signed receipt of an online payment, checked offline by the shop
+//!   with [`Receipt::check`]), and [`accept_card_note`], the shop's check of a note made without
+//!   a request (nonce from [`card_nonce`]).
 //! - [`settle`]: server side: [`settle_purse`] -> [`Settlement`] (payable, duplicates,
 //!   rejected, [`FraudProof`]s).
 //! - [`text`]: base45 text (QR) form, `OPN1:...`.
@@ -35,11 +39,17 @@
 //!   `accept_note_text(text, tally, &ctx)`.
 //! - Payer: `PaymentRequest::from_text(text)`, then `prepare_next(&cert, &state, &device,
 //!   &request, now)`; persist the new state, then release `note.to_text()`.
+//! - Shop (card payments): `ShopCard::sign(fields, &device)` once, then `.to_text()` to print;
+//!   on a note `accept_card_note_text(text, tally, &card_ctx)`; on a receipt
+//!   `Receipt::from_text(text)?.check(&receipt_ctx)`.
+//! - Customer paying a card: `ShopCard::from_text(text)`, `.verify()`, then
+//!   `prepare_card_payment(&cert, &state, &device, &card, amount, random12, now)`.
 //! - Server: `PaymentNote::decode(bytes)`, `PurseCertificate::verify(&keys, now)`,
 //!   `settle_purse(&cert, &notes, close)`; for many notes, `verify_device_signatures(&notes,
 //!   seed)` (one batch, see [`batch`]) then `settle_purse_prechecked`.
 
 pub mod accept;
+pub mod accept_card;
 pub mod amount;
 pub mod batch;
 pub mod certificate;
@@ -51,14 +61,17 @@ pub mod ids;
 pub mod keys;
 pub mod note;
 pub mod purse;
+pub mod receipt;
 pub mod reject;
 pub mod request;
 pub mod settle;
+pub mod shop_card;
 pub mod testkit;
 pub mod text;
 pub mod wire;
 
 pub use accept::{AcceptContext, Accepted, OpenRequest, PurseTally, TallyEntry, accept_note, accept_note_text};
+pub use accept_card::{CardAcceptContext, accept_card_note, accept_card_note_text};
 pub use amount::{Amount, AmountError, Currency};
 pub use certificate::{CertificateFields, PurseCertificate};
 pub use close::{CloseFields, CloseStatement};
@@ -67,10 +80,12 @@ pub use handle::{Handle, HandleError};
 pub use ids::{AccountId, CurrencyCode, Hash256, IdParseError, KeyId, Nonce, PurseId, UnixTime};
 pub use keys::{IssuerKey, IssuerKeys, KeySetError, Revocations};
 pub use note::{NoteFields, PaymentNote};
-pub use purse::{PayError, PurseState, prepare_next};
+pub use purse::{PayError, PurseState, prepare_card_payment, prepare_next};
+pub use receipt::{Receipt, ReceiptContext, ReceiptFields};
 pub use reject::RejectReason;
 pub use request::{PaymentRequest, RequestFields};
 pub use settle::{FraudProof, Settlement, settle_purse, settle_purse_prechecked};
+pub use shop_card::{CardFields, ShopCard, ShopName, card_nonce};
 pub use text::Encoded;
 pub use wire::{DecodeError, FieldError, Kind};
 

@@ -1,6 +1,6 @@
 //! The payer side of an offline purse: [`PurseState`] (last sequence number, last hash, total
 //! spent) and [`prepare_next`], which checks a payment request and makes the next note and the
-//! next state together. The wallet must store the new state durably *before* it shows or sends
+//! next state together; [`prepare_card_payment`] does the same for a shop card (no request). The wallet must store the new state durably *before* it shows or sends
 //! the note, so it can never sign two different notes with one sequence number.
 
 use ed25519_dalek::SigningKey;
@@ -8,10 +8,11 @@ use ed25519_dalek::SigningKey;
 use crate::Amount;
 use crate::certificate::PurseCertificate;
 use crate::close::{CloseFields, CloseStatement};
-use crate::ids::{Hash256, PurseId, UnixTime};
+use crate::ids::{AccountId, CurrencyCode, Hash256, Nonce, PurseId, UnixTime};
 use crate::note::{NoteFields, PaymentNote};
 use crate::reject::RejectReason;
 use crate::request::PaymentRequest;
+use crate::shop_card::{ShopCard, card_nonce};
 use crate::wire::FieldError;
 
 /// Where a purse's hash chain stands on the payer's device.
@@ -104,21 +105,70 @@ pub fn prepare_next(
     check_owner(certificate, state, device)?;
     certificate.check_window(now).map_err(PayError::Certificate)?;
     request.verify(now).map_err(PayError::Request)?;
-    let cert = certificate.fields();
     let req = request.fields();
-    if req.currency != cert.currency {
+    sign_next(
+        certificate,
+        state,
+        device,
+        Payment { currency: req.currency, amount: req.amount, payee: req.payee, nonce: req.nonce },
+        now,
+    )
+}
+
+/// Pays a shop card without a request (docs/PROTOCOL.md section 16): checks, in order, state
+/// and key belong to the certificate, the certificate window contains `now`, the card's
+/// signature ([`ShopCard::verify`], as `PayError::Request(bad_card_signature)`), same currency,
+/// amount within the per-payment cap and within what is left; then makes the next note to the
+/// card's account with the nonce [`card_nonce`]`(card, random)`. `random`: 12 bytes the
+/// caller draws fresh for this payment. Store the returned state durably before releasing the
+/// note.
+pub fn prepare_card_payment(
+    certificate: &PurseCertificate,
+    state: &PurseState,
+    device: &SigningKey,
+    card: &ShopCard,
+    amount: Amount,
+    random: [u8; 12],
+    now: UnixTime,
+) -> Result<(PurseState, PaymentNote), PayError> {
+    check_owner(certificate, state, device)?;
+    certificate.check_window(now).map_err(PayError::Certificate)?;
+    card.verify().map_err(PayError::Request)?;
+    let c = card.fields();
+    let nonce = card_nonce(card, random);
+    sign_next(certificate, state, device, Payment { currency: c.currency, amount, payee: c.payee, nonce }, now)
+}
+
+/// What one payment asks for, from a request or a card.
+struct Payment {
+    currency: CurrencyCode,
+    amount: Amount,
+    payee: AccountId,
+    nonce: Nonce,
+}
+
+/// The checks after the request or card and the signing, shared by both ways to pay.
+fn sign_next(
+    certificate: &PurseCertificate,
+    state: &PurseState,
+    device: &SigningKey,
+    pay: Payment,
+    now: UnixTime,
+) -> Result<(PurseState, PaymentNote), PayError> {
+    let cert = certificate.fields();
+    if pay.currency != cert.currency {
         return Err(PayError::CurrencyMismatch {
-            requested: req.currency.to_string(),
+            requested: pay.currency.to_string(),
             purse: cert.currency.to_string(),
         });
     }
-    if req.amount > cert.per_payment_cap {
+    if pay.amount > cert.per_payment_cap {
         return Err(PayError::OverPaymentCap { cap: cert.per_payment_cap });
     }
     let remaining = state.remaining(certificate);
     let cumulative = state
         .spent
-        .checked_add(req.amount)
+        .checked_add(pay.amount)
         .filter(|c| *c <= cert.amount)
         .ok_or(PayError::InsufficientPurse { remaining })?;
     let seq = state.last_seq.checked_add(1).ok_or(PayError::SequenceExhausted)?;
@@ -126,9 +176,9 @@ pub fn prepare_next(
         seq,
         prev_hash: state.last_hash,
         cumulative,
-        amount: req.amount,
-        payee: req.payee,
-        nonce: req.nonce,
+        amount: pay.amount,
+        payee: pay.payee,
+        nonce: pay.nonce,
         time: now,
     };
     let note = PaymentNote::sign(certificate.clone(), fields, device)?;

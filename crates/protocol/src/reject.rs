@@ -48,6 +48,24 @@ pub enum RejectReason {
     WrongPurse,
     #[error("internal error: the purse tally passed in belongs to another purse")]
     TallyMismatch,
+    #[error("the shop's signature on the shop card is not valid")]
+    BadCardSignature,
+    #[error("the note was made for another shop card")]
+    WrongCard,
+    #[error("a note with this nonce was already accepted")]
+    NonceReplayed,
+    #[error("the note's time is too far from this device's clock")]
+    StaleNote,
+    #[error("the payment is in another currency")]
+    WrongCurrency,
+    #[error("the server's signature on the receipt is not valid")]
+    BadReceiptSignature,
+    #[error("the receipt is for a payment to someone else")]
+    ReceiptForAnotherPayee,
+    #[error("this receipt was already accepted")]
+    ReceiptReplayed,
+    #[error("the receipt is too old")]
+    StaleReceipt,
 }
 
 impl RejectReason {
@@ -75,6 +93,15 @@ impl RejectReason {
             RejectReason::InconsistentWithEarlierNote => "inconsistent_with_earlier_note",
             RejectReason::WrongPurse => "wrong_purse",
             RejectReason::TallyMismatch => "tally_mismatch",
+            RejectReason::BadCardSignature => "bad_card_signature",
+            RejectReason::WrongCard => "wrong_card",
+            RejectReason::NonceReplayed => "nonce_replayed",
+            RejectReason::StaleNote => "stale_note",
+            RejectReason::WrongCurrency => "wrong_currency",
+            RejectReason::BadReceiptSignature => "bad_receipt_signature",
+            RejectReason::ReceiptForAnotherPayee => "receipt_for_another_payee",
+            RejectReason::ReceiptReplayed => "receipt_replayed",
+            RejectReason::StaleReceipt => "stale_receipt",
         }
     }
 }

@@ -123,7 +123,7 @@ impl PaymentRequest {
     }
 }
 
-fn canonical_handle(bytes: &[u8]) -> Result<Handle, DecodeError> {
+pub(crate) fn canonical_handle(bytes: &[u8]) -> Result<Handle, DecodeError> {
     let text = std::str::from_utf8(bytes).map_err(|_| DecodeError::BadHandle)?;
     let handle = Handle::parse(text).map_err(|_| DecodeError::BadHandle)?;
     if handle.as_str() != text {

@@ -16,6 +16,7 @@ use crate::crypto::sha256;
 use crate::ids::{AccountId, CurrencyCode, Nonce, PurseId, UnixTime};
 use crate::keys::{IssuerKey, IssuerKeys, Revocations};
 use crate::request::{PaymentRequest, RequestFields};
+use crate::shop_card::{CardFields, ShopCard, ShopName};
 use crate::{Amount, Handle};
 
 /// 2026-01-01T00:00:00Z: the "now" of every fixture.
@@ -134,6 +135,27 @@ impl Fixture {
     pub fn open(request: &PaymentRequest) -> OpenRequest {
         let f = request.fields();
         OpenRequest { nonce: f.nonce, amount: f.amount, expires_at: f.expires_at, paid: false }
+    }
+
+    /// The fixture payee's shop card: account 2002 (`chai_shop`, "Chai Point"), signed by the
+    /// payee device, issued 30 days before [`NOW`].
+    pub fn card(&self) -> ShopCard {
+        self.card_with(&self.payee_device, |_| {})
+    }
+
+    /// A card like [`Self::card`] with `edit` applied, signed by `device`.
+    pub fn card_with(&self, device: &SigningKey, edit: impl FnOnce(&mut CardFields)) -> ShopCard {
+        let Ok(name) = ShopName::parse("Chai Point") else { panic!("fixture shop name") };
+        let mut fields = CardFields {
+            payee: self.payee,
+            shop_device_key: self.payee_device.verifying_key(),
+            currency: CurrencyCode::INR,
+            issued_at: NOW - 30 * DAY,
+            handle: Handle::parse("chai_shop").ok(),
+            name,
+        };
+        edit(&mut fields);
+        ShopCard::sign(fields, device)
     }
 
     /// The payee's acceptance context at the fixture's `now`.

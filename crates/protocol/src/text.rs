@@ -1,12 +1,15 @@
 //! The text form of every object, for QR codes and copy-paste: a 5-character prefix naming the
-//! kind and version (`OPN1:` note, `OPR1:` request, `OPC1:` certificate, `OPX1:` close) and
+//! kind and version (`OPN1:` note, `OPR1:` request, `OPC1:` certificate, `OPX1:` close, `OPS1:` shop card,
+//! `OPT1:` receipt) and
 //! the canonical encoding in base45 (RFC 9285). All characters are in the QR alphanumeric set.
 //! Parsing is strict: surrounding whitespace is trimmed, anything else non-canonical refused.
 
 use crate::certificate::PurseCertificate;
 use crate::close::CloseStatement;
 use crate::note::PaymentNote;
+use crate::receipt::Receipt;
 use crate::request::PaymentRequest;
+use crate::shop_card::ShopCard;
 use crate::wire::{DecodeError, Kind};
 
 /// Longest text accepted by [`from_text`] (after trimming), in characters.
@@ -70,3 +73,5 @@ impl_encoded!(PurseCertificate, Kind::Certificate);
 impl_encoded!(PaymentRequest, Kind::Request);
 impl_encoded!(PaymentNote, Kind::Note);
 impl_encoded!(CloseStatement, Kind::Close);
+impl_encoded!(ShopCard, Kind::ShopCard);
+impl_encoded!(Receipt, Kind::Receipt);

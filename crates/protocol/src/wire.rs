@@ -13,17 +13,21 @@ pub const VERSION: u8 = 1;
 /// Length of an Ed25519 signature in an encoding.
 pub const SIGNATURE_LEN: usize = 64;
 
-/// The four kinds of signed offline object.
+/// The six kinds of signed object: the four offline payment objects, and the shop card and the
+/// server receipt of card payments (docs/PROTOCOL.md, section 16).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Kind {
     Certificate,
     Request,
     Note,
     Close,
+    ShopCard,
+    Receipt,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 4] = [Kind::Certificate, Kind::Request, Kind::Note, Kind::Close];
+    pub const ALL: [Kind; 6] =
+        [Kind::Certificate, Kind::Request, Kind::Note, Kind::Close, Kind::ShopCard, Kind::Receipt];
 
     /// First byte of the encoding.
     pub const fn tag(self) -> u8 {
@@ -32,6 +36,8 @@ impl Kind {
             Kind::Request => b'R',
             Kind::Note => b'N',
             Kind::Close => b'X',
+            Kind::ShopCard => b'S',
+            Kind::Receipt => b'T',
         }
     }
 
@@ -43,6 +49,8 @@ impl Kind {
             Kind::Request => b"offpay/payment-request/v1\0",
             Kind::Note => b"offpay/payment-note/v1\0",
             Kind::Close => b"offpay/purse-close/v1\0",
+            Kind::ShopCard => b"offpay/shop-card/v1\0",
+            Kind::Receipt => b"offpay/receipt/v1\0",
         }
     }
 
@@ -53,6 +61,8 @@ impl Kind {
             Kind::Request => "OPR1:",
             Kind::Note => "OPN1:",
             Kind::Close => "OPX1:",
+            Kind::ShopCard => "OPS1:",
+            Kind::Receipt => "OPT1:",
         }
     }
 
@@ -63,6 +73,8 @@ impl Kind {
             Kind::Request => "payment_request",
             Kind::Note => "payment_note",
             Kind::Close => "purse_close",
+            Kind::ShopCard => "shop_card",
+            Kind::Receipt => "receipt",
         }
     }
 }
@@ -98,6 +110,8 @@ pub enum DecodeError {
     BadCurrency,
     #[error("the payee handle is not a canonical handle")]
     BadHandle,
+    #[error("the shop name is empty, longer than 48 bytes, not UTF-8, or has a character that does not print")]
+    BadName,
     #[error(transparent)]
     Field(#[from] FieldError),
     #[error("the text does not start with {expected}")]
@@ -120,6 +134,7 @@ impl DecodeError {
             DecodeError::AmountOutOfRange => "amount_out_of_range",
             DecodeError::BadCurrency => "bad_currency",
             DecodeError::BadHandle => "bad_handle",
+            DecodeError::BadName => "bad_name",
             DecodeError::Field(_) => "invalid_field",
             DecodeError::TextPrefix { .. } => "text_prefix",
             DecodeError::TextTooLong { .. } => "text_too_long",

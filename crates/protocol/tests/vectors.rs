@@ -45,6 +45,12 @@ struct Ctx {
     revocations: Revocations,
     tally: Option<PurseTally>,
     certificate: Option<PurseCertificate>,
+    card: Option<ShopCard>,
+    seen_nonces: std::collections::BTreeSet<Nonce>,
+    window: u64,
+    currency: CurrencyCode,
+    seen_entries: std::collections::BTreeSet<u64>,
+    max_age: u64,
 }
 
 fn context(c: &Value) -> Ctx {
@@ -87,6 +93,12 @@ fn context(c: &Value) -> Ctx {
         revocations,
         tally,
         certificate: c["certificate"].as_str().map(|h| PurseCertificate::decode(&hex::decode(h).unwrap()).unwrap()),
+        card: c["card"].as_str().map(|h| ShopCard::decode(&hex::decode(h).unwrap()).unwrap()),
+        seen_nonces: serde_json::from_value(c["seen_nonces"].clone()).unwrap(),
+        window: c["window"].as_u64().unwrap(),
+        currency: CurrencyCode::parse(c["currency"].as_str().unwrap()).unwrap(),
+        seen_entries: serde_json::from_value(c["seen_entries"].clone()).unwrap(),
+        max_age: c["max_age"].as_u64().unwrap(),
     }
 }
 
@@ -119,6 +131,17 @@ fn check(kind: &str, encoded: &[u8], text: &str, ctx: &Ctx) -> (String, Option<D
     match kind {
         "purse_certificate" => go!(PurseCertificate, |c: &PurseCertificate| c.verify(&ctx_ref.keys, ctx_ref.now)),
         "payment_request" => go!(PaymentRequest, |r: &PaymentRequest| r.verify(ctx_ref.now)),
+        "payment_note" if ctx_ref.card.is_some() => go!(PaymentNote, |n: &PaymentNote| {
+            let card_ctx = CardAcceptContext {
+                card: ctx_ref.card.as_ref().unwrap(),
+                seen_nonces: &ctx_ref.seen_nonces,
+                window: ctx_ref.window,
+                issuer_keys: &ctx_ref.keys,
+                revocations: &ctx_ref.revocations,
+                now: ctx_ref.now,
+            };
+            accept_card_note(n, ctx_ref.tally.as_ref(), &card_ctx).map(|_| ())
+        }),
         "payment_note" => go!(PaymentNote, |n: &PaymentNote| {
             let accept_ctx = AcceptContext {
                 me: ctx_ref.me,
@@ -130,6 +153,17 @@ fn check(kind: &str, encoded: &[u8], text: &str, ctx: &Ctx) -> (String, Option<D
             accept_note(n, ctx_ref.tally.as_ref(), &accept_ctx).map(|_| ())
         }),
         "purse_close" => go!(CloseStatement, |c: &CloseStatement| c.verify(ctx_ref.certificate.as_ref().unwrap())),
+        "shop_card" => go!(ShopCard, |c: &ShopCard| c.verify()),
+        "receipt" => go!(Receipt, |r: &Receipt| {
+            r.check(&ReceiptContext {
+                me: ctx_ref.me,
+                currency: ctx_ref.currency,
+                issuer_keys: &ctx_ref.keys,
+                seen_entries: &ctx_ref.seen_entries,
+                now: ctx_ref.now,
+                max_age: ctx_ref.max_age,
+            })
+        }),
         other => panic!("unknown kind {other}"),
     }
 }
@@ -173,9 +207,16 @@ fn every_vector_checks_as_stated() {
         // check (section 7).
         let bad_sig = matches!(
             v["reason"].as_str(),
-            Some("bad_issuer_signature" | "bad_device_signature" | "bad_request_signature")
+            Some(
+                "bad_issuer_signature"
+                    | "bad_device_signature"
+                    | "bad_request_signature"
+                    | "bad_card_signature"
+                    | "bad_receipt_signature"
+            )
         );
-        let key_ok = kind != "payment_request" || check_device_key(signer.as_bytes()).is_ok();
+        let device_signed = kind == "payment_request" || kind == "shop_card";
+        let key_ok = !device_signed || check_device_key(signer.as_bytes()).is_ok();
         assert_eq!(signer.verify_strict(&signed, &signature).is_ok() && key_ok, !bad_sig, "{name}: verify_strict");
     }
     for kind in Kind::ALL {
@@ -275,6 +316,33 @@ fn device_key_vectors_check_as_stated() {
     ] {
         assert!(seen.contains(wanted), "no device-key vector {wanted}: {seen:?}");
     }
+}
+
+/// The mixed-order card vector, like the request one: only the device-key check refuses it.
+#[test]
+fn mixed_order_card_vector_is_refused_by_the_key_check_only() {
+    let file = load();
+    let v = vector(&file, "card_mixed_order_device_key");
+    let key = key(&v["signer_public_key"]);
+    let signature = Signature::from_bytes(&bytes(&v["signature"]).try_into().unwrap());
+    assert!(key.verify_strict(&bytes(&v["signed_bytes"]), &signature).is_ok());
+    assert_eq!(check_device_key(key.as_bytes()).err(), Some(DeviceKeyError::MixedOrder));
+    assert_eq!(v["fields"]["shop_device_key"], v["signer_public_key"]);
+}
+
+/// The longest shop card (32-byte handle, 48-byte name) fits a small printed QR code, and the
+/// card notes really were made for the card: their nonce starts with its prefix.
+#[test]
+fn card_vectors_fit_a_qr_code_and_card_notes_carry_the_prefix() {
+    assert_eq!(ShopCard::MAX_LEN, 199);
+    let longest_text = 5 + ShopCard::MAX_LEN.div_ceil(2) * 3 - (ShopCard::MAX_LEN % 2);
+    println!("shop card: at most {} bytes, {longest_text} text characters", ShopCard::MAX_LEN);
+    // QR version 9 at level L holds 335 alphanumeric characters; version 10 at level M, 311.
+    assert!(longest_text <= 311, "{longest_text}");
+    let file = load();
+    let v = vector(&file, "card_note_valid");
+    let prefix = v["context"]["card"].as_str().map(|h| ShopCard::decode(&hex::decode(h).unwrap()).unwrap()).unwrap();
+    assert!(v["fields"]["nonce"].as_str().unwrap().starts_with(&hex::encode(prefix.nonce_prefix())));
 }
 
 #[test]

@@ -1,14 +1,18 @@
 //! Exponential back-off with a ceiling and jitter, shared by the HTTP retries and the
-//! WebSocket reconnect loop.
+//! WebSocket reconnect loop: `backon`'s exponential delays, counted and reset by the caller.
 
 use std::time::Duration;
 
-use rand::Rng;
+use backon::{BackoffBuilder, ExponentialBackoff, ExponentialBuilder};
 
-/// Delays `base, 2*base, 4*base, …` capped at `max`, each drawn uniformly from its upper half
-/// so that many clients that lost the server at once do not come back in step.
-#[derive(Debug, Clone)]
+/// Delays whose ceilings are `base, 2*base, 4*base, …` capped at `max`, each drawn from the
+/// upper half of its ceiling so that many clients that lost the server at once do not come back
+/// in step. backon adds a random jitter of up to the current delay, so its delays start at half
+/// the ceiling.
+#[derive(Debug)]
 pub struct Backoff {
+    builder: ExponentialBuilder,
+    delays: ExponentialBackoff,
     base: Duration,
     max: Duration,
     attempt: u32,
@@ -16,7 +20,14 @@ pub struct Backoff {
 
 impl Backoff {
     pub fn new(base: Duration, max: Duration) -> Backoff {
-        Backoff { base, max: max.max(base), attempt: 0 }
+        let max = max.max(base);
+        let builder = ExponentialBuilder::new()
+            .with_min_delay(base / 2)
+            .with_max_delay(max / 2)
+            .with_factor(2.0)
+            .with_jitter()
+            .without_max_times();
+        Backoff { builder, delays: builder.build(), base, max, attempt: 0 }
     }
 
     /// The ceiling of the `attempt`-th delay (0-based), before jitter.
@@ -27,11 +38,9 @@ impl Backoff {
 
     /// The next delay to wait, and counts the attempt.
     pub fn next_delay(&mut self) -> Duration {
-        let ceiling = self.ceiling(self.attempt);
         self.attempt = self.attempt.saturating_add(1);
-        let ceiling_ms = u64::try_from(ceiling.as_millis()).unwrap_or(u64::MAX);
-        let low = ceiling_ms / 2;
-        Duration::from_millis(rand::rng().random_range(low..=ceiling_ms))
+        // Never ends: built without a limit on the number of delays.
+        self.delays.next().unwrap_or(self.max)
     }
 
     /// How many delays were handed out since the last reset.
@@ -41,6 +50,7 @@ impl Backoff {
 
     /// Back to the first delay (after a success).
     pub fn reset(&mut self) {
+        self.delays = self.builder.build();
         self.attempt = 0;
     }
 }

@@ -4,6 +4,8 @@
 
 #[path = "device_key_vectors.rs"]
 pub mod device_key_vectors;
+#[path = "shop_vectors_gen.rs"]
+mod shop_vectors_gen;
 
 use offpay_protocol::testkit::{DAY, Fixture, MixedOrderKey, NOW, bytes16, seed, signing_key, torsion_signature};
 use offpay_protocol::*;
@@ -29,6 +31,15 @@ struct Ctx {
     revoked_devices: Vec<VerifyingKey>,
     accepted_before: Vec<PaymentNote>,
     certificate: Option<PurseCertificate>,
+    /// Card notes: the shop's card (the check is then `accept_card_note`), the nonces it saw
+    /// and the time window.
+    card: Option<ShopCard>,
+    seen_nonces: Vec<Nonce>,
+    window: u64,
+    /// Receipts: my currency, the entry ids I accepted, the oldest receipt I take.
+    currency: CurrencyCode,
+    seen_entries: Vec<u64>,
+    max_age: u64,
 }
 
 impl Ctx {
@@ -47,6 +58,12 @@ impl Ctx {
             "revoked_devices": self.revoked_devices.iter().map(|k| hex(k.as_bytes())).collect::<Vec<_>>(),
             "accepted_before": self.accepted_before.iter().map(|n| hex(n.encode())).collect::<Vec<_>>(),
             "certificate": self.certificate.as_ref().map(|c| hex(c.encode())),
+            "card": self.card.as_ref().map(|c| hex(c.encode())),
+            "seen_nonces": self.seen_nonces,
+            "window": self.window,
+            "currency": self.currency.as_str(),
+            "seen_entries": self.seen_entries,
+            "max_age": self.max_age,
         })
     }
 }
@@ -127,6 +144,38 @@ fn signed_close(c: &CloseStatement, device: &VerifyingKey) -> Signed {
         fields: json!({
             "purse_id": f.purse_id, "last_seq": f.last_seq, "last_hash": f.last_hash,
             "total_spent": f.total_spent, "time": f.time, "hash": c.hash(),
+        }),
+    }
+}
+
+fn signed_card(c: &ShopCard) -> Signed {
+    let f = c.fields();
+    Signed {
+        kind: Kind::ShopCard,
+        signer: f.shop_device_key,
+        signed_bytes: c.signed_bytes(),
+        signature: *c.signature(),
+        encoded: c.encode(),
+        fields: json!({
+            "payee": f.payee, "shop_device_key": hex(f.shop_device_key.as_bytes()),
+            "currency": f.currency.as_str(), "issued_at": f.issued_at, "handle": f.handle,
+            "name": f.name.as_str(), "nonce_prefix": hex(c.nonce_prefix()), "hash": c.hash(),
+        }),
+    }
+}
+
+fn signed_receipt(r: &Receipt, issuer: &VerifyingKey) -> Signed {
+    let f = r.fields();
+    Signed {
+        kind: Kind::Receipt,
+        signer: *issuer,
+        signed_bytes: r.signed_bytes(),
+        signature: *r.signature(),
+        encoded: r.encode(),
+        fields: json!({
+            "issuer_key_id": r.issuer_key_id(), "entry_id": f.entry_id, "payer": f.payer,
+            "payer_handle": f.payer_handle, "payee": f.payee, "currency": f.currency.as_str(),
+            "amount": f.amount, "time": f.time, "hash": r.hash(),
         }),
     }
 }
@@ -222,6 +271,12 @@ pub fn generate() -> Value {
         revoked_devices: Vec::new(),
         accepted_before: Vec::new(),
         certificate: None,
+        card: None,
+        seen_nonces: Vec::new(),
+        window: 600,
+        currency: CurrencyCode::INR,
+        seen_entries: Vec::new(),
+        max_age: 600,
     };
     let mut out = Out { vectors: Vec::new() };
 
@@ -554,6 +609,8 @@ pub fn generate() -> Value {
         "another purse id",
     );
     out.malformed("close", &sx, &close_ctx);
+
+    shop_vectors_gen::shop_vectors(&mut out, &fx, &base);
 
     json!({
         "description": "offpay offline protocol test vectors: see docs/PROTOCOL.md. All binary values are lowercase hex; amounts are integers in minor units; times are Unix seconds.",

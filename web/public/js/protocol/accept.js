@@ -1,9 +1,11 @@
 // The payee's offline acceptance check (crates/protocol/src/accept.rs), in the same order, with
 // the same reason codes. Pure apart from hashing: the caller passes who it is, its open requests,
 // its tally of notes from the note's purse, the cached issuer keys and revocations, and the time.
+// Card payments (accept_card.rs, shop_card.rs, receipt.rs): the shop's check of a note made
+// without a request, the customer's check of a shop card, the shop's check of a server receipt.
 
 import { hashOf, verifySignature, fromText } from "./objects.js";
-import { equalBytes, hex, keyId as computeKeyId } from "./crypto.js";
+import { equalBytes, hex, keyId as computeKeyId, checkDeviceKey, concat } from "./crypto.js";
 import { DecodeError } from "./wire.js";
 
 /** Plain-words sentences for each reason code (shown on "Payment failed"). */
@@ -29,6 +31,15 @@ export const REASONS = {
   inconsistent_with_earlier_note: "The note contradicts an earlier note from the same purse.",
   wrong_purse: "The close statement belongs to another purse.",
   tally_mismatch: "Internal error: the purse tally belongs to another purse.",
+  bad_card_signature: "The shop card's signature is not valid: the card was changed or forged.",
+  wrong_card: "The payment was made for another shop card.",
+  nonce_replayed: "This payment was already received (the same payment code was shown before).",
+  stale_note: "The payer's clock is too far from this device's: check both clocks and pay again.",
+  wrong_currency: "The payment is in another currency.",
+  bad_receipt_signature: "The receipt's signature is not valid: the receipt was changed or forged.",
+  receipt_for_another_payee: "The receipt is for a payment to someone else.",
+  receipt_replayed: "This receipt was already accepted.",
+  stale_receipt: "The receipt is too old.",
 };
 
 export class RejectError extends Error {
@@ -77,6 +88,17 @@ export function consistent(sa, a, sb, b) {
  * Returns {noteHash, purseId, payer, seq, amount, nonce, tally} or throws RejectError.
  */
 export async function acceptNote(note, tally, ctx) {
+  return acceptWith(note, tally, ctx, ctx.me, () => {
+    const request = ctx.openRequests.find((r) => equalBytes(r.nonce, note.nonce));
+    if (!request) reject("unknown_request");
+    if (request.paid) reject("request_already_paid");
+    if (ctx.now > request.expiresAt) reject("request_expired");
+    if (request.amount !== note.amount) reject("amount_mismatch");
+  });
+}
+
+/** The checks every acceptance shares (accept::accept_with), with the request or card step `answers` in the middle. */
+async function acceptWith(note, tally, ctx, me, answers) {
   const cert = note.certificate;
   const t = tally ?? { purseId: cert.purseId, notes: new Map() };
   if (!equalBytes(t.purseId, cert.purseId)) reject("tally_mismatch");
@@ -86,14 +108,10 @@ export async function acceptNote(note, tally, ctx) {
   const rev = ctx.revocations ?? { purses: new Set(), devices: new Set() };
   if (rev.purses.has(hex(cert.purseId)) || rev.devices.has(hex(cert.deviceKey))) reject("revoked");
   if (note.seq === 1 && (!equalBytes(note.prevHash, await hashOf(cert)) || note.cumulative !== note.amount)) reject("bad_chain_start");
-  if (note.payee !== ctx.me) reject("wrong_payee");
+  if (note.payee !== me) reject("wrong_payee");
   const hash = await hashOf(note);
   if (t.notes.get(note.seq) && equalBytes(t.notes.get(note.seq).hash, hash)) reject("already_accepted");
-  const request = ctx.openRequests.find((r) => equalBytes(r.nonce, note.nonce));
-  if (!request) reject("unknown_request");
-  if (request.paid) reject("request_already_paid");
-  if (ctx.now > request.expiresAt) reject("request_expired");
-  if (request.amount !== note.amount) reject("amount_mismatch");
+  await answers();
   if (note.amount > cert.perPaymentCap) reject("over_payment_cap");
   let taken = 0;
   for (const e of t.notes.values()) taken += e.amount;
@@ -107,6 +125,54 @@ export async function acceptNote(note, tally, ctx) {
   return { noteHash: hash, purseId: cert.purseId, payer: cert.account, seq: note.seq, amount: note.amount, nonce: note.nonce, tally: { purseId: cert.purseId, notes } };
 }
 
+// ---- card payments ----
+
+/** The customer's check of a scanned shop card (ShopCard::verify); throws RejectError("bad_card_signature"). */
+export async function verifyCard(card) {
+  if (checkDeviceKey(card.shopDeviceKey) !== null || !(await verifySignature(card, card.shopDeviceKey))) reject("bad_card_signature");
+}
+
+/** The 4 bytes every note paying `card` starts its nonce with (ShopCard::nonce_prefix). */
+export async function cardNoncePrefix(card) {
+  return (await hashOf(card)).slice(0, 4);
+}
+
+/** The nonce of a note paying `card`: its prefix, then 12 bytes `random` drawn fresh per payment (card_nonce). */
+export async function cardNonce(card, random) {
+  if (random.length !== 12) throw new Error("cardNonce needs 12 random bytes");
+  return concat(await cardNoncePrefix(card), random);
+}
+
+/**
+ * The shop's check of a note without a request (accept_card_note). ctx: {card (decoded, mine), seenNonces: Set(hex) of every
+ * nonce I saw (my notes and my requests), window: BigInt seconds, issuerKeys, revocations, now: BigInt}.
+ */
+export async function acceptCardNote(note, tally, ctx) {
+  const prefix = await cardNoncePrefix(ctx.card);
+  return acceptWith(note, tally, ctx, ctx.card.payee, () => {
+    if (!equalBytes(note.nonce.slice(0, 4), prefix)) reject("wrong_card");
+    if (note.certificate.currency !== ctx.card.currency) reject("wrong_currency");
+    if (ctx.seenNonces.has(hex(note.nonce))) reject("nonce_replayed");
+    const diff = note.time > ctx.now ? note.time - ctx.now : ctx.now - note.time;
+    if (diff > ctx.window) reject("stale_note");
+  });
+}
+
+/**
+ * The shop's offline check of a server receipt (Receipt::check). ctx: {me: BigInt, currency, issuerKeys, seenEntries: Set(BigInt),
+ * now: BigInt, maxAge: BigInt}.
+ */
+export async function checkReceipt(receipt, ctx) {
+  const key = ctx.issuerKeys.find((k) => equalBytes(k.keyId, receipt.issuerKeyId));
+  if (!key) reject("unknown_issuer_key");
+  if (!(key.notBefore <= receipt.time && receipt.time <= key.notAfter)) reject("issuer_key_not_valid");
+  if (!(await verifySignature(receipt, key.publicKey))) reject("bad_receipt_signature");
+  if (receipt.payee !== ctx.me) reject("receipt_for_another_payee");
+  if (receipt.currency !== ctx.currency) reject("wrong_currency");
+  if (ctx.seenEntries.has(receipt.entryId)) reject("receipt_replayed");
+  if (receipt.time + ctx.maxAge < ctx.now) reject("stale_receipt");
+}
+
 /** Decodes note text and checks it; decode failures become RejectError("malformed"). */
 export async function acceptNoteText(text, tally, ctx) {
   let note;
@@ -117,6 +183,18 @@ export async function acceptNoteText(text, tally, ctx) {
     throw e;
   }
   return { note, accepted: await acceptNote(note, tally, ctx) };
+}
+
+/** Decodes note text and runs the card-payment check (accept_card_note_text); decode failures become RejectError("malformed"). */
+export async function acceptCardNoteText(text, tally, ctx) {
+  let note;
+  try {
+    note = fromText("note", text);
+  } catch (e) {
+    if (e instanceof DecodeError) reject("malformed", e.code);
+    throw e;
+  }
+  return { note, accepted: await acceptCardNote(note, tally, ctx) };
 }
 
 /** Checks a purse close statement against its certificate (CloseStatement::verify). */

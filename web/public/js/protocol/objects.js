@@ -1,5 +1,6 @@
-// The four signed offline objects (purse certificate, payment request, payment note, purse close):
-// encode, decode, signed bytes, hash and text form, byte-for-byte as crates/protocol does.
+// The signed objects (purse certificate, payment request, payment note, purse close, and for card
+// payments the shop card and the server's receipt): encode, decode, signed bytes, hash and text
+// form, byte-for-byte as crates/protocol does.
 // Field values: byte strings are Uint8Array, amounts are Numbers (minor units), account numbers
 // and times (Unix seconds) are BigInts, sequence numbers are Numbers.
 
@@ -15,6 +16,11 @@ const REQUEST_FIXED_LEN = 2 + 8 + 32 + 3 + 8 + 16 + 8 + 1;
 export const REQUEST_MIN_LEN = REQUEST_FIXED_LEN + SIGNATURE_LEN;
 export const NOTE_LEN = 2 + CERTIFICATE_LEN + 4 + 32 + 8 + 8 + 8 + 16 + 8 + SIGNATURE_LEN;
 export const CLOSE_LEN = 2 + 16 + 4 + 32 + 8 + 8 + SIGNATURE_LEN;
+const CARD_HANDLE_LEN_OFFSET = 2 + 8 + 32 + 3 + 8;
+export const CARD_MIN_LEN = CARD_HANDLE_LEN_OFFSET + 1 + 1 + SIGNATURE_LEN;
+export const SHOP_NAME_MAX_LEN = 48;
+const RECEIPT_FIXED_LEN = 2 + 4 + 8 + 8 + 8 + 3 + 8 + 8 + 1;
+export const RECEIPT_MIN_LEN = RECEIPT_FIXED_LEN + SIGNATURE_LEN;
 
 const enc = new TextEncoder();
 
@@ -67,17 +73,20 @@ export function decodeRequest(bytes) {
     payee: r.u64(), payeeDeviceKey: r.publicKey(), currency: r.currency(), amount: r.amount(),
     nonce: r.array(16), expiresAt: r.u64(),
   };
-  const len = r.u8();
-  f.handle = null;
-  if (len > 0) {
-    let text;
-    try { text = new TextDecoder("utf-8", { fatal: true }).decode(r.array(len)); } catch { fail("bad_handle"); }
-    if (canonicalHandle(text) !== text) fail("bad_handle");
-    f.handle = text;
-  }
+  f.handle = readHandle(r);
   f.signature = r.signatureAndEnd();
   fieldRule(f.amount !== 0, "amount", "must be greater than zero");
   return finishObject("request", f, requestUnsigned(f));
+}
+
+/** A length byte and that many bytes of canonical handle, or null for length 0 (bad_handle). */
+function readHandle(r) {
+  const len = r.u8();
+  if (len === 0) return null;
+  let text;
+  try { text = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(r.array(len)); } catch { fail("bad_handle"); }
+  if (canonicalHandle(text) !== text) fail("bad_handle");
+  return text;
 }
 
 // ---- note ----
@@ -121,12 +130,85 @@ export function decodeClose(bytes) {
   return finishObject("close", f, closeUnsigned(f));
 }
 
+// ---- shop card ----
+
+// Unicode White_Space (Rust's char::is_whitespace): JavaScript's \s differs (it has U+FEFF).
+const WHITE_SPACE = /^[\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]$/u;
+// Controls (Cc), line and paragraph separators, byte order mark, bidirectional formatting.
+const REFUSED = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\ufeff\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/u;
+
+/** Is `text` an acceptable shop name (ShopName::parse): 1 to 48 UTF-8 bytes, nothing that does not print, no space at either end? */
+export function isShopName(text) {
+  const chars = [...text];
+  const n = enc.encode(text).length;
+  return n >= 1 && n <= SHOP_NAME_MAX_LEN && !WHITE_SPACE.test(chars[0]) && !WHITE_SPACE.test(chars[chars.length - 1]) && !REFUSED.test(text);
+}
+
+function cardUnsigned(f) {
+  const handle = enc.encode(f.handle ?? "");
+  const name = enc.encode(f.name);
+  return new Writer(KINDS.card).u64(f.payee).bytes(f.shopDeviceKey).bytes(enc.encode(f.currency)).u64(f.issuedAt)
+    .u8(handle.length).bytes(handle).u8(name.length).bytes(name).finish();
+}
+
+function checkCard(f) {
+  if (!isShopName(f.name)) fail("bad_name");
+}
+
+export function decodeCard(bytes) {
+  const r = new Reader(KINDS.card, bytes);
+  if (bytes.length < CARD_MIN_LEN) fail("truncated");
+  const handleLen = bytes[CARD_HANDLE_LEN_OFFSET];
+  if (handleLen > HANDLE_MAX_LEN) fail("bad_handle");
+  const nameLen = bytes[CARD_HANDLE_LEN_OFFSET + 1 + handleLen];
+  if (nameLen > SHOP_NAME_MAX_LEN) fail("bad_name");
+  checkLen(bytes.length, CARD_MIN_LEN + handleLen + nameLen);
+  const f = { payee: r.u64(), shopDeviceKey: r.publicKey(), currency: r.currency(), issuedAt: r.u64() };
+  f.handle = readHandle(r);
+  const raw = r.array(r.u8());
+  try { f.name = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(raw); } catch { fail("bad_name"); }
+  checkCard(f);
+  f.signature = r.signatureAndEnd();
+  return finishObject("card", f, cardUnsigned(f));
+}
+
+// ---- receipt ----
+
+function receiptUnsigned(f) {
+  const handle = enc.encode(f.payerHandle ?? "");
+  return new Writer(KINDS.receipt).bytes(f.issuerKeyId).u64(f.entryId).u64(f.payer).u64(f.payee).bytes(enc.encode(f.currency))
+    .u64(f.amount).u64(f.time).u8(handle.length).bytes(handle).finish();
+}
+
+export function decodeReceipt(bytes) {
+  const r = new Reader(KINDS.receipt, bytes);
+  if (bytes.length < RECEIPT_MIN_LEN) fail("truncated");
+  const handleLen = bytes[RECEIPT_FIXED_LEN - 1];
+  if (handleLen > HANDLE_MAX_LEN) fail("bad_handle");
+  checkLen(bytes.length, RECEIPT_MIN_LEN + handleLen);
+  const f = {
+    issuerKeyId: r.array(4), entryId: r.u64(), payer: r.u64(), payee: r.u64(), currency: r.currency(), amount: r.amount(),
+    time: r.u64(),
+  };
+  f.payerHandle = readHandle(r);
+  f.signature = r.signatureAndEnd();
+  fieldRule(f.amount !== 0, "amount", "must be greater than zero");
+  return finishObject("receipt", f, receiptUnsigned(f));
+}
+
 // ---- common ----
 
-const UNSIGNED = { certificate: certificateUnsigned, request: requestUnsigned, note: noteUnsigned, close: closeUnsigned };
-const DECODE = { certificate: decodeCertificate, request: decodeRequest, note: decodeNote, close: decodeClose };
+const UNSIGNED = {
+  certificate: certificateUnsigned, request: requestUnsigned, note: noteUnsigned, close: closeUnsigned, card: cardUnsigned,
+  receipt: receiptUnsigned,
+};
+const DECODE = {
+  certificate: decodeCertificate, request: decodeRequest, note: decodeNote, close: decodeClose, card: decodeCard,
+  receipt: decodeReceipt,
+};
 const CHECK = {
-  certificate: checkCertificate, note: checkNote,
+  certificate: checkCertificate, note: checkNote, card: checkCard,
+  receipt: (f) => fieldRule(f.amount !== 0, "amount", "must be greater than zero"),
   request: (f) => fieldRule(f.amount !== 0, "amount", "must be greater than zero"),
   close: (f) => fieldRule((f.lastSeq === 0) === (f.totalSpent === 0), "total_spent", "must be zero exactly when last_seq is zero"),
 };

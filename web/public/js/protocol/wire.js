@@ -14,6 +14,8 @@ export const KINDS = {
   request: { tag: 0x52, domain: "offpay/payment-request/v1\0", prefix: "OPR1:", name: "payment_request" },
   note: { tag: 0x4e, domain: "offpay/payment-note/v1\0", prefix: "OPN1:", name: "payment_note" },
   close: { tag: 0x58, domain: "offpay/purse-close/v1\0", prefix: "OPX1:", name: "purse_close" },
+  card: { tag: 0x53, domain: "offpay/shop-card/v1\0", prefix: "OPS1:", name: "shop_card" },
+  receipt: { tag: 0x54, domain: "offpay/receipt/v1\0", prefix: "OPT1:", name: "receipt" },
 };
 
 /** A decode failure with the protocol crate's stable code (DecodeError::code). */

@@ -1,0 +1,181 @@
+//! The receipt of an online card payment: the server's statement, signed with an issuer key,
+//! that journal entry `entry_id` moved `amount` from the payer's account to the payee's at
+//! `time`. The customer shows it as a QR code; the shop's device, even with no connection,
+//! checks it with [`Receipt::check`] and knows the money has settled. Layout and checks in
+//! docs/PROTOCOL.md, sections 4.6 and 16.
+
+use std::collections::BTreeSet;
+
+use ed25519_dalek::{Signature, SigningKey};
+
+use crate::crypto;
+use crate::ids::{AccountId, CurrencyCode, Hash256, KeyId, UnixTime};
+use crate::keys::IssuerKeys;
+use crate::reject::RejectReason;
+use crate::wire::{self, DecodeError, FieldError, Kind, Reader, Writer, field_rule};
+use crate::{Amount, Handle};
+
+/// What a receipt says (everything but the issuer key id and the signature).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReceiptFields {
+    /// The server's journal entry id of the payment: unique per payment.
+    pub entry_id: u64,
+    pub payer: AccountId,
+    /// The payer's handle, for display ("received from asha"); `None` when it has none.
+    pub payer_handle: Option<Handle>,
+    pub payee: AccountId,
+    pub currency: CurrencyCode,
+    /// `> 0`.
+    pub amount: Amount,
+    /// The server's clock when it booked the payment (trusted: the server signs it).
+    pub time: UnixTime,
+}
+
+impl ReceiptFields {
+    pub fn check(&self) -> Result<(), FieldError> {
+        field_rule(!self.amount.is_zero(), "amount", "must be greater than zero")
+    }
+}
+
+/// A signed receipt. Built only by [`Receipt::issue`] or by decoding.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Receipt {
+    fields: ReceiptFields,
+    issuer_key_id: KeyId,
+    signature: Signature,
+}
+
+/// tag, version, key id, entry id, payer, payee, currency, amount, time, handle length.
+const FIXED_LEN: usize = 2 + 4 + 8 + 8 + 8 + 3 + 8 + 8 + 1;
+const HANDLE_LEN_OFFSET: usize = FIXED_LEN - 1;
+
+/// The shop's side of [`Receipt::check`].
+#[derive(Debug, Clone, Copy)]
+pub struct ReceiptContext<'a> {
+    /// My account: the receipt must pay it.
+    pub me: AccountId,
+    /// My currency.
+    pub currency: CurrencyCode,
+    pub issuer_keys: &'a IssuerKeys,
+    /// Entry ids of the receipts this device already accepted.
+    pub seen_entries: &'a BTreeSet<u64>,
+    /// My clock.
+    pub now: UnixTime,
+    /// How old (by the server's `time` against my clock) a receipt may be, in seconds.
+    pub max_age: u64,
+}
+
+impl Receipt {
+    /// Shortest encoding (no payer handle): 114 bytes.
+    pub const MIN_LEN: usize = FIXED_LEN + wire::SIGNATURE_LEN;
+    /// Longest encoding (a 32-character handle).
+    pub const MAX_LEN: usize = Self::MIN_LEN + Handle::MAX_LEN;
+
+    /// Signs `fields` with the issuer key; the key id is derived from the key.
+    pub fn issue(fields: ReceiptFields, issuer: &SigningKey) -> Result<Receipt, FieldError> {
+        fields.check()?;
+        let issuer_key_id = crypto::key_id(&issuer.verifying_key());
+        let signed = wire::signed_bytes(Kind::Receipt, &unsigned_encoding(&fields, issuer_key_id));
+        Ok(Receipt { signature: crypto::sign(issuer, &signed), fields, issuer_key_id })
+    }
+
+    pub fn fields(&self) -> &ReceiptFields {
+        &self.fields
+    }
+
+    pub fn issuer_key_id(&self) -> KeyId {
+        self.issuer_key_id
+    }
+
+    pub fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    pub fn signed_bytes(&self) -> Vec<u8> {
+        wire::signed_bytes(Kind::Receipt, &unsigned_encoding(&self.fields, self.issuer_key_id))
+    }
+
+    /// SHA-256 of [`Self::signed_bytes`].
+    pub fn hash(&self) -> Hash256 {
+        crypto::sha256(&self.signed_bytes())
+    }
+
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = unsigned_encoding(&self.fields, self.issuer_key_id);
+        out.extend_from_slice(&self.signature.to_bytes());
+        out
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<Receipt, DecodeError> {
+        let mut r = Reader::new(Kind::Receipt, bytes)?;
+        if bytes.len() < Self::MIN_LEN {
+            return Err(DecodeError::Truncated);
+        }
+        let handle_len = usize::from(bytes[HANDLE_LEN_OFFSET]);
+        if handle_len > Handle::MAX_LEN {
+            return Err(DecodeError::BadHandle);
+        }
+        wire::check_len(bytes.len(), Self::MIN_LEN + handle_len)?;
+        let issuer_key_id = KeyId::from_bytes(r.array()?);
+        let entry_id = r.u64()?;
+        let payer = AccountId(r.u64()?);
+        let payee = AccountId(r.u64()?);
+        let currency = r.currency()?;
+        let amount = r.amount()?;
+        let time = r.u64()?;
+        let payer_handle = match usize::from(r.u8()?) {
+            0 => None,
+            len => Some(crate::request::canonical_handle(r.slice(len)?)?),
+        };
+        let signature = r.signature_and_end()?;
+        let fields = ReceiptFields { entry_id, payer, payer_handle, payee, currency, amount, time };
+        fields.check()?;
+        Ok(Receipt { fields, issuer_key_id, signature })
+    }
+
+    /// The shop's offline check, in this order (first failure wins): issuer key known
+    /// (`unknown_issuer_key`); that key's window contains the receipt's `time`
+    /// (`issuer_key_not_valid`); strict signature (`bad_receipt_signature`); payee is me
+    /// (`receipt_for_another_payee`); currency is mine (`wrong_currency`); entry id not seen
+    /// before (`receipt_replayed`); `time + max_age >= now` (`stale_receipt`). On success the
+    /// caller stores `entry_id` among its seen entries, durably, before showing success.
+    pub fn check(&self, ctx: &ReceiptContext<'_>) -> Result<(), RejectReason> {
+        let f = &self.fields;
+        let key = ctx.issuer_keys.get(self.issuer_key_id).ok_or(RejectReason::UnknownIssuerKey)?;
+        if !key.valid_at(f.time) {
+            return Err(RejectReason::IssuerKeyNotValid);
+        }
+        if !crypto::verify_strict(&key.public_key, &self.signed_bytes(), &self.signature) {
+            return Err(RejectReason::BadReceiptSignature);
+        }
+        if f.payee != ctx.me {
+            return Err(RejectReason::ReceiptForAnotherPayee);
+        }
+        if f.currency != ctx.currency {
+            return Err(RejectReason::WrongCurrency);
+        }
+        if ctx.seen_entries.contains(&f.entry_id) {
+            return Err(RejectReason::ReceiptReplayed);
+        }
+        if f.time.saturating_add(ctx.max_age) < ctx.now {
+            return Err(RejectReason::StaleReceipt);
+        }
+        Ok(())
+    }
+}
+
+fn unsigned_encoding(f: &ReceiptFields, issuer_key_id: KeyId) -> Vec<u8> {
+    let handle = f.payer_handle.as_ref().map_or("", Handle::as_str).as_bytes();
+    let mut w = Writer::new(Kind::Receipt, Receipt::MAX_LEN);
+    w.bytes(issuer_key_id.as_bytes())
+        .u64(f.entry_id)
+        .u64(f.payer.0)
+        .u64(f.payee.0)
+        .bytes(&f.currency.to_bytes())
+        .amount(f.amount)
+        .u64(f.time)
+        // Invariant: a Handle is at most 32 bytes, so the length fits in a byte.
+        .u8(u8::try_from(handle.len()).unwrap_or(0))
+        .bytes(handle);
+    w.finish()
+}
