@@ -7,16 +7,20 @@
 //! written with the old schemas (copied below as they were). The first command run on it
 //! must move everything into `wallet.sqlite3`, delete `offline.sqlite3`, and go on: the next
 //! note continues the purse's chain, the open request can still be paid and accepted, and a
-//! sync uploads and settles every note with the books balanced.
+//! sync uploads and settles every note with the books balanced. And two commands started
+//! together on an old home (no server) move it once and both pay.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[allow(dead_code)]
+mod offline_home;
 #[allow(dead_code)]
 mod offline_support;
 mod wallet_support;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
+use std::process::Stdio;
 
 use offline_support::{accept, assert_books_balance, balances, pay, request, sync};
 use offpay_protocol::{Encoded, PaymentNote};
@@ -252,4 +256,44 @@ fn an_old_two_file_home_moves_into_one_file_and_keeps_paying_accepting_and_synci
     assert_eq!(balances(&alice), (50_000 + 4_000 + 1_000, 33_000));
     assert_eq!(balances(&bob), (20_000 + 15_000 + 2_000, 25_000));
     assert_books_balance(&server, &[&alice, &bob], 150_000);
+}
+
+#[test]
+fn two_pays_started_together_on_an_old_home_move_it_once_and_both_pay() {
+    for round in 0..3 {
+        let payer = offline_home::Home::new("alice", offline_home::ALICE);
+        payer.load(offline_home::ALICE, 50_000);
+        let payee = offline_home::Home::new("bob", offline_home::BOB);
+        let requests = [payee.request("10.00"), payee.request("20.00")];
+        let (device, _) = device_and_chain(&payer.path, "wallet.sqlite3");
+        split_into_old_layout(&payer.path);
+
+        let children: Vec<_> = requests
+            .iter()
+            .map(|r| {
+                offline_home::offpay(&payer.path)
+                    .args(["pay", r, "--yes"])
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        let mut seqs = Vec::new();
+        for child in children {
+            let out = child.wait_with_output().unwrap();
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(out.status.success(), "round {round}: {stderr}");
+            let note = offline_home::single_line(&String::from_utf8(out.stdout).unwrap(), "OPN1:");
+            seqs.push(PaymentNote::from_text(&note).unwrap().seq());
+        }
+        seqs.sort_unstable();
+        assert_eq!(seqs, [1, 2], "round {round}");
+        assert!(!payer.path.join("offline.sqlite3").exists(), "round {round}");
+        let (after, chain) = device_and_chain(&payer.path, "wallet.sqlite3");
+        assert_eq!(after, device, "round {round}: the device key moved, not made anew");
+        assert_eq!(chain.len(), 1);
+        assert_eq!((chain[0].0, chain[0].2), (2, 3_000), "round {round}");
+        assert_eq!(count(&payer.path, "SELECT count(*) FROM paid"), 2);
+    }
 }
