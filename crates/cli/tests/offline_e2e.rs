@@ -34,7 +34,7 @@ use wallet_support::{Server, WalletHome};
 /// The device key in a wallet home (what a thief of the home has).
 fn device_key(home: &Path) -> SigningKey {
     let conn =
-        rusqlite::Connection::open_with_flags(home.join("offline.sqlite3"), rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+        rusqlite::Connection::open_with_flags(home.join("wallet.sqlite3"), rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
             .unwrap();
     let secret: Vec<u8> = conn.query_row("SELECT secret FROM device WHERE id = 1", [], |r| r.get(0)).unwrap();
     SigningKey::from_bytes(&secret.try_into().unwrap())

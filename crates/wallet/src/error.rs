@@ -4,6 +4,7 @@ use offpay_protocol::{AmountError, HandleError};
 
 use crate::client::{ClientError, ServerUrlError};
 use crate::events::WatchError;
+use crate::offline::OfflineError;
 use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
@@ -56,6 +57,15 @@ pub enum WalletError {
     Store(#[from] StoreError),
     #[error("live events stopped: {0}")]
     Watch(WatchError),
+    /// The device key or the offline tables could not be read.
+    #[error(transparent)]
+    Offline(Box<OfflineError>),
+}
+
+impl From<OfflineError> for WalletError {
+    fn from(error: OfflineError) -> WalletError {
+        WalletError::Offline(Box::new(error))
+    }
 }
 
 impl WalletError {

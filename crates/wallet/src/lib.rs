@@ -1,21 +1,23 @@
 //! # offpay-wallet
 //!
-//! The client side of offpay: a local durable store (SQLite under the wallet home), the
-//! server client (HTTP + WebSocket), and the operations a customer runs. Later: the device key,
-//! offline purse, pending-note queue and sync engine.
+//! The client side of offpay: a local durable store (one SQLite file under the wallet home),
+//! the server client (HTTP + WebSocket), and the operations a customer runs, online and
+//! offline, all as methods of [`Wallet`].
 //!
 //! ## Layout
-//! - [`wallet`] — the operations (register, login, logout, balance, send, pending sends and
-//!   their retry, history, watch) over the store and the client. Start reading here.
-//! - [`store`] — the SQLite file: settings and the outbox of sends (one row per payment, with
-//!   its idempotency key and outcome).
+//! - [`wallet`] — the front door: every operation (register, login, logout, balance, send,
+//!   pending sends and their retry, history, watch; purse load/close/status, request, pay,
+//!   accept, sync in `wallet/offline.rs`) over the store and the client. Start reading here.
+//! - [`store`] — the one SQLite file `<home>/wallet.sqlite3` and its one migration history:
+//!   settings and the outbox of sends (one row per payment, with its idempotency key and
+//!   outcome); an old home's `offline.sqlite3` is moved in on first open.
 //! - [`client`] — the HTTP API client, online and offline endpoints (typed API errors,
 //!   timeouts, bounded retries).
 //! - [`events`] — the WebSocket live-event client (resume by sequence number, reconnect).
 //! - [`offline`] — offline payments: device key, purses, request/pay/accept with no server,
-//!   purse load/close and sync (its own SQLite file, `offline.sqlite3`).
+//!   purse load/close and sync (the offline tables of the same file).
 //! - [`wire`] — the API's JSON shapes.
-//! - `sqlite_file` — opening either SQLite file (private, WAL, retried while another process
+//! - `sqlite_file` — opening the SQLite file (private, WAL, retried while another process
 //!   closes it).
 //! - [`backoff`] — exponential back-off with jitter.
 //! - [`error`] — [`WalletError`].
@@ -41,4 +43,7 @@ pub use client::{ApiError, Client, ClientError, ServerUrl};
 pub use error::WalletError;
 pub use events::{Event, WatchOptions, WatchStatus};
 pub use store::Store;
-pub use wallet::{AccountView, BalanceView, Freshness, HistoryView, LogoutOutcome, RetriedSend, SendReceipt, Wallet};
+pub use wallet::{
+    AccountView, BalanceView, Freshness, HistoryView, KnownIdentity, LogoutOutcome, OfflineSync, RetriedSend,
+    SendReceipt, SideNote, SyncOutcome, Wallet,
+};

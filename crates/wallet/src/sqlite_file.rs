@@ -1,4 +1,4 @@
-//! Opening one of the wallet's SQLite files the same way for both stores: the home folder
+//! Opening the wallet's SQLite file (`<home>/wallet.sqlite3`, `crate::store`): the home folder
 //! created `0700`, the file `0600`, a busy timeout, WAL journal and `synchronous=FULL`
 //! (so a write that returned is on disk).
 //!
@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, ErrorCode};
 
-/// Why a wallet SQLite file could not be opened. Each store maps it into its own error type.
+/// Why the wallet's SQLite file could not be opened (mapped into `StoreError`).
 #[derive(Debug)]
 pub(crate) enum OpenFailure {
     CreateHome { path: PathBuf, source: std::io::Error },

@@ -16,8 +16,9 @@ use offpay_protocol::{
     AccountId, Amount, CertificateFields, CloseStatement, CurrencyCode, Encoded, PaymentNote, PurseCertificate, PurseId,
 };
 use offpay_wallet::ServerUrl;
+use offpay_wallet::Wallet;
 use offpay_wallet::offline::api::OfflineApi;
-use offpay_wallet::offline::{OfflineError, OfflineStore, OnlineSession, PurseStatus, UploadStatus, unix_now};
+use offpay_wallet::offline::{OfflineError, OnlineSession, PurseStatus, UploadStatus, unix_now};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -236,21 +237,21 @@ async fn load_pay_accept_sync_and_close_over_http() {
     let url = start_server(state.clone()).await;
     let alice_dir = tempfile::tempdir().unwrap();
     let bob_dir = tempfile::tempdir().unwrap();
-    let mut alice = OfflineStore::open(alice_dir.path()).unwrap();
-    let mut bob = OfflineStore::open(bob_dir.path()).unwrap();
+    let mut alice = Wallet::open(alice_dir.path()).unwrap();
+    let mut bob = Wallet::open(bob_dir.path()).unwrap();
     let alice_online = session(&url, "tok-alice", "alice");
     let bob_online = session(&url, "tok-bob", "bob");
 
     // The first load's answer is lost: the outcome is unknown, the key stays pending.
     state.lock().unwrap().lose_next_load = true;
-    let err = alice.load_purse(&alice_online, "500.00", unix_now()).await.unwrap_err();
+    let err = alice.load_purse_with(&alice_online, "500.00", unix_now()).await.unwrap_err();
     assert!(matches!(err, OfflineError::LoadUncertain { .. }), "{err:?}");
-    assert!(alice.purses().unwrap().is_empty());
+    assert!(alice.offline_store().purses().unwrap().is_empty());
     // A load of another amount must wait for that one.
-    let err = alice.load_purse(&alice_online, "10.00", unix_now()).await.unwrap_err();
+    let err = alice.load_purse_with(&alice_online, "10.00", unix_now()).await.unwrap_err();
     assert!(matches!(err, OfflineError::LoadPending { amount: 50_000 }), "{err:?}");
     // Running the same load again finishes it with the same key.
-    let loaded = alice.load_purse(&alice_online, "500.00", unix_now()).await.unwrap();
+    let loaded = alice.load_purse_with(&alice_online, "500.00", unix_now()).await.unwrap();
     assert!(loaded.resumed);
     assert_eq!(loaded.balance, Some(amt(50_000)));
     assert_eq!(alice.offline_balance(unix_now()).unwrap(), amt(50_000));
@@ -266,44 +267,44 @@ async fn load_pay_accept_sync_and_close_over_http() {
         assert_eq!(keys[0], keys[1]);
         assert_eq!(s.loads.len(), 1);
         let device = s.seen.iter().find(|r| r.path == "/v1/devices").unwrap();
-        assert_eq!(device.body["public_key"], alice.device_public_hex());
+        assert_eq!(device.body["public_key"], alice.offline_store().device_public_hex());
         // The private key never left: no request body carries more than the public key.
         let secret_hex = {
-            let raw = rusqlite::Connection::open(alice.path()).unwrap();
+            let raw = rusqlite::Connection::open(alice.store().path()).unwrap();
             let secret: Vec<u8> = raw.query_row("SELECT secret FROM device", [], |r| r.get(0)).unwrap();
             hex::encode(secret)
         };
         assert!(s.seen.iter().all(|r| !r.body.to_string().contains(&secret_hex)));
     }
     // A new load gets a new key.
-    alice.load_purse(&alice_online, "100.00", unix_now()).await.unwrap();
+    alice.load_purse_with(&alice_online, "100.00", unix_now()).await.unwrap();
     assert_eq!(alice.offline_balance(unix_now()).unwrap(), amt(60_000));
 
     // Bob learns his identity and the keys, then they pay offline.
-    let report = bob.sync(&bob_online).await.unwrap();
+    let report = bob.sync_notes_with(&bob_online).await.unwrap();
     assert_eq!((report.uploaded, report.issuer_keys), (0, 1));
-    assert_eq!(bob.identity().unwrap().unwrap().account, AccountId(2002));
+    assert_eq!(bob.offline_store().identity().unwrap().unwrap().account, AccountId(2002));
     let request = bob.request(amt(15_000), 600, unix_now()).unwrap();
     let note = alice.pay(&request.text, unix_now()).unwrap();
     bob.accept(&note.text, unix_now()).unwrap();
 
     // Bob's sync settles it; Alice's upload of the same note is a duplicate.
-    let report = bob.sync(&bob_online).await.unwrap();
+    let report = bob.sync_notes_with(&bob_online).await.unwrap();
     assert_eq!((report.uploaded, report.settled, report.pending), (1, 1, 0));
-    assert_eq!(bob.accepted_notes().unwrap()[0].status, UploadStatus::Settled);
-    let report = alice.sync(&alice_online).await.unwrap();
+    assert_eq!(bob.offline_store().accepted_notes().unwrap()[0].status, UploadStatus::Settled);
+    let report = alice.sync_notes_with(&alice_online).await.unwrap();
     assert_eq!((report.uploaded, report.duplicate, report.pending), (1, 1, 0));
-    assert_eq!(alice.paid_notes().unwrap()[0].status, UploadStatus::Duplicate);
+    assert_eq!(alice.offline_store().paid_notes().unwrap()[0].status, UploadStatus::Duplicate);
     // Nothing left to upload.
-    assert_eq!(bob.sync(&bob_online).await.unwrap().uploaded, 0);
+    assert_eq!(bob.sync_notes_with(&bob_online).await.unwrap().uploaded, 0);
 
     // Alice closes: the statement is signed, sent, and the purses pay nothing more.
-    let closed = alice.close_purses(&alice_online, unix_now()).await.unwrap();
+    let closed = alice.close_purses_with(&alice_online, unix_now()).await.unwrap();
     assert_eq!(closed.len(), 2);
     assert!(closed.iter().all(|c| c.outcome.is_ok()), "{closed:?}");
     let big = closed.iter().find(|c| c.spent == amt(15_000)).unwrap();
     assert_eq!(big.outcome, Ok((amt(35_000), Amount::ZERO)));
-    assert!(alice.purses().unwrap().iter().all(|p| p.status == PurseStatus::Closed));
+    assert!(alice.offline_store().purses().unwrap().iter().all(|p| p.status == PurseStatus::Closed));
     assert_eq!(alice.offline_balance(unix_now()).unwrap(), Amount::ZERO);
     let again = bob.request(amt(100), 600, unix_now()).unwrap();
     assert!(matches!(alice.pay(&again.text, unix_now()), Err(OfflineError::NoPurse)));
@@ -316,15 +317,15 @@ async fn a_revoked_device_learns_it_at_sync_and_merchants_refuse_it() {
     let url = start_server(state.clone()).await;
     let alice_dir = tempfile::tempdir().unwrap();
     let bob_dir = tempfile::tempdir().unwrap();
-    let mut alice = OfflineStore::open(alice_dir.path()).unwrap();
-    let mut bob = OfflineStore::open(bob_dir.path()).unwrap();
+    let mut alice = Wallet::open(alice_dir.path()).unwrap();
+    let mut bob = Wallet::open(bob_dir.path()).unwrap();
     let alice_online = session(&url, "tok-alice", "alice");
     let bob_online = session(&url, "tok-bob", "bob");
-    alice.load_purse(&alice_online, "500.00", unix_now()).await.unwrap();
-    bob.sync(&bob_online).await.unwrap();
+    alice.load_purse_with(&alice_online, "500.00", unix_now()).await.unwrap();
+    bob.sync_notes_with(&bob_online).await.unwrap();
 
-    state.lock().unwrap().revoked_devices.push(alice.device_public_hex());
-    let report = bob.sync(&bob_online).await.unwrap();
+    state.lock().unwrap().revoked_devices.push(alice.offline_store().device_public_hex());
+    let report = bob.sync_notes_with(&bob_online).await.unwrap();
     assert_eq!(report.revoked_devices, 1);
     assert!(!report.device_revoked);
     // Alice has not synced: her wallet still pays, but Bob refuses.
@@ -335,13 +336,13 @@ async fn a_revoked_device_learns_it_at_sync_and_merchants_refuse_it() {
         other => panic!("expected revoked, got {other:?}"),
     }
     // After her sync, Alice's wallet knows and pays nothing more.
-    let report = alice.sync(&alice_online).await.unwrap();
+    let report = alice.sync_notes_with(&alice_online).await.unwrap();
     assert!(report.device_revoked);
-    assert_eq!(alice.purses().unwrap()[0].status, PurseStatus::Revoked);
+    assert_eq!(alice.offline_store().purses().unwrap()[0].status, PurseStatus::Revoked);
     assert_eq!(alice.offline_balance(unix_now()).unwrap(), Amount::ZERO);
 
     // A dead session is a clear error.
     let stranger = session(&url, "tok-nobody", "nobody");
-    let err = bob.sync(&stranger).await.unwrap_err();
+    let err = bob.sync_notes_with(&stranger).await.unwrap_err();
     assert!(matches!(err, OfflineError::SessionEnded { .. }), "{err:?}");
 }

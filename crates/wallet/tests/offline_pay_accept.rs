@@ -12,7 +12,8 @@ use offpay_protocol::testkit::NOW;
 use offpay_protocol::{
     Amount, Encoded, NoteFields, PayError, PaymentNote, PurseId, RejectReason, Revocations, testkit,
 };
-use offpay_wallet::offline::{OfflineError, OfflineStore, PurseStatus, UploadStatus};
+use offpay_wallet::Wallet;
+use offpay_wallet::offline::{OfflineError, PurseStatus, UploadStatus};
 
 fn rejected(result: Result<impl std::fmt::Debug, OfflineError>) -> RejectReason {
     match result {
@@ -38,13 +39,13 @@ fn alice_pays_bob_with_no_server_and_bob_accepts_once() {
     let preview = alice.preview_payment(&request.text, NOW + 5).unwrap();
     assert_eq!((preview.amount, preview.payee, preview.remaining_after), (amt(15_000), BOB, amt(35_000)));
     // A preview signs and stores nothing.
-    assert!(alice.paid_notes().unwrap().is_empty());
+    assert!(alice.offline_store().paid_notes().unwrap().is_empty());
 
     let payment = alice.pay(&request.text, NOW + 10).unwrap();
     assert!(payment.text.starts_with("OPN1:"));
     assert_eq!((payment.seq, payment.amount, payment.remaining), (1, amt(15_000), amt(35_000)));
     assert_eq!(alice.offline_balance(NOW + 10).unwrap(), amt(35_000));
-    let paid = alice.paid_notes().unwrap();
+    let paid = alice.offline_store().paid_notes().unwrap();
     assert_eq!(paid.len(), 1);
     assert_eq!((paid[0].seq, paid[0].payee, paid[0].status), (1, BOB, UploadStatus::Pending));
 
@@ -52,23 +53,23 @@ fn alice_pays_bob_with_no_server_and_bob_accepts_once() {
     let accepted = bob.accept(&format!("  {}\n", payment.text), NOW + 20).unwrap();
     assert_eq!((accepted.payer, accepted.amount, accepted.seq), (ALICE, amt(15_000), 1));
     assert_eq!(accepted.note_hash, payment.note.hash());
-    let stored = bob.accepted_notes().unwrap();
+    let stored = bob.offline_store().accepted_notes().unwrap();
     assert_eq!(stored.len(), 1);
     assert_eq!(stored[0].text, payment.text);
     assert_eq!(stored[0].status, UploadStatus::Pending);
-    assert!(bob.requests().unwrap()[0].paid);
-    assert_eq!(bob.tally(accepted.purse_id).unwrap().unwrap().taken(), Some(amt(15_000)));
-    assert_eq!(bob.pending_uploads().unwrap().len(), 1);
+    assert!(bob.offline_store().requests().unwrap()[0].paid);
+    assert_eq!(bob.offline_store().tally(accepted.purse_id).unwrap().unwrap().taken(), Some(amt(15_000)));
+    assert_eq!(bob.offline_store().pending_uploads().unwrap().len(), 1);
 
     // The same note again: refused, nothing changes.
     assert_eq!(rejected(bob.accept(&payment.text, NOW + 30)), RejectReason::AlreadyAccepted);
-    assert_eq!(bob.accepted_notes().unwrap().len(), 1);
+    assert_eq!(bob.offline_store().accepted_notes().unwrap().len(), 1);
 
     // Bob's store survives reopening with the note, the tally and the paid request.
     drop(bob);
     let mut bob = bob_home.open();
     assert_eq!(rejected(bob.accept(&payment.text, NOW + 40)), RejectReason::AlreadyAccepted);
-    assert_eq!(bob.tally(accepted.purse_id).unwrap().unwrap().notes.len(), 1);
+    assert_eq!(bob.offline_store().tally(accepted.purse_id).unwrap().unwrap().notes.len(), 1);
 }
 
 #[test]
@@ -90,8 +91,8 @@ fn a_note_with_any_one_character_changed_is_refused_and_not_stored() {
         let text: String = changed.into_iter().collect();
         reasons.insert(rejected(bob.accept(&text, NOW)).code());
     }
-    assert!(bob.accepted_notes().unwrap().is_empty());
-    assert!(!bob.requests().unwrap()[0].paid);
+    assert!(bob.offline_store().accepted_notes().unwrap().is_empty());
+    assert!(!bob.offline_store().requests().unwrap()[0].paid);
     // Changes in the body are caught by the decoder or by a signature.
     assert!(reasons.contains("malformed"), "{reasons:?}");
     assert!(
@@ -130,9 +131,9 @@ fn the_payer_refuses_to_pay_past_the_purse_or_the_cap_and_keeps_its_state() {
     ));
     assert!(matches!(alice.pay("OPR1:NOT A REQUEST", NOW), Err(OfflineError::MalformedRequest(_))));
     // Nothing was signed by the refusals.
-    let purse = &alice.purses().unwrap()[0];
+    let purse = &alice.offline_store().purses().unwrap()[0];
     assert_eq!((purse.state.last_seq, purse.state.spent), (2, amt(40_000)));
-    assert_eq!(alice.paid_notes().unwrap().len(), 2);
+    assert_eq!(alice.offline_store().paid_notes().unwrap().len(), 2);
 
     // What is left can still be paid.
     let rest = bob.request(amt(10_000), 600, NOW).unwrap();
@@ -179,8 +180,8 @@ fn the_payee_refuses_a_note_past_the_purse_amount() {
     )
     .unwrap();
     assert_eq!(rejected(bob.accept(&note.to_text(), NOW)), RejectReason::OverPurseAmount);
-    assert!(bob.accepted_notes().unwrap().is_empty());
-    assert!(!bob.requests().unwrap()[0].paid);
+    assert!(bob.offline_store().accepted_notes().unwrap().is_empty());
+    assert!(!bob.offline_store().requests().unwrap()[0].paid);
 }
 
 #[test]
@@ -199,14 +200,14 @@ fn the_payee_refuses_wrong_payee_unknown_and_expired_requests_and_unknown_issuer
     assert_eq!(rejected(bob.accept(&note.text, NOW + 61)), RejectReason::RequestExpired);
 
     // A payee that never cached the issuer key cannot check the certificate.
-    carol.replace_issuer_keys(&offpay_protocol::IssuerKeys::default(), 0).unwrap();
+    carol.offline_store_mut().replace_issuer_keys(&offpay_protocol::IssuerKeys::default(), 0).unwrap();
     let for_carol = carol.request(amt(1_000), 600, NOW).unwrap();
     let note = alice.pay(&for_carol.text, NOW).unwrap();
     assert_eq!(rejected(carol.accept(&note.text, NOW)), RejectReason::UnknownIssuerKey);
 
     // A store with no identity cannot accept or request.
     let stranger = tempfile::tempdir().unwrap();
-    let mut stranger = OfflineStore::open(stranger.path()).unwrap();
+    let mut stranger = Wallet::open(stranger.path()).unwrap();
     assert!(matches!(stranger.accept(&note.text, NOW), Err(OfflineError::UnknownIdentity)));
     assert!(matches!(stranger.request(amt(1), 60, NOW), Err(OfflineError::UnknownIdentity)));
 }
@@ -223,7 +224,7 @@ fn the_sequence_number_is_on_disk_before_the_note_is_returned() {
 
     // Another connection to the same file already sees the new state (committed, not just
     // in this connection's transaction), while `alice` is still open.
-    let raw = rusqlite::Connection::open(alice_home.path.join("offline.sqlite3")).unwrap();
+    let raw = rusqlite::Connection::open(alice_home.path.join("wallet.sqlite3")).unwrap();
     let (seq, hash): (i64, String) =
         raw.query_row("SELECT last_seq, last_hash FROM purses", [], |r| Ok((r.get(0)?, r.get(1)?))).unwrap();
     assert_eq!((seq, hash), (1, first.note.hash().to_hex()));
@@ -256,7 +257,7 @@ fn concurrent_pays_from_two_processes_never_reuse_a_sequence_number() {
             .map(|chunk| {
                 let path = path.clone();
                 scope.spawn(move || {
-                    let mut store = OfflineStore::open(&path).unwrap();
+                    let mut store = Wallet::open(&path).unwrap();
                     chunk.iter().map(|r| store.pay(r, NOW).unwrap().seq).collect::<Vec<_>>()
                 })
             })
@@ -269,10 +270,10 @@ fn concurrent_pays_from_two_processes_never_reuse_a_sequence_number() {
 
     // Bob accepts all 16 in sequence order: one consistent chain.
     let alice = alice_home.open();
-    for paid in alice.paid_notes().unwrap() {
+    for paid in alice.offline_store().paid_notes().unwrap() {
         bob.accept(&paid.text, NOW).unwrap();
     }
-    assert_eq!(alice.purses().unwrap()[0].state.spent, amt(1_600));
+    assert_eq!(alice.offline_store().purses().unwrap()[0].state.spent, amt(1_600));
 }
 
 #[test]
@@ -285,7 +286,7 @@ fn a_cloned_device_forks_the_chain_and_each_payee_accepts_until_revoked() {
     let clone_home = alice_home.clone_device();
     let mut alice = alice_home.open();
     let mut clone = clone_home.open();
-    assert_eq!(alice.device_public_hex(), clone.device_public_hex());
+    assert_eq!(alice.offline_store().device_public_hex(), clone.offline_store().device_public_hex());
 
     let mut bob = bob_home.open();
     let mut carol = carol_home.open();
@@ -306,14 +307,14 @@ fn a_cloned_device_forks_the_chain_and_each_payee_accepts_until_revoked() {
     // Once a merchant has the revocation list (after a sync), Alice's next note is refused.
     let revocations = Revocations {
         purses: [certificate.purse_id()].into_iter().collect(),
-        devices: [*alice.device_public_key().as_bytes()].into_iter().collect(),
+        devices: [*alice.offline_store().device_public_key().as_bytes()].into_iter().collect(),
     };
-    carol.replace_revocations(&revocations, 1).unwrap();
+    carol.offline_store_mut().replace_revocations(&revocations, 1).unwrap();
     let next = alice.pay(&carol.request(amt(100), 600, NOW).unwrap().text, NOW).unwrap();
     assert_eq!(rejected(carol.accept(&next.text, NOW)), RejectReason::Revoked);
 
     // And Alice's own wallet, once it knows, pays nothing more from the purse.
-    alice.replace_revocations(&revocations, 1).unwrap();
+    alice.offline_store_mut().replace_revocations(&revocations, 1).unwrap();
     assert_eq!(alice.offline_balance(NOW).unwrap(), Amount::ZERO);
     let err = alice.pay(&carol.request(amt(100), 600, NOW).unwrap().text, NOW).unwrap_err();
     assert!(matches!(err, OfflineError::PurseRevoked), "{err:?}");
@@ -324,20 +325,20 @@ fn installing_checks_the_device_and_issuer_and_is_idempotent() {
     let alice_home = Home::new("alice", ALICE);
     let mut alice = alice_home.open();
     let certificate = load(&mut alice, ALICE, 50_000, "purse-a");
-    alice.install_purse(&certificate, 1).unwrap();
-    assert_eq!(alice.purses().unwrap().len(), 1);
-    assert_eq!(alice.purses().unwrap()[0].status, PurseStatus::Open);
+    alice.offline_store_mut().install_purse(&certificate, 1).unwrap();
+    assert_eq!(alice.offline_store().purses().unwrap().len(), 1);
+    assert_eq!(alice.offline_store().purses().unwrap()[0].status, PurseStatus::Open);
 
     let other_device = testkit::signing_key("someone-else");
     let mut fields = purse_fields(&alice, ALICE, 50_000, "purse-b");
     fields.device_key = other_device.verifying_key();
     let foreign = offpay_protocol::PurseCertificate::issue(fields, &issuer()).unwrap();
-    assert!(matches!(alice.install_purse(&foreign, 1), Err(OfflineError::BadCertificate(_))));
+    assert!(matches!(alice.offline_store_mut().install_purse(&foreign, 1), Err(OfflineError::BadCertificate(_))));
 
     let fake_issuer = testkit::signing_key("not-the-issuer");
     let forged =
         offpay_protocol::PurseCertificate::issue(purse_fields(&alice, ALICE, 50_000, "purse-c"), &fake_issuer).unwrap();
-    assert!(matches!(alice.install_purse(&forged, 1), Err(OfflineError::BadCertificate(_))));
-    assert_eq!(alice.purses().unwrap().len(), 1);
-    assert_eq!(alice.purses().unwrap()[0].purse_id(), PurseId::from_bytes(testkit::bytes16("purse-a")));
+    assert!(matches!(alice.offline_store_mut().install_purse(&forged, 1), Err(OfflineError::BadCertificate(_))));
+    assert_eq!(alice.offline_store().purses().unwrap().len(), 1);
+    assert_eq!(alice.offline_store().purses().unwrap()[0].purse_id(), PurseId::from_bytes(testkit::bytes16("purse-a")));
 }

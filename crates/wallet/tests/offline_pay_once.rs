@@ -11,7 +11,8 @@ mod offline_support;
 use offline_support::{ALICE, BOB, CAROL, Home, amt, load};
 use offpay_protocol::testkit::NOW;
 use offpay_protocol::{CurrencyCode, PayError, PaymentRequest, RejectReason, RequestFields, testkit};
-use offpay_wallet::offline::{OfflineError, OfflineStore};
+use offpay_wallet::Wallet;
+use offpay_wallet::offline::OfflineError;
 
 /// `fields` signed by a key of the test kit, named in the request as the payee's device key:
 /// a well-signed request no honest payee device made.
@@ -21,9 +22,9 @@ fn forged(mut fields: RequestFields) -> String {
     offpay_protocol::Encoded::to_text(&PaymentRequest::sign(fields, &key).unwrap())
 }
 
-fn state(store: &OfflineStore) -> (u32, u64, usize) {
-    let purse = &store.purses().unwrap()[0];
-    (purse.state.last_seq, purse.state.spent.minor(), store.paid_notes().unwrap().len())
+fn state(store: &Wallet) -> (u32, u64, usize) {
+    let purse = &store.offline_store().purses().unwrap()[0];
+    (purse.state.last_seq, purse.state.spent.minor(), store.offline_store().paid_notes().unwrap().len())
 }
 
 #[test]
@@ -151,7 +152,7 @@ fn two_stores_paying_one_request_at_once_make_one_note() {
                 .map(|_| {
                     let (path, barrier) = (&alice_home.path, &barrier);
                     scope.spawn(move || {
-                        let mut store = OfflineStore::open(path).unwrap();
+                        let mut store = Wallet::open(path).unwrap();
                         barrier.wait();
                         store.pay(request, NOW).unwrap()
                     })
@@ -164,7 +165,7 @@ fn two_stores_paying_one_request_at_once_make_one_note() {
     }
     let alice = alice_home.open();
     assert_eq!(state(&alice), (8, 800, 8));
-    for paid in alice.paid_notes().unwrap() {
+    for paid in alice.offline_store().paid_notes().unwrap() {
         bob.accept(&paid.text, NOW).unwrap();
     }
 }

@@ -9,7 +9,7 @@
 //! (`offpay wallet retry KEY` or `offpay wallet sync` finishes it).
 //!
 //! Files: `wallet/offline.rs` (the offline commands), `wallet/output.rs` (all wording and JSON
-//! shapes), `wallet/password.rs` (password from `OFFPAY_PASSWORD` or a silent prompt); dates
+//! shapes; the offline commands' in `wallet/output/offline.rs`), `wallet/password.rs` (password from `OFFPAY_PASSWORD` or a silent prompt); dates
 //! through `crate::time`.
 
 mod offline;
@@ -20,7 +20,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use offpay_wallet::{LogoutOutcome, RetriedSend, ServerUrl, Wallet, WalletError, WatchOptions, WatchStatus};
+use offpay_wallet::{RetriedSend, ServerUrl, Wallet, WalletError, WatchOptions};
 
 /// The exit status of a command that left a payment pending: its outcome is unknown.
 pub const EXIT_PENDING: u8 = 3;
@@ -163,26 +163,22 @@ async fn dispatch(mut wallet: Wallet, command: WalletCommand) -> anyhow::Result<
         }
         WalletCommand::Logout { everywhere: true } => {
             let handle = wallet.logout_everywhere().await?;
-            println!("Logged out {handle} everywhere: every session of the account has ended, on every device.");
+            println!("{}", output::logged_out_everywhere(&handle));
         }
         WalletCommand::Password => {
             let (current, new) = password::read_change()?;
             let handle = wallet.change_password(&current, &new).await?;
-            println!(
-                "Password of {handle} changed. Every other session of the account has ended; this device stays logged in."
-            );
+            println!("{}", output::password_changed(&handle));
         }
-        WalletCommand::Logout { everywhere: false } => match wallet.logout().await? {
-            LogoutOutcome::Done { handle } => println!("Logged out {handle}."),
-            LogoutOutcome::LocalOnly { handle, reason } => {
-                println!("Logged out {handle} on this device.");
-                eprintln!("note: {reason}; the session will expire on the server by itself");
+        WalletCommand::Logout { everywhere: false } => {
+            let (said, note) = output::logged_out(&wallet.logout().await?);
+            println!("{said}");
+            if let Some(note) = note {
+                eprintln!("{note}");
             }
-            LogoutOutcome::NotLoggedIn => println!("Not logged in."),
-        },
+        }
         WalletCommand::Balance { json } => {
-            let mut view = wallet.balance().await?;
-            view.offline = offline::offline_balance(&wallet)?;
+            let view = wallet.balance().await?;
             for note in output::balance_notes(&view) {
                 eprintln!("{note}");
             }
@@ -236,18 +232,7 @@ async fn watch(mut wallet: Wallet) -> anyhow::Result<ExitCode> {
     let watching = wallet.watch(
         &options,
         |event| println!("{}", event.json),
-        |status| match status {
-            WatchStatus::Connected { after: 0 } => {
-                eprintln!("connected; showing new events as they happen (Ctrl-C to stop)")
-            }
-            WatchStatus::Connected { after } => {
-                eprintln!("connected; showing events after #{after}, then new ones as they happen (Ctrl-C to stop)");
-            }
-            WatchStatus::Disconnected { reason, retry_in } => {
-                eprintln!("disconnected ({reason}); reconnecting in {:.1} s", retry_in.as_secs_f64());
-            }
-            WatchStatus::Ignored { reason } => eprintln!("note: ignored a message from the server ({reason})"),
-        },
+        |status| eprintln!("{}", output::watch_status(status)),
     );
     tokio::select! {
         result = watching => result.map(|()| ExitCode::SUCCESS).map_err(Into::into),

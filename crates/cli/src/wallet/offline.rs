@@ -1,8 +1,9 @@
 //! `offpay wallet` offline subcommands: `purse load|close|status`, `request`, `pay`, `accept`,
-//! `sync`, and the offline remainder shown by `balance`. Thin: the work is in
-//! `offpay_wallet::offline`; this file reads the clock, asks for confirmation, and prints.
-//! `sync` first retries the online payments left pending (`Wallet::retry_pending`), printing
-//! each outcome, then syncs the offline notes.
+//! `sync`. Thin: each command is one `offpay_wallet::Wallet` method (`wallet/offline.rs` of the
+//! wallet crate); this file reads the argument and the clock, asks for confirmation, and prints
+//! (the wording is in `output/offline.rs`). `sync`
+//! prints the outcome of each online payment left pending that it retried, then the offline
+//! notes' report.
 //!
 //! Output rules (docs/OFFLINE.md): `request` and `pay` print the text (`OPR1:…` / `OPN1:…`)
 //! alone on stdout, so scripts can capture it; messages go to stderr, and so does the QR code
@@ -14,17 +15,16 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use offpay_protocol::{Amount, Currency, Encoded, PayError};
 use offpay_wallet::Wallet;
-use offpay_wallet::offline::api::OfflineApi;
-use offpay_wallet::offline::{
-    AcceptedPayment, ClosedPurse, DEFAULT_REQUEST_VALIDITY_SECS, Identity, LoadedPurse, OfflineError, OfflineStore,
-    OnlineSession, PayPreview, Payment, PurseRecord, PurseStatus, SyncReport, unix_now,
-};
-use serde_json::{Value, json};
+use offpay_wallet::offline::{DEFAULT_REQUEST_VALIDITY_SECS, OfflineError, unix_now};
+use serde_json::Value;
 
-use super::output::{money, retried_human, retried_json, sanitize, short_id};
-use crate::time::utc_minute;
+use super::output::offline::{
+    accepted_human, accepted_json, closed_human, closed_json, in_money, loaded_human, loaded_json, paid_message,
+    pay_question, purses_human, purses_json, refused_json, repeated_message, requested_message, resumed_load_note,
+    side_note, sync_human, sync_json,
+};
+use super::output::{retried_human, retried_json};
 
 #[derive(clap::Subcommand)]
 pub enum OfflineCommand {
@@ -103,15 +103,12 @@ pub enum PurseCommand {
 
 /// Runs one offline subcommand.
 pub async fn run(wallet: &mut Wallet, command: OfflineCommand) -> anyhow::Result<ExitCode> {
-    let mut store = open_store(wallet)?;
     match command {
         OfflineCommand::Purse { command: PurseCommand::Load { amount, json } } => {
-            let session = online_session(wallet)?;
-            let currency = currency(wallet, &store);
-            let loaded = store.load_purse(&session, &amount, unix_now()).await.map_err(|e| in_money(&currency, e))?;
-            let offline = store.offline_balance(unix_now())?;
+            let currency = wallet.display_currency();
+            let (loaded, offline) = wallet.load_purse(&amount, unix_now()).await.map_err(|e| in_money(&currency, e))?;
             if loaded.resumed {
-                eprintln!("note: finished an earlier load whose outcome was unknown (it was not loaded twice)");
+                eprintln!("{}", resumed_load_note());
             }
             if json {
                 println!("{}", loaded_json(&loaded, offline));
@@ -120,13 +117,11 @@ pub async fn run(wallet: &mut Wallet, command: OfflineCommand) -> anyhow::Result
             }
         }
         OfflineCommand::Purse { command: PurseCommand::Close { json } } => {
-            let session = online_session(wallet)?;
-            let closed = store.close_purses(&session, unix_now()).await?;
-            let currency = currency(wallet, &store);
+            let closed = wallet.close_purses(unix_now()).await?;
             if json {
                 println!("{}", closed_json(&closed));
             } else {
-                println!("{}", closed_human(&currency, &closed));
+                println!("{}", closed_human(&wallet.display_currency(), &closed));
             }
             if closed.iter().any(|c| c.outcome.is_err()) {
                 return Ok(ExitCode::FAILURE);
@@ -134,39 +129,34 @@ pub async fn run(wallet: &mut Wallet, command: OfflineCommand) -> anyhow::Result
         }
         OfflineCommand::Purse { command: PurseCommand::Status { json } } => {
             let now = unix_now();
-            let purses = store.purses()?;
-            let currency = currency(wallet, &store);
+            let purses = wallet.purses()?;
             if json {
-                println!("{}", purses_json(&purses, store.offline_balance(now)?));
+                println!("{}", purses_json(&purses, wallet.offline_balance(now)?));
             } else {
-                println!("{}", purses_human(&currency, &purses, now));
+                println!("{}", purses_human(&wallet.display_currency(), &purses, now));
             }
         }
         OfflineCommand::Request { amount, qr, valid_minutes } => {
-            let identity = identity(wallet, &mut store).await?;
-            let amount = identity.currency.parse_major(&amount).map_err(OfflineError::from)?;
-            let issued = store.request(amount, valid_minutes * 60, unix_now())?;
+            let (issued, known) = wallet.request_payment(&amount, valid_minutes * 60, unix_now()).await?;
+            for note in &known.notes {
+                eprintln!("{}", side_note(note));
+            }
             println!("{}", issued.text);
-            eprintln!(
-                "Request for {} to {} (account {}), valid for {valid_minutes} minutes. Show it to the payer, then run `offpay wallet accept NOTE` with the note they give you.",
-                money(&identity.currency, amount),
-                identity.handle,
-                identity.account
-            );
+            eprintln!("{}", requested_message(&known.identity, &issued, valid_minutes));
             if qr {
                 eprintln!("{}", qr_text(&issued.text)?);
             }
         }
         OfflineCommand::Pay { request, yes, qr } => {
             let request = read_arg(&request)?;
-            let currency = currency(wallet, &store);
-            let preview = store.preview_payment(&request, unix_now()).map_err(|e| in_money(&currency, e))?;
+            let currency = wallet.display_currency();
+            let preview = wallet.preview_payment(&request, unix_now()).map_err(|e| in_money(&currency, e))?;
             // A request this device already paid gets its note again: nothing to confirm.
             if !yes && !preview.repeated {
                 confirm(&pay_question(&currency, &preview))?;
             }
             // Also repeated when another `pay` of this request committed since the preview.
-            let payment = store.pay(&request, unix_now()).map_err(|e| in_money(&currency, e))?;
+            let payment = wallet.pay(&request, unix_now()).map_err(|e| in_money(&currency, e))?;
             // The new purse state is committed (or nothing was signed): the note can be released.
             println!("{}", payment.text);
             let message = if payment.repeated {
@@ -181,128 +171,44 @@ pub async fn run(wallet: &mut Wallet, command: OfflineCommand) -> anyhow::Result
         }
         OfflineCommand::Accept { note, json } => {
             let note = read_arg(&note)?;
-            let identity = identity(wallet, &mut store).await?;
-            match store.accept(&note, unix_now()) {
+            let (known, accepted) = wallet.accept_payment(&note, unix_now()).await?;
+            for note in &known.notes {
+                eprintln!("{}", side_note(note));
+            }
+            match accepted {
                 Ok(accepted) => {
                     if json {
                         println!("{}", accepted_json(&accepted));
                     } else {
-                        println!("{}", accepted_human(&identity.currency, &accepted));
+                        println!("{}", accepted_human(&known.identity.currency, &accepted));
                     }
                 }
                 Err(OfflineError::Rejected(reason)) if json => {
-                    println!("{}", json!({"accepted": false, "reason": reason.code(), "message": reason.to_string()}));
+                    println!("{}", refused_json(&reason));
                     return Ok(ExitCode::FAILURE);
                 }
                 Err(e) => return Err(e.into()),
             }
         }
         OfflineCommand::Sync { json } => {
-            let session = online_session(wallet)?;
-            // Online payments first: each pending one is sent again with its own key.
-            let sends = wallet.retry_pending().await?;
+            let outcome = wallet.sync().await?;
             if !json {
-                let send_currency = wallet.settings()?.currency.unwrap_or_default();
-                for retried in &sends {
-                    println!("{}", retried_human(&send_currency, retried));
+                for retried in &outcome.sends {
+                    println!("{}", retried_human(&outcome.send_currency, retried));
                 }
             }
-            let report = store.sync(&session).await?;
-            let currency = currency(wallet, &store);
-            let offline = store.offline_balance(unix_now())?;
+            let synced = outcome.offline?;
             if json {
-                let mut value = sync_json(&report, offline);
-                value["sends"] = Value::Array(sends.iter().map(retried_json).collect());
+                let mut value = sync_json(&synced.report, synced.offline);
+                value["sends"] = Value::Array(outcome.sends.iter().map(retried_json).collect());
                 println!("{value}");
             } else {
-                println!("{}", sync_human(&currency, &report, offline));
+                println!("{}", sync_human(&synced.currency, &synced.report, synced.offline));
             }
-            return Ok(super::retried_exit_code(&sends));
+            return Ok(super::retried_exit_code(&outcome.sends));
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// What this device can still pay offline now (for `balance`); zero when there is no store.
-pub fn offline_balance(wallet: &Wallet) -> anyhow::Result<Amount> {
-    let store = open_store(wallet)?;
-    Ok(store.offline_balance(unix_now())?)
-}
-
-fn open_store(wallet: &Wallet) -> anyhow::Result<OfflineStore> {
-    let home = wallet.store().path().parent().context("the wallet store has no folder")?;
-    Ok(OfflineStore::open(home)?)
-}
-
-fn online_session(wallet: &Wallet) -> anyhow::Result<OnlineSession> {
-    let session = wallet.settings()?.session().ok_or(OfflineError::NotLoggedIn)?;
-    let server = wallet.server()?;
-    Ok(OnlineSession { api: OfflineApi::new(server, session.token)?, handle: session.handle })
-}
-
-/// My identity: the cached one when it matches the logged-in handle (no server needed), else
-/// asked from the server.
-async fn identity(wallet: &Wallet, store: &mut OfflineStore) -> anyhow::Result<Identity> {
-    let cached = store.identity()?;
-    let session = wallet.settings()?.session();
-    match (&cached, &session) {
-        (Some(id), Some(s)) if id.handle == s.handle => return Ok(id.clone()),
-        (Some(id), None) => return Ok(id.clone()),
-        (None, None) => return Err(OfflineError::UnknownIdentity.into()),
-        _ => {}
-    }
-    let online = online_session(wallet)?;
-    match store.refresh_identity(&online).await {
-        Ok((identity, _)) => {
-            // While the server answers, also cache what accepting notes needs.
-            if let Err(e) = store.refresh_issuer_keys(&online).await {
-                eprintln!(
-                    "note: could not fetch the issuer keys ({e}); run `offpay wallet sync` before accepting notes"
-                );
-            }
-            if let Err(e) = store.refresh_revocations(&online).await {
-                eprintln!("note: could not fetch the revocation list ({e}); run `offpay wallet sync` soon");
-            }
-            Ok(identity)
-        }
-        Err(e) => match cached {
-            Some(id) => Err(OfflineError::IdentityMismatch {
-                cached: id.handle.to_string(),
-                current: online.handle.to_string(),
-            }
-            .into()),
-            None => Err(anyhow::Error::new(e).context(OfflineError::UnknownIdentity.to_string())),
-        },
-    }
-}
-
-/// A payment refusal whose amounts the protocol gives in minor units, said in money
-/// ("over the per-payment cap of 200.00 INR"); any other error unchanged.
-fn in_money(currency: &Currency, error: OfflineError) -> anyhow::Error {
-    match &error {
-        OfflineError::Pay(PayError::OverPaymentCap { cap }) => {
-            anyhow::anyhow!("cannot pay: the amount is over the purse's per-payment cap of {}", money(currency, *cap))
-        }
-        OfflineError::Pay(PayError::InsufficientPurse { remaining }) => {
-            anyhow::anyhow!("cannot pay: the offline purse has only {} left", money(currency, *remaining))
-        }
-        OfflineError::LoadPending { amount } => match Amount::from_minor(*amount) {
-            Some(amount) => anyhow::anyhow!(
-                "an earlier purse load of {} is unfinished; run `offpay wallet purse load` with that amount to finish it first",
-                money(currency, amount)
-            ),
-            None => error.into(),
-        },
-        _ => error.into(),
-    }
-}
-
-/// The currency to show amounts in: my identity's, else the online wallet's, else INR.
-fn currency(wallet: &Wallet, store: &OfflineStore) -> Currency {
-    if let Ok(Some(id)) = store.identity() {
-        return id.currency;
-    }
-    wallet.settings().ok().and_then(|s| s.currency).unwrap_or_default()
 }
 
 /// The argument, or stdin when it is `-`.
@@ -341,284 +247,10 @@ pub fn qr_text(text: &str) -> anyhow::Result<String> {
     Ok(code.render::<Dense1x2>().dark_color(Dense1x2::Light).light_color(Dense1x2::Dark).quiet_zone(true).build())
 }
 
-pub fn pay_question(currency: &Currency, p: &PayPreview) -> String {
-    let handle = p.payee_handle.as_ref().map(|h| format!(" ({h})")).unwrap_or_default();
-    format!("Pay {} to account {}{handle}?", money(currency, p.amount), p.payee)
-}
-
-pub fn paid_message(currency: &Currency, p: &Payment) -> String {
-    format!(
-        "Paid {} to account {} (note {} of purse {}). Give the note above to the payee. Left in the purse: {}.",
-        money(currency, p.amount),
-        p.payee,
-        p.seq,
-        short_id(&p.purse_id.to_hex()),
-        money(currency, p.remaining)
-    )
-}
-
-/// Said when `pay` shows the note of a request this device already paid.
-pub fn repeated_message(currency: &Currency, p: &Payment) -> String {
-    let handle = p.payee_handle.as_ref().map(|h| format!(" ({h})")).unwrap_or_default();
-    format!(
-        "You already paid this request: {} to account {}{handle} (note {} of purse {}). The same note is shown again above, so you have not paid twice. Give it to the payee. Left in the purse: {}.",
-        money(currency, p.amount),
-        p.payee,
-        p.seq,
-        short_id(&p.purse_id.to_hex()),
-        money(currency, p.remaining)
-    )
-}
-
-pub fn accepted_human(currency: &Currency, a: &AcceptedPayment) -> String {
-    format!(
-        "Accepted {} from account {} (note {} of purse {}). It reaches your balance when you or the payer run `offpay wallet sync`.",
-        money(currency, a.amount),
-        a.payer,
-        a.seq,
-        short_id(&a.purse_id.to_hex())
-    )
-}
-
-pub fn accepted_json(a: &AcceptedPayment) -> Value {
-    json!({
-        "accepted": true,
-        "note": a.note_hash.to_hex(),
-        "purse_id": a.purse_id.to_hex(),
-        "seq": a.seq,
-        "amount": a.amount.minor(),
-        "from": a.payer.0,
-    })
-}
-
-pub fn loaded_human(l: &LoadedPurse, offline: Amount) -> String {
-    let f = l.record.certificate.fields();
-    let balance = l.balance.map(|b| format!(" Balance: {}.", money(&l.currency, b))).unwrap_or_default();
-    format!(
-        "Loaded {} into offline purse {} (up to {} per payment, valid until {}). Offline: {}.{balance}",
-        money(&l.currency, f.amount),
-        short_id(&l.record.purse_id().to_hex()),
-        money(&l.currency, f.per_payment_cap),
-        utc_minute(secs_to_ms(f.valid_until)),
-        money(&l.currency, offline),
-    )
-}
-
-pub fn loaded_json(l: &LoadedPurse, offline: Amount) -> Value {
-    let f = l.record.certificate.fields();
-    json!({
-        "purse_id": l.record.purse_id().to_hex(),
-        "certificate": l.record.certificate.to_text(),
-        "amount": f.amount.minor(),
-        "per_payment_cap": f.per_payment_cap.minor(),
-        "valid_from": f.valid_from,
-        "valid_until": f.valid_until,
-        "balance": l.balance.map(Amount::minor),
-        "offline": offline.minor(),
-        "resumed": l.resumed,
-    })
-}
-
-pub fn closed_human(currency: &Currency, closed: &[ClosedPurse]) -> String {
-    if closed.is_empty() {
-        return "No open purse to close.".to_string();
-    }
-    closed
-        .iter()
-        .map(|c| {
-            let id = short_id(&c.purse_id.to_hex()).to_string();
-            match &c.outcome {
-                Ok((returned, held)) => format!(
-                    "Closed purse {id}: spent {}, {} back to your balance now, {} held for notes not yet settled.",
-                    money(currency, c.spent),
-                    money(currency, *returned),
-                    money(currency, *held)
-                ),
-                Err(e) => format!(
-                    "Purse {id} is closed on this device (it pays nothing more) but the server was not told: {}. Run `offpay wallet purse close` again.",
-                    sanitize(e)
-                ),
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
-pub fn closed_json(closed: &[ClosedPurse]) -> Value {
-    let purses: Vec<Value> = closed
-        .iter()
-        .map(|c| match &c.outcome {
-            Ok((returned, held)) => json!({
-                "purse_id": c.purse_id.to_hex(), "spent": c.spent.minor(), "returned": returned.minor(), "held": held.minor(),
-            }),
-            Err(e) => json!({"purse_id": c.purse_id.to_hex(), "spent": c.spent.minor(), "error": e}),
-        })
-        .collect();
-    json!({ "purses": purses })
-}
-
-pub fn purses_human(currency: &Currency, purses: &[PurseRecord], now: u64) -> String {
-    if purses.is_empty() {
-        return "No offline purse on this device.".to_string();
-    }
-    purses
-        .iter()
-        .map(|p| {
-            let f = p.certificate.fields();
-            let status = if p.status == PurseStatus::Open && !p.usable_at(now) {
-                "outside its window"
-            } else {
-                p.status.as_str()
-            };
-            format!(
-                "Purse {}: {} of {} left, {} notes signed, {status}, valid until {}",
-                short_id(&p.purse_id().to_hex()),
-                money(currency, p.remaining()),
-                money(currency, f.amount),
-                p.state.last_seq,
-                utc_minute(secs_to_ms(f.valid_until))
-            )
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
-pub fn purses_json(purses: &[PurseRecord], offline: Amount) -> Value {
-    let list: Vec<Value> = purses
-        .iter()
-        .map(|p| {
-            let f = p.certificate.fields();
-            json!({
-                "purse_id": p.purse_id().to_hex(),
-                "amount": f.amount.minor(),
-                "spent": p.state.spent.minor(),
-                "remaining": p.remaining().minor(),
-                "last_seq": p.state.last_seq,
-                "state": p.status.as_str(),
-                "valid_until": f.valid_until,
-            })
-        })
-        .collect();
-    json!({ "purses": list, "offline": offline.minor() })
-}
-
-pub fn sync_human(currency: &Currency, r: &SyncReport, offline: Amount) -> String {
-    let mut lines = vec![format!(
-        "Uploaded {} note(s): {} settled, {} already settled, {} refused, {} part of a fraud proof; {} still pending.",
-        r.uploaded,
-        r.settled,
-        r.duplicate,
-        r.rejected.len(),
-        r.fraud,
-        r.pending
-    )];
-    for (hash, reason) in &r.rejected {
-        lines.push(format!(
-            "  refused note {}: {}",
-            short_id(&hash.to_hex()),
-            sanitize(reason.as_deref().unwrap_or("no reason given"))
-        ));
-    }
-    for (hash, paid) in &r.held {
-        let paid = Amount::from_minor(*paid).unwrap_or(Amount::ZERO);
-        lines.push(format!(
-            "  held note {}: {} paid now; the payer's purse was double-spent beyond what the operator covers (loss_allowance_exhausted), the rest is paid when money is recovered from the payer",
-            short_id(&hash.to_hex()),
-            money(currency, paid)
-        ));
-    }
-    lines.push(format!(
-        "Issuer keys: {}. Revoked: {} purse(s), {} device(s).",
-        r.issuer_keys, r.revoked_purses, r.revoked_devices
-    ));
-    if r.device_revoked {
-        lines.push("This device has been revoked: it can no longer pay offline.".to_string());
-    }
-    lines.push(format!("Offline purse: {}.", money(currency, offline)));
-    lines.join("\n")
-}
-
-pub fn sync_json(r: &SyncReport, offline: Amount) -> Value {
-    json!({
-        "uploaded": r.uploaded,
-        "settled": r.settled,
-        "duplicate": r.duplicate,
-        "fraud": r.fraud,
-        "rejected": r.rejected.iter().map(|(h, reason)| json!({"note": h.to_hex(), "reason": reason})).collect::<Vec<_>>(),
-        "held": r.held.iter().map(|(h, paid)| json!({"note": h.to_hex(), "paid": paid, "reason": "loss_allowance_exhausted"})).collect::<Vec<_>>(),
-        "pending": r.pending,
-        "issuer_keys": r.issuer_keys,
-        "revoked_purses": r.revoked_purses,
-        "revoked_devices": r.revoked_devices,
-        "device_revoked": r.device_revoked,
-        "purses": r.purses.iter().map(|(id, status, left)| json!({"purse_id": id.to_hex(), "state": status.as_str(), "remaining": left.minor()})).collect::<Vec<_>>(),
-        "offline": offline.minor(),
-    })
-}
-
-fn secs_to_ms(secs: u64) -> i64 {
-    i64::try_from(secs).unwrap_or(i64::MAX / 1000).saturating_mul(1000)
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
-    use offpay_protocol::{AccountId, Handle, PurseId};
-
     use super::*;
-
-    fn amt(minor: u64) -> Amount {
-        Amount::from_minor(minor).unwrap()
-    }
-
-    #[test]
-    fn the_confirmation_names_amount_account_and_handle() {
-        let preview = PayPreview {
-            amount: amt(15_000),
-            payee: AccountId(2),
-            payee_handle: Handle::parse("bob").ok(),
-            purse_id: PurseId::from_bytes([7; 16]),
-            remaining_after: amt(35_000),
-            repeated: false,
-        };
-        assert_eq!(pay_question(&Currency::INR, &preview), "Pay 150.00 INR to account 2 (bob)?");
-    }
-
-    #[test]
-    fn accept_output_for_people_and_scripts() {
-        let a = AcceptedPayment {
-            note_hash: offpay_protocol::crypto::sha256(b"n"),
-            purse_id: PurseId::from_bytes([0xab; 16]),
-            payer: AccountId(1001),
-            seq: 3,
-            amount: amt(15_000),
-            nonce: offpay_protocol::Nonce::from_bytes([1; 16]),
-        };
-        assert_eq!(
-            accepted_human(&Currency::INR, &a),
-            "Accepted 150.00 INR from account 1001 (note 3 of purse abababababab). It reaches your balance when you or the payer run `offpay wallet sync`."
-        );
-        let j = accepted_json(&a);
-        assert_eq!((j["amount"].as_u64(), j["from"].as_u64(), j["seq"].as_u64()), (Some(15_000), Some(1001), Some(3)));
-        assert_eq!(j["accepted"], true);
-    }
-
-    #[test]
-    fn sync_summary_lists_refusals() {
-        let report = SyncReport {
-            uploaded: 3,
-            settled: 1,
-            duplicate: 1,
-            rejected: vec![(offpay_protocol::crypto::sha256(b"x"), Some("bad_device_signature".into()))],
-            issuer_keys: 1,
-            ..SyncReport::default()
-        };
-        let text = sync_human(&Currency::INR, &report, amt(35_000));
-        assert!(text.starts_with("Uploaded 3 note(s): 1 settled, 1 already settled, 1 refused"), "{text}");
-        assert!(text.contains("bad_device_signature"), "{text}");
-        assert!(text.ends_with("Offline purse: 350.00 INR."), "{text}");
-        assert_eq!(sync_json(&report, amt(35_000))["rejected"][0]["reason"], "bad_device_signature");
-    }
 
     #[test]
     fn qr_codes_are_drawn_with_half_blocks() {

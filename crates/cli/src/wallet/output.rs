@@ -1,14 +1,18 @@
 //! What `offpay wallet` prints: sentences for people, and one JSON object (amounts as integers
 //! in minor units) for scripts. Pure functions from the wallet's views to text, so that every
-//! wording is unit-tested.
+//! wording is unit-tested. The offline commands' wording is in `output/offline.rs`.
 
 use offpay_protocol::{Amount, Currency};
 use offpay_wallet::store::OutboxEntry;
 use offpay_wallet::wire::HistoryItem;
-use offpay_wallet::{AccountView, BalanceView, Freshness, RetriedSend, SendReceipt, WalletError};
+use offpay_wallet::{
+    AccountView, BalanceView, Freshness, LogoutOutcome, RetriedSend, SendReceipt, WalletError, WatchStatus,
+};
 use serde_json::{Value, json};
 
 use crate::time::utc_minute;
+
+pub mod offline;
 
 /// "750.00 INR".
 pub fn money(currency: &Currency, amount: Amount) -> String {
@@ -253,6 +257,42 @@ pub fn sanitize(text: &str) -> String {
         }
     }
     out
+}
+
+pub fn logged_out_everywhere(handle: &str) -> String {
+    format!("Logged out {handle} everywhere: every session of the account has ended, on every device.")
+}
+
+pub fn password_changed(handle: &str) -> String {
+    format!("Password of {handle} changed. Every other session of the account has ended; this device stays logged in.")
+}
+
+/// What `logout` says on stdout, and the note it says on stderr when the server was not told.
+pub fn logged_out(outcome: &LogoutOutcome) -> (String, Option<String>) {
+    match outcome {
+        LogoutOutcome::Done { handle } => (format!("Logged out {handle}."), None),
+        LogoutOutcome::LocalOnly { handle, reason } => (
+            format!("Logged out {handle} on this device."),
+            Some(format!("note: {reason}; the session will expire on the server by itself")),
+        ),
+        LogoutOutcome::NotLoggedIn => ("Not logged in.".to_string(), None),
+    }
+}
+
+/// What `watch` says on stderr about its connection.
+pub fn watch_status(status: &WatchStatus) -> String {
+    match status {
+        WatchStatus::Connected { after: 0 } => {
+            "connected; showing new events as they happen (Ctrl-C to stop)".to_string()
+        }
+        WatchStatus::Connected { after } => {
+            format!("connected; showing events after #{after}, then new ones as they happen (Ctrl-C to stop)")
+        }
+        WatchStatus::Disconnected { reason, retry_in } => {
+            format!("disconnected ({reason}); reconnecting in {:.1} s", retry_in.as_secs_f64())
+        }
+        WatchStatus::Ignored { reason } => format!("note: ignored a message from the server ({reason})"),
+    }
 }
 
 #[cfg(test)]

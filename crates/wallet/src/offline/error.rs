@@ -14,6 +14,11 @@ pub enum OfflineError {
         "this device does not know your account number yet; run `offpay wallet sync` once while the server can be reached"
     )]
     UnknownIdentity,
+    /// No identity cached, and the server could not tell it (`source`: why).
+    #[error(
+        "this device does not know your account number yet; run `offpay wallet sync` once while the server can be reached"
+    )]
+    IdentityUnavailable(#[source] Box<OfflineError>),
     #[error(
         "this device's offline data belongs to {cached}, but the wallet is logged in as {current}; log in as {cached} again"
     )]
@@ -63,6 +68,9 @@ pub enum OfflineError {
     LoadPending { amount: u64 },
     #[error("the server sent a purse certificate this device cannot use: {0}")]
     BadCertificate(String),
+    /// The online wallet's part (settings, server address) failed.
+    #[error(transparent)]
+    Wallet(Box<crate::error::WalletError>),
 }
 
 impl OfflineError {
@@ -81,6 +89,18 @@ impl OfflineError {
             OfflineError::Api(e) => e.code(),
             _ => None,
         }
+    }
+}
+
+impl From<crate::store::StoreError> for OfflineError {
+    fn from(error: crate::store::StoreError) -> OfflineError {
+        OfflineError::Store(error.into())
+    }
+}
+
+impl From<crate::error::WalletError> for OfflineError {
+    fn from(error: crate::error::WalletError) -> OfflineError {
+        OfflineError::Wallet(Box::new(error))
     }
 }
 

@@ -6,18 +6,21 @@
 //! accepted and paid notes, the per-purse tallies, and the caches (issuer keys, revocations).
 //!
 //! ## Layout
-//! - [`store`]: [`OfflineStore`], the SQLite file `<home>/offline.sqlite3` (device key, purses,
-//!   notes, caches). Start reading here.
-//! - [`payer`]: `install_purse`, `preview_payment`, `pay`, `offline_balance` (no server);
-//!   `pay_once.rs`: a request already paid gets its earlier note again, never a second one.
-//! - [`payee`]: `request`, `accept` (no server).
-//! - [`online`]: `load_purse`, `close_purses`, `sync`, `refresh_identity` (server, through
-//!   [`crate::client::Client`]'s offline endpoint methods).
+//! - [`store`]: [`OfflineStore`], storage only: the offline tables of the wallet's one file
+//!   `<home>/wallet.sqlite3` (device key, purses, notes, caches) and `install_purse`. Rows in,
+//!   rows out, one transaction per call. Start reading here.
+//! - The operations are [`crate::Wallet`] methods, built on that storage and the protocol's
+//!   checks: [`payer`] (`preview_payment`, `pay`, `offline_balance`, no server; `pay_once.rs`:
+//!   a request already paid gets its earlier note again, never a second one), [`payee`]
+//!   (`request`, `accept`, no server), [`online`] (`load_purse_with`, `close_purses_with`,
+//!   `sync_notes_with`, `refresh_identity`: server, through [`crate::client::Client`]'s offline
+//!   endpoint methods). The commands that combine them with the session are in
+//!   `wallet/offline.rs`.
 //! - [`api`]: the JSON shapes of docs/API-OFFLINE.md.
 //! - [`error`]: the error type, [`OfflineError`].
 //!
 //! ## Invariants
-//! - The device's private key never leaves `offline.sqlite3`; only its public key is sent.
+//! - The device's private key never leaves `wallet.sqlite3`; only its public key is sent.
 //! - `pay` commits the purse's new state and the note before returning the note, so a
 //!   sequence number is never signed twice by one store, even across a crash.
 //! - One store never signs two notes for one payment request (same nonce): `pay` returns the

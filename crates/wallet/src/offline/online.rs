@@ -1,4 +1,4 @@
-//! The online half of offline payment: learn my identity, load a purse (device registration,
+//! The online half of offline payment, as [`Wallet`] methods given a session: learn my identity, load a purse (device registration,
 //! idempotent `POST /v1/purses`, certificate check, install), close purses, and sync (upload
 //! pending notes in batches, download issuer keys, revocations and purse states). The HTTP
 //! calls are [`Client`] methods, made with [`Patience::OFFLINE`].
@@ -9,9 +9,10 @@ use offpay_protocol::{
 
 use super::api::{MAX_NOTES_PER_UPLOAD, OfflineLimits};
 use super::error::OfflineError;
-use super::store::{Identity, OfflineStore, PurseRecord, PurseStatus, UploadStatus, random_bytes};
+use super::store::{Identity, PurseRecord, PurseStatus, UploadStatus, random_bytes};
 use crate::client::{Client, ClientError, Patience, ServerUrl};
 use crate::store::now_ms;
+use crate::wallet::Wallet;
 
 /// A logged-in session to run the online operations with.
 #[derive(Debug, Clone)]
@@ -98,7 +99,7 @@ pub struct SyncReport {
     pub limits: Option<OfflineLimits>,
 }
 
-impl OfflineStore {
+impl Wallet {
     /// Asks the server who I am (`/v1/me`, `/v1/config`) and remembers it.
     pub async fn refresh_identity(
         &mut self,
@@ -117,7 +118,7 @@ impl OfflineStore {
             account: offpay_protocol::AccountId(account),
             currency,
         };
-        self.set_identity(&identity)?;
+        self.store.set_identity(&identity)?;
         Ok((identity, config.offline))
     }
 
@@ -136,7 +137,7 @@ impl OfflineStore {
             keys.push(key);
         }
         let keys = IssuerKeys::new(keys).map_err(|e| bad_answer(session, &e.to_string()))?;
-        self.replace_issuer_keys(&keys, now_ms())?;
+        self.store.replace_issuer_keys(&keys, now_ms())?;
         Ok(keys)
     }
 
@@ -154,14 +155,14 @@ impl OfflineStore {
             hex::decode_to_slice(d, &mut bytes).map_err(|e| bad_answer(session, &format!("revoked device: {e}")))?;
             revocations.devices.insert(bytes);
         }
-        self.replace_revocations(&revocations, now_ms())?;
+        self.store.replace_revocations(&revocations, now_ms())?;
         Ok(revocations)
     }
 
     /// Moves `amount_text` (major units) from the balance into a new purse for this device.
     /// The idempotency key is stored before the request leaves; a load whose outcome was
     /// unknown is finished by running the same load again (never loaded twice).
-    pub async fn load_purse(
+    pub async fn load_purse_with(
         &mut self,
         session: &OnlineSession,
         amount_text: &str,
@@ -171,35 +172,37 @@ impl OfflineStore {
         let amount = identity.currency.parse_major(amount_text)?;
         let keys = self.refresh_issuer_keys(session).await?;
         let (client, token) = (session.api.client(), session.api.token());
-        client.register_device(token, &self.device_public_hex()).await.map_err(|e| session_error(e, session))?;
+        client.register_device(token, &self.store.device_public_hex()).await.map_err(|e| session_error(e, session))?;
         let server = session.api.server().to_string();
-        let load = match self.purse_load_prepare(&server, amount, now_ms())? {
+        let load = match self.store.purse_load_prepare(&server, amount, now_ms())? {
             Ok(load) => load,
             Err(other) => return Err(OfflineError::LoadPending { amount: other.amount.minor() }),
         };
-        let answer =
-            match client.load_purse(token, &load.idempotency_key, amount.minor(), &self.device_public_hex()).await {
-                Ok(answer) => answer,
-                Err(e) => {
-                    if e.settles_the_key(load.reused) {
-                        let code = e.code().unwrap_or("unreachable").to_string();
-                        self.purse_load_failed(&load.idempotency_key, &code, now_ms())?;
-                        return Err(session_error(e, session));
-                    }
-                    if e.is_definitely_not_done() {
-                        return Err(session_error(e, session));
-                    }
-                    return Err(OfflineError::LoadUncertain { reason: e.to_string() });
+        let answer = match client
+            .load_purse(token, &load.idempotency_key, amount.minor(), &self.store.device_public_hex())
+            .await
+        {
+            Ok(answer) => answer,
+            Err(e) => {
+                if e.settles_the_key(load.reused) {
+                    let code = e.code().unwrap_or("unreachable").to_string();
+                    self.store.purse_load_failed(&load.idempotency_key, &code, now_ms())?;
+                    return Err(session_error(e, session));
                 }
-            };
+                if e.is_definitely_not_done() {
+                    return Err(session_error(e, session));
+                }
+                return Err(OfflineError::LoadUncertain { reason: e.to_string() });
+            }
+        };
         let certificate = match self.check_loaded(&answer.certificate, &identity, amount, &keys, now) {
             Ok(c) => c,
             Err(e) => {
-                self.purse_load_failed(&load.idempotency_key, "bad_certificate", now_ms())?;
+                self.store.purse_load_failed(&load.idempotency_key, "bad_certificate", now_ms())?;
                 return Err(e);
             }
         };
-        let record = self.purse_load_done(&load.idempotency_key, &certificate, now_ms())?;
+        let record = self.store.purse_load_done(&load.idempotency_key, &certificate, now_ms())?;
         Ok(LoadedPurse {
             record,
             balance: answer.balance.and_then(Amount::from_minor),
@@ -219,7 +222,7 @@ impl OfflineStore {
         let bad = |why: String| OfflineError::BadCertificate(why);
         let certificate = PurseCertificate::from_text(text).map_err(|e| bad(e.to_string()))?;
         let f = certificate.fields();
-        if f.device_key != self.device_public_key() {
+        if f.device_key != self.store.device_public_key() {
             return Err(bad("it names another device's key".into()));
         }
         if f.account != identity.account {
@@ -239,7 +242,7 @@ impl OfflineStore {
 
     /// Closes every purse of this device that is open (or whose close is unfinished): signs a
     /// close statement, stores it (the purse pays nothing more from here on), then sends it.
-    pub async fn close_purses(
+    pub async fn close_purses_with(
         &mut self,
         session: &OnlineSession,
         now: UnixTime,
@@ -247,16 +250,16 @@ impl OfflineStore {
         let identity = self.refresh_identity(session).await?.0;
         let (client, token) = (session.api.client(), session.api.token());
         let mut out = Vec::new();
-        for purse in self.purses()? {
+        for purse in self.store.purses()? {
             if purse.certificate.fields().account != identity.account {
                 continue;
             }
             let (close_text, key) = match (purse.status, &purse.close_text, &purse.close_key) {
                 (PurseStatus::Open, _, _) => {
-                    let close = purse.state.close(&purse.certificate, self.device(), now)?;
+                    let close = purse.state.close(&purse.certificate, self.store.device(), now)?;
                     let text = close.to_text();
                     let key = hex::encode(random_bytes::<16>()?);
-                    self.begin_close(purse.purse_id(), &text, &key)?;
+                    self.store.begin_close(purse.purse_id(), &text, &key)?;
                     (text, key)
                 }
                 (PurseStatus::Closing, Some(text), Some(key)) => (text.clone(), key.clone()),
@@ -268,7 +271,7 @@ impl OfflineStore {
                         .ok_or_else(|| bad_answer(session, "returned out of range"))?;
                     let held =
                         Amount::from_minor(answer.held).ok_or_else(|| bad_answer(session, "held out of range"))?;
-                    self.update_purse_status(purse.purse_id(), PurseStatus::Closed, purse.settled, returned)?;
+                    self.store.update_purse_status(purse.purse_id(), PurseStatus::Closed, purse.settled, returned)?;
                     Ok((returned, held))
                 }
                 Err(e) if e.is_session_ended() => return Err(session_error(e, session)),
@@ -281,12 +284,12 @@ impl OfflineStore {
 
     /// Uploads every note not yet settled (accepted and paid, in batches of at most
     /// [`MAX_NOTES_PER_UPLOAD`]), then refreshes issuer keys, revocations and purse states.
-    pub async fn sync(&mut self, session: &OnlineSession) -> Result<SyncReport, OfflineError> {
+    pub async fn sync_notes_with(&mut self, session: &OnlineSession) -> Result<SyncReport, OfflineError> {
         let (_identity, limits) = self.refresh_identity(session).await?;
         let mut report = SyncReport { limits, ..SyncReport::default() };
         let (client, token) = (session.api.client(), session.api.token());
 
-        let pending = self.pending_uploads()?;
+        let pending = self.store.pending_uploads()?;
         for batch in pending.chunks(MAX_NOTES_PER_UPLOAD) {
             let texts: Vec<&str> = batch.iter().map(|(_, _, text)| text.as_str()).collect();
             let results = client.upload_notes(token, &texts).await.map_err(|e| session_error(e, session))?;
@@ -297,7 +300,7 @@ impl OfflineStore {
                     continue;
                 }
                 let Some(status) = UploadStatus::from_server(&result.status) else { continue };
-                self.record_upload(hash, status, result.reason.as_deref())?;
+                self.store.record_upload(hash, status, result.reason.as_deref())?;
                 match status {
                     UploadStatus::Settled => report.settled += 1,
                     UploadStatus::Duplicate => report.duplicate += 1,
@@ -308,13 +311,13 @@ impl OfflineStore {
                 }
             }
         }
-        report.pending = self.upload_counts()?.0;
+        report.pending = self.store.upload_counts()?.0;
 
         report.issuer_keys = self.refresh_issuer_keys(session).await?.iter().count();
         let revocations = self.refresh_revocations(session).await?;
         report.revoked_purses = revocations.purses.len();
         report.revoked_devices = revocations.devices.len();
-        report.device_revoked = revocations.devices.contains(self.device_public_key().as_bytes());
+        report.device_revoked = revocations.devices.contains(self.store.device_public_key().as_bytes());
 
         let states = client.purses(token).await.map_err(|e| session_error(e, session))?;
         for info in states {
@@ -323,16 +326,21 @@ impl OfflineStore {
             };
             let settled = Amount::from_minor(info.settled).unwrap_or(Amount::ZERO);
             let returned = Amount::from_minor(info.returned).unwrap_or(Amount::ZERO);
-            self.update_purse_status(id, status, settled, returned)?;
+            self.store.update_purse_status(id, status, settled, returned)?;
         }
-        for purse in self.purses()? {
-            if revocations.is_revoked(purse.purse_id(), &self.device_public_key())
+        for purse in self.store.purses()? {
+            if revocations.is_revoked(purse.purse_id(), &self.store.device_public_key())
                 && purse.status != PurseStatus::Revoked
             {
-                self.update_purse_status(purse.purse_id(), PurseStatus::Revoked, purse.settled, purse.returned)?;
+                self.store.update_purse_status(
+                    purse.purse_id(),
+                    PurseStatus::Revoked,
+                    purse.settled,
+                    purse.returned,
+                )?;
             }
         }
-        report.purses = self.purses()?.into_iter().map(|p| (p.purse_id(), p.status, p.remaining())).collect();
+        report.purses = self.store.purses()?.into_iter().map(|p| (p.purse_id(), p.status, p.remaining())).collect();
         Ok(report)
     }
 }

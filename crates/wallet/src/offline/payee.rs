@@ -1,4 +1,5 @@
-//! The payee's side, with no server: make a payment request, and accept a note.
+//! The payee's side, with no server, as [`Wallet`] methods: make a payment request, and accept
+//! a note.
 //!
 //! `accept` runs the protocol's full offline check ([`offpay_protocol::accept_note`]) against
 //! my identity, my request for the note's nonce, what I accepted before from the same purse,
@@ -13,7 +14,8 @@ use offpay_protocol::{
 use rusqlite::TransactionBehavior;
 
 use super::error::OfflineError;
-use super::store::{Identity, OfflineStore, notes, random_bytes};
+use super::store::{Identity, notes, random_bytes};
+use crate::wallet::Wallet;
 
 /// How long a request stays payable unless told otherwise: 15 minutes.
 pub const DEFAULT_REQUEST_VALIDITY_SECS: u64 = 15 * 60;
@@ -37,10 +39,10 @@ pub struct AcceptedPayment {
     pub nonce: Nonce,
 }
 
-impl OfflineStore {
+impl Wallet {
     /// My identity, or a clear error when this device never learnt it.
     pub fn require_identity(&self) -> Result<Identity, OfflineError> {
-        self.identity()?.ok_or(OfflineError::UnknownIdentity)
+        self.store.identity()?.ok_or(OfflineError::UnknownIdentity)
     }
 
     /// Makes and stores a payment request for `amount`, payable for `valid_for_secs` from
@@ -58,16 +60,16 @@ impl OfflineStore {
             .ok_or(OfflineError::BadValidity(valid_for_secs))?;
         let fields = RequestFields {
             payee: identity.account,
-            payee_device_key: self.device_public_key(),
+            payee_device_key: self.store.device_public_key(),
             currency: identity.currency.into(),
             amount,
             nonce: Nonce::from_bytes(random_bytes::<16>()?),
             expires_at,
             handle: Some(identity.handle.clone()),
         };
-        let request = PaymentRequest::sign(fields, self.device()).map_err(|e| OfflineError::Pay(e.into()))?;
+        let request = PaymentRequest::sign(fields, self.store.device()).map_err(|e| OfflineError::Pay(e.into()))?;
         let text = request.to_text();
-        notes::insert_request(self.conn(), &request, &text, now)?;
+        notes::insert_request(self.store.conn(), &request, &text, now)?;
         Ok(IssuedRequest { request, text })
     }
 
@@ -76,9 +78,10 @@ impl OfflineStore {
     pub fn accept(&mut self, note_text: &str, now: UnixTime) -> Result<AcceptedPayment, OfflineError> {
         let identity = self.require_identity()?;
         let note = PaymentNote::from_text(note_text).map_err(|e| OfflineError::Rejected(e.into()))?;
-        let issuer_keys = self.issuer_keys()?;
-        let revocations = self.revocations()?;
+        let issuer_keys = self.store.issuer_keys()?;
+        let revocations = self.store.revocations()?;
         let tx = self
+            .store
             .conn_mut()
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(|e| OfflineError::Store(e.into()))?;

@@ -1,5 +1,5 @@
-//! The payer's side, with no server: install a purse certificate, read a payment request,
-//! make the note (choosing a purse that can pay it), and the offline balance.
+//! The payer's side, with no server, as [`Wallet`] methods: read a payment request, make the
+//! note (choosing a purse that can pay it), and the offline balance.
 //!
 //! Crash safety: `pay` reads the purse state, signs the next note and writes the new state and
 //! the note in one `BEGIN IMMEDIATE` transaction, committed (`synchronous=FULL`) before the
@@ -13,14 +13,15 @@
 //! one request, even racing in two processes, give one note.
 
 use offpay_protocol::{
-    AccountId, Amount, Encoded, Handle, PayError, PaymentNote, PaymentRequest, PurseCertificate, PurseId, PurseState,
-    Revocations, SigningKey, UnixTime, prepare_next,
+    AccountId, Amount, Encoded, Handle, PayError, PaymentNote, PaymentRequest, PurseId, PurseState, Revocations,
+    SigningKey, UnixTime, prepare_next,
 };
 use rusqlite::{Connection, TransactionBehavior};
 
 use super::error::OfflineError;
 use super::pay_once::earlier_note;
-use super::store::{OfflineStore, PurseRecord, notes, purses};
+use super::store::{PurseRecord, notes, purses};
+use crate::wallet::Wallet;
 
 /// What a payment would do, shown to the payer before they confirm.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,28 +61,13 @@ pub fn parse_request(text: &str) -> Result<PaymentRequest, OfflineError> {
     PaymentRequest::from_text(text).map_err(OfflineError::MalformedRequest)
 }
 
-impl OfflineStore {
-    /// Installs a purse certificate after checking that it names this device's key and carries
-    /// a valid signature of a cached issuer key. Installing the same certificate twice is a
-    /// no-op. `purse load` calls this; tests use it to install a testkit certificate.
-    pub fn install_purse(&mut self, certificate: &PurseCertificate, now_ms: i64) -> Result<PurseRecord, OfflineError> {
-        self.check_certificate(certificate)?;
-        Ok(self.insert_purse(certificate, now_ms)?)
-    }
-
-    pub(crate) fn check_certificate(&self, certificate: &PurseCertificate) -> Result<(), OfflineError> {
-        if certificate.fields().device_key != self.device_public_key() {
-            return Err(OfflineError::BadCertificate("it names another device's key".into()));
-        }
-        certificate.verify_issuer(&self.issuer_keys()?).map_err(|r| OfflineError::BadCertificate(r.to_string()))
-    }
-
+impl Wallet {
     /// Checks that `request_text` can be paid now, without signing or storing anything. For a
     /// request this device already paid, describes that payment (`repeated`).
     pub fn preview_payment(&self, request_text: &str, now: UnixTime) -> Result<PayPreview, OfflineError> {
         let request = parse_request(request_text)?;
-        if let Some((note, text)) = earlier_note(self.conn(), &request, now, self.display_currency().as_ref())? {
-            let p = repeated_payment(self.conn(), &request, note, text)?;
+        if let Some((note, text)) = earlier_note(self.store.conn(), &request, now, self.identity_currency().as_ref())? {
+            let p = repeated_payment(self.store.conn(), &request, note, text)?;
             return Ok(PayPreview {
                 amount: p.amount,
                 payee: p.payee,
@@ -91,9 +77,9 @@ impl OfflineStore {
                 repeated: true,
             });
         }
-        let revocations = self.revocations()?;
-        let purses = self.purses()?;
-        let (record, state, _note) = choose_and_sign(&purses, self.device(), &revocations, &request, now)?;
+        let revocations = self.store.revocations()?;
+        let purses = self.store.purses()?;
+        let (record, state, _note) = choose_and_sign(&purses, self.store.device(), &revocations, &request, now)?;
         Ok(PayPreview {
             amount: request.fields().amount,
             payee: request.fields().payee,
@@ -110,10 +96,10 @@ impl OfflineStore {
     /// (`repeated`), with nothing signed or changed.
     pub fn pay(&mut self, request_text: &str, now: UnixTime) -> Result<Payment, OfflineError> {
         let request = parse_request(request_text)?;
-        let revocations = self.revocations()?;
-        let currency = self.display_currency();
-        let device = self.device().clone();
-        let tx = self.conn_mut().transaction_with_behavior(TransactionBehavior::Immediate).map_err(store_err)?;
+        let revocations = self.store.revocations()?;
+        let currency = self.identity_currency();
+        let device = self.store.device().clone();
+        let tx = self.store.conn_mut().transaction_with_behavior(TransactionBehavior::Immediate).map_err(store_err)?;
         if let Some((note, text)) = earlier_note(&tx, &request, now, currency.as_ref())? {
             // The transaction ends with nothing written (dropping it rolls back a read).
             return repeated_payment(&tx, &request, note, text);
@@ -139,17 +125,17 @@ impl OfflineStore {
     }
 
     /// My currency for messages, when this device knows it (formatting only: errors ignored).
-    fn display_currency(&self) -> Option<offpay_protocol::Currency> {
-        self.identity().ok().flatten().map(|identity| identity.currency)
+    fn identity_currency(&self) -> Option<offpay_protocol::Currency> {
+        self.store.identity().ok().flatten().map(|identity| identity.currency)
     }
 
     /// What this device can still pay offline at `now`: the sum of what is left in its open
     /// purses that are inside their window and not revoked.
     pub fn offline_balance(&self, now: UnixTime) -> Result<Amount, OfflineError> {
-        let revocations = self.revocations()?;
-        let device = self.device_public_key();
+        let revocations = self.store.revocations()?;
+        let device = self.store.device_public_key();
         let mut total = Amount::ZERO;
-        for purse in self.purses()? {
+        for purse in self.store.purses()? {
             if purse.usable_at(now) && !revocations.is_revoked(purse.purse_id(), &device) {
                 total = total.checked_add(purse.remaining()).unwrap_or(Amount::MAX);
             }

@@ -1,5 +1,17 @@
-//! Schema versions of the wallet store, applied in order inside one transaction each and
-//! recorded in `PRAGMA user_version`. Append new steps; never edit a released one.
+//! The one migration history of the wallet's one SQLite file (`<home>/wallet.sqlite3`): each
+//! step takes the schema from version `i` to `i + 1`; pending steps run in order inside one
+//! `BEGIN IMMEDIATE` transaction, and the version is `PRAGMA user_version`. Append new steps;
+//! never edit a released one.
+//!
+//! Why not a migrations crate: `rusqlite_migration` (2.6.0) and `refinery` (0.10) do not yet
+//! build with rusqlite 0.43, and one build can link only one SQLite (docs/decisions/
+//! one-wallet-store.md). This runner counts versions the way `rusqlite_migration` does (the
+//! number of steps applied, in `user_version`), so these steps can become its `M::up` list
+//! unchanged once it supports rusqlite 0.43.
+//!
+//! Steps 1-2 are the online store's history before the two files became one; step 3 adds the
+//! offline tables (they were `offline.sqlite3`'s schema 2). A home that still has the old
+//! `offline.sqlite3` has its rows moved in by `legacy_offline.rs` right after these steps.
 
 use rusqlite::{Connection, TransactionBehavior};
 
@@ -32,6 +44,109 @@ const STEPS: &[&str] = &[
     //    are listed per account and server, oldest first (`pending`, `sync`, `balance`).
     "DROP INDEX outbox_pending;
      CREATE INDEX outbox_pending ON outbox (server, account, id) WHERE state = 'pending';",
+    // 3: the offline tables (until now a file of their own, `offline.sqlite3`): device key,
+    //    meta (identity, cache ages), purse loads, purses with their chain state, requests,
+    //    accepted notes and tallies, paid notes with their request nonce, issuer keys and
+    //    revocations.
+    OFFLINE_TABLES,
+];
+
+/// The offline tables, as `offline.sqlite3` had them at its last schema (2).
+pub(crate) const OFFLINE_TABLES: &str = "CREATE TABLE meta (
+        key   TEXT PRIMARY KEY NOT NULL,
+        value TEXT NOT NULL
+     ) STRICT;
+     CREATE TABLE device (
+        id            INTEGER PRIMARY KEY CHECK (id = 1),
+        secret        BLOB NOT NULL CHECK (length(secret) = 32),
+        public_key    TEXT NOT NULL,
+        created_at_ms INTEGER NOT NULL
+     ) STRICT;
+     CREATE TABLE purse_loads (
+        idempotency_key TEXT PRIMARY KEY NOT NULL,
+        server          TEXT NOT NULL,
+        amount          INTEGER NOT NULL CHECK (amount > 0),
+        state           TEXT NOT NULL CHECK (state IN ('pending', 'done', 'failed')),
+        purse_id        TEXT,
+        failure_code    TEXT,
+        created_at_ms   INTEGER NOT NULL,
+        updated_at_ms   INTEGER NOT NULL
+     ) STRICT;
+     CREATE TABLE purses (
+        purse_id      TEXT PRIMARY KEY NOT NULL,
+        certificate   TEXT NOT NULL,
+        amount        INTEGER NOT NULL,
+        valid_until   INTEGER NOT NULL,
+        last_seq      INTEGER NOT NULL,
+        last_hash     TEXT NOT NULL,
+        spent         INTEGER NOT NULL,
+        state         TEXT NOT NULL CHECK (state IN ('open', 'closing', 'closed', 'expired', 'revoked')),
+        close_text    TEXT,
+        close_key     TEXT,
+        settled       INTEGER NOT NULL DEFAULT 0,
+        returned      INTEGER NOT NULL DEFAULT 0,
+        installed_at_ms INTEGER NOT NULL
+     ) STRICT;
+     CREATE TABLE requests (
+        nonce         TEXT PRIMARY KEY NOT NULL,
+        amount        INTEGER NOT NULL CHECK (amount > 0),
+        expires_at    INTEGER NOT NULL,
+        paid          INTEGER NOT NULL DEFAULT 0,
+        text          TEXT NOT NULL,
+        created_at    INTEGER NOT NULL
+     ) STRICT;
+     CREATE TABLE accepted (
+        note_hash     TEXT PRIMARY KEY NOT NULL,
+        text          TEXT NOT NULL,
+        purse_id      TEXT NOT NULL,
+        seq           INTEGER NOT NULL,
+        amount        INTEGER NOT NULL,
+        payer         INTEGER NOT NULL,
+        nonce         TEXT NOT NULL,
+        accepted_at   INTEGER NOT NULL,
+        sync_status   TEXT,
+        sync_reason   TEXT
+     ) STRICT;
+     CREATE TABLE tallies (
+        purse_id      TEXT PRIMARY KEY NOT NULL,
+        tally         TEXT NOT NULL
+     ) STRICT;
+     CREATE TABLE paid (
+        note_hash     TEXT PRIMARY KEY NOT NULL,
+        text          TEXT NOT NULL,
+        purse_id      TEXT NOT NULL,
+        seq           INTEGER NOT NULL,
+        amount        INTEGER NOT NULL,
+        payee         INTEGER NOT NULL,
+        paid_at       INTEGER NOT NULL,
+        sync_status   TEXT,
+        sync_reason   TEXT,
+        nonce         TEXT,
+        UNIQUE (purse_id, seq)
+     ) STRICT;
+     CREATE INDEX paid_by_nonce ON paid (nonce);
+     CREATE TABLE issuer_keys (
+        key_id        TEXT PRIMARY KEY NOT NULL,
+        public_key    TEXT NOT NULL,
+        not_before    INTEGER NOT NULL,
+        not_after     INTEGER NOT NULL
+     ) STRICT;
+     CREATE TABLE revoked_purses (purse_id TEXT PRIMARY KEY NOT NULL) STRICT;
+     CREATE TABLE revoked_devices (public_key TEXT PRIMARY KEY NOT NULL) STRICT;";
+
+/// The offline tables in the order `legacy_offline.rs` copies them.
+pub(crate) const OFFLINE_TABLE_NAMES: &[&str] = &[
+    "meta",
+    "device",
+    "purse_loads",
+    "purses",
+    "requests",
+    "accepted",
+    "tallies",
+    "paid",
+    "issuer_keys",
+    "revoked_purses",
+    "revoked_devices",
 ];
 
 /// The schema version this build writes.

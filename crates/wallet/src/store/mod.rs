@@ -1,17 +1,22 @@
-//! The wallet's local durable store: one SQLite file, `<home>/wallet.sqlite3`.
+//! The wallet's local durable store: one SQLite file per wallet home, `<home>/wallet.sqlite3`.
 //!
 //! It holds what the device must not forget: the session (server URL, handle, token), the
 //! deployment's currency, the last balance the device saw, the live-event cursor, and the outbox
 //! of sends (each send written with its own idempotency key before it leaves, so that an
-//! explicit retry reuses that key and never moves money twice).
+//! explicit retry reuses that key and never moves money twice); and, in the same file, the
+//! offline tables (device key, purses, notes, requests, caches), read and written by
+//! [`crate::offline::store`].
 //!
 //! Durability: WAL journal with `synchronous=FULL`, so a write that returned is on disk.
 //! Privacy: the home directory is created `0700` and the database file is `0600` (it holds the
-//! session token); SQLite gives its `-wal`/`-shm` files the database file's permissions.
+//! session token and the device's private key); SQLite gives its `-wal`/`-shm` files the
+//! database file's permissions.
 //!
-//! Layout: [`migrations`] (schema versions), [`settings`] (typed key/value settings),
-//! [`outbox`] (every send, its key and its outcome).
+//! Layout: `migrations.rs` (the one schema history), `legacy_offline.rs` (moving an old home's
+//! `offline.sqlite3` in), [`settings`] (typed key/value settings), [`outbox`] (every send, its
+//! key and its outcome).
 
+mod legacy_offline;
 mod migrations;
 pub mod outbox;
 pub mod settings;
@@ -23,6 +28,7 @@ use rusqlite::Connection;
 
 use crate::sqlite_file::{OpenFailure, open_private};
 
+pub use legacy_offline::LEGACY_OFFLINE_FILE_NAME;
 pub use outbox::{KeyedSend, OutboxEntry, OutboxState, PendingSend, SendTerms};
 pub use settings::{Session, Settings};
 
@@ -44,6 +50,23 @@ pub enum StoreError {
     TooNew { found: i64, known: i64 },
     #[error("the wallet store holds a bad value for {key}: {value:?}")]
     BadValue { key: String, value: String },
+    #[error("the old offline store {path} could not be moved into the wallet store ({reason}); it was left as it was")]
+    LegacyOffline { path: PathBuf, reason: String },
+}
+
+/// How long an open waits for another process holding the file's write lock.
+const BUSY: Duration = Duration::from_secs(10);
+
+/// Opens the one SQLite file of `home` (creating the home `0700` and the file `0600` if
+/// missing), brings its schema to the latest version, and moves an old home's
+/// `offline.sqlite3` in (`legacy_offline.rs`). Both [`Store`] and
+/// [`crate::offline::OfflineStore`] open their connection here.
+pub(crate) fn open_connection(home: &Path) -> Result<(Connection, PathBuf), StoreError> {
+    let (mut conn, path) = open_private(home, DB_FILE_NAME, BUSY).map_err(StoreError::from)?;
+    conn.pragma_update(None, "foreign_keys", "ON").map_err(|source| StoreError::Open { path: path.clone(), source })?;
+    migrations::run(&mut conn)?;
+    legacy_offline::import(&mut conn, home, BUSY)?;
+    Ok((conn, path))
 }
 
 impl From<OpenFailure> for StoreError {
@@ -64,12 +87,10 @@ pub struct Store {
 
 impl Store {
     /// Opens (creating if needed) the store in `home`, creating `home` with mode 0700 if it
-    /// does not exist, and the database file with mode 0600. Runs pending migrations.
+    /// does not exist, and the database file with mode 0600. Runs pending migrations and moves
+    /// an old home's `offline.sqlite3` in.
     pub fn open(home: &Path) -> Result<Store, StoreError> {
-        let (mut conn, path) = open_private(home, DB_FILE_NAME, Duration::from_secs(5)).map_err(StoreError::from)?;
-        conn.pragma_update(None, "foreign_keys", "ON")
-            .map_err(|source| StoreError::Open { path: path.clone(), source })?;
-        migrations::run(&mut conn)?;
+        let (conn, path) = open_connection(home)?;
         Ok(Store { conn, path })
     }
 

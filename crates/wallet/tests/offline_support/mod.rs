@@ -11,7 +11,8 @@ use offpay_protocol::{
     AccountId, Amount, CertificateFields, Currency, CurrencyCode, Handle, IssuerKey, IssuerKeys, PurseCertificate,
     PurseId, SigningKey,
 };
-use offpay_wallet::offline::{Identity, OfflineStore};
+use offpay_wallet::Wallet;
+use offpay_wallet::offline::Identity;
 
 pub const ALICE: AccountId = AccountId(1001);
 pub const BOB: AccountId = AccountId(2002);
@@ -43,6 +44,7 @@ impl Home {
         let home = Home { _dir: dir, path };
         let mut store = home.open();
         store
+            .offline_store_mut()
             .set_identity(&Identity {
                 server: "http://127.0.0.1:1".into(),
                 handle: Handle::parse(handle).unwrap(),
@@ -50,12 +52,12 @@ impl Home {
                 currency: Currency::INR,
             })
             .unwrap();
-        store.replace_issuer_keys(&issuer_keys(), 0).unwrap();
+        store.offline_store_mut().replace_issuer_keys(&issuer_keys(), 0).unwrap();
         home
     }
 
-    pub fn open(&self) -> OfflineStore {
-        OfflineStore::open(&self.path).unwrap()
+    pub fn open(&self) -> Wallet {
+        Wallet::open(&self.path).unwrap()
     }
 
     /// A copy of this home's files (the store must be closed): a cloned device.
@@ -77,11 +79,11 @@ fn copy_dir(from: &Path, to: &Path) {
 
 /// The fields of a purse for `store`'s device: `amount` with a 200.00 cap, valid from an hour
 /// before NOW for a week.
-pub fn purse_fields(store: &OfflineStore, account: AccountId, amount_minor: u64, label: &str) -> CertificateFields {
+pub fn purse_fields(store: &Wallet, account: AccountId, amount_minor: u64, label: &str) -> CertificateFields {
     CertificateFields {
         purse_id: PurseId::from_bytes(testkit::bytes16(label)),
         account,
-        device_key: store.device_public_key(),
+        device_key: store.offline_store().device_public_key(),
         currency: CurrencyCode::INR,
         amount: amt(amount_minor),
         per_payment_cap: amt(20_000),
@@ -91,8 +93,8 @@ pub fn purse_fields(store: &OfflineStore, account: AccountId, amount_minor: u64,
 }
 
 /// Issues (as the test issuer) and installs a purse on `store`'s device.
-pub fn load(store: &mut OfflineStore, account: AccountId, amount_minor: u64, label: &str) -> PurseCertificate {
+pub fn load(store: &mut Wallet, account: AccountId, amount_minor: u64, label: &str) -> PurseCertificate {
     let certificate = PurseCertificate::issue(purse_fields(store, account, amount_minor, label), &issuer()).unwrap();
-    store.install_purse(&certificate, 0).unwrap();
+    store.offline_store_mut().install_purse(&certificate, 0).unwrap();
     certificate
 }

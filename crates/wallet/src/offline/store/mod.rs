@@ -1,104 +1,97 @@
-//! The offline store: one SQLite file, `<home>/offline.sqlite3`, apart from the online wallet's
-//! `wallet.sqlite3` so the two can evolve (and be backed up or wiped) separately.
+//! The offline tables of the wallet's one SQLite file (`<home>/wallet.sqlite3`, opened and
+//! migrated by [`crate::store`]; an old home's separate `offline.sqlite3` is moved in on first
+//! open, docs/decisions/one-wallet-store.md).
 //!
-//! It holds what offline payment must never forget: the device key, the purse certificates
+//! They hold what offline payment must never forget: the device key, the purse certificates
 //! with their chain state (last sequence number, last hash, total spent), my open payment
 //! requests, the notes I accepted and the per-purse tallies, the notes I paid (until uploaded),
 //! the cached issuer keys and revocation list, and my account identity.
 //!
 //! Durability: WAL journal with `synchronous=FULL`, so a transaction that committed is on disk;
 //! payments and acceptances are each one `BEGIN IMMEDIATE` transaction (see `payer.rs` and
-//! `payee.rs`). Privacy: the home folder is created `0700` and this file `0600` (it holds the
+//! `payee.rs`). Privacy: the home folder is created `0700` and the file `0600` (it holds the
 //! device's private key); SQLite gives its `-wal`/`-shm` files the same permissions.
 //!
-//! Layout: [`schema`] (versions), `purses.rs` (certificates, chain state, loads, closes),
-//! `notes.rs` (requests, accepted notes, tallies, paid notes, upload status), `cache.rs`
-//! (issuer keys, revocations, identity).
+//! Layout: `purses.rs` (certificates, chain state, loads, closes), `notes.rs` (requests,
+//! accepted notes, tallies, paid notes, upload status), `cache.rs` (issuer keys, revocations,
+//! identity).
 
 mod cache;
 pub(crate) mod notes;
 pub(crate) mod purses;
-pub(crate) mod schema;
 
-use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::path::Path;
 
 use offpay_protocol::SigningKey;
 use rand::TryRngCore;
 use rand::rngs::OsRng;
 use rusqlite::{Connection, OptionalExtension, params};
 
-use crate::sqlite_file::{OpenFailure, open_private};
+use crate::store::{Store, StoreError};
 
 pub use cache::Identity;
 pub(crate) use cache::verifying_key_from_hex;
 pub use notes::{AcceptedRecord, OpenRequestRecord, PaidRecord, UploadSide, UploadStatus};
 pub use purses::{PurseLoad, PurseRecord, PurseStatus};
 
-/// The name of the offline database file inside the wallet home.
-pub const OFFLINE_DB_FILE_NAME: &str = "offline.sqlite3";
-
 /// Why the offline store failed.
 #[derive(Debug, thiserror::Error)]
 pub enum OfflineStoreError {
-    #[error("cannot create the wallet folder {path}")]
-    CreateHome { path: PathBuf, source: std::io::Error },
-    #[error("cannot set the permissions of {path}")]
-    Permissions { path: PathBuf, source: std::io::Error },
-    #[error("the offline store at {path} cannot be opened")]
-    Open { path: PathBuf, source: rusqlite::Error },
+    /// The wallet's file could not be opened, migrated, or an old `offline.sqlite3` moved in.
+    #[error(transparent)]
+    Open(#[from] StoreError),
     #[error("the offline store failed")]
     Sqlite(#[from] rusqlite::Error),
-    #[error("the offline store was written by a newer offpay (schema version {found}, this build knows {known})")]
-    TooNew { found: i64, known: i64 },
     #[error("the offline store holds a bad value ({what}): {detail}")]
     Corrupt { what: &'static str, detail: String },
     #[error("the operating system's random number generator failed: {0}")]
     Random(String),
 }
 
-impl From<OpenFailure> for OfflineStoreError {
-    fn from(failure: OpenFailure) -> OfflineStoreError {
-        match failure {
-            OpenFailure::CreateHome { path, source } => OfflineStoreError::CreateHome { path, source },
-            OpenFailure::Permissions { path, source } => OfflineStoreError::Permissions { path, source },
-            OpenFailure::Open { path, source } => OfflineStoreError::Open { path, source },
-        }
+/// The wallet's one store with this device's key loaded: the offline tables' rows in and out.
+/// Not `Sync`: one per task/thread. Every method that changes money state commits before it
+/// returns. It dereferences to the [`Store`] it wraps (settings, outbox): one connection.
+pub struct OfflineStore {
+    store: Store,
+    device: SigningKey,
+}
+
+impl std::ops::Deref for OfflineStore {
+    type Target = Store;
+
+    fn deref(&self) -> &Store {
+        &self.store
     }
 }
 
-/// The open offline store. Not `Sync`: one per task/thread. Every method that changes money
-/// state commits before it returns.
-pub struct OfflineStore {
-    conn: Connection,
-    path: PathBuf,
-    device: SigningKey,
+impl std::ops::DerefMut for OfflineStore {
+    fn deref_mut(&mut self) -> &mut Store {
+        &mut self.store
+    }
 }
 
 impl std::fmt::Debug for OfflineStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("OfflineStore")
-            .field("path", &self.path)
+            .field("path", &self.store.path())
             .field("device", &hex::encode(self.device.verifying_key().as_bytes()))
             .finish_non_exhaustive()
     }
 }
 
 impl OfflineStore {
-    /// Opens (creating if needed) the offline store in `home`, creating `home` (mode 0700) and
-    /// the file (mode 0600) if missing, running migrations, and making the device key on first
-    /// use (32 bytes from the operating system's generator).
+    /// Opens (creating if needed) the wallet's one file in `home`, creating `home` (mode 0700)
+    /// and the file (mode 0600) if missing, running migrations (and moving an old home's
+    /// `offline.sqlite3` in), and making the device key on first use (32 bytes from the
+    /// operating system's generator).
     pub fn open(home: &Path) -> Result<OfflineStore, OfflineStoreError> {
-        let (mut conn, path) =
-            open_private(home, OFFLINE_DB_FILE_NAME, Duration::from_secs(10)).map_err(OfflineStoreError::from)?;
-        schema::run(&mut conn)?;
-        let device = load_or_make_device(&conn)?;
-        Ok(OfflineStore { conn, path, device })
+        OfflineStore::from_store(Store::open(home)?)
     }
 
-    /// Where the database file is.
-    pub fn path(&self) -> &Path {
-        &self.path
+    /// The store with this device's key loaded (made on first use).
+    pub fn from_store(store: Store) -> Result<OfflineStore, OfflineStoreError> {
+        let device = load_or_make_device(store.conn())?;
+        Ok(OfflineStore { store, device })
     }
 
     /// This device's signing key. It never leaves the device: only its public half is sent.
@@ -117,11 +110,11 @@ impl OfflineStore {
     }
 
     pub(crate) fn conn(&self) -> &Connection {
-        &self.conn
+        self.store.conn()
     }
 
     pub(crate) fn conn_mut(&mut self) -> &mut Connection {
-        &mut self.conn
+        self.store.conn_mut()
     }
 }
 
@@ -192,7 +185,7 @@ mod tests {
         let sync: i64 = store.conn().query_row("PRAGMA synchronous", [], |r| r.get(0)).unwrap();
         assert_eq!(sync, 2, "synchronous=FULL");
         let version: i64 = store.conn().query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
-        assert_eq!(version, schema::LATEST);
+        assert_eq!(version, 3);
     }
 
     #[cfg(unix)]

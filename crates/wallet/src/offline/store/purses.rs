@@ -1,11 +1,14 @@
 //! Purses in the offline store: certificates with their chain state, the idempotency keys of
 //! purse loads (written before the request leaves, reused on retry), and close statements
-//! (written, and the purse frozen on this device, before the request leaves).
+//! (written, and the purse frozen on this device, before the request leaves). A certificate is
+//! installed only after checking that it names this device's key and a cached issuer key signed
+//! it.
 
 use offpay_protocol::{Amount, Encoded, Hash256, PurseCertificate, PurseId, PurseState, UnixTime};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::{OfflineStore, OfflineStoreError, amount_from_sql, corrupt, sql_amount};
+use crate::offline::OfflineError;
 
 /// Where a purse stands, as this device knows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -204,6 +207,21 @@ fn insert_purse_in(
 }
 
 impl OfflineStore {
+    /// Installs a purse certificate after checking that it names this device's key and carries
+    /// a valid signature of a cached issuer key. Installing the same certificate twice is a
+    /// no-op. `purse load` calls this; tests use it to install a testkit certificate.
+    pub fn install_purse(&mut self, certificate: &PurseCertificate, now_ms: i64) -> Result<PurseRecord, OfflineError> {
+        self.check_certificate(certificate)?;
+        Ok(self.insert_purse(certificate, now_ms)?)
+    }
+
+    pub(crate) fn check_certificate(&self, certificate: &PurseCertificate) -> Result<(), OfflineError> {
+        if certificate.fields().device_key != self.device_public_key() {
+            return Err(OfflineError::BadCertificate("it names another device's key".into()));
+        }
+        certificate.verify_issuer(&self.issuer_keys()?).map_err(|r| OfflineError::BadCertificate(r.to_string()))
+    }
+
     /// All purses on this device.
     pub fn purses(&self) -> Result<Vec<PurseRecord>, OfflineStoreError> {
         read_purses(self.conn())

@@ -7,24 +7,34 @@
 //! `retry_pending`, or `send` with a key the device already has for the same terms) sends a key
 //! again, so the server replays the first outcome instead of paying twice.
 //!
-//! Offline payments (device key, purse, pay/accept, sync) live in [`crate::offline`], with their
-//! own store file; [`BalanceView::offline`] here is always zero and the CLI fills in the offline
-//! remainder from that module.
+//! The offline commands (purse load/close/status, request, pay, accept, sync) are `Wallet`
+//! methods too, in `wallet/offline.rs`, built on [`crate::offline`]. Every command of the
+//! terminal wallet is one method here: the CLI parses, calls it, and prints.
+//!
+//! One store: the wallet holds one connection to `<home>/wallet.sqlite3` (an
+//! [`OfflineStore`]: the [`Store`] with the device key loaded).
+
+mod offline;
+
+pub use offline::{KnownIdentity, OfflineSync, SideNote, SyncOutcome};
 
 use offpay_protocol::{Amount, Currency, Handle};
 
 use crate::client::{Client, ClientError, ServerUrl};
 use crate::error::WalletError;
 use crate::events::{self, Event, WatchOptions, WatchStatus};
+use crate::offline::OfflineStore;
 use crate::store::{KeyedSend, OutboxEntry, PendingSend, SendTerms, Session, Settings, Store, now_ms};
 use crate::wire;
 
 /// The server used when none was given or remembered.
 pub const DEFAULT_SERVER: &str = "http://127.0.0.1:8080";
 
-/// The wallet: its durable store, plus a server URL override for this run.
+/// The wallet: its durable store (one connection, device key loaded), plus a server URL
+/// override for this run.
 pub struct Wallet {
-    store: Store,
+    /// The one store (`crate::offline`'s operations use it too).
+    pub(crate) store: OfflineStore,
     server_override: Option<ServerUrl>,
 }
 
@@ -52,7 +62,7 @@ pub enum Freshness {
 pub struct BalanceView {
     pub handle: Handle,
     pub balance: Amount,
-    /// Money in this device's offline purse (none until the purse exists).
+    /// What this device can still pay offline now (its open purses' remainder).
     pub offline: Amount,
     pub currency: Currency,
     pub frozen: bool,
@@ -106,9 +116,11 @@ pub enum LogoutOutcome {
 }
 
 impl Wallet {
-    /// Opens the wallet whose home folder is `home` (created if needed).
+    /// Opens the wallet whose home folder is `home` (created if needed; an old home's
+    /// `offline.sqlite3` is moved into `wallet.sqlite3`), making the device key on first use.
     pub fn open(home: &std::path::Path) -> Result<Wallet, WalletError> {
-        Ok(Wallet { store: Store::open(home)?, server_override: None })
+        let store = OfflineStore::from_store(Store::open(home)?).map_err(crate::offline::OfflineError::from)?;
+        Ok(Wallet { store, server_override: None })
     }
 
     /// Use this server for this run instead of the remembered one.
@@ -221,8 +233,15 @@ impl Wallet {
         Ok(session.handle.to_string())
     }
 
-    /// The balance: from the server when it answers, else the last one this device saw.
+    /// The balance: from the server when it answers, else the last one this device saw; and
+    /// what this device can still pay offline.
     pub async fn balance(&mut self) -> Result<BalanceView, WalletError> {
+        let mut view = self.online_balance().await?;
+        view.offline = self.offline_balance(crate::offline::unix_now())?;
+        Ok(view)
+    }
+
+    async fn online_balance(&mut self) -> Result<BalanceView, WalletError> {
         let settings = self.store.settings()?;
         let session = settings.session().ok_or(WalletError::NotLoggedIn)?;
         let client = Client::new(self.server_for(&session)?)?;
