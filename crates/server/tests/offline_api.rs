@@ -7,13 +7,14 @@
 #[path = "api/helpers.rs"]
 mod helpers;
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use helpers::{T0, TestServer, assert_error};
 use offpay_protocol::testkit::{bytes16, signing_key};
 use offpay_protocol::{
     AccountId, Amount, CloseFields, CloseStatement, Encoded, Hash256, IssuerKey, IssuerKeys, KeyId, Nonce, NoteFields,
-    PaymentNote, PurseCertificate, SigningKey, VerifyingKey,
+    PaymentNote, PurseCertificate, Receipt, ReceiptContext, RejectReason, SigningKey, VerifyingKey,
 };
 use offpay_server::Config;
 use offpay_server::issuer::Issuer;
@@ -63,6 +64,21 @@ async fn server() -> (TestServer, tempfile::TempDir) {
     let issuer = Issuer::open(&keys.path().join("issuer-keys.json"), (T0 / 1000) as u64).unwrap();
     config.offline.issuer = Some(Arc::new(issuer));
     (TestServer::sqlite_with(config).await, keys)
+}
+
+/// The issuer keys as a wallet caches them from `GET /v1/issuer-keys`.
+async fn cached_issuer_keys(server: &TestServer) -> IssuerKeys {
+    let (_, keys) = server.client().get("/v1/issuer-keys", None).await;
+    IssuerKeys::new(keys["keys"].as_array().unwrap().iter().map(|k| {
+        let mut pk = [0u8; 32];
+        hex::decode_to_slice(k["public_key"].as_str().unwrap(), &mut pk).unwrap();
+        IssuerKey::new(
+            VerifyingKey::from_bytes(&pk).unwrap(),
+            k["not_before"].as_u64().unwrap(),
+            k["not_after"].as_u64().unwrap(),
+        )
+    }))
+    .unwrap()
 }
 
 async fn account(server: &TestServer, token: &str) -> u64 {
@@ -230,4 +246,72 @@ async fn offline_routes_need_a_session_and_a_configured_issuer() {
     let plain = TestServer::sqlite().await;
     assert_error(&plain.client().get("/v1/issuer-keys", None).await, 503, "offline_disabled");
     plain.stop().await;
+}
+
+/// A customer pays a shop online and fetches the receipt; the shop, with no connection, checks it
+/// with its cached issuer keys. Only the two parties get a receipt; a receipt for another shop, a
+/// replayed one and an altered one are refused offline with their reasons.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn receipts_for_online_payments() {
+    let (server, _keys) = server().await;
+    let c = server.client();
+    let asha = server.register("asha").await;
+    let shop = server.register("chai_shop").await;
+    let other_shop = server.register("other_shop").await;
+    server.deposit("asha", 100_000).await;
+    let (status, paid) = c
+        .post("/v1/transfers", Some(&asha), Some("receipt-pay-0001"), &json!({"to": "chai_shop", "amount": 25_000}))
+        .await;
+    assert_eq!(status.as_u16(), 201, "{paid}");
+    let entry_id = paid["transfer"]["entry_id"].as_u64().unwrap();
+
+    let path = format!("/v1/receipts/{entry_id}");
+    let (status, body) = c.get(&path, Some(&asha)).await;
+    assert_eq!(status.as_u16(), 200, "{body}");
+    assert_eq!(
+        (body["from"].as_str(), body["to"].as_str(), body["amount"].as_u64()),
+        (Some("asha"), Some("chai_shop"), Some(25_000))
+    );
+    let text = body["receipt"].as_str().unwrap().to_string();
+    // The shop asks too, and gets the same signed receipt (Ed25519 signatures are deterministic).
+    let (status, again) = c.get(&path, Some(&shop)).await;
+    assert_eq!(status.as_u16(), 200, "{again}");
+    assert_eq!(again["receipt"].as_str(), Some(text.as_str()));
+    // Anyone else, a deposit, an unknown or malformed id: the same 404.
+    assert_error(&c.get(&path, Some(&other_shop)).await, 404, "not_found");
+    assert_error(&c.get("/v1/receipts/1", Some(&asha)).await, 404, "not_found");
+    assert_error(&c.get(&format!("/v1/receipts/{}", entry_id + 100), Some(&asha)).await, 404, "not_found");
+    assert_error(&c.get("/v1/receipts/abc", Some(&asha)).await, 404, "not_found");
+    assert_error(&c.get(&path, None).await, 401, "unauthorized");
+
+    // The shop's offline check.
+    let keys = cached_issuer_keys(&server).await;
+    let receipt = Receipt::from_text(&text).unwrap();
+    let shop_account = AccountId(account(&server, &shop).await);
+    assert_eq!(receipt.fields().payer_handle.as_ref().map(|h| h.as_str()), Some("asha"));
+    assert_eq!(
+        (receipt.fields().payee, receipt.fields().amount.minor(), receipt.fields().entry_id),
+        (shop_account, 25_000, entry_id)
+    );
+    let none = BTreeSet::new();
+    let ctx = ReceiptContext {
+        me: shop_account,
+        currency: receipt.fields().currency,
+        issuer_keys: &keys,
+        seen_entries: &none,
+        now: (T0 / 1000) as u64 + 60,
+        max_age: 600,
+    };
+    assert_eq!(receipt.check(&ctx), Ok(()));
+    let other = ReceiptContext { me: AccountId(account(&server, &other_shop).await), ..ctx };
+    assert_eq!(receipt.check(&other), Err(RejectReason::ReceiptForAnotherPayee));
+    let seen = BTreeSet::from([entry_id]);
+    assert_eq!(receipt.check(&ReceiptContext { seen_entries: &seen, ..ctx }), Err(RejectReason::ReceiptReplayed));
+    // One bit of the amount changed (its low byte: integers are little-endian, docs/PROTOCOL.md
+    // section 1): the issuer signature no longer holds.
+    let mut bytes = receipt.encode();
+    let amount_at = 2 + 4 + 8 + 8 + 8 + 3;
+    bytes[amount_at] ^= 1;
+    let forged = Receipt::decode(&bytes).unwrap();
+    assert_eq!(forged.check(&ctx), Err(RejectReason::BadReceiptSignature));
 }

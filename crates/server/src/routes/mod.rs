@@ -6,6 +6,7 @@ mod auth;
 mod history;
 mod meta;
 pub mod offline;
+mod receipts;
 mod transfers;
 mod web;
 
@@ -35,6 +36,7 @@ pub mod paths {
     pub const WS: &str = "/v1/ws";
     pub const OPENAPI: &str = "/v1/openapi.json";
     pub use super::offline::{DEVICES, ISSUER_KEYS, NOTES, PURSE_CLOSE, PURSES, REVOCATIONS};
+    pub use super::receipts::RECEIPT;
 
     /// (method, path) of every API route.
     pub const ALL: &[(&str, &str)] = &[
@@ -57,6 +59,7 @@ pub mod paths {
         ("get", PURSES),
         ("post", PURSE_CLOSE),
         ("post", NOTES),
+        ("get", RECEIPT),
     ];
 }
 
@@ -77,6 +80,7 @@ pub fn router(state: AppState) -> Router {
         .route(paths::TRANSFERS, post(transfers::create))
         .route(paths::HISTORY, get(history::list))
         .route(paths::WS, get(ws::upgrade))
+        .route(receipts::RECEIPT, get(receipts::receipt))
         .merge(offline::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

@@ -55,7 +55,7 @@ pub enum OfflineApiError {
     Offline { status: StatusCode, code: &'static str, message: String },
 }
 
-fn offline(status: StatusCode, code: &'static str, message: impl Into<String>) -> OfflineApiError {
+pub(super) fn offline(status: StatusCode, code: &'static str, message: impl Into<String>) -> OfflineApiError {
     OfflineApiError::Offline { status, code, message: message.into() }
 }
 
@@ -103,7 +103,7 @@ impl IntoResponse for OfflineApiError {
 
 type Result<T> = std::result::Result<T, OfflineApiError>;
 
-fn issuer(state: &AppState) -> Result<Arc<Issuer>> {
+pub(super) fn issuer(state: &AppState) -> Result<Arc<Issuer>> {
     state.config.offline.issuer.clone().ok_or_else(|| {
         offline(
             StatusCode::SERVICE_UNAVAILABLE,

@@ -1,0 +1,60 @@
+//! `GET /v1/receipts/{entry_id}`: a receipt for an online payment, signed with the issuer key
+//! (docs/PROTOCOL.md 4.6), so that a shop with no connection can check it with the issuer keys it
+//! has cached. Either party of the transfer may ask; for anyone else, and for an entry that is no
+//! transfer, the answer is the same 404 as for an entry that does not exist.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use offpay_protocol::{AccountId, CurrencyCode, Encoded, Receipt, ReceiptFields};
+use serde_json::{Value, json};
+
+use super::offline::{OfflineApiError, issuer, offline};
+use crate::auth::AuthUser;
+use crate::error::ApiError;
+use crate::state::AppState;
+
+pub const RECEIPT: &str = "/v1/receipts/{entry_id}";
+
+pub async fn receipt(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(entry_id): Path<String>,
+) -> Result<(StatusCode, Json<Value>), OfflineApiError> {
+    // Not a positive whole number: no such entry (and no parse error that tells ids apart).
+    let entry_id = entry_id.parse::<i64>().ok().filter(|id| *id > 0).ok_or(ApiError::NotFound)?;
+    let issuer = issuer(&state)?;
+    let entry = state.store.transfer_entry(auth.user.id, entry_id).await?.ok_or(ApiError::NotFound)?;
+    let account = |id: i64| u64::try_from(id).map(AccountId).map_err(ApiError::internal);
+    let time = u64::try_from(entry.created_at_ms / 1000).map_err(ApiError::internal)?;
+    let fields = ReceiptFields {
+        entry_id: u64::try_from(entry.entry_id).map_err(ApiError::internal)?,
+        payer: account(entry.from)?,
+        payer_handle: Some(entry.from_handle.clone()),
+        payee: account(entry.to)?,
+        currency: CurrencyCode::from(state.config.currency),
+        amount: entry.amount,
+        time,
+    };
+    // Signed with the key that was current when the payment was booked, so that the receipt's
+    // time lies in its key's window (rotated keys are kept for as long as purses need them).
+    let key = issuer.current(time).map_err(|_| {
+        offline(
+            StatusCode::GONE,
+            "receipt_unavailable",
+            "this payment is older than the signing keys this server keeps, so it cannot sign a receipt for it",
+        )
+    })?;
+    let receipt = Receipt::issue(fields, &key).map_err(ApiError::internal)?;
+    Ok((
+        StatusCode::OK,
+        Json(json!({
+            "receipt": receipt.to_text(),
+            "entry_id": entry.entry_id,
+            "from": entry.from_handle,
+            "to": entry.to_handle,
+            "amount": entry.amount.minor(),
+            "created_at_ms": entry.created_at_ms,
+        })),
+    ))
+}
