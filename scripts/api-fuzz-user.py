@@ -1,7 +1,7 @@
-"""Sets up the user scripts/api-fuzz fuzzes as: waits for the server, registers a user, gives it
-money with `offpay admin deposit`, and prints its session token.
+"""Sets up the users scripts/api-fuzz fuzzes as: waits for the server, registers COUNT users,
+gives each money with `offpay admin deposit`, and prints their session tokens, one per line.
 
-Usage: api-fuzz-user.py BASE_URL OFFPAY_BIN DATA_DIR
+Usage: api-fuzz-user.py BASE_URL OFFPAY_BIN DATA_DIR COUNT
 """
 
 import json
@@ -24,7 +24,7 @@ def request(method, url, body=None, token=None):
 
 
 def main():
-    base, binary, data = sys.argv[1:4]
+    base, binary, data, count = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
     deadline = time.monotonic() + 60
     while True:
         try:
@@ -34,13 +34,14 @@ def main():
             if time.monotonic() > deadline:
                 sys.exit("scripts/api-fuzz: the server did not answer within 60 s")
             time.sleep(0.2)
-    handle = "fuzz_" + secrets.token_hex(4)
-    status, body = request("POST", f"{base}/v1/register", {"handle": handle, "password": secrets.token_hex(16)})
-    if status != 201:
-        sys.exit(f"scripts/api-fuzz: register answered {status}: {body}")
-    subprocess.run([binary, "admin", "--data", data, "deposit", handle, "100000.00"], check=True,
-                   stdout=subprocess.DEVNULL)
-    print(body["token"])
+    for _ in range(count):
+        handle = "fuzz_" + secrets.token_hex(4)
+        status, body = request("POST", f"{base}/v1/register", {"handle": handle, "password": secrets.token_hex(16)})
+        if status != 201:
+            sys.exit(f"scripts/api-fuzz: register answered {status}: {body}")
+        subprocess.run([binary, "admin", "--data", data, "deposit", handle, "100000.00"], check=True,
+                       stdout=subprocess.DEVNULL)
+        print(body["token"])
 
 
 main()
