@@ -12,6 +12,7 @@ import { acceptNote, RejectError, REASONS } from "../protocol/accept.js";
 import { DecodeError } from "../protocol/wire.js";
 import { hex, fromHex, keyId as computeKeyId } from "../protocol/crypto.js";
 import { findPaid, REUSED_REQUEST } from "./paid-once.js";
+import { acceptCard, myCard } from "./shop.js";
 
 export const REQUEST_TTL_S = 15 * 60;
 export const nowSeconds = () => BigInt(Math.floor(Date.now() / 1000));
@@ -277,9 +278,15 @@ export async function acceptText(app, text) {
     e.earlier = earlierCopy;
     throw e;
   }
+  // A note answering none of my requests, with a shop card on this device, is a card note
+  // (docs/PROTOCOL.md 16.3): checked against my card (a note for another card: `wrong_card`).
+  const ctx = await acceptContext(app);
+  if (!ctx.openRequests.some((r) => hex(r.nonce) === hex(note.nonce)) && (await myCard(handle))) {
+    return acceptCard(app, note, text, tally);
+  }
   let ok;
   try {
-    ok = await acceptNote(note, tally, await acceptContext(app));
+    ok = await acceptNote(note, tally, ctx);
   } catch (e) {
     if (e instanceof RejectError) throw new OfflineError(e.code, e.message);
     throw e;
@@ -292,7 +299,7 @@ export async function acceptText(app, text) {
     s.requests.put({ ...r, status: "paid" });
     s.received.put({
       noteHash: hex(ok.noteHash), handle, purseId, payer: ok.payer.toString(), seq: ok.seq, prevHash: hex(note.prevHash),
-      cumulative: note.cumulative, amount: ok.amount, text: text.trim(), acceptedMs: Date.now(), settled: false,
+      cumulative: note.cumulative, amount: ok.amount, text: text.trim(), acceptedMs: Date.now(), settled: false, nonce,
     });
   });
   return { amount: ok.amount, payer: ok.payer, noteHash: ok.noteHash };
