@@ -3,7 +3,7 @@
 // The asset list and version below are written by scripts/web-vendor (web/tools/stamp-sw.mjs).
 
 // BEGIN GENERATED
-const VERSION = "05b5dd3ac8bfe580";
+const VERSION = "cc189d5f51432e87";
 const ASSETS = {
   "/": "sha256-hIV25eE6TW70pS03Qs7bTWi5FA2BBLPuvVMN34xjHY4=",
   "/app.css": "sha256-ll7wCJljqU8bVcWkH7Qzw5cgqSSqB2xDkKiJprZxYnA=",
@@ -17,7 +17,7 @@ const ASSETS = {
   "/js/money.js": "sha256-xVCCVROh6vOzH7Z13xY2j39z6aTx3naXm1n/kt30tR0=",
   "/js/offline/client.js": "sha256-/PPmE3GioxmrI3B+t32p23ksmwC3V85AWJPNFLs0V0M=",
   "/js/offline/close.js": "sha256-M1SmlSYuDNkjwvUN3gJLGDWuKjHazZd51oKUIiA/bEI=",
-  "/js/offline/db.js": "sha256-MhpPjrGEmvOUCczJY4hNQJSGg051oTo53+B/sYDMj2U=",
+  "/js/offline/db.js": "sha256-8ZSYEfY9YXOEWDkDxxQECcsp4hHHeL9J1eJ2+QmnLdk=",
   "/js/offline/device.js": "sha256-nkiFNkSj2rMp7cmppqYP4gE+n6BeHIvOUkCP2GjxBsE=",
   "/js/offline/entries.js": "sha256-4IPgmsMlouBvsQELhBDwQ7c0FY+2mMcGmiEshOJrq/g=",
   "/js/offline/history.js": "sha256-Fin4Ay5PK8hEZGHI0a61e2iyGKfIt16Sj4sICLEfplA=",
@@ -41,7 +41,7 @@ const ASSETS = {
   "/js/pages/offline-home.js": "sha256-P5F0Hwh1GF+dk3ZvE8Dd9nVo9+BcrJg2ER9qR1NAJ+8=",
   "/js/pages/offline-off.js": "sha256-kHVgQ9Mz1NS5lm3PbNfsGgugPbP0Ksd6YPViDlB7LLY=",
   "/js/pages/pay-card.js": "sha256-ag7Hgc0MzkWQsilSemqrmet/4GB8Fp6pwUByNLbvC3U=",
-  "/js/pages/pay.js": "sha256-7n3NW9IjnA+g+A425BbinD7JajlOjgBuvPXYrUCCnuo=",
+  "/js/pages/pay.js": "sha256-Ut/Co/lLGv4ILnYNAvOUT2f3M9zb9lfKUHYtLWhV4LQ=",
   "/js/pages/pin.js": "sha256-EOtQWRgW46uALELHV3LxFR1/vblQVeEtBQBUcMbWeBk=",
   "/js/pages/purse.js": "sha256-7pMVtDBCKuOHlSZN/CmEvakNdDundYGaRJATpdPUZJM=",
   "/js/pages/receipt.js": "sha256-nfFU6mL+w0sjfCKrhbiBtjL2i29hhhZydCvW5yFkJE4=",
@@ -49,7 +49,7 @@ const ASSETS = {
   "/js/pages/result.js": "sha256-cPgrYcJHeVaJFjepnVyQX81F1G5SgyP11gprOz4alhk=",
   "/js/pages/send.js": "sha256-BgbKcatKmGoeCicL7fMwbY7z1q6p9veOuuixQdVVfEk=",
   "/js/pages/shop-card.js": "sha256-HxYwrLmRGnxH5xQRMFaqFehV+rFzSWVeTtPT16YpgTE=",
-  "/js/pages/shop.js": "sha256-0juPf9sgCM7lvpf/20qDGIAg0wIlqWGu4ApbvHJQhuw=",
+  "/js/pages/shop.js": "sha256-X1qu717CpouHKpr86v/IrLv/ZlyrISiTLWbFsgxdYOg=",
   "/js/pages/sync.js": "sha256-6KyRSHVMicWdbbfGOxiwRKX+pGIjJWwyOqr7VGf07nk=",
   "/js/pages/unlock.js": "sha256-7b0sPjKynrQY8pPCT3C9BYRhHOZXesRz3grd48dEHYY=",
   "/js/protocol/accept.js": "sha256-uBLH1gawpx645q3oMsWN/Ft4Pd3bX5ZXwPIOvXh9kdo=",

@@ -49,7 +49,7 @@ export async function render(app) {
   const err = errorLine(input);
   const next = async () => {
     err.textContent = "";
-    if (!input.value.trim()) { err.textContent = "Paste or scan the payee's payment request."; return; }
+    if (!input.value.trim()) { err.textContent = cardsOnly ? "Paste or scan the shop card." : "Paste or scan the payee's payment request."; return; }
     if (isCardText(input.value)) {
       try {
         const node = await cardForm(app, section, input.value);
@@ -60,6 +60,7 @@ export async function render(app) {
       }
       return;
     }
+    if (cardsOnly) { err.textContent = "This is not a shop card. With no open offline purse, only shop cards can be paid here."; return; }
     try {
       const handle = app.session.handle;
       const req = await readRequest(input.value, await accountOf(app).catch(() => null), handle);
@@ -76,7 +77,8 @@ export async function render(app) {
   const form = h("form", { onsubmit: (e) => { e.preventDefault(); next(); } },
     h("p", { class: "hint" }, cardsOnly ? "Scan or paste a shop card."
       : `Pays from your offline purse (${app.money(offline)} left). Works with no connection. Scan a payment request or a shop card.`),
-    h("label", { for: "payment-request-in" }, "Payment request"), input, scan.node, err,
+    // With no purse (online) only a shop card can be paid: the field says so.
+    h("label", { for: "payment-request-in" }, cardsOnly ? "Shop card" : "Payment request"), input, scan.node, err,
     h("button", { type: "submit" }, "Pay"));
   section.append(form);
 

@@ -94,15 +94,25 @@ export async function render(app) {
   const showToday = async () => {
     const local = await unsettledNotes(handle);
     const t = takingsOn([...items, ...local], localDay(Date.now()));
-    today.replaceChildren(h("span", { class: "label" }, "Today"),
+    today.replaceChildren(...[h("span", { class: "label" }, "Today"),
       h("span", { class: "amount-big", "data-testid": "today-total" }, app.money(t.total)),
       h("span", { "data-testid": "today-count" }, `${t.count} payment${t.count === 1 ? "" : "s"}`),
-      online ? null : h("span", { class: "hint" }, " (payments accepted on this phone; online payments show when you are online)"));
+      isOnline() ? null : h("span", { class: "hint" }, " (with no connection: payments accepted on this phone and those seen before)")].filter(Boolean));
+  };
+  const chartSlot = h("div");
+  const drawChart = async () => {
+    try {
+      chartSlot.replaceChildren(await barChart(app, perDay(items, Date.now(), 30)));
+    } catch (e) {
+      chartSlot.replaceChildren(h("p", { class: "hint" }, "The chart could not be drawn."));
+      console.warn("chart", e);
+    }
   };
   const refresh = async () => {
     if (isOnline()) {
       try {
         items = await historySince(app, Date.now() - 31 * DAY_MS);
+        await drawChart();
       } catch (e) {
         app.handleError(e);
       }
@@ -145,13 +155,7 @@ export async function render(app) {
       : h("p", {}, "Make your shop card first: ", h("a", { href: "#/shop/card" }, "Shop card")));
 
   if (online) {
-    section.append(h("h2", {}, "Last 30 days"));
-    try {
-      section.append(await barChart(app, perDay(items, Date.now(), 30)));
-    } catch (e) {
-      section.append(h("p", { class: "hint" }, "The chart could not be drawn."));
-      console.warn("chart", e);
-    }
+    section.append(h("h2", {}, "Last 30 days"), chartSlot);
     const todayDay = localDay(Date.now());
     const from = field("From", { type: "date", name: "from", value: localDay(Date.now() - 6 * DAY_MS), max: todayDay });
     const to = field("To", { type: "date", name: "to", value: todayDay, max: todayDay });
