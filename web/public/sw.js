@@ -3,7 +3,7 @@
 // The asset list and version below are written by scripts/web-vendor (web/tools/stamp-sw.mjs).
 
 // BEGIN GENERATED
-const VERSION = "cc189d5f51432e87";
+const VERSION = "edd3b65663553eab";
 const ASSETS = {
   "/": "sha256-hIV25eE6TW70pS03Qs7bTWi5FA2BBLPuvVMN34xjHY4=",
   "/app.css": "sha256-ll7wCJljqU8bVcWkH7Qzw5cgqSSqB2xDkKiJprZxYnA=",
@@ -24,10 +24,10 @@ const ASSETS = {
   "/js/offline/paid-once.js": "sha256-3ZFdDsDYkw9x6+4xKLw1sVK6si9xFaXZdKlxpgD4X7Y=",
   "/js/offline/pin.js": "sha256-HE/vo5aRt3qi/3XchvdIsLRyv/xdgn+tm4K+FKs2t50=",
   "/js/offline/refusals.js": "sha256-SVAhb/7T0npbLGsw2O4nu9btPOd4iDaAjIEimBOSppo=",
-  "/js/offline/shop.js": "sha256-BeXYuPYGIw0S7/a7Lylyw1B9CNrFzRrmTRRsm11PCGs=",
+  "/js/offline/shop.js": "sha256-KcTZu3Y8XAp99KSyhZ71gwehOv0+cwngD8vc2qCw8b8=",
   "/js/offline/sync.js": "sha256-WUYmhhX7juAGY+hBQqQS12zCNqmAeW7dptEqJ+pxPKE=",
   "/js/offline/takings.js": "sha256-nX0ulObCq4+AtT8Nhg55SXOG4p8YIEo4dAiESC//s10=",
-  "/js/offline/wallet.js": "sha256-fkXSYAqtjMZwqsWfVfKmNMgX5/Kd7m+GDuBaWFXsqxo=",
+  "/js/offline/wallet.js": "sha256-8VHYILtS5kOhyfoMr/JZqC6G0yVYKE4sGMe9f3eHwTE=",
   "/js/pages/accept.js": "sha256-lGAOjEmH5HIgLBSRjOOSfdzE2jXy0jI+fTAVjWW9RLM=",
   "/js/pages/account.js": "sha256-Jr2EP7uRfYyrm4+ElVm3i/a4q1DX2TEfhujDeEfi854=",
   "/js/pages/activity.js": "sha256-0WtHVpxxyxN2QUk+Xzx4R1aXNWbjizfAhc5jmtXie1w=",
@@ -48,8 +48,8 @@ const ASSETS = {
   "/js/pages/receive.js": "sha256-4IDVDaSCA+ivlL+yBcJ88v/iodgfenL8hsJoQDs4Z1g=",
   "/js/pages/result.js": "sha256-cPgrYcJHeVaJFjepnVyQX81F1G5SgyP11gprOz4alhk=",
   "/js/pages/send.js": "sha256-BgbKcatKmGoeCicL7fMwbY7z1q6p9veOuuixQdVVfEk=",
-  "/js/pages/shop-card.js": "sha256-HxYwrLmRGnxH5xQRMFaqFehV+rFzSWVeTtPT16YpgTE=",
-  "/js/pages/shop.js": "sha256-X1qu717CpouHKpr86v/IrLv/ZlyrISiTLWbFsgxdYOg=",
+  "/js/pages/shop-card.js": "sha256-z0kSjtLwfL0KKKmvrWZGNNelMa7dJJ7ppp42c+mImC8=",
+  "/js/pages/shop.js": "sha256-1IDGi/ezu2d79nvX3c+UZ2PiQYaTQ234n9WI+U/aQmk=",
   "/js/pages/sync.js": "sha256-6KyRSHVMicWdbbfGOxiwRKX+pGIjJWwyOqr7VGf07nk=",
   "/js/pages/unlock.js": "sha256-7b0sPjKynrQY8pPCT3C9BYRhHOZXesRz3grd48dEHYY=",
   "/js/protocol/accept.js": "sha256-uBLH1gawpx645q3oMsWN/Ft4Pd3bX5ZXwPIOvXh9kdo=",

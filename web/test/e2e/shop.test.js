@@ -3,7 +3,8 @@
 // card (#/shop/card: QR code, Print, Download PNG) and keeps Shop mode (#/shop) open. Alice pays it
 // online (the shop does nothing: its screen announces the payment live and today's takings
 // change), then with both phones offline from her purse (the shop scans her payment code once);
-// back online both settle and the server moved the money once. A second note reusing the first
+// a tap finished after a reload signs one note; back online both settle and the server moved the
+// money once. A second note reusing the first
 // note's nonce and a note made for another card of Bob's account are refused at the counter with
 // their reasons. The taps and scans of each side are counted, printed and held to issue 14's
 // limits: the customer scans, types the amount, (types the PIN,) confirms; the shop scans once
@@ -136,6 +137,37 @@ test("shop card: paid online (announced live, takings), paid offline with one sc
   await cust.page.getByRole("link", { name: "offpay home" }).click();
   await waitText(cust.page, '[data-testid="offline-balance"]', "₹380.00");
 
+  // A tap whose page closed before its note was stored (the tap is kept first): after a reload,
+  // Pay offers to finish it, and finishing it twice signs one note.
+  await cust.page.evaluate(async (card) => {
+    const shop = await import("/js/offline/shop.js");
+    await shop.beginCardPayment("alice", card, 500);
+  }, cardText);
+  await cust.page.reload();
+  await cust.page.getByRole("link", { name: "Pay", exact: true }).click();
+  const unfinished = cust.page.getByRole("group", { name: "Unfinished card payment" });
+  await unfinished.waitFor();
+  assert.match(await unfinished.textContent(), /Your payment of ₹5\.00 to Chai Corner was confirmed/);
+  await unfinished.getByRole("button", { name: "Finish payment" }).click();
+  await cust.page.getByRole("heading", { name: "Show this to the shop" }).waitFor();
+  const tapNote = await cust.page.getByRole("textbox", { name: "Payment note" }).inputValue();
+  const again = await cust.page.evaluate(async () => {
+    const shop = await import("/js/offline/shop.js");
+    return shop.unfinishedCardPayment("alice");
+  });
+  assert.equal(again, null, "the finished tap is gone");
+  // The same tap run twice (two tabs, or a retry): one note, the second run shows it again.
+  const twice = await cust.page.evaluate(async (card) => {
+    const shop = await import("/js/offline/shop.js");
+    const tap = await shop.beginCardPayment("alice", card, 100);
+    const first = await shop.payCard("alice", tap);
+    const second = await shop.payCard("alice", tap);
+    return { first: first.repeated, second: second.repeated, same: first.text === second.text, text: first.text };
+  }, cardText);
+  assert.deepEqual([twice.first, twice.second, twice.same], [false, true, true]);
+  await cust.page.getByRole("link", { name: "offpay home" }).click();
+  await waitText(cust.page, '[data-testid="offline-balance"]', "₹374.00");
+
   // The shop (Shop mode, offline) scans the code once.
   await shop.page.getByRole("textbox", { name: "Payment note" }).fill(noteText);
   await shop.page.getByRole("button", { name: "Accept", exact: true }).click();
@@ -144,6 +176,11 @@ test("shop card: paid online (announced live, takings), paid offline with one sc
   await waitText(shop.page, '[data-testid="today-total"]', "₹370.00");
   await shop.page.evaluate(() => window.scrollTo(0, 0));
   await shot(shop.page, "shop-mode-offline");
+  await shop.page.getByRole("textbox", { name: "Payment note" }).fill(tapNote);
+  await shop.page.getByRole("button", { name: "Accept", exact: true }).click();
+  await shop.page.getByRole("textbox", { name: "Payment note" }).fill(twice.text);
+  await shop.page.getByRole("button", { name: "Accept", exact: true }).click();
+  await waitText(shop.page, '[data-testid="today-total"]', "₹376.00");
   console.log(`offline: customer ${JSON.stringify(offlineCount)}, shop ${JSON.stringify(offlineShop)}`);
   assert.ok(offlineCount.scans <= 1 && offlineCount.amounts <= 1 && offlineCount.pins <= 1 && offlineCount.taps <= 1, "customer: scan + amount + PIN + confirm");
   assert.ok(offlineShop.scans <= 1 && offlineShop.taps === 0, "the shop scans once");
@@ -178,14 +215,14 @@ test("shop card: paid online (announced live, takings), paid offline with one sc
 
   // 3. Back online: both phones settle by themselves; the server moved the money once.
   await backOnline(cust, shop);
-  await waitText(shop.page, '[data-testid="balance"]', "₹370.00");
+  await waitText(shop.page, '[data-testid="balance"]', "₹376.00");
   for (const p of [cust.page, shop.page]) {
     await p.goto(`${srv.url}/#/sync`);
     await waitText(p, '[data-testid="sync-summary"]', "Everything is settled.");
   }
   const shopMe = await me(shop.page);
   const custMe = await me(cust.page);
-  assert.equal(shopMe.balance, 37000);
+  assert.equal(shopMe.balance, 37600);
   assert.equal(custMe.balance, 25000);
 
   // 4. A note for another card of the shop's account (an old card, or another device's): refused at the counter.

@@ -8,11 +8,11 @@
 
 import { all, allFor, atomic, get, put } from "./db.js";
 import { deviceKey, sign } from "./device.js";
-import { fromText, toText, hashOf, encodeCard, isShopName, signObject } from "../protocol/objects.js";
+import { fromText, toText, encodeCard, isShopName } from "../protocol/objects.js";
 import { acceptCardNote, verifyCard, cardNonce, cardNoncePrefix, RejectError, REASONS } from "../protocol/accept.js";
 import { DecodeError } from "../protocol/wire.js";
 import { hex, fromHex } from "../protocol/crypto.js";
-import { accountOf, choosePurse, nowSeconds, OfflineError, OWN_REQUEST } from "./wallet.js";
+import { accountOf, choosePurse, nowSeconds, OfflineError, signAndStore } from "./wallet.js";
 import { paidNonce } from "./paid-once.js";
 
 /** How far the payer's clock may be from the shop's (16.3 row 11d), in seconds. */
@@ -104,38 +104,23 @@ export async function payCard(handle, intent) {
   const card = fromText("card", intent.cardText);
   const nonce = await cardNonce(card, fromHex(intent.random));
   const nonceHex = hex(nonce);
-  const stored = (await allFor("sent", handle)).find((r) => paidNonce(r) === nonceHex);
-  if (stored) return { text: stored.text, noteHash: fromHex(stored.noteHash), repeated: true, card };
+  const sameTap = (sent) => sent.find((r) => paidNonce(r) === nonceHex) ?? null;
+  const shownAgain = (r) => ({ text: r.text, noteHash: fromHex(r.noteHash), repeated: true, card });
+  const stored = sameTap(await allFor("sent", handle));
+  if (stored) return shownAgain(stored);
   const purse = await choosePurse(handle, intent.amount);
-  const cert = fromText("certificate", purse.certText);
-  if (cert.account === card.payee) throw new OfflineError("own_request", OWN_REQUEST);
-  if (cert.currency !== card.currency) throw new OfflineError("wrong_currency", REASONS.wrong_currency);
-  const key = await deviceKey(handle);
-  const fields = {
-    certificate: cert, seq: purse.seq + 1, prevHash: purse.lastHash, cumulative: purse.spent + intent.amount,
-    amount: intent.amount, payee: card.payee, nonce, time: nowSeconds(),
-  };
-  const note = await signObject("note", fields, (bytes) => sign(key, bytes));
-  const noteHash = await hashOf(note);
-  const text = toText(note);
-  const earlier = await atomic(["purses", "sent", "meta"], async (s, result) => {
-    const again = (await result(s.sent.index("handle").getAll(handle))).find((r) => paidNonce(r) === nonceHex);
-    if (again) return again;
-    const current = await result(s.purses.get(purse.purseId));
-    if (!current || current.seq !== purse.seq || current.status !== "active") {
-      throw new OfflineError("busy", "The purse changed while paying. Try again.");
-    }
-    s.purses.put({ ...current, seq: fields.seq, lastHash: noteHash, spent: fields.cumulative });
-    s.sent.put({
-      noteHash: hex(noteHash), handle, purseId: purse.purseId, seq: fields.seq, amount: intent.amount,
-      payee: card.name, text, createdMs: Date.now(), settled: false, nonce: nonceHex, shop: card.name,
-    });
-    const pending = await result(s.meta.get(intentKey(handle)));
-    if (pending?.v?.id === intent.id) s.meta.delete(intentKey(handle));
-    return null;
+  const payment = { amount: intent.amount, payee: card.payee, nonce, currency: card.currency, payeeLabel: card.name, extra: { shop: card.name } };
+  const r = await signAndStore(handle, purse, payment, {
+    earlier: sameTap,
+    stores: ["meta"],
+    // The tap is finished in the transaction that stores its note.
+    alsoInTx: async (s, result) => {
+      const pending = await result(s.meta.get(intentKey(handle)));
+      if (pending?.v?.id === intent.id) s.meta.delete(intentKey(handle));
+    },
   });
-  if (earlier) return { text: earlier.text, noteHash: fromHex(earlier.noteHash), repeated: true, card };
-  return { note, text, noteHash, repeated: false, card };
+  if (r.earlier) return shownAgain(r.earlier);
+  return { note: r.note, text: r.text, noteHash: r.noteHash, repeated: false, card };
 }
 
 /** The nonce (hex) of a `received` record: its `nonce`, else read from its note text; null if unreadable. */

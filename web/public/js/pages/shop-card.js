@@ -47,7 +47,7 @@ export async function render(app) {
   const cardBox = h("div", { class: "shop-card", "data-testid": "shop-card" },
     qrFigure(mine.text, `Shop card of ${mine.name}: scan to pay`, "M"),
     h("p", { class: "shop-name", "data-testid": "shop-name" }, mine.name),
-    h("p", { class: "hint" }, `Scan to pay ${mine.card.handle ?? ""} with offpay`.replace("  ", " ")));
+    h("p", { class: "hint" }, mine.card.handle ? `Scan to pay ${mine.card.handle} with offpay` : "Scan to pay with offpay"));
   const download = h("a", { class: "button secondary", download: fileName(mine.name), href: "#", onclick: (e) => {
     // Drawn when tapped; the browser saves the PNG under the link's file name.
     const url = qrCanvas(mine.text, mine.name).toDataURL("image/png");

@@ -45,6 +45,8 @@ async function unsettledNotes(handle) {
 }
 
 let uplotCss = false;
+/** Ends the announcements subscription of the shop screen shown last (a no-op when none is). */
+let stopListening = () => {};
 async function barChart(app, days) {
   const { default: uPlot } = await import("../../vendor/uPlot.esm.js");
   if (!uplotCss) {
@@ -119,8 +121,11 @@ export async function render(app) {
     }
     await showToday();
   };
+  // One subscription: a render of this page replaces the one before it.
+  stopListening();
   const stop = onAnnounce(() => { showFeed(); refresh(); });
-  window.addEventListener("hashchange", () => { stop(); setSound(false); }, { once: true });
+  stopListening = () => { stop(); setSound(false); };
+  window.addEventListener("hashchange", () => stopListening(), { once: true });
 
   // Offline card notes: one scan at the counter.
   const mine = await myCard(handle);
