@@ -3,7 +3,7 @@
 // The asset list and version below are written by scripts/web-vendor (web/tools/stamp-sw.mjs).
 
 // BEGIN GENERATED
-const VERSION = "edd3b65663553eab";
+const VERSION = "e7a1f0db4e854a51";
 const ASSETS = {
   "/": "sha256-hIV25eE6TW70pS03Qs7bTWi5FA2BBLPuvVMN34xjHY4=",
   "/app.css": "sha256-ll7wCJljqU8bVcWkH7Qzw5cgqSSqB2xDkKiJprZxYnA=",
@@ -38,10 +38,10 @@ const ASSETS = {
   "/js/pages/logout.js": "sha256-CziOd9kpJ7jxXmSW7dbNthTQmPSIoB3h8/o+bolDA0M=",
   "/js/pages/needs-login.js": "sha256-0ms9OXQQ8scRCQ5jCggmQ6vrizCUMW6Cbzh4mP0mdwc=",
   "/js/pages/note.js": "sha256-r+cLieNQOeAMvSOXbCJrpe0QaftMx5cokGsEmJmr5kg=",
-  "/js/pages/offline-home.js": "sha256-P5F0Hwh1GF+dk3ZvE8Dd9nVo9+BcrJg2ER9qR1NAJ+8=",
+  "/js/pages/offline-home.js": "sha256-NOH6pkb1MKcGrInpRppEcNuS+F1GpokcVJTRQyCMoGk=",
   "/js/pages/offline-off.js": "sha256-kHVgQ9Mz1NS5lm3PbNfsGgugPbP0Ksd6YPViDlB7LLY=",
-  "/js/pages/pay-card.js": "sha256-ag7Hgc0MzkWQsilSemqrmet/4GB8Fp6pwUByNLbvC3U=",
-  "/js/pages/pay.js": "sha256-Ut/Co/lLGv4ILnYNAvOUT2f3M9zb9lfKUHYtLWhV4LQ=",
+  "/js/pages/pay-card.js": "sha256-wkhrhRmmVfvuW0TcdMQLxRbSMtXBmz+yWhIBtl1YaaQ=",
+  "/js/pages/pay.js": "sha256-8u4UNJnHzCAlwtljE9V4apFoNlegYdvGu1KNOWnW5dM=",
   "/js/pages/pin.js": "sha256-EOtQWRgW46uALELHV3LxFR1/vblQVeEtBQBUcMbWeBk=",
   "/js/pages/purse.js": "sha256-7pMVtDBCKuOHlSZN/CmEvakNdDundYGaRJATpdPUZJM=",
   "/js/pages/receipt.js": "sha256-nfFU6mL+w0sjfCKrhbiBtjL2i29hhhZydCvW5yFkJE4=",

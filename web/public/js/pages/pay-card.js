@@ -23,6 +23,12 @@ const paysOnline = (app, card) => Boolean(app.online && !app.offlineOnly && app.
 export async function cardForm(app, section, text) {
   const card = await readCard(text, await accountOf(app).catch(() => null));
   const online = paysOnline(app, card);
+  // A card of another currency (another server's): an online transfer here would be in ours.
+  if (online && card.currency !== app.config.currency) {
+    const e = new Error("This shop card is for payments in another currency.");
+    e.reason = e.message;
+    throw e;
+  }
   const handle = app.session.handle;
   const purses = online ? [] : await openPurses(handle);
   if (!online && !purses.length) {

@@ -29,13 +29,15 @@ export async function render(app) {
   const hasPurse = (await openPurses(app.session.handle)).length > 0;
   // Online, a shop card can still be paid with no purse (an online transfer).
   const cardsOnly = !hasPurse && app.online && !app.offlineOnly;
+  const noPurse = h("div", {});
   if (!hasPurse) {
-    section.append(h("p", { role: "status", "data-testid": "no-purse" }, NO_OPEN_PURSE),
+    noPurse.append(h("p", { role: "status", "data-testid": "no-purse" }, NO_OPEN_PURSE),
       h("div", { class: "actions" },
         navigator.onLine ? h("a", { class: "button", href: "#/purse" }, "Load offline purse") : null,
         h("a", { class: "button secondary", href: "#/home" }, "Back to home")));
+    section.append(noPurse);
     if (!cardsOnly) return section;
-    section.append(h("p", { class: "hint" }, "You are online: you can still pay a shop card from your balance."));
+    noPurse.append(h("p", { class: "hint" }, "You are online: you can still pay a shop card from your balance."));
   }
   const unfinished = await unfinishedCard(app, section);
   if (unfinished) section.append(unfinished);
@@ -53,6 +55,7 @@ export async function render(app) {
     if (isCardText(input.value)) {
       try {
         const node = await cardForm(app, section, input.value);
+        noPurse.remove();
         form.replaceWith(node);
         node.querySelector("input")?.focus();
       } catch (e) {
