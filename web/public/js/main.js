@@ -28,11 +28,15 @@ import * as account from "./pages/account.js";
 import * as receipt from "./pages/receipt.js";
 import * as note from "./pages/note.js";
 import * as needsLogin from "./pages/needs-login.js";
+import * as shopCard from "./pages/shop-card.js";
+import * as shop from "./pages/shop.js";
+import { announce } from "./shop-feed.js";
 
 const ROUTES = {
   "/login": login, "/home": home, "/offline": offlineHome, "/send": send, "/history": history,
   "/result": result, "/receive": receive, "/pay": pay, "/accept": accept, "/purse": purse, "/close": closePurse,
   "/sync": syncPage, "/logout": logoutPage, "/account": account, "/receipt": receipt, "/note": note,
+  "/shop/card": shopCard, "/shop": shop,
 };
 /** Pages that re-render when a live event changes the balance or history. */
 const LIVE_PAGES = new Set(["/home", "/history", "/offline", "/sync", "/receipt"]);
@@ -40,7 +44,10 @@ const LIVE_PAGES = new Set(["/home", "/history", "/offline", "/sync", "/receipt"
  * What an offline-only session (opened with the wallet PIN, no server token: app.unlockOffline)
  * can show; every other page says it needs logging in online (pages/needs-login.js).
  */
-const OFFLINE_ONLY_PAGES = new Set(["/offline", "/pay", "/receive", "/accept", "/history", "/receipt", "/note", "/sync", "/result", "/logout"]);
+const OFFLINE_ONLY_PAGES = new Set(["/offline", "/pay", "/receive", "/accept", "/history", "/receipt", "/note", "/sync", "/result", "/logout", "/shop", "/shop/card"]);
+
+/** A `money_in` event older than this (caught up after a reconnect) is not announced in shop mode. */
+const ANNOUNCE_WITHIN_MS = 120_000;
 
 const app = {
   session: session.loadSession(),
@@ -164,7 +171,13 @@ const live = new Live({
       app.me = { ...(app.me ?? session.cachedMe(app.session.handle) ?? {}), balance: p.balance };
       session.saveMe(app.session.handle, app.me);
     }
-    if (ev.kind === "money_in") notice(`${app.money(p.amount)} received from ${p.from}.`);
+    if (ev.kind === "money_in") {
+      notice(`${app.money(p.amount)} received from ${p.from}.`);
+      // Shop mode announces payments as they arrive, not the ones caught up after a reconnect.
+      if (Number.isSafeInteger(p.amount) && Math.abs(Date.now() - (ev.created_at_ms ?? 0)) < ANNOUNCE_WITHIN_MS) {
+        announce(app, { amount: p.amount, from: p.from, entryId: p.entry_id ?? null });
+      }
+    }
     else if (ev.kind === "deposit") notice(`${app.money(p.amount)} was added to your balance.`);
     else if (ev.kind === "offline_in") notice(offlineInNotice(p));
     else if (ev.kind === "offline_out") notice(offlineOutNotice(p));

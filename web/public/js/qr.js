@@ -4,11 +4,17 @@
 import qrcode from "../vendor/qrcode-generator.mjs";
 import { h } from "./ui.js";
 
-/** A QR code of `text` as an SVG inside a figure, labelled for screen readers. */
-export function qrFigure(text, label) {
-  const qr = qrcode(0, "L");
+/** The QR code of `text` (qrcode-generator's object: getModuleCount, isDark) at error correction `level`. */
+export function qrCode(text, level = "L") {
+  const qr = qrcode(0, level);
   qr.addData(text, /^[0-9A-Z $%*+\-./:]*$/.test(text) ? "Alphanumeric" : "Byte");
   qr.make();
+  return qr;
+}
+
+/** A QR code of `text` as an SVG inside a figure, labelled for screen readers. */
+export function qrFigure(text, label, level = "L") {
+  const qr = qrCode(text, level);
   const box = h("div", { class: "qr", role: "img", "aria-label": label });
   box.innerHTML = qr.createSvgTag({ cellSize: 4, margin: 4, scalable: true });
   return box;
@@ -85,4 +91,30 @@ export function copyButton(input) {
     }
   } }, "Copy text");
   return b;
+}
+
+/**
+ * A canvas with the QR code of `text` (level M, as printed cards use) and `caption` under it, in
+ * black on white: what "Download PNG" saves.
+ */
+export function qrCanvas(text, caption, { cell = 10, margin = 4 } = {}) {
+  const qr = qrCode(text, "M");
+  const n = qr.getModuleCount();
+  const side = (n + 2 * margin) * cell;
+  const captionH = Math.round(cell * 6);
+  const canvas = document.createElement("canvas");
+  canvas.width = side;
+  canvas.height = side + captionH;
+  const ctx = canvas.getContext("2d");
+  ctx.fillStyle = "#fff";
+  ctx.fillRect(0, 0, canvas.width, canvas.height);
+  ctx.fillStyle = "#000";
+  for (let r = 0; r < n; r++) {
+    for (let c = 0; c < n; c++) if (qr.isDark(r, c)) ctx.fillRect((c + margin) * cell, (r + margin) * cell, cell, cell);
+  }
+  ctx.font = `bold ${Math.round(cell * 3)}px system-ui, sans-serif`;
+  ctx.textAlign = "center";
+  ctx.textBaseline = "middle";
+  ctx.fillText(caption, side / 2, side + captionH / 2 - cell, side - 2 * cell);
+  return canvas;
 }

@@ -11,14 +11,16 @@ export const STORES = {
   purses: "purseId",     // {purseId, handle, certText, amount, cap, spent, seq, lastHash, validFrom, validUntil, status,
                          //  closeText, closeKey, returned, held}; status: active | closing | closed | expired | revoked
   sent: "noteHash",      // {noteHash, handle, purseId, seq, amount, payee, text, createdMs, settled, nonce,
-                         //  settledMs?, uploadedMs?, rejected?, held?, entryId?}
+                         //  settledMs?, uploadedMs?, rejected?, held?, entryId?, shop? (a card note: the shop's name)}
                          //  nonce: the request's, hex (records from before it: read from text, paid-once.js)
                          //  uploadedMs: an upload left (sync.js); entryId: the server entry that paid it (history.js)
   requests: "nonce",     // {nonce, handle, amount, text, expiresAt (Unix seconds), status: open | paid, createdMs}
   received: "noteHash",  // {noteHash, handle, purseId, payer, seq, cumulative, amount, text, acceptedMs, settled,
-                         //  settledMs?, uploadedMs?, rejected?, held?, payerHandle? (from an offline_in event), entryId?}
+                         //  settledMs?, uploadedMs?, rejected?, held?, payerHandle? (from an offline_in event), entryId?,
+                         //  nonce? (hex; the seen nonces of card acceptance, shop.js), card? (a note paying my shop card)}
   issuers: "keyId",      // {keyId, publicKey: Uint8Array, validFromMs, validUntilMs}
-  meta: "k",             // {k, v}: account.<handle> (wallet.js), pin.<handle> and unlock (pin.js)
+  meta: "k",             // {k, v}: account.<handle> (wallet.js), pin.<handle> and unlock (pin.js),
+                         //  card.<handle> (my shop card) and cardpay.<handle> (a card payment tapped, not yet stored) (shop.js)
   intents: "key",        // {key (the Idempotency-Key), handle, kind: send | load, body, createdMs} (../intents.js)
 };
 

@@ -12,6 +12,7 @@ import { acceptNote, RejectError, REASONS } from "../protocol/accept.js";
 import { DecodeError } from "../protocol/wire.js";
 import { hex, fromHex, keyId as computeKeyId } from "../protocol/crypto.js";
 import { findPaid, REUSED_REQUEST } from "./paid-once.js";
+import { acceptCard, myCard } from "./shop.js";
 
 export const REQUEST_TTL_S = 15 * 60;
 export const nowSeconds = () => BigInt(Math.floor(Date.now() / 1000));
@@ -174,35 +175,54 @@ export async function pay(handle, req) {
   if (earlier) return shownAgain(earlier);
   if (nowSeconds() > req.expiresAt) throw new OfflineError("request_expired", REASONS.request_expired);
   const purse = await choosePurse(handle, req.amount);
+  const payment = { amount: req.amount, payee: req.payee, nonce: req.nonce, currency: req.currency, payeeLabel: req.handle ?? `account ${req.payee}` };
+  const stored = await signAndStore(handle, purse, payment, {
+    earlier: (sent) => earlierOrRefuse(findPaid(sent, req)),
+  });
+  if (stored.earlier) return shownAgain(stored.earlier);
+  return { note: stored.note, text: stored.text, noteHash: stored.noteHash, repeated: false };
+}
+
+/**
+ * The payer's path shared by requests and shop cards: signs note n+1 of `purse` for `payment`
+ * ({amount, payee, nonce, currency, payeeLabel, extra?}) and, in one transaction, re-reads the
+ * purse (refusing if it changed), writes the new seq/hash/total and the `sent` record, BEFORE
+ * returning {note, text, noteHash}. `earlier(sentRecords)` looks inside that transaction for a
+ * payment already stored for the same thing: when it finds one, nothing is stored and
+ * {earlier} is returned. `alsoInTx(stores, result)` runs in the same transaction over `stores`
+ * (added to purses and sent). The note is never released before its state is durable.
+ */
+export async function signAndStore(handle, purse, payment, { earlier, stores = [], alsoInTx = () => {} }) {
   const cert = fromText("certificate", purse.certText);
   // The purse's account is the payer's: never sign a note to oneself (readRequest says so earlier
   // when the account is known; this holds even when it is not).
-  if (cert.account === req.payee) throw new OfflineError("own_request", OWN_REQUEST);
+  if (cert.account === payment.payee) throw new OfflineError("own_request", OWN_REQUEST);
+  if (cert.currency !== payment.currency) throw new OfflineError("wrong_currency", REASONS.wrong_currency);
   const key = await deviceKey(handle);
   const fields = {
-    certificate: cert, seq: purse.seq + 1, prevHash: purse.lastHash, cumulative: purse.spent + req.amount,
-    amount: req.amount, payee: req.payee, nonce: req.nonce, time: nowSeconds(),
+    certificate: cert, seq: purse.seq + 1, prevHash: purse.lastHash, cumulative: purse.spent + payment.amount,
+    amount: payment.amount, payee: payment.payee, nonce: payment.nonce, time: nowSeconds(),
   };
   const note = await signObject("note", fields, (bytes) => sign(key, bytes));
   const noteHash = await hashOf(note);
   const text = toText(note);
-  const again = await atomic(["purses", "sent"], async (s, result) => {
-    const found = earlierOrRefuse(findPaid(await result(s.sent.index("handle").getAll(handle)), req));
-    if (found) return found;
+  const found = await atomic(["purses", "sent", ...stores], async (s, result) => {
+    const again = earlier(await result(s.sent.index("handle").getAll(handle)));
+    if (again) return again;
     const current = await result(s.purses.get(purse.purseId));
     if (!current || current.seq !== purse.seq || current.status !== "active") {
       throw new OfflineError("busy", "The purse changed while paying. Try again.");
     }
     s.purses.put({ ...current, seq: fields.seq, lastHash: noteHash, spent: fields.cumulative });
     s.sent.put({
-      noteHash: hex(noteHash), handle, purseId: purse.purseId, seq: fields.seq, amount: req.amount,
-      payee: req.handle ?? `account ${req.payee}`, text, createdMs: Date.now(), settled: false,
-      nonce: hex(req.nonce),
+      noteHash: hex(noteHash), handle, purseId: purse.purseId, seq: fields.seq, amount: payment.amount,
+      payee: payment.payeeLabel, text, createdMs: Date.now(), settled: false, nonce: hex(payment.nonce), ...(payment.extra ?? {}),
     });
+    await alsoInTx(s, result);
     return null;
   });
-  if (again) return shownAgain(again);
-  return { note, text, noteHash, repeated: false };
+  if (found) return { earlier: found };
+  return { note, text, noteHash };
 }
 
 /** This user's account number, learned from /v1/me or a purse certificate. */
@@ -277,9 +297,15 @@ export async function acceptText(app, text) {
     e.earlier = earlierCopy;
     throw e;
   }
+  // A note answering none of my requests, with a shop card on this device, is a card note
+  // (docs/PROTOCOL.md 16.3): checked against my card (a note for another card: `wrong_card`).
+  const ctx = await acceptContext(app);
+  if (!ctx.openRequests.some((r) => hex(r.nonce) === hex(note.nonce)) && (await myCard(handle))) {
+    return acceptCard(app, note, text, tally);
+  }
   let ok;
   try {
-    ok = await acceptNote(note, tally, await acceptContext(app));
+    ok = await acceptNote(note, tally, ctx);
   } catch (e) {
     if (e instanceof RejectError) throw new OfflineError(e.code, e.message);
     throw e;
@@ -292,7 +318,7 @@ export async function acceptText(app, text) {
     s.requests.put({ ...r, status: "paid" });
     s.received.put({
       noteHash: hex(ok.noteHash), handle, purseId, payer: ok.payer.toString(), seq: ok.seq, prevHash: hex(note.prevHash),
-      cumulative: note.cumulative, amount: ok.amount, text: text.trim(), acceptedMs: Date.now(), settled: false,
+      cumulative: note.cumulative, amount: ok.amount, text: text.trim(), acceptedMs: Date.now(), settled: false, nonce,
     });
   });
   return { amount: ok.amount, payer: ok.payer, noteHash: ok.noteHash };

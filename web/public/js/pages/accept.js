@@ -1,12 +1,15 @@
 // Accept: the payee pastes or scans the payer's payment note; the device checks it with no server,
 // stores it, and only then shows "Payment successful" (or "Payment failed" with the reason; a note
 // already accepted on this device shows "Already received" with its amount and time instead).
+// A note paying this phone's shop card (docs/PROTOCOL.md 16.3) shows its amount large and the payer.
 
 import { offlineDisabled } from "./offline-off.js";
 import { h, title, errorLine } from "../ui.js";
 import { scanner } from "../qr.js";
 import { acceptText } from "../offline/wallet.js";
 import { autoSync } from "../offline/sync.js";
+import { announce } from "../shop-feed.js";
+import { hex } from "../protocol/crypto.js";
 
 export function render(app) {
   if (!app.config.offline) return offlineDisabled("Accept payment");
@@ -19,7 +22,16 @@ export function render(app) {
     button.disabled = true;
     try {
       const r = await acceptText(app, input.value);
-      app.showResult({ ok: true, summary: `${app.money(r.amount)} received. It settles when either device is online.` });
+      if (r.card) {
+        // A shop card payment: the amount is the customer's, so it is shown large for the cashier
+        // to check against the bill (docs/PROTOCOL.md 16.4).
+        const text = `${app.money(r.amount)} received from account ${r.payer}`;
+        announce(app, { amount: r.amount, from: `account ${r.payer}`, noteHash: hex(r.noteHash) });
+        app.showResult({ ok: true, summary: `${text}. Check it against the bill. It settles when either device is online.`,
+          details: h("p", { class: "announce", "data-testid": "card-amount" }, text) });
+      } else {
+        app.showResult({ ok: true, summary: `${app.money(r.amount)} received. It settles when either device is online.` });
+      }
       autoSync(app);
     } catch (e) {
       if (e.code === "already_accepted" && e.earlier) {

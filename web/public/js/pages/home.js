@@ -47,6 +47,8 @@ export async function render(app) {
       h("a", { class: "button secondary", href: "#/purse" }, "Load offline purse"),
       h("a", { class: "button secondary", href: "#/history" }, "History"),
       h("a", { class: "button secondary", href: "#/sync" }, "Sync status"),
+      h("a", { class: "button secondary", href: "#/shop" }, "Shop mode"),
+      h("a", { class: "button secondary", href: "#/shop/card" }, "Shop card"),
       h("a", { class: "button secondary", href: "#/account" }, "Account security"),
     ),
     h("h2", {}, "Recent activity"),

@@ -38,6 +38,7 @@ export async function render(app) {
       h("a", { class: "button", href: "#/receive" }, "Receive"),
       h("a", { class: "button secondary", href: "#/history" }, "History"),
       h("a", { class: "button secondary", href: "#/sync" }, "Sync status"),
+      h("a", { class: "button secondary", href: "#/shop" }, "Shop mode"),
       navigator.onLine && !app.offlineOnly && closable.length ? h("a", { class: "button secondary", href: "#/close" }, "Close offline purse") : null,
     ),
     h("p", { class: "hint" }, count ? `${count} offline payment(s) waiting to settle.` : "Nothing is waiting to settle."),

@@ -7,6 +7,10 @@
 // later from its receipt in History (pages/note.js). Paying asks for the wallet PIN on the confirm
 // step, checked before anything is signed; with no PIN set on this device yet, the page asks to
 // set one first (pages/pin.js).
+// A shop card (`OPS1:`, docs/PROTOCOL.md 16) scanned or pasted here shows "Pay <shop name>" with
+// Amount, the wallet PIN when set, and Confirm: online (and the card names a handle) it is an
+// online transfer through the send path (../intents.js keeps it and its idempotency key first);
+// offline it is a card note from the purse (offline/shop.js), shown as "Show this to the shop".
 
 import { offlineDisabled } from "./offline-off.js";
 import { h, title, errorLine } from "../ui.js";
@@ -15,19 +19,29 @@ import { noteDisplay } from "./note.js";
 import { readRequest, pay, paidBefore, offlineBalance, accountOf, openPurses, NO_OPEN_PURSE } from "../offline/wallet.js";
 import { alreadyPaid } from "../offline/paid-once.js";
 import { hasPin, pinField, pinIsRight, setPinForm } from "./pin.js";
+import { cardForm, unfinishedCard } from "./pay-card.js";
+import { isCardText } from "../offline/shop.js";
 
 export async function render(app) {
   if (!app.config.offline) return offlineDisabled("Pay");
   const offline = await offlineBalance(app.session.handle);
   const section = h("section", {}, title("Pay"));
-  if (!(await openPurses(app.session.handle)).length) {
-    section.append(h("p", { role: "status", "data-testid": "no-purse" }, NO_OPEN_PURSE),
+  const hasPurse = (await openPurses(app.session.handle)).length > 0;
+  // Online, a shop card can still be paid with no purse (an online transfer).
+  const cardsOnly = !hasPurse && app.online && !app.offlineOnly;
+  const noPurse = h("div", {});
+  if (!hasPurse) {
+    noPurse.append(h("p", { role: "status", "data-testid": "no-purse" }, NO_OPEN_PURSE),
       h("div", { class: "actions" },
         navigator.onLine ? h("a", { class: "button", href: "#/purse" }, "Load offline purse") : null,
         h("a", { class: "button secondary", href: "#/home" }, "Back to home")));
-    return section;
+    section.append(noPurse);
+    if (!cardsOnly) return section;
+    noPurse.append(h("p", { class: "hint" }, "You are online: you can still pay a shop card from your balance."));
   }
-  if (!(await hasPin(app))) {
+  const unfinished = await unfinishedCard(app, section);
+  if (unfinished) section.append(unfinished);
+  if (hasPurse && !(await hasPin(app))) {
     section.querySelector("h1").textContent = "Set your wallet PIN";
     section.append(h("p", {}, "Set a PIN before paying from your offline purse. It is asked each time you pay."),
       setPinForm(app, () => app.go("/pay")));
@@ -37,7 +51,19 @@ export async function render(app) {
   const err = errorLine(input);
   const next = async () => {
     err.textContent = "";
-    if (!input.value.trim()) { err.textContent = "Paste or scan the payee's payment request."; return; }
+    if (!input.value.trim()) { err.textContent = cardsOnly ? "Paste or scan the shop card." : "Paste or scan the payee's payment request."; return; }
+    if (isCardText(input.value)) {
+      try {
+        const node = await cardForm(app, section, input.value);
+        noPurse.remove();
+        form.replaceWith(node);
+        node.querySelector("input")?.focus();
+      } catch (e) {
+        err.textContent = e.reason ?? e.message;
+      }
+      return;
+    }
+    if (cardsOnly) { err.textContent = "This is not a shop card. With no open offline purse, only shop cards can be paid here."; return; }
     try {
       const handle = app.session.handle;
       const req = await readRequest(input.value, await accountOf(app).catch(() => null), handle);
@@ -52,8 +78,10 @@ export async function render(app) {
   };
   const scan = scanner((text) => { input.value = text; next(); }, (m) => { err.textContent = m; });
   const form = h("form", { onsubmit: (e) => { e.preventDefault(); next(); } },
-    h("p", { class: "hint" }, `Pays from your offline purse (${app.money(offline)} left). Works with no connection.`),
-    h("label", { for: "payment-request-in" }, "Payment request"), input, scan.node, err,
+    h("p", { class: "hint" }, cardsOnly ? "Scan or paste a shop card."
+      : `Pays from your offline purse (${app.money(offline)} left). Works with no connection. Scan a payment request or a shop card.`),
+    // With no purse (online) only a shop card can be paid: the field says so.
+    h("label", { for: "payment-request-in" }, cardsOnly ? "Shop card" : "Payment request"), input, scan.node, err,
     h("button", { type: "submit" }, "Pay"));
   section.append(form);
 

@@ -172,6 +172,14 @@ export function decodeCard(bytes) {
   return finishObject("card", f, cardUnsigned(f));
 }
 
+/**
+ * Makes a shop card (4.5) from {payee: BigInt, shopDeviceKey, currency, issuedAt: BigInt, handle|null, name}, signed with
+ * `sign(bytes) -> Promise<Uint8Array(64)>`; refuses a name isShopName refuses (DecodeError "bad_name").
+ */
+export function encodeCard(fields, sign) {
+  return signObject("card", fields, sign);
+}
+
 // ---- receipt ----
 
 function receiptUnsigned(f) {

@@ -1,0 +1,188 @@
+// Shop cards on this device (docs/PROTOCOL.md 4.5 and 16): the shop's own card ("my card", one
+// per user on this device, kept in IndexedDB's `meta` store as `card.<handle>`; a new card
+// replaces it, and notes made for the old one are then refused with `wrong_card`), the
+// customer's offline payment of a scanned card (a card note: nonce = the card's prefix + 12
+// random bytes, drawn once per tap and kept with the intent, so a reload never signs a second
+// note for the same tap), and the shop's offline acceptance of a card note (seen nonces: every
+// note accepted and every request made on this device; the note is stored before success shows).
+
+import { all, allFor, atomic, get, put } from "./db.js";
+import { deviceKey, sign } from "./device.js";
+import { fromText, toText, encodeCard, isShopName } from "../protocol/objects.js";
+import { acceptCardNote, verifyCard, cardNonce, cardNoncePrefix, RejectError, REASONS } from "../protocol/accept.js";
+import { DecodeError } from "../protocol/wire.js";
+import { hex, fromHex } from "../protocol/crypto.js";
+import { accountOf, choosePurse, nowSeconds, OfflineError, signAndStore } from "./wallet.js";
+import { paidNonce } from "./paid-once.js";
+
+/** How far the payer's clock may be from the shop's (16.3 row 11d), in seconds. */
+export const CARD_WINDOW_S = 600n;
+
+/** Said when a shop name breaks the rule of 4.5. */
+export const BAD_SHOP_NAME = "A shop name is 1 to 48 bytes of text on one line, with no space at either end.";
+
+const cardKey = (handle) => `card.${handle}`;
+const intentKey = (handle) => `cardpay.${handle}`;
+
+/** This user's current card on this device: {card (decoded), text, name, createdMs}, or null. */
+export async function myCard(handle) {
+  const rec = await get("meta", cardKey(handle)).catch(() => null);
+  if (!rec?.v?.text) return null;
+  try {
+    return { ...rec.v, card: fromText("card", rec.v.text) };
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Makes and keeps this user's card named `name` (replacing any earlier card): payee = my account,
+ * this device's key, my handle, the server's currency, issued now.
+ */
+export async function makeCard(app, name) {
+  if (!isShopName(name)) throw new OfflineError("bad_name", BAD_SHOP_NAME);
+  const handle = app.session.handle;
+  const account = await accountOf(app);
+  if (account === null) throw new OfflineError("no_account", "Go online once so this device learns your account number.");
+  const key = await deviceKey(handle);
+  const fields = {
+    payee: account, shopDeviceKey: key.publicKey, currency: app.config.currency, issuedAt: nowSeconds(), handle, name,
+  };
+  const card = await encodeCard(fields, (bytes) => sign(key, bytes));
+  const text = toText(card);
+  await put("meta", { k: cardKey(handle), v: { text, name, createdMs: Date.now() } });
+  return { card, text, name };
+}
+
+/** Is `text` (scanned or pasted) a shop card's text? */
+export const isCardText = (text) => String(text).trim().startsWith("OPS1:");
+
+/** Decodes and checks a scanned card (the customer's check, 16.1); OfflineError in words. */
+export async function readCard(text, me = null) {
+  let card;
+  try {
+    card = fromText("card", text);
+  } catch (e) {
+    if (e instanceof DecodeError) throw new OfflineError("malformed", "This is not an offpay shop card, or it is damaged.");
+    throw e;
+  }
+  try {
+    await verifyCard(card);
+  } catch (e) {
+    if (e instanceof RejectError) throw new OfflineError(e.code, e.message);
+    throw e;
+  }
+  if (me !== null && card.payee === me) throw new OfflineError("own_card", "This is your own shop card. Ask the customer to scan it.");
+  return card;
+}
+
+/** A new payment of `amount` for `cardText`, kept before anything is signed: {id, cardText, amount, random (hex), createdMs}. */
+export async function beginCardPayment(handle, cardText, amount) {
+  const intent = { id: crypto.randomUUID(), cardText: cardText.trim(), amount, random: hex(crypto.getRandomValues(new Uint8Array(12))), createdMs: Date.now() };
+  await put("meta", { k: intentKey(handle), v: intent });
+  return intent;
+}
+
+/** The card payment whose note was not stored yet (the page was closed between the tap and the note), or null. */
+export async function unfinishedCardPayment(handle) {
+  const rec = await get("meta", intentKey(handle)).catch(() => null);
+  return rec?.v ?? null;
+}
+
+/** Forgets an unfinished card payment the customer chose not to finish (nothing was signed for it). */
+export async function dropCardPayment(handle) {
+  await atomic(["meta"], (s) => { s.meta.delete(intentKey(handle)); });
+}
+
+/**
+ * Pays the card payment `intent` from the offline purse: signs note n+1 with nonce = card prefix +
+ * the intent's random bytes and stores it with the purse state BEFORE returning it, deleting the
+ * intent in the same transaction. The same intent run again (after a reload) returns the note it
+ * already stored: one note per tap.
+ */
+export async function payCard(handle, intent) {
+  const card = fromText("card", intent.cardText);
+  const nonce = await cardNonce(card, fromHex(intent.random));
+  const nonceHex = hex(nonce);
+  const sameTap = (sent) => sent.find((r) => paidNonce(r) === nonceHex) ?? null;
+  const shownAgain = (r) => ({ text: r.text, noteHash: fromHex(r.noteHash), repeated: true, card });
+  const stored = sameTap(await allFor("sent", handle));
+  if (stored) return shownAgain(stored);
+  const purse = await choosePurse(handle, intent.amount);
+  const payment = { amount: intent.amount, payee: card.payee, nonce, currency: card.currency, payeeLabel: card.name, extra: { shop: card.name } };
+  const r = await signAndStore(handle, purse, payment, {
+    earlier: sameTap,
+    stores: ["meta"],
+    // The tap is finished in the transaction that stores its note.
+    alsoInTx: async (s, result) => {
+      const pending = await result(s.meta.get(intentKey(handle)));
+      if (pending?.v?.id === intent.id) s.meta.delete(intentKey(handle));
+    },
+  });
+  if (r.earlier) return shownAgain(r.earlier);
+  return { note: r.note, text: r.text, noteHash: r.noteHash, repeated: false, card };
+}
+
+/** The nonce (hex) of a `received` record: its `nonce`, else read from its note text; null if unreadable. */
+function receivedNonce(r) {
+  if (typeof r.nonce === "string") return r.nonce;
+  try {
+    return hex(fromText("note", r.text).nonce);
+  } catch {
+    return null;
+  }
+}
+
+/** Every nonce this user saw on this device (16.3): notes accepted and requests made. */
+export async function seenNonces(handle) {
+  const [received, requests] = await Promise.all([allFor("received", handle), allFor("requests", handle)]);
+  return new Set([...received.map(receivedNonce), ...requests.map((r) => r.nonce)].filter(Boolean));
+}
+
+/** Does `note`'s nonce start with my card's prefix? (false with no card) */
+export async function isForMyCard(handle, note) {
+  const mine = await myCard(handle);
+  if (!mine) return false;
+  return hex(note.nonce.slice(0, 4)) === hex(await cardNoncePrefix(mine.card));
+}
+
+/**
+ * Accepts a decoded card note for my card (16.3) offline: runs acceptCardNote, then stores the
+ * note (with its nonce, so it is never taken again) in one transaction that checks the nonce once
+ * more, BEFORE returning {amount, payer, noteHash}. Throws OfflineError with the reason.
+ */
+export async function acceptCard(app, note, text, tally) {
+  const handle = app.session.handle;
+  const mine = await myCard(handle);
+  if (!mine) throw new OfflineError("wrong_card", REASONS.wrong_card);
+  const issuers = await all("issuers");
+  const rev = issuers.find((i) => i.keyId === "revocations");
+  const ctx = {
+    card: mine.card,
+    seenNonces: await seenNonces(handle),
+    window: CARD_WINDOW_S,
+    issuerKeys: issuers.filter((i) => i.keyId !== "revocations").map((i) => ({
+      keyId: fromHex(i.keyId), publicKey: i.publicKey, notBefore: BigInt(i.notBefore), notAfter: BigInt(i.notAfter),
+    })),
+    revocations: { purses: new Set(rev?.purses ?? []), devices: new Set(rev?.devices ?? []) },
+    now: nowSeconds(),
+  };
+  let ok;
+  try {
+    ok = await acceptCardNote(note, tally, ctx);
+  } catch (e) {
+    if (e instanceof RejectError) throw new OfflineError(e.code, e.message);
+    throw e;
+  }
+  const nonce = hex(ok.nonce);
+  await atomic(["received", "requests"], async (s, result) => {
+    const [received, request] = await Promise.all([result(s.received.index("handle").getAll(handle)), result(s.requests.get(nonce))]);
+    if (request || received.some((r) => receivedNonce(r) === nonce)) throw new OfflineError("nonce_replayed", REASONS.nonce_replayed);
+    s.received.put({
+      noteHash: hex(ok.noteHash), handle, purseId: hex(note.certificate.purseId), payer: ok.payer.toString(), seq: ok.seq,
+      prevHash: hex(note.prevHash), cumulative: note.cumulative, amount: ok.amount, text: text.trim(), acceptedMs: Date.now(),
+      settled: false, nonce, card: true,
+    });
+  });
+  return { amount: ok.amount, payer: ok.payer, noteHash: ok.noteHash, card: true };
+}

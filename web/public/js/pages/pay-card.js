@@ -1,0 +1,117 @@
+// Paying a shop card from the Pay screen (docs/PROTOCOL.md 16, docs/OFFLINE.md "Paying a shop
+// card"): the checked card's "Pay <shop name>" form (Amount, the wallet PIN when set or when
+// paying from the purse, Confirm). Online, and when the card names a handle, the payment is an
+// online transfer to that handle through the send path (the intent and its idempotency key are
+// kept before it is sent: ../intents.js); otherwise it is a card note from the offline purse
+// (offline/shop.js: the tap's nonce is kept before signing, and the note is stored before it is
+// shown), shown as a QR code under "Show this to the shop".
+
+import { api } from "../api.js";
+import { beginIntent, pendingIntents, runIntent } from "../intents.js";
+import { parseMajor } from "../money.js";
+import { h, field, title, errorLine } from "../ui.js";
+import { noteDisplay } from "./note.js";
+import { hasPin, pinField, pinIsRight } from "./pin.js";
+import { accountOf, choosePurse, openPurses, offlineBalance } from "../offline/wallet.js";
+import { readCard, beginCardPayment, payCard, unfinishedCardPayment, dropCardPayment } from "../offline/shop.js";
+import { fromText } from "../protocol/objects.js";
+
+/** Pays online when this phone is online with a server session and the card names a handle. */
+const paysOnline = (app, card) => Boolean(app.online && !app.offlineOnly && app.session.token && card.handle);
+
+/** The "Pay <shop name>" form for the card text `text` (checked first: OfflineError in words). */
+export async function cardForm(app, section, text) {
+  const card = await readCard(text, await accountOf(app).catch(() => null));
+  const online = paysOnline(app, card);
+  // A card of another currency (another server's): an online transfer here would be in ours.
+  if (online && card.currency !== app.config.currency) {
+    const e = new Error("This shop card is for payments in another currency.");
+    e.reason = e.message;
+    throw e;
+  }
+  const handle = app.session.handle;
+  const purses = online ? [] : await openPurses(handle);
+  if (!online && !purses.length) {
+    const e = new Error("You have no open offline purse, and paying this shop online needs a connection.");
+    e.reason = e.message;
+    throw e;
+  }
+  const capText = online ? "" : ` Up to ${app.money(Math.max(...purses.map((p) => p.cap)))} per payment; ${app.money(await offlineBalance(handle))} in your offline purse.`;
+  const amount = field("Amount", { name: "amount", inputmode: "decimal", autocomplete: "off", required: true, placeholder: "0.00" });
+  const amountErr = errorLine(amount.input);
+  const pin = online && !(await hasPin(app)) ? null : pinField();
+  const pinErr = errorLine(...(pin ? [pin.input] : []));
+  const yes = h("button", { type: "submit" }, "Confirm");
+  const who = [card.handle, `account ${card.payee}`].filter(Boolean).join(", ");
+  const node = h("div", { class: "card", role: "group", "aria-label": `Pay ${card.name}` },
+    h("h2", {}, `Pay ${card.name}`),
+    h("p", { class: "hint", "data-testid": "card-payee" }, `Shop card of ${who}. ${online ? "Paid online from your balance." : "Paid from your offline purse."}${capText}`),
+    h("form", { onsubmit: async (e) => {
+      e.preventDefault();
+      amountErr.textContent = "";
+      const parsed = parseMajor(amount.input.value, app.config.decimals);
+      if (!parsed.ok) { amountErr.textContent = parsed.reason; amount.input.focus(); return; }
+      if (!online) {
+        try { await choosePurse(handle, parsed.minor); } catch (e2) { amountErr.textContent = e2.reason ?? e2.message; amount.input.focus(); return; }
+      }
+      yes.disabled = true;
+      // The PIN first: a wrong one writes, signs and sends nothing.
+      if (pin && !(await pinIsRight(app, pin.input, pinErr))) { yes.disabled = false; return; }
+      if (online) await payOnline(app, card, parsed.minor, pinErr, yes);
+      else await payOffline(app, section, await beginCardPayment(handle, text, parsed.minor));
+    } }, amount.label, amountErr, pin?.label, pinErr,
+    h("div", { class: "actions" }, yes, h("a", { class: "button secondary", href: "#/home" }, "Cancel"))));
+  return node;
+}
+
+/** The online transfer to the card's handle, kept as a send intent first (as pages/send.js). */
+async function payOnline(app, card, minor, line, button) {
+  const intent = await beginIntent(app.session.handle, "send", { to: card.handle, amount: minor, memo: null, shop: card.name });
+  try {
+    const r = await runIntent(intent, (key) => api.transfer(app.session.token, key, card.handle, minor));
+    app.me = { ...(app.me ?? {}), balance: r.balance };
+    app.showResult({ ok: true, summary: `Paid ${app.money(minor)} to ${card.name}. Your balance is now ${app.money(r.balance)}.` });
+  } catch (e) {
+    app.handleError(e);
+    if ((await pendingIntents(app.session.handle, "send")).some((i) => i.key === intent.key)) {
+      // No answer: Send shows it as unfinished, to be checked and finished with the same key.
+      line.textContent = `${e.reason ?? e.message} The payment may have been sent: open Send to check and finish it.`;
+      button.disabled = true;
+      return;
+    }
+    app.showResult({ ok: false, reason: e.reason ?? e.message, summary: `${app.money(minor)} to ${card.name} was not paid.`, retry: "#/pay" });
+  }
+}
+
+/** Signs (or finds) the card note of `intent` and shows it for the shop to scan. */
+async function payOffline(app, section, intent) {
+  const card = fromText("card", intent.cardText);
+  try {
+    const { text } = await payCard(app.session.handle, intent);
+    section.replaceChildren(title("Show this to the shop"),
+      h("p", { "data-testid": "card-paid" }, `You paid ${app.money(intent.amount)} to ${card.name} from your offline purse. Let the shop scan this code.`),
+      ...noteDisplay(app, intent.amount, text),
+      h("p", { class: "hint" }, "If the shop could not scan it, open this payment in your history to show the note again."));
+    section.querySelector("h1").focus();
+  } catch (e) {
+    await dropCardPayment(app.session.handle).catch(() => {});
+    app.showResult({ ok: false, reason: e.reason ?? e.message, summary: `${app.money(intent.amount)} to ${card.name} was not paid.`, retry: "#/pay" });
+  }
+}
+
+/**
+ * A card payment confirmed but not finished (the page closed before its note was stored): the
+ * same tap is finished with the same nonce (one note at most), or dropped. Null when there is none.
+ */
+export async function unfinishedCard(app, section) {
+  const intent = await unfinishedCardPayment(app.session.handle);
+  if (!intent) return null;
+  let name = "the shop";
+  try { name = fromText("card", intent.cardText).name; } catch { /* shown as "the shop" */ }
+  const box = h("div", { class: "card", role: "group", "aria-label": "Unfinished card payment", "data-testid": "unfinished-card" },
+    h("p", {}, "Your payment of ", h("strong", {}, app.money(intent.amount)), ` to ${name} was confirmed but its payment code was not shown.`),
+    h("div", { class: "actions" },
+      h("button", { type: "button", onclick: () => payOffline(app, section, intent) }, "Finish payment"),
+      h("button", { type: "button", class: "secondary", onclick: async () => { await dropCardPayment(app.session.handle); box.remove(); } }, "Cancel it")));
+  return box;
+}

@@ -1,0 +1,116 @@
+// Shops in the web wallet, without a browser: the shop card encoder (encodeCard, docs/PROTOCOL.md
+// 4.5) round trips and is checked by verifyCard; a note made with cardNonce for that card is
+// accepted by acceptCardNote and refused for another card; the takings of shop mode
+// (offline/takings.js): what counts as taken, today's total, the 30 days and the CSV; the spoken
+// announcement (shop-feed.js).
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { createHash, createPrivateKey, createPublicKey, sign as nodeSign } from "node:crypto";
+import { encodeCard, fromText, toText, signObject, hashOf, isShopName } from "../public/js/protocol/objects.js";
+import { acceptCardNote, verifyCard, cardNonce, cardNoncePrefix, RejectError } from "../public/js/protocol/accept.js";
+import { hex } from "../public/js/protocol/crypto.js";
+import { isTaking, perDay, takingsCsv, takingsOn } from "../public/js/offline/takings.js";
+import { spokenAmount } from "../public/js/shop-feed.js";
+
+const sha = (s) => createHash("sha256").update(s).digest();
+function key(label) {
+  const seed = sha(`offpay-testkit/${label}`);
+  const priv = createPrivateKey({ key: Buffer.concat([Buffer.from("302e020100300506032b657004220420", "hex"), seed]), format: "der", type: "pkcs8" });
+  const pub = Buffer.from(createPublicKey(priv).export({ format: "jwk" }).x, "base64url");
+  return { publicKey: new Uint8Array(pub), sign: async (bytes) => new Uint8Array(nodeSign(null, bytes, priv)) };
+}
+const NOW = 1767225600n;
+
+const shopKey = key("shop-device");
+const cardFields = (over = {}) => ({ payee: 2002n, shopDeviceKey: shopKey.publicKey, currency: "INR", issuedAt: NOW, handle: "chai_shop", name: "Asha's Chai", ...over });
+
+test("encodeCard: the 4.5 layout, text round trip, verifyCard passes; a changed byte or a bad name does not", async () => {
+  const card = await encodeCard(cardFields(), shopKey.sign);
+  const name = new TextEncoder().encode("Asha's Chai");
+  assert.equal(card.encoded.length, 119 + "chai_shop".length + name.length);
+  assert.equal(card.encoded[0], 0x53);
+  assert.equal(card.encoded[53], "chai_shop".length);
+  assert.equal(card.encoded[54 + 9], name.length);
+  const text = toText(card);
+  assert.match(text, /^OPS1:[0-9A-Z $%*+\-./:]+$/);
+  const back = fromText("card", text);
+  assert.equal(back.name, "Asha's Chai");
+  assert.equal(back.handle, "chai_shop");
+  assert.equal(back.payee, 2002n);
+  assert.equal(back.issuedAt, NOW);
+  await verifyCard(back);
+  const bytes = back.encoded.slice();
+  bytes[45 + 7] ^= 1; // issued_at's last byte
+  const { decode } = await import("../public/js/protocol/objects.js");
+  await assert.rejects(verifyCard(decode("card", bytes)), (e) => e instanceof RejectError && e.code === "bad_card_signature");
+  for (const bad of ["", " Asha", "Asha ", "a\u202eb", "x".repeat(49), "two\nlines"]) {
+    assert.equal(isShopName(bad), false, JSON.stringify(bad));
+    await assert.rejects(encodeCard(cardFields({ name: bad }), shopKey.sign), (e) => e.code === "bad_name");
+  }
+  // 16 Devanagari letters are 48 bytes: the longest name.
+  assert.ok(isShopName("क".repeat(16)));
+  const noHandle = await encodeCard(cardFields({ handle: null }), shopKey.sign);
+  assert.equal(fromText("card", toText(noHandle)).handle, null);
+});
+
+test("a note made with cardNonce is accepted for its card, refused for a newer card (wrong_card) and when seen (nonce_replayed)", async () => {
+  const issuer = key("issuer-1");
+  const payer = key("payer-device");
+  const cert = await signObject("certificate", {
+    purseId: new Uint8Array(sha("purse-1").subarray(0, 16)), issuerKeyId: new Uint8Array(sha(issuer.publicKey).subarray(0, 4)), account: 1001n,
+    deviceKey: payer.publicKey, currency: "INR", amount: 200000, perPaymentCap: 50000, validFrom: NOW - 3600n, validUntil: NOW + 86400n,
+  }, issuer.sign);
+  const card = await encodeCard(cardFields(), shopKey.sign);
+  const nonce = await cardNonce(card, new Uint8Array(12).fill(7));
+  assert.equal(hex(nonce.slice(0, 4)), hex(await cardNoncePrefix(card)));
+  const note = await signObject("note", {
+    certificate: cert, seq: 1, prevHash: await hashOf(cert), cumulative: 25000, amount: 25000, payee: 2002n, nonce, time: NOW,
+  }, payer.sign);
+  const ctx = (c, seen = []) => ({
+    card: c, seenNonces: new Set(seen), window: 600n, now: NOW, revocations: { purses: new Set(), devices: new Set() },
+    issuerKeys: [{ keyId: new Uint8Array(sha(issuer.publicKey).subarray(0, 4)), publicKey: issuer.publicKey, notBefore: NOW - 86400n, notAfter: NOW + 86400n * 400n }],
+  });
+  const ok = await acceptCardNote(note, null, ctx(card));
+  assert.equal(ok.amount, 25000);
+  const newer = await encodeCard(cardFields({ issuedAt: NOW + 1n }), shopKey.sign);
+  await assert.rejects(acceptCardNote(note, null, ctx(newer)), (e) => e.code === "wrong_card");
+  await assert.rejects(acceptCardNote(note, null, ctx(card, [hex(nonce)])), (e) => e.code === "nonce_replayed");
+});
+
+const DAY_MS = 86_400_000;
+const day = (ms) => new Date(ms).toISOString().slice(0, 10);
+const time = (ms) => new Date(ms).toISOString().slice(11, 19);
+const T = Date.UTC(2026, 10, 30, 10, 0, 0);
+const items = [
+  { entry_id: 9, kind: "transfer", delta: 25000, counterparty: "asha", memo: null, created_at_ms: T },
+  { entry_id: 8, kind: "offline_settle", delta: 12050, counterparty: "ravi", memo: null, created_at_ms: T - 3600_000, note: "ab".repeat(32) },
+  { entry_id: 7, kind: "transfer", delta: -500, counterparty: "lata", memo: null, created_at_ms: T - 60_000 },
+  { entry_id: 6, kind: "deposit", delta: 100000, counterparty: null, memo: null, created_at_ms: T - 120_000 },
+  { entry_id: 5, kind: "transfer", delta: 300, counterparty: "=cmd", memo: null, created_at_ms: T - 2 * DAY_MS },
+  { entry_id: 4, kind: "transfer", delta: 999, counterparty: "old", memo: null, created_at_ms: T - 40 * DAY_MS },
+];
+
+test("takings: payments in and settled notes count, deposits and payments out do not; per day over 30 days; the CSV of a range", () => {
+  assert.deepEqual(items.map(isTaking), [true, true, false, false, true, true]);
+  assert.deepEqual(takingsOn(items, day(T), day), { total: 37050, count: 2 });
+  const days = perDay(items, T, 30, day);
+  assert.equal(days.length, 30);
+  assert.equal(days[29].day, day(T));
+  assert.deepEqual(days[29], { day: day(T), total: 37050, count: 2 });
+  assert.deepEqual(days[27], { day: day(T - 2 * DAY_MS), total: 300, count: 1 });
+  assert.equal(days.reduce((s, d) => s + d.total, 0), 37350, "the 40-day-old payment is outside the chart");
+  const csv = takingsCsv(items, day(T - 2 * DAY_MS), day(T), (m) => (m / 100).toFixed(2), day, time);
+  assert.equal(csv, [
+    "date,time,amount,from,entry id,note id",
+    `${day(T - 2 * DAY_MS)},10:00:00,3.00,'=cmd,5,`,
+    `${day(T)},09:00:00,120.50,ravi,8,${"ab".repeat(32)}`,
+    `${day(T)},10:00:00,250.00,asha,9,`,
+  ].join("\r\n") + "\r\n");
+  assert.equal(takingsCsv(items, day(T + DAY_MS), day(T + DAY_MS), String, day, time), "date,time,amount,from,entry id,note id\r\n");
+});
+
+test("the spoken announcement: rupees and paise in words, other currencies with their code", () => {
+  assert.equal(spokenAmount(25000, "INR", 2, "asha"), "Received 250 rupees from asha");
+  assert.equal(spokenAmount(25050, "INR", 2, "asha"), "Received 250 rupees 50 paise from asha");
+  assert.equal(spokenAmount(1999, "USD", 2, null), "Received 19.99 USD");
+});
