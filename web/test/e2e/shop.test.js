@@ -17,7 +17,7 @@ import { createHash, createPrivateKey, createPublicKey, sign as nodeSign } from 
 import {
   startServerAndBrowser, stopServerAndBrowser, backOnline, enterPin, loadPurse, phone, register, registerWithDeposit, shot, textOf, waitText,
 } from "../harness.js";
-import { encodeCard, toText } from "../../public/js/protocol/objects.js";
+import { encodeCard, fromText, signObject, toText } from "../../public/js/protocol/objects.js";
 import { REASONS } from "../../public/js/protocol/accept.js";
 
 let srv;
@@ -31,6 +31,12 @@ async function me(page) {
   const r = await fetch(`${srv.url}/v1/me`, { headers: { Authorization: `Bearer ${token}` } });
   assert.equal(r.status, 200);
   return r.json();
+}
+
+/** A new Ed25519 private key from a label (not an issuer key, so whatever it signs is a forgery). */
+function keyFrom(label) {
+  const seed = createHash("sha256").update(label).digest();
+  return createPrivateKey({ key: Buffer.concat([Buffer.from("302e020100300506032b657004220420", "hex"), seed]), format: "der", type: "pkcs8" });
 }
 
 /** Taps and scans of one side, printed at the end. */
@@ -241,6 +247,76 @@ test("shop card: paid online (announced live, takings), paid offline with one sc
   await shop.page.getByRole("heading", { name: "Payment failed" }).waitFor();
   assert.equal(await textOf(shop.page, "failure-reason"), `Reason: ${REASONS.wrong_card}`);
   await shot(shop.page, "shop-wrong-card");
+
+  assert.deepEqual(shop.errors, []);
+  assert.deepEqual(cust.errors, []);
+  await shop.context.close();
+  await cust.context.close();
+});
+
+test("shop card: customer online, shop offline: the server's receipt is scanned once and checked with no connection; replayed, another shop's and forged receipts refused", async () => {
+  const shop = await phone(browser);
+  const cust = await phone(browser);
+  const shopCount = counter();
+  const custCount = counter();
+  await register(shop.page, srv.url, "teastall", "tea-secret-1");
+  await registerWithDeposit(cust.page, srv, "ravi", "ravi-secret-1", "500.00");
+  await shop.page.getByRole("link", { name: "Shop card" }).click();
+  await shop.page.getByLabel("Shop name").fill("Chai Corner");
+  await shop.page.getByRole("button", { name: "Make card" }).click();
+  const cardText = await shop.page.getByRole("textbox", { name: "Shop card text", includeHidden: true }).inputValue();
+  // The shop's phone cached the issuer keys while online (as it does on every start), then loses its connection.
+  await shop.page.evaluate(async () => (await import("/js/offline/wallet.js")).refreshKeys());
+  await shop.page.getByRole("link", { name: "Shop mode" }).click();
+  await shop.page.getByRole("heading", { name: "Shop mode" }).waitFor();
+  await shop.context.setOffline(true);
+  await waitText(shop.page, "#net-status", "Offline");
+
+  // The customer is online: scan, amount, confirm; the success screen shows the signed receipt.
+  await payCard(cust.page, cardText, "80.00", custCount);
+  await cust.page.getByRole("heading", { name: "Payment successful" }).waitFor();
+  await cust.page.getByTestId("shop-receipt").waitFor();
+  await cust.page.getByRole("img", { name: "QR code of the receipt for ₹80.00" }).waitFor();
+  const receipt = await cust.page.getByRole("textbox", { name: "Receipt for the shop" }).inputValue();
+  assert.match(receipt, /^OPT1:/);
+  await shot(cust.page, "shop-receipt");
+
+  // The shop, offline, scans it once: announced, no server asked.
+  await shop.page.getByRole("textbox", { name: "Payment note" }).fill(receipt);
+  await shop.page.getByRole("button", { name: "Accept", exact: true }).click();
+  shopCount.scans += 1;
+  await waitText(shop.page, '[data-testid="announcement"]', "₹80.00 received from ravi");
+  console.log(`customer online, shop offline: customer ${JSON.stringify(custCount)}, shop ${JSON.stringify(shopCount)}`);
+  assert.ok(custCount.scans <= 1 && custCount.amounts <= 1 && custCount.taps <= 1, "customer: scan + amount + confirm");
+  assert.ok(shopCount.scans <= 1 && shopCount.taps === 0, "the shop scans once");
+
+  const refusedAtCounter = async (text, reason) => {
+    await shop.page.evaluate(() => { location.hash = "#/accept"; });
+    await shop.page.getByRole("textbox", { name: "Payment note" }).fill(text);
+    await shop.page.getByRole("button", { name: "Accept" }).click();
+    await shop.page.getByRole("heading", { name: "Payment failed" }).waitFor();
+    assert.equal(await textOf(shop.page, "failure-reason"), `Reason: ${REASONS[reason]}`);
+  };
+  // The same receipt again (a customer showing it twice): refused.
+  await refusedAtCounter(receipt, "receipt_replayed");
+  // A receipt of a payment to another shop: refused.
+  const token = await cust.page.evaluate(() => JSON.parse(localStorage.getItem("offpay.session")).token);
+  await fetch(`${srv.url}/v1/register`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ handle: "othershop", password: "other-secret-1" }) });
+  const paid = await fetch(`${srv.url}/v1/transfers`, {
+    method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${token}`, "idempotency-key": "e2e-other-shop-0001" },
+    body: JSON.stringify({ to: "othershop", amount: 1000 }),
+  });
+  assert.equal(paid.status, 201);
+  const entry = (await paid.json()).transfer.entry_id;
+  const other = await fetch(`${srv.url}/v1/receipts/${entry}`, { headers: { authorization: `Bearer ${token}` } });
+  assert.equal(other.status, 200);
+  await refusedAtCounter((await other.json()).receipt, "receipt_for_another_payee");
+  // A receipt whose amount was raised and signed again with a key that is no issuer key: refused.
+  const original = fromText("receipt", receipt);
+  const forgerKey = keyFrom("offpay-e2e/forger");
+  const forged = toText(await signObject("receipt", { ...original, entryId: original.entryId + 1000n, amount: original.amount * 10 },
+    async (b) => new Uint8Array(nodeSign(null, b, forgerKey))));
+  await refusedAtCounter(forged, "bad_receipt_signature");
 
   assert.deepEqual(shop.errors, []);
   assert.deepEqual(cust.errors, []);

@@ -9,7 +9,7 @@
 import { all, allFor, atomic, get, put } from "./db.js";
 import { deviceKey, sign } from "./device.js";
 import { fromText, toText, encodeCard, isShopName } from "../protocol/objects.js";
-import { acceptCardNote, verifyCard, cardNonce, cardNoncePrefix, RejectError, REASONS } from "../protocol/accept.js";
+import { acceptCardNote, checkReceipt, verifyCard, cardNonce, cardNoncePrefix, RejectError, REASONS } from "../protocol/accept.js";
 import { DecodeError } from "../protocol/wire.js";
 import { hex, fromHex } from "../protocol/crypto.js";
 import { accountOf, choosePurse, nowSeconds, OfflineError, signAndStore } from "./wallet.js";
@@ -185,4 +185,57 @@ export async function acceptCard(app, note, text, tally) {
     });
   });
   return { amount: ok.amount, payer: ok.payer, noteHash: ok.noteHash, card: true };
+}
+
+/** How old a receipt the shop takes may be, by the server's time against this phone's clock (seconds). */
+export const RECEIPT_MAX_AGE_S = 600n;
+
+const receiptsKey = (handle) => `receipts.${handle}`;
+
+/** Is `text` (scanned or pasted) a server receipt's text (`OPT1:`, docs/PROTOCOL.md 4.6)? */
+export const isReceiptText = (text) => String(text).trim().startsWith("OPT1:");
+
+/**
+ * The shop's offline check of a customer's receipt for an online payment (checkReceipt: issuer
+ * key cached here, its window, the signature, payee is me, my currency, not seen before, at most
+ * RECEIPT_MAX_AGE_S old). The entry id is stored in the same transaction that checks it once
+ * more, BEFORE success is shown: {amount, payer, payerHandle, entryId, receipt: true}.
+ * Throws OfflineError with the reason.
+ */
+export async function acceptReceipt(app, text) {
+  const handle = app.session.handle;
+  let receipt;
+  try {
+    receipt = fromText("receipt", text);
+  } catch (e) {
+    if (e instanceof DecodeError) throw new OfflineError("malformed", "This is not an offpay receipt, or it is damaged.");
+    throw e;
+  }
+  const me = await accountOf(app);
+  if (me === null) throw new OfflineError("no_account", "Go online once so this device learns your account number.");
+  const issuers = await all("issuers");
+  const seen = (await get("meta", receiptsKey(handle)).catch(() => null))?.v ?? [];
+  const ctx = {
+    me,
+    currency: app.config.currency,
+    issuerKeys: issuers.filter((i) => i.keyId !== "revocations").map((i) => ({
+      keyId: fromHex(i.keyId), publicKey: i.publicKey, notBefore: BigInt(i.notBefore), notAfter: BigInt(i.notAfter),
+    })),
+    seenEntries: new Set(seen.map(BigInt)),
+    now: nowSeconds(),
+    maxAge: RECEIPT_MAX_AGE_S,
+  };
+  try {
+    await checkReceipt(receipt, ctx);
+  } catch (e) {
+    if (e instanceof RejectError) throw new OfflineError(e.code, e.message);
+    throw e;
+  }
+  const entry = receipt.entryId.toString();
+  await atomic(["meta"], async (s, result) => {
+    const list = (await result(s.meta.get(receiptsKey(handle))))?.v ?? [];
+    if (list.includes(entry)) throw new OfflineError("receipt_replayed", REASONS.receipt_replayed);
+    s.meta.put({ k: receiptsKey(handle), v: [...list, entry] });
+  });
+  return { amount: receipt.amount, payer: receipt.payer, payerHandle: receipt.payerHandle ?? null, entryId: receipt.entryId, receipt: true };
 }

@@ -12,7 +12,7 @@ import { acceptNote, RejectError, REASONS } from "../protocol/accept.js";
 import { DecodeError } from "../protocol/wire.js";
 import { hex, fromHex, keyId as computeKeyId } from "../protocol/crypto.js";
 import { findPaid, REUSED_REQUEST } from "./paid-once.js";
-import { acceptCard, myCard } from "./shop.js";
+import { acceptCard, acceptReceipt, isReceiptText, myCard } from "./shop.js";
 
 export const REQUEST_TTL_S = 15 * 60;
 export const nowSeconds = () => BigInt(Math.floor(Date.now() / 1000));
@@ -276,6 +276,8 @@ async function acceptContext(app) {
  */
 export async function acceptText(app, text) {
   const handle = app.session.handle;
+  // A customer's server receipt of an online payment (docs/PROTOCOL.md 4.6): already settled.
+  if (isReceiptText(text)) return acceptReceipt(app, text);
   let note;
   try {
     note = fromText("note", text);

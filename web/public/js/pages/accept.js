@@ -22,6 +22,15 @@ export function render(app) {
     button.disabled = true;
     try {
       const r = await acceptText(app, input.value);
+      if (r.receipt) {
+        // Paid online: the money is already in the account; the receipt proves it with no connection.
+        const from = r.payerHandle ?? `account ${r.payer}`;
+        const text = `${app.money(r.amount)} received from ${from}`;
+        announce(app, { amount: r.amount, from, entryId: r.entryId.toString() });
+        app.showResult({ ok: true, summary: `${text}. Paid online: the money is already in your account (entry ${r.entryId}).`,
+          details: h("p", { class: "announce", "data-testid": "receipt-amount" }, text) });
+        return;
+      }
       if (r.card) {
         // A shop card payment: the amount is the customer's, so it is shown large for the cashier
         // to check against the bill (docs/PROTOCOL.md 16.4).

@@ -11,6 +11,7 @@ import { beginIntent, pendingIntents, runIntent } from "../intents.js";
 import { parseMajor } from "../money.js";
 import { h, field, title, errorLine } from "../ui.js";
 import { noteDisplay } from "./note.js";
+import { qrFigure } from "../qr.js";
 import { hasPin, pinField, pinIsRight } from "./pin.js";
 import { accountOf, choosePurse, openPurses, offlineBalance } from "../offline/wallet.js";
 import { readCard, beginCardPayment, payCard, unfinishedCardPayment, dropCardPayment } from "../offline/shop.js";
@@ -70,7 +71,8 @@ async function payOnline(app, card, minor, line, button) {
   try {
     const r = await runIntent(intent, (key) => api.transfer(app.session.token, key, card.handle, minor));
     app.me = { ...(app.me ?? {}), balance: r.balance };
-    app.showResult({ ok: true, summary: `Paid ${app.money(minor)} to ${card.name}. Your balance is now ${app.money(r.balance)}.` });
+    app.showResult({ ok: true, summary: `Paid ${app.money(minor)} to ${card.name}. Your balance is now ${app.money(r.balance)}.`,
+      details: await receiptForShop(app, r.transfer?.entry_id, minor) });
   } catch (e) {
     app.handleError(e);
     if ((await pendingIntents(app.session.handle, "send")).some((i) => i.key === intent.key)) {
@@ -80,6 +82,26 @@ async function payOnline(app, card, minor, line, button) {
       return;
     }
     app.showResult({ ok: false, reason: e.reason ?? e.message, summary: `${app.money(minor)} to ${card.name} was not paid.`, retry: "#/pay" });
+  }
+}
+
+/**
+ * The server's signed receipt of the payment (GET /v1/receipts/{id}) as a QR code: a shop with no
+ * connection scans it and checks it offline (docs/PROTOCOL.md 4.6). A shop that is online sees the
+ * payment arrive by itself, so a receipt that cannot be fetched only says so.
+ */
+async function receiptForShop(app, entryId, minor) {
+  if (!entryId) return null;
+  try {
+    const { receipt } = await api.receipt(app.session.token, entryId);
+    const box = h("textarea", { readonly: true, rows: "4", id: "shop-receipt", "aria-label": "Receipt for the shop" });
+    box.value = receipt;
+    return h("div", { "data-testid": "shop-receipt" },
+      h("p", {}, "If the shop has no connection, let it scan this receipt: the server signed it, so the shop can check it offline."),
+      qrFigure(receipt, `QR code of the receipt for ${app.money(minor)}`),
+      h("label", { for: "shop-receipt" }, "Receipt for the shop"), box);
+  } catch {
+    return h("p", { class: "hint" }, "The receipt could not be fetched. A shop that is online sees the payment by itself.");
   }
 }
 

@@ -139,7 +139,8 @@ export async function render(app) {
     try {
       const r = await acceptText(app, noteIn.value);
       noteIn.value = "";
-      announce(app, { amount: r.amount, from: `account ${r.payer}`, noteHash: hex(r.noteHash) });
+      if (r.receipt) announce(app, { amount: r.amount, from: r.payerHandle ?? `account ${r.payer}`, entryId: r.entryId.toString() });
+      else announce(app, { amount: r.amount, from: `account ${r.payer}`, noteHash: hex(r.noteHash) });
       autoSync(app);
     } catch (e) {
       err.textContent = e.code === "already_accepted" && e.earlier
