@@ -184,6 +184,8 @@ test("shop card: paid online (announced live, takings), paid offline with one sc
   await shot(shop.page, "shop-mode-offline");
   await shop.page.getByRole("textbox", { name: "Payment note" }).fill(tapNote);
   await shop.page.getByRole("button", { name: "Accept", exact: true }).click();
+  // The field empties when a payment is taken: wait for it before the next code.
+  await waitText(shop.page, '[data-testid="today-total"]', "₹375.00");
   await shop.page.getByRole("textbox", { name: "Payment note" }).fill(twice.text);
   await shop.page.getByRole("button", { name: "Accept", exact: true }).click();
   await waitText(shop.page, '[data-testid="today-total"]', "₹376.00");
