@@ -269,7 +269,7 @@ pub async fn run(wallet: &mut Wallet, command: OfflineCommand) -> anyhow::Result
 }
 
 /// The argument, or stdin when it is `-`.
-fn read_arg(arg: &str) -> anyhow::Result<String> {
+pub(super) fn read_arg(arg: &str) -> anyhow::Result<String> {
     if arg != "-" {
         return Ok(arg.to_string());
     }
@@ -280,7 +280,7 @@ fn read_arg(arg: &str) -> anyhow::Result<String> {
 
 /// Asks `question` on the terminal; anything but y/yes cancels. Refuses when stdin is not a
 /// terminal (pass `--yes` in scripts).
-fn confirm(question: &str) -> anyhow::Result<()> {
+pub(super) fn confirm(question: &str) -> anyhow::Result<()> {
     let stdin = std::io::stdin();
     if !stdin.is_terminal() {
         anyhow::bail!("{question} — not confirmed: stdin is not a terminal; pass --yes to pay without asking");

@@ -11,7 +11,8 @@
 //!   rows out, one transaction per call. Start reading here.
 //! - The operations are [`crate::Wallet`] methods, built on that storage and the protocol's
 //!   checks: [`payer`] (`preview_payment`, `pay`, `offline_balance`, no server; `pay_once.rs`:
-//!   a request already paid gets its earlier note again, never a second one), [`payee`]
+//!   a request already paid gets its earlier note again, never a second one; `pay_card.rs`: a
+//!   shop card paid with a card note), [`payee`]
 //!   (`request`, `accept`, no server), [`shop`] (the shop card, and accepting card notes and
 //!   server receipts at the counter, no server), [`online`] (`load_purse_with`, `close_purses_with`,
 //!   `sync_notes_with`, `refresh_identity`: server, through [`crate::client::Client`]'s offline
@@ -34,6 +35,7 @@ pub mod api;
 pub mod error;
 pub mod online;
 mod pay_once;
+pub mod pay_card;
 pub mod payee;
 pub mod payer;
 pub mod shop;

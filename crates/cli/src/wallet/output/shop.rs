@@ -1,11 +1,121 @@
-//! What the shop commands of `offpay wallet` print (`shop card`, and `accept` of a server
-//! receipt): sentences for people, one JSON object for scripts. Pure functions, unit-tested.
+//! What the shop commands of `offpay wallet` print (`shop card`, `accept` of a server receipt,
+//! `pay-shop`, `takings`): sentences for people, one JSON object or CSV for scripts. Pure
+//! functions, unit-tested.
 
-use offpay_protocol::{Currency, ShopCard};
-use offpay_wallet::offline::{AcceptedReceipt, MyCard};
+use std::collections::BTreeMap;
+
+use offpay_protocol::{Amount, Currency, ShopCard};
+use offpay_wallet::offline::{AcceptedReceipt, MyCard, Payment};
+use offpay_wallet::{SendReceipt, Takings, WalletError};
 use serde_json::{Value, json};
 
-use super::{money, sanitize};
+use super::{money, sanitize, short_id};
+use crate::time::utc_date_time;
+
+/// "Chai Point (chai_shop)", or with the account when the card names no handle.
+fn shop(card: &ShopCard) -> String {
+    let f = card.fields();
+    let who = f.handle.as_ref().map_or_else(|| format!("account {}", f.payee), |h| h.to_string());
+    format!("{} ({who})", sanitize(f.name.as_str()))
+}
+
+/// The question before `pay-shop` pays.
+pub fn pay_shop_question(currency: &Currency, card: &ShopCard, amount: Amount) -> String {
+    format!("Pay {} to {}?", money(currency, amount), shop(card))
+}
+
+/// Said on stderr after an online `pay-shop`.
+pub fn paid_online_message(sent: &SendReceipt, card: &ShopCard) -> String {
+    let amount = money(&sent.currency, sent.amount);
+    let again = if sent.replayed { " (already paid earlier; it was not paid again)" } else { "" };
+    format!("Paid {amount} to {} online, entry {}{again}. Show the receipt above to the shop.", shop(card), sent.entry_id)
+}
+
+/// Said on stderr when the receipt of an online `pay-shop` could not be fetched.
+pub fn receipt_missing(sent: &SendReceipt, error: &WalletError) -> String {
+    format!(
+        "note: the payment stands, but its receipt could not be fetched ({error}); the shop can see entry {} in its history",
+        sent.entry_id
+    )
+}
+
+/// `pay-shop --json`, online.
+pub fn paid_online_json(sent: &SendReceipt, receipt: Option<&offpay_wallet::offline::api::ReceiptAnswer>) -> Value {
+    json!({
+        "online": true,
+        "entry_id": sent.entry_id,
+        "to": sent.to.as_str(),
+        "amount": sent.amount.minor(),
+        "balance": sent.balance.map(Amount::minor),
+        "replayed": sent.replayed,
+        "idempotency_key": sent.idempotency_key,
+        "receipt": receipt.map(|r| r.receipt.clone()),
+    })
+}
+
+/// Said on stderr after an offline `pay-shop`.
+pub fn paid_offline_message(currency: &Currency, card: &ShopCard, p: &Payment) -> String {
+    format!(
+        "Paid {} to {} offline (note {} of purse {}). Show the note above to the shop. Left in the purse: {}.",
+        money(currency, p.amount),
+        shop(card),
+        p.seq,
+        short_id(&p.purse_id.to_hex()),
+        money(currency, p.remaining)
+    )
+}
+
+/// `pay-shop --json`, offline.
+pub fn paid_offline_json(p: &Payment) -> Value {
+    json!({
+        "online": false,
+        "note": p.text,
+        "purse_id": p.purse_id.to_hex(),
+        "seq": p.seq,
+        "amount": p.amount.minor(),
+        "to": p.payee.0,
+        "remaining": p.remaining.minor(),
+    })
+}
+
+/// One row of the takings: UTC date and time, amount, payer, entry id.
+fn rows(t: &Takings) -> Vec<(String, String, u64, String, i64)> {
+    t.items
+        .iter()
+        .map(|i| {
+            let (date, time) = utc_date_time(i.created_at_ms).unwrap_or_default();
+            let from = i.counterparty.as_deref().map(sanitize).unwrap_or_default();
+            (date, time, i.delta.unsigned_abs(), from, i.entry_id)
+        })
+        .collect()
+}
+
+/// `takings --csv`: a header, then one row per payment received, oldest first.
+pub fn takings_csv(t: &Takings) -> String {
+    let mut out = String::from("date,time,amount,from,entry_id\n");
+    for (date, time, minor, from, entry) in rows(t) {
+        let amount = Amount::from_minor(minor).map_or_else(|| minor.to_string(), |a| t.currency.format(a));
+        let from = from.replace(['"', ','], "");
+        out.push_str(&format!("{date},{time},{amount},{from},{entry}\n"));
+    }
+    out
+}
+
+/// `takings`: one line per day (count and total), then the whole period.
+pub fn takings_human(t: &Takings) -> String {
+    let mut days: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+    for (date, _, minor, _, _) in rows(t) {
+        let day = days.entry(date).or_default();
+        day.0 = day.0.saturating_add(1);
+        day.1 = day.1.saturating_add(minor);
+    }
+    let show = |minor: u64| Amount::from_minor(minor).map_or_else(|| format!("{minor} minor units"), |a| money(&t.currency, a));
+    let mut lines: Vec<String> = days.iter().map(|(d, (n, sum))| format!("{d}  {n:>4} payments  {}", show(*sum))).collect();
+    let count: u64 = days.values().map(|d| d.0).sum();
+    let total = days.values().try_fold(0u64, |acc, d| acc.checked_add(d.1)).unwrap_or(u64::MAX);
+    lines.push(format!("Total: {count} payments, {}", show(total)));
+    lines.join("\n")
+}
 
 /// The line on stderr after `shop card`.
 pub fn card_message(card: &MyCard, made: bool) -> String {
