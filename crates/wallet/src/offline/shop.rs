@@ -114,11 +114,10 @@ impl Wallet {
             return self.accept_receipt(text, limits.receipt_max_age, now).map(Acceptance::Receipt);
         }
         let note = PaymentNote::from_text(text).map_err(|e| OfflineError::Rejected(e.into()))?;
-        let card = self.my_card()?;
-        let nonce = note.fields().nonce;
-        let for_my_card = card.as_ref().is_some_and(|c| nonce.as_bytes()[..4] == c.card.nonce_prefix());
-        if for_my_card && notes::read_request(self.store.conn(), nonce)?.is_none() {
-            if let Some(card) = card {
+        // A note answering none of my requests can only be for my card (the card check then
+        // refuses a note for another card, or my retired one, as `wrong_card`).
+        if let Some(card) = self.my_card()? {
+            if notes::read_request(self.store.conn(), note.fields().nonce)?.is_none() {
                 return self.accept_card_payment(&note, &card.card, limits.card_window, now).map(Acceptance::Note);
             }
         }
