@@ -15,7 +15,7 @@ use offpay_wallet::{ShopPaid, Wallet};
 
 use super::offline::{confirm, qr_text, read_arg};
 use super::output::shop::{
-    pay_shop_question, paid_offline_json, paid_offline_message, paid_online_json, paid_online_message, receipt_missing,
+    paid_offline_json, paid_offline_message, paid_online_json, paid_online_message, pay_shop_question, receipt_missing,
     takings_csv, takings_human,
 };
 use crate::time::utc_day_ms;

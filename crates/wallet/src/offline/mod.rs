@@ -34,8 +34,8 @@
 pub mod api;
 pub mod error;
 pub mod online;
-mod pay_once;
 pub mod pay_card;
+mod pay_once;
 pub mod payee;
 pub mod payer;
 pub mod shop;

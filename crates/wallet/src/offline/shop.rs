@@ -92,12 +92,14 @@ impl Wallet {
         };
         let card = ShopCard::sign(fields, self.store.device());
         let text = card.to_text();
-        self.store.conn().execute(
-            "INSERT INTO shop_card (id, text, created_at) VALUES (1, ?1, ?2)
+        self.store
+            .conn()
+            .execute(
+                "INSERT INTO shop_card (id, text, created_at) VALUES (1, ?1, ?2)
              ON CONFLICT (id) DO UPDATE SET text = excluded.text, created_at = excluded.created_at",
-            params![text, i64::try_from(now).unwrap_or(i64::MAX)],
-        )
-        .map_err(|e| OfflineError::Store(e.into()))?;
+                params![text, i64::try_from(now).unwrap_or(i64::MAX)],
+            )
+            .map_err(|e| OfflineError::Store(e.into()))?;
         Ok(MyCard { card, text })
     }
 
@@ -116,10 +118,10 @@ impl Wallet {
         let note = PaymentNote::from_text(text).map_err(|e| OfflineError::Rejected(e.into()))?;
         // A note answering none of my requests can only be for my card (the card check then
         // refuses a note for another card, or my retired one, as `wrong_card`).
-        if let Some(card) = self.my_card()? {
-            if notes::read_request(self.store.conn(), note.fields().nonce)?.is_none() {
-                return self.accept_card_payment(&note, &card.card, limits.card_window, now).map(Acceptance::Note);
-            }
+        if let Some(card) = self.my_card()?
+            && notes::read_request(self.store.conn(), note.fields().nonce)?.is_none()
+        {
+            return self.accept_card_payment(&note, &card.card, limits.card_window, now).map(Acceptance::Note);
         }
         self.accept(text, now).map(Acceptance::Note)
     }

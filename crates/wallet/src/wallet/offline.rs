@@ -12,8 +12,8 @@ use offpay_protocol::{Amount, Currency, UnixTime};
 use super::{RetriedSend, Wallet};
 use crate::offline::api::OfflineApi;
 use crate::offline::{
-    Acceptance, AcceptedPayment, CounterLimits, MyCard, ClosedPurse, Identity, IssuedRequest, LoadedPurse, OfflineError, OfflineStore, OnlineSession,
-    PurseRecord, SyncReport, unix_now,
+    Acceptance, AcceptedPayment, ClosedPurse, CounterLimits, Identity, IssuedRequest, LoadedPurse, MyCard,
+    OfflineError, OfflineStore, OnlineSession, PurseRecord, SyncReport, unix_now,
 };
 
 /// Something a command could not do on the side while it succeeded: said as a note.

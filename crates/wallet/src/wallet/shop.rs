@@ -23,7 +23,7 @@ pub enum ShopPaid {
     /// An online transfer, and its receipt (or why it could not be fetched; the payment stands).
     Online { sent: SendReceipt, receipt: Result<ReceiptAnswer, WalletError> },
     /// A card note from the offline purse, to hand to the shop.
-    Offline(Payment),
+    Offline(Box<Payment>),
 }
 
 /// Money received, oldest first, and the currency to show it in.
@@ -62,7 +62,7 @@ impl Wallet {
                 Err(e) => return Err(e),
             }
         }
-        Ok(ShopPaid::Offline(self.pay_card(card, amount, now)?))
+        Ok(ShopPaid::Offline(Box::new(self.pay_card(card, amount, now)?)))
     }
 
     /// The server's receipt of transfer `entry_id`, checked to pay the card's account.

@@ -28,7 +28,11 @@ pub fn pay_shop_question(currency: &Currency, card: &ShopCard, amount: Amount) -
 pub fn paid_online_message(sent: &SendReceipt, card: &ShopCard) -> String {
     let amount = money(&sent.currency, sent.amount);
     let again = if sent.replayed { " (already paid earlier; it was not paid again)" } else { "" };
-    format!("Paid {amount} to {} online, entry {}{again}. Show the receipt above to the shop.", shop(card), sent.entry_id)
+    format!(
+        "Paid {amount} to {} online, entry {}{again}. Show the receipt above to the shop.",
+        shop(card),
+        sent.entry_id
+    )
 }
 
 /// Said on stderr when the receipt of an online `pay-shop` could not be fetched.
@@ -109,8 +113,11 @@ pub fn takings_human(t: &Takings) -> String {
         day.0 = day.0.saturating_add(1);
         day.1 = day.1.saturating_add(minor);
     }
-    let show = |minor: u64| Amount::from_minor(minor).map_or_else(|| format!("{minor} minor units"), |a| money(&t.currency, a));
-    let mut lines: Vec<String> = days.iter().map(|(d, (n, sum))| format!("{d}  {n:>4} payments  {}", show(*sum))).collect();
+    let show = |minor: u64| {
+        Amount::from_minor(minor).map_or_else(|| format!("{minor} minor units"), |a| money(&t.currency, a))
+    };
+    let mut lines: Vec<String> =
+        days.iter().map(|(d, (n, sum))| format!("{d}  {n:>4} payments  {}", show(*sum))).collect();
     let count: u64 = days.values().map(|d| d.0).sum();
     let total = days.values().try_fold(0u64, |acc, d| acc.checked_add(d.1)).unwrap_or(u64::MAX);
     lines.push(format!("Total: {count} payments, {}", show(total)));
