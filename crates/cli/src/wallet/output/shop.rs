@@ -105,6 +105,10 @@ pub fn takings_csv(t: &Takings) -> String {
     out
 }
 
+fn payments(n: u64) -> &'static str {
+    if n == 1 { "payment" } else { "payments" }
+}
+
 /// `takings`: one line per day (count and total), then the whole period.
 pub fn takings_human(t: &Takings) -> String {
     let mut days: BTreeMap<String, (u64, u64)> = BTreeMap::new();
@@ -117,10 +121,10 @@ pub fn takings_human(t: &Takings) -> String {
         Amount::from_minor(minor).map_or_else(|| format!("{minor} minor units"), |a| money(&t.currency, a))
     };
     let mut lines: Vec<String> =
-        days.iter().map(|(d, (n, sum))| format!("{d}  {n:>4} payments  {}", show(*sum))).collect();
+        days.iter().map(|(d, (n, sum))| format!("{d}  {n:>4} {}  {}", payments(*n), show(*sum))).collect();
     let count: u64 = days.values().map(|d| d.0).sum();
     let total = days.values().try_fold(0u64, |acc, d| acc.checked_add(d.1)).unwrap_or(u64::MAX);
-    lines.push(format!("Total: {count} payments, {}", show(total)));
+    lines.push(format!("Total: {count} {}, {}", payments(count), show(total)));
     lines.join("\n")
 }
 
@@ -194,5 +198,37 @@ mod tests {
         assert_eq!(receipt_json(&r)["amount"], 25_000);
         let anonymous = AcceptedReceipt { payer_handle: None, ..r };
         assert!(receipt_human(&inr, &anonymous).contains("from account 7 "));
+    }
+
+    fn item(entry_id: i64, delta: i64, from: Option<&str>, created_at_ms: i64) -> offpay_wallet::wire::HistoryItem {
+        offpay_wallet::wire::HistoryItem {
+            entry_id,
+            kind: "transfer".to_string(),
+            delta,
+            counterparty: from.map(str::to_string),
+            memo: None,
+            created_at_ms,
+            note: None,
+        }
+    }
+
+    #[test]
+    fn takings_are_counted_per_day_and_listed_as_csv() {
+        let currency = Currency::new("INR", 2).unwrap();
+        // 2023-11-14 22:13:20 and 23:59:59.999, then 2023-11-15 00:00:00 UTC.
+        let items = vec![
+            item(1, 25_000, Some("asha"), 1_700_000_000_000),
+            item(2, 5, Some("a,b"), 1_700_006_399_999),
+            item(3, 10_000, None, 1_700_006_400_000),
+        ];
+        let t = Takings { items, currency };
+        assert_eq!(
+            takings_csv(&t),
+            "date,time,amount,from,entry_id\n2023-11-14,22:13:20,250.00,asha,1\n2023-11-14,23:59:59,0.05,ab,2\n2023-11-15,00:00:00,100.00,,3\n"
+        );
+        assert_eq!(
+            takings_human(&t),
+            "2023-11-14     2 payments  250.05 INR\n2023-11-15     1 payment  100.00 INR\nTotal: 3 payments, 350.05 INR"
+        );
     }
 }
