@@ -83,7 +83,12 @@ fn a_shop_card_is_paid_online_and_offline_and_each_payment_is_taken_once() {
     let again = refused_reason(&chai, &note);
     assert!(["already_accepted", "nonce_replayed"].contains(&again.as_str()), "{again}");
     // A note for the other shop's card, and Chai's note shown at the other shop.
-    let other_note = pay_shop(&asha, &other_card, "50.00", &["--offline"], "OPN1:");
+    let keyed = ["--offline", "--idempotency-key", "dosa-0001"];
+    let other_note = pay_shop(&asha, &other_card, "50.00", &keyed, "OPN1:");
+    // The same key again is the same payment: the same note, nothing paid twice.
+    assert_eq!(pay_shop(&asha, &other_card, "50.00", &keyed, "OPN1:"), other_note);
+    let reused = asha.refused(&["pay-shop", &other_card, "60.00", "--offline", "--idempotency-key", "dosa-0001"]);
+    assert!(reused.line.contains("already used"), "{}", reused.line);
     // (It pays another account, which the shared checks find before the card's prefix.)
     assert_eq!(refused_reason(&chai, &other_note), "wrong_payee");
     assert_eq!(refused_reason(&other, &note), "wrong_payee");

@@ -32,7 +32,7 @@ fn receipt_refused(result: Result<Acceptance, OfflineError>) -> RejectReason {
 /// Alice pays `minor` to the card `text` from her purse at `at`: the note's text.
 fn pay_card(alice: &mut Wallet, text: &str, minor: u64, at: u64) -> String {
     let card = parse_card(text).unwrap();
-    alice.pay_card(&card, amt(minor), at).unwrap().text
+    alice.pay_card(&card, amt(minor), None, at).unwrap().text
 }
 
 fn receipt(entry_id: u64, payee: offpay_protocol::AccountId, time: u64) -> String {
@@ -89,6 +89,32 @@ fn card_notes_are_taken_once_inside_the_window_and_never_for_a_retired_card() {
     assert_eq!(note_refused(bob.accept_at_counter(&old, limits, NOW + 1_010)), RejectReason::WrongCard);
     let fresh = pay_card(&mut alice, &new_card.text, 1_000, NOW + 1_000);
     assert!(bob.accept_at_counter(&fresh, limits, NOW + 1_010).is_ok());
+}
+
+#[test]
+fn a_card_payment_named_by_a_key_is_paid_once() {
+    let alice_home = Home::new("alice", ALICE);
+    let bob_home = Home::new("bob", BOB);
+    let mut alice = alice_home.open();
+    let mut bob = bob_home.open();
+    load(&mut alice, ALICE, 50_000, "purse-a");
+    let card = parse_card(&bob.make_card("Bob's Stall", NOW).unwrap().text).unwrap();
+
+    let first = alice.pay_card(&card, amt(2_000), Some("order-0001"), NOW + 10).unwrap();
+    assert!(!first.repeated);
+    assert!(alice.card_key_paid("order-0001").unwrap());
+    let again = alice.pay_card(&card, amt(2_000), Some("order-0001"), NOW + 20).unwrap();
+    assert!(again.repeated);
+    assert_eq!((again.text.as_str(), again.remaining), (first.text.as_str(), amt(48_000)));
+    assert_eq!(alice.offline_store().paid_notes().unwrap().len(), 1);
+    assert!(matches!(
+        alice.pay_card(&card, amt(2_001), Some("order-0001"), NOW + 30),
+        Err(OfflineError::CardKeyReused { .. })
+    ));
+    // Without a key, each call is a new payment.
+    alice.pay_card(&card, amt(2_000), None, NOW + 40).unwrap();
+    alice.pay_card(&card, amt(2_000), None, NOW + 41).unwrap();
+    assert_eq!(alice.offline_store().paid_notes().unwrap().len(), 3);
 }
 
 #[test]

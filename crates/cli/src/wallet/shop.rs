@@ -39,6 +39,11 @@ pub enum ShopCommands {
         /// Pay from the offline purse even when the server can be reached.
         #[arg(long)]
         offline: bool,
+        /// Your own key for this payment (8 to 128 of A-Z a-z 0-9 - _): running it again with
+        /// the same key never pays twice, online or offline; with another card or amount it is
+        /// refused.
+        #[arg(long, value_name = "KEY")]
+        idempotency_key: Option<String>,
         /// Also draw the receipt or note as a QR code (on stderr).
         #[arg(long)]
         qr: bool,
@@ -60,14 +65,14 @@ pub enum ShopCommands {
 /// Runs one shop subcommand.
 pub async fn run(wallet: &mut Wallet, command: ShopCommands) -> anyhow::Result<ExitCode> {
     match command {
-        ShopCommands::PayShop { card, amount, yes, json, offline, qr } => {
+        ShopCommands::PayShop { card, amount, yes, json, offline, idempotency_key, qr } => {
             let card = parse_card(&read_arg(&card)?)?;
             let currency = wallet.display_currency();
             let parsed = wallet.card_amount(&card, &amount)?;
-            if !yes {
+            if !yes && idempotency_key.is_none() {
                 confirm(&pay_shop_question(&currency, &card, parsed))?;
             }
-            match wallet.pay_shop(&card, &amount, offline, None, unix_now()).await? {
+            match wallet.pay_shop(&card, &amount, offline, idempotency_key.as_deref(), unix_now()).await? {
                 ShopPaid::Online { sent, receipt } => {
                     match &receipt {
                         Ok(r) if json => println!("{}", paid_online_json(&sent, Some(r))),

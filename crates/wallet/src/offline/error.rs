@@ -56,6 +56,12 @@ pub enum OfflineError {
     BadShopName(DecodeError),
     #[error("this home has no shop card yet; make one with `offpay wallet shop card --name NAME`")]
     NoShopCard,
+    /// `pay-shop --idempotency-key` with a key this device already used for another card or
+    /// amount.
+    #[error(
+        "the idempotency key {key} was already used on this device for another shop payment; nothing was paid. Use a new key for a new payment"
+    )]
+    CardKeyReused { key: String },
     #[error("this is not a shop card: {0}")]
     MalformedCard(DecodeError),
     #[error(transparent)]

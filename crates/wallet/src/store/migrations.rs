@@ -51,8 +51,9 @@ const STEPS: &[&str] = &[
     //    revocations.
     OFFLINE_TABLES,
     // 4: shops (issue 14, docs/decisions/shop-card.md): this home's one shop card (a new card
-    //    replaces the row, which retires the old card), and the entry ids of the server
-    //    receipts accepted, so that one receipt is accepted once.
+    //    replaces the row, which retires the old card), the entry ids of the server receipts
+    //    accepted, so that one receipt is accepted once, and the card notes paid under a
+    //    caller's idempotency key (`pay-shop --idempotency-key`), so that a key pays once.
     "CREATE TABLE shop_card (
         id            INTEGER PRIMARY KEY CHECK (id = 1),
         text          TEXT NOT NULL,
@@ -64,6 +65,13 @@ const STEPS: &[&str] = &[
         payer         INTEGER NOT NULL,
         amount        INTEGER NOT NULL,
         accepted_at   INTEGER NOT NULL
+     ) STRICT;
+     CREATE TABLE card_payments (
+        idempotency_key TEXT PRIMARY KEY NOT NULL,
+        card_hash     TEXT NOT NULL,
+        amount        INTEGER NOT NULL,
+        note_hash     TEXT NOT NULL,
+        created_at    INTEGER NOT NULL
      ) STRICT;",
 ];
 

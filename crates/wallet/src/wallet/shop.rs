@@ -50,8 +50,16 @@ impl Wallet {
         now: UnixTime,
     ) -> Result<ShopPaid, WalletError> {
         let amount = self.card_amount(card, amount_text)?;
+        if let Some(key) = key.filter(|k| !super::is_valid_idempotency_key(k)) {
+            return Err(WalletError::BadIdempotencyKey(key.to_string()));
+        }
+        // A key already paid offline is that payment (never also paid online).
+        let paid_offline = match key {
+            Some(key) => self.card_key_paid(key)?,
+            None => false,
+        };
         let handle = card.fields().handle.clone();
-        if let (false, Some(handle)) = (offline, handle) {
+        if let (false, false, Some(handle)) = (offline, paid_offline, handle) {
             let memo = card.fields().name.as_str().to_string();
             match self.send(handle.as_str(), amount_text, Some(&memo), key).await {
                 Ok(sent) => {
@@ -62,7 +70,7 @@ impl Wallet {
                 Err(e) => return Err(e),
             }
         }
-        Ok(ShopPaid::Offline(Box::new(self.pay_card(card, amount, now)?)))
+        Ok(ShopPaid::Offline(Box::new(self.pay_card(card, amount, key, now)?)))
     }
 
     /// The server's receipt of transfer `entry_id`, checked to pay the card's account.

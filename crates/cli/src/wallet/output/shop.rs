@@ -59,8 +59,9 @@ pub fn paid_online_json(sent: &SendReceipt, receipt: Option<&offpay_wallet::offl
 
 /// Said on stderr after an offline `pay-shop`.
 pub fn paid_offline_message(currency: &Currency, card: &ShopCard, p: &Payment) -> String {
+    let when = if p.repeated { "earlier, with this key; it was not paid again" } else { "offline" };
     format!(
-        "Paid {} to {} offline (note {} of purse {}). Show the note above to the shop. Left in the purse: {}.",
+        "Paid {} to {} {when} (note {} of purse {}). Show the note above to the shop. Left in the purse: {}.",
         money(currency, p.amount),
         shop(card),
         p.seq,
@@ -73,6 +74,7 @@ pub fn paid_offline_message(currency: &Currency, card: &ShopCard, p: &Payment) -
 pub fn paid_offline_json(p: &Payment) -> Value {
     json!({
         "online": false,
+        "repeated": p.repeated,
         "note": p.text,
         "purse_id": p.purse_id.to_hex(),
         "seq": p.seq,
