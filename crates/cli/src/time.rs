@@ -1,5 +1,6 @@
 //! Formatting milliseconds since the Unix epoch as UTC date-times (jiff does the calendar), for
-//! the operator (`utc`) and for people (`utc_minute`, used by the wallet's wording).
+//! the operator (`utc`) and for people (`utc_minute`, used by the wallet's wording); the days of
+//! `wallet takings` (`utc_day_ms`, `utc_date_time`).
 
 use jiff::Timestamp;
 use jiff::civil::DateTime;
@@ -37,9 +38,37 @@ pub fn utc_minute(ms: i64) -> String {
     }
 }
 
+/// `YYYY-MM-DD` and `HH:MM:SS` (UTC) of `ms`, for the takings' rows (`None` outside the years
+/// 1 to 9999).
+pub fn utc_date_time(ms: i64) -> Option<(String, String)> {
+    let (t, _) = civil(ms).filter(|(t, _)| t.year() > 0)?;
+    Some((
+        format!("{:04}-{:02}-{:02}", t.year(), t.month(), t.day()),
+        format!("{:02}:{:02}:{:02}", t.hour(), t.minute(), t.second()),
+    ))
+}
+
+/// The first millisecond (UTC) of the day `date` (`YYYY-MM-DD`), and of the day after it.
+pub fn utc_day_ms(date: &str) -> Result<(i64, i64), String> {
+    let day: jiff::civil::Date = date.parse().map_err(|e| format!("{date:?} is not a date YYYY-MM-DD ({e})"))?;
+    let start = |d: jiff::civil::Date| {
+        d.to_zoned(TimeZone::UTC).map(|z| z.timestamp().as_millisecond()).map_err(|e| format!("{date}: {e}"))
+    };
+    let next = day.tomorrow().map_err(|e| format!("{date}: {e}"))?;
+    Ok((start(day)?, start(next)?))
+}
+
 #[cfg(test)]
 mod tests {
-    use super::{utc, utc_minute};
+    use super::{utc, utc_date_time, utc_day_ms, utc_minute};
+
+    #[test]
+    fn days_and_rows() {
+        assert_eq!(utc_day_ms("2023-11-14"), Ok((1_699_920_000_000, 1_700_006_400_000)));
+        assert!(utc_day_ms("2023-02-30").is_err());
+        assert!(utc_day_ms("14/11/2023").is_err());
+        assert_eq!(utc_date_time(1_700_000_000_123), Some(("2023-11-14".to_string(), "22:13:20".to_string())));
+    }
 
     #[test]
     fn formats_known_instants() {

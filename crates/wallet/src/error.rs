@@ -57,6 +57,9 @@ pub enum WalletError {
     Store(#[from] StoreError),
     #[error("live events stopped: {0}")]
     Watch(WatchError),
+    /// The server's receipt of a shop payment is unreadable or pays another account.
+    #[error("the payment was made, but the server's receipt cannot be used: {0}")]
+    BadReceipt(String),
     /// The device key or the offline tables could not be read.
     #[error(transparent)]
     Offline(Box<OfflineError>),

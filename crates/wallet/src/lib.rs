@@ -45,5 +45,5 @@ pub use events::{Event, WatchOptions, WatchStatus};
 pub use store::Store;
 pub use wallet::{
     AccountView, BalanceView, Freshness, HistoryView, KnownIdentity, LogoutOutcome, OfflineSync, RetriedSend,
-    SendReceipt, SideNote, SyncOutcome, Wallet,
+    SendReceipt, ShopPaid, SideNote, SyncOutcome, Takings, Wallet,
 };

@@ -8,13 +8,15 @@
 //! 2 the command line is wrong; 3 a payment's outcome is unknown and it is kept pending
 //! (`offpay wallet retry KEY` or `offpay wallet sync` finishes it).
 //!
-//! Files: `wallet/offline.rs` (the offline commands), `wallet/output.rs` (all wording and JSON
+//! Files: `wallet/offline.rs` (the offline commands, with `shop card`), `wallet/shop.rs`
+//! (`pay-shop`, `takings`), `wallet/output.rs` (all wording and JSON
 //! shapes; the offline commands' in `wallet/output/offline.rs`), `wallet/password.rs` (password from `OFFPAY_PASSWORD` or a silent prompt); dates
 //! through `crate::time`.
 
 mod offline;
 mod output;
 mod password;
+mod shop;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -127,6 +129,8 @@ enum WalletCommand {
     Watch,
     #[command(flatten)]
     Offline(offline::OfflineCommand),
+    #[command(flatten)]
+    Shop(shop::ShopCommands),
 }
 
 pub fn run(args: WalletArgs) -> anyhow::Result<ExitCode> {
@@ -215,6 +219,7 @@ async fn dispatch(mut wallet: Wallet, command: WalletCommand) -> anyhow::Result<
         }
         WalletCommand::Watch => return watch(wallet).await,
         WalletCommand::Offline(command) => return offline::run(&mut wallet, command).await,
+        WalletCommand::Shop(command) => return shop::run(&mut wallet, command).await,
     }
     Ok(ExitCode::SUCCESS)
 }

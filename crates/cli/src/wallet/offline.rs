@@ -1,5 +1,5 @@
-//! `offpay wallet` offline subcommands: `purse load|close|status`, `request`, `pay`, `accept`,
-//! `sync`. Thin: each command is one `offpay_wallet::Wallet` method (`wallet/offline.rs` of the
+//! `offpay wallet` offline subcommands: `purse load|close|status`, `request`, `pay`, `accept`
+//! (notes for my requests or my shop card, and server receipts), `shop card`, `sync`. Thin: each command is one `offpay_wallet::Wallet` method (`wallet/offline.rs` of the
 //! wallet crate); this file reads the argument and the clock, asks for confirmation, and prints
 //! (the wording is in `output/offline.rs`). `sync`
 //! prints the outcome of each online payment left pending that it retried, then the offline
@@ -16,7 +16,8 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use offpay_wallet::Wallet;
-use offpay_wallet::offline::{DEFAULT_REQUEST_VALIDITY_SECS, OfflineError, unix_now};
+use offpay_wallet::offline::shop::{DEFAULT_CARD_WINDOW_SECS, DEFAULT_RECEIPT_MAX_AGE_SECS};
+use offpay_wallet::offline::{Acceptance, CounterLimits, DEFAULT_REQUEST_VALIDITY_SECS, OfflineError, unix_now};
 use serde_json::Value;
 
 use super::output::offline::{
@@ -24,6 +25,7 @@ use super::output::offline::{
     pay_question, purses_human, purses_json, refused_json, repeated_message, requested_message, resumed_load_note,
     side_note, sync_human, sync_json,
 };
+use super::output::shop::{card_json, card_message, receipt_human, receipt_json};
 use super::output::{retried_human, retried_json};
 
 #[derive(clap::Subcommand)]
@@ -58,14 +60,28 @@ pub enum OfflineCommand {
         #[arg(long)]
         qr: bool,
     },
-    /// Check and accept a payment note, with no server; exits non-zero with the reason if refused.
+    /// Check and accept a payment note (for a request of mine or my shop card) or a server
+    /// receipt (OPT1:…) of an online payment to me, with no server; exits non-zero with the
+    /// reason if refused.
     Accept {
-        /// The payment note text (OPN1:…) in single quotes (it may contain spaces and $), or - to
-        /// read it from stdin.
+        /// The payment note (OPN1:…) or receipt (OPT1:…) text in single quotes (it may contain
+        /// spaces and $), or - to read it from stdin.
         note: String,
         /// Print one JSON object, amounts in minor units.
         #[arg(long)]
         json: bool,
+        /// A note paying my shop card is refused when its time is further than this from my
+        /// clock, in minutes.
+        #[arg(long, default_value_t = DEFAULT_CARD_WINDOW_SECS / 60, value_parser = clap::value_parser!(u64).range(1..=1440))]
+        window: u64,
+        /// A receipt older than this by my clock is refused, in minutes.
+        #[arg(long, default_value_t = DEFAULT_RECEIPT_MAX_AGE_SECS / 60, value_parser = clap::value_parser!(u64).range(1..=1440))]
+        max_age: u64,
+    },
+    /// The shop card: one printed QR code (OPS1:…) customers pay online or offline.
+    Shop {
+        #[command(subcommand)]
+        command: ShopCommand,
     },
     /// Retry the pending payments (see `pending`), then upload offline notes for settlement and
     /// download issuer keys, revocations and purse states. Exits 3 if a payment is still
@@ -74,6 +90,23 @@ pub enum OfflineCommand {
         /// Print one JSON object, amounts in minor units.
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(clap::Subcommand)]
+pub enum ShopCommand {
+    /// Print this home's shop card (OPS1:…) on stdout; with --name, make a new one first (the
+    /// old card is retired: notes paying it are refused).
+    Card {
+        /// The shop's name as printed on the card (1 to 48 bytes); makes a new card.
+        #[arg(long)]
+        name: Option<String>,
+        /// Print one JSON object instead of the card text.
+        #[arg(long)]
+        json: bool,
+        /// Also draw the card as a QR code (on stderr).
+        #[arg(long)]
+        qr: bool,
     },
 }
 
@@ -169,25 +202,49 @@ pub async fn run(wallet: &mut Wallet, command: OfflineCommand) -> anyhow::Result
                 eprintln!("{}", qr_text(&payment.text)?);
             }
         }
-        OfflineCommand::Accept { note, json } => {
+        OfflineCommand::Accept { note, json, window, max_age } => {
             let note = read_arg(&note)?;
-            let (known, accepted) = wallet.accept_payment(&note, unix_now()).await?;
+            let limits = CounterLimits { card_window: window * 60, receipt_max_age: max_age * 60 };
+            let (known, accepted) = wallet.accept_shown(&note, limits, unix_now()).await?;
             for note in &known.notes {
                 eprintln!("{}", side_note(note));
             }
+            let currency = &known.identity.currency;
             match accepted {
-                Ok(accepted) => {
+                Ok(Acceptance::Note(accepted)) => {
                     if json {
                         println!("{}", accepted_json(&accepted));
                     } else {
-                        println!("{}", accepted_human(&known.identity.currency, &accepted));
+                        println!("{}", accepted_human(currency, &accepted));
                     }
                 }
-                Err(OfflineError::Rejected(reason)) if json => {
+                Ok(Acceptance::Receipt(receipt)) => {
+                    if json {
+                        println!("{}", receipt_json(&receipt));
+                    } else {
+                        println!("{}", receipt_human(currency, &receipt));
+                    }
+                }
+                Err(OfflineError::Rejected(reason) | OfflineError::ReceiptRejected(reason)) if json => {
                     println!("{}", refused_json(&reason));
                     return Ok(ExitCode::FAILURE);
                 }
                 Err(e) => return Err(e.into()),
+            }
+        }
+        OfflineCommand::Shop { command: ShopCommand::Card { name, json, qr } } => {
+            let (card, known) = wallet.shop_card(name.as_deref(), unix_now()).await?;
+            for note in &known.notes {
+                eprintln!("{}", side_note(note));
+            }
+            if json {
+                println!("{}", card_json(&card));
+            } else {
+                println!("{}", card.text);
+            }
+            eprintln!("{}", card_message(&card, name.is_some()));
+            if qr {
+                eprintln!("{}", qr_text(&card.text)?);
             }
         }
         OfflineCommand::Sync { json } => {
@@ -212,7 +269,7 @@ pub async fn run(wallet: &mut Wallet, command: OfflineCommand) -> anyhow::Result
 }
 
 /// The argument, or stdin when it is `-`.
-fn read_arg(arg: &str) -> anyhow::Result<String> {
+pub(super) fn read_arg(arg: &str) -> anyhow::Result<String> {
     if arg != "-" {
         return Ok(arg.to_string());
     }
@@ -223,7 +280,7 @@ fn read_arg(arg: &str) -> anyhow::Result<String> {
 
 /// Asks `question` on the terminal; anything but y/yes cancels. Refuses when stdin is not a
 /// terminal (pass `--yes` in scripts).
-fn confirm(question: &str) -> anyhow::Result<()> {
+pub(super) fn confirm(question: &str) -> anyhow::Result<()> {
     let stdin = std::io::stdin();
     if !stdin.is_terminal() {
         anyhow::bail!("{question} — not confirmed: stdin is not a terminal; pass --yes to pay without asking");

@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 use crate::time::utc_minute;
 
 pub mod offline;
+pub mod shop;
 
 /// "750.00 INR".
 pub fn money(currency: &Currency, amount: Amount) -> String {

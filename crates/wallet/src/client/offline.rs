@@ -9,7 +9,7 @@ use serde::de::IgnoredAny;
 use super::{Client, ClientError, Retry};
 use crate::offline::api::{
     CloseRequest, DeviceRequest, IssuerKeyJson, IssuerKeysAnswer, LoadPurseRequest, NoteResult, NotesAnswer,
-    NotesUpload, PurseClosed, PurseInfo, PurseLoaded, PursesAnswer, RevocationsJson,
+    NotesUpload, PurseClosed, PurseInfo, PurseLoaded, PursesAnswer, ReceiptAnswer, RevocationsJson,
 };
 
 impl Client {
@@ -18,6 +18,12 @@ impl Client {
         let answer: IssuerKeysAnswer =
             self.call(Retry::Idempotent, || self.http.get(self.server.url("/v1/issuer-keys"))).await?;
         Ok(answer.keys)
+    }
+
+    /// `GET /v1/receipts/{entry_id}`: the signed receipt of a transfer I sent or received.
+    pub async fn receipt(&self, token: &str, entry_id: i64) -> Result<ReceiptAnswer, ClientError> {
+        let path = format!("/v1/receipts/{entry_id}");
+        self.call(Retry::Idempotent, || self.http.get(self.server.url(&path)).bearer_auth(token)).await
     }
 
     /// `GET /v1/revocations`.

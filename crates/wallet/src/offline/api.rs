@@ -116,3 +116,16 @@ pub struct NoteResult {
 pub struct NotesAnswer {
     pub results: Vec<NoteResult>,
 }
+
+/// Answer of `GET /v1/receipts/{entry_id}`: the server's signed receipt of an online transfer.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ReceiptAnswer {
+    /// The receipt, text form (`OPT1:…`).
+    pub receipt: String,
+    pub entry_id: u64,
+    pub from: String,
+    pub to: String,
+    /// Minor units.
+    pub amount: u64,
+    pub created_at_ms: i64,
+}

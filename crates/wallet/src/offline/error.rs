@@ -49,6 +49,21 @@ pub enum OfflineError {
     /// The payee's acceptance check refused the note.
     #[error("note refused ({code}): {0}", code = .0.code())]
     Rejected(RejectReason),
+    /// The shop's receipt check refused the receipt.
+    #[error("receipt refused ({code}): {0}", code = .0.code())]
+    ReceiptRejected(RejectReason),
+    #[error("this is not a shop name: {0} (1 to 48 bytes of printable text, no space at either end)")]
+    BadShopName(DecodeError),
+    #[error("this home has no shop card yet; make one with `offpay wallet shop card --name NAME`")]
+    NoShopCard,
+    /// `pay-shop --idempotency-key` with a key this device already used for another card or
+    /// amount.
+    #[error(
+        "the idempotency key {key} was already used on this device for another shop payment; nothing was paid. Use a new key for a new payment"
+    )]
+    CardKeyReused { key: String },
+    #[error("this is not a shop card: {0}")]
+    MalformedCard(DecodeError),
     #[error(transparent)]
     Amount(#[from] AmountError),
     #[error("the request would expire before it is made (valid for {0} seconds)")]
@@ -77,7 +92,7 @@ impl OfflineError {
     /// The protocol's reason code when a note or request was refused.
     pub fn reject_code(&self) -> Option<&'static str> {
         match self {
-            OfflineError::Rejected(r) => Some(r.code()),
+            OfflineError::Rejected(r) | OfflineError::ReceiptRejected(r) => Some(r.code()),
             OfflineError::Pay(PayError::Request(r) | PayError::Certificate(r)) => Some(r.code()),
             _ => None,
         }

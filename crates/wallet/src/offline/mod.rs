@@ -11,8 +11,10 @@
 //!   rows out, one transaction per call. Start reading here.
 //! - The operations are [`crate::Wallet`] methods, built on that storage and the protocol's
 //!   checks: [`payer`] (`preview_payment`, `pay`, `offline_balance`, no server; `pay_once.rs`:
-//!   a request already paid gets its earlier note again, never a second one), [`payee`]
-//!   (`request`, `accept`, no server), [`online`] (`load_purse_with`, `close_purses_with`,
+//!   a request already paid gets its earlier note again, never a second one; `pay_card.rs`: a
+//!   shop card paid with a card note), [`payee`]
+//!   (`request`, `accept`, no server), [`shop`] (the shop card, and accepting card notes and
+//!   server receipts at the counter, no server), [`online`] (`load_purse_with`, `close_purses_with`,
 //!   `sync_notes_with`, `refresh_identity`: server, through [`crate::client::Client`]'s offline
 //!   endpoint methods). The commands that combine them with the session are in
 //!   `wallet/offline.rs`.
@@ -32,15 +34,18 @@
 pub mod api;
 pub mod error;
 pub mod online;
+pub mod pay_card;
 mod pay_once;
 pub mod payee;
 pub mod payer;
+pub mod shop;
 pub mod store;
 
 pub use error::OfflineError;
 pub use online::{ClosedPurse, LoadedPurse, OnlineSession, SyncReport};
 pub use payee::{AcceptedPayment, DEFAULT_REQUEST_VALIDITY_SECS, IssuedRequest};
 pub use payer::{PayPreview, Payment, parse_request};
+pub use shop::{Acceptance, AcceptedReceipt, CounterLimits, MyCard};
 pub use store::{
     AcceptedRecord, Identity, OfflineStore, OfflineStoreError, OpenRequestRecord, PaidRecord, PurseRecord, PurseStatus,
     UploadSide, UploadStatus,

@@ -144,7 +144,7 @@ impl Wallet {
     }
 }
 
-fn store_err(e: rusqlite::Error) -> OfflineError {
+pub(super) fn store_err(e: rusqlite::Error) -> OfflineError {
     OfflineError::Store(e.into())
 }
 
@@ -169,9 +169,7 @@ fn repeated_payment(
     })
 }
 
-/// Tries the usable purses in order (soonest expiry first) and signs with the first that can
-/// pay. When none can: the request's own problem if it has one, else the reason of the purse
-/// with the most left.
+/// Checks the request, then signs its payment with the first purse that can pay it.
 fn choose_and_sign<'a>(
     purses: &'a [PurseRecord],
     device: &SigningKey,
@@ -180,6 +178,22 @@ fn choose_and_sign<'a>(
     now: UnixTime,
 ) -> Result<(&'a PurseRecord, PurseState, PaymentNote), OfflineError> {
     request.verify(now).map_err(PayError::Request)?;
+    choose_purse_and_sign(purses, device, revocations, now, |purse| {
+        prepare_next(&purse.certificate, &purse.state, device, request, now)
+    })
+}
+
+/// Tries the usable purses in order (soonest expiry first) and signs with the first that can
+/// pay (`sign`: the request's or the card's payment from that purse). When none can: the
+/// request's or card's own problem if it has one, else the reason of the purse with the most
+/// left.
+pub(super) fn choose_purse_and_sign<'a>(
+    purses: &'a [PurseRecord],
+    device: &SigningKey,
+    revocations: &Revocations,
+    now: UnixTime,
+    sign: impl Fn(&PurseRecord) -> Result<(PurseState, PaymentNote), PayError>,
+) -> Result<(&'a PurseRecord, PurseState, PaymentNote), OfflineError> {
     let device_key = device.verifying_key();
     let mut best_failure: Option<(Amount, PayError)> = None;
     let mut revoked = false;
@@ -191,7 +205,7 @@ fn choose_and_sign<'a>(
         if !purse.usable_at(now) {
             continue;
         }
-        match prepare_next(&purse.certificate, &purse.state, device, request, now) {
+        match sign(purse) {
             Ok((next, note)) => return Ok((purse, next, note)),
             Err(e @ (PayError::Request(_) | PayError::Field(_))) => return Err(e.into()),
             Err(e) => {

@@ -10,7 +10,8 @@
 //! unchanged once it supports rusqlite 0.43.
 //!
 //! Steps 1-2 are the online store's history before the two files became one; step 3 adds the
-//! offline tables (they were `offline.sqlite3`'s schema 2). A home that still has the old
+//! offline tables (they were `offline.sqlite3`'s schema 2); step 4 the shop card and accepted
+//! receipts. A home that still has the old
 //! `offline.sqlite3` has its rows moved in by `legacy_offline.rs` right after these steps.
 
 use rusqlite::{Connection, TransactionBehavior};
@@ -49,6 +50,29 @@ const STEPS: &[&str] = &[
     //    accepted notes and tallies, paid notes with their request nonce, issuer keys and
     //    revocations.
     OFFLINE_TABLES,
+    // 4: shops (issue 14, docs/decisions/shop-card.md): this home's one shop card (a new card
+    //    replaces the row, which retires the old card), the entry ids of the server receipts
+    //    accepted, so that one receipt is accepted once, and the card notes paid under a
+    //    caller's idempotency key (`pay-shop --idempotency-key`), so that a key pays once.
+    "CREATE TABLE shop_card (
+        id            INTEGER PRIMARY KEY CHECK (id = 1),
+        text          TEXT NOT NULL,
+        created_at    INTEGER NOT NULL
+     ) STRICT;
+     CREATE TABLE receipts (
+        entry_id      INTEGER PRIMARY KEY NOT NULL,
+        text          TEXT NOT NULL,
+        payer         INTEGER NOT NULL,
+        amount        INTEGER NOT NULL,
+        accepted_at   INTEGER NOT NULL
+     ) STRICT;
+     CREATE TABLE card_payments (
+        idempotency_key TEXT PRIMARY KEY NOT NULL,
+        card_hash     TEXT NOT NULL,
+        amount        INTEGER NOT NULL,
+        note_hash     TEXT NOT NULL,
+        created_at    INTEGER NOT NULL
+     ) STRICT;",
 ];
 
 /// The offline tables, as `offline.sqlite3` had them at its last schema (2).

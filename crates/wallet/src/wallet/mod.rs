@@ -8,15 +8,18 @@
 //! again, so the server replays the first outcome instead of paying twice.
 //!
 //! The offline commands (purse load/close/status, request, pay, accept, sync) are `Wallet`
-//! methods too, in `wallet/offline.rs`, built on [`crate::offline`]. Every command of the
+//! methods too, in `wallet/offline.rs`, built on [`crate::offline`]; the shop commands that
+//! need the session (`pay-shop`, `takings`) in `wallet/shop.rs`. Every command of the
 //! terminal wallet is one method here: the CLI parses, calls it, and prints.
 //!
 //! One store: the wallet holds one connection to `<home>/wallet.sqlite3` (an
 //! [`OfflineStore`]: the [`Store`] with the device key loaded).
 
 mod offline;
+mod shop;
 
 pub use offline::{KnownIdentity, OfflineSync, SideNote, SyncOutcome};
+pub use shop::{ShopPaid, Takings};
 
 use offpay_protocol::{Amount, Currency, Handle};
 

@@ -12,8 +12,8 @@ use offpay_protocol::{Amount, Currency, UnixTime};
 use super::{RetriedSend, Wallet};
 use crate::offline::api::OfflineApi;
 use crate::offline::{
-    AcceptedPayment, ClosedPurse, Identity, IssuedRequest, LoadedPurse, OfflineError, OfflineStore, OnlineSession,
-    PurseRecord, SyncReport, unix_now,
+    Acceptance, AcceptedPayment, ClosedPurse, CounterLimits, Identity, IssuedRequest, LoadedPurse, MyCard,
+    OfflineError, OfflineStore, OnlineSession, PurseRecord, SyncReport, unix_now,
 };
 
 /// Something a command could not do on the side while it succeeded: said as a note.
@@ -156,6 +156,35 @@ impl Wallet {
     ) -> Result<(KnownIdentity, Result<AcceptedPayment, OfflineError>), OfflineError> {
         let known = self.identity().await?;
         let accepted = self.accept(note_text, now);
+        Ok((known, accepted))
+    }
+
+    /// `shop card`: with a name, makes a new shop card (retiring the old one); without, the
+    /// card this home already has.
+    pub async fn shop_card(
+        &mut self,
+        name: Option<&str>,
+        now: UnixTime,
+    ) -> Result<(MyCard, KnownIdentity), OfflineError> {
+        let known = self.identity().await?;
+        let card = match name {
+            Some(name) => self.make_card(name, now)?,
+            None => self.my_card()?.ok_or(OfflineError::NoShopCard)?,
+        };
+        Ok((card, known))
+    }
+
+    /// `accept` at a counter: a note for my request or my shop card, or a server receipt; with
+    /// no server once my identity is known. The outer error is about my identity; the inner
+    /// result is the acceptance or refusal.
+    pub async fn accept_shown(
+        &mut self,
+        text: &str,
+        limits: CounterLimits,
+        now: UnixTime,
+    ) -> Result<(KnownIdentity, Result<Acceptance, OfflineError>), OfflineError> {
+        let known = self.identity().await?;
+        let accepted = self.accept_at_counter(text, limits, now);
         Ok((known, accepted))
     }
 

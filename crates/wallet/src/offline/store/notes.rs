@@ -170,9 +170,9 @@ pub(crate) fn read_tally(conn: &Connection, purse_id: PurseId) -> Result<Option<
     .transpose()
 }
 
-/// Stores an accepted note, its purse's new tally, and marks its request paid. Call inside the
-/// transaction that ran the acceptance check.
-pub(crate) fn record_acceptance(
+/// Stores an accepted note and its purse's new tally (a note paying my shop card has no request
+/// to mark paid). Call inside the transaction that ran the acceptance check.
+pub(crate) fn record_card_acceptance(
     conn: &Connection,
     note_text: &str,
     accepted: &Accepted,
@@ -197,6 +197,18 @@ pub(crate) fn record_acceptance(
         "INSERT INTO tallies (purse_id, tally) VALUES (?1, ?2) ON CONFLICT (purse_id) DO UPDATE SET tally = excluded.tally",
         params![accepted.purse_id.to_hex(), tally],
     )?;
+    Ok(())
+}
+
+/// Stores an accepted note and its purse's new tally, and marks its request paid. Call inside
+/// the transaction that ran the acceptance check.
+pub(crate) fn record_acceptance(
+    conn: &Connection,
+    note_text: &str,
+    accepted: &Accepted,
+    now: UnixTime,
+) -> Result<(), OfflineStoreError> {
+    record_card_acceptance(conn, note_text, accepted, now)?;
     let changed =
         conn.execute("UPDATE requests SET paid = 1 WHERE nonce = ?1 AND paid = 0", [accepted.nonce.to_hex()])?;
     if changed != 1 {

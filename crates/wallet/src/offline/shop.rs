@@ -1,0 +1,246 @@
+//! Shops (issue 14, docs/decisions/shop-card.md), the shop's side with no server, as [`Wallet`]
+//! methods: make this home's one shop card (`OPS1:`), and accept what a customer shows at the
+//! counter: a *card note* (a payment note whose nonce carries my card's prefix, checked by
+//! [`offpay_protocol::accept_card_note`]) or a server *receipt* (`OPT1:`, checked by
+//! [`Receipt::check`]) of an online payment.
+//!
+//! Like `payee.rs`, each acceptance runs its check and stores its outcome in one
+//! `BEGIN IMMEDIATE` transaction, committed before it returns: a card note goes to the
+//! `accepted` table (so `sync` uploads it) with its purse's tally; a receipt's entry id goes to
+//! the `receipts` table. The nonces this home has seen are those of every note it accepted
+//! and every request it made.
+
+use std::collections::BTreeSet;
+
+use offpay_protocol::{
+    AccountId, Amount, CardAcceptContext, CardFields, Encoded, Handle, Nonce, PaymentNote, Receipt, ReceiptContext,
+    ShopCard, ShopName, UnixTime, accept_card_note,
+};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+
+use super::error::OfflineError;
+use super::payee::AcceptedPayment;
+use super::store::{corrupt, notes, sql_amount};
+use crate::wallet::Wallet;
+
+/// How far a card note's time may be from my clock, unless told otherwise: 10 minutes.
+pub const DEFAULT_CARD_WINDOW_SECS: u64 = 10 * 60;
+/// How old a receipt may be by my clock, unless told otherwise: 10 minutes.
+pub const DEFAULT_RECEIPT_MAX_AGE_SECS: u64 = 10 * 60;
+
+/// This home's shop card with its text form (`OPS1:…`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MyCard {
+    pub card: ShopCard,
+    pub text: String,
+}
+
+/// A receipt that passed every check and whose entry id is stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AcceptedReceipt {
+    pub entry_id: u64,
+    pub payer: AccountId,
+    pub payer_handle: Option<Handle>,
+    pub amount: Amount,
+    pub time: UnixTime,
+}
+
+/// What the counter accepted: a card note (or a note for one of my requests), or a receipt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Acceptance {
+    Note(AcceptedPayment),
+    Receipt(AcceptedReceipt),
+}
+
+/// The freshness limits of [`Wallet::accept_at_counter`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CounterLimits {
+    /// Card notes: how far the note's time may be from my clock, in seconds.
+    pub card_window: u64,
+    /// Receipts: how old they may be, in seconds.
+    pub receipt_max_age: u64,
+}
+
+impl Default for CounterLimits {
+    fn default() -> Self {
+        CounterLimits { card_window: DEFAULT_CARD_WINDOW_SECS, receipt_max_age: DEFAULT_RECEIPT_MAX_AGE_SECS }
+    }
+}
+
+/// The text prefix of a receipt.
+const RECEIPT_PREFIX: &str = "OPT1:";
+
+impl Wallet {
+    /// This home's shop card, if it made one.
+    pub fn my_card(&self) -> Result<Option<MyCard>, OfflineError> {
+        read_card(self.store.conn())
+    }
+
+    /// Makes and stores a new shop card named `name` for my account, handle and currency,
+    /// signed with this device's key and issued at `now`. It replaces the card this home had:
+    /// notes for the old card are refused from now on (`wrong_card`).
+    pub fn make_card(&mut self, name: &str, now: UnixTime) -> Result<MyCard, OfflineError> {
+        let identity = self.require_identity()?;
+        let name = ShopName::parse(name).map_err(OfflineError::BadShopName)?;
+        let fields = CardFields {
+            payee: identity.account,
+            shop_device_key: self.store.device_public_key(),
+            currency: identity.currency.into(),
+            issued_at: now,
+            handle: Some(identity.handle.clone()),
+            name,
+        };
+        let card = ShopCard::sign(fields, self.store.device());
+        let text = card.to_text();
+        self.store
+            .conn()
+            .execute(
+                "INSERT INTO shop_card (id, text, created_at) VALUES (1, ?1, ?2)
+             ON CONFLICT (id) DO UPDATE SET text = excluded.text, created_at = excluded.created_at",
+                params![text, i64::try_from(now).unwrap_or(i64::MAX)],
+            )
+            .map_err(|e| OfflineError::Store(e.into()))?;
+        Ok(MyCard { card, text })
+    }
+
+    /// Accepts what a customer shows at the counter: a receipt (`OPT1:…`), a note paying my
+    /// shop card, or a note paying one of my payment requests (as [`Wallet::accept`]).
+    pub fn accept_at_counter(
+        &mut self,
+        text: &str,
+        limits: CounterLimits,
+        now: UnixTime,
+    ) -> Result<Acceptance, OfflineError> {
+        let text = text.trim();
+        if text.starts_with(RECEIPT_PREFIX) {
+            return self.accept_receipt(text, limits.receipt_max_age, now).map(Acceptance::Receipt);
+        }
+        let note = PaymentNote::from_text(text).map_err(|e| OfflineError::Rejected(e.into()))?;
+        // A note answering none of my requests can only be for my card (the card check then
+        // refuses a note for another card, or my retired one, as `wrong_card`).
+        if let Some(card) = self.my_card()?
+            && notes::read_request(self.store.conn(), note.fields().nonce)?.is_none()
+        {
+            return self.accept_card_payment(&note, &card.card, limits.card_window, now).map(Acceptance::Note);
+        }
+        self.accept(text, now).map(Acceptance::Note)
+    }
+
+    /// Accepts a note paying `card` (my card): the protocol's card check against the nonces
+    /// this home has seen, then durable storage like an accepted request note.
+    fn accept_card_payment(
+        &mut self,
+        note: &PaymentNote,
+        card: &ShopCard,
+        window: u64,
+        now: UnixTime,
+    ) -> Result<AcceptedPayment, OfflineError> {
+        let issuer_keys = self.store.issuer_keys()?;
+        let revocations = self.store.revocations()?;
+        let tx = self
+            .store
+            .conn_mut()
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| OfflineError::Store(e.into()))?;
+        let seen_nonces = seen_nonces(&tx)?;
+        let tally = notes::read_tally(&tx, note.purse_id())?;
+        let ctx = CardAcceptContext {
+            card,
+            seen_nonces: &seen_nonces,
+            window,
+            issuer_keys: &issuer_keys,
+            revocations: &revocations,
+            now,
+        };
+        let accepted = accept_card_note(note, tally.as_ref(), &ctx).map_err(OfflineError::Rejected)?;
+        notes::record_card_acceptance(&tx, &note.to_text(), &accepted, now)?;
+        tx.commit().map_err(|e| OfflineError::Store(e.into()))?;
+        Ok(AcceptedPayment {
+            note_hash: accepted.note_hash,
+            purse_id: accepted.purse_id,
+            payer: accepted.payer,
+            seq: accepted.seq,
+            amount: accepted.amount,
+            nonce: accepted.nonce,
+        })
+    }
+
+    /// Accepts a server receipt of an online payment to me: the protocol's receipt check with
+    /// my account and currency, the cached issuer keys, the entry ids accepted before and
+    /// `max_age`; then stores the entry id.
+    pub fn accept_receipt(&mut self, text: &str, max_age: u64, now: UnixTime) -> Result<AcceptedReceipt, OfflineError> {
+        let identity = self.require_identity()?;
+        let receipt = Receipt::from_text(text.trim()).map_err(|e| OfflineError::ReceiptRejected(e.into()))?;
+        let issuer_keys = self.store.issuer_keys()?;
+        let tx = self
+            .store
+            .conn_mut()
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| OfflineError::Store(e.into()))?;
+        let seen_entries = seen_entries(&tx)?;
+        let ctx = ReceiptContext {
+            me: identity.account,
+            currency: identity.currency.into(),
+            issuer_keys: &issuer_keys,
+            seen_entries: &seen_entries,
+            now,
+            max_age,
+        };
+        receipt.check(&ctx).map_err(OfflineError::ReceiptRejected)?;
+        let f = receipt.fields();
+        tx.execute(
+            "INSERT INTO receipts (entry_id, text, payer, amount, accepted_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![
+                i64::try_from(f.entry_id).unwrap_or(i64::MAX),
+                receipt.to_text(),
+                i64::try_from(f.payer.0).unwrap_or(i64::MAX),
+                sql_amount(f.amount),
+                i64::try_from(now).unwrap_or(i64::MAX)
+            ],
+        )
+        .map_err(|e| OfflineError::Store(e.into()))?;
+        tx.commit().map_err(|e| OfflineError::Store(e.into()))?;
+        Ok(AcceptedReceipt {
+            entry_id: f.entry_id,
+            payer: f.payer,
+            payer_handle: f.payer_handle.clone(),
+            amount: f.amount,
+            time: f.time,
+        })
+    }
+}
+
+/// The stored card, checked again (a corrupt row is an error, not a card).
+fn read_card(conn: &Connection) -> Result<Option<MyCard>, OfflineError> {
+    let text: Option<String> = conn
+        .query_row("SELECT text FROM shop_card WHERE id = 1", [], |r| r.get(0))
+        .optional()
+        .map_err(|e| OfflineError::Store(e.into()))?;
+    text.map(|text| {
+        let card = ShopCard::from_text(&text).map_err(|e| corrupt("shop card", e))?;
+        Ok(MyCard { card, text })
+    })
+    .transpose()
+}
+
+/// Every nonce this home has seen: of the notes it accepted and of the requests it made.
+fn seen_nonces(conn: &Connection) -> Result<BTreeSet<Nonce>, OfflineError> {
+    let mut stmt = conn
+        .prepare("SELECT nonce FROM accepted UNION SELECT nonce FROM requests")
+        .map_err(|e| OfflineError::Store(e.into()))?;
+    let texts = stmt
+        .query_map([], |r| r.get::<_, String>(0))
+        .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| OfflineError::Store(e.into()))?;
+    texts.iter().map(|t| Nonce::from_hex(t).map_err(|e| corrupt("nonce", e).into())).collect()
+}
+
+/// The entry ids of the receipts this home accepted.
+fn seen_entries(conn: &Connection) -> Result<BTreeSet<u64>, OfflineError> {
+    let mut stmt = conn.prepare("SELECT entry_id FROM receipts").map_err(|e| OfflineError::Store(e.into()))?;
+    let ids = stmt
+        .query_map([], |r| r.get::<_, i64>(0))
+        .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| OfflineError::Store(e.into()))?;
+    ids.into_iter().map(|id| u64::try_from(id).map_err(|e| corrupt("receipt entry id", e).into())).collect()
+}

@@ -1,0 +1,128 @@
+//! The shop commands that need the session (issue 14): `pay-shop` (pay a scanned shop card
+//! online with a receipt to show, or offline with a card note) and `takings` (money received,
+//! from the server's history). Like the other commands they take the time as an argument.
+//!
+//! `pay-shop` online is `send` to the card's handle (one intent in the outbox, its key written
+//! before the request leaves; the same pending and retry rules), then `GET /v1/receipts/{id}`.
+//! It pays offline (`offline/pay_card.rs`) only when asked to, or when the server certainly
+//! never got the payment (the connection could not be made): a payment whose outcome is
+//! unknown stays pending and is never paid a second way.
+
+use offpay_protocol::{Currency, Encoded, Receipt, ShopCard, UnixTime};
+
+use super::{SendReceipt, Wallet, session_error};
+use crate::client::{Client, ClientError};
+use crate::error::WalletError;
+use crate::offline::Payment;
+use crate::offline::api::ReceiptAnswer;
+use crate::wire::HistoryItem;
+
+/// How `pay-shop` paid.
+#[derive(Debug)]
+pub enum ShopPaid {
+    /// An online transfer, and its receipt (or why it could not be fetched; the payment stands).
+    Online { sent: SendReceipt, receipt: Result<ReceiptAnswer, WalletError> },
+    /// A card note from the offline purse, to hand to the shop.
+    Offline(Box<Payment>),
+}
+
+/// Money received, oldest first, and the currency to show it in.
+#[derive(Debug, Clone)]
+pub struct Takings {
+    pub items: Vec<HistoryItem>,
+    pub currency: Currency,
+}
+
+/// History entry kinds that are takings: online transfers in, settled offline notes.
+const TAKINGS_KINDS: &[&str] = &["transfer", "offline_settle"];
+/// The largest history page the server gives.
+const PAGE: u32 = 200;
+
+impl Wallet {
+    /// Pays `amount_text` (major units) to `card` (already checked): online unless `offline` or
+    /// the server cannot be reached, else from the purse.
+    pub async fn pay_shop(
+        &mut self,
+        card: &ShopCard,
+        amount_text: &str,
+        offline: bool,
+        key: Option<&str>,
+        now: UnixTime,
+    ) -> Result<ShopPaid, WalletError> {
+        let amount = self.card_amount(card, amount_text)?;
+        if let Some(key) = key.filter(|k| !super::is_valid_idempotency_key(k)) {
+            return Err(WalletError::BadIdempotencyKey(key.to_string()));
+        }
+        // A key already paid offline is that payment (never also paid online).
+        let paid_offline = match key {
+            Some(key) => self.card_key_paid(key)?,
+            None => false,
+        };
+        let handle = card.fields().handle.clone();
+        if let (false, false, Some(handle)) = (offline, paid_offline, handle) {
+            let memo = card.fields().name.as_str().to_string();
+            match self.send(handle.as_str(), amount_text, Some(&memo), key).await {
+                Ok(sent) => {
+                    let receipt = self.fetch_receipt(card, sent.entry_id).await;
+                    return Ok(ShopPaid::Online { sent, receipt });
+                }
+                Err(e) if never_reached(&e) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(ShopPaid::Offline(Box::new(self.pay_card(card, amount, key, now)?)))
+    }
+
+    /// The server's receipt of transfer `entry_id`, checked to pay the card's account.
+    async fn fetch_receipt(&mut self, card: &ShopCard, entry_id: i64) -> Result<ReceiptAnswer, WalletError> {
+        let session = self.store.settings()?.session().ok_or(WalletError::NotLoggedIn)?;
+        let client = Client::new(self.server_for(&session)?)?;
+        let answer = client.receipt(&session.token, entry_id).await.map_err(|e| session_error(e, &session))?;
+        let receipt = Receipt::from_text(&answer.receipt).map_err(|e| WalletError::BadReceipt(e.to_string()))?;
+        if receipt.fields().payee != card.fields().payee {
+            return Err(WalletError::BadReceipt(format!(
+                "it names account {} but the card pays account {}",
+                receipt.fields().payee,
+                card.fields().payee
+            )));
+        }
+        Ok(answer)
+    }
+
+    /// Money received (online transfers in and settled offline notes) with
+    /// `from_ms <= created_at_ms < to_ms`, oldest first, from `GET /v1/history` page by page.
+    pub async fn takings(&mut self, from_ms: Option<i64>, to_ms: Option<i64>) -> Result<Takings, WalletError> {
+        let session = self.store.settings()?.session().ok_or(WalletError::NotLoggedIn)?;
+        let client = Client::new(self.server_for(&session)?)?;
+        let currency = self.currency(&client).await?;
+        let mut items = Vec::new();
+        let mut before = None;
+        loop {
+            let page =
+                client.history(&session.token, before, Some(PAGE)).await.map_err(|e| session_error(e, &session))?;
+            let oldest = page.items.iter().map(|i| i.created_at_ms).min();
+            items.extend(page.items.into_iter().filter(|i| {
+                i.delta > 0
+                    && TAKINGS_KINDS.contains(&i.kind.as_str())
+                    && from_ms.is_none_or(|f| i.created_at_ms >= f)
+                    && to_ms.is_none_or(|t| i.created_at_ms < t)
+            }));
+            let past_start = matches!((oldest, from_ms), (Some(o), Some(f)) if o < f);
+            match page.next_before {
+                Some(next) if !past_start && before != Some(next) => before = Some(next),
+                _ => break,
+            }
+        }
+        items.reverse();
+        Ok(Takings { items, currency })
+    }
+}
+
+/// True when a send certainly never reached the server: it may be paid another way.
+fn never_reached(error: &WalletError) -> bool {
+    matches!(
+        error,
+        WalletError::SendNotSent { cause: ClientError::Unreachable { sent: false, .. }, .. }
+            | WalletError::Client(ClientError::Unreachable { sent: false, .. })
+    )
+}

@@ -1,0 +1,150 @@
+//! A shop's counter with no server, on real wallet stores (SQLite files in temporary homes):
+//! the shop card kept and replaced, card notes paid from a purse and accepted once, inside
+//! the freshness window only, refused for a retired card; server receipts (signed here with
+//! the test issuer key, the server's role) accepted once, refused when stale or for another
+//! account.
+
+#![allow(clippy::unwrap_used, clippy::panic)]
+
+mod offline_support;
+
+use offline_support::{ALICE, BOB, Home, amt, issuer, load};
+use offpay_protocol::testkit::NOW;
+use offpay_protocol::{CurrencyCode, Encoded, Handle, Receipt, ReceiptFields, RejectReason};
+use offpay_wallet::Wallet;
+use offpay_wallet::offline::pay_card::parse_card;
+use offpay_wallet::offline::{Acceptance, CounterLimits, OfflineError};
+
+fn note_refused(result: Result<Acceptance, OfflineError>) -> RejectReason {
+    match result {
+        Err(OfflineError::Rejected(reason)) => reason,
+        other => panic!("expected a note refusal, got {other:?}"),
+    }
+}
+
+fn receipt_refused(result: Result<Acceptance, OfflineError>) -> RejectReason {
+    match result {
+        Err(OfflineError::ReceiptRejected(reason)) => reason,
+        other => panic!("expected a receipt refusal, got {other:?}"),
+    }
+}
+
+/// Alice pays `minor` to the card `text` from her purse at `at`: the note's text.
+fn pay_card(alice: &mut Wallet, text: &str, minor: u64, at: u64) -> String {
+    let card = parse_card(text).unwrap();
+    alice.pay_card(&card, amt(minor), None, at).unwrap().text
+}
+
+fn receipt(entry_id: u64, payee: offpay_protocol::AccountId, time: u64) -> String {
+    let fields = ReceiptFields {
+        entry_id,
+        payer: ALICE,
+        payer_handle: Some(Handle::parse("alice").unwrap()),
+        payee,
+        currency: CurrencyCode::INR,
+        amount: amt(25_000),
+        time,
+    };
+    Receipt::issue(fields, &issuer()).unwrap().to_text()
+}
+
+#[test]
+fn card_notes_are_taken_once_inside_the_window_and_never_for_a_retired_card() {
+    let alice_home = Home::new("alice", ALICE);
+    let bob_home = Home::new("bob", BOB);
+    let mut alice = alice_home.open();
+    let mut bob = bob_home.open();
+    load(&mut alice, ALICE, 50_000, "purse-a");
+    let limits = CounterLimits::default();
+
+    assert!(bob.my_card().unwrap().is_none());
+    assert!(matches!(bob.make_card(" Bob", NOW), Err(OfflineError::BadShopName(_))));
+    let card = bob.make_card("Bob's Stall", NOW).unwrap();
+    assert_eq!(card.card.fields().payee, BOB);
+    // Kept across reopening.
+    drop(bob);
+    let mut bob = bob_home.open();
+    assert_eq!(bob.my_card().unwrap().unwrap().text, card.text);
+
+    let note = pay_card(&mut alice, &card.text, 10_000, NOW + 10);
+    assert_eq!(alice.offline_store().paid_notes().unwrap().len(), 1);
+    let Acceptance::Note(accepted) = bob.accept_at_counter(&note, limits, NOW + 20).unwrap() else {
+        panic!("a note is accepted as a note");
+    };
+    assert_eq!((accepted.payer, accepted.amount), (ALICE, amt(10_000)));
+    assert_eq!(bob.offline_store().pending_uploads().unwrap().len(), 1, "sync uploads it");
+    assert_eq!(note_refused(bob.accept_at_counter(&note, limits, NOW + 30)), RejectReason::AlreadyAccepted);
+
+    // A note made 11 minutes before the shop sees it: stale with the default 10-minute window,
+    // taken with a wider one.
+    let late = pay_card(&mut alice, &card.text, 1_000, NOW + 40);
+    assert_eq!(note_refused(bob.accept_at_counter(&late, limits, NOW + 40 + 660)), RejectReason::StaleNote);
+    let wide = CounterLimits { card_window: 3_600, ..limits };
+    assert!(bob.accept_at_counter(&late, wide, NOW + 40 + 660).is_ok());
+
+    // A new card retires the old one.
+    let new_card = bob.make_card("Bob's Stall", NOW + 1_000).unwrap();
+    assert_ne!(new_card.card.nonce_prefix(), card.card.nonce_prefix());
+    let old = pay_card(&mut alice, &card.text, 1_000, NOW + 1_000);
+    assert_eq!(note_refused(bob.accept_at_counter(&old, limits, NOW + 1_010)), RejectReason::WrongCard);
+    let fresh = pay_card(&mut alice, &new_card.text, 1_000, NOW + 1_000);
+    assert!(bob.accept_at_counter(&fresh, limits, NOW + 1_010).is_ok());
+}
+
+#[test]
+fn a_card_payment_named_by_a_key_is_paid_once() {
+    let alice_home = Home::new("alice", ALICE);
+    let bob_home = Home::new("bob", BOB);
+    let mut alice = alice_home.open();
+    let mut bob = bob_home.open();
+    load(&mut alice, ALICE, 50_000, "purse-a");
+    let card = parse_card(&bob.make_card("Bob's Stall", NOW).unwrap().text).unwrap();
+
+    let first = alice.pay_card(&card, amt(2_000), Some("order-0001"), NOW + 10).unwrap();
+    assert!(!first.repeated);
+    assert!(alice.card_key_paid("order-0001").unwrap());
+    let again = alice.pay_card(&card, amt(2_000), Some("order-0001"), NOW + 20).unwrap();
+    assert!(again.repeated);
+    assert_eq!((again.text.as_str(), again.remaining), (first.text.as_str(), amt(48_000)));
+    assert_eq!(alice.offline_store().paid_notes().unwrap().len(), 1);
+    assert!(matches!(
+        alice.pay_card(&card, amt(2_001), Some("order-0001"), NOW + 30),
+        Err(OfflineError::CardKeyReused { .. })
+    ));
+    // Without a key, each call is a new payment.
+    alice.pay_card(&card, amt(2_000), None, NOW + 40).unwrap();
+    alice.pay_card(&card, amt(2_000), None, NOW + 41).unwrap();
+    assert_eq!(alice.offline_store().paid_notes().unwrap().len(), 3);
+}
+
+#[test]
+fn a_receipt_is_taken_once_while_fresh_and_only_by_its_payee() {
+    let bob_home = Home::new("bob", BOB);
+    let mut bob = bob_home.open();
+    let limits = CounterLimits::default();
+
+    let text = receipt(41, BOB, NOW);
+    let Acceptance::Receipt(r) = bob.accept_at_counter(&format!(" {text}\n"), limits, NOW + 5).unwrap() else {
+        panic!("a receipt is accepted as a receipt");
+    };
+    assert_eq!((r.entry_id, r.payer, r.amount), (41, ALICE, amt(25_000)));
+    assert_eq!(r.payer_handle.unwrap().as_str(), "alice");
+    // Remembered across reopening.
+    drop(bob);
+    let mut bob = bob_home.open();
+    assert_eq!(receipt_refused(bob.accept_at_counter(&text, limits, NOW + 6)), RejectReason::ReceiptReplayed);
+
+    assert_eq!(
+        receipt_refused(bob.accept_at_counter(&receipt(42, ALICE, NOW), limits, NOW + 5)),
+        RejectReason::ReceiptForAnotherPayee
+    );
+    let old = receipt(43, BOB, NOW);
+    assert_eq!(receipt_refused(bob.accept_at_counter(&old, limits, NOW + 601)), RejectReason::StaleReceipt);
+    let patient = CounterLimits { receipt_max_age: 3_600, ..limits };
+    assert!(bob.accept_at_counter(&old, patient, NOW + 601).is_ok());
+    // Garbage after the receipt prefix is a receipt refusal too.
+    assert!(matches!(
+        bob.accept_at_counter("OPT1:not-a-receipt", limits, NOW),
+        Err(OfflineError::ReceiptRejected(RejectReason::Malformed(_)))
+    ));
+}
