@@ -17,7 +17,6 @@
 //! - [`money`]: transfers and history.
 //! - [`offline`]: issuer keys, revocations, devices, purses and note uploads.
 //! - [`events`]: the WebSocket's live events and its first message.
-//! - [`patterns`]: the regular expressions and limits the schemas share.
 
 pub mod account;
 pub mod auth;
@@ -25,7 +24,6 @@ pub mod error;
 pub mod events;
 pub mod money;
 pub mod offline;
-pub mod patterns;
 
 pub use account::{Config, Database, Health, HealthStatus, Me, OfflineLimits};
 pub use auth::{Credentials, Login, PasswordChange, SessionGranted};
