@@ -103,6 +103,18 @@ pub enum PurseState {
     Revoked,
 }
 
+impl PurseState {
+    /// The state as on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PurseState::Open => "open",
+            PurseState::Closed => "closed",
+            PurseState::Expired => "expired",
+            PurseState::Revoked => "revoked",
+        }
+    }
+}
+
 /// One purse of `GET /v1/purses` (minor units and Unix seconds).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Purse {
@@ -202,6 +214,19 @@ pub enum NoteStatus {
     Fraud,
     /// Stored, not (all) paid yet: paid in upload order when money reaches the payer.
     Held,
+}
+
+impl NoteStatus {
+    /// The status as on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NoteStatus::Settled => "settled",
+            NoteStatus::Duplicate => "duplicate",
+            NoteStatus::Rejected => "rejected",
+            NoteStatus::Fraud => "fraud",
+            NoteStatus::Held => "held",
+        }
+    }
 }
 
 /// One note's result in `POST /v1/notes`, in upload order.
