@@ -5,8 +5,8 @@
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use offpay_api::{ErrorBody, ErrorCode};
 use offpay_ledger::LedgerError;
-use serde_json::json;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -93,35 +93,35 @@ impl ApiError {
     }
 
     /// The stable code clients branch on.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         use ApiError::*;
         match self {
-            InvalidRequest(_) => "invalid_request",
-            InvalidAmount(_) => "invalid_amount",
-            InvalidHandle(_) => "invalid_handle",
-            InvalidMemo(_) => "invalid_memo",
-            WeakPassword => "weak_password",
-            MissingIdempotencyKey => "missing_idempotency_key",
-            InvalidIdempotencyKey => "invalid_idempotency_key",
-            Unauthorized => "unauthorized",
-            InvalidCredentials => "invalid_credentials",
-            AccountFrozen => "account_frozen",
-            WrongPassword => "wrong_password",
-            UnknownUser => "unknown_user",
-            NotFound => "not_found",
-            MethodNotAllowed => "method_not_allowed",
-            HandleTaken => "handle_taken",
-            IdempotencyConflict => "idempotency_conflict",
-            SameAccount => "same_account",
-            PayloadTooLarge(_) => "payload_too_large",
-            RequestTimeout(_) => "request_timeout",
-            InsufficientFunds => "insufficient_funds",
-            TooManyAttempts { .. } => "too_many_attempts",
-            RateLimited { .. } => "rate_limited",
-            TooManyWebSockets(_) => "too_many_websockets",
-            Internal(_) => "internal",
-            StorageFull(_) => "storage_full",
-            Busy { .. } => "busy",
+            InvalidRequest(_) => ErrorCode::InvalidRequest,
+            InvalidAmount(_) => ErrorCode::InvalidAmount,
+            InvalidHandle(_) => ErrorCode::InvalidHandle,
+            InvalidMemo(_) => ErrorCode::InvalidMemo,
+            WeakPassword => ErrorCode::WeakPassword,
+            MissingIdempotencyKey => ErrorCode::MissingIdempotencyKey,
+            InvalidIdempotencyKey => ErrorCode::InvalidIdempotencyKey,
+            Unauthorized => ErrorCode::Unauthorized,
+            InvalidCredentials => ErrorCode::InvalidCredentials,
+            AccountFrozen => ErrorCode::AccountFrozen,
+            WrongPassword => ErrorCode::WrongPassword,
+            UnknownUser => ErrorCode::UnknownUser,
+            NotFound => ErrorCode::NotFound,
+            MethodNotAllowed => ErrorCode::MethodNotAllowed,
+            HandleTaken => ErrorCode::HandleTaken,
+            IdempotencyConflict => ErrorCode::IdempotencyConflict,
+            SameAccount => ErrorCode::SameAccount,
+            PayloadTooLarge(_) => ErrorCode::PayloadTooLarge,
+            RequestTimeout(_) => ErrorCode::RequestTimeout,
+            InsufficientFunds => ErrorCode::InsufficientFunds,
+            TooManyAttempts { .. } => ErrorCode::TooManyAttempts,
+            RateLimited { .. } => ErrorCode::RateLimited,
+            TooManyWebSockets(_) => ErrorCode::TooManyWebsockets,
+            Internal(_) => ErrorCode::Internal,
+            StorageFull(_) => ErrorCode::StorageFull,
+            Busy { .. } => ErrorCode::Busy,
         }
     }
 
@@ -161,7 +161,7 @@ impl IntoResponse for ApiError {
             tracing::error!(%cause, "the database is out of space; requests that write are refused until there is room");
         }
         let status = self.status();
-        let body = json!({"error": {"code": self.code(), "message": self.to_string()}});
+        let body = ErrorBody::new(self.code(), self.to_string());
         let mut response = (status, Json(body)).into_response();
         let headers = response.headers_mut();
         match &self {

@@ -10,7 +10,7 @@
 //! - [`listen`]: the accept loop and per-connection limits (header read timeout).
 //! - [`config`]: [`Config`], every tunable with production defaults.
 //! - [`routes`]: the router and one module per route group (auth, account, transfers, history,
-//!   ws, meta, web); `openapi.json` describes them.
+//!   ws, meta, web); [`openapi`]: the OpenAPI document generated from them and `offpay-api`.
 //! - [`error`]: [`ApiError`], status + stable code + message; opaque 500s.
 //! - [`auth`]: Argon2id passwords, session tokens, the [`auth::AuthUser`] extractor.
 //! - [`throttle`]: login throttling and lockout in the database.
@@ -37,6 +37,7 @@ pub mod headers;
 pub mod issuer;
 pub mod listen;
 pub mod live_hub;
+pub mod openapi;
 pub mod ratelimit;
 pub mod request_id;
 pub mod routes;

@@ -171,7 +171,7 @@ impl Client {
 
     /// `POST /v1/register`.
     pub async fn register(&self, handle: &str, password: &str) -> Result<wire::SessionGranted, ClientError> {
-        let body = wire::Credentials { handle, password };
+        let body = wire::Credentials { handle: handle.to_string(), password: password.to_string() };
         self.call(Retry::UnsentOnly, || self.http.post(self.server.url("/v1/register")).json(&body)).await
     }
 
@@ -182,7 +182,11 @@ impl Client {
         password: &str,
         device_token: Option<&str>,
     ) -> Result<wire::SessionGranted, ClientError> {
-        let body = wire::Login { handle, password, device_token };
+        let body = wire::Login {
+            handle: handle.to_string(),
+            password: password.to_string(),
+            device_token: device_token.map(str::to_string),
+        };
         self.call(Retry::UnsentOnly, || self.http.post(self.server.url("/v1/login")).json(&body)).await
     }
 
@@ -201,7 +205,7 @@ impl Client {
 
     /// `POST /v1/password`: a new password; every other session of the account ends.
     pub async fn change_password(&self, token: &str, current: &str, new: &str) -> Result<(), ClientError> {
-        let body = serde_json::json!({"current_password": current, "new_password": new});
+        let body = wire::PasswordChange { current_password: current.to_string(), new_password: new.to_string() };
         self.call_no_body(Retry::UnsentOnly, || {
             self.http.post(self.server.url("/v1/password")).bearer_auth(token).json(&body)
         })
@@ -218,7 +222,7 @@ impl Client {
         &self,
         token: &str,
         idempotency_key: &str,
-        request: &wire::TransferRequest<'_>,
+        request: &wire::TransferRequest,
     ) -> Result<wire::TransferAnswer, ClientError> {
         self.call(Retry::Idempotent, || {
             self.http
@@ -308,14 +312,20 @@ impl Client {
             Ok(bytes) => bytes,
             Err(e) => return self.unreachable(&e),
         };
-        match serde_json::from_slice::<wire::ErrorBody>(&bytes) {
-            Ok(body) => ClientError::Api(ApiError {
-                status: status.as_u16(),
-                code: body.error.code,
-                message: body.error.message,
-                after_unknown_attempt: false,
-            }),
-            Err(_) => ClientError::Api(ApiError {
+        // The API's error body; a code this wallet does not know yet (a newer server's) is kept as
+        // sent, so that its message still reaches the person.
+        let known = serde_json::from_slice::<wire::ErrorBody>(&bytes)
+            .map(|body| (body.error.code.as_str().to_string(), body.error.message));
+        let unknown = || {
+            let body: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+            let text = |field: &str| body["error"][field].as_str().map(str::to_string);
+            Some((text("code")?, text("message")?))
+        };
+        match known.ok().or_else(unknown) {
+            Some((code, message)) => {
+                ClientError::Api(ApiError { status: status.as_u16(), code, message, after_unknown_attempt: false })
+            }
+            None => ClientError::Api(ApiError {
                 status: status.as_u16(),
                 code: format!("http_{}", status.as_u16()),
                 message: format!("the server answered {status}"),
@@ -373,7 +383,7 @@ mod tests {
         let body = r#"{"error":{"code":"insufficient_funds","message":"the balance is too low for this payment"}}"#;
         let (url, server) = canned_server(vec![response("422 Unprocessable Entity", body)]).await;
         let client = Client::new(url).unwrap();
-        let request = wire::TransferRequest { to: "bob", amount: 5, memo: None };
+        let request = wire::TransferRequest { to: "bob".into(), amount: 5, memo: None };
         let err = client.transfer("tok", "key12345", &request).await.unwrap_err();
         assert!(err.is_refusal());
         assert_eq!(err.code(), Some("insufficient_funds"));
@@ -386,7 +396,8 @@ mod tests {
 
     #[tokio::test]
     async fn retries_idempotent_reads_after_a_503() {
-        let ok = response("200 OK", r#"{"currency":"INR","decimals":2}"#);
+        let offline = r#"{"per_payment_cap":1,"purse_max":1,"validity_secs":1,"grace_secs":1,"loss_allowance":0,"max_open_purses":1}"#;
+        let ok = response("200 OK", &format!(r#"{{"currency":"INR","decimals":2,"offline":{offline}}}"#));
         let (url, server) = canned_server(vec![response("503 Service Unavailable", ""), ok]).await;
         let client = Client::new(url).unwrap();
         let config = client.config().await.unwrap();

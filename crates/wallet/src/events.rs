@@ -10,6 +10,7 @@
 use std::time::Duration;
 
 use futures_util::StreamExt;
+use offpay_api::{EventBody, LiveEvent};
 use serde::Deserialize;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
@@ -23,25 +24,18 @@ const CLOSE_UNAUTHORIZED: u16 = 4401;
 /// Events larger than this are refused (they are a few hundred bytes).
 const MAX_EVENT_BYTES: usize = 64 * 1024;
 
-/// One live event, as the server sent it.
+/// One live event, as the server sent it: the API's [`LiveEvent`], with the message kept for
+/// printing.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Event {
     pub seq: u64,
     pub kind: String,
     pub payload: serde_json::Value,
     pub created_at_ms: i64,
+    /// The kind and payload, typed.
+    pub body: EventBody,
     /// The whole message, every field kept (for printing).
     pub json: serde_json::Value,
-}
-
-#[derive(Deserialize)]
-struct EventHead {
-    seq: u64,
-    kind: String,
-    #[serde(default)]
-    payload: serde_json::Value,
-    #[serde(default)]
-    created_at_ms: i64,
 }
 
 impl Event {
@@ -51,13 +45,16 @@ impl Event {
             return Err(format!("an event of {} bytes is too large", text.len()));
         }
         let json: serde_json::Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
-        let head = EventHead::deserialize(&json).map_err(|e| e.to_string())?;
-        Ok(Event { seq: head.seq, kind: head.kind, payload: head.payload, created_at_ms: head.created_at_ms, json })
+        let live = LiveEvent::deserialize(&json).map_err(|e| e.to_string())?;
+        let seq = u64::try_from(live.seq).map_err(|_| format!("an event with sequence number {}", live.seq))?;
+        let kind = live.body.kind().to_string();
+        let payload = json.get("payload").cloned().unwrap_or_default();
+        Ok(Event { seq, kind, payload, created_at_ms: live.created_at_ms, body: live.body, json })
     }
 
-    /// `payload.balance`, when the event carries the balance after it.
+    /// The user's balance after the event, when the event carries it.
     pub fn balance_after(&self) -> Option<u64> {
-        self.payload.get("balance").and_then(serde_json::Value::as_u64)
+        self.body.balance().and_then(|balance| u64::try_from(balance).ok())
     }
 }
 

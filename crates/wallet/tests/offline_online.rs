@@ -64,7 +64,8 @@ fn answer(state: &Shared, seen: &Seen, token: Option<&str>) -> Option<(u16, Valu
         ("GET", "/v1/config") => (
             200,
             json!({"currency": "INR", "decimals": 2,
-            "offline": {"per_payment_cap": 20000, "purse_max": 200000, "validity_secs": 3 * DAY, "grace_secs": DAY}}),
+            "offline": {"per_payment_cap": 20000, "purse_max": 200000, "validity_secs": 3 * DAY, "grace_secs": DAY,
+            "loss_allowance": 0, "max_open_purses": 4}}),
         ),
         ("GET", "/v1/issuer-keys") => {
             let key = issuer().verifying_key();
@@ -112,6 +113,9 @@ fn answer(state: &Shared, seen: &Seen, token: Option<&str>) -> Option<(u16, Valu
             (
                 201,
                 json!({"purse_id": cert.purse_id().to_hex(), "certificate": text, "amount": cert.fields().amount.minor(),
+                "device_public_key": seen.body["device_public_key"], "settled": 0, "returned": 0,
+                "held": cert.fields().amount.minor(), "recovered": 0, "fraud_loss": 0, "loss_allowance": 0,
+                "notes_held": 0, "state": "open",
                 "per_payment_cap": 20000, "valid_from": cert.fields().valid_from, "valid_until": cert.fields().valid_until,
                 "balance": 50000}),
             )
@@ -125,7 +129,9 @@ fn answer(state: &Shared, seen: &Seen, token: Option<&str>) -> Option<(u16, Valu
                     let id = cert.purse_id().to_hex();
                     let state = if s.closed.contains(&id) { "closed" } else { "open" };
                     json!({"purse_id": id, "device_public_key": "", "amount": cert.fields().amount.minor(),
-                        "settled": 0, "returned": 0, "state": state, "valid_until": cert.fields().valid_until})
+                        "per_payment_cap": 20000, "settled": 0, "returned": 0, "held": 0, "recovered": 0,
+                        "fraud_loss": 0, "loss_allowance": 0, "notes_held": 0, "state": state,
+                        "valid_from": cert.fields().valid_from, "valid_until": cert.fields().valid_until})
                 })
                 .collect();
             (200, json!({"purses": purses}))
@@ -153,7 +159,7 @@ fn answer(state: &Shared, seen: &Seen, token: Option<&str>) -> Option<(u16, Valu
                 .unwrap();
             close.verify(&cert).unwrap();
             let amount = cert.fields().amount.minor() - close.fields().total_spent.minor();
-            (200, json!({"returned": amount, "held": 0, "balance": 100000}))
+            (200, json!({"returned": amount, "held": 0, "balance": 100000, "fraud": false}))
         }
         _ => (404, json!({"error": {"code": "not_found", "message": "no such endpoint"}})),
     })

@@ -261,9 +261,11 @@ async fn bad_amounts_and_handles_never_reach_the_server_or_the_outbox() {
 
 #[tokio::test]
 async fn balance_falls_back_to_the_last_known_value_without_a_server() {
-    let (url, _seen) =
-        scripted(vec![response("200 OK", r#"{"handle":"alice","balance":125000,"currency":"INR","frozen":false}"#)])
-            .await;
+    let (url, _seen) = scripted(vec![response(
+        "200 OK",
+        r#"{"handle":"alice","account":7,"balance":125000,"currency":"INR","frozen":false}"#,
+    )])
+    .await;
     let dir = tempfile::tempdir().unwrap();
     let mut wallet = logged_in_wallet(dir.path(), &url);
     let live = wallet.balance().await.unwrap();

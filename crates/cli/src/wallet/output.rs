@@ -343,7 +343,7 @@ mod tests {
     fn item(entry_id: i64, kind: &str, delta: i64, counterparty: Option<&str>, memo: Option<&str>) -> HistoryItem {
         HistoryItem {
             entry_id,
-            kind: kind.into(),
+            kind: serde_json::from_value(json!(kind)).unwrap(),
             delta,
             counterparty: counterparty.map(Into::into),
             memo: memo.map(Into::into),

@@ -5,33 +5,14 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use offpay_api::{Credentials, ErrorBody, Login, PasswordChange, SessionGranted};
 use offpay_protocol::Handle;
-use serde::Deserialize;
-use serde_json::{Value, json};
 
 use crate::auth::{AuthUser, check_new_password, start_session};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ClientIp};
 use crate::state::AppState;
 use crate::throttle;
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Credentials {
-    handle: String,
-    password: String,
-}
-
-/// `POST /v1/login`: the credentials, and the device token an earlier sign-in on this device
-/// received, if any.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Login {
-    handle: String,
-    password: String,
-    #[serde(default)]
-    device_token: Option<String>,
-}
 
 /// Register and login each cost a password hash: a tighter per-address limit applies.
 async fn check_auth_rate(state: &AppState, ClientIp(ip): ClientIp) -> Result<(), ApiError> {
@@ -43,15 +24,27 @@ async fn check_auth_rate(state: &AppState, ClientIp(ip): ClientIp) -> Result<(),
     Ok(())
 }
 
-fn session_body(handle: &Handle, token: String, expires_at_ms: i64, device_token: String) -> Json<Value> {
-    Json(json!({"handle": handle, "token": token, "expires_at_ms": expires_at_ms, "device_token": device_token}))
+fn session_body(handle: &Handle, token: String, expires_at_ms: i64, device_token: String) -> Json<SessionGranted> {
+    Json(SessionGranted { handle: handle.as_str().to_string(), token, expires_at_ms, device_token })
 }
 
+/// `POST /v1/register`
+#[utoipa::path(post, path = "/v1/register", operation_id = "register", summary = "Create an account and sign in",
+    request_body = Credentials,
+    responses(
+        (status = 201, description = "Registered and signed in", body = SessionGranted),
+        (status = 400, description = "`invalid_request`, `invalid_handle` or `weak_password`", body = ErrorBody),
+        (status = 408, description = "`request_timeout` (the body did not arrive in time; the connection is closed)", body = ErrorBody),
+        (status = 409, description = "`handle_taken`", body = ErrorBody),
+        (status = 413, description = "`payload_too_large`", body = ErrorBody),
+        (status = 429, description = "`rate_limited` (has `Retry-After`)", body = ErrorBody),
+        (status = 503, description = "`busy`: too many password checks are waiting; has `Retry-After`", body = ErrorBody),
+    ))]
 pub async fn register(
     State(state): State<AppState>,
     ip: ClientIp,
     ApiJson(body): ApiJson<Credentials>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<SessionGranted>), ApiError> {
     check_auth_rate(&state, ip).await?;
     let handle = Handle::parse(&body.handle).map_err(|e| ApiError::InvalidHandle(e.to_string()))?;
     check_new_password(&body.password)?;
@@ -63,11 +56,23 @@ pub async fn register(
     Ok((StatusCode::CREATED, session_body(&user.handle, token, expires_at_ms, device_token)))
 }
 
+/// `POST /v1/login`
+#[utoipa::path(post, path = "/v1/login", operation_id = "login", summary = "Sign in",
+    request_body = Login,
+    responses(
+        (status = 200, description = "Signed in", body = SessionGranted),
+        (status = 400, description = "`invalid_request`", body = ErrorBody),
+        (status = 401, description = "`invalid_credentials` (the same answer for an unknown user)", body = ErrorBody),
+        (status = 408, description = "`request_timeout` (the body did not arrive in time; the connection is closed)", body = ErrorBody),
+        (status = 413, description = "`payload_too_large`", body = ErrorBody),
+        (status = 429, description = "`too_many_attempts` (login throttled) or `rate_limited`; has `Retry-After`", body = ErrorBody),
+        (status = 503, description = "`busy`: too many password checks are waiting; has `Retry-After`", body = ErrorBody),
+    ))]
 pub async fn login(
     State(state): State<AppState>,
     ip: ClientIp,
     ApiJson(body): ApiJson<Login>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<SessionGranted>, ApiError> {
     check_auth_rate(&state, ip).await?;
     let handle = Handle::parse(&body.handle).ok();
     let user = match &handle {
@@ -98,6 +103,14 @@ pub async fn login(
     }
 }
 
+/// `POST /v1/logout`
+#[utoipa::path(post, path = "/v1/logout", operation_id = "logout", summary = "End this session",
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Signed out; the token no longer works and the session's open WebSockets close with 4401 (reason \"session ended\")"),
+        (status = 401, description = "`unauthorized`: no, unknown or expired token", body = ErrorBody),
+        (status = 429, description = "`rate_limited` (has `Retry-After`)", body = ErrorBody),
+    ))]
 pub async fn logout(State(state): State<AppState>, auth: AuthUser) -> Result<StatusCode, ApiError> {
     state.store.delete_session(&auth.token_hash).await?;
     // This server's sockets of the session close now; other servers' at their next check.
@@ -107,6 +120,14 @@ pub async fn logout(State(state): State<AppState>, auth: AuthUser) -> Result<Sta
 
 /// `POST /v1/logout-all`: every session of the account ends, this one included; their live
 /// sockets on this server close now, on other servers at their next session check.
+#[utoipa::path(post, path = "/v1/logout-all", operation_id = "logoutAll",
+    summary = "End every session of this account (log out everywhere)",
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Every session of the account ended, this one included; their open WebSockets close with 4401 (\"session ended\"), on other servers at their next session check"),
+        (status = 401, description = "`unauthorized`: no, unknown or expired token", body = ErrorBody),
+        (status = 429, description = "`rate_limited` (has `Retry-After`)", body = ErrorBody),
+    ))]
 pub async fn logout_all(State(state): State<AppState>, auth: AuthUser) -> Result<StatusCode, ApiError> {
     let ended = state.store.end_sessions(auth.user.id, None, None).await?;
     for token_hash in &ended {
@@ -116,16 +137,23 @@ pub async fn logout_all(State(state): State<AppState>, auth: AuthUser) -> Result
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PasswordChange {
-    current_password: String,
-    new_password: String,
-}
-
 /// `POST /v1/password`: the current password (checked, and throttled like a login, so that a
 /// stolen token cannot be used to guess it) and a new one; the new hash is stored and every other
 /// session of the account ends in one transaction. This session stays.
+#[utoipa::path(post, path = "/v1/password", operation_id = "changePassword",
+    summary = "Change the password; every other session of the account ends",
+    security(("bearer" = [])),
+    request_body = PasswordChange,
+    responses(
+        (status = 204, description = "The new password is stored; every other session ended (their WebSockets close); this session stays"),
+        (status = 400, description = "`invalid_request` or `weak_password`", body = ErrorBody),
+        (status = 401, description = "`unauthorized`: no, unknown or expired token", body = ErrorBody),
+        (status = 403, description = "`wrong_password`: the current password is wrong (counted like a failed login)", body = ErrorBody),
+        (status = 408, description = "`request_timeout` (the body did not arrive in time; the connection is closed)", body = ErrorBody),
+        (status = 413, description = "`payload_too_large`", body = ErrorBody),
+        (status = 429, description = "`too_many_attempts` or `rate_limited` (has `Retry-After`)", body = ErrorBody),
+        (status = 503, description = "`busy`: too many password checks are waiting; has `Retry-After`", body = ErrorBody),
+    ))]
 pub async fn change_password(
     State(state): State<AppState>,
     ip: ClientIp,

@@ -15,13 +15,15 @@ mod ws;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
+use axum::routing::get;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::error::ApiError;
 use crate::guard::guard;
 use crate::state::AppState;
 
-/// Every API path. `openapi.json` must describe each one (checked by a test).
+/// Every API path. The OpenAPI document must describe each one (checked by tests).
 pub mod paths {
     pub const HEALTH: &str = "/v1/health";
     pub const CONFIG: &str = "/v1/config";
@@ -63,25 +65,33 @@ pub mod paths {
     ];
 }
 
+/// Every API route with its handler. The router and the OpenAPI document both come from here:
+/// each handler's `#[utoipa::path]` says its method, path, parameters and answers.
+pub fn api_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(meta::health))
+        .routes(routes!(meta::config))
+        .routes(routes!(meta::openapi))
+        .routes(routes!(auth::register))
+        .routes(routes!(auth::login))
+        .routes(routes!(auth::logout))
+        .routes(routes!(auth::logout_all))
+        .routes(routes!(auth::change_password))
+        .routes(routes!(account::me))
+        .routes(routes!(transfers::create))
+        .routes(routes!(history::list))
+        .routes(routes!(ws::upgrade))
+        .routes(routes!(receipts::receipt))
+        .merge(offline::routes())
+}
+
 /// The whole application.
 pub fn router(state: AppState) -> Router {
     let limit = state.config.body_limit_bytes;
+    let (api, _document) = api_routes().split_for_parts();
     let app = Router::new()
         .route("/", get(web::index))
-        .route(paths::HEALTH, get(meta::health))
-        .route(paths::CONFIG, get(meta::config))
-        .route(paths::OPENAPI, get(meta::openapi))
-        .route(paths::REGISTER, post(auth::register))
-        .route(paths::LOGIN, post(auth::login))
-        .route(paths::LOGOUT, post(auth::logout))
-        .route(paths::LOGOUT_ALL, post(auth::logout_all))
-        .route(paths::PASSWORD, post(auth::change_password))
-        .route(paths::ME, get(account::me))
-        .route(paths::TRANSFERS, post(transfers::create))
-        .route(paths::HISTORY, get(history::list))
-        .route(paths::WS, get(ws::upgrade))
-        .route(receipts::RECEIPT, get(receipts::receipt))
-        .merge(offline::routes())
+        .merge(api)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(limit))

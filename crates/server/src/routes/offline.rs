@@ -5,11 +5,15 @@
 
 use std::sync::Arc;
 
+use axum::Json;
+use axum::extract::DefaultBodyLimit;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use offpay_api::{
+    CloseOutcome, CloseRequest, DeviceRegistered, DeviceRequest, DeviceStatus, ErrorBody, ErrorCode, IssuerKey,
+    IssuerKeys, LoadPurseRequest, LoadedPurse, NoteResult, NotesAnswer, NotesUpload, PurseState, Purses, Revocations,
+};
 use offpay_ledger::LedgerError;
 use offpay_ledger::offline::{LoadRequest, NOTES_MAX, NoteStatus, OfflineError, Purse};
 use offpay_protocol::note::NoteDecoder;
@@ -18,8 +22,7 @@ use offpay_protocol::{
     VerifyingKey, crypto,
 };
 use rand::RngCore;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::transfers::{idempotency_key, parse_amount};
 use crate::auth::AuthUser;
@@ -27,6 +30,8 @@ use crate::error::ApiError;
 use crate::extract::ApiJson;
 use crate::issuer::Issuer;
 use crate::state::AppState;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 pub const ISSUER_KEYS: &str = "/v1/issuer-keys";
 pub const REVOCATIONS: &str = "/v1/revocations";
@@ -37,25 +42,26 @@ pub const NOTES: &str = "/v1/notes";
 /// Body limit of a note upload: [`NOTES_MAX`] notes of at most 600 characters plus JSON.
 pub const NOTES_BODY_MAX: usize = NOTES_MAX * 610 + 1024;
 
-/// The offline routes, merged into the main router.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route(ISSUER_KEYS, get(issuer_keys))
-        .route(REVOCATIONS, get(revocations))
-        .route(DEVICES, post(register_device))
-        .route(PURSES, post(load).get(list))
-        .route(PURSE_CLOSE, post(close))
-        .route(NOTES, post(upload).layer(axum::extract::DefaultBodyLimit::max(NOTES_BODY_MAX)))
+/// The offline routes, merged into the main router; their handlers' `#[utoipa::path]`s go into
+/// the OpenAPI document.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(issuer_keys))
+        .routes(routes!(revocations))
+        .routes(routes!(register_device))
+        .routes(routes!(load, list))
+        .routes(routes!(close))
+        .merge(OpenApiRouter::new().routes(routes!(upload)).layer(DefaultBodyLimit::max(NOTES_BODY_MAX)))
 }
 
 /// Errors of these routes: the API's own, plus the offline codes of docs/API-OFFLINE.md.
 #[derive(Debug)]
 pub enum OfflineApiError {
     Api(ApiError),
-    Offline { status: StatusCode, code: &'static str, message: String },
+    Offline { status: StatusCode, code: ErrorCode, message: String },
 }
 
-pub(super) fn offline(status: StatusCode, code: &'static str, message: impl Into<String>) -> OfflineApiError {
+pub(super) fn offline(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> OfflineApiError {
     OfflineApiError::Offline { status, code, message: message.into() }
 }
 
@@ -76,16 +82,18 @@ impl From<OfflineError> for OfflineApiError {
         let message = e.to_string();
         match e {
             OfflineError::Ledger(e) => e.into(),
-            OfflineError::DeviceTaken => offline(StatusCode::CONFLICT, "device_taken", message),
-            OfflineError::DeviceRevoked => offline(StatusCode::FORBIDDEN, "device_revoked", message),
-            OfflineError::UnknownDevice => offline(StatusCode::FORBIDDEN, "unknown_device", message),
-            OfflineError::UnknownPurse => offline(StatusCode::NOT_FOUND, "unknown_purse", message),
-            OfflineError::PurseNotOpen => offline(StatusCode::CONFLICT, "purse_not_open", message),
-            OfflineError::InvalidCertificate(_) => offline(StatusCode::BAD_REQUEST, "invalid_certificate", message),
-            OfflineError::InvalidClose(_) => offline(StatusCode::BAD_REQUEST, "invalid_close", message),
-            OfflineError::TooManyNotes => offline(StatusCode::BAD_REQUEST, "invalid_request", message),
+            OfflineError::DeviceTaken => offline(StatusCode::CONFLICT, ErrorCode::DeviceTaken, message),
+            OfflineError::DeviceRevoked => offline(StatusCode::FORBIDDEN, ErrorCode::DeviceRevoked, message),
+            OfflineError::UnknownDevice => offline(StatusCode::FORBIDDEN, ErrorCode::UnknownDevice, message),
+            OfflineError::UnknownPurse => offline(StatusCode::NOT_FOUND, ErrorCode::UnknownPurse, message),
+            OfflineError::PurseNotOpen => offline(StatusCode::CONFLICT, ErrorCode::PurseNotOpen, message),
+            OfflineError::InvalidCertificate(_) => {
+                offline(StatusCode::BAD_REQUEST, ErrorCode::InvalidCertificate, message)
+            }
+            OfflineError::InvalidClose(_) => offline(StatusCode::BAD_REQUEST, ErrorCode::InvalidClose, message),
+            OfflineError::TooManyNotes => offline(StatusCode::BAD_REQUEST, ErrorCode::InvalidRequest, message),
             OfflineError::Busy => ApiError::Busy { retry_after_s: 1 }.into(),
-            OfflineError::TooManyPurses(_) => offline(StatusCode::CONFLICT, "too_many_purses", message),
+            OfflineError::TooManyPurses(_) => offline(StatusCode::CONFLICT, ErrorCode::TooManyPurses, message),
         }
     }
 }
@@ -95,7 +103,7 @@ impl IntoResponse for OfflineApiError {
         match self {
             OfflineApiError::Api(e) => e.into_response(),
             OfflineApiError::Offline { status, code, message } => {
-                (status, Json(json!({"error": {"code": code, "message": message}}))).into_response()
+                (status, Json(ErrorBody::new(code, message))).into_response()
             }
         }
     }
@@ -107,7 +115,7 @@ pub(super) fn issuer(state: &AppState) -> Result<Arc<Issuer>> {
     state.config.offline.issuer.clone().ok_or_else(|| {
         offline(
             StatusCode::SERVICE_UNAVAILABLE,
-            "offline_disabled",
+            ErrorCode::OfflineDisabled,
             "offline payments are not configured on this server",
         )
     })
@@ -132,82 +140,126 @@ fn parse_device_key(field: &str, text: &str) -> Result<VerifyingKey> {
         .into());
     }
     crypto::check_device_key(&bytes)
-        .map_err(|e| offline(StatusCode::BAD_REQUEST, "invalid_device_key", format!("{field} is refused: {e}")))
+        .map_err(|e| offline(StatusCode::BAD_REQUEST, ErrorCode::InvalidDeviceKey, format!("{field} is refused: {e}")))
 }
 
 /// `GET /v1/issuer-keys`
-async fn issuer_keys(State(state): State<AppState>) -> Result<Json<Value>> {
+#[utoipa::path(get, path = "/v1/issuer-keys", operation_id = "issuerKeys",
+    summary = "Public issuer keys that sign purse certificates (wallets verify certificates offline against them)",
+    responses(
+        (status = 200, description = "Every published key, including retired ones still needed to verify unexpired purses", body = IssuerKeys),
+        (status = 429, description = "`rate_limited` (has `Retry-After`)", body = ErrorBody),
+        (status = 503, description = "`offline_disabled`: this server has no issuer key file configured", body = ErrorBody),
+    ))]
+async fn issuer_keys(State(state): State<AppState>) -> Result<Json<IssuerKeys>> {
     let issuer = issuer(&state)?;
-    let keys: Vec<Value> = issuer
+    let keys = issuer
         .public_keys()
         .iter()
-        .map(|k| {
-            json!({
-                "key_id": k.key_id.to_hex(),
-                "public_key": hex::encode(k.public_key.as_bytes()),
-                "not_before": k.not_before,
-                "not_after": k.not_after,
-            })
+        .map(|k| IssuerKey {
+            key_id: k.key_id.to_hex(),
+            public_key: hex::encode(k.public_key.as_bytes()),
+            not_before: k.not_before,
+            not_after: k.not_after,
         })
         .collect();
-    Ok(Json(json!({"keys": keys})))
+    Ok(Json(IssuerKeys { keys }))
 }
 
 /// `GET /v1/revocations`
-async fn revocations(State(state): State<AppState>) -> Result<Json<Value>> {
+#[utoipa::path(get, path = "/v1/revocations", operation_id = "revocations",
+    summary = "Revoked purses and device keys (payees refuse their notes offline)",
+    responses(
+        (status = 200, description = "The revocation list", body = Revocations),
+        (status = 429, description = "`rate_limited` (has `Retry-After`)", body = ErrorBody),
+    ))]
+async fn revocations(State(state): State<AppState>) -> Result<Json<Revocations>> {
     let list = state.store.offline().revocations().await?;
-    let purses: Vec<String> = list.purses.iter().map(PurseId::to_hex).collect();
-    let devices: Vec<String> = list.devices.iter().map(hex::encode).collect();
-    Ok(Json(json!({"purses": purses, "devices": devices})))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct DeviceBody {
-    public_key: String,
+    let purses = list.purses.iter().map(PurseId::to_hex).collect();
+    let devices = list.devices.iter().map(hex::encode).collect();
+    Ok(Json(Revocations { purses, devices }))
 }
 
 /// `POST /v1/devices`
+#[utoipa::path(post, path = "/v1/devices", operation_id = "registerDevice",
+    summary = "Register this device's Ed25519 public key for the signed-in user (idempotent)",
+    security(("bearer" = [])),
+    request_body = DeviceRequest,
+    responses(
+        (status = 201, description = "Registered (also the answer when this user registered it already)", body = DeviceRegistered),
+        (status = 400, description = "`invalid_request` (bad body, or `public_key` not 64 lowercase hex digits) or `invalid_device_key` (the key is no canonical curve point, is of small order or has a small-order component; nothing is stored)", body = ErrorBody),
+        (status = 401, description = "`unauthorized`: no, unknown or expired token", body = ErrorBody),
+        (status = 403, description = "`device_revoked`", body = ErrorBody),
+        (status = 408, description = "`request_timeout` (the body did not arrive in time; the connection is closed)", body = ErrorBody),
+        (status = 409, description = "`device_taken`: another user registered this key", body = ErrorBody),
+        (status = 413, description = "`payload_too_large`", body = ErrorBody),
+        (status = 429, description = "`rate_limited` (has `Retry-After`)", body = ErrorBody),
+    ))]
 async fn register_device(
     State(state): State<AppState>,
     auth: AuthUser,
-    ApiJson(body): ApiJson<DeviceBody>,
-) -> Result<(StatusCode, Json<Value>)> {
+    ApiJson(body): ApiJson<DeviceRequest>,
+) -> Result<(StatusCode, Json<DeviceRegistered>)> {
     let key = parse_device_key("public_key", &body.public_key)?;
     state.store.offline().register_device(auth.user.id, key.to_bytes(), state.now_ms()).await?;
-    Ok((StatusCode::CREATED, Json(json!({"public_key": hex::encode(key.as_bytes()), "status": "active"}))))
+    let answer = DeviceRegistered { public_key: hex::encode(key.as_bytes()), status: DeviceStatus::Active };
+    Ok((StatusCode::CREATED, Json(answer)))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct LoadBody {
-    amount: Value,
-    device_public_key: String,
-}
-
-fn purse_json(p: &Purse) -> Value {
+/// A stored purse as the API shows it.
+fn purse_answer(p: &Purse) -> offpay_api::Purse {
     let f = p.certificate.fields();
-    let mut purse = json!(p.money());
-    for (key, value) in [
-        ("purse_id", json!(p.id.to_hex())),
-        ("device_public_key", json!(hex::encode(f.device_key.as_bytes()))),
-        ("per_payment_cap", json!(f.per_payment_cap.minor())),
-        ("state", json!(p.state.as_str())),
-        ("valid_from", json!(f.valid_from)),
-        ("valid_until", json!(f.valid_until)),
-    ] {
-        purse[key] = value;
+    let money = p.money();
+    offpay_api::Purse {
+        purse_id: p.id.to_hex(),
+        device_public_key: hex::encode(f.device_key.as_bytes()),
+        amount: money.amount,
+        per_payment_cap: f.per_payment_cap.minor(),
+        settled: money.settled,
+        returned: money.returned,
+        held: money.held,
+        recovered: money.recovered,
+        fraud_loss: money.fraud_loss,
+        loss_allowance: money.loss_allowance,
+        notes_held: money.notes_held,
+        state: match p.state {
+            offpay_ledger::offline::PurseState::Open => PurseState::Open,
+            offpay_ledger::offline::PurseState::Closed => PurseState::Closed,
+            offpay_ledger::offline::PurseState::Expired => PurseState::Expired,
+            offpay_ledger::offline::PurseState::Revoked => PurseState::Revoked,
+        },
+        valid_from: f.valid_from,
+        valid_until: f.valid_until,
     }
-    purse
 }
 
-/// `POST /v1/purses`: wallet -> reserve, answered with the signed certificate.
+/// `POST /v1/purses`: wallet -> reserve, answered with the signed certificate. The amount is
+/// read as any JSON value and checked like a transfer's.
+#[utoipa::path(post, path = "/v1/purses", operation_id = "loadPurse",
+    summary = "Load an offline purse: move money from the wallet into the reserve and get the signed certificate (exactly once per Idempotency-Key)",
+    security(("bearer" = [])),
+    params(("Idempotency-Key" = String, Header, pattern = r"^[A-Za-z0-9_-]{8,128}$",
+        description = "8 to 128 characters of A-Z, a-z, 0-9, - and _; the same key replays the first outcome")),
+    request_body = LoadPurseRequest,
+    responses(
+        (status = 201, description = "Loaded", body = LoadedPurse),
+        (status = 200, description = "Replayed: the purse first loaded with this key", body = LoadedPurse),
+        (status = 400, description = "`invalid_request`, `invalid_amount`, `invalid_device_key` (`device_public_key` fails the device-key check), `offline_limit` (amount over `purse_max`), `invalid_certificate`, `missing_idempotency_key` or `invalid_idempotency_key`", body = ErrorBody),
+        (status = 401, description = "`unauthorized`: no, unknown or expired token", body = ErrorBody),
+        (status = 403, description = "`unknown_device` (key not registered to this user), `device_revoked` or `account_frozen`", body = ErrorBody),
+        (status = 408, description = "`request_timeout` (the body did not arrive in time; the connection is closed)", body = ErrorBody),
+        (status = 409, description = "`idempotency_conflict`; `too_many_purses`: the account already has `max_open_purses` purses before their settlement deadline", body = ErrorBody),
+        (status = 413, description = "`payload_too_large`", body = ErrorBody),
+        (status = 422, description = "`insufficient_funds`", body = ErrorBody),
+        (status = 429, description = "`rate_limited` (has `Retry-After`)", body = ErrorBody),
+        (status = 503, description = "`offline_disabled`: this server has no issuer key file configured", body = ErrorBody),
+    ))]
 async fn load(
     State(state): State<AppState>,
     auth: AuthUser,
     headers: HeaderMap,
-    ApiJson(body): ApiJson<LoadBody>,
-) -> Result<(StatusCode, Json<Value>)> {
+    ApiJson(body): ApiJson<LoadPurseRequest<Value>>,
+) -> Result<(StatusCode, Json<LoadedPurse>)> {
     let key = idempotency_key(&headers)?;
     let amount = parse_amount(&body.amount)?;
     let device = parse_device_key("device_public_key", &body.device_public_key)?;
@@ -215,7 +267,7 @@ async fn load(
     if amount.minor() > limits.purse_max {
         return Err(offline(
             StatusCode::BAD_REQUEST,
-            "offline_limit",
+            ErrorCode::OfflineLimit,
             format!(
                 "an offline purse can hold at most {} {}",
                 state.config.currency.format_signed(i64::try_from(limits.purse_max).unwrap_or(i64::MAX)),
@@ -248,9 +300,11 @@ async fn load(
         max_open_purses: limits.max_open_purses,
     };
     let loaded = state.store.offline().load_purse(&request, state.now_ms()).await?;
-    let mut answer = purse_json(&loaded.purse);
-    answer["certificate"] = json!(loaded.purse.certificate.to_text());
-    answer["balance"] = json!(loaded.balance.minor());
+    let answer = LoadedPurse {
+        purse: purse_answer(&loaded.purse),
+        certificate: loaded.purse.certificate.to_text(),
+        balance: loaded.balance.minor(),
+    };
     let status = if loaded.replayed { StatusCode::OK } else { StatusCode::CREATED };
     if !loaded.replayed {
         tracing::info!(purse = %loaded.purse.id, user = %auth.user.handle, amount = amount.minor(), "purse loaded");
@@ -259,59 +313,92 @@ async fn load(
 }
 
 /// `GET /v1/purses`
-async fn list(State(state): State<AppState>, auth: AuthUser) -> Result<Json<Value>> {
+#[utoipa::path(get, path = "/v1/purses", operation_id = "listPurses",
+    summary = "The signed-in user's purses, newest first (at most 200)",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The purses", body = Purses),
+        (status = 401, description = "`unauthorized`: no, unknown or expired token", body = ErrorBody),
+        (status = 429, description = "`rate_limited` (has `Retry-After`)", body = ErrorBody),
+    ))]
+async fn list(State(state): State<AppState>, auth: AuthUser) -> Result<Json<Purses>> {
     let purses = state.store.offline().purses(Some(auth.user.id), 200).await?;
-    Ok(Json(json!({"purses": purses.iter().map(purse_json).collect::<Vec<_>>()})))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CloseBody {
-    close: String,
+    Ok(Json(Purses { purses: purses.iter().map(purse_answer).collect() }))
 }
 
 /// `POST /v1/purses/{purse_id}/close`
+#[utoipa::path(post, path = "/v1/purses/{purse_id}/close", operation_id = "closePurse",
+    summary = "Close an open purse with the device-signed close statement; the unspent rest returns to the wallet (exactly once per Idempotency-Key)",
+    security(("bearer" = [])),
+    params(
+        ("purse_id" = String, Path, pattern = "^[0-9a-f]{32}$", description = "The purse id, 32 lowercase hex digits"),
+        ("Idempotency-Key" = String, Header, pattern = r"^[A-Za-z0-9_-]{8,128}$",
+            description = "8 to 128 characters of A-Z, a-z, 0-9, - and _; the same key replays the first outcome"),
+    ),
+    request_body = CloseRequest,
+    responses(
+        (status = 200, description = "Closed (or replayed)", body = CloseOutcome),
+        (status = 400, description = "`invalid_close` (malformed, for another purse, or not verifying against the certificate), `invalid_request`, `missing_idempotency_key` or `invalid_idempotency_key`", body = ErrorBody),
+        (status = 401, description = "`unauthorized`: no, unknown or expired token", body = ErrorBody),
+        (status = 404, description = "`unknown_purse`: no purse with this id belongs to the user", body = ErrorBody),
+        (status = 408, description = "`request_timeout` (the body did not arrive in time; the connection is closed)", body = ErrorBody),
+        (status = 409, description = "`purse_not_open` or `idempotency_conflict`", body = ErrorBody),
+        (status = 413, description = "`payload_too_large`", body = ErrorBody),
+        (status = 429, description = "`rate_limited` (has `Retry-After`)", body = ErrorBody),
+    ))]
 async fn close(
     State(state): State<AppState>,
     auth: AuthUser,
     Path(purse_id): Path<String>,
     headers: HeaderMap,
-    ApiJson(body): ApiJson<CloseBody>,
-) -> Result<Json<Value>> {
+    ApiJson(body): ApiJson<CloseRequest>,
+) -> Result<Json<CloseOutcome>> {
     let key = idempotency_key(&headers)?;
-    let purse_id =
-        PurseId::from_hex(&purse_id).map_err(|_| offline(StatusCode::NOT_FOUND, "unknown_purse", "no such purse"))?;
+    let purse_id = PurseId::from_hex(&purse_id)
+        .map_err(|_| offline(StatusCode::NOT_FOUND, ErrorCode::UnknownPurse, "no such purse"))?;
     let statement = CloseStatement::from_text(&body.close).map_err(|e| {
-        offline(StatusCode::BAD_REQUEST, "invalid_close", format!("the close statement is malformed: {e}"))
+        offline(StatusCode::BAD_REQUEST, ErrorCode::InvalidClose, format!("the close statement is malformed: {e}"))
     })?;
     if statement.fields().purse_id != purse_id {
-        return Err(offline(StatusCode::BAD_REQUEST, "invalid_close", "the close statement is for another purse"));
+        return Err(offline(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::InvalidClose,
+            "the close statement is for another purse",
+        ));
     }
     let outcome = state.store.offline().close_purse(auth.user.id, &statement, &key, state.now_ms()).await?;
-    Ok(Json(json!({
-        "returned": outcome.returned,
-        "held": outcome.held,
-        "balance": outcome.balance,
-        "fraud": outcome.fraud,
-    })))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NotesBody {
-    notes: Vec<String>,
+    Ok(Json(CloseOutcome {
+        returned: outcome.returned,
+        held: outcome.held,
+        balance: outcome.balance,
+        fraud: outcome.fraud,
+    }))
 }
 
 /// `POST /v1/notes`: settle uploaded notes (any side may upload), one result per note.
+#[utoipa::path(post, path = "/v1/notes", operation_id = "uploadNotes",
+    summary = "Upload offline payment notes for settlement (payer, payee or anyone signed in); one result per note, in order",
+    description = "Idempotent by note hash: a note uploaded again answers `duplicate` and moves nothing. This route's body limit is 306,024 bytes (500 notes of up to 600 characters plus JSON), not 16 KiB.",
+    security(("bearer" = [])),
+    request_body = NotesUpload,
+    responses(
+        (status = 200, description = "One result per uploaded note", body = NotesAnswer),
+        (status = 400, description = "`invalid_request` (bad body or more than 500 notes)", body = ErrorBody),
+        (status = 401, description = "`unauthorized`: no, unknown or expired token", body = ErrorBody),
+        (status = 408, description = "`request_timeout` (the body did not arrive in time; the connection is closed)", body = ErrorBody),
+        (status = 413, description = "`payload_too_large` (over 306,024 bytes)", body = ErrorBody),
+        (status = 429, description = "`rate_limited` (has `Retry-After`)", body = ErrorBody),
+        (status = 503, description = "`busy`: too many notes are waiting for their signature check; has `Retry-After`", body = ErrorBody),
+    ))]
 async fn upload(
     State(state): State<AppState>,
     auth: AuthUser,
-    ApiJson(body): ApiJson<NotesBody>,
-) -> Result<Json<Value>> {
+    ApiJson(body): ApiJson<NotesUpload>,
+) -> Result<Json<NotesAnswer>> {
     if body.notes.len() > NOTES_MAX {
         return Err(ApiError::InvalidRequest(format!("at most {NOTES_MAX} notes per upload")).into());
     }
-    let mut results: Vec<Option<Value>> = vec![None; body.notes.len()];
+    let mut results: Vec<Option<NoteResult>> = vec![None; body.notes.len()];
     let mut decoded = Vec::new();
     let mut positions = Vec::new();
     // Each purse's certificate is decoded once per upload, not once per note.
@@ -323,13 +410,13 @@ async fn upload(
                 positions.push(i);
             }
             Err(e) => {
-                results[i] = Some(json!({
-                    "note": crypto::sha256(text.trim().as_bytes()).to_hex(),
-                    "status": "rejected",
-                    "reason": "malformed",
-                    "detail": e.to_string(),
-                    "amount": 0,
-                }));
+                results[i] = Some(NoteResult {
+                    note: crypto::sha256(text.trim().as_bytes()).to_hex(),
+                    status: offpay_api::NoteStatus::Rejected,
+                    reason: Some("malformed".into()),
+                    detail: Some(e.to_string()),
+                    amount: 0,
+                });
             }
         }
     }
@@ -338,7 +425,27 @@ async fn upload(
         if r.status == NoteStatus::Fraud {
             tracing::warn!(note = %r.note, reason = ?r.reason, "offline note is part of a fraud proof");
         }
-        results[i] = Some(json!({"note": r.note.to_hex(), "status": r.status, "reason": r.reason, "amount": r.amount}));
+        results[i] = Some(NoteResult {
+            note: r.note.to_hex(),
+            status: note_status(r.status),
+            reason: r.reason,
+            detail: None,
+            amount: r.amount,
+        });
     }
-    Ok(Json(json!({"results": results.into_iter().map(|r| r.unwrap_or(Value::Null)).collect::<Vec<_>>()})))
+    // Every position was filled: by the decoder's refusal or by the ledger's result.
+    let results = results.into_iter().collect::<Option<Vec<_>>>();
+    let results = results.ok_or_else(|| ApiError::internal("a note upload left a note without a result"))?;
+    Ok(Json(NotesAnswer { results }))
+}
+
+fn note_status(status: NoteStatus) -> offpay_api::NoteStatus {
+    use offpay_api::NoteStatus as S;
+    match status {
+        NoteStatus::Settled => S::Settled,
+        NoteStatus::Duplicate => S::Duplicate,
+        NoteStatus::Rejected => S::Rejected,
+        NoteStatus::Fraud => S::Fraud,
+        NoteStatus::Held => S::Held,
+    }
 }

@@ -6,8 +6,8 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use offpay_api::{ErrorBody, ErrorCode, ReceiptAnswer};
 use offpay_protocol::{AccountId, CurrencyCode, Encoded, Receipt, ReceiptFields};
-use serde_json::{Value, json};
 
 use super::offline::{OfflineApiError, issuer, offline};
 use crate::auth::AuthUser;
@@ -16,11 +16,24 @@ use crate::state::AppState;
 
 pub const RECEIPT: &str = "/v1/receipts/{entry_id}";
 
+/// `GET /v1/receipts/{entry_id}`
+#[utoipa::path(get, path = "/v1/receipts/{entry_id}", operation_id = "getReceipt",
+    summary = "A receipt of an online transfer, signed with the issuer key of its time, for either party (docs/API-OFFLINE.md, \"Receipts\")",
+    security(("bearer" = [])),
+    params(("entry_id" = u64, Path, minimum = 1, maximum = 9_007_199_254_740_991_u64, description = "The transfer's entry id")),
+    responses(
+        (status = 200, description = "The signed receipt and what it says", body = ReceiptAnswer),
+        (status = 401, description = "`unauthorized`: no, unknown or expired token", body = ErrorBody),
+        (status = 404, description = "`not_found`: no transfer with this id that the signed-in user sent or received", body = ErrorBody),
+        (status = 410, description = "`receipt_unavailable`: the payment is older than every issuer key the server keeps", body = ErrorBody),
+        (status = 429, description = "`rate_limited` (has `Retry-After`)", body = ErrorBody),
+        (status = 503, description = "`offline_disabled`: this server has no issuer key file configured", body = ErrorBody),
+    ))]
 pub async fn receipt(
     State(state): State<AppState>,
     auth: AuthUser,
     Path(entry_id): Path<String>,
-) -> Result<(StatusCode, Json<Value>), OfflineApiError> {
+) -> Result<Json<ReceiptAnswer>, OfflineApiError> {
     // Not a positive whole number: no such entry (and no parse error that tells ids apart).
     let entry_id = entry_id.parse::<i64>().ok().filter(|id| *id > 0).ok_or(ApiError::NotFound)?;
     let issuer = issuer(&state)?;
@@ -41,20 +54,17 @@ pub async fn receipt(
     let key = issuer.current(time).map_err(|_| {
         offline(
             StatusCode::GONE,
-            "receipt_unavailable",
+            ErrorCode::ReceiptUnavailable,
             "this payment is older than the signing keys this server keeps, so it cannot sign a receipt for it",
         )
     })?;
     let receipt = Receipt::issue(fields, &key).map_err(ApiError::internal)?;
-    Ok((
-        StatusCode::OK,
-        Json(json!({
-            "receipt": receipt.to_text(),
-            "entry_id": entry.entry_id,
-            "from": entry.from_handle,
-            "to": entry.to_handle,
-            "amount": entry.amount.minor(),
-            "created_at_ms": entry.created_at_ms,
-        })),
-    ))
+    Ok(Json(ReceiptAnswer {
+        receipt: receipt.to_text(),
+        entry_id: u64::try_from(entry.entry_id).map_err(ApiError::internal)?,
+        from: entry.from_handle.to_string(),
+        to: entry.to_handle.to_string(),
+        amount: entry.amount.minor(),
+        created_at_ms: entry.created_at_ms,
+    }))
 }

@@ -4,10 +4,10 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
+use offpay_api::{ErrorBody, Posted, PostedKind, TransferAnswer, TransferRequest as TransferBody};
 use offpay_ledger::{IdempotencyKey, TransferRequest};
 use offpay_protocol::{Amount, Handle};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::auth::AuthUser;
 use crate::error::ApiError;
@@ -15,16 +15,6 @@ use crate::extract::ApiJson;
 use crate::state::AppState;
 
 pub const IDEMPOTENCY_HEADER: &str = "idempotency-key";
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TransferBody {
-    to: String,
-    /// Checked by [`parse_amount`] so that every bad amount gets `invalid_amount`.
-    amount: Value,
-    #[serde(default)]
-    memo: Option<String>,
-}
 
 /// The idempotency key of a money-moving request.
 pub fn idempotency_key(headers: &HeaderMap) -> Result<IdempotencyKey, ApiError> {
@@ -56,12 +46,33 @@ pub fn parse_amount(value: &Value) -> Result<Amount, ApiError> {
     }
 }
 
+/// `POST /v1/transfers`. The amount is read as any JSON value and checked by [`parse_amount`], so
+/// that every bad amount gets `invalid_amount`.
+#[utoipa::path(post, path = "/v1/transfers", operation_id = "createTransfer",
+    summary = "Send money to another user (exactly once per Idempotency-Key)",
+    security(("bearer" = [])),
+    params(("Idempotency-Key" = String, Header, pattern = r"^[A-Za-z0-9_-]{8,128}$",
+        description = "8 to 128 characters of A-Z, a-z, 0-9, - and _; the same key replays the first outcome")),
+    request_body = TransferBody,
+    responses(
+        (status = 201, description = "Posted", body = TransferAnswer),
+        (status = 200, description = "Replayed: the first outcome of this key (`replayed: true`)", body = TransferAnswer),
+        (status = 400, description = "`invalid_request`, `invalid_amount`, `invalid_handle`, `invalid_memo` (control or text-direction characters), `missing_idempotency_key` or `invalid_idempotency_key`", body = ErrorBody),
+        (status = 401, description = "`unauthorized`: no, unknown or expired token", body = ErrorBody),
+        (status = 403, description = "`account_frozen`", body = ErrorBody),
+        (status = 404, description = "`unknown_user`", body = ErrorBody),
+        (status = 408, description = "`request_timeout` (the body did not arrive in time; the connection is closed)", body = ErrorBody),
+        (status = 409, description = "`idempotency_conflict` or `same_account`", body = ErrorBody),
+        (status = 413, description = "`payload_too_large`", body = ErrorBody),
+        (status = 422, description = "`insufficient_funds`", body = ErrorBody),
+        (status = 429, description = "`rate_limited` (has `Retry-After`)", body = ErrorBody),
+    ))]
 pub async fn create(
     State(state): State<AppState>,
     auth: AuthUser,
     headers: HeaderMap,
-    ApiJson(body): ApiJson<TransferBody>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+    ApiJson(body): ApiJson<TransferBody<Value>>,
+) -> Result<(StatusCode, Json<TransferAnswer>), ApiError> {
     let idempotency_key = idempotency_key(&headers)?;
     let to = Handle::parse(&body.to).map_err(|e| ApiError::InvalidHandle(e.to_string()))?;
     let amount = parse_amount(&body.amount)?;
@@ -80,12 +91,31 @@ pub async fn create(
     if !posted.replayed {
         tracing::info!(entry = posted.entry_id, from = %auth.user.handle, to = %posted.to, amount = posted.amount.minor(), "transfer");
     }
-    Ok((status, Json(json!({"transfer": posted, "balance": balance}))))
+    Ok((status, Json(TransferAnswer { transfer: posted_answer(posted)?, balance: balance.minor() })))
+}
+
+/// A posted entry as the API shows it.
+fn posted_answer(posted: offpay_ledger::Posted) -> Result<Posted, ApiError> {
+    let kind = match posted.kind {
+        offpay_ledger::EntryKind::Deposit => PostedKind::Deposit,
+        offpay_ledger::EntryKind::Transfer => PostedKind::Transfer,
+        other => return Err(ApiError::internal(format!("a transfer posted a {} entry", other.as_str()))),
+    };
+    Ok(Posted {
+        entry_id: posted.entry_id,
+        kind,
+        from: posted.from.map(|h| h.as_str().to_string()),
+        to: posted.to.as_str().to_string(),
+        amount: posted.amount.minor(),
+        created_at_ms: posted.created_at_ms,
+        replayed: posted.replayed,
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn amounts() {

@@ -25,6 +25,7 @@ use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::http::header::AUTHORIZATION;
 use axum::response::Response;
+use offpay_api::{ErrorBody, EventBody, LiveEvent, WsHello};
 use offpay_ledger::{EVENTS_MAX, Event, UserId};
 use serde::Deserialize;
 use serde_json::json;
@@ -51,15 +52,11 @@ pub const CLOSE_IDLE: u16 = 4408;
 /// Largest message a client may send (its token message).
 const MAX_CLIENT_MESSAGE: usize = 4096;
 
-#[derive(Deserialize)]
+/// Query of `GET /v1/ws` (header form).
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct WsQuery {
-    after: Option<i64>,
-}
-
-#[derive(Deserialize)]
-struct Hello {
-    token: String,
-    #[serde(default)]
+    /// The last event `seq` the client has seen (0 or absent: only new events).
     after: Option<i64>,
 }
 
@@ -74,6 +71,16 @@ struct Subscription {
     _slot: WsSlot,
 }
 
+/// `GET /v1/ws`
+#[utoipa::path(get, path = "/v1/ws", operation_id = "events", summary = "WebSocket of live events",
+    description = "Upgrade to a WebSocket. Authenticate with the Authorization header (and ?after=SEQ) or by sending a `WsHello` ({\"token\", \"after\"}) as the first text message within 10 seconds (a bad one closes with code 4401). The server sends the stored events with seq > after (none: only new events), then live ones, each as an `Event` text message, and pings every 20 s. Closes with 4401 at the session's absolute expiry (\"session expired\") or its logout (\"session ended\": at once on the server that took it, within 20 s on another), with 4408 when nothing arrived for the idle timeout, with 4429 when the first-message form finds the account's sockets all taken, and with 1001 at shutdown.",
+    params(WsQuery),
+    responses(
+        (status = 101, description = "Switching to the WebSocket protocol; messages are Event objects", body = LiveEvent),
+        (status = 400, description = "`invalid_request`: not a WebSocket upgrade", body = ErrorBody),
+        (status = 401, description = "`unauthorized`: no, unknown or expired token", body = ErrorBody),
+        (status = 429, description = "`rate_limited` (has `Retry-After`) or `too_many_websockets` (the account has the most sockets open; close one first)", body = ErrorBody),
+    ))]
 pub async fn upgrade(
     State(state): State<AppState>,
     ip: ClientIp,
@@ -130,7 +137,7 @@ async fn subscribe(state: &AppState, token: &str, after: Option<i64>) -> Result<
 
 async fn authenticate_then_run(state: AppState, mut socket: WebSocket, ClientIp(ip): ClientIp) {
     let hello = tokio::time::timeout(state.config.ws_auth_timeout, first_text(&mut socket)).await;
-    let hello: Option<Hello> = hello.ok().flatten().and_then(|text| serde_json::from_str(&text).ok());
+    let hello: Option<WsHello> = hello.ok().flatten().and_then(|text| serde_json::from_str(&text).ok());
     let subscription = match hello {
         Some(hello) => match subscribe(&state, &hello.token, hello.after).await {
             Ok(found) => found,
@@ -263,8 +270,22 @@ async fn catch_up(state: &AppState, socket: &mut WebSocket, sub: &mut Subscripti
     }
 }
 
-/// One event as sent to the client.
+/// One event as sent to the client: a [`LiveEvent`]. A stored event whose payload does not fit
+/// its kind's type (which the ledger never writes) is logged and sent as stored, so that the
+/// client's cursor still moves past it.
 pub fn event_text(event: &Event) -> String {
-    json!({"seq": event.seq, "kind": event.kind, "payload": event.payload, "created_at_ms": event.created_at_ms})
-        .to_string()
+    match live_event(event).and_then(|live| serde_json::to_string(&live)) {
+        Ok(text) => text,
+        Err(error) => {
+            tracing::error!(seq = event.seq, kind = %event.kind, %error, "stored event does not fit the API's event types");
+            json!({"seq": event.seq, "kind": event.kind, "payload": event.payload, "created_at_ms": event.created_at_ms})
+                .to_string()
+        }
+    }
+}
+
+/// A stored event as the API's type.
+pub fn live_event(event: &Event) -> Result<LiveEvent, serde_json::Error> {
+    let body: EventBody = serde_json::from_value(json!({"kind": event.kind, "payload": event.payload}))?;
+    Ok(LiveEvent { seq: event.seq, body, created_at_ms: event.created_at_ms })
 }

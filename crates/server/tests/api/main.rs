@@ -10,4 +10,5 @@ mod limits;
 mod login_throttle;
 mod logout_ws;
 mod money;
+mod openapi;
 mod postgres;

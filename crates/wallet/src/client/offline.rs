@@ -33,7 +33,7 @@ impl Client {
 
     /// `POST /v1/devices` (idempotent). The answer must be JSON; what it says is not needed.
     pub async fn register_device(&self, token: &str, public_key_hex: &str) -> Result<(), ClientError> {
-        let body = DeviceRequest { public_key: public_key_hex };
+        let body = DeviceRequest { public_key: public_key_hex.to_string() };
         let _: IgnoredAny = self
             .call(Retry::Idempotent, || self.http.post(self.server.url("/v1/devices")).bearer_auth(token).json(&body))
             .await?;
@@ -49,7 +49,7 @@ impl Client {
         amount: u64,
         device_hex: &str,
     ) -> Result<PurseLoaded, ClientError> {
-        let body = LoadPurseRequest { amount, device_public_key: device_hex };
+        let body = LoadPurseRequest { amount, device_public_key: device_hex.to_string() };
         self.call(Retry::Idempotent, || {
             self.http
                 .post(self.server.url("/v1/purses"))
@@ -75,7 +75,7 @@ impl Client {
         purse_id_hex: &str,
         close_text: &str,
     ) -> Result<PurseClosed, ClientError> {
-        let body = CloseRequest { close: close_text };
+        let body = CloseRequest { close: close_text.to_string() };
         let path = format!("/v1/purses/{purse_id_hex}/close");
         self.call(Retry::Idempotent, || {
             self.http
@@ -90,7 +90,7 @@ impl Client {
     /// `POST /v1/notes` with at most [`crate::offline::api::MAX_NOTES_PER_UPLOAD`] notes
     /// (idempotent by note hash).
     pub async fn upload_notes(&self, token: &str, notes: &[&str]) -> Result<Vec<NoteResult>, ClientError> {
-        let body = NotesUpload { notes };
+        let body = NotesUpload { notes: notes.iter().map(|note| note.to_string()).collect() };
         let answer: NotesAnswer = self
             .call(Retry::Idempotent, || self.http.post(self.server.url("/v1/notes")).bearer_auth(token).json(&body))
             .await?;
@@ -115,15 +115,28 @@ mod tests {
         serde_json::from_str(body).unwrap()
     }
 
+    /// A purse as `GET /v1/purses` and `POST /v1/purses` show it (every field the API requires).
+    fn purse(id: &str, amount: i64, settled: i64) -> Value {
+        json!({
+            "purse_id": id, "device_public_key": "d3v1c3", "amount": amount, "per_payment_cap": amount,
+            "settled": settled, "returned": 0, "held": amount - settled, "recovered": 0, "fraud_loss": 0,
+            "loss_allowance": 0, "notes_held": 0, "state": "open", "valid_from": 1, "valid_until": 2,
+        })
+    }
+
     #[tokio::test]
     async fn a_purse_load_is_retried_with_its_key_through_three_bad_gateways() {
-        let certificate = r#"{"purse_id":"ab","certificate":"cert","amount":500,"balance":100}"#;
+        let mut loaded = purse("ab", 500, 0);
+        loaded["certificate"] = json!("cert");
+        loaded["balance"] = json!(100);
+        let certificate = loaded.to_string();
+        let certificate = certificate.as_str();
         let unavailable = || response("503 Service Unavailable", "");
         let answers =
             vec![unavailable(), response("502 Bad Gateway", ""), unavailable(), response("201 Created", certificate)];
         let (url, server) = canned_server(answers).await;
         let loaded = offline_client(url).load_purse("tok", "key-1", 500, "d3v1c3").await.unwrap();
-        assert_eq!((loaded.certificate.as_str(), loaded.amount, loaded.balance), ("cert", 500, Some(100)));
+        assert_eq!((loaded.certificate.as_str(), loaded.purse.amount, loaded.balance), ("cert", 500, 100));
         let seen = server.await.unwrap();
         assert_eq!(seen.len(), 4, "four attempts");
         for request in &seen {
@@ -160,7 +173,7 @@ mod tests {
 
     #[tokio::test]
     async fn notes_are_uploaded_and_their_results_read() {
-        let answer = r#"{"results":[{"note":"aa","status":"settled","amount":5},{"note":"bb","status":"rejected","reason":"bad_signature"}]}"#;
+        let answer = r#"{"results":[{"note":"aa","status":"settled","amount":5},{"note":"bb","status":"rejected","reason":"bad_signature","amount":0}]}"#;
         let (url, server) = canned_server(vec![response("200 OK", answer)]).await;
         let results = offline_client(url).upload_notes("tok", &["n1", "n2"]).await.unwrap();
         let read: Vec<_> = results.iter().map(|r| (r.note.as_str(), r.status.as_str(), r.reason.as_deref())).collect();
@@ -189,8 +202,8 @@ mod tests {
     async fn keys_revocations_and_purses_are_read_and_only_purses_carry_the_session() {
         let keys = r#"{"keys":[{"key_id":"k1","public_key":"pk","not_before":1,"not_after":2}]}"#;
         let revocations = r#"{"purses":["p1"],"devices":[]}"#;
-        let purses = r#"{"purses":[{"purse_id":"p1","amount":500,"settled":100,"state":"open"}]}"#;
-        let answers = vec![response("200 OK", keys), response("200 OK", revocations), response("200 OK", purses)];
+        let purses = json!({"purses": [purse("p1", 500, 100)]}).to_string();
+        let answers = vec![response("200 OK", keys), response("200 OK", revocations), response("200 OK", &purses)];
         let (url, server) = canned_server(answers).await;
         let client = offline_client(url);
         assert_eq!(client.issuer_keys().await.unwrap()[0].key_id, "k1");

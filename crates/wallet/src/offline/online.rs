@@ -107,7 +107,7 @@ impl Wallet {
     ) -> Result<(Identity, Option<OfflineLimits>), OfflineError> {
         let (client, token) = (session.api.client(), session.api.token());
         let me = client.me(token).await.map_err(|e| session_error(e, session))?;
-        let account = me.account.ok_or_else(|| bad_answer(session, "its /v1/me answer has no account number"))?;
+        let account = me.account;
         let config = client.config().await?;
         let currency =
             Currency::new(&config.currency, config.decimals).ok_or_else(|| bad_answer(session, "unusable currency"))?;
@@ -119,7 +119,7 @@ impl Wallet {
             currency,
         };
         self.store.set_identity(&identity)?;
-        Ok((identity, config.offline))
+        Ok((identity, Some(config.offline)))
     }
 
     /// Downloads and caches the issuer keys; a key whose id does not match its public key is
@@ -205,7 +205,7 @@ impl Wallet {
         let record = self.store.purse_load_done(&load.idempotency_key, &certificate, now_ms())?;
         Ok(LoadedPurse {
             record,
-            balance: answer.balance.and_then(Amount::from_minor),
+            balance: Amount::from_minor(answer.balance),
             resumed: load.reused,
             currency: identity.currency,
         })
@@ -267,10 +267,9 @@ impl Wallet {
             };
             let outcome = match client.close_purse(token, &key, &purse.purse_id().to_hex(), &close_text).await {
                 Ok(answer) => {
-                    let returned = Amount::from_minor(answer.returned)
-                        .ok_or_else(|| bad_answer(session, "returned out of range"))?;
-                    let held =
-                        Amount::from_minor(answer.held).ok_or_else(|| bad_answer(session, "held out of range"))?;
+                    let returned =
+                        minor(answer.returned).ok_or_else(|| bad_answer(session, "returned out of range"))?;
+                    let held = minor(answer.held).ok_or_else(|| bad_answer(session, "held out of range"))?;
                     self.store.update_purse_status(purse.purse_id(), PurseStatus::Closed, purse.settled, returned)?;
                     Ok((returned, held))
                 }
@@ -299,14 +298,14 @@ impl Wallet {
                 if !batch.iter().any(|(_, h, _)| *h == hash) {
                     continue;
                 }
-                let Some(status) = UploadStatus::from_server(&result.status) else { continue };
+                let Some(status) = UploadStatus::from_server(result.status.as_str()) else { continue };
                 self.store.record_upload(hash, status, result.reason.as_deref())?;
                 match status {
                     UploadStatus::Settled => report.settled += 1,
                     UploadStatus::Duplicate => report.duplicate += 1,
                     UploadStatus::Fraud => report.fraud += 1,
                     UploadStatus::Rejected => report.rejected.push((hash, result.reason.clone())),
-                    UploadStatus::Held => report.held.push((hash, result.amount.unwrap_or(0))),
+                    UploadStatus::Held => report.held.push((hash, result.amount)),
                     UploadStatus::Pending => {}
                 }
             }
@@ -321,11 +320,12 @@ impl Wallet {
 
         let states = client.purses(token).await.map_err(|e| session_error(e, session))?;
         for info in states {
-            let (Ok(id), Some(status)) = (PurseId::from_hex(&info.purse_id), PurseStatus::parse(&info.state)) else {
+            let (Ok(id), Some(status)) = (PurseId::from_hex(&info.purse_id), PurseStatus::parse(info.state.as_str()))
+            else {
                 continue;
             };
-            let settled = Amount::from_minor(info.settled).unwrap_or(Amount::ZERO);
-            let returned = Amount::from_minor(info.returned).unwrap_or(Amount::ZERO);
+            let settled = minor(info.settled).unwrap_or(Amount::ZERO);
+            let returned = minor(info.returned).unwrap_or(Amount::ZERO);
             self.store.update_purse_status(id, status, settled, returned)?;
         }
         for purse in self.store.purses()? {
@@ -356,4 +356,10 @@ fn session_error(error: ClientError, session: &OnlineSession) -> OfflineError {
 /// The server's answer could not be used.
 fn bad_answer(session: &OnlineSession, reason: &str) -> OfflineError {
     OfflineError::Api(ClientError::BadAnswer { server: session.api.server().to_string(), reason: reason.to_string() })
+}
+
+/// An amount the server sends as a signed integer of minor units; `None` when negative or too
+/// large.
+fn minor(value: i64) -> Option<Amount> {
+    u64::try_from(value).ok().and_then(Amount::from_minor)
 }

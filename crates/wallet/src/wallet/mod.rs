@@ -182,9 +182,7 @@ impl Wallet {
             .map_err(|e| ClientError::BadAnswer { server: client.server().to_string(), reason: e.to_string() })?;
         let session = Session { server_url: client.server().to_string(), handle: handle.clone(), token: granted.token };
         self.store.begin_session(&session)?;
-        if let Some(device_token) = &granted.device_token {
-            self.store.set_device_token(&session.server_url, &handle, device_token)?;
-        }
+        self.store.set_device_token(&session.server_url, &handle, &granted.device_token)?;
         self.store.set_currency(currency)?;
         // The session is saved: from here on, failing to read the balance is not a failure to
         // log in (`balance` will ask again).
@@ -391,7 +389,11 @@ impl Wallet {
         memo: Option<&str>,
     ) -> Result<SendReceipt, WalletError> {
         let key = pending.idempotency_key.clone();
-        let request = wire::TransferRequest { to: to.as_str(), amount: amount.minor(), memo };
+        let request = wire::TransferRequest {
+            to: to.as_str().to_string(),
+            amount: amount.minor(),
+            memo: memo.map(str::to_string),
+        };
         match client.transfer(&session.token, &key, &request).await {
             Ok(answer) => {
                 self.store.outbox_mark_done(&key, answer.transfer.entry_id, now_ms())?;

@@ -205,7 +205,7 @@ mod tests {
     fn item(entry_id: i64, delta: i64, from: Option<&str>, created_at_ms: i64) -> offpay_wallet::wire::HistoryItem {
         offpay_wallet::wire::HistoryItem {
             entry_id,
-            kind: "transfer".to_string(),
+            kind: offpay_wallet::wire::EntryKind::Transfer,
             delta,
             counterparty: from.map(str::to_string),
             memo: None,

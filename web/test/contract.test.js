@@ -1,0 +1,124 @@
+// The web wallet reads the same contract as the server: loads the OpenAPI document from a real
+// `offpay serve` (GET /v1/openapi.json, generated from crates/api) and checks that every request
+// the web wallet makes (method + path) is a documented operation, that every live-event kind it
+// handles is a kind the document's Event schema allows, and that every error code it explains to
+// the person is one the document's ErrorCode lists. The lists are written out below; the test
+// also reads the web wallet's sources, so a new request, event kind or error code that is not in
+// the lists fails here until it is added (and so checked against the document).
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync, readdirSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { startOffpay, REPO } from "./harness.js";
+
+const JS = join(REPO, "web/public/js");
+
+/** Every request of the web wallet: js/api.js, js/offline/client.js and the live socket (js/live.js). */
+const REQUESTS = [
+  ["GET", "/v1/config"],
+  ["POST", "/v1/register"],
+  ["POST", "/v1/login"],
+  ["POST", "/v1/logout"],
+  ["POST", "/v1/logout-all"],
+  ["POST", "/v1/password"],
+  ["GET", "/v1/me"],
+  ["POST", "/v1/transfers"],
+  ["GET", "/v1/history"],
+  ["GET", "/v1/ws"],
+  ["GET", "/v1/issuer-keys"],
+  ["GET", "/v1/revocations"],
+  ["POST", "/v1/devices"],
+  ["POST", "/v1/purses"],
+  ["GET", "/v1/purses"],
+  ["POST", "/v1/purses/{purse_id}/close"],
+  ["POST", "/v1/notes"],
+];
+
+/** Every live-event kind the web wallet handles (js/main.js, onEvent). */
+const EVENT_KINDS = ["money_in", "deposit", "offline_in", "offline_out", "purse_returned", "account_frozen"];
+
+function jsFiles(dir) {
+  return readdirSync(dir).flatMap((name) => {
+    const path = join(dir, name);
+    return statSync(path).isDirectory() ? jsFiles(path) : name.endsWith(".js") ? [path] : [];
+  });
+}
+
+const SOURCES = jsFiles(JS).map((path) => ({ path, text: readFileSync(path, "utf8") }));
+
+/** A request path as written in the source, as a document path: query dropped, `${…}` segments named. */
+function templatePath(written) {
+  return written.split("?")[0].replace(/\$\{[^}]*\}/g, "{}");
+}
+
+/** Whether a path with `{}` holes (from the source) matches a document path with `{name}` parameters. */
+function samePath(source, documented) {
+  return source === documented.replace(/\{[^}]+\}/g, "{}");
+}
+
+/** Every `call("METHOD", "/v1/…")` and `new URL("/v1/…")` (a WebSocket: GET) in the web wallet's sources. */
+function requestsInSources() {
+  const found = [];
+  for (const { path, text } of SOURCES) {
+    for (const m of text.matchAll(/call\(\s*"([A-Z]+)",\s*["`](\/v1\/[^"`]*)["`]/g)) found.push([m[1], templatePath(m[2]), path]);
+    for (const m of text.matchAll(/new URL\(\s*"(\/v1\/[^"]*)"/g)) found.push(["GET", templatePath(m[1]), path]);
+  }
+  return found;
+}
+
+let srv;
+let doc;
+
+before(async () => {
+  srv = await startOffpay();
+  const answer = await fetch(`${srv.url}/v1/openapi.json`);
+  assert.equal(answer.status, 200);
+  doc = await answer.json();
+});
+
+after(async () => {
+  await srv?.stop();
+});
+
+test("the document is OpenAPI 3.1 from the server", () => {
+  assert.match(doc.openapi, /^3\.1\./);
+  assert.equal(doc.info.title, "offpay API");
+});
+
+test("every request the web wallet makes is a documented operation", () => {
+  const documented = Object.entries(doc.paths).flatMap(([path, item]) => Object.keys(item).map((m) => [m.toUpperCase(), path]));
+  for (const [method, path] of REQUESTS) {
+    assert.ok(documented.some(([m, p]) => m === method && p === path), `${method} ${path} is not in the OpenAPI document`);
+  }
+  // The list above is complete: every request written in the sources is in it.
+  const inSources = requestsInSources();
+  assert.ok(inSources.length >= REQUESTS.length, `found only ${inSources.length} requests in the sources`);
+  for (const [method, path, file] of inSources) {
+    assert.ok(REQUESTS.some(([m, p]) => m === method && samePath(path, p)), `${method} ${path} (${file}) is missing from REQUESTS`);
+  }
+  for (const [method, path] of REQUESTS) {
+    assert.ok(inSources.some(([m, p]) => m === method && samePath(p, path)), `${method} ${path} is listed but the web wallet no longer makes it`);
+  }
+});
+
+test("every event kind the web wallet handles is one the document's Event allows", () => {
+  const body = doc.components.schemas.EventBody;
+  assert.ok(Array.isArray(body.oneOf), "EventBody is a closed list of kinds");
+  const allowed = body.oneOf.flatMap((variant) => variant.properties.kind.enum);
+  assert.ok(allowed.length >= EVENT_KINDS.length, JSON.stringify(allowed));
+  for (const kind of EVENT_KINDS) assert.ok(allowed.includes(kind), `event kind ${kind} is not in the document`);
+  // The event itself is Event = EventBody + seq and created_at_ms.
+  assert.ok(doc.components.schemas.Event.allOf.some((s) => s.$ref === "#/components/schemas/EventBody"));
+  // The list above is complete: every `ev.kind === "…"` in the sources is in it.
+  const handled = new Set(SOURCES.flatMap(({ text }) => [...text.matchAll(/ev\.kind === "([a-z_]+)"/g)].map((m) => m[1])));
+  assert.deepEqual([...handled].sort(), [...EVENT_KINDS].sort());
+});
+
+test("every server error code the web wallet explains is in the document's ErrorCode", () => {
+  const codes = doc.components.schemas.ErrorCode.enum;
+  const api = readFileSync(join(JS, "api.js"), "utf8");
+  const table = api.slice(api.indexOf("const PLAIN = {"), api.indexOf("};", api.indexOf("const PLAIN = {")));
+  const explained = [...table.matchAll(/^\s+([a-z_]+):/gm)].map((m) => m[1]).filter((code) => code !== "network");
+  assert.ok(explained.length >= 10, `read only ${explained.length} codes from js/api.js`);
+  for (const code of explained) assert.ok(codes.includes(code), `error code ${code} is not in the document`);
+});
