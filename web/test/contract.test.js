@@ -31,6 +31,7 @@ const REQUESTS = [
   ["POST", "/v1/purses"],
   ["GET", "/v1/purses"],
   ["POST", "/v1/purses/{purse_id}/close"],
+  ["GET", "/v1/receipts/{entry_id}"],
   ["POST", "/v1/notes"],
 ];
 
