@@ -3,7 +3,7 @@
 // The asset list and version below are written by scripts/web-vendor (web/tools/stamp-sw.mjs).
 
 // BEGIN GENERATED
-const VERSION = "6f8798efda2eb2fe";
+const VERSION = "b98821c15345e92f";
 const ASSETS = {
   "/": "sha256-hIV25eE6TW70pS03Qs7bTWi5FA2BBLPuvVMN34xjHY4=",
   "/app.css": "sha256-ll7wCJljqU8bVcWkH7Qzw5cgqSSqB2xDkKiJprZxYnA=",
@@ -49,7 +49,7 @@ const ASSETS = {
   "/js/pages/result.js": "sha256-cPgrYcJHeVaJFjepnVyQX81F1G5SgyP11gprOz4alhk=",
   "/js/pages/send.js": "sha256-BgbKcatKmGoeCicL7fMwbY7z1q6p9veOuuixQdVVfEk=",
   "/js/pages/shop-card.js": "sha256-z0kSjtLwfL0KKKmvrWZGNNelMa7dJJ7ppp42c+mImC8=",
-  "/js/pages/shop.js": "sha256-681HV2aoPGiDI5jDJcsJKnVNJObFKL7uvG0w3MvSnS4=",
+  "/js/pages/shop.js": "sha256-MAN143AHdqmoWR9xDhvwPHV5WylgS5sO9EwA5NA8Wzg=",
   "/js/pages/sync.js": "sha256-6KyRSHVMicWdbbfGOxiwRKX+pGIjJWwyOqr7VGf07nk=",
   "/js/pages/unlock.js": "sha256-7b0sPjKynrQY8pPCT3C9BYRhHOZXesRz3grd48dEHYY=",
   "/js/protocol/accept.js": "sha256-uBLH1gawpx645q3oMsWN/Ft4Pd3bX5ZXwPIOvXh9kdo=",

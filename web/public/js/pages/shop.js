@@ -187,7 +187,10 @@ export async function render(app) {
       }
     } }, h("div", { class: "row" }, from.label, to.label), csvErr, h("button", { type: "submit" }, "Export CSV"), done));
   }
-  section.append(h("div", { class: "actions" }, h("a", { class: "button secondary", href: "#/shop/card" }, "Shop card"),
+  // The amount screen (issue 14, item 4): a one-off code with the amount filled in is a payment
+  // request made on Receive (docs/decisions/shop-card.md, "Amount-filled one-off QR").
+  section.append(h("div", { class: "actions" }, h("a", { class: "button secondary", href: "#/receive" }, "Ask for an amount"),
+    h("a", { class: "button secondary", href: "#/shop/card" }, "Shop card"),
     h("a", { class: "button secondary", href: "#/home" }, "Home")));
   return section;
 }
