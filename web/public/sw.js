@@ -3,7 +3,7 @@
 // The asset list and version below are written by scripts/web-vendor (web/tools/stamp-sw.mjs).
 
 // BEGIN GENERATED
-const VERSION = "b98821c15345e92f";
+const VERSION = "a27f5752687d0641";
 const ASSETS = {
   "/": "sha256-hIV25eE6TW70pS03Qs7bTWi5FA2BBLPuvVMN34xjHY4=",
   "/app.css": "sha256-ll7wCJljqU8bVcWkH7Qzw5cgqSSqB2xDkKiJprZxYnA=",
@@ -24,10 +24,10 @@ const ASSETS = {
   "/js/offline/paid-once.js": "sha256-3ZFdDsDYkw9x6+4xKLw1sVK6si9xFaXZdKlxpgD4X7Y=",
   "/js/offline/pin.js": "sha256-HE/vo5aRt3qi/3XchvdIsLRyv/xdgn+tm4K+FKs2t50=",
   "/js/offline/refusals.js": "sha256-SVAhb/7T0npbLGsw2O4nu9btPOd4iDaAjIEimBOSppo=",
-  "/js/offline/shop.js": "sha256-2iFFpzg6e/kHNOAD9PeJedPfLZ22kx61w9moby26x3c=",
+  "/js/offline/shop.js": "sha256-ytxU4N9KPXOLQlZTfinx5R89Qlm2i4aUrhTTQgkslbQ=",
   "/js/offline/sync.js": "sha256-WUYmhhX7juAGY+hBQqQS12zCNqmAeW7dptEqJ+pxPKE=",
   "/js/offline/takings.js": "sha256-nX0ulObCq4+AtT8Nhg55SXOG4p8YIEo4dAiESC//s10=",
-  "/js/offline/wallet.js": "sha256-HTLx2jmGJMPiVCqcMop/63Y8Q8u8zUo9K9BeVRFBfxY=",
+  "/js/offline/wallet.js": "sha256-aqJw08Qs9+QgI07bmCIspOJ5o5c1nKCiVvIPlLrKZBs=",
   "/js/pages/accept.js": "sha256-Wa5vIzt45xdISl866tcbyV5/at1Aiu2YOaXgTKMBz7s=",
   "/js/pages/account.js": "sha256-Jr2EP7uRfYyrm4+ElVm3i/a4q1DX2TEfhujDeEfi854=",
   "/js/pages/activity.js": "sha256-0WtHVpxxyxN2QUk+Xzx4R1aXNWbjizfAhc5jmtXie1w=",

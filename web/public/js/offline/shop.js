@@ -6,13 +6,13 @@
 // note for the same tap), and the shop's offline acceptance of a card note (seen nonces: every
 // note accepted and every request made on this device; the note is stored before success shows).
 
-import { all, allFor, atomic, get, put } from "./db.js";
+import { allFor, atomic, get, put } from "./db.js";
 import { deviceKey, sign } from "./device.js";
 import { fromText, toText, encodeCard, isShopName } from "../protocol/objects.js";
 import { acceptCardNote, checkReceipt, verifyCard, cardNonce, cardNoncePrefix, RejectError, REASONS } from "../protocol/accept.js";
 import { DecodeError } from "../protocol/wire.js";
 import { hex, fromHex } from "../protocol/crypto.js";
-import { accountOf, choosePurse, nowSeconds, OfflineError, signAndStore } from "./wallet.js";
+import { accountOf, cachedKeys, choosePurse, nowSeconds, OfflineError, signAndStore } from "./wallet.js";
 import { paidNonce } from "./paid-once.js";
 
 /** How far the payer's clock may be from the shop's (16.3 row 11d), in seconds. */
@@ -155,16 +155,11 @@ export async function acceptCard(app, note, text, tally) {
   const handle = app.session.handle;
   const mine = await myCard(handle);
   if (!mine) throw new OfflineError("wrong_card", REASONS.wrong_card);
-  const issuers = await all("issuers");
-  const rev = issuers.find((i) => i.keyId === "revocations");
   const ctx = {
     card: mine.card,
     seenNonces: await seenNonces(handle),
     window: CARD_WINDOW_S,
-    issuerKeys: issuers.filter((i) => i.keyId !== "revocations").map((i) => ({
-      keyId: fromHex(i.keyId), publicKey: i.publicKey, notBefore: BigInt(i.notBefore), notAfter: BigInt(i.notAfter),
-    })),
-    revocations: { purses: new Set(rev?.purses ?? []), devices: new Set(rev?.devices ?? []) },
+    ...(await cachedKeys()),
     now: nowSeconds(),
   };
   let ok;
@@ -213,14 +208,11 @@ export async function acceptReceipt(app, text) {
   }
   const me = await accountOf(app);
   if (me === null) throw new OfflineError("no_account", "Go online once so this device learns your account number.");
-  const issuers = await all("issuers");
   const seen = (await get("meta", receiptsKey(handle)).catch(() => null))?.v ?? [];
   const ctx = {
     me,
     currency: app.config.currency,
-    issuerKeys: issuers.filter((i) => i.keyId !== "revocations").map((i) => ({
-      keyId: fromHex(i.keyId), publicKey: i.publicKey, notBefore: BigInt(i.notBefore), notAfter: BigInt(i.notAfter),
-    })),
+    issuerKeys: (await cachedKeys()).issuerKeys,
     seenEntries: new Set(seen.map(BigInt)),
     now: nowSeconds(),
     maxAge: RECEIPT_MAX_AGE_S,

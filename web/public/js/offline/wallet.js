@@ -253,18 +253,28 @@ export async function createRequest(app, amount) {
   return { request: req, text };
 }
 
-async function acceptContext(app) {
-  const handle = app.session.handle;
-  const me = await accountOf(app);
+/**
+ * The issuer keys and revocation list cached by refreshKeys, in the shape the protocol checks
+ * take: {issuerKeys: [{keyId, publicKey, notBefore, notAfter}], revocations: {purses, devices}}.
+ */
+export async function cachedKeys() {
   const issuers = await all("issuers");
   const rev = issuers.find((i) => i.keyId === "revocations");
-  const requests = await allFor("requests", handle);
   return {
-    me: me ?? -1n,
     issuerKeys: issuers.filter((i) => i.keyId !== "revocations").map((i) => ({
       keyId: fromHex(i.keyId), publicKey: i.publicKey, notBefore: BigInt(i.notBefore), notAfter: BigInt(i.notAfter),
     })),
     revocations: { purses: new Set(rev?.purses ?? []), devices: new Set(rev?.devices ?? []) },
+  };
+}
+
+async function acceptContext(app) {
+  const handle = app.session.handle;
+  const me = await accountOf(app);
+  const requests = await allFor("requests", handle);
+  return {
+    me: me ?? -1n,
+    ...(await cachedKeys()),
     openRequests: requests.map((r) => ({ nonce: fromHex(r.nonce), amount: r.amount, expiresAt: BigInt(r.expiresAt), paid: r.status !== "open" })),
     now: nowSeconds(),
   };
