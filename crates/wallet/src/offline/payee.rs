@@ -39,6 +39,20 @@ pub struct AcceptedPayment {
     pub nonce: Nonce,
 }
 
+impl From<&offpay_protocol::Accepted> for AcceptedPayment {
+    /// What the protocol's acceptance check (of a request note or a card note) returned.
+    fn from(accepted: &offpay_protocol::Accepted) -> AcceptedPayment {
+        AcceptedPayment {
+            note_hash: accepted.note_hash,
+            purse_id: accepted.purse_id,
+            payer: accepted.payer,
+            seq: accepted.seq,
+            amount: accepted.amount,
+            nonce: accepted.nonce,
+        }
+    }
+}
+
 impl Wallet {
     /// My identity, or a clear error when this device never learnt it.
     pub fn require_identity(&self) -> Result<Identity, OfflineError> {
@@ -99,13 +113,6 @@ impl Wallet {
         // Store the canonical text, whatever whitespace came with the input.
         notes::record_acceptance(&tx, &note.to_text(), &accepted, now)?;
         tx.commit().map_err(|e| OfflineError::Store(e.into()))?;
-        Ok(AcceptedPayment {
-            note_hash: accepted.note_hash,
-            purse_id: accepted.purse_id,
-            payer: accepted.payer,
-            seq: accepted.seq,
-            amount: accepted.amount,
-            nonce: accepted.nonce,
-        })
+        Ok(AcceptedPayment::from(&accepted))
     }
 }

@@ -155,14 +155,7 @@ impl Wallet {
         let accepted = accept_card_note(note, tally.as_ref(), &ctx).map_err(OfflineError::Rejected)?;
         notes::record_card_acceptance(&tx, &note.to_text(), &accepted, now)?;
         tx.commit().map_err(|e| OfflineError::Store(e.into()))?;
-        Ok(AcceptedPayment {
-            note_hash: accepted.note_hash,
-            purse_id: accepted.purse_id,
-            payer: accepted.payer,
-            seq: accepted.seq,
-            amount: accepted.amount,
-            nonce: accepted.nonce,
-        })
+        Ok(AcceptedPayment::from(&accepted))
     }
 
     /// Accepts a server receipt of an online payment to me: the protocol's receipt check with
