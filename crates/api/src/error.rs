@@ -25,179 +25,110 @@ pub struct ErrorDetail {
     pub message: String,
 }
 
-/// Every stable error code, with the HTTP status the server sends it with (docs/API.md has
-/// the table).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum ErrorCode {
-    /// 400: malformed body or query, unknown field, memo too long, bad note count.
-    InvalidRequest,
-    /// 400: zero, negative, malformed or too large amount.
-    InvalidAmount,
-    /// 400: a username that breaks the rules.
-    InvalidHandle,
-    /// 400: control or text-direction characters in a memo.
-    InvalidMemo,
-    /// 400: a password shorter than 8 characters.
-    WeakPassword,
-    /// 400: no `Idempotency-Key` header.
-    MissingIdempotencyKey,
-    /// 400: a malformed `Idempotency-Key` header.
-    InvalidIdempotencyKey,
-    /// 401: no, unknown or expired session token.
-    Unauthorized,
-    /// 401: wrong username or password.
-    InvalidCredentials,
-    /// 403: the account is frozen.
-    AccountFrozen,
-    /// 403: the current password is wrong.
-    WrongPassword,
-    /// 404: no user has that username.
-    UnknownUser,
-    /// 404: no such route.
-    NotFound,
-    /// 405: the route does not accept that method.
-    MethodNotAllowed,
-    /// 409: the username is taken.
-    HandleTaken,
-    /// 409: the idempotency key was used for a different request.
-    IdempotencyConflict,
-    /// 409: a transfer to oneself.
-    SameAccount,
-    /// 413: the body is over the limit.
-    PayloadTooLarge,
-    /// 408: the body did not arrive in time.
-    RequestTimeout,
-    /// 422: the balance is too low.
-    InsufficientFunds,
-    /// 429: login throttled.
-    TooManyAttempts,
-    /// 429: too many requests.
-    RateLimited,
-    /// 429: too many WebSockets open for the account.
-    TooManyWebsockets,
-    /// 400: a purse certificate the server cannot accept.
-    InvalidCertificate,
-    /// 400: a device key that fails the device-key check.
-    InvalidDeviceKey,
-    /// 400: a malformed close statement, or one for another purse.
-    InvalidClose,
-    /// 400: a purse over the deployment's `purse_max`.
-    OfflineLimit,
-    /// 403: the device key is not registered to this user.
-    UnknownDevice,
-    /// 403: the device key is revoked.
-    DeviceRevoked,
-    /// 404: no such purse of this user.
-    UnknownPurse,
-    /// 409: another user registered this device key.
-    DeviceTaken,
-    /// 409: the purse is not open.
-    PurseNotOpen,
-    /// 409: the account has the most purses it may have.
-    TooManyPurses,
-    /// 410: the payment is older than every issuer key the server keeps: no receipt can be signed.
-    ReceiptUnavailable,
-    /// 503: offline payments are not configured on this server.
-    OfflineDisabled,
-    /// 503: too much work waiting; try again (`Retry-After`).
-    Busy,
-    /// 503: the database is out of space; nothing was changed (`Retry-After`).
-    StorageFull,
-    /// 500: anything else (details only in the server log).
-    Internal,
+/// Writes [`ErrorCode`], its `ALL` list and `as_str` from one list of `Variant => "wire_text"`,
+/// so the three cannot drift apart (`codes_are_the_strings_clients_match_on` checks the wire
+/// texts against serde's).
+macro_rules! error_codes {
+    ($($(#[doc = $doc:literal])* $variant:ident => $text:literal,)*) => {
+        /// Every stable error code, with the HTTP status the server sends it with (docs/API.md
+        /// has the table).
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+        #[serde(rename_all = "snake_case")]
+        pub enum ErrorCode {
+            $($(#[doc = $doc])* $variant,)*
+        }
+
+        impl ErrorCode {
+            /// Every code, in the order of the enum.
+            pub const ALL: &'static [ErrorCode] = &[$(ErrorCode::$variant,)*];
+
+            /// The code as it goes on the wire.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(ErrorCode::$variant => $text,)*
+                }
+            }
+        }
+    };
 }
 
-impl ErrorCode {
-    /// Every code, in the order of the enum.
-    pub const ALL: [ErrorCode; 38] = {
-        use ErrorCode::*;
-        [
-            InvalidRequest,
-            InvalidAmount,
-            InvalidHandle,
-            InvalidMemo,
-            WeakPassword,
-            MissingIdempotencyKey,
-            InvalidIdempotencyKey,
-            Unauthorized,
-            InvalidCredentials,
-            AccountFrozen,
-            WrongPassword,
-            UnknownUser,
-            NotFound,
-            MethodNotAllowed,
-            HandleTaken,
-            IdempotencyConflict,
-            SameAccount,
-            PayloadTooLarge,
-            RequestTimeout,
-            InsufficientFunds,
-            TooManyAttempts,
-            RateLimited,
-            TooManyWebsockets,
-            InvalidCertificate,
-            InvalidDeviceKey,
-            InvalidClose,
-            OfflineLimit,
-            UnknownDevice,
-            DeviceRevoked,
-            UnknownPurse,
-            DeviceTaken,
-            PurseNotOpen,
-            TooManyPurses,
-            ReceiptUnavailable,
-            OfflineDisabled,
-            Busy,
-            StorageFull,
-            Internal,
-        ]
-    };
-
-    /// The code as it goes on the wire.
-    pub fn as_str(self) -> &'static str {
-        use ErrorCode::*;
-        match self {
-            InvalidRequest => "invalid_request",
-            InvalidAmount => "invalid_amount",
-            InvalidHandle => "invalid_handle",
-            InvalidMemo => "invalid_memo",
-            WeakPassword => "weak_password",
-            MissingIdempotencyKey => "missing_idempotency_key",
-            InvalidIdempotencyKey => "invalid_idempotency_key",
-            Unauthorized => "unauthorized",
-            InvalidCredentials => "invalid_credentials",
-            AccountFrozen => "account_frozen",
-            WrongPassword => "wrong_password",
-            UnknownUser => "unknown_user",
-            NotFound => "not_found",
-            MethodNotAllowed => "method_not_allowed",
-            HandleTaken => "handle_taken",
-            IdempotencyConflict => "idempotency_conflict",
-            SameAccount => "same_account",
-            PayloadTooLarge => "payload_too_large",
-            RequestTimeout => "request_timeout",
-            InsufficientFunds => "insufficient_funds",
-            TooManyAttempts => "too_many_attempts",
-            RateLimited => "rate_limited",
-            TooManyWebsockets => "too_many_websockets",
-            InvalidCertificate => "invalid_certificate",
-            InvalidDeviceKey => "invalid_device_key",
-            InvalidClose => "invalid_close",
-            OfflineLimit => "offline_limit",
-            UnknownDevice => "unknown_device",
-            DeviceRevoked => "device_revoked",
-            UnknownPurse => "unknown_purse",
-            DeviceTaken => "device_taken",
-            PurseNotOpen => "purse_not_open",
-            TooManyPurses => "too_many_purses",
-            ReceiptUnavailable => "receipt_unavailable",
-            OfflineDisabled => "offline_disabled",
-            Busy => "busy",
-            StorageFull => "storage_full",
-            Internal => "internal",
-        }
-    }
+error_codes! {
+    /// 400: malformed body or query, unknown field, memo too long, bad note count.
+    InvalidRequest => "invalid_request",
+    /// 400: zero, negative, malformed or too large amount.
+    InvalidAmount => "invalid_amount",
+    /// 400: a username that breaks the rules.
+    InvalidHandle => "invalid_handle",
+    /// 400: control or text-direction characters in a memo.
+    InvalidMemo => "invalid_memo",
+    /// 400: a password shorter than 8 characters.
+    WeakPassword => "weak_password",
+    /// 400: no `Idempotency-Key` header.
+    MissingIdempotencyKey => "missing_idempotency_key",
+    /// 400: a malformed `Idempotency-Key` header.
+    InvalidIdempotencyKey => "invalid_idempotency_key",
+    /// 401: no, unknown or expired session token.
+    Unauthorized => "unauthorized",
+    /// 401: wrong username or password.
+    InvalidCredentials => "invalid_credentials",
+    /// 403: the account is frozen.
+    AccountFrozen => "account_frozen",
+    /// 403: the current password is wrong.
+    WrongPassword => "wrong_password",
+    /// 404: no user has that username.
+    UnknownUser => "unknown_user",
+    /// 404: no such route.
+    NotFound => "not_found",
+    /// 405: the route does not accept that method.
+    MethodNotAllowed => "method_not_allowed",
+    /// 409: the username is taken.
+    HandleTaken => "handle_taken",
+    /// 409: the idempotency key was used for a different request.
+    IdempotencyConflict => "idempotency_conflict",
+    /// 409: a transfer to oneself.
+    SameAccount => "same_account",
+    /// 413: the body is over the limit.
+    PayloadTooLarge => "payload_too_large",
+    /// 408: the body did not arrive in time.
+    RequestTimeout => "request_timeout",
+    /// 422: the balance is too low.
+    InsufficientFunds => "insufficient_funds",
+    /// 429: login throttled.
+    TooManyAttempts => "too_many_attempts",
+    /// 429: too many requests.
+    RateLimited => "rate_limited",
+    /// 429: too many WebSockets open for the account.
+    TooManyWebsockets => "too_many_websockets",
+    /// 400: a purse certificate the server cannot accept.
+    InvalidCertificate => "invalid_certificate",
+    /// 400: a device key that fails the device-key check.
+    InvalidDeviceKey => "invalid_device_key",
+    /// 400: a malformed close statement, or one for another purse.
+    InvalidClose => "invalid_close",
+    /// 400: a purse over the deployment's `purse_max`.
+    OfflineLimit => "offline_limit",
+    /// 403: the device key is not registered to this user.
+    UnknownDevice => "unknown_device",
+    /// 403: the device key is revoked.
+    DeviceRevoked => "device_revoked",
+    /// 404: no such purse of this user.
+    UnknownPurse => "unknown_purse",
+    /// 409: another user registered this device key.
+    DeviceTaken => "device_taken",
+    /// 409: the purse is not open.
+    PurseNotOpen => "purse_not_open",
+    /// 409: the account has the most purses it may have.
+    TooManyPurses => "too_many_purses",
+    /// 410: the payment is older than every issuer key the server keeps: no receipt can be signed.
+    ReceiptUnavailable => "receipt_unavailable",
+    /// 503: offline payments are not configured on this server.
+    OfflineDisabled => "offline_disabled",
+    /// 503: too much work waiting; try again (`Retry-After`).
+    Busy => "busy",
+    /// 503: the database is out of space; nothing was changed (`Retry-After`).
+    StorageFull => "storage_full",
+    /// 500: anything else (details only in the server log).
+    Internal => "internal",
 }
 
 impl std::fmt::Display for ErrorCode {
@@ -256,6 +187,7 @@ mod tests {
 
     #[test]
     fn codes_are_the_strings_clients_match_on() {
+        assert_eq!(ErrorCode::ALL.len(), CODES.len());
         for (code, text) in ErrorCode::ALL.iter().zip(CODES) {
             assert_eq!(code.as_str(), text);
             assert_eq!(serde_json::to_value(code).unwrap(), serde_json::json!(text));
