@@ -48,7 +48,10 @@ export async function startOffpay() {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   let out = "";
-  const child = spawn(bin, ["serve", "--listen", `127.0.0.1:${port}`, "--data", dataDir], {
+  // Every phone of a test file signs in from 127.0.0.1, one address: its register/login rate
+  // (30 a minute in production, docs/OPERATIONS.md "Request limits") would refuse the phones of
+  // a fast run with 429 rate_limited. The per-account login throttle stays as in production.
+  const child = spawn(bin, ["serve", "--listen", `127.0.0.1:${port}`, "--data", dataDir, "--rate-auth-per-ip", "6000/1000"], {
     stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? "warn" },
   });
   child.stdout.on("data", (d) => { out += d; });
