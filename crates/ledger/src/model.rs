@@ -45,7 +45,7 @@ pub enum AccountKind {
     FraudLoss,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct User {
     pub id: UserId,
     pub handle: Handle,

@@ -196,6 +196,13 @@ pub fn plan_transfer(
     })
 }
 
+impl Plan {
+    /// The balance `account` has once this plan is written; `None` when the plan leaves it alone.
+    pub fn balance_after(&self, account: AccountId) -> Option<i64> {
+        self.balances.iter().find(|(id, _)| *id == account).map(|(_, balance)| *balance)
+    }
+}
+
 /// An operator deposit: the funding account (which may go negative) to a user's wallet.
 pub fn plan_deposit(
     entry_id: EntryId,

@@ -27,6 +27,14 @@ pub trait Store: Send + Sync + 'static {
     /// The live session with this token hash, after updating `last_seen_ms` to `now_ms`; `None`
     /// when unknown, idle too long or past its absolute expiry (expired rows are deleted).
     async fn touch_session(&self, token_hash: &[u8; 32], now_ms: TimestampMs) -> Result<Option<Session>, LedgerError>;
+    /// What every signed-in request needs, in one call: the live session with this token hash
+    /// (touched as by [`Store::touch_session`]) and its user. `None` when the session is
+    /// unknown or has ended.
+    async fn session_user(
+        &self,
+        token_hash: &[u8; 32],
+        now_ms: TimestampMs,
+    ) -> Result<Option<(Session, User)>, LedgerError>;
     async fn delete_session(&self, token_hash: &[u8; 32]) -> Result<(), LedgerError>;
     /// Ends every session of `user` except `keep` (log out everywhere: `keep` is `None`), and,
     /// with `new_password_hash`, sets the user's password in the same transaction (a password
@@ -103,7 +111,16 @@ pub trait Store: Send + Sync + 'static {
     /// User-to-user transfer. Idempotent by (`from`, `idempotency_key`): the same key with the
     /// same request returns the first `Posted` (with `replayed: true`); with a different request
     /// it is `IdempotencyConflict`. Locks both accounts in id order.
-    async fn transfer(&self, request: &TransferRequest, now_ms: TimestampMs) -> Result<Posted, LedgerError>;
+    async fn transfer(&self, request: &TransferRequest, now_ms: TimestampMs) -> Result<Posted, LedgerError> {
+        Ok(self.transfer_and_balance(request, now_ms).await?.0)
+    }
+    /// [`Store::transfer`], also returning the sender's balance right after it (for a replay:
+    /// the sender's balance now), so that answering a transfer takes one store call.
+    async fn transfer_and_balance(
+        &self,
+        request: &TransferRequest,
+        now_ms: TimestampMs,
+    ) -> Result<(Posted, Amount), LedgerError>;
     async fn balance(&self, user: UserId) -> Result<Amount, LedgerError>;
     /// Newest first; entries with id < `before` when given; at most `limit` (capped at 200).
     async fn history(&self, user: UserId, before: Option<EntryId>, limit: u32)

@@ -154,6 +154,42 @@ async fn sessions_expire(fx: Fx) {
     assert!(fx.store.touch_session(&[4; 32], NOW + 1).await.unwrap().is_none());
 }
 
+/// The one read of a signed-in request: the session and its user together, touched like
+/// `touch_session`, and never a stale user (a freeze shows at once).
+async fn session_user_in_one_call(fx: Fx) {
+    let alice = fx.user("alice", 0).await;
+    let idle = Session {
+        token_hash: [1; 32],
+        user_id: alice.id,
+        created_at_ms: NOW,
+        last_seen_ms: NOW,
+        idle_timeout_ms: 1000,
+        expires_at_ms: NOW + 60_000,
+    };
+    fx.store.create_session(&idle).await.unwrap();
+    let (s, user) = fx.store.session_user(&[1; 32], NOW + 900).await.unwrap().unwrap();
+    assert_eq!((s.user_id, s.last_seen_ms), (alice.id, NOW + 900), "a use after a while is stored");
+    assert_eq!(user, fx.store.user_by_id(alice.id).await.unwrap().unwrap());
+    // Soon after (under an eighth of the idle timeout): answered without a write.
+    let (s, _) = fx.store.session_user(&[1; 32], NOW + 950).await.unwrap().unwrap();
+    assert_eq!(s.last_seen_ms, NOW + 900);
+    // A freeze shows on the next request.
+    fx.store.set_frozen(alice.id, true).await.unwrap();
+    let (_, user) = fx.store.session_user(&[1; 32], NOW + 960).await.unwrap().unwrap();
+    assert!(user.frozen);
+    // Idle time counts from the last stored use (NOW + 1800), then the session ends for good.
+    assert!(fx.store.session_user(&[1; 32], NOW + 1800).await.unwrap().is_some());
+    assert!(fx.store.session_user(&[1; 32], NOW + 2800).await.unwrap().is_none());
+    assert!(fx.store.session_user(&[1; 32], NOW + 1900).await.unwrap().is_none(), "the ended row is deleted");
+    assert!(fx.store.touch_session(&[1; 32], NOW + 1900).await.unwrap().is_none());
+    // Past the absolute expiry, and unknown tokens.
+    let absolute = Session { token_hash: [2; 32], expires_at_ms: NOW + 2500, ..idle.clone() };
+    fx.store.create_session(&absolute).await.unwrap();
+    assert!(fx.store.session_user(&[2; 32], NOW + 900).await.unwrap().is_some());
+    assert!(fx.store.session_user(&[2; 32], NOW + 2500).await.unwrap().is_none());
+    assert!(fx.store.session_user(&[4; 32], NOW + 1).await.unwrap().is_none());
+}
+
 async fn login_throttle(fx: Fx) {
     assert_eq!(fx.store.login_throttle("h:alice").await.unwrap(), LoginThrottle::default());
     let t = fx.store.record_login_failure("h:alice", NOW, NOW - 1000, 1000).await.unwrap();
@@ -327,6 +363,27 @@ async fn deposit_and_transfer(fx: Fx) {
     assert_eq!(report.entries, 2);
     // funding, reserve, fraud loss, two wallets
     assert_eq!(report.accounts, 5);
+}
+
+/// A transfer answers with the sender's balance right after it; a replay with the balance now.
+async fn transfer_returns_the_senders_balance(fx: Fx) {
+    let alice = fx.user("alice", 1000).await;
+    let bob = fx.user("bob", 50).await;
+    let (sent, balance) =
+        fx.store.transfer_and_balance(&transfer(&alice, "bob", 300, "balance-0001"), NOW).await.unwrap();
+    assert_eq!((sent.amount.minor(), balance.minor()), (300, 700));
+    let (_, balance) = fx.store.transfer_and_balance(&transfer(&bob, "alice", 25, "balance-0002"), NOW).await.unwrap();
+    assert_eq!(balance.minor(), 325, "bob's own balance, not alice's");
+    fx.store.transfer(&transfer(&alice, "bob", 100, "balance-0003"), NOW).await.unwrap();
+    let (again, balance) =
+        fx.store.transfer_and_balance(&transfer(&alice, "bob", 300, "balance-0001"), NOW + 1).await.unwrap();
+    assert_eq!((again.entry_id, again.replayed), (sent.entry_id, true));
+    assert_eq!(balance.minor(), 625, "a replay answers with the balance now (1000 - 300 + 25 - 100)");
+    assert_eq!(fx.balance(&alice).await, 625);
+    // A refusal moves nothing.
+    let refused = fx.store.transfer_and_balance(&transfer(&alice, "bob", 5000, "balance-0004"), NOW).await;
+    assert!(matches!(refused, Err(LedgerError::InsufficientFunds)), "{refused:?}");
+    fx.verify_report().await;
 }
 
 /// A receipt's facts: either party reads the transfer; a third user, a deposit and an unknown id
@@ -745,11 +802,13 @@ async fn concurrent_transfers(fx: Fx) {
 on_both_backends!([
     users_and_handles,
     sessions_expire,
+    session_user_in_one_call,
     end_sessions_and_change_password,
     login_throttle,
     login_guess_budget,
     login_devices,
     deposit_and_transfer,
+    transfer_returns_the_senders_balance,
     transfer_entries_for_receipts,
     refusals_change_nothing,
     idempotent_replay_and_conflict,

@@ -196,8 +196,7 @@ pub fn bearer(parts: &Parts) -> Option<&str> {
 /// The user and live session behind a token (or `None`), touching the session.
 pub async fn resolve_token(state: &AppState, token: &str) -> Result<Option<(User, Session)>, ApiError> {
     let Some(hash) = token_hash(token) else { return Ok(None) };
-    let Some(session) = state.store.touch_session(&hash, state.now_ms()).await? else { return Ok(None) };
-    Ok(state.store.user_by_id(session.user_id).await?.map(|user| (user, session)))
+    Ok(state.store.session_user(&hash, state.now_ms()).await?.map(|(session, user)| (user, session)))
 }
 
 /// The signed-in user of this request. Every route that touches an account takes this and acts

@@ -190,6 +190,25 @@ impl Store for PostgresStore {
         Ok(None)
     }
 
+    async fn session_user(
+        &self,
+        token_hash: &[u8; 32],
+        now_ms: TimestampMs,
+    ) -> Result<Option<(Session, User)>, LedgerError> {
+        // One read answers almost every request (as in `touch_session`); an unknown token needs
+        // no write either.
+        match reads::session_user(&self.pool, token_hash).await? {
+            None => Ok(None),
+            Some((session, user)) if !session.is_expired(now_ms) && session.seen_recently(now_ms) => {
+                Ok(Some((session, user)))
+            }
+            Some(_) => {
+                let Some(session) = self.touch_session(token_hash, now_ms).await? else { return Ok(None) };
+                Ok(self.user_by_id(session.user_id).await?.map(|user| (session, user)))
+            }
+        }
+    }
+
     async fn delete_session(&self, token_hash: &[u8; 32]) -> Result<(), LedgerError> {
         let client = self.pool.get().await?;
         client.execute("DELETE FROM sessions WHERE token_hash = $1", &[&&token_hash[..]]).await?;
@@ -334,7 +353,11 @@ impl Store for PostgresStore {
         .await
     }
 
-    async fn transfer(&self, request: &TransferRequest, now_ms: TimestampMs) -> Result<Posted, LedgerError> {
+    async fn transfer_and_balance(
+        &self,
+        request: &TransferRequest,
+        now_ms: TimestampMs,
+    ) -> Result<(Posted, Amount), LedgerError> {
         crate::plan::check_transfer(request)?;
         let request = request.clone();
         self.detached(move |pool, notifier| async move { money::transfer(&pool, &notifier, &request, now_ms).await })

@@ -218,6 +218,21 @@ struct Claim<'a> {
     now_ms: TimestampMs,
 }
 
+/// What [`run`] did.
+enum Ran {
+    Written(Box<Plan>),
+    Replayed(Posted),
+}
+
+impl Ran {
+    fn posted(self) -> Posted {
+        match self {
+            Ran::Written(plan) => plan.posted,
+            Ran::Replayed(posted) => posted,
+        }
+    }
+}
+
 /// Runs step 1 and hands its outcome to `decide`, then finishes the transaction accordingly.
 async fn run(
     pool: &Pool,
@@ -226,7 +241,7 @@ async fn run(
     lock_sql: &str,
     lock_params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
     decide: impl FnOnce(Vec<LockedRow>, EntryId) -> Result<Plan, LedgerError>,
-) -> Result<Posted, LedgerError> {
+) -> Result<Ran, LedgerError> {
     let client = pool.get().await?;
     let (claim, lock, next) = futures_util::try_join!(
         client.prepare_cached(CLAIM),
@@ -260,7 +275,7 @@ async fn run(
         Ok(Step::Replay) => {
             let outcome = client.batch_execute("ROLLBACK").await;
             match outcome {
-                Ok(()) => replay(&client, scope, key, fingerprint).await,
+                Ok(()) => replay(&client, scope, key, fingerprint).await.map(Ran::Replayed),
                 Err(e) => {
                     drop(Object::take(client));
                     Err(e.into())
@@ -270,7 +285,7 @@ async fn run(
         Ok(Step::Write(plan)) => {
             let notices = write_and_commit(client, &plan, scope, key).await?;
             notifier.send(&notices);
-            Ok(plan.posted)
+            Ok(Ran::Written(plan))
         }
     }
 }
@@ -280,13 +295,14 @@ pub async fn transfer(
     notifier: &Notifier,
     request: &TransferRequest,
     now_ms: TimestampMs,
-) -> Result<Posted, LedgerError> {
+) -> Result<(Posted, Amount), LedgerError> {
     let minor = plan::check_transfer(request)?;
     let scope = user_scope(request.from);
     let fingerprint = transfer_fingerprint(request);
     let to = request.to.as_str();
     let claim = Claim { scope: &scope, key: &request.idempotency_key, fingerprint: &fingerprint, now_ms };
-    run(pool, notifier, claim, LOCK_TRANSFER, &[&request.from, &to], |rows, entry_id| {
+    let mut sender_account = None;
+    let ran = run(pool, notifier, claim, LOCK_TRANSFER, &[&request.from, &to], |rows, entry_id| {
         let sender = rows.iter().find(|r| r.user.as_ref().is_some_and(|u| u.0 == request.from));
         let receiver = rows.iter().find(|r| r.user.as_ref().is_some_and(|u| u.1 == to));
         let (Some(sender), Some(receiver)) = (sender, receiver) else {
@@ -298,9 +314,18 @@ pub async fn transfer(
         if sender.user.as_ref().is_some_and(|u| u.2) {
             return Err(LedgerError::AccountFrozen);
         }
+        sender_account = Some(sender.account.account_id);
         plan_transfer(entry_id, &party(sender)?, &party(receiver)?, minor, request.memo.as_deref(), now_ms)
     })
-    .await
+    .await?;
+    match ran {
+        Ran::Written(plan) => {
+            let balance =
+                sender_account.and_then(|account| plan.balance_after(account)).ok_or(LedgerError::UnknownUser)?;
+            Ok((plan.posted, plan::amount_of(balance)?))
+        }
+        Ran::Replayed(posted) => Ok((posted, super::reads::balance(pool, request.from).await?)),
+    }
 }
 
 pub async fn deposit(
@@ -327,4 +352,5 @@ pub async fn deposit(
         plan_deposit(entry_id, &funding.account, &party(receiver)?, minor, now_ms)
     })
     .await
+    .map(Ran::posted)
 }

@@ -21,18 +21,46 @@ pub async fn user(pool: &Pool, column: &'static str, value: &(dyn ToSql + Sync))
     let sql =
         format!("SELECT id, handle, password_hash, account_id, frozen, created_at_ms FROM users WHERE {column} = $1");
     let statement = client.prepare_cached(&sql).await?;
-    let Some(row) = client.query_opt(&statement, &[value]).await? else {
-        return Ok(None);
-    };
+    client.query_opt(&statement, &[value]).await?.map(|row| user_from_row(&row)).transpose()
+}
+
+/// The user of a row whose first six columns are the user's.
+fn user_from_row(row: &tokio_postgres::Row) -> Result<User, LedgerError> {
     let handle: String = row.try_get(1)?;
-    Ok(Some(User {
+    Ok(User {
         id: row.try_get(0)?,
         handle: handle_of(&handle)?,
         password_hash: row.try_get(2)?,
         account_id: row.try_get(3)?,
         frozen: row.try_get(4)?,
         created_at_ms: row.try_get(5)?,
-    }))
+    })
+}
+
+/// The stored session with this token hash and its user, as they are (no expiry check, no
+/// write): the one read of a signed-in request.
+pub async fn session_user(pool: &Pool, token_hash: &[u8; 32]) -> Result<Option<(Session, User)>, LedgerError> {
+    let client = pool.get().await?;
+    let statement = client
+        .prepare_cached(
+            "SELECT u.id, u.handle, u.password_hash, u.account_id, u.frozen, u.created_at_ms,
+                s.created_at_ms, s.last_seen_ms, s.idle_timeout_ms, s.expires_at_ms
+             FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = $1",
+        )
+        .await?;
+    let Some(row) = client.query_opt(&statement, &[&&token_hash[..]]).await? else {
+        return Ok(None);
+    };
+    let user = user_from_row(&row)?;
+    let session = Session {
+        token_hash: *token_hash,
+        user_id: user.id,
+        created_at_ms: row.try_get(6)?,
+        last_seen_ms: row.try_get(7)?,
+        idle_timeout_ms: row.try_get(8)?,
+        expires_at_ms: row.try_get(9)?,
+    };
+    Ok(Some((session, user)))
 }
 
 pub async fn security_events(pool: &Pool, limit: u32) -> Result<Vec<SecurityEvent>, LedgerError> {

@@ -93,6 +93,32 @@ impl Store for SqliteStore {
         self.writer.write(move |ctx| writes::touch_session(ctx.conn, &token_hash, now_ms)).await
     }
 
+    async fn session_user(
+        &self,
+        token_hash: &[u8; 32],
+        now_ms: TimestampMs,
+    ) -> Result<Option<(Session, User)>, LedgerError> {
+        let token_hash = *token_hash;
+        // One read answers almost every request (as in `touch_session`); an unknown token needs
+        // no write either (nothing to delete).
+        match self.readers.read(move |conn| reads::session_user(conn, &token_hash)).await? {
+            None => Ok(None),
+            Some((session, user)) if !session.is_expired(now_ms) && session.seen_recently(now_ms) => {
+                Ok(Some((session, user)))
+            }
+            Some(_) => {
+                self.writer
+                    .write(move |ctx| {
+                        let Some(session) = writes::touch_session(ctx.conn, &token_hash, now_ms)? else {
+                            return Ok(None);
+                        };
+                        Ok(reads::user_by_id(ctx.conn, session.user_id)?.map(|user| (session, user)))
+                    })
+                    .await
+            }
+        }
+    }
+
     async fn delete_session(&self, token_hash: &[u8; 32]) -> Result<(), LedgerError> {
         let token_hash = *token_hash;
         self.writer.write(move |ctx| writes::delete_session(ctx.conn, &token_hash)).await
@@ -196,7 +222,11 @@ impl Store for SqliteStore {
         self.writer.write(move |ctx| writes::deposit(ctx.conn, &to, amount, &key, now_ms, &mut ctx.notices)).await
     }
 
-    async fn transfer(&self, request: &TransferRequest, now_ms: TimestampMs) -> Result<Posted, LedgerError> {
+    async fn transfer_and_balance(
+        &self,
+        request: &TransferRequest,
+        now_ms: TimestampMs,
+    ) -> Result<(Posted, Amount), LedgerError> {
         crate::plan::check_transfer(request)?;
         let request = request.clone();
         self.writer.write(move |ctx| writes::transfer(ctx.conn, &request, now_ms, &mut ctx.notices)).await

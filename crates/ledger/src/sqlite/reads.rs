@@ -93,6 +93,29 @@ pub fn user_by_id(conn: &Connection, id: UserId) -> Result<Option<User>, LedgerE
     conn.prepare_cached(&sql)?.query_row([id], user_from_row).optional()?.map(to_user).transpose()
 }
 
+/// The stored session with this token hash and its user, as they are (no expiry check, no
+/// write): the one read of a signed-in request.
+pub fn session_user(conn: &Connection, token_hash: &[u8; 32]) -> Result<Option<(Session, User)>, LedgerError> {
+    const SQL: &str = "SELECT u.id, u.handle, u.password_hash, u.account_id, u.frozen, u.created_at_ms,
+            s.created_at_ms, s.last_seen_ms, s.idle_timeout_ms, s.expires_at_ms
+        FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = ?1";
+    let found = conn
+        .prepare_cached(SQL)?
+        .query_row([&token_hash[..]], |r| {
+            let session = Session {
+                token_hash: *token_hash,
+                user_id: r.get(0)?,
+                created_at_ms: r.get(6)?,
+                last_seen_ms: r.get(7)?,
+                idle_timeout_ms: r.get(8)?,
+                expires_at_ms: r.get(9)?,
+            };
+            Ok((session, user_from_row(r)?))
+        })
+        .optional()?;
+    found.map(|(session, user)| Ok((session, to_user(user)?))).transpose()
+}
+
 pub fn user_by_handle(conn: &Connection, handle: &Handle) -> Result<Option<User>, LedgerError> {
     let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE handle = ?1");
     conn.prepare_cached(&sql)?.query_row([handle.as_str()], user_from_row).optional()?.map(to_user).transpose()

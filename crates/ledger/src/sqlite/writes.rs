@@ -324,12 +324,12 @@ pub fn transfer(
     request: &TransferRequest,
     now_ms: TimestampMs,
     notices: &mut Vec<EventNotice>,
-) -> Result<Posted, LedgerError> {
+) -> Result<(Posted, Amount), LedgerError> {
     let minor = plan::check_transfer(request)?;
     let scope = user_scope(request.from);
     let fingerprint = transfer_fingerprint(request);
     if let Some(posted) = replay(conn, &scope, &request.idempotency_key, &fingerprint)? {
-        return Ok(posted);
+        return Ok((posted, super::reads::balance(conn, request.from)?));
     }
     let (sender, sender_frozen) = party(conn, PartyKey::Id(request.from))?.ok_or(LedgerError::UnknownUser)?;
     let (receiver, _) = party(conn, PartyKey::Handle(&request.to))?.ok_or(LedgerError::UnknownUser)?;
@@ -341,5 +341,6 @@ pub fn transfer(
     }
     let plan = plan_transfer(next_entry_id(conn)?, &sender, &receiver, minor, request.memo.as_deref(), now_ms)?;
     write_plan(conn, &plan, &scope, &request.idempotency_key, &fingerprint, notices)?;
-    Ok(plan.posted)
+    let balance = plan.balance_after(sender.account.account_id).ok_or(LedgerError::UnknownUser)?;
+    Ok((plan.posted, plan::amount_of(balance)?))
 }

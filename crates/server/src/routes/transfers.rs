@@ -77,8 +77,8 @@ pub async fn create(
     let to = Handle::parse(&body.to).map_err(|e| ApiError::InvalidHandle(e.to_string()))?;
     let amount = parse_amount(&body.amount)?;
     let request = TransferRequest { from: auth.user.id, to, amount, idempotency_key, memo: body.memo };
-    let posted = match state.store.transfer(&request, state.now_ms()).await {
-        Ok(posted) => posted,
+    let (posted, balance) = match state.store.transfer_and_balance(&request, state.now_ms()).await {
+        Ok(done) => done,
         Err(offpay_ledger::LedgerError::AccountFrozen) => {
             let detail = format!("account={} action=transfer reason=frozen", auth.user.handle);
             state.security.record_sampled("forbidden", &format!("frozen:{}", auth.user.id), &detail).await;
@@ -86,7 +86,6 @@ pub async fn create(
         }
         Err(other) => return Err(other.into()),
     };
-    let balance = state.store.balance(auth.user.id).await?;
     let status = if posted.replayed { StatusCode::OK } else { StatusCode::CREATED };
     if !posted.replayed {
         tracing::info!(entry = posted.entry_id, from = %auth.user.handle, to = %posted.to, amount = posted.amount.minor(), "transfer");
