@@ -4,10 +4,12 @@
 //! never edit a released one.
 //!
 //! Why not a migrations crate: `rusqlite_migration` (2.6.0) and `refinery` (0.10) do not yet
-//! build with rusqlite 0.43, and one build can link only one SQLite (docs/decisions/
-//! one-wallet-store.md). This runner counts versions the way `rusqlite_migration` does (the
-//! number of steps applied, in `user_version`), so these steps can become its `M::up` list
-//! unchanged once it supports rusqlite 0.43.
+//! build with rusqlite 0.43, one build can link only one SQLite, and moving the workspace back to
+//! rusqlite 0.40 would bundle an older SQLite (docs/decisions/migrations-crate.md). This runner
+//! counts versions the way `rusqlite_migration` does (the number of steps applied, in
+//! `user_version`), so these steps can become its `M::up` list unchanged; but it reads the
+//! version inside `BEGIN IMMEDIATE`, which `rusqlite_migration` does not, and several processes
+//! open one home at once (same record).
 //!
 //! Steps 1-2 are the online store's history before the two files became one; step 3 adds the
 //! offline tables (they were `offline.sqlite3`'s schema 2); step 4 the shop card and accepted
