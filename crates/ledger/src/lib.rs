@@ -12,7 +12,9 @@
 //!
 //! ## Layout
 //! - [`model`]: the records the store reads and writes.
-//! - [`error`]: [`LedgerError`], one variant per outcome a caller must tell apart.
+//! - [`error`]: [`LedgerError`], one variant per outcome a caller must tell apart; a storage
+//!   failure keeps its cause as `source()` ([`StorageError`]).
+//! - `error_chain`: [`ErrorChain`] prints an error and all its sources on one log line.
 //! - [`store`]: the [`Store`] trait every backend implements.
 //! - [`chain`]: the journal hash chain (per-account heads) and request fingerprints.
 //! - `plan`: the money rules as pure functions (balances, postings, events) used by both backends.
@@ -26,6 +28,7 @@
 
 pub mod chain;
 pub mod error;
+mod error_chain;
 pub mod model;
 pub mod offline;
 pub mod open;
@@ -36,7 +39,8 @@ pub mod store;
 pub mod testing;
 mod verify;
 
-pub use error::LedgerError;
+pub use error::{LedgerError, StorageError};
+pub use error_chain::ErrorChain;
 pub use model::*;
 pub use open::open_store;
 pub use plan::is_text_direction_mark;

@@ -72,7 +72,7 @@ pub struct Session {
 /// A session token hash as read back from the database (a BLOB/BYTEA column), checked to be 32
 /// bytes.
 pub(crate) fn token_hash_from_db(bytes: &[u8]) -> Result<[u8; 32], LedgerError> {
-    <[u8; 32]>::try_from(bytes).map_err(|e| LedgerError::Storage(format!("session token hash: {e}")))
+    <[u8; 32]>::try_from(bytes).map_err(|e| LedgerError::storage("session token hash", e))
 }
 
 impl Session {

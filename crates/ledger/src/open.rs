@@ -18,23 +18,22 @@ pub async fn open_store(data_dir: Option<&Path>, database_url: Option<&str>) -> 
     match (database_url, data_dir) {
         (Some(url), _) => {
             if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
-                return Err(LedgerError::Storage(format!(
-                    "unsupported database URL {:?}: expected postgres://...",
-                    redact(url)
-                )));
+                return Err(LedgerError::Storage(
+                    format!("unsupported database URL {:?}: expected postgres://...", redact(url)).into(),
+                ));
             }
             Ok(Arc::new(PostgresStore::connect(url).await?))
         }
         (None, Some(dir)) => {
             create_private_dir(dir)
-                .map_err(|e| LedgerError::Storage(format!("cannot create data directory {}: {e}", dir.display())))?;
+                .map_err(|e| LedgerError::storage(format!("cannot create data directory {}", dir.display()), e))?;
             let path = dir.join(SQLITE_FILE);
             make_private_files(&path).map_err(|e| {
-                LedgerError::Storage(format!("cannot make the database file {} private: {e}", path.display()))
+                LedgerError::storage(format!("cannot make the database file {} private", path.display()), e)
             })?;
             let store = tokio::task::spawn_blocking(move || SqliteStore::open(&path))
                 .await
-                .map_err(|e| LedgerError::Storage(format!("opening the sqlite store failed: {e}")))??;
+                .map_err(|e| LedgerError::storage("opening the sqlite store failed", e))??;
             Ok(Arc::new(store))
         }
         (None, None) => Err(LedgerError::Storage("no data directory or database URL given".into())),

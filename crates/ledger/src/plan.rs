@@ -256,7 +256,7 @@ pub fn amount_of(minor: i64) -> Result<Amount, LedgerError> {
     u64::try_from(minor)
         .ok()
         .and_then(Amount::from_minor)
-        .ok_or_else(|| LedgerError::Storage(format!("stored amount {minor} is out of range")))
+        .ok_or_else(|| LedgerError::Storage(format!("stored amount {minor} is out of range").into()))
 }
 
 pub fn entry_kind(text: &str) -> Result<EntryKind, LedgerError> {
@@ -266,7 +266,7 @@ pub fn entry_kind(text: &str) -> Result<EntryKind, LedgerError> {
         "purse_load" => Ok(EntryKind::PurseLoad),
         "purse_return" => Ok(EntryKind::PurseReturn),
         "offline_settle" => Ok(EntryKind::OfflineSettle),
-        other => Err(LedgerError::Storage(format!("unknown journal entry kind {other:?}"))),
+        other => Err(LedgerError::Storage(format!("unknown journal entry kind {other:?}").into())),
     }
 }
 
@@ -276,19 +276,19 @@ pub fn account_kind(text: &str) -> Result<AccountKind, LedgerError> {
         "funding" => Ok(AccountKind::Funding),
         "reserve" => Ok(AccountKind::Reserve),
         "fraud_loss" => Ok(AccountKind::FraudLoss),
-        other => Err(LedgerError::Storage(format!("unknown account kind {other:?}"))),
+        other => Err(LedgerError::Storage(format!("unknown account kind {other:?}").into())),
     }
 }
 
 pub fn handle_of(text: &str) -> Result<Handle, LedgerError> {
-    Handle::parse(text).map_err(|e| LedgerError::Storage(format!("stored handle {text:?} is invalid: {e}")))
+    Handle::parse(text).map_err(|e| LedgerError::storage(format!("stored handle {text:?} is invalid"), e))
 }
 
 /// A stored note hash (32 bytes) read back.
 pub fn note_hash(bytes: &[u8]) -> Result<Hash256, LedgerError> {
     let bytes: [u8; 32] = bytes
         .try_into()
-        .map_err(|_| LedgerError::Storage(format!("stored note hash has {} bytes, not 32", bytes.len())))?;
+        .map_err(|_| LedgerError::Storage(format!("stored note hash has {} bytes, not 32", bytes.len()).into()))?;
     Ok(Hash256::from_bytes(bytes))
 }
 

@@ -92,8 +92,12 @@ impl Passwords {
         let mut salt = [0u8; 16];
         rand::rng().fill_bytes(&mut salt);
         self.run(move || {
-            let salt = SaltString::encode_b64(&salt).map_err(ApiError::internal)?;
-            argon.hash_password(password.as_bytes(), &salt).map(|h| h.to_string()).map_err(ApiError::internal)
+            // password-hash's errors are not std errors (its `std` feature is off): their text is the cause.
+            let salt = SaltString::encode_b64(&salt).map_err(|e| ApiError::internal(e.to_string()))?;
+            argon
+                .hash_password(password.as_bytes(), &salt)
+                .map(|h| h.to_string())
+                .map_err(|e| ApiError::internal(e.to_string()))
         })
         .await
     }
@@ -132,11 +136,11 @@ impl Passwords {
         let argon = self.argon.clone();
         let matched = self
             .run(move || {
-                let parsed = PasswordHash::new(&phc).map_err(ApiError::internal)?;
+                let parsed = PasswordHash::new(&phc).map_err(|e| ApiError::internal(e.to_string()))?;
                 match argon.verify_password(password.as_bytes(), &parsed) {
                     Ok(()) => Ok(true),
                     Err(argon2::password_hash::Error::Password) => Ok(false),
-                    Err(other) => Err(ApiError::internal(other)),
+                    Err(other) => Err(ApiError::internal(other.to_string())),
                 }
             })
             .await?;

@@ -1,12 +1,21 @@
 //! API errors: each maps to an HTTP status, a stable machine code and a human sentence
 //! (`{"error": {"code", "message"}}`, docs/API.md). A 500 logs its cause and answers only
 //! `internal`.
+//!
+//! The cause of a 500 (and of a 503 `storage_full`) is kept as an error, not a string, and its
+//! one log line prints the whole `source()` chain ([`ErrorChain`]), e.g. "storage error: sqlite
+//! commit failed: disk I/O error" (docs/decisions/error-source-chain.md).
+
+use std::error::Error;
 
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use offpay_api::{ErrorBody, ErrorCode};
-use offpay_ledger::LedgerError;
+use offpay_ledger::{ErrorChain, LedgerError};
+
+/// The cause of a 500 or 503: any error, logged with its chain and never sent.
+pub type Cause = Box<dyn Error + Send + Sync + 'static>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -61,10 +70,10 @@ pub enum ApiError {
     Busy { retry_after_s: u64 },
     /// The database is out of space; the cause goes to the log only.
     #[error("the server is out of storage space: nothing was changed; try again later")]
-    StorageFull(String),
+    StorageFull(#[source] Cause),
     /// Anything else; the cause goes to the log only.
     #[error("something went wrong on the server")]
-    Internal(String),
+    Internal(#[source] Cause),
 }
 
 impl ApiError {
@@ -125,9 +134,9 @@ impl ApiError {
         }
     }
 
-    /// A 500 whose cause is logged, never sent.
-    pub fn internal(cause: impl std::fmt::Display) -> ApiError {
-        ApiError::Internal(cause.to_string())
+    /// A 500 whose cause (an error, kept with its sources, or a sentence) is logged, never sent.
+    pub fn internal(cause: impl Into<Cause>) -> ApiError {
+        ApiError::Internal(cause.into())
     }
 }
 
@@ -146,8 +155,8 @@ impl From<LedgerError> for ApiError {
             LedgerError::MemoCharacters => ApiError::InvalidMemo(
                 "the memo may not contain control characters (such as line breaks) or text-direction characters (such as U+202E)".into(),
             ),
-            LedgerError::Storage(cause) => ApiError::Internal(cause),
-            LedgerError::StorageFull(cause) => ApiError::StorageFull(cause),
+            error @ LedgerError::Storage(_) => ApiError::Internal(Box::new(error)),
+            error @ LedgerError::StorageFull(_) => ApiError::StorageFull(Box::new(error)),
         }
     }
 }
@@ -155,10 +164,13 @@ impl From<LedgerError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         if let ApiError::Internal(cause) = &self {
-            tracing::error!(%cause, "internal error");
+            tracing::error!(cause = %ErrorChain(cause.as_ref()), "internal error");
         }
         if let ApiError::StorageFull(cause) = &self {
-            tracing::error!(%cause, "the database is out of space; requests that write are refused until there is room");
+            tracing::error!(
+                cause = %ErrorChain(cause.as_ref()),
+                "the database is out of space; requests that write are refused until there is room"
+            );
         }
         let status = self.status();
         let body = ErrorBody::new(self.code(), self.to_string());
@@ -183,5 +195,77 @@ impl IntoResponse for ApiError {
             _ => {}
         }
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use std::sync::{Arc, Mutex};
+
+    /// Where the test subscriber writes its log lines.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// The answer to `error`, its JSON body, and what was logged while answering.
+    async fn answer(error: ApiError) -> (StatusCode, serde_json::Value, String) {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber =
+            tracing_subscriber::fmt().with_writer(move || writer.clone()).with_ansi(false).without_time().finish();
+        let response = tracing::subscriber::with_default(subscriber, || error.into_response());
+        let status = response.status();
+        let body = axum::body::to_bytes(response.into_body(), 64 * 1024).await.unwrap();
+        let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        (status, serde_json::from_slice(&body).unwrap(), log)
+    }
+
+    fn disk_error() -> std::io::Error {
+        std::io::Error::other("disk I/O error")
+    }
+
+    #[tokio::test]
+    async fn an_internal_error_logs_its_whole_chain_and_answers_without_it() {
+        let ledger = LedgerError::storage("sqlite commit failed", disk_error());
+        let (status, body, log) = answer(ledger.into()).await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(log.lines().count(), 1, "one log line: {log}");
+        assert!(log.contains("internal error"), "{log}");
+        assert!(log.contains("cause=storage error: sqlite commit failed: disk I/O error"), "{log}");
+        // The client sees the code and the fixed sentence only.
+        assert_eq!(body["error"]["code"], "internal");
+        assert_eq!(body["error"]["message"], "something went wrong on the server");
+        assert!(!body.to_string().contains("sqlite"), "{body}");
+    }
+
+    #[tokio::test]
+    async fn a_full_database_logs_its_chain_and_answers_503() {
+        let full = LedgerError::StorageFull(offpay_ledger::StorageError::caused_by("sqlite", disk_error()));
+        let (status, body, log) = answer(full.into()).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(log.contains("cause=the database is out of space: sqlite: disk I/O error"), "{log}");
+        assert_eq!(body["error"]["code"], "storage_full");
+        assert!(!body.to_string().contains("disk I/O"), "{body}");
+    }
+
+    #[test]
+    fn an_internal_error_keeps_its_cause_as_source() {
+        let error = ApiError::internal(disk_error());
+        let io = error.source().unwrap().downcast_ref::<std::io::Error>().unwrap();
+        assert_eq!(io.to_string(), "disk I/O error");
+        let ledger = ApiError::from(LedgerError::storage("ledger task failed", disk_error()));
+        let cause = ledger.source().unwrap().downcast_ref::<LedgerError>().unwrap();
+        assert!(cause.source().unwrap().is::<std::io::Error>());
     }
 }

@@ -7,8 +7,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use offpay_ledger::Store;
 use offpay_ledger::offline::{EXPIRE_MAX, RELEASE_MAX};
+use offpay_ledger::{ErrorChain, Store};
 use tokio::sync::watch;
 
 use crate::clock::Clock;
@@ -22,7 +22,7 @@ pub async fn run_once(store: &dyn Store, config: &OfflineConfig, clock: &Clock) 
     if let Some(issuer) = &config.issuer
         && let Err(error) = issuer.reload()
     {
-        tracing::error!(%error, "cannot reload the issuer keys; keeping the loaded ones");
+        tracing::error!(error = %ErrorChain(&error), "cannot reload the issuer keys; keeping the loaded ones");
     }
     loop {
         let now_ms = clock.now_ms();
@@ -37,7 +37,7 @@ pub async fn run_once(store: &dyn Store, config: &OfflineConfig, clock: &Clock) 
                 }
             }
             Err(error) => {
-                tracing::error!(%error, "purse expiry failed; retrying next round");
+                tracing::error!(error = %ErrorChain(&error), "purse expiry failed; retrying next round");
                 break;
             }
         }
@@ -53,7 +53,7 @@ pub async fn run_once(store: &dyn Store, config: &OfflineConfig, clock: &Clock) 
                 }
             }
             Err(error) => {
-                tracing::error!(%error, "paying held notes failed; retrying next round");
+                tracing::error!(error = %ErrorChain(&error), "paying held notes failed; retrying next round");
                 break;
             }
         }

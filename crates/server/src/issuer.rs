@@ -56,10 +56,19 @@ impl Default for OfflineConfig {
     }
 }
 
+/// Why the keyset could not be read, written or used. A file error keeps the underlying io,
+/// JSON, hex or keyset error as its `source()`.
 #[derive(Debug, thiserror::Error)]
 pub enum IssuerError {
-    #[error("issuer key file {path}: {message}")]
-    File { path: PathBuf, message: String },
+    #[error("issuer key file {path}: {context}")]
+    File {
+        path: PathBuf,
+        context: &'static str,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    #[error("issuer key file {path} disappeared")]
+    Missing { path: PathBuf },
     #[error("no issuer key may issue certificates now; run `offpay admin rotate-issuer-key`")]
     NoCurrentKey,
 }
@@ -94,23 +103,27 @@ impl std::fmt::Debug for Issuer {
     }
 }
 
-fn file_error(path: &Path, message: impl std::fmt::Display) -> IssuerError {
-    IssuerError::File { path: path.to_path_buf(), message: message.to_string() }
+fn file_error(
+    path: &Path,
+    context: &'static str,
+    source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+) -> IssuerError {
+    IssuerError::File { path: path.to_path_buf(), context, source: source.into() }
 }
 
 fn read_file(path: &Path) -> Result<Option<KeyFile>, IssuerError> {
     match std::fs::read(path) {
-        Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| file_error(path, e)),
+        Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| file_error(path, "not valid JSON", e)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(file_error(path, e)),
+        Err(e) => Err(file_error(path, "cannot read", e)),
     }
 }
 
 /// Writes the file atomically (temporary file + rename), readable by the owner only.
 fn write_file(path: &Path, file: &KeyFile) -> Result<(), IssuerError> {
-    let json = serde_json::to_vec_pretty(file).map_err(|e| file_error(path, e))?;
+    let json = serde_json::to_vec_pretty(file).map_err(|e| file_error(path, "cannot encode", e))?;
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| file_error(path, e))?;
+        std::fs::create_dir_all(dir).map_err(|e| file_error(path, "cannot create its directory", e))?;
     }
     let tmp = path.with_extension("json.tmp");
     let mut options = std::fs::OpenOptions::new();
@@ -122,11 +135,11 @@ fn write_file(path: &Path, file: &KeyFile) -> Result<(), IssuerError> {
     }
     {
         use std::io::Write;
-        let mut f = options.open(&tmp).map_err(|e| file_error(&tmp, e))?;
-        f.write_all(&json).map_err(|e| file_error(&tmp, e))?;
-        f.sync_all().map_err(|e| file_error(&tmp, e))?;
+        let mut f = options.open(&tmp).map_err(|e| file_error(&tmp, "cannot create", e))?;
+        f.write_all(&json).map_err(|e| file_error(&tmp, "cannot write", e))?;
+        f.sync_all().map_err(|e| file_error(&tmp, "cannot sync", e))?;
     }
-    std::fs::rename(&tmp, path).map_err(|e| file_error(path, e))
+    std::fs::rename(&tmp, path).map_err(|e| file_error(path, "cannot replace", e))
 }
 
 fn new_key(now: UnixTime) -> StoredKey {
@@ -139,12 +152,12 @@ fn parse(path: &Path, file: &KeyFile) -> Result<Loaded, IssuerError> {
     let mut signing = Vec::new();
     for k in &file.keys {
         let mut seed = [0u8; 32];
-        hex::decode_to_slice(&k.secret, &mut seed).map_err(|e| file_error(path, format!("bad secret: {e}")))?;
+        hex::decode_to_slice(&k.secret, &mut seed).map_err(|e| file_error(path, "bad secret", e))?;
         let key = SigningKey::from_bytes(&seed);
         let public = IssuerKey::new(key.verifying_key(), k.not_before, k.not_after);
         signing.push((key, public));
     }
-    IssuerKeys::new(signing.iter().map(|(_, k)| k.clone())).map_err(|e| file_error(path, e))?;
+    IssuerKeys::new(signing.iter().map(|(_, k)| k.clone())).map_err(|e| file_error(path, "invalid keyset", e))?;
     Ok(Loaded { signing })
 }
 
@@ -186,7 +199,7 @@ impl Issuer {
 
     /// Re-reads the file (after a rotation by another process).
     pub fn reload(&self) -> Result<(), IssuerError> {
-        let file = read_file(&self.path)?.ok_or_else(|| file_error(&self.path, "the file disappeared"))?;
+        let file = read_file(&self.path)?.ok_or_else(|| IssuerError::Missing { path: self.path.clone() })?;
         let loaded = parse(&self.path, &file)?;
         if let Ok(mut slot) = self.loaded.write() {
             *slot = loaded;
@@ -242,8 +255,10 @@ mod tests {
         let ids: Vec<KeyId> = issuer.public_keys().iter().map(|k| k.key_id).collect();
         assert!(!ids.contains(&key_id(&first.verifying_key())));
         assert!(ids.contains(&new_id));
-        // A broken file is an error, not a panic.
+        // A broken file is an error, not a panic, and keeps the JSON error as its source.
         std::fs::write(&path, b"{not json").unwrap();
-        assert!(issuer.reload().is_err());
+        let error = issuer.reload().unwrap_err();
+        assert!(matches!(error, IssuerError::File { context: "not valid JSON", .. }), "{error:?}");
+        assert!(std::error::Error::source(&error).unwrap().is::<serde_json::Error>(), "{error:?}");
     }
 }

@@ -28,7 +28,7 @@ impl SecurityLog {
     pub async fn record(&self, kind: &str, detail: &str) {
         tracing::warn!(kind, detail, "security event");
         if let Err(error) = self.store.record_security_event(kind, detail, self.clock.now_ms()).await {
-            tracing::error!(%error, kind, "could not record a security event");
+            tracing::error!(error = %offpay_ledger::ErrorChain(&error), kind, "could not record a security event");
         }
     }
 

@@ -30,7 +30,7 @@ pub async fn serve_with(
     let (stop_tx, stop_rx) = watch::channel(false);
     let state = AppState::new(config, store, clock, stop_rx)
         .await
-        .map_err(|e| anyhow::anyhow!("cannot start the server: {e:?}"))?;
+        .map_err(|e| anyhow::Error::new(e).context("cannot start the server"))?;
     crate::expiry::spawn(
         state.store.clone(),
         state.config.offline.clone(),

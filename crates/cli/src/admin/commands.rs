@@ -58,6 +58,7 @@ async fn deposit(
     let posted = match store.deposit(&handle, amount, &key, now_ms()).await {
         Ok(posted) => posted,
         Err(LedgerError::Storage(cause)) => {
+            let cause = offpay_ledger::ErrorChain(&cause);
             bail!(
                 "the deposit may not have happened ({cause}); retry with --idempotency-key {key_text} to be sure it happens once"
             )

@@ -142,14 +142,14 @@ pub fn plan_entry(
     merged.sort_by_key(|(a, _)| *a);
     let sum: i128 = merged.iter().map(|(_, d)| i128::from(*d)).sum();
     if sum != 0 || merged.len() < 2 || amount <= 0 {
-        return Err(LedgerError::Storage(format!("internal error: unbalanced {kind} entry planned")));
+        return Err(LedgerError::Storage(format!("internal error: unbalanced {kind} entry planned").into()));
     }
     let mut postings = Vec::with_capacity(merged.len());
     let mut after = Vec::with_capacity(merged.len());
     for (account_id, delta) in &merged {
         let account = accounts
             .get(account_id)
-            .ok_or_else(|| LedgerError::Storage(format!("internal error: account {account_id} not locked")))?;
+            .ok_or_else(|| LedgerError::Storage(format!("internal error: account {account_id} not locked").into()))?;
         let balance = account.balance.checked_add(*delta).ok_or(LedgerError::AmountOverflow)?;
         if account.kind == AccountKind::Wallet && balance < 0 {
             return Err(LedgerError::InsufficientFunds);
@@ -300,7 +300,9 @@ pub fn settle_all(
         };
         let settlement = settle_purse_prechecked(&snap.purse.certificate, &notes, &ok, snap.purse.close.as_ref())
             .map_err(|r| {
-                LedgerError::Storage(format!("stored close statement of purse {id} does not verify: {}", r.code()))
+                LedgerError::Storage(
+                    format!("stored close statement of purse {id} does not verify: {}", r.code()).into(),
+                )
             })?;
         map.insert(id, settlement);
     }
@@ -802,7 +804,7 @@ pub fn plan_expiry(
     for purse in purses.iter_mut() {
         let owner = owners
             .get(&purse.user_id)
-            .ok_or_else(|| LedgerError::Storage(format!("purse {} has no owner", purse.id)))?;
+            .ok_or_else(|| LedgerError::Storage(format!("purse {} has no owner", purse.id).into()))?;
         let held = purse.held().max(0);
         plan_return(&mut w, accounts, ids, purse, owner, held, now_ms)?;
         purse.expired = true;

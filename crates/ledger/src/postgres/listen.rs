@@ -98,7 +98,7 @@ async fn run(
                     let _ = ready.send(Err(error));
                     return;
                 }
-                tracing::warn!(%error, retry_in_ms = backoff.as_millis() as u64, "event listener disconnected");
+                tracing::warn!(error = %crate::ErrorChain(&error), retry_in_ms = backoff.as_millis() as u64, "event listener disconnected");
             }
         }
         tokio::select! {

@@ -52,7 +52,7 @@ impl PostgresStore {
 
     pub async fn connect_with_pool_size(url: &str, pool_size: usize) -> Result<PostgresStore, LedgerError> {
         let config: tokio_postgres::Config =
-            url.parse().map_err(|e| LedgerError::Storage(format!("bad database URL {}: {e}", redact(url))))?;
+            url.parse().map_err(|e| LedgerError::storage(format!("bad database URL {}", redact(url)), e))?;
         schema::migrate(&config).await?;
         let manager =
             Manager::from_config(config.clone(), NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
@@ -60,7 +60,7 @@ impl PostgresStore {
             .max_size(pool_size.max(1))
             .runtime(Runtime::Tokio1)
             .build()
-            .map_err(|e| LedgerError::Storage(format!("cannot build the connection pool: {e}")))?;
+            .map_err(|e| LedgerError::storage("cannot build the connection pool", e))?;
         let (events, _) = broadcast::channel(crate::EVENT_CHANNEL_CAPACITY);
         let (shutdown, shutdown_rx) = watch::channel(());
         let ready = listen::spawn(config, pool.clone(), events.clone(), shutdown_rx);
@@ -77,7 +77,7 @@ impl PostgresStore {
     {
         tokio::spawn(work(self.pool.clone(), self.notifier.clone()))
             .await
-            .map_err(|e| LedgerError::Storage(format!("ledger task failed: {e}")))?
+            .map_err(|e| LedgerError::storage("ledger task failed", e))?
     }
 }
 

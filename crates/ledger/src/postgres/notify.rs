@@ -14,6 +14,7 @@ use deadpool_postgres::Pool;
 use tokio::sync::mpsc;
 
 use crate::model::EventNotice;
+use crate::{ErrorChain, LedgerError};
 
 use super::listen::CHANNEL;
 
@@ -68,12 +69,12 @@ async fn run(pool: Pool, mut rx: mpsc::Receiver<EventNotice>) {
             payload.push_str(&item);
         }
         let sent = async {
-            let client = pool.get().await.map_err(|e| e.to_string())?;
-            client.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &payload]).await.map_err(|e| e.to_string())
+            let client = pool.get().await.map_err(LedgerError::from)?;
+            client.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &payload]).await.map_err(LedgerError::from)
         }
         .await;
         if let Err(error) = sent {
-            tracing::warn!(%error, "NOTIFY failed; listeners will catch up by polling");
+            tracing::warn!(error = %ErrorChain(&error), "NOTIFY failed; listeners will catch up by polling");
         }
     }
 }

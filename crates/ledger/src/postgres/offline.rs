@@ -141,8 +141,8 @@ const PURSE_COLUMNS: &str = "id, user_id, certificate, state, expired, settled, 
 
 type Params<'a> = [&'a (dyn ToSql + Sync)];
 
-fn storage(what: &str, e: impl std::fmt::Display) -> LedgerError {
-    LedgerError::Storage(format!("stored {what} is invalid: {e}"))
+fn storage(what: &str, e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> LedgerError {
+    LedgerError::storage(format!("stored {what} is invalid"), e)
 }
 
 fn purse_id_of(bytes: &[u8]) -> Result<PurseId, LedgerError> {
@@ -158,7 +158,7 @@ fn to_purse(r: &Row) -> Result<Purse, LedgerError> {
         id: purse_id_of(&r.try_get::<_, Vec<u8>>(0)?)?,
         user_id: r.try_get(1)?,
         certificate: PurseCertificate::decode(&cert).map_err(|e| storage("certificate", e))?,
-        state: PurseState::parse(&state).ok_or_else(|| storage("purse state", &state))?,
+        state: PurseState::parse(&state).ok_or_else(|| storage("purse state", state.as_str()))?,
         expired: r.try_get(4)?,
         settled: r.try_get(5)?,
         returned: r.try_get(6)?,
@@ -768,7 +768,8 @@ async fn close_purse(
         let mut ids = entry_ids(&tx, 1).await?;
         let (w, outcome) = plan::plan_close(&mut snap, &close, &owner, frozen, &mut accounts, &mut ids, now_ms)?;
         apply(&tx, &w, user, now_ms, &mut notices).await?;
-        let response = serde_json::to_string(&outcome).map_err(|e| LedgerError::Storage(e.to_string()))?;
+        let response =
+            serde_json::to_string(&outcome).map_err(|e| LedgerError::storage("cannot encode the close outcome", e))?;
         remember(&tx, &scope, &key, &response).await?;
         Ok(outcome)
     })
@@ -994,5 +995,5 @@ where
 {
     tokio::spawn(work(store.pool.clone(), store.notifier.clone()))
         .await
-        .map_err(|e| LedgerError::Storage(format!("ledger task failed: {e}")))?
+        .map_err(|e| LedgerError::storage("ledger task failed", e))?
 }

@@ -168,8 +168,8 @@ pub async fn events_after(pool: &Pool, user: UserId, after: i64, limit: u32) -> 
     for r in rows {
         let seq: i64 = r.try_get(0)?;
         let payload: String = r.try_get(2)?;
-        let payload = serde_json::from_str(&payload)
-            .map_err(|e| LedgerError::Storage(format!("event {seq}: bad payload: {e}")))?;
+        let payload =
+            serde_json::from_str(&payload).map_err(|e| LedgerError::storage(format!("event {seq}: bad payload"), e))?;
         events.push(Event { seq, user_id: user, kind: r.try_get(1)?, payload, created_at_ms: r.try_get(3)? });
     }
     Ok(events)

@@ -123,10 +123,13 @@ pub async fn migrate(config: &Config) -> Result<(), LedgerError> {
         let current: i64 =
             client.query_one("SELECT coalesce(max(version), 0) FROM offpay_schema", &[]).await?.try_get(0)?;
         if current > MIGRATIONS.len() as i64 {
-            return Err(LedgerError::Storage(format!(
-                "the database has schema version {current}, newer than this program knows ({})",
-                MIGRATIONS.len()
-            )));
+            return Err(LedgerError::Storage(
+                format!(
+                    "the database has schema version {current}, newer than this program knows ({})",
+                    MIGRATIONS.len()
+                )
+                .into(),
+            ));
         }
         for (index, sql) in MIGRATIONS.iter().enumerate() {
             let version = index as i64 + 1;

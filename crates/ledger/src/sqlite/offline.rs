@@ -203,8 +203,8 @@ pub const ENTRY_NOTE_MIGRATION: &str = r#"
 
 const PURSE_COLUMNS: &str = "id, user_id, certificate, state, expired, settled, returned, recovered, fraud_loss, close_statement, created_at_ms, loss_allowance, notes_held";
 
-fn storage(what: &str, e: impl std::fmt::Display) -> LedgerError {
-    LedgerError::Storage(format!("stored {what} is invalid: {e}"))
+fn storage(what: &str, e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> LedgerError {
+    LedgerError::storage(format!("stored {what} is invalid"), e)
 }
 
 type PurseRow = (Vec<u8>, i64, Vec<u8>, String, bool, i64, i64, i64, i64, Option<Vec<u8>>, i64, i64, i64);
@@ -250,7 +250,7 @@ fn to_purse(row: PurseRow) -> Result<Purse, LedgerError> {
         id: PurseId::from_bytes(id),
         user_id,
         certificate,
-        state: PurseState::parse(&state).ok_or_else(|| storage("purse state", &state))?,
+        state: PurseState::parse(&state).ok_or_else(|| storage("purse state", state.as_str()))?,
         expired,
         settled,
         returned,
@@ -717,7 +717,8 @@ fn close_purse(
     let mut ids = entry_ids(conn)?;
     let (w, outcome) = plan::plan_close(&mut snap, close, &owner, frozen, &mut accounts, &mut ids, now_ms)?;
     apply(conn, &w, user, now_ms, notices)?;
-    let response = serde_json::to_string(&outcome).map_err(|e| LedgerError::Storage(e.to_string()))?;
+    let response =
+        serde_json::to_string(&outcome).map_err(|e| LedgerError::storage("cannot encode the close outcome", e))?;
     remember(conn, &scope, key, &fingerprint, &response, now_ms)?;
     Ok(outcome)
 }

@@ -73,7 +73,7 @@ impl Readers {
             result
         })
         .await
-        .map_err(|e| LedgerError::Storage(format!("sqlite read task failed: {e}")))?
+        .map_err(|e| LedgerError::storage("sqlite read task failed", e))?
     }
 }
 
@@ -262,8 +262,8 @@ pub fn events_after(conn: &Connection, user: UserId, after: i64, limit: u32) -> 
     let mut events = Vec::new();
     for row in rows {
         let (seq, kind, payload, created_at_ms) = row?;
-        let payload = serde_json::from_str(&payload)
-            .map_err(|e| LedgerError::Storage(format!("event {seq}: bad payload: {e}")))?;
+        let payload =
+            serde_json::from_str(&payload).map_err(|e| LedgerError::storage(format!("event {seq}: bad payload"), e))?;
         events.push(Event { seq, user_id: user, kind, payload, created_at_ms });
     }
     Ok(events)

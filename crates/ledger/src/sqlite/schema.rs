@@ -141,10 +141,10 @@ pub fn migrate(conn: &mut Connection) -> Result<(), LedgerError> {
     }
     let current: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
     if current > MIGRATIONS.len() as i64 {
-        return Err(LedgerError::Storage(format!(
-            "the database has schema version {current}, newer than this program knows ({})",
-            MIGRATIONS.len()
-        )));
+        return Err(LedgerError::Storage(
+            format!("the database has schema version {current}, newer than this program knows ({})", MIGRATIONS.len())
+                .into(),
+        ));
     }
     Ok(())
 }

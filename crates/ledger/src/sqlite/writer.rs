@@ -6,10 +6,12 @@
 //! command). While one batch is being fsynced the next one queues up, so the batch size follows
 //! the load by itself; no timer is involved.
 
+use std::sync::Arc;
+
 use rusqlite::Connection;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
-use crate::error::LedgerError;
+use crate::error::{LedgerError, StorageError};
 use crate::model::EventNotice;
 
 /// Most commands in one transaction.
@@ -60,11 +62,11 @@ where
             // A refused command changed nothing whatever happened to the batch.
             (Some(Err(e)), _) => Err(e),
             (Some(Ok(value)), Ok(())) => Ok(value),
-            (_, Err(BatchFailure { full: true, message })) => {
-                Err(LedgerError::StorageFull(format!("sqlite commit failed: {message}")))
+            (_, Err(BatchFailure { full: true, error })) => {
+                Err(LedgerError::StorageFull(StorageError::shared("sqlite commit failed", error.clone())))
             }
-            (_, Err(BatchFailure { message, .. })) => {
-                Err(LedgerError::Storage(format!("sqlite commit failed: {message}")))
+            (_, Err(BatchFailure { error, .. })) => {
+                Err(LedgerError::Storage(StorageError::shared("sqlite commit failed", error.clone())))
             }
             (None, Ok(())) => Err(LedgerError::Storage("write command was not run".into())),
         };
@@ -73,12 +75,13 @@ where
     }
 }
 
-/// Why a batch did not commit, as every command in it is told.
+/// Why a batch did not commit, as every command in it is told (each gets the same error as
+/// its `source()`).
 #[derive(Debug)]
 pub struct BatchFailure {
     /// The database had no room (SQLITE_FULL): the commands may succeed once there is space.
     full: bool,
-    message: String,
+    error: Arc<rusqlite::Error>,
 }
 
 /// The handle async code uses to queue write commands.
@@ -108,7 +111,7 @@ impl Writer {
         std::thread::Builder::new()
             .name("offpay-sqlite-writer".into())
             .spawn(move || run(conn, rx, events))
-            .map_err(|e| LedgerError::Storage(format!("cannot start the sqlite writer thread: {e}")))?;
+            .map_err(|e| LedgerError::storage("cannot start the sqlite writer thread", e))?;
         Ok(Writer { queue })
     }
 
@@ -139,7 +142,7 @@ fn run(conn: Connection, mut rx: mpsc::Receiver<Box<dyn Job>>, events: broadcast
         let mut ctx = WriteCtx { conn: &conn, notices: Vec::new() };
         let commit = run_batch(&mut ctx, &mut batch).map_err(|e| BatchFailure {
             full: e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull),
-            message: e.to_string(),
+            error: Arc::new(e),
         });
         if commit.is_err() {
             // Best effort: the transaction may already be gone.

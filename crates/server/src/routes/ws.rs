@@ -26,7 +26,7 @@ use axum::http::HeaderMap;
 use axum::http::header::AUTHORIZATION;
 use axum::response::Response;
 use offpay_api::{ErrorBody, EventBody, LiveEvent, WsHello};
-use offpay_ledger::{EVENTS_MAX, Event, UserId};
+use offpay_ledger::{EVENTS_MAX, ErrorChain, Event, UserId};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -146,7 +146,7 @@ async fn authenticate_then_run(state: AppState, mut socket: WebSocket, ClientIp(
                 return;
             }
             Err(error) => {
-                tracing::warn!(%error, "websocket authentication failed");
+                tracing::warn!(error = %ErrorChain(&error), "websocket authentication failed");
                 None
             }
         },
@@ -195,7 +195,7 @@ async fn run(state: AppState, mut socket: WebSocket, mut sub: Subscription) {
             match catch_up(&state, &mut socket, &mut sub).await {
                 Ok(()) => behind = false,
                 Err(CatchUpError::Storage(error)) => {
-                    tracing::error!(%error, "websocket catch-up failed");
+                    tracing::error!(error = %ErrorChain(&error), "websocket catch-up failed");
                     close(&mut socket, 1011, "server error").await;
                     return;
                 }
@@ -234,7 +234,7 @@ async fn run(state: AppState, mut socket: WebSocket, mut sub: Subscription) {
                     return;
                 }
                 // The store is unreachable for now: the next check tries again.
-                Err(error) => tracing::warn!(%error, "websocket session check failed"),
+                Err(error) => tracing::warn!(error = %ErrorChain(&error), "websocket session check failed"),
             },
             _ = shutdown.changed() => {
                 close(&mut socket, 1001, "server shutting down").await;
