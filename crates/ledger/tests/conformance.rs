@@ -122,16 +122,21 @@ async fn end_sessions_and_change_password(fx: Fx) {
     assert!(live(9).await);
 }
 
-async fn sessions_expire(fx: Fx) {
-    let alice = fx.user("alice", 0).await;
-    let idle = Session {
+/// Token [1; 32] of `user`, started at NOW: 1 s idle timeout, one minute absolute.
+fn idle_session(user: &User) -> Session {
+    Session {
         token_hash: [1; 32],
-        user_id: alice.id,
+        user_id: user.id,
         created_at_ms: NOW,
         last_seen_ms: NOW,
         idle_timeout_ms: 1000,
         expires_at_ms: NOW + 60_000,
-    };
+    }
+}
+
+async fn sessions_expire(fx: Fx) {
+    let alice = fx.user("alice", 0).await;
+    let idle = idle_session(&alice);
     fx.store.create_session(&idle).await.unwrap();
     let s = fx.store.touch_session(&[1; 32], NOW + 900).await.unwrap().unwrap();
     assert_eq!((s.user_id, s.last_seen_ms), (alice.id, NOW + 900));
@@ -158,14 +163,7 @@ async fn sessions_expire(fx: Fx) {
 /// `touch_session`, and never a stale user (a freeze shows at once).
 async fn session_user_in_one_call(fx: Fx) {
     let alice = fx.user("alice", 0).await;
-    let idle = Session {
-        token_hash: [1; 32],
-        user_id: alice.id,
-        created_at_ms: NOW,
-        last_seen_ms: NOW,
-        idle_timeout_ms: 1000,
-        expires_at_ms: NOW + 60_000,
-    };
+    let idle = idle_session(&alice);
     fx.store.create_session(&idle).await.unwrap();
     let (s, user) = fx.store.session_user(&[1; 32], NOW + 900).await.unwrap().unwrap();
     assert_eq!((s.user_id, s.last_seen_ms), (alice.id, NOW + 900), "a use after a while is stored");
