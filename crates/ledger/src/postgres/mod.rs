@@ -165,7 +165,7 @@ impl Store for PostgresStore {
             )
             .await?;
         if let Some(row) = client.query_opt(&read, &[&token]).await? {
-            let session = session_from_row(&row, token_hash)?;
+            let session = session_from_row(&row, token_hash, 0)?;
             if !session.is_expired(now_ms) && session.seen_recently(now_ms) {
                 return Ok(Some(session));
             }
@@ -178,7 +178,7 @@ impl Store for PostgresStore {
             )
             .await?;
         if let Some(row) = client.query_opt(&touch, &[&token, &now_ms]).await? {
-            return Ok(Some(session_from_row(&row, token_hash)?));
+            return Ok(Some(session_from_row(&row, token_hash, 0)?));
         }
         // Unknown or ended: delete it if it exists and has ended.
         client
@@ -407,14 +407,15 @@ impl Store for PostgresStore {
     }
 }
 
-/// A session from a row of `user_id, created_at_ms, last_seen_ms, idle_timeout_ms, expires_at_ms`.
-fn session_from_row(row: &tokio_postgres::Row, token_hash: &[u8; 32]) -> Result<Session, LedgerError> {
+/// A session from a row whose columns from `first` on are `user_id, created_at_ms, last_seen_ms,
+/// idle_timeout_ms, expires_at_ms`.
+fn session_from_row(row: &tokio_postgres::Row, token_hash: &[u8; 32], first: usize) -> Result<Session, LedgerError> {
     Ok(Session {
         token_hash: *token_hash,
-        user_id: row.try_get(0)?,
-        created_at_ms: row.try_get(1)?,
-        last_seen_ms: row.try_get(2)?,
-        idle_timeout_ms: row.try_get(3)?,
-        expires_at_ms: row.try_get(4)?,
+        user_id: row.try_get(first)?,
+        created_at_ms: row.try_get(first + 1)?,
+        last_seen_ms: row.try_get(first + 2)?,
+        idle_timeout_ms: row.try_get(first + 3)?,
+        expires_at_ms: row.try_get(first + 4)?,
     })
 }

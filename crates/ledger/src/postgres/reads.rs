@@ -44,23 +44,14 @@ pub async fn session_user(pool: &Pool, token_hash: &[u8; 32]) -> Result<Option<(
     let statement = client
         .prepare_cached(
             "SELECT u.id, u.handle, u.password_hash, u.account_id, u.frozen, u.created_at_ms,
-                s.created_at_ms, s.last_seen_ms, s.idle_timeout_ms, s.expires_at_ms
+                s.user_id, s.created_at_ms, s.last_seen_ms, s.idle_timeout_ms, s.expires_at_ms
              FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = $1",
         )
         .await?;
     let Some(row) = client.query_opt(&statement, &[&&token_hash[..]]).await? else {
         return Ok(None);
     };
-    let user = user_from_row(&row)?;
-    let session = Session {
-        token_hash: *token_hash,
-        user_id: user.id,
-        created_at_ms: row.try_get(6)?,
-        last_seen_ms: row.try_get(7)?,
-        idle_timeout_ms: row.try_get(8)?,
-        expires_at_ms: row.try_get(9)?,
-    };
-    Ok(Some((session, user)))
+    Ok(Some((super::session_from_row(&row, token_hash, 6)?, user_from_row(&row)?)))
 }
 
 pub async fn security_events(pool: &Pool, limit: u32) -> Result<Vec<SecurityEvent>, LedgerError> {

@@ -43,11 +43,8 @@ impl Readers {
                 )?;
                 configure(&conn)?;
                 conn.pragma_update(None, "query_only", "ON")?;
-                // As on the writer (`writer.rs`): without the query planner stability guarantee
-                // SQLite re-prepared every cached read statement when its parameters were bound
-                // again (measured: a tenth of all the server's CPU under transfer load, in
-                // `sqlite3Reprepare` below `query_row`).
-                conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
+                // Every read's statements stay prepared (`configure` keeps them from being
+                // re-prepared on each bind).
                 conn.set_prepared_statement_cache_capacity(64);
                 Ok(conn)
             }
@@ -103,21 +100,11 @@ pub fn user_by_id(conn: &Connection, id: UserId) -> Result<Option<User>, LedgerE
 /// write): the one read of a signed-in request.
 pub fn session_user(conn: &Connection, token_hash: &[u8; 32]) -> Result<Option<(Session, User)>, LedgerError> {
     const SQL: &str = "SELECT u.id, u.handle, u.password_hash, u.account_id, u.frozen, u.created_at_ms,
-            s.created_at_ms, s.last_seen_ms, s.idle_timeout_ms, s.expires_at_ms
+            s.user_id, s.created_at_ms, s.last_seen_ms, s.idle_timeout_ms, s.expires_at_ms
         FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = ?1";
     let found = conn
         .prepare_cached(SQL)?
-        .query_row([&token_hash[..]], |r| {
-            let session = Session {
-                token_hash: *token_hash,
-                user_id: r.get(0)?,
-                created_at_ms: r.get(6)?,
-                last_seen_ms: r.get(7)?,
-                idle_timeout_ms: r.get(8)?,
-                expires_at_ms: r.get(9)?,
-            };
-            Ok((session, user_from_row(r)?))
-        })
+        .query_row([&token_hash[..]], |r| Ok((super::writes::session_from_row(r, token_hash, 6)?, user_from_row(r)?)))
         .optional()?;
     found.map(|(session, user)| Ok((session, to_user(user)?))).transpose()
 }

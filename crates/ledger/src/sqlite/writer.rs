@@ -102,11 +102,9 @@ impl Writer {
         conn.pragma_update(None, "cache_size", -65_536)?;
         // Every write command's statements stay prepared (rusqlite's default keeps 16, fewer
         // than the commands use, and a miss re-parses the SQL).
+        // (`schema::configure` already gave the connection the query planner stability
+        // guarantee, without which cached statements are re-prepared on every bind.)
         conn.set_prepared_statement_cache_capacity(256);
-        // Without the query planner stability guarantee, SQLite marks some cached statements
-        // for re-preparation whenever their parameters are rebound (measured: a fifth of the
-        // writer's time re-parsing SQL). Plans here never depend on parameter values.
-        conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
         let (queue, rx) = mpsc::channel(QUEUE_MAX);
         std::thread::Builder::new()
             .name("offpay-sqlite-writer".into())

@@ -78,18 +78,22 @@ pub fn session(conn: &Connection, token_hash: &[u8; 32]) -> Result<Option<Sessio
         .prepare_cached(
             "SELECT user_id, created_at_ms, last_seen_ms, idle_timeout_ms, expires_at_ms FROM sessions WHERE token_hash = ?1",
         )?
-        .query_row([&token_hash[..]], |r| {
-            Ok(Session {
-                token_hash: *token_hash,
-                user_id: r.get(0)?,
-                created_at_ms: r.get(1)?,
-                last_seen_ms: r.get(2)?,
-                idle_timeout_ms: r.get(3)?,
-                expires_at_ms: r.get(4)?,
-            })
-        })
+        .query_row([&token_hash[..]], |r| session_from_row(r, token_hash, 0))
         .optional()?;
     Ok(row)
+}
+
+/// A session from a row whose columns from `first` on are `user_id, created_at_ms, last_seen_ms,
+/// idle_timeout_ms, expires_at_ms`.
+pub fn session_from_row(r: &rusqlite::Row<'_>, token_hash: &[u8; 32], first: usize) -> rusqlite::Result<Session> {
+    Ok(Session {
+        token_hash: *token_hash,
+        user_id: r.get(first)?,
+        created_at_ms: r.get(first + 1)?,
+        last_seen_ms: r.get(first + 2)?,
+        idle_timeout_ms: r.get(first + 3)?,
+        expires_at_ms: r.get(first + 4)?,
+    })
 }
 
 pub fn touch_session(
