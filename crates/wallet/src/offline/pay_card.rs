@@ -11,7 +11,7 @@ use offpay_protocol::{Amount, Encoded, PayError, RejectReason, ShopCard, UnixTim
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::error::OfflineError;
-use super::payer::{Payment, choose_purse_and_sign, store_err};
+use super::payer::{Payment, choose_purse_and_sign, repeated_payment, store_err};
 use super::store::{corrupt, notes, purses, random_bytes, sql_amount};
 use crate::wallet::Wallet;
 
@@ -68,18 +68,7 @@ impl Wallet {
             .map_err(store_err)?;
         }
         tx.commit().map_err(store_err)?;
-        let f = card.fields();
-        Ok(Payment {
-            seq: next.last_seq,
-            purse_id: next.purse_id,
-            amount,
-            payee: f.payee,
-            payee_handle: f.handle.clone(),
-            remaining: next.remaining(&record.certificate),
-            note,
-            text,
-            repeated: false,
-        })
+        Ok(Payment::of_note(note, text, card.fields().handle.clone(), next.remaining(&record.certificate), false))
     }
 
     /// True when this device already paid a card note under `key`.
@@ -121,17 +110,5 @@ fn earlier_card_payment(
     let text: String =
         conn.query_row("SELECT text FROM paid WHERE note_hash = ?1", [&note_hash], |r| r.get(0)).map_err(store_err)?;
     let note = offpay_protocol::PaymentNote::from_text(&text).map_err(|e| corrupt("paid note", e))?;
-    let remaining = purses::read_purse(conn, note.purse_id())?.map_or(Amount::ZERO, |p| p.remaining());
-    let f = card.fields();
-    Ok(Some(Payment {
-        purse_id: note.purse_id(),
-        seq: note.seq(),
-        amount,
-        payee: f.payee,
-        payee_handle: f.handle.clone(),
-        remaining,
-        note,
-        text,
-        repeated: true,
-    }))
+    repeated_payment(conn, note, text, card.fields().handle.clone()).map(Some)
 }

@@ -56,6 +56,29 @@ pub struct Payment {
     pub repeated: bool,
 }
 
+impl Payment {
+    /// A payment of `note`: its purse, sequence, amount and payee are the note's own.
+    pub(super) fn of_note(
+        note: PaymentNote,
+        text: String,
+        payee_handle: Option<Handle>,
+        remaining: Amount,
+        repeated: bool,
+    ) -> Payment {
+        Payment {
+            purse_id: note.purse_id(),
+            seq: note.seq(),
+            amount: note.amount(),
+            payee: note.fields().payee,
+            payee_handle,
+            remaining,
+            note,
+            text,
+            repeated,
+        }
+    }
+}
+
 /// Parses a payment request's text form (`OPR1:…`).
 pub fn parse_request(text: &str) -> Result<PaymentRequest, OfflineError> {
     PaymentRequest::from_text(text).map_err(OfflineError::MalformedRequest)
@@ -67,7 +90,7 @@ impl Wallet {
     pub fn preview_payment(&self, request_text: &str, now: UnixTime) -> Result<PayPreview, OfflineError> {
         let request = parse_request(request_text)?;
         if let Some((note, text)) = earlier_note(self.store.conn(), &request, now, self.identity_currency().as_ref())? {
-            let p = repeated_payment(self.store.conn(), &request, note, text)?;
+            let p = repeated_payment(self.store.conn(), note, text, request.fields().handle.clone())?;
             return Ok(PayPreview {
                 amount: p.amount,
                 payee: p.payee,
@@ -102,7 +125,7 @@ impl Wallet {
         let tx = self.store.conn_mut().transaction_with_behavior(TransactionBehavior::Immediate).map_err(store_err)?;
         if let Some((note, text)) = earlier_note(&tx, &request, now, currency.as_ref())? {
             // The transaction ends with nothing written (dropping it rolls back a read).
-            return repeated_payment(&tx, &request, note, text);
+            return repeated_payment(&tx, note, text, request.fields().handle.clone());
         }
         let purses = purses::read_purses(&tx)?;
         let (record, next, note) = choose_and_sign(&purses, &device, &revocations, &request, now)?;
@@ -110,18 +133,7 @@ impl Wallet {
         purses::advance_purse(&tx, &record.state, &next)?;
         notes::insert_paid(&tx, &note, &text, now)?;
         tx.commit().map_err(store_err)?;
-        let f = request.fields();
-        Ok(Payment {
-            seq: next.last_seq,
-            purse_id: next.purse_id,
-            amount: f.amount,
-            payee: f.payee,
-            payee_handle: f.handle.clone(),
-            remaining: next.remaining(&record.certificate),
-            note,
-            text,
-            repeated: false,
-        })
+        Ok(Payment::of_note(note, text, request.fields().handle.clone(), next.remaining(&record.certificate), false))
     }
 
     /// My currency for messages, when this device knows it (formatting only: errors ignored).
@@ -148,25 +160,16 @@ pub(super) fn store_err(e: rusqlite::Error) -> OfflineError {
     OfflineError::Store(e.into())
 }
 
-/// The earlier payment of `request` as a [`Payment`], with what its purse has left now.
-fn repeated_payment(
+/// A note this device paid earlier, as a [`Payment`] shown again, with what its purse has left
+/// now.
+pub(super) fn repeated_payment(
     conn: &Connection,
-    request: &PaymentRequest,
     note: PaymentNote,
     text: String,
+    payee_handle: Option<Handle>,
 ) -> Result<Payment, OfflineError> {
     let remaining = purses::read_purse(conn, note.purse_id())?.map_or(Amount::ZERO, |p| p.remaining());
-    Ok(Payment {
-        purse_id: note.purse_id(),
-        seq: note.seq(),
-        amount: note.amount(),
-        payee: note.fields().payee,
-        payee_handle: request.fields().handle.clone(),
-        remaining,
-        note,
-        text,
-        repeated: true,
-    })
+    Ok(Payment::of_note(note, text, payee_handle, remaining, true))
 }
 
 /// Checks the request, then signs its payment with the first purse that can pay it.
