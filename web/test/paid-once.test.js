@@ -4,19 +4,11 @@
 // amount, currency) or a request reusing a paid nonce with other terms.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { createHash, createPrivateKey, createPublicKey, sign as nodeSign } from "node:crypto";
+import { sha, key, bytes16 } from "./testkit.js";
 import { signObject, toText, hashOf } from "../public/js/protocol/objects.js";
 import { hex } from "../public/js/protocol/crypto.js";
 import { findPaid, paidNonce, alreadyPaid, REUSED_REQUEST } from "../public/js/offline/paid-once.js";
 
-const sha = (s) => createHash("sha256").update(s).digest();
-function key(label) {
-  const seed = sha(`offpay-testkit/${label}`);
-  const priv = createPrivateKey({ key: Buffer.concat([Buffer.from("302e020100300506032b657004220420", "hex"), seed]), format: "der", type: "pkcs8" });
-  const pub = Buffer.from(createPublicKey(priv).export({ format: "jwk" }).x, "base64url");
-  return { publicKey: new Uint8Array(pub), sign: async (bytes) => new Uint8Array(nodeSign(null, bytes, priv)) };
-}
-const bytes16 = (label) => new Uint8Array(sha(label).subarray(0, 16));
 const NOW = 1767225600n;
 
 const issuer = key("issuer-1");

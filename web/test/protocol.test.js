@@ -3,20 +3,12 @@
 // Keys are made like the protocol crate's testkit: seed = SHA-256("offpay-testkit/" + label).
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { createHash, createPrivateKey, createPublicKey, sign as nodeSign } from "node:crypto";
+import { sha, key, bytes16 } from "./testkit.js";
 import { fromText, toText, signObject, hashOf, decode } from "../public/js/protocol/objects.js";
 import { acceptNote, acceptNoteText, issuerKey, RejectError } from "../public/js/protocol/accept.js";
 import { verifyStrict, hex } from "../public/js/protocol/crypto.js";
 import * as base45 from "../public/js/protocol/base45.js";
 
-const sha = (s) => createHash("sha256").update(s).digest();
-function key(label) {
-  const seed = sha(`offpay-testkit/${label}`);
-  const priv = createPrivateKey({ key: Buffer.concat([Buffer.from("302e020100300506032b657004220420", "hex"), seed]), format: "der", type: "pkcs8" });
-  const pub = Buffer.from(createPublicKey(priv).export({ format: "jwk" }).x, "base64url");
-  return { publicKey: new Uint8Array(pub), sign: async (bytes) => new Uint8Array(nodeSign(null, bytes, priv)) };
-}
-const bytes16 = (label) => new Uint8Array(sha(label).subarray(0, 16));
 const NOW = 1767225600n;
 const DAY = 86400n;
 

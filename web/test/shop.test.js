@@ -5,20 +5,13 @@
 // announcement (shop-feed.js).
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { createHash, createPrivateKey, createPublicKey, sign as nodeSign } from "node:crypto";
+import { sha, key } from "./testkit.js";
 import { encodeCard, fromText, toText, signObject, hashOf, isShopName } from "../public/js/protocol/objects.js";
 import { acceptCardNote, verifyCard, cardNonce, cardNoncePrefix, RejectError } from "../public/js/protocol/accept.js";
 import { hex } from "../public/js/protocol/crypto.js";
 import { isTaking, perDay, takingsCsv, takingsOn } from "../public/js/offline/takings.js";
 import { spokenAmount } from "../public/js/shop-feed.js";
 
-const sha = (s) => createHash("sha256").update(s).digest();
-function key(label) {
-  const seed = sha(`offpay-testkit/${label}`);
-  const priv = createPrivateKey({ key: Buffer.concat([Buffer.from("302e020100300506032b657004220420", "hex"), seed]), format: "der", type: "pkcs8" });
-  const pub = Buffer.from(createPublicKey(priv).export({ format: "jwk" }).x, "base64url");
-  return { publicKey: new Uint8Array(pub), sign: async (bytes) => new Uint8Array(nodeSign(null, bytes, priv)) };
-}
 const NOW = 1767225600n;
 
 const shopKey = key("shop-device");
