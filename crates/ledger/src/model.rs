@@ -102,6 +102,28 @@ pub struct LoginThrottle {
     pub last_failure_ms: TimestampMs,
 }
 
+/// The times one recorded login failure writes (both backends compute them here).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct FailureRule {
+    pub locked_until_ms: TimestampMs,
+    /// A previous failure before this is forgotten: the count starts again from 1.
+    pub forget_before_ms: TimestampMs,
+    /// After this, the row says nothing any more (no lock, failures forgotten) and may go.
+    pub forget_at_ms: TimestampMs,
+}
+
+impl FailureRule {
+    pub(crate) fn new(now_ms: TimestampMs, forget_after_ms: i64, lock_ms: i64) -> Self {
+        let locked_until_ms = now_ms.saturating_add(lock_ms.max(0));
+        let forget_after_ms = forget_after_ms.max(0);
+        FailureRule {
+            locked_until_ms,
+            forget_before_ms: now_ms.saturating_sub(forget_after_ms),
+            forget_at_ms: now_ms.saturating_add(forget_after_ms).max(locked_until_ms),
+        }
+    }
+}
+
 /// The answer of [`crate::Store::take_login_guess`]: a guess from a key's budget, or when the
 /// budget has room again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

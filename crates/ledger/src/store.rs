@@ -49,14 +49,17 @@ pub trait Store: Send + Sync + 'static {
 
     // --- login throttling (shared by every server on the database) ---------------------------
     async fn login_throttle(&self, key: &str) -> Result<LoginThrottle, LedgerError>;
-    /// Adds a failure (starting again from 1 when the last one was before `forget_before_ms`),
-    /// sets `last_failure_ms` to `now_ms` and `locked_until_ms` to `now_ms + lock_ms`; returns
-    /// the new state.
+    /// Adds a failure (starting again from 1 when the last one was more than `forget_after_ms`
+    /// before `now_ms`), sets `last_failure_ms` to `now_ms` and `locked_until_ms` to
+    /// `now_ms + lock_ms`; returns the new state. Also removes a bounded number of other keys'
+    /// rows that are past both their lock and their own forget-after, so that failures from
+    /// addresses that never come back do not pile up (`login_throttle` then reads them as never
+    /// failed, which is what they mean by then).
     async fn record_login_failure(
         &self,
         key: &str,
         now_ms: TimestampMs,
-        forget_before_ms: TimestampMs,
+        forget_after_ms: i64,
         lock_ms: i64,
     ) -> Result<LoginThrottle, LedgerError>;
     async fn clear_login_failures(&self, key: &str) -> Result<(), LedgerError>;

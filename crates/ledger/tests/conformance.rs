@@ -190,13 +190,13 @@ async fn session_user_in_one_call(fx: Fx) {
 
 async fn login_throttle(fx: Fx) {
     assert_eq!(fx.store.login_throttle("h:alice").await.unwrap(), LoginThrottle::default());
-    let t = fx.store.record_login_failure("h:alice", NOW, NOW - 1000, 1000).await.unwrap();
+    let t = fx.store.record_login_failure("h:alice", NOW, 1000, 1000).await.unwrap();
     assert_eq!(t, LoginThrottle { failures: 1, locked_until_ms: NOW + 1000, last_failure_ms: NOW });
-    let t = fx.store.record_login_failure("h:alice", NOW + 10, NOW - 1000, 4000).await.unwrap();
+    let t = fx.store.record_login_failure("h:alice", NOW + 10, 1000, 4000).await.unwrap();
     assert_eq!(t, LoginThrottle { failures: 2, locked_until_ms: NOW + 4010, last_failure_ms: NOW + 10 });
     assert_eq!(fx.store.login_throttle("h:alice").await.unwrap(), t);
     // A failure long after the last one starts the count again.
-    let t = fx.store.record_login_failure("h:alice", NOW + 5000, NOW + 11, 0).await.unwrap();
+    let t = fx.store.record_login_failure("h:alice", NOW + 5000, 1000, 0).await.unwrap();
     assert_eq!(t, LoginThrottle { failures: 1, locked_until_ms: NOW + 5000, last_failure_ms: NOW + 5000 });
     assert_eq!(fx.store.login_throttle("ip:127.0.0.1").await.unwrap(), LoginThrottle::default());
     fx.store.clear_login_failures("h:alice").await.unwrap();
@@ -209,6 +209,33 @@ async fn login_throttle(fx: Fx) {
     assert_eq!(events.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>(), ["forbidden", "login_locked"]);
     assert_eq!(events[1].detail, "detail 1");
     assert_eq!(events[0].created_at_ms, NOW + 2);
+}
+
+/// Failure rows of addresses that never come back are removed by later failures (a botnet's
+/// ever new addresses cannot grow the table without bound), but never while they still lock or
+/// still count.
+async fn login_throttle_forgets_old_rows(fx: Fx) {
+    const OLD: usize = 150;
+    for i in 0..OLD {
+        fx.store.record_login_failure(&format!("ip:10.0.{}.{}", i / 256, i % 256), NOW, 1000, 0).await.unwrap();
+    }
+    // Still locked long after its failure is forgotten; failed recently; forgotten.
+    fx.store.record_login_failure("pair:alice 10.1.0.1", NOW, 1000, 60_000).await.unwrap();
+    let recent = fx.store.record_login_failure("ip:10.1.0.2", NOW + 4500, 1000, 0).await.unwrap();
+    // Each later failure removes a bounded number of forgettable rows; two are enough for 150.
+    for i in 0..2 {
+        fx.store.record_login_failure(&format!("ip:10.2.0.{i}"), NOW + 5000, 1000, 0).await.unwrap();
+    }
+    for i in 0..OLD {
+        let key = format!("ip:10.0.{}.{}", i / 256, i % 256);
+        assert_eq!(fx.store.login_throttle(&key).await.unwrap(), LoginThrottle::default(), "{key} was kept");
+    }
+    let locked = fx.store.login_throttle("pair:alice 10.1.0.1").await.unwrap();
+    assert_eq!(locked, LoginThrottle { failures: 1, locked_until_ms: NOW + 60_000, last_failure_ms: NOW });
+    assert_eq!(fx.store.login_throttle("ip:10.1.0.2").await.unwrap(), recent);
+    // The count of a kept row goes on as before.
+    let again = fx.store.record_login_failure("ip:10.1.0.2", NOW + 5100, 1000, 0).await.unwrap();
+    assert_eq!(again.failures, 2);
 }
 
 /// Guess budgets: a sliding window per key, exact under concurrency, guesses given back.
@@ -803,6 +830,7 @@ on_both_backends!([
     session_user_in_one_call,
     end_sessions_and_change_password,
     login_throttle,
+    login_throttle_forgets_old_rows,
     login_guess_budget,
     login_devices,
     deposit_and_transfer,

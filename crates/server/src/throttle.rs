@@ -202,7 +202,7 @@ async fn count(
     let previous = if before.last_failure_ms < forget_before { 0 } else { before.failures };
     let failures = previous.saturating_add(1);
     let lock_ms = rule.lock_ms(failures);
-    let after = state.store.record_login_failure(key, now, forget_before, lock_ms).await?;
+    let after = state.store.record_login_failure(key, now, rule.forget_after_ms, lock_ms).await?;
     Ok((after.failures, failures >= rule.lockout_failures))
 }
 

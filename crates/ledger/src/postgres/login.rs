@@ -5,7 +5,7 @@
 use deadpool_postgres::Pool;
 
 use crate::error::LedgerError;
-use crate::model::{LoginGuess, TimestampMs, UserId};
+use crate::model::{FailureRule, LoginGuess, LoginThrottle, TimestampMs, UserId};
 
 /// Migration: failures are forgotten after a while (`last_failure_ms`), guess budgets per key,
 /// device tokens from successful logins.
@@ -30,8 +30,57 @@ pub const MIGRATION: &str = r#"
     CREATE INDEX login_devices_by_user ON login_devices (user_id, last_used_ms);
 "#;
 
-/// Most expired guesses of other keys removed per call (the rest go on later calls).
+/// Migration: each failure row says when it may be forgotten (`forget_at_ms`), so that rows left
+/// by addresses that never come back are removed (see `record_login_failure`). Rows written
+/// before it get a day after their last failure.
+pub const FORGET_MIGRATION: &str = r#"
+    ALTER TABLE login_throttle ADD COLUMN forget_at_ms BIGINT NOT NULL DEFAULT 0;
+    UPDATE login_throttle SET forget_at_ms = greatest(locked_until_ms, last_failure_ms + 86400000);
+    CREATE INDEX login_throttle_by_forget ON login_throttle (forget_at_ms);
+"#;
+
+/// Most expired guesses, or forgettable failure rows, of other keys removed per call (the rest
+/// go on later calls): more than the one row a call adds.
 const PRUNE_MAX: i64 = 100;
+
+/// Adds a failure to `key` (from 1 again when its last one is older than `forget_after_ms`) and
+/// removes up to [`PRUNE_MAX`] rows of other keys that may be forgotten by now (rows another
+/// transaction holds are left for a later call).
+pub async fn record_login_failure(
+    pool: &Pool,
+    key: &str,
+    now_ms: TimestampMs,
+    forget_after_ms: i64,
+    lock_ms: i64,
+) -> Result<LoginThrottle, LedgerError> {
+    let client = pool.get().await?;
+    client
+        .execute(
+            "DELETE FROM login_throttle WHERE key IN
+               (SELECT key FROM login_throttle WHERE forget_at_ms <= $1 LIMIT $2 FOR UPDATE SKIP LOCKED)",
+            &[&now_ms, &PRUNE_MAX],
+        )
+        .await?;
+    let rule = FailureRule::new(now_ms, forget_after_ms, lock_ms);
+    let row = client
+        .query_one(
+            "INSERT INTO login_throttle (key, failures, locked_until_ms, last_failure_ms, forget_at_ms)
+             VALUES ($1, 1, $2, $3, $5)
+             ON CONFLICT (key) DO UPDATE
+             SET failures = CASE WHEN login_throttle.last_failure_ms < $4 THEN 1
+                                 ELSE login_throttle.failures + 1 END,
+                 locked_until_ms = EXCLUDED.locked_until_ms, last_failure_ms = EXCLUDED.last_failure_ms,
+                 forget_at_ms = EXCLUDED.forget_at_ms
+             RETURNING failures, locked_until_ms, last_failure_ms",
+            &[&key, &rule.locked_until_ms, &now_ms, &rule.forget_before_ms, &rule.forget_at_ms],
+        )
+        .await?;
+    Ok(LoginThrottle {
+        failures: u32::try_from(row.try_get::<_, i64>(0)?).unwrap_or(u32::MAX),
+        locked_until_ms: row.try_get(1)?,
+        last_failure_ms: row.try_get(2)?,
+    })
+}
 
 pub async fn take_login_guess(
     pool: &Pool,

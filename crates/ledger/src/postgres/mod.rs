@@ -256,27 +256,10 @@ impl Store for PostgresStore {
         &self,
         key: &str,
         now_ms: TimestampMs,
-        forget_before_ms: TimestampMs,
+        forget_after_ms: i64,
         lock_ms: i64,
     ) -> Result<LoginThrottle, LedgerError> {
-        let client = self.pool.get().await?;
-        let locked_until = now_ms.saturating_add(lock_ms.max(0));
-        let row = client
-            .query_one(
-                "INSERT INTO login_throttle (key, failures, locked_until_ms, last_failure_ms) VALUES ($1, 1, $2, $3)
-                 ON CONFLICT (key) DO UPDATE
-                 SET failures = CASE WHEN login_throttle.last_failure_ms < $4 THEN 1
-                                     ELSE login_throttle.failures + 1 END,
-                     locked_until_ms = EXCLUDED.locked_until_ms, last_failure_ms = EXCLUDED.last_failure_ms
-                 RETURNING failures, locked_until_ms, last_failure_ms",
-                &[&key, &locked_until, &now_ms, &forget_before_ms],
-            )
-            .await?;
-        Ok(LoginThrottle {
-            failures: u32::try_from(row.try_get::<_, i64>(0)?).unwrap_or(u32::MAX),
-            locked_until_ms: row.try_get(1)?,
-            last_failure_ms: row.try_get(2)?,
-        })
+        login::record_login_failure(&self.pool, key, now_ms, forget_after_ms, lock_ms).await
     }
 
     async fn clear_login_failures(&self, key: &str) -> Result<(), LedgerError> {

@@ -108,6 +108,8 @@ const MIGRATIONS: &[&str] = &[
     "ALTER TABLE journal ADD COLUMN note BYTEA;",
     // 5: login throttling that forgets, guess budgets, device tokens, see `login.rs`.
     super::login::MIGRATION,
+    // 6: failure rows say when they may be forgotten, and are pruned, see `login.rs`.
+    super::login::FORGET_MIGRATION,
 ];
 
 /// The migration after which stored notes get their request nonce (`fill_note_nonces`).

@@ -5,7 +5,7 @@
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::error::LedgerError;
-use crate::model::{LoginGuess, TimestampMs, UserId};
+use crate::model::{FailureRule, LoginGuess, LoginThrottle, TimestampMs, UserId};
 
 /// Migration: failures are forgotten after a while (`last_failure_ms`), guess budgets per key,
 /// device tokens from successful logins.
@@ -29,6 +29,52 @@ pub const MIGRATION: &str = r#"
     ) WITHOUT ROWID;
     CREATE INDEX login_devices_by_user ON login_devices (user_id, last_used_ms);
 "#;
+
+/// Migration: each failure row says when it may be forgotten (`forget_at_ms`: the later of the end
+/// of its lock and its last failure plus the rule's forget-after), so that rows left by addresses
+/// that never come back are removed (`record_login_failure` prunes a few at each failure). Rows
+/// written before it get a day after their last failure.
+pub const FORGET_MIGRATION: &str = r#"
+    ALTER TABLE login_throttle ADD COLUMN forget_at_ms INTEGER NOT NULL DEFAULT 0;
+    UPDATE login_throttle SET forget_at_ms = max(locked_until_ms, last_failure_ms + 86400000);
+    CREATE INDEX login_throttle_by_forget ON login_throttle (forget_at_ms);
+"#;
+
+/// Most forgettable failure rows of other keys removed per recorded failure: more than the one
+/// row a failure adds, so a flood of failures from ever new addresses cannot grow the table
+/// beyond what was written within the forget-after window.
+pub const PRUNE_MAX: i64 = 100;
+
+/// Adds a failure to `key` (from 1 again when its last one is older than `forget_after_ms`) and
+/// removes up to [`PRUNE_MAX`] rows of other keys that may be forgotten by now.
+pub fn record_login_failure(
+    conn: &Connection,
+    key: &str,
+    now_ms: TimestampMs,
+    forget_after_ms: i64,
+    lock_ms: i64,
+) -> Result<LoginThrottle, LedgerError> {
+    conn.prepare_cached(
+        "DELETE FROM login_throttle WHERE key IN
+           (SELECT key FROM login_throttle WHERE forget_at_ms <= ?1 LIMIT ?2)",
+    )?
+    .execute(params![now_ms, PRUNE_MAX])?;
+    let rule = FailureRule::new(now_ms, forget_after_ms, lock_ms);
+    let (failures, locked_until_ms, last_failure_ms): (i64, i64, i64) = conn
+        .prepare_cached(
+            "INSERT INTO login_throttle (key, failures, locked_until_ms, last_failure_ms, forget_at_ms)
+             VALUES (?1, 1, ?2, ?3, ?5)
+             ON CONFLICT (key) DO UPDATE
+             SET failures = CASE WHEN last_failure_ms < ?4 THEN 1 ELSE failures + 1 END,
+                 locked_until_ms = excluded.locked_until_ms, last_failure_ms = excluded.last_failure_ms,
+                 forget_at_ms = excluded.forget_at_ms
+             RETURNING failures, locked_until_ms, last_failure_ms",
+        )?
+        .query_row(params![key, rule.locked_until_ms, now_ms, rule.forget_before_ms, rule.forget_at_ms], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })?;
+    Ok(LoginThrottle { failures: u32::try_from(failures).unwrap_or(u32::MAX), locked_until_ms, last_failure_ms })
+}
 
 pub fn take_login_guess(
     conn: &Connection,

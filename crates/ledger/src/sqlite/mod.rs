@@ -142,12 +142,12 @@ impl Store for SqliteStore {
         &self,
         key: &str,
         now_ms: TimestampMs,
-        forget_before_ms: TimestampMs,
+        forget_after_ms: i64,
         lock_ms: i64,
     ) -> Result<LoginThrottle, LedgerError> {
         let key = key.to_string();
         self.writer
-            .write(move |ctx| writes::record_login_failure(ctx.conn, &key, now_ms, forget_before_ms, lock_ms))
+            .write(move |ctx| login::record_login_failure(ctx.conn, &key, now_ms, forget_after_ms, lock_ms))
             .await
     }
 

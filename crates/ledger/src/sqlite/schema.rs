@@ -26,6 +26,8 @@ const MIGRATIONS: &[Migration] = &[
     (super::offline::ENTRY_NOTE_MIGRATION, None),
     // 7: login throttling that forgets, guess budgets, device tokens, see `login.rs`.
     (super::login::MIGRATION, None),
+    // 8: failure rows say when they may be forgotten, and are pruned, see `login.rs`.
+    (super::login::FORGET_MIGRATION, None),
 ];
 
 const MIGRATION_1: &str =
@@ -274,5 +276,37 @@ mod tests {
         assert!(plan.contains("notes_by_request_key"), "{plan}");
         let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
         assert_eq!(version, MIGRATIONS.len() as i64);
+    }
+
+    /// Schema 8: failure rows written before it may be forgotten a day after their last failure,
+    /// or when their lock ends if that is later; the pruning query uses the new index.
+    #[test]
+    fn old_login_failures_get_a_time_to_be_forgotten() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        for (sql, _) in &MIGRATIONS[..7] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.execute_batch(
+            "INSERT INTO login_throttle (key, failures, locked_until_ms, last_failure_ms) VALUES
+                 ('ip:192.0.2.1', 3, 0, 1000),
+                 ('pair:alice 192.0.2.1', 10, 900000000, 1000);",
+        )
+        .unwrap();
+        conn.pragma_update(None, "user_version", 7).unwrap();
+        super::migrate(&mut conn).unwrap();
+        let forget: Vec<i64> = conn
+            .prepare("SELECT forget_at_ms FROM login_throttle ORDER BY key")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(forget, [1000 + 86_400_000, 900_000_000]);
+        let plan: String = conn
+            .query_row("EXPLAIN QUERY PLAN SELECT key FROM login_throttle WHERE forget_at_ms <= 5 LIMIT 100", [], |r| {
+                r.get(3)
+            })
+            .unwrap();
+        assert!(plan.contains("login_throttle_by_forget"), "{plan}");
     }
 }

@@ -141,26 +141,6 @@ pub fn end_sessions(
     rows.map(|row| token_hash_from_db(&row?)).collect()
 }
 
-pub fn record_login_failure(
-    conn: &Connection,
-    key: &str,
-    now_ms: TimestampMs,
-    forget_before_ms: TimestampMs,
-    lock_ms: i64,
-) -> Result<LoginThrottle, LedgerError> {
-    let locked_until = now_ms.saturating_add(lock_ms.max(0));
-    let (failures, locked_until_ms, last_failure_ms): (i64, i64, i64) = conn
-        .prepare_cached(
-            "INSERT INTO login_throttle (key, failures, locked_until_ms, last_failure_ms) VALUES (?1, 1, ?2, ?3)
-             ON CONFLICT (key) DO UPDATE
-             SET failures = CASE WHEN last_failure_ms < ?4 THEN 1 ELSE failures + 1 END,
-                 locked_until_ms = excluded.locked_until_ms, last_failure_ms = excluded.last_failure_ms
-             RETURNING failures, locked_until_ms, last_failure_ms",
-        )?
-        .query_row(params![key, locked_until, now_ms, forget_before_ms], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-    Ok(LoginThrottle { failures: u32::try_from(failures).unwrap_or(u32::MAX), locked_until_ms, last_failure_ms })
-}
-
 pub fn clear_login_failures(conn: &Connection, key: &str) -> Result<(), LedgerError> {
     conn.prepare_cached("DELETE FROM login_throttle WHERE key = ?1")?.execute([key])?;
     Ok(())
