@@ -12,6 +12,16 @@
 //! server runs with `Config::for_tests()` (tiny Argon2, request-rate limits raised: every client
 //! is 127.0.0.1) and an issuer key in a temporary directory. Results: docs/PERFORMANCE.md,
 //! "Single-note uploads".
+//!
+//! For an outside HTTP client (`scripts/bench-wrk-notes`), the same setup runs against a
+//! running `offpay serve` and writes the requests instead of sending them:
+//!
+//! ```text
+//! note_uploads prepare URL DATA_DIR OUT [NOTES] [PAYERS] [PAYEES]   # one "token<TAB>body" line per note
+//! note_uploads verify-rate OUT                                      # raw verify_strict/s over those notes
+//! ```
+//! `DATA_DIR` is the server's own SQLite directory: the payers' purse money is deposited there
+//! directly, as `offpay admin deposit` would.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Arc;
@@ -35,15 +45,42 @@ use common::{BoxError, load_average, register};
 const NOTE_MINOR: u64 = 100;
 const PURSE_MINOR: u64 = 200_000;
 
+/// What the setup made: each note's payee (an index into `payee_tokens`) and text, the notes
+/// themselves, and the payees' session tokens.
+struct Prepared {
+    notes: Vec<(usize, String)>,
+    signed: Vec<PaymentNote>,
+    payee_tokens: Vec<String>,
+}
+
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
-    let args: Vec<usize> = std::env::args().skip(1).map(|a| a.parse()).collect::<Result<_, _>>()?;
-    let get = |i: usize, default: usize| args.get(i).copied().unwrap_or(default);
-    let (total, clients, payers, payees) = (get(0, 20_000), get(1, 64).max(1), get(2, 200).max(1), get(3, 100).max(1));
-    let per_payer = total.div_ceil(payers);
-    if per_payer as u64 * NOTE_MINOR > PURSE_MINOR {
-        return Err(format!("{per_payer} notes of 1.00 per payer do not fit a 2,000.00 purse: add payers").into());
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("prepare") => prepare_for_outside_client(&args[1..]).await,
+        Some("verify-rate") => {
+            let file = args.get(1).ok_or("usage: note_uploads verify-rate FILE")?;
+            let notes = notes_in_file(file)?;
+            println!(
+                "raw verify_strict: {:.0}/s over {} notes; {}",
+                raw_verify_rate(&notes),
+                notes.len(),
+                load_average()
+            );
+            Ok(())
+        }
+        _ => in_process(&args).await,
     }
+}
+
+fn numbers(args: &[String]) -> Result<impl Fn(usize, usize) -> usize, BoxError> {
+    let args: Vec<usize> = args.iter().map(|a| a.parse()).collect::<Result<_, _>>()?;
+    Ok(move |i: usize, default: usize| args.get(i).copied().unwrap_or(default))
+}
+
+async fn in_process(args: &[String]) -> Result<(), BoxError> {
+    let get = numbers(args)?;
+    let (total, clients, payers, payees) = (get(0, 20_000), get(1, 64).max(1), get(2, 200).max(1), get(3, 100).max(1));
     println!(
         "note uploads: {total} notes, one per request, {clients} clients, {payers} payers, {payees} payees; {}",
         load_average()
@@ -61,78 +98,12 @@ async fn main() -> Result<(), BoxError> {
         let _ = stopped.await;
     }));
 
-    let started = Instant::now();
-    let payee_users = register(addr, "pe", payees).await?;
-    let payer_users = register(addr, "pr", payers).await?;
-    let http = reqwest::Client::new();
-    let mut payee_accounts = Vec::new();
-    for (_, token) in &payee_users {
-        let me: Value = http.get(format!("http://{addr}/v1/me")).bearer_auth(token).send().await?.json().await?;
-        payee_accounts.push(me["account"].as_u64().ok_or("no account")?);
-    }
-    let mut notes: Vec<(usize, String)> = Vec::with_capacity(total);
-    let mut signed: Vec<PaymentNote> = Vec::with_capacity(total);
-    for (p, (handle, token)) in payer_users.iter().enumerate() {
-        let key = IdempotencyKey::parse(&format!("fund-{handle}")).ok_or("key")?;
-        store
-            .deposit(
-                &Handle::parse(handle)?,
-                Amount::from_minor(PURSE_MINOR).ok_or("amount")?,
-                &key,
-                Clock::System.now_ms(),
-            )
-            .await?;
-        let device = signing_key(&format!("{handle}-device"));
-        let public = hex::encode(device.verifying_key().to_bytes());
-        let answer = http
-            .post(format!("http://{addr}/v1/devices"))
-            .bearer_auth(token)
-            .json(&json!({"public_key": public}))
-            .send()
-            .await?;
-        if answer.status().as_u16() != 201 {
-            return Err(format!("device: {}", answer.text().await?).into());
-        }
-        let purse: Value = http
-            .post(format!("http://{addr}/v1/purses"))
-            .bearer_auth(token)
-            .header("Idempotency-Key", format!("purse-{handle}"))
-            .json(&json!({"amount": PURSE_MINOR, "device_public_key": public}))
-            .send()
-            .await?
-            .json()
-            .await?;
-        let cert = PurseCertificate::from_text(purse["certificate"].as_str().ok_or("no certificate")?)?;
-        let mut last = cert.hash();
-        for seq in 1..=per_payer.min(total - signed.len()) {
-            let payee = (p + seq) % payees;
-            let fields = NoteFields {
-                seq: u32::try_from(seq)?,
-                prev_hash: last,
-                cumulative: Amount::from_minor(NOTE_MINOR * seq as u64).ok_or("amount")?,
-                amount: Amount::from_minor(NOTE_MINOR).ok_or("amount")?,
-                payee: AccountId(payee_accounts[payee]),
-                nonce: Nonce::from_bytes(rand::rng().random()),
-                time: now_s,
-            };
-            let note = PaymentNote::sign(cert.clone(), fields, &device)?;
-            last = note.hash();
-            notes.push((payee, note.to_text()));
-            signed.push(note);
-        }
-    }
-    println!(
-        "setup: {} users, {} purses, {} notes signed in {:.1} s",
-        payees + payers,
-        payers,
-        notes.len(),
-        started.elapsed().as_secs_f64()
-    );
-
+    let Prepared { notes, signed, payee_tokens } =
+        prepare(&format!("http://{addr}"), store.as_ref(), total, payers, payees).await?;
     let verify_before = raw_verify_rate(&signed);
     let notes = Arc::new(notes);
     let next = Arc::new(AtomicUsize::new(0));
-    let tokens: Arc<Vec<String>> = Arc::new(payee_users.into_iter().map(|(_, t)| t).collect());
+    let tokens = Arc::new(payee_tokens);
     let started = Instant::now();
     let mut set = JoinSet::new();
     for _ in 0..clients {
@@ -193,6 +164,122 @@ async fn main() -> Result<(), BoxError> {
         if check.problems.is_empty() { "clean".to_string() } else { format!("{:?}", check.problems) }
     );
     Ok(())
+}
+
+/// `prepare URL DATA_DIR OUT [NOTES] [PAYERS] [PAYEES]`: the setup against a running server,
+/// the requests written to OUT for an outside client.
+async fn prepare_for_outside_client(args: &[String]) -> Result<(), BoxError> {
+    let usage = "usage: note_uploads prepare URL DATA_DIR OUT [NOTES] [PAYERS] [PAYEES]";
+    let [url, data, out, rest @ ..] = args else { return Err(usage.into()) };
+    let get = numbers(rest)?;
+    let (total, payers, payees) = (get(0, 20_000), get(1, 200).max(1), get(2, 100).max(1));
+    let store = open_store(Some(std::path::Path::new(data)), None).await?;
+    let Prepared { notes, payee_tokens, .. } =
+        prepare(url.trim_end_matches('/'), store.as_ref(), total, payers, payees).await?;
+    let mut lines = String::new();
+    for (payee, text) in &notes {
+        lines.push_str(&format!("{}\t{}\n", payee_tokens[*payee], json!({"notes": [text]})));
+    }
+    std::fs::write(out, lines)?;
+    println!("wrote {} one-note upload requests to {out}", notes.len());
+    Ok(())
+}
+
+/// The notes of an OUT file of `prepare`.
+fn notes_in_file(path: &str) -> Result<Vec<PaymentNote>, BoxError> {
+    let mut notes = Vec::new();
+    for line in std::fs::read_to_string(path)?.lines() {
+        let (_, body) = line.split_once('\t').ok_or("a line without a tab")?;
+        let body: Value = serde_json::from_str(body)?;
+        notes.push(PaymentNote::from_text(body["notes"][0].as_str().ok_or("no note")?)?);
+    }
+    Ok(notes)
+}
+
+/// Registers payees and payers through the API at `base`, funds each payer in `store` and loads
+/// a purse of 2,000.00, then signs `total` notes of 1.00 (each payer a chain to the payees in
+/// turn, each note for its own request nonce).
+async fn prepare(
+    base: &str,
+    store: &dyn offpay_ledger::Store,
+    total: usize,
+    payers: usize,
+    payees: usize,
+) -> Result<Prepared, BoxError> {
+    let per_payer = total.div_ceil(payers);
+    if per_payer as u64 * NOTE_MINOR > PURSE_MINOR {
+        return Err(format!("{per_payer} notes of 1.00 per payer do not fit a 2,000.00 purse: add payers").into());
+    }
+    let now_s = u64::try_from(Clock::System.now_ms() / 1000)?;
+    let addr: std::net::SocketAddr = base.trim_start_matches("http://").parse()?;
+    let started = Instant::now();
+    let payee_users = register(addr, "pe", payees).await?;
+    let payer_users = register(addr, "pr", payers).await?;
+    let http = reqwest::Client::new();
+    let mut payee_accounts = Vec::new();
+    for (_, token) in &payee_users {
+        let me: Value = http.get(format!("{base}/v1/me")).bearer_auth(token).send().await?.json().await?;
+        payee_accounts.push(me["account"].as_u64().ok_or("no account")?);
+    }
+    let mut notes: Vec<(usize, String)> = Vec::with_capacity(total);
+    let mut signed: Vec<PaymentNote> = Vec::with_capacity(total);
+    for (p, (handle, token)) in payer_users.iter().enumerate() {
+        let key = IdempotencyKey::parse(&format!("fund-{handle}")).ok_or("key")?;
+        store
+            .deposit(
+                &Handle::parse(handle)?,
+                Amount::from_minor(PURSE_MINOR).ok_or("amount")?,
+                &key,
+                Clock::System.now_ms(),
+            )
+            .await?;
+        let device = signing_key(&format!("{handle}-device"));
+        let public = hex::encode(device.verifying_key().to_bytes());
+        let answer = http
+            .post(format!("{base}/v1/devices"))
+            .bearer_auth(token)
+            .json(&json!({"public_key": public}))
+            .send()
+            .await?;
+        if answer.status().as_u16() != 201 {
+            return Err(format!("device: {}", answer.text().await?).into());
+        }
+        let purse: Value = http
+            .post(format!("{base}/v1/purses"))
+            .bearer_auth(token)
+            .header("Idempotency-Key", format!("purse-{handle}"))
+            .json(&json!({"amount": PURSE_MINOR, "device_public_key": public}))
+            .send()
+            .await?
+            .json()
+            .await?;
+        let cert = PurseCertificate::from_text(purse["certificate"].as_str().ok_or("no certificate")?)?;
+        let mut last = cert.hash();
+        for seq in 1..=per_payer.min(total - signed.len()) {
+            let payee = (p + seq) % payees;
+            let fields = NoteFields {
+                seq: u32::try_from(seq)?,
+                prev_hash: last,
+                cumulative: Amount::from_minor(NOTE_MINOR * seq as u64).ok_or("amount")?,
+                amount: Amount::from_minor(NOTE_MINOR).ok_or("amount")?,
+                payee: AccountId(payee_accounts[payee]),
+                nonce: Nonce::from_bytes(rand::rng().random()),
+                time: now_s,
+            };
+            let note = PaymentNote::sign(cert.clone(), fields, &device)?;
+            last = note.hash();
+            notes.push((payee, note.to_text()));
+            signed.push(note);
+        }
+    }
+    println!(
+        "setup: {} users, {} purses, {} notes signed in {:.1} s",
+        payees + payers,
+        payers,
+        notes.len(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(Prepared { notes, signed, payee_tokens: payee_users.into_iter().map(|(_, t)| t).collect() })
 }
 
 /// Raw `verify_strict` per second over `notes` on every core.
