@@ -70,7 +70,7 @@ async function check(kind, obj, ctx) {
       await verifyCard(obj);
     } else if (kind === "receipt") {
       await checkReceipt(obj, {
-        me: BigInt(ctx.me), currency: ctx.currency, issuerKeys: issuerKeys(ctx), seenEntries: new Set(ctx.seen_entries.map(BigInt)),
+        me: BigInt(ctx.me), currency: ctx.currency, cardPrefix: await cardNoncePrefix(decode("card", fromHex(ctx.card))), issuerKeys: issuerKeys(ctx), seenEntries: new Set(ctx.seen_entries.map(BigInt)),
         now: BigInt(ctx.now), maxAge: BigInt(ctx.max_age),
       });
     } else {
@@ -95,7 +95,7 @@ function fieldsOf(kind, o) {
   if (kind === "receipt") {
     return {
       amount: o.amount, currency: o.currency, entry_id: Number(o.entryId), issuer_key_id: hex(o.issuerKeyId), payee: Number(o.payee),
-      payer: Number(o.payer), payer_handle: o.payerHandle, time: Number(o.time),
+      payer: Number(o.payer), payer_handle: o.payerHandle, time: Number(o.time), card: o.card ? hex(o.card) : null,
     };
   }
   return { last_hash: hex(o.lastHash), last_seq: o.lastSeq, purse_id: hex(o.purseId), time: Number(o.time), total_spent: o.totalSpent };
@@ -112,6 +112,7 @@ test("vector file is the version this code reads, with domain strings and tags a
     const k = KINDS[KIND[d.kind]];
     assert.equal(hex(new TextEncoder().encode(k.domain)), d.domain_hex, d.kind);
     assert.equal(k.tag, d.tag);
+    assert.equal(k.version, d.version, d.kind);
     assert.equal(k.prefix, d.text_prefix);
   }
   assert.ok(V.vectors.length >= 40);

@@ -119,6 +119,8 @@ error_codes! {
     PurseNotOpen => "purse_not_open",
     /// 409: the account has the most purses it may have.
     TooManyPurses => "too_many_purses",
+    /// 409: the payment's receipts already name another shop card.
+    ReceiptForAnotherCard => "receipt_for_another_card",
     /// 410: the payment is older than every issuer key the server keeps: no receipt can be signed.
     ReceiptUnavailable => "receipt_unavailable",
     /// 503: offline payments are not configured on this server.
@@ -143,8 +145,8 @@ mod tests {
     use super::*;
 
     /// The codes of the hand-written document this crate replaced, exactly as clients match
-    /// on them.
-    const CODES: [&str; 38] = [
+    /// on them, and those added since (`receipt_for_another_card`).
+    const CODES: [&str; 39] = [
         "invalid_request",
         "invalid_amount",
         "invalid_handle",
@@ -178,6 +180,7 @@ mod tests {
         "device_taken",
         "purse_not_open",
         "too_many_purses",
+        "receipt_for_another_card",
         "receipt_unavailable",
         "offline_disabled",
         "busy",

@@ -38,5 +38,5 @@ pub use money::{
 pub use offline::{
     CloseOutcome, CloseRequest, DeviceRegistered, DeviceRequest, DeviceStatus, IssuerKey, IssuerKeys, LoadPurseRequest,
     LoadedPurse, NoteResult, NoteStatus, NotesAnswer, NotesUpload, Purse, PurseState, Purses, ReceiptAnswer,
-    Revocations,
+    ReceiptQuery, Revocations,
 };

@@ -2,7 +2,7 @@
 //! purse load, list and close, and note upload.
 
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 
 /// One public issuer key.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -257,14 +257,29 @@ pub struct NotesAnswer {
     pub results: Vec<NoteResult>,
 }
 
+/// Query of `GET /v1/receipts/{entry_id}`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ReceiptQuery {
+    /// The nonce prefix (8 lowercase hex digits) of the shop card paid, so that the receipt names
+    /// it and only that card's counter takes it. The first card named for a payment stays: a
+    /// different one later is refused (409 `receipt_for_another_card`).
+    #[param(pattern = "^[0-9a-f]{8}$")]
+    pub card: Option<String>,
+}
+
 /// Answer of `GET /v1/receipts/{entry_id}`: the server's signed receipt of an online transfer
 /// (docs/PROTOCOL.md 4.6), for a shop with no connection, and what it says.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReceiptAnswer {
     /// The receipt, text form.
-    #[schema(pattern = "^OPT1:")]
+    #[schema(pattern = "^OPT2:")]
     pub receipt: String,
+    /// The nonce prefix (8 hex digits) of the shop card the receipt names, bound to the payment
+    /// by the first `card` asked for; `null` when none was ever named (no counter takes it).
+    #[schema(pattern = "^[0-9a-f]{8}$")]
+    pub card: Option<String>,
     #[schema(minimum = 1)]
     pub entry_id: u64,
     /// The payer's handle.

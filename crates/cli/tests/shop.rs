@@ -68,7 +68,7 @@ fn a_shop_card_is_paid_online_and_offline_and_each_payment_is_taken_once() {
     assert!(none.line.contains("--name"), "{}", none.line);
 
     // Online: the customer's stdout is the receipt.
-    let receipt = pay_shop(&asha, &card, "250.00", &[], "OPT1:");
+    let receipt = pay_shop(&asha, &card, "250.00", &[], "OPT2:");
 
     // ---- No server from here until the restart.
     server.stop();

@@ -284,6 +284,13 @@ pub fn handle_of(text: &str) -> Result<Handle, LedgerError> {
     Handle::parse(text).map_err(|e| LedgerError::storage(format!("stored handle {text:?} is invalid"), e))
 }
 
+/// A stored shop card nonce prefix (4 bytes) read back.
+pub fn card_prefix(bytes: &[u8]) -> Result<[u8; 4], LedgerError> {
+    bytes
+        .try_into()
+        .map_err(|_| LedgerError::Storage(format!("stored receipt card has {} bytes, not 4", bytes.len()).into()))
+}
+
 /// A stored note hash (32 bytes) read back.
 pub fn note_hash(bytes: &[u8]) -> Result<Hash256, LedgerError> {
     let bytes: [u8; 32] = bytes

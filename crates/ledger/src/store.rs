@@ -134,6 +134,17 @@ pub trait Store: Send + Sync + 'static {
     /// such entry, it is not a transfer, or `user` is neither party (the same answer for all
     /// three, so an entry id tells nobody else anything).
     async fn transfer_entry(&self, user: UserId, entry_id: EntryId) -> Result<Option<TransferEntry>, LedgerError>;
+    /// The shop card (its 4-byte nonce prefix) that the receipts of entry `entry_id` name. With
+    /// `bind`, binds that card first when none is bound yet; the first binding stays for good,
+    /// whoever asks and however often, so one payment's receipts name one card and can be shown
+    /// at one shop counter only (docs/PROTOCOL.md 16.2). Returns the card bound now (`None`:
+    /// none). The caller has checked that the entry is a transfer of the asking user.
+    async fn receipt_card(
+        &self,
+        entry_id: EntryId,
+        bind: Option<[u8; 4]>,
+        now_ms: TimestampMs,
+    ) -> Result<Option<[u8; 4]>, LedgerError>;
     /// This user's events with `seq > after`, oldest first, at most `limit`.
     async fn events_after(&self, user: UserId, after: i64, limit: u32) -> Result<Vec<Event>, LedgerError>;
     /// The newest event sequence number (0 when none).

@@ -411,6 +411,30 @@ async fn transfer_returns_the_senders_balance(fx: Fx) {
     fx.verify_report().await;
 }
 
+/// The card a payment's receipts name: the first binding stays, a second card never replaces
+/// it (not even when both ask at once), and each payment has its own.
+async fn receipt_card_binds_once(fx: Fx) {
+    let alice = fx.user("alice", 1000).await;
+    fx.user("bob", 0).await;
+    let first = fx.store.transfer(&transfer(&alice, "bob", 250, "card-0001"), NOW).await.unwrap();
+    let second = fx.store.transfer(&transfer(&alice, "bob", 250, "card-0002"), NOW).await.unwrap();
+    let (a, b) = ([1, 2, 3, 4], [9, 9, 9, 9]);
+    assert_eq!(fx.store.receipt_card(first.entry_id, None, NOW).await.unwrap(), None);
+    assert_eq!(fx.store.receipt_card(first.entry_id, Some(a), NOW).await.unwrap(), Some(a));
+    assert_eq!(fx.store.receipt_card(first.entry_id, Some(b), NOW + 1).await.unwrap(), Some(a), "first stays");
+    assert_eq!(fx.store.receipt_card(first.entry_id, None, NOW + 2).await.unwrap(), Some(a));
+    assert_eq!(fx.store.receipt_card(first.entry_id, Some(a), NOW + 3).await.unwrap(), Some(a));
+    // Two cards asked for at once: both answers name the same one.
+    let store = std::sync::Arc::clone(&fx.store);
+    let (x, y) = tokio::join!(
+        store.receipt_card(second.entry_id, Some(a), NOW),
+        store.receipt_card(second.entry_id, Some(b), NOW)
+    );
+    let (x, y) = (x.unwrap(), y.unwrap());
+    assert!(x.is_some() && x == y, "{x:?} {y:?}");
+    fx.verify_report().await;
+}
+
 /// A receipt's facts: either party reads the transfer; a third user, a deposit and an unknown id
 /// all read as nothing.
 async fn transfer_entries_for_receipts(fx: Fx) {
@@ -835,6 +859,7 @@ on_both_backends!([
     login_devices,
     deposit_and_transfer,
     transfer_returns_the_senders_balance,
+    receipt_card_binds_once,
     transfer_entries_for_receipts,
     refusals_change_nothing,
     idempotent_replay_and_conflict,

@@ -1,8 +1,10 @@
 //! The receipt of an online card payment: the server's statement, signed with an issuer key,
 //! that journal entry `entry_id` moved `amount` from the payer's account to the payee's at
-//! `time`. The customer shows it as a QR code; the shop's device, even with no connection,
-//! checks it with [`Receipt::check`] and knows the money has settled. Layout and checks in
-//! docs/PROTOCOL.md, sections 4.6 and 16.
+//! `time`, for the shop card whose nonce prefix is `card`. The customer shows it as a QR code;
+//! the shop's device, even with no connection, checks it with [`Receipt::check`] and knows the
+//! money has settled. Naming the card binds the receipt to one counter: another device of the
+//! same shop (its own card) refuses it, so one payment cannot be shown at two counters. Layout
+//! and checks in docs/PROTOCOL.md, sections 4.6 and 16.
 
 use std::collections::BTreeSet;
 
@@ -29,6 +31,10 @@ pub struct ReceiptFields {
     pub amount: Amount,
     /// The server's clock when it booked the payment (trusted: the server signs it).
     pub time: UnixTime,
+    /// The nonce prefix of the shop card the payment was for ([`crate::ShopCard::nonce_prefix`]);
+    /// the server binds each payment to at most one card. `None`: no card named, and no shop
+    /// counter accepts the receipt.
+    pub card: Option<[u8; 4]>,
 }
 
 impl ReceiptFields {
@@ -45,8 +51,9 @@ pub struct Receipt {
     signature: Signature,
 }
 
-/// tag, version, key id, entry id, payer, payee, currency, amount, time, handle length.
-const FIXED_LEN: usize = 2 + 4 + 8 + 8 + 8 + 3 + 8 + 8 + 1;
+/// tag, version, key id, entry id, payer, payee, currency, amount, time, card flag, card,
+/// handle length.
+const FIXED_LEN: usize = 2 + 4 + 8 + 8 + 8 + 3 + 8 + 8 + 1 + 4 + 1;
 const HANDLE_LEN_OFFSET: usize = FIXED_LEN - 1;
 
 /// The shop's side of [`Receipt::check`].
@@ -56,6 +63,8 @@ pub struct ReceiptContext<'a> {
     pub me: AccountId,
     /// My currency.
     pub currency: CurrencyCode,
+    /// My shop card's nonce prefix: the receipt must name it.
+    pub card_prefix: [u8; 4],
     pub issuer_keys: &'a IssuerKeys,
     /// Entry ids of the receipts this device already accepted.
     pub seen_entries: &'a BTreeSet<u64>,
@@ -66,7 +75,7 @@ pub struct ReceiptContext<'a> {
 }
 
 impl Receipt {
-    /// Shortest encoding (no payer handle): 114 bytes.
+    /// Shortest encoding (no payer handle): 119 bytes.
     pub const MIN_LEN: usize = FIXED_LEN + wire::SIGNATURE_LEN;
     /// Longest encoding (a 32-character handle).
     pub const MAX_LEN: usize = Self::MIN_LEN + Handle::MAX_LEN;
@@ -101,12 +110,17 @@ impl Receipt {
         let currency = r.currency()?;
         let amount = r.amount()?;
         let time = r.u64()?;
+        let card = match (r.u8()?, r.array::<4>()?) {
+            (0, [0, 0, 0, 0]) => None,
+            (1, prefix) => Some(prefix),
+            _ => return Err(FieldError { field: "card", rule: "flag 0 with four zero bytes, or flag 1" }.into()),
+        };
         let payer_handle = match usize::from(r.u8()?) {
             0 => None,
             len => Some(crate::request::canonical_handle(r.slice(len)?)?),
         };
         let signature = r.signature_and_end()?;
-        let fields = ReceiptFields { entry_id, payer, payer_handle, payee, currency, amount, time };
+        let fields = ReceiptFields { entry_id, payer, payer_handle, payee, currency, amount, time, card };
         fields.check()?;
         Ok(Receipt { fields, issuer_key_id, signature })
     }
@@ -114,9 +128,10 @@ impl Receipt {
     /// The shop's offline check, in this order (first failure wins): issuer key known
     /// (`unknown_issuer_key`); that key's window contains the receipt's `time`
     /// (`issuer_key_not_valid`); strict signature (`bad_receipt_signature`); payee is me
-    /// (`receipt_for_another_payee`); currency is mine (`wrong_currency`); entry id not seen
-    /// before (`receipt_replayed`); `time + max_age >= now` (`stale_receipt`). On success the
-    /// caller stores `entry_id` among its seen entries, durably, before showing success.
+    /// (`receipt_for_another_payee`); currency is mine (`wrong_currency`); it names my card
+    /// (`wrong_card`: another card, or none); entry id not seen before (`receipt_replayed`);
+    /// `time + max_age >= now` (`stale_receipt`). On success the caller stores `entry_id` among
+    /// its seen entries, durably, before showing success.
     pub fn check(&self, ctx: &ReceiptContext<'_>) -> Result<(), RejectReason> {
         let f = &self.fields;
         let key = ctx.issuer_keys.get(self.issuer_key_id).ok_or(RejectReason::UnknownIssuerKey)?;
@@ -131,6 +146,9 @@ impl Receipt {
         }
         if f.currency != ctx.currency {
             return Err(RejectReason::WrongCurrency);
+        }
+        if f.card != Some(ctx.card_prefix) {
+            return Err(RejectReason::WrongCard);
         }
         if ctx.seen_entries.contains(&f.entry_id) {
             return Err(RejectReason::ReceiptReplayed);
@@ -152,6 +170,8 @@ fn unsigned_encoding(f: &ReceiptFields, issuer_key_id: KeyId) -> Vec<u8> {
         .bytes(&f.currency.to_bytes())
         .amount(f.amount)
         .u64(f.time)
+        .u8(u8::from(f.card.is_some()))
+        .bytes(&f.card.unwrap_or_default())
         // Invariant: a Handle is at most 32 bytes, so the length fits in a byte.
         .u8(u8::try_from(handle.len()).unwrap_or(0))
         .bytes(handle);

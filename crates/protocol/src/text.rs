@@ -1,6 +1,6 @@
 //! The text form of every object, for QR codes and copy-paste: a 5-character prefix naming the
 //! kind and version (`OPN1:` note, `OPR1:` request, `OPC1:` certificate, `OPX1:` close, `OPS1:` shop card,
-//! `OPT1:` receipt) and
+//! `OPT2:` receipt) and
 //! the canonical encoding in base45 (RFC 9285). All characters are in the QR alphanumeric set.
 //! Parsing is strict: surrounding whitespace is trimmed, anything else non-canonical refused.
 

@@ -7,9 +7,6 @@ use ed25519_dalek::{Signature, VerifyingKey};
 
 use crate::Amount;
 
-/// The version byte of every object this crate writes and the only one it reads.
-pub const VERSION: u8 = 1;
-
 /// Length of an Ed25519 signature in an encoding.
 pub const SIGNATURE_LEN: usize = 64;
 
@@ -41,6 +38,15 @@ impl Kind {
         }
     }
 
+    /// The version byte this crate writes for the kind, and the only one it reads: 2 for receipts
+    /// (which name the shop card paid since version 2), 1 for every other kind.
+    pub const fn version(self) -> u8 {
+        match self {
+            Kind::Receipt => 2,
+            _ => 1,
+        }
+    }
+
     /// Domain-separation string prepended to the encoding (without signature) to form the bytes
     /// that are signed. NUL-terminated, so no tag is a prefix of another.
     pub const fn domain(self) -> &'static [u8] {
@@ -50,7 +56,7 @@ impl Kind {
             Kind::Note => b"offpay/payment-note/v1\0",
             Kind::Close => b"offpay/purse-close/v1\0",
             Kind::ShopCard => b"offpay/shop-card/v1\0",
-            Kind::Receipt => b"offpay/receipt/v1\0",
+            Kind::Receipt => b"offpay/receipt/v2\0",
         }
     }
 
@@ -62,7 +68,7 @@ impl Kind {
             Kind::Note => "OPN1:",
             Kind::Close => "OPX1:",
             Kind::ShopCard => "OPS1:",
-            Kind::Receipt => "OPT1:",
+            Kind::Receipt => "OPT2:",
         }
     }
 
@@ -152,7 +158,7 @@ impl Writer {
     pub(crate) fn new(kind: Kind, capacity: usize) -> Writer {
         let mut buf = Vec::with_capacity(capacity);
         buf.push(kind.tag());
-        buf.push(VERSION);
+        buf.push(kind.version());
         Writer { buf }
     }
 
@@ -200,7 +206,7 @@ impl<'a> Reader<'a> {
         }
         match bytes.get(1) {
             None => Err(DecodeError::Truncated),
-            Some(&VERSION) => Ok(Reader { rest: &bytes[2..] }),
+            Some(&v) if v == kind.version() => Ok(Reader { rest: &bytes[2..] }),
             Some(&v) => Err(DecodeError::UnsupportedVersion(v)),
         }
     }

@@ -260,6 +260,7 @@ fn receipt_fields() -> ReceiptFields {
         currency: CurrencyCode::INR,
         amount: amount(34_900),
         time: NOW - 30,
+        card: Some(Fixture::new().card().nonce_prefix()),
     }
 }
 
@@ -278,6 +279,7 @@ fn receipts_round_trip_and_every_refusal() {
     let ctx = ReceiptContext {
         me: AccountId(2002),
         currency: CurrencyCode::INR,
+        card_prefix: fx.card().nonce_prefix(),
         issuer_keys: &fx.issuer_keys,
         seen_entries: &seen,
         now: NOW,
@@ -294,6 +296,15 @@ fn receipts_round_trip_and_every_refusal() {
     assert_eq!(code(receipt.check(&ReceiptContext { me: AccountId(3003), ..ctx })), "receipt_for_another_payee");
     let usd = CurrencyCode::parse("USD").unwrap();
     assert_eq!(code(receipt.check(&ReceiptContext { currency: usd, ..ctx })), "wrong_currency");
+    // Another counter of the same shop (its own card) refuses it, and so does every counter a
+    // receipt that names no card.
+    let counter_key = signing_key("second-counter");
+    let second_counter = fx.card_with(&counter_key, |f| f.shop_device_key = counter_key.verifying_key()).nonce_prefix();
+    assert_ne!(second_counter, fx.card().nonce_prefix());
+    assert_eq!(code(receipt.check(&ReceiptContext { card_prefix: second_counter, ..ctx })), "wrong_card");
+    let no_card = Receipt::issue(ReceiptFields { card: None, ..receipt_fields() }, &fx.issuer).unwrap();
+    assert_eq!(Receipt::decode(&no_card.encode()).unwrap(), no_card);
+    assert_eq!(code(no_card.check(&ctx)), "wrong_card");
     let replayed = BTreeSet::from([77u64]);
     assert_eq!(code(receipt.check(&ReceiptContext { seen_entries: &replayed, ..ctx })), "receipt_replayed");
     assert_eq!(receipt.check(&ReceiptContext { now: NOW - 30 + 600, ..ctx }), Ok(()));
@@ -315,7 +326,7 @@ proptest! {
         let mut bytes = match tag {
             0 => vec![],
             1 => vec![b'S', 1],
-            _ => vec![b'T', 1],
+            _ => vec![b'T', 2],
         };
         bytes.extend_from_slice(&body);
         if let Ok(card) = ShopCard::decode(&bytes) {
@@ -345,7 +356,7 @@ proptest! {
 
     /// Text parsing of the new kinds never panics on printable input.
     #[test]
-    fn new_text_parsers_never_panic(text in "(OPS1:|OPT1:)?[ -~]{0,400}") {
+    fn new_text_parsers_never_panic(text in "(OPS1:|OPT2:)?[ -~]{0,400}") {
         let _ = ShopCard::from_text(&text);
         let _ = Receipt::from_text(&text);
     }

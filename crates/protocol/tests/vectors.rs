@@ -158,6 +158,7 @@ fn check(kind: &str, encoded: &[u8], text: &str, ctx: &Ctx) -> (String, Option<D
             r.check(&ReceiptContext {
                 me: ctx_ref.me,
                 currency: ctx_ref.currency,
+                card_prefix: ctx_ref.card.as_ref().unwrap().nonce_prefix(),
                 issuer_keys: &ctx_ref.keys,
                 seen_entries: &ctx_ref.seen_entries,
                 now: ctx_ref.now,

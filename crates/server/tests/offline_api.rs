@@ -248,9 +248,11 @@ async fn offline_routes_need_a_session_and_a_configured_issuer() {
     plain.stop().await;
 }
 
-/// A customer pays a shop online and fetches the receipt; the shop, with no connection, checks it
-/// with its cached issuer keys. Only the two parties get a receipt; a receipt for another shop, a
-/// replayed one and an altered one are refused offline with their reasons.
+/// A customer pays a shop online and fetches the receipt naming the card paid; the shop's counter,
+/// with no connection, checks it with its cached issuer keys. Only the two parties get a receipt;
+/// the payment is bound to the first card named, so a receipt for a second counter of the same
+/// shop cannot be had, not even by asking for both at once; a receipt for another shop, another
+/// counter, a replayed one and an altered one are refused offline with their reasons.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn receipts_for_online_payments() {
     let (server, _keys) = server().await;
@@ -265,18 +267,30 @@ async fn receipts_for_online_payments() {
     assert_eq!(status.as_u16(), 201, "{paid}");
     let entry_id = paid["transfer"]["entry_id"].as_u64().unwrap();
 
-    let path = format!("/v1/receipts/{entry_id}");
+    let (counter_a, counter_b) = ([0x1a, 0x2b, 0x3c, 0x4d], [0x99, 0x88, 0x77, 0x66]);
+    let plain = format!("/v1/receipts/{entry_id}");
+    let path = format!("{plain}?card=1a2b3c4d");
+    for bad in ["1A2B3C4D", "1a2b3c", "1a2b3c4d00", "zz2b3c4d", ""] {
+        assert_error(&c.get(&format!("{plain}?card={bad}"), Some(&asha)).await, 400, "invalid_request");
+    }
     let (status, body) = c.get(&path, Some(&asha)).await;
     assert_eq!(status.as_u16(), 200, "{body}");
+    assert_eq!(body["card"].as_str(), Some("1a2b3c4d"));
     assert_eq!(
         (body["from"].as_str(), body["to"].as_str(), body["amount"].as_u64()),
         (Some("asha"), Some("chai_shop"), Some(25_000))
     );
     let text = body["receipt"].as_str().unwrap().to_string();
-    // The shop asks too, and gets the same signed receipt (Ed25519 signatures are deterministic).
-    let (status, again) = c.get(&path, Some(&shop)).await;
-    assert_eq!(status.as_u16(), 200, "{again}");
-    assert_eq!(again["receipt"].as_str(), Some(text.as_str()));
+    // The shop asks too, with or without the card, and gets the same signed receipt (Ed25519
+    // signatures are deterministic); a second counter's card is refused, whoever asks.
+    for asked in [&path, &plain] {
+        let (status, again) = c.get(asked, Some(&shop)).await;
+        assert_eq!(status.as_u16(), 200, "{again}");
+        assert_eq!(again["receipt"].as_str(), Some(text.as_str()));
+    }
+    for who in [&asha, &shop] {
+        assert_error(&c.get(&format!("{plain}?card=99887766"), Some(who)).await, 409, "receipt_for_another_card");
+    }
     // Anyone else, a deposit, an unknown or malformed id: the same 404.
     assert_error(&c.get(&path, Some(&other_shop)).await, 404, "not_found");
     assert_error(&c.get("/v1/receipts/1", Some(&asha)).await, 404, "not_found");
@@ -294,9 +308,11 @@ async fn receipts_for_online_payments() {
         (shop_account, 25_000, entry_id)
     );
     let none = BTreeSet::new();
+    assert_eq!(receipt.fields().card, Some(counter_a));
     let ctx = ReceiptContext {
         me: shop_account,
         currency: receipt.fields().currency,
+        card_prefix: counter_a,
         issuer_keys: &keys,
         seen_entries: &none,
         now: (T0 / 1000) as u64 + 60,
@@ -307,6 +323,8 @@ async fn receipts_for_online_payments() {
     assert_eq!(receipt.check(&other), Err(RejectReason::ReceiptForAnotherPayee));
     let seen = BTreeSet::from([entry_id]);
     assert_eq!(receipt.check(&ReceiptContext { seen_entries: &seen, ..ctx }), Err(RejectReason::ReceiptReplayed));
+    // The shop's second counter never saw the entry, and still refuses the receipt.
+    assert_eq!(receipt.check(&ReceiptContext { card_prefix: counter_b, ..ctx }), Err(RejectReason::WrongCard));
     // One bit of the amount changed (its low byte: integers are little-endian, docs/PROTOCOL.md
     // section 1): the issuer signature no longer holds.
     let mut bytes = receipt.encode();
@@ -314,4 +332,24 @@ async fn receipts_for_online_payments() {
     bytes[amount_at] ^= 1;
     let forged = Receipt::decode(&bytes).unwrap();
     assert_eq!(forged.check(&ctx), Err(RejectReason::BadReceiptSignature));
+
+    // A receipt fetched before any card was named names none, and no counter takes it; the first
+    // card named afterwards binds the payment. Two cards asked for at once: one wins, the other
+    // is refused, and the payment's receipts name the winner from then on.
+    let (_, paid) = c
+        .post("/v1/transfers", Some(&asha), Some("receipt-pay-0002"), &json!({"to": "chai_shop", "amount": 100}))
+        .await;
+    let second = format!("/v1/receipts/{}", paid["transfer"]["entry_id"].as_u64().unwrap());
+    let (status, bare) = c.get(&second, Some(&asha)).await;
+    assert_eq!((status.as_u16(), bare["card"].is_null()), (200, true), "{bare}");
+    let bare = Receipt::from_text(bare["receipt"].as_str().unwrap()).unwrap();
+    assert_eq!(bare.fields().card, None);
+    assert_eq!(bare.check(&ctx), Err(RejectReason::WrongCard));
+    let (for_a, for_b) = (format!("{second}?card=1a2b3c4d"), format!("{second}?card=99887766"));
+    let (a, b) = tokio::join!(c.get(&for_a, Some(&asha)), c.get(&for_b, Some(&asha)));
+    let statuses = [a.0.as_u16(), b.0.as_u16()];
+    assert!(statuses == [200, 409] || statuses == [409, 200], "{a:?} {b:?}");
+    let winner = if a.0.as_u16() == 200 { &a.1 } else { &b.1 };
+    let (_, now) = c.get(&second, Some(&shop)).await;
+    assert_eq!(now["card"], winner["card"]);
 }

@@ -35,7 +35,7 @@ fn pay_card(alice: &mut Wallet, text: &str, minor: u64, at: u64) -> String {
     alice.pay_card(&card, amt(minor), None, at).unwrap().text
 }
 
-fn receipt(entry_id: u64, payee: offpay_protocol::AccountId, time: u64) -> String {
+fn receipt(entry_id: u64, payee: offpay_protocol::AccountId, time: u64, card: Option<[u8; 4]>) -> String {
     let fields = ReceiptFields {
         entry_id,
         payer: ALICE,
@@ -44,6 +44,7 @@ fn receipt(entry_id: u64, payee: offpay_protocol::AccountId, time: u64) -> Strin
         currency: CurrencyCode::INR,
         amount: amt(25_000),
         time,
+        card,
     };
     Receipt::issue(fields, &issuer()).unwrap().to_text()
 }
@@ -122,6 +123,11 @@ fn a_receipt_is_taken_once_while_fresh_and_only_by_its_payee() {
     let bob_home = Home::new("bob", BOB);
     let mut bob = bob_home.open();
     let limits = CounterLimits::default();
+    // A home with no shop card takes no receipt.
+    let before_card = receipt(40, BOB, NOW, Some([0; 4]));
+    assert!(matches!(bob.accept_at_counter(&before_card, limits, NOW), Err(OfflineError::NoShopCard)));
+    let prefix = Some(bob.make_card("Bob's Stall", NOW).unwrap().card.nonce_prefix());
+    let receipt = |entry_id, payee, time| receipt(entry_id, payee, time, prefix);
 
     let text = receipt(41, BOB, NOW);
     let Acceptance::Receipt(r) = bob.accept_at_counter(&format!(" {text}\n"), limits, NOW + 5).unwrap() else {
@@ -142,9 +148,34 @@ fn a_receipt_is_taken_once_while_fresh_and_only_by_its_payee() {
     assert_eq!(receipt_refused(bob.accept_at_counter(&old, limits, NOW + 601)), RejectReason::StaleReceipt);
     let patient = CounterLimits { receipt_max_age: 3_600, ..limits };
     assert!(bob.accept_at_counter(&old, patient, NOW + 601).is_ok());
+    // A receipt that names no card, or another card, is refused.
+    let bare = self::receipt(44, BOB, NOW, None);
+    assert_eq!(receipt_refused(bob.accept_at_counter(&bare, limits, NOW + 5)), RejectReason::WrongCard);
+    let elsewhere = self::receipt(45, BOB, NOW, Some([1, 2, 3, 4]));
+    assert_eq!(receipt_refused(bob.accept_at_counter(&elsewhere, limits, NOW + 5)), RejectReason::WrongCard);
     // Garbage after the receipt prefix is a receipt refusal too.
     assert!(matches!(
-        bob.accept_at_counter("OPT1:not-a-receipt", limits, NOW),
+        bob.accept_at_counter("OPT2:not-a-receipt", limits, NOW),
         Err(OfflineError::ReceiptRejected(RejectReason::Malformed(_)))
     ));
+}
+
+/// The attack a card-less receipt allowed: one online payment shown at two counters of the same
+/// shop (two devices of one account, each with its own card), each of which had never seen the
+/// entry. The receipt names the first counter's card, so the second refuses it.
+#[test]
+fn a_receipt_is_taken_at_the_counter_of_its_card_only() {
+    let first_home = Home::new("bob", BOB);
+    let second_home = Home::new("bob_counter_2", BOB);
+    let (mut first, mut second) = (first_home.open(), second_home.open());
+    let limits = CounterLimits::default();
+    let first_card = first.make_card("Bob's Stall", NOW).unwrap().card;
+    let second_card = second.make_card("Bob's Stall", NOW).unwrap().card;
+    assert_ne!(first_card.nonce_prefix(), second_card.nonce_prefix(), "each counter has its own card");
+
+    let text = receipt(46, BOB, NOW, Some(first_card.nonce_prefix()));
+    assert_eq!(receipt_refused(second.accept_at_counter(&text, limits, NOW + 5)), RejectReason::WrongCard);
+    assert!(matches!(first.accept_at_counter(&text, limits, NOW + 6), Ok(Acceptance::Receipt(_))));
+    assert_eq!(receipt_refused(second.accept_at_counter(&text, limits, NOW + 7)), RejectReason::WrongCard);
+    assert_eq!(receipt_refused(first.accept_at_counter(&text, limits, NOW + 8)), RejectReason::ReceiptReplayed);
 }

@@ -77,7 +77,9 @@ export const api = {
   me: (token) => call("GET", "/v1/me", { token }),
   transfer: (token, idempotencyKey, to, amount, memo) =>
     call("POST", "/v1/transfers", { token, idempotencyKey, body: memo ? { to, amount, memo } : { to, amount } }),
-  receipt: (token, entryId) => call("GET", `/v1/receipts/${encodeURIComponent(entryId)}`, { token }),
+  // card: the paid shop card's nonce prefix (8 hex digits); the first card named stays bound to the payment.
+  receipt: (token, entryId, card) =>
+    call("GET", `/v1/receipts/${encodeURIComponent(entryId)}?${new URLSearchParams(card ? { card } : {})}`, { token }),
   history: (token, { before, limit = 50 } = {}) =>
     call("GET", `/v1/history?limit=${limit}${before ? `&before=${before}` : ""}`, { token }),
 };

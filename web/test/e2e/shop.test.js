@@ -15,7 +15,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { createHash, createPrivateKey, createPublicKey, sign as nodeSign } from "node:crypto";
 import {
-  startServerAndBrowser, stopServerAndBrowser, backOnline, enterPin, loadPurse, phone, register, registerWithDeposit, shot, textOf, waitText,
+  startServerAndBrowser, stopServerAndBrowser, backOnline, enterPin, loadPurse, logIn, phone, register, registerWithDeposit, shot, textOf, waitText,
 } from "../harness.js";
 import { encodeCard, fromText, signObject, toText } from "../../public/js/protocol/objects.js";
 import { REASONS } from "../../public/js/protocol/accept.js";
@@ -261,7 +261,7 @@ test("shop card: paid online (announced live, takings), paid offline with one sc
   await cust.context.close();
 });
 
-test("shop card: customer online, shop offline: the server's receipt is scanned once and checked with no connection; replayed, another shop's and forged receipts refused", async () => {
+test("shop card: customer online, shop offline: the server's receipt is scanned once and checked with no connection; replayed, another counter's, another shop's and forged receipts refused", async () => {
   const shop = await phone(browser);
   const cust = await phone(browser);
   const shopCount = counter();
@@ -285,8 +285,30 @@ test("shop card: customer online, shop offline: the server's receipt is scanned 
   await cust.page.getByTestId("shop-receipt").waitFor();
   await cust.page.getByRole("img", { name: "QR code of the receipt for ₹80.00" }).waitFor();
   const receipt = await cust.page.getByRole("textbox", { name: "Receipt for the shop" }).inputValue();
-  assert.match(receipt, /^OPT1:/);
+  assert.match(receipt, /^OPT2:/);
   await shot(cust.page, "shop-receipt");
+
+  // The shop's second counter (another phone signed in to the same account, with its own card),
+  // offline too, never saw this payment: it still refuses the receipt, which names the first
+  // counter's card, so one payment cannot be shown at two counters.
+  const second = await phone(browser);
+  await second.page.goto(`${srv.url}/`);
+  await second.page.getByRole("heading", { name: "Log in to offpay" }).waitFor();
+  await logIn(second.page, "teastall", "tea-secret-1");
+  await second.page.getByRole("link", { name: "Shop card" }).click();
+  await second.page.getByLabel("Shop name").fill("Chai Corner");
+  await second.page.getByRole("button", { name: "Make card" }).click();
+  const secondCard = await second.page.getByRole("textbox", { name: "Shop card text", includeHidden: true }).inputValue();
+  assert.notEqual(secondCard, cardText);
+  await second.page.evaluate(async () => (await import("/js/offline/wallet.js")).refreshKeys());
+  await second.context.setOffline(true);
+  await second.page.evaluate(() => { location.hash = "#/accept"; });
+  await second.page.getByRole("textbox", { name: "Payment note" }).fill(receipt);
+  await second.page.getByRole("button", { name: "Accept" }).click();
+  await second.page.getByRole("heading", { name: "Payment failed" }).waitFor();
+  assert.equal(await textOf(second.page, "failure-reason"), `Reason: ${REASONS.wrong_card}`);
+  assert.deepEqual(second.errors, []);
+  await second.context.close();
 
   // The shop, offline, scans it once: announced, no server asked.
   await shop.page.getByRole("textbox", { name: "Payment note" }).fill(receipt);

@@ -61,10 +61,10 @@ pub enum OfflineCommand {
         qr: bool,
     },
     /// Check and accept a payment note (for a request of mine or my shop card) or a server
-    /// receipt (OPT1:…) of an online payment to me, with no server; exits non-zero with the
+    /// receipt (OPT2:…) of an online payment to me, with no server; exits non-zero with the
     /// reason if refused.
     Accept {
-        /// The payment note (OPN1:…) or receipt (OPT1:…) text in single quotes (it may contain
+        /// The payment note (OPN1:…) or receipt (OPT2:…) text in single quotes (it may contain
         /// spaces and $), or - to read it from stdin.
         note: String,
         /// Print one JSON object, amounts in minor units.

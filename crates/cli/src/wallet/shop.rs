@@ -4,7 +4,7 @@
 //! crate); the wording is in `output/shop.rs`. `shop card` and `accept` are in `offline.rs`.
 //!
 //! Output rules as `send` and `pay`: `pay-shop` prints the text to hand over (the receipt
-//! `OPT1:…` online, the note `OPN1:…` offline) alone on stdout, and its sentence on stderr; exit
+//! `OPT2:…` online, the note `OPN1:…` offline) alone on stdout, and its sentence on stderr; exit
 //! statuses as `send` (3 when an online payment's outcome is unknown).
 
 use std::process::ExitCode;
@@ -23,7 +23,7 @@ use crate::time::utc_day_ms;
 #[derive(clap::Subcommand)]
 pub enum ShopCommands {
     /// Pay a shop card (OPS1:…): online when the server can be reached (prints the server's
-    /// receipt OPT1:… to show the shop), else offline from the purse (prints the note OPN1:…).
+    /// receipt OPT2:… to show the shop), else offline from the purse (prints the note OPN1:…).
     /// Each run is a new payment; exits 3 if an online payment's outcome is unknown.
     PayShop {
         /// The shop card text in single quotes, or - to read it from stdin.

@@ -355,6 +355,15 @@ impl Store for PostgresStore {
         reads::transfer_entry(&self.pool, user, entry_id).await
     }
 
+    async fn receipt_card(
+        &self,
+        entry_id: EntryId,
+        bind: Option<[u8; 4]>,
+        now_ms: TimestampMs,
+    ) -> Result<Option<[u8; 4]>, LedgerError> {
+        reads::receipt_card(&self.pool, entry_id, bind, now_ms).await
+    }
+
     async fn history(
         &self,
         user: UserId,

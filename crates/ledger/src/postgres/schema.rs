@@ -110,6 +110,12 @@ const MIGRATIONS: &[&str] = &[
     super::login::MIGRATION,
     // 6: failure rows say when they may be forgotten, and are pruned, see `login.rs`.
     super::login::FORGET_MIGRATION,
+    // 7: the shop card each payment's receipts name (`Store::receipt_card`).
+    "CREATE TABLE receipt_cards (
+        entry_id      BIGINT PRIMARY KEY REFERENCES journal (id),
+        card          BYTEA  NOT NULL CHECK (length(card) = 4),
+        created_at_ms BIGINT NOT NULL
+    );",
 ];
 
 /// The migration after which stored notes get their request nonce (`fill_note_nonces`).

@@ -240,6 +240,20 @@ impl Store for SqliteStore {
         self.readers.read(move |conn| reads::transfer_entry(conn, user, entry_id)).await
     }
 
+    async fn receipt_card(
+        &self,
+        entry_id: EntryId,
+        bind: Option<[u8; 4]>,
+        now_ms: TimestampMs,
+    ) -> Result<Option<[u8; 4]>, LedgerError> {
+        match bind {
+            Some(card) => {
+                self.writer.write(move |ctx| writes::bind_receipt_card(ctx.conn, entry_id, card, now_ms)).await
+            }
+            None => self.readers.read(move |conn| reads::receipt_card(conn, entry_id)).await,
+        }
+    }
+
     async fn history(
         &self,
         user: UserId,

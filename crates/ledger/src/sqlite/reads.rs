@@ -12,7 +12,7 @@ use super::schema::configure;
 use crate::chain::{EntryFields, PostingFields};
 use crate::error::LedgerError;
 use crate::model::*;
-use crate::plan::{amount_of, entry_kind, handle_of, note_hash};
+use crate::plan::{amount_of, card_prefix, entry_kind, handle_of, note_hash};
 use crate::verify::{StoredAccount, Verifier};
 
 /// Read connections open at once. Reads beyond this wait for a connection instead of opening
@@ -163,6 +163,15 @@ pub fn balance(conn: &Connection, user: UserId) -> Result<Amount, LedgerError> {
         .query_row([user], |r| r.get(0))
         .optional()?;
     amount_of(balance.ok_or(LedgerError::UnknownUser)?)
+}
+
+/// The card bound to the receipts of `entry_id`, if any (`Store::receipt_card`).
+pub fn receipt_card(conn: &Connection, entry_id: EntryId) -> Result<Option<[u8; 4]>, LedgerError> {
+    let card: Option<Vec<u8>> = conn
+        .prepare_cached("SELECT card FROM receipt_cards WHERE entry_id = ?1")?
+        .query_row([entry_id], |r| r.get(0))
+        .optional()?;
+    card.map(|c| card_prefix(&c)).transpose()
 }
 
 pub fn transfer_entry(

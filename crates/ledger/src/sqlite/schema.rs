@@ -28,7 +28,16 @@ const MIGRATIONS: &[Migration] = &[
     (super::login::MIGRATION, None),
     // 8: failure rows say when they may be forgotten, and are pruned, see `login.rs`.
     (super::login::FORGET_MIGRATION, None),
+    // 9: the shop card each payment's receipts name (`Store::receipt_card`).
+    (RECEIPT_CARDS_MIGRATION, None),
 ];
+
+const RECEIPT_CARDS_MIGRATION: &str = "
+    CREATE TABLE receipt_cards (
+        entry_id      INTEGER PRIMARY KEY REFERENCES journal (id),
+        card          BLOB    NOT NULL CHECK (length(card) = 4),
+        created_at_ms INTEGER NOT NULL
+    );";
 
 const MIGRATION_1: &str =
     // 1: accounts, users, journal, postings, idempotency, events, sessions, throttle, security.

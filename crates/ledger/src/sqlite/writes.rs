@@ -141,6 +141,21 @@ pub fn end_sessions(
     rows.map(|row| token_hash_from_db(&row?)).collect()
 }
 
+/// Binds `card` to the receipts of `entry_id` unless a card is bound already; returns the card
+/// bound now (`Store::receipt_card`).
+pub fn bind_receipt_card(
+    conn: &Connection,
+    entry_id: EntryId,
+    card: [u8; 4],
+    now_ms: TimestampMs,
+) -> Result<Option<[u8; 4]>, LedgerError> {
+    conn.prepare_cached(
+        "INSERT INTO receipt_cards (entry_id, card, created_at_ms) VALUES (?1, ?2, ?3) ON CONFLICT (entry_id) DO NOTHING",
+    )?
+    .execute(params![entry_id, &card[..], now_ms])?;
+    super::reads::receipt_card(conn, entry_id)
+}
+
 pub fn clear_login_failures(conn: &Connection, key: &str) -> Result<(), LedgerError> {
     conn.prepare_cached("DELETE FROM login_throttle WHERE key = ?1")?.execute([key])?;
     Ok(())

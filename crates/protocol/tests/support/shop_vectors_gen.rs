@@ -125,7 +125,7 @@ fn cards(out: &mut Out, fx: &Fixture, base: &Ctx) {
     );
 }
 
-fn receipt_fields() -> ReceiptFields {
+fn receipt_fields(card: &ShopCard) -> ReceiptFields {
     ReceiptFields {
         entry_id: 4_711,
         payer: AccountId(1001),
@@ -134,14 +134,17 @@ fn receipt_fields() -> ReceiptFields {
         currency: CurrencyCode::INR,
         amount: inr(34_900),
         time: NOW - 60,
+        card: Some(card.nonce_prefix()),
     }
 }
 
 fn receipts(out: &mut Out, fx: &Fixture, base: &Ctx) {
     let issuer_pk = fx.issuer.verifying_key();
+    let card = fx.card();
+    let receipt_fields = || receipt_fields(&card);
     let receipt = must(Receipt::issue(receipt_fields(), &fx.issuer));
     let sr = signed_receipt(&receipt, &issuer_pk);
-    let ctx = Ctx { seen_entries: vec![4_700, 4_705], ..base.clone() };
+    let ctx = Ctx { card: Some(card.clone()), seen_entries: vec![4_700, 4_705], ..base.clone() };
     out.push("receipt_valid", &sr, &ctx, None, "349.00 INR from asha (1001) to 2002, entry 4711, a minute old");
     let bare =
         must(Receipt::issue(ReceiptFields { payer_handle: None, entry_id: 4_712, ..receipt_fields() }, &fx.issuer));
@@ -198,6 +201,23 @@ fn receipts(out: &mut Out, fx: &Fixture, base: &Ctx) {
         Some("wrong_currency"),
         "the shop takes USD",
     );
+    let counter_key = signing_key("second-counter");
+    let other_card = fx.card_with(&counter_key, |f| f.shop_device_key = counter_key.verifying_key());
+    out.push(
+        "receipt_other_card",
+        &sr,
+        &Ctx { card: Some(other_card), ..ctx.clone() },
+        Some("wrong_card"),
+        "checked by another counter of the same shop (its own card and key)",
+    );
+    let no_card = must(Receipt::issue(ReceiptFields { card: None, entry_id: 4_713, ..receipt_fields() }, &fx.issuer));
+    out.push(
+        "receipt_without_card",
+        &signed_receipt(&no_card, &issuer_pk),
+        &ctx,
+        Some("wrong_card"),
+        "a receipt that names no card is taken at no counter",
+    );
     out.push(
         "receipt_replayed",
         &sr,
@@ -227,6 +247,32 @@ fn receipts(out: &mut Out, fx: &Fixture, base: &Ctx) {
         Some("malformed"),
         Some("amount_out_of_range"),
         "amount 2^53",
+    );
+    let mut first = sr.encoded.clone();
+    first[1] = 1;
+    out.push_bytes(
+        "receipt_version_1",
+        &sr,
+        first,
+        &ctx,
+        Some("malformed"),
+        Some("unsupported_version"),
+        "version byte 1: the layout before receipts named their card",
+    );
+    let card_flag_at = amount_at + 8 + 8;
+    let mut flag = sr.encoded.clone();
+    flag[card_flag_at] = 2;
+    out.push_bytes("receipt_card_flag_two", &sr, flag, &ctx, Some("malformed"), Some("invalid_field"), "card flag 2");
+    let mut stray = no_card.encode();
+    stray[card_flag_at + 1] = 0x01;
+    out.push_bytes(
+        "receipt_no_card_with_bytes",
+        &signed_receipt(&no_card, &issuer_pk),
+        stray,
+        &ctx,
+        Some("malformed"),
+        Some("invalid_field"),
+        "card flag 0 but a card byte not zero (one encoding per receipt)",
     );
     let mut upper = sr.encoded.clone();
     upper[Receipt::MIN_LEN - 64] = b'A';

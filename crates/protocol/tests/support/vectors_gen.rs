@@ -175,7 +175,7 @@ fn signed_receipt(r: &Receipt, issuer: &VerifyingKey) -> Signed {
         fields: json!({
             "issuer_key_id": r.issuer_key_id(), "entry_id": f.entry_id, "payer": f.payer,
             "payer_handle": f.payer_handle, "payee": f.payee, "currency": f.currency.as_str(),
-            "amount": f.amount, "time": f.time, "hash": r.hash(),
+            "amount": f.amount, "time": f.time, "card": f.card.map(hex), "hash": r.hash(),
         }),
     }
 }
@@ -227,14 +227,15 @@ impl Out {
         let mut trailing = e.clone();
         trailing.push(0);
         let mut version = e.clone();
-        version[1] = 2;
+        version[1] = e[1] + 1;
+        let version_note = format!("version byte {}", version[1]);
         let mut tag = e.clone();
         tag[0] = Kind::ALL.iter().map(|k| k.tag()).find(|t| *t != e[0]).unwrap_or(0);
         let cases: [(&str, Vec<u8>, &str, &str); 5] = [
             ("trailing_byte", trailing, "trailing_bytes", "one extra zero byte after the signature"),
             ("truncated", e[..e.len() - 1].to_vec(), "truncated", "last signature byte missing"),
             ("empty", Vec::new(), "truncated", "no bytes at all"),
-            ("wrong_version", version, "unsupported_version", "version byte 2"),
+            ("wrong_version", version, "unsupported_version", &version_note),
             ("wrong_tag", tag, "wrong_tag", "tag byte of another kind"),
         ];
         for (suffix, bytes, code, note) in cases {
@@ -624,6 +625,7 @@ pub fn generate() -> Value {
         "domains": Kind::ALL.iter().map(|k| json!({
             "kind": k.name(),
             "tag": k.tag(),
+            "version": k.version(),
             "domain_hex": hex(k.domain()),
             "text_prefix": k.text_prefix(),
         })).collect::<Vec<_>>(),

@@ -20,9 +20,19 @@ impl Client {
         Ok(answer.keys)
     }
 
-    /// `GET /v1/receipts/{entry_id}`: the signed receipt of a transfer I sent or received.
-    pub async fn receipt(&self, token: &str, entry_id: i64) -> Result<ReceiptAnswer, ClientError> {
-        let path = format!("/v1/receipts/{entry_id}");
+    /// `GET /v1/receipts/{entry_id}?card=PREFIX`: the signed receipt of a transfer I sent or
+    /// received, naming the shop card with nonce prefix `card` (the first card named for a
+    /// payment stays bound to it; `None` asks for the receipt as it is).
+    pub async fn receipt(
+        &self,
+        token: &str,
+        entry_id: i64,
+        card: Option<[u8; 4]>,
+    ) -> Result<ReceiptAnswer, ClientError> {
+        let path = match card {
+            Some(prefix) => format!("/v1/receipts/{entry_id}?card={}", hex::encode(prefix)),
+            None => format!("/v1/receipts/{entry_id}"),
+        };
         self.call(Retry::Idempotent, || self.http.get(self.server.url(&path)).bearer_auth(token)).await
     }
 

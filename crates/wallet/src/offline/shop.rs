@@ -1,8 +1,8 @@
 //! Shops (issue 14, docs/decisions/shop-card.md), the shop's side with no server, as [`Wallet`]
 //! methods: make this home's one shop card (`OPS1:`), and accept what a customer shows at the
 //! counter: a *card note* (a payment note whose nonce carries my card's prefix, checked by
-//! [`offpay_protocol::accept_card_note`]) or a server *receipt* (`OPT1:`, checked by
-//! [`Receipt::check`]) of an online payment.
+//! [`offpay_protocol::accept_card_note`]) or a server *receipt* (`OPT2:`, checked by
+//! [`Receipt::check`]) of an online payment made for my card.
 //!
 //! Like `payee.rs`, each acceptance runs its check and stores its outcome in one
 //! `BEGIN IMMEDIATE` transaction, committed before it returns: a card note goes to the
@@ -68,7 +68,7 @@ impl Default for CounterLimits {
 }
 
 /// The text prefix of a receipt.
-const RECEIPT_PREFIX: &str = "OPT1:";
+const RECEIPT_PREFIX: &str = "OPT2:";
 
 impl Wallet {
     /// This home's shop card, if it made one.
@@ -103,7 +103,7 @@ impl Wallet {
         Ok(MyCard { card, text })
     }
 
-    /// Accepts what a customer shows at the counter: a receipt (`OPT1:…`), a note paying my
+    /// Accepts what a customer shows at the counter: a receipt (`OPT2:…`), a note paying my
     /// shop card, or a note paying one of my payment requests (as [`Wallet::accept`]).
     pub fn accept_at_counter(
         &mut self,
@@ -159,10 +159,12 @@ impl Wallet {
     }
 
     /// Accepts a server receipt of an online payment to me: the protocol's receipt check with
-    /// my account and currency, the cached issuer keys, the entry ids accepted before and
-    /// `max_age`; then stores the entry id.
+    /// my account, currency and card (a receipt names the card paid, so another counter of my
+    /// shop refuses it), the cached issuer keys, the entry ids accepted before and `max_age`;
+    /// then stores the entry id. A home with no shop card takes no receipt.
     pub fn accept_receipt(&mut self, text: &str, max_age: u64, now: UnixTime) -> Result<AcceptedReceipt, OfflineError> {
         let identity = self.require_identity()?;
+        let card = self.my_card()?.ok_or(OfflineError::NoShopCard)?;
         let receipt = Receipt::from_text(text.trim()).map_err(|e| OfflineError::ReceiptRejected(e.into()))?;
         let issuer_keys = self.store.issuer_keys()?;
         let tx = self
@@ -174,6 +176,7 @@ impl Wallet {
         let ctx = ReceiptContext {
             me: identity.account,
             currency: identity.currency.into(),
+            card_prefix: card.card.nonce_prefix(),
             issuer_keys: &issuer_keys,
             seen_entries: &seen_entries,
             now,

@@ -73,12 +73,19 @@ impl Wallet {
         Ok(ShopPaid::Offline(Box::new(self.pay_card(card, amount, key, now)?)))
     }
 
-    /// The server's receipt of transfer `entry_id`, checked to pay the card's account.
+    /// The server's receipt of transfer `entry_id` naming `card` (so that only the counter
+    /// whose card it is takes it), checked to pay the card's account.
     async fn fetch_receipt(&mut self, card: &ShopCard, entry_id: i64) -> Result<ReceiptAnswer, WalletError> {
         let session = self.store.settings()?.session().ok_or(WalletError::NotLoggedIn)?;
         let client = Client::new(self.server_for(&session)?)?;
-        let answer = client.receipt(&session.token, entry_id).await.map_err(|e| session_error(e, &session))?;
+        let answer = client
+            .receipt(&session.token, entry_id, Some(card.nonce_prefix()))
+            .await
+            .map_err(|e| session_error(e, &session))?;
         let receipt = Receipt::from_text(&answer.receipt).map_err(|e| WalletError::BadReceipt(e.to_string()))?;
+        if receipt.fields().card != Some(card.nonce_prefix()) {
+            return Err(WalletError::BadReceipt("it does not name the card paid".into()));
+        }
         if receipt.fields().payee != card.fields().payee {
             return Err(WalletError::BadReceipt(format!(
                 "it names account {} but the card pays account {}",

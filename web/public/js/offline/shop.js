@@ -187,13 +187,14 @@ export const RECEIPT_MAX_AGE_S = 600n;
 
 const receiptsKey = (handle) => `receipts.${handle}`;
 
-/** Is `text` (scanned or pasted) a server receipt's text (`OPT1:`, docs/PROTOCOL.md 4.6)? */
-export const isReceiptText = (text) => String(text).trim().startsWith("OPT1:");
+/** Is `text` (scanned or pasted) a server receipt's text (`OPT2:`, docs/PROTOCOL.md 4.6)? */
+export const isReceiptText = (text) => String(text).trim().startsWith("OPT2:");
 
 /**
  * The shop's offline check of a customer's receipt for an online payment (checkReceipt: issuer
- * key cached here, its window, the signature, payee is me, my currency, not seen before, at most
- * RECEIPT_MAX_AGE_S old). The entry id is stored in the same transaction that checks it once
+ * key cached here, its window, the signature, payee is me, my currency, it names this device's
+ * card (so another counter of the shop refuses it), not seen before, at most RECEIPT_MAX_AGE_S
+ * old). A device with no card takes no receipt. The entry id is stored in the same transaction that checks it once
  * more, BEFORE success is shown: {amount, payer, payerHandle, entryId, receipt: true}.
  * Throws OfflineError with the reason.
  */
@@ -208,10 +209,13 @@ export async function acceptReceipt(app, text) {
   }
   const me = await accountOf(app);
   if (me === null) throw new OfflineError("no_account", "Go online once so this device learns your account number.");
+  const mine = await myCard(handle);
+  if (!mine) throw new OfflineError("wrong_card", "This device has no shop card yet, so it takes no receipts. Make the shop card first.");
   const seen = (await get("meta", receiptsKey(handle)).catch(() => null))?.v ?? [];
   const ctx = {
     me,
     currency: app.config.currency,
+    cardPrefix: await cardNoncePrefix(mine.card),
     issuerKeys: (await cachedKeys()).issuerKeys,
     seenEntries: new Set(seen.map(BigInt)),
     now: nowSeconds(),

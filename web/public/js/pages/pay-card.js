@@ -16,6 +16,8 @@ import { hasPin, pinField, pinIsRight } from "./pin.js";
 import { accountOf, choosePurse, openPurses, offlineBalance } from "../offline/wallet.js";
 import { readCard, beginCardPayment, payCard, unfinishedCardPayment, dropCardPayment } from "../offline/shop.js";
 import { fromText } from "../protocol/objects.js";
+import { cardNoncePrefix } from "../protocol/accept.js";
+import { hex } from "../protocol/crypto.js";
 
 /** Pays online when this phone is online with a server session and the card names a handle. */
 const paysOnline = (app, card) => Boolean(app.online && !app.offlineOnly && app.session.token && card.handle);
@@ -72,7 +74,7 @@ async function payOnline(app, card, minor, line, button) {
     const r = await runIntent(intent, (key) => api.transfer(app.session.token, key, card.handle, minor));
     app.me = { ...(app.me ?? {}), balance: r.balance };
     app.showResult({ ok: true, summary: `Paid ${app.money(minor)} to ${card.name}. Your balance is now ${app.money(r.balance)}.`,
-      details: await receiptForShop(app, r.transfer?.entry_id, minor) });
+      details: await receiptForShop(app, r.transfer?.entry_id, minor, card) });
   } catch (e) {
     app.handleError(e);
     if ((await pendingIntents(app.session.handle, "send")).some((i) => i.key === intent.key)) {
@@ -86,14 +88,15 @@ async function payOnline(app, card, minor, line, button) {
 }
 
 /**
- * The server's signed receipt of the payment (GET /v1/receipts/{id}) as a QR code: a shop with no
- * connection scans it and checks it offline (docs/PROTOCOL.md 4.6). A shop that is online sees the
- * payment arrive by itself, so a receipt that cannot be fetched only says so.
+ * The server's signed receipt of the payment (GET /v1/receipts/{id}?card=…) as a QR code: a shop
+ * with no connection scans it and checks it offline (docs/PROTOCOL.md 4.6). It names the card
+ * scanned, so only that counter takes it. A shop that is online sees the payment arrive by itself,
+ * so a receipt that cannot be fetched only says so.
  */
-async function receiptForShop(app, entryId, minor) {
+async function receiptForShop(app, entryId, minor, card) {
   if (!entryId) return null;
   try {
-    const { receipt } = await api.receipt(app.session.token, entryId);
+    const { receipt } = await api.receipt(app.session.token, entryId, hex(await cardNoncePrefix(card)));
     const box = h("textarea", { readonly: true, rows: "4", id: "shop-receipt", "aria-label": "Receipt for the shop" });
     box.value = receipt;
     return h("div", { "data-testid": "shop-receipt" },

@@ -159,7 +159,7 @@ export async function acceptCardNote(note, tally, ctx) {
 }
 
 /**
- * The shop's offline check of a server receipt (Receipt::check). ctx: {me: BigInt, currency, issuerKeys, seenEntries: Set(BigInt),
+ * The shop's offline check of a server receipt (Receipt::check). ctx: {me: BigInt, currency, cardPrefix (my card's 4 bytes), issuerKeys, seenEntries: Set(BigInt),
  * now: BigInt, maxAge: BigInt}.
  */
 export async function checkReceipt(receipt, ctx) {
@@ -169,6 +169,7 @@ export async function checkReceipt(receipt, ctx) {
   if (!(await verifySignature(receipt, key.publicKey))) reject("bad_receipt_signature");
   if (receipt.payee !== ctx.me) reject("receipt_for_another_payee");
   if (receipt.currency !== ctx.currency) reject("wrong_currency");
+  if (!receipt.card || !equalBytes(receipt.card, ctx.cardPrefix)) reject("wrong_card");
   if (ctx.seenEntries.has(receipt.entryId)) reject("receipt_replayed");
   if (receipt.time + ctx.maxAge < ctx.now) reject("stale_receipt");
 }

@@ -19,7 +19,8 @@ export const CLOSE_LEN = 2 + 16 + 4 + 32 + 8 + 8 + SIGNATURE_LEN;
 const CARD_HANDLE_LEN_OFFSET = 2 + 8 + 32 + 3 + 8;
 export const CARD_MIN_LEN = CARD_HANDLE_LEN_OFFSET + 1 + 1 + SIGNATURE_LEN;
 export const SHOP_NAME_MAX_LEN = 48;
-const RECEIPT_FIXED_LEN = 2 + 4 + 8 + 8 + 8 + 3 + 8 + 8 + 1;
+// tag, version, key id, entry id, payer, payee, currency, amount, time, card flag, card, handle length.
+const RECEIPT_FIXED_LEN = 2 + 4 + 8 + 8 + 8 + 3 + 8 + 8 + 1 + 4 + 1;
 export const RECEIPT_MIN_LEN = RECEIPT_FIXED_LEN + SIGNATURE_LEN;
 
 const enc = new TextEncoder();
@@ -185,7 +186,7 @@ export function encodeCard(fields, sign) {
 function receiptUnsigned(f) {
   const handle = enc.encode(f.payerHandle ?? "");
   return new Writer(KINDS.receipt).bytes(f.issuerKeyId).u64(f.entryId).u64(f.payer).u64(f.payee).bytes(enc.encode(f.currency))
-    .u64(f.amount).u64(f.time).u8(handle.length).bytes(handle).finish();
+    .u64(f.amount).u64(f.time).u8(f.card ? 1 : 0).bytes(f.card ?? new Uint8Array(4)).u8(handle.length).bytes(handle).finish();
 }
 
 export function decodeReceipt(bytes) {
@@ -198,6 +199,10 @@ export function decodeReceipt(bytes) {
     issuerKeyId: r.array(4), entryId: r.u64(), payer: r.u64(), payee: r.u64(), currency: r.currency(), amount: r.amount(),
     time: r.u64(),
   };
+  const cardFlag = r.u8();
+  const card = r.array(4);
+  fieldRule(cardFlag === 1 || (cardFlag === 0 && card.every((b) => b === 0)), "card", "flag 0 with four zero bytes, or flag 1");
+  f.card = cardFlag === 1 ? card : null;
   f.payerHandle = readHandle(r);
   f.signature = r.signatureAndEnd();
   fieldRule(f.amount !== 0, "amount", "must be greater than zero");

@@ -5,17 +5,17 @@
 
 import { decodePoint } from "./crypto.js";
 
-export const VERSION = 1;
 export const SIGNATURE_LEN = 64;
 export const MAX_AMOUNT = 2 ** 53 - 1;
 
 export const KINDS = {
-  certificate: { tag: 0x43, domain: "offpay/purse-certificate/v1\0", prefix: "OPC1:", name: "purse_certificate" },
-  request: { tag: 0x52, domain: "offpay/payment-request/v1\0", prefix: "OPR1:", name: "payment_request" },
-  note: { tag: 0x4e, domain: "offpay/payment-note/v1\0", prefix: "OPN1:", name: "payment_note" },
-  close: { tag: 0x58, domain: "offpay/purse-close/v1\0", prefix: "OPX1:", name: "purse_close" },
-  card: { tag: 0x53, domain: "offpay/shop-card/v1\0", prefix: "OPS1:", name: "shop_card" },
-  receipt: { tag: 0x54, domain: "offpay/receipt/v1\0", prefix: "OPT1:", name: "receipt" },
+  certificate: { tag: 0x43, version: 1, domain: "offpay/purse-certificate/v1\0", prefix: "OPC1:", name: "purse_certificate" },
+  request: { tag: 0x52, version: 1, domain: "offpay/payment-request/v1\0", prefix: "OPR1:", name: "payment_request" },
+  note: { tag: 0x4e, version: 1, domain: "offpay/payment-note/v1\0", prefix: "OPN1:", name: "payment_note" },
+  close: { tag: 0x58, version: 1, domain: "offpay/purse-close/v1\0", prefix: "OPX1:", name: "purse_close" },
+  card: { tag: 0x53, version: 1, domain: "offpay/shop-card/v1\0", prefix: "OPS1:", name: "shop_card" },
+  // Version 2: receipts name the shop card paid (docs/PROTOCOL.md 4.6).
+  receipt: { tag: 0x54, version: 2, domain: "offpay/receipt/v2\0", prefix: "OPT2:", name: "receipt" },
 };
 
 /** A decode failure with the protocol crate's stable code (DecodeError::code). */
@@ -34,7 +34,7 @@ export function fieldRule(ok, field, rule) {
 
 export class Writer {
   constructor(kind) {
-    this.parts = [kind.tag, VERSION];
+    this.parts = [kind.tag, kind.version];
   }
   bytes(b) { for (const x of b) this.parts.push(x); return this; }
   u8(v) { this.parts.push(v & 0xff); return this; }
@@ -55,7 +55,7 @@ export class Reader {
     if (bytes.length < 1) fail("truncated");
     if (bytes[0] !== kind.tag) fail("wrong_tag", `the data is not a ${kind.name}`);
     if (bytes.length < 2) fail("truncated");
-    if (bytes[1] !== VERSION) fail("unsupported_version", `unsupported format version ${bytes[1]}`);
+    if (bytes[1] !== kind.version) fail("unsupported_version", `unsupported format version ${bytes[1]}`);
     this.bytes = bytes;
     this.pos = 2;
   }
