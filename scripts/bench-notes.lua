@@ -1,8 +1,10 @@
 -- wrk script for scripts/bench-wrk-notes: every request is one POST /v1/notes with one offline
 -- note, sent by its payee. The requests file has one "token<TAB>body" line per note (written by
 -- `note_uploads prepare`). Each note is sent once: thread i of n takes lines i, i+n, i+2n, ...
--- and stops when its share is sent (a request asked for after that is a GET /v1/health, never
--- a note sent twice). done() prints how many answers said "settled".
+-- wrk runs for its whole duration whatever the threads do, so a thread whose share is all sent
+-- asks GET /v1/health from then on (never a note twice) and says so: done() prints how many
+-- answers said "settled" and whether any thread ran out of notes (then the figure is too low:
+-- prepare more notes).
 local threads = {}
 local counter = 1
 
@@ -25,14 +27,14 @@ function init(args)
     end
     i = i + 1
   end
-  settled, refused = 0, 0
+  settled, refused, exhausted = 0, 0, 0
 end
 
 function request()
   local r = queue[counter]
   counter = counter + 1
   if r == nil then
-    wrk.thread:stop()
+    exhausted = 1
     return wrk.format("GET", "/v1/health")
   end
   return r
@@ -48,10 +50,11 @@ function response(status, headers, body)
 end
 
 function done(summary, latency, requests)
-  local s, r = 0, 0
+  local s, r, e = 0, 0, 0
   for _, t in ipairs(threads) do
     s = s + t:get("settled")
     r = r + t:get("refused")
+    e = e + t:get("exhausted")
   end
-  io.write(string.format("answers: %d settled, %d other\n", s, r))
+  io.write(string.format("answers: %d settled, %d other; threads that ran out of notes: %d\n", s, r, e))
 end

@@ -169,6 +169,12 @@ pub struct NoteDecoder {
 }
 
 impl NoteDecoder {
+    /// A decoder that already knows `certificate`, whose encoding is `encoded` (the caller has
+    /// it decoded, from that very encoding), so notes carrying it do not decode it again.
+    pub fn knowing(encoded: &[u8], certificate: &PurseCertificate) -> Self {
+        NoteDecoder { certificates: HashMap::from([(encoded.to_vec(), certificate.clone())]) }
+    }
+
     pub fn decode(&mut self, bytes: &[u8]) -> Result<PaymentNote, DecodeError> {
         PaymentNote::decode_with(bytes, |cert| {
             if let Some(known) = self.certificates.get(cert) {

@@ -34,6 +34,7 @@
 //! - `stored_note`: the form a settled note is kept in (without its purse's certificate).
 
 pub(crate) mod audit;
+pub(crate) mod certificates;
 pub(crate) mod held;
 pub(crate) mod payee_rules;
 pub(crate) mod plan;

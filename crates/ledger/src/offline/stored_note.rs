@@ -22,24 +22,39 @@ pub fn compact(full: &[u8]) -> Vec<u8> {
     out
 }
 
-/// The note stored as `bytes` (either form) for the purse with `certificate`. A full encoding
-/// must carry that same certificate. One `decoder` per purse decodes its certificate once for
-/// all its stored notes.
-pub fn restore(bytes: &[u8], certificate: &PurseCertificate, decoder: &mut NoteDecoder) -> Result<PaymentNote, String> {
-    let note = if bytes.len() == COMPACT_LEN {
-        let mut full = Vec::with_capacity(PaymentNote::LEN);
-        full.extend_from_slice(&bytes[..HEAD]);
-        full.extend_from_slice(&certificate.encode());
-        full.extend_from_slice(&bytes[HEAD..]);
-        decoder.decode(&full)
-    } else {
-        decoder.decode(bytes)
+/// Restores the stored notes of one purse: the certificate is encoded once, and the decoder
+/// knows it already decoded (the purse row's), so no note decompresses its device key again.
+pub struct Restorer {
+    certificate: PurseCertificate,
+    encoded: Vec<u8>,
+    decoder: NoteDecoder,
+}
+
+impl Restorer {
+    pub fn new(certificate: &PurseCertificate) -> Self {
+        let encoded = certificate.encode();
+        let decoder = NoteDecoder::knowing(&encoded, certificate);
+        Restorer { certificate: certificate.clone(), encoded, decoder }
     }
-    .map_err(|e: DecodeError| e.to_string())?;
-    if note.certificate() != certificate {
-        return Err("a stored note carries another purse's certificate".into());
+
+    /// The note stored as `bytes` (either form) for this purse. A full encoding must carry the
+    /// purse's certificate.
+    pub fn restore(&mut self, bytes: &[u8]) -> Result<PaymentNote, String> {
+        let note = if bytes.len() == COMPACT_LEN {
+            let mut full = Vec::with_capacity(PaymentNote::LEN);
+            full.extend_from_slice(&bytes[..HEAD]);
+            full.extend_from_slice(&self.encoded);
+            full.extend_from_slice(&bytes[HEAD..]);
+            self.decoder.decode(&full)
+        } else {
+            self.decoder.decode(bytes)
+        }
+        .map_err(|e: DecodeError| e.to_string())?;
+        if note.certificate() != &self.certificate {
+            return Err("a stored note carries another purse's certificate".into());
+        }
+        Ok(note)
     }
-    Ok(note)
 }
 
 #[cfg(test)]
@@ -50,7 +65,7 @@ mod tests {
     use offpay_protocol::purse::{PurseState, prepare_next};
     use offpay_protocol::testkit::{Fixture, NOW, signing_key};
 
-    use super::{COMPACT_LEN, compact, restore};
+    use super::{COMPACT_LEN, Restorer, compact};
 
     #[test]
     fn both_forms_restore_to_the_same_note() {
@@ -60,11 +75,12 @@ mod tests {
         let (_, note) = prepare_next(&fx.certificate, &state, &fx.payer_device, &request, NOW).unwrap();
         let stored = compact(&note.encode());
         assert_eq!(stored.len(), COMPACT_LEN);
-        let decoder = &mut NoteDecoder::default();
-        assert_eq!(restore(&stored, &fx.certificate, decoder).unwrap(), note);
-        assert_eq!(restore(&note.encode(), &fx.certificate, decoder).unwrap(), note);
+        let mut restorer = Restorer::new(&fx.certificate);
+        assert_eq!(restorer.restore(&stored).unwrap(), note);
+        assert_eq!(restorer.restore(&note.encode()).unwrap(), note);
+        assert_eq!(restorer.restore(&stored).unwrap(), NoteDecoder::default().decode(&note.encode()).unwrap());
         let other = fx.certificate_with(&signing_key("issuer-2"), |f| f.amount = f.per_payment_cap);
-        assert!(restore(&note.encode(), &other, decoder).is_err());
-        assert!(restore(&stored[..stored.len() - 1], &fx.certificate, decoder).is_err());
+        assert!(Restorer::new(&other).restore(&note.encode()).is_err());
+        assert!(restorer.restore(&stored[..stored.len() - 1]).is_err());
     }
 }

@@ -10,7 +10,6 @@ use std::collections::{HashMap, HashSet};
 
 use async_trait::async_trait;
 use deadpool_postgres::{Pool, Transaction};
-use offpay_protocol::note::NoteDecoder;
 use offpay_protocol::{CloseStatement, Nonce, PaymentNote, PurseCertificate, PurseId, UnixTime};
 use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
@@ -20,16 +19,18 @@ use super::notify::Notifier;
 use crate::error::LedgerError;
 use crate::model::{AccountId, EventNotice, IdempotencyKey, TimestampMs, UserId};
 use crate::offline::audit::{self, NoteAudit, PurseTotals};
+use crate::offline::certificates;
 use crate::offline::held::{self, HeldNote};
 use crate::offline::plan::{
     self, Accounts, FRAUD_LOSS_ACCOUNT, LoadFacts, RESERVE_ACCOUNT, SettleInput, Snapshot, StoredState, Writes,
 };
+use crate::offline::signatures;
+use crate::offline::stored_note::Restorer;
 use crate::offline::{
     CloseOutcome, Device, EXPIRE_MAX, ExpiryOutcome, FraudProofRecord, HeldNoteRecord, LIST_MAX, LoadRequest,
     LoadedPurse, NOTES_MAX, NoteResult, OfflineError, OfflineStore, Purse, PurseState, RELEASE_MAX, ReleaseOutcome,
     RevocationList, UserRef,
 };
-use crate::offline::{signatures, stored_note};
 use crate::plan::{LockedAccount, account_kind, amount_of, handle_of, note_hash};
 
 /// Migration 2: offline payments.
@@ -129,8 +130,7 @@ pub async fn fill_note_nonces(tx: &tokio_postgres::Transaction<'_>) -> Result<()
         let encoded: Vec<u8> = row.try_get(1)?;
         let certificate: Vec<u8> = row.try_get(2)?;
         let certificate = PurseCertificate::decode(&certificate).map_err(|e| storage("certificate", e))?;
-        let note = stored_note::restore(&encoded, &certificate, &mut NoteDecoder::default())
-            .map_err(|e| storage("note", e))?;
+        let note = Restorer::new(&certificate).restore(&encoded).map_err(|e| storage("note", e))?;
         tx.execute("UPDATE notes SET nonce = $2 WHERE hash = $1", &[&hash, &note.fields().nonce.as_bytes().as_slice()])
             .await?;
     }
@@ -157,7 +157,7 @@ fn to_purse(r: &Row) -> Result<Purse, LedgerError> {
     Ok(Purse {
         id: purse_id_of(&r.try_get::<_, Vec<u8>>(0)?)?,
         user_id: r.try_get(1)?,
-        certificate: PurseCertificate::decode(&cert).map_err(|e| storage("certificate", e))?,
+        certificate: certificates::decode(&cert).map_err(|e| storage("certificate", e))?,
         state: PurseState::parse(&state).ok_or_else(|| storage("purse state", state.as_str()))?,
         expired: r.try_get(4)?,
         settled: r.try_get(5)?,
@@ -186,8 +186,9 @@ async fn snapshots(tx: &Transaction<'_>, purses: Vec<Purse>) -> Result<HashMap<P
         .into_iter()
         .map(|p| (p.id, Snapshot { purse: p, stored: Vec::new(), states: Vec::new(), proofs: HashSet::new() }))
         .collect();
-    // Each purse's certificate is decoded once for all its stored notes.
-    let mut decoder = NoteDecoder::default();
+    // Each purse's certificate is encoded once for all its stored notes, and never decoded again.
+    let mut restorers: HashMap<PurseId, Restorer> =
+        map.iter().map(|(id, s)| (*id, Restorer::new(&s.purse.certificate))).collect();
     for row in tx
         .query(
             "SELECT purse_id, encoded, from_payer, held, uploaded_by, hash FROM notes WHERE purse_id = ANY($1) ORDER BY upload_order",
@@ -196,10 +197,9 @@ async fn snapshots(tx: &Transaction<'_>, purses: Vec<Purse>) -> Result<HashMap<P
         .await?
     {
         let id = purse_id_of(&row.try_get::<_, Vec<u8>>(0)?)?;
-        if let Some(s) = map.get_mut(&id) {
+        if let (Some(s), Some(restorer)) = (map.get_mut(&id), restorers.get_mut(&id)) {
             let bytes: Vec<u8> = row.try_get(1)?;
-            let note = stored_note::restore(&bytes, &s.purse.certificate, &mut decoder)
-                .map_err(|e| storage("note", e))?;
+            let note = restorer.restore(&bytes).map_err(|e| storage("note", e))?;
             s.stored.push(note);
             let hash: Vec<u8> = row.try_get(5)?;
             let hash = note_hash(&hash)?;

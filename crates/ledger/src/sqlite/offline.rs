@@ -7,7 +7,6 @@
 use std::collections::{HashMap, HashSet};
 
 use async_trait::async_trait;
-use offpay_protocol::note::NoteDecoder;
 use offpay_protocol::{Amount, CloseStatement, Nonce, PaymentNote, PurseCertificate, PurseId, UnixTime};
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -16,16 +15,18 @@ use super::writer::WriteCtx;
 use crate::error::LedgerError;
 use crate::model::{AccountId, EventNotice, IdempotencyKey, TimestampMs, UserId};
 use crate::offline::audit::{self, NoteAudit, PurseTotals};
+use crate::offline::certificates;
 use crate::offline::held::{self, HeldNote};
 use crate::offline::plan::{
     self, Accounts, FRAUD_LOSS_ACCOUNT, LoadFacts, RESERVE_ACCOUNT, SettleInput, Snapshot, StoredState, Writes,
 };
+use crate::offline::signatures;
+use crate::offline::stored_note::Restorer;
 use crate::offline::{
     CloseOutcome, Device, EXPIRE_MAX, ExpiryOutcome, FraudProofRecord, HeldNoteRecord, LIST_MAX, LoadRequest,
     LoadedPurse, NOTES_MAX, NoteResult, OfflineError, OfflineStore, Purse, PurseState, RELEASE_MAX, ReleaseOutcome,
     RevocationList, UserRef,
 };
-use crate::offline::{signatures, stored_note};
 use crate::plan::{LockedAccount, account_kind, amount_of, handle_of, note_hash};
 
 /// Migration 2: offline payments.
@@ -152,8 +153,7 @@ pub fn fill_note_nonces(conn: &Connection) -> Result<(), LedgerError> {
     let mut update = conn.prepare("UPDATE notes SET nonce = ?2 WHERE rowid = ?1")?;
     for (rowid, encoded, certificate) in rows {
         let certificate = PurseCertificate::decode(&certificate).map_err(|e| storage("certificate", e))?;
-        let note = stored_note::restore(&encoded, &certificate, &mut NoteDecoder::default())
-            .map_err(|e| storage("note", e))?;
+        let note = Restorer::new(&certificate).restore(&encoded).map_err(|e| storage("note", e))?;
         update.execute(params![rowid, &note.fields().nonce.as_bytes()[..]])?;
     }
     Ok(())
@@ -244,7 +244,7 @@ fn to_purse(row: PurseRow) -> Result<Purse, LedgerError> {
         notes_held,
     ) = row;
     let id: [u8; 16] = id.as_slice().try_into().map_err(|e| storage("purse id", e))?;
-    let certificate = PurseCertificate::decode(&cert).map_err(|e| storage("certificate", e))?;
+    let certificate = certificates::decode(&cert).map_err(|e| storage("certificate", e))?;
     let close = close.map(|c| CloseStatement::decode(&c)).transpose().map_err(|e| storage("close statement", e))?;
     Ok(Purse {
         id: PurseId::from_bytes(id),
@@ -273,7 +273,7 @@ fn snapshot(conn: &Connection, purse: Purse) -> Result<Snapshot, LedgerError> {
     let mut stmt = conn.prepare_cached(
         "SELECT encoded, from_payer, held, uploaded_by, hash FROM notes WHERE purse_id = ?1 ORDER BY rowid",
     )?;
-    let mut decoder = NoteDecoder::default();
+    let mut restorer = Restorer::new(&purse.certificate);
     let mut stored = Vec::new();
     let mut states = Vec::new();
     let rows = stmt.query_map([&id.as_bytes()[..]], |r| {
@@ -288,7 +288,7 @@ fn snapshot(conn: &Connection, purse: Purse) -> Result<Snapshot, LedgerError> {
     for row in rows {
         let (bytes, from_payer, held, uploaded_by, hash) = row?;
         let hash = note_hash(&hash)?;
-        stored.push(stored_note::restore(&bytes, &purse.certificate, &mut decoder).map_err(|e| storage("note", e))?);
+        stored.push(restorer.restore(&bytes).map_err(|e| storage("note", e))?);
         states.push(StoredState { hash, from_payer, held, uploaded_by });
     }
     let mut stmt = conn.prepare_cached("SELECT fingerprint FROM fraud_proofs WHERE purse_id = ?1")?;
