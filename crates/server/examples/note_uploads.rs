@@ -17,7 +17,8 @@
 //! running `offpay serve` and writes the requests instead of sending them:
 //!
 //! ```text
-//! note_uploads prepare URL DATA_DIR OUT [NOTES] [PAYERS] [PAYEES]   # one "token<TAB>body" line per note
+//! note_uploads prepare URL DATA_DIR OUT [NOTES] [PAYERS] [PAYEES]   # one "token<TAB>body" line per note,
+//!                                                                   # round robin over the payers
 //! note_uploads verify-rate OUT                                      # raw verify_strict/s over those notes
 //! ```
 //! `DATA_DIR` is the server's own SQLite directory: the payers' purse money is deposited there
@@ -176,8 +177,13 @@ async fn prepare_for_outside_client(args: &[String]) -> Result<(), BoxError> {
     let store = open_store(Some(std::path::Path::new(data)), None).await?;
     let Prepared { notes, payee_tokens, .. } =
         prepare(url.trim_end_matches('/'), store.as_ref(), total, payers, payees).await?;
+    // Round robin over the payers (every payer's first note, then every payer's second, ...), so
+    // that uploads sent at once touch different purses, as many payers' phones syncing would.
+    let per_payer = total.div_ceil(payers);
+    let mut order: Vec<usize> = (0..notes.len()).collect();
+    order.sort_by_key(|i| i % per_payer);
     let mut lines = String::new();
-    for (payee, text) in &notes {
+    for (payee, text) in order.into_iter().map(|i| &notes[i]) {
         lines.push_str(&format!("{}\t{}\n", payee_tokens[*payee], json!({"notes": [text]})));
     }
     std::fs::write(out, lines)?;
