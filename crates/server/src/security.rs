@@ -1,6 +1,10 @@
 //! Security events (login failures, lockouts, rate-limit hits, forbidden actions) written to the
 //! store for the operator (`offpay admin security-events`). Events that a flood could repeat
-//! thousands of times a second are sampled: at most one per kind and key per minute.
+//! thousands of times a second are sampled: at most one per kind and key per minute, and at most
+//! [`KIND_MAX_PER_MINUTE`] per kind per minute whatever the keys (a botnet brings ever new
+//! addresses and handles, so keys alone do not bound the table); what the second limit drops is
+//! counted and written as one `security_events_suppressed` event with the next event of that
+//! kind after its minute.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -11,17 +15,35 @@ use crate::clock::Clock;
 
 const SAMPLE_WINDOW_MS: i64 = 60_000;
 const SAMPLE_MAX_KEYS: usize = 10_000;
+/// Most sampled events of one kind written per minute by one server.
+pub const KIND_MAX_PER_MINUTE: u32 = 120;
 
 pub struct SecurityLog {
     store: Arc<dyn Store>,
     clock: Clock,
     /// Last time an event was written per sample key.
     last: Mutex<HashMap<String, i64>>,
+    /// Per kind: the current minute's start, events written in it, events dropped in it.
+    per_kind: Mutex<HashMap<String, KindMinute>>,
+}
+
+#[derive(Clone, Copy)]
+struct KindMinute {
+    start_ms: i64,
+    written: u32,
+    dropped: u64,
+}
+
+/// What the per-kind limit decided for one event.
+struct Admission {
+    write: bool,
+    /// Events of this kind dropped in the minute that just ended (to report).
+    dropped_before: u64,
 }
 
 impl SecurityLog {
     pub fn new(store: Arc<dyn Store>, clock: Clock) -> SecurityLog {
-        SecurityLog { store, clock, last: Mutex::new(HashMap::new()) }
+        SecurityLog { store, clock, last: Mutex::new(HashMap::new()), per_kind: Mutex::new(HashMap::new()) }
     }
 
     /// Records an event; a storage failure is logged, never returned (the request goes on).
@@ -49,6 +71,74 @@ impl SecurityLog {
             }
             last.insert(sample_key, now);
         }
-        self.record(kind, detail).await;
+        let admission = self.admit(kind, now);
+        if admission.dropped_before > 0 {
+            let detail = format!("kind={kind} dropped={} in the minute before", admission.dropped_before);
+            self.record("security_events_suppressed", &detail).await;
+        }
+        if admission.write {
+            self.record(kind, detail).await;
+        }
+    }
+
+    /// The per-kind limit: a minute starts with the first event after the last one ended.
+    fn admit(&self, kind: &str, now: i64) -> Admission {
+        let mut per_kind = self.per_kind.lock().unwrap_or_else(PoisonError::into_inner);
+        let minute = per_kind.entry(kind.to_string()).or_insert(KindMinute { start_ms: now, written: 0, dropped: 0 });
+        let mut dropped_before = 0;
+        if now - minute.start_ms >= SAMPLE_WINDOW_MS {
+            dropped_before = minute.dropped;
+            *minute = KindMinute { start_ms: now, written: 0, dropped: 0 };
+        }
+        let write = minute.written < KIND_MAX_PER_MINUTE;
+        if write {
+            minute.written += 1;
+        } else {
+            minute.dropped += 1;
+        }
+        Admission { write, dropped_before }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::sync::Arc;
+
+    use offpay_ledger::open_store;
+
+    use super::{KIND_MAX_PER_MINUTE, SecurityLog};
+    use crate::clock::Clock;
+
+    /// A flood from ever new keys (a botnet's addresses and handles): one kind writes at most
+    /// its per-minute limit, other kinds are not starved by it, and the count of what was dropped
+    /// is written when the minute is over.
+    #[tokio::test]
+    async fn a_flood_of_new_keys_writes_a_bounded_number_of_events() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open_store(Some(dir.path()), None).await.unwrap();
+        let clock = Clock::manual(1_000_000);
+        let log = SecurityLog::new(Arc::clone(&store), clock.clone());
+        for i in 0..1_000 {
+            log.record_sampled("login_throttled", &format!("handle=h{i} ip=10.0.{}.{}", i / 256, i % 256), "x").await;
+        }
+        log.record_sampled("rate_limited", "ip=10.9.9.9", "y").await;
+        let events = store.security_events(5_000).await.unwrap();
+        let count = |kind: &str| events.iter().filter(|e| e.kind == kind).count();
+        assert_eq!(count("login_throttled"), KIND_MAX_PER_MINUTE as usize);
+        assert_eq!(count("rate_limited"), 1);
+        assert_eq!(count("security_events_suppressed"), 0);
+
+        clock.advance_ms(60_000);
+        log.record_sampled("login_throttled", "handle=late ip=10.8.0.1", "z").await;
+        let events = store.security_events(5_000).await.unwrap();
+        let suppressed: Vec<_> = events.iter().filter(|e| e.kind == "security_events_suppressed").collect();
+        assert_eq!(suppressed.len(), 1);
+        assert_eq!(
+            suppressed[0].detail,
+            format!("kind=login_throttled dropped={} in the minute before", 1_000 - KIND_MAX_PER_MINUTE)
+        );
+        assert_eq!(events.iter().filter(|e| e.kind == "login_throttled").count(), KIND_MAX_PER_MINUTE as usize + 1);
     }
 }
