@@ -175,3 +175,70 @@ fn run_batch(ctx: &mut WriteCtx<'_>, batch: &mut [Box<dyn Job>]) -> Result<(), r
     }
     ctx.conn.execute_batch("COMMIT")
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::error::Error;
+    use std::time::Duration;
+
+    use rusqlite::Connection;
+    use tokio::sync::broadcast;
+
+    use super::Writer;
+    use crate::error::LedgerError;
+
+    /// A batch whose COMMIT fails (here a deferred foreign key that one command leaves broken)
+    /// refuses every command in it with the same error, shared, as the cause, and writes none of
+    /// them; the batch before it, and the writer afterwards, are unaffected.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn every_command_of_a_failed_commit_gets_the_same_error_and_nothing_is_written() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(
+            "PRAGMA foreign_keys = ON;
+             CREATE TABLE parent (id INTEGER PRIMARY KEY);
+             CREATE TABLE child (id INTEGER PRIMARY KEY, parent INTEGER REFERENCES parent (id));",
+        )
+        .unwrap();
+        let (events, _) = broadcast::channel(16);
+        let writer = Writer::start(conn, events).unwrap();
+        // The first command holds the writer long enough for the next three to queue behind it
+        // and form one batch.
+        let first = writer.write(|ctx| {
+            std::thread::sleep(Duration::from_millis(1_000));
+            ctx.conn.execute("INSERT INTO parent (id) VALUES (1)", []).map_err(LedgerError::from)
+        });
+        let queued = async {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let broken = writer.write(|ctx| {
+                ctx.conn.execute_batch("PRAGMA defer_foreign_keys = ON; INSERT INTO child VALUES (1, 99);")?;
+                Ok(())
+            });
+            let fine = |id: i64| {
+                writer.write(move |ctx| {
+                    ctx.conn.execute("INSERT INTO child VALUES (?1, 1)", [id]).map_err(LedgerError::from)
+                })
+            };
+            tokio::join!(broken, fine(2), fine(3))
+        };
+        let (first, (broken, two, three)) = tokio::join!(first, queued);
+        assert_eq!(first.unwrap(), 1);
+        let causes: Vec<*const u8> = [broken.map(|_| 0), two, three]
+            .into_iter()
+            .map(|result| {
+                let error = result.unwrap_err();
+                assert!(matches!(error, LedgerError::Storage(_)), "{error:?}");
+                let cause = error.source().unwrap();
+                assert!(cause.downcast_ref::<rusqlite::Error>().is_some(), "{cause:?}");
+                cause as *const dyn Error as *const u8
+            })
+            .collect();
+        assert!(causes.iter().all(|c| *c == causes[0]), "one shared cause, not copies");
+        let rows: i64 = writer
+            .write(|ctx| ctx.conn.query_row("SELECT count(*) FROM child", [], |r| r.get(0)).map_err(LedgerError::from))
+            .await
+            .unwrap();
+        assert_eq!(rows, 0, "nothing of the failed batch was written");
+    }
+}
