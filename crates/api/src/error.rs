@@ -93,6 +93,8 @@ error_codes! {
     RequestTimeout => "request_timeout",
     /// 422: the balance is too low.
     InsufficientFunds => "insufficient_funds",
+    /// 422: the payee's username belongs to another account than `to_account`.
+    PayeeMismatch => "payee_mismatch",
     /// 429: login throttled.
     TooManyAttempts => "too_many_attempts",
     /// 429: too many requests.
@@ -145,8 +147,8 @@ mod tests {
     use super::*;
 
     /// The codes of the hand-written document this crate replaced, exactly as clients match
-    /// on them, and those added since (`receipt_for_another_card`).
-    const CODES: [&str; 39] = [
+    /// on them, and those added since (`payee_mismatch`, `receipt_for_another_card`).
+    const CODES: [&str; 40] = [
         "invalid_request",
         "invalid_amount",
         "invalid_handle",
@@ -167,6 +169,7 @@ mod tests {
         "payload_too_large",
         "request_timeout",
         "insufficient_funds",
+        "payee_mismatch",
         "too_many_attempts",
         "rate_limited",
         "too_many_websockets",

@@ -22,6 +22,12 @@ pub struct TransferRequest<A = u64> {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(max_length = 140)]
     pub memo: Option<String>,
+    /// The account number the payer expects `to` to be (a shop card names both a handle and an
+    /// account): when `to` belongs to another account, the transfer is refused with
+    /// `payee_mismatch` and nothing moves.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1, maximum = 9007199254740991_u64)]
+    pub to_account: Option<u64>,
 }
 
 /// What kind of entry a transfer answer shows.

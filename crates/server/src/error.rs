@@ -59,6 +59,8 @@ pub enum ApiError {
     RequestTimeout(u64),
     #[error("the balance is too low for this payment")]
     InsufficientFunds,
+    #[error("{0} is not the account the payment was meant for (account {1}): nothing was paid")]
+    PayeeMismatch(String, u64),
     #[error("too many failed sign-in attempts; try again in {retry_after_s} seconds")]
     TooManyAttempts { retry_after_s: u64 },
     #[error("too many requests; try again in {retry_after_s} seconds")]
@@ -94,7 +96,7 @@ impl ApiError {
             HandleTaken | IdempotencyConflict | SameAccount => StatusCode::CONFLICT,
             PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
-            InsufficientFunds => StatusCode::UNPROCESSABLE_ENTITY,
+            InsufficientFunds | PayeeMismatch(..) => StatusCode::UNPROCESSABLE_ENTITY,
             TooManyAttempts { .. } | RateLimited { .. } | TooManyWebSockets(_) => StatusCode::TOO_MANY_REQUESTS,
             Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             StorageFull(_) | Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
@@ -125,6 +127,7 @@ impl ApiError {
             PayloadTooLarge(_) => ErrorCode::PayloadTooLarge,
             RequestTimeout(_) => ErrorCode::RequestTimeout,
             InsufficientFunds => ErrorCode::InsufficientFunds,
+            PayeeMismatch(..) => ErrorCode::PayeeMismatch,
             TooManyAttempts { .. } => ErrorCode::TooManyAttempts,
             RateLimited { .. } => ErrorCode::RateLimited,
             TooManyWebSockets(_) => ErrorCode::TooManyWebsockets,

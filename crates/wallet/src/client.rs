@@ -383,7 +383,7 @@ mod tests {
         let body = r#"{"error":{"code":"insufficient_funds","message":"the balance is too low for this payment"}}"#;
         let (url, server) = canned_server(vec![response("422 Unprocessable Entity", body)]).await;
         let client = Client::new(url).unwrap();
-        let request = wire::TransferRequest { to: "bob".into(), amount: 5, memo: None };
+        let request = wire::TransferRequest { to: "bob".into(), amount: 5, memo: None, to_account: None };
         let err = client.transfer("tok", "key12345", &request).await.unwrap_err();
         assert!(err.is_refusal());
         assert_eq!(err.code(), Some("insufficient_funds"));

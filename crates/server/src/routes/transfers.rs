@@ -64,7 +64,7 @@ pub fn parse_amount(value: &Value) -> Result<Amount, ApiError> {
         (status = 408, description = "`request_timeout` (the body did not arrive in time; the connection is closed)", body = ErrorBody),
         (status = 409, description = "`idempotency_conflict` or `same_account`", body = ErrorBody),
         (status = 413, description = "`payload_too_large`", body = ErrorBody),
-        (status = 422, description = "`insufficient_funds`", body = ErrorBody),
+        (status = 422, description = "`insufficient_funds`, or `payee_mismatch` (`to` is not `to_account`)", body = ErrorBody),
         (status = 429, description = "`rate_limited` (has `Retry-After`)", body = ErrorBody),
     ))]
 pub async fn create(
@@ -76,6 +76,13 @@ pub async fn create(
     let idempotency_key = idempotency_key(&headers)?;
     let to = Handle::parse(&body.to).map_err(|e| ApiError::InvalidHandle(e.to_string()))?;
     let amount = parse_amount(&body.amount)?;
+    if let Some(expected) = body.to_account {
+        // A username never changes owner, so checking before the transfer is as good as in it.
+        let payee = state.store.user_by_handle(&to).await?.ok_or(ApiError::UnknownUser)?;
+        if u64::try_from(payee.id).ok() != Some(expected) {
+            return Err(ApiError::PayeeMismatch(to.to_string(), expected));
+        }
+    }
     let request = TransferRequest { from: auth.user.id, to, amount, idempotency_key, memo: body.memo };
     let (posted, balance) = match state.store.transfer_and_balance(&request, state.now_ms()).await {
         Ok(done) => done,

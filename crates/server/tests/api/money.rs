@@ -107,6 +107,26 @@ pub async fn refused_transfers_change_nothing(server: &TestServer) {
         let answer = client.post("/v1/transfers", Some(&alice), key, &body).await;
         assert_error(&answer, status, code);
     }
+    // A payer that names the account it expects (a shop card names a handle and an account):
+    // a handle of another account is refused before anything moves.
+    let (_, me) = client.get("/v1/me", Some(&alice)).await;
+    let alice_account = me["account"].as_u64().unwrap();
+    let (_, me) = client.get("/v1/me", Some(&bob)).await;
+    let bob_account = me["account"].as_u64().unwrap();
+    for (body, key, status, code) in [
+        (json!({"to": "bob", "amount": 100, "to_account": alice_account}), "key-mismatch-1", 422, "payee_mismatch"),
+        (
+            json!({"to": "bob", "amount": 100, "to_account": bob_account + 1000}),
+            "key-mismatch-2",
+            422,
+            "payee_mismatch",
+        ),
+        (json!({"to": "nobody", "amount": 100, "to_account": bob_account}), "key-mismatch-3", 404, "unknown_user"),
+        (json!({"to": "bob", "amount": 100, "to_account": "2"}), "key-mismatch-4", 400, "invalid_request"),
+    ] {
+        let answer = client.post("/v1/transfers", Some(&alice), Some(key), &body).await;
+        assert_error(&answer, status, code);
+    }
     let wrong_login =
         client.post("/v1/login", None, None, &json!({"handle": "alice", "password": "not the password"})).await;
     assert_error(&wrong_login, 401, "invalid_credentials");
@@ -118,8 +138,10 @@ pub async fn refused_transfers_change_nothing(server: &TestServer) {
     let report = server.store.verify().await.unwrap();
     assert!(report.problems.is_empty(), "{:?}", report.problems);
 
-    // A refused request did not use up its key: the same key works for a valid request.
-    let (status, answer) = client.send(&alice, "key-insufficient", "bob", 100_000).await;
+    // A refused request did not use up its key: the same key works for a valid request, here
+    // naming the right account.
+    let body = json!({"to": "bob", "amount": 100_000, "to_account": bob_account});
+    let (status, answer) = client.post("/v1/transfers", Some(&alice), Some("key-insufficient"), &body).await;
     assert_eq!(status, 201, "{answer}");
     assert_eq!(server.balance(&bob).await, 100_000);
 }
