@@ -170,7 +170,17 @@ fn split_into_old_layout(home: &Path) {
         conn.pragma_update(None, "user_version", 2).unwrap();
         conn.execute("ATTACH DATABASE ?1 AS source", [source.to_str().unwrap()]).unwrap();
         for table in tables {
-            conn.execute(&format!("INSERT INTO main.{table} SELECT * FROM source.{table}"), []).unwrap();
+            // The old table's own columns: newer builds add columns (the outbox's `to_account`).
+            let columns: Vec<String> = conn
+                .prepare(&format!("SELECT name FROM pragma_table_info('{table}', 'main')"))
+                .unwrap()
+                .query_map([], |r| r.get(0))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap();
+            let columns = columns.join(", ");
+            conn.execute(&format!("INSERT INTO main.{table} ({columns}) SELECT {columns} FROM source.{table}"), [])
+                .unwrap();
         }
         conn.execute("DETACH DATABASE source", []).unwrap();
         drop(conn);
@@ -233,7 +243,7 @@ fn an_old_two_file_home_moves_into_one_file_and_keeps_paying_accepting_and_synci
     assert_eq!(count(&alice.home, "SELECT count(*) FROM accepted WHERE sync_status IS NULL"), 1);
     assert_eq!(count(&alice.home, "SELECT count(*) FROM requests WHERE paid = 0"), 1);
     assert_eq!(count(&alice.home, "SELECT count(*) FROM issuer_keys"), 1);
-    assert_eq!(count(&alice.home, "PRAGMA user_version"), 4);
+    assert_eq!(count(&alice.home, "PRAGMA user_version"), 5);
 
     // Paying goes on with note 2, linked to note 1.
     let second = pay(&alice, &request(&bob, "20.00"));

@@ -19,6 +19,7 @@ mod offline_support;
 mod wallet_support;
 
 use offline_support::{accept, assert_books_balance, balances, refused_reason, sync, text_line};
+use offpay_protocol::Encoded;
 use serde_json::Value;
 use wallet_support::{Server, WalletHome};
 
@@ -63,6 +64,19 @@ fn a_shop_card_is_paid_online_and_offline_and_each_payment_is_taken_once() {
     assert_eq!(text_line(&chai.ok(&["shop", "card"]), "OPS1:"), card);
     let other_card = text_line(&other.ok(&["shop", "card", "--name", "Dosa Corner"]), "OPS1:");
     assert_ne!(other_card, card);
+    // A forged card: Chai's account and name, but the handle of the other shop. Online the
+    // wallet pays a card's handle; the server refuses it, since the handle is not the card's
+    // account, before any money moves (`payee_mismatch`), and nothing is paid offline instead.
+    let chai_card = offpay_protocol::ShopCard::from_text(&card).unwrap();
+    let mut fields = chai_card.fields().clone();
+    fields.handle = Some(offpay_protocol::Handle::parse("dosa").unwrap());
+    let forger = offpay_protocol::testkit::signing_key("card-forger");
+    fields.shop_device_key = forger.verifying_key();
+    let forged = offpay_protocol::ShopCard::sign(fields, &forger).to_text();
+    let before = (balances(&asha), balances(&other));
+    let refusal = asha.refused(&["pay-shop", &forged, "10.00", "--yes"]);
+    assert!(refusal.line.contains("payee_mismatch"), "{}", refusal.line);
+    assert_eq!((balances(&asha), balances(&other)), before, "nothing moved, online or offline");
     // A home with no card is told how to make one.
     let none = asha.refused(&["shop", "card"]);
     assert!(none.line.contains("--name"), "{}", none.line);

@@ -393,6 +393,7 @@ mod tests {
             to: "bob".into(),
             amount: amt(2_500),
             memo: memo.map(Into::into),
+            to_account: None,
             state: offpay_wallet::store::OutboxState::Pending,
             attempts: 1,
             entry_id: None,

@@ -280,6 +280,7 @@ impl WalletHome {
             to: &to,
             amount: offpay_protocol::Amount::from_minor(minor).unwrap(),
             memo: None,
+            to_account: None,
         };
         let written = store.outbox_new(&terms, 1).unwrap();
         (written.idempotency_key, session.token.clone())

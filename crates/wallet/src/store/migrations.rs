@@ -13,7 +13,7 @@
 //!
 //! Steps 1-2 are the online store's history before the two files became one; step 3 adds the
 //! offline tables (they were `offline.sqlite3`'s schema 2); step 4 the shop card and accepted
-//! receipts. A home that still has the old
+//! receipts; step 5 the account a send's payee must be. A home that still has the old
 //! `offline.sqlite3` has its rows moved in by `legacy_offline.rs` right after these steps.
 
 use rusqlite::{Connection, TransactionBehavior};
@@ -75,6 +75,9 @@ const STEPS: &[&str] = &[
         note_hash     TEXT NOT NULL,
         created_at    INTEGER NOT NULL
      ) STRICT;",
+    // 5: a send may name the account its payee must be (a shop card's account, docs/API.md
+    //    `to_account`), kept so that a retry after a lost answer is checked the same way.
+    "ALTER TABLE outbox ADD COLUMN to_account INTEGER;",
 ];
 
 /// The offline tables, as `offline.sqlite3` had them at its last schema (2).

@@ -57,6 +57,9 @@ pub struct SendTerms<'a> {
     pub amount: Amount,
     /// Already trimmed; `None` for no memo.
     pub memo: Option<&'a str>,
+    /// The account `to` must be (a shop card's account): the server refuses the send, and
+    /// nothing moves, when `to` belongs to another (`payee_mismatch`).
+    pub to_account: Option<u64>,
 }
 
 /// A send ready to go to the server.
@@ -90,6 +93,8 @@ pub struct OutboxEntry {
     pub to: String,
     pub amount: Amount,
     pub memo: Option<String>,
+    /// See [`SendTerms::to_account`].
+    pub to_account: Option<u64>,
     pub state: OutboxState,
     pub attempts: u32,
     pub entry_id: Option<i64>,
@@ -106,7 +111,7 @@ pub fn new_idempotency_key() -> String {
 }
 
 const COLUMNS: &str = "idempotency_key, server, account, to_handle, amount, memo, state, attempts, \
-                       entry_id, failure_code, created_at_ms, updated_at_ms";
+                       entry_id, failure_code, created_at_ms, updated_at_ms, to_account";
 
 impl Store {
     /// Records a new send with a fresh random key, pending, first attempt. Durable when it
@@ -201,8 +206,8 @@ fn insert_pending(
 ) -> Result<(), StoreError> {
     conn.execute(
         "INSERT INTO outbox (idempotency_key, server, account, to_handle, amount, memo, state,
-                             attempts, created_at_ms, updated_at_ms)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', 1, ?7, ?7)",
+                             attempts, created_at_ms, updated_at_ms, to_account)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', 1, ?7, ?7, ?8)",
         params![
             key,
             terms.server,
@@ -210,7 +215,11 @@ fn insert_pending(
             terms.to.as_str(),
             amount_to_sql(terms.amount)?,
             terms.memo,
-            now_ms
+            now_ms,
+            terms.to_account.map(i64::try_from).transpose().map_err(|_| StoreError::BadValue {
+                key: "to_account".into(),
+                value: format!("{:?}", terms.to_account)
+            })?
         ],
     )?;
     Ok(())
@@ -270,6 +279,7 @@ struct RawEntry {
     failure_code: Option<String>,
     created_at_ms: i64,
     updated_at_ms: i64,
+    to_account: Option<i64>,
 }
 
 impl RawEntry {
@@ -287,6 +297,7 @@ impl RawEntry {
             failure_code: row.get(9)?,
             created_at_ms: row.get(10)?,
             updated_at_ms: row.get(11)?,
+            to_account: row.get(12)?,
         })
     }
 
@@ -297,6 +308,10 @@ impl RawEntry {
             .and_then(Amount::from_minor)
             .ok_or_else(|| bad("outbox.amount", self.amount.to_string()))?;
         let state = OutboxState::parse(&self.state).ok_or_else(|| bad("outbox.state", self.state.clone()))?;
+        let to_account = self
+            .to_account
+            .map(|a| u64::try_from(a).map_err(|_| bad("outbox.to_account", a.to_string())))
+            .transpose()?;
         Ok(OutboxEntry {
             idempotency_key: self.key,
             server: self.server,
@@ -304,6 +319,7 @@ impl RawEntry {
             to: self.to,
             amount,
             memo: self.memo,
+            to_account,
             state,
             attempts: u32::try_from(self.attempts).unwrap_or(u32::MAX),
             entry_id: self.entry_id,
@@ -327,6 +343,7 @@ impl OutboxEntry {
             && self.to == terms.to.as_str()
             && self.amount == terms.amount
             && self.memo.as_deref() == terms.memo
+            && self.to_account == terms.to_account
     }
 }
 
@@ -372,6 +389,7 @@ mod tests {
                 to: &self.to,
                 amount: self.amount,
                 memo: self.memo.as_deref(),
+                to_account: None,
             }
         }
     }
@@ -412,6 +430,28 @@ mod tests {
             assert_eq!((entry.state, entry.attempts), (OutboxState::Pending, 1));
             assert!(entry.has_terms(&terms.get()));
         }
+    }
+
+    /// The account a send's payee must be is kept, across reopening, so that a retry after a
+    /// lost answer carries the same check; the same key with another account is other terms.
+    #[test]
+    fn the_payees_account_is_kept_for_retries() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(dir.path()).unwrap();
+        let terms = Terms::new("chai", 25_000, Some("Chai Point"));
+        let checked = SendTerms { to_account: Some(2002), ..terms.get() };
+        let pending = sent(store.outbox_with_key("card-pay-0001", &checked, 1).unwrap());
+        drop(store);
+        let mut store = Store::open(dir.path()).unwrap();
+        let entry = store.outbox_entry(&pending.idempotency_key).unwrap().unwrap();
+        assert_eq!(entry.to_account, Some(2002));
+        assert!(entry.has_terms(&checked));
+        assert!(!entry.has_terms(&terms.get()), "no account is other terms");
+        let elsewhere = SendTerms { to_account: Some(3003), ..terms.get() };
+        assert!(matches!(store.outbox_with_key("card-pay-0001", &elsewhere, 2).unwrap(), KeyedSend::Conflict(_)));
+        assert!(matches!(store.outbox_with_key("card-pay-0001", &checked, 3).unwrap(), KeyedSend::Send(_)));
+        let plain = sent(store.outbox_with_key("plain-pay-0001", &terms.get(), 4).unwrap());
+        assert_eq!(store.outbox_entry(&plain.idempotency_key).unwrap().unwrap().to_account, None);
     }
 
     #[test]

@@ -299,6 +299,20 @@ impl Wallet {
         memo: Option<&str>,
         key: Option<&str>,
     ) -> Result<SendReceipt, WalletError> {
+        self.send_to_account(to, amount_text, memo, key, None).await
+    }
+
+    /// [`Wallet::send`] to `to` only if `to` is account `to_account` (a shop card's account):
+    /// the server refuses it otherwise and nothing moves (`payee_mismatch`). The outbox keeps
+    /// the account, so every retry is checked the same way.
+    pub async fn send_to_account(
+        &mut self,
+        to: &str,
+        amount_text: &str,
+        memo: Option<&str>,
+        key: Option<&str>,
+        to_account: Option<u64>,
+    ) -> Result<SendReceipt, WalletError> {
         if let Some(key) = key.filter(|k| !is_valid_idempotency_key(k)) {
             return Err(WalletError::BadIdempotencyKey(key.to_string()));
         }
@@ -310,7 +324,7 @@ impl Wallet {
         let amount = currency.parse_major(amount_text)?;
 
         let server = client.server().to_string();
-        let terms = SendTerms { server: &server, account: &session.handle, to: &to, amount, memo };
+        let terms = SendTerms { server: &server, account: &session.handle, to: &to, amount, memo, to_account };
         let pending = match key {
             None => self.store.outbox_new(&terms, now_ms())?,
             Some(key) => match self.store.outbox_with_key(key, &terms, now_ms())? {
@@ -324,7 +338,7 @@ impl Wallet {
                 }
             },
         };
-        self.deliver(&client, &session, currency, &pending, &to, amount, memo).await
+        self.deliver(&client, &session, currency, &pending, &to, amount, memo, to_account).await
     }
 
     /// Sends again the payment with idempotency key `key`, with that key: the server replays the
@@ -347,7 +361,17 @@ impl Wallet {
         match self.store.outbox_retry(key, now_ms())? {
             None => Err(WalletError::UnknownSend(key.to_string())),
             Some(KeyedSend::Send(pending)) => {
-                self.deliver(&client, &session, currency, &pending, &to, entry.amount, entry.memo.as_deref()).await
+                self.deliver(
+                    &client,
+                    &session,
+                    currency,
+                    &pending,
+                    &to,
+                    entry.amount,
+                    entry.memo.as_deref(),
+                    entry.to_account,
+                )
+                .await
             }
             Some(KeyedSend::AlreadyDone(done)) => self.already_done(&client, &session, currency, &done).await,
             // `outbox_retry` compares no terms, so it never answers a conflict.
@@ -387,15 +411,14 @@ impl Wallet {
         to: &Handle,
         amount: Amount,
         memo: Option<&str>,
+        to_account: Option<u64>,
     ) -> Result<SendReceipt, WalletError> {
         let key = pending.idempotency_key.clone();
         let request = wire::TransferRequest {
             to: to.as_str().to_string(),
             amount: amount.minor(),
             memo: memo.map(str::to_string),
-            // Not named yet: a card payment's outbox row would have to keep it for retries
-            // (docs/API.md, `to_account`).
-            to_account: None,
+            to_account,
         };
         match client.transfer(&session.token, &key, &request).await {
             Ok(answer) => {

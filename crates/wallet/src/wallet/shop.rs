@@ -61,7 +61,10 @@ impl Wallet {
         let handle = card.fields().handle.clone();
         if let (false, false, Some(handle)) = (offline, paid_offline, handle) {
             let memo = card.fields().name.as_str().to_string();
-            match self.send(handle.as_str(), amount_text, Some(&memo), key).await {
+            // Paid only if the handle is the card's account: a card whose handle names someone
+            // else is refused by the server before any money moves (`payee_mismatch`).
+            let account = Some(card.fields().payee.0);
+            match self.send_to_account(handle.as_str(), amount_text, Some(&memo), key, account).await {
                 Ok(sent) => {
                     let receipt = self.fetch_receipt(card, sent.entry_id).await;
                     return Ok(ShopPaid::Online { sent, receipt });
