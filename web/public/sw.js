@@ -3,14 +3,14 @@
 // The asset list and version below are written by scripts/web-vendor (web/tools/stamp-sw.mjs).
 
 // BEGIN GENERATED
-const VERSION = "fcb7e6c2c0940df9";
+const VERSION = "2010462eb7eb57e0";
 const ASSETS = {
   "/": "sha256-hIV25eE6TW70pS03Qs7bTWi5FA2BBLPuvVMN34xjHY4=",
   "/app.css": "sha256-ll7wCJljqU8bVcWkH7Qzw5cgqSSqB2xDkKiJprZxYnA=",
   "/icons/icon-192.png": "sha256-gT9LRu233qKbhm/Cg8jhxJU2yx0PvuFrXTd0yXU4gwA=",
   "/icons/icon-512.png": "sha256-hVjENhAQqIxuA+4AHfCS7O58bgGha+CDQqiz1o8EUEk=",
   "/icons/icon.svg": "sha256-UiaeFsNB9IZfs/q6ihmGhvseh0thBTWtVVMl3eVqNfY=",
-  "/js/api.js": "sha256-SWdnbdcgZ75aQc7jsJY62wGfrgcRfiZq0T0OPyfeIXs=",
+  "/js/api.js": "sha256-qYNpiSZvDd0vhq/MtAZYBhaTqPkvBz+fEyh+Bf5uUUw=",
   "/js/intents.js": "sha256-D4VsKVCWHr5qR+b1H/azh55l9FhDOELDw6VkzRbD9qI=",
   "/js/live.js": "sha256-q5DZJ4MARs9rxayJJfd+Na6pfxTFYhjHaCBakX/cYs4=",
   "/js/main.js": "sha256-4a2+fGxLtduOqptpBOzfbFUpRn+9SvD0dz9RZ/e+zVQ=",
@@ -40,14 +40,14 @@ const ASSETS = {
   "/js/pages/note.js": "sha256-r+cLieNQOeAMvSOXbCJrpe0QaftMx5cokGsEmJmr5kg=",
   "/js/pages/offline-home.js": "sha256-NOH6pkb1MKcGrInpRppEcNuS+F1GpokcVJTRQyCMoGk=",
   "/js/pages/offline-off.js": "sha256-kHVgQ9Mz1NS5lm3PbNfsGgugPbP0Ksd6YPViDlB7LLY=",
-  "/js/pages/pay-card.js": "sha256-oAWgdM/bxeDVNu5V+a9toFE32cTFMTQ7eie2LYW33bs=",
+  "/js/pages/pay-card.js": "sha256-8jYpiLqLMLaItO1P+z6Rg98HDPa6KWht9XV+8Fq0w2A=",
   "/js/pages/pay.js": "sha256-8u4UNJnHzCAlwtljE9V4apFoNlegYdvGu1KNOWnW5dM=",
   "/js/pages/pin.js": "sha256-EOtQWRgW46uALELHV3LxFR1/vblQVeEtBQBUcMbWeBk=",
   "/js/pages/purse.js": "sha256-7pMVtDBCKuOHlSZN/CmEvakNdDundYGaRJATpdPUZJM=",
   "/js/pages/receipt.js": "sha256-nfFU6mL+w0sjfCKrhbiBtjL2i29hhhZydCvW5yFkJE4=",
   "/js/pages/receive.js": "sha256-4IDVDaSCA+ivlL+yBcJ88v/iodgfenL8hsJoQDs4Z1g=",
   "/js/pages/result.js": "sha256-cPgrYcJHeVaJFjepnVyQX81F1G5SgyP11gprOz4alhk=",
-  "/js/pages/send.js": "sha256-BgbKcatKmGoeCicL7fMwbY7z1q6p9veOuuixQdVVfEk=",
+  "/js/pages/send.js": "sha256-3014xEJvti11KFLmKsoT8OPxRPgSp8V1glKuR1S/3ag=",
   "/js/pages/shop-card.js": "sha256-z0kSjtLwfL0KKKmvrWZGNNelMa7dJJ7ppp42c+mImC8=",
   "/js/pages/shop.js": "sha256-MAN143AHdqmoWR9xDhvwPHV5WylgS5sO9EwA5NA8Wzg=",
   "/js/pages/sync.js": "sha256-6KyRSHVMicWdbbfGOxiwRKX+pGIjJWwyOqr7VGf07nk=",

@@ -9,6 +9,7 @@ const PLAIN = {
   insufficient_funds: "Not enough money in your balance.",
   unknown_user: "There is no user with that username.",
   same_account: "You cannot send money to yourself.",
+  payee_mismatch: "This shop card's username belongs to someone other than the account it names. Nothing was paid: do not pay this card.",
   account_frozen: "Your account is frozen. Contact the operator.",
   invalid_amount: "That amount is not valid.",
   invalid_memo: "The message may not contain line breaks or special text-direction characters.",
@@ -75,8 +76,12 @@ export const api = {
   changePassword: (token, current, next) =>
     call("POST", "/v1/password", { token, body: { current_password: current, new_password: next } }),
   me: (token) => call("GET", "/v1/me", { token }),
-  transfer: (token, idempotencyKey, to, amount, memo) =>
-    call("POST", "/v1/transfers", { token, idempotencyKey, body: memo ? { to, amount, memo } : { to, amount } }),
+  // toAccount: the account `to` must be (a shop card's account), else 422 payee_mismatch and nothing moves.
+  transfer: (token, idempotencyKey, to, amount, memo, toAccount) =>
+    call("POST", "/v1/transfers", {
+      token, idempotencyKey,
+      body: { to, amount, ...(memo ? { memo } : {}), ...(toAccount !== undefined ? { to_account: toAccount } : {}) },
+    }),
   // card: the paid shop card's nonce prefix (8 hex digits); the first card named stays bound to the payment.
   receipt: (token, entryId, card) =>
     call("GET", `/v1/receipts/${encodeURIComponent(entryId)}?${new URLSearchParams(card ? { card } : {})}`, { token }),

@@ -347,8 +347,26 @@ test("shop card: customer online, shop offline: the server's receipt is scanned 
     async (b) => new Uint8Array(nodeSign(null, b, forgerKey))));
   await refusedAtCounter(forged, "bad_receipt_signature");
 
+  // A forged card: the shop's account and name, but another user's handle. Online the wallet pays
+  // a card's handle; it names the card's account too, so the server refuses (payee_mismatch)
+  // before any money moves.
+  const shopMe = await me(shop.page);
+  const cardForger = keyFrom("offpay-e2e/card-forger");
+  const forgerPub = new Uint8Array(Buffer.from(createPublicKey(cardForger).export({ format: "jwk" }).x, "base64url"));
+  const forgedCard = toText(await encodeCard({
+    payee: BigInt(shopMe.account), shopDeviceKey: forgerPub, currency: "INR", issuedAt: 1767225600n, handle: "othershop", name: "Chai Corner",
+  }, async (b) => new Uint8Array(nodeSign(null, b, cardForger))));
+  const before = (await me(cust.page)).balance;
+  await payCard(cust.page, forgedCard, "5.00", counter());
+  await cust.page.getByRole("heading", { name: "Payment failed" }).waitFor();
+  assert.match(await textOf(cust.page, "failure-reason"), /belongs to someone other than the account it names\. Nothing was paid/);
+  assert.equal((await me(cust.page)).balance, before, "nothing moved");
+  // The browser logs the refused request (its 422) as a failed resource load; nothing else.
+  const refused = cust.errors.filter((e) => /status of 422 .*\/v1\/transfers/.test(e));
+  assert.equal(refused.length, 1, JSON.stringify(cust.errors));
+
   assert.deepEqual(shop.errors, []);
-  assert.deepEqual(cust.errors, []);
+  assert.deepEqual(cust.errors.filter((e) => !refused.includes(e)), []);
   await shop.context.close();
   await cust.context.close();
 });

@@ -67,11 +67,16 @@ export async function cardForm(app, section, text) {
   return node;
 }
 
-/** The online transfer to the card's handle, kept as a send intent first (as pages/send.js). */
+/**
+ * The online transfer to the card's handle, kept as a send intent first (as pages/send.js), paid
+ * only if that handle is the card's account (`toAccount`, kept in the intent for a retry): a
+ * forged card whose handle is someone else's is refused before any money moves.
+ */
 async function payOnline(app, card, minor, line, button) {
-  const intent = await beginIntent(app.session.handle, "send", { to: card.handle, amount: minor, memo: null, shop: card.name });
+  const toAccount = Number(card.payee);
+  const intent = await beginIntent(app.session.handle, "send", { to: card.handle, amount: minor, memo: null, shop: card.name, toAccount });
   try {
-    const r = await runIntent(intent, (key) => api.transfer(app.session.token, key, card.handle, minor));
+    const r = await runIntent(intent, (key) => api.transfer(app.session.token, key, card.handle, minor, undefined, toAccount));
     app.me = { ...(app.me ?? {}), balance: r.balance };
     app.showResult({ ok: true, summary: `Paid ${app.money(minor)} to ${card.name}. Your balance is now ${app.money(r.balance)}.`,
       details: await receiptForShop(app, r.transfer?.entry_id, minor, card) });
