@@ -2,7 +2,8 @@
 // did the work (the request reaches the server, which moves the money; the phone sees the
 // connection drop), then the person retries: after a reload (send, purse load) or with "Try
 // again" (purse close, which also checks that the "Offline" indicator the lost answer turned on
-// clears once the server answers again). Send, purse load and purse close each move money once:
+// clears once the server answers again), or from Send (a shop card payment, whose finishing names
+// the card's account again). Send, purse load and purse close each move money once:
 // the retry reuses the intent's idempotency key (js/intents.js, js/offline/close.js) and the
 // server answers with the first outcome.
 //
@@ -91,6 +92,44 @@ test("a send whose answer was lost is finished after a reload and pays once", as
   await a.page.getByLabel("To").waitFor();
   assert.equal(await a.page.getByTestId("unfinished-send").count(), 0);
   assert.deepEqual(a.errors.filter((e) => !/Failed to load resource|ERR_CONNECTION_RESET/.test(e)), []);
+});
+
+test("a shop card payment whose answer was lost is finished from Send with the card's account named again, and pays once", async () => {
+  const shop = await phone(browser);
+  const cust = await phone(browser);
+  await register(shop.page, srv.url, "kiosk", "kiosk-secret-1");
+  await shop.page.getByRole("link", { name: "Shop card" }).click();
+  await shop.page.getByLabel("Shop name").fill("Kiosk");
+  await shop.page.getByRole("button", { name: "Make card" }).click();
+  const cardText = await shop.page.getByRole("textbox", { name: "Shop card text", includeHidden: true }).inputValue();
+  const kiosk = await shop.page.evaluate(async () => {
+    const s = JSON.parse(localStorage.getItem("offpay.session"));
+    return (await (await fetch("/v1/me", { headers: { Authorization: `Bearer ${s.token}` } })).json()).account;
+  });
+  await register(cust.page, srv.url, "cyra", "cyra-secret-1");
+  await depositAndReload(cust.page, srv, "cyra", "50.00");
+
+  await cust.page.getByRole("link", { name: "Pay", exact: true }).click();
+  await cust.page.getByRole("textbox", { name: /^(Payment request|Shop card)$/ }).fill(cardText);
+  await cust.page.getByRole("button", { name: "Pay", exact: true }).click();
+  const group = cust.page.getByRole("group", { name: "Pay Kiosk" });
+  await group.getByLabel("Amount").fill("12.00");
+  const answered = await loseNextAnswer(cust.page, "**/v1/transfers");
+  await group.getByRole("button", { name: "Confirm" }).click();
+  assert.equal(await answered.status, 201, "the server made the transfer");
+  await waitText(cust.page, "main", "open Send to check and finish it");
+
+  // Finishing it from Send names the card's account again (a forged card stays refused).
+  const bodies = [];
+  await cust.page.route("**/v1/transfers", (route) => { bodies.push(route.request().postDataJSON()); return route.fallback(); });
+  await cust.page.evaluate(() => { location.hash = "#/send"; });
+  await cust.page.getByTestId("unfinished-send").waitFor();
+  await cust.page.getByRole("button", { name: "Check and finish" }).click();
+  await cust.page.getByRole("heading", { name: "Payment successful" }).waitFor();
+  assert.deepEqual(bodies, [{ to: "kiosk", amount: 1_200, to_account: kiosk }]);
+  assert.equal(await balanceOf(cust.page), 3_800, "paid once");
+  assert.equal(await balanceOf(shop.page), 1_200);
+  assert.deepEqual(cust.errors.filter((e) => !/Failed to load resource|ERR_CONNECTION_RESET/.test(e)), []);
 });
 
 test("a purse load whose answer was lost is finished after a reload and reserves once", async () => {
