@@ -102,6 +102,11 @@ pub struct LoginThrottle {
     pub last_failure_ms: TimestampMs,
 }
 
+/// Most rows of other keys a login call removes, on both backends: forgettable failure rows
+/// (`record_login_failure`) and, on PostgreSQL, expired guesses. More than the one row a call
+/// adds, so a flood from ever new addresses cannot grow the tables beyond their windows.
+pub(crate) const LOGIN_PRUNE_MAX: i64 = 100;
+
 /// The times one recorded login failure writes (both backends compute them here).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct FailureRule {

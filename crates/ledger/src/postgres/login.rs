@@ -5,7 +5,7 @@
 use deadpool_postgres::Pool;
 
 use crate::error::LedgerError;
-use crate::model::{FailureRule, LoginGuess, LoginThrottle, TimestampMs, UserId};
+use crate::model::{FailureRule, LOGIN_PRUNE_MAX, LoginGuess, LoginThrottle, TimestampMs, UserId};
 
 /// Migration: failures are forgotten after a while (`last_failure_ms`), guess budgets per key,
 /// device tokens from successful logins.
@@ -39,12 +39,8 @@ pub const FORGET_MIGRATION: &str = r#"
     CREATE INDEX login_throttle_by_forget ON login_throttle (forget_at_ms);
 "#;
 
-/// Most expired guesses, or forgettable failure rows, of other keys removed per call (the rest
-/// go on later calls): more than the one row a call adds.
-const PRUNE_MAX: i64 = 100;
-
 /// Adds a failure to `key` (from 1 again when its last one is older than `forget_after_ms`) and
-/// removes up to [`PRUNE_MAX`] rows of other keys that may be forgotten by now (rows another
+/// removes up to [`LOGIN_PRUNE_MAX`] rows of other keys that may be forgotten by now (rows another
 /// transaction holds are left for a later call).
 pub async fn record_login_failure(
     pool: &Pool,
@@ -58,7 +54,7 @@ pub async fn record_login_failure(
         .execute(
             "DELETE FROM login_throttle WHERE key IN
                (SELECT key FROM login_throttle WHERE forget_at_ms <= $1 LIMIT $2 FOR UPDATE SKIP LOCKED)",
-            &[&now_ms, &PRUNE_MAX],
+            &[&now_ms, &LOGIN_PRUNE_MAX],
         )
         .await?;
     let rule = FailureRule::new(now_ms, forget_after_ms, lock_ms);
@@ -95,7 +91,7 @@ pub async fn take_login_guess(
         .execute(
             "DELETE FROM login_guesses WHERE id IN
                (SELECT id FROM login_guesses WHERE expires_at_ms <= $1 LIMIT $2 FOR UPDATE SKIP LOCKED)",
-            &[&now_ms, &PRUNE_MAX],
+            &[&now_ms, &LOGIN_PRUNE_MAX],
         )
         .await?;
     let tx = client.transaction().await?;

@@ -361,7 +361,20 @@ impl Store for PostgresStore {
         bind: Option<[u8; 4]>,
         now_ms: TimestampMs,
     ) -> Result<Option<[u8; 4]>, LedgerError> {
-        reads::receipt_card(&self.pool, entry_id, bind, now_ms).await
+        // The insert (which waits for a concurrent one of the same entry) and the read are
+        // separate statements, so the read sees whichever binding committed first.
+        let client = self.pool.get().await?;
+        if let Some(card) = bind {
+            client
+                .execute(
+                    "INSERT INTO receipt_cards (entry_id, card, created_at_ms) VALUES ($1, $2, $3)
+                     ON CONFLICT (entry_id) DO NOTHING",
+                    &[&entry_id, &&card[..], &now_ms],
+                )
+                .await?;
+        }
+        let row = client.query_opt("SELECT card FROM receipt_cards WHERE entry_id = $1", &[&entry_id]).await?;
+        row.map(|r| crate::plan::card_prefix(r.try_get(0)?)).transpose()
     }
 
     async fn history(

@@ -12,7 +12,7 @@ use tokio_postgres::types::ToSql;
 use crate::chain::{EntryFields, PostingFields};
 use crate::error::LedgerError;
 use crate::model::*;
-use crate::plan::{amount_of, card_prefix, entry_kind, handle_of, note_hash};
+use crate::plan::{amount_of, entry_kind, handle_of, note_hash};
 use crate::verify::{StoredAccount, Verifier};
 
 /// A user by `column` (`id` or `handle`).
@@ -79,28 +79,6 @@ pub async fn balance(pool: &Pool, user: UserId) -> Result<Amount, LedgerError> {
         .await?;
     let row = client.query_opt(&statement, &[&user]).await?.ok_or(LedgerError::UnknownUser)?;
     amount_of(row.try_get(0)?)
-}
-
-/// `Store::receipt_card`: the insert (which waits for a concurrent one of the same entry) and
-/// the read are separate statements, so the read sees whichever binding committed first.
-pub async fn receipt_card(
-    pool: &Pool,
-    entry_id: EntryId,
-    bind: Option<[u8; 4]>,
-    now_ms: TimestampMs,
-) -> Result<Option<[u8; 4]>, LedgerError> {
-    let client = pool.get().await?;
-    if let Some(card) = bind {
-        client
-            .execute(
-                "INSERT INTO receipt_cards (entry_id, card, created_at_ms) VALUES ($1, $2, $3)
-                 ON CONFLICT (entry_id) DO NOTHING",
-                &[&entry_id, &&card[..], &now_ms],
-            )
-            .await?;
-    }
-    let row = client.query_opt("SELECT card FROM receipt_cards WHERE entry_id = $1", &[&entry_id]).await?;
-    row.map(|r| card_prefix(r.try_get(0)?)).transpose()
 }
 
 pub async fn transfer_entry(

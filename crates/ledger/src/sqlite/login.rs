@@ -5,7 +5,7 @@
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::error::LedgerError;
-use crate::model::{FailureRule, LoginGuess, LoginThrottle, TimestampMs, UserId};
+use crate::model::{FailureRule, LOGIN_PRUNE_MAX, LoginGuess, LoginThrottle, TimestampMs, UserId};
 
 /// Migration: failures are forgotten after a while (`last_failure_ms`), guess budgets per key,
 /// device tokens from successful logins.
@@ -40,13 +40,8 @@ pub const FORGET_MIGRATION: &str = r#"
     CREATE INDEX login_throttle_by_forget ON login_throttle (forget_at_ms);
 "#;
 
-/// Most forgettable failure rows of other keys removed per recorded failure: more than the one
-/// row a failure adds, so a flood of failures from ever new addresses cannot grow the table
-/// beyond what was written within the forget-after window.
-pub const PRUNE_MAX: i64 = 100;
-
 /// Adds a failure to `key` (from 1 again when its last one is older than `forget_after_ms`) and
-/// removes up to [`PRUNE_MAX`] rows of other keys that may be forgotten by now.
+/// removes up to [`LOGIN_PRUNE_MAX`] rows of other keys that may be forgotten by now.
 pub fn record_login_failure(
     conn: &Connection,
     key: &str,
@@ -58,7 +53,7 @@ pub fn record_login_failure(
         "DELETE FROM login_throttle WHERE key IN
            (SELECT key FROM login_throttle WHERE forget_at_ms <= ?1 LIMIT ?2)",
     )?
-    .execute(params![now_ms, PRUNE_MAX])?;
+    .execute(params![now_ms, LOGIN_PRUNE_MAX])?;
     let rule = FailureRule::new(now_ms, forget_after_ms, lock_ms);
     let (failures, locked_until_ms, last_failure_ms): (i64, i64, i64) = conn
         .prepare_cached(

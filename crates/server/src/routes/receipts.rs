@@ -96,6 +96,7 @@ fn card_prefix(text: &str) -> Result<[u8; 4], ApiError> {
     if text.len() != 8 || !text.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
         return Err(bad());
     }
-    let bytes = hex::decode(text).map_err(|_| bad())?;
-    <[u8; 4]>::try_from(bytes.as_slice()).map_err(|_| bad())
+    let mut prefix = [0u8; 4];
+    hex::decode_to_slice(text, &mut prefix).map_err(|_| bad())?;
+    Ok(prefix)
 }
