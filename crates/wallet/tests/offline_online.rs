@@ -1,337 +1,164 @@
-//! The online half of offline payment (purse load, sync, close) over real HTTP, against a small
-//! in-test server that follows docs/API-OFFLINE.md (the real server's offline endpoints are
-//! built separately; this checks the wallet's side of the contract): the load's idempotency key
-//! is stored before the call and reused after a lost answer, notes are uploaded and their
-//! results recorded, revocations stop a revoked device, and a close is signed and sent.
+//! The online half of offline payment (purse load, sync, close) through the wallet's front door,
+//! against the real server over real HTTP (`real_server`: `offpay_server` over a SQLite file,
+//! behind a relay that can lose one answer). Checks the wallet's side of docs/API-OFFLINE.md and
+//! that the ledger ends where the wallets say: a load whose answer was lost is finished with the
+//! same key and loads once, notes are uploaded and settled once whoever uploads first, a close
+//! returns the unspent rest, and a device cloned from a backup is caught by the server, revoked,
+//! and refused by payees who synced.
 
 #![allow(clippy::unwrap_used, clippy::panic)]
 
-mod offline_support;
+mod real_server;
 
-use std::sync::{Arc, Mutex};
-
-use offline_support::{amt, issuer};
-use offpay_protocol::testkit::{DAY, bytes16};
-use offpay_protocol::{
-    AccountId, Amount, CertificateFields, CloseStatement, CurrencyCode, Encoded, PaymentNote, PurseCertificate, PurseId,
-};
-use offpay_wallet::ServerUrl;
+use offpay_protocol::{AccountId, Amount, Handle};
 use offpay_wallet::Wallet;
-use offpay_wallet::offline::api::OfflineApi;
-use offpay_wallet::offline::{OfflineError, OnlineSession, PurseStatus, UploadStatus, unix_now};
-use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use offpay_wallet::offline::{OfflineError, PurseStatus, SyncReport, UploadStatus, unix_now};
+use real_server::RealServer;
 
-/// One request as the test server saw it.
-#[derive(Debug, Clone)]
-struct Seen {
-    method: String,
-    path: String,
-    idempotency_key: Option<String>,
-    body: Value,
+fn amt(minor: u64) -> Amount {
+    Amount::from_minor(minor).unwrap()
 }
 
-#[derive(Default)]
-struct ServerState {
-    seen: Vec<Seen>,
-    /// Drop the connection instead of answering the next `POST /v1/purses`.
-    lose_next_load: bool,
-    /// Certificates issued, by idempotency key (a replayed key gets the same one).
-    loads: Vec<(String, String)>,
-    settled: Vec<String>,
-    revoked_devices: Vec<String>,
-    closed: Vec<String>,
-}
-
-type Shared = Arc<Mutex<ServerState>>;
-
-fn account_of(token: &str) -> Option<(&'static str, u64)> {
-    match token {
-        "tok-alice" => Some(("alice", 1001)),
-        "tok-bob" => Some(("bob", 2002)),
-        _ => None,
-    }
-}
-
-/// Answers one request: `None` means drop the connection without answering.
-fn answer(state: &Shared, seen: &Seen, token: Option<&str>) -> Option<(u16, Value)> {
-    let mut s = state.lock().unwrap();
-    s.seen.push(seen.clone());
-    let me = token.and_then(account_of);
-    let now = unix_now();
-    let unauthorized = (401, json!({"error": {"code": "unauthorized", "message": "log in"}}));
-    Some(match (seen.method.as_str(), seen.path.as_str()) {
-        ("GET", "/v1/config") => (
-            200,
-            json!({"currency": "INR", "decimals": 2,
-            "offline": {"per_payment_cap": 20000, "purse_max": 200000, "validity_secs": 3 * DAY, "grace_secs": DAY,
-            "loss_allowance": 0, "max_open_purses": 4}}),
-        ),
-        ("GET", "/v1/issuer-keys") => {
-            let key = issuer().verifying_key();
-            (
-                200,
-                json!({"keys": [{"key_id": offpay_protocol::crypto::key_id(&key).to_hex(),
-                "public_key": hex::encode(key.as_bytes()), "not_before": now - DAY, "not_after": now + 30 * DAY}]}),
-            )
-        }
-        ("GET", "/v1/revocations") => (200, json!({"purses": [], "devices": s.revoked_devices})),
-        (_, _) if me.is_none() => unauthorized,
-        ("GET", "/v1/me") => {
-            let (handle, account) = me.unwrap();
-            (200, json!({"handle": handle, "account": account, "balance": 100000, "currency": "INR", "frozen": false}))
-        }
-        ("POST", "/v1/devices") => (201, json!({"public_key": seen.body["public_key"], "status": "active"})),
-        ("POST", "/v1/purses") => {
-            if s.lose_next_load {
-                s.lose_next_load = false;
-                return None;
-            }
-            let key = seen.idempotency_key.clone().unwrap();
-            let text = match s.loads.iter().find(|(k, _)| *k == key) {
-                Some((_, text)) => text.clone(),
-                None => {
-                    let mut device = [0u8; 32];
-                    hex::decode_to_slice(seen.body["device_public_key"].as_str().unwrap(), &mut device).unwrap();
-                    let amount = seen.body["amount"].as_u64().unwrap();
-                    let fields = CertificateFields {
-                        purse_id: PurseId::from_bytes(bytes16(&key)),
-                        account: AccountId(me.unwrap().1),
-                        device_key: offpay_protocol::VerifyingKey::from_bytes(&device).unwrap(),
-                        currency: CurrencyCode::INR,
-                        amount: amt(amount),
-                        per_payment_cap: amt(amount.min(20_000)),
-                        valid_from: now - 60,
-                        valid_until: now + 3 * DAY,
-                    };
-                    let text = PurseCertificate::issue(fields, &issuer()).unwrap().to_text();
-                    s.loads.push((key, text.clone()));
-                    text
-                }
-            };
-            let cert = PurseCertificate::from_text(&text).unwrap();
-            (
-                201,
-                json!({"purse_id": cert.purse_id().to_hex(), "certificate": text, "amount": cert.fields().amount.minor(),
-                "device_public_key": seen.body["device_public_key"], "settled": 0, "returned": 0,
-                "held": cert.fields().amount.minor(), "recovered": 0, "fraud_loss": 0, "loss_allowance": 0,
-                "notes_held": 0, "state": "open",
-                "per_payment_cap": 20000, "valid_from": cert.fields().valid_from, "valid_until": cert.fields().valid_until,
-                "balance": 50000}),
-            )
-        }
-        ("GET", "/v1/purses") => {
-            let purses: Vec<Value> = s
-                .loads
-                .iter()
-                .map(|(_, text)| {
-                    let cert = PurseCertificate::from_text(text).unwrap();
-                    let id = cert.purse_id().to_hex();
-                    let state = if s.closed.contains(&id) { "closed" } else { "open" };
-                    json!({"purse_id": id, "device_public_key": "", "amount": cert.fields().amount.minor(),
-                        "per_payment_cap": 20000, "settled": 0, "returned": 0, "held": 0, "recovered": 0,
-                        "fraud_loss": 0, "loss_allowance": 0, "notes_held": 0, "state": state,
-                        "valid_from": cert.fields().valid_from, "valid_until": cert.fields().valid_until})
-                })
-                .collect();
-            (200, json!({"purses": purses}))
-        }
-        ("POST", "/v1/notes") => {
-            let mut results = Vec::new();
-            for text in seen.body["notes"].as_array().unwrap() {
-                let note = PaymentNote::from_text(text.as_str().unwrap()).unwrap();
-                let hash = note.hash().to_hex();
-                let status = if s.settled.contains(&hash) { "duplicate" } else { "settled" };
-                s.settled.push(hash.clone());
-                results.push(json!({"note": hash, "status": status, "reason": null, "amount": note.amount().minor()}));
-            }
-            (200, json!({"results": results}))
-        }
-        ("POST", path) if path.starts_with("/v1/purses/") && path.ends_with("/close") => {
-            let close = CloseStatement::from_text(seen.body["close"].as_str().unwrap()).unwrap();
-            let id = close.fields().purse_id;
-            s.closed.push(id.to_hex());
-            let cert = s
-                .loads
-                .iter()
-                .map(|(_, t)| PurseCertificate::from_text(t).unwrap())
-                .find(|c| c.purse_id() == id)
-                .unwrap();
-            close.verify(&cert).unwrap();
-            let amount = cert.fields().amount.minor() - close.fields().total_spent.minor();
-            (200, json!({"returned": amount, "held": 0, "balance": 100000, "fraud": false}))
-        }
-        _ => (404, json!({"error": {"code": "not_found", "message": "no such endpoint"}})),
-    })
-}
-
-/// A real HTTP/1.1 listener on 127.0.0.1, one request per connection.
-async fn start_server(state: Shared) -> ServerUrl {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = ServerUrl::parse(&format!("http://{}", listener.local_addr().unwrap())).unwrap();
-    tokio::spawn(async move {
-        loop {
-            let Ok((mut socket, _)) = listener.accept().await else { return };
-            let state = state.clone();
-            tokio::spawn(async move {
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 8192];
-                let (head, body) = loop {
-                    let n = socket.read(&mut chunk).await.unwrap_or(0);
-                    if n == 0 {
-                        return;
-                    }
-                    buf.extend_from_slice(&chunk[..n]);
-                    if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                        let head = String::from_utf8_lossy(&buf[..end]).to_string();
-                        let length = head
-                            .lines()
-                            .find_map(|l| {
-                                l.to_ascii_lowercase()
-                                    .strip_prefix("content-length:")
-                                    .map(|v| v.trim().parse::<usize>().unwrap())
-                            })
-                            .unwrap_or(0);
-                        while buf.len() < end + 4 + length {
-                            let n = socket.read(&mut chunk).await.unwrap_or(0);
-                            if n == 0 {
-                                return;
-                            }
-                            buf.extend_from_slice(&chunk[..n]);
-                        }
-                        break (head, buf[end + 4..end + 4 + length].to_vec());
-                    }
-                };
-                let mut lines = head.lines();
-                let mut first = lines.next().unwrap().split(' ');
-                let (method, path) = (first.next().unwrap().to_string(), first.next().unwrap().to_string());
-                let header = |name: &str| {
-                    head.lines().skip(1).find_map(|l| {
-                        let (k, v) = l.split_once(':')?;
-                        k.eq_ignore_ascii_case(name).then(|| v.trim().to_string())
-                    })
-                };
-                let token = header("authorization").and_then(|v| v.strip_prefix("Bearer ").map(str::to_string));
-                let body = if body.is_empty() { Value::Null } else { serde_json::from_slice(&body).unwrap() };
-                let seen = Seen { method, path, idempotency_key: header("idempotency-key"), body };
-                let Some((status, json)) = answer(&state, &seen, token.as_deref()) else {
-                    return; // drop the connection: the answer is lost
-                };
-                let body = json.to_string();
-                let response = format!(
-                    "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-                let _ = socket.write_all(response.as_bytes()).await;
-                let _ = socket.shutdown().await;
-            });
-        }
-    });
-    url
-}
-
-fn session(url: &ServerUrl, token: &str, handle: &str) -> OnlineSession {
-    OnlineSession {
-        api: OfflineApi::new(url.clone(), token.to_string()).unwrap(),
-        handle: offpay_protocol::Handle::parse(handle).unwrap(),
-    }
+/// `sync` through the front door; the offline half's report.
+async fn sync(wallet: &mut Wallet) -> SyncReport {
+    wallet.sync().await.unwrap().offline.unwrap().report
 }
 
 #[tokio::test]
 async fn load_pay_accept_sync_and_close_over_http() {
-    let state: Shared = Arc::default();
-    let url = start_server(state.clone()).await;
-    let alice_dir = tempfile::tempdir().unwrap();
-    let bob_dir = tempfile::tempdir().unwrap();
-    let mut alice = Wallet::open(alice_dir.path()).unwrap();
-    let mut bob = Wallet::open(bob_dir.path()).unwrap();
-    let alice_online = session(&url, "tok-alice", "alice");
-    let bob_online = session(&url, "tok-bob", "bob");
+    let server = RealServer::start().await;
+    let (alice_dir, bob_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut alice = server.wallet(alice_dir.path(), "alice").await;
+    let mut bob = server.wallet(bob_dir.path(), "bob").await;
+    server.deposit("alice", 100_000).await;
 
     // The first load's answer is lost: the outcome is unknown, the key stays pending.
-    state.lock().unwrap().lose_next_load = true;
-    let err = alice.load_purse_with(&alice_online, "500.00", unix_now()).await.unwrap_err();
+    server.lose_answer_to("POST /v1/purses ");
+    let err = alice.load_purse("500.00", unix_now()).await.unwrap_err();
     assert!(matches!(err, OfflineError::LoadUncertain { .. }), "{err:?}");
-    assert!(alice.offline_store().purses().unwrap().is_empty());
+    assert!(alice.purses().unwrap().is_empty());
+    // The server did load it.
+    assert_eq!(server.balance("alice").await, 50_000);
     // A load of another amount must wait for that one.
-    let err = alice.load_purse_with(&alice_online, "10.00", unix_now()).await.unwrap_err();
+    let err = alice.load_purse("10.00", unix_now()).await.unwrap_err();
     assert!(matches!(err, OfflineError::LoadPending { amount: 50_000 }), "{err:?}");
-    // Running the same load again finishes it with the same key.
-    let loaded = alice.load_purse_with(&alice_online, "500.00", unix_now()).await.unwrap();
+    // Running the same load again finishes it with the same key, and loads nothing more.
+    let (loaded, offline) = alice.load_purse("500.00", unix_now()).await.unwrap();
     assert!(loaded.resumed);
-    assert_eq!(loaded.balance, Some(amt(50_000)));
-    assert_eq!(alice.offline_balance(unix_now()).unwrap(), amt(50_000));
-    {
-        let s = state.lock().unwrap();
-        let keys: Vec<_> = s
-            .seen
-            .iter()
-            .filter(|r| r.path == "/v1/purses" && r.method == "POST")
-            .map(|r| r.idempotency_key.clone().unwrap())
-            .collect();
-        assert_eq!(keys.len(), 2, "{keys:?}");
-        assert_eq!(keys[0], keys[1]);
-        assert_eq!(s.loads.len(), 1);
-        let device = s.seen.iter().find(|r| r.path == "/v1/devices").unwrap();
-        assert_eq!(device.body["public_key"], alice.offline_store().device_public_hex());
-        // The private key never left: no request body carries more than the public key.
-        let secret_hex = {
-            let raw = rusqlite::Connection::open(alice.store().path()).unwrap();
-            let secret: Vec<u8> = raw.query_row("SELECT secret FROM device", [], |r| r.get(0)).unwrap();
-            hex::encode(secret)
-        };
-        assert!(s.seen.iter().all(|r| !r.body.to_string().contains(&secret_hex)));
-    }
+    assert_eq!((loaded.balance, offline), (Some(amt(50_000)), amt(50_000)));
+    assert_eq!(server.balance("alice").await, 50_000);
+    let keys = server.keys_sent_with("POST /v1/purses ");
+    assert_eq!(keys.len(), 2, "{keys:?}");
+    assert_eq!(keys[0], keys[1]);
+    // The device's public key was registered; its private key never left the device.
+    let registered = server.sent_as("POST /v1/devices ");
+    let public_hex = alice.offline_store().device_public_hex();
+    assert!(!registered.is_empty() && registered.iter().all(|r| r.body.contains(&public_hex)), "{registered:?}");
+    let secret: Vec<u8> = rusqlite::Connection::open(alice.store().path())
+        .unwrap()
+        .query_row("SELECT secret FROM device", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(secret.len(), 32);
+    let secret = hex::encode(&secret);
+    assert!(server.sent().iter().all(|r| !r.body.to_ascii_lowercase().contains(&secret)));
     // A new load gets a new key.
-    alice.load_purse_with(&alice_online, "100.00", unix_now()).await.unwrap();
+    alice.load_purse("100.00", unix_now()).await.unwrap();
     assert_eq!(alice.offline_balance(unix_now()).unwrap(), amt(60_000));
+    assert_eq!(server.keys_sent_with("POST /v1/purses ").len(), 3);
+    assert_eq!(server.balance("alice").await, 40_000);
 
     // Bob learns his identity and the keys, then they pay offline.
-    let report = bob.sync_notes_with(&bob_online).await.unwrap();
+    let report = sync(&mut bob).await;
     assert_eq!((report.uploaded, report.issuer_keys), (0, 1));
-    assert_eq!(bob.offline_store().identity().unwrap().unwrap().account, AccountId(2002));
+    // The public reads carry no session; the purse list does.
+    let public = [server.sent_as("GET /v1/issuer-keys "), server.sent_as("GET /v1/revocations ")].concat();
+    assert!(!public.is_empty() && public.iter().all(|r| r.header("authorization").is_none()), "{public:?}");
+    let purses = server.sent_as("GET /v1/purses ");
+    assert!(!purses.is_empty() && purses.iter().all(|r| r.header("authorization").is_some()), "{purses:?}");
+    // The account number notes name is the user's id (docs/API-OFFLINE.md).
+    let bob_user = server.store.user_by_handle(&Handle::parse("bob").unwrap()).await.unwrap().unwrap().id;
+    assert_eq!(bob.offline_store().identity().unwrap().unwrap().account, AccountId(u64::try_from(bob_user).unwrap()));
     let request = bob.request(amt(15_000), 600, unix_now()).unwrap();
     let note = alice.pay(&request.text, unix_now()).unwrap();
     bob.accept(&note.text, unix_now()).unwrap();
 
     // Bob's sync settles it; Alice's upload of the same note is a duplicate.
-    let report = bob.sync_notes_with(&bob_online).await.unwrap();
+    let report = sync(&mut bob).await;
     assert_eq!((report.uploaded, report.settled, report.pending), (1, 1, 0));
     assert_eq!(bob.offline_store().accepted_notes().unwrap()[0].status, UploadStatus::Settled);
-    let report = alice.sync_notes_with(&alice_online).await.unwrap();
+    assert_eq!(server.balance("bob").await, 15_000);
+    let report = sync(&mut alice).await;
     assert_eq!((report.uploaded, report.duplicate, report.pending), (1, 1, 0));
     assert_eq!(alice.offline_store().paid_notes().unwrap()[0].status, UploadStatus::Duplicate);
+    assert_eq!(server.balance("bob").await, 15_000);
     // Nothing left to upload.
-    assert_eq!(bob.sync_notes_with(&bob_online).await.unwrap().uploaded, 0);
+    assert_eq!(sync(&mut bob).await.uploaded, 0);
 
-    // Alice closes: the statement is signed, sent, and the purses pay nothing more.
-    let closed = alice.close_purses_with(&alice_online, unix_now()).await.unwrap();
+    // Alice closes: the statements are signed and sent, and the purses pay nothing more.
+    let closed = alice.close_purses(unix_now()).await.unwrap();
     assert_eq!(closed.len(), 2);
     assert!(closed.iter().all(|c| c.outcome.is_ok()), "{closed:?}");
     let big = closed.iter().find(|c| c.spent == amt(15_000)).unwrap();
     assert_eq!(big.outcome, Ok((amt(35_000), Amount::ZERO)));
-    assert!(alice.offline_store().purses().unwrap().iter().all(|p| p.status == PurseStatus::Closed));
+    assert!(alice.purses().unwrap().iter().all(|p| p.status == PurseStatus::Closed));
     assert_eq!(alice.offline_balance(unix_now()).unwrap(), Amount::ZERO);
     let again = bob.request(amt(100), 600, unix_now()).unwrap();
     assert!(matches!(alice.pay(&again.text, unix_now()), Err(OfflineError::NoPurse)));
-    assert_eq!(state.lock().unwrap().closed.len(), 2);
+    // Everything unspent came back: 1,000.00 in, 150.00 paid to bob.
+    assert_eq!(server.balance("alice").await, 85_000);
+    let report = server.store.verify().await.unwrap();
+    assert!(report.problems.is_empty(), "{report:?}");
+}
+
+/// Copies a closed wallet home, as restoring a backup onto a second phone would.
+fn clone_home(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for file in std::fs::read_dir(from).unwrap() {
+        let file = file.unwrap();
+        std::fs::copy(file.path(), to.join(file.file_name())).unwrap();
+    }
 }
 
 #[tokio::test]
-async fn a_revoked_device_learns_it_at_sync_and_merchants_refuse_it() {
-    let state: Shared = Arc::default();
-    let url = start_server(state.clone()).await;
-    let alice_dir = tempfile::tempdir().unwrap();
-    let bob_dir = tempfile::tempdir().unwrap();
-    let mut alice = Wallet::open(alice_dir.path()).unwrap();
-    let mut bob = Wallet::open(bob_dir.path()).unwrap();
-    let alice_online = session(&url, "tok-alice", "alice");
-    let bob_online = session(&url, "tok-bob", "bob");
-    alice.load_purse_with(&alice_online, "500.00", unix_now()).await.unwrap();
-    bob.sync_notes_with(&bob_online).await.unwrap();
+async fn a_cloned_device_is_caught_revoked_and_refused() {
+    let server = RealServer::start().await;
+    let dirs: Vec<_> = (0..4).map(|_| tempfile::tempdir().unwrap()).collect();
+    let mut alice = server.wallet(dirs[0].path(), "alice").await;
+    let mut bob = server.wallet(dirs[1].path(), "bob").await;
+    let mut carol = server.wallet(dirs[2].path(), "carol").await;
+    server.deposit("alice", 100_000).await;
+    alice.load_purse("500.00", unix_now()).await.unwrap();
+    sync(&mut bob).await;
+    sync(&mut carol).await;
 
-    state.lock().unwrap().revoked_devices.push(alice.offline_store().device_public_hex());
-    let report = bob.sync_notes_with(&bob_online).await.unwrap();
+    // Alice restores a copy of her phone onto a second one: both hold the same purse and key.
+    drop(alice);
+    let clone_dir = dirs[3].path().join("clone");
+    clone_home(dirs[0].path(), &clone_dir);
+    let mut alice = Wallet::open(dirs[0].path()).unwrap();
+    let mut clone = Wallet::open(&clone_dir).unwrap();
+    assert_eq!(alice.offline_store().device_public_hex(), clone.offline_store().device_public_hex());
+
+    // Each spends the same first note of the purse, offline, with a different payee.
+    let to_bob = bob.request(amt(10_000), 600, unix_now()).unwrap();
+    let note = alice.pay(&to_bob.text, unix_now()).unwrap();
+    bob.accept(&note.text, unix_now()).unwrap();
+    let to_carol = carol.request(amt(20_000), 600, unix_now()).unwrap();
+    let forked = clone.pay(&to_carol.text, unix_now()).unwrap();
+    carol.accept(&forked.text, unix_now()).unwrap();
+
+    // Both payees are paid (they accepted in good faith); the second upload proves the fork.
+    let report = sync(&mut bob).await;
+    assert_eq!((report.settled, report.revoked_devices), (1, 0));
+    let report = sync(&mut carol).await;
+    assert_eq!((report.fraud, report.revoked_devices), (1, 1));
+    assert_eq!(carol.offline_store().accepted_notes().unwrap()[0].status, UploadStatus::Fraud);
+    assert_eq!((server.balance("bob").await, server.balance("carol").await), (10_000, 20_000));
+    let alice_user = server.store.user_by_handle(&Handle::parse("alice").unwrap()).await.unwrap().unwrap();
+    assert!(alice_user.frozen);
+
+    // Bob syncs and learns of the revocation; his own device is fine.
+    let report = sync(&mut bob).await;
     assert_eq!(report.revoked_devices, 1);
     assert!(!report.device_revoked);
     // Alice has not synced: her wallet still pays, but Bob refuses.
@@ -342,13 +169,27 @@ async fn a_revoked_device_learns_it_at_sync_and_merchants_refuse_it() {
         other => panic!("expected revoked, got {other:?}"),
     }
     // After her sync, Alice's wallet knows and pays nothing more.
-    let report = alice.sync_notes_with(&alice_online).await.unwrap();
+    let report = sync(&mut alice).await;
     assert!(report.device_revoked);
-    assert_eq!(alice.offline_store().purses().unwrap()[0].status, PurseStatus::Revoked);
+    assert_eq!(alice.purses().unwrap()[0].status, PurseStatus::Revoked);
     assert_eq!(alice.offline_balance(unix_now()).unwrap(), Amount::ZERO);
+    let request = bob.request(amt(1_000), 600, unix_now()).unwrap();
+    assert!(alice.pay(&request.text, unix_now()).is_err());
+    let report = server.store.verify().await.unwrap();
+    assert!(report.problems.is_empty(), "{report:?}");
+}
 
-    // A dead session is a clear error.
-    let stranger = session(&url, "tok-nobody", "nobody");
-    let err = bob.sync_notes_with(&stranger).await.unwrap_err();
+#[tokio::test]
+async fn a_session_ended_elsewhere_is_a_clear_error_at_sync() {
+    let server = RealServer::start().await;
+    let (phone, laptop) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut bob = server.wallet(phone.path(), "bob").await;
+    sync(&mut bob).await;
+    // Bob logs in on his laptop and logs out everywhere: the phone's session is over.
+    let mut laptop = Wallet::open(laptop.path()).unwrap().with_server_override(Some(server.url.clone()));
+    laptop.login("bob", real_server::PASSWORD).await.unwrap();
+    laptop.logout_everywhere().await.unwrap();
+    // The pending sends were retried (none); the offline half ended on the session.
+    let err = bob.sync().await.unwrap().offline.unwrap_err();
     assert!(matches!(err, OfflineError::SessionEnded { .. }), "{err:?}");
 }

@@ -169,31 +169,6 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_refusal_is_definitive_and_not_retried() {
-        let body = r#"{"error":{"code":"purse_limit","message":"the purse would be larger than 1000.00"}}"#;
-        let (url, server) = canned_server(vec![response("422 Unprocessable Entity", body)]).await;
-        let err = offline_client(url).close_purse("tok", "k", "00ff", "close-text").await.unwrap_err();
-        assert!(err.is_refusal() && err.is_definitely_not_done());
-        assert_eq!(err.to_string(), "the purse would be larger than 1000.00");
-        let seen = server.await.unwrap();
-        assert_eq!(seen.len(), 1);
-        assert!(seen[0].head.starts_with("post /v1/purses/00ff/close http/1.1"), "{}", seen[0].head);
-        assert_eq!(json_body(&seen[0].body), json!({"close": "close-text"}));
-    }
-
-    #[tokio::test]
-    async fn notes_are_uploaded_and_their_results_read() {
-        let answer = r#"{"results":[{"note":"aa","status":"settled","amount":5},{"note":"bb","status":"rejected","reason":"bad_signature","amount":0}]}"#;
-        let (url, server) = canned_server(vec![response("200 OK", answer)]).await;
-        let results = offline_client(url).upload_notes("tok", &["n1", "n2"]).await.unwrap();
-        let read: Vec<_> = results.iter().map(|r| (r.note.as_str(), r.status.as_str(), r.reason.as_deref())).collect();
-        assert_eq!(read, [("aa", "settled", None), ("bb", "rejected", Some("bad_signature"))]);
-        let seen = server.await.unwrap();
-        assert!(seen[0].head.starts_with("post /v1/notes http/1.1"), "{}", seen[0].head);
-        assert_eq!(json_body(&seen[0].body), json!({"notes": ["n1", "n2"]}));
-    }
-
-    #[tokio::test]
     async fn a_device_registration_needs_a_json_answer() {
         let (url, server) = canned_server(vec![
             response("201 Created", r#"{"public_key":"ab","status":"active"}"#),
@@ -206,24 +181,5 @@ mod tests {
         assert!(matches!(err, ClientError::BadAnswer { .. }), "{err:?}");
         let seen = server.await.unwrap();
         assert_eq!(json_body(&seen[0].body), json!({"public_key": "ab"}));
-    }
-
-    #[tokio::test]
-    async fn keys_revocations_and_purses_are_read_and_only_purses_carry_the_session() {
-        let keys = r#"{"keys":[{"key_id":"k1","public_key":"pk","not_before":1,"not_after":2}]}"#;
-        let revocations = r#"{"purses":["p1"],"devices":[]}"#;
-        let purses = json!({"purses": [purse("p1", 500, 100)]}).to_string();
-        let answers = vec![response("200 OK", keys), response("200 OK", revocations), response("200 OK", &purses)];
-        let (url, server) = canned_server(answers).await;
-        let client = offline_client(url);
-        assert_eq!(client.issuer_keys().await.unwrap()[0].key_id, "k1");
-        assert_eq!(client.revocations().await.unwrap().purses, ["p1"]);
-        let listed = client.purses("tok").await.unwrap();
-        assert_eq!((listed[0].settled, listed[0].returned, listed[0].state.as_str()), (100, 0, "open"));
-        let seen = server.await.unwrap();
-        assert!(!seen[0].head.contains("authorization") && !seen[1].head.contains("authorization"));
-        assert!(
-            seen[2].head.starts_with("get /v1/purses http/1.1") && seen[2].head.contains("authorization: bearer tok")
-        );
     }
 }

@@ -1,5 +1,8 @@
 //! Tests only: a real TCP listener on port 0 that answers each connection with the next canned
-//! HTTP response and records the requests it read (head and body), for the client's tests.
+//! HTTP response and records the requests it read (head and body), for the client's tests of
+//! faults a real server does not give on demand: 502 and 503 answers, error pages that are not
+//! JSON, malformed answers. Everything else is tested against the real server
+//! (`crates/wallet/tests/real_server`).
 
 #![allow(clippy::unwrap_used)]
 
