@@ -52,6 +52,9 @@ pub const HISTORY_MAX: u32 = 200;
 pub const EVENTS_MAX: u32 = 1000;
 /// Most security events one call returns.
 pub const SECURITY_EVENTS_MAX: u32 = 1000;
+/// Most security events one `forget_security_events` call looks at (the oldest ones) and so
+/// deletes.
+pub const SECURITY_FORGET_MAX: u32 = 1000;
 /// Capacity of the live-event broadcast channel (a slower receiver sees `Lagged` and should
 /// catch up with `events_after`).
 pub const EVENT_CHANNEL_CAPACITY: usize = 4096;

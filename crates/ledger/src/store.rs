@@ -101,6 +101,10 @@ pub trait Store: Send + Sync + 'static {
     // --- security events ----------------------------------------------------------------------
     async fn record_security_event(&self, kind: &str, detail: &str, now_ms: TimestampMs) -> Result<(), LedgerError>;
     async fn security_events(&self, limit: u32) -> Result<Vec<SecurityEvent>, LedgerError>;
+    /// Deletes, among the [`crate::SECURITY_FORGET_MAX`] oldest events (by id), those written
+    /// before `before_ms`; returns how many. Only the oldest rows are read, so a call costs the
+    /// same however large the log is; call again while it returns the maximum.
+    async fn forget_security_events(&self, before_ms: TimestampMs) -> Result<u64, LedgerError>;
 
     // --- money --------------------------------------------------------------------------------
     /// Operator deposit: funding account -> the user's wallet. Idempotent by `key`.

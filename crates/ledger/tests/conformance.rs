@@ -238,6 +238,27 @@ async fn login_throttle_forgets_old_rows(fx: Fx) {
     assert_eq!(again.failures, 2);
 }
 
+/// The security log forgets what is past its retention, oldest first, a bounded number of
+/// rows per call, and keeps everything younger (even when written out of order).
+async fn security_events_are_forgotten(fx: Fx) {
+    let max = offpay_ledger::SECURITY_FORGET_MAX as usize;
+    let day = 86_400_000;
+    // More old events than one call deletes, then a young one, an old one written late (a
+    // server whose clock is behind), and another young one.
+    for i in 0..max + 5 {
+        fx.store.record_security_event("login_failed", &format!("old {i}"), NOW - 100 * day).await.unwrap();
+    }
+    fx.store.record_security_event("forbidden", "young", NOW - day).await.unwrap();
+    fx.store.record_security_event("forbidden", "late", NOW - 100 * day).await.unwrap();
+    fx.store.record_security_event("forbidden", "newest", NOW).await.unwrap();
+    let cutoff = NOW - 90 * day;
+    assert_eq!(fx.store.forget_security_events(cutoff).await.unwrap(), max as u64);
+    assert_eq!(fx.store.forget_security_events(cutoff).await.unwrap(), 6, "the 5 old ones left and the late one");
+    assert_eq!(fx.store.forget_security_events(cutoff).await.unwrap(), 0);
+    let kept = fx.store.security_events(100).await.unwrap();
+    assert_eq!(kept.iter().map(|e| e.detail.as_str()).collect::<Vec<_>>(), ["newest", "young"]);
+}
+
 /// Guess budgets: a sliding window per key, exact under concurrency, guesses given back.
 async fn login_guess_budget(fx: Fx) {
     let window = 30 * 60_000;
@@ -855,6 +876,7 @@ on_both_backends!([
     end_sessions_and_change_password,
     login_throttle,
     login_throttle_forgets_old_rows,
+    security_events_are_forgotten,
     login_guess_budget,
     login_devices,
     deposit_and_transfer,

@@ -123,6 +123,8 @@ pub struct Config {
     pub rate_auth_per_ip: RateLimit,
     /// Most keys each in-memory rate limiter tracks before it forgets idle ones.
     pub rate_max_keys: usize,
+    /// Security events older than this are deleted (by the background task, every minute).
+    pub security_log_keep: Duration,
     /// How often the WebSocket sends a ping.
     pub ws_ping_interval: Duration,
     /// A WebSocket from which nothing (not even a pong to the server's pings) has arrived for
@@ -186,6 +188,7 @@ impl Default for Config {
             rate_per_account: RateLimit { per_minute: 300, burst: 60 },
             rate_auth_per_ip: RateLimit { per_minute: 30, burst: 10 },
             rate_max_keys: 100_000,
+            security_log_keep: Duration::from_secs(90 * 86_400),
             ws_ping_interval: Duration::from_secs(20),
             ws_auth_timeout: Duration::from_secs(10),
             ws_idle_timeout: Duration::from_secs(5 * 60),

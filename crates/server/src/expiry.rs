@@ -1,14 +1,15 @@
-//! The background task of offline payments: every minute it returns the remainder of purses
-//! past `valid_until` plus the grace period (reserve -> wallet, `OfflineStore::expire_purses`)
-//! pays held notes from their payers' balances (`OfflineStore::release_held`), and reloads the
-//! issuer keyset (picking up `offpay admin rotate-issuer-key`). Several servers
-//! may run it against one database: the ledger makes each expiry happen once.
+//! The server's background task: every minute it returns the remainder of purses past
+//! `valid_until` plus the grace period (reserve -> wallet, `OfflineStore::expire_purses`), pays
+//! held notes from their payers' balances (`OfflineStore::release_held`), reloads the issuer
+//! keyset (picking up `offpay admin rotate-issuer-key`), and deletes security events older than
+//! `Config::security_log_keep` (`Store::forget_security_events`). Several servers may run it
+//! against one database: the ledger makes each expiry happen once.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use offpay_ledger::offline::{EXPIRE_MAX, RELEASE_MAX};
-use offpay_ledger::{ErrorChain, Store};
+use offpay_ledger::{ErrorChain, SECURITY_FORGET_MAX, Store};
 use tokio::sync::watch;
 
 use crate::clock::Clock;
@@ -17,8 +18,17 @@ use crate::issuer::OfflineConfig;
 /// How often the task runs.
 pub const INTERVAL: Duration = Duration::from_secs(60);
 
-/// One pass: expire everything due (in chunks of [`EXPIRE_MAX`]), reload the keys.
-pub async fn run_once(store: &dyn Store, config: &OfflineConfig, clock: &Clock) {
+/// What the task needs of the server's configuration.
+#[derive(Clone)]
+pub struct Housekeeping {
+    pub offline: OfflineConfig,
+    pub security_log_keep: Duration,
+}
+
+/// One pass: expire everything due (in chunks of [`EXPIRE_MAX`]), reload the keys, forget old
+/// security events.
+pub async fn run_once(store: &dyn Store, housekeeping: &Housekeeping, clock: &Clock) {
+    let config = &housekeeping.offline;
     if let Some(issuer) = &config.issuer
         && let Err(error) = issuer.reload()
     {
@@ -58,10 +68,37 @@ pub async fn run_once(store: &dyn Store, config: &OfflineConfig, clock: &Clock) 
             }
         }
     }
+    forget_security_events(store, housekeeping.security_log_keep, clock).await;
+}
+
+/// Most `forget_security_events` calls in one pass (a backlog is worked off over several).
+const FORGET_CALLS_PER_PASS: usize = 50;
+
+async fn forget_security_events(store: &dyn Store, keep: Duration, clock: &Clock) {
+    let keep_ms = i64::try_from(keep.as_millis()).unwrap_or(i64::MAX);
+    let before_ms = clock.now_ms().saturating_sub(keep_ms);
+    let mut forgotten = 0;
+    for _ in 0..FORGET_CALLS_PER_PASS {
+        match store.forget_security_events(before_ms).await {
+            Ok(deleted) => {
+                forgotten += deleted;
+                if deleted < u64::from(SECURITY_FORGET_MAX) {
+                    break;
+                }
+            }
+            Err(error) => {
+                tracing::error!(error = %ErrorChain(&error), "forgetting old security events failed; retrying next round");
+                break;
+            }
+        }
+    }
+    if forgotten > 0 {
+        tracing::info!(events = forgotten, "security events past their retention deleted");
+    }
 }
 
 /// Runs [`run_once`] every [`INTERVAL`] until `shutdown` turns true.
-pub fn spawn(store: Arc<dyn Store>, config: OfflineConfig, clock: Clock, mut shutdown: watch::Receiver<bool>) {
+pub fn spawn(store: Arc<dyn Store>, config: Housekeeping, clock: Clock, mut shutdown: watch::Receiver<bool>) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(INTERVAL);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

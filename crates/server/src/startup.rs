@@ -33,7 +33,10 @@ pub async fn serve_with(
         .map_err(|e| anyhow::Error::new(e).context("cannot start the server"))?;
     crate::expiry::spawn(
         state.store.clone(),
-        state.config.offline.clone(),
+        crate::expiry::Housekeeping {
+            offline: state.config.offline.clone(),
+            security_log_keep: state.config.security_log_keep,
+        },
         state.clock.clone(),
         state.shutdown.clone(),
     );

@@ -6,7 +6,8 @@
 //! (`--max-connections`, `OFFPAY_MAX_CONNECTIONS`); and the request rates, each as
 //! `PER_MINUTE/BURST`: per client address (`--rate-per-ip`, `OFFPAY_RATE_PER_IP`), per signed-in
 //! account (`--rate-per-account`, `OFFPAY_RATE_PER_ACCOUNT`), and register/login attempts per
-//! address (`--rate-auth-per-ip`, `OFFPAY_RATE_AUTH_PER_IP`).
+//! address (`--rate-auth-per-ip`, `OFFPAY_RATE_AUTH_PER_IP`); and how long security events are
+//! kept (`--security-log-keep`, `OFFPAY_SECURITY_LOG_KEEP`, 1 to 3650 days).
 //! Durations are read as for the purse options (`10s`, `2m`); a refused value is a usage error
 //! naming the option and its variable (exit status 2). The defaults are `Config::default()`'s.
 
@@ -25,6 +26,7 @@ pub const WS_IDLE_TIMEOUT_ENV: &str = "OFFPAY_WS_IDLE_TIMEOUT";
 pub const RATE_PER_IP_ENV: &str = "OFFPAY_RATE_PER_IP";
 pub const RATE_PER_ACCOUNT_ENV: &str = "OFFPAY_RATE_PER_ACCOUNT";
 pub const RATE_AUTH_PER_IP_ENV: &str = "OFFPAY_RATE_AUTH_PER_IP";
+pub const SECURITY_LOG_KEEP_ENV: &str = "OFFPAY_SECURITY_LOG_KEEP";
 
 /// Longest accepted timeout: beyond it the limit protects nothing.
 const MAX_TIMEOUT_SECS: u64 = 3_600;
@@ -59,6 +61,10 @@ pub struct ConnectionLimitArgs {
     /// sustained per minute / burst
     #[arg(long, value_name = "PER_MINUTE/BURST", default_value = "30/10", env = RATE_AUTH_PER_IP_ENV)]
     pub rate_auth_per_ip: String,
+    /// Security events (`offpay admin security-events`) older than this are deleted
+    /// (units d, h; from 1d to 3650d)
+    #[arg(long, value_name = "DURATION", default_value = "90d", env = SECURITY_LOG_KEEP_ENV)]
+    pub security_log_keep: String,
 }
 
 impl ConnectionLimitArgs {
@@ -72,6 +78,7 @@ impl ConnectionLimitArgs {
         let rate_per_ip = rate("rate-per-ip", RATE_PER_IP_ENV, &self.rate_per_ip)?;
         let rate_per_account = rate("rate-per-account", RATE_PER_ACCOUNT_ENV, &self.rate_per_account)?;
         let rate_auth_per_ip = rate("rate-auth-per-ip", RATE_AUTH_PER_IP_ENV, &self.rate_auth_per_ip)?;
+        let security_log_keep = retention("security-log-keep", SECURITY_LOG_KEEP_ENV, &self.security_log_keep)?;
         Ok(Config {
             header_read_timeout,
             body_read_timeout,
@@ -81,6 +88,7 @@ impl ConnectionLimitArgs {
             rate_per_ip,
             rate_per_account,
             rate_auth_per_ip,
+            security_log_keep,
             ..config
         })
     }
@@ -117,6 +125,17 @@ fn timeout(option: &str, env: &str, value: &str) -> Result<Duration, BadOption> 
     Ok(Duration::from_secs(secs))
 }
 
+/// How long security events are kept: at least a day (an operator needs time to read them), at
+/// most ten years.
+fn retention(option: &str, env: &str, value: &str) -> Result<Duration, BadOption> {
+    const DAY: u64 = 86_400;
+    let secs = parse_duration(value).map_err(|why| bad(option, env, value, why))?;
+    if !(DAY..=3_650 * DAY).contains(&secs) {
+        return Err(bad(option, env, value, "from 1d to 3650d"));
+    }
+    Ok(Duration::from_secs(secs))
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -132,6 +151,7 @@ mod tests {
             rate_per_ip: "600/120".into(),
             rate_per_account: "300/60".into(),
             rate_auth_per_ip: "30/10".into(),
+            security_log_keep: "90d".into(),
         }
     }
 
@@ -150,6 +170,7 @@ mod tests {
         assert_eq!(config.ws_per_user, Config::default().ws_per_user);
         assert_eq!(config.max_connections, Config::default().max_connections);
         assert_eq!(config.ws_idle_timeout, Config::default().ws_idle_timeout);
+        assert_eq!(config.security_log_keep, Config::default().security_log_keep);
         let defaults = Config::default();
         for (got, want) in [
             (config.rate_per_ip, defaults.rate_per_ip),
@@ -189,5 +210,14 @@ mod tests {
         }
         let refused = rates("600").unwrap_err().0;
         assert!(refused.starts_with("invalid --rate-auth-per-ip \"600\" (or OFFPAY_RATE_AUTH_PER_IP)"), "{refused}");
+        let keep =
+            |k: &str| ConnectionLimitArgs { security_log_keep: k.into(), ..args("10s") }.apply(Config::default());
+        assert_eq!(keep("30d").unwrap().security_log_keep, Duration::from_secs(30 * 86_400));
+        assert_eq!(keep("24h").unwrap().security_log_keep, Duration::from_secs(86_400));
+        for nonsense in ["23h", "3651d", "0d", "90", "forever", ""] {
+            assert!(keep(nonsense).is_err(), "{nonsense:?}");
+        }
+        let refused = keep("1h").unwrap_err().0;
+        assert_eq!(refused, "invalid --security-log-keep \"1h\" (or OFFPAY_SECURITY_LOG_KEEP): from 1d to 3650d");
     }
 }

@@ -321,6 +321,20 @@ impl Store for PostgresStore {
         reads::security_events(&self.pool, limit).await
     }
 
+    async fn forget_security_events(&self, before_ms: TimestampMs) -> Result<u64, LedgerError> {
+        let client = self.pool.get().await?;
+        let limit = i64::from(crate::SECURITY_FORGET_MAX);
+        let deleted = client
+            .execute(
+                "DELETE FROM security_events WHERE id IN (
+                    SELECT id FROM (SELECT id, created_at_ms FROM security_events ORDER BY id LIMIT $2) oldest
+                    WHERE created_at_ms < $1)",
+                &[&before_ms, &limit],
+            )
+            .await?;
+        Ok(deleted)
+    }
+
     async fn deposit(
         &self,
         to: &Handle,

@@ -210,6 +210,10 @@ impl Store for SqliteStore {
         self.readers.read(move |conn| reads::security_events(conn, limit)).await
     }
 
+    async fn forget_security_events(&self, before_ms: TimestampMs) -> Result<u64, LedgerError> {
+        self.writer.write(move |ctx| writes::forget_security_events(ctx.conn, before_ms)).await
+    }
+
     async fn deposit(
         &self,
         to: &Handle,

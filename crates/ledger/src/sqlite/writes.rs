@@ -172,6 +172,18 @@ pub fn record_security_event(
     Ok(())
 }
 
+/// See [`crate::Store::forget_security_events`].
+pub fn forget_security_events(conn: &Connection, before_ms: TimestampMs) -> Result<u64, LedgerError> {
+    let deleted = conn
+        .prepare_cached(
+            "DELETE FROM security_events WHERE id IN (
+                SELECT id FROM (SELECT id, created_at_ms FROM security_events ORDER BY id LIMIT ?2)
+                WHERE created_at_ms < ?1)",
+        )?
+        .execute(params![before_ms, crate::SECURITY_FORGET_MAX])?;
+    Ok(deleted as u64)
+}
+
 /// What an earlier request with (scope, key) left: `None` when the key is new, its stored value
 /// when the earlier request had the same fingerprint, `IdempotencyConflict` otherwise. `select`
 /// reads `request_hash` and the value for `?1` = scope, `?2` = key (the online `idempotency`

@@ -12,3 +12,4 @@ mod logout_ws;
 mod money;
 mod openapi;
 mod postgres;
+mod security_log;
