@@ -50,8 +50,10 @@ export async function startOffpay() {
   let out = "";
   // Every phone of a test file signs in from 127.0.0.1, one address: its register/login rate
   // (30 a minute in production, docs/OPERATIONS.md "Request limits") would refuse the phones of
-  // a fast run with 429 rate_limited. The per-account login throttle stays as in production.
-  const child = spawn(bin, ["serve", "--listen", `127.0.0.1:${port}`, "--data", dataDir, "--rate-auth-per-ip", "6000/1000"], {
+  // a fast run with 429 rate_limited, and a test file opens more accounts a minute than one
+  // server does by default (--rate-register). The per-account login throttle stays as in
+  // production.
+  const child = spawn(bin, ["serve", "--listen", `127.0.0.1:${port}`, "--data", dataDir, "--rate-auth-per-ip", "6000/1000", "--rate-register", "6000/1000"], {
     stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? "warn" },
   });
   child.stdout.on("data", (d) => { out += d; });

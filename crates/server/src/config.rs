@@ -121,6 +121,10 @@ pub struct Config {
     pub rate_per_account: RateLimit,
     /// Register and login attempts per client address (each costs a password hash).
     pub rate_auth_per_ip: RateLimit,
+    /// New accounts per minute on this server, from all addresses together (well-formed requests
+    /// only): bounds how fast a botnet, which brings ever new addresses, can grow the user table.
+    /// In memory, per server process. Beyond it `POST /v1/register` answers 503 `busy`.
+    pub rate_register: RateLimit,
     /// Most keys each in-memory rate limiter tracks before it forgets idle ones.
     pub rate_max_keys: usize,
     /// Security events older than this are deleted (by the background task, every minute).
@@ -187,6 +191,7 @@ impl Default for Config {
             rate_per_ip: RateLimit { per_minute: 600, burst: 120 },
             rate_per_account: RateLimit { per_minute: 300, burst: 60 },
             rate_auth_per_ip: RateLimit { per_minute: 30, burst: 10 },
+            rate_register: RateLimit { per_minute: 120, burst: 60 },
             rate_max_keys: 100_000,
             security_log_keep: Duration::from_secs(90 * 86_400),
             ws_ping_interval: Duration::from_secs(20),
@@ -210,6 +215,7 @@ impl Config {
             rate_per_ip: RateLimit { per_minute: 1_000_000, burst: 1_000_000 },
             rate_per_account: RateLimit { per_minute: 1_000_000, burst: 1_000_000 },
             rate_auth_per_ip: RateLimit { per_minute: 1_000_000, burst: 1_000_000 },
+            rate_register: RateLimit { per_minute: 1_000_000, burst: 1_000_000 },
             ..Config::default()
         }
     }

@@ -70,6 +70,9 @@ pub enum ApiError {
     /// Too many password hashes are waiting already (`Config::hash_queue`).
     #[error("the server is busy; try again in {retry_after_s} seconds")]
     Busy { retry_after_s: u64 },
+    /// This server opened its share of new accounts for now (`Config::rate_register`).
+    #[error("too many new accounts are being opened right now; try again in {retry_after_s} seconds")]
+    RegistrationsBusy { retry_after_s: u64 },
     /// The database is out of space; the cause goes to the log only.
     #[error("the server is out of storage space: nothing was changed; try again later")]
     StorageFull(#[source] Cause),
@@ -99,7 +102,7 @@ impl ApiError {
             InsufficientFunds | PayeeMismatch(..) => StatusCode::UNPROCESSABLE_ENTITY,
             TooManyAttempts { .. } | RateLimited { .. } | TooManyWebSockets(_) => StatusCode::TOO_MANY_REQUESTS,
             Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            StorageFull(_) | Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            StorageFull(_) | Busy { .. } | RegistrationsBusy { .. } => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -133,7 +136,7 @@ impl ApiError {
             TooManyWebSockets(_) => ErrorCode::TooManyWebsockets,
             Internal(_) => ErrorCode::Internal,
             StorageFull(_) => ErrorCode::StorageFull,
-            Busy { .. } => ErrorCode::Busy,
+            Busy { .. } | RegistrationsBusy { .. } => ErrorCode::Busy,
         }
     }
 
@@ -182,7 +185,8 @@ impl IntoResponse for ApiError {
         match &self {
             ApiError::TooManyAttempts { retry_after_s }
             | ApiError::RateLimited { retry_after_s }
-            | ApiError::Busy { retry_after_s } => {
+            | ApiError::Busy { retry_after_s }
+            | ApiError::RegistrationsBusy { retry_after_s } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_s));
             }
             ApiError::StorageFull(_) => {

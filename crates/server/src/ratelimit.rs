@@ -1,5 +1,5 @@
 //! Request-flood limits: governor's keyed GCRA rate limiters, one per client address and one per
-//! account. In memory and per process by design: a flood is stopped where it lands, and each of
+//! account, and unkeyed ones for a whole server ([`ServerLimiter`], new accounts). In memory and per process by design: a flood is stopped where it lands, and each of
 //! N servers behind a balancer lets through at most its own share. (Login throttling, which must
 //! be shared, lives in the database: see `throttle.rs`.)
 //!
@@ -15,6 +15,7 @@ use std::time::Duration;
 use governor::clock::Clock as _;
 use governor::middleware::NoOpMiddleware;
 use governor::state::keyed::DefaultKeyedStateStore;
+use governor::state::{InMemoryState, NotKeyed};
 use governor::{Quota, RateLimiter};
 
 use crate::clock::Clock;
@@ -34,6 +35,38 @@ impl governor::clock::Clock for LimiterClock {
 
 type Limiter<K> = RateLimiter<K, DefaultKeyedStateStore<K>, LimiterClock, NoOpMiddleware<Duration>>;
 
+/// `limit.per_minute` sustained, bursts of `limit.burst` (0 is read as 1).
+fn quota(limit: RateLimit) -> Quota {
+    let per_minute = NonZeroU32::new(limit.per_minute).unwrap_or(NonZeroU32::MIN);
+    let burst = NonZeroU32::new(limit.burst).unwrap_or(NonZeroU32::MIN);
+    Quota::per_minute(per_minute).allow_burst(burst)
+}
+
+/// Whole seconds until `not_until` (at least 1).
+fn wait_secs(not_until: &governor::NotUntil<Duration>, clock: &LimiterClock) -> u64 {
+    let wait = not_until.wait_time_from(clock.now());
+    wait.as_millis().div_ceil(1000).try_into().unwrap_or(u64::MAX).max(1)
+}
+
+/// One rate-limit state for everything this server does of one kind.
+pub struct ServerLimiter {
+    clock: LimiterClock,
+    limiter: RateLimiter<NotKeyed, InMemoryState, LimiterClock, NoOpMiddleware<Duration>>,
+}
+
+impl ServerLimiter {
+    pub fn new(limit: RateLimit, clock: Clock) -> ServerLimiter {
+        let clock = LimiterClock(clock);
+        ServerLimiter { limiter: RateLimiter::direct_with_clock(quota(limit), clock.clone()), clock }
+    }
+
+    /// `Ok` when one more is allowed now (and counts it), else `Err` with the whole seconds to
+    /// wait.
+    pub fn check(&self) -> Result<(), u64> {
+        self.limiter.check().map_err(|not_until| wait_secs(&not_until, &self.clock))
+    }
+}
+
 /// One rate-limit state per key.
 pub struct KeyedLimiter<K: Hash + Eq + Clone> {
     quota: Quota,
@@ -45,9 +78,7 @@ pub struct KeyedLimiter<K: Hash + Eq + Clone> {
 impl<K: Hash + Eq + Clone> KeyedLimiter<K> {
     /// `limit.per_minute` requests a minute sustained, bursts of `limit.burst`.
     pub fn new(limit: RateLimit, max_keys: usize, clock: Clock) -> KeyedLimiter<K> {
-        let per_minute = NonZeroU32::new(limit.per_minute).unwrap_or(NonZeroU32::MIN);
-        let burst = NonZeroU32::new(limit.burst).unwrap_or(NonZeroU32::MIN);
-        let quota = Quota::per_minute(per_minute).allow_burst(burst);
+        let quota = quota(limit);
         let clock = LimiterClock(clock);
         let limiter = RwLock::new(RateLimiter::new(quota, DefaultKeyedStateStore::default(), clock.clone()));
         KeyedLimiter { quota, clock, max_keys: max_keys.max(1), limiter }
@@ -71,10 +102,7 @@ impl<K: Hash + Eq + Clone> KeyedLimiter<K> {
     }
 
     fn decide(&self, limiter: &Limiter<K>, key: &K) -> Result<(), u64> {
-        limiter.check_key(key).map_err(|not_until| {
-            let wait = not_until.wait_time_from(self.clock.now());
-            wait.as_millis().div_ceil(1000).try_into().unwrap_or(u64::MAX).max(1)
-        })
+        limiter.check_key(key).map_err(|not_until| wait_secs(&not_until, &self.clock))
     }
 
     /// Brings the number of tracked keys under `max_keys`: forgets keys back at their full
@@ -142,5 +170,17 @@ mod tests {
         // Busy keys only: everything starts again from full rather than growing.
         assert_eq!(limiter.check(&4), Ok(()));
         assert!(limiter.tracked() <= 2, "{}", limiter.tracked());
+    }
+
+    #[test]
+    fn a_server_limit_counts_everything_together() {
+        let clock = Clock::manual(0);
+        let limiter = ServerLimiter::new(RateLimit { per_minute: 6, burst: 2 }, clock.clone());
+        assert_eq!(limiter.check(), Ok(()));
+        assert_eq!(limiter.check(), Ok(()));
+        assert_eq!(limiter.check(), Err(10));
+        clock.advance_ms(10_000);
+        assert_eq!(limiter.check(), Ok(()));
+        assert_eq!(limiter.check(), Err(10));
     }
 }

@@ -13,7 +13,7 @@ use crate::auth::Passwords;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::error::ApiError;
-use crate::ratelimit::KeyedLimiter;
+use crate::ratelimit::{KeyedLimiter, ServerLimiter};
 use crate::security::SecurityLog;
 use crate::session_watch::SessionEnds;
 
@@ -30,6 +30,8 @@ pub struct Inner {
     pub per_ip: KeyedLimiter<IpAddr>,
     pub per_account: KeyedLimiter<UserId>,
     pub auth_per_ip: KeyedLimiter<IpAddr>,
+    /// New accounts on this server, all addresses together (one key).
+    pub registrations: ServerLimiter,
     pub security: SecurityLog,
     /// Logouts on this server, heard by its open WebSockets of the same session.
     pub session_ends: SessionEnds,
@@ -61,6 +63,7 @@ impl AppState {
             per_ip: KeyedLimiter::new(config.rate_per_ip, config.rate_max_keys, clock.clone()),
             per_account: KeyedLimiter::new(config.rate_per_account, config.rate_max_keys, clock.clone()),
             auth_per_ip: KeyedLimiter::new(config.rate_auth_per_ip, config.rate_max_keys, clock.clone()),
+            registrations: ServerLimiter::new(config.rate_register, clock.clone()),
             security: SecurityLog::new(store.clone(), clock.clone()),
             session_ends: SessionEnds::default(),
             live: crate::live_hub::LiveHub::start(&store),

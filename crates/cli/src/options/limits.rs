@@ -6,7 +6,8 @@
 //! (`--max-connections`, `OFFPAY_MAX_CONNECTIONS`); and the request rates, each as
 //! `PER_MINUTE/BURST`: per client address (`--rate-per-ip`, `OFFPAY_RATE_PER_IP`), per signed-in
 //! account (`--rate-per-account`, `OFFPAY_RATE_PER_ACCOUNT`), and register/login attempts per
-//! address (`--rate-auth-per-ip`, `OFFPAY_RATE_AUTH_PER_IP`); and how long security events are
+//! address (`--rate-auth-per-ip`, `OFFPAY_RATE_AUTH_PER_IP`), and new accounts per server from all
+//! addresses together (`--rate-register`, `OFFPAY_RATE_REGISTER`); and how long security events are
 //! kept (`--security-log-keep`, `OFFPAY_SECURITY_LOG_KEEP`, 1 to 3650 days).
 //! Durations are read as for the purse options (`10s`, `2m`); a refused value is a usage error
 //! naming the option and its variable (exit status 2). The defaults are `Config::default()`'s.
@@ -26,6 +27,7 @@ pub const WS_IDLE_TIMEOUT_ENV: &str = "OFFPAY_WS_IDLE_TIMEOUT";
 pub const RATE_PER_IP_ENV: &str = "OFFPAY_RATE_PER_IP";
 pub const RATE_PER_ACCOUNT_ENV: &str = "OFFPAY_RATE_PER_ACCOUNT";
 pub const RATE_AUTH_PER_IP_ENV: &str = "OFFPAY_RATE_AUTH_PER_IP";
+pub const RATE_REGISTER_ENV: &str = "OFFPAY_RATE_REGISTER";
 pub const SECURITY_LOG_KEEP_ENV: &str = "OFFPAY_SECURITY_LOG_KEEP";
 
 /// Longest accepted timeout: beyond it the limit protects nothing.
@@ -61,6 +63,10 @@ pub struct ConnectionLimitArgs {
     /// sustained per minute / burst
     #[arg(long, value_name = "PER_MINUTE/BURST", default_value = "30/10", env = RATE_AUTH_PER_IP_ENV)]
     pub rate_auth_per_ip: String,
+    /// New accounts this server opens, from all addresses together (a botnet brings a new
+    /// address for every attempt); beyond it registration answers 503 busy
+    #[arg(long, value_name = "PER_MINUTE/BURST", default_value = "120/60", env = RATE_REGISTER_ENV)]
+    pub rate_register: String,
     /// Security events (`offpay admin security-events`) older than this are deleted
     /// (units d, h; from 1d to 3650d)
     #[arg(long, value_name = "DURATION", default_value = "90d", env = SECURITY_LOG_KEEP_ENV)]
@@ -78,6 +84,7 @@ impl ConnectionLimitArgs {
         let rate_per_ip = rate("rate-per-ip", RATE_PER_IP_ENV, &self.rate_per_ip)?;
         let rate_per_account = rate("rate-per-account", RATE_PER_ACCOUNT_ENV, &self.rate_per_account)?;
         let rate_auth_per_ip = rate("rate-auth-per-ip", RATE_AUTH_PER_IP_ENV, &self.rate_auth_per_ip)?;
+        let rate_register = rate("rate-register", RATE_REGISTER_ENV, &self.rate_register)?;
         let security_log_keep = retention("security-log-keep", SECURITY_LOG_KEEP_ENV, &self.security_log_keep)?;
         Ok(Config {
             header_read_timeout,
@@ -88,6 +95,7 @@ impl ConnectionLimitArgs {
             rate_per_ip,
             rate_per_account,
             rate_auth_per_ip,
+            rate_register,
             security_log_keep,
             ..config
         })
@@ -151,6 +159,7 @@ mod tests {
             rate_per_ip: "600/120".into(),
             rate_per_account: "300/60".into(),
             rate_auth_per_ip: "30/10".into(),
+            rate_register: "120/60".into(),
             security_log_keep: "90d".into(),
         }
     }
@@ -176,6 +185,7 @@ mod tests {
             (config.rate_per_ip, defaults.rate_per_ip),
             (config.rate_per_account, defaults.rate_per_account),
             (config.rate_auth_per_ip, defaults.rate_auth_per_ip),
+            (config.rate_register, defaults.rate_register),
         ] {
             assert_eq!((got.per_minute, got.burst), (want.per_minute, want.burst));
         }
@@ -210,6 +220,11 @@ mod tests {
         }
         let refused = rates("600").unwrap_err().0;
         assert!(refused.starts_with("invalid --rate-auth-per-ip \"600\" (or OFFPAY_RATE_AUTH_PER_IP)"), "{refused}");
+        let register =
+            |r: &str| ConnectionLimitArgs { rate_register: r.into(), ..args("10s") }.apply(Config::default());
+        let set = register("10/5").unwrap().rate_register;
+        assert_eq!((set.per_minute, set.burst), (10, 5));
+        assert!(register("0/5").is_err());
         let keep =
             |k: &str| ConnectionLimitArgs { security_log_keep: k.into(), ..args("10s") }.apply(Config::default());
         assert_eq!(keep("30d").unwrap().security_log_keep, Duration::from_secs(30 * 86_400));

@@ -38,7 +38,7 @@ fn session_body(handle: &Handle, token: String, expires_at_ms: i64, device_token
         (status = 409, description = "`handle_taken`", body = ErrorBody),
         (status = 413, description = "`payload_too_large`", body = ErrorBody),
         (status = 429, description = "`rate_limited` (has `Retry-After`)", body = ErrorBody),
-        (status = 503, description = "`busy`: too many password checks are waiting; has `Retry-After`", body = ErrorBody),
+        (status = 503, description = "`busy`: too many password checks are waiting, or this server opened its share of new accounts for now (`--rate-register`); has `Retry-After`", body = ErrorBody),
     ))]
 pub async fn register(
     State(state): State<AppState>,
@@ -48,6 +48,10 @@ pub async fn register(
     check_auth_rate(&state, ip).await?;
     let handle = Handle::parse(&body.handle).map_err(|e| ApiError::InvalidHandle(e.to_string()))?;
     check_new_password(&body.password)?;
+    if let Err(retry_after_s) = state.registrations.check() {
+        state.security.record_sampled("rate_limited", "register", "limit=register").await;
+        return Err(ApiError::RegistrationsBusy { retry_after_s });
+    }
     let hash = state.passwords.hash(body.password).await?;
     let user = state.store.create_user(&handle, &hash, state.now_ms()).await?;
     tracing::info!(handle = %user.handle, "registered");

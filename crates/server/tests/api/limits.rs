@@ -165,6 +165,41 @@ async fn request_floods_are_limited_per_account_and_per_address() {
     assert_eq!(client.get("/v1/config", None).await.0, 200);
 }
 
+/// A botnet brings a new address for every attempt, so the per-address limits never stop it:
+/// one server opens at most its share of new accounts a minute, whatever the addresses.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_accounts_are_limited_per_server_whatever_the_address() {
+    let config = Config { rate_register: RateLimit { per_minute: 2, burst: 2 }, ..Config::for_tests() };
+    let server = TestServer::sqlite_with(config).await;
+    let register = |last: u8, handle: &str| {
+        let client = server.client_from(last);
+        let body = json!({"handle": handle, "password": PASSWORD});
+        async move {
+            let response = client.http.post(format!("{}/v1/register", client.base)).json(&body).send().await.unwrap();
+            let retry_after = response.headers().get("retry-after").map(|v| v.to_str().unwrap().to_string());
+            (read(response).await, retry_after)
+        }
+    };
+    // Malformed attempts do not use the allowance.
+    assert_error(&register(1, "x").await.0, 400, "invalid_handle");
+    assert_eq!(register(2, "alice").await.0.0, 201);
+    assert_eq!(register(3, "bob").await.0.0, 201);
+    let (refused, retry_after) = register(4, "carol").await;
+    assert_error(&refused, 503, "busy");
+    assert_eq!(retry_after.as_deref(), Some("30"));
+    assert!(refused.1["error"]["message"].as_str().unwrap().contains("new accounts"), "{}", refused.1);
+    assert!(server.store.user_by_handle(&offpay_protocol::Handle::parse("carol").unwrap()).await.unwrap().is_none());
+    // Signing in is not affected.
+    let login = json!({"handle": "alice", "password": PASSWORD});
+    assert_eq!(server.client_from(5).post("/v1/login", None, None, &login).await.0, 200);
+    let events = server.store.security_events(10).await.unwrap();
+    assert!(events.iter().any(|e| e.kind == "rate_limited" && e.detail == "limit=register"), "{events:?}");
+    // Half a minute later there is room for one more.
+    server.clock.advance_ms(30_000);
+    assert_eq!(register(6, "carol").await.0.0, 201);
+    assert_error(&register(7, "dave").await.0, 503, "busy");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn meta_routes_and_unknown_paths() {
     let server = TestServer::sqlite().await;
