@@ -22,8 +22,6 @@ use crate::wire;
 
 mod error;
 mod offline;
-#[cfg(test)]
-mod test_server;
 
 pub use error::{ApiError, ClientError};
 
@@ -357,7 +355,6 @@ pub(crate) fn innermost(error: &(dyn std::error::Error + 'static)) -> String {
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
-    use super::test_server::{canned_server, response};
     use super::*;
 
     #[test]
@@ -376,26 +373,6 @@ mod tests {
     fn ws_url_follows_the_server_url() {
         let url = ServerUrl::parse("http://127.0.0.1:8080").unwrap();
         assert_eq!(url.ws_url("/v1/ws?after=3"), "ws://127.0.0.1:8080/v1/ws?after=3");
-    }
-
-    #[tokio::test]
-    async fn retries_idempotent_reads_after_a_503() {
-        let offline = r#"{"per_payment_cap":1,"purse_max":1,"validity_secs":1,"grace_secs":1,"loss_allowance":0,"max_open_purses":1}"#;
-        let ok = response("200 OK", &format!(r#"{{"currency":"INR","decimals":2,"offline":{offline}}}"#));
-        let (url, server) = canned_server(vec![response("503 Service Unavailable", ""), ok]).await;
-        let client = Client::new(url).unwrap();
-        let config = client.config().await.unwrap();
-        assert_eq!((config.currency.as_str(), config.decimals), ("INR", 2));
-        assert_eq!(server.await.unwrap().len(), 2);
-    }
-
-    #[tokio::test]
-    async fn a_non_json_error_still_becomes_a_typed_error() {
-        let (url, server) = canned_server(vec![response("404 Not Found", "nop")]).await;
-        let client = Client::new(url).unwrap();
-        let err = client.me("tok").await.unwrap_err();
-        assert_eq!(err.code(), Some("http_404"));
-        server.await.unwrap();
     }
 
     /// A server that accepts and holds every connection without answering. A connection that

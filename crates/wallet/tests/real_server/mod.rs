@@ -1,8 +1,9 @@
 //! Test support: the real offpay server (`offpay_server::serve_with` over a SQLite file in a
 //! temporary folder, with an issuer keyset and the system clock), reached through a TCP relay
-//! that can lose the answer to one request on cue. The relay forwards bytes unchanged and keeps
-//! a copy of what the wallet sent; losing an answer means the server did the work (it answers
-//! after its commit) and the wallet never hears of it, as on a dropped mobile connection.
+//! that forwards bytes unchanged, keeps a copy of what the wallets sent, and injects the faults
+//! of a network on cue: losing the answer to a request (the server did the work, since it
+//! answers after its commit, and the wallet never hears of it, as on a dropped mobile
+//! connection), answering in the server's place (a proxy's 503), or going away altogether.
 
 #![allow(clippy::unwrap_used, dead_code)]
 
@@ -78,7 +79,27 @@ impl RealServer {
     /// The next request whose first line starts with `request_line` is forwarded and served,
     /// and its answer is dropped with the connection.
     pub fn lose_answer_to(&self, request_line: &str) {
-        *self.relay.lose.lock().unwrap() = Some(request_line.to_string());
+        self.relay.faults.lock().unwrap().push((request_line.to_string(), Fault::LoseAnswer));
+    }
+
+    /// The next request whose first line starts with `request_line` never reaches the server:
+    /// the relay answers `status` (`"503 Service Unavailable"`) with `body` itself, as a proxy
+    /// in front of the server would.
+    pub fn answer_instead(&self, request_line: &str, status: &str, body: &str) {
+        let kind = if body.starts_with('{') { "application/json" } else { "text/plain" };
+        let answer = format!(
+            "HTTP/1.1 {status}\r\ncontent-type: {kind}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        self.relay.faults.lock().unwrap().push((request_line.to_string(), Fault::Answer(answer)));
+    }
+
+    /// The server can no longer be reached: the relay stops listening and drops every
+    /// connection it holds.
+    pub fn go_away(&self) {
+        for task in self.relay.tasks.lock().unwrap().drain(..) {
+            task.abort();
+        }
     }
 
     /// Every request the wallets sent, in order of arrival.
@@ -135,40 +156,61 @@ fn take_requests(buffer: &mut Vec<u8>) -> Vec<Sent> {
     requests
 }
 
+/// What the relay does to one request instead of forwarding it and its answer.
+enum Fault {
+    LoseAnswer,
+    /// The raw HTTP answer to send in the server's place.
+    Answer(String),
+}
+
+type Faults = Arc<Mutex<Vec<(String, Fault)>>>;
+
 /// A byte relay from the wallets to the server.
 struct Relay {
     addr: std::net::SocketAddr,
-    lose: Arc<Mutex<Option<String>>>,
+    /// Faults to inject, each once, to the first request whose line starts with its prefix.
+    faults: Faults,
     sent: Arc<Mutex<Vec<Sent>>>,
+    /// The accept loop and every connection's task.
+    tasks: Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>>,
 }
 
 impl Relay {
     async fn start(upstream: std::net::SocketAddr) -> Relay {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let relay = Relay { addr: listener.local_addr().unwrap(), lose: Arc::default(), sent: Arc::default() };
-        let (lose, sent) = (relay.lose.clone(), relay.sent.clone());
-        tokio::spawn(async move {
+        let relay = Relay {
+            addr: listener.local_addr().unwrap(),
+            faults: Arc::default(),
+            sent: Arc::default(),
+            tasks: Arc::default(),
+        };
+        let (faults, sent, tasks) = (relay.faults.clone(), relay.sent.clone(), relay.tasks.clone());
+        let accept = tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
                 let Ok(server) = TcpStream::connect(upstream).await else { return };
-                tokio::spawn(relay_connection(client, server, lose.clone(), sent.clone()));
+                let task = tokio::spawn(relay_connection(client, server, faults.clone(), sent.clone()));
+                tasks.lock().unwrap().push(task);
             }
         });
+        relay.tasks.lock().unwrap().push(accept);
         relay
     }
 }
 
-/// Forwards one connection both ways; when a request it forwarded was marked to be lost, the
-/// server's answer is read and thrown away, and the wallet's connection is closed.
-async fn relay_connection(
-    client: TcpStream,
-    server: TcpStream,
-    lose: Arc<Mutex<Option<String>>>,
-    sent: Arc<Mutex<Vec<Sent>>>,
-) {
+/// The fault to inject into `request`, if one is waiting for it (taken off the list).
+fn fault_for(faults: &Faults, request: &Sent) -> Option<Fault> {
+    let mut faults = faults.lock().unwrap();
+    let at = faults.iter().position(|(line, _)| request.line.starts_with(line.as_str()))?;
+    Some(faults.remove(at).1)
+}
+
+/// Forwards one connection both ways, injecting the faults its requests were marked for.
+async fn relay_connection(client: TcpStream, server: TcpStream, faults: Faults, sent: Arc<Mutex<Vec<Sent>>>) {
     let (mut client_read, mut client_write) = client.into_split();
     let (mut server_read, mut server_write) = server.into_split();
     let losing = Arc::new(AtomicBool::new(false));
     let marked = losing.clone();
+    let (answer_tx, mut answer_rx) = tokio::sync::mpsc::channel::<String>(1);
     let upward = tokio::spawn(async move {
         let (mut chunk, mut buffer) = ([0u8; 16 * 1024], Vec::new());
         loop {
@@ -178,31 +220,49 @@ async fn relay_connection(
             };
             buffer.extend_from_slice(&chunk[..n]);
             for request in take_requests(&mut buffer) {
-                let mut lose = lose.lock().unwrap();
-                if lose.as_deref().is_some_and(|line| request.line.starts_with(line)) {
-                    *lose = None;
-                    marked.store(true, Ordering::SeqCst);
-                }
+                let fault = fault_for(&faults, &request);
                 sent.lock().unwrap().push(request);
+                match fault {
+                    Some(Fault::LoseAnswer) => marked.store(true, Ordering::SeqCst),
+                    Some(Fault::Answer(answer)) => {
+                        let _ = answer_tx.send(answer).await;
+                        return;
+                    }
+                    None => {}
+                }
             }
             if server_write.write_all(&chunk[..n]).await.is_err() {
                 return;
             }
         }
     });
+    // Aborting this task (go_away) also ends the other direction.
+    let _upward = AbortOnDrop(upward.abort_handle());
     let mut chunk = [0u8; 16 * 1024];
     loop {
-        let n = match server_read.read(&mut chunk).await {
-            Ok(0) | Err(_) => break,
-            Ok(n) => n,
-        };
-        if losing.load(Ordering::SeqCst) {
-            break;
-        }
-        if client_write.write_all(&chunk[..n]).await.is_err() {
-            break;
+        tokio::select! {
+            read = server_read.read(&mut chunk) => {
+                let n = match read {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => n,
+                };
+                if losing.load(Ordering::SeqCst) || client_write.write_all(&chunk[..n]).await.is_err() {
+                    break;
+                }
+            }
+            Some(answer) = answer_rx.recv() => {
+                let _ = client_write.write_all(answer.as_bytes()).await;
+                break;
+            }
         }
     }
-    upward.abort();
     let _ = client_write.shutdown().await;
+}
+
+struct AbortOnDrop(tokio::task::AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
