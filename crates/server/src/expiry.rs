@@ -1,8 +1,9 @@
 //! The server's background task: every minute it returns the remainder of purses past
 //! `valid_until` plus the grace period (reserve -> wallet, `OfflineStore::expire_purses`), pays
 //! held notes from their payers' balances (`OfflineStore::release_held`), reloads the issuer
-//! keyset (picking up `offpay admin rotate-issuer-key`), and deletes security events older than
-//! `Config::security_log_keep` (`Store::forget_security_events`). Several servers may run it
+//! keyset (picking up `offpay admin rotate-issuer-key`), writes the dropped counts of security
+//! event floods that stopped (`SecurityLog::flush_suppressed`), and deletes security events older
+//! than `Config::security_log_keep` (`Store::forget_security_events`). Several servers may run it
 //! against one database: the ledger makes each expiry happen once.
 
 use std::sync::Arc;
@@ -14,6 +15,7 @@ use tokio::sync::watch;
 
 use crate::clock::Clock;
 use crate::issuer::OfflineConfig;
+use crate::security::SecurityLog;
 
 /// How often the task runs.
 pub const INTERVAL: Duration = Duration::from_secs(60);
@@ -23,6 +25,8 @@ pub const INTERVAL: Duration = Duration::from_secs(60);
 pub struct Housekeeping {
     pub offline: OfflineConfig,
     pub security_log_keep: Duration,
+    /// This server's security log, whose dropped counts the pass writes.
+    pub security_log: Option<Arc<SecurityLog>>,
 }
 
 /// One pass: expire everything due (in chunks of [`EXPIRE_MAX`]), reload the keys, forget old
@@ -67,6 +71,9 @@ pub async fn run_once(store: &dyn Store, housekeeping: &Housekeeping, clock: &Cl
                 break;
             }
         }
+    }
+    if let Some(log) = &housekeeping.security_log {
+        log.flush_suppressed().await;
     }
     forget_security_events(store, housekeeping.security_log_keep, clock).await;
 }

@@ -4,7 +4,8 @@
 //! [`KIND_MAX_PER_MINUTE`] per kind per minute whatever the keys (a botnet brings ever new
 //! addresses and handles, so keys alone do not bound the table); what the second limit drops is
 //! counted and written as one `security_events_suppressed` event with the next event of that
-//! kind after its minute.
+//! kind after its minute, or by the server's background pass ([`SecurityLog::flush_suppressed`],
+//! every minute) when no such event comes.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -81,6 +82,29 @@ impl SecurityLog {
         }
     }
 
+    /// Writes the dropped counts of the minutes that are over, for kinds that had no event since
+    /// (a flood that stopped): one `security_events_suppressed` event each.
+    pub async fn flush_suppressed(&self) {
+        let now = self.clock.now_ms();
+        let mut ended = Vec::new();
+        {
+            let mut per_kind = self.per_kind.lock().unwrap_or_else(PoisonError::into_inner);
+            per_kind.retain(|kind, minute| {
+                if now - minute.start_ms < SAMPLE_WINDOW_MS {
+                    return true;
+                }
+                if minute.dropped > 0 {
+                    ended.push((kind.clone(), minute.dropped));
+                }
+                false
+            });
+        }
+        for (kind, dropped) in ended {
+            let detail = format!("kind={kind} dropped={dropped} in the minute before");
+            self.record("security_events_suppressed", &detail).await;
+        }
+    }
+
     /// The per-kind limit: a minute starts with the first event after the last one ended.
     fn admit(&self, kind: &str, now: i64) -> Admission {
         let mut per_kind = self.per_kind.lock().unwrap_or_else(PoisonError::into_inner);
@@ -140,5 +164,32 @@ mod tests {
             format!("kind=login_throttled dropped={} in the minute before", 1_000 - KIND_MAX_PER_MINUTE)
         );
         assert_eq!(events.iter().filter(|e| e.kind == "login_throttled").count(), KIND_MAX_PER_MINUTE as usize + 1);
+    }
+
+    /// A flood that stops: the background pass writes what its last minute dropped, once.
+    #[tokio::test]
+    async fn the_count_of_a_flood_that_stopped_is_written_by_the_background_pass() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open_store(Some(dir.path()), None).await.unwrap();
+        let clock = Clock::manual(1_000_000);
+        let log = SecurityLog::new(Arc::clone(&store), clock.clone());
+        for i in 0..500 {
+            log.record_sampled("ws_auth_failed", &format!("ip=10.0.{}.{}", i / 256, i % 256), "x").await;
+        }
+        let suppressed = |events: &[offpay_ledger::SecurityEvent]| -> Vec<String> {
+            events.iter().filter(|e| e.kind == "security_events_suppressed").map(|e| e.detail.clone()).collect()
+        };
+        // Within the minute nothing is written yet.
+        log.flush_suppressed().await;
+        assert!(suppressed(&store.security_events(1_000).await.unwrap()).is_empty());
+        clock.advance_ms(60_000);
+        log.flush_suppressed().await;
+        log.flush_suppressed().await;
+        let dropped = 500 - KIND_MAX_PER_MINUTE;
+        let expected = format!("kind=ws_auth_failed dropped={dropped} in the minute before");
+        assert_eq!(suppressed(&store.security_events(1_000).await.unwrap()), [expected.clone()]);
+        // The next event of the kind starts a new minute and reports nothing twice.
+        log.record_sampled("ws_auth_failed", "ip=10.9.0.1", "y").await;
+        assert_eq!(suppressed(&store.security_events(1_000).await.unwrap()), [expected]);
     }
 }

@@ -36,6 +36,7 @@ pub async fn serve_with(
         crate::expiry::Housekeeping {
             offline: state.config.offline.clone(),
             security_log_keep: state.config.security_log_keep,
+            security_log: Some(state.security.clone()),
         },
         state.clock.clone(),
         state.shutdown.clone(),

@@ -32,7 +32,7 @@ pub struct Inner {
     pub auth_per_ip: KeyedLimiter<IpAddr>,
     /// New accounts on this server, all addresses together (one key).
     pub registrations: ServerLimiter,
-    pub security: SecurityLog,
+    pub security: std::sync::Arc<SecurityLog>,
     /// Logouts on this server, heard by its open WebSockets of the same session.
     pub session_ends: SessionEnds,
     /// Live-event wake-ups for this server's open WebSockets, per user.
@@ -64,7 +64,7 @@ impl AppState {
             per_account: KeyedLimiter::new(config.rate_per_account, config.rate_max_keys, clock.clone()),
             auth_per_ip: KeyedLimiter::new(config.rate_auth_per_ip, config.rate_max_keys, clock.clone()),
             registrations: ServerLimiter::new(config.rate_register, clock.clone()),
-            security: SecurityLog::new(store.clone(), clock.clone()),
+            security: std::sync::Arc::new(SecurityLog::new(store.clone(), clock.clone())),
             session_ends: SessionEnds::default(),
             live: crate::live_hub::LiveHub::start(&store),
             ws_slots: crate::ws_slots::WsSlots::default(),

@@ -19,8 +19,11 @@ async fn the_background_pass_forgets_security_events_past_their_retention() {
         store.record_security_event("login_failed", &format!("old {i}"), T0 - 31 * DAY_MS).await.unwrap();
     }
     store.record_security_event("login_locked", "kept", T0 - 29 * DAY_MS).await.unwrap();
-    let housekeeping =
-        Housekeeping { offline: Default::default(), security_log_keep: Duration::from_secs(30 * 86_400) };
+    let housekeeping = Housekeeping {
+        offline: Default::default(),
+        security_log_keep: Duration::from_secs(30 * 86_400),
+        security_log: None,
+    };
     run_once(store, &housekeeping, &server.clock).await;
     let left = store.security_events(10).await.unwrap();
     assert_eq!(left.iter().map(|e| e.detail.as_str()).collect::<Vec<_>>(), ["kept"]);
