@@ -187,7 +187,7 @@ mod tests {
         log.flush_suppressed().await;
         let dropped = 500 - KIND_MAX_PER_MINUTE;
         let expected = format!("kind=ws_auth_failed dropped={dropped} in the minute before");
-        assert_eq!(suppressed(&store.security_events(1_000).await.unwrap()), [expected.clone()]);
+        assert_eq!(suppressed(&store.security_events(1_000).await.unwrap()), vec![expected.clone()]);
         // The next event of the kind starts a new minute and reports nothing twice.
         log.record_sampled("ws_auth_failed", "ip=10.9.0.1", "y").await;
         assert_eq!(suppressed(&store.security_events(1_000).await.unwrap()), [expected]);
