@@ -92,12 +92,8 @@ impl Passwords {
         let mut salt = [0u8; 16];
         rand::rng().fill_bytes(&mut salt);
         self.run(move || {
-            // password-hash's errors are not std errors (its `std` feature is off): their text is the cause.
-            let salt = SaltString::encode_b64(&salt).map_err(|e| ApiError::internal(e.to_string()))?;
-            argon
-                .hash_password(password.as_bytes(), &salt)
-                .map(|h| h.to_string())
-                .map_err(|e| ApiError::internal(e.to_string()))
+            let salt = SaltString::encode_b64(&salt).map_err(ApiError::internal)?;
+            argon.hash_password(password.as_bytes(), &salt).map(|h| h.to_string()).map_err(ApiError::internal)
         })
         .await
     }
@@ -136,11 +132,11 @@ impl Passwords {
         let argon = self.argon.clone();
         let matched = self
             .run(move || {
-                let parsed = PasswordHash::new(&phc).map_err(|e| ApiError::internal(e.to_string()))?;
+                let parsed = PasswordHash::new(&phc).map_err(ApiError::internal)?;
                 match argon.verify_password(password.as_bytes(), &parsed) {
                     Ok(()) => Ok(true),
                     Err(argon2::password_hash::Error::Password) => Ok(false),
-                    Err(other) => Err(ApiError::internal(other.to_string())),
+                    Err(other) => Err(ApiError::internal(other)),
                 }
             })
             .await?;
@@ -253,6 +249,17 @@ mod tests {
         assert!(passwords.verify("correct horse".into(), Some(phc.clone())).await.unwrap());
         assert!(!passwords.verify("wrong horse".into(), Some(phc)).await.unwrap());
         assert!(!passwords.verify("correct horse".into(), None).await.unwrap());
+    }
+
+    /// A damaged stored hash is a server error whose cause (the password-hash crate's own error,
+    /// kept as the source, not flattened to text) reaches the log; it is never a wrong password.
+    #[tokio::test]
+    async fn a_damaged_stored_hash_is_an_internal_error_with_its_cause() {
+        let passwords = Passwords::new(ArgonParams::TESTING, 1, 1).await.unwrap();
+        let err = passwords.verify("correct horse".into(), Some("not a hash".into())).await.unwrap_err();
+        let ApiError::Internal(cause) = &err else { panic!("{err:?}") };
+        assert!(cause.downcast_ref::<argon2::password_hash::Error>().is_some(), "{cause:?}");
+        assert!(std::error::Error::source(&err).is_some());
     }
 
     #[tokio::test]
