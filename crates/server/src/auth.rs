@@ -257,7 +257,10 @@ mod tests {
     async fn a_damaged_stored_hash_is_an_internal_error_with_its_cause() {
         let passwords = Passwords::new(ArgonParams::TESTING, 1, 1).await.unwrap();
         let err = passwords.verify("correct horse".into(), Some("not a hash".into())).await.unwrap_err();
-        let ApiError::Internal(cause) = &err else { panic!("{err:?}") };
+        let cause = match &err {
+            ApiError::Internal(cause) => cause,
+            other => unreachable!("{other:?}"),
+        };
         assert!(cause.downcast_ref::<argon2::password_hash::Error>().is_some(), "{cause:?}");
         assert!(std::error::Error::source(&err).is_some());
     }
