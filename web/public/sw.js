@@ -3,14 +3,14 @@
 // The asset list and version below are written by scripts/web-vendor (web/tools/stamp-sw.mjs).
 
 // BEGIN GENERATED
-const VERSION = "2010462eb7eb57e0";
+const VERSION = "d271a13def0480b6";
 const ASSETS = {
   "/": "sha256-hIV25eE6TW70pS03Qs7bTWi5FA2BBLPuvVMN34xjHY4=",
   "/app.css": "sha256-ll7wCJljqU8bVcWkH7Qzw5cgqSSqB2xDkKiJprZxYnA=",
   "/icons/icon-192.png": "sha256-gT9LRu233qKbhm/Cg8jhxJU2yx0PvuFrXTd0yXU4gwA=",
   "/icons/icon-512.png": "sha256-hVjENhAQqIxuA+4AHfCS7O58bgGha+CDQqiz1o8EUEk=",
   "/icons/icon.svg": "sha256-UiaeFsNB9IZfs/q6ihmGhvseh0thBTWtVVMl3eVqNfY=",
-  "/js/api.js": "sha256-qYNpiSZvDd0vhq/MtAZYBhaTqPkvBz+fEyh+Bf5uUUw=",
+  "/js/api.js": "sha256-hB/GuDrwDdGuBvqKCjmfBEpbDxRhuyF2Ls2pkzJ0Nds=",
   "/js/intents.js": "sha256-D4VsKVCWHr5qR+b1H/azh55l9FhDOELDw6VkzRbD9qI=",
   "/js/live.js": "sha256-q5DZJ4MARs9rxayJJfd+Na6pfxTFYhjHaCBakX/cYs4=",
   "/js/main.js": "sha256-4a2+fGxLtduOqptpBOzfbFUpRn+9SvD0dz9RZ/e+zVQ=",

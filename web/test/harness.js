@@ -41,8 +41,11 @@ async function waitHealthy(url, child, log) {
   throw new Error(`offpay serve did not become healthy:\n${log()}`);
 }
 
-/** Starts `offpay serve`; returns {url, dataDir, log, deposit, stop}. `url` serves the web app and the API. */
-export async function startOffpay() {
+/**
+ * Starts `offpay serve`; returns {url, dataDir, log, deposit, stop}. `url` serves the web app and
+ * the API. `rateRegister` is the server's `--rate-register` (new accounts a minute, burst).
+ */
+export async function startOffpay({ rateRegister = "6000/1000" } = {}) {
   const bin = offpayBin();
   const dataDir = mkdtempSync(join(tmpdir(), "offpay-web-"));
   const port = await freePort();
@@ -53,7 +56,7 @@ export async function startOffpay() {
   // a fast run with 429 rate_limited, and a test file opens more accounts a minute than one
   // server does by default (--rate-register). The per-account login throttle stays as in
   // production.
-  const child = spawn(bin, ["serve", "--listen", `127.0.0.1:${port}`, "--data", dataDir, "--rate-auth-per-ip", "6000/1000", "--rate-register", "6000/1000"], {
+  const child = spawn(bin, ["serve", "--listen", `127.0.0.1:${port}`, "--data", dataDir, "--rate-auth-per-ip", "6000/1000", "--rate-register", rateRegister], {
     stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? "warn" },
   });
   child.stdout.on("data", (d) => { out += d; });
@@ -119,8 +122,8 @@ export function launchBrowser(extraArgs = []) {
  * The before() hook of a browser test file: starts `offpay serve` (startOffpay) and Chromium
  * (launchBrowser); returns {srv, browser}. If Chromium fails to start, the server is stopped.
  */
-export async function startServerAndBrowser() {
-  const srv = await startOffpay();
+export async function startServerAndBrowser(options = {}) {
+  const srv = await startOffpay(options);
   try {
     return { srv, browser: await launchBrowser() };
   } catch (e) {

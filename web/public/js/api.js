@@ -30,7 +30,19 @@ export class ApiError extends Error {
     if (code === "too_many_attempts" && retryAfterS > 60) {
       this.reason = `Too many attempts. Try again in ${Math.ceil(retryAfterS / 60)} minutes.`;
     }
+    // A busy server asks for more than a moment when it has opened its share of new accounts
+    // for now (registration, docs/OPERATIONS.md "Request limits").
+    if (code === "busy" && retryAfterS > 5) {
+      this.reason = `The server is busy. Try again in ${waitText(retryAfterS)}.`;
+    }
   }
+}
+
+/** "40 seconds", "1 minute", "3 minutes". */
+function waitText(seconds) {
+  if (seconds < 60) return `${seconds} seconds`;
+  const minutes = Math.ceil(seconds / 60);
+  return minutes === 1 ? "1 minute" : `${minutes} minutes`;
 }
 
 /** The event dispatched on `globalThis` whenever the server answers a request. */
