@@ -148,7 +148,7 @@ async fn run_round(total: usize) -> Round {
             off.register_device(user.id, device.verifying_key().to_bytes(), NOW).await.unwrap();
             let fields = CertificateFields {
                 purse_id: PurseId::from_bytes(bytes16(&format!("purse-{i}"))),
-                account: AccountId(user.id as u64),
+                account: AccountId(user.id.0 as u64),
                 device_key: device.verifying_key(),
                 currency: CurrencyCode::INR,
                 amount: amount(200_000),
@@ -168,7 +168,7 @@ async fn run_round(total: usize) -> Round {
             certs.push((cert, device));
         }
         eprintln!("signing {total} notes ...");
-        let payee_ids: Vec<u64> = payees.iter().map(|u| u.id as u64).collect();
+        let payee_ids: Vec<u64> = payees.iter().map(|u| u.id.0 as u64).collect();
         let chunk = certs.len().div_ceil(threads());
         let notes: Vec<PaymentNote> = std::thread::scope(|s| {
             let handles: Vec<_> = certs

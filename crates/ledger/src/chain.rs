@@ -54,7 +54,7 @@ pub fn entry_hash(entry: &EntryFields, postings: &[PostingFields]) -> [u8; 32] {
 
     let mut h = Sha256::new();
     h.update(ENTRY_DOMAIN);
-    h.update(entry.id.to_be_bytes());
+    h.update(entry.id.0.to_be_bytes());
     put_str(&mut h, &entry.kind);
     h.update(entry.amount.to_be_bytes());
     match &entry.memo {
@@ -64,12 +64,12 @@ pub fn entry_hash(entry: &EntryFields, postings: &[PostingFields]) -> [u8; 32] {
             put_str(&mut h, memo);
         }
     }
-    h.update(entry.from_user.unwrap_or(0).to_be_bytes());
-    h.update(entry.to_user.to_be_bytes());
+    h.update(entry.from_user.map_or(0, |u| u.0).to_be_bytes());
+    h.update(entry.to_user.0.to_be_bytes());
     h.update(entry.created_at_ms.to_be_bytes());
     h.update((sorted.len() as u64).to_be_bytes());
     for p in sorted {
-        h.update(p.account_id.to_be_bytes());
+        h.update(p.account_id.0.to_be_bytes());
         h.update(p.delta.to_be_bytes());
         put_bytes(&mut h, &p.prev_hash);
     }
@@ -102,20 +102,20 @@ mod tests {
 
     fn entry() -> EntryFields {
         EntryFields {
-            id: 7,
+            id: EntryId(7),
             kind: "transfer".into(),
             amount: 500,
             memo: Some("tea".into()),
-            from_user: Some(1),
-            to_user: 2,
+            from_user: Some(UserId(1)),
+            to_user: UserId(2),
             created_at_ms: 1_700_000_000_000,
         }
     }
 
     fn postings() -> Vec<PostingFields> {
         vec![
-            PostingFields { account_id: 4, delta: -500, prev_hash: GENESIS.to_vec() },
-            PostingFields { account_id: 5, delta: 500, prev_hash: [9; 32].to_vec() },
+            PostingFields { account_id: AccountId(4), delta: -500, prev_hash: GENESIS.to_vec() },
+            PostingFields { account_id: AccountId(5), delta: 500, prev_hash: [9; 32].to_vec() },
         ]
     }
 

@@ -11,7 +11,8 @@
 //!   out through LISTEN/NOTIFY with catch-up from a sequence cursor.
 //!
 //! ## Layout
-//! - [`model`]: the records the store reads and writes.
+//! - [`model`]: the records the store reads and writes; `ids`: the typed ids ([`UserId`],
+//!   [`AccountId`], [`EntryId`]) they carry.
 //! - [`error`]: [`LedgerError`], one variant per outcome a caller must tell apart; a storage
 //!   failure keeps its cause as `source()` ([`StorageError`]).
 //! - `error_chain`: [`ErrorChain`] prints an error and all its sources on one log line.
@@ -29,6 +30,7 @@
 pub mod chain;
 pub mod error;
 mod error_chain;
+mod ids;
 pub mod model;
 pub mod offline;
 pub mod open;

@@ -5,9 +5,7 @@ use crate::error::LedgerError;
 use offpay_protocol::{Amount, Handle, Hash256};
 use serde::{Deserialize, Serialize};
 
-pub type UserId = i64;
-pub type AccountId = i64;
-pub type EntryId = i64;
+pub use crate::ids::{AccountId, EntryId, UserId};
 /// Milliseconds since the Unix epoch.
 pub type TimestampMs = i64;
 
@@ -264,12 +262,12 @@ pub struct VerifyReport {
 
 #[cfg(test)]
 mod session_tests {
-    use super::Session;
+    use super::{Session, UserId};
 
     fn session(last_seen_ms: i64, idle_timeout_ms: i64) -> Session {
         Session {
             token_hash: [0; 32],
-            user_id: 1,
+            user_id: UserId(1),
             created_at_ms: 0,
             last_seen_ms,
             idle_timeout_ms,

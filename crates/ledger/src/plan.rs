@@ -305,18 +305,24 @@ mod tests {
     use super::*;
     use crate::chain::GENESIS;
 
-    fn party(user_id: UserId, handle: &str, account_id: AccountId, balance: i64) -> Party {
+    fn party(user_id: i64, handle: &str, account_id: i64, balance: i64) -> Party {
         Party {
-            user_id,
+            user_id: UserId(user_id),
             handle: Handle::parse(handle).unwrap(),
-            account: LockedAccount { account_id, kind: AccountKind::Wallet, balance, head: GENESIS.to_vec() },
+            account: LockedAccount {
+                account_id: AccountId(account_id),
+                kind: AccountKind::Wallet,
+                balance,
+                head: GENESIS.to_vec(),
+            },
         }
     }
 
     #[test]
     fn transfer_moves_money_and_sums_to_zero() {
-        let plan = plan_transfer(9, &party(1, "alice", 4, 1000), &party(2, "bob", 5, 0), 300, None, 5).unwrap();
-        assert_eq!(plan.balances, vec![(4, 700), (5, 300)]);
+        let plan =
+            plan_transfer(EntryId(9), &party(1, "alice", 4, 1000), &party(2, "bob", 5, 0), 300, None, 5).unwrap();
+        assert_eq!(plan.balances, vec![(AccountId(4), 700), (AccountId(5), 300)]);
         assert_eq!(plan.postings.iter().map(|p| p.delta).sum::<i64>(), 0);
         assert_eq!(plan.events.len(), 2);
         let out: serde_json::Value = serde_json::from_str(&plan.events[0].payload).unwrap();
@@ -326,20 +332,21 @@ mod tests {
 
     #[test]
     fn no_negative_wallet() {
-        let err = plan_transfer(9, &party(1, "alice", 4, 299), &party(2, "bob", 5, 0), 300, None, 5).unwrap_err();
+        let err =
+            plan_transfer(EntryId(9), &party(1, "alice", 4, 299), &party(2, "bob", 5, 0), 300, None, 5).unwrap_err();
         assert!(matches!(err, LedgerError::InsufficientFunds));
     }
 
     #[test]
     fn funding_may_go_negative_but_not_overflow() {
         let mut funding =
-            LockedAccount { account_id: 1, kind: AccountKind::Funding, balance: 0, head: GENESIS.to_vec() };
-        let plan = plan_deposit(1, &funding, &party(2, "bob", 5, 0), 300, 5).unwrap();
-        assert_eq!(plan.balances[0], (1, -300));
+            LockedAccount { account_id: AccountId(1), kind: AccountKind::Funding, balance: 0, head: GENESIS.to_vec() };
+        let plan = plan_deposit(EntryId(1), &funding, &party(2, "bob", 5, 0), 300, 5).unwrap();
+        assert_eq!(plan.balances[0], (AccountId(1), -300));
         funding.balance = i64::MIN + 10;
-        let err = plan_deposit(1, &funding, &party(2, "bob", 5, 0), 300, 5).unwrap_err();
+        let err = plan_deposit(EntryId(1), &funding, &party(2, "bob", 5, 0), 300, 5).unwrap_err();
         assert!(matches!(err, LedgerError::AmountOverflow));
-        let err = plan_deposit(1, &funding, &party(2, "bob", 5, i64::MAX), 1, 5);
+        let err = plan_deposit(EntryId(1), &funding, &party(2, "bob", 5, i64::MAX), 1, 5);
         assert!(err.is_err());
     }
 

@@ -13,7 +13,7 @@ use crate::offline::plan::{FRAUD_LOSS_ACCOUNT, RESERVE_ACCOUNT};
 const PROBLEMS_MAX: usize = 1000;
 
 /// The operator's funding account (created with id 1 by the first migration of both backends).
-const FUNDING_ACCOUNT: AccountId = 1;
+const FUNDING_ACCOUNT: AccountId = AccountId(1);
 
 /// What may move an operator account: which entry kinds may post to it, and whether it may grow.
 struct OperatorAccount {
@@ -182,24 +182,25 @@ impl Verifier {
 mod tests {
     use super::*;
     use crate::chain::entry_hash;
+    use crate::model::{EntryId, UserId};
 
-    fn account(id: AccountId, kind: &str, balance: i64, head: Vec<u8>) -> StoredAccount {
-        StoredAccount { id, kind: kind.into(), balance, head }
+    fn account(id: i64, kind: &str, balance: i64, head: Vec<u8>) -> StoredAccount {
+        StoredAccount { id: AccountId(id), kind: kind.into(), balance, head }
     }
 
     fn deposit(id: i64, prev_f: Vec<u8>, prev_w: Vec<u8>) -> (EntryFields, [u8; 32], Vec<PostingFields>) {
         let e = EntryFields {
-            id,
+            id: EntryId(id),
             kind: "deposit".into(),
             amount: 100,
             memo: None,
             from_user: None,
-            to_user: 1,
+            to_user: UserId(1),
             created_at_ms: 1,
         };
         let p = vec![
-            PostingFields { account_id: 1, delta: -100, prev_hash: prev_f },
-            PostingFields { account_id: 4, delta: 100, prev_hash: prev_w },
+            PostingFields { account_id: AccountId(1), delta: -100, prev_hash: prev_f },
+            PostingFields { account_id: AccountId(4), delta: 100, prev_hash: prev_w },
         ];
         let h = entry_hash(&e, &p);
         (e, h, p)
@@ -241,17 +242,17 @@ mod tests {
     fn only_the_allowed_entries_move_operator_accounts() {
         let one = |kind: &str, account: AccountId, delta: i64| {
             let e = EntryFields {
-                id: 1,
+                id: EntryId(1),
                 kind: kind.into(),
                 amount: delta.abs(),
                 memo: None,
                 from_user: None,
-                to_user: 1,
+                to_user: UserId(1),
                 created_at_ms: 1,
             };
             let p = vec![
                 PostingFields { account_id: account, delta, prev_hash: GENESIS.to_vec() },
-                PostingFields { account_id: 4, delta: -delta, prev_hash: GENESIS.to_vec() },
+                PostingFields { account_id: AccountId(4), delta: -delta, prev_hash: GENESIS.to_vec() },
             ];
             let h = entry_hash(&e, &p);
             let mut v = Verifier::new();

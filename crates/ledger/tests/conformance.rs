@@ -67,15 +67,15 @@ async fn users_and_handles(fx: Fx) {
     );
     assert_eq!(fx.store.user_by_id(bob.id).await.unwrap().unwrap().handle.as_str(), "bob");
     assert!(fx.store.user_by_handle(&handle("carol")).await.unwrap().is_none());
-    assert!(fx.store.user_by_id(bob.id + 1000).await.unwrap().is_none());
+    assert!(fx.store.user_by_id(UserId(bob.id.0 + 1000)).await.unwrap().is_none());
     assert_eq!(fx.balance(&alice).await, 0);
-    assert!(matches!(fx.store.balance(bob.id + 1000).await, Err(LedgerError::UnknownUser)));
+    assert!(matches!(fx.store.balance(UserId(bob.id.0 + 1000)).await, Err(LedgerError::UnknownUser)));
 
     fx.store.set_frozen(alice.id, true).await.unwrap();
     assert!(fx.store.user_by_id(alice.id).await.unwrap().unwrap().frozen);
     fx.store.set_frozen(alice.id, false).await.unwrap();
     assert!(!fx.store.user_by_id(alice.id).await.unwrap().unwrap().frozen);
-    assert!(matches!(fx.store.set_frozen(bob.id + 1000, true).await, Err(LedgerError::UnknownUser)));
+    assert!(matches!(fx.store.set_frozen(UserId(bob.id.0 + 1000), true).await, Err(LedgerError::UnknownUser)));
     assert!(["sqlite", "postgres"].contains(&fx.store.backend()));
 }
 
@@ -116,7 +116,7 @@ async fn end_sessions_and_change_password(fx: Fx) {
 
     // An unknown user's password cannot be set, and nothing else changes.
     assert!(matches!(
-        fx.store.end_sessions(bob.id + 1000, None, Some("x".into())).await,
+        fx.store.end_sessions(UserId(bob.id.0 + 1000), None, Some("x".into())).await,
         Err(LedgerError::UnknownUser)
     ));
     assert!(live(9).await);
@@ -477,7 +477,7 @@ async fn transfer_entries_for_receipts(fx: Fx) {
     assert_eq!(fx.store.transfer_entry(bob.id, sent.entry_id).await.unwrap(), Some(expected));
     assert_eq!(fx.store.transfer_entry(carol.id, sent.entry_id).await.unwrap(), None);
     assert_eq!(fx.store.transfer_entry(alice.id, dep.entry_id).await.unwrap(), None);
-    assert_eq!(fx.store.transfer_entry(alice.id, sent.entry_id + 1000).await.unwrap(), None);
+    assert_eq!(fx.store.transfer_entry(alice.id, EntryId(sent.entry_id.0 + 1000)).await.unwrap(), None);
 }
 
 async fn refusals_change_nothing(fx: Fx) {
@@ -618,7 +618,7 @@ async fn events_and_subscribe(fx: Fx) {
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].seq, notice.seq);
     assert_eq!(events[0].kind, "deposit");
-    assert_eq!(events[0].payload["entry_id"], dep.entry_id);
+    assert_eq!(events[0].payload["entry_id"], dep.entry_id.0);
     assert_eq!(events[0].payload["amount"], 1000);
     assert_eq!(events[0].payload["to"], "alice");
     assert!(events[0].payload["from"].is_null());
@@ -633,7 +633,7 @@ async fn events_and_subscribe(fx: Fx) {
     assert_eq!(out[0].payload["balance"], 750);
     assert_eq!(out[0].payload["from"], "alice");
     assert_eq!(out[0].payload["to"], "bob");
-    assert_eq!(out[0].payload["entry_id"], sent.entry_id);
+    assert_eq!(out[0].payload["entry_id"], sent.entry_id.0);
     let inn = fx.store.events_after(bob.id, 0, 100).await.unwrap();
     assert_eq!(inn.len(), 1);
     assert_eq!((inn[0].kind.as_str(), inn[0].seq), ("money_in", bob_notice.seq));
@@ -697,12 +697,12 @@ async fn listener_reconnects(fx: Fx) {
     let posted = fx.fund("alice", 70).await;
     let notice = next_notice_for(&mut rx, alice.id).await;
     let events = fx.store.events_after(alice.id, notice.seq - 1, 10).await.unwrap();
-    assert_eq!(events[0].payload["entry_id"], posted.entry_id);
+    assert_eq!(events[0].payload["entry_id"], posted.entry_id.0);
     // And live notices flow again afterwards.
     let posted = fx.fund("alice", 80).await;
     let notice = next_notice_for(&mut rx, alice.id).await;
     let events = fx.store.events_after(alice.id, notice.seq - 1, 10).await.unwrap();
-    assert_eq!(events[0].payload["entry_id"], posted.entry_id);
+    assert_eq!(events[0].payload["entry_id"], posted.entry_id.0);
 }
 
 async fn verify_detects_tampering(fx: Fx) {
@@ -840,9 +840,9 @@ async fn concurrent_transfers(fx: Fx) {
     assert_eq!(fx.balance(&broke).await, 0);
 
     // Every acknowledged transfer is in the journal exactly once, with the right parties.
-    let unique: HashSet<i64> = acked.iter().map(|a| a.0).collect();
+    let unique: HashSet<EntryId> = acked.iter().map(|a| a.0).collect();
     assert_eq!(unique.len(), acked.len(), "an entry id was acknowledged twice");
-    let mut by_entry: HashMap<i64, Vec<(UserId, i64)>> = HashMap::new();
+    let mut by_entry: HashMap<EntryId, Vec<(UserId, i64)>> = HashMap::new();
     for user in &users {
         let mut before = None;
         loop {

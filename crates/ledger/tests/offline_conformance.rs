@@ -345,7 +345,7 @@ async fn unknown_payee_and_limits(fx: Fx) {
     let device = signing_key("alice-phone");
     let cert = fx.load(&alice, &device, 30_000, DAY, "purse-u").await;
     let mut chain = Chain::new(&cert, &device);
-    let ghost = User { id: 987_654, ..alice.clone() };
+    let ghost = User { id: UserId(987_654), ..alice.clone() };
     let note = chain.pay(&ghost, 1_000, "ghost");
     let results = fx.settle(&alice, std::slice::from_ref(&note), NOW).await;
     assert_eq!(statuses(&results), vec![(NoteStatus::Rejected, Some("unknown_payee"), 0)]);

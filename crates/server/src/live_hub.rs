@@ -89,24 +89,27 @@ mod tests {
 
     use super::*;
 
+    const ASHA: UserId = UserId(1);
+    const BO: UserId = UserId(2);
+
     #[tokio::test]
     async fn wakes_only_the_users_sockets_and_forgets_users_with_none() {
         let hub = Arc::new(LiveHub::default());
-        let mut asha = hub.follow(1);
-        let bo = hub.follow(2);
-        hub.wake(1, 7);
+        let mut asha = hub.follow(ASHA);
+        let bo = hub.follow(BO);
+        hub.wake(ASHA, 7);
         assert!(asha.receiver.has_changed().unwrap());
         assert_eq!(*asha.receiver.borrow_and_update(), 7);
         assert!(!bo.receiver.has_changed().unwrap(), "another user's event does not wake this socket");
-        hub.wake(1, 5);
+        hub.wake(ASHA, 5);
         assert_eq!(*asha.receiver.borrow_and_update(), 7, "an older number never goes back");
         hub.wake_all();
         assert!(bo.receiver.has_changed().unwrap());
-        let second = hub.follow(1);
+        let second = hub.follow(ASHA);
         drop(asha);
-        assert!(hub.lock().contains_key(&1), "asha still has a socket");
+        assert!(hub.lock().contains_key(&ASHA), "asha still has a socket");
         drop(second);
-        assert!(!hub.lock().contains_key(&1));
+        assert!(!hub.lock().contains_key(&ASHA));
         drop(bo);
         assert!(hub.lock().is_empty());
     }

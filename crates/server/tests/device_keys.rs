@@ -44,7 +44,7 @@ async fn registration_and_load_refuse_keys_with_a_small_order_component() {
     let bob = server.register("bob").await;
     server.deposit("alice", 100_000).await;
     let (_, me) = c.get("/v1/me", Some(&bob)).await;
-    let bob_id = me["account"].as_i64().unwrap();
+    let bob_id = offpay_ledger::UserId(me["account"].as_i64().unwrap());
 
     let mixed = MixedOrderKey::new("alice-mixed-phone").public_bytes();
     // (key, words the message must contain)
@@ -70,7 +70,7 @@ async fn registration_and_load_refuse_keys_with_a_small_order_component() {
     // A mixed-order key already in the store (registered before the check existed) cannot
     // back a purse: refused before any money moves.
     let legacy = MixedOrderKey::new("alice-legacy-phone").public_bytes();
-    let alice_id = c.get("/v1/me", Some(&alice)).await.1["account"].as_i64().unwrap();
+    let alice_id = offpay_ledger::UserId(c.get("/v1/me", Some(&alice)).await.1["account"].as_i64().unwrap());
     server.store.offline().register_device(alice_id, legacy, T0).await.unwrap();
     let body = json!({"amount": 10_000, "device_public_key": hex::encode(legacy)});
     let answer = c.post("/v1/purses", Some(&alice), Some("load-legacy-1"), &body).await;

@@ -10,7 +10,7 @@
 
 mod real_server;
 
-use offpay_protocol::{AccountId, Amount, Handle};
+use offpay_protocol::{Amount, Handle};
 use offpay_wallet::Wallet;
 use offpay_wallet::offline::{OfflineError, PurseStatus, SyncReport, UploadStatus, unix_now};
 use real_server::RealServer;
@@ -77,7 +77,7 @@ async fn load_pay_accept_sync_and_close_over_http() {
     assert!(!purses.is_empty() && purses.iter().all(|r| r.header("authorization").is_some()), "{purses:?}");
     // The account number notes name is the user's id (docs/API-OFFLINE.md).
     let bob_user = server.store.user_by_handle(&Handle::parse("bob").unwrap()).await.unwrap().unwrap().id;
-    assert_eq!(bob.offline_store().identity().unwrap().unwrap().account, AccountId(u64::try_from(bob_user).unwrap()));
+    assert_eq!(bob.offline_store().identity().unwrap().unwrap().account, bob_user.account_number().unwrap());
     let request = bob.request(amt(15_000), 600, unix_now()).unwrap();
     let note = alice.pay(&request.text, unix_now()).unwrap();
     bob.accept(&note.text, unix_now()).unwrap();

@@ -122,7 +122,7 @@ fn object_text(bytes: &[u8]) -> String {
     }
 }
 
-async fn handle_of(store: &dyn Store, user: i64) -> String {
+async fn handle_of(store: &dyn Store, user: offpay_ledger::UserId) -> String {
     match store.user_by_id(user).await {
         Ok(Some(u)) => u.handle.to_string(),
         _ => format!("#{user}"),

@@ -51,7 +51,7 @@ use offpay_protocol::{
 use serde::Serialize;
 
 use crate::error::LedgerError;
-use crate::model::{IdempotencyKey, TimestampMs, UserId};
+use crate::model::{AccountId, IdempotencyKey, TimestampMs, UserId};
 
 /// Most notes one [`OfflineStore::settle_notes`] call takes.
 pub const NOTES_MAX: usize = 500;
@@ -377,7 +377,7 @@ pub struct RevocationList {
 pub struct UserRef {
     pub id: UserId,
     pub handle: Handle,
-    pub account_id: i64,
+    pub account_id: AccountId,
 }
 
 #[async_trait]

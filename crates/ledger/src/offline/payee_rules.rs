@@ -55,7 +55,7 @@ impl PayeeRules {
         let mut rules = PayeeRules { requests, ..PayeeRules::default() };
         for (id, snap) in snapshots {
             for (note, state) in snap.stored.iter().zip(&snap.states) {
-                let Ok(payee) = i64::try_from(note.fields().payee.0) else { continue };
+                let Some(payee) = UserId::of_account(note.fields().payee) else { continue };
                 let f = note.fields();
                 let entry =
                     TallyEntry { hash: state.hash, prev_hash: f.prev_hash, cumulative: f.cumulative, amount: f.amount };

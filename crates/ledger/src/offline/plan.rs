@@ -25,9 +25,9 @@ use crate::model::{AccountId, AccountKind, EntryId, TimestampMs, UserId};
 use crate::plan::{LockedAccount, NewEvent};
 
 /// The operator's reserve account (created by the first migration of both backends).
-pub const RESERVE_ACCOUNT: AccountId = 2;
+pub const RESERVE_ACCOUNT: AccountId = AccountId(2);
 /// The operator's fraud-loss account.
-pub const FRAUD_LOSS_ACCOUNT: AccountId = 3;
+pub const FRAUD_LOSS_ACCOUNT: AccountId = AccountId(3);
 
 /// One journal entry to insert.
 #[derive(Debug, Clone)]
@@ -46,7 +46,8 @@ pub struct NoteInsert {
     pub hash: Hash256,
     pub purse_id: PurseId,
     pub seq: u32,
-    pub payee: i64,
+    /// The note's payee (`UserId(-1)` for an account number no user can have).
+    pub payee: UserId,
     pub amount: i64,
     pub encoded: Vec<u8>,
     pub from_reserve: i64,
@@ -212,7 +213,7 @@ pub fn plan_load(
     if facts.frozen {
         return Err(LedgerError::AccountFrozen.into());
     }
-    if u64::try_from(user.id).ok() != Some(cert.account.0) {
+    if user.id.account_number() != Some(cert.account) {
         return Err(OfflineError::InvalidCertificate("the certificate names another account"));
     }
     match facts.device {
@@ -313,11 +314,11 @@ pub fn settle_all(
 /// payees of stored notes with money still held (paid first if the owner has money again).
 pub fn users_wanted(snapshots: &HashMap<PurseId, Snapshot>, batch: &[PaymentNote]) -> Vec<UserId> {
     let mut wanted: Vec<UserId> = snapshots.values().map(|s| s.purse.user_id).collect();
-    wanted.extend(batch.iter().filter_map(|n| i64::try_from(n.fields().payee.0).ok()));
+    wanted.extend(batch.iter().filter_map(|n| UserId::of_account(n.fields().payee)));
     for snap in snapshots.values().filter(|s| s.purse.notes_held > 0) {
         for (note, state) in snap.stored.iter().zip(&snap.states) {
             if state.held > 0
-                && let Ok(payee) = i64::try_from(note.fields().payee.0)
+                && let Some(payee) = UserId::of_account(note.fields().payee)
             {
                 wanted.push(payee);
             }
@@ -342,7 +343,7 @@ pub fn held_notes_sql(upload_order: &str, limit_param: &str) -> String {
 /// The distinct (payee, request nonce) pairs of a batch, sorted.
 pub fn requests_of(batch: &[PaymentNote]) -> Vec<(UserId, Nonce)> {
     let mut keys: Vec<(UserId, Nonce)> =
-        batch.iter().filter_map(|n| Some((i64::try_from(n.fields().payee.0).ok()?, n.fields().nonce))).collect();
+        batch.iter().filter_map(|n| Some((UserId::of_account(n.fields().payee)?, n.fields().nonce))).collect();
     keys.sort_unstable();
     keys.dedup();
     keys
@@ -511,7 +512,7 @@ pub fn plan_settlement(
             // chain); a copy is refused for the same reason, not reported as a duplicate, which
             // wallets take for "settled". A held note is reported held until it is paid in full
             // (with what this upload paid it, if anything), then settled.
-            let payee_known = i64::try_from(note.fields().payee.0).is_ok_and(|id| users.contains_key(&id));
+            let payee_known = UserId::of_account(note.fields().payee).is_some_and(|id| users.contains_key(&id));
             let paid_now = released.remove(&hash).unwrap_or(0);
             if !payee_known {
                 results.push(result(NoteStatus::Rejected, Some("unknown_payee"), 0));
@@ -530,7 +531,7 @@ pub fn plan_settlement(
             hash,
             purse_id: pid,
             seq: f.seq,
-            payee: i64::try_from(f.payee.0).unwrap_or(-1),
+            payee: UserId::of_account(f.payee).unwrap_or(UserId(-1)),
             amount,
             encoded: super::stored_note::compact(&encoded),
             from_reserve: 0,
@@ -657,7 +658,7 @@ fn release_stored(
         if state.held <= 0 {
             continue;
         }
-        let Some((payee, _)) = i64::try_from(note.fields().payee.0).ok().and_then(|id| users.get(&id)) else {
+        let Some((payee, _)) = UserId::of_account(note.fields().payee).and_then(|id| users.get(&id)) else {
             continue;
         };
         let mut held = HeldNote {

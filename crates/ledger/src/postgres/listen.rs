@@ -20,7 +20,7 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio_postgres::{AsyncMessage, Config, NoTls};
 
 use crate::error::LedgerError;
-use crate::model::EventNotice;
+use crate::model::{EventNotice, UserId};
 
 pub const CHANNEL: &str = "offpay_events";
 /// `application_name` of the listener connection (visible in `pg_stat_activity`).
@@ -111,7 +111,7 @@ async fn run(
 
 fn parse_one(item: &str) -> Option<EventNotice> {
     let (seq, user) = item.split_once(':')?;
-    Some(EventNotice { seq: seq.trim().parse().ok()?, user_id: user.trim().parse().ok()? })
+    Some(EventNotice { seq: seq.trim().parse().ok()?, user_id: UserId(user.trim().parse().ok()?) })
 }
 
 /// The notices of one payload (`seq:user` items separated by commas; bad items are skipped).
@@ -219,7 +219,7 @@ mod tests {
     #[test]
     fn payloads_parse() {
         let notices: Vec<EventNotice> = parse("42:7,43:8,bad,x:1,44").collect();
-        assert_eq!(notices, [EventNotice { seq: 42, user_id: 7 }, EventNotice { seq: 43, user_id: 8 }]);
+        assert_eq!(notices, [EventNotice { seq: 42, user_id: UserId(7) }, EventNotice { seq: 43, user_id: UserId(8) }]);
     }
 
     #[test]

@@ -72,7 +72,7 @@ struct LockedRow {
 }
 
 fn locked_row(row: &Row) -> Result<LockedRow, LedgerError> {
-    let user_id: Option<i64> = row.try_get(0)?;
+    let user_id: Option<UserId> = row.try_get(0)?;
     let user = match user_id {
         Some(id) => Some((id, row.try_get::<_, String>(1)?, row.try_get::<_, bool>(2)?)),
         None => None,
@@ -122,12 +122,12 @@ async fn write_and_commit(
         }
     };
     let e = &plan.entry;
-    let posting_accounts: Vec<i64> = plan.postings.iter().map(|p| p.account_id).collect();
+    let posting_accounts: Vec<i64> = plan.postings.iter().map(|p| p.account_id.0).collect();
     let deltas: Vec<i64> = plan.postings.iter().map(|p| p.delta).collect();
     let prevs: Vec<Vec<u8>> = plan.postings.iter().map(|p| p.prev_hash.clone()).collect();
-    let balance_accounts: Vec<i64> = plan.balances.iter().map(|b| b.0).collect();
+    let balance_accounts: Vec<i64> = plan.balances.iter().map(|b| b.0.0).collect();
     let balances: Vec<i64> = plan.balances.iter().map(|b| b.1).collect();
-    let event_users: Vec<i64> = plan.events.iter().map(|ev| ev.user_id).collect();
+    let event_users: Vec<i64> = plan.events.iter().map(|ev| ev.user_id.0).collect();
     let event_kinds: Vec<&str> = plan.events.iter().map(|ev| ev.kind).collect();
     let payloads: Vec<&str> = plan.events.iter().map(|ev| ev.payload.as_str()).collect();
     let hash = &plan.hash[..];
@@ -186,7 +186,7 @@ async fn replay(
     if hash.as_slice() != fingerprint.as_slice() {
         return Err(LedgerError::IdempotencyConflict);
     }
-    let entry_id: Option<i64> = row.try_get(1)?;
+    let entry_id: Option<EntryId> = row.try_get(1)?;
     let entry_id = entry_id.ok_or_else(|| LedgerError::Storage("idempotency record has no entry".into()))?;
     let mut posted = posted_by_entry(client, entry_id).await?;
     posted.replayed = true;
@@ -264,7 +264,7 @@ async fn run(
             return Ok(Step::Replay);
         }
         let rows = locked?.iter().map(locked_row).collect::<Result<Vec<_>, _>>()?;
-        let entry_id: i64 = next_id?.try_get(0)?;
+        let entry_id: EntryId = next_id?.try_get(0)?;
         Ok(Step::Write(Box::new(decide(rows, entry_id)?)))
     })();
     match step {

@@ -17,7 +17,7 @@ use tokio_postgres::types::ToSql;
 use super::PostgresStore;
 use super::notify::Notifier;
 use crate::error::LedgerError;
-use crate::model::{AccountId, EventNotice, IdempotencyKey, TimestampMs, UserId};
+use crate::model::{AccountId, EntryId, EventNotice, IdempotencyKey, TimestampMs, UserId};
 use crate::offline::audit::{self, NoteAudit, PurseTotals};
 use crate::offline::certificates;
 use crate::offline::held::{self, HeldNote};
@@ -225,7 +225,7 @@ async fn snapshots(tx: &Transaction<'_>, purses: Vec<Purse>) -> Result<HashMap<P
 async fn users(tx: &Transaction<'_>, ids: &[UserId]) -> Result<HashMap<UserId, (UserRef, bool)>, LedgerError> {
     let mut map = HashMap::new();
     for row in tx.query("SELECT id, handle, account_id, frozen FROM users WHERE id = ANY($1)", &[&ids]).await? {
-        let id: i64 = row.try_get(0)?;
+        let id: UserId = row.try_get(0)?;
         let handle: String = row.try_get(1)?;
         map.insert(id, (UserRef { id, handle: handle_of(&handle)?, account_id: row.try_get(2)? }, row.try_get(3)?));
     }
@@ -236,7 +236,7 @@ async fn lock_accounts(
     tx: &Transaction<'_>,
     ids: impl IntoIterator<Item = AccountId>,
 ) -> Result<Accounts, LedgerError> {
-    let mut ids: Vec<i64> = ids.into_iter().collect();
+    let mut ids: Vec<AccountId> = ids.into_iter().collect();
     ids.sort_unstable();
     ids.dedup();
     let mut accounts = Accounts::new();
@@ -244,7 +244,7 @@ async fn lock_accounts(
         .query("SELECT id, kind, balance, head FROM accounts WHERE id = ANY($1) ORDER BY id FOR UPDATE", &[&ids])
         .await?
     {
-        let id: i64 = row.try_get(0)?;
+        let id: AccountId = row.try_get(0)?;
         let kind: String = row.try_get(1)?;
         accounts.insert(
             id,
@@ -259,10 +259,10 @@ async fn lock_accounts(
     Ok(accounts)
 }
 
-async fn entry_ids(tx: &Transaction<'_>, count: usize) -> Result<std::vec::IntoIter<i64>, LedgerError> {
+async fn entry_ids(tx: &Transaction<'_>, count: usize) -> Result<std::vec::IntoIter<EntryId>, LedgerError> {
     let n = i64::try_from(count).unwrap_or(i64::MAX);
     let rows = tx.query("SELECT nextval('journal_id_seq') FROM generate_series(1, $1::bigint)", &[&n]).await?;
-    Ok(rows.iter().map(|r| r.try_get::<_, i64>(0)).collect::<Result<Vec<_>, _>>()?.into_iter())
+    Ok(rows.iter().map(|r| r.try_get::<_, EntryId>(0)).collect::<Result<Vec<_>, _>>()?.into_iter())
 }
 
 /// Writes everything a plan decided.
@@ -307,7 +307,7 @@ async fn apply(
             &[&p_entry, &p_account, &p_delta, &p_prev],
         )
         .await?;
-        let a_id: Vec<i64> = w.accounts.iter().map(|a| a.0).collect();
+        let a_id: Vec<i64> = w.accounts.iter().map(|a| a.0.0).collect();
         let a_bal: Vec<i64> = w.accounts.iter().map(|a| a.1).collect();
         let a_head: Vec<Vec<u8>> = w.accounts.iter().map(|a| a.2.clone()).collect();
         tx.execute(
@@ -322,13 +322,13 @@ async fn apply(
         let hash: Vec<Vec<u8>> = n.iter().map(|x| x.hash.as_bytes().to_vec()).collect();
         let purse: Vec<Vec<u8>> = n.iter().map(|x| x.purse_id.as_bytes().to_vec()).collect();
         let seq: Vec<i64> = n.iter().map(|x| i64::from(x.seq)).collect();
-        let payee: Vec<i64> = n.iter().map(|x| x.payee).collect();
+        let payee: Vec<i64> = n.iter().map(|x| x.payee.0).collect();
         let amount: Vec<i64> = n.iter().map(|x| x.amount).collect();
         let encoded: Vec<Vec<u8>> = n.iter().map(|x| x.encoded.clone()).collect();
         let fr: Vec<i64> = n.iter().map(|x| x.from_reserve).collect();
         let fp: Vec<i64> = n.iter().map(|x| x.from_payer).collect();
         let fl: Vec<i64> = n.iter().map(|x| x.from_loss).collect();
-        let entry: Vec<Option<i64>> = n.iter().map(|x| x.entry_id).collect();
+        let entry: Vec<Option<i64>> = n.iter().map(|x| x.entry_id.map(|e| e.0)).collect();
         let held: Vec<i64> = n.iter().map(|x| x.held).collect();
         let nonce: Vec<Vec<u8>> = n.iter().map(|x| x.nonce.as_bytes().to_vec()).collect();
         let params: [&(dyn ToSql + Sync); 14] =
@@ -403,7 +403,7 @@ async fn apply(
         tx.execute("UPDATE users SET frozen = true WHERE id = ANY($1)", &[&w.freeze_users]).await?;
     }
     if !w.events.is_empty() {
-        let users: Vec<i64> = w.events.iter().map(|e| e.user_id).collect();
+        let users: Vec<i64> = w.events.iter().map(|e| e.user_id.0).collect();
         let kinds: Vec<&str> = w.events.iter().map(|e| e.kind).collect();
         let payloads: Vec<&str> = w.events.iter().map(|e| e.payload.as_str()).collect();
         let rows = tx
@@ -522,7 +522,7 @@ async fn register_device(
             .await
             .map_err(LedgerError::from)?
             .ok_or(LedgerError::UnknownUser)?;
-        let (owner, revoked, created_at_ms): (i64, bool, i64) = (
+        let (owner, revoked, created_at_ms): (UserId, bool, i64) = (
             row.try_get(0).map_err(LedgerError::from)?,
             row.try_get(1).map_err(LedgerError::from)?,
             row.try_get(2).map_err(LedgerError::from)?,
@@ -564,7 +564,7 @@ async fn load_purse(
             .query_opt("SELECT user_id, revoked FROM devices WHERE public_key = $1", &[&device.as_slice()])
             .await
             .map_err(LedgerError::from)?
-            .map(|row| Ok::<_, tokio_postgres::Error>((row.try_get::<_, i64>(0)?, row.try_get::<_, bool>(1)?)))
+            .map(|row| Ok::<_, tokio_postgres::Error>((row.try_get::<_, UserId>(0)?, row.try_get::<_, bool>(1)?)))
             .transpose()
             .map_err(LedgerError::from)?;
         // The wallet's row lock serialises this with the account's other loads and with a
@@ -662,7 +662,7 @@ async fn request_totals(
     notes: &[PaymentNote],
 ) -> Result<HashMap<(UserId, Nonce), i64>, LedgerError> {
     let keys = plan::requests_of(notes);
-    let payees: Vec<i64> = keys.iter().map(|(p, _)| *p).collect();
+    let payees: Vec<i64> = keys.iter().map(|(p, _)| p.0).collect();
     let nonces: Vec<Vec<u8>> = keys.iter().map(|(_, n)| n.as_bytes().to_vec()).collect();
     let mut totals = HashMap::new();
     for row in tx
@@ -674,7 +674,7 @@ async fn request_totals(
         )
         .await?
     {
-        let payee: i64 = row.try_get(0)?;
+        let payee: UserId = row.try_get(0)?;
         let nonce: Vec<u8> = row.try_get(1)?;
         let nonce: [u8; 16] = nonce.as_slice().try_into().map_err(|e| storage("nonce", e))?;
         let total: i64 = row.try_get(2)?;
@@ -735,7 +735,7 @@ async fn release_held(pool: Pool, notifier: Notifier, now_ms: TimestampMs) -> Re
         let mut accounts = lock_accounts(&tx, users.values().map(|u| u.account_id)).await?;
         let mut ids = entry_ids(&tx, held.len()).await?;
         let (w, outcome) = held::plan_release(held, &mut purses, &users, &mut accounts, &mut ids, now_ms)?;
-        let system = purses.values().next().map_or(0, |p| p.user_id);
+        let system = purses.values().next().map_or(UserId(0), |p| p.user_id);
         apply(&tx, &w, system, now_ms, &mut notices).await?;
         Ok(outcome)
     })
@@ -807,7 +807,7 @@ async fn expire_purses(
             lock_accounts(&tx, std::iter::once(RESERVE_ACCOUNT).chain(owners.values().map(|u| u.account_id))).await?;
         let mut ids = entry_ids(&tx, purses.len()).await?;
         let (w, outcome) = plan::plan_expiry(&mut purses, &owners, &mut accounts, &mut ids, now_ms)?;
-        let system = purses.first().map_or(0, |p| p.user_id);
+        let system = purses.first().map_or(UserId(0), |p| p.user_id);
         apply(&tx, &w, system, now_ms, &mut notices).await?;
         Ok(outcome)
     })
@@ -938,8 +938,8 @@ impl OfflineStore for PostgresStore {
             out.push(HeldNoteRecord {
                 purse_id: purse_id_of(&r.try_get::<_, Vec<u8>>(0).map_err(LedgerError::from)?)?,
                 note: hash,
-                payer: get(2)?,
-                payee: get(3)?,
+                payer: UserId(get(2)?),
+                payee: UserId(get(3)?),
                 amount: get(4)?,
                 paid: get(5)?,
                 held: get(6)?,

@@ -125,9 +125,9 @@ pub async fn history(
              ORDER BY p.entry_id DESC LIMIT $4",
         ),
     )?;
-    let account: i64 = client.query_opt(&account, &[&user]).await?.ok_or(LedgerError::UnknownUser)?.try_get(0)?;
+    let account: AccountId = client.query_opt(&account, &[&user]).await?.ok_or(LedgerError::UnknownUser)?.try_get(0)?;
     let limit = i64::from(limit.min(crate::HISTORY_MAX));
-    let rows = client.query(&page, &[&user, &account, &before.unwrap_or(i64::MAX), &limit]).await?;
+    let rows = client.query(&page, &[&user, &account, &before.unwrap_or(EntryId(i64::MAX)), &limit]).await?;
     let mut items = Vec::with_capacity(rows.len());
     for r in rows {
         let kind: String = r.try_get(1)?;
@@ -183,7 +183,7 @@ pub async fn verify(pool: &Pool) -> Result<VerifyReport, LedgerError> {
     let mut rows = pin!(rows);
     let mut current: Option<(EntryFields, Vec<u8>, Vec<PostingFields>)> = None;
     while let Some(r) = rows.try_next().await? {
-        let id: i64 = r.try_get(0)?;
+        let id: EntryId = r.try_get(0)?;
         if current.as_ref().is_none_or(|(e, _, _)| e.id != id) {
             if let Some((e, h, p)) = current.take() {
                 verifier.entry(&e, &h, &p);
@@ -199,7 +199,7 @@ pub async fn verify(pool: &Pool) -> Result<VerifyReport, LedgerError> {
             };
             current = Some((entry, r.try_get(7)?, Vec::new()));
         }
-        let account: Option<i64> = r.try_get(8)?;
+        let account: Option<AccountId> = r.try_get(8)?;
         if let (Some(account_id), Some((_, _, postings))) = (account, current.as_mut()) {
             postings.push(PostingFields { account_id, delta: r.try_get(9)?, prev_hash: r.try_get(10)? });
         }

@@ -13,7 +13,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::SqliteStore;
 use super::writer::WriteCtx;
 use crate::error::LedgerError;
-use crate::model::{AccountId, EventNotice, IdempotencyKey, TimestampMs, UserId};
+use crate::model::{AccountId, EntryId, EventNotice, IdempotencyKey, TimestampMs, UserId};
 use crate::offline::audit::{self, NoteAudit, PurseTotals};
 use crate::offline::certificates;
 use crate::offline::held::{self, HeldNote};
@@ -207,7 +207,7 @@ fn storage(what: &str, e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -
     LedgerError::storage(format!("stored {what} is invalid"), e)
 }
 
-type PurseRow = (Vec<u8>, i64, Vec<u8>, String, bool, i64, i64, i64, i64, Option<Vec<u8>>, i64, i64, i64);
+type PurseRow = (Vec<u8>, UserId, Vec<u8>, String, bool, i64, i64, i64, i64, Option<Vec<u8>>, i64, i64, i64);
 
 fn purse_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<PurseRow> {
     Ok((
@@ -281,7 +281,7 @@ fn snapshot(conn: &Connection, purse: Purse) -> Result<Snapshot, LedgerError> {
             r.get::<_, Vec<u8>>(0)?,
             r.get::<_, i64>(1)?,
             r.get::<_, i64>(2)?,
-            r.get::<_, i64>(3)?,
+            r.get::<_, UserId>(3)?,
             r.get::<_, Vec<u8>>(4)?,
         ))
     })?;
@@ -303,7 +303,7 @@ fn snapshot(conn: &Connection, purse: Purse) -> Result<Snapshot, LedgerError> {
 }
 
 fn user_ref(conn: &Connection, id: UserId) -> Result<Option<(UserRef, bool)>, LedgerError> {
-    let row: Option<(String, i64, bool)> = conn
+    let row: Option<(String, AccountId, bool)> = conn
         .prepare_cached("SELECT handle, account_id, frozen FROM users WHERE id = ?1")?
         .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
         .optional()?;
@@ -325,9 +325,14 @@ fn lock_accounts(conn: &Connection, ids: impl IntoIterator<Item = AccountId>) ->
     Ok(accounts)
 }
 
-fn entry_ids(conn: &Connection) -> Result<std::ops::RangeFrom<i64>, LedgerError> {
-    let next: i64 = conn.prepare_cached("SELECT coalesce(max(id), 0) + 1 FROM journal")?.query_row([], |r| r.get(0))?;
-    Ok(next..)
+/// The id the next journal entry gets.
+fn next_entry_id(conn: &Connection) -> Result<EntryId, LedgerError> {
+    Ok(conn.prepare_cached("SELECT coalesce(max(id), 0) + 1 FROM journal")?.query_row([], |r| r.get(0))?)
+}
+
+/// The ids the next journal entries get, in order.
+fn entry_ids(conn: &Connection) -> Result<impl Iterator<Item = EntryId>, LedgerError> {
+    Ok((next_entry_id(conn)?.0..).map(EntryId))
 }
 
 fn write_purse(conn: &Connection, p: &Purse) -> Result<(), LedgerError> {
@@ -509,7 +514,7 @@ fn register_device(
     key: [u8; 32],
     now_ms: TimestampMs,
 ) -> Result<Device, OfflineError> {
-    let row: Option<(i64, bool, i64)> = conn
+    let row: Option<(UserId, bool, i64)> = conn
         .prepare_cached("SELECT user_id, revoked, created_at_ms FROM devices WHERE public_key = ?1")?
         .query_row([&key[..]], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
         .optional()?;
@@ -546,7 +551,7 @@ fn load_purse(
         return Ok(LoadedPurse { purse, balance: wallet_balance(conn, req.user)?, replayed: true });
     }
     let (user, frozen) = user_ref(conn, req.user)?.ok_or(LedgerError::UnknownUser)?;
-    let device_row: Option<(i64, bool)> = conn
+    let device_row: Option<(UserId, bool)> = conn
         .prepare_cached("SELECT user_id, revoked FROM devices WHERE public_key = ?1")?
         .query_row([&device[..]], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
@@ -555,7 +560,7 @@ fn load_purse(
         .query_row([user.id], |r| r.get(0))?;
     let facts = LoadFacts { frozen, device: device_row, unsettled };
     let mut accounts = lock_accounts(conn, [user.account_id, RESERVE_ACCOUNT])?;
-    let entry_id = entry_ids(conn)?.start;
+    let entry_id = next_entry_id(conn)?;
     let load = plan::plan_load(&mut accounts, entry_id, &user, req, facts, now_ms)?;
     let mut w = Writes { entries: vec![load.entry], ..Writes::default() };
     w.finish_accounts(&accounts);
@@ -653,7 +658,7 @@ fn release_held(
     notices: &mut Vec<EventNotice>,
 ) -> Result<ReleaseOutcome, OfflineError> {
     // (purse id, note hash, payee, from_payer, held)
-    type HeldRow = (Vec<u8>, Vec<u8>, i64, i64, i64);
+    type HeldRow = (Vec<u8>, Vec<u8>, UserId, i64, i64);
     let rows: Vec<HeldRow> = conn
         .prepare_cached(
             "SELECT n.purse_id, n.hash, n.payee, n.from_payer, n.held FROM notes n
@@ -689,7 +694,7 @@ fn release_held(
     let mut accounts = lock_accounts(conn, users.values().map(|u| u.account_id))?;
     let mut ids = entry_ids(conn)?;
     let (w, outcome) = held::plan_release(held, &mut purses, &users, &mut accounts, &mut ids, now_ms)?;
-    let system = purses.values().next().map_or(0, |p| p.user_id);
+    let system = purses.values().next().map_or(UserId(0), |p| p.user_id);
     apply(conn, &w, system, now_ms, notices)?;
     Ok(outcome)
 }
@@ -752,7 +757,7 @@ fn expire_purses(
         lock_accounts(conn, std::iter::once(RESERVE_ACCOUNT).chain(owners.values().map(|u| u.account_id)))?;
     let mut ids = entry_ids(conn)?;
     let (w, outcome) = plan::plan_expiry(&mut purses, &owners, &mut accounts, &mut ids, now_ms)?;
-    let system = purses.first().map_or(0, |p| p.user_id);
+    let system = purses.first().map_or(UserId(0), |p| p.user_id);
     apply(conn, &w, system, now_ms, notices)?;
     Ok(outcome)
 }
@@ -783,8 +788,8 @@ fn held_notes(conn: &Connection, limit: u32) -> Result<Vec<HeldNoteRecord>, Ledg
         out.push(HeldNoteRecord {
             purse_id: PurseId::from_bytes(purse_id),
             note: hash,
-            payer,
-            payee,
+            payer: UserId(payer),
+            payee: UserId(payee),
             amount,
             paid,
             held,
@@ -817,7 +822,7 @@ fn fraud_proofs(conn: &Connection, limit: u32) -> Result<Vec<FraudProofRecord>, 
         Ok((
             r.get::<_, i64>(0)?,
             r.get::<_, Vec<u8>>(1)?,
-            r.get::<_, i64>(2)?,
+            r.get::<_, UserId>(2)?,
             r.get::<_, String>(3)?,
             r.get::<_, Vec<u8>>(4)?,
             r.get::<_, Vec<u8>>(5)?,
@@ -877,7 +882,7 @@ pub fn audit(conn: &Connection) -> Result<Vec<String>, LedgerError> {
         .query_map([], |r| Ok((r.get::<_, i64>(0)?, hex::encode(r.get::<_, Vec<u8>>(1)?))))?
         .collect::<Result<Vec<_>, _>>()?;
     let notes = NoteAudit { overpaid_notes, overpaid_requests };
-    let balance = |id: i64| -> Result<i64, LedgerError> {
+    let balance = |id: AccountId| -> Result<i64, LedgerError> {
         Ok(conn.query_row("SELECT balance FROM accounts WHERE id = ?1", [id], |r| r.get(0))?)
     };
     Ok(audit::audit(&purses, &notes, balance(RESERVE_ACCOUNT)?, balance(FRAUD_LOSS_ACCOUNT)?))

@@ -80,11 +80,11 @@ impl Readers {
     }
 }
 
-fn user_from_row(r: &Row<'_>) -> rusqlite::Result<(i64, String, String, i64, bool, i64)> {
+fn user_from_row(r: &Row<'_>) -> rusqlite::Result<(UserId, String, String, AccountId, bool, i64)> {
     Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
 }
 
-fn to_user(row: (i64, String, String, i64, bool, i64)) -> Result<User, LedgerError> {
+fn to_user(row: (UserId, String, String, AccountId, bool, i64)) -> Result<User, LedgerError> {
     let (id, handle, password_hash, account_id, frozen, created_at_ms) = row;
     Ok(User { id, handle: handle_of(&handle)?, password_hash, account_id, frozen, created_at_ms })
 }
@@ -187,9 +187,9 @@ pub fn transfer_entry(
         )?
         .query_row(params![entry_id, user], |r| {
             Ok((
-                r.get::<_, i64>(0)?,
+                r.get::<_, UserId>(0)?,
                 r.get::<_, String>(1)?,
-                r.get::<_, i64>(2)?,
+                r.get::<_, UserId>(2)?,
                 r.get::<_, String>(3)?,
                 r.get::<_, i64>(4)?,
                 r.get::<_, i64>(5)?,
@@ -226,10 +226,11 @@ pub fn history(
          WHERE p.account_id = ?2 AND p.entry_id < ?3
          ORDER BY p.entry_id DESC LIMIT ?4",
     )?;
-    let rows =
-        stmt.query_map(params![user, account, before.unwrap_or(i64::MAX), limit.min(crate::HISTORY_MAX)], |r| {
+    let rows = stmt.query_map(
+        params![user, account, before.unwrap_or(EntryId(i64::MAX)), limit.min(crate::HISTORY_MAX)],
+        |r| {
             Ok((
-                r.get::<_, i64>(0)?,
+                r.get::<_, EntryId>(0)?,
                 r.get::<_, String>(1)?,
                 r.get::<_, i64>(2)?,
                 r.get::<_, Option<String>>(3)?,
@@ -237,7 +238,8 @@ pub fn history(
                 r.get(5)?,
                 r.get::<_, Option<Vec<u8>>>(6)?,
             ))
-        })?;
+        },
+    )?;
     let mut items = Vec::new();
     for row in rows {
         let (entry_id, kind, delta, counterparty, memo, created_at_ms, note) = row?;
@@ -294,7 +296,7 @@ fn verify_in_snapshot(conn: &Connection) -> Result<VerifyReport, LedgerError> {
     let mut rows = stmt.query([])?;
     let mut current: Option<(EntryFields, Vec<u8>, Vec<PostingFields>)> = None;
     while let Some(r) = rows.next()? {
-        let id: i64 = r.get(0)?;
+        let id: EntryId = r.get(0)?;
         if current.as_ref().is_none_or(|(e, _, _)| e.id != id) {
             if let Some((e, h, p)) = current.take() {
                 verifier.entry(&e, &h, &p);
@@ -310,7 +312,7 @@ fn verify_in_snapshot(conn: &Connection) -> Result<VerifyReport, LedgerError> {
             };
             current = Some((entry, r.get(7)?, Vec::new()));
         }
-        let account: Option<i64> = r.get(8)?;
+        let account: Option<AccountId> = r.get(8)?;
         if let (Some(account_id), Some((_, _, postings))) = (account, current.as_mut()) {
             postings.push(PostingFields { account_id, delta: r.get(9)?, prev_hash: r.get(10)? });
         }

@@ -5,9 +5,10 @@
 use rusqlite::{Connection, TransactionBehavior};
 
 use crate::error::LedgerError;
+use crate::model::AccountId;
 
 /// Account ids of the operator's accounts, created by the first migration.
-pub const FUNDING_ACCOUNT: i64 = 1;
+pub const FUNDING_ACCOUNT: AccountId = AccountId(1);
 
 /// A migration: its SQL, and a step in Rust run after it in the same transaction.
 type Migration = (&'static str, Option<fn(&Connection) -> Result<(), LedgerError>>);

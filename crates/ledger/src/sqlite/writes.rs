@@ -33,12 +33,12 @@ pub fn create_user(
         "INSERT INTO accounts (kind, balance, head, created_at_ms) VALUES ('wallet', 0, zeroblob(32), ?1)",
     )?
     .execute([now_ms])?;
-    let account_id = conn.last_insert_rowid();
+    let account_id = AccountId(conn.last_insert_rowid());
     conn.prepare_cached(
         "INSERT INTO users (handle, password_hash, account_id, frozen, created_at_ms) VALUES (?1, ?2, ?3, 0, ?4)",
     )?
     .execute(params![handle.as_str(), password_hash, account_id, now_ms])?;
-    let id = conn.last_insert_rowid();
+    let id = UserId(conn.last_insert_rowid());
     Ok(User {
         id,
         handle: handle.clone(),
@@ -212,7 +212,7 @@ fn replay(
     fingerprint: &[u8; 32],
 ) -> Result<Option<Posted>, LedgerError> {
     const SELECT: &str = "SELECT request_hash, entry_id FROM idempotency WHERE scope = ?1 AND key = ?2";
-    let Some(entry_id) = earlier_result::<i64>(conn, SELECT, scope, key, fingerprint)? else {
+    let Some(entry_id) = earlier_result::<EntryId>(conn, SELECT, scope, key, fingerprint)? else {
         return Ok(None);
     };
     let mut posted = posted_by_entry(conn, entry_id)?;
@@ -233,10 +233,10 @@ fn party(conn: &Connection, by: PartyKey<'_>) -> Result<Option<(Party, bool)>, L
         FROM users u JOIN accounts a ON a.id = u.account_id";
     let row = |r: &rusqlite::Row<'_>| {
         Ok((
-            r.get::<_, i64>(0)?,
+            r.get::<_, UserId>(0)?,
             r.get::<_, String>(1)?,
             r.get::<_, bool>(2)?,
-            r.get::<_, i64>(3)?,
+            r.get::<_, AccountId>(3)?,
             r.get::<_, String>(4)?,
             r.get::<_, i64>(5)?,
             r.get::<_, Vec<u8>>(6)?,

@@ -197,7 +197,7 @@ pub fn issuer() -> SigningKey {
 pub fn certificate(user: &User, device: &SigningKey, minor: u64, validity: u64, label: &str) -> PurseCertificate {
     let fields = CertificateFields {
         purse_id: PurseId::from_bytes(bytes16(label)),
-        account: ProtoAccount(user.id as u64),
+        account: ProtoAccount(user.id.0 as u64),
         device_key: device.verifying_key(),
         currency: CurrencyCode::INR,
         amount: amount(minor),
@@ -235,7 +235,7 @@ impl Chain {
             prev_hash: self.last,
             cumulative: amount(self.spent),
             amount: amount(minor),
-            payee: ProtoAccount(payee.id as u64),
+            payee: ProtoAccount(payee.id.0 as u64),
             nonce,
             time: NOW_S,
         };

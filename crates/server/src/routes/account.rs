@@ -21,7 +21,7 @@ pub async fn me(State(state): State<AppState>, auth: AuthUser) -> Result<Json<Me
     let balance = state.store.balance(auth.user.id).await?;
     Ok(Json(Me {
         handle: auth.user.handle.as_str().to_string(),
-        account: u64::try_from(auth.user.id).map_err(ApiError::internal)?,
+        account: u64::try_from(auth.user.id.0).map_err(ApiError::internal)?,
         balance: balance.minor(),
         currency: state.config.currency.code().to_string(),
         frozen: auth.user.frozen,

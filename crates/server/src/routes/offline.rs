@@ -282,7 +282,7 @@ async fn load(
     let cap = Amount::from_minor(limits.per_payment_cap.min(amount.minor())).unwrap_or(amount);
     let fields = CertificateFields {
         purse_id: PurseId::from_bytes(id),
-        account: AccountId(u64::try_from(auth.user.id).map_err(ApiError::internal)?),
+        account: AccountId(u64::try_from(auth.user.id.0).map_err(ApiError::internal)?),
         device_key: device,
         currency: CurrencyCode::from(state.config.currency),
         amount,

@@ -46,7 +46,8 @@ pub async fn receipt(
     let Query(query) = query.map_err(|e| ApiError::InvalidRequest(format!("bad query: {e}")))?;
     let wanted = query.card.as_deref().map(card_prefix).transpose()?;
     // Not a positive whole number: no such entry (and no parse error that tells ids apart).
-    let entry_id = entry_id.parse::<i64>().ok().filter(|id| *id > 0).ok_or(ApiError::NotFound)?;
+    let entry_id =
+        entry_id.parse::<i64>().ok().filter(|id| *id > 0).map(offpay_ledger::EntryId).ok_or(ApiError::NotFound)?;
     let issuer = issuer(&state)?;
     let entry = state.store.transfer_entry(auth.user.id, entry_id).await?.ok_or(ApiError::NotFound)?;
     let card = state.store.receipt_card(entry_id, wanted, state.now_ms()).await?;
@@ -57,10 +58,10 @@ pub async fn receipt(
             "this payment's receipt already names another shop card: a payment can be shown at one counter only",
         ));
     }
-    let account = |id: i64| u64::try_from(id).map(AccountId).map_err(ApiError::internal);
+    let account = |id: offpay_ledger::UserId| u64::try_from(id.0).map(AccountId).map_err(ApiError::internal);
     let time = u64::try_from(entry.created_at_ms / 1000).map_err(ApiError::internal)?;
     let fields = ReceiptFields {
-        entry_id: u64::try_from(entry.entry_id).map_err(ApiError::internal)?,
+        entry_id: u64::try_from(entry.entry_id.0).map_err(ApiError::internal)?,
         payer: account(entry.from)?,
         payer_handle: Some(entry.from_handle.clone()),
         payee: account(entry.to)?,
@@ -82,7 +83,7 @@ pub async fn receipt(
     Ok(Json(ReceiptAnswer {
         receipt: receipt.to_text(),
         card: card.map(hex::encode),
-        entry_id: u64::try_from(entry.entry_id).map_err(ApiError::internal)?,
+        entry_id: u64::try_from(entry.entry_id.0).map_err(ApiError::internal)?,
         from: entry.from_handle.to_string(),
         to: entry.to_handle.to_string(),
         amount: entry.amount.minor(),

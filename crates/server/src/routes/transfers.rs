@@ -79,7 +79,7 @@ pub async fn create(
     if let Some(expected) = body.to_account {
         // A username never changes owner, so checking before the transfer is as good as in it.
         let payee = state.store.user_by_handle(&to).await?.ok_or(ApiError::UnknownUser)?;
-        if u64::try_from(payee.id).ok() != Some(expected) {
+        if u64::try_from(payee.id.0).ok() != Some(expected) {
             return Err(ApiError::PayeeMismatch(to.to_string(), expected));
         }
     }
@@ -95,7 +95,7 @@ pub async fn create(
     };
     let status = if posted.replayed { StatusCode::OK } else { StatusCode::CREATED };
     if !posted.replayed {
-        tracing::info!(entry = posted.entry_id, from = %auth.user.handle, to = %posted.to, amount = posted.amount.minor(), "transfer");
+        tracing::info!(entry = posted.entry_id.0, from = %auth.user.handle, to = %posted.to, amount = posted.amount.minor(), "transfer");
     }
     Ok((status, Json(TransferAnswer { transfer: posted_answer(posted)?, balance: balance.minor() })))
 }
@@ -108,7 +108,7 @@ fn posted_answer(posted: offpay_ledger::Posted) -> Result<Posted, ApiError> {
         other => return Err(ApiError::internal(format!("a transfer posted a {} entry", other.as_str()))),
     };
     Ok(Posted {
-        entry_id: posted.entry_id,
+        entry_id: posted.entry_id.0,
         kind,
         from: posted.from.map(|h| h.as_str().to_string()),
         to: posted.to.as_str().to_string(),
