@@ -135,15 +135,21 @@ mod tests {
     use super::{KIND_MAX_PER_MINUTE, SecurityLog};
     use crate::clock::Clock;
 
+    /// A security log over a fresh SQLite store, on a manual clock.
+    async fn fresh_log() -> (tempfile::TempDir, Arc<dyn offpay_ledger::Store>, Clock, SecurityLog) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open_store(Some(dir.path()), None).await.unwrap();
+        let clock = Clock::manual(1_000_000);
+        let log = SecurityLog::new(Arc::clone(&store), clock.clone());
+        (dir, store, clock, log)
+    }
+
     /// A flood from ever new keys (a botnet's addresses and handles): one kind writes at most
     /// its per-minute limit, other kinds are not starved by it, and the count of what was dropped
     /// is written when the minute is over.
     #[tokio::test]
     async fn a_flood_of_new_keys_writes_a_bounded_number_of_events() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = open_store(Some(dir.path()), None).await.unwrap();
-        let clock = Clock::manual(1_000_000);
-        let log = SecurityLog::new(Arc::clone(&store), clock.clone());
+        let (_dir, store, clock, log) = fresh_log().await;
         for i in 0..1_000 {
             log.record_sampled("login_throttled", &format!("handle=h{i} ip=10.0.{}.{}", i / 256, i % 256), "x").await;
         }
@@ -169,10 +175,7 @@ mod tests {
     /// A flood that stops: the background pass writes what its last minute dropped, once.
     #[tokio::test]
     async fn the_count_of_a_flood_that_stopped_is_written_by_the_background_pass() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = open_store(Some(dir.path()), None).await.unwrap();
-        let clock = Clock::manual(1_000_000);
-        let log = SecurityLog::new(Arc::clone(&store), clock.clone());
+        let (_dir, store, clock, log) = fresh_log().await;
         for i in 0..500 {
             log.record_sampled("ws_auth_failed", &format!("ip=10.0.{}.{}", i / 256, i % 256), "x").await;
         }
