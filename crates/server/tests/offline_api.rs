@@ -253,6 +253,31 @@ async fn offline_routes_need_a_session_and_a_configured_issuer() {
 /// the payment is bound to the first card named, so a receipt for a second counter of the same
 /// shop cannot be had, not even by asking for both at once; a receipt for another shop, another
 /// counter, a replayed one and an altered one are refused offline with their reasons.
+/// A payment older than every issuer key the server keeps gets 410 `receipt_unavailable`, and
+/// asking for it with a card binds nothing: the card stays free for a receipt that can be signed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receipt_that_cannot_be_signed_binds_no_card() {
+    let keys = tempfile::tempdir().unwrap();
+    let mut config = Config::for_tests();
+    // The only key starts an hour after the payment below.
+    let issuer = Issuer::open(&keys.path().join("issuer-keys.json"), (T0 / 1000) as u64 + 3_600).unwrap();
+    config.offline.issuer = Some(Arc::new(issuer));
+    let server = TestServer::sqlite_with(config).await;
+    let c = server.client();
+    let asha = server.register("asha").await;
+    server.register("chai_shop").await;
+    server.deposit("asha", 10_000).await;
+    let (status, paid) = c
+        .post("/v1/transfers", Some(&asha), Some("old-pay-0001"), &json!({"to": "chai_shop", "amount": 2_500}))
+        .await;
+    assert_eq!(status.as_u16(), 201, "{paid}");
+    let entry_id = paid["transfer"]["entry_id"].as_i64().unwrap();
+    let answer = c.get(&format!("/v1/receipts/{entry_id}?card=1a2b3c4d"), Some(&asha)).await;
+    assert_error(&answer, 410, "receipt_unavailable");
+    let bound = server.store.receipt_card(offpay_ledger::EntryId(entry_id), None, T0).await.unwrap();
+    assert_eq!(bound, None, "nothing was bound");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn receipts_for_online_payments() {
     let (server, _keys) = server().await;

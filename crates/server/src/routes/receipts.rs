@@ -50,6 +50,18 @@ pub async fn receipt(
         entry_id.parse::<i64>().ok().filter(|id| *id > 0).map(offpay_ledger::EntryId).ok_or(ApiError::NotFound)?;
     let issuer = issuer(&state)?;
     let entry = state.store.transfer_entry(auth.user.id, entry_id).await?.ok_or(ApiError::NotFound)?;
+    let account = |id: offpay_ledger::UserId| u64::try_from(id.0).map(AccountId).map_err(ApiError::internal);
+    let time = u64::try_from(entry.created_at_ms / 1000).map_err(ApiError::internal)?;
+    // Checked before the card is bound: a receipt that cannot be signed binds nothing.
+    // Signed with the key that was current when the payment was booked, so that the receipt's
+    // time lies in its key's window (rotated keys are kept for as long as purses need them).
+    let key = issuer.current(time).map_err(|_| {
+        offline(
+            StatusCode::GONE,
+            ErrorCode::ReceiptUnavailable,
+            "this payment is older than the signing keys this server keeps, so it cannot sign a receipt for it",
+        )
+    })?;
     let card = state.store.receipt_card(entry_id, wanted, state.now_ms()).await?;
     if wanted.is_some() && card != wanted {
         return Err(offline(
@@ -58,8 +70,6 @@ pub async fn receipt(
             "this payment's receipt already names another shop card: a payment can be shown at one counter only",
         ));
     }
-    let account = |id: offpay_ledger::UserId| u64::try_from(id.0).map(AccountId).map_err(ApiError::internal);
-    let time = u64::try_from(entry.created_at_ms / 1000).map_err(ApiError::internal)?;
     let fields = ReceiptFields {
         entry_id: u64::try_from(entry.entry_id.0).map_err(ApiError::internal)?,
         payer: account(entry.from)?,
@@ -70,15 +80,6 @@ pub async fn receipt(
         time,
         card,
     };
-    // Signed with the key that was current when the payment was booked, so that the receipt's
-    // time lies in its key's window (rotated keys are kept for as long as purses need them).
-    let key = issuer.current(time).map_err(|_| {
-        offline(
-            StatusCode::GONE,
-            ErrorCode::ReceiptUnavailable,
-            "this payment is older than the signing keys this server keeps, so it cannot sign a receipt for it",
-        )
-    })?;
     let receipt = Receipt::issue(fields, &key).map_err(ApiError::internal)?;
     Ok(Json(ReceiptAnswer {
         receipt: receipt.to_text(),
