@@ -267,9 +267,8 @@ async fn a_receipt_that_cannot_be_signed_binds_no_card() {
     let asha = server.register("asha").await;
     server.register("chai_shop").await;
     server.deposit("asha", 10_000).await;
-    let (status, paid) = c
-        .post("/v1/transfers", Some(&asha), Some("old-pay-0001"), &json!({"to": "chai_shop", "amount": 2_500}))
-        .await;
+    let (status, paid) =
+        c.post("/v1/transfers", Some(&asha), Some("old-pay-0001"), &json!({"to": "chai_shop", "amount": 2_500})).await;
     assert_eq!(status.as_u16(), 201, "{paid}");
     let entry_id = paid["transfer"]["entry_id"].as_i64().unwrap();
     let answer = c.get(&format!("/v1/receipts/{entry_id}?card=1a2b3c4d"), Some(&asha)).await;
