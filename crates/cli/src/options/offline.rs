@@ -224,9 +224,22 @@ mod tests {
         {
             assert_eq!(parse_duration(text), Ok(secs), "{text}");
         }
-        for text in
-            ["", "3", "d", "3w", "3 d", "3D", "-1d", "1.5d", "3dd", "d3", "99999999999999999999s", "213503982334602d"]
-        {
+        for text in [
+            "",
+            "3",
+            "d",
+            "3w",
+            "3 d",
+            "3D",
+            "30M",
+            "1y",
+            "-1d",
+            "1.5d",
+            "3dd",
+            "d3",
+            "99999999999999999999s",
+            "213503982334602d",
+        ] {
             assert!(parse_duration(text).is_err(), "{text:?} must be refused");
         }
         assert!(parse_duration("3").unwrap_err().contains("no unit"));
