@@ -1,0 +1,126 @@
+//! What one long purse costs the SQLite writer: a single purse paid in many small notes (one
+//! minor unit each, one payee), uploaded one batch of 500 after another, as a payee with a busy
+//! till (or an attacker with a purse and a colluding payee) would. Prints, every few batches,
+//! how long that upload took and the writer thread's CPU for it, so the growth with the notes the
+//! purse already holds can be read off.
+//!
+//! `cargo run --release -p offpay-ledger --example long_purse [NOTES]` (default 20,000)
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::time::Instant;
+
+use offpay_ledger::offline::{LoadRequest, NOTES_MAX, NoteStatus};
+use offpay_ledger::{IdempotencyKey, open_store};
+use offpay_protocol::testkit::{bytes16, signing_key};
+use offpay_protocol::{
+    AccountId, Amount, CertificateFields, CurrencyCode, Handle, Nonce, NoteFields, PaymentNote, PurseCertificate,
+    PurseId,
+};
+
+const NOW_S: u64 = 1_767_225_600;
+const NOW: i64 = NOW_S as i64 * 1000;
+
+fn amount(minor: u64) -> Amount {
+    Amount::from_minor(minor).unwrap()
+}
+
+/// CPU seconds used so far by this process's threads whose name starts with `prefix` (Linux).
+fn thread_cpu_seconds(prefix: &str) -> f64 {
+    let tick = 100.0; // USER_HZ
+    let mut total = 0.0;
+    for task in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
+        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        if !comm.starts_with(prefix) {
+            continue;
+        }
+        let stat = std::fs::read_to_string(task.path().join("stat")).unwrap_or_default();
+        let after = stat.rsplit(')').next().unwrap_or("");
+        let fields: Vec<&str> = after.split_whitespace().collect();
+        let utime: f64 = fields.get(11).and_then(|v| v.parse().ok()).unwrap_or(0.0);
+        let stime: f64 = fields.get(12).and_then(|v| v.parse().ok()).unwrap_or(0.0);
+        total += (utime + stime) / tick;
+    }
+    total
+}
+
+fn main() {
+    let total: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(20_000);
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    runtime.block_on(run(total));
+}
+
+async fn run(total: usize) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_store(Some(dir.path()), None).await.unwrap();
+    let off = store.offline();
+    let issuer = signing_key("issuer-1");
+    let payee = store.create_user(&Handle::parse("till").unwrap(), "x", NOW).await.unwrap();
+    let payer = store.create_user(&Handle::parse("payer").unwrap(), "x", NOW).await.unwrap();
+    let key = IdempotencyKey::parse("deposit-00000001").unwrap();
+    store.deposit(&payer.handle, amount(200_000), &key, NOW).await.unwrap();
+    let device = signing_key("device-long");
+    off.register_device(payer.id, device.verifying_key().to_bytes(), NOW).await.unwrap();
+    let fields = CertificateFields {
+        purse_id: PurseId::from_bytes(bytes16("purse-long")),
+        account: payer.id.account_number().unwrap(),
+        device_key: device.verifying_key(),
+        currency: CurrencyCode::INR,
+        amount: amount(200_000),
+        per_payment_cap: amount(20_000),
+        valid_from: NOW_S - 60,
+        valid_until: NOW_S + 86_400,
+    };
+    let cert = PurseCertificate::issue(fields, &issuer).unwrap();
+    let request = LoadRequest {
+        user: payer.id,
+        certificate: cert.clone(),
+        idempotency_key: IdempotencyKey::parse("load-00000001").unwrap(),
+        loss_allowance: 200_000,
+        max_open_purses: 1,
+    };
+    off.load_purse(&request, NOW).await.unwrap();
+
+    eprintln!("signing {total} notes of 0.01 ...");
+    let payee_account: AccountId = payee.id.account_number().unwrap();
+    let mut notes = Vec::with_capacity(total);
+    let mut last = cert.hash();
+    for seq in 1..=total as u32 {
+        let fields = NoteFields {
+            seq,
+            prev_hash: last,
+            cumulative: amount(u64::from(seq)),
+            amount: amount(1),
+            payee: payee_account,
+            nonce: Nonce::from_bytes(bytes16(&format!("long-{seq}"))),
+            time: NOW_S,
+        };
+        let note = PaymentNote::sign(cert.clone(), fields, &device).unwrap();
+        last = note.hash();
+        notes.push(note);
+    }
+
+    println!("upload of {NOTES_MAX} notes | notes already in the purse | time | SQLite writer CPU");
+    let batches = notes.chunks(NOTES_MAX).count();
+    let every = (batches / 10).max(1);
+    let start = Instant::now();
+    for (i, batch) in notes.chunks(NOTES_MAX).enumerate() {
+        let writer_before = thread_cpu_seconds("offpay-sqlite-w");
+        let began = Instant::now();
+        let results = off.settle_notes(payee.id, batch.to_vec(), NOW).await.unwrap();
+        let took = began.elapsed();
+        let writer = thread_cpu_seconds("offpay-sqlite-w") - writer_before;
+        assert!(results.iter().all(|r| r.status == NoteStatus::Settled), "every note settles");
+        if i % every == 0 || i + 1 == batches {
+            println!(
+                "{:>6} | {:>8} | {:>8.1} ms | {:>6.2} s",
+                i + 1,
+                i * NOTES_MAX,
+                took.as_secs_f64() * 1000.0,
+                writer
+            );
+        }
+    }
+    println!("{total} notes in {:.1} s", start.elapsed().as_secs_f64());
+    let report = store.verify().await.unwrap();
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+}
