@@ -7,41 +7,15 @@
 //! `cargo run --release -p offpay-ledger --example long_purse [NOTES]` (default 20,000)
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod support;
+
 use std::time::Instant;
 
-use offpay_ledger::offline::{LoadRequest, NOTES_MAX, NoteStatus};
-use offpay_ledger::{IdempotencyKey, open_store};
+use offpay_ledger::offline::{NOTES_MAX, NoteStatus};
+use offpay_ledger::open_store;
 use offpay_protocol::testkit::{bytes16, signing_key};
-use offpay_protocol::{
-    AccountId, Amount, CertificateFields, CurrencyCode, Handle, Nonce, NoteFields, PaymentNote, PurseCertificate,
-    PurseId,
-};
-
-const NOW_S: u64 = 1_767_225_600;
-const NOW: i64 = NOW_S as i64 * 1000;
-
-fn amount(minor: u64) -> Amount {
-    Amount::from_minor(minor).unwrap()
-}
-
-/// CPU seconds used so far by this process's threads whose name starts with `prefix` (Linux).
-fn thread_cpu_seconds(prefix: &str) -> f64 {
-    let tick = 100.0; // USER_HZ
-    let mut total = 0.0;
-    for task in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
-        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
-        if !comm.starts_with(prefix) {
-            continue;
-        }
-        let stat = std::fs::read_to_string(task.path().join("stat")).unwrap_or_default();
-        let after = stat.rsplit(')').next().unwrap_or("");
-        let fields: Vec<&str> = after.split_whitespace().collect();
-        let utime: f64 = fields.get(11).and_then(|v| v.parse().ok()).unwrap_or(0.0);
-        let stime: f64 = fields.get(12).and_then(|v| v.parse().ok()).unwrap_or(0.0);
-        total += (utime + stime) / tick;
-    }
-    total
-}
+use offpay_protocol::{AccountId, Handle, Nonce, NoteFields, PaymentNote};
+use support::{NOW, NOW_S, amount};
 
 fn main() {
     let total: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(20_000);
@@ -55,30 +29,7 @@ async fn run(total: usize) {
     let off = store.offline();
     let issuer = signing_key("issuer-1");
     let payee = store.create_user(&Handle::parse("till").unwrap(), "x", NOW).await.unwrap();
-    let payer = store.create_user(&Handle::parse("payer").unwrap(), "x", NOW).await.unwrap();
-    let key = IdempotencyKey::parse("deposit-00000001").unwrap();
-    store.deposit(&payer.handle, amount(200_000), &key, NOW).await.unwrap();
-    let device = signing_key("device-long");
-    off.register_device(payer.id, device.verifying_key().to_bytes(), NOW).await.unwrap();
-    let fields = CertificateFields {
-        purse_id: PurseId::from_bytes(bytes16("purse-long")),
-        account: payer.id.account_number().unwrap(),
-        device_key: device.verifying_key(),
-        currency: CurrencyCode::INR,
-        amount: amount(200_000),
-        per_payment_cap: amount(20_000),
-        valid_from: NOW_S - 60,
-        valid_until: NOW_S + 86_400,
-    };
-    let cert = PurseCertificate::issue(fields, &issuer).unwrap();
-    let request = LoadRequest {
-        user: payer.id,
-        certificate: cert.clone(),
-        idempotency_key: IdempotencyKey::parse("load-00000001").unwrap(),
-        loss_allowance: 200_000,
-        max_open_purses: 1,
-    };
-    off.load_purse(&request, NOW).await.unwrap();
+    let (_, cert, device) = support::payer_with_purse(store.as_ref(), &issuer, "long", 200_000).await;
 
     eprintln!("signing {total} notes of 0.01 ...");
     let payee_account: AccountId = payee.id.account_number().unwrap();
@@ -104,11 +55,11 @@ async fn run(total: usize) {
     let every = (batches / 10).max(1);
     let start = Instant::now();
     for (i, batch) in notes.chunks(NOTES_MAX).enumerate() {
-        let writer_before = thread_cpu_seconds("offpay-sqlite-w");
+        let writer_before = support::thread_cpu_seconds("offpay-sqlite-w");
         let began = Instant::now();
         let results = off.settle_notes(payee.id, batch.to_vec(), NOW).await.unwrap();
         let took = began.elapsed();
-        let writer = thread_cpu_seconds("offpay-sqlite-w") - writer_before;
+        let writer = support::thread_cpu_seconds("offpay-sqlite-w") - writer_before;
         assert!(results.iter().all(|r| r.status == NoteStatus::Settled), "every note settles");
         if i % every == 0 || i + 1 == batches {
             println!(

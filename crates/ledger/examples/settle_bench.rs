@@ -9,23 +9,17 @@
 //! `cargo run --release -p offpay-ledger --example settle_bench [NOTES [ROUNDS]]`
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod support;
+
 use std::time::Instant;
 
-use offpay_ledger::offline::{LoadRequest, NOTES_MAX, NoteStatus};
-use offpay_ledger::{IdempotencyKey, open_store};
+use offpay_ledger::offline::{NOTES_MAX, NoteStatus};
+use offpay_ledger::open_store;
 use offpay_protocol::testkit::{bytes16, signing_key};
-use offpay_protocol::{
-    AccountId, Amount, CertificateFields, CurrencyCode, Handle, Nonce, NoteFields, PaymentNote, PurseCertificate,
-    PurseId,
-};
+use offpay_protocol::{AccountId, Handle, Nonce, NoteFields, PaymentNote};
+use support::{NOW, NOW_S, amount};
 
 const NOTES_PER_PURSE: usize = 100;
-const NOW_S: u64 = 1_767_225_600;
-const NOW: i64 = NOW_S as i64 * 1000;
-
-fn amount(minor: u64) -> Amount {
-    Amount::from_minor(minor).unwrap()
-}
 
 fn threads() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
@@ -47,27 +41,6 @@ fn raw_verify_rate(notes: &[PaymentNote]) -> f64 {
         }
     });
     prepared.len() as f64 / start.elapsed().as_secs_f64()
-}
-
-/// CPU seconds used so far by the threads whose name starts with `prefix` (Linux /proc; 0.0
-/// elsewhere), to show where the settlement time goes.
-fn thread_cpu_seconds(prefix: &str) -> f64 {
-    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else { return 0.0 };
-    let ticks_per_second = 100.0; // USER_HZ on Linux
-    let mut total = 0.0;
-    for task in tasks.flatten() {
-        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
-        if !comm.starts_with(prefix) {
-            continue;
-        }
-        let stat = std::fs::read_to_string(task.path().join("stat")).unwrap_or_default();
-        // Fields after the ")" that ends the command name: state is field 3; utime 14, stime 15.
-        let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else { continue };
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        let ticks: f64 = fields.get(11..13).map_or(0.0, |f| f.iter().filter_map(|v| v.parse::<f64>().ok()).sum());
-        total += ticks / ticks_per_second;
-    }
-    total
 }
 
 /// `verify_device_signatures` (the batch check settlement uses) per second over `notes`, in
@@ -129,7 +102,6 @@ async fn run_round(total: usize) -> Round {
     {
         let dir = tempfile::tempdir().unwrap();
         let store = open_store(Some(dir.path()), None).await.unwrap();
-        let off = store.offline();
         let issuer = signing_key("issuer-1");
         let payees: Vec<_> = {
             let mut v = Vec::new();
@@ -141,30 +113,7 @@ async fn run_round(total: usize) -> Round {
         eprintln!("setting up {purses} purses ...");
         let mut certs = Vec::new();
         for i in 0..purses {
-            let user = store.create_user(&Handle::parse(&format!("payer{i}")).unwrap(), "x", NOW).await.unwrap();
-            let key = IdempotencyKey::parse(&format!("deposit-{i:08}")).unwrap();
-            store.deposit(&user.handle, amount(200_000), &key, NOW).await.unwrap();
-            let device = signing_key(&format!("device-{i}"));
-            off.register_device(user.id, device.verifying_key().to_bytes(), NOW).await.unwrap();
-            let fields = CertificateFields {
-                purse_id: PurseId::from_bytes(bytes16(&format!("purse-{i}"))),
-                account: AccountId(user.id.0 as u64),
-                device_key: device.verifying_key(),
-                currency: CurrencyCode::INR,
-                amount: amount(200_000),
-                per_payment_cap: amount(20_000),
-                valid_from: NOW_S - 60,
-                valid_until: NOW_S + 86_400,
-            };
-            let cert = PurseCertificate::issue(fields, &issuer).unwrap();
-            let request = LoadRequest {
-                user: user.id,
-                certificate: cert.clone(),
-                idempotency_key: IdempotencyKey::parse(&format!("load-{i:08}")).unwrap(),
-                loss_allowance: 200_000,
-                max_open_purses: 1,
-            };
-            off.load_purse(&request, NOW).await.unwrap();
+            let (_, cert, device) = support::payer_with_purse(store.as_ref(), &issuer, &i.to_string(), 200_000).await;
             certs.push((cert, device));
         }
         eprintln!("signing {total} notes ...");
@@ -206,8 +155,8 @@ async fn run_round(total: usize) -> Round {
         eprintln!("settling ...");
         let uploader = payees[0].id;
         let verify_before = raw_verify_rate(&notes);
-        let writer_before = thread_cpu_seconds("offpay-sqlite-w");
-        let process_before = thread_cpu_seconds("");
+        let writer_before = support::thread_cpu_seconds("offpay-sqlite-w");
+        let process_before = support::thread_cpu_seconds("");
         let start = Instant::now();
         let mut tasks = tokio::task::JoinSet::new();
         for batch in notes.chunks(NOTES_MAX) {
@@ -220,8 +169,8 @@ async fn run_round(total: usize) -> Round {
             settled += results.unwrap().iter().filter(|r| r.status == NoteStatus::Settled).count();
         }
         let elapsed = start.elapsed().as_secs_f64();
-        let writer_busy = thread_cpu_seconds("offpay-sqlite-w") - writer_before;
-        let process_busy = thread_cpu_seconds("") - process_before;
+        let writer_busy = support::thread_cpu_seconds("offpay-sqlite-w") - writer_before;
+        let process_busy = support::thread_cpu_seconds("") - process_before;
         assert_eq!(settled, notes.len(), "every note settles exactly once");
         let report = store.verify().await.unwrap();
         assert!(report.problems.is_empty(), "{:?}", report.problems);
