@@ -30,7 +30,7 @@ pub struct Inner {
     pub per_ip: KeyedLimiter<IpAddr>,
     pub per_account: KeyedLimiter<UserId>,
     pub auth_per_ip: KeyedLimiter<IpAddr>,
-    /// New accounts on this server, all addresses together (one key).
+    /// New accounts on this server, all addresses together.
     pub registrations: ServerLimiter,
     pub security: std::sync::Arc<SecurityLog>,
     /// Logouts on this server, heard by its open WebSockets of the same session.
