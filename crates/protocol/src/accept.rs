@@ -61,18 +61,25 @@ impl PurseTally {
     /// every payee *account* at settlement (docs/PROTOCOL.md section 10), so no account is paid
     /// for a note that an honest payee holding that account's settled notes would have refused.
     pub fn admit(&self, note: &PaymentNote) -> Result<TallyEntry, RejectReason> {
-        let f = note.fields();
-        let purse_amount = note.certificate().fields().amount;
-        let my_total = self.taken().and_then(|t| t.checked_add(f.amount));
-        if my_total.is_none_or(|t| t > purse_amount) {
-            return Err(RejectReason::OverPurseAmount);
-        }
-        let entry =
-            TallyEntry { hash: note.hash(), prev_hash: f.prev_hash, cumulative: f.cumulative, amount: f.amount };
-        if !self.notes.iter().all(|(&seq, earlier)| consistent(seq, earlier, f.seq, &entry)) {
+        let entry = PurseTally::within_purse(self.taken(), note)?;
+        let seq = note.seq();
+        if !self.notes.iter().all(|(&earlier_seq, earlier)| consistent(earlier_seq, earlier, seq, &entry)) {
             return Err(RejectReason::InconsistentWithEarlierNote);
         }
         Ok(entry)
+    }
+
+    /// The first half of [`PurseTally::admit`], for a tally that has taken `taken` (`None`:
+    /// past `Amount::MAX`): `over_purse_amount` when the note would take the payee past the purse
+    /// amount; otherwise the note's entry, to be checked for consistency with the tally.
+    pub fn within_purse(taken: Option<Amount>, note: &PaymentNote) -> Result<TallyEntry, RejectReason> {
+        let f = note.fields();
+        let purse_amount = note.certificate().fields().amount;
+        let my_total = taken.and_then(|t| t.checked_add(f.amount));
+        if my_total.is_none_or(|t| t > purse_amount) {
+            return Err(RejectReason::OverPurseAmount);
+        }
+        Ok(TallyEntry { hash: note.hash(), prev_hash: f.prev_hash, cumulative: f.cumulative, amount: f.amount })
     }
 }
 

@@ -159,17 +159,10 @@ impl Tally {
         if !self.chained {
             return self.tally.admit(note);
         }
-        let f = note.fields();
-        let purse_amount = note.certificate().fields().amount;
-        let my_total = self.taken.and_then(|t| t.checked_add(f.amount));
-        if my_total.is_none_or(|t| t > purse_amount) {
-            return Err(RejectReason::OverPurseAmount);
-        }
-        let entry =
-            TallyEntry { hash: note.hash(), prev_hash: f.prev_hash, cumulative: f.cumulative, amount: f.amount };
-        let fits = match self.tally.notes.get(&f.seq) {
+        let entry = PurseTally::within_purse(self.taken, note)?;
+        let fits = match self.tally.notes.get(&note.seq()) {
             Some(there) => there.hash == entry.hash,
-            None => self.fits_between_neighbours(f.seq, &entry),
+            None => self.fits_between_neighbours(note.seq(), &entry),
         };
         if !fits {
             return Err(RejectReason::InconsistentWithEarlierNote);
