@@ -122,12 +122,12 @@ async fn write_and_commit(
         }
     };
     let e = &plan.entry;
-    let posting_accounts: Vec<i64> = plan.postings.iter().map(|p| p.account_id.0).collect();
+    let posting_accounts: Vec<AccountId> = plan.postings.iter().map(|p| p.account_id).collect();
     let deltas: Vec<i64> = plan.postings.iter().map(|p| p.delta).collect();
     let prevs: Vec<Vec<u8>> = plan.postings.iter().map(|p| p.prev_hash.clone()).collect();
-    let balance_accounts: Vec<i64> = plan.balances.iter().map(|b| b.0.0).collect();
+    let balance_accounts: Vec<AccountId> = plan.balances.iter().map(|b| b.0).collect();
     let balances: Vec<i64> = plan.balances.iter().map(|b| b.1).collect();
-    let event_users: Vec<i64> = plan.events.iter().map(|ev| ev.user_id.0).collect();
+    let event_users: Vec<UserId> = plan.events.iter().map(|ev| ev.user_id).collect();
     let event_kinds: Vec<&str> = plan.events.iter().map(|ev| ev.kind).collect();
     let payloads: Vec<&str> = plan.events.iter().map(|ev| ev.payload.as_str()).collect();
     let hash = &plan.hash[..];

@@ -307,7 +307,7 @@ async fn apply(
             &[&p_entry, &p_account, &p_delta, &p_prev],
         )
         .await?;
-        let a_id: Vec<i64> = w.accounts.iter().map(|a| a.0.0).collect();
+        let a_id: Vec<AccountId> = w.accounts.iter().map(|a| a.0).collect();
         let a_bal: Vec<i64> = w.accounts.iter().map(|a| a.1).collect();
         let a_head: Vec<Vec<u8>> = w.accounts.iter().map(|a| a.2.clone()).collect();
         tx.execute(
@@ -322,13 +322,13 @@ async fn apply(
         let hash: Vec<Vec<u8>> = n.iter().map(|x| x.hash.as_bytes().to_vec()).collect();
         let purse: Vec<Vec<u8>> = n.iter().map(|x| x.purse_id.as_bytes().to_vec()).collect();
         let seq: Vec<i64> = n.iter().map(|x| i64::from(x.seq)).collect();
-        let payee: Vec<i64> = n.iter().map(|x| x.payee.0).collect();
+        let payee: Vec<UserId> = n.iter().map(|x| x.payee).collect();
         let amount: Vec<i64> = n.iter().map(|x| x.amount).collect();
         let encoded: Vec<Vec<u8>> = n.iter().map(|x| x.encoded.clone()).collect();
         let fr: Vec<i64> = n.iter().map(|x| x.from_reserve).collect();
         let fp: Vec<i64> = n.iter().map(|x| x.from_payer).collect();
         let fl: Vec<i64> = n.iter().map(|x| x.from_loss).collect();
-        let entry: Vec<Option<i64>> = n.iter().map(|x| x.entry_id.map(|e| e.0)).collect();
+        let entry: Vec<Option<EntryId>> = n.iter().map(|x| x.entry_id).collect();
         let held: Vec<i64> = n.iter().map(|x| x.held).collect();
         let nonce: Vec<Vec<u8>> = n.iter().map(|x| x.nonce.as_bytes().to_vec()).collect();
         let params: [&(dyn ToSql + Sync); 14] =
@@ -403,7 +403,7 @@ async fn apply(
         tx.execute("UPDATE users SET frozen = true WHERE id = ANY($1)", &[&w.freeze_users]).await?;
     }
     if !w.events.is_empty() {
-        let users: Vec<i64> = w.events.iter().map(|e| e.user_id.0).collect();
+        let users: Vec<UserId> = w.events.iter().map(|e| e.user_id).collect();
         let kinds: Vec<&str> = w.events.iter().map(|e| e.kind).collect();
         let payloads: Vec<&str> = w.events.iter().map(|e| e.payload.as_str()).collect();
         let rows = tx
@@ -662,7 +662,7 @@ async fn request_totals(
     notes: &[PaymentNote],
 ) -> Result<HashMap<(UserId, Nonce), i64>, LedgerError> {
     let keys = plan::requests_of(notes);
-    let payees: Vec<i64> = keys.iter().map(|(p, _)| p.0).collect();
+    let payees: Vec<UserId> = keys.iter().map(|(p, _)| *p).collect();
     let nonces: Vec<Vec<u8>> = keys.iter().map(|(_, n)| n.as_bytes().to_vec()).collect();
     let mut totals = HashMap::new();
     for row in tx
