@@ -3,7 +3,7 @@
 // The asset list and version below are written by scripts/web-vendor (web/tools/stamp-sw.mjs).
 
 // BEGIN GENERATED
-const VERSION = "d271a13def0480b6";
+const VERSION = "13decde60e639194";
 const ASSETS = {
   "/": "sha256-hIV25eE6TW70pS03Qs7bTWi5FA2BBLPuvVMN34xjHY4=",
   "/app.css": "sha256-ll7wCJljqU8bVcWkH7Qzw5cgqSSqB2xDkKiJprZxYnA=",
@@ -23,11 +23,11 @@ const ASSETS = {
   "/js/offline/history.js": "sha256-Fin4Ay5PK8hEZGHI0a61e2iyGKfIt16Sj4sICLEfplA=",
   "/js/offline/paid-once.js": "sha256-3ZFdDsDYkw9x6+4xKLw1sVK6si9xFaXZdKlxpgD4X7Y=",
   "/js/offline/pin.js": "sha256-HE/vo5aRt3qi/3XchvdIsLRyv/xdgn+tm4K+FKs2t50=",
-  "/js/offline/refusals.js": "sha256-SVAhb/7T0npbLGsw2O4nu9btPOd4iDaAjIEimBOSppo=",
+  "/js/offline/refusals.js": "sha256-t7oKMjMlmvXx0k1oHgS0BuGmdrpCPr7TDMigdUW8Apo=",
   "/js/offline/shop.js": "sha256-xbBpetSUSaRDrcyoSS3ACksV+7lsQs6gl6h0cDh1Xjo=",
   "/js/offline/sync.js": "sha256-WUYmhhX7juAGY+hBQqQS12zCNqmAeW7dptEqJ+pxPKE=",
   "/js/offline/takings.js": "sha256-nX0ulObCq4+AtT8Nhg55SXOG4p8YIEo4dAiESC//s10=",
-  "/js/offline/wallet.js": "sha256-aqJw08Qs9+QgI07bmCIspOJ5o5c1nKCiVvIPlLrKZBs=",
+  "/js/offline/wallet.js": "sha256-d/RSxt4AmHahFnix+2xybRMlNERTR3ahSMe40oqRZg0=",
   "/js/pages/accept.js": "sha256-Wa5vIzt45xdISl866tcbyV5/at1Aiu2YOaXgTKMBz7s=",
   "/js/pages/account.js": "sha256-Jr2EP7uRfYyrm4+ElVm3i/a4q1DX2TEfhujDeEfi854=",
   "/js/pages/activity.js": "sha256-0WtHVpxxyxN2QUk+Xzx4R1aXNWbjizfAhc5jmtXie1w=",
@@ -41,7 +41,7 @@ const ASSETS = {
   "/js/pages/offline-home.js": "sha256-NOH6pkb1MKcGrInpRppEcNuS+F1GpokcVJTRQyCMoGk=",
   "/js/pages/offline-off.js": "sha256-kHVgQ9Mz1NS5lm3PbNfsGgugPbP0Ksd6YPViDlB7LLY=",
   "/js/pages/pay-card.js": "sha256-8jYpiLqLMLaItO1P+z6Rg98HDPa6KWht9XV+8Fq0w2A=",
-  "/js/pages/pay.js": "sha256-8u4UNJnHzCAlwtljE9V4apFoNlegYdvGu1KNOWnW5dM=",
+  "/js/pages/pay.js": "sha256-7SNNPt3+bTRLM9EBpfMgqHo5dGWx9w85ziux01rIZb4=",
   "/js/pages/pin.js": "sha256-EOtQWRgW46uALELHV3LxFR1/vblQVeEtBQBUcMbWeBk=",
   "/js/pages/purse.js": "sha256-7pMVtDBCKuOHlSZN/CmEvakNdDundYGaRJATpdPUZJM=",
   "/js/pages/receipt.js": "sha256-nfFU6mL+w0sjfCKrhbiBtjL2i29hhhZydCvW5yFkJE4=",
@@ -52,7 +52,7 @@ const ASSETS = {
   "/js/pages/shop.js": "sha256-MAN143AHdqmoWR9xDhvwPHV5WylgS5sO9EwA5NA8Wzg=",
   "/js/pages/sync.js": "sha256-6KyRSHVMicWdbbfGOxiwRKX+pGIjJWwyOqr7VGf07nk=",
   "/js/pages/unlock.js": "sha256-7b0sPjKynrQY8pPCT3C9BYRhHOZXesRz3grd48dEHYY=",
-  "/js/protocol/accept.js": "sha256-SDYfEYl8Ur4MKF79CBkEnIB34ShoqW9wIf+np8nLnIA=",
+  "/js/protocol/accept.js": "sha256-BM1S4Mg1DkHaLyUutYgKe9O/3pM4ZeNWfzCjdiJeLS0=",
   "/js/protocol/base45.js": "sha256-UiH+ff0uqrLBZgbjofXLYurSKhXC4QKY398J5hMOPks=",
   "/js/protocol/close.js": "sha256-0Z3orDk+9YxsBkEt3rZU9EycKZGgH0emO4XfpsACRmQ=",
   "/js/protocol/crypto.js": "sha256-8T4ruh9aFgY4XSnYHhxMEJY4n8jGx62vfoH2Gy+4LwQ=",

@@ -109,6 +109,12 @@ test("the payee accepts a good note and refuses each kind of bad one with its re
   const big = await f.request(30000, "nonce-big");
   const bigNote = await f.pay(big, 1, await hashOf(f.cert), 30000);
   await rejects(acceptNote(bigNote, null, { ...f.ctx([big]), issuerKeys: f.issuerKeys }), "over_payment_cap");
+  // past the most notes one purse may sign: a note 1,001 its own device signed is refused
+  const late = await f.request(100, "nonce-late");
+  const lateNote = await f.pay(late, 1001, ok.noteHash, 15100);
+  await rejects(acceptNote(lateNote, null, { ...f.ctx([late]), issuerKeys: f.issuerKeys }), "over_note_limit");
+  const lastNote = await f.pay(late, 1000, ok.noteHash, 15100);
+  assert.equal((await acceptNote(lastNote, null, { ...f.ctx([late]), issuerKeys: f.issuerKeys })).seq, 1000);
   // a forked chain: a different note 1 after note 1 was accepted
   const req2 = await f.request(6000, "nonce-2");
   const fork = await f.pay(req2, 1, await hashOf(f.cert), 6000);

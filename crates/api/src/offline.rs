@@ -237,8 +237,9 @@ pub struct NoteResult {
     pub note: String,
     pub status: NoteStatus,
     /// rejected: `malformed`, `unknown_purse`, `unknown_payee`, `wrong_purse`,
-    /// `bad_device_signature`, `bad_chain_start`, `over_payment_cap`, `over_purse_amount`,
-    /// `settlement_deadline_passed`, `inconsistent_with_earlier_note`, `request_already_paid`;
+    /// `bad_device_signature`, `bad_chain_start`, `over_payment_cap`, `over_note_limit`,
+    /// `over_purse_amount`, `settlement_deadline_passed`, `inconsistent_with_earlier_note`,
+    /// `request_already_paid`;
     /// fraud: `same_sequence`, `broken_chain`, `beyond_close`; held: `loss_allowance_exhausted`;
     /// otherwise null.
     #[schema(required = true, examples("over_payment_cap"))]

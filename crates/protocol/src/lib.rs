@@ -83,7 +83,7 @@ pub use handle::{Handle, HandleError};
 pub use ids::{AccountId, CurrencyCode, Hash256, IdParseError, KeyId, Nonce, PurseId, UnixTime};
 pub use keys::{IssuerKey, IssuerKeys, KeySetError, Revocations};
 pub use note::{NoteFields, PaymentNote};
-pub use purse::{PayError, PurseState, prepare_card_payment, prepare_next};
+pub use purse::{MAX_NOTES_PER_PURSE, PayError, PurseState, prepare_card_payment, prepare_next};
 pub use receipt::{Receipt, ReceiptContext, ReceiptFields};
 pub use reject::RejectReason;
 pub use request::{PaymentRequest, RequestFields};

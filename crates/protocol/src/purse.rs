@@ -15,6 +15,12 @@ use crate::request::PaymentRequest;
 use crate::shop_card::{ShopCard, card_nonce};
 use crate::wire::FieldError;
 
+/// The most notes one purse may sign: a note's `seq` is at most this. Payers never sign past
+/// it, payees refuse a note past it offline (`over_note_limit`), and so does the server. It
+/// bounds the notes the server keeps per purse, and so the work of settling an upload to it
+/// (docs/decisions/notes-per-purse.md).
+pub const MAX_NOTES_PER_PURSE: u32 = 1_000;
+
 /// Where a purse's hash chain stands on the payer's device.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PurseState {
@@ -44,8 +50,8 @@ pub enum PayError {
     OverPaymentCap { cap: Amount },
     #[error("the purse has only {remaining} left")]
     InsufficientPurse { remaining: Amount },
-    #[error("the purse has signed the most notes it can")]
-    SequenceExhausted,
+    #[error("the purse has made its {max} payments, the most one purse may make: close it and load a new one")]
+    PurseFull { max: u32 },
     #[error(transparent)]
     Field(#[from] FieldError),
 }
@@ -93,8 +99,9 @@ fn check_owner(certificate: &PurseCertificate, state: &PurseState, device: &Sign
 /// Checks `request` and makes the next note of the purse and the state after it.
 ///
 /// Checks, in order: state and key belong to the certificate, the certificate window contains
-/// `now`, the request's signature and expiry, same currency, amount within the per-payment
-/// cap, amount within what is left. Store the returned state durably before releasing the note.
+/// `now`, the request's signature and expiry, the purse has signed fewer than
+/// [`MAX_NOTES_PER_PURSE`] notes, same currency, amount within the per-payment cap, amount
+/// within what is left. Store the returned state durably before releasing the note.
 pub fn prepare_next(
     certificate: &PurseCertificate,
     state: &PurseState,
@@ -117,7 +124,8 @@ pub fn prepare_next(
 
 /// Pays a shop card without a request (docs/PROTOCOL.md section 16): checks, in order, state
 /// and key belong to the certificate, the certificate window contains `now`, the card's
-/// signature ([`ShopCard::verify`], as `PayError::Request(bad_card_signature)`), same currency,
+/// signature ([`ShopCard::verify`], as `PayError::Request(bad_card_signature)`), the purse is
+/// not full ([`MAX_NOTES_PER_PURSE`]), same currency,
 /// amount within the per-payment cap and within what is left; then makes the next note to the
 /// card's account with the nonce [`card_nonce`]`(card, random)`. `random`: 12 bytes the
 /// caller draws fresh for this payment. Store the returned state durably before releasing the
@@ -155,6 +163,9 @@ fn sign_next(
     pay: Payment,
     now: UnixTime,
 ) -> Result<(PurseState, PaymentNote), PayError> {
+    if state.last_seq >= MAX_NOTES_PER_PURSE {
+        return Err(PayError::PurseFull { max: MAX_NOTES_PER_PURSE });
+    }
     let cert = certificate.fields();
     if pay.currency != cert.currency {
         return Err(PayError::CurrencyMismatch {
@@ -171,7 +182,7 @@ fn sign_next(
         .checked_add(pay.amount)
         .filter(|c| *c <= cert.amount)
         .ok_or(PayError::InsufficientPurse { remaining })?;
-    let seq = state.last_seq.checked_add(1).ok_or(PayError::SequenceExhausted)?;
+    let seq = state.last_seq + 1;
     let fields = NoteFields {
         seq,
         prev_hash: state.last_hash,

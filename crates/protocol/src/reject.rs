@@ -40,6 +40,8 @@ pub enum RejectReason {
     AmountMismatch,
     #[error("the amount is over the purse's per-payment cap")]
     OverPaymentCap,
+    #[error("the purse has already made the most payments one purse may make")]
+    OverNoteLimit,
     #[error("the purse would pay more than its amount")]
     OverPurseAmount,
     #[error("the note contradicts an earlier note from the same purse")]
@@ -89,6 +91,7 @@ impl RejectReason {
             RejectReason::RequestExpired => "request_expired",
             RejectReason::AmountMismatch => "amount_mismatch",
             RejectReason::OverPaymentCap => "over_payment_cap",
+            RejectReason::OverNoteLimit => "over_note_limit",
             RejectReason::OverPurseAmount => "over_purse_amount",
             RejectReason::InconsistentWithEarlierNote => "inconsistent_with_earlier_note",
             RejectReason::WrongPurse => "wrong_purse",

@@ -15,6 +15,7 @@ use crate::certificate::PurseCertificate;
 use crate::close::CloseStatement;
 use crate::ids::Hash256;
 use crate::note::PaymentNote;
+use crate::purse::MAX_NOTES_PER_PURSE;
 use crate::reject::RejectReason;
 
 /// Signed evidence that the purse's device broke the protocol.
@@ -154,8 +155,9 @@ pub fn settle_purse_prechecked(
 
 /// The checks a note must pass on its own to be payable, in order: it carries this purse's
 /// certificate (`wrong_purse`), its device signature (`bad_device_signature`), a first note
-/// links to the certificate (`bad_chain_start`), per-payment cap (`over_payment_cap`),
-/// cumulative within the purse (`over_purse_amount`).
+/// links to the certificate (`bad_chain_start`), per-payment cap (`over_payment_cap`), `seq`
+/// at most [`MAX_NOTES_PER_PURSE`] (`over_note_limit`), cumulative within the purse
+/// (`over_purse_amount`).
 pub fn check_note(certificate: &PurseCertificate, note: &PaymentNote) -> Result<(), RejectReason> {
     if note.certificate() != certificate {
         return Err(RejectReason::WrongPurse);
@@ -179,6 +181,9 @@ fn check_note_prechecked(
     let cert = certificate.fields();
     if note.amount() > cert.per_payment_cap {
         return Err(RejectReason::OverPaymentCap);
+    }
+    if note.seq() > MAX_NOTES_PER_PURSE {
+        return Err(RejectReason::OverNoteLimit);
     }
     if note.fields().cumulative > cert.amount {
         return Err(RejectReason::OverPurseAmount);

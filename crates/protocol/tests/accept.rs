@@ -305,3 +305,36 @@ fn reason_codes_are_stable_and_distinct() {
     assert_eq!(codes.len(), reasons.len());
     assert!(codes.iter().all(|c| c.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')));
 }
+
+#[test]
+fn a_purse_pays_at_most_max_notes_and_a_note_past_them_is_refused_everywhere() {
+    let fx = Fixture::new();
+    let mut payee = Payee::new(&fx);
+    let request = payee.ask(100, "last");
+    // The honest wallet signs note 1,000 and no note after it.
+    let before_last = PurseState { last_seq: MAX_NOTES_PER_PURSE - 1, ..PurseState::new(&fx.certificate) };
+    let (full, last) = pay(&fx, &before_last, &request);
+    assert_eq!(last.seq(), MAX_NOTES_PER_PURSE);
+    assert_eq!(
+        prepare_next(&fx.certificate, &full, &fx.payer_device, &payee.ask(100, "one more"), NOW),
+        Err(PayError::PurseFull { max: MAX_NOTES_PER_PURSE })
+    );
+    // A modified wallet signs note 1,001 with its own device key: the payee refuses it offline...
+    let more = payee.ask(100, "past");
+    let past = resign(&fx, &last, |f| {
+        f.seq = MAX_NOTES_PER_PURSE + 1;
+        f.prev_hash = last.hash();
+        f.cumulative = last.fields().cumulative.checked_add(f.amount).unwrap();
+        f.nonce = more.fields().nonce;
+    });
+    assert_eq!(payee.check(&past).unwrap_err(), RejectReason::OverNoteLimit);
+    assert_eq!(payee.check(&past).unwrap_err().code(), "over_note_limit");
+    // ...the note at the limit is still accepted...
+    assert!(payee.check(&last).is_ok());
+    // ...and the server refuses it at settlement: nothing is paid from it.
+    let s = settle_purse(&fx.certificate, &[last.clone(), past.clone()], None).unwrap();
+    assert_eq!(s.payable, vec![last.clone()]);
+    assert_eq!(s.rejected, vec![(past, RejectReason::OverNoteLimit)]);
+    assert_eq!(s.covered, last.amount());
+    assert!(s.fraud.is_empty());
+}

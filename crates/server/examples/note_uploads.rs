@@ -32,7 +32,9 @@ use std::time::Instant;
 use offpay_ledger::{IdempotencyKey, open_store};
 use offpay_protocol::testkit::signing_key;
 use offpay_protocol::text::Encoded;
-use offpay_protocol::{AccountId, Amount, Handle, Nonce, NoteFields, PaymentNote, PurseCertificate};
+use offpay_protocol::{
+    AccountId, Amount, Handle, MAX_NOTES_PER_PURSE, Nonce, NoteFields, PaymentNote, PurseCertificate,
+};
 use offpay_server::issuer::Issuer;
 use offpay_server::{Clock, Config, serve_with};
 use rand::Rng;
@@ -213,8 +215,11 @@ async fn prepare(
     payees: usize,
 ) -> Result<Prepared, BoxError> {
     let per_payer = total.div_ceil(payers);
-    if per_payer as u64 * NOTE_MINOR > PURSE_MINOR {
-        return Err(format!("{per_payer} notes of 1.00 per payer do not fit a 2,000.00 purse: add payers").into());
+    if per_payer as u64 * NOTE_MINOR > PURSE_MINOR || per_payer > MAX_NOTES_PER_PURSE as usize {
+        return Err(format!(
+            "{per_payer} notes of 1.00 per payer do not fit a 2,000.00 purse of at most {MAX_NOTES_PER_PURSE} notes: add payers"
+        )
+        .into());
     }
     let now_s = u64::try_from(Clock::System.now_ms() / 1000)?;
     let addr: std::net::SocketAddr = base.trim_start_matches("http://").parse()?;

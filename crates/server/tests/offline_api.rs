@@ -13,8 +13,9 @@ use std::sync::Arc;
 use helpers::{T0, TestServer, assert_error};
 use offpay_protocol::testkit::{bytes16, signing_key};
 use offpay_protocol::{
-    AccountId, Amount, CloseFields, CloseStatement, Encoded, Hash256, IssuerKey, IssuerKeys, KeyId, Nonce, NoteFields,
-    PaymentNote, PurseCertificate, Receipt, ReceiptContext, RejectReason, SigningKey, VerifyingKey,
+    AccountId, Amount, CloseFields, CloseStatement, Encoded, Hash256, IssuerKey, IssuerKeys, KeyId,
+    MAX_NOTES_PER_PURSE, Nonce, NoteFields, PaymentNote, PurseCertificate, Receipt, ReceiptContext, RejectReason,
+    SigningKey, VerifyingKey,
 };
 use offpay_server::Config;
 use offpay_server::issuer::Issuer;
@@ -186,6 +187,23 @@ async fn load_settle_once_fork_and_close() {
     assert_eq!(results[0]["reason"], "malformed");
     assert_eq!(results[1]["status"], "rejected");
     assert_eq!(server.balance(&bob).await, 20_000);
+    // Alice's own wallet, modified, signs note 1,001 of the purse (one past the most one purse
+    // may make); neither the payee's upload nor hers gets it paid, and it proves no fraud.
+    let mut past_limit = Chain {
+        cert: cert.clone(),
+        device: device.clone(),
+        seq: MAX_NOTES_PER_PURSE,
+        last: chain.last,
+        spent: chain.spent,
+    };
+    let past = past_limit.pay(bob_no, 1_000, "bob-past-limit");
+    for uploader in [&bob, &alice] {
+        let result = &upload(&server, uploader, &[&past]).await[0];
+        assert_eq!((status_of(result), result["reason"].as_str()), (("rejected", 0), Some("over_note_limit")));
+    }
+    assert_eq!(server.balance(&bob).await, 20_000);
+    let (_, me) = c.get("/v1/me", Some(&alice)).await;
+    assert_eq!(me["frozen"], false);
 
     // A second purse is closed: spent 30.00 of 100.00, 10.00 still pending.
     let (_, purse2) = load(&server, &alice, &device, 10_000, "load-0004").await;

@@ -10,7 +10,8 @@ mod offline_support;
 use offline_support::{ALICE, BOB, CAROL, Home, amt, issuer, load, purse_fields};
 use offpay_protocol::testkit::NOW;
 use offpay_protocol::{
-    Amount, Encoded, NoteFields, PayError, PaymentNote, PurseId, RejectReason, Revocations, testkit,
+    Amount, Encoded, MAX_NOTES_PER_PURSE, NoteFields, PayError, PaymentNote, PurseId, RejectReason, Revocations,
+    testkit,
 };
 use offpay_wallet::Wallet;
 use offpay_wallet::offline::{OfflineError, PurseStatus, UploadStatus};
@@ -341,4 +342,40 @@ fn installing_checks_the_device_and_issuer_and_is_idempotent() {
     assert!(matches!(alice.offline_store_mut().install_purse(&forged, 1), Err(OfflineError::BadCertificate(_))));
     assert_eq!(alice.offline_store().purses().unwrap().len(), 1);
     assert_eq!(alice.offline_store().purses().unwrap()[0].purse_id(), PurseId::from_bytes(testkit::bytes16("purse-a")));
+}
+
+#[test]
+fn a_purse_that_made_its_last_payment_is_passed_over_and_says_so_when_alone() {
+    let alice_home = Home::new("alice", ALICE);
+    let bob_home = Home::new("bob", BOB);
+    let mut alice = alice_home.open();
+    let mut bob = bob_home.open();
+    let full = load(&mut alice, ALICE, 50_000, "purse-a");
+    let r1 = bob.request(amt(1_000), 600, NOW).unwrap();
+    alice.pay(&r1.text, NOW).unwrap();
+    // The purse row as 998 more payments would have left it (the chain is not re-signed here).
+    let raw = rusqlite::Connection::open(alice_home.path.join("wallet.sqlite3")).unwrap();
+    raw.execute("UPDATE purses SET last_seq = ?1", [i64::from(MAX_NOTES_PER_PURSE) - 1]).unwrap();
+    drop(raw);
+
+    let last = bob.request(amt(1_000), 600, NOW).unwrap();
+    let paid = alice.pay(&last.text, NOW).unwrap();
+    assert_eq!(paid.seq, MAX_NOTES_PER_PURSE);
+    assert_eq!(bob.accept(&paid.text, NOW).unwrap().seq, MAX_NOTES_PER_PURSE);
+
+    // The purse has made its last payment: with no other purse, the wallet says so in words.
+    let more = bob.request(amt(1_000), 600, NOW).unwrap();
+    let refused = alice.pay(&more.text, NOW).unwrap_err();
+    assert!(matches!(refused, OfflineError::Pay(PayError::PurseFull { max: MAX_NOTES_PER_PURSE })), "{refused:?}");
+    assert!(refused.to_string().contains("close it and load a new one"), "{refused}");
+    let purse = &alice.offline_store().purses().unwrap()[0];
+    assert_eq!((purse.state.last_seq, purse.state.spent), (MAX_NOTES_PER_PURSE, amt(2_000)));
+    assert_eq!(alice.offline_store().paid_notes().unwrap().len(), 2);
+
+    // With a second purse loaded, the full one is passed over though it holds more.
+    let fresh = load(&mut alice, ALICE, 30_000, "purse-b");
+    let paid = alice.pay(&more.text, NOW).unwrap();
+    assert_eq!((paid.note.purse_id(), paid.seq), (fresh.purse_id(), 1));
+    assert_ne!(fresh.purse_id(), full.purse_id());
+    bob.accept(&paid.text, NOW).unwrap();
 }

@@ -12,6 +12,7 @@ import {
 } from "../harness.js";
 import { signObject, toText } from "../../public/js/protocol/objects.js";
 import { REUSED_REQUEST } from "../../public/js/offline/paid-once.js";
+import { PURSE_FULL } from "../../public/js/offline/wallet.js";
 
 const OWN_REQUEST = "This is your own payment request. Ask the person paying you to scan it.";
 
@@ -144,5 +145,33 @@ test("a request paid once is not paid again; its nonce with another amount is re
   // One payment of 10.00, whatever was tried after it.
   await c.page.goto(`${srv.url}/#/home`);
   await waitText(c.page, '[data-testid="offline-balance"]', "₹175.00");
+  assert.deepEqual(c.errors, []);
+});
+
+test("a purse that made its last payment signs no more and says what to do", async () => {
+  // After the tests above: 25.00 of the 200.00 purse paid. Its record as 997 more payments
+  // would leave it (the chain is not re-signed here), so the next payment is its 1,000th.
+  await c.page.evaluate(async (handle) => {
+    const db = await import("/js/offline/db.js");
+    const [purse] = await db.allFor("purses", handle);
+    await db.put("purses", { ...purse, seq: 999 });
+  }, "carol");
+  assert.equal(await payDirectly(c.page, "carol", await requestToNobody(500, "last-nonce")), "paid");
+  const more = await requestToNobody(500, "one-more-nonce");
+  assert.equal(await payDirectly(c.page, "carol", more), `purse_full: ${PURSE_FULL}`);
+  assert.match(PURSE_FULL, /made its 1,000 payments.*Close it and load a new one while online\.$/);
+
+  // Through the Pay form: refused before any confirmation, with the same sentence.
+  await c.page.goto(`${srv.url}/#/pay`);
+  await c.page.getByRole("heading", { name: "Pay", exact: true }).waitFor();
+  await c.page.getByRole("textbox", { name: "Payment request" }).fill(more);
+  await c.page.getByRole("button", { name: "Pay", exact: true }).click();
+  await c.page.getByRole("heading", { name: "Payment failed" }).waitFor();
+  assert.equal(await textOf(c.page, "failure-reason"), `Reason: ${PURSE_FULL}`);
+  assert.equal(await textOf(c.page, "result-summary"), "Nothing was paid.");
+  const purse = await c.page.evaluate(async (handle) => (await (await import("/js/offline/db.js")).allFor("purses", handle))[0], "carol");
+  assert.equal(purse.seq, 1000);
+  await c.page.goto(`${srv.url}/#/home`);
+  await waitText(c.page, '[data-testid="offline-balance"]', "₹170.00");
   assert.deepEqual(c.errors, []);
 });

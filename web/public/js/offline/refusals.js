@@ -9,6 +9,7 @@ export const SERVER_REASONS = {
   unknown_payee: "The account this payment is made out to does not exist on this server.",
   over_purse_amount: "The payer's purse does not hold enough for this payment.",
   over_payment_cap: "The amount is over the purse's limit per payment.",
+  over_note_limit: "The payer's purse had already made all the payments one purse may make.",
   wrong_purse: "The note carries a purse certificate other than the one the server issued.",
   bad_chain_start: "The first note of the purse does not start from its certificate.",
   revoked: "The payer's purse or device has been blocked.",

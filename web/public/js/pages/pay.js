@@ -16,7 +16,7 @@ import { offlineDisabled } from "./offline-off.js";
 import { h, title, errorLine } from "../ui.js";
 import { scanner } from "../qr.js";
 import { noteDisplay } from "./note.js";
-import { readRequest, pay, paidBefore, offlineBalance, accountOf, openPurses, NO_OPEN_PURSE } from "../offline/wallet.js";
+import { readRequest, pay, paidBefore, offlineBalance, accountOf, openPurses, choosePurse, NO_OPEN_PURSE } from "../offline/wallet.js";
 import { alreadyPaid } from "../offline/paid-once.js";
 import { hasPin, pinField, pinIsRight, setPinForm } from "./pin.js";
 import { cardForm, unfinishedCard } from "./pay-card.js";
@@ -68,8 +68,10 @@ export async function render(app) {
       const handle = app.session.handle;
       const req = await readRequest(input.value, await accountOf(app).catch(() => null), handle);
       const earlier = await paidBefore(handle, req);
-      if (earlier) showNote(req, whom(req), earlier.record.text, true);
-      else confirm(req);
+      if (earlier) { showNote(req, whom(req), earlier.record.text, true); return; }
+      // A purse that can pay it, checked before the PIN is asked (pay() checks again).
+      await choosePurse(handle, req.amount);
+      confirm(req);
     } catch (e) {
       // Scanning one's own code is a mix-up, not a failed payment: say so here, keep the form.
       if (e.code === "own_request") { err.textContent = e.reason; return; }

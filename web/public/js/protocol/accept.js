@@ -27,6 +27,7 @@ export const REASONS = {
   request_expired: "The payment request has expired.",
   amount_mismatch: "The note's amount differs from the requested amount.",
   over_payment_cap: "The amount is over the purse's limit per payment.",
+  over_note_limit: "The payer's purse has made all the payments one purse may make: the payer must load a new one.",
   over_purse_amount: "The payer's purse does not hold enough for this payment.",
   inconsistent_with_earlier_note: "The note contradicts an earlier note from the same purse.",
   wrong_purse: "The close statement belongs to another purse.",
@@ -41,6 +42,9 @@ export const REASONS = {
   receipt_replayed: "This receipt was already accepted.",
   stale_receipt: "The receipt is too old.",
 };
+
+/** The most notes one purse may sign (MAX_NOTES_PER_PURSE in crates/protocol/src/purse.rs). */
+export const MAX_NOTES_PER_PURSE = 1000;
 
 export class RejectError extends Error {
   constructor(code, detail) {
@@ -113,6 +117,7 @@ async function acceptWith(note, tally, ctx, me, answers) {
   if (t.notes.get(note.seq) && equalBytes(t.notes.get(note.seq).hash, hash)) reject("already_accepted");
   await answers();
   if (note.amount > cert.perPaymentCap) reject("over_payment_cap");
+  if (note.seq > MAX_NOTES_PER_PURSE) reject("over_note_limit");
   let taken = 0;
   for (const e of t.notes.values()) taken += e.amount;
   if (note.cumulative > cert.amount || taken + note.amount > cert.amount) reject("over_purse_amount");
