@@ -189,6 +189,8 @@ fn closing_a_purse_returns_the_rest_and_holds_what_unsettled_notes_need() {
     let status: Value = serde_json::from_str(&alice.ok(&["purse", "status", "--json"])).unwrap();
     assert_eq!(status["purses"][0]["state"], "closed", "{status}");
     assert_eq!(status["offline"], 0, "{status}");
+    let line = alice.ok(&["purse", "status"]);
+    assert!(line.contains("1 of 1000 payments made, closed"), "{line}");
     // Closing again: nothing open is left.
     assert_eq!(alice.ok(&["purse", "close"]).trim(), "No open purse to close.");
 

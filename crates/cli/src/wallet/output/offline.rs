@@ -2,7 +2,7 @@
 //! `pay`, `accept`, `sync`): sentences for people, one JSON object for scripts, the notes said on
 //! stderr, and payment refusals said in money. Pure functions, unit-tested.
 
-use offpay_protocol::{Amount, Currency, Encoded, PayError, RejectReason};
+use offpay_protocol::{Amount, Currency, Encoded, MAX_NOTES_PER_PURSE, PayError, RejectReason};
 use offpay_wallet::SideNote;
 use offpay_wallet::offline::{
     AcceptedPayment, ClosedPurse, Identity, IssuedRequest, LoadedPurse, OfflineError, PayPreview, Payment, PurseRecord,
@@ -197,11 +197,12 @@ pub fn purses_human(currency: &Currency, purses: &[PurseRecord], now: u64) -> St
                 p.status.as_str()
             };
             format!(
-                "Purse {}: {} of {} left, {} notes signed, {status}, valid until {}",
+                "Purse {}: {} of {} left, {} of {} payments made, {status}, valid until {}",
                 short_id(&p.purse_id().to_hex()),
                 money(currency, p.remaining()),
                 money(currency, f.amount),
                 p.state.last_seq,
+                MAX_NOTES_PER_PURSE,
                 utc_minute(secs_to_ms(f.valid_until))
             )
         })
