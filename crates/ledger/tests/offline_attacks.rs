@@ -77,6 +77,38 @@ async fn one_colluder_with_500_forks(fx: Fx) {
     fx.verify_clean(P).await;
 }
 
+/// The payer alone, uploading again and again forks of its own notes made out to accounts that
+/// do not exist: nothing is paid, and the purse keeps one such note per sequence number (it
+/// holds the place a fork of it proves) and at most `MAX_PROOFS_PER_PURSE` proofs, so the
+/// notes and proofs every later upload to the purse reads back stay bounded
+/// (docs/decisions/notes-per-purse.md, "Forks").
+async fn forks_to_unknown_accounts_are_kept_once_per_sequence_number(fx: Fx) {
+    let mallory = fx.user("mallory", P).await;
+    let device = signing_key("mallory-phone");
+    let cert = fx.load(&mallory, &device, P, 3 * DAY, "purse-ghost").await;
+    let ghost = User { id: UserId(987_654), ..mallory.clone() };
+    for round in 0..3 {
+        let forks: Vec<PaymentNote> = (0..500)
+            .map(|i| {
+                let mut copy = Chain::new(&cert, &device);
+                // Sequence numbers 1 and 2 of many copies of the purse.
+                (0..=(i % 2)).map(|j| copy.pay(&ghost, 100, &format!("ghost-{round}-{i}-{j}"))).last().unwrap()
+            })
+            .collect();
+        let results = fx.settle(&mallory, &forks, NOW).await;
+        assert_eq!(count(&results, NoteStatus::Rejected, Some("unknown_payee")), 500, "{:?}", &results[..3]);
+        assert_eq!(paid(&results), 0);
+    }
+    assert_eq!(fx.count("SELECT COUNT(*) FROM notes").await, 2);
+    // 1,500 forks would make about 1,500 proofs: the first 1,000 are kept.
+    assert_eq!(fx.count("SELECT COUNT(*) FROM fraud_proofs").await, MAX_PROOFS_PER_PURSE as i64);
+    let purse = fx.purse(&cert).await;
+    assert_eq!(purse.state, PurseState::Revoked);
+    assert_eq!((purse.settled, purse.recovered, purse.fraud_loss, purse.notes_held), (0, 0, 0, 0));
+    assert_eq!(operator_loss(&fx).await, 0);
+    fx.verify_clean(P).await;
+}
+
 /// 50 accomplice accounts, each with a full, self-consistent chain from its own copy of the
 /// purse (each passes its own payee rules): the reserve pays one, the allowance one more, the
 /// other 48 are held; money reaching the payer later pays the held notes in upload order.
@@ -409,6 +441,7 @@ async fn verify_catches_losses_past_the_bound(fx: Fx) {
 
 on_both_backends!([
     one_colluder_with_500_forks,
+    forks_to_unknown_accounts_are_kept_once_per_sequence_number,
     fifty_colluders,
     fraud_after_the_deadline_is_held,
     every_allowed_purse_forked,

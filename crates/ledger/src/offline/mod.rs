@@ -57,6 +57,10 @@ use crate::model::{AccountId, IdempotencyKey, TimestampMs, UserId};
 pub const NOTES_MAX: usize = 500;
 /// Most purses one [`OfflineStore::expire_purses`] call returns money for.
 pub const EXPIRE_MAX: usize = 1000;
+/// The most fraud proofs kept per purse. One proof revokes the purse; more are kept as evidence
+/// up to this many, so that a fraudster uploading forks again and again cannot grow what every
+/// later upload to the purse reads back (docs/decisions/notes-per-purse.md, "Forks").
+pub const MAX_PROOFS_PER_PURSE: usize = 1000;
 /// Most held notes one [`OfflineStore::release_held`] call looks at.
 pub const RELEASE_MAX: usize = 1000;
 /// Most rows the listing calls return.

@@ -388,7 +388,7 @@ fn record_fraud(
         for h in hashes {
             fraud_notes.entry(h).or_insert(proof.code());
         }
-        if snap.proofs.insert(fingerprint) {
+        if snap.proofs.len() < super::MAX_PROOFS_PER_PURSE && snap.proofs.insert(fingerprint) {
             w.proofs.push(ProofInsert {
                 fingerprint,
                 purse_id: purse.id,
@@ -454,6 +454,8 @@ pub fn plan_settlement(
         stored: HashMap<Hash256, i64>,
         rejected: HashMap<Vec<u8>, &'static str>,
         fraud_notes: HashMap<Hash256, &'static str>,
+        /// Sequence numbers that have a stored note (or one stored by this upload).
+        seqs: HashSet<u32>,
     }
     let mut works: HashMap<PurseId, Work> = HashMap::new();
     let mut changed: HashSet<PurseId> = HashSet::new();
@@ -482,6 +484,7 @@ pub fn plan_settlement(
                 stored: snap.states.iter().map(|s| (s.hash, s.held)).collect(),
                 rejected: settlement.rejected.iter().map(|(n, r)| (n.encode(), r.code())).collect(),
                 fraud_notes,
+                seqs: snap.stored.iter().map(PaymentNote::seq).collect(),
             },
         );
     }
@@ -545,9 +548,15 @@ pub fn plan_settlement(
         let payee = users.get(&insert.payee).map(|(u, _)| u);
         let owner = users.get(&snap.purse.user_id).map(|(u, _)| u);
         let (Some(payee), Some(owner)) = (payee, owner) else {
-            changed.insert(pid);
-            work.stored.insert(hash, 0);
-            w.notes.push(insert);
+            // Stored, paying nothing, to hold its place in the purse's chain (a fork of it is
+            // then proven), but only at a sequence number no stored note holds yet: one more at
+            // a taken number proves nothing the stored one does not, and would let the payer
+            // grow the notes every upload to the purse reads back (at most 1,000 this way).
+            if work.seqs.insert(f.seq) {
+                changed.insert(pid);
+                work.stored.insert(hash, 0);
+                w.notes.push(insert);
+            }
             results.push(result(NoteStatus::Rejected, Some("unknown_payee"), 0));
             continue;
         };
@@ -607,6 +616,7 @@ pub fn plan_settlement(
         insert.from_payer = from_payer;
         insert.from_loss = from_loss;
         insert.held = held;
+        work.seqs.insert(f.seq);
         work.stored.insert(hash, held);
         w.notes.push(insert);
         if held > 0 {

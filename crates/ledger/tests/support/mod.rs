@@ -76,6 +76,26 @@ impl Fx {
         }
     }
 
+    /// The one integer `sql` selects, read behind the store's back (as `tamper` writes).
+    pub async fn count(&self, sql: &str) -> i64 {
+        match (&self.url, &self._dir) {
+            (Some(url), _) => {
+                let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await.unwrap();
+                let driver = tokio::spawn(conn);
+                let n: i64 = client.query_one(sql, &[]).await.unwrap().get(0);
+                drop(client);
+                let _ = driver.await;
+                n
+            }
+            (None, Some(dir)) => {
+                let conn = rusqlite::Connection::open(dir.path().join(offpay_ledger::open::SQLITE_FILE)).unwrap();
+                conn.busy_timeout(std::time::Duration::from_secs(10)).unwrap();
+                conn.query_row(sql, [], |r| r.get(0)).unwrap()
+            }
+            (None, None) => unreachable!("a store has a file or a URL"),
+        }
+    }
+
     /// The problems `verify` reports.
     pub async fn problems(&self) -> Vec<String> {
         self.store.verify().await.unwrap().problems
