@@ -1,0 +1,76 @@
+//! What a forked purse costs the SQLite writer: the one growth that the limit of 1,000 notes per
+//! purse does not bound (docs/decisions/notes-per-purse.md, "Forks"). One purse; each of
+//! COLLUDERS payee accounts uploads its own copy of the purse's chain (1,000 notes of 0.01,
+//! sequence numbers 1 to 1,000, in uploads of 500): every copy is a fork of the others, so the
+//! second upload revokes the purse, and every copy passes its own payee's rules and is stored.
+//! Prints, for each colluder, the notes the purse already held, and the time and the SQLite
+//! writer thread's CPU of that colluder's last upload.
+//!
+//! `cargo run --release -p offpay-ledger --example forked_purse [COLLUDERS]` (default 20)
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+use std::time::Instant;
+
+use offpay_ledger::offline::{NOTES_MAX, NoteStatus};
+use offpay_ledger::open_store;
+use offpay_protocol::testkit::{bytes16, signing_key};
+use offpay_protocol::{Handle, MAX_NOTES_PER_PURSE, Nonce, NoteFields, PaymentNote};
+use support::{NOW, NOW_S, amount};
+
+fn main() {
+    let colluders: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(20);
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    runtime.block_on(run(colluders));
+}
+
+async fn run(colluders: usize) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_store(Some(dir.path()), None).await.unwrap();
+    let off = store.offline();
+    let issuer = signing_key("issuer-1");
+    let (_, cert, device) = support::payer_with_purse(store.as_ref(), &issuer, "forked", 200_000).await;
+
+    println!("colluder | notes already in the purse | last upload of {NOTES_MAX}: time | SQLite writer CPU");
+    let start = Instant::now();
+    let mut stored = 0usize;
+    for c in 0..colluders {
+        let mule = store.create_user(&Handle::parse(&format!("mule{c}")).unwrap(), "x", NOW).await.unwrap();
+        let account = mule.id.account_number().unwrap();
+        let mut last = cert.hash();
+        let chain: Vec<PaymentNote> = (1..=MAX_NOTES_PER_PURSE)
+            .map(|seq| {
+                let fields = NoteFields {
+                    seq,
+                    prev_hash: last,
+                    cumulative: amount(u64::from(seq)),
+                    amount: amount(1),
+                    payee: account,
+                    nonce: Nonce::from_bytes(bytes16(&format!("mule{c}-{seq}"))),
+                    time: NOW_S,
+                };
+                let note = PaymentNote::sign(cert.clone(), fields, &device).unwrap();
+                last = note.hash();
+                note
+            })
+            .collect();
+        let mut took = 0.0;
+        let mut writer = 0.0;
+        let before = stored;
+        for batch in chain.chunks(NOTES_MAX) {
+            let writer_before = support::thread_cpu_seconds("offpay-sqlite-w");
+            let began = Instant::now();
+            let results = off.settle_notes(mule.id, batch.to_vec(), NOW).await.unwrap();
+            took = began.elapsed().as_secs_f64();
+            writer = support::thread_cpu_seconds("offpay-sqlite-w") - writer_before;
+            let kept = results.iter().filter(|r| r.status != NoteStatus::Rejected).count();
+            assert_eq!(kept, batch.len(), "every note of a colluder's own chain is kept: {:?}", &results[..2]);
+            stored += kept;
+        }
+        println!("{:>8} | {:>8} | {:>8.1} ms | {:>6.2} s", c + 1, before, took * 1000.0, writer);
+    }
+    println!("{colluders} colluders, {stored} notes stored in {:.1} s", start.elapsed().as_secs_f64());
+    let report = store.verify().await.unwrap();
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+}
