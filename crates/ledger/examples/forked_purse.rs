@@ -15,9 +15,9 @@ use std::time::Instant;
 
 use offpay_ledger::offline::{NOTES_MAX, NoteStatus};
 use offpay_ledger::open_store;
-use offpay_protocol::testkit::{bytes16, signing_key};
-use offpay_protocol::{Handle, MAX_NOTES_PER_PURSE, Nonce, NoteFields, PaymentNote};
-use support::{NOW, NOW_S, amount};
+use offpay_protocol::testkit::signing_key;
+use offpay_protocol::{Handle, MAX_NOTES_PER_PURSE};
+use support::NOW;
 
 fn main() {
     let colluders: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(20);
@@ -38,23 +38,7 @@ async fn run(colluders: usize) {
     for c in 0..colluders {
         let mule = store.create_user(&Handle::parse(&format!("mule{c}")).unwrap(), "x", NOW).await.unwrap();
         let account = mule.id.account_number().unwrap();
-        let mut last = cert.hash();
-        let chain: Vec<PaymentNote> = (1..=MAX_NOTES_PER_PURSE)
-            .map(|seq| {
-                let fields = NoteFields {
-                    seq,
-                    prev_hash: last,
-                    cumulative: amount(u64::from(seq)),
-                    amount: amount(1),
-                    payee: account,
-                    nonce: Nonce::from_bytes(bytes16(&format!("mule{c}-{seq}"))),
-                    time: NOW_S,
-                };
-                let note = PaymentNote::sign(cert.clone(), fields, &device).unwrap();
-                last = note.hash();
-                note
-            })
-            .collect();
+        let chain = support::chain_of_small_notes(&cert, &device, account, MAX_NOTES_PER_PURSE, &format!("mule{c}"));
         let mut took = 0.0;
         let mut writer = 0.0;
         let before = stored;

@@ -16,9 +16,9 @@ use std::time::Instant;
 
 use offpay_ledger::offline::{NOTES_MAX, NoteStatus};
 use offpay_ledger::open_store;
-use offpay_protocol::testkit::{bytes16, signing_key};
-use offpay_protocol::{AccountId, Handle, MAX_NOTES_PER_PURSE, Nonce, NoteFields, PaymentNote};
-use support::{NOW, NOW_S, amount};
+use offpay_protocol::testkit::signing_key;
+use offpay_protocol::{AccountId, Handle, MAX_NOTES_PER_PURSE};
+use support::NOW;
 
 fn main() {
     let arg = |i: usize| std::env::args().nth(i).and_then(|a| a.parse::<usize>().ok());
@@ -38,22 +38,7 @@ async fn run(total: usize, batch_size: usize) {
 
     eprintln!("signing {total} notes of 0.01 ...");
     let payee_account: AccountId = payee.id.account_number().unwrap();
-    let mut notes = Vec::with_capacity(total);
-    let mut last = cert.hash();
-    for seq in 1..=total as u32 {
-        let fields = NoteFields {
-            seq,
-            prev_hash: last,
-            cumulative: amount(u64::from(seq)),
-            amount: amount(1),
-            payee: payee_account,
-            nonce: Nonce::from_bytes(bytes16(&format!("long-{seq}"))),
-            time: NOW_S,
-        };
-        let note = PaymentNote::sign(cert.clone(), fields, &device).unwrap();
-        last = note.hash();
-        notes.push(note);
-    }
+    let notes = support::chain_of_small_notes(&cert, &device, payee_account, total as u32, "long");
 
     println!("upload of {batch_size} notes | notes already in the purse | time | SQLite writer CPU");
     let batches = notes.chunks(batch_size).count();

@@ -7,7 +7,10 @@
 use offpay_ledger::offline::LoadRequest;
 use offpay_ledger::{IdempotencyKey, Store, User};
 use offpay_protocol::testkit::{bytes16, signing_key};
-use offpay_protocol::{Amount, CertificateFields, CurrencyCode, Handle, PurseCertificate, PurseId, SigningKey};
+use offpay_protocol::{
+    AccountId, Amount, CertificateFields, CurrencyCode, Handle, Nonce, NoteFields, PaymentNote, PurseCertificate,
+    PurseId, SigningKey,
+};
 
 pub const NOW_S: u64 = 1_767_225_600;
 pub const NOW: i64 = NOW_S as i64 * 1000;
@@ -49,6 +52,34 @@ pub async fn payer_with_purse(
     };
     store.offline().load_purse(&request, NOW).await.unwrap();
     (user, cert, device)
+}
+
+/// A chain of `count` notes of 0.01 from `cert` (sequence numbers 1 to `count`, each linked to
+/// the one before), all to `payee`, with nonces `{tag}-{seq}`, signed by `device`.
+pub fn chain_of_small_notes(
+    cert: &PurseCertificate,
+    device: &SigningKey,
+    payee: AccountId,
+    count: u32,
+    tag: &str,
+) -> Vec<PaymentNote> {
+    let mut last = cert.hash();
+    (1..=count)
+        .map(|seq| {
+            let fields = NoteFields {
+                seq,
+                prev_hash: last,
+                cumulative: amount(u64::from(seq)),
+                amount: amount(1),
+                payee,
+                nonce: Nonce::from_bytes(bytes16(&format!("{tag}-{seq}"))),
+                time: NOW_S,
+            };
+            let note = PaymentNote::sign(cert.clone(), fields, device).unwrap();
+            last = note.hash();
+            note
+        })
+        .collect()
 }
 
 /// CPU seconds used so far by this process's threads whose name starts with `prefix` (Linux;
