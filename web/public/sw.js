@@ -3,7 +3,7 @@
 // The asset list and version below are written by scripts/web-vendor (web/tools/stamp-sw.mjs).
 
 // BEGIN GENERATED
-const VERSION = "13decde60e639194";
+const VERSION = "a10ba88eec455154";
 const ASSETS = {
   "/": "sha256-hIV25eE6TW70pS03Qs7bTWi5FA2BBLPuvVMN34xjHY4=",
   "/app.css": "sha256-ll7wCJljqU8bVcWkH7Qzw5cgqSSqB2xDkKiJprZxYnA=",
@@ -43,7 +43,7 @@ const ASSETS = {
   "/js/pages/pay-card.js": "sha256-8jYpiLqLMLaItO1P+z6Rg98HDPa6KWht9XV+8Fq0w2A=",
   "/js/pages/pay.js": "sha256-7SNNPt3+bTRLM9EBpfMgqHo5dGWx9w85ziux01rIZb4=",
   "/js/pages/pin.js": "sha256-EOtQWRgW46uALELHV3LxFR1/vblQVeEtBQBUcMbWeBk=",
-  "/js/pages/purse.js": "sha256-7pMVtDBCKuOHlSZN/CmEvakNdDundYGaRJATpdPUZJM=",
+  "/js/pages/purse.js": "sha256-VeayoeNOdLzN829XzVzOb4glmUURefTbI4MbgTTZZbk=",
   "/js/pages/receipt.js": "sha256-nfFU6mL+w0sjfCKrhbiBtjL2i29hhhZydCvW5yFkJE4=",
   "/js/pages/receive.js": "sha256-4IDVDaSCA+ivlL+yBcJ88v/iodgfenL8hsJoQDs4Z1g=",
   "/js/pages/result.js": "sha256-cPgrYcJHeVaJFjepnVyQX81F1G5SgyP11gprOz4alhk=",

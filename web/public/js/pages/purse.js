@@ -19,7 +19,7 @@ export async function render(app) {
   }
   const list = await purses(app.session.handle);
   const section = h("section", {}, title("Load offline purse"),
-    h("p", { class: "hint" }, "Money in the offline purse can be paid with no connection, from this device only. Limits: up to 200.00 per payment and 2,000.00 per purse unless the operator set others."));
+    h("p", { class: "hint" }, "Money in the offline purse can be paid with no connection, from this device only. Limits: up to 200.00 per payment and 2,000.00 per purse unless the operator set others, and 1,000 payments per purse."));
   const active = list.filter((p) => p.status === "active");
   section.append(h("div", { class: "card" },
     h("span", { class: "label" }, "Offline balance"),
