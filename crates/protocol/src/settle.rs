@@ -115,17 +115,10 @@ pub fn settle_purse_prechecked(
             }
         }
     }
-    // Chain consistency between neighbouring sequence numbers present.
-    let groups: Vec<(&u32, &Vec<(Hash256, &PaymentNote)>)> = by_seq.iter().collect();
-    for pair in groups.windows(2) {
-        let [(lo_seq, lo), (hi_seq, hi)] = pair else { continue };
-        for (lo_hash, earlier) in lo.iter() {
-            for (hi_hash, later) in hi.iter() {
-                if !consistent(**lo_seq, &entry(*lo_hash, earlier), **hi_seq, &entry(*hi_hash, later)) {
-                    out.fraud.push(FraudProof::BrokenChain { earlier: (*earlier).clone(), later: (*later).clone() });
-                }
-            }
-        }
+    // Chain consistency between neighbouring sequence numbers present: one proof for each note
+    // that is inconsistent with some note of the other group, paired with the first such note.
+    for proof in broken_chains(&by_seq) {
+        out.fraud.push(proof);
     }
     // Notes the close statement does not account for.
     if let Some(close) = close {
@@ -151,6 +144,37 @@ pub fn settle_purse_prechecked(
     out.covered = to_amount(total.min(purse));
     out.uncovered = to_amount(total.saturating_sub(purse));
     Ok(out)
+}
+
+/// The `broken_chain` proofs between neighbouring sequence numbers present in `by_seq` (each
+/// group sorted by hash). Every note that is inconsistent with at least one note of a
+/// neighbouring group is in a proof, as it would be if every inconsistent pair were listed;
+/// but each note gets one proof per neighbouring group, with the first inconsistent note of
+/// that group (in hash order), so that a purse forked `k` times gives about `k` proofs per
+/// sequence number and not `k²`. Each later note is paired first; an earlier note that those
+/// proofs do not name yet is then paired with its first inconsistent later note.
+fn broken_chains(by_seq: &BTreeMap<u32, Vec<(Hash256, &PaymentNote)>>) -> Vec<FraudProof> {
+    let mut proofs = Vec::new();
+    let groups: Vec<(&u32, &Vec<(Hash256, &PaymentNote)>)> = by_seq.iter().collect();
+    for pair in groups.windows(2) {
+        let [(lo_seq, lo), (hi_seq, hi)] = pair else { continue };
+        let ok = |(lo_hash, earlier): &(Hash256, &PaymentNote), (hi_hash, later): &(Hash256, &PaymentNote)| {
+            consistent(**lo_seq, &entry(*lo_hash, earlier), **hi_seq, &entry(*hi_hash, later))
+        };
+        let mut named: BTreeSet<Hash256> = BTreeSet::new();
+        for later in hi.iter() {
+            if let Some(earlier) = lo.iter().find(|earlier| !ok(earlier, later)) {
+                named.insert(earlier.0);
+                proofs.push(FraudProof::BrokenChain { earlier: earlier.1.clone(), later: later.1.clone() });
+            }
+        }
+        for earlier in lo.iter().filter(|(hash, _)| !named.contains(hash)) {
+            if let Some(later) = hi.iter().find(|later| !ok(earlier, later)) {
+                proofs.push(FraudProof::BrokenChain { earlier: earlier.1.clone(), later: later.1.clone() });
+            }
+        }
+    }
+    proofs
 }
 
 /// The checks a note must pass on its own to be payable, in order: it carries this purse's

@@ -133,3 +133,67 @@ fn payments_beyond_the_reserve_are_reported_uncovered() {
         .all(|ok| *ok)
     );
 }
+
+/// Notes of `k` copies of the purse at sequence numbers 1 to 3, some copies linking to other
+/// copies' notes: every note inconsistent with a neighbour is in a `broken_chain` or
+/// `same_sequence` proof, as in a listing of every inconsistent pair, with about `k` proofs per
+/// sequence number instead of `k²` (a forked purse must not make settlement quadratic).
+#[test]
+fn a_purse_forked_many_times_gives_proofs_linear_in_the_forks_naming_every_inconsistent_note() {
+    use rand::{Rng, SeedableRng};
+    let fx = Fixture::new();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    for (round, k) in [2usize, 3, 5, 40].into_iter().enumerate() {
+        let mut notes: Vec<PaymentNote> = Vec::new();
+        let mut previous: Vec<PaymentNote> = Vec::new();
+        for seq in 1..=3u32 {
+            let mut here = Vec::new();
+            for copy in 0..k {
+                let amount = rng.random_range(1..=3u64);
+                let (prev_hash, before) = match previous.get(rng.random_range(0..k.max(1))) {
+                    Some(p) if seq > 1 => (p.hash(), p.fields().cumulative.minor() + rng.random_range(0..=1u64)),
+                    _ if seq > 1 => (Hash256::from_bytes([copy as u8; 32]), 10),
+                    _ => (fx.certificate.hash(), 0),
+                };
+                let fields = NoteFields {
+                    seq,
+                    prev_hash,
+                    cumulative: Amount::from_minor(before + amount).unwrap(),
+                    amount: Amount::from_minor(amount).unwrap(),
+                    payee: AccountId(2002),
+                    nonce: Nonce::from_bytes(testkit::bytes16(&format!("{round}-{seq}-{copy}"))),
+                    time: NOW,
+                };
+                here.push(PaymentNote::sign(fx.certificate.clone(), fields, &fx.payer_device).unwrap());
+            }
+            notes.extend(here.iter().cloned());
+            previous = here;
+        }
+        let s = settle_purse(&fx.certificate, &notes, None).unwrap();
+        // What every inconsistent pair of neighbours would name.
+        let entry = |n: &PaymentNote| {
+            let f = n.fields();
+            TallyEntry { hash: n.hash(), prev_hash: f.prev_hash, cumulative: f.cumulative, amount: f.amount }
+        };
+        let mut expected = std::collections::BTreeSet::new();
+        for a in notes.iter().filter(|n| n.seq() < 3) {
+            for b in notes.iter().filter(|n| n.seq() == a.seq() + 1) {
+                if !accept::consistent(a.seq(), &entry(a), b.seq(), &entry(b)) {
+                    expected.insert(a.hash());
+                    expected.insert(b.hash());
+                }
+            }
+        }
+        let mut named = std::collections::BTreeSet::new();
+        for proof in s.fraud.iter().filter(|p| p.code() == "broken_chain") {
+            let FraudProof::BrokenChain { earlier, later } = proof else { unreachable!() };
+            assert!(!accept::consistent(earlier.seq(), &entry(earlier), later.seq(), &entry(later)));
+            named.insert(earlier.hash());
+            named.insert(later.hash());
+        }
+        assert_eq!(named, expected, "k = {k}");
+        // Same sequence: k - 1 proofs per number; broken chain: at most 2k per neighbouring pair.
+        assert_eq!(s.fraud.iter().filter(|p| p.code() == "same_sequence").count(), 3 * (k - 1));
+        assert!(s.fraud.len() <= 3 * (k - 1) + 2 * 2 * k, "k = {k}: {} proofs", s.fraud.len());
+    }
+}

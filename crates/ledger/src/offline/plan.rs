@@ -359,12 +359,23 @@ pub fn proof_fingerprint(kind: &str, first: &[u8], second: &[u8]) -> [u8; 32] {
     h.finalize().into()
 }
 
-fn proof_parts(proof: &offpay_protocol::FraudProof) -> (Vec<u8>, Vec<u8>, Vec<Hash256>) {
+/// The hashes of the notes a proof names.
+fn proof_notes(proof: &offpay_protocol::FraudProof) -> Vec<Hash256> {
     use offpay_protocol::FraudProof::*;
     match proof {
-        SameSequence { first, second } => (first.encode(), second.encode(), vec![first.hash(), second.hash()]),
-        BrokenChain { earlier, later } => (earlier.encode(), later.encode(), vec![earlier.hash(), later.hash()]),
-        BeyondClose { close, note } => (close.encode(), note.encode(), vec![note.hash()]),
+        SameSequence { first, second } => vec![first.hash(), second.hash()],
+        BrokenChain { earlier, later } => vec![earlier.hash(), later.hash()],
+        BeyondClose { note, .. } => vec![note.hash()],
+    }
+}
+
+/// The two signed objects of a proof, encoded as they are stored.
+fn proof_parts(proof: &offpay_protocol::FraudProof) -> (Vec<u8>, Vec<u8>) {
+    use offpay_protocol::FraudProof::*;
+    match proof {
+        SameSequence { first, second } => (first.encode(), second.encode()),
+        BrokenChain { earlier, later } => (earlier.encode(), later.encode()),
+        BeyondClose { close, note } => (close.encode(), note.encode()),
     }
 }
 
@@ -383,12 +394,17 @@ fn record_fraud(
     }
     let purse = &mut snap.purse;
     for proof in &settlement.fraud {
-        let (first, second, hashes) = proof_parts(proof);
-        let fingerprint = proof_fingerprint(proof.code(), &first, &second);
-        for h in hashes {
+        for h in proof_notes(proof) {
             fraud_notes.entry(h).or_insert(proof.code());
         }
-        if snap.proofs.len() < super::MAX_PROOFS_PER_PURSE && snap.proofs.insert(fingerprint) {
+        // Past the most proofs kept, a proof is not even encoded (a purse forked many times
+        // gives a proof per fork on every upload).
+        if snap.proofs.len() >= super::MAX_PROOFS_PER_PURSE {
+            continue;
+        }
+        let (first, second) = proof_parts(proof);
+        let fingerprint = proof_fingerprint(proof.code(), &first, &second);
+        if snap.proofs.insert(fingerprint) {
             w.proofs.push(ProofInsert {
                 fingerprint,
                 purse_id: purse.id,
