@@ -43,6 +43,14 @@ fn paid(results: &[NoteResult]) -> u64 {
     results.iter().map(|r| r.amount).sum()
 }
 
+async fn balances(fx: &Fx, users: &[User]) -> Vec<u64> {
+    let mut out = Vec::new();
+    for user in users {
+        out.push(fx.balance(user).await);
+    }
+    out
+}
+
 fn count(results: &[NoteResult], status: NoteStatus, reason: Option<&str>) -> usize {
     results.iter().filter(|r| r.status == status && r.reason.as_deref() == reason).count()
 }
@@ -107,6 +115,50 @@ async fn forks_to_unknown_accounts_are_kept_once_per_sequence_number(fx: Fx) {
     assert_eq!((purse.settled, purse.recovered, purse.fraud_loss, purse.notes_held), (0, 0, 0, 0));
     assert_eq!(operator_loss(&fx).await, 0);
     fx.verify_clean(P).await;
+}
+
+/// A forked purse with more held notes than an upload to it reads (`HELD_READ`), and money
+/// reaching the payer: an upload pays the oldest held notes it read, in upload order, and no
+/// further, not even the uploader's own held notes behind them; the uploader's new notes wait
+/// behind the held ones though money is left; the background pass pays the rest in upload order.
+async fn held_notes_of_a_revoked_purse_are_paid_in_upload_order(fx: Fx) {
+    let mallory = fx.user("mallory", P).await;
+    let device = signing_key("mallory-phone");
+    let cert = fx.load(&mallory, &device, P, 3 * DAY, "purse-queue").await;
+    let mut mules = Vec::new();
+    for i in 0..54 {
+        mules.push(fx.user(&format!("mule{i:02}"), 0).await);
+    }
+    let chains: Vec<Vec<PaymentNote>> =
+        mules.iter().enumerate().map(|(i, m)| full_chain(&cert, &device, m, &format!("q{i}"))).collect();
+    // mule00 from the reserve, mule01 from the allowance; held: mule02 to mule52 (510 notes),
+    // then the first 5 notes of mule53.
+    for (mule, chain) in mules.iter().zip(&chains).take(53) {
+        fx.settle(mule, chain, NOW).await;
+    }
+    fx.settle(&mules[53], &chains[53][..5], NOW).await;
+    assert_eq!(fx.purse(&cert).await.notes_held, (51 * P + 5 * C) as i64);
+    const { assert!(HELD_READ < 510, "mule52's and mule53's notes lie past what an upload reads") };
+    fx.deposit(&mallory, 505 * C, "mallory-money").await;
+    // mule53 uploads its whole chain: the 500 oldest held notes (mule02 to mule51) are paid and
+    // nothing after them: mule52's are next in line, so mule53's own held notes stay held, and
+    // its 5 new notes wait behind them, though 5 C is left.
+    let results = fx.settle(&mules[53], &chains[53], NOW).await;
+    assert_eq!(count(&results, NoteStatus::Held, Some("loss_allowance_exhausted")), 10, "{results:?}");
+    for mule in &mules[2..52] {
+        assert_eq!(fx.balance(mule).await, P);
+    }
+    let watched = [mules[52].clone(), mules[53].clone(), mallory.clone()];
+    assert_eq!(balances(&fx, &watched).await, vec![0, 0, 5 * C]);
+    // The background pass, in upload order: mule52's oldest notes first.
+    let released = fx.off().release_held(NOW).await.unwrap();
+    assert_eq!(released, ReleaseOutcome { notes: 5, paid: 5 * C as i64 });
+    assert_eq!(balances(&fx, &watched).await, vec![5 * C, 0, 0]);
+    fx.deposit(&mallory, 20 * C, "mallory-more").await;
+    let released = fx.off().release_held(NOW).await.unwrap();
+    assert_eq!(released, ReleaseOutcome { notes: 15, paid: 15 * C as i64 });
+    assert_eq!(balances(&fx, &watched).await, vec![P, P, 5 * C]);
+    fx.verify_clean(P + 525 * C).await;
 }
 
 /// 50 accomplice accounts, each with a full, self-consistent chain from its own copy of the
@@ -372,9 +424,13 @@ async fn a_payer_cannot_cut_the_payees_own_note(fx: Fx) {
     );
     assert_eq!(fx.balance(&bob).await, 2 * C + 1);
     assert!(fx.store.user_by_id(alice.id).await.unwrap().unwrap().frozen);
-    // A third branch uploaded by the payer is judged against every note of Bob's account.
+    // A third branch of the now revoked purse, uploaded by the payer: not judged, only the
+    // payee's own upload is (docs/decisions/notes-per-purse.md, "Forks"); uploaded by Bob, it is
+    // judged against his notes and refused.
     let third = Chain::new(&cert, &device).pay(&bob, C, "third-1");
     let results = fx.settle(&alice, std::slice::from_ref(&third), NOW).await;
+    assert_eq!(statuses(&results), vec![(NoteStatus::Rejected, Some(PAYEE_MUST_UPLOAD), 0)]);
+    let results = fx.settle(&bob, std::slice::from_ref(&third), NOW).await;
     assert_eq!(statuses(&results), vec![(NoteStatus::Rejected, Some("inconsistent_with_earlier_note"), 0)]);
     eprintln!("payer's cheap fork of the payee's note: payee paid {} for notes of {}", 2 * C + 1, 2 * C);
     fx.verify_clean(P).await;
@@ -442,6 +498,7 @@ async fn verify_catches_losses_past_the_bound(fx: Fx) {
 on_both_backends!([
     one_colluder_with_500_forks,
     forks_to_unknown_accounts_are_kept_once_per_sequence_number,
+    held_notes_of_a_revoked_purse_are_paid_in_upload_order,
     fifty_colluders,
     fraud_after_the_deadline_is_held,
     every_allowed_purse_forked,

@@ -262,6 +262,45 @@ pub struct Snapshot {
     pub states: Vec<StoredState>,
     /// Fingerprints of the purse's stored fraud proofs.
     pub proofs: HashSet<[u8; 32]>,
+    /// `stored` holds only the notes an upload needs ([`NotesNeeded`]), not every note of the
+    /// purse: how a revoked purse is read (docs/decisions/notes-per-purse.md, "Forks").
+    pub partial: bool,
+    /// In a partial snapshot that read only the oldest [`super::HELD_READ`] of more held notes: the
+    /// last of them. Money reaching the payer pays held notes in upload order up to this one;
+    /// the background pass pays the rest.
+    pub release_until: Option<Hash256>,
+}
+
+/// Which stored notes of a revoked purse an upload needs (docs/decisions/notes-per-purse.md,
+/// "Forks"). Of a revoked purse only notes paying the uploader are judged
+/// ([`super::PAYEE_MUST_UPLOAD`]), so the upload needs: the notes paying the uploader (the payee
+/// account's own rules judge a note against them: at most one chain of 1,000), the notes with
+/// the upload's hashes (a copy is a duplicate), at each sequence number of the upload two
+/// stored notes (so that a note forking them is still reported `fraud`), and the
+/// oldest [`super::HELD_READ`] held notes (paid first when money reached the payer). Nothing else: the
+/// purse is revoked already, and reading every note of it would let colluding accounts make
+/// each upload to it slower without end. While held notes remain, new notes wait behind them.
+#[derive(Debug, Clone)]
+pub struct NotesNeeded {
+    pub uploader: UserId,
+    pub hashes: Vec<Hash256>,
+    pub seqs: Vec<u32>,
+}
+
+impl NotesNeeded {
+    /// What an upload of `batch` by `uploader` needs of purse `purse`.
+    pub fn of(batch: &[PaymentNote], purse: PurseId, uploader: UserId) -> NotesNeeded {
+        let mut needed = NotesNeeded { uploader, hashes: Vec::new(), seqs: Vec::new() };
+        for note in batch.iter().filter(|n| n.purse_id() == purse) {
+            needed.hashes.push(note.hash());
+            needed.seqs.push(note.seq());
+        }
+        needed.hashes.sort_unstable();
+        needed.hashes.dedup();
+        needed.seqs.sort_unstable();
+        needed.seqs.dedup();
+        needed
+    }
 }
 
 /// The money state of a stored note that `settle_purse` does not need.
@@ -489,7 +528,8 @@ pub fn plan_settlement(
             changed.insert(id);
         }
         // Money that reached the payer since goes to the purse's held notes first, oldest
-        // upload first, before any new note of this batch.
+        // upload first, before any new note of this batch (a partial snapshot: up to the
+        // oldest it read; new notes then wait behind the rest, below).
         if snap.purse.notes_held > 0 {
             changed.insert(id);
             released.extend(release_stored(&mut w, &mut events, snap, users, accounts, ids, now_ms)?);
@@ -568,7 +608,7 @@ pub fn plan_settlement(
             // then proven), but only at a sequence number no stored note holds yet: one more at
             // a taken number proves nothing the stored one does not, and would let the payer
             // grow the notes every upload to the purse reads back (at most 1,000 this way).
-            if work.seqs.insert(f.seq) {
+            if !snap.partial && work.seqs.insert(f.seq) {
                 changed.insert(pid);
                 work.stored.insert(hash, 0);
                 w.notes.push(insert);
@@ -576,6 +616,11 @@ pub fn plan_settlement(
             results.push(result(NoteStatus::Rejected, Some("unknown_payee"), 0));
             continue;
         };
+        // Of a revoked purse, only the payee's own upload is judged (see `NotesNeeded`).
+        if snap.partial && payee.id != uploader {
+            results.push(result(NoteStatus::Rejected, Some(super::PAYEE_MUST_UPLOAD), 0));
+            continue;
+        }
         // The payee account's own rules: refused notes are not stored and move nothing.
         let admitted = match rules.judge(note, payee.id, uploader) {
             Ok(admitted) => admitted,
@@ -585,6 +630,8 @@ pub fn plan_settlement(
             }
         };
         let due = admitted.due;
+        // Held notes that this upload did not read come first for the payer's money.
+        let behind_held = snap.partial && snap.purse.notes_held > 0;
         let purse = &mut snap.purse;
         let from_reserve = due.min(purse.held().max(0));
         let rest = due - from_reserve;
@@ -598,7 +645,7 @@ pub fn plan_settlement(
             // Paying oneself: what the reserve does not cover is the payer's own money already.
             (0, 0, 0)
         } else {
-            let recover = rest.min(balance_of(accounts, owner.account_id).max(0));
+            let recover = if behind_held { 0 } else { rest.min(balance_of(accounts, owner.account_id).max(0)) };
             let loss = (rest - recover).min(loss_allowance_left(purse));
             (recover, loss, rest - recover - loss)
         };
@@ -680,7 +727,14 @@ fn release_stored(
     let Some((owner, _)) = users.get(&snap.purse.user_id) else {
         return Ok(released);
     };
+    // A partial snapshot read the oldest held notes only: none after the last of them is paid.
+    let until = snap.release_until;
+    let mut past_until = false;
     for (note, state) in snap.stored.iter().zip(snap.states.iter_mut()) {
+        if past_until {
+            break;
+        }
+        past_until = until == Some(state.hash);
         if state.held <= 0 {
             continue;
         }

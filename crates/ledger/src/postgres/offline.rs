@@ -22,7 +22,8 @@ use crate::offline::audit::{self, NoteAudit, PurseTotals};
 use crate::offline::certificates;
 use crate::offline::held::{self, HeldNote};
 use crate::offline::plan::{
-    self, Accounts, FRAUD_LOSS_ACCOUNT, LoadFacts, RESERVE_ACCOUNT, SettleInput, Snapshot, StoredState, Writes,
+    self, Accounts, FRAUD_LOSS_ACCOUNT, LoadFacts, NotesNeeded, RESERVE_ACCOUNT, SettleInput, Snapshot, StoredState,
+    Writes,
 };
 use crate::offline::signatures;
 use crate::offline::stored_note::Restorer;
@@ -180,22 +181,73 @@ async fn lock_purses(tx: &Transaction<'_>, ids: &[PurseId]) -> Result<Vec<Purse>
     tx.query(&sql, &[&keys]).await?.iter().map(to_purse).collect()
 }
 
-async fn snapshots(tx: &Transaction<'_>, purses: Vec<Purse>) -> Result<HashMap<PurseId, Snapshot>, LedgerError> {
+/// The purses with their stored notes and proof fingerprints. With `batch` (an upload), a
+/// revoked purse is read in part: only the notes that upload needs ([`NotesNeeded`]).
+async fn snapshots(
+    tx: &Transaction<'_>,
+    purses: Vec<Purse>,
+    batch: Option<(&[PaymentNote], UserId)>,
+) -> Result<HashMap<PurseId, Snapshot>, LedgerError> {
     let keys: Vec<Vec<u8>> = purses.iter().map(|p| p.id.as_bytes().to_vec()).collect();
+    let partial = |p: &Purse| batch.is_some() && p.state == PurseState::Revoked;
     let mut map: HashMap<PurseId, Snapshot> = purses
         .into_iter()
-        .map(|p| (p.id, Snapshot { purse: p, stored: Vec::new(), states: Vec::new(), proofs: HashSet::new() }))
+        .map(|p| {
+            let partial = partial(&p);
+            let (stored, states, proofs) = (Vec::new(), Vec::new(), HashSet::new());
+            (p.id, Snapshot { purse: p, stored, states, proofs, partial, release_until: None })
+        })
         .collect();
+    let full: Vec<Vec<u8>> = map.values().filter(|s| !s.partial).map(|s| s.purse.id.as_bytes().to_vec()).collect();
+    let mut rows = tx
+        .query(
+            "SELECT purse_id, encoded, from_payer, held, uploaded_by, hash FROM notes WHERE purse_id = ANY($1) ORDER BY upload_order",
+            &[&full],
+        )
+        .await?;
+    let mut revoked: Vec<PurseId> = map.values().filter(|s| s.partial).map(|s| s.purse.id).collect();
+    revoked.sort_unstable();
+    for id in revoked {
+        let Some((notes, uploader)) = batch else { continue };
+        let needed = NotesNeeded::of(notes, id, uploader);
+        let hashes: Vec<&[u8]> = needed.hashes.iter().map(|h| &h.as_bytes()[..]).collect();
+        let seqs: Vec<i64> = needed.seqs.iter().map(|s| i64::from(*s)).collect();
+        rows.extend(
+            tx.query(
+                "SELECT purse_id, encoded, from_payer, held, uploaded_by, hash FROM notes
+                 WHERE upload_order IN (
+                   SELECT upload_order FROM notes WHERE payee = $2 AND purse_id = $1
+                   UNION SELECT upload_order FROM notes WHERE purse_id = $1 AND hash = ANY($3)
+                   UNION SELECT f.upload_order FROM unnest($4::bigint[]) AS s(seq) CROSS JOIN LATERAL (
+                     SELECT upload_order FROM notes WHERE purse_id = $1 AND notes.seq = s.seq LIMIT $5) AS f
+                   UNION (SELECT upload_order FROM notes WHERE purse_id = $1 AND held > 0 ORDER BY upload_order LIMIT $6))
+                 ORDER BY upload_order",
+                &[
+                    &&id.as_bytes()[..],
+                    &needed.uploader,
+                    &hashes,
+                    &seqs,
+                    &crate::offline::NOTES_PER_SEQ_READ,
+                    &crate::offline::HELD_READ,
+                ],
+            )
+            .await?,
+        );
+        // More held notes than were read: money reaching the payer pays up to the last read.
+        let held = tx
+            .query(
+                "SELECT hash FROM notes WHERE purse_id = $1 AND held > 0 ORDER BY upload_order LIMIT 2 OFFSET $2",
+                &[&&id.as_bytes()[..], &(crate::offline::HELD_READ - 1)],
+            )
+            .await?;
+        if let (Some(last), true, Some(snap)) = (held.first(), held.len() == 2, map.get_mut(&id)) {
+            snap.release_until = Some(note_hash(&last.try_get::<_, Vec<u8>>(0)?)?);
+        }
+    }
     // Each purse's certificate is encoded once for all its stored notes, and never decoded again.
     let mut restorers: HashMap<PurseId, Restorer> =
         map.iter().map(|(id, s)| (*id, Restorer::new(&s.purse.certificate))).collect();
-    for row in tx
-        .query(
-            "SELECT purse_id, encoded, from_payer, held, uploaded_by, hash FROM notes WHERE purse_id = ANY($1) ORDER BY upload_order",
-            &[&keys],
-        )
-        .await?
-    {
+    for row in rows {
         let id = purse_id_of(&row.try_get::<_, Vec<u8>>(0)?)?;
         if let (Some(s), Some(restorer)) = (map.get_mut(&id), restorers.get_mut(&id)) {
             let bytes: Vec<u8> = row.try_get(1)?;
@@ -627,7 +679,7 @@ async fn settle_notes(
     in_tx!(pool, notifier, |tx, notices| {
         let ids: Vec<PurseId> = notes.iter().map(PaymentNote::purse_id).collect();
         let purses = lock_purses(&tx, &ids).await?;
-        let mut snaps = snapshots(&tx, purses).await?;
+        let mut snaps = snapshots(&tx, purses, Some((&notes, uploader))).await?;
         let settlements = plan::settle_all(&snaps, &notes, &signature_ok)?;
         let wanted = plan::users_wanted(&snaps, &notes);
         let users = users(&tx, &wanted).await?;
@@ -761,7 +813,7 @@ async fn close_purse(
         let purse = lock_purses(&tx, &[close.fields().purse_id]).await?.into_iter().next();
         let purse = plan::check_close(purse, user, &close)?;
         let id = purse.id;
-        let mut snaps = snapshots(&tx, vec![purse]).await?;
+        let mut snaps = snapshots(&tx, vec![purse], None).await?;
         let mut snap = snaps.remove(&id).ok_or(OfflineError::UnknownPurse)?;
         let (owner, frozen) = users(&tx, &[user]).await?.remove(&user).ok_or(LedgerError::UnknownUser)?;
         let mut accounts = lock_accounts(&tx, [RESERVE_ACCOUNT, owner.account_id]).await?;

@@ -7,7 +7,7 @@
 use std::collections::{HashMap, HashSet};
 
 use async_trait::async_trait;
-use offpay_protocol::{Amount, CloseStatement, Nonce, PaymentNote, PurseCertificate, PurseId, UnixTime};
+use offpay_protocol::{Amount, CloseStatement, Hash256, Nonce, PaymentNote, PurseCertificate, PurseId, UnixTime};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::SqliteStore;
@@ -18,7 +18,8 @@ use crate::offline::audit::{self, NoteAudit, PurseTotals};
 use crate::offline::certificates;
 use crate::offline::held::{self, HeldNote};
 use crate::offline::plan::{
-    self, Accounts, FRAUD_LOSS_ACCOUNT, LoadFacts, RESERVE_ACCOUNT, SettleInput, Snapshot, StoredState, Writes,
+    self, Accounts, FRAUD_LOSS_ACCOUNT, LoadFacts, NotesNeeded, RESERVE_ACCOUNT, SettleInput, Snapshot, StoredState,
+    Writes,
 };
 use crate::offline::signatures;
 use crate::offline::stored_note::Restorer;
@@ -195,6 +196,13 @@ pub fn fill_request_keys(conn: &Connection) -> Result<(), LedgerError> {
     Ok(())
 }
 
+/// Schema 10: the notes of one purse by sequence number, with their payee in the index, for the
+/// partial read of a revoked purse (`NotesNeeded`): a few notes at each sequence number of an
+/// upload, and the uploader's notes, without reading every note of the purse.
+pub const NOTES_BY_SEQ_MIGRATION: &str = r#"
+    CREATE INDEX notes_by_purse_seq ON notes (purse_id, seq, payee);
+"#;
+
 /// Schema 6: each `offline_settle` journal entry names the note it pays (`HistoryItem::note`), so
 /// that devices match history entries to their notes exactly.
 pub const ENTRY_NOTE_MIGRATION: &str = r#"
@@ -268,15 +276,27 @@ fn read_purse(conn: &Connection, id: PurseId) -> Result<Option<Purse>, LedgerErr
     conn.prepare_cached(&sql)?.query_row([&id.as_bytes()[..]], purse_row).optional()?.map(to_purse).transpose()
 }
 
-fn snapshot(conn: &Connection, purse: Purse) -> Result<Snapshot, LedgerError> {
+/// The purse with every stored note (`needed` = `None`), or only the notes an upload needs
+/// (a revoked purse: [`NotesNeeded`]).
+fn snapshot(conn: &Connection, purse: Purse, needed: Option<&NotesNeeded>) -> Result<Snapshot, LedgerError> {
     let id = purse.id;
-    let mut stmt = conn.prepare_cached(
-        "SELECT encoded, from_payer, held, uploaded_by, hash FROM notes WHERE purse_id = ?1 ORDER BY rowid",
-    )?;
+    let mut stmt = conn.prepare_cached(if needed.is_some() {
+        // Each part on an index (`notes_by_purse_seq` covers the payee test), so that no part
+        // reads every note of the purse.
+        "SELECT encoded, from_payer, held, uploaded_by, hash FROM notes WHERE rowid IN (
+             SELECT rowid FROM notes INDEXED BY notes_by_purse_seq WHERE purse_id = ?1 AND payee = ?2
+             UNION SELECT rowid FROM notes WHERE purse_id = ?1 AND hash IN (SELECT unhex(value) FROM json_each(?3))
+             UNION SELECT n.rowid FROM json_each(?4) AS s JOIN notes AS n ON n.rowid IN (
+                 SELECT rowid FROM notes INDEXED BY notes_by_purse_seq WHERE purse_id = ?1 AND seq = s.value LIMIT ?5)
+             UNION SELECT rowid FROM (SELECT rowid FROM notes WHERE purse_id = ?1 AND held > 0 ORDER BY rowid LIMIT ?6))
+         ORDER BY rowid"
+    } else {
+        "SELECT encoded, from_payer, held, uploaded_by, hash FROM notes WHERE purse_id = ?1 ORDER BY rowid"
+    })?;
     let mut restorer = Restorer::new(&purse.certificate);
     let mut stored = Vec::new();
     let mut states = Vec::new();
-    let rows = stmt.query_map([&id.as_bytes()[..]], |r| {
+    let map_row = |r: &rusqlite::Row<'_>| {
         Ok((
             r.get::<_, Vec<u8>>(0)?,
             r.get::<_, i64>(1)?,
@@ -284,7 +304,24 @@ fn snapshot(conn: &Connection, purse: Purse) -> Result<Snapshot, LedgerError> {
             r.get::<_, UserId>(3)?,
             r.get::<_, Vec<u8>>(4)?,
         ))
-    })?;
+    };
+    let rows: Vec<_> = match needed {
+        Some(n) => {
+            let hashes: Vec<String> = n.hashes.iter().map(|h| h.to_hex()).collect();
+            let hashes = serde_json::to_string(&hashes).map_err(|e| storage("hash list", e))?;
+            let seqs = serde_json::to_string(&n.seqs).map_err(|e| storage("sequence list", e))?;
+            let args = rusqlite::params![
+                &id.as_bytes()[..],
+                n.uploader,
+                hashes,
+                seqs,
+                crate::offline::NOTES_PER_SEQ_READ,
+                crate::offline::HELD_READ
+            ];
+            stmt.query_map(args, map_row)?.collect()
+        }
+        None => stmt.query_map([&id.as_bytes()[..]], map_row)?.collect(),
+    };
     for row in rows {
         let (bytes, from_payer, held, uploaded_by, hash) = row?;
         let hash = note_hash(&hash)?;
@@ -299,7 +336,25 @@ fn snapshot(conn: &Connection, purse: Purse) -> Result<Snapshot, LedgerError> {
             <[u8; 32]>::try_from(fp.as_slice()).map_err(|e| storage("proof fingerprint", e))
         })
         .collect::<Result<HashSet<_>, _>>()?;
-    Ok(Snapshot { purse, stored, states, proofs })
+    let release_until = match needed {
+        Some(_) => held_read_limit(conn, id)?,
+        None => None,
+    };
+    Ok(Snapshot { purse, stored, states, proofs, partial: needed.is_some(), release_until })
+}
+
+/// When a purse holds more than [`crate::offline::HELD_READ`] held notes: the hash of the last of the
+/// oldest that many (a partial snapshot reads those).
+fn held_read_limit(conn: &Connection, id: PurseId) -> Result<Option<Hash256>, LedgerError> {
+    let mut stmt = conn
+        .prepare_cached("SELECT hash FROM notes WHERE purse_id = ?1 AND held > 0 ORDER BY rowid LIMIT 2 OFFSET ?2")?;
+    let hashes: Vec<Vec<u8>> = stmt
+        .query_map(rusqlite::params![&id.as_bytes()[..], crate::offline::HELD_READ - 1], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    match hashes.as_slice() {
+        [last, _] => Ok(Some(note_hash(last)?)),
+        _ => Ok(None),
+    }
 }
 
 fn user_ref(conn: &Connection, id: UserId) -> Result<Option<(UserRef, bool)>, LedgerError> {
@@ -601,7 +656,9 @@ fn settle_notes(
         if !snapshots.contains_key(&id)
             && let Some(purse) = read_purse(conn, id)?
         {
-            snapshots.insert(id, snapshot(conn, purse)?);
+            // A revoked purse is read in part (docs/decisions/notes-per-purse.md, "Forks").
+            let needed = (purse.state == PurseState::Revoked).then(|| NotesNeeded::of(notes, id, uploader));
+            snapshots.insert(id, snapshot(conn, purse, needed.as_ref())?);
         }
     }
     let settlements = plan::settle_all(&snapshots, notes, signature_ok)?;
@@ -716,7 +773,7 @@ fn close_purse(
         return Ok(outcome);
     }
     let purse = plan::check_close(read_purse(conn, close.fields().purse_id)?, user, close)?;
-    let mut snap = snapshot(conn, purse)?;
+    let mut snap = snapshot(conn, purse, None)?;
     let (owner, frozen) = user_ref(conn, user)?.ok_or(LedgerError::UnknownUser)?;
     let mut accounts = lock_accounts(conn, [RESERVE_ACCOUNT, owner.account_id])?;
     let mut ids = entry_ids(conn)?;
