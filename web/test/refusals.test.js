@@ -28,7 +28,7 @@ test("every code gets its own sentence that is not the code itself", () => {
   const codes = ["settlement_deadline_passed", "bad_device_signature", "unknown_purse", "unknown_payee",
     "over_purse_amount", "over_payment_cap", "wrong_purse", "bad_chain_start", "revoked", "malformed",
     "same_sequence", "broken_chain", "beyond_close", "inconsistent_with_earlier_note", "request_already_paid",
-    "loss_allowance_exhausted", "over_note_limit"];
+    "loss_allowance_exhausted", "over_note_limit", "payee_must_upload"];
   const sentences = new Set();
   for (const code of codes) {
     const r = serverRefusal(code);
