@@ -240,7 +240,7 @@ pub struct NoteResult {
     /// `bad_device_signature`, `bad_chain_start`, `over_payment_cap`, `over_note_limit`,
     /// `over_purse_amount`, `settlement_deadline_passed`, `inconsistent_with_earlier_note`,
     /// `request_already_paid`, `payee_must_upload` (a note of a revoked purse uploaded by someone
-    /// other than its payee: not judged; the payee's own upload settles it);
+    /// who is neither its payee nor its payer: not judged; their upload settles it);
     /// fraud: `same_sequence`, `broken_chain`, `beyond_close`; held: `loss_allowance_exhausted`;
     /// otherwise null.
     #[schema(required = true, examples("over_payment_cap"))]

@@ -4,7 +4,8 @@
 //! sequence numbers 1 to 1,000, in uploads of 500): every copy is a fork of the others, so the
 //! second upload revokes the purse, and every copy passes its own payee's rules and is stored.
 //! Prints, for each colluder, the notes the purse already held, and the time and the SQLite
-//! writer thread's CPU of that colluder's last upload.
+//! writer thread's CPU of that colluder's last upload; then the same for one upload by the
+//! payer naming every colluder (each note a new fork), which reads every named colluder's chain.
 //!
 //! `cargo run --release -p offpay-ledger --example forked_purse [COLLUDERS]` (default 20)
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -30,14 +31,16 @@ async fn run(colluders: usize) {
     let store = open_store(Some(dir.path()), None).await.unwrap();
     let off = store.offline();
     let issuer = signing_key("issuer-1");
-    let (_, cert, device) = support::payer_with_purse(store.as_ref(), &issuer, "forked", 200_000).await;
+    let (payer, cert, device) = support::payer_with_purse(store.as_ref(), &issuer, "forked", 200_000).await;
 
     println!("colluder | notes already in the purse | last upload of {NOTES_MAX}: time | SQLite writer CPU");
     let start = Instant::now();
     let mut stored = 0usize;
+    let mut mules = Vec::new();
     for c in 0..colluders {
         let mule = store.create_user(&Handle::parse(&format!("mule{c}")).unwrap(), "x", NOW).await.unwrap();
         let account = mule.id.account_number().unwrap();
+        mules.push(account);
         let chain = support::chain_of_small_notes(&cert, &device, account, MAX_NOTES_PER_PURSE, &format!("mule{c}"));
         let mut took = 0.0;
         let mut writer = 0.0;
@@ -55,6 +58,26 @@ async fn run(colluders: usize) {
         println!("{:>8} | {:>8} | {:>8.1} ms | {:>6.2} s", c + 1, before, took * 1000.0, writer);
     }
     println!("{colluders} colluders, {stored} notes stored in {:.1} s", start.elapsed().as_secs_f64());
+
+    // The payer itself uploads one more fork per colluder (at most 500), so that the upload
+    // needs every named colluder's chain: what one upload by the payer can still cost.
+    let named = &mules[..mules.len().min(NOTES_MAX)];
+    let forks: Vec<_> = named
+        .iter()
+        .enumerate()
+        .map(|(i, account)| {
+            support::chain_of_small_notes(&cert, &device, *account, 1, &format!("payer-fork-{i}")).remove(0)
+        })
+        .collect();
+    let writer_before = support::thread_cpu_seconds("offpay-sqlite-w");
+    let began = Instant::now();
+    off.settle_notes(payer.id, forks, NOW).await.unwrap();
+    println!(
+        "the payer's upload of one fork to each of {} colluders: {:.1} ms, SQLite writer {:.2} s",
+        named.len(),
+        began.elapsed().as_secs_f64() * 1000.0,
+        support::thread_cpu_seconds("offpay-sqlite-w") - writer_before
+    );
     let report = store.verify().await.unwrap();
     assert!(report.problems.is_empty(), "{:?}", report.problems);
 }

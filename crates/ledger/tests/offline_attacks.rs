@@ -161,6 +161,26 @@ async fn held_notes_of_a_revoked_purse_are_paid_in_upload_order(fx: Fx) {
     fx.verify_clean(P + 525 * C).await;
 }
 
+/// A purse revoked by a clone's fork: the payer's own device still settles, by its upload, an
+/// honest payee whose device never comes online (either side settles a payment).
+async fn the_payer_still_settles_an_honest_payee_after_revocation(fx: Fx) {
+    let alice = fx.user("alice", P).await;
+    let (bob, carol, dave) = (fx.user("bob", 0).await, fx.user("carol", 0).await, fx.user("dave", 0).await);
+    let device = signing_key("alice-phone");
+    let cert = fx.load(&alice, &device, P, 3 * DAY, "purse-after").await;
+    let mut phone = Chain::new(&cert, &device);
+    let to_bob = phone.pay(&bob, C, "bob-1");
+    let to_dave = phone.pay(&dave, C, "dave-1");
+    let from_clone = Chain::new(&cert, &device).pay(&carol, C, "carol-1");
+    fx.settle(&bob, &[to_bob], NOW).await;
+    fx.settle(&carol, &[from_clone], NOW).await;
+    assert_eq!(fx.purse(&cert).await.state, PurseState::Revoked);
+    let results = fx.settle(&alice, &[to_dave], NOW).await;
+    assert_eq!(statuses(&results), vec![(NoteStatus::Settled, None, C)]);
+    assert_eq!(fx.balance(&dave).await, C);
+    fx.verify_clean(P).await;
+}
+
 /// 50 accomplice accounts, each with a full, self-consistent chain from its own copy of the
 /// purse (each passes its own payee rules): the reserve pays one, the allowance one more, the
 /// other 48 are held; money reaching the payer later pays the held notes in upload order.
@@ -424,14 +444,15 @@ async fn a_payer_cannot_cut_the_payees_own_note(fx: Fx) {
     );
     assert_eq!(fx.balance(&bob).await, 2 * C + 1);
     assert!(fx.store.user_by_id(alice.id).await.unwrap().unwrap().frozen);
-    // A third branch of the now revoked purse, uploaded by the payer: not judged, only the
-    // payee's own upload is (docs/decisions/notes-per-purse.md, "Forks"); uploaded by Bob, it is
-    // judged against his notes and refused.
+    // A third branch of the now revoked purse, uploaded by the payer, is judged against every
+    // note of Bob's account; uploaded by someone who is neither its payer nor its payee, it is
+    // not judged at all (docs/decisions/notes-per-purse.md, "Forks").
     let third = Chain::new(&cert, &device).pay(&bob, C, "third-1");
     let results = fx.settle(&alice, std::slice::from_ref(&third), NOW).await;
-    assert_eq!(statuses(&results), vec![(NoteStatus::Rejected, Some(PAYEE_MUST_UPLOAD), 0)]);
-    let results = fx.settle(&bob, std::slice::from_ref(&third), NOW).await;
     assert_eq!(statuses(&results), vec![(NoteStatus::Rejected, Some("inconsistent_with_earlier_note"), 0)]);
+    let stranger = fx.user("stranger", 0).await;
+    let results = fx.settle(&stranger, std::slice::from_ref(&third), NOW).await;
+    assert_eq!(statuses(&results), vec![(NoteStatus::Rejected, Some(PAYEE_MUST_UPLOAD), 0)]);
     eprintln!("payer's cheap fork of the payee's note: payee paid {} for notes of {}", 2 * C + 1, 2 * C);
     fx.verify_clean(P).await;
 }
@@ -499,6 +520,7 @@ on_both_backends!([
     one_colluder_with_500_forks,
     forks_to_unknown_accounts_are_kept_once_per_sequence_number,
     held_notes_of_a_revoked_purse_are_paid_in_upload_order,
+    the_payer_still_settles_an_honest_payee_after_revocation,
     fifty_colluders,
     fraud_after_the_deadline_is_held,
     every_allowed_purse_forked,

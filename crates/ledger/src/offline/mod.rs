@@ -61,8 +61,9 @@ pub const EXPIRE_MAX: usize = 1000;
 /// up to this many, so that a fraudster uploading forks again and again cannot grow what every
 /// later upload to the purse reads back (docs/decisions/notes-per-purse.md, "Forks").
 pub const MAX_PROOFS_PER_PURSE: usize = 1000;
-/// Reason code of a note of a revoked purse uploaded by someone other than its payee: it is not
-/// judged (nothing moves); the payee's own upload settles it (docs/decisions/notes-per-purse.md).
+/// Reason code of a note of a revoked purse uploaded by someone who is neither its payee nor its
+/// payer: it is not judged (nothing moves); their upload settles it
+/// (docs/decisions/notes-per-purse.md).
 pub const PAYEE_MUST_UPLOAD: &str = "payee_must_upload";
 /// How many of a revoked purse's held notes (the oldest) an upload to it reads, to pay them
 /// first from money that reached the payer (docs/decisions/notes-per-purse.md, "Forks").

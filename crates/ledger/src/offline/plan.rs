@@ -272,9 +272,10 @@ pub struct Snapshot {
 }
 
 /// Which stored notes of a revoked purse an upload needs (docs/decisions/notes-per-purse.md,
-/// "Forks"). Of a revoked purse only notes paying the uploader are judged
-/// ([`super::PAYEE_MUST_UPLOAD`]), so the upload needs: the notes paying the uploader (the payee
-/// account's own rules judge a note against them: at most one chain of 1,000), the notes with
+/// "Forks"). Of a revoked purse only notes uploaded by their payee or by the purse's owner are
+/// judged ([`super::PAYEE_MUST_UPLOAD`]), so the upload needs: the notes paying those payees
+/// (the payee account's own rules judge a note against them: one chain of at most 1,000 from
+/// each of its own uploads and the payer's), the notes with
 /// the upload's hashes (a copy is a duplicate), at each sequence number of the upload two
 /// stored notes (so that a note forking them is still reported `fraud`), and the
 /// oldest [`super::HELD_READ`] held notes (paid first when money reached the payer). Nothing else: the
@@ -282,19 +283,24 @@ pub struct Snapshot {
 /// each upload to it slower without end. While held notes remain, new notes wait behind them.
 #[derive(Debug, Clone)]
 pub struct NotesNeeded {
-    pub uploader: UserId,
+    pub payees: Vec<UserId>,
     pub hashes: Vec<Hash256>,
     pub seqs: Vec<u32>,
 }
 
 impl NotesNeeded {
-    /// What an upload of `batch` by `uploader` needs of purse `purse`.
-    pub fn of(batch: &[PaymentNote], purse: PurseId, uploader: UserId) -> NotesNeeded {
-        let mut needed = NotesNeeded { uploader, hashes: Vec::new(), seqs: Vec::new() };
-        for note in batch.iter().filter(|n| n.purse_id() == purse) {
+    /// What an upload of `batch` by `uploader` needs of purse `purse`, owned by `owner`.
+    pub fn of(batch: &[PaymentNote], purse: &Purse, uploader: UserId) -> NotesNeeded {
+        let mut needed = NotesNeeded { payees: vec![uploader], hashes: Vec::new(), seqs: Vec::new() };
+        for note in batch.iter().filter(|n| n.purse_id() == purse.id) {
             needed.hashes.push(note.hash());
             needed.seqs.push(note.seq());
+            if uploader == purse.user_id {
+                needed.payees.extend(UserId::of_account(note.fields().payee));
+            }
         }
+        needed.payees.sort_unstable();
+        needed.payees.dedup();
         needed.hashes.sort_unstable();
         needed.hashes.dedup();
         needed.seqs.sort_unstable();
@@ -616,8 +622,8 @@ pub fn plan_settlement(
             results.push(result(NoteStatus::Rejected, Some("unknown_payee"), 0));
             continue;
         };
-        // Of a revoked purse, only the payee's own upload is judged (see `NotesNeeded`).
-        if snap.partial && payee.id != uploader {
+        // Of a revoked purse, only the payee's or the payer's upload is judged (`NotesNeeded`).
+        if snap.partial && payee.id != uploader && owner.id != uploader {
             results.push(result(NoteStatus::Rejected, Some(super::PAYEE_MUST_UPLOAD), 0));
             continue;
         }

@@ -209,14 +209,15 @@ async fn snapshots(
     revoked.sort_unstable();
     for id in revoked {
         let Some((notes, uploader)) = batch else { continue };
-        let needed = NotesNeeded::of(notes, id, uploader);
+        let Some(purse) = map.get(&id).map(|s| &s.purse) else { continue };
+        let needed = NotesNeeded::of(notes, purse, uploader);
         let hashes: Vec<&[u8]> = needed.hashes.iter().map(|h| &h.as_bytes()[..]).collect();
         let seqs: Vec<i64> = needed.seqs.iter().map(|s| i64::from(*s)).collect();
         rows.extend(
             tx.query(
                 "SELECT purse_id, encoded, from_payer, held, uploaded_by, hash FROM notes
                  WHERE upload_order IN (
-                   SELECT upload_order FROM notes WHERE payee = $2 AND purse_id = $1
+                   SELECT upload_order FROM notes WHERE payee = ANY($2) AND purse_id = $1
                    UNION SELECT upload_order FROM notes WHERE purse_id = $1 AND hash = ANY($3)
                    UNION SELECT f.upload_order FROM unnest($4::bigint[]) AS s(seq) CROSS JOIN LATERAL (
                      SELECT upload_order FROM notes WHERE purse_id = $1 AND notes.seq = s.seq LIMIT $5) AS f
@@ -224,7 +225,7 @@ async fn snapshots(
                  ORDER BY upload_order",
                 &[
                     &&id.as_bytes()[..],
-                    &needed.uploader,
+                    &needed.payees,
                     &hashes,
                     &seqs,
                     &crate::offline::NOTES_PER_SEQ_READ,

@@ -284,7 +284,8 @@ fn snapshot(conn: &Connection, purse: Purse, needed: Option<&NotesNeeded>) -> Re
         // Each part on an index (`notes_by_purse_seq` covers the payee test), so that no part
         // reads every note of the purse.
         "SELECT encoded, from_payer, held, uploaded_by, hash FROM notes WHERE rowid IN (
-             SELECT rowid FROM notes INDEXED BY notes_by_purse_seq WHERE purse_id = ?1 AND payee = ?2
+             SELECT rowid FROM notes INDEXED BY notes_by_purse_seq
+                 WHERE purse_id = ?1 AND payee IN (SELECT value FROM json_each(?2))
              UNION SELECT rowid FROM notes WHERE purse_id = ?1 AND hash IN (SELECT unhex(value) FROM json_each(?3))
              UNION SELECT n.rowid FROM json_each(?4) AS s JOIN notes AS n ON n.rowid IN (
                  SELECT rowid FROM notes INDEXED BY notes_by_purse_seq WHERE purse_id = ?1 AND seq = s.value LIMIT ?5)
@@ -310,9 +311,10 @@ fn snapshot(conn: &Connection, purse: Purse, needed: Option<&NotesNeeded>) -> Re
             let hashes: Vec<String> = n.hashes.iter().map(|h| h.to_hex()).collect();
             let hashes = serde_json::to_string(&hashes).map_err(|e| storage("hash list", e))?;
             let seqs = serde_json::to_string(&n.seqs).map_err(|e| storage("sequence list", e))?;
+            let payees = serde_json::to_string(&n.payees).map_err(|e| storage("payee list", e))?;
             let args = rusqlite::params![
                 &id.as_bytes()[..],
-                n.uploader,
+                payees,
                 hashes,
                 seqs,
                 crate::offline::NOTES_PER_SEQ_READ,
@@ -657,7 +659,7 @@ fn settle_notes(
             && let Some(purse) = read_purse(conn, id)?
         {
             // A revoked purse is read in part (docs/decisions/notes-per-purse.md, "Forks").
-            let needed = (purse.state == PurseState::Revoked).then(|| NotesNeeded::of(notes, id, uploader));
+            let needed = (purse.state == PurseState::Revoked).then(|| NotesNeeded::of(notes, &purse, uploader));
             snapshots.insert(id, snapshot(conn, purse, needed.as_ref())?);
         }
     }
