@@ -43,6 +43,15 @@ fn paid(results: &[NoteResult]) -> u64 {
     results.iter().map(|r| r.amount).sum()
 }
 
+/// `n` accomplice accounts with nothing on them, `mule00`, `mule01`, ...
+async fn mules(fx: &Fx, n: usize) -> Vec<User> {
+    let mut mules = Vec::new();
+    for i in 0..n {
+        mules.push(fx.user(&format!("mule{i:02}"), 0).await);
+    }
+    mules
+}
+
 async fn balances(fx: &Fx, users: &[User]) -> Vec<u64> {
     let mut out = Vec::new();
     for user in users {
@@ -125,10 +134,7 @@ async fn held_notes_of_a_revoked_purse_are_paid_in_upload_order(fx: Fx) {
     let mallory = fx.user("mallory", P).await;
     let device = signing_key("mallory-phone");
     let cert = fx.load(&mallory, &device, P, 3 * DAY, "purse-queue").await;
-    let mut mules = Vec::new();
-    for i in 0..54 {
-        mules.push(fx.user(&format!("mule{i:02}"), 0).await);
-    }
+    let mules = mules(&fx, 54).await;
     let chains: Vec<Vec<PaymentNote>> =
         mules.iter().enumerate().map(|(i, m)| full_chain(&cert, &device, m, &format!("q{i}"))).collect();
     // mule00 from the reserve, mule01 from the allowance; held: mule02 to mule52 (510 notes),
@@ -188,10 +194,7 @@ async fn fifty_colluders(fx: Fx) {
     let mallory = fx.user("mallory", P).await;
     let device = signing_key("mallory-phone");
     let cert = fx.load(&mallory, &device, P, 3 * DAY, "purse-50").await;
-    let mut mules = Vec::new();
-    for i in 0..50 {
-        mules.push(fx.user(&format!("mule{i:02}"), 0).await);
-    }
+    let mules = mules(&fx, 50).await;
     let mut all = Vec::new();
     for (i, mule) in mules.iter().enumerate() {
         let chain = full_chain(&cert, &device, mule, &format!("m{i}"));
