@@ -168,22 +168,33 @@ async fn held_notes_of_a_revoked_purse_are_paid_in_upload_order(fx: Fx) {
 }
 
 /// A purse revoked by a clone's fork: the payer's own device still settles, by its upload, an
-/// honest payee whose device never comes online (either side settles a payment).
+/// honest payee whose device never comes online (either side settles a payment); but not for a
+/// payee holding more than `NOTES_PER_PAYEE_READ` notes of the purse (it uploads its own, and
+/// reading all of them for each payee a payer's upload names would let a payer with colluding
+/// accounts make each upload slow): that payee's own upload settles it.
 async fn the_payer_still_settles_an_honest_payee_after_revocation(fx: Fx) {
     let alice = fx.user("alice", P).await;
-    let (bob, carol, dave) = (fx.user("bob", 0).await, fx.user("carol", 0).await, fx.user("dave", 0).await);
+    let (busy, carol, dave) = (fx.user("busy", 0).await, fx.user("carol", 0).await, fx.user("dave", 0).await);
     let device = signing_key("alice-phone");
     let cert = fx.load(&alice, &device, P, 3 * DAY, "purse-after").await;
     let mut phone = Chain::new(&cert, &device);
-    let to_bob = phone.pay(&bob, C, "bob-1");
+    let many = NOTES_PER_PAYEE_READ as usize + 8;
+    let to_busy: Vec<PaymentNote> = (0..many).map(|i| phone.pay(&busy, 10, &format!("busy-{i}"))).collect();
     let to_dave = phone.pay(&dave, C, "dave-1");
+    let busy_again = phone.pay(&busy, 10, "busy-again");
     let from_clone = Chain::new(&cert, &device).pay(&carol, C, "carol-1");
-    fx.settle(&bob, &[to_bob], NOW).await;
+    fx.settle(&busy, &to_busy, NOW).await;
     fx.settle(&carol, &[from_clone], NOW).await;
     assert_eq!(fx.purse(&cert).await.state, PurseState::Revoked);
-    let results = fx.settle(&alice, &[to_dave], NOW).await;
-    assert_eq!(statuses(&results), vec![(NoteStatus::Settled, None, C)]);
+    let results = fx.settle(&alice, &[to_dave, busy_again.clone()], NOW).await;
+    assert_eq!(
+        statuses(&results),
+        vec![(NoteStatus::Settled, None, C), (NoteStatus::Rejected, Some(PAYEE_MUST_UPLOAD), 0)]
+    );
     assert_eq!(fx.balance(&dave).await, C);
+    let results = fx.settle(&busy, &[busy_again], NOW).await;
+    assert_eq!(statuses(&results), vec![(NoteStatus::Settled, None, 10)]);
+    assert_eq!(fx.balance(&busy).await, 10 * (many as u64 + 1));
     fx.verify_clean(P).await;
 }
 

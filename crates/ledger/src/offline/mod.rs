@@ -61,16 +61,16 @@ pub const EXPIRE_MAX: usize = 1000;
 /// up to this many, so that a fraudster uploading forks again and again cannot grow what every
 /// later upload to the purse reads back (docs/decisions/notes-per-purse.md, "Forks").
 pub const MAX_PROOFS_PER_PURSE: usize = 1000;
-/// Reason code of a note of a revoked purse uploaded by someone who is neither its payee nor its
-/// payer: it is not judged (nothing moves); their upload settles it
-/// (docs/decisions/notes-per-purse.md).
+/// Reason code of a note of a revoked purse that is not judged (nothing moves): uploaded by
+/// someone who is neither its payee nor its payer, or by its payer when the payee holds many
+/// notes of the purse; the payee's own upload settles it (docs/decisions/notes-per-purse.md).
 pub const PAYEE_MUST_UPLOAD: &str = "payee_must_upload";
 /// How many of a revoked purse's held notes (the oldest) an upload to it reads, to pay them
 /// first from money that reached the payer (docs/decisions/notes-per-purse.md, "Forks").
 pub const HELD_READ: i64 = 500;
-/// How many stored notes at each of an upload's sequence numbers a revoked purse's partial read
-/// takes (the first in index order), so that a fork of them is still reported `fraud`.
-pub const NOTES_PER_SEQ_READ: i64 = 2;
+/// How many notes of a revoked purse an upload by its payer reads for each payee it names: a
+/// payee holding more is not judged for that upload (docs/decisions/notes-per-purse.md).
+pub const NOTES_PER_PAYEE_READ: i64 = 32;
 /// Most held notes one [`OfflineStore::release_held`] call looks at.
 pub const RELEASE_MAX: usize = 1000;
 /// Most rows the listing calls return.

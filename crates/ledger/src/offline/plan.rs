@@ -269,43 +269,59 @@ pub struct Snapshot {
     /// last of them. Money reaching the payer pays held notes in upload order up to this one;
     /// the background pass pays the rest.
     pub release_until: Option<Hash256>,
+    /// In a partial snapshot: payees holding more notes of the purse than were read for them
+    /// ([`NotesNeeded::crowded`]).
+    pub crowded: HashSet<UserId>,
 }
 
 /// Which stored notes of a revoked purse an upload needs (docs/decisions/notes-per-purse.md,
-/// "Forks"). Of a revoked purse only notes uploaded by their payee or by the purse's owner are
-/// judged ([`super::PAYEE_MUST_UPLOAD`]), so the upload needs: the notes paying those payees
-/// (the payee account's own rules judge a note against them: one chain of at most 1,000 from
-/// each of its own uploads and the payer's), the notes with
-/// the upload's hashes (a copy is a duplicate), at each sequence number of the upload two
-/// stored notes (so that a note forking them is still reported `fraud`), and the
-/// oldest [`super::HELD_READ`] held notes (paid first when money reached the payer). Nothing else: the
-/// purse is revoked already, and reading every note of it would let colluding accounts make
-/// each upload to it slower without end. While held notes remain, new notes wait behind them.
+/// "Forks"). Of a revoked purse a note is judged only when its payee uploads it, or when its
+/// payer (the purse's owner) does and the payee holds at most [`super::NOTES_PER_PAYEE_READ`]
+/// notes of the purse (a payee holding more has been uploading them itself); others get
+/// [`super::PAYEE_MUST_UPLOAD`]. So the upload needs: the uploader's notes (its payee rules
+/// judge a note against them: one chain of at most 1,000 from each of its own uploads and the
+/// payer's); for the payer's upload, up to that many notes of each payee it names; the notes
+/// with the upload's hashes (a copy is a duplicate); and the oldest [`super::HELD_READ`] held
+/// notes (paid first when money reached the payer). Nothing else: the purse is revoked
+/// already, and reading every note of it would let colluding accounts make each upload to it
+/// slower without end. While held notes remain, new notes wait behind them.
 #[derive(Debug, Clone)]
 pub struct NotesNeeded {
+    pub uploader: UserId,
+    /// For the payer's upload, the other payees it names.
     pub payees: Vec<UserId>,
     pub hashes: Vec<Hash256>,
-    pub seqs: Vec<u32>,
 }
 
 impl NotesNeeded {
-    /// What an upload of `batch` by `uploader` needs of purse `purse`, owned by `owner`.
+    /// What an upload of `batch` by `uploader` needs of `purse`.
     pub fn of(batch: &[PaymentNote], purse: &Purse, uploader: UserId) -> NotesNeeded {
-        let mut needed = NotesNeeded { payees: vec![uploader], hashes: Vec::new(), seqs: Vec::new() };
+        let mut needed = NotesNeeded { uploader, payees: Vec::new(), hashes: Vec::new() };
         for note in batch.iter().filter(|n| n.purse_id() == purse.id) {
             needed.hashes.push(note.hash());
-            needed.seqs.push(note.seq());
             if uploader == purse.user_id {
-                needed.payees.extend(UserId::of_account(note.fields().payee));
+                needed.payees.extend(UserId::of_account(note.fields().payee).filter(|p| *p != uploader));
             }
         }
         needed.payees.sort_unstable();
         needed.payees.dedup();
         needed.hashes.sort_unstable();
         needed.hashes.dedup();
-        needed.seqs.sort_unstable();
-        needed.seqs.dedup();
         needed
+    }
+
+    /// The payees of a partial read that hold more notes of the purse than were read for them:
+    /// those the payer's upload is not judged for.
+    pub fn crowded(&self, stored: &[PaymentNote]) -> HashSet<UserId> {
+        let mut counts: HashMap<UserId, i64> = HashMap::new();
+        for payee in stored.iter().filter_map(|n| UserId::of_account(n.fields().payee)) {
+            *counts.entry(payee).or_insert(0) += 1;
+        }
+        self.payees
+            .iter()
+            .filter(|p| counts.get(p).copied().unwrap_or(0) > super::NOTES_PER_PAYEE_READ)
+            .copied()
+            .collect()
     }
 }
 
@@ -622,8 +638,9 @@ pub fn plan_settlement(
             results.push(result(NoteStatus::Rejected, Some("unknown_payee"), 0));
             continue;
         };
-        // Of a revoked purse, only the payee's or the payer's upload is judged (`NotesNeeded`).
-        if snap.partial && payee.id != uploader && owner.id != uploader {
+        // Of a revoked purse, only the payee's upload, or the payer's when the payee holds few
+        // notes of it, is judged (`NotesNeeded`).
+        if snap.partial && payee.id != uploader && (owner.id != uploader || snap.crowded.contains(&payee.id)) {
             results.push(result(NoteStatus::Rejected, Some(super::PAYEE_MUST_UPLOAD), 0));
             continue;
         }

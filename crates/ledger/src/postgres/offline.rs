@@ -195,7 +195,8 @@ async fn snapshots(
         .map(|p| {
             let partial = partial(&p);
             let (stored, states, proofs) = (Vec::new(), Vec::new(), HashSet::new());
-            (p.id, Snapshot { purse: p, stored, states, proofs, partial, release_until: None })
+            let crowded = HashSet::new();
+            (p.id, Snapshot { purse: p, stored, states, proofs, partial, release_until: None, crowded })
         })
         .collect();
     let full: Vec<Vec<u8>> = map.values().filter(|s| !s.partial).map(|s| s.purse.id.as_bytes().to_vec()).collect();
@@ -207,33 +208,34 @@ async fn snapshots(
         .await?;
     let mut revoked: Vec<PurseId> = map.values().filter(|s| s.partial).map(|s| s.purse.id).collect();
     revoked.sort_unstable();
+    let mut needs: HashMap<PurseId, NotesNeeded> = HashMap::new();
     for id in revoked {
         let Some((notes, uploader)) = batch else { continue };
         let Some(purse) = map.get(&id).map(|s| &s.purse) else { continue };
         let needed = NotesNeeded::of(notes, purse, uploader);
         let hashes: Vec<&[u8]> = needed.hashes.iter().map(|h| &h.as_bytes()[..]).collect();
-        let seqs: Vec<i64> = needed.seqs.iter().map(|s| i64::from(*s)).collect();
         rows.extend(
             tx.query(
                 "SELECT purse_id, encoded, from_payer, held, uploaded_by, hash FROM notes
                  WHERE upload_order IN (
-                   SELECT upload_order FROM notes WHERE payee = ANY($2) AND purse_id = $1
+                   SELECT upload_order FROM notes WHERE purse_id = $1 AND payee = $2
                    UNION SELECT upload_order FROM notes WHERE purse_id = $1 AND hash = ANY($3)
-                   UNION SELECT f.upload_order FROM unnest($4::bigint[]) AS s(seq) CROSS JOIN LATERAL (
-                     SELECT upload_order FROM notes WHERE purse_id = $1 AND notes.seq = s.seq LIMIT $5) AS f
+                   UNION SELECT f.upload_order FROM unnest($4::bigint[]) AS p(payee) CROSS JOIN LATERAL (
+                     SELECT upload_order FROM notes WHERE purse_id = $1 AND notes.payee = p.payee LIMIT $5) AS f
                    UNION (SELECT upload_order FROM notes WHERE purse_id = $1 AND held > 0 ORDER BY upload_order LIMIT $6))
                  ORDER BY upload_order",
                 &[
                     &&id.as_bytes()[..],
-                    &needed.payees,
+                    &needed.uploader,
                     &hashes,
-                    &seqs,
-                    &crate::offline::NOTES_PER_SEQ_READ,
+                    &needed.payees,
+                    &(crate::offline::NOTES_PER_PAYEE_READ + 1),
                     &crate::offline::HELD_READ,
                 ],
             )
             .await?,
         );
+        needs.insert(id, needed);
         // More held notes than were read: money reaching the payer pays up to the last read.
         let held = tx
             .query(
@@ -262,6 +264,11 @@ async fn snapshots(
                 held: row.try_get(3)?,
                 uploaded_by: row.try_get(4)?,
             });
+        }
+    }
+    for (id, needed) in &needs {
+        if let Some(snap) = map.get_mut(id) {
+            snap.crowded = needed.crowded(&snap.stored);
         }
     }
     for row in tx.query("SELECT purse_id, fingerprint FROM fraud_proofs WHERE purse_id = ANY($1)", &[&keys]).await? {

@@ -116,9 +116,9 @@ const MIGRATIONS: &[&str] = &[
         card          BYTEA  NOT NULL CHECK (length(card) = 4),
         created_at_ms BIGINT NOT NULL
     );",
-    // 8: notes by (purse, sequence number), for the partial read of a revoked purse
-    //    (`NotesNeeded`); it also serves every look-up by purse, so it replaces that index.
-    "CREATE INDEX notes_by_purse_seq ON notes (purse_id, seq);
+    // 8: notes by (purse, payee), for the partial read of a revoked purse (`NotesNeeded`); it
+    //    also serves every look-up by purse, so it replaces that index.
+    "CREATE INDEX notes_by_purse_payee ON notes (purse_id, payee);
      DROP INDEX notes_by_purse;",
 ];
 

@@ -196,11 +196,11 @@ pub fn fill_request_keys(conn: &Connection) -> Result<(), LedgerError> {
     Ok(())
 }
 
-/// Schema 10: the notes of one purse by sequence number, with their payee in the index, for the
-/// partial read of a revoked purse (`NotesNeeded`): a few notes at each sequence number of an
-/// upload, and the uploader's notes, without reading every note of the purse.
-pub const NOTES_BY_SEQ_MIGRATION: &str = r#"
-    CREATE INDEX notes_by_purse_seq ON notes (purse_id, seq, payee);
+/// Schema 10: the notes of one purse by payee, for the partial read of a revoked purse
+/// (`NotesNeeded`): the uploader's notes, and a few of each payee the payer's upload names,
+/// without reading every note of the purse.
+pub const NOTES_BY_PAYEE_MIGRATION: &str = r#"
+    CREATE INDEX notes_by_purse_payee ON notes (purse_id, payee);
 "#;
 
 /// Schema 6: each `offline_settle` journal entry names the note it pays (`HistoryItem::note`), so
@@ -281,14 +281,12 @@ fn read_purse(conn: &Connection, id: PurseId) -> Result<Option<Purse>, LedgerErr
 fn snapshot(conn: &Connection, purse: Purse, needed: Option<&NotesNeeded>) -> Result<Snapshot, LedgerError> {
     let id = purse.id;
     let mut stmt = conn.prepare_cached(if needed.is_some() {
-        // Each part on an index (`notes_by_purse_seq` covers the payee test), so that no part
-        // reads every note of the purse.
+        // Each part on an index, so that no part reads every note of the purse.
         "SELECT encoded, from_payer, held, uploaded_by, hash FROM notes WHERE rowid IN (
-             SELECT rowid FROM notes INDEXED BY notes_by_purse_seq
-                 WHERE purse_id = ?1 AND payee IN (SELECT value FROM json_each(?2))
+             SELECT rowid FROM notes INDEXED BY notes_by_purse_payee WHERE purse_id = ?1 AND payee = ?2
              UNION SELECT rowid FROM notes WHERE purse_id = ?1 AND hash IN (SELECT unhex(value) FROM json_each(?3))
-             UNION SELECT n.rowid FROM json_each(?4) AS s JOIN notes AS n ON n.rowid IN (
-                 SELECT rowid FROM notes INDEXED BY notes_by_purse_seq WHERE purse_id = ?1 AND seq = s.value LIMIT ?5)
+             UNION SELECT n.rowid FROM json_each(?4) AS p JOIN notes AS n ON n.rowid IN (
+                 SELECT rowid FROM notes INDEXED BY notes_by_purse_payee WHERE purse_id = ?1 AND payee = p.value LIMIT ?5)
              UNION SELECT rowid FROM (SELECT rowid FROM notes WHERE purse_id = ?1 AND held > 0 ORDER BY rowid LIMIT ?6))
          ORDER BY rowid"
     } else {
@@ -310,14 +308,13 @@ fn snapshot(conn: &Connection, purse: Purse, needed: Option<&NotesNeeded>) -> Re
         Some(n) => {
             let hashes: Vec<String> = n.hashes.iter().map(|h| h.to_hex()).collect();
             let hashes = serde_json::to_string(&hashes).map_err(|e| storage("hash list", e))?;
-            let seqs = serde_json::to_string(&n.seqs).map_err(|e| storage("sequence list", e))?;
             let payees = serde_json::to_string(&n.payees).map_err(|e| storage("payee list", e))?;
             let args = rusqlite::params![
                 &id.as_bytes()[..],
-                payees,
+                n.uploader,
                 hashes,
-                seqs,
-                crate::offline::NOTES_PER_SEQ_READ,
+                payees,
+                crate::offline::NOTES_PER_PAYEE_READ + 1,
                 crate::offline::HELD_READ
             ];
             stmt.query_map(args, map_row)?.collect()
@@ -342,7 +339,8 @@ fn snapshot(conn: &Connection, purse: Purse, needed: Option<&NotesNeeded>) -> Re
         Some(_) => held_read_limit(conn, id)?,
         None => None,
     };
-    Ok(Snapshot { purse, stored, states, proofs, partial: needed.is_some(), release_until })
+    let crowded = needed.map(|n| n.crowded(&stored)).unwrap_or_default();
+    Ok(Snapshot { purse, stored, states, proofs, partial: needed.is_some(), release_until, crowded })
 }
 
 /// When a purse holds more than [`crate::offline::HELD_READ`] held notes: the hash of the last of the

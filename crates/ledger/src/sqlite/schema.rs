@@ -31,8 +31,8 @@ const MIGRATIONS: &[Migration] = &[
     (super::login::FORGET_MIGRATION, None),
     // 9: the shop card each payment's receipts name (`Store::receipt_card`).
     (RECEIPT_CARDS_MIGRATION, None),
-    // 10: notes by (purse, sequence number), for the partial read of a revoked purse.
-    (super::offline::NOTES_BY_SEQ_MIGRATION, None),
+    // 10: notes by (purse, payee), for the partial read of a revoked purse.
+    (super::offline::NOTES_BY_PAYEE_MIGRATION, None),
 ];
 
 const RECEIPT_CARDS_MIGRATION: &str = "
