@@ -240,7 +240,8 @@ pub struct NoteResult {
     /// `bad_device_signature`, `bad_chain_start`, `over_payment_cap`, `over_note_limit`,
     /// `over_purse_amount`, `settlement_deadline_passed`, `inconsistent_with_earlier_note`,
     /// `request_already_paid`, `payee_must_upload` (a note of a revoked purse uploaded by someone
-    /// who is neither its payee nor its payer: not judged; their upload settles it);
+    /// else than its payee, or by its payer while the payee holds more than 32 notes of the
+    /// purse: not judged; the payee's own upload settles it);
     /// fraud: `same_sequence`, `broken_chain`, `beyond_close`; held: `loss_allowance_exhausted`;
     /// otherwise null.
     #[schema(required = true, examples("over_payment_cap"))]

@@ -10,7 +10,7 @@ export const SERVER_REASONS = {
   over_purse_amount: "The payer's purse does not hold enough for this payment.",
   over_payment_cap: "The amount is over the purse's limit per payment.",
   over_note_limit: "The payer's purse had already made all the payments one purse may make.",
-  payee_must_upload: "The payer's purse was blocked for double spending: now only the payee's or the payer's app can get this payment settled.",
+  payee_must_upload: "The payer's purse was blocked for double spending: now the payee's own app must send this payment to the server.",
   wrong_purse: "The note carries a purse certificate other than the one the server issued.",
   bad_chain_start: "The first note of the purse does not start from its certificate.",
   revoked: "The payer's purse or device has been blocked.",
