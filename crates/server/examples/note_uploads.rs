@@ -23,6 +23,12 @@
 //! ```
 //! `DATA_DIR` is the server's own SQLite directory: the payers' purse money is deposited there
 //! directly, as `offpay admin deposit` would.
+//!
+//! With `OFFPAY_BENCH_RATE=R` the in-process run is **open loop** instead: request `i` is due at
+//! `i / R` seconds after the start and sent then, whatever the answers to earlier ones (each on
+//! its own task, over one shared connection pool), and its latency counts from when it was due,
+//! so a server falling behind shows in the latency instead of slowing the senders down (no
+//! coordinated omission). CLIENTS is then ignored. This is how a p50 at a given rate is measured.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Arc;
@@ -107,6 +113,19 @@ async fn in_process(args: &[String]) -> Result<(), BoxError> {
     let notes = Arc::new(notes);
     let next = Arc::new(AtomicUsize::new(0));
     let tokens = Arc::new(payee_tokens);
+    if let Some(rate) = std::env::var("OFFPAY_BENCH_RATE").ok().and_then(|r| r.parse::<f64>().ok()) {
+        let (latencies, settled, elapsed) = open_loop(addr, &notes, &tokens, rate).await?;
+        return report(
+            &store,
+            &signed,
+            verify_before,
+            latencies,
+            settled,
+            elapsed,
+            &format!("open loop at {rate:.0}/s"),
+        )
+        .await;
+    }
     let started = Instant::now();
     let mut set = JoinSet::new();
     for _ in 0..clients {
@@ -145,7 +164,60 @@ async fn in_process(args: &[String]) -> Result<(), BoxError> {
         settled += s;
     }
     let elapsed = started.elapsed().as_secs_f64();
-    let verify_after = raw_verify_rate(&signed);
+    report(&store, &signed, verify_before, latencies, settled, elapsed, &format!("{clients} clients")).await
+}
+
+/// Sends request `i` at `i / rate` seconds after the start, each on its own task; latencies (µs)
+/// from when each was due.
+async fn open_loop(
+    addr: std::net::SocketAddr,
+    notes: &Arc<Vec<(usize, String)>>,
+    tokens: &Arc<Vec<String>>,
+    rate: f64,
+) -> Result<(Vec<u64>, usize, f64), BoxError> {
+    let client = reqwest::Client::new();
+    let started = tokio::time::Instant::now();
+    let mut set = JoinSet::new();
+    for i in 0..notes.len() {
+        let due = started + std::time::Duration::from_secs_f64(i as f64 / rate);
+        tokio::time::sleep_until(due).await;
+        let (client, notes, tokens) = (client.clone(), Arc::clone(notes), Arc::clone(tokens));
+        set.spawn(async move {
+            let (payee, text) = &notes[i];
+            let answer = client
+                .post(format!("http://{addr}/v1/notes"))
+                .bearer_auth(&tokens[*payee])
+                .json(&json!({"notes": [text]}))
+                .send()
+                .await?;
+            let status = answer.status().as_u16();
+            let body: Value = answer.json().await?;
+            let latency = u64::try_from(due.elapsed().as_micros()).unwrap_or(u64::MAX);
+            Ok::<_, BoxError>((latency, status == 200 && body["results"][0]["status"] == "settled"))
+        });
+    }
+    let mut latencies = Vec::with_capacity(notes.len());
+    let mut settled = 0;
+    while let Some(done) = set.join_next().await {
+        let (latency, ok) = done??;
+        latencies.push(latency);
+        settled += usize::from(ok);
+    }
+    Ok((latencies, settled, started.elapsed().as_secs_f64()))
+}
+
+/// Prints the rate, latency percentiles, the raw verify baseline and the ratio, then verifies the
+/// store.
+async fn report(
+    store: &Arc<dyn offpay_ledger::Store>,
+    signed: &[PaymentNote],
+    verify_before: f64,
+    mut latencies: Vec<u64>,
+    settled: usize,
+    elapsed: f64,
+    how: &str,
+) -> Result<(), BoxError> {
+    let verify_after = raw_verify_rate(signed);
     latencies.sort_unstable();
     let pct = |p: f64| {
         latencies.get(((latencies.len() as f64 - 1.0) * p).round() as usize).copied().unwrap_or(0) as f64 / 1000.0
@@ -153,7 +225,7 @@ async fn in_process(args: &[String]) -> Result<(), BoxError> {
     let rate = latencies.len() as f64 / elapsed;
     let raw = f64::midpoint(verify_before, verify_after);
     println!(
-        "single-note uploads: {rate:.0} notes/s ({settled} of {} settled), p50 {:.2} ms, p99 {:.2} ms; raw verify_strict {raw:.0}/s (before {verify_before:.0}, after {verify_after:.0}); ratio {:.2}; {}",
+        "single-note uploads, {how}: {rate:.0} notes/s ({settled} of {} settled), p50 {:.2} ms, p99 {:.2} ms; raw verify_strict {raw:.0}/s (before {verify_before:.0}, after {verify_after:.0}); ratio {:.2}; {}",
         latencies.len(),
         pct(0.50),
         pct(0.99),
