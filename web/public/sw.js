@@ -3,7 +3,7 @@
 // The asset list and version below are written by scripts/web-vendor (web/tools/stamp-sw.mjs).
 
 // BEGIN GENERATED
-const VERSION = "34a742d3e2d21951";
+const VERSION = "d5c2fbfcfa53c37b";
 const ASSETS = {
   "/": "sha256-hIV25eE6TW70pS03Qs7bTWi5FA2BBLPuvVMN34xjHY4=",
   "/app.css": "sha256-ll7wCJljqU8bVcWkH7Qzw5cgqSSqB2xDkKiJprZxYnA=",
@@ -38,7 +38,7 @@ const ASSETS = {
   "/js/pages/logout.js": "sha256-CziOd9kpJ7jxXmSW7dbNthTQmPSIoB3h8/o+bolDA0M=",
   "/js/pages/needs-login.js": "sha256-0ms9OXQQ8scRCQ5jCggmQ6vrizCUMW6Cbzh4mP0mdwc=",
   "/js/pages/note.js": "sha256-r+cLieNQOeAMvSOXbCJrpe0QaftMx5cokGsEmJmr5kg=",
-  "/js/pages/offline-home.js": "sha256-NOH6pkb1MKcGrInpRppEcNuS+F1GpokcVJTRQyCMoGk=",
+  "/js/pages/offline-home.js": "sha256-g2UEMACEy8rcdEeDjoZ000RgxX3hTw53vOzM+FUdzC4=",
   "/js/pages/offline-off.js": "sha256-kHVgQ9Mz1NS5lm3PbNfsGgugPbP0Ksd6YPViDlB7LLY=",
   "/js/pages/pay-card.js": "sha256-8jYpiLqLMLaItO1P+z6Rg98HDPa6KWht9XV+8Fq0w2A=",
   "/js/pages/pay.js": "sha256-7SNNPt3+bTRLM9EBpfMgqHo5dGWx9w85ziux01rIZb4=",

@@ -173,5 +173,9 @@ test("a purse that made its last payment signs no more and says what to do", asy
   assert.equal(purse.seq, 1000);
   await c.page.goto(`${srv.url}/#/home`);
   await waitText(c.page, '[data-testid="offline-balance"]', "₹170.00");
+  // The offline home says it before the next payment is tried.
+  await c.page.goto(`${srv.url}/#/offline`);
+  await c.page.getByRole("heading", { name: "Offline" }).waitFor();
+  assert.equal(await textOf(c.page, "purse-full"), PURSE_FULL);
   assert.deepEqual(c.errors, []);
 });

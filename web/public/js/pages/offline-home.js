@@ -3,7 +3,8 @@
 // "Close offline purse").
 
 import { h, title } from "../ui.js";
-import { offlineBalance, waiting } from "../offline/wallet.js";
+import { offlineBalance, openPurses, waiting, PURSE_FULL } from "../offline/wallet.js";
+import { MAX_NOTES_PER_PURSE } from "../protocol/accept.js";
 import { closablePurses } from "../offline/close.js";
 import * as session from "../session.js";
 
@@ -21,7 +22,10 @@ function pinSession(app) {
 
 export async function render(app) {
   const handle = app.session.handle;
-  const [offline, w, closable] = await Promise.all([offlineBalance(handle), waiting(handle), closablePurses(handle)]);
+  const [offline, w, closable, open] = await Promise.all([offlineBalance(handle), waiting(handle), closablePurses(handle), openPurses(handle)]);
+  // Money left only in purses that have made their last payment: say so before a payment fails.
+  const withMoney = open.filter((p) => p.amount > p.spent);
+  const full = withMoney.length > 0 && withMoney.every((p) => p.seq >= MAX_NOTES_PER_PURSE);
   const cached = app.me ?? session.cachedMe(handle);
   const count = w.sent.length + w.received.length;
   return h("section", {},
@@ -32,6 +36,7 @@ export async function render(app) {
     h("div", { class: "card" },
       h("span", { class: "label", id: "offline-balance-label" }, "Offline balance"),
       h("output", { class: "amount-big", "aria-labelledby": "offline-balance-label", "data-testid": "offline-balance" }, app.money(offline))),
+    full ? h("p", { class: "hint", role: "status", "data-testid": "purse-full" }, PURSE_FULL) : null,
     cached ? h("p", { class: "hint" }, `Last known online balance: ${app.money(cached.balance)}`) : null,
     h("nav", { class: "actions", "aria-label": "Offline actions" },
       h("a", { class: "button", href: "#/pay" }, "Pay"),
