@@ -138,14 +138,7 @@ async fn in_process(args: &[String]) -> Result<(), BoxError> {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some((payee, text)) = notes.get(i) else { break };
                 let sent = Instant::now();
-                let answer = client
-                    .post(format!("http://{addr}/v1/notes"))
-                    .bearer_auth(&tokens[*payee])
-                    .json(&json!({"notes": [text]}))
-                    .send()
-                    .await?;
-                let status = answer.status().as_u16();
-                let body: Value = answer.json().await?;
+                let (status, body) = upload_one(&client, addr, &tokens[*payee], text).await?;
                 latencies_us.push(u64::try_from(sent.elapsed().as_micros()).unwrap_or(u64::MAX));
                 if status == 200 && body["results"][0]["status"] == "settled" {
                     settled += 1;
@@ -167,6 +160,23 @@ async fn in_process(args: &[String]) -> Result<(), BoxError> {
     report(&store, &signed, verify_before, latencies, settled, elapsed, &format!("{clients} clients")).await
 }
 
+/// One `POST /v1/notes` with one note, as its payee: the status and the answer.
+async fn upload_one(
+    client: &reqwest::Client,
+    addr: std::net::SocketAddr,
+    token: &str,
+    text: &str,
+) -> Result<(u16, Value), BoxError> {
+    let answer = client
+        .post(format!("http://{addr}/v1/notes"))
+        .bearer_auth(token)
+        .json(&json!({"notes": [text]}))
+        .send()
+        .await?;
+    let status = answer.status().as_u16();
+    Ok((status, answer.json().await?))
+}
+
 /// Sends request `i` at `i / rate` seconds after the start, each on its own task; latencies (µs)
 /// from when each was due.
 async fn open_loop(
@@ -184,14 +194,7 @@ async fn open_loop(
         let (client, notes, tokens) = (client.clone(), Arc::clone(notes), Arc::clone(tokens));
         set.spawn(async move {
             let (payee, text) = &notes[i];
-            let answer = client
-                .post(format!("http://{addr}/v1/notes"))
-                .bearer_auth(&tokens[*payee])
-                .json(&json!({"notes": [text]}))
-                .send()
-                .await?;
-            let status = answer.status().as_u16();
-            let body: Value = answer.json().await?;
+            let (status, body) = upload_one(&client, addr, &tokens[*payee], text).await?;
             let latency = u64::try_from(due.elapsed().as_micros()).unwrap_or(u64::MAX);
             Ok::<_, BoxError>((latency, status == 200 && body["results"][0]["status"] == "settled"))
         });
