@@ -10,7 +10,6 @@ use crate::Amount;
 use crate::ids::{AccountId, Hash256, Nonce, PurseId, UnixTime};
 use crate::keys::{IssuerKeys, Revocations};
 use crate::note::{NoteFields, PaymentNote};
-use crate::purse::MAX_NOTES_PER_PURSE;
 use crate::reject::RejectReason;
 use crate::text::Encoded;
 
@@ -134,7 +133,7 @@ pub fn accept_note_text(
 /// 8. the nonce names one of my requests: `unknown_request`; not yet paid:
 ///    `request_already_paid`; not expired: `request_expired`; same amount: `amount_mismatch`;
 /// 9. amount within the per-payment cap: `over_payment_cap`; `seq` at most
-///    [`MAX_NOTES_PER_PURSE`]: `over_note_limit`;
+///    [`crate::MAX_NOTES_PER_PURSE`]: `over_note_limit`;
 /// 10. cumulative within the purse amount, and my total from this purse within the purse
 ///     amount: `over_purse_amount`;
 /// 11. consistent with every note in the tally: `inconsistent_with_earlier_note`.
@@ -202,15 +201,7 @@ pub(crate) fn accept_with(
         return Err(RejectReason::AlreadyAccepted);
     }
     answers(f)?;
-    if f.amount > cert.per_payment_cap {
-        return Err(RejectReason::OverPaymentCap);
-    }
-    if f.seq > MAX_NOTES_PER_PURSE {
-        return Err(RejectReason::OverNoteLimit);
-    }
-    if f.cumulative > cert.amount {
-        return Err(RejectReason::OverPurseAmount);
-    }
+    note.check_limits()?;
     let entry = tally.admit(note)?;
 
     let mut updated = tally.clone();

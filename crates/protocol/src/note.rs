@@ -11,6 +11,7 @@ use crate::batch;
 use crate::certificate::PurseCertificate;
 use crate::crypto;
 use crate::ids::{AccountId, Hash256, Nonce, PurseId, UnixTime};
+use crate::purse::MAX_NOTES_PER_PURSE;
 use crate::reject::RejectReason;
 use crate::wire::{self, DecodeError, FieldError, Kind, Reader, Writer, field_rule};
 
@@ -142,6 +143,24 @@ impl PaymentNote {
         let f = &self.fields;
         if f.seq == 1 && (f.prev_hash != self.certificate.hash() || f.cumulative != f.amount) {
             return Err(RejectReason::BadChainStart);
+        }
+        Ok(())
+    }
+
+    /// The note within its purse's limits, in this order (the payee's checks 9 and 10, the
+    /// server's the same): amount within the per-payment cap (`over_payment_cap`), `seq` at most
+    /// [`MAX_NOTES_PER_PURSE`] (`over_note_limit`), cumulative within the purse amount
+    /// (`over_purse_amount`).
+    pub fn check_limits(&self) -> Result<(), RejectReason> {
+        let (f, cert) = (&self.fields, self.certificate.fields());
+        if f.amount > cert.per_payment_cap {
+            return Err(RejectReason::OverPaymentCap);
+        }
+        if f.seq > MAX_NOTES_PER_PURSE {
+            return Err(RejectReason::OverNoteLimit);
+        }
+        if f.cumulative > cert.amount {
+            return Err(RejectReason::OverPurseAmount);
         }
         Ok(())
     }

@@ -15,7 +15,6 @@ use crate::certificate::PurseCertificate;
 use crate::close::CloseStatement;
 use crate::ids::Hash256;
 use crate::note::PaymentNote;
-use crate::purse::MAX_NOTES_PER_PURSE;
 use crate::reject::RejectReason;
 
 /// Signed evidence that the purse's device broke the protocol.
@@ -117,9 +116,7 @@ pub fn settle_purse_prechecked(
     }
     // Chain consistency between neighbouring sequence numbers present: one proof for each note
     // that is inconsistent with some note of the other group, paired with the first such note.
-    for proof in broken_chains(&by_seq) {
-        out.fraud.push(proof);
-    }
+    out.fraud.extend(broken_chains(&by_seq));
     // Notes the close statement does not account for.
     if let Some(close) = close {
         let c = close.fields();
@@ -180,7 +177,7 @@ fn broken_chains(by_seq: &BTreeMap<u32, Vec<(Hash256, &PaymentNote)>>) -> Vec<Fr
 /// The checks a note must pass on its own to be payable, in order: it carries this purse's
 /// certificate (`wrong_purse`), its device signature (`bad_device_signature`), a first note
 /// links to the certificate (`bad_chain_start`), per-payment cap (`over_payment_cap`), `seq`
-/// at most [`MAX_NOTES_PER_PURSE`] (`over_note_limit`), cumulative within the purse
+/// at most [`crate::MAX_NOTES_PER_PURSE`] (`over_note_limit`), cumulative within the purse
 /// (`over_purse_amount`).
 pub fn check_note(certificate: &PurseCertificate, note: &PaymentNote) -> Result<(), RejectReason> {
     if note.certificate() != certificate {
@@ -202,17 +199,7 @@ fn check_note_prechecked(
         return Err(RejectReason::BadDeviceSignature);
     }
     note.check_chain_start()?;
-    let cert = certificate.fields();
-    if note.amount() > cert.per_payment_cap {
-        return Err(RejectReason::OverPaymentCap);
-    }
-    if note.seq() > MAX_NOTES_PER_PURSE {
-        return Err(RejectReason::OverNoteLimit);
-    }
-    if note.fields().cumulative > cert.amount {
-        return Err(RejectReason::OverPurseAmount);
-    }
-    Ok(())
+    note.check_limits()
 }
 
 fn entry(hash: Hash256, note: &PaymentNote) -> TallyEntry {
