@@ -262,16 +262,13 @@ pub struct Snapshot {
     pub states: Vec<StoredState>,
     /// Fingerprints of the purse's stored fraud proofs.
     pub proofs: HashSet<[u8; 32]>,
-    /// `stored` holds only the notes an upload needs ([`NotesNeeded`]), not every note of the
-    /// purse: how a revoked purse is read (docs/decisions/notes-per-purse.md, "Forks").
-    pub partial: bool,
+    /// `Some`: `stored` holds only the notes this upload needs, not every note of the purse: how
+    /// a revoked purse is read (docs/decisions/notes-per-purse.md, "Forks").
+    pub needed: Option<NotesNeeded>,
     /// In a partial snapshot that read only the oldest [`super::HELD_READ`] of more held notes: the
     /// last of them. Money reaching the payer pays held notes in upload order up to this one;
     /// the background pass pays the rest.
     pub release_until: Option<Hash256>,
-    /// In a partial snapshot: payees holding more notes of the purse than were read for them
-    /// ([`NotesNeeded::crowded`]).
-    pub crowded: HashSet<UserId>,
 }
 
 /// Which stored notes of a revoked purse an upload needs (docs/decisions/notes-per-purse.md,
@@ -294,8 +291,12 @@ pub struct NotesNeeded {
 }
 
 impl NotesNeeded {
-    /// What an upload of `batch` by `uploader` needs of `purse`.
-    pub fn of(batch: &[PaymentNote], purse: &Purse, uploader: UserId) -> NotesNeeded {
+    /// What an upload of `batch` by `uploader` needs of `purse` when the purse is revoked; `None`
+    /// when it is not (every stored note is read then).
+    pub fn for_upload(batch: &[PaymentNote], purse: &Purse, uploader: UserId) -> Option<NotesNeeded> {
+        if purse.state != PurseState::Revoked {
+            return None;
+        }
         let mut needed = NotesNeeded { uploader, payees: Vec::new(), hashes: Vec::new() };
         for note in batch.iter().filter(|n| n.purse_id() == purse.id) {
             needed.hashes.push(note.hash());
@@ -307,7 +308,7 @@ impl NotesNeeded {
         needed.payees.dedup();
         needed.hashes.sort_unstable();
         needed.hashes.dedup();
-        needed
+        Some(needed)
     }
 
     /// The payees of a partial read that hold more notes of the purse than were read for them:
@@ -533,6 +534,8 @@ pub fn plan_settlement(
         fraud_notes: HashMap<Hash256, &'static str>,
         /// Sequence numbers that have a stored note (or one stored by this upload).
         seqs: HashSet<u32>,
+        /// Of a partial snapshot: the payees holding more notes than were read for them.
+        crowded: HashSet<UserId>,
     }
     let mut works: HashMap<PurseId, Work> = HashMap::new();
     let mut changed: HashSet<PurseId> = HashSet::new();
@@ -563,6 +566,7 @@ pub fn plan_settlement(
                 rejected: settlement.rejected.iter().map(|(n, r)| (n.encode(), r.code())).collect(),
                 fraud_notes,
                 seqs: snap.stored.iter().map(PaymentNote::seq).collect(),
+                crowded: snap.needed.as_ref().map(|n| n.crowded(&snap.stored)).unwrap_or_default(),
             },
         );
     }
@@ -630,7 +634,7 @@ pub fn plan_settlement(
             // then proven), but only at a sequence number no stored note holds yet: one more at
             // a taken number proves nothing the stored one does not, and would let the payer
             // grow the notes every upload to the purse reads back (at most 1,000 this way).
-            if !snap.partial && work.seqs.insert(f.seq) {
+            if snap.needed.is_none() && work.seqs.insert(f.seq) {
                 changed.insert(pid);
                 work.stored.insert(hash, 0);
                 w.notes.push(insert);
@@ -640,7 +644,8 @@ pub fn plan_settlement(
         };
         // Of a revoked purse, only the payee's upload, or the payer's when the payee holds few
         // notes of it, is judged (`NotesNeeded`).
-        if snap.partial && payee.id != uploader && (owner.id != uploader || snap.crowded.contains(&payee.id)) {
+        let partial = snap.needed.is_some();
+        if partial && payee.id != uploader && (owner.id != uploader || work.crowded.contains(&payee.id)) {
             results.push(result(NoteStatus::Rejected, Some(super::PAYEE_MUST_UPLOAD), 0));
             continue;
         }
@@ -654,7 +659,7 @@ pub fn plan_settlement(
         };
         let due = admitted.due;
         // Held notes that this upload did not read come first for the payer's money.
-        let behind_held = snap.partial && snap.purse.notes_held > 0;
+        let behind_held = partial && snap.purse.notes_held > 0;
         let purse = &mut snap.purse;
         let from_reserve = due.min(purse.held().max(0));
         let rest = due - from_reserve;

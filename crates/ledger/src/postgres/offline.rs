@@ -189,30 +189,26 @@ async fn snapshots(
     batch: Option<(&[PaymentNote], UserId)>,
 ) -> Result<HashMap<PurseId, Snapshot>, LedgerError> {
     let keys: Vec<Vec<u8>> = purses.iter().map(|p| p.id.as_bytes().to_vec()).collect();
-    let partial = |p: &Purse| batch.is_some() && p.state == PurseState::Revoked;
     let mut map: HashMap<PurseId, Snapshot> = purses
         .into_iter()
         .map(|p| {
-            let partial = partial(&p);
+            let needed = batch.and_then(|(notes, uploader)| NotesNeeded::for_upload(notes, &p, uploader));
             let (stored, states, proofs) = (Vec::new(), Vec::new(), HashSet::new());
-            let crowded = HashSet::new();
-            (p.id, Snapshot { purse: p, stored, states, proofs, partial, release_until: None, crowded })
+            (p.id, Snapshot { purse: p, stored, states, proofs, needed, release_until: None })
         })
         .collect();
-    let full: Vec<Vec<u8>> = map.values().filter(|s| !s.partial).map(|s| s.purse.id.as_bytes().to_vec()).collect();
+    let full: Vec<Vec<u8>> =
+        map.values().filter(|s| s.needed.is_none()).map(|s| s.purse.id.as_bytes().to_vec()).collect();
     let mut rows = tx
         .query(
             "SELECT purse_id, encoded, from_payer, held, uploaded_by, hash FROM notes WHERE purse_id = ANY($1) ORDER BY upload_order",
             &[&full],
         )
         .await?;
-    let mut revoked: Vec<PurseId> = map.values().filter(|s| s.partial).map(|s| s.purse.id).collect();
+    let mut revoked: Vec<PurseId> = map.values().filter(|s| s.needed.is_some()).map(|s| s.purse.id).collect();
     revoked.sort_unstable();
-    let mut needs: HashMap<PurseId, NotesNeeded> = HashMap::new();
     for id in revoked {
-        let Some((notes, uploader)) = batch else { continue };
-        let Some(purse) = map.get(&id).map(|s| &s.purse) else { continue };
-        let needed = NotesNeeded::of(notes, purse, uploader);
+        let Some(needed) = map.get(&id).and_then(|s| s.needed.as_ref()) else { continue };
         let hashes: Vec<&[u8]> = needed.hashes.iter().map(|h| &h.as_bytes()[..]).collect();
         rows.extend(
             tx.query(
@@ -235,7 +231,6 @@ async fn snapshots(
             )
             .await?,
         );
-        needs.insert(id, needed);
         // More held notes than were read: money reaching the payer pays up to the last read.
         let held = tx
             .query(
@@ -264,11 +259,6 @@ async fn snapshots(
                 held: row.try_get(3)?,
                 uploaded_by: row.try_get(4)?,
             });
-        }
-    }
-    for (id, needed) in &needs {
-        if let Some(snap) = map.get_mut(id) {
-            snap.crowded = needed.crowded(&snap.stored);
         }
     }
     for row in tx.query("SELECT purse_id, fingerprint FROM fraud_proofs WHERE purse_id = ANY($1)", &[&keys]).await? {

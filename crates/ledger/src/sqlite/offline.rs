@@ -278,7 +278,7 @@ fn read_purse(conn: &Connection, id: PurseId) -> Result<Option<Purse>, LedgerErr
 
 /// The purse with every stored note (`needed` = `None`), or only the notes an upload needs
 /// (a revoked purse: [`NotesNeeded`]).
-fn snapshot(conn: &Connection, purse: Purse, needed: Option<&NotesNeeded>) -> Result<Snapshot, LedgerError> {
+fn snapshot(conn: &Connection, purse: Purse, needed: Option<NotesNeeded>) -> Result<Snapshot, LedgerError> {
     let id = purse.id;
     let mut stmt = conn.prepare_cached(if needed.is_some() {
         // Each part on an index, so that no part reads every note of the purse.
@@ -304,7 +304,7 @@ fn snapshot(conn: &Connection, purse: Purse, needed: Option<&NotesNeeded>) -> Re
             r.get::<_, Vec<u8>>(4)?,
         ))
     };
-    let rows: Vec<_> = match needed {
+    let rows: Vec<_> = match &needed {
         Some(n) => {
             let hashes: Vec<String> = n.hashes.iter().map(|h| h.to_hex()).collect();
             let hashes = serde_json::to_string(&hashes).map_err(|e| storage("hash list", e))?;
@@ -339,8 +339,7 @@ fn snapshot(conn: &Connection, purse: Purse, needed: Option<&NotesNeeded>) -> Re
         Some(_) => held_read_limit(conn, id)?,
         None => None,
     };
-    let crowded = needed.map(|n| n.crowded(&stored)).unwrap_or_default();
-    Ok(Snapshot { purse, stored, states, proofs, partial: needed.is_some(), release_until, crowded })
+    Ok(Snapshot { purse, stored, states, proofs, needed, release_until })
 }
 
 /// When a purse holds more than [`crate::offline::HELD_READ`] held notes: the hash of the last of the
@@ -657,8 +656,8 @@ fn settle_notes(
             && let Some(purse) = read_purse(conn, id)?
         {
             // A revoked purse is read in part (docs/decisions/notes-per-purse.md, "Forks").
-            let needed = (purse.state == PurseState::Revoked).then(|| NotesNeeded::of(notes, &purse, uploader));
-            snapshots.insert(id, snapshot(conn, purse, needed.as_ref())?);
+            let needed = NotesNeeded::for_upload(notes, &purse, uploader);
+            snapshots.insert(id, snapshot(conn, purse, needed)?);
         }
     }
     let settlements = plan::settle_all(&snapshots, notes, signature_ok)?;
