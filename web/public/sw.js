@@ -3,7 +3,7 @@
 // The asset list and version below are written by scripts/web-vendor (web/tools/stamp-sw.mjs).
 
 // BEGIN GENERATED
-const VERSION = "d5c2fbfcfa53c37b";
+const VERSION = "1935400b9a0951f5";
 const ASSETS = {
   "/": "sha256-hIV25eE6TW70pS03Qs7bTWi5FA2BBLPuvVMN34xjHY4=",
   "/app.css": "sha256-ll7wCJljqU8bVcWkH7Qzw5cgqSSqB2xDkKiJprZxYnA=",
@@ -27,7 +27,7 @@ const ASSETS = {
   "/js/offline/shop.js": "sha256-xbBpetSUSaRDrcyoSS3ACksV+7lsQs6gl6h0cDh1Xjo=",
   "/js/offline/sync.js": "sha256-WUYmhhX7juAGY+hBQqQS12zCNqmAeW7dptEqJ+pxPKE=",
   "/js/offline/takings.js": "sha256-nX0ulObCq4+AtT8Nhg55SXOG4p8YIEo4dAiESC//s10=",
-  "/js/offline/wallet.js": "sha256-d/RSxt4AmHahFnix+2xybRMlNERTR3ahSMe40oqRZg0=",
+  "/js/offline/wallet.js": "sha256-7opRIWjVE4LThNI5UT5vEFAalD5YuKq1n5YUQrdeBwQ=",
   "/js/pages/accept.js": "sha256-Wa5vIzt45xdISl866tcbyV5/at1Aiu2YOaXgTKMBz7s=",
   "/js/pages/account.js": "sha256-Jr2EP7uRfYyrm4+ElVm3i/a4q1DX2TEfhujDeEfi854=",
   "/js/pages/activity.js": "sha256-0WtHVpxxyxN2QUk+Xzx4R1aXNWbjizfAhc5jmtXie1w=",
@@ -38,7 +38,7 @@ const ASSETS = {
   "/js/pages/logout.js": "sha256-CziOd9kpJ7jxXmSW7dbNthTQmPSIoB3h8/o+bolDA0M=",
   "/js/pages/needs-login.js": "sha256-0ms9OXQQ8scRCQ5jCggmQ6vrizCUMW6Cbzh4mP0mdwc=",
   "/js/pages/note.js": "sha256-r+cLieNQOeAMvSOXbCJrpe0QaftMx5cokGsEmJmr5kg=",
-  "/js/pages/offline-home.js": "sha256-g2UEMACEy8rcdEeDjoZ000RgxX3hTw53vOzM+FUdzC4=",
+  "/js/pages/offline-home.js": "sha256-+zlfsQlH+eIh+I4Ix9PtIIUZ4rI/j3ZEmEoOdZWg+Qs=",
   "/js/pages/offline-off.js": "sha256-kHVgQ9Mz1NS5lm3PbNfsGgugPbP0Ksd6YPViDlB7LLY=",
   "/js/pages/pay-card.js": "sha256-8jYpiLqLMLaItO1P+z6Rg98HDPa6KWht9XV+8Fq0w2A=",
   "/js/pages/pay.js": "sha256-7SNNPt3+bTRLM9EBpfMgqHo5dGWx9w85ziux01rIZb4=",

@@ -123,6 +123,17 @@ test("a note the server refuses is listed with the reason in words and the code 
   assert.deepEqual(c.errors, []);
 });
 
+/** Pastes `requestText` on the Pay form: "Payment failed" with `reason`, before any confirmation. */
+async function refusedOnPayForm(requestText, reason) {
+  await c.page.goto(`${srv.url}/#/pay`);
+  await c.page.getByRole("heading", { name: "Pay", exact: true }).waitFor();
+  await c.page.getByRole("textbox", { name: "Payment request" }).fill(requestText);
+  await c.page.getByRole("button", { name: "Pay", exact: true }).click();
+  await c.page.getByRole("heading", { name: "Payment failed" }).waitFor();
+  assert.equal(await textOf(c.page, "failure-reason"), `Reason: ${reason}`);
+  assert.equal(await textOf(c.page, "result-summary"), "Nothing was paid.");
+}
+
 test("a request paid once is not paid again; its nonce with another amount is refused", async () => {
   // After the test above: online, 15.00 of the 200.00 purse paid.
   await c.page.goto(`${srv.url}/#/home`);
@@ -134,13 +145,7 @@ test("a request paid once is not paid again; its nonce with another amount is re
   assert.equal(await payDirectly(c.page, "carol", reused), `request_reused: ${REUSED_REQUEST}`);
 
   // Through the Pay form: refused before any confirmation, with the reason.
-  await c.page.goto(`${srv.url}/#/pay`);
-  await c.page.getByRole("heading", { name: "Pay", exact: true }).waitFor();
-  await c.page.getByRole("textbox", { name: "Payment request" }).fill(reused);
-  await c.page.getByRole("button", { name: "Pay", exact: true }).click();
-  await c.page.getByRole("heading", { name: "Payment failed" }).waitFor();
-  assert.equal(await textOf(c.page, "failure-reason"), `Reason: ${REUSED_REQUEST}`);
-  assert.equal(await textOf(c.page, "result-summary"), "Nothing was paid.");
+  await refusedOnPayForm(reused, REUSED_REQUEST);
 
   // One payment of 10.00, whatever was tried after it.
   await c.page.goto(`${srv.url}/#/home`);
@@ -162,13 +167,7 @@ test("a purse that made its last payment signs no more and says what to do", asy
   assert.match(PURSE_FULL, /made its 1,000 payments.*Close it and load a new one while online\.$/);
 
   // Through the Pay form: refused before any confirmation, with the same sentence.
-  await c.page.goto(`${srv.url}/#/pay`);
-  await c.page.getByRole("heading", { name: "Pay", exact: true }).waitFor();
-  await c.page.getByRole("textbox", { name: "Payment request" }).fill(more);
-  await c.page.getByRole("button", { name: "Pay", exact: true }).click();
-  await c.page.getByRole("heading", { name: "Payment failed" }).waitFor();
-  assert.equal(await textOf(c.page, "failure-reason"), `Reason: ${PURSE_FULL}`);
-  assert.equal(await textOf(c.page, "result-summary"), "Nothing was paid.");
+  await refusedOnPayForm(more, PURSE_FULL);
   const purse = await c.page.evaluate(async (handle) => (await (await import("/js/offline/db.js")).allFor("purses", handle))[0], "carol");
   assert.equal(purse.seq, 1000);
   await c.page.goto(`${srv.url}/#/home`);

@@ -508,30 +508,28 @@ pub fn generate() -> Value {
         Some("over_payment_cap"),
         "250.00 with a 200.00 cap",
     );
-    let past_limit = resign(&|f| {
-        f.seq = MAX_NOTES_PER_PURSE + 1;
-        f.prev_hash = Hash256::from_bytes([0x11; 32]);
-        f.cumulative = Amount::from_minor(100_000).unwrap_or_default();
-    });
-    out.push(
-        "note_over_note_limit",
-        &signed_note(&past_limit),
-        &note_ctx,
-        Some("over_note_limit"),
-        "note 1,001 of a purse, one past the most notes one purse may sign",
-    );
-    let at_limit = resign(&|f| {
-        f.seq = MAX_NOTES_PER_PURSE;
-        f.prev_hash = Hash256::from_bytes([0x11; 32]);
-        f.cumulative = Amount::from_minor(100_000).unwrap_or_default();
-    });
-    out.push(
-        "note_at_note_limit",
-        &signed_note(&at_limit),
-        &note_ctx,
-        None,
-        "note 1,000 of a purse, the last one it may sign, is accepted",
-    );
+    let limit_cases = [
+        (
+            MAX_NOTES_PER_PURSE + 1,
+            "note_over_note_limit",
+            Some("over_note_limit"),
+            "note 1,001 of a purse, one past the most notes one purse may sign",
+        ),
+        (
+            MAX_NOTES_PER_PURSE,
+            "note_at_note_limit",
+            None,
+            "note 1,000 of a purse, the last one it may sign, is accepted",
+        ),
+    ];
+    for (seq, name, reason, description) in limit_cases {
+        let late = resign(&|f| {
+            f.seq = seq;
+            f.prev_hash = Hash256::from_bytes([0x11; 32]);
+            f.cumulative = Amount::from_minor(100_000).unwrap_or_default();
+        });
+        out.push(name, &signed_note(&late), &note_ctx, reason, description);
+    }
     let over_purse = resign(&|f| {
         f.seq = 15;
         f.prev_hash = Hash256::from_bytes([0x11; 32]);

@@ -140,12 +140,15 @@ export async function choosePurse(handle, amount) {
   const active = await openPurses(handle);
   if (!active.length) throw new OfflineError("no_purse", NO_OPEN_PURSE);
   const fit = active.filter((p) => p.amount - p.spent >= amount && p.cap >= amount);
-  const notFull = fit.filter((p) => p.seq < MAX_NOTES_PER_PURSE);
+  const notFull = fit.filter((p) => !isFull(p));
   if (notFull.length) return notFull.sort((a, b) => a.validUntil - b.validUntil)[0];
   if (fit.length) throw new OfflineError("purse_full", PURSE_FULL);
   if (active.every((p) => p.cap < amount)) throw new OfflineError("over_payment_cap", "The amount is over your offline limit per payment.");
   throw new OfflineError("insufficient_offline", "Your offline purse does not hold enough for this payment.");
 }
+
+/** Has this purse record made the most payments one purse may make? */
+export const isFull = (purse) => purse.seq >= MAX_NOTES_PER_PURSE;
 
 /** Said when the only purses that could pay have made all the payments one purse may make. */
 export const PURSE_FULL = `Your offline purse has made its ${MAX_NOTES_PER_PURSE.toLocaleString("en")} payments, the most one purse may make. Close it and load a new one while online.`;
@@ -203,7 +206,7 @@ export async function signAndStore(handle, purse, payment, { earlier, stores = [
   // when the account is known; this holds even when it is not).
   if (cert.account === payment.payee) throw new OfflineError("own_request", OWN_REQUEST);
   if (cert.currency !== payment.currency) throw new OfflineError("wrong_currency", REASONS.wrong_currency);
-  if (purse.seq >= MAX_NOTES_PER_PURSE) throw new OfflineError("purse_full", PURSE_FULL);
+  if (isFull(purse)) throw new OfflineError("purse_full", PURSE_FULL);
   const key = await deviceKey(handle);
   const fields = {
     certificate: cert, seq: purse.seq + 1, prevHash: purse.lastHash, cumulative: purse.spent + payment.amount,

@@ -3,8 +3,7 @@
 // "Close offline purse").
 
 import { h, title } from "../ui.js";
-import { offlineBalance, openPurses, waiting, PURSE_FULL } from "../offline/wallet.js";
-import { MAX_NOTES_PER_PURSE } from "../protocol/accept.js";
+import { isFull, offlineBalance, openPurses, waiting, PURSE_FULL } from "../offline/wallet.js";
 import { closablePurses } from "../offline/close.js";
 import * as session from "../session.js";
 
@@ -25,7 +24,7 @@ export async function render(app) {
   const [offline, w, closable, open] = await Promise.all([offlineBalance(handle), waiting(handle), closablePurses(handle), openPurses(handle)]);
   // Money left only in purses that have made their last payment: say so before a payment fails.
   const withMoney = open.filter((p) => p.amount > p.spent);
-  const full = withMoney.length > 0 && withMoney.every((p) => p.seq >= MAX_NOTES_PER_PURSE);
+  const full = withMoney.length > 0 && withMoney.every(isFull);
   const cached = app.me ?? session.cachedMe(handle);
   const count = w.sent.length + w.received.length;
   return h("section", {},
