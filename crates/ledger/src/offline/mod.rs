@@ -38,6 +38,8 @@ pub(crate) mod certificates;
 pub(crate) mod held;
 pub(crate) mod payee_rules;
 pub(crate) mod plan;
+#[cfg(test)]
+mod read_equivalence;
 pub(crate) mod settle_events;
 pub(crate) mod signatures;
 pub(crate) mod stored_note;

@@ -3,9 +3,10 @@
 //! row to write: journal entries with their postings and hash-chain links, final balances, notes,
 //! purse updates, fraud proofs, revocations, freezes and live events ([`Writes`]).
 //!
-//! Settlement runs the protocol's `settle_purse` over *all* notes known for a purse (stored and
-//! new), so the rule lives in one place; purses are settled in parallel on all cores (the
-//! signature checks dominate), the money planning after that is sequential.
+//! Settlement runs the protocol's `settle_purse` over the stored notes a backend read for a
+//! purse ([`NotesRead`]: those that decide the upload's notes, which gives what every stored note
+//! would) and the new ones, so the rule lives in one place; the money planning after that is
+//! sequential.
 
 use std::collections::{HashMap, HashSet};
 
@@ -255,7 +256,8 @@ fn load_entry(
 #[derive(Debug, Clone)]
 pub struct Snapshot {
     pub purse: Purse,
-    /// Every note stored for the purse, oldest upload first.
+    /// The stored notes read for the purse ([`NotesRead`]: every one, or those the upload
+    /// needs), oldest upload first.
     pub stored: Vec<PaymentNote>,
     /// For each of `stored` (same order): what is recovered from the payer for it and still
     /// held on it.
@@ -269,6 +271,51 @@ pub struct Snapshot {
     /// last of them. Money reaching the payer pays held notes in upload order up to this one;
     /// the background pass pays the rest.
     pub release_until: Option<Hash256>,
+}
+
+/// Which stored notes of a purse an upload reads. Every note is read only to close a purse and
+/// for a purse that holds held notes; an upload to any other purse reads what decides its
+/// notes (docs/decisions/settlement-reads-neighbours.md), so that a purse's 1,000th note costs
+/// what its first did.
+#[derive(Debug, Clone)]
+pub enum NotesRead {
+    /// Every stored note.
+    All,
+    /// A purse never revoked and holding no held notes: for each sequence number of the batch,
+    /// the stored notes at it and at the nearest stored sequence number below and above it
+    /// (the only notes `settle_purse` can pair a new note with), and every stored note of each
+    /// payee the batch names (what the payee rules judge a note against).
+    Around { seqs: Vec<u32>, payees: Vec<UserId> },
+    /// A revoked purse: [`NotesNeeded`].
+    Revoked(NotesNeeded),
+}
+
+impl NotesRead {
+    /// What an upload of `batch` by `uploader` reads of `purse`.
+    pub fn for_upload(batch: &[PaymentNote], purse: &Purse, uploader: UserId) -> NotesRead {
+        if let Some(needed) = NotesNeeded::for_upload(batch, purse, uploader) {
+            return NotesRead::Revoked(needed);
+        }
+        if purse.notes_held > 0 {
+            return NotesRead::All;
+        }
+        let mine = batch.iter().filter(|n| n.purse_id() == purse.id);
+        let mut seqs: Vec<u32> = mine.clone().map(PaymentNote::seq).collect();
+        let mut payees: Vec<UserId> = mine.filter_map(|n| UserId::of_account(n.fields().payee)).collect();
+        seqs.sort_unstable();
+        seqs.dedup();
+        payees.sort_unstable();
+        payees.dedup();
+        NotesRead::Around { seqs, payees }
+    }
+
+    /// The [`Snapshot::needed`] of a snapshot read this way.
+    pub fn needed(self) -> Option<NotesNeeded> {
+        match self {
+            NotesRead::Revoked(needed) => Some(needed),
+            NotesRead::All | NotesRead::Around { .. } => None,
+        }
+    }
 }
 
 /// Which stored notes of a revoked purse an upload needs (docs/decisions/notes-per-purse.md,

@@ -22,7 +22,7 @@ use crate::offline::audit::{self, NoteAudit, PurseTotals};
 use crate::offline::certificates;
 use crate::offline::held::{self, HeldNote};
 use crate::offline::plan::{
-    self, Accounts, FRAUD_LOSS_ACCOUNT, LoadFacts, NotesNeeded, RESERVE_ACCOUNT, SettleInput, Snapshot, StoredState,
+    self, Accounts, FRAUD_LOSS_ACCOUNT, LoadFacts, NotesRead, RESERVE_ACCOUNT, SettleInput, Snapshot, StoredState,
     Writes,
 };
 use crate::offline::signatures;
@@ -181,30 +181,62 @@ async fn lock_purses(tx: &Transaction<'_>, ids: &[PurseId]) -> Result<Vec<Purse>
     tx.query(&sql, &[&keys]).await?.iter().map(to_purse).collect()
 }
 
-/// The purses with their stored notes and proof fingerprints. With `batch` (an upload), a
-/// revoked purse is read in part: only the notes that upload needs ([`NotesNeeded`]).
+/// The purses with their stored notes and proof fingerprints. With `batch` (an upload), only the
+/// notes that decide it are read ([`NotesRead`]); without, every note.
 async fn snapshots(
     tx: &Transaction<'_>,
     purses: Vec<Purse>,
     batch: Option<(&[PaymentNote], UserId)>,
 ) -> Result<HashMap<PurseId, Snapshot>, LedgerError> {
     let keys: Vec<Vec<u8>> = purses.iter().map(|p| p.id.as_bytes().to_vec()).collect();
-    let mut map: HashMap<PurseId, Snapshot> = purses
-        .into_iter()
-        .map(|p| {
-            let needed = batch.and_then(|(notes, uploader)| NotesNeeded::for_upload(notes, &p, uploader));
-            let (stored, states, proofs) = (Vec::new(), Vec::new(), HashSet::new());
-            (p.id, Snapshot { purse: p, stored, states, proofs, needed, release_until: None })
-        })
-        .collect();
-    let full: Vec<Vec<u8>> =
-        map.values().filter(|s| s.needed.is_none()).map(|s| s.purse.id.as_bytes().to_vec()).collect();
+    let mut full: Vec<Vec<u8>> = Vec::new();
+    // (purse, sequence number) and (purse, payee) pairs of the purses read around the batch.
+    let (mut seq_purses, mut seqs, mut payee_purses, mut payees) = (vec![], vec![], vec![], vec![]);
+    let mut map: HashMap<PurseId, Snapshot> = HashMap::with_capacity(purses.len());
+    for p in purses {
+        let read = batch.map_or(NotesRead::All, |(notes, uploader)| NotesRead::for_upload(notes, &p, uploader));
+        match &read {
+            NotesRead::All => full.push(p.id.as_bytes().to_vec()),
+            NotesRead::Around { seqs: s, payees: u } => {
+                for seq in s {
+                    seq_purses.push(p.id.as_bytes().to_vec());
+                    seqs.push(i64::from(*seq));
+                }
+                for payee in u {
+                    payee_purses.push(p.id.as_bytes().to_vec());
+                    payees.push(*payee);
+                }
+            }
+            NotesRead::Revoked(_) => {}
+        }
+        let (stored, states, proofs) = (Vec::new(), Vec::new(), HashSet::new());
+        map.insert(p.id, Snapshot { purse: p, stored, states, proofs, needed: read.needed(), release_until: None });
+    }
     let mut rows = tx
         .query(
             "SELECT purse_id, encoded, from_payer, held, uploaded_by, hash FROM notes WHERE purse_id = ANY($1) ORDER BY upload_order",
             &[&full],
         )
         .await?;
+    if !seqs.is_empty() {
+        // The notes at each sequence number and at its nearest stored neighbours (`max`/`min`
+        // are one index seek each), and each named payee's notes.
+        rows.extend(
+            tx.query(
+                "SELECT purse_id, encoded, from_payer, held, uploaded_by, hash FROM notes WHERE upload_order IN (
+                   SELECT n.upload_order FROM unnest($1::bytea[], $2::bigint[]) AS s(purse, seq)
+                     CROSS JOIN LATERAL (SELECT upload_order FROM notes WHERE purse_id = s.purse AND seq IN (
+                       s.seq,
+                       (SELECT max(seq) FROM notes WHERE purse_id = s.purse AND seq < s.seq),
+                       (SELECT min(seq) FROM notes WHERE purse_id = s.purse AND seq > s.seq))) AS n
+                   UNION SELECT n.upload_order FROM unnest($3::bytea[], $4::bigint[]) AS p(purse, payee)
+                     JOIN notes AS n ON n.purse_id = p.purse AND n.payee = p.payee)
+                 ORDER BY upload_order",
+                &[&seq_purses, &seqs, &payee_purses, &payees],
+            )
+            .await?,
+        );
+    }
     let mut revoked: Vec<PurseId> = map.values().filter(|s| s.needed.is_some()).map(|s| s.purse.id).collect();
     revoked.sort_unstable();
     for id in revoked {

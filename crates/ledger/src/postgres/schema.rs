@@ -120,6 +120,9 @@ const MIGRATIONS: &[&str] = &[
     //    also serves every look-up by purse, so it replaces that index.
     "CREATE INDEX notes_by_purse_payee ON notes (purse_id, payee);
      DROP INDEX notes_by_purse;",
+    // 9: notes by (purse, sequence number), for an upload's read of the notes around its own
+    //    (`NotesRead::Around`).
+    "CREATE INDEX notes_by_purse_seq ON notes (purse_id, seq);",
 ];
 
 /// The migration after which stored notes get their request nonce (`fill_note_nonces`).

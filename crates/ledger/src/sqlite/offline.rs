@@ -18,7 +18,7 @@ use crate::offline::audit::{self, NoteAudit, PurseTotals};
 use crate::offline::certificates;
 use crate::offline::held::{self, HeldNote};
 use crate::offline::plan::{
-    self, Accounts, FRAUD_LOSS_ACCOUNT, LoadFacts, NotesNeeded, RESERVE_ACCOUNT, SettleInput, Snapshot, StoredState,
+    self, Accounts, FRAUD_LOSS_ACCOUNT, LoadFacts, NotesRead, RESERVE_ACCOUNT, SettleInput, Snapshot, StoredState,
     Writes,
 };
 use crate::offline::signatures;
@@ -203,6 +203,12 @@ pub const NOTES_BY_PAYEE_MIGRATION: &str = r#"
     CREATE INDEX notes_by_purse_payee ON notes (purse_id, payee);
 "#;
 
+/// Schema 11: notes by (purse, sequence number), for an upload's read of the notes around its
+/// own ([`NotesRead::Around`]).
+pub const NOTES_BY_SEQ_MIGRATION: &str = r#"
+    CREATE INDEX notes_by_purse_seq ON notes (purse_id, seq);
+"#;
+
 /// Schema 6: each `offline_settle` journal entry names the note it pays (`HistoryItem::note`), so
 /// that devices match history entries to their notes exactly.
 pub const ENTRY_NOTE_MIGRATION: &str = r#"
@@ -276,21 +282,34 @@ fn read_purse(conn: &Connection, id: PurseId) -> Result<Option<Purse>, LedgerErr
     conn.prepare_cached(&sql)?.query_row([&id.as_bytes()[..]], purse_row).optional()?.map(to_purse).transpose()
 }
 
-/// The purse with every stored note (`needed` = `None`), or only the notes an upload needs
-/// (a revoked purse: [`NotesNeeded`]).
-fn snapshot(conn: &Connection, purse: Purse, needed: Option<NotesNeeded>) -> Result<Snapshot, LedgerError> {
+/// The purse with the stored notes `read` says (every one, or those an upload needs).
+fn snapshot(conn: &Connection, purse: Purse, read: NotesRead) -> Result<Snapshot, LedgerError> {
     let id = purse.id;
-    let mut stmt = conn.prepare_cached(if needed.is_some() {
+    let mut stmt = conn.prepare_cached(match &read {
+        NotesRead::All => "SELECT encoded, from_payer, held, uploaded_by, hash FROM notes WHERE purse_id = ?1 ORDER BY rowid",
+        // Each part on an index: the notes at each sequence number and its nearest stored
+        // neighbours (`max`/`min` are one index seek each), and each named payee's notes.
+        NotesRead::Around { .. } => {
+            "SELECT encoded, from_payer, held, uploaded_by, hash FROM notes WHERE rowid IN (
+                 SELECT n.rowid FROM json_each(?2) AS s JOIN notes AS n INDEXED BY notes_by_purse_seq
+                     ON n.purse_id = ?1 AND n.seq IN (
+                         s.value,
+                         (SELECT max(seq) FROM notes WHERE purse_id = ?1 AND seq < s.value),
+                         (SELECT min(seq) FROM notes WHERE purse_id = ?1 AND seq > s.value))
+                 UNION SELECT n.rowid FROM json_each(?3) AS p JOIN notes AS n INDEXED BY notes_by_purse_payee
+                     ON n.purse_id = ?1 AND n.payee = p.value)
+             ORDER BY rowid"
+        }
         // Each part on an index, so that no part reads every note of the purse.
-        "SELECT encoded, from_payer, held, uploaded_by, hash FROM notes WHERE rowid IN (
+        NotesRead::Revoked(_) => {
+            "SELECT encoded, from_payer, held, uploaded_by, hash FROM notes WHERE rowid IN (
              SELECT rowid FROM notes INDEXED BY notes_by_purse_payee WHERE purse_id = ?1 AND payee = ?2
              UNION SELECT rowid FROM notes WHERE purse_id = ?1 AND hash IN (SELECT unhex(value) FROM json_each(?3))
              UNION SELECT n.rowid FROM json_each(?4) AS p JOIN notes AS n ON n.rowid IN (
                  SELECT rowid FROM notes INDEXED BY notes_by_purse_payee WHERE purse_id = ?1 AND payee = p.value LIMIT ?5)
              UNION SELECT rowid FROM (SELECT rowid FROM notes WHERE purse_id = ?1 AND held > 0 ORDER BY rowid LIMIT ?6))
          ORDER BY rowid"
-    } else {
-        "SELECT encoded, from_payer, held, uploaded_by, hash FROM notes WHERE purse_id = ?1 ORDER BY rowid"
+        }
     })?;
     let mut restorer = Restorer::new(&purse.certificate);
     let mut stored = Vec::new();
@@ -304,22 +323,28 @@ fn snapshot(conn: &Connection, purse: Purse, needed: Option<NotesNeeded>) -> Res
             r.get::<_, Vec<u8>>(4)?,
         ))
     };
-    let rows: Vec<_> = match &needed {
-        Some(n) => {
+    let rows: Vec<_> = match &read {
+        NotesRead::All => stmt.query_map([&id.as_bytes()[..]], map_row)?.collect(),
+        NotesRead::Around { seqs, payees } => {
+            let args = rusqlite::params![
+                &id.as_bytes()[..],
+                json_list("sequence numbers", seqs)?,
+                json_list("payee list", payees)?
+            ];
+            stmt.query_map(args, map_row)?.collect()
+        }
+        NotesRead::Revoked(n) => {
             let hashes: Vec<String> = n.hashes.iter().map(|h| h.to_hex()).collect();
-            let hashes = serde_json::to_string(&hashes).map_err(|e| storage("hash list", e))?;
-            let payees = serde_json::to_string(&n.payees).map_err(|e| storage("payee list", e))?;
             let args = rusqlite::params![
                 &id.as_bytes()[..],
                 n.uploader,
-                hashes,
-                payees,
+                json_list("hash list", &hashes)?,
+                json_list("payee list", &n.payees)?,
                 crate::offline::NOTES_PER_PAYEE_READ + 1,
                 crate::offline::HELD_READ
             ];
             stmt.query_map(args, map_row)?.collect()
         }
-        None => stmt.query_map([&id.as_bytes()[..]], map_row)?.collect(),
     };
     for row in rows {
         let (bytes, from_payer, held, uploaded_by, hash) = row?;
@@ -335,11 +360,17 @@ fn snapshot(conn: &Connection, purse: Purse, needed: Option<NotesNeeded>) -> Res
             <[u8; 32]>::try_from(fp.as_slice()).map_err(|e| storage("proof fingerprint", e))
         })
         .collect::<Result<HashSet<_>, _>>()?;
+    let needed = read.needed();
     let release_until = match needed {
         Some(_) => held_read_limit(conn, id)?,
         None => None,
     };
     Ok(Snapshot { purse, stored, states, proofs, needed, release_until })
+}
+
+/// A list as the JSON array `json_each` reads.
+fn json_list<T: serde::Serialize>(what: &str, items: &[T]) -> Result<String, LedgerError> {
+    serde_json::to_string(items).map_err(|e| storage(what, e))
 }
 
 /// When a purse holds more than [`crate::offline::HELD_READ`] held notes: the hash of the last of the
@@ -655,9 +686,10 @@ fn settle_notes(
         if !snapshots.contains_key(&id)
             && let Some(purse) = read_purse(conn, id)?
         {
-            // A revoked purse is read in part (docs/decisions/notes-per-purse.md, "Forks").
-            let needed = NotesNeeded::for_upload(notes, &purse, uploader);
-            snapshots.insert(id, snapshot(conn, purse, needed)?);
+            // Only the notes that decide the upload (docs/decisions/settlement-reads-neighbours.md;
+            // a revoked purse: docs/decisions/notes-per-purse.md, "Forks").
+            let read = NotesRead::for_upload(notes, &purse, uploader);
+            snapshots.insert(id, snapshot(conn, purse, read)?);
         }
     }
     let settlements = plan::settle_all(&snapshots, notes, signature_ok)?;
@@ -772,7 +804,7 @@ fn close_purse(
         return Ok(outcome);
     }
     let purse = plan::check_close(read_purse(conn, close.fields().purse_id)?, user, close)?;
-    let mut snap = snapshot(conn, purse, None)?;
+    let mut snap = snapshot(conn, purse, NotesRead::All)?;
     let (owner, frozen) = user_ref(conn, user)?.ok_or(LedgerError::UnknownUser)?;
     let mut accounts = lock_accounts(conn, [RESERVE_ACCOUNT, owner.account_id])?;
     let mut ids = entry_ids(conn)?;

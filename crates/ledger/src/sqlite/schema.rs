@@ -33,6 +33,8 @@ const MIGRATIONS: &[Migration] = &[
     (RECEIPT_CARDS_MIGRATION, None),
     // 10: notes by (purse, payee), for the partial read of a revoked purse.
     (super::offline::NOTES_BY_PAYEE_MIGRATION, None),
+    // 11: notes by (purse, sequence number), for an upload's read of the notes around its own.
+    (super::offline::NOTES_BY_SEQ_MIGRATION, None),
 ];
 
 const RECEIPT_CARDS_MIGRATION: &str = "
