@@ -1,9 +1,10 @@
 //! An upload reads only the stored notes that decide it (docs/decisions/settlement-reads-neighbours.md):
-//! the notes at each of its sequence numbers and at the nearest stored numbers below and above,
-//! and every note of each payee it names. Each case hides a double spend where a narrower read
-//! would miss it (a neighbour several numbers away, a fork at the same number by another payee,
-//! a payee's note far down the chain), on a fresh SQLite file and a fresh PostgreSQL database,
-//! and checks that the fraud is still proven, the purse revoked, and the money as before.
+//! the notes at each of its sequence numbers and at the nearest stored numbers below and above;
+//! when those show a fraud, every note of the purse. Each case hides a double spend where a
+//! narrower read would miss it (a neighbour several numbers away, a fork at the same number by
+//! another payee, a payee's note far down the chain), on a fresh SQLite file and a fresh
+//! PostgreSQL database, and checks that the fraud is still proven, the purse revoked, and the
+//! money as before.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 #[macro_use]
@@ -114,7 +115,7 @@ async fn a_fork_for_another_payee_in_a_long_chain(fx: Fx) {
 /// Bob holds note 1 (200.00, the per-payment cap), Carol notes 2 to 20. The payer uploads a fork of note 20 made out
 /// to Bob, as if note 1 had never been spent (19.00 before it): an honest payee holding note 1
 /// could not accept it, so it is refused and nothing moves, though neither neighbour of number
-/// 20 is Bob's.
+/// 20 is Bob's (the fork found among the neighbours makes the upload read every note).
 async fn the_payees_notes_far_down_the_chain_still_judge(fx: Fx) {
     let alice = fx.user("alice", P).await;
     let bob = fx.user("bob", 0).await;

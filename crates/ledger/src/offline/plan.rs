@@ -267,25 +267,29 @@ pub struct Snapshot {
     /// `Some`: `stored` holds only the notes this upload needs, not every note of the purse: how
     /// a revoked purse is read (docs/decisions/notes-per-purse.md, "Forks").
     pub needed: Option<NotesNeeded>,
+    /// Read around the batch ([`NotesRead::Around`]): `stored` holds the notes next to the
+    /// batch's, which decide it unless its settlement finds a fraud ([`read_in_full`]).
+    pub around: bool,
     /// In a partial snapshot that read only the oldest [`super::HELD_READ`] of more held notes: the
     /// last of them. Money reaching the payer pays held notes in upload order up to this one;
     /// the background pass pays the rest.
     pub release_until: Option<Hash256>,
 }
 
-/// Which stored notes of a purse an upload reads. Every note is read only to close a purse and
-/// for a purse that holds held notes; an upload to any other purse reads what decides its
-/// notes (docs/decisions/settlement-reads-neighbours.md), so that a purse's 1,000th note costs
-/// what its first did.
+/// Which stored notes of a purse an upload reads. Every note is read only to close a purse, for
+/// a purse that holds held notes, and when the notes read show a fraud; an upload to any other
+/// purse reads what decides its notes (docs/decisions/settlement-reads-neighbours.md), so that a
+/// purse's 1,000th note costs what its first did.
 #[derive(Debug, Clone)]
 pub enum NotesRead {
     /// Every stored note.
     All,
     /// A purse never revoked and holding no held notes: for each sequence number of the batch,
-    /// the stored notes at it and at the nearest stored sequence number below and above it
-    /// (the only notes `settle_purse` can pair a new note with), and every stored note of each
-    /// payee the batch names (what the payee rules judge a note against).
-    Around { seqs: Vec<u32>, payees: Vec<UserId> },
+    /// the stored notes at it and at the nearest stored sequence number below and above it (the
+    /// only notes `settle_purse` can pair a new note with). If the settlement over them finds a
+    /// fraud, the purse is read again in full and settled again ([`read_in_full`]): the payee
+    /// rules then need every note of the payee.
+    Around { seqs: Vec<u32> },
     /// A revoked purse: [`NotesNeeded`].
     Revoked(NotesNeeded),
 }
@@ -299,23 +303,35 @@ impl NotesRead {
         if purse.notes_held > 0 {
             return NotesRead::All;
         }
-        let mine = batch.iter().filter(|n| n.purse_id() == purse.id);
-        let mut seqs: Vec<u32> = mine.clone().map(PaymentNote::seq).collect();
-        let mut payees: Vec<UserId> = mine.filter_map(|n| UserId::of_account(n.fields().payee)).collect();
+        let mut seqs: Vec<u32> = batch.iter().filter(|n| n.purse_id() == purse.id).map(PaymentNote::seq).collect();
         seqs.sort_unstable();
         seqs.dedup();
-        payees.sort_unstable();
-        payees.dedup();
-        NotesRead::Around { seqs, payees }
+        NotesRead::Around { seqs }
     }
 
     /// The [`Snapshot::needed`] of a snapshot read this way.
-    pub fn needed(self) -> Option<NotesNeeded> {
+    pub fn needed(&self) -> Option<NotesNeeded> {
         match self {
-            NotesRead::Revoked(needed) => Some(needed),
+            NotesRead::Revoked(needed) => Some(needed.clone()),
             NotesRead::All | NotesRead::Around { .. } => None,
         }
     }
+}
+
+/// The purses read around the batch ([`NotesRead::Around`]) whose settlement found a fraud: the
+/// backend reads them again in full and settles again before planning, so that the payee rules
+/// judge the notes of this upload against every note of their payees.
+pub fn read_in_full(
+    snapshots: &HashMap<PurseId, Snapshot>,
+    settlements: &HashMap<PurseId, Settlement>,
+) -> Vec<PurseId> {
+    let mut ids: Vec<PurseId> = settlements
+        .iter()
+        .filter(|(id, s)| !s.fraud.is_empty() && snapshots.get(id).is_some_and(|snap| snap.around))
+        .map(|(id, _)| *id)
+        .collect();
+    ids.sort_unstable();
+    ids
 }
 
 /// Which stored notes of a revoked purse an upload needs (docs/decisions/notes-per-purse.md,

@@ -190,27 +190,24 @@ async fn snapshots(
 ) -> Result<HashMap<PurseId, Snapshot>, LedgerError> {
     let keys: Vec<Vec<u8>> = purses.iter().map(|p| p.id.as_bytes().to_vec()).collect();
     let mut full: Vec<Vec<u8>> = Vec::new();
-    // (purse, sequence number) and (purse, payee) pairs of the purses read around the batch.
-    let (mut seq_purses, mut seqs, mut payee_purses, mut payees) = (vec![], vec![], vec![], vec![]);
+    // The (purse, sequence number) pairs of the purses read around the batch.
+    let (mut seq_purses, mut seqs) = (vec![], vec![]);
     let mut map: HashMap<PurseId, Snapshot> = HashMap::with_capacity(purses.len());
     for p in purses {
         let read = batch.map_or(NotesRead::All, |(notes, uploader)| NotesRead::for_upload(notes, &p, uploader));
         match &read {
             NotesRead::All => full.push(p.id.as_bytes().to_vec()),
-            NotesRead::Around { seqs: s, payees: u } => {
+            NotesRead::Around { seqs: s } => {
                 for seq in s {
                     seq_purses.push(p.id.as_bytes().to_vec());
                     seqs.push(i64::from(*seq));
-                }
-                for payee in u {
-                    payee_purses.push(p.id.as_bytes().to_vec());
-                    payees.push(*payee);
                 }
             }
             NotesRead::Revoked(_) => {}
         }
         let (stored, states, proofs) = (Vec::new(), Vec::new(), HashSet::new());
-        map.insert(p.id, Snapshot { purse: p, stored, states, proofs, needed: read.needed(), release_until: None });
+        let (needed, around) = (read.needed(), matches!(read, NotesRead::Around { .. }));
+        map.insert(p.id, Snapshot { purse: p, stored, states, proofs, needed, around, release_until: None });
     }
     let mut rows = tx
         .query(
@@ -220,7 +217,7 @@ async fn snapshots(
         .await?;
     if !seqs.is_empty() {
         // The notes at each sequence number and at its nearest stored neighbours (`max`/`min`
-        // are one index seek each), and each named payee's notes.
+        // are one index seek each).
         rows.extend(
             tx.query(
                 "SELECT purse_id, encoded, from_payer, held, uploaded_by, hash FROM notes WHERE upload_order IN (
@@ -228,11 +225,9 @@ async fn snapshots(
                      CROSS JOIN LATERAL (SELECT upload_order FROM notes WHERE purse_id = s.purse AND seq IN (
                        s.seq,
                        (SELECT max(seq) FROM notes WHERE purse_id = s.purse AND seq < s.seq),
-                       (SELECT min(seq) FROM notes WHERE purse_id = s.purse AND seq > s.seq))) AS n
-                   UNION SELECT n.upload_order FROM unnest($3::bytea[], $4::bigint[]) AS p(purse, payee)
-                     JOIN notes AS n ON n.purse_id = p.purse AND n.payee = p.payee)
+                       (SELECT min(seq) FROM notes WHERE purse_id = s.purse AND seq > s.seq))) AS n)
                  ORDER BY upload_order",
-                &[&seq_purses, &seqs, &payee_purses, &payees],
+                &[&seq_purses, &seqs],
             )
             .await?,
         );
@@ -710,7 +705,13 @@ async fn settle_notes(
         let ids: Vec<PurseId> = notes.iter().map(PaymentNote::purse_id).collect();
         let purses = lock_purses(&tx, &ids).await?;
         let mut snaps = snapshots(&tx, purses, Some((&notes, uploader))).await?;
-        let settlements = plan::settle_all(&snaps, &notes, &signature_ok)?;
+        let mut settlements = plan::settle_all(&snaps, &notes, &signature_ok)?;
+        let again = plan::read_in_full(&snaps, &settlements);
+        if !again.is_empty() {
+            let purses: Vec<Purse> = again.iter().filter_map(|id| snaps.remove(id)).map(|s| s.purse).collect();
+            snaps.extend(snapshots(&tx, purses, None).await?);
+            settlements = plan::settle_all(&snaps, &notes, &signature_ok)?;
+        }
         let wanted = plan::users_wanted(&snaps, &notes);
         let users = users(&tx, &wanted).await?;
         let mut accounts = lock_accounts(

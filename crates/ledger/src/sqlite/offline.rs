@@ -287,17 +287,15 @@ fn snapshot(conn: &Connection, purse: Purse, read: NotesRead) -> Result<Snapshot
     let id = purse.id;
     let mut stmt = conn.prepare_cached(match &read {
         NotesRead::All => "SELECT encoded, from_payer, held, uploaded_by, hash FROM notes WHERE purse_id = ?1 ORDER BY rowid",
-        // Each part on an index: the notes at each sequence number and its nearest stored
-        // neighbours (`max`/`min` are one index seek each), and each named payee's notes.
+        // The notes at each sequence number and at its nearest stored neighbours (`max`/`min`
+        // are one index seek each).
         NotesRead::Around { .. } => {
             "SELECT encoded, from_payer, held, uploaded_by, hash FROM notes WHERE rowid IN (
                  SELECT n.rowid FROM json_each(?2) AS s JOIN notes AS n INDEXED BY notes_by_purse_seq
                      ON n.purse_id = ?1 AND n.seq IN (
                          s.value,
                          (SELECT max(seq) FROM notes WHERE purse_id = ?1 AND seq < s.value),
-                         (SELECT min(seq) FROM notes WHERE purse_id = ?1 AND seq > s.value))
-                 UNION SELECT n.rowid FROM json_each(?3) AS p JOIN notes AS n INDEXED BY notes_by_purse_payee
-                     ON n.purse_id = ?1 AND n.payee = p.value)
+                         (SELECT min(seq) FROM notes WHERE purse_id = ?1 AND seq > s.value)))
              ORDER BY rowid"
         }
         // Each part on an index, so that no part reads every note of the purse.
@@ -325,12 +323,8 @@ fn snapshot(conn: &Connection, purse: Purse, read: NotesRead) -> Result<Snapshot
     };
     let rows: Vec<_> = match &read {
         NotesRead::All => stmt.query_map([&id.as_bytes()[..]], map_row)?.collect(),
-        NotesRead::Around { seqs, payees } => {
-            let args = rusqlite::params![
-                &id.as_bytes()[..],
-                json_list("sequence numbers", seqs)?,
-                json_list("payee list", payees)?
-            ];
+        NotesRead::Around { seqs } => {
+            let args = rusqlite::params![&id.as_bytes()[..], json_list("sequence numbers", seqs)?];
             stmt.query_map(args, map_row)?.collect()
         }
         NotesRead::Revoked(n) => {
@@ -365,7 +359,8 @@ fn snapshot(conn: &Connection, purse: Purse, read: NotesRead) -> Result<Snapshot
         Some(_) => held_read_limit(conn, id)?,
         None => None,
     };
-    Ok(Snapshot { purse, stored, states, proofs, needed, release_until })
+    let around = matches!(read, NotesRead::Around { .. });
+    Ok(Snapshot { purse, stored, states, proofs, needed, around, release_until })
 }
 
 /// A list as the JSON array `json_each` reads.
@@ -692,7 +687,16 @@ fn settle_notes(
             snapshots.insert(id, snapshot(conn, purse, read)?);
         }
     }
-    let settlements = plan::settle_all(&snapshots, notes, signature_ok)?;
+    let mut settlements = plan::settle_all(&snapshots, notes, signature_ok)?;
+    let again = plan::read_in_full(&snapshots, &settlements);
+    if !again.is_empty() {
+        for id in again {
+            if let Some(purse) = snapshots.remove(&id).map(|s| s.purse) {
+                snapshots.insert(id, snapshot(conn, purse, NotesRead::All)?);
+            }
+        }
+        settlements = plan::settle_all(&snapshots, notes, signature_ok)?;
+    }
     let mut wanted = plan::users_wanted(&snapshots, notes);
     wanted.sort_unstable();
     wanted.dedup();
