@@ -216,17 +216,18 @@ async fn snapshots(
         )
         .await?;
     if !seqs.is_empty() {
-        // The notes at each sequence number and at its nearest stored neighbours (`max`/`min`
-        // are one index seek each).
+        // The notes at each sequence number and at its nearest stored neighbours: the numbers
+        // first (`max`/`min` are one index seek each), then the notes at them.
         rows.extend(
             tx.query(
-                "SELECT purse_id, encoded, from_payer, held, uploaded_by, hash FROM notes WHERE upload_order IN (
-                   SELECT n.upload_order FROM unnest($1::bytea[], $2::bigint[]) AS s(purse, seq)
-                     CROSS JOIN LATERAL (SELECT upload_order FROM notes WHERE purse_id = s.purse AND seq IN (
-                       s.seq,
-                       (SELECT max(seq) FROM notes WHERE purse_id = s.purse AND seq < s.seq),
-                       (SELECT min(seq) FROM notes WHERE purse_id = s.purse AND seq > s.seq))) AS n)
-                 ORDER BY upload_order",
+                "SELECT n.purse_id, n.encoded, n.from_payer, n.held, n.uploaded_by, n.hash FROM (
+                   SELECT s.purse, s.seq FROM unnest($1::bytea[], $2::bigint[]) AS s(purse, seq)
+                   UNION SELECT s.purse, (SELECT max(seq) FROM notes WHERE purse_id = s.purse AND seq < s.seq)
+                     FROM unnest($1::bytea[], $2::bigint[]) AS s(purse, seq)
+                   UNION SELECT s.purse, (SELECT min(seq) FROM notes WHERE purse_id = s.purse AND seq > s.seq)
+                     FROM unnest($1::bytea[], $2::bigint[]) AS s(purse, seq)
+                 ) AS wanted JOIN notes AS n ON n.purse_id = wanted.purse AND n.seq = wanted.seq
+                 ORDER BY n.upload_order",
                 &[&seq_purses, &seqs],
             )
             .await?,

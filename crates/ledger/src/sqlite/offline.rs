@@ -287,17 +287,7 @@ fn snapshot(conn: &Connection, purse: Purse, read: NotesRead) -> Result<Snapshot
     let id = purse.id;
     let mut stmt = conn.prepare_cached(match &read {
         NotesRead::All => "SELECT encoded, from_payer, held, uploaded_by, hash FROM notes WHERE purse_id = ?1 ORDER BY rowid",
-        // The notes at each sequence number and at its nearest stored neighbours (`max`/`min`
-        // are one index seek each).
-        NotesRead::Around { .. } => {
-            "SELECT encoded, from_payer, held, uploaded_by, hash FROM notes WHERE rowid IN (
-                 SELECT n.rowid FROM json_each(?2) AS s JOIN notes AS n INDEXED BY notes_by_purse_seq
-                     ON n.purse_id = ?1 AND n.seq IN (
-                         s.value,
-                         (SELECT max(seq) FROM notes WHERE purse_id = ?1 AND seq < s.value),
-                         (SELECT min(seq) FROM notes WHERE purse_id = ?1 AND seq > s.value)))
-             ORDER BY rowid"
-        }
+        NotesRead::Around { .. } => AROUND_SQL,
         // Each part on an index, so that no part reads every note of the purse.
         NotesRead::Revoked(_) => {
             "SELECT encoded, from_payer, held, uploaded_by, hash FROM notes WHERE rowid IN (
@@ -362,6 +352,17 @@ fn snapshot(conn: &Connection, purse: Purse, read: NotesRead) -> Result<Snapshot
     let around = matches!(read, NotesRead::Around { .. });
     Ok(Snapshot { purse, stored, states, proofs, needed, around, release_until })
 }
+
+/// The notes of purse `?1` at each sequence number of the JSON array `?2` and at its nearest
+/// stored neighbours ([`NotesRead::Around`]): the numbers first (`max`/`min` are one index seek
+/// each), then the notes at them, so that neither step reads the purse's other notes (the test
+/// `reading_around_seeks_the_index` checks the plan).
+pub(crate) const AROUND_SQL: &str = "SELECT n.encoded, n.from_payer, n.held, n.uploaded_by, n.hash FROM (
+        SELECT value AS seq FROM json_each(?2)
+        UNION SELECT (SELECT max(seq) FROM notes WHERE purse_id = ?1 AND seq < j.value) FROM json_each(?2) AS j
+        UNION SELECT (SELECT min(seq) FROM notes WHERE purse_id = ?1 AND seq > j.value) FROM json_each(?2) AS j
+    ) AS wanted CROSS JOIN notes AS n INDEXED BY notes_by_purse_seq ON n.purse_id = ?1 AND n.seq = wanted.seq
+    ORDER BY n.rowid";
 
 /// A list as the JSON array `json_each` reads.
 fn json_list<T: serde::Serialize>(what: &str, items: &[T]) -> Result<String, LedgerError> {

@@ -292,6 +292,27 @@ mod tests {
         assert_eq!(version, MIGRATIONS.len() as i64);
     }
 
+    /// Schema 11: an upload's read of the notes around its own seeks the (purse, sequence number)
+    /// index for each number and its neighbours; no step walks the purse's notes (an earlier
+    /// form of the query read every note of the purse once per number, and cost grew with them).
+    #[test]
+    fn reading_around_seeks_the_index() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        super::migrate(&mut conn).unwrap();
+        let plan: Vec<String> = conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {}", super::super::offline::AROUND_SQL))
+            .unwrap()
+            .query_map(rusqlite::params![&[9u8; 16][..], "[1, 2]"], |r| r.get(3))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let on_notes: Vec<&String> = plan.iter().filter(|step| step.contains("notes")).collect();
+        assert_eq!(on_notes.len(), 3, "{plan:#?}");
+        for (step, seek) in on_notes.iter().zip(["seq<?", "seq>?", "seq=?"]) {
+            assert!(step.starts_with("SEARCH") && step.contains(&format!("(purse_id=? AND {seek})")), "{plan:#?}");
+        }
+    }
+
     /// Schema 8: failure rows written before it may be forgotten a day after their last failure,
     /// or when their lock ends if that is later; the pruning query uses the new index.
     #[test]
