@@ -284,7 +284,8 @@ pub struct Snapshot {
 pub enum NotesRead {
     /// Every stored note.
     All,
-    /// A purse never revoked and holding no held notes: for each sequence number of the batch,
+    /// A purse never revoked and holding no held notes, with at most [`AROUND_MAX`] of its notes
+    /// in the batch: for each sequence number of the batch,
     /// the stored notes at it and at the nearest stored sequence number below and above it (the
     /// only notes `settle_purse` can pair a new note with). If the settlement over them finds a
     /// fraud, the purse is read again in full and settled again ([`read_in_full`]): the payee
@@ -306,6 +307,9 @@ impl NotesRead {
         let mut seqs: Vec<u32> = batch.iter().filter(|n| n.purse_id() == purse.id).map(PaymentNote::seq).collect();
         seqs.sort_unstable();
         seqs.dedup();
+        if seqs.len() > AROUND_MAX {
+            return NotesRead::All;
+        }
         NotesRead::Around { seqs }
     }
 
@@ -317,6 +321,13 @@ impl NotesRead {
         }
     }
 }
+
+/// The most sequence numbers of one purse an upload reads around ([`NotesRead::Around`]); with
+/// more, it reads the purse's notes in full (at most [`offpay_protocol::MAX_NOTES_PER_PURSE`] of
+/// a purse never revoked). Three index seeks per number cost more than reading a purse whose
+/// notes arrive in large batches: `settle_bench` (batches of 100 notes per purse) ran 10 to 25%
+/// slower with every batch read around (docs/PERFORMANCE.md).
+pub const AROUND_MAX: usize = 16;
 
 /// The purses read around the batch ([`NotesRead::Around`]) whose settlement found a fraud: the
 /// backend reads them again in full and settles again before planning, so that the payee rules
