@@ -46,6 +46,22 @@ fn paid(results: &[NoteResult]) -> u64 {
     results.iter().map(|r| r.amount).sum()
 }
 
+/// Alice (the payer, with a purse of `P` loaded on her phone) and two payees.
+struct Parties {
+    alice: User,
+    bob: User,
+    carol: User,
+    cert: offpay_protocol::PurseCertificate,
+}
+
+async fn parties(fx: &Fx) -> Parties {
+    let alice = fx.user("alice", P).await;
+    let bob = fx.user("bob", 0).await;
+    let carol = fx.user("carol", 0).await;
+    let cert = fx.load(&alice, &signing_key("alice-phone"), P, 3 * DAY, "purse").await;
+    Parties { alice, bob, carol, cert }
+}
+
 async fn proofs(fx: &Fx) -> Vec<String> {
     fx.off().fraud_proofs(100).await.unwrap().into_iter().map(|p| p.kind).collect()
 }
@@ -55,10 +71,7 @@ async fn proofs(fx: &Fx) -> Vec<String> {
 /// so the two cannot be one chain. No stored note is at 6 or 8: only the nearest stored number
 /// below (3) shows it (note 12 above, with 11.00 before it, agrees with the fake).
 async fn a_neighbour_several_numbers_away_proves_the_gap(fx: Fx) {
-    let alice = fx.user("alice", P).await;
-    let bob = fx.user("bob", 0).await;
-    let carol = fx.user("carol", 0).await;
-    let cert = fx.load(&alice, &signing_key("alice-phone"), P, 3 * DAY, "purse-gap").await;
+    let Parties { alice, bob, carol, cert } = parties(&fx).await;
     let chain = honest_chain(&cert, &bob, 12);
     let results = fx.settle(&bob, &[chain[2].clone(), chain[11].clone()], NOW).await;
     assert_eq!(statuses(&results), vec![(NoteStatus::Settled, None, NOTE); 2]);
@@ -78,10 +91,7 @@ async fn a_neighbour_several_numbers_away_proves_the_gap(fx: Fx) {
 /// The nearest stored number above, far away: note 15 is stored (14.00 before it); a note
 /// numbered 2 claiming 14.00 spent by itself cannot come before it.
 async fn a_later_neighbour_far_above_proves_the_gap(fx: Fx) {
-    let alice = fx.user("alice", P).await;
-    let bob = fx.user("bob", 0).await;
-    let carol = fx.user("carol", 0).await;
-    let cert = fx.load(&alice, &signing_key("alice-phone"), P, 3 * DAY, "purse-above").await;
+    let Parties { bob, carol, cert, .. } = parties(&fx).await;
     let chain = honest_chain(&cert, &bob, 15);
     assert_eq!(paid(&fx.settle(&bob, &[chain[14].clone()], NOW).await), NOTE);
     let fake = forged(&cert, &carol, 2, 14 * NOTE, "above");
@@ -95,10 +105,7 @@ async fn a_later_neighbour_far_above_proves_the_gap(fx: Fx) {
 /// A fork at a number another payee's note holds, in the middle of a long stored chain: the
 /// fork is proven (`same_sequence`), however many notes the purse has.
 async fn a_fork_for_another_payee_in_a_long_chain(fx: Fx) {
-    let alice = fx.user("alice", P).await;
-    let bob = fx.user("bob", 0).await;
-    let carol = fx.user("carol", 0).await;
-    let cert = fx.load(&alice, &signing_key("alice-phone"), P, 3 * DAY, "purse-fork").await;
+    let Parties { bob, carol, cert, .. } = parties(&fx).await;
     let chain = honest_chain(&cert, &bob, 300);
     assert_eq!(paid(&fx.settle(&bob, &chain, NOW).await), 300 * NOTE);
     // Carol gets a note numbered 150 that spends as the real one did, to her.
@@ -117,11 +124,8 @@ async fn a_fork_for_another_payee_in_a_long_chain(fx: Fx) {
 /// could not accept it, so it is refused and nothing moves, though neither neighbour of number
 /// 20 is Bob's (the fork found among the neighbours makes the upload read every note).
 async fn the_payees_notes_far_down_the_chain_still_judge(fx: Fx) {
-    let alice = fx.user("alice", P).await;
-    let bob = fx.user("bob", 0).await;
-    let carol = fx.user("carol", 0).await;
+    let Parties { alice, bob, carol, cert } = parties(&fx).await;
     let device = signing_key("alice-phone");
-    let cert = fx.load(&alice, &device, P, 3 * DAY, "purse-payee").await;
     let mut chain = Chain::new(&cert, &device);
     let first = chain.pay(&bob, 20_000, "bob-1");
     let rest: Vec<PaymentNote> = (2..=20).map(|i| chain.pay(&carol, NOTE, &format!("carol-{i}"))).collect();
