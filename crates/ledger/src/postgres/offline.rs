@@ -188,7 +188,6 @@ async fn snapshots(
     purses: Vec<Purse>,
     batch: Option<(&[PaymentNote], UserId)>,
 ) -> Result<HashMap<PurseId, Snapshot>, LedgerError> {
-    let keys: Vec<Vec<u8>> = purses.iter().map(|p| p.id.as_bytes().to_vec()).collect();
     let mut full: Vec<Vec<u8>> = Vec::new();
     // The (purse, sequence number) pairs of the purses read around the batch.
     let (mut seq_purses, mut seqs) = (vec![], vec![]);
@@ -209,12 +208,16 @@ async fn snapshots(
         let (needed, around) = (read.needed(), matches!(read, NotesRead::Around { .. }));
         map.insert(p.id, Snapshot { purse: p, stored, states, proofs, needed, around, release_until: None });
     }
-    let mut rows = tx
-        .query(
-            "SELECT purse_id, encoded, from_payer, held, uploaded_by, hash FROM notes WHERE purse_id = ANY($1) ORDER BY upload_order",
-            &[&full],
-        )
-        .await?;
+    // Each read only when some purse needs it: every query is a round trip.
+    let mut rows = Vec::new();
+    if !full.is_empty() {
+        rows = tx
+            .query(
+                "SELECT purse_id, encoded, from_payer, held, uploaded_by, hash FROM notes WHERE purse_id = ANY($1) ORDER BY upload_order",
+                &[&full],
+            )
+            .await?;
+    }
     if !seqs.is_empty() {
         // The notes at each sequence number and at its nearest stored neighbours: the numbers
         // first (`max`/`min` are one index seek each), then the notes at them.
@@ -289,7 +292,15 @@ async fn snapshots(
             });
         }
     }
-    for row in tx.query("SELECT purse_id, fingerprint FROM fraud_proofs WHERE purse_id = ANY($1)", &[&keys]).await? {
+    // Every fraud proof revokes its purse in the same transaction, so only a revoked purse has any.
+    let revoked: Vec<Vec<u8>> =
+        map.values().filter(|s| s.purse.state == PurseState::Revoked).map(|s| s.purse.id.as_bytes().to_vec()).collect();
+    let mut proofs = Vec::new();
+    if !revoked.is_empty() {
+        proofs =
+            tx.query("SELECT purse_id, fingerprint FROM fraud_proofs WHERE purse_id = ANY($1)", &[&revoked]).await?;
+    }
+    for row in proofs {
         let id = purse_id_of(&row.try_get::<_, Vec<u8>>(0)?)?;
         let fp: Vec<u8> = row.try_get(1)?;
         let fp: [u8; 32] = fp.as_slice().try_into().map_err(|e| storage("proof fingerprint", e))?;

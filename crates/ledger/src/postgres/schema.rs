@@ -121,8 +121,9 @@ const MIGRATIONS: &[&str] = &[
     "CREATE INDEX notes_by_purse_payee ON notes (purse_id, payee);
      DROP INDEX notes_by_purse;",
     // 9: notes by (purse, sequence number), for an upload's read of the notes around its own
-    //    (`NotesRead::Around`).
-    "CREATE INDEX notes_by_purse_seq ON notes (purse_id, seq);",
+    //    (`NotesRead::Around`); fraud proofs by purse, for the read of a revoked purse's proofs.
+    "CREATE INDEX notes_by_purse_seq ON notes (purse_id, seq);
+     CREATE INDEX fraud_proofs_by_purse ON fraud_proofs (purse_id);",
 ];
 
 /// The migration after which stored notes get their request nonce (`fill_note_nonces`).

@@ -33,7 +33,8 @@ const MIGRATIONS: &[Migration] = &[
     (RECEIPT_CARDS_MIGRATION, None),
     // 10: notes by (purse, payee), for the partial read of a revoked purse.
     (super::offline::NOTES_BY_PAYEE_MIGRATION, None),
-    // 11: notes by (purse, sequence number), for an upload's read of the notes around its own.
+    // 11: notes by (purse, sequence number), for an upload's read of the notes around its own;
+    //     fraud proofs by purse.
     (super::offline::NOTES_BY_SEQ_MIGRATION, None),
 ];
 
@@ -295,6 +296,7 @@ mod tests {
     /// Schema 11: an upload's read of the notes around its own seeks the (purse, sequence number)
     /// index for each number and its neighbours; no step walks the purse's notes (an earlier
     /// form of the query read every note of the purse once per number, and cost grew with them).
+    /// A purse's fraud proofs are found on their index, not by reading every proof.
     #[test]
     fn reading_around_seeks_the_index() {
         let mut conn = Connection::open_in_memory().unwrap();
@@ -311,6 +313,12 @@ mod tests {
         for (step, seek) in on_notes.iter().zip(["seq<?", "seq>?", "seq=?"]) {
             assert!(step.starts_with("SEARCH") && step.contains(&format!("(purse_id=? AND {seek})")), "{plan:#?}");
         }
+        let proofs: String = conn
+            .query_row(&format!("EXPLAIN QUERY PLAN {}", super::super::offline::PROOFS_SQL), [&[9u8; 16][..]], |r| {
+                r.get(3)
+            })
+            .unwrap();
+        assert!(proofs.contains("SEARCH fraud_proofs USING INDEX fraud_proofs_by_purse"), "{proofs}");
     }
 
     /// Schema 8: failure rows written before it may be forgotten a day after their last failure,
