@@ -32,6 +32,8 @@
 //! - `signatures`: the batched device-signature check of an upload, before the database work;
 //! - `settle_events`: one live event per payee and per payer for each upload;
 //! - `stored_note`: the form a settled note is kept in (without its purse's certificate).
+//! - `read_equivalence` (tests only): an upload decided on the notes around its own is decided as
+//!   on every note of its purse.
 
 pub(crate) mod audit;
 pub(crate) mod certificates;
