@@ -264,12 +264,10 @@ pub struct Snapshot {
     pub states: Vec<StoredState>,
     /// Fingerprints of the purse's stored fraud proofs.
     pub proofs: HashSet<[u8; 32]>,
-    /// `Some`: `stored` holds only the notes this upload needs, not every note of the purse: how
-    /// a revoked purse is read (docs/decisions/notes-per-purse.md, "Forks").
-    pub needed: Option<NotesNeeded>,
-    /// Read around the batch ([`NotesRead::Around`]): `stored` holds the notes next to the
-    /// batch's, which decide it unless its settlement finds a fraud ([`read_in_full`]).
-    pub around: bool,
+    /// How `stored` was read: every note, the notes around the batch's (which decide it unless its
+    /// settlement finds a fraud, [`read_in_full`]), or what an upload to a revoked purse needs
+    /// (docs/decisions/notes-per-purse.md, "Forks").
+    pub read: NotesRead,
     /// In a partial snapshot that read only the oldest [`super::HELD_READ`] of more held notes: the
     /// last of them. Money reaching the payer pays held notes in upload order up to this one;
     /// the background pass pays the rest.
@@ -313,10 +311,11 @@ impl NotesRead {
         NotesRead::Around { seqs }
     }
 
-    /// The [`Snapshot::needed`] of a snapshot read this way.
-    pub fn needed(&self) -> Option<NotesNeeded> {
+    /// What an upload to a revoked purse needs, when read that way (a partial read: the rules of
+    /// [`NotesNeeded`] apply).
+    pub fn needed(&self) -> Option<&NotesNeeded> {
         match self {
-            NotesRead::Revoked(needed) => Some(needed.clone()),
+            NotesRead::Revoked(needed) => Some(needed),
             NotesRead::All | NotesRead::Around { .. } => None,
         }
     }
@@ -338,7 +337,9 @@ pub fn read_in_full(
 ) -> Vec<PurseId> {
     let mut ids: Vec<PurseId> = settlements
         .iter()
-        .filter(|(id, s)| !s.fraud.is_empty() && snapshots.get(id).is_some_and(|snap| snap.around))
+        .filter(|(id, s)| {
+            !s.fraud.is_empty() && snapshots.get(id).is_some_and(|snap| matches!(snap.read, NotesRead::Around { .. }))
+        })
         .map(|(id, _)| *id)
         .collect();
     ids.sort_unstable();
@@ -366,7 +367,7 @@ pub struct NotesNeeded {
 
 impl NotesNeeded {
     /// What an upload of `batch` by `uploader` needs of `purse` when the purse is revoked; `None`
-    /// when it is not (every stored note is read then).
+    /// when it is not ([`NotesRead::for_upload`] decides then).
     pub fn for_upload(batch: &[PaymentNote], purse: &Purse, uploader: UserId) -> Option<NotesNeeded> {
         if purse.state != PurseState::Revoked {
             return None;
@@ -640,7 +641,7 @@ pub fn plan_settlement(
                 rejected: settlement.rejected.iter().map(|(n, r)| (n.encode(), r.code())).collect(),
                 fraud_notes,
                 seqs: snap.stored.iter().map(PaymentNote::seq).collect(),
-                crowded: snap.needed.as_ref().map(|n| n.crowded(&snap.stored)).unwrap_or_default(),
+                crowded: snap.read.needed().map(|n| n.crowded(&snap.stored)).unwrap_or_default(),
             },
         );
     }
@@ -708,7 +709,7 @@ pub fn plan_settlement(
             // then proven), but only at a sequence number no stored note holds yet: one more at
             // a taken number proves nothing the stored one does not, and would let the payer
             // grow the notes every upload to the purse reads back (at most 1,000 this way).
-            if snap.needed.is_none() && work.seqs.insert(f.seq) {
+            if snap.read.needed().is_none() && work.seqs.insert(f.seq) {
                 changed.insert(pid);
                 work.stored.insert(hash, 0);
                 w.notes.push(insert);
@@ -718,7 +719,7 @@ pub fn plan_settlement(
         };
         // Of a revoked purse, only the payee's upload, or the payer's when the payee holds few
         // notes of it, is judged (`NotesNeeded`).
-        let partial = snap.needed.is_some();
+        let partial = snap.read.needed().is_some();
         if partial && payee.id != uploader && (owner.id != uploader || work.crowded.contains(&payee.id)) {
             results.push(result(NoteStatus::Rejected, Some(super::PAYEE_MUST_UPLOAD), 0));
             continue;

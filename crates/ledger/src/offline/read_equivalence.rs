@@ -146,11 +146,10 @@ fn the_around_read_plans_what_the_full_read_plans() {
             stored: stored.clone(),
             states: states.clone(),
             proofs: Default::default(),
-            needed: None,
-            around: false,
+            read: NotesRead::All,
             release_until: None,
         };
-        let mut around = Snapshot { around: true, ..full.clone() };
+        let mut around = Snapshot { read: read.clone(), ..full.clone() };
         around.stored = stored.iter().zip(&keep).filter(|(_, k)| **k).map(|(n, _)| n.clone()).collect();
         around.states = states.iter().zip(&keep).filter(|(_, k)| **k).map(|(s, _)| *s).collect();
         let users: HashMap<UserId, (UserRef, bool)> =

@@ -205,8 +205,7 @@ async fn snapshots(
             NotesRead::Revoked(_) => {}
         }
         let (stored, states, proofs) = (Vec::new(), Vec::new(), HashSet::new());
-        let (needed, around) = (read.needed(), matches!(read, NotesRead::Around { .. }));
-        map.insert(p.id, Snapshot { purse: p, stored, states, proofs, needed, around, release_until: None });
+        map.insert(p.id, Snapshot { purse: p, stored, states, proofs, read, release_until: None });
     }
     // Each read only when some purse needs it: every query is a round trip.
     let mut rows = Vec::new();
@@ -236,10 +235,10 @@ async fn snapshots(
             .await?,
         );
     }
-    let mut revoked: Vec<PurseId> = map.values().filter(|s| s.needed.is_some()).map(|s| s.purse.id).collect();
-    revoked.sort_unstable();
-    for id in revoked {
-        let Some(needed) = map.get(&id).and_then(|s| s.needed.as_ref()) else { continue };
+    let mut partial: Vec<PurseId> = map.values().filter(|s| s.read.needed().is_some()).map(|s| s.purse.id).collect();
+    partial.sort_unstable();
+    for id in partial {
+        let Some(needed) = map.get(&id).and_then(|s| s.read.needed()) else { continue };
         let hashes: Vec<&[u8]> = needed.hashes.iter().map(|h| &h.as_bytes()[..]).collect();
         rows.extend(
             tx.query(

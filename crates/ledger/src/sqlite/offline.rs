@@ -349,13 +349,11 @@ fn snapshot(conn: &Connection, purse: Purse, read: NotesRead) -> Result<Snapshot
     } else {
         HashSet::new()
     };
-    let needed = read.needed();
-    let release_until = match needed {
-        Some(_) => held_read_limit(conn, id)?,
-        None => None,
+    let release_until = match read {
+        NotesRead::Revoked(_) => held_read_limit(conn, id)?,
+        NotesRead::All | NotesRead::Around { .. } => None,
     };
-    let around = matches!(read, NotesRead::Around { .. });
-    Ok(Snapshot { purse, stored, states, proofs, needed, around, release_until })
+    Ok(Snapshot { purse, stored, states, proofs, read, release_until })
 }
 
 /// The notes of purse `?1` at each sequence number of the JSON array `?2` and at its nearest
@@ -708,9 +706,7 @@ fn settle_notes(
         }
         settlements = plan::settle_all(&snapshots, notes, signature_ok)?;
     }
-    let mut wanted = plan::users_wanted(&snapshots, notes);
-    wanted.sort_unstable();
-    wanted.dedup();
+    let wanted = plan::users_wanted(&snapshots, notes);
     let mut users = HashMap::new();
     for id in wanted {
         if let Some(user) = user_ref(conn, id)? {
