@@ -1,10 +1,18 @@
 //! Group commit: one dedicated writer thread owns the only write connection. It takes every
 //! queued write command (up to [`BATCH_MAX`]), applies them in one `BEGIN IMMEDIATE`
-//! transaction, each inside its own SAVEPOINT (a failing command rolls back only itself), and
-//! commits once. Replies and live-event notices go out only after COMMIT succeeded, so nothing
-//! is acknowledged that is not durable (WAL + synchronous=FULL: one fsync per batch, not per
-//! command). While one batch is being fsynced the next one queues up, so the batch size follows
-//! the load by itself; no timer is involved.
+//! transaction and commits once. Replies and live-event notices go out only after COMMIT
+//! succeeded, so nothing is acknowledged that is not durable (WAL + synchronous=FULL: one fsync
+//! per batch, not per command). While one batch is being fsynced the next one queues up, so the
+//! batch size follows the load by itself; no timer is involved.
+//!
+//! A refused command must change nothing, while the commands beside it in the batch keep their
+//! writes. Almost every refusal happens before a command writes anything (it checks, then
+//! writes), so a batch first runs without a savepoint per command and watches SQLite's count of
+//! changed rows: a command refused with the count unchanged wrote nothing, and the batch goes
+//! on. Only when a command is refused after it changed rows is the batch rolled back and run
+//! again with each command inside its own SAVEPOINT, so that one is undone alone. (A savepoint
+//! per command cost about an eighth of the writer's time: docs/PERFORMANCE.md, "The writer
+//! without a savepoint per command".)
 
 use std::sync::Arc;
 
@@ -18,6 +26,12 @@ use crate::model::EventNotice;
 pub const BATCH_MAX: usize = 1024;
 /// Most commands waiting for the writer; senders wait (backpressure) beyond this.
 pub const QUEUE_MAX: usize = 4096;
+/// The WAL pages after which a commit copies the WAL into the database file (SQLite's default
+/// is 1,000). The copy runs on this thread, right after a commit, with an fsync of the database
+/// file; copying less often copies a page written by many batches once (accounts, index pages),
+/// and fsyncs less often. With 4 KiB pages the WAL file grows to about 40 MiB.
+/// Measured: docs/PERFORMANCE.md, "The writer without a savepoint per command".
+pub const WAL_CHECKPOINT_PAGES: i64 = 10_000;
 
 /// What a write command sees: the connection (inside the batch transaction and the command's
 /// savepoint) and where to put the live-event notices it produces.
@@ -28,14 +42,15 @@ pub struct WriteCtx<'c> {
 
 /// A type-erased write command.
 pub trait Job: Send {
-    /// Runs the command; false when it failed (its savepoint is then rolled back).
+    /// Runs the command; false when it was refused. A command may run more than once (the batch
+    /// is run again with savepoints when one is refused after writing); the last run counts.
     fn apply(&mut self, ctx: &mut WriteCtx<'_>) -> bool;
     /// Sends the reply once the batch's fate is known.
     fn finish(self: Box<Self>, commit: &Result<(), BatchFailure>);
 }
 
 struct TypedJob<T, F> {
-    work: Option<F>,
+    work: F,
     result: Option<Result<T, LedgerError>>,
     reply: oneshot::Sender<Result<T, LedgerError>>,
 }
@@ -43,12 +58,10 @@ struct TypedJob<T, F> {
 impl<T, F> Job for TypedJob<T, F>
 where
     T: Send + 'static,
-    F: FnOnce(&mut WriteCtx<'_>) -> Result<T, LedgerError> + Send + 'static,
+    F: FnMut(&mut WriteCtx<'_>) -> Result<T, LedgerError> + Send + 'static,
 {
     fn apply(&mut self, ctx: &mut WriteCtx<'_>) -> bool {
-        let Some(work) = self.work.take() else {
-            return false;
-        };
+        let work = &mut self.work;
         // A bug in one command must not take the writer thread (and every later write) down.
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(ctx)))
             .unwrap_or_else(|_| Err(LedgerError::Storage("internal error: a write command panicked".into())));
@@ -105,6 +118,7 @@ impl Writer {
         // (`schema::configure` already gave the connection the query planner stability
         // guarantee, without which cached statements are re-prepared on every bind.)
         conn.set_prepared_statement_cache_capacity(256);
+        conn.pragma_update(None, "wal_autocheckpoint", WAL_CHECKPOINT_PAGES)?;
         let (queue, rx) = mpsc::channel(QUEUE_MAX);
         std::thread::Builder::new()
             .name("offpay-sqlite-writer".into())
@@ -113,14 +127,16 @@ impl Writer {
         Ok(Writer { queue })
     }
 
-    /// Runs `work` in the next batch and returns its result once the batch committed.
+    /// Runs `work` in the next batch and returns its result once the batch committed. `work`
+    /// may run more than once (see the module docs), each time on the database as it was
+    /// before the batch's earlier commands; it must change nothing but the database.
     pub async fn write<T, F>(&self, work: F) -> Result<T, LedgerError>
     where
         T: Send + 'static,
-        F: FnOnce(&mut WriteCtx<'_>) -> Result<T, LedgerError> + Send + 'static,
+        F: FnMut(&mut WriteCtx<'_>) -> Result<T, LedgerError> + Send + 'static,
     {
         let (reply, rx) = oneshot::channel();
-        let job = Box::new(TypedJob { work: Some(work), result: None, reply });
+        let job = Box::new(TypedJob { work, result: None, reply });
         self.queue.send(job).await.map_err(|_| LedgerError::Storage("the sqlite writer has stopped".into()))?;
         rx.await.map_err(|_| LedgerError::Storage("the sqlite writer stopped before replying".into()))?
     }
@@ -160,20 +176,67 @@ fn run(conn: Connection, mut rx: mpsc::Receiver<Box<dyn Job>>, events: broadcast
     }
 }
 
+/// Runs the batch without a savepoint per command; if a command was refused after it changed
+/// rows, rolls back and runs the whole batch again with one savepoint per command. Commits.
 fn run_batch(ctx: &mut WriteCtx<'_>, batch: &mut [Box<dyn Job>]) -> Result<(), rusqlite::Error> {
     ctx.conn.execute_batch("BEGIN IMMEDIATE")?;
-    for job in batch.iter_mut() {
-        ctx.conn.prepare_cached("SAVEPOINT cmd")?.execute([])?;
-        let notices_before = ctx.notices.len();
-        if job.apply(ctx) {
-            ctx.conn.prepare_cached("RELEASE cmd")?.execute([])?;
-        } else {
-            ctx.notices.truncate(notices_before);
-            ctx.conn.prepare_cached("ROLLBACK TO cmd")?.execute([])?;
-            ctx.conn.prepare_cached("RELEASE cmd")?.execute([])?;
-        }
+    if apply_all(ctx, batch, Undo::NotNeeded)? == Applied::NeedsSavepoints {
+        ctx.conn.execute_batch("ROLLBACK")?;
+        ctx.notices.clear();
+        ctx.conn.execute_batch("BEGIN IMMEDIATE")?;
+        apply_all(ctx, batch, Undo::Savepoint)?;
     }
     ctx.conn.execute_batch("COMMIT")
+}
+
+/// How a refused command's writes are undone.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Undo {
+    /// No savepoint: a command refused after changing rows stops the run.
+    NotNeeded,
+    /// Each command in its own savepoint, rolled back when it is refused.
+    Savepoint,
+}
+
+#[derive(PartialEq, Eq)]
+enum Applied {
+    All,
+    /// A command was refused after it changed rows (only without savepoints).
+    NeedsSavepoints,
+}
+
+fn apply_all(ctx: &mut WriteCtx<'_>, batch: &mut [Box<dyn Job>], undo: Undo) -> Result<Applied, rusqlite::Error> {
+    for job in batch.iter_mut() {
+        if undo == Undo::Savepoint {
+            ctx.conn.prepare_cached("SAVEPOINT cmd")?.execute([])?;
+        }
+        let notices_before = ctx.notices.len();
+        let changes_before = ctx.conn.total_changes();
+        let applied = job.apply(ctx);
+        if ctx.conn.is_autocommit() {
+            // SQLite rolled the whole transaction back (disk full, I/O error, interrupt), or a
+            // command ended it: nothing of the batch holds any more.
+            return Err(rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_ABORT),
+                Some("the batch's transaction ended before its commit".into()),
+            ));
+        }
+        match (applied, undo) {
+            (true, Undo::Savepoint) => ctx.conn.prepare_cached("RELEASE cmd")?.execute([]).map(|_| ())?,
+            (true, Undo::NotNeeded) => {}
+            (false, Undo::Savepoint) => {
+                ctx.notices.truncate(notices_before);
+                ctx.conn.prepare_cached("ROLLBACK TO cmd")?.execute([])?;
+                ctx.conn.prepare_cached("RELEASE cmd")?.execute([])?;
+            }
+            // Refused before it wrote anything: nothing to undo.
+            (false, Undo::NotNeeded) if ctx.conn.total_changes() == changes_before => {
+                ctx.notices.truncate(notices_before);
+            }
+            (false, Undo::NotNeeded) => return Ok(Applied::NeedsSavepoints),
+        }
+    }
+    Ok(Applied::All)
 }
 
 #[cfg(test)]
@@ -181,13 +244,148 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use std::error::Error;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
     use std::time::Duration;
 
+    use futures_util::FutureExt;
     use rusqlite::Connection;
     use tokio::sync::broadcast;
 
-    use super::Writer;
+    use super::{WriteCtx, Writer};
     use crate::error::LedgerError;
+    use crate::model::{EventNotice, UserId};
+
+    /// A write command as the tests queue it.
+    type Command<T> = Box<dyn FnMut(&mut WriteCtx<'_>) -> Result<T, LedgerError> + Send>;
+
+    /// A writer on an in-memory database with one table `t (id INTEGER PRIMARY KEY)`.
+    fn writer_with_table() -> (Writer, broadcast::Receiver<EventNotice>) {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch("CREATE TABLE t (id INTEGER PRIMARY KEY);").unwrap();
+        let (events, seen) = broadcast::channel(64);
+        (Writer::start(conn, events).unwrap(), seen)
+    }
+
+    /// Inserts `id` into `t` with a live-event notice numbered `id`, counting its runs in `runs`.
+    fn insert(id: i64, runs: &Arc<AtomicUsize>) -> impl FnMut(&mut WriteCtx<'_>) -> Result<(), LedgerError> + use<> {
+        let runs = Arc::clone(runs);
+        move |ctx| {
+            runs.fetch_add(1, Ordering::SeqCst);
+            ctx.conn.execute("INSERT INTO t (id) VALUES (?1)", [id])?;
+            ctx.notices.push(EventNotice { seq: id, user_id: UserId(1) });
+            Ok(())
+        }
+    }
+
+    /// Runs `first` (which holds the writer for a second), then the commands of `queued` (sent
+    /// while `first` runs, so they form the next batch together) and returns their results.
+    async fn one_batch<T: Send + 'static>(writer: &Writer, queued: Vec<Command<T>>) -> Vec<Result<T, LedgerError>> {
+        let first = writer.write(|_| {
+            std::thread::sleep(Duration::from_millis(1_000));
+            Ok(())
+        });
+        let rest = async {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            futures_util::future::join_all(queued.into_iter().map(|work| writer.write(work))).await
+        };
+        let (first, rest) = tokio::join!(first, rest);
+        first.unwrap();
+        rest
+    }
+
+    fn rows(writer: &Writer) -> impl std::future::Future<Output = Vec<i64>> + '_ {
+        writer
+            .write(|ctx| {
+                let mut stmt = ctx.conn.prepare("SELECT id FROM t ORDER BY id")?;
+                let ids = stmt.query_map([], |r| r.get(0))?.collect::<Result<Vec<i64>, _>>()?;
+                Ok(ids)
+            })
+            .map(Result::unwrap)
+    }
+
+    fn notices(seen: &mut broadcast::Receiver<EventNotice>) -> Vec<i64> {
+        std::iter::from_fn(|| seen.try_recv().ok()).map(|n| n.seq).collect()
+    }
+
+    /// A command refused before it wrote anything changes nothing, its neighbours in the batch
+    /// keep their writes and notices, and the batch runs once.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_command_refused_before_writing_leaves_its_batch_to_run_once() {
+        let (writer, mut seen) = writer_with_table();
+        let runs = Arc::new(AtomicUsize::new(0));
+        let refused_runs = Arc::clone(&runs);
+        let results = one_batch(
+            &writer,
+            vec![
+                Box::new(insert(1, &runs)),
+                Box::new(move |_: &mut WriteCtx<'_>| {
+                    refused_runs.fetch_add(1, Ordering::SeqCst);
+                    Err(LedgerError::InsufficientFunds)
+                }),
+                Box::new(insert(3, &runs)),
+            ],
+        )
+        .await;
+        assert!(results[0].is_ok() && results[2].is_ok(), "{results:?}");
+        assert!(matches!(results[1], Err(LedgerError::InsufficientFunds)), "{results:?}");
+        assert_eq!(runs.load(Ordering::SeqCst), 3, "each command ran once");
+        assert_eq!(rows(&writer).await, vec![1, 3]);
+        assert_eq!(notices(&mut seen), vec![1, 3]);
+    }
+
+    /// A command refused after it wrote: the batch is run again with a savepoint per command,
+    /// so its rows and notices are gone while its neighbours keep theirs.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_command_refused_after_writing_is_undone_alone() {
+        let (writer, mut seen) = writer_with_table();
+        let runs = Arc::new(AtomicUsize::new(0));
+        let mut half_done = insert(2, &runs);
+        let results = one_batch(
+            &writer,
+            vec![
+                Box::new(insert(1, &runs)),
+                Box::new(move |ctx: &mut WriteCtx<'_>| {
+                    half_done(ctx)?;
+                    Err(LedgerError::InsufficientFunds)
+                }),
+                Box::new(insert(3, &runs)),
+            ],
+        )
+        .await;
+        assert!(results[0].is_ok() && results[2].is_ok(), "{results:?}");
+        assert!(matches!(results[1], Err(LedgerError::InsufficientFunds)), "{results:?}");
+        // 1 and 2 ran, the batch stopped at 2 and ran again whole: 1, 2, 3.
+        assert_eq!(runs.load(Ordering::SeqCst), 5);
+        assert_eq!(rows(&writer).await, vec![1, 3]);
+        assert_eq!(notices(&mut seen), vec![1, 3]);
+    }
+
+    /// A command that ends the batch's transaction (as SQLite does itself on a full disk or an
+    /// I/O error) fails the whole batch: nothing after it is written outside a transaction.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_command_that_ends_the_transaction_fails_its_batch() {
+        let (writer, mut seen) = writer_with_table();
+        let runs = Arc::new(AtomicUsize::new(0));
+        let results = one_batch(
+            &writer,
+            vec![
+                Box::new(insert(1, &runs)),
+                Box::new(|ctx: &mut WriteCtx<'_>| {
+                    ctx.conn.execute_batch("ROLLBACK")?;
+                    Ok(())
+                }),
+                Box::new(insert(3, &runs)),
+            ],
+        )
+        .await;
+        assert!(results.iter().all(|r| matches!(r, Err(LedgerError::Storage(_)))), "{results:?}");
+        assert_eq!(rows(&writer).await, Vec::<i64>::new());
+        assert_eq!(notices(&mut seen), Vec::<i64>::new());
+        // The writer goes on.
+        assert!(writer.write(insert(4, &runs)).await.is_ok());
+        assert_eq!(rows(&writer).await, vec![4]);
+    }
 
     /// A batch whose COMMIT fails (here a deferred foreign key that one command leaves broken)
     /// refuses every command in it with the same error, shared, as the cause, and writes none of
