@@ -575,13 +575,28 @@ fn remember(
     Ok(())
 }
 
-/// Runs `work` inside its own savepoint: an error undoes everything it wrote. (The writer's
-/// own savepoint only rolls back on a `LedgerError`; offline errors travel inside `Ok`.)
-fn atomic<T>(
+/// Runs `work` so that an error undoes everything it wrote. (The writer rolls a command back
+/// only on a `LedgerError`; offline errors travel inside `Ok`.) Inside the writer's savepoint,
+/// `work` gets a savepoint of its own. Without one (the batch's first run, see `writer.rs`), an
+/// error after `work` changed rows asks the writer to run the batch again with savepoints; an
+/// error before it changed anything needs no undo, which is the common case.
+pub(super) fn atomic<T>(
     ctx: &mut WriteCtx<'_>,
     work: impl FnOnce(&Connection, &mut Vec<EventNotice>) -> Result<T, OfflineError>,
 ) -> Result<Result<T, OfflineError>, LedgerError> {
     let conn = ctx.conn;
+    if !ctx.has_savepoint() {
+        let changes_before = conn.total_changes();
+        let notices_before = ctx.notices.len();
+        let result = work(conn, &mut ctx.notices);
+        if result.is_err() {
+            if conn.total_changes() != changes_before {
+                return Err(super::writer::undo_needed());
+            }
+            ctx.notices.truncate(notices_before);
+        }
+        return Ok(result);
+    }
     conn.prepare_cached("SAVEPOINT offline")?.execute([])?;
     let notices_before = ctx.notices.len();
     let result = work(conn, &mut ctx.notices);

@@ -33,11 +33,29 @@ pub const QUEUE_MAX: usize = 4096;
 /// Measured: docs/PERFORMANCE.md, "The writer without a savepoint per command".
 pub const WAL_CHECKPOINT_PAGES: i64 = 10_000;
 
-/// What a write command sees: the connection (inside the batch transaction and the command's
-/// savepoint) and where to put the live-event notices it produces.
+/// What a write command sees: the connection (inside the batch transaction, and the command's
+/// savepoint when the batch runs with them) and where to put the live-event notices it produces.
 pub struct WriteCtx<'c> {
     pub conn: &'c Connection,
     pub notices: Vec<EventNotice>,
+    undo: Undo,
+}
+
+impl WriteCtx<'_> {
+    /// Whether the command runs inside a savepoint of its own, which the writer rolls back when
+    /// the command is refused. Without one, a command that must undo its own writes (and be
+    /// answered with success) has to ask for the batch to run again with savepoints: see
+    /// [`undo_needed`].
+    pub fn has_savepoint(&self) -> bool {
+        self.undo == Undo::Savepoint
+    }
+}
+
+/// The error a command returns, when it runs without a savepoint, to have what it wrote undone:
+/// the writer runs the batch again with a savepoint per command, and this answer is replaced by
+/// that run's. Return it only after changing rows (otherwise it is the command's answer).
+pub fn undo_needed() -> LedgerError {
+    LedgerError::Storage("internal error: a write command needed a savepoint".into())
 }
 
 /// A type-erased write command.
@@ -153,7 +171,7 @@ fn run(conn: Connection, mut rx: mpsc::Receiver<Box<dyn Job>>, events: broadcast
                 Err(_) => break,
             }
         }
-        let mut ctx = WriteCtx { conn: &conn, notices: Vec::new() };
+        let mut ctx = WriteCtx { conn: &conn, notices: Vec::new(), undo: Undo::NotNeeded };
         let commit = run_batch(&mut ctx, &mut batch).map_err(|e| BatchFailure {
             full: e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull),
             error: Arc::new(e),
@@ -206,6 +224,7 @@ enum Applied {
 }
 
 fn apply_all(ctx: &mut WriteCtx<'_>, batch: &mut [Box<dyn Job>], undo: Undo) -> Result<Applied, rusqlite::Error> {
+    ctx.undo = undo;
     for job in batch.iter_mut() {
         if undo == Undo::Savepoint {
             ctx.conn.prepare_cached("SAVEPOINT cmd")?.execute([])?;
@@ -359,6 +378,44 @@ mod tests {
         assert_eq!(runs.load(Ordering::SeqCst), 5);
         assert_eq!(rows(&writer).await, vec![1, 3]);
         assert_eq!(notices(&mut seen), vec![1, 3]);
+    }
+
+    /// An offline command (`offline::atomic`) whose refusal travels inside `Ok`: refused after
+    /// writing, the batch runs again with savepoints and the command is answered with its
+    /// refusal and nothing it wrote; refused before writing, the batch runs once. Either way its
+    /// neighbours keep their writes.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_offline_refusal_undoes_only_its_own_writes() {
+        use crate::offline::OfflineError;
+        for write_first in [true, false] {
+            let (writer, mut seen) = writer_with_table();
+            let runs = Arc::new(AtomicUsize::new(0));
+            let mut half_done = insert(2, &runs);
+            let results = one_batch(
+                &writer,
+                vec![
+                    Box::new(|ctx: &mut WriteCtx<'_>| insert(1, &Arc::new(AtomicUsize::new(0)))(ctx).map(|()| Ok(()))),
+                    Box::new(move |ctx: &mut WriteCtx<'_>| {
+                        super::super::offline::atomic(ctx, |conn, notices| {
+                            if write_first {
+                                let mut inner = WriteCtx { conn, notices: Vec::new(), undo: super::Undo::NotNeeded };
+                                half_done(&mut inner)?;
+                                notices.append(&mut inner.notices);
+                            }
+                            Err::<(), _>(OfflineError::PurseNotOpen)
+                        })
+                    }),
+                    Box::new(|ctx: &mut WriteCtx<'_>| insert(3, &Arc::new(AtomicUsize::new(0)))(ctx).map(|()| Ok(()))),
+                ],
+            )
+            .await;
+            assert!(matches!(results[0], Ok(Ok(()))) && matches!(results[2], Ok(Ok(()))), "{results:?}");
+            assert!(matches!(results[1], Ok(Err(OfflineError::PurseNotOpen))), "{results:?}");
+            // Written, then refused: run once without savepoints and once with them.
+            assert_eq!(runs.load(Ordering::SeqCst), if write_first { 2 } else { 0 });
+            assert_eq!(rows(&writer).await, vec![1, 3]);
+            assert_eq!(notices(&mut seen), vec![1, 3]);
+        }
     }
 
     /// A command that ends the batch's transaction (as SQLite does itself on a full disk or an
