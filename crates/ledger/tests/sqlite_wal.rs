@@ -4,7 +4,7 @@
 //! its own, tried on 2026-11-30 to take that work off the writer, never caught up with a writer
 //! that keeps committing: this test's WAL grew to 60 MB over 1,500 commits (docs/PERFORMANCE.md).
 //! The writer copies the WAL once it holds `WAL_CHECKPOINT_PAGES` pages; the test runs enough
-//! commits for a WAL that is never started over to grow to about five times the bound (209 MB
+//! commits for a WAL that is never started over to grow far past the bound (to 209 MB
 //! when checked with the automatic copy turned off).
 #![allow(clippy::unwrap_used)]
 

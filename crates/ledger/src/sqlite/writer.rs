@@ -26,12 +26,12 @@ use crate::model::EventNotice;
 pub const BATCH_MAX: usize = 1024;
 /// Most commands waiting for the writer; senders wait (backpressure) beyond this.
 pub const QUEUE_MAX: usize = 4096;
-/// The WAL pages after which a commit copies the WAL into the database file (SQLite's default
-/// is 1,000). The copy runs on this thread, right after a commit, with an fsync of the database
-/// file; copying less often copies a page written by many batches once (accounts, index pages),
-/// and fsyncs less often. With 4 KiB pages the WAL file grows to about 40 MiB.
-/// Measured: docs/PERFORMANCE.md, "The writer without a savepoint per command".
-pub const WAL_CHECKPOINT_PAGES: i64 = 10_000;
+/// The WAL pages after which a commit copies the WAL into the database file (SQLite's default,
+/// about 4 MiB). The copy runs on this thread, right after a commit, with an fsync of the
+/// database file. Copying every 10,000 pages sped the raw transfer loop by 10-20% but not
+/// transfers over HTTP, whose p99 it raised by a few ms: docs/PERFORMANCE.md, "The writer
+/// without a savepoint per command".
+pub const WAL_CHECKPOINT_PAGES: i64 = 1_000;
 
 /// What a write command sees: the connection (inside the batch transaction, and the command's
 /// savepoint when the batch runs with them) and where to put the live-event notices it produces.
