@@ -101,7 +101,7 @@ impl Store for SqliteStore {
         let token_hash = *token_hash;
         // One read answers almost every request (as in `touch_session`); an unknown token needs
         // no write either (nothing to delete).
-        match self.readers.read(move |conn| reads::session_user(conn, &token_hash)).await? {
+        match self.readers.read_by_key(|conn| reads::session_user(conn, &token_hash)).await? {
             None => Ok(None),
             Some((session, user)) if !session.is_expired(now_ms) && session.seen_recently(now_ms) => {
                 Ok(Some((session, user)))
@@ -237,7 +237,7 @@ impl Store for SqliteStore {
     }
 
     async fn balance(&self, user: UserId) -> Result<Amount, LedgerError> {
-        self.readers.read(move |conn| reads::balance(conn, user)).await
+        self.readers.read_by_key(|conn| reads::balance(conn, user)).await
     }
 
     async fn transfer_entry(&self, user: UserId, entry_id: EntryId) -> Result<Option<TransferEntry>, LedgerError> {
