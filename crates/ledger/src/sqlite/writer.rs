@@ -327,92 +327,52 @@ mod tests {
         std::iter::from_fn(|| seen.try_recv().ok()).map(|n| n.seq).collect()
     }
 
-    /// A command refused before it wrote anything changes nothing, its neighbours in the batch
-    /// keep their writes and notices, and the batch runs once.
+    /// A refused command changes nothing and its neighbours in the batch keep their writes and
+    /// notices: a command refused with a `LedgerError`, and an offline command (`offline::atomic`)
+    /// whose refusal travels inside `Ok`. Refused before it wrote, the batch runs once; refused
+    /// after it wrote, the batch runs again with a savepoint per command.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_command_refused_before_writing_leaves_its_batch_to_run_once() {
-        let (writer, mut seen) = writer_with_table();
-        let runs = Arc::new(AtomicUsize::new(0));
-        let refused_runs = Arc::clone(&runs);
-        let results = one_batch(
-            &writer,
-            vec![
-                Box::new(insert(1, &runs)),
-                Box::new(move |_: &mut WriteCtx<'_>| {
-                    refused_runs.fetch_add(1, Ordering::SeqCst);
-                    Err(LedgerError::InsufficientFunds)
-                }),
-                Box::new(insert(3, &runs)),
-            ],
-        )
-        .await;
-        assert!(results[0].is_ok() && results[2].is_ok(), "{results:?}");
-        assert!(matches!(results[1], Err(LedgerError::InsufficientFunds)), "{results:?}");
-        assert_eq!(runs.load(Ordering::SeqCst), 3, "each command ran once");
-        assert_eq!(rows(&writer).await, vec![1, 3]);
-        assert_eq!(notices(&mut seen), vec![1, 3]);
-    }
-
-    /// A command refused after it wrote: the batch is run again with a savepoint per command,
-    /// so its rows and notices are gone while its neighbours keep theirs.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_command_refused_after_writing_is_undone_alone() {
-        let (writer, mut seen) = writer_with_table();
-        let runs = Arc::new(AtomicUsize::new(0));
-        let mut half_done = insert(2, &runs);
-        let results = one_batch(
-            &writer,
-            vec![
-                Box::new(insert(1, &runs)),
-                Box::new(move |ctx: &mut WriteCtx<'_>| {
-                    half_done(ctx)?;
-                    Err(LedgerError::InsufficientFunds)
-                }),
-                Box::new(insert(3, &runs)),
-            ],
-        )
-        .await;
-        assert!(results[0].is_ok() && results[2].is_ok(), "{results:?}");
-        assert!(matches!(results[1], Err(LedgerError::InsufficientFunds)), "{results:?}");
-        // 1 and 2 ran, the batch stopped at 2 and ran again whole: 1, 2, 3.
-        assert_eq!(runs.load(Ordering::SeqCst), 5);
-        assert_eq!(rows(&writer).await, vec![1, 3]);
-        assert_eq!(notices(&mut seen), vec![1, 3]);
-    }
-
-    /// An offline command (`offline::atomic`) whose refusal travels inside `Ok`: refused after
-    /// writing, the batch runs again with savepoints and the command is answered with its
-    /// refusal and nothing it wrote; refused before writing, the batch runs once. Either way its
-    /// neighbours keep their writes.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn an_offline_refusal_undoes_only_its_own_writes() {
+    async fn a_refused_command_is_undone_alone() {
         use crate::offline::OfflineError;
-        for write_first in [true, false] {
+        for (offline, write_first) in [(false, false), (false, true), (true, false), (true, true)] {
             let (writer, mut seen) = writer_with_table();
             let runs = Arc::new(AtomicUsize::new(0));
+            let neighbour = |id| {
+                let mut work = insert(id, &runs);
+                move |ctx: &mut WriteCtx<'_>| work(ctx).map(Ok)
+            };
             let mut half_done = insert(2, &runs);
+            let mut refused = move |conn: &Connection, notices: &mut Vec<EventNotice>| {
+                if write_first {
+                    let mut inner = WriteCtx { conn, notices: Vec::new(), undo: super::Undo::NotNeeded };
+                    half_done(&mut inner)?;
+                    notices.append(&mut inner.notices);
+                }
+                Err::<(), _>(OfflineError::PurseNotOpen)
+            };
             let results = one_batch(
                 &writer,
                 vec![
-                    Box::new(|ctx: &mut WriteCtx<'_>| insert(1, &Arc::new(AtomicUsize::new(0)))(ctx).map(|()| Ok(()))),
+                    Box::new(neighbour(1)),
                     Box::new(move |ctx: &mut WriteCtx<'_>| {
-                        super::super::offline::atomic(ctx, |conn, notices| {
-                            if write_first {
-                                let mut inner = WriteCtx { conn, notices: Vec::new(), undo: super::Undo::NotNeeded };
-                                half_done(&mut inner)?;
-                                notices.append(&mut inner.notices);
-                            }
-                            Err::<(), _>(OfflineError::PurseNotOpen)
-                        })
+                        if offline {
+                            super::super::offline::atomic(ctx, &mut refused)
+                        } else {
+                            refused(ctx.conn, &mut ctx.notices).map(Ok).map_err(|_| LedgerError::InsufficientFunds)
+                        }
                     }),
-                    Box::new(|ctx: &mut WriteCtx<'_>| insert(3, &Arc::new(AtomicUsize::new(0)))(ctx).map(|()| Ok(()))),
+                    Box::new(neighbour(3)),
                 ],
             )
             .await;
             assert!(matches!(results[0], Ok(Ok(()))) && matches!(results[2], Ok(Ok(()))), "{results:?}");
-            assert!(matches!(results[1], Ok(Err(OfflineError::PurseNotOpen))), "{results:?}");
-            // Written, then refused: run once without savepoints and once with them.
-            assert_eq!(runs.load(Ordering::SeqCst), if write_first { 2 } else { 0 });
+            if offline {
+                assert!(matches!(results[1], Ok(Err(OfflineError::PurseNotOpen))), "{results:?}");
+            } else {
+                assert!(matches!(results[1], Err(LedgerError::InsufficientFunds)), "{results:?}");
+            }
+            // Inserts run: 1 and 3 once; or 1 and 2, then the whole batch again (1, 2, 3).
+            assert_eq!(runs.load(Ordering::SeqCst), if write_first { 5 } else { 2 });
             assert_eq!(rows(&writer).await, vec![1, 3]);
             assert_eq!(notices(&mut seen), vec![1, 3]);
         }
