@@ -3,7 +3,7 @@
 // The asset list and version below are written by scripts/web-vendor (web/tools/stamp-sw.mjs).
 
 // BEGIN GENERATED
-const VERSION = "1935400b9a0951f5";
+const VERSION = "937acedfb6f59da2";
 const ASSETS = {
   "/": "sha256-hIV25eE6TW70pS03Qs7bTWi5FA2BBLPuvVMN34xjHY4=",
   "/app.css": "sha256-ll7wCJljqU8bVcWkH7Qzw5cgqSSqB2xDkKiJprZxYnA=",
@@ -13,7 +13,7 @@ const ASSETS = {
   "/js/api.js": "sha256-hB/GuDrwDdGuBvqKCjmfBEpbDxRhuyF2Ls2pkzJ0Nds=",
   "/js/intents.js": "sha256-D4VsKVCWHr5qR+b1H/azh55l9FhDOELDw6VkzRbD9qI=",
   "/js/live.js": "sha256-q5DZJ4MARs9rxayJJfd+Na6pfxTFYhjHaCBakX/cYs4=",
-  "/js/main.js": "sha256-4a2+fGxLtduOqptpBOzfbFUpRn+9SvD0dz9RZ/e+zVQ=",
+  "/js/main.js": "sha256-tGtKlIXjbx997znU19aBGePGQuaLJXYHDwiVR/5jnms=",
   "/js/money.js": "sha256-xVCCVROh6vOzH7Z13xY2j39z6aTx3naXm1n/kt30tR0=",
   "/js/offline/client.js": "sha256-/PPmE3GioxmrI3B+t32p23ksmwC3V85AWJPNFLs0V0M=",
   "/js/offline/close.js": "sha256-M1SmlSYuDNkjwvUN3gJLGDWuKjHazZd51oKUIiA/bEI=",
@@ -23,9 +23,9 @@ const ASSETS = {
   "/js/offline/history.js": "sha256-Fin4Ay5PK8hEZGHI0a61e2iyGKfIt16Sj4sICLEfplA=",
   "/js/offline/paid-once.js": "sha256-3ZFdDsDYkw9x6+4xKLw1sVK6si9xFaXZdKlxpgD4X7Y=",
   "/js/offline/pin.js": "sha256-HE/vo5aRt3qi/3XchvdIsLRyv/xdgn+tm4K+FKs2t50=",
-  "/js/offline/refusals.js": "sha256-Q71NCTL9CqteaHZjO+OzROPGqUyGR1jVtmX+BSLXKnw=",
+  "/js/offline/refusals.js": "sha256-wDJkZUZqd0PFQU05bho7i27LqIe7SfYMpSm1cgCM+4o=",
   "/js/offline/shop.js": "sha256-xbBpetSUSaRDrcyoSS3ACksV+7lsQs6gl6h0cDh1Xjo=",
-  "/js/offline/sync.js": "sha256-WUYmhhX7juAGY+hBQqQS12zCNqmAeW7dptEqJ+pxPKE=",
+  "/js/offline/sync.js": "sha256-q7Hcl2WPUvxRZbKdzMh1zGU1qsBMYJC6cvpln7/gpDw=",
   "/js/offline/takings.js": "sha256-nX0ulObCq4+AtT8Nhg55SXOG4p8YIEo4dAiESC//s10=",
   "/js/offline/wallet.js": "sha256-7opRIWjVE4LThNI5UT5vEFAalD5YuKq1n5YUQrdeBwQ=",
   "/js/pages/accept.js": "sha256-Wa5vIzt45xdISl866tcbyV5/at1Aiu2YOaXgTKMBz7s=",
@@ -34,7 +34,7 @@ const ASSETS = {
   "/js/pages/close.js": "sha256-i1vPuAKjBuYC28u8Xn694ouP+UX2j+GTvk0nxq7F/84=",
   "/js/pages/history.js": "sha256-Th5nm+pz8XslqSwPpzrxVKC9jW4J5pHWuhlidlMdRyE=",
   "/js/pages/home.js": "sha256-7OiFRs0VwbHdSkMm8WWXdCW3+z4NoWo87heRzU/W7G8=",
-  "/js/pages/login.js": "sha256-t0g9iSg6yILOKVJ713hTyKNgVLh/3z67EGCq3e6j5EA=",
+  "/js/pages/login.js": "sha256-6iMnD9pmNHpC9geGJwRDhxe6sB2NZgI/KedUqav7sL0=",
   "/js/pages/logout.js": "sha256-CziOd9kpJ7jxXmSW7dbNthTQmPSIoB3h8/o+bolDA0M=",
   "/js/pages/needs-login.js": "sha256-0ms9OXQQ8scRCQ5jCggmQ6vrizCUMW6Cbzh4mP0mdwc=",
   "/js/pages/note.js": "sha256-r+cLieNQOeAMvSOXbCJrpe0QaftMx5cokGsEmJmr5kg=",

@@ -4,7 +4,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
-import { serverRefusal, SERVER_REASONS, UNKNOWN_REASON } from "../public/js/offline/refusals.js";
+import { awaitsUpload, serverRefusal, REFUSALS_JUDGED_AGAIN, SERVER_REASONS, UNKNOWN_REASON } from "../public/js/offline/refusals.js";
 
 const REPO = new URL("../../", import.meta.url);
 
@@ -66,4 +66,22 @@ test("the ledger's settlement-deadline code is the one mapped", () => {
   const m = plan.match(/SETTLEMENT_DEADLINE_PASSED: &str = "([a-z_]+)"/);
   assert.ok(m, "constant not found in crates/ledger/src/offline/plan.rs");
   assert.ok(Object.hasOwn(SERVER_REASONS, m[1]));
+});
+
+test("a note refused at the settlement deadline is uploaded again; a note refused for good is not", () => {
+  assert.equal(awaitsUpload({}), true, "never answered");
+  assert.equal(awaitsUpload({ held: "loss_allowance_exhausted" }), true, "held: asked again at each sync");
+  assert.equal(awaitsUpload({ rejected: "settlement_deadline_passed" }), true);
+  for (const code of ["bad_device_signature", "unknown_payee", "inconsistent_with_earlier_note", "payee_must_upload", "rejected"]) {
+    assert.equal(awaitsUpload({ rejected: code }), false, code);
+  }
+  assert.equal(awaitsUpload({ settled: true }), false);
+  assert.equal(awaitsUpload({ settled: true, rejected: "settlement_deadline_passed" }), false);
+});
+
+test("the refusals uploaded again are the wallet crate's list", () => {
+  const rust = readFileSync(new URL("crates/api/src/offline.rs", REPO), "utf8");
+  const list = rust.match(/pub const REFUSALS_JUDGED_AGAIN: &\[&str\] = &\[([^\]]*)\];/);
+  assert.ok(list, "REFUSALS_JUDGED_AGAIN not found in crates/api/src/offline.rs");
+  assert.deepEqual(list[1].split(",").map((c) => c.trim().replace(/^"|"$/g, "")).filter(Boolean), [...REFUSALS_JUDGED_AGAIN]);
 });

@@ -229,6 +229,11 @@ impl NoteStatus {
     }
 }
 
+/// Reasons of a `rejected` note that a later upload of the same note may turn into a payment:
+/// `settlement_deadline_passed` is paid once the payer's balance covers the note (docs/OFFLINE.md,
+/// "Expiry"). Wallets send such notes again at each sync; every other refusal is final.
+pub const REFUSALS_JUDGED_AGAIN: &[&str] = &["settlement_deadline_passed"];
+
 /// One note's result in `POST /v1/notes`, in upload order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct NoteResult {

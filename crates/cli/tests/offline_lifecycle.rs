@@ -299,7 +299,8 @@ fn purse_totals(row: &Value) -> [u64; 5] {
 /// The end of the grace period is the settlement deadline: a note uploaded after it is paid only
 /// when the owner's balance covers it in full, and otherwise refused as
 /// `settlement_deadline_passed` with nothing moved (never an operator loss); it is judged again
-/// when uploaded again (here by the payer's own sync, once she has money again).
+/// when uploaded again: the payee's wallet sends it again at each sync, and it is paid once the
+/// payer has money again.
 #[test]
 fn an_unclosed_purse_returns_its_remainder_after_validity_and_grace_and_late_notes_are_paid_from_the_owner() {
     let (mut server, wallets) = set_up(&["alice", "bob", "carol"], "1000.00");
@@ -382,15 +383,24 @@ fn an_unclosed_purse_returns_its_remainder_after_validity_and_grace_and_late_not
     assert_eq!((row["state"].as_str(), purse_totals(&row)), (Some("expired"), [12_000, 38_000, 0, 0, 0]), "{row}");
     assert_books_balance(&server, &[alice, bob, carol], 100_000);
 
-    // Bob pays Alice back 100.00; Alice's own sync uploads the note again, and now her balance
-    // covers it: Carol is paid 80.00 from Alice's balance.
+    // Carol's wallet sends the refused note again at each sync (a refusal at the deadline is
+    // judged again): refused again while Alice's balance cannot cover it.
+    let synced = sync(carol);
+    assert_eq!((synced["uploaded"].as_u64(), synced["settled"].as_u64()), (Some(1), Some(0)), "{synced}");
+    assert_eq!(synced["rejected"][0]["reason"], "settlement_deadline_passed", "{synced}");
+    assert_eq!(balances(carol), (0, 0));
+
+    // Bob pays Alice back 100.00; Carol's next sync uploads the note again, and now Alice's
+    // balance covers it: Carol is paid 80.00 from Alice's balance, without Alice coming online.
     bob.ok(&["send", "alice", "100.00"]);
+    let synced = sync(carol);
+    assert_eq!((synced["uploaded"].as_u64(), synced["settled"].as_u64()), (Some(1), Some(1)), "{synced}");
+    assert_eq!(balances(carol).0, 8_000);
+    // Paid once: Alice's own sync finds both her notes settled already, and Carol's wallet sends
+    // nothing more.
     let synced = sync(alice);
-    assert_eq!(
-        (synced["uploaded"].as_u64(), synced["duplicate"].as_u64(), synced["settled"].as_u64()),
-        (Some(2), Some(1), Some(1)),
-        "{synced}"
-    );
+    assert_eq!((synced["uploaded"].as_u64(), synced["duplicate"].as_u64()), (Some(2), Some(2)), "{synced}");
+    assert_eq!(sync(carol)["uploaded"], 0);
     assert_eq!(balances(carol).0, 8_000);
     assert_eq!(balances(alice).0, 13_000 - 8_000);
     let row = purse_row(&server, "alice", &purse);

@@ -108,6 +108,7 @@ const app = {
     this.session = s;
     this.me = null;
     this.loginHandle = "";
+    this.loginMessage = "";
     // The password was right: wrong PINs before it no longer count, and the offline-unlock marker
     // goes until the next logout.
     await Promise.all([resetWrong(s.handle), forgetUnlock()]).catch(() => {});
@@ -124,6 +125,7 @@ const app = {
   async unlockOffline(handle) {
     this.session = { handle, token: null, offlineOnly: true };
     this.me = null;
+    this.loginMessage = "";
     updateHeader();
     this.go("/offline");
   },

@@ -23,6 +23,19 @@ export const SERVER_REASONS = {
   loss_allowance_exhausted: "The payer spent this purse twice. Your payment is kept and will be paid when money is recovered from the payer.",
 };
 
+/**
+ * Refusals a later upload of the same note may turn into a payment: `settlement_deadline_passed`
+ * is paid once the payer's balance covers the note (docs/OFFLINE.md, "Expiry"). The app sends
+ * such notes again at each sync; every other refusal is final. The same list as the wallet
+ * crate's (`REFUSALS_JUDGED_AGAIN` in crates/api/src/offline.rs).
+ */
+export const REFUSALS_JUDGED_AGAIN = Object.freeze(["settlement_deadline_passed"]);
+
+/** Whether a stored note waits for an upload: not settled, and not refused for good. */
+export function awaitsUpload(note) {
+  return !note.settled && (!note.rejected || REFUSALS_JUDGED_AGAIN.includes(note.rejected));
+}
+
 /** What to say for a code the app does not know (a newer server). */
 export const UNKNOWN_REASON = "The server refused this payment.";
 

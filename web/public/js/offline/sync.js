@@ -1,9 +1,11 @@
-// Settlement: uploads every unsettled note this device paid or accepted, marks those the server
-// settled (or already had), and runs by itself when the connection returns.
+// Settlement: uploads every unsettled note this device paid or accepted (except those the server
+// refused for good), marks those the server settled (or already had), and runs by itself when
+// the connection returns.
 
 import { allFor, atomic } from "./db.js";
 import { offlineApi } from "./client.js";
 import { refreshKeys } from "./wallet.js";
+import { awaitsUpload } from "./refusals.js";
 
 const BATCH = 100;
 let running = null;
@@ -19,8 +21,8 @@ export function syncNow(app) {
   running = (async () => {
     const handle = app.session.handle;
     await refreshKeys().catch(() => {});
-    const sent = (await allFor("sent", handle)).filter((n) => !n.settled);
-    const received = (await allFor("received", handle)).filter((n) => !n.settled);
+    const sent = (await allFor("sent", handle)).filter(awaitsUpload);
+    const received = (await allFor("received", handle)).filter(awaitsUpload);
     const queue = [...sent.map((n) => ["sent", n]), ...received.map((n) => ["received", n])];
     let settled = 0;
     const rejected = [];
@@ -68,7 +70,7 @@ export async function autoSync(app) {
   try {
     const handle = app.session.handle;
     const [sent, received] = await Promise.all([allFor("sent", handle), allFor("received", handle)]);
-    if (![...sent, ...received].some((n) => !n.settled && !n.rejected)) return;
+    if (![...sent, ...received].some(awaitsUpload)) return;
     const r = await syncNow(app);
     if (r.settled && app.onSynced) app.onSynced(r);
   } catch (e) {

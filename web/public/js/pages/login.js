@@ -9,7 +9,10 @@ export function render(app) {
   const user = field("Username", { name: "username", autocomplete: "username", autocapitalize: "none", spellcheck: "false", required: true, value: app.loginHandle });
   const pass = field("Password", { name: "password", type: "password", autocomplete: "current-password", required: true, minlength: "8" });
   const err = errorLine(user.input, pass.input);
-  if (app.loginMessage) { err.textContent = app.loginMessage; app.loginMessage = ""; }
+  // Kept until someone logs in (`app.login`, `app.unlockOffline`): the login page may be drawn
+  // twice for one logout (a hash change still pending when a later logout draws it again), and
+  // the later drawing must not lose the message.
+  if (app.loginMessage) err.textContent = app.loginMessage;
 
   async function submit(kind) {
     err.textContent = "";

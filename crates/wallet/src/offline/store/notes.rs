@@ -366,17 +366,26 @@ impl OfflineStore {
             .collect()
     }
 
-    /// Notes not yet settled by an upload (accepted and paid), as (side, hash, text).
+    /// Notes to upload at the next sync (accepted and paid), as (side, hash, text): those the
+    /// server has not answered, those it holds, and those it refused for a reason a later upload
+    /// may change ([`offpay_api::offline::REFUSALS_JUDGED_AGAIN`]).
     pub fn pending_uploads(&self) -> Result<Vec<(UploadSide, Hash256, String)>, OfflineStoreError> {
         let mut out = Vec::new();
+        let again = offpay_api::offline::REFUSALS_JUDGED_AGAIN;
+        let placeholders = vec!["?"; again.len()].join(", ");
         for (side, table, order) in [
             (UploadSide::Accepted, "accepted", "accepted_at, purse_id, seq"),
             (UploadSide::Paid, "paid", "purse_id, seq"),
         ] {
             let mut stmt = self.conn().prepare(&format!(
-                "SELECT note_hash, text FROM {table} WHERE sync_status IS NULL OR sync_status = 'held' ORDER BY {order}"
+                "SELECT note_hash, text FROM {table}
+                 WHERE sync_status IS NULL OR sync_status = 'held'
+                    OR (sync_status = 'rejected' AND sync_reason IN ({placeholders}))
+                 ORDER BY {order}"
             ))?;
-            let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+            let rows = stmt.query_map(rusqlite::params_from_iter(again), |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+            })?;
             for row in rows {
                 let (hash, text) = row?;
                 out.push((side, Hash256::from_hex(&hash).map_err(|e| corrupt("note hash", e))?, text));
