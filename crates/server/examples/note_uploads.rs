@@ -24,6 +24,9 @@
 //! `DATA_DIR` is the server's own SQLite directory: the payers' purse money is deposited there
 //! directly, as `offpay admin deposit` would.
 //!
+//! With `OFFPAY_BENCH_BACKEND=postgres` the in-process server keeps its ledger in a fresh
+//! database on the local PostgreSQL (`offpay_ledger::testing::fresh_postgres`) instead of SQLite.
+//!
 //! With `OFFPAY_BENCH_RATE=R` the in-process run is **open loop** instead: request `i` is due at
 //! `i / R` seconds after the start and sent then, whatever the answers to earlier ones (each on
 //! its own task, over one shared connection pool), and its latency counts from when it was due,
@@ -96,7 +99,15 @@ async fn in_process(args: &[String]) -> Result<(), BoxError> {
     );
 
     let dir = tempfile::tempdir()?;
-    let store = open_store(Some(dir.path()), None).await?;
+    // The ledger: SQLite in `dir`, or with OFFPAY_BENCH_BACKEND=postgres a fresh database on the
+    // local PostgreSQL (dropped when `_database` goes).
+    let (store, _database) = if std::env::var("OFFPAY_BENCH_BACKEND").as_deref() == Ok("postgres") {
+        let (url, database) = offpay_ledger::testing::fresh_postgres().await.ok_or("PostgreSQL is not reachable")?;
+        println!("ledger: PostgreSQL (a fresh database)");
+        (open_store(None, Some(&url)).await?, Some(database))
+    } else {
+        (open_store(Some(dir.path()), None).await?, None)
+    };
     let now_s = u64::try_from(Clock::System.now_ms() / 1000)?;
     let mut config = Config::for_tests();
     config.offline.issuer = Some(Arc::new(Issuer::open(&dir.path().join("issuer-keys.json"), now_s)?));
