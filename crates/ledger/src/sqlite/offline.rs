@@ -584,27 +584,23 @@ pub(super) fn atomic<T>(
     ctx: &mut WriteCtx<'_>,
     work: impl FnOnce(&Connection, &mut Vec<EventNotice>) -> Result<T, OfflineError>,
 ) -> Result<Result<T, OfflineError>, LedgerError> {
-    let conn = ctx.conn;
-    if !ctx.has_savepoint() {
-        let changes_before = conn.total_changes();
-        let notices_before = ctx.notices.len();
-        let result = work(conn, &mut ctx.notices);
-        if result.is_err() {
-            if conn.total_changes() != changes_before {
-                return Err(super::writer::undo_needed());
-            }
-            ctx.notices.truncate(notices_before);
-        }
-        return Ok(result);
+    let (conn, savepoint) = (ctx.conn, ctx.has_savepoint());
+    if savepoint {
+        conn.prepare_cached("SAVEPOINT offline")?.execute([])?;
     }
-    conn.prepare_cached("SAVEPOINT offline")?.execute([])?;
-    let notices_before = ctx.notices.len();
+    let (changes_before, notices_before) = (conn.total_changes(), ctx.notices.len());
     let result = work(conn, &mut ctx.notices);
     if result.is_err() {
+        if savepoint {
+            conn.prepare_cached("ROLLBACK TO offline")?.execute([])?;
+        } else if conn.total_changes() != changes_before {
+            return Err(super::writer::undo_needed());
+        }
         ctx.notices.truncate(notices_before);
-        conn.prepare_cached("ROLLBACK TO offline")?.execute([])?;
     }
-    conn.prepare_cached("RELEASE offline")?.execute([])?;
+    if savepoint {
+        conn.prepare_cached("RELEASE offline")?.execute([])?;
+    }
     Ok(result)
 }
 

@@ -70,12 +70,7 @@ impl Readers {
         F: FnOnce(&Connection) -> Result<T, LedgerError>,
     {
         let _permit = self.permits.acquire().await.map_err(|_| LedgerError::Storage("reader pool closed".into()))?;
-        let conn = self.take()?;
-        let result = work(&conn);
-        if conn.is_autocommit() {
-            self.give_back(conn);
-        }
-        result
+        self.with_connection(work)
     }
 
     /// Runs `work` on a read connection off the async threads.
@@ -86,16 +81,20 @@ impl Readers {
     {
         let _permit = self.permits.acquire().await.map_err(|_| LedgerError::Storage("reader pool closed".into()))?;
         let readers = Arc::clone(self);
-        tokio::task::spawn_blocking(move || {
-            let conn = readers.take()?;
-            let result = work(&conn);
-            if conn.is_autocommit() {
-                readers.give_back(conn);
-            }
-            result
-        })
-        .await
-        .map_err(|e| LedgerError::storage("sqlite read task failed", e))?
+        tokio::task::spawn_blocking(move || readers.with_connection(work))
+            .await
+            .map_err(|e| LedgerError::storage("sqlite read task failed", e))?
+    }
+
+    /// Runs `work` on a pooled connection (the caller holds a permit), and puts the connection
+    /// back unless `work` left a transaction open on it.
+    fn with_connection<T>(&self, work: impl FnOnce(&Connection) -> Result<T, LedgerError>) -> Result<T, LedgerError> {
+        let conn = self.take()?;
+        let result = work(&conn);
+        if conn.is_autocommit() {
+            self.give_back(conn);
+        }
+        result
     }
 }
 

@@ -241,7 +241,9 @@ fn apply_all(ctx: &mut WriteCtx<'_>, batch: &mut [Box<dyn Job>], undo: Undo) -> 
             ));
         }
         match (applied, undo) {
-            (true, Undo::Savepoint) => ctx.conn.prepare_cached("RELEASE cmd")?.execute([]).map(|_| ())?,
+            (true, Undo::Savepoint) => {
+                ctx.conn.prepare_cached("RELEASE cmd")?.execute([])?;
+            }
             (true, Undo::NotNeeded) => {}
             (false, Undo::Savepoint) => {
                 ctx.notices.truncate(notices_before);

@@ -1,8 +1,9 @@
 //! The SQLite write commands. Each runs on the writer thread inside the batch transaction, so
 //! it sees every earlier command of the batch, and can be refused without affecting them
-//! (`writer.rs` undoes a refused command's writes; refusing before writing is cheapest). The writer is the only writer, so "read, check, write" here is
-//! race-free without further locking: the account rows are effectively locked for the whole
-//! batch, and commands apply one after another in queue order.
+//! (`writer.rs` undoes a refused command's writes; refusing before writing is cheapest). The
+//! writer is the only writer, so "read, check, write" here is race-free without further locking:
+//! the account rows are effectively locked for the whole batch, and commands apply one after
+//! another in queue order.
 
 use offpay_protocol::{Amount, Handle};
 use rusqlite::{Connection, OptionalExtension, params};
