@@ -27,8 +27,9 @@ impl IdempotencyKey {
     }
 }
 
-/// What an account is for. Exactly one `Funding`, one `Reserve` and one `FraudLoss` account
-/// exist per deployment; every user has one `Wallet`.
+/// What an account is for. Exactly one `Funding` and one `FraudLoss` account exist per
+/// deployment; every user has one `Wallet`; `Reserve` accounts are the shared one of older purses
+/// and one per purse loaded since (docs/LEDGER.md, "One reserve account per purse").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AccountKind {
@@ -37,7 +38,7 @@ pub enum AccountKind {
     /// The operator's account through which money enters and leaves; its balance is minus the
     /// money in the system.
     Funding,
-    /// Money set aside for offline purses.
+    /// Money set aside for offline purses: a purse's own, or the shared one of older purses.
     Reserve,
     /// Offline fraud the operator absorbed (booked, never silently dropped).
     FraudLoss,

@@ -1,5 +1,5 @@
-//! The audit behind `Store::verify`, as a pure streaming checker: a backend feeds it every
-//! journal entry (in id order, with its postings) and then every account, all read from one
+//! The audit behind `Store::verify`, as a pure streaming checker: a backend reads every account
+//! and then feeds it every journal entry (in id order, with its postings), all from one
 //! consistent snapshot, and gets a [`VerifyReport`]. Memory is bounded by the number of accounts,
 //! not the length of the journal.
 
@@ -7,34 +7,33 @@ use std::collections::HashMap;
 
 use crate::chain::{EntryFields, GENESIS, PostingFields, entry_hash};
 use crate::model::{AccountId, VerifyReport};
-use crate::offline::plan::{FRAUD_LOSS_ACCOUNT, RESERVE_ACCOUNT};
 
 /// At most this many problems are listed; the rest are counted.
 const PROBLEMS_MAX: usize = 1000;
 
-/// The operator's funding account (created with id 1 by the first migration of both backends).
-const FUNDING_ACCOUNT: AccountId = AccountId(1);
-
-/// What may move an operator account: which entry kinds may post to it, and whether it may grow.
+/// What may move an operator account (found by its kind): which entry kinds may post to it, and
+/// whether it may grow.
+#[derive(Debug)]
 struct OperatorAccount {
-    id: AccountId,
+    kind: &'static str,
     name: &'static str,
     kinds: &'static [&'static str],
     may_grow: bool,
 }
 
 /// Money enters or leaves the system only through funding (deposits) and fraud loss (what the
-/// operator pays for a double-spent purse), and the reserve moves only with purses
-/// (docs/DESIGN.md, money rule 3). Neither funding nor fraud loss ever takes money back in.
+/// operator pays for a double-spent purse), and a reserve account (one per purse, and the shared
+/// one of older purses) moves only with purses (docs/DESIGN.md, money rule 3). Neither funding
+/// nor fraud loss ever takes money back in.
 const OPERATOR_ACCOUNTS: [OperatorAccount; 3] = [
-    OperatorAccount { id: FUNDING_ACCOUNT, name: "funding", kinds: &["deposit"], may_grow: false },
+    OperatorAccount { kind: "funding", name: "funding", kinds: &["deposit"], may_grow: false },
     OperatorAccount {
-        id: RESERVE_ACCOUNT,
+        kind: "reserve",
         name: "reserve",
         kinds: &["purse_load", "purse_return", "offline_settle"],
         may_grow: true,
     },
-    OperatorAccount { id: FRAUD_LOSS_ACCOUNT, name: "fraud loss", kinds: &["offline_settle"], may_grow: false },
+    OperatorAccount { kind: "fraud_loss", name: "fraud loss", kinds: &["offline_settle"], may_grow: false },
 ];
 
 /// An account row as stored.
@@ -48,6 +47,10 @@ pub struct StoredAccount {
 
 #[derive(Debug, Default)]
 pub struct Verifier {
+    /// Every account, as stored.
+    accounts: Vec<StoredAccount>,
+    /// The rule of each operator account, by id.
+    rules: HashMap<AccountId, &'static OperatorAccount>,
     /// Per account: the hash of the newest entry seen so far.
     heads: HashMap<AccountId, Vec<u8>>,
     /// Per account: the sum of its postings so far.
@@ -58,8 +61,14 @@ pub struct Verifier {
 }
 
 impl Verifier {
-    pub fn new() -> Verifier {
-        Verifier::default()
+    /// A checker for the journal of these accounts (every account, read in the same snapshot
+    /// as the journal): their kinds say which rules apply to which postings.
+    pub fn new(accounts: Vec<StoredAccount>) -> Verifier {
+        let rules = accounts
+            .iter()
+            .filter_map(|a| Some((a.id, OPERATOR_ACCOUNTS.iter().find(|rule| rule.kind == a.kind)?)))
+            .collect();
+        Verifier { accounts, rules, ..Verifier::default() }
     }
 
     fn problem(&mut self, text: String) {
@@ -99,7 +108,7 @@ impl Verifier {
             ));
         }
         for p in postings {
-            if let Some(rule) = OPERATOR_ACCOUNTS.iter().find(|a| a.id == p.account_id) {
+            if let Some(rule) = self.rules.get(&p.account_id).copied() {
                 let (name, kind) = (rule.name, &entry.kind);
                 if !rule.kinds.contains(&kind.as_str()) {
                     self.problem(format!("journal entry {id}: a {kind} entry moved money on the {name} account"));
@@ -127,10 +136,11 @@ impl Verifier {
     }
 
     /// Checks every account against the journal and finishes the report.
-    pub fn finish(mut self, accounts: &[StoredAccount]) -> VerifyReport {
+    pub fn finish(mut self) -> VerifyReport {
         let mut total: i128 = 0;
         let mut funding: Option<i128> = None;
-        for a in accounts {
+        let accounts = std::mem::take(&mut self.accounts);
+        for a in &accounts {
             let id = a.id;
             let sum = self.sums.remove(&id).unwrap_or(0);
             let balance = i128::from(a.balance);
@@ -183,6 +193,9 @@ mod tests {
     use super::*;
     use crate::chain::entry_hash;
     use crate::model::{EntryId, UserId};
+    use crate::offline::plan::{FRAUD_LOSS_ACCOUNT, RESERVE_ACCOUNT};
+
+    const FUNDING_ACCOUNT: AccountId = AccountId(1);
 
     fn account(id: i64, kind: &str, balance: i64, head: Vec<u8>) -> StoredAccount {
         StoredAccount { id: AccountId(id), kind: kind.into(), balance, head }
@@ -212,35 +225,36 @@ mod tests {
         let (e2, h2, p2) = deposit(2, h1.to_vec(), h1.to_vec());
         let accounts = vec![account(1, "funding", -200, h2.to_vec()), account(4, "wallet", 200, h2.to_vec())];
 
-        let mut v = Verifier::new();
+        let mut v = Verifier::new(accounts.clone());
         v.entry(&e1, &h1, &p1);
         v.entry(&e2, &h2, &p2);
-        let report = v.finish(&accounts);
+        let report = v.finish();
         assert!(report.problems.is_empty(), "{:?}", report.problems);
         assert_eq!(report.money_in_system, 200);
         assert_eq!(report.entries, 2);
 
         let mut edited = p1.clone();
         edited[1].delta = 150;
-        let mut v = Verifier::new();
+        let mut v = Verifier::new(accounts.clone());
         v.entry(&e1, &h1, &edited);
         v.entry(&e2, &h2, &p2);
-        let report = v.finish(&accounts);
+        let report = v.finish();
         assert!(report.problems.iter().any(|p| p.contains("sum to 50")), "{:?}", report.problems);
         assert!(report.problems.iter().any(|p| p.contains("stored hash")), "{:?}", report.problems);
 
         // Dropping the first entry breaks both chains.
-        let mut v = Verifier::new();
+        let mut v = Verifier::new(accounts);
         v.entry(&e2, &h2, &p2);
-        let report = v.finish(&accounts);
+        let report = v.finish();
         assert!(report.problems.iter().any(|p| p.contains("chain of account 1")), "{:?}", report.problems);
     }
 
     /// A transfer that pays out of the funding account, or a settlement that credits fraud loss,
-    /// sums to zero and hashes correctly, yet creates or hides money: verify names it.
+    /// sums to zero and hashes correctly, yet creates or hides money: verify names it, on the
+    /// shared reserve account and on a purse's own (a reserve account is known by its kind).
     #[test]
     fn only_the_allowed_entries_move_operator_accounts() {
-        let one = |kind: &str, account: AccountId, delta: i64| {
+        let one = |kind: &str, moved: AccountId, delta: i64| {
             let e = EntryFields {
                 id: EntryId(1),
                 kind: kind.into(),
@@ -251,11 +265,13 @@ mod tests {
                 created_at_ms: 1,
             };
             let p = vec![
-                PostingFields { account_id: account, delta, prev_hash: GENESIS.to_vec() },
+                PostingFields { account_id: moved, delta, prev_hash: GENESIS.to_vec() },
                 PostingFields { account_id: AccountId(4), delta: -delta, prev_hash: GENESIS.to_vec() },
             ];
             let h = entry_hash(&e, &p);
-            let mut v = Verifier::new();
+            let accounts = [(1, "funding"), (2, "reserve"), (3, "fraud_loss"), (4, "wallet"), (9, "reserve")]
+                .map(|(id, kind)| account(id, kind, 0, GENESIS.to_vec()));
+            let mut v = Verifier::new(accounts.to_vec());
             v.entry(&e, &h, &p);
             v.problems
         };
@@ -272,6 +288,11 @@ mod tests {
         let problems = one("offline_settle", FRAUD_LOSS_ACCOUNT, 100);
         assert!(problems.iter().any(|p| p.contains("the fraud loss account took money in")), "{problems:?}");
         let problems = one("transfer", RESERVE_ACCOUNT, 100);
+        assert!(problems.iter().any(|p| p.contains("moved money on the reserve account")), "{problems:?}");
+        let purse_reserve = AccountId(9);
+        assert!(one("purse_load", purse_reserve, 100).is_empty());
+        assert!(one("offline_settle", purse_reserve, -100).is_empty());
+        let problems = one("transfer", purse_reserve, -100);
         assert!(problems.iter().any(|p| p.contains("moved money on the reserve account")), "{problems:?}");
     }
 }

@@ -359,7 +359,80 @@ async fn unknown_payee_and_limits(fx: Fx) {
     fx.verify_clean(100_000).await;
 }
 
+/// A purse loaded before purses had their own reserve account keeps its reserve in the shared
+/// account 2 (`reserve_account` NULL, as the upgrade leaves it): it still settles, closes and
+/// passes the audit from that account, and a purse loaded after it gets its own.
+async fn a_purse_on_the_shared_reserve_settles_and_closes(fx: Fx) {
+    use offpay_ledger::chain::{EntryFields, GENESIS, PostingFields, entry_hash};
+    let alice = fx.user("alice", 100_000).await;
+    let bob = fx.user("bob", 0).await;
+    let device = signing_key("alice-phone");
+    let cert = fx.load(&alice, &device, 60_000, 3 * DAY, "purse-old").await;
+    let own = fx.purse(&cert).await.reserve_account;
+    assert!(own != RESERVE_ACCOUNT && own != alice.account_id, "{own}");
+    assert_eq!(fx.count(&format!("SELECT balance FROM accounts WHERE id = {own}")).await, 60_000);
+    assert_eq!(fx.count("SELECT balance FROM accounts WHERE id = 2").await, 0);
+
+    // Write the load as the code before per-purse reserves did: the reserve posting on account
+    // 2, the entry hashed again, both chain heads moved, the purse naming no account.
+    let load = fx.count("SELECT id FROM journal WHERE kind = 'purse_load'").await;
+    let alice_prev = fx
+        .blob(&format!("SELECT prev_hash FROM postings WHERE entry_id = {load} AND account_id = {}", alice.account_id))
+        .await;
+    let entry = EntryFields {
+        id: EntryId(load),
+        kind: "purse_load".into(),
+        amount: 60_000,
+        memo: None,
+        from_user: None,
+        to_user: alice.id,
+        created_at_ms: NOW,
+    };
+    let postings = [
+        PostingFields { account_id: alice.account_id, delta: -60_000, prev_hash: alice_prev },
+        PostingFields { account_id: RESERVE_ACCOUNT, delta: 60_000, prev_hash: GENESIS.to_vec() },
+    ];
+    let hash = fx.blob_literal(&entry_hash(&entry, &postings));
+    let genesis = fx.blob_literal(&GENESIS);
+    fx.tamper(&format!(
+        "UPDATE postings SET account_id = 2 WHERE entry_id = {load} AND account_id = {own};
+         UPDATE journal SET hash = {hash} WHERE id = {load};
+         UPDATE accounts SET balance = 60000, head = {hash} WHERE id = 2;
+         UPDATE accounts SET head = {hash} WHERE id = {};
+         UPDATE purses SET reserve_account = NULL;
+         UPDATE accounts SET balance = 0, head = {genesis} WHERE id = {own};",
+        alice.account_id
+    ))
+    .await;
+    assert_eq!(fx.purse(&cert).await.reserve_account, RESERVE_ACCOUNT);
+    fx.verify_clean(100_000).await;
+
+    let mut chain = Chain::new(&cert, &device);
+    let results = fx.settle(&bob, &[chain.pay(&bob, 20_000, "bob")], NOW).await;
+    assert_eq!(statuses(&results), vec![(NoteStatus::Settled, None, 20_000)]);
+    assert_eq!(fx.count("SELECT balance FROM accounts WHERE id = 2").await, 40_000);
+    fx.verify_clean(100_000).await;
+
+    // A purse loaded now has its own account; the shared one is not touched.
+    let newer = fx.load(&alice, &device, 10_000, 3 * DAY, "purse-new").await;
+    let newer_reserve = fx.purse(&newer).await.reserve_account;
+    assert!(![RESERVE_ACCOUNT, own].contains(&newer_reserve), "{newer_reserve}");
+    assert_eq!(fx.count("SELECT balance FROM accounts WHERE id = 2").await, 40_000);
+
+    let closed = fx.off().close_purse(alice.id, &chain.close(), &key("close-old"), NOW).await.unwrap();
+    assert_eq!(closed.returned, 40_000);
+    assert_eq!(fx.count("SELECT balance FROM accounts WHERE id = 2").await, 0);
+    assert_eq!(fx.balance(&alice).await, 100_000 - 60_000 - 10_000 + 40_000);
+    fx.verify_clean(100_000).await;
+
+    // The audit still holds the shared account to its purses: money taken out of it is found.
+    fx.tamper("UPDATE purses SET returned = returned - 1 WHERE reserve_account IS NULL").await;
+    let problems = fx.problems().await;
+    assert!(problems.iter().any(|p| p.starts_with("reserve account 2 holds 0 but")), "{problems:#?}");
+}
+
 on_both_backends!([
+    a_purse_on_the_shared_reserve_settles_and_closes,
     load_settle_duplicate,
     fork_revokes_and_freezes,
     recovery_and_fraud_loss,

@@ -265,13 +265,8 @@ async fn prepare_for_outside_client(args: &[String]) -> Result<(), BoxError> {
     let store = open_store(Some(std::path::Path::new(data)), None).await?;
     let Prepared { notes, payee_tokens, .. } =
         prepare(url.trim_end_matches('/'), store.as_ref(), total, payers, payees).await?;
-    // Round robin over the payers (every payer's first note, then every payer's second, ...), so
-    // that uploads sent at once touch different purses, as many payers' phones syncing would.
-    let per_payer = total.div_ceil(payers);
-    let mut order: Vec<usize> = (0..notes.len()).collect();
-    order.sort_by_key(|i| i % per_payer);
     let mut lines = String::new();
-    for (payee, text) in order.into_iter().map(|i| &notes[i]) {
+    for (payee, text) in &notes {
         lines.push_str(&format!("{}\t{}\n", payee_tokens[*payee], json!({"notes": [text]})));
     }
     std::fs::write(out, lines)?;
@@ -292,7 +287,7 @@ fn notes_in_file(path: &str) -> Result<Vec<PaymentNote>, BoxError> {
 
 /// Registers payees and payers through the API at `base`, funds each payer in `store` and loads
 /// a purse of 2,000.00, then signs `total` notes of 1.00 (each payer a chain to the payees in
-/// turn, each note for its own request nonce).
+/// turn, each note for its own request nonce), in round robin over the payers.
 async fn prepare(
     base: &str,
     store: &dyn offpay_ledger::Store,
@@ -369,6 +364,13 @@ async fn prepare(
             signed.push(note);
         }
     }
+    // Round robin over the payers (every payer's first note, then every payer's second, ...), so
+    // that uploads sent at once touch different purses, as many payers' phones syncing would
+    // (one purse's notes are settled one after another on every backend).
+    let mut order: Vec<usize> = (0..notes.len()).collect();
+    order.sort_by_key(|i| i % per_payer);
+    let notes: Vec<(usize, String)> = order.iter().map(|&i| notes[i].clone()).collect();
+    let signed: Vec<PaymentNote> = order.iter().map(|&i| signed[i].clone()).collect();
     println!(
         "setup: {} users, {} purses, {} notes signed in {:.1} s",
         payees + payers,

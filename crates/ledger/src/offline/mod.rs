@@ -17,10 +17,12 @@
 //!   (`payee_rules`): a note an honest payee holding the account's notes could not have
 //!   accepted is refused and nothing moves.
 //! - Closing or expiry returns what the purse still holds (minus what a close statement says
-//!   pending notes need) in an entry `purse_return`: reserve -R, wallet +R.
+//!   pending notes need) in an entry `purse_return`: the purse's reserve -R, wallet +R.
 //! - Per purse: `amount = settled + returned + held`, where `held` is what the reserve still
-//!   holds for it; the reserve account's balance is the sum of every purse's `held`. `verify`
-//!   checks both (and that each purse's `settled`, `recovered`, `fraud_loss` equal its notes').
+//!   holds for it; each reserve account's balance is the sum of `held` over the purses it holds
+//!   (one purse each since purses got their own reserve account; the shared one holds the
+//!   older purses, docs/LEDGER.md). `verify` checks both (and that each purse's `settled`,
+//!   `recovered`, `fraud_loss` equal its notes').
 //!
 //! ## Layout
 //! - this file: records, errors, the [`OfflineStore`] trait;
@@ -45,6 +47,8 @@ mod read_equivalence;
 pub(crate) mod settle_events;
 pub(crate) mod signatures;
 pub(crate) mod stored_note;
+
+pub use plan::{FRAUD_LOSS_ACCOUNT, RESERVE_ACCOUNT};
 
 use std::collections::BTreeSet;
 
@@ -219,6 +223,10 @@ pub struct Purse {
     /// The close statement, once closed.
     pub close: Option<CloseStatement>,
     pub created_at_ms: TimestampMs,
+    /// The account that holds this purse's reserve: its own, created at load, or the shared
+    /// [`plan::RESERVE_ACCOUNT`] for a purse loaded before purses had their own
+    /// (docs/LEDGER.md, "One reserve account per purse").
+    pub reserve_account: AccountId,
 }
 
 /// A purse's money, as the API and the operator's tools show it (minor units).

@@ -25,7 +25,9 @@ use crate::error::LedgerError;
 use crate::model::{AccountId, AccountKind, EntryId, TimestampMs, UserId};
 use crate::plan::{LockedAccount, NewEvent};
 
-/// The operator's reserve account (created by the first migration of both backends).
+/// The shared reserve account (created by the first migration of both backends): the reserve of
+/// every purse loaded before purses got their own ([`Purse::reserve_account`]; docs/LEDGER.md,
+/// "One reserve account per purse").
 pub const RESERVE_ACCOUNT: AccountId = AccountId(2);
 /// The operator's fraud-loss account.
 pub const FRAUD_LOSS_ACCOUNT: AccountId = AccountId(3);
@@ -175,6 +177,32 @@ pub(crate) fn next_id(ids: &mut dyn Iterator<Item = EntryId>) -> Result<EntryId,
     ids.next().ok_or_else(|| LedgerError::Storage("internal error: ran out of entry ids".into()))
 }
 
+/// A purse's own reserve account as it is created: empty, its chain not started.
+pub fn new_reserve_account(id: AccountId) -> LockedAccount {
+    LockedAccount { account_id: id, kind: AccountKind::Reserve, balance: 0, head: crate::chain::GENESIS.to_vec() }
+}
+
+/// The accounts a settlement of `batch` against `snapshots` may post to besides its users'
+/// wallets: each purse's reserve account, and the fraud-loss account only when some purse could
+/// book a loss, that is when it has loss allowance left and the batch's notes to it exceed what
+/// its reserve still holds. Every note pays at most its amount and the reserve is drawn first, so
+/// a batch within the reserve never reaches the fraud-loss account: honest uploads do not lock
+/// that one shared row (docs/PERFORMANCE.md, "Single-note uploads on PostgreSQL").
+pub fn operator_accounts(snapshots: &HashMap<PurseId, Snapshot>, batch: &[PaymentNote]) -> Vec<AccountId> {
+    let mut ids: Vec<AccountId> = snapshots.values().map(|s| s.purse.reserve_account).collect();
+    let mut sent: HashMap<PurseId, i128> = HashMap::new();
+    for note in batch {
+        *sent.entry(note.purse_id()).or_default() += i128::from(note.fields().amount.minor());
+    }
+    let may_lose = snapshots.values().any(|s| {
+        loss_allowance_left(&s.purse) > 0 && sent.get(&s.purse.id).copied().unwrap_or(0) > i128::from(s.purse.held())
+    });
+    if may_lose {
+        ids.push(FRAUD_LOSS_ACCOUNT);
+    }
+    ids
+}
+
 fn balance_of(accounts: &Accounts, id: AccountId) -> i64 {
     accounts.get(&id).map_or(0, |a| a.balance)
 }
@@ -201,10 +229,13 @@ pub struct PlannedLoad {
 /// A purse load, checked in this order: the account is not frozen, the certificate names it,
 /// the device key is registered to it and not revoked, the account has fewer than
 /// `max_open_purses` purses before their settlement deadline, the amount fits; then
-/// wallet -> reserve.
+/// wallet -> the purse's own reserve account `reserve`, which the backend creates (empty, see
+/// [`new_reserve_account`]) in the same transaction when the plan is accepted.
+#[allow(clippy::too_many_arguments)]
 pub fn plan_load(
     accounts: &mut Accounts,
     entry_id: EntryId,
+    reserve: AccountId,
     user: &UserRef,
     request: &super::LoadRequest,
     facts: LoadFacts,
@@ -229,13 +260,15 @@ pub fn plan_load(
     let amount = crate::plan::check_amount(cert.amount)?;
     let valid_until =
         i64::try_from(cert.valid_until).map_err(|_| OfflineError::InvalidCertificate("valid_until is too large"))?;
-    let entry = load_entry(accounts, entry_id, user, amount, now_ms)?;
+    accounts.insert(reserve, new_reserve_account(reserve));
+    let entry = load_entry(accounts, entry_id, reserve, user, amount, now_ms)?;
     Ok(PlannedLoad { entry, amount, valid_until, loss_allowance: request.loss_allowance.max(0) })
 }
 
 fn load_entry(
     accounts: &mut Accounts,
     entry_id: EntryId,
+    reserve: AccountId,
     user: &UserRef,
     amount: i64,
     now_ms: TimestampMs,
@@ -247,7 +280,7 @@ fn load_entry(
         amount,
         None,
         user.id,
-        &[(user.account_id, -amount), (RESERVE_ACCOUNT, amount)],
+        &[(user.account_id, -amount), (reserve, amount)],
         now_ms,
     )
 }
@@ -763,7 +796,7 @@ pub fn plan_settlement(
                 Some(owner.id),
                 payee.id,
                 &[
-                    (RESERVE_ACCOUNT, -from_reserve),
+                    (purse.reserve_account, -from_reserve),
                     (owner.account_id, -from_payer),
                     (FRAUD_LOSS_ACCOUNT, -from_loss),
                     (payee.account_id, credited),
@@ -902,7 +935,7 @@ fn plan_return(
         amount,
         None,
         owner.id,
-        &[(RESERVE_ACCOUNT, -amount), (owner.account_id, amount)],
+        &[(purse.reserve_account, -amount), (owner.account_id, amount)],
         now_ms,
     )?;
     w.entries.push(entry);
@@ -1001,4 +1034,83 @@ pub fn plan_expiry(
     }
     w.finish_accounts(accounts);
     Ok((w, outcome))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use offpay_protocol::testkit::Fixture;
+    use offpay_protocol::{AccountId as AccountNumber, Amount, NoteFields};
+
+    use super::*;
+
+    /// The fraud-loss account is among the accounts an upload locks exactly when a purse with
+    /// loss allowance left gets notes for more than its reserve still holds.
+    #[test]
+    fn the_fraud_loss_account_is_locked_only_when_a_purse_could_book_a_loss() {
+        let fx = Fixture::new();
+        let cert = fx.certificate_with(&fx.issuer, |f| {
+            f.amount = Amount::from_minor(1_000).unwrap();
+            f.per_payment_cap = Amount::from_minor(1_000).unwrap();
+        });
+        let reserve = AccountId(77);
+        let purse = Purse {
+            id: cert.purse_id(),
+            user_id: UserId(1001),
+            certificate: cert.clone(),
+            state: PurseState::Open,
+            expired: false,
+            settled: 700,
+            returned: 0,
+            recovered: 0,
+            fraud_loss: 0,
+            loss_allowance: 100,
+            notes_held: 0,
+            close: None,
+            created_at_ms: 0,
+            reserve_account: reserve,
+        };
+        let (mut prev, mut cumulative) = (cert.hash(), 0);
+        let notes: Vec<PaymentNote> = (1..=2u32)
+            .map(|seq| {
+                cumulative += 200;
+                let fields = NoteFields {
+                    seq,
+                    prev_hash: prev,
+                    cumulative: Amount::from_minor(cumulative).unwrap(),
+                    amount: Amount::from_minor(200).unwrap(),
+                    payee: AccountNumber(2001),
+                    nonce: Nonce::from_bytes([seq as u8; 16]),
+                    time: 0,
+                };
+                let note = PaymentNote::sign(cert.clone(), fields, &fx.payer_device).unwrap();
+                prev = note.hash();
+                note
+            })
+            .collect();
+        let locked = |purse: &Purse, batch: &[PaymentNote]| {
+            let snap = Snapshot {
+                purse: purse.clone(),
+                stored: vec![],
+                states: vec![],
+                proofs: HashSet::new(),
+                read: NotesRead::All,
+                release_until: None,
+            };
+            operator_accounts(&HashMap::from([(purse.id, snap)]), batch)
+        };
+        // Within the reserve (300 left): only the purse's own reserve account.
+        assert_eq!(locked(&purse, &notes[..1]), vec![reserve]);
+        // 400 against 300: the rest could be booked as loss.
+        assert_eq!(locked(&purse, &notes), vec![reserve, FRAUD_LOSS_ACCOUNT]);
+        // No allowance left, or none after expiry: nothing can reach the fraud-loss account.
+        let used_up = Purse { fraud_loss: 100, ..purse.clone() };
+        assert_eq!(locked(&used_up, &notes), vec![reserve]);
+        let expired = Purse { expired: true, ..purse.clone() };
+        assert_eq!(locked(&expired, &notes), vec![reserve]);
+        // A purse loaded before purses had their own reserve posts to the shared one.
+        let older = Purse { reserve_account: RESERVE_ACCOUNT, ..purse };
+        assert_eq!(locked(&older, &notes[..1]), vec![RESERVE_ACCOUNT]);
+    }
 }

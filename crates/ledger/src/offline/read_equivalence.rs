@@ -16,7 +16,7 @@ use offpay_protocol::{AccountId as AccountNumber, Amount, Handle, Hash256, Nonce
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use super::plan::{self, Accounts, FRAUD_LOSS_ACCOUNT, NotesRead, RESERVE_ACCOUNT, SettleInput, Snapshot, StoredState};
+use super::plan::{self, Accounts, FRAUD_LOSS_ACCOUNT, NotesRead, SettleInput, Snapshot, StoredState};
 use super::{NoteStatus, Purse, PurseState, UserRef};
 use crate::model::{AccountId, AccountKind, EntryId, UserId};
 use crate::plan::LockedAccount;
@@ -26,6 +26,8 @@ const PAYER: i64 = 1001;
 const PAYEES: [i64; 3] = [2001, 2002, 2003];
 /// An account number no user has.
 const NOBODY: i64 = 9999;
+/// The purse's own reserve account.
+const PURSE_RESERVE: AccountId = AccountId(50);
 
 /// Which of `stored` the around read keeps: the notes at each of `read`'s numbers and at the
 /// nearest stored numbers below and above.
@@ -137,6 +139,7 @@ fn the_around_read_plans_what_the_full_read_plans() {
             notes_held: 0,
             close: None,
             created_at_ms: 0,
+            reserve_account: PURSE_RESERVE,
         };
         let read = NotesRead::for_upload(&batch, &purse, uploader);
         let keep = kept_by(&read, &stored);
@@ -163,14 +166,18 @@ fn the_around_read_plans_what_the_full_read_plans() {
                 snapshots.insert(purse.id, full.clone());
                 settlements = plan::settle_all(&snapshots, &batch, &signature_ok).unwrap();
             }
-            let mut accounts: Accounts = [
-                account(RESERVE_ACCOUNT, AccountKind::Reserve, 2_000 - settled_so_far),
-                account(FRAUD_LOSS_ACCOUNT, AccountKind::FraudLoss, 0),
-                account(AccountId(PAYER), AccountKind::Wallet, payer_balance),
-            ]
-            .into_iter()
-            .chain(PAYEES.map(|id| account(AccountId(id), AccountKind::Wallet, 0)))
-            .collect();
+            // Only the operator accounts the backends lock for this upload: a plan that needs
+            // another fails here.
+            let mut accounts: Accounts = plan::operator_accounts(&snapshots, &batch)
+                .into_iter()
+                .map(|id| match id {
+                    PURSE_RESERVE => account(id, AccountKind::Reserve, 2_000 - settled_so_far),
+                    FRAUD_LOSS_ACCOUNT => account(id, AccountKind::FraudLoss, 0),
+                    other => panic!("account {other} is not this purse's"),
+                })
+                .chain([account(AccountId(PAYER), AccountKind::Wallet, payer_balance)])
+                .chain(PAYEES.map(|id| account(AccountId(id), AccountKind::Wallet, 0)))
+                .collect();
             let input = SettleInput {
                 batch: &batch,
                 snapshots: &mut snapshots,

@@ -138,7 +138,13 @@ pub async fn fill_note_nonces(tx: &tokio_postgres::Transaction<'_>) -> Result<()
     Ok(())
 }
 
-const PURSE_COLUMNS: &str = "id, user_id, certificate, state, expired, settled, returned, recovered, fraud_loss, close_statement, created_at_ms, loss_allowance, notes_held";
+/// Schema 10: each purse loaded from now on keeps its reserve in its own account, so that
+/// uploads to different purses lock different account rows; `NULL` is the shared reserve
+/// account of the purses loaded before (docs/LEDGER.md, "One reserve account per purse").
+pub const PURSE_RESERVE_MIGRATION: &str =
+    "ALTER TABLE purses ADD COLUMN reserve_account BIGINT REFERENCES accounts (id);";
+
+const PURSE_COLUMNS: &str = "id, user_id, certificate, state, expired, settled, returned, recovered, fraud_loss, close_statement, created_at_ms, loss_allowance, notes_held, reserve_account";
 
 type Params<'a> = [&'a (dyn ToSql + Sync)];
 
@@ -169,6 +175,7 @@ fn to_purse(r: &Row) -> Result<Purse, LedgerError> {
         notes_held: r.try_get(12)?,
         close: close.map(|c| CloseStatement::decode(&c)).transpose().map_err(|e| storage("close statement", e))?,
         created_at_ms: r.try_get(10)?,
+        reserve_account: r.try_get::<_, Option<AccountId>>(13)?.unwrap_or(RESERVE_ACCOUNT),
     })
 }
 
@@ -657,11 +664,14 @@ async fn load_purse(
             .map_err(LedgerError::from)?;
         // The wallet's row lock serialises this with the account's other loads and with a
         // settlement that freezes it: frozen and the purse count are read under it.
-        let mut accounts = lock_accounts(&tx, [user.account_id, RESERVE_ACCOUNT]).await?;
+        let mut accounts = lock_accounts(&tx, [user.account_id]).await?;
+        // The purse's own reserve account gets this id; the row is written only once the load is
+        // accepted (a refused load leaves a gap in the ids, nothing else).
         let row = tx
             .query_one(
                 "SELECT (SELECT frozen FROM users WHERE id = $1),
-                        (SELECT count(*) FROM purses WHERE user_id = $1 AND NOT expired)",
+                        (SELECT count(*) FROM purses WHERE user_id = $1 AND NOT expired),
+                        nextval('accounts_id_seq')",
                 &[&user.id],
             )
             .await
@@ -671,13 +681,21 @@ async fn load_purse(
             device: device_row,
             unsettled: row.try_get(1).map_err(LedgerError::from)?,
         };
+        let reserve: AccountId = row.try_get(2).map_err(LedgerError::from)?;
         let entry_id = entry_ids(&tx, 1).await?.next().ok_or_else(|| storage("entry id", "none"))?;
-        let load = plan::plan_load(&mut accounts, entry_id, &user, &req, facts, now_ms)?;
+        let load = plan::plan_load(&mut accounts, entry_id, reserve, &user, &req, facts, now_ms)?;
         let mut w = Writes { entries: vec![load.entry], ..Writes::default() };
         w.finish_accounts(&accounts);
+        let empty = plan::new_reserve_account(reserve);
+        tx.execute(
+            "INSERT INTO accounts (id, kind, balance, head, created_at_ms) VALUES ($1, 'reserve', $2, $3, $4)",
+            &[&reserve, &empty.balance, &empty.head, &now_ms],
+        )
+        .await
+        .map_err(LedgerError::from)?;
         apply(&tx, &w, user.id, now_ms, &mut notices).await?;
         let encoded = req.certificate.encode();
-        let params: [&(dyn ToSql + Sync); 9] = [
+        let params: [&(dyn ToSql + Sync); 10] = [
             &cert.purse_id.as_bytes().as_slice(),
             &user.id,
             &device.as_slice(),
@@ -687,11 +705,12 @@ async fn load_purse(
             &entry_id,
             &now_ms,
             &load.loss_allowance,
+            &reserve,
         ];
         tx.execute(
             "INSERT INTO purses (id, user_id, device_key, amount, valid_until, certificate, state, load_entry_id, created_at_ms,
-                                 loss_allowance)
-             VALUES ($1, $2, $3, $4, $5, $6, 'open', $7, $8, $9)",
+                                 loss_allowance, reserve_account)
+             VALUES ($1, $2, $3, $4, $5, $6, 'open', $7, $8, $9, $10)",
             &params,
         )
         .await
@@ -727,7 +746,7 @@ async fn settle_notes(
         let users = users(&tx, &wanted).await?;
         let mut accounts = lock_accounts(
             &tx,
-            [RESERVE_ACCOUNT, FRAUD_LOSS_ACCOUNT].into_iter().chain(users.values().map(|(u, _)| u.account_id)),
+            plan::operator_accounts(&snaps, &notes).into_iter().chain(users.values().map(|(u, _)| u.account_id)),
         )
         .await?;
         // After the payees' wallet locks: two uploads paying one request from different purses
@@ -858,7 +877,7 @@ async fn close_purse(
         let mut snaps = snapshots(&tx, vec![purse], None).await?;
         let mut snap = snaps.remove(&id).ok_or(OfflineError::UnknownPurse)?;
         let (owner, frozen) = users(&tx, &[user]).await?.remove(&user).ok_or(LedgerError::UnknownUser)?;
-        let mut accounts = lock_accounts(&tx, [RESERVE_ACCOUNT, owner.account_id]).await?;
+        let mut accounts = lock_accounts(&tx, [snap.purse.reserve_account, owner.account_id]).await?;
         let mut ids = entry_ids(&tx, 1).await?;
         let (w, outcome) = plan::plan_close(&mut snap, &close, &owner, frozen, &mut accounts, &mut ids, now_ms)?;
         apply(&tx, &w, user, now_ms, &mut notices).await?;
@@ -897,8 +916,8 @@ async fn expire_purses(
         owner_ids.dedup();
         let owners: HashMap<UserId, UserRef> =
             users(&tx, &owner_ids).await?.into_iter().map(|(id, (u, _))| (id, u)).collect();
-        let mut accounts =
-            lock_accounts(&tx, std::iter::once(RESERVE_ACCOUNT).chain(owners.values().map(|u| u.account_id))).await?;
+        let reserves = purses.iter().map(|p| p.reserve_account);
+        let mut accounts = lock_accounts(&tx, reserves.chain(owners.values().map(|u| u.account_id))).await?;
         let mut ids = entry_ids(&tx, purses.len()).await?;
         let (w, outcome) = plan::plan_expiry(&mut purses, &owners, &mut accounts, &mut ids, now_ms)?;
         let system = purses.first().map_or(UserId(0), |p| p.user_id);
@@ -914,7 +933,7 @@ pub async fn audit(client: &deadpool_postgres::Transaction<'_>) -> Result<Vec<St
             "SELECT p.id, p.amount, p.settled, p.returned, p.recovered, p.fraud_loss,
                     coalesce(sum(n.from_reserve), 0)::bigint, coalesce(sum(n.from_payer), 0)::bigint,
                     coalesce(sum(n.from_loss), 0)::bigint, p.loss_allowance, p.notes_held,
-                    coalesce(sum(n.held), 0)::bigint
+                    coalesce(sum(n.held), 0)::bigint, p.reserve_account
              FROM purses p LEFT JOIN notes n ON n.purse_id = p.id GROUP BY p.id ORDER BY p.id",
             &[],
         )
@@ -934,6 +953,7 @@ pub async fn audit(client: &deadpool_postgres::Transaction<'_>) -> Result<Vec<St
             loss_allowance: r.try_get(9)?,
             notes_held: r.try_get(10)?,
             notes_held_sum: r.try_get(11)?,
+            reserve_account: r.try_get::<_, Option<AccountId>>(12)?.unwrap_or(RESERVE_ACCOUNT),
         });
     }
     let mut notes = NoteAudit::default();
@@ -943,10 +963,13 @@ pub async fn audit(client: &deadpool_postgres::Transaction<'_>) -> Result<Vec<St
     for r in client.query(audit::OVERPAID_REQUESTS_SQL, &[]).await? {
         notes.overpaid_requests.push((r.try_get(0)?, hex::encode(r.try_get::<_, Vec<u8>>(1)?)));
     }
-    let balance = |row: Row| row.try_get::<_, i64>(0);
-    let reserve = balance(client.query_one("SELECT balance FROM accounts WHERE id = $1", &[&RESERVE_ACCOUNT]).await?)?;
-    let loss = balance(client.query_one("SELECT balance FROM accounts WHERE id = $1", &[&FRAUD_LOSS_ACCOUNT]).await?)?;
-    Ok(audit::audit(&purses, &notes, reserve, loss))
+    let mut reserves: Vec<(AccountId, i64)> = Vec::new();
+    for r in client.query("SELECT id, balance FROM accounts WHERE kind = 'reserve' ORDER BY id", &[]).await? {
+        reserves.push((r.try_get(0)?, r.try_get(1)?));
+    }
+    let loss: i64 =
+        client.query_one("SELECT balance FROM accounts WHERE id = $1", &[&FRAUD_LOSS_ACCOUNT]).await?.try_get(0)?;
+    Ok(audit::audit(&purses, &notes, &reserves, loss))
 }
 
 #[async_trait]

@@ -169,7 +169,15 @@ pub async fn events_after(pool: &Pool, user: UserId, after: i64, limit: u32) -> 
 pub async fn verify(pool: &Pool) -> Result<VerifyReport, LedgerError> {
     let mut client = pool.get().await?;
     let tx = client.build_transaction().isolation_level(IsolationLevel::RepeatableRead).read_only(true).start().await?;
-    let mut verifier = Verifier::new();
+    let accounts = tx
+        .query("SELECT id, kind, balance, head FROM accounts ORDER BY id", &[])
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(StoredAccount { id: r.try_get(0)?, kind: r.try_get(1)?, balance: r.try_get(2)?, head: r.try_get(3)? })
+        })
+        .collect::<Result<Vec<_>, LedgerError>>()?;
+    let mut verifier = Verifier::new(accounts);
     let none: [i64; 0] = [];
     let rows = tx
         .query_raw(
@@ -215,17 +223,9 @@ pub async fn verify(pool: &Pool) -> Result<VerifyReport, LedgerError> {
         .await?
         .try_get(0)?;
     verifier.orphan_postings(u64::try_from(orphans).unwrap_or(0));
-    let accounts = tx
-        .query("SELECT id, kind, balance, head FROM accounts ORDER BY id", &[])
-        .await?
-        .iter()
-        .map(|r| {
-            Ok(StoredAccount { id: r.try_get(0)?, kind: r.try_get(1)?, balance: r.try_get(2)?, head: r.try_get(3)? })
-        })
-        .collect::<Result<Vec<_>, LedgerError>>()?;
     let offline_problems = super::offline::audit(&tx).await?;
     tx.commit().await?;
-    let mut report = verifier.finish(&accounts);
+    let mut report = verifier.finish();
     report.problems.extend(offline_problems);
     Ok(report)
 }

@@ -124,6 +124,8 @@ const MIGRATIONS: &[&str] = &[
     //    (`NotesRead::Around`); fraud proofs by purse, for the read of a revoked purse's proofs.
     "CREATE INDEX notes_by_purse_seq ON notes (purse_id, seq);
      CREATE INDEX fraud_proofs_by_purse ON fraud_proofs (purse_id);",
+    // 10: every purse loaded from now on keeps its reserve in its own account, see `offline.rs`.
+    super::offline::PURSE_RESERVE_MIGRATION,
 ];
 
 /// The migration after which stored notes get their request nonce (`fill_note_nonces`).

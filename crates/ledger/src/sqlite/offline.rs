@@ -216,13 +216,21 @@ pub const ENTRY_NOTE_MIGRATION: &str = r#"
     ALTER TABLE journal ADD COLUMN note BLOB;
 "#;
 
-const PURSE_COLUMNS: &str = "id, user_id, certificate, state, expired, settled, returned, recovered, fraud_loss, close_statement, created_at_ms, loss_allowance, notes_held";
+/// Schema 12: each purse loaded from now on keeps its reserve in its own account, so that
+/// uploads to different purses post to different account rows; `NULL` is the shared reserve
+/// account of the purses loaded before (docs/LEDGER.md, "One reserve account per purse").
+pub const PURSE_RESERVE_MIGRATION: &str = r#"
+    ALTER TABLE purses ADD COLUMN reserve_account INTEGER REFERENCES accounts (id);
+"#;
+
+const PURSE_COLUMNS: &str = "id, user_id, certificate, state, expired, settled, returned, recovered, fraud_loss, close_statement, created_at_ms, loss_allowance, notes_held, reserve_account";
 
 fn storage(what: &str, e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> LedgerError {
     LedgerError::storage(format!("stored {what} is invalid"), e)
 }
 
-type PurseRow = (Vec<u8>, UserId, Vec<u8>, String, bool, i64, i64, i64, i64, Option<Vec<u8>>, i64, i64, i64);
+type PurseRow =
+    (Vec<u8>, UserId, Vec<u8>, String, bool, i64, i64, i64, i64, Option<Vec<u8>>, i64, i64, i64, Option<AccountId>);
 
 fn purse_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<PurseRow> {
     Ok((
@@ -239,6 +247,7 @@ fn purse_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<PurseRow> {
         r.get(10)?,
         r.get(11)?,
         r.get(12)?,
+        r.get(13)?,
     ))
 }
 
@@ -257,6 +266,7 @@ fn to_purse(row: PurseRow) -> Result<Purse, LedgerError> {
         created_at_ms,
         loss_allowance,
         notes_held,
+        reserve_account,
     ) = row;
     let id: [u8; 16] = id.as_slice().try_into().map_err(|e| storage("purse id", e))?;
     let certificate = certificates::decode(&cert).map_err(|e| storage("certificate", e))?;
@@ -275,6 +285,7 @@ fn to_purse(row: PurseRow) -> Result<Purse, LedgerError> {
         notes_held,
         close,
         created_at_ms,
+        reserve_account: reserve_account.unwrap_or(RESERVE_ACCOUNT),
     })
 }
 
@@ -659,16 +670,21 @@ fn load_purse(
         .prepare_cached("SELECT count(*) FROM purses WHERE user_id = ?1 AND expired = 0")?
         .query_row([user.id], |r| r.get(0))?;
     let facts = LoadFacts { frozen, device: device_row, unsettled };
-    let mut accounts = lock_accounts(conn, [user.account_id, RESERVE_ACCOUNT])?;
+    let mut accounts = lock_accounts(conn, [user.account_id])?;
     let entry_id = next_entry_id(conn)?;
-    let load = plan::plan_load(&mut accounts, entry_id, &user, req, facts, now_ms)?;
+    // The purse's own reserve account, created only once the load is accepted (a refused
+    // command writes nothing). The writer is the only one writing, so the next id is ours.
+    let reserve: AccountId =
+        conn.prepare_cached("SELECT coalesce(max(id), 0) + 1 FROM accounts")?.query_row([], |r| r.get(0))?;
+    let load = plan::plan_load(&mut accounts, entry_id, reserve, &user, req, facts, now_ms)?;
     let mut w = Writes { entries: vec![load.entry], ..Writes::default() };
     w.finish_accounts(&accounts);
+    create_reserve_account(conn, reserve, now_ms)?;
     apply(conn, &w, user.id, now_ms, notices)?;
     conn.prepare_cached(
         "INSERT INTO purses (id, user_id, device_key, amount, valid_until, certificate, state, load_entry_id, created_at_ms,
-                             loss_allowance)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'open', ?7, ?8, ?9)",
+                             loss_allowance, reserve_account)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'open', ?7, ?8, ?9, ?10)",
     )?
     .execute(params![
         &cert.purse_id.as_bytes()[..],
@@ -679,12 +695,23 @@ fn load_purse(
         req.certificate.encode(),
         entry_id,
         now_ms,
-        load.loss_allowance
+        load.loss_allowance,
+        reserve
     ])?;
     remember(conn, &scope, &req.idempotency_key, &fingerprint, &cert.purse_id.to_hex(), now_ms)?;
     let purse = read_purse(conn, cert.purse_id)?.ok_or_else(|| storage("new purse", "missing"))?;
     let balance = amount_of(accounts.get(&user.account_id).map_or(0, |a| a.balance))?;
     Ok(LoadedPurse { purse, balance, replayed: false })
+}
+
+/// Inserts a purse's reserve account as [`plan::new_reserve_account`] describes it.
+fn create_reserve_account(conn: &Connection, id: AccountId, now_ms: TimestampMs) -> Result<(), LedgerError> {
+    let empty = plan::new_reserve_account(id);
+    conn.prepare_cached(
+        "INSERT INTO accounts (id, kind, balance, head, created_at_ms) VALUES (?1, 'reserve', ?2, ?3, ?4)",
+    )?
+    .execute(params![id, empty.balance, empty.head, now_ms])?;
+    Ok(())
 }
 
 fn settle_notes(
@@ -726,7 +753,7 @@ fn settle_notes(
     }
     let mut accounts = lock_accounts(
         conn,
-        [RESERVE_ACCOUNT, FRAUD_LOSS_ACCOUNT].into_iter().chain(users.values().map(|(u, _)| u.account_id)),
+        plan::operator_accounts(&snapshots, notes).into_iter().chain(users.values().map(|(u, _)| u.account_id)),
     )?;
     let mut ids = entry_ids(conn)?;
     let requests = request_totals(conn, notes)?;
@@ -828,7 +855,7 @@ fn close_purse(
     let purse = plan::check_close(read_purse(conn, close.fields().purse_id)?, user, close)?;
     let mut snap = snapshot(conn, purse, NotesRead::All)?;
     let (owner, frozen) = user_ref(conn, user)?.ok_or(LedgerError::UnknownUser)?;
-    let mut accounts = lock_accounts(conn, [RESERVE_ACCOUNT, owner.account_id])?;
+    let mut accounts = lock_accounts(conn, [snap.purse.reserve_account, owner.account_id])?;
     let mut ids = entry_ids(conn)?;
     let (w, outcome) = plan::plan_close(&mut snap, close, &owner, frozen, &mut accounts, &mut ids, now_ms)?;
     apply(conn, &w, user, now_ms, notices)?;
@@ -863,8 +890,8 @@ fn expire_purses(
             owners.insert(u.id, u);
         }
     }
-    let mut accounts =
-        lock_accounts(conn, std::iter::once(RESERVE_ACCOUNT).chain(owners.values().map(|u| u.account_id)))?;
+    let reserves = purses.iter().map(|p| p.reserve_account);
+    let mut accounts = lock_accounts(conn, reserves.chain(owners.values().map(|u| u.account_id)))?;
     let mut ids = entry_ids(conn)?;
     let (w, outcome) = plan::plan_expiry(&mut purses, &owners, &mut accounts, &mut ids, now_ms)?;
     let system = purses.first().map_or(UserId(0), |p| p.user_id);
@@ -961,7 +988,7 @@ pub fn audit(conn: &Connection) -> Result<Vec<String>, LedgerError> {
     let mut stmt = conn.prepare(
         "SELECT p.id, p.amount, p.settled, p.returned, p.recovered, p.fraud_loss,
                 coalesce(sum(n.from_reserve), 0), coalesce(sum(n.from_payer), 0), coalesce(sum(n.from_loss), 0),
-                p.loss_allowance, p.notes_held, coalesce(sum(n.held), 0)
+                p.loss_allowance, p.notes_held, coalesce(sum(n.held), 0), p.reserve_account
          FROM purses p LEFT JOIN notes n ON n.purse_id = p.id GROUP BY p.id ORDER BY p.id",
     )?;
     let purses = stmt
@@ -979,6 +1006,7 @@ pub fn audit(conn: &Connection) -> Result<Vec<String>, LedgerError> {
                 loss_allowance: r.get(9)?,
                 notes_held: r.get(10)?,
                 notes_held_sum: r.get(11)?,
+                reserve_account: r.get::<_, Option<AccountId>>(12)?.unwrap_or(RESERVE_ACCOUNT),
             })
         })?
         .collect::<Result<Vec<_>, _>>()?;
@@ -992,10 +1020,12 @@ pub fn audit(conn: &Connection) -> Result<Vec<String>, LedgerError> {
         .query_map([], |r| Ok((r.get::<_, i64>(0)?, hex::encode(r.get::<_, Vec<u8>>(1)?))))?
         .collect::<Result<Vec<_>, _>>()?;
     let notes = NoteAudit { overpaid_notes, overpaid_requests };
-    let balance = |id: AccountId| -> Result<i64, LedgerError> {
-        Ok(conn.query_row("SELECT balance FROM accounts WHERE id = ?1", [id], |r| r.get(0))?)
-    };
-    Ok(audit::audit(&purses, &notes, balance(RESERVE_ACCOUNT)?, balance(FRAUD_LOSS_ACCOUNT)?))
+    let reserves = conn
+        .prepare("SELECT id, balance FROM accounts WHERE kind = 'reserve' ORDER BY id")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<Vec<(AccountId, i64)>, _>>()?;
+    let loss: i64 = conn.query_row("SELECT balance FROM accounts WHERE id = ?1", [FRAUD_LOSS_ACCOUNT], |r| r.get(0))?;
+    Ok(audit::audit(&purses, &notes, &reserves, loss))
 }
 
 #[async_trait]

@@ -304,7 +304,11 @@ pub fn verify(conn: &Connection) -> Result<VerifyReport, LedgerError> {
 }
 
 fn verify_in_snapshot(conn: &Connection) -> Result<VerifyReport, LedgerError> {
-    let mut verifier = Verifier::new();
+    let mut stmt = conn.prepare("SELECT id, kind, balance, head FROM accounts ORDER BY id")?;
+    let accounts = stmt
+        .query_map([], |r| Ok(StoredAccount { id: r.get(0)?, kind: r.get(1)?, balance: r.get(2)?, head: r.get(3)? }))?
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut verifier = Verifier::new(accounts);
     let mut stmt = conn.prepare(
         "SELECT j.id, j.kind, j.amount, j.memo, j.from_user, j.to_user, j.created_at_ms, j.hash,
                 p.account_id, p.delta, p.prev_hash
@@ -343,11 +347,7 @@ fn verify_in_snapshot(conn: &Connection) -> Result<VerifyReport, LedgerError> {
             r.get(0)
         })?;
     verifier.orphan_postings(u64::try_from(orphans).unwrap_or(0));
-    let mut stmt = conn.prepare("SELECT id, kind, balance, head FROM accounts ORDER BY id")?;
-    let accounts = stmt
-        .query_map([], |r| Ok(StoredAccount { id: r.get(0)?, kind: r.get(1)?, balance: r.get(2)?, head: r.get(3)? }))?
-        .collect::<Result<Vec<_>, _>>()?;
-    let mut report = verifier.finish(&accounts);
+    let mut report = verifier.finish();
     report.problems.extend(super::offline::audit(conn)?);
     Ok(report)
 }

@@ -36,6 +36,8 @@ const MIGRATIONS: &[Migration] = &[
     // 11: notes by (purse, sequence number), for an upload's read of the notes around its own;
     //     fraud proofs by purse.
     (super::offline::NOTES_BY_SEQ_MIGRATION, None),
+    // 12: every purse loaded from now on keeps its reserve in its own account, see `offline.rs`.
+    (super::offline::PURSE_RESERVE_MIGRATION, None),
 ];
 
 const RECEIPT_CARDS_MIGRATION: &str = "

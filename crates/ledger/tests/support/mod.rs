@@ -96,6 +96,32 @@ impl Fx {
         }
     }
 
+    /// The one blob `sql` selects, read behind the store's back (as `tamper` writes).
+    pub async fn blob(&self, sql: &str) -> Vec<u8> {
+        match (&self.url, &self._dir) {
+            (Some(url), _) => {
+                let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await.unwrap();
+                let driver = tokio::spawn(conn);
+                let bytes: Vec<u8> = client.query_one(sql, &[]).await.unwrap().get(0);
+                drop(client);
+                let _ = driver.await;
+                bytes
+            }
+            (None, Some(dir)) => {
+                let conn = rusqlite::Connection::open(dir.path().join(offpay_ledger::open::SQLITE_FILE)).unwrap();
+                conn.busy_timeout(std::time::Duration::from_secs(10)).unwrap();
+                conn.query_row(sql, [], |r| r.get(0)).unwrap()
+            }
+            (None, None) => unreachable!("a store has a file or a URL"),
+        }
+    }
+
+    /// `bytes` as a literal of this backend's SQL, for `tamper`.
+    pub fn blob_literal(&self, bytes: &[u8]) -> String {
+        let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        if self.url.is_some() { format!("'\\x{hex}'::bytea") } else { format!("X'{hex}'") }
+    }
+
     /// The problems `verify` reports.
     pub async fn problems(&self) -> Vec<String> {
         self.store.verify().await.unwrap().problems
