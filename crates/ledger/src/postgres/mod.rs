@@ -8,6 +8,7 @@
 //!   transaction) and a `LISTEN` task per store with a catch-up poll ([`listen`]).
 //! - Reads and the audit ([`reads`]); `verify` reads one REPEATABLE READ snapshot.
 
+mod cached;
 mod listen;
 mod login;
 mod money;

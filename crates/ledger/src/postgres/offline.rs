@@ -15,6 +15,7 @@ use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
 use super::PostgresStore;
+use super::cached;
 use super::notify::Notifier;
 use crate::error::LedgerError;
 use crate::model::{AccountId, EntryId, EventNotice, IdempotencyKey, TimestampMs, UserId};
@@ -185,7 +186,7 @@ async fn lock_purses(tx: &Transaction<'_>, ids: &[PurseId]) -> Result<Vec<Purse>
     keys.sort_unstable();
     keys.dedup();
     let sql = format!("SELECT {PURSE_COLUMNS} FROM purses WHERE id = ANY($1) ORDER BY id FOR UPDATE");
-    tx.query(&sql, &[&keys]).await?.iter().map(to_purse).collect()
+    cached::query(tx, &sql, &[&keys]).await?.iter().map(to_purse).collect()
 }
 
 /// The purses with their stored notes and proof fingerprints. With `batch` (an upload), only the
@@ -217,18 +218,19 @@ async fn snapshots(
     // Each read only when some purse needs it: every query is a round trip.
     let mut rows = Vec::new();
     if !full.is_empty() {
-        rows = tx
-            .query(
-                "SELECT purse_id, encoded, from_payer, held, uploaded_by, hash FROM notes WHERE purse_id = ANY($1) ORDER BY upload_order",
-                &[&full],
-            )
-            .await?;
+        rows = cached::query(
+            tx,
+            "SELECT purse_id, encoded, from_payer, held, uploaded_by, hash FROM notes WHERE purse_id = ANY($1) ORDER BY upload_order",
+            &[&full],
+        )
+        .await?;
     }
     if !seqs.is_empty() {
         // The notes at each sequence number and at its nearest stored neighbours: the numbers
         // first (`max`/`min` are one index seek each), then the notes at them.
         rows.extend(
-            tx.query(
+            cached::query(
+                tx,
                 "SELECT n.purse_id, n.encoded, n.from_payer, n.held, n.uploaded_by, n.hash FROM (
                    SELECT s.purse, s.seq FROM unnest($1::bytea[], $2::bigint[]) AS s(purse, seq)
                    UNION SELECT s.purse, (SELECT max(seq) FROM notes WHERE purse_id = s.purse AND seq < s.seq)
@@ -248,7 +250,8 @@ async fn snapshots(
         let Some(needed) = map.get(&id).and_then(|s| s.read.needed()) else { continue };
         let hashes: Vec<&[u8]> = needed.hashes.iter().map(|h| &h.as_bytes()[..]).collect();
         rows.extend(
-            tx.query(
+            cached::query(
+                tx,
                 "SELECT purse_id, encoded, from_payer, held, uploaded_by, hash FROM notes
                  WHERE upload_order IN (
                    SELECT upload_order FROM notes WHERE purse_id = $1 AND payee = $2
@@ -269,12 +272,12 @@ async fn snapshots(
             .await?,
         );
         // More held notes than were read: money reaching the payer pays up to the last read.
-        let held = tx
-            .query(
-                "SELECT hash FROM notes WHERE purse_id = $1 AND held > 0 ORDER BY upload_order LIMIT 2 OFFSET $2",
-                &[&&id.as_bytes()[..], &(crate::offline::HELD_READ - 1)],
-            )
-            .await?;
+        let held = cached::query(
+            tx,
+            "SELECT hash FROM notes WHERE purse_id = $1 AND held > 0 ORDER BY upload_order LIMIT 2 OFFSET $2",
+            &[&&id.as_bytes()[..], &(crate::offline::HELD_READ - 1)],
+        )
+        .await?;
         if let (Some(last), true, Some(snap)) = (held.first(), held.len() == 2, map.get_mut(&id)) {
             snap.release_until = Some(note_hash(&last.try_get::<_, Vec<u8>>(0)?)?);
         }
@@ -304,7 +307,8 @@ async fn snapshots(
     let mut proofs = Vec::new();
     if !revoked.is_empty() {
         proofs =
-            tx.query("SELECT purse_id, fingerprint FROM fraud_proofs WHERE purse_id = ANY($1)", &[&revoked]).await?;
+            cached::query(tx, "SELECT purse_id, fingerprint FROM fraud_proofs WHERE purse_id = ANY($1)", &[&revoked])
+                .await?;
     }
     for row in proofs {
         let id = purse_id_of(&row.try_get::<_, Vec<u8>>(0)?)?;
@@ -319,7 +323,8 @@ async fn snapshots(
 
 async fn users(tx: &Transaction<'_>, ids: &[UserId]) -> Result<HashMap<UserId, (UserRef, bool)>, LedgerError> {
     let mut map = HashMap::new();
-    for row in tx.query("SELECT id, handle, account_id, frozen FROM users WHERE id = ANY($1)", &[&ids]).await? {
+    for row in cached::query(tx, "SELECT id, handle, account_id, frozen FROM users WHERE id = ANY($1)", &[&ids]).await?
+    {
         let id: UserId = row.try_get(0)?;
         let handle: String = row.try_get(1)?;
         map.insert(id, (UserRef { id, handle: handle_of(&handle)?, account_id: row.try_get(2)? }, row.try_get(3)?));
@@ -335,9 +340,12 @@ async fn lock_accounts(
     ids.sort_unstable();
     ids.dedup();
     let mut accounts = Accounts::new();
-    for row in tx
-        .query("SELECT id, kind, balance, head FROM accounts WHERE id = ANY($1) ORDER BY id FOR UPDATE", &[&ids])
-        .await?
+    for row in cached::query(
+        tx,
+        "SELECT id, kind, balance, head FROM accounts WHERE id = ANY($1) ORDER BY id FOR UPDATE",
+        &[&ids],
+    )
+    .await?
     {
         let id: AccountId = row.try_get(0)?;
         let kind: String = row.try_get(1)?;
@@ -356,7 +364,7 @@ async fn lock_accounts(
 
 async fn entry_ids(tx: &Transaction<'_>, count: usize) -> Result<std::vec::IntoIter<EntryId>, LedgerError> {
     let n = i64::try_from(count).unwrap_or(i64::MAX);
-    let rows = tx.query("SELECT nextval('journal_id_seq') FROM generate_series(1, $1::bigint)", &[&n]).await?;
+    let rows = cached::query(tx, "SELECT nextval('journal_id_seq') FROM generate_series(1, $1::bigint)", &[&n]).await?;
     Ok(rows.iter().map(|r| r.try_get::<_, EntryId>(0)).collect::<Result<Vec<_>, _>>()?.into_iter())
 }
 
@@ -388,7 +396,8 @@ async fn apply(
                 p_prev.push(p.prev_hash.clone());
             }
         }
-        tx.execute(
+        cached::execute(
+            tx,
             "INSERT INTO journal (id, kind, amount, memo, from_user, to_user, created_at_ms, hash, note)
              SELECT t.id, t.kind, t.amount, NULL, t.f, t.t, $7, t.h, t.n
              FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bytea[], $8::bytea[])
@@ -396,7 +405,8 @@ async fn apply(
             &[&ids, &kinds, &amounts, &froms, &tos, &hashes, &now_ms, &notes],
         )
         .await?;
-        tx.execute(
+        cached::execute(
+            tx,
             "INSERT INTO postings (entry_id, account_id, delta, prev_hash)
              SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bytea[])",
             &[&p_entry, &p_account, &p_delta, &p_prev],
@@ -405,7 +415,8 @@ async fn apply(
         let a_id: Vec<AccountId> = w.accounts.iter().map(|a| a.0).collect();
         let a_bal: Vec<i64> = w.accounts.iter().map(|a| a.1).collect();
         let a_head: Vec<Vec<u8>> = w.accounts.iter().map(|a| a.2.clone()).collect();
-        tx.execute(
+        cached::execute(
+            tx,
             "UPDATE accounts SET balance = t.b, head = t.h FROM unnest($1::bigint[], $2::bigint[], $3::bytea[]) AS t (id, b, h)
              WHERE accounts.id = t.id",
             &[&a_id, &a_bal, &a_head],
@@ -429,7 +440,8 @@ async fn apply(
         let params: [&(dyn ToSql + Sync); 14] =
             [&hash, &purse, &seq, &payee, &amount, &encoded, &fr, &fp, &fl, &entry, &held, &nonce, &uploader, &now_ms];
         // WITH ORDINALITY keeps the batch's order in upload_order.
-        tx.execute(
+        cached::execute(
+            tx,
             "INSERT INTO notes (hash, purse_id, seq, payee, amount, encoded, from_reserve, from_payer, from_loss, entry_id,
                                 held, nonce, uploaded_by, created_at_ms)
              SELECT t.h, t.p, t.s, t.y, t.a, t.e, t.fr, t.fp, t.fl, t.en, t.hd, t.n, $13, $14
@@ -442,7 +454,8 @@ async fn apply(
         .await?;
     }
     for n in &w.note_updates {
-        tx.execute(
+        cached::execute(
+            tx,
             "UPDATE notes SET from_payer = $3, held = $4 WHERE purse_id = $1 AND hash = $2",
             &[&n.purse_id.as_bytes().as_slice(), &n.hash.as_bytes().as_slice(), &n.from_payer, &n.held],
         )
@@ -461,7 +474,8 @@ async fn apply(
             &close,
             &p.notes_held,
         ];
-        tx.execute(
+        cached::execute(
+            tx,
             "UPDATE purses SET state = $2, expired = $3, settled = $4, returned = $5, recovered = $6, fraud_loss = $7,
              close_statement = $8, notes_held = $9 WHERE id = $1",
             &params,
@@ -478,7 +492,8 @@ async fn apply(
             &p.second,
             &now_ms,
         ];
-        tx.execute(
+        cached::execute(
+            tx,
             "INSERT INTO fraud_proofs (fingerprint, purse_id, user_id, kind, first, second, created_at_ms)
              VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (fingerprint) DO NOTHING",
             &params,
@@ -486,7 +501,8 @@ async fn apply(
         .await?;
     }
     for key in &w.revoke_devices {
-        tx.execute(
+        cached::execute(
+            tx,
             "INSERT INTO devices (public_key, user_id, revoked, created_at_ms)
              SELECT $1, user_id, true, $2 FROM purses WHERE device_key = $1 LIMIT 1
              ON CONFLICT (public_key) DO UPDATE SET revoked = true",
@@ -495,27 +511,28 @@ async fn apply(
         .await?;
     }
     if !w.freeze_users.is_empty() {
-        tx.execute("UPDATE users SET frozen = true WHERE id = ANY($1)", &[&w.freeze_users]).await?;
+        cached::execute(tx, "UPDATE users SET frozen = true WHERE id = ANY($1)", &[&w.freeze_users]).await?;
     }
     if !w.events.is_empty() {
         let users: Vec<UserId> = w.events.iter().map(|e| e.user_id).collect();
         let kinds: Vec<&str> = w.events.iter().map(|e| e.kind).collect();
         let payloads: Vec<&str> = w.events.iter().map(|e| e.payload.as_str()).collect();
-        let rows = tx
-            .query(
-                "INSERT INTO events (user_id, kind, payload, created_at_ms)
-                 SELECT t.u, t.k, t.p, $4 FROM unnest($1::bigint[], $2::text[], $3::text[]) WITH ORDINALITY AS t (u, k, p, o)
-                 ORDER BY t.o
-                 RETURNING seq, user_id",
-                &[&users, &kinds, &payloads, &now_ms],
-            )
-            .await?;
+        let rows = cached::query(
+            tx,
+            "INSERT INTO events (user_id, kind, payload, created_at_ms)
+             SELECT t.u, t.k, t.p, $4 FROM unnest($1::bigint[], $2::text[], $3::text[]) WITH ORDINALITY AS t (u, k, p, o)
+             ORDER BY t.o
+             RETURNING seq, user_id",
+            &[&users, &kinds, &payloads, &now_ms],
+        )
+        .await?;
         for row in rows {
             notices.push(EventNotice { seq: row.try_get(0)?, user_id: row.try_get(1)? });
         }
     }
     for (kind, detail) in &w.security {
-        tx.execute(
+        cached::execute(
+            tx,
             "INSERT INTO security_events (kind, detail, created_at_ms) VALUES ($1, $2, $3)",
             &[kind, detail, &now_ms],
         )
@@ -534,22 +551,22 @@ async fn claim(
     now_ms: TimestampMs,
 ) -> Result<Option<String>, LedgerError> {
     let fp = fingerprint.as_slice();
-    let claimed = tx
-        .execute(
-            "INSERT INTO offline_idempotency (scope, key, request_hash, response, created_at_ms)
+    let claimed = cached::execute(
+        tx,
+        "INSERT INTO offline_idempotency (scope, key, request_hash, response, created_at_ms)
              VALUES ($1, $2, $3, '', $4) ON CONFLICT DO NOTHING",
-            &[&scope, &key.as_str(), &fp, &now_ms],
-        )
-        .await?;
+        &[&scope, &key.as_str(), &fp, &now_ms],
+    )
+    .await?;
     if claimed == 1 {
         return Ok(None);
     }
-    let row = tx
-        .query_one(
-            "SELECT request_hash, response FROM offline_idempotency WHERE scope = $1 AND key = $2",
-            &[&scope, &key.as_str()],
-        )
-        .await?;
+    let row = cached::query_one(
+        tx,
+        "SELECT request_hash, response FROM offline_idempotency WHERE scope = $1 AND key = $2",
+        &[&scope, &key.as_str()],
+    )
+    .await?;
     let hash: Vec<u8> = row.try_get(0)?;
     if hash.as_slice() != fp {
         return Err(LedgerError::IdempotencyConflict);
@@ -558,7 +575,8 @@ async fn claim(
 }
 
 async fn remember(tx: &Transaction<'_>, scope: &str, key: &IdempotencyKey, response: &str) -> Result<(), LedgerError> {
-    tx.execute(
+    cached::execute(
+        tx,
         "UPDATE offline_idempotency SET response = $3 WHERE scope = $1 AND key = $2",
         &[&scope, &key.as_str(), &response],
     )
@@ -567,10 +585,13 @@ async fn remember(tx: &Transaction<'_>, scope: &str, key: &IdempotencyKey, respo
 }
 
 async fn wallet_balance(tx: &Transaction<'_>, user: UserId) -> Result<i64, LedgerError> {
-    let row = tx
-        .query_opt("SELECT a.balance FROM users u JOIN accounts a ON a.id = u.account_id WHERE u.id = $1", &[&user])
-        .await?
-        .ok_or(LedgerError::UnknownUser)?;
+    let row = cached::query_opt(
+        tx,
+        "SELECT a.balance FROM users u JOIN accounts a ON a.id = u.account_id WHERE u.id = $1",
+        &[&user],
+    )
+    .await?
+    .ok_or(LedgerError::UnknownUser)?;
     Ok(row.try_get(0)?)
 }
 
@@ -605,18 +626,22 @@ async fn register_device(
     now_ms: TimestampMs,
 ) -> Result<Device, OfflineError> {
     in_tx!(pool, notifier, |tx, notices| {
-        tx.execute(
+        cached::execute(
+            &tx,
             "INSERT INTO devices (public_key, user_id, revoked, created_at_ms)
              SELECT $1, id, false, $3 FROM users WHERE id = $2 ON CONFLICT DO NOTHING",
             &[&key.as_slice(), &user, &now_ms],
         )
         .await
         .map_err(LedgerError::from)?;
-        let row = tx
-            .query_opt("SELECT user_id, revoked, created_at_ms FROM devices WHERE public_key = $1", &[&key.as_slice()])
-            .await
-            .map_err(LedgerError::from)?
-            .ok_or(LedgerError::UnknownUser)?;
+        let row = cached::query_opt(
+            &tx,
+            "SELECT user_id, revoked, created_at_ms FROM devices WHERE public_key = $1",
+            &[&key.as_slice()],
+        )
+        .await
+        .map_err(LedgerError::from)?
+        .ok_or(LedgerError::UnknownUser)?;
         let (owner, revoked, created_at_ms): (UserId, bool, i64) = (
             row.try_get(0).map_err(LedgerError::from)?,
             row.try_get(1).map_err(LedgerError::from)?,
@@ -634,7 +659,7 @@ async fn register_device(
 
 async fn read_purse_tx(tx: &Transaction<'_>, id: PurseId) -> Result<Option<Purse>, LedgerError> {
     let sql = format!("SELECT {PURSE_COLUMNS} FROM purses WHERE id = $1");
-    tx.query_opt(&sql, &[&id.as_bytes().as_slice()]).await?.as_ref().map(to_purse).transpose()
+    cached::query_opt(tx, &sql, &[&id.as_bytes().as_slice()]).await?.as_ref().map(to_purse).transpose()
 }
 
 async fn load_purse(
@@ -655,27 +680,27 @@ async fn load_purse(
             return Ok(LoadedPurse { purse, balance, replayed: true });
         }
         let (user, _) = users(&tx, &[req.user]).await?.remove(&req.user).ok_or(LedgerError::UnknownUser)?;
-        let device_row = tx
-            .query_opt("SELECT user_id, revoked FROM devices WHERE public_key = $1", &[&device.as_slice()])
-            .await
-            .map_err(LedgerError::from)?
-            .map(|row| Ok::<_, tokio_postgres::Error>((row.try_get::<_, UserId>(0)?, row.try_get::<_, bool>(1)?)))
-            .transpose()
-            .map_err(LedgerError::from)?;
+        let device_row =
+            cached::query_opt(&tx, "SELECT user_id, revoked FROM devices WHERE public_key = $1", &[&device.as_slice()])
+                .await
+                .map_err(LedgerError::from)?
+                .map(|row| Ok::<_, tokio_postgres::Error>((row.try_get::<_, UserId>(0)?, row.try_get::<_, bool>(1)?)))
+                .transpose()
+                .map_err(LedgerError::from)?;
         // The wallet's row lock serialises this with the account's other loads and with a
         // settlement that freezes it: frozen and the purse count are read under it.
         let mut accounts = lock_accounts(&tx, [user.account_id]).await?;
         // The purse's own reserve account gets this id; the row is written only once the load is
         // accepted (a refused load leaves a gap in the ids, nothing else).
-        let row = tx
-            .query_one(
-                "SELECT (SELECT frozen FROM users WHERE id = $1),
+        let row = cached::query_one(
+            &tx,
+            "SELECT (SELECT frozen FROM users WHERE id = $1),
                         (SELECT count(*) FROM purses WHERE user_id = $1 AND NOT expired),
                         nextval('accounts_id_seq')",
-                &[&user.id],
-            )
-            .await
-            .map_err(LedgerError::from)?;
+            &[&user.id],
+        )
+        .await
+        .map_err(LedgerError::from)?;
         let facts = LoadFacts {
             frozen: row.try_get(0).map_err(LedgerError::from)?,
             device: device_row,
@@ -687,7 +712,8 @@ async fn load_purse(
         let mut w = Writes { entries: vec![load.entry], ..Writes::default() };
         w.finish_accounts(&accounts);
         let empty = plan::new_reserve_account(reserve);
-        tx.execute(
+        cached::execute(
+            &tx,
             "INSERT INTO accounts (id, kind, balance, head, created_at_ms) VALUES ($1, 'reserve', $2, $3, $4)",
             &[&reserve, &empty.balance, &empty.head, &now_ms],
         )
@@ -707,7 +733,8 @@ async fn load_purse(
             &load.loss_allowance,
             &reserve,
         ];
-        tx.execute(
+        cached::execute(
+            &tx,
             "INSERT INTO purses (id, user_id, device_key, amount, valid_until, certificate, state, load_entry_id, created_at_ms,
                                  loss_allowance, reserve_account)
              VALUES ($1, $2, $3, $4, $5, $6, 'open', $7, $8, $9, $10)",
@@ -778,14 +805,14 @@ async fn request_totals(
     let payees: Vec<UserId> = keys.iter().map(|(p, _)| *p).collect();
     let nonces: Vec<Vec<u8>> = keys.iter().map(|(_, n)| n.as_bytes().to_vec()).collect();
     let mut totals = HashMap::new();
-    for row in tx
-        .query(
-            "SELECT t.p, t.n, sum(n.from_reserve + n.from_payer + n.from_loss + n.held)::bigint
+    for row in cached::query(
+        tx,
+        "SELECT t.p, t.n, sum(n.from_reserve + n.from_payer + n.from_loss + n.held)::bigint
              FROM unnest($1::bigint[], $2::bytea[]) AS t (p, n)
              JOIN notes n ON n.payee = t.p AND n.nonce = t.n GROUP BY t.p, t.n",
-            &[&payees, &nonces],
-        )
-        .await?
+        &[&payees, &nonces],
+    )
+    .await?
     {
         let payee: UserId = row.try_get(0)?;
         let nonce: Vec<u8> = row.try_get(1)?;
@@ -802,18 +829,18 @@ async fn request_totals(
 async fn release_held(pool: Pool, notifier: Notifier, now_ms: TimestampMs) -> Result<ReleaseOutcome, OfflineError> {
     in_tx!(pool, notifier, |tx, notices| {
         let limit = RELEASE_MAX as i64;
-        let candidates: Vec<PurseId> = tx
-            .query(
-                "SELECT DISTINCT n.purse_id FROM notes n JOIN purses p ON p.id = n.purse_id
+        let candidates: Vec<PurseId> = cached::query(
+            &tx,
+            "SELECT DISTINCT n.purse_id FROM notes n JOIN purses p ON p.id = n.purse_id
                  JOIN users u ON u.id = p.user_id JOIN accounts a ON a.id = u.account_id
                  WHERE n.held > 0 AND a.balance > 0 LIMIT $1",
-                &[&limit],
-            )
-            .await
-            .map_err(LedgerError::from)?
-            .iter()
-            .map(|r| purse_id_of(&r.try_get::<_, Vec<u8>>(0)?))
-            .collect::<Result<_, LedgerError>>()?;
+            &[&limit],
+        )
+        .await
+        .map_err(LedgerError::from)?
+        .iter()
+        .map(|r| purse_id_of(&r.try_get::<_, Vec<u8>>(0)?))
+        .collect::<Result<_, LedgerError>>()?;
         if candidates.is_empty() {
             return Ok(ReleaseOutcome::default());
         }
@@ -821,14 +848,14 @@ async fn release_held(pool: Pool, notifier: Notifier, now_ms: TimestampMs) -> Re
             lock_purses(&tx, &candidates).await?.into_iter().map(|p| (p.id, p)).collect();
         let keys: Vec<Vec<u8>> = purses.keys().map(|id| id.as_bytes().to_vec()).collect();
         let mut held = Vec::new();
-        for row in tx
-            .query(
-                "SELECT purse_id, hash, payee, from_payer, held FROM notes
+        for row in cached::query(
+            &tx,
+            "SELECT purse_id, hash, payee, from_payer, held FROM notes
                  WHERE purse_id = ANY($1) AND held > 0 ORDER BY upload_order LIMIT $2",
-                &[&keys, &limit],
-            )
-            .await
-            .map_err(LedgerError::from)?
+            &[&keys, &limit],
+        )
+        .await
+        .map_err(LedgerError::from)?
         {
             let hash: Vec<u8> = row.try_get(1).map_err(LedgerError::from)?;
             let hash = note_hash(&hash)?;
@@ -901,8 +928,7 @@ async fn expire_purses(
         let sql = format!(
             "SELECT {PURSE_COLUMNS} FROM purses WHERE NOT expired AND valid_until < $1 ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED"
         );
-        let mut purses = tx
-            .query(&sql, &[&cutoff, &limit])
+        let mut purses = cached::query(&tx, &sql, &[&cutoff, &limit])
             .await
             .map_err(LedgerError::from)?
             .iter()
