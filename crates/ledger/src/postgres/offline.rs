@@ -332,21 +332,31 @@ async fn users(tx: &Transaction<'_>, ids: &[UserId]) -> Result<HashMap<UserId, (
     Ok(map)
 }
 
+const LOCK_ACCOUNTS: &str = "SELECT id, kind, balance, head FROM accounts WHERE id = ANY($1) ORDER BY id FOR UPDATE";
+const NEXT_ENTRY_IDS: &str = "SELECT nextval('journal_id_seq') FROM generate_series(1, $1::bigint)";
+const REQUEST_TOTALS: &str = "SELECT t.p, t.n, sum(n.from_reserve + n.from_payer + n.from_loss + n.held)::bigint
+     FROM unnest($1::bigint[], $2::bytea[]) AS t (p, n)
+     JOIN notes n ON n.payee = t.p AND n.nonce = t.n GROUP BY t.p, t.n";
+
+/// The ids for [`LOCK_ACCOUNTS`]: sorted (rows are locked in id order), once each.
+fn lock_order(ids: impl IntoIterator<Item = AccountId>) -> Vec<AccountId> {
+    let mut ids: Vec<AccountId> = ids.into_iter().collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ids
+}
+
 async fn lock_accounts(
     tx: &Transaction<'_>,
     ids: impl IntoIterator<Item = AccountId>,
 ) -> Result<Accounts, LedgerError> {
-    let mut ids: Vec<AccountId> = ids.into_iter().collect();
-    ids.sort_unstable();
-    ids.dedup();
+    accounts_of(&cached::query(tx, LOCK_ACCOUNTS, &[&lock_order(ids)]).await?)
+}
+
+/// The rows of [`LOCK_ACCOUNTS`].
+fn accounts_of(rows: &[Row]) -> Result<Accounts, LedgerError> {
     let mut accounts = Accounts::new();
-    for row in cached::query(
-        tx,
-        "SELECT id, kind, balance, head FROM accounts WHERE id = ANY($1) ORDER BY id FOR UPDATE",
-        &[&ids],
-    )
-    .await?
-    {
+    for row in rows {
         let id: AccountId = row.try_get(0)?;
         let kind: String = row.try_get(1)?;
         accounts.insert(
@@ -364,11 +374,55 @@ async fn lock_accounts(
 
 async fn entry_ids(tx: &Transaction<'_>, count: usize) -> Result<std::vec::IntoIter<EntryId>, LedgerError> {
     let n = i64::try_from(count).unwrap_or(i64::MAX);
-    let rows = cached::query(tx, "SELECT nextval('journal_id_seq') FROM generate_series(1, $1::bigint)", &[&n]).await?;
+    ids_of(&cached::query(tx, NEXT_ENTRY_IDS, &[&n]).await?)
+}
+
+/// The rows of [`NEXT_ENTRY_IDS`].
+fn ids_of(rows: &[Row]) -> Result<std::vec::IntoIter<EntryId>, LedgerError> {
     Ok(rows.iter().map(|r| r.try_get::<_, EntryId>(0)).collect::<Result<Vec<_>, _>>()?.into_iter())
 }
 
-/// Writes everything a plan decided.
+const INSERT_JOURNAL: &str =
+    "INSERT INTO journal (id, kind, amount, memo, from_user, to_user, created_at_ms, hash, note)
+     SELECT t.id, t.kind, t.amount, NULL, t.f, t.t, $7, t.h, t.n
+     FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bytea[], $8::bytea[])
+          AS t (id, kind, amount, f, t, h, n)";
+const INSERT_POSTINGS: &str = "INSERT INTO postings (entry_id, account_id, delta, prev_hash)
+     SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bytea[])";
+const UPDATE_ACCOUNTS: &str = "UPDATE accounts SET balance = t.b, head = t.h
+     FROM unnest($1::bigint[], $2::bigint[], $3::bytea[]) AS t (id, b, h) WHERE accounts.id = t.id";
+// WITH ORDINALITY keeps the batch's order in upload_order.
+const INSERT_NOTES: &str = "INSERT INTO notes (hash, purse_id, seq, payee, amount, encoded, from_reserve, from_payer,
+                         from_loss, entry_id, held, nonce, uploaded_by, created_at_ms)
+     SELECT t.h, t.p, t.s, t.y, t.a, t.e, t.fr, t.fp, t.fl, t.en, t.hd, t.n, $13, $14
+     FROM unnest($1::bytea[], $2::bytea[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bytea[], $7::bigint[],
+                 $8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[], $12::bytea[])
+          WITH ORDINALITY AS t (h, p, s, y, a, e, fr, fp, fl, en, hd, n, o)
+     ORDER BY t.o";
+const UPDATE_NOTE: &str = "UPDATE notes SET from_payer = $3, held = $4 WHERE purse_id = $1 AND hash = $2";
+const UPDATE_PURSE: &str = "UPDATE purses SET state = $2, expired = $3, settled = $4, returned = $5, recovered = $6,
+     fraud_loss = $7, close_statement = $8, notes_held = $9 WHERE id = $1";
+const INSERT_PROOF: &str =
+    "INSERT INTO fraud_proofs (fingerprint, purse_id, user_id, kind, first, second, created_at_ms)
+     VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (fingerprint) DO NOTHING";
+const REVOKE_DEVICE: &str = "INSERT INTO devices (public_key, user_id, revoked, created_at_ms)
+     SELECT $1, user_id, true, $2 FROM purses WHERE device_key = $1 LIMIT 1
+     ON CONFLICT (public_key) DO UPDATE SET revoked = true";
+const FREEZE_USERS: &str = "UPDATE users SET frozen = true WHERE id = ANY($1)";
+const INSERT_EVENTS: &str = "INSERT INTO events (user_id, kind, payload, created_at_ms)
+     SELECT t.u, t.k, t.p, $4 FROM unnest($1::bigint[], $2::text[], $3::text[]) WITH ORDINALITY AS t (u, k, p, o)
+     ORDER BY t.o
+     RETURNING seq, user_id";
+const INSERT_SECURITY_EVENT: &str = "INSERT INTO security_events (kind, detail, created_at_ms) VALUES ($1, $2, $3)";
+
+type Param<'a> = &'a (dyn ToSql + Sync);
+
+/// A purse row's id, state and encoded close statement, as `UPDATE_PURSE` takes them.
+type PurseKeys<'a> = (&'a [u8], &'a str, Option<Vec<u8>>);
+
+/// Writes everything a plan decided, in one pipeline (docs/PERFORMANCE.md, "Single-note uploads
+/// on PostgreSQL"): every statement is sent before the first answer is awaited, and they run in
+/// the order below (the journal before the postings and notes that refer to it).
 async fn apply(
     tx: &Transaction<'_>,
     w: &Writes,
@@ -376,167 +430,151 @@ async fn apply(
     now_ms: TimestampMs,
     notices: &mut Vec<EventNotice>,
 ) -> Result<(), LedgerError> {
-    if !w.entries.is_empty() {
-        let (mut ids, mut kinds, mut amounts, mut froms, mut tos, mut hashes) =
-            (vec![], vec![], vec![], vec![], vec![], vec![]);
-        let (mut p_entry, mut p_account, mut p_delta, mut p_prev) = (vec![], vec![], vec![], vec![]);
-        let mut notes: Vec<Option<Vec<u8>>> = Vec::with_capacity(w.entries.len());
-        for e in &w.entries {
-            ids.push(e.entry.id);
-            kinds.push(e.entry.kind.as_str());
-            amounts.push(e.entry.amount);
-            froms.push(e.entry.from_user);
-            tos.push(e.entry.to_user);
-            hashes.push(e.hash.to_vec());
-            notes.push(e.note.map(|h| h.as_bytes().to_vec()));
-            for p in &e.postings {
-                p_entry.push(e.entry.id);
-                p_account.push(p.account_id);
-                p_delta.push(p.delta);
-                p_prev.push(p.prev_hash.clone());
-            }
+    // The journal, its postings and the accounts' new balances and heads.
+    let (mut ids, mut kinds, mut amounts, mut froms, mut tos, mut hashes) =
+        (vec![], vec![], vec![], vec![], vec![], vec![]);
+    let (mut p_entry, mut p_account, mut p_delta, mut p_prev) = (vec![], vec![], vec![], vec![]);
+    let mut entry_notes: Vec<Option<Vec<u8>>> = Vec::with_capacity(w.entries.len());
+    for e in &w.entries {
+        ids.push(e.entry.id);
+        kinds.push(e.entry.kind.as_str());
+        amounts.push(e.entry.amount);
+        froms.push(e.entry.from_user);
+        tos.push(e.entry.to_user);
+        hashes.push(e.hash.to_vec());
+        entry_notes.push(e.note.map(|h| h.as_bytes().to_vec()));
+        for p in &e.postings {
+            p_entry.push(e.entry.id);
+            p_account.push(p.account_id);
+            p_delta.push(p.delta);
+            p_prev.push(p.prev_hash.clone());
         }
-        cached::execute(
-            tx,
-            "INSERT INTO journal (id, kind, amount, memo, from_user, to_user, created_at_ms, hash, note)
-             SELECT t.id, t.kind, t.amount, NULL, t.f, t.t, $7, t.h, t.n
-             FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bytea[], $8::bytea[])
-                  AS t (id, kind, amount, f, t, h, n)",
-            &[&ids, &kinds, &amounts, &froms, &tos, &hashes, &now_ms, &notes],
-        )
-        .await?;
-        cached::execute(
-            tx,
-            "INSERT INTO postings (entry_id, account_id, delta, prev_hash)
-             SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bytea[])",
-            &[&p_entry, &p_account, &p_delta, &p_prev],
-        )
-        .await?;
-        let a_id: Vec<AccountId> = w.accounts.iter().map(|a| a.0).collect();
-        let a_bal: Vec<i64> = w.accounts.iter().map(|a| a.1).collect();
-        let a_head: Vec<Vec<u8>> = w.accounts.iter().map(|a| a.2.clone()).collect();
-        cached::execute(
-            tx,
-            "UPDATE accounts SET balance = t.b, head = t.h FROM unnest($1::bigint[], $2::bigint[], $3::bytea[]) AS t (id, b, h)
-             WHERE accounts.id = t.id",
-            &[&a_id, &a_bal, &a_head],
-        )
-        .await?;
+    }
+    let journal: [Param; 8] = [&ids, &kinds, &amounts, &froms, &tos, &hashes, &now_ms, &entry_notes];
+    let postings: [Param; 4] = [&p_entry, &p_account, &p_delta, &p_prev];
+    let a_id: Vec<AccountId> = w.accounts.iter().map(|a| a.0).collect();
+    let a_bal: Vec<i64> = w.accounts.iter().map(|a| a.1).collect();
+    let a_head: Vec<Vec<u8>> = w.accounts.iter().map(|a| a.2.clone()).collect();
+    let accounts: [Param; 3] = [&a_id, &a_bal, &a_head];
+    // New notes.
+    let n = &w.notes;
+    let hash: Vec<Vec<u8>> = n.iter().map(|x| x.hash.as_bytes().to_vec()).collect();
+    let purse: Vec<Vec<u8>> = n.iter().map(|x| x.purse_id.as_bytes().to_vec()).collect();
+    let seq: Vec<i64> = n.iter().map(|x| i64::from(x.seq)).collect();
+    let payee: Vec<UserId> = n.iter().map(|x| x.payee).collect();
+    let amount: Vec<i64> = n.iter().map(|x| x.amount).collect();
+    let encoded: Vec<Vec<u8>> = n.iter().map(|x| x.encoded.clone()).collect();
+    let fr: Vec<i64> = n.iter().map(|x| x.from_reserve).collect();
+    let fp: Vec<i64> = n.iter().map(|x| x.from_payer).collect();
+    let fl: Vec<i64> = n.iter().map(|x| x.from_loss).collect();
+    let entry: Vec<Option<EntryId>> = n.iter().map(|x| x.entry_id).collect();
+    let held: Vec<i64> = n.iter().map(|x| x.held).collect();
+    let nonce: Vec<Vec<u8>> = n.iter().map(|x| x.nonce.as_bytes().to_vec()).collect();
+    let notes: [Param; 14] =
+        [&hash, &purse, &seq, &payee, &amount, &encoded, &fr, &fp, &fl, &entry, &held, &nonce, &uploader, &now_ms];
+    // Row by row: stored notes paid now, purses, fraud proofs, revoked devices, security events.
+    let note_keys: Vec<(&[u8], &[u8])> =
+        w.note_updates.iter().map(|u| (u.purse_id.as_bytes().as_slice(), u.hash.as_bytes().as_slice())).collect();
+    let note_updates: Vec<[Param; 4]> = w
+        .note_updates
+        .iter()
+        .zip(&note_keys)
+        .map(|(u, (purse, hash))| -> [Param; 4] { [purse, hash, &u.from_payer, &u.held] })
+        .collect();
+    let purse_rows: Vec<PurseKeys> = w
+        .purses
+        .iter()
+        .map(|p| (p.id.as_bytes().as_slice(), p.state.as_str(), p.close.as_ref().map(CloseStatement::encode)))
+        .collect();
+    let purses: Vec<[Param; 9]> = w
+        .purses
+        .iter()
+        .zip(&purse_rows)
+        .map(|(p, (id, state, close))| -> [Param; 9] {
+            [id, state, &p.expired, &p.settled, &p.returned, &p.recovered, &p.fraud_loss, close, &p.notes_held]
+        })
+        .collect();
+    let proof_keys: Vec<(&[u8], &[u8])> =
+        w.proofs.iter().map(|p| (p.fingerprint.as_slice(), p.purse_id.as_bytes().as_slice())).collect();
+    let proofs: Vec<[Param; 7]> = w
+        .proofs
+        .iter()
+        .zip(&proof_keys)
+        .map(|(p, (fingerprint, purse))| -> [Param; 7] {
+            [fingerprint, purse, &p.user_id, &p.kind, &p.first, &p.second, &now_ms]
+        })
+        .collect();
+    let device_keys: Vec<&[u8]> = w.revoke_devices.iter().map(|k| k.as_slice()).collect();
+    let revocations: Vec<[Param; 2]> = device_keys.iter().map(|k| -> [Param; 2] { [k, &now_ms] }).collect();
+    let freeze: [Param; 1] = [&w.freeze_users];
+    let e_users: Vec<UserId> = w.events.iter().map(|e| e.user_id).collect();
+    let e_kinds: Vec<&str> = w.events.iter().map(|e| e.kind).collect();
+    let e_payloads: Vec<&str> = w.events.iter().map(|e| e.payload.as_str()).collect();
+    let events: [Param; 4] = [&e_users, &e_kinds, &e_payloads, &now_ms];
+    let security: Vec<[Param; 3]> =
+        w.security.iter().map(|(kind, detail)| -> [Param; 3] { [kind, detail, &now_ms] }).collect();
+
+    // The statements, prepared (from the connection's cache after its first use) before any is sent.
+    let mut statements = Vec::new();
+    for sql in [
+        INSERT_JOURNAL,
+        INSERT_POSTINGS,
+        UPDATE_ACCOUNTS,
+        INSERT_NOTES,
+        UPDATE_NOTE,
+        UPDATE_PURSE,
+        INSERT_PROOF,
+        REVOKE_DEVICE,
+        FREEZE_USERS,
+        INSERT_EVENTS,
+        INSERT_SECURITY_EVENT,
+    ] {
+        statements.push(cached::statement(tx, sql).await?);
+    }
+    let [
+        journal_st,
+        postings_st,
+        accounts_st,
+        notes_st,
+        note_st,
+        purse_st,
+        proof_st,
+        device_st,
+        freeze_st,
+        events_st,
+        security_st,
+    ] = &statements[..]
+    else {
+        return Err(LedgerError::Storage("internal error: statements not prepared".into()));
+    };
+    let mut pipeline = Vec::new();
+    if !w.entries.is_empty() {
+        pipeline.push(cached::pending(tx, journal_st, &journal));
+        pipeline.push(cached::pending(tx, postings_st, &postings));
+        pipeline.push(cached::pending(tx, accounts_st, &accounts));
     }
     if !w.notes.is_empty() {
-        let n = &w.notes;
-        let hash: Vec<Vec<u8>> = n.iter().map(|x| x.hash.as_bytes().to_vec()).collect();
-        let purse: Vec<Vec<u8>> = n.iter().map(|x| x.purse_id.as_bytes().to_vec()).collect();
-        let seq: Vec<i64> = n.iter().map(|x| i64::from(x.seq)).collect();
-        let payee: Vec<UserId> = n.iter().map(|x| x.payee).collect();
-        let amount: Vec<i64> = n.iter().map(|x| x.amount).collect();
-        let encoded: Vec<Vec<u8>> = n.iter().map(|x| x.encoded.clone()).collect();
-        let fr: Vec<i64> = n.iter().map(|x| x.from_reserve).collect();
-        let fp: Vec<i64> = n.iter().map(|x| x.from_payer).collect();
-        let fl: Vec<i64> = n.iter().map(|x| x.from_loss).collect();
-        let entry: Vec<Option<EntryId>> = n.iter().map(|x| x.entry_id).collect();
-        let held: Vec<i64> = n.iter().map(|x| x.held).collect();
-        let nonce: Vec<Vec<u8>> = n.iter().map(|x| x.nonce.as_bytes().to_vec()).collect();
-        let params: [&(dyn ToSql + Sync); 14] =
-            [&hash, &purse, &seq, &payee, &amount, &encoded, &fr, &fp, &fl, &entry, &held, &nonce, &uploader, &now_ms];
-        // WITH ORDINALITY keeps the batch's order in upload_order.
-        cached::execute(
-            tx,
-            "INSERT INTO notes (hash, purse_id, seq, payee, amount, encoded, from_reserve, from_payer, from_loss, entry_id,
-                                held, nonce, uploaded_by, created_at_ms)
-             SELECT t.h, t.p, t.s, t.y, t.a, t.e, t.fr, t.fp, t.fl, t.en, t.hd, t.n, $13, $14
-             FROM unnest($1::bytea[], $2::bytea[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bytea[], $7::bigint[],
-                         $8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[], $12::bytea[])
-                  WITH ORDINALITY AS t (h, p, s, y, a, e, fr, fp, fl, en, hd, n, o)
-             ORDER BY t.o",
-            &params,
-        )
-        .await?;
+        pipeline.push(cached::pending(tx, notes_st, &notes));
     }
-    for n in &w.note_updates {
-        cached::execute(
-            tx,
-            "UPDATE notes SET from_payer = $3, held = $4 WHERE purse_id = $1 AND hash = $2",
-            &[&n.purse_id.as_bytes().as_slice(), &n.hash.as_bytes().as_slice(), &n.from_payer, &n.held],
-        )
-        .await?;
-    }
-    for p in &w.purses {
-        let close = p.close.as_ref().map(CloseStatement::encode);
-        let params: [&(dyn ToSql + Sync); 9] = [
-            &p.id.as_bytes().as_slice(),
-            &p.state.as_str(),
-            &p.expired,
-            &p.settled,
-            &p.returned,
-            &p.recovered,
-            &p.fraud_loss,
-            &close,
-            &p.notes_held,
-        ];
-        cached::execute(
-            tx,
-            "UPDATE purses SET state = $2, expired = $3, settled = $4, returned = $5, recovered = $6, fraud_loss = $7,
-             close_statement = $8, notes_held = $9 WHERE id = $1",
-            &params,
-        )
-        .await?;
-    }
-    for p in &w.proofs {
-        let params: [&(dyn ToSql + Sync); 7] = [
-            &p.fingerprint.as_slice(),
-            &p.purse_id.as_bytes().as_slice(),
-            &p.user_id,
-            &p.kind,
-            &p.first,
-            &p.second,
-            &now_ms,
-        ];
-        cached::execute(
-            tx,
-            "INSERT INTO fraud_proofs (fingerprint, purse_id, user_id, kind, first, second, created_at_ms)
-             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (fingerprint) DO NOTHING",
-            &params,
-        )
-        .await?;
-    }
-    for key in &w.revoke_devices {
-        cached::execute(
-            tx,
-            "INSERT INTO devices (public_key, user_id, revoked, created_at_ms)
-             SELECT $1, user_id, true, $2 FROM purses WHERE device_key = $1 LIMIT 1
-             ON CONFLICT (public_key) DO UPDATE SET revoked = true",
-            &[&key.as_slice(), &now_ms],
-        )
-        .await?;
-    }
+    pipeline.extend(note_updates.iter().map(|p| cached::pending(tx, note_st, p)));
+    pipeline.extend(purses.iter().map(|p| cached::pending(tx, purse_st, p)));
+    pipeline.extend(proofs.iter().map(|p| cached::pending(tx, proof_st, p)));
+    pipeline.extend(revocations.iter().map(|p| cached::pending(tx, device_st, p)));
     if !w.freeze_users.is_empty() {
-        cached::execute(tx, "UPDATE users SET frozen = true WHERE id = ANY($1)", &[&w.freeze_users]).await?;
+        pipeline.push(cached::pending(tx, freeze_st, &freeze));
     }
+    pipeline.extend(security.iter().map(|p| cached::pending(tx, security_st, p)));
+    // Last, so that its rows are the pipeline's last answer.
     if !w.events.is_empty() {
-        let users: Vec<UserId> = w.events.iter().map(|e| e.user_id).collect();
-        let kinds: Vec<&str> = w.events.iter().map(|e| e.kind).collect();
-        let payloads: Vec<&str> = w.events.iter().map(|e| e.payload.as_str()).collect();
-        let rows = cached::query(
-            tx,
-            "INSERT INTO events (user_id, kind, payload, created_at_ms)
-             SELECT t.u, t.k, t.p, $4 FROM unnest($1::bigint[], $2::text[], $3::text[]) WITH ORDINALITY AS t (u, k, p, o)
-             ORDER BY t.o
-             RETURNING seq, user_id",
-            &[&users, &kinds, &payloads, &now_ms],
-        )
-        .await?;
+        pipeline.push(cached::pending(tx, events_st, &events));
+    }
+    let answers = cached::in_order(pipeline).await?;
+    if !w.events.is_empty()
+        && let Some(rows) = answers.last()
+    {
         for row in rows {
             notices.push(EventNotice { seq: row.try_get(0)?, user_id: row.try_get(1)? });
         }
-    }
-    for (kind, detail) in &w.security {
-        cached::execute(
-            tx,
-            "INSERT INTO security_events (kind, detail, created_at_ms) VALUES ($1, $2, $3)",
-            &[kind, detail, &now_ms],
-        )
-        .await?;
     }
     Ok(())
 }
@@ -771,16 +809,34 @@ async fn settle_notes(
         }
         let wanted = plan::users_wanted(&snaps, &notes);
         let users = users(&tx, &wanted).await?;
-        let mut accounts = lock_accounts(
-            &tx,
+        let account_ids = lock_order(
             plan::operator_accounts(&snaps, &notes).into_iter().chain(users.values().map(|(u, _)| u.account_id)),
-        )
-        .await?;
-        // After the payees' wallet locks: two uploads paying one request from different purses
-        // cannot both miss each other's notes.
-        let requests = request_totals(&tx, &notes).await?;
+        );
+        let (payees, nonces) = request_keys(&notes);
         let held_count: usize = snaps.values().map(|s| s.states.iter().filter(|st| st.held > 0).count()).sum();
-        let mut ids = entry_ids(&tx, notes.len() + held_count).await?;
+        let id_count = i64::try_from(notes.len() + held_count).unwrap_or(i64::MAX);
+        let (lock, totals, next_ids) = (
+            cached::statement(&tx, LOCK_ACCOUNTS).await?,
+            cached::statement(&tx, REQUEST_TOTALS).await?,
+            cached::statement(&tx, NEXT_ENTRY_IDS).await?,
+        );
+        // One pipeline, run in this order: the request totals are read after the payees' wallet
+        // locks are taken, so two uploads paying one request from different purses cannot both
+        // miss each other's notes.
+        let (lock_params, totals_params, ids_params): ([Param; 1], [Param; 2], [Param; 1]) =
+            ([&account_ids], [&payees, &nonces], [&id_count]);
+        let answers = cached::in_order(vec![
+            cached::pending(&tx, &lock, &lock_params),
+            cached::pending(&tx, &totals, &totals_params),
+            cached::pending(&tx, &next_ids, &ids_params),
+        ])
+        .await?;
+        let [locked, paid, taken] = &answers[..] else {
+            return Err(LedgerError::Storage("internal error: a pipeline answer is missing".into()).into());
+        };
+        let mut accounts = accounts_of(locked)?;
+        let requests = totals_of(paid)?;
+        let mut ids = ids_of(taken)?;
         let input = SettleInput {
             batch: &notes,
             snapshots: &mut snaps,
@@ -796,24 +852,16 @@ async fn settle_notes(
     })
 }
 
-/// What was paid or held so far for each (payee, request nonce) of `notes`, over all purses.
-async fn request_totals(
-    tx: &Transaction<'_>,
-    notes: &[PaymentNote],
-) -> Result<HashMap<(UserId, Nonce), i64>, LedgerError> {
-    let keys = plan::requests_of(notes);
-    let payees: Vec<UserId> = keys.iter().map(|(p, _)| *p).collect();
-    let nonces: Vec<Vec<u8>> = keys.iter().map(|(_, n)| n.as_bytes().to_vec()).collect();
+/// The parameters of [`REQUEST_TOTALS`] for `notes`: their (payee, request nonce) pairs.
+fn request_keys(notes: &[PaymentNote]) -> (Vec<UserId>, Vec<Vec<u8>>) {
+    plan::requests_of(notes).into_iter().map(|(payee, nonce)| (payee, nonce.as_bytes().to_vec())).unzip()
+}
+
+/// The rows of [`REQUEST_TOTALS`]: what was paid or held so far for each (payee, request nonce),
+/// over all purses.
+fn totals_of(rows: &[Row]) -> Result<HashMap<(UserId, Nonce), i64>, LedgerError> {
     let mut totals = HashMap::new();
-    for row in cached::query(
-        tx,
-        "SELECT t.p, t.n, sum(n.from_reserve + n.from_payer + n.from_loss + n.held)::bigint
-             FROM unnest($1::bigint[], $2::bytea[]) AS t (p, n)
-             JOIN notes n ON n.payee = t.p AND n.nonce = t.n GROUP BY t.p, t.n",
-        &[&payees, &nonces],
-    )
-    .await?
-    {
+    for row in rows {
         let payee: UserId = row.try_get(0)?;
         let nonce: Vec<u8> = row.try_get(1)?;
         let nonce: [u8; 16] = nonce.as_slice().try_into().map_err(|e| storage("nonce", e))?;
