@@ -320,6 +320,7 @@ fn a_second_branch_for_one_account_is_refused_and_notes_past_the_allowance_are_h
     assert_eq!(r["settled"], 2, "{r}");
     let r = sync(&tablet);
     assert_eq!(r["rejected"][0]["reason"], "inconsistent_with_earlier_note", "{r}");
+    assert_eq!(r["rejected"][0]["sent_again"], false, "{r}");
     // A final refusal is not sent again.
     assert_eq!(sync(&tablet)["uploaded"], 0);
     // Carol's first note forks Bob's second: 100.00 left in the reserve, nothing in Alice's

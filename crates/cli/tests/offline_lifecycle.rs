@@ -377,6 +377,7 @@ fn an_unclosed_purse_returns_its_remainder_after_validity_and_grace_and_late_not
         "{synced}"
     );
     assert_eq!(synced["rejected"][0]["reason"], "settlement_deadline_passed", "{synced}");
+    assert_eq!(synced["rejected"][0]["sent_again"], true, "{synced}");
     assert_eq!(balances(carol), (0, 0));
     assert_eq!(balances(alice).0, 3_000);
     let row = purse_row(&server, "alice", &purse);
@@ -388,6 +389,7 @@ fn an_unclosed_purse_returns_its_remainder_after_validity_and_grace_and_late_not
     let synced = sync(carol);
     assert_eq!((synced["uploaded"].as_u64(), synced["settled"].as_u64()), (Some(1), Some(0)), "{synced}");
     assert_eq!(synced["rejected"][0]["reason"], "settlement_deadline_passed", "{synced}");
+    assert_eq!(synced["rejected"][0]["sent_again"], true, "{synced}");
     assert_eq!(balances(carol), (0, 0));
 
     // Bob pays Alice back 100.00; Carol's next sync uploads the note again, and now Alice's

@@ -99,6 +99,20 @@ pub struct SyncReport {
     pub limits: Option<OfflineLimits>,
 }
 
+impl SyncReport {
+    /// Whether a note refused for `reason` is sent again at every sync, because the server
+    /// judges that refusal again and may pay the note later
+    /// (`offpay_api::offline::REFUSALS_JUDGED_AGAIN`; docs/OFFLINE.md).
+    pub fn sent_again(reason: Option<&str>) -> bool {
+        reason.is_some_and(|r| offpay_api::offline::REFUSALS_JUDGED_AGAIN.contains(&r))
+    }
+
+    /// How many of the refused notes are sent again at the next sync.
+    pub fn refused_for_now(&self) -> usize {
+        self.rejected.iter().filter(|(_, reason)| SyncReport::sent_again(reason.as_deref())).count()
+    }
+}
+
 impl Wallet {
     /// Asks the server who I am (`/v1/me`, `/v1/config`) and remembers it.
     pub async fn refresh_identity(

@@ -230,21 +230,25 @@ pub fn purses_json(purses: &[PurseRecord], offline: Amount) -> Value {
 }
 
 pub fn sync_human(currency: &Currency, r: &SyncReport, offline: Amount) -> String {
+    let again = r.refused_for_now();
+    let refused = match again {
+        0 => format!("{} refused", r.rejected.len()),
+        n => format!("{} refused ({n} sent again at the next sync)", r.rejected.len()),
+    };
     let mut lines = vec![format!(
-        "Uploaded {} note(s): {} settled, {} already settled, {} refused, {} part of a fraud proof; {} still pending.",
-        r.uploaded,
-        r.settled,
-        r.duplicate,
-        r.rejected.len(),
-        r.fraud,
-        r.pending
+        "Uploaded {} note(s): {} settled, {} already settled, {refused}, {} part of a fraud proof; {} still pending.",
+        r.uploaded, r.settled, r.duplicate, r.fraud, r.pending
     )];
     for (hash, reason) in &r.rejected {
-        lines.push(format!(
-            "  refused note {}: {}",
-            short_id(&hash.to_hex()),
-            sanitize(reason.as_deref().unwrap_or("no reason given"))
-        ));
+        let code = sanitize(reason.as_deref().unwrap_or("no reason given"));
+        if SyncReport::sent_again(reason.as_deref()) {
+            lines.push(format!(
+                "  refused for now, note {}: {code}: the payer's purse is past its settlement deadline and the payer's balance does not cover this note yet; it is sent again at every sync and paid once the payer has the money",
+                short_id(&hash.to_hex()),
+            ));
+        } else {
+            lines.push(format!("  refused note {}: {code}", short_id(&hash.to_hex())));
+        }
     }
     for (hash, paid) in &r.held {
         let paid = Amount::from_minor(*paid).unwrap_or(Amount::ZERO);
@@ -271,7 +275,13 @@ pub fn sync_json(r: &SyncReport, offline: Amount) -> Value {
         "settled": r.settled,
         "duplicate": r.duplicate,
         "fraud": r.fraud,
-        "rejected": r.rejected.iter().map(|(h, reason)| json!({"note": h.to_hex(), "reason": reason})).collect::<Vec<_>>(),
+        "rejected": r
+            .rejected
+            .iter()
+            .map(|(h, reason)| {
+                json!({"note": h.to_hex(), "reason": reason, "sent_again": SyncReport::sent_again(reason.as_deref())})
+            })
+            .collect::<Vec<_>>(),
         "held": r.held.iter().map(|(h, paid)| json!({"note": h.to_hex(), "paid": paid, "reason": "loss_allowance_exhausted"})).collect::<Vec<_>>(),
         "pending": r.pending,
         "issuer_keys": r.issuer_keys,
@@ -345,5 +355,31 @@ mod tests {
         assert!(text.contains("bad_device_signature"), "{text}");
         assert!(text.ends_with("Offline purse: 350.00 INR."), "{text}");
         assert_eq!(sync_json(&report, amt(35_000))["rejected"][0]["reason"], "bad_device_signature");
+        assert_eq!(sync_json(&report, amt(35_000))["rejected"][0]["sent_again"], false);
+    }
+
+    /// A note refused at the settlement deadline is not lost: the wallet says it is sent again.
+    #[test]
+    fn sync_summary_says_which_refusals_are_sent_again() {
+        let late = offpay_protocol::crypto::sha256(b"late");
+        let report = SyncReport {
+            uploaded: 2,
+            rejected: vec![
+                (late, Some("settlement_deadline_passed".into())),
+                (offpay_protocol::crypto::sha256(b"x"), Some("bad_device_signature".into())),
+            ],
+            ..SyncReport::default()
+        };
+        let text = sync_human(&Currency::INR, &report, amt(0));
+        assert!(text.contains("2 refused (1 sent again at the next sync)"), "{text}");
+        let line = format!("  refused for now, note {}: settlement_deadline_passed:", short_id(&late.to_hex()));
+        assert!(text.contains(&line), "{text}");
+        assert!(text.contains("sent again at every sync"), "{text}");
+        assert!(text.contains(": bad_device_signature\n"), "{text}");
+        let json = sync_json(&report, amt(0));
+        assert_eq!(
+            (json["rejected"][0]["sent_again"].as_bool(), json["rejected"][1]["sent_again"].as_bool()),
+            (Some(true), Some(false))
+        );
     }
 }
