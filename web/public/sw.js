@@ -3,7 +3,7 @@
 // The asset list and version below are written by scripts/web-vendor (web/tools/stamp-sw.mjs).
 
 // BEGIN GENERATED
-const VERSION = "937acedfb6f59da2";
+const VERSION = "58d50ddd93cf058a";
 const ASSETS = {
   "/": "sha256-hIV25eE6TW70pS03Qs7bTWi5FA2BBLPuvVMN34xjHY4=",
   "/app.css": "sha256-ll7wCJljqU8bVcWkH7Qzw5cgqSSqB2xDkKiJprZxYnA=",
@@ -19,11 +19,11 @@ const ASSETS = {
   "/js/offline/close.js": "sha256-M1SmlSYuDNkjwvUN3gJLGDWuKjHazZd51oKUIiA/bEI=",
   "/js/offline/db.js": "sha256-8ZSYEfY9YXOEWDkDxxQECcsp4hHHeL9J1eJ2+QmnLdk=",
   "/js/offline/device.js": "sha256-nkiFNkSj2rMp7cmppqYP4gE+n6BeHIvOUkCP2GjxBsE=",
-  "/js/offline/entries.js": "sha256-4IPgmsMlouBvsQELhBDwQ7c0FY+2mMcGmiEshOJrq/g=",
+  "/js/offline/entries.js": "sha256-RTDNbqH6xnO/LZDBqMJ+loOyT0NXWi6X/k0YDmuOIhE=",
   "/js/offline/history.js": "sha256-Fin4Ay5PK8hEZGHI0a61e2iyGKfIt16Sj4sICLEfplA=",
   "/js/offline/paid-once.js": "sha256-3ZFdDsDYkw9x6+4xKLw1sVK6si9xFaXZdKlxpgD4X7Y=",
   "/js/offline/pin.js": "sha256-HE/vo5aRt3qi/3XchvdIsLRyv/xdgn+tm4K+FKs2t50=",
-  "/js/offline/refusals.js": "sha256-wDJkZUZqd0PFQU05bho7i27LqIe7SfYMpSm1cgCM+4o=",
+  "/js/offline/refusals.js": "sha256-LzztXFl5zrIl2P6J8EaCoiHhgZ1kA3QSYrE9OokIrwU=",
   "/js/offline/shop.js": "sha256-xbBpetSUSaRDrcyoSS3ACksV+7lsQs6gl6h0cDh1Xjo=",
   "/js/offline/sync.js": "sha256-q7Hcl2WPUvxRZbKdzMh1zGU1qsBMYJC6cvpln7/gpDw=",
   "/js/offline/takings.js": "sha256-nX0ulObCq4+AtT8Nhg55SXOG4p8YIEo4dAiESC//s10=",
@@ -50,7 +50,7 @@ const ASSETS = {
   "/js/pages/send.js": "sha256-3014xEJvti11KFLmKsoT8OPxRPgSp8V1glKuR1S/3ag=",
   "/js/pages/shop-card.js": "sha256-z0kSjtLwfL0KKKmvrWZGNNelMa7dJJ7ppp42c+mImC8=",
   "/js/pages/shop.js": "sha256-MAN143AHdqmoWR9xDhvwPHV5WylgS5sO9EwA5NA8Wzg=",
-  "/js/pages/sync.js": "sha256-6KyRSHVMicWdbbfGOxiwRKX+pGIjJWwyOqr7VGf07nk=",
+  "/js/pages/sync.js": "sha256-G8RzO/FPW/mgbmFl73qCNvyUVPCGayFesaZjg4lm0Q8=",
   "/js/pages/unlock.js": "sha256-7b0sPjKynrQY8pPCT3C9BYRhHOZXesRz3grd48dEHYY=",
   "/js/protocol/accept.js": "sha256-BM1S4Mg1DkHaLyUutYgKe9O/3pM4ZeNWfzCjdiJeLS0=",
   "/js/protocol/base45.js": "sha256-UiH+ff0uqrLBZgbjofXLYurSKhXC4QKY398J5hMOPks=",

@@ -72,6 +72,11 @@ test("note states in words, and the receipt text", () => {
   assert.equal(noteState({}, "payee").label, "Accepted here, waiting to upload");
   assert.equal(noteState({ uploadedMs: 1 }, "payee").code, "uploaded");
   assert.match(noteState({ rejected: "unknown_payee" }, "payer").label, /^Refused by the server: /);
+  // A refusal judged again at the next upload is not final: the note is sent again.
+  const late = noteState({ rejected: "settlement_deadline_passed" }, "payee");
+  assert.match(late.label, /^Not paid yet: The payment was uploaded after the purse's settlement deadline/);
+  assert.match(late.detail, /uploaded again at each sync/);
+  assert.equal(noteState({ rejected: "unknown_payee" }, "payee").detail, "No money moved for this note.");
   assert.match(noteState({ held: "loss_allowance_exhausted" }, "payee").label, /^Held by the server: /);
   assert.equal(noteState({ settled: true, rejected: "x" }, "payee").code, "settled");
   const e = received("ff".repeat(32), 12000, Date.UTC(2025, 0, 2, 3, 4), { rejected: "unknown_payee" });

@@ -10,7 +10,7 @@
 // counterparty, when the device knows it) closest in time. A pairing found once is kept on the
 // note record (`entryId`), so it never changes afterwards.
 
-import { serverRefusal } from "./refusals.js";
+import { serverRefusal, judgedAgain, SENT_AGAIN } from "./refusals.js";
 
 /** Key of an entry, as used in `#/receipt?id=...`. */
 export const noteKey = (noteHash) => `note:${noteHash}`;
@@ -28,6 +28,10 @@ export function noteState(record, role) {
   }
   if (record.rejected) {
     const r = serverRefusal(record.rejected);
+    if (judgedAgain(r.code)) {
+      // Not final: the note is sent again and may be paid later (still no entry, so "refused").
+      return { code: "refused", label: `Not paid yet: ${r.sentence}`, detail: SENT_AGAIN, reason: r.code };
+    }
     return { code: "refused", label: `Refused by the server: ${r.sentence}`, detail: "No money moved for this note.", reason: r.code };
   }
   if (record.held) {

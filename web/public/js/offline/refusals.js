@@ -31,10 +31,18 @@ export const SERVER_REASONS = {
  */
 export const REFUSALS_JUDGED_AGAIN = Object.freeze(["settlement_deadline_passed"]);
 
+/** Whether a refusal with `code` is judged again at a later upload (the note is sent again). */
+export function judgedAgain(code) {
+  return REFUSALS_JUDGED_AGAIN.includes(code);
+}
+
 /** Whether a stored note waits for an upload: not settled, and not refused for good. */
 export function awaitsUpload(note) {
-  return !note.settled && (!note.rejected || REFUSALS_JUDGED_AGAIN.includes(note.rejected));
+  return !note.settled && (!note.rejected || judgedAgain(note.rejected));
 }
+
+/** What the app says after a refusal's sentence when the note is sent again. */
+export const SENT_AGAIN = "It is uploaded again at each sync and paid once the payer's balance covers it.";
 
 /** What to say for a code the app does not know (a newer server). */
 export const UNKNOWN_REASON = "The server refused this payment.";

@@ -4,7 +4,7 @@
 import { h, title, when, errorLine } from "../ui.js";
 import { waiting } from "../offline/wallet.js";
 import { syncNow } from "../offline/sync.js";
-import { serverRefusal } from "../offline/refusals.js";
+import { serverRefusal, judgedAgain, SENT_AGAIN } from "../offline/refusals.js";
 
 export async function render(app) {
   const w = await waiting(app.session.handle);
@@ -12,7 +12,8 @@ export async function render(app) {
   const status = h("p", { role: "status" });
   const refused = (code) => {
     const r = serverRefusal(code);
-    return [h("span", { class: "refused" }, `Refused by the server: ${r.sentence}`), h("small", { class: "code" }, `Code: ${r.code}`)];
+    const text = judgedAgain(r.code) ? `Not paid yet: ${r.sentence} ${SENT_AGAIN}` : `Refused by the server: ${r.sentence}`;
+    return [h("span", { class: "refused" }, text), h("small", { class: "code" }, `Code: ${r.code}`)];
   };
   const held = (code) => {
     const r = serverRefusal(code);
