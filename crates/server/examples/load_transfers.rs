@@ -29,7 +29,7 @@ use tokio::task::JoinSet;
 
 mod common;
 
-use common::{BoxError, load_average, register};
+use common::{BoxError, cpu_between, cpu_ticks, load_average, register};
 
 #[derive(Clone, Copy)]
 struct Opts {
@@ -105,8 +105,11 @@ async fn run_backend(name: &str, store: Arc<dyn Store>, opts: Opts) -> Result<f6
     fund_all(&store, &users).await?;
     println!("{name}: registered and funded {} users in {:.1} s", users.len(), started.elapsed().as_secs_f64());
     let started = Instant::now();
+    let cpu_before = cpu_ticks();
     let tally = drive(server.addr, Arc::new(users), opts).await?;
+    let cpu = cpu_between(cpu_before, cpu_ticks(), tally.latencies_us.len());
     let rate = report(name, tally, started.elapsed());
+    println!("{name}: {cpu}");
     let _ = server.stop.send(());
     server.task.await??;
     let check = store.verify().await?;

@@ -52,7 +52,7 @@ use tokio::task::JoinSet;
 
 mod common;
 
-use common::{BoxError, load_average, register};
+use common::{BoxError, cpu_between, cpu_ticks, load_average, register};
 
 const NOTE_MINOR: u64 = 100;
 const PURSE_MINOR: u64 = 200_000;
@@ -138,6 +138,7 @@ async fn in_process(args: &[String]) -> Result<(), BoxError> {
         .await;
     }
     let started = Instant::now();
+    let cpu_before = cpu_ticks();
     let mut set = JoinSet::new();
     for _ in 0..clients {
         let (notes, next, tokens) = (Arc::clone(&notes), Arc::clone(&next), Arc::clone(&tokens));
@@ -168,6 +169,7 @@ async fn in_process(args: &[String]) -> Result<(), BoxError> {
         settled += s;
     }
     let elapsed = started.elapsed().as_secs_f64();
+    println!("{}", cpu_between(cpu_before, cpu_ticks(), latencies.len()));
     report(&store, &signed, verify_before, latencies, settled, elapsed, &format!("{clients} clients")).await
 }
 
