@@ -7,6 +7,8 @@
 //! - Live events: batched `NOTIFY` right after commit ([`notify`], which says why not inside the
 //!   transaction) and a `LISTEN` task per store with a catch-up poll ([`listen`]).
 //! - Reads and the audit ([`reads`]); `verify` reads one REPEATABLE READ snapshot.
+//! - Offline payments ([`offline`]), their statements prepared once per connection and sent in
+//!   pipelines ([`cached`]).
 
 mod cached;
 mod listen;

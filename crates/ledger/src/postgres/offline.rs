@@ -4,7 +4,9 @@
 //! command: the idempotency key, then purse rows (`FOR UPDATE`, by id), then account rows (`FOR
 //! UPDATE`, by id) — transfers lock only accounts, so no cycle is possible. Entry ids are drawn
 //! after the account locks (per-account ids follow commit order, as the hash chains need).
-//! Settlement's signature checks run in `spawn_blocking`, on all cores.
+//! Settlement's signature checks run in `spawn_blocking`, on all cores. Statements come from the
+//! connection's statement cache ([`cached`]); a plan's writes go in one pipeline, and an upload's
+//! account locks, request totals and entry ids in another, each executed in the order sent.
 
 use std::collections::{HashMap, HashSet};
 
