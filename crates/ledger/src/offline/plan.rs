@@ -1049,11 +1049,9 @@ mod tests {
     /// loss allowance left gets notes for more than its reserve still holds.
     #[test]
     fn the_fraud_loss_account_is_locked_only_when_a_purse_could_book_a_loss() {
+        // The fixture's purse holds 2,000.00; 1,997.00 of it is paid out already.
         let fx = Fixture::new();
-        let cert = fx.certificate_with(&fx.issuer, |f| {
-            f.amount = Amount::from_minor(1_000).unwrap();
-            f.per_payment_cap = Amount::from_minor(1_000).unwrap();
-        });
+        let cert = fx.certificate.clone();
         let reserve = AccountId(77);
         let purse = Purse {
             id: cert.purse_id(),
@@ -1061,7 +1059,7 @@ mod tests {
             certificate: cert.clone(),
             state: PurseState::Open,
             expired: false,
-            settled: 700,
+            settled: 199_700,
             returned: 0,
             recovered: 0,
             fraud_loss: 0,
