@@ -441,3 +441,55 @@ on_both_backends!([
     unknown_payee_and_limits,
     big_upload_is_checked_in_one_batch,
 ]);
+
+/// On PostgreSQL an upload locks only its own purse's rows, its users' wallets and, when a loss
+/// is possible, the fraud-loss account (docs/LEDGER.md, "One reserve account per purse"): with
+/// another purse's reserve account and the fraud-loss account locked by someone else, an honest
+/// upload to this purse still goes through, while an upload to the locked purse waits for its
+/// row and then settles. (Before per-purse reserves, every upload waited for one shared row.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uploads_to_different_purses_do_not_wait_for_each_other() {
+    use std::time::Duration;
+    let Some(fx) = Fx::new(Kind::Postgres).await else { return };
+    let (alice, carol) = (fx.user("alice", 100_000).await, fx.user("carol", 100_000).await);
+    let bob = fx.user("bob", 0).await;
+    let (alice_phone, carol_phone) = (signing_key("alice-phone"), signing_key("carol-phone"));
+    let alice_purse = fx.load(&alice, &alice_phone, 50_000, 3 * DAY, "purse-a").await;
+    let carol_purse = fx.load(&carol, &carol_phone, 50_000, 3 * DAY, "purse-c").await;
+    let alice_reserve = fx.purse(&alice_purse).await.reserve_account;
+
+    // Someone else holds Alice's purse's reserve account and the fraud-loss account.
+    let url = fx.url.clone().unwrap();
+    let (mut holder, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
+    let driver = tokio::spawn(connection);
+    let held = holder.transaction().await.unwrap();
+    let locked = held
+        .query(
+            "SELECT id FROM accounts WHERE id = ANY($1) FOR UPDATE",
+            &[&vec![alice_reserve, FRAUD_LOSS_ACCOUNT]],
+        )
+        .await
+        .unwrap();
+    assert_eq!(locked.len(), 2);
+
+    let carols_note = Chain::new(&carol_purse, &carol_phone).pay(&bob, 10_000, "from-carol");
+    let carols = tokio::time::timeout(Duration::from_secs(20), fx.settle(&bob, &[carols_note], NOW))
+        .await
+        .expect("an upload to Carol's purse waited for rows of Alice's purse or the fraud-loss account");
+    assert_eq!(statuses(&carols), vec![(NoteStatus::Settled, None, 10_000)]);
+
+    let alices_note = Chain::new(&alice_purse, &alice_phone).pay(&bob, 5_000, "from-alice");
+    let alices = tokio::spawn({
+        let (store, bob_id, note) = (fx.store.clone(), bob.id, alices_note.clone());
+        async move { store.offline().settle_notes(bob_id, vec![note], NOW).await.unwrap() }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!alices.is_finished(), "an upload to Alice's purse did not wait for its locked reserve account");
+    held.rollback().await.unwrap();
+    let alices = tokio::time::timeout(Duration::from_secs(20), alices).await.unwrap().unwrap();
+    assert_eq!(statuses(&alices), vec![(NoteStatus::Settled, None, 5_000)]);
+    assert_eq!(fx.balance(&bob).await, 15_000);
+    drop(holder);
+    let _ = driver.await;
+    fx.verify_clean(200_000).await;
+}
