@@ -464,10 +464,7 @@ async fn uploads_to_different_purses_do_not_wait_for_each_other() {
     let driver = tokio::spawn(connection);
     let held = holder.transaction().await.unwrap();
     let locked = held
-        .query(
-            "SELECT id FROM accounts WHERE id = ANY($1) FOR UPDATE",
-            &[&vec![alice_reserve, FRAUD_LOSS_ACCOUNT]],
-        )
+        .query("SELECT id FROM accounts WHERE id = ANY($1) FOR UPDATE", &[&vec![alice_reserve, FRAUD_LOSS_ACCOUNT]])
         .await
         .unwrap();
     assert_eq!(locked.len(), 2);
