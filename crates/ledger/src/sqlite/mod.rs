@@ -27,7 +27,7 @@ use crate::store::Store;
 use reads::Readers;
 use writer::Writer;
 
-pub use writer::{BATCH_MAX, QUEUE_MAX, WAL_CHECKPOINT_PAGES};
+pub use writer::{BATCH_MAX, QUEUE_MAX, WAL_CHECKPOINT_PAGES, WAL_RESTART_PAGES};
 
 /// The SQLite backend of [`Store`].
 pub struct SqliteStore {

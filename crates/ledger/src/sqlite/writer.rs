@@ -15,6 +15,7 @@
 //! without a savepoint per command".)
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 
 use rusqlite::Connection;
 use tokio::sync::{broadcast, mpsc, oneshot};
@@ -26,12 +27,17 @@ use crate::model::EventNotice;
 pub const BATCH_MAX: usize = 1024;
 /// Most commands waiting for the writer; senders wait (backpressure) beyond this.
 pub const QUEUE_MAX: usize = 4096;
-/// The WAL pages after which a commit copies the WAL into the database file (SQLite's default,
-/// about 4 MiB). The copy runs on this thread, right after a commit, with an fsync of the
-/// database file. Copying every 10,000 pages sped the raw transfer loop by 10-20% but not
-/// transfers over HTTP, whose p99 it raised by a few ms: docs/PERFORMANCE.md, "The writer
-/// without a savepoint per command".
+/// The WAL pages after which the WAL is copied into the database file (SQLite's default, about
+/// 4 MiB), by a thread of its own with its own connection (a `PASSIVE` checkpoint, which never
+/// waits for the writer): SQLite's automatic copy ran inside the commit, before the batch was
+/// answered, and held up the next one (docs/PERFORMANCE.md, "What the WAL copy costs the
+/// transfer path").
 pub const WAL_CHECKPOINT_PAGES: i64 = 1_000;
+/// The WAL pages after which the writer copies the WAL itself (a `RESTART` checkpoint, after
+/// answering its batch), so that the WAL starts over: under constant writes the other thread's
+/// copy never reaches the end of the WAL, and SQLite starts the WAL over only after a copy that
+/// did (about 40 MiB).
+pub const WAL_RESTART_PAGES: i64 = 10_000;
 
 /// What a write command sees: the connection (inside the batch transaction, and the command's
 /// savepoint when the batch runs with them) and where to put the live-event notices it produces.
@@ -123,7 +129,7 @@ pub struct Writer {
 
 impl Writer {
     /// Starts the writer thread on `conn` (already configured and migrated).
-    pub fn start(conn: Connection, events: broadcast::Sender<EventNotice>) -> Result<Writer, LedgerError> {
+    pub fn start(mut conn: Connection, events: broadcast::Sender<EventNotice>) -> Result<Writer, LedgerError> {
         // Savepoints write a statement journal for every page they touch; keep it in memory
         // rather than in a temporary file (measured: a quarter of the writer's time).
         conn.pragma_update(None, "temp_store", "MEMORY")?;
@@ -136,11 +142,22 @@ impl Writer {
         // (`schema::configure` already gave the connection the query planner stability
         // guarantee, without which cached statements are re-prepared on every bind.)
         conn.set_prepared_statement_cache_capacity(256);
-        conn.pragma_update(None, "wal_autocheckpoint", WAL_CHECKPOINT_PAGES)?;
+        // The WAL's length after each commit, in pages. Setting this hook turns SQLite's automatic
+        // checkpoint off on this connection; `after_batch` copies the WAL instead.
+        let wal_pages = Arc::new(AtomicI64::new(0));
+        let seen = Arc::clone(&wal_pages);
+        conn.wal_hook(Some(move |_: &mut rusqlite::hooks::Wal, pages: std::ffi::c_int| {
+            seen.store(i64::from(pages), Ordering::Relaxed);
+            Ok(())
+        }))?;
+        let copier = match conn.path() {
+            Some(path) if !path.is_empty() => Some(start_wal_copier(path)?),
+            _ => None,
+        };
         let (queue, rx) = mpsc::channel(QUEUE_MAX);
         std::thread::Builder::new()
             .name("offpay-sqlite-writer".into())
-            .spawn(move || run(conn, rx, events))
+            .spawn(move || run(conn, rx, events, &wal_pages, copier))
             .map_err(|e| LedgerError::storage("cannot start the sqlite writer thread", e))?;
         Ok(Writer { queue })
     }
@@ -160,7 +177,51 @@ impl Writer {
     }
 }
 
-fn run(conn: Connection, mut rx: mpsc::Receiver<Box<dyn Job>>, events: broadcast::Sender<EventNotice>) {
+/// Starts the thread that copies the WAL into the database file of `path` whenever it is woken
+/// (on its own connection); stops when the returned sender is dropped.
+fn start_wal_copier(path: &str) -> Result<std::sync::mpsc::SyncSender<()>, LedgerError> {
+    let conn = Connection::open(path)?;
+    super::schema::configure(&conn)?;
+    let (wake, woken) = std::sync::mpsc::sync_channel::<()>(1);
+    std::thread::Builder::new()
+        .name("offpay-sqlite-wal".into())
+        .spawn(move || {
+            while woken.recv().is_ok() {
+                if let Err(error) = checkpoint(&conn, "PASSIVE") {
+                    tracing::warn!(%error, "copying the sqlite WAL into the database file failed; tried again later");
+                }
+            }
+        })
+        .map_err(|e| LedgerError::storage("cannot start the sqlite WAL thread", e))?;
+    Ok(wake)
+}
+
+fn checkpoint(conn: &Connection, mode: &str) -> Result<(), rusqlite::Error> {
+    conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |_| Ok(()))
+}
+
+/// After a batch was answered: wakes the WAL copier once the WAL holds [`WAL_CHECKPOINT_PAGES`],
+/// and past [`WAL_RESTART_PAGES`] copies it here, so that the next write starts the WAL over.
+fn after_batch(conn: &Connection, wal_pages: &AtomicI64, copier: Option<&std::sync::mpsc::SyncSender<()>>) {
+    let pages = wal_pages.load(Ordering::Relaxed);
+    if pages >= WAL_RESTART_PAGES || (pages >= WAL_CHECKPOINT_PAGES && copier.is_none()) {
+        if let Err(error) = checkpoint(conn, "RESTART") {
+            tracing::warn!(%error, "copying the sqlite WAL into the database file failed; tried again later");
+        }
+        wal_pages.store(0, Ordering::Relaxed);
+    } else if let (true, Some(copier)) = (pages >= WAL_CHECKPOINT_PAGES, copier) {
+        // Full means a copy is already asked for.
+        let _ = copier.try_send(());
+    }
+}
+
+fn run(
+    conn: Connection,
+    mut rx: mpsc::Receiver<Box<dyn Job>>,
+    events: broadcast::Sender<EventNotice>,
+    wal_pages: &AtomicI64,
+    copier: Option<std::sync::mpsc::SyncSender<()>>,
+) {
     let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(BATCH_MAX);
     // Ends when every Writer handle is dropped and the queue is drained.
     while let Some(first) = rx.blocking_recv() {
@@ -191,6 +252,7 @@ fn run(conn: Connection, mut rx: mpsc::Receiver<Box<dyn Job>>, events: broadcast
                 let _ = events.send(notice);
             }
         }
+        after_batch(&conn, wal_pages, copier.as_ref());
     }
 }
 
