@@ -184,7 +184,7 @@ fn start_wal_copier(path: &str) -> Result<std::sync::mpsc::SyncSender<()>, Ledge
     super::schema::configure(&conn)?;
     let (wake, woken) = std::sync::mpsc::sync_channel::<()>(1);
     std::thread::Builder::new()
-        .name("offpay-sqlite-wal".into())
+        .name("offpay-wal-copy".into())
         .spawn(move || {
             while woken.recv().is_ok() {
                 if let Err(error) = checkpoint(&conn, "PASSIVE") {
