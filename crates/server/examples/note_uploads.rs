@@ -226,12 +226,15 @@ async fn open_loop(
     Ok((latencies, from_send, settled, started.elapsed().as_secs_f64()))
 }
 
+/// The `p` quantile (0 to 1) of `sorted` latencies in µs, in ms.
+fn percentile(sorted: &[u64], p: f64) -> f64 {
+    sorted.get(((sorted.len() as f64 - 1.0) * p).round() as usize).copied().unwrap_or(0) as f64 / 1000.0
+}
+
 /// "latency WHAT: p50 X ms, p90 Y ms, p99 Z ms" of `latencies` (µs).
 fn percentiles(what: &str, mut latencies: Vec<u64>) -> String {
     latencies.sort_unstable();
-    let pct = |p: f64| {
-        latencies.get(((latencies.len() as f64 - 1.0) * p).round() as usize).copied().unwrap_or(0) as f64 / 1000.0
-    };
+    let pct = |p| percentile(&latencies, p);
     format!("latency {what}: p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms", pct(0.50), pct(0.90), pct(0.99))
 }
 
@@ -248,9 +251,7 @@ async fn report(
 ) -> Result<(), BoxError> {
     let verify_after = raw_verify_rate(signed);
     latencies.sort_unstable();
-    let pct = |p: f64| {
-        latencies.get(((latencies.len() as f64 - 1.0) * p).round() as usize).copied().unwrap_or(0) as f64 / 1000.0
-    };
+    let pct = |p| percentile(&latencies, p);
     let rate = latencies.len() as f64 / elapsed;
     let raw = f64::midpoint(verify_before, verify_after);
     println!(

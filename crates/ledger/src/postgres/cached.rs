@@ -36,19 +36,13 @@ pub async fn execute(tx: &Transaction<'_>, sql: &str, params: &Params<'_>) -> Re
 /// A statement of a pipeline: its future sends the request when first polled.
 pub type Pending<'a> = std::pin::Pin<Box<dyn Future<Output = Result<Vec<Row>, tokio_postgres::Error>> + Send + 'a>>;
 
-/// `statement` (prepared: [`statement`]) with `params`, for [`in_order`].
+/// `statement` (prepared, from `Transaction::prepare_cached`) with `params`, for [`in_order`].
 pub fn pending<'a>(
     tx: &'a Transaction<'_>,
     statement: &'a tokio_postgres::Statement,
     params: &'a Params<'a>,
 ) -> Pending<'a> {
     Box::pin(tx.query(statement, params))
-}
-
-/// The cached statement for `sql`: prepared on this connection's first use, then taken from the
-/// cache without a round trip.
-pub async fn statement(tx: &Transaction<'_>, sql: &str) -> Result<tokio_postgres::Statement, tokio_postgres::Error> {
-    tx.prepare_cached(sql).await
 }
 
 /// Runs the statements as one pipeline: all are sent before the first answer is awaited, and

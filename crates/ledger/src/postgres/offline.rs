@@ -531,7 +531,7 @@ async fn apply(
         INSERT_EVENTS,
         INSERT_SECURITY_EVENT,
     ] {
-        statements.push(cached::statement(tx, sql).await?);
+        statements.push(tx.prepare_cached(sql).await?);
     }
     let [
         journal_st,
@@ -818,9 +818,9 @@ async fn settle_notes(
         let held_count: usize = snaps.values().map(|s| s.states.iter().filter(|st| st.held > 0).count()).sum();
         let id_count = i64::try_from(notes.len() + held_count).unwrap_or(i64::MAX);
         let (lock, totals, next_ids) = (
-            cached::statement(&tx, LOCK_ACCOUNTS).await?,
-            cached::statement(&tx, REQUEST_TOTALS).await?,
-            cached::statement(&tx, NEXT_ENTRY_IDS).await?,
+            tx.prepare_cached(LOCK_ACCOUNTS).await?,
+            tx.prepare_cached(REQUEST_TOTALS).await?,
+            tx.prepare_cached(NEXT_ENTRY_IDS).await?,
         );
         // One pipeline, run in this order: the request totals are read after the payees' wallet
         // locks are taken, so two uploads paying one request from different purses cannot both

@@ -187,17 +187,18 @@ fn start_wal_copier(path: &str) -> Result<std::sync::mpsc::SyncSender<()>, Ledge
         .name("offpay-wal-copy".into())
         .spawn(move || {
             while woken.recv().is_ok() {
-                if let Err(error) = checkpoint(&conn, "PASSIVE") {
-                    tracing::warn!(%error, "copying the sqlite WAL into the database file failed; tried again later");
-                }
+                checkpoint(&conn, "PASSIVE");
             }
         })
         .map_err(|e| LedgerError::storage("cannot start the sqlite WAL thread", e))?;
     Ok(wake)
 }
 
-fn checkpoint(conn: &Connection, mode: &str) -> Result<(), rusqlite::Error> {
-    conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |_| Ok(()))
+/// Copies the WAL into the database file; a failure is logged and left to the next copy.
+fn checkpoint(conn: &Connection, mode: &str) {
+    if let Err(error) = conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |_| Ok(())) {
+        tracing::warn!(%error, mode, "copying the sqlite WAL into the database file failed; tried again later");
+    }
 }
 
 /// After a batch was answered: wakes the WAL copier once the WAL holds [`WAL_CHECKPOINT_PAGES`],
@@ -205,9 +206,7 @@ fn checkpoint(conn: &Connection, mode: &str) -> Result<(), rusqlite::Error> {
 fn after_batch(conn: &Connection, wal_pages: &AtomicI64, copier: Option<&std::sync::mpsc::SyncSender<()>>) {
     let pages = wal_pages.load(Ordering::Relaxed);
     if pages >= WAL_RESTART_PAGES || (pages >= WAL_CHECKPOINT_PAGES && copier.is_none()) {
-        if let Err(error) = checkpoint(conn, "RESTART") {
-            tracing::warn!(%error, "copying the sqlite WAL into the database file failed; tried again later");
-        }
+        checkpoint(conn, "RESTART");
         wal_pages.store(0, Ordering::Relaxed);
     } else if let (true, Some(copier)) = (pages >= WAL_CHECKPOINT_PAGES, copier) {
         // Full means a copy is already asked for.

@@ -78,34 +78,27 @@ impl Fx {
 
     /// The one integer `sql` selects, read behind the store's back (as `tamper` writes).
     pub async fn count(&self, sql: &str) -> i64 {
-        match (&self.url, &self._dir) {
-            (Some(url), _) => {
-                let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await.unwrap();
-                let driver = tokio::spawn(conn);
-                let n: i64 = client.query_one(sql, &[]).await.unwrap().get(0);
-                drop(client);
-                let _ = driver.await;
-                n
-            }
-            (None, Some(dir)) => {
-                let conn = rusqlite::Connection::open(dir.path().join(offpay_ledger::open::SQLITE_FILE)).unwrap();
-                conn.busy_timeout(std::time::Duration::from_secs(10)).unwrap();
-                conn.query_row(sql, [], |r| r.get(0)).unwrap()
-            }
-            (None, None) => unreachable!("a store has a file or a URL"),
-        }
+        self.one(sql).await
     }
 
     /// The one blob `sql` selects, read behind the store's back (as `tamper` writes).
     pub async fn blob(&self, sql: &str) -> Vec<u8> {
+        self.one(sql).await
+    }
+
+    /// The one value `sql` selects, read behind the store's back.
+    async fn one<T>(&self, sql: &str) -> T
+    where
+        T: for<'a> tokio_postgres::types::FromSql<'a> + rusqlite::types::FromSql,
+    {
         match (&self.url, &self._dir) {
             (Some(url), _) => {
                 let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await.unwrap();
                 let driver = tokio::spawn(conn);
-                let bytes: Vec<u8> = client.query_one(sql, &[]).await.unwrap().get(0);
+                let value: T = client.query_one(sql, &[]).await.unwrap().get(0);
                 drop(client);
                 let _ = driver.await;
-                bytes
+                value
             }
             (None, Some(dir)) => {
                 let conn = rusqlite::Connection::open(dir.path().join(offpay_ledger::open::SQLITE_FILE)).unwrap();
