@@ -48,8 +48,10 @@ const WRITE_PLAN: &str = "WITH j AS (
         INSERT INTO postings (entry_id, account_id, delta, prev_hash)
         SELECT $1, t.a, t.d, t.h FROM unnest($9::bigint[], $10::bigint[], $11::bytea[]) AS t (a, d, h)
     ), b AS (
+        -- `= ANY($12)` keeps the generic plan on the primary key (joined on `unnest` alone, it
+        -- scans the whole table).
         UPDATE accounts SET balance = t.bal, head = $8
-        FROM unnest($12::bigint[], $13::bigint[]) AS t (id, bal) WHERE accounts.id = t.id
+        FROM unnest($12::bigint[], $13::bigint[]) AS t (id, bal) WHERE accounts.id = t.id AND accounts.id = ANY($12)
     ), i AS (
         UPDATE idempotency SET entry_id = $1 WHERE scope = $14 AND key = $15
     ), e AS (
@@ -353,4 +355,58 @@ pub async fn deposit(
     })
     .await
     .map(Ran::posted)
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio_postgres::{Client, NoTls};
+
+    use super::WRITE_PLAN;
+
+    type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+    /// Values for every parameter of [`WRITE_PLAN`], as SQL literals.
+    const ARGS: &str = r#"(1, 'transfer', 5, NULL, 1, 2, 0, '\x00', '{11,12}', '{-5,5}', '{"\\x00","\\x00"}',
+        '{11,12}', '{1,2}', 'u:1', 'k', '{1,2}', '{a,b}', '{x,y}')"#;
+
+    async fn explain(client: &Client) -> Result<String, tokio_postgres::Error> {
+        let rows = client.query(&format!("EXPLAIN EXECUTE write_plan {ARGS}"), &[]).await?;
+        rows.iter().map(|row| row.try_get::<_, String>(0)).collect::<Result<Vec<_>, _>>().map(|lines| lines.join("\n"))
+    }
+
+    /// PostgreSQL keeps using the write's generic plan, made once per connection, only if that
+    /// plan is cheap: it plans the statement again on every call otherwise (a tenth of its CPU per
+    /// transfer, docs/PERFORMANCE.md). So the generic plan must reach accounts by primary key,
+    /// and, on a table of a thousand accounts, be the plan PostgreSQL chooses by itself.
+    #[tokio::test]
+    async fn the_write_keeps_one_generic_plan_that_reaches_accounts_by_key() -> TestResult {
+        let Some((url, _db)) = crate::testing::fresh_postgres().await else { return Ok(()) };
+        let config: tokio_postgres::Config = url.parse()?;
+        super::super::schema::migrate(&config).await?;
+        let (client, connection) = config.connect(NoTls).await?;
+        let driver = tokio::spawn(connection);
+        client
+            .batch_execute(&format!(
+                "INSERT INTO accounts (kind, balance, head, created_at_ms)
+                   SELECT 'wallet', 0, '\\x00', 0 FROM generate_series(1, 1000);
+                 ANALYZE accounts;
+                 PREPARE write_plan AS {WRITE_PLAN}"
+            ))
+            .await?;
+
+        client.batch_execute("SET plan_cache_mode = force_generic_plan").await?;
+        let generic = explain(&client).await?;
+        assert!(generic.contains("Index Cond: (id = ANY ($12))"), "{generic}");
+        assert!(!generic.contains("Seq Scan on accounts"), "{generic}");
+
+        client.batch_execute("SET plan_cache_mode = auto").await?;
+        let mut chosen = String::new();
+        for _ in 0..6 {
+            chosen = explain(&client).await?;
+        }
+        assert!(chosen.contains("$12"), "after five custom plans, the generic one:\n{chosen}");
+        drop(client);
+        driver.await??;
+        Ok(())
+    }
 }
