@@ -7,6 +7,32 @@ use deadpool_postgres::Transaction;
 use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
+/// Sent first in an upload's transaction (`settle_notes`): its statements run one plan each,
+/// made once per connection, that reaches rows by index. Each of those statements is checked by
+/// `offline::tests::an_upload_s_statements_keep_one_plan_by_index_from_an_empty_database`.
+///
+/// - `force_generic_plan`: PostgreSQL planned 7 of an upload's statements again on every call
+///   (about a third of its CPU per single-note upload), because a statement's generic plan
+///   guesses ten elements for every array parameter and so looks dearer than a plan for the
+///   one or two it gets.
+/// - `enable_seqscan = off`: a generic plan is made once, at a connection's first call, and kept
+///   until an `ANALYZE` of its tables; made while a table is nearly empty (a new database), it
+///   would scan the whole table for as long as it is kept, however large the table grows. Every
+///   statement of these transactions has an index for its look-ups.
+/// - `jit = off`: a plan that must scan a table anyway (a device's owner, found once per fraud
+///   proof) would cost more than `jit_above_cost` with scans disabled, and be compiled on every
+///   call.
+///
+/// Not sent by the background jobs (expiry, release of held notes): their generic plans, made
+/// on an empty database, walk a whole index in order (purses by id, notes by purse), which a
+/// plan made for each call avoids. A statement they share with uploads (account and purse
+/// locks, the writes) has one generic plan per connection, which the jobs use too whenever
+/// PostgreSQL finds it no dearer than planning the call.
+///
+/// Measured in docs/PERFORMANCE.md, "Offline statements planned once".
+pub const INDEX_PLANS: &str =
+    "SET LOCAL plan_cache_mode = force_generic_plan; SET LOCAL enable_seqscan = off; SET LOCAL jit = off";
+
 type Params<'a> = [&'a (dyn ToSql + Sync)];
 
 pub async fn query(tx: &Transaction<'_>, sql: &str, params: &Params<'_>) -> Result<Vec<Row>, tokio_postgres::Error> {

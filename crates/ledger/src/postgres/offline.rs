@@ -183,12 +183,97 @@ fn to_purse(r: &Row) -> Result<Purse, LedgerError> {
 }
 
 /// Locks and reads the purses with these ids (in id order).
+/// Every stored note of the purses.
+const NOTES_ALL: &str = "SELECT purse_id, encoded, from_payer, held, uploaded_by, hash FROM notes WHERE purse_id = ANY($1) ORDER BY upload_order";
+/// The stored notes at each (purse, sequence number) and at its nearest stored neighbours: the
+/// numbers first (`max`/`min` are one index seek each), then the notes at them.
+const NOTES_AROUND: &str = "SELECT n.purse_id, n.encoded, n.from_payer, n.held, n.uploaded_by, n.hash FROM (
+                   SELECT s.purse, s.seq FROM unnest($1::bytea[], $2::bigint[]) AS s(purse, seq)
+                   UNION SELECT s.purse, (SELECT max(seq) FROM notes WHERE purse_id = s.purse AND seq < s.seq)
+                     FROM unnest($1::bytea[], $2::bigint[]) AS s(purse, seq)
+                   UNION SELECT s.purse, (SELECT min(seq) FROM notes WHERE purse_id = s.purse AND seq > s.seq)
+                     FROM unnest($1::bytea[], $2::bigint[]) AS s(purse, seq)
+                 ) AS wanted JOIN notes AS n ON n.purse_id = wanted.purse AND n.seq = wanted.seq
+                 ORDER BY n.upload_order";
+/// The stored notes of a revoked purse that an upload needs ([`NotesNeeded`]). Each branch
+/// reads whole rows by index (`upload_order` has no index of its own: picking rows by it would
+/// scan every note).
+const NOTES_NEEDED: &str = "SELECT purse_id, encoded, from_payer, held, uploaded_by, hash FROM (
+                   SELECT upload_order, purse_id, encoded, from_payer, held, uploaded_by, hash
+                     FROM notes WHERE purse_id = $1 AND payee = $2
+                   UNION SELECT upload_order, purse_id, encoded, from_payer, held, uploaded_by, hash
+                     FROM notes WHERE purse_id = $1 AND hash = ANY($3)
+                   UNION SELECT f.* FROM unnest($4::bigint[]) AS p(payee) CROSS JOIN LATERAL (
+                     SELECT upload_order, purse_id, encoded, from_payer, held, uploaded_by, hash
+                       FROM notes WHERE purse_id = $1 AND notes.payee = p.payee LIMIT $5) AS f
+                   UNION (SELECT upload_order, purse_id, encoded, from_payer, held, uploaded_by, hash
+                     FROM notes WHERE purse_id = $1 AND held > 0 ORDER BY upload_order LIMIT $6)
+                 ) AS needed ORDER BY upload_order";
+/// The held notes of a purse beyond those read.
+const HELD_AFTER: &str =
+    "SELECT hash FROM notes WHERE purse_id = $1 AND held > 0 ORDER BY upload_order LIMIT 2 OFFSET $2";
+/// The fraud proofs of the purses.
+const PROOFS: &str = "SELECT purse_id, fingerprint FROM fraud_proofs WHERE purse_id = ANY($1)";
+/// The users by id.
+const USERS: &str = "SELECT id, handle, account_id, frozen FROM users WHERE id = ANY($1)";
+
+/// Claims an idempotency key (no row: a request with that key came first).
+const CLAIM: &str = "INSERT INTO offline_idempotency (scope, key, request_hash, response, created_at_ms)
+             VALUES ($1, $2, $3, '', $4) ON CONFLICT DO NOTHING";
+/// What the request that first claimed a key asked and was answered.
+const CLAIMED: &str = "SELECT request_hash, response FROM offline_idempotency WHERE scope = $1 AND key = $2";
+/// The answer to a claimed key.
+const REMEMBER: &str = "UPDATE offline_idempotency SET response = $3 WHERE scope = $1 AND key = $2";
+/// A user's wallet balance.
+const WALLET_BALANCE: &str = "SELECT a.balance FROM users u JOIN accounts a ON a.id = u.account_id WHERE u.id = $1";
+/// Registers a device key (nothing if the key is known).
+const ADD_DEVICE: &str = "INSERT INTO devices (public_key, user_id, revoked, created_at_ms)
+             SELECT $1, id, false, $3 FROM users WHERE id = $2 ON CONFLICT DO NOTHING";
+/// A device by key.
+const DEVICE: &str = "SELECT user_id, revoked, created_at_ms FROM devices WHERE public_key = $1";
+/// A device's owner and whether it is revoked.
+const DEVICE_OWNER: &str = "SELECT user_id, revoked FROM devices WHERE public_key = $1";
+/// What a purse load is judged on, and the id of its reserve account.
+const LOAD_FACTS: &str = "SELECT (SELECT frozen FROM users WHERE id = $1),
+                        (SELECT count(*) FROM purses WHERE user_id = $1 AND NOT expired),
+                        nextval('accounts_id_seq')";
+/// A purse's own reserve account.
+const INSERT_RESERVE: &str =
+    "INSERT INTO accounts (id, kind, balance, head, created_at_ms) VALUES ($1, 'reserve', $2, $3, $4)";
+/// A loaded purse.
+const INSERT_PURSE: &str = "INSERT INTO purses (id, user_id, device_key, amount, valid_until, certificate, state, load_entry_id, created_at_ms,
+                                 loss_allowance, reserve_account)
+             VALUES ($1, $2, $3, $4, $5, $6, 'open', $7, $8, $9, $10)";
+/// Purses with held notes whose payer has money.
+const RELEASE_CANDIDATES: &str = "SELECT DISTINCT n.purse_id FROM notes n JOIN purses p ON p.id = n.purse_id
+                 JOIN users u ON u.id = p.user_id JOIN accounts a ON a.id = u.account_id
+                 WHERE n.held > 0 AND a.balance > 0 LIMIT $1";
+/// The held notes of the purses, oldest upload first.
+const HELD_NOTES: &str = "SELECT purse_id, hash, payee, from_payer, held FROM notes
+                 WHERE purse_id = ANY($1) AND held > 0 ORDER BY upload_order LIMIT $2";
+
 async fn lock_purses(tx: &Transaction<'_>, ids: &[PurseId]) -> Result<Vec<Purse>, LedgerError> {
     let mut keys: Vec<Vec<u8>> = ids.iter().map(|id| id.as_bytes().to_vec()).collect();
     keys.sort_unstable();
     keys.dedup();
-    let sql = format!("SELECT {PURSE_COLUMNS} FROM purses WHERE id = ANY($1) ORDER BY id FOR UPDATE");
-    cached::query(tx, &sql, &[&keys]).await?.iter().map(to_purse).collect()
+    cached::query(tx, &lock_purses_sql(), &[&keys]).await?.iter().map(to_purse).collect()
+}
+
+/// A purse by id.
+fn purse_sql() -> String {
+    format!("SELECT {PURSE_COLUMNS} FROM purses WHERE id = $1")
+}
+
+/// Purses past their settlement deadline and not expired yet, locked (others' locks skipped).
+fn expiring_sql() -> String {
+    format!(
+        "SELECT {PURSE_COLUMNS} FROM purses WHERE NOT expired AND valid_until < $1 ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED"
+    )
+}
+
+/// The statement of [`lock_purses`].
+fn lock_purses_sql() -> String {
+    format!("SELECT {PURSE_COLUMNS} FROM purses WHERE id = ANY($1) ORDER BY id FOR UPDATE")
 }
 
 /// The purses with their stored notes and proof fingerprints. With `batch` (an upload), only the
@@ -220,31 +305,10 @@ async fn snapshots(
     // Each read only when some purse needs it: every query is a round trip.
     let mut rows = Vec::new();
     if !full.is_empty() {
-        rows = cached::query(
-            tx,
-            "SELECT purse_id, encoded, from_payer, held, uploaded_by, hash FROM notes WHERE purse_id = ANY($1) ORDER BY upload_order",
-            &[&full],
-        )
-        .await?;
+        rows = cached::query(tx, NOTES_ALL, &[&full]).await?;
     }
     if !seqs.is_empty() {
-        // The notes at each sequence number and at its nearest stored neighbours: the numbers
-        // first (`max`/`min` are one index seek each), then the notes at them.
-        rows.extend(
-            cached::query(
-                tx,
-                "SELECT n.purse_id, n.encoded, n.from_payer, n.held, n.uploaded_by, n.hash FROM (
-                   SELECT s.purse, s.seq FROM unnest($1::bytea[], $2::bigint[]) AS s(purse, seq)
-                   UNION SELECT s.purse, (SELECT max(seq) FROM notes WHERE purse_id = s.purse AND seq < s.seq)
-                     FROM unnest($1::bytea[], $2::bigint[]) AS s(purse, seq)
-                   UNION SELECT s.purse, (SELECT min(seq) FROM notes WHERE purse_id = s.purse AND seq > s.seq)
-                     FROM unnest($1::bytea[], $2::bigint[]) AS s(purse, seq)
-                 ) AS wanted JOIN notes AS n ON n.purse_id = wanted.purse AND n.seq = wanted.seq
-                 ORDER BY n.upload_order",
-                &[&seq_purses, &seqs],
-            )
-            .await?,
-        );
+        rows.extend(cached::query(tx, NOTES_AROUND, &[&seq_purses, &seqs]).await?);
     }
     let mut partial: Vec<PurseId> = map.values().filter(|s| s.read.needed().is_some()).map(|s| s.purse.id).collect();
     partial.sort_unstable();
@@ -254,14 +318,7 @@ async fn snapshots(
         rows.extend(
             cached::query(
                 tx,
-                "SELECT purse_id, encoded, from_payer, held, uploaded_by, hash FROM notes
-                 WHERE upload_order IN (
-                   SELECT upload_order FROM notes WHERE purse_id = $1 AND payee = $2
-                   UNION SELECT upload_order FROM notes WHERE purse_id = $1 AND hash = ANY($3)
-                   UNION SELECT f.upload_order FROM unnest($4::bigint[]) AS p(payee) CROSS JOIN LATERAL (
-                     SELECT upload_order FROM notes WHERE purse_id = $1 AND notes.payee = p.payee LIMIT $5) AS f
-                   UNION (SELECT upload_order FROM notes WHERE purse_id = $1 AND held > 0 ORDER BY upload_order LIMIT $6))
-                 ORDER BY upload_order",
+                NOTES_NEEDED,
                 &[
                     &&id.as_bytes()[..],
                     &needed.uploader,
@@ -274,12 +331,7 @@ async fn snapshots(
             .await?,
         );
         // More held notes than were read: money reaching the payer pays up to the last read.
-        let held = cached::query(
-            tx,
-            "SELECT hash FROM notes WHERE purse_id = $1 AND held > 0 ORDER BY upload_order LIMIT 2 OFFSET $2",
-            &[&&id.as_bytes()[..], &(crate::offline::HELD_READ - 1)],
-        )
-        .await?;
+        let held = cached::query(tx, HELD_AFTER, &[&&id.as_bytes()[..], &(crate::offline::HELD_READ - 1)]).await?;
         if let (Some(last), true, Some(snap)) = (held.first(), held.len() == 2, map.get_mut(&id)) {
             snap.release_until = Some(note_hash(&last.try_get::<_, Vec<u8>>(0)?)?);
         }
@@ -308,9 +360,7 @@ async fn snapshots(
         map.values().filter(|s| s.purse.state == PurseState::Revoked).map(|s| s.purse.id.as_bytes().to_vec()).collect();
     let mut proofs = Vec::new();
     if !revoked.is_empty() {
-        proofs =
-            cached::query(tx, "SELECT purse_id, fingerprint FROM fraud_proofs WHERE purse_id = ANY($1)", &[&revoked])
-                .await?;
+        proofs = cached::query(tx, PROOFS, &[&revoked]).await?;
     }
     for row in proofs {
         let id = purse_id_of(&row.try_get::<_, Vec<u8>>(0)?)?;
@@ -325,8 +375,7 @@ async fn snapshots(
 
 async fn users(tx: &Transaction<'_>, ids: &[UserId]) -> Result<HashMap<UserId, (UserRef, bool)>, LedgerError> {
     let mut map = HashMap::new();
-    for row in cached::query(tx, "SELECT id, handle, account_id, frozen FROM users WHERE id = ANY($1)", &[&ids]).await?
-    {
+    for row in cached::query(tx, USERS, &[&ids]).await? {
         let id: UserId = row.try_get(0)?;
         let handle: String = row.try_get(1)?;
         map.insert(id, (UserRef { id, handle: handle_of(&handle)?, account_id: row.try_get(2)? }, row.try_get(3)?));
@@ -591,22 +640,11 @@ async fn claim(
     now_ms: TimestampMs,
 ) -> Result<Option<String>, LedgerError> {
     let fp = fingerprint.as_slice();
-    let claimed = cached::execute(
-        tx,
-        "INSERT INTO offline_idempotency (scope, key, request_hash, response, created_at_ms)
-             VALUES ($1, $2, $3, '', $4) ON CONFLICT DO NOTHING",
-        &[&scope, &key.as_str(), &fp, &now_ms],
-    )
-    .await?;
+    let claimed = cached::execute(tx, CLAIM, &[&scope, &key.as_str(), &fp, &now_ms]).await?;
     if claimed == 1 {
         return Ok(None);
     }
-    let row = cached::query_one(
-        tx,
-        "SELECT request_hash, response FROM offline_idempotency WHERE scope = $1 AND key = $2",
-        &[&scope, &key.as_str()],
-    )
-    .await?;
+    let row = cached::query_one(tx, CLAIMED, &[&scope, &key.as_str()]).await?;
     let hash: Vec<u8> = row.try_get(0)?;
     if hash.as_slice() != fp {
         return Err(LedgerError::IdempotencyConflict);
@@ -615,23 +653,12 @@ async fn claim(
 }
 
 async fn remember(tx: &Transaction<'_>, scope: &str, key: &IdempotencyKey, response: &str) -> Result<(), LedgerError> {
-    cached::execute(
-        tx,
-        "UPDATE offline_idempotency SET response = $3 WHERE scope = $1 AND key = $2",
-        &[&scope, &key.as_str(), &response],
-    )
-    .await?;
+    cached::execute(tx, REMEMBER, &[&scope, &key.as_str(), &response]).await?;
     Ok(())
 }
 
 async fn wallet_balance(tx: &Transaction<'_>, user: UserId) -> Result<i64, LedgerError> {
-    let row = cached::query_opt(
-        tx,
-        "SELECT a.balance FROM users u JOIN accounts a ON a.id = u.account_id WHERE u.id = $1",
-        &[&user],
-    )
-    .await?
-    .ok_or(LedgerError::UnknownUser)?;
+    let row = cached::query_opt(tx, WALLET_BALANCE, &[&user]).await?.ok_or(LedgerError::UnknownUser)?;
     Ok(row.try_get(0)?)
 }
 
@@ -666,22 +693,11 @@ async fn register_device(
     now_ms: TimestampMs,
 ) -> Result<Device, OfflineError> {
     in_tx!(pool, notifier, |tx, notices| {
-        cached::execute(
-            &tx,
-            "INSERT INTO devices (public_key, user_id, revoked, created_at_ms)
-             SELECT $1, id, false, $3 FROM users WHERE id = $2 ON CONFLICT DO NOTHING",
-            &[&key.as_slice(), &user, &now_ms],
-        )
-        .await
-        .map_err(LedgerError::from)?;
-        let row = cached::query_opt(
-            &tx,
-            "SELECT user_id, revoked, created_at_ms FROM devices WHERE public_key = $1",
-            &[&key.as_slice()],
-        )
-        .await
-        .map_err(LedgerError::from)?
-        .ok_or(LedgerError::UnknownUser)?;
+        cached::execute(&tx, ADD_DEVICE, &[&key.as_slice(), &user, &now_ms]).await.map_err(LedgerError::from)?;
+        let row = cached::query_opt(&tx, DEVICE, &[&key.as_slice()])
+            .await
+            .map_err(LedgerError::from)?
+            .ok_or(LedgerError::UnknownUser)?;
         let (owner, revoked, created_at_ms): (UserId, bool, i64) = (
             row.try_get(0).map_err(LedgerError::from)?,
             row.try_get(1).map_err(LedgerError::from)?,
@@ -698,8 +714,7 @@ async fn register_device(
 }
 
 async fn read_purse_tx(tx: &Transaction<'_>, id: PurseId) -> Result<Option<Purse>, LedgerError> {
-    let sql = format!("SELECT {PURSE_COLUMNS} FROM purses WHERE id = $1");
-    cached::query_opt(tx, &sql, &[&id.as_bytes().as_slice()]).await?.as_ref().map(to_purse).transpose()
+    cached::query_opt(tx, &purse_sql(), &[&id.as_bytes().as_slice()]).await?.as_ref().map(to_purse).transpose()
 }
 
 async fn load_purse(
@@ -720,27 +735,18 @@ async fn load_purse(
             return Ok(LoadedPurse { purse, balance, replayed: true });
         }
         let (user, _) = users(&tx, &[req.user]).await?.remove(&req.user).ok_or(LedgerError::UnknownUser)?;
-        let device_row =
-            cached::query_opt(&tx, "SELECT user_id, revoked FROM devices WHERE public_key = $1", &[&device.as_slice()])
-                .await
-                .map_err(LedgerError::from)?
-                .map(|row| Ok::<_, tokio_postgres::Error>((row.try_get::<_, UserId>(0)?, row.try_get::<_, bool>(1)?)))
-                .transpose()
-                .map_err(LedgerError::from)?;
+        let device_row = cached::query_opt(&tx, DEVICE_OWNER, &[&device.as_slice()])
+            .await
+            .map_err(LedgerError::from)?
+            .map(|row| Ok::<_, tokio_postgres::Error>((row.try_get::<_, UserId>(0)?, row.try_get::<_, bool>(1)?)))
+            .transpose()
+            .map_err(LedgerError::from)?;
         // The wallet's row lock serialises this with the account's other loads and with a
         // settlement that freezes it: frozen and the purse count are read under it.
         let mut accounts = lock_accounts(&tx, [user.account_id]).await?;
         // The purse's own reserve account gets this id; the row is written only once the load is
         // accepted (a refused load leaves a gap in the ids, nothing else).
-        let row = cached::query_one(
-            &tx,
-            "SELECT (SELECT frozen FROM users WHERE id = $1),
-                        (SELECT count(*) FROM purses WHERE user_id = $1 AND NOT expired),
-                        nextval('accounts_id_seq')",
-            &[&user.id],
-        )
-        .await
-        .map_err(LedgerError::from)?;
+        let row = cached::query_one(&tx, LOAD_FACTS, &[&user.id]).await.map_err(LedgerError::from)?;
         let facts = LoadFacts {
             frozen: row.try_get(0).map_err(LedgerError::from)?,
             device: device_row,
@@ -752,13 +758,9 @@ async fn load_purse(
         let mut w = Writes { entries: vec![load.entry], ..Writes::default() };
         w.finish_accounts(&accounts);
         let empty = plan::new_reserve_account(reserve);
-        cached::execute(
-            &tx,
-            "INSERT INTO accounts (id, kind, balance, head, created_at_ms) VALUES ($1, 'reserve', $2, $3, $4)",
-            &[&reserve, &empty.balance, &empty.head, &now_ms],
-        )
-        .await
-        .map_err(LedgerError::from)?;
+        cached::execute(&tx, INSERT_RESERVE, &[&reserve, &empty.balance, &empty.head, &now_ms])
+            .await
+            .map_err(LedgerError::from)?;
         apply(&tx, &w, user.id, now_ms, &mut notices).await?;
         let encoded = req.certificate.encode();
         let params: [&(dyn ToSql + Sync); 10] = [
@@ -773,15 +775,7 @@ async fn load_purse(
             &load.loss_allowance,
             &reserve,
         ];
-        cached::execute(
-            &tx,
-            "INSERT INTO purses (id, user_id, device_key, amount, valid_until, certificate, state, load_entry_id, created_at_ms,
-                                 loss_allowance, reserve_account)
-             VALUES ($1, $2, $3, $4, $5, $6, 'open', $7, $8, $9, $10)",
-            &params,
-        )
-        .await
-        .map_err(LedgerError::from)?;
+        cached::execute(&tx, INSERT_PURSE, &params).await.map_err(LedgerError::from)?;
         remember(&tx, &scope, &req.idempotency_key, &cert.purse_id.to_hex()).await?;
         let purse = read_purse_tx(&tx, cert.purse_id).await?.ok_or_else(|| storage("new purse", "missing"))?;
         let balance = amount_of(accounts.get(&user.account_id).map_or(0, |a| a.balance))?;
@@ -800,8 +794,9 @@ async fn settle_notes(
     let (notes, signature_ok) = signatures::check(notes).await?;
     in_tx!(pool, notifier, |tx, notices| {
         let ids: Vec<PurseId> = notes.iter().map(PaymentNote::purse_id).collect();
-        let purses = lock_purses(&tx, &ids).await?;
-        let mut snaps = snapshots(&tx, purses, Some((&notes, uploader))).await?;
+        let (plans, purses) = futures_util::join!(tx.batch_execute(cached::INDEX_PLANS), lock_purses(&tx, &ids));
+        plans.map_err(LedgerError::from)?;
+        let mut snaps = snapshots(&tx, purses?, Some((&notes, uploader))).await?;
         let mut settlements = plan::settle_all(&snaps, &notes, &signature_ok)?;
         let again = plan::read_in_full(&snaps, &settlements);
         if !again.is_empty() {
@@ -879,18 +874,12 @@ fn totals_of(rows: &[Row]) -> Result<HashMap<(UserId, Nonce), i64>, LedgerError>
 async fn release_held(pool: Pool, notifier: Notifier, now_ms: TimestampMs) -> Result<ReleaseOutcome, OfflineError> {
     in_tx!(pool, notifier, |tx, notices| {
         let limit = RELEASE_MAX as i64;
-        let candidates: Vec<PurseId> = cached::query(
-            &tx,
-            "SELECT DISTINCT n.purse_id FROM notes n JOIN purses p ON p.id = n.purse_id
-                 JOIN users u ON u.id = p.user_id JOIN accounts a ON a.id = u.account_id
-                 WHERE n.held > 0 AND a.balance > 0 LIMIT $1",
-            &[&limit],
-        )
-        .await
-        .map_err(LedgerError::from)?
-        .iter()
-        .map(|r| purse_id_of(&r.try_get::<_, Vec<u8>>(0)?))
-        .collect::<Result<_, LedgerError>>()?;
+        let candidates: Vec<PurseId> = cached::query(&tx, RELEASE_CANDIDATES, &[&limit])
+            .await
+            .map_err(LedgerError::from)?
+            .iter()
+            .map(|r| purse_id_of(&r.try_get::<_, Vec<u8>>(0)?))
+            .collect::<Result<_, LedgerError>>()?;
         if candidates.is_empty() {
             return Ok(ReleaseOutcome::default());
         }
@@ -898,15 +887,7 @@ async fn release_held(pool: Pool, notifier: Notifier, now_ms: TimestampMs) -> Re
             lock_purses(&tx, &candidates).await?.into_iter().map(|p| (p.id, p)).collect();
         let keys: Vec<Vec<u8>> = purses.keys().map(|id| id.as_bytes().to_vec()).collect();
         let mut held = Vec::new();
-        for row in cached::query(
-            &tx,
-            "SELECT purse_id, hash, payee, from_payer, held FROM notes
-                 WHERE purse_id = ANY($1) AND held > 0 ORDER BY upload_order LIMIT $2",
-            &[&keys, &limit],
-        )
-        .await
-        .map_err(LedgerError::from)?
-        {
+        for row in cached::query(&tx, HELD_NOTES, &[&keys, &limit]).await.map_err(LedgerError::from)? {
             let hash: Vec<u8> = row.try_get(1).map_err(LedgerError::from)?;
             let hash = note_hash(&hash)?;
             held.push(HeldNote {
@@ -975,10 +956,7 @@ async fn expire_purses(
     in_tx!(pool, notifier, |tx, notices| {
         let cutoff = i64::try_from(now_secs.saturating_sub(grace_secs)).unwrap_or(i64::MAX);
         let limit = EXPIRE_MAX as i64;
-        let sql = format!(
-            "SELECT {PURSE_COLUMNS} FROM purses WHERE NOT expired AND valid_until < $1 ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED"
-        );
-        let mut purses = cached::query(&tx, &sql, &[&cutoff, &limit])
+        let mut purses = cached::query(&tx, &expiring_sql(), &[&cutoff, &limit])
             .await
             .map_err(LedgerError::from)?
             .iter()
@@ -1189,4 +1167,89 @@ where
     tokio::spawn(work(store.pool.clone(), store.notifier.clone()))
         .await
         .map_err(|e| LedgerError::storage("ledger task failed", e))?
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio_postgres::NoTls;
+
+    use super::*;
+
+    type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+    /// The statements of an upload's transaction ([`settle_notes`]).
+    fn upload_statements() -> Vec<(&'static str, String)> {
+        let named = [
+            ("NOTES_ALL", NOTES_ALL),
+            ("NOTES_AROUND", NOTES_AROUND),
+            ("NOTES_NEEDED", NOTES_NEEDED),
+            ("HELD_AFTER", HELD_AFTER),
+            ("PROOFS", PROOFS),
+            ("USERS", USERS),
+            ("LOCK_ACCOUNTS", LOCK_ACCOUNTS),
+            ("REQUEST_TOTALS", REQUEST_TOTALS),
+            ("NEXT_ENTRY_IDS", NEXT_ENTRY_IDS),
+            ("INSERT_JOURNAL", INSERT_JOURNAL),
+            ("INSERT_POSTINGS", INSERT_POSTINGS),
+            ("UPDATE_ACCOUNTS", UPDATE_ACCOUNTS),
+            ("INSERT_NOTES", INSERT_NOTES),
+            ("UPDATE_NOTE", UPDATE_NOTE),
+            ("UPDATE_PURSE", UPDATE_PURSE),
+            ("INSERT_PROOF", INSERT_PROOF),
+            ("FREEZE_USERS", FREEZE_USERS),
+            ("INSERT_EVENTS", INSERT_EVENTS),
+            ("INSERT_SECURITY_EVENT", INSERT_SECURITY_EVENT),
+        ];
+        let mut all: Vec<(&'static str, String)> = named.iter().map(|(name, sql)| (*name, sql.to_string())).collect();
+        all.push(("lock_purses", lock_purses_sql()));
+        all.push(("REVOKE_DEVICE", REVOKE_DEVICE.to_string()));
+        all
+    }
+
+    /// On a new, empty database, as in the first minute of a deployment: every statement of an
+    /// upload runs a generic plan (made once per connection, never planned again per call) that
+    /// reaches its rows by index, so it stays good however large the tables grow before the plan
+    /// is made again. Without `enable_seqscan = off` in [`cached::INDEX_PLANS`] the plans made here
+    /// scan whole tables; without `force_generic_plan`, seven of them were planned on every call.
+    /// `REVOKE_DEVICE` may scan: it finds a device's owner among the purses (no index on
+    /// `device_key`), once per fraud proof; but it must not be compiled (`jit = off`).
+    #[tokio::test]
+    async fn an_upload_s_statements_keep_one_plan_by_index_from_an_empty_database() -> TestResult {
+        let Some((url, _db)) = crate::testing::fresh_postgres().await else { return Ok(()) };
+        let config: tokio_postgres::Config = url.parse()?;
+        super::super::schema::migrate(&config).await?;
+        let (client, connection) = config.connect(NoTls).await?;
+        let driver = tokio::spawn(connection);
+        client.batch_execute("BEGIN").await?;
+        client.batch_execute(cached::INDEX_PLANS).await?;
+        for (index, (name, sql)) in upload_statements().iter().enumerate() {
+            let params = client.prepare(sql).await?.params().len();
+            client.batch_execute(&format!("PREPARE s{index} AS {sql}")).await?;
+            let nulls = vec!["NULL"; params].join(", ");
+            let mut plan = String::new();
+            for row in client.query(&format!("EXPLAIN EXECUTE s{index} ({nulls})"), &[]).await? {
+                plan.push_str(&row.try_get::<_, String>(0)?);
+                plan.push('\n');
+            }
+            if std::env::var_os("OFFPAY_PRINT_PLANS").is_some() {
+                eprintln!("{name}:\n{plan}");
+            }
+            assert!(!plan.contains("JIT"), "{name} is compiled on every call:\n{plan}");
+            if *name != "REVOKE_DEVICE" {
+                assert!(!plan.contains("Seq Scan"), "{name} scans a whole table:\n{plan}");
+            }
+            let counts = client
+                .query_one(
+                    "SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE name = $1",
+                    &[&format!("s{index}")],
+                )
+                .await?;
+            let (generic, custom): (i64, i64) = (counts.try_get(0)?, counts.try_get(1)?);
+            assert_eq!((generic, custom), (1, 0), "{name} was planned for its arguments, not once");
+        }
+        client.batch_execute("ROLLBACK").await?;
+        drop(client);
+        driver.await??;
+        Ok(())
+    }
 }
