@@ -85,7 +85,8 @@ pub struct Writes {
     /// Purses whose row changed (full new values).
     pub purses: Vec<Purse>,
     pub proofs: Vec<ProofInsert>,
-    pub revoke_devices: Vec<[u8; 32]>,
+    /// Device keys to revoke, each with its owner (the revoked purse's user).
+    pub revoke_devices: Vec<([u8; 32], UserId)>,
     pub freeze_users: Vec<UserId>,
     pub events: Vec<NewEvent>,
     /// (kind, detail) security events for the operator.
@@ -588,7 +589,7 @@ fn record_fraud(
     if purse.state != PurseState::Revoked {
         let code = settlement.fraud.first().map_or("fraud", |p| p.code());
         purse.state = PurseState::Revoked;
-        w.revoke_devices.push(purse.device_key());
+        w.revoke_devices.push((purse.device_key(), purse.user_id));
         w.security.push((
             "offline_fraud".into(),
             format!("purse {} of user {}: {code}; purse and device revoked, account frozen", purse.id, purse.user_id),

@@ -19,9 +19,6 @@ use tokio_postgres::types::ToSql;
 ///   until an `ANALYZE` of its tables; made while a table is nearly empty (a new database), it
 ///   would scan the whole table for as long as it is kept, however large the table grows. Every
 ///   statement of these transactions has an index for its look-ups.
-/// - `jit = off`: a plan that must scan a table anyway (a device's owner, found once per fraud
-///   proof) would cost more than `jit_above_cost` with scans disabled, and be compiled on every
-///   call.
 ///
 /// Not sent by the background jobs (expiry, release of held notes): their generic plans, made
 /// on an empty database, walk a whole index in order (purses by id, notes by purse), which a
@@ -30,8 +27,7 @@ use tokio_postgres::types::ToSql;
 /// PostgreSQL finds it no dearer than planning the call.
 ///
 /// Measured in docs/PERFORMANCE.md, "Offline statements planned once".
-pub const INDEX_PLANS: &str =
-    "SET LOCAL plan_cache_mode = force_generic_plan; SET LOCAL enable_seqscan = off; SET LOCAL jit = off";
+pub const INDEX_PLANS: &str = "SET LOCAL plan_cache_mode = force_generic_plan; SET LOCAL enable_seqscan = off";
 
 type Params<'a> = [&'a (dyn ToSql + Sync)];
 

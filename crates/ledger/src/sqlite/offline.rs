@@ -537,13 +537,12 @@ fn apply(
             now_ms
         ])?;
     }
-    for key in &w.revoke_devices {
+    for (key, owner) in &w.revoke_devices {
         conn.prepare_cached(
-            "INSERT INTO devices (public_key, user_id, revoked, created_at_ms)
-             SELECT ?1, user_id, 1, ?2 FROM purses WHERE device_key = ?1 LIMIT 1
+            "INSERT INTO devices (public_key, user_id, revoked, created_at_ms) VALUES (?1, ?3, 1, ?2)
              ON CONFLICT (public_key) DO UPDATE SET revoked = 1",
         )?
-        .execute(params![&key[..], now_ms])?;
+        .execute(params![&key[..], now_ms, owner])?;
     }
     for user in &w.freeze_users {
         conn.prepare_cached("UPDATE users SET frozen = 1 WHERE id = ?1")?.execute([user])?;
