@@ -18,6 +18,8 @@ mod notify;
 mod offline;
 mod reads;
 mod schema;
+#[cfg(test)]
+mod test_db;
 
 use std::future::Future;
 

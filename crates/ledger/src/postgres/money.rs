@@ -359,20 +359,12 @@ pub async fn deposit(
 
 #[cfg(test)]
 mod tests {
-    use tokio_postgres::{Client, NoTls};
-
+    use super::super::test_db::{TestResult, explain, migrated};
     use super::WRITE_PLAN;
 
-    type TestResult = Result<(), Box<dyn std::error::Error>>;
-
     /// Values for every parameter of [`WRITE_PLAN`], as SQL literals.
-    const ARGS: &str = r#"(1, 'transfer', 5, NULL, 1, 2, 0, '\x00', '{11,12}', '{-5,5}', '{"\\x00","\\x00"}',
+    const CALL: &str = r#"write_plan (1, 'transfer', 5, NULL, 1, 2, 0, '\x00', '{11,12}', '{-5,5}', '{"\\x00","\\x00"}',
         '{11,12}', '{1,2}', 'u:1', 'k', '{1,2}', '{a,b}', '{x,y}')"#;
-
-    async fn explain(client: &Client) -> Result<String, tokio_postgres::Error> {
-        let rows = client.query(&format!("EXPLAIN EXECUTE write_plan {ARGS}"), &[]).await?;
-        rows.iter().map(|row| row.try_get::<_, String>(0)).collect::<Result<Vec<_>, _>>().map(|lines| lines.join("\n"))
-    }
 
     /// PostgreSQL keeps using the write's generic plan, made once per connection, only if that
     /// plan is cheap: it plans the statement again on every call otherwise (a tenth of its CPU per
@@ -380,11 +372,8 @@ mod tests {
     /// and, on a table of a thousand accounts, be the plan PostgreSQL chooses by itself.
     #[tokio::test]
     async fn the_write_keeps_one_generic_plan_that_reaches_accounts_by_key() -> TestResult {
-        let Some((url, _db)) = crate::testing::fresh_postgres().await else { return Ok(()) };
-        let config: tokio_postgres::Config = url.parse()?;
-        super::super::schema::migrate(&config).await?;
-        let (client, connection) = config.connect(NoTls).await?;
-        let driver = tokio::spawn(connection);
+        let Some(db) = migrated().await? else { return Ok(()) };
+        let client = &db.client;
         client
             .batch_execute(&format!(
                 "INSERT INTO accounts (kind, balance, head, created_at_ms)
@@ -395,18 +384,16 @@ mod tests {
             .await?;
 
         client.batch_execute("SET plan_cache_mode = force_generic_plan").await?;
-        let generic = explain(&client).await?;
+        let generic = explain(client, CALL).await?;
         assert!(generic.contains("Index Cond: (id = ANY ($12))"), "{generic}");
         assert!(!generic.contains("Seq Scan on accounts"), "{generic}");
 
         client.batch_execute("SET plan_cache_mode = auto").await?;
         let mut chosen = String::new();
         for _ in 0..6 {
-            chosen = explain(&client).await?;
+            chosen = explain(client, CALL).await?;
         }
         assert!(chosen.contains("$12"), "after five custom plans, the generic one:\n{chosen}");
-        drop(client);
-        driver.await??;
-        Ok(())
+        db.close().await
     }
 }

@@ -1172,11 +1172,8 @@ where
 
 #[cfg(test)]
 mod tests {
-    use tokio_postgres::NoTls;
-
+    use super::super::test_db::{TestResult, explain, migrated};
     use super::*;
-
-    type TestResult = Result<(), Box<dyn std::error::Error>>;
 
     /// The statements of an upload's transaction ([`settle_notes`]).
     fn upload_statements() -> Vec<(&'static str, String)> {
@@ -1214,22 +1211,14 @@ mod tests {
     /// scan whole tables; without `force_generic_plan`, seven of them were planned on every call.
     #[tokio::test]
     async fn an_upload_s_statements_keep_one_plan_by_index_from_an_empty_database() -> TestResult {
-        let Some((url, _db)) = crate::testing::fresh_postgres().await else { return Ok(()) };
-        let config: tokio_postgres::Config = url.parse()?;
-        super::super::schema::migrate(&config).await?;
-        let (client, connection) = config.connect(NoTls).await?;
-        let driver = tokio::spawn(connection);
+        let Some(db) = migrated().await? else { return Ok(()) };
+        let client = &db.client;
         client.batch_execute("BEGIN").await?;
         client.batch_execute(cached::INDEX_PLANS).await?;
         for (index, (name, sql)) in upload_statements().iter().enumerate() {
             let params = client.prepare(sql).await?.params().len();
             client.batch_execute(&format!("PREPARE s{index} AS {sql}")).await?;
-            let nulls = vec!["NULL"; params].join(", ");
-            let mut plan = String::new();
-            for row in client.query(&format!("EXPLAIN EXECUTE s{index} ({nulls})"), &[]).await? {
-                plan.push_str(&row.try_get::<_, String>(0)?);
-                plan.push('\n');
-            }
+            let plan = explain(client, &format!("s{index} ({})", vec!["NULL"; params].join(", "))).await?;
             if std::env::var_os("OFFPAY_PRINT_PLANS").is_some() {
                 eprintln!("{name}:\n{plan}");
             }
@@ -1244,8 +1233,6 @@ mod tests {
             assert_eq!((generic, custom), (1, 0), "{name} was planned for its arguments, not once");
         }
         client.batch_execute("ROLLBACK").await?;
-        drop(client);
-        driver.await??;
-        Ok(())
+        db.close().await
     }
 }
