@@ -7,6 +7,11 @@
 //! 2-core machine varies by 20% from run to run.
 //!
 //! `cargo run --release -p offpay-ledger --example settle_bench [NOTES [ROUNDS]]`
+//!
+//! With `OFFPAY_BENCH_BACKEND=postgres` the store is a fresh database on the local PostgreSQL
+//! (`offpay_ledger::testing::fresh_postgres`, dropped after each round) instead of SQLite; the
+//! CPU line then gives PostgreSQL's CPU (all its processes, from /proc) in place of the SQLite
+//! writer thread's.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod support;
@@ -62,11 +67,22 @@ fn batch_verify_rate(notes: &[PaymentNote]) -> f64 {
     notes.len() as f64 / start.elapsed().as_secs_f64()
 }
 
+/// Whether `OFFPAY_BENCH_BACKEND=postgres` asks for PostgreSQL.
+fn postgres() -> bool {
+    std::env::var("OFFPAY_BENCH_BACKEND").is_ok_and(|b| b == "postgres")
+}
+
+/// CPU seconds so far of the SQLite writer thread, or of every PostgreSQL process.
+fn writer_seconds() -> f64 {
+    if postgres() { support::process_cpu_seconds("postgres") } else { support::thread_cpu_seconds("offpay-sqlite-w") }
+}
+
 /// What one round measured.
 struct Round {
     settle_rate: f64,
     verify_rate: f64,
     batch_rate: f64,
+    /// The SQLite writer thread's CPU seconds, or PostgreSQL's.
     writer_busy: f64,
     process_busy: f64,
 }
@@ -75,7 +91,11 @@ fn main() {
     let total: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(100_000);
     let rounds: usize = std::env::args().nth(2).and_then(|a| a.parse().ok()).unwrap_or(3);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
-    println!("threads: {}; {total} notes per round, {rounds} rounds, uploads of {NOTES_MAX} notes, SQLite", threads());
+    let backend = if postgres() { "PostgreSQL" } else { "SQLite" };
+    println!(
+        "threads: {}; {total} notes per round, {rounds} rounds, uploads of {NOTES_MAX} notes, {backend}",
+        threads()
+    );
     let mut ratios = Vec::new();
     for round in 1..=rounds {
         let r = runtime.block_on(run_round(total));
@@ -85,9 +105,10 @@ fn main() {
             r.settle_rate, r.verify_rate
         );
         println!(
-            "  CPU during settlement: {:.2} s, of which the SQLite writer thread {:.2} s; batch verify_device_signatures alone: {:.0} notes/s ({:.2}x verify_strict)",
+            "  CPU during settlement: {:.2} s in this process, {:.2} s in {}; batch verify_device_signatures alone: {:.0} notes/s ({:.2}x verify_strict)",
             r.process_busy,
             r.writer_busy,
+            if postgres() { "PostgreSQL" } else { "the SQLite writer thread" },
             r.batch_rate,
             r.batch_rate / r.verify_rate
         );
@@ -101,7 +122,15 @@ async fn run_round(total: usize) -> Round {
     let purses = total.div_ceil(NOTES_PER_PURSE);
     {
         let dir = tempfile::tempdir().unwrap();
-        let store = open_store(Some(dir.path()), None).await.unwrap();
+        let database = if postgres() {
+            Some(offpay_ledger::testing::fresh_postgres().await.expect("PostgreSQL at 127.0.0.1:5432"))
+        } else {
+            None
+        };
+        let store = match &database {
+            Some((url, _)) => open_store(None, Some(url)).await.unwrap(),
+            None => open_store(Some(dir.path()), None).await.unwrap(),
+        };
         let issuer = signing_key("issuer-1");
         let payees: Vec<_> = {
             let mut v = Vec::new();
@@ -155,7 +184,7 @@ async fn run_round(total: usize) -> Round {
         eprintln!("settling ...");
         let uploader = payees[0].id;
         let verify_before = raw_verify_rate(&notes);
-        let writer_before = support::thread_cpu_seconds("offpay-sqlite-w");
+        let writer_before = writer_seconds();
         let process_before = support::thread_cpu_seconds("");
         let start = Instant::now();
         let mut tasks = tokio::task::JoinSet::new();
@@ -169,7 +198,7 @@ async fn run_round(total: usize) -> Round {
             settled += results.unwrap().iter().filter(|r| r.status == NoteStatus::Settled).count();
         }
         let elapsed = start.elapsed().as_secs_f64();
-        let writer_busy = support::thread_cpu_seconds("offpay-sqlite-w") - writer_before;
+        let writer_busy = writer_seconds() - writer_before;
         let process_busy = support::thread_cpu_seconds("") - process_before;
         assert_eq!(settled, notes.len(), "every note settles exactly once");
         let report = store.verify().await.unwrap();

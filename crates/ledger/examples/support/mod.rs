@@ -86,19 +86,36 @@ pub fn chain_of_small_notes(
 /// 0 elsewhere).
 pub fn thread_cpu_seconds(prefix: &str) -> f64 {
     let Ok(tasks) = std::fs::read_dir("/proc/self/task") else { return 0.0 };
-    let ticks_per_second = 100.0; // USER_HZ on Linux
     let mut total = 0.0;
     for task in tasks.flatten() {
         let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
-        if !comm.starts_with(prefix) {
-            continue;
+        if comm.starts_with(prefix) {
+            total += stat_cpu_seconds(&task.path().join("stat"));
         }
-        let stat = std::fs::read_to_string(task.path().join("stat")).unwrap_or_default();
-        // Fields after the ")" that ends the command name: state is field 3; utime 14, stime 15.
-        let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else { continue };
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        let ticks: f64 = fields.get(11..13).map_or(0.0, |f| f.iter().filter_map(|v| v.parse::<f64>().ok()).sum());
-        total += ticks / ticks_per_second;
     }
     total
+}
+
+/// CPU seconds so far (user and system) of every process whose command is `name` (processes
+/// that already ended are not counted).
+pub fn process_cpu_seconds(name: &str) -> f64 {
+    let Ok(processes) = std::fs::read_dir("/proc") else { return 0.0 };
+    let mut total = 0.0;
+    for process in processes.flatten() {
+        let comm = std::fs::read_to_string(process.path().join("comm")).unwrap_or_default();
+        if comm.trim_end() == name {
+            total += stat_cpu_seconds(&process.path().join("stat"));
+        }
+    }
+    total
+}
+
+/// utime + stime of a `/proc/.../stat` file, in seconds.
+fn stat_cpu_seconds(path: &std::path::Path) -> f64 {
+    let ticks_per_second = 100.0; // USER_HZ on Linux
+    let stat = std::fs::read_to_string(path).unwrap_or_default();
+    // Fields after the ")" that ends the command name: state is field 3; utime 14, stime 15.
+    let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else { return 0.0 };
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    fields.get(11..13).map_or(0.0, |f| f.iter().filter_map(|v| v.parse::<f64>().ok()).sum()) / ticks_per_second
 }
