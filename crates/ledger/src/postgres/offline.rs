@@ -182,7 +182,6 @@ fn to_purse(r: &Row) -> Result<Purse, LedgerError> {
     })
 }
 
-/// Locks and reads the purses with these ids (in id order).
 /// Every stored note of the purses.
 const NOTES_ALL: &str = "SELECT purse_id, encoded, from_payer, held, uploaded_by, hash FROM notes WHERE purse_id = ANY($1) ORDER BY upload_order";
 /// The stored notes at each (purse, sequence number) and at its nearest stored neighbours: the
@@ -252,6 +251,7 @@ const RELEASE_CANDIDATES: &str = "SELECT DISTINCT n.purse_id FROM notes n JOIN p
 const HELD_NOTES: &str = "SELECT purse_id, hash, payee, from_payer, held FROM notes
                  WHERE purse_id = ANY($1) AND held > 0 ORDER BY upload_order LIMIT $2";
 
+/// Locks and reads the purses with these ids (in id order).
 async fn lock_purses(tx: &Transaction<'_>, ids: &[PurseId]) -> Result<Vec<Purse>, LedgerError> {
     let mut keys: Vec<Vec<u8>> = ids.iter().map(|id| id.as_bytes().to_vec()).collect();
     keys.sort_unstable();
