@@ -76,6 +76,10 @@ pub struct Server {
     options: Vec<String>,
     pub url: String,
     pub data: PathBuf,
+    /// While the server is stopped: a socket bound to its address but not listening, so a
+    /// connection is refused and no other test's server, started in parallel on a free port,
+    /// can take the address and answer in its place.
+    port_holder: Option<socket2::Socket>,
     _dir: tempfile::TempDir,
 }
 
@@ -84,17 +88,20 @@ impl Server {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
         let (child, url, log) = spawn_server(&data, "127.0.0.1:0", &[]);
-        Server { child, log, options: Vec::new(), url, data, _dir: dir }
+        Server { child, log, options: Vec::new(), url, data, port_holder: None, _dir: dir }
     }
 
     /// Stops the server and starts it again on the same address and data (and options).
     pub fn restart(&mut self) {
         self.stop();
         let addr = self.url.trim_start_matches("http://").to_string();
+        // The new server binds beside the holder (both set SO_REUSEADDR and the holder does not
+        // listen); the holder goes once the server listens.
         let (child, url, log) = spawn_server(&self.data, &addr, &self.options);
         assert_eq!(url, self.url);
         self.child = child;
         self.log = log;
+        self.port_holder = None;
     }
 
     /// Restarts the server with `options` added to `offpay serve`, for this and later restarts.
@@ -116,16 +123,33 @@ impl Server {
         String::from_utf8(out.stdout).unwrap()
     }
 
-    /// Stops the server (for the no-server cases).
+    /// Stops the server (for the no-server cases) and keeps its address, so that until
+    /// [`Server::restart`] every connection to it is refused.
     pub fn stop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if self.port_holder.is_none() {
+            self.port_holder = Some(hold_address(&self.url));
+        }
     }
+}
+
+/// Binds a socket to the address of `url` without listening on it. Ports handed out for
+/// "any free port" skip an address bound this way, and a connection to it is refused.
+fn hold_address(url: &str) -> socket2::Socket {
+    let addr: std::net::SocketAddr = url.trim_start_matches("http://").parse().unwrap();
+    let socket = socket2::Socket::new(socket2::Domain::for_address(addr), socket2::Type::STREAM, None).unwrap();
+    socket.set_reuse_address(true).unwrap();
+    socket
+        .bind(&addr.into())
+        .unwrap_or_else(|e| panic!("another process took {addr} as soon as the test server stopped: {e}"));
+    socket
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
-        self.stop();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
