@@ -1,16 +1,17 @@
-//! Builds `testdata/protocol-vectors.json` from fixed seeds (shared by the `gen_vectors`
-//! example, which prints it, and the `vectors` test, which regenerates and compares it).
+//! Builds `testdata/protocol-vectors.json` from fixed seeds, for the `vectors` test, which
+//! compares the file with it and writes it when asked ([`GENERATOR`]).
 //! Deterministic: Ed25519 signing is deterministic and every key and nonce comes from a label.
 
-#[path = "device_key_vectors.rs"]
 pub mod device_key_vectors;
-#[path = "shop_vectors_gen.rs"]
 mod shop_vectors_gen;
 
 use offpay_protocol::testkit::{DAY, Fixture, MixedOrderKey, NOW, bytes16, seed, signing_key, torsion_signature};
 use offpay_protocol::*;
 use serde_json::{Value, json};
 use sha2::Digest;
+
+/// The command that writes the file anew (after a deliberate change of the format).
+pub const GENERATOR: &str = "OFFPAY_WRITE_VECTORS=1 cargo test -p offpay-protocol --test vectors";
 
 fn hex(bytes: impl AsRef<[u8]>) -> String {
     hex::encode(bytes)
@@ -638,7 +639,7 @@ pub fn generate() -> Value {
     json!({
         "description": "offpay offline protocol test vectors: see docs/PROTOCOL.md. All binary values are lowercase hex; amounts are integers in minor units; times are Unix seconds.",
         "version": 1,
-        "generator": "cargo run -p offpay-protocol --example gen_vectors > testdata/protocol-vectors.json",
+        "generator": GENERATOR,
         "keys": {
             "issuer": {"seed": hex(seed("issuer-1")), "public_key": hex(issuer_pk.as_bytes()), "key_id": cert.issuer_key_id()},
             "payer_device": {"seed": hex(seed("payer-device")), "public_key": hex(device_pk.as_bytes())},

