@@ -3,15 +3,10 @@
 //! encodings with `400 invalid_device_key` and stores nothing; a purse load naming such a key
 //! (say one registered before the check existed) is refused the same way and moves no money; an
 //! honest key registers and loads.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-#[allow(dead_code)]
-#[path = "api/helpers.rs"]
-mod helpers;
 
 use std::sync::Arc;
 
-use helpers::{T0, TestServer, assert_error};
+use crate::helpers::{T0, TestServer, assert_error};
 use offpay_protocol::testkit::{MixedOrderKey, signing_key};
 use offpay_server::Config;
 use offpay_server::issuer::Issuer;

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod accounts;
+mod device_keys;
 mod events;
 mod headers;
 mod helpers;
@@ -10,6 +11,7 @@ mod limits;
 mod login_throttle;
 mod logout_ws;
 mod money;
+mod offline_api;
 mod openapi;
 mod postgres;
 mod security_log;

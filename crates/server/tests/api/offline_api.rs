@@ -1,16 +1,11 @@
 //! The offline API over real HTTP (docs/API-OFFLINE.md): device registration, purse load with a
 //! certificate that verifies against the published issuer keys, notes uploaded by payee and payer
 //! in either order (paid exactly once), a fork proven and revoked, close, refusals.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-#[allow(dead_code)]
-#[path = "api/helpers.rs"]
-mod helpers;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use helpers::{T0, TestServer, assert_error};
+use crate::helpers::{T0, TestServer, assert_error};
 use offpay_protocol::testkit::{bytes16, signing_key};
 use offpay_protocol::{
     AccountId, Amount, CloseFields, CloseStatement, Encoded, Hash256, IssuerKey, IssuerKeys, KeyId,

@@ -111,6 +111,10 @@ async fn the_document_lists_every_route_and_real_answers_fit_it() {
     assert_eq!(transfer["properties"]["amount"]["minimum"], 1);
     assert_eq!(transfer["additionalProperties"], false);
     assert_eq!(doc["components"]["schemas"]["Credentials"]["properties"]["password"]["minLength"], 8);
+    assert_eq!(
+        doc["components"]["schemas"]["NotesUpload"]["properties"]["notes"]["maxItems"],
+        offpay_api::offline::NOTES_PER_UPLOAD_MAX
+    );
 
     // Real answers fit their documented schemas.
     let client = server.client();
@@ -170,4 +174,54 @@ async fn the_document_lists_every_route_and_real_answers_fit_it() {
     let taken = client.post("/v1/register", None, None, &json!({"handle": "alice", "password": PASSWORD})).await;
     assert_error(&taken, 409, "handle_taken");
     assert_answer_valid(&doc, "post", "/v1/register", &taken);
+}
+
+/// Every property name anywhere in `value` (a schema or a whole document), with its path.
+fn property_names(value: &Value, path: &str, found: &mut Vec<String>) {
+    match value {
+        Value::Object(map) => {
+            if let Some(Value::Object(properties)) = map.get("properties") {
+                found.extend(properties.keys().map(|name| format!("{path}/{name}")));
+            }
+            for (key, inner) in map {
+                property_names(inner, &format!("{path}/{key}"), found);
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|inner| property_names(inner, path, found)),
+        _ => {}
+    }
+}
+
+/// A device's private key never leaves the device: no request or answer of the document has a
+/// field for a private key, seed or secret, and a device registration that brings one anyway is
+/// refused without registering anything.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_field_of_the_api_carries_a_private_key() {
+    let server = TestServer::sqlite().await;
+    let client = server.client();
+    let doc = client.get("/v1/openapi.json", None).await.1;
+    let mut names = Vec::new();
+    property_names(&doc, "", &mut names);
+    // The walk reaches the device's public key fields, so it would reach a private one.
+    assert!(names.iter().any(|n| n.ends_with("/DeviceRequest/public_key")), "{names:?}");
+    assert!(names.iter().any(|n| n.ends_with("/device_public_key")), "{names:?}");
+    let leaking: Vec<&String> = names
+        .iter()
+        .filter(|n| {
+            let field = n.rsplit('/').next().unwrap_or_default().to_ascii_lowercase();
+            ["private", "secret", "seed", "signing"].iter().any(|word| field.contains(word))
+        })
+        .collect();
+    assert!(leaking.is_empty(), "fields that could carry a private key: {leaking:?}");
+    assert_eq!(doc["components"]["schemas"]["DeviceRequest"]["additionalProperties"], false);
+
+    let alice = server.register("alice").await;
+    let key = offpay_protocol::SigningKey::from_bytes(&[7; 32]);
+    let public = hex::encode(key.verifying_key().to_bytes());
+    let body = json!({"public_key": public, "private_key": hex::encode(key.to_bytes())});
+    let refused = client.post("/v1/devices", Some(&alice), None, &body).await;
+    assert_error(&refused, 400, "invalid_request");
+    // The refusal registered nothing in the way: the same key alone registers.
+    let registered = client.post("/v1/devices", Some(&alice), None, &json!({"public_key": public})).await;
+    assert_eq!(registered.0, StatusCode::CREATED, "{}", registered.1);
 }
