@@ -5,6 +5,21 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+/// WebSocket close code for a refused or ended session (an application code, like HTTP 401).
+pub const CLOSE_UNAUTHORIZED: u16 = 4401;
+/// WebSocket close code when the user already has all the sockets a user may open (like 429).
+pub const CLOSE_TOO_MANY: u16 = 4429;
+/// WebSocket close code for a socket that sent nothing for the idle timeout (like HTTP 408).
+pub const CLOSE_IDLE: u16 = 4408;
+
+/// Query of `GET /v1/ws` (the header form of authentication).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct WsQuery {
+    /// The last event `seq` the client has seen (0 or absent: only new events).
+    pub after: Option<i64>,
+}
+
 /// One live event: `{"seq", "kind", "payload", "created_at_ms"}`, where `payload`'s shape
 /// follows `kind`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]

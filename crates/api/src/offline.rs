@@ -191,11 +191,14 @@ pub struct CloseOutcome {
     pub fraud: bool,
 }
 
+/// The most notes one `POST /v1/notes` may carry (the `maxItems` of [`NotesUpload`]).
+pub const NOTES_PER_UPLOAD_MAX: usize = 500;
+
 /// Body of `POST /v1/notes`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NotesUpload {
-    /// Payment notes' text forms `OPN1:…`, at most 500.
+    /// Payment notes' text forms `OPN1:…`, at most [`NOTES_PER_UPLOAD_MAX`].
     #[schema(max_items = 500)]
     pub notes: Vec<String>,
 }

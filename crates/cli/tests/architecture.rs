@@ -94,25 +94,33 @@ fn every_folder_is_on_the_code_map() {
 }
 
 /// Every repository path in ARCHITECTURE.md and docs/DESIGN.md exists, every test name cited
-/// after a file appears in that file, and every relative link resolves.
+/// after a file or folder (in the same paragraph or list item) is a function in it, and every
+/// relative link resolves.
 #[test]
 fn cited_paths_exist() {
     let mut problems = Vec::new();
     for doc in ["ARCHITECTURE.md", "docs/DESIGN.md"] {
         let text = read(doc);
+        let mut cited: Option<String> = None;
         for line in text.lines() {
-            let mut file: Option<String> = None;
+            // A blank line, a heading or a new list item ends the paragraph a file was cited in.
+            // A table row (the code map) names modules and programs, not tests.
+            let trimmed = line.trim_start();
+            let table_row = trimmed.starts_with('|');
+            if trimmed.is_empty() || trimmed.starts_with('#') || trimmed.starts_with("- ") || table_row {
+                cited = None;
+            }
             for item in backticked(line) {
                 if looks_like_a_path(item) {
                     let path = root().join(item);
                     if !path.exists() {
                         problems.push(format!("{doc}: `{item}` does not exist"));
                     }
-                    file = path.is_file().then(|| item.to_string());
-                } else if let Some(file) = file.as_ref().filter(|_| is_test_name(item))
-                    && !read(file).contains(item)
+                    cited = (path.exists() && !table_row).then(|| item.to_string());
+                } else if let Some(place) = cited.as_ref().filter(|_| is_test_name(item))
+                    && !defines_function(place, item)
                 {
-                    problems.push(format!("{doc}: `{item}` is not in {file}"));
+                    problems.push(format!("{doc}: no `fn {item}` in {place}"));
                 }
             }
             for link in line.split("](").skip(1) {
@@ -128,6 +136,19 @@ fn cited_paths_exist() {
         }
     }
     assert!(problems.is_empty(), "{problems:#?}");
+}
+
+/// Whether the file `place`, or a tracked file under the folder `place`, defines `fn name`.
+fn defines_function(place: &str, name: &str) -> bool {
+    let defines = |text: &str| {
+        text.match_indices(&format!("fn {name}"))
+            .any(|(at, found)| matches!(text[at + found.len()..].chars().next(), Some('(' | '<')))
+    };
+    if root().join(place).is_file() {
+        return defines(&read(place));
+    }
+    let folder = format!("{}/", place.trim_end_matches('/'));
+    tracked_files().iter().filter(|f| f.starts_with(&folder) && f.ends_with(".rs")).any(|f| defines(&read(f)))
 }
 
 #[test]
@@ -150,6 +171,16 @@ fn docs_cite_only_this_repository() {
         }
     }
     assert!(problems.is_empty(), "files citing something outside the repository: {problems:#?}");
+}
+
+/// Every module sits where its name says: no Rust file pulls another in by a path attribute.
+#[test]
+fn no_module_is_pulled_in_by_path() {
+    // Built from pieces so that this file does not match itself.
+    let attribute = format!("#[{} =", "path");
+    let found: Vec<String> =
+        tracked_files().into_iter().filter(|f| f.ends_with(".rs") && read(f).contains(&attribute)).collect();
+    assert!(found.is_empty(), "files with a path attribute on a module: {found:?}");
 }
 
 #[test]

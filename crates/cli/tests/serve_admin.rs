@@ -383,4 +383,38 @@ async fn request_ids_on_answers_and_log_lines() {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     assert!(found.is_some(), "no log line with {wanted}: {:?}", served.log.lock().unwrap());
+
+    // A WebSocket outlives its upgrade request; its lines still name the upgrade's id. A socket
+    // that authenticates with a bad first message is closed (4401) and logged.
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let ws_url = format!("{}/v1/ws", served.base.replacen("http://", "ws://", 1));
+    let (mut socket, upgrade) = tokio_tungstenite::connect_async(ws_url).await.unwrap();
+    let ws_id =
+        upgrade.headers().get("x-request-id").and_then(|v| v.to_str().ok()).expect("no x-request-id").to_string();
+    socket.send(Message::text(json!({"token": "not-a-session", "after": 0}).to_string())).await.unwrap();
+    let mut close_code = None;
+    while let Some(Ok(message)) = socket.next().await {
+        if let Message::Close(frame) = message {
+            close_code = frame.map(|f| u16::from(f.code));
+            break;
+        }
+    }
+    assert_eq!(close_code, Some(4401));
+    let wanted = format!("request_id={ws_id}");
+    let mut found = None;
+    for _ in 0..50 {
+        found = served
+            .log
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|l| l.contains(&wanted) && l.contains("websocket closed") && l.contains("4401"))
+            .cloned();
+        if found.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(found.is_some(), "no websocket log line with {wanted}: {:?}", served.log.lock().unwrap());
 }

@@ -10,6 +10,7 @@
 use std::time::Duration;
 
 use futures_util::StreamExt;
+use offpay_api::events::CLOSE_UNAUTHORIZED;
 use offpay_api::{EventBody, LiveEvent};
 use serde::Deserialize;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -19,8 +20,6 @@ use tokio_tungstenite::tungstenite::{self, Message};
 use crate::backoff::Backoff;
 use crate::client::{ServerUrl, innermost};
 
-/// The close code the server uses for a refused session.
-const CLOSE_UNAUTHORIZED: u16 = 4401;
 /// Events larger than this are refused (they are a few hundred bytes).
 const MAX_EVENT_BYTES: usize = 64 * 1024;
 

@@ -4,14 +4,11 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use offpay_ledger::{IdempotencyKey, LedgerError, Store};
-use offpay_protocol::{Currency, Handle};
+use offpay_protocol::Handle;
 use serde_json::json;
 
-use super::AdminCommand;
+use super::{AdminCommand, currency};
 use crate::time::utc;
-
-/// The deployment currency (the server's default).
-const CURRENCY: Currency = Currency::INR;
 
 pub async fn run(store: &dyn Store, command: AdminCommand) -> anyhow::Result<ExitCode> {
     match command {
@@ -45,7 +42,7 @@ async fn deposit(
     json: bool,
 ) -> anyhow::Result<ExitCode> {
     let handle = parse_handle(handle)?;
-    let amount = CURRENCY.parse_major(amount).with_context(|| format!("invalid amount {amount:?}"))?;
+    let amount = currency().parse_major(amount).with_context(|| format!("invalid amount {amount:?}"))?;
     let key_text = key.unwrap_or_else(|| {
         use rand::RngCore;
         let mut random = [0u8; 16];
@@ -70,7 +67,7 @@ async fn deposit(
             "entry_id": posted.entry_id,
             "to": posted.to,
             "amount": posted.amount,
-            "currency": CURRENCY.code(),
+            "currency": currency().code(),
             "replayed": posted.replayed,
             "idempotency_key": key_text,
         });
@@ -79,8 +76,8 @@ async fn deposit(
         let verb = if posted.replayed { "Already deposited" } else { "Deposited" };
         println!(
             "{verb} {} {} to {} (entry {})",
-            CURRENCY.format(posted.amount),
-            CURRENCY.code(),
+            currency().format(posted.amount),
+            currency().code(),
             posted.to,
             posted.entry_id
         );
@@ -94,13 +91,13 @@ async fn verify(store: &dyn Store, json: bool) -> anyhow::Result<ExitCode> {
     if json {
         println!("{}", serde_json::to_string(&report)?);
     } else {
-        let money = CURRENCY.format_signed(report.money_in_system);
+        let money = currency().format_signed(report.money_in_system);
         if ok {
             println!(
                 "Ledger verified: {} entries, {} accounts, {money} {} in the system. No problems.",
                 report.entries,
                 report.accounts,
-                CURRENCY.code()
+                currency().code()
             );
         } else {
             println!(

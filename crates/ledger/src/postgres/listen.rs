@@ -14,6 +14,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+use backon::{BackoffBuilder, ExponentialBackoff, ExponentialBuilder};
 use deadpool_postgres::Pool;
 use futures_util::StreamExt;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
@@ -33,6 +34,17 @@ pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
 const POLL_LIMIT: i64 = 10_000;
 const BACKOFF_MIN: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
+
+/// Reconnect delays: `BACKOFF_MIN`, doubling up to `BACKOFF_MAX`, without end; a fresh series
+/// after each connection that worked.
+fn reconnect_delays() -> ExponentialBackoff {
+    ExponentialBuilder::new()
+        .with_min_delay(BACKOFF_MIN)
+        .with_max_delay(BACKOFF_MAX)
+        .with_factor(2.0)
+        .without_max_times()
+        .build()
+}
 
 /// Starts the listener. The returned receiver resolves once the first `LISTEN` is in place (or
 /// failed), so notices of anything committed after `connect` returns are delivered.
@@ -88,7 +100,7 @@ async fn run(
 ) {
     let mut ready = Some(ready);
     let mut last_seen: Option<Seen> = None;
-    let mut backoff = BACKOFF_MIN;
+    let mut backoff = reconnect_delays();
     loop {
         match listen_once(&config, &pool, &events, &mut shutdown, &mut last_seen, &mut ready, &mut backoff).await {
             End::Shutdown => return,
@@ -98,14 +110,14 @@ async fn run(
                     let _ = ready.send(Err(error));
                     return;
                 }
-                tracing::warn!(error = %crate::ErrorChain(&error), retry_in_ms = backoff.as_millis() as u64, "event listener disconnected");
+                let delay = backoff.next().unwrap_or(BACKOFF_MAX);
+                tracing::warn!(error = %crate::ErrorChain(&error), retry_in_ms = delay.as_millis() as u64, "event listener disconnected");
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => {}
+                    _ = shutdown.changed() => return,
+                }
             }
         }
-        tokio::select! {
-            _ = tokio::time::sleep(backoff) => {}
-            _ = shutdown.changed() => return,
-        }
-        backoff = (backoff * 2).min(BACKOFF_MAX);
     }
 }
 
@@ -126,7 +138,7 @@ async fn listen_once(
     shutdown: &mut watch::Receiver<()>,
     last_seen: &mut Option<Seen>,
     ready: &mut Option<oneshot::Sender<Result<(), LedgerError>>>,
-    backoff: &mut Duration,
+    backoff: &mut ExponentialBackoff,
 ) -> End {
     let mut config = config.clone();
     config.application_name(APPLICATION_NAME);
@@ -154,7 +166,7 @@ async fn listen_once(
         if let Some(ready) = ready.take() {
             let _ = ready.send(Ok(()));
         }
-        *backoff = BACKOFF_MIN;
+        *backoff = reconnect_delays();
         let mut poll = tokio::time::interval(POLL_INTERVAL);
         poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {

@@ -126,11 +126,47 @@ impl Fx {
         open_store(None, Some(url)).await.unwrap()
     }
 
-    /// `verify` finds no problem; its report.
+    /// `verify` finds no problem, and every live event stored so far is one the API documents;
+    /// the report.
     pub async fn verify_report(&self) -> VerifyReport {
         let report = self.store.verify().await.unwrap();
         assert!(report.problems.is_empty(), "verify found problems: {:#?}", report.problems);
+        self.events_fit_the_api().await;
         report
+    }
+
+    /// Every stored event of every user reads as the API's `LiveEvent` (its kind one of the
+    /// documented kinds and its payload exactly that kind's shape), as the server sends it.
+    pub async fn events_fit_the_api(&self) {
+        let users = self.count("SELECT COALESCE(MAX(id), 0) FROM users").await;
+        let mut misfits = Vec::new();
+        for user in 1..=users {
+            let mut after = 0;
+            loop {
+                let events = self.store.events_after(UserId(user), after, EVENTS_MAX).await.unwrap();
+                for event in &events {
+                    let stored = serde_json::json!({
+                        "seq": event.seq,
+                        "kind": event.kind,
+                        "payload": event.payload,
+                        "created_at_ms": event.created_at_ms,
+                    });
+                    match serde_json::from_value::<offpay_api::LiveEvent>(stored.clone()) {
+                        Err(error) => misfits.push(format!("{stored}: {error}")),
+                        // Nothing the API does not name: the typed event says all the stored one does.
+                        Ok(live) if serde_json::to_value(&live).unwrap() != stored => {
+                            misfits.push(format!("{stored}: has fields the API does not name"))
+                        }
+                        Ok(_) => {}
+                    }
+                }
+                match events.last() {
+                    Some(last) if events.len() == EVENTS_MAX as usize => after = last.seq,
+                    _ => break,
+                }
+            }
+        }
+        assert!(misfits.is_empty(), "stored events that do not fit the API: {misfits:#?}");
     }
 
     /// An operator deposit of `minor` to the user called `name`, with a fresh idempotency key.

@@ -39,6 +39,9 @@ pub const DEVICES: &str = "/v1/devices";
 pub const PURSES: &str = "/v1/purses";
 pub const PURSE_CLOSE: &str = "/v1/purses/{purse_id}/close";
 pub const NOTES: &str = "/v1/notes";
+// The API's limit and the store's are one number.
+const _: () = assert!(NOTES_MAX == offpay_api::offline::NOTES_PER_UPLOAD_MAX);
+
 /// Body limit of a note upload: [`NOTES_MAX`] notes of at most 600 characters plus JSON.
 pub const NOTES_BODY_MAX: usize = NOTES_MAX * 610 + 1024;
 

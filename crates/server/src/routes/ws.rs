@@ -25,10 +25,11 @@ use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::http::header::AUTHORIZATION;
 use axum::response::Response;
+use offpay_api::events::{CLOSE_IDLE, CLOSE_TOO_MANY, CLOSE_UNAUTHORIZED, WsQuery};
 use offpay_api::{ErrorBody, EventBody, LiveEvent, WsHello};
 use offpay_ledger::{EVENTS_MAX, ErrorChain, Event, UserId};
-use serde::Deserialize;
 use serde_json::json;
+use tracing::Instrument;
 
 use crate::auth::{check_account_rate, resolve_token};
 use crate::error::ApiError;
@@ -38,27 +39,13 @@ use crate::session_watch::SessionWatch;
 use crate::state::AppState;
 use crate::ws_slots::WsSlot;
 
-/// Close code for a failed authentication (an application code, like HTTP 401).
-pub const CLOSE_UNAUTHORIZED: u16 = 4401;
 /// Read buffer per socket (tungstenite's default is 128 KiB).
 const READ_BUFFER: usize = 4 * 1024;
 /// Most bytes waiting to be written to one socket (a stalled client's backlog).
 const MAX_WRITE_BUFFER: usize = 1024 * 1024;
 
-/// Close code when the user already has `ws_per_user` sockets open (like HTTP 429).
-pub const CLOSE_TOO_MANY: u16 = 4429;
-/// Close code for a socket that sent nothing for `ws_idle_timeout` (like HTTP 408).
-pub const CLOSE_IDLE: u16 = 4408;
 /// Largest message a client may send (its token message).
 const MAX_CLIENT_MESSAGE: usize = 4096;
-
-/// Query of `GET /v1/ws` (header form).
-#[derive(Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct WsQuery {
-    /// The last event `seq` the client has seen (0 or absent: only new events).
-    after: Option<i64>,
-}
 
 /// Who a socket serves and from where it goes on.
 struct Subscription {
@@ -107,9 +94,15 @@ pub async fn upgrade(
             // Settle the cursor before answering 101, so that an event committed once the client
             // sees the upgrade is always delivered.
             let subscription = subscribe(&state, &token, query.after).await?.ok_or(ApiError::Unauthorized)?;
-            Ok(ws.on_upgrade(move |socket| run(state, socket, subscription)))
+            // The socket's task runs after the request's span ended: it carries the span along,
+            // so its log lines name the upgrade's request id.
+            let span = tracing::Span::current();
+            Ok(ws.on_upgrade(move |socket| run(state, socket, subscription).instrument(span)))
         }
-        None => Ok(ws.on_upgrade(move |socket| authenticate_then_run(state, socket, ip))),
+        None => {
+            let span = tracing::Span::current();
+            Ok(ws.on_upgrade(move |socket| authenticate_then_run(state, socket, ip).instrument(span)))
+        }
     }
 }
 
@@ -175,6 +168,10 @@ async fn first_text(socket: &mut WebSocket) -> Option<String> {
 }
 
 async fn close(socket: &mut WebSocket, code: u16, reason: &'static str) {
+    if code != 1001 {
+        // One line per socket the server ends itself (not at shutdown, when every socket ends).
+        tracing::info!(code, reason, "websocket closed");
+    }
     let frame = CloseFrame { code, reason: Utf8Bytes::from_static(reason) };
     let _ = socket.send(Message::Close(Some(frame))).await;
 }

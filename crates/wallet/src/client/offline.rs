@@ -7,7 +7,7 @@
 use serde::de::IgnoredAny;
 
 use super::{Client, ClientError, Retry};
-use crate::offline::api::{
+use crate::wire::{
     CloseRequest, DeviceRequest, IssuerKeyJson, IssuerKeysAnswer, LoadPurseRequest, NoteResult, NotesAnswer,
     NotesUpload, PurseClosed, PurseInfo, PurseLoaded, PursesAnswer, ReceiptAnswer, RevocationsJson,
 };
@@ -97,7 +97,7 @@ impl Client {
         .await
     }
 
-    /// `POST /v1/notes` with at most [`crate::offline::api::MAX_NOTES_PER_UPLOAD`] notes
+    /// `POST /v1/notes` with at most [`crate::wire::MAX_NOTES_PER_UPLOAD`] notes
     /// (idempotent by note hash).
     pub async fn upload_notes(&self, token: &str, notes: &[&str]) -> Result<Vec<NoteResult>, ClientError> {
         let body = NotesUpload { notes: notes.iter().map(|note| note.to_string()).collect() };
