@@ -4,21 +4,10 @@
 //! (say one registered before the check existed) is refused the same way and moves no money; an
 //! honest key registers and loads.
 
-use std::sync::Arc;
 
-use crate::helpers::{T0, TestServer, assert_error};
+use crate::helpers::{T0, assert_error, offline_server};
 use offpay_protocol::testkit::{MixedOrderKey, signing_key};
-use offpay_server::Config;
-use offpay_server::issuer::Issuer;
 use serde_json::{Value, json};
-
-async fn server() -> (TestServer, tempfile::TempDir) {
-    let keys = tempfile::tempdir().unwrap();
-    let mut config = Config::for_tests();
-    let issuer = Issuer::open(&keys.path().join("issuer-keys.json"), (T0 / 1000) as u64).unwrap();
-    config.offline.issuer = Some(Arc::new(issuer));
-    (TestServer::sqlite_with(config).await, keys)
-}
 
 fn hex32(low: u8, fill: u8, high: u8) -> String {
     let mut b = [fill; 32];
@@ -33,7 +22,7 @@ fn message(answer: &(reqwest::StatusCode, Value)) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn registration_and_load_refuse_keys_with_a_small_order_component() {
-    let (server, _keys) = server().await;
+    let (server, _keys) = offline_server().await;
     let c = server.client();
     let alice = server.register("alice").await;
     let bob = server.register("bob").await;

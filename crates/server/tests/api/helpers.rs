@@ -18,6 +18,17 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 /// The manual clock's start: 2023-11-14.
 pub const T0: i64 = 1_700_000_000_000;
+
+/// A SQLite server with offline payments on: its issuer key in a temporary folder, which lives
+/// as long as the second value.
+pub async fn offline_server() -> (TestServer, tempfile::TempDir) {
+    let keys = tempfile::tempdir().unwrap();
+    let mut config = Config::for_tests();
+    let issuer =
+        offpay_server::issuer::Issuer::open(&keys.path().join("issuer-keys.json"), (T0 / 1000) as u64).unwrap();
+    config.offline.issuer = Some(Arc::new(issuer));
+    (TestServer::sqlite_with(config).await, keys)
+}
 /// A bound on any single wait, so a broken test fails instead of hanging (not a timing assertion).
 pub const PATIENCE: Duration = Duration::from_secs(60);
 pub const PASSWORD: &str = "correct horse battery";

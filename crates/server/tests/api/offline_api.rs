@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use crate::helpers::{T0, TestServer, assert_error};
+use crate::helpers::{T0, TestServer, assert_error, offline_server};
 use offpay_protocol::testkit::{bytes16, signing_key};
 use offpay_protocol::{
     AccountId, Amount, CloseFields, CloseStatement, Encoded, Hash256, IssuerKey, IssuerKeys, KeyId,
@@ -52,14 +52,6 @@ impl Chain {
         };
         CloseStatement::sign(fields, &self.device).unwrap().to_text()
     }
-}
-
-async fn server() -> (TestServer, tempfile::TempDir) {
-    let keys = tempfile::tempdir().unwrap();
-    let mut config = Config::for_tests();
-    let issuer = Issuer::open(&keys.path().join("issuer-keys.json"), (T0 / 1000) as u64).unwrap();
-    config.offline.issuer = Some(Arc::new(issuer));
-    (TestServer::sqlite_with(config).await, keys)
 }
 
 /// The issuer keys as a wallet caches them from `GET /v1/issuer-keys`.
@@ -114,7 +106,7 @@ async fn load(server: &TestServer, token: &str, device: &SigningKey, minor: u64,
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn load_settle_once_fork_and_close() {
-    let (server, _keys) = server().await;
+    let (server, _keys) = offline_server().await;
     let c = server.client();
     let alice = server.register("alice").await;
     let bob = server.register("bob").await;
@@ -248,7 +240,7 @@ async fn load_settle_once_fork_and_close() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn offline_routes_need_a_session_and_a_configured_issuer() {
-    let (server, _keys) = server().await;
+    let (server, _keys) = offline_server().await;
     let c = server.client();
     assert_error(&c.post("/v1/notes", None, None, &json!({"notes": []})).await, 401, "unauthorized");
     let token = server.register("dave").await;
@@ -292,7 +284,7 @@ async fn a_receipt_that_cannot_be_signed_binds_no_card() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn receipts_for_online_payments() {
-    let (server, _keys) = server().await;
+    let (server, _keys) = offline_server().await;
     let c = server.client();
     let asha = server.register("asha").await;
     let shop = server.register("chai_shop").await;
