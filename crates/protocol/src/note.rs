@@ -182,16 +182,31 @@ fn unsigned_encoding(certificate: &PurseCertificate, f: &NoteFields) -> Vec<u8> 
 /// Decodes many notes that share few certificates (an upload to the server): each distinct
 /// certificate is decoded, and its device key decompressed, once. Results are exactly those of
 /// [`PaymentNote::decode`] / `from_text`.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct NoteDecoder {
     certificates: HashMap<Vec<u8>, PurseCertificate>,
+    /// Decodes a certificate this decoder has not seen: [`PurseCertificate::decode`], or a
+    /// caller's cache of it that answers exactly the same.
+    decode_certificate: fn(&[u8]) -> Result<PurseCertificate, DecodeError>,
+}
+
+impl Default for NoteDecoder {
+    fn default() -> Self {
+        NoteDecoder { certificates: HashMap::new(), decode_certificate: PurseCertificate::decode }
+    }
 }
 
 impl NoteDecoder {
+    /// A decoder that decodes new certificates with `decode`, which must answer exactly what
+    /// [`PurseCertificate::decode`] answers (a cache kept across uploads, say).
+    pub fn decoding_certificates_with(decode: fn(&[u8]) -> Result<PurseCertificate, DecodeError>) -> Self {
+        NoteDecoder { certificates: HashMap::new(), decode_certificate: decode }
+    }
+
     /// A decoder that already knows `certificate`, whose encoding is `encoded` (the caller has
     /// it decoded, from that very encoding), so notes carrying it do not decode it again.
     pub fn knowing(encoded: &[u8], certificate: &PurseCertificate) -> Self {
-        NoteDecoder { certificates: HashMap::from([(encoded.to_vec(), certificate.clone())]) }
+        NoteDecoder { certificates: HashMap::from([(encoded.to_vec(), certificate.clone())]), ..Self::default() }
     }
 
     pub fn decode(&mut self, bytes: &[u8]) -> Result<PaymentNote, DecodeError> {
@@ -199,7 +214,7 @@ impl NoteDecoder {
             if let Some(known) = self.certificates.get(cert) {
                 return Ok(known.clone());
             }
-            let decoded = PurseCertificate::decode(cert)?;
+            let decoded = (self.decode_certificate)(cert)?;
             self.certificates.insert(cert.to_vec(), decoded.clone());
             Ok(decoded)
         })

@@ -232,3 +232,27 @@ fn note_decoder_agrees_with_decode() {
     let text = first_note(&fx).to_text();
     assert_eq!(decoder.from_text(&text), PaymentNote::from_text(&text));
 }
+
+/// A decoder given its own certificate decoding (a cache kept across uploads) asks it once per
+/// distinct certificate and still answers exactly what `decode` answers.
+#[test]
+fn note_decoder_asks_its_certificate_decoding_once_per_certificate() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static ASKED: AtomicUsize = AtomicUsize::new(0);
+    fn counting(bytes: &[u8]) -> Result<PurseCertificate, DecodeError> {
+        ASKED.fetch_add(1, Ordering::SeqCst);
+        PurseCertificate::decode(bytes)
+    }
+    let fx = Fixture::new();
+    let bytes = first_note(&fx).encode();
+    let mut decoder = note::NoteDecoder::decoding_certificates_with(counting);
+    for _ in 0..3 {
+        assert_eq!(decoder.decode(&bytes), PaymentNote::decode(&bytes));
+    }
+    assert_eq!(ASKED.load(Ordering::SeqCst), 1);
+    // A note whose certificate was changed asks again, and is refused as `decode` refuses it.
+    let mut other = bytes.clone();
+    other[40] ^= 1;
+    assert_eq!(decoder.decode(&other), PaymentNote::decode(&other));
+    assert_eq!(ASKED.load(Ordering::SeqCst), 2);
+}

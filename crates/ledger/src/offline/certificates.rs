@@ -1,9 +1,11 @@
-//! Purse certificates read back from the database, decoded once per thread. Decoding a
-//! certificate decompresses its device key (a field square root), and settlement reads the
-//! purse row, so the same certificate was decoded again for every upload to the purse: about a
-//! tenth of the SQLite writer's time under one-note uploads (docs/PERFORMANCE.md, "Where a
-//! one-note upload spends the writer's time"). The cache is keyed by the exact bytes, so it
-//! answers exactly what `PurseCertificate::decode` answers; refusals are not kept.
+//! Purse certificates decoded once per thread: those read back from the database, and those in
+//! uploaded notes (the server's upload route). Decoding a certificate decompresses its device
+//! key (a field square root). Settlement reads the purse row, so the same certificate was
+//! decoded again for every upload to the purse: about a tenth of the SQLite writer's time under
+//! one-note uploads (docs/PERFORMANCE.md, "Single-note uploads by an outside client (wrk), and
+//! certificates decoded once"), and again on the request threads, where each upload decoded its
+//! notes. The cache is keyed by the exact bytes, so it answers exactly what
+//! `PurseCertificate::decode` answers; refusals are not kept.
 
 use std::cell::RefCell;
 use std::collections::HashMap;

@@ -48,6 +48,7 @@ pub(crate) mod settle_events;
 pub(crate) mod signatures;
 pub(crate) mod stored_note;
 
+pub use certificates::decode as decode_certificate;
 pub use plan::{FRAUD_LOSS_ACCOUNT, RESERVE_ACCOUNT};
 
 use std::collections::BTreeSet;

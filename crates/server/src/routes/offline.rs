@@ -404,8 +404,10 @@ async fn upload(
     let mut results: Vec<Option<NoteResult>> = vec![None; body.notes.len()];
     let mut decoded = Vec::new();
     let mut positions = Vec::new();
-    // Each purse's certificate is decoded once per upload, not once per note.
-    let mut decoder = NoteDecoder::default();
+    // Each purse's certificate is decoded once per upload, not once per note, and a purse seen
+    // in an earlier upload on this thread is not decoded again (its device key's square root is
+    // about a tenth of an upload's work on the request threads: docs/PERFORMANCE.md).
+    let mut decoder = NoteDecoder::decoding_certificates_with(offpay_ledger::offline::decode_certificate);
     for (i, text) in body.notes.iter().enumerate() {
         match decoder.from_text(text) {
             Ok(note) => {

@@ -4,7 +4,6 @@
 //! (say one registered before the check existed) is refused the same way and moves no money; an
 //! honest key registers and loads.
 
-
 use crate::helpers::{T0, assert_error, offline_server};
 use offpay_protocol::testkit::{MixedOrderKey, signing_key};
 use serde_json::{Value, json};
