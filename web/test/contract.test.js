@@ -1,7 +1,8 @@
 // The web wallet reads the same contract as the server: loads the OpenAPI document from a real
 // `offpay serve` (GET /v1/openapi.json, generated from crates/api) and checks that every request
 // the web wallet makes (method + path) is a documented operation, that every live-event kind it
-// handles is a kind the document's Event schema allows, and that every error code it explains to
+// handles is a kind the document's Event schema allows, that every payload field it reads from an
+// event is one the document's payload schemas give, and that every error code it explains to
 // the person is one the document's ErrorCode lists. The lists are written out below; the test
 // also reads the web wallet's sources, so a new request, event kind or error code that is not in
 // the lists fails here until it is added (and so checked against the document).
@@ -122,4 +123,29 @@ test("every server error code the web wallet explains is in the document's Error
   const explained = [...table.matchAll(/^\s+([a-z_]+):/gm)].map((m) => m[1]).filter((code) => code !== "network");
   assert.ok(explained.length >= 10, `read only ${explained.length} codes from js/api.js`);
   for (const code of explained) assert.ok(codes.includes(code), `error code ${code} is not in the document`);
+});
+
+/** A schema with its `$ref` (to `#/components/schemas/…`) followed. */
+function resolve(schema) {
+  const ref = schema?.$ref;
+  return ref ? doc.components.schemas[ref.split("/").pop()] : schema;
+}
+
+test("every event payload field the web wallet reads is one the document gives", () => {
+  const main = readFileSync(join(JS, "main.js"), "utf8");
+  const start = main.indexOf("onEvent: (ev) => {");
+  const end = main.indexOf("function updateNet()");
+  assert.ok(start > 0 && end > start, "the event handler of js/main.js was not found");
+  const handler = main.slice(start, end);
+  const payloadFields = new Set([...handler.matchAll(/\bp\.([a-z_]+)/g)].map((m) => m[1]));
+  const noteFields = new Set([...handler.matchAll(/\b(?:n\?|notes\[0\])\.([a-z_]+)/g)].map((m) => m[1]));
+  assert.ok(payloadFields.size >= 5 && noteFields.size >= 3, `read only ${[...payloadFields]} and ${[...noteFields]}`);
+  const payloads = doc.components.schemas.EventBody.oneOf.map((variant) => resolve(variant.properties.payload));
+  const documented = new Set(payloads.flatMap((schema) => Object.keys(schema?.properties ?? {})));
+  for (const field of payloadFields) assert.ok(documented.has(field), `payload field ${field} is in no event of the document`);
+  const note = resolve({ $ref: "#/components/schemas/OfflineEventNote" });
+  for (const field of noteFields) assert.ok(field in note.properties, `note field ${field} is not in OfflineEventNote`);
+  // What a received payment's notice and the shop's announcement read is in the money_in payload.
+  const moneyIn = resolve(doc.components.schemas.EventBody.oneOf.find((v) => v.properties.kind.enum.includes("money_in")).properties.payload);
+  for (const field of ["amount", "from", "entry_id", "balance"]) assert.ok(field in moneyIn.properties, `money_in has no ${field}`);
 });
