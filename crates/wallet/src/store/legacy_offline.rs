@@ -24,6 +24,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use offpay_protocol::{Encoded, PaymentNote};
 use rusqlite::types::Value;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params_from_iter};
 
@@ -47,14 +48,14 @@ pub(crate) fn import(conn: &mut Connection, home: &Path, busy: Duration) -> Resu
     if !old_path.exists() {
         return Ok(());
     }
-    let fail = |reason: String| StoreError::LegacyOffline { path: old_path.clone(), reason };
+    let fail = |source: ReadError| StoreError::LegacyOffline { path: old_path.clone(), source };
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let done: Option<String> =
         tx.query_row("SELECT value FROM meta WHERE key = ?1", [IMPORTED_KEY], |r| r.get(0)).optional()?;
     if done.is_none() {
-        let old = open_old(&old_path, busy).map_err(|e| fail(e.to_string()))?;
-        copy_rows(&old, &tx).map_err(|e| fail(e.to_string()))?;
-        crate::offline::store::notes::fill_paid_nonces(&tx).map_err(|e| fail(e.to_string()))?;
+        let old = open_old(&old_path, busy).map_err(fail)?;
+        copy_rows(&old, &tx).map_err(fail)?;
+        fill_paid_nonces(&tx).map_err(fail)?;
         tx.execute(
             "INSERT INTO meta (key, value) VALUES (?1, ?2)",
             rusqlite::params![IMPORTED_KEY, super::now_ms().to_string()],
@@ -70,13 +71,35 @@ pub(crate) fn import(conn: &mut Connection, home: &Path, busy: Duration) -> Resu
     Ok(())
 }
 
-/// Why the old file could not be read.
+/// Why the old file could not be moved in.
 #[derive(Debug, thiserror::Error)]
-enum ReadError {
+pub enum ReadError {
     #[error("{0}")]
     Sqlite(#[from] rusqlite::Error),
     #[error("it was written by a newer offpay (schema version {0}, this build knows {LEGACY_LATEST})")]
     TooNew(i64),
+    #[error("it holds a paid note {hash} that does not decode")]
+    BadNote {
+        hash: String,
+        #[source]
+        source: offpay_protocol::DecodeError,
+    },
+}
+
+/// The old file's schema 2, on the copied rows: fills the `nonce` column of the notes paid
+/// before it existed, from their texts.
+fn fill_paid_nonces(conn: &Connection) -> Result<(), ReadError> {
+    let mut stmt = conn.prepare("SELECT note_hash, text FROM paid WHERE nonce IS NULL")?;
+    let rows =
+        stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?.collect::<Result<Vec<_>, _>>()?;
+    for (hash, text) in rows {
+        let note = PaymentNote::from_text(&text).map_err(|source| ReadError::BadNote { hash: hash.clone(), source })?;
+        conn.execute(
+            "UPDATE paid SET nonce = ?2 WHERE note_hash = ?1",
+            rusqlite::params![hash, note.fields().nonce.to_hex()],
+        )?;
+    }
+    Ok(())
 }
 
 fn open_old(path: &Path, busy: Duration) -> Result<Connection, ReadError> {
@@ -138,7 +161,7 @@ fn remove_old(old_path: &Path) {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
+    #![allow(clippy::unwrap_used, clippy::panic)]
     use offpay_protocol::testkit::{Fixture, NOW, amount};
     use offpay_protocol::{Encoded, NoteFields, PaymentNote, SigningKey};
     use rusqlite::params;
@@ -294,8 +317,14 @@ mod tests {
     fn a_paid_note_that_does_not_decode_stops_the_move_and_leaves_the_old_file() {
         let dir = schema_1_home("OPN1:NOT A NOTE", None);
         let err = OfflineStore::open(dir.path()).unwrap_err();
-        assert!(matches!(err, OfflineStoreError::Open(StoreError::LegacyOffline { .. })), "{err:?}");
+        let OfflineStoreError::Open(StoreError::LegacyOffline { source: cause, .. }) = &err else { panic!("{err:?}") };
         assert!(err.to_string().contains("it was left as it was"), "{err}");
+        // The cause is kept as the error's source: which note, and the protocol's own refusal.
+        assert!(matches!(cause, ReadError::BadNote { .. }), "{cause:?}");
+        assert!(
+            std::error::Error::source(cause)
+                .is_some_and(|e| e.downcast_ref::<offpay_protocol::DecodeError>().is_some())
+        );
         // Nothing was copied: the one file has no device and no paid note, and no marker.
         let conn = Connection::open(dir.path().join(DB_FILE_NAME)).unwrap();
         let copied: i64 = conn
@@ -321,7 +350,11 @@ mod tests {
         old.pragma_update(None, "user_version", 3).unwrap();
         drop(old);
         let err = Store::open(dir.path()).err().unwrap();
-        assert!(err.to_string().contains("schema version 3"), "{err}");
+        // As the CLI prints it: the error and its causes.
+        let chain: Vec<String> = std::iter::successors(Some(&err as &dyn std::error::Error), |e| e.source())
+            .map(|e| e.to_string())
+            .collect();
+        assert!(chain.join(": ").contains("schema version 3"), "{chain:?}");
         assert!(dir.path().join(LEGACY_OFFLINE_FILE_NAME).exists());
     }
 

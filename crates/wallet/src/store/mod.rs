@@ -50,8 +50,8 @@ pub enum StoreError {
     TooNew { found: i64, known: i64 },
     #[error("the wallet store holds a bad value for {key}: {value:?}")]
     BadValue { key: String, value: String },
-    #[error("the old offline store {path} could not be moved into the wallet store ({reason}); it was left as it was")]
-    LegacyOffline { path: PathBuf, reason: String },
+    #[error("the old offline store {path} could not be moved into the wallet store; it was left as it was")]
+    LegacyOffline { path: PathBuf, source: legacy_offline::ReadError },
 }
 
 /// How long an open waits for another process holding the file's write lock.

@@ -3,8 +3,8 @@
 //! was uploaded.
 
 use offpay_protocol::{
-    Accepted, AccountId, Amount, Encoded, Hash256, Nonce, OpenRequest, PaymentNote, PaymentRequest, PurseId,
-    PurseTally, UnixTime,
+    Accepted, AccountId, Amount, Hash256, Nonce, OpenRequest, PaymentNote, PaymentRequest, PurseId, PurseTally,
+    UnixTime,
 };
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -251,18 +251,6 @@ pub(crate) fn paid_text_for_nonce(conn: &Connection, nonce: Nonce) -> Result<Opt
             |r| r.get(0),
         )
         .optional()?)
-}
-
-/// Schema 2: fills the `nonce` column of the notes paid before it existed, from their texts.
-pub(crate) fn fill_paid_nonces(conn: &Connection) -> Result<(), OfflineStoreError> {
-    let mut stmt = conn.prepare("SELECT note_hash, text FROM paid WHERE nonce IS NULL")?;
-    let rows =
-        stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?.collect::<Result<Vec<_>, _>>()?;
-    for (hash, text) in rows {
-        let note = PaymentNote::from_text(&text).map_err(|e| corrupt("paid note", e))?;
-        conn.execute("UPDATE paid SET nonce = ?2 WHERE note_hash = ?1", params![hash, note.fields().nonce.to_hex()])?;
-    }
-    Ok(())
 }
 
 type NoteRow = (String, String, String, i64, i64, i64, i64, Option<String>, Option<String>);
