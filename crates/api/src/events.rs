@@ -84,7 +84,7 @@ impl EventBody {
 /// Payload of `money_in`, `money_out` and `deposit`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct MoneyPayload {
-    pub entry_id: i64,
+    pub entry_id: crate::money::EntryId,
     /// Minor units.
     #[schema(minimum = 1)]
     pub amount: i64,
@@ -137,7 +137,7 @@ pub struct OfflineEventNote {
 /// Payload of `purse_returned`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct PurseReturnedPayload {
-    pub entry_id: i64,
+    pub entry_id: crate::money::EntryId,
     #[schema(pattern = "^[0-9a-f]{32}$")]
     pub purse_id: String,
     pub amount: i64,

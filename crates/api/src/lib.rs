@@ -33,7 +33,7 @@ pub use events::{
     WsHello,
 };
 pub use money::{
-    EntryKind, HistoryItem, HistoryPage, HistoryQuery, Posted, PostedKind, TransferAnswer, TransferRequest,
+    EntryId, EntryKind, HistoryItem, HistoryPage, HistoryQuery, Posted, PostedKind, TransferAnswer, TransferRequest,
 };
 pub use offline::{
     CloseOutcome, CloseRequest, DeviceRegistered, DeviceRequest, DeviceStatus, IssuerKey, IssuerKeys, LoadPurseRequest,

@@ -38,10 +38,23 @@ pub enum PostedKind {
     Transfer,
 }
 
+// Its own type so that it cannot be taken for an amount or a time, which are integers too.
+/// A journal entry's id, increasing: what a transfer's answer, a history line, a history page's
+/// cursor and a live event name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(transparent)]
+pub struct EntryId(pub i64);
+
+impl std::fmt::Display for EntryId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
 /// A posted journal entry (deposit or transfer), as the caller first saw it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Posted {
-    pub entry_id: i64,
+    pub entry_id: EntryId,
     pub kind: PostedKind,
     /// The payer; null for a deposit.
     #[schema(required = true, pattern = "^[a-z][a-z0-9_]{2,31}$")]
@@ -96,7 +109,7 @@ impl EntryKind {
 /// One line of `GET /v1/history`, newest first.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct HistoryItem {
-    pub entry_id: i64,
+    pub entry_id: EntryId,
     pub kind: EntryKind,
     /// Signed change of the caller's balance (minor units).
     pub delta: i64,
@@ -119,7 +132,7 @@ pub struct HistoryPage {
     pub items: Vec<HistoryItem>,
     /// `before` for the next page; null on the last page.
     #[schema(required = true)]
-    pub next_before: Option<i64>,
+    pub next_before: Option<EntryId>,
 }
 
 /// Query of `GET /v1/history`.
@@ -127,7 +140,8 @@ pub struct HistoryPage {
 #[into_params(parameter_in = Query)]
 pub struct HistoryQuery {
     /// Only entries with id < before (use next_before of the previous page).
-    pub before: Option<i64>,
+    #[param(value_type = Option<i64>)]
+    pub before: Option<EntryId>,
     /// Items per page, 1 to 200 (default 50).
     #[param(minimum = 1, maximum = 200, default = 50)]
     pub limit: Option<u32>,

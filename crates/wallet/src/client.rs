@@ -236,7 +236,7 @@ impl Client {
     pub async fn history(
         &self,
         token: &str,
-        before: Option<i64>,
+        before: Option<wire::EntryId>,
         limit: Option<u32>,
     ) -> Result<wire::HistoryPage, ClientError> {
         let mut query = Vec::new();

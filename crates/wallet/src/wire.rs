@@ -5,7 +5,7 @@
 //! Kept apart from the wallet's own types: these follow the wire, the rest follows the user.
 
 pub use offpay_api::{
-    Config, Credentials, EntryKind, ErrorBody, ErrorCode, ErrorDetail, HistoryItem, HistoryPage, Login, Me,
+    Config, Credentials, EntryId, EntryKind, ErrorBody, ErrorCode, ErrorDetail, HistoryItem, HistoryPage, Login, Me,
     OfflineLimits, PasswordChange, Posted, PostedKind, SessionGranted, TransferAnswer, TransferRequest,
 };
 

@@ -74,7 +74,7 @@ async fn a_lost_answer_stays_pending_a_new_send_is_new_and_the_retry_pays_nothin
     assert_ne!(retried.entry_id, second.entry_id);
     assert_eq!(server.balance("bob").await, 5_000);
     let done = wallet.store().outbox_entry(&pending.idempotency_key).unwrap().unwrap();
-    assert_eq!((done.state, done.entry_id, done.attempts), (OutboxState::Done, Some(retried.entry_id), 2));
+    assert_eq!((done.state, done.entry_id, done.attempts), (OutboxState::Done, Some(retried.entry_id.0), 2));
     assert!(wallet.pending_sends().unwrap().is_empty());
 
     let sent = server.sent_as(TRANSFER);

@@ -331,7 +331,7 @@ mod tests {
     fn receipt(replayed: bool) -> SendReceipt {
         SendReceipt {
             idempotency_key: "k".repeat(32),
-            entry_id: 7,
+            entry_id: offpay_wallet::wire::EntryId(7),
             to: Handle::parse("bob").unwrap(),
             amount: amt(25_000),
             balance: Some(amt(75_000)),
@@ -342,7 +342,7 @@ mod tests {
 
     fn item(entry_id: i64, kind: &str, delta: i64, counterparty: Option<&str>, memo: Option<&str>) -> HistoryItem {
         HistoryItem {
-            entry_id,
+            entry_id: offpay_wallet::wire::EntryId(entry_id),
             kind: serde_json::from_value(json!(kind)).unwrap(),
             delta,
             counterparty: counterparty.map(Into::into),

@@ -26,7 +26,7 @@ impl Client {
     pub async fn receipt(
         &self,
         token: &str,
-        entry_id: i64,
+        entry_id: crate::wire::EntryId,
         card: Option<[u8; 4]>,
     ) -> Result<ReceiptAnswer, ClientError> {
         let path = match card {

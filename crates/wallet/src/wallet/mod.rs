@@ -28,7 +28,7 @@ use crate::error::WalletError;
 use crate::events::{self, Event, WatchOptions, WatchStatus};
 use crate::offline::OfflineStore;
 use crate::store::{KeyedSend, OutboxEntry, PendingSend, SendTerms, Session, Settings, Store, now_ms};
-use crate::wire;
+use crate::wire::{self, EntryId};
 
 /// The server used when none was given or remembered.
 pub const DEFAULT_SERVER: &str = "http://127.0.0.1:8080";
@@ -80,7 +80,7 @@ pub struct BalanceView {
 pub struct SendReceipt {
     /// The payment's idempotency key (its name in the outbox, `pending` and `retry`).
     pub idempotency_key: String,
-    pub entry_id: i64,
+    pub entry_id: EntryId,
     pub to: Handle,
     pub amount: Amount,
     /// The balance after the payment; `None` when the payment was already known to be paid and
@@ -422,7 +422,7 @@ impl Wallet {
         };
         match client.transfer(&session.token, &key, &request).await {
             Ok(answer) => {
-                self.store.outbox_mark_done(&key, answer.transfer.entry_id, now_ms())?;
+                self.store.outbox_mark_done(&key, answer.transfer.entry_id.0, now_ms())?;
                 let balance = Amount::from_minor(answer.balance).ok_or_else(|| ClientError::BadAnswer {
                     server: client.server().to_string(),
                     reason: "balance out of range".into(),
@@ -473,7 +473,7 @@ impl Wallet {
         }
         Ok(SendReceipt {
             idempotency_key: entry.idempotency_key.clone(),
-            entry_id: entry.entry_id.unwrap_or_default(),
+            entry_id: EntryId(entry.entry_id.unwrap_or_default()),
             to: Handle::parse(&entry.to)?,
             amount: entry.amount,
             balance,

@@ -78,7 +78,11 @@ impl Wallet {
 
     /// The server's receipt of transfer `entry_id` naming `card` (so that only the counter
     /// whose card it is takes it), checked to pay the card's account.
-    async fn fetch_receipt(&mut self, card: &ShopCard, entry_id: i64) -> Result<ReceiptAnswer, WalletError> {
+    async fn fetch_receipt(
+        &mut self,
+        card: &ShopCard,
+        entry_id: crate::wire::EntryId,
+    ) -> Result<ReceiptAnswer, WalletError> {
         let session = self.store.settings()?.session().ok_or(WalletError::NotLoggedIn)?;
         let client = Client::new(self.server_for(&session)?)?;
         let answer = client

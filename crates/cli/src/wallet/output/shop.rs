@@ -85,7 +85,7 @@ pub fn paid_offline_json(p: &Payment) -> Value {
 }
 
 /// One row of the takings: UTC date and time, amount, payer, entry id.
-fn rows(t: &Takings) -> Vec<(String, String, u64, String, i64)> {
+fn rows(t: &Takings) -> Vec<(String, String, u64, String, offpay_wallet::wire::EntryId)> {
     t.items
         .iter()
         .map(|i| {
@@ -204,7 +204,7 @@ mod tests {
 
     fn item(entry_id: i64, delta: i64, from: Option<&str>, created_at_ms: i64) -> offpay_wallet::wire::HistoryItem {
         offpay_wallet::wire::HistoryItem {
-            entry_id,
+            entry_id: offpay_wallet::wire::EntryId(entry_id),
             kind: offpay_wallet::wire::EntryKind::Transfer,
             delta,
             counterparty: from.map(str::to_string),
