@@ -17,7 +17,7 @@ use std::time::Instant;
 use offpay_ledger::offline::{NOTES_MAX, NoteStatus};
 use offpay_ledger::open_store;
 use offpay_protocol::testkit::signing_key;
-use offpay_protocol::{AccountId, Handle, MAX_NOTES_PER_PURSE};
+use offpay_protocol::{AccountNumber, Handle, MAX_NOTES_PER_PURSE};
 use support::NOW;
 
 fn main() {
@@ -37,7 +37,7 @@ async fn run(total: usize, batch_size: usize) {
     let (_, cert, device) = support::payer_with_purse(store.as_ref(), &issuer, "long", 200_000).await;
 
     eprintln!("signing {total} notes of 0.01 ...");
-    let payee_account: AccountId = payee.id.account_number().unwrap();
+    let payee_account: AccountNumber = payee.id.account_number().unwrap();
     let notes = support::chain_of_small_notes(&cert, &device, payee_account, total as u32, "long");
 
     println!("upload of {batch_size} notes | notes already in the purse | time | SQLite writer CPU");

@@ -21,7 +21,7 @@ use std::time::Instant;
 use offpay_ledger::offline::{NOTES_MAX, NoteStatus};
 use offpay_ledger::open_store;
 use offpay_protocol::testkit::{bytes16, signing_key};
-use offpay_protocol::{AccountId, Handle, Nonce, NoteFields, PaymentNote};
+use offpay_protocol::{AccountNumber, Handle, Nonce, NoteFields, PaymentNote};
 use support::{NOW, NOW_S, amount};
 
 const NOTES_PER_PURSE: usize = 100;
@@ -164,7 +164,7 @@ async fn run_round(total: usize) -> Round {
                                     prev_hash: last,
                                     cumulative: amount(100 * u64::from(seq)),
                                     amount: amount(100),
-                                    payee: AccountId(payee_ids[(p + seq as usize) % payee_ids.len()]),
+                                    payee: AccountNumber(payee_ids[(p + seq as usize) % payee_ids.len()]),
                                     nonce: Nonce::from_bytes(bytes16(&format!("{c}-{p}-{seq}"))),
                                     time: NOW_S,
                                 };

@@ -52,13 +52,13 @@ ledger_id!(
 impl UserId {
     /// The user an offline certificate or note names by its account number (`None` beyond
     /// `i64`: no such user).
-    pub fn of_account(account: offpay_protocol::AccountId) -> Option<UserId> {
+    pub fn of_account(account: offpay_protocol::AccountNumber) -> Option<UserId> {
         i64::try_from(account.0).ok().map(UserId)
     }
 
     /// This user's account number in offline certificates and notes (`None` for a negative id,
     /// which no user has).
-    pub fn account_number(self) -> Option<offpay_protocol::AccountId> {
-        u64::try_from(self.0).ok().map(offpay_protocol::AccountId)
+    pub fn account_number(self) -> Option<offpay_protocol::AccountNumber> {
+        u64::try_from(self.0).ok().map(offpay_protocol::AccountNumber)
     }
 }

@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 
 use crate::Amount;
-use crate::ids::{AccountId, Hash256, Nonce, PurseId, UnixTime};
+use crate::ids::{AccountNumber, Hash256, Nonce, PurseId, UnixTime};
 use crate::keys::{IssuerKeys, Revocations};
 use crate::note::{NoteFields, PaymentNote};
 use crate::reject::RejectReason;
@@ -87,7 +87,7 @@ impl PurseTally {
 #[derive(Debug, Clone, Copy)]
 pub struct AcceptContext<'a> {
     /// My account number: the note must pay it.
-    pub me: AccountId,
+    pub me: AccountNumber,
     /// My requests, paid or not; the note's nonce must name one of them.
     pub open_requests: &'a [OpenRequest],
     pub issuer_keys: &'a IssuerKeys,
@@ -101,7 +101,7 @@ pub struct AcceptContext<'a> {
 pub struct Accepted {
     pub note_hash: Hash256,
     pub purse_id: PurseId,
-    pub payer: AccountId,
+    pub payer: AccountNumber,
     pub seq: u32,
     pub amount: Amount,
     pub nonce: Nonce,
@@ -160,7 +160,7 @@ pub fn accept_note(
 
 /// The inputs every acceptance check shares, with or without a request.
 pub(crate) struct Shared<'a> {
-    pub(crate) me: AccountId,
+    pub(crate) me: AccountNumber,
     pub(crate) issuer_keys: &'a IssuerKeys,
     pub(crate) revocations: &'a Revocations,
     pub(crate) now: UnixTime,

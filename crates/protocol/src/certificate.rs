@@ -6,7 +6,7 @@ use ed25519_dalek::{Signature, SigningKey, VerifyingKey};
 
 use crate::Amount;
 use crate::crypto;
-use crate::ids::{AccountId, CurrencyCode, KeyId, PurseId, UnixTime};
+use crate::ids::{AccountNumber, CurrencyCode, KeyId, PurseId, UnixTime};
 use crate::keys::IssuerKeys;
 use crate::reject::RejectReason;
 use crate::wire::{self, DecodeError, FieldError, Kind, Reader, Writer, field_rule};
@@ -15,7 +15,7 @@ use crate::wire::{self, DecodeError, FieldError, Kind, Reader, Writer, field_rul
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CertificateFields {
     pub purse_id: PurseId,
-    pub account: AccountId,
+    pub account: AccountNumber,
     pub device_key: VerifyingKey,
     pub currency: CurrencyCode,
     /// The most the purse may spend in total.
@@ -77,7 +77,7 @@ impl PurseCertificate {
         wire::check_len(bytes.len(), Self::LEN)?;
         let purse_id = PurseId::from_bytes(r.array()?);
         let issuer_key_id = KeyId::from_bytes(r.array()?);
-        let account = AccountId(r.u64()?);
+        let account = AccountNumber(r.u64()?);
         let device_key = r.public_key()?;
         let currency = r.currency()?;
         let amount = r.amount()?;

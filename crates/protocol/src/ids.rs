@@ -114,9 +114,9 @@ byte_id!(
 /// rather than by handle, to keep notes small.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(transparent)]
-pub struct AccountId(pub u64);
+pub struct AccountNumber(pub u64);
 
-impl fmt::Display for AccountId {
+impl fmt::Display for AccountNumber {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.0)
     }

@@ -80,7 +80,7 @@ pub use certificate::{CertificateFields, PurseCertificate};
 pub use close::{CloseFields, CloseStatement};
 pub use device_key::{DeviceKeyError, check_device_key};
 pub use handle::{Handle, HandleError};
-pub use ids::{AccountId, CurrencyCode, Hash256, IdParseError, KeyId, Nonce, PurseId, UnixTime};
+pub use ids::{AccountNumber, CurrencyCode, Hash256, IdParseError, KeyId, Nonce, PurseId, UnixTime};
 pub use keys::{IssuerKey, IssuerKeys, KeySetError, Revocations};
 pub use note::{NoteFields, PaymentNote};
 pub use purse::{MAX_NOTES_PER_PURSE, PayError, PurseState, prepare_card_payment, prepare_next};

@@ -10,7 +10,7 @@ use crate::Amount;
 use crate::batch;
 use crate::certificate::PurseCertificate;
 use crate::crypto;
-use crate::ids::{AccountId, Hash256, Nonce, PurseId, UnixTime};
+use crate::ids::{AccountNumber, Hash256, Nonce, PurseId, UnixTime};
 use crate::purse::MAX_NOTES_PER_PURSE;
 use crate::reject::RejectReason;
 use crate::wire::{self, DecodeError, FieldError, Kind, Reader, Writer, field_rule};
@@ -26,7 +26,7 @@ pub struct NoteFields {
     pub cumulative: Amount,
     /// This payment.
     pub amount: Amount,
-    pub payee: AccountId,
+    pub payee: AccountNumber,
     /// The nonce of the payment request this note pays.
     pub nonce: Nonce,
     /// The payer device's clock when signing: informational, never trusted.
@@ -118,7 +118,7 @@ impl PaymentNote {
             prev_hash: Hash256::from_bytes(r.array()?),
             cumulative: r.amount()?,
             amount: r.amount()?,
-            payee: AccountId(r.u64()?),
+            payee: AccountNumber(r.u64()?),
             nonce: Nonce::from_bytes(r.array()?),
             time: r.u64()?,
         };

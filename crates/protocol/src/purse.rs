@@ -8,7 +8,7 @@ use ed25519_dalek::SigningKey;
 use crate::Amount;
 use crate::certificate::PurseCertificate;
 use crate::close::{CloseFields, CloseStatement};
-use crate::ids::{AccountId, CurrencyCode, Hash256, Nonce, PurseId, UnixTime};
+use crate::ids::{AccountNumber, CurrencyCode, Hash256, Nonce, PurseId, UnixTime};
 use crate::note::{NoteFields, PaymentNote};
 use crate::reject::RejectReason;
 use crate::request::PaymentRequest;
@@ -151,7 +151,7 @@ pub fn prepare_card_payment(
 struct Payment {
     currency: CurrencyCode,
     amount: Amount,
-    payee: AccountId,
+    payee: AccountNumber,
     nonce: Nonce,
 }
 

@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 use ed25519_dalek::{Signature, SigningKey};
 
 use crate::crypto;
-use crate::ids::{AccountId, CurrencyCode, KeyId, UnixTime};
+use crate::ids::{AccountNumber, CurrencyCode, KeyId, UnixTime};
 use crate::keys::IssuerKeys;
 use crate::reject::RejectReason;
 use crate::wire::{self, DecodeError, FieldError, Kind, Reader, Writer, field_rule};
@@ -22,10 +22,10 @@ use crate::{Amount, Handle};
 pub struct ReceiptFields {
     /// The server's journal entry id of the payment: unique per payment.
     pub entry_id: u64,
-    pub payer: AccountId,
+    pub payer: AccountNumber,
     /// The payer's handle, for display ("received from asha"); `None` when it has none.
     pub payer_handle: Option<Handle>,
-    pub payee: AccountId,
+    pub payee: AccountNumber,
     pub currency: CurrencyCode,
     /// `> 0`.
     pub amount: Amount,
@@ -60,7 +60,7 @@ const HANDLE_LEN_OFFSET: usize = FIXED_LEN - 1;
 #[derive(Debug, Clone, Copy)]
 pub struct ReceiptContext<'a> {
     /// My account: the receipt must pay it.
-    pub me: AccountId,
+    pub me: AccountNumber,
     /// My currency.
     pub currency: CurrencyCode,
     /// My shop card's nonce prefix: the receipt must name it.
@@ -105,8 +105,8 @@ impl Receipt {
         wire::check_len(bytes.len(), Self::MIN_LEN + handle_len)?;
         let issuer_key_id = KeyId::from_bytes(r.array()?);
         let entry_id = r.u64()?;
-        let payer = AccountId(r.u64()?);
-        let payee = AccountId(r.u64()?);
+        let payer = AccountNumber(r.u64()?);
+        let payee = AccountNumber(r.u64()?);
         let currency = r.currency()?;
         let amount = r.amount()?;
         let time = r.u64()?;

@@ -5,7 +5,7 @@
 use ed25519_dalek::{Signature, SigningKey, VerifyingKey};
 
 use crate::crypto;
-use crate::ids::{AccountId, CurrencyCode, Nonce, UnixTime};
+use crate::ids::{AccountNumber, CurrencyCode, Nonce, UnixTime};
 use crate::reject::RejectReason;
 use crate::wire::{self, DecodeError, FieldError, Kind, Reader, Writer, field_rule};
 use crate::{Amount, Handle};
@@ -13,7 +13,7 @@ use crate::{Amount, Handle};
 /// What a payment request says.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestFields {
-    pub payee: AccountId,
+    pub payee: AccountNumber,
     /// The payee device's public key; the request's signature is checked against it.
     pub payee_device_key: VerifyingKey,
     pub currency: CurrencyCode,
@@ -65,7 +65,7 @@ impl PaymentRequest {
         let handle_len =
             wire::length_byte(bytes, Self::MIN_LEN, HANDLE_LEN_OFFSET, Handle::MAX_LEN, DecodeError::BadHandle)?;
         wire::check_len(bytes.len(), Self::MIN_LEN + handle_len)?;
-        let payee = AccountId(r.u64()?);
+        let payee = AccountNumber(r.u64()?);
         let payee_device_key = r.public_key()?;
         let currency = r.currency()?;
         let amount = r.amount()?;

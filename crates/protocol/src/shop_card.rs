@@ -10,7 +10,7 @@ use ed25519_dalek::{Signature, SigningKey, VerifyingKey};
 
 use crate::Handle;
 use crate::crypto;
-use crate::ids::{AccountId, CurrencyCode, Nonce, UnixTime};
+use crate::ids::{AccountNumber, CurrencyCode, Nonce, UnixTime};
 use crate::reject::RejectReason;
 use crate::wire::{self, DecodeError, Kind, Reader, Writer};
 
@@ -58,7 +58,7 @@ fn refused_char(c: char) -> bool {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CardFields {
     /// The account the customer pays.
-    pub payee: AccountId,
+    pub payee: AccountNumber,
     /// The shop device's public key: it signs the card, and a card note's nonce starts with
     /// the card's [`ShopCard::nonce_prefix`], which the shop's device checks.
     pub shop_device_key: VerifyingKey,
@@ -118,7 +118,7 @@ impl ShopCard {
         let name_len_at = HANDLE_LEN_OFFSET + 1 + handle_len;
         let name_len = wire::length_byte(bytes, 0, name_len_at, ShopName::MAX_LEN, DecodeError::BadName)?;
         wire::check_len(bytes.len(), Self::MIN_LEN + handle_len + name_len)?;
-        let payee = AccountId(r.u64()?);
+        let payee = AccountNumber(r.u64()?);
         let shop_device_key = r.public_key()?;
         let currency = r.currency()?;
         let issued_at = r.u64()?;

@@ -13,7 +13,7 @@ use sha2::{Digest, Sha512};
 use crate::accept::{AcceptContext, OpenRequest};
 use crate::certificate::{CertificateFields, PurseCertificate};
 use crate::crypto::sha256;
-use crate::ids::{AccountId, CurrencyCode, Nonce, PurseId, UnixTime};
+use crate::ids::{AccountNumber, CurrencyCode, Nonce, PurseId, UnixTime};
 use crate::keys::{IssuerKey, IssuerKeys, Revocations};
 use crate::request::{PaymentRequest, RequestFields};
 use crate::shop_card::{CardFields, ShopCard, ShopName};
@@ -50,9 +50,9 @@ pub fn amount(minor: u64) -> Amount {
 pub struct Fixture {
     pub issuer: SigningKey,
     pub issuer_keys: IssuerKeys,
-    pub payer: AccountId,
+    pub payer: AccountNumber,
     pub payer_device: SigningKey,
-    pub payee: AccountId,
+    pub payee: AccountNumber,
     pub payee_device: SigningKey,
     pub certificate: PurseCertificate,
     pub now: UnixTime,
@@ -74,7 +74,7 @@ impl Fixture {
         let payer_device = signing_key("payer-device");
         let fields = CertificateFields {
             purse_id: PurseId::from_bytes(bytes16("purse-1")),
-            account: AccountId(1001),
+            account: AccountNumber(1001),
             device_key: payer_device.verifying_key(),
             currency: CurrencyCode::INR,
             amount: amount(200_000),
@@ -86,9 +86,9 @@ impl Fixture {
             certificate: Fixture::issue(&issuer, fields),
             issuer,
             issuer_keys,
-            payer: AccountId(1001),
+            payer: AccountNumber(1001),
             payer_device,
-            payee: AccountId(2002),
+            payee: AccountNumber(2002),
             payee_device: signing_key("payee-device"),
             now: NOW,
         }

@@ -142,7 +142,7 @@ fn device_payee_request_and_limit_checks() {
     let bad_start = resign(&fx, &note, |f| f.prev_hash = Hash256::from_bytes([7; 32]));
     assert_eq!(payee.check(&bad_start).unwrap_err(), RejectReason::BadChainStart);
     // A note for payee A presented to B.
-    let other = Payee { fx: Fixture { payee: AccountId(3003), ..fx.clone() }, ..Payee::new(&fx) };
+    let other = Payee { fx: Fixture { payee: AccountNumber(3003), ..fx.clone() }, ..Payee::new(&fx) };
     let other = Payee { requests: payee.requests.clone(), ..other };
     assert_eq!(other.check(&note).unwrap_err(), RejectReason::WrongPayee);
     // Unknown request (my requests do not include the nonce).

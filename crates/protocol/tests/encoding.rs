@@ -136,7 +136,7 @@ proptest! {
             prev_hash: Hash256::from_bytes(prev),
             cumulative: Amount::from_minor(amount + extra).unwrap(),
             amount: Amount::from_minor(amount).unwrap(),
-            payee: AccountId(payee),
+            payee: AccountNumber(payee),
             nonce: Nonce::from_bytes(nonce),
             time,
         };

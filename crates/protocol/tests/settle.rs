@@ -111,7 +111,7 @@ fn payments_beyond_the_reserve_are_reported_uncovered() {
     let fx = Fixture::new();
     // Two full forks of the purse: 10 notes of 20,000 each.
     let (_, a) = chain(&fx, &[20_000; 10]);
-    let fx_b = Fixture { payee: AccountId(4004), ..fx.clone() };
+    let fx_b = Fixture { payee: AccountNumber(4004), ..fx.clone() };
     let (_, b) = chain(&fx_b, &[20_000; 10]);
     let all: Vec<_> = a.iter().chain(b.iter()).cloned().collect();
     let s = settle_purse(&fx.certificate, &all, None).unwrap();
@@ -160,7 +160,7 @@ fn a_purse_forked_many_times_gives_proofs_linear_in_the_forks_naming_every_incon
                     prev_hash,
                     cumulative: Amount::from_minor(before + amount).unwrap(),
                     amount: Amount::from_minor(amount).unwrap(),
-                    payee: AccountId(2002),
+                    payee: AccountNumber(2002),
                     nonce: Nonce::from_bytes(testkit::bytes16(&format!("{round}-{seq}-{copy}"))),
                     time: NOW,
                 };

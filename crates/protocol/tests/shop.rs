@@ -191,7 +191,7 @@ fn every_card_note_refusal() {
     let usd_note = resign(&|f| f.nonce = card_nonce(&usd_shop.card, random(9)));
     assert_eq!(code(usd_shop.check(&usd_note)), "wrong_currency");
     // Every other rule is the request check's.
-    assert_eq!(code(shop.check(&resign(&|f| f.payee = AccountId(3003)))), "wrong_payee");
+    assert_eq!(code(shop.check(&resign(&|f| f.payee = AccountNumber(3003)))), "wrong_payee");
     let big = resign(&|f| {
         f.amount = amount(20_001);
         f.cumulative = amount(20_001);
@@ -254,9 +254,9 @@ fn the_customer_refuses_a_forged_card_and_another_currency() {
 fn receipt_fields() -> ReceiptFields {
     ReceiptFields {
         entry_id: 77,
-        payer: AccountId(1001),
+        payer: AccountNumber(1001),
         payer_handle: Handle::parse("asha").ok(),
-        payee: AccountId(2002),
+        payee: AccountNumber(2002),
         currency: CurrencyCode::INR,
         amount: amount(34_900),
         time: NOW - 30,
@@ -277,7 +277,7 @@ fn receipts_round_trip_and_every_refusal() {
     );
     let seen = BTreeSet::from([70u64, 71]);
     let ctx = ReceiptContext {
-        me: AccountId(2002),
+        me: AccountNumber(2002),
         currency: CurrencyCode::INR,
         card_prefix: fx.card().nonce_prefix(),
         issuer_keys: &fx.issuer_keys,
@@ -293,7 +293,7 @@ fn receipts_round_trip_and_every_refusal() {
     let mut changed = receipt.encode();
     changed[6] ^= 1; // entry id
     assert_eq!(code(Receipt::decode(&changed).unwrap().check(&ctx)), "bad_receipt_signature");
-    assert_eq!(code(receipt.check(&ReceiptContext { me: AccountId(3003), ..ctx })), "receipt_for_another_payee");
+    assert_eq!(code(receipt.check(&ReceiptContext { me: AccountNumber(3003), ..ctx })), "receipt_for_another_payee");
     let usd = CurrencyCode::parse("USD").unwrap();
     assert_eq!(code(receipt.check(&ReceiptContext { currency: usd, ..ctx })), "wrong_currency");
     // Another counter of the same shop (its own card) refuses it, and so does every counter a

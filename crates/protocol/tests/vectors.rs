@@ -39,7 +39,7 @@ fn file_matches_the_generator() {
 struct Ctx {
     now: UnixTime,
     keys: IssuerKeys,
-    me: AccountId,
+    me: AccountNumber,
     requests: Vec<OpenRequest>,
     revocations: Revocations,
     tally: Option<PurseTally>,
@@ -87,7 +87,7 @@ fn context(c: &Value) -> Ctx {
     Ctx {
         now: c["now"].as_u64().unwrap(),
         keys: IssuerKeys::new(keys).unwrap(),
-        me: AccountId(c["me"].as_u64().unwrap()),
+        me: AccountNumber(c["me"].as_u64().unwrap()),
         requests: serde_json::from_value(c["open_requests"].clone()).unwrap(),
         revocations,
         tally,

@@ -42,7 +42,7 @@ use offpay_ledger::{IdempotencyKey, open_store};
 use offpay_protocol::testkit::signing_key;
 use offpay_protocol::text::Encoded;
 use offpay_protocol::{
-    AccountId, Amount, Handle, MAX_NOTES_PER_PURSE, Nonce, NoteFields, PaymentNote, PurseCertificate,
+    AccountNumber, Amount, Handle, MAX_NOTES_PER_PURSE, Nonce, NoteFields, PaymentNote, PurseCertificate,
 };
 use offpay_server::issuer::Issuer;
 use offpay_server::{Clock, Config, serve_with};
@@ -370,7 +370,7 @@ async fn prepare(
                 prev_hash: last,
                 cumulative: Amount::from_minor(NOTE_MINOR * seq as u64).ok_or("amount")?,
                 amount: Amount::from_minor(NOTE_MINOR).ok_or("amount")?,
-                payee: AccountId(payee_accounts[payee]),
+                payee: AccountNumber(payee_accounts[payee]),
                 nonce: Nonce::from_bytes(rand::rng().random()),
                 time: now_s,
             };

@@ -35,7 +35,7 @@ fn pay_card(alice: &mut Wallet, text: &str, minor: u64, at: u64) -> String {
     alice.pay_card(&card, amt(minor), None, at).unwrap().text
 }
 
-fn receipt(entry_id: u64, payee: offpay_protocol::AccountId, time: u64, card: Option<[u8; 4]>) -> String {
+fn receipt(entry_id: u64, payee: offpay_protocol::AccountNumber, time: u64, card: Option<[u8; 4]>) -> String {
     let fields = ReceiptFields {
         entry_id,
         payer: ALICE,

@@ -10,15 +10,15 @@ use std::process::{Command, Output, Stdio};
 
 use offpay_protocol::testkit;
 use offpay_protocol::{
-    AccountId, Amount, CertificateFields, Currency, CurrencyCode, Handle, IssuerKey, IssuerKeys, PurseCertificate,
+    AccountNumber, Amount, CertificateFields, Currency, CurrencyCode, Handle, IssuerKey, IssuerKeys, PurseCertificate,
     PurseId,
 };
 use offpay_wallet::offline::{Identity, OfflineStore, unix_now};
 use serde_json::Value;
 
-pub const ALICE: AccountId = AccountId(1001);
-pub const BOB: AccountId = AccountId(2002);
-pub const CAROL: AccountId = AccountId(3003);
+pub const ALICE: AccountNumber = AccountNumber(1001);
+pub const BOB: AccountNumber = AccountNumber(2002);
+pub const CAROL: AccountNumber = AccountNumber(3003);
 pub const DAY: u64 = 86_400;
 
 pub fn offpay(home: &Path) -> Command {
@@ -38,7 +38,7 @@ pub struct Home {
 
 impl Home {
     /// A home whose offline store knows `handle`/`account` and the test issuer key.
-    pub fn new(handle: &str, account: AccountId) -> Home {
+    pub fn new(handle: &str, account: AccountNumber) -> Home {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("home");
         let mut store = OfflineStore::open(&path).unwrap();
@@ -58,7 +58,7 @@ impl Home {
     }
 
     /// Installs a purse of `minor` (cap 200.00) for this home's device, as the issuer would.
-    pub fn load(&self, account: AccountId, minor: u64) {
+    pub fn load(&self, account: AccountNumber, minor: u64) {
         let mut store = OfflineStore::open(&self.path).unwrap();
         let now = unix_now();
         let fields = CertificateFields {

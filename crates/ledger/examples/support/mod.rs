@@ -8,7 +8,7 @@ use offpay_ledger::offline::LoadRequest;
 use offpay_ledger::{IdempotencyKey, Store, User};
 use offpay_protocol::testkit::{bytes16, signing_key};
 use offpay_protocol::{
-    AccountId, Amount, CertificateFields, CurrencyCode, Handle, Nonce, NoteFields, PaymentNote, PurseCertificate,
+    AccountNumber, Amount, CertificateFields, CurrencyCode, Handle, Nonce, NoteFields, PaymentNote, PurseCertificate,
     PurseId, SigningKey,
 };
 
@@ -59,7 +59,7 @@ pub async fn payer_with_purse(
 pub fn chain_of_small_notes(
     cert: &PurseCertificate,
     device: &SigningKey,
-    payee: AccountId,
+    payee: AccountNumber,
     count: u32,
     tag: &str,
 ) -> Vec<PaymentNote> {

@@ -176,7 +176,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use offpay_protocol::testkit::{Fixture, signing_key};
-    use offpay_protocol::{AccountId, Hash256, Nonce, NoteFields, PaymentNote, PurseCertificate};
+    use offpay_protocol::{AccountNumber, Hash256, Nonce, NoteFields, PaymentNote, PurseCertificate};
     use rand::rngs::StdRng;
     use rand::{Rng, SeedableRng};
 
@@ -188,7 +188,7 @@ mod tests {
             prev_hash: prev,
             cumulative: Amount::from_minor(cumulative).unwrap(),
             amount: Amount::from_minor(amount).unwrap(),
-            payee: AccountId(7),
+            payee: AccountNumber(7),
             nonce: Nonce::from_bytes(n.to_be_bytes().repeat(2).try_into().unwrap()),
             time: 0,
         };

@@ -1042,7 +1042,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use offpay_protocol::testkit::Fixture;
-    use offpay_protocol::{AccountId as AccountNumber, Amount, NoteFields};
+    use offpay_protocol::{AccountNumber, Amount, NoteFields};
 
     use super::*;
 

@@ -12,7 +12,7 @@
 use std::collections::{BTreeSet, HashMap};
 
 use offpay_protocol::testkit::Fixture;
-use offpay_protocol::{AccountId as AccountNumber, Amount, Handle, Hash256, Nonce, NoteFields, PaymentNote};
+use offpay_protocol::{AccountNumber, Amount, Handle, Hash256, Nonce, NoteFields, PaymentNote};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 

@@ -12,8 +12,8 @@ use offpay_ledger::testing::{TestDbGuard, fresh_postgres};
 use offpay_ledger::*;
 use offpay_protocol::testkit::{bytes16, signing_key};
 use offpay_protocol::{
-    AccountId as ProtoAccount, Amount, CertificateFields, CloseFields, CloseStatement, CurrencyCode, Handle, Hash256,
-    Nonce, NoteFields, PaymentNote, PurseCertificate, PurseId, SigningKey,
+    AccountNumber, Amount, CertificateFields, CloseFields, CloseStatement, CurrencyCode, Handle, Hash256, Nonce,
+    NoteFields, PaymentNote, PurseCertificate, PurseId, SigningKey,
 };
 
 /// Seconds; the ledger takes milliseconds.
@@ -272,7 +272,7 @@ pub fn issuer() -> SigningKey {
 pub fn certificate(user: &User, device: &SigningKey, minor: u64, validity: u64, label: &str) -> PurseCertificate {
     let fields = CertificateFields {
         purse_id: PurseId::from_bytes(bytes16(label)),
-        account: ProtoAccount(user.id.0 as u64),
+        account: AccountNumber(user.id.0 as u64),
         device_key: device.verifying_key(),
         currency: CurrencyCode::INR,
         amount: amount(minor),
@@ -310,7 +310,7 @@ impl Chain {
             prev_hash: self.last,
             cumulative: amount(self.spent),
             amount: amount(minor),
-            payee: ProtoAccount(payee.id.0 as u64),
+            payee: AccountNumber(payee.id.0 as u64),
             nonce,
             time: NOW_S,
         };

@@ -26,7 +26,7 @@ fn sha256_hex(bytes: &[u8]) -> String {
 struct Ctx {
     now: UnixTime,
     issuer_keys: Vec<IssuerKey>,
-    me: AccountId,
+    me: AccountNumber,
     open_requests: Vec<OpenRequest>,
     revoked_purses: Vec<PurseId>,
     revoked_devices: Vec<VerifyingKey>,
@@ -475,7 +475,7 @@ pub fn generate() -> Value {
         edit(&mut f);
         must(PaymentNote::sign(cert.clone(), f, &fx.payer_device))
     };
-    let other_payee = resign(&|f| f.payee = AccountId(3003));
+    let other_payee = resign(&|f| f.payee = AccountNumber(3003));
     out.push(
         "note_wrong_payee",
         &signed_note(&other_payee),

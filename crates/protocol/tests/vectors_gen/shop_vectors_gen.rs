@@ -128,9 +128,9 @@ fn cards(out: &mut Out, fx: &Fixture, base: &Ctx) {
 fn receipt_fields(card: &ShopCard) -> ReceiptFields {
     ReceiptFields {
         entry_id: 4_711,
-        payer: AccountId(1001),
+        payer: AccountNumber(1001),
         payer_handle: Handle::parse("asha").ok(),
-        payee: AccountId(2002),
+        payee: AccountNumber(2002),
         currency: CurrencyCode::INR,
         amount: inr(34_900),
         time: NOW - 60,
@@ -190,7 +190,7 @@ fn receipts(out: &mut Out, fx: &Fixture, base: &Ctx) {
     out.push(
         "receipt_for_another_payee",
         &sr,
-        &Ctx { me: AccountId(3003), ..ctx.clone() },
+        &Ctx { me: AccountNumber(3003), ..ctx.clone() },
         Some("receipt_for_another_payee"),
         "checked by account 3003",
     );
@@ -374,7 +374,7 @@ fn card_notes(out: &mut Out, fx: &Fixture, base: &Ctx) {
         Some("wrong_currency"),
         "an INR purse paying a USD card",
     );
-    let other_payee = resign(&|f| f.payee = AccountId(3003));
+    let other_payee = resign(&|f| f.payee = AccountNumber(3003));
     out.push("card_note_wrong_payee", &signed_note(&other_payee), &ctx, Some("wrong_payee"), "pays account 3003");
     let big = resign(&|f| {
         f.amount = inr(25_000);

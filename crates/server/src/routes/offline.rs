@@ -18,8 +18,7 @@ use offpay_ledger::LedgerError;
 use offpay_ledger::offline::{LoadRequest, NOTES_MAX, NoteStatus, OfflineError, Purse};
 use offpay_protocol::note::NoteDecoder;
 use offpay_protocol::{
-    AccountId, Amount, CertificateFields, CloseStatement, CurrencyCode, Encoded, PurseCertificate, PurseId,
-    VerifyingKey, crypto,
+    Amount, CertificateFields, CloseStatement, CurrencyCode, Encoded, PurseCertificate, PurseId, VerifyingKey, crypto,
 };
 use rand::RngCore;
 use serde_json::Value;
@@ -285,7 +284,7 @@ async fn load(
     let cap = Amount::from_minor(limits.per_payment_cap.min(amount.minor())).unwrap_or(amount);
     let fields = CertificateFields {
         purse_id: PurseId::from_bytes(id),
-        account: AccountId(u64::try_from(auth.user.id.0).map_err(ApiError::internal)?),
+        account: auth.user.id.account_number().ok_or_else(|| ApiError::internal("a user id with no account number"))?,
         device_key: device,
         currency: CurrencyCode::from(state.config.currency),
         amount,

@@ -13,7 +13,7 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use offpay_api::{ErrorBody, ErrorCode, ReceiptAnswer, ReceiptQuery};
-use offpay_protocol::{AccountId, CurrencyCode, Encoded, Receipt, ReceiptFields};
+use offpay_protocol::{CurrencyCode, Encoded, Receipt, ReceiptFields};
 
 use super::offline::{OfflineApiError, issuer, offline};
 use crate::auth::AuthUser;
@@ -50,7 +50,9 @@ pub async fn receipt(
         entry_id.parse::<i64>().ok().filter(|id| *id > 0).map(offpay_ledger::EntryId).ok_or(ApiError::NotFound)?;
     let issuer = issuer(&state)?;
     let entry = state.store.transfer_entry(auth.user.id, entry_id).await?.ok_or(ApiError::NotFound)?;
-    let account = |id: offpay_ledger::UserId| u64::try_from(id.0).map(AccountId).map_err(ApiError::internal);
+    let account = |id: offpay_ledger::UserId| {
+        id.account_number().ok_or_else(|| ApiError::internal("a user id with no account number"))
+    };
     let time = u64::try_from(entry.created_at_ms / 1000).map_err(ApiError::internal)?;
     // Checked before the card is bound: a receipt that cannot be signed binds nothing.
     // Signed with the key that was current when the payment was booked, so that the receipt's

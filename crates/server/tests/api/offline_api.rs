@@ -8,7 +8,7 @@ use std::sync::Arc;
 use crate::helpers::{T0, TestServer, assert_error, offline_server};
 use offpay_protocol::testkit::{bytes16, signing_key};
 use offpay_protocol::{
-    AccountId, Amount, CloseFields, CloseStatement, Encoded, Hash256, IssuerKey, IssuerKeys, KeyId,
+    AccountNumber, Amount, CloseFields, CloseStatement, Encoded, Hash256, IssuerKey, IssuerKeys, KeyId,
     MAX_NOTES_PER_PURSE, Nonce, NoteFields, PaymentNote, PurseCertificate, Receipt, ReceiptContext, RejectReason,
     SigningKey, VerifyingKey,
 };
@@ -33,7 +33,7 @@ impl Chain {
             prev_hash: self.last,
             cumulative: Amount::from_minor(self.spent).unwrap(),
             amount: Amount::from_minor(minor).unwrap(),
-            payee: AccountId(payee),
+            payee: AccountNumber(payee),
             nonce: Nonce::from_bytes(bytes16(nonce)),
             time: 0,
         };
@@ -150,7 +150,7 @@ async fn load_settle_once_fork_and_close() {
     assert_eq!(purse["balance"], 50_000);
     let cert = PurseCertificate::from_text(purse["certificate"].as_str().unwrap()).unwrap();
     cert.verify(&cached, (T0 / 1000) as u64).unwrap();
-    assert_eq!(cert.fields().account, AccountId(alice_no));
+    assert_eq!(cert.fields().account, AccountNumber(alice_no));
     assert_eq!(cert.fields().per_payment_cap.minor(), 20_000);
     assert_eq!(purse["purse_id"], cert.purse_id().to_hex());
     let (status, again) = load(&server, &alice, &device, 50_000, "load-0003").await;
@@ -330,7 +330,7 @@ async fn receipts_for_online_payments() {
     // The shop's offline check.
     let keys = cached_issuer_keys(&server).await;
     let receipt = Receipt::from_text(&text).unwrap();
-    let shop_account = AccountId(account(&server, &shop).await);
+    let shop_account = AccountNumber(account(&server, &shop).await);
     assert_eq!(receipt.fields().payer_handle.as_ref().map(|h| h.as_str()), Some("asha"));
     assert_eq!(
         (receipt.fields().payee, receipt.fields().amount.minor(), receipt.fields().entry_id),
@@ -348,7 +348,7 @@ async fn receipts_for_online_payments() {
         max_age: 600,
     };
     assert_eq!(receipt.check(&ctx), Ok(()));
-    let other = ReceiptContext { me: AccountId(account(&server, &other_shop).await), ..ctx };
+    let other = ReceiptContext { me: AccountNumber(account(&server, &other_shop).await), ..ctx };
     assert_eq!(receipt.check(&other), Err(RejectReason::ReceiptForAnotherPayee));
     let seen = BTreeSet::from([entry_id]);
     assert_eq!(receipt.check(&ReceiptContext { seen_entries: &seen, ..ctx }), Err(RejectReason::ReceiptReplayed));

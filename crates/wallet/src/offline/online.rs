@@ -129,7 +129,7 @@ impl Wallet {
         let identity = Identity {
             server: session.api.server().to_string(),
             handle,
-            account: offpay_protocol::AccountId(account),
+            account: offpay_protocol::AccountNumber(account),
             currency,
         };
         self.store.set_identity(&identity)?;

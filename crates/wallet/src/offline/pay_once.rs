@@ -46,7 +46,12 @@ pub(crate) fn earlier_note(
 }
 
 /// "150.00 INR to account 2002" (minor units when the currency's decimals are unknown).
-fn describe(amount: Amount, code: CurrencyCode, payee: offpay_protocol::AccountId, known: Option<&Currency>) -> String {
+fn describe(
+    amount: Amount,
+    code: CurrencyCode,
+    payee: offpay_protocol::AccountNumber,
+    known: Option<&Currency>,
+) -> String {
     let money = match known {
         Some(c) if c.code() == code.as_str() => format!("{} {}", c.format(amount), c.code()),
         _ => format!("{} minor units of {}", amount.minor(), code.as_str()),

@@ -8,7 +8,7 @@
 //! Only after that may the caller show success.
 
 use offpay_protocol::{
-    AcceptContext, AccountId, Amount, Encoded, Hash256, Nonce, PaymentNote, PaymentRequest, PurseId, RequestFields,
+    AcceptContext, AccountNumber, Amount, Encoded, Hash256, Nonce, PaymentNote, PaymentRequest, PurseId, RequestFields,
     UnixTime, accept_note,
 };
 use rusqlite::TransactionBehavior;
@@ -33,7 +33,7 @@ pub struct IssuedRequest {
 pub struct AcceptedPayment {
     pub note_hash: Hash256,
     pub purse_id: PurseId,
-    pub payer: AccountId,
+    pub payer: AccountNumber,
     pub seq: u32,
     pub amount: Amount,
     pub nonce: Nonce,

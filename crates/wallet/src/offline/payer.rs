@@ -13,7 +13,7 @@
 //! one request, even racing in two processes, give one note.
 
 use offpay_protocol::{
-    AccountId, Amount, Encoded, Handle, PayError, PaymentNote, PaymentRequest, PurseId, PurseState, Revocations,
+    AccountNumber, Amount, Encoded, Handle, PayError, PaymentNote, PaymentRequest, PurseId, PurseState, Revocations,
     SigningKey, UnixTime, prepare_next,
 };
 use rusqlite::{Connection, TransactionBehavior};
@@ -27,7 +27,7 @@ use crate::wallet::Wallet;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PayPreview {
     pub amount: Amount,
-    pub payee: AccountId,
+    pub payee: AccountNumber,
     /// The payee's handle as the request shows it (display only: the account number is what
     /// the note pays).
     pub payee_handle: Option<Handle>,
@@ -47,7 +47,7 @@ pub struct Payment {
     pub purse_id: PurseId,
     pub seq: u32,
     pub amount: Amount,
-    pub payee: AccountId,
+    pub payee: AccountNumber,
     pub payee_handle: Option<Handle>,
     /// What the purse has left.
     pub remaining: Amount,

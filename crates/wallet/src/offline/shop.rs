@@ -13,7 +13,7 @@
 use std::collections::BTreeSet;
 
 use offpay_protocol::{
-    AccountId, Amount, CardAcceptContext, CardFields, Encoded, Handle, Nonce, PaymentNote, Receipt, ReceiptContext,
+    AccountNumber, Amount, CardAcceptContext, CardFields, Encoded, Handle, Nonce, PaymentNote, Receipt, ReceiptContext,
     ShopCard, ShopName, UnixTime, accept_card_note,
 };
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
@@ -39,7 +39,7 @@ pub struct MyCard {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AcceptedReceipt {
     pub entry_id: u64,
-    pub payer: AccountId,
+    pub payer: AccountNumber,
     pub payer_handle: Option<Handle>,
     pub amount: Amount,
     pub time: UnixTime,

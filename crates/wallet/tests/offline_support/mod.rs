@@ -8,15 +8,15 @@ use std::path::{Path, PathBuf};
 
 use offpay_protocol::testkit::{self, DAY, NOW};
 use offpay_protocol::{
-    AccountId, Amount, CertificateFields, Currency, CurrencyCode, Handle, IssuerKey, IssuerKeys, PurseCertificate,
+    AccountNumber, Amount, CertificateFields, Currency, CurrencyCode, Handle, IssuerKey, IssuerKeys, PurseCertificate,
     PurseId, SigningKey,
 };
 use offpay_wallet::Wallet;
 use offpay_wallet::offline::Identity;
 
-pub const ALICE: AccountId = AccountId(1001);
-pub const BOB: AccountId = AccountId(2002);
-pub const CAROL: AccountId = AccountId(3003);
+pub const ALICE: AccountNumber = AccountNumber(1001);
+pub const BOB: AccountNumber = AccountNumber(2002);
+pub const CAROL: AccountNumber = AccountNumber(3003);
 
 pub fn issuer() -> SigningKey {
     testkit::signing_key("wallet-offline-tests/issuer")
@@ -38,7 +38,7 @@ pub struct Home {
 
 impl Home {
     /// A home whose offline store knows `handle`/`account` and caches the test issuer key.
-    pub fn new(handle: &str, account: AccountId) -> Home {
+    pub fn new(handle: &str, account: AccountNumber) -> Home {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("home");
         let home = Home { _dir: dir, path };
@@ -79,7 +79,7 @@ fn copy_dir(from: &Path, to: &Path) {
 
 /// The fields of a purse for `store`'s device: `amount` with a 200.00 cap, valid from an hour
 /// before NOW for a week.
-pub fn purse_fields(store: &Wallet, account: AccountId, amount_minor: u64, label: &str) -> CertificateFields {
+pub fn purse_fields(store: &Wallet, account: AccountNumber, amount_minor: u64, label: &str) -> CertificateFields {
     CertificateFields {
         purse_id: PurseId::from_bytes(testkit::bytes16(label)),
         account,
@@ -93,7 +93,7 @@ pub fn purse_fields(store: &Wallet, account: AccountId, amount_minor: u64, label
 }
 
 /// Issues (as the test issuer) and installs a purse on `store`'s device.
-pub fn load(store: &mut Wallet, account: AccountId, amount_minor: u64, label: &str) -> PurseCertificate {
+pub fn load(store: &mut Wallet, account: AccountNumber, amount_minor: u64, label: &str) -> PurseCertificate {
     let certificate = PurseCertificate::issue(purse_fields(store, account, amount_minor, label), &issuer()).unwrap();
     store.offline_store_mut().install_purse(&certificate, 0).unwrap();
     certificate

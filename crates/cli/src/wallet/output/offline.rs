@@ -300,7 +300,7 @@ fn secs_to_ms(secs: u64) -> i64 {
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
-    use offpay_protocol::{AccountId, Handle, PurseId};
+    use offpay_protocol::{AccountNumber, Handle, PurseId};
 
     use super::*;
 
@@ -312,7 +312,7 @@ mod tests {
     fn the_confirmation_names_amount_account_and_handle() {
         let preview = PayPreview {
             amount: amt(15_000),
-            payee: AccountId(2),
+            payee: AccountNumber(2),
             payee_handle: Handle::parse("bob").ok(),
             purse_id: PurseId::from_bytes([7; 16]),
             remaining_after: amt(35_000),
@@ -326,7 +326,7 @@ mod tests {
         let a = AcceptedPayment {
             note_hash: offpay_protocol::crypto::sha256(b"n"),
             purse_id: PurseId::from_bytes([0xab; 16]),
-            payer: AccountId(1001),
+            payer: AccountNumber(1001),
             seq: 3,
             amount: amt(15_000),
             nonce: offpay_protocol::Nonce::from_bytes([1; 16]),

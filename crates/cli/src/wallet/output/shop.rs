@@ -182,7 +182,7 @@ pub fn receipt_json(r: &AcceptedReceipt) -> Value {
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
-    use offpay_protocol::{AccountId, Amount, Handle};
+    use offpay_protocol::{AccountNumber, Amount, Handle};
 
     use super::*;
 
@@ -190,7 +190,7 @@ mod tests {
     fn a_receipt_names_the_payer_and_entry() {
         let r = AcceptedReceipt {
             entry_id: 41,
-            payer: AccountId(7),
+            payer: AccountNumber(7),
             payer_handle: Some(Handle::parse("asha").unwrap()),
             amount: Amount::from_minor(25_000).unwrap(),
             time: 1,

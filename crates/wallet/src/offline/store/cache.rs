@@ -2,7 +2,7 @@
 //! currency), the issuer's public keys and the revocation list, each replaced as a whole by a
 //! sync and stamped with the time it was fetched.
 
-use offpay_protocol::{AccountId, Currency, Handle, IssuerKey, IssuerKeys, PurseId, Revocations, VerifyingKey};
+use offpay_protocol::{AccountNumber, Currency, Handle, IssuerKey, IssuerKeys, PurseId, Revocations, VerifyingKey};
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
 use super::{OfflineStore, OfflineStoreError, corrupt};
@@ -20,7 +20,7 @@ const REVOCATIONS_FETCHED_MS: &str = "revocations_fetched_ms";
 pub struct Identity {
     pub server: String,
     pub handle: Handle,
-    pub account: AccountId,
+    pub account: AccountNumber,
     pub currency: Currency,
 }
 
@@ -41,7 +41,7 @@ impl OfflineStore {
             return Ok(None);
         };
         let handle = Handle::parse(&handle).map_err(|e| corrupt("identity handle", e))?;
-        let account = AccountId(account.parse().map_err(|e| corrupt("identity account", e))?);
+        let account = AccountNumber(account.parse().map_err(|e| corrupt("identity account", e))?);
         let decimals: u8 = decimals.parse().map_err(|e| corrupt("identity currency", e))?;
         let currency = Currency::new(&code, decimals).ok_or_else(|| corrupt("identity currency", &code))?;
         Ok(Some(Identity { server, handle, account, currency }))

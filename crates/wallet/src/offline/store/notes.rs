@@ -3,7 +3,7 @@
 //! was uploaded.
 
 use offpay_protocol::{
-    Accepted, AccountId, Amount, Hash256, Nonce, OpenRequest, PaymentNote, PaymentRequest, PurseId, PurseTally,
+    Accepted, AccountNumber, Amount, Hash256, Nonce, OpenRequest, PaymentNote, PaymentRequest, PurseId, PurseTally,
     UnixTime,
 };
 use rusqlite::{Connection, OptionalExtension, params};
@@ -94,7 +94,7 @@ pub struct AcceptedRecord {
     pub purse_id: PurseId,
     pub seq: u32,
     pub amount: Amount,
-    pub payer: AccountId,
+    pub payer: AccountNumber,
     pub accepted_at: UnixTime,
     pub status: UploadStatus,
     pub reason: Option<String>,
@@ -108,7 +108,7 @@ pub struct PaidRecord {
     pub purse_id: PurseId,
     pub seq: u32,
     pub amount: Amount,
-    pub payee: AccountId,
+    pub payee: AccountNumber,
     pub paid_at: UnixTime,
     pub status: UploadStatus,
     pub reason: Option<String>,
@@ -265,7 +265,7 @@ struct NoteCols {
     purse_id: PurseId,
     seq: u32,
     amount: Amount,
-    party: AccountId,
+    party: AccountNumber,
     at: UnixTime,
     status: UploadStatus,
     reason: Option<String>,
@@ -279,7 +279,7 @@ fn parse_note_row(row: NoteRow) -> Result<NoteCols, OfflineStoreError> {
         purse_id: PurseId::from_hex(&purse_id).map_err(|e| corrupt("note purse id", e))?,
         seq: u32::try_from(seq).map_err(|e| corrupt("note sequence number", e))?,
         amount: amount_from_sql(amount, "note amount")?,
-        party: AccountId(u64_col(party, "note account")?),
+        party: AccountNumber(u64_col(party, "note account")?),
         at: u64_col(at, "note time")?,
         status: UploadStatus::from_sql(status.as_deref())?,
         reason,
