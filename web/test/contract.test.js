@@ -1,6 +1,7 @@
 // The web wallet reads the same contract as the server: loads the OpenAPI document from a real
 // `offpay serve` (GET /v1/openapi.json, generated from crates/api) and checks that every request
-// the web wallet makes (method + path) is a documented operation, that every live-event kind it
+// the web wallet makes (method + path) is a documented operation whose request schema has every
+// field the web wallet puts in the body, that every live-event kind it
 // handles is a kind the document's Event schema allows, that every payload field it reads from an
 // event is one the document's payload schemas give, and that every error code it explains to
 // the person is one the document's ErrorCode lists. The lists are written out below; the test
@@ -148,4 +149,42 @@ test("every event payload field the web wallet reads is one the document gives",
   // What a received payment's notice and the shop's announcement read is in the money_in payload.
   const moneyIn = resolve(doc.components.schemas.EventBody.oneOf.find((v) => v.properties.kind.enum.includes("money_in")).properties.payload);
   for (const field of ["amount", "from", "entry_id", "balance"]) assert.ok(field in moneyIn.properties, `money_in has no ${field}`);
+});
+
+/** The text of the balanced `{…}` that starts at `open` in `text`. */
+function braced(text, open) {
+  let depth = 0;
+  for (let i = open; i < text.length; i++) {
+    if (text[i] === "{") depth++;
+    else if (text[i] === "}" && --depth === 0) return text.slice(open, i + 1);
+  }
+  return "";
+}
+
+test("every field the web wallet puts in a request body is one the document's request schema has", () => {
+  let checked = 0;
+  for (const { path: file, text } of SOURCES) {
+    for (const m of text.matchAll(/call\(\s*"(POST|PUT|PATCH)",\s*["`](\/v1\/[^"`]*)["`],\s*\{/g)) {
+      const options = braced(text, m.index + m[0].length - 1);
+      const at = options.indexOf("body:");
+      if (at < 0) continue;
+      const body = options.slice(at + "body:".length);
+      // Keys written `key: value` and shorthand `{ key }` / `, key,` (snake_case names only:
+      // the wire's; camelCase words are the wallet's own variables).
+      const keys = new Set([
+        ...[...body.matchAll(/([a-z_]+)\s*:/g)].map((k) => k[1]),
+        ...[...body.matchAll(/[{,]\s*([a-z_]+)\s*(?=[,}])/g)].map((k) => k[1]),
+      ]);
+      if (keys.size === 0) continue; // an empty body (`logout-all` sends `{}`)
+      const path = Object.keys(doc.paths).find((p) => samePath(templatePath(m[2]), p));
+      assert.ok(path, `${m[2]} (${file}) is not a documented path`);
+      const schema = resolve(doc.paths[path][m[1].toLowerCase()].requestBody?.content?.["application/json"]?.schema);
+      assert.ok(schema?.properties, `${m[1]} ${path} documents no JSON body`);
+      for (const key of keys) {
+        assert.ok(key in schema.properties, `${m[1]} ${path} (${file}) sends "${key}", which its request schema does not have`);
+      }
+      checked++;
+    }
+  }
+  assert.ok(checked >= 8, `checked only ${checked} request bodies`);
 });
