@@ -20,9 +20,9 @@ use tokio_postgres::types::ToSql;
 ///   would scan the whole table for as long as it is kept, however large the table grows. Every
 ///   statement of these transactions has an index for its look-ups.
 ///
-/// Not sent by the background jobs (expiry, release of held notes): their generic plans, made
-/// on an empty database, walk a whole index in order (purses by id, notes by purse), which a
-/// plan made for each call avoids. A statement they share with uploads (account and purse
+/// Not sent by the background jobs (expiry, release of held notes): the release candidates'
+/// generic plan, made on an empty database, walks the notes by purse, which a plan made for each
+/// call avoids (the expiry's read goes through its partial index in any plan). A statement they share with uploads (account and purse
 /// locks, the writes) has one generic plan per connection, which the jobs use too whenever
 /// PostgreSQL finds it no dearer than planning the call.
 ///

@@ -267,7 +267,7 @@ fn purse_sql() -> String {
 /// Purses past their settlement deadline and not expired yet, locked (others' locks skipped).
 fn expiring_sql() -> String {
     format!(
-        "SELECT {PURSE_COLUMNS} FROM purses WHERE NOT expired AND valid_until < $1 ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED"
+        "SELECT {PURSE_COLUMNS} FROM purses WHERE NOT expired AND valid_until < $1 ORDER BY valid_until LIMIT $2 FOR UPDATE SKIP LOCKED"
     )
 }
 
@@ -1233,6 +1233,20 @@ mod tests {
             assert_eq!((generic, custom), (1, 0), "{name} was planned for its arguments, not once");
         }
         client.batch_execute("ROLLBACK").await?;
+        db.close().await
+    }
+
+    /// The expiry job's read of due purses, as a generic plan (which PostgreSQL may keep for the
+    /// pooled connection): it goes through the partial index of unexpired purses in deadline
+    /// order and stops at its limit, instead of walking every purse in id order.
+    #[tokio::test]
+    async fn the_expiry_job_reads_due_purses_through_their_index() -> TestResult {
+        let Some(db) = migrated().await? else { return Ok(()) };
+        let client = &db.client;
+        client.batch_execute("SET plan_cache_mode = force_generic_plan").await?;
+        client.batch_execute(&format!("PREPARE expiring AS {}", expiring_sql())).await?;
+        let plan = explain(client, "expiring (NULL, NULL)").await?;
+        assert!(plan.contains("purses_to_expire") && plan.contains("Index Cond"), "{plan}");
         db.close().await
     }
 }
