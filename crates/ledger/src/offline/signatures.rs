@@ -13,7 +13,9 @@
 //! being checked at once (about two seconds of work on a 2-core machine, docs/PERFORMANCE.md,
 //! "Settlement"); an upload beyond that is refused at once with [`OfflineError::Busy`] (503
 //! `busy` with Retry-After), so a flood of uploads cannot grow the queue, and the memory it holds,
-//! without bound. Its notes are kept on the device and sent again at the next sync.
+//! without bound. Its notes are kept on the device and sent again at the next sync. Why its own
+//! threads and a budget in notes rather than a bounded channel or a rayon pool:
+//! docs/decisions/verifier-pool.md.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, Sender, channel};
