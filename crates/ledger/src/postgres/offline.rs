@@ -147,7 +147,12 @@ pub async fn fill_note_nonces(tx: &tokio_postgres::Transaction<'_>) -> Result<()
 pub const PURSE_RESERVE_MIGRATION: &str =
     "ALTER TABLE purses ADD COLUMN reserve_account BIGINT REFERENCES accounts (id);";
 
-const PURSE_COLUMNS: &str = "id, user_id, certificate, state, expired, settled, returned, recovered, fraud_loss, close_statement, created_at_ms, loss_allowance, notes_held, reserve_account";
+/// The columns [`to_purse`] reads, as a literal, so that the statements below are constants.
+macro_rules! purse_columns {
+    () => {
+        "id, user_id, certificate, state, expired, settled, returned, recovered, fraud_loss, close_statement, created_at_ms, loss_allowance, notes_held, reserve_account"
+    };
+}
 
 type Params<'a> = [&'a (dyn ToSql + Sync)];
 
@@ -256,25 +261,26 @@ async fn lock_purses(tx: &Transaction<'_>, ids: &[PurseId]) -> Result<Vec<Purse>
     let mut keys: Vec<Vec<u8>> = ids.iter().map(|id| id.as_bytes().to_vec()).collect();
     keys.sort_unstable();
     keys.dedup();
-    cached::query(tx, &lock_purses_sql(), &[&keys]).await?.iter().map(to_purse).collect()
+    cached::query(tx, LOCK_PURSES, &[&keys]).await?.iter().map(to_purse).collect()
 }
 
 /// A purse by id.
-fn purse_sql() -> String {
-    format!("SELECT {PURSE_COLUMNS} FROM purses WHERE id = $1")
-}
-
+const PURSE: &str = concat!("SELECT ", purse_columns!(), " FROM purses WHERE id = $1");
 /// Purses past their settlement deadline and not expired yet, locked (others' locks skipped).
-fn expiring_sql() -> String {
-    format!(
-        "SELECT {PURSE_COLUMNS} FROM purses WHERE NOT expired AND valid_until < $1 ORDER BY valid_until LIMIT $2 FOR UPDATE SKIP LOCKED"
-    )
-}
-
+const EXPIRING: &str = concat!(
+    "SELECT ",
+    purse_columns!(),
+    " FROM purses WHERE NOT expired AND valid_until < $1 ORDER BY valid_until LIMIT $2 FOR UPDATE SKIP LOCKED"
+);
 /// The statement of [`lock_purses`].
-fn lock_purses_sql() -> String {
-    format!("SELECT {PURSE_COLUMNS} FROM purses WHERE id = ANY($1) ORDER BY id FOR UPDATE")
-}
+const LOCK_PURSES: &str =
+    concat!("SELECT ", purse_columns!(), " FROM purses WHERE id = ANY($1) ORDER BY id FOR UPDATE");
+/// A user's purses (or everyone's), newest first.
+const PURSES: &str = concat!(
+    "SELECT ",
+    purse_columns!(),
+    " FROM purses WHERE ($1::bigint IS NULL OR user_id = $1) ORDER BY created_at_ms DESC, id LIMIT $2"
+);
 
 /// The purses with their stored notes and proof fingerprints. With `batch` (an upload), only the
 /// notes that decide it are read ([`NotesRead`]); without, every note.
@@ -715,7 +721,7 @@ async fn register_device(
 }
 
 async fn read_purse_tx(tx: &Transaction<'_>, id: PurseId) -> Result<Option<Purse>, LedgerError> {
-    cached::query_opt(tx, &purse_sql(), &[&id.as_bytes().as_slice()]).await?.as_ref().map(to_purse).transpose()
+    cached::query_opt(tx, PURSE, &[&id.as_bytes().as_slice()]).await?.as_ref().map(to_purse).transpose()
 }
 
 async fn load_purse(
@@ -957,7 +963,7 @@ async fn expire_purses(
     in_tx!(pool, notifier, |tx, notices| {
         let cutoff = i64::try_from(now_secs.saturating_sub(grace_secs)).unwrap_or(i64::MAX);
         let limit = EXPIRE_MAX as i64;
-        let mut purses = cached::query(&tx, &expiring_sql(), &[&cutoff, &limit])
+        let mut purses = cached::query(&tx, EXPIRING, &[&cutoff, &limit])
             .await
             .map_err(LedgerError::from)?
             .iter()
@@ -1045,18 +1051,14 @@ impl OfflineStore for PostgresStore {
 
     async fn purse(&self, id: PurseId) -> Result<Option<Purse>, OfflineError> {
         let client = self.pool.get().await?;
-        let sql = format!("SELECT {PURSE_COLUMNS} FROM purses WHERE id = $1");
-        Ok(client.query_opt(&sql, &[&id.as_bytes().as_slice()]).await?.as_ref().map(to_purse).transpose()?)
+        Ok(client.query_opt(PURSE, &[&id.as_bytes().as_slice()]).await?.as_ref().map(to_purse).transpose()?)
     }
 
     async fn purses(&self, user: Option<UserId>, limit: u32) -> Result<Vec<Purse>, OfflineError> {
         let client = self.pool.get().await?;
         let limit = i64::from(limit.min(LIST_MAX));
-        let sql = format!(
-            "SELECT {PURSE_COLUMNS} FROM purses WHERE ($1::bigint IS NULL OR user_id = $1) ORDER BY created_at_ms DESC, id LIMIT $2"
-        );
         let params: &Params<'_> = &[&user, &limit];
-        Ok(client.query(&sql, params).await?.iter().map(to_purse).collect::<Result<Vec<_>, _>>()?)
+        Ok(client.query(PURSES, params).await?.iter().map(to_purse).collect::<Result<Vec<_>, _>>()?)
     }
 
     async fn settle_notes(
@@ -1176,8 +1178,8 @@ mod tests {
     use super::*;
 
     /// The statements of an upload's transaction ([`settle_notes`]).
-    fn upload_statements() -> Vec<(&'static str, String)> {
-        let named = [
+    fn upload_statements() -> [(&'static str, &'static str); 21] {
+        [
             ("NOTES_ALL", NOTES_ALL),
             ("NOTES_AROUND", NOTES_AROUND),
             ("NOTES_NEEDED", NOTES_NEEDED),
@@ -1198,10 +1200,8 @@ mod tests {
             ("FREEZE_USERS", FREEZE_USERS),
             ("INSERT_EVENTS", INSERT_EVENTS),
             ("INSERT_SECURITY_EVENT", INSERT_SECURITY_EVENT),
-        ];
-        let mut all: Vec<(&'static str, String)> = named.iter().map(|(name, sql)| (*name, sql.to_string())).collect();
-        all.push(("lock_purses", lock_purses_sql()));
-        all
+            ("LOCK_PURSES", LOCK_PURSES),
+        ]
     }
 
     /// On a new, empty database, as in the first minute of a deployment: every statement of an
@@ -1244,7 +1244,7 @@ mod tests {
         let Some(db) = migrated().await? else { return Ok(()) };
         let client = &db.client;
         client.batch_execute("SET plan_cache_mode = force_generic_plan").await?;
-        client.batch_execute(&format!("PREPARE expiring AS {}", expiring_sql())).await?;
+        client.batch_execute(&format!("PREPARE expiring AS {EXPIRING}")).await?;
         let plan = explain(client, "expiring (NULL, NULL)").await?;
         assert!(plan.contains("purses_to_expire") && plan.contains("Index Cond"), "{plan}");
         db.close().await
