@@ -22,9 +22,9 @@ use tokio_postgres::types::ToSql;
 ///
 /// Not sent by the background jobs (expiry, release of held notes): the release candidates'
 /// generic plan, made on an empty database, walks the notes by purse, which a plan made for each
-/// call avoids (the expiry's read goes through its partial index in any plan). A statement they share with uploads (account and purse
-/// locks, the writes) has one generic plan per connection, which the jobs use too whenever
-/// PostgreSQL finds it no dearer than planning the call.
+/// call avoids (the expiry's read goes through its partial index in any plan). A statement they
+/// share with uploads (account and purse locks, the writes) has one generic plan per connection,
+/// which the jobs use too whenever PostgreSQL finds it no dearer than planning the call.
 ///
 /// Measured in docs/PERFORMANCE.md, "Offline statements planned once".
 pub const INDEX_PLANS: &str = "SET LOCAL plan_cache_mode = force_generic_plan; SET LOCAL enable_seqscan = off";
