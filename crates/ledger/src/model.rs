@@ -234,6 +234,16 @@ pub struct Event {
     pub created_at_ms: TimestampMs,
 }
 
+impl Event {
+    /// The event as the API sends it (`GET /v1/ws`): an error when its kind is not one the API
+    /// names or its payload does not have that kind's shape (which the ledger never writes).
+    pub fn to_live_event(&self) -> Result<offpay_api::LiveEvent, serde_json::Error> {
+        let body: offpay_api::EventBody =
+            serde_json::from_value(serde_json::json!({"kind": self.kind, "payload": self.payload}))?;
+        Ok(offpay_api::LiveEvent { seq: self.seq, body, created_at_ms: self.created_at_ms })
+    }
+}
+
 /// A signal that events up to `seq` exist for `user_id`; receivers read the events themselves
 /// (notifications carry ids, not rows).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -151,7 +151,7 @@ impl Fx {
                         "payload": event.payload,
                         "created_at_ms": event.created_at_ms,
                     });
-                    match serde_json::from_value::<offpay_api::LiveEvent>(stored.clone()) {
+                    match event.to_live_event() {
                         Err(error) => misfits.push(format!("{stored}: {error}")),
                         // Nothing the API does not name: the typed event says all the stored one does.
                         Ok(live) if serde_json::to_value(&live).unwrap() != stored => {

@@ -26,7 +26,7 @@ use axum::http::HeaderMap;
 use axum::http::header::AUTHORIZATION;
 use axum::response::Response;
 use offpay_api::events::{CLOSE_IDLE, CLOSE_TOO_MANY, CLOSE_UNAUTHORIZED, WsQuery};
-use offpay_api::{ErrorBody, EventBody, LiveEvent, WsHello};
+use offpay_api::{ErrorBody, LiveEvent, WsHello};
 use offpay_ledger::{EVENTS_MAX, ErrorChain, Event, UserId};
 use serde_json::json;
 use tracing::Instrument;
@@ -271,7 +271,7 @@ async fn catch_up(state: &AppState, socket: &mut WebSocket, sub: &mut Subscripti
 /// its kind's type (which the ledger never writes) is logged and sent as stored, so that the
 /// client's cursor still moves past it.
 pub fn event_text(event: &Event) -> String {
-    match live_event(event).and_then(|live| serde_json::to_string(&live)) {
+    match event.to_live_event().and_then(|live| serde_json::to_string(&live)) {
         Ok(text) => text,
         Err(error) => {
             tracing::error!(seq = event.seq, kind = %event.kind, %error, "stored event does not fit the API's event types");
@@ -279,10 +279,4 @@ pub fn event_text(event: &Event) -> String {
                 .to_string()
         }
     }
-}
-
-/// A stored event as the API's type.
-pub fn live_event(event: &Event) -> Result<LiveEvent, serde_json::Error> {
-    let body: EventBody = serde_json::from_value(json!({"kind": event.kind, "payload": event.payload}))?;
-    Ok(LiveEvent { seq: event.seq, body, created_at_ms: event.created_at_ms })
 }
