@@ -82,6 +82,9 @@ impl ThrottleRule {
     }
 }
 
+/// The one currency of a deployment (`Config::currency`; `offpay admin` uses it too).
+pub const CURRENCY: Currency = Currency::INR;
+
 #[derive(Debug, Clone)]
 pub struct Config {
     /// Where `offpay serve` listens (informational for the server library, which is handed a
@@ -162,7 +165,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
-            currency: Currency::INR,
+            currency: CURRENCY,
             body_limit_bytes: 16 * 1024,
             argon: ArgonParams::PRODUCTION,
             hash_concurrency: std::thread::available_parallelism().map(usize::from).unwrap_or(2),

@@ -7,7 +7,9 @@ use offpay_ledger::{IdempotencyKey, LedgerError, Store};
 use offpay_protocol::Handle;
 use serde_json::json;
 
-use super::{AdminCommand, currency};
+use offpay_server::config::CURRENCY;
+
+use super::AdminCommand;
 use crate::time::utc;
 
 pub async fn run(store: &dyn Store, command: AdminCommand) -> anyhow::Result<ExitCode> {
@@ -42,7 +44,7 @@ async fn deposit(
     json: bool,
 ) -> anyhow::Result<ExitCode> {
     let handle = parse_handle(handle)?;
-    let amount = currency().parse_major(amount).with_context(|| format!("invalid amount {amount:?}"))?;
+    let amount = CURRENCY.parse_major(amount).with_context(|| format!("invalid amount {amount:?}"))?;
     let key_text = key.unwrap_or_else(|| {
         use rand::RngCore;
         let mut random = [0u8; 16];
@@ -67,7 +69,7 @@ async fn deposit(
             "entry_id": posted.entry_id,
             "to": posted.to,
             "amount": posted.amount,
-            "currency": currency().code(),
+            "currency": CURRENCY.code(),
             "replayed": posted.replayed,
             "idempotency_key": key_text,
         });
@@ -76,8 +78,8 @@ async fn deposit(
         let verb = if posted.replayed { "Already deposited" } else { "Deposited" };
         println!(
             "{verb} {} {} to {} (entry {})",
-            currency().format(posted.amount),
-            currency().code(),
+            CURRENCY.format(posted.amount),
+            CURRENCY.code(),
             posted.to,
             posted.entry_id
         );
@@ -91,13 +93,13 @@ async fn verify(store: &dyn Store, json: bool) -> anyhow::Result<ExitCode> {
     if json {
         println!("{}", serde_json::to_string(&report)?);
     } else {
-        let money = currency().format_signed(report.money_in_system);
+        let money = CURRENCY.format_signed(report.money_in_system);
         if ok {
             println!(
                 "Ledger verified: {} entries, {} accounts, {money} {} in the system. No problems.",
                 report.entries,
                 report.accounts,
-                currency().code()
+                CURRENCY.code()
             );
         } else {
             println!(

@@ -72,8 +72,3 @@ pub fn run(args: AdminArgs) -> anyhow::Result<ExitCode> {
         commands::run(store.as_ref(), args.command).await
     })
 }
-
-/// The deployment's one currency, as `offpay serve` runs with it.
-fn currency() -> offpay_protocol::Currency {
-    offpay_server::Config::default().currency
-}

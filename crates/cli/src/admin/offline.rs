@@ -16,6 +16,7 @@ use offpay_ledger::Store;
 use offpay_ledger::offline::Purse;
 use offpay_protocol::text::to_text;
 use offpay_protocol::{Handle, Kind};
+use offpay_server::config::CURRENCY;
 use serde_json::json;
 
 use crate::options::store::{ISSUER_KEYS_ENV, StoreArgs, default_issuer_keys};
@@ -184,8 +185,7 @@ async fn fraud(store: &dyn Store, limit: u32, json: bool) -> anyhow::Result<Exit
 /// the reserve, recovered from the payer, booked as the operator's loss (against its allowance),
 /// and held on notes beyond the bound.
 fn money_line(p: &Purse) -> String {
-    let currency = super::currency();
-    let m = |v: i64| currency.format_signed(v);
+    let m = |v: i64| CURRENCY.format_signed(v);
     let amount = i64::try_from(p.certificate.fields().amount.minor()).unwrap_or(i64::MAX);
     format!(
         "reserve {} (left {}), paid from reserve {}, returned {}, recovered from payer {}, operator loss {} of allowance {}, held for notes {}",
@@ -229,8 +229,7 @@ async fn held(store: &dyn Store, limit: u32, json: bool) -> anyhow::Result<ExitC
     if notes.is_empty() {
         println!("No held notes.");
     }
-    let currency = super::currency();
-    let m = |v: i64| currency.format_signed(v);
+    let m = |v: i64| CURRENCY.format_signed(v);
     for n in &notes {
         println!(
             "note {} of purse {}: {} owes {} {} (paid {} of {}), uploaded {}; held: the purse was double-spent beyond the operator's loss allowance (loss_allowance_exhausted), paid when money reaches the payer",
