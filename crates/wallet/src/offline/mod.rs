@@ -18,7 +18,7 @@
 //!   `sync_notes_with`, `refresh_identity`: server, through [`crate::client::Client`]'s offline
 //!   endpoint methods). The commands that combine them with the session are in
 //!   `wallet/offline.rs`.
-//! - [`api`]: the JSON shapes of docs/API-OFFLINE.md.
+//! - The JSON shapes of docs/API-OFFLINE.md are the `offpay-api` types, in [`crate::wire`].
 //! - [`error`]: the error type, [`OfflineError`].
 //!
 //! ## Invariants
@@ -31,7 +31,6 @@
 //! - Library calls take the time (`now`, Unix seconds) as an argument; the CLI reads the clock
 //!   once per command.
 
-pub mod api;
 pub mod error;
 pub mod online;
 pub mod pay_card;

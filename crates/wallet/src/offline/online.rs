@@ -7,12 +7,12 @@ use offpay_protocol::{
     Amount, Currency, Encoded, Handle, Hash256, IssuerKey, IssuerKeys, PurseCertificate, PurseId, Revocations, UnixTime,
 };
 
-use super::api::{MAX_NOTES_PER_UPLOAD, OfflineLimits};
 use super::error::OfflineError;
 use super::store::{Identity, PurseRecord, PurseStatus, UploadStatus, random_bytes};
 use crate::client::{Client, ClientError, Patience, ServerUrl};
 use crate::store::now_ms;
 use crate::wallet::Wallet;
+use crate::wire::{MAX_NOTES_PER_UPLOAD, OfflineLimits};
 
 /// A logged-in session to run the online operations with.
 #[derive(Debug, Clone)]

@@ -10,7 +10,7 @@
 use offpay_protocol::{Amount, Currency, UnixTime};
 
 use super::{RetriedSend, Wallet};
-use crate::offline::api::OfflineApi;
+use crate::offline::online::OfflineApi;
 use crate::offline::{
     Acceptance, AcceptedPayment, ClosedPurse, CounterLimits, Identity, IssuedRequest, LoadedPurse, MyCard,
     OfflineError, OfflineStore, OnlineSession, PurseRecord, SyncReport, unix_now,

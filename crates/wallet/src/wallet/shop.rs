@@ -14,8 +14,8 @@ use super::{SendReceipt, Wallet, session_error};
 use crate::client::{Client, ClientError};
 use crate::error::WalletError;
 use crate::offline::Payment;
-use crate::offline::api::ReceiptAnswer;
 use crate::wire::HistoryItem;
+use crate::wire::ReceiptAnswer;
 
 /// How `pay-shop` paid.
 #[derive(Debug)]

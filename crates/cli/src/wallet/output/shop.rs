@@ -44,7 +44,7 @@ pub fn receipt_missing(sent: &SendReceipt, error: &WalletError) -> String {
 }
 
 /// `pay-shop --json`, online.
-pub fn paid_online_json(sent: &SendReceipt, receipt: Option<&offpay_wallet::offline::api::ReceiptAnswer>) -> Value {
+pub fn paid_online_json(sent: &SendReceipt, receipt: Option<&offpay_wallet::wire::ReceiptAnswer>) -> Value {
     json!({
         "online": true,
         "entry_id": sent.entry_id,
