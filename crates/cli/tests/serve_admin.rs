@@ -63,6 +63,18 @@ impl Served {
         Served { child, base: format!("http://{addr}"), log, _keys: keys }
     }
 
+    /// The first line of the server's log that satisfies `want`, waiting up to 5 s for it to be
+    /// written (lines of a request may come after its answer).
+    async fn wait_for_log(&self, want: impl Fn(&str) -> bool) -> Option<String> {
+        for _ in 0..50 {
+            if let Some(line) = self.log.lock().unwrap().iter().find(|l| want(l)) {
+                return Some(line.clone());
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        None
+    }
+
     /// SIGTERM, then the exit status (graceful shutdown exits 0).
     fn stop(mut self) -> std::process::ExitStatus {
         let status = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
@@ -374,14 +386,7 @@ async fn request_ids_on_answers_and_log_lines() {
     assert_eq!(theirs.headers().get("x-request-id").and_then(|v| v.to_str().ok()), Some("from-the-balancer-42"));
     // The route's own line ("registered") is inside the request's span, so it names the id.
     let wanted = format!("request_id={id}");
-    let mut found = None;
-    for _ in 0..50 {
-        found = served.log.lock().unwrap().iter().find(|l| l.contains(&wanted) && l.contains("registered")).cloned();
-        if found.is_some() {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    let found = served.wait_for_log(|l| l.contains(&wanted) && l.contains("registered")).await;
     assert!(found.is_some(), "no log line with {wanted}: {:?}", served.log.lock().unwrap());
 
     // A WebSocket outlives its upgrade request; its lines still name the upgrade's id. A socket
@@ -402,19 +407,7 @@ async fn request_ids_on_answers_and_log_lines() {
     }
     assert_eq!(close_code, Some(4401));
     let wanted = format!("request_id={ws_id}");
-    let mut found = None;
-    for _ in 0..50 {
-        found = served
-            .log
-            .lock()
-            .unwrap()
-            .iter()
-            .find(|l| l.contains(&wanted) && l.contains("websocket closed") && l.contains("4401"))
-            .cloned();
-        if found.is_some() {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    let found =
+        served.wait_for_log(|l| l.contains(&wanted) && l.contains("websocket closed") && l.contains("4401")).await;
     assert!(found.is_some(), "no websocket log line with {wanted}: {:?}", served.log.lock().unwrap());
 }
