@@ -51,7 +51,7 @@ const SPLIT_BELOW: usize = 8;
 /// Fewer items (or prechecked items) than this are checked one by one: the torsion sketches cost about as
 /// much as 30 strict verifications whatever the batch size, and batching saves a little over
 /// half a verification per item (`examples/batch_costs.rs`).
-pub const BATCH_FROM: usize = 64;
+const BATCH_FROM: usize = 64;
 
 /// One signature to check: key, message, signature.
 pub type Item<'a> = (&'a VerifyingKey, &'a [u8], &'a Signature);

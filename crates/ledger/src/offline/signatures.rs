@@ -9,11 +9,6 @@
 //! batches are cheaper per note, while a lone upload is checked at once. Threads, not tokio's
 //! blocking pool, so that many concurrent uploads queue here instead of crowding the cores.
 //!
-//! An upload of at most [`INLINE_NOTES_MAX`] notes skips the queue while it holds fewer notes
-//! than make a batch: it is checked on the async worker that received it, which is cheaper than
-//! the two thread hand-overs (the verifier would check it alone anyway). Its cost is bounded like
-//! the rest of its request's work, by the async workers (one per core) and the request limits.
-//!
 //! The queue is bounded: at most [`QUEUE_NOTES_PER_THREAD`] notes per verifier thread wait or are
 //! being checked at once (about two seconds of work on a 2-core machine, docs/PERFORMANCE.md,
 //! "Settlement"); an upload beyond that is refused at once with [`OfflineError::Busy`] (503
@@ -27,7 +22,6 @@ use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use offpay_protocol::PaymentNote;
-use offpay_protocol::batch::BATCH_FROM;
 use offpay_protocol::note::verify_device_signatures;
 use tokio::sync::oneshot;
 
@@ -73,30 +67,10 @@ impl QueueBudget {
     }
 }
 
-impl QueueBudget {
-    /// Notes waiting for or under a check now.
-    fn waiting(&self) -> usize {
-        self.pending.load(Ordering::Acquire)
-    }
-}
-
 impl Drop for Place {
     fn drop(&mut self) {
         self.budget.pending.fetch_sub(self.notes, Ordering::AcqRel);
     }
-}
-
-/// Most notes an upload may carry to be checked on the caller's thread: a few `verify_strict`
-/// calls (about 30 µs each here), short enough for an async worker. Handing a one-note upload to a
-/// verifier thread and back cost more CPU than the check itself (two thread wake-ups:
-/// docs/PERFORMANCE.md, "Single-note uploads checked where they arrive").
-pub const INLINE_NOTES_MAX: usize = 4;
-
-/// Whether an upload of `notes` is checked where it arrives, with `waiting` notes in the queue.
-/// Only while no batch is forming: with [`BATCH_FROM`] or more notes waiting, small uploads join
-/// the queue and are checked in the verifiers' batch, at about half the cost per note.
-fn checked_inline(notes: usize, waiting: usize) -> bool {
-    notes <= INLINE_NOTES_MAX && waiting < BATCH_FROM
 }
 
 fn threads() -> usize {
@@ -134,14 +108,7 @@ fn queue() -> Result<&'static Sender<Job>, OfflineError> {
 }
 
 /// Checks every note's device signature; returns the notes with outcome `i` for note `i`.
-///
-/// A small upload is checked on the caller's thread while fewer notes wait than make a batch
-/// ([`INLINE_NOTES_MAX`]); everything else goes through the verifiers' queue.
 pub async fn check(notes: Vec<PaymentNote>) -> Result<(Vec<PaymentNote>, Vec<bool>), OfflineError> {
-    if checked_inline(notes.len(), budget().waiting()) {
-        let ok = verify_device_signatures(&notes, rand::random());
-        return Ok((notes, ok));
-    }
     let place = budget().take(notes.len()).ok_or(OfflineError::Busy)?;
     let (reply, answer) = oneshot::channel();
     queue()?
@@ -189,7 +156,7 @@ mod tests {
     use offpay_protocol::purse::{PurseState, prepare_next};
     use offpay_protocol::testkit::{Fixture, NOW};
 
-    use super::{BATCH_FROM, INLINE_NOTES_MAX, QueueBudget, check, checked_inline};
+    use super::{QueueBudget, check};
 
     fn budget(limit: usize) -> &'static QueueBudget {
         Box::leak(Box::new(QueueBudget { pending: AtomicUsize::new(0), limit }))
@@ -208,21 +175,12 @@ mod tests {
         assert_eq!(b.pending.load(std::sync::atomic::Ordering::Acquire), 0);
     }
 
-    #[test]
-    fn only_small_uploads_skip_the_queue_and_only_while_no_batch_is_forming() {
-        assert!(checked_inline(1, 0));
-        assert!(checked_inline(INLINE_NOTES_MAX, BATCH_FROM - 1));
-        assert!(!checked_inline(INLINE_NOTES_MAX + 1, 0), "a larger upload goes to the verifiers");
-        assert!(!checked_inline(1, BATCH_FROM), "with a batch forming, a small upload joins it");
-    }
-
-    /// Both ways of checking answer `verify_strict` note by note: uploads small enough to be
-    /// checked where they arrive and a large one that goes through the queue as a batch, each
-    /// with one note whose signature is broken.
+    /// The verifiers answer `verify_strict` note by note, for uploads checked one signature at a
+    /// time and for one large enough to be checked as a batch, each with one broken signature.
     #[tokio::test]
-    async fn every_way_of_checking_answers_verify_strict_note_by_note() {
+    async fn the_verifiers_answer_verify_strict_note_by_note() {
         let fx = Fixture::new();
-        for size in [1, 2, INLINE_NOTES_MAX, INLINE_NOTES_MAX + 1, BATCH_FROM + 36] {
+        for size in [1, 2, 5, 100] {
             let mut state = PurseState::new(&fx.certificate);
             let mut notes: Vec<PaymentNote> = (0..size)
                 .map(|i| {
