@@ -7,6 +7,8 @@
 //! `OFFPAY_BENCH_ONLY=sqlite` or `=postgres` to run one backend. SQLite runs on a
 //! temporary file (WAL, synchronous=FULL); PostgreSQL on a fresh database from
 //! `offpay_ledger::testing` (skipped when unreachable). Ends with `verify` on each store.
+//! `OFFPAY_BENCH_SLICES=N` also prints the rate of each of N equal slices of the run, in order,
+//! to see whether the rate changes as the tables grow.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Arc;
@@ -60,10 +62,14 @@ async fn run(
     }
     let accounts = Arc::new(accounts);
     let next = Arc::new(AtomicU64::new(0));
+    let done = Arc::new(AtomicU64::new(0));
+    let slices: u64 = std::env::var("OFFPAY_BENCH_SLICES").ok().and_then(|s| s.parse().ok()).unwrap_or(1).max(1);
     let started = Instant::now();
+    let slice_times = tokio::spawn(slice_times(Arc::clone(&done), transfers, slices, started));
     let mut handles = Vec::new();
     for _ in 0..tasks {
-        let (store, accounts, next) = (Arc::clone(&store), Arc::clone(&accounts), Arc::clone(&next));
+        let (store, accounts, next, done) =
+            (Arc::clone(&store), Arc::clone(&accounts), Arc::clone(&next), Arc::clone(&done));
         handles.push(tokio::spawn(async move {
             loop {
                 let n = next.fetch_add(1, Ordering::Relaxed);
@@ -82,6 +88,7 @@ async fn run(
                     memo: None,
                 };
                 store.transfer(&request, NOW).await.unwrap();
+                done.fetch_add(1, Ordering::Relaxed);
             }
         }));
     }
@@ -94,6 +101,13 @@ async fn run(
         "{name}: {transfers} transfers from {tasks} tasks among {users} users in {:.2} s = {rate:.0} transfers/s",
         elapsed.as_secs_f64()
     );
+    let ends = slice_times.await?;
+    if slices > 1 {
+        let per_slice = transfers / slices;
+        let rates: Vec<String> =
+            ends.windows(2).map(|w| format!("{:.0}", per_slice as f64 / (w[1] - w[0]).max(1e-9))).collect();
+        println!("{name}: transfers/s in each of {slices} slices of {per_slice}, in order: {}", rates.join(" "));
+    }
     let started = Instant::now();
     let report = store.verify().await?;
     println!(
@@ -104,4 +118,20 @@ async fn run(
         if report.problems.is_empty() { "clean".to_string() } else { format!("{:?}", report.problems) }
     );
     Ok(())
+}
+
+/// Seconds since `started` at which the count of finished transfers passed each slice's end
+/// (the first value 0.0), polled every millisecond.
+async fn slice_times(done: Arc<AtomicU64>, transfers: u64, slices: u64, started: Instant) -> Vec<f64> {
+    let per_slice = (transfers / slices).max(1);
+    let mut ends = vec![0.0];
+    while (ends.len() as u64) <= slices {
+        let target = per_slice * ends.len() as u64;
+        if done.load(Ordering::Relaxed) >= target.min(transfers) {
+            ends.push(started.elapsed().as_secs_f64());
+        } else {
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+    }
+    ends
 }
