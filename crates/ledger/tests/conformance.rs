@@ -869,6 +869,61 @@ async fn concurrent_transfers(fx: Fx) {
 
 // --- one test per backend and case ----------------------------------------------------------
 
+/// A transfer that waits for its sender's account while another transaction freezes the sender
+/// (as a fraud upload does: it locks the payer's account, then freezes the payer) is refused once
+/// that transaction commits: the frozen flag is read after the account lock, not from the row
+/// the lock statement joined before it waited. PostgreSQL only: SQLite's one writer runs the
+/// two one after the other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_freeze_committed_while_a_transfer_waits_for_the_account_refuses_it() {
+    let Some(fx) = Fx::new(Kind::Postgres).await else { return };
+    let alice = fx.user("alice", 0).await;
+    fx.fund("alice", 1000).await;
+    let bob = fx.user("bob", 0).await;
+    let url = fx.url.clone().expect("a PostgreSQL store has a URL");
+    let (freezer, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
+    let driver = tokio::spawn(conn);
+    freezer.batch_execute("BEGIN").await.unwrap();
+    freezer.execute("SELECT 1 FROM accounts WHERE id = $1 FOR UPDATE", &[&alice.account_id]).await.unwrap();
+    freezer.execute("UPDATE users SET frozen = true WHERE id = $1", &[&alice.id]).await.unwrap();
+
+    let store = Arc::clone(&fx.store);
+    let request = TransferRequest {
+        from: alice.id,
+        to: bob.handle.clone(),
+        amount: amount(100),
+        idempotency_key: key("while-frozen"),
+        memo: None,
+    };
+    let transfer = tokio::spawn(async move { store.transfer(&request, NOW).await });
+    // Wait until the transfer is queued behind the freezer's lock on the account row.
+    let mut waited = 0;
+    loop {
+        let row = freezer
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
+                &[],
+            )
+            .await
+            .unwrap();
+        if row.get::<_, i64>(0) > 0 {
+            break;
+        }
+        waited += 1;
+        assert!(waited < 1000, "the transfer never waited for the account lock");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    freezer.batch_execute("COMMIT").await.unwrap();
+    drop(freezer);
+    let _ = driver.await;
+
+    let outcome = transfer.await.unwrap();
+    assert!(matches!(outcome, Err(LedgerError::AccountFrozen)), "{outcome:?}");
+    assert_eq!(fx.balance(&alice).await, 1000);
+    assert_eq!(fx.balance(&bob).await, 0);
+    fx.verify_clean(1000).await;
+}
+
 on_both_backends!([
     users_and_handles,
     sessions_expire,

@@ -3,7 +3,9 @@
 //! 1. `BEGIN`; claim the idempotency key (`INSERT ... ON CONFLICT DO NOTHING`, which waits for a
 //!    concurrent transaction holding the same key); lock the account rows with
 //!    `SELECT ... ORDER BY id FOR UPDATE` (fixed order: no deadlocks); take the entry id from
-//!    `journal_id_seq` (after the locks, so per account ids follow commit order).
+//!    `journal_id_seq` (after the locks, so per account ids follow commit order) and, for a
+//!    transfer, read the sender's frozen flag again (the lock statement's join read it before it
+//!    waited for the lock).
 //! 2. One statement writes the entry, postings, balances, chain heads, idempotency result and
 //!    events; `COMMIT`. Then the events' notices go to the notifier (`notify.rs`, which explains
 //!    why NOTIFY is not sent inside this transaction).
@@ -39,7 +41,14 @@ const LOCK_DEPOSIT: &str = "SELECT u.id, u.handle, u.frozen, a.id, a.kind, a.bal
      WHERE a.id = 1 OR u.handle = $1
      ORDER BY a.id FOR UPDATE OF a";
 
-const NEXT_ENTRY: &str = "SELECT nextval('journal_id_seq')";
+const NEXT_ENTRY: &str = "SELECT nextval('journal_id_seq'), false";
+
+/// The entry id, and whether the sender is frozen now. Run after the lock statement, so it sees a
+/// freeze committed by whoever held the sender's account before (a fraud upload locks the payer's
+/// account, then freezes the payer): the lock statement waits for the account row and reads it
+/// again, but keeps the `users` row it joined as it was when it started.
+const NEXT_ENTRY_AND_FROZEN: &str =
+    "SELECT nextval('journal_id_seq'), COALESCE((SELECT frozen FROM users WHERE id = $1), false)";
 
 const WRITE_PLAN: &str = "WITH j AS (
         INSERT INTO journal (id, kind, amount, memo, from_user, to_user, created_at_ms, hash)
@@ -235,20 +244,25 @@ impl Ran {
     }
 }
 
+/// A statement and its parameters.
+type Sql<'a> = (&'a str, &'a [&'a (dyn tokio_postgres::types::ToSql + Sync)]);
+
 /// Runs step 1 and hands its outcome to `decide`, then finishes the transaction accordingly.
+/// `lock` locks the accounts; `next` runs after it and selects the entry id and a flag that
+/// `decide` gets with them (the sender frozen, read after the locks).
 async fn run(
     pool: &Pool,
     notifier: &Notifier,
     Claim { scope, key, fingerprint, now_ms }: Claim<'_>,
-    lock_sql: &str,
-    lock_params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
-    decide: impl FnOnce(Vec<LockedRow>, EntryId) -> Result<Plan, LedgerError>,
+    (lock_sql, lock_params): Sql<'_>,
+    (next_sql, next_params): Sql<'_>,
+    decide: impl FnOnce(Vec<LockedRow>, EntryId, bool) -> Result<Plan, LedgerError>,
 ) -> Result<Ran, LedgerError> {
     let client = pool.get().await?;
     let (claim, lock, next) = futures_util::try_join!(
         client.prepare_cached(CLAIM),
         client.prepare_cached(lock_sql),
-        client.prepare_cached(NEXT_ENTRY)
+        client.prepare_cached(next_sql)
     )?;
     let fingerprint_bytes = &fingerprint[..];
     let key_text = key.as_str();
@@ -258,7 +272,7 @@ async fn run(
         client.batch_execute("BEGIN"),
         client.execute(&claim, &claim_params),
         client.query(&lock, lock_params),
-        client.query_one(&next, &[]),
+        client.query_one(&next, next_params),
     );
     let step = (|| {
         begun?;
@@ -266,8 +280,10 @@ async fn run(
             return Ok(Step::Replay);
         }
         let rows = locked?.iter().map(locked_row).collect::<Result<Vec<_>, _>>()?;
-        let entry_id: EntryId = next_id?.try_get(0)?;
-        Ok(Step::Write(Box::new(decide(rows, entry_id)?)))
+        let next = next_id?;
+        let entry_id: EntryId = next.try_get(0)?;
+        let flag: bool = next.try_get(1)?;
+        Ok(Step::Write(Box::new(decide(rows, entry_id, flag)?)))
     })();
     match step {
         Err(e) => {
@@ -304,7 +320,9 @@ pub async fn transfer(
     let to = request.to.as_str();
     let claim = Claim { scope: &scope, key: &request.idempotency_key, fingerprint: &fingerprint, now_ms };
     let mut sender_account = None;
-    let ran = run(pool, notifier, claim, LOCK_TRANSFER, &[&request.from, &to], |rows, entry_id| {
+    let lock: Sql<'_> = (LOCK_TRANSFER, &[&request.from, &to]);
+    let next: Sql<'_> = (NEXT_ENTRY_AND_FROZEN, &[&request.from]);
+    let ran = run(pool, notifier, claim, lock, next, |rows, entry_id, sender_frozen| {
         let sender = rows.iter().find(|r| r.user.as_ref().is_some_and(|u| u.0 == request.from));
         let receiver = rows.iter().find(|r| r.user.as_ref().is_some_and(|u| u.1 == to));
         let (Some(sender), Some(receiver)) = (sender, receiver) else {
@@ -313,7 +331,7 @@ pub async fn transfer(
         if sender.account.account_id == receiver.account.account_id {
             return Err(LedgerError::SameAccount);
         }
-        if sender.user.as_ref().is_some_and(|u| u.2) {
+        if sender_frozen || sender.user.as_ref().is_some_and(|u| u.2) {
             return Err(LedgerError::AccountFrozen);
         }
         sender_account = Some(sender.account.account_id);
@@ -342,7 +360,7 @@ pub async fn deposit(
     let fingerprint = deposit_fingerprint(to, amount);
     let handle = to.as_str();
     let claim = Claim { scope: OPERATOR_SCOPE, key, fingerprint: &fingerprint, now_ms };
-    run(pool, notifier, claim, LOCK_DEPOSIT, &[&handle], |rows, entry_id| {
+    run(pool, notifier, claim, (LOCK_DEPOSIT, &[&handle]), (NEXT_ENTRY, &[]), |rows, entry_id, _| {
         let funding = rows
             .iter()
             .find(|r| r.account.kind == AccountKind::Funding)
