@@ -611,6 +611,93 @@ async fn two_servers_race_honest_uploads() {
     fx.verify_clean(2 * P).await;
 }
 
+/// A lock on a purse's row, held on a connection of its own (as a slow transaction would).
+struct PurseHold {
+    holder: tokio_postgres::Client,
+    driver: tokio::task::JoinHandle<Result<(), tokio_postgres::Error>>,
+}
+
+impl PurseHold {
+    async fn take(fx: &Fx, cert: &offpay_protocol::PurseCertificate) -> PurseHold {
+        let url = fx.url.clone().expect("a PostgreSQL store has a URL");
+        let (holder, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
+        let driver = tokio::spawn(conn);
+        holder.batch_execute("BEGIN").await.unwrap();
+        let id = cert.fields().purse_id.as_bytes().to_vec();
+        let locked = holder.execute("SELECT 1 FROM purses WHERE id = $1 FOR UPDATE", &[&id]).await.unwrap();
+        assert_eq!(locked, 1, "the purse's row");
+        PurseHold { holder, driver }
+    }
+
+    /// Lets go once `waiting` transactions of the database wait for a lock (so that they race).
+    async fn release_when_waiting(self, waiting: i64) {
+        let mut polls = 0;
+        loop {
+            let row = self
+                .holder
+                .query_one(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
+                    &[],
+                )
+                .await
+                .unwrap();
+            if row.get::<_, i64>(0) >= waiting {
+                break;
+            }
+            polls += 1;
+            assert!(polls < 1000, "fewer than {waiting} transactions ever waited for the purse");
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        self.holder.batch_execute("COMMIT").await.unwrap();
+        drop(self.holder);
+        let _ = self.driver.await;
+    }
+}
+
+/// Two servers on one PostgreSQL: the payee uploads the notes of a purse on one while the payer
+/// closes it on the other, both released at once from behind a lock on the purse's row, four
+/// times over. Whichever goes first, the payee is paid every note once (from the
+/// reserve, or from what the close held back), the payer gets back exactly the rest, and the
+/// books balance.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_servers_race_a_close_against_the_upload_of_its_notes() {
+    let Some(fx) = Fx::new(Kind::Postgres).await else { return };
+    let other = fx.second_server().await;
+    const ROUNDS: u64 = 4;
+    let bob = fx.user("bob", 0).await;
+    let mut spent_in_all = 0;
+    for round in 0..ROUNDS {
+        // A payer per round: a user holds at most two purses.
+        let alice = fx.user(&format!("alice{round}"), P).await;
+        let device = signing_key(&format!("alice{round}-phone"));
+        let cert = fx.load(&alice, &device, P, 3 * DAY, &format!("purse-close-race-{round}")).await;
+        let mut chain = Chain::new(&cert, &device);
+        let notes: Vec<PaymentNote> =
+            (0..3).map(|i| chain.pay(&bob, 1_000 * (round + i + 1), &format!("r{round}-n{i}"))).collect();
+        let spent = chain.spent;
+        let close = chain.close();
+        let key = key(&format!("close-race-{round}"));
+        let hold = PurseHold::take(&fx, &cert).await;
+        let (uploaded, closed, ()) = tokio::join!(
+            fx.store.offline().settle_notes(bob.id, notes.clone(), NOW),
+            other.offline().close_purse(alice.id, &close, &key, NOW),
+            hold.release_when_waiting(2),
+        );
+        let (uploaded, closed) = (uploaded.unwrap(), closed.unwrap());
+        assert_eq!(paid(&uploaded), spent, "round {round}: {uploaded:?}");
+        let (spent_i, left_i) = (spent as i64, (P - spent) as i64);
+        assert_eq!(closed.returned, left_i, "round {round}: {closed:?}");
+        assert!(!closed.fraud);
+        let purse = fx.purse(&cert).await;
+        assert_eq!((purse.settled, purse.returned, purse.held()), (spent_i, left_i, 0), "round {round}");
+        assert_eq!(fx.balance(&alice).await, P - spent, "round {round}");
+        spent_in_all += spent;
+    }
+    assert_eq!(fx.balance(&bob).await, spent_in_all);
+    assert_eq!(operator_loss(&fx).await, 0);
+    fx.verify_clean(ROUNDS * P).await;
+}
+
 /// Two servers on one PostgreSQL: 500 forks of note 1 to one accomplice, uploaded as 10 uploads
 /// of 50 split between the two servers at once: the account is still paid once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
