@@ -698,6 +698,47 @@ async fn two_servers_race_a_close_against_the_upload_of_its_notes() {
     fx.verify_clean(ROUNDS * P).await;
 }
 
+/// Two servers on one PostgreSQL: money reaches the payer of a forked purse with held notes, and
+/// the background release of held notes on one server races an accomplice's upload to the same
+/// purse on the other (each of which pays held notes from that money), both released at once
+/// from behind a lock on the purse's row. The money is paid out once: the payees get exactly
+/// what reached the payer, and the books balance.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_servers_race_the_release_of_held_notes_against_an_upload() {
+    let Some(fx) = Fx::new(Kind::Postgres).await else { return };
+    let other = fx.second_server().await;
+    let mallory = fx.user("mallory", P).await;
+    let device = signing_key("mallory-phone");
+    let cert = fx.load(&mallory, &device, P, 3 * DAY, "purse-release-race").await;
+    let mules = mules(&fx, 5).await;
+    let chains: Vec<Vec<PaymentNote>> =
+        mules.iter().enumerate().map(|(i, m)| full_chain(&cert, &device, m, &format!("rr{i}"))).collect();
+    // mule00 from the reserve, mule01 from the allowance, mule02 and mule03 held.
+    for (mule, chain) in mules.iter().zip(&chains).take(4) {
+        fx.settle(mule, chain, NOW).await;
+    }
+    assert_eq!(fx.purse(&cert).await.notes_held, 2 * P as i64);
+    let later = 2 * C + C / 2;
+    fx.deposit(&mallory, later, "mallory-later").await;
+    let before: u64 = balances(&fx, &mules).await.iter().sum();
+
+    let hold = PurseHold::take(&fx, &cert).await;
+    let (released, uploaded, ()) = tokio::join!(
+        fx.store.offline().release_held(NOW),
+        other.offline().settle_notes(mules[4].id, chains[4].clone(), NOW),
+        hold.release_when_waiting(2),
+    );
+    let (released, uploaded) = (released.unwrap(), uploaded.unwrap());
+    let after: u64 = balances(&fx, &mules).await.iter().sum();
+    assert_eq!(after - before, later, "released {released:?}, uploaded {uploaded:?}");
+    assert_eq!(fx.balance(&mallory).await, 0);
+    let purse = fx.purse(&cert).await;
+    assert_eq!(purse.recovered, later as i64);
+    assert_eq!(purse.notes_held, 3 * P as i64 - later as i64);
+    assert_eq!(operator_loss(&fx).await, ALLOWANCE);
+    fx.verify_clean(P + later).await;
+}
+
 /// Two servers on one PostgreSQL: 500 forks of note 1 to one accomplice, uploaded as 10 uploads
 /// of 50 split between the two servers at once: the account is still paid once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
