@@ -13,6 +13,7 @@ use tokio::sync::broadcast;
 
 #[macro_use]
 mod support;
+use support::row_hold::RowHold;
 use support::{Fx, Kind};
 
 const NOW: i64 = 1_764_000_000_000;
@@ -880,12 +881,10 @@ async fn a_freeze_committed_while_a_transfer_waits_for_the_account_refuses_it() 
     let alice = fx.user("alice", 0).await;
     fx.fund("alice", 1000).await;
     let bob = fx.user("bob", 0).await;
-    let url = fx.url.clone().expect("a PostgreSQL store has a URL");
-    let (freezer, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
-    let driver = tokio::spawn(conn);
-    freezer.batch_execute("BEGIN").await.unwrap();
-    freezer.execute("SELECT 1 FROM accounts WHERE id = $1 FOR UPDATE", &[&alice.account_id]).await.unwrap();
-    freezer.execute("UPDATE users SET frozen = true WHERE id = $1", &[&alice.id]).await.unwrap();
+    // As a fraud upload does: lock the payer's account, then freeze the payer.
+    let freezer = RowHold::begin(&fx).await;
+    freezer.client.execute("SELECT 1 FROM accounts WHERE id = $1 FOR UPDATE", &[&alice.account_id]).await.unwrap();
+    freezer.client.execute("UPDATE users SET frozen = true WHERE id = $1", &[&alice.id]).await.unwrap();
 
     let store = Arc::clone(&fx.store);
     let request = TransferRequest {
@@ -896,26 +895,8 @@ async fn a_freeze_committed_while_a_transfer_waits_for_the_account_refuses_it() 
         memo: None,
     };
     let transfer = tokio::spawn(async move { store.transfer(&request, NOW).await });
-    // Wait until the transfer is queued behind the freezer's lock on the account row.
-    let mut waited = 0;
-    loop {
-        let row = freezer
-            .query_one(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
-                &[],
-            )
-            .await
-            .unwrap();
-        if row.get::<_, i64>(0) > 0 {
-            break;
-        }
-        waited += 1;
-        assert!(waited < 1000, "the transfer never waited for the account lock");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    freezer.batch_execute("COMMIT").await.unwrap();
-    drop(freezer);
-    let _ = driver.await;
+    // The transfer queues behind the freezer's lock on the account row; then the freeze commits.
+    freezer.commit_when_waiting(1).await;
 
     let outcome = transfer.await.unwrap();
     assert!(matches!(outcome, Err(LedgerError::AccountFrozen)), "{outcome:?}");

@@ -15,6 +15,7 @@ use offpay_ledger::offline::*;
 use offpay_ledger::*;
 use offpay_protocol::testkit::signing_key;
 use offpay_protocol::{Nonce, PaymentNote};
+use support::row_hold::RowHold;
 use support::*;
 
 /// Purse amount `P` (2,000.00) and per-payment cap `C` (200.00) of these cases.
@@ -611,49 +612,6 @@ async fn two_servers_race_honest_uploads() {
     fx.verify_clean(2 * P).await;
 }
 
-/// A lock on a purse's row, held on a connection of its own (as a slow transaction would).
-struct PurseHold {
-    holder: tokio_postgres::Client,
-    driver: tokio::task::JoinHandle<Result<(), tokio_postgres::Error>>,
-}
-
-impl PurseHold {
-    async fn take(fx: &Fx, cert: &offpay_protocol::PurseCertificate) -> PurseHold {
-        let url = fx.url.clone().expect("a PostgreSQL store has a URL");
-        let (holder, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
-        let driver = tokio::spawn(conn);
-        holder.batch_execute("BEGIN").await.unwrap();
-        let id = cert.fields().purse_id.as_bytes().to_vec();
-        let locked = holder.execute("SELECT 1 FROM purses WHERE id = $1 FOR UPDATE", &[&id]).await.unwrap();
-        assert_eq!(locked, 1, "the purse's row");
-        PurseHold { holder, driver }
-    }
-
-    /// Lets go once `waiting` transactions of the database wait for a lock (so that they race).
-    async fn release_when_waiting(self, waiting: i64) {
-        let mut polls = 0;
-        loop {
-            let row = self
-                .holder
-                .query_one(
-                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
-                    &[],
-                )
-                .await
-                .unwrap();
-            if row.get::<_, i64>(0) >= waiting {
-                break;
-            }
-            polls += 1;
-            assert!(polls < 1000, "fewer than {waiting} transactions ever waited for the purse");
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-        }
-        self.holder.batch_execute("COMMIT").await.unwrap();
-        drop(self.holder);
-        let _ = self.driver.await;
-    }
-}
-
 /// Two servers on one PostgreSQL: the payee uploads the notes of a purse on one while the payer
 /// closes it on the other, both released at once from behind a lock on the purse's row, four
 /// times over. Whichever goes first, the payee is paid every note once (from the
@@ -677,11 +635,11 @@ async fn two_servers_race_a_close_against_the_upload_of_its_notes() {
         let spent = chain.spent;
         let close = chain.close();
         let key = key(&format!("close-race-{round}"));
-        let hold = PurseHold::take(&fx, &cert).await;
+        let hold = RowHold::purse(&fx, &cert).await;
         let (uploaded, closed, ()) = tokio::join!(
             fx.store.offline().settle_notes(bob.id, notes.clone(), NOW),
             other.offline().close_purse(alice.id, &close, &key, NOW),
-            hold.release_when_waiting(2),
+            hold.commit_when_waiting(2),
         );
         let (uploaded, closed) = (uploaded.unwrap(), closed.unwrap());
         assert_eq!(paid(&uploaded), spent, "round {round}: {uploaded:?}");
@@ -722,11 +680,11 @@ async fn two_servers_race_the_release_of_held_notes_against_an_upload() {
     fx.deposit(&mallory, later, "mallory-later").await;
     let before: u64 = balances(&fx, &mules).await.iter().sum();
 
-    let hold = PurseHold::take(&fx, &cert).await;
+    let hold = RowHold::purse(&fx, &cert).await;
     let (released, uploaded, ()) = tokio::join!(
         fx.store.offline().release_held(NOW),
         other.offline().settle_notes(mules[4].id, chains[4].clone(), NOW),
-        hold.release_when_waiting(2),
+        hold.commit_when_waiting(2),
     );
     let (released, uploaded) = (released.unwrap(), uploaded.unwrap());
     let after: u64 = balances(&fx, &mules).await.iter().sum();

@@ -2,8 +2,11 @@
 //! `offline_attacks.rs`): a fresh store on SQLite or PostgreSQL (skipped with a notice when
 //! PostgreSQL is unreachable, unless `CI=true`), raw access to its database, users with
 //! deposits, purse loads, a payer's chain that signs notes as a device (or as a cheater with its
-//! own key), and the money checks run after every case.
+//! own key), the money checks run after every case, and row locks held on PostgreSQL so that
+//! concurrent requests race (`row_hold.rs`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, dead_code)]
+
+pub mod row_hold;
 
 use std::sync::Arc;
 
