@@ -122,6 +122,9 @@ pub struct BatchFailure {
 }
 
 /// The handle async code uses to queue write commands.
+/// The writer connection's page cache: 8 MiB (a negative `cache_size` counts KiB).
+const WRITER_CACHE_SIZE: i64 = -8_192;
+
 #[derive(Clone)]
 pub struct Writer {
     queue: mpsc::Sender<Box<dyn Job>>,
@@ -133,10 +136,13 @@ impl Writer {
         // Savepoints write a statement journal for every page they touch; keep it in memory
         // rather than in a temporary file (measured: a quarter of the writer's time).
         conn.pragma_update(None, "temp_store", "MEMORY")?;
-        // A 64 MiB page cache (the default is 2 MiB): a settlement batch touches thousands of
+        // An 8 MiB page cache (the default is 2 MiB): a settlement batch touches thousands of
         // pages, and with the small cache SQLite spilled dirty pages mid-transaction and read
         // them back (measured with perf: most of the writer's time in a 100,000-note bench).
-        conn.pragma_update(None, "cache_size", -65_536)?;
+        // Not more: SQLite scans its whole page cache at each commit after a page split, so a
+        // 64 MiB cache made long runs of transfers about 5% slower with settlement no faster
+        // (docs/PERFORMANCE.md, "Why the transfer rate falls as a run goes on").
+        conn.pragma_update(None, "cache_size", WRITER_CACHE_SIZE)?;
         // Every write command's statements stay prepared (rusqlite's default keeps 16, fewer
         // than the commands use, and a miss re-parses the SQL).
         // (`schema::configure` already gave the connection the query planner stability
