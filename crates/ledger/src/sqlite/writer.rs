@@ -121,10 +121,10 @@ pub struct BatchFailure {
     error: Arc<rusqlite::Error>,
 }
 
-/// The handle async code uses to queue write commands.
 /// The writer connection's page cache: 8 MiB (a negative `cache_size` counts KiB).
 const WRITER_CACHE_SIZE: i64 = -8_192;
 
+/// The handle async code uses to queue write commands.
 #[derive(Clone)]
 pub struct Writer {
     queue: mpsc::Sender<Box<dyn Job>>,
