@@ -64,15 +64,7 @@ fn raw_verify_strict(bencher: Bencher) {
 /// for the cost per note, to compare with `raw_verify_strict`.
 #[divan::bench]
 fn verify_device_signatures_500(bencher: Bencher) {
-    let fx = Fixture::new();
-    let mut state = PurseState::new(&fx.certificate);
-    let mut notes = Vec::new();
-    for i in 0..500 {
-        let request = fx.request(100, &format!("bench-{i}"));
-        let (next, note) = prepare_next(&fx.certificate, &state, &fx.payer_device, &request, NOW).unwrap();
-        state = next;
-        notes.push(note);
-    }
+    let (_, notes) = Fixture::new().chain(&[100; 500]);
     bencher.bench(|| {
         let ok = note::verify_device_signatures(black_box(&notes), [7; 32]);
         assert!(ok.iter().all(|v| *v));

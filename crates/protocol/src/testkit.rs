@@ -15,6 +15,8 @@ use crate::certificate::{CertificateFields, PurseCertificate};
 use crate::crypto::sha256;
 use crate::ids::{AccountNumber, CurrencyCode, Nonce, PurseId, UnixTime};
 use crate::keys::{IssuerKey, IssuerKeys, Revocations};
+use crate::note::PaymentNote;
+use crate::purse::{PurseState, prepare_next};
 use crate::request::{PaymentRequest, RequestFields};
 use crate::shop_card::{CardFields, ShopCard, ShopName};
 use crate::{Amount, Handle};
@@ -129,6 +131,24 @@ impl Fixture {
             Ok(r) => r,
             Err(e) => panic!("fixture request: {e}"),
         }
+    }
+
+    /// The fixture payer's first notes, one per amount, each for its own request by the fixture
+    /// payee (nonce labels `r0`, `r1`, ...), and the purse state after the last.
+    pub fn chain(&self, amounts: &[u64]) -> (PurseState, Vec<PaymentNote>) {
+        let mut state = PurseState::new(&self.certificate);
+        let mut notes = Vec::with_capacity(amounts.len());
+        for (i, minor) in amounts.iter().enumerate() {
+            let request = self.request(*minor, &format!("r{i}"));
+            match prepare_next(&self.certificate, &state, &self.payer_device, &request, self.now) {
+                Ok((next, note)) => {
+                    state = next;
+                    notes.push(note);
+                }
+                Err(e) => panic!("fixture chain: {e}"),
+            }
+        }
+        (state, notes)
     }
 
     /// The payee's record of `request`, unpaid.

@@ -5,22 +5,10 @@
 use offpay_protocol::testkit::{Fixture, NOW, signing_key};
 use offpay_protocol::*;
 
-fn chain(fx: &Fixture, amounts: &[u64]) -> (PurseState, Vec<PaymentNote>) {
-    let mut state = PurseState::new(&fx.certificate);
-    let mut notes = Vec::new();
-    for (i, minor) in amounts.iter().enumerate() {
-        let request = fx.request(*minor, &format!("r{i}"));
-        let (next, note) = prepare_next(&fx.certificate, &state, &fx.payer_device, &request, NOW).unwrap();
-        state = next;
-        notes.push(note);
-    }
-    (state, notes)
-}
-
 #[test]
 fn honest_chain_in_any_order_with_duplicates() {
     let fx = Fixture::new();
-    let (state, notes) = chain(&fx, &[1_000, 2_000, 3_000]);
+    let (state, notes) = fx.chain(&[1_000, 2_000, 3_000]);
     let uploads = vec![notes[2].clone(), notes[0].clone(), notes[2].clone(), notes[1].clone(), notes[0].clone()];
     let close = state.close(&fx.certificate, &fx.payer_device, NOW + 10).unwrap();
     let s = settle_purse(&fx.certificate, &uploads, Some(&close)).unwrap();
@@ -33,7 +21,7 @@ fn honest_chain_in_any_order_with_duplicates() {
 #[test]
 fn fork_at_one_sequence_is_proven_and_both_notes_are_paid() {
     let fx = Fixture::new();
-    let (_, honest) = chain(&fx, &[1_000, 2_000]);
+    let (_, honest) = fx.chain(&[1_000, 2_000]);
     // A clone of the device pays someone else with its own note 2.
     let request = fx.request(5_000, "elsewhere");
     let after_one = PurseState {
@@ -60,7 +48,7 @@ fn fork_at_one_sequence_is_proven_and_both_notes_are_paid() {
 #[test]
 fn broken_chain_and_close_violations_are_proven() {
     let fx = Fixture::new();
-    let (state, notes) = chain(&fx, &[1_000, 2_000]);
+    let (state, notes) = fx.chain(&[1_000, 2_000]);
     let mut fields = *notes[1].fields();
     fields.prev_hash = Hash256::from_bytes([3; 32]);
     let relinked = PaymentNote::sign(fx.certificate.clone(), fields, &fx.payer_device).unwrap();
@@ -82,7 +70,7 @@ fn broken_chain_and_close_violations_are_proven() {
 #[test]
 fn refuses_notes_no_payee_should_have_accepted() {
     let fx = Fixture::new();
-    let (_, notes) = chain(&fx, &[1_000]);
+    let (_, notes) = fx.chain(&[1_000]);
     let thief = PaymentNote::sign(fx.certificate.clone(), *notes[0].fields(), &signing_key("thief")).unwrap();
     let other_cert = fx.certificate_with(&fx.issuer, |f| f.purse_id = PurseId::from_bytes([5; 16]));
     let other = PaymentNote::sign(other_cert, *notes[0].fields(), &fx.payer_device).unwrap();
@@ -110,9 +98,9 @@ fn refuses_notes_no_payee_should_have_accepted() {
 fn payments_beyond_the_reserve_are_reported_uncovered() {
     let fx = Fixture::new();
     // Two full forks of the purse: 10 notes of 20,000 each.
-    let (_, a) = chain(&fx, &[20_000; 10]);
+    let (_, a) = fx.chain(&[20_000; 10]);
     let fx_b = Fixture { payee: AccountNumber(4004), ..fx.clone() };
-    let (_, b) = chain(&fx_b, &[20_000; 10]);
+    let (_, b) = fx_b.chain(&[20_000; 10]);
     let all: Vec<_> = a.iter().chain(b.iter()).cloned().collect();
     let s = settle_purse(&fx.certificate, &all, None).unwrap();
     assert_eq!(s.payable.len(), 20);

@@ -153,8 +153,7 @@ mod tests {
     use std::sync::atomic::AtomicUsize;
 
     use offpay_protocol::PaymentNote;
-    use offpay_protocol::purse::{PurseState, prepare_next};
-    use offpay_protocol::testkit::{Fixture, NOW};
+    use offpay_protocol::testkit::Fixture;
 
     use super::{QueueBudget, check};
 
@@ -181,16 +180,7 @@ mod tests {
     async fn the_verifiers_answer_verify_strict_note_by_note() {
         let fx = Fixture::new();
         for size in [1, 2, 5, 100] {
-            let mut state = PurseState::new(&fx.certificate);
-            let mut notes: Vec<PaymentNote> = (0..size)
-                .map(|i| {
-                    let request = fx.request(100, &format!("nonce-{i}"));
-                    let (next, note) =
-                        prepare_next(&fx.certificate, &state, &fx.payer_device, &request, NOW).expect("a note");
-                    state = next;
-                    note
-                })
-                .collect();
+            let (_, mut notes) = fx.chain(&vec![100; size]);
             let bad = size / 2;
             // A byte of the signature's R (the last 64 bytes of a note are its signature).
             let mut bytes = notes[bad].encode();
