@@ -64,8 +64,9 @@ async fn run(
     let next = Arc::new(AtomicU64::new(0));
     let done = Arc::new(AtomicU64::new(0));
     let slices: u64 = std::env::var("OFFPAY_BENCH_SLICES").ok().and_then(|s| s.parse().ok()).unwrap_or(1).max(1);
+    let per_slice = (transfers / slices).max(1);
     let started = Instant::now();
-    let slice_times = tokio::spawn(slice_times(Arc::clone(&done), transfers, slices, started));
+    let slice_times = tokio::spawn(slice_times(Arc::clone(&done), transfers, per_slice, slices, started));
     let mut handles = Vec::new();
     for _ in 0..tasks {
         let (store, accounts, next, done) =
@@ -103,7 +104,6 @@ async fn run(
     );
     let ends = slice_times.await?;
     if slices > 1 {
-        let per_slice = transfers / slices;
         let rates: Vec<String> =
             ends.windows(2).map(|w| format!("{:.0}", per_slice as f64 / (w[1] - w[0]).max(1e-9))).collect();
         println!("{name}: transfers/s in each of {slices} slices of {per_slice}, in order: {}", rates.join(" "));
@@ -122,8 +122,7 @@ async fn run(
 
 /// Seconds since `started` at which the count of finished transfers passed each slice's end
 /// (the first value 0.0), polled every millisecond.
-async fn slice_times(done: Arc<AtomicU64>, transfers: u64, slices: u64, started: Instant) -> Vec<f64> {
-    let per_slice = (transfers / slices).max(1);
+async fn slice_times(done: Arc<AtomicU64>, transfers: u64, per_slice: u64, slices: u64, started: Instant) -> Vec<f64> {
     let mut ends = vec![0.0];
     while (ends.len() as u64) <= slices {
         let target = per_slice * ends.len() as u64;
