@@ -49,6 +49,20 @@ ledger_id!(
     EntryId
 );
 
+// The API's entry id is another type (the SQL impls above cannot be written for a type of
+// another crate); these are the one conversion between the two.
+impl From<EntryId> for offpay_api::EntryId {
+    fn from(id: EntryId) -> Self {
+        offpay_api::EntryId(id.0)
+    }
+}
+
+impl From<offpay_api::EntryId> for EntryId {
+    fn from(id: offpay_api::EntryId) -> Self {
+        EntryId(id.0)
+    }
+}
+
 impl UserId {
     /// The user an offline certificate or note names by its account number (`None` beyond
     /// `i64`: no such user).

@@ -3,7 +3,7 @@
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
-use offpay_api::{EntryId, EntryKind, ErrorBody, HistoryItem, HistoryPage, HistoryQuery};
+use offpay_api::{EntryKind, ErrorBody, HistoryItem, HistoryPage, HistoryQuery};
 
 use crate::auth::AuthUser;
 use crate::error::ApiError;
@@ -32,17 +32,16 @@ pub async fn list(
     if !(1..=offpay_ledger::HISTORY_MAX).contains(&limit) {
         return Err(ApiError::InvalidRequest(format!("limit must be 1 to {}", offpay_ledger::HISTORY_MAX)));
     }
-    let items =
-        state.store.history(auth.user.id, query.before.map(|before| offpay_ledger::EntryId(before.0)), limit).await?;
+    let items = state.store.history(auth.user.id, query.before.map(Into::into), limit).await?;
     let full = u32::try_from(items.len()).is_ok_and(|n| n >= limit);
-    let next_before = if full { items.last().map(|item| EntryId(item.entry_id.0)) } else { None };
+    let next_before = if full { items.last().map(|item| item.entry_id.into()) } else { None };
     Ok(Json(HistoryPage { items: items.into_iter().map(history_item).collect(), next_before }))
 }
 
 /// A ledger history line as the API shows it.
 fn history_item(item: offpay_ledger::HistoryItem) -> HistoryItem {
     HistoryItem {
-        entry_id: EntryId(item.entry_id.0),
+        entry_id: item.entry_id.into(),
         kind: entry_kind(item.kind),
         delta: item.delta,
         counterparty: item.counterparty.map(|h| h.as_str().to_string()),

@@ -108,7 +108,7 @@ fn posted_answer(posted: offpay_ledger::Posted) -> Result<Posted, ApiError> {
         other => return Err(ApiError::internal(format!("a transfer posted a {} entry", other.as_str()))),
     };
     Ok(Posted {
-        entry_id: offpay_api::EntryId(posted.entry_id.0),
+        entry_id: posted.entry_id.into(),
         kind,
         from: posted.from.map(|h| h.as_str().to_string()),
         to: posted.to.as_str().to_string(),
