@@ -1,6 +1,6 @@
 //! The HTTP client for the server's API (docs/API.md, docs/API-OFFLINE.md): timeouts, the
 //! API's error body mapped to a typed [`ApiError`] (stable code + human message), and bounded
-//! retries with back-off. Every request, online or offline, goes through `Client::send`.
+//! retries with back-off (backon). Every request, online or offline, goes through `Client::send`.
 //!
 //! Retries: a request that never left this machine (connection refused, DNS) is retried for
 //! every endpoint; timeouts and 502/503/504 are retried only for idempotent requests (reads,
@@ -15,9 +15,9 @@
 use std::fmt;
 use std::time::Duration;
 
+use backon::{ExponentialBuilder, Retryable};
 use serde::de::DeserializeOwned;
 
-use crate::backoff::Backoff;
 use crate::wire;
 
 mod error;
@@ -122,6 +122,48 @@ enum Retry {
     UnsentOnly,
     /// Also retry timeouts and 502/503/504: sending it twice has the effect of sending it once.
     Idempotent,
+}
+
+/// Why one attempt did not succeed.
+enum Failed {
+    /// The server (or a proxy) answered with an error status.
+    Answer(reqwest::Response),
+    /// No answer: not connected, timed out, or cut off.
+    Transport(reqwest::Error),
+}
+
+impl Failed {
+    /// A request that never left this machine is sent again for every endpoint; timeouts and
+    /// 502/503/504 only when sending it twice has the effect of sending it once.
+    fn may_retry(&self, retry: Retry) -> bool {
+        match self {
+            Failed::Answer(response) => retry == Retry::Idempotent && matches!(response.status().as_u16(), 502..=504),
+            Failed::Transport(error) => error.is_connect() || (retry == Retry::Idempotent && error.is_timeout()),
+        }
+    }
+
+    /// Whether the attempt may have reached the server (so its outcome is unknown).
+    fn may_have_arrived(&self) -> bool {
+        match self {
+            Failed::Answer(_) => true,
+            Failed::Transport(error) => !error.is_connect(),
+        }
+    }
+}
+
+/// The delays between attempts, here and for the live-event reconnects (`crate::events`):
+/// ceilings `base, 2*base, 4*base, …` capped at `max`, each delay drawn from the upper half of
+/// its ceiling, so that many clients that lost the server at once do not come back in step
+/// (backon adds a random jitter of up to the current delay, so its delays start at half the
+/// ceiling). Unlimited; the caller sets the number of attempts.
+pub(crate) fn retry_delays(base: Duration, max: Duration) -> ExponentialBuilder {
+    let max = max.max(base);
+    ExponentialBuilder::new()
+        .with_min_delay(base / 2)
+        .with_max_delay(max / 2)
+        .with_factor(2.0)
+        .with_jitter()
+        .without_max_times()
 }
 
 /// The API client of one server.
@@ -265,42 +307,36 @@ impl Client {
         self.send(retry, build).await.map(drop)
     }
 
-    /// Sends with bounded retries; returns a successful response or the typed error.
+    /// Sends with bounded retries (backon's [`Retryable`], delays from [`retry_delays`]);
+    /// returns a successful response or the typed error.
     async fn send(
         &self,
         retry: Retry,
         build: impl Fn() -> reqwest::RequestBuilder,
     ) -> Result<reqwest::Response, ClientError> {
         let Patience { request_timeout, max_attempts, retry_base, retry_max } = self.patience;
-        let mut backoff = Backoff::new(retry_base, retry_max);
+        let attempt = || async {
+            match build().timeout(request_timeout).send().await {
+                Ok(response) if response.status().is_success() => Ok(response),
+                Ok(response) => Err(Failed::Answer(response)),
+                Err(error) => Err(Failed::Transport(error)),
+            }
+        };
         // Set once an attempt may have reached the server without an answer we could read.
         let mut unknown_attempt = false;
-        loop {
-            let last_attempt = backoff.attempts() + 1 >= max_attempts;
-            match build().timeout(request_timeout).send().await {
-                Ok(response) if response.status().is_success() => return Ok(response),
-                Ok(response) => {
-                    let status = response.status().as_u16();
-                    let retryable = retry == Retry::Idempotent && matches!(status, 502..=504);
-                    if !retryable || last_attempt {
-                        return Err(match self.api_error(response).await {
-                            ClientError::Api(e) => {
-                                ClientError::Api(ApiError { after_unknown_attempt: unknown_attempt, ..e })
-                            }
-                            other => other,
-                        });
-                    }
-                    unknown_attempt = true;
-                }
-                Err(error) => {
-                    let retryable = error.is_connect() || (retry == Retry::Idempotent && error.is_timeout());
-                    if !retryable || last_attempt {
-                        return Err(self.unreachable(&error));
-                    }
-                    unknown_attempt |= !error.is_connect();
-                }
-            }
-            tokio::time::sleep(backoff.next_delay()).await;
+        let outcome = attempt
+            .retry(retry_delays(retry_base, retry_max).with_max_times(max_attempts.saturating_sub(1) as usize))
+            .sleep(tokio::time::sleep)
+            .when(|failed| failed.may_retry(retry))
+            .notify(|failed, _| unknown_attempt |= failed.may_have_arrived())
+            .await;
+        match outcome {
+            Ok(response) => Ok(response),
+            Err(Failed::Answer(response)) => Err(match self.api_error(response).await {
+                ClientError::Api(e) => ClientError::Api(ApiError { after_unknown_attempt: unknown_attempt, ..e }),
+                other => other,
+            }),
+            Err(Failed::Transport(error)) => Err(self.unreachable(&error)),
         }
     }
 
@@ -356,6 +392,26 @@ pub(crate) fn innermost(error: &(dyn std::error::Error + 'static)) -> String {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn retry_delays_double_to_the_ceiling_within_its_upper_half() {
+        use backon::BackoffBuilder;
+        let base = Duration::from_millis(100);
+        let max = Duration::from_secs(1);
+        let ceilings = [100u64, 200, 400, 800, 1000, 1000, 1000, 1000, 1000, 1000];
+        for _ in 0..20 {
+            let delays: Vec<Duration> = retry_delays(base, max).with_max_times(ceilings.len()).build().collect();
+            assert_eq!(delays.len(), ceilings.len());
+            for (delay, ceiling) in delays.iter().zip(ceilings) {
+                let ceiling = Duration::from_millis(ceiling);
+                assert!(*delay <= ceiling && *delay >= ceiling / 2, "{delay:?} vs {ceiling:?}");
+            }
+        }
+        // The delays are jittered: twenty runs do not all draw the same first delay.
+        let firsts: std::collections::HashSet<Duration> =
+            (0..20).filter_map(|_| retry_delays(base, max).build().next()).collect();
+        assert!(firsts.len() > 1, "{firsts:?}");
+    }
 
     #[test]
     fn server_urls_are_checked_and_normalised() {

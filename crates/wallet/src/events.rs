@@ -17,8 +17,9 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::{self, Message};
 
-use crate::backoff::Backoff;
-use crate::client::{ServerUrl, innermost};
+use backon::BackoffBuilder;
+
+use crate::client::{ServerUrl, innermost, retry_delays};
 
 /// Events larger than this are refused (they are a few hundred bytes).
 const MAX_EVENT_BYTES: usize = 64 * 1024;
@@ -120,16 +121,26 @@ pub async fn watch(
 ) -> Result<(), WatchError> {
     let auth = HeaderValue::from_str(&format!("Bearer {token}"))
         .map_err(|_| WatchError::Setup("the session token is not a valid header value".into()))?;
-    let mut backoff = Backoff::new(options.backoff_base, options.backoff_max);
+    let delays = retry_delays(options.backoff_base, options.backoff_max);
+    let mut backoff = delays.build();
     loop {
-        let ended =
-            connect_and_read(server, &auth, &mut after, options, &mut backoff, &mut on_event, &mut on_status).await;
+        let mut connected = false;
+        let mut status = |status: &WatchStatus| {
+            connected |= matches!(status, WatchStatus::Connected { .. });
+            on_status(status);
+        };
+        let ended = connect_and_read(server, &auth, &mut after, options, &mut on_event, &mut status).await;
         let reason = match ended {
             ConnectionEnd::SessionEnded => return Err(WatchError::SessionEnded),
             ConnectionEnd::Handler(reason) => return Err(WatchError::Handler(reason)),
             ConnectionEnd::Lost(reason) => reason,
         };
-        let retry_in = backoff.next_delay();
+        if connected {
+            // Back to the first delay after a connection that worked.
+            backoff = delays.build();
+        }
+        // Never ends: the delays are built without a limit on their number.
+        let retry_in = backoff.next().unwrap_or(options.backoff_max);
         on_status(&WatchStatus::Disconnected { reason, retry_in });
         tokio::time::sleep(retry_in).await;
     }
@@ -140,7 +151,6 @@ async fn connect_and_read(
     auth: &HeaderValue,
     after: &mut u64,
     options: &WatchOptions,
-    backoff: &mut Backoff,
     on_event: &mut impl FnMut(&Event) -> Result<(), String>,
     on_status: &mut impl FnMut(&WatchStatus),
 ) -> ConnectionEnd {
@@ -162,7 +172,6 @@ async fn connect_and_read(
         Ok(Err(e)) => return ConnectionEnd::Lost(innermost(&e)),
         Ok(Ok((stream, _response))) => stream,
     };
-    backoff.reset();
     on_status(&WatchStatus::Connected { after: *after });
     loop {
         let message = match tokio::time::timeout(options.idle_timeout, stream.next()).await {

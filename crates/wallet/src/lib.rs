@@ -8,18 +8,16 @@
 //! - [`wallet`] — the front door: every operation (register, login, logout, balance, send,
 //!   pending sends and their retry, history, watch; purse load/close/status, request, pay,
 //!   accept, sync in `wallet/offline.rs`) over the store and the client. Start reading here.
-//! - [`store`] — the one SQLite file `<home>/wallet.sqlite3` and its one migration history:
+//! - [`store`] — the one SQLite file `<home>/wallet.sqlite3` (opened private, WAL, retried while
+//!   another process closes it) and its one migration history:
 //!   settings and the outbox of sends (one row per payment, with its idempotency key and
 //!   outcome); an old home's `offline.sqlite3` is moved in on first open.
 //! - [`client`] — the HTTP API client, online and offline endpoints (typed API errors,
-//!   timeouts, bounded retries).
+//!   timeouts, bounded retries with backon's jittered back-off).
 //! - [`events`] — the WebSocket live-event client (resume by sequence number, reconnect).
 //! - [`offline`] — offline payments: device key, purses, request/pay/accept with no server,
 //!   purse load/close and sync (the offline tables of the same file).
 //! - [`wire`] — the API's JSON shapes.
-//! - `sqlite_file` — opening the SQLite file (private, WAL, retried while another process
-//!   closes it).
-//! - [`backoff`] — exponential back-off with jitter.
 //! - [`error`] — [`WalletError`].
 //!
 //! ## Invariants
@@ -29,12 +27,10 @@
 //!   key, or `sync`) sends a key again.
 //! - Amounts are [`offpay_protocol::Amount`] (minor units) everywhere below the CLI.
 
-pub mod backoff;
 pub mod client;
 pub mod error;
 pub mod events;
 pub mod offline;
-mod sqlite_file;
 pub mod store;
 pub mod wallet;
 pub mod wire;

@@ -98,6 +98,19 @@ impl Readers {
     }
 }
 
+/// A session from a row whose columns from `first` on are `user_id, created_at_ms, last_seen_ms,
+/// idle_timeout_ms, expires_at_ms`.
+pub fn session_from_row(r: &rusqlite::Row<'_>, token_hash: &[u8; 32], first: usize) -> rusqlite::Result<Session> {
+    Ok(Session {
+        token_hash: *token_hash,
+        user_id: r.get(first)?,
+        created_at_ms: r.get(first + 1)?,
+        last_seen_ms: r.get(first + 2)?,
+        idle_timeout_ms: r.get(first + 3)?,
+        expires_at_ms: r.get(first + 4)?,
+    })
+}
+
 fn user_from_row(r: &Row<'_>) -> rusqlite::Result<(UserId, String, String, AccountId, bool, i64)> {
     Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
 }
@@ -122,7 +135,7 @@ pub fn session_user(conn: &Connection, token_hash: &[u8; 32]) -> Result<Option<(
         FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = ?1";
     let found = conn
         .prepare_cached(SQL)?
-        .query_row([&token_hash[..]], |r| Ok((super::writes::session_from_row(r, token_hash, 6)?, user_from_row(r)?)))
+        .query_row([&token_hash[..]], |r| Ok((session_from_row(r, token_hash, 6)?, user_from_row(r)?)))
         .optional()?;
     found.map(|(session, user)| Ok((session, to_user(user)?))).transpose()
 }

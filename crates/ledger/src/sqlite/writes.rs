@@ -8,7 +8,7 @@
 use offpay_protocol::{Amount, Handle};
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::reads::posted_by_entry;
+use super::reads::{posted_by_entry, session_from_row};
 use super::schema::FUNDING_ACCOUNT;
 use crate::error::LedgerError;
 use crate::model::*;
@@ -82,19 +82,6 @@ pub fn session(conn: &Connection, token_hash: &[u8; 32]) -> Result<Option<Sessio
         .query_row([&token_hash[..]], |r| session_from_row(r, token_hash, 0))
         .optional()?;
     Ok(row)
-}
-
-/// A session from a row whose columns from `first` on are `user_id, created_at_ms, last_seen_ms,
-/// idle_timeout_ms, expires_at_ms`.
-pub fn session_from_row(r: &rusqlite::Row<'_>, token_hash: &[u8; 32], first: usize) -> rusqlite::Result<Session> {
-    Ok(Session {
-        token_hash: *token_hash,
-        user_id: r.get(first)?,
-        created_at_ms: r.get(first + 1)?,
-        last_seen_ms: r.get(first + 2)?,
-        idle_timeout_ms: r.get(first + 3)?,
-        expires_at_ms: r.get(first + 4)?,
-    })
 }
 
 pub fn touch_session(

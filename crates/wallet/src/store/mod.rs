@@ -12,6 +12,15 @@
 //! session token and the device's private key); SQLite gives its `-wal`/`-shm` files the
 //! database file's permissions.
 //!
+//! Several `offpay wallet` processes may run on one home at once (a script starting two
+//! commands together). When the last connection to a WAL database closes, SQLite checkpoints
+//! and removes the WAL file under an exclusive lock; a process that opens the file at that
+//! moment can be answered `SQLITE_BUSY` by the journal-mode pragma without its busy handler
+//! being consulted (two `offpay wallet pay` processes started together failed so in about one
+//! run in three; `crates/cli/tests/offline_pay_once.rs` starts them). So the configuration
+//! steps of an open are retried, with a short sleep, on busy or locked answers until the busy
+//! timeout has passed; any other error is returned at once.
+//!
 //! Layout: `migrations.rs` (the one schema history), `legacy_offline.rs` (moving an old home's
 //! `offline.sqlite3` in), [`settings`] (typed key/value settings), [`outbox`] (every send, its
 //! key and its outcome).
@@ -22,11 +31,9 @@ pub mod outbox;
 pub mod settings;
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use rusqlite::Connection;
-
-use crate::sqlite_file::{OpenFailure, open_private};
+use rusqlite::{Connection, ErrorCode};
 
 pub use legacy_offline::LEGACY_OFFLINE_FILE_NAME;
 pub use outbox::{KeyedSend, OutboxEntry, OutboxState, PendingSend, SendTerms};
@@ -57,26 +64,65 @@ pub enum StoreError {
 /// How long an open waits for another process holding the file's write lock.
 const BUSY: Duration = Duration::from_secs(10);
 
-/// Opens the one SQLite file of `home` (creating the home `0700` and the file `0600` if
-/// missing), brings its schema to the latest version, and moves an old home's
-/// `offline.sqlite3` in (`legacy_offline.rs`). Both [`Store`] and
-/// [`crate::offline::OfflineStore`] open their connection here.
-pub(crate) fn open_connection(home: &Path) -> Result<(Connection, PathBuf), StoreError> {
-    let (mut conn, path) = open_private(home, DB_FILE_NAME, BUSY).map_err(StoreError::from)?;
-    conn.pragma_update(None, "foreign_keys", "ON").map_err(|source| StoreError::Open { path: path.clone(), source })?;
-    migrations::run(&mut conn)?;
-    legacy_offline::import(&mut conn, home, BUSY)?;
+/// Opens `home/file_name` (creating both privately if missing) and configures the connection.
+pub(crate) fn open_private(home: &Path, file_name: &str, busy: Duration) -> Result<(Connection, PathBuf), StoreError> {
+    create_private_dir(home)?;
+    let path = home.join(file_name);
+    create_private_file(&path)?;
+    let open_err = |source| StoreError::Open { path: path.clone(), source };
+    let conn = Connection::open(&path).map_err(open_err)?;
+    conn.busy_timeout(busy).map_err(open_err)?;
+    let deadline = Instant::now() + busy;
+    retry_while_busy(deadline, || conn.pragma_update(None, "journal_mode", "WAL")).map_err(open_err)?;
+    retry_while_busy(deadline, || conn.pragma_update(None, "synchronous", "FULL")).map_err(open_err)?;
     Ok((conn, path))
 }
 
-impl From<OpenFailure> for StoreError {
-    fn from(failure: OpenFailure) -> StoreError {
-        match failure {
-            OpenFailure::CreateHome { path, source } => StoreError::CreateHome { path, source },
-            OpenFailure::Permissions { path, source } => StoreError::Permissions { path, source },
-            OpenFailure::Open { path, source } => StoreError::Open { path, source },
+/// Runs `step` until it succeeds, fails with something other than busy/locked, or the deadline
+/// passes (then the last busy error is returned).
+fn retry_while_busy<T>(deadline: Instant, mut step: impl FnMut() -> rusqlite::Result<T>) -> rusqlite::Result<T> {
+    loop {
+        match step() {
+            Err(e) if is_busy(&e) && Instant::now() < deadline => std::thread::sleep(Duration::from_millis(5)),
+            other => return other,
         }
     }
+}
+
+fn is_busy(e: &rusqlite::Error) -> bool {
+    matches!(e.sqlite_error_code(), Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked))
+}
+
+#[cfg(unix)]
+fn create_private_dir(dir: &Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::DirBuilderExt;
+    if dir.is_dir() {
+        return Ok(());
+    }
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|source| StoreError::CreateHome { path: dir.to_path_buf(), source })
+}
+
+#[cfg(not(unix))]
+fn create_private_dir(dir: &Path) -> Result<(), StoreError> {
+    std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateHome { path: dir.to_path_buf(), source })
+}
+
+/// Creates the file with mode 0600 if missing, and tightens it to 0600 if it exists.
+#[cfg(unix)]
+fn create_private_file(path: &Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let perm_err = |source| StoreError::Permissions { path: path.to_path_buf(), source };
+    std::fs::OpenOptions::new().create(true).append(true).mode(0o600).open(path).map_err(perm_err)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(perm_err)
+}
+
+#[cfg(not(unix))]
+fn create_private_file(_path: &Path) -> Result<(), StoreError> {
+    Ok(())
 }
 
 /// The open wallet store. Not `Sync`: one per task/thread.
@@ -90,7 +136,11 @@ impl Store {
     /// does not exist, and the database file with mode 0600. Runs pending migrations and moves
     /// an old home's `offline.sqlite3` in.
     pub fn open(home: &Path) -> Result<Store, StoreError> {
-        let (conn, path) = open_connection(home)?;
+        let (mut conn, path) = open_private(home, DB_FILE_NAME, BUSY)?;
+        conn.pragma_update(None, "foreign_keys", "ON")
+            .map_err(|source| StoreError::Open { path: path.clone(), source })?;
+        migrations::run(&mut conn)?;
+        legacy_offline::import(&mut conn, home, BUSY)?;
         Ok(Store { conn, path })
     }
 
