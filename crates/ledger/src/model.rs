@@ -1,5 +1,7 @@
-//! Records the ledger stores and returns. Times are milliseconds since the Unix epoch, passed in
-//! by the caller (the ledger reads no clock, so tests control time).
+//! Records the ledger stores and returns, and the checked reading of stored values back into
+//! them (`amount_of`, `account_kind`, ...: a stored value that does not fit is a storage error,
+//! never a panic). Times are milliseconds since the Unix epoch, passed in by the caller (the
+//! ledger reads no clock, so tests control time).
 
 use crate::error::LedgerError;
 use offpay_protocol::{Amount, Handle, Hash256};
@@ -269,6 +271,54 @@ pub struct VerifyReport {
     /// Sum over user wallets (and reserve, fraud loss) which must equal minus the funding balance.
     pub money_in_system: i64,
     pub problems: Vec<String>,
+}
+
+/// A stored (non-negative) minor-unit count as an [`Amount`].
+pub fn amount_of(minor: i64) -> Result<Amount, LedgerError> {
+    u64::try_from(minor)
+        .ok()
+        .and_then(Amount::from_minor)
+        .ok_or_else(|| LedgerError::Storage(format!("stored amount {minor} is out of range").into()))
+}
+
+pub fn entry_kind(text: &str) -> Result<EntryKind, LedgerError> {
+    match text {
+        "deposit" => Ok(EntryKind::Deposit),
+        "transfer" => Ok(EntryKind::Transfer),
+        "purse_load" => Ok(EntryKind::PurseLoad),
+        "purse_return" => Ok(EntryKind::PurseReturn),
+        "offline_settle" => Ok(EntryKind::OfflineSettle),
+        other => Err(LedgerError::Storage(format!("unknown journal entry kind {other:?}").into())),
+    }
+}
+
+pub fn account_kind(text: &str) -> Result<AccountKind, LedgerError> {
+    match text {
+        "wallet" => Ok(AccountKind::Wallet),
+        "funding" => Ok(AccountKind::Funding),
+        "reserve" => Ok(AccountKind::Reserve),
+        "fraud_loss" => Ok(AccountKind::FraudLoss),
+        other => Err(LedgerError::Storage(format!("unknown account kind {other:?}").into())),
+    }
+}
+
+pub fn handle_of(text: &str) -> Result<Handle, LedgerError> {
+    Handle::parse(text).map_err(|e| LedgerError::storage(format!("stored handle {text:?} is invalid"), e))
+}
+
+/// A stored shop card nonce prefix (4 bytes) read back.
+pub fn card_prefix(bytes: &[u8]) -> Result<[u8; 4], LedgerError> {
+    bytes
+        .try_into()
+        .map_err(|_| LedgerError::Storage(format!("stored receipt card has {} bytes, not 4", bytes.len()).into()))
+}
+
+/// A stored note hash (32 bytes) read back.
+pub fn note_hash(bytes: &[u8]) -> Result<Hash256, LedgerError> {
+    let bytes: [u8; 32] = bytes
+        .try_into()
+        .map_err(|_| LedgerError::Storage(format!("stored note hash has {} bytes, not 32", bytes.len()).into()))?;
+    Ok(Hash256::from_bytes(bytes))
 }
 
 #[cfg(test)]

@@ -3,11 +3,13 @@
 //! write. Both backends call these, so the rules (no negative wallet, checked arithmetic,
 //! postings summing to zero, hash chain, event payloads) live in one place.
 
-use offpay_protocol::{Amount, Handle, Hash256};
+use offpay_protocol::{Amount, Handle};
 
 use crate::chain::{EntryFields, PostingFields, entry_hash, request_fingerprint};
 use crate::error::LedgerError;
-use crate::model::{AccountId, AccountKind, EntryId, EntryKind, Posted, TimestampMs, TransferRequest, UserId};
+use crate::model::{
+    AccountId, AccountKind, EntryId, EntryKind, Posted, TimestampMs, TransferRequest, UserId, amount_of,
+};
 
 /// Longest memo accepted, in characters.
 pub const MEMO_MAX_CHARS: usize = 140;
@@ -249,54 +251,6 @@ pub fn plan_deposit(
         events,
         posted,
     })
-}
-
-/// A stored (non-negative) minor-unit count as an [`Amount`].
-pub fn amount_of(minor: i64) -> Result<Amount, LedgerError> {
-    u64::try_from(minor)
-        .ok()
-        .and_then(Amount::from_minor)
-        .ok_or_else(|| LedgerError::Storage(format!("stored amount {minor} is out of range").into()))
-}
-
-pub fn entry_kind(text: &str) -> Result<EntryKind, LedgerError> {
-    match text {
-        "deposit" => Ok(EntryKind::Deposit),
-        "transfer" => Ok(EntryKind::Transfer),
-        "purse_load" => Ok(EntryKind::PurseLoad),
-        "purse_return" => Ok(EntryKind::PurseReturn),
-        "offline_settle" => Ok(EntryKind::OfflineSettle),
-        other => Err(LedgerError::Storage(format!("unknown journal entry kind {other:?}").into())),
-    }
-}
-
-pub fn account_kind(text: &str) -> Result<AccountKind, LedgerError> {
-    match text {
-        "wallet" => Ok(AccountKind::Wallet),
-        "funding" => Ok(AccountKind::Funding),
-        "reserve" => Ok(AccountKind::Reserve),
-        "fraud_loss" => Ok(AccountKind::FraudLoss),
-        other => Err(LedgerError::Storage(format!("unknown account kind {other:?}").into())),
-    }
-}
-
-pub fn handle_of(text: &str) -> Result<Handle, LedgerError> {
-    Handle::parse(text).map_err(|e| LedgerError::storage(format!("stored handle {text:?} is invalid"), e))
-}
-
-/// A stored shop card nonce prefix (4 bytes) read back.
-pub fn card_prefix(bytes: &[u8]) -> Result<[u8; 4], LedgerError> {
-    bytes
-        .try_into()
-        .map_err(|_| LedgerError::Storage(format!("stored receipt card has {} bytes, not 4", bytes.len()).into()))
-}
-
-/// A stored note hash (32 bytes) read back.
-pub fn note_hash(bytes: &[u8]) -> Result<Hash256, LedgerError> {
-    let bytes: [u8; 32] = bytes
-        .try_into()
-        .map_err(|_| LedgerError::Storage(format!("stored note hash has {} bytes, not 32", bytes.len()).into()))?;
-    Ok(Hash256::from_bytes(bytes))
 }
 
 #[cfg(test)]

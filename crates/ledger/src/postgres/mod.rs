@@ -393,7 +393,7 @@ impl Store for PostgresStore {
                 .await?;
         }
         let row = client.query_opt("SELECT card FROM receipt_cards WHERE entry_id = $1", &[&entry_id]).await?;
-        row.map(|r| crate::plan::card_prefix(r.try_get(0)?)).transpose()
+        row.map(|r| crate::model::card_prefix(r.try_get(0)?)).transpose()
     }
 
     async fn history(

@@ -91,7 +91,7 @@ fn locked_row(row: &Row) -> Result<LockedRow, LedgerError> {
     let kind: String = row.try_get(4)?;
     let account = LockedAccount {
         account_id: row.try_get(3)?,
-        kind: plan::account_kind(&kind)?,
+        kind: crate::model::account_kind(&kind)?,
         balance: row.try_get(5)?,
         head: row.try_get(6)?,
     };
@@ -100,7 +100,7 @@ fn locked_row(row: &Row) -> Result<LockedRow, LedgerError> {
 
 fn party(row: &LockedRow) -> Result<Party, LedgerError> {
     let (user_id, handle, _) = row.user.as_ref().ok_or(LedgerError::UnknownUser)?;
-    Ok(Party { user_id: *user_id, handle: plan::handle_of(handle)?, account: row.account.clone() })
+    Ok(Party { user_id: *user_id, handle: crate::model::handle_of(handle)?, account: row.account.clone() })
 }
 
 /// What step 1 decided.
@@ -212,10 +212,10 @@ pub async fn posted_by_entry(client: &Object, entry_id: EntryId) -> Result<Poste
     let to: String = row.try_get(4)?;
     Ok(Posted {
         entry_id,
-        kind: plan::entry_kind(&kind)?,
-        from: from.as_deref().map(plan::handle_of).transpose()?,
-        to: plan::handle_of(&to)?,
-        amount: plan::amount_of(row.try_get(1)?)?,
+        kind: crate::model::entry_kind(&kind)?,
+        from: from.as_deref().map(crate::model::handle_of).transpose()?,
+        to: crate::model::handle_of(&to)?,
+        amount: crate::model::amount_of(row.try_get(1)?)?,
         created_at_ms: row.try_get(2)?,
         replayed: false,
     })
@@ -342,7 +342,7 @@ pub async fn transfer(
         Ran::Written(plan) => {
             let balance =
                 sender_account.and_then(|account| plan.balance_after(account)).ok_or(LedgerError::UnknownUser)?;
-            Ok((plan.posted, plan::amount_of(balance)?))
+            Ok((plan.posted, crate::model::amount_of(balance)?))
         }
         Ran::Replayed(posted) => Ok((posted, super::reads::balance(pool, request.from).await?)),
     }

@@ -21,6 +21,7 @@ use super::cached;
 use super::notify::Notifier;
 use crate::error::LedgerError;
 use crate::model::{AccountId, EntryId, EventNotice, IdempotencyKey, TimestampMs, UserId};
+use crate::model::{account_kind, amount_of, handle_of, note_hash};
 use crate::offline::audit::{self, NoteAudit, PurseTotals};
 use crate::offline::certificates;
 use crate::offline::held::{self, HeldNote};
@@ -35,7 +36,7 @@ use crate::offline::{
     LoadedPurse, NOTES_MAX, NoteResult, OfflineError, OfflineStore, Purse, PurseState, RELEASE_MAX, ReleaseOutcome,
     RevocationList, UserRef,
 };
-use crate::plan::{LockedAccount, account_kind, amount_of, handle_of, note_hash};
+use crate::plan::LockedAccount;
 
 /// Migration 2: offline payments.
 pub const MIGRATION: &str = r#"

@@ -12,7 +12,7 @@ use tokio_postgres::types::ToSql;
 use crate::chain::{EntryFields, PostingFields};
 use crate::error::LedgerError;
 use crate::model::*;
-use crate::plan::{amount_of, entry_kind, handle_of, note_hash};
+use crate::model::{amount_of, entry_kind, handle_of, note_hash};
 use crate::verify::{StoredAccount, Verifier};
 
 /// A user by `column` (`id` or `handle`).

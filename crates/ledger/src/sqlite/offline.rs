@@ -14,6 +14,7 @@ use super::SqliteStore;
 use super::writer::WriteCtx;
 use crate::error::LedgerError;
 use crate::model::{AccountId, EntryId, EventNotice, IdempotencyKey, TimestampMs, UserId};
+use crate::model::{account_kind, amount_of, handle_of, note_hash};
 use crate::offline::audit::{self, NoteAudit, PurseTotals};
 use crate::offline::certificates;
 use crate::offline::held::{self, HeldNote};
@@ -28,7 +29,7 @@ use crate::offline::{
     LoadedPurse, NOTES_MAX, NoteResult, OfflineError, OfflineStore, Purse, PurseState, RELEASE_MAX, ReleaseOutcome,
     RevocationList, UserRef,
 };
-use crate::plan::{LockedAccount, account_kind, amount_of, handle_of, note_hash};
+use crate::plan::LockedAccount;
 
 /// Migration 2: offline payments.
 pub const MIGRATION: &str = r#"

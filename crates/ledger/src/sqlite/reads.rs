@@ -12,7 +12,7 @@ use super::schema::configure;
 use crate::chain::{EntryFields, PostingFields};
 use crate::error::LedgerError;
 use crate::model::*;
-use crate::plan::{amount_of, card_prefix, entry_kind, handle_of, note_hash};
+use crate::model::{amount_of, card_prefix, entry_kind, handle_of, note_hash};
 use crate::verify::{StoredAccount, Verifier};
 
 /// Read connections open at once. Reads beyond this wait for a connection instead of opening

@@ -212,7 +212,7 @@ fn locked_account(conn: &Connection, account_id: AccountId) -> Result<LockedAcco
     let (kind, balance, head): (String, i64, Vec<u8>) = conn
         .prepare_cached("SELECT kind, balance, head FROM accounts WHERE id = ?1")?
         .query_row([account_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-    Ok(LockedAccount { account_id, kind: plan::account_kind(&kind)?, balance, head })
+    Ok(LockedAccount { account_id, kind: crate::model::account_kind(&kind)?, balance, head })
 }
 
 /// A user with their account row and frozen flag, found by id or by handle in one query.
@@ -244,8 +244,8 @@ fn party(conn: &Connection, by: PartyKey<'_>) -> Result<Option<(Party, bool)>, L
     };
     let party = Party {
         user_id,
-        handle: plan::handle_of(&handle)?,
-        account: LockedAccount { account_id, kind: plan::account_kind(&kind)?, balance, head },
+        handle: crate::model::handle_of(&handle)?,
+        account: LockedAccount { account_id, kind: crate::model::account_kind(&kind)?, balance, head },
     };
     Ok(Some((party, frozen)))
 }
@@ -341,5 +341,5 @@ pub fn transfer(
     let plan = plan_transfer(next_entry_id(conn)?, &sender, &receiver, minor, request.memo.as_deref(), now_ms)?;
     write_plan(conn, &plan, &scope, &request.idempotency_key, &fingerprint, notices)?;
     let balance = plan.balance_after(sender.account.account_id).ok_or(LedgerError::UnknownUser)?;
-    Ok((plan.posted, plan::amount_of(balance)?))
+    Ok((plan.posted, crate::model::amount_of(balance)?))
 }
