@@ -336,7 +336,15 @@ impl Client {
                 ClientError::Api(e) => ClientError::Api(ApiError { after_unknown_attempt: unknown_attempt, ..e }),
                 other => other,
             }),
-            Err(Failed::Transport(error)) => Err(self.unreachable(&error)),
+            Err(Failed::Transport(error)) => {
+                // A last attempt that could not connect says nothing about an earlier one that
+                // timed out: that one may have been carried out.
+                let mut failure = self.unreachable(&error);
+                if let ClientError::Unreachable { sent, .. } = &mut failure {
+                    *sent |= unknown_attempt;
+                }
+                Err(failure)
+            }
         }
     }
 
@@ -489,6 +497,34 @@ mod tests {
             "{err:?}"
         );
         assert_eq!(count_attempts(addr, server).await, 1, "a login that may have arrived is not sent again");
+    }
+
+    /// The first attempt reaches the server and gets no answer (it may have been carried out);
+    /// the server then goes away, so the retries cannot connect. The failure must not say the
+    /// request never left: a send marked "not sent" on that would be paid again.
+    #[tokio::test]
+    async fn a_retry_that_cannot_connect_after_a_timed_out_attempt_leaves_the_outcome_unknown() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (held_tx, held_rx) = tokio::sync::oneshot::channel();
+        tokio::spawn(async move {
+            let (socket, _) = listener.accept().await.unwrap();
+            drop(listener);
+            held_tx.send(socket).unwrap();
+        });
+        let patience = Patience {
+            request_timeout: Duration::from_millis(300),
+            max_attempts: 3,
+            retry_base: Duration::from_millis(10),
+            retry_max: Duration::from_millis(10),
+        };
+        let client = Client::new(ServerUrl::parse(&format!("http://{addr}")).unwrap()).unwrap().with_patience(patience);
+        let request = wire::TransferRequest { to: "bob".into(), amount: 2_500, memo: None, to_account: None };
+        let err = client.transfer("token", "key-0123456789", &request).await.unwrap_err();
+        let _held = held_rx.await.unwrap();
+        assert!(matches!(&err, ClientError::Unreachable { sent: true, .. }), "{err:?}");
+        assert!(!err.is_definitely_not_done(), "{err:?}");
+        assert!(!err.settles_the_key(false), "{err:?}");
     }
 
     #[tokio::test]
