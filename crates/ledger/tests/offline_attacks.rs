@@ -531,6 +531,48 @@ async fn verify_catches_losses_past_the_bound(fx: Fx) {
     found(fx.problems().await, "paid twice");
 }
 
+/// A held note is owed, not paid, so it does not stand for its request: a payer whose forked
+/// purse is used up signs notes for a shop's requests and uploads them before the shop does
+/// (they are held); the shop's honest notes for those requests, from a clean purse, are still
+/// paid in full. When the first payer has money again, each held note gets only what its request
+/// still lacks of its largest note: nothing for a request paid in full, the rest for one paid in
+/// part.
+async fn a_held_note_does_not_stand_for_its_request(fx: Fx) {
+    let carol = fx.user("carol", P).await;
+    let mallory = fx.user("mallory", P).await;
+    let bob = fx.user("bob", 0).await;
+    let mules = mules(&fx, 2).await;
+    let (carol_phone, mallory_phone) = (signing_key("carol-phone"), signing_key("mallory-phone"));
+    let used_up = fx.load(&carol, &carol_phone, P, 3 * DAY, "purse-used-up").await;
+    let clean = fx.load(&mallory, &mallory_phone, P, 3 * DAY, "purse-clean").await;
+    // Two full copies of Carol's purse: one paid from its reserve, one from the allowance.
+    for (i, mule) in mules.iter().enumerate() {
+        fx.settle(mule, &full_chain(&used_up, &carol_phone, mule, &format!("copy{i}")), NOW).await;
+    }
+    assert_eq!(fx.balance(&carol).await, 0);
+    // Carol's copy "pays" Bob's requests shop-1 and shop-2, C each, first.
+    let mut copy = Chain::new(&used_up, &carol_phone);
+    let blockers = [copy.pay(&bob, C, "shop-1"), copy.pay(&bob, C, "shop-2")];
+    let results = fx.settle(&carol, &blockers, NOW).await;
+    assert_eq!(statuses(&results), vec![(NoteStatus::Held, Some("loss_allowance_exhausted"), 0); 2]);
+    // Mallory's clean purse pays shop-1 in full and half of shop-2 (Bob accepted less there);
+    // Bob uploads what he accepted.
+    let mut till = Chain::new(&clean, &mallory_phone);
+    let honest = [till.pay(&bob, C, "shop-1"), till.pay(&bob, C / 2, "shop-2")];
+    let results = fx.settle(&bob, &honest, NOW).await;
+    assert_eq!(statuses(&results), vec![(NoteStatus::Settled, None, C), (NoteStatus::Settled, None, C / 2)]);
+    assert_eq!(fx.balance(&bob).await, C + C / 2);
+    assert_eq!(fx.purse(&clean).await.settled, (C + C / 2) as i64);
+    // Carol gets money again: shop-1 was paid, so its held note gets nothing; shop-2's largest
+    // note is Carol's C, of which C / 2 is still unpaid.
+    fx.deposit(&carol, 3 * C, "carol-money").await;
+    let released = fx.off().release_held(NOW).await.unwrap();
+    assert_eq!(released, ReleaseOutcome { notes: 1, paid: (C / 2) as i64 });
+    assert_eq!(balances(&fx, &[bob.clone(), carol.clone()]).await, vec![2 * C, 3 * C - C / 2]);
+    assert_eq!(fx.purse(&used_up).await.notes_held, 0);
+    fx.verify_clean(2 * P + 3 * C).await;
+}
+
 on_both_backends!([
     one_colluder_with_500_forks,
     forks_to_unknown_accounts_are_kept_once_per_sequence_number,
@@ -545,6 +587,7 @@ on_both_backends!([
     honest_payees_are_paid_in_full,
     verify_catches_losses_past_the_bound,
     a_payer_cannot_cut_the_payees_own_note,
+    a_held_note_does_not_stand_for_its_request,
 ]);
 
 /// Two servers on one PostgreSQL, uploads racing: the 50 accomplices' chains split between

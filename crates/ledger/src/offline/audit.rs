@@ -10,9 +10,11 @@ use crate::model::AccountId;
 /// Audit query (both backends): notes paid and held beyond their amount.
 pub const OVERPAID_NOTES_SQL: &str =
     "SELECT hash FROM notes WHERE held < 0 OR from_reserve + from_payer + from_loss + held > amount ORDER BY hash";
-/// Audit query (both backends): requests paid and held beyond their largest note.
+/// Audit query (both backends): requests paid beyond their largest note. Held money is a claim,
+/// not a payment, and can add up past it until it is paid: what other notes paid for the request
+/// is taken off a held note when its payer has money again (`held.rs`).
 pub const OVERPAID_REQUESTS_SQL: &str = "SELECT payee, nonce FROM notes WHERE nonce IS NOT NULL GROUP BY payee, nonce
-     HAVING sum(from_reserve + from_payer + from_loss + held) > max(amount) ORDER BY payee, nonce";
+     HAVING sum(from_reserve + from_payer + from_loss) > max(amount) ORDER BY payee, nonce";
 
 /// A purse's totals next to the sums of its notes, for the audit.
 #[derive(Debug, Clone)]
@@ -39,7 +41,7 @@ pub struct PurseTotals {
 pub struct NoteAudit {
     /// Hashes (hex) of notes whose payments plus held exceed their amount, or with negative held.
     pub overpaid_notes: Vec<String>,
-    /// (payee, nonce hex) of requests paid (or held) more than their largest note.
+    /// (payee, nonce hex) of requests paid more than their largest note.
     pub overpaid_requests: Vec<(i64, String)>,
 }
 
@@ -60,9 +62,7 @@ pub fn audit(
         problems.push(format!("note {hash}: paid and held add up to more than its amount"));
     }
     for (payee, nonce) in &notes.overpaid_requests {
-        problems.push(format!(
-            "request {nonce} of user {payee}: paid and held add up to more than its largest note (paid twice)"
-        ));
+        problems.push(format!("request {nonce} of user {payee}: paid more than its largest note (paid twice)"));
     }
     let mut held_by_account: BTreeMap<AccountId, i128> =
         reserve_balances.iter().map(|(account, _)| (*account, 0)).collect();

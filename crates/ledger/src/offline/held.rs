@@ -3,10 +3,16 @@
 //! the note as `held` — stored, shown to the payee and the operator, never dropped — and is paid
 //! from the payer's balance, oldest upload first, when money reaches it: at the next settlement
 //! that touches the purse, and in the server's periodic pass ([`plan_release`]).
+//!
+//! A held note is a claim, not a payment: it does not count as paying its request. When another
+//! note pays the same request (the payee's honest note from another purse, say), the payee is
+//! still owed the request's largest note once, so what was paid for the request is taken off
+//! the claim when it comes to be paid ([`release_note`]; docs/OFFLINE.md, "One request, one
+//! payment").
 
 use std::collections::HashMap;
 
-use offpay_protocol::{Hash256, PurseId};
+use offpay_protocol::{Hash256, Nonce, PurseId};
 
 use super::plan::{Accounts, EntryPlan, Writes, next_id, plan_entry};
 use super::settle_events::{SettleEvents, SettledNote};
@@ -26,7 +32,14 @@ pub struct HeldNote {
     pub from_payer: i64,
     /// Still owed.
     pub held: i64,
+    /// The note's amount and request nonce (none for a note stored before notes kept it).
+    pub amount: i64,
+    pub nonce: Option<Nonce>,
 }
+
+/// Paid so far (from reserves, payers and the loss allowance; never held money) per (payee
+/// account, request nonce), over all purses.
+pub type RequestsPaid = HashMap<(UserId, Nonce), i64>;
 
 /// New values of a stored note after money was released to it.
 #[derive(Debug, Clone)]
@@ -38,7 +51,9 @@ pub struct NoteUpdate {
 }
 
 /// Pays `note` from its purse owner's balance as far as it goes (one `offline_settle` entry:
-/// owner -> payee). Returns what was paid (0 when the owner has nothing).
+/// owner -> payee). First, what other notes paid for the note's request since it was held is
+/// taken off the claim (`requests`: paid per request, updated with what this pays). Returns what
+/// was paid (0 when the owner has nothing or nothing is owed any more).
 #[allow(clippy::too_many_arguments)]
 pub fn release_note(
     w: &mut Writes,
@@ -49,48 +64,66 @@ pub fn release_note(
     payee: &UserRef,
     accounts: &mut Accounts,
     ids: &mut dyn Iterator<Item = EntryId>,
+    requests: &mut RequestsPaid,
     now_ms: TimestampMs,
 ) -> Result<i64, OfflineError> {
-    let balance = accounts.get(&owner.account_id).map_or(0, |a| a.balance).max(0);
-    let pay = note.held.min(balance);
-    if pay <= 0 || owner.id == payee.id {
-        return Ok(0);
+    let held_before = note.held;
+    let request = note.nonce.map(|nonce| (note.payee, nonce));
+    if let Some(key) = request {
+        // The payee is owed the request's largest note once: whatever was paid for the request
+        // (this note's own part included) is not owed again on this one.
+        let paid = requests.get(&key).copied().unwrap_or(0);
+        let owed = note.amount.saturating_sub(paid).max(0);
+        if note.held > owed {
+            purse.notes_held -= note.held - owed;
+            note.held = owed;
+        }
     }
-    let id = next_id(ids)?;
-    let entry = plan_entry(
-        accounts,
-        id,
-        KIND_OFFLINE_SETTLE,
-        pay,
-        Some(owner.id),
-        payee.id,
-        &[(owner.account_id, -pay), (payee.account_id, pay)],
-        now_ms,
-    )?;
-    w.entries.push(EntryPlan { note: Some(note.hash), ..entry });
-    note.from_payer += pay;
-    note.held -= pay;
-    purse.recovered += pay;
-    purse.notes_held -= pay;
-    w.note_updates.push(NoteUpdate {
-        purse_id: note.purse_id,
-        hash: note.hash,
-        from_payer: note.from_payer,
-        held: note.held,
-    });
-    events.add(SettledNote { note: note.hash.to_hex(), amount: pay, payer: owner, payee });
+    let balance = accounts.get(&owner.account_id).map_or(0, |a| a.balance).max(0);
+    let pay = if owner.id == payee.id { 0 } else { note.held.min(balance).max(0) };
+    if pay > 0 {
+        let id = next_id(ids)?;
+        let entry = plan_entry(
+            accounts,
+            id,
+            KIND_OFFLINE_SETTLE,
+            pay,
+            Some(owner.id),
+            payee.id,
+            &[(owner.account_id, -pay), (payee.account_id, pay)],
+            now_ms,
+        )?;
+        w.entries.push(EntryPlan { note: Some(note.hash), ..entry });
+        note.from_payer += pay;
+        note.held -= pay;
+        purse.recovered += pay;
+        purse.notes_held -= pay;
+        if let Some(key) = request {
+            *requests.entry(key).or_insert(0) += pay;
+        }
+        events.add(SettledNote { note: note.hash.to_hex(), amount: pay, payer: owner, payee });
+    }
+    if note.held != held_before {
+        w.note_updates.push(NoteUpdate {
+            purse_id: note.purse_id,
+            hash: note.hash,
+            from_payer: note.from_payer,
+            held: note.held,
+        });
+    }
     Ok(pay)
 }
 
 /// The periodic pass: pays `notes` (oldest upload first) from their owners' balances. `purses`
 /// holds every purse named (locked), `users` every owner and payee, `accounts` their wallets
-/// (locked).
+/// (locked), `requests` what was paid for the notes' requests (read after those locks).
 pub fn plan_release(
     notes: Vec<HeldNote>,
     purses: &mut HashMap<PurseId, Purse>,
     users: &HashMap<UserId, UserRef>,
     accounts: &mut Accounts,
     ids: &mut dyn Iterator<Item = EntryId>,
+    mut requests: RequestsPaid,
     now_ms: TimestampMs,
 ) -> Result<(Writes, ReleaseOutcome), OfflineError> {
     let mut w = Writes::default();
@@ -99,7 +132,8 @@ pub fn plan_release(
     for mut note in notes {
         let Some(purse) = purses.get_mut(&note.purse_id) else { continue };
         let (Some(owner), Some(payee)) = (users.get(&purse.user_id), users.get(&note.payee)) else { continue };
-        let paid = release_note(&mut w, &mut events, &mut note, purse, owner, payee, accounts, ids, now_ms)?;
+        let paid =
+            release_note(&mut w, &mut events, &mut note, purse, owner, payee, accounts, ids, &mut requests, now_ms)?;
         if paid > 0 {
             outcome.notes += 1;
             outcome.paid += paid;

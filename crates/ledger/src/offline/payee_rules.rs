@@ -16,16 +16,22 @@
 //!
 //! One request, one payment: for a (payee account, request nonce) the payee is owed the largest
 //! amount among the notes for it, never the sum. A later note for the same request is paid only
-//! what it adds beyond what was already paid (or held) for that request, so an honest payer that
-//! paid one request from two devices pays once, and a payee whose own accepted note arrives after
-//! a smaller note the payer signed for the same request still gets its full amount.
+//! what it adds beyond what was already paid for that request, so an honest payer that paid one
+//! request from two devices pays once, and a payee whose own accepted note arrives after a
+//! smaller note the payer signed for the same request still gets its full amount. Money only
+//! *held* on a note (owed by a payer whose purse was overspent, `held.rs`) does not count as
+//! paid: otherwise a payer with a used-up forked purse could sign a note for a shop's request and
+//! upload it before the shop does, so that the shop's honest note from a clean purse was refused
+//! and its payer got the money back. What another note pays for the request is taken off the
+//! held claim instead, when that comes to be paid.
 
 use std::collections::HashMap;
 use std::ops::Bound;
 
 use offpay_protocol::accept::consistent;
-use offpay_protocol::{Amount, Nonce, PaymentNote, PurseId, PurseTally, RejectReason, TallyEntry};
+use offpay_protocol::{Amount, PaymentNote, PurseId, PurseTally, RejectReason, TallyEntry};
 
+use super::held::RequestsPaid;
 use super::plan::Snapshot;
 use crate::model::UserId;
 
@@ -39,8 +45,8 @@ pub struct PayeeRules {
     tallies: HashMap<(PurseId, UserId), Tally>,
     /// The notes each payee account uploaded itself, per purse.
     own: HashMap<(PurseId, UserId), Tally>,
-    /// Paid or held so far for each (payee account, request nonce), over all purses.
-    requests: HashMap<(UserId, Nonce), i64>,
+    /// Paid so far for each (payee account, request nonce), over all purses.
+    requests: RequestsPaid,
 }
 
 /// A note that passed the rules: the entry to add to its payee's tally and what it is owed.
@@ -52,8 +58,8 @@ pub struct Admitted {
 
 impl PayeeRules {
     /// From every stored note of `snapshots` (each counts in its payee's tally) and what the
-    /// backend read was paid or held per (payee account, request nonce) for the batch's requests.
-    pub fn new(snapshots: &HashMap<PurseId, Snapshot>, requests: HashMap<(UserId, Nonce), i64>) -> PayeeRules {
+    /// backend read was paid per (payee account, request nonce) for the batch's requests.
+    pub fn new(snapshots: &HashMap<PurseId, Snapshot>, requests: RequestsPaid) -> PayeeRules {
         let mut rules = PayeeRules { requests, ..PayeeRules::default() };
         for (id, snap) in snapshots {
             for (note, state) in snap.stored.iter().zip(&snap.states) {
@@ -89,13 +95,14 @@ impl PayeeRules {
         Ok(Admitted { entry, due })
     }
 
-    /// Adds an admitted note to its payee's tallies and request total.
-    pub fn record(&mut self, note: &PaymentNote, payee: UserId, uploader: UserId, admitted: Admitted) {
+    /// Adds an admitted note to its payee's tallies, and what it was paid (not what is held on
+    /// it) to its request's total.
+    pub fn record(&mut self, note: &PaymentNote, payee: UserId, uploader: UserId, admitted: Admitted, paid: i64) {
         add(&mut self.tallies, note.purse_id(), payee, note.seq(), admitted.entry);
         if uploader == payee {
             add(&mut self.own, note.purse_id(), payee, note.seq(), admitted.entry);
         }
-        *self.requests.entry((payee, note.fields().nonce)).or_insert(0) += admitted.due;
+        *self.requests.entry((payee, note.fields().nonce)).or_insert(0) += paid;
     }
 }
 

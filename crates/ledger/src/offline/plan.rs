@@ -13,7 +13,7 @@ use std::collections::{HashMap, HashSet};
 use offpay_protocol::{CloseStatement, Hash256, Nonce, PaymentNote, PurseId, Settlement, settle_purse_prechecked};
 use sha2::{Digest, Sha256};
 
-use super::held::{HELD_REASON, HeldNote, NoteUpdate, release_note};
+use super::held::{HELD_REASON, HeldNote, NoteUpdate, RequestsPaid, release_note};
 use super::payee_rules::PayeeRules;
 use super::settle_events::{SettleEvents, SettledNote};
 use super::{
@@ -511,10 +511,18 @@ pub fn held_notes_sql(upload_order: &str, limit_param: &str) -> String {
     )
 }
 
-/// The distinct (payee, request nonce) pairs of a batch, sorted.
-pub fn requests_of(batch: &[PaymentNote]) -> Vec<(UserId, Nonce)> {
-    let mut keys: Vec<(UserId, Nonce)> =
-        batch.iter().filter_map(|n| Some((UserId::of_account(n.fields().payee)?, n.fields().nonce))).collect();
+/// The distinct (payee, request nonce) pairs of a batch and of the held notes its snapshots
+/// read (whose release is capped by what their requests were paid), sorted.
+pub fn requests_of(batch: &[PaymentNote], snapshots: &HashMap<PurseId, Snapshot>) -> Vec<(UserId, Nonce)> {
+    let held = snapshots
+        .values()
+        .filter(|s| s.purse.notes_held > 0)
+        .flat_map(|s| s.stored.iter().zip(&s.states).filter(|(_, state)| state.held > 0).map(|(note, _)| note));
+    let mut keys: Vec<(UserId, Nonce)> = batch
+        .iter()
+        .chain(held)
+        .filter_map(|n| Some((UserId::of_account(n.fields().payee)?, n.fields().nonce)))
+        .collect();
     keys.sort_unstable();
     keys.dedup();
     keys
@@ -617,9 +625,9 @@ pub struct SettleInput<'a> {
     pub settlements: &'a HashMap<PurseId, Settlement>,
     /// Purse owners and note payees that exist, by user id, with their frozen flag.
     pub users: &'a HashMap<UserId, (UserRef, bool)>,
-    /// Paid or held so far per (payee, request nonce) of the batch's notes, over all purses,
-    /// read after the payees' accounts were locked.
-    pub requests: HashMap<(UserId, Nonce), i64>,
+    /// Paid so far (held money not counted) per (payee, request nonce) of [`requests_of`],
+    /// over all purses, read after the payees' accounts were locked.
+    pub requests: RequestsPaid,
     /// Who uploads the batch.
     pub uploader: UserId,
     pub now_ms: TimestampMs,
@@ -632,7 +640,7 @@ pub fn plan_settlement(
     accounts: &mut Accounts,
     ids: &mut dyn Iterator<Item = EntryId>,
 ) -> Result<(Writes, Vec<NoteResult>), OfflineError> {
-    let SettleInput { batch, snapshots, settlements, users, requests, uploader, now_ms } = input;
+    let SettleInput { batch, snapshots, settlements, users, mut requests, uploader, now_ms } = input;
     let mut w = Writes::default();
     let mut events = SettleEvents::default();
 
@@ -666,7 +674,8 @@ pub fn plan_settlement(
         // oldest it read; new notes then wait behind the rest, below).
         if snap.purse.notes_held > 0 {
             changed.insert(id);
-            released.extend(release_stored(&mut w, &mut events, snap, users, accounts, ids, now_ms)?);
+            let paid = release_stored(&mut w, &mut events, snap, users, accounts, ids, &mut requests, now_ms)?;
+            released.extend(paid);
         }
         works.insert(
             id,
@@ -776,7 +785,6 @@ pub fn plan_settlement(
             results.push(result(NoteStatus::Rejected, Some(SETTLEMENT_DEADLINE_PASSED), 0));
             continue;
         }
-        rules.record(note, payee.id, uploader, admitted);
         changed.insert(pid);
         let (from_payer, from_loss, held) = if owner.id == payee.id {
             // Paying oneself: what the reserve does not cover is the payer's own money already.
@@ -787,6 +795,7 @@ pub fn plan_settlement(
             (recover, loss, rest - recover - loss)
         };
         let credited = from_reserve + from_payer + from_loss;
+        rules.record(note, payee.id, uploader, admitted, credited);
         if credited > 0 {
             let id = next_id(ids)?;
             let entry = plan_entry(
@@ -849,8 +858,10 @@ fn loss_allowance_left(purse: &Purse) -> i64 {
     purse.loss_allowance.saturating_sub(purse.fraud_loss).max(0)
 }
 
-/// Pays the held notes stored for `snap`'s purse from its owner's balance, oldest first;
-/// returns what each note received.
+/// Pays the held notes stored for `snap`'s purse from its owner's balance, oldest first (less
+/// what their requests were paid by other notes since, `requests`); returns what each note
+/// received.
+#[allow(clippy::too_many_arguments)]
 fn release_stored(
     w: &mut Writes,
     events: &mut SettleEvents,
@@ -858,6 +869,7 @@ fn release_stored(
     users: &HashMap<UserId, (UserRef, bool)>,
     accounts: &mut Accounts,
     ids: &mut dyn Iterator<Item = EntryId>,
+    requests: &mut RequestsPaid,
     now_ms: TimestampMs,
 ) -> Result<HashMap<Hash256, i64>, OfflineError> {
     let mut released = HashMap::new();
@@ -884,14 +896,19 @@ fn release_stored(
             payee: payee.id,
             from_payer: state.from_payer,
             held: state.held,
+            amount: i64::try_from(note.amount().minor()).unwrap_or(i64::MAX),
+            nonce: Some(note.fields().nonce),
         };
-        let paid = release_note(w, events, &mut held, &mut snap.purse, owner, payee, accounts, ids, now_ms)?;
-        if paid == 0 {
-            break;
-        }
-        released.insert(held.hash, paid);
+        let paid = release_note(w, events, &mut held, &mut snap.purse, owner, payee, accounts, ids, requests, now_ms)?;
         state.from_payer = held.from_payer;
         state.held = held.held;
+        if paid > 0 {
+            released.insert(held.hash, paid);
+        }
+        if held.held > 0 {
+            // The owner's money ran out before this note was paid in full: later ones wait.
+            break;
+        }
     }
     Ok(released)
 }

@@ -24,7 +24,7 @@ use crate::model::{AccountId, EntryId, EventNotice, IdempotencyKey, TimestampMs,
 use crate::model::{account_kind, amount_of, handle_of, note_hash};
 use crate::offline::audit::{self, NoteAudit, PurseTotals};
 use crate::offline::certificates;
-use crate::offline::held::{self, HeldNote};
+use crate::offline::held::{self, HeldNote, RequestsPaid};
 use crate::offline::plan::{
     self, Accounts, FRAUD_LOSS_ACCOUNT, LoadFacts, NotesRead, RESERVE_ACCOUNT, SettleInput, Snapshot, StoredState,
     Writes,
@@ -254,7 +254,7 @@ const RELEASE_CANDIDATES: &str = "SELECT DISTINCT n.purse_id FROM notes n JOIN p
                  JOIN users u ON u.id = p.user_id JOIN accounts a ON a.id = u.account_id
                  WHERE n.held > 0 AND a.balance > 0 LIMIT $1";
 /// The held notes of the purses, oldest upload first.
-const HELD_NOTES: &str = "SELECT purse_id, hash, payee, from_payer, held FROM notes
+const HELD_NOTES: &str = "SELECT purse_id, hash, payee, from_payer, held, amount, nonce FROM notes
                  WHERE purse_id = ANY($1) AND held > 0 ORDER BY upload_order LIMIT $2";
 
 /// Locks and reads the purses with these ids (in id order).
@@ -392,7 +392,7 @@ async fn users(tx: &Transaction<'_>, ids: &[UserId]) -> Result<HashMap<UserId, (
 
 const LOCK_ACCOUNTS: &str = "SELECT id, kind, balance, head FROM accounts WHERE id = ANY($1) ORDER BY id FOR UPDATE";
 const NEXT_ENTRY_IDS: &str = "SELECT nextval('journal_id_seq') FROM generate_series(1, $1::bigint)";
-const REQUEST_TOTALS: &str = "SELECT t.p, t.n, sum(n.from_reserve + n.from_payer + n.from_loss + n.held)::bigint
+const REQUEST_TOTALS: &str = "SELECT t.p, t.n, sum(n.from_reserve + n.from_payer + n.from_loss)::bigint
      FROM unnest($1::bigint[], $2::bytea[]) AS t (p, n)
      JOIN notes n ON n.payee = t.p AND n.nonce = t.n GROUP BY t.p, t.n";
 
@@ -817,7 +817,7 @@ async fn settle_notes(
         let account_ids = lock_order(
             plan::operator_accounts(&snaps, &notes).into_iter().chain(users.values().map(|(u, _)| u.account_id)),
         );
-        let (payees, nonces) = request_keys(&notes);
+        let (payees, nonces) = request_keys(&plan::requests_of(&notes, &snaps));
         let held_count: usize = snaps.values().map(|s| s.states.iter().filter(|st| st.held > 0).count()).sum();
         let id_count = i64::try_from(notes.len() + held_count).unwrap_or(i64::MAX);
         let (lock, totals, next_ids) = (
@@ -857,14 +857,14 @@ async fn settle_notes(
     })
 }
 
-/// The parameters of [`REQUEST_TOTALS`] for `notes`: their (payee, request nonce) pairs.
-fn request_keys(notes: &[PaymentNote]) -> (Vec<UserId>, Vec<Vec<u8>>) {
-    plan::requests_of(notes).into_iter().map(|(payee, nonce)| (payee, nonce.as_bytes().to_vec())).unzip()
+/// The parameters of [`REQUEST_TOTALS`] for (payee, request nonce) pairs.
+fn request_keys(keys: &[(UserId, Nonce)]) -> (Vec<UserId>, Vec<Vec<u8>>) {
+    keys.iter().map(|(payee, nonce)| (*payee, nonce.as_bytes().to_vec())).unzip()
 }
 
-/// The rows of [`REQUEST_TOTALS`]: what was paid or held so far for each (payee, request nonce),
-/// over all purses.
-fn totals_of(rows: &[Row]) -> Result<HashMap<(UserId, Nonce), i64>, LedgerError> {
+/// The rows of [`REQUEST_TOTALS`]: what was paid so far (held money not counted) for each
+/// (payee, request nonce), over all purses.
+fn totals_of(rows: &[Row]) -> Result<RequestsPaid, LedgerError> {
     let mut totals = HashMap::new();
     for row in rows {
         let payee: UserId = row.try_get(0)?;
@@ -898,12 +898,16 @@ async fn release_held(pool: Pool, notifier: Notifier, now_ms: TimestampMs) -> Re
         for row in cached::query(&tx, HELD_NOTES, &[&keys, &limit]).await.map_err(LedgerError::from)? {
             let hash: Vec<u8> = row.try_get(1).map_err(LedgerError::from)?;
             let hash = note_hash(&hash)?;
+            let nonce: Option<Vec<u8>> = row.try_get(6).map_err(LedgerError::from)?;
+            let nonce = nonce.map(|n| <[u8; 16]>::try_from(n.as_slice()).map(Nonce::from_bytes)).transpose();
             held.push(HeldNote {
                 purse_id: purse_id_of(&row.try_get::<_, Vec<u8>>(0).map_err(LedgerError::from)?)?,
                 hash,
                 payee: row.try_get(2).map_err(LedgerError::from)?,
                 from_payer: row.try_get(3).map_err(LedgerError::from)?,
                 held: row.try_get(4).map_err(LedgerError::from)?,
+                amount: row.try_get(5).map_err(LedgerError::from)?,
+                nonce: nonce.map_err(|e| storage("nonce", e))?,
             });
         }
         let mut wanted: Vec<UserId> = purses.values().map(|p| p.user_id).chain(held.iter().map(|n| n.payee)).collect();
@@ -913,7 +917,14 @@ async fn release_held(pool: Pool, notifier: Notifier, now_ms: TimestampMs) -> Re
             users(&tx, &wanted).await?.into_iter().map(|(id, (u, _))| (id, u)).collect();
         let mut accounts = lock_accounts(&tx, users.values().map(|u| u.account_id)).await?;
         let mut ids = entry_ids(&tx, held.len()).await?;
-        let (w, outcome) = held::plan_release(held, &mut purses, &users, &mut accounts, &mut ids, now_ms)?;
+        // Read after the payees' wallet locks, as a settlement paying the same requests does.
+        let mut keys: Vec<(UserId, Nonce)> = held.iter().filter_map(|n| Some((n.payee, n.nonce?))).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        let (payees, nonces) = request_keys(&keys);
+        let requests =
+            totals_of(&cached::query(&tx, REQUEST_TOTALS, &[&payees, &nonces]).await.map_err(LedgerError::from)?)?;
+        let (w, outcome) = held::plan_release(held, &mut purses, &users, &mut accounts, &mut ids, requests, now_ms)?;
         let system = purses.values().next().map_or(UserId(0), |p| p.user_id);
         apply(&tx, &w, system, now_ms, &mut notices).await?;
         Ok(outcome)

@@ -17,7 +17,7 @@ use crate::model::{AccountId, EntryId, EventNotice, IdempotencyKey, TimestampMs,
 use crate::model::{account_kind, amount_of, handle_of, note_hash};
 use crate::offline::audit::{self, NoteAudit, PurseTotals};
 use crate::offline::certificates;
-use crate::offline::held::{self, HeldNote};
+use crate::offline::held::{self, HeldNote, RequestsPaid};
 use crate::offline::plan::{
     self, Accounts, FRAUD_LOSS_ACCOUNT, LoadFacts, NotesRead, RESERVE_ACCOUNT, SettleInput, Snapshot, StoredState,
     Writes,
@@ -756,7 +756,7 @@ fn settle_notes(
         plan::operator_accounts(&snapshots, notes).into_iter().chain(users.values().map(|(u, _)| u.account_id)),
     )?;
     let mut ids = entry_ids(conn)?;
-    let requests = request_totals(conn, notes)?;
+    let requests = request_totals(conn, &plan::requests_of(notes, &snapshots))?;
     let input = SettleInput {
         batch: notes,
         snapshots: &mut snapshots,
@@ -771,14 +771,15 @@ fn settle_notes(
     Ok(results)
 }
 
-/// What was paid or held so far for each (payee, request nonce) of `notes`, over all purses.
-fn request_totals(conn: &Connection, notes: &[PaymentNote]) -> Result<HashMap<(UserId, Nonce), i64>, LedgerError> {
+/// What was paid so far (held money not counted) for each (payee, request nonce) of `keys`,
+/// over all purses.
+fn request_totals(conn: &Connection, keys: &[(UserId, Nonce)]) -> Result<RequestsPaid, LedgerError> {
     let mut stmt = conn.prepare_cached(
-        "SELECT coalesce(sum(from_reserve + from_payer + from_loss + held), 0) FROM notes
+        "SELECT coalesce(sum(from_reserve + from_payer + from_loss), 0) FROM notes
          WHERE request_key = ?1 AND payee = ?2 AND nonce = ?3",
     )?;
     let mut totals = HashMap::new();
-    for key in plan::requests_of(notes) {
+    for &key in keys {
         let (payee, nonce) = key;
         let total: i64 = stmt.query_row(params![request_key(&nonce), payee, &nonce.as_bytes()[..]], |r| r.get(0))?;
         if total > 0 {
@@ -794,24 +795,36 @@ fn release_held(
     now_ms: TimestampMs,
     notices: &mut Vec<EventNotice>,
 ) -> Result<ReleaseOutcome, OfflineError> {
-    // (purse id, note hash, payee, from_payer, held)
-    type HeldRow = (Vec<u8>, Vec<u8>, UserId, i64, i64);
+    // (purse id, note hash, payee, from_payer, held, amount, nonce)
+    type HeldRow = (Vec<u8>, Vec<u8>, UserId, i64, i64, i64, Option<Vec<u8>>);
     let rows: Vec<HeldRow> = conn
         .prepare_cached(
-            "SELECT n.purse_id, n.hash, n.payee, n.from_payer, n.held FROM notes n
+            "SELECT n.purse_id, n.hash, n.payee, n.from_payer, n.held, n.amount, n.nonce FROM notes n
              JOIN purses p ON p.id = n.purse_id JOIN users u ON u.id = p.user_id JOIN accounts a ON a.id = u.account_id
              WHERE n.held > 0 AND a.balance > 0 ORDER BY n.rowid LIMIT ?1",
         )?
-        .query_map([RELEASE_MAX as i64], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?
+        .query_map([RELEASE_MAX as i64], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?))
+        })?
         .collect::<Result<_, _>>()?;
     if rows.is_empty() {
         return Ok(ReleaseOutcome::default());
     }
     let mut held = Vec::with_capacity(rows.len());
-    for (purse_id, hash, payee, from_payer, amount) in rows {
+    for (purse_id, hash, payee, from_payer, owed, amount, nonce) in rows {
         let purse_id: [u8; 16] = purse_id.as_slice().try_into().map_err(|e| storage("purse id", e))?;
         let hash = note_hash(&hash)?;
-        held.push(HeldNote { purse_id: PurseId::from_bytes(purse_id), hash, payee, from_payer, held: amount });
+        let nonce = nonce.map(|n| <[u8; 16]>::try_from(n.as_slice()).map(Nonce::from_bytes)).transpose();
+        let nonce = nonce.map_err(|e| storage("nonce", e))?;
+        held.push(HeldNote {
+            purse_id: PurseId::from_bytes(purse_id),
+            hash,
+            payee,
+            from_payer,
+            held: owed,
+            amount,
+            nonce,
+        });
     }
     let mut purses = HashMap::new();
     let mut users = HashMap::new();
@@ -830,7 +843,11 @@ fn release_held(
     }
     let mut accounts = lock_accounts(conn, users.values().map(|u| u.account_id))?;
     let mut ids = entry_ids(conn)?;
-    let (w, outcome) = held::plan_release(held, &mut purses, &users, &mut accounts, &mut ids, now_ms)?;
+    let mut keys: Vec<(UserId, Nonce)> = held.iter().filter_map(|n| Some((n.payee, n.nonce?))).collect();
+    keys.sort_unstable();
+    keys.dedup();
+    let requests = request_totals(conn, &keys)?;
+    let (w, outcome) = held::plan_release(held, &mut purses, &users, &mut accounts, &mut ids, requests, now_ms)?;
     let system = purses.values().next().map_or(UserId(0), |p| p.user_id);
     apply(conn, &w, system, now_ms, notices)?;
     Ok(outcome)
