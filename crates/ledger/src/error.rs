@@ -72,6 +72,33 @@ impl LedgerError {
         !matches!(self, LedgerError::Storage(_) | LedgerError::StorageFull(_))
     }
 
+    /// The refusals that depend on the ledger's state when the request is decided, by the code
+    /// they are remembered under with the request's idempotency key (docs/LEDGER.md,
+    /// "Idempotency"): a later attempt with the same key gets the same refusal instead of being
+    /// decided again, so a refusal the client saw stays true even if an earlier attempt of the
+    /// same request was still on its way. Other refusals do not depend on the state (the same
+    /// request is always refused) or come before the key is looked at.
+    pub fn remembered_code(&self) -> Option<&'static str> {
+        match self {
+            LedgerError::UnknownUser => Some("unknown_user"),
+            LedgerError::InsufficientFunds => Some("insufficient_funds"),
+            LedgerError::SameAccount => Some("same_account"),
+            LedgerError::AccountFrozen => Some("account_frozen"),
+            _ => None,
+        }
+    }
+
+    /// The refusal remembered under `code` ([`LedgerError::remembered_code`]).
+    pub fn remembered(code: &str) -> LedgerError {
+        match code {
+            "unknown_user" => LedgerError::UnknownUser,
+            "insufficient_funds" => LedgerError::InsufficientFunds,
+            "same_account" => LedgerError::SameAccount,
+            "account_frozen" => LedgerError::AccountFrozen,
+            other => LedgerError::Storage(format!("unknown remembered refusal {other:?}").into()),
+        }
+    }
+
     /// A storage failure: what the ledger was doing, and the error that stopped it.
     pub fn storage(context: impl Into<String>, source: impl Into<Box<dyn Error + Send + Sync>>) -> LedgerError {
         LedgerError::Storage(StorageError::caused_by(context, source))

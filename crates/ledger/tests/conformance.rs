@@ -522,12 +522,30 @@ async fn refusals_change_nothing(fx: Fx) {
     assert_eq!(fx.store.latest_event_seq().await.unwrap(), seq);
     assert_eq!(fx.verify_report().await.entries, 1);
 
-    // A refused request stored nothing under its key: the same key works once funds allow it.
+    // A refusal that depends on the state is kept under its key: once the state changes (the
+    // money arrives, the payee registers, the account is unfrozen), the same key is still
+    // refused, so an earlier attempt of the same request that arrives late cannot pay after a
+    // client was told "refused"; the same key with other terms is a conflict; a new key pays.
     fx.store.set_frozen(alice.id, false).await.unwrap();
     fx.fund("alice", 1).await;
-    let ok = fx.store.transfer(&transfer(&alice, "bob", 501, "refused-0001"), NOW).await.unwrap();
+    fx.user("nobody", 0).await;
+    for (request, refusal) in [
+        (transfer(&alice, "bob", 501, "refused-0001"), LedgerError::InsufficientFunds),
+        (transfer(&alice, "nobody", 5, "refused-0002"), LedgerError::UnknownUser),
+        (transfer(&alice, "bob", 5, "refused-0007"), LedgerError::AccountFrozen),
+    ] {
+        let err = fx.store.transfer(&request, NOW + 1).await.unwrap_err();
+        assert_eq!(err.to_string(), refusal.to_string(), "{request:?}");
+    }
+    assert!(matches!(
+        fx.store.transfer(&transfer(&alice, "bob", 500, "refused-0001"), NOW).await,
+        Err(LedgerError::IdempotencyConflict)
+    ));
+    assert_eq!((fx.balance(&alice).await, fx.balance(&bob).await), (501, 0));
+    let ok = fx.store.transfer(&transfer(&alice, "bob", 501, "refused-0008"), NOW).await.unwrap();
     assert!(!ok.replayed);
     assert_eq!((fx.balance(&alice).await, fx.balance(&bob).await), (0, 501));
+    fx.verify_report().await;
 }
 
 async fn idempotent_replay_and_conflict(fx: Fx) {
@@ -792,12 +810,9 @@ async fn concurrent_transfers(fx: Fx) {
                         (Err(LedgerError::InsufficientFunds), Err(LedgerError::InsufficientFunds)) => {
                             Err(LedgerError::InsufficientFunds)
                         }
-                        // One may fail for funds and the other (re-run after it) too, or succeed
-                        // if money arrived in between.
-                        (Ok(a), Err(LedgerError::InsufficientFunds)) | (Err(LedgerError::InsufficientFunds), Ok(a)) => {
-                            assert!(!a.replayed);
-                            Ok(a)
-                        }
+                        // Never one refused and the other paid: the first decision is kept under
+                        // the key (a refusal too), so a client that saw the refusal was told the
+                        // truth.
                         other => panic!("unexpected outcome {other:?}"),
                     }
                 } else {

@@ -70,7 +70,10 @@ const WRITE_PLAN: &str = "WITH j AS (
     )
     SELECT e.seq, e.user_id FROM e";
 
-const REPLAY: &str = "SELECT request_hash, entry_id FROM idempotency WHERE scope = $1 AND key = $2";
+const REPLAY: &str = "SELECT request_hash, entry_id, refusal FROM idempotency WHERE scope = $1 AND key = $2";
+
+/// Keeps the claimed key with the refusal it got (`LedgerError::remembered_code`).
+const REMEMBER_REFUSAL: &str = "UPDATE idempotency SET refusal = $3 WHERE scope = $1 AND key = $2";
 
 const POSTED: &str = "SELECT j.kind, j.amount, j.created_at_ms, f.handle, t.handle
      FROM journal j LEFT JOIN users f ON f.id = j.from_user JOIN users t ON t.id = j.to_user
@@ -197,6 +200,10 @@ async fn replay(
     if hash.as_slice() != fingerprint.as_slice() {
         return Err(LedgerError::IdempotencyConflict);
     }
+    let refusal: Option<String> = row.try_get(2)?;
+    if let Some(code) = refusal {
+        return Err(LedgerError::remembered(&code));
+    }
     let entry_id: Option<EntryId> = row.try_get(1)?;
     let entry_id = entry_id.ok_or_else(|| LedgerError::Storage("idempotency record has no entry".into()))?;
     let mut posted = posted_by_entry(client, entry_id).await?;
@@ -249,11 +256,14 @@ type Sql<'a> = (&'a str, &'a [&'a (dyn tokio_postgres::types::ToSql + Sync)]);
 
 /// Runs step 1 and hands its outcome to `decide`, then finishes the transaction accordingly.
 /// `lock` locks the accounts; `next` runs after it and selects the entry id and a flag that
-/// `decide` gets with them (the sender frozen, read after the locks).
+/// `decide` gets with them (the sender frozen, read after the locks). With `remember_refusals`,
+/// a refusal that depends on the state (`LedgerError::remembered_code`) is committed with the
+/// claimed key, so every later attempt with that key gets it too.
 async fn run(
     pool: &Pool,
     notifier: &Notifier,
     Claim { scope, key, fingerprint, now_ms }: Claim<'_>,
+    remember_refusals: bool,
     (lock_sql, lock_params): Sql<'_>,
     (next_sql, next_params): Sql<'_>,
     decide: impl FnOnce(Vec<LockedRow>, EntryId, bool) -> Result<Plan, LedgerError>,
@@ -274,7 +284,7 @@ async fn run(
         client.query(&lock, lock_params),
         client.query_one(&next, next_params),
     );
-    let step = (|| {
+    let step: Result<Step, LedgerError> = (|| {
         begun?;
         if claimed? == 0 {
             return Ok(Step::Replay);
@@ -286,6 +296,23 @@ async fn run(
         Ok(Step::Write(Box::new(decide(rows, entry_id, flag)?)))
     })();
     match step {
+        Err(e) if remember_refusals && e.remembered_code().is_some() => {
+            // `decide` refused, so this transaction holds the claimed key.
+            let code = e.remembered_code();
+            let remembered = async {
+                let statement = client.prepare_cached(REMEMBER_REFUSAL).await?;
+                client.execute(&statement, &[&scope, &key_text, &code]).await?;
+                client.batch_execute("COMMIT").await
+            };
+            match remembered.await {
+                Ok(()) => Err(e),
+                Err(failure) => {
+                    // Unknown state: the same key, tried again, finds out.
+                    drop(Object::take(client));
+                    Err(failure.into())
+                }
+            }
+        }
         Err(e) => {
             roll_back(client).await;
             Err(e)
@@ -322,7 +349,7 @@ pub async fn transfer(
     let mut sender_account = None;
     let lock: Sql<'_> = (LOCK_TRANSFER, &[&request.from, &to]);
     let next: Sql<'_> = (NEXT_ENTRY_AND_FROZEN, &[&request.from]);
-    let ran = run(pool, notifier, claim, lock, next, |rows, entry_id, sender_frozen| {
+    let ran = run(pool, notifier, claim, true, lock, next, |rows, entry_id, sender_frozen| {
         let sender = rows.iter().find(|r| r.user.as_ref().is_some_and(|u| u.0 == request.from));
         let receiver = rows.iter().find(|r| r.user.as_ref().is_some_and(|u| u.1 == to));
         let (Some(sender), Some(receiver)) = (sender, receiver) else {
@@ -360,7 +387,7 @@ pub async fn deposit(
     let fingerprint = deposit_fingerprint(to, amount);
     let handle = to.as_str();
     let claim = Claim { scope: OPERATOR_SCOPE, key, fingerprint: &fingerprint, now_ms };
-    run(pool, notifier, claim, (LOCK_DEPOSIT, &[&handle]), (NEXT_ENTRY, &[]), |rows, entry_id, _| {
+    run(pool, notifier, claim, false, (LOCK_DEPOSIT, &[&handle]), (NEXT_ENTRY, &[]), |rows, entry_id, _| {
         let funding = rows
             .iter()
             .find(|r| r.account.kind == AccountKind::Funding)

@@ -58,7 +58,8 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX postings_by_account ON postings (account_id, entry_id);
 
-    -- entry_id is NULL only inside the transaction that claimed the key.
+    -- entry_id is NULL only inside the transaction that claimed the key (and, from migration
+    -- 11, in a row that remembers a refusal).
     CREATE TABLE idempotency (
         scope         TEXT   NOT NULL,
         key           TEXT   NOT NULL,
@@ -126,6 +127,9 @@ const MIGRATIONS: &[&str] = &[
      CREATE INDEX fraud_proofs_by_purse ON fraud_proofs (purse_id);",
     // 10: every purse loaded from now on keeps its reserve in its own account, see `offline.rs`.
     super::offline::PURSE_RESERVE_MIGRATION,
+    // 11: a transfer's refusal remembered under its idempotency key (`LedgerError::remembered_code`);
+    //     such a row has no entry.
+    "ALTER TABLE idempotency ADD COLUMN refusal TEXT;",
 ];
 
 /// The migration after which stored notes get their request nonce (`fill_note_nonces`).

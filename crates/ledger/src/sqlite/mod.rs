@@ -233,7 +233,7 @@ impl Store for SqliteStore {
     ) -> Result<(Posted, Amount), LedgerError> {
         crate::plan::check_transfer(request)?;
         let request = request.clone();
-        self.writer.write(move |ctx| writes::transfer(ctx.conn, &request, now_ms, &mut ctx.notices)).await
+        self.writer.write(move |ctx| writes::transfer(ctx.conn, &request, now_ms, &mut ctx.notices)).await?
     }
 
     async fn balance(&self, user: UserId) -> Result<Amount, LedgerError> {

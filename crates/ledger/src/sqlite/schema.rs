@@ -38,7 +38,19 @@ const MIGRATIONS: &[Migration] = &[
     (super::offline::NOTES_BY_SEQ_MIGRATION, None),
     // 12: every purse loaded from now on keeps its reserve in its own account, see `offline.rs`.
     (super::offline::PURSE_RESERVE_MIGRATION, None),
+    // 13: refusals remembered under the transfer's idempotency key (`LedgerError::remembered_code`).
+    (REFUSED_REQUESTS_MIGRATION, None),
 ];
+
+const REFUSED_REQUESTS_MIGRATION: &str = "
+    CREATE TABLE refused_requests (
+        scope         TEXT    NOT NULL,
+        key           TEXT    NOT NULL,
+        request_hash  BLOB    NOT NULL,
+        refusal       TEXT    NOT NULL,
+        created_at_ms INTEGER NOT NULL,
+        PRIMARY KEY (scope, key)
+    ) WITHOUT ROWID;";
 
 const RECEIPT_CARDS_MIGRATION: &str = "
     CREATE TABLE receipt_cards (

@@ -318,28 +318,51 @@ pub fn deposit(
     Ok(plan.posted)
 }
 
+/// A transfer. The outer error is a refusal or failure that wrote nothing; the inner one a
+/// refusal remembered under the request's key (`LedgerError::remembered_code`), whose row the
+/// writer must keep.
 pub fn transfer(
     conn: &Connection,
     request: &TransferRequest,
     now_ms: TimestampMs,
     notices: &mut Vec<EventNotice>,
-) -> Result<(Posted, Amount), LedgerError> {
+) -> Result<Result<(Posted, Amount), LedgerError>, LedgerError> {
     let minor = plan::check_transfer(request)?;
     let scope = user_scope(request.from);
+    let key = &request.idempotency_key;
     let fingerprint = transfer_fingerprint(request);
-    if let Some(posted) = replay(conn, &scope, &request.idempotency_key, &fingerprint)? {
-        return Ok((posted, super::reads::balance(conn, request.from)?));
+    if let Some(posted) = replay(conn, &scope, key, &fingerprint)? {
+        return Ok(Ok((posted, super::reads::balance(conn, request.from)?)));
     }
-    let (sender, sender_frozen) = party(conn, PartyKey::Id(request.from))?.ok_or(LedgerError::UnknownUser)?;
-    let (receiver, _) = party(conn, PartyKey::Handle(&request.to))?.ok_or(LedgerError::UnknownUser)?;
-    if sender.user_id == receiver.user_id {
-        return Err(LedgerError::SameAccount);
+    const REFUSED: &str = "SELECT request_hash, refusal FROM refused_requests WHERE scope = ?1 AND key = ?2";
+    if let Some(code) = earlier_result::<String>(conn, REFUSED, &scope, key, &fingerprint)? {
+        return Ok(Err(LedgerError::remembered(&code)));
     }
-    if sender_frozen {
-        return Err(LedgerError::AccountFrozen);
-    }
-    let plan = plan_transfer(next_entry_id(conn)?, &sender, &receiver, minor, request.memo.as_deref(), now_ms)?;
-    write_plan(conn, &plan, &scope, &request.idempotency_key, &fingerprint, notices)?;
+    let decided = (|| {
+        let (sender, sender_frozen) = party(conn, PartyKey::Id(request.from))?.ok_or(LedgerError::UnknownUser)?;
+        let (receiver, _) = party(conn, PartyKey::Handle(&request.to))?.ok_or(LedgerError::UnknownUser)?;
+        if sender.user_id == receiver.user_id {
+            return Err(LedgerError::SameAccount);
+        }
+        if sender_frozen {
+            return Err(LedgerError::AccountFrozen);
+        }
+        let plan = plan_transfer(next_entry_id(conn)?, &sender, &receiver, minor, request.memo.as_deref(), now_ms)?;
+        Ok((sender, plan))
+    })();
+    let (sender, plan) = match decided {
+        Ok(decided) => decided,
+        Err(refusal) => {
+            let Some(code) = refusal.remembered_code() else { return Err(refusal) };
+            conn.prepare_cached(
+                "INSERT INTO refused_requests (scope, key, request_hash, refusal, created_at_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![scope, key.as_str(), &fingerprint[..], code, now_ms])?;
+            return Ok(Err(refusal));
+        }
+    };
+    write_plan(conn, &plan, &scope, key, &fingerprint, notices)?;
     let balance = plan.balance_after(sender.account.account_id).ok_or(LedgerError::UnknownUser)?;
-    Ok((plan.posted, crate::model::amount_of(balance)?))
+    Ok(Ok((plan.posted, crate::model::amount_of(balance)?)))
 }

@@ -138,10 +138,21 @@ pub async fn refused_transfers_change_nothing(server: &TestServer) {
     let report = server.store.verify().await.unwrap();
     assert!(report.problems.is_empty(), "{:?}", report.problems);
 
-    // A refused request did not use up its key: the same key works for a valid request, here
-    // naming the right account.
+    // A refusal that depends on the balance is kept under its key: once the money is there, the
+    // same request with the same key is still refused (a late earlier attempt of it cannot pay
+    // after that answer), and the key with other terms is a conflict.
+    server.deposit("alice", 1).await;
+    let body = json!({"to": "bob", "amount": 100_001});
+    let answer = client.post("/v1/transfers", Some(&alice), Some("key-insufficient"), &body).await;
+    assert_error(&answer, 422, "insufficient_funds");
+    let body = json!({"to": "bob", "amount": 100_000});
+    let answer = client.post("/v1/transfers", Some(&alice), Some("key-insufficient"), &body).await;
+    assert_error(&answer, 409, "idempotency_conflict");
+    assert_eq!(server.balance(&bob).await, 0);
+    // A request refused before its key was looked at did not use it up: the same key works for a
+    // valid request, here naming the right account.
     let body = json!({"to": "bob", "amount": 100_000, "to_account": bob_account});
-    let (status, answer) = client.post("/v1/transfers", Some(&alice), Some("key-insufficient"), &body).await;
+    let (status, answer) = client.post("/v1/transfers", Some(&alice), Some("key-long-memo"), &body).await;
     assert_eq!(status, 201, "{answer}");
     assert_eq!(server.balance(&bob).await, 100_000);
 }
