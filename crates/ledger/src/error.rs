@@ -84,6 +84,8 @@ impl LedgerError {
             LedgerError::InsufficientFunds => Some("insufficient_funds"),
             LedgerError::SameAccount => Some("same_account"),
             LedgerError::AccountFrozen => Some("account_frozen"),
+            // Also a request's own amount past the maximum, but that is refused before the key.
+            LedgerError::AmountOverflow => Some("amount_overflow"),
             _ => None,
         }
     }
@@ -95,6 +97,7 @@ impl LedgerError {
             "insufficient_funds" => LedgerError::InsufficientFunds,
             "same_account" => LedgerError::SameAccount,
             "account_frozen" => LedgerError::AccountFrozen,
+            "amount_overflow" => LedgerError::AmountOverflow,
             other => LedgerError::Storage(format!("unknown remembered refusal {other:?}").into()),
         }
     }

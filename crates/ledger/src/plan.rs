@@ -115,8 +115,15 @@ fn debit(account: &LockedAccount, amount: i64) -> Result<i64, LedgerError> {
     Ok(after)
 }
 
+/// A wallet never holds more than [`Amount::MAX`] (what the API and the wallets can show), so
+/// every stored balance reads back as an `Amount`.
 fn credit(account: &LockedAccount, amount: i64) -> Result<i64, LedgerError> {
-    account.balance.checked_add(amount).ok_or(LedgerError::AmountOverflow)
+    let after = account.balance.checked_add(amount).ok_or(LedgerError::AmountOverflow)?;
+    let max = i64::try_from(Amount::MAX.minor()).unwrap_or(i64::MAX);
+    if account.kind == AccountKind::Wallet && after > max {
+        return Err(LedgerError::AmountOverflow);
+    }
+    Ok(after)
 }
 
 fn payload(

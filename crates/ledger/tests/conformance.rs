@@ -545,6 +545,20 @@ async fn refusals_change_nothing(fx: Fx) {
     let ok = fx.store.transfer(&transfer(&alice, "bob", 501, "refused-0008"), NOW).await.unwrap();
     assert!(!ok.replayed);
     assert_eq!((fx.balance(&alice).await, fx.balance(&bob).await), (0, 501));
+    // No wallet grows past the largest amount (a stored balance always reads back as one): a
+    // deposit or a transfer that would take it there is refused and moves nothing.
+    let max = Amount::MAX.minor();
+    fx.fund("bob", max - 501).await;
+    assert!(matches!(
+        fx.store.deposit(&handle("bob"), amount(1), &key("refused-0009"), NOW).await,
+        Err(LedgerError::AmountOverflow)
+    ));
+    fx.fund("alice", 1).await;
+    assert!(matches!(
+        fx.store.transfer(&transfer(&alice, "bob", 1, "refused-0010"), NOW).await,
+        Err(LedgerError::AmountOverflow)
+    ));
+    assert_eq!((fx.balance(&alice).await, fx.balance(&bob).await), (1, max));
     fx.verify_report().await;
 }
 

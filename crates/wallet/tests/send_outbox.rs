@@ -165,6 +165,35 @@ async fn a_refusal_closes_the_send_and_the_next_one_is_new() {
     assert_eq!(server.balance("bob").await, 25_000);
 }
 
+/// The server keeps a refusal under its key, so `retry KEY` of a refused send, once the money is
+/// there, pays it as a new payment under a fresh key (the old key would only be refused again),
+/// and only once.
+#[tokio::test]
+async fn retrying_a_refused_send_pays_it_once_under_a_new_key() {
+    let server = RealServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut wallet = alice_and_bob(&server, dir.path()).await;
+    wallet.send("bob", "250.00", None, None).await.unwrap_err();
+    let refused = only_outbox_entry(&wallet);
+    server.deposit("alice", 50_000).await;
+    let receipt = wallet.retry(&refused.idempotency_key).await.unwrap();
+    assert!(!receipt.replayed);
+    let entry = only_outbox_entry(&wallet);
+    assert_ne!(entry.idempotency_key, refused.idempotency_key);
+    assert_eq!((entry.state, entry.attempts), (OutboxState::Done, 2));
+    let sent = server.sent_as(TRANSFER);
+    assert_eq!(sent.len(), 2);
+    assert_eq!(sent[1].header("idempotency-key"), Some(entry.idempotency_key.clone()));
+    assert_eq!(receipt.idempotency_key, entry.idempotency_key);
+    assert_eq!(server.balance("bob").await, 25_000);
+    // Done: retrying it again, by its new key, pays nothing more; the old key is unknown here.
+    let again = wallet.retry(&entry.idempotency_key).await.unwrap();
+    assert_eq!(again.entry_id, receipt.entry_id);
+    assert!(wallet.retry(&refused.idempotency_key).await.is_err());
+    assert_eq!(server.sent_as(TRANSFER).len(), 2);
+    assert_eq!(server.balance("bob").await, 25_000);
+}
+
 #[tokio::test]
 async fn bad_amounts_and_handles_never_reach_the_server_or_the_outbox() {
     let server = RealServer::start().await;

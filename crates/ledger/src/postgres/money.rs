@@ -12,7 +12,9 @@
 //!
 //! Everything in between (funds, arithmetic, hashes, payloads) is computed in Rust by `plan`.
 //! A key already claimed by a committed request is answered after `ROLLBACK` by replaying the
-//! stored entry (or `IdempotencyConflict`). A refused request rolls back and stores nothing.
+//! stored entry (or `IdempotencyConflict`), or the refusal it got. A transfer refused for a
+//! reason that depends on the state (`LedgerError::remembered_code`) commits its claimed key
+//! with that refusal; any other refusal rolls back and stores nothing.
 //! Callers run these functions in a spawned task so a dropped request future can never leave a
 //! connection mid-transaction.
 

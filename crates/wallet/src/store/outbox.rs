@@ -67,8 +67,8 @@ pub struct SendTerms<'a> {
 pub struct PendingSend {
     pub idempotency_key: String,
     /// True when an earlier attempt with this key may have reached the server and its outcome
-    /// is unknown (a retry of a pending send); false for a new send, or a send whose earlier
-    /// attempts were all refused (the server keeps nothing of a refused request).
+    /// is unknown (a retry of a pending send); false for a new send, or a refused send tried
+    /// again.
     pub reused: bool,
 }
 
@@ -134,7 +134,7 @@ impl Store {
                 KeyedSend::Send(PendingSend { idempotency_key: key.to_string(), reused: false })
             }
             Some(entry) if !entry.has_terms(terms) => KeyedSend::Conflict(entry),
-            Some(entry) => retry_entry(&tx, entry, now_ms)?,
+            Some(entry) => retry_entry(&tx, entry, now_ms, Refused::SameKey)?,
         };
         tx.commit()?;
         Ok(outcome)
@@ -142,14 +142,15 @@ impl Store {
 
     /// An explicit retry of the send with `key`: `None` when this device has no such send.
     /// A pending send is sent again with its key (`reused`: its earlier outcome is unknown); a
-    /// failed one is reopened as pending and sent again with its key (the server kept nothing
-    /// of the refused request); a done one is [`KeyedSend::AlreadyDone`] and is not changed.
+    /// failed one is reopened as pending under a fresh key and sent again as a new payment (the
+    /// server keeps a refusal under its key, so the old key would only be refused again, and
+    /// a refused key never pays); a done one is [`KeyedSend::AlreadyDone`] and is not changed.
     /// Counts the attempt. Durable when it returns.
     pub fn outbox_retry(&mut self, key: &str, now_ms: i64) -> Result<Option<KeyedSend>, StoreError> {
         let tx = self.conn_mut().transaction_with_behavior(TransactionBehavior::Immediate)?;
         let outcome = match entry_in(&tx, key)? {
             None => None,
-            Some(entry) => Some(retry_entry(&tx, entry, now_ms)?),
+            Some(entry) => Some(retry_entry(&tx, entry, now_ms, Refused::NewKey)?),
         };
         tx.commit()?;
         Ok(outcome)
@@ -226,18 +227,34 @@ fn insert_pending(
 }
 
 /// The retry of an existing row, inside the caller's transaction.
-fn retry_entry(conn: &rusqlite::Connection, entry: OutboxEntry, now_ms: i64) -> Result<KeyedSend, StoreError> {
-    let reused = match entry.state {
-        OutboxState::Done => return Ok(KeyedSend::AlreadyDone(entry)),
-        OutboxState::Pending => true,
-        OutboxState::Failed => false,
+/// What a retry does with a refused send's key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Refused {
+    /// A person's `retry KEY`: a new payment under a fresh key.
+    NewKey,
+    /// A script's own key sent again: that key, which the server answers as it did.
+    SameKey,
+}
+
+fn retry_entry(
+    conn: &rusqlite::Connection,
+    entry: OutboxEntry,
+    now_ms: i64,
+    refused: Refused,
+) -> Result<KeyedSend, StoreError> {
+    let (reused, key) = match (entry.state, refused) {
+        (OutboxState::Done, _) => return Ok(KeyedSend::AlreadyDone(entry)),
+        (OutboxState::Pending, _) => (true, entry.idempotency_key.clone()),
+        (OutboxState::Failed, Refused::SameKey) => (false, entry.idempotency_key.clone()),
+        (OutboxState::Failed, Refused::NewKey) => (false, new_idempotency_key()),
     };
     conn.execute(
-        "UPDATE outbox SET state = 'pending', failure_code = NULL, attempts = attempts + 1, updated_at_ms = ?2
+        "UPDATE outbox SET idempotency_key = ?3, state = 'pending', failure_code = NULL, attempts = attempts + 1,
+                updated_at_ms = ?2
          WHERE idempotency_key = ?1",
-        params![entry.idempotency_key, now_ms],
+        params![entry.idempotency_key, now_ms, key],
     )?;
-    Ok(KeyedSend::Send(PendingSend { idempotency_key: entry.idempotency_key, reused }))
+    Ok(KeyedSend::Send(PendingSend { idempotency_key: key, reused }))
 }
 
 fn entry_in(conn: &rusqlite::Connection, key: &str) -> Result<Option<OutboxEntry>, StoreError> {
@@ -493,14 +510,18 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut store = Store::open(dir.path()).unwrap();
         let terms = Terms::new("bob", 100, None);
-        let failed = store.outbox_new(&terms.get(), 1).unwrap().idempotency_key;
-        store.outbox_mark_failed(&failed, "insufficient_funds", 2).unwrap();
-        let entry = store.outbox_entry(&failed).unwrap().unwrap();
+        let refused = store.outbox_new(&terms.get(), 1).unwrap().idempotency_key;
+        store.outbox_mark_failed(&refused, "insufficient_funds", 2).unwrap();
+        let entry = store.outbox_entry(&refused).unwrap().unwrap();
         assert_eq!((entry.state, entry.failure_code.as_deref()), (OutboxState::Failed, Some("insufficient_funds")));
         assert!(store.outbox_pending().unwrap().is_empty());
 
-        let reopened = sent(store.outbox_retry(&failed, 3).unwrap().unwrap());
-        assert!(!reopened.reused, "a refused request left nothing on the server");
+        // A new payment under a fresh key: the server keeps the refusal under the old one.
+        let reopened = sent(store.outbox_retry(&refused, 3).unwrap().unwrap());
+        assert!(!reopened.reused, "the refused key never paid");
+        assert_ne!(reopened.idempotency_key, refused);
+        assert_eq!(store.outbox_entry(&refused).unwrap(), None);
+        let failed = reopened.idempotency_key;
         let entry = store.outbox_entry(&failed).unwrap().unwrap();
         assert_eq!((entry.state, entry.failure_code, entry.attempts), (OutboxState::Pending, None, 2));
 
