@@ -771,3 +771,77 @@ async fn two_servers_race_500_forks_to_one_colluder() {
     assert_eq!(loss, 0);
     fx.verify_clean(P).await;
 }
+
+/// Two servers on one PostgreSQL: a payer at the purse limit less one asks both servers at once,
+/// with two keys, for another purse, both requests released together from behind a lock on the
+/// payer's wallet row. Exactly one purse is loaded, the other request is refused, and the money
+/// leaves the wallet once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_servers_race_two_loads_against_the_purse_limit() {
+    let Some(fx) = Fx::new(Kind::Postgres).await else { return };
+    let other = fx.second_server().await;
+    let alice = fx.user("alice", 3 * P).await;
+    let device = signing_key("alice-phone");
+    for i in 1..MAX_OPEN {
+        fx.load(&alice, &device, P, 3 * DAY, &format!("purse-limit-{i}")).await;
+    }
+    let requests: Vec<_> = ["race-load-a", "race-load-b"]
+        .iter()
+        .map(|tag| load_request(alice.id, certificate(&alice, &device, P, 3 * DAY, tag), tag))
+        .collect();
+    let hold = RowHold::begin(&fx).await;
+    let locked = hold
+        .client
+        .execute(
+            "SELECT 1 FROM accounts WHERE id = (SELECT account_id FROM users WHERE id = $1) FOR UPDATE",
+            &[&alice.id],
+        )
+        .await
+        .unwrap();
+    assert_eq!(locked, 1);
+    let (first, second, ()) = tokio::join!(
+        fx.store.offline().load_purse(&requests[0], NOW),
+        other.offline().load_purse(&requests[1], NOW),
+        hold.commit_when_waiting(2),
+    );
+    let outcomes = [first, second];
+    let loaded = outcomes.iter().filter(|o| o.is_ok()).count();
+    let refused = outcomes.iter().filter(|o| matches!(o, Err(OfflineError::TooManyPurses(MAX_OPEN)))).count();
+    assert_eq!((loaded, refused), (1, 1), "{outcomes:?}");
+    assert_eq!(fx.balance(&alice).await, 3 * P - u64::from(MAX_OPEN) * P);
+    fx.verify_clean(3 * P).await;
+}
+
+/// Two servers on one PostgreSQL: the same signed close statement sent to both at once under two
+/// keys (a wallet that lost the first answer and a second device of the payer), both released
+/// together from behind a lock on the purse's row. The purse is closed once: what it did not pay
+/// out goes back once, and the notes still settle in full.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_servers_race_two_closes_of_one_purse() {
+    let Some(fx) = Fx::new(Kind::Postgres).await else { return };
+    let other = fx.second_server().await;
+    let alice = fx.user("alice", P).await;
+    let bob = fx.user("bob", 0).await;
+    let device = signing_key("alice-phone");
+    let cert = fx.load(&alice, &device, P, 3 * DAY, "purse-two-closes").await;
+    let mut chain = Chain::new(&cert, &device);
+    let notes: Vec<PaymentNote> = (0..3).map(|i| chain.pay(&bob, C, &format!("n{i}"))).collect();
+    let close = chain.close();
+    let (one, two) = (key("close-one-0001"), key("close-two-0001"));
+    let hold = RowHold::purse(&fx, &cert).await;
+    let (first, second, ()) = tokio::join!(
+        fx.store.offline().close_purse(alice.id, &close, &one, NOW),
+        other.offline().close_purse(alice.id, &close, &two, NOW),
+        hold.commit_when_waiting(2),
+    );
+    let outcomes = [first, second];
+    let closed: Vec<_> = outcomes.iter().filter_map(|o| o.as_ref().ok()).collect();
+    assert_eq!(closed.len(), 1, "{outcomes:?}");
+    assert_eq!(closed[0].returned, (P - 3 * C) as i64);
+    assert_eq!(fx.balance(&alice).await, P - 3 * C);
+    let results = fx.settle(&bob, &notes, NOW).await;
+    assert_eq!(statuses(&results), vec![(NoteStatus::Settled, None, C); 3]);
+    assert_eq!(fx.balance(&bob).await, 3 * C);
+    assert_eq!(fx.balance(&alice).await, P - 3 * C);
+    fx.verify_clean(P).await;
+}
