@@ -524,7 +524,7 @@ async fn refusals_change_nothing(fx: Fx) {
 
     // A refusal that depends on the state is kept under its key: once the state changes (the
     // money arrives, the payee registers, the account is unfrozen), the same key is still
-    // refused, so an earlier attempt of the same request that arrives late cannot pay after a
+    // refused (deposits too), so an earlier attempt of the same request that arrives late cannot pay after a
     // client was told "refused"; the same key with other terms is a conflict; a new key pays.
     fx.store.set_frozen(alice.id, false).await.unwrap();
     fx.fund("alice", 1).await;
@@ -540,6 +540,11 @@ async fn refusals_change_nothing(fx: Fx) {
     assert!(matches!(
         fx.store.transfer(&transfer(&alice, "bob", 500, "refused-0001"), NOW).await,
         Err(LedgerError::IdempotencyConflict)
+    ));
+    // The same for an operator's deposit to a user who did not exist yet.
+    assert!(matches!(
+        fx.store.deposit(&handle("nobody"), amount(5), &key("refused-0006"), NOW).await,
+        Err(LedgerError::UnknownUser)
     ));
     assert_eq!((fx.balance(&alice).await, fx.balance(&bob).await), (501, 0));
     let ok = fx.store.transfer(&transfer(&alice, "bob", 501, "refused-0008"), NOW).await.unwrap();

@@ -389,7 +389,7 @@ pub async fn deposit(
     let fingerprint = deposit_fingerprint(to, amount);
     let handle = to.as_str();
     let claim = Claim { scope: OPERATOR_SCOPE, key, fingerprint: &fingerprint, now_ms };
-    run(pool, notifier, claim, false, (LOCK_DEPOSIT, &[&handle]), (NEXT_ENTRY, &[]), |rows, entry_id, _| {
+    run(pool, notifier, claim, true, (LOCK_DEPOSIT, &[&handle]), (NEXT_ENTRY, &[]), |rows, entry_id, _| {
         let funding = rows
             .iter()
             .find(|r| r.account.kind == AccountKind::Funding)

@@ -223,7 +223,7 @@ impl Store for SqliteStore {
     ) -> Result<Posted, LedgerError> {
         crate::plan::check_amount(amount)?;
         let (to, key) = (to.clone(), key.clone());
-        self.writer.write(move |ctx| writes::deposit(ctx.conn, &to, amount, &key, now_ms, &mut ctx.notices)).await
+        self.writer.write(move |ctx| writes::deposit(ctx.conn, &to, amount, &key, now_ms, &mut ctx.notices)).await?
     }
 
     async fn transfer_and_balance(

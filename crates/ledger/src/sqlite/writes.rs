@@ -298,6 +298,7 @@ fn write_plan(
     Ok(())
 }
 
+/// An operator deposit; the errors as for [`transfer`].
 pub fn deposit(
     conn: &Connection,
     to: &Handle,
@@ -305,17 +306,58 @@ pub fn deposit(
     key: &IdempotencyKey,
     now_ms: TimestampMs,
     notices: &mut Vec<EventNotice>,
-) -> Result<Posted, LedgerError> {
+) -> Result<Result<Posted, LedgerError>, LedgerError> {
     let minor = check_amount(amount)?;
     let fingerprint = deposit_fingerprint(to, amount);
     if let Some(posted) = replay(conn, OPERATOR_SCOPE, key, &fingerprint)? {
-        return Ok(posted);
+        return Ok(Ok(posted));
     }
-    let (receiver, _) = party(conn, PartyKey::Handle(to))?.ok_or(LedgerError::UnknownUser)?;
-    let funding = locked_account(conn, FUNDING_ACCOUNT)?;
-    let plan = plan_deposit(next_entry_id(conn)?, &funding, &receiver, minor, now_ms)?;
+    if let Some(refusal) = earlier_refusal(conn, OPERATOR_SCOPE, key, &fingerprint)? {
+        return Ok(Err(refusal));
+    }
+    let decided = (|| {
+        let (receiver, _) = party(conn, PartyKey::Handle(to))?.ok_or(LedgerError::UnknownUser)?;
+        let funding = locked_account(conn, FUNDING_ACCOUNT)?;
+        plan_deposit(next_entry_id(conn)?, &funding, &receiver, minor, now_ms)
+    })();
+    let plan = match decided {
+        Ok(plan) => plan,
+        Err(refusal) => return remember_refusal(conn, OPERATOR_SCOPE, key, &fingerprint, refusal, now_ms),
+    };
     write_plan(conn, &plan, OPERATOR_SCOPE, key, &fingerprint, notices)?;
-    Ok(plan.posted)
+    Ok(Ok(plan.posted))
+}
+
+/// The refusal kept under `key` in `scope` by an earlier request (`IdempotencyConflict` when
+/// that request had other terms).
+fn earlier_refusal(
+    conn: &Connection,
+    scope: &str,
+    key: &IdempotencyKey,
+    fingerprint: &[u8; 32],
+) -> Result<Option<LedgerError>, LedgerError> {
+    const REFUSED: &str = "SELECT request_hash, refusal FROM refused_requests WHERE scope = ?1 AND key = ?2";
+    Ok(earlier_result::<String>(conn, REFUSED, scope, key, fingerprint)?.map(|code| LedgerError::remembered(&code)))
+}
+
+/// Answers a keyed request's refusal: one that depends on the state
+/// (`LedgerError::remembered_code`) is kept under the key, in the writer's transaction (so it is
+/// the inner error: the writer keeps what the command wrote); any other is the outer error and
+/// nothing is written.
+fn remember_refusal<T>(
+    conn: &Connection,
+    scope: &str,
+    key: &IdempotencyKey,
+    fingerprint: &[u8; 32],
+    refusal: LedgerError,
+    now_ms: TimestampMs,
+) -> Result<Result<T, LedgerError>, LedgerError> {
+    let Some(code) = refusal.remembered_code() else { return Err(refusal) };
+    conn.prepare_cached(
+        "INSERT INTO refused_requests (scope, key, request_hash, refusal, created_at_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![scope, key.as_str(), &fingerprint[..], code, now_ms])?;
+    Ok(Err(refusal))
 }
 
 /// A transfer. The outer error is a refusal or failure that wrote nothing; the inner one a
@@ -334,9 +376,8 @@ pub fn transfer(
     if let Some(posted) = replay(conn, &scope, key, &fingerprint)? {
         return Ok(Ok((posted, super::reads::balance(conn, request.from)?)));
     }
-    const REFUSED: &str = "SELECT request_hash, refusal FROM refused_requests WHERE scope = ?1 AND key = ?2";
-    if let Some(code) = earlier_result::<String>(conn, REFUSED, &scope, key, &fingerprint)? {
-        return Ok(Err(LedgerError::remembered(&code)));
+    if let Some(refusal) = earlier_refusal(conn, &scope, key, &fingerprint)? {
+        return Ok(Err(refusal));
     }
     let decided = (|| {
         let (sender, sender_frozen) = party(conn, PartyKey::Id(request.from))?.ok_or(LedgerError::UnknownUser)?;
@@ -352,15 +393,7 @@ pub fn transfer(
     })();
     let (sender, plan) = match decided {
         Ok(decided) => decided,
-        Err(refusal) => {
-            let Some(code) = refusal.remembered_code() else { return Err(refusal) };
-            conn.prepare_cached(
-                "INSERT INTO refused_requests (scope, key, request_hash, refusal, created_at_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
-            )?
-            .execute(params![scope, key.as_str(), &fingerprint[..], code, now_ms])?;
-            return Ok(Err(refusal));
-        }
+        Err(refusal) => return remember_refusal(conn, &scope, key, &fingerprint, refusal, now_ms),
     };
     write_plan(conn, &plan, &scope, key, &fingerprint, notices)?;
     let balance = plan.balance_after(sender.account.account_id).ok_or(LedgerError::UnknownUser)?;
