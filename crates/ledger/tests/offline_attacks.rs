@@ -370,10 +370,16 @@ async fn one_payment_per_request(fx: Fx) {
     // Bob's request "req-30" paid 30.00 from each device.
     let from_phone = phone_chain.pay(&bob, 3_000, "req-30");
     let from_tablet = tablet_chain.pay(&bob, 3_000, "req-30");
-    let results = fx.settle(&alice, &[from_phone.clone(), from_tablet.clone()], NOW).await;
+    // The tablet's note sent twice: the copy gets the same refusal, never "duplicate" (which a
+    // wallet takes for settled).
+    let results = fx.settle(&alice, &[from_phone.clone(), from_tablet.clone(), from_tablet.clone()], NOW).await;
     assert_eq!(
         statuses(&results),
-        vec![(NoteStatus::Settled, None, 3_000), (NoteStatus::Rejected, Some("request_already_paid"), 0)]
+        vec![
+            (NoteStatus::Settled, None, 3_000),
+            (NoteStatus::Rejected, Some("request_already_paid"), 0),
+            (NoteStatus::Rejected, Some("request_already_paid"), 0)
+        ]
     );
     // Bob's own upload of the note he accepted (the tablet's) changes nothing.
     let results = fx.settle(&bob, std::slice::from_ref(&from_tablet), NOW).await;

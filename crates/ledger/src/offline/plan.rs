@@ -711,6 +711,17 @@ pub fn plan_settlement(
             continue;
         }
         if let Some(held) = work.stored.get(&hash).copied().or_else(|| (!seen.insert(hash)).then_some(0)) {
+            // A copy of a note this upload refused (and did not store) is refused for the same
+            // reason: "duplicate" would read as settled to a wallet, which would stop sending a
+            // note that a later upload may still have paid.
+            if !work.stored.contains_key(&hash)
+                && let Some(earlier) = results.iter().find(|r| r.note == hash && r.status == NoteStatus::Rejected)
+            {
+                let again =
+                    NoteResult { note: hash, status: NoteStatus::Rejected, reason: earlier.reason.clone(), amount: 0 };
+                results.push(again);
+                continue;
+            }
             // A note refused for its unknown payee is stored (it holds its place in the purse's
             // chain); a copy is refused for the same reason, not reported as a duplicate, which
             // wallets take for "settled". A held note is reported held until it is paid in full
