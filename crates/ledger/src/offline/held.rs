@@ -7,8 +7,8 @@
 //! A held note is a claim, not a payment: it does not count as paying its request. When another
 //! note pays the same request (the payee's honest note from another purse, say), the payee is
 //! still owed the request's largest note once, so what was paid for the request is taken off
-//! the claim when it comes to be paid ([`release_note`]; docs/OFFLINE.md, "One request, one
-//! payment").
+//! the claim when it comes to be paid ([`release_note`]; docs/PROTOCOL.md section 10, "one
+//! payment per request").
 
 use std::collections::HashMap;
 
