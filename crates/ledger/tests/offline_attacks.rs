@@ -851,3 +851,42 @@ async fn two_servers_race_two_closes_of_one_purse() {
     assert_eq!(fx.balance(&alice).await, P - 3 * C);
     fx.verify_clean(P).await;
 }
+
+/// Two servers on one PostgreSQL: at the settlement deadline, the payer's close of a purse on one
+/// server meets the expiry pass on the other, the close waiting behind a lock on the purse's row
+/// (expiry skips a locked purse and finds it on a later pass). Whatever the order, the purse's
+/// money goes back once: the payee's notes, uploaded after, are paid in full from the payer's
+/// returned money, and the payer ends with the rest.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_servers_race_expiry_against_a_close() {
+    let Some(fx) = Fx::new(Kind::Postgres).await else { return };
+    let other = fx.second_server().await;
+    let alice = fx.user("alice", P).await;
+    let bob = fx.user("bob", 0).await;
+    let device = signing_key("alice-phone");
+    let cert = fx.load(&alice, &device, P, 3 * DAY, "purse-expiry-race").await;
+    let mut chain = Chain::new(&cert, &device);
+    let notes: Vec<PaymentNote> = (0..3).map(|i| chain.pay(&bob, C, &format!("n{i}"))).collect();
+    let close = chain.close();
+    let after = NOW_S + 3 * DAY + GRACE + 1;
+    let after_ms = after as i64 * 1000;
+    let close_key = key("close-at-expiry");
+    let hold = RowHold::purse(&fx, &cert).await;
+    let (closed, expired, ()) = tokio::join!(
+        fx.store.offline().close_purse(alice.id, &close, &close_key, after_ms),
+        other.offline().expire_purses(after, GRACE, after_ms),
+        hold.commit_when_waiting(1),
+    );
+    expired.unwrap();
+    eprintln!("close at the deadline beside the expiry pass: {closed:?}");
+    assert!(fx.balance(&alice).await <= P);
+    // Later passes on both servers, then the payee's upload.
+    fx.off().expire_purses(after, GRACE, after_ms).await.unwrap();
+    other.offline().expire_purses(after, GRACE, after_ms).await.unwrap();
+    assert!(fx.balance(&alice).await <= P);
+    let results = fx.settle(&bob, &notes, after_ms).await;
+    assert_eq!(statuses(&results), vec![(NoteStatus::Settled, None, C); 3]);
+    assert_eq!((fx.balance(&alice).await, fx.balance(&bob).await), (P - 3 * C, 3 * C));
+    assert_eq!(operator_loss(&fx).await, 0);
+    fx.verify_clean(P).await;
+}
