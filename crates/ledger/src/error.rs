@@ -90,16 +90,19 @@ impl LedgerError {
         }
     }
 
-    /// The refusal remembered under `code` ([`LedgerError::remembered_code`]).
+    /// The refusal remembered under `code` ([`LedgerError::remembered_code`], whose match is
+    /// the one list of them).
     pub fn remembered(code: &str) -> LedgerError {
-        match code {
-            "unknown_user" => LedgerError::UnknownUser,
-            "insufficient_funds" => LedgerError::InsufficientFunds,
-            "same_account" => LedgerError::SameAccount,
-            "account_frozen" => LedgerError::AccountFrozen,
-            "amount_overflow" => LedgerError::AmountOverflow,
-            other => LedgerError::Storage(format!("unknown remembered refusal {other:?}").into()),
-        }
+        [
+            LedgerError::UnknownUser,
+            LedgerError::InsufficientFunds,
+            LedgerError::SameAccount,
+            LedgerError::AccountFrozen,
+            LedgerError::AmountOverflow,
+        ]
+        .into_iter()
+        .find(|refusal| refusal.remembered_code() == Some(code))
+        .unwrap_or_else(|| LedgerError::Storage(format!("unknown remembered refusal {code:?}").into()))
     }
 
     /// A storage failure: what the ledger was doing, and the error that stopped it.
@@ -253,6 +256,22 @@ mod tests {
         let copied = copy.source().unwrap().downcast_ref::<std::io::Error>().unwrap();
         assert!(std::ptr::eq(io, copied), "a clone shares the cause rather than copying its text");
         assert_eq!(ErrorChain(&error).to_string(), "storage error: cannot create data directory /x: no entry");
+    }
+
+    #[test]
+    fn every_remembered_refusal_reads_back_as_itself_and_others_are_storage_errors() {
+        for refusal in [
+            LedgerError::UnknownUser,
+            LedgerError::InsufficientFunds,
+            LedgerError::SameAccount,
+            LedgerError::AccountFrozen,
+            LedgerError::AmountOverflow,
+        ] {
+            let code = refusal.remembered_code().unwrap();
+            assert_eq!(LedgerError::remembered(code).to_string(), refusal.to_string(), "{code}");
+        }
+        assert_eq!(LedgerError::IdempotencyConflict.remembered_code(), None);
+        assert!(matches!(LedgerError::remembered("no_such_refusal"), LedgerError::Storage(_)));
     }
 
     #[test]

@@ -41,6 +41,15 @@ pub struct HeldNote {
 /// account, request nonce), over all purses.
 pub type RequestsPaid = HashMap<(UserId, Nonce), i64>;
 
+/// The distinct (payee, request nonce) pairs of `notes`, sorted: the requests whose paid totals
+/// [`plan_release`] needs.
+pub fn requests_of(notes: &[HeldNote]) -> Vec<(UserId, Nonce)> {
+    let mut keys: Vec<(UserId, Nonce)> = notes.iter().filter_map(|n| Some((n.payee, n.nonce?))).collect();
+    keys.sort_unstable();
+    keys.dedup();
+    keys
+}
+
 /// New values of a stored note after money was released to it.
 #[derive(Debug, Clone)]
 pub struct NoteUpdate {

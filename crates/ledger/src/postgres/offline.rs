@@ -918,10 +918,7 @@ async fn release_held(pool: Pool, notifier: Notifier, now_ms: TimestampMs) -> Re
         let mut accounts = lock_accounts(&tx, users.values().map(|u| u.account_id)).await?;
         let mut ids = entry_ids(&tx, held.len()).await?;
         // Read after the payees' wallet locks, as a settlement paying the same requests does.
-        let mut keys: Vec<(UserId, Nonce)> = held.iter().filter_map(|n| Some((n.payee, n.nonce?))).collect();
-        keys.sort_unstable();
-        keys.dedup();
-        let (payees, nonces) = request_keys(&keys);
+        let (payees, nonces) = request_keys(&held::requests_of(&held));
         let requests =
             totals_of(&cached::query(&tx, REQUEST_TOTALS, &[&payees, &nonces]).await.map_err(LedgerError::from)?)?;
         let (w, outcome) = held::plan_release(held, &mut purses, &users, &mut accounts, &mut ids, requests, now_ms)?;

@@ -843,10 +843,7 @@ fn release_held(
     }
     let mut accounts = lock_accounts(conn, users.values().map(|u| u.account_id))?;
     let mut ids = entry_ids(conn)?;
-    let mut keys: Vec<(UserId, Nonce)> = held.iter().filter_map(|n| Some((n.payee, n.nonce?))).collect();
-    keys.sort_unstable();
-    keys.dedup();
-    let requests = request_totals(conn, &keys)?;
+    let requests = request_totals(conn, &held::requests_of(&held))?;
     let (w, outcome) = held::plan_release(held, &mut purses, &users, &mut accounts, &mut ids, requests, now_ms)?;
     let system = purses.values().next().map_or(UserId(0), |p| p.user_id);
     apply(conn, &w, system, now_ms, notices)?;

@@ -226,7 +226,6 @@ fn insert_pending(
     Ok(())
 }
 
-/// The retry of an existing row, inside the caller's transaction.
 /// What a retry does with a refused send's key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Refused {
@@ -236,6 +235,7 @@ enum Refused {
     SameKey,
 }
 
+/// The retry of an existing row, inside the caller's transaction.
 fn retry_entry(
     conn: &rusqlite::Connection,
     entry: OutboxEntry,
