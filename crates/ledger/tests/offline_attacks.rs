@@ -339,7 +339,9 @@ async fn every_allowed_purse_forked(fx: Fx) {
 }
 
 /// Closing a purse does not free its place before its settlement deadline (forks of it may
-/// still arrive); expiry does.
+/// still arrive); expiry does. A load refused for the limit stays refused under its key after
+/// the place is free (an earlier attempt of it, still on its way, must not load a purse the
+/// wallet was told was refused); the same load under a new key goes through.
 async fn closed_purses_count_until_their_deadline(fx: Fx) {
     let alice = fx.user("alice", 3 * P).await;
     let device = signing_key("alice-phone");
@@ -351,7 +353,10 @@ async fn closed_purses_count_until_their_deadline(fx: Fx) {
     assert!(matches!(fx.off().load_purse(&third, NOW).await, Err(OfflineError::TooManyPurses(2))));
     let after = NOW_S + 3 * DAY + GRACE + 1;
     fx.off().expire_purses(after, GRACE, after as i64 * 1000).await.unwrap();
-    let loaded = fx.off().load_purse(&third, after as i64 * 1000).await.unwrap();
+    let again = fx.off().load_purse(&third, after as i64 * 1000).await;
+    assert!(matches!(again, Err(OfflineError::TooManyPurses(2))), "{again:?}");
+    let anew = LoadRequest { idempotency_key: key("load-purse-c3-anew"), ..third };
+    let loaded = fx.off().load_purse(&anew, after as i64 * 1000).await.unwrap();
     assert!(!loaded.replayed);
     fx.verify_clean(3 * P).await;
 }
@@ -889,4 +894,66 @@ async fn two_servers_race_expiry_against_a_close() {
     assert_eq!((fx.balance(&alice).await, fx.balance(&bob).await), (P - 3 * C, 3 * C));
     assert_eq!(operator_loss(&fx).await, 0);
     fx.verify_clean(P).await;
+}
+
+/// Two servers on one PostgreSQL: an upload whose clock was read before the settlement deadline
+/// meets the expiry pass run after it, in both orders. (a) The upload waits on the purse's row
+/// when the pass runs: the pass skips the locked purse, the upload pays from the reserve, and a
+/// later pass returns only the rest. (b) The pass goes first and the upload, its clock still
+/// before the deadline, comes after: its notes are paid from the payer's returned money, never
+/// from the reserve a second time. Either way the payee is paid once, the purse's money goes back
+/// once and the operator loses nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_servers_race_expiry_against_an_upload() {
+    let Some(fx) = Fx::new(Kind::Postgres).await else { return };
+    let other = fx.second_server().await;
+    let alice = fx.user("alice", 2 * P).await;
+    let bob = fx.user("bob", 0).await;
+    let device = signing_key("alice-phone");
+    let waiting = fx.load(&alice, &device, P, 3 * DAY, "purse-upload-waits").await;
+    let first = fx.load(&alice, &device, P, 3 * DAY, "purse-expiry-first").await;
+    let after = NOW_S + 3 * DAY + GRACE + 1;
+    let (before_ms, after_ms) = ((after - 2) as i64 * 1000, after as i64 * 1000);
+
+    // (a) The upload waits for the purse's row (held here) while the pass runs on the other
+    // server: the pass skips that purse and expires the other one.
+    let mut chain = Chain::new(&waiting, &device);
+    let notes: Vec<PaymentNote> = (0..3).map(|i| chain.pay(&bob, C, &format!("a{i}"))).collect();
+    let hold = RowHold::purse(&fx, &waiting).await;
+    let upload = tokio::spawn({
+        let (store, bob_id) = (fx.store.clone(), bob.id);
+        async move { store.offline().settle_notes(bob_id, notes, before_ms).await }
+    });
+    let waits = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'";
+    for _ in 0..500 {
+        if fx.count(waits).await >= 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(fx.count(waits).await, 1, "the upload waits for the purse's row");
+    let expired = other.offline().expire_purses(after, GRACE, after_ms).await.unwrap();
+    assert_eq!(expired, ExpiryOutcome { purses: 1, returned: P as i64 });
+    assert!(!fx.purse(&waiting).await.expired);
+    hold.commit_when_waiting(1).await;
+    let uploaded = upload.await.unwrap().unwrap();
+    assert_eq!(statuses(&uploaded), vec![(NoteStatus::Settled, None, C); 3]);
+    // A later pass returns only the rest.
+    let expired = fx.off().expire_purses(after, GRACE, after_ms).await.unwrap();
+    assert_eq!(expired, ExpiryOutcome { purses: 1, returned: (P - 3 * C) as i64 });
+    assert_eq!((fx.balance(&alice).await, fx.balance(&bob).await), (2 * P - 3 * C, 3 * C));
+
+    // (b) The pass went first (above); the upload's clock was read before the deadline.
+    let mut chain = Chain::new(&first, &device);
+    let late: Vec<PaymentNote> = (0..2).map(|i| chain.pay(&bob, C, &format!("b{i}"))).collect();
+    let results = other.offline().settle_notes(bob.id, late.clone(), before_ms).await.unwrap();
+    assert_eq!(statuses(&results), vec![(NoteStatus::Settled, None, C); 2]);
+    assert_eq!((fx.balance(&alice).await, fx.balance(&bob).await), (2 * P - 5 * C, 5 * C));
+    assert_eq!(fx.purse(&first).await.recovered, (2 * C) as i64);
+    // The same notes again, on either server, move nothing.
+    let again = fx.settle(&bob, &late, after_ms).await;
+    assert_eq!(statuses(&again), vec![(NoteStatus::Duplicate, None, 0); 2]);
+    assert_eq!((fx.balance(&alice).await, fx.balance(&bob).await), (2 * P - 5 * C, 5 * C));
+    assert_eq!(operator_loss(&fx).await, 0);
+    fx.verify_clean(2 * P).await;
 }

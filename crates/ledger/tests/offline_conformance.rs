@@ -102,6 +102,33 @@ async fn load_settle_duplicate(fx: Fx) {
     fx.verify_clean(500_000).await;
 }
 
+/// A load refused for want of money stays refused under its key after the money arrives: the
+/// wallet was told "not loaded", so an earlier attempt of the same load still on its way (on
+/// PostgreSQL one can wait for a connection after its client gave up) must not load a purse
+/// later. The same load under a new key goes through.
+async fn a_refused_load_stays_refused_under_its_key(fx: Fx) {
+    let alice = fx.user("alice", 10_000).await;
+    let device = signing_key("alice-phone");
+    fx.off().register_device(alice.id, device.verifying_key().to_bytes(), NOW).await.unwrap();
+    let cert = certificate(&alice, &device, 50_000, 3 * DAY, "purse-short");
+    let short = load_request(alice.id, cert.clone(), "load-short");
+    let refused = fx.off().load_purse(&short, NOW).await;
+    assert!(matches!(refused, Err(OfflineError::Ledger(LedgerError::InsufficientFunds))), "{refused:?}");
+    fx.deposit(&alice, 100_000, "alice-more").await;
+    let again = fx.off().load_purse(&short, NOW).await;
+    assert!(matches!(again, Err(OfflineError::Ledger(LedgerError::InsufficientFunds))), "{again:?}");
+    assert_eq!(fx.balance(&alice).await, 110_000);
+    assert!(fx.off().purses(Some(alice.id), 10).await.unwrap().is_empty());
+    // The key still belongs to that load: another amount under it is a conflict.
+    let other = load_request(alice.id, certificate(&alice, &device, 20_000, 3 * DAY, "purse-other"), "load-short");
+    let conflict = fx.off().load_purse(&other, NOW).await;
+    assert!(matches!(conflict, Err(OfflineError::Ledger(LedgerError::IdempotencyConflict))), "{conflict:?}");
+
+    let anew = fx.off().load_purse(&load_request(alice.id, cert, "load-short-anew"), NOW).await.unwrap();
+    assert_eq!((anew.replayed, anew.balance.minor()), (false, 60_000));
+    fx.verify_clean(110_000).await;
+}
+
 async fn fork_revokes_and_freezes(fx: Fx) {
     let alice = fx.user("alice", 500_000).await;
     let bob = fx.user("bob", 0).await;
@@ -434,6 +461,7 @@ async fn a_purse_on_the_shared_reserve_settles_and_closes(fx: Fx) {
 on_both_backends!([
     a_purse_on_the_shared_reserve_settles_and_closes,
     load_settle_duplicate,
+    a_refused_load_stays_refused_under_its_key,
     fork_revokes_and_freezes,
     recovery_and_fraud_loss,
     close_returns_the_rest,

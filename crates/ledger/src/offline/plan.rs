@@ -113,6 +113,37 @@ pub fn load_fingerprint(amount: u64, device_key: &[u8; 32]) -> [u8; 32] {
     request_fingerprint(&[b"purse_load", &amount.to_be_bytes(), device_key])
 }
 
+/// How a kept load refusal starts in `offline_idempotency.response` (a loaded purse's id in
+/// hex is kept there otherwise, and never starts so).
+const REFUSED_LOAD: &str = "refused:";
+
+/// The text kept under a load's idempotency key for a refusal that depends on the state (the
+/// wallet's balance or frozen flag, the purses not yet expired), so that the same key gets the
+/// same refusal even if an earlier attempt of that load was still on its way and the state has
+/// changed since (docs/LEDGER.md, "Idempotency"). `None` for other refusals, which are not kept.
+pub fn kept_load_refusal(refusal: &OfflineError) -> Option<String> {
+    let code = match refusal {
+        OfflineError::Ledger(e) => e.remembered_code()?.to_string(),
+        OfflineError::TooManyPurses(limit) => format!("too_many_purses {limit}"),
+        _ => return None,
+    };
+    Some(format!("{REFUSED_LOAD}{code}"))
+}
+
+/// What a load's idempotency key holds: the purse it loaded, or (as `Err`) the refusal kept by
+/// [`kept_load_refusal`].
+pub fn kept_load_answer(text: &str) -> Result<PurseId, OfflineError> {
+    let Some(code) = text.strip_prefix(REFUSED_LOAD) else {
+        return PurseId::from_hex(text).map_err(|e| LedgerError::storage("idempotent purse id", e).into());
+    };
+    match code.strip_prefix("too_many_purses ") {
+        Some(limit) => {
+            Err(OfflineError::TooManyPurses(limit.parse().map_err(|e| LedgerError::storage("kept purse limit", e))?))
+        }
+        None => Err(LedgerError::remembered(code).into()),
+    }
+}
+
 /// Idempotency fingerprint of a close: the close statement's hash.
 pub fn close_fingerprint(close: &CloseStatement) -> [u8; 32] {
     request_fingerprint(&[b"purse_close", close.hash().as_bytes()])

@@ -731,38 +731,58 @@ async fn load_purse(
     req: LoadRequest,
     now_ms: TimestampMs,
 ) -> Result<LoadedPurse, OfflineError> {
-    in_tx!(pool, notifier, |tx, notices| {
+    // The inner result is the load's refusal when it is kept under the key: the transaction
+    // commits the key with it ([`plan::kept_load_refusal`]).
+    let loaded: Result<Result<LoadedPurse, OfflineError>, OfflineError> = in_tx!(pool, notifier, |tx, notices| {
         let cert = req.certificate.fields();
         let device = cert.device_key.to_bytes();
         let scope = plan::offline_scope(req.user);
         let fingerprint = plan::load_fingerprint(cert.amount.minor(), &device);
         if let Some(response) = claim(&tx, &scope, &req.idempotency_key, &fingerprint, now_ms).await? {
-            let id = PurseId::from_hex(&response).map_err(|e| storage("idempotent purse id", e))?;
+            let id = match plan::kept_load_answer(&response) {
+                Ok(id) => id,
+                Err(refusal) => return Ok(Err(refusal)),
+            };
             let purse = read_purse_tx(&tx, id).await?.ok_or_else(|| storage("idempotent purse", "missing"))?;
             let balance = amount_of(wallet_balance(&tx, req.user).await?)?;
-            return Ok(LoadedPurse { purse, balance, replayed: true });
+            return Ok(Ok(LoadedPurse { purse, balance, replayed: true }));
         }
-        let (user, _) = users(&tx, &[req.user]).await?.remove(&req.user).ok_or(LedgerError::UnknownUser)?;
-        let device_row = cached::query_opt(&tx, DEVICE_OWNER, &[&device.as_slice()])
-            .await
-            .map_err(LedgerError::from)?
-            .map(|row| Ok::<_, tokio_postgres::Error>((row.try_get::<_, UserId>(0)?, row.try_get::<_, bool>(1)?)))
-            .transpose()
-            .map_err(LedgerError::from)?;
-        // The wallet's row lock serialises this with the account's other loads and with a
-        // settlement that freezes it: frozen and the purse count are read under it.
-        let mut accounts = lock_accounts(&tx, [user.account_id]).await?;
-        // The purse's own reserve account gets this id; the row is written only once the load is
-        // accepted (a refused load leaves a gap in the ids, nothing else).
-        let row = cached::query_one(&tx, LOAD_FACTS, &[&user.id]).await.map_err(LedgerError::from)?;
-        let facts = LoadFacts {
-            frozen: row.try_get(0).map_err(LedgerError::from)?,
-            device: device_row,
-            unsettled: row.try_get(1).map_err(LedgerError::from)?,
+        // Everything a refusal comes from is read and decided before the first write.
+        let decided = async {
+            let (user, _) = users(&tx, &[req.user]).await?.remove(&req.user).ok_or(LedgerError::UnknownUser)?;
+            let device_row = cached::query_opt(&tx, DEVICE_OWNER, &[&device.as_slice()])
+                .await
+                .map_err(LedgerError::from)?
+                .map(|row| Ok::<_, tokio_postgres::Error>((row.try_get::<_, UserId>(0)?, row.try_get::<_, bool>(1)?)))
+                .transpose()
+                .map_err(LedgerError::from)?;
+            // The wallet's row lock serialises this with the account's other loads and with a
+            // settlement that freezes it: frozen and the purse count are read under it.
+            let mut accounts = lock_accounts(&tx, [user.account_id]).await?;
+            // The purse's own reserve account gets this id; the row is written only once the load
+            // is accepted (a refused load leaves a gap in the ids, nothing else).
+            let row = cached::query_one(&tx, LOAD_FACTS, &[&user.id]).await.map_err(LedgerError::from)?;
+            let facts = LoadFacts {
+                frozen: row.try_get(0).map_err(LedgerError::from)?,
+                device: device_row,
+                unsettled: row.try_get(1).map_err(LedgerError::from)?,
+            };
+            let reserve: AccountId = row.try_get(2).map_err(LedgerError::from)?;
+            let entry_id = entry_ids(&tx, 1).await?.next().ok_or_else(|| storage("entry id", "none"))?;
+            let load = plan::plan_load(&mut accounts, entry_id, reserve, &user, &req, facts, now_ms)?;
+            Ok::<_, OfflineError>((user, accounts, reserve, entry_id, load))
+        }
+        .await;
+        let (user, accounts, reserve, entry_id, load) = match decided {
+            Ok(decided) => decided,
+            Err(refusal) => match plan::kept_load_refusal(&refusal) {
+                Some(kept) => {
+                    remember(&tx, &scope, &req.idempotency_key, &kept).await?;
+                    return Ok(Err(refusal));
+                }
+                None => return Err(refusal),
+            },
         };
-        let reserve: AccountId = row.try_get(2).map_err(LedgerError::from)?;
-        let entry_id = entry_ids(&tx, 1).await?.next().ok_or_else(|| storage("entry id", "none"))?;
-        let load = plan::plan_load(&mut accounts, entry_id, reserve, &user, &req, facts, now_ms)?;
         let mut w = Writes { entries: vec![load.entry], ..Writes::default() };
         w.finish_accounts(&accounts);
         let empty = plan::new_reserve_account(reserve);
@@ -787,8 +807,9 @@ async fn load_purse(
         remember(&tx, &scope, &req.idempotency_key, &cert.purse_id.to_hex()).await?;
         let purse = read_purse_tx(&tx, cert.purse_id).await?.ok_or_else(|| storage("new purse", "missing"))?;
         let balance = amount_of(accounts.get(&user.account_id).map_or(0, |a| a.balance))?;
-        Ok(LoadedPurse { purse, balance, replayed: false })
-    })
+        Ok(Ok(LoadedPurse { purse, balance, replayed: false }))
+    });
+    loaded?
 }
 
 async fn settle_notes(

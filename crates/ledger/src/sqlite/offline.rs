@@ -657,7 +657,7 @@ fn load_purse(
     let scope = plan::offline_scope(req.user);
     let fingerprint = plan::load_fingerprint(cert.amount.minor(), &device);
     if let Some(response) = replay(conn, &scope, &req.idempotency_key, &fingerprint)? {
-        let id = PurseId::from_hex(&response).map_err(|e| storage("idempotent purse id", e))?;
+        let id = plan::kept_load_answer(&response)?;
         let purse = read_purse(conn, id)?.ok_or_else(|| storage("idempotent purse", "missing"))?;
         return Ok(LoadedPurse { purse, balance: wallet_balance(conn, req.user)?, replayed: true });
     }
@@ -702,6 +702,26 @@ fn load_purse(
     let purse = read_purse(conn, cert.purse_id)?.ok_or_else(|| storage("new purse", "missing"))?;
     let balance = amount_of(accounts.get(&user.account_id).map_or(0, |a| a.balance))?;
     Ok(LoadedPurse { purse, balance, replayed: false })
+}
+
+/// Keeps a refused load's refusal under its key when it depends on the state
+/// ([`plan::kept_load_refusal`]). Runs after the load's own writes were undone; a key that holds
+/// an answer already (the refusal was a replay of it) keeps that.
+fn keep_load_refusal(
+    conn: &Connection,
+    req: &LoadRequest,
+    refusal: &OfflineError,
+    now_ms: TimestampMs,
+) -> Result<(), LedgerError> {
+    let Some(kept) = plan::kept_load_refusal(refusal) else { return Ok(()) };
+    let cert = req.certificate.fields();
+    let fingerprint = plan::load_fingerprint(cert.amount.minor(), &cert.device_key.to_bytes());
+    conn.prepare_cached(
+        "INSERT INTO offline_idempotency (scope, key, request_hash, response, created_at_ms) VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT DO NOTHING",
+    )?
+    .execute(params![plan::offline_scope(req.user), req.idempotency_key.as_str(), &fingerprint[..], kept, now_ms])?;
+    Ok(())
 }
 
 /// Inserts a purse's reserve account as [`plan::new_reserve_account`] describes it.
@@ -1055,7 +1075,15 @@ impl OfflineStore for SqliteStore {
 
     async fn load_purse(&self, request: &LoadRequest, now_ms: TimestampMs) -> Result<LoadedPurse, OfflineError> {
         let request = request.clone();
-        self.writer.write(move |ctx| atomic(ctx, |conn, notices| load_purse(conn, &request, now_ms, notices))).await?
+        self.writer
+            .write(move |ctx| {
+                let loaded = atomic(ctx, |conn, notices| load_purse(conn, &request, now_ms, notices))?;
+                if let Err(refusal) = &loaded {
+                    keep_load_refusal(ctx.conn, &request, refusal, now_ms)?;
+                }
+                Ok(loaded)
+            })
+            .await?
     }
 
     async fn purse(&self, id: PurseId) -> Result<Option<Purse>, OfflineError> {
