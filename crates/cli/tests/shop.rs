@@ -6,7 +6,8 @@
 //!   stopped, Chai accepts it; the same receipt again is refused (`receipt_replayed`), and the
 //!   other shop refuses it (`receipt_for_another_payee`).
 //! - Still with no server, Asha pays Chai's card from her purse (`pay-shop` falls back to a card
-//!   note when the server cannot be reached); Chai accepts the note, refuses it again, and
+//!   note when the server cannot be reached; `retry` of that payment's key later sends nothing,
+//!   it was paid); Chai accepts the note, refuses it again, and
 //!   refuses a note for the other shop's card (`wrong_payee`), as the other shop refuses Chai's.
 //! - The server is back: syncs settle the note once; the balances add up; `takings` lists both
 //!   payments (per day, and as CSV rows); a new card retires the old one (`wrong_card`).
@@ -91,8 +92,9 @@ fn a_shop_card_is_paid_online_and_offline_and_each_payment_is_taken_once() {
     assert_eq!(receipt_refused(&chai, &receipt), "receipt_replayed");
     assert_eq!(receipt_refused(&other, &receipt), "receipt_for_another_payee");
 
-    // Offline: the server cannot be reached, so pay-shop pays with a card note.
-    let note = pay_shop(&asha, &card, "100.00", &[], "OPN1:");
+    // Offline: the server cannot be reached, so pay-shop pays with a card note (under the
+    // send's key: a later `retry` of it finds it paid).
+    let note = pay_shop(&asha, &card, "100.00", &["--idempotency-key", "chai-0002"], "OPN1:");
     accept(&chai, &note, "100.00");
     let again = refused_reason(&chai, &note);
     assert!(["already_accepted", "nonce_replayed"].contains(&again.as_str()), "{again}");
@@ -111,6 +113,8 @@ fn a_shop_card_is_paid_online_and_offline_and_each_payment_is_taken_once() {
 
     // ---- The server is back: each note settles once, whoever uploads it.
     server.restart();
+    let retried = asha.refused(&["retry", "chai-0002"]);
+    assert!(retried.line.contains("paid offline"), "{}", retried.line);
     let r = sync(&chai);
     assert_eq!((r["uploaded"].as_u64(), r["settled"].as_u64()), (Some(1), Some(1)), "{r}");
     let r = sync(&asha);

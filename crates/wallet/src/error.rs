@@ -49,6 +49,12 @@ pub enum WalletError {
         "this device has no payment with key {0}; `offpay wallet pending` lists the payments waiting for an answer"
     )]
     UnknownSend(String),
+    /// `retry KEY` (or a send under KEY) of a shop payment that was paid offline with a card
+    /// note after the online attempt never reached the server.
+    #[error(
+        "payment {0} was paid offline with a card note after it could not be sent online, so it is not sent again; nothing was paid now"
+    )]
+    PaidOffline(String),
     #[error("payment {key} was made from {account} on {server}; log in as {account} on that server to retry it")]
     SendOfOtherAccount { key: String, account: String, server: String },
     #[error("the server's currency settings are unusable: {0:?} with {1} decimals")]
@@ -81,8 +87,13 @@ impl WalletError {
         }
     }
 
-    /// True when a payment's outcome is unknown and it is kept pending (to be retried).
+    /// True when a payment's outcome is unknown and it is kept pending (to be retried): also
+    /// when it was asked to be paid offline and was not, for that reason.
     pub fn is_pending_send(&self) -> bool {
-        matches!(self, WalletError::SendUncertain { .. })
+        match self {
+            WalletError::SendUncertain { .. } => true,
+            WalletError::Offline(e) => matches!(**e, OfflineError::SentOnline { .. }),
+            _ => false,
+        }
     }
 }

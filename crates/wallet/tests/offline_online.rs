@@ -193,3 +193,79 @@ async fn a_session_ended_elsewhere_is_a_clear_error_at_sync() {
     let err = bob.sync().await.unwrap().offline.unwrap_err();
     assert!(matches!(err, OfflineError::SessionEnded { .. }), "{err:?}");
 }
+
+/// One shop payment, one payment, whichever way it goes (docs/WALLET.md, "pay-shop"): a payment
+/// sent online under a key and still pending (its answer was lost) is not paid offline too under
+/// that key, nor once it is known to be paid; the shop ends with the amount once.
+#[tokio::test]
+async fn a_shop_payment_sent_online_is_never_also_paid_offline() {
+    use offpay_wallet::WalletError;
+    use offpay_wallet::offline::pay_card::parse_card;
+    let server = RealServer::start().await;
+    let (alice_dir, bob_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut alice = server.wallet(alice_dir.path(), "alice").await;
+    let mut bob = server.wallet(bob_dir.path(), "bob").await;
+    server.deposit("alice", 100_000).await;
+    alice.load_purse("500.00", unix_now()).await.unwrap();
+    server.deposit("bob", 1).await;
+    bob.load_purse("0.01", unix_now()).await.unwrap(); // fetches bob's identity for his card
+    let card = parse_card(&bob.make_card("Bob's Stall", unix_now()).unwrap().text).unwrap();
+    let bob_before = server.balance("bob").await;
+
+    server.lose_answer_to("POST /v1/transfers ");
+    let lost = alice.pay_shop(&card, "10.00", false, Some("order-0007"), unix_now()).await.unwrap_err();
+    assert!(lost.is_pending_send(), "{lost}");
+    let offline = alice.pay_shop(&card, "10.00", true, Some("order-0007"), unix_now()).await.unwrap_err();
+    assert!(offline.is_pending_send(), "{offline}");
+    assert!(
+        matches!(&offline, WalletError::Offline(e) if matches!(**e, OfflineError::SentOnline { .. })),
+        "{offline:?}"
+    );
+    assert!(offline.to_string().contains("offpay wallet retry order-0007"), "{offline}");
+    assert!(alice.offline_store().paid_notes().unwrap().is_empty());
+
+    // Finished online; offline under the key is still refused.
+    alice.retry("order-0007").await.unwrap();
+    let paid = alice.pay_shop(&card, "10.00", true, Some("order-0007"), unix_now()).await.unwrap_err();
+    assert!(matches!(&paid, WalletError::Offline(e) if matches!(**e, OfflineError::PaidOnline { .. })), "{paid:?}");
+    assert!(alice.offline_store().paid_notes().unwrap().is_empty());
+    assert_eq!(server.balance("bob").await, bob_before + 1_000);
+}
+
+/// A shop payment whose online send never reached the server is paid offline under the send's
+/// key; an explicit `retry` of that key later finds it paid and sends nothing.
+#[tokio::test]
+async fn a_shop_payment_paid_offline_after_the_server_was_unreachable_is_not_sent_again() {
+    use offpay_wallet::WalletError;
+    use offpay_wallet::offline::pay_card::parse_card;
+    use offpay_wallet::wallet::ShopPaid;
+    let server = RealServer::start().await;
+    let (alice_dir, bob_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut alice = server.wallet(alice_dir.path(), "alice").await;
+    let mut bob = server.wallet(bob_dir.path(), "bob").await;
+    server.deposit("alice", 100_000).await;
+    alice.load_purse("500.00", unix_now()).await.unwrap();
+    server.deposit("bob", 1).await;
+    bob.load_purse("0.01", unix_now()).await.unwrap();
+    let card = parse_card(&bob.make_card("Bob's Stall", unix_now()).unwrap().text).unwrap();
+    let bob_before = server.balance("bob").await;
+
+    // The server can no longer be reached: the send certainly never arrived.
+    server.go_away();
+    let paid = alice.pay_shop(&card, "10.00", false, None, unix_now()).await;
+    let paid = match paid {
+        Ok(ShopPaid::Offline(payment)) => payment,
+        other => panic!("not paid offline: {other:?}"),
+    };
+    assert_eq!(alice.offline_store().paid_notes().unwrap().len(), 1);
+    let key: String = rusqlite::Connection::open(alice.store().path())
+        .unwrap()
+        .query_row("SELECT idempotency_key FROM outbox", [], |r| r.get(0))
+        .unwrap();
+    assert!(alice.card_key_paid(&key).unwrap(), "the card note is kept under the send's key");
+    // (Before the fix, the retry reopened the send under a fresh key and paid the shop again.)
+    let again = alice.retry(&key).await.unwrap_err();
+    assert!(matches!(again, WalletError::PaidOffline(_)), "{again:?}");
+    assert_eq!(server.balance("bob").await, bob_before, "nothing was sent online");
+    assert!(!paid.text.is_empty());
+}

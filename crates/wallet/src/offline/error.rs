@@ -62,6 +62,17 @@ pub enum OfflineError {
         "the idempotency key {key} was already used on this device for another shop payment; nothing was paid. Use a new key for a new payment"
     )]
     CardKeyReused { key: String },
+    /// `pay-shop --offline --idempotency-key` with the key of a payment this device sent online
+    /// whose outcome is not known yet: it may be paid, so it is not paid offline too.
+    #[error(
+        "payment {key} was sent online and its outcome is not known yet, so it is not paid offline too; nothing was signed. Run `offpay wallet retry {key}` (or `offpay wallet sync`) when the server can be reached to finish it"
+    )]
+    SentOnline { key: String },
+    /// `pay-shop --offline --idempotency-key` with the key of a payment the server posted.
+    #[error(
+        "payment {key} was already paid online (journal entry {entry_id}); nothing was signed. Use a new key for a new payment"
+    )]
+    PaidOnline { key: String, entry_id: i64 },
     #[error("this is not a shop card: {0}")]
     MalformedCard(DecodeError),
     #[error(transparent)]

@@ -13,6 +13,7 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use super::error::OfflineError;
 use super::payer::{Payment, choose_purse_and_sign, repeated_payment, store_err};
 use super::store::{corrupt, notes, purses, random_bytes, sql_amount};
+use crate::store::OutboxState;
 use crate::wallet::Wallet;
 
 /// Reads a shop card's text and checks its signature (cards do not expire).
@@ -52,6 +53,9 @@ impl Wallet {
         {
             return Ok(earlier);
         }
+        if let Some(key) = key {
+            refuse_a_key_sent_online(&tx, key)?;
+        }
         let purses = purses::read_purses(&tx)?;
         let (record, next, note) = choose_purse_and_sign(&purses, &device, &revocations, now, |purse| {
             prepare_card_payment(&purse.certificate, &purse.state, &device, card, amount, random, now)
@@ -85,6 +89,19 @@ impl Wallet {
 
 fn sql_time(now: UnixTime) -> i64 {
     i64::try_from(now).unwrap_or(i64::MAX)
+}
+
+/// Refuses `key` when this device sent a payment online under it that is paid, or may be
+/// (pending): one intent, one payment, whichever way it goes. A send the server refused, or
+/// that never reached it, may be paid offline under its key (what `pay-shop` does when the
+/// server cannot be reached); the outbox then treats the key as paid ([`Wallet::retry`]).
+fn refuse_a_key_sent_online(conn: &Connection, key: &str) -> Result<(), OfflineError> {
+    let key = key.to_string();
+    match crate::store::outbox::entry_in(conn, &key)?.map(|entry| (entry.state, entry.entry_id)) {
+        Some((OutboxState::Pending, _)) => Err(OfflineError::SentOnline { key }),
+        Some((OutboxState::Done, entry_id)) => Err(OfflineError::PaidOnline { key, entry_id: entry_id.unwrap_or(0) }),
+        Some((OutboxState::Failed, _)) | None => Ok(()),
+    }
 }
 
 /// The note paid earlier under `key`, when it paid this card and amount; a refusal when it paid

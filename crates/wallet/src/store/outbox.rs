@@ -82,6 +82,9 @@ pub enum KeyedSend {
     /// The key is this device's for other terms (another payee, amount, memo, account or
     /// server): nothing was changed and nothing may be sent.
     Conflict(OutboxEntry),
+    /// The send never reached the server and `pay-shop` then paid it offline with a card note
+    /// under the same key: it is paid, nothing may be sent, the row is not changed.
+    PaidOffline(OutboxEntry),
 }
 
 /// One row of the outbox.
@@ -244,6 +247,9 @@ fn retry_entry(
 ) -> Result<KeyedSend, StoreError> {
     let (reused, key) = match (entry.state, refused) {
         (OutboxState::Done, _) => return Ok(KeyedSend::AlreadyDone(entry)),
+        (OutboxState::Failed, _) if paid_by_card_note(conn, &entry.idempotency_key)? => {
+            return Ok(KeyedSend::PaidOffline(entry));
+        }
         (OutboxState::Pending, _) => (true, entry.idempotency_key.clone()),
         (OutboxState::Failed, Refused::SameKey) => (false, entry.idempotency_key.clone()),
         (OutboxState::Failed, Refused::NewKey) => (false, new_idempotency_key()),
@@ -257,7 +263,15 @@ fn retry_entry(
     Ok(KeyedSend::Send(PendingSend { idempotency_key: key, reused }))
 }
 
-fn entry_in(conn: &rusqlite::Connection, key: &str) -> Result<Option<OutboxEntry>, StoreError> {
+/// True when a card note was paid under `key` (`offline/pay_card.rs`, same file).
+fn paid_by_card_note(conn: &rusqlite::Connection, key: &str) -> Result<bool, StoreError> {
+    let found =
+        conn.query_row("SELECT 1 FROM card_payments WHERE idempotency_key = ?1", [key], |_| Ok(())).optional()?;
+    Ok(found.is_some())
+}
+
+/// The outbox row of `key`, read on `conn` (also inside another module's transaction).
+pub(crate) fn entry_in(conn: &rusqlite::Connection, key: &str) -> Result<Option<OutboxEntry>, StoreError> {
     let sql = format!("SELECT {COLUMNS} FROM outbox WHERE idempotency_key = ?1");
     let raw = conn.query_row(&sql, [key], RawEntry::from_row).optional()?;
     raw.map(RawEntry::into_entry).transpose()

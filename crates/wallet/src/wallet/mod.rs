@@ -330,6 +330,7 @@ impl Wallet {
             Some(key) => match self.store.outbox_with_key(key, &terms, now_ms())? {
                 KeyedSend::Send(pending) => pending,
                 KeyedSend::AlreadyDone(entry) => return self.already_done(&client, &session, currency, &entry).await,
+                KeyedSend::PaidOffline(_) => return Err(WalletError::PaidOffline(key.to_string())),
                 KeyedSend::Conflict(entry) => {
                     return Err(WalletError::KeyConflict {
                         key: key.to_string(),
@@ -374,6 +375,7 @@ impl Wallet {
                 .await
             }
             Some(KeyedSend::AlreadyDone(done)) => self.already_done(&client, &session, currency, &done).await,
+            Some(KeyedSend::PaidOffline(_)) => Err(WalletError::PaidOffline(key.to_string())),
             // `outbox_retry` compares no terms, so it never answers a conflict.
             Some(KeyedSend::Conflict(_)) => Err(WalletError::UnknownSend(key.to_string())),
         }

@@ -6,7 +6,10 @@
 //! before the request leaves; the same pending and retry rules), then `GET /v1/receipts/{id}`.
 //! It pays offline (`offline/pay_card.rs`) only when asked to, or when the server certainly
 //! never got the payment (the connection could not be made): a payment whose outcome is
-//! unknown stays pending and is never paid a second way.
+//! unknown stays pending and is never paid a second way. A card note paid because the send
+//! never reached the server is paid under the send's key, so `retry` of that key is refused
+//! (`WalletError::PaidOffline`); `--offline` under a key whose send is pending or paid signs
+//! nothing (`OfflineError::SentOnline`, `OfflineError::PaidOnline`).
 
 use offpay_protocol::{Currency, Encoded, Receipt, ShopCard, UnixTime};
 
@@ -58,6 +61,9 @@ impl Wallet {
             Some(key) => self.card_key_paid(key)?,
             None => false,
         };
+        // The key a card note is paid under: the caller's, or the online send's when that send
+        // never reached the server, so that the send is never also paid later (`retry`).
+        let mut card_key = key.map(str::to_string);
         let handle = card.fields().handle.clone();
         if let (false, false, Some(handle)) = (offline, paid_offline, handle) {
             let memo = card.fields().name.as_str().to_string();
@@ -69,11 +75,15 @@ impl Wallet {
                     let receipt = self.fetch_receipt(card, sent.entry_id).await;
                     return Ok(ShopPaid::Online { sent, receipt });
                 }
+                Err(WalletError::SendNotSent { key: sent, cause }) if never_reached_cause(&cause) => {
+                    card_key = Some(sent);
+                }
                 Err(e) if never_reached(&e) => {}
                 Err(e) => return Err(e),
             }
         }
-        Ok(ShopPaid::Offline(Box::new(self.pay_card(card, amount, key, now)?)))
+        // Under a key this device sent online, paid or perhaps paid, nothing is signed.
+        Ok(ShopPaid::Offline(Box::new(self.pay_card(card, amount, card_key.as_deref(), now)?)))
     }
 
     /// The server's receipt of transfer `entry_id` naming `card` (so that only the counter
@@ -134,9 +144,12 @@ impl Wallet {
 
 /// True when a send certainly never reached the server: it may be paid another way.
 fn never_reached(error: &WalletError) -> bool {
-    matches!(
-        error,
-        WalletError::SendNotSent { cause: ClientError::Unreachable { sent: false, .. }, .. }
-            | WalletError::Client(ClientError::Unreachable { sent: false, .. })
-    )
+    match error {
+        WalletError::SendNotSent { cause, .. } | WalletError::Client(cause) => never_reached_cause(cause),
+        _ => false,
+    }
+}
+
+fn never_reached_cause(cause: &ClientError) -> bool {
+    matches!(cause, ClientError::Unreachable { sent: false, .. })
 }
