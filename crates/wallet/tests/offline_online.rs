@@ -269,3 +269,44 @@ async fn a_shop_payment_paid_offline_after_the_server_was_unreachable_is_not_sen
     assert_eq!(server.balance("bob").await, bob_before, "nothing was sent online");
     assert!(!paid.text.is_empty());
 }
+
+/// `purse close` signs each purse's statement from the purse's state read just before it: a
+/// payment that a second process on the same home makes from another purse while the first
+/// purse's close waits on a slow network is counted by that purse's statement, so the payee's
+/// note settles and the account stays in good standing. (Signed from the list read at the
+/// start, the statement left that note out: a note beyond the close, the account frozen as a
+/// fraud.)
+#[tokio::test]
+async fn a_close_counts_a_note_another_process_paid_while_it_ran() {
+    use offpay_wallet::offline::UploadStatus;
+    use std::time::Duration;
+    let server = RealServer::start().await;
+    let (alice_dir, bob_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut alice = server.wallet(alice_dir.path(), "alice").await;
+    let mut bob = server.wallet(bob_dir.path(), "bob").await;
+    server.deposit("alice", 100_000).await;
+    alice.load_purse("300.00", unix_now()).await.unwrap();
+    alice.load_purse("200.00", unix_now()).await.unwrap();
+    sync(&mut bob).await;
+    let request = bob.request(amt(5_000), 600, unix_now()).unwrap();
+    let mut second = Wallet::open(alice_dir.path()).unwrap().with_server_override(Some(server.url.clone()));
+
+    // The first close request is slow; meanwhile the second process pays from the other purse.
+    server.delay("POST /v1/purses/", Duration::from_millis(1_000));
+    let (closed, note) = tokio::join!(alice.close_purses(unix_now()), async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        second.pay(&request.text, unix_now())
+    });
+    let (closed, note) = (closed.unwrap(), note.unwrap());
+    assert_eq!(closed.len(), 2, "{closed:?}");
+    assert!(closed.iter().all(|c| c.outcome.is_ok()), "{closed:?}");
+    assert_eq!(closed.iter().map(|c| c.spent.minor()).sum::<u64>(), 5_000, "{closed:?}");
+    bob.accept(&note.text, unix_now()).unwrap();
+    let report = sync(&mut bob).await;
+    assert_eq!((report.uploaded, report.settled), (1, 1), "{report:?}");
+    assert_eq!(bob.offline_store().accepted_notes().unwrap()[0].status, UploadStatus::Settled);
+    assert_eq!((server.balance("alice").await, server.balance("bob").await), (95_000, 5_000));
+    let alice_user = server.store.user_by_handle(&Handle::parse("alice").unwrap()).await.unwrap().unwrap();
+    assert!(!alice_user.frozen, "alice was frozen: the close left her note out");
+    assert!(server.store.verify().await.unwrap().problems.is_empty());
+}

@@ -4,7 +4,8 @@
 //! calls are [`Client`] methods, made with [`Patience::OFFLINE`].
 
 use offpay_protocol::{
-    Amount, Currency, Encoded, Handle, Hash256, IssuerKey, IssuerKeys, PurseCertificate, PurseId, Revocations, UnixTime,
+    AccountNumber, Amount, Currency, Encoded, Handle, Hash256, IssuerKey, IssuerKeys, PurseCertificate, PurseId,
+    Revocations, UnixTime,
 };
 
 use super::error::OfflineError;
@@ -264,20 +265,10 @@ impl Wallet {
         let identity = self.refresh_identity(session).await?.0;
         let (client, token) = (session.api.client(), session.api.token());
         let mut out = Vec::new();
-        for purse in self.store.purses()? {
-            if purse.certificate.fields().account != identity.account {
+        let ids: Vec<PurseId> = self.store.purses()?.iter().map(PurseRecord::purse_id).collect();
+        for id in ids {
+            let Some((purse, close_text, key)) = self.close_statement(id, identity.account, now)? else {
                 continue;
-            }
-            let (close_text, key) = match (purse.status, &purse.close_text, &purse.close_key) {
-                (PurseStatus::Open, _, _) => {
-                    let close = purse.state.close(&purse.certificate, self.store.device(), now)?;
-                    let text = close.to_text();
-                    let key = hex::encode(random_bytes::<16>()?);
-                    self.store.begin_close(purse.purse_id(), &text, &key)?;
-                    (text, key)
-                }
-                (PurseStatus::Closing, Some(text), Some(key)) => (text.clone(), key.clone()),
-                _ => continue,
             };
             let outcome = match client.close_purse(token, &key, &purse.purse_id().to_hex(), &close_text).await {
                 Ok(answer) => {
@@ -293,6 +284,41 @@ impl Wallet {
             out.push(ClosedPurse { purse_id: purse.purse_id(), spent: purse.state.spent, outcome });
         }
         Ok(out)
+    }
+
+    /// The close statement of purse `id` (of `account`) to send, and its key: the stored one of a
+    /// close begun earlier, or one signed now from the purse's state read just before, and stored
+    /// only if the purse is still at that state. Another process on this home may have paid from
+    /// it while earlier purses' closes waited on the network; a statement that left out that
+    /// note would make it a fraud beyond the close (the account frozen), so the purse is read and
+    /// signed again. (Each turn means one more note paid: at most a purse's notes.) `None` for a
+    /// purse that is not this account's, or not open or closing.
+    fn close_statement(
+        &mut self,
+        id: PurseId,
+        account: AccountNumber,
+        now: UnixTime,
+    ) -> Result<Option<(PurseRecord, String, String)>, OfflineError> {
+        loop {
+            let Some(purse) = self.store.purse(id)? else { return Ok(None) };
+            if purse.certificate.fields().account != account {
+                return Ok(None);
+            }
+            match (purse.status, &purse.close_text, &purse.close_key) {
+                (PurseStatus::Open, _, _) => {
+                    let text = purse.state.close(&purse.certificate, self.store.device(), now)?.to_text();
+                    let key = hex::encode(random_bytes::<16>()?);
+                    if self.store.begin_close(&purse.state, &text, &key)? {
+                        return Ok(Some((purse, text, key)));
+                    }
+                }
+                (PurseStatus::Closing, Some(text), Some(key)) => {
+                    let (text, key) = (text.clone(), key.clone());
+                    return Ok(Some((purse, text, key)));
+                }
+                _ => return Ok(None),
+            }
+        }
     }
 
     /// Uploads every note not yet settled (accepted and paid, in batches of at most

@@ -94,6 +94,12 @@ impl RealServer {
         self.relay.faults.lock().unwrap().push((request_line.to_string(), Fault::Answer(answer)));
     }
 
+    /// The next request whose first line starts with `request_line` reaches the server only
+    /// after `delay` (a slow network), and is then served as usual.
+    pub fn delay(&self, request_line: &str, delay: std::time::Duration) {
+        self.relay.faults.lock().unwrap().push((request_line.to_string(), Fault::Delay(delay)));
+    }
+
     /// The server can no longer be reached: the relay stops listening and drops every
     /// connection it holds.
     pub fn go_away(&self) {
@@ -159,6 +165,8 @@ fn take_requests(buffer: &mut Vec<u8>) -> Vec<Sent> {
 /// What the relay does to one request instead of forwarding it and its answer.
 enum Fault {
     LoseAnswer,
+    /// Forward the request after this long.
+    Delay(std::time::Duration),
     /// The raw HTTP answer to send in the server's place.
     Answer(String),
 }
@@ -224,6 +232,7 @@ async fn relay_connection(client: TcpStream, server: TcpStream, faults: Faults, 
                 sent.lock().unwrap().push(request);
                 match fault {
                     Some(Fault::LoseAnswer) => marked.store(true, Ordering::SeqCst),
+                    Some(Fault::Delay(delay)) => tokio::time::sleep(delay).await,
                     Some(Fault::Answer(answer)) => {
                         let _ = answer_tx.send(answer).await;
                         return;

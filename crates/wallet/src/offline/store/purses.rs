@@ -305,21 +305,28 @@ impl OfflineStore {
     }
 
     /// Marks an open purse as closing with its signed close statement and the idempotency key
-    /// of the close request. From here on the device pays nothing from it.
+    /// of the close request, if the purse is still at `signed_from`, the state the statement
+    /// counts (false, nothing changed, when another process paid from it or closed it since: a
+    /// statement that leaves out a note paid would make that note a fraud beyond the close).
+    /// From here on the device pays nothing from it.
     pub(crate) fn begin_close(
         &mut self,
-        purse_id: PurseId,
+        signed_from: &PurseState,
         close_text: &str,
         key: &str,
-    ) -> Result<(), OfflineStoreError> {
+    ) -> Result<bool, OfflineStoreError> {
         let changed = self.conn().execute(
-            "UPDATE purses SET state = 'closing', close_text = ?2, close_key = ?3 WHERE purse_id = ?1 AND state = 'open'",
-            params![purse_id.to_hex(), close_text, key],
+            "UPDATE purses SET state = 'closing', close_text = ?2, close_key = ?3
+             WHERE purse_id = ?1 AND state = 'open' AND last_seq = ?4 AND last_hash = ?5",
+            params![
+                signed_from.purse_id.to_hex(),
+                close_text,
+                key,
+                i64::from(signed_from.last_seq),
+                signed_from.last_hash.to_hex()
+            ],
         )?;
-        if changed != 1 {
-            return Err(corrupt("purse state", "only an open purse can be closed"));
-        }
-        Ok(())
+        Ok(changed == 1)
     }
 
     /// Records what the server said about a purse. A purse this device is closing stays
