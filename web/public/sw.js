@@ -3,7 +3,7 @@
 // The asset list and version below are written by scripts/web-vendor (web/tools/stamp-sw.mjs).
 
 // BEGIN GENERATED
-const VERSION = "58d50ddd93cf058a";
+const VERSION = "57581a29142e56f3";
 const ASSETS = {
   "/": "sha256-hIV25eE6TW70pS03Qs7bTWi5FA2BBLPuvVMN34xjHY4=",
   "/app.css": "sha256-ll7wCJljqU8bVcWkH7Qzw5cgqSSqB2xDkKiJprZxYnA=",
@@ -17,17 +17,17 @@ const ASSETS = {
   "/js/money.js": "sha256-xVCCVROh6vOzH7Z13xY2j39z6aTx3naXm1n/kt30tR0=",
   "/js/offline/client.js": "sha256-/PPmE3GioxmrI3B+t32p23ksmwC3V85AWJPNFLs0V0M=",
   "/js/offline/close.js": "sha256-M1SmlSYuDNkjwvUN3gJLGDWuKjHazZd51oKUIiA/bEI=",
-  "/js/offline/db.js": "sha256-8ZSYEfY9YXOEWDkDxxQECcsp4hHHeL9J1eJ2+QmnLdk=",
+  "/js/offline/db.js": "sha256-r/K7xJJXuec7yNk/Knp3qJFWVcEIP4noPBUmRQNaBFs=",
   "/js/offline/device.js": "sha256-nkiFNkSj2rMp7cmppqYP4gE+n6BeHIvOUkCP2GjxBsE=",
   "/js/offline/entries.js": "sha256-RTDNbqH6xnO/LZDBqMJ+loOyT0NXWi6X/k0YDmuOIhE=",
   "/js/offline/history.js": "sha256-Fin4Ay5PK8hEZGHI0a61e2iyGKfIt16Sj4sICLEfplA=",
   "/js/offline/paid-once.js": "sha256-3ZFdDsDYkw9x6+4xKLw1sVK6si9xFaXZdKlxpgD4X7Y=",
   "/js/offline/pin.js": "sha256-HE/vo5aRt3qi/3XchvdIsLRyv/xdgn+tm4K+FKs2t50=",
   "/js/offline/refusals.js": "sha256-LzztXFl5zrIl2P6J8EaCoiHhgZ1kA3QSYrE9OokIrwU=",
-  "/js/offline/shop.js": "sha256-xbBpetSUSaRDrcyoSS3ACksV+7lsQs6gl6h0cDh1Xjo=",
+  "/js/offline/shop.js": "sha256-8phu6UXQbsbyS8OKXAMQ0YrUeK7rT1nY3m/yoavO35A=",
   "/js/offline/sync.js": "sha256-q7Hcl2WPUvxRZbKdzMh1zGU1qsBMYJC6cvpln7/gpDw=",
   "/js/offline/takings.js": "sha256-nX0ulObCq4+AtT8Nhg55SXOG4p8YIEo4dAiESC//s10=",
-  "/js/offline/wallet.js": "sha256-7opRIWjVE4LThNI5UT5vEFAalD5YuKq1n5YUQrdeBwQ=",
+  "/js/offline/wallet.js": "sha256-6WYVDNZBqTTjJs3947Xqi2t0XTDb1x/Hz/Rryp/d2kc=",
   "/js/pages/accept.js": "sha256-Wa5vIzt45xdISl866tcbyV5/at1Aiu2YOaXgTKMBz7s=",
   "/js/pages/account.js": "sha256-Jr2EP7uRfYyrm4+ElVm3i/a4q1DX2TEfhujDeEfi854=",
   "/js/pages/activity.js": "sha256-0WtHVpxxyxN2QUk+Xzx4R1aXNWbjizfAhc5jmtXie1w=",
@@ -40,7 +40,7 @@ const ASSETS = {
   "/js/pages/note.js": "sha256-r+cLieNQOeAMvSOXbCJrpe0QaftMx5cokGsEmJmr5kg=",
   "/js/pages/offline-home.js": "sha256-+zlfsQlH+eIh+I4Ix9PtIIUZ4rI/j3ZEmEoOdZWg+Qs=",
   "/js/pages/offline-off.js": "sha256-kHVgQ9Mz1NS5lm3PbNfsGgugPbP0Ksd6YPViDlB7LLY=",
-  "/js/pages/pay-card.js": "sha256-8jYpiLqLMLaItO1P+z6Rg98HDPa6KWht9XV+8Fq0w2A=",
+  "/js/pages/pay-card.js": "sha256-p3XYH8+dRIa7F1LDcn8PVdpcvEQ1mcQghxVjOHo9VHY=",
   "/js/pages/pay.js": "sha256-7SNNPt3+bTRLM9EBpfMgqHo5dGWx9w85ziux01rIZb4=",
   "/js/pages/pin.js": "sha256-EOtQWRgW46uALELHV3LxFR1/vblQVeEtBQBUcMbWeBk=",
   "/js/pages/purse.js": "sha256-VeayoeNOdLzN829XzVzOb4glmUURefTbI4MbgTTZZbk=",
@@ -52,7 +52,7 @@ const ASSETS = {
   "/js/pages/shop.js": "sha256-MAN143AHdqmoWR9xDhvwPHV5WylgS5sO9EwA5NA8Wzg=",
   "/js/pages/sync.js": "sha256-G8RzO/FPW/mgbmFl73qCNvyUVPCGayFesaZjg4lm0Q8=",
   "/js/pages/unlock.js": "sha256-7b0sPjKynrQY8pPCT3C9BYRhHOZXesRz3grd48dEHYY=",
-  "/js/protocol/accept.js": "sha256-BM1S4Mg1DkHaLyUutYgKe9O/3pM4ZeNWfzCjdiJeLS0=",
+  "/js/protocol/accept.js": "sha256-v/7i3C14mLWIeIvieysF8xKDwBIV18ZVXsMWLJmv4os=",
   "/js/protocol/base45.js": "sha256-UiH+ff0uqrLBZgbjofXLYurSKhXC4QKY398J5hMOPks=",
   "/js/protocol/close.js": "sha256-0Z3orDk+9YxsBkEt3rZU9EycKZGgH0emO4XfpsACRmQ=",
   "/js/protocol/crypto.js": "sha256-8T4ruh9aFgY4XSnYHhxMEJY4n8jGx62vfoH2Gy+4LwQ=",

@@ -1,9 +1,11 @@
 // Test harness for the browser tests: starts the real `offpay serve` binary on a free port with a
 // temporary --data folder, runs `offpay admin deposit`, and launches Debian's Chromium through
 // playwright-core (never a downloaded browser). Also the steps several browser tests share
-// (registering with a deposit, loading an offline purse, handing over a payment note).
+// (registering with a deposit, loading an offline purse, handing over a payment note), and
+// serveApp(): the app's files from disk with no API, for browser tests of the app's modules.
 import { spawn, execFile } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync, mkdirSync, readFileSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, mkdirSync, readFileSync, statSync } from "node:fs";
+import { createServer as createHttpServer } from "node:http";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -101,6 +103,32 @@ async function checkEmbeddedApp(serverUrl) {
   if (served !== readFileSync(join(PUBLIC, "sw.js"), "utf8")) {
     throw new Error("the offpay binary embeds an older web/public than the one on disk: rebuild it (cargo build -p offpay) before the browser tests");
   }
+}
+
+const TYPES = { html: "text/html", js: "text/javascript", mjs: "text/javascript", css: "text/css", txt: "text/plain", json: "application/json", webmanifest: "application/manifest+json", png: "image/png", svg: "image/svg+xml" };
+
+/**
+ * Serves web/public as it is on disk at http://127.0.0.1:PORT (a secure context, so WebCrypto and
+ * IndexedDB work), with no API behind it: for browser tests that import the app's modules and
+ * call them directly, without `offpay serve` (so they test the files on disk even when the
+ * binary embeds an older copy). Returns {url, stop}.
+ */
+export async function serveApp() {
+  const server = createHttpServer((req, res) => {
+    const path = decodeURIComponent(new URL(req.url, "http://x").pathname);
+    const file = join(PUBLIC, path === "/" ? "index.html" : path);
+    if (path.includes("..") || !existsSync(file) || !statSync(file).isFile()) {
+      res.writeHead(404).end();
+      return;
+    }
+    const type = TYPES[file.split(".").pop()] ?? "application/octet-stream";
+    res.writeHead(200, { "content-type": type, "cache-control": "no-cache" }).end(readFileSync(file));
+  });
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return {
+    url: `http://127.0.0.1:${server.address().port}`,
+    stop: () => new Promise((resolve) => server.close(resolve)),
+  };
 }
 
 export function chromiumPath() {

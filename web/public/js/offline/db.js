@@ -1,6 +1,8 @@
 // IndexedDB storage of everything the device must keep offline: the device key, offline purses,
 // notes it paid (pending until settled), payment requests it issued, notes it accepted, and the
-// issuer keys it cached. Writes resolve only after the transaction has committed (durable).
+// issuer keys it cached. Writes resolve only after the transaction has committed, and every
+// read-write transaction asks for strict durability (written to disk before it completes), so
+// what the app shows as stored survives a power cut.
 
 const DB_NAME = "offpay";
 const DB_VERSION = 2; // 2: intents
@@ -44,6 +46,15 @@ export function openDb() {
   return dbPromise;
 }
 
+/**
+ * A read-write transaction over `names` whose completion means the data is on disk: Chromium's
+ * default durability is "relaxed" (complete once handed to the OS, which may lose it in a power
+ * cut), and a note shown as paid or received must never be lost after it was shown.
+ */
+function writeTx(db, names) {
+  return db.transaction(names, "readwrite", { durability: "strict" });
+}
+
 function done(tx) {
   return new Promise((resolve, reject) => {
     tx.oncomplete = () => resolve();
@@ -77,14 +88,14 @@ export async function all(store) {
 
 export async function put(store, value) {
   const db = await openDb();
-  const tx = db.transaction(store, "readwrite");
+  const tx = writeTx(db, store);
   tx.objectStore(store).put(value);
   await done(tx);
 }
 
 export async function remove(store, key) {
   const db = await openDb();
-  const tx = db.transaction(store, "readwrite");
+  const tx = writeTx(db, store);
   tx.objectStore(store).delete(key);
   await done(tx);
 }
@@ -96,7 +107,7 @@ export async function remove(store, key) {
  */
 export async function atomic(names, fn) {
   const db = await openDb();
-  const tx = db.transaction(names, "readwrite");
+  const tx = writeTx(db, names);
   const stores = Object.fromEntries(names.map((n) => [n, tx.objectStore(n)]));
   const committed = done(tx);
   let out;

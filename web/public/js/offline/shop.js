@@ -3,8 +3,9 @@
 // replaces it, and notes made for the old one are then refused with `wrong_card`), the
 // customer's offline payment of a scanned card (a card note: nonce = the card's prefix + 12
 // random bytes, drawn once per tap and kept with the intent, so a reload never signs a second
-// note for the same tap), and the shop's offline acceptance of a card note (seen nonces: every
-// note accepted and every request made on this device; the note is stored before success shows).
+// note for the same tap; never while an online payment to the same shop has no answer), and the
+// shop's offline acceptance of a card note (seen nonces: every note accepted and every request
+// made on this device; the note is stored before success shows, its tally checked as it is).
 
 import { allFor, atomic, get, put } from "./db.js";
 import { deviceKey, sign } from "./device.js";
@@ -12,8 +13,9 @@ import { fromText, toText, encodeCard, isShopName } from "../protocol/objects.js
 import { acceptCardNote, checkReceipt, verifyCard, cardNonce, cardNoncePrefix, RejectError, REASONS } from "../protocol/accept.js";
 import { DecodeError } from "../protocol/wire.js";
 import { hex, fromHex } from "../protocol/crypto.js";
-import { accountOf, cachedKeys, choosePurse, nowSeconds, OfflineError, signAndStore } from "./wallet.js";
+import { accountOf, cachedKeys, choosePurse, nowSeconds, OfflineError, signAndStore, storeAccepted } from "./wallet.js";
 import { paidNonce } from "./paid-once.js";
+import { pendingIntents } from "../intents.js";
 
 /** How far the payer's clock may be from the shop's (16.3 row 11d), in seconds. */
 export const CARD_WINDOW_S = 600n;
@@ -95,10 +97,34 @@ export async function dropCardPayment(handle) {
 }
 
 /**
+ * Said when a card is paid offline while an online payment to its shop has no answer: that
+ * payment may have been made, and "Check and finish" would complete it too.
+ */
+export const sentOnline = (name) => `Your online payment to ${name} did not get an answer from the server, so it may have been paid. `
+  + "Check and finish it on Send when you are back online, before paying this shop again: paying it from your offline purse now could pay the shop twice.";
+
+/** The send among `intents` (pending ones, ../intents.js) that pays `card`'s shop (its account or its handle), or null. */
+export function unansweredSendTo(card, intents) {
+  const handle = card.handle?.toLowerCase();
+  return intents.find((i) => i.kind === "send"
+    && (i.body?.toAccount === Number(card.payee) || (handle && String(i.body?.to).toLowerCase() === handle))) ?? null;
+}
+
+/**
+ * Refuses (OfflineError "sent_online") to pay `card` from the offline purse while an online
+ * payment of this user to the same shop has no known outcome (docs/WALLET.md: a payment whose
+ * outcome is unknown is never paid offline too).
+ */
+export async function refuseWhileSentOnline(handle, card) {
+  if (unansweredSendTo(card, await pendingIntents(handle, "send"))) throw new OfflineError("sent_online", sentOnline(card.name));
+}
+
+/**
  * Pays the card payment `intent` from the offline purse: signs note n+1 with nonce = card prefix +
  * the intent's random bytes and stores it with the purse state BEFORE returning it, deleting the
  * intent in the same transaction. The same intent run again (after a reload) returns the note it
- * already stored: one note per tap.
+ * already stored: one note per tap. Refused, nothing signed or stored, while an online payment to
+ * the card's shop has no answer (refuseWhileSentOnline).
  */
 export async function payCard(handle, intent) {
   const card = fromText("card", intent.cardText);
@@ -108,13 +134,17 @@ export async function payCard(handle, intent) {
   const shownAgain = (r) => ({ text: r.text, noteHash: fromHex(r.noteHash), repeated: true, card });
   const stored = sameTap(await allFor("sent", handle));
   if (stored) return shownAgain(stored);
+  await refuseWhileSentOnline(handle, card);
   const purse = await choosePurse(handle, intent.amount);
   const payment = { amount: intent.amount, payee: card.payee, nonce, currency: card.currency, payeeLabel: card.name, extra: { shop: card.name } };
   const r = await signAndStore(handle, purse, payment, {
     earlier: sameTap,
-    stores: ["meta"],
-    // The tap is finished in the transaction that stores its note.
+    stores: ["meta", "intents"],
+    // The tap is finished in the transaction that stores its note, which looks again for an
+    // unanswered online payment to the shop (another tab may have sent one meanwhile).
     alsoInTx: async (s, result) => {
+      const sends = await result(s.intents.index("handle").getAll(handle));
+      if (unansweredSendTo(card, sends)) throw new OfflineError("sent_online", sentOnline(card.name));
       const pending = await result(s.meta.get(intentKey(handle)));
       if (pending?.v?.id === intent.id) s.meta.delete(intentKey(handle));
     },
@@ -148,8 +178,9 @@ export async function isForMyCard(handle, note) {
 
 /**
  * Accepts a decoded card note for my card (16.3) offline: runs acceptCardNote, then stores the
- * note (with its nonce, so it is never taken again) in one transaction that checks the nonce once
- * more, BEFORE returning {amount, payer, noteHash}. Throws OfflineError with the reason.
+ * note (with its nonce, so it is never taken again) in one transaction that checks the nonce and
+ * the purse tally once more (storeAccepted), BEFORE returning {amount, payer, noteHash}. Throws
+ * OfflineError with the reason.
  */
 export async function acceptCard(app, note, text, tally) {
   const handle = app.session.handle;
@@ -170,15 +201,10 @@ export async function acceptCard(app, note, text, tally) {
     throw e;
   }
   const nonce = hex(ok.nonce);
-  await atomic(["received", "requests"], async (s, result) => {
+  await storeAccepted(handle, note, ok, text, async (s, result) => {
     const [received, request] = await Promise.all([result(s.received.index("handle").getAll(handle)), result(s.requests.get(nonce))]);
     if (request || received.some((r) => receivedNonce(r) === nonce)) throw new OfflineError("nonce_replayed", REASONS.nonce_replayed);
-    s.received.put({
-      noteHash: hex(ok.noteHash), handle, purseId: hex(note.certificate.purseId), payer: ok.payer.toString(), seq: ok.seq,
-      prevHash: hex(note.prevHash), cumulative: note.cumulative, amount: ok.amount, text: text.trim(), acceptedMs: Date.now(),
-      settled: false, nonce, card: true,
-    });
-  });
+  }, { nonce, card: true });
   return { amount: ok.amount, payer: ok.payer, noteHash: ok.noteHash, card: true };
 }
 

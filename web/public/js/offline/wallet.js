@@ -8,7 +8,7 @@ import { offlineApi } from "./client.js";
 import { beginIntent, pendingIntents, runIntent } from "../intents.js";
 import { cachedMe } from "../session.js";
 import { fromText, toText, signObject, hashOf, verifyRequestSignature } from "../protocol/objects.js";
-import { acceptNote, MAX_NOTES_PER_PURSE, RejectError, REASONS } from "../protocol/accept.js";
+import { acceptNote, checkTally, MAX_NOTES_PER_PURSE, RejectError, REASONS } from "../protocol/accept.js";
 import { DecodeError } from "../protocol/wire.js";
 import { hex, fromHex, keyId as computeKeyId } from "../protocol/crypto.js";
 import { findPaid, REUSED_REQUEST } from "./paid-once.js";
@@ -289,9 +289,58 @@ async function acceptContext(app) {
   };
 }
 
+/** The purse tally (docs/PROTOCOL.md section 9) of `note`'s purse from this user's `received` records of that purse. */
+export function tallyOf(note, records) {
+  return {
+    purseId: note.certificate.purseId,
+    notes: new Map(records.map((n) => [n.seq, { hash: fromHex(n.noteHash), prevHash: fromHex(n.prevHash), cumulative: n.cumulative, amount: n.amount }])),
+  };
+}
+
+/** The `already_accepted` refusal, with the stored copy (`earlier`) when it is this user's: "Already received". */
+function alreadyAccepted(copy, handle) {
+  const e = new OfflineError("already_accepted", REASONS.already_accepted);
+  if (copy?.handle === handle) e.earlier = copy;
+  return e;
+}
+
+/**
+ * Stores a note that passed the payee's checks (`ok`, from acceptNote or acceptCardNote) in one
+ * read-write transaction that first checks again, against what is stored now, what another
+ * acceptance running at the same time (a second tab, a second scan in Shop mode) may have
+ * changed since: the same note stored (`already_accepted`), `answers(stores, result)` (the
+ * request still open, or the card nonce not seen; it may write, as the transaction aborts on any
+ * refusal), and the purse tally (rows 16 and 17: `over_purse_amount`,
+ * `inconsistent_with_earlier_note`). IndexedDB runs read-write transactions over the same stores
+ * one after the other, in every tab, so of two conflicting notes only the first is stored and the
+ * other gets the refusal it would get after it. `fields` are added to the `received` record.
+ */
+export async function storeAccepted(handle, note, ok, text, answers, fields = {}) {
+  const noteHash = hex(ok.noteHash);
+  const purseId = hex(note.certificate.purseId);
+  const entry = { hash: ok.noteHash, prevHash: note.prevHash, cumulative: note.cumulative, amount: note.amount };
+  await atomic(["requests", "received"], async (s, result) => {
+    const copy = await result(s.received.get(noteHash));
+    if (copy) throw alreadyAccepted(copy, handle);
+    await answers(s, result);
+    const earlier = (await result(s.received.index("handle").getAll(handle))).filter((n) => n.purseId === purseId);
+    try {
+      checkTally(tallyOf(note, earlier), note.certificate, ok.seq, entry);
+    } catch (e) {
+      if (e instanceof RejectError) throw new OfflineError(e.code, e.message);
+      throw e;
+    }
+    s.received.put({
+      noteHash, handle, purseId, payer: ok.payer.toString(), seq: ok.seq, prevHash: hex(note.prevHash),
+      cumulative: note.cumulative, amount: ok.amount, text: text.trim(), acceptedMs: Date.now(), settled: false, ...fields,
+    });
+  });
+}
+
 /**
  * Checks a pasted or scanned note offline and, when it passes, stores it (and marks its request
- * paid) in one transaction BEFORE returning. Throws OfflineError with the failed check's reason.
+ * paid) in one transaction BEFORE returning; that transaction checks the request and the purse
+ * tally again (storeAccepted). Throws OfflineError with the failed check's reason.
  */
 export async function acceptText(app, text) {
   const handle = app.session.handle;
@@ -305,19 +354,11 @@ export async function acceptText(app, text) {
     throw e;
   }
   const purseId = hex(note.certificate.purseId);
-  const earlier = (await allFor("received", handle)).filter((n) => n.purseId === purseId);
-  const tally = {
-    purseId: note.certificate.purseId,
-    notes: new Map(earlier.map((n) => [n.seq, { hash: fromHex(n.noteHash), prevHash: fromHex(n.prevHash), cumulative: n.cumulative, amount: n.amount }])),
-  };
+  const tally = tallyOf(note, (await allFor("received", handle)).filter((n) => n.purseId === purseId));
   // The same note again (scanned twice, or re-sent by the payer) is not a new payment: say when it
   // was accepted, and how much, instead of refusing it.
   const earlierCopy = await get("received", hex(await hashOf(note)));
-  if (earlierCopy && earlierCopy.handle === handle) {
-    const e = new OfflineError("already_accepted", REASONS.already_accepted);
-    e.earlier = earlierCopy;
-    throw e;
-  }
+  if (earlierCopy && earlierCopy.handle === handle) throw alreadyAccepted(earlierCopy, handle);
   // A note answering none of my requests, with a shop card on this device, is a card note
   // (docs/PROTOCOL.md 16.3): checked against my card (a note for another card: `wrong_card`).
   const ctx = await acceptContext(app);
@@ -332,15 +373,10 @@ export async function acceptText(app, text) {
     throw e;
   }
   const nonce = hex(ok.nonce);
-  await atomic(["requests", "received"], async (s, result) => {
+  await storeAccepted(handle, note, ok, text, async (s, result) => {
     const r = await result(s.requests.get(nonce));
     if (!r || r.status !== "open") throw new OfflineError("request_already_paid", REASONS.request_already_paid);
-    if (await result(s.received.get(hex(ok.noteHash)))) throw new OfflineError("already_accepted", REASONS.already_accepted);
     s.requests.put({ ...r, status: "paid" });
-    s.received.put({
-      noteHash: hex(ok.noteHash), handle, purseId, payer: ok.payer.toString(), seq: ok.seq, prevHash: hex(note.prevHash),
-      cumulative: note.cumulative, amount: ok.amount, text: text.trim(), acceptedMs: Date.now(), settled: false, nonce,
-    });
-  });
+  }, { nonce });
   return { amount: ok.amount, payer: ok.payer, noteHash: ok.noteHash };
 }

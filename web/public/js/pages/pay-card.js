@@ -4,7 +4,9 @@
 // online transfer to that handle through the send path (the intent and its idempotency key are
 // kept before it is sent: ../intents.js); otherwise it is a card note from the offline purse
 // (offline/shop.js: the tap's nonce is kept before signing, and the note is stored before it is
-// shown), shown as a QR code under "Show this to the shop".
+// shown), shown as a QR code under "Show this to the shop". While an online payment to the shop
+// has no answer (its outcome unknown), the card is not paid offline: the form says to check and
+// finish that payment first, as paying offline too could pay the shop twice.
 
 import { api } from "../api.js";
 import { beginIntent, pendingIntents, runIntent } from "../intents.js";
@@ -14,7 +16,7 @@ import { noteDisplay } from "./note.js";
 import { qrFigure } from "../qr.js";
 import { hasPin, pinField, pinIsRight } from "./pin.js";
 import { accountOf, choosePurse, openPurses, offlineBalance } from "../offline/wallet.js";
-import { readCard, beginCardPayment, payCard, unfinishedCardPayment, dropCardPayment } from "../offline/shop.js";
+import { readCard, beginCardPayment, payCard, unfinishedCardPayment, dropCardPayment, refuseWhileSentOnline } from "../offline/shop.js";
 import { fromText } from "../protocol/objects.js";
 import { cardNoncePrefix } from "../protocol/accept.js";
 import { hex } from "../protocol/crypto.js";
@@ -33,6 +35,8 @@ export async function cardForm(app, section, text) {
     throw e;
   }
   const handle = app.session.handle;
+  // An online payment to this shop with no answer may have been made: never pay it offline too.
+  if (!online) await refuseWhileSentOnline(handle, card);
   const purses = online ? [] : await openPurses(handle);
   if (!online && !purses.length) {
     const e = new Error("You have no open offline purse, and paying this shop online needs a connection.");

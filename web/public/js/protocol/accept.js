@@ -101,6 +101,22 @@ export async function acceptNote(note, tally, ctx) {
   });
 }
 
+/**
+ * Rows 16 and 17 of section 9: the note (`seq`, tally entry `entry`) keeps the purse's total within
+ * `cert.amount`, and the tally's sum with it, and agrees with every note of `tally`. Synchronous
+ * (no hashing), so the payee device runs it again inside the IndexedDB transaction that stores
+ * the note, against the tally as stored then (two acceptances at once must not both pass against
+ * the same older tally). Throws RejectError.
+ */
+export function checkTally(tally, cert, seq, entry) {
+  let taken = 0;
+  for (const e of tally.notes.values()) taken += e.amount;
+  if (entry.cumulative > cert.amount || taken + entry.amount > cert.amount) reject("over_purse_amount");
+  for (const [earlierSeq, earlier] of tally.notes) {
+    if (!consistent(earlierSeq, earlier, seq, entry)) reject("inconsistent_with_earlier_note");
+  }
+}
+
 /** The checks every acceptance shares (accept::accept_with), with the request or card step `answers` in the middle. */
 async function acceptWith(note, tally, ctx, me, answers) {
   const cert = note.certificate;
@@ -118,13 +134,8 @@ async function acceptWith(note, tally, ctx, me, answers) {
   await answers();
   if (note.amount > cert.perPaymentCap) reject("over_payment_cap");
   if (note.seq > MAX_NOTES_PER_PURSE) reject("over_note_limit");
-  let taken = 0;
-  for (const e of t.notes.values()) taken += e.amount;
-  if (note.cumulative > cert.amount || taken + note.amount > cert.amount) reject("over_purse_amount");
   const entry = { hash, prevHash: note.prevHash, cumulative: note.cumulative, amount: note.amount };
-  for (const [seq, earlier] of t.notes) {
-    if (!consistent(seq, earlier, note.seq, entry)) reject("inconsistent_with_earlier_note");
-  }
+  checkTally(t, cert, note.seq, entry);
   const notes = new Map(t.notes);
   notes.set(note.seq, entry);
   return { noteHash: hash, purseId: cert.purseId, payer: cert.account, seq: note.seq, amount: note.amount, nonce: note.nonce, tally: { purseId: cert.purseId, notes } };

@@ -1,0 +1,53 @@
+// In-page helpers for browser tests that call the app's offline modules directly, with no server:
+// a test issuer key cached the way refreshKeys caches the server's, purse certificates it signs
+// for a payer's device key, notes signed by that device, and a purse stored on the payer's phone
+// as loadPurse stores it. installPurseKit(page) defines `window.kit` in a page opened on
+// serveApp() (harness.js); the tests' page.evaluate bodies then use `kit`.
+
+/** Runs in the page (serialised by page.evaluate): defines window.kit. */
+async function definePurseKit() {
+  const { deviceKey, sign } = await import("/js/offline/device.js");
+  const { signObject, hashOf, toText } = await import("/js/protocol/objects.js");
+  const { hex, keyId } = await import("/js/protocol/crypto.js");
+  const { put } = await import("/js/offline/db.js");
+  const now = () => BigInt(Math.floor(Date.now() / 1000));
+  const issuer = await deviceKey("kit-issuer");
+  const issuerKeyId = await keyId(issuer.publicKey);
+  const day = 86400;
+  await put("issuers", { keyId: hex(issuerKeyId), publicKey: issuer.publicKey, notBefore: Number(now()) - day, notAfter: Number(now()) + 365 * day });
+  await put("issuers", { keyId: "revocations", purses: [], devices: [] });
+
+  window.kit = {
+    /** A purse of `amount` (minor units) for account `account`, certified for `payer`'s device key on this phone. */
+    async purse({ payer, account, amount, cap = amount }) {
+      const payerKey = await deviceKey(payer);
+      const cert = await signObject("certificate", {
+        purseId: crypto.getRandomValues(new Uint8Array(16)), issuerKeyId, account: BigInt(account), deviceKey: payerKey.publicKey,
+        currency: "INR", amount, perPaymentCap: cap, validFrom: now() - 3600n, validUntil: now() + 30n * BigInt(day),
+      }, (b) => sign(issuer, b));
+      return { cert, payerKey, certHash: await hashOf(cert) };
+    },
+    /** The text of note `seq` of `purse` ({prevHash, cumulative} default to a first note) paying `amount` to `payee` with `nonce`. */
+    async note(purse, { seq = 1, prevHash = purse.certHash, cumulative, amount, payee, nonce }) {
+      const note = await signObject("note", {
+        certificate: purse.cert, seq, prevHash, cumulative: cumulative ?? amount, amount, payee: BigInt(payee), nonce, time: now(),
+      }, (b) => sign(purse.payerKey, b));
+      return toText(note);
+    },
+    /** Stores `purse` on this phone for `handle`, as loadPurse does after a load. */
+    async storePurse(handle, purse) {
+      const c = purse.cert;
+      await put("purses", {
+        purseId: hex(c.purseId), handle, certText: toText(c), account: c.account.toString(), amount: c.amount, cap: c.perPaymentCap,
+        spent: 0, seq: 0, lastHash: purse.certHash, validFrom: Number(c.validFrom), validUntil: Number(c.validUntil), status: "active",
+      });
+    },
+    /** The app object the offline modules read: the session's handle, my account, the currency. */
+    app: (handle, account) => ({ session: { handle }, me: { account }, config: { currency: "INR", decimals: 2, offline: true }, online: false, money: (m) => `₹${(m / 100).toFixed(2)}` }),
+  };
+}
+
+/** Defines `window.kit` in `page` (opened on serveApp()'s url). */
+export async function installPurseKit(page) {
+  await page.evaluate(definePurseKit);
+}
