@@ -3,7 +3,7 @@
 // The asset list and version below are written by scripts/web-vendor (web/tools/stamp-sw.mjs).
 
 // BEGIN GENERATED
-const VERSION = "57581a29142e56f3";
+const VERSION = "dd2104a0db6dd68b";
 const ASSETS = {
   "/": "sha256-hIV25eE6TW70pS03Qs7bTWi5FA2BBLPuvVMN34xjHY4=",
   "/app.css": "sha256-ll7wCJljqU8bVcWkH7Qzw5cgqSSqB2xDkKiJprZxYnA=",
@@ -23,7 +23,7 @@ const ASSETS = {
   "/js/offline/history.js": "sha256-Fin4Ay5PK8hEZGHI0a61e2iyGKfIt16Sj4sICLEfplA=",
   "/js/offline/paid-once.js": "sha256-3ZFdDsDYkw9x6+4xKLw1sVK6si9xFaXZdKlxpgD4X7Y=",
   "/js/offline/pin.js": "sha256-HE/vo5aRt3qi/3XchvdIsLRyv/xdgn+tm4K+FKs2t50=",
-  "/js/offline/refusals.js": "sha256-LzztXFl5zrIl2P6J8EaCoiHhgZ1kA3QSYrE9OokIrwU=",
+  "/js/offline/refusals.js": "sha256-/t9Md/+TKamnT8T08jEH47d798EhLgqxqf6srjqx+iI=",
   "/js/offline/shop.js": "sha256-8phu6UXQbsbyS8OKXAMQ0YrUeK7rT1nY3m/yoavO35A=",
   "/js/offline/sync.js": "sha256-q7Hcl2WPUvxRZbKdzMh1zGU1qsBMYJC6cvpln7/gpDw=",
   "/js/offline/takings.js": "sha256-nX0ulObCq4+AtT8Nhg55SXOG4p8YIEo4dAiESC//s10=",

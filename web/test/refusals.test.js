@@ -28,7 +28,7 @@ test("every code gets its own sentence that is not the code itself", () => {
   const codes = ["settlement_deadline_passed", "bad_device_signature", "unknown_purse", "unknown_payee",
     "over_purse_amount", "over_payment_cap", "wrong_purse", "bad_chain_start", "revoked", "malformed",
     "same_sequence", "broken_chain", "beyond_close", "inconsistent_with_earlier_note", "request_already_paid",
-    "loss_allowance_exhausted", "over_note_limit", "payee_must_upload"];
+    "loss_allowance_exhausted", "over_note_limit", "payee_must_upload", "payee_balance_full"];
   const sentences = new Set();
   for (const code of codes) {
     const r = serverRefusal(code);
@@ -72,6 +72,7 @@ test("a note refused at the settlement deadline is uploaded again; a note refuse
   assert.equal(awaitsUpload({}), true, "never answered");
   assert.equal(awaitsUpload({ held: "loss_allowance_exhausted" }), true, "held: asked again at each sync");
   assert.equal(awaitsUpload({ rejected: "settlement_deadline_passed" }), true);
+  assert.equal(awaitsUpload({ rejected: "payee_balance_full" }), true);
   for (const code of ["bad_device_signature", "unknown_payee", "inconsistent_with_earlier_note", "payee_must_upload", "rejected"]) {
     assert.equal(awaitsUpload({ rejected: code }), false, code);
   }

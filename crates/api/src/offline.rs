@@ -234,8 +234,9 @@ impl NoteStatus {
 
 /// Reasons of a `rejected` note that a later upload of the same note may turn into a payment:
 /// `settlement_deadline_passed` is paid once the payer's balance covers the note (docs/OFFLINE.md,
-/// "Expiry"). Wallets send such notes again at each sync; every other refusal is final.
-pub const REFUSALS_JUDGED_AGAIN: &[&str] = &["settlement_deadline_passed"];
+/// "Expiry"), `payee_balance_full` once the payee's wallet has room for it. Wallets send such
+/// notes again at each sync; every other refusal is final.
+pub const REFUSALS_JUDGED_AGAIN: &[&str] = &["settlement_deadline_passed", "payee_balance_full"];
 
 /// One note's result in `POST /v1/notes`, in upload order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -246,7 +247,9 @@ pub struct NoteResult {
     pub status: NoteStatus,
     /// rejected: `malformed`, `unknown_purse`, `unknown_payee`, `wrong_purse`,
     /// `bad_device_signature`, `bad_chain_start`, `over_payment_cap`, `over_note_limit`,
-    /// `over_purse_amount`, `settlement_deadline_passed`, `inconsistent_with_earlier_note`,
+    /// `over_purse_amount`, `settlement_deadline_passed`, `payee_balance_full` (paying it would
+    /// take the payee's balance past the largest amount; judged again when uploaded again),
+    /// `inconsistent_with_earlier_note`,
     /// `request_already_paid`, `payee_must_upload` (a note of a revoked purse uploaded by someone
     /// else than its payee, or by its payer while the payee holds more than 32 notes of the
     /// purse: not judged; the payee's own upload settles it);

@@ -129,6 +129,61 @@ async fn a_refused_load_stays_refused_under_its_key(fx: Fx) {
     fx.verify_clean(110_000).await;
 }
 
+/// No offline credit takes a wallet past the largest amount (2^53−1 minor units), as no online
+/// transfer or deposit does, so every balance reads back: a note that would is refused
+/// `payee_balance_full` (not stored, nothing moved) and paid when uploaded again once the payee
+/// has room; a close whose return would is refused with `amount_overflow` (the purse stays open);
+/// the expiry pass leaves such a purse for a later pass and expires the others.
+async fn no_wallet_goes_past_the_largest_amount_offline(fx: Fx) {
+    const MAX: u64 = offpay_protocol::Amount::MAX.minor();
+    let alice = fx.user("alice", 100_000).await;
+    let bob = fx.user("bob", MAX - 10_000).await;
+    let carol = fx.user("carol", 0).await;
+    let dave = fx.user("dave", MAX - 1_000).await;
+    let device = signing_key("alice-phone");
+    let cert = fx.load(&alice, &device, 50_000, 3 * DAY, "purse-to-bob").await;
+    let mut chain = Chain::new(&cert, &device);
+    let note = chain.pay(&bob, 20_000, "to-bob");
+    let results = fx.settle(&bob, std::slice::from_ref(&note), NOW).await;
+    assert_eq!(statuses(&results), vec![(NoteStatus::Rejected, Some("payee_balance_full"), 0)]);
+    assert_eq!(fx.balance(&bob).await, MAX - 10_000);
+    assert_eq!(fx.purse(&cert).await.settled, 0);
+    fx.transfer(&bob, &carol, 15_000).await;
+    let results = fx.settle(&bob, std::slice::from_ref(&note), NOW).await;
+    assert_eq!(statuses(&results), vec![(NoteStatus::Settled, None, 20_000)]);
+    assert_eq!(fx.balance(&bob).await, MAX - 5_000);
+
+    // Dave's purse would bring 200.00 back to a wallet with room for 5.00.
+    let dave_phone = signing_key("dave-phone");
+    let daves = fx.load(&dave, &dave_phone, 20_000, 3 * DAY, "purse-dave").await;
+    fx.transfer(&alice, &dave, 20_500).await;
+    assert_eq!(fx.balance(&dave).await, MAX - 500);
+    let close = Chain::new(&daves, &dave_phone).close();
+    let refused = fx.off().close_purse(dave.id, &close, &key("close-dave"), NOW).await;
+    assert!(matches!(refused, Err(OfflineError::Ledger(LedgerError::AmountOverflow))), "{refused:?}");
+    assert_eq!(fx.purse(&daves).await.state, PurseState::Open);
+    assert_eq!(fx.balance(&dave).await, MAX - 500);
+
+    // At the deadline the pass expires Alice's purse and leaves Dave's for later.
+    let after = NOW_S + 3 * DAY + GRACE + 1;
+    let expired = fx.off().expire_purses(after, GRACE, NOW).await.unwrap();
+    assert_eq!(expired, ExpiryOutcome { purses: 1, returned: 30_000 });
+    assert!(!fx.purse(&daves).await.expired);
+    fx.transfer(&dave, &carol, 20_000).await;
+    let expired = fx.off().expire_purses(after, GRACE, NOW).await.unwrap();
+    assert_eq!(expired, ExpiryOutcome { purses: 1, returned: 20_000 });
+    assert_eq!(fx.balance(&dave).await, MAX - 500);
+    fx.verify_clean(100_000 + (MAX - 10_000) + (MAX - 1_000)).await;
+    // `verify` reports a wallet above the largest amount.
+    let over = MAX + 1;
+    fx.tamper(&format!(
+        "UPDATE accounts SET balance = {over} WHERE id = (SELECT account_id FROM users WHERE handle = 'bob')"
+    ))
+    .await;
+    let problems = fx.problems().await;
+    assert!(problems.iter().any(|p| p.contains("above the largest amount")), "{problems:?}");
+}
+
 async fn fork_revokes_and_freezes(fx: Fx) {
     let alice = fx.user("alice", 500_000).await;
     let bob = fx.user("bob", 0).await;
@@ -462,6 +517,7 @@ on_both_backends!([
     a_purse_on_the_shared_reserve_settles_and_closes,
     load_settle_duplicate,
     a_refused_load_stays_refused_under_its_key,
+    no_wallet_goes_past_the_largest_amount_offline,
     fork_revokes_and_freezes,
     recovery_and_fraud_loss,
     close_returns_the_rest,

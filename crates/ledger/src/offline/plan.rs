@@ -154,8 +154,18 @@ pub fn offline_scope(user: UserId) -> String {
     format!("o:{user}")
 }
 
+/// The most a wallet holds: [`offpay_protocol::Amount::MAX`], what the API and the wallets can
+/// show, as for online transfers and deposits (`crate::plan`), so every stored balance reads back.
+pub(crate) const WALLET_MAX: i64 = offpay_protocol::Amount::MAX.minor() as i64;
+
+/// What `account` (a wallet) can still be credited before it holds [`WALLET_MAX`].
+pub(crate) fn wallet_room(accounts: &Accounts, account: AccountId) -> i64 {
+    WALLET_MAX.saturating_sub(balance_of(accounts, account).max(0))
+}
+
 /// Plans one journal entry moving `deltas` (merged per account, zeros dropped) and applies it
-/// to `accounts`: checked arithmetic, no negative wallet, postings summing to zero, hash chain.
+/// to `accounts`: checked arithmetic, no negative wallet and none above [`WALLET_MAX`]
+/// (`AmountOverflow`), postings summing to zero, hash chain.
 #[allow(clippy::too_many_arguments)]
 pub fn plan_entry(
     accounts: &mut Accounts,
@@ -189,6 +199,9 @@ pub fn plan_entry(
         let balance = account.balance.checked_add(*delta).ok_or(LedgerError::AmountOverflow)?;
         if account.kind == AccountKind::Wallet && balance < 0 {
             return Err(LedgerError::InsufficientFunds);
+        }
+        if account.kind == AccountKind::Wallet && balance > WALLET_MAX {
+            return Err(LedgerError::AmountOverflow);
         }
         postings.push(PostingFields { account_id: *account_id, delta: *delta, prev_hash: account.head.clone() });
         after.push((*account_id, balance));
@@ -827,6 +840,10 @@ pub fn plan_settlement(
             results.push(result(NoteStatus::Rejected, Some(SETTLEMENT_DEADLINE_PASSED), 0));
             continue;
         }
+        if due > wallet_room(accounts, payee.account_id) {
+            results.push(result(NoteStatus::Rejected, Some(PAYEE_BALANCE_FULL), 0));
+            continue;
+        }
         changed.insert(pid);
         let (from_payer, from_loss, held) = if owner.id == payee.id {
             // Paying oneself: what the reserve does not cover is the payer's own money already.
@@ -954,6 +971,11 @@ fn release_stored(
     }
     Ok(released)
 }
+
+/// Reason code of a note refused, not stored and nothing moved, because paying it would take
+/// the payee's wallet past [`WALLET_MAX`] (as an online transfer to it is refused with
+/// `amount_overflow`). Judged again when uploaded again, once the payee has spent some.
+pub const PAYEE_BALANCE_FULL: &str = "payee_balance_full";
 
 /// Reason code of a note refused because it arrived after the settlement deadline.
 pub const SETTLEMENT_DEADLINE_PASSED: &str = "settlement_deadline_passed";
@@ -1083,6 +1105,10 @@ pub fn plan_expiry(
             .get(&purse.user_id)
             .ok_or_else(|| LedgerError::Storage(format!("purse {} has no owner", purse.id).into()))?;
         let held = purse.held().max(0);
+        if held > wallet_room(accounts, owner.account_id) {
+            // The owner's wallet cannot take it back now: the purse waits for a later pass.
+            continue;
+        }
         plan_return(&mut w, accounts, ids, purse, owner, held, now_ms)?;
         purse.expired = true;
         if purse.state == PurseState::Open {

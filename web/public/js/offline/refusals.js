@@ -21,15 +21,17 @@ export const SERVER_REASONS = {
   inconsistent_with_earlier_note: "Your account was already paid a different payment with the same number from this purse (double spending).",
   request_already_paid: "This payment request was already paid with another payment note.",
   loss_allowance_exhausted: "The payer spent this purse twice. Your payment is kept and will be paid when money is recovered from the payer.",
+  payee_balance_full: "Your balance is at the most an account can hold, so this payment cannot be added to it yet.",
 };
 
 /**
  * Refusals a later upload of the same note may turn into a payment: `settlement_deadline_passed`
- * is paid once the payer's balance covers the note (docs/OFFLINE.md, "Expiry"). The app sends
+ * is paid once the payer's balance covers the note (docs/OFFLINE.md, "Expiry"), and
+ * `payee_balance_full` once the payee's wallet has room for it. The app sends
  * such notes again at each sync; every other refusal is final. The same list as the wallet
  * crate's (`REFUSALS_JUDGED_AGAIN` in crates/api/src/offline.rs).
  */
-export const REFUSALS_JUDGED_AGAIN = Object.freeze(["settlement_deadline_passed"]);
+export const REFUSALS_JUDGED_AGAIN = Object.freeze(["settlement_deadline_passed", "payee_balance_full"]);
 
 /** Whether a refusal with `code` is judged again at a later upload (the note is sent again). */
 export function judgedAgain(code) {
@@ -42,7 +44,7 @@ export function awaitsUpload(note) {
 }
 
 /** What the app says after a refusal's sentence when the note is sent again. */
-export const SENT_AGAIN = "It is uploaded again at each sync and paid once the payer's balance covers it.";
+export const SENT_AGAIN = "It is uploaded again at each sync and paid as soon as it can be.";
 
 /** What to say for a code the app does not know (a newer server). */
 export const UNKNOWN_REASON = "The server refused this payment.";

@@ -242,10 +242,15 @@ pub fn sync_human(currency: &Currency, r: &SyncReport, offline: Amount) -> Strin
     for (hash, reason) in &r.rejected {
         let code = sanitize(reason.as_deref().unwrap_or("no reason given"));
         if SyncReport::sent_again(reason.as_deref()) {
-            lines.push(format!(
-                "  refused for now, note {}: {code}: the payer's purse is past its settlement deadline and the payer's balance does not cover this note yet; it is sent again at every sync and paid once the payer has the money",
-                short_id(&hash.to_hex()),
-            ));
+            let why = match reason.as_deref() {
+                Some("payee_balance_full") => {
+                    "the payee's balance is at the largest amount an account can hold; it is sent again at every sync and paid once the payee has room for it"
+                }
+                _ => {
+                    "the payer's purse is past its settlement deadline and the payer's balance does not cover this note yet; it is sent again at every sync and paid once the payer has the money"
+                }
+            };
+            lines.push(format!("  refused for now, note {}: {code}: {why}", short_id(&hash.to_hex())));
         } else {
             lines.push(format!("  refused note {}: {code}", short_id(&hash.to_hex())));
         }
