@@ -310,3 +310,51 @@ async fn a_close_counts_a_note_another_process_paid_while_it_ran() {
     assert!(!alice_user.frozen, "alice was frozen: the close left her note out");
     assert!(server.store.verify().await.unwrap().problems.is_empty());
 }
+
+/// A home shared by two accounts uploads each account's notes under that account's session
+/// only. Bob accepted a note of a purse that was then revoked for a fork; Dave logs in on Bob's
+/// home and syncs: the note is not sent (from Dave it would be refused `payee_must_upload`, for
+/// good, and never sent again). Bob logs back in and his sync gets it paid.
+#[tokio::test]
+async fn a_shared_home_uploads_each_accounts_notes_under_its_own_session() {
+    let server = RealServer::start().await;
+    let dirs: Vec<_> = (0..6).map(|_| tempfile::tempdir().unwrap()).collect();
+    let mut alice = server.wallet(dirs[0].path(), "alice").await;
+    let mut bob = server.wallet(dirs[1].path(), "bob").await;
+    let mut carol = server.wallet(dirs[2].path(), "carol").await;
+    let mut erin = server.wallet(dirs[3].path(), "erin").await;
+    server.wallet(dirs[4].path(), "dave").await;
+    server.deposit("alice", 100_000).await;
+    alice.load_purse("500.00", unix_now()).await.unwrap();
+    for payee in [&mut bob, &mut carol, &mut erin] {
+        sync(payee).await;
+    }
+    drop(alice);
+    let clone_dir = dirs[5].path().join("clone");
+    clone_home(dirs[0].path(), &clone_dir);
+    let mut alice = Wallet::open(dirs[0].path()).unwrap();
+    let mut clone = Wallet::open(&clone_dir).unwrap();
+
+    // Alice pays Bob (note 1) and Erin (note 2); the clone pays Carol another note 1.
+    let note = alice.pay(&bob.request(amt(10_000), 600, unix_now()).unwrap().text, unix_now()).unwrap();
+    bob.accept(&note.text, unix_now()).unwrap();
+    let second = alice.pay(&erin.request(amt(5_000), 600, unix_now()).unwrap().text, unix_now()).unwrap();
+    erin.accept(&second.text, unix_now()).unwrap();
+    let forked = clone.pay(&carol.request(amt(20_000), 600, unix_now()).unwrap().text, unix_now()).unwrap();
+    carol.accept(&forked.text, unix_now()).unwrap();
+    assert_eq!(sync(&mut carol).await.settled, 1);
+    let report = sync(&mut erin).await;
+    assert_eq!((report.fraud, report.revoked_devices), (1, 1), "{report:?}");
+
+    // Dave on Bob's home: Bob's note stays with Bob.
+    bob.login("dave", real_server::PASSWORD).await.unwrap();
+    let report = sync(&mut bob).await;
+    assert_eq!(report.uploaded, 0, "{report:?}");
+    assert_eq!(bob.offline_store().accepted_notes().unwrap()[0].status, UploadStatus::Pending);
+    bob.login("bob", real_server::PASSWORD).await.unwrap();
+    let report = sync(&mut bob).await;
+    assert_eq!(report.uploaded, 1, "{report:?}");
+    assert_ne!(bob.offline_store().accepted_notes().unwrap()[0].status, UploadStatus::Rejected);
+    assert_eq!(server.balance("bob").await, 10_000);
+    assert!(server.store.verify().await.unwrap().problems.is_empty());
+}

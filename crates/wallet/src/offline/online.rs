@@ -4,12 +4,12 @@
 //! calls are [`Client`] methods, made with [`Patience::OFFLINE`].
 
 use offpay_protocol::{
-    AccountNumber, Amount, Currency, Encoded, Handle, Hash256, IssuerKey, IssuerKeys, PurseCertificate, PurseId,
-    Revocations, UnixTime,
+    AccountNumber, Amount, Currency, Encoded, Handle, Hash256, IssuerKey, IssuerKeys, PaymentNote, PurseCertificate,
+    PurseId, Revocations, UnixTime,
 };
 
 use super::error::OfflineError;
-use super::store::{Identity, PurseRecord, PurseStatus, UploadStatus, random_bytes};
+use super::store::{Identity, PurseRecord, PurseStatus, UploadSide, UploadStatus, random_bytes};
 use crate::client::{Client, ClientError, Patience, ServerUrl};
 use crate::store::now_ms;
 use crate::wallet::Wallet;
@@ -321,14 +321,20 @@ impl Wallet {
         }
     }
 
-    /// Uploads every note not yet settled (accepted and paid, in batches of at most
-    /// [`MAX_NOTES_PER_UPLOAD`]), then refreshes issuer keys, revocations and purse states.
+    /// Uploads every note of this account not yet settled (accepted and paid, in batches of at
+    /// most [`MAX_NOTES_PER_UPLOAD`]; [`uploads_it`]), then refreshes issuer keys, revocations
+    /// and purse states.
     pub async fn sync_notes_with(&mut self, session: &OnlineSession) -> Result<SyncReport, OfflineError> {
-        let (_identity, limits) = self.refresh_identity(session).await?;
+        let (identity, limits) = self.refresh_identity(session).await?;
         let mut report = SyncReport { limits, ..SyncReport::default() };
         let (client, token) = (session.api.client(), session.api.token());
 
-        let pending = self.store.pending_uploads()?;
+        let pending: Vec<_> = self
+            .store
+            .pending_uploads()?
+            .into_iter()
+            .filter(|(side, _, text)| uploads_it(*side, text, identity.account))
+            .collect();
         for batch in pending.chunks(MAX_NOTES_PER_UPLOAD) {
             let texts: Vec<&str> = batch.iter().map(|(_, _, text)| text.as_str()).collect();
             let results = client.upload_notes(token, &texts).await.map_err(|e| session_error(e, session))?;
@@ -402,4 +408,17 @@ fn bad_answer(session: &OnlineSession, reason: &str) -> OfflineError {
 /// large.
 fn minor(value: i64) -> Option<Amount> {
     u64::try_from(value).ok().and_then(Amount::from_minor)
+}
+
+/// Whether the session of `account` uploads a note of this home: an accepted note only when it
+/// pays `account`, a paid note only when its purse is `account`'s. Another account's notes in a
+/// shared home wait for that account's session: uploaded by anyone else, a note of a revoked
+/// purse is refused `payee_must_upload` for good, and the payee's note would never be sent
+/// again. A note that does not decode is sent (the server answers `malformed`).
+fn uploads_it(side: UploadSide, text: &str, account: AccountNumber) -> bool {
+    let Ok(note) = PaymentNote::from_text(text) else { return true };
+    match side {
+        UploadSide::Accepted => note.fields().payee == account,
+        UploadSide::Paid => note.certificate().fields().account == account,
+    }
 }
