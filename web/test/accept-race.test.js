@@ -9,24 +9,14 @@
 // `over_purse_amount`. Both for notes answering requests and for notes paying a shop card.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { launchBrowser, serveApp } from "./harness.js";
-import { installPurseKit } from "./page-kit.js";
+import { openKitPage } from "./page-kit.js";
 
-let app;
-let browser;
-let page;
-const errors = [];
+let tab;
 before(async () => {
-  app = await serveApp();
-  browser = await launchBrowser();
-  page = await browser.newPage();
-  page.on("pageerror", (e) => errors.push(e.message));
-  await page.goto(`${app.url}/vendor/LICENSES.txt`);
-  await installPurseKit(page);
+  tab = await openKitPage();
 });
 after(async () => {
-  await browser?.close();
-  await app?.stop();
+  await tab?.close();
 });
 
 /**
@@ -36,7 +26,7 @@ after(async () => {
  * ("accepted" or the refusal's code) and how many notes the shop stored.
  */
 function forkedNotes(options) {
-  return page.evaluate(async ({ shop, account, purseAmount, card, together }) => {
+  return tab.page.evaluate(async ({ shop, account, purseAmount, card, together }) => {
     const wallet = await import("/js/offline/wallet.js");
     const shopJs = await import("/js/offline/shop.js");
     const { cardNonce } = await import("/js/protocol/accept.js");
@@ -77,5 +67,5 @@ for (const c of cases) {
 }
 
 test("no page errors", () => {
-  assert.deepEqual(errors, []);
+  assert.deepEqual(tab.errors, []);
 });

@@ -7,31 +7,21 @@
 // and for another shop meanwhile, paying offline works.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { launchBrowser, serveApp } from "./harness.js";
-import { installPurseKit } from "./page-kit.js";
+import { openKitPage } from "./page-kit.js";
 
-let app;
-let browser;
-let page;
-const errors = [];
+let tab;
 before(async () => {
-  app = await serveApp();
-  browser = await launchBrowser();
-  page = await browser.newPage();
-  page.on("pageerror", (e) => errors.push(e.message));
-  await page.goto(`${app.url}/vendor/LICENSES.txt`);
-  await installPurseKit(page);
+  tab = await openKitPage();
 });
 after(async () => {
-  await browser?.close();
-  await app?.stop();
+  await tab?.close();
 });
 
 const SENTENCE = "Your online payment to Chai Corner did not get an answer from the server, so it may have been paid. "
   + "Check and finish it on Send when you are back online, before paying this shop again: paying it from your offline purse now could pay the shop twice.";
 
 test("an online card payment with no answer is not paid offline too", async () => {
-  const r = await page.evaluate(async () => {
+  const r = await tab.page.evaluate(async () => {
     const shopJs = await import("/js/offline/shop.js");
     const { cardForm } = await import("/js/pages/pay-card.js");
     const { beginIntent, finishIntent } = await import("/js/intents.js");
@@ -62,5 +52,5 @@ test("an online card payment with no answer is not paid offline too", async () =
     afterFinish: "paid",
     sentAtEnd: 2,
   });
-  assert.deepEqual(errors, []);
+  assert.deepEqual(tab.errors, []);
 });

@@ -2,7 +2,10 @@
 // a test issuer key cached the way refreshKeys caches the server's, purse certificates it signs
 // for a payer's device key, notes signed by that device, and a purse stored on the payer's phone
 // as loadPurse stores it. installPurseKit(page) defines `window.kit` in a page opened on
-// serveApp() (harness.js); the tests' page.evaluate bodies then use `kit`.
+// serveApp() (harness.js); the tests' page.evaluate bodies then use `kit`. openKitPage() opens
+// such a page in a fresh browser.
+
+import { launchBrowser, serveApp } from "./harness.js";
 
 /** Runs in the page (serialised by page.evaluate): defines window.kit. */
 async function definePurseKit() {
@@ -51,3 +54,26 @@ async function definePurseKit() {
 export async function installPurseKit(page) {
   await page.evaluate(definePurseKit);
 }
+
+/**
+ * A Chromium page on the app's files from disk (serveApp, no server) with `window.kit` defined;
+ * `errors` collects the page's uncaught errors. `close()` ends the browser and the file server.
+ */
+export async function openKitPage() {
+  const app = await serveApp();
+  const browser = await launchBrowser();
+  const page = await browser.newPage();
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(e.message));
+  await page.goto(`${app.url}/vendor/LICENSES.txt`);
+  await installPurseKit(page);
+  return {
+    page,
+    errors,
+    async close() {
+      await browser.close();
+      await app.stop();
+    },
+  };
+}
+

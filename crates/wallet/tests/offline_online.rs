@@ -194,22 +194,28 @@ async fn a_session_ended_elsewhere_is_a_clear_error_at_sync() {
     assert!(matches!(err, OfflineError::SessionEnded { .. }), "{err:?}");
 }
 
+/// Alice (1,000.00, a purse of 500.00) and Bob's shop card ("Bob's Stall"; Bob loads a purse
+/// of 0.01 to learn his identity), and the homes, which must outlive the wallets.
+async fn customer_and_shop_card(server: &RealServer) -> (Wallet, offpay_protocol::ShopCard, [tempfile::TempDir; 2]) {
+    let homes = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let mut alice = server.wallet(homes[0].path(), "alice").await;
+    let mut bob = server.wallet(homes[1].path(), "bob").await;
+    server.deposit("alice", 100_000).await;
+    alice.load_purse("500.00", unix_now()).await.unwrap();
+    server.deposit("bob", 1).await;
+    bob.load_purse("0.01", unix_now()).await.unwrap();
+    let text = bob.make_card("Bob's Stall", unix_now()).unwrap().text;
+    (alice, offpay_wallet::offline::pay_card::parse_card(&text).unwrap(), homes)
+}
+
 /// One shop payment, one payment, whichever way it goes (docs/WALLET.md, "pay-shop"): a payment
 /// sent online under a key and still pending (its answer was lost) is not paid offline too under
 /// that key, nor once it is known to be paid; the shop ends with the amount once.
 #[tokio::test]
 async fn a_shop_payment_sent_online_is_never_also_paid_offline() {
     use offpay_wallet::WalletError;
-    use offpay_wallet::offline::pay_card::parse_card;
     let server = RealServer::start().await;
-    let (alice_dir, bob_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let mut alice = server.wallet(alice_dir.path(), "alice").await;
-    let mut bob = server.wallet(bob_dir.path(), "bob").await;
-    server.deposit("alice", 100_000).await;
-    alice.load_purse("500.00", unix_now()).await.unwrap();
-    server.deposit("bob", 1).await;
-    bob.load_purse("0.01", unix_now()).await.unwrap(); // fetches bob's identity for his card
-    let card = parse_card(&bob.make_card("Bob's Stall", unix_now()).unwrap().text).unwrap();
+    let (mut alice, card, _homes) = customer_and_shop_card(&server).await;
     let bob_before = server.balance("bob").await;
 
     server.lose_answer_to("POST /v1/transfers ");
@@ -237,17 +243,9 @@ async fn a_shop_payment_sent_online_is_never_also_paid_offline() {
 #[tokio::test]
 async fn a_shop_payment_paid_offline_after_the_server_was_unreachable_is_not_sent_again() {
     use offpay_wallet::WalletError;
-    use offpay_wallet::offline::pay_card::parse_card;
     use offpay_wallet::wallet::ShopPaid;
     let server = RealServer::start().await;
-    let (alice_dir, bob_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let mut alice = server.wallet(alice_dir.path(), "alice").await;
-    let mut bob = server.wallet(bob_dir.path(), "bob").await;
-    server.deposit("alice", 100_000).await;
-    alice.load_purse("500.00", unix_now()).await.unwrap();
-    server.deposit("bob", 1).await;
-    bob.load_purse("0.01", unix_now()).await.unwrap();
-    let card = parse_card(&bob.make_card("Bob's Stall", unix_now()).unwrap().text).unwrap();
+    let (mut alice, card, _homes) = customer_and_shop_card(&server).await;
     let bob_before = server.balance("bob").await;
 
     // The server can no longer be reached: the send certainly never arrived.
