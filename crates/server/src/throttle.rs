@@ -40,8 +40,8 @@ enum Kind {
     Untrusted {
         /// The (account, address) key and its state at the start.
         pair: Option<(String, LoginThrottle)>,
-        /// The address key and its state at the start.
-        ip: (String, LoginThrottle),
+        /// The address key and its state at the start (none for a password check).
+        ip: Option<(String, LoginThrottle)>,
         /// The guess taken from the account's budget.
         guess: Option<(String, i64)>,
     },
@@ -82,11 +82,14 @@ pub async fn begin_login(
 }
 
 /// Begins a check of a signed-in user's current password (a password change): never trusted,
-/// with its own budget, so that strangers cannot block it and a stolen session gets few guesses.
+/// judged by its own budget only, so that a stolen session gets few guesses and strangers cannot
+/// block it. The address and (account, address) locks are not looked at nor counted: strangers
+/// behind the owner's address (a carrier's NAT, an office, the site's reverse proxy) set them.
 pub async fn begin_password_check(state: &AppState, user: &User, ip: IpAddr) -> Result<Attempt, ApiError> {
     let who = format!("handle={} ip={ip} check=current_password", user.handle);
-    let budget = Some((format!("password:{}", user.handle), state.config.password_budget));
-    untrusted(state, Some(&user.handle), ip, budget, who).await
+    let key = format!("password:{}", user.handle);
+    let guess = take_guess(state, key, state.config.password_budget, &who, state.now_ms()).await?;
+    Ok(Attempt { kind: Kind::Untrusted { pair: None, ip: None, guess: Some(guess) }, who })
 }
 
 async fn trusted(state: &AppState, user: UserId, text: &str) -> Result<Option<Kind>, ApiError> {
@@ -121,17 +124,28 @@ async fn untrusted(
         return Err(ApiError::TooManyAttempts { retry_after_s: seconds_until(locked_until, now) });
     }
     let guess = match budget {
-        Some((key, rule)) => match state.store.take_login_guess(&key, now, rule.window_ms, rule.guesses).await? {
-            LoginGuess::Granted { id } => Some((key, id)),
-            LoginGuess::Refused { retry_at_ms } => {
-                let detail = format!("{who} budget={key}");
-                state.security.record_sampled("login_throttled", &detail, &detail).await;
-                return Err(ApiError::TooManyAttempts { retry_after_s: seconds_until(retry_at_ms, now) });
-            }
-        },
+        Some((key, rule)) => Some(take_guess(state, key, rule, &who, now).await?),
         None => None,
     };
-    Ok(Attempt { kind: Kind::Untrusted { pair, ip: (ip_key, ip_state), guess }, who })
+    Ok(Attempt { kind: Kind::Untrusted { pair, ip: Some((ip_key, ip_state)), guess }, who })
+}
+
+/// Takes one guess from the budget `key` (429 `too_many_attempts` when it is spent).
+async fn take_guess(
+    state: &AppState,
+    key: String,
+    rule: GuessBudget,
+    who: &str,
+    now: i64,
+) -> Result<(String, i64), ApiError> {
+    match state.store.take_login_guess(&key, now, rule.window_ms, rule.guesses).await? {
+        LoginGuess::Granted { id } => Ok((key, id)),
+        LoginGuess::Refused { retry_at_ms } => {
+            let detail = format!("{who} budget={key}");
+            state.security.record_sampled("login_throttled", &detail, &detail).await;
+            Err(ApiError::TooManyAttempts { retry_after_s: seconds_until(retry_at_ms, now) })
+        }
+    }
 }
 
 /// Counts a failed attempt: against its device token when trusted, else against the pair and
@@ -153,8 +167,10 @@ pub async fn failed(state: &AppState, attempt: Attempt) -> Result<(), ApiError> 
                 failures = f;
                 locked |= l;
             }
-            let (_, ip_locked) = count(state, &ip.0, &ip.1, &state.config.throttle_ip, now).await?;
-            locked |= ip_locked;
+            if let Some((key, before)) = ip {
+                let (_, ip_locked) = count(state, key, before, &state.config.throttle_ip, now).await?;
+                locked |= ip_locked;
+            }
             state.security.record("login_failed", &format!("{} failures={failures}", attempt.who)).await;
             if locked {
                 state.security.record("login_locked", &attempt.who).await;
