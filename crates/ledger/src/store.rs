@@ -24,6 +24,13 @@ pub trait Store: Send + Sync + 'static {
 
     // --- sessions -----------------------------------------------------------------------------
     async fn create_session(&self, session: &Session) -> Result<(), LedgerError>;
+    /// A sign-in's session, created only if the user's password hash is still `checked_hash`,
+    /// the one the password was checked against; `false`, nothing created, when a password
+    /// change stored another since. A change waiting on the user's row goes first or after as a
+    /// whole: a session created before it is ended by it (`end_sessions` changes the hash, then
+    /// ends the sessions), one after it is not created. So a sign-in with the old password that
+    /// was still on its way never outlives the change.
+    async fn create_session_if_password(&self, session: &Session, checked_hash: &str) -> Result<bool, LedgerError>;
     /// The live session with this token hash, after updating `last_seen_ms` to `now_ms`; `None`
     /// when unknown, idle too long or past its absolute expiry (expired rows are deleted).
     async fn touch_session(&self, token_hash: &[u8; 32], now_ms: TimestampMs) -> Result<Option<Session>, LedgerError>;

@@ -123,6 +123,29 @@ async fn end_sessions_and_change_password(fx: Fx) {
     assert!(live(9).await);
 }
 
+/// A sign-in's session is created only while the password hash is the one its password was
+/// checked against: after a password change, a sign-in checked against the old hash gets none.
+async fn a_sign_in_checked_against_an_old_password_gets_no_session(fx: Fx) {
+    let alice = fx.user("alice", 0).await;
+    let old = fx.store.user_by_id(alice.id).await.unwrap().unwrap().password_hash;
+    let session = |token: u8| Session { token_hash: [token; 32], ..idle_session(&alice) };
+    let live = |token: u8| {
+        let store = fx.store.clone();
+        async move { store.touch_session(&[token; 32], NOW + 1).await.unwrap().is_some() }
+    };
+    assert!(fx.store.create_session_if_password(&session(1), &old).await.unwrap());
+    assert!(live(1).await);
+    fx.store.end_sessions(alice.id, None, Some("new-hash".into())).await.unwrap();
+    assert!(!live(1).await);
+    assert!(!fx.store.create_session_if_password(&session(2), &old).await.unwrap());
+    assert!(!live(2).await);
+    assert!(fx.store.create_session_if_password(&session(3), "new-hash").await.unwrap());
+    assert!(live(3).await);
+    // An unknown user gets none.
+    let stranger = Session { user_id: UserId(alice.id.0 + 1000), ..session(4) };
+    assert!(!fx.store.create_session_if_password(&stranger, &old).await.unwrap());
+}
+
 /// Token [1; 32] of `user`, started at NOW: 1 s idle timeout, one minute absolute.
 fn idle_session(user: &User) -> Session {
     Session {
@@ -904,6 +927,25 @@ async fn concurrent_transfers(fx: Fx) {
 
 // --- one test per backend and case ----------------------------------------------------------
 
+/// A sign-in checked against the old password whose session is created while a password change
+/// holds the user's row waits for the change, and then gets no session: it never outlives the
+/// change. PostgreSQL only: SQLite's one writer runs the two one after the other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sign_in_waiting_on_a_password_change_gets_no_session() {
+    let Some(fx) = Fx::new(Kind::Postgres).await else { return };
+    let alice = fx.user("alice", 0).await;
+    let old = fx.store.user_by_id(alice.id).await.unwrap().unwrap().password_hash;
+    // As `end_sessions` does: the new hash first, then the other sessions end.
+    let change = RowHold::begin(&fx).await;
+    change.client.execute("UPDATE users SET password_hash = 'new-hash' WHERE id = $1", &[&alice.id]).await.unwrap();
+    let store = Arc::clone(&fx.store);
+    let session = Session { token_hash: [5; 32], ..idle_session(&alice) };
+    let sign_in = tokio::spawn(async move { store.create_session_if_password(&session, &old).await });
+    change.commit_when_waiting(1).await;
+    assert!(!sign_in.await.unwrap().unwrap(), "a session was made with the old password");
+    assert!(fx.store.touch_session(&[5; 32], NOW + 1).await.unwrap().is_none());
+}
+
 /// A transfer that waits for its sender's account while another transaction freezes the sender
 /// (as a fraud upload does: it locks the payer's account, then freezes the payer) is refused once
 /// that transaction commits: the frozen flag is read after the account lock, not from the row
@@ -944,6 +986,7 @@ on_both_backends!([
     sessions_expire,
     session_user_in_one_call,
     end_sessions_and_change_password,
+    a_sign_in_checked_against_an_old_password_gets_no_session,
     login_throttle,
     login_throttle_forgets_old_rows,
     security_events_are_forgotten,

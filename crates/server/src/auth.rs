@@ -169,8 +169,15 @@ pub fn token_hash(text: &str) -> Option<[u8; 32]> {
     Some(Sha256::digest(raw).into())
 }
 
-/// Starts a session for `user_id`; returns the token and its absolute expiry.
-pub async fn start_session(state: &AppState, user_id: UserId) -> Result<(String, i64), ApiError> {
+/// Starts a session for `user_id`; returns the token and its absolute expiry. With
+/// `checked_hash` (a sign-in: the password hash the password was checked against), only while
+/// the user's hash is still that one: a password change stored meanwhile answers
+/// `invalid_credentials` and creates nothing (`Store::create_session_if_password`).
+pub async fn start_session(
+    state: &AppState,
+    user_id: UserId,
+    checked_hash: Option<&str>,
+) -> Result<(String, i64), ApiError> {
     let now = state.now_ms();
     let (token, token_hash) = new_token();
     let expires_at_ms = now.saturating_add(state.config.session_absolute_ms);
@@ -182,7 +189,14 @@ pub async fn start_session(state: &AppState, user_id: UserId) -> Result<(String,
         idle_timeout_ms: state.config.session_idle_ms,
         expires_at_ms,
     };
-    state.store.create_session(&session).await?;
+    match checked_hash {
+        None => state.store.create_session(&session).await?,
+        Some(hash) => {
+            if !state.store.create_session_if_password(&session, hash).await? {
+                return Err(ApiError::InvalidCredentials);
+            }
+        }
+    }
     Ok((token, expires_at_ms))
 }
 

@@ -220,6 +220,32 @@ impl Store for PostgresStore {
         Ok(())
     }
 
+    async fn create_session_if_password(&self, s: &Session, checked_hash: &str) -> Result<bool, LedgerError> {
+        let client = self.pool.get().await?;
+        // The user's row is locked: a password change holding it goes first, and the hash is then
+        // read again (a change of it means no row, and no session).
+        let insert = client
+            .prepare_cached(
+                "WITH checked AS (SELECT id FROM users WHERE id = $2 AND password_hash = $7 FOR UPDATE)
+                 INSERT INTO sessions (token_hash, user_id, created_at_ms, last_seen_ms, idle_timeout_ms, expires_at_ms)
+                 SELECT $1, id, $3, $4, $5, $6 FROM checked",
+            )
+            .await?;
+        let token = &s.token_hash[..];
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 7] = [
+            &token,
+            &s.user_id,
+            &s.created_at_ms,
+            &s.last_seen_ms,
+            &s.idle_timeout_ms,
+            &s.expires_at_ms,
+            &checked_hash,
+        ];
+        let inserted = client.execute(&insert, &params).await?;
+        client.execute("DELETE FROM sessions WHERE expires_at_ms <= $1", &[&s.created_at_ms]).await?;
+        Ok(inserted == 1)
+    }
+
     async fn end_sessions(
         &self,
         user: UserId,

@@ -55,7 +55,7 @@ pub async fn register(
     let hash = state.passwords.hash(body.password).await?;
     let user = state.store.create_user(&handle, &hash, state.now_ms()).await?;
     tracing::info!(handle = %user.handle, "registered");
-    let (token, expires_at_ms) = start_session(&state, user.id).await?;
+    let (token, expires_at_ms) = start_session(&state, user.id, None).await?;
     let device_token = throttle::new_device_token(&state, user.id).await?;
     Ok((StatusCode::CREATED, session_body(&user.handle, token, expires_at_ms, device_token)))
 }
@@ -92,7 +92,7 @@ pub async fn login(
     match user {
         Some(user) if matched => {
             throttle::succeeded(&state, &attempt).await?;
-            let (token, expires_at_ms) = start_session(&state, user.id).await?;
+            let (token, expires_at_ms) = start_session(&state, user.id, Some(&user.password_hash)).await?;
             // A trusted device keeps its token; any other gets one for next time.
             let device_token = match (attempt.is_trusted(), body.device_token) {
                 (true, Some(kept)) => kept.trim().to_string(),
