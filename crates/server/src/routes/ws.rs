@@ -12,7 +12,10 @@
 //! sharing the database; see `session_watch.rs`).
 //!
 //! A socket from which nothing (not even a pong) has arrived for `ws_idle_timeout` is closed
-//! with 4408 "idle", checked at each ping.
+//! with 4408 "idle", checked at each ping. A socket that does not take a message within
+//! `ws_idle_timeout` (its buffers are full: the client stopped reading) is dropped, during the
+//! catch-up of stored events too, so it cannot keep its place, its session's end or the
+//! server's shutdown waiting.
 //!
 //! A user may have `ws_per_user` sockets open on this server (`ws_slots.rs`): one more is refused
 //! with 429 `too_many_websockets` before the upgrade, or closed with 4429 when it authenticates by
@@ -43,6 +46,9 @@ use crate::ws_slots::WsSlot;
 const READ_BUFFER: usize = 4 * 1024;
 /// Most bytes waiting to be written to one socket (a stalled client's backlog).
 const MAX_WRITE_BUFFER: usize = 1024 * 1024;
+
+/// How long a close frame may wait for a client that is not reading.
+const CLOSE_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Largest message a client may send (its token message).
 const MAX_CLIENT_MESSAGE: usize = 4096;
@@ -173,7 +179,18 @@ async fn close(socket: &mut WebSocket, code: u16, reason: &'static str) {
         tracing::info!(code, reason, "websocket closed");
     }
     let frame = CloseFrame { code, reason: Utf8Bytes::from_static(reason) };
-    let _ = socket.send(Message::Close(Some(frame))).await;
+    // A client that stopped reading does not get it: the socket is dropped after the wait.
+    let _ = tokio::time::timeout(CLOSE_WAIT, socket.send(Message::Close(Some(frame)))).await;
+}
+
+/// Sends `message`, or fails when the client does not take it within `ws_idle_timeout` (it
+/// stopped reading and its buffers are full) or is gone.
+async fn send(state: &AppState, socket: &mut WebSocket, message: Message) -> Result<(), CatchUpError> {
+    match tokio::time::timeout(state.config.ws_idle_timeout, socket.send(message)).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(_)) => Err(CatchUpError::Gone),
+        Err(_) => Err(CatchUpError::NotReading),
+    }
 }
 
 async fn run(state: AppState, mut socket: WebSocket, mut sub: Subscription) {
@@ -197,6 +214,18 @@ async fn run(state: AppState, mut socket: WebSocket, mut sub: Subscription) {
                     return;
                 }
                 Err(CatchUpError::Gone) => return,
+                Err(CatchUpError::NotReading) => {
+                    tracing::info!("websocket dropped: the client stopped reading");
+                    return;
+                }
+                Err(CatchUpError::Expired) => {
+                    close(&mut socket, CLOSE_UNAUTHORIZED, "session expired").await;
+                    return;
+                }
+                Err(CatchUpError::ShuttingDown) => {
+                    close(&mut socket, 1001, "server shutting down").await;
+                    return;
+                }
             }
         }
         tokio::select! {
@@ -216,7 +245,7 @@ async fn run(state: AppState, mut socket: WebSocket, mut sub: Subscription) {
                     close(&mut socket, CLOSE_IDLE, "idle").await;
                     return;
                 }
-                if socket.send(Message::Ping(Default::default())).await.is_err() {
+                if send(&state, &mut socket, Message::Ping(Default::default())).await.is_err() {
                     return;
                 }
             }
@@ -245,11 +274,24 @@ enum CatchUpError {
     Storage(ApiError),
     /// The client went away.
     Gone,
+    /// The client did not take a message within `ws_idle_timeout`.
+    NotReading,
+    /// The session reached its absolute expiry during a long catch-up.
+    Expired,
+    /// The server began to shut down during a long catch-up.
+    ShuttingDown,
 }
 
-/// Sends every stored event after the cursor and moves the cursor.
+/// Sends every stored event after the cursor and moves the cursor; between pages, a session
+/// past its expiry or a shutdown ends it.
 async fn catch_up(state: &AppState, socket: &mut WebSocket, sub: &mut Subscription) -> Result<(), CatchUpError> {
     loop {
+        if state.now_ms() >= sub.expires_at_ms {
+            return Err(CatchUpError::Expired);
+        }
+        if *state.shutdown.borrow() {
+            return Err(CatchUpError::ShuttingDown);
+        }
         let events = state
             .store
             .events_after(sub.user_id, sub.cursor, EVENTS_MAX)
@@ -258,7 +300,7 @@ async fn catch_up(state: &AppState, socket: &mut WebSocket, sub: &mut Subscripti
         let count = events.len();
         for event in events {
             let seq = event.seq;
-            socket.send(Message::Text(event_text(&event).into())).await.map_err(|_| CatchUpError::Gone)?;
+            send(state, socket, Message::Text(event_text(&event).into())).await?;
             sub.cursor = seq;
         }
         if count < EVENTS_MAX as usize {

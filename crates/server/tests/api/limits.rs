@@ -358,6 +358,45 @@ async fn slow_request_bodies_get_408() {
     assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
 }
 
+/// A client that opens a socket from the start of a long backlog and never reads cannot keep its
+/// place: once its buffers are full, a message it does not take within `ws_idle_timeout` ends
+/// the socket, and the user's next socket is accepted. (Before, the server waited on that send
+/// for ever: the place stayed taken, and logout, expiry and shutdown went unnoticed.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_socket_that_never_reads_gives_its_place_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = offpay_ledger::open_store(Some(dir.path()), None).await.unwrap();
+    let idle = std::time::Duration::from_millis(500);
+    let config = Config { ws_per_user: 1, ws_idle_timeout: idle, ..Config::for_tests() };
+    let server = TestServer::start(config, store, offpay_server::Clock::manual(T0)).await;
+    let alice = server.register("alice").await;
+    server.deposit("alice", 100).await;
+    // 100,000 copies of that event (about 25 MB as sent): more than the socket's buffers hold.
+    let file = dir.path().join(offpay_ledger::open::SQLITE_FILE);
+    rusqlite::Connection::open(file)
+        .unwrap()
+        .execute_batch(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 100000)
+             INSERT INTO events (user_id, kind, payload, created_at_ms)
+             SELECT e.user_id, e.kind, e.payload, e.created_at_ms FROM n, (SELECT * FROM events ORDER BY seq DESC LIMIT 1) AS e",
+        )
+        .unwrap();
+    let silent = ws_connect(&server, &alice, Some(1)).await;
+    let started = tokio::time::Instant::now();
+    let again = loop {
+        match try_ws_connect(&server, &alice).await {
+            Ok(ws) => break ws,
+            Err(refusal) if started.elapsed() < PATIENCE => {
+                assert_error(&refusal, 429, "too_many_websockets");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            Err(refusal) => panic!("the socket that never reads kept its place: {refusal:?}"),
+        }
+    };
+    eprintln!("the next socket was accepted after {:?}", started.elapsed());
+    drop((silent, again));
+}
+
 /// A WebSocket authenticated with the header, or the refusal's status and JSON body.
 async fn try_ws_connect(server: &TestServer, token: &str) -> Result<Ws, (reqwest::StatusCode, Value)> {
     use tokio_tungstenite::tungstenite::client::IntoClientRequest;
