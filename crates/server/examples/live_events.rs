@@ -93,7 +93,12 @@ async fn start(store: Arc<dyn Store>, sockets: usize) -> Result<Running, BoxErro
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let (stop, stopped) = oneshot::channel::<()>();
-    let config = Config { max_connections: sockets + 1_000, ..Config::for_tests() };
+    // Every socket comes from 127.0.0.1: one address may hold them all.
+    let config = Config {
+        max_connections: sockets + 1_000,
+        max_connections_per_address: sockets + 1_000,
+        ..Config::for_tests()
+    };
     tokio::spawn(serve_with(config, store, listener, Clock::System, async move {
         let _ = stopped.await;
     }));

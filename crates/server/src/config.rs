@@ -150,6 +150,10 @@ pub struct Config {
     /// connections wait in the listen backlog until one ends. Keep it under the process's file
     /// descriptor limit (`ulimit -n`) with room for the database.
     pub max_connections: usize,
+    /// Most of those one client network (an IPv4 address, an IPv6 /64) holds at once; one more
+    /// from it is closed at once (`address_places.rs`). Behind a reverse proxy every client
+    /// has the proxy's address: raise it to `max_connections` there.
+    pub max_connections_per_address: usize,
     /// A connection that has not sent a complete request head (request line and headers) within
     /// this is closed: at its start, and again while it waits for its next request (slow-header
     /// clients, idle keep-alive connections).
@@ -203,6 +207,7 @@ impl Default for Config {
             ws_session_check_interval: Duration::from_secs(20),
             ws_per_user: 8,
             max_connections: 10_000,
+            max_connections_per_address: 1_000,
             header_read_timeout: Duration::from_secs(10),
             body_read_timeout: Duration::from_secs(30),
             offline: crate::issuer::OfflineConfig::default(),

@@ -43,7 +43,8 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
     }
 }
 
-/// The client's IP address (the TCP peer; offpay does not trust forwarding headers).
+/// The client's address as every per-address limit counts it ([`client_network`] of the TCP
+/// peer; offpay does not trust forwarding headers).
 #[derive(Debug, Clone, Copy)]
 pub struct ClientIp(pub IpAddr);
 
@@ -52,9 +53,19 @@ impl ClientIp {
         ClientIp(
             extensions
                 .get::<ConnectInfo<SocketAddr>>()
-                .map(|ConnectInfo(addr)| addr.ip())
+                .map(|ConnectInfo(addr)| client_network(addr.ip()))
                 .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
         )
+    }
+}
+
+/// The network a client address stands for in per-address limits: an IPv4 address itself
+/// (also when it comes IPv4-mapped in IPv6); for IPv6, its /64, since one subscriber is given a
+/// whole /64 and could otherwise take a fresh address for every request.
+pub fn client_network(ip: IpAddr) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V6(v6) => IpAddr::V6(std::net::Ipv6Addr::from_bits(v6.to_bits() & !u128::from(u64::MAX))),
+        v4 => v4,
     }
 }
 
@@ -63,5 +74,20 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<ClientIp, ApiError> {
         Ok(ClientIp::of(&parts.extensions))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_ipv6_client_counts_as_its_64_and_ipv4_as_itself() {
+        let ip = |text: &str| text.parse::<IpAddr>().unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+        assert_eq!(client_network(ip("2001:db8:1:2:aaaa::1")), ip("2001:db8:1:2::"));
+        assert_eq!(client_network(ip("2001:db8:1:2:ffff:ffff:ffff:ffff")), ip("2001:db8:1:2::"));
+        assert_ne!(client_network(ip("2001:db8:1:3::1")), ip("2001:db8:1:2::"));
+        assert_eq!(client_network(ip("203.0.113.7")), ip("203.0.113.7"));
+        assert_eq!(client_network(ip("::ffff:203.0.113.7")), ip("203.0.113.7"));
     }
 }

@@ -26,6 +26,7 @@
 //!   returning expired purses' remainders; `routes/offline.rs`: the offline API.
 //! - [`extract`], [`state`], [`clock`]: plumbing.
 
+pub mod address_places;
 pub mod auth;
 pub mod clock;
 pub mod config;

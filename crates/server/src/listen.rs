@@ -3,8 +3,10 @@
 //! ([`Config::header_read_timeout`](crate::config::Config)) and the cap on open connections
 //! ([`Config::max_connections`](crate::config::Config)): at the cap the loop stops accepting
 //! (new clients wait in the listen backlog) until a connection ends, so this process never runs
-//! out of file descriptors. A connection's place goes with its stream, so a WebSocket keeps it
-//! until the socket closes. The client's address is put in each
+//! out of file descriptors. Each client network may hold at most
+//! [`Config::max_connections_per_address`](crate::config::Config) of them (`address_places.rs`):
+//! one past that is closed at once. A connection's places go with its stream, so a WebSocket
+//! keeps them until the socket closes. The client's address is put in each
 //! request as axum's `ConnectInfo<SocketAddr>`. At shutdown it stops accepting, asks every
 //! connection to finish its request in flight, and returns when all have ended.
 
@@ -26,11 +28,14 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tower::ServiceExt;
 
+use crate::address_places::{AddressPlace, AddressPlaces};
+
 /// Connection settings taken from the configuration.
 #[derive(Debug, Clone, Copy)]
 pub struct ConnectionLimits {
     pub header_read_timeout: Duration,
     pub max_connections: usize,
+    pub max_connections_per_address: usize,
 }
 
 impl ConnectionLimits {
@@ -38,6 +43,7 @@ impl ConnectionLimits {
         ConnectionLimits {
             header_read_timeout: config.header_read_timeout,
             max_connections: config.max_connections.max(1),
+            max_connections_per_address: config.max_connections_per_address.max(1),
         }
     }
 }
@@ -58,6 +64,7 @@ pub async fn run(
     });
     let (done_tx, done_rx) = watch::channel(());
     let places = Arc::new(Semaphore::new(limits.max_connections));
+    let networks = AddressPlaces::new(limits.max_connections_per_address);
     let mut waited = false;
     loop {
         // A place first, then a connection: at the cap nothing more is accepted.
@@ -83,10 +90,15 @@ pub async fn run(
         };
         match accepted {
             Ok((stream, peer)) => {
+                let Some(network_place) = networks.take(peer.ip()) else {
+                    // Its network holds its share: closed at once, and the global place with it.
+                    tracing::debug!(%peer, "connection closed: its network holds its share of places");
+                    continue;
+                };
                 if places.available_permits() > 0 {
                     waited = false;
                 }
-                let stream = Counted { stream, _place: place };
+                let stream = Counted { stream, _place: place, _network_place: network_place };
                 let stop = stop_tx.clone();
                 let done = done_rx.clone();
                 tokio::spawn(serve_connection(stream, peer, app.clone(), limits, stop, done));
@@ -117,6 +129,7 @@ fn is_connection_error(error: &std::io::Error) -> bool {
 struct Counted {
     stream: TcpStream,
     _place: OwnedSemaphorePermit,
+    _network_place: AddressPlace,
 }
 
 impl AsyncRead for Counted {

@@ -3,7 +3,8 @@
 //! body (`--body-read-timeout`, `OFFPAY_BODY_READ_TIMEOUT`), and how many WebSockets one account
 //! may hold (`--ws-per-user`, `OFFPAY_WS_PER_USER`), how long a silent WebSocket stays open
 //! (`--ws-idle-timeout`, `OFFPAY_WS_IDLE_TIMEOUT`) and the server in all
-//! (`--max-connections`, `OFFPAY_MAX_CONNECTIONS`); and the request rates, each as
+//! (`--max-connections`, `OFFPAY_MAX_CONNECTIONS`) and per client network
+//! (`--max-connections-per-address`, `OFFPAY_MAX_CONNECTIONS_PER_ADDRESS`); and the request rates, each as
 //! `PER_MINUTE/BURST`: per client address (`--rate-per-ip`, `OFFPAY_RATE_PER_IP`), per signed-in
 //! account (`--rate-per-account`, `OFFPAY_RATE_PER_ACCOUNT`), and register/login attempts per
 //! address (`--rate-auth-per-ip`, `OFFPAY_RATE_AUTH_PER_IP`), and new accounts per server from all
@@ -23,6 +24,7 @@ pub const HEADER_READ_TIMEOUT_ENV: &str = "OFFPAY_HEADER_READ_TIMEOUT";
 pub const BODY_READ_TIMEOUT_ENV: &str = "OFFPAY_BODY_READ_TIMEOUT";
 pub const WS_PER_USER_ENV: &str = "OFFPAY_WS_PER_USER";
 pub const MAX_CONNECTIONS_ENV: &str = "OFFPAY_MAX_CONNECTIONS";
+pub const MAX_CONNECTIONS_PER_ADDRESS_ENV: &str = "OFFPAY_MAX_CONNECTIONS_PER_ADDRESS";
 pub const WS_IDLE_TIMEOUT_ENV: &str = "OFFPAY_WS_IDLE_TIMEOUT";
 pub const RATE_PER_IP_ENV: &str = "OFFPAY_RATE_PER_IP";
 pub const RATE_PER_ACCOUNT_ENV: &str = "OFFPAY_RATE_PER_ACCOUNT";
@@ -53,6 +55,16 @@ pub struct ConnectionLimitArgs {
     /// ends. Keep it under the descriptor limit (ulimit -n) (1 to 1000000)
     #[arg(long, value_name = "COUNT", default_value = "10000", env = MAX_CONNECTIONS_ENV, allow_negative_numbers = true)]
     pub max_connections: String,
+    /// Most of those one client address (an IPv6 /64) holds at once; one more from it is closed
+    /// at once. Behind a reverse proxy, set it to --max-connections (1 to 1000000)
+    #[arg(
+        long,
+        value_name = "COUNT",
+        default_value = "1000",
+        env = MAX_CONNECTIONS_PER_ADDRESS_ENV,
+        allow_negative_numbers = true
+    )]
+    pub max_connections_per_address: String,
     /// Requests per client address, all routes: sustained per minute / burst (per server process)
     #[arg(long, value_name = "PER_MINUTE/BURST", default_value = "600/120", env = RATE_PER_IP_ENV)]
     pub rate_per_ip: String,
@@ -81,6 +93,12 @@ impl ConnectionLimitArgs {
         let ws_per_user = count("ws-per-user", WS_PER_USER_ENV, &self.ws_per_user, 1_000)?;
         let ws_idle_timeout = timeout("ws-idle-timeout", WS_IDLE_TIMEOUT_ENV, &self.ws_idle_timeout)?;
         let max_connections = count("max-connections", MAX_CONNECTIONS_ENV, &self.max_connections, 1_000_000)?;
+        let max_connections_per_address = count(
+            "max-connections-per-address",
+            MAX_CONNECTIONS_PER_ADDRESS_ENV,
+            &self.max_connections_per_address,
+            1_000_000,
+        )?;
         let rate_per_ip = rate("rate-per-ip", RATE_PER_IP_ENV, &self.rate_per_ip)?;
         let rate_per_account = rate("rate-per-account", RATE_PER_ACCOUNT_ENV, &self.rate_per_account)?;
         let rate_auth_per_ip = rate("rate-auth-per-ip", RATE_AUTH_PER_IP_ENV, &self.rate_auth_per_ip)?;
@@ -92,6 +110,7 @@ impl ConnectionLimitArgs {
             ws_per_user,
             ws_idle_timeout,
             max_connections,
+            max_connections_per_address,
             rate_per_ip,
             rate_per_account,
             rate_auth_per_ip,
@@ -156,6 +175,7 @@ mod tests {
             ws_per_user: "8".into(),
             ws_idle_timeout: "5m".into(),
             max_connections: "10000".into(),
+            max_connections_per_address: "1000".into(),
             rate_per_ip: "600/120".into(),
             rate_per_account: "300/60".into(),
             rate_auth_per_ip: "30/10".into(),
@@ -178,6 +198,7 @@ mod tests {
         assert_eq!(config.body_read_timeout, Config::default().body_read_timeout);
         assert_eq!(config.ws_per_user, Config::default().ws_per_user);
         assert_eq!(config.max_connections, Config::default().max_connections);
+        assert_eq!(config.max_connections_per_address, Config::default().max_connections_per_address);
         assert_eq!(config.ws_idle_timeout, Config::default().ws_idle_timeout);
         assert_eq!(config.security_log_keep, Config::default().security_log_keep);
         let defaults = Config::default();
@@ -211,6 +232,11 @@ mod tests {
         assert_eq!(cap("500").unwrap().max_connections, 500);
         assert!(cap("0").is_err());
         assert!(cap("2000000").is_err());
+        let share = |n: &str| {
+            ConnectionLimitArgs { max_connections_per_address: n.into(), ..args("10s") }.apply(Config::default())
+        };
+        assert_eq!(share("64").unwrap().max_connections_per_address, 64);
+        assert!(share("0").is_err());
         let rates =
             |r: &str| ConnectionLimitArgs { rate_auth_per_ip: r.into(), ..args("10s") }.apply(Config::default());
         let set = rates("5/2").unwrap().rate_auth_per_ip;

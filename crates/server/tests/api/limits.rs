@@ -490,6 +490,40 @@ async fn connections_beyond_the_cap_wait_for_a_place() {
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
 }
 
+/// A TCP connection to `addr` from `127.0.0.{from}`.
+async fn connect_from(from: u8, addr: &str) -> tokio::net::TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(format!("127.0.0.{from}:0").parse().unwrap()).unwrap();
+    socket.connect(addr.parse().unwrap()).await.unwrap()
+}
+
+/// One client address cannot take every connection place (one host opening thousands of idle
+/// connections would lock everyone out): past its share, its next connection is closed at once,
+/// and another address is still served while the server is below its cap.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_address_cannot_hold_every_connection() {
+    let config = Config {
+        max_connections: 4,
+        max_connections_per_address: 2,
+        header_read_timeout: std::time::Duration::from_secs(120),
+        ..Config::for_tests()
+    };
+    let server = TestServer::sqlite_with(config).await;
+    let addr = server.base.trim_start_matches("http://").to_string();
+    let request = format!("GET /v1/health HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    // 127.0.0.5 holds two idle connections, its share.
+    let _held = [connect_from(5, &addr).await, connect_from(5, &addr).await];
+    let mut third = connect_from(5, &addr).await;
+    let _ = third.write_all(request.as_bytes()).await;
+    let answer = read_until_closed(&mut third, std::time::Duration::from_secs(5)).await;
+    assert_eq!(answer.as_deref(), Some(""), "a third connection from one address was not closed at once");
+    // Another address is served at once.
+    let mut other = connect_from(6, &addr).await;
+    other.write_all(request.as_bytes()).await.unwrap();
+    let answer = read_until_closed(&mut other, std::time::Duration::from_secs(5)).await;
+    assert!(answer.as_deref().is_some_and(|a| a.starts_with("HTTP/1.1 200")), "{answer:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn silent_websockets_are_closed() {
     use futures_util::StreamExt;
