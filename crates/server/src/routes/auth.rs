@@ -6,6 +6,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use offpay_api::{Credentials, ErrorBody, Login, PasswordChange, SessionGranted};
+use offpay_ledger::LedgerError;
 use offpay_protocol::Handle;
 
 use crate::auth::{AuthUser, check_new_password, start_session};
@@ -48,6 +49,12 @@ pub async fn register(
     check_auth_rate(&state, ip).await?;
     let handle = Handle::parse(&body.handle).map_err(|e| ApiError::InvalidHandle(e.to_string()))?;
     check_new_password(&body.password)?;
+    // A taken handle is refused before the server's share of new accounts is touched: requests
+    // for taken handles must not use it up and stop everyone's sign-ups. (The answer says no
+    // more than `create_user`'s refusal would; a handle taken meanwhile is refused there.)
+    if state.store.user_by_handle(&handle).await?.is_some() {
+        return Err(LedgerError::HandleTaken.into());
+    }
     if let Err(retry_after_s) = state.registrations.check() {
         state.security.record_sampled("rate_limited", "register", "limit=register").await;
         return Err(ApiError::RegistrationsBusy { retry_after_s });

@@ -183,6 +183,10 @@ async fn new_accounts_are_limited_per_server_whatever_the_address() {
     // Malformed attempts do not use the allowance.
     assert_error(&register(1, "x").await.0, 400, "invalid_handle");
     assert_eq!(register(2, "alice").await.0.0, 201);
+    // Nor do attempts at taken handles: otherwise they would stop everyone's sign-ups.
+    for from in 10..15 {
+        assert_error(&register(from, "alice").await.0, 409, "handle_taken");
+    }
     assert_eq!(register(3, "bob").await.0.0, 201);
     let (refused, retry_after) = register(4, "carol").await;
     assert_error(&refused, 503, "busy");
