@@ -3,7 +3,7 @@
 // The asset list and version below are written by scripts/web-vendor (web/tools/stamp-sw.mjs).
 
 // BEGIN GENERATED
-const VERSION = "dd2104a0db6dd68b";
+const VERSION = "c33a633432994379";
 const ASSETS = {
   "/": "sha256-hIV25eE6TW70pS03Qs7bTWi5FA2BBLPuvVMN34xjHY4=",
   "/app.css": "sha256-ll7wCJljqU8bVcWkH7Qzw5cgqSSqB2xDkKiJprZxYnA=",
@@ -13,7 +13,7 @@ const ASSETS = {
   "/js/api.js": "sha256-hB/GuDrwDdGuBvqKCjmfBEpbDxRhuyF2Ls2pkzJ0Nds=",
   "/js/intents.js": "sha256-D4VsKVCWHr5qR+b1H/azh55l9FhDOELDw6VkzRbD9qI=",
   "/js/live.js": "sha256-q5DZJ4MARs9rxayJJfd+Na6pfxTFYhjHaCBakX/cYs4=",
-  "/js/main.js": "sha256-tGtKlIXjbx997znU19aBGePGQuaLJXYHDwiVR/5jnms=",
+  "/js/main.js": "sha256-d233qPayxRt7vI4vBIFQ3uLeKNdC9k2y14e7PcLnUkg=",
   "/js/money.js": "sha256-xVCCVROh6vOzH7Z13xY2j39z6aTx3naXm1n/kt30tR0=",
   "/js/offline/client.js": "sha256-/PPmE3GioxmrI3B+t32p23ksmwC3V85AWJPNFLs0V0M=",
   "/js/offline/close.js": "sha256-M1SmlSYuDNkjwvUN3gJLGDWuKjHazZd51oKUIiA/bEI=",
@@ -24,7 +24,7 @@ const ASSETS = {
   "/js/offline/paid-once.js": "sha256-3ZFdDsDYkw9x6+4xKLw1sVK6si9xFaXZdKlxpgD4X7Y=",
   "/js/offline/pin.js": "sha256-HE/vo5aRt3qi/3XchvdIsLRyv/xdgn+tm4K+FKs2t50=",
   "/js/offline/refusals.js": "sha256-/t9Md/+TKamnT8T08jEH47d798EhLgqxqf6srjqx+iI=",
-  "/js/offline/shop.js": "sha256-8phu6UXQbsbyS8OKXAMQ0YrUeK7rT1nY3m/yoavO35A=",
+  "/js/offline/shop.js": "sha256-uFV14GHp0TFSdKfV44VJFreD3e+XjDj2vE1Dk3Z9njE=",
   "/js/offline/sync.js": "sha256-q7Hcl2WPUvxRZbKdzMh1zGU1qsBMYJC6cvpln7/gpDw=",
   "/js/offline/takings.js": "sha256-nX0ulObCq4+AtT8Nhg55SXOG4p8YIEo4dAiESC//s10=",
   "/js/offline/wallet.js": "sha256-6WYVDNZBqTTjJs3947Xqi2t0XTDb1x/Hz/Rryp/d2kc=",
@@ -60,7 +60,7 @@ const ASSETS = {
   "/js/protocol/wire.js": "sha256-jicdl40PG6u2SmfQrr8tUZgxS0nfFNAL9QEFt4P/JqE=",
   "/js/qr.js": "sha256-1mSa99sm/RUZd72n5WhiBShAJ+449MfyBo6FnNIo86Q=",
   "/js/session.js": "sha256-ji649SFEnk/Jeqwb0iCPTAMp6F9e4kjdum/+5h7jeRo=",
-  "/js/shop-feed.js": "sha256-EOXltT0AttwiYt3+gvQ3527CddgjB8X2fQDfwK3tLyo=",
+  "/js/shop-feed.js": "sha256-sslWy+O+41vLNGTciToWwtKbEycDq94cKAE2J/ePE1s=",
   "/js/start.js": "sha256-oxKAQ0gm96v65vBDJIArOoC9f2DPVUgH4y3eSujlzUE=",
   "/js/ui.js": "sha256-vGk/ws1PMC7d6wLMwDOp95j9TVEEcEg1mpPwj+8+skE=",
   "/manifest.webmanifest": "sha256-jsQP0rj0OSX0NcwV4BSskfs1zcVZHWJfjD/ctky46vE=",

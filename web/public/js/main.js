@@ -9,6 +9,7 @@ import * as session from "./session.js";
 import { notice } from "./ui.js";
 import { autoSync, markSettled } from "./offline/sync.js";
 import { refreshKeys } from "./offline/wallet.js";
+import { markPaymentReceived } from "./offline/shop.js";
 import { forgetUnlock, rememberUnlock, resetWrong } from "./offline/pin.js";
 
 import * as login from "./pages/login.js";
@@ -175,6 +176,8 @@ const live = new Live({
     }
     if (ev.kind === "money_in") {
       notice(`${app.money(p.amount)} received from ${p.from}.`);
+      // Its receipt, shown at this counter afterwards, is then refused: taken once.
+      if (app.session && Number.isSafeInteger(p.entry_id)) markPaymentReceived(app.session.handle, p.entry_id).catch(() => {});
       // Shop mode announces payments as they arrive, not the ones caught up after a reconnect.
       if (Number.isSafeInteger(p.amount) && Math.abs(Date.now() - (ev.created_at_ms ?? 0)) < ANNOUNCE_WITHIN_MS) {
         announce(app, { amount: p.amount, from: p.from, entryId: p.entry_id ?? null });

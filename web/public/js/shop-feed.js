@@ -63,6 +63,8 @@ function speak(text) {
  * announced once.
  */
 export function announce(app, { amount, from, entryId = null, noteHash = null }) {
+  // A live event gives the entry id as a number, a receipt as text: compared as text.
+  entryId = entryId === null ? null : String(entryId);
   if (entryId !== null && feed.some((a) => a.entryId === entryId)) return;
   if (noteHash !== null && feed.some((a) => a.noteHash === noteHash)) return;
   const text = `${app.money(amount)} received${from ? ` from ${from}` : ""}`;

@@ -120,6 +120,16 @@ test("shop card: paid online (announced live, takings), paid offline with one sc
   console.log(`online: customer ${JSON.stringify(custCount)}, shop ${JSON.stringify(shopCount)}`);
   assert.ok(custCount.scans <= 1 && custCount.amounts <= 1 && custCount.taps <= 1, "customer: scan + amount + confirm");
   assert.deepEqual(shopCount, counter(), "the shop does nothing for an online payment");
+  // The customer's success screen also shows a receipt for the shop; shown at this counter after
+  // the payment was announced here, it is refused: the payment is taken once, not twice.
+  const receipt = await cust.page.getByRole("textbox", { name: "Receipt for the shop" }).inputValue();
+  await shop.page.evaluate(() => { location.hash = "#/accept"; });
+  await shop.page.getByRole("textbox", { name: "Payment note" }).fill(receipt);
+  await shop.page.getByRole("button", { name: "Accept" }).click();
+  await shop.page.getByRole("heading", { name: "Payment failed" }).waitFor();
+  assert.equal(await textOf(shop.page, "failure-reason"), `Reason: ${REASONS.receipt_replayed}`);
+  await shop.page.evaluate(() => { location.hash = "#/shop"; });
+  await shop.page.getByRole("heading", { name: "Shop mode" }).waitFor();
 
   // CSV export of today: the payment with its entry id.
   const [csvFile] = await Promise.all([shop.page.waitForEvent("download"), shop.page.getByRole("button", { name: "Export CSV" }).click()]);

@@ -213,6 +213,20 @@ export const RECEIPT_MAX_AGE_S = 600n;
 
 const receiptsKey = (handle) => `receipts.${handle}`;
 
+/**
+ * Records that this device was told of online payment `entryId` (a live `money_in` event, which
+ * Shop mode announces): the customer's receipt of the same payment is then refused as
+ * `receipt_replayed`, so one payment is never taken twice, once announced and once from its
+ * receipt.
+ */
+export async function markPaymentReceived(handle, entryId) {
+  const entry = String(entryId);
+  await atomic(["meta"], async (s, result) => {
+    const list = (await result(s.meta.get(receiptsKey(handle))))?.v ?? [];
+    if (!list.includes(entry)) s.meta.put({ k: receiptsKey(handle), v: [...list, entry] });
+  });
+}
+
 /** Is `text` (scanned or pasted) a server receipt's text (`OPT2:`, docs/PROTOCOL.md 4.6)? */
 export const isReceiptText = (text) => String(text).trim().startsWith("OPT2:");
 
