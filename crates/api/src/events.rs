@@ -97,6 +97,11 @@ pub struct MoneyPayload {
     pub memo: Option<String>,
     /// The user's balance after the entry.
     pub balance: i64,
+    /// `money_in` of a payment made at a shop's counter: the card paid (its nonce prefix, 8 hex
+    /// digits; docs/API.md `card`). Only that counter announces the payment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = "^[0-9a-f]{8}$")]
+    pub card: Option<String>,
 }
 
 /// Payload of `offline_in` (the user is `to`) and `offline_out` (the user is `from`).

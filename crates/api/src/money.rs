@@ -28,6 +28,13 @@ pub struct TransferRequest<A = u64> {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(minimum = 1, maximum = 9007199254740991_u64)]
     pub to_account: Option<u64>,
+    /// The shop card paid at a counter: its nonce prefix, 8 lowercase hex digits (docs/PROTOCOL.md
+    /// section 16). The payment's receipt is bound to that card in the transfer itself, and the
+    /// payee's `money_in` event names it, so that only that counter announces the payment and
+    /// takes its receipt. Part of the request under its idempotency key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = "^[0-9a-f]{8}$")]
+    pub card: Option<String>,
 }
 
 /// What kind of entry a transfer answer shows.

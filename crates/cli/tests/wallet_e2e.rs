@@ -175,8 +175,13 @@ fn a_send_retried_after_a_lost_answer_pays_once() {
     let key = {
         let (key, token) = alice.write_pending_send("bob", 2_500);
         let client = offpay_wallet::Client::new(offpay_wallet::ServerUrl::parse(&server.url).unwrap()).unwrap();
-        let request =
-            offpay_wallet::wire::TransferRequest { to: "bob".into(), amount: 2_500, memo: None, to_account: None };
+        let request = offpay_wallet::wire::TransferRequest {
+            to: "bob".into(),
+            amount: 2_500,
+            memo: None,
+            to_account: None,
+            card: None,
+        };
         let answer = runtime.block_on(client.transfer(&token, &key, &request)).unwrap();
         assert!(!answer.transfer.replayed);
         key

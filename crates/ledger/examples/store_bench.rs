@@ -87,6 +87,7 @@ async fn run(
                     amount: Amount::from_minor(1 + n % 100).unwrap(),
                     idempotency_key: IdempotencyKey::parse(&format!("bench-{n:08}")).unwrap(),
                     memo: None,
+                    card: None,
                 };
                 store.transfer(&request, NOW).await.unwrap();
                 done.fetch_add(1, Ordering::Relaxed);

@@ -177,6 +177,11 @@ pub struct TransferRequest {
     pub idempotency_key: IdempotencyKey,
     /// Free text shown in both histories; at most 140 characters.
     pub memo: Option<String>,
+    /// The shop card paid (its 4-byte nonce prefix), when the payer pays a shop's counter: the
+    /// payment's receipt is bound to that card in the transfer's own transaction, and the
+    /// payee's `money_in` event names it, so that only that counter announces the payment and
+    /// takes its receipt (docs/PROTOCOL.md section 16).
+    pub card: Option<[u8; 4]>,
 }
 
 /// The outcome of a posted journal entry (deposit or transfer), as the caller first saw it. A

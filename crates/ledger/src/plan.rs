@@ -62,6 +62,9 @@ pub struct Plan {
     pub balances: Vec<(AccountId, i64)>,
     pub events: Vec<NewEvent>,
     pub posted: Posted,
+    /// The shop card the entry's receipt is bound to in the same transaction
+    /// ([`TransferRequest::card`]).
+    pub card: Option<[u8; 4]>,
 }
 
 pub fn check_amount(amount: Amount) -> Result<i64, LedgerError> {
@@ -100,7 +103,20 @@ pub fn transfer_fingerprint(request: &TransferRequest) -> [u8; 32] {
     let amount = request.amount.minor().to_be_bytes();
     let memo = request.memo.as_deref().unwrap_or("");
     let has_memo = [u8::from(request.memo.is_some())];
-    request_fingerprint(&[b"transfer", request.to.as_str().as_bytes(), &amount, &has_memo, memo.as_bytes()])
+    match request.card {
+        None => {
+            request_fingerprint(&[b"transfer", request.to.as_str().as_bytes(), &amount, &has_memo, memo.as_bytes()])
+        }
+        Some(card) => request_fingerprint(&[
+            b"transfer",
+            request.to.as_str().as_bytes(),
+            &amount,
+            &has_memo,
+            memo.as_bytes(),
+            b"card",
+            &card,
+        ]),
+    }
 }
 
 pub fn deposit_fingerprint(to: &Handle, amount: Amount) -> [u8; 32] {
@@ -133,7 +149,7 @@ fn payload(
     to: &Handle,
     memo: Option<&str>,
     balance: i64,
-) -> String {
+) -> serde_json::Value {
     serde_json::json!({
         "entry_id": entry_id,
         "amount": amount,
@@ -142,17 +158,18 @@ fn payload(
         "memo": memo,
         "balance": balance,
     })
-    .to_string()
 }
 
 /// A transfer between two users' wallets. The caller has checked the sender is not frozen and
-/// the two differ; this checks funds and arithmetic.
+/// the two differ; this checks funds and arithmetic. With `card` (a shop counter's payment), the
+/// payee's event names the card (hex) and the plan binds the receipt to it.
 pub fn plan_transfer(
     entry_id: EntryId,
     from: &Party,
     to: &Party,
     amount: i64,
     memo: Option<&str>,
+    card: Option<[u8; 4]>,
     now_ms: TimestampMs,
 ) -> Result<Plan, LedgerError> {
     if from.account.account_id == to.account.account_id {
@@ -178,12 +195,18 @@ pub fn plan_transfer(
         NewEvent {
             user_id: from.user_id,
             kind: EVENT_MONEY_OUT,
-            payload: payload(entry_id, amount, Some(&from.handle), &to.handle, memo, from_after),
+            payload: payload(entry_id, amount, Some(&from.handle), &to.handle, memo, from_after).to_string(),
         },
         NewEvent {
             user_id: to.user_id,
             kind: EVENT_MONEY_IN,
-            payload: payload(entry_id, amount, Some(&from.handle), &to.handle, memo, to_after),
+            payload: {
+                let mut body = payload(entry_id, amount, Some(&from.handle), &to.handle, memo, to_after);
+                if let Some(card) = card {
+                    body["card"] = serde_json::Value::String(hex::encode(card));
+                }
+                body.to_string()
+            },
         },
     ];
     let posted = Posted {
@@ -202,6 +225,7 @@ pub fn plan_transfer(
         balances: vec![(from.account.account_id, from_after), (to.account.account_id, to_after)],
         events,
         posted,
+        card,
     })
 }
 
@@ -239,7 +263,7 @@ pub fn plan_deposit(
     let events = vec![NewEvent {
         user_id: to.user_id,
         kind: EVENT_DEPOSIT,
-        payload: payload(entry_id, amount, None, &to.handle, None, to_after),
+        payload: payload(entry_id, amount, None, &to.handle, None, to_after).to_string(),
     }];
     let posted = Posted {
         entry_id,
@@ -257,6 +281,7 @@ pub fn plan_deposit(
         balances: vec![(funding.account_id, funding_after), (to.account.account_id, to_after)],
         events,
         posted,
+        card: None,
     })
 }
 
@@ -282,7 +307,7 @@ mod tests {
     #[test]
     fn transfer_moves_money_and_sums_to_zero() {
         let plan =
-            plan_transfer(EntryId(9), &party(1, "alice", 4, 1000), &party(2, "bob", 5, 0), 300, None, 5).unwrap();
+            plan_transfer(EntryId(9), &party(1, "alice", 4, 1000), &party(2, "bob", 5, 0), 300, None, None, 5).unwrap();
         assert_eq!(plan.balances, vec![(AccountId(4), 700), (AccountId(5), 300)]);
         assert_eq!(plan.postings.iter().map(|p| p.delta).sum::<i64>(), 0);
         assert_eq!(plan.events.len(), 2);
@@ -293,8 +318,8 @@ mod tests {
 
     #[test]
     fn no_negative_wallet() {
-        let err =
-            plan_transfer(EntryId(9), &party(1, "alice", 4, 299), &party(2, "bob", 5, 0), 300, None, 5).unwrap_err();
+        let err = plan_transfer(EntryId(9), &party(1, "alice", 4, 299), &party(2, "bob", 5, 0), 300, None, None, 5)
+            .unwrap_err();
         assert!(matches!(err, LedgerError::InsufficientFunds));
     }
 

@@ -31,7 +31,14 @@ fn key(text: &str) -> IdempotencyKey {
 }
 
 fn transfer(from: &User, to: &str, minor: u64, idem: &str) -> TransferRequest {
-    TransferRequest { from: from.id, to: handle(to), amount: amount(minor), idempotency_key: key(idem), memo: None }
+    TransferRequest {
+        from: from.id,
+        to: handle(to),
+        amount: amount(minor),
+        idempotency_key: key(idem),
+        memo: None,
+        card: None,
+    }
 }
 
 /// Waits for the next notice for `user` (the timeout only stops a broken backend from hanging
@@ -480,6 +487,33 @@ async fn receipt_card_binds_once(fx: Fx) {
     fx.verify_report().await;
 }
 
+/// A payment made at a shop's counter names its card: the receipt is bound to that card in the
+/// transfer itself (a later ask for another card gets the first), and the payee's `money_in`
+/// event names it, so only that counter announces it. The card is part of the request under
+/// its key.
+async fn a_counter_payment_binds_its_card_in_the_transfer(fx: Fx) {
+    let alice = fx.user("alice", 1000).await;
+    let bob = fx.user("bob", 0).await;
+    let (a, b) = ([1, 2, 3, 4], [9, 9, 9, 9]);
+    let request = TransferRequest { card: Some(a), ..transfer(&alice, "bob", 250, "counter-0001") };
+    let paid = fx.store.transfer(&request, NOW).await.unwrap();
+    assert_eq!(fx.store.receipt_card(paid.entry_id, None, NOW).await.unwrap(), Some(a));
+    assert_eq!(fx.store.receipt_card(paid.entry_id, Some(b), NOW).await.unwrap(), Some(a), "bound in the transfer");
+    let events = fx.store.events_after(bob.id, 0, 10).await.unwrap();
+    let money_in = events.iter().find(|e| e.kind == "money_in").unwrap();
+    assert_eq!(money_in.payload["card"], "01020304", "{}", money_in.payload);
+    assert!(fx.store.events_after(alice.id, 0, 10).await.unwrap().iter().all(|e| e.payload.get("card").is_none()));
+    // The same key for another card, or for none, is another request.
+    for other in [Some(b), None] {
+        let again = TransferRequest { card: other, ..request.clone() };
+        assert!(matches!(fx.store.transfer(&again, NOW).await, Err(LedgerError::IdempotencyConflict)));
+    }
+    assert!(fx.store.transfer(&request, NOW).await.unwrap().replayed);
+    assert_eq!(fx.balance(&bob).await, 250);
+    fx.events_fit_the_api().await;
+    fx.verify_report().await;
+}
+
 /// A receipt's facts: either party reads the transfer; a third user, a deposit and an unknown id
 /// all read as nothing.
 async fn transfer_entries_for_receipts(fx: Fx) {
@@ -839,6 +873,7 @@ async fn concurrent_transfers(fx: Fx) {
                     amount: amount(minor),
                     idempotency_key: key(&format!("race-{t}-{i}")),
                     memo: None,
+                    card: None,
                 };
                 // Every fifth request is sent twice at once: the key must move the money once.
                 let outcome = if i % 5 == 0 {
@@ -872,6 +907,7 @@ async fn concurrent_transfers(fx: Fx) {
                 amount: amount(1),
                 idempotency_key: key(&format!("broke-key-{t}")),
                 memo: None,
+                card: None,
             };
             match store.transfer(&doomed, NOW).await {
                 Err(LedgerError::InsufficientFunds) => insufficient += 1,
@@ -969,6 +1005,7 @@ async fn a_freeze_committed_while_a_transfer_waits_for_the_account_refuses_it() 
         amount: amount(100),
         idempotency_key: key("while-frozen"),
         memo: None,
+        card: None,
     };
     let transfer = tokio::spawn(async move { store.transfer(&request, NOW).await });
     // The transfer queues behind the freezer's lock on the account row; then the freeze commits.
@@ -995,6 +1032,7 @@ on_both_backends!([
     deposit_and_transfer,
     transfer_returns_the_senders_balance,
     receipt_card_binds_once,
+    a_counter_payment_binds_its_card_in_the_transfer,
     transfer_entries_for_receipts,
     refusals_change_nothing,
     idempotent_replay_and_conflict,

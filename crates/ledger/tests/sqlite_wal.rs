@@ -38,6 +38,7 @@ async fn pay_bob(store: &dyn Store, alice: &User, key: &str) {
         amount: Amount::from_minor(1).unwrap(),
         idempotency_key: IdempotencyKey::parse(key).unwrap(),
         memo: None,
+        card: None,
     };
     store.transfer(&request, NOW).await.unwrap();
 }

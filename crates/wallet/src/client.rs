@@ -519,7 +519,8 @@ mod tests {
             retry_max: Duration::from_millis(10),
         };
         let client = Client::new(ServerUrl::parse(&format!("http://{addr}")).unwrap()).unwrap().with_patience(patience);
-        let request = wire::TransferRequest { to: "bob".into(), amount: 2_500, memo: None, to_account: None };
+        let request =
+            wire::TransferRequest { to: "bob".into(), amount: 2_500, memo: None, to_account: None, card: None };
         let err = client.transfer("token", "key-0123456789", &request).await.unwrap_err();
         let _held = held_rx.await.unwrap();
         assert!(matches!(&err, ClientError::Unreachable { sent: true, .. }), "{err:?}");

@@ -28,7 +28,7 @@ async fn a_refusal_is_a_typed_error_sent_once_with_its_key_and_session() {
     let alice = client.register("alice", PASSWORD).await.unwrap();
     client.register("bob", PASSWORD).await.unwrap();
 
-    let request = TransferRequest { to: "bob".into(), amount: 500, memo: None, to_account: None };
+    let request = TransferRequest { to: "bob".into(), amount: 500, memo: None, to_account: None, card: None };
     let err = client.transfer(&alice.token, "key-12345", &request).await.unwrap_err();
     assert!(err.is_refusal() && err.is_definitely_not_done(), "{err:?}");
     assert_eq!((err.status(), err.code()), (Some(422), Some("insufficient_funds")));

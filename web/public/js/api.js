@@ -89,10 +89,12 @@ export const api = {
     call("POST", "/v1/password", { token, body: { current_password: current, new_password: next } }),
   me: (token) => call("GET", "/v1/me", { token }),
   // toAccount: the account `to` must be (a shop card's account), else 422 payee_mismatch and nothing moves.
-  transfer: (token, idempotencyKey, to, amount, memo, toAccount) =>
+  // card: the shop card paid at a counter (its nonce prefix, hex): the receipt is bound to it and
+  // only that counter announces the payment.
+  transfer: (token, idempotencyKey, to, amount, memo, toAccount, card) =>
     call("POST", "/v1/transfers", {
       token, idempotencyKey,
-      body: { to, amount, ...(memo ? { memo } : {}), ...(toAccount !== undefined ? { to_account: toAccount } : {}) },
+      body: { to, amount, ...(memo ? { memo } : {}), ...(toAccount !== undefined ? { to_account: toAccount } : {}), ...(card ? { card } : {}) },
     }),
   // card: the paid shop card's nonce prefix (8 hex digits); the first card named stays bound to the payment.
   receipt: (token, entryId, card) =>

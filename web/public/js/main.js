@@ -9,7 +9,7 @@ import * as session from "./session.js";
 import { notice } from "./ui.js";
 import { autoSync, markSettled } from "./offline/sync.js";
 import { refreshKeys } from "./offline/wallet.js";
-import { markPaymentReceived } from "./offline/shop.js";
+import { isMyCounter, markPaymentReceived } from "./offline/shop.js";
 import { forgetUnlock, rememberUnlock, resetWrong } from "./offline/pin.js";
 
 import * as login from "./pages/login.js";
@@ -31,7 +31,7 @@ import * as note from "./pages/note.js";
 import * as needsLogin from "./pages/needs-login.js";
 import * as shopCard from "./pages/shop-card.js";
 import * as shop from "./pages/shop.js";
-import { announce } from "./shop-feed.js";
+import { announce, paymentArrived } from "./shop-feed.js";
 
 const ROUTES = {
   "/login": login, "/home": home, "/offline": offlineHome, "/send": send, "/history": history,
@@ -178,9 +178,17 @@ const live = new Live({
       notice(`${app.money(p.amount)} received from ${p.from}.`);
       // Its receipt, shown at this counter afterwards, is then refused: taken once.
       if (app.session && Number.isSafeInteger(p.entry_id)) markPaymentReceived(app.session.handle, p.entry_id).catch(() => {});
-      // Shop mode announces payments as they arrive, not the ones caught up after a reconnect.
-      if (Number.isSafeInteger(p.amount) && Math.abs(Date.now() - (ev.created_at_ms ?? 0)) < ANNOUNCE_WITHIN_MS) {
-        announce(app, { amount: p.amount, from: p.from, entryId: p.entry_id ?? null });
+      // Shop mode announces payments as they arrive, not the ones caught up after a reconnect, and
+      // only those made at this counter (the event names the card paid): another counter's payment
+      // announced here too could be claimed by a second customer for the same money.
+      if (app.session && Number.isSafeInteger(p.amount) && Math.abs(Date.now() - (ev.created_at_ms ?? 0)) < ANNOUNCE_WITHIN_MS) {
+        const handle = app.session.handle;
+        isMyCounter(handle, p.card)
+          .then((mine) => {
+            if (mine) announce(app, { amount: p.amount, from: p.from, entryId: p.entry_id ?? null });
+            else paymentArrived();
+          })
+          .catch(() => {});
       }
     }
     else if (ev.kind === "deposit") notice(`${app.money(p.amount)} was added to your balance.`);

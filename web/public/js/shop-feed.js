@@ -74,3 +74,11 @@ export function announce(app, { amount, from, entryId = null, noteHash = null })
   if (soundOn) { tone(); speak(spoken); }
   for (const fn of listeners) fn();
 }
+
+/**
+ * A payment reached the account that this screen does not announce (made at another counter, or
+ * a plain transfer): the listeners run again, so that Shop mode's takings stay current.
+ */
+export function paymentArrived() {
+  for (const fn of listeners) fn();
+}

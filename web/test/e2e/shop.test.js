@@ -99,6 +99,18 @@ test("shop card: paid online (announced live, takings), paid offline with one sc
   await waitText(shop.page, '[data-testid="today-total"]', "₹0.00");
   await shop.page.getByTestId("takings-chart").locator("canvas").waitFor();
 
+  // The shop's second counter: another phone on the same account, with its own card, in Shop mode.
+  const second = await phone(browser);
+  await second.page.goto(`${srv.url}/`);
+  await second.page.getByRole("heading", { name: "Log in to offpay" }).waitFor();
+  await logIn(second.page, "chai", "chai-secret-1");
+  await second.page.getByRole("link", { name: "Shop card" }).click();
+  await second.page.getByLabel("Shop name").fill("Chai Corner");
+  await second.page.getByRole("button", { name: "Make card" }).click();
+  await second.page.getByRole("img", { name: "Shop card of Chai Corner: scan to pay" }).waitFor();
+  await second.page.getByRole("link", { name: "Shop mode" }).click();
+  await second.page.getByRole("heading", { name: "Shop mode" }).waitFor();
+
   // 1. Both online: Alice pays 250.00; the shop's screen announces it with no tap there.
   await payCard(cust.page, cardText, "250.00", custCount, { onForm: (p) => shot(p, "shop-pay-amount") });
   const confirmedAt = Date.now();
@@ -111,6 +123,12 @@ test("shop card: paid online (announced live, takings), paid offline with one sc
   await shot(cust.page, "shop-paid-online");
   await announced;
   await waitText(shop.page, '[data-testid="today-total"]', "₹250.00");
+  // The second counter hears of it (its takings grow) but does not announce it: the payment was
+  // made at the first counter's card, and a second customer must not claim it there.
+  await waitText(second.page, '[data-testid="today-total"]', "₹250.00");
+  assert.equal(await second.page.getByTestId("announcement").count(), 0, "announced at the other counter too");
+  assert.deepEqual(second.errors, []);
+  await second.context.close();
   assert.equal(await textOf(shop.page, "today-count"), "1 payment");
   // The chart's label sums the 30 days: redrawn after the payment.
   await shop.page.waitForFunction(() => document.querySelector('[data-testid="takings-chart"]')?.getAttribute("aria-label")?.endsWith("₹250.00 in total"));

@@ -394,6 +394,7 @@ mod tests {
             amount: amt(2_500),
             memo: memo.map(Into::into),
             to_account: None,
+            card: None,
             state: offpay_wallet::store::OutboxState::Pending,
             attempts: 1,
             entry_id: None,

@@ -305,6 +305,7 @@ impl WalletHome {
             amount: offpay_protocol::Amount::from_minor(minor).unwrap(),
             memo: None,
             to_account: None,
+            card: None,
         };
         let written = store.outbox_new(&terms, 1).unwrap();
         (written.idempotency_key, session.token.clone())

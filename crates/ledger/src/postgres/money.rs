@@ -43,6 +43,9 @@ const LOCK_DEPOSIT: &str = "SELECT u.id, u.handle, u.frozen, a.id, a.kind, a.bal
      WHERE a.id = 1 OR u.handle = $1
      ORDER BY a.id FOR UPDATE OF a";
 
+/// Binds a shop counter's payment's receipt to its card ([`Plan::card`]).
+const BIND_CARD: &str = "INSERT INTO receipt_cards (entry_id, card, created_at_ms) VALUES ($1, $2, $3)";
+
 const NEXT_ENTRY: &str = "SELECT nextval('journal_id_seq'), false";
 
 /// The entry id, and whether the sender is frozen now. Run after the lock statement, so it sees a
@@ -168,12 +171,32 @@ async fn write_and_commit(
         &event_kinds,
         &payloads,
     ];
-    let (written, committed) = futures_util::join!(
+    // A shop counter's payment binds its receipt to the card in the same transaction, prepared
+    // before the pipeline so that it is sent before the COMMIT.
+    let bind = match plan.card {
+        None => None,
+        Some(card) => match client.prepare_cached(BIND_CARD).await {
+            Ok(statement) => Some((statement, card.to_vec())),
+            Err(e) => {
+                roll_back(client).await;
+                return Err(e.into());
+            }
+        },
+    };
+    let (written, bound, committed) = futures_util::join!(
         client.query(&write, &params),
+        async {
+            match &bind {
+                Some((statement, card)) => {
+                    client.execute(statement, &[&e.id, card, &e.created_at_ms]).await.map(|_| ())
+                }
+                None => Ok(()),
+            }
+        },
         // A failed write aborts the transaction, and COMMIT of an aborted transaction rolls back.
         client.batch_execute("COMMIT"),
     );
-    match (written, committed) {
+    match (written.and_then(|rows| bound.map(|()| rows)), committed) {
         (Ok(rows), Ok(())) => {
             rows.iter().map(|r| Ok(EventNotice { seq: r.try_get(0)?, user_id: r.try_get(1)? })).collect()
         }
@@ -364,7 +387,15 @@ pub async fn transfer(
             return Err(LedgerError::AccountFrozen);
         }
         sender_account = Some(sender.account.account_id);
-        plan_transfer(entry_id, &party(sender)?, &party(receiver)?, minor, request.memo.as_deref(), now_ms)
+        plan_transfer(
+            entry_id,
+            &party(sender)?,
+            &party(receiver)?,
+            minor,
+            request.memo.as_deref(),
+            request.card,
+            now_ms,
+        )
     })
     .await?;
     match ran {

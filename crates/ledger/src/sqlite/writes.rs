@@ -295,6 +295,10 @@ fn write_plan(
         insert_event.execute(params![ev.user_id, ev.kind, ev.payload, now])?;
         notices.push(EventNotice { seq: conn.last_insert_rowid(), user_id: ev.user_id });
     }
+    if let Some(card) = plan.card {
+        conn.prepare_cached("INSERT INTO receipt_cards (entry_id, card, created_at_ms) VALUES (?1, ?2, ?3)")?
+            .execute(params![e.id, &card[..], now])?;
+    }
     Ok(())
 }
 
@@ -388,7 +392,15 @@ pub fn transfer(
         if sender_frozen {
             return Err(LedgerError::AccountFrozen);
         }
-        let plan = plan_transfer(next_entry_id(conn)?, &sender, &receiver, minor, request.memo.as_deref(), now_ms)?;
+        let plan = plan_transfer(
+            next_entry_id(conn)?,
+            &sender,
+            &receiver,
+            minor,
+            request.memo.as_deref(),
+            request.card,
+            now_ms,
+        )?;
         Ok((sender, plan))
     })();
     let (sender, plan) = match decided {

@@ -204,6 +204,7 @@ impl Fx {
             amount: amount(minor),
             idempotency_key: key(&format!("transfer-{}-{}-{minor}", from.id, to.id)),
             memo: None,
+            card: None,
         };
         self.store.transfer(&request, NOW).await.unwrap();
     }

@@ -95,7 +95,7 @@ pub async fn receipt(
 }
 
 /// A `card` query value: exactly 8 lowercase hex digits (one spelling per card).
-fn card_prefix(text: &str) -> Result<[u8; 4], ApiError> {
+pub(crate) fn card_prefix(text: &str) -> Result<[u8; 4], ApiError> {
     let bad = || ApiError::InvalidRequest("card must be the shop card's nonce prefix: 8 lowercase hex digits".into());
     if text.len() != 8 || !text.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
         return Err(bad());

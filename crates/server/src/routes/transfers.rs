@@ -83,7 +83,8 @@ pub async fn create(
             return Err(ApiError::PayeeMismatch(to.to_string(), expected));
         }
     }
-    let request = TransferRequest { from: auth.user.id, to, amount, idempotency_key, memo: body.memo };
+    let card = body.card.as_deref().map(super::receipts::card_prefix).transpose()?;
+    let request = TransferRequest { from: auth.user.id, to, amount, idempotency_key, memo: body.memo, card };
     let (posted, balance) = match state.store.transfer_and_balance(&request, state.now_ms()).await {
         Ok(done) => done,
         Err(offpay_ledger::LedgerError::AccountFrozen) => {

@@ -123,6 +123,11 @@ pub async fn refused_transfers_change_nothing(server: &TestServer) {
         ),
         (json!({"to": "nobody", "amount": 100, "to_account": bob_account}), "key-mismatch-3", 404, "unknown_user"),
         (json!({"to": "bob", "amount": 100, "to_account": "2"}), "key-mismatch-4", 400, "invalid_request"),
+        // A card paid at a counter is its nonce prefix: 8 lowercase hex digits.
+        (json!({"to": "bob", "amount": 100, "card": "0102030"}), "key-card-1", 400, "invalid_request"),
+        (json!({"to": "bob", "amount": 100, "card": "0102030G"}), "key-card-2", 400, "invalid_request"),
+        (json!({"to": "bob", "amount": 100, "card": "0102030A"}), "key-card-3", 400, "invalid_request"),
+        (json!({"to": "bob", "amount": 100, "card": 16909060}), "key-card-4", 400, "invalid_request"),
     ] {
         let answer = client.post("/v1/transfers", Some(&alice), Some(key), &body).await;
         assert_error(&answer, status, code);

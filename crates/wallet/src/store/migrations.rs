@@ -78,6 +78,9 @@ const STEPS: &[&str] = &[
     // 5: a send may name the account its payee must be (a shop card's account, docs/API.md
     //    `to_account`), kept so that a retry after a lost answer is checked the same way.
     "ALTER TABLE outbox ADD COLUMN to_account INTEGER;",
+    // 6: a shop payment names the card paid at the counter (its nonce prefix, hex), kept so
+    //    that a retry sends the same request (docs/API.md `card`).
+    "ALTER TABLE outbox ADD COLUMN card TEXT;",
 ];
 
 /// The offline tables, as `offline.sqlite3` had them at its last schema (2).

@@ -60,6 +60,9 @@ pub struct SendTerms<'a> {
     /// The account `to` must be (a shop card's account): the server refuses the send, and
     /// nothing moves, when `to` belongs to another (`payee_mismatch`).
     pub to_account: Option<u64>,
+    /// The shop card paid at a counter (its nonce prefix, 8 hex digits): the server binds the
+    /// payment's receipt to it and tells only that counter (docs/API.md `card`).
+    pub card: Option<&'a str>,
 }
 
 /// A send ready to go to the server.
@@ -98,6 +101,8 @@ pub struct OutboxEntry {
     pub memo: Option<String>,
     /// See [`SendTerms::to_account`].
     pub to_account: Option<u64>,
+    /// See [`SendTerms::card`].
+    pub card: Option<String>,
     pub state: OutboxState,
     pub attempts: u32,
     pub entry_id: Option<i64>,
@@ -114,7 +119,7 @@ pub fn new_idempotency_key() -> String {
 }
 
 const COLUMNS: &str = "idempotency_key, server, account, to_handle, amount, memo, state, attempts, \
-                       entry_id, failure_code, created_at_ms, updated_at_ms, to_account";
+                       entry_id, failure_code, created_at_ms, updated_at_ms, to_account, card";
 
 impl Store {
     /// Records a new send with a fresh random key, pending, first attempt. Durable when it
@@ -210,8 +215,8 @@ fn insert_pending(
 ) -> Result<(), StoreError> {
     conn.execute(
         "INSERT INTO outbox (idempotency_key, server, account, to_handle, amount, memo, state,
-                             attempts, created_at_ms, updated_at_ms, to_account)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', 1, ?7, ?7, ?8)",
+                             attempts, created_at_ms, updated_at_ms, to_account, card)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', 1, ?7, ?7, ?8, ?9)",
         params![
             key,
             terms.server,
@@ -223,7 +228,8 @@ fn insert_pending(
             terms.to_account.map(i64::try_from).transpose().map_err(|_| StoreError::BadValue {
                 key: "to_account".into(),
                 value: format!("{:?}", terms.to_account)
-            })?
+            })?,
+            terms.card
         ],
     )?;
     Ok(())
@@ -311,6 +317,7 @@ struct RawEntry {
     created_at_ms: i64,
     updated_at_ms: i64,
     to_account: Option<i64>,
+    card: Option<String>,
 }
 
 impl RawEntry {
@@ -329,6 +336,7 @@ impl RawEntry {
             created_at_ms: row.get(10)?,
             updated_at_ms: row.get(11)?,
             to_account: row.get(12)?,
+            card: row.get(13)?,
         })
     }
 
@@ -351,6 +359,7 @@ impl RawEntry {
             amount,
             memo: self.memo,
             to_account,
+            card: self.card,
             state,
             attempts: u32::try_from(self.attempts).unwrap_or(u32::MAX),
             entry_id: self.entry_id,
@@ -375,6 +384,7 @@ impl OutboxEntry {
             && self.amount == terms.amount
             && self.memo.as_deref() == terms.memo
             && self.to_account == terms.to_account
+            && self.card.as_deref() == terms.card
     }
 }
 
@@ -421,6 +431,7 @@ mod tests {
                 amount: self.amount,
                 memo: self.memo.as_deref(),
                 to_account: None,
+                card: None,
             }
         }
     }

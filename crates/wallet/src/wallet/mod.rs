@@ -299,12 +299,14 @@ impl Wallet {
         memo: Option<&str>,
         key: Option<&str>,
     ) -> Result<SendReceipt, WalletError> {
-        self.send_to_account(to, amount_text, memo, key, None).await
+        self.send_to_account(to, amount_text, memo, key, None, None).await
     }
 
     /// [`Wallet::send`] to `to` only if `to` is account `to_account` (a shop card's account):
     /// the server refuses it otherwise and nothing moves (`payee_mismatch`). The outbox keeps
-    /// the account, so every retry is checked the same way.
+    /// the account, so every retry is checked the same way. With `card` (a shop card paid at a
+    /// counter, its nonce prefix), the server binds the receipt to that card and tells only that
+    /// counter; the outbox keeps it too.
     pub async fn send_to_account(
         &mut self,
         to: &str,
@@ -312,6 +314,7 @@ impl Wallet {
         memo: Option<&str>,
         key: Option<&str>,
         to_account: Option<u64>,
+        card: Option<[u8; 4]>,
     ) -> Result<SendReceipt, WalletError> {
         if let Some(key) = key.filter(|k| !is_valid_idempotency_key(k)) {
             return Err(WalletError::BadIdempotencyKey(key.to_string()));
@@ -324,7 +327,16 @@ impl Wallet {
         let amount = currency.parse_major(amount_text)?;
 
         let server = client.server().to_string();
-        let terms = SendTerms { server: &server, account: &session.handle, to: &to, amount, memo, to_account };
+        let card = card.map(hex::encode);
+        let terms = SendTerms {
+            server: &server,
+            account: &session.handle,
+            to: &to,
+            amount,
+            memo,
+            to_account,
+            card: card.as_deref(),
+        };
         let pending = match key {
             None => self.store.outbox_new(&terms, now_ms())?,
             Some(key) => match self.store.outbox_with_key(key, &terms, now_ms())? {
@@ -339,7 +351,8 @@ impl Wallet {
                 }
             },
         };
-        self.deliver(&client, &session, currency, &pending, &to, amount, memo, to_account).await
+        let what = SentTerms { to: &to, amount, memo, to_account, card: card.as_deref() };
+        self.deliver(&client, &session, currency, &pending, what).await
     }
 
     /// Sends again the payment with idempotency key `key`, with that key: the server replays the
@@ -362,17 +375,14 @@ impl Wallet {
         match self.store.outbox_retry(key, now_ms())? {
             None => Err(WalletError::UnknownSend(key.to_string())),
             Some(KeyedSend::Send(pending)) => {
-                self.deliver(
-                    &client,
-                    &session,
-                    currency,
-                    &pending,
-                    &to,
-                    entry.amount,
-                    entry.memo.as_deref(),
-                    entry.to_account,
-                )
-                .await
+                let what = SentTerms {
+                    to: &to,
+                    amount: entry.amount,
+                    memo: entry.memo.as_deref(),
+                    to_account: entry.to_account,
+                    card: entry.card.as_deref(),
+                };
+                self.deliver(&client, &session, currency, &pending, what).await
             }
             Some(KeyedSend::AlreadyDone(done)) => self.already_done(&client, &session, currency, &done).await,
             Some(KeyedSend::PaidOffline(_)) => Err(WalletError::PaidOffline(key.to_string())),
@@ -403,24 +413,22 @@ impl Wallet {
     }
 
     /// One attempt of a send the outbox holds as pending, and its outcome written back.
-    #[allow(clippy::too_many_arguments)]
     async fn deliver(
         &mut self,
         client: &Client,
         session: &Session,
         currency: Currency,
         pending: &PendingSend,
-        to: &Handle,
-        amount: Amount,
-        memo: Option<&str>,
-        to_account: Option<u64>,
+        what: SentTerms<'_>,
     ) -> Result<SendReceipt, WalletError> {
         let key = pending.idempotency_key.clone();
+        let (to, amount) = (what.to, what.amount);
         let request = wire::TransferRequest {
             to: to.as_str().to_string(),
             amount: amount.minor(),
-            memo: memo.map(str::to_string),
-            to_account,
+            memo: what.memo.map(str::to_string),
+            to_account: what.to_account,
+            card: what.card.map(str::to_string),
         };
         match client.transfer(&session.token, &key, &request).await {
             Ok(answer) => {
@@ -596,4 +604,15 @@ fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
         current = cause.source();
     }
     text
+}
+
+/// What one attempt of a send asks the server for: the payee's handle, the amount and memo, and
+/// for a shop card the account the handle must be and the card paid at the counter.
+#[derive(Debug, Clone, Copy)]
+struct SentTerms<'a> {
+    to: &'a Handle,
+    amount: Amount,
+    memo: Option<&'a str>,
+    to_account: Option<u64>,
+    card: Option<&'a str>,
 }

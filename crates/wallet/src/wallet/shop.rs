@@ -70,7 +70,10 @@ impl Wallet {
             // Paid only if the handle is the card's account: a card whose handle names someone
             // else is refused by the server before any money moves (`payee_mismatch`).
             let account = Some(card.fields().payee.0);
-            match self.send_to_account(handle.as_str(), amount_text, Some(&memo), key, account).await {
+            match self
+                .send_to_account(handle.as_str(), amount_text, Some(&memo), key, account, Some(card.nonce_prefix()))
+                .await
+            {
                 Ok(sent) => {
                     let receipt = self.fetch_receipt(card, sent.entry_id).await;
                     return Ok(ShopPaid::Online { sent, receipt });

@@ -214,6 +214,15 @@ export const RECEIPT_MAX_AGE_S = 600n;
 const receiptsKey = (handle) => `receipts.${handle}`;
 
 /**
+ * Whether `cardHex` (a `money_in` event's `card`: the nonce prefix of the card a counter payment
+ * paid) is this device's card: only that counter announces the payment (Shop mode).
+ */
+export async function isMyCounter(handle, cardHex) {
+  const mine = await myCard(handle);
+  return Boolean(mine) && typeof cardHex === "string" && hex(await cardNoncePrefix(mine.card)) === cardHex;
+}
+
+/**
  * Records that this device was told of online payment `entryId` (a live `money_in` event, which
  * Shop mode announces): the customer's receipt of the same payment is then refused as
  * `receipt_replayed`, so one payment is never taken twice, once announced and once from its

@@ -74,13 +74,16 @@ export async function cardForm(app, section, text) {
 /**
  * The online transfer to the card's handle, kept as a send intent first (as pages/send.js), paid
  * only if that handle is the card's account (`toAccount`, kept in the intent for a retry): a
- * forged card whose handle is someone else's is refused before any money moves.
+ * forged card whose handle is someone else's is refused before any money moves. It names the card
+ * (`card`, its nonce prefix, kept in the intent too): the server binds the receipt to it, and only
+ * that counter's Shop mode announces the payment.
  */
 async function payOnline(app, card, minor, line, button) {
   const toAccount = Number(card.payee);
-  const intent = await beginIntent(app.session.handle, "send", { to: card.handle, amount: minor, memo: null, shop: card.name, toAccount });
+  const prefix = hex(await cardNoncePrefix(card));
+  const intent = await beginIntent(app.session.handle, "send", { to: card.handle, amount: minor, memo: null, shop: card.name, toAccount, card: prefix });
   try {
-    const r = await runIntent(intent, (key) => api.transfer(app.session.token, key, card.handle, minor, undefined, toAccount));
+    const r = await runIntent(intent, (key) => api.transfer(app.session.token, key, card.handle, minor, undefined, toAccount, prefix));
     app.me = { ...(app.me ?? {}), balance: r.balance };
     app.showResult({ ok: true, summary: `Paid ${app.money(minor)} to ${card.name}. Your balance is now ${app.money(r.balance)}.`,
       details: await receiptForShop(app, r.transfer?.entry_id, minor, card) });

@@ -26,12 +26,12 @@ export async function render(app) {
 
   /** Sends (or finishes) `intent`; shows the outcome, or keeps the step open on a lost answer. */
   async function send(intent, button, line) {
-    const { to: handle, amount: minor, memo: note, toAccount } = intent.body;
+    const { to: handle, amount: minor, memo: note, toAccount, card } = intent.body;
     button.disabled = true;
     line.textContent = "";
     try {
       // toAccount: set by a shop card payment (pages/pay-card.js), so that finishing it is checked the same way.
-      const r = await runIntent(intent, (key) => api.transfer(app.session.token, key, handle, minor, note || undefined, toAccount));
+      const r = await runIntent(intent, (key) => api.transfer(app.session.token, key, handle, minor, note || undefined, toAccount, card));
       app.me = { ...(app.me ?? {}), balance: r.balance };
       const earlier = r.transfer?.replayed ? " It had already been sent before the connection was lost; it was not sent twice." : "";
       app.showResult({ ok: true, summary: `${app.money(minor)} sent to ${handle}. Your balance is now ${app.money(r.balance)}.${earlier}` });
