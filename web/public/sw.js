@@ -3,7 +3,7 @@
 // The asset list and version below are written by scripts/web-vendor (web/tools/stamp-sw.mjs).
 
 // BEGIN GENERATED
-const VERSION = "8aff872468fa415d";
+const VERSION = "c6696fe8dfd799e9";
 const ASSETS = {
   "/": "sha256-hIV25eE6TW70pS03Qs7bTWi5FA2BBLPuvVMN34xjHY4=",
   "/app.css": "sha256-ll7wCJljqU8bVcWkH7Qzw5cgqSSqB2xDkKiJprZxYnA=",
@@ -13,7 +13,7 @@ const ASSETS = {
   "/js/api.js": "sha256-ZNy3rfqqLWY+DCUUsqACmKzqAXblj07pps2bq0ZEMo8=",
   "/js/intents.js": "sha256-D4VsKVCWHr5qR+b1H/azh55l9FhDOELDw6VkzRbD9qI=",
   "/js/live.js": "sha256-q5DZJ4MARs9rxayJJfd+Na6pfxTFYhjHaCBakX/cYs4=",
-  "/js/main.js": "sha256-j4vGtAg8VcCYnCrDNqttZJXwk2P5WUtXKbzqOkqZsrc=",
+  "/js/main.js": "sha256-SpUFLFvNYPdqa+0xU6O3MKk7U7tIqCw3UvrrKj3IUl8=",
   "/js/money.js": "sha256-xVCCVROh6vOzH7Z13xY2j39z6aTx3naXm1n/kt30tR0=",
   "/js/offline/client.js": "sha256-/PPmE3GioxmrI3B+t32p23ksmwC3V85AWJPNFLs0V0M=",
   "/js/offline/close.js": "sha256-M1SmlSYuDNkjwvUN3gJLGDWuKjHazZd51oKUIiA/bEI=",
@@ -24,7 +24,7 @@ const ASSETS = {
   "/js/offline/paid-once.js": "sha256-3ZFdDsDYkw9x6+4xKLw1sVK6si9xFaXZdKlxpgD4X7Y=",
   "/js/offline/pin.js": "sha256-HE/vo5aRt3qi/3XchvdIsLRyv/xdgn+tm4K+FKs2t50=",
   "/js/offline/refusals.js": "sha256-/t9Md/+TKamnT8T08jEH47d798EhLgqxqf6srjqx+iI=",
-  "/js/offline/shop.js": "sha256-O9wonoCjWvuyARwFxK3LYYuyrbQ6a+4WSz9ueI0zeL8=",
+  "/js/offline/shop.js": "sha256-f0meD9ee//DQ7NnDf8pvTY9BgTUQ2T07U5kvbTEsOJk=",
   "/js/offline/sync.js": "sha256-q7Hcl2WPUvxRZbKdzMh1zGU1qsBMYJC6cvpln7/gpDw=",
   "/js/offline/takings.js": "sha256-nX0ulObCq4+AtT8Nhg55SXOG4p8YIEo4dAiESC//s10=",
   "/js/offline/wallet.js": "sha256-6WYVDNZBqTTjJs3947Xqi2t0XTDb1x/Hz/Rryp/d2kc=",

@@ -49,11 +49,9 @@ pub enum WalletError {
         "this device has no payment with key {0}; `offpay wallet pending` lists the payments waiting for an answer"
     )]
     UnknownSend(String),
-    /// `retry KEY` (or a send under KEY) of a shop payment that was paid offline with a card
-    /// note after the online attempt never reached the server.
-    #[error(
-        "payment {0} was paid offline with a card note after it could not be sent online, so it is not sent again; nothing was paid now"
-    )]
+    /// `retry KEY`, or a send under KEY, when a card note was paid offline under that key
+    /// (checked in the transaction that would write the send).
+    #[error("payment {0} was paid offline with a card note, so it is not sent online; nothing was paid now")]
     PaidOffline(String),
     #[error("payment {key} was made from {account} on {server}; log in as {account} on that server to retry it")]
     SendOfOtherAccount { key: String, account: String, server: String },

@@ -176,17 +176,17 @@ const live = new Live({
     }
     if (ev.kind === "money_in") {
       notice(`${app.money(p.amount)} received from ${p.from}.`);
-      // Its receipt, shown at this counter afterwards, is then refused: taken once.
-      if (app.session && Number.isSafeInteger(p.entry_id)) markPaymentReceived(app.session.handle, p.entry_id).catch(() => {});
       // Shop mode announces payments as they arrive, not the ones caught up after a reconnect, and
       // only those made at this counter (the event names the card paid): another counter's payment
       // announced here too could be claimed by a second customer for the same money.
       if (app.session && Number.isSafeInteger(p.amount) && Math.abs(Date.now() - (ev.created_at_ms ?? 0)) < ANNOUNCE_WITHIN_MS) {
         const handle = app.session.handle;
         isMyCounter(handle, p.card)
-          .then((mine) => {
-            if (mine) announce(app, { amount: p.amount, from: p.from, entryId: p.entry_id ?? null });
-            else paymentArrived();
+          .then(async (mine) => {
+            if (!mine) return paymentArrived();
+            // Announced here: its receipt, shown at this counter afterwards, is refused (taken once).
+            if (Number.isSafeInteger(p.entry_id)) await markPaymentReceived(handle, p.entry_id);
+            announce(app, { amount: p.amount, from: p.from, entryId: p.entry_id ?? null });
           })
           .catch(() => {});
       }

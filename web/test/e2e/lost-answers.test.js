@@ -94,7 +94,7 @@ test("a send whose answer was lost is finished after a reload and pays once", as
   assert.deepEqual(a.errors.filter((e) => !/Failed to load resource|ERR_CONNECTION_RESET/.test(e)), []);
 });
 
-test("a shop card payment whose answer was lost is finished from Send with the card's account named again, and pays once", async () => {
+test("a shop card payment whose answer was lost is finished from Send with the card's account and the card named again, and pays once", async () => {
   const shop = await phone(browser);
   const cust = await phone(browser);
   await register(shop.page, srv.url, "kiosk", "kiosk-secret-1");
@@ -119,14 +119,21 @@ test("a shop card payment whose answer was lost is finished from Send with the c
   assert.equal(await answered.status, 201, "the server made the transfer");
   await waitText(cust.page, "main", "open Send to check and finish it");
 
-  // Finishing it from Send names the card's account again (a forged card stays refused).
+  // Finishing it from Send names the card's account again (a forged card stays refused) and the
+  // card paid (the same request under its key: only that counter announces it).
+  const prefix = await cust.page.evaluate(async (text) => {
+    const { fromText } = await import("/js/protocol/objects.js");
+    const { cardNoncePrefix } = await import("/js/protocol/accept.js");
+    const { hex } = await import("/js/protocol/crypto.js");
+    return hex(await cardNoncePrefix(fromText("card", text)));
+  }, cardText);
   const bodies = [];
   await cust.page.route("**/v1/transfers", (route) => { bodies.push(route.request().postDataJSON()); return route.fallback(); });
   await cust.page.evaluate(() => { location.hash = "#/send"; });
   await cust.page.getByTestId("unfinished-send").waitFor();
   await cust.page.getByRole("button", { name: "Check and finish" }).click();
   await cust.page.getByRole("heading", { name: "Payment successful" }).waitFor();
-  assert.deepEqual(bodies, [{ to: "kiosk", amount: 1_200, to_account: kiosk }]);
+  assert.deepEqual(bodies, [{ to: "kiosk", amount: 1_200, to_account: kiosk, card: prefix }]);
   assert.equal(await balanceOf(cust.page), 3_800, "paid once");
   assert.equal(await balanceOf(shop.page), 1_200);
   assert.deepEqual(cust.errors.filter((e) => !/Failed to load resource|ERR_CONNECTION_RESET/.test(e)), []);

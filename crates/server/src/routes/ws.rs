@@ -14,8 +14,9 @@
 //! A socket from which nothing (not even a pong) has arrived for `ws_idle_timeout` is closed
 //! with 4408 "idle", checked at each ping. A socket that does not take a message within
 //! `ws_idle_timeout` (its buffers are full: the client stopped reading) is dropped, during the
-//! catch-up of stored events too, so it cannot keep its place, its session's end or the
-//! server's shutdown waiting.
+//! catch-up of stored events too, so it cannot keep its place; a send that waits ends at once
+//! when the server begins to shut down. During a catch-up the session's expiry is checked
+//! between pages; a logout is noticed once the catch-up is done (or the socket dropped).
 //!
 //! A user may have `ws_per_user` sockets open on this server (`ws_slots.rs`): one more is refused
 //! with 429 `too_many_websockets` before the upgrade, or closed with 4429 when it authenticates by
@@ -184,12 +185,20 @@ async fn close(socket: &mut WebSocket, code: u16, reason: &'static str) {
 }
 
 /// Sends `message`, or fails when the client does not take it within `ws_idle_timeout` (it
-/// stopped reading and its buffers are full) or is gone.
+/// stopped reading and its buffers are full), is gone, or the server begins to shut down while
+/// the send waits (a shutdown never waits on a client that does not read).
 async fn send(state: &AppState, socket: &mut WebSocket, message: Message) -> Result<(), CatchUpError> {
-    match tokio::time::timeout(state.config.ws_idle_timeout, socket.send(message)).await {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(_)) => Err(CatchUpError::Gone),
-        Err(_) => Err(CatchUpError::NotReading),
+    let mut shutdown = state.shutdown.clone();
+    if *shutdown.borrow_and_update() {
+        return Err(CatchUpError::ShuttingDown);
+    }
+    tokio::select! {
+        sent = tokio::time::timeout(state.config.ws_idle_timeout, socket.send(message)) => match sent {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err(CatchUpError::Gone),
+            Err(_) => Err(CatchUpError::NotReading),
+        },
+        _ = shutdown.changed() => Err(CatchUpError::ShuttingDown),
     }
 }
 

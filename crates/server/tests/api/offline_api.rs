@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use crate::helpers::{T0, TestServer, assert_error, offline_server};
+use crate::helpers::{T0, TestServer, assert_error, next_event, offline_server, ws_connect};
 use offpay_protocol::testkit::{bytes16, signing_key};
 use offpay_protocol::{
     AccountNumber, Amount, CloseFields, CloseStatement, Encoded, Hash256, IssuerKey, IssuerKeys, KeyId,
@@ -280,6 +280,37 @@ async fn a_receipt_that_cannot_be_signed_binds_no_card() {
     assert_error(&answer, 410, "receipt_unavailable");
     let bound = server.store.receipt_card(offpay_ledger::EntryId(entry_id), None, T0).await.unwrap();
     assert_eq!(bound, None, "nothing was bound");
+}
+
+/// A payment made at a counter names the card (`card` on the transfer): the receipt is bound to
+/// it at once, so the payer cannot have it signed for another counter's card afterwards, and the
+/// shop's `money_in` event names it (only that counter announces it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_counter_payment_is_bound_to_its_card_at_once() {
+    let (server, _keys) = offline_server().await;
+    let c = server.client();
+    let asha = server.register("asha").await;
+    let shop = server.register("chai_shop").await;
+    server.deposit("asha", 100_000).await;
+    let mut events = ws_connect(&server, &shop, None).await;
+    let body = json!({"to": "chai_shop", "amount": 2_500, "card": "1a2b3c4d"});
+    let (status, paid) = c.post("/v1/transfers", Some(&asha), Some("counter-pay-0001"), &body).await;
+    assert_eq!(status.as_u16(), 201, "{paid}");
+    let entry_id = paid["transfer"]["entry_id"].as_u64().unwrap();
+    let money_in = next_event(&mut events).await;
+    assert_eq!((money_in["kind"].as_str(), money_in["payload"]["card"].as_str()), (Some("money_in"), Some("1a2b3c4d")));
+    let plain = format!("/v1/receipts/{entry_id}");
+    let (status, receipt) = c.get(&plain, Some(&asha)).await;
+    assert_eq!((status.as_u16(), receipt["card"].as_str()), (200, Some("1a2b3c4d")), "{receipt}");
+    assert_error(&c.get(&format!("{plain}?card=99887766"), Some(&asha)).await, 409, "receipt_for_another_card");
+    // The same key for the same payment without the card is another request.
+    let without = json!({"to": "chai_shop", "amount": 2_500});
+    assert_error(
+        &c.post("/v1/transfers", Some(&asha), Some("counter-pay-0001"), &without).await,
+        409,
+        "idempotency_conflict",
+    );
+    assert_eq!(server.balance(&shop).await, 2_500);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -85,9 +85,9 @@ pub enum KeyedSend {
     /// The key is this device's for other terms (another payee, amount, memo, account or
     /// server): nothing was changed and nothing may be sent.
     Conflict(OutboxEntry),
-    /// The send never reached the server and `pay-shop` then paid it offline with a card note
-    /// under the same key: it is paid, nothing may be sent, the row is not changed.
-    PaidOffline(OutboxEntry),
+    /// A card note was paid offline under the key (`pay-shop`, after its send never reached the
+    /// server, or `--offline`): it is paid, nothing may be sent, nothing is changed.
+    PaidOffline,
 }
 
 /// One row of the outbox.
@@ -137,6 +137,10 @@ impl Store {
     pub fn outbox_with_key(&mut self, key: &str, terms: &SendTerms<'_>, now_ms: i64) -> Result<KeyedSend, StoreError> {
         let tx = self.conn_mut().transaction_with_behavior(TransactionBehavior::Immediate)?;
         let outcome = match entry_in(&tx, key)? {
+            // Looked at in the transaction that would write the send: a card note paid under the
+            // key by another process meanwhile is seen (`pay_card` looks at the outbox the same
+            // way), so one key never pays both ways.
+            None if paid_by_card_note(&tx, key)? => KeyedSend::PaidOffline,
             None => {
                 insert_pending(&tx, key, terms, now_ms)?;
                 KeyedSend::Send(PendingSend { idempotency_key: key.to_string(), reused: false })
@@ -254,7 +258,7 @@ fn retry_entry(
     let (reused, key) = match (entry.state, refused) {
         (OutboxState::Done, _) => return Ok(KeyedSend::AlreadyDone(entry)),
         (OutboxState::Failed, _) if paid_by_card_note(conn, &entry.idempotency_key)? => {
-            return Ok(KeyedSend::PaidOffline(entry));
+            return Ok(KeyedSend::PaidOffline);
         }
         (OutboxState::Pending, _) => (true, entry.idempotency_key.clone()),
         (OutboxState::Failed, Refused::SameKey) => (false, entry.idempotency_key.clone()),
@@ -384,7 +388,9 @@ impl OutboxEntry {
             && self.amount == terms.amount
             && self.memo.as_deref() == terms.memo
             && self.to_account == terms.to_account
-            && self.card.as_deref() == terms.card
+            // A send written before sends named the card (schema 6) is the same send with or
+            // without one; it is sent again as it was first sent (`Wallet::send_to_account`).
+            && (self.card.is_none() || self.card.as_deref() == terms.card)
     }
 }
 
@@ -494,6 +500,45 @@ mod tests {
         assert!(matches!(store.outbox_with_key("card-pay-0001", &checked, 3).unwrap(), KeyedSend::Send(_)));
         let plain = sent(store.outbox_with_key("plain-pay-0001", &terms.get(), 4).unwrap());
         assert_eq!(store.outbox_entry(&plain.idempotency_key).unwrap().unwrap().to_account, None);
+    }
+
+    /// The card paid at a counter is kept for retries and is part of the terms; a send written
+    /// before sends named a card (its card is NULL) is the same send with a card.
+    #[test]
+    fn the_card_is_kept_and_an_older_send_without_one_is_the_same_send() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(dir.path()).unwrap();
+        let terms = Terms::new("chai", 25_000, Some("Chai Point"));
+        let at_counter = SendTerms { to_account: Some(2002), card: Some("1a2b3c4d"), ..terms.get() };
+        sent(store.outbox_with_key("counter-pay-01", &at_counter, 1).unwrap());
+        assert_eq!(store.outbox_entry("counter-pay-01").unwrap().unwrap().card.as_deref(), Some("1a2b3c4d"));
+        let other_card = SendTerms { card: Some("99887766"), ..at_counter };
+        assert!(matches!(store.outbox_with_key("counter-pay-01", &other_card, 2).unwrap(), KeyedSend::Conflict(_)));
+        // A send from before schema 6 (card NULL) is sent again as it was.
+        let older = SendTerms { card: None, ..at_counter };
+        sent(store.outbox_with_key("counter-pay-02", &older, 3).unwrap());
+        assert!(matches!(store.outbox_with_key("counter-pay-02", &at_counter, 4).unwrap(), KeyedSend::Send(_)));
+        assert_eq!(store.outbox_entry("counter-pay-02").unwrap().unwrap().card, None);
+    }
+
+    /// A key a card note was paid under offline is never written as a send: the check and the
+    /// write are one transaction, as `pay_card`'s look at the outbox is, so two processes racing
+    /// one key online and offline pay it once.
+    #[test]
+    fn a_key_paid_by_a_card_note_is_not_sent() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(dir.path()).unwrap();
+        store
+            .conn()
+            .execute(
+                "INSERT INTO card_payments (idempotency_key, card_hash, amount, note_hash, created_at)
+                 VALUES ('order-0009', 'c', 100, 'n', 1)",
+                [],
+            )
+            .unwrap();
+        let terms = Terms::new("chai", 100, None);
+        assert_eq!(store.outbox_with_key("order-0009", &terms.get(), 1).unwrap(), KeyedSend::PaidOffline);
+        assert_eq!(store.outbox_entry("order-0009").unwrap(), None);
     }
 
     #[test]

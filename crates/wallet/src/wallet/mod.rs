@@ -342,7 +342,7 @@ impl Wallet {
             Some(key) => match self.store.outbox_with_key(key, &terms, now_ms())? {
                 KeyedSend::Send(pending) => pending,
                 KeyedSend::AlreadyDone(entry) => return self.already_done(&client, &session, currency, &entry).await,
-                KeyedSend::PaidOffline(_) => return Err(WalletError::PaidOffline(key.to_string())),
+                KeyedSend::PaidOffline => return Err(WalletError::PaidOffline(key.to_string())),
                 KeyedSend::Conflict(entry) => {
                     return Err(WalletError::KeyConflict {
                         key: key.to_string(),
@@ -350,6 +350,12 @@ impl Wallet {
                     });
                 }
             },
+        };
+        // A send under a key this device already had goes out as it was first sent: a send from
+        // before sends named the card keeps none, so the server sees the same request again.
+        let card = match key {
+            Some(key) => self.store.outbox_entry(key)?.and_then(|entry| entry.card),
+            None => card,
         };
         let what = SentTerms { to: &to, amount, memo, to_account, card: card.as_deref() };
         self.deliver(&client, &session, currency, &pending, what).await
@@ -385,7 +391,7 @@ impl Wallet {
                 self.deliver(&client, &session, currency, &pending, what).await
             }
             Some(KeyedSend::AlreadyDone(done)) => self.already_done(&client, &session, currency, &done).await,
-            Some(KeyedSend::PaidOffline(_)) => Err(WalletError::PaidOffline(key.to_string())),
+            Some(KeyedSend::PaidOffline) => Err(WalletError::PaidOffline(key.to_string())),
             // `outbox_retry` compares no terms, so it never answers a conflict.
             Some(KeyedSend::Conflict(_)) => Err(WalletError::UnknownSend(key.to_string())),
         }

@@ -223,10 +223,10 @@ export async function isMyCounter(handle, cardHex) {
 }
 
 /**
- * Records that this device was told of online payment `entryId` (a live `money_in` event, which
- * Shop mode announces): the customer's receipt of the same payment is then refused as
+ * Records that Shop mode announced online payment `entryId` here (a live `money_in` event made
+ * at this counter's card): the customer's receipt of the same payment is then refused as
  * `receipt_replayed`, so one payment is never taken twice, once announced and once from its
- * receipt.
+ * receipt. A payment not announced here is not recorded: its receipt is the shop's only word.
  */
 export async function markPaymentReceived(handle, entryId) {
   const entry = String(entryId);
