@@ -39,6 +39,23 @@ function keyFrom(label) {
   return createPrivateKey({ key: Buffer.concat([Buffer.from("302e020100300506032b657004220420", "hex"), seed]), format: "der", type: "pkcs8" });
 }
 
+/**
+ * A shop's second counter: another phone signed in to the shop's account `handle`, which makes
+ * its own card "Chai Corner". Returns the phone and the card's text.
+ */
+async function secondCounter(handle, password) {
+  const second = await phone(browser);
+  await second.page.goto(`${srv.url}/`);
+  await second.page.getByRole("heading", { name: "Log in to offpay" }).waitFor();
+  await logIn(second.page, handle, password);
+  await second.page.getByRole("link", { name: "Shop card" }).click();
+  await second.page.getByLabel("Shop name").fill("Chai Corner");
+  await second.page.getByRole("button", { name: "Make card" }).click();
+  await second.page.getByRole("img", { name: "Shop card of Chai Corner: scan to pay" }).waitFor();
+  const secondCard = await second.page.getByRole("textbox", { name: "Shop card text", includeHidden: true }).inputValue();
+  return { second, secondCard };
+}
+
 /** Taps and scans of one side, printed at the end. */
 const counter = () => ({ scans: 0, amounts: 0, pins: 0, taps: 0 });
 
@@ -100,14 +117,7 @@ test("shop card: paid online (announced live, takings), paid offline with one sc
   await shop.page.getByTestId("takings-chart").locator("canvas").waitFor();
 
   // The shop's second counter: another phone on the same account, with its own card, in Shop mode.
-  const second = await phone(browser);
-  await second.page.goto(`${srv.url}/`);
-  await second.page.getByRole("heading", { name: "Log in to offpay" }).waitFor();
-  await logIn(second.page, "chai", "chai-secret-1");
-  await second.page.getByRole("link", { name: "Shop card" }).click();
-  await second.page.getByLabel("Shop name").fill("Chai Corner");
-  await second.page.getByRole("button", { name: "Make card" }).click();
-  await second.page.getByRole("img", { name: "Shop card of Chai Corner: scan to pay" }).waitFor();
+  const { second } = await secondCounter("chai", "chai-secret-1");
   await second.page.getByRole("link", { name: "Shop mode" }).click();
   await second.page.getByRole("heading", { name: "Shop mode" }).waitFor();
 
@@ -319,14 +329,7 @@ test("shop card: customer online, shop offline: the server's receipt is scanned 
   // The shop's second counter (another phone signed in to the same account, with its own card),
   // offline too, never saw this payment: it still refuses the receipt, which names the first
   // counter's card, so one payment cannot be shown at two counters.
-  const second = await phone(browser);
-  await second.page.goto(`${srv.url}/`);
-  await second.page.getByRole("heading", { name: "Log in to offpay" }).waitFor();
-  await logIn(second.page, "teastall", "tea-secret-1");
-  await second.page.getByRole("link", { name: "Shop card" }).click();
-  await second.page.getByLabel("Shop name").fill("Chai Corner");
-  await second.page.getByRole("button", { name: "Make card" }).click();
-  const secondCard = await second.page.getByRole("textbox", { name: "Shop card text", includeHidden: true }).inputValue();
+  const { second, secondCard } = await secondCounter("teastall", "tea-secret-1");
   assert.notEqual(secondCard, cardText);
   await second.page.evaluate(async () => (await import("/js/offline/wallet.js")).refreshKeys());
   await second.context.setOffline(true);
