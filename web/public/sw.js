@@ -3,7 +3,7 @@
 // The asset list and version below are written by scripts/web-vendor (web/tools/stamp-sw.mjs).
 
 // BEGIN GENERATED
-const VERSION = "c6696fe8dfd799e9";
+const VERSION = "28efb3d2ee3efb64";
 const ASSETS = {
   "/": "sha256-hIV25eE6TW70pS03Qs7bTWi5FA2BBLPuvVMN34xjHY4=",
   "/app.css": "sha256-ll7wCJljqU8bVcWkH7Qzw5cgqSSqB2xDkKiJprZxYnA=",
@@ -24,11 +24,11 @@ const ASSETS = {
   "/js/offline/paid-once.js": "sha256-3ZFdDsDYkw9x6+4xKLw1sVK6si9xFaXZdKlxpgD4X7Y=",
   "/js/offline/pin.js": "sha256-HE/vo5aRt3qi/3XchvdIsLRyv/xdgn+tm4K+FKs2t50=",
   "/js/offline/refusals.js": "sha256-/t9Md/+TKamnT8T08jEH47d798EhLgqxqf6srjqx+iI=",
-  "/js/offline/shop.js": "sha256-f0meD9ee//DQ7NnDf8pvTY9BgTUQ2T07U5kvbTEsOJk=",
+  "/js/offline/shop.js": "sha256-asQwMLTVCYZ5eEb7DlzT75vhRTIwmE5HFC9kS/umkGo=",
   "/js/offline/sync.js": "sha256-q7Hcl2WPUvxRZbKdzMh1zGU1qsBMYJC6cvpln7/gpDw=",
   "/js/offline/takings.js": "sha256-nX0ulObCq4+AtT8Nhg55SXOG4p8YIEo4dAiESC//s10=",
-  "/js/offline/wallet.js": "sha256-6WYVDNZBqTTjJs3947Xqi2t0XTDb1x/Hz/Rryp/d2kc=",
-  "/js/pages/accept.js": "sha256-Wa5vIzt45xdISl866tcbyV5/at1Aiu2YOaXgTKMBz7s=",
+  "/js/offline/wallet.js": "sha256-48ibb0jfHaUdwinfHqAlV+1hFoD7dviONymbMOduBi0=",
+  "/js/pages/accept.js": "sha256-lQPyvnkdgv6msgnnTEhcITU1KZ4QeD7e25axszGNaTY=",
   "/js/pages/account.js": "sha256-Jr2EP7uRfYyrm4+ElVm3i/a4q1DX2TEfhujDeEfi854=",
   "/js/pages/activity.js": "sha256-0WtHVpxxyxN2QUk+Xzx4R1aXNWbjizfAhc5jmtXie1w=",
   "/js/pages/close.js": "sha256-i1vPuAKjBuYC28u8Xn694ouP+UX2j+GTvk0nxq7F/84=",

@@ -106,6 +106,10 @@ pub struct Accepted {
     pub amount: Amount,
     pub nonce: Nonce,
     pub tally: PurseTally,
+    /// The end of the payer's purse (its certificate's `valid_until`). Uploaded before it, the
+    /// note is also before its settlement deadline (`valid_until` + the server's grace), after
+    /// which it is paid only if the payer's balance covers it: what a payee is told to beat.
+    pub valid_until: UnixTime,
 }
 
 /// [`accept_note`] on the text (QR) form; a text that does not parse gives `malformed`.
@@ -214,6 +218,7 @@ pub(crate) fn accept_with(
         amount: f.amount,
         nonce: f.nonce,
         tally: updated,
+        valid_until: cert.valid_until,
     })
 }
 

@@ -80,7 +80,10 @@ async fn load_pay_accept_sync_and_close_over_http() {
     assert_eq!(bob.offline_store().identity().unwrap().unwrap().account, bob_user.account_number().unwrap());
     let request = bob.request(amt(15_000), 600, unix_now()).unwrap();
     let note = alice.pay(&request.text, unix_now()).unwrap();
-    bob.accept(&note.text, unix_now()).unwrap();
+    let accepted = bob.accept(&note.text, unix_now()).unwrap();
+    // Bob is told to sync before the payer's purse ends (its settlement deadline follows).
+    let purse = alice.purses().unwrap().into_iter().find(|p| p.purse_id() == accepted.purse_id).unwrap();
+    assert_eq!(accepted.sync_by, purse.certificate.fields().valid_until);
 
     // Bob's sync settles it; Alice's upload of the same note is a duplicate.
     let report = sync(&mut bob).await;

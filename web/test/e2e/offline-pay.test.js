@@ -111,7 +111,7 @@ test("offline: request, pay and accept with both phones offline; a tampered note
   await shot(b.page, "accept");
   await b.page.getByRole("button", { name: "Accept" }).click();
   await b.page.getByRole("heading", { name: "Payment successful" }).waitFor();
-  assert.match(await textOf(b.page, "result-summary"), /₹120\.00 received/);
+  assert.match(await textOf(b.page, "result-summary"), /₹120\.00 received\. It settles when either device is online; be online by .+ \(when the payer's purse ends\) to be sure it is paid\./);
   await shot(b.page, "payment-successful-offline");
 
   // The same note scanned again is not a failure: it is already on the device, nothing more.

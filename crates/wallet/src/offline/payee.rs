@@ -37,6 +37,9 @@ pub struct AcceptedPayment {
     pub seq: u32,
     pub amount: Amount,
     pub nonce: Nonce,
+    /// Sync by then to be sure the note is paid: the payer's purse ends then, and the
+    /// settlement deadline follows it ([`offpay_protocol::Accepted::valid_until`]).
+    pub sync_by: UnixTime,
 }
 
 impl From<&offpay_protocol::Accepted> for AcceptedPayment {
@@ -49,6 +52,7 @@ impl From<&offpay_protocol::Accepted> for AcceptedPayment {
             seq: accepted.seq,
             amount: accepted.amount,
             nonce: accepted.nonce,
+            sync_by: accepted.valid_until,
         }
     }
 }

@@ -205,7 +205,7 @@ export async function acceptCard(app, note, text, tally) {
     const [received, request] = await Promise.all([result(s.received.index("handle").getAll(handle)), result(s.requests.get(nonce))]);
     if (request || received.some((r) => receivedNonce(r) === nonce)) throw new OfflineError("nonce_replayed", REASONS.nonce_replayed);
   }, { nonce, card: true });
-  return { amount: ok.amount, payer: ok.payer, noteHash: ok.noteHash, card: true };
+  return { amount: ok.amount, payer: ok.payer, noteHash: ok.noteHash, card: true, validUntil: Number(note.certificate.validUntil) };
 }
 
 /** How old a receipt the shop takes may be, by the server's time against this phone's clock (seconds). */

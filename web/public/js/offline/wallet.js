@@ -378,5 +378,6 @@ export async function acceptText(app, text) {
     if (!r || r.status !== "open") throw new OfflineError("request_already_paid", REASONS.request_already_paid);
     s.requests.put({ ...r, status: "paid" });
   }, { nonce });
-  return { amount: ok.amount, payer: ok.payer, noteHash: ok.noteHash };
+  // validUntil: the payer's purse ends then; online before it, the note is before its settlement deadline.
+  return { amount: ok.amount, payer: ok.payer, noteHash: ok.noteHash, validUntil: Number(note.certificate.validUntil) };
 }

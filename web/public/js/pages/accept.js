@@ -36,10 +36,10 @@ export function render(app) {
         // to check against the bill (docs/PROTOCOL.md 16.4).
         const text = `${app.money(r.amount)} received from account ${r.payer}`;
         announce(app, { amount: r.amount, from: `account ${r.payer}`, noteHash: hex(r.noteHash) });
-        app.showResult({ ok: true, summary: `${text}. Check it against the bill. It settles when either device is online.`,
+        app.showResult({ ok: true, summary: `${text}. Check it against the bill. ${settles(r)}`,
           details: h("p", { class: "announce", "data-testid": "card-amount" }, text) });
       } else {
-        app.showResult({ ok: true, summary: `${app.money(r.amount)} received. It settles when either device is online.` });
+        app.showResult({ ok: true, summary: `${app.money(r.amount)} received. ${settles(r)}` });
       }
       autoSync(app);
     } catch (e) {
@@ -57,4 +57,16 @@ export function render(app) {
   return h("section", {}, title("Accept payment"),
     h("form", { onsubmit: (e) => { e.preventDefault(); submit(); } },
       h("label", { for: "payment-note-in" }, "Payment note"), input, scan.node, err, button));
+}
+
+/**
+ * When an accepted note settles, and the time to be online by: the payer's purse ends then, and
+ * a note uploaded after its settlement deadline (which follows) is paid only if the payer's
+ * balance covers it (docs/OFFLINE.md, "Expiry").
+ */
+function settles(r) {
+  const by = Number.isFinite(r.validUntil) ? new Date(r.validUntil * 1000).toLocaleString() : null;
+  return by
+    ? `It settles when either device is online; be online by ${by} (when the payer's purse ends) to be sure it is paid.`
+    : "It settles when either device is online.";
 }

@@ -98,11 +98,12 @@ pub fn repeated_message(currency: &Currency, p: &Payment) -> String {
 
 pub fn accepted_human(currency: &Currency, a: &AcceptedPayment) -> String {
     format!(
-        "Accepted {} from account {} (note {} of purse {}). It reaches your balance when you or the payer run `offpay wallet sync`.",
+        "Accepted {} from account {} (note {} of purse {}). It reaches your balance when you or the payer run `offpay wallet sync`; sync by {} (when the payer's purse ends) to be sure it is paid.",
         money(currency, a.amount),
         a.payer,
         a.seq,
-        short_id(&a.purse_id.to_hex())
+        short_id(&a.purse_id.to_hex()),
+        utc_minute(secs_to_ms(a.sync_by))
     )
 }
 
@@ -114,6 +115,7 @@ pub fn accepted_json(a: &AcceptedPayment) -> Value {
         "seq": a.seq,
         "amount": a.amount.minor(),
         "from": a.payer.0,
+        "sync_by": a.sync_by,
     })
 }
 
@@ -335,12 +337,14 @@ mod tests {
             seq: 3,
             amount: amt(15_000),
             nonce: offpay_protocol::Nonce::from_bytes([1; 16]),
+            sync_by: 1_767_225_600,
         };
         assert_eq!(
             accepted_human(&Currency::INR, &a),
-            "Accepted 150.00 INR from account 1001 (note 3 of purse abababababab). It reaches your balance when you or the payer run `offpay wallet sync`."
+            "Accepted 150.00 INR from account 1001 (note 3 of purse abababababab). It reaches your balance when you or the payer run `offpay wallet sync`; sync by 2026-01-01 00:00 UTC (when the payer's purse ends) to be sure it is paid."
         );
         let j = accepted_json(&a);
+        assert_eq!(j["sync_by"].as_u64(), Some(1_767_225_600));
         assert_eq!((j["amount"].as_u64(), j["from"].as_u64(), j["seq"].as_u64()), (Some(15_000), Some(1001), Some(3)));
         assert_eq!(j["accepted"], true);
     }
