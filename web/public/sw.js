@@ -3,7 +3,7 @@
 // The asset list and version below are written by scripts/web-vendor (web/tools/stamp-sw.mjs).
 
 // BEGIN GENERATED
-const VERSION = "28efb3d2ee3efb64";
+const VERSION = "dc17728c246b83b8";
 const ASSETS = {
   "/": "sha256-hIV25eE6TW70pS03Qs7bTWi5FA2BBLPuvVMN34xjHY4=",
   "/app.css": "sha256-ll7wCJljqU8bVcWkH7Qzw5cgqSSqB2xDkKiJprZxYnA=",
@@ -24,7 +24,7 @@ const ASSETS = {
   "/js/offline/paid-once.js": "sha256-3ZFdDsDYkw9x6+4xKLw1sVK6si9xFaXZdKlxpgD4X7Y=",
   "/js/offline/pin.js": "sha256-HE/vo5aRt3qi/3XchvdIsLRyv/xdgn+tm4K+FKs2t50=",
   "/js/offline/refusals.js": "sha256-/t9Md/+TKamnT8T08jEH47d798EhLgqxqf6srjqx+iI=",
-  "/js/offline/shop.js": "sha256-asQwMLTVCYZ5eEb7DlzT75vhRTIwmE5HFC9kS/umkGo=",
+  "/js/offline/shop.js": "sha256-GfgI9RanbosoP+E34PyjoYRJFMwpRV0nd60CFZ3MV3M=",
   "/js/offline/sync.js": "sha256-q7Hcl2WPUvxRZbKdzMh1zGU1qsBMYJC6cvpln7/gpDw=",
   "/js/offline/takings.js": "sha256-nX0ulObCq4+AtT8Nhg55SXOG4p8YIEo4dAiESC//s10=",
   "/js/offline/wallet.js": "sha256-48ibb0jfHaUdwinfHqAlV+1hFoD7dviONymbMOduBi0=",

@@ -131,12 +131,14 @@ fn debit(account: &LockedAccount, amount: i64) -> Result<i64, LedgerError> {
     Ok(after)
 }
 
-/// A wallet never holds more than [`Amount::MAX`] (what the API and the wallets can show), so
-/// every stored balance reads back as an `Amount`.
+/// The most a wallet holds, online and offline: [`Amount::MAX`], what the API and the wallets can
+/// show, so that every stored balance reads back as an `Amount` (`verify` reports one above it).
+pub(crate) const WALLET_MAX: i64 = Amount::MAX.minor() as i64;
+
+/// A credit to `account`; a wallet never past [`WALLET_MAX`].
 fn credit(account: &LockedAccount, amount: i64) -> Result<i64, LedgerError> {
     let after = account.balance.checked_add(amount).ok_or(LedgerError::AmountOverflow)?;
-    let max = i64::try_from(Amount::MAX.minor()).unwrap_or(i64::MAX);
-    if account.kind == AccountKind::Wallet && after > max {
+    if account.kind == AccountKind::Wallet && after > WALLET_MAX {
         return Err(LedgerError::AmountOverflow);
     }
     Ok(after)

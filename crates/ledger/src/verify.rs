@@ -153,7 +153,7 @@ impl Verifier {
             if a.kind == "wallet" && a.balance < 0 {
                 self.problem(format!("account {id}: wallet balance {balance} is negative"));
             }
-            if a.kind == "wallet" && balance > i128::from(offpay_protocol::Amount::MAX.minor()) {
+            if a.kind == "wallet" && balance > i128::from(crate::plan::WALLET_MAX) {
                 self.problem(format!("account {id}: wallet balance {balance} is above the largest amount"));
             }
             let head = self.heads.remove(&id).unwrap_or_else(|| GENESIS.to_vec());

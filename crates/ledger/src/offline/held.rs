@@ -89,7 +89,7 @@ pub fn release_note(
         }
     }
     let balance = accounts.get(&owner.account_id).map_or(0, |a| a.balance).max(0);
-    // Never past what the payee's wallet can hold ([`super::plan::WALLET_MAX`]): the rest stays held.
+    // Never past what the payee's wallet can hold ([`crate::plan::WALLET_MAX`]): the rest stays held.
     let room = super::plan::wallet_room(accounts, payee.account_id);
     let pay = if owner.id == payee.id { 0 } else { note.held.min(balance).min(room).max(0) };
     if pay > 0 {

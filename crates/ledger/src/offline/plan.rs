@@ -23,7 +23,7 @@ use super::{
 use crate::chain::{EntryFields, PostingFields, entry_hash, request_fingerprint};
 use crate::error::LedgerError;
 use crate::model::{AccountId, AccountKind, EntryId, TimestampMs, UserId};
-use crate::plan::{LockedAccount, NewEvent};
+use crate::plan::{LockedAccount, NewEvent, WALLET_MAX};
 
 /// The shared reserve account (created by the first migration of both backends): the reserve of
 /// every purse loaded before purses got their own ([`Purse::reserve_account`]; docs/LEDGER.md,
@@ -113,6 +113,13 @@ pub fn load_fingerprint(amount: u64, device_key: &[u8; 32]) -> [u8; 32] {
     request_fingerprint(&[b"purse_load", &amount.to_be_bytes(), device_key])
 }
 
+/// The idempotency scope and fingerprint of purse load `req` ([`offline_scope`],
+/// [`load_fingerprint`]): what its key is claimed, answered and refused under.
+pub fn load_idempotency(req: &super::LoadRequest) -> (String, [u8; 32]) {
+    let cert = req.certificate.fields();
+    (offline_scope(req.user), load_fingerprint(cert.amount.minor(), &cert.device_key.to_bytes()))
+}
+
 /// How a kept load refusal starts in `offline_idempotency.response` (a loaded purse's id in
 /// hex is kept there otherwise, and never starts so).
 const REFUSED_LOAD: &str = "refused:";
@@ -153,10 +160,6 @@ pub fn close_fingerprint(close: &CloseStatement) -> [u8; 32] {
 pub fn offline_scope(user: UserId) -> String {
     format!("o:{user}")
 }
-
-/// The most a wallet holds: [`offpay_protocol::Amount::MAX`], what the API and the wallets can
-/// show, as for online transfers and deposits (`crate::plan`), so every stored balance reads back.
-pub(crate) const WALLET_MAX: i64 = offpay_protocol::Amount::MAX.minor() as i64;
 
 /// What `account` (a wallet) can still be credited before it holds [`WALLET_MAX`].
 pub(crate) fn wallet_room(accounts: &Accounts, account: AccountId) -> i64 {

@@ -90,6 +90,9 @@ fn is_unique_violation(error: &tokio_postgres::Error) -> bool {
     error.code() == Some(&SqlState::UNIQUE_VIOLATION)
 }
 
+/// Housekeeping at each new session: sessions past their absolute expiry go (indexed).
+const DELETE_EXPIRED_SESSIONS: &str = "DELETE FROM sessions WHERE expires_at_ms <= $1";
+
 #[async_trait]
 impl Store for PostgresStore {
     async fn create_user(
@@ -141,7 +144,7 @@ impl Store for PostgresStore {
     async fn create_session(&self, s: &Session) -> Result<(), LedgerError> {
         let client = self.pool.get().await?;
         let (cleanup, insert) = futures_util::try_join!(
-            client.prepare_cached("DELETE FROM sessions WHERE expires_at_ms <= $1"),
+            client.prepare_cached(DELETE_EXPIRED_SESSIONS),
             client.prepare_cached(
                 "INSERT INTO sessions (token_hash, user_id, created_at_ms, last_seen_ms, idle_timeout_ms, expires_at_ms)
                  VALUES ($1, $2, $3, $4, $5, $6)",
@@ -242,7 +245,8 @@ impl Store for PostgresStore {
             &checked_hash,
         ];
         let inserted = client.execute(&insert, &params).await?;
-        client.execute("DELETE FROM sessions WHERE expires_at_ms <= $1", &[&s.created_at_ms]).await?;
+        let cleanup = client.prepare_cached(DELETE_EXPIRED_SESSIONS).await?;
+        client.execute(&cleanup, &[&s.created_at_ms]).await?;
         Ok(inserted == 1)
     }
 

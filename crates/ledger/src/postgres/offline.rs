@@ -736,8 +736,7 @@ async fn load_purse(
     let loaded: Result<Result<LoadedPurse, OfflineError>, OfflineError> = in_tx!(pool, notifier, |tx, notices| {
         let cert = req.certificate.fields();
         let device = cert.device_key.to_bytes();
-        let scope = plan::offline_scope(req.user);
-        let fingerprint = plan::load_fingerprint(cert.amount.minor(), &device);
+        let (scope, fingerprint) = plan::load_idempotency(&req);
         if let Some(response) = claim(&tx, &scope, &req.idempotency_key, &fingerprint, now_ms).await? {
             let id = match plan::kept_load_answer(&response) {
                 Ok(id) => id,

@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use offpay_protocol::{Amount, Handle};
-use rusqlite::{Connection, OptionalExtension};
+use rusqlite::Connection;
 use tokio::sync::broadcast;
 
 use crate::error::LedgerError;
@@ -81,21 +81,7 @@ impl Store for SqliteStore {
 
     async fn create_session_if_password(&self, session: &Session, checked_hash: &str) -> Result<bool, LedgerError> {
         let (session, checked_hash) = (session.clone(), checked_hash.to_string());
-        self.writer
-            .write(move |ctx| {
-                // The writer is alone: the hash read here cannot change before the insert.
-                let stored: Option<String> = ctx
-                    .conn
-                    .prepare_cached("SELECT password_hash FROM users WHERE id = ?1")?
-                    .query_row([session.user_id], |r| r.get(0))
-                    .optional()?;
-                if stored.as_deref() != Some(checked_hash.as_str()) {
-                    return Ok(false);
-                }
-                writes::create_session(ctx.conn, &session)?;
-                Ok(true)
-            })
-            .await
+        self.writer.write(move |ctx| writes::create_session_if_password(ctx.conn, &session, &checked_hash)).await
     }
 
     async fn touch_session(&self, token_hash: &[u8; 32], now_ms: TimestampMs) -> Result<Option<Session>, LedgerError> {

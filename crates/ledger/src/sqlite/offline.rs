@@ -654,8 +654,7 @@ fn load_purse(
 ) -> Result<LoadedPurse, OfflineError> {
     let cert = req.certificate.fields();
     let device = cert.device_key.to_bytes();
-    let scope = plan::offline_scope(req.user);
-    let fingerprint = plan::load_fingerprint(cert.amount.minor(), &device);
+    let (scope, fingerprint) = plan::load_idempotency(req);
     if let Some(response) = replay(conn, &scope, &req.idempotency_key, &fingerprint)? {
         let id = plan::kept_load_answer(&response)?;
         let purse = read_purse(conn, id)?.ok_or_else(|| storage("idempotent purse", "missing"))?;
@@ -714,13 +713,12 @@ fn keep_load_refusal(
     now_ms: TimestampMs,
 ) -> Result<(), LedgerError> {
     let Some(kept) = plan::kept_load_refusal(refusal) else { return Ok(()) };
-    let cert = req.certificate.fields();
-    let fingerprint = plan::load_fingerprint(cert.amount.minor(), &cert.device_key.to_bytes());
+    let (scope, fingerprint) = plan::load_idempotency(req);
     conn.prepare_cached(
         "INSERT INTO offline_idempotency (scope, key, request_hash, response, created_at_ms) VALUES (?1, ?2, ?3, ?4, ?5)
          ON CONFLICT DO NOTHING",
     )?
-    .execute(params![plan::offline_scope(req.user), req.idempotency_key.as_str(), &fingerprint[..], kept, now_ms])?;
+    .execute(params![scope, req.idempotency_key.as_str(), &fingerprint[..], kept, now_ms])?;
     Ok(())
 }
 

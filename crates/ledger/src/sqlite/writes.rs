@@ -73,6 +73,22 @@ pub fn create_session(conn: &Connection, s: &Session) -> Result<(), LedgerError>
     Ok(())
 }
 
+/// [`create_session`] only while `session`'s user still has the password hash `checked_hash`
+/// (`Store::create_session_if_password`); the writer is alone, so the hash read here cannot
+/// change before the insert.
+pub fn create_session_if_password(
+    conn: &Connection,
+    session: &Session,
+    checked_hash: &str,
+) -> Result<bool, LedgerError> {
+    let user = super::reads::user_by_id(conn, session.user_id)?;
+    if user.is_none_or(|u| u.password_hash != checked_hash) {
+        return Ok(false);
+    }
+    create_session(conn, session)?;
+    Ok(true)
+}
+
 /// The stored session with this token hash, as it is (no expiry check, no write).
 pub fn session(conn: &Connection, token_hash: &[u8; 32]) -> Result<Option<Session>, LedgerError> {
     let row = conn

@@ -287,19 +287,16 @@ enum CatchUpError {
     NotReading,
     /// The session reached its absolute expiry during a long catch-up.
     Expired,
-    /// The server began to shut down during a long catch-up.
+    /// The server began to shut down while a send waited (or before it).
     ShuttingDown,
 }
 
 /// Sends every stored event after the cursor and moves the cursor; between pages, a session
-/// past its expiry or a shutdown ends it.
+/// past its expiry ends it (a shutdown ends any send, [`send`]).
 async fn catch_up(state: &AppState, socket: &mut WebSocket, sub: &mut Subscription) -> Result<(), CatchUpError> {
     loop {
         if state.now_ms() >= sub.expires_at_ms {
             return Err(CatchUpError::Expired);
-        }
-        if *state.shutdown.borrow() {
-            return Err(CatchUpError::ShuttingDown);
         }
         let events = state
             .store

@@ -73,6 +73,9 @@ pub struct PendingSend {
     /// is unknown (a retry of a pending send); false for a new send, or a refused send tried
     /// again.
     pub reused: bool,
+    /// The card the send goes out with: the one written with it, so that every attempt is the
+    /// same request (none for a send written before sends named the card, schema 6).
+    pub card: Option<String>,
 }
 
 /// What to do with a send whose key was given (`retry KEY`, `send --idempotency-key KEY`).
@@ -127,7 +130,7 @@ impl Store {
     pub fn outbox_new(&mut self, terms: &SendTerms<'_>, now_ms: i64) -> Result<PendingSend, StoreError> {
         let key = new_idempotency_key();
         insert_pending(self.conn(), &key, terms, now_ms)?;
-        Ok(PendingSend { idempotency_key: key, reused: false })
+        Ok(PendingSend { idempotency_key: key, reused: false, card: terms.card.map(str::to_string) })
     }
 
     /// A send under the caller's own key: a new pending row when the key is new; when this
@@ -143,7 +146,8 @@ impl Store {
             None if paid_by_card_note(&tx, key)? => KeyedSend::PaidOffline,
             None => {
                 insert_pending(&tx, key, terms, now_ms)?;
-                KeyedSend::Send(PendingSend { idempotency_key: key.to_string(), reused: false })
+                let card = terms.card.map(str::to_string);
+                KeyedSend::Send(PendingSend { idempotency_key: key.to_string(), reused: false, card })
             }
             Some(entry) if !entry.has_terms(terms) => KeyedSend::Conflict(entry),
             Some(entry) => retry_entry(&tx, entry, now_ms, Refused::SameKey)?,
@@ -270,7 +274,7 @@ fn retry_entry(
          WHERE idempotency_key = ?1",
         params![entry.idempotency_key, now_ms, key],
     )?;
-    Ok(KeyedSend::Send(PendingSend { idempotency_key: key, reused }))
+    Ok(KeyedSend::Send(PendingSend { idempotency_key: key, reused, card: entry.card }))
 }
 
 /// True when a card note was paid under `key` (`offline/pay_card.rs`, same file).
@@ -517,7 +521,7 @@ mod tests {
         // A send from before schema 6 (card NULL) is sent again as it was.
         let older = SendTerms { card: None, ..at_counter };
         sent(store.outbox_with_key("counter-pay-02", &older, 3).unwrap());
-        assert!(matches!(store.outbox_with_key("counter-pay-02", &at_counter, 4).unwrap(), KeyedSend::Send(_)));
+        assert_eq!(sent(store.outbox_with_key("counter-pay-02", &at_counter, 4).unwrap()).card, None, "sent as it was");
         assert_eq!(store.outbox_entry("counter-pay-02").unwrap().unwrap().card, None);
     }
 
@@ -567,7 +571,7 @@ mod tests {
         let first = store.outbox_new(&Terms::new("bob", 2_500, None).get(), 1).unwrap();
         assert_eq!(store.outbox_retry("no-such-key", 2).unwrap(), None);
         let retry = sent(store.outbox_retry(&first.idempotency_key, 3).unwrap().unwrap());
-        assert_eq!(retry, PendingSend { idempotency_key: first.idempotency_key.clone(), reused: true });
+        assert_eq!(retry, PendingSend { idempotency_key: first.idempotency_key.clone(), reused: true, card: None });
         let entry = store.outbox_entry(&first.idempotency_key).unwrap().unwrap();
         assert_eq!(
             (entry.state, entry.attempts, entry.updated_at_ms, entry.created_at_ms),
@@ -609,7 +613,7 @@ mod tests {
         let key = "invoice-2025-0042";
         let terms = Terms::new("bob", 100, Some("March"));
         let first = sent(store.outbox_with_key(key, &terms.get(), 1).unwrap());
-        assert_eq!(first, PendingSend { idempotency_key: key.into(), reused: false });
+        assert_eq!(first, PendingSend { idempotency_key: key.into(), reused: false, card: None });
 
         let again = sent(store.outbox_with_key(key, &terms.get(), 2).unwrap());
         assert!(again.reused);

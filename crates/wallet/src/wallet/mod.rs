@@ -351,14 +351,10 @@ impl Wallet {
                 }
             },
         };
-        // A send under a key this device already had goes out as it was first sent: a send from
-        // before sends named the card keeps none, so the server sees the same request again.
-        let card = match key {
-            Some(key) => self.store.outbox_entry(key)?.and_then(|entry| entry.card),
-            None => card,
-        };
-        let what = SentTerms { to: &to, amount, memo, to_account, card: card.as_deref() };
-        self.deliver(&client, &session, currency, &pending, what).await
+        // Sent with the card written with it: a send from before sends named the card goes out
+        // as it was first sent, so the server sees the same request again.
+        let sent = SendTerms { card: pending.card.as_deref(), ..terms };
+        self.deliver(&client, &session, currency, &pending, &sent).await
     }
 
     /// Sends again the payment with idempotency key `key`, with that key: the server replays the
@@ -381,14 +377,16 @@ impl Wallet {
         match self.store.outbox_retry(key, now_ms())? {
             None => Err(WalletError::UnknownSend(key.to_string())),
             Some(KeyedSend::Send(pending)) => {
-                let what = SentTerms {
+                let sent = SendTerms {
+                    server: &entry.server,
+                    account: &session.handle,
                     to: &to,
                     amount: entry.amount,
                     memo: entry.memo.as_deref(),
                     to_account: entry.to_account,
-                    card: entry.card.as_deref(),
+                    card: pending.card.as_deref(),
                 };
-                self.deliver(&client, &session, currency, &pending, what).await
+                self.deliver(&client, &session, currency, &pending, &sent).await
             }
             Some(KeyedSend::AlreadyDone(done)) => self.already_done(&client, &session, currency, &done).await,
             Some(KeyedSend::PaidOffline) => Err(WalletError::PaidOffline(key.to_string())),
@@ -425,16 +423,16 @@ impl Wallet {
         session: &Session,
         currency: Currency,
         pending: &PendingSend,
-        what: SentTerms<'_>,
+        terms: &SendTerms<'_>,
     ) -> Result<SendReceipt, WalletError> {
         let key = pending.idempotency_key.clone();
-        let (to, amount) = (what.to, what.amount);
+        let (to, amount) = (terms.to, terms.amount);
         let request = wire::TransferRequest {
             to: to.as_str().to_string(),
             amount: amount.minor(),
-            memo: what.memo.map(str::to_string),
-            to_account: what.to_account,
-            card: what.card.map(str::to_string),
+            memo: terms.memo.map(str::to_string),
+            to_account: terms.to_account,
+            card: terms.card.map(str::to_string),
         };
         match client.transfer(&session.token, &key, &request).await {
             Ok(answer) => {
@@ -610,15 +608,4 @@ fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
         current = cause.source();
     }
     text
-}
-
-/// What one attempt of a send asks the server for: the payee's handle, the amount and memo, and
-/// for a shop card the account the handle must be and the card paid at the counter.
-#[derive(Debug, Clone, Copy)]
-struct SentTerms<'a> {
-    to: &'a Handle,
-    amount: Amount,
-    memo: Option<&'a str>,
-    to_account: Option<u64>,
-    card: Option<&'a str>,
 }

@@ -110,13 +110,18 @@ export function unansweredSendTo(card, intents) {
     && (i.body?.toAccount === Number(card.payee) || (handle && String(i.body?.to).toLowerCase() === handle))) ?? null;
 }
 
+/** Throws OfflineError "sent_online" when one of `intents` is an unanswered send to `card`'s shop. */
+function refuseIfSentOnline(card, intents) {
+  if (unansweredSendTo(card, intents)) throw new OfflineError("sent_online", sentOnline(card.name));
+}
+
 /**
  * Refuses (OfflineError "sent_online") to pay `card` from the offline purse while an online
  * payment of this user to the same shop has no known outcome (docs/WALLET.md: a payment whose
  * outcome is unknown is never paid offline too).
  */
 export async function refuseWhileSentOnline(handle, card) {
-  if (unansweredSendTo(card, await pendingIntents(handle, "send"))) throw new OfflineError("sent_online", sentOnline(card.name));
+  refuseIfSentOnline(card, await pendingIntents(handle, "send"));
 }
 
 /**
@@ -143,8 +148,7 @@ export async function payCard(handle, intent) {
     // The tap is finished in the transaction that stores its note, which looks again for an
     // unanswered online payment to the shop (another tab may have sent one meanwhile).
     alsoInTx: async (s, result) => {
-      const sends = await result(s.intents.index("handle").getAll(handle));
-      if (unansweredSendTo(card, sends)) throw new OfflineError("sent_online", sentOnline(card.name));
+      refuseIfSentOnline(card, await result(s.intents.index("handle").getAll(handle)));
       const pending = await result(s.meta.get(intentKey(handle)));
       if (pending?.v?.id === intent.id) s.meta.delete(intentKey(handle));
     },
