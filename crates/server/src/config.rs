@@ -161,6 +161,10 @@ pub struct Config {
     /// A request body must have arrived in full within this once the route starts reading it
     /// (slow-body clients); beyond, 408 `request_timeout` and the connection is closed.
     pub body_read_timeout: Duration,
+    /// A connection whose answer (or WebSocket frame) has not moved a byte towards the client
+    /// for this long is closed: a client that stops reading cannot hold its place, and the
+    /// memory of the answer it stalls, for good, and shutdown does not wait on it.
+    pub write_timeout: Duration,
     /// Offline payments: limits and the issuer keyset (docs/API-OFFLINE.md).
     pub offline: crate::issuer::OfflineConfig,
 }
@@ -210,6 +214,7 @@ impl Default for Config {
             max_connections_per_address: 1_000,
             header_read_timeout: Duration::from_secs(10),
             body_read_timeout: Duration::from_secs(30),
+            write_timeout: Duration::from_secs(30),
             offline: crate::issuer::OfflineConfig::default(),
         }
     }

@@ -1,6 +1,9 @@
 //! The accept loop: each TCP connection is served by hyper's HTTP/1.1 connection (WebSocket
 //! upgrades included) with the limits `axum::serve` cannot set: the header read timeout
-//! ([`Config::header_read_timeout`](crate::config::Config)) and the cap on open connections
+//! ([`Config::header_read_timeout`](crate::config::Config)), the write timeout
+//! ([`Config::write_timeout`](crate::config::Config): a connection whose writes make no progress
+//! for that long, a client that stopped reading, is closed; `tokio-io-timeout`), a bound on a
+//! request head's size ([`MAX_HEAD_BUFFER`]) and the cap on open connections
 //! ([`Config::max_connections`](crate::config::Config)): at the cap the loop stops accepting
 //! (new clients wait in the listen backlog) until a connection ends, so this process never runs
 //! out of file descriptors. Each client network may hold at most
@@ -26,14 +29,21 @@ use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
+use tokio_io_timeout::TimeoutStream;
 use tower::ServiceExt;
 
 use crate::address_places::{AddressPlace, AddressPlaces};
+
+/// Most bytes hyper buffers while it reads a request head (request line and headers): a longer
+/// head is answered 431. Every head of the API and the web wallet is well under 4 KiB; hyper's
+/// default of about 400 KB would let 10,000 connections hold 4 GB.
+pub const MAX_HEAD_BUFFER: usize = 64 * 1024;
 
 /// Connection settings taken from the configuration.
 #[derive(Debug, Clone, Copy)]
 pub struct ConnectionLimits {
     pub header_read_timeout: Duration,
+    pub write_timeout: Duration,
     pub max_connections: usize,
     pub max_connections_per_address: usize,
 }
@@ -42,6 +52,7 @@ impl ConnectionLimits {
     pub fn of(config: &crate::config::Config) -> ConnectionLimits {
         ConnectionLimits {
             header_read_timeout: config.header_read_timeout,
+            write_timeout: config.write_timeout,
             max_connections: config.max_connections.max(1),
             max_connections_per_address: config.max_connections_per_address.max(1),
         }
@@ -98,7 +109,9 @@ pub async fn run(
                 if places.available_permits() > 0 {
                     waited = false;
                 }
-                let stream = Counted { stream, _place: place, _network_place: network_place };
+                let mut stream = TimeoutStream::new(stream);
+                stream.set_write_timeout(Some(limits.write_timeout));
+                let stream = Counted { stream: Box::pin(stream), _place: place, _network_place: network_place };
                 let stop = stop_tx.clone();
                 let done = done_rx.clone();
                 tokio::spawn(serve_connection(stream, peer, app.clone(), limits, stop, done));
@@ -125,35 +138,36 @@ fn is_connection_error(error: &std::io::Error) -> bool {
 }
 
 /// A connection's stream with its place under the cap, given back when the stream is dropped
-/// (after the HTTP connection, or the WebSocket it was upgraded to, ends).
+/// (after the HTTP connection, or the WebSocket it was upgraded to, ends). A write that makes no
+/// progress for the write timeout fails with `TimedOut`, which ends the connection.
 struct Counted {
-    stream: TcpStream,
+    stream: Pin<Box<TimeoutStream<TcpStream>>>,
     _place: OwnedSemaphorePermit,
     _network_place: AddressPlace,
 }
 
 impl AsyncRead for Counted {
     fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.stream).poll_read(cx, buf)
+        self.stream.as_mut().poll_read(cx, buf)
     }
 }
 
 impl AsyncWrite for Counted {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.stream).poll_write(cx, buf)
+        self.stream.as_mut().poll_write(cx, buf)
     }
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.stream).poll_flush(cx)
+        self.stream.as_mut().poll_flush(cx)
     }
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.stream).poll_shutdown(cx)
+        self.stream.as_mut().poll_shutdown(cx)
     }
     fn poll_write_vectored(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         bufs: &[std::io::IoSlice<'_>],
     ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
+        self.stream.as_mut().poll_write_vectored(cx, bufs)
     }
     fn is_write_vectored(&self) -> bool {
         self.stream.is_write_vectored()
@@ -173,7 +187,7 @@ async fn serve_connection(
         request
     });
     let mut builder = hyper::server::conn::http1::Builder::new();
-    builder.timer(TokioTimer::new()).header_read_timeout(limits.header_read_timeout);
+    builder.timer(TokioTimer::new()).header_read_timeout(limits.header_read_timeout).max_buf_size(MAX_HEAD_BUFFER);
     let mut connection =
         pin!(builder.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service)).with_upgrades());
     let mut stopping = false;

@@ -1,6 +1,8 @@
 //! `offpay serve`'s connection limits, checked before anything starts: how long a client may
 //! take to send its request head (`--header-read-timeout`, `OFFPAY_HEADER_READ_TIMEOUT`) and its
-//! body (`--body-read-timeout`, `OFFPAY_BODY_READ_TIMEOUT`), and how many WebSockets one account
+//! body (`--body-read-timeout`, `OFFPAY_BODY_READ_TIMEOUT`), how long an answer may make no
+//! progress towards a client that stopped reading (`--write-timeout`, `OFFPAY_WRITE_TIMEOUT`),
+//! and how many WebSockets one account
 //! may hold (`--ws-per-user`, `OFFPAY_WS_PER_USER`), how long a silent WebSocket stays open
 //! (`--ws-idle-timeout`, `OFFPAY_WS_IDLE_TIMEOUT`) and the server in all
 //! (`--max-connections`, `OFFPAY_MAX_CONNECTIONS`) and per client network
@@ -22,6 +24,7 @@ use super::offline::{BadOption, bad, parse_duration};
 
 pub const HEADER_READ_TIMEOUT_ENV: &str = "OFFPAY_HEADER_READ_TIMEOUT";
 pub const BODY_READ_TIMEOUT_ENV: &str = "OFFPAY_BODY_READ_TIMEOUT";
+pub const WRITE_TIMEOUT_ENV: &str = "OFFPAY_WRITE_TIMEOUT";
 pub const WS_PER_USER_ENV: &str = "OFFPAY_WS_PER_USER";
 pub const MAX_CONNECTIONS_ENV: &str = "OFFPAY_MAX_CONNECTIONS";
 pub const MAX_CONNECTIONS_PER_ADDRESS_ENV: &str = "OFFPAY_MAX_CONNECTIONS_PER_ADDRESS";
@@ -45,6 +48,10 @@ pub struct ConnectionLimitArgs {
     /// request_timeout (units s, m, h)
     #[arg(long, value_name = "DURATION", default_value = "30s", env = BODY_READ_TIMEOUT_ENV)]
     pub body_read_timeout: String,
+    /// A connection whose answer has not moved a byte towards the client for this long (a
+    /// client that stopped reading) is closed (units s, m, h)
+    #[arg(long, value_name = "DURATION", default_value = "30s", env = WRITE_TIMEOUT_ENV)]
+    pub write_timeout: String,
     /// Most WebSockets one account may have open at once on this server (1 to 1000)
     #[arg(long, value_name = "COUNT", default_value = "8", env = WS_PER_USER_ENV, allow_negative_numbers = true)]
     pub ws_per_user: String,
@@ -90,6 +97,7 @@ impl ConnectionLimitArgs {
     pub fn apply(&self, config: Config) -> Result<Config, BadOption> {
         let header_read_timeout = timeout("header-read-timeout", HEADER_READ_TIMEOUT_ENV, &self.header_read_timeout)?;
         let body_read_timeout = timeout("body-read-timeout", BODY_READ_TIMEOUT_ENV, &self.body_read_timeout)?;
+        let write_timeout = timeout("write-timeout", WRITE_TIMEOUT_ENV, &self.write_timeout)?;
         let ws_per_user = count("ws-per-user", WS_PER_USER_ENV, &self.ws_per_user, 1_000)?;
         let ws_idle_timeout = timeout("ws-idle-timeout", WS_IDLE_TIMEOUT_ENV, &self.ws_idle_timeout)?;
         let max_connections = count("max-connections", MAX_CONNECTIONS_ENV, &self.max_connections, 1_000_000)?;
@@ -107,6 +115,7 @@ impl ConnectionLimitArgs {
         Ok(Config {
             header_read_timeout,
             body_read_timeout,
+            write_timeout,
             ws_per_user,
             ws_idle_timeout,
             max_connections,
@@ -172,6 +181,7 @@ mod tests {
         ConnectionLimitArgs {
             header_read_timeout: header.into(),
             body_read_timeout: "30s".into(),
+            write_timeout: "30s".into(),
             ws_per_user: "8".into(),
             ws_idle_timeout: "5m".into(),
             max_connections: "10000".into(),
@@ -196,6 +206,7 @@ mod tests {
         let config = parsed.limits.apply(Config::default()).unwrap();
         assert_eq!(config.header_read_timeout, Config::default().header_read_timeout);
         assert_eq!(config.body_read_timeout, Config::default().body_read_timeout);
+        assert_eq!(config.write_timeout, Config::default().write_timeout);
         assert_eq!(config.ws_per_user, Config::default().ws_per_user);
         assert_eq!(config.max_connections, Config::default().max_connections);
         assert_eq!(config.max_connections_per_address, Config::default().max_connections_per_address);

@@ -88,6 +88,9 @@ pub async fn upgrade(
     // about 130 KB of server memory per open socket (docs/PERFORMANCE.md, "Live events").
     let ws = ws
         .max_message_size(MAX_CLIENT_MESSAGE)
+        // tungstenite buffers a whole frame, up to its 16 MiB default, before it checks the
+        // message's size: a frame is held to the same bound.
+        .max_frame_size(MAX_CLIENT_MESSAGE)
         .read_buffer_size(READ_BUFFER)
         .write_buffer_size(0)
         .max_write_buffer_size(MAX_WRITE_BUFFER);

@@ -528,6 +528,52 @@ async fn one_address_cannot_hold_every_connection() {
     assert!(answer.as_deref().is_some_and(|a| a.starts_with("HTTP/1.1 200")), "{answer:?}");
 }
 
+/// A client that asks for answers and never reads them cannot hold its connection place (and
+/// the answers it stalls) for good: once the server's writes have made no progress for the write
+/// timeout, the connection is closed and its address may connect again. Before the write
+/// timeout, a pipeline of large answers left unread held the place until the client went away.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_stops_reading_gives_its_place_back() {
+    let config = Config {
+        max_connections_per_address: 1,
+        header_read_timeout: std::time::Duration::from_secs(120),
+        write_timeout: std::time::Duration::from_secs(1),
+        ..Config::for_tests()
+    };
+    let server = TestServer::sqlite_with(config).await;
+    let addr = server.base.trim_start_matches("http://").to_string();
+    // About 25 MB of answers asked for at once, more than the kernel buffers of both ends hold.
+    let big = format!("GET /vendor/jsQR.js HTTP/1.1\r\nHost: {addr}\r\n\r\n");
+    let mut stalled = connect_from(7, &addr).await;
+    stalled.write_all(big.repeat(100).as_bytes()).await.unwrap();
+    let health = format!("GET /v1/health HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let mut next = connect_from(7, &addr).await;
+        let _ = next.write_all(health.as_bytes()).await;
+        let answer = read_until_closed(&mut next, std::time::Duration::from_secs(5)).await;
+        if answer.as_deref().is_some_and(|a| a.starts_with("HTTP/1.1 200")) {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the stalled connection still holds the address's place");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    drop(stalled);
+}
+
+/// A request head larger than the server buffers is answered 431, not buffered whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_request_head_is_refused() {
+    let server = TestServer::sqlite().await;
+    let addr = server.base.trim_start_matches("http://").to_string();
+    let filler = "a".repeat(200 * 1024);
+    let request = format!("GET /v1/health HTTP/1.1\r\nHost: {addr}\r\nX-Filler: {filler}\r\nConnection: close\r\n\r\n");
+    let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let _ = stream.write_all(request.as_bytes()).await;
+    let answer = read_until_closed(&mut stream, std::time::Duration::from_secs(5)).await.unwrap_or_default();
+    assert!(answer.starts_with("HTTP/1.1 431"), "{answer:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn silent_websockets_are_closed() {
     use futures_util::StreamExt;
