@@ -224,3 +224,38 @@ async fn balance_falls_back_to_the_last_known_value_without_a_server() {
     wallet.store_mut().end_session().unwrap();
     assert!(matches!(wallet.balance().await, Err(WalletError::NotLoggedIn)));
 }
+
+/// A send whose answer was lost is retried, and the retry is answered by something that is not
+/// the server's verdict on the key: the server's own 408 (the body arrived too slowly, the key
+/// was never read), a proxy's error page, a code this wallet does not know. The send stays
+/// pending, so the person is not told it failed and does not pay again; the next retry reaches
+/// the server and finds the payment. Before, each of these marked the paid send refused.
+#[tokio::test]
+async fn a_retry_answered_by_a_timeout_or_a_proxy_page_stays_pending() {
+    let server = RealServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut wallet = alice_and_bob(&server, dir.path()).await;
+    server.lose_answer_to(TRANSFER);
+    let first = wallet.send("bob", "25.00", None, None).await.unwrap_err();
+    assert!(first.is_pending_send(), "{first}");
+    assert_eq!(server.balance("bob").await, 2_500);
+    let key = only_outbox_entry(&wallet).idempotency_key;
+    let timeout = r#"{"error":{"code":"request_timeout","message":"the request body did not arrive within 30 s"}}"#;
+    let newer =
+        r#"{"error":{"code":"a_code_of_a_newer_server","message":"refused for a reason this wallet does not know"}}"#;
+    for (status, body) in [
+        ("408 Request Timeout", timeout),
+        ("403 Forbidden", "<html>blocked by the firewall</html>"),
+        ("404 Not Found", "not found"),
+        ("400 Bad Request", newer),
+    ] {
+        server.answer_instead(TRANSFER, status, body);
+        let error = wallet.retry(&key).await.unwrap_err();
+        assert!(error.is_pending_send(), "{status}: {error}");
+        assert_eq!(wallet.store().outbox_entry(&key).unwrap().unwrap().state, OutboxState::Pending, "{status}");
+    }
+    let retried = wallet.retry(&key).await.unwrap();
+    assert!(retried.replayed);
+    assert_eq!(server.balance("bob").await, 2_500);
+    assert!(wallet.pending_sends().unwrap().is_empty());
+}

@@ -14,6 +14,31 @@ pub struct ApiError {
     pub after_unknown_attempt: bool,
 }
 
+/// The error codes that settle a key reused after an attempt with no answer: the ledger's
+/// refusals kept under the key (docs/API.md, "Idempotency"), and refusals of the body or key
+/// themselves, which the earlier attempt's identical bytes got too. Not in it, on purpose:
+/// `request_timeout` (the body did not arrive; the server never read the key), `offline_limit`,
+/// `offline_disabled`, `unknown_device`, `device_revoked`, `purse_not_open` (the server's
+/// configuration or the device's state, which may have changed since the earlier attempt),
+/// `account_frozen`, `rate_limited`, `payload_too_large`, `unauthorized`, `not_found` (a proxy's
+/// or a missing route's 404) and every code this wallet does not know.
+pub const KEY_SETTLING_CODES: &[&str] = &[
+    "idempotency_conflict",
+    "insufficient_funds",
+    "unknown_user",
+    "same_account",
+    "payee_mismatch",
+    "too_many_purses",
+    "invalid_request",
+    "invalid_amount",
+    "invalid_handle",
+    "invalid_memo",
+    "invalid_idempotency_key",
+    "missing_idempotency_key",
+    "invalid_certificate",
+    "invalid_device_key",
+];
+
 /// Why a request failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -50,17 +75,21 @@ impl ClientError {
     /// Whether this failure of a request carrying an idempotency key (a transfer, a purse
     /// load) proves that the key never moved money, so it may be closed as failed. For a fresh
     /// key, any refusal or a request that never left proves it. For a key reused from an
-    /// earlier attempt whose outcome is unknown, only a refusal of the request itself does (the
-    /// server answers a key it already carried out with a replay); refusals that come before the
-    /// server looks at the key (no session, frozen, rate limit, body too large) or no connection
-    /// at all prove nothing about that earlier attempt.
+    /// earlier attempt whose outcome is unknown, only the server's refusal of the request itself
+    /// does (the server answers a key it already carried out with a replay): an offpay error
+    /// whose code is one of [`KEY_SETTLING_CODES`], decided by the ledger under the key or by the
+    /// request's own bytes, which were the same in the earlier attempt. Anything else proves
+    /// nothing about that earlier attempt: refusals that come before the server looks at the key
+    /// (no session, frozen, rate limit, body too large, a body that arrived too slowly, a limit
+    /// of the server's configuration), an error page from a proxy, a code this wallet does not
+    /// know, or no connection at all.
     pub fn settles_the_key(&self, reused: bool) -> bool {
         let reused = reused || matches!(self, ClientError::Api(e) if e.after_unknown_attempt);
         if !reused {
             return self.is_definitely_not_done();
         }
         match self {
-            ClientError::Api(e) => (400..500).contains(&e.status) && !matches!(e.status, 401 | 403 | 413 | 429),
+            ClientError::Api(e) => (400..500).contains(&e.status) && KEY_SETTLING_CODES.contains(&e.code.as_str()),
             _ => false,
         }
     }
@@ -119,16 +148,50 @@ mod tests {
         assert!(!api(500).settles_the_key(false));
     }
 
+    fn coded(status: u16, code: &str) -> ClientError {
+        ClientError::Api(ApiError { status, code: code.into(), message: "m".into(), after_unknown_attempt: false })
+    }
+
     #[test]
     fn a_reused_key_is_settled_only_by_a_refusal_of_the_request_itself() {
-        for status in [400, 404, 409, 422] {
-            assert!(api(status).settles_the_key(true), "{status}");
+        for (status, code) in
+            [(400, "invalid_amount"), (404, "unknown_user"), (409, "idempotency_conflict"), (422, "insufficient_funds")]
+        {
+            assert!(coded(status, code).settles_the_key(true), "{status} {code}");
         }
         for status in [401, 403, 413, 429, 500, 503] {
             assert!(!api(status).settles_the_key(true), "{status}");
         }
         assert!(!unreachable(false).settles_the_key(true));
         assert!(!unreachable(true).settles_the_key(true));
+    }
+
+    /// The server's 408 comes before it reads the key, a proxy's error page is not the server's
+    /// verdict, and a limit of the configuration may have changed since the earlier attempt: a
+    /// retried send answered so may have paid, and stays pending (it was marked refused before,
+    /// and the person paid again under a new key).
+    #[test]
+    fn a_reused_key_is_not_settled_by_a_timeout_a_proxy_page_or_a_changed_limit() {
+        for (status, code) in [
+            (408, "request_timeout"),
+            (400, "http_400"),
+            (404, "http_404"),
+            (403, "http_403"),
+            (421, "http_421"),
+            (404, "not_found"),
+            (400, "offline_limit"),
+            (409, "purse_not_open"),
+            (400, "a_code_of_a_newer_server"),
+        ] {
+            assert!(!coded(status, code).settles_the_key(true), "{status} {code}");
+            let after = ClientError::Api(ApiError {
+                status,
+                code: code.into(),
+                message: "m".into(),
+                after_unknown_attempt: true,
+            });
+            assert!(!after.settles_the_key(false), "{status} {code} after an unknown attempt");
+        }
     }
 
     /// A fresh key whose first attempt timed out and whose automatic retry was refused before
@@ -142,8 +205,14 @@ mod tests {
         for status in [401, 403, 413, 429] {
             assert!(!after(status).settles_the_key(false), "{status}");
         }
-        for status in [400, 404, 409, 422] {
-            assert!(after(status).settles_the_key(false), "{status}");
+        for (status, code) in [(400, "invalid_memo"), (404, "unknown_user"), (409, "idempotency_conflict")] {
+            let after = ClientError::Api(ApiError {
+                status,
+                code: code.into(),
+                message: "m".into(),
+                after_unknown_attempt: true,
+            });
+            assert!(after.settles_the_key(false), "{status} {code}");
         }
     }
 }
