@@ -1018,6 +1018,26 @@ async fn a_freeze_committed_while_a_transfer_waits_for_the_account_refuses_it() 
     fx.verify_clean(1000).await;
 }
 
+/// The operator's freeze waits for a transfer that already holds the account: "Account frozen"
+/// is printed only once no payment of the account is still on its way to a commit. Before, the
+/// freeze was a bare update of the user row, and a transfer that had locked the account and read
+/// `frozen = false` committed after the operator was told the account was frozen. PostgreSQL
+/// only: SQLite's one writer runs the two one after the other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_freeze_waits_for_a_transfer_that_holds_the_account() {
+    let Some(fx) = Fx::new(Kind::Postgres).await else { return };
+    let alice = fx.user("alice", 0).await;
+    // As a transfer under way does: the account's row is locked.
+    let transfer = RowHold::begin(&fx).await;
+    transfer.client.execute("SELECT 1 FROM accounts WHERE id = $1 FOR UPDATE", &[&alice.account_id]).await.unwrap();
+    let store = Arc::clone(&fx.store);
+    let freeze = tokio::spawn(async move { store.set_frozen(alice.id, true).await });
+    // The freeze queues behind the transfer's lock, and ends only after the transfer commits.
+    transfer.commit_when_waiting(1).await;
+    freeze.await.unwrap().unwrap();
+    assert!(fx.store.user_by_handle(&alice.handle).await.unwrap().unwrap().frozen);
+}
+
 on_both_backends!([
     users_and_handles,
     sessions_expire,

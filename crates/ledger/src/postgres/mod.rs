@@ -135,10 +135,22 @@ impl Store for PostgresStore {
         reads::user(&self.pool, "id", &id).await
     }
 
+    /// Locks the user's account first, as a transfer and a fraud upload do, so that a transfer
+    /// that already holds it (and read `frozen = false`) commits before the freeze does.
     async fn set_frozen(&self, user: UserId, frozen: bool) -> Result<(), LedgerError> {
-        let client = self.pool.get().await?;
-        let n = client.execute("UPDATE users SET frozen = $2 WHERE id = $1", &[&user, &frozen]).await?;
-        if n == 0 { Err(LedgerError::UnknownUser) } else { Ok(()) }
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        tx.execute(
+            "SELECT 1 FROM accounts a JOIN users u ON u.account_id = a.id WHERE u.id = $1 FOR UPDATE OF a",
+            &[&user],
+        )
+        .await?;
+        let n = tx.execute("UPDATE users SET frozen = $2 WHERE id = $1", &[&user, &frozen]).await?;
+        if n == 0 {
+            return Err(LedgerError::UnknownUser);
+        }
+        tx.commit().await?;
+        Ok(())
     }
 
     async fn create_session(&self, s: &Session) -> Result<(), LedgerError> {
