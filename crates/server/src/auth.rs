@@ -6,7 +6,9 @@
 //!   blocking threads: each thread that ever hashed keeps its own allocator arena holding about
 //!   one hash's memory, so hundreds of blocking threads kept hundreds of megabytes after a login
 //!   flood (docs/PERFORMANCE.md, "Login flood"). At most `Config::hash_queue` requests wait for
-//!   a thread; further ones get 503 `busy` at once instead of queueing without bound. Unknown
+//!   a thread; further ones get 503 `busy` at once instead of queueing without bound. A route
+//!   that counts an attempt (a login's guess, a device token's failure, a sign-up) takes its
+//!   place first ([`Passwords::reserve`]), so a 503 costs the person nothing. Unknown
 //!   users are checked against a dummy hash so their answer takes as long as a wrong password.
 //! - Tokens: 256 random bits from the OS-seeded CSPRNG, sent as 64 hex characters; the store
 //!   keeps only their SHA-256, so a database leak reveals no usable token.
@@ -50,9 +52,9 @@ pub struct Passwords {
 }
 
 /// A place among the hash requests running or waiting; given back when dropped.
-struct Place(Arc<AtomicUsize>);
+pub struct HashPlace(Arc<AtomicUsize>);
 
-impl Drop for Place {
+impl Drop for HashPlace {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::AcqRel);
     }
@@ -86,7 +88,12 @@ impl Passwords {
 
     /// The Argon2id PHC string of `password` with a fresh random salt.
     pub async fn hash(&self, password: String) -> Result<String, ApiError> {
-        let _place = self.place()?;
+        let place = self.reserve()?;
+        self.hash_in(place, password).await
+    }
+
+    /// [`Passwords::hash`] in a place taken before.
+    pub async fn hash_in(&self, _place: HashPlace, password: String) -> Result<String, ApiError> {
         let _permit = self.permits.acquire().await.map_err(ApiError::internal)?;
         let argon = self.argon.clone();
         let mut salt = [0u8; 16];
@@ -99,9 +106,11 @@ impl Passwords {
     }
 
     /// A place among the hash requests running or waiting, or 503 `busy` when all are taken.
-    fn place(&self) -> Result<Place, ApiError> {
+    /// Taken before anything is counted against the person, so that a busy server refuses an
+    /// attempt without spending its guess.
+    pub fn reserve(&self) -> Result<HashPlace, ApiError> {
         let before = self.in_flight.fetch_add(1, Ordering::AcqRel);
-        let place = Place(self.in_flight.clone());
+        let place = HashPlace(self.in_flight.clone());
         if before >= self.max_in_flight {
             return Err(ApiError::Busy { retry_after_s: 1 });
         }
@@ -125,7 +134,17 @@ impl Passwords {
     /// True when `password` matches `stored`; with `None` (unknown user) checks the dummy hash
     /// and answers false.
     pub async fn verify(&self, password: String, stored: Option<String>) -> Result<bool, ApiError> {
-        let _place = self.place()?;
+        let place = self.reserve()?;
+        self.verify_in(place, password, stored).await
+    }
+
+    /// [`Passwords::verify`] in a place taken before.
+    pub async fn verify_in(
+        &self,
+        _place: HashPlace,
+        password: String,
+        stored: Option<String>,
+    ) -> Result<bool, ApiError> {
         let _permit = self.permits.acquire().await.map_err(ApiError::internal)?;
         let known = stored.is_some();
         let phc = stored.unwrap_or_else(|| self.dummy.clone());

@@ -55,11 +55,13 @@ pub async fn register(
     if state.store.user_by_handle(&handle).await?.is_some() {
         return Err(LedgerError::HandleTaken.into());
     }
+    // The hash's place first: a busy server must not use up the share of new accounts.
+    let place = state.passwords.reserve()?;
     if let Err(retry_after_s) = state.registrations.check() {
         state.security.record_sampled("rate_limited", "register", "limit=register").await;
         return Err(ApiError::RegistrationsBusy { retry_after_s });
     }
-    let hash = state.passwords.hash(body.password).await?;
+    let hash = state.passwords.hash_in(place, body.password).await?;
     let user = state.store.create_user(&handle, &hash, state.now_ms()).await?;
     tracing::info!(handle = %user.handle, "registered");
     let (token, expires_at_ms) = start_session(&state, user.id, None).await?;
@@ -91,11 +93,14 @@ pub async fn login(
         None => None,
     };
     let device_token = body.device_token.as_deref();
+    // The check's place before the attempt is counted: a 503 `busy` spends no guess and no
+    // device token failure (a flood of other people's logins must not lock the owner out).
+    let place = state.passwords.reserve()?;
     let attempt =
         throttle::begin_login(&state, &body.handle, handle.as_ref(), user.as_ref(), ip.0, device_token).await?;
     let stored = user.as_ref().map(|u| u.password_hash.clone());
     // Same work whether or not the user exists: unknown users are checked against a dummy hash.
-    let matched = state.passwords.verify(body.password, stored).await?;
+    let matched = state.passwords.verify_in(place, body.password, stored).await?;
     match user {
         Some(user) if matched => {
             throttle::succeeded(&state, &attempt).await?;
@@ -174,8 +179,10 @@ pub async fn change_password(
     check_auth_rate(&state, ip).await?;
     check_new_password(&body.new_password)?;
     let handle = auth.user.handle.clone();
+    let place = state.passwords.reserve()?;
     let attempt = throttle::begin_password_check(&state, &auth.user, ip.0).await?;
-    let matched = state.passwords.verify(body.current_password, Some(auth.user.password_hash.clone())).await?;
+    let matched =
+        state.passwords.verify_in(place, body.current_password, Some(auth.user.password_hash.clone())).await?;
     if !matched {
         throttle::failed(&state, attempt).await?;
         return Err(ApiError::WrongPassword);

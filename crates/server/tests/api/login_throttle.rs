@@ -263,3 +263,57 @@ async fn a_password_change_has_its_own_budget() {
         .await;
     assert_error(&answer, 429, "too_many_attempts");
 }
+
+/// While the password checks are all taken (a flood of other people's logins), the owner's
+/// sign-ins are answered 503 `busy` and cost nothing: not a device token failure, not a guess
+/// of the account's budget. Before, each 503 came after the attempt was counted, so a few
+/// retries during a flood left the owner's device untrusted (and spent the account's guesses).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_answer_costs_the_owner_nothing() {
+    let config = Config {
+        // Slow enough that one check holds the only place while the owner retries.
+        argon: offpay_server::config::ArgonParams { memory_kib: 128 * 1024, iterations: 4, parallelism: 1 },
+        hash_concurrency: 1,
+        hash_queue: 0,
+        login_budget: GuessBudget { guesses: 3, window_ms: 30 * MINUTE },
+        ..Config::for_tests()
+    };
+    let server = TestServer::sqlite_with(config).await;
+    let started = std::time::Instant::now();
+    let (_, device) = server.register_device("alice").await;
+    // One hash (and the session writes) took this long.
+    let hash_time = started.elapsed();
+    let (mut with_token, mut without) = (0, 0);
+    let mut round = 0;
+    while with_token < 8 || without < 5 {
+        round += 1;
+        assert!(round < 50, "the owner's tries never met a busy server");
+        // A stranger's sign-up takes the only place for about `hash_time` ...
+        let client = server.client_from(40);
+        let stranger = tokio::spawn(async move {
+            let body = json!({"handle": format!("mallory{round}"), "password": "guess guess"});
+            client.http.post(format!("{}/v1/register", client.base)).json(&body).send().await
+        });
+        tokio::time::sleep(hash_time / 5).await;
+        let began = std::time::Instant::now();
+        // ... and the owner tries while it runs, from her device and from one without it.
+        while began.elapsed() < hash_time / 3 && (with_token < 8 || without < 5) {
+            let token = with_token <= without;
+            let answer = if token {
+                login(&server, 41, "alice", "wrong password", Some(&device)).await
+            } else {
+                login(&server, 42, "alice", "wrong password", None).await
+            };
+            assert_status(&answer, 503, Some("busy"));
+            if token { with_token += 1 } else { without += 1 }
+        }
+        stranger.await.unwrap().unwrap();
+    }
+    // The device is still trusted (its token comes back unchanged), and the account's budget is whole.
+    let answer = login(&server, 41, "alice", PASSWORD, Some(&device)).await;
+    assert_status(&answer, 200, None);
+    assert_eq!(answer.1["device_token"].as_str(), Some(device.as_str()), "the device is no longer trusted");
+    for from in 50..53 {
+        assert_status(&login(&server, from, "alice", "guess guess", None).await, 401, Some("invalid_credentials"));
+    }
+}
