@@ -301,11 +301,11 @@ mod tests {
     #[tokio::test]
     async fn hash_requests_beyond_the_queue_are_refused() {
         let passwords = Passwords::new(ArgonParams::TESTING, 1, 1).await.unwrap();
-        let first = passwords.place().unwrap();
-        let second = passwords.place().unwrap();
-        assert!(matches!(passwords.place(), Err(ApiError::Busy { retry_after_s: 1 })));
+        let first = passwords.reserve().unwrap();
+        let second = passwords.reserve().unwrap();
+        assert!(matches!(passwords.reserve(), Err(ApiError::Busy { retry_after_s: 1 })));
         drop(first);
-        let third = passwords.place().unwrap();
+        let third = passwords.reserve().unwrap();
         drop((second, third));
         assert!(passwords.verify("x".repeat(8), None).await.is_ok());
     }
