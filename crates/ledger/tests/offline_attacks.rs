@@ -338,6 +338,44 @@ async fn every_allowed_purse_forked(fx: Fx) {
     fx.verify_clean(MAX_OPEN as u64 * P).await;
 }
 
+/// A caught payer with a second purse: money that reaches the payer goes to the notes held on
+/// the first purse (oldest upload first), not to new notes of the second purse that accomplices
+/// upload before the background pass. Before, the second purse's notes looked only at their
+/// own purse's held notes and took the payer's new money, so the honest payee of a held note
+/// was never paid while each fresh accomplice was.
+async fn new_money_pays_held_notes_before_another_purse_s_notes(fx: Fx) {
+    let mallory = fx.user("mallory", 2 * P).await;
+    let (device_a, device_b) = (signing_key("mallory-phone-a"), signing_key("mallory-phone-b"));
+    let purse_a = fx.load(&mallory, &device_a, P, 3 * DAY, "purse-a").await;
+    let purse_b = fx.load(&mallory, &device_b, P, 3 * DAY, "purse-b").await;
+    let mules = mules(&fx, 3).await;
+    // Purse A forked three ways: the reserve pays one, the allowance one, the honest shop's is held.
+    for (i, mule) in mules.iter().enumerate() {
+        fx.settle(mule, &full_chain(&purse_a, &device_a, mule, &format!("a{i}")), NOW).await;
+    }
+    let shop = mules[2].clone();
+    assert_eq!(fx.purse(&purse_a).await.notes_held, P as i64);
+    assert_eq!(fx.balance(&shop).await, 0);
+    // Money reaches mallory; before the pass runs, accomplices upload two copies of purse B.
+    fx.deposit(&mallory, P, "mallory-income").await;
+    let (x, y) = (fx.user("accomplice_x", 0).await, fx.user("accomplice_y", 0).await);
+    fx.settle(&x, &full_chain(&purse_b, &device_b, &x, "bx"), NOW).await;
+    let results = fx.settle(&y, &full_chain(&purse_b, &device_b, &y, "by"), NOW).await;
+    eprintln!("accomplice y's copy of purse B: {:?}", statuses(&results));
+    assert_eq!(fx.balance(&mallory).await, P, "a new note took the money owed to the held notes");
+    // The pass pays the shop's held notes from it.
+    let released = fx.off().release_held(NOW).await.unwrap();
+    assert_eq!(released.paid, P as i64, "{released:?}");
+    assert_eq!(fx.balance(&shop).await, P);
+    assert_eq!(fx.balance(&mallory).await, 0);
+    let b = fx.purse(&purse_b).await;
+    assert_eq!(b.recovered, 0, "purse B took nothing from the payer while A's notes were held");
+    let loss = operator_loss(&fx).await;
+    eprintln!("two purses, held notes first: operator loss {loss} (bound {})", 2 * ALLOWANCE);
+    assert!(loss <= 2 * ALLOWANCE);
+    fx.verify_clean(3 * P).await;
+}
+
 /// Closing a purse does not free its place before its settlement deadline (forks of it may
 /// still arrive); expiry does. A load refused for the limit stays refused under its key after
 /// the place is free (an earlier attempt of it, still on its way, must not load a purse the
@@ -592,6 +630,7 @@ on_both_backends!([
     fifty_colluders,
     fraud_after_the_deadline_is_held,
     every_allowed_purse_forked,
+    new_money_pays_held_notes_before_another_purse_s_notes,
     closed_purses_count_until_their_deadline,
     one_payment_per_request,
     requests_sharing_a_nonce_prefix_stay_apart,

@@ -677,7 +677,28 @@ pub struct SettleInput<'a> {
     pub requests: RequestsPaid,
     /// Who uploads the batch.
     pub uploader: UserId,
+    /// Purse owners with notes held on a purse that is not in this batch, read after their
+    /// wallets were locked ([`owners_of`]): their money goes to those notes first (by the
+    /// background pass), so no new note of theirs takes any of it.
+    pub held_elsewhere: &'a HashSet<UserId>,
     pub now_ms: TimestampMs,
+}
+
+/// The owners of the purses of `snapshots`, sorted, once each: whose held notes on other
+/// purses a settlement must know of ([`SettleInput::held_elsewhere`]).
+pub fn owners_of(snapshots: &HashMap<PurseId, Snapshot>) -> Vec<UserId> {
+    let mut owners: Vec<UserId> = snapshots.values().map(|s| s.purse.user_id).collect();
+    owners.sort_unstable();
+    owners.dedup();
+    owners
+}
+
+/// Of `held` (owner, purse) pairs with notes held, the owners whose purse is not in `snapshots`.
+pub fn held_elsewhere(
+    held: impl IntoIterator<Item = (UserId, PurseId)>,
+    snapshots: &HashMap<PurseId, Snapshot>,
+) -> HashSet<UserId> {
+    held.into_iter().filter(|(_, purse)| !snapshots.contains_key(purse)).map(|(owner, _)| owner).collect()
 }
 
 /// Plans a settlement batch. `accounts` must hold the reserve, fraud-loss, and every owner's
@@ -687,7 +708,7 @@ pub fn plan_settlement(
     accounts: &mut Accounts,
     ids: &mut dyn Iterator<Item = EntryId>,
 ) -> Result<(Writes, Vec<NoteResult>), OfflineError> {
-    let SettleInput { batch, snapshots, settlements, users, mut requests, uploader, now_ms } = input;
+    let SettleInput { batch, snapshots, settlements, users, mut requests, uploader, held_elsewhere, now_ms } = input;
     let mut w = Writes::default();
     let mut events = SettleEvents::default();
 
@@ -736,6 +757,11 @@ pub fn plan_settlement(
         );
     }
     let mut rules = PayeeRules::new(snapshots, requests);
+    // Owners who still owe held notes after the releases above, on any purse: no new note takes
+    // their money while any is held (docs/decisions/notes-per-purse.md), whichever purse it is
+    // drawn on.
+    let mut owes_held: HashSet<UserId> = held_elsewhere.clone();
+    owes_held.extend(snapshots.values().filter(|s| s.purse.notes_held > 0).map(|s| s.purse.user_id));
 
     let mut results = Vec::with_capacity(batch.len());
     let mut seen: HashSet<Hash256> = HashSet::new();
@@ -834,8 +860,9 @@ pub fn plan_settlement(
             }
         };
         let due = admitted.due;
-        // Held notes that this upload did not read come first for the payer's money.
-        let behind_held = partial && snap.purse.notes_held > 0;
+        // Held notes come first for the payer's money: those of this purse that this upload did
+        // not read, and those of the payer's other purses.
+        let behind_held = (partial && snap.purse.notes_held > 0) || owes_held.contains(&owner.id);
         let purse = &mut snap.purse;
         let from_reserve = due.min(purse.held().max(0));
         let rest = due - from_reserve;
@@ -883,6 +910,9 @@ pub fn plan_settlement(
         purse.recovered += from_payer;
         purse.fraud_loss += from_loss;
         purse.notes_held += held;
+        if held > 0 {
+            owes_held.insert(owner.id);
+        }
         insert.from_reserve = from_reserve;
         insert.from_payer = from_payer;
         insert.from_loss = from_loss;

@@ -9,7 +9,7 @@
 //! and the same rows to write as the plan from all of them.
 #![allow(clippy::unwrap_used, clippy::panic)]
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use offpay_protocol::testkit::Fixture;
 use offpay_protocol::{AccountNumber, Amount, Handle, Hash256, Nonce, NoteFields, PaymentNote};
@@ -185,6 +185,7 @@ fn the_around_read_plans_what_the_full_read_plans() {
                 users: &users,
                 requests: HashMap::new(),
                 uploader,
+                held_elsewhere: &HashSet::new(),
                 now_ms: 0,
             };
             let mut ids = (1..).map(EntryId);

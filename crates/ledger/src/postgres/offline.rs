@@ -392,6 +392,9 @@ async fn users(tx: &Transaction<'_>, ids: &[UserId]) -> Result<HashMap<UserId, (
 
 const LOCK_ACCOUNTS: &str = "SELECT id, kind, balance, head FROM accounts WHERE id = ANY($1) ORDER BY id FOR UPDATE";
 const NEXT_ENTRY_IDS: &str = "SELECT nextval('journal_id_seq') FROM generate_series(1, $1::bigint)";
+/// The purses of the upload's payers that hold notes not paid yet (read after the payers'
+/// wallets are locked: every settlement and release that changes `notes_held` holds them).
+const HELD_PURSES: &str = "SELECT user_id, id FROM purses WHERE user_id = ANY($1) AND notes_held > 0";
 const REQUEST_TOTALS: &str = "SELECT t.p, t.n, sum(n.from_reserve + n.from_payer + n.from_loss)::bigint
      FROM unnest($1::bigint[], $2::bytea[]) AS t (p, n)
      JOIN notes n ON n.payee = t.p AND n.nonce = t.n GROUP BY t.p, t.n";
@@ -840,28 +843,36 @@ async fn settle_notes(
         let (payees, nonces) = request_keys(&plan::requests_of(&notes, &snaps));
         let held_count: usize = snaps.values().map(|s| s.states.iter().filter(|st| st.held > 0).count()).sum();
         let id_count = i64::try_from(notes.len() + held_count).unwrap_or(i64::MAX);
-        let (lock, totals, next_ids) = (
+        let owners = plan::owners_of(&snaps);
+        let (lock, totals, next_ids, held) = (
             tx.prepare_cached(LOCK_ACCOUNTS).await?,
             tx.prepare_cached(REQUEST_TOTALS).await?,
             tx.prepare_cached(NEXT_ENTRY_IDS).await?,
+            tx.prepare_cached(HELD_PURSES).await?,
         );
-        // One pipeline, run in this order: the request totals are read after the payees' wallet
-        // locks are taken, so two uploads paying one request from different purses cannot both
-        // miss each other's notes.
-        let (lock_params, totals_params, ids_params): ([Param; 1], [Param; 2], [Param; 1]) =
-            ([&account_ids], [&payees, &nonces], [&id_count]);
+        // One pipeline, run in this order: the request totals and the payers' held notes are read
+        // after the wallet locks are taken, so two uploads paying one request from different
+        // purses cannot both miss each other's notes, nor an upload miss notes another just held.
+        let (lock_params, totals_params, ids_params, held_params): ([Param; 1], [Param; 2], [Param; 1], [Param; 1]) =
+            ([&account_ids], [&payees, &nonces], [&id_count], [&owners]);
         let answers = cached::in_order(vec![
             cached::pending(&tx, &lock, &lock_params),
             cached::pending(&tx, &totals, &totals_params),
             cached::pending(&tx, &next_ids, &ids_params),
+            cached::pending(&tx, &held, &held_params),
         ])
         .await?;
-        let [locked, paid, taken] = &answers[..] else {
+        let [locked, paid, taken, held_rows] = &answers[..] else {
             return Err(LedgerError::Storage("internal error: a pipeline answer is missing".into()).into());
         };
         let mut accounts = accounts_of(locked)?;
         let requests = totals_of(paid)?;
         let mut ids = ids_of(taken)?;
+        let held_pairs = held_rows
+            .iter()
+            .map(|r| Ok((r.try_get::<_, UserId>(0)?, purse_id_of(&r.try_get::<_, Vec<u8>>(1)?)?)))
+            .collect::<Result<Vec<_>, LedgerError>>()?;
+        let held_elsewhere = plan::held_elsewhere(held_pairs, &snaps);
         let input = SettleInput {
             batch: &notes,
             snapshots: &mut snaps,
@@ -869,6 +880,7 @@ async fn settle_notes(
             users: &users,
             requests,
             uploader,
+            held_elsewhere: &held_elsewhere,
             now_ms,
         };
         let (w, results) = plan::plan_settlement(input, &mut accounts, &mut ids)?;
@@ -1207,7 +1219,7 @@ mod tests {
     use super::*;
 
     /// The statements of an upload's transaction ([`settle_notes`]).
-    fn upload_statements() -> [(&'static str, &'static str); 21] {
+    fn upload_statements() -> [(&'static str, &'static str); 22] {
         [
             ("NOTES_ALL", NOTES_ALL),
             ("NOTES_AROUND", NOTES_AROUND),
@@ -1218,6 +1230,7 @@ mod tests {
             ("LOCK_ACCOUNTS", LOCK_ACCOUNTS),
             ("REQUEST_TOTALS", REQUEST_TOTALS),
             ("NEXT_ENTRY_IDS", NEXT_ENTRY_IDS),
+            ("HELD_PURSES", HELD_PURSES),
             ("INSERT_JOURNAL", INSERT_JOURNAL),
             ("INSERT_POSTINGS", INSERT_POSTINGS),
             ("UPDATE_ACCOUNTS", UPDATE_ACCOUNTS),

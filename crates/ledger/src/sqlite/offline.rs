@@ -775,6 +775,7 @@ fn settle_notes(
     )?;
     let mut ids = entry_ids(conn)?;
     let requests = request_totals(conn, &plan::requests_of(notes, &snapshots))?;
+    let held_elsewhere = plan::held_elsewhere(held_purses(conn, &plan::owners_of(&snapshots))?, &snapshots);
     let input = SettleInput {
         batch: notes,
         snapshots: &mut snapshots,
@@ -782,11 +783,25 @@ fn settle_notes(
         users: &users,
         requests,
         uploader,
+        held_elsewhere: &held_elsewhere,
         now_ms,
     };
     let (w, results) = plan::plan_settlement(input, &mut accounts, &mut ids)?;
     apply(conn, &w, uploader, now_ms, notices)?;
     Ok(results)
+}
+
+/// The purses of `owners` that hold notes not paid yet, as (owner, purse).
+fn held_purses(conn: &Connection, owners: &[UserId]) -> Result<Vec<(UserId, PurseId)>, LedgerError> {
+    let mut stmt = conn.prepare_cached("SELECT id FROM purses WHERE user_id = ?1 AND notes_held > 0")?;
+    let mut held = Vec::new();
+    for &owner in owners {
+        for id in stmt.query_map([owner], |r| r.get::<_, Vec<u8>>(0))? {
+            let id: [u8; 16] = id?.as_slice().try_into().map_err(|e| storage("purse id", e))?;
+            held.push((owner, PurseId::from_bytes(id)));
+        }
+    }
+    Ok(held)
 }
 
 /// What was paid so far (held money not counted) for each (payee, request nonce) of `keys`,
