@@ -9,6 +9,13 @@
 //! batches are cheaper per note, while a lone upload is checked at once. Threads, not tokio's
 //! blocking pool, so that many concurrent uploads queue here instead of crowding the cores.
 //!
+//! The queue is fair between uploading accounts: each account's uploads wait in their own line,
+//! and a verifier takes one upload from each account in turn, so an account that sends uploads
+//! as fast as it may (made-up notes cost it nothing) delays another account's upload by at most
+//! one of its own per turn, not by everything it queued. One account may hold at most
+//! [`SHARE_DIVISOR`]th of the queue's notes; past that its uploads get `busy`, while other
+//! accounts' still get in.
+//!
 //! The queue is bounded: at most [`QUEUE_NOTES_PER_THREAD`] notes per verifier thread wait or are
 //! being checked at once (about two seconds of work on a 2-core machine, docs/PERFORMANCE.md,
 //! "Settlement"); an upload beyond that is refused at once with [`OfflineError::Busy`] (503
@@ -17,9 +24,8 @@
 //! threads and a budget in notes rather than a bounded channel or a rayon pool:
 //! docs/decisions/verifier-pool.md.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::{Receiver, Sender, channel};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Condvar, Mutex, MutexGuard, OnceLock};
 
 use offpay_protocol::PaymentNote;
 use offpay_protocol::note::verify_device_signatures;
@@ -27,12 +33,17 @@ use tokio::sync::oneshot;
 
 use super::OfflineError;
 use crate::error::LedgerError;
+use crate::ids::UserId;
 
 /// Most notes one verifier checks in one batch when uploads queue up.
 pub const NOTES_PER_CHECK: usize = 2_000;
 
 /// Most notes waiting for or under a check at once, per verifier thread.
 pub const QUEUE_NOTES_PER_THREAD: usize = 64_000;
+
+/// One uploading account may hold at most this fraction of the queue's notes (8,000 of 128,000
+/// on two cores: sixteen uploads of 500 at once, more than any shop's counters send together).
+pub const SHARE_DIVISOR: usize = 16;
 
 struct Job {
     notes: Vec<PaymentNote>,
@@ -41,35 +52,115 @@ struct Job {
     _place: Place,
 }
 
-/// A count of notes in the queue with a ceiling.
-struct QueueBudget {
-    pending: AtomicUsize,
+/// The uploads waiting, each account's in its own line, and the notes held (waiting or under
+/// check) in all and by each account.
+struct Queue {
+    state: Mutex<Lines>,
+    ready: Condvar,
+    /// Most notes held at once in all.
     limit: usize,
+    /// Most notes one account holds at once.
+    share: usize,
 }
 
-/// `notes` places in the queue, given back when dropped.
+#[derive(Default)]
+struct Lines {
+    waiting: HashMap<UserId, VecDeque<Job>>,
+    /// Accounts with uploads waiting, in the order they are served next.
+    turns: VecDeque<UserId>,
+    held: HashMap<UserId, usize>,
+    total: usize,
+}
+
+/// `notes` places of `uploader` in the queue, given back when dropped.
 struct Place {
-    budget: &'static QueueBudget,
+    queue: &'static Queue,
+    uploader: UserId,
     notes: usize,
 }
 
-impl QueueBudget {
-    /// Takes `notes` places, or `None` when that would pass the ceiling (a single upload larger
-    /// than the ceiling is still let in when the queue is empty, so nothing is refused forever).
-    fn take(&'static self, notes: usize) -> Option<Place> {
-        self.pending
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |pending| {
-                let after = pending.checked_add(notes)?;
-                (after <= self.limit || pending == 0).then_some(after)
-            })
-            .ok()
-            .map(|_| Place { budget: self, notes })
+impl Queue {
+    fn new(limit: usize) -> Queue {
+        Queue { state: Mutex::default(), ready: Condvar::new(), limit, share: (limit / SHARE_DIVISOR).max(1) }
+    }
+
+    fn lines(&self) -> MutexGuard<'_, Lines> {
+        // A verifier that panicked left the lines as they were between two statements: still whole.
+        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Puts `notes` in `uploader`'s line, or gives them back when that would pass the ceiling
+    /// or the account's share (an upload larger than either still goes alone, into an empty
+    /// queue or line, so nothing is refused forever).
+    #[allow(clippy::result_large_err)]
+    fn admit(
+        &'static self,
+        uploader: UserId,
+        notes: Vec<PaymentNote>,
+        reply: oneshot::Sender<(Vec<PaymentNote>, Vec<bool>)>,
+    ) -> Result<(), Vec<PaymentNote>> {
+        let n = notes.len();
+        let mut lines = self.lines();
+        let mine = lines.held.get(&uploader).copied().unwrap_or(0);
+        let fits_all = lines.total == 0 || lines.total.saturating_add(n) <= self.limit;
+        let fits_mine = mine == 0 || mine.saturating_add(n) <= self.share;
+        if !(fits_all && fits_mine) {
+            return Err(notes);
+        }
+        lines.total = lines.total.saturating_add(n);
+        lines.held.insert(uploader, mine.saturating_add(n));
+        let job = Job { notes, reply, _place: Place { queue: self, uploader, notes: n } };
+        let line = lines.waiting.entry(uploader).or_default();
+        line.push_back(job);
+        if line.len() == 1 {
+            lines.turns.push_back(uploader);
+        }
+        drop(lines);
+        self.ready.notify_one();
+        Ok(())
+    }
+
+    /// Waits for uploads, then takes one from each account in turn until `limit` notes.
+    fn next_batch(&self, limit: usize) -> Vec<Job> {
+        let mut lines = self.lines();
+        while lines.turns.is_empty() {
+            lines = self.ready.wait(lines).unwrap_or_else(std::sync::PoisonError::into_inner);
+        }
+        lines.take_turns(limit)
+    }
+}
+
+impl Lines {
+    /// One upload from each account in turn, until `limit` notes are taken or nothing waits.
+    fn take_turns(&mut self, limit: usize) -> Vec<Job> {
+        let mut jobs = Vec::new();
+        let mut count = 0;
+        while count < limit {
+            let Some(uploader) = self.turns.pop_front() else { break };
+            let Some(line) = self.waiting.get_mut(&uploader) else { continue };
+            let Some(job) = line.pop_front() else { continue };
+            count += job.notes.len();
+            jobs.push(job);
+            if line.is_empty() {
+                self.waiting.remove(&uploader);
+            } else {
+                self.turns.push_back(uploader);
+            }
+        }
+        jobs
     }
 }
 
 impl Drop for Place {
     fn drop(&mut self) {
-        self.budget.pending.fetch_sub(self.notes, Ordering::AcqRel);
+        let mut lines = self.queue.lines();
+        lines.total = lines.total.saturating_sub(self.notes);
+        let left = lines.held.get(&self.uploader).copied().unwrap_or(0).saturating_sub(self.notes);
+        if left == 0 {
+            lines.held.remove(&self.uploader);
+        } else {
+            lines.held.insert(self.uploader, left);
+        }
     }
 }
 
@@ -77,62 +168,37 @@ fn threads() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
-fn budget() -> &'static QueueBudget {
-    static BUDGET: OnceLock<QueueBudget> = OnceLock::new();
-    BUDGET.get_or_init(|| QueueBudget {
-        pending: AtomicUsize::new(0),
-        limit: QUEUE_NOTES_PER_THREAD.saturating_mul(threads()),
-    })
-}
-
-fn queue() -> Result<&'static Sender<Job>, OfflineError> {
-    static QUEUE: OnceLock<Option<Sender<Job>>> = OnceLock::new();
-    QUEUE
-        .get_or_init(|| {
-            let (send, receive) = channel::<Job>();
-            let receive = Arc::new(Mutex::new(receive));
-            let mut started = 0;
-            for i in 0..threads() {
-                let receive = Arc::clone(&receive);
-                let spawned =
-                    std::thread::Builder::new().name(format!("offpay-verify-{i}")).spawn(move || run(&receive));
-                match spawned {
-                    Ok(_) => started += 1,
-                    Err(error) => tracing::error!(%error, "cannot start a signature verifier thread"),
-                }
+/// The queue, its verifier threads started on first use.
+fn queue() -> Result<&'static Queue, OfflineError> {
+    static QUEUE: OnceLock<Option<&'static Queue>> = OnceLock::new();
+    let queue = QUEUE.get_or_init(|| {
+        let queue: &'static Queue = Box::leak(Box::new(Queue::new(QUEUE_NOTES_PER_THREAD.saturating_mul(threads()))));
+        let mut started = 0;
+        for i in 0..threads() {
+            let spawned = std::thread::Builder::new().name(format!("offpay-verify-{i}")).spawn(move || run(queue));
+            match spawned {
+                Ok(_) => started += 1,
+                Err(error) => tracing::error!(%error, "cannot start a signature verifier thread"),
             }
-            (started > 0).then_some(send)
-        })
-        .as_ref()
-        .ok_or_else(|| LedgerError::Storage("no signature verifier thread could be started".into()).into())
+        }
+        (started > 0).then_some(queue)
+    });
+    queue.ok_or_else(|| LedgerError::Storage("no signature verifier thread could be started".into()).into())
 }
 
 /// Checks every note's device signature; returns the notes with outcome `i` for note `i`.
-pub async fn check(notes: Vec<PaymentNote>) -> Result<(Vec<PaymentNote>, Vec<bool>), OfflineError> {
-    let place = budget().take(notes.len()).ok_or(OfflineError::Busy)?;
+/// `uploader`: whose upload it is, for its place in the queue.
+pub async fn check(uploader: UserId, notes: Vec<PaymentNote>) -> Result<(Vec<PaymentNote>, Vec<bool>), OfflineError> {
     let (reply, answer) = oneshot::channel();
-    queue()?
-        .send(Job { notes, reply, _place: place })
-        .map_err(|_| LedgerError::Storage("the signature verifiers have stopped".into()))?;
+    queue()?.admit(uploader, notes, reply).map_err(|_| OfflineError::Busy)?;
     answer.await.map_err(|_| LedgerError::Storage("a signature verifier stopped before answering".into()).into())
 }
 
-/// A verifier: waits for an upload, takes whatever else is waiting (up to the limit), checks all
-/// of it in one batch and answers each upload.
-fn run(receive: &Mutex<Receiver<Job>>) {
+/// A verifier: waits for uploads, takes one from each account in turn (up to the limit), checks
+/// all of it in one batch and answers each upload.
+fn run(queue: &'static Queue) {
     loop {
-        let mut jobs = Vec::new();
-        {
-            let Ok(receive) = receive.lock() else { return };
-            let Ok(first) = receive.recv() else { return };
-            let mut count = first.notes.len();
-            jobs.push(first);
-            while count < NOTES_PER_CHECK {
-                let Ok(next) = receive.try_recv() else { break };
-                count += next.notes.len();
-                jobs.push(next);
-            }
-        }
+        let mut jobs = queue.next_batch(NOTES_PER_CHECK);
         let lengths: Vec<usize> = jobs.iter().map(|j| j.notes.len()).collect();
         let all: Vec<PaymentNote> = jobs.iter_mut().flat_map(|j| std::mem::take(&mut j.notes)).collect();
         let mut ok = verify_device_signatures(&all, rand::random()).into_iter();
@@ -150,28 +216,86 @@ fn run(receive: &Mutex<Receiver<Job>>) {
 mod tests {
     #![allow(clippy::expect_used)]
 
-    use std::sync::atomic::AtomicUsize;
-
     use offpay_protocol::PaymentNote;
     use offpay_protocol::testkit::Fixture;
+    use tokio::sync::oneshot;
 
-    use super::{QueueBudget, check};
+    use super::{Queue, check};
+    use crate::ids::UserId;
 
-    fn budget(limit: usize) -> &'static QueueBudget {
-        Box::leak(Box::new(QueueBudget { pending: AtomicUsize::new(0), limit }))
+    // Jobs taken out are dropped only after the lines' lock is given back (a `let` of their
+    // own): a job's place takes the lock when it is dropped, as in the verifiers.
+    fn queue(limit: usize) -> &'static Queue {
+        Box::leak(Box::new(Queue::new(limit)))
+    }
+
+    fn notes(n: usize) -> Vec<PaymentNote> {
+        let fx = Fixture::new();
+        fx.chain(&vec![100; n]).1
+    }
+
+    fn admit(q: &'static Queue, uploader: i64, n: usize) -> bool {
+        let (reply, _answer) = oneshot::channel();
+        q.admit(UserId(uploader), notes(n), reply).is_ok()
+    }
+
+    fn total(q: &Queue) -> usize {
+        q.lines().total
     }
 
     #[test]
     fn the_queue_refuses_past_its_ceiling_and_frees_places_when_done() {
-        let b = budget(1_000);
-        let first = b.take(600).expect("room for 600");
-        let second = b.take(400).expect("room for 400 more: exactly the ceiling");
-        assert!(b.take(1).is_none(), "full: one more note is refused");
-        drop(first);
-        let third = b.take(500).expect("600 places freed");
-        assert!(b.take(101).is_none());
-        drop((second, third));
-        assert_eq!(b.pending.load(std::sync::atomic::Ordering::Acquire), 0);
+        let q = queue(32);
+        // Each account's share is 2 (32 / 16): eight accounts fill 16, more fill the ceiling.
+        for account in 0..16 {
+            assert!(admit(q, account, 2), "account {account}");
+        }
+        assert_eq!(total(q), 32);
+        assert!(!admit(q, 99, 1), "full: one more note is refused");
+        let taken = q.lines().take_turns(3);
+        assert_eq!(taken.len(), 2);
+        drop(taken);
+        assert_eq!(total(q), 28);
+        assert!(admit(q, 99, 2), "places freed");
+        while !q.lines().turns.is_empty() {
+            let taken = q.lines().take_turns(100);
+            drop(taken);
+        }
+        assert_eq!(total(q), 0);
+        assert!(q.lines().held.is_empty());
+    }
+
+    /// One account that sends as much as it may holds its share, no more: its next upload is
+    /// refused while another account's still gets in.
+    #[test]
+    fn one_account_holds_at_most_its_share() {
+        let q = queue(160);
+        assert!(admit(q, 1, 6));
+        assert!(admit(q, 1, 4), "exactly the share of 10");
+        assert!(!admit(q, 1, 1), "past its share");
+        assert!(admit(q, 2, 10), "another account still gets in");
+        let taken = q.lines().take_turns(100);
+        drop(taken);
+        assert!(admit(q, 1, 10), "its places came back");
+    }
+
+    /// A verifier takes one upload from each account in turn: an account with many uploads
+    /// waiting does not make a later account's single upload wait behind all of them.
+    #[test]
+    fn accounts_are_served_in_turn() {
+        let q = queue(16_000);
+        for _ in 0..5 {
+            assert!(admit(q, 1, 2));
+        }
+        assert!(admit(q, 2, 1));
+        assert!(admit(q, 3, 1));
+        let first = q.lines().take_turns(4);
+        let sizes: Vec<usize> = first.iter().map(|j| j.notes.len()).collect();
+        assert_eq!(sizes, [2, 1, 1], "account 1, then 2 and 3, before account 1's second upload");
+        let rest = q.lines().take_turns(100);
+        assert_eq!(rest.len(), 4);
+        drop((first, rest));
+        assert_eq!(total(q), 0);
     }
 
     /// The verifiers answer `verify_strict` note by note, for uploads checked one signature at a
@@ -188,7 +312,7 @@ mod tests {
             bytes[in_r] ^= 1;
             notes[bad] = PaymentNote::decode(&bytes).expect("still a well-formed note");
             assert!(notes[bad].verify_device_signature().is_err());
-            let (back, ok) = check(notes.clone()).await.expect("checked");
+            let (back, ok) = check(UserId(7), notes.clone()).await.expect("checked");
             assert_eq!(back, notes);
             let expected: Vec<bool> = (0..size).map(|i| i != bad).collect();
             assert_eq!(ok, expected, "{size} notes");
@@ -197,10 +321,11 @@ mod tests {
 
     #[test]
     fn an_upload_larger_than_the_ceiling_still_goes_alone() {
-        let b = budget(100);
-        let big = b.take(500).expect("an empty queue takes any upload");
-        assert!(b.take(1).is_none());
-        drop(big);
-        assert!(b.take(100).is_some());
+        let q = queue(100);
+        assert!(admit(q, 1, 500), "an empty queue takes any upload");
+        assert!(!admit(q, 2, 1));
+        let taken = q.lines().take_turns(1_000);
+        drop(taken);
+        assert!(admit(q, 2, 100));
     }
 }

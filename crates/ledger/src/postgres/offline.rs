@@ -822,7 +822,7 @@ async fn settle_notes(
     now_ms: TimestampMs,
 ) -> Result<Vec<NoteResult>, OfflineError> {
     // Signatures first, outside the transaction: no purse row stays locked while they are checked.
-    let (notes, signature_ok) = signatures::check(notes).await?;
+    let (notes, signature_ok) = signatures::check(uploader, notes).await?;
     in_tx!(pool, notifier, |tx, notices| {
         let ids: Vec<PurseId> = notes.iter().map(PaymentNote::purse_id).collect();
         let (plans, purses) = futures_util::join!(tx.batch_execute(cached::INDEX_PLANS), lock_purses(&tx, &ids));

@@ -1119,7 +1119,7 @@ impl OfflineStore for SqliteStore {
         if notes.is_empty() {
             return Ok(Vec::new());
         }
-        let (notes, signature_ok) = signatures::check(notes).await?;
+        let (notes, signature_ok) = signatures::check(uploader, notes).await?;
         self.writer
             .write(move |ctx| {
                 atomic(ctx, |conn, notices| settle_notes(conn, uploader, &notes, &signature_ok, now_ms, notices))
