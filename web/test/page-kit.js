@@ -1,9 +1,9 @@
 // In-page helpers for browser tests that call the app's offline modules directly, with no server:
 // a test issuer key cached the way refreshKeys caches the server's, purse certificates it signs
-// for a payer's device key, notes signed by that device, and a purse stored on the payer's phone
-// as loadPurse stores it. installPurseKit(page) defines `window.kit` in a page opened on
-// serveApp() (harness.js); the tests' page.evaluate bodies then use `kit`. openKitPage() opens
-// such a page in a fresh browser.
+// for a payer's device key, notes signed by that device, a purse stored on the payer's phone as
+// loadPurse stores it, and server receipts of online payments signed by that issuer key.
+// installPurseKit(page) defines `window.kit` in a page opened on serveApp() (harness.js); the
+// tests' page.evaluate bodies then use `kit`. openKitPage() opens such a page in a fresh browser.
 
 import { launchBrowser, serveApp } from "./harness.js";
 
@@ -12,6 +12,7 @@ async function definePurseKit() {
   const { deviceKey, sign } = await import("/js/offline/device.js");
   const { signObject, hashOf, toText } = await import("/js/protocol/objects.js");
   const { hex, keyId } = await import("/js/protocol/crypto.js");
+  const { cardNoncePrefix } = await import("/js/protocol/accept.js");
   const { put } = await import("/js/offline/db.js");
   const now = () => BigInt(Math.floor(Date.now() / 1000));
   const issuer = await deviceKey("kit-issuer");
@@ -36,6 +37,14 @@ async function definePurseKit() {
         certificate: purse.cert, seq, prevHash, cumulative: cumulative ?? amount, amount, payee: BigInt(payee), nonce, time: now(),
       }, (b) => sign(purse.payerKey, b));
       return toText(note);
+    },
+    /** The text of the server's receipt (signed by the test issuer) of online payment `entryId` to `payee` at shop card `card` (decoded). */
+    async receipt({ entryId, payer, payee, amount, card, payerHandle = null }) {
+      const receipt = await signObject("receipt", {
+        issuerKeyId, entryId: BigInt(entryId), payer: BigInt(payer), payee: BigInt(payee), currency: "INR", amount, time: now(),
+        card: await cardNoncePrefix(card), payerHandle,
+      }, (b) => sign(issuer, b));
+      return toText(receipt);
     },
     /** Stores `purse` on this phone for `handle`, as loadPurse does after a load. */
     async storePurse(handle, purse) {

@@ -18,6 +18,7 @@ const PLAIN = {
   busy: "The server is busy. Try again in a moment.",
   unauthorized: "Your session has ended. Please log in again.",
   internal: "The server had a problem. Try again later.",
+  unreadable_answer: "The server's answer could not be read.",
 };
 
 export class ApiError extends Error {
@@ -53,7 +54,12 @@ export function newIdempotencyKey() {
   return crypto.randomUUID();
 }
 
-/** Calls the API; returns the parsed JSON body (null for 204). */
+/**
+ * Calls the API; returns the parsed JSON body (null for 204). A 2xx whose body cannot be read (cut
+ * off, or another server's page on the way) throws ApiError `unreadable_answer` with that 2xx
+ * status: the server may have done the request, so it is no answer and no refusal (an intent
+ * stays pending, ./intents.js).
+ */
 export async function call(method, path, { body, token, idempotencyKey } = {}) {
   const headers = { Accept: "application/json" };
   if (body !== undefined) headers["Content-Type"] = "application/json";
@@ -69,12 +75,14 @@ export async function call(method, path, { body, token, idempotencyKey } = {}) {
   globalThis.dispatchEvent?.(new Event(SERVER_ANSWERED));
   if (res.status === 204) return null;
   let data = null;
-  try { data = await res.json(); } catch { /* not JSON */ }
+  let readable = true;
+  try { data = await res.json(); } catch { readable = false; }
   if (!res.ok) {
     const err = data?.error ?? {};
     const retryAfterS = Number(res.headers.get("Retry-After")) || 0;
     throw new ApiError(res.status, err.code ?? "internal", err.message ?? `HTTP ${res.status}`, retryAfterS);
   }
+  if (!readable) throw new ApiError(res.status, "unreadable_answer", `HTTP ${res.status} with a body that is not JSON`);
   return data;
 }
 

@@ -11,6 +11,7 @@ import { autoSync, markSettled } from "./offline/sync.js";
 import { refreshKeys } from "./offline/wallet.js";
 import { isMyCounter, markPaymentReceived } from "./offline/shop.js";
 import { forgetUnlock, rememberUnlock, resetWrong } from "./offline/pin.js";
+import { DB_BLOCKED, DB_CLOSED } from "./offline/db.js";
 
 import * as login from "./pages/login.js";
 import * as home from "./pages/home.js";
@@ -31,7 +32,7 @@ import * as note from "./pages/note.js";
 import * as needsLogin from "./pages/needs-login.js";
 import * as shopCard from "./pages/shop-card.js";
 import * as shop from "./pages/shop.js";
-import { announce, paymentArrived } from "./shop-feed.js";
+import { announce, forgetAnnouncements, paymentArrived } from "./shop-feed.js";
 
 const ROUTES = {
   "/login": login, "/home": home, "/offline": offlineHome, "/send": send, "/history": history,
@@ -67,6 +68,16 @@ const app = {
     else location.hash = `#${route}`;
   },
   showResult(r) { this.result = r; this.go("/result"); },
+  /**
+   * Forgets what is kept in memory for the person logged in (the history entries behind receipts,
+   * the last outcome, Shop mode's announcements), at every login and logout: the next person in
+   * this tab sees none of it.
+   */
+  forgetPerson() {
+    this.entries = null;
+    this.result = null;
+    forgetAnnouncements();
+  },
   onSynced(r) {
     notice(`${r.settled} offline payment(s) settled.`);
     if (LIVE_PAGES.has(this.route)) render(false);
@@ -108,6 +119,7 @@ const app = {
     session.saveSession(s);
     this.session = s;
     this.me = null;
+    this.forgetPerson();
     this.loginHandle = "";
     this.loginMessage = "";
     // The password was right: wrong PINs before it no longer count, and the offline-unlock marker
@@ -126,6 +138,7 @@ const app = {
   async unlockOffline(handle) {
     this.session = { handle, token: null, offlineOnly: true };
     this.me = null;
+    this.forgetPerson();
     this.loginMessage = "";
     updateHeader();
     this.go("/offline");
@@ -136,6 +149,7 @@ const app = {
     const handle = this.session?.handle ?? "";
     this.session = null;
     this.me = null;
+    this.forgetPerson();
     updateHeader();
     this.loginHandle = handle;
     this.loginMessage = message;
@@ -148,6 +162,7 @@ const app = {
     session.clearSession();
     this.session = null;
     this.me = null;
+    this.forgetPerson();
     updateHeader();
     // With a wallet PIN on this device, its offline purse can be opened again with no server. The
     // login page's unlock card waits for this write; logout itself does not, so that a logout
@@ -185,8 +200,9 @@ const live = new Live({
           .then(async (mine) => {
             if (!mine) return paymentArrived();
             // Announced here: its receipt, shown at this counter afterwards, is refused (taken once).
-            if (Number.isSafeInteger(p.entry_id)) await markPaymentReceived(handle, p.entry_id);
-            announce(app, { amount: p.amount, from: p.from, entryId: p.entry_id ?? null });
+            // One recorded before (taken from its receipt, maybe before a reload) is not announced again.
+            const isNew = Number.isSafeInteger(p.entry_id) ? await markPaymentReceived(handle, p.entry_id) : true;
+            if (isNew) announce(app, { amount: p.amount, from: p.from, entryId: p.entry_id ?? null });
           })
           .catch(() => {});
       }
@@ -274,6 +290,10 @@ window.addEventListener("offline", () => {
   updateNet();
   if (app.route === "/home") render(false);
 });
+// The app's storage (offline/db.js): a newer version opened in another tab closed this tab's
+// connection, or this tab's upgrade waits for an older tab to close.
+window.addEventListener(DB_CLOSED, () => notice("offpay was updated in another tab. Reload this page to go on using it."));
+window.addEventListener(DB_BLOCKED, () => notice("offpay is being updated. Close offpay in your other tabs and windows to finish."));
 // Log out goes through pages/logout.js, which warns first when offline money or unsettled payments
 // would wait on this device.
 document.getElementById("logout").addEventListener("click", () => app.go("/logout"));

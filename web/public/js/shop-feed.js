@@ -13,6 +13,11 @@ let audio = null;
 /** The announcements so far, newest first: [{text, spoken, amount, from, atMs, entryId?, noteHash?}]. */
 export const announcements = () => feed.slice();
 
+/** Forgets every announcement (at login and logout: they belong to the person logged in). */
+export function forgetAnnouncements() {
+  feed.length = 0;
+}
+
 /** Calls `fn()` after every new announcement; returns the function that stops it. */
 export function onAnnounce(fn) {
   listeners.add(fn);

@@ -12,8 +12,10 @@ export const STORES = {
   keys: "handle",        // {handle, alg, privateKey (CryptoKey, non-extractable) | seed, publicKey: Uint8Array}
   purses: "purseId",     // {purseId, handle, certText, amount, cap, spent, seq, lastHash, validFrom, validUntil, status,
                          //  closeText, closeKey, returned, held}; status: active | closing | closed | expired | revoked
-  sent: "noteHash",      // {noteHash, handle, purseId, seq, amount, payee, text, createdMs, settled, nonce,
+  sent: "noteHash",      // {noteHash, handle, purseId, seq, amount, payee, payeeAccount?, text, createdMs, settled, nonce,
                          //  settledMs?, uploadedMs?, rejected?, held?, entryId?, shop? (a card note: the shop's name)}
+                         //  payee: who was paid, in words (handle, shop name or "account 12"); payeeAccount: the
+                         //  account the note pays, decimal (records from before it: read from text)
                          //  nonce: the request's, hex (records from before it: read from text, paid-once.js)
                          //  uploadedMs: an upload left (sync.js); entryId: the server entry that paid it (history.js)
   requests: "nonce",     // {nonce, handle, amount, text, expiresAt (Unix seconds), status: open | paid, createdMs}
@@ -26,12 +28,23 @@ export const STORES = {
   intents: "key",        // {key (the Idempotency-Key), handle, kind: send | load, body, createdMs} (../intents.js)
 };
 
+/** Dispatched on `globalThis` when a newer version of the app (another tab) closed this tab's connection. */
+export const DB_CLOSED = "offpay-db-closed";
+/** Dispatched on `globalThis` when this tab's upgrade waits for another tab to close its connection. */
+export const DB_BLOCKED = "offpay-db-blocked";
+
 let dbPromise = null;
 
+/**
+ * The open database. Never hangs another tab: a newer version opened elsewhere closes this
+ * connection at once (the next use opens it again, which fails until this page is reloaded), and
+ * an upgrade here that waits for an older tab says so; the app tells the person (main.js).
+ */
 export function openDb() {
   if (dbPromise) return dbPromise;
   dbPromise = new Promise((resolve, reject) => {
     const req = indexedDB.open(DB_NAME, DB_VERSION);
+    req.onblocked = () => globalThis.dispatchEvent?.(new Event(DB_BLOCKED));
     req.onupgradeneeded = () => {
       const db = req.result;
       for (const [name, keyPath] of Object.entries(STORES)) {
@@ -40,8 +53,16 @@ export function openDb() {
         if (name !== "issuers" && name !== "meta") store.createIndex("handle", "handle");
       }
     };
-    req.onsuccess = () => resolve(req.result);
-    req.onerror = () => reject(req.error);
+    req.onsuccess = () => {
+      const db = req.result;
+      db.onversionchange = () => {
+        db.close();
+        dbPromise = null;
+        globalThis.dispatchEvent?.(new Event(DB_CLOSED));
+      };
+      resolve(db);
+    };
+    req.onerror = () => { dbPromise = null; reject(req.error); };
   });
   return dbPromise;
 }

@@ -35,6 +35,7 @@ export async function keepPairings(paired) {
  * (the entries then hold what was loaded and this device's notes).
  */
 export async function loadMerged(app, items = [], { before = null, limit = 50, online = navigator.onLine && Boolean(app.session.token) } = {}) {
+  const session = app.session;
   const notes = await localNotes(app.session.handle).catch(() => []);
   const all = [...items];
   let next = null;
@@ -50,8 +51,12 @@ export async function loadMerged(app, items = [], { before = null, limit = 50, o
   }
   const { entries, paired } = mergeHistory(all, notes, { complete: next === null });
   keepPairings(paired);
-  app.entries ??= new Map();
-  for (const e of entries) app.entries.set(e.key, e);
+  // Kept for receipts (findEntry) only while the same person is logged in (main.js forgets them
+  // at login and logout; a list that was loading then is not kept for the next person).
+  if (app.session === session) {
+    app.entries ??= new Map();
+    for (const e of entries) app.entries.set(e.key, e);
+  }
   return { entries, items: all, next, error };
 }
 

@@ -3,9 +3,10 @@
 // replaces it, and notes made for the old one are then refused with `wrong_card`), the
 // customer's offline payment of a scanned card (a card note: nonce = the card's prefix + 12
 // random bytes, drawn once per tap and kept with the intent, so a reload never signs a second
-// note for the same tap; never while an online payment to the same shop has no answer), and the
-// shop's offline acceptance of a card note (seen nonces: every note accepted and every request
-// made on this device; the note is stored before success shows, its tally checked as it is).
+// note for the same tap; one tap at a time; never while an online payment to the same shop has
+// no answer), and the shop's offline acceptance of a card note (seen nonces: every note accepted
+// and every request made on this device; the note is stored before success shows, its tally
+// checked as it is).
 
 import { allFor, atomic, get, put } from "./db.js";
 import { deviceKey, sign } from "./device.js";
@@ -15,7 +16,7 @@ import { DecodeError } from "../protocol/wire.js";
 import { hex, fromHex } from "../protocol/crypto.js";
 import { accountOf, cachedKeys, choosePurse, nowSeconds, OfflineError, signAndStore, storeAccepted } from "./wallet.js";
 import { paidNonce } from "./paid-once.js";
-import { pendingIntents } from "../intents.js";
+import { pendingIntents, samePayee } from "../intents.js";
 
 /** How far the payer's clock may be from the shop's (16.3 row 11d), in seconds. */
 export const CARD_WINDOW_S = 600n;
@@ -78,10 +79,20 @@ export async function readCard(text, me = null) {
   return card;
 }
 
-/** A new payment of `amount` for `cardText`, kept before anything is signed: {id, cardText, amount, random (hex), createdMs}. */
+/** Said when a card payment is started while another one of this user is not finished. */
+export const TAP_PENDING = "Another payment from your offline purse is not finished yet. Open Pay again to finish or cancel it first.";
+
+/**
+ * A new payment of `amount` for `cardText`, kept before anything is signed: {id, cardText, amount,
+ * random (hex), createdMs}. Refused (OfflineError "tap_pending") while another tap of this user is
+ * kept, in the transaction that would keep this one: one tap at a time, also across tabs.
+ */
 export async function beginCardPayment(handle, cardText, amount) {
   const intent = { id: crypto.randomUUID(), cardText: cardText.trim(), amount, random: hex(crypto.getRandomValues(new Uint8Array(12))), createdMs: Date.now() };
-  await put("meta", { k: intentKey(handle), v: intent });
+  await atomic(["meta"], async (s, result) => {
+    if (await result(s.meta.get(intentKey(handle)))) throw new OfflineError("tap_pending", TAP_PENDING);
+    s.meta.put({ k: intentKey(handle), v: intent });
+  });
   return intent;
 }
 
@@ -91,9 +102,19 @@ export async function unfinishedCardPayment(handle) {
   return rec?.v ?? null;
 }
 
-/** Forgets an unfinished card payment the customer chose not to finish (nothing was signed for it). */
-export async function dropCardPayment(handle) {
-  await atomic(["meta"], (s) => { s.meta.delete(intentKey(handle)); });
+/** Forgets the card payment `id` the customer chose not to finish (nothing was signed for it); another tap is kept. */
+export async function dropCardPayment(handle, id) {
+  await atomic(["meta"], async (s, result) => {
+    if ((await result(s.meta.get(intentKey(handle))))?.v?.id === id) s.meta.delete(intentKey(handle));
+  });
+}
+
+/** The note stored for the card payment `intent` (found by its nonce), as payCard returns it again, or null. */
+export async function storedCardPayment(handle, intent) {
+  const card = fromText("card", intent.cardText);
+  const nonceHex = hex(await cardNonce(card, fromHex(intent.random)));
+  const r = (await allFor("sent", handle)).find((x) => paidNonce(x) === nonceHex);
+  return r ? { text: r.text, noteHash: fromHex(r.noteHash), repeated: true, card } : null;
 }
 
 /**
@@ -103,16 +124,27 @@ export async function dropCardPayment(handle) {
 export const sentOnline = (name) => `Your online payment to ${name} did not get an answer from the server, so it may have been paid. `
   + "Check and finish it on Send when you are back online, before paying this shop again: paying it from your offline purse now could pay the shop twice.";
 
-/** The send among `intents` (pending ones, ../intents.js) that pays `card`'s shop (its account or its handle), or null. */
-export function unansweredSendTo(card, intents) {
-  const handle = card.handle?.toLowerCase();
-  return intents.find((i) => i.kind === "send"
-    && (i.body?.toAccount === Number(card.payee) || (handle && String(i.body?.to).toLowerCase() === handle))) ?? null;
+/** The same for a payment request: `name` is its payee (handle, or "account 12"). */
+export const sentOnlineTo = (name) => `Your online payment to ${name} did not get an answer from the server, so it may have been paid. `
+  + `Check and finish it on Send when you are back online, before paying ${name} again: paying from your offline purse now could pay twice.`;
+
+/**
+ * The send among `intents` (pending ones, ../intents.js) that pays the payee of `to`, a shop card
+ * or a payment request (its account `payee` or its `handle`), or null.
+ */
+export function unansweredSendTo(to, intents) {
+  const body = { to: to.handle ?? "", toAccount: Number(to.payee) };
+  return intents.find((i) => i.kind === "send" && samePayee(i.body, body)) ?? null;
 }
 
 /** Throws OfflineError "sent_online" when one of `intents` is an unanswered send to `card`'s shop. */
 function refuseIfSentOnline(card, intents) {
   if (unansweredSendTo(card, intents)) throw new OfflineError("sent_online", sentOnline(card.name));
+}
+
+/** Throws OfflineError "sent_online" when one of `intents` is an unanswered send to the payee of the request `req`. */
+export function refuseRequestIfSentOnline(req, intents) {
+  if (unansweredSendTo(req, intents)) throw new OfflineError("sent_online", sentOnlineTo(req.handle ?? `account ${req.payee}`));
 }
 
 /**
@@ -137,8 +169,8 @@ export async function payCard(handle, intent) {
   const nonceHex = hex(nonce);
   const sameTap = (sent) => sent.find((r) => paidNonce(r) === nonceHex) ?? null;
   const shownAgain = (r) => ({ text: r.text, noteHash: fromHex(r.noteHash), repeated: true, card });
-  const stored = sameTap(await allFor("sent", handle));
-  if (stored) return shownAgain(stored);
+  const stored = await storedCardPayment(handle, intent);
+  if (stored) return stored;
   await refuseWhileSentOnline(handle, card);
   const purse = await choosePurse(handle, intent.amount);
   const payment = { amount: intent.amount, payee: card.payee, nonce, currency: card.currency, payeeLabel: card.name, extra: { shop: card.name } };
@@ -231,12 +263,16 @@ export async function isMyCounter(handle, cardHex) {
  * at this counter's card): the customer's receipt of the same payment is then refused as
  * `receipt_replayed`, so one payment is never taken twice, once announced and once from its
  * receipt. A payment not announced here is not recorded: its receipt is the shop's only word.
+ * Resolves to true when the payment is new here, false when it was recorded before (announced
+ * already, or taken from its receipt, maybe before a reload): only a new one is announced.
  */
 export async function markPaymentReceived(handle, entryId) {
   const entry = String(entryId);
-  await atomic(["meta"], async (s, result) => {
+  return atomic(["meta"], async (s, result) => {
     const list = (await result(s.meta.get(receiptsKey(handle))))?.v ?? [];
-    if (!list.includes(entry)) s.meta.put({ k: receiptsKey(handle), v: [...list, entry] });
+    if (list.includes(entry)) return false;
+    s.meta.put({ k: receiptsKey(handle), v: [...list, entry] });
+    return true;
   });
 }
 

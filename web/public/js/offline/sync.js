@@ -1,6 +1,7 @@
 // Settlement: uploads every unsettled note this device paid or accepted (except those the server
 // refused for good), marks those the server settled (or already had), and runs by itself when
-// the connection returns.
+// the connection returns. Each record is read again in the transaction that writes it, so what
+// was written meanwhile (the payer's username from a live event, the entry that paid it) stays.
 
 import { allFor, atomic } from "./db.js";
 import { offlineApi } from "./client.js";
@@ -32,25 +33,27 @@ export function syncNow(app) {
       // Kept before the upload leaves: if its answer is lost, history says the note was sent to
       // the server and the next sync asks again (uploads are idempotent by note hash).
       const uploadedMs = Date.now();
-      await atomic(["sent", "received"], (s) => {
-        for (const entry of batch) {
-          entry[1] = { ...entry[1], uploadedMs };
-          s[entry[0]].put(entry[1]);
+      await atomic(["sent", "received"], async (s, result) => {
+        for (const [store, n] of batch) {
+          const now = await result(s[store].get(n.noteHash));
+          if (now) s[store].put({ ...now, uploadedMs });
         }
       });
       const r = await offlineApi.uploadNotes(app.session.token, batch.map(([, n]) => n.text));
       const byHash = new Map((r.results ?? []).map((x) => [x.note, x]));
-      await atomic(["sent", "received"], (s) => {
+      await atomic(["sent", "received"], async (s, result) => {
         for (const [store, n] of batch) {
           const res = byHash.get(n.noteHash);
-          if (res && (res.status === "settled" || res.status === "duplicate" || res.status === "fraud")) {
-            s[store].put({ ...n, settled: true, settledMs: Date.now(), held: undefined });
+          const now = res ? await result(s[store].get(n.noteHash)) : null;
+          if (!now) continue;
+          if (res.status === "settled" || res.status === "duplicate" || res.status === "fraud") {
+            s[store].put({ ...now, settled: true, settledMs: now.settledMs ?? Date.now(), held: undefined });
             settled += 1;
-          } else if (res && res.status === "held") {
-            s[store].put({ ...n, held: res.reason ?? "loss_allowance_exhausted" });
+          } else if (res.status === "held") {
+            s[store].put({ ...now, held: res.reason ?? "loss_allowance_exhausted" });
             held += 1;
-          } else if (res && res.status === "rejected") {
-            s[store].put({ ...n, rejected: res.reason ?? "rejected" });
+          } else if (res.status === "rejected") {
+            s[store].put({ ...now, rejected: res.reason ?? "rejected" });
             rejected.push({ noteHash: n.noteHash, reason: res.reason });
           }
         }

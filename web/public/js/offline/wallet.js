@@ -12,7 +12,7 @@ import { acceptNote, checkTally, MAX_NOTES_PER_PURSE, RejectError, REASONS } fro
 import { DecodeError } from "../protocol/wire.js";
 import { hex, fromHex, keyId as computeKeyId } from "../protocol/crypto.js";
 import { findPaid, REUSED_REQUEST } from "./paid-once.js";
-import { acceptCard, acceptReceipt, isReceiptText, myCard } from "./shop.js";
+import { acceptCard, acceptReceipt, isReceiptText, myCard, refuseRequestIfSentOnline } from "./shop.js";
 
 export const REQUEST_TTL_S = 15 * 60;
 export const nowSeconds = () => BigInt(Math.floor(Date.now() / 1000));
@@ -168,6 +168,11 @@ export async function paidBefore(handle, req) {
   return earlierOrRefuse(findPaid(await allFor("sent", handle), req));
 }
 
+/** Refuses (OfflineError "sent_online") the request `req` while an online send of this user to its payee has no answer. */
+export async function refuseWhileRequestSentOnline(handle, req) {
+  refuseRequestIfSentOnline(req, await pendingIntents(handle, "send"));
+}
+
 const shownAgain = ({ record, note }) => ({ note, text: record.text, noteHash: fromHex(record.noteHash), repeated: true });
 
 /**
@@ -177,15 +182,21 @@ const shownAgain = ({ record, note }) => ({ note, text: record.text, noteHash: f
  * (`repeated: true`) and nothing is signed or stored. The look-up is repeated in the storing
  * transaction, so two tabs paying one request at once store one note (the other tab's note,
  * signed but never stored or shown, is dropped and the stored one returned).
+ * Refused (OfflineError "sent_online"), nothing signed or stored, while an online send of this
+ * user to the request's payee has no answer: it may have paid them already. Looked at again in
+ * the storing transaction (another tab may start such a send meanwhile).
  */
 export async function pay(handle, req) {
   const earlier = await paidBefore(handle, req);
   if (earlier) return shownAgain(earlier);
   if (nowSeconds() > req.expiresAt) throw new OfflineError("request_expired", REASONS.request_expired);
+  await refuseWhileRequestSentOnline(handle, req);
   const purse = await choosePurse(handle, req.amount);
   const payment = { amount: req.amount, payee: req.payee, nonce: req.nonce, currency: req.currency, payeeLabel: req.handle ?? `account ${req.payee}` };
   const stored = await signAndStore(handle, purse, payment, {
     earlier: (sent) => earlierOrRefuse(findPaid(sent, req)),
+    stores: ["intents"],
+    alsoInTx: async (s, result) => refuseRequestIfSentOnline(req, await result(s.intents.index("handle").getAll(handle))),
   });
   if (stored.earlier) return shownAgain(stored.earlier);
   return { note: stored.note, text: stored.text, noteHash: stored.noteHash, repeated: false };
@@ -225,7 +236,8 @@ export async function signAndStore(handle, purse, payment, { earlier, stores = [
     s.purses.put({ ...current, seq: fields.seq, lastHash: noteHash, spent: fields.cumulative });
     s.sent.put({
       noteHash: hex(noteHash), handle, purseId: purse.purseId, seq: fields.seq, amount: payment.amount,
-      payee: payment.payeeLabel, text, createdMs: Date.now(), settled: false, nonce: hex(payment.nonce), ...(payment.extra ?? {}),
+      payee: payment.payeeLabel, payeeAccount: payment.payee.toString(), text, createdMs: Date.now(), settled: false,
+      nonce: hex(payment.nonce), ...(payment.extra ?? {}),
     });
     await alsoInTx(s, result);
     return null;

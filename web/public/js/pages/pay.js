@@ -2,11 +2,13 @@
 // (stored first) to show as a QR code and as text (read-only field "Payment note"). A request
 // made out to the user's own account is refused on the form, before anything is signed. A request
 // this device already paid is not paid again: with no confirmation, the page shows the earlier
-// note under "Already paid" (offline/paid-once.js). With no open purse (none loaded, closed or
-// expired) the page says so instead of showing the form. A note shown here can be shown again
-// later from its receipt in History (pages/note.js). Paying asks for the wallet PIN on the confirm
-// step, checked before anything is signed; with no PIN set on this device yet, the page asks to
-// set one first (pages/pin.js).
+// note under "Already paid" (offline/paid-once.js). A request whose payee an online send with no
+// answer may have paid already is refused on the form (offline/shop.js, sentOnlineTo). The
+// confirm step names the payee by handle and account (docs/PROTOCOL.md section 8). With no open
+// purse (none loaded, closed or expired) the page says so instead of showing the form. A note
+// shown here can be shown again later from its receipt in History (pages/note.js). Paying asks
+// for the wallet PIN on the confirm step, checked before anything is signed; with no PIN set on
+// this device yet, the page asks to set one first (pages/pin.js).
 // A shop card (`OPS1:`, docs/PROTOCOL.md 16) scanned or pasted here shows "Pay <shop name>" with
 // Amount, the wallet PIN when set, and Confirm: online (and the card names a handle) it is an
 // online transfer through the send path (../intents.js keeps it and its idempotency key first);
@@ -16,7 +18,9 @@ import { offlineDisabled } from "./offline-off.js";
 import { h, title, errorLine } from "../ui.js";
 import { scanner } from "../qr.js";
 import { noteDisplay } from "./note.js";
-import { readRequest, pay, paidBefore, offlineBalance, accountOf, openPurses, choosePurse, NO_OPEN_PURSE } from "../offline/wallet.js";
+import {
+  readRequest, pay, paidBefore, offlineBalance, accountOf, openPurses, choosePurse, refuseWhileRequestSentOnline, NO_OPEN_PURSE,
+} from "../offline/wallet.js";
 import { alreadyPaid } from "../offline/paid-once.js";
 import { hasPin, pinField, pinIsRight, setPinForm } from "./pin.js";
 import { cardForm, unfinishedCard } from "./pay-card.js";
@@ -69,12 +73,15 @@ export async function render(app) {
       const req = await readRequest(input.value, await accountOf(app).catch(() => null), handle);
       const earlier = await paidBefore(handle, req);
       if (earlier) { showNote(req, whom(req), earlier.record.text, true); return; }
-      // A purse that can pay it, checked before the PIN is asked (pay() checks again).
+      // No online send to this payee waits for its answer, and a purse can pay it: checked
+      // before the PIN is asked (pay() checks again).
+      await refuseWhileRequestSentOnline(handle, req);
       await choosePurse(handle, req.amount);
       confirm(req);
     } catch (e) {
-      // Scanning one's own code is a mix-up, not a failed payment: say so here, keep the form.
-      if (e.code === "own_request") { err.textContent = e.reason; return; }
+      // Scanning one's own code is a mix-up, and an unanswered send to the payee must be
+      // finished first; neither is a failed payment: say so here, keep the form.
+      if (e.code === "own_request" || e.code === "sent_online") { err.textContent = e.reason; return; }
       app.showResult({ ok: false, reason: e.reason ?? e.message, summary: "Nothing was paid.", retry: "#/pay" });
     }
   };
@@ -95,6 +102,8 @@ export async function render(app) {
     const pin = pinField();
     const cerr = errorLine(pin.input);
     const who = whom(req);
+    // The request is signed by the payee's device: its handle and the account paid are both shown.
+    const payee = req.handle ? `${req.handle} (account ${req.payee})` : who;
     const yes = h("button", { type: "submit" }, "Confirm");
     const confirmForm = h("form", { onsubmit: async (e) => {
       e.preventDefault();
@@ -110,7 +119,7 @@ export async function render(app) {
       }
     } }, pin.label, cerr, h("div", { class: "actions" }, yes, h("a", { class: "button secondary", href: "#/home" }, "Cancel")));
     form.replaceWith(h("div", { class: "card", role: "group", "aria-label": "Confirm payment" },
-      h("p", {}, "Pay ", h("strong", {}, app.money(req.amount)), " to ", h("strong", {}, who), " from your offline purse?"),
+      h("p", {}, "Pay ", h("strong", {}, app.money(req.amount)), " to ", h("strong", {}, payee), " from your offline purse?"),
       confirmForm));
     pin.input.focus();
   }

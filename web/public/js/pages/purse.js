@@ -45,6 +45,8 @@ export async function render(app) {
       app.showResult({ ok: true, title: "Purse loaded", summary: `${app.money(minor)} is now in your offline purse.` });
     } catch (e2) {
       app.handleError(e2);
+      // The session ended (401): the login page is shown; an unfinished load stays for the next login.
+      if (!app.session) return;
       const pending = await unfinishedLoad(app.session.handle);
       if (pending) showUnfinished(pending);
       err.textContent = e2.reason ?? e2.message;

@@ -1,11 +1,13 @@
 // Send (online): to a handle, an amount, then a confirmation step. Confirming writes the payment
 // as an intent with a new idempotency key before it is sent (../intents.js); a payment whose
 // answer was lost is shown here with "Check and finish" (same key, so it moves money at most once)
-// and must be finished before another send starts. With a wallet PIN set on this device, the
-// confirm step asks for it, and the intent is written only once it is right (pages/pin.js).
+// and must be finished before another send starts: checked when the page is drawn and again, in
+// the transaction that writes the new intent, on Confirm (another tab may have started a send
+// meanwhile). With a wallet PIN set on this device, the confirm step asks for it, and the intent
+// is written only once it is right (pages/pin.js).
 
 import { api } from "../api.js";
-import { beginIntent, pendingIntents, runIntent } from "../intents.js";
+import { beginSend, pendingIntents, runIntent, UnansweredSendError } from "../intents.js";
 import { parseMajor } from "../money.js";
 import { h, field, title, errorLine } from "../ui.js";
 import { hasPin, pinField, pinIsRight } from "./pin.js";
@@ -37,6 +39,8 @@ export async function render(app) {
       app.showResult({ ok: true, summary: `${app.money(minor)} sent to ${handle}. Your balance is now ${app.money(r.balance)}.${earlier}` });
     } catch (e) {
       app.handleError(e);
+      // The session ended (401): the login page is shown; the intent stays for the next login.
+      if (!app.session) return;
       const pending = (await pendingIntents(app.session.handle, "send")).some((i) => i.key === intent.key);
       if (pending) {
         showUnfinished(intent, e.reason);
@@ -82,7 +86,14 @@ export async function render(app) {
       yes.disabled = true;
       // The PIN first: with a wrong one nothing is written or sent.
       if (pin && !(await pinIsRight(app, pin.input, cerr))) { yes.disabled = false; return; }
-      const intent = await beginIntent(app.session.handle, "send", { to: handle, amount: minor, memo: note || null });
+      let intent;
+      try {
+        // Any send with no answer blocks a new one (even to someone else): it is shown instead.
+        intent = await beginSend(app.session.handle, { to: handle, amount: minor, memo: note || null }, () => true);
+      } catch (e2) {
+        if (e2 instanceof UnansweredSendError) { showUnfinished(e2.intent); return; }
+        throw e2;
+      }
       await send(intent, yes, cerr);
     } }, pin?.label, cerr, h("div", { class: "actions" }, yes,
       h("button", { type: "button", class: "secondary", onclick: () => step.replaceChildren(form) }, "Cancel")));
