@@ -57,6 +57,11 @@ pub struct User {
     pub created_at_ms: TimestampMs,
 }
 
+/// Most sessions one account keeps: a new one ends the account's least recently used beyond
+/// this, so that logins (each makes a session that lasts up to its absolute expiry) cannot grow
+/// the sessions table, and the account's log-out-everywhere, without bound.
+pub const SESSIONS_PER_USER: i64 = 100;
+
 /// A login session. Only the SHA-256 of the token is stored.
 #[derive(Debug, Clone)]
 pub struct Session {

@@ -190,6 +190,42 @@ async fn sessions_expire(fx: Fx) {
     assert!(fx.store.touch_session(&[4; 32], NOW + 1).await.unwrap().is_none());
 }
 
+/// An account keeps at most `SESSIONS_PER_USER` sessions: a new one ends the least recently used
+/// beyond, and no other account's. Before, every login added a session that stayed until its
+/// absolute expiry, so one account's logins grew the table (and its log-out-everywhere) without bound.
+async fn an_account_keeps_at_most_its_share_of_sessions(fx: Fx) {
+    let alice = fx.user("alice", 0).await;
+    let bob = fx.user("bob", 0).await;
+    let session = |user: &User, n: u8, at: i64| Session {
+        token_hash: [n; 32],
+        user_id: user.id,
+        created_at_ms: at,
+        last_seen_ms: at,
+        idle_timeout_ms: 3_600_000,
+        expires_at_ms: at + 3_600_000,
+    };
+    fx.store.create_session(&session(&bob, 255, NOW)).await.unwrap();
+    let cap = u8::try_from(SESSIONS_PER_USER).unwrap();
+    for n in 0..cap + 5 {
+        fx.store.create_session(&session(&alice, n, NOW + i64::from(n))).await.unwrap();
+    }
+    let later = NOW + 1_000;
+    for n in 0..5 {
+        assert!(fx.store.touch_session(&[n; 32], later).await.unwrap().is_none(), "alice's oldest session {n} ended");
+    }
+    for n in 5..cap + 5 {
+        assert!(fx.store.touch_session(&[n; 32], later).await.unwrap().is_some(), "alice's session {n} kept");
+    }
+    assert!(fx.store.touch_session(&[255; 32], later).await.unwrap().is_some(), "bob's session kept");
+    // A session in use is not the one to go: alice's session 5 is used a minute later (the use
+    // is written), so 6 is then the least recently used.
+    let minute = NOW + 60_000;
+    assert!(fx.store.touch_session(&[5; 32], minute).await.unwrap().is_some());
+    fx.store.create_session(&session(&alice, cap + 5, minute + 1)).await.unwrap();
+    assert!(fx.store.touch_session(&[5; 32], minute + 2).await.unwrap().is_some());
+    assert!(fx.store.touch_session(&[6; 32], minute + 2).await.unwrap().is_none());
+}
+
 /// The one read of a signed-in request: the session and its user together, touched like
 /// `touch_session`, and never a stale user (a freeze shows at once).
 async fn session_user_in_one_call(fx: Fx) {
@@ -1041,6 +1077,7 @@ async fn a_freeze_waits_for_a_transfer_that_holds_the_account() {
 on_both_backends!([
     users_and_handles,
     sessions_expire,
+    an_account_keeps_at_most_its_share_of_sessions,
     session_user_in_one_call,
     end_sessions_and_change_password,
     a_sign_in_checked_against_an_old_password_gets_no_session,

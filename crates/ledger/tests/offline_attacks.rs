@@ -299,6 +299,29 @@ async fn fraud_after_the_deadline_is_held(fx: Fx) {
     fx.verify_clean(P).await;
 }
 
+/// A fork uploaded after the settlement deadline but before the expiry pass has run (it runs
+/// every minute, and may be late): the operator books no loss on it; it is held. Before, the
+/// deadline was the expiry pass's flag only, and such a fork was paid from the loss allowance.
+async fn fraud_past_the_deadline_books_no_loss_before_the_expiry_pass(fx: Fx) {
+    let mallory = fx.user("mallory", P).await;
+    let (bob, mule) = (fx.user("bob", 0).await, fx.user("mule", 0).await);
+    let device = signing_key("mallory-phone");
+    let cert = fx.load(&mallory, &device, P, 3 * DAY, "purse-past").await;
+    let purse = fx.purse(&cert).await;
+    assert_eq!(purse.settle_by, Some(i64::try_from(cert.fields().valid_until + GRACE).unwrap()));
+    // Bob's chain takes the whole reserve in time; mule's copy arrives just past the deadline.
+    fx.settle(&bob, &full_chain(&cert, &device, &bob, "bob"), NOW).await;
+    let after_ms = (cert.fields().valid_until + GRACE + 1) as i64 * 1000;
+    let results = fx.settle(&mule, &full_chain(&cert, &device, &mule, "mule"), after_ms).await;
+    assert!(!fx.purse(&cert).await.expired, "the expiry pass has not run");
+    assert_eq!(fx.balance(&mule).await, 0, "{:?}", statuses(&results));
+    let loss = operator_loss(&fx).await;
+    eprintln!("fork past the deadline, before the expiry pass: operator loss {loss} (bound 0 after the deadline)");
+    assert_eq!(loss, 0);
+    assert_eq!(fx.purse(&cert).await.notes_held, P as i64);
+    fx.verify_clean(P).await;
+}
+
 /// A payer with as many purses as allowed (one per device), each forked to accomplices: the loss
 /// is at most the open-purse limit times the allowance, and no further purse can be loaded.
 async fn every_allowed_purse_forked(fx: Fx) {
@@ -629,6 +652,7 @@ on_both_backends!([
     the_payer_still_settles_an_honest_payee_after_revocation,
     fifty_colluders,
     fraud_after_the_deadline_is_held,
+    fraud_past_the_deadline_books_no_loss_before_the_expiry_pass,
     every_allowed_purse_forked,
     new_money_pays_held_notes_before_another_purse_s_notes,
     closed_purses_count_until_their_deadline,

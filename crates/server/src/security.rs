@@ -1,6 +1,7 @@
 //! Security events (login failures, lockouts, rate-limit hits, forbidden actions) written to the
 //! store for the operator (`offpay admin security-events`). Events that a flood could repeat
-//! thousands of times a second are sampled: at most one per kind and key per minute, and at most
+//! thousands of times a second are sampled: at most one per kind and key per minute (or, for
+//! failed logins and lockouts, every one: [`SecurityLog::record_capped`]), and at most
 //! [`KIND_MAX_PER_MINUTE`] per kind per minute whatever the keys (a botnet brings ever new
 //! addresses and handles, so keys alone do not bound the table); what the second limit drops is
 //! counted and written as one `security_events_suppressed` event with the next event of that
@@ -72,6 +73,15 @@ impl SecurityLog {
             }
             last.insert(sample_key, now);
         }
+        self.record_capped(kind, detail).await;
+    }
+
+    /// Records an event within its kind's per-minute limit ([`KIND_MAX_PER_MINUTE`]), with no
+    /// sampling by key: for events each worth seeing (a failed login names its account and
+    /// count), which a flood of guesses from ever new addresses must still not write without
+    /// bound. What the limit drops is counted as for [`SecurityLog::record_sampled`].
+    pub async fn record_capped(&self, kind: &str, detail: &str) {
+        let now = self.clock.now_ms();
         let admission = self.admit(kind, now);
         if admission.dropped_before > 0 {
             let detail = format!("kind={kind} dropped={} in the minute before", admission.dropped_before);
@@ -170,6 +180,31 @@ mod tests {
             format!("kind=login_throttled dropped={} in the minute before", 1_000 - KIND_MAX_PER_MINUTE)
         );
         assert_eq!(events.iter().filter(|e| e.kind == "login_throttled").count(), KIND_MAX_PER_MINUTE as usize + 1);
+    }
+
+    /// Failed logins are each written (no sampling by key), but a flood of them from ever new
+    /// addresses writes at most the kind's limit a minute. Before, every failed login wrote a row.
+    #[tokio::test]
+    async fn failed_logins_are_written_up_to_the_kind_s_limit() {
+        let (_dir, store, clock, log) = fresh_log().await;
+        for i in 0..300 {
+            log.record_capped("login_failed", &format!("handle=alice ip=10.0.{}.{} failures=1", i / 256, i % 256))
+                .await;
+        }
+        let count =
+            |events: &[offpay_ledger::SecurityEvent], kind: &str| events.iter().filter(|e| e.kind == kind).count();
+        let events = store.security_events(5_000).await.unwrap();
+        assert_eq!(count(&events, "login_failed"), KIND_MAX_PER_MINUTE as usize);
+        clock.advance_ms(60_000);
+        log.record_capped("login_failed", "handle=alice ip=10.0.0.1 failures=2").await;
+        log.record_capped("login_failed", "handle=alice ip=10.0.0.1 failures=3").await;
+        let events = store.security_events(5_000).await.unwrap();
+        assert_eq!(
+            count(&events, "login_failed"),
+            KIND_MAX_PER_MINUTE as usize + 2,
+            "the same key twice: both written"
+        );
+        assert_eq!(count(&events, "security_events_suppressed"), 1);
     }
 
     /// A flood that stops: the background pass writes what its last minute dropped, once.

@@ -154,9 +154,9 @@ pub async fn failed(state: &AppState, attempt: Attempt) -> Result<(), ApiError> 
     let now = state.now_ms();
     match &attempt.kind {
         Kind::Trusted { failures, .. } => {
-            state.security.record("login_failed", &format!("{} token_failures={failures}", attempt.who)).await;
+            state.security.record_capped("login_failed", &format!("{} token_failures={failures}", attempt.who)).await;
             if *failures >= state.config.device_tokens.max_failures {
-                state.security.record("device_token_locked", &attempt.who).await;
+                state.security.record_capped("device_token_locked", &attempt.who).await;
             }
         }
         Kind::Untrusted { pair, ip, .. } => {
@@ -171,9 +171,9 @@ pub async fn failed(state: &AppState, attempt: Attempt) -> Result<(), ApiError> 
                 let (_, ip_locked) = count(state, key, before, &state.config.throttle_ip, now).await?;
                 locked |= ip_locked;
             }
-            state.security.record("login_failed", &format!("{} failures={failures}", attempt.who)).await;
+            state.security.record_capped("login_failed", &format!("{} failures={failures}", attempt.who)).await;
             if locked {
-                state.security.record("login_locked", &attempt.who).await;
+                state.security.record_capped("login_locked", &attempt.who).await;
             }
         }
     }

@@ -49,6 +49,7 @@ pub async fn payer_with_purse(
         idempotency_key: IdempotencyKey::parse(&format!("load-{label:0>8}")).unwrap(),
         loss_allowance: 200_000,
         max_open_purses: 1,
+        grace_secs: 2 * 86_400,
     };
     store.offline().load_purse(&request, NOW).await.unwrap();
     (user, cert, device)

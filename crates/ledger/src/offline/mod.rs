@@ -228,6 +228,10 @@ pub struct Purse {
     /// [`plan::RESERVE_ACCOUNT`] for a purse loaded before purses had their own
     /// (docs/LEDGER.md, "One reserve account per purse").
     pub reserve_account: AccountId,
+    /// The settlement deadline (Unix seconds): `valid_until` plus the grace in force when the
+    /// purse was loaded. Past it the purse books no fraud loss, even before the expiry pass has
+    /// run (`expired`). `None` for a purse loaded before 2026-12-01: the expiry pass ends it.
+    pub settle_by: Option<i64>,
 }
 
 /// A purse's money, as the API and the operator's tools show it (minor units).
@@ -291,6 +295,9 @@ pub struct LoadRequest {
     pub loss_allowance: i64,
     /// Most purses the account may have before their settlement deadline (`TooManyPurses`).
     pub max_open_purses: u32,
+    /// The settlement grace (seconds after `valid_until`) in force: the purse's deadline,
+    /// stored with it ([`Purse::settle_by`]).
+    pub grace_secs: u64,
 }
 
 #[derive(Debug, Clone)]

@@ -272,6 +272,8 @@ pub struct PlannedLoad {
     pub amount: i64,
     pub valid_until: i64,
     pub loss_allowance: i64,
+    /// `valid_until` plus the grace: the purse's settlement deadline ([`Purse::settle_by`]).
+    pub settle_by: i64,
 }
 
 /// A purse load, checked in this order: the account is not frozen, the certificate names it,
@@ -310,7 +312,8 @@ pub fn plan_load(
         i64::try_from(cert.valid_until).map_err(|_| OfflineError::InvalidCertificate("valid_until is too large"))?;
     accounts.insert(reserve, new_reserve_account(reserve));
     let entry = load_entry(accounts, entry_id, reserve, user, amount, now_ms)?;
-    Ok(PlannedLoad { entry, amount, valid_until, loss_allowance: request.loss_allowance.max(0) })
+    let settle_by = valid_until.saturating_add(i64::try_from(request.grace_secs).unwrap_or(i64::MAX));
+    Ok(PlannedLoad { entry, amount, valid_until, loss_allowance: request.loss_allowance.max(0), settle_by })
 }
 
 fn load_entry(
@@ -880,7 +883,7 @@ pub fn plan_settlement(
             (0, 0, 0)
         } else {
             let recover = if behind_held { 0 } else { rest.min(balance_of(accounts, owner.account_id).max(0)) };
-            let loss = (rest - recover).min(loss_allowance_left(purse));
+            let loss = (rest - recover).min(loss_allowance_left_at(purse, now_ms));
             (recover, loss, rest - recover - loss)
         };
         let credited = from_reserve + from_payer + from_loss;
@@ -942,12 +945,23 @@ pub fn plan_settlement(
 
 /// What the operator may still lose on `purse`: its allowance less the loss booked, and nothing
 /// once its remainder went back at expiry (the settlement deadline), so that no purse past its
-/// deadline adds to an account's loss (docs/OFFLINE.md, "The loss bound").
+/// deadline adds to an account's loss (docs/OFFLINE.md, "The loss bound"). Whatever the time:
+/// used to know which accounts to lock, so it is never less than [`loss_allowance_left_at`].
 fn loss_allowance_left(purse: &Purse) -> i64 {
     if purse.expired {
         return 0;
     }
     purse.loss_allowance.saturating_sub(purse.fraud_loss).max(0)
+}
+
+/// [`loss_allowance_left`] at `now_ms`: also nothing once the purse is past its settlement
+/// deadline ([`Purse::settle_by`]), whether or not the expiry pass has run yet (it runs every
+/// minute, and may be late or skip a purse).
+fn loss_allowance_left_at(purse: &Purse, now_ms: TimestampMs) -> i64 {
+    if purse.settle_by.is_some_and(|deadline| now_ms.div_euclid(1000) > deadline) {
+        return 0;
+    }
+    loss_allowance_left(purse)
 }
 
 /// Pays the held notes stored for `snap`'s purse from its owner's balance, oldest first (less
@@ -1187,6 +1201,7 @@ mod tests {
             close: None,
             created_at_ms: 0,
             reserve_account: reserve,
+            settle_by: None,
         };
         let (mut prev, mut cumulative) = (cert.hash(), 0);
         let notes: Vec<PaymentNote> = (1..=2u32)

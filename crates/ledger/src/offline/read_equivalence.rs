@@ -140,6 +140,7 @@ fn the_around_read_plans_what_the_full_read_plans() {
             close: None,
             created_at_ms: 0,
             reserve_account: PURSE_RESERVE,
+            settle_by: None,
         };
         let read = NotesRead::for_upload(&batch, &purse, uploader);
         let keep = kept_by(&read, &stored);

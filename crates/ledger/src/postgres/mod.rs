@@ -92,6 +92,17 @@ fn is_unique_violation(error: &tokio_postgres::Error) -> bool {
 
 /// Housekeeping at each new session: sessions past their absolute expiry go (indexed).
 const DELETE_EXPIRED_SESSIONS: &str = "DELETE FROM sessions WHERE expires_at_ms <= $1";
+/// At most `SESSIONS_PER_USER` per account: the least recently used beyond go (`sessions_by_user`).
+const DELETE_SESSIONS_PAST_CAP: &str = "DELETE FROM sessions WHERE token_hash IN
+     (SELECT token_hash FROM sessions WHERE user_id = $1
+      ORDER BY last_seen_ms DESC, created_at_ms DESC, token_hash OFFSET $2)";
+
+/// Ends `user`'s least recently used sessions beyond `SESSIONS_PER_USER`.
+async fn past_cap(client: &deadpool_postgres::Client, user: UserId) -> Result<(), LedgerError> {
+    let statement = client.prepare_cached(DELETE_SESSIONS_PAST_CAP).await?;
+    client.execute(&statement, &[&user, &crate::model::SESSIONS_PER_USER]).await?;
+    Ok(())
+}
 
 #[async_trait]
 impl Store for PostgresStore {
@@ -170,7 +181,7 @@ impl Store for PostgresStore {
             futures_util::join!(client.execute(&cleanup, &cleanup_params), client.execute(&insert, &insert_params));
         cleaned?;
         inserted?;
-        Ok(())
+        past_cap(&client, s.user_id).await
     }
 
     async fn touch_session(&self, token_hash: &[u8; 32], now_ms: TimestampMs) -> Result<Option<Session>, LedgerError> {
@@ -259,6 +270,9 @@ impl Store for PostgresStore {
         let inserted = client.execute(&insert, &params).await?;
         let cleanup = client.prepare_cached(DELETE_EXPIRED_SESSIONS).await?;
         client.execute(&cleanup, &[&s.created_at_ms]).await?;
+        if inserted == 1 {
+            past_cap(&client, s.user_id).await?;
+        }
         Ok(inserted == 1)
     }
 

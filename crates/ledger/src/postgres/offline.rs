@@ -151,7 +151,7 @@ pub const PURSE_RESERVE_MIGRATION: &str =
 /// The columns [`to_purse`] reads, as a literal, so that the statements below are constants.
 macro_rules! purse_columns {
     () => {
-        "id, user_id, certificate, state, expired, settled, returned, recovered, fraud_loss, close_statement, created_at_ms, loss_allowance, notes_held, reserve_account"
+        "id, user_id, certificate, state, expired, settled, returned, recovered, fraud_loss, close_statement, created_at_ms, loss_allowance, notes_held, reserve_account, settle_by"
     };
 }
 
@@ -185,6 +185,7 @@ fn to_purse(r: &Row) -> Result<Purse, LedgerError> {
         close: close.map(|c| CloseStatement::decode(&c)).transpose().map_err(|e| storage("close statement", e))?,
         created_at_ms: r.try_get(10)?,
         reserve_account: r.try_get::<_, Option<AccountId>>(13)?.unwrap_or(RESERVE_ACCOUNT),
+        settle_by: r.try_get(14)?,
     })
 }
 
@@ -247,8 +248,8 @@ const INSERT_RESERVE: &str =
     "INSERT INTO accounts (id, kind, balance, head, created_at_ms) VALUES ($1, 'reserve', $2, $3, $4)";
 /// A loaded purse.
 const INSERT_PURSE: &str = "INSERT INTO purses (id, user_id, device_key, amount, valid_until, certificate, state, load_entry_id, created_at_ms,
-                                 loss_allowance, reserve_account)
-             VALUES ($1, $2, $3, $4, $5, $6, 'open', $7, $8, $9, $10)";
+                                 loss_allowance, reserve_account, settle_by)
+             VALUES ($1, $2, $3, $4, $5, $6, 'open', $7, $8, $9, $10, $11)";
 /// Purses with held notes whose payer has money.
 const RELEASE_CANDIDATES: &str = "SELECT DISTINCT n.purse_id FROM notes n JOIN purses p ON p.id = n.purse_id
                  JOIN users u ON u.id = p.user_id JOIN accounts a ON a.id = u.account_id
@@ -793,7 +794,7 @@ async fn load_purse(
             .map_err(LedgerError::from)?;
         apply(&tx, &w, user.id, now_ms, &mut notices).await?;
         let encoded = req.certificate.encode();
-        let params: [&(dyn ToSql + Sync); 10] = [
+        let params: [&(dyn ToSql + Sync); 11] = [
             &cert.purse_id.as_bytes().as_slice(),
             &user.id,
             &device.as_slice(),
@@ -804,6 +805,7 @@ async fn load_purse(
             &now_ms,
             &load.loss_allowance,
             &reserve,
+            &load.settle_by,
         ];
         cached::execute(&tx, INSERT_PURSE, &params).await.map_err(LedgerError::from)?;
         remember(&tx, &scope, &req.idempotency_key, &cert.purse_id.to_hex()).await?;

@@ -130,6 +130,10 @@ const MIGRATIONS: &[&str] = &[
     // 11: a transfer's refusal remembered under its idempotency key (`LedgerError::remembered_code`);
     //     such a row has no entry.
     "ALTER TABLE idempotency ADD COLUMN refusal TEXT;",
+    // 12: sessions found by account (log out everywhere, the per-account cap).
+    "CREATE INDEX sessions_by_user ON sessions (user_id);",
+    // 13: each purse's settlement deadline, stored at load (`Purse::settle_by`).
+    "ALTER TABLE purses ADD COLUMN settle_by BIGINT;",
 ];
 
 /// The migration after which stored notes get their request nonce (`fill_note_nonces`).

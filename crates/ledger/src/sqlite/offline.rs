@@ -224,14 +224,29 @@ pub const PURSE_RESERVE_MIGRATION: &str = r#"
     ALTER TABLE purses ADD COLUMN reserve_account INTEGER REFERENCES accounts (id);
 "#;
 
-const PURSE_COLUMNS: &str = "id, user_id, certificate, state, expired, settled, returned, recovered, fraud_loss, close_statement, created_at_ms, loss_allowance, notes_held, reserve_account";
+const PURSE_COLUMNS: &str = "id, user_id, certificate, state, expired, settled, returned, recovered, fraud_loss, close_statement, created_at_ms, loss_allowance, notes_held, reserve_account, settle_by";
 
 fn storage(what: &str, e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> LedgerError {
     LedgerError::storage(format!("stored {what} is invalid"), e)
 }
 
-type PurseRow =
-    (Vec<u8>, UserId, Vec<u8>, String, bool, i64, i64, i64, i64, Option<Vec<u8>>, i64, i64, i64, Option<AccountId>);
+type PurseRow = (
+    Vec<u8>,
+    UserId,
+    Vec<u8>,
+    String,
+    bool,
+    i64,
+    i64,
+    i64,
+    i64,
+    Option<Vec<u8>>,
+    i64,
+    i64,
+    i64,
+    Option<AccountId>,
+    Option<i64>,
+);
 
 fn purse_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<PurseRow> {
     Ok((
@@ -249,6 +264,7 @@ fn purse_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<PurseRow> {
         r.get(11)?,
         r.get(12)?,
         r.get(13)?,
+        r.get(14)?,
     ))
 }
 
@@ -268,6 +284,7 @@ fn to_purse(row: PurseRow) -> Result<Purse, LedgerError> {
         loss_allowance,
         notes_held,
         reserve_account,
+        settle_by,
     ) = row;
     let id: [u8; 16] = id.as_slice().try_into().map_err(|e| storage("purse id", e))?;
     let certificate = certificates::decode(&cert).map_err(|e| storage("certificate", e))?;
@@ -287,6 +304,7 @@ fn to_purse(row: PurseRow) -> Result<Purse, LedgerError> {
         close,
         created_at_ms,
         reserve_account: reserve_account.unwrap_or(RESERVE_ACCOUNT),
+        settle_by,
     })
 }
 
@@ -682,8 +700,8 @@ fn load_purse(
     apply(conn, &w, user.id, now_ms, notices)?;
     conn.prepare_cached(
         "INSERT INTO purses (id, user_id, device_key, amount, valid_until, certificate, state, load_entry_id, created_at_ms,
-                             loss_allowance, reserve_account)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'open', ?7, ?8, ?9, ?10)",
+                             loss_allowance, reserve_account, settle_by)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'open', ?7, ?8, ?9, ?10, ?11)",
     )?
     .execute(params![
         &cert.purse_id.as_bytes()[..],
@@ -695,7 +713,8 @@ fn load_purse(
         entry_id,
         now_ms,
         load.loss_allowance,
-        reserve
+        reserve,
+        load.settle_by
     ])?;
     remember(conn, &scope, &req.idempotency_key, &fingerprint, &cert.purse_id.to_hex(), now_ms)?;
     let purse = read_purse(conn, cert.purse_id)?.ok_or_else(|| storage("new purse", "missing"))?;

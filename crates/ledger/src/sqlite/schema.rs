@@ -40,6 +40,10 @@ const MIGRATIONS: &[Migration] = &[
     (super::offline::PURSE_RESERVE_MIGRATION, None),
     // 13: refusals remembered under the transfer's idempotency key (`LedgerError::remembered_code`).
     (REFUSED_REQUESTS_MIGRATION, None),
+    // 14: sessions found by account (log out everywhere, the per-account cap).
+    ("CREATE INDEX sessions_by_user ON sessions (user_id);", None),
+    // 15: each purse's settlement deadline, stored at load (`Purse::settle_by`).
+    ("ALTER TABLE purses ADD COLUMN settle_by INTEGER;", None),
 ];
 
 const REFUSED_REQUESTS_MIGRATION: &str = "

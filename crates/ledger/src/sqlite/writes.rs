@@ -70,6 +70,13 @@ pub fn create_session(conn: &Connection, s: &Session) -> Result<(), LedgerError>
         s.idle_timeout_ms,
         s.expires_at_ms
     ])?;
+    // At most SESSIONS_PER_USER per account: the least recently used beyond go (by sessions_by_user).
+    conn.prepare_cached(
+        "DELETE FROM sessions WHERE token_hash IN
+           (SELECT token_hash FROM sessions WHERE user_id = ?1
+            ORDER BY last_seen_ms DESC, created_at_ms DESC, token_hash LIMIT -1 OFFSET ?2)",
+    )?
+    .execute(params![s.user_id, crate::model::SESSIONS_PER_USER])?;
     Ok(())
 }
 

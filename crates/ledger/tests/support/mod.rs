@@ -258,6 +258,7 @@ pub fn load_request(user: UserId, certificate: PurseCertificate, idempotency_key
         idempotency_key: key(idempotency_key),
         loss_allowance: ALLOWANCE,
         max_open_purses: MAX_OPEN,
+        grace_secs: GRACE,
     }
 }
 

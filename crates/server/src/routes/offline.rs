@@ -300,6 +300,7 @@ async fn load(
         idempotency_key: key,
         loss_allowance: i64::try_from(limits.loss_allowance).unwrap_or(i64::MAX),
         max_open_purses: limits.max_open_purses,
+        grace_secs: limits.grace_secs,
     };
     let loaded = state.store.offline().load_purse(&request, state.now_ms()).await?;
     let answer = LoadedPurse {
