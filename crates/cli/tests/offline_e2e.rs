@@ -354,6 +354,20 @@ fn a_second_branch_for_one_account_is_refused_and_notes_past_the_allowance_are_h
         "{held}"
     );
     assert_books_balance(&server, &[&alice, &bob, &carol], 50_000);
+    // Alice owes Carol: the operator does not unfreeze her by mistake (she could send away the
+    // money that reaches her before the pass pays Carol).
+    let refused = wallet_support::offpay()
+        .arg("admin")
+        .arg("--data")
+        .arg(&server.data)
+        .args(["unfreeze", "alice"])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        !refused.status.success() && said.contains("alice owes 200.00 on held notes") && said.contains("--force"),
+        "{said}"
+    );
 
     // Money reaches Alice: Carol's next sync (the held note goes up again) is paid from it.
     server.admin(&["deposit", "alice", "150.00"]);
@@ -367,4 +381,6 @@ fn a_second_branch_for_one_account_is_refused_and_notes_past_the_allowance_are_h
     assert!(purses.contains("recovered from payer 200.00") && purses.contains("held for notes 0.00"), "{purses}");
     assert_eq!(server.admin(&["held"]).trim(), "No held notes.");
     assert_books_balance(&server, &[&alice, &bob, &carol], 70_000);
+    // Nothing is owed any more: the unfreeze goes through.
+    assert!(server.admin(&["unfreeze", "alice"]).contains("Account alice unfrozen."));
 }

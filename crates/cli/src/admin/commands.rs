@@ -19,8 +19,8 @@ pub async fn run(store: &dyn Store, command: AdminCommand) -> anyhow::Result<Exi
         }
         AdminCommand::Verify { json } => verify(store, json).await,
         AdminCommand::SecurityEvents { limit, json } => security_events(store, limit, json).await,
-        AdminCommand::Freeze { handle } => set_frozen(store, &handle, true).await,
-        AdminCommand::Unfreeze { handle } => set_frozen(store, &handle, false).await,
+        AdminCommand::Freeze { handle } => set_frozen(store, &handle, true, false).await,
+        AdminCommand::Unfreeze { handle, force } => set_frozen(store, &handle, false, force).await,
         AdminCommand::Offline(command) => super::offline::run_on_store(store, command).await,
     }
 }
@@ -130,9 +130,24 @@ async fn security_events(store: &dyn Store, limit: u32, json: bool) -> anyhow::R
     Ok(ExitCode::SUCCESS)
 }
 
-async fn set_frozen(store: &dyn Store, handle: &str, frozen: bool) -> anyhow::Result<ExitCode> {
+/// Freezes or unfreezes `handle`. An account that owes held notes (a double spender's payees not
+/// paid yet, docs/OFFLINE.md) is not unfrozen without `force`: once unfrozen it could send away,
+/// online, money that reaches it before the server's pass (every minute) pays those payees.
+async fn set_frozen(store: &dyn Store, handle: &str, frozen: bool, force: bool) -> anyhow::Result<ExitCode> {
     let handle = parse_handle(handle)?;
     let user = store.user_by_handle(&handle).await?.with_context(|| format!("no user is called {handle}"))?;
+    if !frozen && !force {
+        let purses = store.offline().purses(Some(user.id), u32::MAX).await?;
+        let owed: i64 = purses.iter().map(|p| p.notes_held.max(0)).fold(0i64, i64::saturating_add);
+        if owed > 0 {
+            bail!(
+                "{handle} owes {} on held notes to payees of a double-spent purse (offpay admin held); \
+                 unfrozen, it could send away money they are owed before the server pays them. \
+                 Run again with --force to unfreeze anyway",
+                CURRENCY.format_signed(owed)
+            );
+        }
+    }
     store.set_frozen(user.id, frozen).await?;
     let what = if frozen { "frozen" } else { "unfrozen" };
     store.record_security_event(&format!("account_{what}"), &format!("account={handle} by=admin"), now_ms()).await?;

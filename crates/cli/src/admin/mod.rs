@@ -56,8 +56,14 @@ pub enum AdminCommand {
     },
     /// Freeze an account: it can no longer send money
     Freeze { handle: String },
-    /// Unfreeze an account
-    Unfreeze { handle: String },
+    /// Unfreeze an account (refused while it owes held notes to payees, unless --force)
+    Unfreeze {
+        handle: String,
+        /// Unfreeze even though the account owes held notes: it may then spend money its payees
+        /// are owed before the server's pass pays them
+        #[arg(long)]
+        force: bool,
+    },
     #[command(flatten)]
     Offline(offline::OfflineAdminCommand),
 }
