@@ -98,7 +98,7 @@ async fn load_settle_duplicate(fx: Fx) {
     let mine = fx.off().purses(Some(alice.id), 10).await.unwrap();
     assert_eq!(mine.len(), 1);
     assert!(fx.off().purses(Some(bob.id), 10).await.unwrap().is_empty());
-    assert!(fx.off().revocations().await.unwrap().purses.is_empty());
+    assert!(fx.off().revocations(NOW_S).await.unwrap().purses.is_empty());
     fx.verify_clean(500_000).await;
 }
 
@@ -214,9 +214,14 @@ async fn fork_revokes_and_freezes(fx: Fx) {
     let both = [PaymentNote::decode(&proofs[0].first).unwrap(), PaymentNote::decode(&proofs[0].second).unwrap()];
     assert!(both.contains(&to_bob) && both.contains(&to_carol));
 
-    let revoked = fx.off().revocations().await.unwrap();
+    let revoked = fx.off().revocations(NOW_S).await.unwrap();
     assert!(revoked.purses.contains(&cert.purse_id()));
     assert!(revoked.devices.contains(&device.verifying_key().to_bytes()));
+    // Past the purse's validity no payee takes its notes: the list no longer names it (the
+    // device key stays listed).
+    let past = fx.off().revocations(cert.fields().valid_until + 1).await.unwrap();
+    assert!(past.purses.is_empty() && past.devices.contains(&device.verifying_key().to_bytes()));
+    assert!(fx.off().revocations(cert.fields().valid_until).await.unwrap().purses.contains(&cert.purse_id()));
     assert_eq!(fx.purse(&cert).await.state, PurseState::Revoked);
     assert!(fx.store.user_by_id(alice.id).await.unwrap().unwrap().frozen);
     let events = fx.store.events_after(alice.id, 0, 100).await.unwrap();

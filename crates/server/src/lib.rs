@@ -41,6 +41,7 @@ pub mod live_hub;
 pub mod openapi;
 pub mod ratelimit;
 pub mod request_id;
+pub mod revocation_cache;
 pub mod routes;
 pub mod security;
 pub mod session_watch;

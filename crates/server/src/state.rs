@@ -41,6 +41,8 @@ pub struct Inner {
     pub ws_slots: crate::ws_slots::WsSlots,
     /// Becomes `true` when the server is shutting down (WebSocket loops close then).
     pub shutdown: watch::Receiver<bool>,
+    /// The revocation list as last read, for a few seconds.
+    pub revocations: crate::revocation_cache::RevocationCache,
 }
 
 impl Deref for AppState {
@@ -73,6 +75,7 @@ impl AppState {
             store,
             clock,
             shutdown,
+            revocations: crate::revocation_cache::RevocationCache::default(),
         };
         Ok(AppState { inner: Arc::new(inner) })
     }

@@ -464,7 +464,10 @@ pub trait OfflineStore: Send + Sync + 'static {
     /// payers' balances, as far as the balances go.
     async fn release_held(&self, now_ms: TimestampMs) -> Result<ReleaseOutcome, OfflineError>;
 
-    async fn revocations(&self) -> Result<RevocationList, OfflineError>;
+    /// Revoked device keys, and revoked purses still valid at `now_secs` (a payee refuses a note
+    /// of a purse past its `valid_until` anyway, so the list does not grow with every purse ever
+    /// revoked). Both read through partial indexes.
+    async fn revocations(&self, now_secs: u64) -> Result<RevocationList, OfflineError>;
 
     /// Notes with money still held on them, oldest upload first, at most `limit` (capped).
     async fn held_notes(&self, limit: u32) -> Result<Vec<HeldNoteRecord>, OfflineError>;

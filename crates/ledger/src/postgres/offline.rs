@@ -1166,10 +1166,13 @@ impl OfflineStore for PostgresStore {
         Ok(out)
     }
 
-    async fn revocations(&self) -> Result<RevocationList, OfflineError> {
+    async fn revocations(&self, now_secs: u64) -> Result<RevocationList, OfflineError> {
         let client = self.pool.get().await?;
         let mut list = RevocationList::default();
-        for row in client.query("SELECT id FROM purses WHERE state = 'revoked'", &[]).await? {
+        let now_secs = i64::try_from(now_secs).unwrap_or(i64::MAX);
+        let purses =
+            client.prepare_cached("SELECT id FROM purses WHERE state = 'revoked' AND valid_until >= $1").await?;
+        for row in client.query(&purses, &[&now_secs]).await? {
             list.purses.insert(purse_id_of(&row.try_get::<_, Vec<u8>>(0)?)?);
         }
         for row in client.query("SELECT public_key FROM devices WHERE revoked", &[]).await? {

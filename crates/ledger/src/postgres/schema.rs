@@ -134,6 +134,9 @@ const MIGRATIONS: &[&str] = &[
     "CREATE INDEX sessions_by_user ON sessions (user_id);",
     // 13: each purse's settlement deadline, stored at load (`Purse::settle_by`).
     "ALTER TABLE purses ADD COLUMN settle_by BIGINT;",
+    // 14: the revocation list read through partial indexes, not by scanning purses and devices.
+    "CREATE INDEX purses_revoked ON purses (valid_until) WHERE state = 'revoked';
+     CREATE INDEX devices_revoked ON devices (public_key) WHERE revoked;",
 ];
 
 /// The migration after which stored notes get their request nonce (`fill_note_nonces`).

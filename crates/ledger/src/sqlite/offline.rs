@@ -1002,10 +1002,10 @@ fn held_notes(conn: &Connection, limit: u32) -> Result<Vec<HeldNoteRecord>, Ledg
     Ok(out)
 }
 
-fn revocations(conn: &Connection) -> Result<RevocationList, LedgerError> {
+fn revocations(conn: &Connection, now_secs: i64) -> Result<RevocationList, LedgerError> {
     let mut list = RevocationList::default();
-    let mut stmt = conn.prepare_cached("SELECT id FROM purses WHERE state = 'revoked'")?;
-    for id in stmt.query_map([], |r| r.get::<_, Vec<u8>>(0))? {
+    let mut stmt = conn.prepare_cached("SELECT id FROM purses WHERE state = 'revoked' AND valid_until >= ?1")?;
+    for id in stmt.query_map([now_secs], |r| r.get::<_, Vec<u8>>(0))? {
         let id: [u8; 16] = id?.as_slice().try_into().map_err(|e| storage("purse id", e))?;
         list.purses.insert(PurseId::from_bytes(id));
     }
@@ -1178,8 +1178,9 @@ impl OfflineStore for SqliteStore {
         Ok(self.readers.read(move |conn| held_notes(conn, limit)).await?)
     }
 
-    async fn revocations(&self) -> Result<RevocationList, OfflineError> {
-        Ok(self.readers.read(revocations).await?)
+    async fn revocations(&self, now_secs: u64) -> Result<RevocationList, OfflineError> {
+        let now_secs = i64::try_from(now_secs).unwrap_or(i64::MAX);
+        Ok(self.readers.read(move |conn| revocations(conn, now_secs)).await?)
     }
 
     async fn fraud_proofs(&self, limit: u32) -> Result<Vec<FraudProofRecord>, OfflineError> {

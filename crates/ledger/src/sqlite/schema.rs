@@ -44,6 +44,12 @@ const MIGRATIONS: &[Migration] = &[
     ("CREATE INDEX sessions_by_user ON sessions (user_id);", None),
     // 15: each purse's settlement deadline, stored at load (`Purse::settle_by`).
     ("ALTER TABLE purses ADD COLUMN settle_by INTEGER;", None),
+    // 16: the revocation list read through partial indexes, not by scanning purses and devices.
+    (
+        "CREATE INDEX purses_revoked ON purses (valid_until) WHERE state = 'revoked';
+         CREATE INDEX devices_revoked ON devices (public_key) WHERE revoked = 1;",
+        None,
+    ),
 ];
 
 const REFUSED_REQUESTS_MIGRATION: &str = "

@@ -176,10 +176,17 @@ async fn issuer_keys(State(state): State<AppState>) -> Result<Json<IssuerKeys>> 
         (status = 429, description = "`rate_limited` (has `Retry-After`)", body = ErrorBody),
     ))]
 async fn revocations(State(state): State<AppState>) -> Result<Json<Revocations>> {
-    let list = state.store.offline().revocations().await?;
-    let purses = list.purses.iter().map(PurseId::to_hex).collect();
-    let devices = list.devices.iter().map(hex::encode).collect();
-    Ok(Json(Revocations { purses, devices }))
+    let now_secs = u64::try_from(state.now_ms().div_euclid(1000)).unwrap_or(0);
+    let list = state
+        .revocations
+        .get(|| async {
+            let list = state.store.offline().revocations(now_secs).await?;
+            let purses = list.purses.iter().map(PurseId::to_hex).collect();
+            let devices = list.devices.iter().map(hex::encode).collect();
+            Ok::<_, OfflineError>(Revocations { purses, devices })
+        })
+        .await?;
+    Ok(Json(Revocations::clone(&list)))
 }
 
 /// `POST /v1/devices`
@@ -370,6 +377,9 @@ async fn close(
         ));
     }
     let outcome = state.store.offline().close_purse(auth.user.id, &statement, &key, state.now_ms()).await?;
+    if outcome.fraud {
+        state.revocations.forget().await;
+    }
     Ok(Json(CloseOutcome {
         returned: outcome.returned,
         held: outcome.held,
@@ -426,6 +436,10 @@ async fn upload(
         }
     }
     let settled = state.store.offline().settle_notes(auth.user.id, decoded, state.now_ms()).await?;
+    if settled.iter().any(|r| r.status == NoteStatus::Fraud) {
+        // A purse and a device key were just revoked: the list says so from the next request.
+        state.revocations.forget().await;
+    }
     for (i, r) in positions.into_iter().zip(settled) {
         if r.status == NoteStatus::Fraud {
             tracing::warn!(note = %r.note, reason = ?r.reason, "offline note is part of a fraud proof");
