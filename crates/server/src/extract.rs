@@ -69,6 +69,16 @@ pub fn client_network(ip: IpAddr) -> IpAddr {
     }
 }
 
+/// The site an IPv6 client network belongs to, its /48 (what one organisation, or a tunnel
+/// broker's free allocation, holds: 65,536 /64s), counted as a whole by a looser limit
+/// ([`crate::ratelimit::AddressLimiter`]); `None` for IPv4, where one address is already scarce.
+pub fn client_site(ip: IpAddr) -> Option<IpAddr> {
+    match ip.to_canonical() {
+        IpAddr::V6(v6) => Some(IpAddr::V6(std::net::Ipv6Addr::from_bits(v6.to_bits() & !((1u128 << 80) - 1)))),
+        IpAddr::V4(_) => None,
+    }
+}
+
 impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
     type Rejection = ApiError;
 
@@ -88,6 +98,11 @@ mod tests {
         assert_eq!(client_network(ip("2001:db8:1:2:ffff:ffff:ffff:ffff")), ip("2001:db8:1:2::"));
         assert_ne!(client_network(ip("2001:db8:1:3::1")), ip("2001:db8:1:2::"));
         assert_eq!(client_network(ip("203.0.113.7")), ip("203.0.113.7"));
+        assert_eq!(client_site(ip("2001:db8:1:2:aaaa::1")), Some(ip("2001:db8:1::")));
+        assert_eq!(client_site(ip("2001:db8:1:ffff::")), Some(ip("2001:db8:1::")));
+        assert_ne!(client_site(ip("2001:db8:2::1")), Some(ip("2001:db8:1::")));
+        assert_eq!(client_site(ip("203.0.113.7")), None);
+        assert_eq!(client_site(ip("::ffff:203.0.113.7")), None);
         assert_eq!(client_network(ip("::ffff:203.0.113.7")), ip("203.0.113.7"));
     }
 }

@@ -8,6 +8,7 @@
 //! that is not enough (a flood from very many addresses) every key starts again from full.
 
 use std::hash::Hash;
+use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::sync::RwLock;
 use std::time::Duration;
@@ -64,6 +65,46 @@ impl ServerLimiter {
     /// wait.
     pub fn check(&self) -> Result<(), u64> {
         self.limiter.check().map_err(|not_until| wait_secs(&not_until, &self.clock))
+    }
+}
+
+/// How many client networks' worth of requests one IPv6 site (/48) may send in all.
+pub const SITE_SHARE: u32 = 16;
+
+/// A per-address limit that also holds an IPv6 site (/48) to [`SITE_SHARE`] times it: each
+/// subscriber gets a whole /64, so the per-address limit counts /64s, but a /48 holds 65,536 of
+/// them (free from tunnel brokers), which would make the per-address limit, and the tracked-key
+/// ceiling past which every key starts again from full, mean nothing.
+pub struct AddressLimiter {
+    per_network: KeyedLimiter<IpAddr>,
+    per_site: KeyedLimiter<IpAddr>,
+}
+
+impl AddressLimiter {
+    pub fn new(limit: RateLimit, max_keys: usize, clock: Clock) -> AddressLimiter {
+        let site = RateLimit {
+            per_minute: limit.per_minute.saturating_mul(SITE_SHARE),
+            burst: limit.burst.saturating_mul(SITE_SHARE),
+        };
+        AddressLimiter {
+            per_network: KeyedLimiter::new(limit, max_keys, clock.clone()),
+            per_site: KeyedLimiter::new(site, max_keys, clock),
+        }
+    }
+
+    /// `Ok` when a request from the client network `network` (`extract::client_network`) is
+    /// allowed now (and counts it), else `Err` with the whole seconds to wait.
+    pub fn check(&self, network: &IpAddr) -> Result<(), u64> {
+        self.per_network.check(network)?;
+        match crate::extract::client_site(*network) {
+            Some(site) => self.per_site.check(&site),
+            None => Ok(()),
+        }
+    }
+
+    /// Keys tracked now (networks and sites).
+    pub fn tracked(&self) -> usize {
+        self.per_network.tracked() + self.per_site.tracked()
     }
 }
 
@@ -182,5 +223,31 @@ mod tests {
         clock.advance_ms(10_000);
         assert_eq!(limiter.check(), Ok(()));
         assert_eq!(limiter.check(), Err(10));
+    }
+
+    /// Clients of one IPv6 /48 taking a fresh /64 for each burst: each /64 gets its own
+    /// allowance, but the site as a whole gets SITE_SHARE of them; another site and IPv4
+    /// addresses are not held back by it.
+    #[test]
+    #[allow(clippy::unwrap_used)]
+    fn an_ipv6_site_gets_a_bounded_share_whatever_its_networks() {
+        let clock = Clock::manual(1_000_000);
+        let limiter = AddressLimiter::new(RateLimit { per_minute: 60, burst: 2 }, 100_000, clock);
+        let network = |n: u16| -> IpAddr { format!("2001:db8:7:{n:x}::").parse().unwrap() };
+        let mut allowed = 0;
+        for n in 0..1_000u16 {
+            for _ in 0..2 {
+                if limiter.check(&network(n)).is_ok() {
+                    allowed += 1;
+                }
+            }
+        }
+        assert_eq!(allowed, 2 * SITE_SHARE, "the /48's requests beyond its share are refused");
+        assert!(limiter.check(&"2001:db8:8::".parse().unwrap()).is_ok(), "another site");
+        assert!(limiter.check(&"203.0.113.7".parse().unwrap()).is_ok(), "an IPv4 client");
+        // One /64 still gets no more than its own allowance.
+        let lone = AddressLimiter::new(RateLimit { per_minute: 60, burst: 2 }, 100, Clock::manual(0));
+        let one: IpAddr = "2001:db8:9:1::".parse().unwrap();
+        assert!(lone.check(&one).is_ok() && lone.check(&one).is_ok() && lone.check(&one).is_err());
     }
 }

@@ -2,7 +2,6 @@
 //! in-memory rate limiters and WebSocket counts, the security-event log, this server's logout announcements and the
 //! shutdown signal.
 
-use std::net::IpAddr;
 use std::ops::Deref;
 use std::sync::Arc;
 
@@ -13,7 +12,7 @@ use crate::auth::Passwords;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::error::ApiError;
-use crate::ratelimit::{KeyedLimiter, ServerLimiter};
+use crate::ratelimit::{AddressLimiter, KeyedLimiter, ServerLimiter};
 use crate::security::SecurityLog;
 use crate::session_watch::SessionEnds;
 
@@ -27,9 +26,9 @@ pub struct Inner {
     pub store: Arc<dyn Store>,
     pub clock: Clock,
     pub passwords: Passwords,
-    pub per_ip: KeyedLimiter<IpAddr>,
+    pub per_ip: AddressLimiter,
     pub per_account: KeyedLimiter<UserId>,
-    pub auth_per_ip: KeyedLimiter<IpAddr>,
+    pub auth_per_ip: AddressLimiter,
     /// New accounts on this server, all addresses together.
     pub registrations: ServerLimiter,
     pub security: std::sync::Arc<SecurityLog>,
@@ -62,9 +61,9 @@ impl AppState {
     ) -> Result<AppState, ApiError> {
         let passwords = Passwords::new(config.argon, config.hash_concurrency, config.hash_queue).await?;
         let inner = Inner {
-            per_ip: KeyedLimiter::new(config.rate_per_ip, config.rate_max_keys, clock.clone()),
+            per_ip: AddressLimiter::new(config.rate_per_ip, config.rate_max_keys, clock.clone()),
             per_account: KeyedLimiter::new(config.rate_per_account, config.rate_max_keys, clock.clone()),
-            auth_per_ip: KeyedLimiter::new(config.rate_auth_per_ip, config.rate_max_keys, clock.clone()),
+            auth_per_ip: AddressLimiter::new(config.rate_auth_per_ip, config.rate_max_keys, clock.clone()),
             registrations: ServerLimiter::new(config.rate_register, clock.clone()),
             security: std::sync::Arc::new(SecurityLog::new(store.clone(), clock.clone())),
             session_ends: SessionEnds::default(),
