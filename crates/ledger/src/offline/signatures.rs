@@ -14,7 +14,8 @@
 //! as fast as it may (made-up notes cost it nothing) delays another account's upload by at most
 //! one of its own per turn, not by everything it queued. One account may hold at most
 //! [`SHARE_DIVISOR`]th of the queue's notes; past that its uploads get `busy`, while other
-//! accounts' still get in.
+//! accounts' still get in. An account that sent a bad signature has its uploads checked alone
+//! for a while ([`ALONE_FOR`]): one bad signature sends its whole batch to one-by-one checks.
 //!
 //! The queue is bounded: at most [`QUEUE_NOTES_PER_THREAD`] notes per verifier thread wait or are
 //! being checked at once (about two seconds of work on a 2-core machine, docs/PERFORMANCE.md,
@@ -49,7 +50,7 @@ struct Job {
     notes: Vec<PaymentNote>,
     reply: oneshot::Sender<(Vec<PaymentNote>, Vec<bool>)>,
     /// Released when the verifier is done with the job (or the job is dropped unchecked).
-    _place: Place,
+    place: Place,
 }
 
 /// The uploads waiting, each account's in its own line, and the notes held (waiting or under
@@ -70,7 +71,20 @@ struct Lines {
     turns: VecDeque<UserId>,
     held: HashMap<UserId, usize>,
     total: usize,
+    /// Accounts whose uploads are checked alone, never in a batch with other accounts' notes,
+    /// until the time given: each sent a note with a bad signature lately. One bad signature
+    /// (a point with a torsion part, most of all) sends a whole batch to one-by-one checks,
+    /// about 2.5 times the work, so an account sending them would otherwise slow every
+    /// account's uploads checked with its own.
+    alone_until: HashMap<UserId, std::time::Instant>,
 }
+
+/// How long an account that sent a bad signature has its uploads checked alone.
+pub const ALONE_FOR: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// Most accounts remembered as checked alone (past it, those whose time is over are forgotten,
+/// then all: memory stays bounded whatever a flood of new accounts does).
+const ALONE_MAX: usize = 100_000;
 
 /// `notes` places of `uploader` in the queue, given back when dropped.
 struct Place {
@@ -109,7 +123,7 @@ impl Queue {
         }
         lines.total = lines.total.saturating_add(n);
         lines.held.insert(uploader, mine.saturating_add(n));
-        let job = Job { notes, reply, _place: Place { queue: self, uploader, notes: n } };
+        let job = Job { notes, reply, place: Place { queue: self, uploader, notes: n } };
         let line = lines.waiting.entry(uploader).or_default();
         line.push_back(job);
         if line.len() == 1 {
@@ -126,17 +140,36 @@ impl Queue {
         while lines.turns.is_empty() {
             lines = self.ready.wait(lines).unwrap_or_else(std::sync::PoisonError::into_inner);
         }
-        lines.take_turns(limit)
+        lines.take_turns(limit, std::time::Instant::now())
+    }
+
+    /// Notes that the accounts of `bad` sent bad signatures: their uploads are checked alone.
+    fn check_alone(&self, bad: &[UserId]) {
+        if bad.is_empty() {
+            return;
+        }
+        let now = std::time::Instant::now();
+        let mut lines = self.lines();
+        for uploader in bad {
+            lines.check_alone(*uploader, now);
+        }
     }
 }
 
 impl Lines {
     /// One upload from each account in turn, until `limit` notes are taken or nothing waits.
-    fn take_turns(&mut self, limit: usize) -> Vec<Job> {
+    /// An account checked alone ([`Lines::alone_until`]) has one upload taken, as a batch of its
+    /// own: it ends the batch, or waits at the front for the next one.
+    fn take_turns(&mut self, limit: usize, now: std::time::Instant) -> Vec<Job> {
         let mut jobs = Vec::new();
         let mut count = 0;
         while count < limit {
             let Some(uploader) = self.turns.pop_front() else { break };
+            let alone = self.alone_until.get(&uploader).is_some_and(|until| now < *until);
+            if alone && !jobs.is_empty() {
+                self.turns.push_front(uploader);
+                break;
+            }
             let Some(line) = self.waiting.get_mut(&uploader) else { continue };
             let Some(job) = line.pop_front() else { continue };
             count += job.notes.len();
@@ -146,8 +179,22 @@ impl Lines {
             } else {
                 self.turns.push_back(uploader);
             }
+            if alone {
+                break;
+            }
         }
         jobs
+    }
+
+    /// `uploader` sent a bad signature at `now`: its uploads are checked alone for [`ALONE_FOR`].
+    fn check_alone(&mut self, uploader: UserId, now: std::time::Instant) {
+        if self.alone_until.len() >= ALONE_MAX {
+            self.alone_until.retain(|_, until| now < *until);
+            if self.alone_until.len() >= ALONE_MAX {
+                self.alone_until.clear();
+            }
+        }
+        self.alone_until.insert(uploader, now + ALONE_FOR);
     }
 }
 
@@ -203,9 +250,19 @@ fn run(queue: &'static Queue) {
         let all: Vec<PaymentNote> = jobs.iter_mut().flat_map(|j| std::mem::take(&mut j.notes)).collect();
         let mut ok = verify_device_signatures(&all, rand::random()).into_iter();
         let mut all = all.into_iter();
-        for (job, n) in jobs.into_iter().zip(lengths) {
-            let notes: Vec<PaymentNote> = all.by_ref().take(n).collect();
-            let outcomes: Vec<bool> = ok.by_ref().take(n).collect();
+        let answers: Vec<(Job, Vec<PaymentNote>, Vec<bool>)> = jobs
+            .into_iter()
+            .zip(lengths)
+            .map(|(job, n)| (job, all.by_ref().take(n).collect(), ok.by_ref().take(n).collect()))
+            .collect();
+        // Marked before anyone is answered, so that the uploader's next upload is checked alone.
+        let bad: Vec<UserId> = answers
+            .iter()
+            .filter(|(_, _, outcomes)| outcomes.contains(&false))
+            .map(|(job, _, _)| job.place.uploader)
+            .collect();
+        queue.check_alone(&bad);
+        for (job, notes, outcomes) in answers {
             // The uploader may have gone away; nothing to do then.
             let _ = job.reply.send((notes, outcomes));
         }
@@ -252,13 +309,13 @@ mod tests {
         }
         assert_eq!(total(q), 32);
         assert!(!admit(q, 99, 1), "full: one more note is refused");
-        let taken = q.lines().take_turns(3);
+        let taken = q.lines().take_turns(3, std::time::Instant::now());
         assert_eq!(taken.len(), 2);
         drop(taken);
         assert_eq!(total(q), 28);
         assert!(admit(q, 99, 2), "places freed");
         while !q.lines().turns.is_empty() {
-            let taken = q.lines().take_turns(100);
+            let taken = q.lines().take_turns(100, std::time::Instant::now());
             drop(taken);
         }
         assert_eq!(total(q), 0);
@@ -274,7 +331,7 @@ mod tests {
         assert!(admit(q, 1, 4), "exactly the share of 10");
         assert!(!admit(q, 1, 1), "past its share");
         assert!(admit(q, 2, 10), "another account still gets in");
-        let taken = q.lines().take_turns(100);
+        let taken = q.lines().take_turns(100, std::time::Instant::now());
         drop(taken);
         assert!(admit(q, 1, 10), "its places came back");
     }
@@ -289,13 +346,54 @@ mod tests {
         }
         assert!(admit(q, 2, 1));
         assert!(admit(q, 3, 1));
-        let first = q.lines().take_turns(4);
+        let first = q.lines().take_turns(4, std::time::Instant::now());
         let sizes: Vec<usize> = first.iter().map(|j| j.notes.len()).collect();
         assert_eq!(sizes, [2, 1, 1], "account 1, then 2 and 3, before account 1's second upload");
-        let rest = q.lines().take_turns(100);
+        let rest = q.lines().take_turns(100, std::time::Instant::now());
         assert_eq!(rest.len(), 4);
         drop((first, rest));
         assert_eq!(total(q), 0);
+    }
+
+    /// An account that sent a bad signature lately has each upload checked as a batch of its
+    /// own, so its notes cannot send other accounts' notes to one-by-one checks; others are still
+    /// checked together, in turn.
+    #[test]
+    fn an_account_that_sent_a_bad_signature_is_checked_alone() {
+        let q = queue(16_000);
+        let now = std::time::Instant::now();
+        q.lines().check_alone(UserId(1), now);
+        for account in [2, 1, 3, 1] {
+            assert!(admit(q, account, 1));
+        }
+        let sizes = |jobs: &[super::Job]| jobs.iter().map(|j| j.place.uploader.0).collect::<Vec<_>>();
+        for expected in [vec![2], vec![1], vec![3], vec![1]] {
+            let taken = q.lines().take_turns(100, now);
+            assert_eq!(sizes(&taken), expected);
+            drop(taken);
+        }
+        // Once its time is over it is checked with the others again.
+        assert!(admit(q, 1, 1) && admit(q, 2, 1));
+        let later = q.lines().take_turns(100, now + super::ALONE_FOR);
+        assert_eq!(sizes(&later), [1, 2]);
+    }
+
+    /// The verifiers mark the uploader of a bad signature to be checked alone.
+    #[tokio::test]
+    async fn a_bad_signature_has_its_uploader_checked_alone() {
+        let fx = Fixture::new();
+        let (_, mut notes) = fx.chain(&[100, 100]);
+        let mut bytes = notes[1].encode();
+        let in_r = bytes.len() - 50;
+        bytes[in_r] ^= 1;
+        notes[1] = PaymentNote::decode(&bytes).expect("still a well-formed note");
+        let (_, ok) = check(UserId(4_242), notes).await.expect("checked");
+        assert_eq!(ok, [true, false]);
+        let (_, ok) = check(UserId(4_243), fx.chain(&[100]).1).await.expect("checked");
+        assert_eq!(ok, [true]);
+        let lines = super::queue().expect("running").lines();
+        assert!(lines.alone_until.contains_key(&UserId(4_242)));
+        assert!(!lines.alone_until.contains_key(&UserId(4_243)));
     }
 
     /// The verifiers answer `verify_strict` note by note, for uploads checked one signature at a
@@ -324,7 +422,7 @@ mod tests {
         let q = queue(100);
         assert!(admit(q, 1, 500), "an empty queue takes any upload");
         assert!(!admit(q, 2, 1));
-        let taken = q.lines().take_turns(1_000);
+        let taken = q.lines().take_turns(1_000, std::time::Instant::now());
         drop(taken);
         assert!(admit(q, 2, 100));
     }
