@@ -299,6 +299,36 @@ async fn fraud_after_the_deadline_is_held(fx: Fx) {
     fx.verify_clean(P).await;
 }
 
+/// A caught payer owes held notes on two purses: the honest shop's on purse A (uploaded first)
+/// and an accomplice's on purse B. Money that reaches the payer pays them in upload order, the
+/// shop first, even when the accomplice uploads its held notes again at once (which reads
+/// purse B in full and used to pay B's held notes from the payer's money on the spot).
+async fn held_notes_of_two_purses_are_paid_in_upload_order(fx: Fx) {
+    let mallory = fx.user("mallory", 2 * P).await;
+    let (device_a, device_b) = (signing_key("mallory-phone-a"), signing_key("mallory-phone-b"));
+    let purse_a = fx.load(&mallory, &device_a, P, 3 * DAY, "purse-a").await;
+    let purse_b = fx.load(&mallory, &device_b, P, 3 * DAY, "purse-b").await;
+    let payees = mules(&fx, 6).await;
+    for (i, payee) in payees[..3].iter().enumerate() {
+        fx.settle(payee, &full_chain(&purse_a, &device_a, payee, &format!("a{i}")), NOW).await;
+    }
+    let b_chains: Vec<Vec<PaymentNote>> =
+        payees[3..].iter().enumerate().map(|(i, m)| full_chain(&purse_b, &device_b, m, &format!("b{i}"))).collect();
+    for (payee, chain) in payees[3..].iter().zip(&b_chains) {
+        fx.settle(payee, chain, NOW).await;
+    }
+    let (shop, accomplice) = (payees[2].clone(), payees[5].clone());
+    assert_eq!((fx.purse(&purse_a).await.notes_held, fx.purse(&purse_b).await.notes_held), (P as i64, P as i64));
+    fx.deposit(&mallory, P, "mallory-income").await;
+    let results = fx.settle(&accomplice, &b_chains[2], NOW).await;
+    eprintln!("the accomplice's held notes uploaded again: {:?}", statuses(&results));
+    assert_eq!(fx.balance(&accomplice).await, 0, "the accomplice was paid before the older held notes");
+    let released = fx.off().release_held(NOW).await.unwrap();
+    assert_eq!(released.paid, P as i64, "{released:?}");
+    assert_eq!(balances(&fx, &[shop, accomplice, mallory]).await, vec![P, 0, 0]);
+    fx.verify_clean(3 * P).await;
+}
+
 /// A fork uploaded after the settlement deadline but before the expiry pass has run (it runs
 /// every minute, and may be late): the operator books no loss on it; it is held. Before, the
 /// deadline was the expiry pass's flag only, and such a fork was paid from the loss allowance.
@@ -655,6 +685,7 @@ on_both_backends!([
     fraud_past_the_deadline_books_no_loss_before_the_expiry_pass,
     every_allowed_purse_forked,
     new_money_pays_held_notes_before_another_purse_s_notes,
+    held_notes_of_two_purses_are_paid_in_upload_order,
     closed_purses_count_until_their_deadline,
     one_payment_per_request,
     requests_sharing_a_nonce_prefix_stay_apart,

@@ -731,6 +731,16 @@ pub fn plan_settlement(
     let mut released: HashMap<Hash256, i64> = HashMap::new();
     let mut ordered: Vec<PurseId> = settlements.keys().copied().collect();
     ordered.sort_unstable();
+    // Owners whose held notes lie on more than one purse (another in this batch, or one not in
+    // it): this upload pays none of them. Only the background pass, in upload order across all
+    // purses, decides which comes first; paying one purse's here would let an accomplice who
+    // uploads its held notes again be paid ahead of older honest ones on another purse.
+    let mut holding_purses: HashMap<UserId, usize> = HashMap::new();
+    for snap in snapshots.values().filter(|s| s.purse.notes_held > 0) {
+        *holding_purses.entry(snap.purse.user_id).or_default() += 1;
+    }
+    let pass_pays =
+        |owner: &UserId| held_elsewhere.contains(owner) || holding_purses.get(owner).is_some_and(|n| *n > 1);
     for id in ordered {
         let (Some(settlement), Some(snap)) = (settlements.get(&id), snapshots.get_mut(&id)) else {
             continue;
@@ -743,7 +753,7 @@ pub fn plan_settlement(
         // Money that reached the payer since goes to the purse's held notes first, oldest
         // upload first, before any new note of this batch (a partial snapshot: up to the
         // oldest it read; new notes then wait behind the rest, below).
-        if snap.purse.notes_held > 0 {
+        if snap.purse.notes_held > 0 && !pass_pays(&snap.purse.user_id) {
             changed.insert(id);
             let paid = release_stored(&mut w, &mut events, snap, users, accounts, ids, &mut requests, now_ms)?;
             released.extend(paid);
