@@ -319,14 +319,23 @@ async fn held_notes_of_two_purses_are_paid_in_upload_order(fx: Fx) {
     }
     let (shop, accomplice) = (payees[2].clone(), payees[5].clone());
     assert_eq!((fx.purse(&purse_a).await.notes_held, fx.purse(&purse_b).await.notes_held), (P as i64, P as i64));
+    // The operator's unfreeze waits until nothing is owed (counted over every purse).
+    assert_eq!(fx.off().unfreeze_unless_held(mallory.id).await.unwrap(), 2 * P as i64);
+    assert!(fx.store.user_by_id(mallory.id).await.unwrap().unwrap().frozen);
     fx.deposit(&mallory, P, "mallory-income").await;
     let results = fx.settle(&accomplice, &b_chains[2], NOW).await;
     eprintln!("the accomplice's held notes uploaded again: {:?}", statuses(&results));
     assert_eq!(fx.balance(&accomplice).await, 0, "the accomplice was paid before the older held notes");
     let released = fx.off().release_held(NOW).await.unwrap();
     assert_eq!(released.paid, P as i64, "{released:?}");
-    assert_eq!(balances(&fx, &[shop, accomplice, mallory]).await, vec![P, 0, 0]);
-    fx.verify_clean(3 * P).await;
+    assert_eq!(balances(&fx, &[shop, accomplice.clone(), mallory.clone()]).await, vec![P, 0, 0]);
+    assert_eq!(fx.off().unfreeze_unless_held(mallory.id).await.unwrap(), P as i64, "the accomplice's is still held");
+    fx.deposit(&mallory, P, "mallory-more").await;
+    assert_eq!(fx.off().release_held(NOW).await.unwrap().paid, P as i64);
+    assert_eq!(fx.balance(&accomplice).await, P);
+    assert_eq!(fx.off().unfreeze_unless_held(mallory.id).await.unwrap(), 0);
+    assert!(!fx.store.user_by_id(mallory.id).await.unwrap().unwrap().frozen);
+    fx.verify_clean(4 * P).await;
 }
 
 /// A fork uploaded after the settlement deadline but before the expiry pass has run (it runs

@@ -137,8 +137,7 @@ async fn set_frozen(store: &dyn Store, handle: &str, frozen: bool, force: bool) 
     let handle = parse_handle(handle)?;
     let user = store.user_by_handle(&handle).await?.with_context(|| format!("no user is called {handle}"))?;
     if !frozen && !force {
-        let purses = store.offline().purses(Some(user.id), u32::MAX).await?;
-        let owed: i64 = purses.iter().map(|p| p.notes_held.max(0)).fold(0i64, i64::saturating_add);
+        let owed = store.offline().unfreeze_unless_held(user.id).await?;
         if owed > 0 {
             bail!(
                 "{handle} owes {} on held notes to payees of a double-spent purse (offpay admin held); \
@@ -147,8 +146,9 @@ async fn set_frozen(store: &dyn Store, handle: &str, frozen: bool, force: bool) 
                 CURRENCY.format_signed(owed)
             );
         }
+    } else {
+        store.set_frozen(user.id, frozen).await?;
     }
-    store.set_frozen(user.id, frozen).await?;
     let what = if frozen { "frozen" } else { "unfrozen" };
     store.record_security_event(&format!("account_{what}"), &format!("account={handle} by=admin"), now_ms()).await?;
     println!("Account {handle} {what}.");

@@ -464,6 +464,11 @@ pub trait OfflineStore: Send + Sync + 'static {
     /// payers' balances, as far as the balances go.
     async fn release_held(&self, now_ms: TimestampMs) -> Result<ReleaseOutcome, OfflineError>;
 
+    /// Unfreezes `user` unless it owes held notes (on any of its purses); returns what it owes
+    /// (0: unfrozen). One transaction, under the account's lock on PostgreSQL: an upload that
+    /// holds a note of the user's meanwhile comes wholly before or after it.
+    async fn unfreeze_unless_held(&self, user: UserId) -> Result<i64, OfflineError>;
+
     /// Revoked device keys, and revoked purses still valid at `now_secs` (a payee refuses a note
     /// of a purse past its `valid_until` anyway, so the list does not grow with every purse ever
     /// revoked). Both read through partial indexes.

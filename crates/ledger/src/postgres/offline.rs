@@ -1143,6 +1143,35 @@ impl OfflineStore for PostgresStore {
         detached(self, move |pool, notifier| release_held(pool, notifier, now_ms)).await
     }
 
+    async fn unfreeze_unless_held(&self, user: UserId) -> Result<i64, OfflineError> {
+        let mut client = self.pool.get().await.map_err(LedgerError::from)?;
+        let tx = client.transaction().await.map_err(LedgerError::from)?;
+        // The account first, as an upload that holds notes of the user does.
+        tx.execute(
+            "SELECT 1 FROM accounts a JOIN users u ON u.account_id = a.id WHERE u.id = $1 FOR UPDATE OF a",
+            &[&user],
+        )
+        .await
+        .map_err(LedgerError::from)?;
+        let owed: i64 = tx
+            .query_one("SELECT coalesce(sum(notes_held), 0)::bigint FROM purses WHERE user_id = $1", &[&user])
+            .await
+            .map_err(LedgerError::from)?
+            .try_get(0)
+            .map_err(LedgerError::from)?;
+        if owed == 0 {
+            let n = tx
+                .execute("UPDATE users SET frozen = false WHERE id = $1", &[&user])
+                .await
+                .map_err(LedgerError::from)?;
+            if n == 0 {
+                return Err(LedgerError::UnknownUser.into());
+            }
+        }
+        tx.commit().await.map_err(LedgerError::from)?;
+        Ok(owed)
+    }
+
     async fn held_notes(&self, limit: u32) -> Result<Vec<HeldNoteRecord>, OfflineError> {
         let client = self.pool.get().await?;
         let sql = plan::held_notes_sql("n.upload_order", "$1");

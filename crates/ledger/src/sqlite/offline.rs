@@ -1174,6 +1174,22 @@ impl OfflineStore for SqliteStore {
         self.writer.write(move |ctx| atomic(ctx, |conn, notices| release_held(conn, now_ms, notices))).await?
     }
 
+    async fn unfreeze_unless_held(&self, user: UserId) -> Result<i64, OfflineError> {
+        Ok(self
+            .writer
+            .write(move |ctx| {
+                let owed: i64 = ctx
+                    .conn
+                    .prepare_cached("SELECT coalesce(sum(notes_held), 0) FROM purses WHERE user_id = ?1")?
+                    .query_row([user], |r| r.get(0))?;
+                if owed == 0 {
+                    super::writes::set_frozen(ctx.conn, user, false)?;
+                }
+                Ok::<_, LedgerError>(owed)
+            })
+            .await?)
+    }
+
     async fn held_notes(&self, limit: u32) -> Result<Vec<HeldNoteRecord>, OfflineError> {
         Ok(self.readers.read(move |conn| held_notes(conn, limit)).await?)
     }
