@@ -1,12 +1,14 @@
 //! The revocation list (`GET /v1/revocations`) as last read, shared by every request for
 //! [`FRESH_FOR`]: the route needs no authentication, so without it each request would read the
 //! list from the database, and a flood of them would take the readers every signed-in request
-//! needs. One read at a time refreshes it (the others wait for that read, then share it). A fraud
-//! found by an upload or a close on this server drops it at once ([`RevocationCache::forget`]);
-//! one found by another server on the same PostgreSQL shows here within [`FRESH_FOR`].
+//! needs. One read at a time refreshes it (the others wait for that read, then share it). An
+//! upload or a close on this server that may have revoked something drops it at once
+//! ([`RevocationCache::forget`], which never waits); a revocation by another server on the same
+//! PostgreSQL shows here within [`FRESH_FOR`].
 
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use offpay_api::Revocations;
@@ -16,9 +18,16 @@ use tokio::time::Instant;
 /// How long a read list is served before it is read again.
 pub const FRESH_FOR: Duration = Duration::from_secs(5);
 
+/// A revoked purse stays listed this long past its `valid_until` (by the server's clock), for
+/// payee devices whose clocks run behind.
+pub const CLOCK_MARGIN_SECS: u64 = 86_400;
+
 #[derive(Default)]
 pub struct RevocationCache {
-    last: Mutex<Option<(Instant, Arc<Revocations>)>>,
+    /// The list, when it was read, and the generation it was read in.
+    last: Mutex<Option<(Instant, u64, Arc<Revocations>)>>,
+    /// Bumped by [`RevocationCache::forget`]: a list read in an older generation is not served.
+    generation: AtomicU64,
 }
 
 impl RevocationCache {
@@ -28,19 +37,22 @@ impl RevocationCache {
         F: Future<Output = Result<Revocations, E>>,
     {
         let mut last = self.last.lock().await;
-        if let Some((at, list)) = last.as_ref()
+        let generation = self.generation.load(Ordering::Acquire);
+        if let Some((at, read_in, list)) = last.as_ref()
             && at.elapsed() < FRESH_FOR
+            && *read_in == generation
         {
             return Ok(Arc::clone(list));
         }
         let list = Arc::new(read().await?);
-        *last = Some((Instant::now(), Arc::clone(&list)));
+        *last = Some((Instant::now(), generation, Arc::clone(&list)));
         Ok(list)
     }
 
-    /// Drops the kept list: the next request reads it again (a purse or device was just revoked).
-    pub async fn forget(&self) {
-        *self.last.lock().await = None;
+    /// The kept list is no longer served (a purse or device was just revoked): the next request
+    /// reads it again. Does not wait for a read under way (that one is not served again either).
+    pub fn forget(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
     }
 }
 
@@ -84,7 +96,7 @@ mod tests {
         assert_eq!(*cache.get(|| read(Arc::clone(&reads))).await.unwrap(), list(1));
         tokio::time::advance(std::time::Duration::from_millis(100)).await;
         assert_eq!(*cache.get(|| read(Arc::clone(&reads))).await.unwrap(), list(2));
-        cache.forget().await;
+        cache.forget();
         assert_eq!(*cache.get(|| read(Arc::clone(&reads))).await.unwrap(), list(3));
         assert_eq!(reads.load(Ordering::SeqCst), 3);
     }

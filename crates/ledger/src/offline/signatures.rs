@@ -43,7 +43,9 @@ pub const NOTES_PER_CHECK: usize = 2_000;
 pub const QUEUE_NOTES_PER_THREAD: usize = 64_000;
 
 /// One uploading account may hold at most this fraction of the queue's notes (8,000 of 128,000
-/// on two cores: sixteen uploads of 500 at once, more than any shop's counters send together).
+/// on two cores, sixteen uploads of 500 at once; 4,000 on one core), more than any shop's counters
+/// send together. Sixteen colluding accounts can still fill the queue between them; their uploads
+/// then wait their turns like everyone's.
 pub const SHARE_DIVISOR: usize = 16;
 
 struct Job {
@@ -248,7 +250,16 @@ fn run(queue: &'static Queue) {
         let mut jobs = queue.next_batch(NOTES_PER_CHECK);
         let lengths: Vec<usize> = jobs.iter().map(|j| j.notes.len()).collect();
         let all: Vec<PaymentNote> = jobs.iter_mut().flat_map(|j| std::mem::take(&mut j.notes)).collect();
-        let mut ok = verify_device_signatures(&all, rand::random()).into_iter();
+        // A panic in the check must not end the thread (with every verifier gone, uploads would
+        // wait for good): the uploads of the batch are answered with an error, and the thread
+        // goes on.
+        let seed: [u8; 32] = rand::random();
+        let checked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| verify_device_signatures(&all, seed)));
+        let Ok(checked) = checked else {
+            tracing::error!(notes = all.len(), "the signature check panicked; its uploads are answered with an error");
+            continue;
+        };
+        let mut ok = checked.into_iter();
         let mut all = all.into_iter();
         let answers: Vec<(Job, Vec<PaymentNote>, Vec<bool>)> = jobs
             .into_iter()

@@ -137,6 +137,8 @@ const MIGRATIONS: &[&str] = &[
     // 14: the revocation list read through partial indexes, not by scanning purses and devices.
     "CREATE INDEX purses_revoked ON purses (valid_until) WHERE state = 'revoked';
      CREATE INDEX devices_revoked ON devices (public_key) WHERE revoked;",
+    // 15: a payer's purses that hold notes, read by every upload (`HELD_PURSES`).
+    "CREATE INDEX purses_holding ON purses (user_id) WHERE notes_held > 0;",
 ];
 
 /// The migration after which stored notes get their request nonce (`fill_note_nonces`).

@@ -50,6 +50,8 @@ const MIGRATIONS: &[Migration] = &[
          CREATE INDEX devices_revoked ON devices (public_key) WHERE revoked = 1;",
         None,
     ),
+    // 17: a payer's purses that hold notes, read by every upload (`held_purses`).
+    ("CREATE INDEX purses_holding ON purses (user_id) WHERE notes_held > 0;", None),
 ];
 
 const REFUSED_REQUESTS_MIGRATION: &str = "

@@ -177,10 +177,11 @@ async fn issuer_keys(State(state): State<AppState>) -> Result<Json<IssuerKeys>> 
     ))]
 async fn revocations(State(state): State<AppState>) -> Result<Json<Revocations>> {
     let now_secs = u64::try_from(state.now_ms().div_euclid(1000)).unwrap_or(0);
+    let listed_from = now_secs.saturating_sub(crate::revocation_cache::CLOCK_MARGIN_SECS);
     let list = state
         .revocations
         .get(|| async {
-            let list = state.store.offline().revocations(now_secs).await?;
+            let list = state.store.offline().revocations(listed_from).await?;
             let purses = list.purses.iter().map(PurseId::to_hex).collect();
             let devices = list.devices.iter().map(hex::encode).collect();
             Ok::<_, OfflineError>(Revocations { purses, devices })
@@ -378,7 +379,7 @@ async fn close(
     }
     let outcome = state.store.offline().close_purse(auth.user.id, &statement, &key, state.now_ms()).await?;
     if outcome.fraud {
-        state.revocations.forget().await;
+        state.revocations.forget();
     }
     Ok(Json(CloseOutcome {
         returned: outcome.returned,
@@ -436,9 +437,10 @@ async fn upload(
         }
     }
     let settled = state.store.offline().settle_notes(auth.user.id, decoded, state.now_ms()).await?;
-    if settled.iter().any(|r| r.status == NoteStatus::Fraud) {
-        // A purse and a device key were just revoked: the list says so from the next request.
-        state.revocations.forget().await;
+    if settled.iter().any(|r| !matches!(r.status, NoteStatus::Settled | NoteStatus::Duplicate)) {
+        // A purse and a device key may have just been revoked (a fraud, a note held or refused
+        // on a revoked purse): the list says so from the next request.
+        state.revocations.forget();
     }
     for (i, r) in positions.into_iter().zip(settled) {
         if r.status == NoteStatus::Fraud {
