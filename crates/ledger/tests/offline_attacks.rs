@@ -299,15 +299,27 @@ async fn fraud_after_the_deadline_is_held(fx: Fx) {
     fx.verify_clean(P).await;
 }
 
+/// Mallory with two purses of `P` loaded on two devices (her balance: nothing left).
+async fn payer_with_two_purses(
+    fx: &Fx,
+) -> (
+    User,
+    (offpay_protocol::PurseCertificate, offpay_protocol::SigningKey),
+    (offpay_protocol::PurseCertificate, offpay_protocol::SigningKey),
+) {
+    let mallory = fx.user("mallory", 2 * P).await;
+    let (device_a, device_b) = (signing_key("mallory-phone-a"), signing_key("mallory-phone-b"));
+    let purse_a = fx.load(&mallory, &device_a, P, 3 * DAY, "purse-a").await;
+    let purse_b = fx.load(&mallory, &device_b, P, 3 * DAY, "purse-b").await;
+    (mallory, (purse_a, device_a), (purse_b, device_b))
+}
+
 /// A caught payer owes held notes on two purses: the honest shop's on purse A (uploaded first)
 /// and an accomplice's on purse B. Money that reaches the payer pays them in upload order, the
 /// shop first, even when the accomplice uploads its held notes again at once (which reads
 /// purse B in full and used to pay B's held notes from the payer's money on the spot).
 async fn held_notes_of_two_purses_are_paid_in_upload_order(fx: Fx) {
-    let mallory = fx.user("mallory", 2 * P).await;
-    let (device_a, device_b) = (signing_key("mallory-phone-a"), signing_key("mallory-phone-b"));
-    let purse_a = fx.load(&mallory, &device_a, P, 3 * DAY, "purse-a").await;
-    let purse_b = fx.load(&mallory, &device_b, P, 3 * DAY, "purse-b").await;
+    let (mallory, (purse_a, device_a), (purse_b, device_b)) = payer_with_two_purses(&fx).await;
     let payees = mules(&fx, 6).await;
     for (i, payee) in payees[..3].iter().enumerate() {
         fx.settle(payee, &full_chain(&purse_a, &device_a, payee, &format!("a{i}")), NOW).await;
@@ -406,10 +418,7 @@ async fn every_allowed_purse_forked(fx: Fx) {
 /// own purse's held notes and took the payer's new money, so the honest payee of a held note
 /// was never paid while each fresh accomplice was.
 async fn new_money_pays_held_notes_before_another_purse_s_notes(fx: Fx) {
-    let mallory = fx.user("mallory", 2 * P).await;
-    let (device_a, device_b) = (signing_key("mallory-phone-a"), signing_key("mallory-phone-b"));
-    let purse_a = fx.load(&mallory, &device_a, P, 3 * DAY, "purse-a").await;
-    let purse_b = fx.load(&mallory, &device_b, P, 3 * DAY, "purse-b").await;
+    let (mallory, (purse_a, device_a), (purse_b, device_b)) = payer_with_two_purses(&fx).await;
     let mules = mules(&fx, 3).await;
     // Purse A forked three ways: the reserve pays one, the allowance one, the honest shop's is held.
     for (i, mule) in mules.iter().enumerate() {
