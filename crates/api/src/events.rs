@@ -11,6 +11,11 @@ pub const CLOSE_UNAUTHORIZED: u16 = 4401;
 pub const CLOSE_TOO_MANY: u16 = 4429;
 /// WebSocket close code for a socket that sent nothing for the idle timeout (like HTTP 408).
 pub const CLOSE_IDLE: u16 = 4408;
+/// WebSocket close code after a connection's first catch-up sent its most
+/// ([`CATCH_UP_MAX`] events) with more left: connect again, `after` the last one received.
+pub const CLOSE_FAR_BEHIND: u16 = 4409;
+/// Most stored events one connection sends before its live ones (see [`CLOSE_FAR_BEHIND`]).
+pub const CATCH_UP_MAX: u32 = 2_000;
 
 /// Query of `GET /v1/ws` (the header form of authentication).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::IntoParams)]

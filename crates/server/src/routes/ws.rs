@@ -29,7 +29,7 @@ use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::http::header::AUTHORIZATION;
 use axum::response::Response;
-use offpay_api::events::{CLOSE_IDLE, CLOSE_TOO_MANY, CLOSE_UNAUTHORIZED, WsQuery};
+use offpay_api::events::{CATCH_UP_MAX, CLOSE_FAR_BEHIND, CLOSE_IDLE, CLOSE_TOO_MANY, CLOSE_UNAUTHORIZED, WsQuery};
 use offpay_api::{ErrorBody, LiveEvent, WsHello};
 use offpay_ledger::{EVENTS_MAX, ErrorChain, Event, UserId};
 use serde_json::json;
@@ -67,7 +67,7 @@ struct Subscription {
 
 /// `GET /v1/ws`
 #[utoipa::path(get, path = "/v1/ws", operation_id = "events", summary = "WebSocket of live events",
-    description = "Upgrade to a WebSocket. Authenticate with the Authorization header (and ?after=SEQ) or by sending a `WsHello` ({\"token\", \"after\"}) as the first text message within 10 seconds (a bad one closes with code 4401). The server sends the stored events with seq > after (none: only new events), then live ones, each as an `Event` text message, and pings every 20 s. Closes with 4401 at the session's absolute expiry (\"session expired\") or its logout (\"session ended\": at once on the server that took it, within 20 s on another), with 4408 when nothing arrived for the idle timeout, with 4429 when the first-message form finds the account's sockets all taken, and with 1001 at shutdown.",
+    description = "Upgrade to a WebSocket. Authenticate with the Authorization header (and ?after=SEQ) or by sending a `WsHello` ({\"token\", \"after\"}) as the first text message within 10 seconds (a bad one closes with code 4401). The server sends the stored events with seq > after (none: only new events), then live ones, each as an `Event` text message, and pings every 20 s. Closes with 4401 at the session's absolute expiry (\"session expired\") or its logout (\"session ended\": at once on the server that took it, within 20 s on another), with 4408 when nothing arrived for the idle timeout, with 4409 after sending its most stored events (2,000) with more left (connect again with after = the last seq received), with 4429 when the first-message form finds the account's sockets all taken, and with 1001 at shutdown.",
     params(WsQuery),
     responses(
         (status = 101, description = "Switching to the WebSocket protocol; messages are Event objects", body = LiveEvent),
@@ -216,10 +216,20 @@ async fn run(state: AppState, mut socket: WebSocket, mut sub: Subscription) {
     ping.tick().await;
     let mut last_heard = tokio::time::Instant::now();
     let mut behind = true;
+    // The first catch-up (the stored events after the client's cursor) is bounded; the later
+    // ones follow live notices and are what has just happened.
+    let mut budget = CATCH_UP_MAX;
     loop {
         if behind {
-            match catch_up(&state, &mut socket, &mut sub).await {
-                Ok(()) => behind = false,
+            match catch_up(&state, &mut socket, &mut sub, budget).await {
+                Ok(()) => {
+                    behind = false;
+                    budget = u32::MAX;
+                }
+                Err(CatchUpError::FarBehind) => {
+                    close(&mut socket, CLOSE_FAR_BEHIND, "far behind: connect again for the rest").await;
+                    return;
+                }
                 Err(CatchUpError::Storage(error)) => {
                     tracing::error!(error = %ErrorChain(&error), "websocket catch-up failed");
                     close(&mut socket, 1011, "server error").await;
@@ -292,18 +302,32 @@ enum CatchUpError {
     Expired,
     /// The server began to shut down while a send waited (or before it).
     ShuttingDown,
+    /// The first catch-up sent its most and more are left.
+    FarBehind,
 }
 
 /// Sends every stored event after the cursor and moves the cursor; between pages, a session
 /// past its expiry ends it (a shutdown ends any send, [`send`]).
-async fn catch_up(state: &AppState, socket: &mut WebSocket, sub: &mut Subscription) -> Result<(), CatchUpError> {
+/// At most `budget` events: with more left, [`CatchUpError::FarBehind`] (a client that resumes
+/// from far back, or from the start of a long history on purpose, gets them over several
+/// connections, not all for one request).
+async fn catch_up(
+    state: &AppState,
+    socket: &mut WebSocket,
+    sub: &mut Subscription,
+    mut budget: u32,
+) -> Result<(), CatchUpError> {
     loop {
         if state.now_ms() >= sub.expires_at_ms {
             return Err(CatchUpError::Expired);
         }
+        if budget == 0 {
+            return Err(CatchUpError::FarBehind);
+        }
+        let page = EVENTS_MAX.min(budget);
         let events = state
             .store
-            .events_after(sub.user_id, sub.cursor, EVENTS_MAX)
+            .events_after(sub.user_id, sub.cursor, page)
             .await
             .map_err(|e| CatchUpError::Storage(e.into()))?;
         let count = events.len();
@@ -312,9 +336,10 @@ async fn catch_up(state: &AppState, socket: &mut WebSocket, sub: &mut Subscripti
             send(state, socket, Message::Text(event_text(&event).into())).await?;
             sub.cursor = seq;
         }
-        if count < EVENTS_MAX as usize {
+        if count < page as usize {
             return Ok(());
         }
+        budget -= page;
     }
 }
 

@@ -401,6 +401,55 @@ async fn a_socket_that_never_reads_gives_its_place_back() {
     drop((silent, again));
 }
 
+/// A socket that asks for the whole of a long history (`after=1`) gets at most `CATCH_UP_MAX`
+/// stored events and is closed with 4409 "far behind"; connecting again after the last one
+/// received brings the rest, then live ones. Before, one connection streamed the whole history,
+/// and every reconnect did it again: one request, unbounded work.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_catches_up_a_bounded_number_of_events() {
+    use futures_util::StreamExt;
+    use offpay_api::events::{CATCH_UP_MAX, CLOSE_FAR_BEHIND};
+    use tokio_tungstenite::tungstenite::Message;
+    let dir = tempfile::tempdir().unwrap();
+    let store = offpay_ledger::open_store(Some(dir.path()), None).await.unwrap();
+    let server = TestServer::start(Config::for_tests(), store, offpay_server::Clock::manual(T0)).await;
+    let alice = server.register("alice").await;
+    server.deposit("alice", 100).await;
+    let copies = CATCH_UP_MAX + 500;
+    rusqlite::Connection::open(dir.path().join(offpay_ledger::open::SQLITE_FILE))
+        .unwrap()
+        .execute_batch(&format!(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {copies})
+             INSERT INTO events (user_id, kind, payload, created_at_ms)
+             SELECT e.user_id, e.kind, e.payload, e.created_at_ms FROM n, (SELECT * FROM events ORDER BY seq DESC LIMIT 1) AS e"
+        ))
+        .unwrap();
+    // Reads a socket until it closes or is quiet for a second: the events' seqs and the close code.
+    async fn read_all(ws: &mut Ws) -> (Vec<i64>, Option<u16>) {
+        let mut seqs = Vec::new();
+        loop {
+            match tokio::time::timeout(std::time::Duration::from_secs(1), ws.next()).await {
+                Err(_) => return (seqs, None),
+                Ok(Some(Ok(Message::Text(text)))) => {
+                    let event: Value = serde_json::from_str(text.as_str()).unwrap();
+                    seqs.push(event["seq"].as_i64().unwrap());
+                }
+                Ok(Some(Ok(Message::Close(frame)))) => return (seqs, frame.map(|f| u16::from(f.code))),
+                Ok(Some(Ok(_))) => {}
+                Ok(other) => panic!("the socket ended without a close frame: {other:?}"),
+            }
+        }
+    }
+    let mut first = ws_connect(&server, &alice, Some(1)).await;
+    let (seqs, closed) = read_all(&mut first).await;
+    assert_eq!((seqs.len(), closed), (CATCH_UP_MAX as usize, Some(CLOSE_FAR_BEHIND)));
+    let mut again = ws_connect(&server, &alice, seqs.last().copied()).await;
+    let (rest, closed) = read_all(&mut again).await;
+    assert_eq!(closed, None, "caught up: the socket stays open for live events");
+    assert!(rest.len() >= 500 && rest.windows(2).all(|w| w[0] < w[1]), "{} events", rest.len());
+    assert!(rest[0] > *seqs.last().unwrap());
+}
+
 /// A WebSocket authenticated with the header, or the refusal's status and JSON body.
 async fn try_ws_connect(server: &TestServer, token: &str) -> Result<Ws, (reqwest::StatusCode, Value)> {
     use tokio_tungstenite::tungstenite::client::IntoClientRequest;
