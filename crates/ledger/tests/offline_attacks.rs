@@ -347,6 +347,11 @@ async fn held_notes_of_two_purses_are_paid_in_upload_order(fx: Fx) {
     assert_eq!(fx.balance(&accomplice).await, P);
     assert_eq!(fx.off().unfreeze_unless_held(mallory.id).await.unwrap(), 0);
     assert!(!fx.store.user_by_id(mallory.id).await.unwrap().unwrap().frozen);
+    // Unfrozen, a further copy of an already revoked purse is held again: that freezes her again.
+    let late = fx.user("late_mule", 0).await;
+    let results = fx.settle(&late, &full_chain(&purse_b, &device_b, &late, "late"), NOW).await;
+    assert_eq!(count(&results, NoteStatus::Held, Some("loss_allowance_exhausted")), 10, "{results:?}");
+    assert!(fx.store.user_by_id(mallory.id).await.unwrap().unwrap().frozen, "held again, and not frozen");
     fx.verify_clean(4 * P).await;
 }
 
@@ -1068,4 +1073,38 @@ async fn two_servers_race_expiry_against_an_upload() {
     assert_eq!((fx.balance(&alice).await, fx.balance(&bob).await), (2 * P - 5 * C, 5 * C));
     assert_eq!(operator_loss(&fx).await, 0);
     fx.verify_clean(2 * P).await;
+}
+
+/// The operator unfreezes a payer (nothing held) while an upload that finds a new fraud of the
+/// payer's other purse waits for the payer's account: the upload read the payer as frozen
+/// before the lock. The payer must end frozen. Before, the freeze was written only when the
+/// upload's (stale) read said the payer was not frozen, so the account stayed unfrozen with a
+/// revoked purse. PostgreSQL only: SQLite's one writer runs the two one after the other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fraud_found_while_the_payer_is_unfrozen_freezes_it() {
+    let Some(fx) = Fx::new(Kind::Postgres).await else { return };
+    let mallory = fx.user("mallory", P).await;
+    let (bob, carol) = (fx.user("bob", 0).await, fx.user("carol", 0).await);
+    let device = signing_key("mallory-phone");
+    let cert = fx.load(&mallory, &device, P, 3 * DAY, "purse-unfrozen").await;
+    fx.store.set_frozen(mallory.id, true).await.unwrap();
+    fx.settle(&bob, &[Chain::new(&cert, &device).pay(&bob, C, "bob-1")], NOW).await;
+    let fork = Chain::new(&cert, &device).pay(&carol, C, "carol-1");
+    // The operator's unfreeze holds the account (as `unfreeze_unless_held` does) ...
+    let operator = RowHold::begin(&fx).await;
+    operator.client.execute("SELECT 1 FROM accounts WHERE id = $1 FOR UPDATE", &[&mallory.account_id]).await.unwrap();
+    operator.client.execute("UPDATE users SET frozen = false WHERE id = $1", &[&mallory.id]).await.unwrap();
+    // ... while the fork's upload reads the payer (frozen) and waits for the account.
+    let upload = tokio::spawn({
+        let (store, carol_id) = (fx.store.clone(), carol.id);
+        async move { store.offline().settle_notes(carol_id, vec![fork], NOW).await }
+    });
+    operator.commit_when_waiting(1).await;
+    let results = upload.await.unwrap().unwrap();
+    assert_eq!(statuses(&results)[0].0, NoteStatus::Fraud, "{results:?}");
+    assert_eq!(fx.purse(&cert).await.state, PurseState::Revoked);
+    assert!(
+        fx.store.user_by_id(mallory.id).await.unwrap().unwrap().frozen,
+        "a fraud was found and the payer is not frozen"
+    );
 }

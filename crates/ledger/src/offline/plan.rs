@@ -608,15 +608,10 @@ fn proof_parts(proof: &offpay_protocol::FraudProof) -> (Vec<u8>, Vec<u8>) {
     }
 }
 
-/// Records the settlement's fraud proofs for `purse` (new ones only) and, the first time,
-/// revokes purse and device and freezes the owner. Returns the hashes of notes in any proof
+/// Records the settlement's fraud proofs for `purse` (new ones only), freezes the owner and,
+/// the first time, revokes purse and device. Returns the hashes of notes in any proof
 /// with the proof's code.
-fn record_fraud(
-    w: &mut Writes,
-    snap: &mut Snapshot,
-    settlement: &Settlement,
-    owner_frozen: bool,
-) -> HashMap<Hash256, &'static str> {
+fn record_fraud(w: &mut Writes, snap: &mut Snapshot, settlement: &Settlement) -> HashMap<Hash256, &'static str> {
     let mut fraud_notes = HashMap::new();
     if settlement.fraud.is_empty() {
         return fraud_notes;
@@ -644,6 +639,13 @@ fn record_fraud(
             });
         }
     }
+    // Every fraud found freezes the owner, also on a purse revoked before: the operator may have
+    // unfrozen the account since, and on PostgreSQL `owner_frozen` was read before the account's
+    // lock (an unfreeze committed meanwhile would otherwise leave it unfrozen). Freezing twice
+    // changes nothing.
+    if !w.freeze_users.contains(&purse.user_id) {
+        w.freeze_users.push(purse.user_id);
+    }
     if purse.state != PurseState::Revoked {
         let code = settlement.fraud.first().map_or("fraud", |p| p.code());
         purse.state = PurseState::Revoked;
@@ -652,9 +654,6 @@ fn record_fraud(
             "offline_fraud".into(),
             format!("purse {} of user {}: {code}; purse and device revoked, account frozen", purse.id, purse.user_id),
         ));
-        if !owner_frozen {
-            w.freeze_users.push(purse.user_id);
-        }
         w.events.push(NewEvent {
             user_id: purse.user_id,
             kind: EVENT_ACCOUNT_FROZEN,
@@ -745,8 +744,7 @@ pub fn plan_settlement(
         let (Some(settlement), Some(snap)) = (settlements.get(&id), snapshots.get_mut(&id)) else {
             continue;
         };
-        let owner_frozen = users.get(&snap.purse.user_id).is_none_or(|(_, frozen)| *frozen);
-        let fraud_notes = record_fraud(&mut w, snap, settlement, owner_frozen);
+        let fraud_notes = record_fraud(&mut w, snap, settlement);
         if !settlement.fraud.is_empty() {
             changed.insert(id);
         }
@@ -925,6 +923,11 @@ pub fn plan_settlement(
         purse.notes_held += held;
         if held > 0 {
             owes_held.insert(owner.id);
+            // Money held for payees means a double spender: frozen (again, if the operator
+            // unfroze it), whatever this upload read of its frozen flag.
+            if !w.freeze_users.contains(&owner.id) {
+                w.freeze_users.push(owner.id);
+            }
         }
         insert.from_reserve = from_reserve;
         insert.from_payer = from_payer;
@@ -1112,7 +1115,6 @@ pub fn plan_close(
     snap: &mut Snapshot,
     close: &CloseStatement,
     owner: &UserRef,
-    owner_frozen: bool,
     accounts: &mut Accounts,
     ids: &mut dyn Iterator<Item = EntryId>,
     now_ms: TimestampMs,
@@ -1125,7 +1127,7 @@ pub fn plan_close(
     let fraud = !settlement.fraud.is_empty();
     let mut returned = 0;
     if fraud {
-        record_fraud(&mut w, snap, settlement, owner_frozen);
+        record_fraud(&mut w, snap, settlement);
     } else {
         let stored_total: i64 = snap.stored.iter().map(|n| i64::try_from(n.amount().minor()).unwrap_or(i64::MAX)).sum();
         let total_spent = i64::try_from(close.fields().total_spent.minor()).map_err(|_| LedgerError::AmountOverflow)?;

@@ -984,10 +984,10 @@ async fn close_purse(
         let id = purse.id;
         let mut snaps = snapshots(&tx, vec![purse], None).await?;
         let mut snap = snaps.remove(&id).ok_or(OfflineError::UnknownPurse)?;
-        let (owner, frozen) = users(&tx, &[user]).await?.remove(&user).ok_or(LedgerError::UnknownUser)?;
+        let (owner, _) = users(&tx, &[user]).await?.remove(&user).ok_or(LedgerError::UnknownUser)?;
         let mut accounts = lock_accounts(&tx, [snap.purse.reserve_account, owner.account_id]).await?;
         let mut ids = entry_ids(&tx, 1).await?;
-        let (w, outcome) = plan::plan_close(&mut snap, &close, &owner, frozen, &mut accounts, &mut ids, now_ms)?;
+        let (w, outcome) = plan::plan_close(&mut snap, &close, &owner, &mut accounts, &mut ids, now_ms)?;
         apply(&tx, &w, user, now_ms, &mut notices).await?;
         let response =
             serde_json::to_string(&outcome).map_err(|e| LedgerError::storage("cannot encode the close outcome", e))?;

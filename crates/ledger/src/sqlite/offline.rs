@@ -920,10 +920,10 @@ fn close_purse(
     }
     let purse = plan::check_close(read_purse(conn, close.fields().purse_id)?, user, close)?;
     let mut snap = snapshot(conn, purse, NotesRead::All)?;
-    let (owner, frozen) = user_ref(conn, user)?.ok_or(LedgerError::UnknownUser)?;
+    let (owner, _) = user_ref(conn, user)?.ok_or(LedgerError::UnknownUser)?;
     let mut accounts = lock_accounts(conn, [snap.purse.reserve_account, owner.account_id])?;
     let mut ids = entry_ids(conn)?;
-    let (w, outcome) = plan::plan_close(&mut snap, close, &owner, frozen, &mut accounts, &mut ids, now_ms)?;
+    let (w, outcome) = plan::plan_close(&mut snap, close, &owner, &mut accounts, &mut ids, now_ms)?;
     apply(conn, &w, user, now_ms, notices)?;
     let response =
         serde_json::to_string(&outcome).map_err(|e| LedgerError::storage("cannot encode the close outcome", e))?;
