@@ -104,6 +104,18 @@ fn a_send_whose_answer_is_lost_is_pending_and_paid_once_by_sync_or_retry() {
     let notes = text(&out.stderr);
     assert!(notes.contains("unconfirmed") && notes.contains(&format!("offpay wallet retry {key}")), "{notes}");
 
+    // A sync whose every answer is lost: the payment is still pending (exit 3, in its --json),
+    // though the offline half failed too. Before, that failure made it exit 1 ("refused") and
+    // print nothing, and a script would have paid again.
+    proxy.lose_answers(true);
+    let out = alice.run(&["sync", "--json"]);
+    proxy.lose_answers(false);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    let said: Value = serde_json::from_str(text(&out.stdout).trim()).unwrap();
+    assert_eq!(said["sends"][0]["outcome"], "pending", "{said}");
+    assert!(said["offline_error"].is_string(), "{said}");
+    assert!(text(&out.stderr).contains("offline notes were not synced"), "{}", text(&out.stderr));
+
     // sync retries it with its key: the server replays the payment it already made.
     let out = alice.run(&["sync"]);
     assert!(out.status.success(), "{}", text(&out.stderr));

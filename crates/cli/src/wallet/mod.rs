@@ -29,11 +29,24 @@ use offpay_wallet::{RetriedSend, ServerUrl, Wallet, WalletError};
 /// The exit status of a command that left a payment pending: its outcome is unknown.
 pub const EXIT_PENDING: u8 = 3;
 
+/// The exit status of a `sync` that finished the pending payments (its `sends` say how) but
+/// could not sync offline notes: run it again.
+pub const EXIT_OFFLINE_NOT_SYNCED: u8 = 4;
+
 /// The exit status for a command that failed with `error`: [`EXIT_PENDING`] when a payment's
-/// outcome is unknown, else 1.
+/// (or a purse load's) outcome is unknown, else 1.
 pub fn exit_code(error: &anyhow::Error) -> ExitCode {
-    match error.downcast_ref::<WalletError>() {
-        Some(e) if e.is_pending_send() => ExitCode::from(EXIT_PENDING),
+    let offline_pending = |e: &offpay_wallet::offline::OfflineError| {
+        matches!(
+            e,
+            offpay_wallet::offline::OfflineError::SentOnline { .. }
+                | offpay_wallet::offline::OfflineError::LoadUncertain { .. }
+        )
+    };
+    match (error.downcast_ref::<WalletError>(), error.downcast_ref::<offpay_wallet::offline::OfflineError>()) {
+        (Some(e), _) if e.is_pending_send() => ExitCode::from(EXIT_PENDING),
+        (Some(WalletError::Offline(e)), _) if offline_pending(e) => ExitCode::from(EXIT_PENDING),
+        (_, Some(e)) if offline_pending(e) => ExitCode::from(EXIT_PENDING),
         _ => ExitCode::FAILURE,
     }
 }

@@ -254,15 +254,29 @@ pub async fn run(wallet: &mut Wallet, command: OfflineCommand) -> anyhow::Result
                     println!("{}", retried_human(&outcome.send_currency, retried));
                 }
             }
-            let synced = outcome.offline?;
+            let sends = Value::Array(outcome.sends.iter().map(retried_json).collect());
+            let retried = super::retried_exit_code(&outcome.sends);
+            let synced = match outcome.offline {
+                Ok(synced) => synced,
+                // The payments' outcomes still count (a script must not read a pending or paid
+                // payment as refused): printed, and the exit status says which (3, 1), else 4.
+                Err(error) => {
+                    if json {
+                        println!("{}", serde_json::json!({ "sends": sends, "offline_error": error.to_string() }));
+                    }
+                    eprintln!("error: offline notes were not synced: {error}; run `offpay wallet sync` again");
+                    let sends_ended_well = retried == std::process::ExitCode::SUCCESS;
+                    return Ok(if sends_ended_well { ExitCode::from(super::EXIT_OFFLINE_NOT_SYNCED) } else { retried });
+                }
+            };
             if json {
                 let mut value = sync_json(&synced.report, synced.offline);
-                value["sends"] = Value::Array(outcome.sends.iter().map(retried_json).collect());
+                value["sends"] = sends;
                 println!("{value}");
             } else {
                 println!("{}", sync_human(&synced.currency, &synced.report, synced.offline));
             }
-            return Ok(super::retried_exit_code(&outcome.sends));
+            return Ok(retried);
         }
     }
     Ok(ExitCode::SUCCESS)
