@@ -114,3 +114,22 @@ async fn dispatch(mut wallet: Wallet, command: WalletCommand) -> anyhow::Result<
         WalletCommand::Shop(command) => shop::run(&mut wallet, command).await,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::process::ExitCode;
+
+    use offpay_wallet::offline::OfflineError;
+
+    use super::{EXIT_PENDING, exit_code};
+
+    /// A purse load with no answer may have reserved the money: like a payment whose outcome is
+    /// unknown, it exits 3, never 1 ("nothing moved").
+    #[test]
+    fn an_unfinished_load_exits_as_pending() {
+        let status = |e: anyhow::Error| format!("{:?}", exit_code(&e));
+        let pending = format!("{:?}", ExitCode::from(EXIT_PENDING));
+        assert_eq!(status(OfflineError::LoadUncertain { reason: "timed out".into() }.into()), pending);
+        assert_eq!(status(OfflineError::Cancelled.into()), format!("{:?}", ExitCode::FAILURE));
+    }
+}
