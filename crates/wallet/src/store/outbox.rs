@@ -76,6 +76,9 @@ pub struct PendingSend {
     /// The card the send goes out with: the one written with it, so that every attempt is the
     /// same request (none for a send written before sends named the card, schema 6).
     pub card: Option<String>,
+    /// The row's attempt count with this attempt counted: a refusal is written only while it is
+    /// still this (another process that tried the key since may have paid it).
+    pub attempt: u32,
 }
 
 /// What to do with a send whose key was given (`retry KEY`, `send --idempotency-key KEY`).
@@ -91,6 +94,9 @@ pub enum KeyedSend {
     /// A card note was paid offline under the key (`pay-shop`, after its send never reached the
     /// server, or `--offline`): it is paid, nothing may be sent, nothing is changed.
     PaidOffline,
+    /// The send was refused (by another process's attempt, since it was listed as pending), and
+    /// this was a retry of pending sends only (`sync`): nothing may be sent, nothing is changed.
+    Refused(OutboxEntry),
 }
 
 /// One row of the outbox.
@@ -130,7 +136,7 @@ impl Store {
     pub fn outbox_new(&mut self, terms: &SendTerms<'_>, now_ms: i64) -> Result<PendingSend, StoreError> {
         let key = new_idempotency_key();
         insert_pending(self.conn(), &key, terms, now_ms)?;
-        Ok(PendingSend { idempotency_key: key, reused: false, card: terms.card.map(str::to_string) })
+        Ok(PendingSend { idempotency_key: key, reused: false, card: terms.card.map(str::to_string), attempt: 1 })
     }
 
     /// A send under the caller's own key: a new pending row when the key is new; when this
@@ -147,7 +153,7 @@ impl Store {
             None => {
                 insert_pending(&tx, key, terms, now_ms)?;
                 let card = terms.card.map(str::to_string);
-                KeyedSend::Send(PendingSend { idempotency_key: key.to_string(), reused: false, card })
+                KeyedSend::Send(PendingSend { idempotency_key: key.to_string(), reused: false, card, attempt: 1 })
             }
             Some(entry) if !entry.has_terms(terms) => KeyedSend::Conflict(entry),
             Some(entry) => retry_entry(&tx, entry, now_ms, Refused::SameKey)?,
@@ -163,10 +169,20 @@ impl Store {
     /// a refused key never pays); a done one is [`KeyedSend::AlreadyDone`] and is not changed.
     /// Counts the attempt. Durable when it returns.
     pub fn outbox_retry(&mut self, key: &str, now_ms: i64) -> Result<Option<KeyedSend>, StoreError> {
+        self.retry_as(key, now_ms, Refused::NewKey)
+    }
+
+    /// [`Store::outbox_retry`] for a send listed as pending (`sync`): one refused since (by
+    /// another process) is [`KeyedSend::Refused`] and is not tried again, nor is its key changed.
+    pub fn outbox_retry_pending(&mut self, key: &str, now_ms: i64) -> Result<Option<KeyedSend>, StoreError> {
+        self.retry_as(key, now_ms, Refused::Keep)
+    }
+
+    fn retry_as(&mut self, key: &str, now_ms: i64, refused: Refused) -> Result<Option<KeyedSend>, StoreError> {
         let tx = self.conn_mut().transaction_with_behavior(TransactionBehavior::Immediate)?;
         let outcome = match entry_in(&tx, key)? {
             None => None,
-            Some(entry) => Some(retry_entry(&tx, entry, now_ms, Refused::NewKey)?),
+            Some(entry) => Some(retry_entry(&tx, entry, now_ms, refused)?),
         };
         tx.commit()?;
         Ok(outcome)
@@ -182,15 +198,17 @@ impl Store {
         Ok(())
     }
 
-    /// Records that the server refused the send with error `code` (no money moved). Only a
-    /// pending send can fail: a done one stays done.
-    pub fn outbox_mark_failed(&mut self, key: &str, code: &str, now_ms: i64) -> Result<(), StoreError> {
-        self.conn().execute(
+    /// Records that the server refused attempt `attempt` of the send with error `code` (no money
+    /// moved by it). Only a pending send still at that attempt fails: a done one stays done, and
+    /// one that another process tried again since (its attempt may have paid) is left as it is;
+    /// false then.
+    pub fn outbox_mark_failed(&mut self, key: &str, code: &str, attempt: u32, now_ms: i64) -> Result<bool, StoreError> {
+        let changed = self.conn().execute(
             "UPDATE outbox SET state = 'failed', failure_code = ?2, updated_at_ms = ?3
-             WHERE idempotency_key = ?1 AND state = 'pending'",
-            params![key, code, now_ms],
+             WHERE idempotency_key = ?1 AND state = 'pending' AND attempts = ?4",
+            params![key, code, now_ms, attempt],
         )?;
-        Ok(())
+        Ok(changed == 1)
     }
 
     /// One outbox entry by key.
@@ -250,6 +268,8 @@ enum Refused {
     NewKey,
     /// A script's own key sent again: that key, which the server answers as it did.
     SameKey,
+    /// `sync`'s retry of what it listed as pending: a refused send stays refused.
+    Keep,
 }
 
 /// The retry of an existing row, inside the caller's transaction.
@@ -265,6 +285,7 @@ fn retry_entry(
             return Ok(KeyedSend::PaidOffline);
         }
         (OutboxState::Pending, _) => (true, entry.idempotency_key.clone()),
+        (OutboxState::Failed, Refused::Keep) => return Ok(KeyedSend::Refused(entry)),
         (OutboxState::Failed, Refused::SameKey) => (false, entry.idempotency_key.clone()),
         (OutboxState::Failed, Refused::NewKey) => (false, new_idempotency_key()),
     };
@@ -274,7 +295,8 @@ fn retry_entry(
          WHERE idempotency_key = ?1",
         params![entry.idempotency_key, now_ms, key],
     )?;
-    Ok(KeyedSend::Send(PendingSend { idempotency_key: key, reused, card: entry.card }))
+    let attempt = entry.attempts.saturating_add(1);
+    Ok(KeyedSend::Send(PendingSend { idempotency_key: key, reused, card: entry.card, attempt }))
 }
 
 /// True when a card note was paid under `key` (`offline/pay_card.rs`, same file).
@@ -571,7 +593,10 @@ mod tests {
         let first = store.outbox_new(&Terms::new("bob", 2_500, None).get(), 1).unwrap();
         assert_eq!(store.outbox_retry("no-such-key", 2).unwrap(), None);
         let retry = sent(store.outbox_retry(&first.idempotency_key, 3).unwrap().unwrap());
-        assert_eq!(retry, PendingSend { idempotency_key: first.idempotency_key.clone(), reused: true, card: None });
+        assert_eq!(
+            retry,
+            PendingSend { idempotency_key: first.idempotency_key.clone(), reused: true, card: None, attempt: 2 }
+        );
         let entry = store.outbox_entry(&first.idempotency_key).unwrap().unwrap();
         assert_eq!(
             (entry.state, entry.attempts, entry.updated_at_ms, entry.created_at_ms),
@@ -585,7 +610,7 @@ mod tests {
         let mut store = Store::open(dir.path()).unwrap();
         let terms = Terms::new("bob", 100, None);
         let refused = store.outbox_new(&terms.get(), 1).unwrap().idempotency_key;
-        store.outbox_mark_failed(&refused, "insufficient_funds", 2).unwrap();
+        assert!(store.outbox_mark_failed(&refused, "insufficient_funds", 1, 2).unwrap());
         let entry = store.outbox_entry(&refused).unwrap().unwrap();
         assert_eq!((entry.state, entry.failure_code.as_deref()), (OutboxState::Failed, Some("insufficient_funds")));
         assert!(store.outbox_pending().unwrap().is_empty());
@@ -613,7 +638,7 @@ mod tests {
         let key = "invoice-2025-0042";
         let terms = Terms::new("bob", 100, Some("March"));
         let first = sent(store.outbox_with_key(key, &terms.get(), 1).unwrap());
-        assert_eq!(first, PendingSend { idempotency_key: key.into(), reused: false, card: None });
+        assert_eq!(first, PendingSend { idempotency_key: key.into(), reused: false, card: None, attempt: 1 });
 
         let again = sent(store.outbox_with_key(key, &terms.get(), 2).unwrap());
         assert!(again.reused);
@@ -650,8 +675,40 @@ mod tests {
         let mut store = Store::open(dir.path()).unwrap();
         let p = store.outbox_new(&Terms::new("bob", 100, None).get(), 1).unwrap();
         store.outbox_mark_done(&p.idempotency_key, 9, 2).unwrap();
-        store.outbox_mark_failed(&p.idempotency_key, "internal", 3).unwrap();
+        assert!(!store.outbox_mark_failed(&p.idempotency_key, "internal", p.attempt, 3).unwrap());
         assert_eq!(store.outbox_entry(&p.idempotency_key).unwrap().unwrap().state, OutboxState::Done);
+    }
+
+    /// Two processes on one home: one's attempt is refused (a fresh key settles on a 429) while
+    /// the other (`sync`) has sent the key again, which may have paid. The refusal is not
+    /// written: the send stays pending, and the first process does not say "nothing was paid".
+    #[test]
+    fn a_refusal_is_not_written_over_a_later_attempt() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(dir.path()).unwrap();
+        let first = store.outbox_new(&Terms::new("bob", 100, None).get(), 1).unwrap();
+        let again = sent(store.outbox_retry_pending(&first.idempotency_key, 2).unwrap().unwrap());
+        assert_eq!((again.attempt, again.reused), (2, true));
+        assert!(!store.outbox_mark_failed(&first.idempotency_key, "rate_limited", first.attempt, 3).unwrap());
+        assert_eq!(store.outbox_entry(&first.idempotency_key).unwrap().unwrap().state, OutboxState::Pending);
+        assert!(store.outbox_mark_failed(&first.idempotency_key, "insufficient_funds", again.attempt, 4).unwrap());
+    }
+
+    /// `sync` lists a send as pending; another process sees it refused before `sync` gets to it:
+    /// `sync` does not reopen it under a new key (a new payment), it reports it refused.
+    #[test]
+    fn sync_does_not_reopen_a_send_refused_since_it_was_listed() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(dir.path()).unwrap();
+        let first = store.outbox_new(&Terms::new("bob", 100, None).get(), 1).unwrap();
+        assert!(store.outbox_mark_failed(&first.idempotency_key, "insufficient_funds", 1, 2).unwrap());
+        let outcome = store.outbox_retry_pending(&first.idempotency_key, 3).unwrap().unwrap();
+        assert!(
+            matches!(outcome, KeyedSend::Refused(ref e) if e.idempotency_key == first.idempotency_key),
+            "{outcome:?}"
+        );
+        let entry = store.outbox_entry(&first.idempotency_key).unwrap().unwrap();
+        assert_eq!((entry.state, entry.attempts), (OutboxState::Failed, 1));
     }
 
     #[test]

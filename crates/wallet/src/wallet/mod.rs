@@ -349,6 +349,14 @@ impl Wallet {
                         earlier: describe(&currency, &entry),
                     });
                 }
+                // `outbox_with_key` sends a refused key again (the server answers it as it did).
+                KeyedSend::Refused(entry) => {
+                    return Err(WalletError::SendRefused {
+                        key: key.to_string(),
+                        code: entry.failure_code.unwrap_or_default(),
+                        message: "the server refused it in an earlier attempt".into(),
+                    });
+                }
             },
         };
         // Sent with the card written with it: a send from before sends named the card goes out
@@ -362,6 +370,12 @@ impl Wallet {
     /// device knows was paid is not sent again (the receipt says `replayed`); one that was
     /// refused is tried again (the server kept nothing of the refusal).
     pub async fn retry(&mut self, key: &str) -> Result<SendReceipt, WalletError> {
+        self.retry_as(key, false).await
+    }
+
+    /// [`Wallet::retry`], or with `pending_only` a retry of a send listed as pending that
+    /// another process saw refused since: reported refused, not tried again under a new key.
+    async fn retry_as(&mut self, key: &str, pending_only: bool) -> Result<SendReceipt, WalletError> {
         let session = self.store.settings()?.session().ok_or(WalletError::NotLoggedIn)?;
         let client = Client::new(self.server_for(&session)?)?;
         let entry = self.store.outbox_entry(key)?.ok_or_else(|| WalletError::UnknownSend(key.to_string()))?;
@@ -374,8 +388,18 @@ impl Wallet {
         }
         let currency = self.currency(&client).await?;
         let to = Handle::parse(&entry.to)?;
-        match self.store.outbox_retry(key, now_ms())? {
+        let retried = if pending_only {
+            self.store.outbox_retry_pending(key, now_ms())?
+        } else {
+            self.store.outbox_retry(key, now_ms())?
+        };
+        match retried {
             None => Err(WalletError::UnknownSend(key.to_string())),
+            Some(KeyedSend::Refused(entry)) => Err(WalletError::SendRefused {
+                key: key.to_string(),
+                code: entry.failure_code.unwrap_or_default(),
+                message: "the server refused it in an earlier attempt".into(),
+            }),
             Some(KeyedSend::Send(pending)) => {
                 let sent = SendTerms {
                     server: &entry.server,
@@ -401,7 +425,7 @@ impl Wallet {
         let session = self.store.settings()?.session().ok_or(WalletError::NotLoggedIn)?;
         let mut retried = Vec::new();
         for entry in self.unconfirmed_sends(&session)? {
-            let outcome = self.retry(&entry.idempotency_key).await;
+            let outcome = self.retry_as(&entry.idempotency_key, true).await;
             retried.push(RetriedSend { entry, outcome });
         }
         Ok(retried)
@@ -454,7 +478,14 @@ impl Wallet {
             }
             Err(e) if e.settles_the_key(pending.reused) => {
                 let code = e.code().unwrap_or("unreachable").to_string();
-                self.store.outbox_mark_failed(&key, &code, now_ms())?;
+                if !self.store.outbox_mark_failed(&key, &code, pending.attempt, now_ms())? {
+                    // Another process sent this key again meanwhile (a `sync` or `retry`): this
+                    // refusal says nothing of that attempt, which may have paid.
+                    return Err(WalletError::SendUncertain {
+                        key,
+                        reason: format!("{e}; another attempt of this payment was started meanwhile"),
+                    });
+                }
                 match e {
                     e if e.is_session_ended() => Err(session_error(e, session)),
                     ClientError::Api(api) => {
