@@ -359,3 +359,23 @@ async fn a_shared_home_uploads_each_accounts_notes_under_its_own_session() {
     assert_eq!(server.balance("bob").await, 10_000);
     assert!(server.store.verify().await.unwrap().problems.is_empty());
 }
+
+/// One home signs in as `alice` on server A, then as another `alice` on server B (staging, or
+/// A's database reset): its identity is B's account, not the one cached from A, so a request it
+/// makes names the account that B pays. Before, the cached identity was kept because the handle
+/// matched, and the home's requests named A's account number, someone else's on B.
+#[tokio::test]
+async fn the_same_handle_on_another_server_is_another_identity() {
+    let (a, b) = (RealServer::start().await, RealServer::start().await);
+    let others = tempfile::tempdir().unwrap();
+    b.wallet(others.path(), "bob").await;
+    let home = tempfile::tempdir().unwrap();
+    let mut on_a = a.wallet(home.path(), "alice").await;
+    let account_on_a = on_a.identity().await.unwrap().identity.account;
+    drop(on_a);
+    let mut on_b = b.wallet(home.path(), "alice").await;
+    let identity = on_b.identity().await.unwrap().identity;
+    let alice_on_b = b.store.user_by_handle(&Handle::parse("alice").unwrap()).await.unwrap().unwrap().id;
+    assert_eq!(Some(identity.account), alice_on_b.account_number());
+    assert_ne!(identity.account, account_on_a);
+}

@@ -179,3 +179,29 @@ fn a_receipt_is_taken_at_the_counter_of_its_card_only() {
     assert_eq!(receipt_refused(second.accept_at_counter(&text, limits, NOW + 7)), RejectReason::WrongCard);
     assert_eq!(receipt_refused(first.accept_at_counter(&text, limits, NOW + 8)), RejectReason::ReceiptReplayed);
 }
+
+/// A counter's home whose shop card is Bob's, now acting for Dave (Dave signed in on the
+/// counter's device): a note paying Bob's card is not taken as Dave's payment. Before, Dave's
+/// counter said "accepted" for money that goes to Bob.
+#[test]
+fn a_card_of_another_account_takes_nothing() {
+    let alice_home = Home::new("alice", ALICE);
+    let bob_home = Home::new("bob", BOB);
+    let mut alice = alice_home.open();
+    load(&mut alice, ALICE, 50_000, "purse-a");
+    let card = bob_home.open().make_card("Bob's Stall", NOW).unwrap();
+    let note = pay_card(&mut alice, &card.text, 10_000, NOW + 10);
+    let mut counter = bob_home.open();
+    counter
+        .offline_store_mut()
+        .set_identity(&offpay_wallet::offline::store::Identity {
+            server: "http://127.0.0.1:1".into(),
+            handle: offpay_protocol::Handle::parse("dave").unwrap(),
+            account: offpay_protocol::AccountNumber(BOB.0 + 1),
+            currency: offpay_protocol::Currency::INR,
+        })
+        .unwrap();
+    let refused = counter.accept_at_counter(&note, CounterLimits::default(), NOW + 20);
+    assert!(matches!(refused, Err(OfflineError::CardOfAnotherAccount { .. })), "{refused:?}");
+    assert!(counter.offline_store().pending_uploads().unwrap().is_empty(), "nothing kept");
+}

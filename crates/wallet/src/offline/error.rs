@@ -56,6 +56,12 @@ pub enum OfflineError {
     BadShopName(DecodeError),
     #[error("this home has no shop card yet; make one with `offpay wallet shop card --name NAME`")]
     NoShopCard,
+    /// The home's shop card pays another account than the one this home acts for now (another
+    /// account logged in on the counter's device): its payments would not be this account's.
+    #[error(
+        "this home's shop card pays account {card}, not the account signed in here ({me}); nothing was taken. Make this account's own card with `offpay wallet shop card --name NAME`"
+    )]
+    CardOfAnotherAccount { card: u64, me: u64 },
     /// `pay-shop --idempotency-key` with a key this device already used for another card or
     /// amount.
     #[error(

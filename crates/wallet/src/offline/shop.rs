@@ -121,6 +121,11 @@ impl Wallet {
         if let Some(card) = self.my_card()?
             && notes::read_request(self.store.conn(), note.fields().nonce)?.is_none()
         {
+            let me = self.require_identity()?.account;
+            let pays = card.card.fields().payee;
+            if pays != me {
+                return Err(OfflineError::CardOfAnotherAccount { card: pays.0, me: me.0 });
+            }
             return self.accept_card_payment(&note, &card.card, limits.card_window, now).map(Acceptance::Note);
         }
         self.accept(text, now).map(Acceptance::Note)

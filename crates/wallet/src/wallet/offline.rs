@@ -105,8 +105,14 @@ impl Wallet {
     pub async fn identity(&mut self) -> Result<KnownIdentity, OfflineError> {
         let cached = self.store.identity()?;
         let session = self.store.settings()?.session();
+        // The cached identity is the session's only for the same handle on the same server (an
+        // account of the same name on another server, or on this one after its database was
+        // reset, has another account number).
+        let server = self.server().ok().map(|s| s.to_string());
         match (&cached, &session) {
-            (Some(id), Some(s)) if id.handle == s.handle => return Ok(known(id.clone())),
+            (Some(id), Some(s)) if id.handle == s.handle && server.as_deref() == Some(id.server.as_str()) => {
+                return Ok(known(id.clone()));
+            }
             (Some(id), None) => return Ok(known(id.clone())),
             (None, None) => return Err(OfflineError::UnknownIdentity),
             _ => {}
