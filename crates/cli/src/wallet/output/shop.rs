@@ -12,10 +12,12 @@ use serde_json::{Value, json};
 use super::{money, sanitize, short_id};
 use crate::time::utc_date_time;
 
-/// "Chai Point (chai_shop)", or with the account when the card names no handle.
+/// "Chai Point (chai_shop, account 3003)": always with the account the money goes to, which is
+/// what the card's signature binds. Offline nothing checks that the handle is that account's
+/// (online the server refuses a card whose handle names another account, `payee_mismatch`).
 fn shop(card: &ShopCard) -> String {
     let f = card.fields();
-    let who = f.handle.as_ref().map_or_else(|| format!("account {}", f.payee), |h| h.to_string());
+    let who = f.handle.as_ref().map_or_else(|| format!("account {}", f.payee), |h| format!("{h}, account {}", f.payee));
     format!("{} ({who})", sanitize(f.name.as_str()))
 }
 
@@ -185,6 +187,16 @@ mod tests {
     use offpay_protocol::{AccountNumber, Amount, Handle};
 
     use super::*;
+
+    /// The question and the offline sentence name the account the money goes to, not only the
+    /// handle the card claims (offline, nothing checks that the handle is that account's).
+    #[test]
+    fn a_shop_is_named_with_the_account_paid() {
+        let card = offpay_protocol::testkit::Fixture::new().card();
+        let inr = Currency::new("INR", 2).unwrap();
+        let question = pay_shop_question(&inr, &card, Amount::from_minor(10_000).unwrap());
+        assert_eq!(question, "Pay 100.00 INR to Chai Point (chai_shop, account 2002)?");
+    }
 
     #[test]
     fn a_receipt_names_the_payer_and_entry() {
