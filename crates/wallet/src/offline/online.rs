@@ -189,7 +189,7 @@ impl Wallet {
         let (client, token) = (session.api.client(), session.api.token());
         client.register_device(token, &self.store.device_public_hex()).await.map_err(|e| session_error(e, session))?;
         let server = session.api.server().to_string();
-        let load = match self.store.purse_load_prepare(&server, amount, now_ms())? {
+        let load = match self.store.purse_load_prepare(&server, session.handle.as_str(), amount, now_ms())? {
             Ok(load) => load,
             Err(other) => return Err(OfflineError::LoadPending { amount: other.amount.minor() }),
         };

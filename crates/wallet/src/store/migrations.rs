@@ -82,6 +82,10 @@ const STEPS: &[&str] = &[
     // 6: a shop payment names the card paid at the counter (its nonce prefix, hex), kept so
     //    that a retry sends the same request (docs/API.md `card`).
     "ALTER TABLE outbox ADD COLUMN card TEXT;",
+    // 7: a purse load names the account it is for, so that another account signed in on the
+    //    same home never finishes (or takes over) its pending load. Loads written before have
+    //    none and match any account, as they did.
+    "ALTER TABLE purse_loads ADD COLUMN account TEXT;",
 ];
 
 /// The offline tables, as `offline.sqlite3` had them at its last schema (2).

@@ -26,7 +26,7 @@
 //! key and its outcome).
 
 mod legacy_offline;
-mod migrations;
+pub(crate) mod migrations;
 pub mod outbox;
 pub mod settings;
 

@@ -185,7 +185,24 @@ mod tests {
         let sync: i64 = store.conn().query_row("PRAGMA synchronous", [], |r| r.get(0)).unwrap();
         assert_eq!(sync, 2, "synchronous=FULL");
         let version: i64 = store.conn().query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
-        assert_eq!(version, 6);
+        assert_eq!(version, crate::store::migrations::LATEST);
+    }
+
+    /// Alice's load lost its answer; Bob signs in on the same home and loads the same amount: his
+    /// load gets its own key (the server scopes keys per account, so Alice's key would make a new
+    /// purse of Bob's and mark Alice's unfinished load done, her purse never installed here).
+    #[test]
+    fn a_pending_load_is_only_its_own_account_s() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = OfflineStore::open(dir.path()).unwrap();
+        let amount = offpay_protocol::Amount::from_minor(10_000).unwrap();
+        let server = "http://127.0.0.1:1";
+        let alice = store.purse_load_prepare(server, "alice", amount, 1).unwrap().unwrap();
+        let bob = store.purse_load_prepare(server, "bob", amount, 2).unwrap().unwrap();
+        assert_ne!(bob.idempotency_key, alice.idempotency_key);
+        assert!(!bob.reused);
+        let again = store.purse_load_prepare(server, "alice", amount, 3).unwrap().unwrap();
+        assert_eq!((again.idempotency_key, again.reused), (alice.idempotency_key, true));
     }
 
     #[cfg(unix)]

@@ -245,21 +245,24 @@ impl OfflineStore {
         Ok(record)
     }
 
-    /// The idempotency key for loading `amount` on `server`: a pending load of the same amount
-    /// is reused (its outcome is unknown); a pending load of another amount must be finished
-    /// first, and is returned as `Err(Some(that load))`.
+    /// The idempotency key for loading `amount` on `server` for `account`: a pending load of the
+    /// same amount is reused (its outcome is unknown); a pending load of another amount must be
+    /// finished first, and is returned as `Err(Some(that load))`. Another account's pending
+    /// load on the same home is not looked at (its key is that account's).
     pub fn purse_load_prepare(
         &mut self,
         server: &str,
+        account: &str,
         amount: Amount,
         now_ms: i64,
     ) -> Result<Result<PurseLoad, PurseLoad>, OfflineStoreError> {
         let tx = self.conn_mut().transaction_with_behavior(TransactionBehavior::Immediate)?;
         let pending: Option<(String, i64)> = tx
             .query_row(
-                "SELECT idempotency_key, amount FROM purse_loads WHERE server = ?1 AND state = 'pending'
+                "SELECT idempotency_key, amount FROM purse_loads
+                 WHERE server = ?1 AND (account = ?2 OR account IS NULL) AND state = 'pending'
                  ORDER BY created_at_ms LIMIT 1",
-                [server],
+                [server, account],
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .optional()?;
@@ -270,9 +273,9 @@ impl OfflineStore {
         }
         let key = hex::encode(super::random_bytes::<16>()?);
         tx.execute(
-            "INSERT INTO purse_loads (idempotency_key, server, amount, state, created_at_ms, updated_at_ms)
-             VALUES (?1, ?2, ?3, 'pending', ?4, ?4)",
-            params![key, server, sql_amount(amount), now_ms],
+            "INSERT INTO purse_loads (idempotency_key, server, amount, state, created_at_ms, updated_at_ms, account)
+             VALUES (?1, ?2, ?3, 'pending', ?4, ?4, ?5)",
+            params![key, server, sql_amount(amount), now_ms, account],
         )?;
         tx.commit()?;
         Ok(Ok(PurseLoad { idempotency_key: key, amount, reused: false }))
