@@ -207,8 +207,9 @@ const NOTES_AROUND: &str = "SELECT n.purse_id, n.encoded, n.from_payer, n.held, 
 const NOTES_NEEDED: &str = "SELECT purse_id, encoded, from_payer, held, uploaded_by, hash FROM (
                    SELECT upload_order, purse_id, encoded, from_payer, held, uploaded_by, hash
                      FROM notes WHERE purse_id = $1 AND payee = $2
-                   UNION SELECT upload_order, purse_id, encoded, from_payer, held, uploaded_by, hash
-                     FROM notes WHERE purse_id = $1 AND hash = ANY($3)
+                   UNION SELECT d.* FROM unnest($3::bytea[]) AS h(hash) CROSS JOIN LATERAL (
+                     SELECT upload_order, purse_id, encoded, from_payer, held, uploaded_by, hash
+                       FROM notes WHERE notes.hash = h.hash AND notes.purse_id = $1 LIMIT 1) AS d
                    UNION SELECT f.* FROM unnest($4::bigint[]) AS p(payee) CROSS JOIN LATERAL (
                      SELECT upload_order, purse_id, encoded, from_payer, held, uploaded_by, hash
                        FROM notes WHERE purse_id = $1 AND notes.payee = p.payee LIMIT $5) AS f
@@ -251,9 +252,10 @@ const INSERT_PURSE: &str = "INSERT INTO purses (id, user_id, device_key, amount,
                                  loss_allowance, reserve_account, settle_by)
              VALUES ($1, $2, $3, $4, $5, $6, 'open', $7, $8, $9, $10, $11)";
 /// Purses with held notes whose payer has money.
-const RELEASE_CANDIDATES: &str = "SELECT DISTINCT n.purse_id FROM notes n JOIN purses p ON p.id = n.purse_id
+const RELEASE_CANDIDATES: &str = "SELECT n.purse_id FROM notes n JOIN purses p ON p.id = n.purse_id
                  JOIN users u ON u.id = p.user_id JOIN accounts a ON a.id = u.account_id
-                 WHERE n.held > 0 AND a.balance > 0 LIMIT $1";
+                 WHERE n.held > 0 AND a.balance > 0
+                 GROUP BY n.purse_id ORDER BY min(n.upload_order) LIMIT $1";
 /// The held notes of the purses, oldest upload first.
 const HELD_NOTES: &str = "SELECT purse_id, hash, payee, from_payer, held, amount, nonce FROM notes
                  WHERE purse_id = ANY($1) AND held > 0 ORDER BY upload_order LIMIT $2";
@@ -705,6 +707,9 @@ async fn register_device(
     now_ms: TimestampMs,
 ) -> Result<Device, OfflineError> {
     in_tx!(pool, notifier, |tx, notices| {
+        // Every offline statement is planned as an upload's are (`cached::INDEX_PLANS`): they
+        // share the connection's cache of prepared statements, and a plan made here is kept.
+        tx.batch_execute(cached::INDEX_PLANS).await.map_err(LedgerError::from)?;
         cached::execute(&tx, ADD_DEVICE, &[&key.as_slice(), &user, &now_ms]).await.map_err(LedgerError::from)?;
         let row = cached::query_opt(&tx, DEVICE, &[&key.as_slice()])
             .await
@@ -738,6 +743,9 @@ async fn load_purse(
     // The inner result is the load's refusal when it is kept under the key: the transaction
     // commits the key with it ([`plan::kept_load_refusal`]).
     let loaded: Result<Result<LoadedPurse, OfflineError>, OfflineError> = in_tx!(pool, notifier, |tx, notices| {
+        // Every offline statement is planned as an upload's are (`cached::INDEX_PLANS`): they
+        // share the connection's cache of prepared statements, and a plan made here is kept.
+        tx.batch_execute(cached::INDEX_PLANS).await.map_err(LedgerError::from)?;
         let cert = req.certificate.fields();
         let device = cert.device_key.to_bytes();
         let (scope, fingerprint) = plan::load_idempotency(&req);
@@ -915,6 +923,9 @@ fn totals_of(rows: &[Row]) -> Result<RequestsPaid, LedgerError> {
 /// Pays held notes from their payers' balances, oldest upload first.
 async fn release_held(pool: Pool, notifier: Notifier, now_ms: TimestampMs) -> Result<ReleaseOutcome, OfflineError> {
     in_tx!(pool, notifier, |tx, notices| {
+        // Every offline statement is planned as an upload's are (`cached::INDEX_PLANS`): they
+        // share the connection's cache of prepared statements, and a plan made here is kept.
+        tx.batch_execute(cached::INDEX_PLANS).await.map_err(LedgerError::from)?;
         let limit = RELEASE_MAX as i64;
         let candidates: Vec<PurseId> = cached::query(&tx, RELEASE_CANDIDATES, &[&limit])
             .await
@@ -971,6 +982,9 @@ async fn close_purse(
     now_ms: TimestampMs,
 ) -> Result<CloseOutcome, OfflineError> {
     in_tx!(pool, notifier, |tx, notices| {
+        // Every offline statement is planned as an upload's are (`cached::INDEX_PLANS`): they
+        // share the connection's cache of prepared statements, and a plan made here is kept.
+        tx.batch_execute(cached::INDEX_PLANS).await.map_err(LedgerError::from)?;
         let scope = plan::offline_scope(user);
         let fingerprint = plan::close_fingerprint(&close);
         if let Some(response) = claim(&tx, &scope, &key, &fingerprint, now_ms).await? {
@@ -1004,6 +1018,9 @@ async fn expire_purses(
     now_ms: TimestampMs,
 ) -> Result<ExpiryOutcome, OfflineError> {
     in_tx!(pool, notifier, |tx, notices| {
+        // Every offline statement is planned as an upload's are (`cached::INDEX_PLANS`): they
+        // share the connection's cache of prepared statements, and a plan made here is kept.
+        tx.batch_execute(cached::INDEX_PLANS).await.map_err(LedgerError::from)?;
         let cutoff = i64::try_from(now_secs.saturating_sub(grace_secs)).unwrap_or(i64::MAX);
         let limit = EXPIRE_MAX as i64;
         let mut purses = cached::query(&tx, EXPIRING, &[&cutoff, &limit])
@@ -1299,6 +1316,15 @@ mod tests {
                 eprintln!("{name}:\n{plan}");
             }
             assert!(!plan.contains("Seq Scan"), "{name} scans a whole table:\n{plan}");
+            // A revoked purse's upload reads its notes by hash through the primary key and its
+            // held notes through their own index, never every note of the purse (a purse
+            // forked many times holds many).
+            if *name == "NOTES_NEEDED" {
+                assert!(plan.contains("using notes_pkey"), "{name} finds notes by hash some other way:\n{plan}");
+            }
+            if *name == "NOTES_NEEDED" || *name == "HELD_AFTER" {
+                assert!(plan.contains("using notes_held_by_purse"), "{name} walks the purse for held notes:\n{plan}");
+            }
             let counts = client
                 .query_one(
                     "SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE name = $1",

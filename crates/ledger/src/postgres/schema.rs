@@ -139,6 +139,9 @@ const MIGRATIONS: &[&str] = &[
      CREATE INDEX devices_revoked ON devices (public_key) WHERE revoked;",
     // 15: a payer's purses that hold notes, read by every upload (`HELD_PURSES`).
     "CREATE INDEX purses_holding ON purses (user_id) WHERE notes_held > 0;",
+    // 16: a purse's held notes in upload order, without walking all its notes (`NOTES_NEEDED`,
+    //     `HELD_AFTER`).
+    "CREATE INDEX notes_held_by_purse ON notes (purse_id, upload_order) WHERE held > 0;",
 ];
 
 /// The migration after which stored notes get their request nonce (`fill_note_nonces`).
