@@ -86,3 +86,11 @@ test("the refusals uploaded again are the wallet crate's list", () => {
   assert.ok(list, "REFUSALS_JUDGED_AGAIN not found in crates/api/src/offline.rs");
   assert.deepEqual(list[1].split(",").map((c) => c.trim().replace(/^"|"$/g, "")).filter(Boolean), [...REFUSALS_JUDGED_AGAIN]);
 });
+
+test("a code refused at the counter is never followed by 'pay again': the payer's signed note is still paid when it syncs", async () => {
+  const { REASONS } = await import("../public/js/protocol/accept.js");
+  for (const code of ["stale_note", "wrong_card"]) {
+    assert.doesNotMatch(REASONS[code], /pay again/i, code);
+    assert.match(REASONS[code], /do not take a second payment/, code);
+  }
+});
