@@ -379,3 +379,24 @@ async fn the_same_handle_on_another_server_is_another_identity() {
     assert_eq!(Some(identity.account), alice_on_b.account_number());
     assert_ne!(identity.account, account_on_a);
 }
+
+/// A device whose clock runs far ahead sees the purse the server just made as expired: the load
+/// stays unfinished (the money is reserved), and the same load once the clock is right installs
+/// that purse, not a second one. Before, the load was marked failed, the purse never installed,
+/// and its money waited for the purse's expiry.
+#[tokio::test]
+async fn a_purse_refused_by_a_clock_ahead_is_installed_once_the_clock_is_right() {
+    let server = RealServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut alice = server.wallet(dir.path(), "alice").await;
+    server.deposit("alice", 100_000).await;
+    let ahead = unix_now() + 400 * 86_400;
+    let refused = alice.load_purse("100.00", ahead).await.unwrap_err();
+    assert!(matches!(refused, OfflineError::BadCertificate(_)), "{refused}");
+    assert!(refused.to_string().contains("check the clock"), "{refused}");
+    assert_eq!(server.balance("alice").await, 90_000, "the server reserved it");
+    let (loaded, _) = alice.load_purse("100.00", unix_now()).await.unwrap();
+    assert!(loaded.resumed, "the same load, finished");
+    assert_eq!(server.balance("alice").await, 90_000, "one purse, not two");
+    assert_eq!(alice.purses().unwrap().len(), 1);
+}

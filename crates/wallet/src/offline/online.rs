@@ -55,6 +55,10 @@ impl OfflineApi {
     }
 }
 
+/// What a loaded purse's certificate is refused for when this device's clock is past its end.
+const EXPIRED_HERE: &str =
+    "it has already expired by this device's clock; check the clock, then run the same `purse load` again to finish it";
+
 /// A purse loaded and installed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LoadedPurse {
@@ -212,6 +216,12 @@ impl Wallet {
         };
         let certificate = match self.check_loaded(&answer.certificate, &identity, amount, &keys, now) {
             Ok(c) => c,
+            // The server has reserved the money. A purse that looks expired here, the server
+            // having just made it, means this device's clock runs ahead: the load stays pending,
+            // and the same `purse load` once the clock is right installs it (the server answers
+            // with the same purse); marked failed, the purse would never be installed and its
+            // money would wait for its expiry.
+            Err(e) if matches!(&e, OfflineError::BadCertificate(why) if why == EXPIRED_HERE) => return Err(e),
             Err(e) => {
                 self.store.purse_load_failed(&load.idempotency_key, "bad_certificate", now_ms())?;
                 return Err(e);
@@ -250,7 +260,7 @@ impl Wallet {
         // The window is checked when paying; a device clock a little behind the server's must
         // not make a freshly loaded purse look unusable here.
         if now > f.valid_until {
-            return Err(bad("it has already expired".into()));
+            return Err(bad(EXPIRED_HERE.into()));
         }
         Ok(certificate)
     }
