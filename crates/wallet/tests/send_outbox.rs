@@ -259,3 +259,22 @@ async fn a_retry_answered_by_a_timeout_or_a_proxy_page_stays_pending() {
     assert_eq!(server.balance("bob").await, 2_500);
     assert!(wallet.pending_sends().unwrap().is_empty());
 }
+
+/// The server answers that the payment was made, with something the wallet cannot use beside it
+/// (here a balance out of range): the send is reported paid, never as an error a script would
+/// read as "not paid". Before, the unusable balance turned the paid send into an error (exit 1).
+#[tokio::test]
+async fn a_paid_send_is_reported_paid_whatever_else_its_answer_says() {
+    let server = RealServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut wallet = alice_and_bob(&server, dir.path()).await;
+    let answer = serde_json::json!({
+        "transfer": {"entry_id": 77, "kind": "transfer", "from": "alice", "to": "bob", "amount": 2500,
+                     "created_at_ms": 1, "replayed": false},
+        "balance": 1u64 << 60,
+    });
+    server.answer_instead(TRANSFER, "201 Created", &answer.to_string());
+    let paid = wallet.send("bob", "25.00", None, None).await.unwrap();
+    assert_eq!((paid.entry_id.0, paid.balance), (77, None));
+    assert_eq!(only_outbox_entry(&wallet).state, OutboxState::Done);
+}

@@ -460,18 +460,20 @@ impl Wallet {
         };
         match client.transfer(&session.token, &key, &request).await {
             Ok(answer) => {
-                self.store.outbox_mark_done(&key, answer.transfer.entry_id.0, now_ms())?;
-                let balance = Amount::from_minor(answer.balance).ok_or_else(|| ClientError::BadAnswer {
-                    server: client.server().to_string(),
-                    reason: "balance out of range".into(),
-                })?;
-                self.store.set_known_balance(balance, now_ms())?;
+                // The payment is made: what follows is bookkeeping, and its failure must not turn
+                // a paid send into an error (a script would pay again). A row left pending is
+                // finished by the next `retry`/`sync`, which the server answers with this payment.
+                let _ = self.store.outbox_mark_done(&key, answer.transfer.entry_id.0, now_ms());
+                let balance = Amount::from_minor(answer.balance);
+                if let Some(balance) = balance {
+                    let _ = self.store.set_known_balance(balance, now_ms());
+                }
                 Ok(SendReceipt {
                     idempotency_key: key,
                     entry_id: answer.transfer.entry_id,
                     to: to.clone(),
                     amount,
-                    balance: Some(balance),
+                    balance,
                     currency,
                     replayed: answer.transfer.replayed,
                 })
