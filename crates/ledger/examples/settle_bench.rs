@@ -18,7 +18,7 @@ mod support;
 
 use std::time::Instant;
 
-use offpay_ledger::offline::{NOTES_MAX, NoteStatus};
+use offpay_ledger::offline::{NOTES_MAX, NoteStatus, OfflineError};
 use offpay_ledger::open_store;
 use offpay_protocol::testkit::{bytes16, signing_key};
 use offpay_protocol::{AccountNumber, Handle, Nonce, NoteFields, PaymentNote};
@@ -191,7 +191,17 @@ async fn run_round(total: usize) -> Round {
         for batch in notes.chunks(NOTES_MAX) {
             let store = store.clone();
             let batch = batch.to_vec();
-            tasks.spawn(async move { store.offline().settle_notes(uploader, batch, NOW).await.unwrap() });
+            // One uploader sends every upload at once: past its share of the signature queue
+            // (docs/decisions/verifier-pool.md) an upload is answered `Busy`, and is sent again
+            // as a wallet would.
+            tasks.spawn(async move {
+                loop {
+                    match store.offline().settle_notes(uploader, batch.clone(), NOW).await {
+                        Err(OfflineError::Busy) => tokio::time::sleep(std::time::Duration::from_millis(2)).await,
+                        other => break other.unwrap(),
+                    }
+                }
+            });
         }
         let mut settled = 0usize;
         while let Some(results) = tasks.join_next().await {
