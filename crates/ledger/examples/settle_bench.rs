@@ -197,7 +197,7 @@ async fn run_round(total: usize) -> Round {
             tasks.spawn(async move {
                 loop {
                     match store.offline().settle_notes(uploader, batch.clone(), NOW).await {
-                        Err(OfflineError::Busy) => tokio::time::sleep(std::time::Duration::from_millis(2)).await,
+                        Err(OfflineError::Busy) => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
                         other => break other.unwrap(),
                     }
                 }
