@@ -65,3 +65,17 @@ test("the web wallet's settling codes are the terminal wallet's", async () => {
   const codes = [...list.matchAll(/"([a-z_]+)"/g)].map((m) => m[1]);
   assert.deepEqual([...KEY_SETTLING_CODES].sort(), codes.sort());
 });
+
+test("a purse load sent again is also closed by a lasting refusal, a send is not", async () => {
+  const { isRefusal, LOAD_SETTLING_CODES } = await import("../public/js/intents.js");
+  for (const code of ["offline_limit", "device_revoked", "account_frozen"]) {
+    assert.equal(isRefusal(new ApiError(403, code, "x"), true, "load"), true, code);
+    assert.equal(isRefusal(new ApiError(403, code, "x"), true, "send"), false, code);
+  }
+  assert.equal(isRefusal(new ApiError(408, "request_timeout", "x"), true, "load"), false);
+  const { readFileSync } = await import("node:fs");
+  const rust = readFileSync(new URL("../../crates/wallet/src/client/error.rs", import.meta.url), "utf8");
+  const start = rust.indexOf("pub const LOAD_SETTLING_CODES");
+  const codes = [...rust.slice(start, rust.indexOf("];", start)).matchAll(/"([a-z_]+)"/g)].map((m) => m[1]);
+  assert.deepEqual([...LOAD_SETTLING_CODES].sort(), codes.sort());
+});

@@ -85,6 +85,14 @@ export const KEY_SETTLING_CODES = [
 ];
 
 /**
+ * For a purse load sent again, also these (the terminal wallet's LOAD_SETTLING_CODES): a lasting
+ * refusal of every load (limit lowered, device revoked, account frozen, offline payments off).
+ * Left pending, the load could never be finished nor dropped; closing it is safe, since a load
+ * moves money only into the user's own purse, which returns it at its settlement deadline.
+ */
+export const LOAD_SETTLING_CODES = ["offline_limit", "offline_disabled", "device_revoked", "unknown_device", "account_frozen"];
+
+/**
  * True when `error` says the server did not do the request and never will with this key (a
  * refusal), so the intent can be forgotten; false when the outcome is unknown (no answer, a
  * server failure) or the request can simply be repeated later (session ended, rate limited).
@@ -93,10 +101,10 @@ export const KEY_SETTLING_CODES = [
  * firewall's error page (code "internal"), a limit of its configuration or a code this wallet
  * does not know leave the intent pending, or the person would be told "not sent" and pay again.
  */
-export function isRefusal(error, reused = true) {
+export function isRefusal(error, reused = true, kind = "send") {
   if (!(error instanceof ApiError)) return false;
   if (!(error.status >= 400 && error.status < 500) || [401, 408, 429].includes(error.status)) return false;
-  return !reused || KEY_SETTLING_CODES.includes(error.code);
+  return !reused || KEY_SETTLING_CODES.includes(error.code) || (kind === "load" && LOAD_SETTLING_CODES.includes(error.code));
 }
 
 /**
@@ -111,7 +119,7 @@ export async function runIntent(intent, call, onDone = async () => {}) {
   try {
     answer = await call(intent.key);
   } catch (e) {
-    if (isRefusal(e, reused)) await finishIntent(intent);
+    if (isRefusal(e, reused, intent.kind)) await finishIntent(intent);
     throw e;
   }
   await onDone(answer);

@@ -39,6 +39,14 @@ pub const KEY_SETTLING_CODES: &[&str] = &[
     "invalid_device_key",
 ];
 
+/// For a purse load sent again, also these: a lasting state of the account, the device or the
+/// server's configuration that refuses every load. Left pending, such a load could never be
+/// finished nor dropped (the wallet refuses other loads until it is). Closing it is safe where
+/// closing a send is not: a load moves money only into the user's own purse, and if the earlier
+/// attempt did reserve it, it comes back to the balance at that purse's settlement deadline.
+pub const LOAD_SETTLING_CODES: &[&str] =
+    &["offline_limit", "offline_disabled", "device_revoked", "unknown_device", "account_frozen"];
+
 /// Why a request failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -92,6 +100,13 @@ impl ClientError {
             ClientError::Api(e) => (400..500).contains(&e.status) && KEY_SETTLING_CODES.contains(&e.code.as_str()),
             _ => false,
         }
+    }
+
+    /// [`ClientError::settles_the_key`] for a purse load: also the lasting refusals of
+    /// [`LOAD_SETTLING_CODES`].
+    pub fn settles_the_load_key(&self, reused: bool) -> bool {
+        self.settles_the_key(reused)
+            || matches!(self, ClientError::Api(e) if (400..500).contains(&e.status) && LOAD_SETTLING_CODES.contains(&e.code.as_str()))
     }
 
     /// The API error code, if the server answered with one.
@@ -213,6 +228,20 @@ mod tests {
                 after_unknown_attempt: true,
             });
             assert!(after.settles_the_key(false), "{status} {code}");
+        }
+    }
+
+    /// A load sent again and answered by a lasting refusal (the operator lowered the purse limit,
+    /// the device was revoked, the account frozen) is closed, so the wallet can load again; a
+    /// send answered so is not (it may have paid someone).
+    #[test]
+    fn a_reused_load_is_also_settled_by_a_lasting_refusal() {
+        for (status, code) in [(400, "offline_limit"), (403, "device_revoked"), (403, "account_frozen")] {
+            assert!(coded(status, code).settles_the_load_key(true), "{status} {code}");
+        }
+        assert!(!coded(400, "offline_limit").settles_the_key(true));
+        for (status, code) in [(408, "request_timeout"), (403, "http_403"), (400, "a_code_of_a_newer_server")] {
+            assert!(!coded(status, code).settles_the_load_key(true), "{status} {code}");
         }
     }
 }

@@ -203,7 +203,7 @@ impl Wallet {
         {
             Ok(answer) => answer,
             Err(e) => {
-                if e.settles_the_key(load.reused) {
+                if e.settles_the_load_key(load.reused) {
                     let code = e.code().unwrap_or("unreachable").to_string();
                     self.store.purse_load_failed(&load.idempotency_key, &code, now_ms())?;
                     return Err(session_error(e, session));
