@@ -3,7 +3,7 @@
 // The asset list and version below are written by scripts/web-vendor (web/tools/stamp-sw.mjs).
 
 // BEGIN GENERATED
-const VERSION = "59d2454af5c91f50";
+const VERSION = "4ff25eae3e3b088b";
 const ASSETS = {
   "/": "sha256-hIV25eE6TW70pS03Qs7bTWi5FA2BBLPuvVMN34xjHY4=",
   "/app.css": "sha256-ll7wCJljqU8bVcWkH7Qzw5cgqSSqB2xDkKiJprZxYnA=",
@@ -11,7 +11,7 @@ const ASSETS = {
   "/icons/icon-512.png": "sha256-hVjENhAQqIxuA+4AHfCS7O58bgGha+CDQqiz1o8EUEk=",
   "/icons/icon.svg": "sha256-UiaeFsNB9IZfs/q6ihmGhvseh0thBTWtVVMl3eVqNfY=",
   "/js/api.js": "sha256-6bUS9i5shGIMJFy75FXaIQJEcyM5eELwzb/6wG2gbRE=",
-  "/js/intents.js": "sha256-BjmyaaCLhbEgpwQUazb6ZuVczMw83I1LkBkEr9s5qnQ=",
+  "/js/intents.js": "sha256-r4itZNYMb6ZHtXvq08A15IEB1qURv6BEV/Qq3BKBrqc=",
   "/js/live.js": "sha256-q5DZJ4MARs9rxayJJfd+Na6pfxTFYhjHaCBakX/cYs4=",
   "/js/main.js": "sha256-3qLgVXiwfXc8UGFcXzYLHQGebTmaJun+ZYWZsaNI0NE=",
   "/js/money.js": "sha256-xVCCVROh6vOzH7Z13xY2j39z6aTx3naXm1n/kt30tR0=",

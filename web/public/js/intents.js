@@ -86,11 +86,11 @@ export const KEY_SETTLING_CODES = [
 
 /**
  * For a purse load sent again, also these (the terminal wallet's LOAD_SETTLING_CODES): a lasting
- * refusal of every load (limit lowered, device revoked, account frozen, offline payments off).
+ * refusal of every load (limit lowered, device revoked, account frozen).
  * Left pending, the load could never be finished nor dropped; closing it is safe, since a load
  * moves money only into the user's own purse, which returns it at its settlement deadline.
  */
-export const LOAD_SETTLING_CODES = ["offline_limit", "offline_disabled", "device_revoked", "unknown_device", "account_frozen"];
+export const LOAD_SETTLING_CODES = ["offline_limit", "device_revoked", "unknown_device", "account_frozen"];
 
 /**
  * True when `error` says the server did not do the request and never will with this key (a

@@ -41,6 +41,7 @@ pub fn exit_code(error: &anyhow::Error) -> ExitCode {
             e,
             offpay_wallet::offline::OfflineError::SentOnline { .. }
                 | offpay_wallet::offline::OfflineError::LoadUncertain { .. }
+                | offpay_wallet::offline::OfflineError::LoadClockAhead
         )
     };
     match (error.downcast_ref::<WalletError>(), error.downcast_ref::<offpay_wallet::offline::OfflineError>()) {
@@ -130,6 +131,7 @@ mod tests {
         let status = |e: anyhow::Error| format!("{:?}", exit_code(&e));
         let pending = format!("{:?}", ExitCode::from(EXIT_PENDING));
         assert_eq!(status(OfflineError::LoadUncertain { reason: "timed out".into() }.into()), pending);
+        assert_eq!(status(OfflineError::LoadClockAhead.into()), pending);
         assert_eq!(status(OfflineError::Cancelled.into()), format!("{:?}", ExitCode::FAILURE));
     }
 }

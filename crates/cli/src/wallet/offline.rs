@@ -266,7 +266,19 @@ pub async fn run(wallet: &mut Wallet, command: OfflineCommand) -> anyhow::Result
                     }
                     eprintln!("error: offline notes were not synced: {error}; run `offpay wallet sync` again");
                     let sends_ended_well = retried == std::process::ExitCode::SUCCESS;
-                    return Ok(if sends_ended_well { ExitCode::from(super::EXIT_OFFLINE_NOT_SYNCED) } else { retried });
+                    // Running `sync` again helps only when the server could not be reached or
+                    // was busy; a session that ended or another account's identity needs a login.
+                    let needs_login = matches!(
+                        error,
+                        OfflineError::SessionEnded { .. }
+                            | OfflineError::NotLoggedIn
+                            | OfflineError::IdentityMismatch { .. }
+                    );
+                    return Ok(match (sends_ended_well, needs_login) {
+                        (false, _) => retried,
+                        (true, true) => ExitCode::FAILURE,
+                        (true, false) => ExitCode::from(super::EXIT_OFFLINE_NOT_SYNCED),
+                    });
                 }
             };
             if json {

@@ -44,8 +44,7 @@ pub const KEY_SETTLING_CODES: &[&str] = &[
 /// finished nor dropped (the wallet refuses other loads until it is). Closing it is safe where
 /// closing a send is not: a load moves money only into the user's own purse, and if the earlier
 /// attempt did reserve it, it comes back to the balance at that purse's settlement deadline.
-pub const LOAD_SETTLING_CODES: &[&str] =
-    &["offline_limit", "offline_disabled", "device_revoked", "unknown_device", "account_frozen"];
+pub const LOAD_SETTLING_CODES: &[&str] = &["offline_limit", "device_revoked", "unknown_device", "account_frozen"];
 
 /// Why a request failed.
 #[derive(Debug, thiserror::Error)]

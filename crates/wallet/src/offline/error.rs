@@ -59,7 +59,7 @@ pub enum OfflineError {
     /// The home's shop card pays another account than the one this home acts for now (another
     /// account logged in on the counter's device): its payments would not be this account's.
     #[error(
-        "this home's shop card pays account {card}, not the account signed in here ({me}); nothing was taken. Make this account's own card with `offpay wallet shop card --name NAME`"
+        "this home's shop card pays account {card}, not the account signed in here ({me}), so this counter does not take the payment; the customer's phone has signed it, and it is paid to account {card} when that phone syncs: do not take a second payment until it shows in that account's history. Make this account's own card with `offpay wallet shop card --name NAME`"
     )]
     CardOfAnotherAccount { card: u64, me: u64 },
     /// `pay-shop --idempotency-key` with a key this device already used for another card or
@@ -94,6 +94,12 @@ pub enum OfflineError {
         "no answer from the server about loading the purse ({reason}); run the same `purse load` again to finish it: it will not be loaded twice"
     )]
     LoadUncertain { reason: String },
+    /// The server made the purse (it says it is open) but this device's clock is past the
+    /// certificate's end: the load stays unfinished, to be finished once the clock is right.
+    #[error(
+        "the purse the server made has already expired by this device's clock; set the clock right, then run the same `purse load` again to finish it (it will not be loaded twice)"
+    )]
+    LoadClockAhead,
     #[error(
         "an earlier purse load of {amount} minor units is unfinished; run `offpay wallet purse load` with that amount to finish it first"
     )]

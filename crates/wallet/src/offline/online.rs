@@ -221,7 +221,11 @@ impl Wallet {
             // and the same `purse load` once the clock is right installs it (the server answers
             // with the same purse); marked failed, the purse would never be installed and its
             // money would wait for its expiry.
-            Err(e) if matches!(&e, OfflineError::BadCertificate(why) if why == EXPIRED_HERE) => return Err(e),
+            Err(OfflineError::BadCertificate(why))
+                if why == EXPIRED_HERE && answer.purse.state == offpay_api::PurseState::Open =>
+            {
+                return Err(OfflineError::LoadClockAhead);
+            }
             Err(e) => {
                 self.store.purse_load_failed(&load.idempotency_key, "bad_certificate", now_ms())?;
                 return Err(e);

@@ -14,7 +14,7 @@
 //! Steps 1-2 are the online store's history before the two files became one; step 3 adds the
 //! offline tables (they were `offline.sqlite3`'s schema 2); step 4 the shop card and accepted
 //! receipts; step 5 the account a send's payee must be; step 6 the shop card a send pays at a
-//! counter. A home that still has the old
+//! counter; step 7 the account a purse load is for. A home that still has the old
 //! `offline.sqlite3` has its rows moved in by `legacy_offline.rs` right after these steps.
 
 use rusqlite::{Connection, TransactionBehavior};
