@@ -57,7 +57,9 @@ test("after a logout, the next person in the same tab sees nothing of the one be
 
   // Anya sends 5.00: the outcome screen.
   await open(a.page, "#/send");
-  await a.page.getByLabel("To").fill("cara");
+  // Shop mode's own "To" date field is on screen until Send has drawn.
+  await a.page.getByRole("heading", { name: "Send money" }).waitFor();
+  await a.page.getByLabel("To", { exact: true }).fill("cara");
   await a.page.getByLabel("Amount").fill("5.00");
   await a.page.getByRole("button", { name: "Send" }).click();
   await a.page.getByRole("button", { name: "Confirm" }).click();
