@@ -352,6 +352,11 @@ async fn held_notes_of_two_purses_are_paid_in_upload_order(fx: Fx) {
     let results = fx.settle(&late, &full_chain(&purse_b, &device_b, &late, "late"), NOW).await;
     assert_eq!(count(&results, NoteStatus::Held, Some("loss_allowance_exhausted")), 10, "{results:?}");
     assert!(fx.store.user_by_id(mallory.id).await.unwrap().unwrap().frozen, "held again, and not frozen");
+    // ... and she is told, as at the first freeze (one event per purse revoked, one now).
+    let events = fx.store.events_after(mallory.id, 0, 1000).await.unwrap();
+    assert_eq!(events.iter().filter(|e| e.kind == "account_frozen").count(), 3);
+    let security = fx.store.security_events(100).await.unwrap();
+    assert!(security.iter().any(|e| e.detail.contains("account frozen again")), "{security:?}");
     fx.verify_clean(4 * P).await;
 }
 

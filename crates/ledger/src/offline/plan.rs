@@ -611,7 +611,12 @@ fn proof_parts(proof: &offpay_protocol::FraudProof) -> (Vec<u8>, Vec<u8>) {
 /// Records the settlement's fraud proofs for `purse` (new ones only), freezes the owner and,
 /// the first time, revokes purse and device. Returns the hashes of notes in any proof
 /// with the proof's code.
-fn record_fraud(w: &mut Writes, snap: &mut Snapshot, settlement: &Settlement) -> HashMap<Hash256, &'static str> {
+fn record_fraud(
+    w: &mut Writes,
+    snap: &mut Snapshot,
+    settlement: &Settlement,
+    owner_frozen: bool,
+) -> HashMap<Hash256, &'static str> {
     let mut fraud_notes = HashMap::new();
     if settlement.fraud.is_empty() {
         return fraud_notes;
@@ -646,6 +651,9 @@ fn record_fraud(w: &mut Writes, snap: &mut Snapshot, settlement: &Settlement) ->
     if !w.freeze_users.contains(&purse.user_id) {
         w.freeze_users.push(purse.user_id);
     }
+    if purse.state == PurseState::Revoked && !owner_frozen {
+        tell_frozen_again(w, purse.user_id, purse.id);
+    }
     if purse.state != PurseState::Revoked {
         let code = settlement.fraud.first().map_or("fraud", |p| p.code());
         purse.state = PurseState::Revoked;
@@ -665,6 +673,28 @@ fn record_fraud(w: &mut Writes, snap: &mut Snapshot, settlement: &Settlement) ->
         });
     }
     fraud_notes
+}
+
+/// An owner frozen again (the operator had unfrozen it; a new fraud or held note of a purse
+/// revoked before freezes it) is told as at the first freeze: an `account_frozen` event and a
+/// security event, once per upload.
+fn tell_frozen_again(w: &mut Writes, user: UserId, purse: PurseId) {
+    if w.events.iter().any(|e| e.user_id == user && e.kind == EVENT_ACCOUNT_FROZEN) {
+        return;
+    }
+    w.security.push((
+        "offline_fraud".into(),
+        format!("purse {purse} of user {user}: double spending found again after an unfreeze; account frozen again"),
+    ));
+    w.events.push(NewEvent {
+        user_id: user,
+        kind: EVENT_ACCOUNT_FROZEN,
+        payload: serde_json::json!({
+            "reason": format!("offline double spending found again on purse {purse}"),
+            "purse_id": purse.to_hex(),
+        })
+        .to_string(),
+    });
 }
 
 /// Inputs of [`plan_settlement`] besides the accounts.
@@ -744,7 +774,8 @@ pub fn plan_settlement(
         let (Some(settlement), Some(snap)) = (settlements.get(&id), snapshots.get_mut(&id)) else {
             continue;
         };
-        let fraud_notes = record_fraud(&mut w, snap, settlement);
+        let owner_frozen = users.get(&snap.purse.user_id).is_none_or(|(_, frozen)| *frozen);
+        let fraud_notes = record_fraud(&mut w, snap, settlement, owner_frozen);
         if !settlement.fraud.is_empty() {
             changed.insert(id);
         }
@@ -927,6 +958,9 @@ pub fn plan_settlement(
             // unfroze it), whatever this upload read of its frozen flag.
             if !w.freeze_users.contains(&owner.id) {
                 w.freeze_users.push(owner.id);
+            }
+            if users.get(&owner.id).is_some_and(|(_, frozen)| !*frozen) {
+                tell_frozen_again(&mut w, owner.id, pid);
             }
         }
         insert.from_reserve = from_reserve;
@@ -1127,7 +1161,8 @@ pub fn plan_close(
     let fraud = !settlement.fraud.is_empty();
     let mut returned = 0;
     if fraud {
-        record_fraud(&mut w, snap, settlement);
+        // A close is of an open purse: its fraud is the purse's first, told as such.
+        record_fraud(&mut w, snap, settlement, true);
     } else {
         let stored_total: i64 = snap.stored.iter().map(|n| i64::try_from(n.amount().minor()).unwrap_or(i64::MAX)).sum();
         let total_spent = i64::try_from(close.fields().total_spent.minor()).map_err(|_| LedgerError::AmountOverflow)?;
