@@ -97,6 +97,13 @@ pub struct Writes {
 pub type Accounts = HashMap<AccountId, LockedAccount>;
 
 impl Writes {
+    /// Freezes `user` with these writes (once in the list, however often asked).
+    fn freeze(&mut self, user: UserId) {
+        if !self.freeze_users.contains(&user) {
+            self.freeze_users.push(user);
+        }
+    }
+
     /// Fills `accounts` with the final state of every touched account.
     pub fn finish_accounts(&mut self, accounts: &Accounts) {
         let mut touched: Vec<AccountId> =
@@ -648,9 +655,7 @@ fn record_fraud(
     // unfrozen the account since, and on PostgreSQL `owner_frozen` was read before the account's
     // lock (an unfreeze committed meanwhile would otherwise leave it unfrozen). Freezing twice
     // changes nothing.
-    if !w.freeze_users.contains(&purse.user_id) {
-        w.freeze_users.push(purse.user_id);
-    }
+    w.freeze(purse.user_id);
     if purse.state == PurseState::Revoked && !owner_frozen {
         tell_frozen_again(w, purse.user_id, purse.id);
     }
@@ -956,9 +961,7 @@ pub fn plan_settlement(
             owes_held.insert(owner.id);
             // Money held for payees means a double spender: frozen (again, if the operator
             // unfroze it), whatever this upload read of its frozen flag.
-            if !w.freeze_users.contains(&owner.id) {
-                w.freeze_users.push(owner.id);
-            }
+            w.freeze(owner.id);
             if users.get(&owner.id).is_some_and(|(_, frozen)| !*frozen) {
                 tell_frozen_again(&mut w, owner.id, pid);
             }

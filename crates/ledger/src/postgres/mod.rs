@@ -86,6 +86,12 @@ impl PostgresStore {
     }
 }
 
+/// Locks a user's wallet account, as a transfer and an upload do, before changing the user's
+/// frozen flag (`set_frozen`, `unfreeze_unless_held`): a payment already holding the account
+/// commits first.
+pub(crate) const LOCK_USER_ACCOUNT: &str =
+    "SELECT 1 FROM accounts a JOIN users u ON u.account_id = a.id WHERE u.id = $1 FOR UPDATE OF a";
+
 fn is_unique_violation(error: &tokio_postgres::Error) -> bool {
     error.code() == Some(&SqlState::UNIQUE_VIOLATION)
 }
@@ -151,11 +157,7 @@ impl Store for PostgresStore {
     async fn set_frozen(&self, user: UserId, frozen: bool) -> Result<(), LedgerError> {
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
-        tx.execute(
-            "SELECT 1 FROM accounts a JOIN users u ON u.account_id = a.id WHERE u.id = $1 FOR UPDATE OF a",
-            &[&user],
-        )
-        .await?;
+        tx.execute(LOCK_USER_ACCOUNT, &[&user]).await?;
         let n = tx.execute("UPDATE users SET frozen = $2 WHERE id = $1", &[&user, &frozen]).await?;
         if n == 0 {
             return Err(LedgerError::UnknownUser);

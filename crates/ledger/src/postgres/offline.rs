@@ -1164,12 +1164,7 @@ impl OfflineStore for PostgresStore {
         let mut client = self.pool.get().await.map_err(LedgerError::from)?;
         let tx = client.transaction().await.map_err(LedgerError::from)?;
         // The account first, as an upload that holds notes of the user does.
-        tx.execute(
-            "SELECT 1 FROM accounts a JOIN users u ON u.account_id = a.id WHERE u.id = $1 FOR UPDATE OF a",
-            &[&user],
-        )
-        .await
-        .map_err(LedgerError::from)?;
+        tx.execute(super::LOCK_USER_ACCOUNT, &[&user]).await.map_err(LedgerError::from)?;
         let owed: i64 = tx
             .query_one("SELECT coalesce(sum(notes_held), 0)::bigint FROM purses WHERE user_id = $1", &[&user])
             .await

@@ -350,13 +350,7 @@ impl Wallet {
                     });
                 }
                 // `outbox_with_key` sends a refused key again (the server answers it as it did).
-                KeyedSend::Refused(entry) => {
-                    return Err(WalletError::SendRefused {
-                        key: key.to_string(),
-                        code: entry.failure_code.unwrap_or_default(),
-                        message: "the server refused it in an earlier attempt".into(),
-                    });
-                }
+                KeyedSend::Refused(entry) => return Err(refused_earlier(key, entry)),
             },
         };
         // Sent with the card written with it: a send from before sends named the card goes out
@@ -395,11 +389,7 @@ impl Wallet {
         };
         match retried {
             None => Err(WalletError::UnknownSend(key.to_string())),
-            Some(KeyedSend::Refused(entry)) => Err(WalletError::SendRefused {
-                key: key.to_string(),
-                code: entry.failure_code.unwrap_or_default(),
-                message: "the server refused it in an earlier attempt".into(),
-            }),
+            Some(KeyedSend::Refused(entry)) => Err(refused_earlier(key, entry)),
             Some(KeyedSend::Send(pending)) => {
                 let sent = SendTerms {
                     server: &entry.server,
@@ -641,4 +631,14 @@ fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
         current = cause.source();
     }
     text
+}
+
+/// A send refused in an earlier attempt (another process's, seen in the outbox), reported as
+/// the refusal it was.
+fn refused_earlier(key: &str, entry: OutboxEntry) -> WalletError {
+    WalletError::SendRefused {
+        key: key.to_string(),
+        code: entry.failure_code.unwrap_or_default(),
+        message: "the server refused it in an earlier attempt".into(),
+    }
 }
