@@ -35,6 +35,7 @@ const REQUESTS = [
   ["POST", "/v1/purses/{purse_id}/close"],
   ["GET", "/v1/receipts/{entry_id}"],
   ["POST", "/v1/notes"],
+  ["POST", "/v1/notes/refusals"],
 ];
 
 /** Every live-event kind the web wallet handles (js/main.js, onEvent). */

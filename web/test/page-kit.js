@@ -31,10 +31,13 @@ async function definePurseKit() {
       }, (b) => sign(issuer, b));
       return { cert, payerKey, certHash: await hashOf(cert) };
     },
-    /** The text of note `seq` of `purse` ({prevHash, cumulative} default to a first note) paying `amount` to `payee` with `nonce`. */
-    async note(purse, { seq = 1, prevHash = purse.certHash, cumulative, amount, payee, nonce }) {
+    /**
+     * The text of note `seq` of `purse` ({prevHash, cumulative} default to a first note) paying `amount` to `payee` with `nonce`,
+     * signed at `time` (Unix seconds, BigInt; the payer's clock, by default this phone's).
+     */
+    async note(purse, { seq = 1, prevHash = purse.certHash, cumulative, amount, payee, nonce, time = now() }) {
       const note = await signObject("note", {
-        certificate: purse.cert, seq, prevHash, cumulative: cumulative ?? amount, amount, payee: BigInt(payee), nonce, time: now(),
+        certificate: purse.cert, seq, prevHash, cumulative: cumulative ?? amount, amount, payee: BigInt(payee), nonce, time,
       }, (b) => sign(purse.payerKey, b));
       return toText(note);
     },

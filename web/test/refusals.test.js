@@ -28,7 +28,7 @@ test("every code gets its own sentence that is not the code itself", () => {
   const codes = ["settlement_deadline_passed", "bad_device_signature", "unknown_purse", "unknown_payee",
     "over_purse_amount", "over_payment_cap", "wrong_purse", "bad_chain_start", "revoked", "malformed",
     "same_sequence", "broken_chain", "beyond_close", "inconsistent_with_earlier_note", "request_already_paid",
-    "loss_allowance_exhausted", "over_note_limit", "payee_must_upload", "payee_balance_full"];
+    "loss_allowance_exhausted", "over_note_limit", "payee_must_upload", "payee_balance_full", "refused_by_payee"];
   const sentences = new Set();
   for (const code of codes) {
     const r = serverRefusal(code);
@@ -61,6 +61,14 @@ test("every refusal code docs/API-OFFLINE.md lists has a sentence", () => {
   for (const code of listed) assert.ok(Object.hasOwn(SERVER_REASONS, code), `${code} has no sentence`);
 });
 
+test("the ledger's code for a note its payee refused at the counter is the one mapped, and it is final", () => {
+  const refusal = readFileSync(new URL("crates/ledger/src/offline/refusal.rs", REPO), "utf8");
+  const m = refusal.match(/REFUSED_BY_PAYEE: &str = "([a-z_]+)"/);
+  assert.ok(m, "constant not found in crates/ledger/src/offline/refusal.rs");
+  assert.ok(Object.hasOwn(SERVER_REASONS, m[1]));
+  assert.equal(awaitsUpload({ rejected: m[1] }), false, "a refused note is not uploaded again");
+});
+
 test("the ledger's settlement-deadline code is the one mapped", () => {
   const plan = readFileSync(new URL("crates/ledger/src/offline/plan.rs", REPO), "utf8");
   const m = plan.match(/SETTLEMENT_DEADLINE_PASSED: &str = "([a-z_]+)"/);
@@ -87,10 +95,18 @@ test("the refusals uploaded again are the wallet crate's list", () => {
   assert.deepEqual(list[1].split(",").map((c) => c.trim().replace(/^"|"$/g, "")).filter(Boolean), [...REFUSALS_JUDGED_AGAIN]);
 });
 
-test("a code refused at the counter is never followed by 'pay again': the payer's signed note is still paid when it syncs", async () => {
+test("a code for another card is never followed by 'pay again': the payer's signed note is still paid when it syncs", async () => {
   const { REASONS } = await import("../public/js/protocol/accept.js");
-  for (const code of ["stale_note", "wrong_card"]) {
-    assert.doesNotMatch(REASONS[code], /pay again/i, code);
-    assert.match(REASONS[code], /do not take a second payment/, code);
-  }
+  assert.doesNotMatch(REASONS.wrong_card, /pay again/i);
+  assert.match(REASONS.wrong_card, /do not take a second payment/);
+});
+
+test("a code refused for the payer's clock says it is given back, so paying again is right", async () => {
+  const { REASONS } = await import("../public/js/protocol/accept.js");
+  // This device keeps the code and gives it back when online (counter-refusals.js): the customer
+  // pays again, and the sentence says so, including when the payer's phone was online first.
+  assert.match(REASONS.stale_note, /gives it back to the payer/);
+  assert.match(REASONS.stale_note, /taking it back from the shop's balance if the payer's phone was online first/);
+  assert.match(REASONS.stale_note, /set the phone's clock right and pay again\.$/);
+  assert.doesNotMatch(REASONS.stale_note, /do not take a second payment/);
 });

@@ -121,6 +121,12 @@ error_codes! {
     PurseNotOpen => "purse_not_open",
     /// 409: the account has the most purses it may have.
     TooManyPurses => "too_many_purses",
+    /// 403: the payment note pays another account (only its payee may refuse it).
+    NotPayee => "not_payee",
+    /// 409: the refused note is not paid in full yet; try again later.
+    NoteHeld => "note_held",
+    /// 409: the refused note was paid in part by the operator's fraud loss; not given back.
+    RefundNotPossible => "refund_not_possible",
     /// 409: the payment's receipts already name another shop card.
     ReceiptForAnotherCard => "receipt_for_another_card",
     /// 410: the payment is older than every issuer key the server keeps: no receipt can be signed.
@@ -147,8 +153,9 @@ mod tests {
     use super::*;
 
     /// The codes of the hand-written document this crate replaced, exactly as clients match
-    /// on them, and those added since (`payee_mismatch`, `receipt_for_another_card`).
-    const CODES: [&str; 40] = [
+    /// on them, and those added since (`payee_mismatch`, `receipt_for_another_card`,
+    /// `not_payee`, `note_held`, `refund_not_possible`).
+    const CODES: [&str; 43] = [
         "invalid_request",
         "invalid_amount",
         "invalid_handle",
@@ -183,6 +190,9 @@ mod tests {
         "device_taken",
         "purse_not_open",
         "too_many_purses",
+        "not_payee",
+        "note_held",
+        "refund_not_possible",
         "receipt_for_another_card",
         "receipt_unavailable",
         "offline_disabled",

@@ -37,6 +37,6 @@ pub use money::{
 };
 pub use offline::{
     CloseOutcome, CloseRequest, DeviceRegistered, DeviceRequest, DeviceStatus, IssuerKey, IssuerKeys, LoadPurseRequest,
-    LoadedPurse, NoteResult, NoteStatus, NotesAnswer, NotesUpload, Purse, PurseState, Purses, ReceiptAnswer,
-    ReceiptQuery, Revocations,
+    LoadedPurse, NoteRefusal, NoteResult, NoteStatus, NotesAnswer, NotesUpload, Purse, PurseState, Purses,
+    ReceiptAnswer, ReceiptQuery, RefusalAnswer, RefusalStatus, Revocations,
 };

@@ -265,6 +265,42 @@ pub struct NoteResult {
     pub amount: u64,
 }
 
+/// Body of `POST /v1/notes/refusals`: a note the caller's device refused at its counter.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NoteRefusal {
+    /// The note's text form `OPN1:…`, as the counter read it.
+    #[schema(max_length = 600)]
+    pub note: String,
+}
+
+/// What a refusal came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RefusalStatus {
+    /// The note was not paid: it never will be (its money goes back to the payer with the purse).
+    Voided,
+    /// The note was paid: `amount` went back to the payer (journal entry `entry_id`).
+    Refunded,
+}
+
+/// Answer of `POST /v1/notes/refusals` (the same for every refusal of one note).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct RefusalAnswer {
+    /// SHA-256 of the note.
+    #[schema(pattern = "^[0-9a-f]{64}$")]
+    pub note: String,
+    pub status: RefusalStatus,
+    /// Given back to the payer (minor units; 0 when voided).
+    pub amount: u64,
+    /// The payer's account number.
+    #[schema(pattern = "^[0-9]{1,19}$")]
+    pub payer: String,
+    /// The `transfer` entry that gave the money back (refunded only).
+    #[schema(required = true)]
+    pub entry_id: Option<crate::money::EntryId>,
+}
+
 /// Answer of `POST /v1/notes`: one result per uploaded note, in order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct NotesAnswer {

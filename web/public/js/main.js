@@ -79,7 +79,11 @@ const app = {
     forgetAnnouncements();
   },
   onSynced(r) {
-    notice(`${r.settled} offline payment(s) settled.`);
+    const said = [];
+    if (r.settled) said.push(`${r.settled} offline payment(s) settled.`);
+    if (r.refusals?.done) said.push(`${r.refusals.done} payment(s) refused at the counter given back to the payer.`);
+    if (r.refusals?.failed) said.push(`${r.refusals.failed} payment(s) refused at the counter could not be given back: see Sync status.`);
+    notice(said.join(" "));
     if (LIVE_PAGES.has(this.route)) render(false);
   },
 

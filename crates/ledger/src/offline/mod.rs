@@ -32,6 +32,7 @@
 //! - `held`: notes beyond the loss bound, held and paid later from the payer's balance;
 //! - `plan`: pure planning of loads, settlements, closes and expiries, shared by both backends;
 //! - `signatures`: the batched device-signature check of an upload, before the database work;
+//! - `refusal`: a payee's refusal of a note at its counter (never paid, or given back);
 //! - `settle_events`: one live event per payee and per payer for each upload;
 //! - `stored_note`: the form a settled note is kept in (without its purse's certificate).
 //! - `read_equivalence` (tests only): an upload decided on the notes around its own is decided as
@@ -44,6 +45,7 @@ pub(crate) mod payee_rules;
 pub(crate) mod plan;
 #[cfg(test)]
 mod read_equivalence;
+pub mod refusal;
 pub(crate) mod settle_events;
 pub(crate) mod signatures;
 pub(crate) mod stored_note;
@@ -123,6 +125,16 @@ pub enum OfflineError {
         "this account already has {0} offline purses that are not settled yet (a purse counts until its settlement deadline, even after it was closed)"
     )]
     TooManyPurses(u32),
+    #[error("this payment note pays another account: only its payee can refuse it")]
+    NotPayee,
+    #[error(
+        "this payment is not paid in full yet (the payer owes part of it); it can be given back once it is paid, try again later"
+    )]
+    NoteHeld,
+    #[error(
+        "this payment was paid in part by the operator because its payer spent the same money twice: it cannot be given back to the payer; contact the operator"
+    )]
+    RefundNotPossible,
 }
 
 impl OfflineError {
@@ -478,6 +490,15 @@ pub trait OfflineStore: Send + Sync + 'static {
     async fn held_notes(&self, limit: u32) -> Result<Vec<HeldNoteRecord>, OfflineError>;
 
     /// Newest first, at most `limit` (capped).
+    /// The payee `user` refused `note` at its counter (`refusal.rs`): never paid from now on, or
+    /// what it paid given back to the payer, once; the first outcome answers every later call.
+    async fn refuse_note(
+        &self,
+        user: UserId,
+        note: PaymentNote,
+        now_ms: TimestampMs,
+    ) -> Result<refusal::RefusalOutcome, OfflineError>;
+
     async fn fraud_proofs(&self, limit: u32) -> Result<Vec<FraudProofRecord>, OfflineError>;
 }
 

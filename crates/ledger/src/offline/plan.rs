@@ -718,6 +718,8 @@ pub struct SettleInput<'a> {
     /// wallets were locked ([`owners_of`]): their money goes to those notes first (by the
     /// background pass), so no new note of theirs takes any of it.
     pub held_elsewhere: &'a HashSet<UserId>,
+    /// The batch's notes that their payee refused at its counter (`refusal.rs`): never paid.
+    pub refused: &'a HashSet<Hash256>,
     pub now_ms: TimestampMs,
 }
 
@@ -745,7 +747,8 @@ pub fn plan_settlement(
     accounts: &mut Accounts,
     ids: &mut dyn Iterator<Item = EntryId>,
 ) -> Result<(Writes, Vec<NoteResult>), OfflineError> {
-    let SettleInput { batch, snapshots, settlements, users, mut requests, uploader, held_elsewhere, now_ms } = input;
+    let SettleInput { batch, snapshots, settlements, users, mut requests, uploader, held_elsewhere, refused, now_ms } =
+        input;
     let mut w = Writes::default();
     let mut events = SettleEvents::default();
 
@@ -896,6 +899,12 @@ pub fn plan_settlement(
         let partial = snap.read.needed().is_some();
         if partial && payee.id != uploader && (owner.id != uploader || work.crowded.contains(&payee.id)) {
             results.push(result(NoteStatus::Rejected, Some(super::PAYEE_MUST_UPLOAD), 0));
+            continue;
+        }
+        // Refused by its payee at the counter: never paid, not stored (its money goes back to the
+        // payer with the purse's remainder).
+        if refused.contains(&hash) {
+            results.push(result(NoteStatus::Rejected, Some(super::refusal::REFUSED_BY_PAYEE), 0));
             continue;
         }
         // The payee account's own rules: refused notes are not stored and move nothing.

@@ -187,6 +187,7 @@ fn the_around_read_plans_what_the_full_read_plans() {
                 requests: HashMap::new(),
                 uploader,
                 held_elsewhere: &HashSet::new(),
+                refused: &HashSet::new(),
                 now_ms: 0,
             };
             let mut ids = (1..).map(EntryId);

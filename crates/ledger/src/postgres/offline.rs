@@ -29,6 +29,7 @@ use crate::offline::plan::{
     self, Accounts, FRAUD_LOSS_ACCOUNT, LoadFacts, NotesRead, RESERVE_ACCOUNT, SettleInput, Snapshot, StoredState,
     Writes,
 };
+use crate::offline::refusal::{self, PaidNote, RefusalOutcome};
 use crate::offline::signatures;
 use crate::offline::stored_note::Restorer;
 use crate::offline::{
@@ -393,6 +394,26 @@ async fn users(tx: &Transaction<'_>, ids: &[UserId]) -> Result<HashMap<UserId, (
     Ok(map)
 }
 
+/// Migration 17: notes refused by their payee at the counter, one row per note: `amount` given
+/// back by journal entry `entry_id` (0 and none: never paid).
+pub const REFUSALS_MIGRATION: &str = "CREATE TABLE note_refusals (
+        note          BYTEA  PRIMARY KEY,
+        purse_id      BYTEA  NOT NULL REFERENCES purses (id),
+        payee         BIGINT NOT NULL REFERENCES users (id),
+        payer         BIGINT NOT NULL REFERENCES users (id),
+        amount        BIGINT NOT NULL CHECK (amount >= 0),
+        entry_id      BIGINT REFERENCES journal (id),
+        created_at_ms BIGINT NOT NULL
+    );";
+/// The upload's notes that their payee refused (read after the purses are locked: a refusal
+/// locks its note's purse first).
+const REFUSED: &str = "SELECT note FROM note_refusals WHERE note = ANY($1)";
+const REFUSAL: &str = "SELECT entry_id, amount FROM note_refusals WHERE note = $1";
+const INSERT_REFUSAL: &str = "INSERT INTO note_refusals (note, purse_id, payee, payer, amount, entry_id, created_at_ms)
+     VALUES ($1, $2, $3, $4, $5, $6, $7)";
+const PAID_NOTE: &str = "SELECT payee, from_reserve, from_payer, from_loss, held FROM notes
+     WHERE purse_id = $1 AND hash = $2";
+
 const LOCK_ACCOUNTS: &str = "SELECT id, kind, balance, head FROM accounts WHERE id = ANY($1) ORDER BY id FOR UPDATE";
 const NEXT_ENTRY_IDS: &str = "SELECT nextval('journal_id_seq') FROM generate_series(1, $1::bigint)";
 /// The purses of the upload's payers that hold notes not paid yet (read after the payers'
@@ -448,9 +469,10 @@ fn ids_of(rows: &[Row]) -> Result<std::vec::IntoIter<EntryId>, LedgerError> {
 
 const INSERT_JOURNAL: &str =
     "INSERT INTO journal (id, kind, amount, memo, from_user, to_user, created_at_ms, hash, note)
-     SELECT t.id, t.kind, t.amount, NULL, t.f, t.t, $7, t.h, t.n
-     FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bytea[], $8::bytea[])
-          AS t (id, kind, amount, f, t, h, n)";
+     SELECT t.id, t.kind, t.amount, t.m, t.f, t.t, $7, t.h, t.n
+     FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bytea[], $8::bytea[],
+                 $9::text[])
+          AS t (id, kind, amount, f, t, h, n, m)";
 const INSERT_POSTINGS: &str = "INSERT INTO postings (entry_id, account_id, delta, prev_hash)
      SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bytea[])";
 const UPDATE_ACCOUNTS: &str = "UPDATE accounts SET balance = t.b, head = t.h
@@ -499,6 +521,7 @@ async fn apply(
         (vec![], vec![], vec![], vec![], vec![], vec![]);
     let (mut p_entry, mut p_account, mut p_delta, mut p_prev) = (vec![], vec![], vec![], vec![]);
     let mut entry_notes: Vec<Option<Vec<u8>>> = Vec::with_capacity(w.entries.len());
+    let mut memos: Vec<Option<&str>> = Vec::with_capacity(w.entries.len());
     for e in &w.entries {
         ids.push(e.entry.id);
         kinds.push(e.entry.kind.as_str());
@@ -507,6 +530,7 @@ async fn apply(
         tos.push(e.entry.to_user);
         hashes.push(e.hash.to_vec());
         entry_notes.push(e.note.map(|h| h.as_bytes().to_vec()));
+        memos.push(e.entry.memo.as_deref());
         for p in &e.postings {
             p_entry.push(e.entry.id);
             p_account.push(p.account_id);
@@ -514,7 +538,7 @@ async fn apply(
             p_prev.push(p.prev_hash.clone());
         }
     }
-    let journal: [Param; 8] = [&ids, &kinds, &amounts, &froms, &tos, &hashes, &now_ms, &entry_notes];
+    let journal: [Param; 9] = [&ids, &kinds, &amounts, &froms, &tos, &hashes, &now_ms, &entry_notes, &memos];
     let postings: [Param; 4] = [&p_entry, &p_account, &p_delta, &p_prev];
     let a_id: Vec<AccountId> = w.accounts.iter().map(|a| a.0).collect();
     let a_bal: Vec<i64> = w.accounts.iter().map(|a| a.1).collect();
@@ -854,25 +878,29 @@ async fn settle_notes(
         let held_count: usize = snaps.values().map(|s| s.states.iter().filter(|st| st.held > 0).count()).sum();
         let id_count = i64::try_from(notes.len() + held_count).unwrap_or(i64::MAX);
         let owners = plan::owners_of(&snaps);
-        let (lock, totals, next_ids, held) = (
+        let hashes: Vec<Vec<u8>> = notes.iter().map(|n| n.hash().as_bytes().to_vec()).collect();
+        let (lock, totals, next_ids, held, refused) = (
             tx.prepare_cached(LOCK_ACCOUNTS).await?,
             tx.prepare_cached(REQUEST_TOTALS).await?,
             tx.prepare_cached(NEXT_ENTRY_IDS).await?,
             tx.prepare_cached(HELD_PURSES).await?,
+            tx.prepare_cached(REFUSED).await?,
         );
         // One pipeline, run in this order: the request totals and the payers' held notes are read
         // after the wallet locks are taken, so two uploads paying one request from different
         // purses cannot both miss each other's notes, nor an upload miss notes another just held.
         let (lock_params, totals_params, ids_params, held_params): ([Param; 1], [Param; 2], [Param; 1], [Param; 1]) =
             ([&account_ids], [&payees, &nonces], [&id_count], [&owners]);
+        let refused_params: [Param; 1] = [&hashes];
         let answers = cached::in_order(vec![
             cached::pending(&tx, &lock, &lock_params),
             cached::pending(&tx, &totals, &totals_params),
             cached::pending(&tx, &next_ids, &ids_params),
             cached::pending(&tx, &held, &held_params),
+            cached::pending(&tx, &refused, &refused_params),
         ])
         .await?;
-        let [locked, paid, taken, held_rows] = &answers[..] else {
+        let [locked, paid, taken, held_rows, refused_rows] = &answers[..] else {
             return Err(LedgerError::Storage("internal error: a pipeline answer is missing".into()).into());
         };
         let mut accounts = accounts_of(locked)?;
@@ -883,6 +911,10 @@ async fn settle_notes(
             .map(|r| Ok((r.try_get::<_, UserId>(0)?, purse_id_of(&r.try_get::<_, Vec<u8>>(1)?)?)))
             .collect::<Result<Vec<_>, LedgerError>>()?;
         let held_elsewhere = plan::held_elsewhere(held_pairs, &snaps);
+        let refused = refused_rows
+            .iter()
+            .map(|r| note_hash(&r.try_get::<_, Vec<u8>>(0)?))
+            .collect::<Result<HashSet<_>, LedgerError>>()?;
         let input = SettleInput {
             batch: &notes,
             snapshots: &mut snaps,
@@ -891,11 +923,70 @@ async fn settle_notes(
             requests,
             uploader,
             held_elsewhere: &held_elsewhere,
+            refused: &refused,
             now_ms,
         };
         let (w, results) = plan::plan_settlement(input, &mut accounts, &mut ids)?;
         apply(&tx, &w, uploader, now_ms, &mut notices).await?;
         Ok(results)
+    })
+}
+
+/// The payee `user` refuses `note` (`offline/refusal.rs`), under the lock of the note's purse
+/// (which an upload of the note takes first too) and then of both wallets.
+async fn refuse_note(
+    pool: Pool,
+    notifier: Notifier,
+    user: UserId,
+    note: PaymentNote,
+    now_ms: TimestampMs,
+) -> Result<RefusalOutcome, OfflineError> {
+    in_tx!(pool, notifier, |tx, notices| {
+        tx.batch_execute(cached::INDEX_PLANS).await.map_err(LedgerError::from)?;
+        let purse = lock_purses(&tx, &[note.purse_id()]).await?.into_iter().next();
+        refusal::check_refusal(&note, user, purse.as_ref())?;
+        let purse = purse.ok_or(OfflineError::UnknownPurse)?;
+        let hash = note.hash();
+        let key = hash.as_bytes().to_vec();
+        if let Some(row) = cached::query(&tx, REFUSAL, &[&key]).await?.first() {
+            let (entry_id, amount): (Option<EntryId>, i64) = (row.try_get(0)?, row.try_get(1)?);
+            return Ok(RefusalOutcome::again(hash, &purse, entry_id, amount));
+        }
+        let purse_key = purse.id.as_bytes().to_vec();
+        let stored = match cached::query(&tx, PAID_NOTE, &[&purse_key, &key]).await?.first() {
+            Some(r) => Some(PaidNote {
+                payee: r.try_get(0)?,
+                from_reserve: r.try_get(1)?,
+                from_payer: r.try_get(2)?,
+                from_loss: r.try_get(3)?,
+                held: r.try_get(4)?,
+            }),
+            None => None,
+        };
+        let mut found = users(&tx, &[user, purse.user_id]).await?;
+        let (payee, payee_frozen) = found.get(&user).cloned().ok_or(LedgerError::UnknownUser)?;
+        let (payer, _) = found.remove(&purse.user_id).ok_or(LedgerError::UnknownUser)?;
+        let mut accounts = lock_accounts(&tx, [payee.account_id, payer.account_id]).await?;
+        let mut ids = entry_ids(&tx, 1).await?;
+        let (w, insert, outcome) = refusal::plan_refusal(
+            &note,
+            &purse,
+            stored,
+            (&payee, payee_frozen),
+            &payer,
+            &mut accounts,
+            &mut ids,
+            now_ms,
+        )?;
+        apply(&tx, &w, user, now_ms, &mut notices).await?;
+        let (note_key, purse_key) = (insert.note.as_bytes().to_vec(), insert.purse_id.as_bytes().to_vec());
+        cached::query(
+            &tx,
+            INSERT_REFUSAL,
+            &[&note_key, &purse_key, &insert.payee, &insert.payer, &insert.amount, &insert.entry_id, &now_ms],
+        )
+        .await?;
+        Ok(outcome)
     })
 }
 
@@ -1223,6 +1314,15 @@ impl OfflineStore for PostgresStore {
         Ok(list)
     }
 
+    async fn refuse_note(
+        &self,
+        user: UserId,
+        note: PaymentNote,
+        now_ms: TimestampMs,
+    ) -> Result<RefusalOutcome, OfflineError> {
+        detached(self, move |pool, notifier| refuse_note(pool, notifier, user, note, now_ms)).await
+    }
+
     async fn fraud_proofs(&self, limit: u32) -> Result<Vec<FraudProofRecord>, OfflineError> {
         let client = self.pool.get().await?;
         let limit = i64::from(limit.min(LIST_MAX));
@@ -1265,7 +1365,7 @@ mod tests {
     use super::*;
 
     /// The statements of an upload's transaction ([`settle_notes`]).
-    fn upload_statements() -> [(&'static str, &'static str); 22] {
+    fn upload_statements() -> [(&'static str, &'static str); 23] {
         [
             ("NOTES_ALL", NOTES_ALL),
             ("NOTES_AROUND", NOTES_AROUND),
@@ -1289,6 +1389,7 @@ mod tests {
             ("INSERT_EVENTS", INSERT_EVENTS),
             ("INSERT_SECURITY_EVENT", INSERT_SECURITY_EVENT),
             ("LOCK_PURSES", LOCK_PURSES),
+            ("REFUSED", REFUSED),
         ]
     }
 

@@ -142,6 +142,8 @@ const MIGRATIONS: &[&str] = &[
     // 16: a purse's held notes in upload order, without walking all its notes (`NOTES_NEEDED`,
     //     `HELD_AFTER`).
     "CREATE INDEX notes_held_by_purse ON notes (purse_id, upload_order) WHERE held > 0;",
+    // 17: notes refused by their payee at the counter, see `offline.rs` and `offline/refusal.rs`.
+    super::offline::REFUSALS_MIGRATION,
 ];
 
 /// The migration after which stored notes get their request nonce (`fill_note_nonces`).

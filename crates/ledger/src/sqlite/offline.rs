@@ -22,6 +22,7 @@ use crate::offline::plan::{
     self, Accounts, FRAUD_LOSS_ACCOUNT, LoadFacts, NotesRead, RESERVE_ACCOUNT, SettleInput, Snapshot, StoredState,
     Writes,
 };
+use crate::offline::refusal::{self, PaidNote, RefusalOutcome};
 use crate::offline::signatures;
 use crate::offline::stored_note::Restorer;
 use crate::offline::{
@@ -222,6 +223,20 @@ pub const ENTRY_NOTE_MIGRATION: &str = r#"
 /// account of the purses loaded before (docs/LEDGER.md, "One reserve account per purse").
 pub const PURSE_RESERVE_MIGRATION: &str = r#"
     ALTER TABLE purses ADD COLUMN reserve_account INTEGER REFERENCES accounts (id);
+"#;
+
+/// Migration 18: notes refused by their payee at the counter (`offline/refusal.rs`), one row per
+/// note: `amount` given back by journal entry `entry_id` (0 and none: never paid).
+pub const REFUSALS_MIGRATION: &str = r#"
+    CREATE TABLE note_refusals (
+        note          BLOB    PRIMARY KEY,
+        purse_id      BLOB    NOT NULL REFERENCES purses (id),
+        payee         INTEGER NOT NULL REFERENCES users (id),
+        payer         INTEGER NOT NULL REFERENCES users (id),
+        amount        INTEGER NOT NULL CHECK (amount >= 0),
+        entry_id      INTEGER REFERENCES journal (id),
+        created_at_ms INTEGER NOT NULL
+    ) WITHOUT ROWID;
 "#;
 
 const PURSE_COLUMNS: &str = "id, user_id, certificate, state, expired, settled, returned, recovered, fraud_loss, close_statement, created_at_ms, loss_allowance, notes_held, reserve_account, settle_by";
@@ -795,6 +810,7 @@ fn settle_notes(
     let mut ids = entry_ids(conn)?;
     let requests = request_totals(conn, &plan::requests_of(notes, &snapshots))?;
     let held_elsewhere = plan::held_elsewhere(held_purses(conn, &plan::owners_of(&snapshots))?, &snapshots);
+    let refused = refused_notes(conn, notes)?;
     let input = SettleInput {
         batch: notes,
         snapshots: &mut snapshots,
@@ -803,11 +819,81 @@ fn settle_notes(
         requests,
         uploader,
         held_elsewhere: &held_elsewhere,
+        refused: &refused,
         now_ms,
     };
     let (w, results) = plan::plan_settlement(input, &mut accounts, &mut ids)?;
     apply(conn, &w, uploader, now_ms, notices)?;
     Ok(results)
+}
+
+/// The notes of `notes` that their payee refused at its counter.
+fn refused_notes(conn: &Connection, notes: &[PaymentNote]) -> Result<HashSet<Hash256>, LedgerError> {
+    let mut stmt = conn.prepare_cached("SELECT 1 FROM note_refusals WHERE note = ?1")?;
+    let mut refused = HashSet::new();
+    for note in notes {
+        let hash = note.hash();
+        if stmt.exists([&hash.as_bytes()[..]])? {
+            refused.insert(hash);
+        }
+    }
+    Ok(refused)
+}
+
+/// The payee `user` refuses `note` (`offline/refusal.rs`).
+fn refuse_note(
+    conn: &Connection,
+    user: UserId,
+    note: &PaymentNote,
+    now_ms: TimestampMs,
+    notices: &mut Vec<EventNotice>,
+) -> Result<RefusalOutcome, OfflineError> {
+    let purse = read_purse(conn, note.purse_id())?;
+    refusal::check_refusal(note, user, purse.as_ref())?;
+    let purse = purse.ok_or(OfflineError::UnknownPurse)?;
+    let hash = note.hash();
+    let earlier: Option<(Option<EntryId>, i64)> = conn
+        .prepare_cached("SELECT entry_id, amount FROM note_refusals WHERE note = ?1")?
+        .query_row([&hash.as_bytes()[..]], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    if let Some((entry_id, amount)) = earlier {
+        return Ok(RefusalOutcome::again(hash, &purse, entry_id, amount));
+    }
+    let stored = conn
+        .prepare_cached(
+            "SELECT payee, from_reserve, from_payer, from_loss, held FROM notes WHERE purse_id = ?1 AND hash = ?2",
+        )?
+        .query_row(params![&purse.id.as_bytes()[..], &hash.as_bytes()[..]], |r| {
+            Ok(PaidNote {
+                payee: r.get(0)?,
+                from_reserve: r.get(1)?,
+                from_payer: r.get(2)?,
+                from_loss: r.get(3)?,
+                held: r.get(4)?,
+            })
+        })
+        .optional()?;
+    let (payee, payee_frozen) = user_ref(conn, user)?.ok_or(LedgerError::UnknownUser)?;
+    let (payer, _) = user_ref(conn, purse.user_id)?.ok_or(LedgerError::UnknownUser)?;
+    let mut accounts = lock_accounts(conn, [payee.account_id, payer.account_id])?;
+    let mut ids = entry_ids(conn)?;
+    let (w, insert, outcome) =
+        refusal::plan_refusal(note, &purse, stored, (&payee, payee_frozen), &payer, &mut accounts, &mut ids, now_ms)?;
+    apply(conn, &w, user, now_ms, notices)?;
+    conn.prepare_cached(
+        "INSERT INTO note_refusals (note, purse_id, payee, payer, amount, entry_id, created_at_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?
+    .execute(params![
+        &insert.note.as_bytes()[..],
+        &insert.purse_id.as_bytes()[..],
+        insert.payee,
+        insert.payer,
+        insert.amount,
+        insert.entry_id,
+        now_ms
+    ])?;
+    Ok(outcome)
 }
 
 /// The purses of `owners` that hold notes not paid yet, as (owner, purse).
@@ -1197,6 +1283,17 @@ impl OfflineStore for SqliteStore {
     async fn revocations(&self, now_secs: u64) -> Result<RevocationList, OfflineError> {
         let now_secs = i64::try_from(now_secs).unwrap_or(i64::MAX);
         Ok(self.readers.read(move |conn| revocations(conn, now_secs)).await?)
+    }
+
+    async fn refuse_note(
+        &self,
+        user: UserId,
+        note: PaymentNote,
+        now_ms: TimestampMs,
+    ) -> Result<RefusalOutcome, OfflineError> {
+        self.writer
+            .write(move |ctx| atomic(ctx, |conn, notices| refuse_note(conn, user, &note, now_ms, notices)))
+            .await?
     }
 
     async fn fraud_proofs(&self, limit: u32) -> Result<Vec<FraudProofRecord>, OfflineError> {

@@ -52,6 +52,8 @@ const MIGRATIONS: &[Migration] = &[
     ),
     // 17: a payer's purses that hold notes, read by every upload (`held_purses`).
     ("CREATE INDEX purses_holding ON purses (user_id) WHERE notes_held > 0;", None),
+    // 18: notes refused by their payee at the counter, see `offline/refusal.rs`.
+    (super::offline::REFUSALS_MIGRATION, None),
 ];
 
 const REFUSED_REQUESTS_MIGRATION: &str = "

@@ -7,6 +7,7 @@ mod history;
 mod meta;
 pub mod offline;
 mod receipts;
+mod refusals;
 mod transfers;
 mod web;
 
@@ -39,6 +40,7 @@ pub mod paths {
     pub const OPENAPI: &str = "/v1/openapi.json";
     pub use super::offline::{DEVICES, ISSUER_KEYS, NOTES, PURSE_CLOSE, PURSES, REVOCATIONS};
     pub use super::receipts::RECEIPT;
+    pub use super::refusals::NOTE_REFUSALS;
 
     /// (method, path) of every API route.
     pub const ALL: &[(&str, &str)] = &[
@@ -61,6 +63,7 @@ pub mod paths {
         ("get", PURSES),
         ("post", PURSE_CLOSE),
         ("post", NOTES),
+        ("post", NOTE_REFUSALS),
         ("get", RECEIPT),
     ];
 }
@@ -82,6 +85,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(history::list))
         .routes(routes!(ws::upgrade))
         .routes(routes!(receipts::receipt))
+        .routes(routes!(refusals::refuse))
         .merge(offline::routes())
 }
 

@@ -96,6 +96,9 @@ impl From<OfflineError> for OfflineApiError {
             OfflineError::TooManyNotes => offline(StatusCode::BAD_REQUEST, ErrorCode::InvalidRequest, message),
             OfflineError::Busy => ApiError::Busy { retry_after_s: 1 }.into(),
             OfflineError::TooManyPurses(_) => offline(StatusCode::CONFLICT, ErrorCode::TooManyPurses, message),
+            OfflineError::NotPayee => offline(StatusCode::FORBIDDEN, ErrorCode::NotPayee, message),
+            OfflineError::NoteHeld => offline(StatusCode::CONFLICT, ErrorCode::NoteHeld, message),
+            OfflineError::RefundNotPossible => offline(StatusCode::CONFLICT, ErrorCode::RefundNotPossible, message),
         }
     }
 }

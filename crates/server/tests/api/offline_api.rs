@@ -413,3 +413,76 @@ async fn receipts_for_online_payments() {
     let (_, now) = c.get(&second, Some(&shop)).await;
     assert_eq!(now["card"], winner["card"]);
 }
+
+/// `POST /v1/notes/refusals` over HTTP (docs/API-OFFLINE.md, "Refusing a note at the counter"):
+/// only the payee refuses; a note not paid yet is voided and its upload refused
+/// `refused_by_payee`; a paid one goes back to the payer once, as a transfer both see in their
+/// history and live events; a refusal the shop cannot pay yet moves nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_note_refused_at_the_counter_is_voided_or_given_back_once() {
+    let (server, _keys) = offline_server().await;
+    let c = server.client();
+    let (alice, shop) = (server.register("alice").await, server.register("chai").await);
+    server.deposit("alice", 100_000).await;
+    let (alice_no, shop_no) = (account(&server, &alice).await, account(&server, &shop).await);
+    let device = signing_key("alice-phone");
+    let pk = hex::encode(device.verifying_key().as_bytes());
+    c.post("/v1/devices", Some(&alice), None, &json!({"public_key": pk})).await;
+    let (_, purse) = load(&server, &alice, &device, 50_000, "load-0001").await;
+    let cert = PurseCertificate::from_text(purse["certificate"].as_str().unwrap()).unwrap();
+    let mut chain = Chain { cert: cert.clone(), device: device.clone(), seq: 0, last: cert.hash(), spent: 0 };
+    let (stale, paid) = (chain.pay(shop_no, 12_000, "stale-1"), chain.pay(shop_no, 3_000, "stale-2"));
+    let refuse = |token: &str, note: &str| {
+        let (c, token, note) = (server.client(), token.to_string(), note.to_string());
+        async move { c.post("/v1/notes/refusals", Some(&token), None, &json!({ "note": note })).await }
+    };
+
+    assert_error(&refuse(&alice, &stale).await, 403, "not_payee");
+    assert_error(&refuse(&shop, "OPN1:garbage").await, 400, "invalid_request");
+    let unauthenticated = c.post("/v1/notes/refusals", None, None, &json!({ "note": stale })).await;
+    assert_error(&unauthenticated, 401, "unauthorized");
+    // Not paid yet: voided, and nobody's upload pays it.
+    let (status, voided) = refuse(&shop, &stale).await;
+    assert_eq!(status.as_u16(), 200, "{voided}");
+    assert_eq!((voided["status"].as_str(), voided["amount"].as_u64()), (Some("voided"), Some(0)));
+    assert_eq!(voided["payer"], alice_no.to_string());
+    assert_eq!(refuse(&shop, &stale).await.1, voided);
+    let results = upload(&server, &alice, &[&stale, &paid]).await;
+    assert_eq!(
+        (results[0]["status"].as_str(), results[0]["reason"].as_str()),
+        (Some("rejected"), Some("refused_by_payee"))
+    );
+    assert_eq!(status_of(&results[1]), ("settled", 3_000));
+    // Paid, then refused while the shop has spent it: nothing moves until it has the money.
+    let mut shop_ws = ws_connect(&server, &shop, None).await;
+    let mut alice_ws = ws_connect(&server, &alice, None).await;
+    c.post("/v1/transfers", Some(&shop), Some("spend-0001"), &json!({"to": "alice", "amount": 3_000})).await;
+    assert_error(&refuse(&shop, &paid).await, 422, "insufficient_funds");
+    server.deposit("chai", 3_000).await;
+    let (status, refunded) = refuse(&shop, &paid).await;
+    assert_eq!(status.as_u16(), 200, "{refunded}");
+    assert_eq!((refunded["status"].as_str(), refunded["amount"].as_u64()), (Some("refunded"), Some(3_000)));
+    assert_eq!(refuse(&shop, &paid).await.1, refunded);
+    assert_eq!(server.balance(&shop).await, 0);
+    assert_eq!(server.balance(&alice).await, 50_000 + 3_000 + 3_000);
+    // Both see it: a transfer with the memo, in the history and as a live event.
+    let (_, history) = c.get("/v1/history?limit=5", Some(&alice)).await;
+    let item = &history["items"][0];
+    assert_eq!((item["kind"].as_str(), item["delta"].as_i64()), (Some("transfer"), Some(3_000)), "{history}");
+    assert_eq!(item["counterparty"], "chai");
+    assert_eq!(item["memo"], "Returned: payment refused at the shop's counter");
+    assert_eq!(item["entry_id"], refunded["entry_id"]);
+    let seen = loop {
+        let event = next_event(&mut alice_ws).await;
+        if event["kind"] == "money_in" && event["payload"]["entry_id"] == refunded["entry_id"] {
+            break event;
+        }
+    };
+    assert_eq!(seen["payload"]["memo"], "Returned: payment refused at the shop's counter");
+    loop {
+        let event = next_event(&mut shop_ws).await;
+        if event["kind"] == "money_out" && event["payload"]["entry_id"] == refunded["entry_id"] {
+            break;
+        }
+    }
+}

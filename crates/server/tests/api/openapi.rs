@@ -30,6 +30,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/purses"),
     ("post", "/v1/purses/{purse_id}/close"),
     ("post", "/v1/notes"),
+    ("post", "/v1/notes/refusals"),
     ("get", "/v1/receipts/{entry_id}"),
 ];
 
@@ -86,8 +87,8 @@ async fn the_document_lists_every_route_and_real_answers_fit_it() {
     assert_eq!(doc["paths"]["/v1/me"]["get"]["security"], json!([{"bearer": []}]));
     // Every operation names what it answers; the error body lists every code, closed.
     let codes = doc["components"]["schemas"]["ErrorCode"]["enum"].as_array().unwrap();
-    assert_eq!(codes.len(), 40, "{codes:?}");
-    for code in ["invalid_request", "too_many_websockets", "receipt_for_another_card", "offline_disabled", "internal"] {
+    assert_eq!(codes.len(), 43, "{codes:?}");
+    for code in ["invalid_request", "too_many_websockets", "receipt_for_another_card", "not_payee", "internal"] {
         assert!(codes.contains(&json!(code)), "{code}");
     }
 

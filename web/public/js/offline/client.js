@@ -1,5 +1,6 @@
 // Client for the server's offline endpoints (docs/API-OFFLINE.md): issuer keys and revocations for
-// offline checks, device registration, purse load and close, and note upload for settlement.
+// offline checks, device registration, purse load and close, note upload for settlement, and
+// notes refused at the shop's counter given back to their payers.
 
 import { call } from "../api.js";
 
@@ -15,4 +16,9 @@ export const offlineApi = {
     call("POST", `/v1/purses/${encodeURIComponent(purseIdHex)}/close`, { token, idempotencyKey, body: { close: closeText } }),
   /** Upload payment notes (payer or payee); idempotent by note hash; at most 500 per call. */
   uploadNotes: (token, notes) => call("POST", "/v1/notes", { token, body: { notes } }),
+  /**
+   * Tell the server that this payee refused the note `noteText` at its counter: it never pays it,
+   * or moves what it paid back to the payer, once; idempotent per note (counter-refusals.js).
+   */
+  refuseNote: (token, noteText) => call("POST", "/v1/notes/refusals", { token, body: { note: noteText } }),
 };

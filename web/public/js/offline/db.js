@@ -5,7 +5,7 @@
 // what the app shows as stored survives a power cut.
 
 const DB_NAME = "offpay";
-const DB_VERSION = 2; // 2: intents
+const DB_VERSION = 3; // 2: intents; 3: refusals
 
 /** Object stores and their key paths. Every record carries `handle` (the local user). */
 export const STORES = {
@@ -26,6 +26,9 @@ export const STORES = {
   meta: "k",             // {k, v}: account.<handle> (wallet.js), pin.<handle> and unlock (pin.js),
                          //  card.<handle> (my shop card) and cardpay.<handle> (a card payment tapped, not yet stored) (shop.js)
   intents: "key",        // {key (the Idempotency-Key), handle, kind: send | load, body, createdMs} (../intents.js)
+  refusals: "noteHash",  // {noteHash, handle, text, amount, payer, purseId, reason, refusedMs, state: pending | done | failed,
+                         //  sentMs?, answeredMs?, done? {status, amount, payer, note}, failure? {code, message}}: card notes
+                         //  refused at this counter (stale_note) and given back to the payer (counter-refusals.js, shop.js, sync.js)
 };
 
 /** Dispatched on `globalThis` when a newer version of the app (another tab) closed this tab's connection. */

@@ -22,6 +22,7 @@ export const SERVER_REASONS = {
   request_already_paid: "This payment request was already paid with another payment note.",
   loss_allowance_exhausted: "The payer spent this purse twice. Your payment is kept and will be paid when money is recovered from the payer.",
   payee_balance_full: "Your balance is at the most an account can hold, so this payment cannot be added to it yet.",
+  refused_by_payee: "The shop refused this payment at its counter, so it is not paid to the shop: the money comes back to your balance with the rest of the purse.",
 };
 
 /**

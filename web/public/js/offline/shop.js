@@ -6,15 +6,17 @@
 // note for the same tap; one tap at a time; never while an online payment to the same shop has
 // no answer), and the shop's offline acceptance of a card note (seen nonces: every note accepted
 // and every request made on this device; the note is stored before success shows, its tally
-// checked as it is).
+// checked as it is; a note refused because the payer's clock is off is kept to be given back to
+// the payer before the refusal shows, counter-refusals.js).
 
 import { allFor, atomic, get, put } from "./db.js";
 import { deviceKey, sign } from "./device.js";
-import { fromText, toText, encodeCard, isShopName } from "../protocol/objects.js";
+import { fromText, toText, encodeCard, hashOf, isShopName } from "../protocol/objects.js";
 import { acceptCardNote, checkReceipt, verifyCard, cardNonce, cardNoncePrefix, RejectError, REASONS } from "../protocol/accept.js";
 import { DecodeError } from "../protocol/wire.js";
 import { hex, fromHex } from "../protocol/crypto.js";
-import { accountOf, cachedKeys, choosePurse, nowSeconds, OfflineError, signAndStore, storeAccepted } from "./wallet.js";
+import { accountOf, alreadyAccepted, cachedKeys, choosePurse, nowSeconds, OfflineError, refusedHere, signAndStore, storeAccepted } from "./wallet.js";
+import { refusalRecord, RETURNED_REASON } from "./counter-refusals.js";
 import { paidNonce } from "./paid-once.js";
 import { pendingIntents, samePayee } from "../intents.js";
 
@@ -233,6 +235,7 @@ export async function acceptCard(app, note, text, tally) {
   try {
     ok = await acceptCardNote(note, tally, ctx);
   } catch (e) {
+    if (e instanceof RejectError && e.code === RETURNED_REASON) await refuseAndGiveBack(handle, note, text, tally, ctx);
     if (e instanceof RejectError) throw new OfflineError(e.code, e.message);
     throw e;
   }
@@ -242,6 +245,40 @@ export async function acceptCard(app, note, text, tally) {
     if (request || received.some((r) => receivedNonce(r) === nonce)) throw new OfflineError("nonce_replayed", REASONS.nonce_replayed);
   }, { nonce, card: true });
   return { amount: ok.amount, payer: ok.payer, noteHash: ok.noteHash, card: true, validUntil: Number(note.certificate.validUntil) };
+}
+
+/** A window no clock difference exceeds: the card checks run with the payer's clock set aside. */
+const ANY_TIME = 1n << 64n;
+
+/**
+ * The counter refuses the card note `note` (text `text`) because the payer's clock is more than
+ * CARD_WINDOW_S from this phone's (`stale_note`). The payer's phone signed it, so the server would
+ * still pay it to this shop when that phone syncs: this phone keeps it (store `refusals`, state
+ * pending) BEFORE the refusal is shown, and sync gives it back to the payer
+ * (`POST /v1/notes/refusals`, sync.js). Kept only when the note passes every other check with the
+ * payer's clock set aside: a note the server refuses anyway is refused with that reason instead,
+ * and nothing is kept. The transaction that keeps it looks again for the note among those
+ * accepted (another tab or scan may have taken it meanwhile: `already_accepted`) and among those
+ * refused (`refused_here_before`), so a note is never both taken and given back. Always throws.
+ */
+async function refuseAndGiveBack(handle, note, text, tally, ctx) {
+  try {
+    await acceptCardNote(note, tally, { ...ctx, window: ANY_TIME });
+  } catch (e) {
+    if (e instanceof RejectError) throw new OfflineError(e.code, e.message);
+    throw e;
+  }
+  const record = refusalRecord({
+    noteHash: hex(await hashOf(note)), handle, text, amount: note.amount, payer: note.certificate.account, purseId: hex(note.certificate.purseId),
+  });
+  await atomic(["received", "refusals"], async (s, result) => {
+    const copy = await result(s.received.get(record.noteHash));
+    if (copy) throw alreadyAccepted(copy, handle);
+    const earlier = await result(s.refusals.get(record.noteHash));
+    if (earlier) throw refusedHere(earlier);
+    s.refusals.put(record);
+  });
+  throw new OfflineError(RETURNED_REASON, REASONS[RETURNED_REASON]);
 }
 
 /** How old a receipt the shop takes may be, by the server's time against this phone's clock (seconds). */

@@ -13,6 +13,7 @@ import { DecodeError } from "../protocol/wire.js";
 import { hex, fromHex, keyId as computeKeyId } from "../protocol/crypto.js";
 import { findPaid, REUSED_REQUEST } from "./paid-once.js";
 import { acceptCard, acceptReceipt, isReceiptText, myCard, refuseRequestIfSentOnline } from "./shop.js";
+import { refusedBeforeSentence } from "./counter-refusals.js";
 
 export const REQUEST_TTL_S = 15 * 60;
 export const nowSeconds = () => BigInt(Math.floor(Date.now() / 1000));
@@ -310,17 +311,24 @@ export function tallyOf(note, records) {
 }
 
 /** The `already_accepted` refusal, with the stored copy (`earlier`) when it is this user's: "Already received". */
-function alreadyAccepted(copy, handle) {
+export function alreadyAccepted(copy, handle) {
   const e = new OfflineError("already_accepted", REASONS.already_accepted);
   if (copy?.handle === handle) e.earlier = copy;
   return e;
+}
+
+/** The `refused_here_before` refusal of a note this phone refused at its counter (`record`, store `refusals`). */
+export function refusedHere(record) {
+  return new OfflineError("refused_here_before", refusedBeforeSentence(record));
 }
 
 /**
  * Stores a note that passed the payee's checks (`ok`, from acceptNote or acceptCardNote) in one
  * read-write transaction that first checks again, against what is stored now, what another
  * acceptance running at the same time (a second tab, a second scan in Shop mode) may have
- * changed since: the same note stored (`already_accepted`), `answers(stores, result)` (the
+ * changed since: the same note stored (`already_accepted`), the note refused at this counter
+ * and being given back to its payer (`refused_here_before`, counter-refusals.js; so a refusal
+ * written meanwhile by another scan cannot be followed by an acceptance), `answers(stores, result)` (the
  * request still open, or the card nonce not seen; it may write, as the transaction aborts on any
  * refusal), and the purse tally (rows 16 and 17: `over_purse_amount`,
  * `inconsistent_with_earlier_note`). IndexedDB runs read-write transactions over the same stores
@@ -331,9 +339,11 @@ export async function storeAccepted(handle, note, ok, text, answers, fields = {}
   const noteHash = hex(ok.noteHash);
   const purseId = hex(note.certificate.purseId);
   const entry = { hash: ok.noteHash, prevHash: note.prevHash, cumulative: note.cumulative, amount: note.amount };
-  await atomic(["requests", "received"], async (s, result) => {
+  await atomic(["requests", "received", "refusals"], async (s, result) => {
     const copy = await result(s.received.get(noteHash));
     if (copy) throw alreadyAccepted(copy, handle);
+    const refused = await result(s.refusals.get(noteHash));
+    if (refused) throw refusedHere(refused);
     await answers(s, result);
     const earlier = (await result(s.received.index("handle").getAll(handle))).filter((n) => n.purseId === purseId);
     try {
@@ -369,8 +379,13 @@ export async function acceptText(app, text) {
   const tally = tallyOf(note, (await allFor("received", handle)).filter((n) => n.purseId === purseId));
   // The same note again (scanned twice, or re-sent by the payer) is not a new payment: say when it
   // was accepted, and how much, instead of refusing it.
-  const earlierCopy = await get("received", hex(await hashOf(note)));
+  const noteHash = hex(await hashOf(note));
+  const earlierCopy = await get("received", noteHash);
   if (earlierCopy && earlierCopy.handle === handle) throw alreadyAccepted(earlierCopy, handle);
+  // A code this counter refused before (the payer's clock was off) is being given back to the
+  // payer: never taken now, even with the clocks right (looked at again in the storing transaction).
+  const refusedBefore = await get("refusals", noteHash);
+  if (refusedBefore) throw refusedHere(refusedBefore);
   // A note answering none of my requests, with a shop card on this device, is a card note
   // (docs/PROTOCOL.md 16.3): checked against my card (a note for another card: `wrong_card`).
   const ctx = await acceptContext(app);

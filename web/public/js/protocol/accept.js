@@ -35,7 +35,7 @@ export const REASONS = {
   bad_card_signature: "The shop card's signature is not valid: the card was changed or forged.",
   wrong_card: "The payment was made for another shop card, so this counter does not take it. If it was made for this shop's old card, it is still paid to the shop when the payer's phone goes online: do not take a second payment for the same goods until the first has been seen in the shop's history.",
   nonce_replayed: "This payment was already received (the same payment code was shown before).",
-  stale_note: "The payer's clock is too far from this device's, so this counter does not take the code. The payer's phone has signed it, and it is still paid to this shop when that phone goes online: set the clock, but do not take a second payment for the same goods until the first has been seen in the shop's history.",
+  stale_note: "The payer's clock is too far from this device's, so this counter does not take the code. The shop does not keep this payment: when this device is next online it gives it back to the payer (taking it back from the shop's balance if the payer's phone was online first). The payer can set the phone's clock right and pay again.",
   wrong_currency: "The payment is in another currency.",
   bad_receipt_signature: "The receipt's signature is not valid: the receipt was changed or forged.",
   receipt_for_another_payee: "The receipt is for a payment to someone else.",

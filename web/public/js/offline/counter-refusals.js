@@ -1,0 +1,122 @@
+// Card notes refused at this shop's counter because the payer's clock was too far from this
+// phone's (`stale_note`), and given back to the payer: the payer's phone signed the note, so the
+// server would still pay it to the shop when that phone syncs, and the customer, told "refused",
+// pays again another way. This phone keeps each such note (IndexedDB `refusals`, keyed by note
+// hash, written before the refusal is shown: shop.js) and sync sends it with
+// `POST /v1/notes/refusals` (sync.js): the server then never pays it, or moves what it paid back
+// from the shop to the payer, once. Pure: the record, how an answer is judged, the sentences.
+
+/** The only counter refusal kept and sent back: the others are the same payment shown twice, or refused by the server too. */
+export const RETURNED_REASON = "stale_note";
+
+/** Said when a note this phone refused before is shown again (a pending or returned refusal). */
+export const REFUSED_HERE_BEFORE = "This payment code was refused at this counter and is being returned to the payer. Ask the payer for a new code.";
+
+/** Said instead when the server refused to take that note back: it may be paid to this shop, so no new code yet. */
+export const REFUSED_HERE_BEFORE_FAILED = "This payment code was refused at this counter before, but the server did not take it back (see Sync status). "
+  + "Do not take a second payment for it until you have settled it with the payer.";
+
+/** The sentence for a note shown again whose refusal record is `record`. */
+export function refusedBeforeSentence(record) {
+  return record?.state === "failed" ? REFUSED_HERE_BEFORE_FAILED : REFUSED_HERE_BEFORE;
+}
+
+/**
+ * The record kept for a note refused at the counter (store `refusals`, key `noteHash`):
+ * {noteHash (hex), handle, text (as shown), amount (minor units), payer (account, decimal),
+ * purseId (hex), reason, refusedMs, state: pending | done | failed}. Once answered: `done`
+ * ({status: voided | refunded, amount, payer, note}) or `failure` ({code, message}), and
+ * `answeredMs`; `sentMs` is when it was last sent.
+ */
+export function refusalRecord({ noteHash, handle, text, amount, payer, purseId, reason = RETURNED_REASON, refusedMs = Date.now() }) {
+  if (!/^[0-9a-f]{64}$/.test(noteHash)) throw new Error("refusalRecord needs the note hash as 64 hex digits");
+  if (!Number.isSafeInteger(amount) || amount <= 0) throw new Error("refusalRecord needs the amount in minor units");
+  return {
+    noteHash, handle, text: String(text).trim(), amount, payer: String(payer), purseId, reason, refusedMs, state: "pending",
+  };
+}
+
+/** Whether a kept refusal is sent at the next sync: only a pending one (a done or failed one never again). */
+export const awaitsSending = (record) => record?.state === "pending";
+
+/** Error codes with which the server keeps the refusal for later (sent again at the next sync). */
+const RETRY_CODES = new Set(["note_held", "insufficient_funds", "payer_balance_full", "account_frozen"]);
+
+/**
+ * How the answer to `POST /v1/notes/refusals` for the note `noteHash` is judged. `outcome` is
+ * {answer} (the parsed 2xx body) or {error} (what api.js threw: an ApiError with `status`, `code`,
+ * `message`, or anything else). Returns
+ * - {kind: "done", status: "voided" | "refunded", amount, payer, note}: stop, the server took it back;
+ * - {kind: "retry", code}: keep it pending and send it again at the next sync (no answer, an
+ *   unreadable one, 408, 429, any 5xx, a session that ended, or a refusal of the moment, whatever
+ *   its status: `note_held` (409), `insufficient_funds` (the shop's balance is lower than what
+ *   the note paid it: 422), `payer_balance_full`, `account_frozen` (403));
+ * - {kind: "final", code, message}: stop, the server will not take it back (any other 4xx:
+ *   `malformed`, `not_payee`, `unknown_purse`, `refund_not_possible`, ...), with its words.
+ */
+export function judgeRefusalAnswer(outcome, noteHash) {
+  if (outcome && "error" in outcome) {
+    const e = outcome.error;
+    const status = Number.isInteger(e?.status) ? e.status : 0;
+    const code = typeof e?.code === "string" && e.code ? e.code : "no_answer";
+    if (status < 400 || status >= 500) return { kind: "retry", code }; // no answer, an unreadable 2xx, or the server's trouble
+    // 401: the session ended (sent again after the next login); 408 and 429: the server asks to wait.
+    if (status === 401 || status === 408 || status === 429) return { kind: "retry", code };
+    if (RETRY_CODES.has(code)) return { kind: "retry", code };
+    const message = typeof e?.message === "string" && e.message ? e.message : `HTTP ${status}`;
+    return { kind: "final", code, message };
+  }
+  const a = outcome?.answer;
+  const payer = typeof a?.payer === "string" ? a.payer : Number.isSafeInteger(a?.payer) ? String(a.payer) : null;
+  const readable = a && typeof a === "object"
+    && (a.status === "voided" || a.status === "refunded")
+    && Number.isSafeInteger(a.amount) && a.amount >= 0
+    && payer !== null && /^\d+$/.test(payer)
+    && (a.note === undefined || a.note === noteHash);
+  if (!readable) return { kind: "retry", code: "unreadable_answer" };
+  return { kind: "done", status: a.status, amount: a.amount, payer, note: noteHash };
+}
+
+/**
+ * The record after `verdict` (judgeRefusalAnswer) at `nowMs`; a record already done or failed is
+ * returned unchanged (an answer never undoes another), and a retry only notes when it was sent.
+ */
+export function afterAnswer(record, verdict, nowMs = Date.now()) {
+  if (!awaitsSending(record)) return record;
+  const sent = { ...record, sentMs: nowMs };
+  if (verdict.kind === "done") {
+    return { ...sent, state: "done", answeredMs: nowMs, done: { status: verdict.status, amount: verdict.amount, payer: verdict.payer, note: verdict.note } };
+  }
+  if (verdict.kind === "final") {
+    return { ...sent, state: "failed", answeredMs: nowMs, failure: { code: verdict.code, message: verdict.message } };
+  }
+  return { ...sent, lastRetry: verdict.code };
+}
+
+/** `text` ending in a full stop (the server's messages may not). */
+const asSentence = (text) => (/[.!?]$/.test(text) ? text : `${text}.`);
+
+/**
+ * What Sync status says of a kept refusal, with `money(minor)` formatting amounts:
+ * {text, code?}: "Returned ₹120.00 to account 1001 (refused at the counter)…" when the server took
+ * it back, "To return: …, sent at the next sync" while pending, and the server's words when it
+ * refused to take it back.
+ */
+export function refusalLine(record, money) {
+  const payer = record.done?.payer ?? record.payer;
+  const what = (amount) => `${money(amount)} to account ${payer} (refused at the counter)`;
+  if (record.state === "done") {
+    if (record.done.status === "refunded") {
+      return { text: `Returned ${what(record.done.amount)}: the server took it back from this shop's balance.` };
+    }
+    return { text: `Returned ${what(record.amount)}: the server will not pay it to this shop, and the payer keeps it.` };
+  }
+  if (record.state === "failed") {
+    return {
+      text: `Not returned: ${what(record.amount)}. The server said: ${asSentence(record.failure.message)} `
+        + "If this payment reached this shop's balance, give it back to the payer yourself.",
+      code: record.failure.code,
+    };
+  }
+  return { text: `To return: ${what(record.amount)}, sent at the next sync.` };
+}

@@ -1,0 +1,122 @@
+// Unit tests of public/js/offline/counter-refusals.js (pure): the record kept for a card note
+// refused at the counter because the payer's clock was off, how the server's answer to
+// `POST /v1/notes/refusals` is judged (done, sent again at the next sync, or final with the
+// server's words), what a record becomes after an answer (never undone once done or failed), and
+// the lines Sync status shows, with the app's money formatting.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import {
+  afterAnswer, awaitsSending, judgeRefusalAnswer, refusalLine, refusalRecord, refusedBeforeSentence,
+  REFUSED_HERE_BEFORE, REFUSED_HERE_BEFORE_FAILED, RETURNED_REASON,
+} from "../public/js/offline/counter-refusals.js";
+import { ApiError } from "../public/js/api.js";
+import { formatMoney } from "../public/js/money.js";
+
+const HASH = "ab".repeat(32);
+const money = (m) => formatMoney(m, "INR", 2);
+const pending = () => refusalRecord({
+  noteHash: HASH, handle: "chai", text: "  OPN1:ABC \n", amount: 12000, payer: 1001n, purseId: "cd".repeat(16), refusedMs: 1_700_000_000_000,
+});
+
+test("the record of a refused note: pending, keyed by its hash, amount in minor units, payer as decimal text, text trimmed", () => {
+  assert.deepEqual(pending(), {
+    noteHash: HASH, handle: "chai", text: "OPN1:ABC", amount: 12000, payer: "1001", purseId: "cd".repeat(16),
+    reason: "stale_note", refusedMs: 1_700_000_000_000, state: "pending",
+  });
+  assert.equal(RETURNED_REASON, "stale_note");
+  assert.equal(awaitsSending(pending()), true);
+  assert.throws(() => refusalRecord({ ...pending(), noteHash: "AB".repeat(32) }), /64 hex/);
+  assert.throws(() => refusalRecord({ ...pending(), noteHash: "ab" }), /64 hex/);
+  assert.throws(() => refusalRecord({ ...pending(), amount: 120.5 }), /minor units/);
+  assert.throws(() => refusalRecord({ ...pending(), amount: 0 }), /minor units/);
+});
+
+const error = (status, code, message = `the server's words for ${code}`) => ({ error: new ApiError(status, code, message) });
+
+test("a 200 with voided or refunded is done, with the server's amount and payer", () => {
+  assert.deepEqual(judgeRefusalAnswer({ answer: { note: HASH, status: "voided", amount: 0, payer: "1001" } }, HASH),
+    { kind: "done", status: "voided", amount: 0, payer: "1001", note: HASH });
+  assert.deepEqual(judgeRefusalAnswer({ answer: { note: HASH, status: "refunded", amount: 12000, payer: "1001" } }, HASH),
+    { kind: "done", status: "refunded", amount: 12000, payer: "1001", note: HASH });
+});
+
+test("an answer that cannot be read is no answer: sent again at the next sync", () => {
+  const good = { note: HASH, status: "refunded", amount: 12000, payer: "1001" };
+  for (const [name, answer] of [
+    ["204 (null)", null], ["a string", "ok"], ["another status", { ...good, status: "pending" }], ["no status", { ...good, status: undefined }],
+    ["a fractional amount", { ...good, amount: 1.5 }], ["a negative amount", { ...good, amount: -1 }], ["an amount as text", { ...good, amount: "12000" }],
+    ["no payer", { ...good, payer: undefined }], ["a payer that is no account", { ...good, payer: "bob" }],
+    ["another note's hash", { ...good, note: "cd".repeat(32) }],
+  ]) {
+    assert.deepEqual(judgeRefusalAnswer({ answer }, HASH), { kind: "retry", code: "unreadable_answer" }, name);
+  }
+});
+
+test("refusals of the moment, the server's trouble and no answer keep it pending", () => {
+  const retry = [
+    [409, "note_held"], [409, "insufficient_funds"], [422, "insufficient_funds"], [409, "payer_balance_full"], [403, "account_frozen"],
+    [429, "rate_limited"], [429, "too_many_attempts"], [503, "busy"], [500, "internal"], [502, "internal"], [507, "storage_full"],
+    [401, "unauthorized"], [408, "request_timeout"], [0, "network"], [200, "unreadable_answer"], [201, "unreadable_answer"],
+  ];
+  for (const [status, code] of retry) {
+    assert.deepEqual(judgeRefusalAnswer(error(status, code), HASH), { kind: "retry", code }, `${status} ${code}`);
+  }
+  // Anything thrown that is no answer of the server (a bug, a fetch that never ran) is no verdict either.
+  assert.deepEqual(judgeRefusalAnswer({ error: new TypeError("boom") }, HASH), { kind: "retry", code: "no_answer" });
+});
+
+test("final refusals stop it, with the server's message", () => {
+  const final = [
+    [400, "malformed"], [403, "not_payee"], [404, "unknown_purse"], [409, "refund_not_possible"],
+    [400, "invalid_request"], [404, "not_found"], [413, "payload_too_large"], [422, "something_new"], [403, "unknown_user"],
+  ];
+  for (const [status, code] of final) {
+    assert.deepEqual(judgeRefusalAnswer(error(status, code), HASH), { kind: "final", code, message: `the server's words for ${code}` }, `${status} ${code}`);
+  }
+  assert.deepEqual(judgeRefusalAnswer({ error: new ApiError(403, "not_payee", "") }, HASH), { kind: "final", code: "not_payee", message: "HTTP 403" });
+});
+
+test("after an answer: done and failed records are never sent again, nor changed by a later answer; a retry only notes the time", () => {
+  const done = afterAnswer(pending(), { kind: "done", status: "refunded", amount: 12000, payer: "1001", note: HASH }, 5);
+  assert.deepEqual(done, { ...pending(), state: "done", sentMs: 5, answeredMs: 5, done: { status: "refunded", amount: 12000, payer: "1001", note: HASH } });
+  assert.equal(awaitsSending(done), false);
+  const failed = afterAnswer(pending(), { kind: "final", code: "refund_not_possible", message: "The payer's account is closed." }, 6);
+  assert.deepEqual(failed, { ...pending(), state: "failed", sentMs: 6, answeredMs: 6, failure: { code: "refund_not_possible", message: "The payer's account is closed." } });
+  assert.equal(awaitsSending(failed), false);
+  const retried = afterAnswer(pending(), { kind: "retry", code: "note_held" }, 7);
+  assert.deepEqual(retried, { ...pending(), sentMs: 7, lastRetry: "note_held" });
+  assert.equal(awaitsSending(retried), true);
+  // Once answered, an answer arriving later (another tab's sync) changes nothing.
+  assert.equal(afterAnswer(done, { kind: "final", code: "malformed", message: "x" }, 8), done);
+  assert.equal(afterAnswer(failed, { kind: "done", status: "voided", amount: 0, payer: "1001", note: HASH }, 8), failed);
+});
+
+test("Sync status lines: to return, returned (voided or refunded), not returned with the server's words", () => {
+  assert.deepEqual(refusalLine(pending(), money), { text: "To return: ₹120.00 to account 1001 (refused at the counter), sent at the next sync." });
+  const voided = afterAnswer(pending(), judgeRefusalAnswer({ answer: { note: HASH, status: "voided", amount: 0, payer: "1001" } }, HASH));
+  assert.deepEqual(refusalLine(voided, money), {
+    text: "Returned ₹120.00 to account 1001 (refused at the counter): the server will not pay it to this shop, and the payer keeps it.",
+  });
+  const refunded = afterAnswer(pending(), judgeRefusalAnswer({ answer: { note: HASH, status: "refunded", amount: 12000, payer: "1001" } }, HASH));
+  assert.deepEqual(refusalLine(refunded, money), {
+    text: "Returned ₹120.00 to account 1001 (refused at the counter): the server took it back from this shop's balance.",
+  });
+  // Large amounts use the Indian grouping of the app's money formatting.
+  const big = { ...refunded, done: { ...refunded.done, amount: 12345678 } };
+  assert.match(refusalLine(big, money).text, /^Returned ₹1,23,456\.78 to account 1001/);
+  const failed = afterAnswer(pending(), judgeRefusalAnswer(error(409, "refund_not_possible", "the note can no longer be refunded"), HASH));
+  assert.deepEqual(refusalLine(failed, money), {
+    text: "Not returned: ₹120.00 to account 1001 (refused at the counter). The server said: the note can no longer be refunded. "
+      + "If this payment reached this shop's balance, give it back to the payer yourself.",
+    code: "refund_not_possible",
+  });
+});
+
+test("a code shown again: being returned (pending or done), or not returned (failed), which asks for no new code", () => {
+  assert.equal(refusedBeforeSentence(pending()), REFUSED_HERE_BEFORE);
+  assert.equal(refusedBeforeSentence({ ...pending(), state: "done" }), REFUSED_HERE_BEFORE);
+  assert.equal(refusedBeforeSentence({ ...pending(), state: "failed" }), REFUSED_HERE_BEFORE_FAILED);
+  assert.match(REFUSED_HERE_BEFORE, /Ask the payer for a new code\.$/);
+  assert.doesNotMatch(REFUSED_HERE_BEFORE_FAILED, /new code/);
+  assert.match(REFUSED_HERE_BEFORE_FAILED, /Do not take a second payment/);
+});
