@@ -12,6 +12,7 @@ pub use offpay_api::{
 pub use offpay_api::offline::NOTES_PER_UPLOAD_MAX as MAX_NOTES_PER_UPLOAD;
 pub use offpay_api::{
     CloseOutcome as PurseClosed, CloseRequest, DeviceRequest, IssuerKey as IssuerKeyJson,
-    IssuerKeys as IssuerKeysAnswer, LoadPurseRequest, LoadedPurse as PurseLoaded, NoteResult, NoteStatus, NotesAnswer,
-    NotesUpload, Purse as PurseInfo, PurseState, Purses as PursesAnswer, ReceiptAnswer, Revocations as RevocationsJson,
+    IssuerKeys as IssuerKeysAnswer, LoadPurseRequest, LoadedPurse as PurseLoaded, NoteRefusal, NoteResult, NoteStatus,
+    NotesAnswer, NotesUpload, Purse as PurseInfo, PurseState, Purses as PursesAnswer, ReceiptAnswer, RefusalAnswer,
+    RefusalStatus, Revocations as RevocationsJson,
 };

@@ -400,3 +400,54 @@ async fn a_purse_refused_by_a_clock_ahead_is_installed_once_the_clock_is_right()
     assert_eq!(server.balance("alice").await, 90_000, "one purse, not two");
     assert_eq!(alice.purses().unwrap().len(), 1);
 }
+
+/// A card note the counter refused because the payer's clock was off (docs/decisions/
+/// counter-refusals.md) is kept and given back at the shop's sync, whoever syncs first: the
+/// customer, who pays again another way, is charged once. Refused again when shown again, even
+/// with a window that would take it; a given-back note is not sent again.
+#[tokio::test]
+async fn a_card_note_refused_for_the_payer_s_clock_is_given_back() {
+    use offpay_wallet::offline::counter_refusals::RefusalState;
+    use offpay_wallet::offline::{CounterLimits, pay_card::parse_card};
+
+    let server = RealServer::start().await;
+    let (asha_dir, chai_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut asha = server.wallet(asha_dir.path(), "asha").await;
+    let mut chai = server.wallet(chai_dir.path(), "chai").await;
+    server.deposit("asha", 100_000).await;
+    let now = unix_now();
+    asha.load_purse("500.00", now).await.unwrap();
+    sync(&mut chai).await;
+    let card = parse_card(&chai.make_card("Chai Point", now).unwrap().text).unwrap();
+    let limits = CounterLimits::default();
+    // Asha's phone clock is 15 minutes ahead.
+    let ahead = now + 900;
+
+    // The shop syncs first: the note is voided, and Asha's upload of it pays nothing.
+    let first = asha.pay_card(&card, amt(12_000), None, ahead).unwrap().text;
+    let refused = chai.accept_at_counter(&first, limits, now).unwrap_err();
+    assert!(matches!(refused, OfflineError::StaleKept { .. }), "{refused:?}");
+    let wide = CounterLimits { card_window: 3_600, ..limits };
+    let again = chai.accept_at_counter(&first, wide, now).unwrap_err();
+    assert!(matches!(again, OfflineError::RefusedHereBefore { .. }), "{again:?}");
+    let report = sync(&mut chai).await;
+    let states: Vec<_> = report.counter_refusals.iter().map(|c| (c.state, c.returned.minor())).collect();
+    assert_eq!(states, vec![(RefusalState::Voided, 0)]);
+    let report = sync(&mut asha).await;
+    assert_eq!(report.rejected.iter().map(|(_, r)| r.as_deref()).collect::<Vec<_>>(), vec![Some("refused_by_payee")]);
+    assert_eq!(server.balance("chai").await, 0);
+
+    // Asha syncs first: Chai is paid, then gives it back at its sync.
+    let second = asha.pay_card(&card, amt(3_000), None, ahead).unwrap().text;
+    assert!(matches!(chai.accept_at_counter(&second, limits, now), Err(OfflineError::StaleKept { .. })));
+    assert_eq!(sync(&mut asha).await.settled, 1);
+    assert_eq!(server.balance("chai").await, 3_000);
+    let report = sync(&mut chai).await;
+    let states: Vec<_> = report.counter_refusals.iter().map(|c| (c.state, c.returned.minor())).collect();
+    assert_eq!(states, vec![(RefusalState::Refunded, 3_000)]);
+    assert_eq!((server.balance("chai").await, server.balance("asha").await), (0, 50_000 + 3_000));
+    // Nothing is sent again.
+    assert!(sync(&mut chai).await.counter_refusals.is_empty());
+    assert_eq!(server.sent_as("POST /v1/notes/refusals ").len(), 2);
+    assert_eq!(chai.offline_store().counter_refusals().unwrap().len(), 2);
+}

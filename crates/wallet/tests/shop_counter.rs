@@ -77,11 +77,19 @@ fn card_notes_are_taken_once_inside_the_window_and_never_for_a_retired_card() {
     assert_eq!(note_refused(bob.accept_at_counter(&note, limits, NOW + 30)), RejectReason::AlreadyAccepted);
 
     // A note made 11 minutes before the shop sees it: stale with the default 10-minute window,
-    // taken with a wider one.
+    // taken with a wider one. A stale note is kept to be given back (docs/decisions/
+    // counter-refusals.md) and refused for good, even with the wider window.
     let late = pay_card(&mut alice, &card.text, 1_000, NOW + 40);
-    assert_eq!(note_refused(bob.accept_at_counter(&late, limits, NOW + 40 + 660)), RejectReason::StaleNote);
+    let stale = bob.accept_at_counter(&late, limits, NOW + 40 + 660);
+    assert!(matches!(stale, Err(OfflineError::StaleKept { payer, window_min: 10 }) if payer == ALICE.0), "{stale:?}");
+    let kept = bob.offline_store().counter_refusals().unwrap();
+    assert_eq!(kept.iter().map(|r| (r.text.as_str(), r.amount)).collect::<Vec<_>>(), vec![(late.as_str(), amt(1_000))]);
+    assert!(bob.offline_store().pending_uploads().unwrap().len() == 1, "a refused note is not uploaded as accepted");
     let wide = CounterLimits { card_window: 3_600, ..limits };
-    assert!(bob.accept_at_counter(&late, wide, NOW + 40 + 660).is_ok());
+    let again = bob.accept_at_counter(&late, wide, NOW + 40 + 660);
+    assert!(matches!(again, Err(OfflineError::RefusedHereBefore { .. })), "{again:?}");
+    let later = pay_card(&mut alice, &card.text, 1_000, NOW + 50);
+    assert!(bob.accept_at_counter(&later, wide, NOW + 50 + 660).is_ok());
 
     // A new card retires the old one.
     let new_card = bob.make_card("Bob's Stall", NOW + 1_000).unwrap();

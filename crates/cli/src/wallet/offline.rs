@@ -229,6 +229,14 @@ pub async fn run(wallet: &mut Wallet, command: OfflineCommand) -> anyhow::Result
                     println!("{}", refused_json(&reason));
                     return Ok(ExitCode::FAILURE);
                 }
+                // Refused and kept to give back at sync (docs/decisions/counter-refusals.md).
+                Err(e @ (OfflineError::StaleKept { .. } | OfflineError::RefusedHereBefore { .. })) if json => {
+                    println!(
+                        "{}",
+                        serde_json::json!({"accepted": false, "reason": e.reject_code(), "message": e.to_string(), "given_back_at_sync": true})
+                    );
+                    return Ok(ExitCode::FAILURE);
+                }
                 Err(e) => return Err(e.into()),
             }
         }

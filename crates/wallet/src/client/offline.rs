@@ -8,8 +8,9 @@ use serde::de::IgnoredAny;
 
 use super::{Client, ClientError, Retry};
 use crate::wire::{
-    CloseRequest, DeviceRequest, IssuerKeyJson, IssuerKeysAnswer, LoadPurseRequest, NoteResult, NotesAnswer,
-    NotesUpload, PurseClosed, PurseInfo, PurseLoaded, PursesAnswer, ReceiptAnswer, RevocationsJson,
+    CloseRequest, DeviceRequest, IssuerKeyJson, IssuerKeysAnswer, LoadPurseRequest, NoteRefusal, NoteResult,
+    NotesAnswer, NotesUpload, PurseClosed, PurseInfo, PurseLoaded, PursesAnswer, ReceiptAnswer, RefusalAnswer,
+    RevocationsJson,
 };
 
 impl Client {
@@ -105,5 +106,15 @@ impl Client {
             .call(Retry::Idempotent, || self.http.post(self.server.url("/v1/notes")).bearer_auth(token).json(&body))
             .await?;
         Ok(answer.results)
+    }
+
+    /// `POST /v1/notes/refusals` (idempotent by note hash): my counter refused `note`; the server
+    /// never pays it, or gives back what it paid me.
+    pub async fn refuse_note(&self, token: &str, note: &str) -> Result<RefusalAnswer, ClientError> {
+        let body = NoteRefusal { note: note.to_string() };
+        self.call(Retry::Idempotent, || {
+            self.http.post(self.server.url("/v1/notes/refusals")).bearer_auth(token).json(&body)
+        })
+        .await
     }
 }

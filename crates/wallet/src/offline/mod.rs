@@ -14,7 +14,8 @@
 //!   a request already paid gets its earlier note again, never a second one; `pay_card.rs`: a
 //!   shop card paid with a card note), [`payee`]
 //!   (`request`, `accept`, no server), [`shop`] (the shop card, and accepting card notes and
-//!   server receipts at the counter, no server), [`online`] (`load_purse_with`, `close_purses_with`,
+//!   server receipts at the counter, no server; [`counter_refusals`]: card notes refused for the
+//!   payer's clock, kept and given back at sync), [`online`] (`load_purse_with`, `close_purses_with`,
 //!   `sync_notes_with`, `refresh_identity`: server, through [`crate::client::Client`]'s offline
 //!   endpoint methods). The commands that combine them with the session are in
 //!   `wallet/offline.rs`.
@@ -31,6 +32,7 @@
 //! - Library calls take the time (`now`, Unix seconds) as an argument; the CLI reads the clock
 //!   once per command.
 
+pub mod counter_refusals;
 pub mod error;
 pub mod online;
 pub mod pay_card;

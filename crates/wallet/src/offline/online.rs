@@ -8,6 +8,7 @@ use offpay_protocol::{
     PurseId, Revocations, UnixTime,
 };
 
+use super::counter_refusals::CounterRefusal;
 use super::error::OfflineError;
 use super::store::{Identity, PurseRecord, PurseStatus, UploadSide, UploadStatus, random_bytes};
 use crate::client::{Client, ClientError, Patience, ServerUrl};
@@ -102,6 +103,9 @@ pub struct SyncReport {
     /// This device's key is on the revocation list.
     pub device_revoked: bool,
     pub limits: Option<OfflineLimits>,
+    /// Card notes this counter refused that the server answered about in this sync (voided,
+    /// given back, or refused to take back: `counter_refusals.rs`).
+    pub counter_refusals: Vec<CounterRefusal>,
 }
 
 impl SyncReport {
@@ -371,6 +375,7 @@ impl Wallet {
             }
         }
         report.pending = self.store.upload_counts()?.0;
+        report.counter_refusals = self.give_back_refused_with(session, identity.account).await?;
 
         report.issuer_keys = self.refresh_issuer_keys(session).await?.iter().count();
         let revocations = self.refresh_revocations(session).await?;
@@ -406,7 +411,7 @@ impl Wallet {
 }
 
 /// A 401 means the session is over; other errors pass through.
-fn session_error(error: ClientError, session: &OnlineSession) -> OfflineError {
+pub(crate) fn session_error(error: ClientError, session: &OnlineSession) -> OfflineError {
     if error.is_session_ended() {
         return OfflineError::SessionEnded { handle: session.handle.to_string() };
     }

@@ -14,10 +14,11 @@ use std::collections::BTreeSet;
 
 use offpay_protocol::{
     AccountNumber, Amount, CardAcceptContext, CardFields, Encoded, Handle, Nonce, PaymentNote, Receipt, ReceiptContext,
-    ShopCard, ShopName, UnixTime, accept_card_note,
+    RejectReason, ShopCard, ShopName, UnixTime, accept_card_note,
 };
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
+use super::counter_refusals;
 use super::error::OfflineError;
 use super::payee::AcceptedPayment;
 use super::store::{corrupt, notes, sql_amount};
@@ -147,6 +148,9 @@ impl Wallet {
             .conn_mut()
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(|e| OfflineError::Store(e.into()))?;
+        if let Some(earlier) = counter_refusals::refused_here(&tx, note.hash())? {
+            return Err(OfflineError::RefusedHereBefore { payer: earlier.payer.0 });
+        }
         let seen_nonces = seen_nonces(&tx)?;
         let tally = notes::read_tally(&tx, note.purse_id())?;
         let ctx = CardAcceptContext {
@@ -157,7 +161,20 @@ impl Wallet {
             revocations: &revocations,
             now,
         };
-        let accepted = accept_card_note(note, tally.as_ref(), &ctx).map_err(OfflineError::Rejected)?;
+        let accepted = match accept_card_note(note, tally.as_ref(), &ctx) {
+            Ok(accepted) => accepted,
+            Err(RejectReason::StaleNote) => {
+                // Fit for every other check: the server would pay it when the payer syncs, so it
+                // is kept (before the refusal shows) and given back at sync.
+                let any_time = CardAcceptContext { window: u64::MAX, ..ctx };
+                accept_card_note(note, tally.as_ref(), &any_time).map_err(OfflineError::Rejected)?;
+                counter_refusals::keep(&tx, note, now)?;
+                tx.commit().map_err(|e| OfflineError::Store(e.into()))?;
+                let payer = note.certificate().fields().account.0;
+                return Err(OfflineError::StaleKept { payer, window_min: window / 60 });
+            }
+            Err(reason) => return Err(OfflineError::Rejected(reason)),
+        };
         notes::record_card_acceptance(&tx, &note.to_text(), &accepted, now)?;
         tx.commit().map_err(|e| OfflineError::Store(e.into()))?;
         Ok(AcceptedPayment::from(&accepted))

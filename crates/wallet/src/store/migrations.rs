@@ -14,7 +14,8 @@
 //! Steps 1-2 are the online store's history before the two files became one; step 3 adds the
 //! offline tables (they were `offline.sqlite3`'s schema 2); step 4 the shop card and accepted
 //! receipts; step 5 the account a send's payee must be; step 6 the shop card a send pays at a
-//! counter; step 7 the account a purse load is for. A home that still has the old
+//! counter; step 7 the account a purse load is for; step 8 the card notes this counter refused, to be
+//! given back. A home that still has the old
 //! `offline.sqlite3` has its rows moved in by `legacy_offline.rs` right after these steps.
 
 use rusqlite::{Connection, TransactionBehavior};
@@ -86,6 +87,20 @@ const STEPS: &[&str] = &[
     //    same home never finishes (or takes over) its pending load. Loads written before have
     //    none and match any account, as they did.
     "ALTER TABLE purse_loads ADD COLUMN account TEXT;",
+    // 8: card notes this counter refused because the payer's clock was off, to be given back to
+    //    the payer at sync (`offline/counter_refusals.rs`, docs/decisions/counter-refusals.md).
+    "CREATE TABLE counter_refusals (
+        note_hash     TEXT PRIMARY KEY NOT NULL,
+        text          TEXT NOT NULL,
+        payee         INTEGER NOT NULL,
+        payer         INTEGER NOT NULL,
+        amount        INTEGER NOT NULL CHECK (amount > 0),
+        reason        TEXT NOT NULL,
+        refused_at    INTEGER NOT NULL,
+        state         TEXT NOT NULL CHECK (state IN ('pending', 'voided', 'refunded', 'failed')),
+        returned      INTEGER NOT NULL DEFAULT 0,
+        failure       TEXT
+     ) STRICT;",
 ];
 
 /// The offline tables, as `offline.sqlite3` had them at its last schema (2).

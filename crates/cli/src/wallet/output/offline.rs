@@ -4,6 +4,7 @@
 
 use offpay_protocol::{Amount, Currency, Encoded, MAX_NOTES_PER_PURSE, PayError, RejectReason};
 use offpay_wallet::SideNote;
+use offpay_wallet::offline::counter_refusals::{CounterRefusal, RefusalState};
 use offpay_wallet::offline::{
     AcceptedPayment, ClosedPurse, Identity, IssuedRequest, LoadedPurse, OfflineError, PayPreview, Payment, PurseRecord,
     PurseStatus, SyncReport,
@@ -265,6 +266,9 @@ pub fn sync_human(currency: &Currency, r: &SyncReport, offline: Amount) -> Strin
             money(currency, paid)
         ));
     }
+    for c in &r.counter_refusals {
+        lines.push(counter_refusal_line(currency, c));
+    }
     lines.push(format!(
         "Issuer keys: {}. Revoked: {} purse(s), {} device(s).",
         r.issuer_keys, r.revoked_purses, r.revoked_devices
@@ -274,6 +278,27 @@ pub fn sync_human(currency: &Currency, r: &SyncReport, offline: Amount) -> Strin
     }
     lines.push(format!("Offline purse: {}.", money(currency, offline)));
     lines.join("\n")
+}
+
+/// One line about a card note this counter refused, answered by the server in this sync.
+fn counter_refusal_line(currency: &Currency, c: &CounterRefusal) -> String {
+    let (amount, payer) = (money(currency, c.amount), c.payer.0);
+    match c.state {
+        RefusalState::Refunded => format!(
+            "Returned {} to account {payer} (refused at the counter): the payer's phone had synced first, so it was taken back from this account's balance.",
+            money(currency, c.returned)
+        ),
+        RefusalState::Voided => {
+            format!("Returned {amount} to account {payer} (refused at the counter): it will not be paid to this shop.")
+        }
+        RefusalState::Failed => format!(
+            "Not returned: {amount} to account {payer} (refused at the counter). The server said: {}. If this payment reaches this shop's balance, give it back to the payer yourself.",
+            sanitize(c.failure.as_deref().unwrap_or("no reason given"))
+        ),
+        RefusalState::Pending => {
+            format!("To return: {amount} to account {payer} (refused at the counter), sent again at the next sync.")
+        }
+    }
 }
 
 pub fn sync_json(r: &SyncReport, offline: Amount) -> Value {
@@ -295,6 +320,10 @@ pub fn sync_json(r: &SyncReport, offline: Amount) -> Value {
         "revoked_purses": r.revoked_purses,
         "revoked_devices": r.revoked_devices,
         "device_revoked": r.device_revoked,
+        "counter_refusals": r.counter_refusals.iter().map(|c| json!({
+            "note": c.note_hash.to_hex(), "payer": c.payer.0, "amount": c.amount.minor(), "state": c.state.as_str(),
+            "returned": c.returned.minor(), "failure": c.failure,
+        })).collect::<Vec<_>>(),
         "purses": r.purses.iter().map(|(id, status, left)| json!({"purse_id": id.to_hex(), "state": status.as_str(), "remaining": left.minor()})).collect::<Vec<_>>(),
         "offline": offline.minor(),
     })

@@ -1,0 +1,223 @@
+//! Card notes this counter refused because the payer's clock was off (`stale_note`), kept to be
+//! given back (docs/decisions/counter-refusals.md). The payer's phone signed the note, so the
+//! server would pay it to the shop when that phone syncs, and a customer told "refused" pays
+//! again another way: twice. So the counter keeps the note, in the same transaction that looks
+//! for it among those accepted, before the refusal is shown; refuses it for good if shown again
+//! (`refused_here_before`), even once the clocks agree; and `sync` sends it to
+//! `POST /v1/notes/refusals`, which voids it (never paid) or gives back what it paid.
+//!
+//! Only `stale_note` is kept: a note for another card of the shop (`wrong_card`) may be taken at
+//! the right counter, the same note shown twice (`nonce_replayed`) is one payment, and every
+//! other refusal is the server's too. A kept note passed every other check of the counter.
+
+use offpay_protocol::{AccountNumber, Amount, Encoded, Hash256, PaymentNote, UnixTime};
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::error::OfflineError;
+use super::online::{OnlineSession, session_error};
+use super::store::{OfflineStore, OfflineStoreError, amount_from_sql, corrupt, sql_amount};
+use crate::client::ClientError;
+use crate::wallet::Wallet;
+use crate::wire::RefusalStatus;
+
+/// Server codes after which a refusal is sent again at the next sync: the note is not paid in
+/// full yet, the shop's balance is lower than what goes back, or its account is frozen.
+pub const REFUSAL_RETRY_CODES: &[&str] = &["note_held", "insufficient_funds", "account_frozen"];
+
+/// Where a kept refusal stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefusalState {
+    /// To be sent at the next sync.
+    Pending,
+    /// The server will never pay the note.
+    Voided,
+    /// What the note paid this shop went back to the payer.
+    Refunded,
+    /// The server refused to take it back (`failure` says why): settle with the payer yourself.
+    Failed,
+}
+
+impl RefusalState {
+    /// The state as stored and as `sync --json` prints it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RefusalState::Pending => "pending",
+            RefusalState::Voided => "voided",
+            RefusalState::Refunded => "refunded",
+            RefusalState::Failed => "failed",
+        }
+    }
+
+    fn parse(text: &str) -> Option<RefusalState> {
+        Some(match text {
+            "pending" => RefusalState::Pending,
+            "voided" => RefusalState::Voided,
+            "refunded" => RefusalState::Refunded,
+            "failed" => RefusalState::Failed,
+            _ => return None,
+        })
+    }
+}
+
+/// A card note this counter refused and keeps to give back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CounterRefusal {
+    pub note_hash: Hash256,
+    pub text: String,
+    /// The shop account the note pays.
+    pub payee: AccountNumber,
+    pub payer: AccountNumber,
+    pub amount: Amount,
+    pub refused_at: UnixTime,
+    pub state: RefusalState,
+    /// What went back to the payer from the shop's balance (refunded).
+    pub returned: Amount,
+    /// The server's reason, when it refused to take the note back.
+    pub failure: Option<String>,
+}
+
+/// Keeps `note`, refused at the counter at `now`, inside the transaction `tx` that found it
+/// fit for every other check (so that it cannot be accepted and kept at once).
+pub(crate) fn keep(tx: &Connection, note: &PaymentNote, now: UnixTime) -> Result<(), OfflineStoreError> {
+    let f = note.fields();
+    tx.execute(
+        "INSERT INTO counter_refusals (note_hash, text, payee, payer, amount, reason, refused_at, state)
+         VALUES (?1, ?2, ?3, ?4, ?5, 'stale_note', ?6, 'pending') ON CONFLICT (note_hash) DO NOTHING",
+        params![
+            note.hash().to_hex(),
+            note.to_text(),
+            i64::try_from(f.payee.0).unwrap_or(i64::MAX),
+            i64::try_from(note.certificate().fields().account.0).unwrap_or(i64::MAX),
+            sql_amount(f.amount),
+            i64::try_from(now).unwrap_or(i64::MAX)
+        ],
+    )?;
+    Ok(())
+}
+
+/// The kept refusal of the note `hash`, if this counter refused it.
+pub(crate) fn refused_here(conn: &Connection, hash: Hash256) -> Result<Option<CounterRefusal>, OfflineStoreError> {
+    let mut stmt = conn.prepare_cached(&format!("{SELECT} WHERE note_hash = ?1"))?;
+    stmt.query_row([hash.to_hex()], row).optional()?.transpose()
+}
+
+const SELECT: &str =
+    "SELECT note_hash, text, payee, payer, amount, refused_at, state, returned, failure FROM counter_refusals";
+
+type Row = Result<CounterRefusal, OfflineStoreError>;
+
+fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
+    let (hash, text, payee, payer, amount): (String, String, i64, i64, i64) =
+        (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?);
+    let (refused_at, state, returned, failure): (i64, String, i64, Option<String>) =
+        (r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?);
+    Ok((|| {
+        let account = |v: i64| u64::try_from(v).map(AccountNumber).map_err(|e| corrupt("refusal account", e));
+        Ok(CounterRefusal {
+            note_hash: Hash256::from_hex(&hash).map_err(|e| corrupt("refusal note hash", e))?,
+            text,
+            payee: account(payee)?,
+            payer: account(payer)?,
+            amount: amount_from_sql(amount, "refusal amount")?,
+            refused_at: u64::try_from(refused_at).map_err(|e| corrupt("refusal time", e))?,
+            state: RefusalState::parse(&state).ok_or_else(|| corrupt("refusal state", &state))?,
+            returned: amount_from_sql(returned, "refusal returned")?,
+            failure,
+        })
+    })())
+}
+
+impl OfflineStore {
+    /// Every card note this counter refused and keeps, oldest first.
+    pub fn counter_refusals(&self) -> Result<Vec<CounterRefusal>, OfflineStoreError> {
+        let mut stmt = self.conn().prepare_cached(&format!("{SELECT} ORDER BY refused_at, note_hash"))?;
+        let rows = stmt.query_map([], row)?;
+        rows.map(|r| r.map_err(OfflineStoreError::from).and_then(|r| r)).collect()
+    }
+
+    /// Writes the server's answer about a pending refusal (never changes one already answered).
+    fn answer_refusal(
+        &self,
+        hash: Hash256,
+        state: RefusalState,
+        returned: Amount,
+        failure: Option<&str>,
+    ) -> Result<(), OfflineStoreError> {
+        self.conn().execute(
+            "UPDATE counter_refusals SET state = ?2, returned = ?3, failure = ?4
+             WHERE note_hash = ?1 AND state = 'pending'",
+            params![hash.to_hex(), state.as_str(), sql_amount(returned), failure],
+        )?;
+        Ok(())
+    }
+}
+
+impl Wallet {
+    /// Sends every pending refusal of notes paying `account` to the server, oldest first, and
+    /// keeps its answers: voided or refunded; kept pending on [`REFUSAL_RETRY_CODES`], a busy or
+    /// failing server, or no answer (then the rest wait for the next sync too); failed on any
+    /// other refusal. Returns the refusals this call got an answer for.
+    pub async fn give_back_refused_with(
+        &mut self,
+        session: &OnlineSession,
+        account: AccountNumber,
+    ) -> Result<Vec<CounterRefusal>, OfflineError> {
+        let (client, token) = (session.api.client(), session.api.token());
+        let pending: Vec<CounterRefusal> = self
+            .store
+            .counter_refusals()?
+            .into_iter()
+            .filter(|r| r.state == RefusalState::Pending && r.payee == account)
+            .collect();
+        let mut answered = Vec::new();
+        for refusal in pending {
+            match client.refuse_note(token, &refusal.text).await {
+                Ok(answer) if answer.note == refusal.note_hash.to_hex() => {
+                    let state = match answer.status {
+                        RefusalStatus::Voided => RefusalState::Voided,
+                        RefusalStatus::Refunded => RefusalState::Refunded,
+                    };
+                    let returned = Amount::from_minor(answer.amount).unwrap_or(Amount::ZERO);
+                    self.store.answer_refusal(refusal.note_hash, state, returned, None)?;
+                    answered.push(CounterRefusal { state, returned, ..refusal });
+                }
+                // An answer about another note proves nothing: sent again next time.
+                Ok(_) => break,
+                Err(e) if e.is_session_ended() => return Err(session_error(e, session)),
+                Err(ClientError::Api(e)) if final_refusal(e.status, &e.code) => {
+                    let failure = format!("{} ({})", e.message, e.code);
+                    self.store.answer_refusal(refusal.note_hash, RefusalState::Failed, Amount::ZERO, Some(&failure))?;
+                    answered.push(CounterRefusal { state: RefusalState::Failed, failure: Some(failure), ..refusal });
+                }
+                Err(ClientError::Api(_)) => {}
+                Err(_) => break,
+            }
+        }
+        Ok(answered)
+    }
+}
+
+/// Whether the server's refusal (`status`, `code`) is final for a refused note: a 4xx that is
+/// not a reason to try again later.
+fn final_refusal(status: u16, code: &str) -> bool {
+    (400..500).contains(&status) && !matches!(status, 401 | 408 | 429) && !REFUSAL_RETRY_CODES.contains(&code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_lasting_refusals_are_final() {
+        for code in REFUSAL_RETRY_CODES {
+            assert!(!final_refusal(409, code), "{code}");
+        }
+        assert!(!final_refusal(429, "rate_limited"));
+        assert!(!final_refusal(408, "request_timeout"));
+        assert!(!final_refusal(503, "busy"));
+        assert!(!final_refusal(500, "internal"));
+        for code in ["not_payee", "unknown_purse", "refund_not_possible", "invalid_request"] {
+            assert!(final_refusal(403, code), "{code}");
+        }
+    }
+}
