@@ -121,6 +121,8 @@ error_codes! {
     PurseNotOpen => "purse_not_open",
     /// 409: the account has the most purses it may have.
     TooManyPurses => "too_many_purses",
+    /// 409: the account registered the most new device keys it may in 24 hours.
+    TooManyDevices => "too_many_devices",
     /// 403: the payment note pays another account (only its payee may refuse it).
     NotPayee => "not_payee",
     /// 409: the refused note is not paid in full yet; try again later.
@@ -154,8 +156,8 @@ mod tests {
 
     /// The codes of the hand-written document this crate replaced, exactly as clients match
     /// on them, and those added since (`payee_mismatch`, `receipt_for_another_card`,
-    /// `not_payee`, `note_held`, `refund_not_possible`).
-    const CODES: [&str; 43] = [
+    /// `too_many_devices`, `not_payee`, `note_held`, `refund_not_possible`).
+    const CODES: [&str; 44] = [
         "invalid_request",
         "invalid_amount",
         "invalid_handle",
@@ -190,6 +192,7 @@ mod tests {
         "device_taken",
         "purse_not_open",
         "too_many_purses",
+        "too_many_devices",
         "not_payee",
         "note_held",
         "refund_not_possible",

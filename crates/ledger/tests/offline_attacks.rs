@@ -703,7 +703,27 @@ async fn a_held_note_does_not_stand_for_its_request(fx: Fx) {
     fx.verify_clean(2 * P + 3 * C).await;
 }
 
+/// An account cannot fill the device table: at most `DEVICES_PER_DAY` new keys in any 24 hours;
+/// a key it registered before is still answered, and another account is not held back by it.
+async fn device_keys_per_account_are_bounded(fx: Fx) {
+    let mallory = fx.user("mallory", 0).await;
+    let bob = fx.user("bob", 0).await;
+    let key = |i: u32| signing_key(&format!("mallory-key-{i}")).verifying_key().to_bytes();
+    for i in 0..DEVICES_PER_DAY {
+        fx.off().register_device(mallory.id, key(i), NOW + i64::from(i)).await.unwrap();
+    }
+    let refused = fx.off().register_device(mallory.id, key(DEVICES_PER_DAY), NOW + 60_000).await;
+    assert!(matches!(refused, Err(OfflineError::TooManyDevices(DEVICES_PER_DAY))), "{refused:?}");
+    fx.off().register_device(mallory.id, key(0), NOW + 60_000).await.unwrap();
+    fx.off().register_device(bob.id, signing_key("bob-phone").verifying_key().to_bytes(), NOW).await.unwrap();
+    assert_eq!(fx.count(&format!("SELECT count(*) FROM devices WHERE user_id = {}", mallory.id)).await, 20);
+    // A day after the first ones, room again.
+    let later = NOW + DEVICE_WINDOW_MS + 1;
+    fx.off().register_device(mallory.id, key(DEVICES_PER_DAY), later).await.unwrap();
+}
+
 on_both_backends!([
+    device_keys_per_account_are_bounded,
     one_colluder_with_500_forks,
     forks_to_unknown_accounts_are_kept_once_per_sequence_number,
     held_notes_of_a_revoked_purse_are_paid_in_upload_order,

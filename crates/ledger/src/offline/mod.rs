@@ -84,6 +84,11 @@ pub const HELD_READ: i64 = 500;
 pub const NOTES_PER_PAYEE_READ: i64 = 32;
 /// Most held notes one [`OfflineStore::release_held`] call looks at.
 pub const RELEASE_MAX: usize = 1000;
+/// Most new device keys one account registers in any 24 hours: a device registers once, so an
+/// honest account never comes near it, and an account cannot fill the table with keys.
+pub const DEVICES_PER_DAY: u32 = 20;
+/// The window of [`DEVICES_PER_DAY`].
+pub const DEVICE_WINDOW_MS: i64 = 24 * 60 * 60 * 1000;
 /// Most rows the listing calls return.
 pub const LIST_MAX: u32 = 1000;
 
@@ -125,6 +130,10 @@ pub enum OfflineError {
         "this account already has {0} offline purses that are not settled yet (a purse counts until its settlement deadline, even after it was closed)"
     )]
     TooManyPurses(u32),
+    #[error(
+        "this account registered {0} new devices in the last 24 hours, the most it may; use a device already registered, or try again tomorrow"
+    )]
+    TooManyDevices(u32),
     #[error("this payment note pays another account: only its payee can refuse it")]
     NotPayee,
     #[error(

@@ -33,9 +33,9 @@ use crate::offline::refusal::{self, PaidNote, RefusalOutcome};
 use crate::offline::signatures;
 use crate::offline::stored_note::Restorer;
 use crate::offline::{
-    CloseOutcome, Device, EXPIRE_MAX, ExpiryOutcome, FraudProofRecord, HeldNoteRecord, LIST_MAX, LoadRequest,
-    LoadedPurse, NOTES_MAX, NoteResult, OfflineError, OfflineStore, Purse, PurseState, RELEASE_MAX, ReleaseOutcome,
-    RevocationList, UserRef,
+    CloseOutcome, DEVICE_WINDOW_MS, DEVICES_PER_DAY, Device, EXPIRE_MAX, ExpiryOutcome, FraudProofRecord,
+    HeldNoteRecord, LIST_MAX, LoadRequest, LoadedPurse, NOTES_MAX, NoteResult, OfflineError, OfflineStore, Purse,
+    PurseState, RELEASE_MAX, ReleaseOutcome, RevocationList, UserRef,
 };
 use crate::plan::LockedAccount;
 
@@ -237,6 +237,8 @@ const WALLET_BALANCE: &str = "SELECT a.balance FROM users u JOIN accounts a ON a
 /// Registers a device key (nothing if the key is known).
 const ADD_DEVICE: &str = "INSERT INTO devices (public_key, user_id, revoked, created_at_ms)
              SELECT $1, id, false, $3 FROM users WHERE id = $2 ON CONFLICT DO NOTHING";
+/// How many device keys a user registered since a time.
+const RECENT_DEVICES: &str = "SELECT count(*) FROM devices WHERE user_id = $1 AND created_at_ms > $2";
 /// A device by key.
 const DEVICE: &str = "SELECT user_id, revoked, created_at_ms FROM devices WHERE public_key = $1";
 /// A device's owner and whether it is revoked.
@@ -734,6 +736,22 @@ async fn register_device(
         // Every offline statement is planned as an upload's are (`cached::INDEX_PLANS`): they
         // share the connection's cache of prepared statements, and a plan made here is kept.
         tx.batch_execute(cached::INDEX_PLANS).await.map_err(LedgerError::from)?;
+        if cached::query_opt(&tx, DEVICE, &[&key.as_slice()]).await.map_err(LedgerError::from)?.is_none() {
+            // A new key counts against the account's keys of the last day, under the account's
+            // lock so that registrations at once cannot pass the count together.
+            tx.execute(super::LOCK_USER_ACCOUNT, &[&user]).await.map_err(LedgerError::from)?;
+            let since = now_ms - DEVICE_WINDOW_MS;
+            let recent: i64 = cached::query_opt(&tx, RECENT_DEVICES, &[&user, &since])
+                .await
+                .map_err(LedgerError::from)?
+                .map(|r| r.try_get(0))
+                .transpose()
+                .map_err(LedgerError::from)?
+                .unwrap_or(0);
+            if recent >= i64::from(DEVICES_PER_DAY) {
+                return Err(OfflineError::TooManyDevices(DEVICES_PER_DAY));
+            }
+        }
         cached::execute(&tx, ADD_DEVICE, &[&key.as_slice(), &user, &now_ms]).await.map_err(LedgerError::from)?;
         let row = cached::query_opt(&tx, DEVICE, &[&key.as_slice()])
             .await

@@ -26,9 +26,9 @@ use crate::offline::refusal::{self, PaidNote, RefusalOutcome};
 use crate::offline::signatures;
 use crate::offline::stored_note::Restorer;
 use crate::offline::{
-    CloseOutcome, Device, EXPIRE_MAX, ExpiryOutcome, FraudProofRecord, HeldNoteRecord, LIST_MAX, LoadRequest,
-    LoadedPurse, NOTES_MAX, NoteResult, OfflineError, OfflineStore, Purse, PurseState, RELEASE_MAX, ReleaseOutcome,
-    RevocationList, UserRef,
+    CloseOutcome, DEVICE_WINDOW_MS, DEVICES_PER_DAY, Device, EXPIRE_MAX, ExpiryOutcome, FraudProofRecord,
+    HeldNoteRecord, LIST_MAX, LoadRequest, LoadedPurse, NOTES_MAX, NoteResult, OfflineError, OfflineStore, Purse,
+    PurseState, RELEASE_MAX, ReleaseOutcome, RevocationList, UserRef,
 };
 use crate::plan::LockedAccount;
 
@@ -669,6 +669,12 @@ fn register_device(
         None => {
             if user_ref(conn, user)?.is_none() {
                 return Err(LedgerError::UnknownUser.into());
+            }
+            let recent: u32 = conn
+                .prepare_cached("SELECT count(*) FROM devices WHERE user_id = ?1 AND created_at_ms > ?2")?
+                .query_row(params![user, now_ms - DEVICE_WINDOW_MS], |r| r.get(0))?;
+            if recent >= DEVICES_PER_DAY {
+                return Err(OfflineError::TooManyDevices(DEVICES_PER_DAY));
             }
             conn.prepare_cached(
                 "INSERT INTO devices (public_key, user_id, revoked, created_at_ms) VALUES (?1, ?2, 0, ?3)",

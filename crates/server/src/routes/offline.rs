@@ -96,6 +96,7 @@ impl From<OfflineError> for OfflineApiError {
             OfflineError::TooManyNotes => offline(StatusCode::BAD_REQUEST, ErrorCode::InvalidRequest, message),
             OfflineError::Busy => ApiError::Busy { retry_after_s: 1 }.into(),
             OfflineError::TooManyPurses(_) => offline(StatusCode::CONFLICT, ErrorCode::TooManyPurses, message),
+            OfflineError::TooManyDevices(_) => offline(StatusCode::CONFLICT, ErrorCode::TooManyDevices, message),
             OfflineError::NotPayee => offline(StatusCode::FORBIDDEN, ErrorCode::NotPayee, message),
             OfflineError::NoteHeld => offline(StatusCode::CONFLICT, ErrorCode::NoteHeld, message),
             OfflineError::RefundNotPossible => offline(StatusCode::CONFLICT, ErrorCode::RefundNotPossible, message),
@@ -204,7 +205,7 @@ async fn revocations(State(state): State<AppState>) -> Result<Json<Revocations>>
         (status = 401, description = "`unauthorized`: no, unknown or expired token", body = ErrorBody),
         (status = 403, description = "`device_revoked`", body = ErrorBody),
         (status = 408, description = "`request_timeout` (the body did not arrive in time; the connection is closed)", body = ErrorBody),
-        (status = 409, description = "`device_taken`: another user registered this key", body = ErrorBody),
+        (status = 409, description = "`device_taken`: another user registered this key; `too_many_devices`: this account registered 20 new keys in the last 24 hours (a key it registered before is still answered 201)", body = ErrorBody),
         (status = 413, description = "`payload_too_large`", body = ErrorBody),
         (status = 429, description = "`rate_limited` (has `Retry-After`)", body = ErrorBody),
     ))]

@@ -81,3 +81,22 @@ async fn registration_and_load_refuse_keys_with_a_small_order_component() {
     assert_eq!(server.balance(&alice).await, 90_000);
     server.stop().await;
 }
+
+/// An account registers at most 20 new device keys in 24 hours (`409 too_many_devices`); a key it
+/// registered before is still answered `201`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_account_registers_a_bounded_number_of_new_keys_a_day() {
+    let (server, _keys) = offline_server().await;
+    let c = server.client();
+    let mallory = server.register("mallory").await;
+    let key = |i: u32| hex::encode(signing_key(&format!("mallory-{i}")).verifying_key().as_bytes());
+    for i in 0..20 {
+        let (status, body) = c.post("/v1/devices", Some(&mallory), None, &json!({"public_key": key(i)})).await;
+        assert_eq!(status.as_u16(), 201, "{body}");
+    }
+    let refused = c.post("/v1/devices", Some(&mallory), None, &json!({"public_key": key(20)})).await;
+    assert_error(&refused, 409, "too_many_devices");
+    assert!(message(&refused).contains("24 hours"), "{}", message(&refused));
+    let (status, _) = c.post("/v1/devices", Some(&mallory), None, &json!({"public_key": key(3)})).await;
+    assert_eq!(status.as_u16(), 201);
+}
