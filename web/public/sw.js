@@ -3,7 +3,7 @@
 // The asset list and version below are written by scripts/web-vendor (web/tools/stamp-sw.mjs).
 
 // BEGIN GENERATED
-const VERSION = "fb7e97995f5bbd72";
+const VERSION = "5b4296a6fbba4962";
 const ASSETS = {
   "/": "sha256-hIV25eE6TW70pS03Qs7bTWi5FA2BBLPuvVMN34xjHY4=",
   "/app.css": "sha256-ll7wCJljqU8bVcWkH7Qzw5cgqSSqB2xDkKiJprZxYnA=",
@@ -16,7 +16,7 @@ const ASSETS = {
   "/js/main.js": "sha256-0LLgyYlY3tg5thE0mMKQ8lc7/fzdOoIzfDfFG5R5qHU=",
   "/js/money.js": "sha256-xVCCVROh6vOzH7Z13xY2j39z6aTx3naXm1n/kt30tR0=",
   "/js/offline/client.js": "sha256-1CydXqFbzUIg3wW2ir5F+0svTQSeLAmElR4n1i4Se/E=",
-  "/js/offline/close.js": "sha256-M1SmlSYuDNkjwvUN3gJLGDWuKjHazZd51oKUIiA/bEI=",
+  "/js/offline/close.js": "sha256-gRYLzHI44uooDJaabM5BWcWGqHTJjvTIYUsTlLz7u9s=",
   "/js/offline/counter-refusals.js": "sha256-/TIrMvw8oQ8OK0YJ90QUhqdirjkBjsTBpnPFwWJd2B0=",
   "/js/offline/db.js": "sha256-SuvmVxXoRVl9oXEuMqjjACQ2kbPWlq4ntY6k/OCfgJo=",
   "/js/offline/device.js": "sha256-nkiFNkSj2rMp7cmppqYP4gE+n6BeHIvOUkCP2GjxBsE=",
@@ -26,7 +26,7 @@ const ASSETS = {
   "/js/offline/pin.js": "sha256-HE/vo5aRt3qi/3XchvdIsLRyv/xdgn+tm4K+FKs2t50=",
   "/js/offline/refusals.js": "sha256-PY/12Y6jnFLt63fa72UfWy8bnVrpvNuyGb9ebmxaN64=",
   "/js/offline/shop.js": "sha256-qX4WPXS6yLUF9ejoBBxrUv1S2BsjvkRrX8Vd/q4Gf9o=",
-  "/js/offline/sync.js": "sha256-8LOcp608A8vrALVfzyu7Hh3WELI3nDunsS7yuEkRv1c=",
+  "/js/offline/sync.js": "sha256-wvKA7rzwEv4rWlNXgkMONMJFyMX/ztzWrD3qvFsH7ZM=",
   "/js/offline/takings.js": "sha256-nX0ulObCq4+AtT8Nhg55SXOG4p8YIEo4dAiESC//s10=",
   "/js/offline/wallet.js": "sha256-1dwAkTiSg9+me6+wFiBBZO5y46WjmfFikP2Rbq8Qwno=",
   "/js/pages/accept.js": "sha256-8IKIcGnZmFg6J2aeyE5xgsKLAkYR9MFW/uHthhwIQS4=",

@@ -451,3 +451,31 @@ async fn a_card_note_refused_for_the_payer_s_clock_is_given_back() {
     assert_eq!(server.sent_as("POST /v1/notes/refusals ").len(), 2);
     assert_eq!(chai.offline_store().counter_refusals().unwrap().len(), 2);
 }
+
+/// A close whose answer never came leaves the purse closing on this device (it pays nothing
+/// more); `sync` finishes it with the stored statement and key, whether the server closed it
+/// then (the answer was lost: replayed, nothing returned twice) or never heard of it (a proxy
+/// answered instead).
+#[tokio::test]
+async fn sync_finishes_a_close_whose_answer_never_came() {
+    let server = RealServer::start().await;
+    let alice_dir = tempfile::tempdir().unwrap();
+    let mut alice = server.wallet(alice_dir.path(), "alice").await;
+    server.deposit("alice", 100_000).await;
+    for (fault, label) in [("lost", "first"), ("proxy", "second")] {
+        alice.load_purse("100.00", unix_now()).await.unwrap();
+        match fault {
+            "lost" => server.lose_answer_to("POST /v1/purses/"),
+            _ => server.answer_instead("POST /v1/purses/", "403 Forbidden", "blocked by the firewall"),
+        }
+        let closed = alice.close_purses(unix_now()).await.unwrap();
+        assert!(closed.iter().all(|c| c.outcome.is_err()), "{label}: {closed:?}");
+        assert!(alice.purses().unwrap().iter().any(|p| p.status == PurseStatus::Closing), "{label}");
+        let report = sync(&mut alice).await;
+        assert_eq!(report.closed.len(), 1, "{label}: {report:?}");
+        assert!(report.closed[0].outcome.is_ok(), "{label}: {:?}", report.closed[0]);
+        assert!(alice.purses().unwrap().iter().all(|p| p.status == PurseStatus::Closed), "{label}");
+        assert_eq!(server.balance("alice").await, 100_000, "{label}: the whole purse came back, once");
+        assert!(sync(&mut alice).await.closed.is_empty(), "{label}: nothing left to finish");
+    }
+}

@@ -11,6 +11,7 @@ use offpay_protocol::{
 use super::counter_refusals::CounterRefusal;
 use super::error::OfflineError;
 use super::store::{Identity, PurseRecord, PurseStatus, UploadSide, UploadStatus, random_bytes};
+use super::unix_now;
 use crate::client::{Client, ClientError, Patience, ServerUrl};
 use crate::store::now_ms;
 use crate::wallet::Wallet;
@@ -106,6 +107,8 @@ pub struct SyncReport {
     /// Card notes this counter refused that the server answered about in this sync (voided,
     /// given back, or refused to take back: `counter_refusals.rs`).
     pub counter_refusals: Vec<CounterRefusal>,
+    /// Purses whose close was unfinished (`closing`), sent again by this sync.
+    pub closed: Vec<ClosedPurse>,
 }
 
 impl SyncReport {
@@ -281,11 +284,24 @@ impl Wallet {
         now: UnixTime,
     ) -> Result<Vec<ClosedPurse>, OfflineError> {
         let identity = self.refresh_identity(session).await?.0;
+        let ids: Vec<PurseId> = self.store.purses()?.iter().map(PurseRecord::purse_id).collect();
+        self.send_closes(session, identity.account, ids, now).await
+    }
+
+    /// Sends the close statement of each purse of `ids` that is `account`'s and open (signed
+    /// now) or closing (the statement stored by an earlier close whose answer never came).
+    async fn send_closes(
+        &mut self,
+        session: &OnlineSession,
+        account: AccountNumber,
+        ids: Vec<PurseId>,
+        now: UnixTime,
+    ) -> Result<Vec<ClosedPurse>, OfflineError> {
+        let identity_account = account;
         let (client, token) = (session.api.client(), session.api.token());
         let mut out = Vec::new();
-        let ids: Vec<PurseId> = self.store.purses()?.iter().map(PurseRecord::purse_id).collect();
         for id in ids {
-            let Some((purse, close_text, key)) = self.close_statement(id, identity.account, now)? else {
+            let Some((purse, close_text, key)) = self.close_statement(id, identity_account, now)? else {
                 continue;
             };
             let outcome = match client.close_purse(token, &key, &purse.purse_id().to_hex(), &close_text).await {
@@ -376,6 +392,16 @@ impl Wallet {
         }
         report.pending = self.store.upload_counts()?.0;
         report.counter_refusals = self.give_back_refused_with(session, identity.account).await?;
+        // A close whose answer never came (the purse pays nothing more here) is finished now,
+        // with the statement and key stored then: the server closes a purse once per key.
+        let closing: Vec<PurseId> = self
+            .store
+            .purses()?
+            .iter()
+            .filter(|p| p.status == PurseStatus::Closing)
+            .map(PurseRecord::purse_id)
+            .collect();
+        report.closed = self.send_closes(session, identity.account, closing, unix_now()).await?;
 
         report.issuer_keys = self.refresh_issuer_keys(session).await?.iter().count();
         let revocations = self.refresh_revocations(session).await?;

@@ -129,3 +129,24 @@ export async function closePurses(app) {
   }
   return done;
 }
+
+/**
+ * Finishes the closes whose answer never came (purses "closing": they pay nothing more), with the
+ * statement and key stored then, as sync does (`offpay wallet sync` too): the server closes a
+ * purse once per key. Never throws: a purse that fails stays closing for the next sync.
+ * Resolves to {closed, returned}.
+ */
+export async function finishUnfinishedCloses(app) {
+  const unfinished = (await allFor("purses", app.session.handle)).filter((p) => p.status === "closing");
+  const done = { closed: 0, returned: 0 };
+  for (const purse of unfinished) {
+    try {
+      const r = await closeOne(app, purse);
+      done.closed += 1;
+      done.returned += r.returned;
+    } catch {
+      // Still closing: sent again at the next sync, or by Close.
+    }
+  }
+  return done;
+}

@@ -1,6 +1,7 @@
 // Settlement: uploads every unsettled note this device paid or accepted (except those the server
 // refused for good), marks those the server settled (or already had), then gives back to their
-// payers the card notes this counter refused (counter-refusals.js), and runs by itself when the
+// payers the card notes this counter refused (counter-refusals.js), finishes closes whose answer
+// never came (close.js), and runs by itself when the
 // connection returns. Each record is read again in the transaction that writes it, so what
 // was written meanwhile (the payer's username from a live event, the entry that paid it) stays.
 
@@ -9,6 +10,7 @@ import { offlineApi } from "./client.js";
 import { refreshKeys } from "./wallet.js";
 import { awaitsUpload } from "./refusals.js";
 import { afterAnswer, awaitsSending, judgeRefusalAnswer } from "./counter-refusals.js";
+import { finishUnfinishedCloses } from "./close.js";
 
 const BATCH = 100;
 let running = null;
@@ -35,9 +37,11 @@ export function syncNow(app) {
       uploadError = e;
     }
     const refusals = await sendRefusals(app, handle);
-    if (refusals.refunded || uploaded?.settled) await app.refreshMe();
+    // A close whose answer never came is finished too (close.js).
+    const closes = await finishUnfinishedCloses(app);
+    if (refusals.refunded || uploaded?.settled || closes.closed) await app.refreshMe();
     if (uploadError) throw uploadError;
-    return { ...uploaded, refusals };
+    return { ...uploaded, refusals, closes };
   })().finally(() => { running = null; });
   return running;
 }
@@ -130,8 +134,11 @@ export async function autoSync(app) {
   if (!app.session?.token || !navigator.onLine || !app.config.offline) return;
   try {
     const handle = app.session.handle;
-    const [sent, received, refusals] = await Promise.all([allFor("sent", handle), allFor("received", handle), allFor("refusals", handle)]);
-    if (![...sent, ...received].some(awaitsUpload) && !refusals.some(awaitsSending)) return;
+    const [sent, received, refusals, purses] = await Promise.all([
+      allFor("sent", handle), allFor("received", handle), allFor("refusals", handle), allFor("purses", handle),
+    ]);
+    const closing = purses.some((p) => p.status === "closing");
+    if (![...sent, ...received].some(awaitsUpload) && !refusals.some(awaitsSending) && !closing) return;
     const r = await syncNow(app);
     if ((r.settled || r.refusals.done || r.refusals.failed) && app.onSynced) app.onSynced(r);
   } catch (e) {

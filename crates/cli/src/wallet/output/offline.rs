@@ -164,7 +164,7 @@ pub fn closed_human(currency: &Currency, closed: &[ClosedPurse]) -> String {
                     money(currency, *held)
                 ),
                 Err(e) => format!(
-                    "Purse {id} is closed on this device (it pays nothing more) but the server was not told: {}. Run `offpay wallet purse close` again.",
+                    "Purse {id} is closed on this device (it pays nothing more) but the server was not told: {}. The next `offpay wallet sync` (or `purse close`) finishes it.",
                     sanitize(e)
                 ),
             }
@@ -269,6 +269,9 @@ pub fn sync_human(currency: &Currency, r: &SyncReport, offline: Amount) -> Strin
     for c in &r.counter_refusals {
         lines.push(counter_refusal_line(currency, c));
     }
+    if !r.closed.is_empty() {
+        lines.push(closed_human(currency, &r.closed));
+    }
     lines.push(format!(
         "Issuer keys: {}. Revoked: {} purse(s), {} device(s).",
         r.issuer_keys, r.revoked_purses, r.revoked_devices
@@ -324,6 +327,7 @@ pub fn sync_json(r: &SyncReport, offline: Amount) -> Value {
             "note": c.note_hash.to_hex(), "payer": c.payer.0, "amount": c.amount.minor(), "state": c.state.as_str(),
             "returned": c.returned.minor(), "failure": c.failure,
         })).collect::<Vec<_>>(),
+        "closed": closed_json(&r.closed)["purses"],
         "purses": r.purses.iter().map(|(id, status, left)| json!({"purse_id": id.to_hex(), "state": status.as_str(), "remaining": left.minor()})).collect::<Vec<_>>(),
         "offline": offline.minor(),
     })
