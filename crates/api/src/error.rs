@@ -127,7 +127,7 @@ error_codes! {
     NotPayee => "not_payee",
     /// 409: the refused note is not paid in full yet; try again later.
     NoteHeld => "note_held",
-    /// 409: the refused note was paid in part by the operator's fraud loss; not given back.
+    /// 409: the refused note's purse cost the operator fraud loss; not given back.
     RefundNotPossible => "refund_not_possible",
     /// 409: the payment's receipts already name another shop card.
     ReceiptForAnotherCard => "receipt_for_another_card",

@@ -108,30 +108,96 @@ async fn only_the_payee_refuses_what_it_was_paid(fx: Fx) {
     fx.verify_clean(P).await;
 }
 
-/// A double spender's notes: one paid by the operator's fraud loss is not given back to the
-/// payer (that money was never the payer's), and a held one waits until it is paid in full.
-async fn a_double_spender_gets_back_only_its_own_money(fx: Fx) {
+/// A double spender's notes: nothing of a purse the operator paid fraud loss for goes back to
+/// the payer, whichever branch the refused note is on and whichever was uploaded first (the
+/// payer's own branch A paid from the reserve, then the shop's branch B paid by the operator);
+/// and a held note waits until it is paid in full.
+async fn a_double_spender_gets_back_nothing_the_operator_paid(fx: Fx) {
     let mallory = fx.user("mallory", P).await;
-    let (shop1, shop2, shop3) = (fx.user("shop1", 0).await, fx.user("shop2", 0).await, fx.user("shop3", 0).await);
+    let (shop, other) = (fx.user("shop", 0).await, fx.user("other", 0).await);
     let device = signing_key("mallory-phone");
     let cert = fx.load(&mallory, &device, P, 3 * DAY, "purse-1").await;
     let chain = |payee: &User, tag: &str| -> Vec<PaymentNote> {
         let mut copy = Chain::new(&cert, &device);
         (0..P / C).map(|i| copy.pay(payee, C, &format!("{tag}-{i}"))).collect()
     };
-    let (first, second, third) = (chain(&shop1, "a"), chain(&shop2, "b"), chain(&shop3, "c"));
-    fx.settle(&shop1, &first, NOW).await;
-    fx.settle(&shop2, &second, NOW).await;
-    let held = fx.settle(&shop3, &third, NOW).await;
+    // Branch A shown with a wrong clock (kept at the counter), branch B accepted.
+    let (a, b, c) = (chain(&shop, "stale"), chain(&shop, "fresh"), chain(&other, "third"));
+    fx.settle(&mallory, &a, NOW).await;
+    let paid_b = fx.settle(&shop, &b, NOW).await;
+    assert_eq!(statuses(&paid_b)[0], (NoteStatus::Fraud, Some("same_sequence"), C));
+    assert_eq!(fx.purse(&cert).await.fraud_loss, P as i64, "branch B was paid by the operator");
+    for note in a.iter().chain(&b) {
+        let refused = refuse(&fx, &shop, note).await;
+        assert!(matches!(refused, Err(OfflineError::RefundNotPossible)), "{refused:?}");
+    }
+    let held = fx.settle(&other, &c, NOW).await;
     assert!(held.iter().all(|r| r.status == NoteStatus::Held), "{:?}", statuses(&held));
-    assert_eq!(fx.balance(&shop2).await, P, "the second chain was paid by the operator's allowance");
-    let by_loss = refuse(&fx, &shop2, &second[3]).await;
-    assert!(matches!(by_loss, Err(OfflineError::RefundNotPossible)), "{by_loss:?}");
-    assert!(matches!(refuse(&fx, &shop3, &third[0]).await, Err(OfflineError::NoteHeld)));
-    // The honest first chain was paid from the purse: the payer's own money, given back.
-    assert_eq!(refuse(&fx, &shop1, &first[0]).await.unwrap().amount, C as i64);
-    assert_eq!(fx.balance(&shop2).await, P);
+    assert!(matches!(refuse(&fx, &other, &c[0]).await, Err(OfflineError::NoteHeld)));
+    assert_eq!((fx.balance(&shop).await, fx.balance(&mallory).await), (2 * P, 0));
+    assert_eq!(fx.off().unfreeze_unless_held(mallory.id).await.unwrap(), P as i64, "still owes the held notes");
     fx.verify_report().await;
+}
+
+/// A payer signs two notes to a shop's card with one nonce: the first shown with a wrong clock
+/// (kept to give back), the second taken. The payer uploads both first: the second is refused as
+/// its request already paid. Once the shop has given the first back, the shop's upload of the
+/// note it took is paid: a refunded note no longer stands for its request.
+async fn a_refunded_note_no_longer_stands_for_its_request(fx: Fx) {
+    let mallory = fx.user("mallory", P).await;
+    let shop = fx.user("shop", 0).await;
+    let device = signing_key("mallory-phone");
+    let cert = fx.load(&mallory, &device, P, 3 * DAY, "purse-1").await;
+    let mut chain = Chain::new(&cert, &device);
+    let stale = chain.pay(&shop, C, "card-nonce-x");
+    let taken = chain.pay(&shop, C, "card-nonce-x");
+    let by_payer = fx.settle(&mallory, &[stale.clone(), taken.clone()], NOW).await;
+    assert_eq!(
+        statuses(&by_payer),
+        vec![(NoteStatus::Settled, None, C), (NoteStatus::Rejected, Some("request_already_paid"), 0)]
+    );
+    assert_eq!(refuse(&fx, &shop, &stale).await.unwrap().amount, C as i64);
+    let by_shop = fx.settle(&shop, std::slice::from_ref(&taken), NOW).await;
+    assert_eq!(statuses(&by_shop), vec![(NoteStatus::Settled, None, C)]);
+    fx.off().expire_purses(AFTER_S, GRACE, AFTER_S as i64 * 1000).await.unwrap();
+    assert_eq!((fx.balance(&shop).await, fx.balance(&mallory).await), (C, P - C));
+    fx.verify_clean(P).await;
+}
+
+/// A note that fails the checks of a note on its own (here a device signature that is not the
+/// purse's) would never be paid: a refusal of it is refused, and nothing is stored.
+async fn a_note_that_would_never_be_paid_is_not_refused(fx: Fx) {
+    let alice = fx.user("alice", P).await;
+    let shop = fx.user("shop", 0).await;
+    let cert = fx.load(&alice, &signing_key("alice-phone"), P, 3 * DAY, "purse-1").await;
+    let forged = Chain::new(&cert, &signing_key("not-alice")).pay(&shop, C, "forged");
+    let refused = refuse(&fx, &shop, &forged).await;
+    assert!(matches!(refused, Err(OfflineError::UnpayableNote("bad_device_signature"))), "{refused:?}");
+    assert_eq!(fx.count("SELECT count(*) FROM note_refusals").await, 0);
+}
+
+/// PostgreSQL (SQLite has one writer): a freeze of the shop that commits while its refund waits
+/// for the shop's wallet lock stops the refund, as it stops a transfer (the flag is read under
+/// the lock).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_freeze_that_commits_while_a_refund_waits_stops_it() {
+    let Some(fx) = Fx::new(Kind::Postgres).await else { return };
+    let alice = fx.user("alice", P).await;
+    let shop = fx.user("shop", 0).await;
+    let device = signing_key("alice-phone");
+    let cert = fx.load(&alice, &device, P, 3 * DAY, "purse-1").await;
+    let note = Chain::new(&cert, &device).pay(&shop, C, "n-1");
+    fx.settle(&alice, std::slice::from_ref(&note), NOW).await;
+    let hold = support::row_hold::RowHold::begin(&fx).await;
+    let lock = "SELECT 1 FROM accounts a JOIN users u ON u.account_id = a.id WHERE u.id = $1 FOR UPDATE OF a";
+    hold.client.execute(lock, &[&shop.id.0]).await.unwrap();
+    hold.client.execute("UPDATE users SET frozen = true WHERE id = $1", &[&shop.id.0]).await.unwrap();
+    let (store, shop_id) = (fx.store.clone(), shop.id);
+    let refusal = tokio::spawn(async move { store.offline().refuse_note(shop_id, note, NOW).await });
+    hold.commit_when_waiting(1).await;
+    let outcome = refusal.await.unwrap();
+    assert!(matches!(outcome, Err(OfflineError::Ledger(LedgerError::AccountFrozen))), "{outcome:?}");
+    assert_eq!((fx.balance(&shop).await, fx.balance(&alice).await), (C, 0));
 }
 
 /// The refusal and the payer's upload of the same note at the same time: whichever comes first,
@@ -168,6 +234,8 @@ on_both_backends!([
     a_refused_note_is_never_paid,
     a_paid_note_refused_later_is_given_back_once,
     only_the_payee_refuses_what_it_was_paid,
-    a_double_spender_gets_back_only_its_own_money,
+    a_double_spender_gets_back_nothing_the_operator_paid,
+    a_refunded_note_no_longer_stands_for_its_request,
+    a_note_that_would_never_be_paid_is_not_refused,
     a_refusal_racing_the_payer_s_upload_charges_nothing,
 ]);

@@ -81,7 +81,10 @@ fn card_notes_are_taken_once_inside_the_window_and_never_for_a_retired_card() {
     // counter-refusals.md) and refused for good, even with the wider window.
     let late = pay_card(&mut alice, &card.text, 1_000, NOW + 40);
     let stale = bob.accept_at_counter(&late, limits, NOW + 40 + 660);
-    assert!(matches!(stale, Err(OfflineError::StaleKept { payer, window_min: 10 }) if payer == ALICE.0), "{stale:?}");
+    assert!(
+        matches!(stale, Err(OfflineError::StaleKept { reason: RejectReason::StaleNote, payer, window_min: 10 }) if payer == ALICE.0),
+        "{stale:?}"
+    );
     let kept = bob.offline_store().counter_refusals().unwrap();
     assert_eq!(kept.iter().map(|r| (r.text.as_str(), r.amount)).collect::<Vec<_>>(), vec![(late.as_str(), amt(1_000))]);
     assert!(bob.offline_store().pending_uploads().unwrap().len() == 1, "a refused note is not uploaded as accepted");
@@ -212,4 +215,93 @@ fn a_card_of_another_account_takes_nothing() {
     let refused = counter.accept_at_counter(&note, CounterLimits::default(), NOW + 20);
     assert!(matches!(refused, Err(OfflineError::CardOfAnotherAccount { .. })), "{refused:?}");
     assert!(counter.offline_store().pending_uploads().unwrap().is_empty(), "nothing kept");
+}
+
+/// A purse of `account` with `valid_until`, on `device` (signed by the test issuer, as the
+/// server issues any purse).
+fn purse_of(
+    device: &offpay_protocol::SigningKey,
+    account: offpay_protocol::AccountNumber,
+    label: &str,
+    valid_until: u64,
+) -> offpay_protocol::PurseCertificate {
+    let fields = offpay_protocol::CertificateFields {
+        purse_id: offpay_protocol::PurseId::from_bytes(offpay_protocol::testkit::bytes16(label)),
+        account,
+        device_key: device.verifying_key(),
+        currency: CurrencyCode::INR,
+        amount: amt(50_000),
+        per_payment_cap: amt(20_000),
+        valid_from: NOW - 3600,
+        valid_until,
+    };
+    offpay_protocol::PurseCertificate::issue(fields, &issuer()).unwrap()
+}
+
+/// A payer signs two card notes with one nonce: the first with its time an hour off (kept to
+/// give back), the second with the right time. The second is refused: a kept refusal's nonce
+/// counts as seen (or the payer would walk away with goods paid by a note the server refuses as
+/// its request already paid, once the first was given back).
+#[test]
+fn a_kept_refusal_s_nonce_is_never_taken_again() {
+    use offpay_protocol::{PurseState, prepare_card_payment, testkit::signing_key};
+    let bob_home = Home::new("bob", BOB);
+    let mut bob = bob_home.open();
+    let limits = CounterLimits::default();
+    let card = bob.make_card("Bob's Stall", NOW).unwrap().card;
+    let device = signing_key("mallory-phone");
+    let cert = purse_of(&device, offline_support::CAROL, "mallory-purse", NOW + 7 * 86_400);
+    let random = [7u8; 12];
+    let (state, stale) =
+        prepare_card_payment(&cert, &PurseState::new(&cert), &device, &card, amt(10_000), random, NOW + 3600).unwrap();
+    let (_, fresh) = prepare_card_payment(&cert, &state, &device, &card, amt(10_000), random, NOW + 100).unwrap();
+    assert_eq!(stale.fields().nonce, fresh.fields().nonce);
+    let first = bob.accept_at_counter(&stale.to_text(), limits, NOW + 100);
+    assert!(matches!(first, Err(OfflineError::StaleKept { .. })), "{first:?}");
+    assert_eq!(note_refused(bob.accept_at_counter(&fresh.to_text(), limits, NOW + 100)), RejectReason::NonceReplayed);
+    assert_eq!(bob.offline_store().counter_refusals().unwrap().len(), 1);
+}
+
+/// The payer's clock is 15 minutes behind and the purse expired 5 minutes ago by the shop's
+/// clock: refused (`certificate_expired`) and kept to give back, since the server pays such a note
+/// until the settlement deadline. A note whose own time is past the purse's end is refused and
+/// not kept.
+#[test]
+fn a_note_refused_as_expired_for_the_payer_s_clock_is_kept_to_give_back() {
+    use offpay_protocol::{PurseState, prepare_card_payment, testkit::signing_key};
+    let bob_home = Home::new("bob", BOB);
+    let mut bob = bob_home.open();
+    let card = bob.make_card("Bob's Stall", NOW).unwrap().card;
+    let device = signing_key("asha-phone");
+    let valid_until = NOW + 86_400;
+    let cert = purse_of(&device, offline_support::CAROL, "asha-purse", valid_until);
+    let true_now = valid_until + 300;
+    let (_, behind) =
+        prepare_card_payment(&cert, &PurseState::new(&cert), &device, &card, amt(10_000), [1; 12], true_now - 900)
+            .unwrap();
+    let refused = bob.accept_at_counter(&behind.to_text(), CounterLimits::default(), true_now);
+    assert!(
+        matches!(refused, Err(OfflineError::StaleKept { reason: RejectReason::CertificateExpired, .. })),
+        "{refused:?}"
+    );
+    assert_eq!(bob.offline_store().counter_refusals().unwrap().len(), 1);
+    // A note signed after the purse's end by its own time (a payer's wallet would not sign it;
+    // a cheater's would): refused, nothing kept.
+    let mut nonce = [2u8; 16];
+    nonce[..4].copy_from_slice(&card.nonce_prefix());
+    let fields = offpay_protocol::NoteFields {
+        seq: 2,
+        prev_hash: behind.hash(),
+        cumulative: amt(11_000),
+        amount: amt(1_000),
+        payee: BOB,
+        nonce: offpay_protocol::Nonce::from_bytes(nonce),
+        time: true_now,
+    };
+    let late = offpay_protocol::PaymentNote::sign(cert.clone(), fields, &device).unwrap();
+    assert_eq!(
+        note_refused(bob.accept_at_counter(&late.to_text(), CounterLimits::default(), true_now)),
+        RejectReason::CertificateExpired
+    );
+    assert_eq!(bob.offline_store().counter_refusals().unwrap().len(), 1);
 }

@@ -12,9 +12,12 @@ pub const OVERPAID_NOTES_SQL: &str =
     "SELECT hash FROM notes WHERE held < 0 OR from_reserve + from_payer + from_loss + held > amount ORDER BY hash";
 /// Audit query (both backends): requests paid beyond their largest note. Held money is a claim,
 /// not a payment, and can add up past it until it is paid: what other notes paid for the request
-/// is taken off a held note when its payer has money again (`held.rs`).
-pub const OVERPAID_REQUESTS_SQL: &str = "SELECT payee, nonce FROM notes WHERE nonce IS NOT NULL GROUP BY payee, nonce
-     HAVING sum(from_reserve + from_payer + from_loss) > max(amount) ORDER BY payee, nonce";
+/// is taken off a held note when its payer has money again (`held.rs`). What a refusal gave back
+/// (`refusal.rs`) was not paid for the request.
+pub const OVERPAID_REQUESTS_SQL: &str = "SELECT n.payee, n.nonce FROM notes n
+     LEFT JOIN note_refusals r ON r.note = n.hash WHERE n.nonce IS NOT NULL GROUP BY n.payee, n.nonce
+     HAVING sum(n.from_reserve + n.from_payer + n.from_loss - coalesce(r.amount, 0)) > max(n.amount)
+     ORDER BY n.payee, n.nonce";
 
 /// A purse's totals next to the sums of its notes, for the audit.
 #[derive(Debug, Clone)]

@@ -7,9 +7,12 @@
 //!   money goes back to the payer with the purse's remainder (close or expiry).
 //! - Paid already: what the note paid the payee goes back to the payer in one `transfer` entry
 //!   from the payee's wallet (memo [`REFUND_MEMO`]), once. A note still owed in part (*held*)
-//!   waits until it is paid in full ([`OfflineError::NoteHeld`]), and one paid in part by the
-//!   operator's fraud-loss account is not refunded this way ([`OfflineError::RefundNotPossible`]):
-//!   that money was the operator's, not the payer's.
+//!   waits until it is paid in full ([`OfflineError::NoteHeld`]), and no note of a purse the
+//!   operator paid fraud loss for is refunded this way ([`OfflineError::RefundNotPossible`]):
+//!   that money was the operator's, not the payer's, whichever branch of the fork it paid.
+//! - A refunded note no longer counts as paid for its request (the request totals and the
+//!   audit subtract what refusals gave back), so a payee's honest note for the same request is
+//!   still paid in full.
 //!
 //! Idempotent per note hash: the first outcome is kept and answered again. Only the note's payee
 //! may refuse it: a refusal can only stop or return money paid to the caller's own account.
@@ -82,14 +85,17 @@ pub struct RefusalInsert {
 
 /// Who may refuse `note`, checked before anything is read under lock: its payee account only,
 /// of a purse the server issued with that exact certificate.
+/// A note that fails the checks a note must pass on its own (its device signature, chain start,
+/// cap, purse amount: `settle::check_note`) is never paid: nothing to refuse, and nothing stored.
 pub fn check_refusal(note: &PaymentNote, caller: UserId, purse: Option<&Purse>) -> Result<(), OfflineError> {
     if UserId::of_account(note.fields().payee) != Some(caller) {
         return Err(OfflineError::NotPayee);
     }
-    match purse {
-        Some(p) if &p.certificate == note.certificate() => Ok(()),
-        _ => Err(OfflineError::UnknownPurse),
-    }
+    let purse = match purse {
+        Some(p) if &p.certificate == note.certificate() => p,
+        _ => return Err(OfflineError::UnknownPurse),
+    };
+    offpay_protocol::settle::check_note(&purse.certificate, note).map_err(|r| OfflineError::UnpayableNote(r.code()))
 }
 
 /// Plans a refusal checked by [`check_refusal`], with the stored note (if any), the payee (the
@@ -115,7 +121,10 @@ pub fn plan_refusal(
             if s.held > 0 {
                 return Err(OfflineError::NoteHeld);
             }
-            if s.from_loss > 0 {
+            // Money the operator paid for this purse's double spending is not the payer's: had
+            // this note not been paid, the other branch would have been paid from the reserve
+            // instead (whatever order they were uploaded in), so nothing goes back to the payer.
+            if s.from_loss > 0 || purse.fraud_loss > 0 {
                 return Err(OfflineError::RefundNotPossible);
             }
             s.from_reserve.checked_add(s.from_payer).ok_or(LedgerError::AmountOverflow)?

@@ -421,9 +421,12 @@ const NEXT_ENTRY_IDS: &str = "SELECT nextval('journal_id_seq') FROM generate_ser
 /// The purses of the upload's payers that hold notes not paid yet (read after the payers'
 /// wallets are locked: every settlement and release that changes `notes_held` holds them).
 const HELD_PURSES: &str = "SELECT user_id, id FROM purses WHERE user_id = ANY($1) AND notes_held > 0";
-const REQUEST_TOTALS: &str = "SELECT t.p, t.n, sum(n.from_reserve + n.from_payer + n.from_loss)::bigint
+/// What each (payee, request nonce) was paid, less what refusals gave back (`offline/refusal.rs`).
+const REQUEST_TOTALS: &str =
+    "SELECT t.p, t.n, sum(n.from_reserve + n.from_payer + n.from_loss - coalesce(r.amount, 0))::bigint
      FROM unnest($1::bigint[], $2::bytea[]) AS t (p, n)
-     JOIN notes n ON n.payee = t.p AND n.nonce = t.n GROUP BY t.p, t.n";
+     JOIN notes n ON n.payee = t.p AND n.nonce = t.n LEFT JOIN note_refusals r ON r.note = n.hash
+     GROUP BY t.p, t.n";
 
 /// The ids for [`LOCK_ACCOUNTS`]: sorted (rows are locked in id order), once each.
 fn lock_order(ids: impl IntoIterator<Item = AccountId>) -> Vec<AccountId> {
@@ -982,9 +985,12 @@ async fn refuse_note(
             None => None,
         };
         let mut found = users(&tx, &[user, purse.user_id]).await?;
-        let (payee, payee_frozen) = found.get(&user).cloned().ok_or(LedgerError::UnknownUser)?;
+        let (payee, _) = found.get(&user).cloned().ok_or(LedgerError::UnknownUser)?;
         let (payer, _) = found.remove(&purse.user_id).ok_or(LedgerError::UnknownUser)?;
         let mut accounts = lock_accounts(&tx, [payee.account_id, payer.account_id]).await?;
+        // The frozen flag as it is under the wallet locks: a freeze takes the account's lock
+        // first (`LOCK_USER_ACCOUNT`), so one that committed while this waited is seen.
+        let (_, payee_frozen) = users(&tx, &[user]).await?.remove(&user).ok_or(LedgerError::UnknownUser)?;
         let mut ids = entry_ids(&tx, 1).await?;
         let (w, insert, outcome) = refusal::plan_refusal(
             &note,

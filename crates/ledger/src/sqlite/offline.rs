@@ -915,12 +915,13 @@ fn held_purses(conn: &Connection, owners: &[UserId]) -> Result<Vec<(UserId, Purs
     Ok(held)
 }
 
-/// What was paid so far (held money not counted) for each (payee, request nonce) of `keys`,
-/// over all purses.
+/// What was paid so far (held money not counted, and what a refusal gave back not counted:
+/// `offline/refusal.rs`) for each (payee, request nonce) of `keys`, over all purses.
 fn request_totals(conn: &Connection, keys: &[(UserId, Nonce)]) -> Result<RequestsPaid, LedgerError> {
     let mut stmt = conn.prepare_cached(
-        "SELECT coalesce(sum(from_reserve + from_payer + from_loss), 0) FROM notes
-         WHERE request_key = ?1 AND payee = ?2 AND nonce = ?3",
+        "SELECT coalesce(sum(n.from_reserve + n.from_payer + n.from_loss - coalesce(r.amount, 0)), 0)
+         FROM notes n LEFT JOIN note_refusals r ON r.note = n.hash
+         WHERE n.request_key = ?1 AND n.payee = ?2 AND n.nonce = ?3",
     )?;
     let mut totals = HashMap::new();
     for &key in keys {

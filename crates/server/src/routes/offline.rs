@@ -97,6 +97,7 @@ impl From<OfflineError> for OfflineApiError {
             OfflineError::Busy => ApiError::Busy { retry_after_s: 1 }.into(),
             OfflineError::TooManyPurses(_) => offline(StatusCode::CONFLICT, ErrorCode::TooManyPurses, message),
             OfflineError::TooManyDevices(_) => offline(StatusCode::CONFLICT, ErrorCode::TooManyDevices, message),
+            OfflineError::UnpayableNote(_) => offline(StatusCode::BAD_REQUEST, ErrorCode::InvalidRequest, message),
             OfflineError::NotPayee => offline(StatusCode::FORBIDDEN, ErrorCode::NotPayee, message),
             OfflineError::NoteHeld => offline(StatusCode::CONFLICT, ErrorCode::NoteHeld, message),
             OfflineError::RefundNotPossible => offline(StatusCode::CONFLICT, ErrorCode::RefundNotPossible, message),

@@ -1,16 +1,16 @@
-//! Card notes this counter refused because the payer's clock was off (`stale_note`), kept to be
-//! given back (docs/decisions/counter-refusals.md). The payer's phone signed the note, so the
+//! Card notes this counter refused because the payer's clock was off ([`KEPT_REASONS`]), kept to
+//! be given back (docs/decisions/counter-refusals.md). The payer's phone signed the note, so the
 //! server would pay it to the shop when that phone syncs, and a customer told "refused" pays
 //! again another way: twice. So the counter keeps the note, in the same transaction that looks
 //! for it among those accepted, before the refusal is shown; refuses it for good if shown again
 //! (`refused_here_before`), even once the clocks agree; and `sync` sends it to
 //! `POST /v1/notes/refusals`, which voids it (never paid) or gives back what it paid.
 //!
-//! Only `stale_note` is kept: a note for another card of the shop (`wrong_card`) may be taken at
-//! the right counter, the same note shown twice (`nonce_replayed`) is one payment, and every
-//! other refusal is the server's too. A kept note passed every other check of the counter.
+//! Only the clock's refusals are kept: a note for another card of the shop (`wrong_card`) may be
+//! taken at the right counter, the same note shown twice (`nonce_replayed`) is one payment. A
+//! kept note passed every other check of the counter with the note's own time as the clock.
 
-use offpay_protocol::{AccountNumber, Amount, Encoded, Hash256, PaymentNote, UnixTime};
+use offpay_protocol::{AccountNumber, Amount, Encoded, Hash256, PaymentNote, RejectReason, UnixTime};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::error::OfflineError;
@@ -78,22 +78,38 @@ pub struct CounterRefusal {
 
 /// Keeps `note`, refused at the counter at `now`, inside the transaction `tx` that found it
 /// fit for every other check (so that it cannot be accepted and kept at once).
-pub(crate) fn keep(tx: &Connection, note: &PaymentNote, now: UnixTime) -> Result<(), OfflineStoreError> {
+/// Its nonce counts as seen from then on (`shop.rs` `seen_nonces`): a second note with the same
+/// nonce is refused, or a payer could have one taken and the kept one given back, and the
+/// server, which pays one note per (payee, nonce), would then pay neither.
+pub(crate) fn keep(
+    tx: &Connection,
+    note: &PaymentNote,
+    reason: &RejectReason,
+    now: UnixTime,
+) -> Result<(), OfflineStoreError> {
     let f = note.fields();
     tx.execute(
-        "INSERT INTO counter_refusals (note_hash, text, payee, payer, amount, reason, refused_at, state)
-         VALUES (?1, ?2, ?3, ?4, ?5, 'stale_note', ?6, 'pending') ON CONFLICT (note_hash) DO NOTHING",
+        "INSERT INTO counter_refusals (note_hash, text, payee, payer, amount, nonce, reason, refused_at, state)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending') ON CONFLICT (note_hash) DO NOTHING",
         params![
             note.hash().to_hex(),
             note.to_text(),
             i64::try_from(f.payee.0).unwrap_or(i64::MAX),
             i64::try_from(note.certificate().fields().account.0).unwrap_or(i64::MAX),
             sql_amount(f.amount),
+            f.nonce.to_hex(),
+            reason.code(),
             i64::try_from(now).unwrap_or(i64::MAX)
         ],
     )?;
     Ok(())
 }
+
+/// The refusals the counter keeps to give back: a note the server would still pay, refused only
+/// by this device's clock: its time too far from it (`stale_note`), or its purse not valid by it
+/// (`certificate_expired`, `certificate_not_yet_valid`) while valid at the note's own time.
+pub(crate) const KEPT_REASONS: &[RejectReason] =
+    &[RejectReason::StaleNote, RejectReason::CertificateExpired, RejectReason::CertificateNotYetValid];
 
 /// The kept refusal of the note `hash`, if this counter refused it.
 pub(crate) fn refused_here(conn: &Connection, hash: Hash256) -> Result<Option<CounterRefusal>, OfflineStoreError> {

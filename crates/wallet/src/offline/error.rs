@@ -52,9 +52,10 @@ pub enum OfflineError {
     /// The counter refused a card note because the payer's clock is off, and keeps it to give
     /// back at sync (`counter_refusals.rs`).
     #[error(
-        "note refused (stale_note): the payer's clock is more than {window_min} minutes from this device's, so this counter does not take the payment. This shop does not keep it: the next `offpay wallet sync` gives it back to account {payer} (taking it back from this account if the payer's phone synced first). The payer can set the phone's clock right and pay again"
+        "note refused ({code}): {reason}: the payer's phone clock or this device's is off (this counter takes notes made within {window_min} minutes of its clock, from a purse valid by it), so this counter does not take the payment. This shop does not keep it: the next `offpay wallet sync` gives it back to account {payer} (taking it back from this account if the payer's phone synced first). The payer can set the phone's clock right and pay again",
+        code = .reason.code()
     )]
-    StaleKept { payer: u64, window_min: u64 },
+    StaleKept { reason: RejectReason, payer: u64, window_min: u64 },
     /// A card note this counter refused before (and gives back) was shown again.
     #[error(
         "note refused (refused_here_before): this counter refused this payment code before (the payer's clock was off) and gives it back to account {payer} at sync; ask the payer for a new code"
@@ -127,7 +128,7 @@ impl OfflineError {
     pub fn reject_code(&self) -> Option<&'static str> {
         match self {
             OfflineError::Rejected(r) | OfflineError::ReceiptRejected(r) => Some(r.code()),
-            OfflineError::StaleKept { .. } => Some(offpay_protocol::RejectReason::StaleNote.code()),
+            OfflineError::StaleKept { reason, .. } => Some(reason.code()),
             OfflineError::RefusedHereBefore { .. } => Some("refused_here_before"),
             OfflineError::Pay(PayError::Request(r) | PayError::Certificate(r)) => Some(r.code()),
             _ => None,

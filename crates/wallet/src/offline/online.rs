@@ -363,6 +363,10 @@ impl Wallet {
         let mut report = SyncReport { limits, ..SyncReport::default() };
         let (client, token) = (session.api.client(), session.api.token());
 
+        // Refusals first: a note the shop took with the nonce of one it refused is paid once that
+        // one is given back (the server pays one note per payee and nonce, less what refusals
+        // gave back), not refused for good as `request_already_paid` by an upload before it.
+        report.counter_refusals = self.give_back_refused_with(session, identity.account).await?;
         let pending: Vec<_> = self
             .store
             .pending_uploads()?
@@ -391,7 +395,6 @@ impl Wallet {
             }
         }
         report.pending = self.store.upload_counts()?.0;
-        report.counter_refusals = self.give_back_refused_with(session, identity.account).await?;
         // A close whose answer never came (the purse pays nothing more here) is finished now,
         // with the statement and key stored then: the server closes a purse once per key.
         let closing: Vec<PurseId> = self

@@ -14,7 +14,7 @@ use std::collections::BTreeSet;
 
 use offpay_protocol::{
     AccountNumber, Amount, CardAcceptContext, CardFields, Encoded, Handle, Nonce, PaymentNote, Receipt, ReceiptContext,
-    RejectReason, ShopCard, ShopName, UnixTime, accept_card_note,
+    ShopCard, ShopName, UnixTime, accept_card_note,
 };
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
@@ -163,15 +163,18 @@ impl Wallet {
         };
         let accepted = match accept_card_note(note, tally.as_ref(), &ctx) {
             Ok(accepted) => accepted,
-            Err(RejectReason::StaleNote) => {
-                // Fit for every other check: the server would pay it when the payer syncs, so it
-                // is kept (before the refusal shows) and given back at sync.
-                let any_time = CardAcceptContext { window: u64::MAX, ..ctx };
-                accept_card_note(note, tally.as_ref(), &any_time).map_err(OfflineError::Rejected)?;
-                counter_refusals::keep(&tx, note, now)?;
+            Err(reason) if counter_refusals::KEPT_REASONS.contains(&reason) => {
+                // Refused by this device's clock only: fit for every other check at the note's
+                // own time, the server would pay it when the payer syncs, so it is kept (before
+                // the refusal shows) and given back at sync.
+                let at_its_time = CardAcceptContext { window: u64::MAX, now: note.fields().time, ..ctx };
+                if accept_card_note(note, tally.as_ref(), &at_its_time).is_err() {
+                    return Err(OfflineError::Rejected(reason));
+                }
+                counter_refusals::keep(&tx, note, &reason, now)?;
                 tx.commit().map_err(|e| OfflineError::Store(e.into()))?;
                 let payer = note.certificate().fields().account.0;
-                return Err(OfflineError::StaleKept { payer, window_min: window / 60 });
+                return Err(OfflineError::StaleKept { reason, payer, window_min: window / 60 });
             }
             Err(reason) => return Err(OfflineError::Rejected(reason)),
         };
@@ -244,7 +247,7 @@ fn read_card(conn: &Connection) -> Result<Option<MyCard>, OfflineError> {
 /// Every nonce this home has seen: of the notes it accepted and of the requests it made.
 fn seen_nonces(conn: &Connection) -> Result<BTreeSet<Nonce>, OfflineError> {
     let mut stmt = conn
-        .prepare("SELECT nonce FROM accepted UNION SELECT nonce FROM requests")
+        .prepare("SELECT nonce FROM accepted UNION SELECT nonce FROM requests UNION SELECT nonce FROM counter_refusals")
         .map_err(|e| OfflineError::Store(e.into()))?;
     let texts = stmt
         .query_map([], |r| r.get::<_, String>(0))

@@ -88,13 +88,15 @@ const STEPS: &[&str] = &[
     //    none and match any account, as they did.
     "ALTER TABLE purse_loads ADD COLUMN account TEXT;",
     // 8: card notes this counter refused because the payer's clock was off, to be given back to
-    //    the payer at sync (`offline/counter_refusals.rs`, docs/decisions/counter-refusals.md).
+    //    the payer at sync (`offline/counter_refusals.rs`, docs/decisions/counter-refusals.md);
+    //    their nonces count as seen.
     "CREATE TABLE counter_refusals (
         note_hash     TEXT PRIMARY KEY NOT NULL,
         text          TEXT NOT NULL,
         payee         INTEGER NOT NULL,
         payer         INTEGER NOT NULL,
         amount        INTEGER NOT NULL CHECK (amount > 0),
+        nonce         TEXT NOT NULL,
         reason        TEXT NOT NULL,
         refused_at    INTEGER NOT NULL,
         state         TEXT NOT NULL CHECK (state IN ('pending', 'voided', 'refunded', 'failed')),
