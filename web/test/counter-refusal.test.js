@@ -1,17 +1,21 @@
 // In Chromium, with the app's files from disk and no server (serveApp, page-kit.js; `fetch` to
 // /v1/ answered by the test): a card note refused at the shop's counter because the payer's
-// clock is more than 10 minutes from the shop's (`stale_note`) is kept in IndexedDB (`refusals`)
-// before the refusal shows, once however often it is scanned, and refused again
-// (`refused_here_before`) when shown again, also once the clocks agree, including by the check
-// inside the transaction that would store it; other refusals keep nothing. Sync sends each kept
-// refusal with `POST /v1/notes/refusals` after the notes upload, once per sync: a retryable
-// answer keeps it for the next sync, a 200 marks it done and it is never sent again, a final
-// refusal marks it failed with the server's words; Sync status says so for each.
+// clock is more than 10 minutes from the shop's (`stale_note`), or because the purse's dates do
+// not hold by the shop's clock while they hold at the note's own time (`certificate_expired`,
+// `certificate_not_yet_valid`), is kept in IndexedDB (`refusals`) before the refusal shows, once
+// however often it is scanned, and refused again (`refused_here_before`) when shown again, also
+// once the clocks agree, including by the check inside the transaction that would store it;
+// other refusals keep nothing. A kept refusal's nonce counts as seen: another note with it is
+// refused (`nonce_replayed`), also by the storing transaction, and never taken while the other
+// is given back. Sync sends each kept refusal with `POST /v1/notes/refusals` before the notes
+// upload, once per sync: a retryable answer keeps it for the next sync, a 200 marks it done and
+// it is never sent again, a final refusal marks it failed with the server's words; Sync status
+// says so for each.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { openKitPage } from "./page-kit.js";
 import { REASONS } from "../public/js/protocol/accept.js";
-import { REFUSED_HERE_BEFORE } from "../public/js/offline/counter-refusals.js";
+import { KEPT_SENTENCES, REFUSED_HERE_BEFORE } from "../public/js/offline/counter-refusals.js";
 
 let tab;
 before(async () => {
@@ -23,8 +27,10 @@ after(async () => {
 
 /**
  * Defines `window.counter` in the page: a shop `shop` (account `account`) with its card, and
- * `counter.note(amount, {skewS, cap})`: a card note from a new purse of account 1001, signed by a
- * payer whose clock is `skewS` seconds behind this phone's.
+ * `counter.note(amount, {skewS, cap, nonce, validFrom, validUntil})`: a card note from a new purse
+ * of account 1001 (valid from `validFrom` to `validUntil`, Unix seconds as BigInt, by default from
+ * an hour ago for 30 days), signed by a payer whose clock is `skewS` seconds behind this phone's,
+ * with `nonce` (by default a new one for the card).
  */
 function openCounter(shop, account) {
   return tab.page.evaluate(async ([shopHandle, shopAccount]) => {
@@ -36,12 +42,12 @@ function openCounter(shop, account) {
     const { card } = await shopJs.makeCard(app, "Kiosk");
     window.counter = {
       app,
-      async note(amount, { skewS = 0, cap } = {}) {
-        const purse = await kit.purse({ payer: `payer-of-${shopHandle}`, account: 1001, amount: 50000, cap: cap ?? 20000 });
-        const nonce = await cardNonce(card, crypto.getRandomValues(new Uint8Array(12)));
+      async note(amount, { skewS = 0, cap, nonce, validFrom, validUntil } = {}) {
+        const purse = await kit.purse({ payer: `payer-of-${shopHandle}`, account: 1001, amount: 50000, cap: cap ?? 20000, validFrom, validUntil });
         const time = BigInt(Math.floor(Date.now() / 1000) - skewS);
-        return kit.note(purse, { amount, payee: shopAccount, nonce, time });
+        return kit.note(purse, { amount, payee: shopAccount, nonce: nonce ?? await cardNonce(card, crypto.getRandomValues(new Uint8Array(12))), time });
       },
+      acceptKept: (text) => wallet.acceptText(app, text).then(() => "accepted", (e) => ({ code: e.code, kept: e.kept === true })),
       accept: (text) => wallet.acceptText(app, text).then(() => "accepted", (e) => `${e.code}: ${e.reason ?? e.message}`),
       refusals: () => allFor("refusals", shopHandle),
       received: () => allFor("received", shopHandle),
@@ -78,12 +84,13 @@ test("a note refused for the payer's clock is kept once before the refusal shows
       keptAfter: (await counter.refusals()).length,
       received: received.map((n) => n.amount),
       hash: hex(await hashOf(fromText("note", text))),
+      nonce: hex(fromText("note", text).nonce),
       text,
     };
   });
   assert.equal(r.first, `stale_note: ${REASONS.stale_note}`);
   assert.deepEqual(r.kept, [{
-    noteHash: r.hash, handle: "kiosk1", text: r.text, amount: 12000, payer: "1001", purseId: r.kept[0]?.purseId,
+    noteHash: r.hash, handle: "kiosk1", text: r.text, amount: 12000, payer: "1001", purseId: r.kept[0]?.purseId, nonce: r.nonce,
     reason: "stale_note", refusedMs: "number", state: "pending",
   }]);
   assert.match(r.kept[0].purseId, /^[0-9a-f]{32}$/);
@@ -156,7 +163,7 @@ test("other refusals at the counter keep nothing: another card, the same code ag
   assert.deepEqual(r, { taken: "accepted", replayed: "nonce_replayed", overCap: "over_payment_cap", wrongCard: "wrong_card", kept: 0 });
 });
 
-test("sync sends each kept refusal once per sync after the notes upload: retry keeps it, 200 ends it, a final refusal fails it with the server's words", async () => {
+test("sync sends each kept refusal once per sync before the notes upload: retry keeps it, 200 ends it, a final refusal fails it with the server's words", async () => {
   await openCounter("kiosk5", 5005);
   const r = await tab.page.evaluate(async () => {
     const { syncNow, autoSync } = await import("/js/offline/sync.js");
@@ -248,8 +255,9 @@ test("sync sends each kept refusal once per sync after the notes upload: retry k
     }
   });
   const { takenHash, heldHash, notPayeeHash, c1, c2 } = r.hashes;
-  // Sync 1: the notes upload first, then one request per kept refusal (oldest first).
-  assert.deepEqual(r.rounds[0].calls, [["/v1/notes", null], ["/v1/notes/refusals", heldHash], ["/v1/notes/refusals", notPayeeHash]]);
+  // Sync 1: one request per kept refusal (oldest first), then the notes upload (a note with a
+  // refused note's nonce uploaded first would be refused for good as request_already_paid).
+  assert.deepEqual(r.rounds[0].calls, [["/v1/notes/refusals", heldHash], ["/v1/notes/refusals", notPayeeHash], ["/v1/notes", null]]);
   assert.deepEqual(r.rounds[0].state, ["pending", "failed"]);
   assert.deepEqual(r.rounds[0].result, { done: 0, refunded: 0, waiting: 1, failed: 1 });
   void takenHash;
@@ -275,6 +283,194 @@ test("sync sends each kept refusal once per sync after the notes upload: retry k
     ["done", "Returned ₹7.00 to account 1001 (refused at the counter): the server will not pay it to this shop, and the payer keeps it.", null],
     ["done", "Returned ₹120.00 to account 1001 (refused at the counter): the server took it back from this shop's balance.", null],
   ]);
+});
+
+test("a second note with the nonce of a kept refusal is refused as a replay, not taken (one nonce: first with the payer's clock off, then right)", async () => {
+  // The attack: the payer signs N1 (clock off: refused and kept to give back) and N2 (right time)
+  // with one nonce. Were N2 taken, the payer would upload both first: N1 is paid, N2 refused by
+  // the server as request_already_paid, and the shop's refusal of N1 gives N1's money back.
+  await openCounter("kiosk6", 5006);
+  const r = await tab.page.evaluate(async () => {
+    const { fromText } = await import("/js/protocol/objects.js");
+    const { hex } = await import("/js/protocol/crypto.js");
+    const shopJs = await import("/js/offline/shop.js");
+    const stale = await counter.note(9000, { skewS: 700 });
+    const nonce = fromText("note", stale).nonce;
+    const first = await counter.accept(stale);
+    const second = await counter.accept(await counter.note(9000, { nonce }));
+    // With the payer's clock off too, it is still the replay (the nonce is checked first).
+    const third = await counter.accept(await counter.note(9000, { nonce, skewS: -900 }));
+    const kept = await counter.refusals();
+    return {
+      first: first.split(":")[0], second, third: third.split(":")[0],
+      kept: kept.map((k) => [k.amount, k.nonce]), nonce: hex(nonce),
+      seen: (await shopJs.seenNonces("kiosk6")).has(hex(nonce)),
+      received: (await counter.received()).length,
+    };
+  });
+  assert.equal(r.first, "stale_note");
+  assert.equal(r.second, `nonce_replayed: ${REASONS.nonce_replayed}`);
+  assert.equal(r.third, "nonce_replayed");
+  assert.deepEqual(r.kept, [[9000, r.nonce]], "the refusal keeps its nonce; the replays keep nothing");
+  assert.equal(r.seen, true, "a kept refusal's nonce is a seen nonce");
+  assert.equal(r.received, 0, "nothing was taken");
+});
+
+test("the storing transaction refuses a note whose nonce a refusal kept meanwhile holds, also one kept before refusals recorded their nonce", async () => {
+  await openCounter("kiosk7", 5007);
+  const r = await tab.page.evaluate(async () => {
+    const wallet = await import("/js/offline/wallet.js");
+    const shopJs = await import("/js/offline/shop.js");
+    const { acceptCardNote } = await import("/js/protocol/accept.js");
+    const { fromText, hashOf } = await import("/js/protocol/objects.js");
+    const { hex } = await import("/js/protocol/crypto.js");
+    const { put } = await import("/js/offline/db.js");
+    const { refusalRecord } = await import("/js/offline/counter-refusals.js");
+    const mine = await shopJs.myCard("kiosk7");
+    const raced = async (recordNonce) => {
+      const refusedText = await counter.note(5000, { skewS: 700 });
+      const refused = fromText("note", refusedText);
+      const text = await counter.note(5000, { nonce: refused.nonce });
+      const note = fromText("note", text);
+      // This scan's checks pass (the nonce is not seen yet) ...
+      const ok = await acceptCardNote(note, null, {
+        card: mine.card, seenNonces: await shopJs.seenNonces("kiosk7"), window: 600n, ...(await wallet.cachedKeys()), now: wallet.nowSeconds(),
+      });
+      // ... and before it stores the note, another scan kept the other note as refused.
+      await put("refusals", refusalRecord({
+        noteHash: hex(await hashOf(refused)), handle: "kiosk7", text: refusedText, amount: 5000, payer: 1001,
+        purseId: hex(refused.certificate.purseId), ...(recordNonce ? { nonce: hex(refused.nonce) } : {}),
+      }));
+      const stored = await wallet.storeAccepted("kiosk7", note, ok, text, async () => {}, { card: true }).then(() => "stored", (e) => e.code);
+      return { stored, seen: (await shopJs.seenNonces("kiosk7")).has(hex(refused.nonce)) };
+    };
+    const withNonce = await raced(true);
+    const oldRecord = await raced(false);
+    return { withNonce, oldRecord, received: (await counter.received()).length };
+  });
+  assert.deepEqual(r, { withNonce: { stored: "nonce_replayed", seen: true }, oldRecord: { stored: "nonce_replayed", seen: true }, received: 0 });
+});
+
+test("a note kept meanwhile (after the first look) is refused as refused here, not as a replay of its own nonce", async () => {
+  await openCounter("kiosk11", 5011);
+  const r = await tab.page.evaluate(async () => {
+    const shopJs = await import("/js/offline/shop.js");
+    const wallet = await import("/js/offline/wallet.js");
+    const { fromText } = await import("/js/protocol/objects.js");
+    const text = await counter.note(2000, { skewS: 700 });
+    const first = await counter.accept(text);
+    // acceptText looks for the note among those refused before it calls acceptCard: here another
+    // scan kept it in between, and acceptCard reads the seen nonces with its nonce among them.
+    const note = fromText("note", text);
+    const again = await shopJs.acceptCard(counter.app, note, text, wallet.tallyOf(note, [])).then(() => "accepted", (e) => e.code);
+    return { first: first.split(":")[0], again };
+  });
+  assert.deepEqual(r, { first: "stale_note", again: "refused_here_before" });
+});
+
+test("a note kept as refused and another with its nonce, scanned at once: never one given back and the other taken", async () => {
+  await openCounter("kiosk8", 5008);
+  const r = await tab.page.evaluate(async () => {
+    const { fromText, hashOf } = await import("/js/protocol/objects.js");
+    const { hex } = await import("/js/protocol/crypto.js");
+    const { get } = await import("/js/offline/db.js");
+    const rounds = [];
+    for (let i = 0; i < 8; i++) {
+      const stale = await counter.note(100 + i, { skewS: 700 });
+      const nonce = fromText("note", stale).nonce;
+      const right = await counter.note(100 + i, { nonce });
+      let a;
+      let b;
+      if (i % 2) [a, b] = await Promise.all([counter.accept(stale), counter.accept(right)]);
+      else [b, a] = await Promise.all([counter.accept(right), counter.accept(stale)]);
+      const kept = Boolean(await get("refusals", hex(await hashOf(fromText("note", stale)))));
+      rounds.push({ stale: a.split(":")[0], right: b.split(":")[0], kept });
+    }
+    return rounds;
+  });
+  for (const round of r) {
+    const oneOf = (round.kept && round.stale === "stale_note" && round.right === "nonce_replayed")
+      || (!round.kept && round.stale === "nonce_replayed" && round.right === "accepted");
+    assert.ok(oneOf, JSON.stringify(r));
+  }
+});
+
+test("a note refused for the purse's dates by this phone's clock is kept when its own time is inside them, and not when it is outside", async () => {
+  // The payer's clock is behind: its phone signs after the purse's valid_until (by the shop's
+  // clock) at a time inside the purse's window, and the server pays such a note until the
+  // settlement deadline. A note whose own time is outside the window is plainly refused.
+  await openCounter("kiosk9", 5009);
+  const r = await tab.page.evaluate(async () => {
+    const now = Math.floor(Date.now() / 1000);
+    const expired = { validUntil: BigInt(now - 60) };
+    const early = { validFrom: BigInt(now + 60) };
+    const expiredKept = await counter.note(4000, { skewS: 120, ...expired });
+    const out = {
+      expiredKept: await counter.accept(expiredKept),
+      expiredPlain: await counter.accept(await counter.note(4100, { skewS: 30, ...expired })),
+      earlyKept: await counter.acceptKept(await counter.note(4200, { skewS: -120, ...early })),
+      earlyPlain: await counter.acceptKept(await counter.note(4300, { skewS: -30, ...early })),
+      // Kept only when every other check passes: over the cap, it is refused for that.
+      overCap: await counter.accept(await counter.note(15000, { skewS: 120, cap: 10000, ...expired })),
+      again: await counter.accept(expiredKept),
+    };
+    out.kept = (await counter.refusals()).map((k) => [k.amount, k.reason, k.state]).sort((a, b) => a[0] - b[0]);
+    out.received = (await counter.received()).length;
+    return out;
+  });
+  assert.equal(r.expiredKept, `certificate_expired: ${KEPT_SENTENCES.certificate_expired}`);
+  assert.equal(r.expiredPlain, `certificate_expired: ${REASONS.certificate_expired}`);
+  assert.deepEqual(r.earlyKept, { code: "certificate_not_yet_valid", kept: true });
+  assert.deepEqual(r.earlyPlain, { code: "certificate_not_yet_valid", kept: false });
+  assert.equal(r.overCap.split(":")[0], "over_payment_cap");
+  assert.equal(r.again, `refused_here_before: ${REFUSED_HERE_BEFORE}`);
+  assert.deepEqual(r.kept, [[4000, "certificate_expired", "pending"], [4200, "certificate_not_yet_valid", "pending"]]);
+  assert.equal(r.received, 0);
+});
+
+test("sync sends the refusals before the notes upload, and throws the upload's error after them; unfinished closes are finished after", async () => {
+  await openCounter("kiosk10", 5010);
+  const r = await tab.page.evaluate(async () => {
+    const { syncNow } = await import("/js/offline/sync.js");
+    const { closePurses } = await import("/js/offline/close.js");
+    const { get } = await import("/js/offline/db.js");
+    const { hashOf, fromText } = await import("/js/protocol/objects.js");
+    const { hex } = await import("/js/protocol/crypto.js");
+    const taken = await counter.note(5000);
+    await counter.accept(taken);
+    const stale = await counter.note(6000, { skewS: 700 });
+    await counter.accept(stale);
+    const staleHash = hex(await hashOf(fromText("note", stale)));
+    // A purse of the shop's whose close had no answer: sync finishes it.
+    const own = await kit.purse({ payer: "kiosk10", account: 5010, amount: 30000 });
+    await kit.storePurse("kiosk10", own);
+    const calls = [];
+    const realFetch = window.fetch;
+    let closeAnswers = false;
+    window.fetch = async (url, opts) => {
+      const path = new URL(String(url), location.href).pathname;
+      const json = (status, body) => new Response(JSON.stringify(body), { status, headers: { "content-type": "application/json" } });
+      if (path.startsWith("/v1/notes") || path.endsWith("/close")) calls.push(path.endsWith("/close") ? "close" : path);
+      if (path === "/v1/notes/refusals") return json(200, { note: staleHash, status: "voided", amount: 0, payer: "1001" });
+      if (path.endsWith("/close")) {
+        if (!closeAnswers) throw new TypeError("Failed to fetch");
+        return json(200, { returned: 30000, held: 0, balance: 30000, fraud: false });
+      }
+      if (path === "/v1/purses") return json(200, { purses: [] });
+      return json(503, { error: { code: "busy", message: "The server is busy." } });
+    };
+    const app = { ...counter.app, session: { handle: "kiosk10", token: "tok" }, refreshMe: async () => {}, handleError() {} };
+    try {
+      await closePurses(app).catch(() => {});
+      calls.length = 0;
+      closeAnswers = true;
+      const outcome = await syncNow(app).then(() => "resolved", (e) => e.code);
+      return { outcome, calls, refusal: (await get("refusals", staleHash)).state, purse: (await get("purses", hex(own.cert.purseId))).status };
+    } finally {
+      window.fetch = realFetch;
+    }
+  });
+  assert.deepEqual(r, { outcome: "busy", calls: ["/v1/notes/refusals", "/v1/notes", "close"], refusal: "done", purse: "closed" });
 });
 
 test("no page errors", () => {

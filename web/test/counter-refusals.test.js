@@ -1,14 +1,18 @@
-// Unit tests of public/js/offline/counter-refusals.js (pure): the record kept for a card note
-// refused at the counter because the payer's clock was off, how the server's answer to
+// Unit tests of public/js/offline/counter-refusals.js (pure): which counter refusals are kept and
+// what the counter says then, the record kept for a card note refused at the counter for a clock
+// (with its nonce, read from the note text for records kept before it), how the server's answer to
 // `POST /v1/notes/refusals` is judged (done, sent again at the next sync, or final with the
 // server's words), what a record becomes after an answer (never undone once done or failed), and
 // the lines Sync status shows, with the app's money formatting.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
-  afterAnswer, awaitsSending, judgeRefusalAnswer, refusalLine, refusalRecord, refusedBeforeSentence,
-  REFUSED_HERE_BEFORE, REFUSED_HERE_BEFORE_FAILED, RETURNED_REASON,
+  afterAnswer, awaitsSending, isReturnedReason, judgeRefusalAnswer, KEPT_SENTENCES, refusalLine, refusalNonce, refusalRecord,
+  refusedBeforeSentence, REFUSED_HERE_BEFORE, REFUSED_HERE_BEFORE_FAILED, RETURNED_REASON,
 } from "../public/js/offline/counter-refusals.js";
+import { REASONS } from "../public/js/protocol/accept.js";
+import { signObject, toText } from "../public/js/protocol/objects.js";
+import { key as testKey } from "./testkit.js";
 import { ApiError } from "../public/js/api.js";
 import { formatMoney } from "../public/js/money.js";
 
@@ -29,6 +33,43 @@ test("the record of a refused note: pending, keyed by its hash, amount in minor 
   assert.throws(() => refusalRecord({ ...pending(), noteHash: "ab" }), /64 hex/);
   assert.throws(() => refusalRecord({ ...pending(), amount: 120.5 }), /minor units/);
   assert.throws(() => refusalRecord({ ...pending(), amount: 0 }), /minor units/);
+});
+
+test("the refusals kept: the payer's clock and the purse's dates by this phone's clock, each saying the shop gives the payment back", () => {
+  for (const code of ["stale_note", "certificate_expired", "certificate_not_yet_valid"]) {
+    assert.equal(isReturnedReason(code), true, code);
+    assert.match(KEPT_SENTENCES[code], /The shop does not keep this payment: when this device is next online it gives it back to the payer/, code);
+  }
+  assert.equal(KEPT_SENTENCES.stale_note, REASONS.stale_note);
+  // Not kept: the plain sentences say nothing of giving back.
+  assert.doesNotMatch(REASONS.certificate_expired, /gives it back/);
+  assert.doesNotMatch(REASONS.certificate_not_yet_valid, /gives it back/);
+  assert.match(KEPT_SENTENCES.certificate_expired, /date and time/);
+  assert.match(KEPT_SENTENCES.certificate_not_yet_valid, /date and time/);
+  for (const code of ["wrong_card", "nonce_replayed", "over_payment_cap", "revoked", "toString", "__proto__"]) assert.equal(isReturnedReason(code), false, code);
+});
+
+test("a record keeps the note's nonce; one kept before it has its nonce read from the note text", async () => {
+  const nonce = "0f".repeat(16);
+  assert.equal(refusalRecord({ ...pending(), nonce }).nonce, nonce);
+  assert.equal(refusalNonce(refusalRecord({ ...pending(), nonce })), nonce);
+  assert.equal("nonce" in pending(), false);
+  assert.throws(() => refusalRecord({ ...pending(), nonce: "0F".repeat(16) }), /32 hex/);
+  assert.throws(() => refusalRecord({ ...pending(), nonce: "0f" }), /32 hex/);
+  // A record of the first version (no nonce): read from its note.
+  const issuer = testKey("counter-refusals/issuer");
+  const payer = testKey("counter-refusals/payer");
+  const cert = await signObject("certificate", {
+    purseId: new Uint8Array(16).fill(1), issuerKeyId: new Uint8Array(4), account: 1001n, deviceKey: payer.publicKey, currency: "INR",
+    amount: 50000, perPaymentCap: 20000, validFrom: 1n, validUntil: 2n,
+  }, issuer.sign);
+  const noteNonce = new Uint8Array(16).map((_, i) => i);
+  const note = await signObject("note", {
+    certificate: cert, seq: 1, prevHash: new Uint8Array(32), cumulative: 500, amount: 500, payee: 5001n, nonce: noteNonce, time: 1n,
+  }, payer.sign);
+  const old = { ...pending(), text: toText(note) };
+  assert.equal(refusalNonce(old), "000102030405060708090a0b0c0d0e0f");
+  assert.equal(refusalNonce({ ...pending(), text: "OPN1:damaged" }), null);
 });
 
 const error = (status, code, message = `the server's words for ${code}`) => ({ error: new ApiError(status, code, message) });

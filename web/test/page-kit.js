@@ -22,12 +22,15 @@ async function definePurseKit() {
   await put("issuers", { keyId: "revocations", purses: [], devices: [] });
 
   window.kit = {
-    /** A purse of `amount` (minor units) for account `account`, certified for `payer`'s device key on this phone. */
-    async purse({ payer, account, amount, cap = amount }) {
+    /**
+     * A purse of `amount` (minor units) for account `account`, certified for `payer`'s device key on this phone, valid from
+     * `validFrom` to `validUntil` (Unix seconds, BigInt; by default from an hour ago for 30 days).
+     */
+    async purse({ payer, account, amount, cap = amount, validFrom = now() - 3600n, validUntil = now() + 30n * BigInt(day) }) {
       const payerKey = await deviceKey(payer);
       const cert = await signObject("certificate", {
         purseId: crypto.getRandomValues(new Uint8Array(16)), issuerKeyId, account: BigInt(account), deviceKey: payerKey.publicKey,
-        currency: "INR", amount, perPaymentCap: cap, validFrom: now() - 3600n, validUntil: now() + 30n * BigInt(day),
+        currency: "INR", amount, perPaymentCap: cap, validFrom, validUntil,
       }, (b) => sign(issuer, b));
       return { cert, payerKey, certHash: await hashOf(cert) };
     },

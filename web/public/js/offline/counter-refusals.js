@@ -1,13 +1,41 @@
-// Card notes refused at this shop's counter because the payer's clock was too far from this
-// phone's (`stale_note`), and given back to the payer: the payer's phone signed the note, so the
-// server would still pay it to the shop when that phone syncs, and the customer, told "refused",
-// pays again another way. This phone keeps each such note (IndexedDB `refusals`, keyed by note
-// hash, written before the refusal is shown: shop.js) and sync sends it with
-// `POST /v1/notes/refusals` (sync.js): the server then never pays it, or moves what it paid back
-// from the shop to the payer, once. Pure: the record, how an answer is judged, the sentences.
+// Card notes refused at this shop's counter for a clock (the payer's too far from this phone's,
+// `stale_note`, or the purse's dates judged by this phone's clock, `certificate_expired` and
+// `certificate_not_yet_valid`), and given back to the payer: the payer's phone signed the note,
+// and the server pays it to the shop when that phone syncs (it looks at neither clock), while the
+// customer, told "refused", pays again another way. This phone keeps each such note (IndexedDB
+// `refusals`, keyed by note hash, with its nonce, which then counts as seen: written before the
+// refusal is shown, shop.js) and sync sends it with `POST /v1/notes/refusals` (sync.js), before
+// it uploads notes: the server then never pays it, or moves what it paid back from the shop to
+// the payer, once. Pure: the record, how an answer is judged, the sentences.
 
-/** The only counter refusal kept and sent back: the others are the same payment shown twice, or refused by the server too. */
+import { REASONS } from "../protocol/accept.js";
+import { fromText } from "../protocol/objects.js";
+import { hex } from "../protocol/crypto.js";
+
+/** The counter refusal kept and sent back that a record names by default (the payer's clock). */
 export const RETURNED_REASON = "stale_note";
+
+/** How the counter goes on after saying why it refused a note it keeps to give back. */
+const GIVEN_BACK = "The shop does not keep this payment: when this device is next online it gives it back to the payer "
+  + "(taking it back from the shop's balance if the payer's phone was online first).";
+
+/**
+ * The counter refusals kept and sent back, each with what the counter says when it kept the note
+ * (a note refused for one of these reasons but NOT kept is refused with REASONS' sentence). The
+ * others are kept by nobody: a note for another card may be paid at the right counter, a replayed
+ * nonce is the same payment shown twice, and the server refuses the rest too.
+ */
+export const KEPT_SENTENCES = {
+  stale_note: REASONS.stale_note,
+  certificate_expired: "The payer's purse has ended by this device's clock, so this counter does not take the code. "
+    + `${GIVEN_BACK} If this device's date and time are right, the payer must pay another way or load a new purse; `
+    + "if they are wrong, set them right and ask the payer for a new code.",
+  certificate_not_yet_valid: "The payer's purse starts later than this device's clock says, so this counter does not take the code. "
+    + `${GIVEN_BACK} This device's clock is probably behind: set its date and time right and ask the payer for a new code.`,
+};
+
+/** Is `code` a counter refusal whose note is kept and given back (when it passes the other checks)? */
+export const isReturnedReason = (code) => Object.hasOwn(KEPT_SENTENCES, code);
 
 /** Said when a note this phone refused before is shown again (a pending or returned refusal). */
 export const REFUSED_HERE_BEFORE = "This payment code was refused at this counter and is being returned to the payer. Ask the payer for a new code.";
@@ -24,16 +52,33 @@ export function refusedBeforeSentence(record) {
 /**
  * The record kept for a note refused at the counter (store `refusals`, key `noteHash`):
  * {noteHash (hex), handle, text (as shown), amount (minor units), payer (account, decimal),
- * purseId (hex), reason, refusedMs, state: pending | done | failed}. Once answered: `done`
- * ({status: voided | refunded, amount, payer, note}) or `failure` ({code, message}), and
+ * purseId (hex), nonce (hex; records kept before it have none: read from `text`, refusalNonce),
+ * reason (a KEPT_SENTENCES code), refusedMs, state: pending | done | failed}. Once answered:
+ * `done` ({status: voided | refunded, amount, payer, note}) or `failure` ({code, message}), and
  * `answeredMs`; `sentMs` is when it was last sent.
  */
-export function refusalRecord({ noteHash, handle, text, amount, payer, purseId, reason = RETURNED_REASON, refusedMs = Date.now() }) {
+export function refusalRecord({ noteHash, handle, text, amount, payer, purseId, nonce, reason = RETURNED_REASON, refusedMs = Date.now() }) {
   if (!/^[0-9a-f]{64}$/.test(noteHash)) throw new Error("refusalRecord needs the note hash as 64 hex digits");
   if (!Number.isSafeInteger(amount) || amount <= 0) throw new Error("refusalRecord needs the amount in minor units");
+  if (nonce !== undefined && !/^[0-9a-f]{32}$/.test(nonce)) throw new Error("refusalRecord needs the nonce as 32 hex digits");
   return {
-    noteHash, handle, text: String(text).trim(), amount, payer: String(payer), purseId, reason, refusedMs, state: "pending",
+    noteHash, handle, text: String(text).trim(), amount, payer: String(payer), purseId, ...(nonce === undefined ? {} : { nonce }),
+    reason, refusedMs, state: "pending",
   };
+}
+
+/**
+ * The nonce (hex) of a kept refusal's note: its `nonce`, else read from its note text (records
+ * kept before refusals carried it); null if unreadable. A kept refusal's nonce is a seen nonce
+ * (shop.js, wallet.js): another note with it is refused as `nonce_replayed`.
+ */
+export function refusalNonce(record) {
+  if (typeof record?.nonce === "string") return record.nonce;
+  try {
+    return hex(fromText("note", record.text).nonce);
+  } catch {
+    return null;
+  }
 }
 
 /** Whether a kept refusal is sent at the next sync: only a pending one (a done or failed one never again). */

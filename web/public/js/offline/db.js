@@ -26,9 +26,11 @@ export const STORES = {
   meta: "k",             // {k, v}: account.<handle> (wallet.js), pin.<handle> and unlock (pin.js),
                          //  card.<handle> (my shop card) and cardpay.<handle> (a card payment tapped, not yet stored) (shop.js)
   intents: "key",        // {key (the Idempotency-Key), handle, kind: send | load, body, createdMs} (../intents.js)
-  refusals: "noteHash",  // {noteHash, handle, text, amount, payer, purseId, reason, refusedMs, state: pending | done | failed,
+  refusals: "noteHash",  // {noteHash, handle, text, amount, payer, purseId, nonce?, reason, refusedMs, state: pending | done | failed,
                          //  sentMs?, answeredMs?, done? {status, amount, payer, note}, failure? {code, message}}: card notes
-                         //  refused at this counter (stale_note) and given back to the payer (counter-refusals.js, shop.js, sync.js)
+                         //  refused at this counter for a clock (stale_note, certificate_expired, certificate_not_yet_valid) and
+                         //  given back to the payer (counter-refusals.js, shop.js, sync.js); nonce (hex; records from before it:
+                         //  read from text) counts as seen (shop.js seenNonces)
 };
 
 /** Dispatched on `globalThis` when a newer version of the app (another tab) closed this tab's connection. */

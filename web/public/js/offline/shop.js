@@ -4,10 +4,11 @@
 // customer's offline payment of a scanned card (a card note: nonce = the card's prefix + 12
 // random bytes, drawn once per tap and kept with the intent, so a reload never signs a second
 // note for the same tap; one tap at a time; never while an online payment to the same shop has
-// no answer), and the shop's offline acceptance of a card note (seen nonces: every note accepted
-// and every request made on this device; the note is stored before success shows, its tally
-// checked as it is; a note refused because the payer's clock is off is kept to be given back to
-// the payer before the refusal shows, counter-refusals.js).
+// no answer), and the shop's offline acceptance of a card note (seen nonces: every note accepted,
+// every request made and every note kept to be given back on this device; the note is stored
+// before success shows, its tally checked as it is; a note refused for a clock, the payer's too
+// far from this phone's or the purse's dates by this phone's, is kept to be given back to the
+// payer before the refusal shows, counter-refusals.js).
 
 import { allFor, atomic, get, put } from "./db.js";
 import { deviceKey, sign } from "./device.js";
@@ -16,7 +17,7 @@ import { acceptCardNote, checkReceipt, verifyCard, cardNonce, cardNoncePrefix, R
 import { DecodeError } from "../protocol/wire.js";
 import { hex, fromHex } from "../protocol/crypto.js";
 import { accountOf, alreadyAccepted, cachedKeys, choosePurse, nowSeconds, OfflineError, refusedHere, signAndStore, storeAccepted } from "./wallet.js";
-import { refusalRecord, RETURNED_REASON } from "./counter-refusals.js";
+import { isReturnedReason, KEPT_SENTENCES, refusalNonce, refusalRecord } from "./counter-refusals.js";
 import { paidNonce } from "./paid-once.js";
 import { pendingIntents, samePayee } from "../intents.js";
 
@@ -201,10 +202,16 @@ function receivedNonce(r) {
   }
 }
 
-/** Every nonce this user saw on this device (16.3): notes accepted and requests made. */
+/**
+ * Every nonce this user saw on this device (16.3): notes accepted, requests made, and notes
+ * refused at this counter and kept to be given back (store `refusals`). A kept refusal's nonce
+ * must count: were another note with it taken, the payer could upload both before this shop
+ * syncs, the refused note would be paid and the taken one refused by the server
+ * (`request_already_paid`), and giving the refused one back would leave the shop with nothing.
+ */
 export async function seenNonces(handle) {
-  const [received, requests] = await Promise.all([allFor("received", handle), allFor("requests", handle)]);
-  return new Set([...received.map(receivedNonce), ...requests.map((r) => r.nonce)].filter(Boolean));
+  const [received, requests, refusals] = await Promise.all([allFor("received", handle), allFor("requests", handle), allFor("refusals", handle)]);
+  return new Set([...received.map(receivedNonce), ...requests.map((r) => r.nonce), ...refusals.map(refusalNonce)].filter(Boolean));
 }
 
 /** Does `note`'s nonce start with my card's prefix? (false with no card) */
@@ -217,8 +224,10 @@ export async function isForMyCard(handle, note) {
 /**
  * Accepts a decoded card note for my card (16.3) offline: runs acceptCardNote, then stores the
  * note (with its nonce, so it is never taken again) in one transaction that checks the nonce and
- * the purse tally once more (storeAccepted), BEFORE returning {amount, payer, noteHash}. Throws
- * OfflineError with the reason.
+ * the purse tally once more (storeAccepted, which also refuses a nonce kept with a refusal),
+ * BEFORE returning {amount, payer, noteHash}. A note refused for a clock (isReturnedReason) is
+ * kept to be given back when it passes the checks with the time set aside (refuseAndGiveBack).
+ * Throws OfflineError with the reason.
  */
 export async function acceptCard(app, note, text, tally) {
   const handle = app.session.handle;
@@ -231,11 +240,15 @@ export async function acceptCard(app, note, text, tally) {
     ...(await cachedKeys()),
     now: nowSeconds(),
   };
+  // Read after the seen nonces: a refusal of this very note kept meanwhile (another scan) puts its
+  // nonce among them, and the note is then refused as refused here, not as a replay.
+  const refused = await get("refusals", hex(await hashOf(note)));
+  if (refused) throw refusedHere(refused);
   let ok;
   try {
     ok = await acceptCardNote(note, tally, ctx);
   } catch (e) {
-    if (e instanceof RejectError && e.code === RETURNED_REASON) await refuseAndGiveBack(handle, note, text, tally, ctx);
+    if (e instanceof RejectError && isReturnedReason(e.code)) await refuseAndGiveBack(handle, note, text, tally, ctx, e.code);
     if (e instanceof RejectError) throw new OfflineError(e.code, e.message);
     throw e;
   }
@@ -247,38 +260,53 @@ export async function acceptCard(app, note, text, tally) {
   return { amount: ok.amount, payer: ok.payer, noteHash: ok.noteHash, card: true, validUntil: Number(note.certificate.validUntil) };
 }
 
-/** A window no clock difference exceeds: the card checks run with the payer's clock set aside. */
+/** A window no clock difference exceeds: with the note's own time as now, the card checks run with the time set aside. */
 const ANY_TIME = 1n << 64n;
 
 /**
- * The counter refuses the card note `note` (text `text`) because the payer's clock is more than
- * CARD_WINDOW_S from this phone's (`stale_note`). The payer's phone signed it, so the server would
- * still pay it to this shop when that phone syncs: this phone keeps it (store `refusals`, state
- * pending) BEFORE the refusal is shown, and sync gives it back to the payer
- * (`POST /v1/notes/refusals`, sync.js). Kept only when the note passes every other check with the
- * payer's clock set aside: a note the server refuses anyway is refused with that reason instead,
- * and nothing is kept. The transaction that keeps it looks again for the note among those
- * accepted (another tab or scan may have taken it meanwhile: `already_accepted`) and among those
- * refused (`refused_here_before`), so a note is never both taken and given back. Always throws.
+ * The counter refuses the card note `note` (text `text`) for a clock, `reason`: the payer's is
+ * more than CARD_WINDOW_S from this phone's (`stale_note`), or the purse's dates do not hold by
+ * this phone's (`certificate_expired`, `certificate_not_yet_valid`). The payer's phone signed it
+ * and the server looks at neither clock, so it would still pay it to this shop when that phone
+ * syncs: this phone keeps it (store `refusals`, state pending, with its nonce) BEFORE the refusal
+ * is shown, and sync gives it back to the payer (`POST /v1/notes/refusals`, sync.js). Kept only
+ * when the note passes every check with the time set aside (the note's own time as now, any
+ * clock difference): a note the server refuses anyway, or whose own time is outside its purse's
+ * dates (no honest payer's phone signs that), is refused with that reason instead, and nothing is
+ * kept. The transaction that keeps it looks again for the note among those accepted (another tab
+ * or scan may have taken it meanwhile: `already_accepted`) and refused (`refused_here_before`),
+ * and for its nonce among the notes accepted, the requests made and the other notes kept
+ * (`nonce_replayed`), so a note is never both taken and given back, nor given back while another
+ * with its nonce is taken. Always throws; the error has `kept: true` when the note was kept.
  */
-async function refuseAndGiveBack(handle, note, text, tally, ctx) {
+async function refuseAndGiveBack(handle, note, text, tally, ctx, reason) {
   try {
-    await acceptCardNote(note, tally, { ...ctx, window: ANY_TIME });
+    await acceptCardNote(note, tally, { ...ctx, now: note.time, window: ANY_TIME });
   } catch (e) {
     if (e instanceof RejectError) throw new OfflineError(e.code, e.message);
     throw e;
   }
+  const nonce = hex(note.nonce);
   const record = refusalRecord({
-    noteHash: hex(await hashOf(note)), handle, text, amount: note.amount, payer: note.certificate.account, purseId: hex(note.certificate.purseId),
+    noteHash: hex(await hashOf(note)), handle, text, amount: note.amount, payer: note.certificate.account,
+    purseId: hex(note.certificate.purseId), nonce, reason,
   });
-  await atomic(["received", "refusals"], async (s, result) => {
+  await atomic(["received", "refusals", "requests"], async (s, result) => {
     const copy = await result(s.received.get(record.noteHash));
     if (copy) throw alreadyAccepted(copy, handle);
     const earlier = await result(s.refusals.get(record.noteHash));
     if (earlier) throw refusedHere(earlier);
+    const [received, refusals, request] = await Promise.all([
+      result(s.received.index("handle").getAll(handle)), result(s.refusals.index("handle").getAll(handle)), result(s.requests.get(nonce)),
+    ]);
+    if (request || received.some((r) => receivedNonce(r) === nonce) || refusals.some((r) => refusalNonce(r) === nonce)) {
+      throw new OfflineError("nonce_replayed", REASONS.nonce_replayed);
+    }
     s.refusals.put(record);
   });
-  throw new OfflineError(RETURNED_REASON, REASONS[RETURNED_REASON]);
+  const kept = new OfflineError(reason, KEPT_SENTENCES[reason]);
+  kept.kept = true;
+  throw kept;
 }
 
 /** How old a receipt the shop takes may be, by the server's time against this phone's clock (seconds). */

@@ -1,9 +1,9 @@
-// Settlement: uploads every unsettled note this device paid or accepted (except those the server
-// refused for good), marks those the server settled (or already had), then gives back to their
-// payers the card notes this counter refused (counter-refusals.js), finishes closes whose answer
-// never came (close.js), and runs by itself when the
-// connection returns. Each record is read again in the transaction that writes it, so what
-// was written meanwhile (the payer's username from a live event, the entry that paid it) stays.
+// Settlement: gives back to their payers the card notes this counter refused (counter-refusals.js),
+// then uploads every unsettled note this device paid or accepted (except those the server refused
+// for good), marks those the server settled (or already had), finishes closes whose answer never
+// came (close.js), and runs by itself when the connection returns. Each record is read again in
+// the transaction that writes it, so what was written meanwhile (the payer's username from a live
+// event, the entry that paid it) stays.
 
 import { allFor, atomic } from "./db.js";
 import { offlineApi } from "./client.js";
@@ -16,31 +16,39 @@ const BATCH = 100;
 let running = null;
 
 /**
- * Uploads waiting notes, then gives back the notes refused at this shop's counter (sendRefusals);
+ * Gives back the notes refused at this shop's counter (sendRefusals), then uploads waiting notes;
  * resolves to {settled, rejected: [{noteHash, reason}], held, remaining, refusals: {done, waiting,
- * failed}}. `fraud` means paid (the note is part of a fork the server proved; its payee acted in
- * good faith); `held` means stored but not paid in full yet (the payer double-spent beyond what
- * the operator covers): the note stays waiting and is uploaded again at the next sync. The
- * refusals are sent even when the upload failed (they do not depend on it); its error is thrown
- * after them.
+ * failed}, closes}. `fraud` means paid (the note is part of a fork the server proved; its payee
+ * acted in good faith); `held` means stored but not paid in full yet (the payer double-spent
+ * beyond what the operator covers): the note stays waiting and is uploaded again at the next
+ * sync. The refusals go first: were a note with a refused note's nonce uploaded before the
+ * refusal, the server would refuse it for good (`request_already_paid`) while the refused note
+ * still counted as paid; after the refusal, a refunded note no longer counts. The upload runs
+ * even when sending the refusals failed, and the closes are finished after both; the first error
+ * (the refusals', else the upload's) is thrown at the end.
  */
 export function syncNow(app) {
   if (running) return running;
   running = (async () => {
     const handle = app.session.handle;
     await refreshKeys().catch(() => {});
+    let refusals = null;
     let uploaded = null;
-    let uploadError = null;
+    let error = null;
+    try {
+      refusals = await sendRefusals(app, handle);
+    } catch (e) {
+      error = e;
+    }
     try {
       uploaded = await uploadWaiting(app, handle);
     } catch (e) {
-      uploadError = e;
+      error ??= e;
     }
-    const refusals = await sendRefusals(app, handle);
     // A close whose answer never came is finished too (close.js).
     const closes = await finishUnfinishedCloses(app);
-    if (refusals.refunded || uploaded?.settled || closes.closed) await app.refreshMe();
-    if (uploadError) throw uploadError;
+    if (refusals?.refunded || uploaded?.settled || closes.closed) await app.refreshMe();
+    if (error) throw error;
     return { ...uploaded, refusals, closes };
   })().finally(() => { running = null; });
   return running;

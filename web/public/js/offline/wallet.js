@@ -13,7 +13,7 @@ import { DecodeError } from "../protocol/wire.js";
 import { hex, fromHex, keyId as computeKeyId } from "../protocol/crypto.js";
 import { findPaid, REUSED_REQUEST } from "./paid-once.js";
 import { acceptCard, acceptReceipt, isReceiptText, myCard, refuseRequestIfSentOnline } from "./shop.js";
-import { refusedBeforeSentence } from "./counter-refusals.js";
+import { refusalNonce, refusedBeforeSentence } from "./counter-refusals.js";
 
 export const REQUEST_TTL_S = 15 * 60;
 export const nowSeconds = () => BigInt(Math.floor(Date.now() / 1000));
@@ -328,7 +328,9 @@ export function refusedHere(record) {
  * acceptance running at the same time (a second tab, a second scan in Shop mode) may have
  * changed since: the same note stored (`already_accepted`), the note refused at this counter
  * and being given back to its payer (`refused_here_before`, counter-refusals.js; so a refusal
- * written meanwhile by another scan cannot be followed by an acceptance), `answers(stores, result)` (the
+ * written meanwhile by another scan cannot be followed by an acceptance), another note with its
+ * nonce refused and kept so (`nonce_replayed`: taking this one while giving that one back could
+ * leave the shop with neither, shop.js seenNonces), `answers(stores, result)` (the
  * request still open, or the card nonce not seen; it may write, as the transaction aborts on any
  * refusal), and the purse tally (rows 16 and 17: `over_purse_amount`,
  * `inconsistent_with_earlier_note`). IndexedDB runs read-write transactions over the same stores
@@ -344,6 +346,10 @@ export async function storeAccepted(handle, note, ok, text, answers, fields = {}
     if (copy) throw alreadyAccepted(copy, handle);
     const refused = await result(s.refusals.get(noteHash));
     if (refused) throw refusedHere(refused);
+    const nonce = hex(ok.nonce);
+    if ((await result(s.refusals.index("handle").getAll(handle))).some((r) => refusalNonce(r) === nonce)) {
+      throw new OfflineError("nonce_replayed", REASONS.nonce_replayed);
+    }
     await answers(s, result);
     const earlier = (await result(s.received.index("handle").getAll(handle))).filter((n) => n.purseId === purseId);
     try {
@@ -382,7 +388,7 @@ export async function acceptText(app, text) {
   const noteHash = hex(await hashOf(note));
   const earlierCopy = await get("received", noteHash);
   if (earlierCopy && earlierCopy.handle === handle) throw alreadyAccepted(earlierCopy, handle);
-  // A code this counter refused before (the payer's clock was off) is being given back to the
+  // A code this counter refused before (for a clock: counter-refusals.js) is being given back to the
   // payer: never taken now, even with the clocks right (looked at again in the storing transaction).
   const refusedBefore = await get("refusals", noteHash);
   if (refusedBefore) throw refusedHere(refusedBefore);

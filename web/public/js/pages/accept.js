@@ -50,8 +50,9 @@ export function render(app) {
           summary: `You already accepted this payment of ${app.money(e.earlier.amount)} on ${when}. Nothing more was received.` });
         return;
       }
-      // A code refused for the payer's clock is kept to be given back: online, at once.
-      if (e.code === "stale_note") autoSync(app);
+      // A code refused for a clock (the payer's, or the purse's dates by this phone's) and kept to
+      // be given back: online, at once.
+      if (e.kept) autoSync(app);
       app.showResult({ ok: false, reason: e.reason ?? e.message, summary: "The payment note was not accepted.", retry: "#/accept" });
     }
   };

@@ -143,8 +143,9 @@ export async function render(app) {
       else announce(app, { amount: r.amount, from: `account ${r.payer}`, noteHash: hex(r.noteHash) });
       autoSync(app);
     } catch (e) {
-      // A code refused for the payer's clock is kept to be given back: online, at once.
-      if (e.code === "stale_note") autoSync(app);
+      // A code refused for a clock (the payer's, or the purse's dates by this phone's) and kept to
+      // be given back: online, at once.
+      if (e.kept) autoSync(app);
       err.textContent = e.code === "already_accepted" && e.earlier
         ? `Already received: ${app.money(e.earlier.amount)} on ${new Date(e.earlier.acceptedMs).toLocaleString()}. Nothing more was received.`
         : `Not accepted. ${e.reason ?? e.message}`;
