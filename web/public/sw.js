@@ -3,7 +3,7 @@
 // The asset list and version below are written by scripts/web-vendor (web/tools/stamp-sw.mjs).
 
 // BEGIN GENERATED
-const VERSION = "c1fcf757b389c0d8";
+const VERSION = "cddfe3c339affb99";
 const ASSETS = {
   "/": "sha256-hIV25eE6TW70pS03Qs7bTWi5FA2BBLPuvVMN34xjHY4=",
   "/app.css": "sha256-ll7wCJljqU8bVcWkH7Qzw5cgqSSqB2xDkKiJprZxYnA=",
@@ -17,7 +17,7 @@ const ASSETS = {
   "/js/money.js": "sha256-xVCCVROh6vOzH7Z13xY2j39z6aTx3naXm1n/kt30tR0=",
   "/js/offline/client.js": "sha256-1CydXqFbzUIg3wW2ir5F+0svTQSeLAmElR4n1i4Se/E=",
   "/js/offline/close.js": "sha256-gRYLzHI44uooDJaabM5BWcWGqHTJjvTIYUsTlLz7u9s=",
-  "/js/offline/counter-refusals.js": "sha256-4/AQ4lK1mju6HfmqCeaflUgVT6Q7S2vZvj+ZgAosxJA=",
+  "/js/offline/counter-refusals.js": "sha256-ZJhKkToVU4q9c/so/tMgI0b/1kXNrU+cuxBi1HjwpIw=",
   "/js/offline/db.js": "sha256-TQNO+px2Fk/5kHlfeEzyiWatt03nj9uczRdtpflNSPA=",
   "/js/offline/device.js": "sha256-nkiFNkSj2rMp7cmppqYP4gE+n6BeHIvOUkCP2GjxBsE=",
   "/js/offline/entries.js": "sha256-RTDNbqH6xnO/LZDBqMJ+loOyT0NXWi6X/k0YDmuOIhE=",
@@ -25,10 +25,10 @@ const ASSETS = {
   "/js/offline/paid-once.js": "sha256-3ZFdDsDYkw9x6+4xKLw1sVK6si9xFaXZdKlxpgD4X7Y=",
   "/js/offline/pin.js": "sha256-HE/vo5aRt3qi/3XchvdIsLRyv/xdgn+tm4K+FKs2t50=",
   "/js/offline/refusals.js": "sha256-PY/12Y6jnFLt63fa72UfWy8bnVrpvNuyGb9ebmxaN64=",
-  "/js/offline/shop.js": "sha256-lfmRKFzze6KQQfQ11slM+sM6DYdE0GnxaxC4Y2frPK0=",
+  "/js/offline/shop.js": "sha256-7CeRIeMdQ5py5rZWg6UbLFuCe/alXk2Fe4mApUEWEJo=",
   "/js/offline/sync.js": "sha256-LXvfZPOpcNqLA9g8bs3I3145JZUCr+tzhtRs+U6vjtM=",
   "/js/offline/takings.js": "sha256-nX0ulObCq4+AtT8Nhg55SXOG4p8YIEo4dAiESC//s10=",
-  "/js/offline/wallet.js": "sha256-LpQsv9SooeNUdzYNBGcnf50Tc4uJwoogb1DrdnR07O4=",
+  "/js/offline/wallet.js": "sha256-r28FdT287Fw3FjmIWZXZqAKdiTA2duaT6JGqxAxxEAw=",
   "/js/pages/accept.js": "sha256-x4CWUWpkDo0r/FPaP9iDPM950Crhlz3CaOPeWoUKMlg=",
   "/js/pages/account.js": "sha256-Jr2EP7uRfYyrm4+ElVm3i/a4q1DX2TEfhujDeEfi854=",
   "/js/pages/activity.js": "sha256-0WtHVpxxyxN2QUk+Xzx4R1aXNWbjizfAhc5jmtXie1w=",

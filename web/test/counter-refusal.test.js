@@ -7,7 +7,10 @@
 // once the clocks agree, including by the check inside the transaction that would store it;
 // other refusals keep nothing. A kept refusal's nonce counts as seen: another note with it is
 // refused (`nonce_replayed`), also by the storing transaction, and never taken while the other
-// is given back. Sync sends each kept refusal with `POST /v1/notes/refusals` before the notes
+// is given back. A kept note counts in its purse's tally: another note with its sequence number
+// (a forked purse) is refused (`inconsistent_with_earlier_note`) and neither taken nor kept, also
+// by the storing transactions, while the honest payer's next note, chained on it, is taken.
+// Sync sends each kept refusal with `POST /v1/notes/refusals` before the notes
 // upload, once per sync: a retryable answer keeps it for the next sync, a 200 marks it done and
 // it is never sent again, a final refusal marks it failed with the server's words; Sync status
 // says so for each.
@@ -85,13 +88,14 @@ test("a note refused for the payer's clock is kept once before the refusal shows
       received: received.map((n) => n.amount),
       hash: hex(await hashOf(fromText("note", text))),
       nonce: hex(fromText("note", text).nonce),
+      prevHash: hex(fromText("note", text).prevHash),
       text,
     };
   });
   assert.equal(r.first, `stale_note: ${REASONS.stale_note}`);
   assert.deepEqual(r.kept, [{
     noteHash: r.hash, handle: "kiosk1", text: r.text, amount: 12000, payer: "1001", purseId: r.kept[0]?.purseId, nonce: r.nonce,
-    reason: "stale_note", refusedMs: "number", state: "pending",
+    seq: 1, prevHash: r.prevHash, cumulative: 12000, reason: "stale_note", refusedMs: "number", state: "pending",
   }]);
   assert.match(r.kept[0].purseId, /^[0-9a-f]{32}$/);
   assert.equal(r.again, `refused_here_before: ${REFUSED_HERE_BEFORE}`);
@@ -471,6 +475,123 @@ test("sync sends the refusals before the notes upload, and throws the upload's e
     }
   });
   assert.deepEqual(r, { outcome: "busy", calls: ["/v1/notes/refusals", "/v1/notes", "close"], refusal: "done", purse: "closed" });
+});
+
+/**
+ * Defines `window.fork` in the page for the counter `shop` (account `account`, opened by
+ * openCounter): `fork.purse(payer)`, a purse of account 1001 (50000, cap 20000) for `payer`'s
+ * device key, and `fork.note(purse, amount, {seq, after, skewS})`: the text of note `seq` of it
+ * for this shop's card with a new nonce, chained on the note text `after` (its hash and
+ * cumulative; by default the first note), signed by a clock `skewS` seconds behind this phone's.
+ */
+function openFork(shop, account) {
+  return tab.page.evaluate(async ([shopHandle, shopAccount]) => {
+    const shopJs = await import("/js/offline/shop.js");
+    const { cardNonce } = await import("/js/protocol/accept.js");
+    const { fromText, hashOf } = await import("/js/protocol/objects.js");
+    const { card } = await shopJs.myCard(shopHandle);
+    window.fork = {
+      purse: (payer) => kit.purse({ payer, account: 1001, amount: 50000, cap: 20000 }),
+      async note(purse, amount, { seq = 1, after, skewS = 0 } = {}) {
+        const earlier = after ? fromText("note", after) : null;
+        return kit.note(purse, {
+          seq, amount, payee: shopAccount, nonce: await cardNonce(card, crypto.getRandomValues(new Uint8Array(12))),
+          prevHash: earlier ? await hashOf(earlier) : purse.certHash, cumulative: (earlier?.cumulative ?? 0) + amount,
+          time: BigInt(Math.floor(Date.now() / 1000) - skewS),
+        });
+      },
+    };
+  }, [shop, account]);
+}
+
+test("a forked purse: a note with the sequence number of a kept refusal is refused, not taken; the honest payer's next note is taken", async () => {
+  // The attack: the payer forks a purse. Branch A's note 1 is shown with a wrong clock (kept to be
+  // given back), then branch B's note 1, another note, with the right time. Were B taken, the shop
+  // would give A back and hold B, which the server pays from the purse's reserve or, once the
+  // fork is found, from the operator's fraud loss.
+  await openCounter("kiosk12", 5012);
+  await openFork("kiosk12", 5012);
+  const r = await tab.page.evaluate(async () => {
+    const forked = await fork.purse("forker-12");
+    const a = await fork.note(forked, 9000, { skewS: 700 });
+    const b = await fork.note(forked, 9000);
+    const bSmaller = await fork.note(forked, 4000);
+    // A stale note of a third branch (seq 1 again) is refused for the fork, and not kept.
+    const c = await fork.note(forked, 3000, { skewS: 700 });
+    const out = {
+      a: await counter.accept(a), b: await counter.accept(b), bSmaller: (await counter.accept(bSmaller)).split(":")[0],
+      c: (await counter.acceptKept(c)),
+    };
+    // An honest payer whose note 1 was kept (its clock was off) pays again with note 2, chained on it.
+    const honest = await fork.purse("honest-12");
+    const h1 = await fork.note(honest, 6000, { skewS: 700 });
+    const h2 = await fork.note(honest, 6000, { seq: 2, after: h1 });
+    const h3 = await fork.note(honest, 2500, { seq: 3, after: h2 });
+    Object.assign(out, { h1: (await counter.accept(h1)).split(":")[0], h2: await counter.accept(h2), h3: await counter.accept(h3) });
+    out.kept = (await counter.refusals()).map((k) => k.amount).sort((x, y) => x - y);
+    out.received = (await counter.received()).map((n) => [n.seq, n.amount]).sort((x, y) => x[0] - y[0]);
+    return out;
+  });
+  assert.equal(r.a.split(":")[0], "stale_note");
+  assert.equal(r.b, `inconsistent_with_earlier_note: ${REASONS.inconsistent_with_earlier_note}`);
+  assert.equal(r.bSmaller, "inconsistent_with_earlier_note");
+  assert.deepEqual(r.c, { code: "inconsistent_with_earlier_note", kept: false });
+  assert.equal(r.h1, "stale_note");
+  assert.equal(r.h2, "accepted");
+  assert.equal(r.h3, "accepted");
+  assert.deepEqual(r.kept, [6000, 9000], "the forked purse's first note and the honest payer's: no other branch kept");
+  assert.deepEqual(r.received, [[2, 6000], [3, 2500]], "nothing of the forked purse was taken");
+});
+
+test("the storing transaction checks the tally with the refusals kept meanwhile, also one kept before refusals stored their place in the chain", async () => {
+  await openCounter("kiosk13", 5013);
+  await openFork("kiosk13", 5013);
+  const r = await tab.page.evaluate(async () => {
+    const wallet = await import("/js/offline/wallet.js");
+    const shopJs = await import("/js/offline/shop.js");
+    const { acceptCardNote } = await import("/js/protocol/accept.js");
+    const { fromText, hashOf } = await import("/js/protocol/objects.js");
+    const { hex } = await import("/js/protocol/crypto.js");
+    const { put } = await import("/js/offline/db.js");
+    const { refusalRecord } = await import("/js/offline/counter-refusals.js");
+    const mine = await shopJs.myCard("kiosk13");
+    const raced = async (oldRecord) => {
+      const forked = await fork.purse("forker-13");
+      const keptText = await fork.note(forked, 5000, { skewS: 700 });
+      const kept = fromText("note", keptText);
+      const text = await fork.note(forked, 5000);
+      const note = fromText("note", text);
+      // This scan's checks pass against the tally it read (nothing of the purse yet) ...
+      const ok = await acceptCardNote(note, null, {
+        card: mine.card, seenNonces: await shopJs.seenNonces("kiosk13"), window: 600n, ...(await wallet.cachedKeys()), now: wallet.nowSeconds(),
+      });
+      // ... and before it stores the note, another scan kept the other branch's note 1 as refused.
+      await put("refusals", refusalRecord({
+        noteHash: hex(await hashOf(kept)), handle: "kiosk13", text: keptText, amount: 5000, payer: 1001, nonce: hex(kept.nonce),
+        ...(oldRecord ? { purseId: "00" } : { purseId: hex(kept.certificate.purseId), seq: 1, prevHash: hex(kept.prevHash), cumulative: 5000 }),
+      }));
+      return wallet.storeAccepted("kiosk13", note, ok, text, async () => {}, { card: true }).then(() => "stored", (e) => e.code);
+    };
+    return { now: await raced(false), old: await raced(true), received: (await counter.received()).length };
+  });
+  assert.deepEqual(r, { now: "inconsistent_with_earlier_note", old: "inconsistent_with_earlier_note", received: 0 });
+});
+
+test("two stale notes of a forked purse with one sequence number, scanned at once: one is kept, the other refused for the fork", async () => {
+  await openCounter("kiosk14", 5014);
+  await openFork("kiosk14", 5014);
+  const r = await tab.page.evaluate(async () => {
+    const rounds = [];
+    for (let i = 0; i < 6; i++) {
+      const forked = await fork.purse(`forker-14-${i}`);
+      const [x, y] = [await fork.note(forked, 1000 + i, { skewS: 700 }), await fork.note(forked, 2000 + i, { skewS: -700 })];
+      const outcomes = await Promise.all(i % 2 ? [counter.accept(x), counter.accept(y)] : [counter.accept(y), counter.accept(x)]);
+      rounds.push(outcomes.map((o) => o.split(":")[0]).sort());
+    }
+    return { rounds, kept: (await counter.refusals()).length };
+  });
+  for (const round of r.rounds) assert.deepEqual(round, ["inconsistent_with_earlier_note", "stale_note"], JSON.stringify(r.rounds));
+  assert.equal(r.kept, 6, "one note kept per forked purse");
 });
 
 test("no page errors", () => {

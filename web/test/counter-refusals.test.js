@@ -1,17 +1,20 @@
 // Unit tests of public/js/offline/counter-refusals.js (pure): which counter refusals are kept and
 // what the counter says then, the record kept for a card note refused at the counter for a clock
-// (with its nonce, read from the note text for records kept before it), how the server's answer to
+// (with its nonce and its place in its purse's chain, read from the note text for records kept
+// before them, as a tally entry), how the server's answer to
 // `POST /v1/notes/refusals` is judged (done, sent again at the next sync, or final with the
 // server's words), what a record becomes after an answer (never undone once done or failed), and
-// the lines Sync status shows, with the app's money formatting.
+// the lines Sync status shows, with the app's money formatting (give it back yourself after a
+// final refusal, except a double spender's purse the operator covered, `refund_not_possible`).
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
-  afterAnswer, awaitsSending, isReturnedReason, judgeRefusalAnswer, KEPT_SENTENCES, refusalLine, refusalNonce, refusalRecord,
-  refusedBeforeSentence, REFUSED_HERE_BEFORE, REFUSED_HERE_BEFORE_FAILED, RETURNED_REASON,
+  afterAnswer, afterFinalRefusal, awaitsSending, GIVE_BACK_YOURSELF, isReturnedReason, judgeRefusalAnswer, KEPT_SENTENCES, NOT_FOR_THE_PAYER,
+  refusalEntry, refusalLine, refusalNonce, refusalRecord, refusedBeforeSentence, REFUSED_HERE_BEFORE, REFUSED_HERE_BEFORE_FAILED, RETURNED_REASON,
 } from "../public/js/offline/counter-refusals.js";
 import { REASONS } from "../public/js/protocol/accept.js";
-import { signObject, toText } from "../public/js/protocol/objects.js";
+import { hashOf, signObject, toText } from "../public/js/protocol/objects.js";
+import { hex } from "../public/js/protocol/crypto.js";
 import { key as testKey } from "./testkit.js";
 import { ApiError } from "../public/js/api.js";
 import { formatMoney } from "../public/js/money.js";
@@ -145,12 +148,67 @@ test("Sync status lines: to return, returned (voided or refunded), not returned 
   // Large amounts use the Indian grouping of the app's money formatting.
   const big = { ...refunded, done: { ...refunded.done, amount: 12345678 } };
   assert.match(refusalLine(big, money).text, /^Returned ₹1,23,456\.78 to account 1001/);
-  const failed = afterAnswer(pending(), judgeRefusalAnswer(error(409, "refund_not_possible", "the note can no longer be refunded"), HASH));
+  const failed = afterAnswer(pending(), judgeRefusalAnswer(error(403, "not_payee", "Only the note's payee can refuse it"), HASH));
   assert.deepEqual(refusalLine(failed, money), {
-    text: "Not returned: ₹120.00 to account 1001 (refused at the counter). The server said: the note can no longer be refunded. "
+    text: "Not returned: ₹120.00 to account 1001 (refused at the counter). The server said: Only the note's payee can refuse it. "
       + "If this payment reached this shop's balance, give it back to the payer yourself.",
+    code: "not_payee",
+  });
+  const fraud = afterAnswer(pending(), judgeRefusalAnswer(error(409, "refund_not_possible", "the note can no longer be refunded"), HASH));
+  assert.deepEqual(refusalLine(fraud, money), {
+    text: "Not returned: ₹120.00 to account 1001 (refused at the counter). The server said: the note can no longer be refunded. "
+      + "The server will not give it back: the payer spent this purse's money twice, and the operator covered it. "
+      + "Keep it; contact the operator if the payer asks.",
     code: "refund_not_possible",
   });
+});
+
+test("after a final refusal: give it back yourself, except when the operator paid the purse's fraud loss (refund_not_possible)", () => {
+  // The operator covered a double spender's purse: the money is the operator's, never handed to the payer.
+  assert.equal(afterFinalRefusal("refund_not_possible"), NOT_FOR_THE_PAYER);
+  assert.doesNotMatch(NOT_FOR_THE_PAYER, /give it back to the payer/);
+  assert.match(NOT_FOR_THE_PAYER, /spent this purse's money twice/);
+  assert.match(NOT_FOR_THE_PAYER, /contact the operator/);
+  for (const code of ["not_payee", "unknown_purse", "malformed", "invalid_request", "something_new", "refund_not_possible ", "REFUND_NOT_POSSIBLE"]) {
+    assert.equal(afterFinalRefusal(code), GIVE_BACK_YOURSELF, code);
+  }
+  assert.equal(GIVE_BACK_YOURSELF, "If this payment reached this shop's balance, give it back to the payer yourself.");
+});
+
+test("a kept refusal is an entry of its purse's tally: from the record's fields, or read from its note text for records kept before them", async () => {
+  const issuer = testKey("counter-refusals/issuer");
+  const payer = testKey("counter-refusals/payer");
+  const purseId = new Uint8Array(16).fill(7);
+  const cert = await signObject("certificate", {
+    purseId, issuerKeyId: new Uint8Array(4), account: 1001n, deviceKey: payer.publicKey, currency: "INR",
+    amount: 50000, perPaymentCap: 20000, validFrom: 1n, validUntil: 2n,
+  }, issuer.sign);
+  const prevHash = new Uint8Array(32).fill(9);
+  const note = await signObject("note", {
+    certificate: cert, seq: 3, prevHash, cumulative: 2500, amount: 700, payee: 5001n, nonce: new Uint8Array(16).fill(3), time: 1n,
+  }, payer.sign);
+  const noteHash = hex(await hashOf(note));
+  const base = { noteHash, handle: "chai", text: toText(note), amount: 700, payer: 1001n, purseId: hex(purseId) };
+  const expected = { purseId: hex(purseId), seq: 3, entry: { hash: await hashOf(note), prevHash, cumulative: 2500, amount: 700 } };
+  // Kept now: the chain fields are stored like a received note's.
+  const kept = refusalRecord({ ...base, seq: 3, prevHash: hex(prevHash), cumulative: 2500 });
+  assert.deepEqual([kept.seq, kept.prevHash, kept.cumulative], [3, hex(prevHash), 2500]);
+  assert.deepEqual(refusalEntry(kept), expected);
+  // The stored fields are used as stored (the text is not read when they are there).
+  assert.deepEqual(refusalEntry({ ...kept, text: "OPN1:damaged" }), expected);
+  // Kept before: read from the note text, the purse id too when the record has none or a wrong one.
+  assert.equal("seq" in refusalRecord(base), false);
+  assert.deepEqual(refusalEntry(refusalRecord(base)), expected);
+  assert.deepEqual(refusalEntry(refusalRecord({ ...base, purseId: undefined })), expected);
+  assert.deepEqual(refusalEntry(refusalRecord({ ...base, purseId: "00" })), expected);
+  // Unreadable: no entry (nothing to check against).
+  assert.equal(refusalEntry(refusalRecord({ ...base, text: "OPN1:damaged" })), null);
+  assert.equal(refusalEntry({ ...kept, noteHash: "zz" }), null);
+  // The chain fields come together, or not at all.
+  assert.throws(() => refusalRecord({ ...base, seq: 3 }), /together/);
+  assert.throws(() => refusalRecord({ ...base, seq: 0, prevHash: hex(prevHash), cumulative: 2500 }), /together/);
+  assert.throws(() => refusalRecord({ ...base, seq: 3, prevHash: "ab", cumulative: 2500 }), /together/);
+  assert.throws(() => refusalRecord({ ...base, seq: 3, prevHash: hex(prevHash), cumulative: 600 }), /together/);
 });
 
 test("a code shown again: being returned (pending or done), or not returned (failed), which asks for no new code", () => {

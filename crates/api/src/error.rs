@@ -125,6 +125,8 @@ error_codes! {
     TooManyDevices => "too_many_devices",
     /// 403: the payment note pays another account (only its payee may refuse it).
     NotPayee => "not_payee",
+    /// 409: the account refused as many notes of the purse as a purse can sign.
+    TooManyRefusals => "too_many_refusals",
     /// 409: the refused note is not paid in full yet; try again later.
     NoteHeld => "note_held",
     /// 409: the refused note's purse cost the operator fraud loss; not given back.
@@ -156,8 +158,8 @@ mod tests {
 
     /// The codes of the hand-written document this crate replaced, exactly as clients match
     /// on them, and those added since (`payee_mismatch`, `receipt_for_another_card`,
-    /// `too_many_devices`, `not_payee`, `note_held`, `refund_not_possible`).
-    const CODES: [&str; 44] = [
+    /// `too_many_devices`, `not_payee`, `too_many_refusals`, `note_held`, `refund_not_possible`).
+    const CODES: [&str; 45] = [
         "invalid_request",
         "invalid_amount",
         "invalid_handle",
@@ -194,6 +196,7 @@ mod tests {
         "too_many_purses",
         "too_many_devices",
         "not_payee",
+        "too_many_refusals",
         "note_held",
         "refund_not_possible",
         "receipt_for_another_card",

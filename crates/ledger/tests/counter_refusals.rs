@@ -230,7 +230,29 @@ async fn a_refusal_racing_the_payer_s_upload_charges_nothing(fx: Fx) {
     fx.verify_clean(P).await;
 }
 
+/// No account can fill the table with refusals: not of its own purse (nothing to give back),
+/// and at most as many per purse as a purse signs notes, however they are signed (here the
+/// 1,001st is a fork of the first).
+async fn refusals_are_bounded_per_purse_and_payee(fx: Fx) {
+    let mallory = fx.user("mallory", P).await;
+    let shop = fx.user("shop", 0).await;
+    let device = signing_key("mallory-phone");
+    let cert = fx.load(&mallory, &device, P, 3 * DAY, "purse-1").await;
+    let own = Chain::new(&cert, &device).pay(&mallory, C, "own");
+    assert!(matches!(refuse(&fx, &mallory, &own).await, Err(OfflineError::OwnPurse)));
+    let mut chain = Chain::new(&cert, &device);
+    let limit = refusal::REFUSALS_PER_PURSE_AND_PAYEE;
+    for i in 0..limit {
+        let note = chain.pay(&shop, 1, &format!("n-{i}"));
+        assert_eq!(refuse(&fx, &shop, &note).await.unwrap().status, RefusalStatus::Voided);
+    }
+    let fork = Chain::new(&cert, &device).pay(&shop, 1, "fork");
+    assert!(matches!(refuse(&fx, &shop, &fork).await, Err(OfflineError::TooManyRefusals)));
+    assert_eq!(fx.count("SELECT count(*) FROM note_refusals").await, limit);
+}
+
 on_both_backends!([
+    refusals_are_bounded_per_purse_and_payee,
     a_refused_note_is_never_paid,
     a_paid_note_refused_later_is_given_back_once,
     only_the_payee_refuses_what_it_was_paid,

@@ -305,3 +305,26 @@ fn a_note_refused_as_expired_for_the_payer_s_clock_is_kept_to_give_back() {
     );
     assert_eq!(bob.offline_store().counter_refusals().unwrap().len(), 1);
 }
+
+/// A kept note joins its purse's tally at the counter: a fork of it (the payer's other branch,
+/// same sequence number) is refused there, and the payer's honest next note is taken.
+#[test]
+fn a_fork_of_a_kept_note_is_refused_and_the_next_note_taken() {
+    use offpay_protocol::{PurseState, prepare_card_payment, testkit::signing_key};
+    let bob_home = Home::new("bob", BOB);
+    let mut bob = bob_home.open();
+    let limits = CounterLimits::default();
+    let card = bob.make_card("Bob's Stall", NOW).unwrap().card;
+    let device = signing_key("mallory-phone");
+    let cert = purse_of(&device, offline_support::CAROL, "forked-purse", NOW + 7 * 86_400);
+    let start = PurseState::new(&cert);
+    let (after, stale) = prepare_card_payment(&cert, &start, &device, &card, amt(10_000), [1; 12], NOW + 3600).unwrap();
+    let (_, fork) = prepare_card_payment(&cert, &start, &device, &card, amt(10_000), [2; 12], NOW + 100).unwrap();
+    let (_, next) = prepare_card_payment(&cert, &after, &device, &card, amt(5_000), [3; 12], NOW + 100).unwrap();
+    assert!(matches!(bob.accept_at_counter(&stale.to_text(), limits, NOW + 100), Err(OfflineError::StaleKept { .. })));
+    assert_eq!(
+        note_refused(bob.accept_at_counter(&fork.to_text(), limits, NOW + 100)),
+        RejectReason::InconsistentWithEarlierNote
+    );
+    assert!(bob.accept_at_counter(&next.to_text(), limits, NOW + 100).is_ok());
+}

@@ -134,6 +134,10 @@ pub enum OfflineError {
         "this account registered {0} new devices in the last 24 hours, the most it may; use a device already registered, or try again tomorrow"
     )]
     TooManyDevices(u32),
+    #[error("this payment note is drawn on your own purse: there is nothing to give back")]
+    OwnPurse,
+    #[error("this account already refused as many notes of this purse as a purse can sign")]
+    TooManyRefusals,
     #[error("this payment note would never be paid ({0}): there is nothing to refuse")]
     UnpayableNote(&'static str),
     #[error("this payment note pays another account: only its payee can refuse it")]

@@ -8,14 +8,18 @@
 //! - Paid already: what the note paid the payee goes back to the payer in one `transfer` entry
 //!   from the payee's wallet (memo [`REFUND_MEMO`]), once. A note still owed in part (*held*)
 //!   waits until it is paid in full ([`OfflineError::NoteHeld`]), and no note of a purse the
-//!   operator paid fraud loss for is refunded this way ([`OfflineError::RefundNotPossible`]):
-//!   that money was the operator's, not the payer's, whichever branch of the fork it paid.
+//!   operator has paid fraud loss for is refunded this way ([`OfflineError::RefundNotPossible`]):
+//!   that money was the operator's, not the payer's, whichever branch of the fork it paid. (A
+//!   refund before the fork is found is the payer's money: the fork is then recovered from the
+//!   payer's balance first, and beyond it the loss bound holds as for any double spend.)
 //! - A refunded note no longer counts as paid for its request (the request totals and the
 //!   audit subtract what refusals gave back), so a payee's honest note for the same request is
 //!   still paid in full.
 //!
 //! Idempotent per note hash: the first outcome is kept and answered again. Only the note's payee
-//! may refuse it: a refusal can only stop or return money paid to the caller's own account.
+//! may refuse it, never on its own purse: a refusal can only stop or return money paid to the
+//! caller's own account by someone else. At most [`REFUSALS_PER_PURSE_AND_PAYEE`] are kept per
+//! purse and payee, each of a note that would be paid.
 
 use offpay_protocol::{AccountNumber, Hash256, PaymentNote};
 use serde::{Deserialize, Serialize};
@@ -83,22 +87,42 @@ pub struct RefusalInsert {
     pub entry_id: Option<EntryId>,
 }
 
-/// Who may refuse `note`, checked before anything is read under lock: its payee account only,
-/// of a purse the server issued with that exact certificate.
-/// A note that fails the checks a note must pass on its own (its device signature, chain start,
-/// cap, purse amount: `settle::check_note`) is never paid: nothing to refuse, and nothing stored.
-pub fn check_refusal(note: &PaymentNote, caller: UserId, purse: Option<&Purse>) -> Result<(), OfflineError> {
-    if UserId::of_account(note.fields().payee) != Some(caller) {
+/// Most refusals kept per (purse, payee): as many notes as a purse may sign, all an honest
+/// counter could ever refuse of it; so no account can fill the table with refusals of notes
+/// signed for the purpose.
+pub const REFUSALS_PER_PURSE_AND_PAYEE: i64 = offpay_protocol::MAX_NOTES_PER_PURSE as i64;
+
+/// What can be checked of a refusal before any database work (off the SQLite writer and before
+/// any PostgreSQL lock): only its payee refuses it (`NotPayee`), not on its own purse (`OwnPurse`:
+/// nothing to give back), and the note passes the checks of a note on its own against the
+/// certificate it carries (device signature, chain start, cap, purse amount: else it is never
+/// paid, `UnpayableNote`).
+pub fn precheck_refusal(note: &PaymentNote, caller: UserId) -> Result<(), OfflineError> {
+    let payee = note.fields().payee;
+    if UserId::of_account(payee) != Some(caller) {
         return Err(OfflineError::NotPayee);
     }
-    let purse = match purse {
-        Some(p) if &p.certificate == note.certificate() => p,
-        _ => return Err(OfflineError::UnknownPurse),
-    };
-    offpay_protocol::settle::check_note(&purse.certificate, note).map_err(|r| OfflineError::UnpayableNote(r.code()))
+    if note.certificate().fields().account == payee {
+        return Err(OfflineError::OwnPurse);
+    }
+    offpay_protocol::settle::check_note(note.certificate(), note).map_err(|r| OfflineError::UnpayableNote(r.code()))
 }
 
-/// Plans a refusal checked by [`check_refusal`], with the stored note (if any), the payee (the
+/// Under the purse's lock: the note's purse is one this server issued with that certificate
+/// (`UnknownPurse`), and the payee has fewer than [`REFUSALS_PER_PURSE_AND_PAYEE`] refusals of
+/// it (`TooManyRefusals`).
+pub fn check_refusal(note: &PaymentNote, purse: Option<&Purse>, refusals_kept: i64) -> Result<(), OfflineError> {
+    match purse {
+        Some(p) if &p.certificate == note.certificate() => {}
+        _ => return Err(OfflineError::UnknownPurse),
+    }
+    if refusals_kept >= REFUSALS_PER_PURSE_AND_PAYEE {
+        return Err(OfflineError::TooManyRefusals);
+    }
+    Ok(())
+}
+
+/// Plans a refusal checked by [`precheck_refusal`] and [`check_refusal`], with the stored note (if any), the payee (the
 /// caller, with its frozen flag) and the purse's owner, whose wallets `accounts` holds locked.
 #[allow(clippy::too_many_arguments)]
 pub fn plan_refusal(

@@ -406,11 +406,13 @@ pub const REFUSALS_MIGRATION: &str = "CREATE TABLE note_refusals (
         amount        BIGINT NOT NULL CHECK (amount >= 0),
         entry_id      BIGINT REFERENCES journal (id),
         created_at_ms BIGINT NOT NULL
-    );";
+    );
+    CREATE INDEX note_refusals_by_purse ON note_refusals (purse_id, payee);";
 /// The upload's notes that their payee refused (read after the purses are locked: a refusal
 /// locks its note's purse first).
 const REFUSED: &str = "SELECT note FROM note_refusals WHERE note = ANY($1)";
 const REFUSAL: &str = "SELECT entry_id, amount FROM note_refusals WHERE note = $1";
+const REFUSALS_KEPT: &str = "SELECT count(*) FROM note_refusals WHERE purse_id = $1 AND payee = $2";
 const INSERT_REFUSAL: &str = "INSERT INTO note_refusals (note, purse_id, payee, payer, amount, entry_id, created_at_ms)
      VALUES ($1, $2, $3, $4, $5, $6, $7)";
 const PAID_NOTE: &str = "SELECT payee, from_reserve, from_payer, from_loss, held FROM notes
@@ -965,8 +967,7 @@ async fn refuse_note(
     in_tx!(pool, notifier, |tx, notices| {
         tx.batch_execute(cached::INDEX_PLANS).await.map_err(LedgerError::from)?;
         let purse = lock_purses(&tx, &[note.purse_id()]).await?.into_iter().next();
-        refusal::check_refusal(&note, user, purse.as_ref())?;
-        let purse = purse.ok_or(OfflineError::UnknownPurse)?;
+        let purse = purse.filter(|p| &p.certificate == note.certificate()).ok_or(OfflineError::UnknownPurse)?;
         let hash = note.hash();
         let key = hash.as_bytes().to_vec();
         if let Some(row) = cached::query(&tx, REFUSAL, &[&key]).await?.first() {
@@ -974,6 +975,11 @@ async fn refuse_note(
             return Ok(RefusalOutcome::again(hash, &purse, entry_id, amount));
         }
         let purse_key = purse.id.as_bytes().to_vec();
+        let kept: i64 = match cached::query(&tx, REFUSALS_KEPT, &[&purse_key, &user]).await?.first() {
+            Some(row) => row.try_get(0)?,
+            None => 0,
+        };
+        refusal::check_refusal(&note, Some(&purse), kept)?;
         let stored = match cached::query(&tx, PAID_NOTE, &[&purse_key, &key]).await?.first() {
             Some(r) => Some(PaidNote {
                 payee: r.try_get(0)?,
@@ -1344,6 +1350,8 @@ impl OfflineStore for PostgresStore {
         note: PaymentNote,
         now_ms: TimestampMs,
     ) -> Result<RefusalOutcome, OfflineError> {
+        // Checked before any lock is taken (the signature, and who may refuse).
+        refusal::precheck_refusal(&note, user)?;
         detached(self, move |pool, notifier| refuse_note(pool, notifier, user, note, now_ms)).await
     }
 

@@ -237,6 +237,7 @@ pub const REFUSALS_MIGRATION: &str = r#"
         entry_id      INTEGER REFERENCES journal (id),
         created_at_ms INTEGER NOT NULL
     ) WITHOUT ROWID;
+    CREATE INDEX note_refusals_by_purse ON note_refusals (purse_id, payee);
 "#;
 
 const PURSE_COLUMNS: &str = "id, user_id, certificate, state, expired, settled, returned, recovered, fraud_loss, close_statement, created_at_ms, loss_allowance, notes_held, reserve_account, settle_by";
@@ -855,8 +856,7 @@ fn refuse_note(
     notices: &mut Vec<EventNotice>,
 ) -> Result<RefusalOutcome, OfflineError> {
     let purse = read_purse(conn, note.purse_id())?;
-    refusal::check_refusal(note, user, purse.as_ref())?;
-    let purse = purse.ok_or(OfflineError::UnknownPurse)?;
+    let purse = purse.filter(|p| &p.certificate == note.certificate()).ok_or(OfflineError::UnknownPurse)?;
     let hash = note.hash();
     let earlier: Option<(Option<EntryId>, i64)> = conn
         .prepare_cached("SELECT entry_id, amount FROM note_refusals WHERE note = ?1")?
@@ -865,6 +865,10 @@ fn refuse_note(
     if let Some((entry_id, amount)) = earlier {
         return Ok(RefusalOutcome::again(hash, &purse, entry_id, amount));
     }
+    let kept: i64 = conn
+        .prepare_cached("SELECT count(*) FROM note_refusals WHERE purse_id = ?1 AND payee = ?2")?
+        .query_row(params![&purse.id.as_bytes()[..], user], |r| r.get(0))?;
+    refusal::check_refusal(note, Some(&purse), kept)?;
     let stored = conn
         .prepare_cached(
             "SELECT payee, from_reserve, from_payer, from_loss, held FROM notes WHERE purse_id = ?1 AND hash = ?2",
@@ -1298,6 +1302,8 @@ impl OfflineStore for SqliteStore {
         note: PaymentNote,
         now_ms: TimestampMs,
     ) -> Result<RefusalOutcome, OfflineError> {
+        // The signature check runs here, not on the writer thread.
+        refusal::precheck_refusal(&note, user)?;
         self.writer
             .write(move |ctx| atomic(ctx, |conn, notices| refuse_note(conn, user, &note, now_ms, notices)))
             .await?

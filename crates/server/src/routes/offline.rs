@@ -97,6 +97,8 @@ impl From<OfflineError> for OfflineApiError {
             OfflineError::Busy => ApiError::Busy { retry_after_s: 1 }.into(),
             OfflineError::TooManyPurses(_) => offline(StatusCode::CONFLICT, ErrorCode::TooManyPurses, message),
             OfflineError::TooManyDevices(_) => offline(StatusCode::CONFLICT, ErrorCode::TooManyDevices, message),
+            OfflineError::OwnPurse => offline(StatusCode::FORBIDDEN, ErrorCode::NotPayee, message),
+            OfflineError::TooManyRefusals => offline(StatusCode::CONFLICT, ErrorCode::TooManyRefusals, message),
             OfflineError::UnpayableNote(_) => offline(StatusCode::BAD_REQUEST, ErrorCode::InvalidRequest, message),
             OfflineError::NotPayee => offline(StatusCode::FORBIDDEN, ErrorCode::NotPayee, message),
             OfflineError::NoteHeld => offline(StatusCode::CONFLICT, ErrorCode::NoteHeld, message),

@@ -26,10 +26,10 @@ pub const NOTE_REFUSALS: &str = "/v1/notes/refusals";
         (status = 200, description = "The refusal's outcome (the same for every refusal of this note)", body = RefusalAnswer),
         (status = 400, description = "`invalid_request`: not a payment note, or one that would never be paid (device signature, chain start, cap or purse amount)", body = ErrorBody),
         (status = 401, description = "`unauthorized`: no, unknown or expired token", body = ErrorBody),
-        (status = 403, description = "`not_payee`: the note pays another account; `account_frozen`: the payee's account is frozen and the note was paid (try again once unfrozen)", body = ErrorBody),
+        (status = 403, description = "`not_payee`: the note pays another account, or is drawn on the caller's own purse; `account_frozen`: the payee's account is frozen and the note was paid (try again once unfrozen)", body = ErrorBody),
         (status = 404, description = "`unknown_purse`: no purse of this server has this note's certificate", body = ErrorBody),
         (status = 408, description = "`request_timeout`", body = ErrorBody),
-        (status = 409, description = "`note_held`: the note is not paid in full yet (try again later); `refund_not_possible`: the operator paid fraud loss for the note's purse, nothing of it is given back", body = ErrorBody),
+        (status = 409, description = "`too_many_refusals`: 1,000 refusals of this purse are kept for this account already; `note_held`: the note is not paid in full yet (try again later); `refund_not_possible`: the operator paid fraud loss for the note's purse, nothing of it is given back", body = ErrorBody),
         (status = 422, description = "`insufficient_funds`: the note was paid and the payee's balance is now lower than it (try again later)", body = ErrorBody),
         (status = 429, description = "`rate_limited` (has `Retry-After`)", body = ErrorBody),
     ))]

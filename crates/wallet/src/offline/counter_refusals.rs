@@ -143,6 +143,34 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
     })())
 }
 
+impl CounterRefusal {
+    /// The refusal of this note when it is shown again, with what the shop should do.
+    pub fn refused_again(&self) -> OfflineError {
+        let payer = self.payer.0;
+        let advice = match self.state {
+            RefusalState::Pending => format!("it is given back to account {payer} at the next sync; ask the payer for a new code"),
+            RefusalState::Voided | RefusalState::Refunded => {
+                format!("it was given back to account {payer}; ask the payer for a new code")
+            }
+            RefusalState::Failed if self.is_a_double_spend() => {
+                "the server would not give it back: the payer spent this purse's money twice and the operator covered it; keep it, and contact the operator if the payer asks".to_string()
+            }
+            RefusalState::Failed => format!(
+                "the server would not take it back ({}), so it may still be paid to this shop when the payer syncs: do not take a second payment for the same goods until it is settled with the payer",
+                self.failure.as_deref().unwrap_or("no reason given")
+            ),
+        };
+        OfflineError::RefusedHereBefore { payer, advice }
+    }
+
+    /// Failed because the server found the purse double-spent (`refund_not_possible`): the money
+    /// is the operator's, not the payer's, so the shop must not give it back itself.
+    pub fn is_a_double_spend(&self) -> bool {
+        self.state == RefusalState::Failed
+            && self.failure.as_deref().is_some_and(|f| f.ends_with("(refund_not_possible)"))
+    }
+}
+
 impl OfflineStore {
     /// Every card note this counter refused and keeps, oldest first.
     pub fn counter_refusals(&self) -> Result<Vec<CounterRefusal>, OfflineStoreError> {
@@ -222,6 +250,36 @@ fn final_refusal(status: u16, code: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn refusal(state: RefusalState, failure: Option<&str>) -> CounterRefusal {
+        CounterRefusal {
+            note_hash: Hash256::from_bytes([1; 32]),
+            text: String::new(),
+            payee: AccountNumber(2),
+            payer: AccountNumber(1001),
+            amount: Amount::from_minor(12_000).unwrap_or(Amount::ZERO),
+            refused_at: 0,
+            state,
+            returned: Amount::ZERO,
+            failure: failure.map(str::to_string),
+        }
+    }
+
+    /// Shown again, a kept note says what the shop should do: never "give it back yourself" for
+    /// a double spender's purse, never "ask for a new code" while it may still be paid.
+    #[test]
+    fn a_note_shown_again_says_what_to_do_by_where_its_refusal_stands() {
+        let advice = |r: CounterRefusal| r.refused_again().to_string();
+        assert!(advice(refusal(RefusalState::Pending, None)).contains("next sync"));
+        assert!(advice(refusal(RefusalState::Refunded, None)).contains("was given back to account 1001"));
+        let spent_twice = refusal(RefusalState::Failed, Some("cannot be given back (refund_not_possible)"));
+        assert!(spent_twice.is_a_double_spend());
+        assert!(advice(spent_twice).contains("keep it"));
+        let other = refusal(RefusalState::Failed, Some("no such purse (unknown_purse)"));
+        assert!(!other.is_a_double_spend());
+        let said = advice(other);
+        assert!(said.contains("do not take a second payment") && !said.contains("new code"), "{said}");
+    }
 
     #[test]
     fn only_lasting_refusals_are_final() {

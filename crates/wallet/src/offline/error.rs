@@ -58,9 +58,9 @@ pub enum OfflineError {
     StaleKept { reason: RejectReason, payer: u64, window_min: u64 },
     /// A card note this counter refused before (and gives back) was shown again.
     #[error(
-        "note refused (refused_here_before): this counter refused this payment code before (the payer's clock was off) and gives it back to account {payer} at sync; ask the payer for a new code"
+        "note refused (refused_here_before): this counter refused this payment code before (a clock was off); {advice}"
     )]
-    RefusedHereBefore { payer: u64 },
+    RefusedHereBefore { payer: u64, advice: String },
     /// The shop's receipt check refused the receipt.
     #[error("receipt refused ({code}): {0}", code = .0.code())]
     ReceiptRejected(RejectReason),

@@ -149,7 +149,7 @@ impl Wallet {
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(|e| OfflineError::Store(e.into()))?;
         if let Some(earlier) = counter_refusals::refused_here(&tx, note.hash())? {
-            return Err(OfflineError::RefusedHereBefore { payer: earlier.payer.0 });
+            return Err(earlier.refused_again());
         }
         let seen_nonces = seen_nonces(&tx)?;
         let tally = notes::read_tally(&tx, note.purse_id())?;
@@ -168,10 +168,13 @@ impl Wallet {
                 // own time, the server would pay it when the payer syncs, so it is kept (before
                 // the refusal shows) and given back at sync.
                 let at_its_time = CardAcceptContext { window: u64::MAX, now: note.fields().time, ..ctx };
-                if accept_card_note(note, tally.as_ref(), &at_its_time).is_err() {
+                // It joins the purse's tally, so that a fork of it is refused here like a fork
+                // of a note taken (the payer forked; the refused branch may be given back).
+                let Ok(kept) = accept_card_note(note, tally.as_ref(), &at_its_time) else {
                     return Err(OfflineError::Rejected(reason));
-                }
+                };
                 counter_refusals::keep(&tx, note, &reason, now)?;
+                notes::write_tally(&tx, &kept)?;
                 tx.commit().map_err(|e| OfflineError::Store(e.into()))?;
                 let payer = note.certificate().fields().account.0;
                 return Err(OfflineError::StaleKept { reason, payer, window_min: window / 60 });

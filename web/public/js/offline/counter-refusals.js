@@ -10,7 +10,7 @@
 
 import { REASONS } from "../protocol/accept.js";
 import { fromText } from "../protocol/objects.js";
-import { hex } from "../protocol/crypto.js";
+import { fromHex, hex } from "../protocol/crypto.js";
 
 /** The counter refusal kept and sent back that a record names by default (the payer's clock). */
 export const RETURNED_REASON = "stale_note";
@@ -53,17 +53,27 @@ export function refusedBeforeSentence(record) {
  * The record kept for a note refused at the counter (store `refusals`, key `noteHash`):
  * {noteHash (hex), handle, text (as shown), amount (minor units), payer (account, decimal),
  * purseId (hex), nonce (hex; records kept before it have none: read from `text`, refusalNonce),
- * reason (a KEPT_SENTENCES code), refusedMs, state: pending | done | failed}. Once answered:
- * `done` ({status: voided | refunded, amount, payer, note}) or `failure` ({code, message}), and
+ * seq, prevHash (hex), cumulative (the note's place in its purse's chain, as in `received`
+ * records; records kept before them have none: read from `text`, refusalEntry), reason (a
+ * KEPT_SENTENCES code), refusedMs, state: pending | done | failed}. Once answered: `done`
+ * ({status: voided | refunded, amount, payer, note}) or `failure` ({code, message}), and
  * `answeredMs`; `sentMs` is when it was last sent.
  */
-export function refusalRecord({ noteHash, handle, text, amount, payer, purseId, nonce, reason = RETURNED_REASON, refusedMs = Date.now() }) {
+export function refusalRecord({
+  noteHash, handle, text, amount, payer, purseId, nonce, seq, prevHash, cumulative, reason = RETURNED_REASON, refusedMs = Date.now(),
+}) {
   if (!/^[0-9a-f]{64}$/.test(noteHash)) throw new Error("refusalRecord needs the note hash as 64 hex digits");
   if (!Number.isSafeInteger(amount) || amount <= 0) throw new Error("refusalRecord needs the amount in minor units");
   if (nonce !== undefined && !/^[0-9a-f]{32}$/.test(nonce)) throw new Error("refusalRecord needs the nonce as 32 hex digits");
+  const chain = [seq, prevHash, cumulative];
+  if (chain.some((x) => x !== undefined)) {
+    if (!Number.isSafeInteger(seq) || seq < 1 || !/^[0-9a-f]{64}$/.test(prevHash) || !Number.isSafeInteger(cumulative) || cumulative < amount) {
+      throw new Error("refusalRecord needs seq, prevHash (64 hex digits) and cumulative together");
+    }
+  }
   return {
     noteHash, handle, text: String(text).trim(), amount, payer: String(payer), purseId, ...(nonce === undefined ? {} : { nonce }),
-    reason, refusedMs, state: "pending",
+    ...(seq === undefined ? {} : { seq, prevHash, cumulative }), reason, refusedMs, state: "pending",
   };
 }
 
@@ -76,6 +86,32 @@ export function refusalNonce(record) {
   if (typeof record?.nonce === "string") return record.nonce;
   try {
     return hex(fromText("note", record.text).nonce);
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * A kept refusal's note as an entry of its purse's tally (docs/PROTOCOL.md section 9), like a
+ * note received: {purseId (hex), seq, entry: {hash, prevHash, cumulative, amount}}, or null if
+ * unreadable. Fields the record lacks (records kept before they were stored) are read from its
+ * note text; the purse id is the record's, else the note's certificate's. A kept note counts in
+ * the tally every later note of its purse is checked against (wallet.js tallyOf): the payer's
+ * phone signed it and chains its next note on it, and were it left out, a payer who forks a purse
+ * could have this note kept to be given back and another note with its sequence number taken.
+ */
+export function refusalEntry(record) {
+  let decoded = null;
+  const note = () => (decoded ??= fromText("note", record.text));
+  try {
+    const hash = fromHex(record?.noteHash);
+    if (!hash || hash.length !== 32 || !Number.isSafeInteger(record.amount)) return null;
+    const purseId = typeof record.purseId === "string" && /^[0-9a-f]{32}$/.test(record.purseId) ? record.purseId : hex(note().certificate.purseId);
+    const stored = Number.isSafeInteger(record.seq) && /^[0-9a-f]{64}$/.test(record.prevHash ?? "") && Number.isSafeInteger(record.cumulative);
+    const seq = stored ? record.seq : note().seq;
+    const prevHash = stored ? fromHex(record.prevHash) : note().prevHash;
+    const cumulative = stored ? record.cumulative : note().cumulative;
+    return { purseId, seq, entry: { hash, prevHash, cumulative, amount: record.amount } };
   } catch {
     return null;
   }
@@ -141,11 +177,26 @@ export function afterAnswer(record, verdict, nowMs = Date.now()) {
 /** `text` ending in a full stop (the server's messages may not). */
 const asSentence = (text) => (/[.!?]$/.test(text) ? text : `${text}.`);
 
+/** What the shop does about a refusal the server refused for good: give the money back itself. */
+export const GIVE_BACK_YOURSELF = "If this payment reached this shop's balance, give it back to the payer yourself.";
+
+/**
+ * Said instead when the server refused with `refund_not_possible`: the operator paid fraud loss
+ * for the note's purse (the payer spent its money twice, docs/decisions/counter-refusals.md), so
+ * the money is the operator's, not the payer's, and the shop must not hand it to the payer.
+ */
+export const NOT_FOR_THE_PAYER = "The server will not give it back: the payer spent this purse's money twice, and the operator covered it. "
+  + "Keep it; contact the operator if the payer asks.";
+
+/** What Sync status tells the shop to do about a refusal the server refused for good with `code`. */
+export const afterFinalRefusal = (code) => (code === "refund_not_possible" ? NOT_FOR_THE_PAYER : GIVE_BACK_YOURSELF);
+
 /**
  * What Sync status says of a kept refusal, with `money(minor)` formatting amounts:
  * {text, code?}: "Returned ₹120.00 to account 1001 (refused at the counter)…" when the server took
  * it back, "To return: …, sent at the next sync" while pending, and the server's words when it
- * refused to take it back.
+ * refused to take it back, with what the shop does then (afterFinalRefusal: give it back to the
+ * payer itself, except for a double spender's purse, `refund_not_possible`).
  */
 export function refusalLine(record, money) {
   const payer = record.done?.payer ?? record.payer;
@@ -158,8 +209,7 @@ export function refusalLine(record, money) {
   }
   if (record.state === "failed") {
     return {
-      text: `Not returned: ${what(record.amount)}. The server said: ${asSentence(record.failure.message)} `
-        + "If this payment reached this shop's balance, give it back to the payer yourself.",
+      text: `Not returned: ${what(record.amount)}. The server said: ${asSentence(record.failure.message)} ${afterFinalRefusal(record.failure.code)}`,
       code: record.failure.code,
     };
   }

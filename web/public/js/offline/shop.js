@@ -13,10 +13,10 @@
 import { allFor, atomic, get, put } from "./db.js";
 import { deviceKey, sign } from "./device.js";
 import { fromText, toText, encodeCard, hashOf, isShopName } from "../protocol/objects.js";
-import { acceptCardNote, checkReceipt, verifyCard, cardNonce, cardNoncePrefix, RejectError, REASONS } from "../protocol/accept.js";
+import { acceptCardNote, checkReceipt, checkTally, verifyCard, cardNonce, cardNoncePrefix, RejectError, REASONS } from "../protocol/accept.js";
 import { DecodeError } from "../protocol/wire.js";
 import { hex, fromHex } from "../protocol/crypto.js";
-import { accountOf, alreadyAccepted, cachedKeys, choosePurse, nowSeconds, OfflineError, refusedHere, signAndStore, storeAccepted } from "./wallet.js";
+import { accountOf, alreadyAccepted, cachedKeys, choosePurse, nowSeconds, OfflineError, refusedHere, signAndStore, storeAccepted, tallyOf } from "./wallet.js";
 import { isReturnedReason, KEPT_SENTENCES, refusalNonce, refusalRecord } from "./counter-refusals.js";
 import { paidNonce } from "./paid-once.js";
 import { pendingIntents, samePayee } from "../intents.js";
@@ -227,7 +227,8 @@ export async function isForMyCard(handle, note) {
  * the purse tally once more (storeAccepted, which also refuses a nonce kept with a refusal),
  * BEFORE returning {amount, payer, noteHash}. A note refused for a clock (isReturnedReason) is
  * kept to be given back when it passes the checks with the time set aside (refuseAndGiveBack).
- * Throws OfflineError with the reason.
+ * `tally` is the note's purse tally (wallet.js purseTally: the notes received from the purse and
+ * those kept to give back). Throws OfflineError with the reason.
  */
 export async function acceptCard(app, note, text, tally) {
   const handle = app.session.handle;
@@ -277,7 +278,10 @@ const ANY_TIME = 1n << 64n;
  * or scan may have taken it meanwhile: `already_accepted`) and refused (`refused_here_before`),
  * and for its nonce among the notes accepted, the requests made and the other notes kept
  * (`nonce_replayed`), so a note is never both taken and given back, nor given back while another
- * with its nonce is taken. Always throws; the error has `kept: true` when the note was kept.
+ * with its nonce is taken, and checks it against its purse's tally as stored then, the notes
+ * accepted and those kept (`inconsistent_with_earlier_note`, `over_purse_amount`: a note
+ * contradicting one kept, another branch of a forked purse, is refused for that, and not kept).
+ * Always throws; the error has `kept: true` when the note was kept.
  */
 async function refuseAndGiveBack(handle, note, text, tally, ctx, reason) {
   try {
@@ -289,8 +293,9 @@ async function refuseAndGiveBack(handle, note, text, tally, ctx, reason) {
   const nonce = hex(note.nonce);
   const record = refusalRecord({
     noteHash: hex(await hashOf(note)), handle, text, amount: note.amount, payer: note.certificate.account,
-    purseId: hex(note.certificate.purseId), nonce, reason,
+    purseId: hex(note.certificate.purseId), nonce, seq: note.seq, prevHash: hex(note.prevHash), cumulative: note.cumulative, reason,
   });
+  const entry = { hash: fromHex(record.noteHash), prevHash: note.prevHash, cumulative: note.cumulative, amount: note.amount };
   await atomic(["received", "refusals", "requests"], async (s, result) => {
     const copy = await result(s.received.get(record.noteHash));
     if (copy) throw alreadyAccepted(copy, handle);
@@ -301,6 +306,12 @@ async function refuseAndGiveBack(handle, note, text, tally, ctx, reason) {
     ]);
     if (request || received.some((r) => receivedNonce(r) === nonce) || refusals.some((r) => refusalNonce(r) === nonce)) {
       throw new OfflineError("nonce_replayed", REASONS.nonce_replayed);
+    }
+    try {
+      checkTally(tallyOf(note, received.filter((r) => r.purseId === record.purseId), refusals), note.certificate, note.seq, entry);
+    } catch (e) {
+      if (e instanceof RejectError) throw new OfflineError(e.code, e.message);
+      throw e;
     }
     s.refusals.put(record);
   });

@@ -13,7 +13,7 @@ import { DecodeError } from "../protocol/wire.js";
 import { hex, fromHex, keyId as computeKeyId } from "../protocol/crypto.js";
 import { findPaid, REUSED_REQUEST } from "./paid-once.js";
 import { acceptCard, acceptReceipt, isReceiptText, myCard, refuseRequestIfSentOnline } from "./shop.js";
-import { refusalNonce, refusedBeforeSentence } from "./counter-refusals.js";
+import { refusalEntry, refusalNonce, refusedBeforeSentence } from "./counter-refusals.js";
 
 export const REQUEST_TTL_S = 15 * 60;
 export const nowSeconds = () => BigInt(Math.floor(Date.now() / 1000));
@@ -302,12 +302,32 @@ async function acceptContext(app) {
   };
 }
 
-/** The purse tally (docs/PROTOCOL.md section 9) of `note`'s purse from this user's `received` records of that purse. */
-export function tallyOf(note, records) {
-  return {
-    purseId: note.certificate.purseId,
-    notes: new Map(records.map((n) => [n.seq, { hash: fromHex(n.noteHash), prevHash: fromHex(n.prevHash), cumulative: n.cumulative, amount: n.amount }])),
-  };
+/**
+ * The purse tally (docs/PROTOCOL.md section 9) of `note`'s purse from this user's `received`
+ * records of that purse and the notes of that purse this counter refused and kept to give back
+ * (`kept`: this user's `refusals` records, of any purse: those of other purses are left out,
+ * counter-refusals.js refusalEntry). A kept note counts as a note received: the payer's phone
+ * chains its next note on it, and a note contradicting it (another note with its sequence
+ * number, from a forked purse) is refused (`inconsistent_with_earlier_note`) rather than taken
+ * while it is given back. At one sequence number the note received stands (two such notes are
+ * only stored by a phone that kept and took them before kept notes counted).
+ */
+export function tallyOf(note, records, kept = []) {
+  const purseId = hex(note.certificate.purseId);
+  const notes = new Map();
+  for (const r of kept) {
+    const e = refusalEntry(r);
+    if (e && e.purseId === purseId) notes.set(e.seq, e.entry);
+  }
+  for (const n of records) notes.set(n.seq, { hash: fromHex(n.noteHash), prevHash: fromHex(n.prevHash), cumulative: n.cumulative, amount: n.amount });
+  return { purseId: note.certificate.purseId, notes };
+}
+
+/** The tally `note` is checked against here: this user's notes received from its purse and those kept to give back (tallyOf). */
+export async function purseTally(handle, note) {
+  const purseId = hex(note.certificate.purseId);
+  const [received, kept] = await Promise.all([allFor("received", handle), allFor("refusals", handle)]);
+  return tallyOf(note, received.filter((n) => n.purseId === purseId), kept);
 }
 
 /** The `already_accepted` refusal, with the stored copy (`earlier`) when it is this user's: "Already received". */
@@ -333,9 +353,11 @@ export function refusedHere(record) {
  * leave the shop with neither, shop.js seenNonces), `answers(stores, result)` (the
  * request still open, or the card nonce not seen; it may write, as the transaction aborts on any
  * refusal), and the purse tally (rows 16 and 17: `over_purse_amount`,
- * `inconsistent_with_earlier_note`). IndexedDB runs read-write transactions over the same stores
- * one after the other, in every tab, so of two conflicting notes only the first is stored and the
- * other gets the refusal it would get after it. `fields` are added to the `received` record.
+ * `inconsistent_with_earlier_note`), which counts the notes of the purse kept to give back
+ * (tallyOf: so a note of a forked purse kept meanwhile by another scan stops its twin).
+ * IndexedDB runs read-write transactions over the same stores one after the other, in every tab,
+ * so of two conflicting notes only the first is stored and the other gets the refusal it would
+ * get after it. `fields` are added to the `received` record.
  */
 export async function storeAccepted(handle, note, ok, text, answers, fields = {}) {
   const noteHash = hex(ok.noteHash);
@@ -347,13 +369,12 @@ export async function storeAccepted(handle, note, ok, text, answers, fields = {}
     const refused = await result(s.refusals.get(noteHash));
     if (refused) throw refusedHere(refused);
     const nonce = hex(ok.nonce);
-    if ((await result(s.refusals.index("handle").getAll(handle))).some((r) => refusalNonce(r) === nonce)) {
-      throw new OfflineError("nonce_replayed", REASONS.nonce_replayed);
-    }
+    const kept = await result(s.refusals.index("handle").getAll(handle));
+    if (kept.some((r) => refusalNonce(r) === nonce)) throw new OfflineError("nonce_replayed", REASONS.nonce_replayed);
     await answers(s, result);
     const earlier = (await result(s.received.index("handle").getAll(handle))).filter((n) => n.purseId === purseId);
     try {
-      checkTally(tallyOf(note, earlier), note.certificate, ok.seq, entry);
+      checkTally(tallyOf(note, earlier, kept), note.certificate, ok.seq, entry);
     } catch (e) {
       if (e instanceof RejectError) throw new OfflineError(e.code, e.message);
       throw e;
@@ -381,8 +402,7 @@ export async function acceptText(app, text) {
     if (e instanceof DecodeError) throw new OfflineError("malformed", `${REASONS.malformed} (${e.code.replaceAll("_", " ")})`);
     throw e;
   }
-  const purseId = hex(note.certificate.purseId);
-  const tally = tallyOf(note, (await allFor("received", handle)).filter((n) => n.purseId === purseId));
+  const tally = await purseTally(handle, note);
   // The same note again (scanned twice, or re-sent by the payer) is not a new payment: say when it
   // was accepted, and how much, instead of refusing it.
   const noteHash = hex(await hashOf(note));

@@ -192,6 +192,12 @@ pub(crate) fn record_card_acceptance(
             i64::try_from(now).unwrap_or(i64::MAX)
         ],
     )?;
+    write_tally(conn, accepted)
+}
+
+/// Stores the purse's new tally after `accepted` (also of a card note kept to give back,
+/// `counter_refusals.rs`: a fork of it is then refused like a fork of an accepted note).
+pub(crate) fn write_tally(conn: &Connection, accepted: &Accepted) -> Result<(), OfflineStoreError> {
     let tally = serde_json::to_string(&accepted.tally).map_err(|e| corrupt("purse tally", e))?;
     conn.execute(
         "INSERT INTO tallies (purse_id, tally) VALUES (?1, ?2) ON CONFLICT (purse_id) DO UPDATE SET tally = excluded.tally",
