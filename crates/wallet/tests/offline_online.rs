@@ -426,7 +426,7 @@ async fn a_card_note_refused_for_the_payer_s_clock_is_given_back() {
     // The shop syncs first: the note is voided, and Asha's upload of it pays nothing.
     let first = asha.pay_card(&card, amt(12_000), None, ahead).unwrap().text;
     let refused = chai.accept_at_counter(&first, limits, now).unwrap_err();
-    assert!(matches!(refused, OfflineError::StaleKept { .. }), "{refused:?}");
+    assert!(matches!(refused, OfflineError::KeptToGiveBack { .. }), "{refused:?}");
     let wide = CounterLimits { card_window: 3_600, ..limits };
     let again = chai.accept_at_counter(&first, wide, now).unwrap_err();
     assert!(matches!(again, OfflineError::RefusedHereBefore { .. }), "{again:?}");
@@ -439,7 +439,7 @@ async fn a_card_note_refused_for_the_payer_s_clock_is_given_back() {
 
     // Asha syncs first: Chai is paid, then gives it back at its sync.
     let second = asha.pay_card(&card, amt(3_000), None, ahead).unwrap().text;
-    assert!(matches!(chai.accept_at_counter(&second, limits, now), Err(OfflineError::StaleKept { .. })));
+    assert!(matches!(chai.accept_at_counter(&second, limits, now), Err(OfflineError::KeptToGiveBack { .. })));
     assert_eq!(sync(&mut asha).await.settled, 1);
     assert_eq!(server.balance("chai").await, 3_000);
     let report = sync(&mut chai).await;

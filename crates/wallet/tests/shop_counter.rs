@@ -82,7 +82,7 @@ fn card_notes_are_taken_once_inside_the_window_and_never_for_a_retired_card() {
     let late = pay_card(&mut alice, &card.text, 1_000, NOW + 40);
     let stale = bob.accept_at_counter(&late, limits, NOW + 40 + 660);
     assert!(
-        matches!(stale, Err(OfflineError::StaleKept { reason: RejectReason::StaleNote, payer, window_min: 10 }) if payer == ALICE.0),
+        matches!(stale, Err(OfflineError::KeptToGiveBack { reason: RejectReason::StaleNote, payer, window_min: 10 }) if payer == ALICE.0),
         "{stale:?}"
     );
     let kept = bob.offline_store().counter_refusals().unwrap();
@@ -257,7 +257,7 @@ fn a_kept_refusal_s_nonce_is_never_taken_again() {
     let (_, fresh) = prepare_card_payment(&cert, &state, &device, &card, amt(10_000), random, NOW + 100).unwrap();
     assert_eq!(stale.fields().nonce, fresh.fields().nonce);
     let first = bob.accept_at_counter(&stale.to_text(), limits, NOW + 100);
-    assert!(matches!(first, Err(OfflineError::StaleKept { .. })), "{first:?}");
+    assert!(matches!(first, Err(OfflineError::KeptToGiveBack { .. })), "{first:?}");
     assert_eq!(note_refused(bob.accept_at_counter(&fresh.to_text(), limits, NOW + 100)), RejectReason::NonceReplayed);
     assert_eq!(bob.offline_store().counter_refusals().unwrap().len(), 1);
 }
@@ -281,7 +281,7 @@ fn a_note_refused_as_expired_for_the_payer_s_clock_is_kept_to_give_back() {
             .unwrap();
     let refused = bob.accept_at_counter(&behind.to_text(), CounterLimits::default(), true_now);
     assert!(
-        matches!(refused, Err(OfflineError::StaleKept { reason: RejectReason::CertificateExpired, .. })),
+        matches!(refused, Err(OfflineError::KeptToGiveBack { reason: RejectReason::CertificateExpired, .. })),
         "{refused:?}"
     );
     assert_eq!(bob.offline_store().counter_refusals().unwrap().len(), 1);
@@ -321,7 +321,10 @@ fn a_fork_of_a_kept_note_is_refused_and_the_next_note_taken() {
     let (after, stale) = prepare_card_payment(&cert, &start, &device, &card, amt(10_000), [1; 12], NOW + 3600).unwrap();
     let (_, fork) = prepare_card_payment(&cert, &start, &device, &card, amt(10_000), [2; 12], NOW + 100).unwrap();
     let (_, next) = prepare_card_payment(&cert, &after, &device, &card, amt(5_000), [3; 12], NOW + 100).unwrap();
-    assert!(matches!(bob.accept_at_counter(&stale.to_text(), limits, NOW + 100), Err(OfflineError::StaleKept { .. })));
+    assert!(matches!(
+        bob.accept_at_counter(&stale.to_text(), limits, NOW + 100),
+        Err(OfflineError::KeptToGiveBack { .. })
+    ));
     assert_eq!(
         note_refused(bob.accept_at_counter(&fork.to_text(), limits, NOW + 100)),
         RejectReason::InconsistentWithEarlierNote

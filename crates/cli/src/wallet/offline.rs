@@ -230,7 +230,7 @@ pub async fn run(wallet: &mut Wallet, command: OfflineCommand) -> anyhow::Result
                     return Ok(ExitCode::FAILURE);
                 }
                 // Refused and kept to give back at sync (docs/decisions/counter-refusals.md).
-                Err(e @ (OfflineError::StaleKept { .. } | OfflineError::RefusedHereBefore { .. })) if json => {
+                Err(e @ (OfflineError::KeptToGiveBack { .. } | OfflineError::RefusedHereBefore { .. })) if json => {
                     println!(
                         "{}",
                         serde_json::json!({"accepted": false, "reason": e.reject_code(), "message": e.to_string(), "given_back_at_sync": true})

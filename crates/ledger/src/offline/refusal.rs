@@ -108,22 +108,24 @@ pub fn precheck_refusal(note: &PaymentNote, caller: UserId) -> Result<(), Offlin
     offpay_protocol::settle::check_note(note.certificate(), note).map_err(|r| OfflineError::UnpayableNote(r.code()))
 }
 
-/// Under the purse's lock: the note's purse is one this server issued with that certificate
-/// (`UnknownPurse`), and the payee has fewer than [`REFUSALS_PER_PURSE_AND_PAYEE`] refusals of
-/// it (`TooManyRefusals`).
-pub fn check_refusal(note: &PaymentNote, purse: Option<&Purse>, refusals_kept: i64) -> Result<(), OfflineError> {
-    match purse {
-        Some(p) if &p.certificate == note.certificate() => {}
-        _ => return Err(OfflineError::UnknownPurse),
-    }
+/// Under the purse's lock: the note's purse as read, if it is one this server issued with the
+/// note's certificate (`UnknownPurse` otherwise).
+pub fn issued_purse(note: &PaymentNote, purse: Option<Purse>) -> Result<Purse, OfflineError> {
+    purse.filter(|p| &p.certificate == note.certificate()).ok_or(OfflineError::UnknownPurse)
+}
+
+/// Under the purse's lock, for a note not refused before: the payee keeps fewer than
+/// [`REFUSALS_PER_PURSE_AND_PAYEE`] refusals of the purse (`TooManyRefusals` otherwise).
+pub fn check_room(refusals_kept: i64) -> Result<(), OfflineError> {
     if refusals_kept >= REFUSALS_PER_PURSE_AND_PAYEE {
         return Err(OfflineError::TooManyRefusals);
     }
     Ok(())
 }
 
-/// Plans a refusal checked by [`precheck_refusal`] and [`check_refusal`], with the stored note (if any), the payee (the
-/// caller, with its frozen flag) and the purse's owner, whose wallets `accounts` holds locked.
+/// Plans a refusal checked by [`precheck_refusal`], [`issued_purse`] and [`check_room`], with the
+/// stored note (if any), the payee (the caller, with its frozen flag) and the purse's owner (not
+/// the payee: [`precheck_refusal`]), whose wallets `accounts` holds locked.
 #[allow(clippy::too_many_arguments)]
 pub fn plan_refusal(
     note: &PaymentNote,
@@ -157,7 +159,7 @@ pub fn plan_refusal(
         // stored: nothing to give back.
         _ => 0,
     };
-    if paid > 0 && payer.id != payee.id {
+    if paid > 0 {
         if payee_frozen {
             return Err(LedgerError::AccountFrozen.into());
         }

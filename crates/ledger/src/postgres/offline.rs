@@ -967,7 +967,7 @@ async fn refuse_note(
     in_tx!(pool, notifier, |tx, notices| {
         tx.batch_execute(cached::INDEX_PLANS).await.map_err(LedgerError::from)?;
         let purse = lock_purses(&tx, &[note.purse_id()]).await?.into_iter().next();
-        let purse = purse.filter(|p| &p.certificate == note.certificate()).ok_or(OfflineError::UnknownPurse)?;
+        let purse = refusal::issued_purse(&note, purse)?;
         let hash = note.hash();
         let key = hash.as_bytes().to_vec();
         if let Some(row) = cached::query(&tx, REFUSAL, &[&key]).await?.first() {
@@ -979,7 +979,7 @@ async fn refuse_note(
             Some(row) => row.try_get(0)?,
             None => 0,
         };
-        refusal::check_refusal(&note, Some(&purse), kept)?;
+        refusal::check_room(kept)?;
         let stored = match cached::query(&tx, PAID_NOTE, &[&purse_key, &key]).await?.first() {
             Some(r) => Some(PaidNote {
                 payee: r.try_get(0)?,

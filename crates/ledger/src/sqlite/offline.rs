@@ -856,7 +856,7 @@ fn refuse_note(
     notices: &mut Vec<EventNotice>,
 ) -> Result<RefusalOutcome, OfflineError> {
     let purse = read_purse(conn, note.purse_id())?;
-    let purse = purse.filter(|p| &p.certificate == note.certificate()).ok_or(OfflineError::UnknownPurse)?;
+    let purse = refusal::issued_purse(note, purse)?;
     let hash = note.hash();
     let earlier: Option<(Option<EntryId>, i64)> = conn
         .prepare_cached("SELECT entry_id, amount FROM note_refusals WHERE note = ?1")?
@@ -868,7 +868,7 @@ fn refuse_note(
     let kept: i64 = conn
         .prepare_cached("SELECT count(*) FROM note_refusals WHERE purse_id = ?1 AND payee = ?2")?
         .query_row(params![&purse.id.as_bytes()[..], user], |r| r.get(0))?;
-    refusal::check_refusal(note, Some(&purse), kept)?;
+    refusal::check_room(kept)?;
     let stored = conn
         .prepare_cached(
             "SELECT payee, from_reserve, from_payer, from_loss, held FROM notes WHERE purse_id = ?1 AND hash = ?2",

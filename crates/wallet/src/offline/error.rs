@@ -55,7 +55,7 @@ pub enum OfflineError {
         "note refused ({code}): {reason}: the payer's phone clock or this device's is off (this counter takes notes made within {window_min} minutes of its clock, from a purse valid by it), so this counter does not take the payment. This shop does not keep it: the next `offpay wallet sync` gives it back to account {payer} (taking it back from this account if the payer's phone synced first). The payer can set the phone's clock right and pay again",
         code = .reason.code()
     )]
-    StaleKept { reason: RejectReason, payer: u64, window_min: u64 },
+    KeptToGiveBack { reason: RejectReason, payer: u64, window_min: u64 },
     /// A card note this counter refused before (and gives back) was shown again.
     #[error(
         "note refused (refused_here_before): this counter refused this payment code before (a clock was off); {advice}"
@@ -128,7 +128,7 @@ impl OfflineError {
     pub fn reject_code(&self) -> Option<&'static str> {
         match self {
             OfflineError::Rejected(r) | OfflineError::ReceiptRejected(r) => Some(r.code()),
-            OfflineError::StaleKept { reason, .. } => Some(reason.code()),
+            OfflineError::KeptToGiveBack { reason, .. } => Some(reason.code()),
             OfflineError::RefusedHereBefore { .. } => Some("refused_here_before"),
             OfflineError::Pay(PayError::Request(r) | PayError::Certificate(r)) => Some(r.code()),
             _ => None,

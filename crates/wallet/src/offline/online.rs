@@ -297,11 +297,10 @@ impl Wallet {
         ids: Vec<PurseId>,
         now: UnixTime,
     ) -> Result<Vec<ClosedPurse>, OfflineError> {
-        let identity_account = account;
         let (client, token) = (session.api.client(), session.api.token());
         let mut out = Vec::new();
         for id in ids {
-            let Some((purse, close_text, key)) = self.close_statement(id, identity_account, now)? else {
+            let Some((purse, close_text, key)) = self.close_statement(id, account, now)? else {
                 continue;
             };
             let outcome = match client.close_purse(token, &key, &purse.purse_id().to_hex(), &close_text).await {

@@ -177,7 +177,7 @@ impl Wallet {
                 notes::write_tally(&tx, &kept)?;
                 tx.commit().map_err(|e| OfflineError::Store(e.into()))?;
                 let payer = note.certificate().fields().account.0;
-                return Err(OfflineError::StaleKept { reason, payer, window_min: window / 60 });
+                return Err(OfflineError::KeptToGiveBack { reason, payer, window_min: window / 60 });
             }
             Err(reason) => return Err(OfflineError::Rejected(reason)),
         };
@@ -247,7 +247,8 @@ fn read_card(conn: &Connection) -> Result<Option<MyCard>, OfflineError> {
     .transpose()
 }
 
-/// Every nonce this home has seen: of the notes it accepted and of the requests it made.
+/// Every nonce this home has seen: of the notes it accepted, of the requests it made, and of
+/// the card notes it refused and keeps to give back (`counter_refusals.rs`).
 fn seen_nonces(conn: &Connection) -> Result<BTreeSet<Nonce>, OfflineError> {
     let mut stmt = conn
         .prepare("SELECT nonce FROM accepted UNION SELECT nonce FROM requests UNION SELECT nonce FROM counter_refusals")
