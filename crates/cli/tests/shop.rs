@@ -145,9 +145,17 @@ fn a_shop_card_is_paid_online_and_offline_and_each_payment_is_taken_once() {
     let bad = chai.refused(&["takings", "--from", "30/11/2026"]);
     assert!(bad.line.contains("YYYY-MM-DD"), "{}", bad.line);
 
-    // A new card retires the old one: a note for the old card is refused.
+    // A new card retires the old one: a note for the old card is refused, and kept to be given
+    // back at the shop's sync (the server would still pay it).
     let new_card = text_line(&chai.ok(&["shop", "card", "--name", "Chai Point 2"]), "OPS1:");
     assert_ne!(new_card, card);
     let old = pay_shop(&asha, &card, "10.00", &["--offline"], "OPN1:");
-    assert_eq!(refused_reason(&chai, &old), "wrong_card");
+    let refusal = chai.refused(&["accept", &old]);
+    assert!(
+        refusal.line.starts_with("error: note refused (wrong_card): the payment was made for this shop's old card"),
+        "{}",
+        refusal.line
+    );
+    assert!(refusal.line.contains("gives it back to account"), "{}", refusal.line);
+    assert_eq!(refused_reason(&chai, &old), "refused_here_before");
 }

@@ -64,8 +64,37 @@ pub fn accept_card_note(
     tally: Option<&PurseTally>,
     ctx: &CardAcceptContext<'_>,
 ) -> Result<Accepted, RejectReason> {
+    check_card_note(note, tally, ctx, true)
+}
+
+/// [`accept_card_note`] without the issuer checks (`unknown_issuer_key`, `issuer_key_not_valid`,
+/// `bad_issuer_signature`): whether a note refused because this device does not know its
+/// certificate's issuer key is otherwise fit. **Never a reason to accept a note**: only to keep
+/// one refused at the counter so that it can be given back (the server, which knows every
+/// issuer key, checks it in full then). Its certificate is unchecked, so its purse id may be
+/// forged: the returned tally must not be stored.
+pub fn card_note_fits_but_for_issuer(
+    note: &PaymentNote,
+    tally: Option<&PurseTally>,
+    ctx: &CardAcceptContext<'_>,
+) -> Result<Accepted, RejectReason> {
+    check_card_note(note, tally, ctx, false)
+}
+
+fn check_card_note(
+    note: &PaymentNote,
+    tally: Option<&PurseTally>,
+    ctx: &CardAcceptContext<'_>,
+    verify_issuer: bool,
+) -> Result<Accepted, RejectReason> {
     let card = ctx.card.fields();
-    let shared = Shared { me: card.payee, issuer_keys: ctx.issuer_keys, revocations: ctx.revocations, now: ctx.now };
+    let shared = Shared {
+        me: card.payee,
+        issuer_keys: ctx.issuer_keys,
+        revocations: ctx.revocations,
+        now: ctx.now,
+        verify_issuer,
+    };
     let prefix = ctx.card.nonce_prefix();
     let currency = note.certificate().fields().currency;
     accept_with(note, tally, &shared, |f| {

@@ -74,7 +74,7 @@ pub mod text;
 pub mod wire;
 
 pub use accept::{AcceptContext, Accepted, OpenRequest, PurseTally, TallyEntry, accept_note, accept_note_text};
-pub use accept_card::{CardAcceptContext, accept_card_note, accept_card_note_text};
+pub use accept_card::{CardAcceptContext, accept_card_note, accept_card_note_text, card_note_fits_but_for_issuer};
 pub use amount::{Amount, AmountError, Currency};
 pub use certificate::{CertificateFields, PurseCertificate};
 pub use close::{CloseFields, CloseStatement};

@@ -452,6 +452,54 @@ async fn a_card_note_refused_for_the_payer_s_clock_is_given_back() {
     assert_eq!(chai.offline_store().counter_refusals().unwrap().len(), 2);
 }
 
+/// A card note for the shop's retired card, and one the counter could not check because it had
+/// not synced since the operator's newest issuer key, are refused and given back at the shop's
+/// sync: the customer, who pays again another way, is charged nothing for them.
+#[tokio::test]
+async fn notes_for_a_retired_card_or_an_unknown_issuer_key_are_given_back() {
+    use offpay_wallet::offline::counter_refusals::RefusalState;
+    use offpay_wallet::offline::{CounterLimits, pay_card::parse_card};
+
+    let server = RealServer::start().await;
+    let (asha_dir, chai_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut asha = server.wallet(asha_dir.path(), "asha").await;
+    let mut chai = server.wallet(chai_dir.path(), "chai").await;
+    server.deposit("asha", 100_000).await;
+    let now = unix_now();
+    asha.load_purse("500.00", now).await.unwrap();
+    sync(&mut chai).await;
+    let old = parse_card(&chai.make_card("Chai Point", now).unwrap().text).unwrap();
+    let current = parse_card(&chai.make_card("Chai Point", now + 1).unwrap().text).unwrap();
+    let limits = CounterLimits::default();
+
+    let retired = asha.pay_card(&old, amt(4_000), None, now).unwrap().text;
+    let refused = chai.accept_at_counter(&retired, limits, now).unwrap_err();
+    assert!(
+        matches!(refused, OfflineError::KeptToGiveBack { reason: offpay_protocol::RejectReason::WrongCard, .. }),
+        "{refused:?}"
+    );
+    // The counter's cached issuer keys are gone, as on a phone that never synced since the
+    // operator's newest key.
+    let none = offpay_protocol::IssuerKeys::new([]).unwrap();
+    chai.offline_store_mut().replace_issuer_keys(&none, 0).unwrap();
+    let unchecked = asha.pay_card(&current, amt(6_000), None, now).unwrap().text;
+    let refused = chai.accept_at_counter(&unchecked, limits, now).unwrap_err();
+    assert!(
+        matches!(refused, OfflineError::KeptToGiveBack { reason: offpay_protocol::RejectReason::UnknownIssuerKey, .. }),
+        "{refused:?}"
+    );
+
+    // Asha syncs first: both are paid to Chai, then given back at Chai's sync.
+    assert_eq!(sync(&mut asha).await.settled, 2);
+    assert_eq!(server.balance("chai").await, 10_000);
+    let report = sync(&mut chai).await;
+    let mut states: Vec<_> = report.counter_refusals.iter().map(|c| (c.state, c.returned.minor())).collect();
+    states.sort_by_key(|s| s.1);
+    assert_eq!(states, vec![(RefusalState::Refunded, 4_000), (RefusalState::Refunded, 6_000)]);
+    assert_eq!(server.balance("chai").await, 0);
+    assert_eq!(server.balance("asha").await, 50_000 + 10_000, "the customer paid nothing for the refused codes");
+}
+
 /// A close whose answer never came leaves the purse closing on this device (it pays nothing
 /// more); `sync` finishes it with the stored statement and key, whether the server closed it
 /// then (the answer was lost: replayed, nothing returned twice) or never heard of it (a proxy

@@ -94,13 +94,114 @@ fn card_notes_are_taken_once_inside_the_window_and_never_for_a_retired_card() {
     let later = pay_card(&mut alice, &card.text, 1_000, NOW + 50);
     assert!(bob.accept_at_counter(&later, wide, NOW + 50 + 660).is_ok());
 
-    // A new card retires the old one.
+    // A new card retires the old one. A note for it is refused, and kept to be given back:
+    // only this device ever took notes for that card, and the server still pays them.
     let new_card = bob.make_card("Bob's Stall", NOW + 1_000).unwrap();
     assert_ne!(new_card.card.nonce_prefix(), card.card.nonce_prefix());
     let old = pay_card(&mut alice, &card.text, 1_000, NOW + 1_000);
-    assert_eq!(note_refused(bob.accept_at_counter(&old, limits, NOW + 1_010)), RejectReason::WrongCard);
+    let refused = bob.accept_at_counter(&old, limits, NOW + 1_010);
+    assert!(
+        matches!(refused, Err(OfflineError::KeptToGiveBack { reason: RejectReason::WrongCard, payer, .. }) if payer == ALICE.0),
+        "{refused:?}"
+    );
+    let message = refused.unwrap_err().to_string();
+    assert!(message.contains("old card") && message.contains("gives it back to account"), "{message}");
+    assert_eq!(bob.offline_store().counter_refusals().unwrap().len(), 2);
+    assert!(matches!(bob.accept_at_counter(&old, limits, NOW + 1_020), Err(OfflineError::RefusedHereBefore { .. })));
     let fresh = pay_card(&mut alice, &new_card.text, 1_000, NOW + 1_000);
     assert!(bob.accept_at_counter(&fresh, limits, NOW + 1_010).is_ok());
+
+    // A note for a card that was never this home's (the shop's second counter, another
+    // device of the same account) is refused and not kept: the right counter takes it.
+    let second_home = Home::new("bob", BOB);
+    let mut second = second_home.open();
+    let seconds = second.make_card("Bob's Stall, counter 2", NOW).unwrap();
+    let elsewhere = pay_card(&mut alice, &seconds.text, 1_000, NOW + 1_100);
+    assert_eq!(note_refused(bob.accept_at_counter(&elsewhere, limits, NOW + 1_110)), RejectReason::WrongCard);
+    assert_eq!(bob.offline_store().counter_refusals().unwrap().len(), 2);
+    assert!(second.accept_at_counter(&elsewhere, limits, NOW + 1_110).is_ok());
+}
+
+/// A note for a retired card that fails another check (it pays another account) is refused for
+/// that and not kept; a retired card survives reopening the home.
+#[test]
+fn a_note_for_a_retired_card_is_kept_only_when_otherwise_fit() {
+    use offpay_protocol::{PurseState, prepare_card_payment, testkit::signing_key};
+    let bob_home = Home::new("bob", BOB);
+    let mut bob = bob_home.open();
+    let limits = CounterLimits::default();
+    let old = bob.make_card("Bob's Stall", NOW).unwrap().card;
+    bob.make_card("Bob's Stall", NOW + 1).unwrap();
+    drop(bob);
+    let mut bob = bob_home.open();
+    let device = signing_key("asha-phone");
+    let cert = purse_of(&device, offline_support::CAROL, "asha-purse", NOW + 86_400);
+    // Over the purse's per-payment cap (20,000).
+    let note = first_note_signed_by(&cert, &device, &old, 20_001, [4; 12]);
+    assert_eq!(note_refused(bob.accept_at_counter(&note.to_text(), limits, NOW + 10)), RejectReason::WrongCard);
+    assert!(bob.offline_store().counter_refusals().unwrap().is_empty());
+    let (_, fit) =
+        prepare_card_payment(&cert, &PurseState::new(&cert), &device, &old, amt(5_000), [5; 12], NOW + 10).unwrap();
+    let kept = bob.accept_at_counter(&fit.to_text(), limits, NOW + 10);
+    assert!(matches!(kept, Err(OfflineError::KeptToGiveBack { reason: RejectReason::WrongCard, .. })), "{kept:?}");
+    assert_eq!(bob.offline_store().counter_refusals().unwrap().len(), 1);
+}
+
+/// The counter has not synced since the operator added an issuer key: a note from a purse
+/// issued with it is refused (`unknown_issuer_key`) and kept to give back when every other check
+/// holds; it does not join its purse's tally (a forged certificate could name another payer's
+/// purse), and a note failing another check is refused and not kept.
+#[test]
+fn a_note_whose_issuer_key_is_unknown_here_is_kept_to_give_back() {
+    use offpay_protocol::{PurseState, prepare_card_payment, testkit::signing_key};
+    let bob_home = Home::new("bob", BOB);
+    let mut bob = bob_home.open();
+    let limits = CounterLimits::default();
+    let card = bob.make_card("Bob's Stall", NOW).unwrap().card;
+    let new_issuer = signing_key("wallet-offline-tests/new-issuer");
+    let device = signing_key("asha-phone");
+    let mut fields = purse_of(&device, offline_support::CAROL, "asha-purse", NOW + 86_400).fields().clone();
+    let cert = offpay_protocol::PurseCertificate::issue(fields.clone(), &new_issuer).unwrap();
+    let (_, note) =
+        prepare_card_payment(&cert, &PurseState::new(&cert), &device, &card, amt(5_000), [1; 12], NOW + 10).unwrap();
+    let kept = bob.accept_at_counter(&note.to_text(), limits, NOW + 10);
+    assert!(
+        matches!(kept, Err(OfflineError::KeptToGiveBack { reason: RejectReason::UnknownIssuerKey, .. })),
+        "{kept:?}"
+    );
+    assert!(kept.unwrap_err().to_string().contains("does not know yet"));
+    assert_eq!(bob.offline_store().counter_refusals().unwrap().len(), 1);
+    assert!(matches!(
+        bob.accept_at_counter(&note.to_text(), limits, NOW + 20),
+        Err(OfflineError::RefusedHereBefore { .. })
+    ));
+
+    // A forged certificate naming a genuine purse (same purse id, the forger's device) leaves
+    // that purse's notes alone at this counter: the genuine first note is taken.
+    let forger = signing_key("forger-phone");
+    let genuine = purse_of(&device, offline_support::CAROL, "genuine-purse", NOW + 86_400);
+    fields = genuine.fields().clone();
+    fields.device_key = forger.verifying_key();
+    let forged = offpay_protocol::PurseCertificate::issue(fields, &signing_key("not-an-issuer")).unwrap();
+    let (_, fake) =
+        prepare_card_payment(&forged, &PurseState::new(&forged), &forger, &card, amt(5_000), [2; 12], NOW + 10)
+            .unwrap();
+    assert!(matches!(
+        bob.accept_at_counter(&fake.to_text(), limits, NOW + 10),
+        Err(OfflineError::KeptToGiveBack { reason: RejectReason::UnknownIssuerKey, .. })
+    ));
+    let (_, real) =
+        prepare_card_payment(&genuine, &PurseState::new(&genuine), &device, &card, amt(5_000), [3; 12], NOW + 10)
+            .unwrap();
+    assert!(bob.accept_at_counter(&real.to_text(), limits, NOW + 10).is_ok());
+
+    // Unknown key and a bad device signature (another device signed it): refused, not kept.
+    let unsigned = first_note_signed_by(&cert, &forger, &card, 5_000, [4; 12]);
+    assert_eq!(
+        note_refused(bob.accept_at_counter(&unsigned.to_text(), limits, NOW + 10)),
+        RejectReason::UnknownIssuerKey
+    );
+    assert_eq!(bob.offline_store().counter_refusals().unwrap().len(), 2);
 }
 
 #[test]
@@ -215,6 +316,27 @@ fn a_card_of_another_account_takes_nothing() {
     let refused = counter.accept_at_counter(&note, CounterLimits::default(), NOW + 20);
     assert!(matches!(refused, Err(OfflineError::CardOfAnotherAccount { .. })), "{refused:?}");
     assert!(counter.offline_store().pending_uploads().unwrap().is_empty(), "nothing kept");
+}
+
+/// The first note of `cert` paying `minor` to `card`'s account with nonce bytes `random`, signed
+/// by `signer` with no wallet check (as a cheater's wallet signs whatever it likes).
+fn first_note_signed_by(
+    cert: &offpay_protocol::PurseCertificate,
+    signer: &offpay_protocol::SigningKey,
+    card: &offpay_protocol::ShopCard,
+    minor: u64,
+    random: [u8; 12],
+) -> offpay_protocol::PaymentNote {
+    let fields = offpay_protocol::NoteFields {
+        seq: 1,
+        prev_hash: cert.hash(),
+        cumulative: amt(minor),
+        amount: amt(minor),
+        payee: card.fields().payee,
+        nonce: offpay_protocol::shop_card::card_nonce(card, random),
+        time: NOW + 10,
+    };
+    offpay_protocol::PaymentNote::sign(cert.clone(), fields, signer).unwrap()
 }
 
 /// A purse of `account` with `valid_until`, on `device` (signed by the test issuer, as the

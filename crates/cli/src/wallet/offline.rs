@@ -96,7 +96,7 @@ pub enum OfflineCommand {
 #[derive(clap::Subcommand)]
 pub enum ShopCommand {
     /// Print this home's shop card (OPS1:…) on stdout; with --name, make a new one first (the
-    /// old card is retired: notes paying it are refused).
+    /// old card is retired: notes paying it are refused and given back at sync).
     Card {
         /// The shop's name as printed on the card (1 to 48 bytes); makes a new card.
         #[arg(long)]

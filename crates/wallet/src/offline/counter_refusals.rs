@@ -1,4 +1,5 @@
-//! Card notes this counter refused because the payer's clock was off ([`KEPT_REASONS`]), kept to
+//! Card notes this counter refused though the server would pay them (a clock was off, the note is
+//! for a retired card of this home, its issuer key is not known here: [`fit_to_keep`]), kept to
 //! be given back (docs/decisions/counter-refusals.md). The payer's phone signed the note, so the
 //! server would pay it to the shop when that phone syncs, and a customer told "refused" pays
 //! again another way: twice. So the counter keeps the note, in the same transaction that looks
@@ -6,15 +7,21 @@
 //! (`refused_here_before`), even once the clocks agree; and `sync` sends it to
 //! `POST /v1/notes/refusals`, which voids it (never paid) or gives back what it paid.
 //!
-//! Only the clock's refusals are kept: a note for another card of the shop (`wrong_card`) may be
-//! taken at the right counter, the same note shown twice (`nonce_replayed`) is one payment. A
-//! kept note passed every other check of the counter with the note's own time as the clock.
+//! Besides the clock's refusals, a note for one of this home's retired cards and a note whose
+//! issuer key this device does not know are kept ([`fit_to_keep`]); a note for another card of
+//! the shop (`wrong_card`) may be taken at the right counter, the same note shown twice
+//! (`nonce_replayed`) is one payment. A kept note passed every other check of the counter with
+//! the note's own time as the clock.
 
-use offpay_protocol::{AccountNumber, Amount, Encoded, Hash256, PaymentNote, RejectReason, UnixTime};
+use offpay_protocol::{
+    Accepted, AccountNumber, Amount, CardAcceptContext, Encoded, Hash256, PaymentNote, PurseTally, RejectReason,
+    ShopCard, UnixTime, accept_card_note, card_note_fits_but_for_issuer,
+};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::error::OfflineError;
 use super::online::{OnlineSession, session_error};
+use super::shop::retired_card;
 use super::store::{OfflineStore, OfflineStoreError, amount_from_sql, corrupt, sql_amount};
 use crate::client::ClientError;
 use crate::wallet::Wallet;
@@ -105,11 +112,65 @@ pub(crate) fn keep(
     Ok(())
 }
 
-/// The refusals the counter keeps to give back: a note the server would still pay, refused only
-/// by this device's clock: its time too far from it (`stale_note`), or its purse not valid by it
-/// (`certificate_expired`, `certificate_not_yet_valid`) while valid at the note's own time.
+/// The refusals the counter keeps to give back for a clock: a note the server would still pay,
+/// refused only by this device's clock: its time too far from it (`stale_note`), or its purse not
+/// valid by it (`certificate_expired`, `certificate_not_yet_valid`) while valid at the note's own
+/// time. [`fit_to_keep`] also keeps a note for this home's retired card (`wrong_card`) and one
+/// whose issuer key this device does not know (`unknown_issuer_key`).
 pub(crate) const KEPT_REASONS: &[RejectReason] =
     &[RejectReason::StaleNote, RejectReason::CertificateExpired, RejectReason::CertificateNotYetValid];
+
+/// A card note refused at the counter that is kept to give back.
+pub(crate) struct Kept {
+    /// The note accepted by every check with the time set aside, its purse's tally with it; none
+    /// when its certificate could not be checked (an unknown issuer key), so its tally is not
+    /// stored: a forged certificate could name another payer's purse.
+    pub(crate) checked: Option<Accepted>,
+}
+
+/// Whether the card note refused by `ctx` for `reason` is kept to give back, and how it was
+/// checked. The note must pass every other check of the counter with the note's own time as the
+/// clock (no honest payer's phone signs outside its purse's dates):
+/// - refused for a clock ([`KEPT_REASONS`]): checked with my card;
+/// - `wrong_card` for a card this home made and replaced (only this device ever took notes for
+///   it, so no other counter will): checked with that card;
+/// - `unknown_issuer_key` (this device has not synced since the operator added a key): checked
+///   without the issuer checks (`card_note_fits_but_for_issuer`); the server checks it in full.
+///
+/// A note for another card (another counter may take it), a replayed nonce (the same payment
+/// shown twice) and every other refusal (the server refuses the note too) are not kept.
+pub(crate) fn fit_to_keep(
+    conn: &Connection,
+    note: &PaymentNote,
+    tally: Option<&PurseTally>,
+    ctx: &CardAcceptContext<'_>,
+    reason: &RejectReason,
+) -> Result<Option<Kept>, OfflineError> {
+    let at_its_time = CardAcceptContext { window: u64::MAX, now: note.fields().time, ..*ctx };
+    let with_card = |card: &ShopCard, verify_issuer: bool| {
+        let ctx = CardAcceptContext { card, ..at_its_time };
+        if verify_issuer {
+            accept_card_note(note, tally, &ctx)
+        } else {
+            card_note_fits_but_for_issuer(note, tally, &ctx)
+        }
+    };
+    let verify_issuer = *reason != RejectReason::UnknownIssuerKey;
+    if verify_issuer && *reason != RejectReason::WrongCard && !KEPT_REASONS.contains(reason) {
+        return Ok(None);
+    }
+    let checked = match with_card(ctx.card, verify_issuer) {
+        Err(RejectReason::WrongCard) => {
+            let prefix = note.fields().nonce.as_bytes()[..4].try_into().unwrap_or([0; 4]);
+            match retired_card(conn, prefix)? {
+                Some(retired) => with_card(&retired, verify_issuer),
+                None => return Ok(None),
+            }
+        }
+        other => other,
+    };
+    Ok(checked.ok().map(|accepted| Kept { checked: verify_issuer.then_some(accepted) }))
+}
 
 /// The kept refusal of the note `hash`, if this counter refused it.
 pub(crate) fn refused_here(conn: &Connection, hash: Hash256) -> Result<Option<CounterRefusal>, OfflineStoreError> {
@@ -155,12 +216,27 @@ impl CounterRefusal {
             RefusalState::Failed if self.is_a_double_spend() => {
                 "the server would not give it back: the payer spent this purse's money twice and the operator covered it; keep it, and contact the operator if the payer asks".to_string()
             }
+            RefusalState::Failed if self.is_never_paid() => format!(
+                "the server says it is not a payment it would ever pay ({}): nothing is owed for it; ask the payer to pay another way",
+                self.failure.as_deref().unwrap_or("no reason given")
+            ),
             RefusalState::Failed => format!(
                 "the server would not take it back ({}), so it may still be paid to this shop when the payer syncs: do not take a second payment for the same goods until it is settled with the payer",
                 self.failure.as_deref().unwrap_or("no reason given")
             ),
         };
         OfflineError::RefusedHereBefore { payer, advice }
+    }
+
+    /// Failed because the server would never pay the note: no purse it issued has its
+    /// certificate (`unknown_purse`: a forged certificate, say, kept for an issuer key this
+    /// device did not know) or the note is not one it pays (`invalid_request`).
+    pub fn is_never_paid(&self) -> bool {
+        self.state == RefusalState::Failed
+            && self
+                .failure
+                .as_deref()
+                .is_some_and(|f| f.ends_with("(unknown_purse)") || f.ends_with("(invalid_request)"))
     }
 
     /// Failed because the server found the purse double-spent (`refund_not_possible`): the money
@@ -275,8 +351,11 @@ mod tests {
         let spent_twice = refusal(RefusalState::Failed, Some("cannot be given back (refund_not_possible)"));
         assert!(spent_twice.is_a_double_spend());
         assert!(advice(spent_twice).contains("keep it"));
-        let other = refusal(RefusalState::Failed, Some("no such purse (unknown_purse)"));
-        assert!(!other.is_a_double_spend());
+        let forged = refusal(RefusalState::Failed, Some("no such purse (unknown_purse)"));
+        assert!(!forged.is_a_double_spend() && forged.is_never_paid());
+        assert!(advice(forged).contains("nothing is owed"));
+        let other = refusal(RefusalState::Failed, Some("the account is closed (account_closed)"));
+        assert!(!other.is_a_double_spend() && !other.is_never_paid());
         let said = advice(other);
         assert!(said.contains("do not take a second payment") && !said.contains("new code"), "{said}");
     }

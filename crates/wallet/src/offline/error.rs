@@ -49,16 +49,19 @@ pub enum OfflineError {
     /// The payee's acceptance check refused the note.
     #[error("note refused ({code}): {0}", code = .0.code())]
     Rejected(RejectReason),
-    /// The counter refused a card note because the payer's clock is off, and keeps it to give
-    /// back at sync (`counter_refusals.rs`).
+    /// The counter refused a card note the server would still pay (a clock is off, the note is
+    /// for this shop's retired card, or this device does not know its issuer key), and keeps it
+    /// to give back at sync (`counter_refusals.rs`).
     #[error(
-        "note refused ({code}): {reason}: the payer's phone clock or this device's is off (this counter takes notes made within {window_min} minutes of its clock, from a purse valid by it), so this counter does not take the payment. This shop does not keep it: the next `offpay wallet sync` gives it back to account {payer} (taking it back from this account if the payer's phone synced first). The payer can set the phone's clock right and pay again",
-        code = .reason.code()
+        "note refused ({code}): {why}, so this counter does not take the payment. This shop does not keep it: the next `offpay wallet sync` gives it back to account {payer} (taking it back from this account if the payer's phone synced first). {next}",
+        code = .reason.code(),
+        why = kept_why(reason, *window_min),
+        next = kept_next(reason)
     )]
     KeptToGiveBack { reason: RejectReason, payer: u64, window_min: u64 },
     /// A card note this counter refused before (and gives back) was shown again.
     #[error(
-        "note refused (refused_here_before): this counter refused this payment code before (a clock was off); {advice}"
+        "note refused (refused_here_before): this counter refused this payment code before and keeps it to give back; {advice}"
     )]
     RefusedHereBefore { payer: u64, advice: String },
     /// The shop's receipt check refused the receipt.
@@ -141,6 +144,33 @@ impl OfflineError {
             OfflineError::Api(e) => e.code(),
             _ => None,
         }
+    }
+}
+
+/// Why a note kept to give back was refused, in words (`KeptToGiveBack`).
+fn kept_why(reason: &RejectReason, window_min: u64) -> String {
+    match reason {
+        RejectReason::WrongCard => {
+            "the payment was made for this shop's old card, which this counter no longer takes".into()
+        }
+        RejectReason::UnknownIssuerKey => {
+            "the payer's purse was issued with a key this device does not know yet, so it cannot check the payment"
+                .into()
+        }
+        _ => format!(
+            "{reason}: the payer's phone clock or this device's is off (this counter takes notes made within {window_min} minutes of its clock, from a purse valid by it)"
+        ),
+    }
+}
+
+/// What the payer can do after a note kept to give back (`KeptToGiveBack`).
+fn kept_next(reason: &RejectReason) -> &'static str {
+    match reason {
+        RejectReason::WrongCard => "The payer can scan the shop's current card and pay again",
+        RejectReason::UnknownIssuerKey => {
+            "The payer can pay another way; take this device online (`offpay wallet sync`) when you can"
+        }
+        _ => "The payer can set the phone's clock right and pay again",
     }
 }
 

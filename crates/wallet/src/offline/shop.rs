@@ -79,7 +79,8 @@ impl Wallet {
 
     /// Makes and stores a new shop card named `name` for my account, handle and currency,
     /// signed with this device's key and issued at `now`. It replaces the card this home had:
-    /// notes for the old card are refused from now on (`wrong_card`).
+    /// notes for the old card are refused from now on (`wrong_card`), and kept to be given back
+    /// (the old card is kept in `retired_cards`).
     pub fn make_card(&mut self, name: &str, now: UnixTime) -> Result<MyCard, OfflineError> {
         let identity = self.require_identity()?;
         let name = ShopName::parse(name).map_err(OfflineError::BadShopName)?;
@@ -93,14 +94,29 @@ impl Wallet {
         };
         let card = ShopCard::sign(fields, self.store.device());
         let text = card.to_text();
-        self.store
-            .conn()
-            .execute(
-                "INSERT INTO shop_card (id, text, created_at) VALUES (1, ?1, ?2)
-             ON CONFLICT (id) DO UPDATE SET text = excluded.text, created_at = excluded.created_at",
-                params![text, i64::try_from(now).unwrap_or(i64::MAX)],
+        let at = i64::try_from(now).unwrap_or(i64::MAX);
+        let tx = self
+            .store
+            .conn_mut()
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| OfflineError::Store(e.into()))?;
+        // The card replaced is kept: a note made for it is refused and kept to give back
+        // (`counter_refusals::fit_to_keep`), since the server still pays it.
+        if let Some(old) = read_card(&tx)? {
+            tx.execute(
+                "INSERT INTO retired_cards (nonce_prefix, text, retired_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (nonce_prefix) DO NOTHING",
+                params![hex::encode(old.card.nonce_prefix()), old.text, at],
             )
             .map_err(|e| OfflineError::Store(e.into()))?;
+        }
+        tx.execute(
+            "INSERT INTO shop_card (id, text, created_at) VALUES (1, ?1, ?2)
+             ON CONFLICT (id) DO UPDATE SET text = excluded.text, created_at = excluded.created_at",
+            params![text, at],
+        )
+        .map_err(|e| OfflineError::Store(e.into()))?;
+        tx.commit().map_err(|e| OfflineError::Store(e.into()))?;
         Ok(MyCard { card, text })
     }
 
@@ -163,23 +179,24 @@ impl Wallet {
         };
         let accepted = match accept_card_note(note, tally.as_ref(), &ctx) {
             Ok(accepted) => accepted,
-            Err(reason) if counter_refusals::KEPT_REASONS.contains(&reason) => {
-                // Refused by this device's clock only: fit for every other check at the note's
-                // own time, the server would pay it when the payer syncs, so it is kept (before
-                // the refusal shows) and given back at sync.
-                let at_its_time = CardAcceptContext { window: u64::MAX, now: note.fields().time, ..ctx };
-                // It joins the purse's tally, so that a fork of it is refused here like a fork
-                // of a note taken (the payer forked; the refused branch may be given back).
-                let Ok(kept) = accept_card_note(note, tally.as_ref(), &at_its_time) else {
+            Err(reason) => {
+                // A note the server would still pay, refused here only for this device's clock,
+                // its retired card or an issuer key it does not know yet, is kept (before the
+                // refusal shows) and given back at sync.
+                let Some(kept) = counter_refusals::fit_to_keep(&tx, note, tally.as_ref(), &ctx, &reason)? else {
                     return Err(OfflineError::Rejected(reason));
                 };
                 counter_refusals::keep(&tx, note, &reason, now)?;
-                notes::write_tally(&tx, &kept)?;
+                // It joins the purse's tally, so that a fork of it is refused here like a fork
+                // of a note taken (the payer forked; the refused branch may be given back);
+                // unless its certificate could not be checked.
+                if let Some(checked) = kept.checked {
+                    notes::write_tally(&tx, &checked)?;
+                }
                 tx.commit().map_err(|e| OfflineError::Store(e.into()))?;
                 let payer = note.certificate().fields().account.0;
                 return Err(OfflineError::KeptToGiveBack { reason, payer, window_min: window / 60 });
             }
-            Err(reason) => return Err(OfflineError::Rejected(reason)),
         };
         notes::record_card_acceptance(&tx, &note.to_text(), &accepted, now)?;
         tx.commit().map_err(|e| OfflineError::Store(e.into()))?;
@@ -245,6 +262,15 @@ fn read_card(conn: &Connection) -> Result<Option<MyCard>, OfflineError> {
         Ok(MyCard { card, text })
     })
     .transpose()
+}
+
+/// The shop card this home made and replaced whose nonce prefix is `prefix`, if any.
+pub(super) fn retired_card(conn: &Connection, prefix: [u8; 4]) -> Result<Option<ShopCard>, OfflineError> {
+    let text: Option<String> = conn
+        .query_row("SELECT text FROM retired_cards WHERE nonce_prefix = ?1", [hex::encode(prefix)], |r| r.get(0))
+        .optional()
+        .map_err(|e| OfflineError::Store(e.into()))?;
+    text.map(|text| ShopCard::from_text(&text).map_err(|e| corrupt("retired shop card", e).into())).transpose()
 }
 
 /// Every nonce this home has seen: of the notes it accepted, of the requests it made, and of

@@ -15,7 +15,7 @@
 //! offline tables (they were `offline.sqlite3`'s schema 2); step 4 the shop card and accepted
 //! receipts; step 5 the account a send's payee must be; step 6 the shop card a send pays at a
 //! counter; step 7 the account a purse load is for; step 8 the card notes this counter refused, to be
-//! given back. A home that still has the old
+//! given back; step 9 the shop cards this home replaced. A home that still has the old
 //! `offline.sqlite3` has its rows moved in by `legacy_offline.rs` right after these steps.
 
 use rusqlite::{Connection, TransactionBehavior};
@@ -102,6 +102,14 @@ const STEPS: &[&str] = &[
         state         TEXT NOT NULL CHECK (state IN ('pending', 'voided', 'refunded', 'failed')),
         returned      INTEGER NOT NULL DEFAULT 0,
         failure       TEXT
+     ) STRICT;",
+    // 9: the shop cards this home made and replaced, so that a note for one of them is kept
+    //    to be given back (only this device ever took notes for them; the server still pays
+    //    them) instead of being refused and paid anyway (`offline/counter_refusals.rs`).
+    "CREATE TABLE retired_cards (
+        nonce_prefix  TEXT PRIMARY KEY NOT NULL,
+        text          TEXT NOT NULL,
+        retired_at    INTEGER NOT NULL
      ) STRICT;",
 ];
 

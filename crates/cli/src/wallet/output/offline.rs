@@ -297,6 +297,10 @@ fn counter_refusal_line(currency: &Currency, c: &CounterRefusal) -> String {
         RefusalState::Failed if c.is_a_double_spend() => format!(
             "Not returned: {amount} to account {payer} (refused at the counter). The server will not give it back: the payer spent this purse's money twice, and the operator covered it. Keep it; contact the operator if the payer asks."
         ),
+        RefusalState::Failed if c.is_never_paid() => format!(
+            "Nothing to return: {amount} from account {payer} (refused at the counter) is not a payment the server would ever pay. The server said: {}.",
+            sanitize(c.failure.as_deref().unwrap_or("no reason given"))
+        ),
         RefusalState::Failed => format!(
             "Not returned: {amount} to account {payer} (refused at the counter). The server said: {}. If this payment reaches this shop's balance, give it back to the payer yourself.",
             sanitize(c.failure.as_deref().unwrap_or("no reason given"))
