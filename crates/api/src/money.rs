@@ -113,6 +113,11 @@ impl EntryKind {
     }
 }
 
+/// The memo of the `transfer` that gives back a note the payee refused at its counter and had
+/// been paid (`POST /v1/notes/refusals`, docs/API-OFFLINE.md): in the payee's history an
+/// outgoing transfer with it is a payment returned, which a shop's takings subtract.
+pub const COUNTER_REFUND_MEMO: &str = "Returned: payment refused at the shop's counter";
+
 /// One line of `GET /v1/history`, newest first.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct HistoryItem {

@@ -9,6 +9,7 @@ pub use offpay_api::{
     OfflineLimits, PasswordChange, Posted, PostedKind, SessionGranted, TransferAnswer, TransferRequest,
 };
 
+pub use offpay_api::money::COUNTER_REFUND_MEMO;
 pub use offpay_api::offline::NOTES_PER_UPLOAD_MAX as MAX_NOTES_PER_UPLOAD;
 pub use offpay_api::{
     CloseOutcome as PurseClosed, CloseRequest, DeviceRequest, IssuerKey as IssuerKeyJson,

@@ -446,6 +446,10 @@ async fn a_card_note_refused_for_the_payer_s_clock_is_given_back() {
     let states: Vec<_> = report.counter_refusals.iter().map(|c| (c.state, c.returned.minor())).collect();
     assert_eq!(states, vec![(RefusalState::Refunded, 3_000)]);
     assert_eq!((server.balance("chai").await, server.balance("asha").await), (0, 50_000 + 3_000));
+    // The shop's takings show the payment and its return: they add up to what it kept.
+    let takings = chai.takings(None, None).await.unwrap();
+    let lines: Vec<_> = takings.items.iter().map(|i| (i.delta, offpay_wallet::Takings::is_returned(i))).collect();
+    assert_eq!(lines, vec![(3_000, false), (-3_000, true)]);
     // Nothing is sent again.
     assert!(sync(&mut chai).await.counter_refusals.is_empty());
     assert_eq!(server.sent_as("POST /v1/notes/refusals ").len(), 2);

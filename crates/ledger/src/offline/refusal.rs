@@ -33,7 +33,7 @@ use crate::plan::{Party, plan_transfer};
 /// Reason code of an uploaded note its payee refused at the counter.
 pub const REFUSED_BY_PAYEE: &str = "refused_by_payee";
 /// The memo of the entry that gives a refused note's money back.
-pub const REFUND_MEMO: &str = "Returned: payment refused at the shop's counter";
+pub const REFUND_MEMO: &str = offpay_api::money::COUNTER_REFUND_MEMO;
 
 /// What a refusal came to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

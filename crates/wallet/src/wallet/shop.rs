@@ -29,7 +29,8 @@ pub enum ShopPaid {
     Offline(Box<Payment>),
 }
 
-/// Money received, oldest first, and the currency to show it in.
+/// Money received, oldest first, and the currency to show it in: payments in (`delta > 0`) and
+/// payments given back after the counter refused them (`delta < 0`, [`Takings::is_returned`]).
 #[derive(Debug, Clone)]
 pub struct Takings {
     pub items: Vec<HistoryItem>,
@@ -38,6 +39,17 @@ pub struct Takings {
 
 /// History entry kinds that are takings: online transfers in, settled offline notes.
 const TAKINGS_KINDS: &[&str] = &["transfer", "offline_settle"];
+
+impl Takings {
+    /// Whether `item` gives back a payment this shop's counter refused (`POST
+    /// /v1/notes/refusals`): an outgoing transfer with the server's refund memo. Only this account
+    /// makes its own outgoing transfers, so no one else can make a line look returned.
+    pub fn is_returned(item: &HistoryItem) -> bool {
+        item.delta < 0
+            && item.kind.as_str() == "transfer"
+            && item.memo.as_deref() == Some(crate::wire::COUNTER_REFUND_MEMO)
+    }
+}
 /// The largest history page the server gives.
 const PAGE: u32 = 200;
 
@@ -116,8 +128,9 @@ impl Wallet {
         Ok(answer)
     }
 
-    /// Money received (online transfers in and settled offline notes) with
-    /// `from_ms <= created_at_ms < to_ms`, oldest first, from `GET /v1/history` page by page.
+    /// Money received (online transfers in and settled offline notes) and payments given back
+    /// after the counter refused them ([`Takings::is_returned`]), with `from_ms <= created_at_ms < to_ms`,
+    /// oldest first, from `GET /v1/history` page by page.
     pub async fn takings(&mut self, from_ms: Option<i64>, to_ms: Option<i64>) -> Result<Takings, WalletError> {
         let session = self.store.settings()?.session().ok_or(WalletError::NotLoggedIn)?;
         let client = Client::new(self.server_for(&session)?)?;
@@ -129,8 +142,7 @@ impl Wallet {
                 client.history(&session.token, before, Some(PAGE)).await.map_err(|e| session_error(e, &session))?;
             let oldest = page.items.iter().map(|i| i.created_at_ms).min();
             items.extend(page.items.into_iter().filter(|i| {
-                i.delta > 0
-                    && TAKINGS_KINDS.contains(&i.kind.as_str())
+                (i.delta > 0 && TAKINGS_KINDS.contains(&i.kind.as_str()) || Takings::is_returned(i))
                     && from_ms.is_none_or(|f| i.created_at_ms >= f)
                     && to_ms.is_none_or(|t| i.created_at_ms < t)
             }));

@@ -86,23 +86,32 @@ pub fn paid_offline_json(p: &Payment) -> Value {
     })
 }
 
-/// One row of the takings: UTC date and time, amount, payer, entry id.
-fn rows(t: &Takings) -> Vec<(String, String, u64, String, offpay_wallet::wire::EntryId)> {
+/// One row of the takings: UTC date and time, signed amount (negative: a payment given back
+/// after the counter refused it), payer, entry id.
+fn rows(t: &Takings) -> Vec<(String, String, i64, String, offpay_wallet::wire::EntryId)> {
     t.items
         .iter()
         .map(|i| {
             let (date, time) = utc_date_time(i.created_at_ms).unwrap_or_default();
             let from = i.counterparty.as_deref().map(sanitize).unwrap_or_default();
-            (date, time, i.delta.unsigned_abs(), from, i.entry_id)
+            (date, time, i.delta, from, i.entry_id)
         })
         .collect()
 }
 
-/// `takings --csv`: a header, then one row per payment received, oldest first.
+/// `minor` shown by `show`, with a minus sign when negative.
+fn signed(minor: i128, show: impl Fn(Amount) -> String) -> String {
+    let sign = if minor < 0 { "-" } else { "" };
+    let size = u64::try_from(minor.unsigned_abs()).ok().and_then(Amount::from_minor);
+    size.map_or_else(|| format!("{minor} minor units"), |a| format!("{sign}{}", show(a)))
+}
+
+/// `takings --csv`: a header, then one row per payment received, oldest first; a payment given
+/// back after the counter refused it is a row with a negative amount.
 pub fn takings_csv(t: &Takings) -> String {
     let mut out = String::from("date,time,amount,from,entry_id\n");
     for (date, time, minor, from, entry) in rows(t) {
-        let amount = Amount::from_minor(minor).map_or_else(|| minor.to_string(), |a| t.currency.format(a));
+        let amount = signed(i128::from(minor), |a| t.currency.format(a));
         let from = from.replace(['"', ','], "");
         out.push_str(&format!("{date},{time},{amount},{from},{entry}\n"));
     }
@@ -113,22 +122,60 @@ fn payments(n: u64) -> &'static str {
     if n == 1 { "payment" } else { "payments" }
 }
 
-/// `takings`: one line per day (count and total), then the whole period.
-pub fn takings_human(t: &Takings) -> String {
-    let mut days: BTreeMap<String, (u64, u64)> = BTreeMap::new();
-    for (date, _, minor, _, _) in rows(t) {
-        let day = days.entry(date).or_default();
-        day.0 = day.0.saturating_add(1);
-        day.1 = day.1.saturating_add(minor);
+/// One day's (or the period's) takings: payments in, and payments given back.
+#[derive(Default, Clone, Copy)]
+struct Tally {
+    paid: u64,
+    paid_minor: i128,
+    returned: u64,
+    returned_minor: i128,
+}
+
+impl Tally {
+    fn add(&mut self, minor: i64) {
+        if minor < 0 {
+            self.returned += 1;
+            self.returned_minor -= i128::from(minor);
+        } else {
+            self.paid += 1;
+            self.paid_minor += i128::from(minor);
+        }
     }
-    let show = |minor: u64| {
-        Amount::from_minor(minor).map_or_else(|| format!("{minor} minor units"), |a| money(&t.currency, a))
-    };
+
+    fn merge(mut self, other: &Tally) -> Tally {
+        self.paid += other.paid;
+        self.paid_minor += other.paid_minor;
+        self.returned += other.returned;
+        self.returned_minor += other.returned_minor;
+        self
+    }
+
+    /// "2 payments  250.05 INR", net of what went back: "…  240.05 INR (1 returned: 10.00 INR)".
+    fn words(&self, currency: &Currency, width: usize, between: &str) -> String {
+        let net = signed(self.paid_minor - self.returned_minor, |a| money(currency, a));
+        let mut line = format!("{:>width$} {}{between}{net}", self.paid, payments(self.paid));
+        if self.returned > 0 {
+            line.push_str(&format!(
+                " ({} returned: {})",
+                self.returned,
+                signed(self.returned_minor, |a| money(currency, a))
+            ));
+        }
+        line
+    }
+}
+
+/// `takings`: one line per day (count and total, net of payments given back after the counter
+/// refused them), then the whole period.
+pub fn takings_human(t: &Takings) -> String {
+    let mut days: BTreeMap<String, Tally> = BTreeMap::new();
+    for (date, _, minor, _, _) in rows(t) {
+        days.entry(date).or_default().add(minor);
+    }
     let mut lines: Vec<String> =
-        days.iter().map(|(d, (n, sum))| format!("{d}  {n:>4} {}  {}", payments(*n), show(*sum))).collect();
-    let count: u64 = days.values().map(|d| d.0).sum();
-    let total = days.values().try_fold(0u64, |acc, d| acc.checked_add(d.1)).unwrap_or(u64::MAX);
-    lines.push(format!("Total: {count} {}, {}", payments(count), show(total)));
+        days.iter().map(|(d, day)| format!("{d}  {}", day.words(&t.currency, 4, "  "))).collect();
+    let total = days.values().fold(Tally::default(), Tally::merge);
+    lines.push(format!("Total: {}", total.words(&t.currency, 0, ", ")));
     lines.join("\n")
 }
 
@@ -243,6 +290,29 @@ mod tests {
         assert_eq!(
             takings_human(&t),
             "2023-11-14     2 payments  250.05 INR\n2023-11-15     1 payment  100.00 INR\nTotal: 3 payments, 350.05 INR"
+        );
+    }
+
+    /// A payment given back after the counter refused it is a negative row and comes off the
+    /// day's total and the period's.
+    #[test]
+    fn a_payment_given_back_comes_off_the_takings() {
+        let currency = Currency::new("INR", 2).unwrap();
+        let mut back = item(3, -1_000, Some("asha"), 1_700_000_100_000);
+        back.memo = Some(offpay_wallet::wire::COUNTER_REFUND_MEMO.to_string());
+        let items = vec![
+            item(1, 25_000, Some("asha"), 1_700_000_000_000),
+            item(2, 1_000, Some("asha"), 1_700_000_050_000),
+            back,
+        ];
+        let t = Takings { items, currency };
+        assert_eq!(
+            takings_csv(&t),
+            "date,time,amount,from,entry_id\n2023-11-14,22:13:20,250.00,asha,1\n2023-11-14,22:14:10,10.00,asha,2\n2023-11-14,22:15:00,-10.00,asha,3\n"
+        );
+        assert_eq!(
+            takings_human(&t),
+            "2023-11-14     2 payments  250.00 INR (1 returned: 10.00 INR)\nTotal: 2 payments, 250.00 INR (1 returned: 10.00 INR)"
         );
     }
 }
