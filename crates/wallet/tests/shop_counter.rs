@@ -453,3 +453,39 @@ fn a_fork_of_a_kept_note_is_refused_and_the_next_note_taken() {
     );
     assert!(bob.accept_at_counter(&next.to_text(), limits, NOW + 100).is_ok());
 }
+
+/// The counter knows the payer's purse is revoked (a fork was found): the note is refused
+/// (`revoked`) and kept to give back, since the server still pays notes of a revoked purse from
+/// the money honest payees of that purse need; it joins the purse's tally. A revoked note that
+/// fails another check (over the purse's cap) is refused for that and not kept.
+#[test]
+fn a_note_of_a_revoked_purse_is_kept_to_give_back() {
+    use offpay_protocol::{PurseState, Revocations, prepare_card_payment, testkit::signing_key};
+    let bob_home = Home::new("bob", BOB);
+    let mut bob = bob_home.open();
+    let limits = CounterLimits::default();
+    let card = bob.make_card("Bob's Stall", NOW).unwrap().card;
+    let device = signing_key("mallory-phone");
+    let cert = purse_of(&device, offline_support::CAROL, "revoked-purse", NOW + 86_400);
+    let revoked = Revocations { purses: [cert.purse_id()].into(), ..Revocations::default() };
+    bob.offline_store_mut().replace_revocations(&revoked, 0).unwrap();
+
+    let over_cap = first_note_signed_by(&cert, &device, &card, 20_001, [1; 12]);
+    assert_eq!(note_refused(bob.accept_at_counter(&over_cap.to_text(), limits, NOW + 10)), RejectReason::Revoked);
+    assert!(bob.offline_store().counter_refusals().unwrap().is_empty());
+
+    let start = PurseState::new(&cert);
+    let (_, note) = prepare_card_payment(&cert, &start, &device, &card, amt(5_000), [2; 12], NOW + 10).unwrap();
+    let kept = bob.accept_at_counter(&note.to_text(), limits, NOW + 10);
+    assert!(matches!(kept, Err(OfflineError::KeptToGiveBack { reason: RejectReason::Revoked, .. })), "{kept:?}");
+    assert!(kept.unwrap_err().to_string().contains("revoked the payer's purse"));
+    assert_eq!(bob.offline_store().counter_refusals().unwrap().len(), 1);
+    // A fork of it, once the revocation is gone from this device's list, is still refused:
+    // the kept note is in the purse's tally.
+    bob.offline_store_mut().replace_revocations(&Revocations::default(), 0).unwrap();
+    let (_, fork) = prepare_card_payment(&cert, &start, &device, &card, amt(5_000), [3; 12], NOW + 10).unwrap();
+    assert_eq!(
+        note_refused(bob.accept_at_counter(&fork.to_text(), limits, NOW + 10)),
+        RejectReason::InconsistentWithEarlierNote
+    );
+}

@@ -1,5 +1,6 @@
 //! Card notes this counter refused though the server would pay them (a clock was off, the note is
-//! for a retired card of this home, its issuer key is not known here: [`fit_to_keep`]), kept to
+//! for a retired card of this home, its issuer key is not known here, its purse is revoked:
+//! [`fit_to_keep`]), kept to
 //! be given back (docs/decisions/counter-refusals.md). The payer's phone signed the note, so the
 //! server would pay it to the shop when that phone syncs, and a customer told "refused" pays
 //! again another way: twice. So the counter keeps the note, in the same transaction that looks
@@ -7,15 +8,15 @@
 //! (`refused_here_before`), even once the clocks agree; and `sync` sends it to
 //! `POST /v1/notes/refusals`, which voids it (never paid) or gives back what it paid.
 //!
-//! Besides the clock's refusals, a note for one of this home's retired cards and a note whose
-//! issuer key this device does not know are kept ([`fit_to_keep`]); a note for another card of
+//! Besides the clock's refusals, a note for one of this home's retired cards, a note whose
+//! issuer key this device does not know and a note of a revoked purse are kept ([`fit_to_keep`]); a note for another card of
 //! the shop (`wrong_card`) may be taken at the right counter, the same note shown twice
 //! (`nonce_replayed`) is one payment. A kept note passed every other check of the counter with
 //! the note's own time as the clock.
 
 use offpay_protocol::{
     Accepted, AccountNumber, Amount, CardAcceptContext, Encoded, Hash256, PaymentNote, PurseTally, RejectReason,
-    ShopCard, UnixTime, accept_card_note, card_note_fits_but_for_issuer,
+    Revocations, ShopCard, UnixTime, accept_card_note, card_note_fits_but_for_issuer,
 };
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -115,8 +116,9 @@ pub(crate) fn keep(
 /// The refusals the counter keeps to give back for a clock: a note the server would still pay,
 /// refused only by this device's clock: its time too far from it (`stale_note`), or its purse not
 /// valid by it (`certificate_expired`, `certificate_not_yet_valid`) while valid at the note's own
-/// time. [`fit_to_keep`] also keeps a note for this home's retired card (`wrong_card`) and one
-/// whose issuer key this device does not know (`unknown_issuer_key`).
+/// time. [`fit_to_keep`] also keeps a note for this home's retired card (`wrong_card`), one
+/// whose issuer key this device does not know (`unknown_issuer_key`) and one from a revoked purse
+/// or device (`revoked`).
 pub(crate) const KEPT_REASONS: &[RejectReason] =
     &[RejectReason::StaleNote, RejectReason::CertificateExpired, RejectReason::CertificateNotYetValid];
 
@@ -135,7 +137,15 @@ pub(crate) struct Kept {
 /// - `wrong_card` for a card this home made and replaced (only this device ever took notes for
 ///   it, so no other counter will): checked with that card;
 /// - `unknown_issuer_key` (this device has not synced since the operator added a key): checked
-///   without the issuer checks (`card_note_fits_but_for_issuer`); the server checks it in full.
+///   without the issuer checks (`card_note_fits_but_for_issuer`); the server checks it in full;
+/// - `revoked` (the payer spent the purse twice): the server still pays notes of a revoked purse
+///   (from its reserve, then the payer's balance, then the operator's loss allowance), so a note
+///   refused here and paid anyway would take money honest payees of that purse need. Voided
+///   before it is paid, it takes nothing.
+///
+/// Every check runs without the revocation list (a revoked note is kept; for the others the
+/// list has already been checked: it comes before every check but the issuer's and the
+/// purse's dates).
 ///
 /// A note for another card (another counter may take it), a replayed nonce (the same payment
 /// shown twice) and every other refusal (the server refuses the note too) are not kept.
@@ -146,7 +156,9 @@ pub(crate) fn fit_to_keep(
     ctx: &CardAcceptContext<'_>,
     reason: &RejectReason,
 ) -> Result<Option<Kept>, OfflineError> {
-    let at_its_time = CardAcceptContext { window: u64::MAX, now: note.fields().time, ..*ctx };
+    let no_revocations = Revocations::default();
+    let at_its_time =
+        CardAcceptContext { window: u64::MAX, now: note.fields().time, revocations: &no_revocations, ..*ctx };
     let with_card = |card: &ShopCard, verify_issuer: bool| {
         let ctx = CardAcceptContext { card, ..at_its_time };
         if verify_issuer {
@@ -156,7 +168,10 @@ pub(crate) fn fit_to_keep(
         }
     };
     let verify_issuer = *reason != RejectReason::UnknownIssuerKey;
-    if verify_issuer && *reason != RejectReason::WrongCard && !KEPT_REASONS.contains(reason) {
+    if verify_issuer
+        && !matches!(reason, RejectReason::WrongCard | RejectReason::Revoked)
+        && !KEPT_REASONS.contains(reason)
+    {
         return Ok(None);
     }
     let checked = match with_card(ctx.card, verify_issuer) {

@@ -157,6 +157,9 @@ fn kept_why(reason: &RejectReason, window_min: u64) -> String {
             "the payer's purse was issued with a key this device does not know yet, so it cannot check the payment"
                 .into()
         }
+        RejectReason::Revoked => {
+            "the operator revoked the payer's purse or phone (money was spent twice from it)".into()
+        }
         _ => format!(
             "{reason}: the payer's phone clock or this device's is off (this counter takes notes made within {window_min} minutes of its clock, from a purse valid by it)"
         ),
@@ -170,6 +173,7 @@ fn kept_next(reason: &RejectReason) -> &'static str {
         RejectReason::UnknownIssuerKey => {
             "The payer can pay another way; take this device online (`offpay wallet sync`) when you can"
         }
+        RejectReason::Revoked => "The payer can pay another way",
         _ => "The payer can set the phone's clock right and pay again",
     }
 }
