@@ -3,7 +3,7 @@
 // The asset list and version below are written by scripts/web-vendor (web/tools/stamp-sw.mjs).
 
 // BEGIN GENERATED
-const VERSION = "cddfe3c339affb99";
+const VERSION = "611d64dc84b17d83";
 const ASSETS = {
   "/": "sha256-hIV25eE6TW70pS03Qs7bTWi5FA2BBLPuvVMN34xjHY4=",
   "/app.css": "sha256-ll7wCJljqU8bVcWkH7Qzw5cgqSSqB2xDkKiJprZxYnA=",
@@ -17,18 +17,18 @@ const ASSETS = {
   "/js/money.js": "sha256-xVCCVROh6vOzH7Z13xY2j39z6aTx3naXm1n/kt30tR0=",
   "/js/offline/client.js": "sha256-1CydXqFbzUIg3wW2ir5F+0svTQSeLAmElR4n1i4Se/E=",
   "/js/offline/close.js": "sha256-gRYLzHI44uooDJaabM5BWcWGqHTJjvTIYUsTlLz7u9s=",
-  "/js/offline/counter-refusals.js": "sha256-ZJhKkToVU4q9c/so/tMgI0b/1kXNrU+cuxBi1HjwpIw=",
-  "/js/offline/db.js": "sha256-TQNO+px2Fk/5kHlfeEzyiWatt03nj9uczRdtpflNSPA=",
+  "/js/offline/counter-refusals.js": "sha256-BmD5HkqvRDaLhJe1hTD/zHpwUva6MB+1xVGeUPGc8no=",
+  "/js/offline/db.js": "sha256-u8Lu1M1X1xLnFF6/JB+WelNRg51JJmlqQr8codfzoCk=",
   "/js/offline/device.js": "sha256-nkiFNkSj2rMp7cmppqYP4gE+n6BeHIvOUkCP2GjxBsE=",
   "/js/offline/entries.js": "sha256-RTDNbqH6xnO/LZDBqMJ+loOyT0NXWi6X/k0YDmuOIhE=",
   "/js/offline/history.js": "sha256-SkkF69m90yVS3qgWOgZR9Vla3phHasG184ZU+caC0UA=",
   "/js/offline/paid-once.js": "sha256-3ZFdDsDYkw9x6+4xKLw1sVK6si9xFaXZdKlxpgD4X7Y=",
   "/js/offline/pin.js": "sha256-HE/vo5aRt3qi/3XchvdIsLRyv/xdgn+tm4K+FKs2t50=",
   "/js/offline/refusals.js": "sha256-PY/12Y6jnFLt63fa72UfWy8bnVrpvNuyGb9ebmxaN64=",
-  "/js/offline/shop.js": "sha256-7CeRIeMdQ5py5rZWg6UbLFuCe/alXk2Fe4mApUEWEJo=",
+  "/js/offline/shop.js": "sha256-meDhPyxqG7Y05rc9cU31AYaJIRo1GIuvq3xXGMuWpsI=",
   "/js/offline/sync.js": "sha256-LXvfZPOpcNqLA9g8bs3I3145JZUCr+tzhtRs+U6vjtM=",
   "/js/offline/takings.js": "sha256-nX0ulObCq4+AtT8Nhg55SXOG4p8YIEo4dAiESC//s10=",
-  "/js/offline/wallet.js": "sha256-r28FdT287Fw3FjmIWZXZqAKdiTA2duaT6JGqxAxxEAw=",
+  "/js/offline/wallet.js": "sha256-vijW1NU5WqvuparhJ0niXi7FjrhIBLCAa3Vg1fEO2s8=",
   "/js/pages/accept.js": "sha256-x4CWUWpkDo0r/FPaP9iDPM950Crhlz3CaOPeWoUKMlg=",
   "/js/pages/account.js": "sha256-Jr2EP7uRfYyrm4+ElVm3i/a4q1DX2TEfhujDeEfi854=",
   "/js/pages/activity.js": "sha256-0WtHVpxxyxN2QUk+Xzx4R1aXNWbjizfAhc5jmtXie1w=",
@@ -49,11 +49,11 @@ const ASSETS = {
   "/js/pages/receive.js": "sha256-4IDVDaSCA+ivlL+yBcJ88v/iodgfenL8hsJoQDs4Z1g=",
   "/js/pages/result.js": "sha256-cPgrYcJHeVaJFjepnVyQX81F1G5SgyP11gprOz4alhk=",
   "/js/pages/send.js": "sha256-1pBo+efj5DNUPP0rEvgTeLDQ6+ep7WlSCnaJ1idGPyQ=",
-  "/js/pages/shop-card.js": "sha256-z0kSjtLwfL0KKKmvrWZGNNelMa7dJJ7ppp42c+mImC8=",
+  "/js/pages/shop-card.js": "sha256-zdOAr+oYrib+NHqZbhcPQ/JEeFEE1oJw1pEA5sm+N9Q=",
   "/js/pages/shop.js": "sha256-GF6EVd9tOB2yLfeGhxlx5KTgE1RBM/sWKRo0z5sd3FE=",
   "/js/pages/sync.js": "sha256-9n2HDiy7uMK8LvM5nXXtzyY9QKMLf8EKm+CHCVB/CPw=",
   "/js/pages/unlock.js": "sha256-7b0sPjKynrQY8pPCT3C9BYRhHOZXesRz3grd48dEHYY=",
-  "/js/protocol/accept.js": "sha256-UY5DiOFqq10FFn8fK966rgmbJb0EA6Hhf7yWKNiT+9s=",
+  "/js/protocol/accept.js": "sha256-Hz24Xa/E2NnPLoj45s/4tMpA5oJraXFsaVx+seFL4hQ=",
   "/js/protocol/base45.js": "sha256-UiH+ff0uqrLBZgbjofXLYurSKhXC4QKY398J5hMOPks=",
   "/js/protocol/close.js": "sha256-0Z3orDk+9YxsBkEt3rZU9EycKZGgH0emO4XfpsACRmQ=",
   "/js/protocol/crypto.js": "sha256-8T4ruh9aFgY4XSnYHhxMEJY4n8jGx62vfoH2Gy+4LwQ=",

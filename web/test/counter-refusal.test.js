@@ -13,7 +13,12 @@
 // Sync sends each kept refusal with `POST /v1/notes/refusals` before the notes
 // upload, once per sync: a retryable answer keeps it for the next sync, a 200 marks it done and
 // it is never sent again, a final refusal marks it failed with the server's words; Sync status
-// says so for each.
+// says so for each. A note for one of this shop's retired cards (made on this device, replaced
+// by makeCard) is kept the same way (`wrong_card`), joins its purse's tally and has its nonce
+// seen, while a note for a card neither mine nor retired is refused and not kept; a note whose
+// purse's issuer key this device does not know is kept (`unknown_issuer_key`) when the rest
+// holds, with its nonce seen but nothing in any tally, and refused for the other check, keeping
+// nothing, when one fails.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { openKitPage } from "./page-kit.js";
@@ -30,10 +35,15 @@ after(async () => {
 
 /**
  * Defines `window.counter` in the page: a shop `shop` (account `account`) with its card, and
- * `counter.note(amount, {skewS, cap, nonce, validFrom, validUntil})`: a card note from a new purse
- * of account 1001 (valid from `validFrom` to `validUntil`, Unix seconds as BigInt, by default from
- * an hour ago for 30 days), signed by a payer whose clock is `skewS` seconds behind this phone's,
- * with `nonce` (by default a new one for the card).
+ * `counter.note(amount, {skewS, cap, nonce, validFrom, validUntil, purseId, unknownIssuer, payee, signer})`:
+ * a card note from a new purse of account 1001 (valid from `validFrom` to `validUntil`, Unix
+ * seconds as BigInt, by default from an hour ago for 30 days; with purse id `purseId`, by default
+ * a new one; certified by the issuer key named `unknownIssuer`, which this phone never cached, if
+ * given), paying `payee` (by default the shop), signed by a payer whose clock is `skewS` seconds
+ * behind this phone's (by the device key named `signer` instead of the purse's, if given: a bad
+ * device signature), with `nonce` (by default a new one for `forCard`, by default the card made
+ * here first, which a later makeCard retires). `counter.otherCard(name)`: a card of the same shop
+ * account signed by another device, `name`'s (another counter of the shop, never this device's).
  */
 function openCounter(shop, account) {
   return tab.page.evaluate(async ([shopHandle, shopAccount]) => {
@@ -41,14 +51,26 @@ function openCounter(shop, account) {
     const wallet = await import("/js/offline/wallet.js");
     const { cardNonce } = await import("/js/protocol/accept.js");
     const { allFor } = await import("/js/offline/db.js");
+    const { deviceKey, sign } = await import("/js/offline/device.js");
+    const { encodeCard } = await import("/js/protocol/objects.js");
     const app = kit.app(shopHandle, shopAccount);
     const { card } = await shopJs.makeCard(app, "Kiosk");
     window.counter = {
       app,
-      async note(amount, { skewS = 0, cap, nonce, validFrom, validUntil } = {}) {
-        const purse = await kit.purse({ payer: `payer-of-${shopHandle}`, account: 1001, amount: 50000, cap: cap ?? 20000, validFrom, validUntil });
+      card,
+      async note(amount, { skewS = 0, cap, nonce, validFrom, validUntil, purseId, unknownIssuer, payee = shopAccount, signer, forCard = card } = {}) {
+        const purse = await kit.purse({
+          payer: `payer-of-${shopHandle}`, account: 1001, amount: 50000, cap: cap ?? 20000, validFrom, validUntil, purseId, unknownIssuer,
+        });
+        if (signer) purse.payerKey = await deviceKey(signer);
         const time = BigInt(Math.floor(Date.now() / 1000) - skewS);
-        return kit.note(purse, { amount, payee: shopAccount, nonce: nonce ?? await cardNonce(card, crypto.getRandomValues(new Uint8Array(12))), time });
+        return kit.note(purse, { amount, payee, nonce: nonce ?? await cardNonce(forCard, crypto.getRandomValues(new Uint8Array(12))), time });
+      },
+      async otherCard(name) {
+        const key = await deviceKey(`other-counter/${name}`);
+        return encodeCard({
+          payee: BigInt(shopAccount), shopDeviceKey: key.publicKey, currency: "INR", issuedAt: BigInt(Math.floor(Date.now() / 1000)), handle: shopHandle, name,
+        }, (b) => sign(key, b));
       },
       acceptKept: (text) => wallet.acceptText(app, text).then(() => "accepted", (e) => ({ code: e.code, kept: e.kept === true })),
       accept: (text) => wallet.acceptText(app, text).then(() => "accepted", (e) => `${e.code}: ${e.reason ?? e.message}`),
@@ -144,10 +166,9 @@ test("the same stale note scanned twice at once is kept once", async () => {
   assert.ok(r.outcomes.every((o) => o === "stale_note" || o === "refused_here_before"), JSON.stringify(r.outcomes));
 });
 
-test("other refusals at the counter keep nothing: another card, the same code again, a stale note the server refuses anyway", async () => {
+test("other refusals at the counter keep nothing: another counter's card, the same code again, a stale note the server refuses anyway", async () => {
   await openCounter("kiosk4", 5004);
   const r = await tab.page.evaluate(async () => {
-    const shopJs = await import("/js/offline/shop.js");
     const fresh = await counter.note(1000);
     const taken = await counter.accept(fresh);
     // The same payment code shown again with a new note (a replayed nonce), with the payer's clock off too.
@@ -158,13 +179,14 @@ test("other refusals at the counter keep nothing: another card, the same code ag
     const replayed = await counter.accept(replay);
     // Over the purse's limit per payment and stale: the server refuses it too, so it is refused for the limit.
     const overCap = await counter.accept(await counter.note(15000, { skewS: 900, cap: 10000 }));
-    // A new card replaces the old one: a stale note for the old card is `wrong_card`.
-    const old = await counter.note(1000, { skewS: 900 });
-    await shopJs.makeCard(counter.app, "Kiosk again");
-    const wrongCard = await counter.accept(old);
-    return { taken, replayed: replayed.split(":")[0], overCap: overCap.split(":")[0], wrongCard: wrongCard.split(":")[0], kept: (await counter.refusals()).length };
+    // A stale note for another counter's card of the shop (never this device's) is `wrong_card`.
+    const other = await counter.note(1000, { skewS: 900, forCard: await counter.otherCard("Kiosk by the door") });
+    const wrongCard = await counter.accept(other);
+    return { taken, replayed: replayed.split(":")[0], overCap: overCap.split(":")[0], wrongCard, kept: (await counter.refusals()).length };
   });
-  assert.deepEqual(r, { taken: "accepted", replayed: "nonce_replayed", overCap: "over_payment_cap", wrongCard: "wrong_card", kept: 0 });
+  assert.deepEqual(r, {
+    taken: "accepted", replayed: "nonce_replayed", overCap: "over_payment_cap", wrongCard: `wrong_card: ${REASONS.wrong_card}`, kept: 0,
+  });
 });
 
 test("sync sends each kept refusal once per sync before the notes upload: retry keeps it, 200 ends it, a final refusal fails it with the server's words", async () => {
@@ -592,6 +614,155 @@ test("two stale notes of a forked purse with one sequence number, scanned at onc
   });
   for (const round of r.rounds) assert.deepEqual(round, ["inconsistent_with_earlier_note", "stale_note"], JSON.stringify(r.rounds));
   assert.equal(r.kept, 6, "one note kept per forked purse");
+});
+
+test("a note for this shop's retired card is kept once (wrong_card) and its nonce then seen; a fork of it is refused; the payer's next note at the new card is taken", async () => {
+  // Only this device had the old card, so no other counter takes the note, and the server would
+  // pay it when the payer syncs: the counter keeps it to give back, like a clock's refusal.
+  await openCounter("kiosk15", 5015);
+  const r = await tab.page.evaluate(async () => {
+    const shopJs = await import("/js/offline/shop.js");
+    const { cardNonce } = await import("/js/protocol/accept.js");
+    const { fromText, hashOf } = await import("/js/protocol/objects.js");
+    const { hex } = await import("/js/protocol/crypto.js");
+    const { get } = await import("/js/offline/db.js");
+    const random = () => crypto.getRandomValues(new Uint8Array(12));
+    const now = BigInt(Math.floor(Date.now() / 1000));
+    const first = counter.card;
+    const firstText = (await shopJs.myCard("kiosk15")).text;
+    const retiredBefore = await get("meta", "cards.retired.kiosk15");
+    // The payer scanned the first card and pays it; meanwhile the shop made a new card.
+    const purse = await kit.purse({ payer: "payer-15", account: 1001, amount: 50000, cap: 20000 });
+    const oldNote = await kit.note(purse, { amount: 7000, payee: 5015, nonce: await cardNonce(first, random()), time: now });
+    const { card: current, text: currentText } = await shopJs.makeCard(counter.app, "Kiosk renamed");
+    const out = { retiredBefore: retiredBefore ?? null };
+    out.kept = await counter.acceptKept(oldNote);
+    out.current = await counter.accept(await counter.note(1500, { forCard: current }));
+    out.again = await counter.accept(oldNote);
+    const nonce = hex(fromText("note", oldNote).nonce);
+    out.seen = (await shopJs.seenNonces("kiosk15")).has(nonce);
+    // Another note with its nonce: a replay, not taken.
+    out.sameNonce = (await counter.accept(await counter.note(7000, { nonce: fromText("note", oldNote).nonce }))).split(":")[0];
+    // A fork of it: another note 1 of its purse, for the new card, with the right time.
+    const fork = await kit.note(purse, { amount: 7000, payee: 5015, nonce: await cardNonce(current, random()), time: now });
+    out.fork = (await counter.acceptKept(fork));
+    // The honest payer scans the new card and pays again: note 2, chained on the kept note 1.
+    const next = await kit.note(purse, {
+      seq: 2, prevHash: await hashOf(fromText("note", oldNote)), cumulative: 14000, amount: 7000, payee: 5015, nonce: await cardNonce(current, random()), time: now,
+    });
+    out.next = await counter.accept(next);
+    // With the payer's clock off too it is kept for the old card; over the purse's limit per
+    // payment (the server refuses it too) it is refused for that, and not kept.
+    out.stale = await counter.acceptKept(await counter.note(2500, { skewS: 900 }));
+    out.overCap = await counter.acceptKept(await counter.note(15000, { cap: 10000 }));
+    // A third card: both earlier cards are retired, and notes for either are kept.
+    await shopJs.makeCard(counter.app, "Kiosk again");
+    out.firstAgain = await counter.acceptKept(await counter.note(3100, { forCard: first }));
+    out.second = await counter.acceptKept(await counter.note(3200, { forCard: current }));
+    out.retired = (await get("meta", "cards.retired.kiosk15"))?.v ?? null;
+    out.retiredCards = (await shopJs.retiredCards("kiosk15")).map((c) => c.text);
+    out.texts = [firstText, currentText];
+    out.refusals = (await counter.refusals()).map((k) => [k.amount, k.reason, k.state, k.seq]).sort((a, b) => a[0] - b[0]);
+    out.received = (await counter.received()).map((n) => [n.seq, n.amount]).sort((a, b) => a[1] - b[1]);
+    return out;
+  });
+  assert.equal(r.retiredBefore, null, "the first card retires no card");
+  assert.deepEqual(r.kept, { code: "wrong_card", kept: true });
+  assert.equal(r.current, "accepted", "a note for the new card is taken");
+  assert.equal(r.again, `refused_here_before: ${REFUSED_HERE_BEFORE}`);
+  assert.equal(r.seen, true, "the kept note's nonce counts as seen");
+  assert.equal(r.sameNonce, "nonce_replayed");
+  assert.deepEqual(r.fork, { code: "inconsistent_with_earlier_note", kept: false });
+  assert.equal(r.next, "accepted");
+  assert.deepEqual(r.stale, { code: "wrong_card", kept: true });
+  assert.deepEqual(r.overCap, { code: "over_payment_cap", kept: false });
+  assert.deepEqual(r.firstAgain, { code: "wrong_card", kept: true });
+  assert.deepEqual(r.second, { code: "wrong_card", kept: true });
+  assert.deepEqual(r.retired, { texts: r.texts }, "every card replaced, oldest first, kept under cards.retired.<handle>");
+  assert.deepEqual(r.retiredCards, r.texts);
+  assert.deepEqual(r.refusals, [
+    [2500, "wrong_card", "pending", 1], [3100, "wrong_card", "pending", 1], [3200, "wrong_card", "pending", 1], [7000, "wrong_card", "pending", 1],
+  ]);
+  assert.deepEqual(r.received, [[1, 1500], [2, 7000]], "neither the old card's note nor its fork was taken");
+});
+
+test("the sentence of a note kept for the retired card, and a note for a card neither mine nor retired refused and not kept, also with a clock off or an unknown issuer key", async () => {
+  await openCounter("kiosk16", 5016);
+  const r = await tab.page.evaluate(async () => {
+    const shopJs = await import("/js/offline/shop.js");
+    const old = await counter.note(4000);
+    await shopJs.makeCard(counter.app, "Kiosk 16 new");
+    const other = await counter.otherCard("Kiosk 16 by the door");
+    return {
+      old: await counter.accept(old),
+      // For the old card and an issuer key this device does not know: kept for the key.
+      oldUnknownKey: await counter.acceptKept(await counter.note(4400, { unknownIssuer: "rotated-16" })),
+      other: await counter.accept(await counter.note(1000, { forCard: other })),
+      otherStale: await counter.acceptKept(await counter.note(1100, { forCard: other, skewS: 900 })),
+      otherUnknownKey: await counter.acceptKept(await counter.note(1200, { forCard: other, unknownIssuer: "rotated-16" })),
+      kept: (await counter.refusals()).map((k) => [k.amount, k.reason]).sort((a, b) => a[0] - b[0]),
+      received: (await counter.received()).length,
+    };
+  });
+  assert.equal(r.old, `wrong_card: ${KEPT_SENTENCES.wrong_card}`);
+  assert.deepEqual(r.oldUnknownKey, { code: "unknown_issuer_key", kept: true });
+  assert.equal(r.other, `wrong_card: ${REASONS.wrong_card}`);
+  assert.deepEqual(r.otherStale, { code: "wrong_card", kept: false });
+  assert.deepEqual(r.otherUnknownKey, { code: "wrong_card", kept: false });
+  assert.deepEqual(r.kept, [[4000, "wrong_card"], [4400, "unknown_issuer_key"]], "only the retired card's notes are kept");
+  assert.equal(r.received, 0);
+});
+
+test("a note whose purse's issuer key this device does not know is kept when the rest holds, never in the tally; one failing another check is refused for it and not kept", async () => {
+  await openCounter("kiosk17", 5017);
+  const r = await tab.page.evaluate(async () => {
+    const shopJs = await import("/js/offline/shop.js");
+    const wallet = await import("/js/offline/wallet.js");
+    const { cardNonce } = await import("/js/protocol/accept.js");
+    const { fromText } = await import("/js/protocol/objects.js");
+    const { hex } = await import("/js/protocol/crypto.js");
+    const key = { unknownIssuer: "rotated-17" };
+    const text = await counter.note(8000, key);
+    const note = fromText("note", text);
+    const out = { kept: await counter.accept(text) };
+    out.tally = (await wallet.purseTally("kiosk17", note)).notes.size;
+    out.seen = (await shopJs.seenNonces("kiosk17")).has(hex(note.nonce));
+    out.again = await counter.accept(text);
+    out.sameNonce = (await counter.accept(await counter.note(8000, { ...key, nonce: note.nonce }))).split(":")[0];
+    // With the payer's clock off too: kept for the key (the time set aside).
+    out.stale = await counter.acceptKept(await counter.note(3000, { ...key, skewS: 900 }));
+    // A forged note (any key can sign an unknown certificate) naming a genuine purse's id is kept,
+    // but does not join that purse's tally: the genuine purse's note 1 is still taken.
+    const genuine = await kit.purse({ payer: "payer-17", account: 1001, amount: 50000, cap: 20000 });
+    out.forged = await counter.acceptKept(await counter.note(9000, { ...key, purseId: genuine.cert.purseId }));
+    const genuineNote = await kit.note(genuine, { amount: 5000, payee: 5017, nonce: await cardNonce(counter.card, crypto.getRandomValues(new Uint8Array(12))) });
+    out.genuine = await counter.accept(genuineNote);
+    // Failing another check: refused for that check, nothing kept.
+    const now = Math.floor(Date.now() / 1000);
+    out.wrongPayee = await counter.acceptKept(await counter.note(4100, { ...key, payee: 9999 }));
+    out.badSignature = await counter.acceptKept(await counter.note(4200, { ...key, signer: "not-the-payer-17" }));
+    out.overCap = await counter.acceptKept(await counter.note(15000, { ...key, cap: 10000 }));
+    out.ownTimeOutside = await counter.accept(await counter.note(4300, { ...key, skewS: 30, validUntil: BigInt(now - 60) }));
+    out.refusals = (await counter.refusals()).map((k) => [k.amount, k.reason, k.state, k.nonce === undefined]).sort((a, b) => a[0] - b[0]);
+    out.received = (await counter.received()).map((n) => n.amount);
+    return out;
+  });
+  assert.equal(r.kept, `unknown_issuer_key: ${KEPT_SENTENCES.unknown_issuer_key}`);
+  assert.equal(r.tally, 0, "nothing of the note is in its purse's tally");
+  assert.equal(r.seen, true, "its nonce counts as seen");
+  assert.equal(r.again, `refused_here_before: ${REFUSED_HERE_BEFORE}`);
+  assert.equal(r.sameNonce, "nonce_replayed");
+  assert.deepEqual(r.stale, { code: "unknown_issuer_key", kept: true });
+  assert.deepEqual(r.forged, { code: "unknown_issuer_key", kept: true });
+  assert.equal(r.genuine, "accepted");
+  assert.deepEqual(r.wrongPayee, { code: "wrong_payee", kept: false });
+  assert.deepEqual(r.badSignature, { code: "bad_device_signature", kept: false });
+  assert.deepEqual(r.overCap, { code: "over_payment_cap", kept: false });
+  assert.equal(r.ownTimeOutside, `certificate_expired: ${REASONS.certificate_expired}`);
+  assert.deepEqual(r.refusals, [
+    [3000, "unknown_issuer_key", "pending", false], [8000, "unknown_issuer_key", "pending", false], [9000, "unknown_issuer_key", "pending", false],
+  ]);
+  assert.deepEqual(r.received, [5000]);
 });
 
 test("no page errors", () => {

@@ -1,16 +1,19 @@
 // Unit tests of public/js/offline/counter-refusals.js (pure): which counter refusals are kept and
-// what the counter says then, the record kept for a card note refused at the counter for a clock
-// (with its nonce and its place in its purse's chain, read from the note text for records kept
-// before them, as a tally entry), how the server's answer to
+// what the counter says then (a clock, this shop's retired card, an unknown issuer key), the
+// record kept for a card note refused at the counter (with its nonce and its place in its purse's
+// chain, read from the note text for records kept before them, as a tally entry; none for a note
+// kept with its certificate unchecked), how the server's answer to
 // `POST /v1/notes/refusals` is judged (done, sent again at the next sync, or final with the
 // server's words), what a record becomes after an answer (never undone once done or failed), and
 // the lines Sync status shows, with the app's money formatting (give it back yourself after a
-// final refusal, except a double spender's purse the operator covered, `refund_not_possible`).
+// final refusal, except a double spender's purse the operator covered, `refund_not_possible`, and
+// a note the server found no valid payment, which is never paid).
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
-  afterAnswer, afterFinalRefusal, awaitsSending, GIVE_BACK_YOURSELF, isReturnedReason, judgeRefusalAnswer, KEPT_SENTENCES, NOT_FOR_THE_PAYER,
-  refusalEntry, refusalLine, refusalNonce, refusalRecord, refusedBeforeSentence, REFUSED_HERE_BEFORE, REFUSED_HERE_BEFORE_FAILED, RETURNED_REASON,
+  afterAnswer, afterFinalRefusal, awaitsSending, GIVE_BACK_YOURSELF, isClockReason, isKeptReason, isNeverPaid, joinsTally, judgeRefusalAnswer,
+  KEPT_SENTENCES, NEVER_PAID, NOT_FOR_THE_PAYER, refusalEntry, refusalLine, refusalNonce, refusalRecord, refusedBeforeSentence, REFUSED_HERE_BEFORE,
+  REFUSED_HERE_BEFORE_FAILED, REFUSED_HERE_BEFORE_INVALID, RETURNED_REASON, UNCHECKED_REASON,
 } from "../public/js/offline/counter-refusals.js";
 import { REASONS } from "../public/js/protocol/accept.js";
 import { hashOf, signObject, toText } from "../public/js/protocol/objects.js";
@@ -38,18 +41,35 @@ test("the record of a refused note: pending, keyed by its hash, amount in minor 
   assert.throws(() => refusalRecord({ ...pending(), amount: 0 }), /minor units/);
 });
 
-test("the refusals kept: the payer's clock and the purse's dates by this phone's clock, each saying the shop gives the payment back", () => {
-  for (const code of ["stale_note", "certificate_expired", "certificate_not_yet_valid"]) {
-    assert.equal(isReturnedReason(code), true, code);
+test("the refusals kept: the clocks, this shop's retired card and an unknown issuer key, each saying the shop gives the payment back", () => {
+  for (const code of ["stale_note", "certificate_expired", "certificate_not_yet_valid", "wrong_card", "unknown_issuer_key"]) {
+    assert.equal(isKeptReason(code), true, code);
     assert.match(KEPT_SENTENCES[code], /The shop does not keep this payment: when this device is next online it gives it back to the payer/, code);
+    assert.match(KEPT_SENTENCES[code], /taking it back from the shop's balance if the payer's phone was online first/, code);
   }
+  // Only the clock's refusals are kept whatever card the note names; a wrong_card note only for a
+  // retired card, an unknown issuer key's only when the rest holds (shop.js keepingCheck).
+  for (const code of ["stale_note", "certificate_expired", "certificate_not_yet_valid"]) assert.equal(isClockReason(code), true, code);
+  for (const code of ["wrong_card", "unknown_issuer_key", "nonce_replayed", "toString"]) assert.equal(isClockReason(code), false, code);
+  assert.equal(KEPT_SENTENCES.wrong_card, "This code was made for this shop's old card, which this counter no longer takes. "
+    + "The shop does not keep this payment: when this device is next online it gives it back to the payer "
+    + "(taking it back from the shop's balance if the payer's phone was online first). Ask the payer to scan the shop's current card and pay again.");
+  assert.equal(KEPT_SENTENCES.unknown_issuer_key, "This payment's purse was issued with a key this device does not know yet, "
+    + "so this counter cannot check it and does not take it. The shop does not keep this payment: when this device is next online it gives it back "
+    + "to the payer (taking it back from the shop's balance if the payer's phone was online first). "
+    + "Ask the payer to pay another way, and take this device online when you can.");
+  // A wrong_card note that is not kept (another card of the shop) says to take no second payment.
+  assert.notEqual(KEPT_SENTENCES.wrong_card, REASONS.wrong_card);
+  assert.match(REASONS.wrong_card, /do not take a second payment/);
   assert.equal(KEPT_SENTENCES.stale_note, REASONS.stale_note);
   // Not kept: the plain sentences say nothing of giving back.
   assert.doesNotMatch(REASONS.certificate_expired, /gives it back/);
   assert.doesNotMatch(REASONS.certificate_not_yet_valid, /gives it back/);
   assert.match(KEPT_SENTENCES.certificate_expired, /date and time/);
   assert.match(KEPT_SENTENCES.certificate_not_yet_valid, /date and time/);
-  for (const code of ["wrong_card", "nonce_replayed", "over_payment_cap", "revoked", "toString", "__proto__"]) assert.equal(isReturnedReason(code), false, code);
+  for (const code of ["nonce_replayed", "over_payment_cap", "revoked", "bad_issuer_signature", "issuer_key_not_valid", "toString", "__proto__"]) {
+    assert.equal(isKeptReason(code), false, code);
+  }
 });
 
 test("a record keeps the note's nonce; one kept before it has its nonce read from the note text", async () => {
@@ -169,10 +189,32 @@ test("after a final refusal: give it back yourself, except when the operator pai
   assert.doesNotMatch(NOT_FOR_THE_PAYER, /give it back to the payer/);
   assert.match(NOT_FOR_THE_PAYER, /spent this purse's money twice/);
   assert.match(NOT_FOR_THE_PAYER, /contact the operator/);
-  for (const code of ["not_payee", "unknown_purse", "malformed", "invalid_request", "something_new", "refund_not_possible ", "REFUND_NOT_POSSIBLE"]) {
+  for (const code of ["not_payee", "malformed", "too_many_refusals", "something_new", "refund_not_possible ", "REFUND_NOT_POSSIBLE", "INVALID_REQUEST"]) {
     assert.equal(afterFinalRefusal(code), GIVE_BACK_YOURSELF, code);
   }
   assert.equal(GIVE_BACK_YOURSELF, "If this payment reached this shop's balance, give it back to the payer yourself.");
+});
+
+test("after a final refusal as no valid payment (invalid_request: the ledger's unpayable note; unknown_purse): it is never paid, no second-payment warning", () => {
+  for (const code of ["invalid_request", "unknown_purse"]) {
+    assert.equal(isNeverPaid(code), true, code);
+    assert.equal(afterFinalRefusal(code), NEVER_PAID, code);
+  }
+  for (const code of ["not_payee", "refund_not_possible", "note_held", "malformed"]) assert.equal(isNeverPaid(code), false, code);
+  assert.match(NEVER_PAID, /not a valid payment: it will never be paid/);
+  assert.doesNotMatch(NEVER_PAID, /give it back|second payment/);
+  const failed = afterAnswer(pending(), judgeRefusalAnswer(error(400, "invalid_request", "note: the device signature is not valid"), HASH));
+  assert.deepEqual(refusalLine(failed, money), {
+    text: "Not returned: ₹120.00 to account 1001 (refused at the counter). The server said: note: the device signature is not valid. "
+      + "The code was not a valid payment: it will never be paid to this shop, so there is nothing to give back.",
+    code: "invalid_request",
+  });
+  // Shown again at the counter: never paid, so the payer may pay again; no "do not take a second payment".
+  assert.equal(refusedBeforeSentence(failed), REFUSED_HERE_BEFORE_INVALID);
+  assert.doesNotMatch(REFUSED_HERE_BEFORE_INVALID, /second payment/);
+  assert.match(REFUSED_HERE_BEFORE_INVALID, /will never be paid/);
+  const unknown = afterAnswer(pending(), judgeRefusalAnswer(error(404, "unknown_purse", "no purse of this server has this certificate"), HASH));
+  assert.equal(refusedBeforeSentence(unknown), REFUSED_HERE_BEFORE_INVALID);
 });
 
 test("a kept refusal is an entry of its purse's tally: from the record's fields, or read from its note text for records kept before them", async () => {
@@ -209,6 +251,17 @@ test("a kept refusal is an entry of its purse's tally: from the record's fields,
   assert.throws(() => refusalRecord({ ...base, seq: 0, prevHash: hex(prevHash), cumulative: 2500 }), /together/);
   assert.throws(() => refusalRecord({ ...base, seq: 3, prevHash: "ab", cumulative: 2500 }), /together/);
   assert.throws(() => refusalRecord({ ...base, seq: 3, prevHash: hex(prevHash), cumulative: 600 }), /together/);
+  // Kept with its certificate unchecked (an issuer key this device did not know): no entry of any
+  // tally, its chain fields notwithstanding (its purse id may be forged).
+  const unchecked = refusalRecord({ ...base, seq: 3, prevHash: hex(prevHash), cumulative: 2500, reason: UNCHECKED_REASON });
+  assert.equal(UNCHECKED_REASON, "unknown_issuer_key");
+  assert.equal(joinsTally(unchecked), false);
+  assert.equal(refusalEntry(unchecked), null);
+  assert.equal(refusalNonce({ ...unchecked, nonce: "0f".repeat(16) }), "0f".repeat(16), "its nonce still counts as seen");
+  for (const reason of ["stale_note", "certificate_expired", "certificate_not_yet_valid", "wrong_card"]) {
+    assert.equal(joinsTally({ ...kept, reason }), true, reason);
+    assert.deepEqual(refusalEntry({ ...kept, reason }), expected, reason);
+  }
 });
 
 test("a code shown again: being returned (pending or done), or not returned (failed), which asks for no new code", () => {

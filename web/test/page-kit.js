@@ -24,14 +24,18 @@ async function definePurseKit() {
   window.kit = {
     /**
      * A purse of `amount` (minor units) for account `account`, certified for `payer`'s device key on this phone, valid from
-     * `validFrom` to `validUntil` (Unix seconds, BigInt; by default from an hour ago for 30 days).
+     * `validFrom` to `validUntil` (Unix seconds, BigInt; by default from an hour ago for 30 days), with purse id `purseId`
+     * (by default a new one); `unknownIssuer` (a name) certifies it with an issuer key of that name this phone never cached.
      */
-    async purse({ payer, account, amount, cap = amount, validFrom = now() - 3600n, validUntil = now() + 30n * BigInt(day) }) {
+    async purse({
+      payer, account, amount, cap = amount, validFrom = now() - 3600n, validUntil = now() + 30n * BigInt(day), purseId, unknownIssuer,
+    }) {
       const payerKey = await deviceKey(payer);
+      const signer = unknownIssuer ? await deviceKey(`kit-unknown-issuer/${unknownIssuer}`) : issuer;
       const cert = await signObject("certificate", {
-        purseId: crypto.getRandomValues(new Uint8Array(16)), issuerKeyId, account: BigInt(account), deviceKey: payerKey.publicKey,
-        currency: "INR", amount, perPaymentCap: cap, validFrom, validUntil,
-      }, (b) => sign(issuer, b));
+        purseId: purseId ?? crypto.getRandomValues(new Uint8Array(16)), issuerKeyId: unknownIssuer ? await keyId(signer.publicKey) : issuerKeyId,
+        account: BigInt(account), deviceKey: payerKey.publicKey, currency: "INR", amount, perPaymentCap: cap, validFrom, validUntil,
+      }, (b) => sign(signer, b));
       return { cert, payerKey, certHash: await hashOf(cert) };
     },
     /**

@@ -99,6 +99,10 @@ test("a code for another card is never followed by 'pay again': the payer's sign
   const { REASONS } = await import("../public/js/protocol/accept.js");
   assert.doesNotMatch(REASONS.wrong_card, /pay again/i);
   assert.match(REASONS.wrong_card, /do not take a second payment/);
+  // A code for this shop's own old card is kept and given back (counter-refusals.js): the plain
+  // refusal is only for another card of the shop, and says nothing of an old card.
+  assert.doesNotMatch(REASONS.wrong_card, /old card/);
+  assert.match(REASONS.wrong_card, /another counter, the payer can show it there/);
 });
 
 test("a code refused for the payer's clock says it is given back, so paying again is right", async () => {

@@ -1,13 +1,14 @@
 // Shops in the web wallet, without a browser: the shop card encoder (encodeCard, docs/PROTOCOL.md
 // 4.5) round trips and is checked by verifyCard; a note made with cardNonce for that card is
-// accepted by acceptCardNote and refused for another card; the takings of shop mode
+// accepted by acceptCardNote and refused for another card; cardNoteFitsButForIssuer, the same
+// check without the issuer checks (only to keep a note to give back); the takings of shop mode
 // (offline/takings.js): what counts as taken, today's total, the 30 days and the CSV; the spoken
 // announcement (shop-feed.js).
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { sha, key } from "./testkit.js";
 import { encodeCard, fromText, toText, signObject, hashOf, isShopName } from "../public/js/protocol/objects.js";
-import { acceptCardNote, verifyCard, cardNonce, cardNoncePrefix, RejectError } from "../public/js/protocol/accept.js";
+import { acceptCardNote, cardNoteFitsButForIssuer, verifyCard, cardNonce, cardNoncePrefix, RejectError } from "../public/js/protocol/accept.js";
 import { hex } from "../public/js/protocol/crypto.js";
 import { isTaking, perDay, takingsCsv, takingsOn } from "../public/js/offline/takings.js";
 import { spokenAmount } from "../public/js/shop-feed.js";
@@ -68,6 +69,25 @@ test("a note made with cardNonce is accepted for its card, refused for a newer c
   const newer = await encodeCard(cardFields({ issuedAt: NOW + 1n }), shopKey.sign);
   await assert.rejects(acceptCardNote(note, null, ctx(newer)), (e) => e.code === "wrong_card");
   await assert.rejects(acceptCardNote(note, null, ctx(card, [hex(nonce)])), (e) => e.code === "nonce_replayed");
+  // With no issuer key known: acceptCardNote refuses it; cardNoteFitsButForIssuer runs every other
+  // check (so a note of an issuer key this device does not know yet may be kept to give back).
+  const noKeys = { ...ctx(card), issuerKeys: [] };
+  await assert.rejects(acceptCardNote(note, null, noKeys), (e) => e.code === "unknown_issuer_key");
+  assert.equal((await cardNoteFitsButForIssuer(note, null, noKeys)).amount, 25000);
+  await assert.rejects(cardNoteFitsButForIssuer(note, null, { ...noKeys, card: newer }), (e) => e.code === "wrong_card");
+  await assert.rejects(cardNoteFitsButForIssuer(note, null, { ...noKeys, seenNonces: new Set([hex(nonce)]) }), (e) => e.code === "nonce_replayed");
+  await assert.rejects(cardNoteFitsButForIssuer(note, null, { ...noKeys, now: NOW + 86400n * 2n }), (e) => e.code === "certificate_expired");
+  const forged = await signObject("note", {
+    certificate: cert, seq: 1, prevHash: await hashOf(cert), cumulative: 25000, amount: 25000, payee: 2002n, nonce, time: NOW,
+  }, key("not-the-payer").sign);
+  await assert.rejects(cardNoteFitsButForIssuer(forged, null, noKeys), (e) => e.code === "bad_device_signature");
+  // The issuer's signature is not looked at: a certificate signed by another key passes the rest.
+  const unknown = await signObject("certificate", { ...cert, issuerKeyId: new Uint8Array(4).fill(9) }, key("issuer-unknown").sign);
+  const onUnknown = await signObject("note", {
+    certificate: unknown, seq: 1, prevHash: await hashOf(unknown), cumulative: 25000, amount: 25000, payee: 2002n, nonce, time: NOW,
+  }, payer.sign);
+  await assert.rejects(acceptCardNote(onUnknown, null, ctx(card)), (e) => e.code === "unknown_issuer_key");
+  assert.equal((await cardNoteFitsButForIssuer(onUnknown, null, ctx(card))).amount, 25000);
 });
 
 const DAY_MS = 86_400_000;

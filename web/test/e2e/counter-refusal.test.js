@@ -6,13 +6,16 @@
 // refused code: the shop first (the note is voided: the customer's upload is refused, the purse
 // pays nobody), or the customer first (the note is paid to the shop, then the shop's phone moves
 // it back to the customer). Balances are read from the server (`GET /v1/me`, `GET /v1/purses`).
+// The same for a code made for the shop's old card, which the shop replaced with a new one on the
+// same phone after the customer scanned it (`wrong_card`, kept because only this phone had the
+// card): the customer syncs first, the server pays the shop, and the shop's phone gives it back.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import {
   startServerAndBrowser, stopServerAndBrowser, backOnline, enterPin, loadPurse, phone, register, registerWithDeposit, shot, waitText,
 } from "../harness.js";
 import { REASONS } from "../../public/js/protocol/accept.js";
-import { REFUSED_HERE_BEFORE } from "../../public/js/offline/counter-refusals.js";
+import { KEPT_SENTENCES, REFUSED_HERE_BEFORE } from "../../public/js/offline/counter-refusals.js";
 import { SERVER_REASONS } from "../../public/js/offline/refusals.js";
 
 let srv;
@@ -33,8 +36,10 @@ async function apiGet(page, path) {
  * which 500.00 are in an offline purse; both go offline, the customer's clock goes 15 minutes
  * ahead, and the customer pays the card 120.00 from the purse. The shop scans the code twice:
  * refused for the clocks, then as refused before. Returns {shop, cust, custAccount, noteText}.
+ * With `oldCard`, the shop makes a new card after the customer took the first card's text, and
+ * the customer's clock stays right: the code is refused for the shop's old card instead.
  */
-async function refusedAtTheCounter(shopHandle, custHandle) {
+async function refusedAtTheCounter(shopHandle, custHandle, { oldCard = false } = {}) {
   const shop = await phone(browser);
   const cust = await phone(browser);
   await register(shop.page, srv.url, shopHandle, `${shopHandle}-secret-1`);
@@ -46,6 +51,13 @@ async function refusedAtTheCounter(shopHandle, custHandle) {
   await shop.page.getByRole("button", { name: "Make card" }).click();
   await shop.page.getByRole("img", { name: "Shop card of Chai Corner: scan to pay" }).waitFor();
   const cardText = await shop.page.getByRole("textbox", { name: "Shop card text", includeHidden: true }).inputValue();
+  if (oldCard) {
+    // The customer has the first card's text; the shop replaces the card on the same phone.
+    await shop.page.getByLabel("Shop name").fill("Chai Corner 2");
+    await shop.page.getByRole("button", { name: "Make a new card" }).click();
+    await shop.page.getByRole("img", { name: "Shop card of Chai Corner 2: scan to pay" }).waitFor();
+    assert.notEqual(await shop.page.getByRole("textbox", { name: "Shop card text", includeHidden: true }).inputValue(), cardText);
+  }
   await shop.page.evaluate(async () => (await import("/js/offline/wallet.js")).refreshKeys());
   await shop.page.getByRole("link", { name: "Shop mode" }).click();
   await shop.page.getByRole("heading", { name: "Shop mode" }).waitFor();
@@ -56,7 +68,7 @@ async function refusedAtTheCounter(shopHandle, custHandle) {
   await waitText(cust.page, "#net-status", "Offline");
   await waitText(shop.page, "#net-status", "Offline");
   // The customer's phone clock is 15 minutes ahead of the shop's (more than the 10-minute window).
-  await cust.page.clock.setSystemTime(new Date(Date.now() + 15 * 60_000));
+  if (!oldCard) await cust.page.clock.setSystemTime(new Date(Date.now() + 15 * 60_000));
 
   await cust.page.getByRole("link", { name: "offpay home" }).click();
   await cust.page.getByRole("link", { name: "Pay", exact: true }).click();
@@ -71,7 +83,7 @@ async function refusedAtTheCounter(shopHandle, custHandle) {
   const noteText = await cust.page.getByRole("textbox", { name: "Payment note" }).inputValue();
   assert.match(noteText, /^OPN1:/);
 
-  // The shop scans it: refused for the clocks, with the sentence that says it is given back.
+  // The shop scans it: refused for the clocks (or the old card), with the sentence that says it is given back.
   const form = shop.page.getByRole("form", { name: "Accept offline payment" });
   const scan = async () => {
     await form.locator(".error").evaluate((e) => { e.textContent = ""; });
@@ -80,8 +92,8 @@ async function refusedAtTheCounter(shopHandle, custHandle) {
     await shop.page.waitForFunction(() => document.querySelector('form[aria-label="Accept offline payment"] .error')?.textContent);
     return form.locator(".error").textContent();
   };
-  assert.equal(await scan(), `Not accepted. ${REASONS.stale_note}`);
-  await shot(shop.page, "shop-stale-note");
+  assert.equal(await scan(), `Not accepted. ${oldCard ? KEPT_SENTENCES.wrong_card : REASONS.stale_note}`);
+  await shot(shop.page, oldCard ? "shop-old-card-note" : "shop-stale-note");
   // Scanned again: refused as refused before; nothing was taken.
   assert.equal(await scan(), `Not accepted. ${REFUSED_HERE_BEFORE}`);
   await waitText(shop.page, '[data-testid="today-total"]', "₹0.00");
@@ -91,7 +103,7 @@ async function refusedAtTheCounter(shopHandle, custHandle) {
   await waitText(shop.page, '[data-testid="counter-refusals"]',
     `To return: ₹120.00 to account ${custAccount} (refused at the counter), sent at the next sync.`);
   assert.equal(await shop.page.getByTestId("sync-summary").textContent(), "1 payment(s) refused at the counter waiting to be given back.");
-  await shot(shop.page, "sync-counter-refusal");
+  if (!oldCard) await shot(shop.page, "sync-counter-refusal");
   return { shop, cust, custAccount, noteText };
 }
 
@@ -175,6 +187,33 @@ test("refused for the customer's clock, the customer syncs first: the shop is pa
   // The answer names the note as the shop's phone keyed it.
   const kept = await shop.page.evaluate(async () => (await import("/js/offline/db.js")).allFor("refusals", "teashop"));
   assert.deepEqual(kept.map((k) => [k.state, k.noteHash === answer.note, k.done?.status, k.done?.amount]), [["done", true, "refunded", 12000]]);
+
+  assert.deepEqual(shop.errors, []);
+  assert.deepEqual(cust.errors, []);
+  await shop.context.close();
+  await cust.context.close();
+});
+
+test("refused for the shop's old card, the customer syncs first: the shop is paid, then its phone gives the money back once", async () => {
+  const { shop, cust, custAccount, noteText } = await refusedAtTheCounter("oldcardshop", "kavya", { oldCard: true });
+
+  // The customer comes online first: the server pays the note to the shop (it does not look at cards).
+  await backOnline(cust);
+  await cust.page.goto(`${srv.url}/#/sync`);
+  await waitText(cust.page, '[data-testid="sync-summary"]', "Everything is settled.");
+  assert.equal((await apiGet(shop.page, "/v1/me")).balance, 12000);
+
+  // The shop comes online: its sync gives the 120.00 back from the shop's balance.
+  await backOnline(shop);
+  await syncStatusSays(shop.page,
+    `Returned ₹120.00 to account ${custAccount} (refused at the counter): the server took it back from this shop's balance.`);
+  assert.equal((await apiGet(shop.page, "/v1/me")).balance, 0);
+  const custMe = await apiGet(cust.page, "/v1/me");
+  const [purse] = (await apiGet(cust.page, "/v1/purses")).purses;
+  // 500.00 + 120.00 given back in the balance, 380.00 still in the purse: 1,000.00, charged nothing.
+  assert.deepEqual({ balance: custMe.balance, settled: purse.settled, held: purse.held }, { balance: 62000, settled: 12000, held: 38000 });
+  const kept = await shop.page.evaluate(async () => (await import("/js/offline/db.js")).allFor("refusals", "oldcardshop"));
+  assert.deepEqual(kept.map((k) => [k.reason, k.state, k.done?.status, k.done?.amount, k.text === noteText]), [["wrong_card", "done", "refunded", 12000, true]]);
 
   assert.deepEqual(shop.errors, []);
   assert.deepEqual(cust.errors, []);

@@ -1,8 +1,11 @@
-// Card notes refused at this shop's counter for a clock (the payer's too far from this phone's,
-// `stale_note`, or the purse's dates judged by this phone's clock, `certificate_expired` and
-// `certificate_not_yet_valid`), and given back to the payer: the payer's phone signed the note,
-// and the server pays it to the shop when that phone syncs (it looks at neither clock), while the
-// customer, told "refused", pays again another way. This phone keeps each such note (IndexedDB
+// Card notes refused at this shop's counter that the server would still pay, given back to the
+// payer: refused for a clock (the payer's too far from this phone's, `stale_note`, or the purse's
+// dates judged by this phone's clock, `certificate_expired` and `certificate_not_yet_valid`), for
+// this shop's own retired card (`wrong_card`: a card this user made on this device and replaced,
+// so no other counter takes the note), or for an issuer key this device does not know yet
+// (`unknown_issuer_key`). The payer's phone signed the note, and the server pays it to the shop
+// when that phone syncs (it looks at neither clock nor card, and knows every issuer key), while
+// the customer, told "refused", pays again another way. This phone keeps each such note (IndexedDB
 // `refusals`, keyed by note hash, with its nonce, which then counts as seen: written before the
 // refusal is shown, shop.js) and sync sends it with `POST /v1/notes/refusals` (sync.js), before
 // it uploads notes: the server then never pays it, or moves what it paid back from the shop to
@@ -21,9 +24,12 @@ const GIVEN_BACK = "The shop does not keep this payment: when this device is nex
 
 /**
  * The counter refusals kept and sent back, each with what the counter says when it kept the note
- * (a note refused for one of these reasons but NOT kept is refused with REASONS' sentence). The
- * others are kept by nobody: a note for another card may be paid at the right counter, a replayed
- * nonce is the same payment shown twice, and the server refuses the rest too.
+ * (a note refused for one of these reasons but NOT kept is refused with REASONS' sentence). Which
+ * notes are kept depends on the note, not only on the reason (shop.js acceptCard): one refused for
+ * a clock or an unknown issuer key when it passes the other checks, one refused as `wrong_card`
+ * only when it was made for this shop's retired card (isClockReason, isKeptReason). The others
+ * are kept by nobody: a note for another card may be paid at the right counter, a replayed nonce
+ * is the same payment shown twice, and the server refuses the rest too.
  */
 export const KEPT_SENTENCES = {
   stale_note: REASONS.stale_note,
@@ -32,10 +38,30 @@ export const KEPT_SENTENCES = {
     + "if they are wrong, set them right and ask the payer for a new code.",
   certificate_not_yet_valid: "The payer's purse starts later than this device's clock says, so this counter does not take the code. "
     + `${GIVEN_BACK} This device's clock is probably behind: set its date and time right and ask the payer for a new code.`,
+  wrong_card: "This code was made for this shop's old card, which this counter no longer takes. "
+    + `${GIVEN_BACK} Ask the payer to scan the shop's current card and pay again.`,
+  unknown_issuer_key: "This payment's purse was issued with a key this device does not know yet, so this counter cannot check it and does not take it. "
+    + `${GIVEN_BACK} Ask the payer to pay another way, and take this device online when you can.`,
 };
 
-/** Is `code` a counter refusal whose note is kept and given back (when it passes the other checks)? */
-export const isReturnedReason = (code) => Object.hasOwn(KEPT_SENTENCES, code);
+/** The clock's refusals: whenever a note refused for one passes the other checks with the time set aside, it is kept. */
+const CLOCK_REASONS = new Set(["stale_note", "certificate_expired", "certificate_not_yet_valid"]);
+
+/** Is `code` a refusal for a clock (the payer's, or the purse's dates by this phone's)? */
+export const isClockReason = (code) => CLOCK_REASONS.has(code);
+
+/**
+ * Is `code` a reason a note may be refused AND kept for (a KEPT_SENTENCES code)? Not that every
+ * note refused for it is kept: see KEPT_SENTENCES (a `wrong_card` note only for a retired card).
+ */
+export const isKeptReason = (code) => Object.hasOwn(KEPT_SENTENCES, code);
+
+/**
+ * The reason of the notes kept without checking their purse certificate (this device does not
+ * know its issuer key): their purse id may be forged, so they are no entry of any purse's tally
+ * (refusalEntry), lest a forged note make a genuine purse's notes look inconsistent here.
+ */
+export const UNCHECKED_REASON = "unknown_issuer_key";
 
 /** Said when a note this phone refused before is shown again (a pending or returned refusal). */
 export const REFUSED_HERE_BEFORE = "This payment code was refused at this counter and is being returned to the payer. Ask the payer for a new code.";
@@ -44,9 +70,14 @@ export const REFUSED_HERE_BEFORE = "This payment code was refused at this counte
 export const REFUSED_HERE_BEFORE_FAILED = "This payment code was refused at this counter before, but the server did not take it back (see Sync status). "
   + "Do not take a second payment for it until you have settled it with the payer.";
 
+/** Said instead when the server refused to take it back because it is no valid payment (isNeverPaid): the payer can pay again. */
+export const REFUSED_HERE_BEFORE_INVALID = "This payment code was refused at this counter before, and the server found it is not a valid payment: "
+  + "it will never be paid. Ask the payer to pay another way.";
+
 /** The sentence for a note shown again whose refusal record is `record`. */
 export function refusedBeforeSentence(record) {
-  return record?.state === "failed" ? REFUSED_HERE_BEFORE_FAILED : REFUSED_HERE_BEFORE;
+  if (record?.state !== "failed") return REFUSED_HERE_BEFORE;
+  return isNeverPaid(record.failure?.code) ? REFUSED_HERE_BEFORE_INVALID : REFUSED_HERE_BEFORE_FAILED;
 }
 
 /**
@@ -55,7 +86,8 @@ export function refusedBeforeSentence(record) {
  * purseId (hex), nonce (hex; records kept before it have none: read from `text`, refusalNonce),
  * seq, prevHash (hex), cumulative (the note's place in its purse's chain, as in `received`
  * records; records kept before them have none: read from `text`, refusalEntry), reason (a
- * KEPT_SENTENCES code), refusedMs, state: pending | done | failed}. Once answered: `done`
+ * KEPT_SENTENCES code; UNCHECKED_REASON: the purse id and chain are the note's word only, and no
+ * tally entry), refusedMs, state: pending | done | failed}. Once answered: `done`
  * ({status: voided | refunded, amount, payer, note}) or `failure` ({code, message}), and
  * `answeredMs`; `sentMs` is when it was last sent.
  */
@@ -99,8 +131,11 @@ export function refusalNonce(record) {
  * the tally every later note of its purse is checked against (wallet.js tallyOf): the payer's
  * phone signed it and chains its next note on it, and were it left out, a payer who forks a purse
  * could have this note kept to be given back and another note with its sequence number taken.
+ * A note kept unchecked (UNCHECKED_REASON: its certificate's issuer key was unknown here) is no
+ * entry (null): its purse id may be forged.
  */
 export function refusalEntry(record) {
+  if (!joinsTally(record)) return null;
   let decoded = null;
   const note = () => (decoded ??= fromText("note", record.text));
   try {
@@ -116,6 +151,9 @@ export function refusalEntry(record) {
     return null;
   }
 }
+
+/** Whether a kept refusal counts in its purse's tally: not one kept with its certificate unchecked (UNCHECKED_REASON). */
+export const joinsTally = (record) => record?.reason !== UNCHECKED_REASON;
 
 /** Whether a kept refusal is sent at the next sync: only a pending one (a done or failed one never again). */
 export const awaitsSending = (record) => record?.state === "pending";
@@ -188,15 +226,34 @@ export const GIVE_BACK_YOURSELF = "If this payment reached this shop's balance, 
 export const NOT_FOR_THE_PAYER = "The server will not give it back: the payer spent this purse's money twice, and the operator covered it. "
   + "Keep it; contact the operator if the payer asks.";
 
+/**
+ * The server's final codes for a note it will never pay, so there is nothing to give back:
+ * `invalid_request` (the note fails the checks of a note on its own, its device signature, chain
+ * start, cap or purse amount: the ledger's UnpayableNote; or is no payment note at all) and
+ * `unknown_purse` (no purse of the server has its certificate: say a note kept with an issuer key
+ * this device did not know, whose certificate was forged). docs/API-OFFLINE.md.
+ */
+const NEVER_PAID_CODES = new Set(["invalid_request", "unknown_purse"]);
+
+/** Is `code` a final answer saying the note is no valid payment and will never be paid? */
+export const isNeverPaid = (code) => NEVER_PAID_CODES.has(code);
+
+/** Said instead when the server refused it as no valid payment (isNeverPaid): nothing reached the shop. */
+export const NEVER_PAID = "The code was not a valid payment: it will never be paid to this shop, so there is nothing to give back.";
+
 /** What Sync status tells the shop to do about a refusal the server refused for good with `code`. */
-export const afterFinalRefusal = (code) => (code === "refund_not_possible" ? NOT_FOR_THE_PAYER : GIVE_BACK_YOURSELF);
+export function afterFinalRefusal(code) {
+  if (code === "refund_not_possible") return NOT_FOR_THE_PAYER;
+  return isNeverPaid(code) ? NEVER_PAID : GIVE_BACK_YOURSELF;
+}
 
 /**
  * What Sync status says of a kept refusal, with `money(minor)` formatting amounts:
  * {text, code?}: "Returned ₹120.00 to account 1001 (refused at the counter)…" when the server took
  * it back, "To return: …, sent at the next sync" while pending, and the server's words when it
  * refused to take it back, with what the shop does then (afterFinalRefusal: give it back to the
- * payer itself, except for a double spender's purse, `refund_not_possible`).
+ * payer itself, except for a double spender's purse, `refund_not_possible`, and for a note that is
+ * no valid payment, isNeverPaid).
  */
 export function refusalLine(record, money) {
   const payer = record.done?.payer ?? record.payer;

@@ -24,11 +24,14 @@ export const STORES = {
                          //  nonce? (hex; the seen nonces of card acceptance, shop.js), card? (a note paying my shop card)}
   issuers: "keyId",      // {keyId, publicKey: Uint8Array, validFromMs, validUntilMs}
   meta: "k",             // {k, v}: account.<handle> (wallet.js), pin.<handle> and unlock (pin.js),
-                         //  card.<handle> (my shop card) and cardpay.<handle> (a card payment tapped, not yet stored) (shop.js)
+                         //  card.<handle> (my shop card), cards.retired.<handle> ({texts: [card text, ...]}: the cards of mine
+                         //  a new card replaced, oldest first; notes for them are kept to give back) and cardpay.<handle>
+                         //  (a card payment tapped, not yet stored) (shop.js)
   intents: "key",        // {key (the Idempotency-Key), handle, kind: send | load, body, createdMs} (../intents.js)
   refusals: "noteHash",  // {noteHash, handle, text, amount, payer, purseId, nonce?, reason, refusedMs, state: pending | done | failed,
                          //  sentMs?, answeredMs?, done? {status, amount, payer, note}, failure? {code, message}}: card notes
-                         //  refused at this counter for a clock (stale_note, certificate_expired, certificate_not_yet_valid) and
+                         //  refused at this counter for a clock (stale_note, certificate_expired, certificate_not_yet_valid),
+                         //  for my retired card (wrong_card) or an unknown issuer key (unknown_issuer_key: no tally entry) and
                          //  given back to the payer (counter-refusals.js, shop.js, sync.js); nonce (hex; records from before it:
                          //  read from text) counts as seen (shop.js seenNonces)
 };

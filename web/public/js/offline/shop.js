@@ -1,23 +1,27 @@
 // Shop cards on this device (docs/PROTOCOL.md 4.5 and 16): the shop's own card ("my card", one
 // per user on this device, kept in IndexedDB's `meta` store as `card.<handle>`; a new card
-// replaces it, and notes made for the old one are then refused with `wrong_card`), the
+// replaces it, the old one is kept as retired, `cards.retired.<handle>`, and notes made for it
+// are then refused with `wrong_card`, and kept to be given back), the
 // customer's offline payment of a scanned card (a card note: nonce = the card's prefix + 12
 // random bytes, drawn once per tap and kept with the intent, so a reload never signs a second
 // note for the same tap; one tap at a time; never while an online payment to the same shop has
 // no answer), and the shop's offline acceptance of a card note (seen nonces: every note accepted,
 // every request made and every note kept to be given back on this device; the note is stored
-// before success shows, its tally checked as it is; a note refused for a clock, the payer's too
-// far from this phone's or the purse's dates by this phone's, is kept to be given back to the
-// payer before the refusal shows, counter-refusals.js).
+// before success shows, its tally checked as it is; a note the server would still pay, refused
+// for a clock, the payer's too far from this phone's or the purse's dates by this phone's, for one
+// of my retired cards, or for an issuer key this device does not know yet, is kept to be given
+// back to the payer before the refusal shows, counter-refusals.js).
 
-import { allFor, atomic, get, put } from "./db.js";
+import { allFor, atomic, get } from "./db.js";
 import { deviceKey, sign } from "./device.js";
 import { fromText, toText, encodeCard, hashOf, isShopName } from "../protocol/objects.js";
-import { acceptCardNote, checkReceipt, checkTally, verifyCard, cardNonce, cardNoncePrefix, RejectError, REASONS } from "../protocol/accept.js";
+import {
+  acceptCardNote, cardNoteFitsButForIssuer, checkReceipt, checkTally, verifyCard, cardNonce, cardNoncePrefix, RejectError, REASONS,
+} from "../protocol/accept.js";
 import { DecodeError } from "../protocol/wire.js";
 import { hex, fromHex } from "../protocol/crypto.js";
 import { accountOf, alreadyAccepted, cachedKeys, choosePurse, nowSeconds, OfflineError, refusedHere, signAndStore, storeAccepted, tallyOf } from "./wallet.js";
-import { isReturnedReason, KEPT_SENTENCES, refusalNonce, refusalRecord } from "./counter-refusals.js";
+import { isClockReason, KEPT_SENTENCES, refusalNonce, refusalRecord, UNCHECKED_REASON } from "./counter-refusals.js";
 import { paidNonce } from "./paid-once.js";
 import { pendingIntents, samePayee } from "../intents.js";
 
@@ -28,6 +32,7 @@ export const CARD_WINDOW_S = 600n;
 export const BAD_SHOP_NAME = "A shop name is 1 to 48 bytes of text on one line, with no space at either end.";
 
 const cardKey = (handle) => `card.${handle}`;
+const retiredKey = (handle) => `cards.retired.${handle}`;
 const intentKey = (handle) => `cardpay.${handle}`;
 
 /** This user's current card on this device: {card (decoded), text, name, createdMs}, or null. */
@@ -42,8 +47,36 @@ export async function myCard(handle) {
 }
 
 /**
- * Makes and keeps this user's card named `name` (replacing any earlier card): payee = my account,
- * this device's key, my handle, the server's currency, issued now.
+ * This user's retired cards on this device, the cards makeCard replaced ({card (decoded), text},
+ * oldest first; an unreadable one is left out). Only this device ever had them, so no other
+ * counter takes a note made for one: such a note is refused (`wrong_card`) but kept and given
+ * back (acceptCard), as the server would pay it.
+ */
+export async function retiredCards(handle) {
+  const rec = await get("meta", retiredKey(handle)).catch(() => null);
+  const texts = Array.isArray(rec?.v?.texts) ? rec.v.texts : [];
+  return texts.flatMap((text) => {
+    try {
+      return [{ text, card: fromText("card", text) }];
+    } catch {
+      return [];
+    }
+  });
+}
+
+/** The retired card of mine (retiredCards) whose nonce prefix `note`'s nonce starts with, or null. */
+async function retiredCardFor(handle, note) {
+  const prefix = hex(note.nonce.slice(0, 4));
+  for (const retired of await retiredCards(handle)) {
+    if (hex(await cardNoncePrefix(retired.card)) === prefix) return retired.card;
+  }
+  return null;
+}
+
+/**
+ * Makes and keeps this user's card named `name` (replacing any earlier card, which joins the
+ * retired cards in the same transaction): payee = my account, this device's key, my handle, the
+ * server's currency, issued now.
  */
 export async function makeCard(app, name) {
   if (!isShopName(name)) throw new OfflineError("bad_name", BAD_SHOP_NAME);
@@ -56,7 +89,14 @@ export async function makeCard(app, name) {
   };
   const card = await encodeCard(fields, (bytes) => sign(key, bytes));
   const text = toText(card);
-  await put("meta", { k: cardKey(handle), v: { text, name, createdMs: Date.now() } });
+  await atomic(["meta"], async (s, result) => {
+    const old = (await result(s.meta.get(cardKey(handle))))?.v?.text;
+    if (old) {
+      const texts = (await result(s.meta.get(retiredKey(handle))))?.v?.texts ?? [];
+      if (!texts.includes(old)) s.meta.put({ k: retiredKey(handle), v: { texts: [...texts, old] } });
+    }
+    s.meta.put({ k: cardKey(handle), v: { text, name, createdMs: Date.now() } });
+  });
   return { card, text, name };
 }
 
@@ -225,8 +265,9 @@ export async function isForMyCard(handle, note) {
  * Accepts a decoded card note for my card (16.3) offline: runs acceptCardNote, then stores the
  * note (with its nonce, so it is never taken again) in one transaction that checks the nonce and
  * the purse tally once more (storeAccepted, which also refuses a nonce kept with a refusal),
- * BEFORE returning {amount, payer, noteHash}. A note refused for a clock (isReturnedReason) is
- * kept to be given back when it passes the checks with the time set aside (refuseAndGiveBack).
+ * BEFORE returning {amount, payer, noteHash}. A note refused for a clock, for one of my retired
+ * cards or for an unknown issuer key is kept to be given back when it passes the other checks
+ * with the time set aside (keepingCheck, refuseAndGiveBack).
  * `tally` is the note's purse tally (wallet.js purseTally: the notes received from the purse and
  * those kept to give back). Throws OfflineError with the reason.
  */
@@ -249,9 +290,10 @@ export async function acceptCard(app, note, text, tally) {
   try {
     ok = await acceptCardNote(note, tally, ctx);
   } catch (e) {
-    if (e instanceof RejectError && isReturnedReason(e.code)) await refuseAndGiveBack(handle, note, text, tally, ctx, e.code);
-    if (e instanceof RejectError) throw new OfflineError(e.code, e.message);
-    throw e;
+    if (!(e instanceof RejectError)) throw e;
+    const keeping = await keepingCheck(handle, note, ctx, e.code);
+    if (keeping) await refuseAndGiveBack(handle, note, text, tally, keeping);
+    throw new OfflineError(e.code, e.message);
   }
   const nonce = hex(ok.nonce);
   await storeAccepted(handle, note, ok, text, async (s, result) => {
@@ -265,27 +307,59 @@ export async function acceptCard(app, note, text, tally) {
 const ANY_TIME = 1n << 64n;
 
 /**
- * The counter refuses the card note `note` (text `text`) for a clock, `reason`: the payer's is
- * more than CARD_WINDOW_S from this phone's (`stale_note`), or the purse's dates do not hold by
- * this phone's (`certificate_expired`, `certificate_not_yet_valid`). The payer's phone signed it
- * and the server looks at neither clock, so it would still pay it to this shop when that phone
- * syncs: this phone keeps it (store `refusals`, state pending, with its nonce) BEFORE the refusal
- * is shown, and sync gives it back to the payer (`POST /v1/notes/refusals`, sync.js). Kept only
- * when the note passes every check with the time set aside (the note's own time as now, any
- * clock difference): a note the server refuses anyway, or whose own time is outside its purse's
- * dates (no honest payer's phone signs that), is refused with that reason instead, and nothing is
- * kept. The transaction that keeps it looks again for the note among those accepted (another tab
- * or scan may have taken it meanwhile: `already_accepted`) and refused (`refused_here_before`),
- * and for its nonce among the notes accepted, the requests made and the other notes kept
- * (`nonce_replayed`), so a note is never both taken and given back, nor given back while another
- * with its nonce is taken, and checks it against its purse's tally as stored then, the notes
- * accepted and those kept (`inconsistent_with_earlier_note`, `over_purse_amount`: a note
- * contradicting one kept, another branch of a forked purse, is refused for that, and not kept).
+ * How a card note acceptCardNote refused for `code` (with `ctx`) is checked to be kept and given
+ * back, or null when it is not (the refusal stands): {reason (the KEPT_SENTENCES code it is kept
+ * with), check (the card check to pass), ctx (the note's own time as now, any clock difference,
+ * and the card it was made for)}. The card is my retired card its nonce prefix names, if any
+ * (then the reason is `wrong_card`), else my current card. Looked at:
+ * - a clock (isClockReason): the note may also be for a retired card (the window is checked
+ *   first), and with neither card it is refused as `wrong_card` by the check;
+ * - `wrong_card`: only a note for one of my retired cards (a note for another card of the shop may
+ *   be taken at its counter, and is not kept);
+ * - `unknown_issuer_key`: checked without the issuer checks (cardNoteFitsButForIssuer), kept with
+ *   that reason (also for a retired card: paying again at this counter would meet the same key).
+ */
+async function keepingCheck(handle, note, ctx, code) {
+  const unchecked = code === UNCHECKED_REASON;
+  if (!unchecked && code !== "wrong_card" && !isClockReason(code)) return null;
+  const retired = await retiredCardFor(handle, note);
+  if (code === "wrong_card" && !retired) return null;
+  return {
+    reason: unchecked ? UNCHECKED_REASON : retired ? "wrong_card" : code,
+    check: unchecked ? cardNoteFitsButForIssuer : acceptCardNote,
+    ctx: { ...ctx, card: retired ?? ctx.card, now: note.time, window: ANY_TIME },
+  };
+}
+
+/**
+ * The counter refuses the card note `note` (text `text`) for `keeping.reason` (keepingCheck): a
+ * clock, the payer's more than CARD_WINDOW_S from this phone's (`stale_note`) or the purse's
+ * dates not holding by this phone's (`certificate_expired`, `certificate_not_yet_valid`); one of
+ * my retired cards (`wrong_card`); or an issuer key this device does not know yet
+ * (`unknown_issuer_key`). The payer's phone signed it, and the server looks at neither clock nor
+ * card and knows every issuer key, so it would still pay it to this shop when that phone syncs:
+ * this phone keeps it (store `refusals`, state pending, with its nonce) BEFORE the refusal is
+ * shown, and sync gives it back to the payer (`POST /v1/notes/refusals`, sync.js). Kept only when
+ * the note passes `keeping.check` with `keeping.ctx`, every check with the time set aside (the
+ * note's own time as now, any clock difference), against the card it was made for, and without
+ * the issuer checks for an unknown issuer key: a note the server refuses anyway, or whose own time
+ * is outside its purse's dates (no honest payer's phone signs that), is refused with that reason
+ * instead, and nothing is kept. The transaction that keeps it looks again for the note among
+ * those accepted (another tab or scan may have taken it meanwhile: `already_accepted`) and
+ * refused (`refused_here_before`), and for its nonce among the notes accepted, the requests made
+ * and the other notes kept (`nonce_replayed`), so a note is never both taken and given back, nor
+ * given back while another with its nonce is taken, and checks it against its purse's tally as
+ * stored then, the notes accepted and those kept (`inconsistent_with_earlier_note`,
+ * `over_purse_amount`: a note contradicting one kept, another branch of a forked purse, is
+ * refused for that, and not kept).
+ * A note kept for an unknown issuer key is no entry of its purse's tally from then on (its purse
+ * id may be forged: counter-refusals.js joinsTally), though its nonce counts as seen.
  * Always throws; the error has `kept: true` when the note was kept.
  */
-async function refuseAndGiveBack(handle, note, text, tally, ctx, reason) {
+async function refuseAndGiveBack(handle, note, text, tally, keeping) {
+  const { reason } = keeping;
   try {
-    await acceptCardNote(note, tally, { ...ctx, now: note.time, window: ANY_TIME });
+    await keeping.check(note, tally, keeping.ctx);
   } catch (e) {
     if (e instanceof RejectError) throw new OfflineError(e.code, e.message);
     throw e;

@@ -305,11 +305,11 @@ async function acceptContext(app) {
 /**
  * The purse tally (docs/PROTOCOL.md section 9) of `note`'s purse from this user's `received`
  * records of that purse and the notes of that purse this counter refused and kept to give back
- * (`kept`: this user's `refusals` records, of any purse: those of other purses are left out,
- * counter-refusals.js refusalEntry). A kept note counts as a note received: the payer's phone
- * chains its next note on it, and a note contradicting it (another note with its sequence
- * number, from a forked purse) is refused (`inconsistent_with_earlier_note`) rather than taken
- * while it is given back. At one sequence number the note received stands (two such notes are
+ * (`kept`: this user's `refusals` records, of any purse: those of other purses are left out, and
+ * those kept with their certificate unchecked, counter-refusals.js refusalEntry). A kept note
+ * counts as a note received: the payer's phone chains its next note on it, and a note
+ * contradicting it (another note with its sequence number, from a forked purse) is refused
+ * (`inconsistent_with_earlier_note`) rather than taken while it is given back. At one sequence number the note received stands (two such notes are
  * only stored by a phone that kept and took them before kept notes counted).
  */
 export function tallyOf(note, records, kept = []) {
@@ -408,8 +408,9 @@ export async function acceptText(app, text) {
   const noteHash = hex(await hashOf(note));
   const earlierCopy = await get("received", noteHash);
   if (earlierCopy && earlierCopy.handle === handle) throw alreadyAccepted(earlierCopy, handle);
-  // A code this counter refused before (for a clock: counter-refusals.js) is being given back to the
-  // payer: never taken now, even with the clocks right (looked at again in the storing transaction).
+  // A code this counter refused before (counter-refusals.js: for a clock, my retired card or an
+  // unknown issuer key) is being given back to the payer: never taken now, even with the clocks
+  // right or the key learnt (looked at again in the storing transaction).
   const refusedBefore = await get("refusals", noteHash);
   if (refusedBefore) throw refusedHere(refusedBefore);
   // A note answering none of my requests, with a shop card on this device, is a card note

@@ -3,7 +3,8 @@
 // currency, issued now), kept on the device as "my card" (offline/shop.js). Shown as a large QR
 // code with the name under it, with "Print" (the print stylesheet prints only the card) and
 // "Download PNG" (the code drawn on a canvas with the name). "Make a new card" replaces it: notes
-// made for the old card are then refused at this counter (`wrong_card`).
+// made for the old card are then refused at this counter (`wrong_card`), and given back to the
+// payer (offline/shop.js keeps the old card as retired).
 
 import { offlineDisabled } from "./offline-off.js";
 import { h, field, title, errorLine } from "../ui.js";
@@ -36,7 +37,8 @@ export async function render(app) {
     }
   } },
   h("p", { class: "hint" }, mine
-    ? "A new card replaces this one: payments made for the old card are then refused here. Print the new one and take the old one down."
+    ? "A new card replaces this one: payments made for the old card are then refused here, and given back to the payer when this device is next online. "
+      + "Print the new one and take the old one down."
     : "Customers scan your card, type the amount and pay: online it reaches your balance at once, offline you scan their payment code once."),
   name.label, err, button);
 
