@@ -117,7 +117,10 @@ fn card_notes_are_taken_once_inside_the_window_and_never_for_a_retired_card() {
     let mut second = second_home.open();
     let seconds = second.make_card("Bob's Stall, counter 2", NOW).unwrap();
     let elsewhere = pay_card(&mut alice, &seconds.text, 1_000, NOW + 1_100);
-    assert_eq!(note_refused(bob.accept_at_counter(&elsewhere, limits, NOW + 1_110)), RejectReason::WrongCard);
+    let refused = bob.accept_at_counter(&elsewhere, limits, NOW + 1_110);
+    let message = format!("{}", refused.as_ref().unwrap_err());
+    assert_eq!(note_refused(refused), RejectReason::WrongCard);
+    assert!(message.contains("another counter") && message.contains("do not take a second payment"), "{message}");
     assert_eq!(bob.offline_store().counter_refusals().unwrap().len(), 2);
     assert!(second.accept_at_counter(&elsewhere, limits, NOW + 1_110).is_ok());
 }

@@ -47,7 +47,7 @@ pub enum OfflineError {
     #[error("payment refused by the payer: cancelled")]
     Cancelled,
     /// The payee's acceptance check refused the note.
-    #[error("note refused ({code}): {0}", code = .0.code())]
+    #[error("note refused ({code}): {0}{advice}", code = .0.code(), advice = refused_advice(.0))]
     Rejected(RejectReason),
     /// The counter refused a card note the server would still pay (a clock is off, the note is
     /// for this shop's retired card, or this device does not know its issuer key), and keeps it
@@ -144,6 +144,17 @@ impl OfflineError {
             OfflineError::Api(e) => e.code(),
             _ => None,
         }
+    }
+}
+
+/// What the shop should do after a refusal, where the refusal alone would mislead it.
+fn refused_advice(reason: &RejectReason) -> &'static str {
+    match reason {
+        // A card note passes the payee check before the card check: it pays this shop's account.
+        RejectReason::WrongCard => {
+            ". The payer's phone signed it to this shop, so it is still paid to this shop when that phone syncs: if the shop has another counter, the payer can show it there; do not take a second payment for it"
+        }
+        _ => "",
     }
 }
 
