@@ -125,8 +125,9 @@ fn card_notes_are_taken_once_inside_the_window_and_never_for_a_retired_card() {
     assert!(second.accept_at_counter(&elsewhere, limits, NOW + 1_110).is_ok());
 }
 
-/// A note for a retired card that fails another check (it pays another account) is refused for
-/// that and not kept; a retired card survives reopening the home.
+/// A note for a retired card that fails another check (over the purse's cap, or its nonce seen
+/// already) is refused and not kept; a retired card survives reopening the home; a note for it
+/// refused first for the counter's clock is kept and reported as for the old card.
 #[test]
 fn a_note_for_a_retired_card_is_kept_only_when_otherwise_fit() {
     use offpay_protocol::{PurseState, prepare_card_payment, testkit::signing_key};
@@ -148,6 +149,16 @@ fn a_note_for_a_retired_card_is_kept_only_when_otherwise_fit() {
     let kept = bob.accept_at_counter(&fit.to_text(), limits, NOW + 10);
     assert!(matches!(kept, Err(OfflineError::KeptToGiveBack { reason: RejectReason::WrongCard, .. })), "{kept:?}");
     assert_eq!(bob.offline_store().counter_refusals().unwrap().len(), 1);
+
+    // A purse that ended by the counter's clock (the first refusal) paying the old card: kept,
+    // and told as the old card, which is what the payer must change.
+    let ending = purse_of(&device, offline_support::CAROL, "ending-purse", NOW + 100);
+    let (_, late) =
+        prepare_card_payment(&ending, &PurseState::new(&ending), &device, &old, amt(1_000), [6; 12], NOW + 50).unwrap();
+    let kept = bob.accept_at_counter(&late.to_text(), limits, NOW + 400);
+    assert!(matches!(kept, Err(OfflineError::KeptToGiveBack { reason: RejectReason::WrongCard, .. })), "{kept:?}");
+    let stored: Vec<_> = bob.offline_store().counter_refusals().unwrap().into_iter().map(|r| r.text).collect();
+    assert!(stored.contains(&late.to_text()));
 }
 
 /// The counter has not synced since the operator added an issuer key: a note from a purse
@@ -491,4 +502,111 @@ fn a_note_of_a_revoked_purse_is_kept_to_give_back() {
         note_refused(bob.accept_at_counter(&fork.to_text(), limits, NOW + 10)),
         RejectReason::InconsistentWithEarlierNote
     );
+}
+
+/// A retired card's note and an unknown key's note are refused for another reason first
+/// (`wrong_card`, `unknown_issuer_key`), before the nonce check: a note reusing the nonce of a
+/// note taken here is still not kept (it is the same payment shown twice). Nor is an
+/// unknown key's note drawn on the shop's own account (nothing to give back).
+#[test]
+fn a_seen_nonce_or_the_shop_s_own_purse_is_never_kept() {
+    use offpay_protocol::{PurseState, prepare_card_payment, testkit::signing_key};
+    let bob_home = Home::new("bob", BOB);
+    let mut bob = bob_home.open();
+    let limits = CounterLimits::default();
+    let old = bob.make_card("Bob's Stall", NOW).unwrap().card;
+    let card = bob.make_card("Bob's Stall", NOW + 1).unwrap().card;
+    let device = signing_key("asha-phone");
+    let cert = purse_of(&device, offline_support::CAROL, "asha-purse", NOW + 86_400);
+    let (after, taken) =
+        prepare_card_payment(&cert, &PurseState::new(&cert), &device, &card, amt(1_000), [7; 12], NOW + 10).unwrap();
+    assert!(bob.accept_at_counter(&taken.to_text(), limits, NOW + 10).is_ok());
+    // The taken note's own nonce (the current card's prefix) on the next note, signed by hand:
+    // refused as a replay (the card check passes), never kept.
+    let fields = offpay_protocol::NoteFields {
+        seq: 2,
+        prev_hash: taken.hash(),
+        cumulative: amt(2_000),
+        amount: amt(1_000),
+        payee: BOB,
+        nonce: taken.fields().nonce,
+        time: NOW + 20,
+    };
+    let reused = offpay_protocol::PaymentNote::sign(cert.clone(), fields, &device).unwrap();
+    assert_eq!(note_refused(bob.accept_at_counter(&reused.to_text(), limits, NOW + 20)), RejectReason::NonceReplayed);
+    let (_, next_old) = prepare_card_payment(&cert, &after, &device, &old, amt(1_000), [9; 12], NOW + 20).unwrap();
+    let kept = bob.accept_at_counter(&next_old.to_text(), limits, NOW + 20);
+    assert!(matches!(kept, Err(OfflineError::KeptToGiveBack { reason: RejectReason::WrongCard, .. })), "{kept:?}");
+    assert_eq!(bob.offline_store().counter_refusals().unwrap().len(), 1);
+
+    // An unknown key: a note reusing a seen nonce is not kept.
+    let new_issuer = signing_key("wallet-offline-tests/new-issuer");
+    let unknown = offpay_protocol::PurseCertificate::issue(
+        purse_of(&device, offline_support::CAROL, "unknown-key-purse", NOW + 86_400).fields().clone(),
+        &new_issuer,
+    )
+    .unwrap();
+    let fields = offpay_protocol::NoteFields {
+        seq: 1,
+        prev_hash: unknown.hash(),
+        cumulative: amt(1_000),
+        amount: amt(1_000),
+        payee: BOB,
+        nonce: taken.fields().nonce,
+        time: NOW + 30,
+    };
+    let replayed = offpay_protocol::PaymentNote::sign(unknown.clone(), fields, &device).unwrap();
+    assert_eq!(
+        note_refused(bob.accept_at_counter(&replayed.to_text(), limits, NOW + 30)),
+        RejectReason::UnknownIssuerKey
+    );
+    // An unknown key on the shop's own account: not kept.
+    let own_device = signing_key("bob-other-phone");
+    let own = offpay_protocol::PurseCertificate::issue(
+        purse_of(&own_device, BOB, "bob-own-purse", NOW + 86_400).fields().clone(),
+        &new_issuer,
+    )
+    .unwrap();
+    let from_self = first_note_signed_by(&own, &own_device, &card, 1_000, [10; 12]);
+    assert_eq!(
+        note_refused(bob.accept_at_counter(&from_self.to_text(), limits, NOW + 30)),
+        RejectReason::UnknownIssuerKey
+    );
+    assert_eq!(bob.offline_store().counter_refusals().unwrap().len(), 1);
+}
+
+/// A note kept because this counter did not know its issuer key stays out of the purse's tally
+/// while its certificate cannot be checked; once the counter knows the key, a fork of it (the
+/// payer's other branch) is refused here like the fork of any kept note (found by a review).
+#[test]
+fn a_fork_of_a_note_kept_for_an_unknown_key_is_refused_once_the_key_is_known() {
+    use offpay_protocol::{IssuerKey, IssuerKeys, PurseState, prepare_card_payment, testkit::signing_key};
+    let bob_home = Home::new("bob", BOB);
+    let mut bob = bob_home.open();
+    let limits = CounterLimits::default();
+    let card = bob.make_card("Bob's Stall", NOW).unwrap().card;
+    let new_issuer = signing_key("wallet-offline-tests/new-issuer");
+    let device = signing_key("mallory-phone");
+    let fields = purse_of(&device, offline_support::CAROL, "new-key-purse", NOW + 7 * 86_400).fields().clone();
+    let cert = offpay_protocol::PurseCertificate::issue(fields, &new_issuer).unwrap();
+    let start = PurseState::new(&cert);
+    let (after, kept) = prepare_card_payment(&cert, &start, &device, &card, amt(10_000), [1; 12], NOW + 10).unwrap();
+    let (_, fork) = prepare_card_payment(&cert, &start, &device, &card, amt(10_000), [2; 12], NOW + 10).unwrap();
+    let (_, next) = prepare_card_payment(&cert, &after, &device, &card, amt(5_000), [3; 12], NOW + 10).unwrap();
+    assert!(matches!(
+        bob.accept_at_counter(&kept.to_text(), limits, NOW + 10),
+        Err(OfflineError::KeptToGiveBack { reason: RejectReason::UnknownIssuerKey, .. })
+    ));
+    let keys = IssuerKeys::new([
+        IssuerKey::new(offline_support::issuer().verifying_key(), NOW - 86_400, NOW + 86_400),
+        IssuerKey::new(new_issuer.verifying_key(), NOW - 86_400, NOW + 86_400),
+    ])
+    .unwrap();
+    bob.offline_store_mut().replace_issuer_keys(&keys, 0).unwrap();
+    let taken = bob.accept_at_counter(&fork.to_text(), limits, NOW + 20);
+    assert!(
+        matches!(taken, Err(OfflineError::Rejected(RejectReason::InconsistentWithEarlierNote))),
+        "the fork of a kept note was taken: {taken:?}"
+    );
+    assert!(bob.accept_at_counter(&next.to_text(), limits, NOW + 20).is_ok(), "the payer's next note is taken");
 }

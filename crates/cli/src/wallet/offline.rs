@@ -229,11 +229,13 @@ pub async fn run(wallet: &mut Wallet, command: OfflineCommand) -> anyhow::Result
                     println!("{}", refused_json(&reason));
                     return Ok(ExitCode::FAILURE);
                 }
-                // Refused and kept to give back at sync (docs/decisions/counter-refusals.md).
+                // Refused and kept to give back at sync (docs/decisions/counter-refusals.md);
+                // shown again, given back unless the server would not take it back.
                 Err(e @ (OfflineError::KeptToGiveBack { .. } | OfflineError::RefusedHereBefore { .. })) if json => {
+                    let given_back = !matches!(e, OfflineError::RefusedHereBefore { given_back: false, .. });
                     println!(
                         "{}",
-                        serde_json::json!({"accepted": false, "reason": e.reject_code(), "message": e.to_string(), "given_back_at_sync": true})
+                        serde_json::json!({"accepted": false, "reason": e.reject_code(), "message": e.to_string(), "given_back_at_sync": given_back})
                     );
                     return Ok(ExitCode::FAILURE);
                 }

@@ -15,8 +15,8 @@
 //! the note's own time as the clock.
 
 use offpay_protocol::{
-    Accepted, AccountNumber, Amount, CardAcceptContext, Encoded, Hash256, PaymentNote, PurseTally, RejectReason,
-    Revocations, ShopCard, UnixTime, accept_card_note, card_note_fits_but_for_issuer,
+    Accepted, AccountNumber, Amount, CardAcceptContext, Encoded, Hash256, IssuerKeys, PaymentNote, PurseId, PurseTally,
+    RejectReason, Revocations, ShopCard, UnixTime, accept_card_note, card_note_fits_but_for_issuer,
 };
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -124,6 +124,10 @@ pub(crate) const KEPT_REASONS: &[RejectReason] =
 
 /// A card note refused at the counter that is kept to give back.
 pub(crate) struct Kept {
+    /// The refusal to report and store: the one the counter made, or `wrong_card` when the note
+    /// was made for a retired card of this home (whatever else was off, the old card is what
+    /// the shop and the payer must hear about).
+    pub(crate) reason: RejectReason,
     /// The note accepted by every check with the time set aside, its purse's tally with it; none
     /// when its certificate could not be checked (an unknown issuer key), so its tally is not
     /// stored: a forged certificate could name another payer's purse.
@@ -174,17 +178,55 @@ pub(crate) fn fit_to_keep(
     {
         return Ok(None);
     }
+    // A note drawn on the shop's own account pays the shop from itself: nothing to give back
+    // (the server refuses such a refusal, `not_payee`), and an unchecked one may be forged.
+    if note.certificate().fields().account == ctx.card.fields().payee {
+        return Ok(None);
+    }
+    let mut told = reason.clone();
     let checked = match with_card(ctx.card, verify_issuer) {
         Err(RejectReason::WrongCard) => {
             let prefix = note.fields().nonce.as_bytes()[..4].try_into().unwrap_or([0; 4]);
             match retired_card(conn, prefix)? {
-                Some(retired) => with_card(&retired, verify_issuer),
+                Some(retired) => {
+                    told = RejectReason::WrongCard;
+                    with_card(&retired, verify_issuer)
+                }
                 None => return Ok(None),
             }
         }
         other => other,
     };
-    Ok(checked.ok().map(|accepted| Kept { checked: verify_issuer.then_some(accepted) }))
+    Ok(checked.ok().map(|accepted| Kept { reason: told, checked: verify_issuer.then_some(accepted) }))
+}
+
+/// The tally of `purse` as this counter knows it: `stored`, with each note kept for an issuer
+/// key this device did not know whose certificate the keys it knows now verify. Such a note is
+/// genuine, so a fork of it must be refused here like a fork of any kept note; before its key
+/// was known it could not join the tally (a forged certificate can name any purse). A kept note
+/// that does not fit the tally (itself another branch of a note taken here) is left out.
+pub(crate) fn tally_with_kept(
+    conn: &Connection,
+    purse: PurseId,
+    stored: Option<PurseTally>,
+    issuer_keys: &IssuerKeys,
+) -> Result<Option<PurseTally>, OfflineStoreError> {
+    let mut stmt = conn.prepare_cached("SELECT text FROM counter_refusals WHERE reason = 'unknown_issuer_key'")?;
+    let texts = stmt.query_map([], |r| r.get::<_, String>(0))?.collect::<Result<Vec<_>, _>>()?;
+    let mut tally = stored;
+    for note in texts.iter().filter_map(|t| PaymentNote::from_text(t).ok()) {
+        if note.purse_id() != purse || note.certificate().verify_issuer(issuer_keys).is_err() {
+            continue;
+        }
+        let t = tally.get_or_insert_with(|| PurseTally::new(purse));
+        if t.notes.get(&note.seq()).is_some_and(|e| e.hash == note.hash()) {
+            continue;
+        }
+        if let Ok(entry) = t.admit(&note) {
+            t.notes.insert(note.seq(), entry);
+        }
+    }
+    Ok(tally)
 }
 
 /// The kept refusal of the note `hash`, if this counter refused it.
@@ -240,7 +282,7 @@ impl CounterRefusal {
                 self.failure.as_deref().unwrap_or("no reason given")
             ),
         };
-        OfflineError::RefusedHereBefore { payer, advice }
+        OfflineError::RefusedHereBefore { payer, advice, given_back: self.state != RefusalState::Failed }
     }
 
     /// Failed because the server would never pay the note: no purse it issued has its

@@ -60,10 +60,13 @@ pub enum OfflineError {
     )]
     KeptToGiveBack { reason: RejectReason, payer: u64, window_min: u64 },
     /// A card note this counter refused before (and gives back) was shown again.
-    #[error(
-        "note refused (refused_here_before): this counter refused this payment code before and keeps it to give back; {advice}"
-    )]
-    RefusedHereBefore { payer: u64, advice: String },
+    #[error("note refused (refused_here_before): this counter refused this payment code before; {advice}")]
+    RefusedHereBefore {
+        payer: u64,
+        advice: String,
+        /// False when the server would not take it back (then it may be this shop's to settle).
+        given_back: bool,
+    },
     /// The shop's receipt check refused the receipt.
     #[error("receipt refused ({code}): {0}", code = .0.code())]
     ReceiptRejected(RejectReason),

@@ -168,7 +168,12 @@ impl Wallet {
             return Err(earlier.refused_again());
         }
         let seen_nonces = seen_nonces(&tx)?;
-        let tally = notes::read_tally(&tx, note.purse_id())?;
+        let tally = counter_refusals::tally_with_kept(
+            &tx,
+            note.purse_id(),
+            notes::read_tally(&tx, note.purse_id())?,
+            &issuer_keys,
+        )?;
         let ctx = CardAcceptContext {
             card,
             seen_nonces: &seen_nonces,
@@ -181,11 +186,12 @@ impl Wallet {
             Ok(accepted) => accepted,
             Err(reason) => {
                 // A note the server would still pay, refused here only for this device's clock,
-                // its retired card or an issuer key it does not know yet, is kept (before the
-                // refusal shows) and given back at sync.
+                // its retired card, an issuer key it does not know yet or a revocation, is kept
+                // (before the refusal shows) and given back at sync.
                 let Some(kept) = counter_refusals::fit_to_keep(&tx, note, tally.as_ref(), &ctx, &reason)? else {
                     return Err(OfflineError::Rejected(reason));
                 };
+                let reason = kept.reason;
                 counter_refusals::keep(&tx, note, &reason, now)?;
                 // It joins the purse's tally, so that a fork of it is refused here like a fork
                 // of a note taken (the payer forked; the refused branch may be given back);
