@@ -18,7 +18,11 @@
 // seen, while a note for a card neither mine nor retired is refused and not kept; a note whose
 // purse's issuer key this device does not know is kept (`unknown_issuer_key`) when the rest
 // holds, with its nonce seen but nothing in any tally, and refused for the other check, keeping
-// nothing, when one fails.
+// nothing, when one fails. A note of a purse or phone on the cached revocation list is kept
+// (`revoked`) when the rest holds without the list, joins its purse's tally and has its nonce
+// seen; one failing another check too stays refused as `revoked` and keeps nothing. A refusal the
+// server answers as no valid payment is counted apart from those not given back (sendRefusals'
+// `neverPaid`), and the notice after the sync says there is nothing to give back.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { openKitPage } from "./page-kit.js";
@@ -285,18 +289,18 @@ test("sync sends each kept refusal once per sync before the notes upload: retry 
   // refused note's nonce uploaded first would be refused for good as request_already_paid).
   assert.deepEqual(r.rounds[0].calls, [["/v1/notes/refusals", heldHash], ["/v1/notes/refusals", notPayeeHash], ["/v1/notes", null]]);
   assert.deepEqual(r.rounds[0].state, ["pending", "failed"]);
-  assert.deepEqual(r.rounds[0].result, { done: 0, refunded: 0, waiting: 1, failed: 1 });
+  assert.deepEqual(r.rounds[0].result, { done: 0, refunded: 0, waiting: 1, failed: 1, neverPaid: 0 });
   void takenHash;
   // Sync 2: only the pending one is sent again (the note is settled: nothing to upload); refunded.
   assert.deepEqual(r.rounds[1].calls, [["/v1/notes/refusals", heldHash]]);
   assert.deepEqual(r.rounds[1].state, ["done", "failed"]);
-  assert.deepEqual(r.rounds[1].result, { done: 1, refunded: 1, waiting: 0, failed: 0 });
+  assert.deepEqual(r.rounds[1].result, { done: 1, refunded: 1, waiting: 0, failed: 0, neverPaid: 0 });
   // Sync 3: nothing is sent: a done or failed refusal is never sent again.
   assert.deepEqual(r.rounds[2].calls, []);
   assert.ok(r.refreshed >= 2, "the balance is read again after a settled note and after a refund");
   assert.deepEqual(r.held.done, { status: "refunded", amount: 12000, payer: "1001", note: heldHash });
   assert.deepEqual(r.failed.failure, { code: "not_payee", message: "Only the note's payee can refuse it" });
-  assert.deepEqual(r.noConnection, { result: { done: 0, refunded: 0, waiting: 2, failed: 0 }, attempts: 1 });
+  assert.deepEqual(r.noConnection, { result: { done: 0, refunded: 0, waiting: 2, failed: 0, neverPaid: 0 }, attempts: 1 });
   assert.deepEqual(r.afterNoConnection, ["pending", "pending"]);
   assert.deepEqual(r.auto, [["/v1/notes/refusals", c1], ["/v1/notes/refusals", c2]]);
   assert.deepEqual(r.afterAuto, ["done", "pending"]);
@@ -308,6 +312,59 @@ test("sync sends each kept refusal once per sync before the notes upload: retry 
       + "If this payment reached this shop's balance, give it back to the payer yourself.", "Code: not_payee"],
     ["done", "Returned ₹7.00 to account 1001 (refused at the counter): the server will not pay it to this shop, and the payer keeps it.", null],
     ["done", "Returned ₹120.00 to account 1001 (refused at the counter): the server took it back from this shop's balance.", null],
+  ]);
+});
+
+test("a kept refusal the server answers as no valid payment is counted apart from those not given back, and the notice after the sync says there is nothing to give back", async () => {
+  await openCounter("kiosk19", 5019);
+  const r = await tab.page.evaluate(async () => {
+    const { autoSync } = await import("/js/offline/sync.js");
+    const { refusalsSynced } = await import("/js/offline/counter-refusals.js");
+    const { hashOf, fromText } = await import("/js/protocol/objects.js");
+    const { hex } = await import("/js/protocol/crypto.js");
+    const hashOfText = async (t) => hex(await hashOf(fromText("note", t)));
+    const answers = {};
+    const keep = async (amount, status, code, message) => {
+      const text = await counter.note(amount, { skewS: 700 });
+      await counter.accept(text);
+      answers[await hashOfText(text)] = [status, { error: { code, message } }];
+    };
+    const realFetch = window.fetch;
+    window.fetch = async (url, opts) => {
+      const path = new URL(String(url), location.href).pathname;
+      if (path === "/v1/notes/refusals") {
+        const [status, answer] = answers[await hashOfText(JSON.parse(opts.body).note)];
+        return new Response(JSON.stringify(answer), { status, headers: { "content-type": "application/json" } });
+      }
+      return new Response(JSON.stringify({ error: { code: "busy", message: "busy" } }), { status: 503 });
+    };
+    const synced = [];
+    const app = {
+      ...counter.app, session: { handle: "kiosk19", token: "tok" }, refreshMe: async () => {}, offlineOnly: false, go() {}, handleError() {},
+      onSynced: (x) => synced.push(x.refusals),
+    };
+    try {
+      // One the server will never pay (the ledger's unpayable note), one it will not take back.
+      await keep(2000, 400, "invalid_request", "note: the device signature is not valid");
+      await keep(3000, 403, "not_payee", "Only the note's payee can refuse it");
+      await autoSync(app);
+      // Only one never paid (no purse of the server has its certificate): still said.
+      await keep(4000, 404, "unknown_purse", "No such purse");
+      await autoSync(app);
+    } finally {
+      window.fetch = realFetch;
+    }
+    return { synced, said: synced.map(refusalsSynced), states: (await counter.refusals()).map((k) => [k.amount, k.state]).sort((a, b) => a[0] - b[0]) };
+  });
+  assert.deepEqual(r.states, [[2000, "failed"], [3000, "failed"], [4000, "failed"]]);
+  assert.deepEqual(r.synced, [
+    { done: 0, refunded: 0, waiting: 0, failed: 1, neverPaid: 1 },
+    { done: 0, refunded: 0, waiting: 0, failed: 0, neverPaid: 1 },
+  ]);
+  assert.deepEqual(r.said, [
+    ["1 payment(s) refused at the counter could not be given back: see Sync status.",
+      "1 code refused at the counter was not a valid payment: it was never paid to this shop, so there is nothing to give back."],
+    ["1 code refused at the counter was not a valid payment: it was never paid to this shop, so there is nothing to give back."],
   ]);
 });
 
@@ -763,6 +820,88 @@ test("a note whose purse's issuer key this device does not know is kept when the
     [3000, "unknown_issuer_key", "pending", false], [8000, "unknown_issuer_key", "pending", false], [9000, "unknown_issuer_key", "pending", false],
   ]);
   assert.deepEqual(r.received, [5000]);
+});
+
+test("a note of a revoked purse or phone is kept (revoked) when the rest holds, with its nonce seen and in its purse's tally, so a fork of it is refused once the list is emptied; one failing another check too is refused as revoked and not kept", async () => {
+  // The server still pays the notes of a revoked purse (from its reserve, then the payer's
+  // balance, then the operator's loss allowance): a note refused here and paid anyway would take
+  // money the purse's honest payees need, so it is kept and given back like a clock's refusal.
+  await openCounter("kiosk18", 5018);
+  await openFork("kiosk18", 5018);
+  const r = await tab.page.evaluate(async () => {
+    const shopJs = await import("/js/offline/shop.js");
+    const wallet = await import("/js/offline/wallet.js");
+    const { fromText } = await import("/js/protocol/objects.js");
+    const { hex } = await import("/js/protocol/crypto.js");
+    const { put } = await import("/js/offline/db.js");
+    // The revocation list as refreshKeys caches it (every test of this page shares it: emptied at the end).
+    const revoke = (purses, devices = []) => put("issuers", { keyId: "revocations", purses: purses.map(hex), devices: devices.map(hex) });
+    const id = () => crypto.getRandomValues(new Uint8Array(16));
+    const purse = await fork.purse("payer-18");
+    const phoneRevoked = await fork.purse("payer-18-phone");
+    const [badSig, otherCard, stale, retired] = [id(), id(), id(), id()];
+    const out = {};
+    let text;
+    try {
+      await revoke([purse.cert.purseId, badSig, otherCard, stale, retired], [phoneRevoked.cert.deviceKey]);
+      // Over the purse's limit per payment (20,000) too: the server never pays it. The counter's
+      // first failing check was the revocation list: refused as revoked, nothing kept.
+      out.overCap = await counter.accept(await fork.note(purse, 25000));
+      out.keptAfterOverCap = (await counter.refusals()).length;
+      text = await fork.note(purse, 5000);
+      const note = fromText("note", text);
+      out.kept = await counter.accept(text);
+      out.seen = (await shopJs.seenNonces("kiosk18")).has(hex(note.nonce));
+      out.tally = (await wallet.purseTally("kiosk18", note)).notes.size;
+      out.again = await counter.accept(text);
+      // Another note with its nonce (another purse, not revoked): a replay.
+      out.sameNonce = (await counter.accept(await counter.note(5000, { nonce: note.nonce }))).split(":")[0];
+      // The payer's phone revoked (not the purse): kept too.
+      out.phone = await counter.acceptKept(await fork.note(phoneRevoked, 3000));
+      // With the payer's clock off too: the list is checked first, kept as revoked (the time set aside).
+      out.stale = await counter.acceptKept(await counter.note(1300, { purseId: stale, skewS: 900 }));
+      // A bad device signature is checked before the list: refused for it, nothing kept.
+      out.badSignature = await counter.acceptKept(await counter.note(4200, { purseId: badSig, signer: "not-the-payer-18" }));
+      // For a card of the shop that is neither mine nor retired: refused as revoked, nothing kept.
+      out.otherCard = await counter.acceptKept(await counter.note(1100, { purseId: otherCard, forCard: await counter.otherCard("Kiosk 18 by the door") }));
+    } finally {
+      await revoke([]);
+    }
+    // The list emptied (the phone synced meanwhile): the kept note stays in its purse's tally, so
+    // another note 1 of the purse, a fork, is refused and not kept; the next note, chained on it, is taken.
+    out.fork = await counter.acceptKept(await fork.note(purse, 5000));
+    out.next = await counter.accept(await fork.note(purse, 2000, { seq: 2, after: text }));
+    try {
+      // For this shop's retired card and revoked: kept as revoked (the payer must pay another way).
+      await revoke([retired]);
+      const first = counter.card;
+      await shopJs.makeCard(counter.app, "Kiosk 18 new");
+      out.retired = await counter.acceptKept(await counter.note(1400, { purseId: retired, forCard: first }));
+    } finally {
+      await revoke([]);
+    }
+    out.refusals = (await counter.refusals()).map((k) => [k.amount, k.reason, k.state, k.seq]).sort((a, b) => a[0] - b[0]);
+    out.received = (await counter.received()).map((n) => [n.seq, n.amount]).sort((a, b) => a[1] - b[1]);
+    return out;
+  });
+  assert.equal(r.overCap, `revoked: ${REASONS.revoked}`);
+  assert.equal(r.keptAfterOverCap, 0, "a revoked note over the purse's limit per payment is not kept");
+  assert.equal(r.kept, `revoked: ${KEPT_SENTENCES.revoked}`);
+  assert.equal(r.seen, true, "the kept note's nonce counts as seen");
+  assert.equal(r.tally, 1, "the kept note is in its purse's tally");
+  assert.equal(r.again, `refused_here_before: ${REFUSED_HERE_BEFORE}`);
+  assert.equal(r.sameNonce, "nonce_replayed");
+  assert.deepEqual(r.phone, { code: "revoked", kept: true });
+  assert.deepEqual(r.stale, { code: "revoked", kept: true });
+  assert.deepEqual(r.badSignature, { code: "bad_device_signature", kept: false });
+  assert.deepEqual(r.otherCard, { code: "revoked", kept: false });
+  assert.deepEqual(r.fork, { code: "inconsistent_with_earlier_note", kept: false });
+  assert.equal(r.next, "accepted");
+  assert.deepEqual(r.retired, { code: "revoked", kept: true });
+  assert.deepEqual(r.refusals, [
+    [1300, "revoked", "pending", 1], [1400, "revoked", "pending", 1], [3000, "revoked", "pending", 1], [5000, "revoked", "pending", 1],
+  ]);
+  assert.deepEqual(r.received, [[2, 2000]], "nothing of a revoked purse taken while it was on the list, nor the fork after");
 });
 
 test("no page errors", () => {

@@ -1,5 +1,6 @@
 // Unit tests of public/js/offline/counter-refusals.js (pure): which counter refusals are kept and
-// what the counter says then (a clock, this shop's retired card, an unknown issuer key), the
+// what the counter says then (a clock, this shop's retired card, an unknown issuer key, a revoked
+// purse or phone), the
 // record kept for a card note refused at the counter (with its nonce and its place in its purse's
 // chain, read from the note text for records kept before them, as a tally entry; none for a note
 // kept with its certificate unchecked), how the server's answer to
@@ -7,11 +8,12 @@
 // server's words), what a record becomes after an answer (never undone once done or failed), and
 // the lines Sync status shows, with the app's money formatting (give it back yourself after a
 // final refusal, except a double spender's purse the operator covered, `refund_not_possible`, and
-// a note the server found no valid payment, which is never paid).
+// a note the server found no valid payment, which is never paid), and what the notice after a
+// sync says of the refusals sent (a code that was no valid payment apart: nothing to give back).
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
-  afterAnswer, afterFinalRefusal, awaitsSending, GIVE_BACK_YOURSELF, isClockReason, isKeptReason, isNeverPaid, joinsTally, judgeRefusalAnswer,
+  afterAnswer, afterFinalRefusal, awaitsSending, GIVE_BACK_YOURSELF, isClockReason, isKeptReason, isNeverPaid, joinsTally, judgeRefusalAnswer, refusalsSynced,
   KEPT_SENTENCES, NEVER_PAID, NOT_FOR_THE_PAYER, refusalEntry, refusalLine, refusalNonce, refusalRecord, refusedBeforeSentence, REFUSED_HERE_BEFORE,
   REFUSED_HERE_BEFORE_FAILED, REFUSED_HERE_BEFORE_INVALID, RETURNED_REASON, UNCHECKED_REASON,
 } from "../public/js/offline/counter-refusals.js";
@@ -41,8 +43,8 @@ test("the record of a refused note: pending, keyed by its hash, amount in minor 
   assert.throws(() => refusalRecord({ ...pending(), amount: 0 }), /minor units/);
 });
 
-test("the refusals kept: the clocks, this shop's retired card and an unknown issuer key, each saying the shop gives the payment back", () => {
-  for (const code of ["stale_note", "certificate_expired", "certificate_not_yet_valid", "wrong_card", "unknown_issuer_key"]) {
+test("the refusals kept: the clocks, this shop's retired card, an unknown issuer key and a revoked purse or phone, each saying the shop gives the payment back", () => {
+  for (const code of ["stale_note", "certificate_expired", "certificate_not_yet_valid", "wrong_card", "unknown_issuer_key", "revoked"]) {
     assert.equal(isKeptReason(code), true, code);
     assert.match(KEPT_SENTENCES[code], /The shop does not keep this payment: when this device is next online it gives it back to the payer/, code);
     assert.match(KEPT_SENTENCES[code], /taking it back from the shop's balance if the payer's phone was online first/, code);
@@ -50,7 +52,7 @@ test("the refusals kept: the clocks, this shop's retired card and an unknown iss
   // Only the clock's refusals are kept whatever card the note names; a wrong_card note only for a
   // retired card, an unknown issuer key's only when the rest holds (shop.js keepingCheck).
   for (const code of ["stale_note", "certificate_expired", "certificate_not_yet_valid"]) assert.equal(isClockReason(code), true, code);
-  for (const code of ["wrong_card", "unknown_issuer_key", "nonce_replayed", "toString"]) assert.equal(isClockReason(code), false, code);
+  for (const code of ["wrong_card", "unknown_issuer_key", "revoked", "nonce_replayed", "toString"]) assert.equal(isClockReason(code), false, code);
   assert.equal(KEPT_SENTENCES.wrong_card, "This code was made for this shop's old card, which this counter no longer takes. "
     + "The shop does not keep this payment: when this device is next online it gives it back to the payer "
     + "(taking it back from the shop's balance if the payer's phone was online first). Ask the payer to scan the shop's current card and pay again.");
@@ -58,6 +60,11 @@ test("the refusals kept: the clocks, this shop's retired card and an unknown iss
     + "so this counter cannot check it and does not take it. The shop does not keep this payment: when this device is next online it gives it back "
     + "to the payer (taking it back from the shop's balance if the payer's phone was online first). "
     + "Ask the payer to pay another way, and take this device online when you can.");
+  assert.equal(KEPT_SENTENCES.revoked, "The operator revoked the payer's purse or phone (money was spent twice from it), so this counter does not take the payment. "
+    + "The shop does not keep this payment: when this device is next online it gives it back to the payer "
+    + "(taking it back from the shop's balance if the payer's phone was online first). Ask the payer to pay another way.");
+  assert.notEqual(KEPT_SENTENCES.revoked, REASONS.revoked);
+  assert.doesNotMatch(REASONS.revoked, /gives it back/);
   // A wrong_card note that is not kept (another card of the shop) says to take no second payment.
   assert.notEqual(KEPT_SENTENCES.wrong_card, REASONS.wrong_card);
   assert.match(REASONS.wrong_card, /do not take a second payment/);
@@ -67,7 +74,7 @@ test("the refusals kept: the clocks, this shop's retired card and an unknown iss
   assert.doesNotMatch(REASONS.certificate_not_yet_valid, /gives it back/);
   assert.match(KEPT_SENTENCES.certificate_expired, /date and time/);
   assert.match(KEPT_SENTENCES.certificate_not_yet_valid, /date and time/);
-  for (const code of ["nonce_replayed", "over_payment_cap", "revoked", "bad_issuer_signature", "issuer_key_not_valid", "toString", "__proto__"]) {
+  for (const code of ["nonce_replayed", "over_payment_cap", "bad_device_signature", "bad_issuer_signature", "issuer_key_not_valid", "toString", "__proto__"]) {
     assert.equal(isKeptReason(code), false, code);
   }
 });
@@ -258,7 +265,7 @@ test("a kept refusal is an entry of its purse's tally: from the record's fields,
   assert.equal(joinsTally(unchecked), false);
   assert.equal(refusalEntry(unchecked), null);
   assert.equal(refusalNonce({ ...unchecked, nonce: "0f".repeat(16) }), "0f".repeat(16), "its nonce still counts as seen");
-  for (const reason of ["stale_note", "certificate_expired", "certificate_not_yet_valid", "wrong_card"]) {
+  for (const reason of ["stale_note", "certificate_expired", "certificate_not_yet_valid", "wrong_card", "revoked"]) {
     assert.equal(joinsTally({ ...kept, reason }), true, reason);
     assert.deepEqual(refusalEntry({ ...kept, reason }), expected, reason);
   }
@@ -271,4 +278,25 @@ test("a code shown again: being returned (pending or done), or not returned (fai
   assert.match(REFUSED_HERE_BEFORE, /Ask the payer for a new code\.$/);
   assert.doesNotMatch(REFUSED_HERE_BEFORE_FAILED, /new code/);
   assert.match(REFUSED_HERE_BEFORE_FAILED, /Do not take a second payment/);
+});
+
+test("the notice after a sync: given back, not given back (see Sync status), and a code that was no valid payment said apart, with nothing to give back", () => {
+  const NOT_VALID_1 = "1 code refused at the counter was not a valid payment: it was never paid to this shop, so there is nothing to give back.";
+  assert.deepEqual(refusalsSynced({ done: 2, refunded: 1, waiting: 1, failed: 1, neverPaid: 1 }), [
+    "2 payment(s) refused at the counter given back to the payer.",
+    "1 payment(s) refused at the counter could not be given back: see Sync status.",
+    NOT_VALID_1,
+  ]);
+  // A never-paid code alone is not one that could not be given back.
+  assert.deepEqual(refusalsSynced({ done: 0, refunded: 0, waiting: 0, failed: 0, neverPaid: 1 }), [NOT_VALID_1]);
+  assert.deepEqual(refusalsSynced({ done: 0, failed: 0, neverPaid: 3 }), [
+    "3 codes refused at the counter were not valid payments: they were never paid to this shop, so there is nothing to give back.",
+  ]);
+  for (const s of [...refusalsSynced({ neverPaid: 1 }), ...refusalsSynced({ neverPaid: 2 })]) {
+    assert.doesNotMatch(s, /could not be given back|give it back yourself|second payment/);
+  }
+  // Nothing answered (no refusals sent, or a sync that failed before them): nothing said.
+  assert.deepEqual(refusalsSynced({ done: 0, refunded: 0, waiting: 4, failed: 0, neverPaid: 0 }), []);
+  assert.deepEqual(refusalsSynced(null), []);
+  assert.deepEqual(refusalsSynced(undefined), []);
 });

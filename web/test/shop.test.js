@@ -2,15 +2,17 @@
 // 4.5) round trips and is checked by verifyCard; a note made with cardNonce for that card is
 // accepted by acceptCardNote and refused for another card; cardNoteFitsButForIssuer, the same
 // check without the issuer checks (only to keep a note to give back); the takings of shop mode
-// (offline/takings.js): what counts as taken, today's total, the 30 days and the CSV; the spoken
-// announcement (shop-feed.js).
+// (offline/takings.js): what counts as taken, today's total, the 30 days and the CSV, each net of
+// a payment given back after the counter refused it (an outgoing transfer with the server's
+// refund memo: a negative CSV row), and the CSV's formula guard, which leaves plain negative
+// numbers alone; the spoken announcement (shop-feed.js).
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { sha, key } from "./testkit.js";
 import { encodeCard, fromText, toText, signObject, hashOf, isShopName } from "../public/js/protocol/objects.js";
 import { acceptCardNote, cardNoteFitsButForIssuer, verifyCard, cardNonce, cardNoncePrefix, RejectError } from "../public/js/protocol/accept.js";
 import { hex } from "../public/js/protocol/crypto.js";
-import { isTaking, perDay, takingsCsv, takingsOn } from "../public/js/offline/takings.js";
+import { COUNTER_REFUND_MEMO, csvField, isReturned, isTaking, perDay, takingsCsv, takingsOn } from "../public/js/offline/takings.js";
 import { spokenAmount } from "../public/js/shop-feed.js";
 
 const NOW = 1767225600n;
@@ -105,12 +107,12 @@ const items = [
 
 test("takings: payments in and settled notes count, deposits and payments out do not; per day over 30 days; the CSV of a range", () => {
   assert.deepEqual(items.map(isTaking), [true, true, false, false, true, true]);
-  assert.deepEqual(takingsOn(items, day(T), day), { total: 37050, count: 2 });
+  assert.deepEqual(takingsOn(items, day(T), day), { total: 37050, count: 2, returned: 0, returnedTotal: 0 });
   const days = perDay(items, T, 30, day);
   assert.equal(days.length, 30);
   assert.equal(days[29].day, day(T));
-  assert.deepEqual(days[29], { day: day(T), total: 37050, count: 2 });
-  assert.deepEqual(days[27], { day: day(T - 2 * DAY_MS), total: 300, count: 1 });
+  assert.deepEqual(days[29], { day: day(T), total: 37050, count: 2, returned: 0, returnedTotal: 0 });
+  assert.deepEqual(days[27], { day: day(T - 2 * DAY_MS), total: 300, count: 1, returned: 0, returnedTotal: 0 });
   assert.equal(days.reduce((s, d) => s + d.total, 0), 37350, "the 40-day-old payment is outside the chart");
   const csv = takingsCsv(items, day(T - 2 * DAY_MS), day(T), (m) => (m / 100).toFixed(2), day, time);
   assert.equal(csv, [
@@ -120,6 +122,53 @@ test("takings: payments in and settled notes count, deposits and payments out do
     `${day(T)},10:00:00,250.00,asha,9,`,
   ].join("\r\n") + "\r\n");
   assert.equal(takingsCsv(items, day(T + DAY_MS), day(T + DAY_MS), String, day, time), "date,time,amount,from,entry id,note id\r\n");
+});
+
+test("takings: a payment given back after the counter refused it comes off the day it went back; the CSV has it as a negative row", () => {
+  assert.equal(COUNTER_REFUND_MEMO, "Returned: payment refused at the shop's counter");
+  const paid = { entry_id: 20, kind: "offline_settle", delta: 1000, counterparty: "asha", memo: null, created_at_ms: T - DAY_MS, note: "cd".repeat(32) };
+  const back = { entry_id: 22, kind: "transfer", delta: -1000, counterparty: "asha", memo: COUNTER_REFUND_MEMO, created_at_ms: T + 60_000 };
+  // An incoming transfer with the same memo is an ordinary payment in (only the account itself
+  // makes its outgoing transfers, so only those can be a payment given back) ...
+  const lookalike = { entry_id: 21, kind: "transfer", delta: 700, counterparty: "-x", memo: COUNTER_REFUND_MEMO, created_at_ms: T + 30_000 };
+  // ... and an outgoing transfer with another memo is no line of the takings at all.
+  const spent = { entry_id: 23, kind: "transfer", delta: -400, counterparty: "supplier", memo: "milk", created_at_ms: T + 90_000 };
+  const all = [...items, paid, back, lookalike, spent];
+  assert.deepEqual([paid, back, lookalike, spent].map(isReturned), [false, true, false, false]);
+  assert.deepEqual([paid, back, lookalike, spent].map(isTaking), [true, false, true, false]);
+  // Other kinds or directions with the memo are not returns either.
+  assert.equal(isReturned({ ...back, kind: "offline_settle" }), false);
+  assert.equal(isReturned({ ...back, memo: `${COUNTER_REFUND_MEMO}.` }), false);
+  // Today: 3 payments in (250.00 + 120.50 + 7.00), 10.00 given back: net 367.50.
+  assert.deepEqual(takingsOn(all, day(T), day), { total: 36750, count: 3, returned: 1, returnedTotal: 1000 });
+  // The day it was paid keeps its payment: the return comes off the day it went back.
+  assert.deepEqual(takingsOn(all, day(T - DAY_MS), day), { total: 1000, count: 1, returned: 0, returnedTotal: 0 });
+  // Only a return that day: the net total is negative.
+  assert.deepEqual(takingsOn([back], day(T), day), { total: -1000, count: 0, returned: 1, returnedTotal: 1000 });
+  const days = perDay(all, T, 30, day);
+  assert.deepEqual(days[29], { day: day(T), total: 36750, count: 3, returned: 1, returnedTotal: 1000 });
+  assert.deepEqual(days[28], { day: day(T - DAY_MS), total: 1000, count: 1, returned: 0, returnedTotal: 0 });
+  assert.equal(days.reduce((s, d) => s + d.total, 0), 38050, "the 30 days are net: 373.50 in, 10.00 back");
+  const csv = takingsCsv(all, day(T - DAY_MS), day(T), (m) => (m / 100).toFixed(2), day, time);
+  assert.equal(csv, [
+    "date,time,amount,from,entry id,note id",
+    `${day(T - DAY_MS)},10:00:00,10.00,asha,20,${"cd".repeat(32)}`,
+    `${day(T)},09:00:00,120.50,ravi,8,${"ab".repeat(32)}`,
+    `${day(T)},10:00:00,250.00,asha,9,`,
+    `${day(T)},10:00:30,7.00,'-x,21,`,
+    `${day(T)},10:01:00,-10.00,asha,22,`,
+  ].join("\r\n") + "\r\n");
+});
+
+test("the CSV's formula guard: text starting with =, +, - or @ gets a leading ', a plain negative number does not", () => {
+  for (const n of ["-10.00", "-10", "-0.50", "-1234567.89", "250.00", "0"]) assert.equal(csvField(n), n, n);
+  for (const [v, out] of [
+    ["=1+2", "'=1+2"], ["+10.00", "'+10.00"], ["@SUM(A1)", "'@SUM(A1)"], ["-x", "'-x"], ["-10.00+1", "'-10.00+1"], ["-1e5", "'-1e5"],
+    ["-", "'-"], ["-.5", "'-.5"], ["-10.", "'-10."], ["--10", "'--10"], ["-10,00", "\"'-10,00\""], ["-10.00\n", "\"'-10.00\n\""],
+    ["a,b", "\"a,b\""], ['say "hi"', '"say ""hi"""'], [null, ""], [undefined, ""], [12, "12"], [-1000, "-1000"],
+  ]) {
+    assert.equal(csvField(v), out, JSON.stringify(v));
+  }
 });
 
 test("the spoken announcement: rupees and paise in words, other currencies with their code", () => {

@@ -8,6 +8,7 @@ import { formatMoney } from "./money.js";
 import * as session from "./session.js";
 import { notice } from "./ui.js";
 import { autoSync, markSettled } from "./offline/sync.js";
+import { refusalsSynced } from "./offline/counter-refusals.js";
 import { refreshKeys } from "./offline/wallet.js";
 import { isMyCounter, markPaymentReceived } from "./offline/shop.js";
 import { forgetUnlock, rememberUnlock, resetWrong } from "./offline/pin.js";
@@ -81,8 +82,8 @@ const app = {
   onSynced(r) {
     const said = [];
     if (r.settled) said.push(`${r.settled} offline payment(s) settled.`);
-    if (r.refusals?.done) said.push(`${r.refusals.done} payment(s) refused at the counter given back to the payer.`);
-    if (r.refusals?.failed) said.push(`${r.refusals.failed} payment(s) refused at the counter could not be given back: see Sync status.`);
+    // A code the server found no valid payment is said apart: it was never paid, so nothing is to give back.
+    said.push(...refusalsSynced(r.refusals));
     notice(said.join(" "));
     if (LIVE_PAGES.has(this.route)) render(false);
   },

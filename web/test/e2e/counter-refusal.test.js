@@ -6,6 +6,8 @@
 // refused code: the shop first (the note is voided: the customer's upload is refused, the purse
 // pays nobody), or the customer first (the note is paid to the shop, then the shop's phone moves
 // it back to the customer). Balances are read from the server (`GET /v1/me`, `GET /v1/purses`).
+// When the customer synced first, Shop mode's takings of the day are net of the code given back,
+// and say so ("1 payment", "₹0.00", "(1 returned: ₹120.00)").
 // The same for a code made for the shop's old card, which the shop replaced with a new one on the
 // same phone after the customer scanned it (`wrong_card`, kept because only this phone had the
 // card): the customer syncs first, the server pays the shop, and the shop's phone gives it back.
@@ -187,6 +189,15 @@ test("refused for the customer's clock, the customer syncs first: the shop is pa
   // The answer names the note as the shop's phone keyed it.
   const kept = await shop.page.evaluate(async () => (await import("/js/offline/db.js")).allFor("refusals", "teashop"));
   assert.deepEqual(kept.map((k) => [k.state, k.noteHash === answer.note, k.done?.status, k.done?.amount]), [["done", true, "refunded", 12000]]);
+
+  // Shop mode's takings: the payment came in and went back today, so today's total is net of it
+  // and says how much went back; so do the 30 days.
+  await shop.page.goto(`${srv.url}/#/shop`);
+  await waitText(shop.page, '[data-testid="today-returned"]', "(1 returned: ₹120.00)");
+  assert.equal(await shop.page.getByTestId("today-returned").textContent(), " (1 returned: ₹120.00)");
+  assert.equal(await shop.page.getByTestId("today-total").textContent(), "₹0.00");
+  assert.equal(await shop.page.getByTestId("today-count").textContent(), "1 payment");
+  await shop.page.waitForFunction(() => document.querySelector('[data-testid="takings-chart"]')?.getAttribute("aria-label")?.endsWith("₹0.00 in total"));
 
   assert.deepEqual(shop.errors, []);
   assert.deepEqual(cust.errors, []);

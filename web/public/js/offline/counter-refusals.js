@@ -2,9 +2,13 @@
 // payer: refused for a clock (the payer's too far from this phone's, `stale_note`, or the purse's
 // dates judged by this phone's clock, `certificate_expired` and `certificate_not_yet_valid`), for
 // this shop's own retired card (`wrong_card`: a card this user made on this device and replaced,
-// so no other counter takes the note), or for an issuer key this device does not know yet
-// (`unknown_issuer_key`). The payer's phone signed the note, and the server pays it to the shop
-// when that phone syncs (it looks at neither clock nor card, and knows every issuer key), while
+// so no other counter takes the note), for an issuer key this device does not know yet
+// (`unknown_issuer_key`), or because this phone's cached revocation list has the payer's purse or
+// phone (`revoked`: money was spent twice from it; the server still pays such a note, from the
+// purse's reserve, then the payer's balance, then the operator's loss allowance, so a note
+// refused here and paid anyway would take money the purse's honest payees need). The payer's
+// phone signed the note, and the server pays it to the shop when that phone syncs (it looks at
+// neither clock, card nor revocation, and knows every issuer key), while
 // the customer, told "refused", pays again another way. This phone keeps each such note (IndexedDB
 // `refusals`, keyed by note hash, with its nonce, which then counts as seen: written before the
 // refusal is shown, shop.js) and sync sends it with `POST /v1/notes/refusals` (sync.js), before
@@ -26,8 +30,9 @@ const GIVEN_BACK = "The shop does not keep this payment: when this device is nex
  * The counter refusals kept and sent back, each with what the counter says when it kept the note
  * (a note refused for one of these reasons but NOT kept is refused with REASONS' sentence). Which
  * notes are kept depends on the note, not only on the reason (shop.js acceptCard): one refused for
- * a clock or an unknown issuer key when it passes the other checks, one refused as `wrong_card`
- * only when it was made for this shop's retired card (isClockReason, isKeptReason). The others
+ * a clock, an unknown issuer key or a revoked purse or phone when it passes the other checks, one
+ * refused as `wrong_card` only when it was made for this shop's retired card (isClockReason,
+ * isKeptReason). The others
  * are kept by nobody: a note for another card may be paid at the right counter, a replayed nonce
  * is the same payment shown twice, and the server refuses the rest too.
  */
@@ -42,6 +47,8 @@ export const KEPT_SENTENCES = {
     + `${GIVEN_BACK} Ask the payer to scan the shop's current card and pay again.`,
   unknown_issuer_key: "This payment's purse was issued with a key this device does not know yet, so this counter cannot check it and does not take it. "
     + `${GIVEN_BACK} Ask the payer to pay another way, and take this device online when you can.`,
+  revoked: "The operator revoked the payer's purse or phone (money was spent twice from it), so this counter does not take the payment. "
+    + `${GIVEN_BACK} Ask the payer to pay another way.`,
 };
 
 /** The clock's refusals: whenever a note refused for one passes the other checks with the time set aside, it is kept. */
@@ -240,6 +247,24 @@ export const isNeverPaid = (code) => NEVER_PAID_CODES.has(code);
 
 /** Said instead when the server refused it as no valid payment (isNeverPaid): nothing reached the shop. */
 export const NEVER_PAID = "The code was not a valid payment: it will never be paid to this shop, so there is nothing to give back.";
+
+/**
+ * What the notice after a sync says of the refusals sent (`counts`, sync.js sendRefusals: {done,
+ * failed, neverPaid}), one sentence per kind, in order; none when nothing was answered. A note the
+ * server found no valid payment (`neverPaid`, isNeverPaid) is not one that "could not be given
+ * back": it was never paid to the shop, so there is nothing to give back (NEVER_PAID).
+ */
+export function refusalsSynced(counts) {
+  const said = [];
+  const n = (k) => (Number.isSafeInteger(counts?.[k]) && counts[k] > 0 ? counts[k] : 0);
+  if (n("done")) said.push(`${n("done")} payment(s) refused at the counter given back to the payer.`);
+  if (n("failed")) said.push(`${n("failed")} payment(s) refused at the counter could not be given back: see Sync status.`);
+  if (n("neverPaid") === 1) said.push("1 code refused at the counter was not a valid payment: it was never paid to this shop, so there is nothing to give back.");
+  if (n("neverPaid") > 1) {
+    said.push(`${n("neverPaid")} codes refused at the counter were not valid payments: they were never paid to this shop, so there is nothing to give back.`);
+  }
+  return said;
+}
 
 /** What Sync status tells the shop to do about a refusal the server refused for good with `code`. */
 export function afterFinalRefusal(code) {

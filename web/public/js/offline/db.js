@@ -31,7 +31,8 @@ export const STORES = {
   refusals: "noteHash",  // {noteHash, handle, text, amount, payer, purseId, nonce?, reason, refusedMs, state: pending | done | failed,
                          //  sentMs?, answeredMs?, done? {status, amount, payer, note}, failure? {code, message}}: card notes
                          //  refused at this counter for a clock (stale_note, certificate_expired, certificate_not_yet_valid),
-                         //  for my retired card (wrong_card) or an unknown issuer key (unknown_issuer_key: no tally entry) and
+                         //  for my retired card (wrong_card), an unknown issuer key (unknown_issuer_key: no tally entry) or a
+                         //  revoked purse or phone (revoked) and
                          //  given back to the payer (counter-refusals.js, shop.js, sync.js); nonce (hex; records from before it:
                          //  read from text) counts as seen (shop.js seenNonces)
 };

@@ -9,8 +9,9 @@
 // every request made and every note kept to be given back on this device; the note is stored
 // before success shows, its tally checked as it is; a note the server would still pay, refused
 // for a clock, the payer's too far from this phone's or the purse's dates by this phone's, for one
-// of my retired cards, or for an issuer key this device does not know yet, is kept to be given
-// back to the payer before the refusal shows, counter-refusals.js).
+// of my retired cards, for an issuer key this device does not know yet, or for a purse or phone
+// on the cached revocation list, is kept to be given back to the payer before the refusal shows,
+// counter-refusals.js).
 
 import { allFor, atomic, get } from "./db.js";
 import { deviceKey, sign } from "./device.js";
@@ -266,8 +267,8 @@ export async function isForMyCard(handle, note) {
  * note (with its nonce, so it is never taken again) in one transaction that checks the nonce and
  * the purse tally once more (storeAccepted, which also refuses a nonce kept with a refusal),
  * BEFORE returning {amount, payer, noteHash}. A note refused for a clock, for one of my retired
- * cards or for an unknown issuer key is kept to be given back when it passes the other checks
- * with the time set aside (keepingCheck, refuseAndGiveBack).
+ * cards, for an unknown issuer key or for a revoked purse or phone is kept to be given back when
+ * it passes the other checks with the time set aside (keepingCheck, refuseAndGiveBack).
  * `tally` is the note's purse tally (wallet.js purseTally: the notes received from the purse and
  * those kept to give back). Throws OfflineError with the reason.
  */
@@ -307,27 +308,47 @@ export async function acceptCard(app, note, text, tally) {
 const ANY_TIME = 1n << 64n;
 
 /**
+ * The revocation list a kept note is checked with again: none. A note refused as `revoked` is
+ * kept; for the other reasons the list was already checked before the step that failed, but for
+ * the issuer's checks and the purse's dates, which come before it (a note of a revoked purse
+ * refused for one of those is kept for it, as the terminal does).
+ */
+const NO_REVOCATIONS = Object.freeze({ purses: new Set(), devices: new Set() });
+
+/**
  * How a card note acceptCardNote refused for `code` (with `ctx`) is checked to be kept and given
  * back, or null when it is not (the refusal stands): {reason (the KEPT_SENTENCES code it is kept
  * with), check (the card check to pass), ctx (the note's own time as now, any clock difference,
- * and the card it was made for)}. The card is my retired card its nonce prefix names, if any
- * (then the reason is `wrong_card`), else my current card. Looked at:
+ * no revocation list, and the card it was made for), refuseAs (the code it is refused with when
+ * the check fails, or null for the check's own)}. The card is my retired card its nonce prefix
+ * names, if any (then the reason is `wrong_card`, but for the reasons kept as they are), else my
+ * current card. Looked at:
  * - a clock (isClockReason): the note may also be for a retired card (the window is checked
  *   first), and with neither card it is refused as `wrong_card` by the check;
  * - `wrong_card`: only a note for one of my retired cards (a note for another card of the shop may
  *   be taken at its counter, and is not kept);
  * - `unknown_issuer_key`: checked without the issuer checks (cardNoteFitsButForIssuer), kept with
- *   that reason (also for a retired card: paying again at this counter would meet the same key).
+ *   that reason (also for a retired card: paying again at this counter would meet the same key);
+ * - `revoked` (the cached revocation list has the note's purse or the payer's phone: money was
+ *   spent twice from it): kept with that reason (also for a retired card: the payer must pay
+ *   another way), as the server still pays such a note, from money the purse's honest payees
+ *   need. The revocation list comes before the card's, cap's and tally's checks, so a note
+ *   failing one of those too (the server may refuse it too, or another counter may take it) was
+ *   first refused as `revoked`, and stays refused so: refuseAs `revoked` (as the terminal does,
+ *   counter_refusals.rs fit_to_keep).
+ * Every check runs without the revocation list (NO_REVOCATIONS).
  */
 async function keepingCheck(handle, note, ctx, code) {
   const unchecked = code === UNCHECKED_REASON;
-  if (!unchecked && code !== "wrong_card" && !isClockReason(code)) return null;
+  const revoked = code === "revoked";
+  if (!unchecked && !revoked && code !== "wrong_card" && !isClockReason(code)) return null;
   const retired = await retiredCardFor(handle, note);
   if (code === "wrong_card" && !retired) return null;
   return {
-    reason: unchecked ? UNCHECKED_REASON : retired ? "wrong_card" : code,
+    reason: unchecked || revoked ? code : retired ? "wrong_card" : code,
     check: unchecked ? cardNoteFitsButForIssuer : acceptCardNote,
-    ctx: { ...ctx, card: retired ?? ctx.card, now: note.time, window: ANY_TIME },
+    ctx: { ...ctx, card: retired ?? ctx.card, now: note.time, window: ANY_TIME, revocations: NO_REVOCATIONS },
+    refuseAs: revoked ? code : null,
   };
 }
 
@@ -335,16 +356,18 @@ async function keepingCheck(handle, note, ctx, code) {
  * The counter refuses the card note `note` (text `text`) for `keeping.reason` (keepingCheck): a
  * clock, the payer's more than CARD_WINDOW_S from this phone's (`stale_note`) or the purse's
  * dates not holding by this phone's (`certificate_expired`, `certificate_not_yet_valid`); one of
- * my retired cards (`wrong_card`); or an issuer key this device does not know yet
- * (`unknown_issuer_key`). The payer's phone signed it, and the server looks at neither clock nor
- * card and knows every issuer key, so it would still pay it to this shop when that phone syncs:
+ * my retired cards (`wrong_card`); an issuer key this device does not know yet
+ * (`unknown_issuer_key`); or a purse or phone on the cached revocation list (`revoked`). The
+ * payer's phone signed it, and the server looks at neither clock nor card, knows every issuer key
+ * and still pays a revoked purse's notes, so it would still pay it to this shop when that phone syncs:
  * this phone keeps it (store `refusals`, state pending, with its nonce) BEFORE the refusal is
  * shown, and sync gives it back to the payer (`POST /v1/notes/refusals`, sync.js). Kept only when
  * the note passes `keeping.check` with `keeping.ctx`, every check with the time set aside (the
- * note's own time as now, any clock difference), against the card it was made for, and without
- * the issuer checks for an unknown issuer key: a note the server refuses anyway, or whose own time
- * is outside its purse's dates (no honest payer's phone signs that), is refused with that reason
- * instead, and nothing is kept. The transaction that keeps it looks again for the note among
+ * note's own time as now, any clock difference) and without the revocation list, against the card
+ * it was made for, and without the issuer checks for an unknown issuer key: a note the server
+ * refuses anyway, or whose own time is outside its purse's dates (no honest payer's phone signs
+ * that), is refused with that reason instead (a revoked one stays refused as `revoked`,
+ * `keeping.refuseAs`), and nothing is kept. The transaction that keeps it looks again for the note among
  * those accepted (another tab or scan may have taken it meanwhile: `already_accepted`) and
  * refused (`refused_here_before`), and for its nonce among the notes accepted, the requests made
  * and the other notes kept (`nonce_replayed`), so a note is never both taken and given back, nor
@@ -361,8 +384,9 @@ async function refuseAndGiveBack(handle, note, text, tally, keeping) {
   try {
     await keeping.check(note, tally, keeping.ctx);
   } catch (e) {
-    if (e instanceof RejectError) throw new OfflineError(e.code, e.message);
-    throw e;
+    if (!(e instanceof RejectError)) throw e;
+    const code = keeping.refuseAs ?? e.code;
+    throw new OfflineError(code, REASONS[code] ?? e.message);
   }
   const nonce = hex(note.nonce);
   const record = refusalRecord({

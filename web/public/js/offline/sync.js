@@ -9,7 +9,7 @@ import { allFor, atomic } from "./db.js";
 import { offlineApi } from "./client.js";
 import { refreshKeys } from "./wallet.js";
 import { awaitsUpload } from "./refusals.js";
-import { afterAnswer, awaitsSending, judgeRefusalAnswer } from "./counter-refusals.js";
+import { afterAnswer, awaitsSending, isNeverPaid, judgeRefusalAnswer } from "./counter-refusals.js";
 import { finishUnfinishedCloses } from "./close.js";
 
 const BATCH = 100;
@@ -17,8 +17,8 @@ let running = null;
 
 /**
  * Gives back the notes refused at this shop's counter (sendRefusals), then uploads waiting notes;
- * resolves to {settled, rejected: [{noteHash, reason}], held, remaining, refusals: {done, waiting,
- * failed}, closes}. `fraud` means paid (the note is part of a fork the server proved; its payee
+ * resolves to {settled, rejected: [{noteHash, reason}], held, remaining, refusals: {done, refunded,
+ * waiting, failed, neverPaid}, closes}. `fraud` means paid (the note is part of a fork the server proved; its payee
  * acted in good faith); `held` means stored but not paid in full yet (the payer double-spent
  * beyond what the operator covers): the note stays waiting and is uploaded again at the next
  * sync. The refusals go first: were a note with a refused note's nonce uploaded before the
@@ -102,11 +102,13 @@ async function uploadWaiting(app, handle) {
  * answer means (judgeRefusalAnswer) in a transaction that reads the record again: done (the server
  * voided or refunded it) and failed (a final refusal, with the server's message) are never sent
  * again; anything else stays pending for the next sync. With no connection at all the rest wait
- * for the next sync. Resolves to {done, refunded, waiting, failed} (counts).
+ * for the next sync. Resolves to {done, refunded, waiting, failed, neverPaid} (counts): `failed`
+ * the final refusals of a note that may have been paid to this shop, `neverPaid` those of a note
+ * the server found no valid payment (isNeverPaid: never paid, nothing to give back).
  */
 export async function sendRefusals(app, handle) {
   const pending = (await allFor("refusals", handle)).filter(awaitsSending).sort((a, b) => a.refusedMs - b.refusedMs);
-  const counts = { done: 0, refunded: 0, waiting: 0, failed: 0 };
+  const counts = { done: 0, refunded: 0, waiting: 0, failed: 0, neverPaid: 0 };
   for (let i = 0; i < pending.length; i++) {
     const record = pending[i];
     let outcome;
@@ -124,7 +126,8 @@ export async function sendRefusals(app, handle) {
       counts.done += 1;
       if (verdict.status === "refunded") counts.refunded += 1;
     } else if (verdict.kind === "final") {
-      counts.failed += 1;
+      if (isNeverPaid(verdict.code)) counts.neverPaid += 1;
+      else counts.failed += 1;
     } else {
       counts.waiting += 1;
       if (verdict.code === "network") {
@@ -148,7 +151,7 @@ export async function autoSync(app) {
     const closing = purses.some((p) => p.status === "closing");
     if (![...sent, ...received].some(awaitsUpload) && !refusals.some(awaitsSending) && !closing) return;
     const r = await syncNow(app);
-    if ((r.settled || r.refusals.done || r.refusals.failed) && app.onSynced) app.onSynced(r);
+    if ((r.settled || r.refusals.done || r.refusals.failed || r.refusals.neverPaid) && app.onSynced) app.onSynced(r);
   } catch (e) {
     app.handleError?.(e);
   }

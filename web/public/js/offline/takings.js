@@ -1,11 +1,31 @@
 // A shop's takings from its history (pure: no IndexedDB, no network, no clock; the caller gives
 // the time zone's day through `dayOf`): which entries are money taken (online payments in and
-// settled offline notes), today's total and count, totals per day for a bar chart, and the CSV of a
-// date range (columns date, time, amount, from, entry id, note id). Amounts stay in minor units
-// until formatted by the caller (money.js).
+// settled offline notes) and which are payments given back after the counter refused them
+// (isReturned: they come off the takings of the day they went back), today's total (net) and
+// count, totals per day (net) for a bar chart, and the CSV of a date range (columns date, time,
+// amount, from, entry id, note id; a payment given back is a row with a negative amount). Amounts
+// stay in minor units until formatted by the caller (money.js).
+
+/**
+ * The memo of the `transfer` that gives back a note this shop refused at its counter after it was
+ * paid (`POST /v1/notes/refusals`, docs/API-OFFLINE.md): offpay-api's `COUNTER_REFUND_MEMO`
+ * (crates/api/src/money.rs), word for word.
+ */
+export const COUNTER_REFUND_MEMO = "Returned: payment refused at the shop's counter";
 
 /** Is this history item (docs/API.md HistoryItem) money paid to me by someone: an online payment in or a settled offline note in? */
 export const isTaking = (item) => item.delta > 0 && (item.kind === "transfer" || item.kind === "offline_settle");
+
+/**
+ * Is this history item a payment given back after this shop's counter refused it: an outgoing
+ * transfer with the server's refund memo (COUNTER_REFUND_MEMO)? Only the account itself makes its
+ * outgoing transfers, so no one else can make a line look returned (an incoming transfer with
+ * that memo is an ordinary payment in).
+ */
+export const isReturned = (item) => item.delta < 0 && item.kind === "transfer" && item.memo === COUNTER_REFUND_MEMO;
+
+/** Is this history item a line of the takings: a payment in (isTaking) or one given back (isReturned)? */
+export const inTakings = (item) => isTaking(item) || isReturned(item);
 
 /** The local calendar day of `ms` as "YYYY-MM-DD". */
 export function localDay(ms) {
@@ -19,20 +39,39 @@ export function localTime(ms) {
   return [d.getHours(), d.getMinutes(), d.getSeconds()].map((n) => String(n).padStart(2, "0")).join(":");
 }
 
-/** {total, count} of the takings among `items` on `day` ("YYYY-MM-DD", by `dayOf`). */
-export function takingsOn(items, day, dayOf = localDay) {
-  let total = 0;
-  let count = 0;
-  for (const i of items) {
-    if (!isTaking(i) || dayOf(i.created_at_ms) !== day) continue;
-    total += i.delta;
-    count += 1;
+/** An empty day of takings: {total (net, minor units), count (payments in), returned (payments given back), returnedTotal (their sum, positive)}. */
+const nothing = () => ({ total: 0, count: 0, returned: 0, returnedTotal: 0 });
+
+/** Adds the takings line `item` (inTakings) to `sums` (as `nothing` makes). */
+function add(sums, item) {
+  sums.total += item.delta;
+  if (isReturned(item)) {
+    sums.returned += 1;
+    sums.returnedTotal -= item.delta;
+  } else {
+    sums.count += 1;
   }
-  if (!Number.isSafeInteger(total)) throw new RangeError("takings total out of range");
-  return { total, count };
+  if (!Number.isSafeInteger(sums.total) || !Number.isSafeInteger(sums.returnedTotal)) throw new RangeError("takings total out of range");
 }
 
-/** The last `days` days ending on `todayMs`'s day, oldest first: [{day, total, count}] (days with nothing are 0). */
+/**
+ * The takings among `items` on `day` ("YYYY-MM-DD", by `dayOf`): {total, count, returned,
+ * returnedTotal}. `total` is net (what came in less what went back that day), `count` the
+ * payments in, `returned` the payments given back that day and `returnedTotal` their sum
+ * (positive minor units).
+ */
+export function takingsOn(items, day, dayOf = localDay) {
+  const sums = nothing();
+  for (const i of items) {
+    if (inTakings(i) && dayOf(i.created_at_ms) === day) add(sums, i);
+  }
+  return sums;
+}
+
+/**
+ * The last `days` days ending on `todayMs`'s day, oldest first: [{day, total, count, returned,
+ * returnedTotal}] as takingsOn counts them (net totals; days with nothing are 0).
+ */
 export function perDay(items, todayMs, days = 30, dayOf = localDay) {
   const out = [];
   const index = new Map();
@@ -41,32 +80,35 @@ export function perDay(items, todayMs, days = 30, dayOf = localDay) {
     d.setDate(d.getDate() - k);
     const day = dayOf(d.getTime());
     index.set(day, out.length);
-    out.push({ day, total: 0, count: 0 });
+    out.push({ day, ...nothing() });
   }
   for (const i of items) {
-    if (!isTaking(i)) continue;
+    if (!inTakings(i)) continue;
     const at = index.get(dayOf(i.created_at_ms));
-    if (at === undefined) continue;
-    out[at].total += i.delta;
-    out[at].count += 1;
-    if (!Number.isSafeInteger(out[at].total)) throw new RangeError("takings total out of range");
+    if (at !== undefined) add(out[at], i);
   }
   return out;
 }
 
-/** One CSV field: quoted when it holds a comma, quote or line break; a leading =, +, - or @ is quoted with a ' so spreadsheets do not run it. */
-function csvField(v) {
+/**
+ * One CSV field: quoted when it holds a comma, quote or line break; text starting with =, +, - or
+ * @ gets a leading ' so spreadsheets do not run it as a formula, except a plain number ("-10.00",
+ * a payment given back), which a spreadsheet only reads as that number.
+ */
+export function csvField(v) {
   let s = v === null || v === undefined ? "" : String(v);
-  if (/^[=+\-@]/.test(s)) s = `'${s}`;
+  if (/^[=+\-@]/.test(s) && !/^-\d+(\.\d+)?$/.test(s)) s = `'${s}`;
   return /[",\r\n]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s;
 }
 
 /**
  * The CSV of the takings among `items` whose day is within [fromDay, toDay] (inclusive,
- * "YYYY-MM-DD"), oldest first; `formatAmount(minor)` writes the amount ("250.00").
+ * "YYYY-MM-DD"), oldest first; `formatAmount(minor)` writes the amount ("250.00", and "-10.00"
+ * for a payment given back after the counter refused it: its row has the negative amount, and
+ * the person it went back to as "from").
  */
 export function takingsCsv(items, fromDay, toDay, formatAmount, dayOf = localDay, timeOf = localTime) {
-  const rows = items.filter((i) => isTaking(i) && dayOf(i.created_at_ms) >= fromDay && dayOf(i.created_at_ms) <= toDay)
+  const rows = items.filter((i) => inTakings(i) && dayOf(i.created_at_ms) >= fromDay && dayOf(i.created_at_ms) <= toDay)
     .sort((a, b) => a.created_at_ms - b.created_at_ms || a.entry_id - b.entry_id)
     .map((i) => [dayOf(i.created_at_ms), timeOf(i.created_at_ms), formatAmount(i.delta), i.counterparty ?? "", i.entry_id, i.note ?? ""]);
   return [["date", "time", "amount", "from", "entry id", "note id"], ...rows].map((r) => r.map(csvField).join(",")).join("\r\n") + "\r\n";

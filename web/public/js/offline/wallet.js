@@ -408,9 +408,10 @@ export async function acceptText(app, text) {
   const noteHash = hex(await hashOf(note));
   const earlierCopy = await get("received", noteHash);
   if (earlierCopy && earlierCopy.handle === handle) throw alreadyAccepted(earlierCopy, handle);
-  // A code this counter refused before (counter-refusals.js: for a clock, my retired card or an
-  // unknown issuer key) is being given back to the payer: never taken now, even with the clocks
-  // right or the key learnt (looked at again in the storing transaction).
+  // A code this counter refused before (counter-refusals.js: for a clock, my retired card, an
+  // unknown issuer key or a revoked purse or phone) is being given back to the payer: never taken
+  // now, even with the clocks right, the key learnt or the revocation list changed (looked at
+  // again in the storing transaction).
   const refusedBefore = await get("refusals", noteHash);
   if (refusedBefore) throw refusedHere(refusedBefore);
   // A note answering none of my requests, with a shop card on this device, is a card note

@@ -50,8 +50,8 @@ export function render(app) {
           summary: `You already accepted this payment of ${app.money(e.earlier.amount)} on ${when}. Nothing more was received.` });
         return;
       }
-      // A code refused for a clock (the payer's, or the purse's dates by this phone's) and kept to
-      // be given back: online, at once.
+      // A code refused and kept to be given back (for a clock, a retired card, an unknown issuer
+      // key or a revoked purse: counter-refusals.js): online, at once.
       if (e.kept) autoSync(app);
       app.showResult({ ok: false, reason: e.reason ?? e.message, summary: "The payment note was not accepted.", retry: "#/accept" });
     }

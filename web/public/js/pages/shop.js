@@ -2,8 +2,11 @@
 // large ("₹250.00 received from asha": a `money_in` event from the live connection, or an
 // offline card note accepted here), with a tone and the amount spoken (shop-feed.js); today's
 // takings and count; totals per day of the last 30 days as a bar chart (uPlot, vendored); a CSV
-// export of a date range (GET /v1/history, page by page: offline/takings.js). Offline card notes
-// are scanned here too ("Accept offline payment"): one scan, checked with no server.
+// export of a date range (GET /v1/history, page by page: offline/takings.js). A payment given
+// back after the counter refused it comes off the takings of the day it went back: today's line
+// says how many went back and how much, the totals are net, the CSV has it as a negative row.
+// Offline card notes are scanned here too ("Accept offline payment"): one scan, checked with no
+// server.
 
 import { api } from "../api.js";
 import { h, field, title, errorLine } from "../ui.js";
@@ -15,7 +18,7 @@ import { myCard } from "../offline/shop.js";
 import { autoSync } from "../offline/sync.js";
 import { announce, announcements, onAnnounce, setSound } from "../shop-feed.js";
 import { hex } from "../protocol/crypto.js";
-import { isTaking, localDay, perDay, takingsCsv, takingsOn } from "../offline/takings.js";
+import { isReturned, isTaking, localDay, perDay, takingsCsv, takingsOn } from "../offline/takings.js";
 
 const DAY_MS = 24 * 3600 * 1000;
 const PAGE = 200;
@@ -99,6 +102,7 @@ export async function render(app) {
     today.replaceChildren(...[h("span", { class: "label" }, "Today"),
       h("span", { class: "amount-big", "data-testid": "today-total" }, app.money(t.total)),
       h("span", { "data-testid": "today-count" }, `${t.count} payment${t.count === 1 ? "" : "s"}`),
+      t.returned ? h("span", { "data-testid": "today-returned" }, ` (${t.returned} returned: ${app.money(t.returnedTotal)})`) : null,
       isOnline() ? null : h("span", { class: "hint" }, " (with no connection: payments accepted on this phone and those seen before)")].filter(Boolean));
   };
   const chartSlot = h("div");
@@ -143,8 +147,8 @@ export async function render(app) {
       else announce(app, { amount: r.amount, from: `account ${r.payer}`, noteHash: hex(r.noteHash) });
       autoSync(app);
     } catch (e) {
-      // A code refused for a clock (the payer's, or the purse's dates by this phone's) and kept to
-      // be given back: online, at once.
+      // A code refused and kept to be given back (for a clock, a retired card, an unknown issuer
+      // key or a revoked purse: counter-refusals.js): online, at once.
       if (e.kept) autoSync(app);
       err.textContent = e.code === "already_accepted" && e.earlier
         ? `Already received: ${app.money(e.earlier.amount)} on ${new Date(e.earlier.acceptedMs).toLocaleString()}. Nothing more was received.`
@@ -181,9 +185,11 @@ export async function render(app) {
         const since = Date.parse(`${a}T00:00:00`);
         const all = await historySince(app, since);
         const csv = takingsCsv(all, a, b, (m) => toMajorInput(m, app.config.decimals ?? 2));
-        const n = all.filter((i) => isTaking(i) && localDay(i.created_at_ms) >= a && localDay(i.created_at_ms) <= b).length;
+        const inRange = all.filter((i) => localDay(i.created_at_ms) >= a && localDay(i.created_at_ms) <= b);
+        const n = inRange.filter(isTaking).length;
+        const back = inRange.filter(isReturned).length;
         saveFile(`takings-${a}-to-${b}.csv`, csv, "text/csv");
-        done.textContent = `${n} payment${n === 1 ? "" : "s"} exported.`;
+        done.textContent = `${n} payment${n === 1 ? "" : "s"}${back ? ` and ${back} returned` : ""} exported.`;
       } catch (e2) {
         app.handleError(e2);
         csvErr.textContent = e2.reason ?? e2.message;
