@@ -610,3 +610,22 @@ fn a_fork_of_a_note_kept_for_an_unknown_key_is_refused_once_the_key_is_known() {
     );
     assert!(bob.accept_at_counter(&next.to_text(), limits, NOW + 20).is_ok(), "the payer's next note is taken");
 }
+
+/// A note for a retired card from a revoked purse is kept and told as revoked (the payer must
+/// pay another way, whatever card it scans).
+#[test]
+fn a_revoked_note_for_a_retired_card_is_told_as_revoked() {
+    use offpay_protocol::{PurseState, Revocations, prepare_card_payment, testkit::signing_key};
+    let bob_home = Home::new("bob", BOB);
+    let mut bob = bob_home.open();
+    let old = bob.make_card("Bob's Stall", NOW).unwrap().card;
+    bob.make_card("Bob's Stall", NOW + 1).unwrap();
+    let device = signing_key("mallory-phone");
+    let cert = purse_of(&device, offline_support::CAROL, "revoked-purse", NOW + 86_400);
+    let revoked = Revocations { devices: [device.verifying_key().to_bytes()].into(), ..Revocations::default() };
+    bob.offline_store_mut().replace_revocations(&revoked, 0).unwrap();
+    let (_, note) =
+        prepare_card_payment(&cert, &PurseState::new(&cert), &device, &old, amt(1_000), [1; 12], NOW + 10).unwrap();
+    let kept = bob.accept_at_counter(&note.to_text(), CounterLimits::default(), NOW + 10);
+    assert!(matches!(kept, Err(OfflineError::KeptToGiveBack { reason: RejectReason::Revoked, .. })), "{kept:?}");
+}

@@ -124,8 +124,8 @@ pub(crate) const KEPT_REASONS: &[RejectReason] =
 
 /// A card note refused at the counter that is kept to give back.
 pub(crate) struct Kept {
-    /// The refusal to report and store: the one the counter made, or `wrong_card` when the note
-    /// was made for a retired card of this home (whatever else was off, the old card is what
+    /// The refusal to report and store: the one the counter made, or `wrong_card` when it was a
+    /// clock's and the note was made for a retired card of this home (then the old card is what
     /// the shop and the payer must hear about).
     pub(crate) reason: RejectReason,
     /// The note accepted by every check with the time set aside, its purse's tally with it; none
@@ -189,7 +189,11 @@ pub(crate) fn fit_to_keep(
             let prefix = note.fields().nonce.as_bytes()[..4].try_into().unwrap_or([0; 4]);
             match retired_card(conn, prefix)? {
                 Some(retired) => {
-                    told = RejectReason::WrongCard;
+                    // Refused first for a clock, the payer must above all scan the current card;
+                    // an unknown key or a revocation says more and is kept as it is.
+                    if KEPT_REASONS.contains(reason) {
+                        told = RejectReason::WrongCard;
+                    }
                     with_card(&retired, verify_issuer)
                 }
                 None => return Ok(None),
