@@ -3,7 +3,7 @@
 // The asset list and version below are written by scripts/web-vendor (web/tools/stamp-sw.mjs).
 
 // BEGIN GENERATED
-const VERSION = "d0d69d6529562d2c";
+const VERSION = "a734bf69ca3550f0";
 const ASSETS = {
   "/": "sha256-hIV25eE6TW70pS03Qs7bTWi5FA2BBLPuvVMN34xjHY4=",
   "/app.css": "sha256-ll7wCJljqU8bVcWkH7Qzw5cgqSSqB2xDkKiJprZxYnA=",
@@ -17,7 +17,7 @@ const ASSETS = {
   "/js/money.js": "sha256-xVCCVROh6vOzH7Z13xY2j39z6aTx3naXm1n/kt30tR0=",
   "/js/offline/client.js": "sha256-1CydXqFbzUIg3wW2ir5F+0svTQSeLAmElR4n1i4Se/E=",
   "/js/offline/close.js": "sha256-gRYLzHI44uooDJaabM5BWcWGqHTJjvTIYUsTlLz7u9s=",
-  "/js/offline/counter-refusals.js": "sha256-50sXK6aWKTk89KDXU3KEJ8ucuKxsuXCrLN4/trAnFtQ=",
+  "/js/offline/counter-refusals.js": "sha256-oPyT8xu5wJRcQfHRWcWdjX7OSWoYOWlKMVfpU7oltsI=",
   "/js/offline/db.js": "sha256-VPvG/nqriQZggcxxlOqKErwz93uN4EYa5wOHmkPXJkc=",
   "/js/offline/device.js": "sha256-nkiFNkSj2rMp7cmppqYP4gE+n6BeHIvOUkCP2GjxBsE=",
   "/js/offline/entries.js": "sha256-RTDNbqH6xnO/LZDBqMJ+loOyT0NXWi6X/k0YDmuOIhE=",
@@ -25,10 +25,10 @@ const ASSETS = {
   "/js/offline/paid-once.js": "sha256-3ZFdDsDYkw9x6+4xKLw1sVK6si9xFaXZdKlxpgD4X7Y=",
   "/js/offline/pin.js": "sha256-HE/vo5aRt3qi/3XchvdIsLRyv/xdgn+tm4K+FKs2t50=",
   "/js/offline/refusals.js": "sha256-PY/12Y6jnFLt63fa72UfWy8bnVrpvNuyGb9ebmxaN64=",
-  "/js/offline/shop.js": "sha256-C2AQCUNgVoQgyWdYH8vuOwxQ0a1BnWISTBMNMDNyVNs=",
+  "/js/offline/shop.js": "sha256-hhbKQXQPZ5fhZT0ysQGYvbwxDnMpZ5qSNasqtHWLg08=",
   "/js/offline/sync.js": "sha256-e1ZuPPbpZtSAfvRX6Q3qUMBz/kHs9GFnZk38WdwRO38=",
   "/js/offline/takings.js": "sha256-rho6mGRz24zaY/fZNpB4XzA7m7ITxzf6Yt8A0NM2unU=",
-  "/js/offline/wallet.js": "sha256-pBcKlcwgkBCmAFTAqyX7RchuNSp8J+7mEf1Qnj2ajHg=",
+  "/js/offline/wallet.js": "sha256-jIcWf7OEPUZtkG491T6KrGnuaAj6OyB3YbDpFvyooAY=",
   "/js/pages/accept.js": "sha256-RI9b4c1tLDMKkUjqXRrXBYFko4CNx+dm8JbkVwjGTmM=",
   "/js/pages/account.js": "sha256-Jr2EP7uRfYyrm4+ElVm3i/a4q1DX2TEfhujDeEfi854=",
   "/js/pages/activity.js": "sha256-0WtHVpxxyxN2QUk+Xzx4R1aXNWbjizfAhc5jmtXie1w=",

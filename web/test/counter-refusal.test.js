@@ -17,8 +17,13 @@
 // by makeCard) is kept the same way (`wrong_card`), joins its purse's tally and has its nonce
 // seen, while a note for a card neither mine nor retired is refused and not kept; a note whose
 // purse's issuer key this device does not know is kept (`unknown_issuer_key`) when the rest
-// holds, with its nonce seen but nothing in any tally, and refused for the other check, keeping
-// nothing, when one fails. A note of a purse or phone on the cached revocation list is kept
+// holds, with its nonce seen but nothing in any tally while the key is unknown, and refused for
+// the other check, keeping nothing, when one fails; once the cached issuer keys verify its
+// certificate it joins its purse's tally (one that does not fit it, or whose certificate does not
+// verify, stays out), so its fork is refused, also by the storing transactions, and the payer's
+// next note is taken. A note with a nonce taken here is refused and not kept, also when refused
+// first for an unknown issuer key, a revoked purse or a retired card; a note drawn on the shop's
+// own account is never kept. A note of a purse or phone on the cached revocation list is kept
 // (`revoked`) when the rest holds without the list, joins its purse's tally and has its nonce
 // seen; one failing another check too stays refused as `revoked` and keeps nothing. A refusal the
 // server answers as no valid payment is counted apart from those not given back (sendRefusals'
@@ -711,6 +716,10 @@ test("a note for this shop's retired card is kept once (wrong_card) and its nonc
     // With the payer's clock off too it is kept for the old card; over the purse's limit per
     // payment (the server refuses it too) it is refused for that, and not kept.
     out.stale = await counter.acceptKept(await counter.note(2500, { skewS: 900 }));
+    // So too when the purse's dates do not hold by this phone's clock (the other clock reasons):
+    // told and kept as the old card, whatever clock refused it first.
+    out.expired = await counter.acceptKept(await counter.note(2600, { skewS: 120, validUntil: now - 60n }));
+    out.early = await counter.acceptKept(await counter.note(2700, { skewS: -120, validFrom: now + 60n }));
     out.overCap = await counter.acceptKept(await counter.note(15000, { cap: 10000 }));
     // A third card: both earlier cards are retired, and notes for either are kept.
     await shopJs.makeCard(counter.app, "Kiosk again");
@@ -732,13 +741,15 @@ test("a note for this shop's retired card is kept once (wrong_card) and its nonc
   assert.deepEqual(r.fork, { code: "inconsistent_with_earlier_note", kept: false });
   assert.equal(r.next, "accepted");
   assert.deepEqual(r.stale, { code: "wrong_card", kept: true });
+  assert.deepEqual(r.expired, { code: "wrong_card", kept: true });
+  assert.deepEqual(r.early, { code: "wrong_card", kept: true });
   assert.deepEqual(r.overCap, { code: "over_payment_cap", kept: false });
   assert.deepEqual(r.firstAgain, { code: "wrong_card", kept: true });
   assert.deepEqual(r.second, { code: "wrong_card", kept: true });
   assert.deepEqual(r.retired, { texts: r.texts }, "every card replaced, oldest first, kept under cards.retired.<handle>");
   assert.deepEqual(r.retiredCards, r.texts);
   assert.deepEqual(r.refusals, [
-    [2500, "wrong_card", "pending", 1], [3100, "wrong_card", "pending", 1], [3200, "wrong_card", "pending", 1], [7000, "wrong_card", "pending", 1],
+    [2500, "wrong_card", "pending", 1], [2600, "wrong_card", "pending", 1], [2700, "wrong_card", "pending", 1], [3100, "wrong_card", "pending", 1], [3200, "wrong_card", "pending", 1], [7000, "wrong_card", "pending", 1],
   ]);
   assert.deepEqual(r.received, [[1, 1500], [2, 7000]], "neither the old card's note nor its fork was taken");
 });
@@ -902,6 +913,193 @@ test("a note of a revoked purse or phone is kept (revoked) when the rest holds, 
     [1300, "revoked", "pending", 1], [1400, "revoked", "pending", 1], [3000, "revoked", "pending", 1], [5000, "revoked", "pending", 1],
   ]);
   assert.deepEqual(r.received, [[2, 2000]], "nothing of a revoked purse taken while it was on the list, nor the fork after");
+});
+
+test("a note whose nonce a note taken here has is refused and not kept, though refused first for an unknown issuer key, a revoked purse or a retired card (before the nonce check)", async () => {
+  // Each of these refusals comes before the nonce check (16.3: the issuer's step 1, the
+  // revocation list, the card's step 11a); the check that would keep the note runs the nonce
+  // check too, so the same payment shown twice is never kept to be given back.
+  await openCounter("kiosk20", 5020);
+  const r = await tab.page.evaluate(async () => {
+    const shopJs = await import("/js/offline/shop.js");
+    const { fromText } = await import("/js/protocol/objects.js");
+    const { hex } = await import("/js/protocol/crypto.js");
+    const { put } = await import("/js/offline/db.js");
+    const revoke = (purses) => put("issuers", { keyId: "revocations", purses: purses.map(hex), devices: [] });
+    const taken = await counter.note(1000);
+    const out = { taken: await counter.accept(taken) };
+    const { nonce } = fromText("note", taken);
+    // (a) The taken note's nonce on a note whose purse's issuer key this device does not know.
+    out.unknownKey = await counter.acceptKept(await counter.note(1000, { nonce, unknownIssuer: "rotated-20" }));
+    out.unknownKeyStale = await counter.acceptKept(await counter.note(1000, { nonce, unknownIssuer: "rotated-20", skewS: 900 }));
+    // (b) The same on a note of a purse on the cached revocation list.
+    const revokedPurse = crypto.getRandomValues(new Uint8Array(16));
+    try {
+      await revoke([revokedPurse]);
+      out.revoked = await counter.acceptKept(await counter.note(1000, { nonce, purseId: revokedPurse }));
+    } finally {
+      await revoke([]);
+    }
+    // The card the note was taken for retired: the same nonce is for this shop's retired card now.
+    await shopJs.makeCard(counter.app, "Kiosk 20 new");
+    out.retired = await counter.acceptKept(await counter.note(1000, { nonce }));
+    out.seen = (await shopJs.seenNonces("kiosk20")).has(hex(nonce));
+    out.kept = (await counter.refusals()).length;
+    out.received = (await counter.received()).map((n) => n.amount);
+    return out;
+  });
+  assert.equal(r.taken, "accepted");
+  assert.equal(r.seen, true);
+  assert.deepEqual(r.unknownKey, { code: "nonce_replayed", kept: false });
+  assert.deepEqual(r.unknownKeyStale, { code: "nonce_replayed", kept: false });
+  assert.deepEqual(r.revoked, { code: "revoked", kept: false }, "a revoked note failing another check stays refused as revoked");
+  assert.deepEqual(r.retired, { code: "nonce_replayed", kept: false });
+  assert.equal(r.kept, 0, "nothing kept to be given back");
+  assert.deepEqual(r.received, [1000]);
+});
+
+test("a note kept for an unknown issuer key joins its purse's tally once the counter knows the key: its fork is refused, also by the storing transactions, the payer's next note is taken; a certificate the key does not verify stays out", async () => {
+  // The attack: the payer forks a purse issued with a key this counter does not know yet. Branch
+  // A's note 1 is kept (unknown_issuer_key) to be given back; the counter syncs and learns the
+  // key; branch B's note 1 would then pass every check. Were it taken, the shop would give A back
+  // and hold B, paid from the purse's reserve or the operator's fraud loss.
+  await openCounter("kiosk21", 5021);
+  const r = await tab.page.evaluate(async () => {
+    const shopJs = await import("/js/offline/shop.js");
+    const wallet = await import("/js/offline/wallet.js");
+    const { cardNonce } = await import("/js/protocol/accept.js");
+    const { fromText, hashOf, signObject } = await import("/js/protocol/objects.js");
+    const { hex, keyId } = await import("/js/protocol/crypto.js");
+    const { put, remove } = await import("/js/offline/db.js");
+    const { deviceKey, sign } = await import("/js/offline/device.js");
+    const name = "rotated-21";
+    const nonce = () => cardNonce(counter.card, crypto.getRandomValues(new Uint8Array(12)));
+    const now = BigInt(Math.floor(Date.now() / 1000));
+    const note = async (purse, amount, { seq = 1, after, skewS = 0 } = {}) => {
+      const earlier = after ? fromText("note", after) : null;
+      return kit.note(purse, {
+        seq, amount, payee: 5021, nonce: await nonce(), time: now - BigInt(skewS),
+        prevHash: earlier ? await hashOf(earlier) : purse.certHash, cumulative: (earlier?.cumulative ?? 0) + amount,
+      });
+    };
+    const newPurse = (payer) => kit.purse({ payer, account: 1001, amount: 50000, cap: 20000, unknownIssuer: name });
+    const tallySize = async (text) => (await wallet.purseTally("kiosk21", fromText("note", text))).notes.size;
+    const signer = await deviceKey(`kit-unknown-issuer/${name}`);
+    const kid = await keyId(signer.publicKey);
+    // A certificate naming the new key but signed by another (forged), with a genuine purse's id:
+    // kept while the key is unknown, its issuer's signature fails once the key is known.
+    const genuine = await kit.purse({ payer: "payer-21-e", account: 1001, amount: 50000, cap: 20000 });
+    const forger = await deviceKey("forger-21");
+    const payerKey = await deviceKey("payer-21-forged");
+    const forgedCert = await signObject("certificate", {
+      purseId: genuine.cert.purseId, issuerKeyId: kid, account: 1001n, deviceKey: payerKey.publicKey, currency: "INR",
+      amount: 50000, perPaymentCap: 20000, validFrom: now - 3600n, validUntil: now + 86400n,
+    }, (b) => sign(forger, b));
+    const forged = { cert: forgedCert, payerKey, certHash: await hashOf(forgedCert) };
+
+    // While the key is unknown: each purse's note 1 is kept, and in no tally.
+    const [p1, p2, p3, p4] = [await newPurse("payer-21-a"), await newPurse("payer-21-b"), await newPurse("payer-21-c"), await newPurse("payer-21-d")];
+    const a = await note(p1, 10000);
+    const out = { a: await counter.acceptKept(a) };
+    const a2 = await note(p2, 6000);
+    const a3 = await note(p3, 7000);
+    await counter.accept(a2);
+    await counter.accept(a3);
+    // Two notes 1 of one purse (a fork shown while the key is unknown): both kept.
+    const d1 = await note(p4, 3000);
+    const d2 = await note(p4, 3500);
+    out.d = [await counter.acceptKept(d1), await counter.acceptKept(d2)];
+    const f1 = await note(forged, 5000);
+    out.forged = await counter.acceptKept(f1);
+    out.tallyUnknown = await tallySize(a);
+
+    // The counter learns the key, as a sync caches it.
+    await put("issuers", { keyId: hex(kid), publicKey: signer.publicKey, notBefore: Number(now) - 86400, notAfter: Number(now) + 86400 });
+    try {
+      out.tallyKnown = await tallySize(a);
+      out.tallyTwoForks = await tallySize(d1);
+      out.tallyForged = await tallySize(f1);
+      // (c) The fork of A: another note 1 of the purse, right time, new nonce.
+      out.fork = await counter.acceptKept(await note(p1, 10000));
+      // The payer's next note, chained on the kept note A: taken.
+      out.next = await counter.accept(await note(p1, 5000, { seq: 2, after: a }));
+      // The storing transactions look at the kept note too (given a tally without it, read
+      // before the key was known): a fork to take, and a fork with the payer's clock off to keep.
+      const b2 = await note(p2, 6000);
+      const b2Note = fromText("note", b2);
+      out.forkStored = await shopJs.acceptCard(counter.app, b2Note, b2, wallet.tallyOf(b2Note, []))
+        .then(() => "accepted", (e) => ({ code: e.code, kept: e.kept === true }));
+      const b3 = await note(p3, 7000, { skewS: 900 });
+      const b3Note = fromText("note", b3);
+      out.forkKept = await shopJs.acceptCard(counter.app, b3Note, b3, wallet.tallyOf(b3Note, []))
+        .then(() => "accepted", (e) => ({ code: e.code, kept: e.kept === true }));
+      // The forged certificate still does not verify: it stays out of the genuine purse's tally,
+      // whose note 1 is taken.
+      out.genuine = await counter.accept(await note(genuine, 4500));
+    } finally {
+      await remove("issuers", hex(kid));
+    }
+    out.refusals = (await counter.refusals()).map((k) => [k.amount, k.reason]).sort((x, y) => x[0] - y[0]);
+    out.received = (await counter.received()).map((n) => [n.seq, n.amount]).sort((x, y) => x[1] - y[1]);
+    return out;
+  });
+  assert.deepEqual(r.a, { code: "unknown_issuer_key", kept: true });
+  assert.deepEqual(r.d, [{ code: "unknown_issuer_key", kept: true }, { code: "unknown_issuer_key", kept: true }]);
+  assert.deepEqual(r.forged, { code: "unknown_issuer_key", kept: true });
+  assert.equal(r.tallyUnknown, 0, "while the key is unknown the kept note is in no tally");
+  assert.equal(r.tallyKnown, 1, "once the key is known the kept note is in its purse's tally");
+  assert.equal(r.tallyTwoForks, 1, "of two kept notes with one sequence number, only the first fits");
+  assert.equal(r.tallyForged, 0, "a certificate the known key does not verify stays out");
+  assert.deepEqual(r.fork, { code: "inconsistent_with_earlier_note", kept: false });
+  assert.equal(r.next, "accepted");
+  assert.deepEqual(r.forkStored, { code: "inconsistent_with_earlier_note", kept: false });
+  assert.deepEqual(r.forkKept, { code: "inconsistent_with_earlier_note", kept: false });
+  assert.equal(r.genuine, "accepted");
+  assert.deepEqual(r.refusals, [[3000, "unknown_issuer_key"], [3500, "unknown_issuer_key"], [5000, "unknown_issuer_key"],
+    [6000, "unknown_issuer_key"], [7000, "unknown_issuer_key"], [10000, "unknown_issuer_key"]]);
+  assert.deepEqual(r.received, [[1, 4500], [2, 5000]], "no fork taken; the payer's next note and the genuine purse's note are");
+});
+
+test("a note drawn on the shop's own account is never kept: refused with its first reason (an unknown issuer key, a clock, a retired card, a revoked purse)", async () => {
+  // The note pays the shop from itself: there is nothing to give back (the server answers
+  // not_payee), and a note whose certificate is unchecked may be forged.
+  await openCounter("kiosk22", 5022);
+  const r = await tab.page.evaluate(async () => {
+    const shopJs = await import("/js/offline/shop.js");
+    const { hex } = await import("/js/protocol/crypto.js");
+    const { put } = await import("/js/offline/db.js");
+    const { cardNonce } = await import("/js/protocol/accept.js");
+    const own = (amount, { unknownIssuer, skewS = 0, purseId, forCard = counter.card } = {}) => kit.purse({
+      payer: "kiosk22-other-phone", account: 5022, amount: 50000, cap: 20000, unknownIssuer, purseId,
+    }).then(async (purse) => kit.note(purse, {
+      amount, payee: 5022, nonce: await cardNonce(forCard, crypto.getRandomValues(new Uint8Array(12))), time: BigInt(Math.floor(Date.now() / 1000) - skewS),
+    }));
+    const out = {};
+    out.unknownKey = await counter.acceptKept(await own(1000, { unknownIssuer: "rotated-22" }));
+    out.stale = await counter.acceptKept(await own(1100, { skewS: 900 }));
+    const revoked = crypto.getRandomValues(new Uint8Array(16));
+    try {
+      await put("issuers", { keyId: "revocations", purses: [hex(revoked)], devices: [] });
+      out.revoked = await counter.acceptKept(await own(1200, { purseId: revoked }));
+    } finally {
+      await put("issuers", { keyId: "revocations", purses: [], devices: [] });
+    }
+    const first = counter.card;
+    await shopJs.makeCard(counter.app, "Kiosk 22 new");
+    out.retired = await counter.acceptKept(await own(1300, { forCard: first }));
+    // The same notes from a customer's purse are kept (the rule is the account, nothing else).
+    out.customer = await counter.acceptKept(await counter.note(1400, { unknownIssuer: "rotated-22" }));
+    out.refusals = (await counter.refusals()).map((k) => [k.amount, k.reason]);
+    out.received = (await counter.received()).length;
+    return out;
+  });
+  assert.deepEqual(r.unknownKey, { code: "unknown_issuer_key", kept: false });
+  assert.deepEqual(r.stale, { code: "stale_note", kept: false });
+  assert.deepEqual(r.revoked, { code: "revoked", kept: false });
+  assert.deepEqual(r.retired, { code: "wrong_card", kept: false });
+  assert.deepEqual(r.customer, { code: "unknown_issuer_key", kept: true });
+  assert.deepEqual(r.refusals, [[1400, "unknown_issuer_key"]], "nothing of the shop's own account kept");
+  assert.equal(r.received, 0);
 });
 
 test("no page errors", () => {

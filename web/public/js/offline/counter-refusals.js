@@ -66,7 +66,9 @@ export const isKeptReason = (code) => Object.hasOwn(KEPT_SENTENCES, code);
 /**
  * The reason of the notes kept without checking their purse certificate (this device does not
  * know its issuer key): their purse id may be forged, so they are no entry of any purse's tally
- * (refusalEntry), lest a forged note make a genuine purse's notes look inconsistent here.
+ * (refusalEntry), lest a forged note make a genuine purse's notes look inconsistent here; once
+ * this device knows the key and it verifies the certificate, the note joins its purse's tally
+ * (wallet.js keptNowChecked and tallyOf), so the payer's fork of it is refused here.
  */
 export const UNCHECKED_REASON = "unknown_issuer_key";
 
@@ -139,7 +141,8 @@ export function refusalNonce(record) {
  * phone signed it and chains its next note on it, and were it left out, a payer who forks a purse
  * could have this note kept to be given back and another note with its sequence number taken.
  * A note kept unchecked (UNCHECKED_REASON: its certificate's issuer key was unknown here) is no
- * entry (null): its purse id may be forged.
+ * entry (null): its purse id may be forged (wallet.js tallyOf adds it once the cached issuer keys
+ * verify its certificate).
  */
 export function refusalEntry(record) {
   if (!joinsTally(record)) return null;
@@ -159,7 +162,10 @@ export function refusalEntry(record) {
   }
 }
 
-/** Whether a kept refusal counts in its purse's tally: not one kept with its certificate unchecked (UNCHECKED_REASON). */
+/**
+ * Whether a kept refusal counts in its purse's tally as it is: not one kept with its certificate
+ * unchecked (UNCHECKED_REASON), which joins only once its certificate verifies (wallet.js tallyOf).
+ */
 export const joinsTally = (record) => record?.reason !== UNCHECKED_REASON;
 
 /** Whether a kept refusal is sent at the next sync: only a pending one (a done or failed one never again). */

@@ -21,7 +21,9 @@ import {
 } from "../protocol/accept.js";
 import { DecodeError } from "../protocol/wire.js";
 import { hex, fromHex } from "../protocol/crypto.js";
-import { accountOf, alreadyAccepted, cachedKeys, choosePurse, nowSeconds, OfflineError, refusedHere, signAndStore, storeAccepted, tallyOf } from "./wallet.js";
+import {
+  accountOf, alreadyAccepted, cachedKeys, choosePurse, keptNowCheckedFor, nowSeconds, OfflineError, refusedHere, signAndStore, storeAccepted, tallyOf,
+} from "./wallet.js";
 import { isClockReason, KEPT_SENTENCES, refusalNonce, refusalRecord, UNCHECKED_REASON } from "./counter-refusals.js";
 import { paidNonce } from "./paid-once.js";
 import { pendingIntents, samePayee } from "../intents.js";
@@ -270,7 +272,8 @@ export async function isForMyCard(handle, note) {
  * cards, for an unknown issuer key or for a revoked purse or phone is kept to be given back when
  * it passes the other checks with the time set aside (keepingCheck, refuseAndGiveBack).
  * `tally` is the note's purse tally (wallet.js purseTally: the notes received from the purse and
- * those kept to give back). Throws OfflineError with the reason.
+ * those kept to give back, with those kept for an issuer key this device knows now). Throws
+ * OfflineError with the reason.
  */
 export async function acceptCard(app, note, text, tally) {
   const handle = app.session.handle;
@@ -322,7 +325,10 @@ const NO_REVOCATIONS = Object.freeze({ purses: new Set(), devices: new Set() });
  * no revocation list, and the card it was made for), refuseAs (the code it is refused with when
  * the check fails, or null for the check's own)}. The card is my retired card its nonce prefix
  * names, if any (then the reason is `wrong_card`, but for the reasons kept as they are), else my
- * current card. Looked at:
+ * current card. A note drawn on the shop's own account (its certificate's account is my card's
+ * payee) is never kept: it pays the shop from itself, so there is nothing to give back (the
+ * server answers `not_payee`), and one whose certificate is unchecked may be forged; it is refused
+ * with its first reason (as the terminal does, fit_to_keep). Looked at:
  * - a clock (isClockReason): the note may also be for a retired card (the window is checked
  *   first), and with neither card it is refused as `wrong_card` by the check;
  * - `wrong_card`: only a note for one of my retired cards (a note for another card of the shop may
@@ -342,6 +348,7 @@ async function keepingCheck(handle, note, ctx, code) {
   const unchecked = code === UNCHECKED_REASON;
   const revoked = code === "revoked";
   if (!unchecked && !revoked && code !== "wrong_card" && !isClockReason(code)) return null;
+  if (note.certificate.account === ctx.card.payee) return null;
   const retired = await retiredCardFor(handle, note);
   if (code === "wrong_card" && !retired) return null;
   return {
@@ -374,9 +381,13 @@ async function keepingCheck(handle, note, ctx, code) {
  * given back while another with its nonce is taken, and checks it against its purse's tally as
  * stored then, the notes accepted and those kept (`inconsistent_with_earlier_note`,
  * `over_purse_amount`: a note contradicting one kept, another branch of a forked purse, is
- * refused for that, and not kept).
- * A note kept for an unknown issuer key is no entry of its purse's tally from then on (its purse
- * id may be forged: counter-refusals.js joinsTally), though its nonce counts as seen.
+ * refused for that, and not kept); that tally has the notes kept for an issuer key this device
+ * knows now too (wallet.js keptNowChecked, read before the transaction, as IndexedDB allows no
+ * other awaits in it).
+ * A note kept for an unknown issuer key is no entry of its purse's tally while this device does
+ * not know the key (its purse id may be forged: counter-refusals.js joinsTally), though its nonce
+ * counts as seen; once the cached issuer keys verify its certificate it joins the tally
+ * (wallet.js tallyOf), so the payer's fork of it is refused here.
  * Always throws; the error has `kept: true` when the note was kept.
  */
 async function refuseAndGiveBack(handle, note, text, tally, keeping) {
@@ -394,6 +405,7 @@ async function refuseAndGiveBack(handle, note, text, tally, keeping) {
     purseId: hex(note.certificate.purseId), nonce, seq: note.seq, prevHash: hex(note.prevHash), cumulative: note.cumulative, reason,
   });
   const entry = { hash: fromHex(record.noteHash), prevHash: note.prevHash, cumulative: note.cumulative, amount: note.amount };
+  const checkedNow = await keptNowCheckedFor(handle, note);
   await atomic(["received", "refusals", "requests"], async (s, result) => {
     const copy = await result(s.received.get(record.noteHash));
     if (copy) throw alreadyAccepted(copy, handle);
@@ -406,7 +418,7 @@ async function refuseAndGiveBack(handle, note, text, tally, keeping) {
       throw new OfflineError("nonce_replayed", REASONS.nonce_replayed);
     }
     try {
-      checkTally(tallyOf(note, received.filter((r) => r.purseId === record.purseId), refusals), note.certificate, note.seq, entry);
+      checkTally(tallyOf(note, received.filter((r) => r.purseId === record.purseId), refusals, checkedNow), note.certificate, note.seq, entry);
     } catch (e) {
       if (e instanceof RejectError) throw new OfflineError(e.code, e.message);
       throw e;

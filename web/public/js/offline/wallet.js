@@ -8,12 +8,12 @@ import { offlineApi } from "./client.js";
 import { beginIntent, pendingIntents, runIntent } from "../intents.js";
 import { cachedMe } from "../session.js";
 import { fromText, toText, signObject, hashOf, verifyRequestSignature } from "../protocol/objects.js";
-import { acceptNote, checkTally, MAX_NOTES_PER_PURSE, RejectError, REASONS } from "../protocol/accept.js";
+import { acceptNote, checkTally, MAX_NOTES_PER_PURSE, RejectError, REASONS, verifyIssuer } from "../protocol/accept.js";
 import { DecodeError } from "../protocol/wire.js";
-import { hex, fromHex, keyId as computeKeyId } from "../protocol/crypto.js";
+import { equalBytes, hex, fromHex, keyId as computeKeyId } from "../protocol/crypto.js";
 import { findPaid, REUSED_REQUEST } from "./paid-once.js";
 import { acceptCard, acceptReceipt, isReceiptText, myCard, refuseRequestIfSentOnline } from "./shop.js";
-import { refusalEntry, refusalNonce, refusedBeforeSentence } from "./counter-refusals.js";
+import { joinsTally, refusalEntry, refusalNonce, refusedBeforeSentence } from "./counter-refusals.js";
 
 export const REQUEST_TTL_S = 15 * 60;
 export const nowSeconds = () => BigInt(Math.floor(Date.now() / 1000));
@@ -306,13 +306,21 @@ async function acceptContext(app) {
  * The purse tally (docs/PROTOCOL.md section 9) of `note`'s purse from this user's `received`
  * records of that purse and the notes of that purse this counter refused and kept to give back
  * (`kept`: this user's `refusals` records, of any purse: those of other purses are left out, and
- * those kept with their certificate unchecked, counter-refusals.js refusalEntry). A kept note
- * counts as a note received: the payer's phone chains its next note on it, and a note
- * contradicting it (another note with its sequence number, from a forked purse) is refused
- * (`inconsistent_with_earlier_note`) rather than taken while it is given back. At one sequence number the note received stands (two such notes are
- * only stored by a phone that kept and took them before kept notes counted).
+ * those kept with their certificate unchecked, counter-refusals.js refusalEntry, but for the ones
+ * in `checkedNow`). A kept note counts as a note received: the payer's phone chains its next note
+ * on it, and a note contradicting it (another note with its sequence number, from a forked purse)
+ * is refused (`inconsistent_with_earlier_note`) rather than taken while it is given back. At one
+ * sequence number the note received stands (two such notes are only stored by a phone that kept
+ * and took them before kept notes counted).
+ * `checkedNow` (keptNowChecked, read before: its certificate checks are asynchronous, and this
+ * runs inside IndexedDB transactions) are the notes of the purse kept for an issuer key this
+ * device did not know whose certificate the issuer keys cached now verify: each joins the tally
+ * after the others, oldest first, while its record is still among `kept`, unless the tally has
+ * that very note, and only if it fits (checkTally: consistent with every entry, within the purse
+ * amount; one that does not, itself a branch of a note taken or kept here, is left out), as the
+ * terminal does (counter_refusals.rs tally_with_kept).
  */
-export function tallyOf(note, records, kept = []) {
+export function tallyOf(note, records, kept = [], checkedNow = []) {
   const purseId = hex(note.certificate.purseId);
   const notes = new Map();
   for (const r of kept) {
@@ -320,14 +328,75 @@ export function tallyOf(note, records, kept = []) {
     if (e && e.purseId === purseId) notes.set(e.seq, e.entry);
   }
   for (const n of records) notes.set(n.seq, { hash: fromHex(n.noteHash), prevHash: fromHex(n.prevHash), cumulative: n.cumulative, amount: n.amount });
+  const stillKept = new Set(kept.filter((r) => !joinsTally(r)).map((r) => r.noteHash));
+  for (const c of checkedNow) {
+    if (c.purseId !== purseId || !stillKept.has(c.noteHash)) continue;
+    const there = notes.get(c.seq);
+    if (there && equalBytes(there.hash, c.entry.hash)) continue;
+    try {
+      checkTally({ purseId: note.certificate.purseId, notes }, c.certificate, c.seq, c.entry);
+    } catch (e) {
+      if (e instanceof RejectError) continue;
+      throw e;
+    }
+    notes.set(c.seq, c.entry);
+  }
   return { purseId: note.certificate.purseId, notes };
 }
 
-/** The tally `note` is checked against here: this user's notes received from its purse and those kept to give back (tallyOf). */
+/**
+ * The notes of `note`'s purse among `kept` (this user's `refusals` records) kept for an issuer key
+ * this device did not know (counter-refusals.js UNCHECKED_REASON, no tally entry while unchecked)
+ * whose certificate `issuerKeys` (the cached ones, cachedKeys) verify now (verifyIssuer): such a
+ * note is genuine, so once the counter knows its key it joins its purse's tally (tallyOf), and
+ * the payer's fork of it (another note with its sequence number) is refused here like the fork of
+ * any note kept, not taken while it is given back. One whose certificate still does not verify
+ * stays out: a forged certificate can name any purse. Oldest first: [{noteHash (hex), purseId
+ * (hex), seq, certificate, entry: {hash, prevHash, cumulative, amount}}], read from the kept note
+ * text (an unreadable one is left out).
+ */
+export async function keptNowChecked(note, kept, issuerKeys) {
+  const purseId = hex(note.certificate.purseId);
+  const out = [];
+  for (const r of [...kept].sort((x, y) => (x.refusedMs ?? 0) - (y.refusedMs ?? 0))) {
+    if (joinsTally(r)) continue;
+    let k;
+    try {
+      k = fromText("note", r.text);
+    } catch {
+      continue;
+    }
+    if (hex(k.certificate.purseId) !== purseId) continue;
+    try {
+      await verifyIssuer(k.certificate, issuerKeys);
+    } catch (e) {
+      if (e instanceof RejectError) continue;
+      throw e;
+    }
+    const hash = await hashOf(k);
+    if (hex(hash) !== r.noteHash) continue;
+    out.push({
+      noteHash: r.noteHash, purseId, seq: k.seq, certificate: k.certificate,
+      entry: { hash, prevHash: k.prevHash, cumulative: k.cumulative, amount: k.amount },
+    });
+  }
+  return out;
+}
+
+/** keptNowChecked of this user's kept refusals with the issuer keys cached now. */
+export async function keptNowCheckedFor(handle, note) {
+  const [kept, { issuerKeys }] = await Promise.all([allFor("refusals", handle), cachedKeys()]);
+  return keptNowChecked(note, kept, issuerKeys);
+}
+
+/**
+ * The tally `note` is checked against here: this user's notes received from its purse and those
+ * kept to give back, with those kept for an issuer key this device knows now (tallyOf, keptNowChecked).
+ */
 export async function purseTally(handle, note) {
   const purseId = hex(note.certificate.purseId);
-  const [received, kept] = await Promise.all([allFor("received", handle), allFor("refusals", handle)]);
-  return tallyOf(note, received.filter((n) => n.purseId === purseId), kept);
+  const [received, kept, { issuerKeys }] = await Promise.all([allFor("received", handle), allFor("refusals", handle), cachedKeys()]);
+  return tallyOf(note, received.filter((n) => n.purseId === purseId), kept, await keptNowChecked(note, kept, issuerKeys));
 }
 
 /** The `already_accepted` refusal, with the stored copy (`earlier`) when it is this user's: "Already received". */
@@ -354,7 +423,8 @@ export function refusedHere(record) {
  * request still open, or the card nonce not seen; it may write, as the transaction aborts on any
  * refusal), and the purse tally (rows 16 and 17: `over_purse_amount`,
  * `inconsistent_with_earlier_note`), which counts the notes of the purse kept to give back
- * (tallyOf: so a note of a forked purse kept meanwhile by another scan stops its twin).
+ * (tallyOf: so a note of a forked purse kept meanwhile by another scan stops its twin), those
+ * kept for an issuer key this device knows now too (keptNowChecked, read before the transaction).
  * IndexedDB runs read-write transactions over the same stores one after the other, in every tab,
  * so of two conflicting notes only the first is stored and the other gets the refusal it would
  * get after it. `fields` are added to the `received` record.
@@ -363,6 +433,7 @@ export async function storeAccepted(handle, note, ok, text, answers, fields = {}
   const noteHash = hex(ok.noteHash);
   const purseId = hex(note.certificate.purseId);
   const entry = { hash: ok.noteHash, prevHash: note.prevHash, cumulative: note.cumulative, amount: note.amount };
+  const checkedNow = await keptNowCheckedFor(handle, note);
   await atomic(["requests", "received", "refusals"], async (s, result) => {
     const copy = await result(s.received.get(noteHash));
     if (copy) throw alreadyAccepted(copy, handle);
@@ -374,7 +445,7 @@ export async function storeAccepted(handle, note, ok, text, answers, fields = {}
     await answers(s, result);
     const earlier = (await result(s.received.index("handle").getAll(handle))).filter((n) => n.purseId === purseId);
     try {
-      checkTally(tallyOf(note, earlier, kept), note.certificate, ok.seq, entry);
+      checkTally(tallyOf(note, earlier, kept, checkedNow), note.certificate, ok.seq, entry);
     } catch (e) {
       if (e instanceof RejectError) throw new OfflineError(e.code, e.message);
       throw e;
