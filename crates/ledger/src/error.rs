@@ -27,6 +27,9 @@ pub enum LedgerError {
     InvalidAmount,
     MemoTooLong,
     MemoCharacters,
+    /// The memo the server writes on a payment a shop gives back at its counter
+    /// (`offpay_api::money::COUNTER_REFUND_MEMO`): no one else may write it.
+    MemoReserved,
     /// Something broke; its `source()` is the underlying error, when there is one.
     Storage(StorageError),
     /// The database has no room to write (a full disk, or PostgreSQL's `disk_full`): nothing was
@@ -49,6 +52,7 @@ impl fmt::Display for LedgerError {
             LedgerError::InvalidAmount => f.write_str("the amount must be greater than zero"),
             LedgerError::MemoTooLong => f.write_str("the memo is longer than 140 characters"),
             LedgerError::MemoCharacters => f.write_str("the memo contains control or text-direction characters"),
+            LedgerError::MemoReserved => f.write_str("this memo is kept for payments a shop gives back at its counter"),
             LedgerError::Storage(e) => write!(f, "storage error: {}", e.context),
             LedgerError::StorageFull(e) => write!(f, "the database is out of space: {}", e.context),
         }

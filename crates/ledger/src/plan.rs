@@ -77,11 +77,14 @@ pub fn check_amount(amount: Amount) -> Result<i64, LedgerError> {
 /// A memo is at most [`MEMO_MAX_CHARS`] characters of printable text: no control characters
 /// (line breaks, escape sequences that would drive a terminal) and no bidirectional embedding,
 /// override, isolate or mark characters (U+202E and its kind make "gpj.exe" read as "exe.jpg"
-/// and can make a memo misstate an amount or a name), docs/API.md.
+/// and can make a memo misstate an amount or a name), docs/API.md. Nor is it the memo the server
+/// writes on a payment given back at a shop's counter: a shop's takings subtract an outgoing
+/// transfer with it, so only such a refund may carry it.
 pub fn check_memo(memo: Option<&str>) -> Result<(), LedgerError> {
     match memo {
         Some(m) if m.chars().count() > MEMO_MAX_CHARS => Err(LedgerError::MemoTooLong),
         Some(m) if m.chars().any(|c| c.is_control() || is_text_direction_mark(c)) => Err(LedgerError::MemoCharacters),
+        Some(offpay_api::money::COUNTER_REFUND_MEMO) => Err(LedgerError::MemoReserved),
         _ => Ok(()),
     }
 }
@@ -343,6 +346,8 @@ mod tests {
         assert!(matches!(check_amount(Amount::ZERO), Err(LedgerError::InvalidAmount)));
         assert!(check_memo(Some(&"x".repeat(140))).is_ok());
         assert!(matches!(check_memo(Some(&"é".repeat(141))), Err(LedgerError::MemoTooLong)));
+        assert!(matches!(check_memo(Some(offpay_api::money::COUNTER_REFUND_MEMO)), Err(LedgerError::MemoReserved)));
+        assert!(check_memo(Some("Returned: payment refused at the shop's counter, thanks")).is_ok());
     }
 
     #[test]

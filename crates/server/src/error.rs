@@ -161,6 +161,9 @@ impl From<LedgerError> for ApiError {
             LedgerError::MemoCharacters => ApiError::InvalidMemo(
                 "the memo may not contain control characters (such as line breaks) or text-direction characters (such as U+202E)".into(),
             ),
+            LedgerError::MemoReserved => ApiError::InvalidMemo(
+                "this memo is kept for payments a shop gives back at its counter; write another one".into(),
+            ),
             error @ LedgerError::Storage(_) => ApiError::Internal(Box::new(error)),
             error @ LedgerError::StorageFull(_) => ApiError::StorageFull(Box::new(error)),
         }

@@ -450,6 +450,8 @@ async fn a_card_note_refused_for_the_payer_s_clock_is_given_back() {
     let takings = chai.takings(None, None).await.unwrap();
     let lines: Vec<_> = takings.items.iter().map(|i| (i.delta, offpay_wallet::Takings::is_returned(i))).collect();
     assert_eq!(lines, vec![(3_000, false), (-3_000, true)]);
+    // What came back to the customer is no sale of the customer's.
+    assert!(asha.takings(None, None).await.unwrap().items.is_empty());
     // Nothing is sent again.
     assert!(sync(&mut chai).await.counter_refusals.is_empty());
     assert_eq!(server.sent_as("POST /v1/notes/refusals ").len(), 2);

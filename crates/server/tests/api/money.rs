@@ -99,6 +99,14 @@ pub async fn refused_transfers_change_nothing(server: &TestServer) {
             "invalid_memo",
         ),
         (json!({"to": "bob", "amount": 100, "memo": "\u{1b}[2Jcleared"}), Some("key-escape-memo"), 400, "invalid_memo"),
+        // Only a payment given back at a shop's counter carries this memo (a shop's takings
+        // subtract it), so no one may write it on a transfer.
+        (
+            json!({"to": "bob", "amount": 100, "memo": offpay_api::money::COUNTER_REFUND_MEMO}),
+            Some("key-refund-memo"),
+            400,
+            "invalid_memo",
+        ),
         (json!({"to": "bob", "amount": 100}), None, 400, "missing_idempotency_key"),
         (json!({"to": "bob", "amount": 100}), Some("short"), 400, "invalid_idempotency_key"),
         (json!({"to": "bob", "amount": 100}), Some("has spaces in it"), 400, "invalid_idempotency_key"),

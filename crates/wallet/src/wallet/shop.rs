@@ -43,11 +43,17 @@ const TAKINGS_KINDS: &[&str] = &["transfer", "offline_settle"];
 impl Takings {
     /// Whether `item` gives back a payment this shop's counter refused (`POST
     /// /v1/notes/refusals`): an outgoing transfer with the server's refund memo. Only this account
-    /// makes its own outgoing transfers, so no one else can make a line look returned.
+    /// makes its own outgoing transfers, and the server refuses the memo on any transfer it did
+    /// not write, so nothing else can look returned.
     pub fn is_returned(item: &HistoryItem) -> bool {
-        item.delta < 0
-            && item.kind.as_str() == "transfer"
-            && item.memo.as_deref() == Some(crate::wire::COUNTER_REFUND_MEMO)
+        item.delta < 0 && Takings::is_a_refund(item)
+    }
+
+    /// Whether `item` is a payment given back at a shop's counter, either way: only the server
+    /// writes its memo (a transfer with it is refused, `invalid_memo`). One given back *to* this
+    /// account (it was the payer at another shop) is not a sale, so not in the takings.
+    fn is_a_refund(item: &HistoryItem) -> bool {
+        item.kind.as_str() == "transfer" && item.memo.as_deref() == Some(crate::wire::COUNTER_REFUND_MEMO)
     }
 }
 /// The largest history page the server gives.
@@ -142,7 +148,8 @@ impl Wallet {
                 client.history(&session.token, before, Some(PAGE)).await.map_err(|e| session_error(e, &session))?;
             let oldest = page.items.iter().map(|i| i.created_at_ms).min();
             items.extend(page.items.into_iter().filter(|i| {
-                (i.delta > 0 && TAKINGS_KINDS.contains(&i.kind.as_str()) || Takings::is_returned(i))
+                (i.delta > 0 && TAKINGS_KINDS.contains(&i.kind.as_str()) && !Takings::is_a_refund(i)
+                    || Takings::is_returned(i))
                     && from_ms.is_none_or(|f| i.created_at_ms >= f)
                     && to_ms.is_none_or(|t| i.created_at_ms < t)
             }));
