@@ -18,7 +18,7 @@ pub struct TransferRequest<A = u64> {
     #[schema(value_type = u64, minimum = 1, maximum = 9007199254740991_u64)]
     pub amount: A,
     /// Free text shown in both histories: at most 140 characters, no control or text-direction
-    /// characters (`invalid_memo`).
+    /// characters, and not [`COUNTER_REFUND_MEMO`], which only the server writes (`invalid_memo`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(max_length = 140)]
     pub memo: Option<String>,
