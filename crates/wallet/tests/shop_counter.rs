@@ -120,7 +120,8 @@ fn card_notes_are_taken_once_inside_the_window_and_never_for_a_retired_card() {
     let refused = bob.accept_at_counter(&elsewhere, limits, NOW + 1_110);
     let message = format!("{}", refused.as_ref().unwrap_err());
     assert_eq!(note_refused(refused), RejectReason::WrongCard);
-    assert!(message.contains("another counter") && message.contains("do not take a second payment"), "{message}");
+    assert!(message.contains("another counter") && message.contains("Hand over nothing"), "{message}");
+    assert!(!message.contains("still paid"), "nothing is promised for a note nothing checked: {message}");
     assert_eq!(bob.offline_store().counter_refusals().unwrap().len(), 2);
     assert!(second.accept_at_counter(&elsewhere, limits, NOW + 1_110).is_ok());
 }
@@ -394,7 +395,13 @@ fn a_kept_refusal_s_nonce_is_never_taken_again() {
     assert_eq!(stale.fields().nonce, fresh.fields().nonce);
     let first = bob.accept_at_counter(&stale.to_text(), limits, NOW + 100);
     assert!(matches!(first, Err(OfflineError::KeptToGiveBack { .. })), "{first:?}");
-    assert_eq!(note_refused(bob.accept_at_counter(&fresh.to_text(), limits, NOW + 100)), RejectReason::NonceReplayed);
+    // Refused, and not as "already received": nothing was received for that nonce (found by a
+    // review: a shop told "already received" may hand the goods over).
+    let again = bob.accept_at_counter(&fresh.to_text(), limits, NOW + 100);
+    assert!(matches!(again, Err(OfflineError::RepeatsARefusedCode { payer }) if payer == offline_support::CAROL.0), "{again:?}");
+    let said = again.unwrap_err();
+    assert_eq!(said.reject_code(), Some("nonce_replayed"));
+    assert!(said.to_string().contains("hand over nothing"), "{said}");
     assert_eq!(bob.offline_store().counter_refusals().unwrap().len(), 1);
 }
 

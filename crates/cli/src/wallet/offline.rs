@@ -229,6 +229,13 @@ pub async fn run(wallet: &mut Wallet, command: OfflineCommand) -> anyhow::Result
                     println!("{}", refused_json(&reason));
                     return Ok(ExitCode::FAILURE);
                 }
+                Err(e @ OfflineError::RepeatsARefusedCode { .. }) if json => {
+                    println!(
+                        "{}",
+                        serde_json::json!({"accepted": false, "reason": e.reject_code(), "message": e.to_string()})
+                    );
+                    return Ok(ExitCode::FAILURE);
+                }
                 // Refused and kept to give back at sync (docs/decisions/counter-refusals.md);
                 // shown again, given back unless the server would not take it back.
                 Err(e @ (OfflineError::KeptToGiveBack { .. } | OfflineError::RefusedHereBefore { .. })) if json => {

@@ -233,6 +233,13 @@ pub(crate) fn tally_with_kept(
     Ok(tally)
 }
 
+/// The payer of the note this counter refused and keeps whose nonce is `nonce`, if any.
+pub(crate) fn kept_with_nonce(conn: &Connection, nonce: &str) -> Result<Option<u64>, OfflineStoreError> {
+    let mut stmt = conn.prepare_cached("SELECT payer FROM counter_refusals WHERE nonce = ?1")?;
+    let payer: Option<i64> = stmt.query_row([nonce], |r| r.get(0)).optional()?;
+    Ok(payer.and_then(|p| u64::try_from(p).ok()))
+}
+
 /// The kept refusal of the note `hash`, if this counter refused it.
 pub(crate) fn refused_here(conn: &Connection, hash: Hash256) -> Result<Option<CounterRefusal>, OfflineStoreError> {
     let mut stmt = conn.prepare_cached(&format!("{SELECT} WHERE note_hash = ?1"))?;

@@ -67,6 +67,13 @@ pub enum OfflineError {
         /// False when the server would not take it back (then it may be this shop's to settle).
         given_back: bool,
     },
+    /// A card note whose nonce is that of a note this counter refused and keeps to give back
+    /// (only a payer's own wallet, signing by hand, makes two notes with one nonce): nothing was
+    /// paid for either, so the shop must not take it for "already received".
+    #[error(
+        "note refused (nonce_replayed): this code repeats the number of a code refused at this counter, which is being given back to account {payer}; nothing was paid for either, so hand over nothing for it and ask the payer to pay another way"
+    )]
+    RepeatsARefusedCode { payer: u64 },
     /// The shop's receipt check refused the receipt.
     #[error("receipt refused ({code}): {0}", code = .0.code())]
     ReceiptRejected(RejectReason),
@@ -136,6 +143,7 @@ impl OfflineError {
             OfflineError::Rejected(r) | OfflineError::ReceiptRejected(r) => Some(r.code()),
             OfflineError::KeptToGiveBack { reason, .. } => Some(reason.code()),
             OfflineError::RefusedHereBefore { .. } => Some("refused_here_before"),
+            OfflineError::RepeatsARefusedCode { .. } => Some("nonce_replayed"),
             OfflineError::Pay(PayError::Request(r) | PayError::Certificate(r)) => Some(r.code()),
             _ => None,
         }
@@ -154,8 +162,10 @@ impl OfflineError {
 fn refused_advice(reason: &RejectReason) -> &'static str {
     match reason {
         // A card note passes the payee check before the card check: it pays this shop's account.
+        // Nothing here is kept and nothing else about the note was checked, so nothing is
+        // promised: it may never be paid.
         RejectReason::WrongCard => {
-            ". The payer's phone signed it to this shop, so it is still paid to this shop when that phone syncs: if the shop has another counter, the payer can show it there; do not take a second payment for it"
+            ". Hand over nothing for it: if the shop has another counter, the payer can show it there; if this payment reaches this shop's account when the payer's phone syncs, give it back from the shop's history"
         }
         _ => "",
     }

@@ -14,7 +14,7 @@ use std::collections::BTreeSet;
 
 use offpay_protocol::{
     AccountNumber, Amount, CardAcceptContext, CardFields, Encoded, Handle, Nonce, PaymentNote, Receipt, ReceiptContext,
-    ShopCard, ShopName, UnixTime, accept_card_note,
+    RejectReason, ShopCard, ShopName, UnixTime, accept_card_note,
 };
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
@@ -189,6 +189,12 @@ impl Wallet {
                 // its retired card, an issuer key it does not know yet or a revocation, is kept
                 // (before the refusal shows) and given back at sync.
                 let Some(kept) = counter_refusals::fit_to_keep(&tx, note, tally.as_ref(), &ctx, &reason)? else {
+                    // A nonce seen only among the kept refusals was never received: say so.
+                    if reason == RejectReason::NonceReplayed
+                        && let Some(payer) = counter_refusals::kept_with_nonce(&tx, &note.fields().nonce.to_hex())?
+                    {
+                        return Err(OfflineError::RepeatsARefusedCode { payer });
+                    }
                     return Err(OfflineError::Rejected(reason));
                 };
                 let reason = kept.reason;
