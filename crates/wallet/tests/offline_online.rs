@@ -401,6 +401,20 @@ async fn a_purse_refused_by_a_clock_ahead_is_installed_once_the_clock_is_right()
     assert_eq!(alice.purses().unwrap().len(), 1);
 }
 
+/// Asha with 1,000.00 deposited and a purse of 500.00 loaded, and Chai's shop phone synced once
+/// (it knows the issuer keys), each in a home of its own (kept alive by the first value); and the
+/// time they started.
+async fn customer_and_shop(server: &RealServer) -> ([tempfile::TempDir; 2], Wallet, Wallet, u64) {
+    let homes = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let mut asha = server.wallet(homes[0].path(), "asha").await;
+    let mut chai = server.wallet(homes[1].path(), "chai").await;
+    server.deposit("asha", 100_000).await;
+    let now = unix_now();
+    asha.load_purse("500.00", now).await.unwrap();
+    sync(&mut chai).await;
+    (homes, asha, chai, now)
+}
+
 /// A card note the counter refused because the payer's clock was off (docs/decisions/
 /// counter-refusals.md) is kept and given back at the shop's sync, whoever syncs first: the
 /// customer, who pays again another way, is charged once. Refused again when shown again, even
@@ -411,13 +425,7 @@ async fn a_card_note_refused_for_the_payer_s_clock_is_given_back() {
     use offpay_wallet::offline::{CounterLimits, pay_card::parse_card};
 
     let server = RealServer::start().await;
-    let (asha_dir, chai_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let mut asha = server.wallet(asha_dir.path(), "asha").await;
-    let mut chai = server.wallet(chai_dir.path(), "chai").await;
-    server.deposit("asha", 100_000).await;
-    let now = unix_now();
-    asha.load_purse("500.00", now).await.unwrap();
-    sync(&mut chai).await;
+    let (_homes, mut asha, mut chai, now) = customer_and_shop(&server).await;
     let card = parse_card(&chai.make_card("Chai Point", now).unwrap().text).unwrap();
     let limits = CounterLimits::default();
     // Asha's phone clock is 15 minutes ahead.
@@ -467,13 +475,7 @@ async fn notes_for_a_retired_card_or_an_unknown_issuer_key_are_given_back() {
     use offpay_wallet::offline::{CounterLimits, pay_card::parse_card};
 
     let server = RealServer::start().await;
-    let (asha_dir, chai_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let mut asha = server.wallet(asha_dir.path(), "asha").await;
-    let mut chai = server.wallet(chai_dir.path(), "chai").await;
-    server.deposit("asha", 100_000).await;
-    let now = unix_now();
-    asha.load_purse("500.00", now).await.unwrap();
-    sync(&mut chai).await;
+    let (_homes, mut asha, mut chai, now) = customer_and_shop(&server).await;
     let old = parse_card(&chai.make_card("Chai Point", now).unwrap().text).unwrap();
     let current = parse_card(&chai.make_card("Chai Point", now + 1).unwrap().text).unwrap();
     let limits = CounterLimits::default();

@@ -398,7 +398,10 @@ fn a_kept_refusal_s_nonce_is_never_taken_again() {
     // Refused, and not as "already received": nothing was received for that nonce (found by a
     // review: a shop told "already received" may hand the goods over).
     let again = bob.accept_at_counter(&fresh.to_text(), limits, NOW + 100);
-    assert!(matches!(again, Err(OfflineError::RepeatsARefusedCode { payer }) if payer == offline_support::CAROL.0), "{again:?}");
+    assert!(
+        matches!(again, Err(OfflineError::RepeatsARefusedCode { payer }) if payer == offline_support::CAROL.0),
+        "{again:?}"
+    );
     let said = again.unwrap_err();
     assert_eq!(said.reject_code(), Some("nonce_replayed"));
     assert!(said.to_string().contains("hand over nothing"), "{said}");
