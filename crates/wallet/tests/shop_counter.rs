@@ -272,7 +272,14 @@ fn a_receipt_is_taken_once_while_fresh_and_only_by_its_payee() {
         RejectReason::ReceiptForAnotherPayee
     );
     let old = receipt(43, BOB, NOW);
-    assert_eq!(receipt_refused(bob.accept_at_counter(&old, limits, NOW + 601)), RejectReason::StaleReceipt);
+    let stale = bob.accept_at_counter(&old, limits, NOW + 601);
+    let said = stale.as_ref().map_err(ToString::to_string).unwrap_err();
+    assert_eq!(receipt_refused(stale), RejectReason::StaleReceipt);
+    // The money is the shop's already: the customer must not be asked to pay again blindly.
+    assert!(
+        said.contains("already in this shop's account") && said.contains("do not ask for a second payment"),
+        "{said}"
+    );
     let patient = CounterLimits { receipt_max_age: 3_600, ..limits };
     assert!(bob.accept_at_counter(&old, patient, NOW + 601).is_ok());
     // A receipt that names no card, or another card, is refused.

@@ -75,7 +75,7 @@ pub enum OfflineError {
     )]
     RepeatsARefusedCode { payer: u64 },
     /// The shop's receipt check refused the receipt.
-    #[error("receipt refused ({code}): {0}", code = .0.code())]
+    #[error("receipt refused ({code}): {0}{advice}", code = .0.code(), advice = receipt_advice(.0))]
     ReceiptRejected(RejectReason),
     #[error("this is not a shop name: {0} (1 to 48 bytes of printable text, no space at either end)")]
     BadShopName(DecodeError),
@@ -166,6 +166,17 @@ fn refused_advice(reason: &RejectReason) -> &'static str {
         // promised: it may never be paid.
         RejectReason::WrongCard => {
             ". Hand over nothing for it: if the shop has another counter, the payer can show it there; if this payment reaches this shop's account when the payer's phone syncs, give it back from the shop's history"
+        }
+        _ => "",
+    }
+}
+
+/// What the shop should do after a receipt refusal where the money is already in its account.
+fn receipt_advice(reason: &RejectReason) -> &'static str {
+    match reason {
+        // The payment was made online and booked; only its use for these goods is in doubt.
+        RejectReason::StaleReceipt => {
+            ". Its money is already in this shop's account, but it was paid too long ago to be taken for goods now (it may have paid for something else): look for it in the shop's history with the customer, and do not ask for a second payment for goods it paid"
         }
         _ => "",
     }
