@@ -6,8 +6,9 @@
 // however often it is scanned, and refused again (`refused_here_before`) when shown again, also
 // once the clocks agree, including by the check inside the transaction that would store it;
 // other refusals keep nothing. A kept refusal's nonce counts as seen: another note with it is
-// refused (`nonce_replayed`), also by the storing transaction, and never taken while the other
-// is given back. A kept note counts in its purse's tally: another note with its sequence number
+// refused (`nonce_replayed`), also by the storing transactions, and never taken while the other
+// is given back; the counter then says that nothing was paid for either (REPEATS_A_REFUSED_CODE),
+// not "already received", which it says only of a nonce a note taken here has. A kept note counts in its purse's tally: another note with its sequence number
 // (a forked purse) is refused (`inconsistent_with_earlier_note`) and neither taken nor kept, also
 // by the storing transactions, while the honest payer's next note, chained on it, is taken.
 // Sync sends each kept refusal with `POST /v1/notes/refusals` before the notes
@@ -17,12 +18,13 @@
 // by makeCard) is kept the same way (`wrong_card`), joins its purse's tally and has its nonce
 // seen, while a note for a card neither mine nor retired is refused and not kept; a note whose
 // purse's issuer key this device does not know is kept (`unknown_issuer_key`) when the rest
-// holds, with its nonce seen but nothing in any tally while the key is unknown, and refused for
-// the other check, keeping nothing, when one fails; once the cached issuer keys verify its
+// holds, with its nonce seen but nothing in any tally while the key is unknown, and stays refused
+// as `unknown_issuer_key`, keeping nothing, when another check fails (its certificate is
+// unchecked, so the other check's reason means nothing); once the cached issuer keys verify its
 // certificate it joins its purse's tally (one that does not fit it, or whose certificate does not
 // verify, stays out), so its fork is refused, also by the storing transactions, and the payer's
 // next note is taken. A note with a nonce taken here is refused and not kept, also when refused
-// first for an unknown issuer key, a revoked purse or a retired card; a note drawn on the shop's
+// first for an unknown issuer key (then as that), a revoked purse or a retired card; a note drawn on the shop's
 // own account is never kept. A note of a purse or phone on the cached revocation list is kept
 // (`revoked`) when the rest holds without the list, joins its purse's tally and has its nonce
 // seen; one failing another check too stays refused as `revoked` and keeps nothing. A refusal the
@@ -33,6 +35,10 @@ import assert from "node:assert/strict";
 import { openKitPage } from "./page-kit.js";
 import { REASONS } from "../public/js/protocol/accept.js";
 import { KEPT_SENTENCES, REFUSED_HERE_BEFORE } from "../public/js/offline/counter-refusals.js";
+
+/** What the counter says of a code repeating the nonce of a code it refused and keeps to give back (not "already received"). */
+const REPEATS_A_REFUSED_CODE = "This code repeats the number of a code refused at this counter, which is being given back to the payer: "
+  + "nothing was paid for either. Hand over nothing for it and ask the payer to pay another way.";
 
 let tab;
 before(async () => {
@@ -191,10 +197,10 @@ test("other refusals at the counter keep nothing: another counter's card, the sa
     // A stale note for another counter's card of the shop (never this device's) is `wrong_card`.
     const other = await counter.note(1000, { skewS: 900, forCard: await counter.otherCard("Kiosk by the door") });
     const wrongCard = await counter.accept(other);
-    return { taken, replayed: replayed.split(":")[0], overCap: overCap.split(":")[0], wrongCard, kept: (await counter.refusals()).length };
+    return { taken, replayed, overCap: overCap.split(":")[0], wrongCard, kept: (await counter.refusals()).length };
   });
   assert.deepEqual(r, {
-    taken: "accepted", replayed: "nonce_replayed", overCap: "over_payment_cap", wrongCard: `wrong_card: ${REASONS.wrong_card}`, kept: 0,
+    taken: "accepted", replayed: `nonce_replayed: ${REASONS.nonce_replayed}`, overCap: "over_payment_cap", wrongCard: `wrong_card: ${REASONS.wrong_card}`, kept: 0,
   });
 });
 
@@ -373,10 +379,12 @@ test("a kept refusal the server answers as no valid payment is counted apart fro
   ]);
 });
 
-test("a second note with the nonce of a kept refusal is refused as a replay, not taken (one nonce: first with the payer's clock off, then right)", async () => {
+test("a second note with the nonce of a kept refusal is refused as a replay, not taken, and not said to be already received (one nonce: first with the payer's clock off, then right)", async () => {
   // The attack: the payer signs N1 (clock off: refused and kept to give back) and N2 (right time)
   // with one nonce. Were N2 taken, the payer would upload both first: N1 is paid, N2 refused by
   // the server as request_already_paid, and the shop's refusal of N1 gives N1's money back.
+  // Nothing was received for either, so the counter must not say "already received" (the shop
+  // would hand the goods over for nothing); it says so only of a nonce a note taken here has.
   await openCounter("kiosk6", 5006);
   const r = await tab.page.evaluate(async () => {
     const { fromText } = await import("/js/protocol/objects.js");
@@ -388,20 +396,30 @@ test("a second note with the nonce of a kept refusal is refused as a replay, not
     const second = await counter.accept(await counter.note(9000, { nonce }));
     // With the payer's clock off too, it is still the replay (the nonce is checked first).
     const third = await counter.accept(await counter.note(9000, { nonce, skewS: -900 }));
+    // Refused first for the purse's dates by this phone's clock, then by the check that would keep
+    // it (its own time inside them) for the nonce: the same.
+    const expired = await counter.accept(await counter.note(9000, { nonce, skewS: 120, validUntil: BigInt(Math.floor(Date.now() / 1000) - 60) }));
     const kept = await counter.refusals();
+    // A nonce a note taken here has: that payment was received.
+    const taken = await counter.note(800);
+    const takenOutcome = await counter.accept(taken);
+    const replayOfTaken = await counter.accept(await counter.note(800, { nonce: fromText("note", taken).nonce }));
     return {
-      first: first.split(":")[0], second, third: third.split(":")[0],
+      first: first.split(":")[0], second, third, expired, takenOutcome, replayOfTaken,
       kept: kept.map((k) => [k.amount, k.nonce]), nonce: hex(nonce),
       seen: (await shopJs.seenNonces("kiosk6")).has(hex(nonce)),
-      received: (await counter.received()).length,
+      received: (await counter.received()).map((n) => n.amount),
     };
   });
   assert.equal(r.first, "stale_note");
-  assert.equal(r.second, `nonce_replayed: ${REASONS.nonce_replayed}`);
-  assert.equal(r.third, "nonce_replayed");
+  assert.equal(r.second, `nonce_replayed: ${REPEATS_A_REFUSED_CODE}`);
+  assert.equal(r.third, `nonce_replayed: ${REPEATS_A_REFUSED_CODE}`);
+  assert.equal(r.expired, `nonce_replayed: ${REPEATS_A_REFUSED_CODE}`);
   assert.deepEqual(r.kept, [[9000, r.nonce]], "the refusal keeps its nonce; the replays keep nothing");
   assert.equal(r.seen, true, "a kept refusal's nonce is a seen nonce");
-  assert.equal(r.received, 0, "nothing was taken");
+  assert.equal(r.takenOutcome, "accepted");
+  assert.equal(r.replayOfTaken, `nonce_replayed: ${REASONS.nonce_replayed}`);
+  assert.deepEqual(r.received, [800], "nothing of the kept refusal's nonce was taken");
 });
 
 test("the storing transaction refuses a note whose nonce a refusal kept meanwhile holds, also one kept before refusals recorded their nonce", async () => {
@@ -429,14 +447,16 @@ test("the storing transaction refuses a note whose nonce a refusal kept meanwhil
         noteHash: hex(await hashOf(refused)), handle: "kiosk7", text: refusedText, amount: 5000, payer: 1001,
         purseId: hex(refused.certificate.purseId), ...(recordNonce ? { nonce: hex(refused.nonce) } : {}),
       }));
-      const stored = await wallet.storeAccepted("kiosk7", note, ok, text, async () => {}, { card: true }).then(() => "stored", (e) => e.code);
+      const stored = await wallet.storeAccepted("kiosk7", note, ok, text, async () => {}, { card: true }).then(() => "stored", (e) => `${e.code}: ${e.reason}`);
       return { stored, seen: (await shopJs.seenNonces("kiosk7")).has(hex(refused.nonce)) };
     };
     const withNonce = await raced(true);
     const oldRecord = await raced(false);
     return { withNonce, oldRecord, received: (await counter.received()).length };
   });
-  assert.deepEqual(r, { withNonce: { stored: "nonce_replayed", seen: true }, oldRecord: { stored: "nonce_replayed", seen: true }, received: 0 });
+  // Nothing was received for either: not "already received".
+  const stored = `nonce_replayed: ${REPEATS_A_REFUSED_CODE}`;
+  assert.deepEqual(r, { withNonce: { stored, seen: true }, oldRecord: { stored, seen: true }, received: 0 });
 });
 
 test("a note kept meanwhile (after the first look) is refused as refused here, not as a replay of its own nonce", async () => {
@@ -472,15 +492,55 @@ test("a note kept as refused and another with its nonce, scanned at once: never 
       if (i % 2) [a, b] = await Promise.all([counter.accept(stale), counter.accept(right)]);
       else [b, a] = await Promise.all([counter.accept(right), counter.accept(stale)]);
       const kept = Boolean(await get("refusals", hex(await hashOf(fromText("note", stale)))));
-      rounds.push({ stale: a.split(":")[0], right: b.split(":")[0], kept });
+      rounds.push({ stale: a, right: b, kept });
     }
     return rounds;
   });
+  const received = `nonce_replayed: ${REASONS.nonce_replayed}`;
   for (const round of r) {
-    const oneOf = (round.kept && round.stale === "stale_note" && round.right === "nonce_replayed")
-      || (!round.kept && round.stale === "nonce_replayed" && round.right === "accepted");
+    // Kept: the other one repeats a refused code (nothing received). Taken: the stale one's nonce
+    // was received.
+    const oneOf = (round.kept && round.stale.startsWith("stale_note:") && round.right === `nonce_replayed: ${REPEATS_A_REFUSED_CODE}`)
+      || (!round.kept && round.stale === received && round.right === "accepted");
     assert.ok(oneOf, JSON.stringify(r));
   }
+});
+
+test("two notes to keep with one nonce, scanned at once: one is kept, the other refused as repeating a refused code (also by the storing transaction); a note with an unknown issuer key is never said to be a replay", async () => {
+  await openCounter("kiosk23", 5023);
+  const r = await tab.page.evaluate(async () => {
+    const { fromText } = await import("/js/protocol/objects.js");
+    const out = { pairs: [], unknown: [] };
+    for (let i = 0; i < 6; i++) {
+      // One nonce, both with the payer's clock off: each passes the first look, and the
+      // transaction that would keep the second finds the first kept.
+      const first = await counter.note(200 + i, { skewS: 700 });
+      const second = await counter.note(200 + i, { skewS: 700, nonce: fromText("note", first).nonce });
+      out.pairs.push((await Promise.all([counter.accept(first), counter.accept(second)])).sort());
+      // A note with an issuer key this device does not know (its certificate unchecked: anyone
+      // can make one) and the nonce of a note taken at the same time.
+      const taken = await counter.note(300 + i);
+      const forged = await counter.note(300 + i, { unknownIssuer: "rotated-23", nonce: fromText("note", taken).nonce });
+      const [a, b] = i % 2
+        ? await Promise.all([counter.accept(taken), counter.acceptKept(forged)])
+        : (await Promise.all([counter.acceptKept(forged), counter.accept(taken)])).reverse();
+      out.unknown.push({ taken: a, forged: b });
+    }
+    out.kept = (await counter.refusals()).map((k) => k.reason);
+    out.received = (await counter.received()).length;
+    return out;
+  });
+  for (const pair of r.pairs) {
+    assert.deepEqual(pair, [`nonce_replayed: ${REPEATS_A_REFUSED_CODE}`, `stale_note: ${REASONS.stale_note}`], JSON.stringify(r.pairs));
+  }
+  for (const u of r.unknown) {
+    // Kept first (then the taken one is a replay of a refused code) or refused as unknown_issuer_key.
+    const oneOf = (u.forged.kept && u.forged.code === "unknown_issuer_key" && u.taken === `nonce_replayed: ${REPEATS_A_REFUSED_CODE}`)
+      || (!u.forged.kept && u.forged.code === "unknown_issuer_key" && u.taken === "accepted");
+    assert.ok(oneOf, JSON.stringify(r.unknown));
+  }
+  assert.equal(r.kept.filter((k) => k === "stale_note").length, 6, "one of each pair kept");
+  assert.equal(r.received, r.unknown.filter((u) => u.taken === "accepted").length);
 });
 
 test("a note refused for the purse's dates by this phone's clock is kept when its own time is inside them, and not when it is outside", async () => {
@@ -754,7 +814,7 @@ test("a note for this shop's retired card is kept once (wrong_card) and its nonc
   assert.deepEqual(r.received, [[1, 1500], [2, 7000]], "neither the old card's note nor its fork was taken");
 });
 
-test("the sentence of a note kept for the retired card, and a note for a card neither mine nor retired refused and not kept, also with a clock off or an unknown issuer key", async () => {
+test("the sentence of a note kept for the retired card, and a note for a card neither mine nor retired refused and not kept, also with a clock off; with an unknown issuer key it is refused as that", async () => {
   await openCounter("kiosk16", 5016);
   const r = await tab.page.evaluate(async () => {
     const shopJs = await import("/js/offline/shop.js");
@@ -767,7 +827,7 @@ test("the sentence of a note kept for the retired card, and a note for a card ne
       oldUnknownKey: await counter.acceptKept(await counter.note(4400, { unknownIssuer: "rotated-16" })),
       other: await counter.accept(await counter.note(1000, { forCard: other })),
       otherStale: await counter.acceptKept(await counter.note(1100, { forCard: other, skewS: 900 })),
-      otherUnknownKey: await counter.acceptKept(await counter.note(1200, { forCard: other, unknownIssuer: "rotated-16" })),
+      otherUnknownKey: await counter.accept(await counter.note(1200, { forCard: other, unknownIssuer: "rotated-16" })),
       kept: (await counter.refusals()).map((k) => [k.amount, k.reason]).sort((a, b) => a[0] - b[0]),
       received: (await counter.received()).length,
     };
@@ -776,12 +836,14 @@ test("the sentence of a note kept for the retired card, and a note for a card ne
   assert.deepEqual(r.oldUnknownKey, { code: "unknown_issuer_key", kept: true });
   assert.equal(r.other, `wrong_card: ${REASONS.wrong_card}`);
   assert.deepEqual(r.otherStale, { code: "wrong_card", kept: false });
-  assert.deepEqual(r.otherUnknownKey, { code: "wrong_card", kept: false });
+  // Its certificate is unchecked, so the card says nothing (a forger can name any card): refused
+  // as unknown_issuer_key, whose sentence promises nothing, and not kept.
+  assert.equal(r.otherUnknownKey, `unknown_issuer_key: ${REASONS.unknown_issuer_key}`);
   assert.deepEqual(r.kept, [[4000, "wrong_card"], [4400, "unknown_issuer_key"]], "only the retired card's notes are kept");
   assert.equal(r.received, 0);
 });
 
-test("a note whose purse's issuer key this device does not know is kept when the rest holds, never in the tally; one failing another check is refused for it and not kept", async () => {
+test("a note whose purse's issuer key this device does not know is kept when the rest holds, never in the tally; one failing another check stays refused as unknown_issuer_key and is not kept", async () => {
   await openCounter("kiosk17", 5017);
   const r = await tab.page.evaluate(async () => {
     const shopJs = await import("/js/offline/shop.js");
@@ -796,7 +858,7 @@ test("a note whose purse's issuer key this device does not know is kept when the
     out.tally = (await wallet.purseTally("kiosk17", note)).notes.size;
     out.seen = (await shopJs.seenNonces("kiosk17")).has(hex(note.nonce));
     out.again = await counter.accept(text);
-    out.sameNonce = (await counter.accept(await counter.note(8000, { ...key, nonce: note.nonce }))).split(":")[0];
+    out.sameNonce = await counter.acceptKept(await counter.note(8000, { ...key, nonce: note.nonce }));
     // With the payer's clock off too: kept for the key (the time set aside).
     out.stale = await counter.acceptKept(await counter.note(3000, { ...key, skewS: 900 }));
     // A forged note (any key can sign an unknown certificate) naming a genuine purse's id is kept,
@@ -805,7 +867,8 @@ test("a note whose purse's issuer key this device does not know is kept when the
     out.forged = await counter.acceptKept(await counter.note(9000, { ...key, purseId: genuine.cert.purseId }));
     const genuineNote = await kit.note(genuine, { amount: 5000, payee: 5017, nonce: await cardNonce(counter.card, crypto.getRandomValues(new Uint8Array(12))) });
     out.genuine = await counter.accept(genuineNote);
-    // Failing another check: refused for that check, nothing kept.
+    // Failing another check: still refused for the key (with its certificate unchecked, the other
+    // reason means nothing), nothing kept.
     const now = Math.floor(Date.now() / 1000);
     out.wrongPayee = await counter.acceptKept(await counter.note(4100, { ...key, payee: 9999 }));
     out.badSignature = await counter.acceptKept(await counter.note(4200, { ...key, signer: "not-the-payer-17" }));
@@ -819,14 +882,14 @@ test("a note whose purse's issuer key this device does not know is kept when the
   assert.equal(r.tally, 0, "nothing of the note is in its purse's tally");
   assert.equal(r.seen, true, "its nonce counts as seen");
   assert.equal(r.again, `refused_here_before: ${REFUSED_HERE_BEFORE}`);
-  assert.equal(r.sameNonce, "nonce_replayed");
+  assert.deepEqual(r.sameNonce, { code: "unknown_issuer_key", kept: false });
   assert.deepEqual(r.stale, { code: "unknown_issuer_key", kept: true });
   assert.deepEqual(r.forged, { code: "unknown_issuer_key", kept: true });
   assert.equal(r.genuine, "accepted");
-  assert.deepEqual(r.wrongPayee, { code: "wrong_payee", kept: false });
-  assert.deepEqual(r.badSignature, { code: "bad_device_signature", kept: false });
-  assert.deepEqual(r.overCap, { code: "over_payment_cap", kept: false });
-  assert.equal(r.ownTimeOutside, `certificate_expired: ${REASONS.certificate_expired}`);
+  assert.deepEqual(r.wrongPayee, { code: "unknown_issuer_key", kept: false });
+  assert.deepEqual(r.badSignature, { code: "unknown_issuer_key", kept: false });
+  assert.deepEqual(r.overCap, { code: "unknown_issuer_key", kept: false });
+  assert.equal(r.ownTimeOutside, `unknown_issuer_key: ${REASONS.unknown_issuer_key}`);
   assert.deepEqual(r.refusals, [
     [3000, "unknown_issuer_key", "pending", false], [8000, "unknown_issuer_key", "pending", false], [9000, "unknown_issuer_key", "pending", false],
   ]);
@@ -915,7 +978,7 @@ test("a note of a revoked purse or phone is kept (revoked) when the rest holds, 
   assert.deepEqual(r.received, [[2, 2000]], "nothing of a revoked purse taken while it was on the list, nor the fork after");
 });
 
-test("a note whose nonce a note taken here has is refused and not kept, though refused first for an unknown issuer key, a revoked purse or a retired card (before the nonce check)", async () => {
+test("a note whose nonce a note taken here has is refused and not kept, though refused first for an unknown issuer key (and then as that), a revoked purse or a retired card (before the nonce check)", async () => {
   // Each of these refusals comes before the nonce check (16.3: the issuer's step 1, the
   // revocation list, the card's step 11a); the check that would keep the note runs the nonce
   // check too, so the same payment shown twice is never kept to be given back.
@@ -950,8 +1013,9 @@ test("a note whose nonce a note taken here has is refused and not kept, though r
   });
   assert.equal(r.taken, "accepted");
   assert.equal(r.seen, true);
-  assert.deepEqual(r.unknownKey, { code: "nonce_replayed", kept: false });
-  assert.deepEqual(r.unknownKeyStale, { code: "nonce_replayed", kept: false });
+  // With its certificate unchecked, the nonce says nothing (anyone can copy one): refused for the key.
+  assert.deepEqual(r.unknownKey, { code: "unknown_issuer_key", kept: false });
+  assert.deepEqual(r.unknownKeyStale, { code: "unknown_issuer_key", kept: false });
   assert.deepEqual(r.revoked, { code: "revoked", kept: false }, "a revoked note failing another check stays refused as revoked");
   assert.deepEqual(r.retired, { code: "nonce_replayed", kept: false });
   assert.equal(r.kept, 0, "nothing kept to be given back");

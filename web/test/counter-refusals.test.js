@@ -65,9 +65,13 @@ test("the refusals kept: the clocks, this shop's retired card, an unknown issuer
     + "(taking it back from the shop's balance if the payer's phone was online first). Ask the payer to pay another way.");
   assert.notEqual(KEPT_SENTENCES.revoked, REASONS.revoked);
   assert.doesNotMatch(REASONS.revoked, /gives it back/);
-  // A wrong_card note that is not kept (another card of the shop) says to take no second payment.
+  // A wrong_card note that is not kept (another card of the shop) was checked no further and may
+  // never be paid: its sentence promises nothing.
   assert.notEqual(KEPT_SENTENCES.wrong_card, REASONS.wrong_card);
-  assert.match(REASONS.wrong_card, /do not take a second payment/);
+  assert.equal(REASONS.wrong_card, "The payment was made for another card of this shop, so this counter does not take it. "
+    + "Hand over nothing for it: if the shop has another counter, the payer can show it there; "
+    + "if this payment reaches the shop's account when the payer's phone goes online, give it back from the shop's history.");
+  assert.doesNotMatch(REASONS.wrong_card, /second payment|still paid/);
   assert.equal(KEPT_SENTENCES.stale_note, REASONS.stale_note);
   // Not kept: the plain sentences say nothing of giving back.
   assert.doesNotMatch(REASONS.certificate_expired, /gives it back/);
@@ -77,6 +81,14 @@ test("the refusals kept: the clocks, this shop's retired card, an unknown issuer
   for (const code of ["nonce_replayed", "over_payment_cap", "bad_device_signature", "bad_issuer_signature", "issuer_key_not_valid", "toString", "__proto__"]) {
     assert.equal(isKeptReason(code), false, code);
   }
+});
+
+test("a code repeating the nonce of a kept refusal: nothing was paid for either, so not 'already received' (code nonce_replayed)", async () => {
+  const { REPEATS_A_REFUSED_CODE } = await import("../public/js/offline/counter-refusals.js");
+  assert.equal(REPEATS_A_REFUSED_CODE, "This code repeats the number of a code refused at this counter, which is being given back to the payer: "
+    + "nothing was paid for either. Hand over nothing for it and ask the payer to pay another way.");
+  assert.notEqual(REPEATS_A_REFUSED_CODE, REASONS.nonce_replayed);
+  assert.doesNotMatch(REPEATS_A_REFUSED_CODE, /already received/);
 });
 
 test("a record keeps the note's nonce; one kept before it has its nonce read from the note text", async () => {

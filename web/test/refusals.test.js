@@ -95,10 +95,14 @@ test("the refusals uploaded again are the wallet crate's list", () => {
   assert.deepEqual(list[1].split(",").map((c) => c.trim().replace(/^"|"$/g, "")).filter(Boolean), [...REFUSALS_JUDGED_AGAIN]);
 });
 
-test("a code for another card is never followed by 'pay again': the payer's signed note is still paid when it syncs", async () => {
+test("a code for another card promises nothing: hand over nothing, show it at the other counter, give it back if it reaches the shop", async () => {
+  // The note was checked no further than its card (before the cap, purse amount and tally
+  // checks), nothing here keeps it, and it may never be paid: no "still paid", no "second payment".
   const { REASONS } = await import("../public/js/protocol/accept.js");
   assert.doesNotMatch(REASONS.wrong_card, /pay again/i);
-  assert.match(REASONS.wrong_card, /do not take a second payment/);
+  assert.doesNotMatch(REASONS.wrong_card, /still paid|second payment/);
+  assert.match(REASONS.wrong_card, /Hand over nothing for it/);
+  assert.match(REASONS.wrong_card, /give it back from the shop's history\.$/);
   // A code for this shop's own old card is kept and given back (counter-refusals.js): the plain
   // refusal is only for another card of the shop, and says nothing of an old card.
   assert.doesNotMatch(REASONS.wrong_card, /old card/);

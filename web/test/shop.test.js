@@ -4,7 +4,8 @@
 // check without the issuer checks (only to keep a note to give back); the takings of shop mode
 // (offline/takings.js): what counts as taken, today's total, the 30 days and the CSV, each net of
 // a payment given back after the counter refused it (an outgoing transfer with the server's
-// refund memo: a negative CSV row), and the CSV's formula guard, which leaves plain negative
+// refund memo: a negative CSV row; an incoming one, this account's own purchase given back by
+// another shop's counter, is no sale and left out), and the CSV's formula guard, which leaves plain negative
 // numbers alone; the spoken announcement (shop-feed.js).
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -128,34 +129,34 @@ test("takings: a payment given back after the counter refused it comes off the d
   assert.equal(COUNTER_REFUND_MEMO, "Returned: payment refused at the shop's counter");
   const paid = { entry_id: 20, kind: "offline_settle", delta: 1000, counterparty: "asha", memo: null, created_at_ms: T - DAY_MS, note: "cd".repeat(32) };
   const back = { entry_id: 22, kind: "transfer", delta: -1000, counterparty: "asha", memo: COUNTER_REFUND_MEMO, created_at_ms: T + 60_000 };
-  // An incoming transfer with the same memo is an ordinary payment in (only the account itself
-  // makes its outgoing transfers, so only those can be a payment given back) ...
-  const lookalike = { entry_id: 21, kind: "transfer", delta: 700, counterparty: "-x", memo: COUNTER_REFUND_MEMO, created_at_ms: T + 30_000 };
+  // An incoming transfer with the same memo is this account's own purchase at another shop given
+  // back by that shop's counter (only the server writes the memo): no sale, not in the takings ...
+  const givenBackToMe = { entry_id: 21, kind: "transfer", delta: 700, counterparty: "-x", memo: COUNTER_REFUND_MEMO, created_at_ms: T + 30_000 };
   // ... and an outgoing transfer with another memo is no line of the takings at all.
   const spent = { entry_id: 23, kind: "transfer", delta: -400, counterparty: "supplier", memo: "milk", created_at_ms: T + 90_000 };
-  const all = [...items, paid, back, lookalike, spent];
-  assert.deepEqual([paid, back, lookalike, spent].map(isReturned), [false, true, false, false]);
-  assert.deepEqual([paid, back, lookalike, spent].map(isTaking), [true, false, true, false]);
+  const all = [...items, paid, back, givenBackToMe, spent];
+  assert.deepEqual([paid, back, givenBackToMe, spent].map(isReturned), [false, true, false, false]);
+  assert.deepEqual([paid, back, givenBackToMe, spent].map(isTaking), [true, false, false, false]);
   // Other kinds or directions with the memo are not returns either.
   assert.equal(isReturned({ ...back, kind: "offline_settle" }), false);
   assert.equal(isReturned({ ...back, memo: `${COUNTER_REFUND_MEMO}.` }), false);
-  // Today: 3 payments in (250.00 + 120.50 + 7.00), 10.00 given back: net 367.50.
-  assert.deepEqual(takingsOn(all, day(T), day), { total: 36750, count: 3, returned: 1, returnedTotal: 1000 });
+  // Today: 2 payments in (250.00 + 120.50; not the 7.00 given back to me), 10.00 given back: net 360.50.
+  assert.deepEqual(takingsOn(all, day(T), day), { total: 36050, count: 2, returned: 1, returnedTotal: 1000 });
+  assert.deepEqual(takingsOn([givenBackToMe], day(T), day), { total: 0, count: 0, returned: 0, returnedTotal: 0 });
   // The day it was paid keeps its payment: the return comes off the day it went back.
   assert.deepEqual(takingsOn(all, day(T - DAY_MS), day), { total: 1000, count: 1, returned: 0, returnedTotal: 0 });
   // Only a return that day: the net total is negative.
   assert.deepEqual(takingsOn([back], day(T), day), { total: -1000, count: 0, returned: 1, returnedTotal: 1000 });
   const days = perDay(all, T, 30, day);
-  assert.deepEqual(days[29], { day: day(T), total: 36750, count: 3, returned: 1, returnedTotal: 1000 });
+  assert.deepEqual(days[29], { day: day(T), total: 36050, count: 2, returned: 1, returnedTotal: 1000 });
   assert.deepEqual(days[28], { day: day(T - DAY_MS), total: 1000, count: 1, returned: 0, returnedTotal: 0 });
-  assert.equal(days.reduce((s, d) => s + d.total, 0), 38050, "the 30 days are net: 373.50 in, 10.00 back");
+  assert.equal(days.reduce((s, d) => s + d.total, 0), 37350, "the 30 days are net: 383.50 in, 10.00 back (not the 7.00 given back to me)");
   const csv = takingsCsv(all, day(T - DAY_MS), day(T), (m) => (m / 100).toFixed(2), day, time);
   assert.equal(csv, [
     "date,time,amount,from,entry id,note id",
     `${day(T - DAY_MS)},10:00:00,10.00,asha,20,${"cd".repeat(32)}`,
     `${day(T)},09:00:00,120.50,ravi,8,${"ab".repeat(32)}`,
     `${day(T)},10:00:00,250.00,asha,9,`,
-    `${day(T)},10:00:30,7.00,'-x,21,`,
     `${day(T)},10:01:00,-10.00,asha,22,`,
   ].join("\r\n") + "\r\n");
 });

@@ -72,6 +72,15 @@ export const isKeptReason = (code) => Object.hasOwn(KEPT_SENTENCES, code);
  */
 export const UNCHECKED_REASON = "unknown_issuer_key";
 
+/**
+ * Said (code `nonce_replayed`) when a card note repeats the nonce of a note refused at this
+ * counter and kept to be given back, and no note accepted or request made here has it (shop.js
+ * replayedNonce; the terminal's RepeatsARefusedCode): nothing was received, so the counter must
+ * not say "already received" (the shop could hand the goods over for nothing).
+ */
+export const REPEATS_A_REFUSED_CODE = "This code repeats the number of a code refused at this counter, which is being given back to the payer: "
+  + "nothing was paid for either. Hand over nothing for it and ask the payer to pay another way.";
+
 /** Said when a note this phone refused before is shown again (a pending or returned refusal). */
 export const REFUSED_HERE_BEFORE = "This payment code was refused at this counter and is being returned to the payer. Ask the payer for a new code.";
 
@@ -121,7 +130,8 @@ export function refusalRecord({
 /**
  * The nonce (hex) of a kept refusal's note: its `nonce`, else read from its note text (records
  * kept before refusals carried it); null if unreadable. A kept refusal's nonce is a seen nonce
- * (shop.js, wallet.js): another note with it is refused as `nonce_replayed`.
+ * (shop.js, wallet.js): another note with it is refused as `nonce_replayed`, saying so
+ * (REPEATS_A_REFUSED_CODE) unless a note accepted or a request has that nonce too.
  */
 export function refusalNonce(record) {
   if (typeof record?.nonce === "string") return record.nonce;

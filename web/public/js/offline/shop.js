@@ -24,7 +24,7 @@ import { hex, fromHex } from "../protocol/crypto.js";
 import {
   accountOf, alreadyAccepted, cachedKeys, choosePurse, keptNowCheckedFor, nowSeconds, OfflineError, refusedHere, signAndStore, storeAccepted, tallyOf,
 } from "./wallet.js";
-import { isClockReason, KEPT_SENTENCES, refusalNonce, refusalRecord, UNCHECKED_REASON } from "./counter-refusals.js";
+import { isClockReason, KEPT_SENTENCES, refusalNonce, refusalRecord, REPEATS_A_REFUSED_CODE, UNCHECKED_REASON } from "./counter-refusals.js";
 import { paidNonce } from "./paid-once.js";
 import { pendingIntents, samePayee } from "../intents.js";
 
@@ -257,6 +257,28 @@ export async function seenNonces(handle) {
   return new Set([...received.map(receivedNonce), ...requests.map((r) => r.nonce), ...refusals.map(refusalNonce)].filter(Boolean));
 }
 
+/**
+ * The `nonce_replayed` refusal of a card note whose nonce (hex `nonce`) this counter saw, by where
+ * it saw it: `received` (records of notes accepted), `request` (the request made with it, if
+ * any) and `refusals` (notes refused and kept to be given back). A note accepted or a request
+ * has it: the payment was already received (REASONS.nonce_replayed). Only a kept refusal has it:
+ * nothing was received, that note is being given back and nothing was paid for either
+ * (REPEATS_A_REFUSED_CODE, the same code; the terminal's RepeatsARefusedCode). Null when none has
+ * it. Synchronous, so the storing transactions use it with what they read.
+ */
+export function replayedNonce(nonce, { received, request, refusals }) {
+  if (request || received.some((r) => receivedNonce(r) === nonce)) return new OfflineError("nonce_replayed", REASONS.nonce_replayed);
+  if (refusals.some((r) => refusalNonce(r) === nonce)) return new OfflineError("nonce_replayed", REPEATS_A_REFUSED_CODE);
+  return null;
+}
+
+/** replayedNonce for `note`'s nonce with what is stored now for `handle` (a request of another user counts as before, as in the storing transactions). */
+async function replayedHere(handle, note) {
+  const nonce = hex(note.nonce);
+  const [received, request, refusals] = await Promise.all([allFor("received", handle), get("requests", nonce).catch(() => null), allFor("refusals", handle)]);
+  return replayedNonce(nonce, { received, request, refusals }) ?? new OfflineError("nonce_replayed", REASONS.nonce_replayed);
+}
+
 /** Does `note`'s nonce start with my card's prefix? (false with no card) */
 export async function isForMyCard(handle, note) {
   const mine = await myCard(handle);
@@ -297,12 +319,15 @@ export async function acceptCard(app, note, text, tally) {
     if (!(e instanceof RejectError)) throw e;
     const keeping = await keepingCheck(handle, note, ctx, e.code);
     if (keeping) await refuseAndGiveBack(handle, note, text, tally, keeping);
+    // A nonce seen only among the kept refusals was never received: say so (replayedNonce).
+    if (e.code === "nonce_replayed") throw await replayedHere(handle, note);
     throw new OfflineError(e.code, e.message);
   }
   const nonce = hex(ok.nonce);
   await storeAccepted(handle, note, ok, text, async (s, result) => {
     const [received, request] = await Promise.all([result(s.received.index("handle").getAll(handle)), result(s.requests.get(nonce))]);
-    if (request || received.some((r) => receivedNonce(r) === nonce)) throw new OfflineError("nonce_replayed", REASONS.nonce_replayed);
+    const replayed = replayedNonce(nonce, { received, request, refusals: [] });
+    if (replayed) throw replayed;
   }, { nonce, card: true });
   return { amount: ok.amount, payer: ok.payer, noteHash: ok.noteHash, card: true, validUntil: Number(note.certificate.validUntil) };
 }
@@ -323,18 +348,23 @@ const NO_REVOCATIONS = Object.freeze({ purses: new Set(), devices: new Set() });
  * back, or null when it is not (the refusal stands): {reason (the KEPT_SENTENCES code it is kept
  * with), check (the card check to pass), ctx (the note's own time as now, any clock difference,
  * no revocation list, and the card it was made for), refuseAs (the code it is refused with when
- * the check fails, or null for the check's own)}. The card is my retired card its nonce prefix
- * names, if any (then the reason is `wrong_card`, but for the reasons kept as they are), else my
- * current card. A note drawn on the shop's own account (its certificate's account is my card's
- * payee) is never kept: it pays the shop from itself, so there is nothing to give back (the
- * server answers `not_payee`), and one whose certificate is unchecked may be forged; it is refused
- * with its first reason (as the terminal does, fit_to_keep). Looked at:
+ * the check, or the storing transaction's look at the nonces and the tally, fails, or null for the
+ * check's own)}. The card is my retired card its nonce prefix names, if any (then the reason is
+ * `wrong_card`, but for the reasons kept as they are), else my current card. A note drawn on the
+ * shop's own account (its certificate's account is my card's payee) is never kept: it pays the
+ * shop from itself, so there is nothing to give back (the server answers `not_payee`), and one
+ * whose certificate is unchecked may be forged; it is refused with its first reason (as the
+ * terminal does, fit_to_keep). Looked at:
  * - a clock (isClockReason): the note may also be for a retired card (the window is checked
  *   first), and with neither card it is refused as `wrong_card` by the check;
  * - `wrong_card`: only a note for one of my retired cards (a note for another card of the shop may
  *   be taken at its counter, and is not kept);
  * - `unknown_issuer_key`: checked without the issuer checks (cardNoteFitsButForIssuer), kept with
- *   that reason (also for a retired card: paying again at this counter would meet the same key);
+ *   that reason (also for a retired card: paying again at this counter would meet the same key).
+ *   A note failing that check stays refused as `unknown_issuer_key`: refuseAs (as the terminal
+ *   does, fit_to_keep). Its certificate is unchecked, so whatever else the check finds means
+ *   nothing: a forger with no purse could make it say `wrong_card` (a note for another card of the
+ *   shop) or `nonce_replayed` (another note's nonce), and the shop take that for a payment made;
  * - `revoked` (the cached revocation list has the note's purse or the payer's phone: money was
  *   spent twice from it): kept with that reason (also for a retired card: the payer must pay
  *   another way), as the server still pays such a note, from money the purse's honest payees
@@ -355,7 +385,7 @@ async function keepingCheck(handle, note, ctx, code) {
     reason: unchecked || revoked ? code : retired ? "wrong_card" : code,
     check: unchecked ? cardNoteFitsButForIssuer : acceptCardNote,
     ctx: { ...ctx, card: retired ?? ctx.card, now: note.time, window: ANY_TIME, revocations: NO_REVOCATIONS },
-    refuseAs: revoked ? code : null,
+    refuseAs: unchecked || revoked ? code : null,
   };
 }
 
@@ -373,17 +403,18 @@ async function keepingCheck(handle, note, ctx, code) {
  * note's own time as now, any clock difference) and without the revocation list, against the card
  * it was made for, and without the issuer checks for an unknown issuer key: a note the server
  * refuses anyway, or whose own time is outside its purse's dates (no honest payer's phone signs
- * that), is refused with that reason instead (a revoked one stays refused as `revoked`,
- * `keeping.refuseAs`), and nothing is kept. The transaction that keeps it looks again for the note among
- * those accepted (another tab or scan may have taken it meanwhile: `already_accepted`) and
- * refused (`refused_here_before`), and for its nonce among the notes accepted, the requests made
- * and the other notes kept (`nonce_replayed`), so a note is never both taken and given back, nor
- * given back while another with its nonce is taken, and checks it against its purse's tally as
- * stored then, the notes accepted and those kept (`inconsistent_with_earlier_note`,
- * `over_purse_amount`: a note contradicting one kept, another branch of a forked purse, is
- * refused for that, and not kept); that tally has the notes kept for an issuer key this device
- * knows now too (wallet.js keptNowChecked, read before the transaction, as IndexedDB allows no
- * other awaits in it).
+ * that), is refused with that reason instead (one refused for an unknown issuer key or as revoked
+ * stays refused so, `keeping.refuseAs`), and nothing is kept. The transaction that keeps it looks
+ * again for the note among those accepted (another tab or scan may have taken it meanwhile:
+ * `already_accepted`) and refused (`refused_here_before`), and for its nonce among the notes
+ * accepted, the requests made and the other notes kept (`nonce_replayed`, said as replayedNonce
+ * says it), so a note is never both taken and given back, nor given back while another with its
+ * nonce is taken, and checks it against its purse's tally as stored then, the notes accepted and
+ * those kept (`inconsistent_with_earlier_note`, `over_purse_amount`: a note contradicting one
+ * kept, another branch of a forked purse, is refused for that, and not kept); that tally has the
+ * notes kept for an issuer key this device knows now too (wallet.js keptNowChecked, read before
+ * the transaction, as IndexedDB allows no other awaits in it). A note with `keeping.refuseAs`
+ * failing the nonce or the tally look there is refused with that code too.
  * A note kept for an unknown issuer key is no entry of its purse's tally while this device does
  * not know the key (its purse id may be forged: counter-refusals.js joinsTally), though its nonce
  * counts as seen; once the cached issuer keys verify its certificate it joins the tally
@@ -397,8 +428,10 @@ async function refuseAndGiveBack(handle, note, text, tally, keeping) {
   } catch (e) {
     if (!(e instanceof RejectError)) throw e;
     const code = keeping.refuseAs ?? e.code;
+    if (code === "nonce_replayed") throw await replayedHere(handle, note);
     throw new OfflineError(code, REASONS[code] ?? e.message);
   }
+  const refuseAs = (e) => (keeping.refuseAs ? new OfflineError(keeping.refuseAs, REASONS[keeping.refuseAs]) : e);
   const nonce = hex(note.nonce);
   const record = refusalRecord({
     noteHash: hex(await hashOf(note)), handle, text, amount: note.amount, payer: note.certificate.account,
@@ -414,13 +447,12 @@ async function refuseAndGiveBack(handle, note, text, tally, keeping) {
     const [received, refusals, request] = await Promise.all([
       result(s.received.index("handle").getAll(handle)), result(s.refusals.index("handle").getAll(handle)), result(s.requests.get(nonce)),
     ]);
-    if (request || received.some((r) => receivedNonce(r) === nonce) || refusals.some((r) => refusalNonce(r) === nonce)) {
-      throw new OfflineError("nonce_replayed", REASONS.nonce_replayed);
-    }
+    const replayed = replayedNonce(nonce, { received, request, refusals });
+    if (replayed) throw refuseAs(replayed);
     try {
       checkTally(tallyOf(note, received.filter((r) => r.purseId === record.purseId), refusals, checkedNow), note.certificate, note.seq, entry);
     } catch (e) {
-      if (e instanceof RejectError) throw new OfflineError(e.code, e.message);
+      if (e instanceof RejectError) throw refuseAs(new OfflineError(e.code, e.message));
       throw e;
     }
     s.refusals.put(record);

@@ -1,10 +1,11 @@
 // A shop's takings from its history (pure: no IndexedDB, no network, no clock; the caller gives
 // the time zone's day through `dayOf`): which entries are money taken (online payments in and
-// settled offline notes) and which are payments given back after the counter refused them
-// (isReturned: they come off the takings of the day they went back), today's total (net) and
-// count, totals per day (net) for a bar chart, and the CSV of a date range (columns date, time,
-// amount, from, entry id, note id; a payment given back is a row with a negative amount). Amounts
-// stay in minor units until formatted by the caller (money.js).
+// settled offline notes, but not a payment given back to this account by another shop's counter)
+// and which are payments given back after the counter refused them (isReturned: they come off
+// the takings of the day they went back), today's total (net) and count, totals per day (net)
+// for a bar chart, and the CSV of a date range (columns date, time, amount, from, entry id, note
+// id; a payment given back is a row with a negative amount). Amounts stay in minor units until
+// formatted by the caller (money.js).
 
 /**
  * The memo of the `transfer` that gives back a note this shop refused at its counter after it was
@@ -13,16 +14,28 @@
  */
 export const COUNTER_REFUND_MEMO = "Returned: payment refused at the shop's counter";
 
-/** Is this history item (docs/API.md HistoryItem) money paid to me by someone: an online payment in or a settled offline note in? */
-export const isTaking = (item) => item.delta > 0 && (item.kind === "transfer" || item.kind === "offline_settle");
+/**
+ * Is this history item a payment given back at a shop's counter, either way: a transfer with the
+ * server's refund memo (COUNTER_REFUND_MEMO)? Nothing but the server's refund carries that memo:
+ * the server refuses it on any transfer it did not write itself (400 `invalid_memo`).
+ */
+const isRefund = (item) => item.kind === "transfer" && item.memo === COUNTER_REFUND_MEMO;
+
+/**
+ * Is this history item (docs/API.md HistoryItem) money paid to me by someone: an online payment in
+ * or a settled offline note in? Not a payment given back to me (an incoming transfer with the
+ * refund memo: my own purchase at another shop, refused at its counter and given back), which is
+ * no sale.
+ */
+export const isTaking = (item) => item.delta > 0 && (item.kind === "transfer" || item.kind === "offline_settle") && !isRefund(item);
 
 /**
  * Is this history item a payment given back after this shop's counter refused it: an outgoing
- * transfer with the server's refund memo (COUNTER_REFUND_MEMO)? Only the account itself makes its
- * outgoing transfers, so no one else can make a line look returned (an incoming transfer with
- * that memo is an ordinary payment in).
+ * transfer with the server's refund memo (COUNTER_REFUND_MEMO)? Nothing but the server's refund
+ * carries that memo (the server refuses it on any transfer it did not write itself, `invalid_memo`),
+ * so no one can make a line look returned, nor look like a payment given back to this account.
  */
-export const isReturned = (item) => item.delta < 0 && item.kind === "transfer" && item.memo === COUNTER_REFUND_MEMO;
+export const isReturned = (item) => item.delta < 0 && isRefund(item);
 
 /** Is this history item a line of the takings: a payment in (isTaking) or one given back (isReturned)? */
 export const inTakings = (item) => isTaking(item) || isReturned(item);

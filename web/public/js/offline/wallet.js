@@ -12,7 +12,7 @@ import { acceptNote, checkTally, MAX_NOTES_PER_PURSE, RejectError, REASONS, veri
 import { DecodeError } from "../protocol/wire.js";
 import { equalBytes, hex, fromHex, keyId as computeKeyId } from "../protocol/crypto.js";
 import { findPaid, REUSED_REQUEST } from "./paid-once.js";
-import { acceptCard, acceptReceipt, isReceiptText, myCard, refuseRequestIfSentOnline } from "./shop.js";
+import { acceptCard, acceptReceipt, isReceiptText, myCard, refuseRequestIfSentOnline, replayedNonce } from "./shop.js";
 import { joinsTally, refusalEntry, refusalNonce, refusedBeforeSentence } from "./counter-refusals.js";
 
 export const REQUEST_TTL_S = 15 * 60;
@@ -419,7 +419,9 @@ export function refusedHere(record) {
  * and being given back to its payer (`refused_here_before`, counter-refusals.js; so a refusal
  * written meanwhile by another scan cannot be followed by an acceptance), another note with its
  * nonce refused and kept so (`nonce_replayed`: taking this one while giving that one back could
- * leave the shop with neither, shop.js seenNonces), `answers(stores, result)` (the
+ * leave the shop with neither, shop.js seenNonces; said as shop.js replayedNonce says it: "already
+ * received" only when a note accepted or a request has the nonce too, else that nothing was paid
+ * for either), `answers(stores, result)` (the
  * request still open, or the card nonce not seen; it may write, as the transaction aborts on any
  * refusal), and the purse tally (rows 16 and 17: `over_purse_amount`,
  * `inconsistent_with_earlier_note`), which counts the notes of the purse kept to give back
@@ -441,7 +443,10 @@ export async function storeAccepted(handle, note, ok, text, answers, fields = {}
     if (refused) throw refusedHere(refused);
     const nonce = hex(ok.nonce);
     const kept = await result(s.refusals.index("handle").getAll(handle));
-    if (kept.some((r) => refusalNonce(r) === nonce)) throw new OfflineError("nonce_replayed", REASONS.nonce_replayed);
+    if (kept.some((r) => refusalNonce(r) === nonce)) {
+      const [received, request] = await Promise.all([result(s.received.index("handle").getAll(handle)), result(s.requests.get(nonce))]);
+      throw replayedNonce(nonce, { received, request, refusals: kept });
+    }
     await answers(s, result);
     const earlier = (await result(s.received.index("handle").getAll(handle))).filter((n) => n.purseId === purseId);
     try {
