@@ -3,7 +3,7 @@
 // The asset list and version below are written by scripts/web-vendor (web/tools/stamp-sw.mjs).
 
 // BEGIN GENERATED
-const VERSION = "669a7b49b2e60365";
+const VERSION = "5f192064be178651";
 const ASSETS = {
   "/": "sha256-hIV25eE6TW70pS03Qs7bTWi5FA2BBLPuvVMN34xjHY4=",
   "/app.css": "sha256-ll7wCJljqU8bVcWkH7Qzw5cgqSSqB2xDkKiJprZxYnA=",
@@ -25,7 +25,7 @@ const ASSETS = {
   "/js/offline/paid-once.js": "sha256-3ZFdDsDYkw9x6+4xKLw1sVK6si9xFaXZdKlxpgD4X7Y=",
   "/js/offline/pin.js": "sha256-HE/vo5aRt3qi/3XchvdIsLRyv/xdgn+tm4K+FKs2t50=",
   "/js/offline/refusals.js": "sha256-PY/12Y6jnFLt63fa72UfWy8bnVrpvNuyGb9ebmxaN64=",
-  "/js/offline/shop.js": "sha256-k3ZPUvcVi9rglzMzqGR+fJ1HBW8k5nMZSROKcG0p6n4=",
+  "/js/offline/shop.js": "sha256-125skUXL45GxBwYjiRNKL+NhyfIq1ehXr6CWd9EtSO0=",
   "/js/offline/sync.js": "sha256-e1ZuPPbpZtSAfvRX6Q3qUMBz/kHs9GFnZk38WdwRO38=",
   "/js/offline/takings.js": "sha256-D873WfUpeDrloHsZ90ygi8hKI2Q3e21sqlKGh4ScSlA=",
   "/js/offline/wallet.js": "sha256-oKzMYf718rle9ZEop1y/XOfpXrYJ5nmLz9k4KvSSSlc=",
@@ -53,7 +53,7 @@ const ASSETS = {
   "/js/pages/shop.js": "sha256-HIPYBmXffviyLiL/qJWOg1z/5Z2Nsz7sUfXZEh+UppM=",
   "/js/pages/sync.js": "sha256-9n2HDiy7uMK8LvM5nXXtzyY9QKMLf8EKm+CHCVB/CPw=",
   "/js/pages/unlock.js": "sha256-7b0sPjKynrQY8pPCT3C9BYRhHOZXesRz3grd48dEHYY=",
-  "/js/protocol/accept.js": "sha256-crpt/D6w88UwklmtZzu2DLj/FVFovDKBmfG1TvatSto=",
+  "/js/protocol/accept.js": "sha256-rlDTC26b41J1A5N40HeUx+zuxcvsIJ21Jr3lCAEH8Pg=",
   "/js/protocol/base45.js": "sha256-UiH+ff0uqrLBZgbjofXLYurSKhXC4QKY398J5hMOPks=",
   "/js/protocol/close.js": "sha256-0Z3orDk+9YxsBkEt3rZU9EycKZGgH0emO4XfpsACRmQ=",
   "/js/protocol/crypto.js": "sha256-8T4ruh9aFgY4XSnYHhxMEJY4n8jGx62vfoH2Gy+4LwQ=",

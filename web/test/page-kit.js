@@ -48,10 +48,10 @@ async function definePurseKit() {
       }, (b) => sign(purse.payerKey, b));
       return toText(note);
     },
-    /** The text of the server's receipt (signed by the test issuer) of online payment `entryId` to `payee` at shop card `card` (decoded). */
-    async receipt({ entryId, payer, payee, amount, card, payerHandle = null }) {
+    /** The text of the server's receipt (signed by the test issuer) of online payment `entryId` to `payee` at shop card `card` (decoded), made `ageS` seconds ago. */
+    async receipt({ entryId, payer, payee, amount, card, payerHandle = null, ageS = 0 }) {
       const receipt = await signObject("receipt", {
-        issuerKeyId, entryId: BigInt(entryId), payer: BigInt(payer), payee: BigInt(payee), currency: "INR", amount, time: now(),
+        issuerKeyId, entryId: BigInt(entryId), payer: BigInt(payer), payee: BigInt(payee), currency: "INR", amount, time: now() - BigInt(ageS),
         card: await cardNoncePrefix(card), payerHandle,
       }, (b) => sign(issuer, b));
       return toText(receipt);

@@ -69,6 +69,22 @@ test("an online payment taken from its receipt is recorded once: its live event 
   assert.deepEqual(r, { taken: "901", eventForReceipt: false, newPayment: true, again: false });
 });
 
+test("a receipt refused for its age or another counter says its money is the shop's already", async () => {
+  const r = await tab.page.evaluate(async () => {
+    const shopJs = await import("/js/offline/shop.js");
+    const app = kit.app("chaat", 2071);
+    const { card } = await shopJs.makeCard(app, "Chaat Corner");
+    const other = (await shopJs.makeCard(kit.app("chaat2", 2071), "Chaat Corner 2")).card;
+    const said = async (text) => shopJs.acceptReceipt(app, text).then(() => "taken", (e) => `${e.code}: ${e.message}`);
+    return {
+      old: await said(await kit.receipt({ entryId: 911, payer: 1071, payee: 2071, amount: 5000, card, ageS: 3600 })),
+      elsewhere: await said(await kit.receipt({ entryId: 912, payer: 1071, payee: 2071, amount: 5000, card: other })),
+    };
+  });
+  assert.match(r.old, /^stale_receipt: .*already in the shop's account.*do not ask for a second payment/);
+  assert.match(r.elsewhere, /^wrong_card: This receipt is for a payment made at another counter.*already in the shop's account/);
+});
+
 test("a sync keeps what was written on a note record while its upload was on the way", async () => {
   const r = await tab.page.evaluate(async () => {
     const { put, get } = await import("/js/offline/db.js");

@@ -18,7 +18,7 @@ import {
   startServerAndBrowser, stopServerAndBrowser, backOnline, enterPin, loadPurse, logIn, phone, register, registerWithDeposit, shot, textOf, waitText,
 } from "../harness.js";
 import { encodeCard, fromText, signObject, toText } from "../../public/js/protocol/objects.js";
-import { REASONS } from "../../public/js/protocol/accept.js";
+import { REASONS, RECEIPT_REASONS } from "../../public/js/protocol/accept.js";
 
 let srv;
 let browser;
@@ -337,7 +337,7 @@ test("shop card: customer online, shop offline: the server's receipt is scanned 
   await second.page.getByRole("textbox", { name: "Payment note" }).fill(receipt);
   await second.page.getByRole("button", { name: "Accept" }).click();
   await second.page.getByRole("heading", { name: "Payment failed" }).waitFor();
-  assert.equal(await textOf(second.page, "failure-reason"), `Reason: ${REASONS.wrong_card}`);
+  assert.equal(await textOf(second.page, "failure-reason"), `Reason: ${RECEIPT_REASONS.wrong_card}`);
   assert.deepEqual(second.errors, []);
   await second.context.close();
 

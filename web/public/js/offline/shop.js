@@ -17,7 +17,7 @@ import { allFor, atomic, get } from "./db.js";
 import { deviceKey, sign } from "./device.js";
 import { fromText, toText, encodeCard, hashOf, isShopName } from "../protocol/objects.js";
 import {
-  acceptCardNote, cardNoteFitsButForIssuer, checkReceipt, checkTally, verifyCard, cardNonce, cardNoncePrefix, RejectError, REASONS,
+  acceptCardNote, cardNoteFitsButForIssuer, checkReceipt, checkTally, verifyCard, cardNonce, cardNoncePrefix, RejectError, REASONS, RECEIPT_REASONS,
 } from "../protocol/accept.js";
 import { DecodeError } from "../protocol/wire.js";
 import { hex, fromHex } from "../protocol/crypto.js";
@@ -531,7 +531,7 @@ export async function acceptReceipt(app, text) {
   try {
     await checkReceipt(receipt, ctx);
   } catch (e) {
-    if (e instanceof RejectError) throw new OfflineError(e.code, e.message);
+    if (e instanceof RejectError) throw new OfflineError(e.code, RECEIPT_REASONS[e.code] ?? e.message);
     throw e;
   }
   const entry = receipt.entryId.toString();

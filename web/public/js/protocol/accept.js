@@ -58,6 +58,15 @@ export class RejectError extends Error {
 
 const reject = (code, detail) => { throw new RejectError(code, detail); };
 
+/**
+ * A receipt's refusals where its money is already in the shop's account (the payment was made
+ * online), said so: the shop must neither hand over goods blindly nor ask for a second payment.
+ */
+export const RECEIPT_REASONS = {
+  wrong_card: "This receipt is for a payment made at another counter of this shop (or it names no counter), so this counter does not take it. Its money is already in the shop's account: the customer can show it at the counter whose card was paid.",
+  stale_receipt: "This receipt is for a payment made too long ago to be taken for goods now (it may have paid for something else). Its money is already in the shop's account: look for it in the shop's history with the customer, and do not ask for a second payment for goods it paid.",
+};
+
 /** Issuer-key checks of a certificate (PurseCertificate::verify_issuer). issuerKeys: [{keyId, publicKey, notBefore, notAfter}] (BigInt times). */
 export async function verifyIssuer(cert, issuerKeys) {
   const key = issuerKeys.find((k) => equalBytes(k.keyId, cert.issuerKeyId));
