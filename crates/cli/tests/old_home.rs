@@ -243,7 +243,7 @@ fn an_old_two_file_home_moves_into_one_file_and_keeps_paying_accepting_and_synci
     assert_eq!(count(&alice.home, "SELECT count(*) FROM accepted WHERE sync_status IS NULL"), 1);
     assert_eq!(count(&alice.home, "SELECT count(*) FROM requests WHERE paid = 0"), 1);
     assert_eq!(count(&alice.home, "SELECT count(*) FROM issuer_keys"), 1);
-    assert_eq!(count(&alice.home, "PRAGMA user_version"), 9);
+    assert_eq!(count(&alice.home, "PRAGMA user_version"), 10);
 
     // Paying goes on with note 2, linked to note 1.
     let second = pay(&alice, &request(&bob, "20.00"));

@@ -403,16 +403,17 @@ async fn a_purse_refused_by_a_clock_ahead_is_installed_once_the_clock_is_right()
 
 /// Asha with 1,000.00 deposited and a purse of 500.00 loaded, and Chai's shop phone synced once
 /// (it knows the issuer keys), each in a home of its own (kept alive by the first value); and the
-/// time they started.
+/// time after the load.
 async fn customer_and_shop(server: &RealServer) -> ([tempfile::TempDir; 2], Wallet, Wallet, u64) {
     let homes = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
     let mut asha = server.wallet(homes[0].path(), "asha").await;
     let mut chai = server.wallet(homes[1].path(), "chai").await;
     server.deposit("asha", 100_000).await;
-    let now = unix_now();
-    asha.load_purse("500.00", now).await.unwrap();
+    asha.load_purse("500.00", unix_now()).await.unwrap();
     sync(&mut chai).await;
-    (homes, asha, chai, now)
+    // Read after the load: the purse is valid from the server's time of the load, which may be
+    // a second later than a time read before it (a payment dated before it is refused).
+    (homes, asha, chai, unix_now())
 }
 
 /// A card note the counter refused because the payer's clock was off (docs/decisions/

@@ -308,7 +308,10 @@ fn a_receipt_is_taken_at_the_counter_of_its_card_only() {
     assert_ne!(first_card.nonce_prefix(), second_card.nonce_prefix(), "each counter has its own card");
 
     let text = receipt(46, BOB, NOW, Some(first_card.nonce_prefix()));
-    assert_eq!(receipt_refused(second.accept_at_counter(&text, limits, NOW + 5)), RejectReason::WrongCard);
+    let elsewhere = second.accept_at_counter(&text, limits, NOW + 5);
+    let said = elsewhere.as_ref().map_err(ToString::to_string).unwrap_err();
+    assert_eq!(receipt_refused(elsewhere), RejectReason::WrongCard);
+    assert!(said.contains("already in this shop's account") && said.contains("counter whose card was paid"), "{said}");
     assert!(matches!(first.accept_at_counter(&text, limits, NOW + 6), Ok(Acceptance::Receipt(_))));
     assert_eq!(receipt_refused(second.accept_at_counter(&text, limits, NOW + 7)), RejectReason::WrongCard);
     assert_eq!(receipt_refused(first.accept_at_counter(&text, limits, NOW + 8)), RejectReason::ReceiptReplayed);
@@ -403,7 +406,10 @@ fn a_kept_refusal_s_nonce_is_never_taken_again() {
     let first = bob.accept_at_counter(&stale.to_text(), limits, NOW + 100);
     assert!(matches!(first, Err(OfflineError::KeptToGiveBack { .. })), "{first:?}");
     // Refused, and not as "already received": nothing was received for that nonce (found by a
-    // review: a shop told "already received" may hand the goods over).
+    // review: a shop told "already received" may hand the goods over). Fit for every other
+    // check, it is kept too, so that it is given back if it was paid (a third review: someone
+    // who copied a customer's nonce into a note kept first would otherwise have the customer's
+    // genuine code refused and still paid).
     let again = bob.accept_at_counter(&fresh.to_text(), limits, NOW + 100);
     assert!(
         matches!(again, Err(OfflineError::RepeatsARefusedCode { payer }) if payer == offline_support::CAROL.0),
@@ -411,8 +417,73 @@ fn a_kept_refusal_s_nonce_is_never_taken_again() {
     );
     let said = again.unwrap_err();
     assert_eq!(said.reject_code(), Some("nonce_replayed"));
-    assert!(said.to_string().contains("hand over nothing"), "{said}");
-    assert_eq!(bob.offline_store().counter_refusals().unwrap().len(), 1);
+    assert!(said.to_string().contains("Hand over nothing") && said.to_string().contains("gives it back"), "{said}");
+    assert_eq!(bob.offline_store().counter_refusals().unwrap().len(), 2);
+    // One that fails another check (over the per-payment cap) is refused the same way, not kept.
+    let mut over = *fresh.fields();
+    over.amount = amt(20_001);
+    over.cumulative = amt(30_001);
+    let over = offpay_protocol::PaymentNote::sign(cert.clone(), over, &device).unwrap();
+    let refused = bob.accept_at_counter(&over.to_text(), limits, NOW + 100);
+    assert!(matches!(refused, Err(OfflineError::RepeatsARefusedCode { .. })), "{refused:?}");
+    assert_eq!(bob.offline_store().counter_refusals().unwrap().len(), 2);
+}
+
+/// A forger with no purse copies the nonce of a customer's genuine code into a note from a
+/// certificate signed by a key no counter knows, and has it kept first: the customer's genuine
+/// code is still taken (an unchecked kept note's nonce does not count as seen), so the customer
+/// is not refused a payment the server would make anyway (found by a third review).
+#[test]
+fn a_forged_note_kept_first_does_not_block_a_genuine_code() {
+    use offpay_protocol::{PurseState, prepare_card_payment, testkit::signing_key};
+    let bob_home = Home::new("bob", BOB);
+    let mut bob = bob_home.open();
+    let limits = CounterLimits::default();
+    let card = bob.make_card("Bob's Stall", NOW).unwrap().card;
+    let device = signing_key("asha-phone");
+    let genuine_purse = purse_of(&device, offline_support::CAROL, "asha-purse", NOW + 86_400);
+    let (_, genuine) = prepare_card_payment(
+        &genuine_purse,
+        &PurseState::new(&genuine_purse),
+        &device,
+        &card,
+        amt(7_000),
+        [5; 12],
+        NOW + 10,
+    )
+    .unwrap();
+    let forger = signing_key("forger-phone");
+    let mut fields = genuine_purse.fields().clone();
+    fields.device_key = forger.verifying_key();
+    let forged = offpay_protocol::PurseCertificate::issue(fields, &signing_key("no-issuer")).unwrap();
+    let fake = first_note_signed_by(&forged, &forger, &card, 100, [5; 12]);
+    assert_eq!(fake.fields().nonce, genuine.fields().nonce);
+    assert!(matches!(
+        bob.accept_at_counter(&fake.to_text(), limits, NOW + 10),
+        Err(OfflineError::KeptToGiveBack { reason: RejectReason::UnknownIssuerKey, .. })
+    ));
+    assert!(bob.accept_at_counter(&genuine.to_text(), limits, NOW + 10).is_ok());
+}
+
+/// A note for another counter's card whose purse ended by this counter's clock (but not by the
+/// note's own time) is told as another card's: it may be paid to the shop, so the shop must hear
+/// "hand over nothing; the other counter may take it", not only that a purse ended.
+#[test]
+fn a_note_for_another_card_is_told_so_whatever_was_refused_first() {
+    use offpay_protocol::{PurseState, prepare_card_payment, testkit::signing_key};
+    let bob_home = Home::new("bob", BOB);
+    let mut bob = bob_home.open();
+    bob.make_card("Bob's Stall", NOW).unwrap();
+    let second_home = Home::new("bob", BOB);
+    let other = second_home.open().make_card("Bob's Stall, counter 2", NOW).unwrap().card;
+    let device = signing_key("asha-phone");
+    let ending = purse_of(&device, offline_support::CAROL, "ending-purse", NOW + 100);
+    let (_, note) =
+        prepare_card_payment(&ending, &PurseState::new(&ending), &device, &other, amt(1_000), [6; 12], NOW + 50)
+            .unwrap();
+    let told = note_refused(bob.accept_at_counter(&note.to_text(), CounterLimits::default(), NOW + 400));
+    assert_eq!(told, RejectReason::WrongCard);
+    assert!(bob.offline_store().counter_refusals().unwrap().is_empty());
 }
 
 /// The payer's clock is 15 minutes behind and the purse expired 5 minutes ago by the shop's

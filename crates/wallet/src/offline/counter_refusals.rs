@@ -97,8 +97,8 @@ pub(crate) fn keep(
 ) -> Result<(), OfflineStoreError> {
     let f = note.fields();
     tx.execute(
-        "INSERT INTO counter_refusals (note_hash, text, payee, payer, amount, nonce, reason, refused_at, state)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending') ON CONFLICT (note_hash) DO NOTHING",
+        "INSERT INTO counter_refusals (note_hash, text, payee, payer, amount, nonce, reason, refused_at, state, purse_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending', ?9) ON CONFLICT (note_hash) DO NOTHING",
         params![
             note.hash().to_hex(),
             note.to_text(),
@@ -107,7 +107,8 @@ pub(crate) fn keep(
             sql_amount(f.amount),
             f.nonce.to_hex(),
             reason.code(),
-            i64::try_from(now).unwrap_or(i64::MAX)
+            i64::try_from(now).unwrap_or(i64::MAX),
+            note.purse_id().to_hex()
         ],
     )?;
     Ok(())
@@ -159,7 +160,8 @@ pub(crate) fn fit_to_keep(
     tally: Option<&PurseTally>,
     ctx: &CardAcceptContext<'_>,
     reason: &RejectReason,
-) -> Result<Option<Kept>, OfflineError> {
+) -> Result<Result<Kept, RejectReason>, OfflineError> {
+    let refuse = |r: &RejectReason| Ok(Err(r.clone()));
     let no_revocations = Revocations::default();
     let at_its_time =
         CardAcceptContext { window: u64::MAX, now: note.fields().time, revocations: &no_revocations, ..*ctx };
@@ -171,17 +173,20 @@ pub(crate) fn fit_to_keep(
             card_note_fits_but_for_issuer(note, tally, &ctx)
         }
     };
+    // A note drawn on the shop's own account pays the shop from itself: nothing to give back
+    // (the server refuses such a refusal, `not_payee`), and an unchecked one may be forged.
+    if note.certificate().fields().account == ctx.card.fields().payee {
+        return refuse(reason);
+    }
+    if *reason == RejectReason::NonceReplayed {
+        return keep_a_repeat(conn, note, &at_its_time, tally);
+    }
     let verify_issuer = *reason != RejectReason::UnknownIssuerKey;
     if verify_issuer
         && !matches!(reason, RejectReason::WrongCard | RejectReason::Revoked)
         && !KEPT_REASONS.contains(reason)
     {
-        return Ok(None);
-    }
-    // A note drawn on the shop's own account pays the shop from itself: nothing to give back
-    // (the server refuses such a refusal, `not_payee`), and an unchecked one may be forged.
-    if note.certificate().fields().account == ctx.card.fields().payee {
-        return Ok(None);
+        return refuse(reason);
     }
     let mut told = reason.clone();
     let checked = match with_card(ctx.card, verify_issuer) {
@@ -196,12 +201,44 @@ pub(crate) fn fit_to_keep(
                     }
                     with_card(&retired, verify_issuer)
                 }
-                None => return Ok(None),
+                // Another card's note with a checked certificate is told as such (what the shop
+                // must hear: hand over nothing, the other counter may take it); an unchecked
+                // one's card means nothing.
+                None if verify_issuer => return refuse(&RejectReason::WrongCard),
+                None => return refuse(reason),
             }
         }
         other => other,
     };
-    Ok(checked.ok().map(|accepted| Kept { reason: told, checked: verify_issuer.then_some(accepted) }))
+    Ok(match checked {
+        Ok(accepted) => Ok(Kept { reason: told, checked: verify_issuer.then_some(accepted) }),
+        Err(_) => Err(reason.clone()),
+    })
+}
+
+/// A card note refused as `nonce_replayed` whose nonce only notes kept here to give back hold
+/// (never an accepted note or a request): nothing was received for that nonce. A note fit for
+/// every other check (with its time set aside, its nonce set aside) is kept too, so that it is
+/// given back if it was paid: else a payer with any purse who copied the nonce of a customer's
+/// genuine code, and had a note with it kept first, would have that code refused and still
+/// paid, and the customer, who pays again, charged twice.
+fn keep_a_repeat(
+    conn: &Connection,
+    note: &PaymentNote,
+    at_its_time: &CardAcceptContext<'_>,
+    tally: Option<&PurseTally>,
+) -> Result<Result<Kept, RejectReason>, OfflineError> {
+    let nonce = note.fields().nonce;
+    if held_only_by_kept(conn, &nonce.to_hex())?.is_none() {
+        return Ok(Err(RejectReason::NonceReplayed));
+    }
+    let mut seen = at_its_time.seen_nonces.clone();
+    seen.remove(&nonce);
+    let ctx = CardAcceptContext { seen_nonces: &seen, ..*at_its_time };
+    Ok(match accept_card_note(note, tally, &ctx) {
+        Ok(accepted) => Ok(Kept { reason: RejectReason::NonceReplayed, checked: Some(accepted) }),
+        Err(_) => Err(RejectReason::NonceReplayed),
+    })
 }
 
 /// The tally of `purse` as this counter knows it: `stored`, with each note kept for an issuer
@@ -215,8 +252,9 @@ pub(crate) fn tally_with_kept(
     stored: Option<PurseTally>,
     issuer_keys: &IssuerKeys,
 ) -> Result<Option<PurseTally>, OfflineStoreError> {
-    let mut stmt = conn.prepare_cached("SELECT text FROM counter_refusals WHERE reason = 'unknown_issuer_key'")?;
-    let texts = stmt.query_map([], |r| r.get::<_, String>(0))?.collect::<Result<Vec<_>, _>>()?;
+    let mut stmt =
+        conn.prepare_cached("SELECT text FROM counter_refusals WHERE reason = 'unknown_issuer_key' AND purse_id = ?1")?;
+    let texts = stmt.query_map([purse.to_hex()], |r| r.get::<_, String>(0))?.collect::<Result<Vec<_>, _>>()?;
     let mut tally = stored;
     for note in texts.iter().filter_map(|t| PaymentNote::from_text(t).ok()) {
         if note.purse_id() != purse || note.certificate().verify_issuer(issuer_keys).is_err() {
@@ -233,9 +271,15 @@ pub(crate) fn tally_with_kept(
     Ok(tally)
 }
 
-/// The payer of the note this counter refused and keeps whose nonce is `nonce`, if any.
-pub(crate) fn kept_with_nonce(conn: &Connection, nonce: &str) -> Result<Option<u64>, OfflineStoreError> {
-    let mut stmt = conn.prepare_cached("SELECT payer FROM counter_refusals WHERE nonce = ?1")?;
+/// The payer of a note this counter refused and keeps whose nonce is `nonce` and counts as seen
+/// (not one kept for an unknown issuer key: see `shop.rs` `seen_nonces`), when no accepted note
+/// and no request of this home has that nonce.
+pub(crate) fn held_only_by_kept(conn: &Connection, nonce: &str) -> Result<Option<u64>, OfflineStoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT payer FROM counter_refusals WHERE nonce = ?1 AND reason <> 'unknown_issuer_key'
+         AND NOT EXISTS (SELECT 1 FROM accepted WHERE nonce = ?1)
+         AND NOT EXISTS (SELECT 1 FROM requests WHERE nonce = ?1)",
+    )?;
     let payer: Option<i64> = stmt.query_row([nonce], |r| r.get(0)).optional()?;
     Ok(payer.and_then(|p| u64::try_from(p).ok()))
 }

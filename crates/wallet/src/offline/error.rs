@@ -67,11 +67,11 @@ pub enum OfflineError {
         /// False when the server would not take it back (then it may be this shop's to settle).
         given_back: bool,
     },
-    /// A card note whose nonce is that of a note this counter refused and keeps to give back
-    /// (only a payer's own wallet, signing by hand, makes two notes with one nonce): nothing was
-    /// paid for either, so the shop must not take it for "already received".
+    /// A card note whose nonce is that of a note this counter refused and keeps to give back:
+    /// nothing was received for it, so the shop must not take it for "already received"; if it
+    /// passes every other check it is kept and given back too (`counter_refusals.rs`).
     #[error(
-        "note refused (nonce_replayed): this code repeats the number of a code refused at this counter, which is being given back to account {payer}; nothing was paid for either, so hand over nothing for it and ask the payer to pay another way"
+        "note refused (nonce_replayed): this code repeats the number of a code refused at this counter, so this counter does not take it. This shop does not keep it: if it was paid, the next `offpay wallet sync` gives it back to account {payer}. Hand over nothing for it and ask the payer to pay another way"
     )]
     RepeatsARefusedCode { payer: u64 },
     /// The shop's receipt check refused the receipt.
@@ -165,7 +165,7 @@ fn refused_advice(reason: &RejectReason) -> &'static str {
         // Nothing here is kept and nothing else about the note was checked, so nothing is
         // promised: it may never be paid.
         RejectReason::WrongCard => {
-            ". Hand over nothing for it: if the shop has another counter, the payer can show it there; if this payment reaches this shop's account when the payer's phone syncs, give it back from the shop's history"
+            ". Hand over nothing for it: if the shop has another counter, the payer can show it there; if no counter of the shop took it and it reaches this shop's account when the payer's phone syncs, give it back from the shop's history"
         }
         _ => "",
     }
@@ -175,6 +175,9 @@ fn refused_advice(reason: &RejectReason) -> &'static str {
 fn receipt_advice(reason: &RejectReason) -> &'static str {
     match reason {
         // The payment was made online and booked; only its use for these goods is in doubt.
+        RejectReason::WrongCard => {
+            ". It is for a payment made at another counter of this shop (or it names no counter): its money is already in this shop's account; the customer can show it at the counter whose card was paid"
+        }
         RejectReason::StaleReceipt => {
             ". Its money is already in this shop's account, but it was paid too long ago to be taken for goods now (it may have paid for something else): look for it in the shop's history with the customer, and do not ask for a second payment for goods it paid"
         }

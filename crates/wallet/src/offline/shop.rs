@@ -188,14 +188,16 @@ impl Wallet {
                 // A note the server would still pay, refused here only for this device's clock,
                 // its retired card, an issuer key it does not know yet or a revocation, is kept
                 // (before the refusal shows) and given back at sync.
-                let Some(kept) = counter_refusals::fit_to_keep(&tx, note, tally.as_ref(), &ctx, &reason)? else {
+                let payer = note.certificate().fields().account.0;
+                let kept = match counter_refusals::fit_to_keep(&tx, note, tally.as_ref(), &ctx, &reason)? {
+                    Ok(kept) => kept,
                     // A nonce seen only among the kept refusals was never received: say so.
-                    if reason == RejectReason::NonceReplayed
-                        && let Some(payer) = counter_refusals::kept_with_nonce(&tx, &note.fields().nonce.to_hex())?
+                    Err(RejectReason::NonceReplayed)
+                        if counter_refusals::held_only_by_kept(&tx, &note.fields().nonce.to_hex())?.is_some() =>
                     {
                         return Err(OfflineError::RepeatsARefusedCode { payer });
                     }
-                    return Err(OfflineError::Rejected(reason));
+                    Err(told) => return Err(OfflineError::Rejected(told)),
                 };
                 let reason = kept.reason;
                 counter_refusals::keep(&tx, note, &reason, now)?;
@@ -206,7 +208,9 @@ impl Wallet {
                     notes::write_tally(&tx, &checked)?;
                 }
                 tx.commit().map_err(|e| OfflineError::Store(e.into()))?;
-                let payer = note.certificate().fields().account.0;
+                if reason == RejectReason::NonceReplayed {
+                    return Err(OfflineError::RepeatsARefusedCode { payer });
+                }
                 return Err(OfflineError::KeptToGiveBack { reason, payer, window_min: window / 60 });
             }
         };
@@ -286,10 +290,15 @@ pub(super) fn retired_card(conn: &Connection, prefix: [u8; 4]) -> Result<Option<
 }
 
 /// Every nonce this home has seen: of the notes it accepted, of the requests it made, and of
-/// the card notes it refused and keeps to give back (`counter_refusals.rs`).
+/// the card notes it refused and keeps to give back (`counter_refusals.rs`), except those kept
+/// for an issuer key it did not know: their certificate is unchecked, so anyone can make one
+/// with the nonce copied from a customer's genuine code, which must still be taken.
 fn seen_nonces(conn: &Connection) -> Result<BTreeSet<Nonce>, OfflineError> {
     let mut stmt = conn
-        .prepare("SELECT nonce FROM accepted UNION SELECT nonce FROM requests UNION SELECT nonce FROM counter_refusals")
+        .prepare(
+            "SELECT nonce FROM accepted UNION SELECT nonce FROM requests
+             UNION SELECT nonce FROM counter_refusals WHERE reason <> 'unknown_issuer_key'",
+        )
         .map_err(|e| OfflineError::Store(e.into()))?;
     let texts = stmt
         .query_map([], |r| r.get::<_, String>(0))

@@ -15,7 +15,7 @@
 //! offline tables (they were `offline.sqlite3`'s schema 2); step 4 the shop card and accepted
 //! receipts; step 5 the account a send's payee must be; step 6 the shop card a send pays at a
 //! counter; step 7 the account a purse load is for; step 8 the card notes this counter refused, to be
-//! given back; step 9 the shop cards this home replaced. A home that still has the old
+//! given back; step 9 the shop cards this home replaced; step 10 the purse of each kept note. A home that still has the old
 //! `offline.sqlite3` has its rows moved in by `legacy_offline.rs` right after these steps.
 
 use rusqlite::{Connection, TransactionBehavior};
@@ -111,6 +111,12 @@ const STEPS: &[&str] = &[
         text          TEXT NOT NULL,
         retired_at    INTEGER NOT NULL
      ) STRICT;",
+    // 10: the purse of each card note kept to give back, so that the notes kept for an issuer
+    //    key this device did not know are read by purse when a note of that purse is checked
+    //    (`counter_refusals::tally_with_kept`) rather than all of them at every check. Rows kept
+    //    before have none (none of them was kept for an unknown key).
+    "ALTER TABLE counter_refusals ADD COLUMN purse_id TEXT;
+     CREATE INDEX counter_refusals_unchecked ON counter_refusals (purse_id) WHERE reason = 'unknown_issuer_key';",
 ];
 
 /// The offline tables, as `offline.sqlite3` had them at its last schema (2).
