@@ -3,7 +3,7 @@
 // The asset list and version below are written by scripts/web-vendor (web/tools/stamp-sw.mjs).
 
 // BEGIN GENERATED
-const VERSION = "5f192064be178651";
+const VERSION = "6f8f4a66ec9f4830";
 const ASSETS = {
   "/": "sha256-hIV25eE6TW70pS03Qs7bTWi5FA2BBLPuvVMN34xjHY4=",
   "/app.css": "sha256-ll7wCJljqU8bVcWkH7Qzw5cgqSSqB2xDkKiJprZxYnA=",
@@ -17,7 +17,7 @@ const ASSETS = {
   "/js/money.js": "sha256-xVCCVROh6vOzH7Z13xY2j39z6aTx3naXm1n/kt30tR0=",
   "/js/offline/client.js": "sha256-1CydXqFbzUIg3wW2ir5F+0svTQSeLAmElR4n1i4Se/E=",
   "/js/offline/close.js": "sha256-gRYLzHI44uooDJaabM5BWcWGqHTJjvTIYUsTlLz7u9s=",
-  "/js/offline/counter-refusals.js": "sha256-ynhJ+ikGMJHRcbTmC2Pc4hDWz8lnFXlRjv5MibVF5/0=",
+  "/js/offline/counter-refusals.js": "sha256-vyTrjGRGskBbJpNmdLNUYGFGdpgnZBaUU8Dc82yUXUI=",
   "/js/offline/db.js": "sha256-VPvG/nqriQZggcxxlOqKErwz93uN4EYa5wOHmkPXJkc=",
   "/js/offline/device.js": "sha256-nkiFNkSj2rMp7cmppqYP4gE+n6BeHIvOUkCP2GjxBsE=",
   "/js/offline/entries.js": "sha256-RTDNbqH6xnO/LZDBqMJ+loOyT0NXWi6X/k0YDmuOIhE=",
@@ -25,10 +25,10 @@ const ASSETS = {
   "/js/offline/paid-once.js": "sha256-3ZFdDsDYkw9x6+4xKLw1sVK6si9xFaXZdKlxpgD4X7Y=",
   "/js/offline/pin.js": "sha256-HE/vo5aRt3qi/3XchvdIsLRyv/xdgn+tm4K+FKs2t50=",
   "/js/offline/refusals.js": "sha256-PY/12Y6jnFLt63fa72UfWy8bnVrpvNuyGb9ebmxaN64=",
-  "/js/offline/shop.js": "sha256-125skUXL45GxBwYjiRNKL+NhyfIq1ehXr6CWd9EtSO0=",
+  "/js/offline/shop.js": "sha256-W7FHq4xDrCbFDrqr6TmIHDSPvSQlzYvkKIWB5TTkWE0=",
   "/js/offline/sync.js": "sha256-e1ZuPPbpZtSAfvRX6Q3qUMBz/kHs9GFnZk38WdwRO38=",
   "/js/offline/takings.js": "sha256-D873WfUpeDrloHsZ90ygi8hKI2Q3e21sqlKGh4ScSlA=",
-  "/js/offline/wallet.js": "sha256-oKzMYf718rle9ZEop1y/XOfpXrYJ5nmLz9k4KvSSSlc=",
+  "/js/offline/wallet.js": "sha256-Pka5ZxeJUU/T+9YyYWseq9LuwiSp1MHuqLHFzN7WtDE=",
   "/js/pages/accept.js": "sha256-RI9b4c1tLDMKkUjqXRrXBYFko4CNx+dm8JbkVwjGTmM=",
   "/js/pages/account.js": "sha256-Jr2EP7uRfYyrm4+ElVm3i/a4q1DX2TEfhujDeEfi854=",
   "/js/pages/activity.js": "sha256-0WtHVpxxyxN2QUk+Xzx4R1aXNWbjizfAhc5jmtXie1w=",
@@ -53,7 +53,7 @@ const ASSETS = {
   "/js/pages/shop.js": "sha256-HIPYBmXffviyLiL/qJWOg1z/5Z2Nsz7sUfXZEh+UppM=",
   "/js/pages/sync.js": "sha256-9n2HDiy7uMK8LvM5nXXtzyY9QKMLf8EKm+CHCVB/CPw=",
   "/js/pages/unlock.js": "sha256-7b0sPjKynrQY8pPCT3C9BYRhHOZXesRz3grd48dEHYY=",
-  "/js/protocol/accept.js": "sha256-rlDTC26b41J1A5N40HeUx+zuxcvsIJ21Jr3lCAEH8Pg=",
+  "/js/protocol/accept.js": "sha256-DzBTVxC0FYx1xbMUdp/wshrDWjFrGlnqLHOYQJlksIw=",
   "/js/protocol/base45.js": "sha256-UiH+ff0uqrLBZgbjofXLYurSKhXC4QKY398J5hMOPks=",
   "/js/protocol/close.js": "sha256-0Z3orDk+9YxsBkEt3rZU9EycKZGgH0emO4XfpsACRmQ=",
   "/js/protocol/crypto.js": "sha256-8T4ruh9aFgY4XSnYHhxMEJY4n8jGx62vfoH2Gy+4LwQ=",

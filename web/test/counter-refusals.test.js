@@ -14,7 +14,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
   afterAnswer, afterFinalRefusal, awaitsSending, GIVE_BACK_YOURSELF, isClockReason, isKeptReason, isNeverPaid, joinsTally, judgeRefusalAnswer, refusalsSynced,
-  KEPT_SENTENCES, NEVER_PAID, NOT_FOR_THE_PAYER, refusalEntry, refusalLine, refusalNonce, refusalRecord, refusedBeforeSentence, REFUSED_HERE_BEFORE,
+  heldNonce, KEPT_SENTENCES, NEVER_PAID, NOT_FOR_THE_PAYER, refusalEntry, refusalLine, refusalNonce, refusalRecord, refusedBeforeSentence, REFUSED_HERE_BEFORE,
   REFUSED_HERE_BEFORE_FAILED, REFUSED_HERE_BEFORE_INVALID, RETURNED_REASON, UNCHECKED_REASON,
 } from "../public/js/offline/counter-refusals.js";
 import { REASONS } from "../public/js/protocol/accept.js";
@@ -70,7 +70,7 @@ test("the refusals kept: the clocks, this shop's retired card, an unknown issuer
   assert.notEqual(KEPT_SENTENCES.wrong_card, REASONS.wrong_card);
   assert.equal(REASONS.wrong_card, "The payment was made for another card of this shop, so this counter does not take it. "
     + "Hand over nothing for it: if the shop has another counter, the payer can show it there; "
-    + "if this payment reaches the shop's account when the payer's phone goes online, give it back from the shop's history.");
+    + "if no counter of the shop took it and it reaches the shop's account when the payer's phone goes online, give it back from the shop's history.");
   assert.doesNotMatch(REASONS.wrong_card, /second payment|still paid/);
   assert.equal(KEPT_SENTENCES.stale_note, REASONS.stale_note);
   // Not kept: the plain sentences say nothing of giving back.
@@ -83,10 +83,11 @@ test("the refusals kept: the clocks, this shop's retired card, an unknown issuer
   }
 });
 
-test("a code repeating the nonce of a kept refusal: nothing was paid for either, so not 'already received' (code nonce_replayed)", async () => {
+test("a code repeating the nonce of a kept refusal: not taken, given back if it was paid, so not 'already received' (code nonce_replayed)", async () => {
   const { REPEATS_A_REFUSED_CODE } = await import("../public/js/offline/counter-refusals.js");
-  assert.equal(REPEATS_A_REFUSED_CODE, "This code repeats the number of a code refused at this counter, which is being given back to the payer: "
-    + "nothing was paid for either. Hand over nothing for it and ask the payer to pay another way.");
+  assert.equal(REPEATS_A_REFUSED_CODE, "This code repeats the number of a code refused at this counter, so this counter does not take it. "
+    + "The shop does not keep this payment: if it was paid, it is given back to the payer at the next sync. "
+    + "Hand over nothing for it and ask the payer to pay another way.");
   assert.notEqual(REPEATS_A_REFUSED_CODE, REASONS.nonce_replayed);
   assert.doesNotMatch(REPEATS_A_REFUSED_CODE, /already received/);
 });
@@ -276,7 +277,16 @@ test("a kept refusal is an entry of its purse's tally: from the record's fields,
   assert.equal(UNCHECKED_REASON, "unknown_issuer_key");
   assert.equal(joinsTally(unchecked), false);
   assert.equal(refusalEntry(unchecked), null);
-  assert.equal(refusalNonce({ ...unchecked, nonce: "0f".repeat(16) }), "0f".repeat(16), "its nonce still counts as seen");
+  assert.equal(refusalNonce({ ...unchecked, nonce: "0f".repeat(16) }), "0f".repeat(16));
+  assert.equal(heldNonce({ ...unchecked, nonce: "0f".repeat(16) }), null, "its nonce does not count as seen: anyone can make such a note");
+  assert.equal(heldNonce({ ...kept, nonce: "0f".repeat(16) }), "0f".repeat(16));
+  // One kept as repeating a kept note's nonce with its issuer key unknown: the same.
+  const flagged = refusalRecord({ ...base, seq: 3, prevHash: hex(prevHash), cumulative: 2500, reason: "nonce_replayed", unchecked: true, nonce: "0f".repeat(16) });
+  assert.equal(flagged.unchecked, true);
+  assert.equal(joinsTally(flagged), false);
+  assert.equal(refusalEntry(flagged), null);
+  assert.equal(heldNonce(flagged), null);
+  assert.equal("unchecked" in refusalRecord({ ...base, reason: UNCHECKED_REASON, unchecked: true }), false, "the reason says it already");
   for (const reason of ["stale_note", "certificate_expired", "certificate_not_yet_valid", "wrong_card", "revoked"]) {
     assert.equal(joinsTally({ ...kept, reason }), true, reason);
     assert.deepEqual(refusalEntry({ ...kept, reason }), expected, reason);

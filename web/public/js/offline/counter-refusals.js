@@ -33,8 +33,10 @@ const GIVEN_BACK = "The shop does not keep this payment: when this device is nex
  * a clock, an unknown issuer key or a revoked purse or phone when it passes the other checks, one
  * refused as `wrong_card` only when it was made for this shop's retired card (isClockReason,
  * isKeptReason). The others
- * are kept by nobody: a note for another card may be paid at the right counter, a replayed nonce
- * is the same payment shown twice, and the server refuses the rest too.
+ * are kept by nobody: a note for another card may be paid at the right counter, a nonce a note
+ * taken or a request here has is the same payment shown twice, and the server refuses the rest
+ * too; but a note repeating only a kept note's nonce is kept as `nonce_replayed` when it passes
+ * the re-check with that nonce set aside, saying REPEATS_A_REFUSED_CODE (shop.js nonceSetAside).
  */
 export const KEPT_SENTENCES = {
   stale_note: REASONS.stale_note,
@@ -74,12 +76,16 @@ export const UNCHECKED_REASON = "unknown_issuer_key";
 
 /**
  * Said (code `nonce_replayed`) when a card note repeats the nonce of a note refused at this
- * counter and kept to be given back, and no note accepted or request made here has it (shop.js
- * replayedNonce; the terminal's RepeatsARefusedCode): nothing was received, so the counter must
- * not say "already received" (the shop could hand the goods over for nothing).
+ * counter and kept to be given back (one kept with its certificate checked: heldNonce), and no
+ * note accepted or request made here has it (shop.js replayedNonce; the terminal's
+ * RepeatsARefusedCode). Nothing was received, so the counter must not say "already received".
+ * Such a note is itself kept (reason `nonce_replayed`) when it passes the keeping re-check with
+ * that nonce set aside (shop.js keepingCheck), so it is given back too if it was paid; when it
+ * fails it, the server never pays it either: the sentence holds both ways.
  */
-export const REPEATS_A_REFUSED_CODE = "This code repeats the number of a code refused at this counter, which is being given back to the payer: "
-  + "nothing was paid for either. Hand over nothing for it and ask the payer to pay another way.";
+export const REPEATS_A_REFUSED_CODE = "This code repeats the number of a code refused at this counter, so this counter does not take it. "
+  + "The shop does not keep this payment: if it was paid, it is given back to the payer at the next sync. "
+  + "Hand over nothing for it and ask the payer to pay another way.";
 
 /** Said when a note this phone refused before is shown again (a pending or returned refusal). */
 export const REFUSED_HERE_BEFORE = "This payment code was refused at this counter and is being returned to the payer. Ask the payer for a new code.";
@@ -104,13 +110,14 @@ export function refusedBeforeSentence(record) {
  * purseId (hex), nonce (hex; records kept before it have none: read from `text`, refusalNonce),
  * seq, prevHash (hex), cumulative (the note's place in its purse's chain, as in `received`
  * records; records kept before them have none: read from `text`, refusalEntry), reason (a
- * KEPT_SENTENCES code; UNCHECKED_REASON: the purse id and chain are the note's word only, and no
- * tally entry), refusedMs, state: pending | done | failed}. Once answered: `done`
+ * KEPT_SENTENCES code, or `nonce_replayed` for a note repeating a kept note's nonce; UNCHECKED_REASON:
+ * the purse id and chain are the note's word only, and no tally entry), unchecked (true only on a
+ * `nonce_replayed` record whose issuer key was unknown here: the same as UNCHECKED_REASON), refusedMs, state: pending | done | failed}. Once answered: `done`
  * ({status: voided | refunded, amount, payer, note}) or `failure` ({code, message}), and
  * `answeredMs`; `sentMs` is when it was last sent.
  */
 export function refusalRecord({
-  noteHash, handle, text, amount, payer, purseId, nonce, seq, prevHash, cumulative, reason = RETURNED_REASON, refusedMs = Date.now(),
+  noteHash, handle, text, amount, payer, purseId, nonce, seq, prevHash, cumulative, reason = RETURNED_REASON, refusedMs = Date.now(), unchecked = false,
 }) {
   if (!/^[0-9a-f]{64}$/.test(noteHash)) throw new Error("refusalRecord needs the note hash as 64 hex digits");
   if (!Number.isSafeInteger(amount) || amount <= 0) throw new Error("refusalRecord needs the amount in minor units");
@@ -123,15 +130,14 @@ export function refusalRecord({
   }
   return {
     noteHash, handle, text: String(text).trim(), amount, payer: String(payer), purseId, ...(nonce === undefined ? {} : { nonce }),
-    ...(seq === undefined ? {} : { seq, prevHash, cumulative }), reason, refusedMs, state: "pending",
+    ...(seq === undefined ? {} : { seq, prevHash, cumulative }), reason, ...(unchecked && reason !== UNCHECKED_REASON ? { unchecked: true } : {}),
+    refusedMs, state: "pending",
   };
 }
 
 /**
  * The nonce (hex) of a kept refusal's note: its `nonce`, else read from its note text (records
- * kept before refusals carried it); null if unreadable. A kept refusal's nonce is a seen nonce
- * (shop.js, wallet.js): another note with it is refused as `nonce_replayed`, saying so
- * (REPEATS_A_REFUSED_CODE) unless a note accepted or a request has that nonce too.
+ * kept before refusals carried it); null if unreadable. Whether it counts as seen: heldNonce.
  */
 export function refusalNonce(record) {
   if (typeof record?.nonce === "string") return record.nonce;
@@ -176,7 +182,20 @@ export function refusalEntry(record) {
  * Whether a kept refusal counts in its purse's tally as it is: not one kept with its certificate
  * unchecked (UNCHECKED_REASON), which joins only once its certificate verifies (wallet.js tallyOf).
  */
-export const joinsTally = (record) => record?.reason !== UNCHECKED_REASON;
+export const joinsTally = (record) => !isUnchecked(record);
+
+/** Was a kept refusal kept with its certificate unchecked (UNCHECKED_REASON, or flagged `unchecked`)? */
+export const isUnchecked = (record) => record?.reason === UNCHECKED_REASON || record?.unchecked === true;
+
+/**
+ * The nonce (hex) a kept refusal holds as seen (shop.js seenNonces, replayedNonce, wallet.js
+ * storeAccepted): refusalNonce, but null for one kept with its certificate unchecked (isUnchecked).
+ * Anyone can make such a note, with no purse, copying the nonce of a customer's genuine code from
+ * its QR: were its nonce seen, the genuine code would be refused while the server still pays it.
+ * Another note with a held nonce is refused as `nonce_replayed`, saying so (REPEATS_A_REFUSED_CODE)
+ * unless a note accepted or a request has that nonce too.
+ */
+export const heldNonce = (record) => (isUnchecked(record) ? null : refusalNonce(record));
 
 /** Whether a kept refusal is sent at the next sync: only a pending one (a done or failed one never again). */
 export const awaitsSending = (record) => record?.state === "pending";

@@ -24,7 +24,7 @@ import { hex, fromHex } from "../protocol/crypto.js";
 import {
   accountOf, alreadyAccepted, cachedKeys, choosePurse, keptNowCheckedFor, nowSeconds, OfflineError, refusedHere, signAndStore, storeAccepted, tallyOf,
 } from "./wallet.js";
-import { isClockReason, KEPT_SENTENCES, refusalNonce, refusalRecord, REPEATS_A_REFUSED_CODE, UNCHECKED_REASON } from "./counter-refusals.js";
+import { heldNonce, isClockReason, KEPT_SENTENCES, refusalRecord, REPEATS_A_REFUSED_CODE, UNCHECKED_REASON } from "./counter-refusals.js";
 import { paidNonce } from "./paid-once.js";
 import { pendingIntents, samePayee } from "../intents.js";
 
@@ -251,10 +251,12 @@ function receivedNonce(r) {
  * must count: were another note with it taken, the payer could upload both before this shop
  * syncs, the refused note would be paid and the taken one refused by the server
  * (`request_already_paid`), and giving the refused one back would leave the shop with nothing.
+ * But not the nonce of a note kept with its certificate unchecked (counter-refusals.js heldNonce):
+ * anyone can make one, with a nonce copied from a customer's genuine code.
  */
 export async function seenNonces(handle) {
   const [received, requests, refusals] = await Promise.all([allFor("received", handle), allFor("requests", handle), allFor("refusals", handle)]);
-  return new Set([...received.map(receivedNonce), ...requests.map((r) => r.nonce), ...refusals.map(refusalNonce)].filter(Boolean));
+  return new Set([...received.map(receivedNonce), ...requests.map((r) => r.nonce), ...refusals.map(heldNonce)].filter(Boolean));
 }
 
 /**
@@ -263,12 +265,14 @@ export async function seenNonces(handle) {
  * any) and `refusals` (notes refused and kept to be given back). A note accepted or a request
  * has it: the payment was already received (REASONS.nonce_replayed). Only a kept refusal has it:
  * nothing was received, that note is being given back and nothing was paid for either
- * (REPEATS_A_REFUSED_CODE, the same code; the terminal's RepeatsARefusedCode). Null when none has
- * it. Synchronous, so the storing transactions use it with what they read.
+ * (REPEATS_A_REFUSED_CODE, the same code; the terminal's RepeatsARefusedCode; the error has
+ * `onlyRefused: true`, and acceptCard keeps such a note too when it passes the keeping re-check with
+ * the nonce set aside). A refusal kept with its certificate unchecked holds no nonce (heldNonce).
+ * Null when none has it. Synchronous, so the storing transactions use it with what they read.
  */
 export function replayedNonce(nonce, { received, request, refusals }) {
   if (request || received.some((r) => receivedNonce(r) === nonce)) return new OfflineError("nonce_replayed", REASONS.nonce_replayed);
-  if (refusals.some((r) => refusalNonce(r) === nonce)) return new OfflineError("nonce_replayed", REPEATS_A_REFUSED_CODE);
+  if (refusals.some((r) => heldNonce(r) === nonce)) return Object.assign(new OfflineError("nonce_replayed", REPEATS_A_REFUSED_CODE), { onlyRefused: true });
   return null;
 }
 
@@ -324,11 +328,20 @@ export async function acceptCard(app, note, text, tally) {
     throw new OfflineError(e.code, e.message);
   }
   const nonce = hex(ok.nonce);
-  await storeAccepted(handle, note, ok, text, async (s, result) => {
-    const [received, request] = await Promise.all([result(s.received.index("handle").getAll(handle)), result(s.requests.get(nonce))]);
-    const replayed = replayedNonce(nonce, { received, request, refusals: [] });
-    if (replayed) throw replayed;
-  }, { nonce, card: true });
+  try {
+    await storeAccepted(handle, note, ok, text, async (s, result) => {
+      const [received, request] = await Promise.all([result(s.received.index("handle").getAll(handle)), result(s.requests.get(nonce))]);
+      const replayed = replayedNonce(nonce, { received, request, refusals: [] });
+      if (replayed) throw replayed;
+    }, { nonce, card: true });
+  } catch (e) {
+    // A refusal with its nonce was kept meanwhile (another scan): nothing was taken; keep this one
+    // too when it passes the re-check with the nonce set aside (its own transaction looks again).
+    if (!e?.onlyRefused) throw e;
+    const keeping = await keepingCheck(handle, note, ctx, "nonce_replayed");
+    if (keeping) await refuseAndGiveBack(handle, note, text, tally, keeping);
+    throw e;
+  }
   return { amount: ok.amount, payer: ok.payer, noteHash: ok.noteHash, card: true, validUntil: Number(note.certificate.validUntil) };
 }
 
@@ -375,6 +388,13 @@ const NO_REVOCATIONS = Object.freeze({ purses: new Set(), devices: new Set() });
  * Every check runs without the revocation list (NO_REVOCATIONS).
  */
 async function keepingCheck(handle, note, ctx, code) {
+  if (code === "nonce_replayed") {
+    // Only a nonce held by nothing but kept refusals (not a note accepted or a request).
+    if (note.certificate.account === ctx.card.payee || !(await replayedHere(handle, note)).onlyRefused) return null;
+    return nonceSetAside({
+      check: acceptCardNote, ctx: { ...ctx, now: note.time, window: ANY_TIME, revocations: NO_REVOCATIONS }, refuseAs: null,
+    }, note);
+  }
   const unchecked = code === UNCHECKED_REASON;
   const revoked = code === "revoked";
   if (!unchecked && !revoked && code !== "wrong_card" && !isClockReason(code)) return null;
@@ -388,6 +408,28 @@ async function keepingCheck(handle, note, ctx, code) {
     refuseAs: unchecked || revoked ? code : null,
   };
 }
+
+/**
+ * `keeping` (keepingCheck) for a note whose nonce only kept refusals hold, with that nonce set
+ * aside (no longer among the seen nonces): kept as `nonce_replayed`, so that it is given back if
+ * it was paid, like the other note; `unchecked` when its check is the unknown-key one (then no
+ * entry of its purse's tally). A note failing it is refused as `keeping.refuseAs`, else as
+ * `nonce_replayed` with REPEATS_A_REFUSED_CODE (the server never pays it: nothing to give back).
+ */
+function nonceSetAside(keeping, note) {
+  const nonce = hex(note.nonce);
+  return {
+    ...keeping,
+    reason: "nonce_replayed",
+    unchecked: keeping.check === cardNoteFitsButForIssuer,
+    ctx: { ...keeping.ctx, seenNonces: new Set([...keeping.ctx.seenNonces].filter((n) => n !== nonce)) },
+    refuseAs: keeping.refuseAs ?? "nonce_replayed",
+    nonceAside: true,
+  };
+}
+
+/** The refusal of a note refused as `code` by the counter's keeping checks. */
+const refusalAs = (code, message) => new OfflineError(code, code === "nonce_replayed" ? REPEATS_A_REFUSED_CODE : REASONS[code] ?? message);
 
 /**
  * The counter refuses the card note `note` (text `text`) for `keeping.reason` (keepingCheck): a
@@ -419,24 +461,30 @@ async function keepingCheck(handle, note, ctx, code) {
  * not know the key (its purse id may be forged: counter-refusals.js joinsTally), though its nonce
  * counts as seen; once the cached issuer keys verify its certificate it joins the tally
  * (wallet.js tallyOf), so the payer's fork of it is refused here.
+ * A note whose nonce only other kept refusals hold (replayedNonce `onlyRefused`: by the check, or by
+ * the transaction's look) is kept too, as `nonce_replayed` (nonceSetAside), when it passes the
+ * check with that nonce set aside: the server may pay it once the other is given back.
  * Always throws; the error has `kept: true` when the note was kept.
  */
 async function refuseAndGiveBack(handle, note, text, tally, keeping) {
-  const { reason } = keeping;
   try {
     await keeping.check(note, tally, keeping.ctx);
   } catch (e) {
     if (!(e instanceof RejectError)) throw e;
-    const code = keeping.refuseAs ?? e.code;
-    if (code === "nonce_replayed") throw await replayedHere(handle, note);
-    throw new OfflineError(code, REASONS[code] ?? e.message);
+    if (e.code === "nonce_replayed" && !keeping.nonceAside) {
+      const replayed = await replayedHere(handle, note);
+      if (replayed.onlyRefused) return refuseAndGiveBack(handle, note, text, tally, nonceSetAside(keeping, note));
+      throw keeping.refuseAs ? refusalAs(keeping.refuseAs) : replayed;
+    }
+    throw refusalAs(keeping.refuseAs ?? e.code, e.message);
   }
-  const refuseAs = (e) => (keeping.refuseAs ? new OfflineError(keeping.refuseAs, REASONS[keeping.refuseAs]) : e);
+  const refuseAs = (e) => (keeping.refuseAs ? refusalAs(keeping.refuseAs) : e);
   const nonce = hex(note.nonce);
-  const record = refusalRecord({
+  const fields = {
     noteHash: hex(await hashOf(note)), handle, text, amount: note.amount, payer: note.certificate.account,
-    purseId: hex(note.certificate.purseId), nonce, seq: note.seq, prevHash: hex(note.prevHash), cumulative: note.cumulative, reason,
-  });
+    purseId: hex(note.certificate.purseId), nonce, seq: note.seq, prevHash: hex(note.prevHash), cumulative: note.cumulative,
+  };
+  let record = refusalRecord({ ...fields, reason: keeping.reason, unchecked: keeping.unchecked === true });
   const entry = { hash: fromHex(record.noteHash), prevHash: note.prevHash, cumulative: note.cumulative, amount: note.amount };
   const checkedNow = await keptNowCheckedFor(handle, note);
   await atomic(["received", "refusals", "requests"], async (s, result) => {
@@ -448,7 +496,12 @@ async function refuseAndGiveBack(handle, note, text, tally, keeping) {
       result(s.received.index("handle").getAll(handle)), result(s.refusals.index("handle").getAll(handle)), result(s.requests.get(nonce)),
     ]);
     const replayed = replayedNonce(nonce, { received, request, refusals });
-    if (replayed) throw refuseAs(replayed);
+    // Another note with its nonce kept meanwhile: this one passed the check, which the nonce set aside only eases; kept too.
+    if (replayed?.onlyRefused) {
+      record = refusalRecord({ ...fields, reason: "nonce_replayed", unchecked: keeping.check === cardNoteFitsButForIssuer, refusedMs: record.refusedMs });
+    } else if (replayed) {
+      throw keeping.nonceAside && keeping.refuseAs === "nonce_replayed" ? replayed : refuseAs(replayed);
+    }
     try {
       checkTally(tallyOf(note, received.filter((r) => r.purseId === record.purseId), refusals, checkedNow), note.certificate, note.seq, entry);
     } catch (e) {
@@ -457,7 +510,8 @@ async function refuseAndGiveBack(handle, note, text, tally, keeping) {
     }
     s.refusals.put(record);
   });
-  const kept = new OfflineError(reason, KEPT_SENTENCES[reason]);
+  const { reason } = record;
+  const kept = new OfflineError(reason, reason === "nonce_replayed" ? REPEATS_A_REFUSED_CODE : KEPT_SENTENCES[reason]);
   kept.kept = true;
   throw kept;
 }

@@ -13,7 +13,7 @@ import { DecodeError } from "../protocol/wire.js";
 import { equalBytes, hex, fromHex, keyId as computeKeyId } from "../protocol/crypto.js";
 import { findPaid, REUSED_REQUEST } from "./paid-once.js";
 import { acceptCard, acceptReceipt, isReceiptText, myCard, refuseRequestIfSentOnline, replayedNonce } from "./shop.js";
-import { joinsTally, refusalEntry, refusalNonce, refusedBeforeSentence } from "./counter-refusals.js";
+import { heldNonce, joinsTally, refusalEntry, refusedBeforeSentence } from "./counter-refusals.js";
 
 export const REQUEST_TTL_S = 15 * 60;
 export const nowSeconds = () => BigInt(Math.floor(Date.now() / 1000));
@@ -421,7 +421,8 @@ export function refusedHere(record) {
  * nonce refused and kept so (`nonce_replayed`: taking this one while giving that one back could
  * leave the shop with neither, shop.js seenNonces; said as shop.js replayedNonce says it: "already
  * received" only when a note accepted or a request has the nonce too, else that nothing was paid
- * for either), `answers(stores, result)` (the
+ * for either, and shop.js acceptCard then keeps a card note so refused; the nonce of a note kept
+ * with its certificate unchecked does not count: counter-refusals.js heldNonce), `answers(stores, result)` (the
  * request still open, or the card nonce not seen; it may write, as the transaction aborts on any
  * refusal), and the purse tally (rows 16 and 17: `over_purse_amount`,
  * `inconsistent_with_earlier_note`), which counts the notes of the purse kept to give back
@@ -443,7 +444,7 @@ export async function storeAccepted(handle, note, ok, text, answers, fields = {}
     if (refused) throw refusedHere(refused);
     const nonce = hex(ok.nonce);
     const kept = await result(s.refusals.index("handle").getAll(handle));
-    if (kept.some((r) => refusalNonce(r) === nonce)) {
+    if (kept.some((r) => heldNonce(r) === nonce)) {
       const [received, request] = await Promise.all([result(s.received.index("handle").getAll(handle)), result(s.requests.get(nonce))]);
       throw replayedNonce(nonce, { received, request, refusals: kept });
     }

@@ -35,7 +35,7 @@ export const REASONS = {
   bad_card_signature: "The shop card's signature is not valid: the card was changed or forged.",
   // Nothing promised: a note for another card is checked no further (the card step comes before
   // the cap, purse amount and tally checks), nothing here keeps it, and it may never be paid.
-  wrong_card: "The payment was made for another card of this shop, so this counter does not take it. Hand over nothing for it: if the shop has another counter, the payer can show it there; if this payment reaches the shop's account when the payer's phone goes online, give it back from the shop's history.",
+  wrong_card: "The payment was made for another card of this shop, so this counter does not take it. Hand over nothing for it: if the shop has another counter, the payer can show it there; if no counter of the shop took it and it reaches the shop's account when the payer's phone goes online, give it back from the shop's history.",
   nonce_replayed: "This payment was already received (the same payment code was shown before).",
   stale_note: "The payer's clock is too far from this device's, so this counter does not take the code. The shop does not keep this payment: when this device is next online it gives it back to the payer (taking it back from the shop's balance if the payer's phone was online first). The payer can set the phone's clock right and pay again.",
   wrong_currency: "The payment is in another currency.",
