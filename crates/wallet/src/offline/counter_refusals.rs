@@ -86,9 +86,10 @@ pub struct CounterRefusal {
 
 /// Keeps `note`, refused at the counter at `now`, inside the transaction `tx` that found it
 /// fit for every other check (so that it cannot be accepted and kept at once).
-/// Its nonce counts as seen from then on (`shop.rs` `seen_nonces`): a second note with the same
-/// nonce is refused, or a payer could have one taken and the kept one given back, and the
-/// server, which pays one note per (payee, nonce), would then pay neither.
+/// Its nonce counts as seen from then on (`shop.rs` `seen_nonces`, [`COUNTS_AS_SEEN`]) unless it
+/// was kept for an unknown issuer key: a second note with the same nonce is refused (and kept
+/// too when otherwise fit: [`fit_to_keep`]), or a payer could have one taken and the kept one
+/// given back, and the server, which pays one note per (payee, nonce), would then pay neither.
 pub(crate) fn keep(
     tx: &Connection,
     note: &PaymentNote,
@@ -123,6 +124,11 @@ pub(crate) fn keep(
 pub(crate) const KEPT_REASONS: &[RejectReason] =
     &[RejectReason::StaleNote, RejectReason::CertificateExpired, RejectReason::CertificateNotYetValid];
 
+/// Which kept refusals' nonces count as seen (an SQL condition on `counter_refusals`): not those
+/// kept for an unknown issuer key, whose certificate is unchecked, so anyone can make one with
+/// the nonce copied from a customer's genuine code, which must still be taken.
+pub(crate) const COUNTS_AS_SEEN: &str = "reason <> 'unknown_issuer_key'";
+
 /// A card note refused at the counter that is kept to give back.
 pub(crate) struct Kept {
     /// The refusal to report and store: the one the counter made, or `wrong_card` when it was a
@@ -153,15 +159,16 @@ pub(crate) struct Kept {
 /// purse's dates).
 ///
 /// A note for another card (another counter may take it), a replayed nonce (the same payment
-/// shown twice) and every other refusal (the server refuses the note too) are not kept.
+/// shown twice; see [`keep_a_repeat`] for one only kept notes hold) and every other refusal (the
+/// server refuses the note too) are not kept. The error is the refusal to show (or the store's).
 pub(crate) fn fit_to_keep(
     conn: &Connection,
     note: &PaymentNote,
     tally: Option<&PurseTally>,
     ctx: &CardAcceptContext<'_>,
     reason: &RejectReason,
-) -> Result<Result<Kept, RejectReason>, OfflineError> {
-    let refuse = |r: &RejectReason| Ok(Err(r.clone()));
+) -> Result<Kept, OfflineError> {
+    let refuse = |r: &RejectReason| Err(OfflineError::Rejected(r.clone()));
     let no_revocations = Revocations::default();
     let at_its_time =
         CardAcceptContext { window: u64::MAX, now: note.fields().time, revocations: &no_revocations, ..*ctx };
@@ -210,10 +217,10 @@ pub(crate) fn fit_to_keep(
         }
         other => other,
     };
-    Ok(match checked {
+    match checked {
         Ok(accepted) => Ok(Kept { reason: told, checked: verify_issuer.then_some(accepted) }),
-        Err(_) => Err(reason.clone()),
-    })
+        Err(_) => refuse(reason),
+    }
 }
 
 /// A card note refused as `nonce_replayed` whose nonce only notes kept here to give back hold
@@ -222,23 +229,24 @@ pub(crate) fn fit_to_keep(
 /// given back if it was paid: else a payer with any purse who copied the nonce of a customer's
 /// genuine code, and had a note with it kept first, would have that code refused and still
 /// paid, and the customer, who pays again, charged twice.
+/// Refused, it is `RepeatsARefusedCode`, not "already received": nothing was received for it.
 fn keep_a_repeat(
     conn: &Connection,
     note: &PaymentNote,
     at_its_time: &CardAcceptContext<'_>,
     tally: Option<&PurseTally>,
-) -> Result<Result<Kept, RejectReason>, OfflineError> {
+) -> Result<Kept, OfflineError> {
     let nonce = note.fields().nonce;
-    if held_only_by_kept(conn, &nonce.to_hex())?.is_none() {
-        return Ok(Err(RejectReason::NonceReplayed));
+    if !held_only_by_kept(conn, &nonce.to_hex())? {
+        return Err(OfflineError::Rejected(RejectReason::NonceReplayed));
     }
     let mut seen = at_its_time.seen_nonces.clone();
     seen.remove(&nonce);
     let ctx = CardAcceptContext { seen_nonces: &seen, ..*at_its_time };
-    Ok(match accept_card_note(note, tally, &ctx) {
+    match accept_card_note(note, tally, &ctx) {
         Ok(accepted) => Ok(Kept { reason: RejectReason::NonceReplayed, checked: Some(accepted) }),
-        Err(_) => Err(RejectReason::NonceReplayed),
-    })
+        Err(_) => Err(OfflineError::RepeatsARefusedCode { payer: note.certificate().fields().account.0 }),
+    }
 }
 
 /// The tally of `purse` as this counter knows it: `stored`, with each note kept for an issuer
@@ -257,7 +265,7 @@ pub(crate) fn tally_with_kept(
     let texts = stmt.query_map([purse.to_hex()], |r| r.get::<_, String>(0))?.collect::<Result<Vec<_>, _>>()?;
     let mut tally = stored;
     for note in texts.iter().filter_map(|t| PaymentNote::from_text(t).ok()) {
-        if note.purse_id() != purse || note.certificate().verify_issuer(issuer_keys).is_err() {
+        if note.certificate().verify_issuer(issuer_keys).is_err() {
             continue;
         }
         let t = tally.get_or_insert_with(|| PurseTally::new(purse));
@@ -271,17 +279,15 @@ pub(crate) fn tally_with_kept(
     Ok(tally)
 }
 
-/// The payer of a note this counter refused and keeps whose nonce is `nonce` and counts as seen
-/// (not one kept for an unknown issuer key: see `shop.rs` `seen_nonces`), when no accepted note
-/// and no request of this home has that nonce.
-pub(crate) fn held_only_by_kept(conn: &Connection, nonce: &str) -> Result<Option<u64>, OfflineStoreError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT payer FROM counter_refusals WHERE nonce = ?1 AND reason <> 'unknown_issuer_key'
+/// Whether `nonce` is seen here only because of notes this counter refused and keeps (whose
+/// nonce [`COUNTS_AS_SEEN`]): no accepted note and no request of this home has it.
+fn held_only_by_kept(conn: &Connection, nonce: &str) -> Result<bool, OfflineStoreError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT EXISTS (SELECT 1 FROM counter_refusals WHERE nonce = ?1 AND {COUNTS_AS_SEEN})
          AND NOT EXISTS (SELECT 1 FROM accepted WHERE nonce = ?1)
-         AND NOT EXISTS (SELECT 1 FROM requests WHERE nonce = ?1)",
-    )?;
-    let payer: Option<i64> = stmt.query_row([nonce], |r| r.get(0)).optional()?;
-    Ok(payer.and_then(|p| u64::try_from(p).ok()))
+         AND NOT EXISTS (SELECT 1 FROM requests WHERE nonce = ?1)"
+    ))?;
+    Ok(stmt.query_row([nonce], |r| r.get(0))?)
 }
 
 /// The kept refusal of the note `hash`, if this counter refused it.

@@ -188,17 +188,8 @@ impl Wallet {
                 // A note the server would still pay, refused here only for this device's clock,
                 // its retired card, an issuer key it does not know yet or a revocation, is kept
                 // (before the refusal shows) and given back at sync.
-                let payer = note.certificate().fields().account.0;
-                let kept = match counter_refusals::fit_to_keep(&tx, note, tally.as_ref(), &ctx, &reason)? {
-                    Ok(kept) => kept,
-                    // A nonce seen only among the kept refusals was never received: say so.
-                    Err(RejectReason::NonceReplayed)
-                        if counter_refusals::held_only_by_kept(&tx, &note.fields().nonce.to_hex())?.is_some() =>
-                    {
-                        return Err(OfflineError::RepeatsARefusedCode { payer });
-                    }
-                    Err(told) => return Err(OfflineError::Rejected(told)),
-                };
+                // Not kept, the error is the refusal to show (nothing was written).
+                let kept = counter_refusals::fit_to_keep(&tx, note, tally.as_ref(), &ctx, &reason)?;
                 let reason = kept.reason;
                 counter_refusals::keep(&tx, note, &reason, now)?;
                 // It joins the purse's tally, so that a fork of it is refused here like a fork
@@ -208,6 +199,7 @@ impl Wallet {
                     notes::write_tally(&tx, &checked)?;
                 }
                 tx.commit().map_err(|e| OfflineError::Store(e.into()))?;
+                let payer = note.certificate().fields().account.0;
                 if reason == RejectReason::NonceReplayed {
                     return Err(OfflineError::RepeatsARefusedCode { payer });
                 }
@@ -290,15 +282,15 @@ pub(super) fn retired_card(conn: &Connection, prefix: [u8; 4]) -> Result<Option<
 }
 
 /// Every nonce this home has seen: of the notes it accepted, of the requests it made, and of
-/// the card notes it refused and keeps to give back (`counter_refusals.rs`), except those kept
-/// for an issuer key it did not know: their certificate is unchecked, so anyone can make one
-/// with the nonce copied from a customer's genuine code, which must still be taken.
+/// the card notes it refused and keeps to give back whose nonce counts
+/// ([`counter_refusals::COUNTS_AS_SEEN`]: not those kept for an unknown issuer key).
 fn seen_nonces(conn: &Connection) -> Result<BTreeSet<Nonce>, OfflineError> {
     let mut stmt = conn
-        .prepare(
+        .prepare(&format!(
             "SELECT nonce FROM accepted UNION SELECT nonce FROM requests
-             UNION SELECT nonce FROM counter_refusals WHERE reason <> 'unknown_issuer_key'",
-        )
+             UNION SELECT nonce FROM counter_refusals WHERE {}",
+            counter_refusals::COUNTS_AS_SEEN
+        ))
         .map_err(|e| OfflineError::Store(e.into()))?;
     let texts = stmt
         .query_map([], |r| r.get::<_, String>(0))
