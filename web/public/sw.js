@@ -3,7 +3,7 @@
 // The asset list and version below are written by scripts/web-vendor (web/tools/stamp-sw.mjs).
 
 // BEGIN GENERATED
-const VERSION = "6f8f4a66ec9f4830";
+const VERSION = "e78d10c82f6435b4";
 const ASSETS = {
   "/": "sha256-hIV25eE6TW70pS03Qs7bTWi5FA2BBLPuvVMN34xjHY4=",
   "/app.css": "sha256-ll7wCJljqU8bVcWkH7Qzw5cgqSSqB2xDkKiJprZxYnA=",
@@ -25,7 +25,7 @@ const ASSETS = {
   "/js/offline/paid-once.js": "sha256-3ZFdDsDYkw9x6+4xKLw1sVK6si9xFaXZdKlxpgD4X7Y=",
   "/js/offline/pin.js": "sha256-HE/vo5aRt3qi/3XchvdIsLRyv/xdgn+tm4K+FKs2t50=",
   "/js/offline/refusals.js": "sha256-PY/12Y6jnFLt63fa72UfWy8bnVrpvNuyGb9ebmxaN64=",
-  "/js/offline/shop.js": "sha256-W7FHq4xDrCbFDrqr6TmIHDSPvSQlzYvkKIWB5TTkWE0=",
+  "/js/offline/shop.js": "sha256-PReOKql3QK44zFl6EvTQCJFoKTHfrQEWUGHqBPCgGsI=",
   "/js/offline/sync.js": "sha256-e1ZuPPbpZtSAfvRX6Q3qUMBz/kHs9GFnZk38WdwRO38=",
   "/js/offline/takings.js": "sha256-D873WfUpeDrloHsZ90ygi8hKI2Q3e21sqlKGh4ScSlA=",
   "/js/offline/wallet.js": "sha256-Pka5ZxeJUU/T+9YyYWseq9LuwiSp1MHuqLHFzN7WtDE=",

@@ -388,23 +388,23 @@ const NO_REVOCATIONS = Object.freeze({ purses: new Set(), devices: new Set() });
  * Every check runs without the revocation list (NO_REVOCATIONS).
  */
 async function keepingCheck(handle, note, ctx, code) {
+  if (note.certificate.account === ctx.card.payee) return null;
+  // The note's own time as now, any clock difference, no revocation list.
+  const atItsTime = (card) => ({ ...ctx, card, now: note.time, window: ANY_TIME, revocations: NO_REVOCATIONS });
   if (code === "nonce_replayed") {
     // Only a nonce held by nothing but kept refusals (not a note accepted or a request).
-    if (note.certificate.account === ctx.card.payee || !(await replayedHere(handle, note)).onlyRefused) return null;
-    return nonceSetAside({
-      check: acceptCardNote, ctx: { ...ctx, now: note.time, window: ANY_TIME, revocations: NO_REVOCATIONS }, refuseAs: null,
-    }, note);
+    if (!(await replayedHere(handle, note)).onlyRefused) return null;
+    return nonceSetAside({ check: acceptCardNote, ctx: atItsTime(ctx.card), refuseAs: null }, note);
   }
   const unchecked = code === UNCHECKED_REASON;
   const revoked = code === "revoked";
   if (!unchecked && !revoked && code !== "wrong_card" && !isClockReason(code)) return null;
-  if (note.certificate.account === ctx.card.payee) return null;
   const retired = await retiredCardFor(handle, note);
   if (code === "wrong_card" && !retired) return null;
   return {
     reason: unchecked || revoked ? code : retired ? "wrong_card" : code,
     check: unchecked ? cardNoteFitsButForIssuer : acceptCardNote,
-    ctx: { ...ctx, card: retired ?? ctx.card, now: note.time, window: ANY_TIME, revocations: NO_REVOCATIONS },
+    ctx: atItsTime(retired ?? ctx.card),
     refuseAs: unchecked || revoked ? code : null,
   };
 }
